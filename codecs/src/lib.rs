@@ -1,0 +1,1 @@
+//! ngmedia-codecs: audio codecs, frames in, frames out.

@@ -1,0 +1,60 @@
+//! Engine configuration: plain values handed in by the daemon, never read from globals.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// One network interface media can be bound to (rtpengine's `--interface NAME/ADDR!ADV`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// Logical name used by `direction`/`interface` keys; `default` when none was given.
+    pub name: String,
+    /// Address the media sockets bind to.
+    pub local: IpAddr,
+    /// Address written into SDP when it differs from `local` (1:1 NAT).
+    pub advertised: Option<IpAddr>,
+}
+
+impl Interface {
+    /// The address peers must send to: the advertised one when set.
+    pub fn public(&self) -> IpAddr {
+        self.advertised.unwrap_or(self.local)
+    }
+}
+
+/// Everything the engine needs to run calls.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub interfaces: Vec<Interface>,
+    /// Inclusive media port range; RTP takes the even port, RTCP the odd one above it.
+    pub port_min: u16,
+    pub port_max: u16,
+    /// A call with no media at all for this long is ended (rtpengine `--timeout`).
+    pub timeout: Duration,
+    /// Same, for calls whose every stream is on hold (rtpengine `--silent-timeout`).
+    pub silent_timeout: Duration,
+    /// Hard limit on a call's life, zero = unlimited (rtpengine `--final-timeout`).
+    pub final_timeout: Duration,
+    /// How long a deleted call lingers for late queries and retransmitted deletes.
+    pub delete_delay: Duration,
+    /// Number of media worker threads; 0 = one per core.
+    pub workers: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            interfaces: vec![Interface {
+                name: "default".into(),
+                local: IpAddr::from([127, 0, 0, 1]),
+                advertised: None,
+            }],
+            port_min: 30000,
+            port_max: 40000,
+            timeout: Duration::from_secs(60),
+            silent_timeout: Duration::from_secs(3600),
+            final_timeout: Duration::ZERO,
+            delete_delay: Duration::from_secs(30),
+            workers: 0,
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The contract between the call model (control plane) and the media workers (packet path).
+//!
+//! Negotiation decides, once per offer/answer, how packets of a call move: which local
+//! socket forwards to which, where each party is expected and how latching behaves. That
+//! decision is a [`CallPlan`]; the media plane applies it and from then on forwards without
+//! asking anyone. Plans are declarative and idempotent: applying the same plan twice changes
+//! nothing, and a re-INVITE simply applies the new plan (latched addresses of ports that stay
+//! are kept unless the plan says otherwise).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::config::Interface;
+use super::stats::{PacketTotals, StreamStats};
+
+/// Identifies one bound local socket for its whole life (unique per daemon run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortKey(pub u64);
+
+/// Identifies one call towards the media plane (unique per daemon run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallKey(pub u64);
+
+/// One bound local socket as the control plane sees it (rtpengine's `stream_fd`/local port).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalPort {
+    pub key: PortKey,
+    /// The address the socket is bound to.
+    pub addr: SocketAddr,
+}
+
+/// An RTP/RTCP pair of local sockets: RTP on an even port, RTCP on the next (odd) one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortPair {
+    pub rtp: LocalPort,
+    pub rtcp: LocalPort,
+}
+
+/// How a stream learns and checks its party's address (rtpengine's endpoint learning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatchPolicy {
+    /// Learn the return address from received packets (false with `asymmetric`).
+    pub learn: bool,
+    /// After latching, drop packets from any other source (`strict-source`).
+    pub strict_source: bool,
+    /// After latching, move to a new source when one appears (`media-handover`).
+    pub handover: bool,
+}
+
+impl Default for LatchPolicy {
+    fn default() -> Self {
+        LatchPolicy { learn: true, strict_source: false, handover: false }
+    }
+}
+
+/// What one local socket does with what it receives.
+#[derive(Debug, Clone)]
+pub struct StreamPlan {
+    pub port: PortKey,
+    /// The party's address as signalled in SDP (`None`: unknown or `c=0.0.0.0`). Packets for
+    /// the party go here until one of its packets fixes the real address.
+    pub expected: Option<SocketAddr>,
+    pub latch: LatchPolicy,
+    /// Forget a learned address and learn again (the party's SDP address changed).
+    pub relatch: bool,
+    /// RTP received on this socket leaves through this port, towards that port's party.
+    pub rtp_sink: Option<PortKey>,
+    /// RTCP received on this socket (on the RTCP port, or muxed on the RTP port) leaves through
+    /// this port. With rtcp-mux on the far side it is the far side's RTP port.
+    pub rtcp_sink: Option<PortKey>,
+    /// When false, packets are counted but not forwarded (media blocked, or direction
+    /// says the party does not send).
+    pub forward: bool,
+    pub stats: Arc<StreamStats>,
+}
+
+/// The complete forwarding state of one call: every socket the call holds appears once.
+#[derive(Debug, Clone)]
+pub struct CallPlan {
+    pub call: CallKey,
+    pub streams: Vec<StreamPlan>,
+}
+
+/// Why ports could not be allocated.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum PortError {
+    /// Exact text Kamailio matches to fail over to another engine.
+    #[error("Ran out of ports")]
+    Exhausted,
+    #[error("failed to bind media port on {addr}: {reason}")]
+    Bind { addr: std::net::IpAddr, reason: String },
+}
+
+/// The media plane as the call model sees it. Implemented by `io::MediaWorkers`; tests
+/// implement it with plain in-memory bookkeeping.
+pub trait MediaPlane: Send + Sync {
+    /// Bind an RTP/RTCP socket pair on the interface. The sockets stay idle (received packets
+    /// are counted as errors) until a plan that uses them is applied.
+    fn allocate_pair(&self, interface: &Interface) -> Result<PortPair, PortError>;
+
+    /// Install or replace the forwarding state of a call. Ports the call held before and that
+    /// are missing from the plan are closed and returned to the pool.
+    fn apply(&self, plan: CallPlan);
+
+    /// Close and release every port of the call.
+    fn remove(&self, call: CallKey);
+
+    /// Release ports allocated for a call that never had a plan applied (a failed offer).
+    fn release(&self, ports: &[PortKey]);
+
+    /// Engine-wide packet counters summed over the workers.
+    fn totals(&self) -> PacketTotals;
+}

@@ -1,0 +1,164 @@
+//! Typed requests the engine executes. The ng front end (bencode, Kamailio flag strings)
+//! turns datagrams into these; so can any other front end or a test.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Address family selector (`address family: IP4|IP6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Ip4,
+    Ip6,
+}
+
+impl Family {
+    pub fn of(addr: &IpAddr) -> Family {
+        if addr.is_ipv4() {
+            Family::Ip4
+        } else {
+            Family::Ip6
+        }
+    }
+}
+
+/// `ICE` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IceMode {
+    /// Keep ICE if the offer had it (ours replaces theirs); the default.
+    #[default]
+    Default,
+    /// Strip all ICE attributes.
+    Remove,
+    /// Strip theirs and add ours even if the offer had none.
+    Force,
+}
+
+/// `replace` list entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Replace {
+    /// `origin`: o= address becomes the engine's.
+    pub origin: bool,
+    /// `origin-full`: o= username, session id and address replaced.
+    pub origin_full: bool,
+    /// `username`: o= username replaced.
+    pub username: bool,
+    /// `session-name`: s= replaced.
+    pub session_name: bool,
+    /// `SDP version`: bump o= version when the SDP changed.
+    pub sdp_version: bool,
+    /// `force-increment-sdp-ver`: bump o= version always.
+    pub force_increment_sdp_ver: bool,
+    /// `zero-address`: keep c=0.0.0.0 (hold) as is.
+    pub zero_address: bool,
+}
+
+/// `rtcp-mux` list entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RtcpMux {
+    pub offer: bool,
+    pub require: bool,
+    pub demux: bool,
+    pub accept: bool,
+    pub reject: bool,
+}
+
+/// Flags from the `flags` list that change how the engine behaves for plain RTP calls.
+/// Flags that belong to features handled elsewhere are kept as strings in `other`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub trust_address: bool,
+    pub sip_source_address: bool,
+    pub asymmetric: bool,
+    pub strict_source: bool,
+    pub media_handover: bool,
+    pub port_latching: bool,
+    pub no_port_latching: bool,
+    pub record_call: bool,
+    pub loop_protect: bool,
+    pub fatal: bool,
+    pub fast: bool,
+    pub new_branch: bool,
+    pub original_sendrecv: bool,
+    pub full_rtcp_attribute: bool,
+    pub no_rtcp_attribute: bool,
+    pub all: bool,
+    pub reset: bool,
+    pub generate_mid: bool,
+    pub strip_extmap: bool,
+    /// Recognised flags of features this build does not act on yet, and unknown flags;
+    /// the front end logs them once per request.
+    pub other: Vec<String>,
+}
+
+/// `offer` / `answer` (rtpengine's `sdp_ng_flags` for those commands).
+#[derive(Debug, Clone, Default)]
+pub struct OfferAnswer {
+    pub call_id: String,
+    pub from_tag: String,
+    /// Required for `answer`; on an `offer` it marks a re-INVITE from inside the dialogue.
+    pub to_tag: Option<String>,
+    pub via_branch: Option<String>,
+    /// The SDP body exactly as received.
+    pub sdp: String,
+    pub flags: Flags,
+    pub replace: Replace,
+    /// `direction`: interface names (or `internal`/`external`), first = the sender's side.
+    pub direction: Vec<String>,
+    /// `from-interface` / `to-interface` / `interface`.
+    pub from_interface: Option<String>,
+    pub to_interface: Option<String>,
+    /// `received-from`: the SIP source address.
+    pub received_from: Option<IpAddr>,
+    /// `media address`: overrides SDP and SIP addresses.
+    pub media_address: Option<IpAddr>,
+    pub address_family: Option<Family>,
+    pub ice: IceMode,
+    pub rtcp_mux: RtcpMux,
+    /// `transport-protocol`, verbatim (`RTP/AVP`, `RTP/SAVP`, ...).
+    pub transport_protocol: Option<String>,
+    pub label: Option<String>,
+    pub set_label: Option<String>,
+    pub to_label: Option<String>,
+    pub metadata: Option<String>,
+    /// `delete delay` from an offer applies to the call's eventual delete.
+    pub delete_delay: Option<Duration>,
+    /// `ptime` (ms).
+    pub ptime: Option<u32>,
+    /// `TOS` for the media sockets.
+    pub tos: Option<u8>,
+    /// `record call: yes|no` key (the flag form sets `flags.record_call`).
+    pub record_call: Option<bool>,
+}
+
+/// `delete`.
+#[derive(Debug, Clone, Default)]
+pub struct Delete {
+    pub call_id: String,
+    pub from_tag: Option<String>,
+    pub to_tag: Option<String>,
+    pub via_branch: Option<String>,
+    /// `delete delay` in the request; `None` = the configured default, zero = now.
+    pub delete_delay: Option<Duration>,
+    pub flags: Flags,
+}
+
+/// `query`.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub call_id: String,
+    pub from_tag: Option<String>,
+    pub to_tag: Option<String>,
+}
+
+/// `list`.
+#[derive(Debug, Clone)]
+pub struct List {
+    /// Maximum number of call-ids returned (rtpengine default 32).
+    pub limit: usize,
+}
+
+impl Default for List {
+    fn default() -> Self {
+        List { limit: 32 }
+    }
+}

@@ -1,0 +1,77 @@
+//! Typed results of `query`, `delete`, `list` and `statistics`: what the engine knows about
+//! its calls at one moment. The ng front end writes them in rtpengine's reply shape.
+
+use std::net::SocketAddr;
+
+use super::stats::{PacketTotals, StreamCounters};
+
+/// One call (rtpengine `call`), as `query` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallSnapshot {
+    pub call_id: String,
+    /// Unix time the call was created, in microseconds.
+    pub created_us: u64,
+    /// Unix time of the last offer/answer, in seconds.
+    pub last_signal: u64,
+    pub legs: Vec<LegSnapshot>,
+    /// Sums over every stream of the call.
+    pub totals_rtp: StreamCounters,
+    pub totals_rtcp: StreamCounters,
+}
+
+/// One party (rtpengine `call_monologue`). An untagged party has an empty `tag`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegSnapshot {
+    pub tag: String,
+    /// Key under `tags` in the reply: the tag, or `<untagged N>`.
+    pub key: String,
+    pub label: Option<String>,
+    pub via_branch: Option<String>,
+    pub created: u64,
+    /// Tags of the parties this one exchanges media with.
+    pub peers: Vec<String>,
+    pub medias: Vec<MediaSnapshot>,
+}
+
+/// One m= line of a party (rtpengine `call_media`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaSnapshot {
+    /// 1-based position in the SDP.
+    pub index: u32,
+    /// `audio`, `video`, ...
+    pub kind: String,
+    pub protocol: String,
+    /// First codec of the negotiated list, like `PCMU/8000`.
+    pub codec: Option<String>,
+    /// `initialized`, `send`, `recv`, `rtcp-mux`, ...
+    pub flags: Vec<&'static str>,
+    pub streams: Vec<StreamSnapshot>,
+}
+
+/// One local socket facing the party (rtpengine `packet_stream`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSnapshot {
+    pub local: SocketAddr,
+    /// Where media for the party goes: the latched source, else the SDP address.
+    pub endpoint: Option<SocketAddr>,
+    /// What the party's SDP said.
+    pub advertised: Option<SocketAddr>,
+    pub rtcp: bool,
+    /// `RTP`/`RTCP`, `filled`, `confirmed`.
+    pub flags: Vec<&'static str>,
+    pub last_ssrc: Option<u32>,
+    pub counters: StreamCounters,
+}
+
+/// Engine-wide figures for `statistics`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EngineStatistics {
+    pub uptime_secs: u64,
+    pub calls_current: u64,
+    pub calls_total: u64,
+    pub calls_timed_out: u64,
+    pub calls_deleted: u64,
+    pub ports_in_use: u64,
+    pub ports_total: u64,
+    pub packets: PacketTotals,
+}

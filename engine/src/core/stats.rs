@@ -1,0 +1,204 @@
+//! Per-stream counters shared between the media worker that owns a socket (single writer)
+//! and the control plane that reports them (readers).
+//!
+//! The worker is the only writer, so counters are bumped with a relaxed load + store rather
+//! than a locked read-modify-write: on x86 that is two plain moves per packet.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+/// Counters of one local socket facing one party (rtpengine's `packet_stream` stats).
+#[derive(Debug, Default)]
+pub struct StreamStats {
+    /// Packets received from the party (RTP, or RTCP on the RTCP stream).
+    pub packets: AtomicU64,
+    /// Bytes received, RTP header included (as rtpengine counts them).
+    pub bytes: AtomicU64,
+    /// Packets received but not relayed (bad source, malformed, no destination yet).
+    pub errors: AtomicU64,
+    /// RTCP packets received on this socket when it carries muxed RTCP.
+    pub rtcp_packets: AtomicU64,
+    pub rtcp_bytes: AtomicU64,
+    /// Unix time in milliseconds of the last packet received, 0 = never.
+    pub last_packet_ms: AtomicU64,
+    /// SSRC of the last RTP packet received.
+    pub last_ssrc: AtomicU32,
+    /// Set once a packet from the party fixed the return address (rtpengine `confirmed`).
+    pub confirmed: AtomicBool,
+    /// Where media for this party is sent; written only when the latch changes.
+    endpoint: Mutex<Option<SocketAddr>>,
+}
+
+impl StreamStats {
+    /// Count one received packet. Single writer: the worker that owns the socket.
+    #[inline]
+    pub fn count_rx(&self, len: usize, now_ms: u64) {
+        bump(&self.packets, 1);
+        bump(&self.bytes, len as u64);
+        self.last_packet_ms.store(now_ms, Relaxed);
+    }
+
+    #[inline]
+    pub fn count_rtcp_rx(&self, len: usize, now_ms: u64) {
+        bump(&self.rtcp_packets, 1);
+        bump(&self.rtcp_bytes, len as u64);
+        self.last_packet_ms.store(now_ms, Relaxed);
+    }
+
+    #[inline]
+    pub fn count_error(&self) {
+        bump(&self.errors, 1);
+    }
+
+    /// Record the latched return address (called on latch changes only, never per packet).
+    pub fn set_endpoint(&self, addr: Option<SocketAddr>) {
+        *self.endpoint.lock().unwrap_or_else(|e| e.into_inner()) = addr;
+        self.confirmed.store(addr.is_some(), Relaxed);
+    }
+
+    pub fn endpoint(&self) -> Option<SocketAddr> {
+        *self.endpoint.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn snapshot(&self) -> StreamCounters {
+        StreamCounters {
+            packets: self.packets.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            rtcp_packets: self.rtcp_packets.load(Relaxed),
+            rtcp_bytes: self.rtcp_bytes.load(Relaxed),
+            last_packet_ms: self.last_packet_ms.load(Relaxed),
+        }
+    }
+}
+
+/// A copy of a stream's counters at one moment.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StreamCounters {
+    pub packets: u64,
+    pub bytes: u64,
+    pub errors: u64,
+    pub rtcp_packets: u64,
+    pub rtcp_bytes: u64,
+    pub last_packet_ms: u64,
+}
+
+#[inline]
+fn bump(c: &AtomicU64, by: u64) {
+    c.store(c.load(Relaxed).wrapping_add(by), Relaxed);
+}
+
+/// Why the packet path dropped a packet: small and `Copy`, counted, never logged per packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DropReason {
+    /// Source address does not match the latched one under `strict-source`.
+    SourceMismatch = 0,
+    /// Too short or not RTP/RTCP at all.
+    Malformed = 1,
+    /// The other side has no known address yet (no answer, no packet, `c=0.0.0.0`).
+    NoDestination = 2,
+    /// The kernel refused the send (buffer full, unreachable).
+    SendFailed = 3,
+    /// Arrived on a socket whose call is being torn down.
+    NoStream = 4,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 5] = [
+        DropReason::SourceMismatch,
+        DropReason::Malformed,
+        DropReason::NoDestination,
+        DropReason::SendFailed,
+        DropReason::NoStream,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::SourceMismatch => "source_mismatch",
+            DropReason::Malformed => "malformed",
+            DropReason::NoDestination => "no_destination",
+            DropReason::SendFailed => "send_failed",
+            DropReason::NoStream => "no_stream",
+        }
+    }
+}
+
+/// Engine-wide packet counters, one instance per media worker (no shared cache line on the
+/// packet path); readers sum them.
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    pub rtp_packets: AtomicU64,
+    pub rtp_bytes: AtomicU64,
+    pub rtcp_packets: AtomicU64,
+    pub rtcp_bytes: AtomicU64,
+    pub relayed_packets: AtomicU64,
+    pub drops: [AtomicU64; DropReason::ALL.len()],
+}
+
+impl WorkerCounters {
+    #[inline]
+    pub fn count_rtp(&self, len: usize) {
+        bump(&self.rtp_packets, 1);
+        bump(&self.rtp_bytes, len as u64);
+    }
+
+    #[inline]
+    pub fn count_rtcp(&self, len: usize) {
+        bump(&self.rtcp_packets, 1);
+        bump(&self.rtcp_bytes, len as u64);
+    }
+
+    #[inline]
+    pub fn count_relayed(&self, n: u64) {
+        bump(&self.relayed_packets, n);
+    }
+
+    #[inline]
+    pub fn count_drop(&self, reason: DropReason) {
+        bump(&self.drops[reason as usize], 1);
+    }
+}
+
+/// Sum of all workers' counters.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PacketTotals {
+    pub rtp_packets: u64,
+    pub rtp_bytes: u64,
+    pub rtcp_packets: u64,
+    pub rtcp_bytes: u64,
+    pub relayed_packets: u64,
+    pub drops: [u64; DropReason::ALL.len()],
+}
+
+impl PacketTotals {
+    pub fn add(&mut self, c: &WorkerCounters) {
+        self.rtp_packets += c.rtp_packets.load(Relaxed);
+        self.rtp_bytes += c.rtp_bytes.load(Relaxed);
+        self.rtcp_packets += c.rtcp_packets.load(Relaxed);
+        self.rtcp_bytes += c.rtcp_bytes.load(Relaxed);
+        self.relayed_packets += c.relayed_packets.load(Relaxed);
+        for (d, s) in self.drops.iter_mut().zip(c.drops.iter()) {
+            *d += s.load(Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_snapshots() {
+        let s = StreamStats::default();
+        s.count_rx(172, 5);
+        s.count_rx(172, 9);
+        s.count_error();
+        let c = s.snapshot();
+        assert_eq!((c.packets, c.bytes, c.errors, c.last_packet_ms), (2, 344, 1, 9));
+        assert_eq!(s.endpoint(), None);
+        s.set_endpoint(Some("127.0.0.2:4000".parse().unwrap()));
+        assert!(s.confirmed.load(Relaxed));
+    }
+}

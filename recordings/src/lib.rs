@@ -1,0 +1,1 @@
+//! ngmedia-recordings: sinks that take copies of media off the packet path.

@@ -1,0 +1,1 @@
+//! Black-box tests of the `ngmedia` binary live in `tests/`.
