@@ -1,6 +1,7 @@
 //! Sans-IO core of the engine: nothing in here opens a socket, spawns a thread or reads
 //! the clock; callers pass `now` in and apply the plans that come out.
 
+pub mod calls;
 pub mod config;
 pub mod plan;
 pub mod request;
