@@ -1,0 +1,1023 @@
+//! Daemon configuration: command-line flags, an optional configuration file, built-in defaults.
+//!
+//! Option names follow rtpengine's so an operator can move an existing command line or
+//! `rtpengine.conf` over unchanged. The file may be ngmedia's own TOML (same keys, kebab-case)
+//! or an rtpengine.conf INI file; keys we do not act on are reported together in one warning
+//! rather than failing, because real rtpengine.conf files carry many kernel, Redis and
+//! recording settings that have no meaning here yet.
+//!
+//! Precedence: a flag given on the command line wins over the file, the file wins over the
+//! defaults. A repeated `--interface` replaces the file's interface list as a whole.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use ngmedia_engine::core::config::{EngineConfig, Interface};
+use tracing::level_filters::LevelFilter;
+
+/// Read when no `--config` is given, and only if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/ngmedia/ngmedia.toml";
+/// INI section read from an rtpengine.conf file unless `--config-section` names another.
+pub const DEFAULT_CONFIG_SECTION: &str = "rtpengine";
+pub const DEFAULT_LISTEN_NG: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2223);
+pub const DEFAULT_LISTEN_HTTP: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+/// One call needs two RTP/RTCP pairs (one per party); a range that cannot hold a single call
+/// is certainly a typo.
+const MIN_PORT_PAIRS: u32 = 2;
+/// Upper bound on `--num-threads`: more media threads than this only adds contention.
+const MAX_THREADS: usize = 1024;
+
+/// Keys understood in a configuration file (TOML or rtpengine.conf), as long option names.
+const FILE_KEYS: &[&str] = &[
+    "interface",
+    "listen-ng",
+    "listen-http",
+    "port-min",
+    "port-max",
+    "timeout",
+    "silent-timeout",
+    "final-timeout",
+    "delete-delay",
+    "num-threads",
+    "log-level",
+    "log-stderr",
+    "foreground",
+];
+
+/// Command line of the `ngmedia` daemon.
+#[derive(Parser, Debug, Default, Clone)]
+#[command(
+    name = "ngmedia",
+    version,
+    about = "ngmedia: a media engine for SIP platforms, driven over rtpengine's ng protocol",
+    long_about = "ngmedia: a media engine for SIP platforms, driven over rtpengine's ng protocol.\n\n\
+        Option names follow rtpengine's. Values come from the command line, then the \
+        configuration file (TOML, or an rtpengine.conf INI file), then the built-in defaults.",
+    after_help = "Timeouts are in seconds. See README.md for the configuration file formats."
+)]
+pub struct Cli {
+    /// Configuration file: ngmedia TOML, or an rtpengine.conf INI file (recognised by its
+    /// [rtpengine] section). `none` reads no file. Default: /etc/ngmedia/ngmedia.toml if it
+    /// exists.
+    #[arg(long, visible_alias = "config-file", value_name = "FILE")]
+    pub config: Option<String>,
+
+    /// Section of an rtpengine.conf INI file to read.
+    #[arg(long, value_name = "NAME", default_value = DEFAULT_CONFIG_SECTION)]
+    pub config_section: String,
+
+    /// Media interface: ADDR, NAME/ADDR, optionally with !ADVERTISED for 1:1 NAT
+    /// (e.g. `pub/203.0.113.1!198.51.100.1`, `2001:db8::5`). Repeat for several interfaces;
+    /// the name (default `default`) is what `direction` selects. Default: 127.0.0.1.
+    #[arg(short = 'i', long, value_name = "[NAME/]ADDR[!ADV]", value_parser = parse_interface)]
+    pub interface: Vec<Interface>,
+
+    /// UDP address for the ng control protocol, [ADDR:]PORT; a bare port listens on
+    /// 127.0.0.1. Default: 127.0.0.1:2223.
+    #[arg(short = 'n', long, value_name = "[ADDR:]PORT", value_parser = parse_listen)]
+    pub listen_ng: Option<SocketAddr>,
+
+    /// TCP address for the HTTP API, [ADDR:]PORT. Validated only: the HTTP API comes with a
+    /// later release and nothing listens yet. Default: 127.0.0.1:8080.
+    #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_listen)]
+    pub listen_http: Option<SocketAddr>,
+
+    /// Lowest media port (even: RTP takes the even port, RTCP the odd one above). Default: 30000.
+    #[arg(short = 'm', long, value_name = "PORT", value_parser = parse_port)]
+    pub port_min: Option<u16>,
+
+    /// Highest media port. Default: 40000.
+    #[arg(short = 'M', long, value_name = "PORT", value_parser = parse_port)]
+    pub port_max: Option<u16>,
+
+    /// End a call that received no media for this long. Default: 60.
+    #[arg(short = 'o', long, value_name = "SECS", value_parser = parse_positive_secs)]
+    pub timeout: Option<u64>,
+
+    /// End a call on hold that received no media for this long. Default: 3600.
+    #[arg(short = 's', long, value_name = "SECS", value_parser = parse_positive_secs)]
+    pub silent_timeout: Option<u64>,
+
+    /// End every call after this long, whatever it does; 0 = never. Default: 0.
+    #[arg(short = 'a', long, value_name = "SECS", value_parser = parse_secs)]
+    pub final_timeout: Option<u64>,
+
+    /// Keep a deleted call this long for late queries and retransmitted deletes (the ng
+    /// `delete delay` key overrides it per call). Default: 30.
+    #[arg(short = 'd', long, value_name = "SECS", value_parser = parse_secs)]
+    pub delete_delay: Option<u64>,
+
+    /// Media worker threads; 0 = one per CPU core. Default: 0.
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    pub num_threads: Option<usize>,
+
+    /// Log level: a syslog number like rtpengine's (0-3 error, 4 warn, 5-6 info, 7 debug) or
+    /// error|warn|info|debug|trace. RUST_LOG, when set, overrides it. Default: 6 (info).
+    #[arg(short = 'L', long, value_name = "LEVEL", value_parser = parse_log_level)]
+    pub log_level: Option<LevelFilter>,
+
+    /// Accepted for rtpengine compatibility: ngmedia always logs to stderr.
+    #[arg(short = 'E', long)]
+    pub log_stderr: bool,
+
+    /// Accepted for rtpengine compatibility: ngmedia always stays in the foreground (run it
+    /// under systemd or another supervisor).
+    #[arg(short = 'f', long)]
+    pub foreground: bool,
+}
+
+/// Everything the daemon needs to start, resolved from flags, file and defaults.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub engine: EngineConfig,
+    pub listen_ng: SocketAddr,
+    /// Validated, not served yet: the HTTP API is a later feature.
+    pub listen_http: SocketAddr,
+    pub log_level: LevelFilter,
+    /// The configuration file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    /// Remarks to log once logging is up (unsupported keys, ignored options).
+    pub warnings: Vec<String>,
+}
+
+/// Why a value could not be used; shown after the option or key it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(String);
+
+fn invalid(reason: impl Into<String>) -> InvalidValue {
+    InvalidValue(reason.into())
+}
+
+/// Why the configuration cannot be used. Every variant names the option or file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {}: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    #[error("config file {}: no [{section}] section", path.display())]
+    MissingSection { path: PathBuf, section: String },
+    #[error("config file {}: invalid value for `{key}`: {reason}", path.display())]
+    Value { path: PathBuf, key: String, reason: InvalidValue },
+    #[error("port-min ({min}) is greater than port-max ({max})")]
+    PortOrder { min: u16, max: u16 },
+    #[error("port-min ({0}) must be even: RTP takes the even port of each pair, RTCP the odd one above it")]
+    OddPortMin(u16),
+    #[error("media port range {min}-{max} is too small: one call needs {} ports", MIN_PORT_PAIRS * 2)]
+    RangeTooSmall { min: u16, max: u16 },
+    #[error("no media interface configured: give --interface ADDR")]
+    NoInterface,
+    #[error("interface {0} is configured twice")]
+    DuplicateInterface(String),
+}
+
+/// Values from one source (command line or file); `None` = not given there.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Layer {
+    interfaces: Option<Vec<Interface>>,
+    listen_ng: Option<SocketAddr>,
+    listen_http: Option<SocketAddr>,
+    port_min: Option<u16>,
+    port_max: Option<u16>,
+    timeout: Option<u64>,
+    silent_timeout: Option<u64>,
+    final_timeout: Option<u64>,
+    delete_delay: Option<u64>,
+    num_threads: Option<usize>,
+    log_level: Option<LevelFilter>,
+}
+
+impl Cli {
+    fn layer(&self) -> Layer {
+        Layer {
+            interfaces: (!self.interface.is_empty()).then(|| self.interface.clone()),
+            listen_ng: self.listen_ng,
+            listen_http: self.listen_http,
+            port_min: self.port_min,
+            port_max: self.port_max,
+            timeout: self.timeout,
+            silent_timeout: self.silent_timeout,
+            final_timeout: self.final_timeout,
+            delete_delay: self.delete_delay,
+            num_threads: self.num_threads,
+            log_level: self.log_level,
+        }
+    }
+}
+
+impl Settings {
+    /// Read the configuration file the command line points at (if any) and resolve.
+    pub fn load(cli: &Cli) -> Result<Settings, ConfigError> {
+        let path = match cli.config.as_deref() {
+            Some("none") => None,
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()),
+        };
+        let Some(path) = path else {
+            return Settings::resolve(cli, None, Vec::new());
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let (file, warnings) = parse_file(&text, &path, &cli.config_section)?;
+        let mut settings = Settings::resolve(cli, Some(file), warnings)?;
+        settings.config_file = Some(path);
+        Ok(settings)
+    }
+
+    /// Merge the command line over the file over the defaults, then validate.
+    fn resolve(
+        cli: &Cli,
+        file: Option<Layer>,
+        mut warnings: Vec<String>,
+    ) -> Result<Settings, ConfigError> {
+        let file = file.unwrap_or_default();
+        let cli = cli.layer();
+        let defaults = EngineConfig::default();
+        let secs = |c: Option<u64>, f: Option<u64>, d: Duration| {
+            c.or(f).map(Duration::from_secs).unwrap_or(d)
+        };
+        let engine = EngineConfig {
+            interfaces: cli.interfaces.or(file.interfaces).unwrap_or(defaults.interfaces),
+            port_min: cli.port_min.or(file.port_min).unwrap_or(defaults.port_min),
+            port_max: cli.port_max.or(file.port_max).unwrap_or(defaults.port_max),
+            timeout: secs(cli.timeout, file.timeout, defaults.timeout),
+            silent_timeout: secs(cli.silent_timeout, file.silent_timeout, defaults.silent_timeout),
+            final_timeout: secs(cli.final_timeout, file.final_timeout, defaults.final_timeout),
+            delete_delay: secs(cli.delete_delay, file.delete_delay, defaults.delete_delay),
+            workers: cli.num_threads.or(file.num_threads).unwrap_or(defaults.workers),
+        };
+        validate(&engine)?;
+        if let Some(unspecified) = engine.interfaces.iter().find(|i| i.local.is_unspecified()) {
+            warnings.push(format!(
+                "interface {} binds the wildcard address; replies leave from whatever source \
+                 address the kernel picks, which breaks symmetric RTP on multi-homed hosts",
+                DisplayInterface(unspecified)
+            ));
+        }
+        Ok(Settings {
+            engine,
+            listen_ng: cli.listen_ng.or(file.listen_ng).unwrap_or(DEFAULT_LISTEN_NG),
+            listen_http: cli.listen_http.or(file.listen_http).unwrap_or(DEFAULT_LISTEN_HTTP),
+            log_level: cli.log_level.or(file.log_level).unwrap_or(LevelFilter::INFO),
+            config_file: None,
+            warnings,
+        })
+    }
+}
+
+fn validate(engine: &EngineConfig) -> Result<(), ConfigError> {
+    let (min, max) = (engine.port_min, engine.port_max);
+    if min > max {
+        return Err(ConfigError::PortOrder { min, max });
+    }
+    if min % 2 == 1 {
+        return Err(ConfigError::OddPortMin(min));
+    }
+    if u32::from(max) + 1 - u32::from(min) < 2 * MIN_PORT_PAIRS {
+        return Err(ConfigError::RangeTooSmall { min, max });
+    }
+    if engine.interfaces.is_empty() {
+        return Err(ConfigError::NoInterface);
+    }
+    for (n, a) in engine.interfaces.iter().enumerate() {
+        if engine.interfaces[..n].iter().any(|b| b.name == a.name && b.local == a.local) {
+            return Err(ConfigError::DuplicateInterface(DisplayInterface(a).to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// Writes an interface back in `--interface` syntax.
+pub struct DisplayInterface<'a>(pub &'a Interface);
+
+impl fmt::Display for DisplayInterface<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = self.0;
+        write!(f, "{}/{}", i.name, i.local)?;
+        if let Some(adv) = i.advertised {
+            write!(f, "!{adv}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value parsers, shared by the command line and both file formats.
+
+/// `ADDR`, `NAME/ADDR`, either with `!ADVERTISED` (rtpengine's `--interface` syntax).
+pub fn parse_interface(s: &str) -> Result<Interface, InvalidValue> {
+    let s = s.trim();
+    let (name, rest) = match s.split_once('/') {
+        Some((name, rest)) => (name.trim(), rest),
+        None => ("default", s),
+    };
+    if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '!') {
+        return Err(invalid(format!("bad interface name `{name}`")));
+    }
+    let (local, advertised) = match rest.split_once('!') {
+        Some((local, adv)) => (local, Some(adv)),
+        None => (rest, None),
+    };
+    let local = parse_ip(local)?;
+    let advertised = advertised.map(parse_ip).transpose()?;
+    if let Some(adv) = advertised {
+        if adv.is_unspecified() {
+            return Err(invalid("the advertised address cannot be the wildcard address"));
+        }
+        if adv.is_ipv4() != local.is_ipv4() {
+            return Err(invalid("local and advertised addresses must be of the same family"));
+        }
+    } else if local.is_unspecified() {
+        return Err(invalid(
+            "the wildcard address needs an advertised address (ADDR!ADVERTISED) for SDP",
+        ));
+    }
+    Ok(Interface { name: name.to_string(), local, advertised })
+}
+
+fn parse_ip(s: &str) -> Result<IpAddr, InvalidValue> {
+    let s = s.trim();
+    let bare = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(s);
+    bare.parse().map_err(|_| {
+        if bare == "any" || bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
+            invalid(format!(
+                "`{bare}` is not an IP address: ngmedia needs the address itself \
+                 (network device names and `any` are not supported)"
+            ))
+        } else {
+            invalid(format!("`{bare}` is not an IP address"))
+        }
+    })
+}
+
+/// `[ADDR:]PORT` like rtpengine's `--listen-ng`: a bare port means 127.0.0.1, `localhost`
+/// is 127.0.0.1, IPv6 addresses go in brackets.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, InvalidValue> {
+    let s = s.trim();
+    let nonzero = |port: u16| {
+        if port == 0 {
+            Err(invalid("port 0 is not a port to listen on"))
+        } else {
+            Ok(port)
+        }
+    };
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), nonzero(port)?));
+    }
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        nonzero(addr.port())?;
+        return Ok(addr);
+    }
+    if let Some(port) = s.strip_prefix("localhost:") {
+        let port = port.parse().map_err(|_| invalid(format!("bad port `{port}`")))?;
+        return Ok(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), nonzero(port)?));
+    }
+    if s.parse::<IpAddr>().is_ok() {
+        return Err(invalid("a port is needed: ADDR:PORT (IPv6 as [ADDR]:PORT)"));
+    }
+    Err(invalid("expected [ADDR:]PORT, e.g. 127.0.0.1:2223, [::1]:2223 or 2223"))
+}
+
+pub fn parse_port(s: &str) -> Result<u16, InvalidValue> {
+    match s.trim().parse::<u16>() {
+        Ok(0) | Err(_) => Err(invalid("expected a port number 1-65535")),
+        Ok(port) => Ok(port),
+    }
+}
+
+/// Seconds, zero allowed.
+pub fn parse_secs(s: &str) -> Result<u64, InvalidValue> {
+    // Bounded so that `Instant + Duration` can never overflow inside the engine.
+    const MAX_SECS: u64 = 10 * 365 * 24 * 3600;
+    match s.trim().parse::<u64>() {
+        Ok(n) if n <= MAX_SECS => Ok(n),
+        _ => Err(invalid(format!("expected whole seconds 0-{MAX_SECS}"))),
+    }
+}
+
+/// Seconds, at least one: a zero idle timeout would end every call at the first tick.
+pub fn parse_positive_secs(s: &str) -> Result<u64, InvalidValue> {
+    match parse_secs(s)? {
+        0 => Err(invalid("must be at least 1 second")),
+        n => Ok(n),
+    }
+}
+
+pub fn parse_threads(s: &str) -> Result<usize, InvalidValue> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n <= MAX_THREADS => Ok(n),
+        _ => Err(invalid(format!("expected a thread count 0-{MAX_THREADS} (0 = one per core)"))),
+    }
+}
+
+/// rtpengine's syslog numbers or tracing level names.
+pub fn parse_log_level(s: &str) -> Result<LevelFilter, InvalidValue> {
+    let level = match s.trim().to_ascii_lowercase().as_str() {
+        "0" | "1" | "2" | "3" | "error" | "err" => LevelFilter::ERROR,
+        "4" | "warn" | "warning" => LevelFilter::WARN,
+        "5" | "6" | "notice" | "info" => LevelFilter::INFO,
+        "7" | "debug" => LevelFilter::DEBUG,
+        "trace" => LevelFilter::TRACE,
+        _ => return Err(invalid("expected 0-7 or error|warn|info|debug|trace")),
+    };
+    Ok(level)
+}
+
+fn parse_bool(s: &str) -> Result<bool, InvalidValue> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(invalid("expected true or false")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration files.
+
+/// Parse a configuration file: an rtpengine.conf when it has the INI section we read (or the
+/// default `[rtpengine]` one), TOML otherwise. Returns the values and the warnings.
+fn parse_file(text: &str, path: &Path, section: &str) -> Result<(Layer, Vec<String>), ConfigError> {
+    let is_ini = text.lines().map(str::trim).any(|line| {
+        line == format!("[{DEFAULT_CONFIG_SECTION}]") || line == format!("[{section}]")
+    });
+    let entries = if is_ini { ini_entries(text, path, section)? } else { toml_entries(text, path)? };
+    let mut warnings = Vec::new();
+    if !is_ini && section != DEFAULT_CONFIG_SECTION {
+        warnings.push(format!(
+            "--config-section {section} ignored: {} is a TOML file",
+            path.display()
+        ));
+    }
+    let mut layer = Layer::default();
+    let mut unsupported = Vec::new();
+    for (key, values) in entries {
+        if !FILE_KEYS.contains(&key.as_str()) {
+            if !unsupported.contains(&key) {
+                unsupported.push(key);
+            }
+            continue;
+        }
+        apply_key(&mut layer, &key, &values)
+            .map_err(|reason| ConfigError::Value { path: path.to_path_buf(), key, reason })?;
+    }
+    if !unsupported.is_empty() {
+        warnings.push(format!(
+            "config file {}: ignoring keys ngmedia does not support: {}",
+            path.display(),
+            unsupported.join(", ")
+        ));
+    }
+    Ok((layer, warnings))
+}
+
+/// Store one file key. `values` has one entry except for `interface`, which may list several.
+fn apply_key(layer: &mut Layer, key: &str, values: &[String]) -> Result<(), InvalidValue> {
+    if key == "interface" {
+        let list = values
+            .iter()
+            .map(|v| parse_interface(v).map_err(|e| invalid(format!("`{v}`: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        layer.interfaces = Some(list);
+        return Ok(());
+    }
+    let [value] = values else {
+        return Err(invalid("expected a single value, not a list"));
+    };
+    match key {
+        "listen-ng" => layer.listen_ng = Some(parse_listen(value)?),
+        "listen-http" => layer.listen_http = Some(parse_listen(value)?),
+        "port-min" => layer.port_min = Some(parse_port(value)?),
+        "port-max" => layer.port_max = Some(parse_port(value)?),
+        "timeout" => layer.timeout = Some(parse_positive_secs(value)?),
+        "silent-timeout" => layer.silent_timeout = Some(parse_positive_secs(value)?),
+        "final-timeout" => layer.final_timeout = Some(parse_secs(value)?),
+        "delete-delay" => layer.delete_delay = Some(parse_secs(value)?),
+        "num-threads" => layer.num_threads = Some(parse_threads(value)?),
+        "log-level" => layer.log_level = Some(parse_log_level(value)?),
+        // Accepted for compatibility; validated so typos still surface.
+        "log-stderr" | "foreground" => {
+            parse_bool(value)?;
+        }
+        _ => unreachable!("apply_key called with a key outside FILE_KEYS: {key}"),
+    }
+    Ok(())
+}
+
+/// Top-level keys of a TOML file, each value rendered as the text a flag would carry.
+fn toml_entries(text: &str, path: &Path) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
+    let syntax = |message: String| ConfigError::Syntax { path: path.to_path_buf(), message };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| syntax(e.to_string()))?;
+    let mut entries = Vec::with_capacity(table.len());
+    for (key, value) in table {
+        let scalar = |v: &toml::Value| match v {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(i) => Ok(i.to_string()),
+            toml::Value::Boolean(b) => Ok(b.to_string()),
+            _ => Err(syntax(format!("`{key}` must be a string, an integer or a boolean"))),
+        };
+        let values = match &value {
+            toml::Value::Array(items) => items.iter().map(scalar).collect::<Result<_, _>>()?,
+            other => vec![scalar(other)?],
+        };
+        entries.push((key, values));
+    }
+    Ok(entries)
+}
+
+/// Keys of one section of an rtpengine.conf (GLib key file: `[section]`, `key = value`,
+/// `#` comments; `interface` lists several interfaces separated by `;`).
+fn ini_entries(
+    text: &str,
+    path: &Path,
+    section: &str,
+) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
+    let mut current: Option<&str> = None;
+    let mut found = false;
+    let mut entries: Vec<(String, Vec<String>)> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = Some(name.trim());
+            found |= current == Some(section);
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(ConfigError::Syntax {
+                path: path.to_path_buf(),
+                message: format!("line {}: expected `key = value`, got `{line}`", n + 1),
+            });
+        };
+        if current.is_none() {
+            return Err(ConfigError::Syntax {
+                path: path.to_path_buf(),
+                message: format!("line {}: `{}` is outside any [section]", n + 1, key.trim()),
+            });
+        }
+        if current != Some(section) {
+            continue;
+        }
+        let (key, value) = (key.trim().to_string(), value.trim());
+        let values = if key == "interface" {
+            value.split(';').map(str::trim).filter(|v| !v.is_empty()).map(String::from).collect()
+        } else {
+            vec![value.to_string()]
+        };
+        // Later lines win, as in GLib's key file parser.
+        entries.retain(|(k, _)| *k != key);
+        entries.push((key, values));
+    }
+    if !found {
+        return Err(ConfigError::MissingSection {
+            path: path.to_path_buf(),
+            section: section.to_string(),
+        });
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("ngmedia").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    fn cli_err(args: &[&str]) -> String {
+        Cli::try_parse_from(std::iter::once("ngmedia").chain(args.iter().copied()))
+            .expect_err("must be rejected")
+            .to_string()
+    }
+
+    fn iface(name: &str, local: &str, adv: Option<&str>) -> Interface {
+        Interface {
+            name: name.into(),
+            local: local.parse().unwrap(),
+            advertised: adv.map(|a| a.parse().unwrap()),
+        }
+    }
+
+    fn resolve_file(args: &[&str], text: &str) -> Result<Settings, ConfigError> {
+        let cli = cli(args);
+        let (layer, warnings) = parse_file(text, Path::new("test.conf"), &cli.config_section)?;
+        Settings::resolve(&cli, Some(layer), warnings)
+    }
+
+    /// Debian's /etc/rtpengine/rtpengine.conf (rtpengine-daemon 10.5), comments trimmed,
+    /// with `interface = any` replaced by real addresses (ngmedia needs explicit addresses).
+    const DEBIAN_CONF: &str = "\
+[rtpengine]
+
+table = 0
+# no-fallback = false
+### separate multiple interfaces with semicolons:
+# interface = internal/12.23.34.45;external/23.34.45.54
+interface = internal/10.0.0.5;external/192.0.2.10!198.51.100.10
+
+listen-ng = localhost:2223
+# listen-tcp = 25060
+listen-http = localhost:2225
+listen-cli = localhost:2224
+
+timeout = 60
+silent-timeout = 3600
+tos = 184
+# delete-delay = 30
+# final-timeout = 10800
+
+port-min = 30000
+port-max = 40000
+
+recording-dir = /var/spool/rtpengine
+recording-method = proc
+
+[rtpengine-testing]
+table = -1
+interface = 10.15.20.121
+listen-ng = 2223
+foreground = true
+log-stderr = true
+log-level = 7
+";
+
+    #[test]
+    fn defaults_without_flags_or_file() {
+        let s = Settings::resolve(&cli(&[]), None, Vec::new()).unwrap();
+        assert_eq!(s.engine.interfaces, vec![iface("default", "127.0.0.1", None)]);
+        assert_eq!((s.engine.port_min, s.engine.port_max), (30000, 40000));
+        assert_eq!(s.engine.timeout, Duration::from_secs(60));
+        assert_eq!(s.engine.silent_timeout, Duration::from_secs(3600));
+        assert_eq!(s.engine.final_timeout, Duration::ZERO);
+        assert_eq!(s.engine.delete_delay, Duration::from_secs(30));
+        assert_eq!(s.engine.workers, 0);
+        assert_eq!(s.listen_ng, "127.0.0.1:2223".parse().unwrap());
+        assert_eq!(s.listen_http, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.log_level, LevelFilter::INFO);
+        assert!(s.warnings.is_empty());
+    }
+
+    #[test]
+    fn every_flag_on_the_command_line() {
+        let c = cli(&[
+            "--interface", "pub/203.0.113.1!198.51.100.1",
+            "-i", "priv/2001:db8::5",
+            "--listen-ng", "[::1]:5060",
+            "--listen-http", "9101",
+            "--port-min", "20000", "--port-max", "20099",
+            "--timeout", "2", "--silent-timeout", "30", "--final-timeout", "7200",
+            "--delete-delay", "0", "--num-threads", "4", "--log-level", "7",
+            "--log-stderr", "--foreground", "--config", "none",
+        ]);
+        let s = Settings::load(&c).unwrap();
+        assert_eq!(
+            s.engine.interfaces,
+            vec![
+                iface("pub", "203.0.113.1", Some("198.51.100.1")),
+                iface("priv", "2001:db8::5", None)
+            ]
+        );
+        assert_eq!(s.listen_ng, "[::1]:5060".parse().unwrap());
+        assert_eq!(s.listen_http, "127.0.0.1:9101".parse().unwrap());
+        assert_eq!((s.engine.port_min, s.engine.port_max), (20000, 20099));
+        assert_eq!(s.engine.timeout, Duration::from_secs(2));
+        assert_eq!(s.engine.silent_timeout, Duration::from_secs(30));
+        assert_eq!(s.engine.final_timeout, Duration::from_secs(7200));
+        assert_eq!(s.engine.delete_delay, Duration::ZERO);
+        assert_eq!(s.engine.workers, 4);
+        assert_eq!(s.log_level, LevelFilter::DEBUG);
+        assert_eq!(s.config_file, None);
+    }
+
+    #[test]
+    fn rtpengine_short_options_and_equals_syntax() {
+        let c = cli(&["-i", "10.0.0.1", "-n", "127.0.0.1:2224", "-m", "31000", "-M", "31999",
+            "-o", "5", "-s", "6", "-a", "7", "-d", "8", "-L", "4", "-E", "-f",
+            "--config-file=none"]);
+        assert_eq!(c.config.as_deref(), Some("none"));
+        let s = Settings::load(&c).unwrap();
+        assert_eq!(s.engine.interfaces, vec![iface("default", "10.0.0.1", None)]);
+        assert_eq!(s.listen_ng.port(), 2224);
+        assert_eq!((s.engine.port_min, s.engine.port_max), (31000, 31999));
+        assert_eq!(
+            [s.engine.timeout, s.engine.silent_timeout, s.engine.final_timeout, s.engine.delete_delay],
+            [5, 6, 7, 8].map(Duration::from_secs)
+        );
+        assert_eq!(s.log_level, LevelFilter::WARN);
+    }
+
+    #[test]
+    fn interface_syntax() {
+        assert_eq!(parse_interface("192.0.2.1").unwrap(), iface("default", "192.0.2.1", None));
+        assert_eq!(
+            parse_interface("ext/10.0.0.1!203.0.113.7").unwrap(),
+            iface("ext", "10.0.0.1", Some("203.0.113.7"))
+        );
+        assert_eq!(
+            parse_interface("v6/[2001:db8::1]![2001:db8::2]").unwrap(),
+            iface("v6", "2001:db8::1", Some("2001:db8::2"))
+        );
+        assert_eq!(
+            parse_interface("0.0.0.0!203.0.113.7").unwrap(),
+            iface("default", "0.0.0.0", Some("203.0.113.7"))
+        );
+        for (bad, needle) in [
+            ("any", "not supported"),
+            ("eth0", "not supported"),
+            ("ext/", "not an IP address"),
+            ("/10.0.0.1", "bad interface name"),
+            ("10.0.0.1!", "not an IP address"),
+            ("10.0.0.1!2001:db8::1", "same family"),
+            ("0.0.0.0", "needs an advertised address"),
+            ("10.0.0.1!0.0.0.0", "wildcard"),
+            ("300.1.1.1", "not an IP address"),
+        ] {
+            let err = parse_interface(bad).expect_err(bad).to_string();
+            assert!(err.contains(needle), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn listen_syntax() {
+        let ok = |s: &str| parse_listen(s).unwrap().to_string();
+        assert_eq!(ok("2223"), "127.0.0.1:2223");
+        assert_eq!(ok("localhost:2225"), "127.0.0.1:2225");
+        assert_eq!(ok("0.0.0.0:22222"), "0.0.0.0:22222");
+        assert_eq!(ok("[::1]:2223"), "[::1]:2223");
+        for bad in ["0", "127.0.0.1", "127.0.0.1:0", "::1:2223", "example.org:2223", "70000", ""] {
+            assert!(parse_listen(bad).is_err(), "{bad}");
+        }
+        assert!(parse_listen("::1").unwrap_err().to_string().contains("[ADDR]:PORT"));
+    }
+
+    #[test]
+    fn log_levels_map_syslog_numbers() {
+        let expected = [
+            LevelFilter::ERROR,
+            LevelFilter::ERROR,
+            LevelFilter::ERROR,
+            LevelFilter::ERROR,
+            LevelFilter::WARN,
+            LevelFilter::INFO,
+            LevelFilter::INFO,
+            LevelFilter::DEBUG,
+        ];
+        for (n, want) in expected.into_iter().enumerate() {
+            assert_eq!(parse_log_level(&n.to_string()).unwrap(), want, "{n}");
+        }
+        assert_eq!(parse_log_level("TRACE").unwrap(), LevelFilter::TRACE);
+        assert_eq!(parse_log_level("warning").unwrap(), LevelFilter::WARN);
+        assert!(parse_log_level("8").is_err());
+        assert!(parse_log_level("loud").is_err());
+    }
+
+    #[test]
+    fn cli_rejects_bad_values_with_the_option_named() {
+        let e = cli_err(&["--port-min", "abc"]);
+        assert!(e.contains("--port-min") && e.contains("1-65535"), "{e}");
+        let e = cli_err(&["--interface", "eth0"]);
+        assert!(e.contains("--interface") && e.contains("eth0"), "{e}");
+        let e = cli_err(&["--timeout", "0"]);
+        assert!(e.contains("at least 1 second"), "{e}");
+        let e = cli_err(&["--num-threads", "100000"]);
+        assert!(e.contains("0-1024"), "{e}");
+        let e = cli_err(&["--listen-ng", "::1"]);
+        assert!(e.contains("[ADDR]:PORT"), "{e}");
+        let e = cli_err(&["--table", "-1"]);
+        assert!(e.contains("--table"), "{e}");
+    }
+
+    #[test]
+    fn port_range_validation() {
+        let err = |args: &[&str]| {
+            Settings::resolve(&cli(args), None, Vec::new()).expect_err("invalid").to_string()
+        };
+        assert_eq!(
+            err(&["--port-min", "40000", "--port-max", "30000"]),
+            "port-min (40000) is greater than port-max (30000)"
+        );
+        assert!(err(&["--port-min", "30001"]).contains("must be even"));
+        assert!(err(&["--port-min", "30000", "--port-max", "30002"]).contains("too small"));
+        // Exactly two pairs is the smallest usable range.
+        let s = Settings::resolve(&cli(&["--port-min", "30000", "--port-max", "30003"]), None, vec![])
+            .unwrap();
+        assert_eq!((s.engine.port_min, s.engine.port_max), (30000, 30003));
+    }
+
+    #[test]
+    fn duplicate_interface_rejected() {
+        let e = Settings::resolve(&cli(&["-i", "10.0.0.1", "-i", "10.0.0.1"]), None, vec![])
+            .unwrap_err();
+        assert_eq!(e.to_string(), "interface default/10.0.0.1 is configured twice");
+        // Same name, different addresses: a pool, as in rtpengine (e.g. IPv4 + IPv6).
+        let s = Settings::resolve(&cli(&["-i", "pub/10.0.0.1", "-i", "pub/2001:db8::1"]), None, vec![])
+            .unwrap();
+        assert_eq!(s.engine.interfaces.len(), 2);
+    }
+
+    #[test]
+    fn wildcard_interface_warns() {
+        let s = Settings::resolve(&cli(&["-i", "0.0.0.0!203.0.113.7"]), None, vec![]).unwrap();
+        assert_eq!(s.warnings.len(), 1);
+        assert!(s.warnings[0].contains("default/0.0.0.0!203.0.113.7"), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn toml_file_with_every_key() {
+        let text = r#"
+interface = ["pub/203.0.113.1!198.51.100.1", "priv/10.1.1.1"]
+listen-ng = "127.0.0.1:12223"
+listen-http = "127.0.0.1:18080"
+port-min = 32000
+port-max = 32999
+timeout = 10
+silent-timeout = 20
+final-timeout = 30
+delete-delay = 5
+num-threads = 2
+log-level = "debug"
+log-stderr = true
+foreground = false
+"#;
+        let s = resolve_file(&[], text).unwrap();
+        assert_eq!(
+            s.engine.interfaces,
+            vec![iface("pub", "203.0.113.1", Some("198.51.100.1")), iface("priv", "10.1.1.1", None)]
+        );
+        assert_eq!(s.listen_ng.port(), 12223);
+        assert_eq!(s.listen_http.port(), 18080);
+        assert_eq!((s.engine.port_min, s.engine.port_max), (32000, 32999));
+        assert_eq!(s.engine.timeout, Duration::from_secs(10));
+        assert_eq!(s.engine.silent_timeout, Duration::from_secs(20));
+        assert_eq!(s.engine.final_timeout, Duration::from_secs(30));
+        assert_eq!(s.engine.delete_delay, Duration::from_secs(5));
+        assert_eq!(s.engine.workers, 2);
+        assert_eq!(s.log_level, LevelFilter::DEBUG);
+        assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn toml_single_interface_string_and_numeric_strings() {
+        let s = resolve_file(&[], "interface = \"10.2.2.2\"\nport-min = \"30100\"\n").unwrap();
+        assert_eq!(s.engine.interfaces, vec![iface("default", "10.2.2.2", None)]);
+        assert_eq!(s.engine.port_min, 30100);
+    }
+
+    #[test]
+    fn unsupported_keys_are_listed_in_one_warning() {
+        let s = resolve_file(&[], "table = -1\nredis = \"127.0.0.1:6379/5\"\ntimeout = 9\ntos = 184\n")
+            .unwrap();
+        assert_eq!(s.engine.timeout, Duration::from_secs(9));
+        assert_eq!(
+            s.warnings,
+            vec!["config file test.conf: ignoring keys ngmedia does not support: redis, table, tos"]
+        );
+    }
+
+    #[test]
+    fn toml_errors_name_file_and_key() {
+        let e = resolve_file(&[], "port-min = 70000\n").unwrap_err().to_string();
+        assert_eq!(e, "config file test.conf: invalid value for `port-min`: expected a port number 1-65535");
+        let e = resolve_file(&[], "interface = [\"10.0.0.1\", \"nope\"]\n").unwrap_err().to_string();
+        assert!(e.contains("`interface`") && e.contains("`nope`"), "{e}");
+        let e = resolve_file(&[], "timeout = [1, 2]\n").unwrap_err().to_string();
+        assert!(e.contains("single value"), "{e}");
+        let e = resolve_file(&[], "timeout = = 3\n").unwrap_err().to_string();
+        assert!(e.starts_with("config file test.conf: "), "{e}");
+        let e = resolve_file(&[], "[server]\nport = 1\n").unwrap_err().to_string();
+        assert!(e.contains("`server` must be"), "{e}");
+    }
+
+    #[test]
+    fn debian_rtpengine_conf() {
+        let s = resolve_file(&[], DEBIAN_CONF).unwrap();
+        assert_eq!(
+            s.engine.interfaces,
+            vec![
+                iface("internal", "10.0.0.5", None),
+                iface("external", "192.0.2.10", Some("198.51.100.10"))
+            ]
+        );
+        assert_eq!(s.listen_ng, "127.0.0.1:2223".parse().unwrap());
+        assert_eq!(s.listen_http, "127.0.0.1:2225".parse().unwrap());
+        assert_eq!(s.engine.timeout, Duration::from_secs(60));
+        assert_eq!(s.engine.silent_timeout, Duration::from_secs(3600));
+        assert_eq!((s.engine.port_min, s.engine.port_max), (30000, 40000));
+        assert_eq!(s.log_level, LevelFilter::INFO);
+        assert_eq!(
+            s.warnings,
+            vec![
+                "config file test.conf: ignoring keys ngmedia does not support: table, \
+                 listen-cli, tos, recording-dir, recording-method"
+            ]
+        );
+    }
+
+    #[test]
+    fn rtpengine_conf_other_section() {
+        let s = resolve_file(&["--config-section", "rtpengine-testing"], DEBIAN_CONF).unwrap();
+        assert_eq!(s.engine.interfaces, vec![iface("default", "10.15.20.121", None)]);
+        assert_eq!(s.listen_ng, "127.0.0.1:2223".parse().unwrap());
+        assert_eq!(s.log_level, LevelFilter::DEBUG);
+        assert_eq!(
+            s.warnings,
+            vec!["config file test.conf: ignoring keys ngmedia does not support: table"]
+        );
+        let e = resolve_file(&["--config-section", "nope"], DEBIAN_CONF).unwrap_err();
+        assert_eq!(e.to_string(), "config file test.conf: no [nope] section");
+    }
+
+    #[test]
+    fn debian_default_interface_any_is_a_clear_error() {
+        let e = resolve_file(&[], "[rtpengine]\ninterface = any\n").unwrap_err().to_string();
+        assert!(e.contains("`interface`") && e.contains("`any`") && e.contains("not supported"), "{e}");
+    }
+
+    #[test]
+    fn ini_syntax_errors() {
+        let e = resolve_file(&[], "[rtpengine]\ntimeout 60\n").unwrap_err().to_string();
+        assert_eq!(e, "config file test.conf: line 2: expected `key = value`, got `timeout 60`");
+        let e = resolve_file(&[], "timeout = 5\n[rtpengine]\n").unwrap_err().to_string();
+        assert!(e.contains("outside any [section]"), "{e}");
+        let e = resolve_file(&[], "[rtpengine]\nforeground = maybe\n").unwrap_err().to_string();
+        assert!(e.contains("`foreground`"), "{e}");
+    }
+
+    #[test]
+    fn ini_later_keys_win() {
+        let s = resolve_file(&[], "[rtpengine]\ntimeout = 5\ntimeout = 6\n").unwrap();
+        assert_eq!(s.engine.timeout, Duration::from_secs(6));
+    }
+
+    #[test]
+    fn flags_override_file_and_file_overrides_defaults() {
+        let text = "[rtpengine]\ninterface = 10.0.0.1;10.0.0.2\ntimeout = 10\nport-min = 31000\n\
+                    port-max = 31999\nlisten-ng = 2300\n";
+        let s = resolve_file(&["--timeout", "3", "-i", "10.9.9.9", "--port-max", "31500"], text)
+            .unwrap();
+        assert_eq!(s.engine.interfaces, vec![iface("default", "10.9.9.9", None)]);
+        assert_eq!(s.engine.timeout, Duration::from_secs(3));
+        assert_eq!((s.engine.port_min, s.engine.port_max), (31000, 31500));
+        assert_eq!(s.listen_ng.port(), 2300);
+        // Untouched by both: default.
+        assert_eq!(s.engine.delete_delay, Duration::from_secs(30));
+
+        // Validation applies to the merged result: file min with flag max.
+        let e = resolve_file(&["--port-max", "30000"], text).unwrap_err();
+        assert_eq!(e.to_string(), "port-min (31000) is greater than port-max (30000)");
+    }
+
+    #[test]
+    fn load_reads_files_from_disk() {
+        let dir = std::env::temp_dir().join(format!("ngmedia-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml = dir.join("ngmedia.toml");
+        std::fs::write(&toml, "timeout = 11\n").unwrap();
+        let s = Settings::load(&cli(&["--config", toml.to_str().unwrap()])).unwrap();
+        assert_eq!(s.engine.timeout, Duration::from_secs(11));
+        assert_eq!(s.config_file.as_deref(), Some(toml.as_path()));
+
+        let conf = dir.join("rtpengine.conf");
+        std::fs::write(&conf, DEBIAN_CONF).unwrap();
+        let s = Settings::load(&cli(&["--config-file", conf.to_str().unwrap(), "-i", "127.0.0.1"]))
+            .unwrap();
+        assert_eq!(s.listen_http.port(), 2225);
+
+        let missing = dir.join("missing.toml");
+        let e = Settings::load(&cli(&["--config", missing.to_str().unwrap()])).unwrap_err();
+        assert!(e.to_string().starts_with(&format!("cannot read config file {}", missing.display())));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn help_documents_every_option() {
+        let help = Cli::command().render_long_help().to_string();
+        for opt in [
+            "--config", "--config-file", "--config-section", "--interface", "--listen-ng",
+            "--listen-http", "--port-min", "--port-max", "--timeout", "--silent-timeout",
+            "--final-timeout", "--delete-delay", "--num-threads", "--log-level", "--log-stderr",
+            "--foreground", "--help", "--version",
+        ] {
+            assert!(help.contains(opt), "--help lacks {opt}");
+        }
+        assert!(help.contains("nothing listens yet"));
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_file_key_is_a_flag() {
+        let cmd = Cli::command();
+        for key in FILE_KEYS {
+            assert!(cmd.get_arguments().any(|a| a.get_long() == Some(key)), "{key}");
+        }
+    }
+}
