@@ -1,1 +1,38 @@
-//! Black-box tests of the `ngmedia` binary live in `tests/`.
+//! Black-box test harness for the `ngmedia` binary.
+//!
+//! The tests in `tests/tests/` start the real daemon on loopback and talk to it the way
+//! Kamailio and SIP endpoints do: ng requests over UDP and real RTP. Nothing here links the
+//! engine; the harness carries its own small bencode, SDP and RTP helpers so a bug in the
+//! daemon's codecs cannot hide behind the same bug in the test.
+//!
+//! Build the binary first (`cargo build --bins`); `NGMEDIA_BIN` points at another one.
+
+pub mod bencode;
+pub mod call;
+pub mod daemon;
+pub mod ng;
+pub mod rtp;
+pub mod sdp;
+
+pub use bencode::Value;
+pub use call::TwoPartyCall;
+pub use daemon::Daemon;
+pub use ng::NgClient;
+pub use rtp::RtpEndpoint;
+pub use sdp::Sdp;
+
+use std::time::{Duration, Instant};
+
+/// Poll `f` every 50 ms until it returns `Some` or `limit` has passed.
+pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

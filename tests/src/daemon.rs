@@ -1,0 +1,198 @@
+//! Start and stop the real `ngmedia` binary on loopback.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::ng::NgClient;
+
+/// Media ports are handed out in blocks so daemons of parallel tests never share ports:
+/// 50 blocks of 200 over 20000–29999 (below the kernel's ephemeral range, where the test
+/// endpoints live).
+const MEDIA_BASE: u16 = 20000;
+const MEDIA_BLOCK: u16 = 200;
+const MEDIA_BLOCKS: usize = 50;
+/// Block `i` is owned by whoever holds UDP 127.0.0.1:(LOCK_BASE + i). Binding that port is an
+/// exclusive lock that works across the separate processes nextest runs tests in, and the
+/// kernel releases it if a test process dies.
+const LOCK_BASE: u16 = 19900;
+/// How long the daemon gets to answer its first `ping`.
+const START_LIMIT: Duration = Duration::from_secs(10);
+/// How long SIGTERM gets before SIGKILL when a test drops its daemon.
+const STOP_LIMIT: Duration = Duration::from_secs(5);
+
+static NEXT_BLOCK: AtomicUsize = AtomicUsize::new(0);
+
+/// A running `ngmedia`, killed when dropped.
+pub struct Daemon {
+    child: Child,
+    /// Where the daemon listens for ng.
+    pub ng: SocketAddr,
+    pub port_min: u16,
+    pub port_max: u16,
+    log: Arc<Mutex<Vec<String>>>,
+    _block_lock: UdpSocket,
+}
+
+/// The binary under test: `NGMEDIA_BIN`, else `ngmedia` in the target directory this test
+/// executable was built into.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("NGMEDIA_BIN") {
+        return PathBuf::from(path);
+    }
+    // target/<profile>/deps/<test-exe> -> target/<profile>/ngmedia
+    let exe = std::env::current_exe().expect("path of the test executable");
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let bin = profile_dir.join("ngmedia");
+    assert!(
+        bin.is_file(),
+        "{} not found: run `cargo build --bins` first (or set NGMEDIA_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+fn lock_media_block() -> (usize, UdpSocket) {
+    let start = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) + std::process::id() as usize;
+    for n in 0..MEDIA_BLOCKS {
+        let block = (start + n) % MEDIA_BLOCKS;
+        if let Ok(sock) = UdpSocket::bind(("127.0.0.1", LOCK_BASE + block as u16)) {
+            return (block, sock);
+        }
+    }
+    panic!("all {MEDIA_BLOCKS} media port blocks are in use by other tests");
+}
+
+fn free_udp_port() -> u16 {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    sock.local_addr().expect("local address").port()
+}
+
+impl Daemon {
+    /// Start with loopback defaults plus `extra` flags (which may override them), and wait
+    /// until it answers `ping`.
+    pub fn start(extra: &[&str]) -> Daemon {
+        let (block, lock) = lock_media_block();
+        let port_min = MEDIA_BASE + block as u16 * MEDIA_BLOCK;
+        let port_max = port_min + MEDIA_BLOCK - 1;
+        let ng: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
+        let mut cmd = Command::new(binary());
+        cmd.args(["--config", "none", "--interface", "127.0.0.1", "--log-level", "debug"])
+            .arg(format!("--listen-ng={ng}"))
+            .arg(format!("--port-min={port_min}"))
+            .arg(format!("--port-max={port_max}"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {:?}: {e}", binary()));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+            }
+        });
+        let mut daemon =
+            Daemon { child, ng, port_min, port_max, log, _block_lock: lock };
+        daemon.wait_ready();
+        daemon
+    }
+
+    fn wait_ready(&mut self) {
+        let client = NgClient::with_timeout(self.ng, Duration::from_millis(100), 0);
+        let deadline = Instant::now() + START_LIMIT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("ngmedia exited during startup with {status}\n{}", self.log_text());
+            }
+            if let Ok(reply) = client.request(crate::dict! { "command" => "ping" }) {
+                assert_eq!(reply.str_at("result"), Some("pong"), "ping reply {reply:?}");
+                return;
+            }
+        }
+        panic!("ngmedia did not answer ping within {START_LIMIT:?}\n{}", self.log_text());
+    }
+
+    /// An ng client for this daemon (1 s timeout, 2 retries, like a patient Kamailio).
+    pub fn client(&self) -> NgClient {
+        NgClient::new(self.ng)
+    }
+
+    /// Everything the daemon logged so far.
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send SIGTERM and wait up to `limit` for the exit; `None` if it is still running.
+    pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
+        // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped).
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.terminate(STOP_LIMIT).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("---- ngmedia log (ng {}) ----\n{}\n----", self.ng, self.log_text());
+        }
+    }
+}
+
+/// Run the binary with `args` (nothing added) and wait up to `limit` for it to exit by
+/// itself; the exit status and everything it wrote to stderr. Panics if it is still running
+/// after `limit` (it is killed first).
+pub fn run_to_exit(args: &[&str], limit: Duration) -> (ExitStatus, String) {
+    let mut child = Command::new(binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", binary()));
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ngmedia {args:?} still running after {limit:?}: {}", reader.join().unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, reader.join().unwrap_or_default())
+}

@@ -1,0 +1,42 @@
+//! Startup failures are reported in one line and exit with status 1.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use ngmedia_tests::daemon::run_to_exit;
+
+const LIMIT: Duration = Duration::from_secs(5);
+
+#[test]
+fn bad_port_range_exits_1_with_message() {
+    let (status, stderr) =
+        run_to_exit(&["--config", "none", "--port-min", "40000", "--port-max", "30000"], LIMIT);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("port-min (40000) is greater than port-max (30000)"), "{stderr}");
+}
+
+#[test]
+fn ng_port_in_use_exits_1_with_message() {
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (status, stderr) = run_to_exit(
+        &["--config", "none", "--interface", "127.0.0.1", "--listen-ng", &addr],
+        LIMIT,
+    );
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("cannot listen for ng on {addr}")), "{stderr}");
+}
+
+#[test]
+fn missing_config_file_exits_1() {
+    let (status, stderr) = run_to_exit(&["--config", "/nonexistent/ngmedia.toml"], LIMIT);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot read config file /nonexistent/ngmedia.toml"), "{stderr}");
+}
+
+#[test]
+fn bad_flag_value_exits_nonzero() {
+    let (status, stderr) = run_to_exit(&["--interface", "eth0"], LIMIT);
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("--interface"), "{stderr}");
+}
