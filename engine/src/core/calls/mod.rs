@@ -240,9 +240,7 @@ impl Calls {
     /// `loop protect`: an SDP carrying our own marker has already been through us; it goes
     /// back untouched.
     fn looped(&self, sdp: &Sdp, raw: &str) -> Option<OfferAnswerReply> {
-        let ours = sdp.session_attribute_values("rtpengine").any(|v| v == self.loop_marker)
-            || sdp.media.iter().any(|m| m.attribute("rtpengine") == Some(&self.loop_marker));
-        ours.then(|| OfferAnswerReply { sdp: raw.to_owned(), warnings: Vec::new() })
+        sdp.has_loop_marker(&self.loop_marker).then(|| OfferAnswerReply { sdp: raw.to_owned(), warnings: Vec::new() })
     }
 
     pub fn delete(&mut self, req: &Delete, now: Now) -> Result<DeleteReply, CallError> {

@@ -96,7 +96,18 @@ impl Calls {
         self.settle_rtcp_mux(call, from, to, sdp, req, role);
 
         let rewrite = self.build_rewrite(call, from, to, sdp, req, role);
-        let mut out = sdp.rewrite(&rewrite);
+        let mut out = if role == Role::Answer {
+            // An answer without ptime inherits the offerer's, as rtpengine's codec handling does.
+            let mut src = sdp.clone();
+            for (i, section) in src.media.iter_mut().enumerate() {
+                if section.ptime().is_none() {
+                    section.set_ptime(call.leg(to).medias.get(i).and_then(|m| m.ptime));
+                }
+            }
+            src.rewrite_with_marker(&rewrite, &self.loop_marker)
+        } else {
+            sdp.rewrite_with_marker(&rewrite, &self.loop_marker)
+        };
         if req.replace.sdp_version || req.replace.force_increment_sdp_ver {
             bump_origin_version(&mut out, call, to, req.replace.force_increment_sdp_ver);
         }
@@ -225,18 +236,7 @@ impl Calls {
             let sender_ice = call.leg(from).medias[i].ice_seen;
             let target = &mut call.leg_mut(to).medias[i];
             let Some(ports) = target.ports.filter(|_| section.m.port != 0) else {
-                media.push(MediaRewrite {
-                    address: public,
-                    port: 0,
-                    rtcp_port: None,
-                    full_rtcp_attribute: false,
-                    rtcp_mux: false,
-                    protocol: None,
-                    ice: IceRewrite::Remove,
-                    direction: None,
-                    zero_address: req.replace.zero_address,
-                    ptime: None,
-                });
+                media.push(MediaRewrite::rejected(public));
                 continue;
             };
             let mux = match role {
@@ -262,11 +262,6 @@ impl Calls {
             } else {
                 IceRewrite::Remove
             };
-            // An answer without ptime inherits the offerer's, as rtpengine's codec handling does.
-            let ptime = match role {
-                Role::Answer if section.ptime().is_none() => sender_ptime_of_peer(call, to, i),
-                _ => None,
-            };
             media.push(MediaRewrite {
                 address: public,
                 port: ports.rtp.addr.port(),
@@ -276,8 +271,7 @@ impl Calls {
                 protocol: plain_profile(req.transport_protocol.as_deref(), &section.m.proto),
                 ice,
                 direction: None,
-                zero_address: req.replace.zero_address,
-                ptime,
+                zero_address: !req.replace.zero_address,
             });
         }
         let origin = OriginRewrite {
@@ -294,11 +288,6 @@ impl Calls {
             loop_protect: req.flags.loop_protect,
         }
     }
-}
-
-/// The ptime the receiving party (the offerer, on an answer) asked for.
-fn sender_ptime_of_peer(call: &Call, to: LegId, i: usize) -> Option<u32> {
-    call.leg(to).medias.get(i).and_then(|m| m.ptime)
 }
 
 /// `direction: [from, to]`, or `from-interface`/`to-interface`.

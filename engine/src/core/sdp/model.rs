@@ -348,6 +348,15 @@ impl Sdp {
         Origin::parse(&line.value)
     }
 
+    /// Overwrite the version field of the `o=` line.
+    pub fn set_origin_version(&mut self, version: u64) {
+        let Some(line) = self.session.iter_mut().find(|l| l.kind == b'o') else { return };
+        if let Some(mut origin) = Origin::parse(&line.value) {
+            origin.version = version.to_string();
+            line.value = origin.to_value();
+        }
+    }
+
     /// The session-level `s=` value.
     pub fn session_name(&self) -> Option<&str> {
         self.session
