@@ -184,7 +184,11 @@ mod tests {
     const OTHER: &str = "198.51.100.9:5000";
 
     fn policy(learn: bool, strict_source: bool, handover: bool) -> LatchPolicy {
-        LatchPolicy { learn, strict_source, handover }
+        LatchPolicy {
+            learn,
+            strict_source,
+            handover,
+        }
     }
 
     #[test]
@@ -243,7 +247,10 @@ mod tests {
         assert_eq!(l.on_packet(a(OTHER), 20), AcceptAndLatched(a(OTHER)));
         assert_eq!(l.on_packet(a(NAT), 3000), AcceptAndLatched(a(NAT)));
         assert!(l.confirmed());
-        assert_eq!(l.on_packet(a(OTHER), 3010), Drop(DropReason::SourceMismatch));
+        assert_eq!(
+            l.on_packet(a(OTHER), 3010),
+            Drop(DropReason::SourceMismatch)
+        );
         assert_eq!(l.on_packet(a(SDP), 3020), Drop(DropReason::SourceMismatch));
         assert_eq!(l.on_packet(a(NAT), 3030), Accept);
         assert_eq!(l.destination(), Some(a(NAT)));

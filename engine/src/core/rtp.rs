@@ -36,7 +36,9 @@ pub enum PacketKind {
 /// 20..=63 (RFC 7983 §7).
 #[inline]
 pub fn classify(buf: &[u8]) -> PacketKind {
-    let Some(&first) = buf.first() else { return PacketKind::Other };
+    let Some(&first) = buf.first() else {
+        return PacketKind::Other;
+    };
     match first {
         0..=3 => {
             if buf.len() >= STUN_HEADER_LEN
@@ -49,7 +51,9 @@ pub fn classify(buf: &[u8]) -> PacketKind {
         }
         20..=63 if buf.len() >= DTLS_RECORD_HEADER_LEN => PacketKind::Dtls,
         128..=191 => {
-            let Some(&second) = buf.get(1) else { return PacketKind::Other };
+            let Some(&second) = buf.get(1) else {
+                return PacketKind::Other;
+            };
             if (64..=95).contains(&(second & 0x7f)) {
                 if buf.len() >= RTCP_MIN_LEN {
                     PacketKind::Rtcp
@@ -93,7 +97,10 @@ impl<'a> RtpHeader<'a> {
     /// Check version, CSRC list and header extension against the buffer length.
     pub fn parse(buf: &'a [u8]) -> Result<Self, RtpError> {
         if buf.len() < RTP_HEADER_LEN {
-            return Err(RtpError::TooShort { len: buf.len(), need: RTP_HEADER_LEN });
+            return Err(RtpError::TooShort {
+                len: buf.len(),
+                need: RTP_HEADER_LEN,
+            });
         }
         let version = buf[0] >> 6;
         if version != 2 {
@@ -106,7 +113,9 @@ impl<'a> RtpHeader<'a> {
         }
         if buf[0] & 0x10 != 0 {
             // Extension: 16-bit profile, 16-bit length in 32-bit words, then the words.
-            let ext = buf.get(header_len..header_len + 4).ok_or(RtpError::ExtensionOverrun)?;
+            let ext = buf
+                .get(header_len..header_len + 4)
+                .ok_or(RtpError::ExtensionOverrun)?;
             let words = u16::from_be_bytes([ext[2], ext[3]]) as usize;
             header_len += 4 + 4 * words;
             if header_len > buf.len() {
@@ -162,7 +171,12 @@ impl<'a> RtpHeader<'a> {
             return None;
         }
         let o = RTP_HEADER_LEN + 4 * i;
-        Some(u32::from_be_bytes([self.buf[o], self.buf[o + 1], self.buf[o + 2], self.buf[o + 3]]))
+        Some(u32::from_be_bytes([
+            self.buf[o],
+            self.buf[o + 1],
+            self.buf[o + 2],
+            self.buf[o + 3],
+        ]))
     }
 
     /// Header extension as (profile, data) — `0xBEDE` is RFC 8285 one-byte headers.
@@ -187,9 +201,15 @@ impl<'a> RtpHeader<'a> {
         if !self.padding() {
             return Ok(body);
         }
-        let padding = *body.last().ok_or(RtpError::BadPadding { padding: 0, payload: 0 })?;
+        let padding = *body.last().ok_or(RtpError::BadPadding {
+            padding: 0,
+            payload: 0,
+        })?;
         if padding == 0 || padding as usize > body.len() {
-            return Err(RtpError::BadPadding { padding, payload: body.len() });
+            return Err(RtpError::BadPadding {
+                padding,
+                payload: body.len(),
+            });
         }
         Ok(&body[..body.len() - padding as usize])
     }
@@ -205,7 +225,10 @@ pub struct RtcpHeader<'a> {
 impl<'a> RtcpHeader<'a> {
     pub fn parse(buf: &'a [u8]) -> Result<Self, RtpError> {
         if buf.len() < RTCP_MIN_LEN {
-            return Err(RtpError::TooShort { len: buf.len(), need: RTCP_MIN_LEN });
+            return Err(RtpError::TooShort {
+                len: buf.len(),
+                need: RTCP_MIN_LEN,
+            });
         }
         let version = buf[0] >> 6;
         if version != 2 {
@@ -284,8 +307,9 @@ mod tests {
     ];
 
     /// DTLS 1.2 handshake record header (ClientHello follows).
-    const DTLS_HELLO: [u8; 14] =
-        [0x16, 0xfe, 0xfd, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x9c, 0x01];
+    const DTLS_HELLO: [u8; 14] = [
+        0x16, 0xfe, 0xfd, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x9c, 0x01,
+    ];
 
     #[test]
     fn classifies_real_packets() {
@@ -382,12 +406,21 @@ mod tests {
         // CC = 15 needs 72 bytes.
         let mut cc = PCMU;
         cc[0] = 0x8f;
-        assert_eq!(RtpHeader::parse(&cc).unwrap_err(), RtpError::CsrcOverrun { count: 15 });
+        assert_eq!(
+            RtpHeader::parse(&cc).unwrap_err(),
+            RtpError::CsrcOverrun { count: 15 }
+        );
         // Extension header cut off, then extension length claiming 255 words.
-        assert_eq!(RtpHeader::parse(&OPUS_EXT[..14]).unwrap_err(), RtpError::ExtensionOverrun);
+        assert_eq!(
+            RtpHeader::parse(&OPUS_EXT[..14]).unwrap_err(),
+            RtpError::ExtensionOverrun
+        );
         let mut ext = OPUS_EXT;
         ext[15] = 0xff;
-        assert_eq!(RtpHeader::parse(&ext).unwrap_err(), RtpError::ExtensionOverrun);
+        assert_eq!(
+            RtpHeader::parse(&ext).unwrap_err(),
+            RtpError::ExtensionOverrun
+        );
         // Extension exactly filling the packet is fine (empty payload).
         let h = RtpHeader::parse(&OPUS_EXT[..20]).unwrap();
         assert_eq!(h.payload().unwrap(), &[] as &[u8]);
@@ -404,9 +437,21 @@ mod tests {
         assert!(h.padding());
         assert_eq!(h.payload().unwrap(), &[0x7f]);
         p[14] = 4;
-        assert_eq!(h_payload_err(&p), RtpError::BadPadding { padding: 4, payload: 3 });
+        assert_eq!(
+            h_payload_err(&p),
+            RtpError::BadPadding {
+                padding: 4,
+                payload: 3
+            }
+        );
         p[14] = 0;
-        assert_eq!(h_payload_err(&p), RtpError::BadPadding { padding: 0, payload: 3 });
+        assert_eq!(
+            h_payload_err(&p),
+            RtpError::BadPadding {
+                padding: 0,
+                payload: 3
+            }
+        );
     }
 
     fn h_payload_err(p: &[u8]) -> RtpError {
@@ -416,10 +461,16 @@ mod tests {
     #[test]
     fn rtcp_header() {
         let sr = RtcpHeader::parse(&RTCP_SR).unwrap();
-        assert_eq!((sr.packet_type(), sr.count(), sr.packet_len()), (200, 0, 28));
+        assert_eq!(
+            (sr.packet_type(), sr.count(), sr.packet_len()),
+            (200, 0, 28)
+        );
         assert_eq!(sr.ssrc(), 0x5e7b_1e5f);
         let rr = RtcpHeader::parse(&RTCP_RR).unwrap();
-        assert_eq!((rr.packet_type(), rr.count(), rr.packet_len()), (201, 1, 32));
+        assert_eq!(
+            (rr.packet_type(), rr.count(), rr.packet_len()),
+            (201, 1, 32)
+        );
         assert_eq!(rr.ssrc(), 0x1234);
         assert_eq!(
             RtcpHeader::parse(&RTCP_SR[..7]).unwrap_err(),
