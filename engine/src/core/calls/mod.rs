@@ -18,7 +18,7 @@ use rand::Rng;
 use tracing::{info, warn};
 
 use self::model::{Call, Leg, LegId};
-use self::negotiate::Role;
+use self::negotiate::{Exchange, Role};
 use super::config::EngineConfig;
 use super::plan::{CallKey, MediaPlane, PortError};
 use super::request::{Delete, List, OfferAnswer, Query};
@@ -192,7 +192,7 @@ impl Calls {
         call.record |= req.flags.record_call || req.record_call == Some(true);
         // A new offer revives a call that was deleted with a delay (rtpengine does the same).
         call.delete_at = None;
-        let out = self.negotiate(call, from, to, sdp, req, Role::Offer, now)?;
+        let out = self.negotiate(call, Exchange { from, to, role: Role::Offer }, sdp, req, now)?;
         info!(call_id = %req.call_id, from_tag = %req.from_tag, medias = sdp.media.len(), "offer");
         Ok(out)
     }
@@ -232,7 +232,7 @@ impl Calls {
         if let Some(l) = &req.to_label {
             call.leg_mut(offerer).label = Some(l.clone());
         }
-        let out = self.negotiate(call, answerer, offerer, sdp, req, Role::Answer, now)?;
+        let out = self.negotiate(call, Exchange { from: answerer, to: offerer, role: Role::Answer }, sdp, req, now)?;
         info!(call_id = %req.call_id, to_tag = %to_tag, "answer");
         Ok(out)
     }

@@ -23,22 +23,29 @@ pub(super) enum Role {
     Answer,
 }
 
+/// One offer or answer: `from` sent the SDP, the reply goes to `to`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Exchange {
+    pub from: LegId,
+    pub to: LegId,
+    pub role: Role,
+}
+
 /// Credentials of our ICE agent: RFC 8445 wants ≥ 24 bits of ufrag and ≥ 128 bits of pwd.
 const ICE_UFRAG_LEN: usize = 8;
 const ICE_PWD_LEN: usize = 26;
 
 impl Calls {
-    /// Run one offer or answer on `call`: `from` sent `sdp`, the reply goes to `to`.
+    /// Run one offer or answer on `call`.
     pub(super) fn negotiate(
         &mut self,
         call: &mut Call,
-        from: LegId,
-        to: LegId,
+        ex: Exchange,
         sdp: &Sdp,
         req: &OfferAnswer,
-        role: Role,
         now: Now,
     ) -> Result<String, CallError> {
+        let Exchange { from, to, role } = ex;
         let from_family = sdp
             .media
             .iter()
