@@ -3,8 +3,10 @@
 
 pub mod calls;
 pub mod config;
+pub mod latch;
 pub mod plan;
 pub mod request;
+pub mod rtp;
 pub mod sdp;
 pub mod snapshot;
 pub mod stats;

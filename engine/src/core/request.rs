@@ -48,7 +48,8 @@ pub struct Replace {
     pub sdp_version: bool,
     /// `force-increment-sdp-ver`: bump o= version always.
     pub force_increment_sdp_ver: bool,
-    /// `zero-address`: keep c=0.0.0.0 (hold) as is.
+    /// `zero-address`: replace a c=0.0.0.0 (old-style hold) with the engine's address;
+    /// without it the zero address is passed on.
     pub zero_address: bool,
 }
 

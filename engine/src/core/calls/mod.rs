@@ -1,13 +1,28 @@
-//! The call registry: every call the engine handles, driven by typed requests.
-//! (Skeleton: the signatures are the contract; bodies are being written.)
+//! The call registry: every call the engine handles, driven by typed requests
+//! (rtpengine's call hash and `call_interfaces.c`).
+//!
+//! Control-plane only: the daemon keeps it behind one mutex that the packet path never
+//! touches. Each request ends by handing the media plane a complete plan for the call.
 
+mod model;
+mod negotiate;
+mod report;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use rand::Rng;
+use tracing::{info, warn};
+
+use self::model::{Call, Leg, LegId};
+use self::negotiate::{Exchange, Role};
 use super::config::EngineConfig;
-use super::plan::{MediaPlane, PortError};
+use super::plan::{CallKey, MediaPlane, PortError};
 use super::request::{Delete, List, OfferAnswer, Query};
-use super::sdp::SdpError;
+use super::sdp::{Sdp, SdpError};
 use super::snapshot::{CallSnapshot, EngineStatistics};
 
 /// The moment a request is handled: monotonic for timers, wall clock for reports.
@@ -16,6 +31,12 @@ pub struct Now {
     pub mono: Instant,
     /// Unix time in microseconds.
     pub unix_us: u64,
+}
+
+impl Now {
+    fn unix_secs(&self) -> u64 {
+        self.unix_us / 1_000_000
+    }
 }
 
 /// Why a request failed. `Display` is the ng `error-reason`, worded as rtpengine words it
@@ -61,57 +82,294 @@ pub enum CallEvent {
     Purged { call_id: String },
 }
 
+/// Lifetime counters for `statistics`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    created: u64,
+    timed_out: u64,
+    deleted: u64,
+}
+
 /// All calls (rtpengine's call hash).
 pub struct Calls {
-    _config: Arc<EngineConfig>,
-    _media: Arc<dyn MediaPlane>,
+    config: Arc<EngineConfig>,
+    media: Arc<dyn MediaPlane>,
+    calls: HashMap<String, Call>,
+    next_key: u64,
+    started: Option<Instant>,
+    totals: Totals,
+    /// Value of our `a=rtpengine:` loop-protection marker, unique per daemon run.
+    loop_marker: String,
 }
 
 impl Calls {
     pub fn new(config: Arc<EngineConfig>, media: Arc<dyn MediaPlane>) -> Calls {
-        Calls { _config: config, _media: media }
+        let loop_marker = format!("{:016x}", rand::thread_rng().gen::<u64>());
+        Calls {
+            config,
+            media,
+            calls: HashMap::new(),
+            next_key: 1,
+            started: None,
+            totals: Totals::default(),
+            loop_marker,
+        }
     }
 
-    pub fn offer(&mut self, _req: &OfferAnswer, _now: Now) -> Result<OfferAnswerReply, CallError> {
-        todo!()
+    pub fn offer(&mut self, req: &OfferAnswer, now: Now) -> Result<OfferAnswerReply, CallError> {
+        self.started.get_or_insert(now.mono);
+        let sdp = Sdp::parse(&req.sdp)?;
+        if let Some(reply) = self.looped(&sdp, &req.sdp) {
+            return Ok(reply);
+        }
+        let mut call = match self.calls.remove(&req.call_id) {
+            Some(c) => c,
+            None => {
+                let key = CallKey(self.next_key);
+                self.next_key += 1;
+                info!(call_id = %req.call_id, from_tag = %req.from_tag, "new call");
+                self.totals.created += 1;
+                Call {
+                    key,
+                    id: req.call_id.clone(),
+                    created: now.mono,
+                    created_us: now.unix_us,
+                    last_signal: now.unix_secs(),
+                    last_signal_at: now.mono,
+                    legs: Vec::new(),
+                    delete_delay: None,
+                    delete_at: None,
+                    record: false,
+                }
+            }
+        };
+        let fresh = call.legs.is_empty();
+        let result = self.offer_on(&mut call, &sdp, req, now);
+        match &result {
+            Err(e) if fresh => {
+                // Nothing was set up: forget the call entirely.
+                warn!(call_id = %req.call_id, error = %e, "offer failed");
+                self.media.remove(call.key);
+                self.totals.created -= 1;
+            }
+            _ => {
+                self.calls.insert(req.call_id.clone(), call);
+            }
+        }
+        result.map(|sdp| OfferAnswerReply { sdp, warnings: Vec::new() })
     }
 
-    pub fn answer(&mut self, _req: &OfferAnswer, _now: Now) -> Result<OfferAnswerReply, CallError> {
-        todo!()
+    fn offer_on(&mut self, call: &mut Call, sdp: &Sdp, req: &OfferAnswer, now: Now) -> Result<String, CallError> {
+        let from = match call.leg_by_tag(&req.from_tag) {
+            Some(l) => l,
+            None => {
+                call.legs.push(Leg::new(&req.from_tag, now.unix_secs(), 0));
+                LegId(call.legs.len() - 1)
+            }
+        };
+        let to = match call.leg(from).peer {
+            Some(p) => p,
+            None => {
+                let existing = req.to_tag.as_deref().and_then(|t| call.leg_by_tag(t)).filter(|&l| l != from);
+                match existing {
+                    Some(l) => l,
+                    None => {
+                        let tag = req.to_tag.as_deref().unwrap_or("");
+                        call.legs.push(Leg::new(tag, now.unix_secs(), 0));
+                        LegId(call.legs.len() - 1)
+                    }
+                }
+            }
+        };
+        call.leg_mut(from).peer = Some(to);
+        call.leg_mut(to).peer = Some(from);
+        if let Some(l) = &req.to_label {
+            call.leg_mut(to).label = Some(l.clone());
+        }
+        if req.delete_delay.is_some() {
+            call.delete_delay = req.delete_delay;
+        }
+        call.record |= req.flags.record_call || req.record_call == Some(true);
+        // A new offer revives a call that was deleted with a delay (rtpengine does the same).
+        call.delete_at = None;
+        let out = self.negotiate(call, Exchange { from, to, role: Role::Offer }, sdp, req, now)?;
+        info!(call_id = %req.call_id, from_tag = %req.from_tag, medias = sdp.media.len(), "offer");
+        Ok(out)
     }
 
-    pub fn delete(&mut self, _req: &Delete, _now: Now) -> Result<DeleteReply, CallError> {
-        todo!()
+    pub fn answer(&mut self, req: &OfferAnswer, now: Now) -> Result<OfferAnswerReply, CallError> {
+        let sdp = Sdp::parse(&req.sdp)?;
+        if let Some(reply) = self.looped(&sdp, &req.sdp) {
+            return Ok(reply);
+        }
+        let to_tag = req.to_tag.as_deref().ok_or_else(|| CallError::Invalid("No to-tag in message".into()))?;
+        let mut call = self.calls.remove(&req.call_id).ok_or(CallError::UnknownCall)?;
+        let result = self.answer_on(&mut call, to_tag, &sdp, req, now);
+        self.calls.insert(req.call_id.clone(), call);
+        result.map(|sdp| OfferAnswerReply { sdp, warnings: Vec::new() })
     }
 
-    pub fn query(&self, _req: &Query, _now: Now) -> Result<CallSnapshot, CallError> {
-        todo!()
+    fn answer_on(&mut self, call: &mut Call, to_tag: &str, sdp: &Sdp, req: &OfferAnswer, now: Now) -> Result<String, CallError> {
+        let offerer = call.leg_by_tag(&req.from_tag).ok_or(CallError::NotFound)?;
+        let answerer = match call.leg_by_tag(to_tag).filter(|&l| l != offerer) {
+            Some(l) => l,
+            None => {
+                let peer = call.leg(offerer).peer.ok_or(CallError::NotFound)?;
+                let call_id = call.id.clone();
+                let leg = call.leg_mut(peer);
+                if leg.tag.is_empty() {
+                    leg.tag = to_tag.to_owned();
+                } else {
+                    // Another branch of a forked INVITE answered: same media, one more tag.
+                    info!(call_id = %call_id, tag = %to_tag, "answer from another branch");
+                    leg.aliases.push(to_tag.to_owned());
+                }
+                peer
+            }
+        };
+        call.leg_mut(offerer).peer = Some(answerer);
+        call.leg_mut(answerer).peer = Some(offerer);
+        if let Some(l) = &req.to_label {
+            call.leg_mut(offerer).label = Some(l.clone());
+        }
+        let out = self.negotiate(call, Exchange { from: answerer, to: offerer, role: Role::Answer }, sdp, req, now)?;
+        info!(call_id = %req.call_id, to_tag = %to_tag, "answer");
+        Ok(out)
     }
 
-    /// Call-ids of active calls, newest first, at most `limit`.
-    pub fn list(&self, _req: &List) -> Vec<String> {
-        todo!()
+    /// `loop protect`: an SDP carrying our own marker has already been through us; it goes
+    /// back untouched.
+    fn looped(&self, sdp: &Sdp, raw: &str) -> Option<OfferAnswerReply> {
+        sdp.has_loop_marker(&self.loop_marker).then(|| OfferAnswerReply { sdp: raw.to_owned(), warnings: Vec::new() })
     }
 
-    pub fn statistics(&self, _now: Now) -> EngineStatistics {
-        todo!()
+    pub fn delete(&mut self, req: &Delete, now: Now) -> Result<DeleteReply, CallError> {
+        let not_found = |fatal: bool| {
+            if fatal {
+                Err(CallError::NotFound)
+            } else {
+                Ok(DeleteReply { snapshot: None, warning: Some(CallError::NotFound.to_string()) })
+            }
+        };
+        let Some(call) = self.calls.get_mut(&req.call_id) else {
+            return not_found(req.flags.fatal);
+        };
+        let tags_match = [&req.from_tag, &req.to_tag]
+            .into_iter()
+            .flatten()
+            .filter(|t| !t.is_empty())
+            .all(|t| call.leg_by_tag(t).is_some());
+        if !tags_match {
+            return not_found(req.flags.fatal);
+        }
+        let delay = req.delete_delay.or(call.delete_delay).unwrap_or(self.config.delete_delay);
+        let snapshot = report::snapshot(call);
+        if delay.is_zero() {
+            let call = self.calls.remove(&req.call_id).expect("call present");
+            self.media.remove(call.key);
+            if call.delete_at.is_none() {
+                self.totals.deleted += 1;
+            }
+            info!(call_id = %req.call_id, "call deleted");
+        } else if call.delete_at.is_none() {
+            call.delete_at = Some(now.mono + delay);
+            self.totals.deleted += 1;
+            info!(call_id = %req.call_id, delay_s = delay.as_secs(), "call deleted, lingering");
+        }
+        Ok(DeleteReply { snapshot: Some(snapshot), warning: None })
+    }
+
+    pub fn query(&self, req: &Query, _now: Now) -> Result<CallSnapshot, CallError> {
+        let call = self.calls.get(&req.call_id).ok_or(CallError::UnknownCall)?;
+        for tag in [&req.from_tag, &req.to_tag].into_iter().flatten().filter(|t| !t.is_empty()) {
+            if call.leg_by_tag(tag).is_none() {
+                return Err(CallError::NotFound);
+            }
+        }
+        Ok(report::snapshot(call))
+    }
+
+    /// Call-ids of calls, newest first, at most `limit`.
+    pub fn list(&self, req: &List) -> Vec<String> {
+        let mut calls: Vec<&Call> = self.calls.values().collect();
+        calls.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.key.cmp(&a.key)));
+        calls.into_iter().take(req.limit).map(|c| c.id.clone()).collect()
+    }
+
+    pub fn statistics(&self, now: Now) -> EngineStatistics {
+        EngineStatistics {
+            uptime_secs: self.started.map_or(0, |s| now.mono.saturating_duration_since(s).as_secs()),
+            calls_current: self.calls.len() as u64,
+            calls_total: self.totals.created,
+            calls_timed_out: self.totals.timed_out,
+            calls_deleted: self.totals.deleted,
+            ports_in_use: self.calls.values().map(|c| c.port_keys().len() as u64).sum(),
+            ports_total: u64::from(self.config.port_max.saturating_sub(self.config.port_min)) + 1,
+            packets: self.media.totals(),
+        }
     }
 
     /// Timers: idle/silent/final timeouts and purging deleted calls. Call about once a second.
-    pub fn tick(&mut self, _now: Now) -> Vec<CallEvent> {
-        todo!()
+    pub fn tick(&mut self, now: Now) -> Vec<CallEvent> {
+        self.started.get_or_insert(now.mono);
+        let now_ms = now.unix_us / 1000;
+        let mut ended = Vec::new();
+        for (id, call) in &self.calls {
+            if let Some(at) = call.delete_at {
+                if now.mono >= at {
+                    ended.push((id.clone(), None));
+                }
+                continue;
+            }
+            let age = now.mono.saturating_duration_since(call.created);
+            if !self.config.final_timeout.is_zero() && age >= self.config.final_timeout {
+                ended.push((id.clone(), Some("final timeout")));
+                continue;
+            }
+            // Idle time: since the last packet, or since the last signalling if none came later.
+            let since_packet = match call.last_packet_ms() {
+                0 => Duration::MAX,
+                ms => Duration::from_millis(now_ms.saturating_sub(ms)),
+            };
+            let idle = since_packet.min(now.mono.saturating_duration_since(call.last_signal_at));
+            let (limit, reason) = if call.all_on_hold() {
+                (self.config.silent_timeout, "silent timeout")
+            } else {
+                (self.config.timeout, "timeout")
+            };
+            if !limit.is_zero() && idle >= limit {
+                ended.push((id.clone(), Some(reason)));
+            }
+        }
+        let mut events = Vec::with_capacity(ended.len());
+        for (id, reason) in ended {
+            let call = self.calls.remove(&id).expect("listed above");
+            self.media.remove(call.key);
+            match reason {
+                Some(reason) => {
+                    self.totals.timed_out += 1;
+                    info!(call_id = %id, reason, "call ended by timer");
+                    events.push(CallEvent::TimedOut { call_id: id, reason });
+                }
+                None => events.push(CallEvent::Purged { call_id: id }),
+            }
+        }
+        events
     }
 
     /// Tear every call down (daemon shutdown).
     pub fn shutdown(&mut self, _now: Now) {
-        todo!()
+        for (id, call) in self.calls.drain() {
+            self.media.remove(call.key);
+            info!(call_id = %id, "call closed at shutdown");
+        }
     }
 
     pub fn len(&self) -> usize {
-        0
+        self.calls.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.calls.is_empty()
     }
 }

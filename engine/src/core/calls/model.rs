@@ -1,0 +1,254 @@
+//! The call model: `Call` → `Leg` → `Media` → streams, and how a call turns into a
+//! forwarding plan.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::core::plan::{CallKey, CallPlan, LatchPolicy, PortKey, PortPair, StreamPlan};
+use crate::core::sdp::{Direction, IceCandidate};
+use crate::core::stats::StreamStats;
+
+/// Index of a leg within its call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LegId(pub usize);
+
+/// One call (rtpengine's `call`): every party that shares a SIP Call-ID.
+#[derive(Debug)]
+pub struct Call {
+    pub key: CallKey,
+    pub id: String,
+    pub created: Instant,
+    pub created_us: u64,
+    /// Unix seconds of the last offer/answer.
+    pub last_signal: u64,
+    pub last_signal_at: Instant,
+    pub legs: Vec<Leg>,
+    /// `delete delay` carried by an offer, used by a later plain `delete`.
+    pub delete_delay: Option<Duration>,
+    /// Set by `delete` with a delay: media keeps flowing and queries answer until then.
+    pub delete_at: Option<Instant>,
+    /// Offer-side `record call` flag, kept for the recording feature.
+    pub record: bool,
+}
+
+/// One party of a call (rtpengine's `call_monologue`), known by its SIP tag. A leg created by
+/// an offer for the party that has not answered yet is untagged (`tag` empty).
+#[derive(Debug)]
+pub struct Leg {
+    pub tag: String,
+    /// Further to-tags that answered for this leg (forked branches).
+    pub aliases: Vec<String>,
+    pub label: Option<String>,
+    pub via_branch: Option<String>,
+    pub metadata: Option<String>,
+    /// Unix seconds.
+    pub created: u64,
+    /// The party this one exchanges media with.
+    pub peer: Option<LegId>,
+    /// Index into the configured interfaces of the sockets facing this party.
+    pub interface: usize,
+    pub medias: Vec<Media>,
+    /// Version we last wrote into an o= line sent to this party, for `replace: SDP version`.
+    pub sdp_version_out: Option<u64>,
+    /// The last SDP sent to this party, written with `sdp_version_out` as its version.
+    pub sdp_body_out: Option<String>,
+}
+
+impl Leg {
+    pub fn new(tag: &str, created: u64, interface: usize) -> Leg {
+        Leg {
+            tag: tag.to_owned(),
+            aliases: Vec::new(),
+            label: None,
+            via_branch: None,
+            metadata: None,
+            created,
+            peer: None,
+            interface,
+            medias: Vec::new(),
+            sdp_version_out: None,
+            sdp_body_out: None,
+        }
+    }
+
+    pub fn answers_to(&self, tag: &str) -> bool {
+        self.tag == tag || self.aliases.iter().any(|a| a == tag)
+    }
+}
+
+/// One m= line as seen from one party (rtpengine's `call_media`): the sockets facing the
+/// party and what the party's SDP said about it.
+#[derive(Debug)]
+pub struct Media {
+    /// 1-based position in the SDP.
+    pub index: u32,
+    pub kind: String,
+    pub protocol: String,
+    /// Local sockets facing this party; `None` while the m= line is rejected (port 0).
+    pub ports: Option<PortPair>,
+    /// Where the party's SDP says it receives RTP and RTCP (`None`: not yet known, port 0,
+    /// or a zero address meaning hold).
+    pub advertised_rtp: Option<SocketAddr>,
+    pub advertised_rtcp: Option<SocketAddr>,
+    /// The party offered or accepted RTP/RTCP multiplexing.
+    pub sdp_rtcp_mux: bool,
+    /// RTCP to and from this party travels on the RTP port.
+    pub rtcp_mux: bool,
+    /// We offered rtcp-mux to this party; its answer decides `rtcp_mux`.
+    pub rtcp_mux_offered: bool,
+    /// Multiplex towards this party even if the answerer refuses (`rtcp-mux: accept/demux/require`).
+    pub rtcp_mux_accept: bool,
+    pub direction: Direction,
+    /// First codec of the party's list, `PCMU/8000` style.
+    pub codec: Option<String>,
+    pub ptime: Option<u32>,
+    /// Whether the party's SDP carried ICE attributes.
+    pub ice_seen: bool,
+    /// Our ICE credentials towards this party, created once and kept across re-INVITEs.
+    pub ice_ufrag: Option<String>,
+    pub ice_pwd: Option<String>,
+    pub latch: LatchPolicy,
+    /// The advertised address changed: the next plan asks the worker to learn again.
+    pub relatch: bool,
+    pub rtp_stats: Arc<StreamStats>,
+    pub rtcp_stats: Arc<StreamStats>,
+}
+
+impl Media {
+    pub fn new(index: u32, kind: &str, protocol: &str) -> Media {
+        Media {
+            index,
+            kind: kind.to_owned(),
+            protocol: protocol.to_owned(),
+            ports: None,
+            advertised_rtp: None,
+            advertised_rtcp: None,
+            sdp_rtcp_mux: false,
+            rtcp_mux: false,
+            rtcp_mux_offered: false,
+            rtcp_mux_accept: false,
+            direction: Direction::SendRecv,
+            codec: None,
+            ptime: None,
+            ice_seen: false,
+            ice_ufrag: None,
+            ice_pwd: None,
+            latch: LatchPolicy::default(),
+            relatch: false,
+            rtp_stats: Arc::default(),
+            rtcp_stats: Arc::default(),
+        }
+    }
+
+    /// Host candidates for our sockets facing this party, at the address written in SDP.
+    pub fn ice_candidates(&self, address: IpAddr) -> Vec<IceCandidate> {
+        let Some(ports) = self.ports else { return Vec::new() };
+        let mut out = vec![host_candidate(1, address, ports.rtp.addr.port())];
+        if !self.rtcp_mux {
+            out.push(host_candidate(2, address, ports.rtcp.addr.port()));
+        }
+        out
+    }
+}
+
+/// RFC 8445 §5.1.2.1 priority for a host candidate: type preference 126, one local address.
+fn host_candidate(component: u8, address: IpAddr, port: u16) -> IceCandidate {
+    let priority = (126u32 << 24) | (65535u32 << 8) | (256 - component as u32);
+    IceCandidate { foundation: "1".to_owned(), component, priority, address, port }
+}
+
+impl Call {
+    pub fn leg_by_tag(&self, tag: &str) -> Option<LegId> {
+        self.legs.iter().position(|l| l.answers_to(tag)).map(LegId)
+    }
+
+    pub fn leg(&self, id: LegId) -> &Leg {
+        &self.legs[id.0]
+    }
+
+    pub fn leg_mut(&mut self, id: LegId) -> &mut Leg {
+        &mut self.legs[id.0]
+    }
+
+    /// Every local port the call holds.
+    pub fn port_keys(&self) -> Vec<PortKey> {
+        self.legs
+            .iter()
+            .flat_map(|l| l.medias.iter())
+            .filter_map(|m| m.ports)
+            .flat_map(|p| [p.rtp.key, p.rtcp.key])
+            .collect()
+    }
+
+    /// The forwarding state implied by the call: for each pair of peered legs and each m=
+    /// line both have ports for, RTP crosses between the RTP ports and RTCP between the
+    /// RTCP ports, or the RTP port of a side that multiplexes. Clears the `relatch` marks.
+    pub fn plan(&mut self) -> CallPlan {
+        let mut streams = Vec::new();
+        for li in 0..self.legs.len() {
+            let peer = self.legs[li].peer;
+            for mi in 0..self.legs[li].medias.len() {
+                let this = &self.legs[li].medias[mi];
+                let Some(ports) = this.ports else { continue };
+                // Where this party's packets go: the peer's sockets for the same m= line.
+                let sinks = peer
+                    .and_then(|p| self.legs[p.0].medias.get(mi))
+                    .and_then(|pm| pm.ports.map(|pp| (pp, pm.rtcp_mux)));
+                let (rtp_sink, rtcp_sink) = match sinks {
+                    Some((pp, mux)) => {
+                        (Some(pp.rtp.key), Some(if mux { pp.rtp.key } else { pp.rtcp.key }))
+                    }
+                    None => (None, None),
+                };
+                let relatch = this.relatch;
+                streams.push(StreamPlan {
+                    port: ports.rtp.key,
+                    expected: this.advertised_rtp,
+                    latch: this.latch,
+                    relatch,
+                    rtp_sink,
+                    rtcp_sink,
+                    forward: true,
+                    stats: this.rtp_stats.clone(),
+                });
+                streams.push(StreamPlan {
+                    port: ports.rtcp.key,
+                    expected: if this.rtcp_mux { None } else { this.advertised_rtcp },
+                    latch: this.latch,
+                    relatch,
+                    rtp_sink: None,
+                    rtcp_sink,
+                    forward: true,
+                    stats: this.rtcp_stats.clone(),
+                });
+            }
+        }
+        for leg in &mut self.legs {
+            for m in &mut leg.medias {
+                m.relatch = false;
+            }
+        }
+        CallPlan { call: self.key, streams }
+    }
+
+    /// Unix milliseconds of the most recent packet on any stream, 0 if none.
+    pub fn last_packet_ms(&self) -> u64 {
+        self.legs
+            .iter()
+            .flat_map(|l| l.medias.iter())
+            .flat_map(|m| [&m.rtp_stats, &m.rtcp_stats])
+            .map(|s| s.last_packet_ms.load(std::sync::atomic::Ordering::Relaxed))
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// True when the call is on hold: no party both sends and receives at a known address.
+    pub fn all_on_hold(&self) -> bool {
+        !self
+            .legs
+            .iter()
+            .flat_map(|l| l.medias.iter())
+            .any(|m| m.ports.is_some() && m.direction == Direction::SendRecv && m.advertised_rtp.is_some())
+    }
+}

@@ -1,0 +1,344 @@
+//! Offer/answer: from one party's SDP to the other party's SDP and a new forwarding plan.
+//!
+//! Both directions are the same operation: the sender's SDP describes where the sender
+//! receives; the reply SDP, delivered to the sender's peer, points the peer at the local
+//! sockets facing the peer. An answer differs from an offer only in what it settles
+//! (rtcp-mux, the answerer's tag) and in the `ptime` it inherits.
+
+use std::net::SocketAddr;
+
+use rand::distributions::{Alphanumeric, DistString};
+
+use super::model::{Call, LegId, Media};
+use super::{CallError, Calls, Now};
+use crate::core::config::Interface;
+use crate::core::plan::{LatchPolicy, PortKey, PortPair};
+use crate::core::request::{Family, IceMode, OfferAnswer};
+use crate::core::sdp::{IceRewrite, MediaRewrite, OriginRewrite, Sdp, SdpRewrite};
+
+/// Which half of the exchange a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    Offer,
+    Answer,
+}
+
+/// One offer or answer: `from` sent the SDP, the reply goes to `to`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Exchange {
+    pub from: LegId,
+    pub to: LegId,
+    pub role: Role,
+}
+
+/// Credentials of our ICE agent: RFC 8445 wants ≥ 24 bits of ufrag and ≥ 128 bits of pwd.
+const ICE_UFRAG_LEN: usize = 8;
+const ICE_PWD_LEN: usize = 26;
+
+impl Calls {
+    /// Run one offer or answer on `call`.
+    pub(super) fn negotiate(
+        &mut self,
+        call: &mut Call,
+        ex: Exchange,
+        sdp: &Sdp,
+        req: &OfferAnswer,
+        now: Now,
+    ) -> Result<String, CallError> {
+        let Exchange { from, to, role } = ex;
+        let from_family = sdp
+            .media
+            .iter()
+            .enumerate()
+            .find_map(|(i, _)| sdp.media_connection(i))
+            .map(|a| Family::of(&a));
+        let (from_if_name, to_if_name) = interface_names(req);
+        if call.leg(from).medias.iter().all(|m| m.ports.is_none()) {
+            call.leg_mut(from).interface = self.pick_interface(from_if_name, from_family)?;
+        }
+        if call.leg(to).medias.iter().all(|m| m.ports.is_none()) {
+            let family = req.address_family.or(from_family);
+            call.leg_mut(to).interface = self.pick_interface(to_if_name, family)?;
+        }
+
+        // Allocate everything first, so a failure leaves the call as it was.
+        let mut wanted: Vec<(LegId, usize)> = Vec::new();
+        for (i, m) in sdp.media.iter().enumerate() {
+            if m.m.port == 0 {
+                continue;
+            }
+            for leg in [from, to] {
+                let has = call.leg(leg).medias.get(i).is_some_and(|md| md.ports.is_some());
+                if !has {
+                    wanted.push((leg, i));
+                }
+            }
+        }
+        let mut got: Vec<(LegId, usize, PortPair)> = Vec::with_capacity(wanted.len());
+        for &(leg, i) in &wanted {
+            let iface = &self.config.interfaces[call.leg(leg).interface];
+            match self.media.allocate_pair(iface) {
+                Ok(pair) => got.push((leg, i, pair)),
+                Err(e) => {
+                    let keys: Vec<PortKey> = got.iter().flat_map(|(_, _, p)| [p.rtp.key, p.rtcp.key]).collect();
+                    self.media.release(&keys);
+                    return Err(e.into());
+                }
+            }
+        }
+
+        for leg in [from, to] {
+            let medias = &mut call.leg_mut(leg).medias;
+            for (i, m) in sdp.media.iter().enumerate() {
+                if medias.len() <= i {
+                    medias.push(Media::new(i as u32 + 1, &m.m.kind, &m.m.proto));
+                }
+            }
+        }
+        for (leg, i, pair) in got {
+            call.leg_mut(leg).medias[i].ports = Some(pair);
+        }
+
+        self.learn_from_sdp(call, from, sdp, req);
+        self.settle_rtcp_mux(call, from, to, sdp, req, role);
+
+        let rewrite = self.build_rewrite(call, from, to, sdp, req, role);
+        let mut out = if role == Role::Answer {
+            // An answer without ptime inherits the offerer's, as rtpengine's codec handling does.
+            let mut src = sdp.clone();
+            for (i, section) in src.media.iter_mut().enumerate() {
+                if section.ptime().is_none() {
+                    section.set_ptime(call.leg(to).medias.get(i).and_then(|m| m.ptime));
+                }
+            }
+            src.rewrite_with_marker(&rewrite, &self.loop_marker)
+        } else {
+            sdp.rewrite_with_marker(&rewrite, &self.loop_marker)
+        };
+        if req.replace.sdp_version || req.replace.force_increment_sdp_ver {
+            bump_origin_version(&mut out, call, to, req.replace.force_increment_sdp_ver);
+        }
+        call.last_signal = now.unix_us / 1_000_000;
+        call.last_signal_at = now.mono;
+        let plan = call.plan();
+        self.media.apply(plan);
+        Ok(out.write())
+    }
+
+    /// Pick an interface by logical name, preferring the address family asked for.
+    fn pick_interface(&self, name: Option<&str>, family: Option<Family>) -> Result<usize, CallError> {
+        let ifs = &self.config.interfaces;
+        let named: Vec<usize> = match name {
+            // `internal`/`external` are legacy selectors that only mean something when an
+            // interface carries that name; otherwise they fall back to the default.
+            Some(n) if ifs.iter().any(|i| i.name == n) => {
+                (0..ifs.len()).filter(|&i| ifs[i].name == n).collect()
+            }
+            Some(n) if n != "internal" && n != "external" => {
+                return Err(CallError::Invalid(format!("Unknown interface '{n}'")));
+            }
+            _ => (0..ifs.len()).collect(),
+        };
+        let by_family = |f: Family| named.iter().copied().find(|&i| Family::of(&ifs[i].local) == f);
+        match family {
+            Some(f) => by_family(f)
+                .or_else(|| {
+                    // No interface of that family under this name: any interface of it.
+                    (0..ifs.len()).find(|&i| Family::of(&ifs[i].local) == f)
+                })
+                .or(named.first().copied())
+                .ok_or_else(|| CallError::Invalid("No usable interface".into())),
+            None => named.first().copied().ok_or_else(|| CallError::Invalid("No usable interface".into())),
+        }
+    }
+
+    /// Take what the sender's SDP says about where it receives.
+    fn learn_from_sdp(&self, call: &mut Call, from: LegId, sdp: &Sdp, req: &OfferAnswer) {
+        let flags = &req.flags;
+        let sip_source = flags.sip_source_address && !flags.trust_address;
+        let latch = LatchPolicy {
+            learn: !flags.asymmetric,
+            strict_source: flags.strict_source,
+            handover: flags.media_handover,
+        };
+        let leg = call.leg_mut(from);
+        if let Some(l) = &req.label {
+            leg.label = Some(l.clone());
+        }
+        if let Some(v) = &req.via_branch {
+            leg.via_branch = Some(v.clone());
+        }
+        if let Some(m) = &req.metadata {
+            leg.metadata = Some(m.clone());
+        }
+        for (i, section) in sdp.media.iter().enumerate() {
+            let media = &mut leg.medias[i];
+            media.kind = section.m.kind.clone();
+            media.protocol = section.m.proto.clone();
+            media.direction = sdp.media_direction(i);
+            media.codec = section.codecs().first().map(|c| format!("{}/{}", c.name, c.clock_rate));
+            media.ptime = section.ptime();
+            media.ice_seen = section.has_ice();
+            media.sdp_rtcp_mux = section.rtcp_mux();
+            media.latch = latch;
+            let addr = req
+                .media_address
+                .or(if sip_source { req.received_from } else { None })
+                .or_else(|| sdp.media_connection(i))
+                .filter(|a| !a.is_unspecified());
+            let port = section.m.port;
+            let (rtp, rtcp) = match addr {
+                Some(a) if port != 0 => {
+                    let rtcp = match section.rtcp() {
+                        Some((p, rtcp_addr)) => SocketAddr::new(rtcp_addr.unwrap_or(a), p),
+                        None => SocketAddr::new(a, port.wrapping_add(1)),
+                    };
+                    (Some(SocketAddr::new(a, port)), Some(rtcp))
+                }
+                _ => (None, None),
+            };
+            // A party that moved (new address in a re-INVITE) must be learned again, unless
+            // the proxy pinned the latch with `port latching`.
+            if media.advertised_rtp.is_some() && rtp.is_some() && media.advertised_rtp != rtp {
+                media.relatch = !req.flags.port_latching;
+            }
+            media.advertised_rtp = rtp;
+            media.advertised_rtcp = rtcp;
+        }
+    }
+
+    /// Decide rtcp-mux for both parties (RFC 5761; rtpengine's `rtcp-mux` options).
+    fn settle_rtcp_mux(&self, call: &mut Call, from: LegId, to: LegId, sdp: &Sdp, req: &OfferAnswer, role: Role) {
+        let opt = req.rtcp_mux;
+        for i in 0..sdp.media.len() {
+            let sender_mux = call.leg(from).medias[i].sdp_rtcp_mux;
+            match role {
+                Role::Offer => {
+                    let offer_to_peer = !opt.reject && !opt.demux && (sender_mux || opt.offer || opt.require);
+                    let m = &mut call.leg_mut(to).medias[i];
+                    m.rtcp_mux_offered = offer_to_peer;
+                    let s = &mut call.leg_mut(from).medias[i];
+                    s.rtcp_mux_accept = sender_mux && !opt.reject && (opt.accept || opt.demux || opt.require);
+                    // Until the answer, the offerer multiplexes only if it said so.
+                    if !sender_mux {
+                        s.rtcp_mux = false;
+                    }
+                }
+                Role::Answer => {
+                    let answerer = &mut call.leg_mut(from).medias[i];
+                    answerer.rtcp_mux = sender_mux && answerer.rtcp_mux_offered;
+                    let answerer_mux = answerer.rtcp_mux;
+                    let offerer = &mut call.leg_mut(to).medias[i];
+                    offerer.rtcp_mux = offerer.sdp_rtcp_mux && (answerer_mux || offerer.rtcp_mux_accept);
+                }
+            }
+        }
+    }
+
+    fn build_rewrite(&self, call: &mut Call, from: LegId, to: LegId, sdp: &Sdp, req: &OfferAnswer, role: Role) -> SdpRewrite {
+        let iface: Interface = self.config.interfaces[call.leg(to).interface].clone();
+        let public = iface.public();
+        let mut media = Vec::with_capacity(sdp.media.len());
+        for (i, section) in sdp.media.iter().enumerate() {
+            let sender_ice = call.leg(from).medias[i].ice_seen;
+            let target = &mut call.leg_mut(to).medias[i];
+            let Some(ports) = target.ports.filter(|_| section.m.port != 0) else {
+                media.push(MediaRewrite::rejected(public));
+                continue;
+            };
+            let mux = match role {
+                Role::Offer => target.rtcp_mux_offered,
+                Role::Answer => target.rtcp_mux,
+            };
+            let rtcp_port = if req.flags.no_rtcp_attribute {
+                None
+            } else if mux && (role == Role::Answer || req.rtcp_mux.require) {
+                Some(ports.rtp.addr.port())
+            } else {
+                Some(ports.rtcp.addr.port())
+            };
+            let want_ice = match req.ice {
+                IceMode::Remove => false,
+                IceMode::Force => true,
+                IceMode::Default => sender_ice,
+            };
+            let ice = if want_ice {
+                let ufrag = target.ice_ufrag.get_or_insert_with(|| random_token(ICE_UFRAG_LEN)).clone();
+                let pwd = target.ice_pwd.get_or_insert_with(|| random_token(ICE_PWD_LEN)).clone();
+                IceRewrite::Replace { ufrag, pwd, candidates: target.ice_candidates(public) }
+            } else {
+                IceRewrite::Remove
+            };
+            media.push(MediaRewrite {
+                address: public,
+                port: ports.rtp.addr.port(),
+                rtcp_port,
+                full_rtcp_attribute: req.flags.full_rtcp_attribute,
+                rtcp_mux: mux,
+                protocol: plain_profile(req.transport_protocol.as_deref(), &section.m.proto),
+                ice,
+                direction: None,
+                zero_address: !req.replace.zero_address,
+            });
+        }
+        let origin = OriginRewrite {
+            address: (req.replace.origin || req.replace.origin_full).then_some(public),
+            username: req.replace.origin_full.then(|| "-".to_owned()),
+            session_id: None,
+            bump_version: false,
+        };
+        SdpRewrite {
+            origin,
+            session_name: req.replace.session_name.then(|| "ngmedia".to_owned()),
+            connection: public,
+            media,
+            loop_protect: req.flags.loop_protect,
+        }
+    }
+}
+
+/// `direction: [from, to]`, or `from-interface`/`to-interface`.
+fn interface_names(req: &OfferAnswer) -> (Option<&str>, Option<&str>) {
+    let from = req.from_interface.as_deref().or(req.direction.first().map(String::as_str));
+    let to = req.to_interface.as_deref().or(req.direction.get(1).map(String::as_str));
+    (from, to)
+}
+
+/// A transport profile this build can produce from `proto`: switching between plain RTP
+/// profiles (AVP/AVPF) is a rename; anything that needs SRTP is left as it was.
+fn plain_profile(requested: Option<&str>, proto: &str) -> Option<String> {
+    let requested = requested?;
+    let plain = |p: &str| matches!(p, "RTP/AVP" | "RTP/AVPF");
+    (plain(requested) && plain(proto) && requested != proto).then(|| requested.to_owned())
+}
+
+/// `replace: SDP version`: the o= version we send a party goes up by one whenever the body
+/// differs from the last one we sent it (every time with `force-increment-sdp-ver`).
+fn bump_origin_version(out: &mut Sdp, call: &mut Call, to: LegId, force: bool) {
+    let Some(origin) = out.origin() else { return };
+    let Ok(version) = origin.version.parse::<u64>() else { return };
+    let leg = call.leg_mut(to);
+    let next = match leg.sdp_version_out {
+        Some(prev) => {
+            out.set_origin_version(prev);
+            let body = out.write();
+            let changed = leg.sdp_body_out.as_deref() != Some(body.as_str());
+            leg.sdp_body_out = Some(body);
+            if force || changed {
+                prev + 1
+            } else {
+                prev
+            }
+        }
+        None => {
+            leg.sdp_body_out = Some(out.write());
+            version
+        }
+    };
+    leg.sdp_version_out = Some(next);
+    out.set_origin_version(next);
+}
+
+fn random_token(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::thread_rng(), len)
+}
