@@ -23,8 +23,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/ngmedia/ngmedia.toml";
 /// INI section read from an rtpengine.conf file unless `--config-section` names another.
 pub const DEFAULT_CONFIG_SECTION: &str = "rtpengine";
 pub const DEFAULT_LISTEN_NG: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2223);
-pub const DEFAULT_LISTEN_HTTP: SocketAddr =
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+pub const DEFAULT_LISTEN_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 /// One call needs two RTP/RTCP pairs (one per party); a range that cannot hold a single call
 /// is certainly a typo.
 const MIN_PORT_PAIRS: u32 = 2;
@@ -157,13 +156,20 @@ fn invalid(reason: impl Into<String>) -> InvalidValue {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {}: {message}", path.display())]
     Syntax { path: PathBuf, message: String },
     #[error("config file {}: no [{section}] section", path.display())]
     MissingSection { path: PathBuf, section: String },
     #[error("config file {}: invalid value for `{key}`: {reason}", path.display())]
-    Value { path: PathBuf, key: String, reason: InvalidValue },
+    Value {
+        path: PathBuf,
+        key: String,
+        reason: InvalidValue,
+    },
     #[error("port-min ({min}) is greater than port-max ({max})")]
     PortOrder { min: u16, max: u16 },
     #[error("port-min ({0}) must be even: RTP takes the even port of each pair, RTCP the odd one above it")]
@@ -221,8 +227,10 @@ impl Settings {
         let Some(path) = path else {
             return Settings::resolve(cli, None, Vec::new());
         };
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
         let (file, warnings) = parse_file(&text, &path, &cli.config_section)?;
         let mut settings = Settings::resolve(cli, Some(file), warnings)?;
         settings.config_file = Some(path);
@@ -242,14 +250,28 @@ impl Settings {
             c.or(f).map(Duration::from_secs).unwrap_or(d)
         };
         let engine = EngineConfig {
-            interfaces: cli.interfaces.or(file.interfaces).unwrap_or(defaults.interfaces),
+            interfaces: cli
+                .interfaces
+                .or(file.interfaces)
+                .unwrap_or(defaults.interfaces),
             port_min: cli.port_min.or(file.port_min).unwrap_or(defaults.port_min),
             port_max: cli.port_max.or(file.port_max).unwrap_or(defaults.port_max),
             timeout: secs(cli.timeout, file.timeout, defaults.timeout),
-            silent_timeout: secs(cli.silent_timeout, file.silent_timeout, defaults.silent_timeout),
-            final_timeout: secs(cli.final_timeout, file.final_timeout, defaults.final_timeout),
+            silent_timeout: secs(
+                cli.silent_timeout,
+                file.silent_timeout,
+                defaults.silent_timeout,
+            ),
+            final_timeout: secs(
+                cli.final_timeout,
+                file.final_timeout,
+                defaults.final_timeout,
+            ),
             delete_delay: secs(cli.delete_delay, file.delete_delay, defaults.delete_delay),
-            workers: cli.num_threads.or(file.num_threads).unwrap_or(defaults.workers),
+            workers: cli
+                .num_threads
+                .or(file.num_threads)
+                .unwrap_or(defaults.workers),
         };
         validate(&engine)?;
         if let Some(unspecified) = engine.interfaces.iter().find(|i| i.local.is_unspecified()) {
@@ -261,9 +283,18 @@ impl Settings {
         }
         Ok(Settings {
             engine,
-            listen_ng: cli.listen_ng.or(file.listen_ng).unwrap_or(DEFAULT_LISTEN_NG),
-            listen_http: cli.listen_http.or(file.listen_http).unwrap_or(DEFAULT_LISTEN_HTTP),
-            log_level: cli.log_level.or(file.log_level).unwrap_or(LevelFilter::INFO),
+            listen_ng: cli
+                .listen_ng
+                .or(file.listen_ng)
+                .unwrap_or(DEFAULT_LISTEN_NG),
+            listen_http: cli
+                .listen_http
+                .or(file.listen_http)
+                .unwrap_or(DEFAULT_LISTEN_HTTP),
+            log_level: cli
+                .log_level
+                .or(file.log_level)
+                .unwrap_or(LevelFilter::INFO),
             config_file: None,
             warnings,
         })
@@ -285,8 +316,13 @@ fn validate(engine: &EngineConfig) -> Result<(), ConfigError> {
         return Err(ConfigError::NoInterface);
     }
     for (n, a) in engine.interfaces.iter().enumerate() {
-        if engine.interfaces[..n].iter().any(|b| b.name == a.name && b.local == a.local) {
-            return Err(ConfigError::DuplicateInterface(DisplayInterface(a).to_string()));
+        if engine.interfaces[..n]
+            .iter()
+            .any(|b| b.name == a.name && b.local == a.local)
+        {
+            return Err(ConfigError::DuplicateInterface(
+                DisplayInterface(a).to_string(),
+            ));
         }
     }
     Ok(())
@@ -327,24 +363,39 @@ pub fn parse_interface(s: &str) -> Result<Interface, InvalidValue> {
     let advertised = advertised.map(parse_ip).transpose()?;
     if let Some(adv) = advertised {
         if adv.is_unspecified() {
-            return Err(invalid("the advertised address cannot be the wildcard address"));
+            return Err(invalid(
+                "the advertised address cannot be the wildcard address",
+            ));
         }
         if adv.is_ipv4() != local.is_ipv4() {
-            return Err(invalid("local and advertised addresses must be of the same family"));
+            return Err(invalid(
+                "local and advertised addresses must be of the same family",
+            ));
         }
     } else if local.is_unspecified() {
         return Err(invalid(
             "the wildcard address needs an advertised address (ADDR!ADVERTISED) for SDP",
         ));
     }
-    Ok(Interface { name: name.to_string(), local, advertised })
+    Ok(Interface {
+        name: name.to_string(),
+        local,
+        advertised,
+    })
 }
 
 fn parse_ip(s: &str) -> Result<IpAddr, InvalidValue> {
     let s = s.trim();
-    let bare = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(s);
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(s);
     bare.parse().map_err(|_| {
-        if bare == "any" || bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-') {
+        if bare == "any"
+            || bare
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
             invalid(format!(
                 "`{bare}` is not an IP address: ngmedia needs the address itself \
                  (network device names and `any` are not supported)"
@@ -374,13 +425,17 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, InvalidValue> {
         return Ok(addr);
     }
     if let Some(port) = s.strip_prefix("localhost:") {
-        let port = port.parse().map_err(|_| invalid(format!("bad port `{port}`")))?;
+        let port = port
+            .parse()
+            .map_err(|_| invalid(format!("bad port `{port}`")))?;
         return Ok(SocketAddr::new(Ipv4Addr::LOCALHOST.into(), nonzero(port)?));
     }
     if s.parse::<IpAddr>().is_ok() {
         return Err(invalid("a port is needed: ADDR:PORT (IPv6 as [ADDR]:PORT)"));
     }
-    Err(invalid("expected [ADDR:]PORT, e.g. 127.0.0.1:2223, [::1]:2223 or 2223"))
+    Err(invalid(
+        "expected [ADDR:]PORT, e.g. 127.0.0.1:2223, [::1]:2223 or 2223",
+    ))
 }
 
 pub fn parse_port(s: &str) -> Result<u16, InvalidValue> {
@@ -411,7 +466,9 @@ pub fn parse_positive_secs(s: &str) -> Result<u64, InvalidValue> {
 pub fn parse_threads(s: &str) -> Result<usize, InvalidValue> {
     match s.trim().parse::<usize>() {
         Ok(n) if n <= MAX_THREADS => Ok(n),
-        _ => Err(invalid(format!("expected a thread count 0-{MAX_THREADS} (0 = one per core)"))),
+        _ => Err(invalid(format!(
+            "expected a thread count 0-{MAX_THREADS} (0 = one per core)"
+        ))),
     }
 }
 
@@ -445,7 +502,11 @@ fn parse_file(text: &str, path: &Path, section: &str) -> Result<(Layer, Vec<Stri
     let is_ini = text.lines().map(str::trim).any(|line| {
         line == format!("[{DEFAULT_CONFIG_SECTION}]") || line == format!("[{section}]")
     });
-    let entries = if is_ini { ini_entries(text, path, section)? } else { toml_entries(text, path)? };
+    let entries = if is_ini {
+        ini_entries(text, path, section)?
+    } else {
+        toml_entries(text, path)?
+    };
     let mut warnings = Vec::new();
     if !is_ini && section != DEFAULT_CONFIG_SECTION {
         warnings.push(format!(
@@ -462,8 +523,11 @@ fn parse_file(text: &str, path: &Path, section: &str) -> Result<(Layer, Vec<Stri
             }
             continue;
         }
-        apply_key(&mut layer, &key, &values)
-            .map_err(|reason| ConfigError::Value { path: path.to_path_buf(), key, reason })?;
+        apply_key(&mut layer, &key, &values).map_err(|reason| ConfigError::Value {
+            path: path.to_path_buf(),
+            key,
+            reason,
+        })?;
     }
     if !unsupported.is_empty() {
         warnings.push(format!(
@@ -510,15 +574,22 @@ fn apply_key(layer: &mut Layer, key: &str, values: &[String]) -> Result<(), Inva
 
 /// Top-level keys of a TOML file, each value rendered as the text a flag would carry.
 fn toml_entries(text: &str, path: &Path) -> Result<Vec<(String, Vec<String>)>, ConfigError> {
-    let syntax = |message: String| ConfigError::Syntax { path: path.to_path_buf(), message };
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| syntax(e.to_string()))?;
+    let syntax = |message: String| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message,
+    };
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| syntax(e.to_string()))?;
     let mut entries = Vec::with_capacity(table.len());
     for (key, value) in table {
         let scalar = |v: &toml::Value| match v {
             toml::Value::String(s) => Ok(s.clone()),
             toml::Value::Integer(i) => Ok(i.to_string()),
             toml::Value::Boolean(b) => Ok(b.to_string()),
-            _ => Err(syntax(format!("`{key}` must be a string, an integer or a boolean"))),
+            _ => Err(syntax(format!(
+                "`{key}` must be a string, an integer or a boolean"
+            ))),
         };
         let values = match &value {
             toml::Value::Array(items) => items.iter().map(scalar).collect::<Result<_, _>>()?,
@@ -566,7 +637,12 @@ fn ini_entries(
         }
         let (key, value) = (key.trim().to_string(), value.trim());
         let values = if key == "interface" {
-            value.split(';').map(str::trim).filter(|v| !v.is_empty()).map(String::from).collect()
+            value
+                .split(';')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(String::from)
+                .collect()
         } else {
             vec![value.to_string()]
         };
@@ -653,7 +729,10 @@ log-level = 7
     #[test]
     fn defaults_without_flags_or_file() {
         let s = Settings::resolve(&cli(&[]), None, Vec::new()).unwrap();
-        assert_eq!(s.engine.interfaces, vec![iface("default", "127.0.0.1", None)]);
+        assert_eq!(
+            s.engine.interfaces,
+            vec![iface("default", "127.0.0.1", None)]
+        );
         assert_eq!((s.engine.port_min, s.engine.port_max), (30000, 40000));
         assert_eq!(s.engine.timeout, Duration::from_secs(60));
         assert_eq!(s.engine.silent_timeout, Duration::from_secs(3600));
@@ -669,14 +748,34 @@ log-level = 7
     #[test]
     fn every_flag_on_the_command_line() {
         let c = cli(&[
-            "--interface", "pub/203.0.113.1!198.51.100.1",
-            "-i", "priv/2001:db8::5",
-            "--listen-ng", "[::1]:5060",
-            "--listen-http", "9101",
-            "--port-min", "20000", "--port-max", "20099",
-            "--timeout", "2", "--silent-timeout", "30", "--final-timeout", "7200",
-            "--delete-delay", "0", "--num-threads", "4", "--log-level", "7",
-            "--log-stderr", "--foreground", "--config", "none",
+            "--interface",
+            "pub/203.0.113.1!198.51.100.1",
+            "-i",
+            "priv/2001:db8::5",
+            "--listen-ng",
+            "[::1]:5060",
+            "--listen-http",
+            "9101",
+            "--port-min",
+            "20000",
+            "--port-max",
+            "20099",
+            "--timeout",
+            "2",
+            "--silent-timeout",
+            "30",
+            "--final-timeout",
+            "7200",
+            "--delete-delay",
+            "0",
+            "--num-threads",
+            "4",
+            "--log-level",
+            "7",
+            "--log-stderr",
+            "--foreground",
+            "--config",
+            "none",
         ]);
         let s = Settings::load(&c).unwrap();
         assert_eq!(
@@ -700,16 +799,44 @@ log-level = 7
 
     #[test]
     fn rtpengine_short_options_and_equals_syntax() {
-        let c = cli(&["-i", "10.0.0.1", "-n", "127.0.0.1:2224", "-m", "31000", "-M", "31999",
-            "-o", "5", "-s", "6", "-a", "7", "-d", "8", "-L", "4", "-E", "-f",
-            "--config-file=none"]);
+        let c = cli(&[
+            "-i",
+            "10.0.0.1",
+            "-n",
+            "127.0.0.1:2224",
+            "-m",
+            "31000",
+            "-M",
+            "31999",
+            "-o",
+            "5",
+            "-s",
+            "6",
+            "-a",
+            "7",
+            "-d",
+            "8",
+            "-L",
+            "4",
+            "-E",
+            "-f",
+            "--config-file=none",
+        ]);
         assert_eq!(c.config.as_deref(), Some("none"));
         let s = Settings::load(&c).unwrap();
-        assert_eq!(s.engine.interfaces, vec![iface("default", "10.0.0.1", None)]);
+        assert_eq!(
+            s.engine.interfaces,
+            vec![iface("default", "10.0.0.1", None)]
+        );
         assert_eq!(s.listen_ng.port(), 2224);
         assert_eq!((s.engine.port_min, s.engine.port_max), (31000, 31999));
         assert_eq!(
-            [s.engine.timeout, s.engine.silent_timeout, s.engine.final_timeout, s.engine.delete_delay],
+            [
+                s.engine.timeout,
+                s.engine.silent_timeout,
+                s.engine.final_timeout,
+                s.engine.delete_delay
+            ],
             [5, 6, 7, 8].map(Duration::from_secs)
         );
         assert_eq!(s.log_level, LevelFilter::WARN);
@@ -717,7 +844,10 @@ log-level = 7
 
     #[test]
     fn interface_syntax() {
-        assert_eq!(parse_interface("192.0.2.1").unwrap(), iface("default", "192.0.2.1", None));
+        assert_eq!(
+            parse_interface("192.0.2.1").unwrap(),
+            iface("default", "192.0.2.1", None)
+        );
         assert_eq!(
             parse_interface("ext/10.0.0.1!203.0.113.7").unwrap(),
             iface("ext", "10.0.0.1", Some("203.0.113.7"))
@@ -753,10 +883,21 @@ log-level = 7
         assert_eq!(ok("localhost:2225"), "127.0.0.1:2225");
         assert_eq!(ok("0.0.0.0:22222"), "0.0.0.0:22222");
         assert_eq!(ok("[::1]:2223"), "[::1]:2223");
-        for bad in ["0", "127.0.0.1", "127.0.0.1:0", "::1:2223", "example.org:2223", "70000", ""] {
+        for bad in [
+            "0",
+            "127.0.0.1",
+            "127.0.0.1:0",
+            "::1:2223",
+            "example.org:2223",
+            "70000",
+            "",
+        ] {
             assert!(parse_listen(bad).is_err(), "{bad}");
         }
-        assert!(parse_listen("::1").unwrap_err().to_string().contains("[ADDR]:PORT"));
+        assert!(parse_listen("::1")
+            .unwrap_err()
+            .to_string()
+            .contains("[ADDR]:PORT"));
     }
 
     #[test]
@@ -799,7 +940,9 @@ log-level = 7
     #[test]
     fn port_range_validation() {
         let err = |args: &[&str]| {
-            Settings::resolve(&cli(args), None, Vec::new()).expect_err("invalid").to_string()
+            Settings::resolve(&cli(args), None, Vec::new())
+                .expect_err("invalid")
+                .to_string()
         };
         assert_eq!(
             err(&["--port-min", "40000", "--port-max", "30000"]),
@@ -808,8 +951,12 @@ log-level = 7
         assert!(err(&["--port-min", "30001"]).contains("must be even"));
         assert!(err(&["--port-min", "30000", "--port-max", "30002"]).contains("too small"));
         // Exactly two pairs is the smallest usable range.
-        let s = Settings::resolve(&cli(&["--port-min", "30000", "--port-max", "30003"]), None, vec![])
-            .unwrap();
+        let s = Settings::resolve(
+            &cli(&["--port-min", "30000", "--port-max", "30003"]),
+            None,
+            vec![],
+        )
+        .unwrap();
         assert_eq!((s.engine.port_min, s.engine.port_max), (30000, 30003));
     }
 
@@ -817,10 +964,17 @@ log-level = 7
     fn duplicate_interface_rejected() {
         let e = Settings::resolve(&cli(&["-i", "10.0.0.1", "-i", "10.0.0.1"]), None, vec![])
             .unwrap_err();
-        assert_eq!(e.to_string(), "interface default/10.0.0.1 is configured twice");
+        assert_eq!(
+            e.to_string(),
+            "interface default/10.0.0.1 is configured twice"
+        );
         // Same name, different addresses: a pool, as in rtpengine (e.g. IPv4 + IPv6).
-        let s = Settings::resolve(&cli(&["-i", "pub/10.0.0.1", "-i", "pub/2001:db8::1"]), None, vec![])
-            .unwrap();
+        let s = Settings::resolve(
+            &cli(&["-i", "pub/10.0.0.1", "-i", "pub/2001:db8::1"]),
+            None,
+            vec![],
+        )
+        .unwrap();
         assert_eq!(s.engine.interfaces.len(), 2);
     }
 
@@ -828,7 +982,11 @@ log-level = 7
     fn wildcard_interface_warns() {
         let s = Settings::resolve(&cli(&["-i", "0.0.0.0!203.0.113.7"]), None, vec![]).unwrap();
         assert_eq!(s.warnings.len(), 1);
-        assert!(s.warnings[0].contains("default/0.0.0.0!203.0.113.7"), "{:?}", s.warnings);
+        assert!(
+            s.warnings[0].contains("default/0.0.0.0!203.0.113.7"),
+            "{:?}",
+            s.warnings
+        );
     }
 
     #[test]
@@ -851,7 +1009,10 @@ foreground = false
         let s = resolve_file(&[], text).unwrap();
         assert_eq!(
             s.engine.interfaces,
-            vec![iface("pub", "203.0.113.1", Some("198.51.100.1")), iface("priv", "10.1.1.1", None)]
+            vec![
+                iface("pub", "203.0.113.1", Some("198.51.100.1")),
+                iface("priv", "10.1.1.1", None)
+            ]
         );
         assert_eq!(s.listen_ng.port(), 12223);
         assert_eq!(s.listen_http.port(), 18080);
@@ -868,32 +1029,53 @@ foreground = false
     #[test]
     fn toml_single_interface_string_and_numeric_strings() {
         let s = resolve_file(&[], "interface = \"10.2.2.2\"\nport-min = \"30100\"\n").unwrap();
-        assert_eq!(s.engine.interfaces, vec![iface("default", "10.2.2.2", None)]);
+        assert_eq!(
+            s.engine.interfaces,
+            vec![iface("default", "10.2.2.2", None)]
+        );
         assert_eq!(s.engine.port_min, 30100);
     }
 
     #[test]
     fn unsupported_keys_are_listed_in_one_warning() {
-        let s = resolve_file(&[], "table = -1\nredis = \"127.0.0.1:6379/5\"\ntimeout = 9\ntos = 184\n")
-            .unwrap();
+        let s = resolve_file(
+            &[],
+            "table = -1\nredis = \"127.0.0.1:6379/5\"\ntimeout = 9\ntos = 184\n",
+        )
+        .unwrap();
         assert_eq!(s.engine.timeout, Duration::from_secs(9));
         assert_eq!(
             s.warnings,
-            vec!["config file test.conf: ignoring keys ngmedia does not support: redis, table, tos"]
+            vec![
+                "config file test.conf: ignoring keys ngmedia does not support: redis, table, tos"
+            ]
         );
     }
 
     #[test]
     fn toml_errors_name_file_and_key() {
-        let e = resolve_file(&[], "port-min = 70000\n").unwrap_err().to_string();
-        assert_eq!(e, "config file test.conf: invalid value for `port-min`: expected a port number 1-65535");
-        let e = resolve_file(&[], "interface = [\"10.0.0.1\", \"nope\"]\n").unwrap_err().to_string();
+        let e = resolve_file(&[], "port-min = 70000\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "config file test.conf: invalid value for `port-min`: expected a port number 1-65535"
+        );
+        let e = resolve_file(&[], "interface = [\"10.0.0.1\", \"nope\"]\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`interface`") && e.contains("`nope`"), "{e}");
-        let e = resolve_file(&[], "timeout = [1, 2]\n").unwrap_err().to_string();
+        let e = resolve_file(&[], "timeout = [1, 2]\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("single value"), "{e}");
-        let e = resolve_file(&[], "timeout = = 3\n").unwrap_err().to_string();
+        let e = resolve_file(&[], "timeout = = 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("config file test.conf: "), "{e}");
-        let e = resolve_file(&[], "[server]\nport = 1\n").unwrap_err().to_string();
+        let e = resolve_file(&[], "[server]\nport = 1\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`server` must be"), "{e}");
     }
 
@@ -925,7 +1107,10 @@ foreground = false
     #[test]
     fn rtpengine_conf_other_section() {
         let s = resolve_file(&["--config-section", "rtpengine-testing"], DEBIAN_CONF).unwrap();
-        assert_eq!(s.engine.interfaces, vec![iface("default", "10.15.20.121", None)]);
+        assert_eq!(
+            s.engine.interfaces,
+            vec![iface("default", "10.15.20.121", None)]
+        );
         assert_eq!(s.listen_ng, "127.0.0.1:2223".parse().unwrap());
         assert_eq!(s.log_level, LevelFilter::DEBUG);
         assert_eq!(
@@ -938,17 +1123,31 @@ foreground = false
 
     #[test]
     fn debian_default_interface_any_is_a_clear_error() {
-        let e = resolve_file(&[], "[rtpengine]\ninterface = any\n").unwrap_err().to_string();
-        assert!(e.contains("`interface`") && e.contains("`any`") && e.contains("not supported"), "{e}");
+        let e = resolve_file(&[], "[rtpengine]\ninterface = any\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`interface`") && e.contains("`any`") && e.contains("not supported"),
+            "{e}"
+        );
     }
 
     #[test]
     fn ini_syntax_errors() {
-        let e = resolve_file(&[], "[rtpengine]\ntimeout 60\n").unwrap_err().to_string();
-        assert_eq!(e, "config file test.conf: line 2: expected `key = value`, got `timeout 60`");
-        let e = resolve_file(&[], "timeout = 5\n[rtpengine]\n").unwrap_err().to_string();
+        let e = resolve_file(&[], "[rtpengine]\ntimeout 60\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "config file test.conf: line 2: expected `key = value`, got `timeout 60`"
+        );
+        let e = resolve_file(&[], "timeout = 5\n[rtpengine]\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("outside any [section]"), "{e}");
-        let e = resolve_file(&[], "[rtpengine]\nforeground = maybe\n").unwrap_err().to_string();
+        let e = resolve_file(&[], "[rtpengine]\nforeground = maybe\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`foreground`"), "{e}");
     }
 
@@ -962,9 +1161,15 @@ foreground = false
     fn flags_override_file_and_file_overrides_defaults() {
         let text = "[rtpengine]\ninterface = 10.0.0.1;10.0.0.2\ntimeout = 10\nport-min = 31000\n\
                     port-max = 31999\nlisten-ng = 2300\n";
-        let s = resolve_file(&["--timeout", "3", "-i", "10.9.9.9", "--port-max", "31500"], text)
-            .unwrap();
-        assert_eq!(s.engine.interfaces, vec![iface("default", "10.9.9.9", None)]);
+        let s = resolve_file(
+            &["--timeout", "3", "-i", "10.9.9.9", "--port-max", "31500"],
+            text,
+        )
+        .unwrap();
+        assert_eq!(
+            s.engine.interfaces,
+            vec![iface("default", "10.9.9.9", None)]
+        );
         assert_eq!(s.engine.timeout, Duration::from_secs(3));
         assert_eq!((s.engine.port_min, s.engine.port_max), (31000, 31500));
         assert_eq!(s.listen_ng.port(), 2300);
@@ -973,7 +1178,10 @@ foreground = false
 
         // Validation applies to the merged result: file min with flag max.
         let e = resolve_file(&["--port-max", "30000"], text).unwrap_err();
-        assert_eq!(e.to_string(), "port-min (31000) is greater than port-max (30000)");
+        assert_eq!(
+            e.to_string(),
+            "port-min (31000) is greater than port-max (30000)"
+        );
     }
 
     #[test]
@@ -988,24 +1196,99 @@ foreground = false
 
         let conf = dir.join("rtpengine.conf");
         std::fs::write(&conf, DEBIAN_CONF).unwrap();
-        let s = Settings::load(&cli(&["--config-file", conf.to_str().unwrap(), "-i", "127.0.0.1"]))
-            .unwrap();
+        let s = Settings::load(&cli(&[
+            "--config-file",
+            conf.to_str().unwrap(),
+            "-i",
+            "127.0.0.1",
+        ]))
+        .unwrap();
         assert_eq!(s.listen_http.port(), 2225);
 
         let missing = dir.join("missing.toml");
         let e = Settings::load(&cli(&["--config", missing.to_str().unwrap()])).unwrap_err();
-        assert!(e.to_string().starts_with(&format!("cannot read config file {}", missing.display())));
+        assert!(e
+            .to_string()
+            .starts_with(&format!("cannot read config file {}", missing.display())));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sample_toml_documents_the_defaults() {
+        let sample = include_str!("../../samples/ngmedia.toml");
+        // Uncomment every `# key = value` line: the result must be exactly the defaults.
+        let uncommented: String = sample
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| FILE_KEYS.iter().any(|k| l.starts_with(&format!("{k} = "))))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let keys: Vec<&str> = uncommented
+            .lines()
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        assert_eq!(keys, FILE_KEYS, "sample must show every key once, in order");
+        let from_sample = resolve_file(&[], &uncommented).unwrap();
+        let defaults = Settings::resolve(&cli(&[]), None, Vec::new()).unwrap();
+        assert_eq!(
+            format!("{:?}", from_sample.engine),
+            format!("{:?}", defaults.engine)
+        );
+        assert_eq!(from_sample.listen_ng, defaults.listen_ng);
+        assert_eq!(from_sample.listen_http, defaults.listen_http);
+        assert_eq!(from_sample.log_level, defaults.log_level);
+        assert!(from_sample.warnings.is_empty());
+        // As shipped (all commented out) it changes nothing either.
+        let shipped = resolve_file(&[], sample).unwrap();
+        assert_eq!(
+            format!("{:?}", shipped.engine),
+            format!("{:?}", defaults.engine)
+        );
+    }
+
+    #[test]
+    fn sample_rtpengine_conf_loads() {
+        let sample = include_str!("../../samples/rtpengine.conf");
+        let s = resolve_file(&[], sample).unwrap();
+        assert_eq!(
+            s.engine.interfaces,
+            vec![
+                iface("internal", "127.0.0.1", None),
+                iface("external", "127.0.0.2", Some("192.0.2.10"))
+            ]
+        );
+        assert_eq!(s.engine.final_timeout, Duration::from_secs(10800));
+        assert_eq!(
+            s.warnings,
+            vec!["config file test.conf: ignoring keys ngmedia does not support: table, tos"]
+        );
+        let t = resolve_file(&["--config-section", "rtpengine-testing"], sample).unwrap();
+        assert_eq!((t.engine.port_min, t.engine.port_max), (31000, 31999));
+        assert_eq!(t.log_level, LevelFilter::DEBUG);
     }
 
     #[test]
     fn help_documents_every_option() {
         let help = Cli::command().render_long_help().to_string();
         for opt in [
-            "--config", "--config-file", "--config-section", "--interface", "--listen-ng",
-            "--listen-http", "--port-min", "--port-max", "--timeout", "--silent-timeout",
-            "--final-timeout", "--delete-delay", "--num-threads", "--log-level", "--log-stderr",
-            "--foreground", "--help", "--version",
+            "--config",
+            "--config-file",
+            "--config-section",
+            "--interface",
+            "--listen-ng",
+            "--listen-http",
+            "--port-min",
+            "--port-max",
+            "--timeout",
+            "--silent-timeout",
+            "--final-timeout",
+            "--delete-delay",
+            "--num-threads",
+            "--log-level",
+            "--log-stderr",
+            "--foreground",
+            "--help",
+            "--version",
         ] {
             assert!(help.contains(opt), "--help lacks {opt}");
         }
@@ -1017,7 +1300,10 @@ foreground = false
     fn every_file_key_is_a_flag() {
         let cmd = Cli::command();
         for key in FILE_KEYS {
-            assert!(cmd.get_arguments().any(|a| a.get_long() == Some(key)), "{key}");
+            assert!(
+                cmd.get_arguments().any(|a| a.get_long() == Some(key)),
+                "{key}"
+            );
         }
     }
 }

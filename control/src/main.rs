@@ -61,7 +61,9 @@ fn main() -> ExitCode {
 fn run(settings: Settings) -> anyhow::Result<()> {
     let ng_socket = StdUdpSocket::bind(settings.listen_ng)
         .with_context(|| format!("cannot listen for ng on {}", settings.listen_ng))?;
-    ng_socket.set_nonblocking(true).context("cannot make the ng socket non-blocking")?;
+    ng_socket
+        .set_nonblocking(true)
+        .context("cannot make the ng socket non-blocking")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -71,8 +73,11 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     let workers = MediaWorkers::start(&engine).context("cannot start the media workers")?;
     let calls = Arc::new(Mutex::new(Calls::new(engine.clone(), workers.clone())));
 
-    let interfaces: Vec<String> =
-        engine.interfaces.iter().map(|i| DisplayInterface(i).to_string()).collect();
+    let interfaces: Vec<String> = engine
+        .interfaces
+        .iter()
+        .map(|i| DisplayInterface(i).to_string())
+        .collect();
     info!(
         "ngmedia {} ready: ng on udp {}, media ports {}-{} on {}",
         env!("CARGO_PKG_VERSION"),
@@ -84,7 +89,10 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     if let Some(path) = &settings.config_file {
         info!("configuration read from {}", path.display());
     }
-    debug!("HTTP API not available in this version; listen-http {} is unused", settings.listen_http);
+    debug!(
+        "HTTP API not available in this version; listen-http {} is unused",
+        settings.listen_http
+    );
 
     let result = runtime.block_on(serve(ng_socket, calls.clone()));
 
@@ -104,7 +112,8 @@ async fn serve(socket: StdUdpSocket, calls: Arc<Mutex<Calls>>) -> anyhow::Result
     // SIGTERM must take the clean path, never the default action.
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let socket = tokio::net::UdpSocket::from_std(socket).context("cannot register the ng socket")?;
+    let socket =
+        tokio::net::UdpSocket::from_std(socket).context("cannot register the ng socket")?;
 
     let stop = Arc::new(Notify::new());
     let stopped = {
@@ -132,7 +141,9 @@ async fn serve(socket: StdUdpSocket, calls: Arc<Mutex<Calls>>) -> anyhow::Result
     stop.notify_one();
     match tokio::time::timeout(SERVER_STOP_GRACE, server).await {
         Ok(result) => result.context("ng server failed while stopping")?,
-        Err(_) => warn!("ng server did not stop within {SERVER_STOP_GRACE:?}; closing calls anyway"),
+        Err(_) => {
+            warn!("ng server did not stop within {SERVER_STOP_GRACE:?}; closing calls anyway")
+        }
     }
     Ok(signal)
 }
@@ -161,5 +172,8 @@ fn now() -> Now {
         .duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
         .unwrap_or(0);
-    Now { mono: Instant::now(), unix_us }
+    Now {
+        mono: Instant::now(),
+        unix_us,
+    }
 }

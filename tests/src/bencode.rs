@@ -64,7 +64,10 @@ impl Value {
     /// Dictionary lookup; `None` for missing keys and non-dicts.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Value::Dict(pairs) => pairs.iter().find(|(k, _)| k == key.as_bytes()).map(|(_, v)| v),
+            Value::Dict(pairs) => pairs
+                .iter()
+                .find(|(k, _)| k == key.as_bytes())
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -124,7 +127,9 @@ fn decode_at(input: &[u8], pos: &mut usize, depth: usize) -> Result<Value, Strin
             let end = find(input, at + 1, b'e')?;
             let text = std::str::from_utf8(&input[at + 1..end]).map_err(|e| e.to_string())?;
             *pos = end + 1;
-            text.parse().map(Value::Int).map_err(|_| format!("bad integer `{text}` at {at}"))
+            text.parse()
+                .map(Value::Int)
+                .map_err(|_| format!("bad integer `{text}` at {at}"))
         }
         Some(b'l') => {
             *pos += 1;
@@ -229,14 +234,30 @@ mod tests {
     fn round_trip_keeps_bytes_and_order() {
         let v = dict! { "sdp" => "v=0\r\n", "command" => "offer", "n" => -3i64, "flags" => vec!["a", "b"] };
         let bytes = v.encode();
-        assert_eq!(bytes, b"d3:sdp5:v=0\r\n7:command5:offer1:ni-3e5:flagsl1:a1:bee".to_vec());
+        assert_eq!(
+            bytes,
+            b"d3:sdp5:v=0\r\n7:command5:offer1:ni-3e5:flagsl1:a1:bee".to_vec()
+        );
         assert_eq!(Value::decode(&bytes).unwrap(), v);
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in [&b"d3:abc"[..], b"5:ab", b"i1x", b"di1e1:ae", b"x", b"", b"1:ab", b"99999999999999999999:a"] {
-            assert!(Value::decode(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"d3:abc"[..],
+            b"5:ab",
+            b"i1x",
+            b"di1e1:ae",
+            b"x",
+            b"",
+            b"1:ab",
+            b"99999999999999999999:a",
+        ] {
+            assert!(
+                Value::decode(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

@@ -28,10 +28,18 @@ impl TwoPartyCall {
         let a = RtpEndpoint::new(0x1000_0000 ^ fnv(call_id));
         let b = RtpEndpoint::new(0x2000_0000 ^ fnv(call_id));
         let (from_tag, to_tag) = (format!("{call_id}-a"), format!("{call_id}-b"));
-        let offer = ng.offer(call_id, &from_tag, &audio_sdp(a.addr().ip(), a.port(), 1, "sendrecv"));
+        let offer = ng.offer(
+            call_id,
+            &from_tag,
+            &audio_sdp(a.addr().ip(), a.port(), 1, "sendrecv"),
+        );
         let offer_sdp = parse_reply_sdp(&offer);
-        let answer =
-            ng.answer(call_id, &from_tag, &to_tag, &audio_sdp(b.addr().ip(), b.port(), 1, "sendrecv"));
+        let answer = ng.answer(
+            call_id,
+            &from_tag,
+            &to_tag,
+            &audio_sdp(b.addr().ip(), b.port(), 1, "sendrecv"),
+        );
         let answer_sdp = parse_reply_sdp(&answer);
         TwoPartyCall {
             call_id: call_id.to_string(),
@@ -63,11 +71,15 @@ impl TwoPartyCall {
 
 /// The SDP of an offer/answer reply; panics with the reply when there is none.
 pub fn parse_reply_sdp(reply: &crate::Value) -> Sdp {
-    let text = reply.str_at("sdp").unwrap_or_else(|| panic!("reply without sdp: {reply:?}"));
+    let text = reply
+        .str_at("sdp")
+        .unwrap_or_else(|| panic!("reply without sdp: {reply:?}"));
     Sdp::parse(text).unwrap_or_else(|e| panic!("engine SDP does not parse ({e}):\n{text}"))
 }
 
 /// Distinct SSRCs per call without randomness: FNV-1a of the call-id.
 fn fnv(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+    s.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }

@@ -46,7 +46,10 @@ pub fn binary() -> PathBuf {
     }
     // target/<profile>/deps/<test-exe> -> target/<profile>/ngmedia
     let exe = std::env::current_exe().expect("path of the test executable");
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
     let bin = profile_dir.join("ngmedia");
     assert!(
         bin.is_file(),
@@ -81,15 +84,24 @@ impl Daemon {
         let port_max = port_min + MEDIA_BLOCK - 1;
         let ng: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
         let mut cmd = Command::new(binary());
-        cmd.args(["--config", "none", "--interface", "127.0.0.1", "--log-level", "debug"])
-            .arg(format!("--listen-ng={ng}"))
-            .arg(format!("--port-min={port_min}"))
-            .arg(format!("--port-max={port_max}"))
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {:?}: {e}", binary()));
+        cmd.args([
+            "--config",
+            "none",
+            "--interface",
+            "127.0.0.1",
+            "--log-level",
+            "debug",
+        ])
+        .arg(format!("--listen-ng={ng}"))
+        .arg(format!("--port-min={port_min}"))
+        .arg(format!("--port-max={port_max}"))
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", binary()));
         let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("piped stderr");
         let sink = log.clone();
@@ -98,8 +110,14 @@ impl Daemon {
                 sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
             }
         });
-        let mut daemon =
-            Daemon { child, ng, port_min, port_max, log, _block_lock: lock };
+        let mut daemon = Daemon {
+            child,
+            ng,
+            port_min,
+            port_max,
+            log,
+            _block_lock: lock,
+        };
         daemon.wait_ready();
         daemon
     }
@@ -109,14 +127,20 @@ impl Daemon {
         let deadline = Instant::now() + START_LIMIT;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("ngmedia exited during startup with {status}\n{}", self.log_text());
+                panic!(
+                    "ngmedia exited during startup with {status}\n{}",
+                    self.log_text()
+                );
             }
             if let Ok(reply) = client.request(crate::dict! { "command" => "ping" }) {
                 assert_eq!(reply.str_at("result"), Some("pong"), "ping reply {reply:?}");
                 return;
             }
         }
-        panic!("ngmedia did not answer ping within {START_LIMIT:?}\n{}", self.log_text());
+        panic!(
+            "ngmedia did not answer ping within {START_LIMIT:?}\n{}",
+            self.log_text()
+        );
     }
 
     /// An ng client for this daemon (1 s timeout, 2 retries, like a patient Kamailio).
@@ -126,7 +150,10 @@ impl Daemon {
 
     /// Everything the daemon logged so far.
     pub fn log_text(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
     }
 
     pub fn pid(&self) -> u32 {
@@ -160,7 +187,11 @@ impl Drop for Daemon {
             let _ = self.child.wait();
         }
         if std::thread::panicking() {
-            eprintln!("---- ngmedia log (ng {}) ----\n{}\n----", self.ng, self.log_text());
+            eprintln!(
+                "---- ngmedia log (ng {}) ----\n{}\n----",
+                self.ng,
+                self.log_text()
+            );
         }
     }
 }
@@ -190,7 +221,10 @@ pub fn run_to_exit(args: &[&str], limit: Duration) -> (ExitStatus, String) {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("ngmedia {args:?} still running after {limit:?}: {}", reader.join().unwrap_or_default());
+            panic!(
+                "ngmedia {args:?} still running after {limit:?}: {}",
+                reader.join().unwrap_or_default()
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     };

@@ -12,7 +12,11 @@ static NEXT_COOKIE: AtomicU64 = AtomicU64::new(1);
 
 /// A fresh cookie, unique across the test processes running at the same time.
 pub fn new_cookie() -> String {
-    format!("t{}_{}", std::process::id(), NEXT_COOKIE.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT_COOKIE.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub struct NgClient {
@@ -29,7 +33,11 @@ impl NgClient {
     pub fn with_timeout(server: SocketAddr, timeout: Duration, retries: u32) -> NgClient {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind ng client socket");
         sock.connect(server).expect("connect ng client socket");
-        NgClient { sock, timeout, retries }
+        NgClient {
+            sock,
+            timeout,
+            retries,
+        }
     }
 
     /// Send `body` under a new cookie; the decoded reply dictionary.
@@ -38,7 +46,12 @@ impl NgClient {
         let reply = self
             .exchange(&cookie, &body.encode())
             .ok_or_else(|| format!("no reply to {body:?}"))?;
-        Value::decode(&reply).map_err(|e| format!("undecodable reply {:?}: {e}", String::from_utf8_lossy(&reply)))
+        Value::decode(&reply).map_err(|e| {
+            format!(
+                "undecodable reply {:?}: {e}",
+                String::from_utf8_lossy(&reply)
+            )
+        })
     }
 
     /// Send `COOKIE SP body` (retransmitting the identical datagram on timeout) and return the
@@ -61,7 +74,10 @@ impl NgClient {
         self.sock.send(datagram).ok()?;
         let deadline = Instant::now() + wait;
         let mut buf = vec![0u8; 65536];
-        while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+        while let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        {
             self.sock.set_read_timeout(Some(left)).ok()?;
             if let Ok(n) = self.sock.recv(&mut buf) {
                 return Some(buf[..n].to_vec());
@@ -75,10 +91,15 @@ impl NgClient {
         let deadline = Instant::now() + wait;
         let mut buf = vec![0u8; 65536];
         let prefix = format!("{cookie} ").into_bytes();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+        while let Some(left) = deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+        {
             self.sock.set_read_timeout(Some(left)).ok()?;
             match self.sock.recv(&mut buf) {
-                Ok(n) if buf[..n].starts_with(&prefix) => return Some(buf[prefix.len()..n].to_vec()),
+                Ok(n) if buf[..n].starts_with(&prefix) => {
+                    return Some(buf[prefix.len()..n].to_vec())
+                }
                 Ok(_) => continue,
                 Err(_) => return None,
             }

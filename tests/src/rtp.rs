@@ -33,7 +33,12 @@ pub const FRAME: usize = 160;
 impl RtpEndpoint {
     pub fn new(ssrc: u32) -> RtpEndpoint {
         let sock = UdpSocket::bind("127.0.0.1:0").expect("bind RTP endpoint");
-        RtpEndpoint { sock, ssrc, seq: ssrc as u16, ts: ssrc.rotate_left(7) }
+        RtpEndpoint {
+            sock,
+            ssrc,
+            seq: ssrc as u16,
+            ts: ssrc.rotate_left(7),
+        }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -59,7 +64,9 @@ impl RtpEndpoint {
     /// One datagram and its source, or `None` after `wait`.
     pub fn recv(&self, wait: Duration) -> Option<(Vec<u8>, SocketAddr)> {
         let mut buf = [0u8; 2048];
-        self.sock.set_read_timeout(Some(wait.max(Duration::from_millis(1)))).ok()?;
+        self.sock
+            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .ok()?;
         let (n, from) = self.sock.recv_from(&mut buf).ok()?;
         Some((buf[..n].to_vec(), from))
     }
@@ -69,7 +76,9 @@ impl RtpEndpoint {
         let deadline = Instant::now() + limit;
         let mut got = Vec::with_capacity(count);
         while got.len() < count {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
             match self.recv(left) {
                 Some(p) => got.push(p),
                 None => break,

@@ -47,9 +47,15 @@ pub struct Media {
 
 impl Sdp {
     pub fn parse(text: &str) -> Result<Sdp, String> {
-        let mut sdp = Sdp { origin_addr: None, connection: None, medias: Vec::new() };
+        let mut sdp = Sdp {
+            origin_addr: None,
+            connection: None,
+            medias: Vec::new(),
+        };
         for line in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
-            let (kind, value) = line.split_once('=').ok_or_else(|| format!("bad SDP line `{line}`"))?;
+            let (kind, value) = line
+                .split_once('=')
+                .ok_or_else(|| format!("bad SDP line `{line}`"))?;
             match kind {
                 "o" => sdp.origin_addr = value.split(' ').nth(5).and_then(|a| a.parse().ok()),
                 "c" => {
@@ -68,7 +74,14 @@ impl Sdp {
                         .ok_or_else(|| format!("bad m= line `{line}`"))?;
                     let proto = parts.next().unwrap_or_default().to_string();
                     let formats = parts.map(String::from).collect();
-                    sdp.medias.push(Media { kind, port, proto, formats, connection: None, attributes: vec![] });
+                    sdp.medias.push(Media {
+                        kind,
+                        port,
+                        proto,
+                        formats,
+                        connection: None,
+                        attributes: vec![],
+                    });
                 }
                 "a" => {
                     if let Some(m) = sdp.medias.last_mut() {
@@ -83,7 +96,10 @@ impl Sdp {
 
     /// The first audio stream; panics if there is none.
     pub fn audio(&self) -> &Media {
-        self.medias.iter().find(|m| m.kind == "audio").expect("SDP has an audio m= line")
+        self.medias
+            .iter()
+            .find(|m| m.kind == "audio")
+            .expect("SDP has an audio m= line")
     }
 
     /// Where the first audio stream must be sent (media c=, else session c=).
@@ -119,7 +135,10 @@ mod tests {
         assert_eq!(sdp.origin_addr, Some("127.0.0.1".parse().unwrap()));
         assert_eq!(sdp.audio_addr(), "127.0.0.1:4000".parse().unwrap());
         let m = sdp.audio();
-        assert_eq!((m.proto.as_str(), m.formats.clone()), ("RTP/AVP", vec!["0".into(), "8".into(), "101".into()]));
+        assert_eq!(
+            (m.proto.as_str(), m.formats.clone()),
+            ("RTP/AVP", vec!["0".into(), "8".into(), "101".into()])
+        );
         assert_eq!(m.direction(), Some("sendonly"));
         assert!(m.has_attr("rtpmap:0 PCMU/8000"));
     }

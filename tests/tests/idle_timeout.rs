@@ -12,7 +12,10 @@ fn call_without_media_times_out_call_with_media_stays() {
     let _silent = TwoPartyCall::setup(&ng, "idle-silent");
     let mut busy = TwoPartyCall::setup(&ng, "idle-busy");
     let listed = ng.list();
-    assert!(listed.contains(&"idle-silent".into()) && listed.contains(&"idle-busy".into()), "{listed:?}");
+    assert!(
+        listed.contains(&"idle-silent".into()) && listed.contains(&"idle-busy".into()),
+        "{listed:?}"
+    );
 
     // Media on the busy call every 100 ms while we wait for the silent one to go.
     let gone = wait_for(Duration::from_secs(6), || {
@@ -23,9 +26,20 @@ fn call_without_media_times_out_call_with_media_stays() {
         (!ng.list().contains(&"idle-silent".into())).then(Instant::now)
     });
     let gone = gone.expect("silent call still listed 6 s after a 2 s timeout");
-    assert!(gone - start >= Duration::from_millis(1500), "ended after {:?}, before the timeout", gone - start);
+    assert!(
+        gone - start >= Duration::from_millis(1500),
+        "ended after {:?}, before the timeout",
+        gone - start
+    );
 
-    assert!(ng.list().contains(&"idle-busy".into()), "the call with media was ended too");
+    assert!(
+        ng.list().contains(&"idle-busy".into()),
+        "the call with media was ended too"
+    );
     let q = ng.query("idle-silent").unwrap();
-    assert_eq!(q.str_at("result"), Some("error"), "timed-out call still queryable: {q:?}");
+    assert_eq!(
+        q.str_at("result"),
+        Some("error"),
+        "timed-out call still queryable: {q:?}"
+    );
 }

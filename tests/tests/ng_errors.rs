@@ -8,7 +8,9 @@ use ngmedia_tests::{dict, Daemon, NgClient, TwoPartyCall, Value};
 
 fn assert_error(reply: &Value, reason: Option<&str>) {
     assert_eq!(reply.str_at("result"), Some("error"), "{reply:?}");
-    let got = reply.str_at("error-reason").unwrap_or_else(|| panic!("no error-reason: {reply:?}"));
+    let got = reply
+        .str_at("error-reason")
+        .unwrap_or_else(|| panic!("no error-reason: {reply:?}"));
     assert!(!got.is_empty());
     if let Some(reason) = reason {
         assert_eq!(got, reason);
@@ -16,15 +18,24 @@ fn assert_error(reply: &Value, reason: Option<&str>) {
 }
 
 fn assert_alive(ng: &NgClient) {
-    assert_eq!(ng.ok(dict! { "command" => "ping" }).str_at("result"), Some("pong"));
+    assert_eq!(
+        ng.ok(dict! { "command" => "ping" }).str_at("result"),
+        Some("pong")
+    );
 }
 
 #[test]
 fn unknown_command_is_an_error() {
     let daemon = Daemon::start(&[]);
     let ng = daemon.client();
-    assert_error(&ng.request(dict! { "command" => "frobnicate" }).unwrap(), Some("Unrecognized command"));
-    assert_error(&ng.request(dict! { "call-id" => "x" }).unwrap(), Some("Dictionary contains no key \"command\""));
+    assert_error(
+        &ng.request(dict! { "command" => "frobnicate" }).unwrap(),
+        Some("Unrecognized command"),
+    );
+    assert_error(
+        &ng.request(dict! { "call-id" => "x" }).unwrap(),
+        Some("Dictionary contains no key \"command\""),
+    );
     assert_alive(&ng);
 }
 
@@ -33,7 +44,9 @@ fn missing_call_id_and_unknown_call_are_errors() {
     let daemon = Daemon::start(&[]);
     let ng = daemon.client();
     let sdp = ngmedia_tests::sdp::audio_sdp("127.0.0.1".parse().unwrap(), 4000, 1, "sendrecv");
-    let r = ng.request(dict! { "command" => "offer", "from-tag" => "a", "sdp" => sdp.as_str() }).unwrap();
+    let r = ng
+        .request(dict! { "command" => "offer", "from-tag" => "a", "sdp" => sdp.as_str() })
+        .unwrap();
     assert_error(&r, None);
     let r = ng
         .request(dict! { "command" => "answer", "call-id" => "nope", "from-tag" => "a", "to-tag" => "b", "sdp" => sdp.as_str() })
@@ -47,16 +60,35 @@ fn missing_call_id_and_unknown_call_are_errors() {
 fn garbage_gets_an_error_or_nothing_and_the_daemon_keeps_answering() {
     let daemon = Daemon::start(&[]);
     let ng = daemon.client();
-    for body in [&b"this is not bencode"[..], b"d7:command", b"l4:pinge", b"i42e", b"99999:x", b""] {
+    for body in [
+        &b"this is not bencode"[..],
+        b"d7:command",
+        b"l4:pinge",
+        b"i42e",
+        b"99999:x",
+        b"",
+    ] {
         let cookie = new_cookie();
         let mut datagram = format!("{cookie} ").into_bytes();
         datagram.extend_from_slice(body);
         if let Some(reply) = ng.send_raw(&datagram, Duration::from_millis(300)) {
             let text = String::from_utf8_lossy(&reply);
-            let rest = reply.strip_prefix(format!("{cookie} ").as_bytes())
-                .unwrap_or_else(|| panic!("reply to {:?} lacks the cookie: {text}", String::from_utf8_lossy(body)));
-            let decoded = Value::decode(rest).unwrap_or_else(|e| panic!("undecodable reply {text}: {e}"));
-            assert_eq!(decoded.str_at("result"), Some("error"), "reply to {:?}: {decoded:?}", String::from_utf8_lossy(body));
+            let rest = reply
+                .strip_prefix(format!("{cookie} ").as_bytes())
+                .unwrap_or_else(|| {
+                    panic!(
+                        "reply to {:?} lacks the cookie: {text}",
+                        String::from_utf8_lossy(body)
+                    )
+                });
+            let decoded =
+                Value::decode(rest).unwrap_or_else(|e| panic!("undecodable reply {text}: {e}"));
+            assert_eq!(
+                decoded.str_at("result"),
+                Some("error"),
+                "reply to {:?}: {decoded:?}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
     // No cookie at all: must be ignored, not crash anything.
@@ -77,12 +109,24 @@ fn duplicate_cookie_gets_identical_reply_without_second_execution() {
     .encode();
     let first = ng.exchange(&cookie, &delete).expect("reply to delete");
     assert_eq!(Value::decode(&first).unwrap().str_at("result"), Some("ok"));
-    assert_eq!(ng.query("dup-cookie").unwrap().str_at("result"), Some("error"));
+    assert_eq!(
+        ng.query("dup-cookie").unwrap().str_at("result"),
+        Some("error")
+    );
 
     // The same call-id is set up again; a retransmission of the old delete must not end it.
     drop(call);
     let _again = TwoPartyCall::setup(&ng, "dup-cookie");
-    let second = ng.exchange(&cookie, &delete).expect("reply to retransmitted delete");
-    assert_eq!(second, first, "retransmission must get the byte-identical reply");
-    assert_eq!(ng.query("dup-cookie").unwrap().str_at("result"), Some("ok"), "delete ran twice");
+    let second = ng
+        .exchange(&cookie, &delete)
+        .expect("reply to retransmitted delete");
+    assert_eq!(
+        second, first,
+        "retransmission must get the byte-identical reply"
+    );
+    assert_eq!(
+        ng.query("dup-cookie").unwrap().str_at("result"),
+        Some("ok"),
+        "delete ran twice"
+    );
 }

@@ -35,22 +35,42 @@ fn query_counts_exact_packets_and_bytes_per_party() {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_eq!(call.b.recv_many(FROM_A as usize, Duration::from_secs(2)).len() as u64, FROM_A);
-    assert_eq!(call.a.recv_many(FROM_B as usize, Duration::from_secs(2)).len() as u64, FROM_B);
+    assert_eq!(
+        call.b
+            .recv_many(FROM_A as usize, Duration::from_secs(2))
+            .len() as u64,
+        FROM_A
+    );
+    assert_eq!(
+        call.a
+            .recv_many(FROM_B as usize, Duration::from_secs(2))
+            .len() as u64,
+        FROM_B
+    );
 
     let expected_a = (FROM_A, FROM_A * PACKET_LEN);
     let expected_b = (FROM_B, FROM_B * PACKET_LEN);
     let mut last = None;
     let settled = wait_for(Duration::from_secs(2), || {
         let reply = ng.query("query-counters").unwrap();
-        let counts = (party_counts(&reply, &call.from_tag), party_counts(&reply, &call.to_tag));
+        let counts = (
+            party_counts(&reply, &call.from_tag),
+            party_counts(&reply, &call.to_tag),
+        );
         last = Some(reply.clone());
         (counts == (Some(expected_a), Some(expected_b))).then_some(reply)
     });
-    let reply = settled.unwrap_or_else(|| panic!("counters never reached A={expected_a:?} B={expected_b:?}: {last:?}"));
+    let reply = settled.unwrap_or_else(|| {
+        panic!("counters never reached A={expected_a:?} B={expected_b:?}: {last:?}")
+    });
     assert_eq!(reply.str_at("result"), Some("ok"));
     let rtp = |k: &str| reply.path(&["totals", "RTP", k]).and_then(Value::as_int);
     assert_eq!(rtp("packets"), Some((FROM_A + FROM_B) as i64));
     assert_eq!(rtp("bytes"), Some(((FROM_A + FROM_B) * PACKET_LEN) as i64));
-    assert_eq!(reply.path(&["totals", "RTCP", "packets"]).and_then(Value::as_int), Some(0));
+    assert_eq!(
+        reply
+            .path(&["totals", "RTCP", "packets"])
+            .and_then(Value::as_int),
+        Some(0)
+    );
 }

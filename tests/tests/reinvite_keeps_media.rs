@@ -20,10 +20,20 @@ fn assert_media(call: &mut TwoPartyCall, n: usize, both: bool, what: &str) {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    let at_b: Vec<_> = call.b.recv_many(n, Duration::from_secs(2)).into_iter().map(|(p, _)| p).collect();
+    let at_b: Vec<_> = call
+        .b
+        .recv_many(n, Duration::from_secs(2))
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
     assert_eq!(at_b, from_a, "{what}: A->B");
     if both {
-        let at_a: Vec<_> = call.a.recv_many(n, Duration::from_secs(2)).into_iter().map(|(p, _)| p).collect();
+        let at_a: Vec<_> = call
+            .a
+            .recv_many(n, Duration::from_secs(2))
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
         assert_eq!(at_a, from_b, "{what}: B->A");
     }
 }
@@ -39,11 +49,22 @@ fn renegotiate(
 ) -> (Option<String>, Option<String>) {
     let a_sdp = audio_sdp(call.a.addr().ip(), call.a.port(), version, a_dir);
     let offer = parse_reply_sdp(&ng.reoffer(&call.call_id, &call.from_tag, &call.to_tag, &a_sdp));
-    assert_eq!(offer.audio_addr(), call.b_dest, "re-offer {a_dir} moved B's engine port");
+    assert_eq!(
+        offer.audio_addr(),
+        call.b_dest,
+        "re-offer {a_dir} moved B's engine port"
+    );
     let b_sdp = audio_sdp(call.b.addr().ip(), call.b.port(), version, b_dir);
     let answer = parse_reply_sdp(&ng.answer(&call.call_id, &call.from_tag, &call.to_tag, &b_sdp));
-    assert_eq!(answer.audio_addr(), call.a_dest, "re-answer {b_dir} moved A's engine port");
-    (offer.audio().direction().map(String::from), answer.audio().direction().map(String::from))
+    assert_eq!(
+        answer.audio_addr(),
+        call.a_dest,
+        "re-answer {b_dir} moved A's engine port"
+    );
+    (
+        offer.audio().direction().map(String::from),
+        answer.audio().direction().map(String::from),
+    )
 }
 
 #[test]
@@ -57,7 +78,11 @@ fn reinvite_then_hold_then_resume_keeps_ports_and_media() {
     assert_media(&mut call, 10, true, "after re-INVITE");
 
     let (to_b, to_a) = renegotiate(&ng, &call, 3, "sendonly", "recvonly");
-    assert_eq!(to_b.as_deref(), Some("sendonly"), "hold direction passed to B");
+    assert_eq!(
+        to_b.as_deref(),
+        Some("sendonly"),
+        "hold direction passed to B"
+    );
     assert_eq!(to_a.as_deref(), Some("recvonly"), "hold answer passed to A");
     assert_media(&mut call, 10, false, "on hold (A sendonly)");
 

@@ -9,10 +9,22 @@ const LIMIT: Duration = Duration::from_secs(5);
 
 #[test]
 fn bad_port_range_exits_1_with_message() {
-    let (status, stderr) =
-        run_to_exit(&["--config", "none", "--port-min", "40000", "--port-max", "30000"], LIMIT);
+    let (status, stderr) = run_to_exit(
+        &[
+            "--config",
+            "none",
+            "--port-min",
+            "40000",
+            "--port-max",
+            "30000",
+        ],
+        LIMIT,
+    );
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("port-min (40000) is greater than port-max (30000)"), "{stderr}");
+    assert!(
+        stderr.contains("port-min (40000) is greater than port-max (30000)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -20,18 +32,31 @@ fn ng_port_in_use_exits_1_with_message() {
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let (status, stderr) = run_to_exit(
-        &["--config", "none", "--interface", "127.0.0.1", "--listen-ng", &addr],
+        &[
+            "--config",
+            "none",
+            "--interface",
+            "127.0.0.1",
+            "--listen-ng",
+            &addr,
+        ],
         LIMIT,
     );
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("cannot listen for ng on {addr}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen for ng on {addr}")),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn missing_config_file_exits_1() {
     let (status, stderr) = run_to_exit(&["--config", "/nonexistent/ngmedia.toml"], LIMIT);
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("cannot read config file /nonexistent/ngmedia.toml"), "{stderr}");
+    assert!(
+        stderr.contains("cannot read config file /nonexistent/ngmedia.toml"),
+        "{stderr}"
+    );
 }
 
 #[test]
