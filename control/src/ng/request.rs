@@ -376,7 +376,6 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"from tags",
     b"to call id",
     b"repacketize",
-    b"media echo",
     b"recording meta data",
 ];
 
