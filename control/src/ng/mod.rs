@@ -1,0 +1,74 @@
+//! The ng control protocol (rtpengine `control_ng.c` + `call_interfaces.c`): Kamailio's
+//! `rtpengine` module sends `COOKIE SP BENCODE-DICT` datagrams; we answer with the same cookie
+//! and a reply dictionary.
+//!
+//! The pipeline is sans-IO and split by concern:
+//! `request` (framing, key/flag normalisation, typed engine requests) → engine
+//! (`Calls`) → `reply` (rtpengine's reply shapes) → bytes, with `cookie` (retransmission
+//! cache) in front and `server` (the UDP loop and dispatch) around it.
+
+pub mod cookie;
+pub mod reply;
+pub mod request;
+pub mod server;
+
+use std::fmt;
+
+use ngmedia_engine::core::calls::CallError;
+
+pub use server::{CallControl, ControlCounters, NgServer};
+
+/// Why an ng request failed. `Display` is the `error-reason` sent back; texts Kamailio or
+/// operators may match are worded exactly as rtpengine words them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NgError {
+    /// Body neither bencode (`d`) nor JSON (`{`).
+    #[error("Invalid NG data format")]
+    InvalidFormat,
+    /// Body starts like bencode but does not decode to a dictionary.
+    #[error("Could not decode bencode dictionary")]
+    BadBencode,
+    /// Body starts like JSON but is not a valid JSON object.
+    #[error("Could not decode JSON object")]
+    BadJson,
+    #[error("Dictionary contains no key \"command\"")]
+    NoCommand,
+    #[error("Unrecognized command")]
+    UnknownCommand,
+    /// An ng command this build recognises but does not implement yet.
+    #[error("Command '{0}' is not supported by this engine yet")]
+    NotSupported(&'static str),
+    #[error("No SDP body in message")]
+    NoSdp,
+    #[error("No call-id in message")]
+    NoCallId,
+    #[error("No from-tag in message")]
+    NoFromTag,
+    #[error("No to-tag in message")]
+    NoToTag,
+    /// The encoded reply would not fit in one UDP datagram.
+    #[error("Reply too large for a UDP datagram")]
+    ReplyTooLarge,
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+/// Personal data in logs (call-ids, tags, addresses). Shown as is unless the crate is built
+/// with the `redact-pii` feature, for deployments whose logs must not carry subscriber data.
+pub struct Pii<T>(pub T);
+
+impl<T: fmt::Display> fmt::Display for Pii<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if cfg!(feature = "redact-pii") {
+            f.write_str("<redacted>")
+        } else {
+            self.0.fmt(f)
+        }
+    }
+}
+
+impl<T: fmt::Display> fmt::Debug for Pii<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}

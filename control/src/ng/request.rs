@@ -1,0 +1,1245 @@
+//! From datagram to typed engine request (rtpengine `control_ng.c` framing and
+//! `call_interfaces.c` `call_ng_process_flags`).
+//!
+//! Kamailio and other clients spell keys and flags in several ways (`call-id`, `call id`,
+//! `call_id`; `trust-address`, `trust address`; `SIP-source-address`), so every key and flag
+//! is compared in a normal form: ASCII lowercase with `-` and `_` read as a space. The
+//! normal form is byte-for-byte the same length as the original, so a prefix flag such as
+//! `codec-strip-PCMU` or `SDES-no-AES_CM_128_HMAC_SHA1_80` is recognised on its normalised
+//! prefix while its argument is kept verbatim.
+//!
+//! Nothing here rejects a request for an unknown key, flag or value: those are collected in
+//! [`NgRequest`] so the server can log them, as rtpengine does. Only a missing command or a
+//! missing required key is an error.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ngmedia_engine::core::request::{Delete, Family, IceMode, List, OfferAnswer, Query};
+
+use super::NgError;
+use crate::bencode::{self, Value, MAX_DEPTH, MAX_ELEMENTS};
+
+/// How a request body is encoded; the reply uses the same encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Bencode,
+    Json,
+}
+
+/// Split `COOKIE SP BODY`. `None` (drop without a reply, like rtpengine) when there is no
+/// space or the datagram starts with one: without a cookie a reply could not be matched.
+///
+/// Trailing CR/LF after the body are ignored so that `echo 'c1 d7:command4:pinge' | nc -u`
+/// works; neither a bencode dictionary nor a JSON object can end in one.
+pub fn split_datagram(datagram: &[u8]) -> Option<(&[u8], &[u8])> {
+    let space = datagram.iter().position(|&b| b == b' ')?;
+    if space == 0 {
+        return None;
+    }
+    let mut body = &datagram[space + 1..];
+    while let [rest @ .., b'\r' | b'\n'] = body {
+        body = rest;
+    }
+    Some((&datagram[..space], body))
+}
+
+/// The encoding a body announces with its first byte.
+pub fn detect_encoding(body: &[u8]) -> Result<Encoding, NgError> {
+    match body.first() {
+        Some(b'd') => Ok(Encoding::Bencode),
+        Some(b'{') => Ok(Encoding::Json),
+        _ => Err(NgError::InvalidFormat),
+    }
+}
+
+/// Decode a bencode body that must be a dictionary.
+pub fn decode_bencode(body: &[u8]) -> Result<Value<'_>, NgError> {
+    match bencode::decode(body) {
+        Ok(v @ Value::Dict(_)) => Ok(v),
+        _ => Err(NgError::BadBencode),
+    }
+}
+
+/// Parse a JSON body; convert it with [`json_to_value`].
+pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, NgError> {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(v @ serde_json::Value::Object(_)) => Ok(v),
+        _ => Err(NgError::BadJson),
+    }
+}
+
+/// Convert a JSON object into the bencode model, under the same limits as bencode input.
+/// Numbers must be integers; `true`/`false` become 1/0; `null` entries are dropped.
+pub fn json_to_value(json: &serde_json::Value) -> Result<Value<'_>, NgError> {
+    let mut elements = 0;
+    json_convert(json, 0, &mut elements)?.ok_or(NgError::BadJson)
+}
+
+fn json_convert<'a>(
+    json: &'a serde_json::Value,
+    depth: usize,
+    elements: &mut usize,
+) -> Result<Option<Value<'a>>, NgError> {
+    use serde_json::Value as J;
+    *elements += 1;
+    if *elements > MAX_ELEMENTS || depth > MAX_DEPTH {
+        return Err(NgError::BadJson);
+    }
+    Ok(Some(match json {
+        J::Null => return Ok(None),
+        J::Bool(b) => Value::Int(i64::from(*b)),
+        J::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Value::Int(f as i64),
+                _ => return Err(NgError::BadJson),
+            },
+        },
+        J::String(s) => Value::Bytes(s.as_bytes()),
+        J::Array(items) => {
+            let mut out = Vec::with_capacity(items.len().min(64));
+            for item in items {
+                if let Some(v) = json_convert(item, depth + 1, elements)? {
+                    out.push(v);
+                }
+            }
+            Value::List(out)
+        }
+        J::Object(map) => {
+            let mut out = Vec::with_capacity(map.len().min(64));
+            for (k, item) in map {
+                if let Some(v) = json_convert(item, depth + 1, elements)? {
+                    out.push((k.as_bytes(), v));
+                }
+            }
+            Value::Dict(out)
+        }
+    }))
+}
+
+/// Every ng command rtpengine knows (rtpengine `enum call_opmode` / `ng_command_strings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CommandKind {
+    Ping,
+    Offer,
+    Answer,
+    Delete,
+    Query,
+    List,
+    Statistics,
+    StartRecording,
+    StopRecording,
+    PauseRecording,
+    StartForwarding,
+    StopForwarding,
+    BlockDtmf,
+    UnblockDtmf,
+    BlockMedia,
+    UnblockMedia,
+    SilenceMedia,
+    UnsilenceMedia,
+    PlayMedia,
+    StopMedia,
+    PlayDtmf,
+    Publish,
+    SubscribeRequest,
+    SubscribeAnswer,
+    Unsubscribe,
+    Connect,
+}
+
+impl CommandKind {
+    pub const ALL: [CommandKind; 26] = [
+        CommandKind::Ping,
+        CommandKind::Offer,
+        CommandKind::Answer,
+        CommandKind::Delete,
+        CommandKind::Query,
+        CommandKind::List,
+        CommandKind::Statistics,
+        CommandKind::StartRecording,
+        CommandKind::StopRecording,
+        CommandKind::PauseRecording,
+        CommandKind::StartForwarding,
+        CommandKind::StopForwarding,
+        CommandKind::BlockDtmf,
+        CommandKind::UnblockDtmf,
+        CommandKind::BlockMedia,
+        CommandKind::UnblockMedia,
+        CommandKind::SilenceMedia,
+        CommandKind::UnsilenceMedia,
+        CommandKind::PlayMedia,
+        CommandKind::StopMedia,
+        CommandKind::PlayDtmf,
+        CommandKind::Publish,
+        CommandKind::SubscribeRequest,
+        CommandKind::SubscribeAnswer,
+        CommandKind::Unsubscribe,
+        CommandKind::Connect,
+    ];
+
+    /// The command as rtpengine spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CommandKind::Ping => "ping",
+            CommandKind::Offer => "offer",
+            CommandKind::Answer => "answer",
+            CommandKind::Delete => "delete",
+            CommandKind::Query => "query",
+            CommandKind::List => "list",
+            CommandKind::Statistics => "statistics",
+            CommandKind::StartRecording => "start recording",
+            CommandKind::StopRecording => "stop recording",
+            CommandKind::PauseRecording => "pause recording",
+            CommandKind::StartForwarding => "start forwarding",
+            CommandKind::StopForwarding => "stop forwarding",
+            CommandKind::BlockDtmf => "block DTMF",
+            CommandKind::UnblockDtmf => "unblock DTMF",
+            CommandKind::BlockMedia => "block media",
+            CommandKind::UnblockMedia => "unblock media",
+            CommandKind::SilenceMedia => "silence media",
+            CommandKind::UnsilenceMedia => "unsilence media",
+            CommandKind::PlayMedia => "play media",
+            CommandKind::StopMedia => "stop media",
+            CommandKind::PlayDtmf => "play DTMF",
+            CommandKind::Publish => "publish",
+            CommandKind::SubscribeRequest => "subscribe request",
+            CommandKind::SubscribeAnswer => "subscribe answer",
+            CommandKind::Unsubscribe => "unsubscribe",
+            CommandKind::Connect => "connect",
+        }
+    }
+
+    /// Look a command up in any spelling (`block DTMF`, `block_DTMF`, `block-dtmf`).
+    pub fn from_name(name: &[u8]) -> Option<CommandKind> {
+        let n = normalize(name);
+        CommandKind::ALL
+            .into_iter()
+            .find(|c| normalize(c.name().as_bytes()) == n)
+    }
+
+    /// Position in [`CommandKind::ALL`], for counter arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A decoded ng request, ready for the engine.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Ping,
+    Offer(Box<OfferAnswer>),
+    Answer(Box<OfferAnswer>),
+    Delete(Delete),
+    Query(Query),
+    List(List),
+    Statistics,
+}
+
+impl Command {
+    pub fn kind(&self) -> CommandKind {
+        match self {
+            Command::Ping => CommandKind::Ping,
+            Command::Offer(_) => CommandKind::Offer,
+            Command::Answer(_) => CommandKind::Answer,
+            Command::Delete(_) => CommandKind::Delete,
+            Command::Query(_) => CommandKind::Query,
+            Command::List(_) => CommandKind::List,
+            Command::Statistics => CommandKind::Statistics,
+        }
+    }
+
+    /// The call the request is about, for logs.
+    pub fn call_id(&self) -> Option<&str> {
+        match self {
+            Command::Offer(oa) | Command::Answer(oa) => Some(&oa.call_id),
+            Command::Delete(d) => Some(&d.call_id),
+            Command::Query(q) => Some(&q.call_id),
+            Command::Ping | Command::List(_) | Command::Statistics => None,
+        }
+    }
+}
+
+/// A request plus what the parser noticed but did not act on; the server logs the lists.
+#[derive(Debug, Clone)]
+pub struct NgRequest {
+    pub command: Command,
+    /// Keys no version of the protocol we know defines.
+    pub unknown_keys: Vec<String>,
+    /// Flags (and list values such as `replace` entries) we do not know.
+    pub unknown_flags: Vec<String>,
+    /// Keys, flags and values that are part of the protocol but not acted on by this build.
+    pub unsupported: Vec<String>,
+    /// Values of known keys that could not be understood and were ignored.
+    pub invalid: Vec<String>,
+}
+
+/// Normal form of a key or flag: ASCII lowercase, `-` and `_` as space, same length.
+pub fn normalize(s: &[u8]) -> Vec<u8> {
+    s.iter()
+        .map(|&b| match b {
+            b'-' | b'_' => b' ',
+            _ => b.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A string value; integers are accepted and written in decimal.
+fn text(v: &Value<'_>) -> Option<String> {
+    match v {
+        Value::Bytes(b) => Some(lossy(b)),
+        Value::Int(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+/// An integer given as an integer or as a numeric string (Kamailio sends `duration: "200"`).
+pub fn int_lenient(v: &Value<'_>) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::Bytes(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// `yes|no|on|off|true|false|1|0`.
+fn boolean(v: &Value<'_>) -> Option<bool> {
+    match v {
+        Value::Int(0) => Some(false),
+        Value::Int(1) => Some(true),
+        Value::Bytes(b) => match normalize(b).as_slice() {
+            b"yes" | b"on" | b"true" | b"1" => Some(true),
+            b"no" | b"off" | b"false" | b"0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Items of a value that may be a list of strings or a single string.
+fn strings<'a>(v: &Value<'a>) -> Vec<&'a [u8]> {
+    match v {
+        Value::Bytes(b) => vec![b],
+        Value::List(items) => items.iter().filter_map(Value::as_bytes).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Keys of §4 that this build recognises but does not act on yet.
+const UNSUPPORTED_KEYS: &[&[u8]] = &[
+    b"codec",
+    b"sdes",
+    b"osrtp",
+    b"dtls",
+    b"dtls fingerprint",
+    b"dtls reverse",
+    b"ice lite",
+    b"t.38",
+    b"t38",
+    b"ptime reverse",
+    b"output destination",
+    b"recording file",
+    b"recording dir",
+    b"recording path",
+    b"recording pattern",
+    b"media echo",
+    b"drop traffic",
+    b"generate rtcp",
+    b"audio player",
+    b"delay buffer",
+    b"dtmf delay",
+    b"dtmf security",
+    b"dtmf security trigger",
+    b"dtmf security trigger end",
+    b"trigger",
+    b"trigger end",
+    b"frequency",
+    b"volume",
+    b"dtmf log dest",
+    b"extmap",
+    b"bundle",
+    b"sdp attr",
+    b"sdp media remove",
+    b"moh",
+    b"alias key",
+    b"xmlrpc callback",
+    b"sip message type",
+    b"sip code",
+    b"template",
+    b"rtpp flags",
+    b"endpoint learning",
+    b"from tags",
+    b"to call id",
+    b"repacketize",
+    b"recording meta data",
+];
+
+/// Flags of §4 that this build recognises but does not act on yet.
+const UNSUPPORTED_FLAGS: &[&[u8]] = &[
+    b"pad crypto",
+    b"always transcode",
+    b"force transcoding",
+    b"inject dtmf",
+    b"detect dtmf",
+    b"block dtmf",
+    b"block egress",
+    b"early media",
+    b"single codec",
+    b"reuse codecs",
+    b"static codecs",
+    b"allow asymmetric codecs",
+    b"allow no codec media",
+    b"allow transcoding",
+    b"reject ice",
+    b"trickle ice",
+    b"fragment",
+    b"nat wait",
+    b"pierce nat",
+    b"recrypt",
+    b"provisional",
+    b"directional",
+    b"bidirectional",
+    b"inactive",
+    b"mix",
+    b"rtcp mirror",
+    b"unidirectional",
+    b"debug",
+    b"no jitter buffer",
+    b"exclude recording",
+    b"discard recording",
+    b"skip recording db",
+    b"recording announcement",
+    b"webrtc",
+    b"to tag",
+    b"pause",
+    b"siprec",
+    b"egress",
+    b"ice lite",
+    b"no codec renegotiation",
+    b"passthrough",
+    b"no passthrough",
+    b"strict source address",
+];
+
+/// Prefix flags (`codec-strip-PCMU`, `SDES-no-…`) whose features this build does not act on.
+const UNSUPPORTED_FLAG_PREFIXES: &[&[u8]] = &[
+    b"sdes ",
+    b"osrtp ",
+    b"bundle ",
+    b"endpoint learning ",
+    b"from tags ",
+    b"codec ",
+    b"transcode ",
+    b"t38 ",
+    b"t.38 ",
+    b"sdp attr ",
+    b"dtls ",
+    b"extmap ",
+    b"ice lite ",
+];
+
+const TRANSPORT_PROTOCOLS: &[&[u8]] = &[
+    b"rtp/avp",
+    b"rtp/avpf",
+    b"rtp/savp",
+    b"rtp/savpf",
+    b"udp/tls/rtp/savp",
+    b"udp/tls/rtp/savpf",
+];
+
+/// Everything the dictionary said, before the command decides what it needs
+/// (rtpengine's `sdp_ng_flags`).
+#[derive(Default)]
+struct Fields {
+    call_id: Option<String>,
+    from_tag: Option<String>,
+    to_tag: Option<String>,
+    via_branch: Option<String>,
+    sdp: Option<String>,
+    limit: Option<usize>,
+    delete_delay: Option<Duration>,
+    /// Holds every offer/answer option; ids above are copied in at the end.
+    oa: OfferAnswer,
+    unknown_keys: Vec<String>,
+    unknown_flags: Vec<String>,
+    unsupported: Vec<String>,
+    invalid: Vec<String>,
+}
+
+impl Fields {
+    fn invalid(&mut self, key: &[u8], value: &Value<'_>) {
+        let shown = match value {
+            Value::Bytes(b) => lossy(b),
+            Value::Int(i) => i.to_string(),
+            Value::List(_) => "<list>".into(),
+            Value::Dict(_) => "<dictionary>".into(),
+        };
+        self.invalid.push(format!("{}={}", lossy(key), shown));
+    }
+
+    fn key(&mut self, raw_key: &[u8], value: &Value<'_>) {
+        let key = normalize(raw_key);
+        match key.as_slice() {
+            b"command" => {}
+            b"call id" => self.call_id = text(value),
+            b"from tag" => self.from_tag = text(value),
+            b"to tag" => self.to_tag = text(value),
+            b"via branch" => self.via_branch = text(value),
+            b"sdp" => self.sdp = value.as_bytes().map(lossy),
+            b"flags" => {
+                for flag in strings(value) {
+                    self.flag(flag);
+                }
+            }
+            b"replace" => {
+                for item in strings(value) {
+                    self.replace(item);
+                }
+            }
+            b"direction" => {
+                self.oa
+                    .direction
+                    .extend(strings(value).into_iter().map(lossy));
+            }
+            b"received from" => match received_from(value) {
+                Some(addr) => self.oa.received_from = Some(addr),
+                None => self.invalid(raw_key, value),
+            },
+            b"media address" => {
+                match value.as_str().and_then(|s| s.trim().parse::<IpAddr>().ok()) {
+                    Some(addr) => self.oa.media_address = Some(addr),
+                    None => self.invalid(raw_key, value),
+                }
+            }
+            b"address family" => match value.as_bytes().map(normalize).as_deref() {
+                Some(b"ip4") => self.oa.address_family = Some(Family::Ip4),
+                Some(b"ip6") => self.oa.address_family = Some(Family::Ip6),
+                _ => self.invalid(raw_key, value),
+            },
+            b"ice" => {
+                for item in strings(value) {
+                    self.ice(item);
+                }
+            }
+            b"rtcp mux" => {
+                for item in strings(value) {
+                    self.rtcp_mux(item);
+                }
+            }
+            b"transport protocol" => match value.as_bytes() {
+                Some(p) if !p.is_empty() => self.oa.transport_protocol = Some(lossy(p)),
+                _ => self.invalid(raw_key, value),
+            },
+            b"label" | b"from label" => self.oa.label = text(value),
+            b"set label" => self.oa.set_label = text(value),
+            b"to label" => self.oa.to_label = text(value),
+            b"metadata" => self.oa.metadata = text(value),
+            b"from interface" => self.oa.from_interface = text(value),
+            b"to interface" => self.oa.to_interface = text(value),
+            b"interface" => {
+                self.oa.from_interface = text(value);
+                self.oa.to_interface = text(value);
+            }
+            b"delete delay" => match int_lenient(value).and_then(|s| u64::try_from(s).ok()) {
+                Some(secs) => self.delete_delay = Some(Duration::from_secs(secs)),
+                None => self.invalid(raw_key, value),
+            },
+            b"ptime" => match int_lenient(value).and_then(|p| u32::try_from(p).ok()) {
+                Some(p) if p > 0 => self.oa.ptime = Some(p),
+                _ => self.invalid(raw_key, value),
+            },
+            b"tos" => match int_lenient(value).and_then(|t| u8::try_from(t).ok()) {
+                Some(t) => self.oa.tos = Some(t),
+                None => self.invalid(raw_key, value),
+            },
+            b"record call" => match boolean(value) {
+                Some(b) => self.oa.record_call = Some(b),
+                None => self.invalid(raw_key, value),
+            },
+            b"limit" => match int_lenient(value).and_then(|l| usize::try_from(l).ok()) {
+                Some(l) => self.limit = Some(l),
+                None => self.invalid(raw_key, value),
+            },
+            // Kamailio always sends `supports: ["load limit"]`; we never reply "load limit".
+            b"supports" => {}
+            k if UNSUPPORTED_KEYS.contains(&k) => self.unsupported.push(lossy(raw_key)),
+            _ => self.unknown_keys.push(lossy(raw_key)),
+        }
+    }
+
+    fn flag(&mut self, raw: &[u8]) {
+        // `key=value` inside `flags` (rtpp-flags style) is treated as the key itself.
+        if let Some(eq) = raw.iter().position(|&b| b == b'=') {
+            if eq > 0 {
+                self.key(&raw[..eq], &Value::Bytes(&raw[eq + 1..]));
+                return;
+            }
+        }
+        let norm = normalize(raw);
+        let f = &mut self.oa.flags;
+        match norm.as_slice() {
+            b"trust address" => f.trust_address = true,
+            b"sip source address" | b"sip source" => f.sip_source_address = true,
+            // Legacy: symmetric is what every version does by default.
+            b"symmetric" => {}
+            b"asymmetric" => f.asymmetric = true,
+            b"strict source" => f.strict_source = true,
+            b"media handover" => f.media_handover = true,
+            b"port latching" => f.port_latching = true,
+            b"no port latching" => f.no_port_latching = true,
+            b"record call" => f.record_call = true,
+            b"loop protect" => f.loop_protect = true,
+            b"fatal" => f.fatal = true,
+            b"fast" => f.fast = true,
+            b"new branch" => f.new_branch = true,
+            b"original sendrecv" => f.original_sendrecv = true,
+            b"full rtcp attribute" => f.full_rtcp_attribute = true,
+            b"no rtcp attribute" => f.no_rtcp_attribute = true,
+            b"all" => f.all = true,
+            b"reset" => f.reset = true,
+            b"generate mid" => f.generate_mid = true,
+            b"strip extmap" => f.strip_extmap = true,
+            b"internal" | b"external" => self.oa.direction.push(lossy(raw)),
+            p if TRANSPORT_PROTOCOLS.contains(&p) => self.oa.transport_protocol = Some(lossy(raw)),
+            n if n.starts_with(b"replace ") => self.replace(&raw[8..]),
+            n if n.starts_with(b"rtcp mux ") => self.rtcp_mux(&raw[9..]),
+            n if UNSUPPORTED_FLAGS.contains(&n)
+                || UNSUPPORTED_FLAG_PREFIXES.iter().any(|p| n.starts_with(p)) =>
+            {
+                f.other.push(lossy(raw));
+                self.unsupported.push(lossy(raw));
+            }
+            _ => {
+                f.other.push(lossy(raw));
+                self.unknown_flags.push(lossy(raw));
+            }
+        }
+    }
+
+    fn replace(&mut self, item: &[u8]) {
+        let r = &mut self.oa.replace;
+        match normalize(item).as_slice() {
+            b"origin" => r.origin = true,
+            b"origin full" => r.origin_full = true,
+            b"username" => r.username = true,
+            b"session name" => r.session_name = true,
+            b"sdp version" => r.sdp_version = true,
+            b"force increment sdp ver" | b"force increment sdp version" => {
+                r.force_increment_sdp_ver = true
+            }
+            b"zero address" => r.zero_address = true,
+            // Obsolete: c= is always rewritten. Kamailio configs still send it.
+            b"session connection" => {}
+            _ => self.unknown_flags.push(format!("replace-{}", lossy(item))),
+        }
+    }
+
+    fn rtcp_mux(&mut self, item: &[u8]) {
+        let m = &mut self.oa.rtcp_mux;
+        match normalize(item).as_slice() {
+            b"offer" => m.offer = true,
+            b"require" => m.require = true,
+            b"demux" => m.demux = true,
+            b"accept" => m.accept = true,
+            b"reject" => m.reject = true,
+            _ => self.unknown_flags.push(format!("rtcp-mux-{}", lossy(item))),
+        }
+    }
+
+    fn ice(&mut self, item: &[u8]) {
+        match normalize(item).as_slice() {
+            b"remove" => self.oa.ice = IceMode::Remove,
+            b"force" => self.oa.ice = IceMode::Force,
+            b"default" => self.oa.ice = IceMode::Default,
+            b"force relay" | b"optional" | b"trickle" | b"ice2" | b"lite" | b"lite forward"
+            | b"lite backward" | b"lite both" | b"lite off" => {
+                let s = format!("ICE={}", lossy(item));
+                self.oa.flags.other.push(s.clone());
+                self.unsupported.push(s);
+            }
+            _ => self.unknown_flags.push(format!("ICE={}", lossy(item))),
+        }
+    }
+}
+
+/// `received-from: [IP4|IP6, address]`; the family is informative, the address decides.
+fn received_from(v: &Value<'_>) -> Option<IpAddr> {
+    let items = v.as_list()?;
+    let addr = match items {
+        [_, addr] => addr,
+        [addr] => addr,
+        _ => return None,
+    };
+    addr.as_str()?.trim().parse().ok()
+}
+
+/// The command a dictionary asks for (the last `command` key, as every key: later wins).
+pub fn command_kind(dict: &Value<'_>) -> Result<CommandKind, NgError> {
+    let entries = dict.as_dict().ok_or(NgError::BadBencode)?;
+    let mut command = None;
+    for (k, v) in entries {
+        if normalize(k) == b"command" {
+            command = Some(v.as_bytes().ok_or(NgError::NoCommand)?);
+        }
+    }
+    let command = command.ok_or(NgError::NoCommand)?;
+    CommandKind::from_name(command).ok_or(NgError::UnknownCommand)
+}
+
+/// Convert a decoded dictionary into a typed request.
+pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
+    let kind = command_kind(dict)?;
+    let entries = dict.as_dict().ok_or(NgError::BadBencode)?;
+
+    let mut f = Fields::default();
+    for (k, v) in entries {
+        f.key(k, v);
+    }
+
+    let command = match kind {
+        CommandKind::Ping => Command::Ping,
+        CommandKind::Statistics => Command::Statistics,
+        CommandKind::List => Command::List(List {
+            limit: f.limit.unwrap_or(List::default().limit),
+        }),
+        CommandKind::Offer | CommandKind::Answer => {
+            // The order of checks is rtpengine's: SDP, call-id, from-tag, to-tag.
+            let sdp = f
+                .sdp
+                .take()
+                .filter(|s| !s.is_empty())
+                .ok_or(NgError::NoSdp)?;
+            let call_id = f
+                .call_id
+                .take()
+                .filter(|c| !c.is_empty())
+                .ok_or(NgError::NoCallId)?;
+            let from_tag = f.from_tag.take().ok_or(NgError::NoFromTag)?;
+            let to_tag = f.to_tag.take().filter(|t| !t.is_empty());
+            if kind == CommandKind::Answer && to_tag.is_none() {
+                return Err(NgError::NoToTag);
+            }
+            let mut oa = std::mem::take(&mut f.oa);
+            oa.sdp = sdp;
+            oa.call_id = call_id;
+            oa.from_tag = from_tag;
+            oa.to_tag = to_tag;
+            oa.via_branch = f.via_branch.take();
+            oa.delete_delay = f.delete_delay;
+            if kind == CommandKind::Offer {
+                Command::Offer(Box::new(oa))
+            } else {
+                Command::Answer(Box::new(oa))
+            }
+        }
+        CommandKind::Delete => Command::Delete(Delete {
+            call_id: f
+                .call_id
+                .take()
+                .filter(|c| !c.is_empty())
+                .ok_or(NgError::NoCallId)?,
+            from_tag: f.from_tag.take(),
+            to_tag: f.to_tag.take().filter(|t| !t.is_empty()),
+            via_branch: f.via_branch.take(),
+            delete_delay: f.delete_delay,
+            flags: std::mem::take(&mut f.oa.flags),
+        }),
+        CommandKind::Query => Command::Query(Query {
+            call_id: f
+                .call_id
+                .take()
+                .filter(|c| !c.is_empty())
+                .ok_or(NgError::NoCallId)?,
+            from_tag: f.from_tag.take(),
+            to_tag: f.to_tag.take().filter(|t| !t.is_empty()),
+        }),
+        other => return Err(NgError::NotSupported(other.name())),
+    };
+    Ok(NgRequest {
+        command,
+        unknown_keys: f.unknown_keys,
+        unknown_flags: f.unknown_flags,
+        unsupported: f.unsupported,
+        invalid: f.invalid,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bencode::decode;
+
+    fn parse(body: &[u8]) -> Result<NgRequest, NgError> {
+        parse_request(&decode_bencode(body)?)
+    }
+
+    fn build(f: impl FnOnce(&mut crate::bencode::DictWriter<'_>)) -> Vec<u8> {
+        let mut out = Vec::new();
+        crate::bencode::Encoder::new(&mut out).dict(f);
+        out
+    }
+
+    fn offer(body: &[u8]) -> OfferAnswer {
+        match parse(body).unwrap().command {
+            Command::Offer(oa) => *oa,
+            other => panic!("not an offer: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn framing() {
+        assert_eq!(
+            split_datagram(b"5323_1 d7:command4:pinge"),
+            Some((&b"5323_1"[..], &b"d7:command4:pinge"[..]))
+        );
+        assert_eq!(split_datagram(b"nocookiehere"), None);
+        assert_eq!(split_datagram(b" d7:command4:pinge"), None);
+        assert_eq!(split_datagram(&[0u8; 64]), None);
+        assert_eq!(split_datagram(b"c "), Some((&b"c"[..], &b""[..])));
+        // Only the first space splits; the body may contain more.
+        assert_eq!(
+            split_datagram(b"c d1:a1: e"),
+            Some((&b"c"[..], &b"d1:a1: e"[..]))
+        );
+        assert_eq!(split_datagram(b"c de\r\n"), Some((&b"c"[..], &b"de"[..])));
+
+        assert_eq!(detect_encoding(b"de"), Ok(Encoding::Bencode));
+        assert_eq!(detect_encoding(b"{}"), Ok(Encoding::Json));
+        assert_eq!(detect_encoding(b""), Err(NgError::InvalidFormat));
+        assert_eq!(detect_encoding(b"i42e"), Err(NgError::InvalidFormat));
+        assert_eq!(
+            detect_encoding(b"\xff\xfe garbage"),
+            Err(NgError::InvalidFormat)
+        );
+    }
+
+    #[test]
+    fn error_texts_are_rtpengines() {
+        assert_eq!(
+            NgError::NoCommand.to_string(),
+            "Dictionary contains no key \"command\""
+        );
+        assert_eq!(NgError::UnknownCommand.to_string(), "Unrecognized command");
+        assert_eq!(
+            NgError::BadBencode.to_string(),
+            "Could not decode bencode dictionary"
+        );
+        assert_eq!(NgError::InvalidFormat.to_string(), "Invalid NG data format");
+
+        assert_eq!(parse(b"d7:call-id1:xe").unwrap_err(), NgError::NoCommand);
+        assert_eq!(parse(b"d7:commandi5ee").unwrap_err(), NgError::NoCommand);
+        assert_eq!(parse(b"d4:fooo3:bare").unwrap_err(), NgError::NoCommand);
+        assert_eq!(
+            parse(b"d7:command3:fooe").unwrap_err(),
+            NgError::UnknownCommand
+        );
+        assert_eq!(parse(b"d7:command4:pin").unwrap_err(), NgError::BadBencode);
+        assert_eq!(
+            parse(b"d7:command999999:pinge").unwrap_err(),
+            NgError::BadBencode
+        );
+        assert_eq!(parse(b"d7:command4:ping").unwrap_err(), NgError::BadBencode);
+
+        assert_eq!(parse(b"d7:command5:offere").unwrap_err(), NgError::NoSdp);
+        assert_eq!(
+            parse(b"d7:command5:offer3:sdp0:e").unwrap_err(),
+            NgError::NoSdp
+        );
+        assert_eq!(
+            parse(b"d7:command5:offer3:sdp3:v=0e").unwrap_err(),
+            NgError::NoCallId
+        );
+        assert_eq!(
+            parse(b"d7:command5:offer3:sdp3:v=07:call-id1:ce").unwrap_err(),
+            NgError::NoFromTag
+        );
+        assert_eq!(
+            parse(b"d7:command6:answer3:sdp3:v=07:call-id1:c8:from-tag1:fe").unwrap_err(),
+            NgError::NoToTag
+        );
+        assert_eq!(
+            parse(b"d7:command6:deletee").unwrap_err(),
+            NgError::NoCallId
+        );
+        assert_eq!(parse(b"d7:command5:querye").unwrap_err(), NgError::NoCallId);
+        assert_eq!(
+            parse(b"d7:command10:block DTMF7:call-id1:ce").unwrap_err(),
+            NgError::NotSupported("block DTMF")
+        );
+    }
+
+    #[test]
+    fn command_spellings() {
+        assert_eq!(
+            CommandKind::from_name(b"block DTMF"),
+            Some(CommandKind::BlockDtmf)
+        );
+        assert_eq!(
+            CommandKind::from_name(b"block_DTMF"),
+            Some(CommandKind::BlockDtmf)
+        );
+        assert_eq!(
+            CommandKind::from_name(b"start-recording"),
+            Some(CommandKind::StartRecording)
+        );
+        assert_eq!(CommandKind::from_name(b"OFFER"), Some(CommandKind::Offer));
+        assert_eq!(CommandKind::from_name(b"frobnicate"), None);
+        for (i, c) in CommandKind::ALL.iter().enumerate() {
+            assert_eq!(c.index(), i);
+        }
+        assert!(matches!(
+            parse(b"d7:command4:pinge").unwrap().command,
+            Command::Ping
+        ));
+        assert!(matches!(
+            parse(b"d7:command10:statisticse").unwrap().command,
+            Command::Statistics
+        ));
+    }
+
+    /// §5: the exact offer Kamailio 5.6.3 sent (SDP shortened).
+    #[test]
+    fn kamailio_offer() {
+        let body = b"d8:supportsl10:load limite3:sdp4:v=0\n3:ICE6:remove5:label6:caller11:record-call3:yes9:directionl8:internale5:flagsl13:trust-addresse7:replacel6:origin18:session-connectione5:codecd9:transcodel4:PCMAe4:maskl4:PCMUee18:transport-protocol7:RTP/AVP7:call-id19:kamcall-1@127.0.0.110:via-branch18:z9hG4bK-kam-INVITE13:received-froml3:IP49:127.0.0.1e8:from-tag8:fromtag17:command5:offere";
+        let req = parse(body).unwrap();
+        assert!(req.unknown_keys.is_empty(), "{:?}", req.unknown_keys);
+        assert!(req.unknown_flags.is_empty(), "{:?}", req.unknown_flags);
+        assert_eq!(req.unsupported, vec!["codec".to_string()]);
+        let Command::Offer(oa) = req.command else {
+            panic!()
+        };
+        assert_eq!(oa.call_id, "kamcall-1@127.0.0.1");
+        assert_eq!(oa.from_tag, "fromtag1");
+        assert_eq!(oa.to_tag, None);
+        assert_eq!(oa.via_branch.as_deref(), Some("z9hG4bK-kam-INVITE"));
+        assert_eq!(oa.sdp, "v=0\n");
+        assert_eq!(oa.ice, IceMode::Remove);
+        assert_eq!(oa.label.as_deref(), Some("caller"));
+        assert_eq!(oa.record_call, Some(true));
+        assert_eq!(oa.direction, vec!["internal".to_string()]);
+        assert!(oa.flags.trust_address);
+        assert!(oa.replace.origin);
+        assert_eq!(oa.transport_protocol.as_deref(), Some("RTP/AVP"));
+        assert_eq!(oa.received_from, Some(IpAddr::from([127, 0, 0, 1])));
+    }
+
+    /// §7 B / captures/ex1.out: space-separated flag spelling and CRLF SDP.
+    #[test]
+    fn captured_offer_and_answer() {
+        let sdp = "v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40010 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n";
+        assert_eq!(sdp.len(), 180);
+        let body = format!("d7:command6:answer7:call-id12:call-plain-18:from-tag4:tagA6:to-tag4:tagB10:via-branch9:z9hG4bK-13:sdp180:{sdp}5:flagsl13:trust addresse7:replacel6:origine13:received-froml3:IP49:127.0.0.1e3:ICE6:removee");
+        let req = parse(body.as_bytes()).unwrap();
+        assert!(
+            req.unknown_keys.is_empty()
+                && req.unknown_flags.is_empty()
+                && req.unsupported.is_empty()
+        );
+        let Command::Answer(oa) = req.command else {
+            panic!()
+        };
+        assert_eq!(
+            (oa.call_id.as_str(), oa.from_tag.as_str()),
+            ("call-plain-1", "tagA")
+        );
+        assert_eq!(oa.to_tag.as_deref(), Some("tagB"));
+        assert_eq!(oa.sdp, sdp);
+        assert!(oa.flags.trust_address && oa.replace.origin);
+    }
+
+    #[test]
+    fn key_spellings_are_equivalent() {
+        for key in ["call-id", "call id", "call_id", "Call-ID"] {
+            let body = format!("d7:command5:query{}:{}1:xe", key.len(), key);
+            let Command::Query(q) = parse(body.as_bytes()).unwrap().command else {
+                panic!()
+            };
+            assert_eq!(q.call_id, "x", "{key}");
+        }
+        let body = build(|d| {
+            d.str("command", "offer")
+                .str("sdp", "v=0")
+                .str("call id", "c")
+                .str("from tag", "f");
+            d.str("to_tag", "t")
+                .str("address family", "IP6")
+                .str("media address", "2001:db8::1");
+            d.int("delete delay", 0)
+                .int("TOS", 184)
+                .str("ptime", "30")
+                .str("record call", "no");
+            d.str("transport_protocol", "RTP/SAVP")
+                .list("received from", |l| {
+                    l.str("IP6").str("::1");
+                });
+        });
+        let oa = offer(&body);
+        assert_eq!(oa.to_tag.as_deref(), Some("t"));
+        assert_eq!(oa.address_family, Some(Family::Ip6));
+        assert_eq!(
+            oa.media_address,
+            Some("2001:db8::1".parse::<IpAddr>().unwrap())
+        );
+        assert_eq!(oa.received_from, Some("::1".parse::<IpAddr>().unwrap()));
+        assert_eq!(oa.delete_delay, Some(Duration::ZERO));
+        assert_eq!(oa.tos, Some(184));
+        assert_eq!(oa.ptime, Some(30));
+        assert_eq!(oa.record_call, Some(false));
+        assert_eq!(oa.transport_protocol.as_deref(), Some("RTP/SAVP"));
+    }
+
+    #[test]
+    fn values_and_invalid_values() {
+        let req = parse(b"d7:command5:offer3:sdp3:v=07:call-id1:c8:from-tag1:f13:media address5:bogus3:TOSi300e13:received-froml3:IP41:xe5:ptime1:x12:delete delayi-1ee").unwrap();
+        assert_eq!(
+            req.invalid,
+            vec![
+                "media address=bogus",
+                "TOS=300",
+                "received-from=<list>",
+                "ptime=x",
+                "delete delay=-1"
+            ]
+        );
+        let Command::Offer(oa) = req.command else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                oa.media_address,
+                oa.tos,
+                oa.received_from,
+                oa.ptime,
+                oa.delete_delay
+            ),
+            (None, None, None, None, None)
+        );
+
+        let oa = offer(b"d7:command5:offer3:sdp3:v=07:call-id1:c8:from-tag1:f13:media address9:192.0.2.112:delete delay2:109:interface3:pub5:label1:L9:set-label1:S8:to-label1:T8:metadata3:a:be");
+        assert_eq!(oa.media_address, Some(IpAddr::from([192, 0, 2, 1])));
+        assert_eq!(oa.delete_delay, Some(Duration::from_secs(10)));
+        assert_eq!(
+            (oa.from_interface.as_deref(), oa.to_interface.as_deref()),
+            (Some("pub"), Some("pub"))
+        );
+        assert_eq!(
+            (
+                oa.label.as_deref(),
+                oa.set_label.as_deref(),
+                oa.to_label.as_deref()
+            ),
+            (Some("L"), Some("S"), Some("T"))
+        );
+        assert_eq!(oa.metadata.as_deref(), Some("a:b"));
+    }
+
+    #[test]
+    fn flags_in_every_spelling() {
+        let body = build(|d| {
+            d.str("command", "offer")
+                .str("sdp", "v=0")
+                .str("call-id", "c")
+                .str("from-tag", "f");
+            d.list("flags", |l| {
+                for f in [
+                    "trust-address",
+                    "SIP-source-address",
+                    "port_latching",
+                    "no-port-latching",
+                    "strict source",
+                    "media-handover",
+                    "record-call",
+                    "loop-protect",
+                    "new-branch",
+                    "original-sendrecv",
+                    "full-rtcp-attribute",
+                    "no-rtcp-attribute",
+                    "generate-mid",
+                    "strip-extmap",
+                    "fatal",
+                    "fast",
+                    "all",
+                    "reset",
+                    "asymmetric",
+                    "symmetric",
+                ] {
+                    l.str(f);
+                }
+            });
+        });
+        let req = parse(&body).unwrap();
+        assert!(req.unknown_flags.is_empty(), "{:?}", req.unknown_flags);
+        let Command::Offer(oa) = req.command else {
+            panic!()
+        };
+        let f = &oa.flags;
+        assert!(f.trust_address && f.sip_source_address && f.port_latching && f.no_port_latching);
+        assert!(
+            f.strict_source && f.media_handover && f.record_call && f.loop_protect && f.new_branch
+        );
+        assert!(
+            f.original_sendrecv && f.full_rtcp_attribute && f.no_rtcp_attribute && f.generate_mid
+        );
+        assert!(f.strip_extmap && f.fatal && f.fast && f.all && f.reset && f.asymmetric);
+        assert!(f.other.is_empty());
+    }
+
+    #[test]
+    fn prefix_flags_and_unknowns() {
+        let body = build(|d| {
+            d.str("command", "offer")
+                .str("sdp", "v=0")
+                .str("call-id", "c")
+                .str("from-tag", "f");
+            d.list("flags", |l| {
+                for f in [
+                    "replace-origin",
+                    "replace-SDP-version",
+                    "rtcp-mux-offer",
+                    "rtcp-mux-require",
+                    "codec-strip-PCMU",
+                    "SDES-no-AES_CM_128_HMAC_SHA1_80",
+                    "ICE=remove",
+                    "RTP/AVP",
+                    "external",
+                    "inject-DTMF",
+                    "frobnicate",
+                    "replace-what",
+                    "TOS=5",
+                ] {
+                    l.str(f);
+                }
+            });
+            d.list("ICE", |l| {
+                l.str("force").str("force-relay").str("weird");
+            });
+            d.int("foo", 1).str("DTLS-revers", "");
+        });
+        let req = parse(&body).unwrap();
+        assert_eq!(
+            req.unknown_flags,
+            vec!["frobnicate", "replace-what", "ICE=weird"]
+        );
+        assert_eq!(req.unknown_keys, vec!["foo", "DTLS-revers"]);
+        assert_eq!(
+            req.unsupported,
+            vec![
+                "codec-strip-PCMU",
+                "SDES-no-AES_CM_128_HMAC_SHA1_80",
+                "inject-DTMF",
+                "ICE=force-relay"
+            ]
+        );
+        let Command::Offer(oa) = req.command else {
+            panic!()
+        };
+        assert!(oa.replace.origin && oa.replace.sdp_version);
+        assert!(oa.rtcp_mux.offer && oa.rtcp_mux.require && !oa.rtcp_mux.demux);
+        // The `ICE` list comes after the `ICE=remove` flag: force wins, as the last one given.
+        assert_eq!(oa.ice, IceMode::Force);
+        assert_eq!(oa.transport_protocol.as_deref(), Some("RTP/AVP"));
+        assert_eq!(oa.direction, vec!["external"]);
+        assert_eq!(oa.tos, Some(5));
+        assert_eq!(
+            oa.flags.other,
+            vec![
+                "codec-strip-PCMU",
+                "SDES-no-AES_CM_128_HMAC_SHA1_80",
+                "inject-DTMF",
+                "frobnicate",
+                "ICE=force-relay"
+            ]
+        );
+    }
+
+    /// captures/ex3.out: delete requests.
+    #[test]
+    fn delete_requests() {
+        let Command::Delete(d) =
+            parse(b"d7:command6:delete7:call-id12:no-such-call8:from-tag1:x5:flagsl5:fatalee")
+                .unwrap()
+                .command
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (d.call_id.as_str(), d.from_tag.as_deref()),
+            ("no-such-call", Some("x"))
+        );
+        assert!(d.flags.fatal && !d.flags.fast);
+        assert_eq!(d.delete_delay, None);
+
+        let Command::Delete(d) = parse(b"d7:command6:delete7:call-id12:call-plain-18:from-tag4:tagA5:flagsl4:faste12:delete delayi0ee").unwrap().command else { panic!() };
+        assert!(d.flags.fast);
+        assert_eq!(d.delete_delay, Some(Duration::ZERO));
+
+        // Kamailio's rtpengine_delete(): call-id + from-tag, no to-tag.
+        let Command::Delete(d) = parse(b"d8:supportsl10:load limite7:call-id19:kamcall-1@127.0.0.113:received-froml3:IP49:127.0.0.1e8:from-tag8:fromtag17:command6:deletee").unwrap().command else { panic!() };
+        assert_eq!((d.to_tag, d.via_branch), (None, None));
+        // Numeric string for delete delay.
+        let Command::Delete(d) = parse(b"d7:command6:delete7:call-id1:c12:delete-delay2:15e")
+            .unwrap()
+            .command
+        else {
+            panic!()
+        };
+        assert_eq!(d.delete_delay, Some(Duration::from_secs(15)));
+    }
+
+    #[test]
+    fn list_limit() {
+        let Command::List(l) = parse(b"d7:command4:liste").unwrap().command else {
+            panic!()
+        };
+        assert_eq!(l.limit, 32);
+        let Command::List(l) = parse(b"d7:command4:list5:limiti5ee").unwrap().command else {
+            panic!()
+        };
+        assert_eq!(l.limit, 5);
+        let Command::List(l) = parse(b"d7:command4:list5:limit3:100e").unwrap().command else {
+            panic!()
+        };
+        assert_eq!(l.limit, 100);
+    }
+
+    #[test]
+    fn json_bodies() {
+        let json = parse_json(
+            br#"{"command":"query","call-id":"abc","from-tag":7,"x":null,"flags":["fatal",true]}"#,
+        )
+        .unwrap();
+        let v = json_to_value(&json).unwrap();
+        let Command::Query(q) = parse_request(&v).unwrap().command else {
+            panic!()
+        };
+        assert_eq!(
+            (q.call_id.as_str(), q.from_tag.as_deref()),
+            ("abc", Some("7"))
+        );
+        assert_eq!(parse_json(b"{nope").unwrap_err(), NgError::BadJson);
+        assert_eq!(parse_json(b"[1]").unwrap_err(), NgError::BadJson);
+        let float = parse_json(br#"{"command":"ping","x":1.5}"#).unwrap();
+        assert_eq!(json_to_value(&float).unwrap_err(), NgError::BadJson);
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(40), "]".repeat(40));
+        let deep = parse_json(deep.as_bytes()).unwrap();
+        assert_eq!(json_to_value(&deep).unwrap_err(), NgError::BadJson);
+    }
+
+    #[test]
+    fn normalizer_keeps_length() {
+        assert_eq!(
+            normalize(b"SIP-source_Address"),
+            b"sip source address".to_vec()
+        );
+        assert_eq!(normalize(b"\xff-A"), b"\xff a".to_vec());
+        let v = decode(b"d3:abci1ee").unwrap();
+        assert_eq!(int_lenient(v.get(b"abc").unwrap()), Some(1));
+        assert_eq!(int_lenient(&Value::Bytes(b" 42 ")), Some(42));
+        assert_eq!(int_lenient(&Value::Bytes(b"4x")), None);
+    }
+}
