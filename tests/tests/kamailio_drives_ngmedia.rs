@@ -1,0 +1,249 @@
+//! Kamailio's stock `rtpengine` module drives ngmedia unchanged: a real Kamailio proxy sits
+//! between two real SIP user agents (SIPp), calls `rtpengine_offer`/`_answer`/`_delete`, and
+//! RTP sent by the caller's phone crosses the engine to the callee (SIPp echoes it) and back.
+//!
+//! Needs the Debian packages `kamailio` and `sip-tester` (installed by `.ci/run`).
+
+use std::fs;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ngmedia_tests::{wait_for, Daemon, RtpEndpoint};
+
+/// Kills a helper process when the test ends, however it ends.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn find_tool(name: &str, package: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("`{name}` not found: install the Debian package `{package}` (bash .ci/run does)");
+}
+
+/// Kamailio's module directory, wherever the distribution put it.
+fn kamailio_modules() -> PathBuf {
+    let out = Command::new("dpkg").args(["-L", "kamailio"]).output().expect("dpkg -L kamailio");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let module = listing
+        .lines()
+        .find(|l| l.ends_with("/modules/tm.so"))
+        .expect("kamailio's tm.so in dpkg -L kamailio");
+    Path::new(module).parent().unwrap().to_path_buf()
+}
+
+fn kamailio_config(modules: &Path, sip_port: u16, ng: SocketAddr, uas_port: u16) -> String {
+    let flags = "replace-origin replace-session-connection ICE=remove RTP/AVP trust-address";
+    format!(
+        r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+auto_aliases=no
+listen=udp:127.0.0.1:{sip_port}
+mpath="{modules}/"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "rtpengine.so"
+modparam("rtpengine", "rtpengine_sock", "udp:{ng}")
+request_route {{
+  if (has_totag()) {{
+    loose_route();
+    if (is_method("BYE")) {{ rtpengine_delete(); }}
+    t_relay();
+    exit;
+  }}
+  if (is_method("INVITE")) {{
+    record_route();
+    if (!rtpengine_offer("{flags}")) {{ sl_send_reply("503", "offer failed"); exit; }}
+    t_on_reply("REPLY");
+    $du = "sip:127.0.0.1:{uas_port}";
+    t_relay();
+    exit;
+  }}
+  sl_send_reply("405", "Method Not Allowed");
+}}
+onreply_route[REPLY] {{
+  if (has_body("application/sdp")) {{ rtpengine_answer("{flags}"); }}
+}}
+"#,
+        modules = modules.display()
+    )
+}
+
+/// The caller: INVITE with our RTP socket in the SDP, ACK, a pause for media, BYE.
+fn uac_scenario(media_port: u16) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="ngmedia caller">
+  <send retrans="500"><![CDATA[
+INVITE sip:callee@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:callee@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:caller@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=caller 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio {media_port} RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <pause milliseconds="2500"/>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200"/>
+</scenario>
+"#
+    )
+}
+
+#[test]
+fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
+    let kamailio = find_tool("kamailio", "kamailio");
+    let sipp = find_tool("sipp", "sip-tester");
+    let dir = std::env::temp_dir().join(format!("ngmedia-kamailio-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+
+    let daemon = Daemon::start(&["--delete-delay", "0"]);
+    let ng = daemon.client();
+    let (sip_port, uas_port, uas_media, uac_port) = (free_port(), free_port(), free_port(), free_port());
+    let mut phone = RtpEndpoint::new(0x4b414d31);
+
+    let cfg = dir.join("kamailio.cfg");
+    fs::write(&cfg, kamailio_config(&kamailio_modules(), sip_port, daemon.ng, uas_port)).unwrap();
+    let _kamailio = Guard(
+        Command::new(&kamailio)
+            .args(["-f", cfg.to_str().unwrap(), "-DD", "-E", "-P", dir.join("k.pid").to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start kamailio"),
+    );
+    // The callee answers every INVITE with SDP and echoes the RTP it receives.
+    let _uas = Guard(
+        Command::new(&sipp)
+            .current_dir(&dir)
+            .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &uas_port.to_string(), "-m", "1"])
+            .args(["-rtp_echo", "-mp", &uas_media.to_string(), "-nostdin"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sipp uas"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+
+    let scenario = dir.join("uac.xml");
+    fs::write(&scenario, uac_scenario(phone.port())).unwrap();
+    let mut uac = Guard(
+        Command::new(&sipp)
+            .current_dir(&dir)
+            .arg(format!("127.0.0.1:{sip_port}"))
+            .args(["-sf", scenario.to_str().unwrap(), "-i", "127.0.0.1", "-p", &uac_port.to_string()])
+            .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start sipp uac"),
+    );
+
+    // Once the answer went through, the caller-facing port is in the call's query.
+    let (call_id, engine_port) = wait_for(Duration::from_secs(5), || {
+        let call_id = ng.list().into_iter().next()?;
+        let q = ng.query(&call_id).ok()?;
+        let tags = q.get("tags")?.as_dict()?;
+        // The caller's leg is the one whose stream endpoint is the phone's socket.
+        tags.iter().find_map(|(_, leg)| {
+            let streams = leg.get("medias")?.as_list()?.first()?.get("streams")?.as_list()?;
+            streams.iter().find_map(|s| {
+                let ep = s.get("endpoint")?;
+                (ep.get("port")?.as_int()? == i64::from(phone.port()))
+                    .then(|| s.get("local port")?.as_int())
+                    .flatten()
+                    .map(|p| (call_id.clone(), p as u16))
+            })
+        })
+    })
+    .unwrap_or_else(|| panic!("no call with the caller's media after the answer\n{}", daemon.log_text()));
+
+    // Caller's RTP crosses the engine to the callee, which echoes it back the same way.
+    let engine: SocketAddr = ([127, 0, 0, 1], engine_port).into();
+    let mut sent = Vec::new();
+    for _ in 0..10 {
+        sent.push(phone.send_next(engine));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut echoed = 0;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    phone.sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let mut buf = [0u8; 2048];
+    while echoed < sent.len() && Instant::now() < deadline {
+        if let Ok((n, from)) = phone.sock.recv_from(&mut buf) {
+            assert_eq!(from, engine, "echo must come back from the port the caller sends to");
+            assert!(sent.iter().any(|p| p[..] == buf[..n]), "echoed packet differs from what was sent");
+            echoed += 1;
+        }
+    }
+    assert_eq!(echoed, sent.len(), "RTP did not make the round trip\n{}", daemon.log_text());
+
+    // BYE through Kamailio deletes the call (delete-delay 0 here).
+    let status = wait_for(Duration::from_secs(10), || uac.0.try_wait().ok().flatten())
+        .expect("caller scenario did not finish");
+    assert!(status.success(), "SIPp caller scenario failed: {status}");
+    let gone = || {
+        let reply = ng.query(&call_id).ok()?;
+        (reply.str_at("result") == Some("error")).then_some(())
+    };
+    wait_for(Duration::from_secs(3), gone)
+        .unwrap_or_else(|| panic!("call still present after BYE\n{}", daemon.log_text()));
+    let _ = fs::remove_dir_all(&dir);
+}
