@@ -7,17 +7,27 @@
 use std::fs;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ngmedia_tests::{wait_for, Daemon, RtpEndpoint};
 
-/// Kills a helper process when the test ends, however it ends.
+/// Kills a helper process and everything it forked (Kamailio's children) when the test
+/// ends, however it ends: each helper runs in a process group of its own.
 struct Guard(Child);
+
+impl Guard {
+    fn spawn(mut cmd: Command, what: &str) -> Guard {
+        cmd.process_group(0).stdout(Stdio::null()).stderr(Stdio::null());
+        Guard(cmd.spawn().unwrap_or_else(|e| panic!("start {what}: {e}")))
+    }
+}
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // SAFETY: kill(2) on the process group led by a child we spawned and still own.
+        unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
         let _ = self.0.wait();
     }
 }
@@ -161,40 +171,25 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
 
     let cfg = dir.join("kamailio.cfg");
     fs::write(&cfg, kamailio_config(&kamailio_modules(), sip_port, daemon.ng, uas_port)).unwrap();
-    let _kamailio = Guard(
-        Command::new(&kamailio)
-            .args(["-f", cfg.to_str().unwrap(), "-DD", "-E", "-P", dir.join("k.pid").to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start kamailio"),
-    );
+    let mut cmd = Command::new(&kamailio);
+    cmd.args(["-f", cfg.to_str().unwrap(), "-DD", "-E", "-P", dir.join("k.pid").to_str().unwrap()]);
+    let _kamailio = Guard::spawn(cmd, "kamailio");
     // The callee answers every INVITE with SDP and echoes the RTP it receives.
-    let _uas = Guard(
-        Command::new(&sipp)
-            .current_dir(&dir)
-            .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &uas_port.to_string(), "-m", "1"])
-            .args(["-rtp_echo", "-mp", &uas_media.to_string(), "-nostdin"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sipp uas"),
-    );
+    let mut cmd = Command::new(&sipp);
+    cmd.current_dir(&dir)
+        .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &uas_port.to_string(), "-m", "1"])
+        .args(["-rtp_echo", "-mp", &uas_media.to_string(), "-nostdin"]);
+    let _uas = Guard::spawn(cmd, "sipp uas");
     std::thread::sleep(Duration::from_millis(500));
 
     let scenario = dir.join("uac.xml");
     fs::write(&scenario, uac_scenario(phone.port())).unwrap();
-    let mut uac = Guard(
-        Command::new(&sipp)
-            .current_dir(&dir)
-            .arg(format!("127.0.0.1:{sip_port}"))
-            .args(["-sf", scenario.to_str().unwrap(), "-i", "127.0.0.1", "-p", &uac_port.to_string()])
-            .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start sipp uac"),
-    );
+    let mut cmd = Command::new(&sipp);
+    cmd.current_dir(&dir)
+        .arg(format!("127.0.0.1:{sip_port}"))
+        .args(["-sf", scenario.to_str().unwrap(), "-i", "127.0.0.1", "-p", &uac_port.to_string()])
+        .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"]);
+    let mut uac = Guard::spawn(cmd, "sipp uac");
 
     // Once the answer went through, the caller-facing port is in the call's query.
     let (call_id, engine_port) = wait_for(Duration::from_secs(5), || {
