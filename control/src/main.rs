@@ -15,12 +15,12 @@ mod logging;
 use std::net::UdpSocket as StdUdpSocket;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use ngmedia_control::ng::server::NgServer;
-use ngmedia_engine::core::calls::{CallEvent, Calls, Now};
+use ngmedia_control::ng::server::{now, NgServer};
+use ngmedia_engine::core::calls::{CallEvent, Calls};
 use ngmedia_engine::io::MediaWorkers;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
@@ -165,15 +165,4 @@ fn tick(calls: &Mutex<Calls>) {
 /// the registry's own invariants are per call, so keep serving.
 fn lock(calls: &Mutex<Calls>) -> MutexGuard<'_, Calls> {
     calls.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn now() -> Now {
-    let unix_us = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-        .unwrap_or(0);
-    Now {
-        mono: Instant::now(),
-        unix_us,
-    }
 }
