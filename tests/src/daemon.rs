@@ -79,9 +79,15 @@ impl Daemon {
     /// Start with loopback defaults plus `extra` flags (which may override them), and wait
     /// until it answers `ping`.
     pub fn start(extra: &[&str]) -> Daemon {
+        Daemon::start_with_ports(MEDIA_BLOCK, extra)
+    }
+
+    /// Like [`Daemon::start`], with only the first `ports` media ports of the block.
+    pub fn start_with_ports(ports: u16, extra: &[&str]) -> Daemon {
+        assert!((4..=MEDIA_BLOCK).contains(&ports), "a daemon needs 4 to {MEDIA_BLOCK} ports");
         let (block, lock) = lock_media_block();
         let port_min = MEDIA_BASE + block as u16 * MEDIA_BLOCK;
-        let port_max = port_min + MEDIA_BLOCK - 1;
+        let port_max = port_min + ports - 1;
         let ng: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
         let mut cmd = Command::new(binary());
         cmd.args([
