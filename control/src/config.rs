@@ -92,7 +92,12 @@ pub struct Cli {
     /// `Authorization: Bearer TOKEN`; reads stay open. Without a token the HTTP API only
     /// listens on loopback. Prefer the environment variable or the config file: a command
     /// line is visible to every local user.
-    #[arg(long, value_name = "TOKEN", env = "NGMEDIA_HTTP_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "NGMEDIA_HTTP_TOKEN",
+        hide_env_values = true
+    )]
     pub http_token: Option<String>,
 
     /// Lowest media port (even: RTP takes the even port, RTCP the odd one above). Default: 30000.
@@ -305,7 +310,10 @@ impl Settings {
             .or(file.listen_http)
             .unwrap_or(DEFAULT_LISTEN_HTTP);
         // An empty token (`http-token = ""`, the documented default) means none.
-        let http_token = cli.http_token.or(file.http_token).and_then(BearerToken::new);
+        let http_token = cli
+            .http_token
+            .or(file.http_token)
+            .and_then(BearerToken::new);
         if http_token.is_none() && !listen_http.ip().is_loopback() {
             return Err(ConfigError::HttpWritesExposed(listen_http));
         }
@@ -1075,7 +1083,11 @@ foreground = false
         ));
         let s = resolve_file(&["--http-token", "t"], text).unwrap();
         assert_eq!(s.http_token, BearerToken::new("t"));
-        let s = resolve_file(&[], "listen-http = \"192.0.2.1:8080\"\nhttp-token = \"f\"\n").unwrap();
+        let s = resolve_file(
+            &[],
+            "listen-http = \"192.0.2.1:8080\"\nhttp-token = \"f\"\n",
+        )
+        .unwrap();
         assert_eq!(s.http_token, BearerToken::new("f"));
         // Loopback, IPv4 or IPv6, is fine without one.
         for addr in ["127.0.0.1:8080", "127.0.0.2:1", "[::1]:8080"] {

@@ -156,14 +156,16 @@ async fn serve(
     }));
     let server = ng.run(socket, stopped);
     tokio::pin!(server);
-    // Spawned rather than selected on: axum serves each connection as its own task anyway,
-    // and the accept loop only returns once told to stop.
+    // Spawned rather than selected on: each connection is its own task anyway, and the
+    // accept loop only returns once told to stop.
     let http_stop = Arc::new(Notify::new());
     let http_server = {
         let stop = http_stop.clone();
-        tokio::spawn(http::serve(listener, app, async move {
-            stop.notified().await
-        }))
+        tokio::spawn(http::serve(
+            listener,
+            app,
+            async move { stop.notified().await },
+        ))
     };
     tokio::pin!(http_server);
 

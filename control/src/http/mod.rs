@@ -25,11 +25,16 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use ngmedia_engine::core::calls::{CallError, Calls};
 use ngmedia_engine::core::request::{Delete, Flags, List, Query as CallQuery};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use self::auth::BearerToken;
@@ -46,6 +51,17 @@ pub const MAX_BODY: u64 = 64 * 1024;
 pub const DEFAULT_LIST: usize = 1_000;
 /// Upper bound of `limit`: the registry lock is held while the snapshots are copied.
 pub const MAX_LIST: usize = 10_000;
+/// Open HTTP connections at most; further clients wait in the listen backlog. Monitoring and
+/// operators need a handful, this leaves room for a busy dashboard.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Time a client gets to send a request's headers (hyper's default once a timer is set).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request head buffered: our routes need a path and a few headers.
+const MAX_HEADER_BUF: usize = 64 * 1024;
+/// How long requests in flight get to finish once shutdown begins.
+const DRAIN_LIMIT: Duration = Duration::from_millis(500);
+/// Pause after a failed accept.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// Bytes of an axum-generated error body kept as the JSON `detail`.
 const MAX_DETAIL: usize = 1024;
 
@@ -79,15 +95,63 @@ pub fn router<E: CallControl>(state: Arc<ApiState<E>>) -> Router {
         .with_state(state)
 }
 
-/// Serve `app` on `listener` until `shutdown` resolves, then finish the requests in flight.
+/// Serve `app` on `listener` until `shutdown` resolves, then let the requests in flight finish
+/// (the caller bounds how long it waits for that).
+///
+/// Our own accept loop rather than `axum::serve`: it adds a header read timeout, so a client
+/// that opens a connection and sends nothing useful cannot hold it (or shutdown) forever,
+/// and a cap on open connections, so a burst cannot exhaust the daemon's file descriptors.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BUF);
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            _ = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => slot.expect("semaphore never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // EMFILE and friends: nothing to do but wait for descriptors to free up,
+                    // without spinning.
+                    warn!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                debug!(error = %e, peer = %Pii(peer), "HTTP connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    // Our handlers answer in microseconds: whatever is still open after this is a client that
+    // stalled mid-request or an idle connection, and is dropped with the runtime.
+    if tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown())
         .await
+        .is_err()
+    {
+        debug!("HTTP connections still open after {DRAIN_LIMIT:?}; closing them");
+    }
+    Ok(())
 }
 
 /// A panic while holding the registry leaves the mutex poisoned; the registry is still the
