@@ -323,8 +323,9 @@ fn call_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError
     Ok(id)
 }
 
+/// The client's own call-id goes back to it as is (`Pii` is for logs, not replies).
 fn unknown_call(call_id: &str) -> ApiError {
-    ApiError::NotFound(format!("no call with call-id {}", Pii(call_id)))
+    ApiError::NotFound(format!("no call with call-id {call_id}"))
 }
 
 fn engine_error(call_id: &str, e: CallError) -> ApiError {
