@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
+use ngmedia_control::http::auth::BearerToken;
 use ngmedia_engine::core::config::{EngineConfig, Interface};
 use tracing::level_filters::LevelFilter;
 
@@ -35,6 +36,7 @@ const FILE_KEYS: &[&str] = &[
     "interface",
     "listen-ng",
     "listen-http",
+    "http-token",
     "port-min",
     "port-max",
     "timeout",
@@ -80,10 +82,23 @@ pub struct Cli {
     #[arg(short = 'n', long, value_name = "[ADDR:]PORT", value_parser = parse_listen)]
     pub listen_ng: Option<SocketAddr>,
 
-    /// TCP address for the HTTP API, [ADDR:]PORT. Validated only: the HTTP API comes with a
-    /// later release and nothing listens yet. Default: 127.0.0.1:8080.
+    /// TCP address for the HTTP API (metrics, calls, OpenAPI at /openapi.json), [ADDR:]PORT;
+    /// a bare port listens on 127.0.0.1. Any address other than loopback needs --http-token.
+    /// Default: 127.0.0.1:8080.
     #[arg(long, value_name = "[ADDR:]PORT", value_parser = parse_listen)]
     pub listen_http: Option<SocketAddr>,
+
+    /// Bearer token that HTTP writes (POST, PUT, PATCH, DELETE) must carry in
+    /// `Authorization: Bearer TOKEN`; reads stay open. Without a token the HTTP API only
+    /// listens on loopback. Prefer the environment variable or the config file: a command
+    /// line is visible to every local user.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "NGMEDIA_HTTP_TOKEN",
+        hide_env_values = true
+    )]
+    pub http_token: Option<String>,
 
     /// Lowest media port (even: RTP takes the even port, RTCP the odd one above). Default: 30000.
     #[arg(short = 'm', long, value_name = "PORT", value_parser = parse_port)]
@@ -134,8 +149,9 @@ pub struct Cli {
 pub struct Settings {
     pub engine: EngineConfig,
     pub listen_ng: SocketAddr,
-    /// Validated, not served yet: the HTTP API is a later feature.
     pub listen_http: SocketAddr,
+    /// Required for HTTP writes; `None` only with a loopback `listen_http`.
+    pub http_token: Option<BearerToken>,
     pub log_level: LevelFilter,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
@@ -180,6 +196,12 @@ pub enum ConfigError {
     NoInterface,
     #[error("interface {0} is configured twice")]
     DuplicateInterface(String),
+    #[error(
+        "listen-http {0} is not a loopback address and no http-token is set: anyone who can \
+         reach it could end calls. Set --http-token (or http-token in the config file, or \
+         NGMEDIA_HTTP_TOKEN), or listen on 127.0.0.1"
+    )]
+    HttpWritesExposed(SocketAddr),
 }
 
 /// Values from one source (command line or file); `None` = not given there.
@@ -188,6 +210,7 @@ struct Layer {
     interfaces: Option<Vec<Interface>>,
     listen_ng: Option<SocketAddr>,
     listen_http: Option<SocketAddr>,
+    http_token: Option<String>,
     port_min: Option<u16>,
     port_max: Option<u16>,
     timeout: Option<u64>,
@@ -204,6 +227,7 @@ impl Cli {
             interfaces: (!self.interface.is_empty()).then(|| self.interface.clone()),
             listen_ng: self.listen_ng,
             listen_http: self.listen_http,
+            http_token: self.http_token.clone(),
             port_min: self.port_min,
             port_max: self.port_max,
             timeout: self.timeout,
@@ -281,16 +305,26 @@ impl Settings {
                 DisplayInterface(unspecified)
             ));
         }
+        let listen_http = cli
+            .listen_http
+            .or(file.listen_http)
+            .unwrap_or(DEFAULT_LISTEN_HTTP);
+        // An empty token (`http-token = ""`, the documented default) means none.
+        let http_token = cli
+            .http_token
+            .or(file.http_token)
+            .and_then(BearerToken::new);
+        if http_token.is_none() && !listen_http.ip().is_loopback() {
+            return Err(ConfigError::HttpWritesExposed(listen_http));
+        }
         Ok(Settings {
             engine,
             listen_ng: cli
                 .listen_ng
                 .or(file.listen_ng)
                 .unwrap_or(DEFAULT_LISTEN_NG),
-            listen_http: cli
-                .listen_http
-                .or(file.listen_http)
-                .unwrap_or(DEFAULT_LISTEN_HTTP),
+            listen_http,
+            http_token,
             log_level: cli
                 .log_level
                 .or(file.log_level)
@@ -555,6 +589,7 @@ fn apply_key(layer: &mut Layer, key: &str, values: &[String]) -> Result<(), Inva
     match key {
         "listen-ng" => layer.listen_ng = Some(parse_listen(value)?),
         "listen-http" => layer.listen_http = Some(parse_listen(value)?),
+        "http-token" => layer.http_token = Some(value.clone()),
         "port-min" => layer.port_min = Some(parse_port(value)?),
         "port-max" => layer.port_max = Some(parse_port(value)?),
         "timeout" => layer.timeout = Some(parse_positive_secs(value)?),
@@ -756,6 +791,8 @@ log-level = 7
             "[::1]:5060",
             "--listen-http",
             "9101",
+            "--http-token",
+            "cli-token",
             "--port-min",
             "20000",
             "--port-max",
@@ -787,6 +824,7 @@ log-level = 7
         );
         assert_eq!(s.listen_ng, "[::1]:5060".parse().unwrap());
         assert_eq!(s.listen_http, "127.0.0.1:9101".parse().unwrap());
+        assert_eq!(s.http_token, BearerToken::new("cli-token"));
         assert_eq!((s.engine.port_min, s.engine.port_max), (20000, 20099));
         assert_eq!(s.engine.timeout, Duration::from_secs(2));
         assert_eq!(s.engine.silent_timeout, Duration::from_secs(30));
@@ -995,6 +1033,7 @@ log-level = 7
 interface = ["pub/203.0.113.1!198.51.100.1", "priv/10.1.1.1"]
 listen-ng = "127.0.0.1:12223"
 listen-http = "127.0.0.1:18080"
+http-token = "file-token"
 port-min = 32000
 port-max = 32999
 timeout = 10
@@ -1016,6 +1055,7 @@ foreground = false
         );
         assert_eq!(s.listen_ng.port(), 12223);
         assert_eq!(s.listen_http.port(), 18080);
+        assert_eq!(s.http_token, BearerToken::new("file-token"));
         assert_eq!((s.engine.port_min, s.engine.port_max), (32000, 32999));
         assert_eq!(s.engine.timeout, Duration::from_secs(10));
         assert_eq!(s.engine.silent_timeout, Duration::from_secs(20));
@@ -1024,6 +1064,39 @@ foreground = false
         assert_eq!(s.engine.workers, 2);
         assert_eq!(s.log_level, LevelFilter::DEBUG);
         assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn http_writes_off_loopback_need_a_token() {
+        let e = resolve_file(&["--listen-http", "0.0.0.0:8080"], "").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "listen-http 0.0.0.0:8080 is not a loopback address and no http-token is set: \
+             anyone who can reach it could end calls. Set --http-token (or http-token in the \
+             config file, or NGMEDIA_HTTP_TOKEN), or listen on 127.0.0.1"
+        );
+        // An empty token is no token.
+        let text = "listen-http = \"192.0.2.1:8080\"\nhttp-token = \"\"\n";
+        assert!(matches!(
+            resolve_file(&[], text),
+            Err(ConfigError::HttpWritesExposed(_))
+        ));
+        let s = resolve_file(&["--http-token", "t"], text).unwrap();
+        assert_eq!(s.http_token, BearerToken::new("t"));
+        let s = resolve_file(
+            &[],
+            "listen-http = \"192.0.2.1:8080\"\nhttp-token = \"f\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.http_token, BearerToken::new("f"));
+        // Loopback, IPv4 or IPv6, is fine without one.
+        for addr in ["127.0.0.1:8080", "127.0.0.2:1", "[::1]:8080"] {
+            let s = resolve_file(&["--listen-http", addr], "").unwrap();
+            assert_eq!(s.http_token, None);
+        }
+        // The token never shows in debug output of the settings.
+        let s = resolve_file(&["--http-token", "hunter2"], "").unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
     }
 
     #[test]
@@ -1236,6 +1309,7 @@ foreground = false
         );
         assert_eq!(from_sample.listen_ng, defaults.listen_ng);
         assert_eq!(from_sample.listen_http, defaults.listen_http);
+        assert_eq!(from_sample.http_token, None);
         assert_eq!(from_sample.log_level, defaults.log_level);
         assert!(from_sample.warnings.is_empty());
         // As shipped (all commented out) it changes nothing either.
@@ -1277,6 +1351,7 @@ foreground = false
             "--interface",
             "--listen-ng",
             "--listen-http",
+            "--http-token",
             "--port-min",
             "--port-max",
             "--timeout",
@@ -1292,7 +1367,7 @@ foreground = false
         ] {
             assert!(help.contains(opt), "--help lacks {opt}");
         }
-        assert!(help.contains("nothing listens yet"));
+        assert!(help.contains("NGMEDIA_HTTP_TOKEN"));
         Cli::command().debug_assert();
     }
 

@@ -1,6 +1,7 @@
 //! ngmedia-control: the daemon's outside world. This library holds the ng control protocol
-//! front end (bencode, typed ng requests and replies, the UDP server); the `ngmedia` binary
-//! wires it to the engine.
+//! front end (bencode, typed ng requests and replies, the UDP server) and the HTTP API; the
+//! `ngmedia` binary wires them to the engine.
 
 pub mod bencode;
+pub mod http;
 pub mod ng;

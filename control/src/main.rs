@@ -1,24 +1,25 @@
 //! `ngmedia`: the daemon around the engine.
 //!
 //! Startup order is chosen so that every failure an operator can cause (bad configuration,
-//! ng port in use) is reported before any media thread exists: configuration, logging, the ng
-//! socket, then the media workers and the call registry. The control plane runs on a
-//! single-threaded tokio runtime: it only parses requests and ticks timers, while packets move
-//! on the media workers' own threads.
+//! ng or HTTP port in use) is reported before any media thread exists: configuration,
+//! logging, the ng socket, the HTTP listener, then the media workers and the call registry.
+//! The control plane runs on a single-threaded tokio runtime: it only parses requests (ng and
+//! HTTP) and ticks timers, while packets move on the media workers' own threads.
 //!
-//! On SIGTERM or SIGINT the daemon stops answering ng, closes every call (final statistics,
-//! ports released), stops the workers and exits 0.
+//! On SIGTERM or SIGINT the daemon stops answering ng and HTTP, closes every call (final
+//! statistics, ports released), stops the workers and exits 0.
 
 mod config;
 mod logging;
 
-use std::net::UdpSocket as StdUdpSocket;
+use std::net::{TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use ngmedia_control::http::{self, ApiState};
 use ngmedia_control::ng::server::{now, NgServer};
 use ngmedia_engine::core::calls::{CallEvent, Calls};
 use ngmedia_engine::io::MediaWorkers;
@@ -31,8 +32,8 @@ use crate::config::{DisplayInterface, Settings};
 
 /// Period of `Calls::tick` (timeouts, purging deleted calls): timeouts are whole seconds.
 const TICK: Duration = Duration::from_secs(1);
-/// How long the ng server may take to stop after a signal before we close calls anyway, so a
-/// stuck request can never keep the daemon from exiting.
+/// How long the ng and HTTP servers may take to stop after a signal before we close calls
+/// anyway, so a stuck request or a slow HTTP client can never keep the daemon from exiting.
 const SERVER_STOP_GRACE: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
@@ -64,6 +65,12 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     ng_socket
         .set_nonblocking(true)
         .context("cannot make the ng socket non-blocking")?;
+    let http_listener = StdTcpListener::bind(settings.listen_http)
+        .with_context(|| format!("cannot listen for HTTP on {}", settings.listen_http))?;
+    http_listener
+        .set_nonblocking(true)
+        .context("cannot make the HTTP listener non-blocking")?;
+    let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -79,9 +86,15 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         .map(|i| DisplayInterface(i).to_string())
         .collect();
     info!(
-        "ngmedia {} ready: ng on udp {}, media ports {}-{} on {}",
+        "ngmedia {} ready: ng on udp {}, HTTP on http://{} (writes {}), media ports {}-{} on {}",
         env!("CARGO_PKG_VERSION"),
         settings.listen_ng,
+        settings.listen_http,
+        if settings.http_token.is_some() {
+            "need the bearer token"
+        } else {
+            "open on loopback"
+        },
         engine.port_min,
         engine.port_max,
         interfaces.join(", ")
@@ -89,12 +102,13 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     if let Some(path) = &settings.config_file {
         info!("configuration read from {}", path.display());
     }
-    debug!(
-        "HTTP API not available in this version; listen-http {} is unused",
-        settings.listen_http
-    );
 
-    let result = runtime.block_on(serve(ng_socket, calls.clone()));
+    let http = Http {
+        listener: http_listener,
+        token: settings.http_token,
+        started,
+    };
+    let result = runtime.block_on(serve(ng_socket, http, calls.clone()));
 
     // Whether we stop on a signal or on an error: end calls cleanly so their ports are
     // released and their final statistics logged, then stop the packet path.
@@ -106,22 +120,54 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Answer ng and tick timers until SIGTERM or SIGINT; returns the signal's name.
-async fn serve(socket: StdUdpSocket, calls: Arc<Mutex<Calls>>) -> anyhow::Result<&'static str> {
+/// What the HTTP API needs from startup.
+struct Http {
+    listener: StdTcpListener,
+    token: Option<http::auth::BearerToken>,
+    started: Instant,
+}
+
+/// Answer ng and HTTP and tick timers until SIGTERM or SIGINT; returns the signal's name.
+async fn serve(
+    socket: StdUdpSocket,
+    http: Http,
+    calls: Arc<Mutex<Calls>>,
+) -> anyhow::Result<&'static str> {
     // Handlers go in before the first ng reply: once a supervisor sees us answer `ping`, a
     // SIGTERM must take the clean path, never the default action.
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let socket =
         tokio::net::UdpSocket::from_std(socket).context("cannot register the ng socket")?;
+    let listener = tokio::net::TcpListener::from_std(http.listener)
+        .context("cannot register the HTTP listener")?;
 
     let stop = Arc::new(Notify::new());
     let stopped = {
         let stop = stop.clone();
         async move { stop.notified().await }
     };
-    let server = NgServer::new(calls.clone()).run(socket, stopped);
+    let ng = NgServer::new(calls.clone());
+    let app = http::router(Arc::new(ApiState {
+        calls: calls.clone(),
+        ng: ng.metrics(),
+        token: http.token,
+        started: http.started,
+    }));
+    let server = ng.run(socket, stopped);
     tokio::pin!(server);
+    // Spawned rather than selected on: each connection is its own task anyway, and the
+    // accept loop only returns once told to stop.
+    let http_stop = Arc::new(Notify::new());
+    let http_server = {
+        let stop = http_stop.clone();
+        tokio::spawn(http::serve(
+            listener,
+            app,
+            async move { stop.notified().await },
+        ))
+    };
+    tokio::pin!(http_server);
 
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -131,18 +177,38 @@ async fn serve(socket: StdUdpSocket, calls: Arc<Mutex<Calls>>) -> anyhow::Result
                 result.context("ng server failed")?;
                 anyhow::bail!("ng server stopped unexpectedly");
             }
+            result = &mut http_server => {
+                result.context("HTTP server panicked")?.context("HTTP server failed")?;
+                anyhow::bail!("HTTP server stopped unexpectedly");
+            }
             _ = ticker.tick() => tick(&calls),
             _ = sigterm.recv() => break "SIGTERM",
             _ = sigint.recv() => break "SIGINT",
         }
     };
-    info!("{signal} received: no longer accepting ng requests, closing calls");
+    info!("{signal} received: no longer accepting ng or HTTP requests, closing calls");
     // notify_one keeps a permit if the server is not waiting at this moment.
     stop.notify_one();
-    match tokio::time::timeout(SERVER_STOP_GRACE, server).await {
-        Ok(result) => result.context("ng server failed while stopping")?,
+    http_stop.notify_one();
+    // Both servers wind down together, within one grace period.
+    let stopping = async {
+        tokio::join!(server, async {
+            match (&mut http_server).await {
+                Ok(result) => result.map_err(anyhow::Error::from),
+                Err(e) => Err(anyhow::Error::from(e)),
+            }
+        })
+    };
+    match tokio::time::timeout(SERVER_STOP_GRACE, stopping).await {
+        Ok((ng, http)) => {
+            ng.context("ng server failed while stopping")?;
+            if let Err(e) = http {
+                warn!("HTTP server failed while stopping: {e:#}");
+            }
+        }
         Err(_) => {
-            warn!("ng server did not stop within {SERVER_STOP_GRACE:?}; closing calls anyway")
+            http_server.abort();
+            warn!("servers did not stop within {SERVER_STOP_GRACE:?}; closing calls anyway")
         }
     }
     Ok(signal)

@@ -1,13 +1,14 @@
 //! Start and stop the real `ngmedia` binary on loopback.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::http::HttpClient;
 use crate::ng::NgClient;
 
 /// Media ports are handed out in blocks so daemons of parallel tests never share ports:
@@ -32,6 +33,8 @@ pub struct Daemon {
     child: Child,
     /// Where the daemon listens for ng.
     pub ng: SocketAddr,
+    /// Where the daemon serves its HTTP API.
+    pub http: SocketAddr,
     pub port_min: u16,
     pub port_max: u16,
     log: Arc<Mutex<Vec<String>>>,
@@ -75,21 +78,54 @@ fn free_udp_port() -> u16 {
     sock.local_addr().expect("local address").port()
 }
 
+fn free_tcp_port() -> u16 {
+    let sock = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral TCP port");
+    sock.local_addr().expect("local address").port()
+}
+
 impl Daemon {
     /// Start with loopback defaults plus `extra` flags (which may override them), and wait
     /// until it answers `ping`.
     pub fn start(extra: &[&str]) -> Daemon {
-        Daemon::start_with_ports(MEDIA_BLOCK, extra)
+        Daemon::start_with(MEDIA_BLOCK, extra, &[])
     }
 
     /// Like [`Daemon::start`], with only the first `ports` media ports of the block.
     pub fn start_with_ports(ports: u16, extra: &[&str]) -> Daemon {
+        Daemon::start_with(ports, extra, &[])
+    }
+
+    /// As [`start`](Self::start), with environment variables set for the daemon. Nothing
+    /// `NGMEDIA_*` is inherited from the test's own environment.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with(MEDIA_BLOCK, extra, env)
+    }
+
+    fn start_with(ports: u16, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         assert!((4..=MEDIA_BLOCK).contains(&ports), "a daemon needs 4 to {MEDIA_BLOCK} ports");
         let (block, lock) = lock_media_block();
         let port_min = MEDIA_BASE + block as u16 * MEDIA_BLOCK;
         let port_max = port_min + ports - 1;
         let ng: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
+        // The HTTP API always listens, so parallel daemons need their own ports too; a test
+        // that passes --listen-http itself keeps its own.
+        let http_flag = extra.iter().position(|a| a.starts_with("--listen-http"));
+        let http: SocketAddr = match http_flag {
+            Some(i) => {
+                let value = match extra[i].split_once('=') {
+                    Some((_, v)) => v,
+                    None => extra.get(i + 1).copied().unwrap_or_default(),
+                };
+                value.parse().expect("--listen-http ADDR:PORT in tests")
+            }
+            None => ([127, 0, 0, 1], free_tcp_port()).into(),
+        };
         let mut cmd = Command::new(binary());
+        cmd.env_remove("NGMEDIA_HTTP_TOKEN")
+            .envs(env.iter().copied());
+        if http_flag.is_none() {
+            cmd.arg(format!("--listen-http={http}"));
+        }
         cmd.args([
             "--config",
             "none",
@@ -119,6 +155,7 @@ impl Daemon {
         let mut daemon = Daemon {
             child,
             ng,
+            http,
             port_min,
             port_max,
             log,
@@ -152,6 +189,11 @@ impl Daemon {
     /// An ng client for this daemon (1 s timeout, 2 retries, like a patient Kamailio).
     pub fn client(&self) -> NgClient {
         NgClient::new(self.ng)
+    }
+
+    /// An HTTP client for this daemon's API, without a token.
+    pub fn http_client(&self) -> HttpClient {
+        HttpClient::new(self.http)
     }
 
     /// Everything the daemon logged so far.

@@ -1,15 +1,16 @@
 //! Black-box test harness for the `ngmedia` binary.
 //!
 //! The tests in `tests/tests/` start the real daemon on loopback and talk to it the way
-//! Kamailio and SIP endpoints do: ng requests over UDP and real RTP. Nothing here links the
-//! engine; the harness carries its own small bencode, SDP and RTP helpers so a bug in the
-//! daemon's codecs cannot hide behind the same bug in the test.
+//! Kamailio and SIP endpoints do: ng requests over UDP, real RTP, and HTTP for the API.
+//! Nothing here links the engine; the harness carries its own small bencode, SDP, RTP and
+//! HTTP helpers so a bug in the daemon's codecs cannot hide behind the same bug in the test.
 //!
 //! Build the binary first (`cargo build --bins`); `NGMEDIA_BIN` points at another one.
 
 pub mod bencode;
 pub mod call;
 pub mod daemon;
+pub mod http;
 pub mod ng;
 pub mod rtp;
 pub mod sdp;
@@ -17,6 +18,7 @@ pub mod sdp;
 pub use bencode::Value;
 pub use call::TwoPartyCall;
 pub use daemon::Daemon;
+pub use http::{HttpClient, HttpResponse};
 pub use ng::NgClient;
 pub use rtp::RtpEndpoint;
 pub use sdp::Sdp;

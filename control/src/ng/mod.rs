@@ -8,6 +8,7 @@
 //! cache) in front and `server` (the UDP loop and dispatch) around it.
 
 pub mod cookie;
+pub mod metrics;
 pub mod reply;
 pub mod request;
 pub mod server;
@@ -16,6 +17,7 @@ use std::fmt;
 
 use ngmedia_engine::core::calls::CallError;
 
+pub use metrics::{NgMetrics, NgResult};
 pub use server::{CallControl, ControlCounters, NgServer};
 
 /// Why an ng request failed. `Display` is the `error-reason` sent back; texts Kamailio or

@@ -18,6 +18,7 @@ use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
 
 use super::cookie::CookieCache;
+use super::metrics::{NgMetrics, NgResult};
 use super::reply::{self, Rates};
 use super::request::{self, Command, CommandKind, Encoding, NgRequest};
 use super::{NgError, Pii};
@@ -155,6 +156,7 @@ pub struct NgServer<E: CallControl = Calls> {
     counters: ControlCounters,
     rate_sample: Option<RateSample>,
     logged_unsupported: HashSet<String>,
+    metrics: Arc<NgMetrics>,
 }
 
 impl<E: CallControl> NgServer<E> {
@@ -165,7 +167,13 @@ impl<E: CallControl> NgServer<E> {
             counters: ControlCounters::default(),
             rate_sample: None,
             logged_unsupported: HashSet::new(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Request counters and latencies, readable from another task while the server runs.
+    pub fn metrics(&self) -> Arc<NgMetrics> {
+        Arc::clone(&self.metrics)
     }
 
     /// Counters of handled requests, for `statistics` and metrics.
@@ -221,11 +229,13 @@ impl<E: CallControl> NgServer<E> {
     ) -> Option<Vec<u8>> {
         let Some((cookie, body)) = request::split_datagram(datagram) else {
             self.counters.dropped += 1;
+            self.metrics.count_dropped();
             debug!(len = datagram.len(), "ng datagram without cookie dropped");
             return None;
         };
         if let Some(cached) = self.cache.get(cookie, now.mono) {
             self.counters.replayed += 1;
+            self.metrics.count_replayed();
             debug!(cookie = %String::from_utf8_lossy(cookie), "ng retransmission answered from cache");
             return Some(cached.to_vec());
         }
@@ -236,23 +246,33 @@ impl<E: CallControl> NgServer<E> {
         let header = out.len();
 
         let encoding = request::detect_encoding(body).unwrap_or(Encoding::Bencode);
-        if let Err(e) = self.execute(body, from, now, &mut out) {
-            out.truncate(header);
-            self.fail(&e, from, &mut out);
-        }
+        let started = Instant::now();
+        let mut kind = None;
+        let mut result = match self.execute(body, from, now, &mut out, &mut kind) {
+            Ok(()) => NgResult::Ok,
+            Err(e) => {
+                out.truncate(header);
+                self.fail(&e, from, &mut out);
+                NgResult::Error
+            }
+        };
         to_encoding(&mut out, header, encoding);
         if out.len() > MAX_REPLY {
             // `list` already shrinks to fit; anything else still too large becomes an error
             // rather than a datagram the kernel would refuse.
+            result = NgResult::Error;
             out.truncate(header);
             self.fail(&NgError::ReplyTooLarge, from, &mut out);
             to_encoding(&mut out, header, encoding);
             if out.len() > MAX_REPLY {
                 // Only a cookie of tens of kilobytes gets here: no real client, no reply.
                 self.counters.dropped += 1;
+                self.metrics.count_dropped();
+                self.metrics.record(kind, result, started.elapsed());
                 return None;
             }
         }
+        self.metrics.record(kind, result, started.elapsed());
         self.cache.insert(cookie, &out, now.mono);
         Some(out)
     }
@@ -270,6 +290,7 @@ impl<E: CallControl> NgServer<E> {
         from: Option<IpAddr>,
         now: Now,
         out: &mut Vec<u8>,
+        kind_out: &mut Option<CommandKind>,
     ) -> Result<(), NgError> {
         let json;
         let dict: Value<'_> = match request::detect_encoding(body)? {
@@ -280,6 +301,7 @@ impl<E: CallControl> NgServer<E> {
             }
         };
         let kind = request::command_kind(&dict)?;
+        *kind_out = Some(kind);
         self.counters.count(from, kind);
         let req = request::parse_request(&dict)?;
         self.log_request(&req);
@@ -373,7 +395,10 @@ impl<E: CallControl> NgServer<E> {
                 let ms = u64::try_from(sample.at.saturating_duration_since(prev.at).as_millis())
                     .unwrap_or(u64::MAX);
                 let per_sec = |now: u64, then: u64| {
-                    now.saturating_sub(then).saturating_mul(1000).checked_div(ms).unwrap_or(0)
+                    now.saturating_sub(then)
+                        .saturating_mul(1000)
+                        .checked_div(ms)
+                        .unwrap_or(0)
                 };
                 Rates {
                     packets: per_sec(sample.packets, prev.packets),
@@ -671,6 +696,16 @@ mod tests {
         let later = s.handle_datagram(offer, at(t0, 61)).unwrap();
         assert_ne!(first, later);
         assert_eq!(calls.lock().unwrap().offers, 2);
+
+        // The shared metrics saw the same: executed requests by result, replays apart.
+        let m = s.metrics();
+        assert_eq!(m.requests(CommandKind::Offer, NgResult::Ok), 2);
+        assert_eq!(m.requests(CommandKind::Offer, NgResult::Error), 0);
+        assert_eq!(m.invalid(NgResult::Error), 1);
+        assert_eq!(m.replayed(), 3);
+        assert_eq!(m.latency(CommandKind::Offer).count(), 2);
+        assert!(s.handle_datagram(b"nocookie", at(t0, 62)).is_none());
+        assert_eq!(m.dropped(), 1);
     }
 
     #[test]

@@ -1,0 +1,423 @@
+//! JSON views of the engine's call snapshots and statistics.
+//!
+//! Field names are ngmedia's own (snake_case, units in the name) rather than the ng reply's
+//! rtpengine shapes: HTTP clients are dashboards and scripts, not Kamailio.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use ngmedia_engine::core::snapshot::{
+    CallSnapshot, EngineStatistics, LegSnapshot, MediaSnapshot, StreamSnapshot,
+};
+use ngmedia_engine::core::stats::{DropReason, StreamCounters};
+use serde::Serialize;
+
+use crate::ng::request::CommandKind;
+use crate::ng::{NgMetrics, NgResult};
+
+/// `GET /calls/{call_id}`: everything `query` knows about one call.
+#[derive(Debug, Serialize)]
+pub struct CallView<'a> {
+    pub call_id: &'a str,
+    pub created_unix_us: u64,
+    pub last_signal_unix_s: u64,
+    pub legs: Vec<LegView<'a>>,
+    pub totals: Totals,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Totals {
+    pub rtp: CountersView,
+    pub rtcp: CountersView,
+}
+
+/// One party (rtpengine `call_monologue`).
+#[derive(Debug, Serialize)]
+pub struct LegView<'a> {
+    /// SIP tag; empty for a party not tagged yet.
+    pub tag: &'a str,
+    pub label: Option<&'a str>,
+    pub via_branch: Option<&'a str>,
+    pub created_unix_s: u64,
+    pub peers: &'a [String],
+    pub medias: Vec<MediaView<'a>>,
+}
+
+/// One m= line (rtpengine `call_media`).
+#[derive(Debug, Serialize)]
+pub struct MediaView<'a> {
+    pub index: u32,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub protocol: &'a str,
+    pub codec: Option<&'a str>,
+    pub flags: &'a [&'static str],
+    pub streams: Vec<StreamView<'a>>,
+}
+
+/// One local socket (rtpengine `packet_stream`).
+#[derive(Debug, Serialize)]
+pub struct StreamView<'a> {
+    /// `rtp` or `rtcp`.
+    pub component: &'static str,
+    pub local: SocketAddr,
+    pub endpoint: Option<SocketAddr>,
+    pub advertised: Option<SocketAddr>,
+    pub flags: &'a [&'static str],
+    pub last_ssrc: Option<u32>,
+    pub counters: CountersView,
+}
+
+/// Packets received from the party on one stream (or summed).
+#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]
+pub struct CountersView {
+    pub packets: u64,
+    pub bytes: u64,
+    pub errors: u64,
+    /// RTCP multiplexed on this RTP socket (`rtcp-mux`).
+    pub rtcp_packets: u64,
+    pub rtcp_bytes: u64,
+    /// Unix time in milliseconds of the last packet received; `null` if none yet.
+    pub last_packet_unix_ms: Option<u64>,
+}
+
+impl From<&StreamCounters> for CountersView {
+    fn from(c: &StreamCounters) -> Self {
+        CountersView {
+            packets: c.packets,
+            bytes: c.bytes,
+            errors: c.errors,
+            rtcp_packets: c.rtcp_packets,
+            rtcp_bytes: c.rtcp_bytes,
+            last_packet_unix_ms: (c.last_packet_ms != 0).then_some(c.last_packet_ms),
+        }
+    }
+}
+
+fn component(s: &StreamSnapshot) -> &'static str {
+    if s.rtcp {
+        "rtcp"
+    } else {
+        "rtp"
+    }
+}
+
+impl<'a> CallView<'a> {
+    pub fn new(call: &'a CallSnapshot) -> CallView<'a> {
+        CallView {
+            call_id: &call.call_id,
+            created_unix_us: call.created_us,
+            last_signal_unix_s: call.last_signal,
+            legs: call.legs.iter().map(LegView::new).collect(),
+            totals: Totals {
+                rtp: (&call.totals_rtp).into(),
+                rtcp: (&call.totals_rtcp).into(),
+            },
+        }
+    }
+}
+
+impl<'a> LegView<'a> {
+    fn new(leg: &'a LegSnapshot) -> LegView<'a> {
+        LegView {
+            tag: &leg.tag,
+            label: leg.label.as_deref(),
+            via_branch: leg.via_branch.as_deref(),
+            created_unix_s: leg.created,
+            peers: &leg.peers,
+            medias: leg.medias.iter().map(MediaView::new).collect(),
+        }
+    }
+}
+
+impl<'a> MediaView<'a> {
+    fn new(m: &'a MediaSnapshot) -> MediaView<'a> {
+        MediaView {
+            index: m.index,
+            kind: &m.kind,
+            protocol: &m.protocol,
+            codec: m.codec.as_deref(),
+            flags: &m.flags,
+            streams: m
+                .streams
+                .iter()
+                .map(|s| StreamView {
+                    component: component(s),
+                    local: s.local,
+                    endpoint: s.endpoint,
+                    advertised: s.advertised,
+                    flags: &s.flags,
+                    last_ssrc: s.last_ssrc,
+                    counters: (&s.counters).into(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One entry of `GET /calls`.
+#[derive(Debug, Serialize)]
+pub struct CallSummary<'a> {
+    pub call_id: &'a str,
+    pub created_unix_us: u64,
+    pub legs: Vec<LegSummary<'a>>,
+    /// RTP and RTCP received over every stream of the call.
+    pub packets: u64,
+    pub bytes: u64,
+    pub errors: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LegSummary<'a> {
+    pub tag: &'a str,
+    pub label: Option<&'a str>,
+    pub streams: Vec<StreamSummary>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StreamSummary {
+    /// 1-based m= line the stream belongs to.
+    pub media: u32,
+    pub component: &'static str,
+    pub local: SocketAddr,
+    pub endpoint: Option<SocketAddr>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub errors: u64,
+}
+
+impl<'a> CallSummary<'a> {
+    pub fn new(call: &'a CallSnapshot) -> CallSummary<'a> {
+        let (rtp, rtcp) = (&call.totals_rtp, &call.totals_rtcp);
+        CallSummary {
+            call_id: &call.call_id,
+            created_unix_us: call.created_us,
+            legs: call
+                .legs
+                .iter()
+                .map(|leg| LegSummary {
+                    tag: &leg.tag,
+                    label: leg.label.as_deref(),
+                    streams: leg
+                        .medias
+                        .iter()
+                        .flat_map(|m| m.streams.iter().map(move |s| (m.index, s)))
+                        .map(|(media, s)| StreamSummary {
+                            media,
+                            component: component(s),
+                            local: s.local,
+                            endpoint: s.endpoint,
+                            packets: s.counters.packets + s.counters.rtcp_packets,
+                            bytes: s.counters.bytes + s.counters.rtcp_bytes,
+                            errors: s.counters.errors,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            packets: rtp.packets + rtcp.packets,
+            bytes: rtp.bytes + rtcp.bytes,
+            errors: rtp.errors + rtcp.errors,
+        }
+    }
+}
+
+/// `GET /calls`.
+#[derive(Debug, Serialize)]
+pub struct CallList<'a> {
+    /// Calls the engine holds, including deleted ones still lingering for late queries.
+    pub total: usize,
+    /// Calls in this reply (newest first), at most `limit`.
+    pub count: usize,
+    pub calls: Vec<CallSummary<'a>>,
+}
+
+/// `GET /statistics`.
+#[derive(Debug, Serialize)]
+pub struct StatisticsView {
+    /// Seconds since the engine handled its first request or timer.
+    pub engine_uptime_s: u64,
+    pub calls: CallStats,
+    pub ports: PortStats,
+    pub packets: PacketStats,
+    pub ng: NgStats,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CallStats {
+    pub active: u64,
+    pub total: u64,
+    pub timed_out: u64,
+    pub deleted: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PortStats {
+    pub in_use: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PacketStats {
+    pub rtp_packets: u64,
+    pub rtp_bytes: u64,
+    pub rtcp_packets: u64,
+    pub rtcp_bytes: u64,
+    pub relayed_packets: u64,
+    /// By [`DropReason`] name; every reason is present.
+    pub drops: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NgStats {
+    /// Executed requests by command name (as in the ng protocol) and result; commands never
+    /// requested are left out. Requests without a readable command are under `invalid`.
+    pub requests: BTreeMap<&'static str, NgCounts>,
+    pub retransmissions: u64,
+    pub dropped: u64,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct NgCounts {
+    pub ok: u64,
+    pub error: u64,
+}
+
+impl StatisticsView {
+    pub fn new(s: &EngineStatistics, ng: &NgMetrics) -> StatisticsView {
+        let p = &s.packets;
+        let mut requests = BTreeMap::new();
+        let counts = |ok, error| NgCounts { ok, error };
+        for kind in CommandKind::ALL {
+            let c = counts(
+                ng.requests(kind, NgResult::Ok),
+                ng.requests(kind, NgResult::Error),
+            );
+            if c.ok + c.error > 0 {
+                requests.insert(kind.name(), c);
+            }
+        }
+        let invalid = counts(ng.invalid(NgResult::Ok), ng.invalid(NgResult::Error));
+        if invalid.ok + invalid.error > 0 {
+            requests.insert("invalid", invalid);
+        }
+        StatisticsView {
+            engine_uptime_s: s.uptime_secs,
+            calls: CallStats {
+                active: s.calls_current,
+                total: s.calls_total,
+                timed_out: s.calls_timed_out,
+                deleted: s.calls_deleted,
+            },
+            ports: PortStats {
+                in_use: s.ports_in_use,
+                total: s.ports_total,
+            },
+            packets: PacketStats {
+                rtp_packets: p.rtp_packets,
+                rtp_bytes: p.rtp_bytes,
+                rtcp_packets: p.rtcp_packets,
+                rtcp_bytes: p.rtcp_bytes,
+                relayed_packets: p.relayed_packets,
+                drops: DropReason::ALL
+                    .iter()
+                    .map(|&r| (r.as_str(), p.drops[r as usize]))
+                    .collect(),
+            },
+            ng: NgStats {
+                requests,
+                retransmissions: ng.replayed(),
+                dropped: ng.dropped(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ng::reply::tests::ex2_snapshot;
+    use serde_json::json;
+
+    #[test]
+    fn full_call_view_of_the_ex2_call() {
+        let call = ex2_snapshot();
+        let v = serde_json::to_value(CallView::new(&call)).unwrap();
+        assert_eq!(v["call_id"], "call-plain-2");
+        assert_eq!(v["created_unix_us"], 1795300564312128u64);
+        assert_eq!(v["legs"].as_array().unwrap().len(), 2);
+        let a = &v["legs"][0];
+        assert_eq!(a["tag"], "tagA");
+        assert_eq!(a["peers"], json!(["tagB"]));
+        assert_eq!(a["medias"][0]["type"], "audio");
+        assert_eq!(a["medias"][0]["codec"], "PCMU/8000");
+        assert_eq!(
+            a["medias"][0]["flags"],
+            json!(["initialized", "send", "recv"])
+        );
+        assert_eq!(
+            a["medias"][0]["streams"][0],
+            json!({
+                "component": "rtp",
+                "local": "127.0.0.1:30046",
+                "endpoint": "127.0.0.2:40000",
+                "advertised": "127.0.0.2:40000",
+                "flags": ["RTP", "filled"],
+                "last_ssrc": 286331153,
+                "counters": {
+                    "packets": 10, "bytes": 1720, "errors": 0,
+                    "rtcp_packets": 0, "rtcp_bytes": 0,
+                    "last_packet_unix_ms": 1795300564500u64
+                }
+            })
+        );
+        assert_eq!(a["medias"][0]["streams"][1]["component"], "rtcp");
+        assert_eq!(
+            a["medias"][0]["streams"][1]["counters"]["last_packet_unix_ms"],
+            json!(null)
+        );
+        assert_eq!(v["legs"][1]["via_branch"], "z9hG4bK-2");
+    }
+
+    #[test]
+    fn summary_sums_rtp_and_rtcp() {
+        let call = ex2_snapshot();
+        let v = serde_json::to_value(CallSummary::new(&call)).unwrap();
+        assert_eq!(v["call_id"], "call-plain-2");
+        let expected_packets = call.totals_rtp.packets + call.totals_rtcp.packets;
+        assert_eq!(v["packets"], expected_packets);
+        assert_eq!(v["legs"][0]["tag"], "tagA");
+        assert_eq!(v["legs"][0]["label"], json!(null));
+        assert_eq!(
+            v["legs"][0]["streams"][0],
+            json!({"media": 1, "component": "rtp", "local": "127.0.0.1:30046",
+                   "endpoint": "127.0.0.2:40000", "packets": 10, "bytes": 1720, "errors": 0})
+        );
+    }
+
+    #[test]
+    fn statistics_lists_every_drop_reason_and_used_commands() {
+        let mut s = EngineStatistics {
+            calls_current: 2,
+            calls_total: 5,
+            ..Default::default()
+        };
+        s.packets.drops[DropReason::Malformed as usize] = 3;
+        let ng = NgMetrics::default();
+        ng.record(Some(CommandKind::Offer), NgResult::Ok, Default::default());
+        ng.record(None, NgResult::Error, Default::default());
+        let v = serde_json::to_value(StatisticsView::new(&s, &ng)).unwrap();
+        assert_eq!(
+            v["calls"],
+            json!({"active": 2, "total": 5, "timed_out": 0, "deleted": 0})
+        );
+        assert_eq!(
+            v["packets"]["drops"],
+            json!({"malformed": 3, "no_destination": 0, "no_stream": 0,
+                   "send_failed": 0, "source_mismatch": 0})
+        );
+        assert_eq!(
+            v["ng"]["requests"],
+            json!({"offer": {"ok": 1, "error": 0}, "invalid": {"ok": 0, "error": 1}})
+        );
+    }
+}

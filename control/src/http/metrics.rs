@@ -1,0 +1,378 @@
+//! `GET /metrics`: Prometheus text exposition format 0.0.4.
+//!
+//! Built by hand: the format is a few lines per family and a client library would bring a
+//! registry and global state we do not need. Label values are bounded sets only (command
+//! names, results, drop reasons): never call-ids, tags or addresses, whose cardinality is
+//! unbounded.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use ngmedia_engine::core::snapshot::EngineStatistics;
+use ngmedia_engine::core::stats::DropReason;
+
+use crate::ng::metrics::LATENCY_BUCKETS_US;
+use crate::ng::request::CommandKind;
+use crate::ng::{NgMetrics, NgResult};
+
+/// `Content-Type` of the text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Label value for an ng command: its ng name in snake_case (`start recording` →
+/// `start_recording`), easier to write in PromQL.
+pub fn command_label(kind: CommandKind) -> String {
+    kind.name().to_ascii_lowercase().replace(' ', "_")
+}
+
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &str, value: impl std::fmt::Display) {
+        if labels.is_empty() {
+            let _ = writeln!(self.0, "{name} {value}");
+        } else {
+            let _ = writeln!(self.0, "{name}{{{labels}}} {value}");
+        }
+    }
+
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: u64) {
+        self.family(name, kind, help);
+        self.sample(name, "", value);
+    }
+}
+
+/// The whole exposition for one scrape.
+pub fn render(engine: &EngineStatistics, ng: &NgMetrics, uptime: Duration) -> String {
+    let mut o = Out(String::with_capacity(8 * 1024));
+    let p = &engine.packets;
+
+    o.family(
+        "ngmedia_build_info",
+        "gauge",
+        "Version of the running daemon.",
+    );
+    o.sample(
+        "ngmedia_build_info",
+        &format!("version=\"{}\"", env!("CARGO_PKG_VERSION")),
+        1,
+    );
+    o.family(
+        "ngmedia_uptime_seconds",
+        "gauge",
+        "Seconds since the daemon started.",
+    );
+    o.sample(
+        "ngmedia_uptime_seconds",
+        "",
+        format_args!("{:.3}", uptime.as_secs_f64()),
+    );
+
+    o.single(
+        "ngmedia_calls_active",
+        "gauge",
+        "Calls held by the engine, including deleted calls kept for delete-delay.",
+        engine.calls_current,
+    );
+    o.single(
+        "ngmedia_calls_total",
+        "counter",
+        "Calls created.",
+        engine.calls_total,
+    );
+    o.single(
+        "ngmedia_calls_timed_out_total",
+        "counter",
+        "Calls ended by the idle, silent or final timeout.",
+        engine.calls_timed_out,
+    );
+    o.single(
+        "ngmedia_calls_deleted_total",
+        "counter",
+        "Calls ended by a delete request.",
+        engine.calls_deleted,
+    );
+    o.single(
+        "ngmedia_ports_in_use",
+        "gauge",
+        "Media ports (RTP and RTCP) held by calls.",
+        engine.ports_in_use,
+    );
+    o.single(
+        "ngmedia_ports_total",
+        "gauge",
+        "Media ports in the configured range.",
+        engine.ports_total,
+    );
+
+    o.single(
+        "ngmedia_rtp_packets_total",
+        "counter",
+        "RTP packets received.",
+        p.rtp_packets,
+    );
+    o.single(
+        "ngmedia_rtp_bytes_total",
+        "counter",
+        "RTP bytes received, RTP header included.",
+        p.rtp_bytes,
+    );
+    o.single(
+        "ngmedia_rtcp_packets_total",
+        "counter",
+        "RTCP packets received.",
+        p.rtcp_packets,
+    );
+    o.single(
+        "ngmedia_rtcp_bytes_total",
+        "counter",
+        "RTCP bytes received.",
+        p.rtcp_bytes,
+    );
+    o.single(
+        "ngmedia_relayed_packets_total",
+        "counter",
+        "Packets sent on to a peer.",
+        p.relayed_packets,
+    );
+    o.family(
+        "ngmedia_packet_drops_total",
+        "counter",
+        "Packets received and not relayed, by reason.",
+    );
+    for reason in DropReason::ALL {
+        o.sample(
+            "ngmedia_packet_drops_total",
+            &format!("reason=\"{}\"", reason.as_str()),
+            p.drops[reason as usize],
+        );
+    }
+
+    o.family(
+        "ngmedia_ng_requests_total",
+        "counter",
+        "ng requests executed, by command and result (command=\"invalid\": unreadable request).",
+    );
+    for kind in CommandKind::ALL {
+        let command = command_label(kind);
+        for result in NgResult::ALL {
+            o.sample(
+                "ngmedia_ng_requests_total",
+                &format!("command=\"{command}\",result=\"{}\"", result.as_str()),
+                ng.requests(kind, result),
+            );
+        }
+    }
+    for result in NgResult::ALL {
+        o.sample(
+            "ngmedia_ng_requests_total",
+            &format!("command=\"invalid\",result=\"{}\"", result.as_str()),
+            ng.invalid(result),
+        );
+    }
+    o.single(
+        "ngmedia_ng_retransmissions_total",
+        "counter",
+        "ng retransmissions answered from the cookie cache.",
+        ng.replayed(),
+    );
+    o.single(
+        "ngmedia_ng_dropped_total",
+        "counter",
+        "ng datagrams dropped without a reply (no cookie, reply too large).",
+        ng.dropped(),
+    );
+
+    // Only commands that were requested: 26 commands x 14 series of zeros would dwarf the
+    // rest of the exposition.
+    o.family(
+        "ngmedia_ng_request_duration_seconds",
+        "histogram",
+        "Time to handle an ng request, from decoding to the encoded reply.",
+    );
+    for kind in CommandKind::ALL {
+        let latency = ng.latency(kind);
+        if latency.count() == 0 {
+            continue;
+        }
+        let command = command_label(kind);
+        let name = "ngmedia_ng_request_duration_seconds_bucket";
+        for (le_us, count) in LATENCY_BUCKETS_US.iter().zip(latency.cumulative) {
+            let le = *le_us as f64 / 1e6;
+            o.sample(name, &format!("command=\"{command}\",le=\"{le}\""), count);
+        }
+        o.sample(
+            name,
+            &format!("command=\"{command}\",le=\"+Inf\""),
+            latency.count(),
+        );
+        let labels = format!("command=\"{command}\"");
+        o.sample(
+            "ngmedia_ng_request_duration_seconds_sum",
+            &labels,
+            format_args!("{:.6}", latency.sum_secs),
+        );
+        o.sample(
+            "ngmedia_ng_request_duration_seconds_count",
+            &labels,
+            latency.count(),
+        );
+    }
+    o.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str, series: &str) -> Option<String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
+    }
+
+    #[test]
+    fn renders_engine_counters_with_exact_values() {
+        let mut s = EngineStatistics {
+            calls_current: 3,
+            calls_total: 7,
+            calls_timed_out: 1,
+            calls_deleted: 2,
+            ports_in_use: 8,
+            ports_total: 10001,
+            ..Default::default()
+        };
+        s.packets.rtp_packets = 20;
+        s.packets.rtp_bytes = 3440;
+        s.packets.relayed_packets = 19;
+        s.packets.drops[DropReason::NoDestination as usize] = 1;
+        let text = render(&s, &NgMetrics::default(), Duration::from_millis(12_345));
+        for (series, v) in [
+            ("ngmedia_calls_active", "3"),
+            ("ngmedia_calls_total", "7"),
+            ("ngmedia_calls_timed_out_total", "1"),
+            ("ngmedia_calls_deleted_total", "2"),
+            ("ngmedia_ports_in_use", "8"),
+            ("ngmedia_ports_total", "10001"),
+            ("ngmedia_rtp_packets_total", "20"),
+            ("ngmedia_rtp_bytes_total", "3440"),
+            ("ngmedia_rtcp_packets_total", "0"),
+            ("ngmedia_relayed_packets_total", "19"),
+            ("ngmedia_packet_drops_total{reason=\"no_destination\"}", "1"),
+            (
+                "ngmedia_packet_drops_total{reason=\"source_mismatch\"}",
+                "0",
+            ),
+            ("ngmedia_uptime_seconds", "12.345"),
+            (
+                "ngmedia_ng_requests_total{command=\"offer\",result=\"ok\"}",
+                "0",
+            ),
+            (
+                "ngmedia_ng_requests_total{command=\"block_dtmf\",result=\"error\"}",
+                "0",
+            ),
+            (
+                "ngmedia_ng_requests_total{command=\"invalid\",result=\"error\"}",
+                "0",
+            ),
+        ] {
+            assert_eq!(value(&text, series).as_deref(), Some(v), "{series}\n{text}");
+        }
+        assert!(text.contains("# TYPE ngmedia_rtp_packets_total counter\n"));
+        assert!(text.contains("# TYPE ngmedia_calls_active gauge\n"));
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.starts_with("ngmedia_packet_drops_total{"))
+                .count(),
+            DropReason::ALL.len()
+        );
+        // No requests yet: the histogram family is declared but has no series.
+        assert!(!text.contains("ngmedia_ng_request_duration_seconds_bucket"));
+    }
+
+    #[test]
+    fn renders_ng_counters_and_histogram() {
+        let ng = NgMetrics::default();
+        ng.record(
+            Some(CommandKind::Offer),
+            NgResult::Ok,
+            Duration::from_micros(80),
+        );
+        ng.record(
+            Some(CommandKind::Offer),
+            NgResult::Error,
+            Duration::from_micros(700),
+        );
+        ng.record(
+            Some(CommandKind::StartRecording),
+            NgResult::Error,
+            Duration::from_micros(5),
+        );
+        ng.record(None, NgResult::Error, Duration::from_micros(5));
+        ng.count_replayed();
+        let text = render(&EngineStatistics::default(), &ng, Duration::ZERO);
+        for (series, v) in [
+            (
+                "ngmedia_ng_requests_total{command=\"offer\",result=\"ok\"}",
+                "1",
+            ),
+            (
+                "ngmedia_ng_requests_total{command=\"offer\",result=\"error\"}",
+                "1",
+            ),
+            (
+                "ngmedia_ng_requests_total{command=\"start_recording\",result=\"error\"}",
+                "1",
+            ),
+            (
+                "ngmedia_ng_requests_total{command=\"invalid\",result=\"error\"}",
+                "1",
+            ),
+            ("ngmedia_ng_retransmissions_total", "1"),
+            (
+                "ngmedia_ng_request_duration_seconds_bucket{command=\"offer\",le=\"0.00005\"}",
+                "0",
+            ),
+            (
+                "ngmedia_ng_request_duration_seconds_bucket{command=\"offer\",le=\"0.0001\"}",
+                "1",
+            ),
+            (
+                "ngmedia_ng_request_duration_seconds_bucket{command=\"offer\",le=\"0.0005\"}",
+                "1",
+            ),
+            (
+                "ngmedia_ng_request_duration_seconds_bucket{command=\"offer\",le=\"0.001\"}",
+                "2",
+            ),
+            (
+                "ngmedia_ng_request_duration_seconds_bucket{command=\"offer\",le=\"1\"}",
+                "2",
+            ),
+            (
+                "ngmedia_ng_request_duration_seconds_bucket{command=\"offer\",le=\"+Inf\"}",
+                "2",
+            ),
+            (
+                "ngmedia_ng_request_duration_seconds_sum{command=\"offer\"}",
+                "0.000780",
+            ),
+            (
+                "ngmedia_ng_request_duration_seconds_count{command=\"offer\"}",
+                "2",
+            ),
+        ] {
+            assert_eq!(value(&text, series).as_deref(), Some(v), "{series}\n{text}");
+        }
+        assert!(!text.contains("duration_seconds_count{command=\"answer\"}"));
+        // Every sample line is `name{labels} value` or `name value` with a numeric value.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, v) = line.rsplit_once(' ').unwrap();
+            assert!(v.parse::<f64>().is_ok(), "{line}");
+            assert!(line.starts_with("ngmedia_"), "{line}");
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! The HTTP API (axum, HTTP/1.1, JSON): the daemon's one HTTP surface, for monitoring
+//! (`/metrics`, `/statistics`, `/calls`) and for operations that do not belong in the ng
+//! protocol (terminating a call by hand; later the media library and recordings).
+//!
+//! It runs on the control runtime next to the ng server and shares the call registry with it
+//! through the same mutex; handlers hold the lock only while copying a snapshot out, never
+//! across an await. One middleware in front of every route ([`front`]) enforces the rules
+//! that hold for all of them: body size limit, bearer token for writes, JSON error bodies,
+//! and one log line per request.
+
+pub mod auth;
+pub mod calls;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use ngmedia_engine::core::calls::{CallError, Calls};
+use ngmedia_engine::core::request::{Delete, Flags, List, Query as CallQuery};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+
+use self::auth::BearerToken;
+use self::calls::{CallList, CallSummary, CallView, StatisticsView};
+use self::error::{json_error, ApiError};
+use crate::ng::server::now;
+use crate::ng::{CallControl, NgMetrics, Pii};
+
+/// Largest request body accepted. No route takes a body yet; writes to come (call control)
+/// are small JSON documents. Routes that accept uploads raise it for themselves.
+pub const MAX_BODY: u64 = 64 * 1024;
+/// `GET /calls` without `limit`: enough for a dashboard, small enough to answer in
+/// milliseconds while holding the registry lock.
+pub const DEFAULT_LIST: usize = 1_000;
+/// Upper bound of `limit`: the registry lock is held while the snapshots are copied.
+pub const MAX_LIST: usize = 10_000;
+/// Open HTTP connections at most; further clients wait in the listen backlog. Monitoring and
+/// operators need a handful, this leaves room for a busy dashboard.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Time a client gets to send a request's headers (hyper's default once a timer is set).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest request head buffered: our routes need a path and a few headers.
+const MAX_HEADER_BUF: usize = 64 * 1024;
+/// How long requests in flight get to finish once shutdown begins.
+const DRAIN_LIMIT: Duration = Duration::from_millis(500);
+/// Pause after a failed accept.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+/// Bytes of an axum-generated error body kept as the JSON `detail`.
+const MAX_DETAIL: usize = 1024;
+
+/// Everything the handlers need (rtpengine has no equivalent: its HTTP side is a
+/// websocket/janus listener).
+pub struct ApiState<E: CallControl = Calls> {
+    pub calls: Arc<Mutex<E>>,
+    pub ng: Arc<NgMetrics>,
+    /// Required for writes when set.
+    pub token: Option<BearerToken>,
+    /// Daemon start, for `uptime`.
+    pub started: Instant,
+}
+
+type Shared<E> = State<Arc<ApiState<E>>>;
+
+/// The API's routes, middleware included.
+pub fn router<E: CallControl>(state: Arc<ApiState<E>>) -> Router {
+    Router::new()
+        .route("/health", get(health::<E>))
+        .route("/calls", get(list_calls::<E>))
+        .route(
+            "/calls/{call_id}",
+            get(get_call::<E>).delete(delete_call::<E>),
+        )
+        .route("/statistics", get(statistics::<E>))
+        .route("/metrics", get(prometheus::<E>))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), front::<E>))
+        .with_state(state)
+}
+
+/// Serve `app` on `listener` until `shutdown` resolves, then let the requests in flight finish
+/// (the caller bounds how long it waits for that).
+///
+/// Our own accept loop rather than `axum::serve`: it adds a header read timeout, so a client
+/// that opens a connection and sends nothing useful cannot hold it (or shutdown) forever,
+/// and a cap on open connections, so a burst cannot exhaust the daemon's file descriptors.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BUF);
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            _ = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => slot.expect("semaphore never closed"),
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // EMFILE and friends: nothing to do but wait for descriptors to free up,
+                    // without spinning.
+                    warn!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                debug!(error = %e, peer = %Pii(peer), "HTTP connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    // Our handlers answer in microseconds: whatever is still open after this is a client that
+    // stalled mid-request or an idle connection, and is dropped with the runtime.
+    if tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        debug!("HTTP connections still open after {DRAIN_LIMIT:?}; closing them");
+    }
+    Ok(())
+}
+
+/// A panic while holding the registry leaves the mutex poisoned; the registry is still the
+/// best state there is (the ng server makes the same choice).
+fn lock<E>(calls: &Mutex<E>) -> MutexGuard<'_, E> {
+    calls.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Rules common to every request, in order: size limit, token, the handler, JSON errors,
+/// one log line.
+async fn front<E: CallControl>(State(state): Shared<E>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned());
+
+    let response = match admit(&state, &request) {
+        Ok(()) => json_errors(&method, &path, next.run(request).await).await,
+        Err(e) => e.into_response(),
+    };
+
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    let route = route.as_deref().unwrap_or("-");
+    // Call-ids travel in paths: the path is personal data, the route template is not.
+    let path = Pii(path);
+    if response.status().is_server_error() {
+        warn!(%method, route, %path, status, latency_ms, "http request");
+    } else if auth::is_write(&method) || response.status().is_client_error() {
+        info!(%method, route, %path, status, latency_ms, "http request");
+    } else {
+        debug!(%method, route, %path, status, latency_ms, "http request");
+    }
+    response
+}
+
+fn admit<E: CallControl>(state: &ApiState<E>, request: &Request) -> Result<(), ApiError> {
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(length) = length.filter(|&l| l > MAX_BODY) {
+        return Err(ApiError::PayloadTooLarge {
+            length,
+            limit: MAX_BODY,
+        });
+    }
+    auth::check(state.token.as_ref(), request.method(), request.headers())
+}
+
+/// Rewrite error responses axum builds itself (405, extractor rejections) into our JSON
+/// shape; ours are already JSON and pass through.
+async fn json_errors(method: &Method, path: &str, response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), MAX_DETAIL * 4)
+        .await
+        .unwrap_or_default();
+    let mut detail = String::from_utf8_lossy(&body).trim().to_owned();
+    // axum's own 405 has an empty body and gets its Allow header after this middleware.
+    let route = openapi::route_for(path);
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(route) = route {
+            let mut allowed: Vec<String> = route
+                .methods
+                .iter()
+                .map(|m| m.to_ascii_uppercase())
+                .collect();
+            if route.methods.contains(&"get") {
+                allowed.push("HEAD".into());
+            }
+            detail = format!(
+                "{method} is not allowed on {path}; allowed: {}",
+                allowed.join(", ")
+            );
+        }
+    }
+    if detail.is_empty() {
+        detail = status.canonical_reason().unwrap_or("error").to_owned();
+    }
+    if detail.len() > MAX_DETAIL {
+        let mut cut = MAX_DETAIL;
+        while !detail.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        detail.truncate(cut);
+    }
+    json_error(status, &detail)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+async fn health<E: CallControl>(State(state): Shared<E>) -> Response {
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": state.started.elapsed().as_secs(),
+    }))
+    .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListParams {
+    limit: Option<usize>,
+}
+
+async fn list_calls<E: CallControl>(
+    State(state): Shared<E>,
+    params: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = params.limit.unwrap_or(DEFAULT_LIST);
+    if limit > MAX_LIST {
+        return Err(ApiError::BadRequest(format!(
+            "limit {limit} is above the maximum of {MAX_LIST}"
+        )));
+    }
+    let now = now();
+    let (total, snapshots) = {
+        let calls = lock(&state.calls);
+        let ids = calls.list(&List { limit: usize::MAX });
+        let total = ids.len();
+        let snapshots: Vec<_> = ids
+            .into_iter()
+            .take(limit)
+            .filter_map(|call_id| {
+                calls
+                    .query(
+                        &CallQuery {
+                            call_id,
+                            ..Default::default()
+                        },
+                        now,
+                    )
+                    .ok()
+            })
+            .collect();
+        (total, snapshots)
+    };
+    let calls: Vec<CallSummary> = snapshots.iter().map(CallSummary::new).collect();
+    Ok(Json(CallList {
+        total,
+        count: calls.len(),
+        calls,
+    })
+    .into_response())
+}
+
+fn call_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(id) = path.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if id.is_empty() {
+        return Err(ApiError::BadRequest("empty call-id".into()));
+    }
+    Ok(id)
+}
+
+/// The client's own call-id goes back to it as is (`Pii` is for logs, not replies).
+fn unknown_call(call_id: &str) -> ApiError {
+    ApiError::NotFound(format!("no call with call-id {call_id}"))
+}
+
+fn engine_error(call_id: &str, e: CallError) -> ApiError {
+    match e {
+        CallError::UnknownCall | CallError::NotFound => unknown_call(call_id),
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+async fn get_call<E: CallControl>(
+    State(state): Shared<E>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let call_id = call_id(path)?;
+    let query = CallQuery {
+        call_id,
+        ..Default::default()
+    };
+    let snapshot = lock(&state.calls)
+        .query(&query, now())
+        .map_err(|e| engine_error(&query.call_id, e))?;
+    Ok(Json(CallView::new(&snapshot)).into_response())
+}
+
+async fn delete_call<E: CallControl>(
+    State(state): Shared<E>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let call_id = call_id(path)?;
+    // As ng `delete` with `delete delay` 0 and `fatal`: gone at once, and an unknown call is
+    // an error rather than a warning.
+    let request = Delete {
+        call_id,
+        from_tag: None,
+        to_tag: None,
+        via_branch: None,
+        delete_delay: Some(Duration::ZERO),
+        flags: Flags {
+            fatal: true,
+            ..Default::default()
+        },
+    };
+    let reply = lock(&state.calls)
+        .delete(&request, now())
+        .map_err(|e| engine_error(&request.call_id, e))?;
+    let Some(snapshot) = reply.snapshot else {
+        return Err(unknown_call(&request.call_id));
+    };
+    info!(call_id = %Pii(&request.call_id), "call terminated over HTTP");
+    Ok(Json(CallView::new(&snapshot)).into_response())
+}
+
+async fn statistics<E: CallControl>(State(state): Shared<E>) -> Response {
+    let engine = lock(&state.calls).statistics(now());
+    Json(StatisticsView::new(&engine, &state.ng)).into_response()
+}
+
+async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
+    let engine = lock(&state.calls).statistics(now());
+    let text = metrics::render(&engine, &state.ng, state.started.elapsed());
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn openapi_json() -> Response {
+    Json(openapi::document()).into_response()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,408 @@
+//! The OpenAPI 3.1 description served at `/openapi.json`, written by hand.
+//!
+//! [`ROUTES`] is the single list of what the router serves; tests check that the router and
+//! this document agree on it, so a new route cannot ship undocumented.
+
+use serde_json::{json, Map, Value};
+
+/// One served path and its methods (lowercase, as OpenAPI spells them).
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub path: &'static str,
+    pub methods: &'static [&'static str],
+}
+
+/// Every route of the API.
+pub const ROUTES: &[Route] = &[
+    Route {
+        path: "/health",
+        methods: &["get"],
+    },
+    Route {
+        path: "/calls",
+        methods: &["get"],
+    },
+    Route {
+        path: "/calls/{call_id}",
+        methods: &["get", "delete"],
+    },
+    Route {
+        path: "/statistics",
+        methods: &["get"],
+    },
+    Route {
+        path: "/metrics",
+        methods: &["get"],
+    },
+    Route {
+        path: "/openapi.json",
+        methods: &["get"],
+    },
+];
+
+/// The route serving `path` (a request path, not yet percent-decoded), if any.
+pub fn route_for(path: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|route| {
+        let mut want = route.path.split('/');
+        let mut got = path.split('/');
+        loop {
+            match (want.next(), got.next()) {
+                (None, None) => return true,
+                (Some(w), Some(g)) if w.starts_with('{') => {
+                    if g.is_empty() {
+                        return false;
+                    }
+                }
+                (Some(w), Some(g)) if w == g => {}
+                _ => return false,
+            }
+        }
+    })
+}
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn json_response(description: &str, schema: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+    })
+}
+
+fn call_id_param() -> Value {
+    json!({
+        "name": "call_id",
+        "in": "path",
+        "required": true,
+        "description": "SIP Call-ID, percent-encoded (`@` may stay as is, `/` must be `%2F`).",
+        "schema": {"type": "string"}
+    })
+}
+
+fn counters_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["packets", "bytes", "errors", "rtcp_packets", "rtcp_bytes", "last_packet_unix_ms"],
+        "properties": {
+            "packets": {"type": "integer", "minimum": 0},
+            "bytes": {"type": "integer", "minimum": 0, "description": "RTP header included"},
+            "errors": {"type": "integer", "minimum": 0},
+            "rtcp_packets": {"type": "integer", "minimum": 0},
+            "rtcp_bytes": {"type": "integer", "minimum": 0},
+            "last_packet_unix_ms": {"type": ["integer", "null"]}
+        }
+    })
+}
+
+fn schemas() -> Value {
+    let addr = json!({"type": "string", "description": "IP:port"});
+    let opt_addr = json!({"type": ["string", "null"], "description": "IP:port"});
+    let u64_ = json!({"type": "integer", "minimum": 0});
+    let mut schemas = Map::new();
+    schemas.insert(
+        "Error".into(),
+        json!({
+            "type": "object",
+            "required": ["error", "detail"],
+            "properties": {
+                "error": {"type": "string", "description": "Stable code: not_found, bad_request, unauthorized, method_not_allowed, payload_too_large, internal_server_error"},
+                "detail": {"type": "string", "description": "Human-readable explanation"}
+            }
+        }),
+    );
+    schemas.insert(
+        "Health".into(),
+        json!({
+            "type": "object",
+            "required": ["status", "version", "uptime_s"],
+            "properties": {
+                "status": {"const": "ok"},
+                "version": {"type": "string"},
+                "uptime_s": u64_
+            }
+        }),
+    );
+    schemas.insert("Counters".into(), json!(counters_schema()));
+    schemas.insert(
+        "CallSummary".into(),
+        json!({
+            "type": "object",
+            "required": ["call_id", "created_unix_us", "legs", "packets", "bytes", "errors"],
+            "properties": {
+                "call_id": {"type": "string"},
+                "created_unix_us": u64_,
+                "legs": {"type": "array", "items": {
+                    "type": "object",
+                    "required": ["tag", "label", "streams"],
+                    "properties": {
+                        "tag": {"type": "string"},
+                        "label": {"type": ["string", "null"]},
+                        "streams": {"type": "array", "items": {
+                            "type": "object",
+                            "required": ["media", "component", "local", "endpoint", "packets", "bytes", "errors"],
+                            "properties": {
+                                "media": {"type": "integer", "minimum": 1},
+                                "component": {"enum": ["rtp", "rtcp"]},
+                                "local": addr,
+                                "endpoint": opt_addr,
+                                "packets": u64_, "bytes": u64_, "errors": u64_
+                            }
+                        }}
+                    }
+                }},
+                "packets": u64_, "bytes": u64_, "errors": u64_
+            }
+        }),
+    );
+    schemas.insert(
+        "CallList".into(),
+        json!({
+            "type": "object",
+            "required": ["total", "count", "calls"],
+            "properties": {
+                "total": u64_,
+                "count": u64_,
+                "calls": {"type": "array", "items": {"$ref": "#/components/schemas/CallSummary"}}
+            }
+        }),
+    );
+    schemas.insert(
+        "Stream".into(),
+        json!({
+            "type": "object",
+            "required": ["component", "local", "endpoint", "advertised", "flags", "last_ssrc", "counters"],
+            "properties": {
+                "component": {"enum": ["rtp", "rtcp"]},
+                "local": addr,
+                "endpoint": opt_addr,
+                "advertised": opt_addr,
+                "flags": {"type": "array", "items": {"type": "string"}},
+                "last_ssrc": {"type": ["integer", "null"]},
+                "counters": {"$ref": "#/components/schemas/Counters"}
+            }
+        }),
+    );
+    schemas.insert(
+        "Media".into(),
+        json!({
+            "type": "object",
+            "required": ["index", "type", "protocol", "codec", "flags", "streams"],
+            "properties": {
+                "index": {"type": "integer", "minimum": 1},
+                "type": {"type": "string"},
+                "protocol": {"type": "string"},
+                "codec": {"type": ["string", "null"]},
+                "flags": {"type": "array", "items": {"type": "string"}},
+                "streams": {"type": "array", "items": {"$ref": "#/components/schemas/Stream"}}
+            }
+        }),
+    );
+    schemas.insert(
+        "Leg".into(),
+        json!({
+            "type": "object",
+            "required": ["tag", "label", "via_branch", "created_unix_s", "peers", "medias"],
+            "properties": {
+                "tag": {"type": "string"},
+                "label": {"type": ["string", "null"]},
+                "via_branch": {"type": ["string", "null"]},
+                "created_unix_s": u64_,
+                "peers": {"type": "array", "items": {"type": "string"}},
+                "medias": {"type": "array", "items": {"$ref": "#/components/schemas/Media"}}
+            }
+        }),
+    );
+    schemas.insert(
+        "Call".into(),
+        json!({
+            "type": "object",
+            "required": ["call_id", "created_unix_us", "last_signal_unix_s", "legs", "totals"],
+            "properties": {
+                "call_id": {"type": "string"},
+                "created_unix_us": u64_,
+                "last_signal_unix_s": u64_,
+                "totals": {
+                    "type": "object",
+                    "properties": {
+                        "rtp": {"$ref": "#/components/schemas/Counters"},
+                        "rtcp": {"$ref": "#/components/schemas/Counters"}
+                    }
+                },
+                "legs": {"type": "array", "items": {"$ref": "#/components/schemas/Leg"}}
+            }
+        }),
+    );
+    schemas.insert(
+        "Statistics".into(),
+        json!({
+            "type": "object",
+            "required": ["engine_uptime_s", "calls", "ports", "packets", "ng"],
+            "properties": {
+                "engine_uptime_s": u64_,
+                "calls": {"type": "object", "properties": {
+                    "active": u64_, "total": u64_, "timed_out": u64_, "deleted": u64_
+                }},
+                "ports": {"type": "object", "properties": {"in_use": u64_, "total": u64_}},
+                "packets": {"type": "object", "properties": {
+                    "rtp_packets": u64_, "rtp_bytes": u64_, "rtcp_packets": u64_,
+                    "rtcp_bytes": u64_, "relayed_packets": u64_,
+                    "drops": {"type": "object", "additionalProperties": u64_}
+                }},
+                "ng": {"type": "object", "properties": {
+                    "requests": {"type": "object", "additionalProperties": {
+                        "type": "object", "properties": {"ok": u64_, "error": u64_}
+                    }},
+                    "retransmissions": u64_,
+                    "dropped": u64_
+                }}
+            }
+        }),
+    );
+    Value::Object(schemas)
+}
+
+fn operation(path: &str, method: &str) -> Value {
+    let bad = error_response("Bad request (malformed query or path)");
+    match (path, method) {
+        ("/health", "get") => json!({
+            "summary": "Liveness: the daemon answers and reports its version",
+            "responses": {"200": json_response("Alive", "Health")}
+        }),
+        ("/calls", "get") => json!({
+            "summary": "Active calls, newest first, with per-stream addresses and counters",
+            "parameters": [{
+                "name": "limit", "in": "query", "required": false,
+                "description": "Most calls returned (default 1000, at most 10000)",
+                "schema": {"type": "integer", "minimum": 0, "maximum": super::MAX_LIST}
+            }],
+            "responses": {"200": json_response("Call list", "CallList"), "400": bad}
+        }),
+        ("/calls/{call_id}", "get") => json!({
+            "summary": "Everything known about one call (as the ng `query` command)",
+            "parameters": [call_id_param()],
+            "responses": {
+                "200": json_response("The call", "Call"),
+                "400": bad,
+                "404": error_response("No such call")
+            }
+        }),
+        ("/calls/{call_id}", "delete") => json!({
+            "summary": "Terminate a call at once (ng `delete` with `delete delay` 0); returns its final statistics",
+            "parameters": [call_id_param()],
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": json_response("The call as it was when terminated", "Call"),
+                "400": bad,
+                "401": error_response("Missing or invalid bearer token"),
+                "404": error_response("No such call")
+            }
+        }),
+        ("/statistics", "get") => json!({
+            "summary": "Engine-wide counters (as the ng `statistics` command) and ng request counts",
+            "responses": {"200": json_response("Statistics", "Statistics")}
+        }),
+        ("/metrics", "get") => json!({
+            "summary": "Prometheus metrics (text exposition format 0.0.4)",
+            "responses": {"200": {
+                "description": "Metrics",
+                "content": {"text/plain; version=0.0.4": {"schema": {"type": "string"}}}
+            }}
+        }),
+        ("/openapi.json", "get") => json!({
+            "summary": "This document",
+            "responses": {"200": {
+                "description": "OpenAPI 3.1 description",
+                "content": {"application/json": {"schema": {"type": "object"}}}
+            }}
+        }),
+        _ => json!({"responses": {}}),
+    }
+}
+
+/// The OpenAPI document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let mut item = Map::new();
+        for &method in route.methods {
+            let mut op = operation(route.path, method);
+            let responses = op["responses"].as_object_mut().expect("responses object");
+            // Writes can meet a too-large body; every route can meet a failing engine.
+            if method != "get" {
+                responses.insert("413".into(), error_response("Request body too large"));
+            }
+            responses.insert("500".into(), error_response("Internal error"));
+            item.insert(method.to_owned(), op);
+        }
+        paths.insert(route.path.to_owned(), Value::Object(item));
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ngmedia HTTP API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Monitoring and control of the ngmedia media engine. Reads are open; \
+                writes (POST, PUT, PATCH, DELETE) need `Authorization: Bearer <token>` when the \
+                daemon has --http-token. Errors are JSON {\"error\", \"detail\"}.",
+            "license": {"name": "GPL-3.0-or-later", "identifier": "GPL-3.0-or-later"}
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_documented_with_responses() {
+        let doc = document();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().unwrap();
+        assert_eq!(paths.len(), ROUTES.len());
+        for route in ROUTES {
+            for method in route.methods {
+                let op = &paths[route.path][*method];
+                assert!(
+                    op["summary"].is_string(),
+                    "{method} {} lacks a summary",
+                    route.path
+                );
+                let responses = op["responses"].as_object().unwrap();
+                assert!(responses.contains_key("200"), "{method} {}", route.path);
+                assert!(responses.contains_key("500"), "{method} {}", route.path);
+            }
+        }
+        assert!(paths["/calls/{call_id}"]["delete"]["responses"]["401"].is_object());
+    }
+
+    #[test]
+    fn routes_match_request_paths() {
+        assert_eq!(route_for("/health").unwrap().path, "/health");
+        assert_eq!(route_for("/calls/a%40b").unwrap().path, "/calls/{call_id}");
+        assert!(route_for("/calls/").is_none());
+        assert!(route_for("/calls/a/b").is_none());
+        assert!(route_for("/healthz").is_none());
+        assert_eq!(route_for("/calls").unwrap().methods, &["get"]);
+    }
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        let doc = document();
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for part in text.split("\"#/components/schemas/").skip(1) {
+            let name = &part[..part.find('"').unwrap()];
+            assert!(schemas.contains_key(name), "dangling $ref to {name}");
+        }
+    }
+}

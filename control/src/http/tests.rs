@@ -1,0 +1,381 @@
+//! Router tests: real requests through the whole middleware stack, no sockets.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use ngmedia_engine::core::calls::{CallError, DeleteReply, Now, OfferAnswerReply};
+use ngmedia_engine::core::request::{Delete, List, OfferAnswer, Query};
+use ngmedia_engine::core::snapshot::{CallSnapshot, EngineStatistics};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use super::*;
+use crate::ng::reply::tests::ex2_snapshot;
+use crate::ng::request::CommandKind;
+use crate::ng::NgResult;
+
+/// An engine holding fixed snapshots; records deletes.
+#[derive(Default)]
+struct FakeCalls {
+    calls: Vec<CallSnapshot>,
+    deleted: Vec<Delete>,
+}
+
+impl CallControl for FakeCalls {
+    fn offer(&mut self, _: &OfferAnswer, _: Now) -> Result<OfferAnswerReply, CallError> {
+        Err(CallError::Invalid("not in this test".into()))
+    }
+    fn answer(&mut self, _: &OfferAnswer, _: Now) -> Result<OfferAnswerReply, CallError> {
+        Err(CallError::Invalid("not in this test".into()))
+    }
+    fn delete(&mut self, req: &Delete, _: Now) -> Result<DeleteReply, CallError> {
+        self.deleted.push(req.clone());
+        let Some(at) = self.calls.iter().position(|c| c.call_id == req.call_id) else {
+            return Err(CallError::NotFound);
+        };
+        Ok(DeleteReply {
+            snapshot: Some(self.calls.remove(at)),
+            warning: None,
+        })
+    }
+    fn query(&self, req: &Query, _: Now) -> Result<CallSnapshot, CallError> {
+        self.calls
+            .iter()
+            .find(|c| c.call_id == req.call_id)
+            .cloned()
+            .ok_or(CallError::UnknownCall)
+    }
+    fn list(&self, req: &List) -> Vec<String> {
+        self.calls
+            .iter()
+            .take(req.limit)
+            .map(|c| c.call_id.clone())
+            .collect()
+    }
+    fn statistics(&self, _: Now) -> EngineStatistics {
+        let mut s = EngineStatistics {
+            calls_current: self.calls.len() as u64,
+            calls_total: 4,
+            ..Default::default()
+        };
+        s.packets.rtp_packets = 20;
+        s
+    }
+}
+
+struct Api {
+    app: Router,
+    calls: Arc<Mutex<FakeCalls>>,
+    ng: Arc<NgMetrics>,
+}
+
+fn api(token: Option<&str>) -> Api {
+    let mut second = ex2_snapshot();
+    second.call_id = "a@b/c d".into();
+    let calls = Arc::new(Mutex::new(FakeCalls {
+        calls: vec![ex2_snapshot(), second],
+        ..Default::default()
+    }));
+    let ng = Arc::new(NgMetrics::default());
+    let state = Arc::new(ApiState {
+        calls: calls.clone(),
+        ng: ng.clone(),
+        token: token.and_then(BearerToken::new),
+        started: Instant::now(),
+    });
+    Api {
+        app: router(state),
+        calls,
+        ng,
+    }
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn content_type(&self) -> &str {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("")
+    }
+
+    /// An error response in our shape, with this status and code.
+    fn assert_error(&self, status: StatusCode, code: &str) -> String {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(self.content_type(), "application/json");
+        let v = self.json();
+        assert_eq!(v["error"], code, "{v}");
+        v["detail"].as_str().expect("detail").to_owned()
+    }
+}
+
+async fn send(app: &Router, request: Request<Body>) -> Reply {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap()
+        .to_vec();
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn req(method: &str, uri: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn authed(method: &str, uri: &str, auth: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, auth)
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn health_reports_version() {
+    let r = send(&api(None).app, req("GET", "/health")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.content_type(), "application/json");
+    let v = r.json();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["uptime_s"], 0);
+}
+
+#[tokio::test]
+async fn calls_list_and_limit() {
+    let api = api(None);
+    let v = send(&api.app, req("GET", "/calls")).await.json();
+    assert_eq!(
+        (v["total"].as_u64(), v["count"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(v["calls"][0]["call_id"], "call-plain-2");
+    assert_eq!(v["calls"][1]["call_id"], "a@b/c d");
+    assert_eq!(v["calls"][0]["legs"][1]["tag"], "tagB");
+
+    let v = send(&api.app, req("GET", "/calls?limit=1")).await.json();
+    assert_eq!(
+        (v["total"].as_u64(), v["count"].as_u64()),
+        (Some(2), Some(1))
+    );
+
+    let r = send(&api.app, req("GET", "/calls?limit=abc")).await;
+    let detail = r.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    assert!(detail.contains("limit"), "{detail}");
+    let r = send(&api.app, req("GET", "/calls?limt=1")).await;
+    r.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    let r = send(&api.app, req("GET", "/calls?limit=10001")).await;
+    assert_eq!(
+        r.assert_error(StatusCode::BAD_REQUEST, "bad_request"),
+        "limit 10001 is above the maximum of 10000"
+    );
+}
+
+#[tokio::test]
+async fn one_call_by_percent_encoded_id() {
+    let api = api(None);
+    let r = send(&api.app, req("GET", "/calls/call-plain-2")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    assert_eq!(v["call_id"], "call-plain-2");
+    assert_eq!(
+        v["legs"][0]["medias"][0]["streams"][0]["counters"]["packets"],
+        10
+    );
+
+    // `@` may come raw or encoded; `/` and space must be encoded.
+    for uri in ["/calls/a@b%2Fc%20d", "/calls/a%40b%2Fc%20d"] {
+        let r = send(&api.app, req("GET", uri)).await;
+        assert_eq!(r.status, StatusCode::OK, "{uri}");
+        assert_eq!(r.json()["call_id"], "a@b/c d");
+    }
+    let r = send(&api.app, req("GET", "/calls/nope")).await;
+    assert_eq!(
+        r.assert_error(StatusCode::NOT_FOUND, "not_found"),
+        "no call with call-id nope"
+    );
+    // Not valid UTF-8 once decoded.
+    let r = send(&api.app, req("GET", "/calls/%FF")).await;
+    r.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+}
+
+#[tokio::test]
+async fn delete_needs_the_token_and_terminates_at_once() {
+    let api = api(Some("s3cret"));
+    let r = send(&api.app, req("DELETE", "/calls/call-plain-2")).await;
+    r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(
+        r.headers.get(header::WWW_AUTHENTICATE).unwrap(),
+        "Bearer realm=\"ngmedia\""
+    );
+    let r = send(
+        &api.app,
+        authed("DELETE", "/calls/call-plain-2", "Bearer nope"),
+    )
+    .await;
+    assert_eq!(
+        r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized"),
+        "invalid bearer token"
+    );
+    assert!(api.calls.lock().unwrap().deleted.is_empty());
+
+    let r = send(
+        &api.app,
+        authed("DELETE", "/calls/call-plain-2", "Bearer s3cret"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["call_id"], "call-plain-2");
+    {
+        let calls = api.calls.lock().unwrap();
+        let d = &calls.deleted[0];
+        assert_eq!(d.call_id, "call-plain-2");
+        assert_eq!(d.delete_delay, Some(Duration::ZERO));
+        assert!(d.flags.fatal);
+        assert_eq!((d.from_tag.as_ref(), d.to_tag.as_ref()), (None, None));
+    }
+    let r = send(&api.app, req("GET", "/calls/call-plain-2")).await;
+    r.assert_error(StatusCode::NOT_FOUND, "not_found");
+    let r = send(
+        &api.app,
+        authed("DELETE", "/calls/call-plain-2", "Bearer s3cret"),
+    )
+    .await;
+    r.assert_error(StatusCode::NOT_FOUND, "not_found");
+    // Reads stay open with a token configured.
+    assert_eq!(
+        send(&api.app, req("GET", "/calls")).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn without_a_token_writes_are_open() {
+    let api = api(None);
+    let r = send(&api.app, req("DELETE", "/calls/a@b%2Fc%20d")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(api.calls.lock().unwrap().deleted[0].call_id, "a@b/c d");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_json_errors() {
+    let api = api(None);
+    let r = send(&api.app, req("GET", "/nope")).await;
+    assert_eq!(
+        r.assert_error(StatusCode::NOT_FOUND, "not_found"),
+        "no route for GET /nope"
+    );
+    let r = send(&api.app, req("POST", "/health")).await;
+    let detail = r.assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    assert_eq!(detail, "POST is not allowed on /health; allowed: GET, HEAD");
+    assert!(r.headers.get(header::ALLOW).is_some());
+    let r = send(&api.app, req("PUT", "/calls/x")).await;
+    r.assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    // With a token, an unauthenticated write is refused before routing.
+    let guarded = self::api(Some("t"));
+    let r = send(&guarded.app, req("POST", "/nope")).await;
+    r.assert_error(StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let api = api(None);
+    let request = Request::builder()
+        .method("DELETE")
+        .uri("/calls/call-plain-2")
+        .header(header::CONTENT_LENGTH, (MAX_BODY + 1).to_string())
+        .body(Body::from(vec![b'x'; MAX_BODY as usize + 1]))
+        .unwrap();
+    let r = send(&api.app, request).await;
+    assert_eq!(
+        r.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        "request body of 65537 bytes exceeds the limit of 65536 bytes"
+    );
+    assert!(api.calls.lock().unwrap().deleted.is_empty());
+}
+
+#[tokio::test]
+async fn statistics_and_metrics() {
+    let api = api(None);
+    api.ng.record(
+        Some(CommandKind::Offer),
+        NgResult::Ok,
+        Duration::from_micros(120),
+    );
+    let v = send(&api.app, req("GET", "/statistics")).await.json();
+    assert_eq!(v["calls"]["active"], 2);
+    assert_eq!(v["calls"]["total"], 4);
+    assert_eq!(v["packets"]["rtp_packets"], 20);
+    assert_eq!(v["ng"]["requests"]["offer"]["ok"], 1);
+
+    let r = send(&api.app, req("GET", "/metrics")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.content_type(), "text/plain; version=0.0.4; charset=utf-8");
+    let text = String::from_utf8(r.body).unwrap();
+    assert!(text.contains("\nngmedia_rtp_packets_total 20\n"), "{text}");
+    assert!(text.contains("\nngmedia_calls_active 2\n"), "{text}");
+    assert!(text.contains("ngmedia_ng_requests_total{command=\"offer\",result=\"ok\"} 1\n"));
+    assert!(text.contains(
+        "ngmedia_ng_request_duration_seconds_bucket{command=\"offer\",le=\"0.00025\"} 1\n"
+    ));
+}
+
+/// The router serves exactly what the OpenAPI document lists.
+#[tokio::test]
+async fn openapi_lists_every_route_the_router_serves() {
+    let api = api(None);
+    let r = send(&api.app, req("GET", "/openapi.json")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let doc = r.json();
+    let paths = doc["paths"].as_object().unwrap();
+    for route in openapi::ROUTES {
+        assert!(paths.contains_key(route.path));
+        // Every documented operation is served (GET first so the DELETE finds the call).
+        for method in route.methods {
+            let uri = route.path.replace("{call_id}", "call-plain-2");
+            let r = send(&api.app, req(&method.to_uppercase(), &uri)).await;
+            assert_eq!(r.status, StatusCode::OK, "{method} {uri}");
+        }
+        // And nothing else is: every other method is a 405.
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if route.methods.contains(&method.to_lowercase().as_str()) {
+                continue;
+            }
+            let r = send(&api.app, req(method, &route.path.replace("{call_id}", "x"))).await;
+            assert_eq!(
+                r.status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {}",
+                route.path
+            );
+        }
+    }
+}
