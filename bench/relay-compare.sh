@@ -28,7 +28,7 @@ start_engine() {
     case "$1" in
     ngmedia)
         taskset -c 0 target/release/ngmedia --interface 127.0.0.1 --listen-ng 127.0.0.1:22231 \
-            --port-min 20000 --port-max 24999 --delete-delay 0 --num-threads 1 --log-level warn &
+            --listen-http 127.0.0.1:22281 --port-min 20000 --port-max 24999 --delete-delay 0 --num-threads 1 --log-level warn &
         ;;
     rtpengine)
         taskset -c 0 rtpengine --config-file=none --table=-1 --interface=127.0.0.1 \
