@@ -151,7 +151,7 @@ impl SrtpContext {
             return Err(SrtpError::NoTailRoom);
         }
         let state = self.tx.get_or_insert_with(ssrc, TxState::default);
-        let index = state.rtp.estimate(seq)?;
+        let index = state.rtp.estimate_outbound(seq)?;
         self.keys.protect_rtp(tag_len, buf, hdr, len, ssrc, index)?;
         state.rtp.update(index);
         Ok(out_len)

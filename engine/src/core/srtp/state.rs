@@ -72,6 +72,16 @@ impl RtpIndex {
         Ok(index)
     }
 
+    /// The sender's variant: a sequence number that appears to precede the stream start
+    /// (the source jumped back by more than half the sequence space) stays in the
+    /// current ROC epoch instead of failing, so protecting never stalls a stream.
+    pub(crate) fn estimate_outbound(&self, seq: u16) -> Result<u64, SrtpError> {
+        match self.estimate(seq) {
+            Err(SrtpError::TooOld) => Ok(((self.roc as u64) << 16) | seq as u64),
+            other => other,
+        }
+    }
+
     /// Record that `index` was sent or authenticated.
     pub(crate) fn update(&mut self, index: u64) {
         let current = ((self.roc as u64) << 16) | self.s_l as u64;
@@ -164,16 +174,6 @@ impl<T> SsrcTable<T> {
             .map(|e| &e.state)
     }
 
-    /// The state for `ssrc`, marked as just used.
-    pub(crate) fn get_mut(&mut self, ssrc: u32) -> Option<&mut T> {
-        self.clock += 1;
-        let clock = self.clock;
-        self.entries.iter_mut().find(|e| e.ssrc == ssrc).map(|e| {
-            e.last_used = clock;
-            &mut e.state
-        })
-    }
-
     /// The state for `ssrc`, created with `init` if absent (evicting the least recently
     /// used entry when full).
     pub(crate) fn get_or_insert_with(&mut self, ssrc: u32, init: impl FnOnce() -> T) -> &mut T {
@@ -234,6 +234,7 @@ mod tests {
         let mut fresh = RtpIndex::default();
         fresh.update(10);
         assert_eq!(fresh.estimate(60000), Err(SrtpError::TooOld));
+        assert_eq!(fresh.estimate_outbound(60000), Ok(60000));
         // Restored ROC with no sequence yet.
         assert_eq!(RtpIndex::with_roc(7).estimate(9).unwrap(), (7 << 16) | 9);
     }
@@ -266,7 +267,7 @@ mod tests {
             *t.get_or_insert_with(ssrc, || 0) = ssrc * 10;
         }
         // Touch 0 so that 1 becomes the least recently used.
-        assert_eq!(t.get_mut(0).copied(), Some(0));
+        assert_eq!(*t.get_or_insert_with(0, || 99), 0);
         t.get_or_insert_with(100, || 1000);
         assert_eq!(t.len(), MAX_SSRCS);
         assert!(t.get(1).is_none());
