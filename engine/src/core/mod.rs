@@ -11,3 +11,4 @@ pub mod sdp;
 pub mod snapshot;
 pub mod srtp;
 pub mod stats;
+pub mod sdes;
