@@ -12,3 +12,4 @@ pub mod snapshot;
 pub mod srtp;
 pub mod stats;
 pub mod sdes;
+pub mod stun;
