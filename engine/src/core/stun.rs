@@ -158,7 +158,7 @@ impl<'a> StunMessage<'a> {
         }
         let msg_type = be16(&buf[0..2]);
         let len = be16(&buf[2..4]) as usize;
-        if len % 4 != 0 || HEADER_LEN + len != buf.len() {
+        if len & 3 != 0 || HEADER_LEN + len != buf.len() {
             return Err(StunError::BadLength);
         }
         let class = match msg_type & 0x0110 {
@@ -196,7 +196,7 @@ impl<'a> StunMessage<'a> {
             let head = buf.get(pos..pos + 4).ok_or(StunError::BadAttribute(0))?;
             let (atype, alen) = (be16(&head[0..2]), be16(&head[2..4]) as usize);
             let start = pos + 4;
-            let next = start + (alen + 3) / 4 * 4;
+            let next = start + alen.div_ceil(4) * 4;
             if next > buf.len() {
                 return Err(StunError::BadAttribute(atype));
             }
@@ -265,10 +265,12 @@ impl<'a> StunMessage<'a> {
                         }
                         msg.error_code = Some((code, &value[4..]));
                     }
-                    t if t < 0x8000 && msg.unknown_required.is_none() => {
-                        if t != attr::MAPPED_ADDRESS && t != attr::UNKNOWN_ATTRIBUTES {
-                            msg.unknown_required = Some(t);
-                        }
+                    t if t < 0x8000
+                        && msg.unknown_required.is_none()
+                        && t != attr::MAPPED_ADDRESS
+                        && t != attr::UNKNOWN_ATTRIBUTES =>
+                    {
+                        msg.unknown_required = Some(t);
                     }
                     _ => {}
                 }
@@ -440,7 +442,7 @@ impl<'b> StunWriter<'b> {
         vlen: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<&mut Self, StunError> {
-        let padded = (vlen + 3) / 4 * 4;
+        let padded = vlen.div_ceil(4) * 4;
         let end = self.len + 4 + padded;
         if vlen > u16::MAX as usize || end - HEADER_LEN > u16::MAX as usize {
             return Err(StunError::BufferTooSmall);
