@@ -9,4 +9,7 @@ pub mod request;
 pub mod rtp;
 pub mod sdp;
 pub mod snapshot;
+pub mod srtp;
 pub mod stats;
+pub mod sdes;
+pub mod stun;

@@ -1,0 +1,722 @@
+//! SDES key exchange: the SDP `a=crypto` attribute (RFC 4568) and rtpengine's rules for
+//! which suites to offer and which to accept.
+//!
+//! Parsing follows rtpengine's `parse_attribute_crypto` (`sdp.c`): case-insensitive suite
+//! names and `inline:` method, padded or unpadded base64 that must decode to exactly the
+//! suite's key + salt length, an optional lifetime (`2^N` or a number, at most 2^48) and an
+//! optional `MKI:LENGTH`, then session parameters. Writing follows rtpengine's output:
+//! unpadded base64 unless `pad` is asked for, `|2^31` with the `lifetime` option.
+//!
+//! MKI: rtpengine accepts it; ngmedia's SRTP does not carry MKIs in packets, so a line with
+//! one parses (callers can see it) but [`CryptoAttr::context`] and the selection functions
+//! refuse it with [`SdesError::MkiUnsupported`], and the peer's other lines are used.
+//!
+//! Suites offered: [`SrtpSuite::ALL`], rtpengine's preference order minus the F8 suites
+//! (not implemented), so tags run 1..=10 where rtpengine's run 1..=12.
+
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
+use rand::rngs::OsRng;
+use rand::RngCore;
+
+use crate::core::srtp::{SrtpContext, SrtpError, SrtpSuite};
+
+/// Decoder accepting both padded and unpadded keys, and non-zero trailing bits as glib's
+/// decoder (used by rtpengine) does.
+const B64_DECODE: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+const B64_PADDED: GeneralPurpose = base64::engine::general_purpose::STANDARD;
+const B64_UNPADDED: GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
+
+/// Largest key lifetime accepted: the SRTP index space (rtpengine's `srtp_lifetime`).
+const MAX_LIFETIME: u64 = 1 << 48;
+/// Longest MKI RFC 4568 §9.1 allows, in bytes.
+const MAX_MKI_LEN: u8 = 128;
+
+/// Why an `a=crypto` line or an SDES negotiation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SdesError {
+    #[error("a=crypto: missing {0}")]
+    Missing(&'static str),
+    #[error("a=crypto: invalid tag {0:?}")]
+    BadTag(String),
+    #[error("a=crypto: unknown crypto suite {0:?}")]
+    UnknownSuite(String),
+    #[error("a=crypto: unknown key method (only inline: is supported)")]
+    UnknownKeyMethod,
+    #[error("a=crypto: invalid base64 key")]
+    BadBase64,
+    #[error("a=crypto: key material is {got} bytes, {suite} needs {expected}")]
+    KeyLength {
+        suite: SrtpSuite,
+        got: usize,
+        expected: usize,
+    },
+    #[error("a=crypto: invalid key lifetime {0:?}")]
+    BadLifetime(String),
+    #[error("a=crypto: invalid MKI specification {0:?}")]
+    BadMki(String),
+    #[error("a=crypto: MKI is not supported")]
+    MkiUnsupported,
+    #[error("no acceptable a=crypto line")]
+    NoAcceptableCrypto,
+    #[error("OS random number generator failed")]
+    Random,
+    #[error(transparent)]
+    Srtp(#[from] SrtpError),
+}
+
+/// A master key identifier (RFC 4568 §6.1): value and length in bytes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mki {
+    pub value: u64,
+    pub len: u8,
+}
+
+/// One `a=crypto` attribute; rtpengine's `struct attribute_crypto` /
+/// `struct crypto_params_sdes`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CryptoAttr {
+    pub tag: u32,
+    pub suite: SrtpSuite,
+    /// Master key followed by master salt.
+    pub key_salt: Vec<u8>,
+    /// Key lifetime in packets, if the line gave one.
+    pub lifetime: Option<u64>,
+    pub mki: Option<Mki>,
+    pub unencrypted_srtp: bool,
+    pub unencrypted_srtcp: bool,
+    pub unauthenticated_srtp: bool,
+}
+
+impl std::fmt::Debug for CryptoAttr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Key material stays out of logs.
+        f.debug_struct("CryptoAttr")
+            .field("tag", &self.tag)
+            .field("suite", &self.suite)
+            .field("lifetime", &self.lifetime)
+            .field("mki", &self.mki)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Output options for [`CryptoAttr::write`]: rtpengine's `SDES-pad` and `SDES-lifetime`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Keep base64 `=` padding.
+    pub pad: bool,
+    /// Append `|2^31` (when the attribute has no lifetime of its own).
+    pub lifetime: bool,
+}
+
+impl CryptoAttr {
+    /// A fresh attribute with key and salt from the OS CSPRNG.
+    pub fn generate(tag: u32, suite: SrtpSuite) -> Result<CryptoAttr, SdesError> {
+        let mut key_salt = vec![0u8; suite.key_salt_len()];
+        OsRng
+            .try_fill_bytes(&mut key_salt)
+            .map_err(|_| SdesError::Random)?;
+        Ok(CryptoAttr {
+            tag,
+            suite,
+            key_salt,
+            lifetime: None,
+            mki: None,
+            unencrypted_srtp: false,
+            unencrypted_srtcp: false,
+            unauthenticated_srtp: false,
+        })
+    }
+
+    /// Parse the attribute value (the text after `a=crypto:`).
+    pub fn parse(value: &str) -> Result<CryptoAttr, SdesError> {
+        let mut fields = value.split_ascii_whitespace();
+        let tag_str = fields.next().ok_or(SdesError::Missing("tag"))?;
+        let tag = tag_str
+            .parse::<u32>()
+            .map_err(|_| SdesError::BadTag(tag_str.to_owned()))?;
+        let suite_str = fields.next().ok_or(SdesError::Missing("crypto suite"))?;
+        let suite = SrtpSuite::from_name(suite_str)
+            .ok_or_else(|| SdesError::UnknownSuite(suite_str.to_owned()))?;
+        let key_params = fields.next().ok_or(SdesError::Missing("key parameters"))?;
+        // Several key parameters may be listed (RFC 4568 §5.1); like rtpengine we use the
+        // first.
+        let first = key_params.split(';').next().unwrap_or_default();
+        let inline = first
+            .get(..7)
+            .filter(|m| m.eq_ignore_ascii_case("inline:"))
+            .map(|_| &first[7..])
+            .ok_or(SdesError::UnknownKeyMethod)?;
+
+        let mut parts = inline.split('|');
+        let key_b64 = parts.next().unwrap_or_default();
+        let key_salt = B64_DECODE
+            .decode(key_b64)
+            .map_err(|_| SdesError::BadBase64)?;
+        if key_salt.len() != suite.key_salt_len() {
+            return Err(SdesError::KeyLength {
+                suite,
+                got: key_salt.len(),
+                expected: suite.key_salt_len(),
+            });
+        }
+        let mut lifetime = None;
+        let mut mki = None;
+        for (i, part) in parts.enumerate() {
+            if part.contains(':') && mki.is_none() {
+                mki = Some(parse_mki(part)?);
+            } else if i == 0 {
+                lifetime = Some(parse_lifetime(part)?);
+            } else {
+                return Err(SdesError::BadMki(part.to_owned()));
+            }
+        }
+
+        let mut attr = CryptoAttr {
+            tag,
+            suite,
+            key_salt,
+            lifetime,
+            mki,
+            unencrypted_srtp: false,
+            unencrypted_srtcp: false,
+            unauthenticated_srtp: false,
+        };
+        for param in fields {
+            match param {
+                "UNENCRYPTED_SRTCP" => attr.unencrypted_srtcp = true,
+                "UNENCRYPTED_SRTP" => attr.unencrypted_srtp = true,
+                "UNAUTHENTICATED_SRTP" => attr.unauthenticated_srtp = true,
+                // KDR, FEC_ORDER, WSH and unknown parameters are ignored, as rtpengine does.
+                _ => {}
+            }
+        }
+        Ok(attr)
+    }
+
+    /// The attribute value as rtpengine writes it: `TAG SUITE inline:KEY[|LIFETIME][|MKI:LEN]
+    /// [params]`.
+    pub fn write(&self, opts: WriteOptions) -> String {
+        let engine = if opts.pad { B64_PADDED } else { B64_UNPADDED };
+        let mut out = format!(
+            "{} {} inline:{}",
+            self.tag,
+            self.suite,
+            engine.encode(&self.key_salt)
+        );
+        match self.lifetime {
+            Some(l) if l.is_power_of_two() => out.push_str(&format!("|2^{}", l.trailing_zeros())),
+            Some(l) => out.push_str(&format!("|{l}")),
+            None if opts.lifetime => out.push_str("|2^31"),
+            None => {}
+        }
+        if let Some(m) = self.mki {
+            out.push_str(&format!("|{}:{}", m.value, m.len));
+        }
+        for (set, name) in [
+            (self.unencrypted_srtcp, "UNENCRYPTED_SRTCP"),
+            (self.unencrypted_srtp, "UNENCRYPTED_SRTP"),
+            (self.unauthenticated_srtp, "UNAUTHENTICATED_SRTP"),
+        ] {
+            if set {
+                out.push(' ');
+                out.push_str(name);
+            }
+        }
+        out
+    }
+
+    pub fn master_key(&self) -> &[u8] {
+        &self.key_salt[..self.suite.master_key_len().min(self.key_salt.len())]
+    }
+
+    pub fn master_salt(&self) -> &[u8] {
+        &self.key_salt[self.suite.master_key_len().min(self.key_salt.len())..]
+    }
+
+    /// An SRTP context keyed from this line.
+    pub fn context(&self) -> Result<SrtpContext, SdesError> {
+        if self.mki.is_some() {
+            return Err(SdesError::MkiUnsupported);
+        }
+        Ok(SrtpContext::from_key_salt(self.suite, &self.key_salt)?)
+    }
+
+    /// Usable by ngmedia as it stands (no MKI; the unencrypted/unauthenticated session
+    /// parameters are not implemented either, so such lines are passed over).
+    pub fn is_usable(&self) -> bool {
+        self.mki.is_none()
+            && !self.unencrypted_srtp
+            && !self.unencrypted_srtcp
+            && !self.unauthenticated_srtp
+    }
+}
+
+fn parse_lifetime(s: &str) -> Result<u64, SdesError> {
+    let bad = || SdesError::BadLifetime(s.to_owned());
+    let value = if let Some(exp) = s.strip_prefix("2^") {
+        let exp: u32 = exp.parse().map_err(|_| bad())?;
+        if exp == 0 || exp >= 64 {
+            return Err(bad());
+        }
+        1u64 << exp
+    } else {
+        s.parse::<u64>().map_err(|_| bad())?
+    };
+    if value == 0 || value > MAX_LIFETIME {
+        return Err(bad());
+    }
+    Ok(value)
+}
+
+fn parse_mki(s: &str) -> Result<Mki, SdesError> {
+    let bad = || SdesError::BadMki(s.to_owned());
+    let (value, len) = s.split_once(':').ok_or_else(bad)?;
+    let value: u64 = value.parse().map_err(|_| bad())?;
+    let len: u8 = len.parse().map_err(|_| bad())?;
+    if len == 0 || len > MAX_MKI_LEN {
+        return Err(bad());
+    }
+    Ok(Mki { value, len })
+}
+
+/// rtpengine's `SDES-*` options that shape the crypto lists (`sdes_no`, `sdes_only`,
+/// `sdes_order`, `sdes_offerer_pref`, `sdes_nonew`, `sdes_pad`, `sdes_lifetime`). Suite
+/// names are kept as given so unknown ones (e.g. F8) behave as in rtpengine: `no-` of one
+/// is a no-op, `only-` of one leaves nothing to offer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SdesFlags {
+    pub no: Vec<String>,
+    pub only: Vec<String>,
+    pub order: Vec<String>,
+    pub offerer_pref: Vec<String>,
+    pub nonew: bool,
+    pub pad: bool,
+    pub lifetime: bool,
+}
+
+impl SdesFlags {
+    /// Take one `SDES` list entry (or the part after `SDES-` in a flag); false when it is
+    /// not one of the options handled here (`off`, `unencrypted_srtp`, ... belong to the
+    /// caller).
+    pub fn apply(&mut self, option: &str) -> bool {
+        let names = |list: &str| -> Vec<String> {
+            list.split(';')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        if let Some(s) = option.strip_prefix("no-") {
+            self.no.push(s.to_owned());
+        } else if let Some(s) = option.strip_prefix("only-") {
+            self.only.push(s.to_owned());
+        } else if let Some(s) = option.strip_prefix("order:") {
+            self.order.extend(names(s));
+        } else if let Some(s) = option.strip_prefix("offerer_pref:") {
+            self.offerer_pref.extend(names(s));
+        } else {
+            match option {
+                "nonew" => self.nonew = true,
+                "pad" => self.pad = true,
+                "lifetime" => self.lifetime = true,
+                _ => return false,
+            }
+        }
+        true
+    }
+
+    pub fn write_options(&self) -> WriteOptions {
+        WriteOptions {
+            pad: self.pad,
+            lifetime: self.lifetime,
+        }
+    }
+}
+
+fn named(list: &[String], suite: SrtpSuite) -> bool {
+    list.iter().any(|n| n.eq_ignore_ascii_case(suite.name()))
+}
+
+/// The suites to generate keys for, in preference order, before `order:` is applied:
+/// nothing with `nonew`; otherwise [`SrtpSuite::ALL`] narrowed by `only-` (which wins over
+/// `no-`) or by `no-`.
+pub fn offer_suites(flags: &SdesFlags) -> Vec<SrtpSuite> {
+    if flags.nonew {
+        return Vec::new();
+    }
+    SrtpSuite::ALL
+        .into_iter()
+        .filter(|&s| {
+            if flags.only.is_empty() {
+                !named(&flags.no, s)
+            } else {
+                named(&flags.only, s)
+            }
+        })
+        .collect()
+}
+
+/// Apply `order:` to a list of crypto lines: the named suites move to the front in the
+/// given order, the rest follow in their existing order. Tags are not renumbered
+/// (rtpengine: "it doesn't change the crypto suite tag").
+pub fn apply_order(attrs: &mut [CryptoAttr], order: &[String]) {
+    let rank = |a: &CryptoAttr| {
+        order
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(a.suite.name()))
+            .unwrap_or(order.len())
+    };
+    // Stable: unnamed suites keep their relative order.
+    attrs.sort_by_key(rank);
+}
+
+/// The `a=crypto` lines of an offer we generate: one fresh key per suite from
+/// [`offer_suites`], tags 1.. in preference order, then `order:` applied.
+pub fn generate_offer(flags: &SdesFlags) -> Result<Vec<CryptoAttr>, SdesError> {
+    let mut attrs = offer_suites(flags)
+        .into_iter()
+        .zip(1u32..)
+        .map(|(suite, tag)| CryptoAttr::generate(tag, suite))
+        .collect::<Result<Vec<_>, _>>()?;
+    apply_order(&mut attrs, &flags.order);
+    Ok(attrs)
+}
+
+/// Pick the answerer's line among what we offered: the first answer line whose tag and
+/// suite match one of our offered lines (RFC 4568 §7.1.2). Returns (our offered line,
+/// the answerer's line); the first keys what we send, the second what we receive.
+pub fn select_answer<'a, 'b>(
+    offered: &'a [CryptoAttr],
+    answer: &'b [CryptoAttr],
+) -> Result<(&'a CryptoAttr, &'b CryptoAttr), SdesError> {
+    let mut saw_mki = false;
+    for theirs in answer {
+        let Some(ours) = offered
+            .iter()
+            .find(|o| o.tag == theirs.tag && o.suite == theirs.suite)
+        else {
+            continue;
+        };
+        if theirs.mki.is_some() {
+            saw_mki = true;
+            continue;
+        }
+        if theirs.is_usable() {
+            return Ok((ours, theirs));
+        }
+    }
+    Err(if saw_mki {
+        SdesError::MkiUnsupported
+    } else {
+        SdesError::NoAcceptableCrypto
+    })
+}
+
+/// Choose which of an offerer's lines we answer it with: the first usable line whose suite
+/// is named in `offerer_pref:` (in that list's order), else the offerer's first usable
+/// line (rtpengine decides this when the offer is processed).
+pub fn select_offerer_crypto<'a>(
+    offered: &'a [CryptoAttr],
+    offerer_pref: &[String],
+) -> Result<&'a CryptoAttr, SdesError> {
+    offerer_pref
+        .iter()
+        .filter_map(|name| SrtpSuite::from_name(name))
+        .find_map(|suite| offered.iter().find(|a| a.suite == suite && a.is_usable()))
+        .or_else(|| offered.iter().find(|a| a.is_usable()))
+        .ok_or(if offered.iter().any(|a| a.mki.is_some()) {
+            SdesError::MkiUnsupported
+        } else {
+            SdesError::NoAcceptableCrypto
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `a=crypto` values rtpengine generated in captures/ex4.out (offer RTP/AVP ->
+    /// RTP/SAVP), minus the F8 lines, plus the `SDES-lifetime` variant and the answer.
+    const EX4: [&str; 10] = [
+        "1 AEAD_AES_256_GCM inline:O0ScP7smVkvskzceDJ3B0lJtGQh2ztLfmz2UeQ2gRwT11w/gTPEoa6esI+Q",
+        "2 AEAD_AES_128_GCM inline:mS1eUO2fzezwBU3Nh1MZ3B1P+ShKJP1Ji+xpsg",
+        "3 AES_256_CM_HMAC_SHA1_80 inline:GrBeGD5JZqVbcpY+IXFoWymeT98vgmaa1kEMtJ029+/WHaiPlfEkWm1+Ndg5hw",
+        "4 AES_256_CM_HMAC_SHA1_32 inline:uqy9h8b/uMosf9WHekGFZcD8iRPHHRaf3NH8qbYxRH7GaeezuHNDoROWKFxaRw",
+        "5 AES_192_CM_HMAC_SHA1_80 inline:t01Vu6cx4ynytT86I6Gl3yUhuhOri6zG1BBGh1EA20xiYfzLH4k",
+        "6 AES_192_CM_HMAC_SHA1_32 inline:/ONFCBXWL6JQaG05U7HL4twvczcndzOSMibb/iwEHFKEJqaqJ3w",
+        "7 AES_CM_128_HMAC_SHA1_80 inline:MsfOVG8bCsLaPfxs7oIilKBjkhLvsiNOPsBuF6IR",
+        "8 AES_CM_128_HMAC_SHA1_32 inline:73fsbpRzXFUrdZwa4oqhDhn0VlfPulEQ4CgUGjSX",
+        "11 NULL_HMAC_SHA1_80 inline:mj5fZ9Aygy6REKbgjP9MN9E17Lgd/e8tA1PMCNY9",
+        "12 NULL_HMAC_SHA1_32 inline:aNTJy5oVjfB8BQINh7PMiaT+DE44Bcd1h2yQcJIK",
+    ];
+    const EX4_LIFETIME: &str =
+        "7 AES_CM_128_HMAC_SHA1_80 inline:A+A5gu3AiguTqZ3uOX3RDNJpdDGlW253uglLA/1p|2^31";
+    const EX4_ANSWER: &str =
+        "1 AES_CM_128_HMAC_SHA1_80 inline:MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw";
+
+    #[test]
+    fn capture_lines_parse_and_write_back_byte_exact() {
+        for (line, suite) in EX4.iter().zip(SrtpSuite::ALL) {
+            let attr = CryptoAttr::parse(line).unwrap();
+            assert_eq!(attr.suite, suite);
+            assert_eq!(attr.key_salt.len(), suite.key_salt_len());
+            assert_eq!(attr.write(WriteOptions::default()), *line);
+            attr.context().unwrap();
+        }
+        let attr = CryptoAttr::parse(EX4_LIFETIME).unwrap();
+        assert_eq!(attr.lifetime, Some(1 << 31));
+        assert_eq!(attr.write(WriteOptions::default()), EX4_LIFETIME);
+        let answer = CryptoAttr::parse(EX4_ANSWER).unwrap();
+        assert_eq!(answer.master_key(), b"1234567890123456");
+        assert_eq!(answer.master_salt(), b"78901234567890");
+    }
+
+    #[test]
+    fn padding_and_lifetime_options() {
+        let attr = CryptoAttr::parse(EX4[0]).unwrap();
+        let padded = attr.write(WriteOptions {
+            pad: true,
+            lifetime: true,
+        });
+        assert_eq!(
+            padded,
+            "1 AEAD_AES_256_GCM inline:O0ScP7smVkvskzceDJ3B0lJtGQh2ztLfmz2UeQ2gRwT11w/gTPEoa6esI+Q=|2^31"
+        );
+        // Padded input parses to the same key.
+        assert_eq!(CryptoAttr::parse(&padded).unwrap().key_salt, attr.key_salt);
+        // 30-byte keys need no padding either way.
+        let cm = CryptoAttr::parse(EX4[6]).unwrap();
+        assert_eq!(
+            cm.write(WriteOptions {
+                pad: true,
+                lifetime: false
+            }),
+            EX4[6]
+        );
+    }
+
+    #[test]
+    fn lifetime_mki_and_session_params() {
+        let key = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw";
+        let a = CryptoAttr::parse(&format!(
+            "9 aes_cm_128_hmac_sha1_32 INLINE:{key}|1048576|1:4 UNENCRYPTED_SRTCP KDR=1"
+        ))
+        .unwrap();
+        assert_eq!(a.tag, 9);
+        assert_eq!(a.suite, SrtpSuite::AesCm128HmacSha1_32);
+        assert_eq!(a.lifetime, Some(1 << 20));
+        assert_eq!(a.mki, Some(Mki { value: 1, len: 4 }));
+        assert!(a.unencrypted_srtcp && !a.unencrypted_srtp);
+        assert_eq!(a.context().unwrap_err(), SdesError::MkiUnsupported);
+        assert_eq!(
+            a.write(WriteOptions::default()),
+            format!("9 AES_CM_128_HMAC_SHA1_32 inline:{key}|2^20|1:4 UNENCRYPTED_SRTCP")
+        );
+        // MKI without lifetime.
+        let b = CryptoAttr::parse(&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{key}|2:1")).unwrap();
+        assert_eq!((b.lifetime, b.mki), (None, Some(Mki { value: 2, len: 1 })));
+        // Second key parameter ignored.
+        let c = CryptoAttr::parse(&format!(
+            "1 AES_CM_128_HMAC_SHA1_80 inline:{key}|2^31;inline:{key}|2^31"
+        ))
+        .unwrap();
+        assert_eq!(c.lifetime, Some(1 << 31));
+    }
+
+    #[test]
+    fn malformed_lines_are_clear_errors() {
+        let key = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw";
+        let cases: [(String, SdesError); 10] = [
+            (String::new(), SdesError::Missing("tag")),
+            (
+                "x AES_CM_128_HMAC_SHA1_80".into(),
+                SdesError::BadTag("x".into()),
+            ),
+            ("1".into(), SdesError::Missing("crypto suite")),
+            (
+                "1 F8_128_HMAC_SHA1_80 inline:abc".into(),
+                SdesError::UnknownSuite("F8_128_HMAC_SHA1_80".into()),
+            ),
+            (
+                "1 AES_CM_128_HMAC_SHA1_80".into(),
+                SdesError::Missing("key parameters"),
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 uri:{key}"),
+                SdesError::UnknownKeyMethod,
+            ),
+            (
+                "1 AES_CM_128_HMAC_SHA1_80 inline:!!!!".into(),
+                SdesError::BadBase64,
+            ),
+            (
+                "1 AES_CM_128_HMAC_SHA1_80 inline:MTIz".into(),
+                SdesError::KeyLength {
+                    suite: SrtpSuite::AesCm128HmacSha1_80,
+                    got: 3,
+                    expected: 30,
+                },
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 inline:{key}|2^0"),
+                SdesError::BadLifetime("2^0".into()),
+            ),
+            (
+                format!("1 AES_CM_128_HMAC_SHA1_80 inline:{key}|1:0"),
+                SdesError::BadMki("1:0".into()),
+            ),
+        ];
+        for (line, err) in cases {
+            assert_eq!(CryptoAttr::parse(&line).unwrap_err(), err, "{line}");
+        }
+        for bad in ["2^49", "0", "281474976710657", "x"] {
+            assert!(
+                CryptoAttr::parse(&format!("1 AES_CM_128_HMAC_SHA1_80 inline:{key}|{bad}"))
+                    .is_err()
+            );
+        }
+        assert!(CryptoAttr::parse(&format!(
+            "1 AES_CM_128_HMAC_SHA1_80 inline:{key}|2^31|1:4|x"
+        ))
+        .is_err());
+    }
+
+    #[test]
+    fn generated_offer_has_fresh_keys_in_rtpengine_order() {
+        let offer = generate_offer(&SdesFlags::default()).unwrap();
+        let suites: Vec<_> = offer.iter().map(|a| a.suite).collect();
+        assert_eq!(suites, SrtpSuite::ALL);
+        let tags: Vec<_> = offer.iter().map(|a| a.tag).collect();
+        assert_eq!(tags, (1..=10).collect::<Vec<u32>>());
+        for a in &offer {
+            let line = a.write(WriteOptions::default());
+            assert!(!line.contains('='), "unpadded: {line}");
+            assert_eq!(CryptoAttr::parse(&line).unwrap(), *a);
+        }
+        let again = generate_offer(&SdesFlags::default()).unwrap();
+        assert_ne!(offer[0].key_salt, again[0].key_salt);
+        assert!(offer[0].key_salt.iter().any(|&b| b != 0));
+    }
+
+    #[test]
+    fn no_only_nonew_and_order_filters() {
+        let mut f = SdesFlags::default();
+        for opt in [
+            "no-AEAD_AES_256_GCM",
+            "no-NULL_HMAC_SHA1_80",
+            "no-NULL_HMAC_SHA1_32",
+            "no-F8_128_HMAC_SHA1_80",
+        ] {
+            assert!(f.apply(opt));
+        }
+        assert_eq!(
+            offer_suites(&f)[..2],
+            [SrtpSuite::AeadAes128Gcm, SrtpSuite::Aes256CmHmacSha1_80]
+        );
+        assert_eq!(offer_suites(&f).len(), 7);
+
+        // only- wins over no-.
+        assert!(f.apply("only-AEAD_AES_256_GCM"));
+        assert!(f.apply("only-AES_CM_128_HMAC_SHA1_80"));
+        assert_eq!(
+            offer_suites(&f),
+            [SrtpSuite::AeadAes256Gcm, SrtpSuite::AesCm128HmacSha1_80]
+        );
+
+        // order: moves named suites first, keeps tags.
+        let mut g = SdesFlags::default();
+        assert!(
+            g.apply("order:AES_CM_128_HMAC_SHA1_80;AES_CM_128_HMAC_SHA1_32;F8_128_HMAC_SHA1_80")
+        );
+        let offer = generate_offer(&g).unwrap();
+        let head: Vec<_> = offer.iter().take(3).map(|a| (a.tag, a.suite)).collect();
+        assert_eq!(
+            head,
+            [
+                (7, SrtpSuite::AesCm128HmacSha1_80),
+                (8, SrtpSuite::AesCm128HmacSha1_32),
+                (1, SrtpSuite::AeadAes256Gcm)
+            ]
+        );
+
+        let mut n = SdesFlags::default();
+        assert!(n.apply("nonew"));
+        assert!(offer_suites(&n).is_empty());
+        assert!(!n.apply("off"));
+        assert!(n.apply("pad") && n.apply("lifetime"));
+        assert_eq!(
+            n.write_options(),
+            WriteOptions {
+                pad: true,
+                lifetime: true
+            }
+        );
+    }
+
+    #[test]
+    fn answer_selection_matches_tag_and_suite() {
+        let offered: Vec<CryptoAttr> = EX4.iter().map(|l| CryptoAttr::parse(l).unwrap()).collect();
+        // ex4: the callee answers tag 1 with AES_CM_128_HMAC_SHA1_80, but our tag 1 is
+        // AEAD_AES_256_GCM: suite mismatch, so nothing is acceptable.
+        let answer = [CryptoAttr::parse(EX4_ANSWER).unwrap()];
+        assert_eq!(
+            select_answer(&offered, &answer).unwrap_err(),
+            SdesError::NoAcceptableCrypto
+        );
+        // Against an offer whose tag 1 is that suite, it is picked.
+        let ours = [CryptoAttr::generate(1, SrtpSuite::AesCm128HmacSha1_80).unwrap()];
+        let (o, t) = select_answer(&ours, &answer).unwrap();
+        assert_eq!((o.tag, t.tag), (1, 1));
+        assert_eq!(t.master_key(), b"1234567890123456");
+        // Answer with tag 7 matching our 7th line.
+        let key = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw";
+        let mki =
+            CryptoAttr::parse(&format!("7 AES_CM_128_HMAC_SHA1_80 inline:{key}|1:1")).unwrap();
+        assert_eq!(
+            select_answer(&offered, std::slice::from_ref(&mki)).unwrap_err(),
+            SdesError::MkiUnsupported
+        );
+        let good = CryptoAttr::parse(&format!("7 AES_CM_128_HMAC_SHA1_80 inline:{key}")).unwrap();
+        let (o, _) = select_answer(&offered, &[mki, good]).unwrap();
+        assert_eq!(o.suite, SrtpSuite::AesCm128HmacSha1_80);
+        assert_eq!(o.key_salt, CryptoAttr::parse(EX4[6]).unwrap().key_salt);
+    }
+
+    #[test]
+    fn offerer_preference() {
+        let offered: Vec<CryptoAttr> = EX4.iter().map(|l| CryptoAttr::parse(l).unwrap()).collect();
+        assert_eq!(select_offerer_crypto(&offered, &[]).unwrap().tag, 1);
+        let pref = [
+            "F8_128_HMAC_SHA1_80".to_owned(),
+            "AES_CM_128_HMAC_SHA1_32".to_owned(),
+        ];
+        assert_eq!(select_offerer_crypto(&offered, &pref).unwrap().tag, 8);
+        assert_eq!(
+            select_offerer_crypto(&[], &pref).unwrap_err(),
+            SdesError::NoAcceptableCrypto
+        );
+    }
+
+    #[test]
+    fn sdes_keys_drive_srtp_end_to_end() {
+        // Both sides key their contexts from the same line: what one protects the other
+        // unprotects.
+        let line = CryptoAttr::generate(1, SrtpSuite::AeadAes128Gcm)
+            .unwrap()
+            .write(WriteOptions::default());
+        let attr = CryptoAttr::parse(&line).unwrap();
+        let (mut tx, mut rx) = (attr.context().unwrap(), attr.context().unwrap());
+        let mut buf = [0u8; 64];
+        buf[..12].copy_from_slice(&[0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9]);
+        buf[12..20].copy_from_slice(b"payload!");
+        let n = tx.protect_rtp(&mut buf, 20).unwrap();
+        assert_eq!(rx.unprotect_rtp(&mut buf[..n]), Ok(20));
+        assert_eq!(&buf[12..20], b"payload!");
+    }
+}
