@@ -1,1 +1,16 @@
 //! ngmedia-codecs: audio codecs, frames in, frames out.
+//!
+//! Pure, frame-based building blocks for transcoding (rtpengine: `codeclib.c` and the
+//! codec handlers of `codec.c`): no sockets, no clocks, no engine types. Every encode/decode
+//! writes into a buffer the caller owns, and every codec/resampler state is allocated once
+//! when it is built, so a per-stream `Transcoder` runs without heap allocation per packet.
+pub mod error;
+pub mod g711;
+pub use error::CodecError;
+
+/// The first `needed` elements of a caller buffer, or `OutputTooSmall`.
+pub(crate) fn take_out<T>(out: &mut [T], needed: usize) -> Result<&mut [T], CodecError> {
+    let got = out.len();
+    out.get_mut(..needed)
+        .ok_or(CodecError::OutputTooSmall { needed, got })
+}
