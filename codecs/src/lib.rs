@@ -14,3 +14,8 @@ pub(crate) fn take_out<T>(out: &mut [T], needed: usize) -> Result<&mut [T], Code
     out.get_mut(..needed)
         .ok_or(CodecError::OutputTooSmall { needed, got })
 }
+
+#[cfg(feature = "g729")]
+pub mod g729;
+#[cfg(test)]
+pub(crate) mod test_util;
