@@ -6,6 +6,7 @@
 //! when it is built, so a per-stream `Transcoder` runs without heap allocation per packet.
 pub mod error;
 pub mod g711;
+pub mod opus;
 pub use error::CodecError;
 
 /// The first `needed` elements of a caller buffer, or `OutputTooSmall`.
