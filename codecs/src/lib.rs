@@ -7,6 +7,7 @@
 pub mod error;
 pub mod g711;
 pub mod opus;
+pub mod resample;
 pub use error::CodecError;
 
 /// The first `needed` elements of a caller buffer, or `OutputTooSmall`.
