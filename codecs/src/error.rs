@@ -35,6 +35,9 @@ pub enum CodecError {
     /// Telephone-event (RFC 4733) event code outside the DTMF range where a tone is needed.
     #[error("telephone-event {0} has no DTMF tone")]
     NotDtmf(u8),
+    /// Telephone-event volume above 63 (-63 dBm0 is the quietest level).
+    #[error("telephone-event volume {0} is above 63")]
+    EventVolume(u8),
     /// A bad `a=fmtp` parameter value.
     #[error("bad fmtp parameter {0}")]
     Fmtp(String),
