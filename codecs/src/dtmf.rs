@@ -34,7 +34,10 @@ impl TelephoneEvent {
         let b: [u8; EVENT_LEN] = payload
             .get(..EVENT_LEN)
             .and_then(|b| b.try_into().ok())
-            .ok_or(CodecError::PayloadLength { codec: "telephone-event", len: payload.len() })?;
+            .ok_or(CodecError::PayloadLength {
+                codec: "telephone-event",
+                len: payload.len(),
+            })?;
         Ok(TelephoneEvent {
             event: b[0],
             end: b[1] & 0x80 != 0,
@@ -63,8 +66,22 @@ pub fn dtmf_frequencies(event: u8) -> Option<(f64, f64)> {
     const COLS: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
     // (row, column) of events 0..=15: 0-9, *, #, A-D.
     const GRID: [(usize, usize); 16] = [
-        (3, 1), (0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2),
-        (3, 0), (3, 2), (0, 3), (1, 3), (2, 3), (3, 3),
+        (3, 1),
+        (0, 0),
+        (0, 1),
+        (0, 2),
+        (1, 0),
+        (1, 1),
+        (1, 2),
+        (2, 0),
+        (2, 1),
+        (2, 2),
+        (3, 0),
+        (3, 2),
+        (0, 3),
+        (1, 3),
+        (2, 3),
+        (3, 3),
     ];
     GRID.get(event as usize).map(|&(r, c)| (ROWS[r], COLS[c]))
 }
@@ -101,8 +118,8 @@ impl ToneGenerator {
             return Err(CodecError::UnsupportedRate(sample_rate));
         }
         let rate = sample_rate as f64;
-        let amplitude = DBM0_PEAK * 10f64.powf(-(volume_dbm0.min(63) as f64) / 20.0)
-            / std::f64::consts::SQRT_2;
+        let amplitude =
+            DBM0_PEAK * 10f64.powf(-(volume_dbm0.min(63) as f64) / 20.0) / std::f64::consts::SQRT_2;
         Ok(ToneGenerator {
             step: (2.0 * PI * low / rate, 2.0 * PI * high / rate),
             phase: (0.0, 0.0),
@@ -222,11 +239,11 @@ impl DtmfDetector {
             *p = 2.0 * (s1 * s1 + s2 * s2 - c * s1 * s2) / (n * n);
         }
         let peak = |group: &[f64]| {
-            let (idx, &max) = group
+            let (idx, &max) = group.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
+            let clear = group
                 .iter()
                 .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))?;
-            let clear = group.iter().enumerate().all(|(j, &p)| j == idx || p * PEAK_RATIO < max);
+                .all(|(j, &p)| j == idx || p * PEAK_RATIO < max);
             clear.then_some((idx, max))
         };
         let (row, row_p) = peak(&power[..4])?;
@@ -253,8 +270,18 @@ mod tests {
     #[test]
     fn event_bytes_round_trip() {
         // Digit 5 at -10 dBm0, 50 ms into the event at 8 kHz; then its end report at 100 ms.
-        let start = TelephoneEvent { event: 5, end: false, volume: 10, duration: 400 };
-        let end = TelephoneEvent { event: 5, end: true, volume: 10, duration: 800 };
+        let start = TelephoneEvent {
+            event: 5,
+            end: false,
+            volume: 10,
+            duration: 400,
+        };
+        let end = TelephoneEvent {
+            event: 5,
+            end: true,
+            volume: 10,
+            duration: 800,
+        };
         let mut buf = [0u8; 4];
         assert_eq!(start.write(&mut buf), Ok(4));
         assert_eq!(buf, [0x05, 0x0A, 0x01, 0x90]);
@@ -264,10 +291,18 @@ mod tests {
         // Flash (event 16) with the reserved bit set by a sloppy sender: R is ignored.
         assert_eq!(
             TelephoneEvent::parse(&[16, 0xC0 | 63, 0xFF, 0xFF, 0xAA]),
-            Ok(TelephoneEvent { event: 16, end: true, volume: 63, duration: 65535 })
+            Ok(TelephoneEvent {
+                event: 16,
+                end: true,
+                volume: 63,
+                duration: 65535
+            })
         );
         assert!(TelephoneEvent::parse(&[1, 2, 3]).is_err());
-        let loud = TelephoneEvent { volume: 64, ..start };
+        let loud = TelephoneEvent {
+            volume: 64,
+            ..start
+        };
         assert!(loud.write(&mut buf).is_err());
         assert!(start.write(&mut buf[..3]).is_err());
     }
@@ -282,7 +317,10 @@ mod tests {
         assert_eq!(event_to_char(10), Some('*'));
         assert_eq!(char_to_event('d'), Some(15));
         assert_eq!(char_to_event('x'), None);
-        assert!(matches!(ToneGenerator::new(16, 10, 8000), Err(CodecError::NotDtmf(16))));
+        assert!(matches!(
+            ToneGenerator::new(16, 10, 8000),
+            Err(CodecError::NotDtmf(16))
+        ));
     }
 
     #[test]

@@ -298,7 +298,10 @@ mod tests {
         let (rate, pcm) = read_wav("speech-8k.wav");
         assert_eq!(rate, 8000);
         let (out, sizes) = round_trip(&pcm, false);
-        assert!(sizes.iter().all(|&s| s == 20), "two voice frames per 20 ms packet");
+        assert!(
+            sizes.iter().all(|&s| s == 20),
+            "two voice frames per 20 ms packet"
+        );
         let (lag, corr) = align(&pcm, &out, 200);
         let n = out.len() - lag;
         let snr = snr_db(&pcm[..n], &out[lag..lag + n]);
@@ -323,7 +326,10 @@ mod tests {
         }));
         let (out, sizes) = round_trip(&pcm, true);
         let tail = &sizes[sizes.len() - 25..];
-        assert!(tail.iter().all(|&s| s <= 2), "DTX in the silent part: {tail:?}");
+        assert!(
+            tail.iter().all(|&s| s <= 2),
+            "DTX in the silent part: {tail:?}"
+        );
         assert!(sizes.contains(&2), "at least one SID payload: {sizes:?}");
         assert!(sizes[..40].iter().filter(|&&s| s == 20).count() > 30);
         eprintln!("G.729B payload sizes {sizes:?}");
@@ -348,7 +354,10 @@ mod tests {
             .0;
         let mut concealed_rms = 0.0;
         for (i, chunk) in pcm.chunks_exact(80).take(loudest + 4).enumerate() {
-            assert_eq!(enc.encode_frame(chunk, &mut frame).unwrap(), G729Frame::Voice);
+            assert_eq!(
+                enc.encode_frame(chunk, &mut frame).unwrap(),
+                G729Frame::Voice
+            );
             if (loudest + 1..loudest + 4).contains(&i) {
                 dec.conceal_frame(&mut out).unwrap();
                 concealed_rms += rms(&out);
@@ -369,21 +378,30 @@ mod tests {
         for bad in [0, 1, 5, 11, 19] {
             assert_eq!(
                 frames_in_payload(bad),
-                Err(CodecError::PayloadLength { codec: "G729", len: bad })
+                Err(CodecError::PayloadLength {
+                    codec: "G729",
+                    len: bad
+                })
             );
         }
         let mut enc = G729Encoder::new(false).unwrap();
         let mut out = [0u8; 10];
         assert!(matches!(
             enc.encode_frame(&[0; 79], &mut out),
-            Err(CodecError::PcmLength { expected: 80, got: 79 })
+            Err(CodecError::PcmLength {
+                expected: 80,
+                got: 79
+            })
         ));
         let mut dec = G729Decoder::new().unwrap();
         let mut pcm = [0i16; 80];
         assert!(dec.decode_frame(&[0; 3], &mut pcm).is_err());
         assert!(matches!(
             dec.decode_payload(&[0; 20], &mut pcm),
-            Err(CodecError::OutputTooSmall { needed: 160, got: 80 })
+            Err(CodecError::OutputTooSmall {
+                needed: 160,
+                got: 80
+            })
         ));
     }
 

@@ -4,12 +4,18 @@
 //! codec handlers of `codec.c`): no sockets, no clocks, no engine types. Every encode/decode
 //! writes into a buffer the caller owns, and every codec/resampler state is allocated once
 //! when it is built, so a per-stream `Transcoder` runs without heap allocation per packet.
+mod codec;
 pub mod dtmf;
 pub mod error;
 pub mod g711;
 pub mod opus;
 pub mod resample;
+pub use codec::{
+    Codec, CodecDef, CodecKind, CodecParams, Decoder, Encoder, EncoderKind, EncoderOptions,
+    EventSet, FrameDurations, OpusParams, CODECS,
+};
 pub use error::CodecError;
+pub use resample::Resampler;
 
 /// The first `needed` elements of a caller buffer, or `OutputTooSmall`.
 pub(crate) fn take_out<T>(out: &mut [T], needed: usize) -> Result<&mut [T], CodecError> {

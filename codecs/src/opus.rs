@@ -75,7 +75,9 @@ pub struct OpusEncoder {
 
 impl std::fmt::Debug for OpusEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpusEncoder").field("config", &self.config).finish()
+        f.debug_struct("OpusEncoder")
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -110,7 +112,9 @@ impl OpusEncoder {
     pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
         let per_ms = self.config.sample_rate as usize / 1000 * self.config.channels as usize;
         // Opus frames are 2.5, 5, 10, 20, 40 or 60 ms.
-        let valid = [5, 10, 20, 40, 80, 120].iter().any(|&half_ms| pcm.len() * 2 == half_ms * per_ms);
+        let valid = [5, 10, 20, 40, 80, 120]
+            .iter()
+            .any(|&half_ms| pcm.len() * 2 == half_ms * per_ms);
         if !valid {
             return Err(CodecError::PcmLength {
                 expected: 20 * per_ms,
@@ -118,7 +122,10 @@ impl OpusEncoder {
             });
         }
         if out.is_empty() {
-            return Err(CodecError::OutputTooSmall { needed: MAX_PACKET, got: 0 });
+            return Err(CodecError::OutputTooSmall {
+                needed: MAX_PACKET,
+                got: 0,
+            });
         }
         Ok(self.inner.encode(pcm, out)?)
     }
@@ -165,7 +172,10 @@ impl OpusDecoder {
     /// must hold the packet's duration (up to 120 ms).
     pub fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<usize, CodecError> {
         if payload.is_empty() {
-            return Err(CodecError::PayloadLength { codec: "opus", len: 0 });
+            return Err(CodecError::PayloadLength {
+                codec: "opus",
+                len: 0,
+            });
         }
         Ok(self.inner.decode(Some(payload), out, false)?)
     }
@@ -214,7 +224,10 @@ mod tests {
     fn speech_round_trip_48k() {
         let (rate, pcm) = read_wav("speech-48k.wav");
         assert_eq!(rate, 48000);
-        let config = OpusConfig { bitrate: Some(32000), ..OpusConfig::default() };
+        let config = OpusConfig {
+            bitrate: Some(32000),
+            ..OpusConfig::default()
+        };
         let out = round_trip(&pcm, config, 960);
         let (lag, corr) = align(&pcm, &out, 960);
         let n = out.len() - lag;
@@ -232,7 +245,11 @@ mod tests {
         for rate in [8000, 12000, 16000, 24000, 48000] {
             let frame = rate as usize / 50;
             let pcm = sine(1000.0, rate, frame * 50, 10000.0);
-            let config = OpusConfig { sample_rate: rate, complexity: 10, ..OpusConfig::default() };
+            let config = OpusConfig {
+                sample_rate: rate,
+                complexity: 10,
+                ..OpusConfig::default()
+            };
             let out = round_trip(&pcm, config, frame);
             let tail = &out[frame * 10..];
             let f = dominant_frequency(tail, rate, 200.0, 3000.0, 10.0);
@@ -248,7 +265,10 @@ mod tests {
 
     #[test]
     fn stereo_and_frame_sizes() {
-        let config = OpusConfig { channels: 2, ..OpusConfig::default() };
+        let config = OpusConfig {
+            channels: 2,
+            ..OpusConfig::default()
+        };
         let mut enc = OpusEncoder::new(config).unwrap();
         let mut dec = OpusDecoder::new(48000, 2).unwrap();
         let mut payload = [0u8; MAX_PACKET];
@@ -262,8 +282,14 @@ mod tests {
             enc.encode(&[0; 1000], &mut payload),
             Err(CodecError::PcmLength { .. })
         ));
-        assert!(matches!(OpusDecoder::new(44100, 1), Err(CodecError::UnsupportedRate(44100))));
-        assert!(matches!(OpusDecoder::new(48000, 3), Err(CodecError::UnsupportedChannels(3))));
+        assert!(matches!(
+            OpusDecoder::new(44100, 1),
+            Err(CodecError::UnsupportedRate(44100))
+        ));
+        assert!(matches!(
+            OpusDecoder::new(48000, 3),
+            Err(CodecError::UnsupportedChannels(3))
+        ));
         assert!(dec.decode(&[], &mut out).is_err());
     }
 
@@ -312,12 +338,16 @@ mod tests {
 
     #[test]
     fn dtx_shrinks_silence() {
-        let config = OpusConfig { dtx: true, ..OpusConfig::default() };
+        let config = OpusConfig {
+            dtx: true,
+            ..OpusConfig::default()
+        };
         let mut enc = OpusEncoder::new(config).unwrap();
         let mut payload = [0u8; MAX_PACKET];
         let silence = [0i16; 960];
-        let sizes: Vec<usize> =
-            (0..30).map(|_| enc.encode(&silence, &mut payload).unwrap()).collect();
+        let sizes: Vec<usize> = (0..30)
+            .map(|_| enc.encode(&silence, &mut payload).unwrap())
+            .collect();
         assert!(sizes[20..].iter().all(|&n| n <= 2), "{sizes:?}");
     }
 

@@ -47,16 +47,28 @@ impl Resampler {
             }
         }
         if frame_ms != 10 && frame_ms != 20 {
-            return Err(CodecError::UnsupportedFrameDuration { codec: "resampler", ms: frame_ms });
+            return Err(CodecError::UnsupportedFrameDuration {
+                codec: "resampler",
+                ms: frame_ms,
+            });
         }
         let in_frame = (in_rate * frame_ms / 1000) as usize;
         let out_frame = (out_rate * frame_ms / 1000) as usize;
         let fft = if in_rate == out_rate {
             None
         } else {
-            let fft = Fft::new(in_rate as usize, out_rate as usize, in_frame, 1, FixedSync::Both)?;
+            let fft = Fft::new(
+                in_rate as usize,
+                out_rate as usize,
+                in_frame,
+                1,
+                FixedSync::Both,
+            )?;
             // Every rate pair here divides 10 ms evenly, so rubato keeps the frame sizes.
-            debug_assert_eq!((fft.input_frames_next(), fft.output_frames_next()), (in_frame, out_frame));
+            debug_assert_eq!(
+                (fft.input_frames_next(), fft.output_frames_next()),
+                (in_frame, out_frame)
+            );
             Some(fft)
         };
         Ok(Resampler {
@@ -106,7 +118,10 @@ impl Resampler {
     /// `output_frame_len()` samples into `output` and returns that count.
     pub fn process(&mut self, input: &[i16], output: &mut [i16]) -> Result<usize, CodecError> {
         if input.len() != self.in_frame {
-            return Err(CodecError::PcmLength { expected: self.in_frame, got: input.len() });
+            return Err(CodecError::PcmLength {
+                expected: self.in_frame,
+                got: input.len(),
+            });
         }
         let output = crate::take_out(output, self.out_frame)?;
         let Some(fft) = &mut self.fft else {
@@ -118,10 +133,17 @@ impl Resampler {
             *f = s as f32 / SCALE;
         }
         // Sizes match by construction; rubato only checks them.
-        let buf_in = InterleavedSlice::new(&self.input[..], 1, self.in_frame)
-            .map_err(|_| CodecError::PcmLength { expected: self.in_frame, got: self.input.len() })?;
+        let buf_in = InterleavedSlice::new(&self.input[..], 1, self.in_frame).map_err(|_| {
+            CodecError::PcmLength {
+                expected: self.in_frame,
+                got: self.input.len(),
+            }
+        })?;
         let mut buf_out = InterleavedSlice::new_mut(&mut self.output[..], 1, self.out_frame)
-            .map_err(|_| CodecError::OutputTooSmall { needed: self.out_frame, got: 0 })?;
+            .map_err(|_| CodecError::OutputTooSmall {
+                needed: self.out_frame,
+                got: 0,
+            })?;
         fft.process_into_buffer(&buf_in, &mut buf_out, None)?;
         for (o, &f) in output.iter_mut().zip(&self.output) {
             *o = (f * SCALE).round().clamp(i16::MIN as f32, i16::MAX as f32) as i16;
@@ -152,11 +174,17 @@ mod tests {
         let mut up = Resampler::new(8000, 48000, 20).unwrap();
         let mut down = Resampler::new(48000, 8000, 20).unwrap();
         let mid = run(&mut up, &input);
-        assert_eq!(dominant_frequency(&mid[4800..], 48000, 500.0, 1500.0, 5.0), 1000.0);
+        assert_eq!(
+            dominant_frequency(&mid[4800..], 48000, 500.0, 1500.0, 5.0),
+            1000.0
+        );
         let out = run(&mut down, &mid);
         let delay = up.latency_samples() / 6 + down.latency_samples();
         assert_eq!(delay, 160, "10 ms each way");
-        assert_eq!(dominant_frequency(&out[1600..], 8000, 500.0, 1500.0, 5.0), 1000.0);
+        assert_eq!(
+            dominant_frequency(&out[1600..], 8000, 500.0, 1500.0, 5.0),
+            1000.0
+        );
         let n = out.len() - delay - 1600;
         let snr = snr_db(&input[1600..1600 + n], &out[1600 + delay..1600 + delay + n]);
         eprintln!("resampler 8k->48k->8k 1 kHz: SNR {snr:.1} dB");
@@ -213,17 +241,26 @@ mod tests {
 
     #[test]
     fn bad_input() {
-        assert!(matches!(Resampler::new(44100, 8000, 20), Err(CodecError::UnsupportedRate(44100))));
+        assert!(matches!(
+            Resampler::new(44100, 8000, 20),
+            Err(CodecError::UnsupportedRate(44100))
+        ));
         assert!(matches!(
             Resampler::new(8000, 16000, 30),
             Err(CodecError::UnsupportedFrameDuration { ms: 30, .. })
         ));
         let mut r = Resampler::new(8000, 16000, 20).unwrap();
         let mut out = [0i16; 320];
-        assert!(matches!(r.process(&[0; 100], &mut out), Err(CodecError::PcmLength { .. })));
+        assert!(matches!(
+            r.process(&[0; 100], &mut out),
+            Err(CodecError::PcmLength { .. })
+        ));
         assert!(matches!(
             r.process(&[0; 160], &mut out[..10]),
-            Err(CodecError::OutputTooSmall { needed: 320, got: 10 })
+            Err(CodecError::OutputTooSmall {
+                needed: 320,
+                got: 10
+            })
         ));
     }
 }
