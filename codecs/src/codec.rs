@@ -351,7 +351,9 @@ impl Codec {
     /// Whether packets of `ms` milliseconds are possible.
     pub fn supports_ptime(&self, ms: u32) -> bool {
         match self.def.frames {
-            FrameDurations::MultipleOf { step, max } => ms > 0 && ms % step == 0 && ms <= max,
+            FrameDurations::MultipleOf { step, max } => {
+                ms > 0 && ms.is_multiple_of(step) && ms <= max
+            }
             FrameDurations::OneOf(list) => list.contains(&ms),
             FrameDurations::NotApplicable => false,
         }
@@ -569,7 +571,7 @@ impl Decoder {
             #[cfg(feature = "g729")]
             Decoder::G729(d) => {
                 use crate::g729::FRAME_SAMPLES;
-                if samples % FRAME_SAMPLES != 0 {
+                if !samples.is_multiple_of(FRAME_SAMPLES) {
                     return Err(CodecError::PcmLength {
                         expected: samples.div_ceil(FRAME_SAMPLES) * FRAME_SAMPLES,
                         got: samples,

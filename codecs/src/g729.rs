@@ -237,7 +237,7 @@ pub(crate) fn encode_packet(
     pcm: &[i16],
     out: &mut [u8],
 ) -> Result<usize, CodecError> {
-    if pcm.is_empty() || pcm.len() % FRAME_SAMPLES != 0 {
+    if pcm.is_empty() || !pcm.len().is_multiple_of(FRAME_SAMPLES) {
         return Err(CodecError::PcmLength {
             expected: pcm.len().div_ceil(FRAME_SAMPLES).max(1) * FRAME_SAMPLES,
             got: pcm.len(),
