@@ -1,0 +1,134 @@
+//! µs per 20 ms frame for each codec's encode and decode and for the resampler, on the
+//! speech fixtures. A plain `harness = false` bench (no criterion) to keep builds lean:
+//! `cargo bench -p ngmedia-codecs`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use ngmedia_codecs::{Codec, EncoderOptions, Resampler};
+
+fn read_wav(name: &str) -> Vec<i16> {
+    let path = format!("{}/../samples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    // The fixtures are canonical 44-byte-header mono 16-bit WAVs; find the data chunk anyway.
+    let at = data
+        .windows(4)
+        .position(|w| w == b"data")
+        .expect("data chunk")
+        + 8;
+    data[at..]
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+/// Runs `f` over `frames` frames (cycling through the input) and returns µs per call.
+fn time_per_frame(frames: usize, mut f: impl FnMut(usize)) -> f64 {
+    for i in 0..frames / 10 {
+        f(i); // warm-up
+    }
+    let start = Instant::now();
+    for i in 0..frames {
+        f(i);
+    }
+    start.elapsed().as_secs_f64() * 1e6 / frames as f64
+}
+
+fn codec_row(label: &str, codec: Codec, opts: EncoderOptions, speech: &[i16], frames: usize) {
+    let mut enc = codec.encoder_with(20, &opts).expect("encoder");
+    let rate = opts.pcm_rate.unwrap_or(codec.def.pcm_rate);
+    let mut dec = codec.decoder_at(rate).expect("decoder");
+    let n = enc.frame_samples();
+    let chunks: Vec<&[i16]> = speech.chunks_exact(n).collect();
+    let mut payload = vec![0u8; enc.max_payload_len()];
+    // Pre-encode the fixture so the decode loop measures decoding only.
+    let packets: Vec<Vec<u8>> = chunks
+        .iter()
+        .map(|c| {
+            let len = enc.encode(c, &mut payload).expect("encode");
+            payload[..len].to_vec()
+        })
+        .collect();
+    let enc_us = time_per_frame(frames, |i| {
+        black_box(
+            enc.encode(chunks[i % chunks.len()], &mut payload)
+                .expect("encode"),
+        );
+    });
+    let mut pcm = vec![0i16; n];
+    let dec_us = time_per_frame(frames, |i| {
+        black_box(
+            dec.decode(&packets[i % packets.len()], &mut pcm)
+                .expect("decode"),
+        );
+    });
+    println!("| {label:<28} | {enc_us:>9.2} | {dec_us:>9.2} |");
+}
+
+fn main() {
+    let speech8 = read_wav("speech-8k.wav");
+    let speech48 = read_wav("speech-48k.wav");
+    let default = EncoderOptions::default();
+    println!("| 20 ms frame                  | encode µs | decode µs |");
+    println!("|------------------------------|-----------|-----------|");
+    codec_row(
+        "PCMU",
+        Codec::from_static_pt(0).unwrap(),
+        default,
+        &speech8,
+        200_000,
+    );
+    codec_row(
+        "PCMA",
+        Codec::from_static_pt(8).unwrap(),
+        default,
+        &speech8,
+        200_000,
+    );
+    if let Ok(g729) = Codec::lookup("G729", 8000, None, Some("annexb=no")) {
+        if g729.decoder().is_ok() {
+            codec_row("G.729 (2 x 10 ms)", g729, default, &speech8, 5_000);
+        }
+    }
+    let opus = Codec::lookup("opus", 48000, Some(2), None).unwrap();
+    for complexity in [0, 5, 10] {
+        let opts = EncoderOptions {
+            opus_complexity: complexity,
+            ..default
+        };
+        codec_row(
+            &format!("Opus 48k c{complexity}"),
+            opus,
+            opts,
+            &speech48,
+            3_000,
+        );
+    }
+    for complexity in [0, 5, 10] {
+        let opts = EncoderOptions {
+            opus_complexity: complexity,
+            pcm_rate: Some(8000),
+            ..default
+        };
+        codec_row(
+            &format!("Opus 8k PCM c{complexity}"),
+            opus,
+            opts,
+            &speech8,
+            3_000,
+        );
+    }
+    for (from, to, input) in [(8000, 48000, &speech8), (48000, 8000, &speech48)] {
+        let mut r = Resampler::new(from, to, 20).expect("resampler");
+        let chunks: Vec<&[i16]> = input.chunks_exact(r.input_frame_len()).collect();
+        let mut out = vec![0i16; r.output_frame_len()];
+        let us = time_per_frame(20_000, |i| {
+            black_box(
+                r.process(chunks[i % chunks.len()], &mut out)
+                    .expect("resample"),
+            );
+        });
+        let label = format!("resample {}k -> {}k", from / 1000, to / 1000);
+        println!("| {label:<28} | {us:>9.2} | {:>9} |", "-");
+    }
+}
