@@ -84,6 +84,9 @@ struct Batch {
     dest: Box<libc::sockaddr_storage>,
     lens: [usize; BATCH],
     route: [Route; BATCH],
+    /// Receive headers the kernel wrote into by the last `recv` (only those need resetting;
+    /// most calls return one packet).
+    dirty: usize,
 }
 
 // SAFETY: the raw pointers in the headers only point into the Batch's own boxes; the Batch
@@ -106,6 +109,7 @@ impl Batch {
             dest: Box::new(sys::empty_sockaddr()),
             lens: [0; BATCH],
             route: [Route::None; BATCH],
+            dirty: 0,
         };
         for i in 0..BATCH {
             b.recv_iov[i] = libc::iovec {
@@ -114,6 +118,7 @@ impl Batch {
             };
             let h = &mut b.recv_hdrs[i].msg_hdr;
             h.msg_name = (&mut b.recv_addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_iov = &mut b.recv_iov[i];
             h.msg_iovlen = 1;
             let s = &mut b.send_hdrs[i].msg_hdr;
@@ -126,22 +131,16 @@ impl Batch {
 
     /// Receive up to BATCH datagrams; `Ok(0)` when the socket is drained.
     fn recv(&mut self, fd: i32) -> io::Result<usize> {
-        for h in self.recv_hdrs.iter_mut() {
+        for h in self.recv_hdrs[..self.dirty].iter_mut() {
             h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_hdr.msg_flags = 0;
             h.msg_len = 0;
         }
         // SAFETY: the headers point at BATCH live buffers/addresses owned by `self`, set up
         // in `new()`; the kernel writes at most iov_len/msg_namelen bytes into each.
-        let r = unsafe {
-            libc::recvmmsg(
-                fd,
-                self.recv_hdrs.as_mut_ptr(),
-                BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
+        let r = unsafe { sys::recvmmsg_raw(fd, self.recv_hdrs.as_mut_ptr(), BATCH) };
+        // Headers past a short count are untouched; on error none are.
+        self.dirty = r.max(0) as usize;
         if r < 0 {
             let e = io::Error::last_os_error();
             return match e.kind() {
@@ -174,14 +173,7 @@ impl Batch {
             passes += 1;
             // SAFETY: send_hdrs[off..m] point at `dest` and iovecs describing initialised
             // bytes of `bufs`, all owned by `self` and alive for the call.
-            let r = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    self.send_hdrs[off..].as_mut_ptr(),
-                    (m - off) as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                )
-            };
+            let r = unsafe { sys::sendmmsg_raw(fd, self.send_hdrs[off..].as_mut_ptr(), m - off) };
             if r > 0 {
                 sent += r as u64;
                 off += r as usize;
