@@ -33,8 +33,10 @@
 //! counts once in the stream's `errors` and once in the worker's `drops[reason]`. STUN and
 //! DTLS are not handled yet and are dropped as `Malformed`.
 
+mod epoll;
 mod ports;
 mod sys;
+mod uring;
 mod worker;
 
 use std::collections::HashMap;
@@ -45,15 +47,17 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::core::config::{EngineConfig, Interface};
 use crate::core::latch::EndpointLearning;
 use crate::core::plan::{CallKey, CallPlan, LocalPort, MediaPlane, PortError, PortKey, PortPair};
 use crate::core::stats::{PacketTotals, WorkerCounters};
+use epoll::EpollWorker;
 use ports::{BoundPort, PortPool, Role};
 use sys::EventFd;
-use worker::{Command, Worker};
+use uring::UringWorker;
+use worker::{Command, Core};
 
 /// Socket buffer size requested for media sockets: about 1 s of a few hundred G.711 streams'
 /// worth of bursts, so a worker that is briefly descheduled does not lose packets.
@@ -62,6 +66,48 @@ pub const DEFAULT_SOCKET_BUFFER: usize = 1 << 20;
 /// How long [`MediaWorkers::flush`] waits for each worker.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Environment variable that forces a backend when [`IoOptions::backend`] is `Auto`:
+/// `epoll`, `io_uring` or `auto`.
+pub const BACKEND_ENV: &str = "NGMEDIA_IO_BACKEND";
+
+/// How the media workers move packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// io_uring when the kernel allows it, else epoll ([`BACKEND_ENV`] can force one).
+    #[default]
+    Auto,
+    /// epoll + `recvmmsg`/`sendmmsg`.
+    Epoll,
+    /// io_uring; starting fails if it is unavailable.
+    IoUring,
+}
+
+impl Backend {
+    /// Parse a [`BACKEND_ENV`] value.
+    pub fn parse(s: &str) -> Option<Backend> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" | "" => Some(Backend::Auto),
+            "epoll" => Some(Backend::Epoll),
+            "io_uring" | "io-uring" | "iouring" | "uring" => Some(Backend::IoUring),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Epoll => "epoll",
+            Backend::IoUring => "io_uring",
+        }
+    }
+}
+
+/// Whether the io_uring backend can run on this host (kernel >= 6.12, io_uring not disabled
+/// by `kernel.io_uring_disabled` or a seccomp filter).
+pub fn io_uring_available() -> io::Result<()> {
+    uring::probe()
+}
+
 /// IO tunables not part of [`EngineConfig`].
 #[derive(Debug, Clone, Copy)]
 pub struct IoOptions {
@@ -69,6 +115,8 @@ pub struct IoOptions {
     pub learning: EndpointLearning,
     /// SO_RCVBUF/SO_SNDBUF requested per media socket.
     pub socket_buffer: usize,
+    /// Packet IO backend.
+    pub backend: Backend,
 }
 
 impl Default for IoOptions {
@@ -76,6 +124,49 @@ impl Default for IoOptions {
         IoOptions {
             learning: EndpointLearning::Delayed,
             socket_buffer: DEFAULT_SOCKET_BUFFER,
+            backend: Backend::Auto,
+        }
+    }
+}
+
+/// What a worker thread reports once its backend is set up: the backend in use and, for a
+/// fallback to epoll, why io_uring was not used.
+type Ready = io::Result<(Backend, Option<io::Error>)>;
+
+/// Body of a worker thread: set up the backend (on this thread: the ring is single-issuer),
+/// report it, then run.
+fn run_worker(
+    core: Core,
+    wake: Arc<EventFd>,
+    backend: Backend,
+    max_sockets: usize,
+    ready: mpsc::SyncSender<Ready>,
+) {
+    let mut core = core;
+    let mut why = None;
+    if backend != Backend::Epoll {
+        match UringWorker::new(wake.clone(), core, max_sockets) {
+            Ok(w) => {
+                let _ = ready.send(Ok((Backend::IoUring, None)));
+                return w.run();
+            }
+            Err((e, c)) if backend == Backend::Auto => {
+                core = c;
+                why = Some(e);
+            }
+            Err((e, _)) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        }
+    }
+    match EpollWorker::new(wake, core) {
+        Ok(w) => {
+            let _ = ready.send(Ok((Backend::Epoll, why)));
+            w.run();
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e));
         }
     }
 }
@@ -106,6 +197,7 @@ pub struct MediaWorkers {
     pending: Mutex<HashMap<PortKey, BoundPort>>,
     next_key: AtomicU64,
     stopped: AtomicBool,
+    backend: Backend,
 }
 
 impl MediaWorkers {
@@ -130,24 +222,58 @@ impl MediaWorkers {
             pending: Mutex::new(HashMap::new()),
             next_key: AtomicU64::new(1),
             stopped: AtomicBool::new(false),
+            backend: Backend::Epoll,
         };
+        let backend = match (options.backend, std::env::var(BACKEND_ENV)) {
+            (Backend::Auto, Ok(v)) => Backend::parse(&v).unwrap_or_else(|| {
+                warn!(value = %v, "{BACKEND_ENV}: unknown backend, using auto");
+                Backend::Auto
+            }),
+            (b, _) => b,
+        };
+        let max_sockets = media.pool.capacity() * config.interfaces.len().max(1);
+        let mut used = None;
         for i in 0..count {
             // On error, dropping `media` stops the workers started so far.
             let (tx, rx) = mpsc::channel();
             let wake = Arc::new(EventFd::new()?);
             let counters = Arc::new(WorkerCounters::default());
-            let worker = Worker::new(wake.clone(), rx, counters.clone(), options.learning)?;
+            let core = Core::new(rx, counters.clone(), options.learning);
+            let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+            let thread_wake = wake.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("ngmedia-media-{i}"))
-                .spawn(move || worker.run())?;
+                .spawn(move || run_worker(core, thread_wake, backend, max_sockets, ready_tx))?;
+            let ready = ready_rx
+                .recv()
+                .unwrap_or_else(|_| Err(io::Error::other("media worker died during start-up")));
             media.workers.push(WorkerHandle {
                 commands: tx,
                 wake,
                 counters,
                 thread: Mutex::new(Some(thread)),
             });
+            let (kind, why) = ready?;
+            if used.is_none() {
+                match why {
+                    Some(e) => info!("media workers: epoll backend (io_uring unavailable: {e})"),
+                    None => info!(
+                        "media workers: {} backend ({} {})",
+                        kind.name(),
+                        count,
+                        if count == 1 { "thread" } else { "threads" }
+                    ),
+                }
+                used = Some(kind);
+            }
         }
+        media.backend = used.unwrap_or(Backend::Epoll);
         Ok(Arc::new(media))
+    }
+
+    /// The backend the workers use (never `Auto`).
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub fn workers(&self) -> usize {

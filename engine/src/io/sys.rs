@@ -133,6 +133,23 @@ pub fn read_sockaddr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> 
     }
 }
 
+/// Decode a socket address the kernel wrote into a byte buffer (io_uring's name area);
+/// `None` for other families or short input.
+#[inline]
+pub fn read_sockaddr_bytes(name: &[u8]) -> Option<SocketAddr> {
+    let mut storage = empty_sockaddr();
+    let len = name.len().min(size_of::<libc::sockaddr_storage>());
+    // SAFETY: copies `len` bytes into the plain-data storage, which is at least that large.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            name.as_ptr(),
+            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+            len,
+        )
+    };
+    read_sockaddr(&storage, len as libc::socklen_t)
+}
+
 /// Encode `addr` into `storage`, returning the length to pass to the kernel.
 #[inline]
 pub fn write_sockaddr(addr: &SocketAddr, storage: &mut libc::sockaddr_storage) -> libc::socklen_t {
@@ -315,6 +332,15 @@ mod tests {
             let len = write_sockaddr(&a, &mut st);
             assert_eq!(read_sockaddr(&st, len), Some(a));
         }
+        let a: SocketAddr = "10.1.2.3:4000".parse().unwrap();
+        let mut st = empty_sockaddr();
+        let len = write_sockaddr(&a, &mut st) as usize;
+        // SAFETY: viewing plain data as bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts((&st as *const libc::sockaddr_storage).cast::<u8>(), len)
+        };
+        assert_eq!(read_sockaddr_bytes(bytes), Some(a));
+        assert_eq!(read_sockaddr_bytes(&bytes[..4]), None);
         let st = empty_sockaddr();
         assert_eq!(
             read_sockaddr(&st, size_of::<libc::sockaddr_storage>() as _),
