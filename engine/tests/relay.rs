@@ -1,6 +1,7 @@
 //! The media workers relaying real UDP on loopback: plans, latching policies, rtcp-mux,
 //! counters, teardown and port exhaustion. Each test uses its own port range so the tests
-//! can run in parallel.
+//! can run in parallel. Every test runs once per backend (modules `epoll` and `io_uring` at
+//! the end); the io_uring runs shift their port ranges by [`URING_PORT_SHIFT`].
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,7 +14,7 @@ use ngmedia_engine::core::plan::{
     CallKey, CallPlan, LatchPolicy, MediaPlane, PortError, PortPair, StreamPlan,
 };
 use ngmedia_engine::core::stats::{DropReason, StreamStats};
-use ngmedia_engine::io::{IoOptions, MediaWorkers};
+use ngmedia_engine::io::{Backend, IoOptions, MediaWorkers};
 
 const WAIT: Duration = Duration::from_secs(2);
 const QUIET: Duration = Duration::from_millis(200);
@@ -27,16 +28,47 @@ fn config(port_min: u16, port_max: u16, workers: usize) -> EngineConfig {
     }
 }
 
-fn start(port_min: u16, workers: usize) -> Arc<MediaWorkers> {
-    MediaWorkers::start(&config(port_min, port_min + 99, workers)).unwrap()
+/// Port offset of the io_uring runs, so they can run in parallel with the epoll runs.
+const URING_PORT_SHIFT: u16 = 2000;
+
+fn shift(backend: Backend, port: u16) -> u16 {
+    match backend {
+        Backend::IoUring => port + URING_PORT_SHIFT,
+        _ => port,
+    }
 }
 
-fn start_immediate(port_min: u16) -> Arc<MediaWorkers> {
+fn start_cfg(
+    backend: Backend,
+    config: &EngineConfig,
+    learning: EndpointLearning,
+) -> Arc<MediaWorkers> {
     let options = IoOptions {
-        learning: EndpointLearning::Immediate,
+        learning,
+        backend,
         ..IoOptions::default()
     };
-    MediaWorkers::start_with(&config(port_min, port_min + 99, 1), options).unwrap()
+    let media = MediaWorkers::start_with(config, options).unwrap();
+    assert_eq!(media.backend(), backend);
+    media
+}
+
+fn start(backend: Backend, port_min: u16, workers: usize) -> Arc<MediaWorkers> {
+    let port_min = shift(backend, port_min);
+    start_cfg(
+        backend,
+        &config(port_min, port_min + 99, workers),
+        EndpointLearning::Delayed,
+    )
+}
+
+fn start_immediate(backend: Backend, port_min: u16) -> Arc<MediaWorkers> {
+    let port_min = shift(backend, port_min);
+    start_cfg(
+        backend,
+        &config(port_min, port_min + 99, 1),
+        EndpointLearning::Immediate,
+    )
 }
 
 fn lo() -> Interface {
@@ -214,9 +246,8 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-#[test]
-fn relays_rtp_and_rtcp_unchanged_both_ways_with_exact_counters() {
-    let media = start(46000, 1);
+fn relays_rtp_and_rtcp_unchanged_both_ways_with_exact_counters(backend: Backend) {
+    let media = start(backend, 46000, 1);
     let c = call(&media);
     media.apply(plan(1, &c.a, &c.b));
     let (a, b) = (&c.a.pair, &c.b.pair);
@@ -284,9 +315,8 @@ fn relays_rtp_and_rtcp_unchanged_both_ways_with_exact_counters() {
     media.shutdown();
 }
 
-#[test]
-fn latches_to_the_real_source_instead_of_the_sdp_address() {
-    let media = start(46100, 1);
+fn latches_to_the_real_source_instead_of_the_sdp_address(backend: Backend) {
+    let media = start(backend, 46100, 1);
     let mut c = call(&media);
     // The callee's SDP names `decoy` (think private address behind NAT); media comes from
     // `real`.
@@ -317,9 +347,8 @@ fn latches_to_the_real_source_instead_of_the_sdp_address() {
     media.shutdown();
 }
 
-#[test]
-fn confirmed_latch_relays_other_sources_without_moving() {
-    let media = start_immediate(46200);
+fn confirmed_latch_relays_other_sources_without_moving(backend: Backend) {
+    let media = start_immediate(backend, 46200);
     let c = call(&media);
     media.apply(plan(3, &c.a, &c.b));
     let (a, b) = (&c.a.pair, &c.b.pair);
@@ -344,9 +373,8 @@ fn confirmed_latch_relays_other_sources_without_moving() {
     media.shutdown();
 }
 
-#[test]
-fn strict_source_drops_packets_from_other_sources() {
-    let media = start_immediate(46300);
+fn strict_source_drops_packets_from_other_sources(backend: Backend) {
+    let media = start_immediate(backend, 46300);
     let mut c = call(&media);
     c.b.policy.strict_source = true;
     media.apply(plan(4, &c.a, &c.b));
@@ -380,9 +408,8 @@ fn strict_source_drops_packets_from_other_sources() {
     media.shutdown();
 }
 
-#[test]
-fn media_handover_moves_to_the_new_source() {
-    let media = start_immediate(47500);
+fn media_handover_moves_to_the_new_source(backend: Backend) {
+    let media = start_immediate(backend, 47500);
     let mut c = call(&media);
     c.b.policy.handover = true;
     c.b.policy.strict_source = true;
@@ -404,9 +431,8 @@ fn media_handover_moves_to_the_new_source() {
     media.shutdown();
 }
 
-#[test]
-fn asymmetric_always_sends_to_the_sdp_address() {
-    let media = start(46400, 1);
+fn asymmetric_always_sends_to_the_sdp_address(backend: Backend) {
+    let media = start(backend, 46400, 1);
     let mut c = call(&media);
     c.b.policy.learn = false;
     media.apply(plan(6, &c.a, &c.b));
@@ -429,9 +455,8 @@ fn asymmetric_always_sends_to_the_sdp_address() {
     media.shutdown();
 }
 
-#[test]
-fn rtcp_mux_is_relayed_between_rtp_port_and_rtcp_port() {
-    let media = start(46500, 1);
+fn rtcp_mux_is_relayed_between_rtp_port_and_rtcp_port(backend: Backend) {
+    let media = start(backend, 46500, 1);
     let mut c = call(&media);
     c.a.mux = true;
     media.apply(plan(7, &c.a, &c.b));
@@ -477,9 +502,8 @@ fn rtcp_mux_is_relayed_between_rtp_port_and_rtcp_port() {
     media.shutdown();
 }
 
-#[test]
-fn malformed_unforwarded_and_undeliverable_packets_are_counted_not_relayed() {
-    let media = start(46600, 1);
+fn malformed_unforwarded_and_undeliverable_packets_are_counted_not_relayed(backend: Backend) {
+    let media = start(backend, 46600, 1);
     let mut c = call(&media);
     c.b.rtp_expected = None;
     media.apply(plan(8, &c.a, &c.b));
@@ -521,9 +545,8 @@ fn malformed_unforwarded_and_undeliverable_packets_are_counted_not_relayed() {
     media.shutdown();
 }
 
-#[test]
-fn remove_stops_relaying_and_frees_the_ports() {
-    let media = start(46700, 1);
+fn remove_stops_relaying_and_frees_the_ports(backend: Backend) {
+    let media = start(backend, 46700, 1);
     let c = call(&media);
     media.apply(plan(9, &c.a, &c.b));
     let (a, b) = (c.a.pair, c.b.pair);
@@ -548,9 +571,8 @@ fn remove_stops_relaying_and_frees_the_ports() {
     media.shutdown();
 }
 
-#[test]
-fn ports_dropped_from_a_plan_are_closed() {
-    let media = start(46800, 1);
+fn ports_dropped_from_a_plan_are_closed(backend: Backend) {
+    let media = start(backend, 46800, 1);
     let c = call(&media);
     let video = media.allocate_pair(&lo()).unwrap();
     let mut with_video = plan(10, &c.a, &c.b);
@@ -578,17 +600,20 @@ fn ports_dropped_from_a_plan_are_closed() {
     media.shutdown();
 }
 
-#[test]
-fn exhausted_range_fails_fast_and_recovers() {
+fn exhausted_range_fails_fast_and_recovers(backend: Backend) {
     // Four ports: two pairs.
-    let media = MediaWorkers::start(&config(46900, 46903, 1)).unwrap();
+    let media = start_cfg(
+        backend,
+        &config(shift(backend, 46900), shift(backend, 46903), 1),
+        EndpointLearning::Delayed,
+    );
     let p1 = media.allocate_pair(&lo()).unwrap();
     let p2 = media.allocate_pair(&lo()).unwrap();
     assert_ne!(p1.rtp.addr, p2.rtp.addr);
     for p in [p1, p2] {
         assert_eq!(p.rtp.addr.port() % 2, 0);
         assert_eq!(p.rtcp.addr.port(), p.rtp.addr.port() + 1);
-        assert!((46900..=46903).contains(&p.rtp.addr.port()));
+        assert!((shift(backend, 46900)..=shift(backend, 46903)).contains(&p.rtp.addr.port()));
     }
     let err = media.allocate_pair(&lo()).unwrap_err();
     assert_eq!(err, PortError::Exhausted);
@@ -616,11 +641,18 @@ fn exhausted_range_fails_fast_and_recovers() {
     media.shutdown();
 }
 
-#[test]
-fn bad_configuration_and_foreign_interface_are_errors() {
-    let err = MediaWorkers::start(&config(40000, 30000, 1)).err().unwrap();
+fn bad_configuration_and_foreign_interface_are_errors(backend: Backend) {
+    let err = MediaWorkers::start_with(
+        &config(40000, 30000, 1),
+        IoOptions {
+            backend,
+            ..IoOptions::default()
+        },
+    )
+    .err()
+    .unwrap();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
-    let media = start(47000, 1);
+    let media = start(backend, 47000, 1);
     let foreign = Interface {
         name: "x".into(),
         local: IpAddr::from([203, 0, 113, 1]),
@@ -632,9 +664,8 @@ fn bad_configuration_and_foreign_interface_are_errors() {
     ));
 }
 
-#[test]
-fn relays_over_ipv6() {
-    let media = start(47200, 1);
+fn relays_over_ipv6(backend: Backend) {
+    let media = start(backend, 47200, 1);
     let v6 = Interface {
         name: "v6".into(),
         local: "::1".parse().unwrap(),
@@ -651,11 +682,10 @@ fn relays_over_ipv6() {
     relay(&x, a.pair.rtp.addr, &rtp(1, 0x6), &y, b.pair.rtp.addr);
 }
 
-#[test]
-fn many_calls_on_two_workers_concurrently() {
+fn many_calls_on_two_workers_concurrently(backend: Backend) {
     const CALLS: u64 = 6;
     const PACKETS: u16 = 50;
-    let media = start(47300, 2);
+    let media = start(backend, 47300, 2);
     assert_eq!(media.workers(), 2);
     let calls: Vec<Call> = (0..CALLS).map(|_| call(&media)).collect();
     for (i, c) in calls.iter().enumerate() {
@@ -692,9 +722,8 @@ fn many_calls_on_two_workers_concurrently() {
     assert_eq!(t.drops, [0; 5]);
 }
 
-#[test]
-fn shutdown_is_idempotent_and_later_calls_are_harmless() {
-    let media = start(47400, 2);
+fn shutdown_is_idempotent_and_later_calls_are_harmless(backend: Backend) {
+    let media = start(backend, 47400, 2);
     let c = call(&media);
     media.apply(plan(13, &c.a, &c.b));
     media.shutdown();
@@ -705,3 +734,48 @@ fn shutdown_is_idempotent_and_later_calls_are_harmless() {
     // Worker threads are gone and closed the sockets.
     drop(UdpSocket::bind(c.a.pair.rtp.addr).unwrap());
 }
+
+/// Run each test above once per backend.
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod epoll {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(super::Backend::Epoll);
+                }
+            )*
+        }
+
+        mod io_uring {
+            $(
+                #[test]
+                fn $name() {
+                    if let Err(e) = ngmedia_engine::io::io_uring_available() {
+                        eprintln!("io_uring unavailable here ({e}); test skipped");
+                        return;
+                    }
+                    super::$name(super::Backend::IoUring);
+                }
+            )*
+        }
+    };
+}
+
+per_backend!(
+    relays_rtp_and_rtcp_unchanged_both_ways_with_exact_counters,
+    latches_to_the_real_source_instead_of_the_sdp_address,
+    confirmed_latch_relays_other_sources_without_moving,
+    strict_source_drops_packets_from_other_sources,
+    media_handover_moves_to_the_new_source,
+    asymmetric_always_sends_to_the_sdp_address,
+    rtcp_mux_is_relayed_between_rtp_port_and_rtcp_port,
+    malformed_unforwarded_and_undeliverable_packets_are_counted_not_relayed,
+    remove_stops_relaying_and_frees_the_ports,
+    ports_dropped_from_a_plan_are_closed,
+    exhausted_range_fails_fast_and_recovers,
+    bad_configuration_and_foreign_interface_are_errors,
+    relays_over_ipv6,
+    many_calls_on_two_workers_concurrently,
+    shutdown_is_idempotent_and_later_calls_are_harmless
+);

@@ -3,7 +3,7 @@
 //!
 //! This binary holds a single test so that nothing else allocates while it measures; the
 //! test thread itself only calls `send_to`/`recv_from` with stack buffers in the measured
-//! section.
+//! section. It measures each backend in turn (io_uring only where the kernel allows it).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -14,7 +14,7 @@ use std::time::Duration;
 use ngmedia_engine::core::config::{EngineConfig, Interface};
 use ngmedia_engine::core::plan::{CallKey, CallPlan, LatchPolicy, MediaPlane, StreamPlan};
 use ngmedia_engine::core::stats::StreamStats;
-use ngmedia_engine::io::MediaWorkers;
+use ngmedia_engine::io::{Backend, IoOptions, MediaWorkers};
 
 struct Counting;
 
@@ -68,13 +68,26 @@ fn stream(
 
 #[test]
 fn steady_state_relay_does_not_allocate() {
+    measure(Backend::Epoll, 47600);
+    match ngmedia_engine::io::io_uring_available() {
+        Ok(()) => measure(Backend::IoUring, 47700),
+        Err(e) => eprintln!("io_uring unavailable here ({e}); only epoll measured"),
+    }
+}
+
+fn measure(backend: Backend, port_min: u16) {
     let config = EngineConfig {
-        port_min: 47600,
-        port_max: 47699,
+        port_min,
+        port_max: port_min + 99,
         workers: 1,
         ..Default::default()
     };
-    let media = MediaWorkers::start(&config).unwrap();
+    let options = IoOptions {
+        backend,
+        ..IoOptions::default()
+    };
+    let media = MediaWorkers::start_with(&config, options).unwrap();
+    assert_eq!(media.backend(), backend);
     let lo = Interface {
         name: "default".into(),
         local: IpAddr::from([127, 0, 0, 1]),
@@ -102,10 +115,14 @@ fn steady_state_relay_does_not_allocate() {
     let mut round = |seq: u16| {
         pkt[2..4].copy_from_slice(&seq.to_be_bytes());
         caller.send_to(&pkt, a.rtp.addr).unwrap();
-        let (n, _) = callee.recv_from(&mut buf).unwrap();
+        let (n, _) = callee
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("{backend:?} seq {seq}: {e}"));
         assert_eq!(n, 172);
         callee.send_to(&pkt, b.rtp.addr).unwrap();
-        let (n, _) = caller.recv_from(&mut buf).unwrap();
+        let (n, _) = caller
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("{backend:?} seq {seq} back: {e}"));
         assert_eq!(n, 172);
     };
     // Warm-up: latching (first packets) and lazily initialised runtime state.
@@ -120,7 +137,8 @@ fn steady_state_relay_does_not_allocate() {
     assert_eq!(
         after - before,
         0,
-        "{} allocations while relaying 2000 packets",
+        "{:?}: {} allocations while relaying 2000 packets",
+        backend,
         after - before
     );
     assert!(media.flush());

@@ -49,7 +49,11 @@ pub struct LatchPolicy {
 
 impl Default for LatchPolicy {
     fn default() -> Self {
-        LatchPolicy { learn: true, strict_source: false, handover: false }
+        LatchPolicy {
+            learn: true,
+            strict_source: false,
+            handover: false,
+        }
     }
 }
 
@@ -88,7 +92,10 @@ pub enum PortError {
     #[error("Ran out of ports")]
     Exhausted,
     #[error("failed to bind media port on {addr}: {reason}")]
-    Bind { addr: std::net::IpAddr, reason: String },
+    Bind {
+        addr: std::net::IpAddr,
+        reason: String,
+    },
 }
 
 /// The media plane as the call model sees it. Implemented by `io::MediaWorkers`; tests

@@ -196,7 +196,10 @@ mod tests {
         s.count_rx(172, 9);
         s.count_error();
         let c = s.snapshot();
-        assert_eq!((c.packets, c.bytes, c.errors, c.last_packet_ms), (2, 344, 1, 9));
+        assert_eq!(
+            (c.packets, c.bytes, c.errors, c.last_packet_ms),
+            (2, 344, 1, 9)
+        );
         assert_eq!(s.endpoint(), None);
         s.set_endpoint(Some("127.0.0.2:4000".parse().unwrap()));
         assert!(s.confirmed.load(Relaxed));

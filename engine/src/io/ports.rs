@@ -65,6 +65,11 @@ impl PortPool {
         })
     }
 
+    /// Ports in the range usable for pairs (the most sockets one address can hold).
+    pub fn capacity(&self) -> usize {
+        (self.last_rtp - self.first_rtp) as usize + 2
+    }
+
     /// Bind an RTP/RTCP pair on `ip`, starting at a random even port and walking up with
     /// wrap-around. Ports held by other processes are skipped.
     pub fn allocate(&self, ip: IpAddr) -> Result<[(OwnedFd, SocketAddr); 2], PortError> {

@@ -51,6 +51,17 @@ pub fn bind_udp(addr: SocketAddr, buffer_bytes: usize) -> io::Result<OwnedFd> {
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     if addr.is_ipv6() {
         set_opt(fd.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+    } else {
+        // DF set and the path MTU ignored: with DF the kernel writes IP id 0 (RFC 6864)
+        // instead of hashing into the global `ip_idents` table for every datagram
+        // (`__ip_select_ident`, ~2% of the relay's CPU), and media datagrams never need
+        // fragmenting. Best effort: without it only that saving is lost.
+        let _ = set_opt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_PROBE,
+        );
     }
     let size = buffer_bytes.min(libc::c_int::MAX as usize) as libc::c_int;
     // Best effort: a smaller buffer only means earlier drops under bursts.
@@ -120,6 +131,23 @@ pub fn read_sockaddr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> 
         }
         _ => None,
     }
+}
+
+/// Decode a socket address the kernel wrote into a byte buffer (io_uring's name area);
+/// `None` for other families or short input.
+#[inline]
+pub fn read_sockaddr_bytes(name: &[u8]) -> Option<SocketAddr> {
+    let mut storage = empty_sockaddr();
+    let len = name.len().min(size_of::<libc::sockaddr_storage>());
+    // SAFETY: copies `len` bytes into the plain-data storage, which is at least that large.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            name.as_ptr(),
+            (&mut storage as *mut libc::sockaddr_storage).cast::<u8>(),
+            len,
+        )
+    };
+    read_sockaddr(&storage, len as libc::socklen_t)
 }
 
 /// Encode `addr` into `storage`, returning the length to pass to the kernel.
@@ -199,9 +227,18 @@ impl Epoll {
     /// Wait for events; `Ok(0)` on timeout or signal interruption.
     pub fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
         let max = events.len().min(libc::c_int::MAX as usize) as libc::c_int;
+        // Raw syscall, not glibc's wrapper: the wrapper is a pthread cancellation point and
+        // toggles the cancel state around every call, which we never use.
         // SAFETY: `events` is writable for `max` entries.
-        let r =
-            unsafe { libc::epoll_wait(self.0.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_epoll_wait,
+                self.0.as_raw_fd(),
+                events.as_mut_ptr(),
+                max,
+                timeout_ms,
+            )
+        };
         if r < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -210,6 +247,46 @@ impl Epoll {
             return Err(e);
         }
         Ok(r as usize)
+    }
+}
+
+/// `recvmmsg(fd, hdrs, vlen, MSG_DONTWAIT, NULL)` as a raw syscall (see [`Epoll::wait`] for
+/// why not glibc's wrapper). Returns the kernel's result: a count or -1 with errno set.
+///
+/// # Safety
+/// `hdrs` must point at `vlen` valid `mmsghdr`s whose buffers and names are writable for
+/// the lengths they state.
+#[inline]
+pub unsafe fn recvmmsg_raw(fd: RawFd, hdrs: *mut libc::mmsghdr, vlen: usize) -> isize {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        libc::syscall(
+            libc::SYS_recvmmsg,
+            fd,
+            hdrs,
+            vlen as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut::<libc::timespec>(),
+        ) as isize
+    }
+}
+
+/// `sendmmsg(fd, hdrs, vlen, MSG_DONTWAIT)` as a raw syscall.
+///
+/// # Safety
+/// `hdrs` must point at `vlen` valid `mmsghdr`s whose buffers and names are readable for
+/// the lengths they state.
+#[inline]
+pub unsafe fn sendmmsg_raw(fd: RawFd, hdrs: *mut libc::mmsghdr, vlen: usize) -> isize {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        libc::syscall(
+            libc::SYS_sendmmsg,
+            fd,
+            hdrs,
+            vlen as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        ) as isize
     }
 }
 
@@ -255,6 +332,15 @@ mod tests {
             let len = write_sockaddr(&a, &mut st);
             assert_eq!(read_sockaddr(&st, len), Some(a));
         }
+        let a: SocketAddr = "10.1.2.3:4000".parse().unwrap();
+        let mut st = empty_sockaddr();
+        let len = write_sockaddr(&a, &mut st) as usize;
+        // SAFETY: viewing plain data as bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts((&st as *const libc::sockaddr_storage).cast::<u8>(), len)
+        };
+        assert_eq!(read_sockaddr_bytes(bytes), Some(a));
+        assert_eq!(read_sockaddr_bytes(&bytes[..4]), None);
         let st = empty_sockaddr();
         assert_eq!(
             read_sockaddr(&st, size_of::<libc::sockaddr_storage>() as _),
@@ -280,6 +366,24 @@ mod tests {
             )
         };
         assert_eq!(v, 1);
+    }
+
+    #[test]
+    fn ipv4_sockets_set_df_without_pmtu() {
+        let fd = bind_udp("127.0.0.1:0".parse().unwrap(), 1 << 16).unwrap();
+        let mut v: libc::c_int = -1;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: valid fd, writable int.
+        unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(v, libc::IP_PMTUDISC_PROBE);
     }
 
     #[test]

@@ -1,14 +1,17 @@
-//! One media worker thread (rtpengine's poller thread): an epoll loop over the sockets of
-//! the calls it owns, receiving and sending in batches.
+//! One media worker thread (rtpengine's poller thread): the state and packet logic both IO
+//! backends share.
 //!
-//! Per wake-up the worker first applies queued commands (so a plan applied before a packet
-//! was sent governs that packet), then reads the clocks once and drains each readable socket
-//! for at most [`MAX_BATCHES_PER_WAKE`] batches.
+//! [`Core`] holds the worker's sockets with their stream state and applies control-plane
+//! commands; [`inspect`] is the per-packet logic (classify, latch, count, route) and
+//! [`target`] resolves where a route goes. The backends only move bytes:
+//! `super::epoll::EpollWorker` (epoll + `recvmmsg`/`sendmmsg`) and
+//! `super::uring::UringWorker` (io_uring). A backend tells the core how to start and stop
+//! receiving on a socket through [`Watch`].
 
 use std::collections::HashMap;
 use std::io;
-use std::mem::{size_of, zeroed};
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
@@ -16,25 +19,11 @@ use std::sync::Arc;
 use tracing::{debug, warn};
 
 use super::ports::{BoundPort, Role};
-use super::sys::{self, Epoll, EventFd};
+use super::sys;
 use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
 use crate::core::plan::{CallKey, CallPlan, PortKey};
 use crate::core::rtp::{classify, PacketKind, RtpHeader};
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
-
-/// Packets per recvmmsg/sendmmsg call: 32 amortises the syscall well (rtpengine and quinn
-/// use similar batch sizes) while the buffers stay in L2 (64 KiB).
-pub(crate) const BATCH: usize = 32;
-/// Receive buffer per packet. Media datagrams stay below the 1500-byte MTU; anything larger
-/// is truncated by the kernel and dropped as malformed.
-pub(crate) const BUF_SIZE: usize = 2048;
-/// Batches read from one socket per wake-up, so one flooded socket cannot starve the others
-/// (level-triggered epoll reports it again on the next wait).
-pub(crate) const MAX_BATCHES_PER_WAKE: usize = 4;
-/// epoll events fetched per wait.
-const EVENTS: usize = 64;
-/// epoll token of the worker's eventfd; sockets use their slab index.
-const WAKE_TOKEN: u64 = u64::MAX;
 
 /// Work handed to a worker by the control plane.
 pub(crate) enum Command {
@@ -51,11 +40,11 @@ pub(crate) enum Command {
 }
 
 /// A socket with its stream state (rtpengine's `stream_fd` + `packet_stream`).
-struct Entry {
-    port: BoundPort,
+pub(crate) struct Entry {
+    pub port: BoundPort,
     call: CallKey,
     latch: Latch,
-    stats: Arc<StreamStats>,
+    pub stats: Arc<StreamStats>,
     forward: bool,
     rtp_sink_key: Option<PortKey>,
     rtcp_sink_key: Option<PortKey>,
@@ -64,151 +53,29 @@ struct Entry {
     rtcp_sink: Option<usize>,
 }
 
+impl Entry {
+    /// Slab index of the sink for `route`.
+    #[inline]
+    fn sink(&self, route: Route) -> Option<usize> {
+        match route {
+            Route::None => None,
+            Route::Rtp => self.rtp_sink,
+            Route::Rtcp => self.rtcp_sink,
+        }
+    }
+}
+
 /// Where one received packet goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+pub(crate) enum Route {
     None,
     Rtp,
     Rtcp,
 }
 
-/// Receive and send buffers with their mmsghdr/iovec arrays, allocated once per worker.
-/// The headers point into the boxed slices, whose heap storage never moves.
-struct Batch {
-    bufs: Box<[u8]>,
-    recv_addrs: Box<[libc::sockaddr_storage]>,
-    recv_iov: Box<[libc::iovec]>,
-    recv_hdrs: Box<[libc::mmsghdr]>,
-    send_iov: Box<[libc::iovec]>,
-    send_hdrs: Box<[libc::mmsghdr]>,
-    dest: Box<libc::sockaddr_storage>,
-    lens: [usize; BATCH],
-    route: [Route; BATCH],
-}
-
-// SAFETY: the raw pointers in the headers only point into the Batch's own boxes; the Batch
-// is created on and used by a single worker thread at a time.
-unsafe impl Send for Batch {}
-
-impl Batch {
-    fn new() -> Batch {
-        // SAFETY (all zeroed() below): iovec, mmsghdr and sockaddr_storage are plain C data
-        // for which all-zero (null pointers, zero lengths) is a valid value.
-        let zero_iov: libc::iovec = unsafe { zeroed() };
-        let zero_hdr: libc::mmsghdr = unsafe { zeroed() };
-        let mut b = Batch {
-            bufs: vec![0u8; BATCH * BUF_SIZE].into_boxed_slice(),
-            recv_addrs: vec![sys::empty_sockaddr(); BATCH].into_boxed_slice(),
-            recv_iov: vec![zero_iov; BATCH].into_boxed_slice(),
-            recv_hdrs: vec![zero_hdr; BATCH].into_boxed_slice(),
-            send_iov: vec![zero_iov; BATCH].into_boxed_slice(),
-            send_hdrs: vec![zero_hdr; BATCH].into_boxed_slice(),
-            dest: Box::new(sys::empty_sockaddr()),
-            lens: [0; BATCH],
-            route: [Route::None; BATCH],
-        };
-        for i in 0..BATCH {
-            b.recv_iov[i] = libc::iovec {
-                iov_base: b.bufs[i * BUF_SIZE..].as_mut_ptr().cast(),
-                iov_len: BUF_SIZE,
-            };
-            let h = &mut b.recv_hdrs[i].msg_hdr;
-            h.msg_name = (&mut b.recv_addrs[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_iov = &mut b.recv_iov[i];
-            h.msg_iovlen = 1;
-            let s = &mut b.send_hdrs[i].msg_hdr;
-            s.msg_name = (&mut *b.dest as *mut libc::sockaddr_storage).cast();
-            s.msg_iov = &mut b.send_iov[i];
-            s.msg_iovlen = 1;
-        }
-        b
-    }
-
-    /// Receive up to BATCH datagrams; `Ok(0)` when the socket is drained.
-    fn recv(&mut self, fd: i32) -> io::Result<usize> {
-        for h in self.recv_hdrs.iter_mut() {
-            h.msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_hdr.msg_flags = 0;
-            h.msg_len = 0;
-        }
-        // SAFETY: the headers point at BATCH live buffers/addresses owned by `self`, set up
-        // in `new()`; the kernel writes at most iov_len/msg_namelen bytes into each.
-        let r = unsafe {
-            libc::recvmmsg(
-                fd,
-                self.recv_hdrs.as_mut_ptr(),
-                BATCH as libc::c_uint,
-                libc::MSG_DONTWAIT,
-                std::ptr::null_mut(),
-            )
-        };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
-                _ => Err(e),
-            };
-        }
-        Ok(r as usize)
-    }
-
-    /// Send every packet routed `route` to `dest` out of `fd`. Returns (sent, failed).
-    fn send(&mut self, fd: i32, n: usize, route: Route, dest: SocketAddr) -> (u64, u64) {
-        let namelen = sys::write_sockaddr(&dest, &mut self.dest);
-        let mut m = 0;
-        for k in 0..n {
-            if self.route[k] != route {
-                continue;
-            }
-            self.send_iov[m] = libc::iovec {
-                iov_base: self.bufs[k * BUF_SIZE..].as_mut_ptr().cast(),
-                iov_len: self.lens[k],
-            };
-            self.send_hdrs[m].msg_hdr.msg_namelen = namelen;
-            m += 1;
-        }
-        let (mut off, mut sent, mut failed) = (0, 0u64, 0u64);
-        // Each pass either sends something or skips a packet, so at most m + a few passes.
-        let mut passes = 0;
-        while off < m && passes <= m + 4 {
-            passes += 1;
-            // SAFETY: send_hdrs[off..m] point at `dest` and iovecs describing initialised
-            // bytes of `bufs`, all owned by `self` and alive for the call.
-            let r = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    self.send_hdrs[off..].as_mut_ptr(),
-                    (m - off) as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if r > 0 {
-                sent += r as u64;
-                off += r as usize;
-                continue;
-            }
-            match io::Error::last_os_error().kind() {
-                io::ErrorKind::Interrupted => {}
-                io::ErrorKind::WouldBlock => {
-                    // Send buffer full: the rest would fail the same way.
-                    failed += (m - off) as u64;
-                    off = m;
-                }
-                _ => {
-                    // Refused/unreachable is about the first packet; carry on with the rest.
-                    failed += 1;
-                    off += 1;
-                }
-            }
-        }
-        failed += (m - off) as u64;
-        (sent, failed)
-    }
-}
-
 /// Clock readings shared by every packet of one wake-up.
 #[derive(Clone, Copy)]
-struct Now {
+pub(crate) struct Now {
     /// Unix time, for `last_packet_ms`.
     wall_ms: u64,
     /// Monotonic time, for the latch's learning window.
@@ -216,7 +83,7 @@ struct Now {
 }
 
 impl Now {
-    fn read() -> Now {
+    pub fn read() -> Now {
         Now {
             wall_ms: sys::clock_ms(libc::CLOCK_REALTIME_COARSE),
             mono_ms: sys::clock_ms(libc::CLOCK_MONOTONIC_COARSE),
@@ -224,31 +91,144 @@ impl Now {
     }
 }
 
-pub(crate) struct Worker {
-    epoll: Epoll,
-    wake: Arc<EventFd>,
+/// Classify, latch-check and count one received packet (rtpengine's `stream_packet`), and
+/// say on which route it is to be relayed (`Route::None`: not relayed, already counted).
+/// `src` is `None` when the kernel reported an address family we do not handle.
+#[inline]
+pub(crate) fn inspect(
+    entry: &mut Entry,
+    counters: &WorkerCounters,
+    pkt: &[u8],
+    src: Option<SocketAddr>,
+    truncated: bool,
+    now: Now,
+) -> Route {
+    let len = pkt.len();
+    if truncated {
+        drop_packet(counters, &entry.stats, DropReason::Malformed);
+        return Route::None;
+    }
+    let route = match (classify(pkt), entry.port.role) {
+        (PacketKind::Rtp, Role::Rtp) => Route::Rtp,
+        (PacketKind::Rtcp, _) => Route::Rtcp,
+        // STUN and DTLS are not handled yet; RTP on an RTCP port is nonsense.
+        _ => {
+            drop_packet(counters, &entry.stats, DropReason::Malformed);
+            return Route::None;
+        }
+    };
+    let ssrc = if route == Route::Rtp {
+        match RtpHeader::parse(pkt) {
+            Ok(h) => h.ssrc(),
+            Err(_) => {
+                drop_packet(counters, &entry.stats, DropReason::Malformed);
+                return Route::None;
+            }
+        }
+    } else {
+        0
+    };
+    let Some(src) = src else {
+        drop_packet(counters, &entry.stats, DropReason::Malformed);
+        return Route::None;
+    };
+    match entry.latch.on_packet(src, now.mono_ms) {
+        LatchVerdict::Accept => {}
+        LatchVerdict::AcceptAndLatched(addr) => entry.stats.set_endpoint(Some(addr)),
+        LatchVerdict::Drop(reason) => {
+            drop_packet(counters, &entry.stats, reason);
+            return Route::None;
+        }
+    }
+    match (route, entry.port.role) {
+        (Route::Rtp, _) => {
+            counters.count_rtp(len);
+            entry.stats.count_rx(len, now.wall_ms);
+            entry.stats.last_ssrc.store(ssrc, Relaxed);
+        }
+        (_, Role::Rtp) => {
+            // RTCP muxed on the RTP port.
+            counters.count_rtcp(len);
+            entry.stats.count_rtcp_rx(len, now.wall_ms);
+        }
+        _ => {
+            counters.count_rtcp(len);
+            entry.stats.count_rx(len, now.wall_ms);
+        }
+    }
+    if entry.forward {
+        route
+    } else {
+        Route::None
+    }
+}
+
+/// Where packets of `route` received on slot `idx` go: the sink's slot and the address to
+/// send to. `None` when the stream has no sink or the sink no destination yet.
+#[inline]
+pub(crate) fn target(
+    slab: &[Option<Entry>],
+    idx: usize,
+    route: Route,
+) -> Option<(usize, SocketAddr)> {
+    let sink = slab.get(idx)?.as_ref()?.sink(route)?;
+    let dest = slab.get(sink)?.as_ref()?.latch.destination()?;
+    Some((sink, dest))
+}
+
+#[inline]
+pub(crate) fn drop_packet(counters: &WorkerCounters, stats: &StreamStats, reason: DropReason) {
+    counters.count_drop(reason);
+    stats.count_error();
+}
+
+pub(crate) fn drop_many(
+    counters: &WorkerCounters,
+    stats: &StreamStats,
+    reason: DropReason,
+    n: u64,
+) {
+    for _ in 0..n {
+        drop_packet(counters, stats, reason);
+    }
+}
+
+/// How a backend starts and stops receiving on a socket.
+pub(crate) trait Watch {
+    /// Start receiving on `fd`, which goes into slab slot `idx`.
+    fn watch(&mut self, idx: usize, fd: RawFd) -> io::Result<()>;
+    /// Stop receiving on slot `idx`, whose entry was taken out of the slab. Returns the
+    /// entry back when the slot may be reused at once (the core drops it, which closes the
+    /// socket and frees the port), or `None` when the backend keeps it until operations
+    /// still in flight on the socket are done and then calls [`Core::free_slot`].
+    fn unwatch(&mut self, idx: usize, entry: Entry) -> Option<Entry>;
+    /// False while closed sockets are still being torn down; barrier replies wait for it,
+    /// so that after [`super::MediaWorkers::flush`] closed ports are free again.
+    fn settled(&self) -> bool {
+        true
+    }
+}
+
+/// A worker's sockets and stream state.
+pub(crate) struct Core {
     commands: Receiver<Command>,
-    counters: Arc<WorkerCounters>,
+    pub counters: Arc<WorkerCounters>,
     learning: EndpointLearning,
-    slab: Vec<Option<Entry>>,
+    pub slab: Vec<Option<Entry>>,
     free: Vec<usize>,
     by_key: HashMap<PortKey, usize>,
     calls: HashMap<CallKey, Vec<PortKey>>,
-    batch: Batch,
+    /// Barrier replies held back until the backend is settled.
+    acks: Vec<SyncSender<()>>,
 }
 
-impl Worker {
+impl Core {
     pub fn new(
-        wake: Arc<EventFd>,
         commands: Receiver<Command>,
         counters: Arc<WorkerCounters>,
         learning: EndpointLearning,
-    ) -> io::Result<Worker> {
-        let epoll = Epoll::new()?;
-        epoll.add(wake.fd(), WAKE_TOKEN)?;
-        Ok(Worker {
-            epoll,
-            wake,
+    ) -> Core {
+        Core {
             commands,
             counters,
             learning,
@@ -256,43 +236,29 @@ impl Worker {
             free: Vec::new(),
             by_key: HashMap::new(),
             calls: HashMap::new(),
-            batch: Batch::new(),
-        })
-    }
-
-    /// Run until a `Shutdown` command arrives or the control side goes away.
-    pub fn run(mut self) {
-        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
-        loop {
-            let n = match self.epoll.wait(&mut events, -1) {
-                Ok(n) => n,
-                Err(e) => {
-                    warn!(error = %e, "media worker: epoll_wait failed, stopping");
-                    return;
-                }
-            };
-            // Commands first: a plan applied before a packet was sent must govern it.
-            if events[..n].iter().any(|ev| ev.u64 == WAKE_TOKEN) {
-                self.wake.drain();
-                if !self.handle_commands() {
-                    return;
-                }
-            }
-            let now = Now::read();
-            for ev in &events[..n] {
-                let token = ev.u64;
-                if token != WAKE_TOKEN {
-                    // A command may have closed this slot (then it is skipped) or reused it
-                    // for a new socket (then the read finds nothing or real packets): both
-                    // harmless, the read is non-blocking.
-                    self.drain_socket(token as usize, now);
-                }
-            }
+            acks: Vec::new(),
         }
     }
 
-    /// Returns false when the worker must stop.
-    fn handle_commands(&mut self) -> bool {
+    /// Send the barrier replies held back while the backend was not settled.
+    pub fn settle(&mut self) {
+        for ack in self.acks.drain(..) {
+            let _ = ack.send(());
+        }
+    }
+
+    /// Barrier replies are waiting for the backend to settle.
+    pub fn awaiting_settle(&self) -> bool {
+        !self.acks.is_empty()
+    }
+
+    /// Make slot `idx` reusable (after [`Watch::unwatch`] deferred it).
+    pub fn free_slot(&mut self, idx: usize) {
+        self.free.push(idx);
+    }
+
+    /// Handle every queued command. Returns false when the worker must stop.
+    pub fn handle_commands(&mut self, w: &mut impl Watch) -> bool {
         loop {
             let cmd = match self.commands.try_recv() {
                 Ok(cmd) => cmd,
@@ -300,29 +266,33 @@ impl Worker {
                 Err(TryRecvError::Disconnected) => return false,
             };
             match cmd {
-                Command::Apply { plan, ports } => self.apply(plan, ports),
+                Command::Apply { plan, ports } => self.apply(plan, ports, w),
                 Command::Remove(call) => {
                     for key in self.calls.remove(&call).unwrap_or_default() {
-                        self.close(key);
+                        self.close(key, w);
                     }
                 }
-                Command::Release(keys) => self.release(&keys),
+                Command::Release(keys) => self.release(&keys, w),
                 Command::Barrier(ack) => {
-                    let _ = ack.send(());
+                    if w.settled() && self.acks.is_empty() {
+                        let _ = ack.send(());
+                    } else {
+                        self.acks.push(ack);
+                    }
                 }
                 Command::Shutdown => return false,
             }
         }
     }
 
-    fn apply(&mut self, plan: CallPlan, mut ports: Vec<BoundPort>) {
+    fn apply(&mut self, plan: CallPlan, mut ports: Vec<BoundPort>, w: &mut impl Watch) {
         let now = Now::read();
         let call = plan.call;
         // Ports the call had that the new plan no longer mentions.
         let old = self.calls.remove(&call).unwrap_or_default();
         for key in old {
             if !plan.streams.iter().any(|s| s.port == key) {
-                self.close(key);
+                self.close(key, w);
             }
         }
         let mut keys = Vec::with_capacity(plan.streams.len());
@@ -366,9 +336,11 @@ impl Worker {
                     port,
                 };
                 let idx = self.free.pop().unwrap_or(self.slab.len());
-                if let Err(e) = self.epoll.add(entry.port.raw_fd(), idx as u64) {
+                if let Err(e) = w.watch(idx, entry.port.raw_fd()) {
                     warn!(port = sp.port.0, error = %e, "cannot watch media socket; port closed");
-                    self.free.push(idx);
+                    if idx < self.slab.len() {
+                        self.free.push(idx);
+                    }
                     continue;
                 }
                 if idx == self.slab.len() {
@@ -395,7 +367,7 @@ impl Worker {
         debug!(call = call.0, "media plan applied");
     }
 
-    fn release(&mut self, keys: &[PortKey]) {
+    fn release(&mut self, keys: &[PortKey], w: &mut impl Watch) {
         for key in keys {
             let Some(&idx) = self.by_key.get(key) else {
                 continue;
@@ -403,7 +375,7 @@ impl Worker {
             let Some(call) = self.slab[idx].as_ref().map(|e| e.call) else {
                 continue;
             };
-            self.close(*key);
+            self.close(*key, w);
             if let Some(list) = self.calls.get_mut(&call) {
                 list.retain(|k| k != key);
             }
@@ -438,146 +410,16 @@ impl Worker {
         }
     }
 
-    fn close(&mut self, key: PortKey) {
+    fn close(&mut self, key: PortKey, w: &mut impl Watch) {
         let Some(idx) = self.by_key.remove(&key) else {
             return;
         };
         if let Some(entry) = self.slab[idx].take() {
-            let _ = self.epoll.delete(entry.port.raw_fd());
-            self.free.push(idx);
-            // Dropping the entry closes the socket and returns the port to the pool.
-        }
-    }
-
-    /// Read what the socket has, up to the per-wake-up cap.
-    fn drain_socket(&mut self, idx: usize, now: Now) {
-        for _ in 0..MAX_BATCHES_PER_WAKE {
-            let fd = match self.slab.get(idx) {
-                Some(Some(e)) => e.port.raw_fd(),
-                _ => return,
-            };
-            let n = match self.batch.recv(fd) {
-                Ok(n) => n,
-                Err(_) => return,
-            };
-            if n == 0 {
-                return;
-            }
-            self.handle_batch(idx, n, now);
-            if n < BATCH {
-                return;
+            if let Some(entry) = w.unwatch(idx, entry) {
+                self.free.push(idx);
+                // Dropping the entry closes the socket and returns the port to the pool.
+                drop(entry);
             }
         }
-    }
-
-    /// Classify, latch-check and count a received batch, then forward it per sink.
-    fn handle_batch(&mut self, idx: usize, n: usize, now: Now) {
-        let Worker {
-            slab,
-            batch,
-            counters,
-            ..
-        } = self;
-        let counters: &WorkerCounters = counters;
-        let (rtp_sink, rtcp_sink) = {
-            let Some(entry) = slab[idx].as_mut() else {
-                return;
-            };
-            for k in 0..n {
-                batch.route[k] = Route::None;
-                let hdr = &batch.recv_hdrs[k];
-                let len = hdr.msg_len as usize;
-                batch.lens[k] = len;
-                if hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 || len > BUF_SIZE {
-                    drop_packet(counters, &entry.stats, DropReason::Malformed);
-                    continue;
-                }
-                let pkt = &batch.bufs[k * BUF_SIZE..k * BUF_SIZE + len];
-                let route = match (classify(pkt), entry.port.role) {
-                    (PacketKind::Rtp, Role::Rtp) => Route::Rtp,
-                    (PacketKind::Rtcp, _) => Route::Rtcp,
-                    // STUN and DTLS are not handled yet; RTP on an RTCP port is nonsense.
-                    _ => {
-                        drop_packet(counters, &entry.stats, DropReason::Malformed);
-                        continue;
-                    }
-                };
-                let ssrc = if route == Route::Rtp {
-                    match RtpHeader::parse(pkt) {
-                        Ok(h) => h.ssrc(),
-                        Err(_) => {
-                            drop_packet(counters, &entry.stats, DropReason::Malformed);
-                            continue;
-                        }
-                    }
-                } else {
-                    0
-                };
-                let Some(src) = sys::read_sockaddr(&batch.recv_addrs[k], hdr.msg_hdr.msg_namelen)
-                else {
-                    drop_packet(counters, &entry.stats, DropReason::Malformed);
-                    continue;
-                };
-                match entry.latch.on_packet(src, now.mono_ms) {
-                    LatchVerdict::Accept => {}
-                    LatchVerdict::AcceptAndLatched(addr) => entry.stats.set_endpoint(Some(addr)),
-                    LatchVerdict::Drop(reason) => {
-                        drop_packet(counters, &entry.stats, reason);
-                        continue;
-                    }
-                }
-                match (route, entry.port.role) {
-                    (Route::Rtp, _) => {
-                        counters.count_rtp(len);
-                        entry.stats.count_rx(len, now.wall_ms);
-                        entry.stats.last_ssrc.store(ssrc, Relaxed);
-                    }
-                    (_, Role::Rtp) => {
-                        // RTCP muxed on the RTP port.
-                        counters.count_rtcp(len);
-                        entry.stats.count_rtcp_rx(len, now.wall_ms);
-                    }
-                    _ => {
-                        counters.count_rtcp(len);
-                        entry.stats.count_rx(len, now.wall_ms);
-                    }
-                }
-                if entry.forward {
-                    batch.route[k] = route;
-                }
-            }
-            (entry.rtp_sink, entry.rtcp_sink)
-        };
-        let Some(Some(source)) = slab.get(idx) else {
-            return;
-        };
-        for (route, sink) in [(Route::Rtp, rtp_sink), (Route::Rtcp, rtcp_sink)] {
-            let queued = batch.route[..n].iter().filter(|r| **r == route).count() as u64;
-            if queued == 0 {
-                continue;
-            }
-            let target = sink
-                .and_then(|s| slab.get(s)?.as_ref())
-                .and_then(|e| Some((e.port.raw_fd(), e.latch.destination()?)));
-            let Some((fd, dest)) = target else {
-                drop_many(counters, &source.stats, DropReason::NoDestination, queued);
-                continue;
-            };
-            let (sent, failed) = batch.send(fd, n, route, dest);
-            counters.count_relayed(sent);
-            drop_many(counters, &source.stats, DropReason::SendFailed, failed);
-        }
-    }
-}
-
-#[inline]
-fn drop_packet(counters: &WorkerCounters, stats: &StreamStats, reason: DropReason) {
-    counters.count_drop(reason);
-    stats.count_error();
-}
-
-fn drop_many(counters: &WorkerCounters, stats: &StreamStats, reason: DropReason, n: u64) {
-    for _ in 0..n {
-        drop_packet(counters, stats, reason);
     }
 }

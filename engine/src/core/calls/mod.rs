@@ -77,7 +77,10 @@ pub struct DeleteReply {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
     /// No media for `--timeout` (or `--silent-timeout`, `--final-timeout`).
-    TimedOut { call_id: String, reason: &'static str },
+    TimedOut {
+        call_id: String,
+        reason: &'static str,
+    },
     /// A deleted call's delay ran out and its state is gone.
     Purged { call_id: String },
 }
@@ -156,10 +159,19 @@ impl Calls {
                 self.calls.insert(req.call_id.clone(), call);
             }
         }
-        result.map(|sdp| OfferAnswerReply { sdp, warnings: Vec::new() })
+        result.map(|sdp| OfferAnswerReply {
+            sdp,
+            warnings: Vec::new(),
+        })
     }
 
-    fn offer_on(&mut self, call: &mut Call, sdp: &Sdp, req: &OfferAnswer, now: Now) -> Result<String, CallError> {
+    fn offer_on(
+        &mut self,
+        call: &mut Call,
+        sdp: &Sdp,
+        req: &OfferAnswer,
+        now: Now,
+    ) -> Result<String, CallError> {
         let from = match call.leg_by_tag(&req.from_tag) {
             Some(l) => l,
             None => {
@@ -170,7 +182,11 @@ impl Calls {
         let to = match call.leg(from).peer {
             Some(p) => p,
             None => {
-                let existing = req.to_tag.as_deref().and_then(|t| call.leg_by_tag(t)).filter(|&l| l != from);
+                let existing = req
+                    .to_tag
+                    .as_deref()
+                    .and_then(|t| call.leg_by_tag(t))
+                    .filter(|&l| l != from);
                 match existing {
                     Some(l) => l,
                     None => {
@@ -192,7 +208,17 @@ impl Calls {
         call.record |= req.flags.record_call || req.record_call == Some(true);
         // A new offer revives a call that was deleted with a delay (rtpengine does the same).
         call.delete_at = None;
-        let out = self.negotiate(call, Exchange { from, to, role: Role::Offer }, sdp, req, now)?;
+        let out = self.negotiate(
+            call,
+            Exchange {
+                from,
+                to,
+                role: Role::Offer,
+            },
+            sdp,
+            req,
+            now,
+        )?;
         info!(call_id = %req.call_id, from_tag = %req.from_tag, medias = sdp.media.len(), "offer");
         Ok(out)
     }
@@ -202,14 +228,30 @@ impl Calls {
         if let Some(reply) = self.looped(&sdp, &req.sdp) {
             return Ok(reply);
         }
-        let to_tag = req.to_tag.as_deref().ok_or_else(|| CallError::Invalid("No to-tag in message".into()))?;
-        let mut call = self.calls.remove(&req.call_id).ok_or(CallError::UnknownCall)?;
+        let to_tag = req
+            .to_tag
+            .as_deref()
+            .ok_or_else(|| CallError::Invalid("No to-tag in message".into()))?;
+        let mut call = self
+            .calls
+            .remove(&req.call_id)
+            .ok_or(CallError::UnknownCall)?;
         let result = self.answer_on(&mut call, to_tag, &sdp, req, now);
         self.calls.insert(req.call_id.clone(), call);
-        result.map(|sdp| OfferAnswerReply { sdp, warnings: Vec::new() })
+        result.map(|sdp| OfferAnswerReply {
+            sdp,
+            warnings: Vec::new(),
+        })
     }
 
-    fn answer_on(&mut self, call: &mut Call, to_tag: &str, sdp: &Sdp, req: &OfferAnswer, now: Now) -> Result<String, CallError> {
+    fn answer_on(
+        &mut self,
+        call: &mut Call,
+        to_tag: &str,
+        sdp: &Sdp,
+        req: &OfferAnswer,
+        now: Now,
+    ) -> Result<String, CallError> {
         let offerer = call.leg_by_tag(&req.from_tag).ok_or(CallError::NotFound)?;
         let answerer = match call.leg_by_tag(to_tag).filter(|&l| l != offerer) {
             Some(l) => l,
@@ -232,7 +274,17 @@ impl Calls {
         if let Some(l) = &req.to_label {
             call.leg_mut(offerer).label = Some(l.clone());
         }
-        let out = self.negotiate(call, Exchange { from: answerer, to: offerer, role: Role::Answer }, sdp, req, now)?;
+        let out = self.negotiate(
+            call,
+            Exchange {
+                from: answerer,
+                to: offerer,
+                role: Role::Answer,
+            },
+            sdp,
+            req,
+            now,
+        )?;
         info!(call_id = %req.call_id, to_tag = %to_tag, "answer");
         Ok(out)
     }
@@ -240,7 +292,11 @@ impl Calls {
     /// `loop protect`: an SDP carrying our own marker has already been through us; it goes
     /// back untouched.
     fn looped(&self, sdp: &Sdp, raw: &str) -> Option<OfferAnswerReply> {
-        sdp.has_loop_marker(&self.loop_marker).then(|| OfferAnswerReply { sdp: raw.to_owned(), warnings: Vec::new() })
+        sdp.has_loop_marker(&self.loop_marker)
+            .then(|| OfferAnswerReply {
+                sdp: raw.to_owned(),
+                warnings: Vec::new(),
+            })
     }
 
     pub fn delete(&mut self, req: &Delete, now: Now) -> Result<DeleteReply, CallError> {
@@ -248,7 +304,10 @@ impl Calls {
             if fatal {
                 Err(CallError::NotFound)
             } else {
-                Ok(DeleteReply { snapshot: None, warning: Some(CallError::NotFound.to_string()) })
+                Ok(DeleteReply {
+                    snapshot: None,
+                    warning: Some(CallError::NotFound.to_string()),
+                })
             }
         };
         let Some(call) = self.calls.get_mut(&req.call_id) else {
@@ -262,7 +321,10 @@ impl Calls {
         if !tags_match {
             return not_found(req.flags.fatal);
         }
-        let delay = req.delete_delay.or(call.delete_delay).unwrap_or(self.config.delete_delay);
+        let delay = req
+            .delete_delay
+            .or(call.delete_delay)
+            .unwrap_or(self.config.delete_delay);
         let snapshot = report::snapshot(call);
         if delay.is_zero() {
             let call = self.calls.remove(&req.call_id).expect("call present");
@@ -276,12 +338,19 @@ impl Calls {
             self.totals.deleted += 1;
             info!(call_id = %req.call_id, delay_s = delay.as_secs(), "call deleted, lingering");
         }
-        Ok(DeleteReply { snapshot: Some(snapshot), warning: None })
+        Ok(DeleteReply {
+            snapshot: Some(snapshot),
+            warning: None,
+        })
     }
 
     pub fn query(&self, req: &Query, _now: Now) -> Result<CallSnapshot, CallError> {
         let call = self.calls.get(&req.call_id).ok_or(CallError::UnknownCall)?;
-        for tag in [&req.from_tag, &req.to_tag].into_iter().flatten().filter(|t| !t.is_empty()) {
+        for tag in [&req.from_tag, &req.to_tag]
+            .into_iter()
+            .flatten()
+            .filter(|t| !t.is_empty())
+        {
             if call.leg_by_tag(tag).is_none() {
                 return Err(CallError::NotFound);
             }
@@ -293,17 +362,27 @@ impl Calls {
     pub fn list(&self, req: &List) -> Vec<String> {
         let mut calls: Vec<&Call> = self.calls.values().collect();
         calls.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.key.cmp(&a.key)));
-        calls.into_iter().take(req.limit).map(|c| c.id.clone()).collect()
+        calls
+            .into_iter()
+            .take(req.limit)
+            .map(|c| c.id.clone())
+            .collect()
     }
 
     pub fn statistics(&self, now: Now) -> EngineStatistics {
         EngineStatistics {
-            uptime_secs: self.started.map_or(0, |s| now.mono.saturating_duration_since(s).as_secs()),
+            uptime_secs: self
+                .started
+                .map_or(0, |s| now.mono.saturating_duration_since(s).as_secs()),
             calls_current: self.calls.len() as u64,
             calls_total: self.totals.created,
             calls_timed_out: self.totals.timed_out,
             calls_deleted: self.totals.deleted,
-            ports_in_use: self.calls.values().map(|c| c.port_keys().len() as u64).sum(),
+            ports_in_use: self
+                .calls
+                .values()
+                .map(|c| c.port_keys().len() as u64)
+                .sum(),
             ports_total: u64::from(self.config.port_max.saturating_sub(self.config.port_min)) + 1,
             packets: self.media.totals(),
         }
@@ -349,7 +428,10 @@ impl Calls {
                 Some(reason) => {
                     self.totals.timed_out += 1;
                     info!(call_id = %id, reason, "call ended by timer");
-                    events.push(CallEvent::TimedOut { call_id: id, reason });
+                    events.push(CallEvent::TimedOut {
+                        call_id: id,
+                        reason,
+                    });
                 }
                 None => events.push(CallEvent::Purged { call_id: id }),
             }

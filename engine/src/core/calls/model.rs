@@ -143,7 +143,9 @@ impl Media {
 
     /// Host candidates for our sockets facing this party, at the address written in SDP.
     pub fn ice_candidates(&self, address: IpAddr) -> Vec<IceCandidate> {
-        let Some(ports) = self.ports else { return Vec::new() };
+        let Some(ports) = self.ports else {
+            return Vec::new();
+        };
         let mut out = vec![host_candidate(1, address, ports.rtp.addr.port())];
         if !self.rtcp_mux {
             out.push(host_candidate(2, address, ports.rtcp.addr.port()));
@@ -155,7 +157,13 @@ impl Media {
 /// RFC 8445 §5.1.2.1 priority for a host candidate: type preference 126, one local address.
 fn host_candidate(component: u8, address: IpAddr, port: u16) -> IceCandidate {
     let priority = (126u32 << 24) | (65535u32 << 8) | (256 - component as u32);
-    IceCandidate { foundation: "1".to_owned(), component, priority, address, port }
+    IceCandidate {
+        foundation: "1".to_owned(),
+        component,
+        priority,
+        address,
+        port,
+    }
 }
 
 impl Call {
@@ -196,9 +204,10 @@ impl Call {
                     .and_then(|p| self.legs[p.0].medias.get(mi))
                     .and_then(|pm| pm.ports.map(|pp| (pp, pm.rtcp_mux)));
                 let (rtp_sink, rtcp_sink) = match sinks {
-                    Some((pp, mux)) => {
-                        (Some(pp.rtp.key), Some(if mux { pp.rtp.key } else { pp.rtcp.key }))
-                    }
+                    Some((pp, mux)) => (
+                        Some(pp.rtp.key),
+                        Some(if mux { pp.rtp.key } else { pp.rtcp.key }),
+                    ),
                     None => (None, None),
                 };
                 let relatch = this.relatch;
@@ -214,7 +223,11 @@ impl Call {
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
-                    expected: if this.rtcp_mux { None } else { this.advertised_rtcp },
+                    expected: if this.rtcp_mux {
+                        None
+                    } else {
+                        this.advertised_rtcp
+                    },
                     latch: this.latch,
                     relatch,
                     rtp_sink: None,
@@ -229,7 +242,10 @@ impl Call {
                 m.relatch = false;
             }
         }
-        CallPlan { call: self.key, streams }
+        CallPlan {
+            call: self.key,
+            streams,
+        }
     }
 
     /// Unix milliseconds of the most recent packet on any stream, 0 if none.
@@ -245,10 +261,8 @@ impl Call {
 
     /// True when the call is on hold: no party both sends and receives at a known address.
     pub fn all_on_hold(&self) -> bool {
-        !self
-            .legs
-            .iter()
-            .flat_map(|l| l.medias.iter())
-            .any(|m| m.ports.is_some() && m.direction == Direction::SendRecv && m.advertised_rtp.is_some())
+        !self.legs.iter().flat_map(|l| l.medias.iter()).any(|m| {
+            m.ports.is_some() && m.direction == Direction::SendRecv && m.advertised_rtp.is_some()
+        })
     }
 }

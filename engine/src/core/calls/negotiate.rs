@@ -68,7 +68,11 @@ impl Calls {
                 continue;
             }
             for leg in [from, to] {
-                let has = call.leg(leg).medias.get(i).is_some_and(|md| md.ports.is_some());
+                let has = call
+                    .leg(leg)
+                    .medias
+                    .get(i)
+                    .is_some_and(|md| md.ports.is_some());
                 if !has {
                     wanted.push((leg, i));
                 }
@@ -80,7 +84,10 @@ impl Calls {
             match self.media.allocate_pair(iface) {
                 Ok(pair) => got.push((leg, i, pair)),
                 Err(e) => {
-                    let keys: Vec<PortKey> = got.iter().flat_map(|(_, _, p)| [p.rtp.key, p.rtcp.key]).collect();
+                    let keys: Vec<PortKey> = got
+                        .iter()
+                        .flat_map(|(_, _, p)| [p.rtp.key, p.rtcp.key])
+                        .collect();
                     self.media.release(&keys);
                     return Err(e.into());
                 }
@@ -126,7 +133,11 @@ impl Calls {
     }
 
     /// Pick an interface by logical name, preferring the address family asked for.
-    fn pick_interface(&self, name: Option<&str>, family: Option<Family>) -> Result<usize, CallError> {
+    fn pick_interface(
+        &self,
+        name: Option<&str>,
+        family: Option<Family>,
+    ) -> Result<usize, CallError> {
         let ifs = &self.config.interfaces;
         let named: Vec<usize> = match name {
             // `internal`/`external` are legacy selectors that only mean something when an
@@ -139,7 +150,12 @@ impl Calls {
             }
             _ => (0..ifs.len()).collect(),
         };
-        let by_family = |f: Family| named.iter().copied().find(|&i| Family::of(&ifs[i].local) == f);
+        let by_family = |f: Family| {
+            named
+                .iter()
+                .copied()
+                .find(|&i| Family::of(&ifs[i].local) == f)
+        };
         match family {
             Some(f) => by_family(f)
                 .or_else(|| {
@@ -148,7 +164,10 @@ impl Calls {
                 })
                 .or(named.first().copied())
                 .ok_or_else(|| CallError::Invalid("No usable interface".into())),
-            None => named.first().copied().ok_or_else(|| CallError::Invalid("No usable interface".into())),
+            None => named
+                .first()
+                .copied()
+                .ok_or_else(|| CallError::Invalid("No usable interface".into())),
         }
     }
 
@@ -176,7 +195,10 @@ impl Calls {
             media.kind = section.m.kind.clone();
             media.protocol = section.m.proto.clone();
             media.direction = sdp.media_direction(i);
-            media.codec = section.codecs().first().map(|c| format!("{}/{}", c.name, c.clock_rate));
+            media.codec = section
+                .codecs()
+                .first()
+                .map(|c| format!("{}/{}", c.name, c.clock_rate));
             media.ptime = section.ptime();
             media.ice_seen = section.has_ice();
             media.sdp_rtcp_mux = section.rtcp_mux();
@@ -208,17 +230,27 @@ impl Calls {
     }
 
     /// Decide rtcp-mux for both parties (RFC 5761; rtpengine's `rtcp-mux` options).
-    fn settle_rtcp_mux(&self, call: &mut Call, from: LegId, to: LegId, sdp: &Sdp, req: &OfferAnswer, role: Role) {
+    fn settle_rtcp_mux(
+        &self,
+        call: &mut Call,
+        from: LegId,
+        to: LegId,
+        sdp: &Sdp,
+        req: &OfferAnswer,
+        role: Role,
+    ) {
         let opt = req.rtcp_mux;
         for i in 0..sdp.media.len() {
             let sender_mux = call.leg(from).medias[i].sdp_rtcp_mux;
             match role {
                 Role::Offer => {
-                    let offer_to_peer = !opt.reject && !opt.demux && (sender_mux || opt.offer || opt.require);
+                    let offer_to_peer =
+                        !opt.reject && !opt.demux && (sender_mux || opt.offer || opt.require);
                     let m = &mut call.leg_mut(to).medias[i];
                     m.rtcp_mux_offered = offer_to_peer;
                     let s = &mut call.leg_mut(from).medias[i];
-                    s.rtcp_mux_accept = sender_mux && !opt.reject && (opt.accept || opt.demux || opt.require);
+                    s.rtcp_mux_accept =
+                        sender_mux && !opt.reject && (opt.accept || opt.demux || opt.require);
                     // Until the answer, the offerer multiplexes only if it said so.
                     if !sender_mux {
                         s.rtcp_mux = false;
@@ -229,13 +261,22 @@ impl Calls {
                     answerer.rtcp_mux = sender_mux && answerer.rtcp_mux_offered;
                     let answerer_mux = answerer.rtcp_mux;
                     let offerer = &mut call.leg_mut(to).medias[i];
-                    offerer.rtcp_mux = offerer.sdp_rtcp_mux && (answerer_mux || offerer.rtcp_mux_accept);
+                    offerer.rtcp_mux =
+                        offerer.sdp_rtcp_mux && (answerer_mux || offerer.rtcp_mux_accept);
                 }
             }
         }
     }
 
-    fn build_rewrite(&self, call: &mut Call, from: LegId, to: LegId, sdp: &Sdp, req: &OfferAnswer, role: Role) -> SdpRewrite {
+    fn build_rewrite(
+        &self,
+        call: &mut Call,
+        from: LegId,
+        to: LegId,
+        sdp: &Sdp,
+        req: &OfferAnswer,
+        role: Role,
+    ) -> SdpRewrite {
         let iface: Interface = self.config.interfaces[call.leg(to).interface].clone();
         let public = iface.public();
         let mut media = Vec::with_capacity(sdp.media.len());
@@ -263,9 +304,19 @@ impl Calls {
                 IceMode::Default => sender_ice,
             };
             let ice = if want_ice {
-                let ufrag = target.ice_ufrag.get_or_insert_with(|| random_token(ICE_UFRAG_LEN)).clone();
-                let pwd = target.ice_pwd.get_or_insert_with(|| random_token(ICE_PWD_LEN)).clone();
-                IceRewrite::Replace { ufrag, pwd, candidates: target.ice_candidates(public) }
+                let ufrag = target
+                    .ice_ufrag
+                    .get_or_insert_with(|| random_token(ICE_UFRAG_LEN))
+                    .clone();
+                let pwd = target
+                    .ice_pwd
+                    .get_or_insert_with(|| random_token(ICE_PWD_LEN))
+                    .clone();
+                IceRewrite::Replace {
+                    ufrag,
+                    pwd,
+                    candidates: target.ice_candidates(public),
+                }
             } else {
                 IceRewrite::Remove
             };
@@ -299,8 +350,14 @@ impl Calls {
 
 /// `direction: [from, to]`, or `from-interface`/`to-interface`.
 fn interface_names(req: &OfferAnswer) -> (Option<&str>, Option<&str>) {
-    let from = req.from_interface.as_deref().or(req.direction.first().map(String::as_str));
-    let to = req.to_interface.as_deref().or(req.direction.get(1).map(String::as_str));
+    let from = req
+        .from_interface
+        .as_deref()
+        .or(req.direction.first().map(String::as_str));
+    let to = req
+        .to_interface
+        .as_deref()
+        .or(req.direction.get(1).map(String::as_str));
     (from, to)
 }
 
@@ -316,7 +373,9 @@ fn plain_profile(requested: Option<&str>, proto: &str) -> Option<String> {
 /// differs from the last one we sent it (every time with `force-increment-sdp-ver`).
 fn bump_origin_version(out: &mut Sdp, call: &mut Call, to: LegId, force: bool) {
     let Some(origin) = out.origin() else { return };
-    let Ok(version) = origin.version.parse::<u64>() else { return };
+    let Ok(version) = origin.version.parse::<u64>() else {
+        return;
+    };
     let leg = call.leg_mut(to);
     let next = match leg.sdp_version_out {
         Some(prev) => {

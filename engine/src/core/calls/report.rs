@@ -41,7 +41,11 @@ pub(super) fn snapshot(call: &Call) -> CallSnapshot {
                 label: leg.label.clone(),
                 via_branch: leg.via_branch.clone(),
                 created: leg.created,
-                peers: leg.peer.map(|p| call.leg(p).tag.clone()).into_iter().collect(),
+                peers: leg
+                    .peer
+                    .map(|p| call.leg(p).tag.clone())
+                    .into_iter()
+                    .collect(),
                 medias,
             }
         })
@@ -81,9 +85,19 @@ fn media_snapshot(m: &Media) -> MediaSnapshot {
     }
     let mut streams = Vec::new();
     if let Some(ports) = m.ports {
-        streams.push(stream_snapshot(ports.rtp.addr, m.advertised_rtp, false, &m.rtp_stats));
+        streams.push(stream_snapshot(
+            ports.rtp.addr,
+            m.advertised_rtp,
+            false,
+            &m.rtp_stats,
+        ));
         if !m.rtcp_mux {
-            streams.push(stream_snapshot(ports.rtcp.addr, m.advertised_rtcp, true, &m.rtcp_stats));
+            streams.push(stream_snapshot(
+                ports.rtcp.addr,
+                m.advertised_rtcp,
+                true,
+                &m.rtcp_stats,
+            ));
         }
     }
     MediaSnapshot {

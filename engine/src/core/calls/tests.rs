@@ -54,7 +54,11 @@ impl MediaPlane for FakeMedia {
         let port = match s.scripted.pop_front() {
             Some(p) => p,
             None => {
-                s.next_port = if s.next_port == 0 { 30000 } else { s.next_port + 2 };
+                s.next_port = if s.next_port == 0 {
+                    30000
+                } else {
+                    s.next_port + 2
+                };
                 s.next_port
             }
         };
@@ -62,9 +66,15 @@ impl MediaPlane for FakeMedia {
             s.next_key += 1;
             let key = PortKey(s.next_key);
             s.live.push(key);
-            LocalPort { key, addr: SocketAddr::new(iface.local, p) }
+            LocalPort {
+                key,
+                addr: SocketAddr::new(iface.local, p),
+            }
         };
-        Ok(PortPair { rtp: local(port), rtcp: local(port + 1) })
+        Ok(PortPair {
+            rtp: local(port),
+            rtcp: local(port + 1),
+        })
     }
 
     fn apply(&self, plan: CallPlan) {
@@ -74,13 +84,18 @@ impl MediaPlane for FakeMedia {
     fn remove(&self, call: CallKey) {
         let mut s = self.state.lock().unwrap();
         if let Some(plan) = s.plans.remove(&call) {
-            s.live.retain(|k| !plan.streams.iter().any(|st| st.port == *k));
+            s.live
+                .retain(|k| !plan.streams.iter().any(|st| st.port == *k));
         }
         s.removed.push(call);
     }
 
     fn release(&self, ports: &[PortKey]) {
-        self.state.lock().unwrap().live.retain(|k| !ports.contains(k));
+        self.state
+            .lock()
+            .unwrap()
+            .live
+            .retain(|k| !ports.contains(k));
     }
 
     fn totals(&self) -> PacketTotals {
@@ -95,10 +110,16 @@ struct Clock {
 
 impl Clock {
     fn new() -> Clock {
-        Clock { start: Instant::now(), elapsed: Duration::ZERO }
+        Clock {
+            start: Instant::now(),
+            elapsed: Duration::ZERO,
+        }
     }
     fn now(&self) -> Now {
-        Now { mono: self.start + self.elapsed, unix_us: 1_795_300_564_000_000 + self.elapsed.as_micros() as u64 }
+        Now {
+            mono: self.start + self.elapsed,
+            unix_us: 1_795_300_564_000_000 + self.elapsed.as_micros() as u64,
+        }
     }
     fn advance(&mut self, d: Duration) {
         self.elapsed += d;
@@ -164,10 +185,13 @@ fn plain_offer_answer_matches_reference_sdp() {
     let media = FakeMedia::scripted(&[30046, 30030]);
     let mut calls = calls_with(media.clone(), EngineConfig::default());
     let clock = Clock::new();
-    let offer = calls.offer(&offer_req("call-plain-2", "tagA", OFFER_B), clock.now()).unwrap();
+    let offer = calls
+        .offer(&offer_req("call-plain-2", "tagA", OFFER_B), clock.now())
+        .unwrap();
     assert_eq!(
         offer.sdp,
-        crlf("v=0
+        crlf(
+            "v=0
 o=alice 2890844526 2890844526 IN IP4 127.0.0.1
 s=call
 c=IN IP4 127.0.0.1
@@ -180,12 +204,19 @@ a=fmtp:101 0-15
 a=sendrecv
 a=rtcp:30031
 a=ptime:20
-")
+"
+        )
     );
-    let answer = calls.answer(&answer_req("call-plain-2", "tagA", "tagB", ANSWER_B), clock.now()).unwrap();
+    let answer = calls
+        .answer(
+            &answer_req("call-plain-2", "tagA", "tagB", ANSWER_B),
+            clock.now(),
+        )
+        .unwrap();
     assert_eq!(
         answer.sdp,
-        crlf("v=0
+        crlf(
+            "v=0
 o=bob 1 1 IN IP4 127.0.0.1
 s=-
 c=IN IP4 127.0.0.1
@@ -197,7 +228,8 @@ a=fmtp:101 0-15
 a=sendrecv
 a=rtcp:30047
 a=ptime:20
-")
+"
+        )
     );
 
     // The plan crosses A-facing and B-facing sockets and expects each party at its SDP address.
@@ -209,9 +241,14 @@ a=ptime:20
             .iter()
             .find(|s| {
                 let c = &calls.calls["call-plain-2"];
-                c.legs.iter().flat_map(|l| &l.medias).filter_map(|m| m.ports).any(|pp| {
-                    (pp.rtp.key == s.port && pp.rtp.addr.port() == p) || (pp.rtcp.key == s.port && pp.rtcp.addr.port() == p)
-                })
+                c.legs
+                    .iter()
+                    .flat_map(|l| &l.medias)
+                    .filter_map(|m| m.ports)
+                    .any(|pp| {
+                        (pp.rtp.key == s.port && pp.rtp.addr.port() == p)
+                            || (pp.rtcp.key == s.port && pp.rtcp.addr.port() == p)
+                    })
             })
             .unwrap()
             .clone()
@@ -232,11 +269,19 @@ fn reinvite_keeps_ports_and_direction_can_reverse() {
     let media = Arc::new(FakeMedia::default());
     let mut calls = calls_with(media.clone(), EngineConfig::default());
     let clock = Clock::new();
-    let o1 = calls.offer(&offer_req("c1", "A", OFFER_B), clock.now()).unwrap();
-    let a1 = calls.answer(&answer_req("c1", "A", "B", ANSWER_B), clock.now()).unwrap();
+    let o1 = calls
+        .offer(&offer_req("c1", "A", OFFER_B), clock.now())
+        .unwrap();
+    let a1 = calls
+        .answer(&answer_req("c1", "A", "B", ANSWER_B), clock.now())
+        .unwrap();
     let ports = media.live_ports();
-    let o2 = calls.offer(&offer_req("c1", "A", OFFER_B), clock.now()).unwrap();
-    let a2 = calls.answer(&answer_req("c1", "A", "B", ANSWER_B), clock.now()).unwrap();
+    let o2 = calls
+        .offer(&offer_req("c1", "A", OFFER_B), clock.now())
+        .unwrap();
+    let a2 = calls
+        .answer(&answer_req("c1", "A", "B", ANSWER_B), clock.now())
+        .unwrap();
     assert_eq!((o1.sdp.clone(), a1.sdp.clone()), (o2.sdp, a2.sdp));
     assert_eq!(media.live_ports(), ports);
     // The callee re-INVITEs: its SDP goes to the caller, who is told the A-facing port.
@@ -255,11 +300,24 @@ fn second_branch_answer_becomes_an_alias() {
     let media = Arc::new(FakeMedia::default());
     let mut calls = calls_with(media.clone(), EngineConfig::default());
     let clock = Clock::new();
-    calls.offer(&offer_req("c1", "A", OFFER_B), clock.now()).unwrap();
-    let a1 = calls.answer(&answer_req("c1", "A", "B1", ANSWER_B), clock.now()).unwrap();
-    let a2 = calls.answer(&answer_req("c1", "A", "B2", ANSWER_B), clock.now()).unwrap();
+    calls
+        .offer(&offer_req("c1", "A", OFFER_B), clock.now())
+        .unwrap();
+    let a1 = calls
+        .answer(&answer_req("c1", "A", "B1", ANSWER_B), clock.now())
+        .unwrap();
+    let a2 = calls
+        .answer(&answer_req("c1", "A", "B2", ANSWER_B), clock.now())
+        .unwrap();
     assert_eq!(a1.sdp, a2.sdp);
-    let q = calls.query(&Query { call_id: "c1".into(), from_tag: None, to_tag: Some("B2".into()) }, clock.now());
+    let q = calls.query(
+        &Query {
+            call_id: "c1".into(),
+            from_tag: None,
+            to_tag: Some("B2".into()),
+        },
+        clock.now(),
+    );
     assert!(q.is_ok());
 }
 
@@ -268,61 +326,117 @@ fn errors_and_delete_semantics() {
     let media = Arc::new(FakeMedia::default());
     let mut calls = calls_with(media.clone(), EngineConfig::default());
     let mut clock = Clock::new();
-    let q = Query { call_id: "nope".into(), ..Default::default() };
+    let q = Query {
+        call_id: "nope".into(),
+        ..Default::default()
+    };
     assert_eq!(calls.query(&q, clock.now()), Err(CallError::UnknownCall));
     assert_eq!(
-        calls.answer(&answer_req("nope", "A", "B", ANSWER_B), clock.now()).unwrap_err().to_string(),
+        calls
+            .answer(&answer_req("nope", "A", "B", ANSWER_B), clock.now())
+            .unwrap_err()
+            .to_string(),
         "Unknown call-id"
     );
-    let mut del = Delete { call_id: "nope".into(), ..Default::default() };
+    let mut del = Delete {
+        call_id: "nope".into(),
+        ..Default::default()
+    };
     let r = calls.delete(&del, clock.now()).unwrap();
-    assert_eq!(r.warning.as_deref(), Some("Call-ID not found or tags didn't match"));
+    assert_eq!(
+        r.warning.as_deref(),
+        Some("Call-ID not found or tags didn't match")
+    );
     del.flags.fatal = true;
     assert_eq!(calls.delete(&del, clock.now()), Err(CallError::NotFound));
 
     // Default delete delay: the call lingers, answers queries, and is purged by the timer.
-    calls.offer(&offer_req("c1", "A", OFFER_B), clock.now()).unwrap();
-    let del = Delete { call_id: "c1".into(), from_tag: Some("A".into()), ..Default::default() };
+    calls
+        .offer(&offer_req("c1", "A", OFFER_B), clock.now())
+        .unwrap();
+    let del = Delete {
+        call_id: "c1".into(),
+        from_tag: Some("A".into()),
+        ..Default::default()
+    };
     assert!(calls.delete(&del, clock.now()).unwrap().snapshot.is_some());
     assert!(calls.delete(&del, clock.now()).unwrap().snapshot.is_some());
     clock.advance(Duration::from_secs(29));
     assert!(calls.tick(clock.now()).is_empty());
-    assert!(calls.query(&Query { call_id: "c1".into(), ..Default::default() }, clock.now()).is_ok());
+    assert!(calls
+        .query(
+            &Query {
+                call_id: "c1".into(),
+                ..Default::default()
+            },
+            clock.now()
+        )
+        .is_ok());
     clock.advance(Duration::from_secs(2));
-    assert_eq!(calls.tick(clock.now()), vec![CallEvent::Purged { call_id: "c1".into() }]);
+    assert_eq!(
+        calls.tick(clock.now()),
+        vec![CallEvent::Purged {
+            call_id: "c1".into()
+        }]
+    );
     assert_eq!(media.live_ports(), 0);
 
     // delete-delay 0 removes at once; a wrong tag is "not found".
-    calls.offer(&offer_req("c2", "A", OFFER_B), clock.now()).unwrap();
-    let wrong = Delete { call_id: "c2".into(), from_tag: Some("X".into()), ..Default::default() };
+    calls
+        .offer(&offer_req("c2", "A", OFFER_B), clock.now())
+        .unwrap();
+    let wrong = Delete {
+        call_id: "c2".into(),
+        from_tag: Some("X".into()),
+        ..Default::default()
+    };
     assert!(calls.delete(&wrong, clock.now()).unwrap().warning.is_some());
-    let now = Delete { call_id: "c2".into(), delete_delay: Some(Duration::ZERO), ..Default::default() };
+    let now = Delete {
+        call_id: "c2".into(),
+        delete_delay: Some(Duration::ZERO),
+        ..Default::default()
+    };
     calls.delete(&now, clock.now()).unwrap();
     assert!(calls.is_empty());
     assert_eq!(media.live_ports(), 0);
 
     let mut bad = offer_req("c3", "A", OFFER_B);
     bad.sdp = "v=0\r\nm=audio x RTP/AVP 0\r\n".into();
-    assert!(matches!(calls.offer(&bad, clock.now()), Err(CallError::Sdp(_))));
+    assert!(matches!(
+        calls.offer(&bad, clock.now()),
+        Err(CallError::Sdp(_))
+    ));
     assert!(calls.is_empty());
 }
 
 #[test]
 fn idle_calls_time_out_and_busy_ones_stay() {
     let media = Arc::new(FakeMedia::default());
-    let config = EngineConfig { timeout: Duration::from_secs(60), ..Default::default() };
+    let config = EngineConfig {
+        timeout: Duration::from_secs(60),
+        ..Default::default()
+    };
     let mut calls = calls_with(media.clone(), config);
     let mut clock = Clock::new();
-    calls.offer(&offer_req("idle", "A", OFFER_B), clock.now()).unwrap();
-    calls.offer(&offer_req("busy", "A", OFFER_B), clock.now()).unwrap();
+    calls
+        .offer(&offer_req("idle", "A", OFFER_B), clock.now())
+        .unwrap();
+    calls
+        .offer(&offer_req("busy", "A", OFFER_B), clock.now())
+        .unwrap();
     clock.advance(Duration::from_secs(59));
     let busy = &calls.calls["busy"];
-    busy.legs[0].medias[0].rtp_stats.count_rx(172, clock.now().unix_us / 1000);
+    busy.legs[0].medias[0]
+        .rtp_stats
+        .count_rx(172, clock.now().unix_us / 1000);
     assert!(calls.tick(clock.now()).is_empty());
     clock.advance(Duration::from_secs(2));
     assert_eq!(
         calls.tick(clock.now()),
-        vec![CallEvent::TimedOut { call_id: "idle".into(), reason: "timeout" }]
+        vec![CallEvent::TimedOut {
+            call_id: "idle".into(),
+            reason: "timeout"
+        }]
     );
     assert_eq!(calls.list(&List::default()), vec!["busy".to_owned()]);
     assert_eq!(calls.statistics(clock.now()).calls_timed_out, 1);
@@ -334,8 +448,12 @@ fn port_exhaustion_is_an_error_and_leaks_nothing() {
     media.state.lock().unwrap().limit = Some(6);
     let mut calls = calls_with(media.clone(), EngineConfig::default());
     let clock = Clock::new();
-    calls.offer(&offer_req("c1", "A", OFFER_B), clock.now()).unwrap();
-    let err = calls.offer(&offer_req("c2", "A", OFFER_B), clock.now()).unwrap_err();
+    calls
+        .offer(&offer_req("c1", "A", OFFER_B), clock.now())
+        .unwrap();
+    let err = calls
+        .offer(&offer_req("c2", "A", OFFER_B), clock.now())
+        .unwrap_err();
     assert_eq!(err.to_string(), "Ran out of ports");
     assert_eq!(calls.len(), 1);
     assert_eq!(media.live_ports(), 4);
@@ -352,11 +470,21 @@ fn ice_force_adds_our_candidates_and_remove_strips() {
     let m = &sdp.media[0];
     assert!(m.attribute("ice-ufrag").is_some_and(|u| u.len() == 8));
     assert!(m.attribute("ice-pwd").is_some_and(|p| p.len() >= 22));
-    let cands: Vec<&str> =
-        m.lines.iter().filter(|l| l.kind == b'a' && l.value.starts_with("candidate:")).map(|l| l.value.as_str()).collect();
+    let cands: Vec<&str> = m
+        .lines
+        .iter()
+        .filter(|l| l.kind == b'a' && l.value.starts_with("candidate:"))
+        .map(|l| l.value.as_str())
+        .collect();
     assert_eq!(cands.len(), 2);
-    assert!(cands[0].contains(" 1 UDP ") && cands[0].contains("127.0.0.1 30020 typ host"), "{cands:?}");
-    assert!(cands[1].contains(" 2 UDP ") && cands[1].contains("127.0.0.1 30021 typ host"), "{cands:?}");
+    assert!(
+        cands[0].contains(" 1 UDP ") && cands[0].contains("127.0.0.1 30020 typ host"),
+        "{cands:?}"
+    );
+    assert!(
+        cands[1].contains(" 2 UDP ") && cands[1].contains("127.0.0.1 30021 typ host"),
+        "{cands:?}"
+    );
 }
 
 #[test]
@@ -364,8 +492,16 @@ fn address_family_bridges_to_ipv6() {
     let media = Arc::new(FakeMedia::default());
     let config = EngineConfig {
         interfaces: vec![
-            Interface { name: "v4".into(), local: "127.0.0.1".parse().unwrap(), advertised: None },
-            Interface { name: "v6".into(), local: "::1".parse().unwrap(), advertised: None },
+            Interface {
+                name: "v4".into(),
+                local: "127.0.0.1".parse().unwrap(),
+                advertised: None,
+            },
+            Interface {
+                name: "v6".into(),
+                local: "::1".parse().unwrap(),
+                advertised: None,
+            },
         ],
         ..Default::default()
     };
@@ -375,9 +511,22 @@ fn address_family_bridges_to_ipv6() {
     req.address_family = Some(Family::Ip6);
     let out = calls.offer(&req, clock.now()).unwrap().sdp;
     assert!(out.contains("c=IN IP6 ::1\r\n"), "{out}");
-    assert!(out.contains("o=alice 2890844526 2890844526 IN IP6 ::1\r\n"), "{out}");
+    assert!(
+        out.contains("o=alice 2890844526 2890844526 IN IP6 ::1\r\n"),
+        "{out}"
+    );
     // The caller stays on IPv4.
-    let ans = calls.answer(&answer_req("c1", "A", "B", &ANSWER_B.replace("IP4 127.0.0.3", "IP6 ::1")), clock.now()).unwrap();
+    let ans = calls
+        .answer(
+            &answer_req(
+                "c1",
+                "A",
+                "B",
+                &ANSWER_B.replace("IP4 127.0.0.3", "IP6 ::1"),
+            ),
+            clock.now(),
+        )
+        .unwrap();
     assert!(ans.sdp.contains("c=IN IP4 127.0.0.1\r\n"), "{}", ans.sdp);
 }
 
@@ -391,7 +540,11 @@ fn asymmetric_and_strict_flags_reach_the_plan() {
     req.flags.strict_source = true;
     calls.offer(&req, clock.now()).unwrap();
     let plan = media.plan(calls.calls["c1"].key);
-    let a_rtp = plan.streams.iter().find(|s| s.expected == Some("127.0.0.2:40000".parse().unwrap())).unwrap();
+    let a_rtp = plan
+        .streams
+        .iter()
+        .find(|s| s.expected == Some("127.0.0.2:40000".parse().unwrap()))
+        .unwrap();
     assert!(!a_rtp.latch.learn && a_rtp.latch.strict_source);
     // The callee has not answered: its side has no address yet.
     assert!(plan.streams.iter().filter(|s| s.expected.is_none()).count() == 2);
@@ -402,15 +555,27 @@ fn query_reports_counters_per_party() {
     let media = Arc::new(FakeMedia::default());
     let mut calls = calls_with(media, EngineConfig::default());
     let clock = Clock::new();
-    calls.offer(&offer_req("c1", "A", OFFER_B), clock.now()).unwrap();
-    calls.answer(&answer_req("c1", "A", "B", ANSWER_B), clock.now()).unwrap();
+    calls
+        .offer(&offer_req("c1", "A", OFFER_B), clock.now())
+        .unwrap();
+    calls
+        .answer(&answer_req("c1", "A", "B", ANSWER_B), clock.now())
+        .unwrap();
     let c = &calls.calls["c1"];
     let a = &c.legs[0].medias[0];
     for _ in 0..3 {
         a.rtp_stats.count_rx(172, 1);
     }
     a.rtp_stats.last_ssrc.store(0x11111111, Relaxed);
-    let snap = calls.query(&Query { call_id: "c1".into(), ..Default::default() }, clock.now()).unwrap();
+    let snap = calls
+        .query(
+            &Query {
+                call_id: "c1".into(),
+                ..Default::default()
+            },
+            clock.now(),
+        )
+        .unwrap();
     assert_eq!(snap.legs.len(), 2);
     assert_eq!(snap.legs[0].key, "A");
     assert_eq!(snap.legs[0].peers, vec!["B".to_owned()]);

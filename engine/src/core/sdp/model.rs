@@ -350,7 +350,9 @@ impl Sdp {
 
     /// Overwrite the version field of the `o=` line.
     pub fn set_origin_version(&mut self, version: u64) {
-        let Some(line) = self.session.iter_mut().find(|l| l.kind == b'o') else { return };
+        let Some(line) = self.session.iter_mut().find(|l| l.kind == b'o') else {
+            return;
+        };
         if let Some(mut origin) = Origin::parse(&line.value) {
             origin.version = version.to_string();
             line.value = origin.to_value();
