@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::config::Interface;
 use super::stats::{PacketTotals, StreamStats};
+use super::transcode::TranscodeSpec;
 
 /// Identifies one bound local socket for its whole life (unique per daemon run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,6 +77,10 @@ pub struct StreamPlan {
     /// says the party does not send).
     pub forward: bool,
     pub stats: Arc<StreamStats>,
+    /// RTP from this party is transcoded (set on both its RTP and RTCP port): the RTP port
+    /// runs a [`Transcoder`](super::transcode::Transcoder) built from this, and RTCP of the
+    /// stream is terminated (not relayed; the worker sends its own reports).
+    pub transcode: Option<TranscodeSpec>,
 }
 
 /// The complete forwarding state of one call: every socket the call holds appears once.

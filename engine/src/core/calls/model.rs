@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::codecs::MediaCodecs;
 use crate::core::plan::{CallKey, CallPlan, LatchPolicy, PortKey, PortPair, StreamPlan};
 use crate::core::sdp::{Direction, IceCandidate};
 use crate::core::stats::StreamStats;
@@ -113,6 +114,8 @@ pub struct Media {
     pub relatch: bool,
     pub rtp_stats: Arc<StreamStats>,
     pub rtcp_stats: Arc<StreamStats>,
+    /// Codec negotiation state and the transcoder for RTP from this party.
+    pub codecs: MediaCodecs,
 }
 
 impl Media {
@@ -138,6 +141,7 @@ impl Media {
             relatch: false,
             rtp_stats: Arc::default(),
             rtcp_stats: Arc::default(),
+            codecs: MediaCodecs::default(),
         }
     }
 
@@ -220,6 +224,7 @@ impl Call {
                     rtcp_sink,
                     forward: true,
                     stats: this.rtp_stats.clone(),
+                    transcode: this.codecs.transcode_rx,
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -234,6 +239,7 @@ impl Call {
                     rtcp_sink,
                     forward: true,
                     stats: this.rtcp_stats.clone(),
+                    transcode: this.codecs.transcode_rx,
                 });
             }
         }

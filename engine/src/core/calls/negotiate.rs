@@ -110,18 +110,17 @@ impl Calls {
         self.settle_rtcp_mux(call, from, to, sdp, req, role);
 
         let rewrite = self.build_rewrite(call, from, to, sdp, req, role);
-        let mut out = if role == Role::Answer {
+        // Codec options, transcoding decisions and ptime (see `codecs`).
+        let mut src = super::codecs::edit_sdp(call, ex, sdp, req);
+        if role == Role::Answer {
             // An answer without ptime inherits the offerer's, as rtpengine's codec handling does.
-            let mut src = sdp.clone();
             for (i, section) in src.media.iter_mut().enumerate() {
                 if section.ptime().is_none() {
                     section.set_ptime(call.leg(to).medias.get(i).and_then(|m| m.ptime));
                 }
             }
-            src.rewrite_with_marker(&rewrite, &self.loop_marker)
-        } else {
-            sdp.rewrite_with_marker(&rewrite, &self.loop_marker)
-        };
+        }
+        let mut out = src.rewrite_with_marker(&rewrite, &self.loop_marker);
         if req.replace.sdp_version || req.replace.force_increment_sdp_ver {
             bump_origin_version(&mut out, call, to, req.replace.force_increment_sdp_ver);
         }
