@@ -27,9 +27,7 @@
 //! allocated in [`Transcoder::new`]; the packet path allocates nothing.
 
 use ngmedia_codecs::dtmf::{TelephoneEvent, ToneGenerator};
-use ngmedia_codecs::{
-    Codec, CodecError, CodecKind, CodecParams, Decoder, Encoder, EncoderOptions,
-};
+use ngmedia_codecs::{Codec, CodecError, CodecKind, CodecParams, Decoder, Encoder, EncoderOptions};
 
 use super::rtp::RtpHeader;
 
@@ -190,8 +188,8 @@ impl Transcoder {
                 return Err(TranscodeError::NotAudio("telephone-event"));
             }
         }
-        let both_opus =
-            spec.input.codec.kind() == CodecKind::Opus && spec.output.codec.kind() == CodecKind::Opus;
+        let both_opus = spec.input.codec.kind() == CodecKind::Opus
+            && spec.output.codec.kind() == CodecKind::Opus;
         let pcm_rate = if both_opus { 48_000 } else { 8_000 };
         let input = mono(spec.input.codec);
         let output = mono(spec.output.codec);
@@ -795,7 +793,14 @@ mod tests {
             .map(|k| {
                 let pcm = sine(freq, 8000.0, k * samples, samples);
                 let payload: Vec<u8> = pcm.iter().map(|&s| ulaw_encode(s)).collect();
-                rtp(0, k == 0, 100 + k as u16, 1000 + (k * samples) as u32, 0xabc, &payload)
+                rtp(
+                    0,
+                    k == 0,
+                    100 + k as u16,
+                    1000 + (k * samples) as u32,
+                    0xabc,
+                    &payload,
+                )
             })
             .collect()
     }
@@ -866,7 +871,10 @@ mod tests {
         assert_eq!(out[0].ssrc, t.ssrc());
         assert_ne!(out[0].ssrc, 0xabc);
         check_continuity(&out, 160);
-        let pcm: Vec<f64> = out.iter().flat_map(|o| o.payload.iter().map(|&b| alaw_decode(b) as f64)).collect();
+        let pcm: Vec<f64> = out
+            .iter()
+            .flat_map(|o| o.payload.iter().map(|&b| alaw_decode(b) as f64))
+            .collect();
         let (amp, purity) = tone_purity(&pcm, 440.0, 8000.0);
         assert!((7000.0..9000.0).contains(&amp), "amplitude {amp}");
         assert!(purity > 0.99, "purity {purity}");
@@ -937,7 +945,8 @@ mod tests {
                 g729_to_opus.handle_rtp(0, &rtp(g.pt, g.marker, g.seq, g.ts, g.ssrc, &g.payload));
                 for o in drain(&mut g729_to_opus) {
                     nopus += 1;
-                    opus_to_pcmu.handle_rtp(0, &rtp(o.pt, o.marker, o.seq, o.ts, o.ssrc, &o.payload));
+                    opus_to_pcmu
+                        .handle_rtp(0, &rtp(o.pt, o.marker, o.seq, o.ts, o.ssrc, &o.payload));
                     for b in drain(&mut opus_to_pcmu) {
                         pcm.extend(b.payload.iter().map(|&x| ulaw_decode(x) as f64));
                     }
@@ -1061,16 +1070,28 @@ mod tests {
         // Digit 5 at input ts 1320, three reports and the end (sent three times).
         let ev_ts = 1320;
         let mut seq = 102;
-        for (d, end) in [(160, false), (320, false), (480, false), (640, true), (640, true), (640, true)] {
-            t.handle_rtp(0, &rtp(101, d == 160, seq, ev_ts, 0xabc, &event_payload(5, end, d)));
+        for (d, end) in [
+            (160, false),
+            (320, false),
+            (480, false),
+            (640, true),
+            (640, true),
+            (640, true),
+        ] {
+            t.handle_rtp(
+                0,
+                &rtp(101, d == 160, seq, ev_ts, 0xabc, &event_payload(5, end, d)),
+            );
             seq += 1;
         }
         let ev = drain(&mut t);
         assert_eq!(ev.len(), 6);
         assert!(ev.iter().all(|e| e.pt == 97 && e.ts == audio[1].ts + 960));
         assert!(ev[0].marker && !ev[1].marker);
-        let parsed: Vec<TelephoneEvent> =
-            ev.iter().map(|e| TelephoneEvent::parse(&e.payload).unwrap()).collect();
+        let parsed: Vec<TelephoneEvent> = ev
+            .iter()
+            .map(|e| TelephoneEvent::parse(&e.payload).unwrap())
+            .collect();
         assert_eq!(parsed[0].duration, 960);
         assert_eq!(parsed[3].duration, 3840);
         assert!(parsed[3].end && parsed[0].event == 5);
@@ -1096,18 +1117,33 @@ mod tests {
         .unwrap();
         let mut seq = 1;
         let mut out = Vec::new();
-        for (d, end) in [(160, false), (320, false), (480, false), (800, true), (800, true)] {
-            t.handle_rtp(0, &rtp(101, d == 160, seq, 5000, 7, &event_payload(1, end, d)));
+        for (d, end) in [
+            (160, false),
+            (320, false),
+            (480, false),
+            (800, true),
+            (800, true),
+        ] {
+            t.handle_rtp(
+                0,
+                &rtp(101, d == 160, seq, 5000, 7, &event_payload(1, end, d)),
+            );
             seq += 1;
             out.extend(drain(&mut t));
         }
         assert_eq!(out.len(), 5);
         assert!(out.iter().all(|o| o.pt == 8));
-        let pcm: Vec<i16> = out.iter().flat_map(|o| o.payload.iter().map(|&b| alaw_decode(b))).collect();
+        let pcm: Vec<i16> = out
+            .iter()
+            .flat_map(|o| o.payload.iter().map(|&b| alaw_decode(b)))
+            .collect();
         let mut det = ngmedia_codecs::dtmf::DtmfDetector::new(8000).unwrap();
         let mut seen = Vec::new();
         det.process(&pcm, |tr, _| seen.push(tr));
-        assert_eq!(seen.first(), Some(&ngmedia_codecs::dtmf::DtmfTransition::Start(1)));
+        assert_eq!(
+            seen.first(),
+            Some(&ngmedia_codecs::dtmf::DtmfTransition::Start(1))
+        );
     }
 
     #[test]
@@ -1133,7 +1169,13 @@ mod tests {
             jitter: 12,
         };
         let mut buf = [0u8; 128];
-        let n = write_rtcp_report(&mut buf, 0xaabb_ccdd, 0x1122_3344_5566_7788, Some((9, 10, 1600)), Some(&r));
+        let n = write_rtcp_report(
+            &mut buf,
+            0xaabb_ccdd,
+            0x1122_3344_5566_7788,
+            Some((9, 10, 1600)),
+            Some(&r),
+        );
         assert_eq!(n, 52 + 20);
         assert_eq!(&buf[..4], &[0x81, 200, 0, 12]);
         assert_eq!(&buf[4..8], &0xaabb_ccddu32.to_be_bytes());

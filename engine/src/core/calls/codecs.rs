@@ -82,9 +82,7 @@ impl Spec {
     fn matches(&self, c: &SdpCodec) -> bool {
         self.name.eq_ignore_ascii_case(&c.name)
             && self.clock.is_none_or(|r| r == c.clock_rate)
-            && self
-                .channels
-                .is_none_or(|ch| ch == c.channels.unwrap_or(1))
+            && self.channels.is_none_or(|ch| ch == c.channels.unwrap_or(1))
     }
 }
 
@@ -188,8 +186,8 @@ pub(super) fn offer(
             kept.push(c.clone());
             continue;
         }
-        let stripped = any_matches(&strip, c)
-            || (strip_all && !is_event(c) && !any_matches(&keep, c));
+        let stripped =
+            any_matches(&strip, c) || (strip_all && !is_event(c) && !any_matches(&keep, c));
         if stripped {
             continue;
         }
@@ -221,7 +219,11 @@ pub(super) fn offer(
         let Some(candidate) = added_codec(&spec) else {
             continue;
         };
-        if primary.iter().chain(&added).any(|c| same_codec(c, &candidate)) {
+        if primary
+            .iter()
+            .chain(&added)
+            .any(|c| same_codec(c, &candidate))
+        {
             continue;
         }
         let pt = match candidate.pt {
@@ -319,7 +321,14 @@ pub(super) fn answer(
     opts: &CodecOptions,
     ptime_reverse: Option<u32>,
 ) -> AnswerOutcome {
-    let accept = specs(&[state.accept.clone(), opts.accept.clone(), opts.consume.clone()].concat());
+    let accept = specs(
+        &[
+            state.accept.clone(),
+            opts.accept.clone(),
+            opts.consume.clone(),
+        ]
+        .concat(),
+    );
     let always = state.always_transcode || opts.always_transcode || has_all(&accept);
     let single = state.single_codec || opts.single_codec;
     let offerer = &state.offerer;
@@ -351,7 +360,9 @@ pub(super) fn answer(
         .and_then(|b| offerer.iter().find(|a| same_codec(a, b)).map(|a| (a, b)));
 
     let a_ptime_of = |c: &CodecInfo| -> u32 {
-        let p = ptime_reverse.or(state.offerer_ptime).unwrap_or(c.def.default_ptime);
+        let p = ptime_reverse
+            .or(state.offerer_ptime)
+            .unwrap_or(c.def.default_ptime);
         if c.supports_ptime(p) {
             p
         } else {
@@ -359,10 +370,7 @@ pub(super) fn answer(
         }
     };
     let b_ptime_of = |c: &CodecInfo| -> u32 {
-        let p = state
-            .ptime
-            .or(answer_ptime)
-            .unwrap_or(c.def.default_ptime);
+        let p = state.ptime.or(answer_ptime).unwrap_or(c.def.default_ptime);
         if c.supports_ptime(p) {
             p
         } else {
@@ -709,7 +717,10 @@ a=rtcp:30169
         assert_eq!(specs.len(), 4);
         let a_to_b = specs.iter().find(|s| s.input.pt == 0).unwrap();
         assert_eq!(a_to_b.input.codec.name(), "PCMU");
-        assert_eq!((a_to_b.input.event_pt, a_to_b.input.ptime_ms), (Some(101), 20));
+        assert_eq!(
+            (a_to_b.input.event_pt, a_to_b.input.ptime_ms),
+            (Some(101), 20)
+        );
         assert_eq!(a_to_b.output.codec.name(), "opus");
         // B answered telephone-event only at 8000, none at opus' 48000: tones in-band.
         assert_eq!((a_to_b.output.pt, a_to_b.output.event_pt), (96, None));
@@ -761,7 +772,11 @@ a=sendrecv
         let reply = calls
             .answer(&req(answer, Some("tagB"), CodecOptions::default()), now())
             .unwrap();
-        assert!(reply.sdp.contains("m=audio 30200 RTP/AVP 0 101\r\n"), "{}", reply.sdp);
+        assert!(
+            reply.sdp.contains("m=audio 30200 RTP/AVP 0 101\r\n"),
+            "{}",
+            reply.sdp
+        );
         assert!(reply.sdp.contains("a=ptime:20\r\n"));
         let plan = plane.plan.lock().unwrap().clone().unwrap();
         let a_to_b = plan
@@ -771,7 +786,11 @@ a=sendrecv
             .find(|s| s.input.pt == 0)
             .unwrap();
         assert_eq!(
-            (a_to_b.output.codec.name(), a_to_b.output.pt, a_to_b.output.ptime_ms),
+            (
+                a_to_b.output.codec.name(),
+                a_to_b.output.pt,
+                a_to_b.output.ptime_ms
+            ),
             ("G729", 18, 10)
         );
         assert_eq!(a_to_b.output.event_pt, Some(101));
@@ -799,7 +818,11 @@ a=sendrecv
         let reply = calls
             .answer(&req(answer, Some("tagB"), CodecOptions::default()), now())
             .unwrap();
-        assert!(reply.sdp.contains("m=audio 30010 RTP/AVP 0 101\r\n"), "{}", reply.sdp);
+        assert!(
+            reply.sdp.contains("m=audio 30010 RTP/AVP 0 101\r\n"),
+            "{}",
+            reply.sdp
+        );
         assert!(!reply.sdp.contains("PCMA"));
         let plan = plane.plan.lock().unwrap().clone().unwrap();
         assert!(plan.streams.iter().all(|s| s.transcode.is_none()));
@@ -826,7 +849,11 @@ a=sendrecv
         let reply = calls
             .answer(&req(answer, Some("tagB"), CodecOptions::default()), now())
             .unwrap();
-        assert!(reply.sdp.contains("m=audio 30010 RTP/AVP 0 101\r\n"), "{}", reply.sdp);
+        assert!(
+            reply.sdp.contains("m=audio 30010 RTP/AVP 0 101\r\n"),
+            "{}",
+            reply.sdp
+        );
         let plan = plane.plan.lock().unwrap().clone().unwrap();
         let a_to_b = plan.streams.iter().find_map(|s| s.transcode).unwrap();
         assert_eq!(a_to_b.input.codec.name(), "PCMU");
@@ -836,7 +863,9 @@ a=sendrecv
     }
 
     fn list(v: &[SdpCodec]) -> Vec<String> {
-        v.iter().map(|c| format!("{}:{}/{}", c.pt, c.name, c.clock_rate)).collect()
+        v.iter()
+            .map(|c| format!("{}:{}/{}", c.pt, c.name, c.clock_rate))
+            .collect()
     }
 
     fn offer_list() -> Vec<SdpCodec> {
@@ -891,7 +920,9 @@ a=sendrecv
         );
         // Stripping every 8 kHz codec drops the 8 kHz telephone-event too.
         assert_eq!(
-            run(&opts(|o| o.strip = vec!["PCMU".into(), "PCMA".into(), "G729".into()])),
+            run(&opts(
+                |o| o.strip = vec!["PCMU".into(), "PCMA".into(), "G729".into()]
+            )),
             ["96:opus/48000"]
         );
         // Transcode to a codec already there adds nothing; unknown codecs are ignored.
