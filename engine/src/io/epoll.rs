@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tracing::warn;
 
 use super::sys::{self, Epoll, EventFd};
-use super::worker::{drop_many, inspect, target, Core, Entry, Now, Route, Watch};
+use super::worker::{drop_many, inspect, target, transcode, Core, Entry, Now, Route, Watch};
 use crate::core::stats::{DropReason, WorkerCounters};
 
 /// Packets per recvmmsg/sendmmsg call: 32 amortises the syscall well (rtpengine and quinn
@@ -218,6 +218,8 @@ impl EpollWorker {
                     self.drain_socket(token as usize, now);
                 }
             }
+            self.core
+                .send_rtcp_reports(now, |fd, _, dest, pkt| sys::send_to(fd, pkt, &dest));
         }
     }
 
@@ -258,6 +260,21 @@ impl EpollWorker {
                 let src = sys::read_sockaddr(&batch.recv_addrs[k], hdr.msg_hdr.msg_namelen);
                 let pkt = &batch.bufs[k * BUF_SIZE..k * BUF_SIZE + len];
                 batch.route[k] = inspect(entry, counters, pkt, src, truncated, now);
+            }
+        }
+        // Transcoded RTP: each packet through the transcoder, its output sent one by one.
+        for k in 0..n {
+            if batch.route[k] == Route::Transcode {
+                let pkt = &batch.bufs[k * BUF_SIZE..k * BUF_SIZE + batch.lens[k]];
+                transcode(
+                    &mut core.slab,
+                    counters,
+                    idx,
+                    pkt,
+                    now,
+                    &mut core.out_buf,
+                    |fd, _, dest, out| sys::send_to(fd, out, &dest),
+                );
             }
         }
         let Some(Some(source)) = core.slab.get(idx) else {

@@ -290,6 +290,25 @@ pub unsafe fn sendmmsg_raw(fd: RawFd, hdrs: *mut libc::mmsghdr, vlen: usize) -> 
     }
 }
 
+/// `sendto(fd, buf, MSG_DONTWAIT, addr)`: one generated packet (transcoder output, our
+/// RTCP) on the epoll backend. Returns whether the kernel took it.
+pub fn send_to(fd: RawFd, buf: &[u8], addr: &SocketAddr) -> bool {
+    let mut storage = empty_sockaddr();
+    let len = write_sockaddr(addr, &mut storage);
+    // SAFETY: buf and storage are valid for the lengths passed; the kernel only reads them.
+    let r = unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    r >= 0
+}
+
 /// An eventfd used to wake a worker blocked in `epoll_wait` when a command is queued.
 #[derive(Debug)]
 pub struct EventFd(OwnedFd);
