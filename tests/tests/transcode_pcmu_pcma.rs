@@ -10,8 +10,17 @@ use ngmedia_codecs::dtmf::TelephoneEvent;
 use transcode_common::*;
 
 #[test]
-fn pcmu_caller_pcma_callee_both_directions_and_dtmf() {
-    let daemon = start();
+fn pcmu_caller_pcma_callee_io_uring() {
+    run("auto");
+}
+
+#[test]
+fn pcmu_caller_pcma_callee_epoll() {
+    run("epoll");
+}
+
+fn run(backend: &str) {
+    let daemon = start(backend);
     let ng = daemon.client();
     let call = setup(
         &ng,

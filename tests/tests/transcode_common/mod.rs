@@ -229,8 +229,9 @@ pub fn send_digit(ep: &RtpEndpoint, dest: SocketAddr, pt: u8, seq: u16, ts: u32,
     }
 }
 
-pub fn start() -> Daemon {
-    Daemon::start(&[])
+/// The daemon with the given IO backend (`io_uring` or `epoll`): transcoding runs in both.
+pub fn start(backend: &str) -> Daemon {
+    Daemon::start_with_env(&[], &[("NGMEDIA_IO_BACKEND", backend)])
 }
 
 pub fn lookup(name: &str, rate: u32, ch: Option<u8>, fmtp: Option<&str>) -> Codec {
