@@ -26,7 +26,10 @@ fn run(backend: &str) {
     let call = setup(
         &ng,
         "tc-g729",
-        &[(0, "PCMU/8000", None), (101, "telephone-event/8000", Some("0-15"))],
+        &[
+            (0, "PCMU/8000", None),
+            (101, "telephone-event/8000", Some("0-15")),
+        ],
         &["G729"],
         |offer| {
             assert!(offer.audio().has_attr("fmtp:18 annexb=no"), "{offer:?}");
@@ -42,9 +45,19 @@ fn run(backend: &str) {
     let pcmu = lookup("PCMU", 8000, None, None);
     let g729 = lookup("G729", 8000, None, Some("annexb=no"));
     let n = 50;
-    send(&call.a, call.a_dest, 0, 160, &encode(&pcmu, 20, &sine_frames(440.0, 8000.0, 160, n)));
+    send(
+        &call.a,
+        call.a_dest,
+        0,
+        160,
+        &encode(&pcmu, 20, &sine_frames(440.0, 8000.0, 160, n)),
+    );
     let mut rx = receive(&call.b, call.b_dest, Duration::from_secs(2));
-    assert_eq!(rx.len(), 2 * n, "two 10 ms G.729 packets per 20 ms PCMU packet");
+    assert_eq!(
+        rx.len(),
+        2 * n,
+        "two 10 ms G.729 packets per 20 ms PCMU packet"
+    );
     assert!(rx.iter().all(|r| r.pt == 18 && r.payload.len() == 10));
     assert_eq!(check_line(&rx, "A→B"), 80);
     let pcm = decode(&g729, &mut rx);
@@ -52,7 +65,13 @@ fn run(backend: &str) {
     assert!(snr_db(purity) > 10.0, "A→B SNR {:.1} dB", snr_db(purity));
 
     // B sends 20 ms G.729 packets (two frames each).
-    send(&call.b, call.b_dest, 18, 160, &encode(&g729, 20, &sine_frames(1000.0, 6000.0, 160, n)));
+    send(
+        &call.b,
+        call.b_dest,
+        18,
+        160,
+        &encode(&g729, 20, &sine_frames(1000.0, 6000.0, 160, n)),
+    );
     let mut rx = receive(&call.a, call.a_dest, Duration::from_secs(2));
     assert_eq!(rx.len(), n, "B→A packets");
     assert!(rx.iter().all(|r| r.pt == 0 && r.payload.len() == 160));

@@ -25,7 +25,10 @@ fn run(backend: &str) {
     let call = setup(
         &ng,
         "tc-opus",
-        &[(0, "PCMU/8000", None), (101, "telephone-event/8000", Some("0-15"))],
+        &[
+            (0, "PCMU/8000", None),
+            (101, "telephone-event/8000", Some("0-15")),
+        ],
         &["opus"],
         |offer| {
             let opus = pt_of(offer, "opus", 48000).expect("engine offers opus");
@@ -44,17 +47,31 @@ fn run(backend: &str) {
     let pcmu = lookup("PCMU", 8000, None, None);
     let opus = lookup("opus", 48000, Some(2), None);
     let n = 60;
-    send(&call.a, call.a_dest, 0, 160, &encode(&pcmu, 20, &sine_frames(440.0, 8000.0, 160, n)));
+    send(
+        &call.a,
+        call.a_dest,
+        0,
+        160,
+        &encode(&pcmu, 20, &sine_frames(440.0, 8000.0, 160, n)),
+    );
     let mut rx = receive(&call.b, call.b_dest, Duration::from_secs(2));
     assert_eq!(rx.len(), n, "A→B packets");
-    assert!(rx.iter().all(|r| r.pt == 96 && (8..=1275).contains(&r.payload.len())));
+    assert!(rx
+        .iter()
+        .all(|r| r.pt == 96 && (8..=1275).contains(&r.payload.len())));
     assert_eq!(check_line(&rx, "A→B"), 960, "20 ms at 48 kHz");
     let pcm = decode(&opus, &mut rx);
     let (amp, purity) = tone(&pcm[1600..], 440.0);
     assert!(snr_db(purity) > 15.0, "A→B SNR {:.1} dB", snr_db(purity));
     assert!((5000.0..11000.0).contains(&amp), "A→B amplitude {amp}");
 
-    send(&call.b, call.b_dest, 96, 960, &encode(&opus, 20, &sine_frames(1000.0, 6000.0, 160, n)));
+    send(
+        &call.b,
+        call.b_dest,
+        96,
+        960,
+        &encode(&opus, 20, &sine_frames(1000.0, 6000.0, 160, n)),
+    );
     let mut rx = receive(&call.a, call.a_dest, Duration::from_secs(2));
     assert_eq!(rx.len(), n, "B→A packets");
     assert!(rx.iter().all(|r| r.pt == 0 && r.payload.len() == 160));

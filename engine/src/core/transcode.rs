@@ -1115,20 +1115,19 @@ mod tests {
             output: end(pcma(), 8, 20, None),
         })
         .unwrap();
-        let mut seq = 1;
         let mut out = Vec::new();
-        for (d, end) in [
+        let reports = [
             (160, false),
             (320, false),
             (480, false),
             (800, true),
             (800, true),
-        ] {
+        ];
+        for (seq, (d, end)) in (1u16..).zip(reports) {
             t.handle_rtp(
                 0,
                 &rtp(101, d == 160, seq, 5000, 7, &event_payload(1, end, d)),
             );
-            seq += 1;
             out.extend(drain(&mut t));
         }
         assert_eq!(out.len(), 5);

@@ -75,7 +75,10 @@ pub fn setup(
     });
     let offer = parse_reply_sdp(&offer);
     let picked = b_pick(&offer);
-    let b_pts: Vec<Pt<'_>> = picked.iter().map(|(pt, m, f)| (*pt, m.as_str(), f.as_deref())).collect();
+    let b_pts: Vec<Pt<'_>> = picked
+        .iter()
+        .map(|(pt, m, f)| (*pt, m.as_str(), f.as_deref()))
+        .collect();
     let answer = ng.ok(dict! {
         "command" => "answer", "call-id" => call_id, "from-tag" => "ta", "to-tag" => "tb",
         "sdp" => sdp(b.port(), &b_pts, b_ptime), "ICE" => "remove", "replace" => vec!["origin"],
@@ -97,7 +100,9 @@ pub fn sine_frames(freq: f64, amp: f64, samples: usize, packets: usize) -> Vec<V
     (0..packets)
         .map(|k| {
             (k * samples..(k + 1) * samples)
-                .map(|i| (amp * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin()) as i16)
+                .map(|i| {
+                    (amp * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin()) as i16
+                })
                 .collect()
         })
         .collect()
@@ -202,23 +207,41 @@ pub fn snr_db(purity: f64) -> f64 {
 /// Check sequence/timestamp continuity and one SSRC; returns the timestamp step.
 pub fn check_line(rx: &[Rx], what: &str) -> u32 {
     assert!(rx.len() > 2, "{what}: too few packets");
-    let steps: Vec<u32> = rx.windows(2).map(|w| w[1].ts.wrapping_sub(w[0].ts)).collect();
+    let steps: Vec<u32> = rx
+        .windows(2)
+        .map(|w| w[1].ts.wrapping_sub(w[0].ts))
+        .collect();
     for w in rx.windows(2) {
         assert_eq!(w[1].seq, w[0].seq.wrapping_add(1), "{what}: sequence gap");
         assert_eq!(w[1].ssrc, w[0].ssrc, "{what}: SSRC changed");
     }
-    assert!(steps.iter().all(|&s| s == steps[0]), "{what}: uneven timestamps {steps:?}");
+    assert!(
+        steps.iter().all(|&s| s == steps[0]),
+        "{what}: uneven timestamps {steps:?}"
+    );
     steps[0]
 }
 
 /// Send a digit as RFC 4733 events from `ep` (PT `pt`, seq continuing at `seq`).
 pub fn send_digit(ep: &RtpEndpoint, dest: SocketAddr, pt: u8, seq: u16, ts: u32, event: u8) {
     let mut seq = seq;
-    for (duration, end) in [(160u16, false), (320, false), (480, false), (800, true), (800, true), (800, true)] {
+    for (duration, end) in [
+        (160u16, false),
+        (320, false),
+        (480, false),
+        (800, true),
+        (800, true),
+        (800, true),
+    ] {
         let mut payload = [0u8; 4];
-        TelephoneEvent { event, end, volume: 10, duration }
-            .write(&mut payload)
-            .expect("event");
+        TelephoneEvent {
+            event,
+            end,
+            volume: 10,
+            duration,
+        }
+        .write(&mut payload)
+        .expect("event");
         let mut pkt = rtp_packet(pt, seq, ts, ep.ssrc, &payload);
         if duration == 160 {
             pkt[1] |= 0x80;
