@@ -168,6 +168,8 @@ impl Side {
             rtcp_sink: Some(rtcp_sink),
             forward: self.forward,
             stats: stats.clone(),
+            srtp_in: None,
+            srtp_out: None,
         };
         [
             stream(

@@ -63,6 +63,8 @@ fn stream(
         rtcp_sink: None,
         forward: true,
         stats: Arc::new(StreamStats::default()),
+        srtp_in: None,
+        srtp_out: None,
     }
 }
 

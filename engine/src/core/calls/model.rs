@@ -5,7 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::core::plan::{CallKey, CallPlan, LatchPolicy, PortKey, PortPair, StreamPlan};
+use crate::core::plan::{CallKey, CallPlan, LatchPolicy, PortKey, PortPair, SrtpKeys, StreamPlan};
+use crate::core::sdes::CryptoAttr;
 use crate::core::sdp::{Direction, IceCandidate};
 use crate::core::stats::StreamStats;
 
@@ -111,8 +112,46 @@ pub struct Media {
     pub latch: LatchPolicy,
     /// The advertised address changed: the next plan asks the worker to learn again.
     pub relatch: bool,
+    /// SDES keys facing this party.
+    pub sdes: SdesState,
     pub rtp_stats: Arc<StreamStats>,
     pub rtcp_stats: Arc<StreamStats>,
+}
+
+/// SDES (`a=crypto`) state of one party's m= line: rtpengine's `sdes_in`/`sdes_out` lists of
+/// `call_media` with the selected `crypto_params` of its streams.
+#[derive(Debug, Clone, Default)]
+pub struct SdesState {
+    /// The lines we offered this party, kept so a re-offer repeats the same keys.
+    pub offered: Vec<CryptoAttr>,
+    /// Our key towards this party (what we protect with): the offered line it accepted, or
+    /// the line we answered its offer with.
+    pub local: Option<CryptoAttr>,
+    /// The party's key (what it protects with and we unprotect with).
+    pub remote: Option<CryptoAttr>,
+}
+
+impl SdesState {
+    /// The party speaks SDES-SRTP with us: both keys are settled.
+    pub fn active(&self) -> bool {
+        self.local.is_some() && self.remote.is_some()
+    }
+
+    fn keys(attr: &Option<CryptoAttr>) -> Option<SrtpKeys> {
+        attr.as_ref().map(|a| SrtpKeys {
+            suite: a.suite,
+            key_salt: a.key_salt.clone(),
+        })
+    }
+
+    /// (inbound, outbound) keys for the plan; none until both are settled.
+    pub fn plan_keys(&self) -> (Option<SrtpKeys>, Option<SrtpKeys>) {
+        if self.active() {
+            (Self::keys(&self.remote), Self::keys(&self.local))
+        } else {
+            (None, None)
+        }
+    }
 }
 
 impl Media {
@@ -136,6 +175,7 @@ impl Media {
             ice_pwd: None,
             latch: LatchPolicy::default(),
             relatch: false,
+            sdes: SdesState::default(),
             rtp_stats: Arc::default(),
             rtcp_stats: Arc::default(),
         }
@@ -211,6 +251,7 @@ impl Call {
                     None => (None, None),
                 };
                 let relatch = this.relatch;
+                let (srtp_in, srtp_out) = this.sdes.plan_keys();
                 streams.push(StreamPlan {
                     port: ports.rtp.key,
                     expected: this.advertised_rtp,
@@ -220,6 +261,8 @@ impl Call {
                     rtcp_sink,
                     forward: true,
                     stats: this.rtp_stats.clone(),
+                    srtp_in: srtp_in.clone(),
+                    srtp_out: srtp_out.clone(),
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -234,6 +277,8 @@ impl Call {
                     rtcp_sink,
                     forward: true,
                     stats: this.rtcp_stats.clone(),
+                    srtp_in,
+                    srtp_out,
                 });
             }
         }
