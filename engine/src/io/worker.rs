@@ -21,9 +21,37 @@ use tracing::{debug, warn};
 use super::ports::{BoundPort, Role};
 use super::sys;
 use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
-use crate::core::plan::{CallKey, CallPlan, PortKey};
+use crate::core::plan::{CallKey, CallPlan, PortKey, SrtpKeys};
 use crate::core::rtp::{classify, PacketKind, RtpHeader};
+use crate::core::srtp::SrtpContext;
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
+
+/// Bytes every receive buffer keeps free after the largest datagram it accepts, so a packet
+/// can be SRTP-protected in place: the largest overhead is 20 bytes (SRTCP with a 16-byte
+/// GCM tag and the 4-byte index); 32 keeps the arithmetic obvious.
+pub(crate) const SRTP_TAIL_ROOM: usize = 32;
+
+/// An SRTP context with the keys it was made from (rtpengine's `crypto_context`), so a
+/// re-applied plan rebuilds it only when the keys change (keeping ROC and replay state).
+pub(crate) struct Srtp {
+    keys: SrtpKeys,
+    ctx: SrtpContext,
+}
+
+/// Make `slot` match `keys`: unchanged keys keep the context and its state.
+fn rekey(slot: &mut Option<Box<Srtp>>, keys: Option<SrtpKeys>, port: PortKey) {
+    match keys {
+        None => *slot = None,
+        Some(k) if slot.as_ref().is_some_and(|s| s.keys == k) => {}
+        Some(k) => match SrtpContext::from_key_salt(k.suite, &k.key_salt) {
+            Ok(ctx) => *slot = Some(Box::new(Srtp { keys: k, ctx })),
+            Err(e) => {
+                warn!(port = port.0, error = %e, "cannot key SRTP context; stream left unkeyed");
+                *slot = None;
+            }
+        },
+    }
+}
 
 /// Work handed to a worker by the control plane.
 pub(crate) enum Command {
@@ -51,6 +79,10 @@ pub(crate) struct Entry {
     /// Slab indices of the sinks, resolved whenever the call's ports change.
     rtp_sink: Option<usize>,
     rtcp_sink: Option<usize>,
+    /// Unprotects what the party sends (`None`: it sends plain RTP).
+    srtp_in: Option<Box<Srtp>>,
+    /// Protects what leaves through this socket towards the party.
+    srtp_out: Option<Box<Srtp>>,
 }
 
 impl Entry {
@@ -91,30 +123,36 @@ impl Now {
     }
 }
 
-/// Classify, latch-check and count one received packet (rtpengine's `stream_packet`), and
-/// say on which route it is to be relayed (`Route::None`: not relayed, already counted).
-/// `src` is `None` when the kernel reported an address family we do not handle.
+/// Classify, authenticate, latch-check and count one received packet (rtpengine's
+/// `stream_packet`), and say on which route it is to be relayed (`Route::None`: not
+/// relayed, already counted) with its length after SRTP unprotection, which happens in
+/// place in `buf[..len]`. `src` is `None` when the kernel reported an address family we do
+/// not handle.
+///
+/// SRTP is authenticated before the latch sees the packet, so forged packets can neither
+/// move a latch nor count as traffic; counters record the bytes received on the wire.
 #[inline]
 pub(crate) fn inspect(
     entry: &mut Entry,
     counters: &WorkerCounters,
-    pkt: &[u8],
+    buf: &mut [u8],
+    len: usize,
     src: Option<SocketAddr>,
     truncated: bool,
     now: Now,
-) -> Route {
-    let len = pkt.len();
-    if truncated {
+) -> (Route, usize) {
+    if truncated || len > buf.len() {
         drop_packet(counters, &entry.stats, DropReason::Malformed);
-        return Route::None;
+        return (Route::None, 0);
     }
+    let pkt = &mut buf[..len];
     let route = match (classify(pkt), entry.port.role) {
         (PacketKind::Rtp, Role::Rtp) => Route::Rtp,
         (PacketKind::Rtcp, _) => Route::Rtcp,
         // STUN and DTLS are not handled yet; RTP on an RTCP port is nonsense.
         _ => {
             drop_packet(counters, &entry.stats, DropReason::Malformed);
-            return Route::None;
+            return (Route::None, 0);
         }
     };
     let ssrc = if route == Route::Rtp {
@@ -122,7 +160,7 @@ pub(crate) fn inspect(
             Ok(h) => h.ssrc(),
             Err(_) => {
                 drop_packet(counters, &entry.stats, DropReason::Malformed);
-                return Route::None;
+                return (Route::None, 0);
             }
         }
     } else {
@@ -130,14 +168,31 @@ pub(crate) fn inspect(
     };
     let Some(src) = src else {
         drop_packet(counters, &entry.stats, DropReason::Malformed);
-        return Route::None;
+        return (Route::None, 0);
+    };
+    let plain_len = match entry.srtp_in.as_deref_mut() {
+        None => len,
+        Some(srtp) => {
+            let r = if route == Route::Rtp {
+                srtp.ctx.unprotect_rtp(pkt)
+            } else {
+                srtp.ctx.unprotect_rtcp(pkt)
+            };
+            match r {
+                Ok(n) => n,
+                Err(e) => {
+                    drop_packet(counters, &entry.stats, DropReason::from_srtp(e));
+                    return (Route::None, 0);
+                }
+            }
+        }
     };
     match entry.latch.on_packet(src, now.mono_ms) {
         LatchVerdict::Accept => {}
         LatchVerdict::AcceptAndLatched(addr) => entry.stats.set_endpoint(Some(addr)),
         LatchVerdict::Drop(reason) => {
             drop_packet(counters, &entry.stats, reason);
-            return Route::None;
+            return (Route::None, 0);
         }
     }
     match (route, entry.port.role) {
@@ -157,10 +212,31 @@ pub(crate) fn inspect(
         }
     }
     if entry.forward {
-        route
+        (route, plain_len)
     } else {
-        Route::None
+        (Route::None, 0)
     }
+}
+
+/// Prepare `buf[..len]` (a packet of `route`) for leaving through `sink` towards its party:
+/// SRTP-protect it in place when that party gets SRTP. Returns the length to send; `buf`
+/// must extend to the end of the packet's buffer (tail room, see [`SRTP_TAIL_ROOM`]).
+#[inline]
+pub(crate) fn protect(
+    sink: &mut Entry,
+    route: Route,
+    buf: &mut [u8],
+    len: usize,
+) -> Result<usize, DropReason> {
+    let Some(srtp) = sink.srtp_out.as_deref_mut() else {
+        return Ok(len);
+    };
+    let r = match route {
+        Route::Rtp => srtp.ctx.protect_rtp(buf, len),
+        Route::Rtcp => srtp.ctx.protect_rtcp(buf, len),
+        Route::None => return Ok(len),
+    };
+    r.map_err(DropReason::from_srtp)
 }
 
 /// Where packets of `route` received on slot `idx` go: the sink's slot and the address to
@@ -318,12 +394,19 @@ impl Core {
                     }
                 }
                 e.stats = sp.stats;
+                rekey(&mut e.srtp_in, sp.srtp_in, sp.port);
+                rekey(&mut e.srtp_out, sp.srtp_out, sp.port);
                 e.forward = sp.forward;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
             } else if let Some(pos) = ports.iter().position(|p| p.key == sp.port) {
                 let port = ports.swap_remove(pos);
+                let (mut srtp_in, mut srtp_out) = (None, None);
+                rekey(&mut srtp_in, sp.srtp_in, sp.port);
+                rekey(&mut srtp_out, sp.srtp_out, sp.port);
                 let entry = Entry {
+                    srtp_in,
+                    srtp_out,
                     call,
                     latch: Latch::new(sp.expected, sp.latch, now.mono_ms)
                         .with_learning(self.learning),

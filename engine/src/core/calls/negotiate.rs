@@ -383,6 +383,7 @@ fn is_sdes_profile(proto: &str) -> bool {
 /// * the sender answers our SDES offer: its line selects our offered key towards it;
 /// * the receiver is to get SDES (`transport-protocol` or the offerer's profile): it gets
 ///   our offer list (kept across re-offers) or, for an answer, our one key line;
+/// * OSRTP (`OSRTP: offer`/`accept`): SDES on RTP/AVP lines, offered or accepted;
 /// * a plain receiver gets no crypto lines; setup/fingerprint (DTLS) lines never cross a
 ///   converted m= line.
 ///
@@ -424,7 +425,10 @@ fn settle_srtp(
             .collect();
 
         let sender = &mut call.leg_mut(from).medias[i].sdes;
-        let sender_sdes = is_sdes_profile(&in_proto);
+        // OSRTP (RFC 8643): a=crypto on an RTP/AVP line is SRTP if the proxy says to accept
+        // it; an answer to our OSRTP offer says yes by carrying a=crypto.
+        let sender_sdes = is_sdes_profile(&in_proto)
+            || (!lines.is_empty() && (role == Role::Answer || req.osrtp.accept));
         match role {
             Role::Offer if sender_sdes => {
                 match sdes::select_offerer_crypto(&lines, &req.sdes.offerer_pref) {
@@ -468,7 +472,7 @@ fn settle_srtp(
 
         let receiver = &mut call.leg_mut(to).medias[i].sdes;
         let out_lines: Vec<CryptoAttr> = match role {
-            Role::Offer if is_sdes_profile(&out_proto) && !req.sdes_off => {
+            Role::Offer if (is_sdes_profile(&out_proto) || req.osrtp.offer) && !req.sdes_off => {
                 if receiver.offered.is_empty() {
                     let mut offered = if sender_sdes {
                         sdes::generate_offer_following(&lines, &req.sdes)
@@ -491,7 +495,7 @@ fn settle_srtp(
                 Vec::new()
             }
             Role::Answer => match (&receiver.local, &receiver.remote) {
-                (Some(local), Some(_)) if is_sdes_profile(&out_proto) => vec![local.clone()],
+                (Some(local), Some(_)) => vec![local.clone()],
                 _ => Vec::new(),
             },
         };

@@ -290,3 +290,61 @@ fn sdes_flags_shape_the_offer() {
     assert_eq!(m_line(&offer), "m=audio 30006 RTP/SAVP 0");
     assert!(!offer.contains("a=crypto"));
 }
+
+#[test]
+fn osrtp_offer_and_accept() {
+    let media = FakeMedia::scripted(&[30000, 30002, 30004, 30006]);
+    let mut calls = calls_with(media.clone(), EngineConfig::default());
+    let clock = Clock::new();
+    // OSRTP offer towards B: RTP/AVP with our crypto lines; B's answer with a=crypto keys it.
+    let mut req = offer_req("o1", "tagA", &sdp("127.0.0.2", 40000, "RTP/AVP", &[]));
+    req.osrtp.offer = true;
+    let offer = calls.offer(&req, clock.now()).unwrap().sdp;
+    assert_eq!(m_line(&offer), "m=audio 30002 RTP/AVP 0");
+    let offered = crypto_lines(&offer);
+    assert_eq!(offered.len(), SrtpSuite::ALL.len());
+    let b_line = format!("a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:{B_KEY}");
+    calls
+        .answer(
+            &answer_req(
+                "o1",
+                "tagA",
+                "tagB",
+                &sdp("127.0.0.3", 40010, "RTP/AVP", &[&b_line]),
+            ),
+            clock.now(),
+        )
+        .unwrap();
+    let (b_in, b_out) = keys_at(&calls, &media, "o1", 30002);
+    assert_eq!(
+        b_in.unwrap().key_salt,
+        CryptoAttr::parse(&b_line[9..]).unwrap().key_salt
+    );
+    assert_eq!(b_out.unwrap().key_salt, offered[6].key_salt);
+
+    // Without OSRTP-accept an RTP/AVP offer's a=crypto lines are dropped; with it they count.
+    let a_line = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{A_KEY}");
+    let mut req = offer_req(
+        "o2",
+        "tagA",
+        &sdp("127.0.0.2", 40000, "RTP/AVP", &[&a_line]),
+    );
+    req.osrtp.accept = true;
+    let offer = calls.offer(&req, clock.now()).unwrap().sdp;
+    assert!(!offer.contains("a=crypto"));
+    let ans = calls
+        .answer(
+            &answer_req(
+                "o2",
+                "tagA",
+                "tagB",
+                &sdp("127.0.0.3", 40010, "RTP/AVP", &[]),
+            ),
+            clock.now(),
+        )
+        .unwrap()
+        .sdp;
+    assert_eq!(m_line(&ans), "m=audio 30004 RTP/AVP 0");
+    assert_eq!(crypto_lines(&ans).len(), 1);
+    assert!(keys_at(&calls, &media, "o2", 30004).0.is_some());
+}
