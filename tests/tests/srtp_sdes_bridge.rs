@@ -105,7 +105,13 @@ struct Bridge {
 
 /// Caller offers RTP/SAVP with one a=crypto line; the callee is plain RTP/AVP.
 fn sdes_caller_plain_callee(call: &str) -> Bridge {
-    let daemon = Daemon::start(&[]);
+    sdes_caller_plain_callee_on(call, "auto")
+}
+
+/// The same on a chosen IO backend (`NGMEDIA_IO_BACKEND`: `auto` is io_uring where the kernel
+/// has it, `epoll` the fallback).
+fn sdes_caller_plain_callee_on(call: &str, backend: &str) -> Bridge {
+    let daemon = Daemon::start_with_env(&[], &[("NGMEDIA_IO_BACKEND", backend)]);
     let ng = daemon.client();
     let (a, b) = (RtpEndpoint::new(0xa1), RtpEndpoint::new(0xb2));
     let line = format!("a=crypto:1 {SUITE} inline:{PEER_KEY}");
@@ -251,7 +257,22 @@ fn plain_caller_to_sdes_callee_both_ways() {
 
 #[test]
 fn tampered_and_replayed_srtp_is_dropped_and_counted() {
-    let mut br = sdes_caller_plain_callee("sdes-tamper");
+    tamper_and_replay("auto");
+}
+
+#[test]
+fn tampered_and_replayed_srtp_is_dropped_and_counted_on_epoll() {
+    tamper_and_replay("epoll");
+}
+
+#[test]
+fn sdes_to_plain_on_epoll() {
+    let mut br = sdes_caller_plain_callee_on("sdes-epoll", "epoll");
+    check_both_ways(&mut br, 1..20);
+}
+
+fn tamper_and_replay(backend: &str) {
+    let mut br = sdes_caller_plain_callee_on("sdes-tamper", backend);
     check_both_ways(&mut br, 1..5);
     assert_eq!(errors(&br.ng, &br.call, "A"), 0);
 
