@@ -170,6 +170,7 @@ impl Side {
             stats: stats.clone(),
             srtp_in: None,
             srtp_out: None,
+            ice: None,
         };
         [
             stream(

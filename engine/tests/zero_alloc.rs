@@ -65,6 +65,7 @@ fn stream(
         stats: Arc::new(StreamStats::default()),
         srtp_in: None,
         srtp_out: None,
+        ice: None,
     }
 }
 

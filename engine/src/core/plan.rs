@@ -83,6 +83,27 @@ pub struct StreamPlan {
     /// Keys we protect with what leaves through this socket towards the party; `None`: the
     /// party receives plain RTP.
     pub srtp_out: Option<SrtpKeys>,
+    /// Our ICE credentials towards the party when we wrote ICE to it: STUN Binding requests
+    /// on this socket checked with them are answered (ICE-lite), and a nominating one
+    /// (USE-CANDIDATE) fixes the party's address. `None`: STUN is dropped.
+    pub ice: Option<IceCredentials>,
+}
+
+/// Our short-term ICE credentials for one m= line (`a=ice-ufrag`/`a=ice-pwd`; rtpengine's
+/// `ice_agent` local credentials).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IceCredentials {
+    pub ufrag: String,
+    pub pwd: String,
+}
+
+impl std::fmt::Debug for IceCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password stays out of logs.
+        f.debug_struct("IceCredentials")
+            .field("ufrag", &self.ufrag)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The master key of one SRTP direction (rtpengine's `crypto_params`): plain data, so a

@@ -110,10 +110,13 @@ pub enum DropReason {
     SrtpReplay = 6,
     /// Any other SRTP failure: too short to carry a tag, no tail room, index exhausted.
     SrtpFailed = 7,
+    /// STUN that is not an ICE check for us (no ICE on the stream, bad credentials or
+    /// integrity, not a Binding request). Refused checks still get their error response.
+    Stun = 8,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::SourceMismatch,
         DropReason::Malformed,
         DropReason::NoDestination,
@@ -122,6 +125,7 @@ impl DropReason {
         DropReason::SrtpAuth,
         DropReason::SrtpReplay,
         DropReason::SrtpFailed,
+        DropReason::Stun,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -134,6 +138,7 @@ impl DropReason {
             DropReason::SrtpAuth => "srtp_auth",
             DropReason::SrtpReplay => "srtp_replay",
             DropReason::SrtpFailed => "srtp_failed",
+            DropReason::Stun => "stun",
         }
     }
 

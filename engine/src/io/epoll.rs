@@ -264,6 +264,14 @@ impl EpollWorker {
                 let src = sys::read_sockaddr(&batch.recv_addrs[k], hdr.msg_hdr.msg_namelen);
                 let buf = &mut batch.bufs[k * BUF_SIZE..(k + 1) * BUF_SIZE];
                 let (route, len) = inspect(entry, counters, buf, len, src, truncated, now);
+                if route == Route::Reply {
+                    // STUN responses are rare (a few per second per stream): one sendto each.
+                    if let Some(src) = src {
+                        reply_to(entry.port.raw_fd(), &buf[..len], src);
+                    }
+                    batch.route[k] = Route::None;
+                    continue;
+                }
                 batch.route[k] = route;
                 batch.lens[k] = len;
             }
@@ -308,4 +316,22 @@ impl EpollWorker {
             }
         }
     }
+}
+
+/// Send `data` to `dest` out of `fd` (non-blocking; a failure is the peer's retransmission
+/// problem, as for any UDP reply).
+fn reply_to(fd: RawFd, data: &[u8], dest: SocketAddr) {
+    let mut name = sys::empty_sockaddr();
+    let name_len = sys::write_sockaddr(&dest, &mut name);
+    // SAFETY: `data` and `name` are live for the call; the kernel reads at most their lengths.
+    unsafe {
+        libc::sendto(
+            fd,
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_DONTWAIT,
+            (&name as *const libc::sockaddr_storage).cast(),
+            name_len,
+        )
+    };
 }

@@ -24,6 +24,7 @@
 
 use std::io;
 use std::mem::{size_of, zeroed};
+use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
@@ -66,6 +67,8 @@ const TAG_SEND: u64 = 2 << TAG_SHIFT;
 const TAG_WAKE: u64 = 3 << TAG_SHIFT;
 const TAG_CANCEL: u64 = 4 << TAG_SHIFT;
 const TAG_MASK: u64 = 0xff << TAG_SHIFT;
+/// Marks a send that answers the source (STUN) rather than relaying.
+const SEND_REPLY: u64 = 1 << 32;
 
 /// Create a ring with the flags the worker uses and check that the kernel has every feature
 /// it needs. Fails with the kernel's error (ENOSYS, EPERM: io_uring disabled or filtered by
@@ -467,7 +470,9 @@ impl UringWorker {
                 self.io.sends -= 1;
                 let bid = (data & 0xffff) as u16;
                 if res >= 0 {
-                    self.core.counters.count_relayed(1);
+                    if data & SEND_REPLY == 0 {
+                        self.core.counters.count_relayed(1);
+                    }
                 } else {
                     let src = self.send_src[bid as usize] as usize;
                     match self.core.slab.get(src) {
@@ -552,6 +557,14 @@ impl UringWorker {
             self.bufs.push(bid);
             return;
         }
+        if route == Route::Reply {
+            // A STUN response back to the source, out of the receiving socket.
+            match src {
+                Some(src) => self.send(bid, idx, idx, pkt.as_ptr(), plain_len, src),
+                None => self.bufs.push(bid),
+            }
+            return;
+        }
         let Some((sink, dest)) = target(&self.core.slab, idx, route) else {
             if let Some(Some(entry)) = self.core.slab.get(idx) {
                 drop_packet(&self.core.counters, &entry.stats, DropReason::NoDestination);
@@ -573,20 +586,37 @@ impl UringWorker {
                 return;
             }
         };
-        let pkt_ptr = pkt.as_ptr();
+        self.send(bid, idx, sink, pkt.as_ptr(), sent_len, dest);
+    }
+
+    /// Send `len` bytes at `pkt` (inside buffer `bid`) to `dest` out of slot `slot`; the
+    /// buffer returns to the ring when the send completes.
+    /// `source` is the slot the packet came from (for error accounting); a send out of the
+    /// receiving socket itself is a reply, not counted as relayed.
+    fn send(
+        &mut self,
+        bid: u16,
+        source: usize,
+        slot: usize,
+        pkt: *const u8,
+        len: usize,
+        dest: SocketAddr,
+    ) {
+        let base = self.bufs.buf(bid);
+        let reply = if source == slot { SEND_REPLY } else { 0 };
         // The destination goes over the name area of the same buffer, so it lives as long
         // as the send. The area starts 16 bytes into a 2 KiB-aligned buffer: aligned.
         // SAFETY: NAME_LEN bytes at offset 16 are inside the buffer we own; the payload
         // starts after them, so the two do not overlap.
         let name = unsafe { &mut *base.add(RECVMSG_OUT).cast::<libc::sockaddr_storage>() };
         let name_len = sys::write_sockaddr(&dest, name);
-        let e = opcode::Send::new(Fixed(sink as u32), pkt_ptr, sent_len as u32)
+        let e = opcode::Send::new(Fixed(slot as u32), pkt, len as u32)
             .dest_addr((name as *const libc::sockaddr_storage).cast())
             .dest_addr_len(name_len)
             .flags(libc::MSG_DONTWAIT)
             .build()
-            .user_data(TAG_SEND | bid as u64);
-        self.send_src[bid as usize] = idx as u32;
+            .user_data(TAG_SEND | reply | bid as u64);
+        self.send_src[bid as usize] = source as u32;
         self.io.push(&e);
         self.io.sends += 1;
     }

@@ -21,10 +21,11 @@ use tracing::{debug, warn};
 use super::ports::{BoundPort, Role};
 use super::sys;
 use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
-use crate::core::plan::{CallKey, CallPlan, PortKey, SrtpKeys};
+use crate::core::plan::{CallKey, CallPlan, IceCredentials, PortKey, SrtpKeys};
 use crate::core::rtp::{classify, PacketKind, RtpHeader};
 use crate::core::srtp::SrtpContext;
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
+use crate::core::stun::{self, StunMessage};
 
 /// Bytes every receive buffer keeps free after the largest datagram it accepts, so a packet
 /// can be SRTP-protected in place: the largest overhead is 20 bytes (SRTCP with a 16-byte
@@ -83,6 +84,8 @@ pub(crate) struct Entry {
     srtp_in: Option<Box<Srtp>>,
     /// Protects what leaves through this socket towards the party.
     srtp_out: Option<Box<Srtp>>,
+    /// Our ICE credentials when we answer STUN checks on this socket.
+    ice: Option<Box<IceCredentials>>,
 }
 
 impl Entry {
@@ -90,7 +93,7 @@ impl Entry {
     #[inline]
     fn sink(&self, route: Route) -> Option<usize> {
         match route {
-            Route::None => None,
+            Route::None | Route::Reply => None,
             Route::Rtp => self.rtp_sink,
             Route::Rtcp => self.rtcp_sink,
         }
@@ -103,6 +106,9 @@ pub(crate) enum Route {
     None,
     Rtp,
     Rtcp,
+    /// The buffer now holds a reply (a STUN response) to send back to the packet's source
+    /// out of the socket it arrived on.
+    Reply,
 }
 
 /// Clock readings shared by every packet of one wake-up.
@@ -145,16 +151,17 @@ pub(crate) fn inspect(
         drop_packet(counters, &entry.stats, DropReason::Malformed);
         return (Route::None, 0);
     }
-    let pkt = &mut buf[..len];
-    let route = match (classify(pkt), entry.port.role) {
+    let route = match (classify(&buf[..len]), entry.port.role) {
         (PacketKind::Rtp, Role::Rtp) => Route::Rtp,
         (PacketKind::Rtcp, _) => Route::Rtcp,
-        // STUN and DTLS are not handled yet; RTP on an RTCP port is nonsense.
+        (PacketKind::Stun, _) => return answer_stun(entry, counters, buf, len, src),
+        // DTLS is not handled yet; RTP on an RTCP port is nonsense.
         _ => {
             drop_packet(counters, &entry.stats, DropReason::Malformed);
             return (Route::None, 0);
         }
     };
+    let pkt = &mut buf[..len];
     let ssrc = if route == Route::Rtp {
         match RtpHeader::parse(pkt) {
             Ok(h) => h.ssrc(),
@@ -218,6 +225,49 @@ pub(crate) fn inspect(
     }
 }
 
+/// ICE-lite (RFC 8445 §2.5, rtpengine `stun.c`): check a STUN Binding request in
+/// `buf[..len]` against our credentials and overwrite it with the response (success with
+/// XOR-MAPPED-ADDRESS, or the error the check calls for), to go back to `src` from this
+/// socket. A nominating request (USE-CANDIDATE) moves the party's address to `src`.
+fn answer_stun(
+    entry: &mut Entry,
+    counters: &WorkerCounters,
+    buf: &mut [u8],
+    len: usize,
+    src: Option<SocketAddr>,
+) -> (Route, usize) {
+    let (Some(ice), Some(src)) = (entry.ice.as_deref(), src) else {
+        drop_packet(counters, &entry.stats, DropReason::Stun);
+        return (Route::None, 0);
+    };
+    let Ok(msg) = StunMessage::parse(&buf[..len]) else {
+        drop_packet(counters, &entry.stats, DropReason::Stun);
+        return (Route::None, 0);
+    };
+    let tid = msg.transaction_id;
+    let checked = stun::check_ice_binding_request(&msg, ice.ufrag.as_bytes(), ice.pwd.as_bytes())
+        .map(|req| req.use_candidate);
+    let written = match checked {
+        Ok(use_candidate) => {
+            if use_candidate && entry.latch.nominate(src) {
+                entry.stats.set_endpoint(Some(src));
+            }
+            stun::write_binding_success(buf, &tid, src, ice.pwd.as_bytes())
+        }
+        Err(e) => {
+            drop_packet(counters, &entry.stats, DropReason::Stun);
+            match e.response_code() {
+                Some(code) => stun::write_binding_error(buf, &tid, code, None),
+                None => return (Route::None, 0),
+            }
+        }
+    };
+    match written {
+        Ok(n) => (Route::Reply, n),
+        Err(_) => (Route::None, 0),
+    }
+}
+
 /// Prepare `buf[..len]` (a packet of `route`) for leaving through `sink` towards its party:
 /// SRTP-protect it in place when that party gets SRTP. Returns the length to send; `buf`
 /// must extend to the end of the packet's buffer (tail room, see [`SRTP_TAIL_ROOM`]).
@@ -234,7 +284,7 @@ pub(crate) fn protect(
     let r = match route {
         Route::Rtp => srtp.ctx.protect_rtp(buf, len),
         Route::Rtcp => srtp.ctx.protect_rtcp(buf, len),
-        Route::None => return Ok(len),
+        Route::None | Route::Reply => return Ok(len),
     };
     r.map_err(DropReason::from_srtp)
 }
@@ -396,6 +446,7 @@ impl Core {
                 e.stats = sp.stats;
                 rekey(&mut e.srtp_in, sp.srtp_in, sp.port);
                 rekey(&mut e.srtp_out, sp.srtp_out, sp.port);
+                e.ice = sp.ice.map(Box::new);
                 e.forward = sp.forward;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
@@ -407,6 +458,7 @@ impl Core {
                 let entry = Entry {
                     srtp_in,
                     srtp_out,
+                    ice: sp.ice.map(Box::new),
                     call,
                     latch: Latch::new(sp.expected, sp.latch, now.mono_ms)
                         .with_learning(self.learning),

@@ -5,7 +5,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::core::plan::{CallKey, CallPlan, LatchPolicy, PortKey, PortPair, SrtpKeys, StreamPlan};
+use crate::core::plan::{
+    CallKey, CallPlan, IceCredentials, LatchPolicy, PortKey, PortPair, SrtpKeys, StreamPlan,
+};
 use crate::core::sdes::CryptoAttr;
 use crate::core::sdp::{Direction, IceCandidate};
 use crate::core::stats::StreamStats;
@@ -109,6 +111,9 @@ pub struct Media {
     /// Our ICE credentials towards this party, created once and kept across re-INVITEs.
     pub ice_ufrag: Option<String>,
     pub ice_pwd: Option<String>,
+    /// The last SDP we wrote to this party carried our ICE credentials: we answer its STUN
+    /// connectivity checks (ICE-lite).
+    pub ice_active: bool,
     pub latch: LatchPolicy,
     /// The advertised address changed: the next plan asks the worker to learn again.
     pub relatch: bool,
@@ -173,6 +178,7 @@ impl Media {
             ice_seen: false,
             ice_ufrag: None,
             ice_pwd: None,
+            ice_active: false,
             latch: LatchPolicy::default(),
             relatch: false,
             sdes: SdesState::default(),
@@ -252,6 +258,13 @@ impl Call {
                 };
                 let relatch = this.relatch;
                 let (srtp_in, srtp_out) = this.sdes.plan_keys();
+                let ice = match (&this.ice_ufrag, &this.ice_pwd) {
+                    (Some(ufrag), Some(pwd)) if this.ice_active => Some(IceCredentials {
+                        ufrag: ufrag.clone(),
+                        pwd: pwd.clone(),
+                    }),
+                    _ => None,
+                };
                 streams.push(StreamPlan {
                     port: ports.rtp.key,
                     expected: this.advertised_rtp,
@@ -263,6 +276,7 @@ impl Call {
                     stats: this.rtp_stats.clone(),
                     srtp_in: srtp_in.clone(),
                     srtp_out: srtp_out.clone(),
+                    ice: ice.clone(),
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -279,6 +293,7 @@ impl Call {
                     stats: this.rtcp_stats.clone(),
                     srtp_in,
                     srtp_out,
+                    ice,
                 });
             }
         }

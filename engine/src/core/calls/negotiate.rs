@@ -16,7 +16,7 @@ use crate::core::config::Interface;
 use crate::core::plan::{LatchPolicy, PortKey, PortPair};
 use crate::core::request::{Family, IceMode, OfferAnswer};
 use crate::core::sdes::{self, CryptoAttr};
-use crate::core::sdp::{IceRewrite, MediaRewrite, OriginRewrite, Sdp, SdpRewrite};
+use crate::core::sdp::{IceRewrite, Line, MediaRewrite, OriginRewrite, Sdp, SdpRewrite};
 
 /// Which half of the exchange a request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +123,20 @@ impl Calls {
             }
         }
         let mut out = src.rewrite_with_marker(&rewrite, &self.loop_marker);
+        if rewrite
+            .media
+            .iter()
+            .any(|m| matches!(m.ice, IceRewrite::Replace { .. }))
+        {
+            // We answer connectivity checks but never send any (RFC 8445 §2.5): say so, so
+            // the peer takes the controlling role and nominates.
+            let at = out
+                .session
+                .iter()
+                .position(|l| l.attr().is_some_and(|(n, _)| n == "rtpengine"))
+                .unwrap_or(out.session.len());
+            out.session.insert(at, Line::attribute("ice-lite"));
+        }
         if req.replace.sdp_version || req.replace.force_increment_sdp_ver {
             bump_origin_version(&mut out, call, to, req.replace.force_increment_sdp_ver);
         }
@@ -306,6 +320,7 @@ impl Calls {
                 IceMode::Force => true,
                 IceMode::Default => sender_ice,
             };
+            target.ice_active = want_ice;
             let ice = if want_ice {
                 let ufrag = target
                     .ice_ufrag

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::core::plan::SrtpKeys;
+use crate::core::request::IceMode;
 use crate::core::sdes::{CryptoAttr, WriteOptions};
 use crate::core::srtp::SrtpSuite;
 
@@ -347,4 +348,56 @@ fn osrtp_offer_and_accept() {
     assert_eq!(m_line(&ans), "m=audio 30004 RTP/AVP 0");
     assert_eq!(crypto_lines(&ans).len(), 1);
     assert!(keys_at(&calls, &media, "o2", 30004).0.is_some());
+}
+
+#[test]
+fn ice_towards_a_side_makes_us_lite_and_arms_stun_answers() {
+    let media = FakeMedia::scripted(&[30000, 30002]);
+    let mut calls = calls_with(media.clone(), EngineConfig::default());
+    let clock = Clock::new();
+    let mut req = offer_req("i1", "tagA", &sdp("127.0.0.2", 40000, "RTP/AVP", &[]));
+    req.ice = IceMode::Force;
+    let offer = calls.offer(&req, clock.now()).unwrap().sdp;
+    // Session level, before the first m= line.
+    let session = &offer[..offer.find("m=").unwrap()];
+    assert!(session.contains("a=ice-lite\r\n"), "{offer}");
+    let ufrag = offer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .unwrap();
+    let pwd = offer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-pwd:"))
+        .unwrap();
+    let call_key = calls.calls["i1"].key;
+    let plan = media.plan(call_key);
+    let b_ports = calls.calls["i1"].legs[1].medias[0].ports.unwrap();
+    for key in [b_ports.rtp.key, b_ports.rtcp.key] {
+        let s = plan.streams.iter().find(|s| s.port == key).unwrap();
+        let ice = s.ice.as_ref().expect("B-facing sockets answer STUN");
+        assert_eq!((ice.ufrag.as_str(), ice.pwd.as_str()), (ufrag, pwd));
+    }
+    // A got no ICE from us (its answer comes with ICE=remove): no STUN answers there.
+    let ans = calls
+        .answer(
+            &answer_req(
+                "i1",
+                "tagA",
+                "tagB",
+                &sdp("127.0.0.3", 40010, "RTP/AVP", &[]),
+            ),
+            clock.now(),
+        )
+        .unwrap()
+        .sdp;
+    assert!(!ans.contains("a=ice-lite") && !ans.contains("a=ice-ufrag"));
+    let plan = media.plan(call_key);
+    let a_ports = calls.calls["i1"].legs[0].medias[0].ports.unwrap();
+    assert!(plan
+        .streams
+        .iter()
+        .find(|s| s.port == a_ports.rtp.key)
+        .unwrap()
+        .ice
+        .is_none());
 }
