@@ -117,7 +117,7 @@ fn sdes_caller_plain_callee_on(call: &str, backend: &str) -> Bridge {
     let line = format!("a=crypto:1 {SUITE} inline:{PEER_KEY}");
     let offer = ng.ok(dict! {
         "command" => "offer", "call-id" => call, "from-tag" => "A",
-        "sdp" => sdp(&a, "RTP/SAVP", &[line.clone()]), "ICE" => "remove",
+        "sdp" => sdp(&a, "RTP/SAVP", std::slice::from_ref(&line)), "ICE" => "remove",
         "transport-protocol" => "RTP/AVP",
     });
     let offer_sdp = parse_reply_sdp(&offer);
