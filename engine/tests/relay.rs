@@ -168,6 +168,7 @@ impl Side {
             rtcp_sink: Some(rtcp_sink),
             forward: self.forward,
             stats: stats.clone(),
+            tap: None,
         };
         [
             stream(

@@ -13,3 +13,4 @@ pub mod srtp;
 pub mod stats;
 pub mod sdes;
 pub mod stun;
+pub mod tap;

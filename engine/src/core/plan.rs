@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::config::Interface;
 use super::stats::{PacketTotals, StreamStats};
+use super::tap::TapStream;
 
 /// Identifies one bound local socket for its whole life (unique per daemon run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,6 +77,8 @@ pub struct StreamPlan {
     /// says the party does not send).
     pub forward: bool,
     pub stats: Arc<StreamStats>,
+    /// Copy accepted RTP to the tap sink (recording) as this stream of the call.
+    pub tap: Option<TapStream>,
 }
 
 /// The complete forwarding state of one call: every socket the call holds appears once.

@@ -103,15 +103,19 @@ pub enum DropReason {
     SendFailed = 3,
     /// Arrived on a socket whose call is being torn down.
     NoStream = 4,
+    /// Relayed, but the copy for a recording/tap sink was skipped: its queue or buffer pool
+    /// was full (the sink is behind). The stream's error counter is not touched.
+    TapFull = 5,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::SourceMismatch,
         DropReason::Malformed,
         DropReason::NoDestination,
         DropReason::SendFailed,
         DropReason::NoStream,
+        DropReason::TapFull,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -121,6 +125,7 @@ impl DropReason {
             DropReason::NoDestination => "no_destination",
             DropReason::SendFailed => "send_failed",
             DropReason::NoStream => "no_stream",
+            DropReason::TapFull => "tap_full",
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
 use crate::core::plan::{CallKey, CallPlan, PortKey};
 use crate::core::rtp::{classify, PacketKind, RtpHeader};
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
+use crate::core::tap::{StreamTap, TapSender};
 
 /// Work handed to a worker by the control plane.
 pub(crate) enum Command {
@@ -34,6 +35,8 @@ pub(crate) enum Command {
     },
     Remove(CallKey),
     Release(Vec<PortKey>),
+    /// Where streams whose plan asks for a tap send their copies (`None`: nowhere).
+    SetTap(Option<TapSender>),
     /// Reply once every earlier command has been handled.
     Barrier(SyncSender<()>),
     Shutdown,
@@ -51,6 +54,8 @@ pub(crate) struct Entry {
     /// Slab indices of the sinks, resolved whenever the call's ports change.
     rtp_sink: Option<usize>,
     rtcp_sink: Option<usize>,
+    /// Copies of accepted RTP go to the recorder.
+    tap: Option<StreamTap>,
 }
 
 impl Entry {
@@ -145,6 +150,13 @@ pub(crate) fn inspect(
             counters.count_rtp(len);
             entry.stats.count_rx(len, now.wall_ms);
             entry.stats.last_ssrc.store(ssrc, Relaxed);
+            // The payload here is what the party sent, decrypted once SRTP is unprotected
+            // before this point. A skipped copy never affects relaying.
+            if let Some(tap) = entry.tap.as_mut() {
+                if !tap.copy(pkt, src, entry.port.addr, now.wall_ms) {
+                    counters.count_drop(DropReason::TapFull);
+                }
+            }
         }
         (_, Role::Rtp) => {
             // RTCP muxed on the RTP port.
@@ -193,6 +205,15 @@ pub(crate) fn drop_many(
     }
 }
 
+/// Tap state for a stream whose plan asks for copies, when a sink is attached.
+fn stream_tap(
+    queue: Option<&TapSender>,
+    call: CallKey,
+    stream: Option<crate::core::tap::TapStream>,
+) -> Option<StreamTap> {
+    Some(StreamTap::new(call, stream?, queue?))
+}
+
 /// How a backend starts and stops receiving on a socket.
 pub(crate) trait Watch {
     /// Start receiving on `fd`, which goes into slab slot `idx`.
@@ -220,6 +241,8 @@ pub(crate) struct Core {
     calls: HashMap<CallKey, Vec<PortKey>>,
     /// Barrier replies held back until the backend is settled.
     acks: Vec<SyncSender<()>>,
+    /// The recorder's queue, for streams whose plan asks for a tap.
+    tap: Option<TapSender>,
 }
 
 impl Core {
@@ -237,6 +260,7 @@ impl Core {
             by_key: HashMap::new(),
             calls: HashMap::new(),
             acks: Vec::new(),
+            tap: None,
         }
     }
 
@@ -273,6 +297,7 @@ impl Core {
                     }
                 }
                 Command::Release(keys) => self.release(&keys, w),
+                Command::SetTap(tap) => self.tap = tap,
                 Command::Barrier(ack) => {
                     if w.settled() && self.acks.is_empty() {
                         let _ = ack.send(());
@@ -321,6 +346,9 @@ impl Core {
                 e.forward = sp.forward;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
+                if e.tap.as_ref().map(StreamTap::stream) != sp.tap {
+                    e.tap = stream_tap(self.tap.as_ref(), call, sp.tap);
+                }
             } else if let Some(pos) = ports.iter().position(|p| p.key == sp.port) {
                 let port = ports.swap_remove(pos);
                 let entry = Entry {
@@ -333,6 +361,7 @@ impl Core {
                     rtcp_sink_key: sp.rtcp_sink,
                     rtp_sink: None,
                     rtcp_sink: None,
+                    tap: stream_tap(self.tap.as_ref(), call, sp.tap),
                     port,
                 };
                 let idx = self.free.pop().unwrap_or(self.slab.len());
