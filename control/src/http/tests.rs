@@ -84,6 +84,7 @@ fn api(token: Option<&str>) -> Api {
         ng: ng.clone(),
         token: token.and_then(BearerToken::new),
         started: Instant::now(),
+        recordings: None,
     });
     Api {
         app: router(state),
