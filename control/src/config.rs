@@ -1229,7 +1229,7 @@ foreground = false
             s.warnings,
             vec![
                 "config file test.conf: ignoring keys ngmedia does not support: table, \
-                 listen-cli, tos, recording-dir, recording-method"
+                 listen-cli, tos, recording-method"
             ]
         );
     }

@@ -252,7 +252,9 @@ fn recording_has_each_party_on_its_channel_with_silence_for_loss_and_pause() {
     assert_eq!(one.json()["id"], id);
     assert_eq!(http.get("/recordings/..%2Fx").status, 400);
 
-    assert_eq!(http.delete(&format!("/recordings/{id}")).status, 204);
+    let deleted = http.delete(&format!("/recordings/{id}"));
+    assert_eq!(deleted.status, 200);
+    assert_eq!(deleted.json()["deleted"], id);
     assert_eq!(http.get(&format!("/recordings/{id}")).status, 404);
     assert!(!dir.0.join(format!("{id}.wav")).exists());
 }

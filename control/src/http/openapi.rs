@@ -30,13 +30,14 @@ pub const ROUTES: &[Route] = &[
         path: "/recordings",
         methods: &["get"],
     },
-    Route {
-        path: "/recordings/{id}",
-        methods: &["get", "delete"],
-    },
+    // Before `/recordings/{id}`: the route test deletes the recording there.
     Route {
         path: "/recordings/{id}/audio",
         methods: &["get"],
+    },
+    Route {
+        path: "/recordings/{id}",
+        methods: &["get", "delete"],
     },
     Route {
         path: "/statistics",
@@ -284,6 +285,10 @@ fn schemas() -> Value {
         }),
     );
     schemas.insert(
+        "Deleted".into(),
+        json!({"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "string"}}}),
+    );
+    schemas.insert(
         "RecordingList".into(),
         json!({
             "type": "object",
@@ -391,7 +396,7 @@ fn operation(path: &str, method: &str) -> Value {
             "parameters": [recording_id_param()],
             "security": [{"bearer": []}],
             "responses": {
-                "204": {"description": "Deleted"},
+                "200": json_response("The deleted recording's id", "Deleted"),
                 "400": bad,
                 "401": error_response("Missing or invalid bearer token"),
                 "404": error_response("No such recording")

@@ -101,13 +101,13 @@ pub async fn delete(
 ) -> Result<Response, ApiError> {
     let store = store_or_404(store)?;
     let id = id_of(path)?;
-    blocking(move || match store.delete(&id) {
-        Ok(true) => Ok(()),
+    let id = blocking(move || match store.delete(&id) {
+        Ok(true) => Ok(id),
         Ok(false) => Err(no_recording(&id)),
         Err(e) => Err(internal(e)),
     })
     .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(Json(json!({ "deleted": id })).into_response())
 }
 
 /// A byte range asked for with `Range: bytes=…` (one range; RFC 9110 §14.1.2).
