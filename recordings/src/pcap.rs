@@ -123,7 +123,10 @@ mod tests {
         assert_eq!(&b[0..4], &[0xd4, 0xc3, 0xb2, 0xa1]);
         assert_eq!(u32::from_le_bytes(b[20..24].try_into().unwrap()), 101);
         let rec = &b[24..40];
-        assert_eq!(u32::from_le_bytes(rec[0..4].try_into().unwrap()), 1_700_000_000);
+        assert_eq!(
+            u32::from_le_bytes(rec[0..4].try_into().unwrap()),
+            1_700_000_000
+        );
         assert_eq!(u32::from_le_bytes(rec[4..8].try_into().unwrap()), 250_000);
         assert_eq!(u32::from_le_bytes(rec[8..12].try_into().unwrap()), 32);
         let ip = &b[40..60];

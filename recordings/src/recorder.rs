@@ -20,8 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ngmedia_codecs::{Codec, CodecKind, Decoder};
 use ngmedia_engine::core::plan::CallKey;
 use ngmedia_engine::core::tap::{
-    tap_queue, RecordingEvent, RecordingSink, TapCall, TapPacket, TapReceiver, TapSender,
-    TapStream,
+    tap_queue, RecordingEvent, RecordingSink, TapCall, TapPacket, TapReceiver, TapSender, TapStream,
 };
 use serde_json::{json, Value};
 use tracing::{info, warn};
@@ -521,7 +520,8 @@ impl CallRec {
                 let path = part(store, &self.id, PCAP_SUFFIX);
                 let file = create_new(&path)?;
                 self.pcap = Some(
-                    PcapWriter::new(BufWriter::new(file)).map_err(|e| RecordingError::Io(path, e))?,
+                    PcapWriter::new(BufWriter::new(file))
+                        .map_err(|e| RecordingError::Io(path, e))?,
                 );
             }
             if let Some(w) = &mut self.pcap {
@@ -545,7 +545,8 @@ impl CallRec {
         let idx = match s.decoders.iter().position(|(t, _)| *t == pt) {
             Some(i) => i,
             None => {
-                s.decoders.push((pt, build_decoder(info, p.stream, pt, rate)));
+                s.decoders
+                    .push((pt, build_decoder(info, p.stream, pt, rate)));
                 s.decoders.len() - 1
             }
         };
@@ -577,7 +578,9 @@ impl CallRec {
                 .map(|f| (f.iter().map(|&x| i32::from(x)).sum::<i32>() / channels as i32) as i16),
         );
         resample_linear(mono, dec_rate, rate, out);
-        let pos = s.timeline.place(rtp.ssrc(), rtp.timestamp(), clock, arrival_pos);
+        let pos = s
+            .timeline
+            .place(rtp.ssrc(), rtp.timestamp(), clock, arrival_pos);
         s.timeline.wrote(pos, out.len());
         let channel = usize::from(p.stream.leg.min(1));
         if !self.mix_in(channel, pos, out, rate) {
@@ -602,7 +605,10 @@ impl CallRec {
             discarded: 0,
         });
         s.packets += 1;
-        s.ssrcs.entry(rtp.ssrc()).or_default().count(rtp.sequence_number());
+        s.ssrcs
+            .entry(rtp.ssrc())
+            .or_default()
+            .count(rtp.sequence_number());
     }
 
     /// Add samples at `pos` into a channel; false when they are too late or absurdly early.
@@ -737,7 +743,8 @@ impl CallRec {
         let rate = self.rate();
         if config.format.wav() {
             let stop_pos = self.pos_of_ms(stop_ms, rate);
-            let data_end = self.written + self.pending.iter().map(Vec::len).max().unwrap_or(0) as i64;
+            let data_end =
+                self.written + self.pending.iter().map(Vec::len).max().unwrap_or(0) as i64;
             let slack = (STOP_SLACK_MS * u64::from(rate) / 1000) as i64;
             let end = stop_pos.max(data_end.min(stop_pos + slack));
             self.flush_to(end, config, store)?;
@@ -757,7 +764,8 @@ impl CallRec {
         if let Some(w) = self.pcap.take() {
             let path = part(store, &self.id, PCAP_SUFFIX);
             let mut out = w.into_inner();
-            out.flush().map_err(|e| RecordingError::Io(path.clone(), e))?;
+            out.flush()
+                .map_err(|e| RecordingError::Io(path.clone(), e))?;
             out.get_ref()
                 .sync_data()
                 .map_err(|e| RecordingError::Io(path, e))?;
@@ -795,7 +803,12 @@ impl CallRec {
     fn cleanup(&mut self, store: &RecordingStore) {
         self.files = None;
         self.pcap = None;
-        for suffix in [MIX_SUFFIX, PCAP_SUFFIX, PARTY_SUFFIXES[0], PARTY_SUFFIXES[1]] {
+        for suffix in [
+            MIX_SUFFIX,
+            PCAP_SUFFIX,
+            PARTY_SUFFIXES[0],
+            PARTY_SUFFIXES[1],
+        ] {
             let _ = fs::remove_file(part(store, &self.id, suffix));
         }
     }
@@ -807,18 +820,28 @@ impl CallRec {
         store: &RecordingStore,
     ) -> Result<(), RecordingError> {
         let mut files = serde_json::Map::new();
-        files.insert("metadata".into(), json!(format!("{}{META_SUFFIX}", self.id)));
+        files.insert(
+            "metadata".into(),
+            json!(format!("{}{META_SUFFIX}", self.id)),
+        );
         if self.failed.is_none() {
             if config.format.wav() {
                 files.insert("mix".into(), json!(format!("{}{MIX_SUFFIX}", self.id)));
                 if config.per_party {
                     files.insert(
                         "parties".into(),
-                        json!(PARTY_SUFFIXES.iter().map(|s| format!("{}{s}", self.id)).collect::<Vec<_>>()),
+                        json!(PARTY_SUFFIXES
+                            .iter()
+                            .map(|s| format!("{}{s}", self.id))
+                            .collect::<Vec<_>>()),
                     );
                 }
             }
-            if config.format.pcap() && store.path(&self.id, PCAP_SUFFIX).is_some_and(|p| p.exists()) {
+            if config.format.pcap()
+                && store
+                    .path(&self.id, PCAP_SUFFIX)
+                    .is_some_and(|p| p.exists())
+            {
                 files.insert("pcap".into(), json!(format!("{}{PCAP_SUFFIX}", self.id)));
             }
         }
@@ -902,7 +925,9 @@ impl CallRec {
 const PARTY_SUFFIXES: [&str; 2] = ["-caller.wav", "-callee.wav"];
 
 fn part(store: &RecordingStore, id: &str, suffix: &str) -> PathBuf {
-    store.part_path(id, suffix).expect("recording ids are valid")
+    store
+        .part_path(id, suffix)
+        .expect("recording ids are valid")
 }
 
 fn create_new(path: &PathBuf) -> Result<File, RecordingError> {
@@ -914,7 +939,12 @@ fn create_new(path: &PathBuf) -> Result<File, RecordingError> {
 }
 
 /// The decoder for `pt` of a stream: the party's own SDP, then its peer's, then static PTs.
-fn build_decoder(info: &TapCall, stream: TapStream, pt: u8, rate: u32) -> Option<(Decoder, String)> {
+fn build_decoder(
+    info: &TapCall,
+    stream: TapStream,
+    pt: u8,
+    rate: u32,
+) -> Option<(Decoder, String)> {
     let leg = usize::from(stream.leg);
     let media = usize::from(stream.media);
     let declared = [leg, 1 - leg.min(1)].into_iter().find_map(|l| {

@@ -96,12 +96,10 @@ impl RecordingStore {
         let stem = sanitize(stem);
         loop {
             let id = format!("{stem}-{start_ms}-{:08x}", rand::random::<u32>());
-            let taken = [MIX_SUFFIX, META_SUFFIX]
-                .iter()
-                .any(|s| {
-                    self.path(&id, s).is_some_and(|p| p.exists())
-                        || self.part_path(&id, s).is_some_and(|p| p.exists())
-                });
+            let taken = [MIX_SUFFIX, META_SUFFIX].iter().any(|s| {
+                self.path(&id, s).is_some_and(|p| p.exists())
+                    || self.part_path(&id, s).is_some_and(|p| p.exists())
+            });
             if !taken {
                 return id;
             }
@@ -125,7 +123,9 @@ impl RecordingStore {
             if !valid_id(id) {
                 continue;
             }
-            let Ok(Some(meta)) = self.get(id) else { continue };
+            let Ok(Some(meta)) = self.get(id) else {
+                continue;
+            };
             let start = meta["start_ms"].as_u64().unwrap_or(0);
             if filter
                 .call_id
@@ -139,7 +139,8 @@ impl RecordingStore {
             out.push(meta);
         }
         out.sort_by(|a, b| {
-            (a["start_ms"].as_u64(), a["id"].as_str()).cmp(&(b["start_ms"].as_u64(), b["id"].as_str()))
+            (a["start_ms"].as_u64(), a["id"].as_str())
+                .cmp(&(b["start_ms"].as_u64(), b["id"].as_str()))
         });
         if let Some(limit) = filter.limit {
             out.truncate(limit);
@@ -182,7 +183,10 @@ impl RecordingStore {
                     .values()
                     .flat_map(|v| match v {
                         Value::String(s) => vec![s.clone()],
-                        Value::Array(a) => a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
+                        Value::Array(a) => a
+                            .iter()
+                            .filter_map(|s| s.as_str().map(str::to_owned))
+                            .collect(),
                         _ => Vec::new(),
                     })
                     .collect()
@@ -216,7 +220,15 @@ mod tests {
     #[test]
     fn ids_cannot_escape_the_folder() {
         assert!(valid_id("abc-123_X"));
-        for bad in ["", "../etc", "a/b", "a.b", "-rf", &"x".repeat(MAX_ID + 1), "ä"] {
+        for bad in [
+            "",
+            "../etc",
+            "a/b",
+            "a.b",
+            "-rf",
+            &"x".repeat(MAX_ID + 1),
+            "ä",
+        ] {
             assert!(!valid_id(bad), "{bad}");
         }
         assert_eq!(sanitize("../../etc/passwd"), "______etc_passwd");

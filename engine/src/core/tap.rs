@@ -10,7 +10,7 @@
 //! ([`super::stats::DropReason::TapFull`]); the packet itself is relayed as always.
 
 use std::net::SocketAddr;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
 use super::plan::CallKey;
@@ -126,15 +126,14 @@ pub fn tap_queue(capacity: usize) -> (TapSender, TapReceiver) {
 impl TapReceiver {
     /// The next copy, waiting at most `wait`. `Err(true)` when every sender is gone.
     pub fn recv_timeout(&self, wait: Duration) -> Result<Box<TapPacket>, bool> {
-        self.rx.recv_timeout(wait).map_err(|e| e == RecvTimeoutError::Disconnected)
+        self.rx
+            .recv_timeout(wait)
+            .map_err(|e| e == RecvTimeoutError::Disconnected)
     }
 
     /// The next copy if one is queued.
     pub fn try_recv(&self) -> Option<Box<TapPacket>> {
-        match self.rx.try_recv() {
-            Ok(p) => Some(p),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        self.rx.try_recv().ok()
     }
 }
 
@@ -277,7 +276,10 @@ mod tests {
             assert!(tap.copy(&pkt, addr(), addr(), 1234));
             let got = rx.try_recv().expect("queued");
             assert_eq!(got.bytes(), &pkt);
-            assert_eq!((got.call, got.stream, got.arrival_ms), (CallKey(7), stream, 1234));
+            assert_eq!(
+                (got.call, got.stream, got.arrival_ms),
+                (CallKey(7), stream, 1234)
+            );
             let h = got.rtp().unwrap();
             assert_eq!((h.sequence_number(), h.timestamp(), h.ssrc()), (1, 160, 9));
             got.recycle();
@@ -308,6 +310,9 @@ mod tests {
         for _ in 0..STREAM_POOL {
             assert!(tap.copy(&[0x80; 12], addr(), addr(), 0));
         }
-        assert!(!tap.copy(&[0x80; 12], addr(), addr(), 0), "every buffer in flight");
+        assert!(
+            !tap.copy(&[0x80; 12], addr(), addr(), 0),
+            "every buffer in flight"
+        );
     }
 }

@@ -85,7 +85,9 @@ fn packet(leg: u16, ssrc: u32, seq: u16, ts: u32, freq: f64, arrival_ms: u64) ->
     b.extend_from_slice(&ssrc.to_be_bytes());
     for i in 0..160u32 {
         let t = f64::from(ts.wrapping_add(i)) / 8000.0;
-        b.push(ulaw_encode((8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16));
+        b.push(ulaw_encode(
+            (8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16,
+        ));
     }
     let mut p = TapPacket::new_boxed();
     p.call = CALL;
@@ -160,7 +162,10 @@ fn late_start_loss_and_pause_keep_the_timeline() {
     for n in 0..150u32 {
         let at = T0 + u64::from(n) * 20 + u64::from(n % 3) * 3;
         if !pause_sent && at >= T0 + 1500 {
-            w.event(RecordingEvent::Pause { call: CALL, at_us: (T0 + 1500) * 1000 });
+            w.event(RecordingEvent::Pause {
+                call: CALL,
+                at_us: (T0 + 1500) * 1000,
+            });
             pause_sent = true;
         }
         if !resume_sent && at >= T0 + 2000 {
@@ -179,15 +184,28 @@ fn late_start_loss_and_pause_keep_the_timeline() {
     let id = stop_and_close(&mut w, T0 + 3000);
 
     let (spec, left, right) = read_wav(&dir.0.join(format!("{id}.wav")));
-    assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (2, 8000, 16));
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 8000, 16)
+    );
     // The wall-clock duration, plus at most the last packet B sent just before the stop.
-    assert!((24_000..=24_000 + 160).contains(&left.len()), "{}", left.len());
+    assert!(
+        (24_000..=24_000 + 160).contains(&left.len()),
+        "{}",
+        left.len()
+    );
     // Left: the tone, a 100 ms hole exactly where packets were lost, silence while paused.
     assert!(power(window(&left, 100, 900), 8000.0, 440.0) > 1e5);
     assert!(power(window(&left, 100, 900), 8000.0, 1000.0) < 1e3);
-    assert!(silent(window(&left, 1000, 1100)), "lost packets are silence");
+    assert!(
+        silent(window(&left, 1000, 1100)),
+        "lost packets are silence"
+    );
     assert!(!silent(window(&left, 980, 1000)) && !silent(window(&left, 1100, 1120)));
-    assert!(silent(window(&left, 1505, 2000)), "paused interval is silence");
+    assert!(
+        silent(window(&left, 1505, 2000)),
+        "paused interval is silence"
+    );
     assert!(power(window(&left, 2100, 2900), 8000.0, 440.0) > 1e5);
     // Right: silent before it joined, then 1 kHz from its arrival offset.
     assert!(silent(window(&right, 0, 500)));
@@ -226,7 +244,13 @@ fn late_start_loss_and_pause_keep_the_timeline() {
     let pcap = fs::read(dir.0.join(format!("{id}.pcap"))).unwrap();
     let records = (pcap.len() - 24) / (16 + 20 + 8 + 12 + 160);
     assert_eq!(records, 145 + 125 - 2 * 25);
-    assert_eq!(RecordingStore::new(&dir.0).list(&Default::default()).unwrap().len(), 1);
+    assert_eq!(
+        RecordingStore::new(&dir.0)
+            .list(&Default::default())
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -235,18 +259,35 @@ fn ssrc_change_continues_at_its_arrival_time() {
     let mut w = worker(&dir, RecordingFormat::Wav, false);
     start(&mut w, T0);
     for n in 0..25u32 {
-        w.packet(packet(0, 1, n as u16, n * 160, 440.0, T0 + u64::from(n) * 20));
+        w.packet(packet(
+            0,
+            1,
+            n as u16,
+            n * 160,
+            440.0,
+            T0 + u64::from(n) * 20,
+        ));
     }
     // Re-INVITE: new SSRC, unrelated timestamps, 200 ms later.
     for n in 0..25u32 {
         let at = T0 + 700 + u64::from(n) * 20;
-        w.packet(packet(0, 2, 5000 + n as u16, 3_000_000 + n * 160, 440.0, at));
+        w.packet(packet(
+            0,
+            2,
+            5000 + n as u16,
+            3_000_000 + n * 160,
+            440.0,
+            at,
+        ));
     }
     let id = stop_and_close(&mut w, T0 + 1200);
     let (_, left, right) = read_wav(&dir.0.join(format!("{id}.wav")));
     assert_eq!(left.len(), 1200 * 8);
     assert!(!silent(window(&left, 0, 500)));
-    assert!(silent(window(&left, 500, 700)), "the gap between the SSRCs stays");
+    assert!(
+        silent(window(&left, 500, 700)),
+        "the gap between the SSRCs stays"
+    );
     assert!(!silent(window(&left, 700, 720)));
     assert!(power(window(&left, 720, 1180), 8000.0, 440.0) > 1e5);
     assert!(silent(&right));
@@ -263,7 +304,10 @@ fn wav_header_is_valid_even_without_media() {
     let id = stop_and_close(&mut w, T0 + 500);
     let bytes = fs::read(dir.0.join(format!("{id}.wav"))).unwrap();
     assert_eq!(&bytes[0..4], b"RIFF");
-    assert_eq!(u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize, bytes.len() - 8);
+    assert_eq!(
+        u32::from_le_bytes(bytes[4..8].try_into().unwrap()) as usize,
+        bytes.len() - 8
+    );
     assert_eq!(&bytes[8..12], b"WAVE");
     let (spec, left, _) = read_wav(&dir.0.join(format!("{id}.wav")));
     assert_eq!((spec.channels, spec.sample_rate), (2, 8000));
@@ -287,7 +331,14 @@ fn unusable_folder_fails_only_that_recording() {
     w.config = config;
     start(&mut w, T0);
     for n in 0..30u32 {
-        w.packet(packet(0, 1, n as u16, n * 160, 440.0, T0 + u64::from(n) * 20));
+        w.packet(packet(
+            0,
+            1,
+            n as u16,
+            n * 160,
+            440.0,
+            T0 + u64::from(n) * 20,
+        ));
         w.tick(T0 + u64::from(n) * 20 + 400, Instant::now());
     }
     assert!(w.calls[&CALL].failed.is_some());
@@ -312,7 +363,8 @@ fn threaded_recorder_writes_everything_queued_at_shutdown() {
         info: info(),
         at_us: now * 1000,
     });
-    let mut st = ngmedia_engine::core::tap::StreamTap::new(CALL, TapStream { leg: 1, media: 0 }, &tap);
+    let mut st =
+        ngmedia_engine::core::tap::StreamTap::new(CALL, TapStream { leg: 1, media: 0 }, &tap);
     for n in 0..50u32 {
         let p = packet(1, 9, n as u16, n * 160, 1000.0, now + u64::from(n) * 20);
         assert!(st.copy(p.bytes(), p.src, p.local, now + u64::from(n) * 20) || n >= 40);

@@ -22,9 +22,9 @@ use self::negotiate::{Exchange, Role};
 use super::config::EngineConfig;
 use super::plan::{CallKey, MediaPlane, PortError};
 use super::request::{Delete, List, OfferAnswer, Query, Recording, RecordingAction};
-use super::tap::{RecordingEvent, RecordingSink};
 use super::sdp::{Sdp, SdpError};
 use super::snapshot::{CallSnapshot, EngineStatistics};
+use super::tap::{RecordingEvent, RecordingSink};
 
 /// The moment a request is handled: monotonic for timers, wall clock for reports.
 #[derive(Debug, Clone, Copy)]

@@ -266,7 +266,11 @@ impl Call {
 
     /// The call as a recording sink needs to know it: ids, labels, codecs, metadata.
     pub fn tap_info(&self) -> TapCall {
-        let mut metadata: Vec<String> = self.legs.iter().filter_map(|l| l.metadata.clone()).collect();
+        let mut metadata: Vec<String> = self
+            .legs
+            .iter()
+            .filter_map(|l| l.metadata.clone())
+            .collect();
         metadata.extend(self.record_metadata.iter().cloned());
         TapCall {
             call_id: self.id.clone(),
