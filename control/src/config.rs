@@ -17,6 +17,7 @@ use std::time::Duration;
 use clap::Parser;
 use ngmedia_control::http::auth::BearerToken;
 use ngmedia_engine::core::config::{EngineConfig, Interface};
+use ngmedia_recordings::RecordingFormat;
 use tracing::level_filters::LevelFilter;
 
 /// Read when no `--config` is given, and only if it exists.
@@ -28,6 +29,8 @@ pub const DEFAULT_LISTEN_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr:
 /// One call needs two RTP/RTCP pairs (one per party); a range that cannot hold a single call
 /// is certainly a typo.
 const MIN_PORT_PAIRS: u32 = 2;
+/// Where recordings go unless configured (rtpengine's spool directory is configured too).
+pub const DEFAULT_RECORDING_DIR: &str = "/var/lib/ngmedia/recordings";
 /// Upper bound on `--num-threads`: more media threads than this only adds contention.
 const MAX_THREADS: usize = 1024;
 
@@ -47,6 +50,9 @@ const FILE_KEYS: &[&str] = &[
     "log-level",
     "log-stderr",
     "foreground",
+    "recording-dir",
+    "recording-format",
+    "recording-per-party",
 ];
 
 /// Command line of the `ngmedia` daemon.
@@ -142,6 +148,28 @@ pub struct Cli {
     /// under systemd or another supervisor).
     #[arg(short = 'f', long)]
     pub foreground: bool,
+
+    /// Folder for call recordings (WAV, pcap, JSON metadata). Created if missing; if it is
+    /// unusable, recordings fail and calls go on. Default: /var/lib/ngmedia/recordings.
+    #[arg(long, value_name = "DIR")]
+    pub recording_dir: Option<PathBuf>,
+
+    /// What a recording writes besides its JSON metadata: `wav` (mixed stereo WAV), `pcap`
+    /// (the RTP as received) or `both`. Default: wav.
+    #[arg(long, value_name = "wav|pcap|both", value_parser = parse_recording_format)]
+    pub recording_format: Option<RecordingFormat>,
+
+    /// Also write one mono WAV per party of a recorded call.
+    #[arg(long)]
+    pub recording_per_party: bool,
+}
+
+/// How calls are recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingSettings {
+    pub dir: PathBuf,
+    pub format: RecordingFormat,
+    pub per_party: bool,
 }
 
 /// Everything the daemon needs to start, resolved from flags, file and defaults.
@@ -153,6 +181,7 @@ pub struct Settings {
     /// Required for HTTP writes; `None` only with a loopback `listen_http`.
     pub http_token: Option<BearerToken>,
     pub log_level: LevelFilter,
+    pub recording: RecordingSettings,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// Remarks to log once logging is up (unsupported keys, ignored options).
@@ -219,6 +248,9 @@ struct Layer {
     delete_delay: Option<u64>,
     num_threads: Option<usize>,
     log_level: Option<LevelFilter>,
+    recording_dir: Option<PathBuf>,
+    recording_format: Option<RecordingFormat>,
+    recording_per_party: Option<bool>,
 }
 
 impl Cli {
@@ -236,6 +268,9 @@ impl Cli {
             delete_delay: self.delete_delay,
             num_threads: self.num_threads,
             log_level: self.log_level,
+            recording_dir: self.recording_dir.clone(),
+            recording_format: self.recording_format,
+            recording_per_party: self.recording_per_party.then_some(true),
         }
     }
 }
@@ -329,6 +364,20 @@ impl Settings {
                 .log_level
                 .or(file.log_level)
                 .unwrap_or(LevelFilter::INFO),
+            recording: RecordingSettings {
+                dir: cli
+                    .recording_dir
+                    .or(file.recording_dir)
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_RECORDING_DIR)),
+                format: cli
+                    .recording_format
+                    .or(file.recording_format)
+                    .unwrap_or_default(),
+                per_party: cli
+                    .recording_per_party
+                    .or(file.recording_per_party)
+                    .unwrap_or(false),
+            },
             config_file: None,
             warnings,
         })
@@ -519,6 +568,10 @@ pub fn parse_log_level(s: &str) -> Result<LevelFilter, InvalidValue> {
     Ok(level)
 }
 
+fn parse_recording_format(s: &str) -> Result<RecordingFormat, InvalidValue> {
+    RecordingFormat::parse(s).ok_or_else(|| invalid("expected wav, pcap or both"))
+}
+
 fn parse_bool(s: &str) -> Result<bool, InvalidValue> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Ok(true),
@@ -598,6 +651,10 @@ fn apply_key(layer: &mut Layer, key: &str, values: &[String]) -> Result<(), Inva
         "delete-delay" => layer.delete_delay = Some(parse_secs(value)?),
         "num-threads" => layer.num_threads = Some(parse_threads(value)?),
         "log-level" => layer.log_level = Some(parse_log_level(value)?),
+        "recording-dir" if value.is_empty() => return Err(invalid("empty folder name")),
+        "recording-dir" => layer.recording_dir = Some(PathBuf::from(value)),
+        "recording-format" => layer.recording_format = Some(parse_recording_format(value)?),
+        "recording-per-party" => layer.recording_per_party = Some(parse_bool(value)?),
         // Accepted for compatibility; validated so typos still surface.
         "log-stderr" | "foreground" => {
             parse_bool(value)?;
@@ -1172,7 +1229,7 @@ foreground = false
             s.warnings,
             vec![
                 "config file test.conf: ignoring keys ngmedia does not support: table, \
-                 listen-cli, tos, recording-dir, recording-method"
+                 listen-cli, tos, recording-method"
             ]
         );
     }
@@ -1311,6 +1368,7 @@ foreground = false
         assert_eq!(from_sample.listen_http, defaults.listen_http);
         assert_eq!(from_sample.http_token, None);
         assert_eq!(from_sample.log_level, defaults.log_level);
+        assert_eq!(from_sample.recording, defaults.recording);
         assert!(from_sample.warnings.is_empty());
         // As shipped (all commented out) it changes nothing either.
         let shipped = resolve_file(&[], sample).unwrap();
@@ -1362,6 +1420,9 @@ foreground = false
             "--log-level",
             "--log-stderr",
             "--foreground",
+            "--recording-dir",
+            "--recording-format",
+            "--recording-per-party",
             "--help",
             "--version",
         ] {

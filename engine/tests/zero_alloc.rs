@@ -64,6 +64,10 @@ fn stream(
         forward: true,
         stats: Arc::new(StreamStats::default()),
         transcode: None,
+        srtp_in: None,
+        srtp_out: None,
+        ice: None,
+        tap: None,
     }
 }
 

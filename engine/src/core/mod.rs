@@ -13,4 +13,5 @@ pub mod snapshot;
 pub mod srtp;
 pub mod stats;
 pub mod stun;
+pub mod tap;
 pub mod transcode;

@@ -11,8 +11,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::config::Interface;
+use super::srtp::SrtpSuite;
 use super::stats::{PacketTotals, StreamStats};
 use super::transcode::TranscodeSpec;
+use super::tap::TapStream;
 
 /// Identifies one bound local socket for its whole life (unique per daemon run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,6 +83,53 @@ pub struct StreamPlan {
     /// runs a [`Transcoder`](super::transcode::Transcoder) built from this, and RTCP of the
     /// stream is terminated (not relayed; the worker sends its own reports).
     pub transcode: Option<TranscodeSpec>,
+    /// Keys of what this party sends (SRTP/SRTCP received on this socket is authenticated
+    /// and decrypted with them); `None`: the party sends plain RTP.
+    pub srtp_in: Option<SrtpKeys>,
+    /// Keys we protect with what leaves through this socket towards the party; `None`: the
+    /// party receives plain RTP.
+    pub srtp_out: Option<SrtpKeys>,
+    /// Our ICE credentials towards the party when we wrote ICE to it: STUN Binding requests
+    /// on this socket checked with them are answered (ICE-lite), and a nominating one
+    /// (USE-CANDIDATE) fixes the party's address. `None`: STUN is dropped.
+    pub ice: Option<IceCredentials>,
+    /// Copy accepted RTP to the tap sink (recording) as this stream of the call.
+    pub tap: Option<TapStream>,
+}
+
+/// Our short-term ICE credentials for one m= line (`a=ice-ufrag`/`a=ice-pwd`; rtpengine's
+/// `ice_agent` local credentials).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IceCredentials {
+    pub ufrag: String,
+    pub pwd: String,
+}
+
+impl std::fmt::Debug for IceCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password stays out of logs.
+        f.debug_struct("IceCredentials")
+            .field("ufrag", &self.ufrag)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The master key of one SRTP direction (rtpengine's `crypto_params`): plain data, so a
+/// worker applying a plan can tell whether keys changed and rebuild its context only then.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SrtpKeys {
+    pub suite: SrtpSuite,
+    /// Master key followed by master salt.
+    pub key_salt: Vec<u8>,
+}
+
+impl std::fmt::Debug for SrtpKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Key material stays out of logs.
+        f.debug_struct("SrtpKeys")
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The complete forwarding state of one call: every socket the call holds appears once.

@@ -21,10 +21,40 @@ use tracing::{debug, warn};
 use super::ports::{BoundPort, Role};
 use super::sys;
 use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
-use crate::core::plan::{CallKey, CallPlan, PortKey};
+use crate::core::plan::{CallKey, CallPlan, IceCredentials, PortKey, SrtpKeys};
 use crate::core::rtp::{classify, PacketKind, RtpHeader};
+use crate::core::srtp::SrtpContext;
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
 use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
+use crate::core::stun::{self, StunMessage};
+
+/// Bytes every receive buffer keeps free after the largest datagram it accepts, so a packet
+/// can be SRTP-protected in place: the largest overhead is 20 bytes (SRTCP with a 16-byte
+/// GCM tag and the 4-byte index); 32 keeps the arithmetic obvious.
+pub(crate) const SRTP_TAIL_ROOM: usize = 32;
+
+/// An SRTP context with the keys it was made from (rtpengine's `crypto_context`), so a
+/// re-applied plan rebuilds it only when the keys change (keeping ROC and replay state).
+pub(crate) struct Srtp {
+    keys: SrtpKeys,
+    ctx: SrtpContext,
+}
+
+/// Make `slot` match `keys`: unchanged keys keep the context and its state.
+fn rekey(slot: &mut Option<Box<Srtp>>, keys: Option<SrtpKeys>, port: PortKey) {
+    match keys {
+        None => *slot = None,
+        Some(k) if slot.as_ref().is_some_and(|s| s.keys == k) => {}
+        Some(k) => match SrtpContext::from_key_salt(k.suite, &k.key_salt) {
+            Ok(ctx) => *slot = Some(Box::new(Srtp { keys: k, ctx })),
+            Err(e) => {
+                warn!(port = port.0, error = %e, "cannot key SRTP context; stream left unkeyed");
+                *slot = None;
+            }
+        },
+    }
+}
+use crate::core::tap::{StreamTap, TapSender};
 
 /// Work handed to a worker by the control plane.
 pub(crate) enum Command {
@@ -35,6 +65,8 @@ pub(crate) enum Command {
     },
     Remove(CallKey),
     Release(Vec<PortKey>),
+    /// Where streams whose plan asks for a tap send their copies (`None`: nowhere).
+    SetTap(Option<TapSender>),
     /// Reply once every earlier command has been handled.
     Barrier(SyncSender<()>),
     Shutdown,
@@ -58,6 +90,14 @@ pub(crate) struct Entry {
     terminate_rtcp: bool,
     /// Monotonic ms when our next RTCP report for the transcoder's output is due.
     rtcp_due_ms: u64,
+    /// Unprotects what the party sends (`None`: it sends plain RTP).
+    srtp_in: Option<Box<Srtp>>,
+    /// Protects what leaves through this socket towards the party.
+    srtp_out: Option<Box<Srtp>>,
+    /// Our ICE credentials when we answer STUN checks on this socket.
+    ice: Option<Box<IceCredentials>>,
+    /// Copies of accepted RTP go to the recorder.
+    tap: Option<StreamTap>,
 }
 
 impl Entry {
@@ -65,7 +105,7 @@ impl Entry {
     #[inline]
     fn sink(&self, route: Route) -> Option<usize> {
         match route {
-            Route::None => None,
+            Route::None | Route::Reply => None,
             Route::Rtp | Route::Transcode => self.rtp_sink,
             Route::Rtcp => self.rtcp_sink,
         }
@@ -80,6 +120,9 @@ pub(crate) enum Route {
     Rtcp,
     /// RTP for the stream's transcoder: [`transcode`] feeds it and sends what it produces.
     Transcode,
+    /// The buffer now holds a reply (a STUN response) to send back to the packet's source
+    /// out of the socket it arrived on.
+    Reply,
 }
 
 /// Clock readings shared by every packet of one wake-up.
@@ -100,38 +143,45 @@ impl Now {
     }
 }
 
-/// Classify, latch-check and count one received packet (rtpengine's `stream_packet`), and
-/// say on which route it is to be relayed (`Route::None`: not relayed, already counted).
-/// `src` is `None` when the kernel reported an address family we do not handle.
+/// Classify, authenticate, latch-check and count one received packet (rtpengine's
+/// `stream_packet`), and say on which route it is to be relayed (`Route::None`: not
+/// relayed, already counted) with its length after SRTP unprotection, which happens in
+/// place in `buf[..len]`. `src` is `None` when the kernel reported an address family we do
+/// not handle.
+///
+/// SRTP is authenticated before the latch sees the packet, so forged packets can neither
+/// move a latch nor count as traffic; counters record the bytes received on the wire.
 #[inline]
 pub(crate) fn inspect(
     entry: &mut Entry,
     counters: &WorkerCounters,
-    pkt: &[u8],
+    buf: &mut [u8],
+    len: usize,
     src: Option<SocketAddr>,
     truncated: bool,
     now: Now,
-) -> Route {
-    let len = pkt.len();
-    if truncated {
+) -> (Route, usize) {
+    if truncated || len > buf.len() {
         drop_packet(counters, &entry.stats, DropReason::Malformed);
-        return Route::None;
+        return (Route::None, 0);
     }
-    let route = match (classify(pkt), entry.port.role) {
+    let route = match (classify(&buf[..len]), entry.port.role) {
         (PacketKind::Rtp, Role::Rtp) => Route::Rtp,
         (PacketKind::Rtcp, _) => Route::Rtcp,
-        // STUN and DTLS are not handled yet; RTP on an RTCP port is nonsense.
+        (PacketKind::Stun, _) => return answer_stun(entry, counters, buf, len, src),
+        // DTLS is not handled yet; RTP on an RTCP port is nonsense.
         _ => {
             drop_packet(counters, &entry.stats, DropReason::Malformed);
-            return Route::None;
+            return (Route::None, 0);
         }
     };
+    let pkt = &mut buf[..len];
     let ssrc = if route == Route::Rtp {
         match RtpHeader::parse(pkt) {
             Ok(h) => h.ssrc(),
             Err(_) => {
                 drop_packet(counters, &entry.stats, DropReason::Malformed);
-                return Route::None;
+                return (Route::None, 0);
             }
         }
     } else {
@@ -139,14 +189,31 @@ pub(crate) fn inspect(
     };
     let Some(src) = src else {
         drop_packet(counters, &entry.stats, DropReason::Malformed);
-        return Route::None;
+        return (Route::None, 0);
+    };
+    let plain_len = match entry.srtp_in.as_deref_mut() {
+        None => len,
+        Some(srtp) => {
+            let r = if route == Route::Rtp {
+                srtp.ctx.unprotect_rtp(pkt)
+            } else {
+                srtp.ctx.unprotect_rtcp(pkt)
+            };
+            match r {
+                Ok(n) => n,
+                Err(e) => {
+                    drop_packet(counters, &entry.stats, DropReason::from_srtp(e));
+                    return (Route::None, 0);
+                }
+            }
+        }
     };
     match entry.latch.on_packet(src, now.mono_ms) {
         LatchVerdict::Accept => {}
         LatchVerdict::AcceptAndLatched(addr) => entry.stats.set_endpoint(Some(addr)),
         LatchVerdict::Drop(reason) => {
             drop_packet(counters, &entry.stats, reason);
-            return Route::None;
+            return (Route::None, 0);
         }
     }
     match (route, entry.port.role) {
@@ -154,6 +221,13 @@ pub(crate) fn inspect(
             counters.count_rtp(len);
             entry.stats.count_rx(len, now.wall_ms);
             entry.stats.last_ssrc.store(ssrc, Relaxed);
+            // The copy is what the party sent, decrypted (SRTP was unprotected above). A
+            // skipped copy never affects relaying.
+            if let Some(tap) = entry.tap.as_mut() {
+                if !tap.copy(&pkt[..plain_len], src, entry.port.addr, now.wall_ms) {
+                    counters.count_drop(DropReason::TapFull);
+                }
+            }
         }
         (_, Role::Rtp) => {
             // RTCP muxed on the RTP port.
@@ -166,12 +240,13 @@ pub(crate) fn inspect(
         }
     }
     if !entry.forward {
-        return Route::None;
+        return (Route::None, 0);
     }
     match route {
-        Route::Rtp if entry.transcoder.is_some() => Route::Transcode,
-        Route::Rtcp if entry.terminate_rtcp => Route::None,
-        r => r,
+        Route::Rtp if entry.transcoder.is_some() => (Route::Transcode, plain_len),
+        // Transcoded streams: the peer's reports describe a stream we replaced; we send our own.
+        Route::Rtcp if entry.terminate_rtcp => (Route::None, 0),
+        r => (r, plain_len),
     }
 }
 
@@ -181,10 +256,11 @@ pub(crate) const RTCP_INTERVAL_MS: u64 = 5_000;
 /// wake-ups (a transcoded stream has packets every 10-60 ms), so no timer is needed.
 const RTCP_SCAN_MS: u64 = 500;
 
-/// Feed a packet routed [`Route::Transcode`] to slot `idx`'s transcoder and hand every
-/// packet it produces to `send(sink_fd, sink_slot, dest, bytes)`, which returns whether
-/// the packet was sent or queued (counted as relayed) or failed (counted as a drop).
-/// `buf` is the worker's scratch for one output packet.
+/// Feed a packet routed [`Route::Transcode`] (plain RTP, SRTP already removed) to slot
+/// `idx`'s transcoder and hand every packet it produces, SRTP-protected for the sink's
+/// party where it gets SRTP, to `send(sink_fd, sink_slot, dest, bytes)`, which returns
+/// whether the packet was sent or queued (counted as relayed) or failed (counted as a
+/// drop). `buf` is the worker's scratch for one output packet (with SRTP tail room).
 pub(crate) fn transcode(
     slab: &mut [Option<Entry>],
     counters: &WorkerCounters,
@@ -203,23 +279,34 @@ pub(crate) fn transcode(
         return;
     };
     t.handle_rtp(now.mono_ms, pkt);
-    let mut failed = 0;
-    let mut undeliverable = false;
-    while let Some(n) = t.poll_output(buf) {
-        match dest {
-            Some((fd, sink, addr)) => {
-                if send(fd, sink, addr, &buf[..n]) {
-                    counters.count_relayed(1);
-                } else {
-                    failed += 1;
-                }
-            }
-            None => undeliverable = true,
+    let room = buf.len().saturating_sub(SRTP_TAIL_ROOM);
+    let (mut failed, mut undeliverable) = (0, false);
+    loop {
+        let Some(Some(entry)) = slab.get_mut(idx) else {
+            return;
+        };
+        let Some(n) = entry.transcoder.as_mut().and_then(|t| t.poll_output(&mut buf[..room]))
+        else {
+            break;
+        };
+        let Some((fd, sink, addr)) = dest else {
+            undeliverable = true;
+            continue;
+        };
+        let len = match slab.get_mut(sink) {
+            Some(Some(s)) => protect(s, Route::Rtp, buf, n),
+            _ => Err(DropReason::NoDestination),
+        };
+        match len {
+            Ok(len) if send(fd, sink, addr, &buf[..len]) => counters.count_relayed(1),
+            _ => failed += 1,
         }
     }
-    drop_many(counters, &entry.stats, DropReason::SendFailed, failed);
-    if undeliverable {
-        drop_packet(counters, &entry.stats, DropReason::NoDestination);
+    if let Some(Some(entry)) = slab.get(idx) {
+        drop_many(counters, &entry.stats, DropReason::SendFailed, failed);
+        if undeliverable {
+            drop_packet(counters, &entry.stats, DropReason::NoDestination);
+        }
     }
 }
 
@@ -229,6 +316,70 @@ fn ntp_from_unix_ms(ms: u64) -> u64 {
     let secs = ms / 1000 + NTP_UNIX_OFFSET;
     let frac = ((ms % 1000) << 32) / 1000;
     (secs << 32) | frac
+}
+
+/// ICE-lite (RFC 8445 §2.5, rtpengine `stun.c`): check a STUN Binding request in
+/// `buf[..len]` against our credentials and overwrite it with the response (success with
+/// XOR-MAPPED-ADDRESS, or the error the check calls for), to go back to `src` from this
+/// socket. A nominating request (USE-CANDIDATE) moves the party's address to `src`.
+fn answer_stun(
+    entry: &mut Entry,
+    counters: &WorkerCounters,
+    buf: &mut [u8],
+    len: usize,
+    src: Option<SocketAddr>,
+) -> (Route, usize) {
+    let (Some(ice), Some(src)) = (entry.ice.as_deref(), src) else {
+        drop_packet(counters, &entry.stats, DropReason::Stun);
+        return (Route::None, 0);
+    };
+    let Ok(msg) = StunMessage::parse(&buf[..len]) else {
+        drop_packet(counters, &entry.stats, DropReason::Stun);
+        return (Route::None, 0);
+    };
+    let tid = msg.transaction_id;
+    let checked = stun::check_ice_binding_request(&msg, ice.ufrag.as_bytes(), ice.pwd.as_bytes())
+        .map(|req| req.use_candidate);
+    let written = match checked {
+        Ok(use_candidate) => {
+            if use_candidate && entry.latch.nominate(src) {
+                entry.stats.set_endpoint(Some(src));
+            }
+            stun::write_binding_success(buf, &tid, src, ice.pwd.as_bytes())
+        }
+        Err(e) => {
+            drop_packet(counters, &entry.stats, DropReason::Stun);
+            match e.response_code() {
+                Some(code) => stun::write_binding_error(buf, &tid, code, None),
+                None => return (Route::None, 0),
+            }
+        }
+    };
+    match written {
+        Ok(n) => (Route::Reply, n),
+        Err(_) => (Route::None, 0),
+    }
+}
+
+/// Prepare `buf[..len]` (a packet of `route`) for leaving through `sink` towards its party:
+/// SRTP-protect it in place when that party gets SRTP. Returns the length to send; `buf`
+/// must extend to the end of the packet's buffer (tail room, see [`SRTP_TAIL_ROOM`]).
+#[inline]
+pub(crate) fn protect(
+    sink: &mut Entry,
+    route: Route,
+    buf: &mut [u8],
+    len: usize,
+) -> Result<usize, DropReason> {
+    let Some(srtp) = sink.srtp_out.as_deref_mut() else {
+        return Ok(len);
+    };
+    let r = match route {
+        Route::Rtp | Route::Transcode => srtp.ctx.protect_rtp(buf, len),
+        Route::Rtcp => srtp.ctx.protect_rtcp(buf, len),
+        Route::None | Route::Reply => return Ok(len),
+    };
+    r.map_err(DropReason::from_srtp)
 }
 
 /// Where packets of `route` received on slot `idx` go: the sink's slot and the address to
@@ -259,6 +410,15 @@ pub(crate) fn drop_many(
     for _ in 0..n {
         drop_packet(counters, stats, reason);
     }
+}
+
+/// Tap state for a stream whose plan asks for copies, when a sink is attached.
+fn stream_tap(
+    queue: Option<&TapSender>,
+    call: CallKey,
+    stream: Option<crate::core::tap::TapStream>,
+) -> Option<StreamTap> {
+    Some(StreamTap::new(call, stream?, queue?))
 }
 
 /// How a backend starts and stops receiving on a socket.
@@ -322,6 +482,8 @@ pub(crate) struct Core {
     next_rtcp_scan_ms: u64,
     /// Scratch for one generated packet (transcoder output, RTCP report).
     pub out_buf: Box<[u8]>,
+    /// The recorder's queue, for streams whose plan asks for a tap.
+    tap: Option<TapSender>,
 }
 
 impl Core {
@@ -339,6 +501,7 @@ impl Core {
             by_key: HashMap::new(),
             calls: HashMap::new(),
             acks: Vec::new(),
+            tap: None,
             next_rtcp_scan_ms: 0,
             out_buf: vec![0; OUT_BUF].into_boxed_slice(),
         }
@@ -392,7 +555,13 @@ impl Core {
             let Some((sink, dest)) = target(&self.slab, idx, Route::Rtcp) else {
                 continue;
             };
-            let Some(fd) = self.slab[sink].as_ref().map(|s| s.port.raw_fd()) else {
+            let Some(s) = self.slab[sink].as_mut() else {
+                continue;
+            };
+            let fd = s.port.raw_fd();
+            // SRTCP toward a party that gets SRTP.
+            let Ok(len) = protect(s, Route::Rtcp, &mut self.out_buf, len) else {
+                self.counters.count_drop(DropReason::SendFailed);
                 continue;
             };
             if len > 0 && !send(fd, sink, dest, &self.out_buf[..len]) {
@@ -434,6 +603,7 @@ impl Core {
                     }
                 }
                 Command::Release(keys) => self.release(&keys, w),
+                Command::SetTap(tap) => self.tap = tap,
                 Command::Barrier(ack) => {
                     if w.settled() && self.acks.is_empty() {
                         let _ = ack.send(());
@@ -479,13 +649,25 @@ impl Core {
                     }
                 }
                 e.stats = sp.stats;
+                rekey(&mut e.srtp_in, sp.srtp_in, sp.port);
+                rekey(&mut e.srtp_out, sp.srtp_out, sp.port);
+                e.ice = sp.ice.map(Box::new);
                 e.forward = sp.forward;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
                 set_transcoder(e, sp.transcode, now);
+                if e.tap.as_ref().map(StreamTap::stream) != sp.tap {
+                    e.tap = stream_tap(self.tap.as_ref(), call, sp.tap);
+                }
             } else if let Some(pos) = ports.iter().position(|p| p.key == sp.port) {
                 let port = ports.swap_remove(pos);
+                let (mut srtp_in, mut srtp_out) = (None, None);
+                rekey(&mut srtp_in, sp.srtp_in, sp.port);
+                rekey(&mut srtp_out, sp.srtp_out, sp.port);
                 let entry = Entry {
+                    srtp_in,
+                    srtp_out,
+                    ice: sp.ice.map(Box::new),
                     call,
                     latch: Latch::new(sp.expected, sp.latch, now.mono_ms)
                         .with_learning(self.learning),
@@ -498,6 +680,7 @@ impl Core {
                     transcoder: None,
                     terminate_rtcp: false,
                     rtcp_due_ms: 0,
+                    tap: stream_tap(self.tap.as_ref(), call, sp.tap),
                     port,
                 };
                 let mut entry = entry;

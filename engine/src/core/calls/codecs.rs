@@ -497,12 +497,12 @@ pub(super) fn edit_sdp(call: &mut Call, ex: Exchange, sdp: &Sdp, req: &OfferAnsw
             Role::Offer => {
                 let (edit, state) = offer(&codecs, section.ptime(), &req.codec, req.ptime);
                 if let Some(m) = media_mut(call, ex.to, i) {
-                    m.codecs.state = state;
+                    m.codec_state.state = state;
                 }
                 edit
             }
             Role::Answer => {
-                let state = media_mut(call, ex.from, i).and_then(|m| m.codecs.state.clone());
+                let state = media_mut(call, ex.from, i).and_then(|m| m.codec_state.state.clone());
                 let outcome = match &state {
                     Some(state) => answer(
                         state,
@@ -514,10 +514,10 @@ pub(super) fn edit_sdp(call: &mut Call, ex: Exchange, sdp: &Sdp, req: &OfferAnsw
                     None => AnswerOutcome::default(),
                 };
                 if let Some(m) = media_mut(call, ex.to, i) {
-                    m.codecs.transcode_rx = outcome.from_offerer;
+                    m.codec_state.transcode_rx = outcome.from_offerer;
                 }
                 if let Some(m) = media_mut(call, ex.from, i) {
-                    m.codecs.transcode_rx = outcome.from_answerer;
+                    m.codec_state.transcode_rx = outcome.from_answerer;
                 }
                 outcome.edit
             }

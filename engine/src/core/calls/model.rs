@@ -6,9 +6,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::codecs::MediaCodecs;
-use crate::core::plan::{CallKey, CallPlan, LatchPolicy, PortKey, PortPair, StreamPlan};
-use crate::core::sdp::{Direction, IceCandidate};
+use crate::core::plan::{
+    CallKey, CallPlan, IceCredentials, LatchPolicy, PortKey, PortPair, SrtpKeys, StreamPlan,
+};
+use crate::core::sdes::CryptoAttr;
+use crate::core::sdp::{Codec, Direction, IceCandidate};
 use crate::core::stats::StreamStats;
+use crate::core::tap::{TapCall, TapCodec, TapLeg, TapStream};
 
 /// Index of a leg within its call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,8 +33,14 @@ pub struct Call {
     pub delete_delay: Option<Duration>,
     /// Set by `delete` with a delay: media keeps flowing and queries answer until then.
     pub delete_at: Option<Instant>,
-    /// Offer-side `record call` flag, kept for the recording feature.
+    /// Media of the call is copied to the recorder (`record call`, `start recording`).
     pub record: bool,
+    /// Recording paused: the recorder writes silence until `start recording`.
+    pub record_paused: bool,
+    /// `metadata` of recording requests, most recent last.
+    pub record_metadata: Vec<String>,
+    /// `output-destination` of the last recording request that had one.
+    pub record_destination: Option<String>,
 }
 
 /// One party of a call (rtpengine's `call_monologue`), known by its SIP tag. A leg created by
@@ -103,19 +113,62 @@ pub struct Media {
     pub direction: Direction,
     /// First codec of the party's list, `PCMU/8000` style.
     pub codec: Option<String>,
+    /// Every codec of the party's m= line, for decoding copies (recording).
+    pub codecs: Vec<Codec>,
     pub ptime: Option<u32>,
     /// Whether the party's SDP carried ICE attributes.
     pub ice_seen: bool,
     /// Our ICE credentials towards this party, created once and kept across re-INVITEs.
     pub ice_ufrag: Option<String>,
     pub ice_pwd: Option<String>,
+    /// The last SDP we wrote to this party carried our ICE credentials: we answer its STUN
+    /// connectivity checks (ICE-lite).
+    pub ice_active: bool,
     pub latch: LatchPolicy,
     /// The advertised address changed: the next plan asks the worker to learn again.
     pub relatch: bool,
+    /// SDES keys facing this party.
+    pub sdes: SdesState,
     pub rtp_stats: Arc<StreamStats>,
     pub rtcp_stats: Arc<StreamStats>,
     /// Codec negotiation state and the transcoder for RTP from this party.
-    pub codecs: MediaCodecs,
+    pub codec_state: MediaCodecs,
+}
+
+/// SDES (`a=crypto`) state of one party's m= line: rtpengine's `sdes_in`/`sdes_out` lists of
+/// `call_media` with the selected `crypto_params` of its streams.
+#[derive(Debug, Clone, Default)]
+pub struct SdesState {
+    /// The lines we offered this party, kept so a re-offer repeats the same keys.
+    pub offered: Vec<CryptoAttr>,
+    /// Our key towards this party (what we protect with): the offered line it accepted, or
+    /// the line we answered its offer with.
+    pub local: Option<CryptoAttr>,
+    /// The party's key (what it protects with and we unprotect with).
+    pub remote: Option<CryptoAttr>,
+}
+
+impl SdesState {
+    /// The party speaks SDES-SRTP with us: both keys are settled.
+    pub fn active(&self) -> bool {
+        self.local.is_some() && self.remote.is_some()
+    }
+
+    fn keys(attr: &Option<CryptoAttr>) -> Option<SrtpKeys> {
+        attr.as_ref().map(|a| SrtpKeys {
+            suite: a.suite,
+            key_salt: a.key_salt.clone(),
+        })
+    }
+
+    /// (inbound, outbound) keys for the plan; none until both are settled.
+    pub fn plan_keys(&self) -> (Option<SrtpKeys>, Option<SrtpKeys>) {
+        if self.active() {
+            (Self::keys(&self.remote), Self::keys(&self.local))
+        } else {
+            (None, None)
+        }
+    }
 }
 
 impl Media {
@@ -133,15 +186,18 @@ impl Media {
             rtcp_mux_accept: false,
             direction: Direction::SendRecv,
             codec: None,
+            codecs: Vec::new(),
             ptime: None,
             ice_seen: false,
             ice_ufrag: None,
             ice_pwd: None,
+            ice_active: false,
             latch: LatchPolicy::default(),
             relatch: false,
+            sdes: SdesState::default(),
             rtp_stats: Arc::default(),
             rtcp_stats: Arc::default(),
-            codecs: MediaCodecs::default(),
+            codec_state: MediaCodecs::default(),
         }
     }
 
@@ -215,6 +271,18 @@ impl Call {
                     None => (None, None),
                 };
                 let relatch = this.relatch;
+                let (srtp_in, srtp_out) = this.sdes.plan_keys();
+                let ice = match (&this.ice_ufrag, &this.ice_pwd) {
+                    (Some(ufrag), Some(pwd)) if this.ice_active => Some(IceCredentials {
+                        ufrag: ufrag.clone(),
+                        pwd: pwd.clone(),
+                    }),
+                    _ => None,
+                };
+                let tap = self.record.then_some(TapStream {
+                    leg: li as u16,
+                    media: mi as u16,
+                });
                 streams.push(StreamPlan {
                     port: ports.rtp.key,
                     expected: this.advertised_rtp,
@@ -224,7 +292,11 @@ impl Call {
                     rtcp_sink,
                     forward: true,
                     stats: this.rtp_stats.clone(),
-                    transcode: this.codecs.transcode_rx,
+                    transcode: this.codec_state.transcode_rx,
+                    srtp_in: srtp_in.clone(),
+                    srtp_out: srtp_out.clone(),
+                    ice: ice.clone(),
+                    tap,
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -239,7 +311,11 @@ impl Call {
                     rtcp_sink,
                     forward: true,
                     stats: this.rtcp_stats.clone(),
-                    transcode: this.codecs.transcode_rx,
+                    transcode: this.codec_state.transcode_rx,
+                    srtp_in,
+                    srtp_out,
+                    ice,
+                    tap: None,
                 });
             }
         }
@@ -251,6 +327,45 @@ impl Call {
         CallPlan {
             call: self.key,
             streams,
+        }
+    }
+
+    /// The call as a recording sink needs to know it: ids, labels, codecs, metadata.
+    pub fn tap_info(&self) -> TapCall {
+        let mut metadata: Vec<String> = self
+            .legs
+            .iter()
+            .filter_map(|l| l.metadata.clone())
+            .collect();
+        metadata.extend(self.record_metadata.iter().cloned());
+        TapCall {
+            call_id: self.id.clone(),
+            legs: self
+                .legs
+                .iter()
+                .map(|l| TapLeg {
+                    tag: l.tag.clone(),
+                    label: l.label.clone(),
+                    medias: l
+                        .medias
+                        .iter()
+                        .map(|m| {
+                            m.codecs
+                                .iter()
+                                .map(|c| TapCodec {
+                                    pt: c.pt,
+                                    name: c.name.clone(),
+                                    clock_rate: c.clock_rate,
+                                    channels: c.channels,
+                                    fmtp: c.fmtp.clone(),
+                                })
+                                .collect()
+                        })
+                        .collect(),
+                })
+                .collect(),
+            metadata,
+            output_destination: self.record_destination.clone(),
         }
     }
 
