@@ -5,6 +5,7 @@ pub mod calls;
 pub mod config;
 pub mod latch;
 pub mod plan;
+pub mod quality;
 pub mod request;
 pub mod rtp;
 pub mod sdp;

@@ -394,6 +394,7 @@ impl Calls {
         let now_ms = now.unix_us / 1000;
         let mut ended = Vec::new();
         for (id, call) in &self.calls {
+            report::refresh_rtt(call);
             if let Some(at) = call.delete_at {
                 if now.mono >= at {
                     ended.push((id.clone(), None));

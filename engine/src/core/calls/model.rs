@@ -141,6 +141,15 @@ impl Media {
         }
     }
 
+    /// Tell the quality counters the negotiated codec (clock rate, E-model impairment) and
+    /// whether the party's RTCP is SRTCP.
+    fn configure_quality(&self) {
+        let srtp = self.protocol.contains("SAVP");
+        for stats in [&self.rtp_stats, &self.rtcp_stats] {
+            stats.quality.configure(self.codec.as_deref(), srtp);
+        }
+    }
+
     /// Host candidates for our sockets facing this party, at the address written in SDP.
     pub fn ice_candidates(&self, address: IpAddr) -> Vec<IceCandidate> {
         let Some(ports) = self.ports else {
@@ -211,6 +220,7 @@ impl Call {
                     None => (None, None),
                 };
                 let relatch = this.relatch;
+                this.configure_quality();
                 streams.push(StreamPlan {
                     port: ports.rtp.key,
                     expected: this.advertised_rtp,
