@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use self::model::{Call, Leg, LegId};
 use self::negotiate::{Exchange, Role};
 use super::config::EngineConfig;
+use super::pii::Pii;
 use super::plan::{CallKey, MediaPlane, PortError};
 use super::request::{Delete, List, OfferAnswer, Query};
 use super::sdp::{Sdp, SdpError};
@@ -130,7 +131,7 @@ impl Calls {
             None => {
                 let key = CallKey(self.next_key);
                 self.next_key += 1;
-                info!(call_id = %req.call_id, from_tag = %req.from_tag, "new call");
+                info!(call_id = %Pii(&req.call_id), from_tag = %Pii(&req.from_tag), "new call");
                 self.totals.created += 1;
                 Call {
                     key,
@@ -151,7 +152,7 @@ impl Calls {
         match &result {
             Err(e) if fresh => {
                 // Nothing was set up: forget the call entirely.
-                warn!(call_id = %req.call_id, error = %e, "offer failed");
+                warn!(call_id = %Pii(&req.call_id), error = %e, "offer failed");
                 self.media.remove(call.key);
                 self.totals.created -= 1;
             }
@@ -219,7 +220,7 @@ impl Calls {
             req,
             now,
         )?;
-        info!(call_id = %req.call_id, from_tag = %req.from_tag, medias = sdp.media.len(), "offer");
+        info!(call_id = %Pii(&req.call_id), from_tag = %Pii(&req.from_tag), medias = sdp.media.len(), "offer");
         Ok(out)
     }
 
@@ -263,7 +264,7 @@ impl Calls {
                     leg.tag = to_tag.to_owned();
                 } else {
                     // Another branch of a forked INVITE answered: same media, one more tag.
-                    info!(call_id = %call_id, tag = %to_tag, "answer from another branch");
+                    info!(call_id = %Pii(&call_id), tag = %Pii(&to_tag), "answer from another branch");
                     leg.aliases.push(to_tag.to_owned());
                 }
                 peer
@@ -285,7 +286,7 @@ impl Calls {
             req,
             now,
         )?;
-        info!(call_id = %req.call_id, to_tag = %to_tag, "answer");
+        info!(call_id = %Pii(&req.call_id), to_tag = %Pii(&to_tag), "answer");
         Ok(out)
     }
 
@@ -332,11 +333,11 @@ impl Calls {
             if call.delete_at.is_none() {
                 self.totals.deleted += 1;
             }
-            info!(call_id = %req.call_id, "call deleted");
+            info!(call_id = %Pii(&req.call_id), "call deleted");
         } else if call.delete_at.is_none() {
             call.delete_at = Some(now.mono + delay);
             self.totals.deleted += 1;
-            info!(call_id = %req.call_id, delay_s = delay.as_secs(), "call deleted, lingering");
+            info!(call_id = %Pii(&req.call_id), delay_s = delay.as_secs(), "call deleted, lingering");
         }
         Ok(DeleteReply {
             snapshot: Some(snapshot),
@@ -428,7 +429,7 @@ impl Calls {
             match reason {
                 Some(reason) => {
                     self.totals.timed_out += 1;
-                    info!(call_id = %id, reason, "call ended by timer");
+                    info!(call_id = %Pii(&id), reason, "call ended by timer");
                     events.push(CallEvent::TimedOut {
                         call_id: id,
                         reason,
@@ -444,7 +445,7 @@ impl Calls {
     pub fn shutdown(&mut self, _now: Now) {
         for (id, call) in self.calls.drain() {
             self.media.remove(call.key);
-            info!(call_id = %id, "call closed at shutdown");
+            info!(call_id = %Pii(&id), "call closed at shutdown");
         }
     }
 
