@@ -12,7 +12,7 @@ const STATUS_CSS: &str = include_str!("ui/status.css");
 
 /// Only our own origin, no inline code, not framable.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
-                   img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+                   img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     let headers: [(HeaderName, HeaderValue); 4] = [
