@@ -977,8 +977,11 @@ log-level = 7
         assert_eq!((s.log_format, s.log_redact), (LogFormat::Text, false));
         let s = resolve_file(&[], "log-format = \"json\"\nlog-redact = true\n").unwrap();
         assert_eq!((s.log_format, s.log_redact), (LogFormat::Json, true));
-        let s = resolve_file(&["--log-format", "TEXT", "--log-redact"], "log-format = \"json\"\n")
-            .unwrap();
+        let s = resolve_file(
+            &["--log-format", "TEXT", "--log-redact"],
+            "log-format = \"json\"\n",
+        )
+        .unwrap();
         assert_eq!((s.log_format, s.log_redact), (LogFormat::Text, true));
         assert!(parse_log_format("xml").is_err());
         let err = resolve_file(&[], "log-format = \"xml\"\n").unwrap_err();

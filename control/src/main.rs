@@ -223,7 +223,9 @@ fn tick(calls: &Mutex<Calls>) {
             CallEvent::TimedOut { call_id, reason } => {
                 info!(call_id = %Pii(&call_id), reason, "call ended by timeout")
             }
-            CallEvent::Purged { call_id } => debug!(call_id = %Pii(&call_id), "deleted call purged"),
+            CallEvent::Purged { call_id } => {
+                debug!(call_id = %Pii(&call_id), "deleted call purged")
+            }
         }
     }
 }

@@ -45,7 +45,9 @@ fn induced_loss_and_jitter_are_reported_in_query_calls_and_metrics() {
         clean.b.send_next(clean.b_dest);
         lossy.b.send_next(lossy.b_dest);
         if k % 2 == 1 {
-            std::thread::sleep((due + Duration::from_millis(10)).saturating_duration_since(Instant::now()));
+            std::thread::sleep(
+                (due + Duration::from_millis(10)).saturating_duration_since(Instant::now()),
+            );
         }
         if k % 10 == 5 {
             lossy.a.skip();
@@ -76,12 +78,13 @@ fn induced_loss_and_jitter_are_reported_in_query_calls_and_metrics() {
     assert!((30..=37).contains(&mos_bad), "lossy MOS {mos_bad}");
     assert!(int(&bad, &["lowest MOS", "reported at"]) > 1_600_000_000);
     // The callee of the lossy call sent cleanly.
-    assert_eq!(int(&ssrc_entry(&q_lossy, lossy.b.ssrc), &["cumulative loss"]), 0);
+    assert_eq!(
+        int(&ssrc_entry(&q_lossy, lossy.b.ssrc), &["cumulative loss"]),
+        0
+    );
 
     // HTTP: the same figures with units in the names.
-    let call = http
-        .get(&format!("/calls/{}", lossy.call_id))
-        .json();
+    let call = http.get(&format!("/calls/{}", lossy.call_id)).json();
     let stream = &call["legs"][0]["medias"][0]["streams"][0];
     let q = &stream["quality"];
     assert_eq!(q["ssrc"], lossy.a.ssrc);
@@ -97,7 +100,10 @@ fn induced_loss_and_jitter_are_reported_in_query_calls_and_metrics() {
     let cq = &clean_call["legs"][0]["medias"][0]["streams"][0]["quality"];
     assert_eq!(cq["packets_lost"], 0);
     let clean_jitter = cq["jitter_ms"].as_f64().unwrap();
-    assert!(clean_jitter < jitter / 2.0, "clean {clean_jitter} ms vs {jitter} ms");
+    assert!(
+        clean_jitter < jitter / 2.0,
+        "clean {clean_jitter} ms vs {jitter} ms"
+    );
     let (m_bad, m_good) = (
         q["mos"]["average"]["mos"].as_f64().unwrap(),
         cq["mos"]["average"]["mos"].as_f64().unwrap(),
@@ -115,9 +121,15 @@ fn induced_loss_and_jitter_are_reported_in_query_calls_and_metrics() {
 
     // Metrics: exact counters, no call-ids.
     let text = http.metrics();
-    assert_eq!(metric(&text, "ngmedia_rtp_packets_total"), Some(f64::from(4 * PACKETS - 15)));
+    assert_eq!(
+        metric(&text, "ngmedia_rtp_packets_total"),
+        Some(f64::from(4 * PACKETS - 15))
+    );
     assert_eq!(metric(&text, "ngmedia_rtp_packets_lost_total"), Some(15.0));
-    assert_eq!(metric(&text, "ngmedia_rtp_packets_duplicate_total"), Some(0.0));
+    assert_eq!(
+        metric(&text, "ngmedia_rtp_packets_duplicate_total"),
+        Some(0.0)
+    );
     // 3 s of media: at least one 2 s MOS sample per stream, and the lossy one is below 3.5.
     let samples = metric(&text, "ngmedia_stream_mos_count").unwrap();
     assert!(samples >= 4.0, "{samples} MOS samples");
@@ -142,11 +154,15 @@ fn round_trip_from_relayed_sr_and_rr() {
     // A's SR (NTP 0x0000_1234_5678_0000: middle 32 bits 0x1234_5678), no report blocks.
     let mut sr = vec![0x80, 200, 0x00, 0x06];
     sr.extend(call.a.ssrc.to_be_bytes());
-    sr.extend([0, 0, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    sr.extend([
+        0, 0, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
     a_rtcp.send_to(&sr, a_rtcp_dest).unwrap();
     // B receives it, holds it 100 ms by its own account, and answers 150 ms after it left A:
     // the relay sees a round trip of about 50 ms to B.
-    b_rtcp.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    b_rtcp
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
     let mut buf = [0u8; 512];
     let n = b_rtcp.recv(&mut buf).expect("SR relayed to B");
     assert_eq!(&buf[..n], &sr[..]);
@@ -169,8 +185,14 @@ fn round_trip_from_relayed_sr_and_rr() {
     assert_eq!(reported["receiver_reports"], 1);
     assert_eq!(reported["reported"]["ssrc"], call.a.ssrc);
     assert_eq!(reported["reported"]["jitter_ms"], 5.0);
-    assert_eq!(v["legs"][0]["medias"][0]["streams"][0]["quality"]["rtcp"]["sender_reports"], 1);
+    assert_eq!(
+        v["legs"][0]["medias"][0]["streams"][0]["quality"]["rtcp"]["sender_reports"],
+        1
+    );
     let q = ng.query(&call.call_id).unwrap();
-    let rtt_us = int(&ssrc_entry(&q, call.b.ssrc), &["average MOS", "round-trip time"]);
+    let rtt_us = int(
+        &ssrc_entry(&q, call.b.ssrc),
+        &["average MOS", "round-trip time"],
+    );
     assert!((40_000..=120_000).contains(&rtt_us), "{rtt_us} µs");
 }

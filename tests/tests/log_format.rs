@@ -20,14 +20,16 @@ fn json_lines_with_redacted_call_ids() {
     });
     // Deleted calls linger for delete-delay; an unknown one is a 404, logged with its path.
     assert_eq!(http.get("/calls/secret-call-4712@pbx.example").status, 404);
-    daemon.terminate(Duration::from_secs(5)).expect("daemon stops");
+    daemon
+        .terminate(Duration::from_secs(5))
+        .expect("daemon stops");
     let log = daemon.log_text();
 
     let mut call_hashes = Vec::new();
     let mut messages = Vec::new();
     for line in log.lines() {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
         assert!(v["timestamp"].is_string(), "{line}");
         assert!(["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(&v["level"].as_str().unwrap()));
         let fields = &v["fields"];
@@ -36,8 +38,16 @@ fn json_lines_with_redacted_call_ids() {
             call_hashes.push(h.to_owned());
         }
     }
-    for wanted in ["new call", "answer", "call deleted, lingering", "http request"] {
-        assert!(messages.iter().any(|m| m == wanted), "no {wanted:?} line in\n{log}");
+    for wanted in [
+        "new call",
+        "answer",
+        "call deleted, lingering",
+        "http request",
+    ] {
+        assert!(
+            messages.iter().any(|m| m == wanted),
+            "no {wanted:?} line in\n{log}"
+        );
     }
     // Redacted: neither the call-id (nor its parts), the tags nor the parties' ports appear.
     for secret in [
@@ -48,11 +58,17 @@ fn json_lines_with_redacted_call_ids() {
         &call.to_tag,
         &format!("127.0.0.1:{}", call.a.port()),
     ] {
-        assert!(!log.contains(secret), "{secret:?} leaked into the log:\n{log}");
+        assert!(
+            !log.contains(secret),
+            "{secret:?} leaked into the log:\n{log}"
+        );
     }
     // One call, one stable hash on every line that names it.
     assert!(call_hashes.len() >= 3, "{call_hashes:?}");
-    assert!(call_hashes.iter().all(|h| h == &call_hashes[0]), "{call_hashes:?}");
+    assert!(
+        call_hashes.iter().all(|h| h == &call_hashes[0]),
+        "{call_hashes:?}"
+    );
     assert!(call_hashes[0].starts_with('~') && call_hashes[0].len() == 9);
 }
 
@@ -61,7 +77,9 @@ fn text_logs_show_call_ids_without_redaction() {
     let mut daemon = Daemon::start(&["--log-format", "text"]);
     let ng = daemon.client();
     TwoPartyCall::setup(&ng, "plain-call-id-42");
-    daemon.terminate(Duration::from_secs(5)).expect("daemon stops");
+    daemon
+        .terminate(Duration::from_secs(5))
+        .expect("daemon stops");
     let log = daemon.log_text();
     assert!(log.contains("plain-call-id-42"), "{log}");
     assert!(serde_json::from_str::<serde_json::Value>(log.lines().next().unwrap()).is_err());

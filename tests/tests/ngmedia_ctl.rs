@@ -43,22 +43,30 @@ fn list_show_stats_ping_and_terminate() {
 
     // ping over ng.
     let out = stdout(&ctl(&daemon, &["ping"], &[]));
-    assert!(out.starts_with(&format!("pong from {} in ", daemon.ng)), "{out}");
-    let v: serde_json::Value = serde_json::from_str(&stdout(&ctl(&daemon, &["--json", "ping"], &[]))).unwrap();
+    assert!(
+        out.starts_with(&format!("pong from {} in ", daemon.ng)),
+        "{out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&ctl(&daemon, &["--json", "ping"], &[]))).unwrap();
     assert_eq!(v["result"], "pong");
 
     // list: a table with the call, its tags and packet count; --json is the API's document.
     let out = stdout(&ctl(&daemon, &["list"], &[]));
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("CALL-ID"), "{out}");
-    let row = lines.iter().find(|l| l.starts_with("ctl-call@example.org")).expect(&out);
+    let row = lines
+        .iter()
+        .find(|l| l.starts_with("ctl-call@example.org"))
+        .expect(&out);
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cells[1], "ctl-call@example.org-a,ctl-call@example.org-b");
     assert_eq!(cells[2], "20", "{row}");
     assert_eq!(cells[4], "0.0", "loss % column: {row}");
     assert!(cells[5].parse::<f64>().unwrap() > 4.0, "MOS column: {row}");
     assert_eq!(*lines.last().unwrap(), "1 of 1 call(s)");
-    let v: serde_json::Value = serde_json::from_str(&stdout(&ctl(&daemon, &["list", "--json"], &[]))).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&stdout(&ctl(&daemon, &["list", "--json"], &[]))).unwrap();
     assert_eq!(v["calls"][0]["call_id"], "ctl-call@example.org");
 
     // show: one row per stream with addresses, counters and quality.
@@ -73,9 +81,16 @@ fn list_show_stats_ping_and_terminate() {
     assert_eq!(cells[4], call.a.addr().to_string(), "endpoint: {rtp_a}");
     assert_eq!(cells[5], "10");
     assert_eq!(cells[7], "0", "lost: {rtp_a}");
-    let v: serde_json::Value =
-        serde_json::from_str(&stdout(&ctl(&daemon, &["--json", "show", "ctl-call@example.org"], &[]))).unwrap();
-    assert_eq!(v["legs"][0]["medias"][0]["streams"][0]["quality"]["packets_received"], 10);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&ctl(
+        &daemon,
+        &["--json", "show", "ctl-call@example.org"],
+        &[],
+    )))
+    .unwrap();
+    assert_eq!(
+        v["legs"][0]["medias"][0]["streams"][0]["quality"]["packets_received"],
+        10
+    );
 
     // stats.
     let out = stdout(&ctl(&daemon, &["stats"], &[]));
@@ -94,7 +109,11 @@ fn list_show_stats_ping_and_terminate() {
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.starts_with("ngmedia-ctl: 401: "), "{err}");
-    let out = stdout(&ctl(&daemon, &["terminate", "ctl-call@example.org"], &[("NGMEDIA_HTTP_TOKEN", TOKEN)]));
+    let out = stdout(&ctl(
+        &daemon,
+        &["terminate", "ctl-call@example.org"],
+        &[("NGMEDIA_HTTP_TOKEN", TOKEN)],
+    ));
     assert_eq!(out, "terminated ctl-call@example.org (20 RTP packets)\n");
     assert!(stdout(&ctl(&daemon, &["list"], &[])).ends_with("0 of 0 call(s)\n"));
 
@@ -113,7 +132,10 @@ fn list_show_stats_ping_and_terminate() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot reach the daemon at 127.0.0.1:9"));
-    let o = Command::new(ctl_binary()).args(["frobnicate"]).output().unwrap();
+    let o = Command::new(ctl_binary())
+        .args(["frobnicate"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
 

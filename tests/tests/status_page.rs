@@ -20,7 +20,10 @@ use ngmedia_tests::{Daemon, TwoPartyCall};
 const BROWSER_LIMIT: Duration = Duration::from_secs(60);
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn chromium() -> PathBuf {
@@ -33,9 +36,15 @@ fn missing_tools(browser_dir: &Path) -> Option<String> {
         return Some("node is not installed".into());
     }
     if !chromium().is_file() {
-        return Some(format!("{} is not installed (apt-get install chromium)", chromium().display()));
+        return Some(format!(
+            "{} is not installed (apt-get install chromium)",
+            chromium().display()
+        ));
     }
-    if !browser_dir.join("node_modules/playwright-core/package.json").is_file() {
+    if !browser_dir
+        .join("node_modules/playwright-core/package.json")
+        .is_file()
+    {
         return Some(format!("run `npm ci` in {}", browser_dir.display()));
     }
     None
@@ -54,7 +63,7 @@ fn status_page_shows_live_calls_and_chart_in_chromium() {
     }
     let daemon = Daemon::start(&[]);
     let ng = daemon.client();
-    let mut calls = vec![
+    let mut calls = [
         TwoPartyCall::setup(&ng, "status-page-call-1"),
         TwoPartyCall::setup(&ng, "status-page-call-2"),
     ];
@@ -66,7 +75,9 @@ fn status_page_shows_live_calls_and_chart_in_chromium() {
         std::thread::spawn(move || {
             let started = Instant::now();
             let mut k = 0u32;
-            while !done.load(Ordering::Relaxed) && started.elapsed() < BROWSER_LIMIT + Duration::from_secs(5) {
+            while !done.load(Ordering::Relaxed)
+                && started.elapsed() < BROWSER_LIMIT + Duration::from_secs(5)
+            {
                 for (i, c) in calls.iter_mut().enumerate() {
                     c.b.send_next(c.b_dest);
                     if i == 1 && k % 10 == 5 {
@@ -118,8 +129,12 @@ fn status_page_shows_live_calls_and_chart_in_chromium() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
     );
-    let status = status.unwrap_or_else(|| panic!("browser test ran over {BROWSER_LIMIT:?}\n{out}\n{err}"));
-    assert!(status.success(), "browser checks failed ({status}):\n{out}\n{err}");
+    let status =
+        status.unwrap_or_else(|| panic!("browser test ran over {BROWSER_LIMIT:?}\n{out}\n{err}"));
+    assert!(
+        status.success(),
+        "browser checks failed ({status}):\n{out}\n{err}"
+    );
     assert!(out.starts_with("ok: 2 call(s) shown"), "{out}");
     let png = std::fs::read(&screenshot).expect("screenshot written");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");

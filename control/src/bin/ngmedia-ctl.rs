@@ -29,10 +29,20 @@ const MAX_RESPONSE: u64 = 64 * 1024 * 1024;
 )]
 struct Cli {
     /// Base URL of the daemon's HTTP API.
-    #[arg(long, global = true, default_value = "http://127.0.0.1:8080", env = "NGMEDIA_URL")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:8080",
+        env = "NGMEDIA_URL"
+    )]
     url: String,
     /// Bearer token for writes (`terminate`).
-    #[arg(long, global = true, env = "NGMEDIA_HTTP_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "NGMEDIA_HTTP_TOKEN",
+        hide_env_values = true
+    )]
     token: Option<String>,
     /// ng address for `ping` (host:port, UDP).
     #[arg(long, global = true, default_value = "127.0.0.1:2223")]
@@ -133,7 +143,10 @@ fn run(cli: &Cli) -> Result<String, CtlError> {
         Command::Ping => unreachable!("handled above"),
     };
     Ok(if cli.json {
-        format!("{}\n", serde_json::to_string_pretty(&json).unwrap_or_default())
+        format!(
+            "{}\n",
+            serde_json::to_string_pretty(&json).unwrap_or_default()
+        )
     } else {
         table(&json)
     })
@@ -199,8 +212,12 @@ impl Api {
             addr: addr.clone(),
             source,
         };
-        stream.set_read_timeout(Some(self.timeout)).map_err(io_err)?;
-        stream.set_write_timeout(Some(self.timeout)).map_err(io_err)?;
+        stream
+            .set_read_timeout(Some(self.timeout))
+            .map_err(io_err)?;
+        stream
+            .set_write_timeout(Some(self.timeout))
+            .map_err(io_err)?;
         let mut req = format!(
             "{method} {}{path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\n\
              User-Agent: ngmedia-ctl/{}\r\nConnection: close\r\n",
@@ -255,7 +272,11 @@ fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), CtlError> {
         };
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
-            length = Some(value.parse::<usize>().map_err(|_| bad("bad Content-Length"))?);
+            length = Some(
+                value
+                    .parse::<usize>()
+                    .map_err(|_| bad("bad Content-Length"))?,
+            );
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = value.eq_ignore_ascii_case("chunked");
         }
@@ -263,7 +284,9 @@ fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), CtlError> {
     let body = if chunked {
         dechunk(body).ok_or_else(|| bad("bad chunked body"))?
     } else if let Some(n) = length {
-        body.get(..n).ok_or_else(|| bad("body shorter than Content-Length"))?.to_vec()
+        body.get(..n)
+            .ok_or_else(|| bad("body shorter than Content-Length"))?
+            .to_vec()
     } else {
         body.to_vec()
     };
@@ -335,7 +358,12 @@ fn ping(addr: &str, timeout: Duration, json: bool) -> Result<String, CtlError> {
             socket.set_read_timeout(Some(left)).map_err(io_err)?;
             let n = match socket.recv(&mut buf) {
                 Ok(n) => n,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     break
                 }
                 // ICMP port unreachable from an earlier send: nobody listens yet.
@@ -364,7 +392,9 @@ fn ping(addr: &str, timeout: Duration, json: bool) -> Result<String, CtlError> {
         if started.elapsed() > timeout {
             break;
         }
-        std::thread::sleep(Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now())));
+        std::thread::sleep(
+            Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now())),
+        );
     }
     Err(CtlError::NgTimeout {
         addr: target.to_string(),
@@ -433,7 +463,10 @@ fn list_table(v: &Value) -> String {
             let legs = c["legs"].as_array().map(Vec::as_slice).unwrap_or_default();
             let tags: Vec<String> = legs.iter().map(|l| s(&l["tag"])).collect();
             let streams = legs.iter().flat_map(|l| {
-                l["streams"].as_array().map(Vec::as_slice).unwrap_or_default()
+                l["streams"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
             });
             let (mut worst_mos, mut worst_loss) = (None::<f64>, None::<f64>);
             for st in streams {
@@ -467,8 +500,16 @@ fn call_table(v: &Value) -> String {
     let _ = writeln!(out, "call {}", s(&v["call_id"]));
     let mut rows = Vec::new();
     for leg in v["legs"].as_array().map(Vec::as_slice).unwrap_or_default() {
-        for media in leg["medias"].as_array().map(Vec::as_slice).unwrap_or_default() {
-            for st in media["streams"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        for media in leg["medias"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            for st in media["streams"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
                 let q = &st["quality"];
                 rows.push(vec![
                     s(&leg["tag"]),
@@ -478,7 +519,11 @@ fn call_table(v: &Value) -> String {
                     s(&st["endpoint"]),
                     s(&st["counters"]["packets"]),
                     s(&st["counters"]["errors"]),
-                    if q.is_null() { "-".into() } else { s(&q["packets_lost"]) },
+                    if q.is_null() {
+                        "-".into()
+                    } else {
+                        s(&q["packets_lost"])
+                    },
                     fixed(&q["loss_percent"], 1),
                     fixed(&q["jitter_ms"], 1),
                     fixed(&q["rtt_ms"], 1),
@@ -489,8 +534,18 @@ fn call_table(v: &Value) -> String {
     }
     out.push_str(&table(
         &[
-            "TAG", "MEDIA", "CODEC", "LOCAL", "ENDPOINT", "PACKETS", "ERRORS", "LOST", "LOSS%",
-            "JITTER-MS", "RTT-MS", "MOS",
+            "TAG",
+            "MEDIA",
+            "CODEC",
+            "LOCAL",
+            "ENDPOINT",
+            "PACKETS",
+            "ERRORS",
+            "LOST",
+            "LOSS%",
+            "JITTER-MS",
+            "RTT-MS",
+            "MOS",
         ],
         &rows,
     ));
@@ -510,7 +565,14 @@ fn stats_table(v: &Value) -> String {
         ("calls total", s(&v["calls"]["total"])),
         ("calls timed out", s(&v["calls"]["timed_out"])),
         ("calls deleted", s(&v["calls"]["deleted"])),
-        ("ports in use", format!("{} of {}", s(&v["ports"]["in_use"]), s(&v["ports"]["total"]))),
+        (
+            "ports in use",
+            format!(
+                "{} of {}",
+                s(&v["ports"]["in_use"]),
+                s(&v["ports"]["total"])
+            ),
+        ),
         ("RTP packets", s(&p["rtp_packets"])),
         ("RTP bytes", s(&p["rtp_bytes"])),
         ("RTCP packets", s(&p["rtcp_packets"])),
@@ -519,20 +581,26 @@ fn stats_table(v: &Value) -> String {
     ];
     let drops: Vec<(String, String)> = p["drops"]
         .as_object()
-        .map(|d| d.iter().map(|(k, n)| (format!("drops {k}"), s(n))).collect())
+        .map(|d| {
+            d.iter()
+                .map(|(k, n)| (format!("drops {k}"), s(n)))
+                .collect()
+        })
         .unwrap_or_default();
     let requests: Vec<(String, String)> = v["ng"]["requests"]
         .as_object()
         .map(|r| {
             r.iter()
-                .map(|(k, c)| (format!("ng {k}"), format!("{} ok, {} error", s(&c["ok"]), s(&c["error"]))))
+                .map(|(k, c)| {
+                    (
+                        format!("ng {k}"),
+                        format!("{} ok, {} error", s(&c["ok"]), s(&c["error"])),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
-    let mut all: Vec<Vec<String>> = rows
-        .drain(..)
-        .map(|(k, v)| vec![k.to_owned(), v])
-        .collect();
+    let mut all: Vec<Vec<String>> = rows.drain(..).map(|(k, v)| vec![k.to_owned(), v]).collect();
     all.extend(drops.into_iter().chain(requests).map(|(k, v)| vec![k, v]));
     table(&["FIGURE", "VALUE"], &all)
 }
@@ -546,9 +614,15 @@ mod tests {
     fn urls() {
         let t = Duration::from_secs(1);
         let a = Api::new("http://127.0.0.1:8080", None, t).unwrap();
-        assert_eq!((a.host.as_str(), a.port, a.prefix.as_str()), ("127.0.0.1", 8080, ""));
+        assert_eq!(
+            (a.host.as_str(), a.port, a.prefix.as_str()),
+            ("127.0.0.1", 8080, "")
+        );
         let a = Api::new("http://[::1]:9/ngmedia/", Some(String::new()), t).unwrap();
-        assert_eq!((a.host.as_str(), a.port, a.prefix.as_str()), ("[::1]", 9, "/ngmedia"));
+        assert_eq!(
+            (a.host.as_str(), a.port, a.prefix.as_str()),
+            ("[::1]", 9, "/ngmedia")
+        );
         assert!(a.token.is_none());
         let a = Api::new("http://localhost", None, t).unwrap();
         assert_eq!(a.port, 80);

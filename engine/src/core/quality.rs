@@ -66,7 +66,10 @@ pub struct CodecImpairment {
 
 impl CodecImpairment {
     pub const G711: CodecImpairment = CodecImpairment { ie: 0.0, bpl: 25.1 };
-    pub const G729: CodecImpairment = CodecImpairment { ie: 11.0, bpl: 19.0 };
+    pub const G729: CodecImpairment = CodecImpairment {
+        ie: 11.0,
+        bpl: 19.0,
+    };
 
     /// By encoding name (`PCMU`, `G729`, …), case-insensitive.
     pub fn for_codec(name: &str) -> CodecImpairment {
@@ -271,8 +274,10 @@ impl QualityStats {
     pub fn configure(&self, codec: Option<&str>, srtp: bool) {
         self.clock_rate.store(clock_rate_of(codec), Relaxed);
         let name = codec.and_then(|c| c.split('/').next()).unwrap_or("");
-        self.codec_g729
-            .store(CodecImpairment::for_codec(name) == CodecImpairment::G729, Relaxed);
+        self.codec_g729.store(
+            CodecImpairment::for_codec(name) == CodecImpairment::G729,
+            Relaxed,
+        );
         self.srtcp.store(srtp, Relaxed);
     }
 
@@ -461,8 +466,10 @@ impl QualityStats {
         if start == 0 {
             self.interval_start_ms.store(now_ms.max(1), Relaxed);
             // The interval includes this first packet.
-            self.interval_expected.store(expected.saturating_sub(1), Relaxed);
-            self.interval_received.store(received.saturating_sub(1), Relaxed);
+            self.interval_expected
+                .store(expected.saturating_sub(1), Relaxed);
+            self.interval_received
+                .store(received.saturating_sub(1), Relaxed);
             return;
         }
         if now_ms.saturating_sub(start) < SAMPLE_INTERVAL_MS {
@@ -774,8 +781,14 @@ mod tests {
         seqs.iter()
             .map(|&s| {
                 let n = u64::from(s);
-                let o =
-                    q.on_rtp(0x1234, s, (n * 160) as u32, T0 + n * 20_000, 1_700_000_000_000, c);
+                let o = q.on_rtp(
+                    0x1234,
+                    s,
+                    (n * 160) as u32,
+                    T0 + n * 20_000,
+                    1_700_000_000_000,
+                    c,
+                );
                 c.count_quality(o);
                 o
             })
@@ -884,7 +897,14 @@ mod tests {
         // from the second packet on; J converges to 160 units = 20 ms.
         for n in 0..400u64 {
             let jitter = if n % 2 == 0 { 0 } else { 20_000 };
-            q.on_rtp(1, n as u16, (n * 160) as u32, T0 + n * 20_000 + jitter, 0, &c);
+            q.on_rtp(
+                1,
+                n as u16,
+                (n * 160) as u32,
+                T0 + n * 20_000 + jitter,
+                0,
+                &c,
+            );
         }
         let j = q.snapshot(&q, 0).jitter_us;
         assert!((19_000..=20_000).contains(&j), "{j}");
@@ -983,7 +1003,10 @@ mod tests {
             })
         );
         assert_eq!(q.sr_observations()[0].0, 0x7e80_8000);
-        assert_eq!(q.rr_timing(), Some((0x1122_3344, 0x0001_0000, ntp_short(T0))));
+        assert_eq!(
+            q.rr_timing(),
+            Some((0x1122_3344, 0x0001_0000, ntp_short(T0)))
+        );
     }
 
     #[test]
