@@ -168,6 +168,9 @@ impl Side {
             rtcp_sink: Some(rtcp_sink),
             forward: self.forward,
             stats: stats.clone(),
+            srtp_in: None,
+            srtp_out: None,
+            ice: None,
         };
         [
             stream(
@@ -311,7 +314,7 @@ fn relays_rtp_and_rtcp_unchanged_both_ways_with_exact_counters(backend: Backend)
     assert_eq!((t.rtp_packets, t.rtp_bytes), (5, 5 * 172));
     assert_eq!((t.rtcp_packets, t.rtcp_bytes), (2, 56));
     assert_eq!(t.relayed_packets, 7);
-    assert_eq!(t.drops, [0; 5]);
+    assert_eq!(t.drops, [0; DropReason::ALL.len()]);
     media.shutdown();
 }
 
@@ -529,7 +532,9 @@ fn malformed_unforwarded_and_undeliverable_packets_are_counted_not_relayed(backe
     assert_eq!((s.packets, s.errors), (1, 4));
     assert_eq!(c.a.rtcp_stats.snapshot().errors, 1);
     let t = media.totals();
-    assert_eq!(t.drops[DropReason::Malformed as usize], 4);
+    // STUN on a stream without ICE is its own drop reason.
+    assert_eq!(t.drops[DropReason::Malformed as usize], 3);
+    assert_eq!(t.drops[DropReason::Stun as usize], 1);
     assert_eq!(t.drops[DropReason::NoDestination as usize], 1);
     assert_eq!((t.rtp_packets, t.relayed_packets), (1, 0));
 
@@ -719,7 +724,7 @@ fn many_calls_on_two_workers_concurrently(backend: Backend) {
         (t.rtp_packets, t.relayed_packets, t.rtp_bytes),
         (total, total, total * 172)
     );
-    assert_eq!(t.drops, [0; 5]);
+    assert_eq!(t.drops, [0; DropReason::ALL.len()]);
 }
 
 fn shutdown_is_idempotent_and_later_calls_are_harmless(backend: Backend) {

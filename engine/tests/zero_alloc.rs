@@ -63,6 +63,9 @@ fn stream(
         rtcp_sink: None,
         forward: true,
         stats: Arc::new(StreamStats::default()),
+        srtp_in: None,
+        srtp_out: None,
+        ice: None,
     }
 }
 

@@ -116,7 +116,10 @@ impl Daemon {
     }
 
     fn start_with(ports: u16, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
-        assert!((4..=MEDIA_BLOCK).contains(&ports), "a daemon needs 4 to {MEDIA_BLOCK} ports");
+        assert!(
+            (4..=MEDIA_BLOCK).contains(&ports),
+            "a daemon needs 4 to {MEDIA_BLOCK} ports"
+        );
         let (block, lock) = lock_media_block();
         let port_min = MEDIA_BASE + block as u16 * MEDIA_BLOCK;
         let port_max = port_min + ports - 1;

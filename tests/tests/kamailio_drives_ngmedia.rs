@@ -6,8 +6,8 @@
 
 use std::fs;
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,9 @@ struct Guard(Child);
 
 impl Guard {
     fn spawn(mut cmd: Command, what: &str) -> Guard {
-        cmd.process_group(0).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         Guard(cmd.spawn().unwrap_or_else(|e| panic!("start {what}: {e}")))
     }
 }
@@ -33,7 +35,11 @@ impl Drop for Guard {
 }
 
 fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn find_tool(name: &str, package: &str) -> PathBuf {
@@ -48,7 +54,10 @@ fn find_tool(name: &str, package: &str) -> PathBuf {
 
 /// Kamailio's module directory, wherever the distribution put it.
 fn kamailio_modules() -> PathBuf {
-    let out = Command::new("dpkg").args(["-L", "kamailio"]).output().expect("dpkg -L kamailio");
+    let out = Command::new("dpkg")
+        .args(["-L", "kamailio"])
+        .output()
+        .expect("dpkg -L kamailio");
     let listing = String::from_utf8_lossy(&out.stdout);
     let module = listing
         .lines()
@@ -166,18 +175,39 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
 
     let daemon = Daemon::start(&["--delete-delay", "0"]);
     let ng = daemon.client();
-    let (sip_port, uas_port, uas_media, uac_port) = (free_port(), free_port(), free_port(), free_port());
+    let (sip_port, uas_port, uas_media, uac_port) =
+        (free_port(), free_port(), free_port(), free_port());
     let mut phone = RtpEndpoint::new(0x4b414d31);
 
     let cfg = dir.join("kamailio.cfg");
-    fs::write(&cfg, kamailio_config(&kamailio_modules(), sip_port, daemon.ng, uas_port)).unwrap();
+    fs::write(
+        &cfg,
+        kamailio_config(&kamailio_modules(), sip_port, daemon.ng, uas_port),
+    )
+    .unwrap();
     let mut cmd = Command::new(&kamailio);
-    cmd.args(["-f", cfg.to_str().unwrap(), "-DD", "-E", "-P", dir.join("k.pid").to_str().unwrap()]);
+    cmd.args([
+        "-f",
+        cfg.to_str().unwrap(),
+        "-DD",
+        "-E",
+        "-P",
+        dir.join("k.pid").to_str().unwrap(),
+    ]);
     let _kamailio = Guard::spawn(cmd, "kamailio");
     // The callee answers every INVITE with SDP and echoes the RTP it receives.
     let mut cmd = Command::new(&sipp);
     cmd.current_dir(&dir)
-        .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &uas_port.to_string(), "-m", "1"])
+        .args([
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &uas_port.to_string(),
+            "-m",
+            "1",
+        ])
         .args(["-rtp_echo", "-mp", &uas_media.to_string(), "-nostdin"]);
     let _uas = Guard::spawn(cmd, "sipp uas");
     std::thread::sleep(Duration::from_millis(500));
@@ -187,7 +217,14 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
     let mut cmd = Command::new(&sipp);
     cmd.current_dir(&dir)
         .arg(format!("127.0.0.1:{sip_port}"))
-        .args(["-sf", scenario.to_str().unwrap(), "-i", "127.0.0.1", "-p", &uac_port.to_string()])
+        .args([
+            "-sf",
+            scenario.to_str().unwrap(),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &uac_port.to_string(),
+        ])
         .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"]);
     let mut uac = Guard::spawn(cmd, "sipp uac");
 
@@ -198,7 +235,12 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
         let tags = q.get("tags")?.as_dict()?;
         // The caller's leg is the one whose stream endpoint is the phone's socket.
         tags.iter().find_map(|(_, leg)| {
-            let streams = leg.get("medias")?.as_list()?.first()?.get("streams")?.as_list()?;
+            let streams = leg
+                .get("medias")?
+                .as_list()?
+                .first()?
+                .get("streams")?
+                .as_list()?;
             streams.iter().find_map(|s| {
                 let ep = s.get("endpoint")?;
                 (ep.get("port")?.as_int()? == i64::from(phone.port()))
@@ -208,7 +250,12 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
             })
         })
     })
-    .unwrap_or_else(|| panic!("no call with the caller's media after the answer\n{}", daemon.log_text()));
+    .unwrap_or_else(|| {
+        panic!(
+            "no call with the caller's media after the answer\n{}",
+            daemon.log_text()
+        )
+    });
 
     // Caller's RTP crosses the engine to the callee, which echoes it back the same way.
     let engine: SocketAddr = ([127, 0, 0, 1], engine_port).into();
@@ -219,16 +266,30 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
     }
     let mut echoed = 0;
     let deadline = Instant::now() + Duration::from_secs(2);
-    phone.sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    phone
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let mut buf = [0u8; 2048];
     while echoed < sent.len() && Instant::now() < deadline {
         if let Ok((n, from)) = phone.sock.recv_from(&mut buf) {
-            assert_eq!(from, engine, "echo must come back from the port the caller sends to");
-            assert!(sent.iter().any(|p| p[..] == buf[..n]), "echoed packet differs from what was sent");
+            assert_eq!(
+                from, engine,
+                "echo must come back from the port the caller sends to"
+            );
+            assert!(
+                sent.iter().any(|p| p[..] == buf[..n]),
+                "echoed packet differs from what was sent"
+            );
             echoed += 1;
         }
     }
-    assert_eq!(echoed, sent.len(), "RTP did not make the round trip\n{}", daemon.log_text());
+    assert_eq!(
+        echoed,
+        sent.len(),
+        "RTP did not make the round trip\n{}",
+        daemon.log_text()
+    );
 
     // BYE through Kamailio deletes the call (delete-delay 0 here).
     let status = wait_for(Duration::from_secs(10), || uac.0.try_wait().ok().flatten())

@@ -32,5 +32,9 @@ fn out_of_ports_is_an_error_reply_and_ports_come_back_after_delete() {
         let r = offer("ports-3");
         (r.str_at("result") == Some("ok")).then_some(r)
     });
-    assert!(again.is_some(), "ports were not reusable after delete\n{}", daemon.log_text());
+    assert!(
+        again.is_some(),
+        "ports were not reusable after delete\n{}",
+        daemon.log_text()
+    );
 }

@@ -15,7 +15,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ngmedia_engine::core::request::{Delete, Family, IceMode, List, OfferAnswer, Query};
+use ngmedia_engine::core::request::{Delete, DtlsMode, Family, IceMode, List, OfferAnswer, Query};
 
 use super::NgError;
 use crate::bencode::{self, Value, MAX_DEPTH, MAX_ELEMENTS};
@@ -333,10 +333,6 @@ fn strings<'a>(v: &Value<'a>) -> Vec<&'a [u8]> {
 /// Keys of §4 that this build recognises but does not act on yet.
 const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"codec",
-    b"sdes",
-    b"osrtp",
-    b"dtls",
-    b"dtls fingerprint",
     b"dtls reverse",
     b"ice lite",
     b"t.38",
@@ -381,7 +377,6 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
 
 /// Flags of §4 that this build recognises but does not act on yet.
 const UNSUPPORTED_FLAGS: &[&[u8]] = &[
-    b"pad crypto",
     b"always transcode",
     b"force transcoding",
     b"inject dtmf",
@@ -414,7 +409,6 @@ const UNSUPPORTED_FLAGS: &[&[u8]] = &[
     b"discard recording",
     b"skip recording db",
     b"recording announcement",
-    b"webrtc",
     b"to tag",
     b"pause",
     b"siprec",
@@ -428,8 +422,6 @@ const UNSUPPORTED_FLAGS: &[&[u8]] = &[
 
 /// Prefix flags (`codec-strip-PCMU`, `SDES-no-…`) whose features this build does not act on.
 const UNSUPPORTED_FLAG_PREFIXES: &[&[u8]] = &[
-    b"sdes ",
-    b"osrtp ",
     b"bundle ",
     b"endpoint learning ",
     b"from tags ",
@@ -535,6 +527,28 @@ impl Fields {
                 Some(p) if !p.is_empty() => self.oa.transport_protocol = Some(lossy(p)),
                 _ => self.invalid(raw_key, value),
             },
+            b"sdes" => {
+                for item in strings(value) {
+                    self.sdes(item);
+                }
+            }
+            b"osrtp" => {
+                for item in strings(value) {
+                    self.osrtp(item);
+                }
+            }
+            b"dtls" => match value.as_bytes().map(normalize).as_deref() {
+                Some(b"off" | b"no" | b"disable") => self.oa.dtls = DtlsMode::Off,
+                Some(b"passive") => self.oa.dtls = DtlsMode::Passive,
+                Some(b"active") => self.oa.dtls = DtlsMode::Active,
+                _ => self.invalid(raw_key, value),
+            },
+            b"dtls fingerprint" => match value.as_bytes().map(normalize).as_deref() {
+                Some(b"sha 1" | b"sha 224" | b"sha 256" | b"sha 384" | b"sha 512") => {
+                    self.oa.dtls_fingerprint = text(value)
+                }
+                _ => self.invalid(raw_key, value),
+            },
             b"label" | b"from label" => self.oa.label = text(value),
             b"set label" => self.oa.set_label = text(value),
             b"to label" => self.oa.to_label = text(value),
@@ -604,10 +618,14 @@ impl Fields {
             b"reset" => f.reset = true,
             b"generate mid" => f.generate_mid = true,
             b"strip extmap" => f.strip_extmap = true,
+            b"pad crypto" => self.oa.sdes.pad = true,
+            b"webrtc" => self.webrtc(),
             b"internal" | b"external" => self.oa.direction.push(lossy(raw)),
             p if TRANSPORT_PROTOCOLS.contains(&p) => self.oa.transport_protocol = Some(lossy(raw)),
             n if n.starts_with(b"replace ") => self.replace(&raw[8..]),
             n if n.starts_with(b"rtcp mux ") => self.rtcp_mux(&raw[9..]),
+            n if n.starts_with(b"sdes ") => self.sdes(&raw[5..]),
+            n if n.starts_with(b"osrtp ") => self.osrtp(&raw[6..]),
             n if UNSUPPORTED_FLAGS.contains(&n)
                 || UNSUPPORTED_FLAG_PREFIXES.iter().any(|p| n.starts_with(p)) =>
             {
@@ -649,6 +667,52 @@ impl Fields {
             b"reject" => m.reject = true,
             _ => self.unknown_flags.push(format!("rtcp-mux-{}", lossy(item))),
         }
+    }
+
+    /// One `SDES` list entry (or what follows `SDES-` in a flag). Suite names stay verbatim.
+    fn sdes(&mut self, item: &[u8]) {
+        let raw = lossy(item);
+        if self.oa.sdes.apply(&raw) {
+            return;
+        }
+        match normalize(item).as_slice() {
+            b"off" | b"no" | b"disable" => self.oa.sdes_off = true,
+            // Session parameters and key reuse policies this build does not implement.
+            b"unencrypted srtp"
+            | b"unencrypted srtcp"
+            | b"unauthenticated srtp"
+            | b"encrypted srtp"
+            | b"encrypted srtcp"
+            | b"authenticated srtp"
+            | b"static"
+            | b"prefer" => {
+                let s = format!("SDES-{raw}");
+                self.oa.flags.other.push(s.clone());
+                self.unsupported.push(s);
+            }
+            _ => self.unknown_flags.push(format!("SDES-{raw}")),
+        }
+    }
+
+    /// One `OSRTP` list entry (RFC 8643): the `-RFC`/`-legacy` variants are read as the
+    /// plain forms (legacy OSRTP uses two m= lines, which this build does not write).
+    fn osrtp(&mut self, item: &[u8]) {
+        match normalize(item).as_slice() {
+            b"offer" | b"offer rfc" | b"offer legacy" => self.oa.osrtp.offer = true,
+            b"accept" | b"accept rfc" | b"accept legacy" => self.oa.osrtp.accept = true,
+            _ => self.unknown_flags.push(format!("OSRTP-{}", lossy(item))),
+        }
+    }
+
+    /// `WebRTC`: UDP/TLS/RTP/SAVPF with ICE, rtcp-mux, no a=rtcp, no SDES and a=mid.
+    fn webrtc(&mut self) {
+        self.oa.transport_protocol = Some("UDP/TLS/RTP/SAVPF".into());
+        self.oa.ice = IceMode::Force;
+        self.oa.rtcp_mux.offer = true;
+        self.oa.rtcp_mux.require = true;
+        self.oa.flags.no_rtcp_attribute = true;
+        self.oa.sdes_off = true;
+        self.oa.flags.generate_mid = true;
     }
 
     fn ice(&mut self, item: &[u8]) {
@@ -1128,12 +1192,7 @@ mod tests {
         assert_eq!(req.unknown_keys, vec!["foo", "DTLS-revers"]);
         assert_eq!(
             req.unsupported,
-            vec![
-                "codec-strip-PCMU",
-                "SDES-no-AES_CM_128_HMAC_SHA1_80",
-                "inject-DTMF",
-                "ICE=force-relay"
-            ]
+            vec!["codec-strip-PCMU", "inject-DTMF", "ICE=force-relay"]
         );
         let Command::Offer(oa) = req.command else {
             panic!()
@@ -1149,12 +1208,77 @@ mod tests {
             oa.flags.other,
             vec![
                 "codec-strip-PCMU",
-                "SDES-no-AES_CM_128_HMAC_SHA1_80",
                 "inject-DTMF",
                 "frobnicate",
                 "ICE=force-relay"
             ]
         );
+        assert_eq!(oa.sdes.no, vec!["AES_CM_128_HMAC_SHA1_80"]);
+    }
+
+    #[test]
+    fn srtp_keys_and_flags() {
+        let body = build(|d| {
+            d.str("command", "offer")
+                .str("sdp", "v=0")
+                .str("call-id", "c")
+                .str("from-tag", "f")
+                .str("DTLS", "passive")
+                .str("DTLS-fingerprint", "sha-256");
+            d.list("SDES", |l| {
+                l.str("only-AES_CM_128_HMAC_SHA1_80")
+                    .str("lifetime")
+                    .str("unencrypted_srtp")
+                    .str("bogus");
+            });
+            d.list("OSRTP", |l| {
+                l.str("accept-RFC");
+            });
+            d.list("flags", |l| {
+                l.str("SDES-order:AEAD_AES_128_GCM;AES_CM_128_HMAC_SHA1_32")
+                    .str("SDES-offerer_pref:AES_CM_128_HMAC_SHA1_32")
+                    .str("SDES-nonew")
+                    .str("pad crypto")
+                    .str("SDES-off")
+                    .str("OSRTP-offer");
+            });
+        });
+        let req = parse(&body).unwrap();
+        assert_eq!(req.unknown_flags, vec!["SDES-bogus"]);
+        assert_eq!(req.unsupported, vec!["SDES-unencrypted_srtp"]);
+        let Command::Offer(oa) = req.command else {
+            panic!()
+        };
+        assert_eq!(oa.dtls, DtlsMode::Passive);
+        assert_eq!(oa.dtls_fingerprint.as_deref(), Some("sha-256"));
+        assert_eq!(oa.sdes.only, vec!["AES_CM_128_HMAC_SHA1_80"]);
+        assert_eq!(
+            oa.sdes.order,
+            vec!["AEAD_AES_128_GCM", "AES_CM_128_HMAC_SHA1_32"]
+        );
+        assert_eq!(oa.sdes.offerer_pref, vec!["AES_CM_128_HMAC_SHA1_32"]);
+        assert!(oa.sdes.nonew && oa.sdes.pad && oa.sdes.lifetime && oa.sdes_off);
+        assert!(oa.osrtp.accept && oa.osrtp.offer);
+
+        let body = build(|d| {
+            d.str("command", "offer")
+                .str("sdp", "v=0")
+                .str("call-id", "c")
+                .str("from-tag", "f");
+            d.list("flags", |l| {
+                l.str("WebRTC");
+            });
+            d.str("DTLS", "sideways");
+        });
+        let req = parse(&body).unwrap();
+        assert_eq!(req.invalid, vec!["DTLS=sideways"]);
+        let Command::Offer(oa) = req.command else {
+            panic!()
+        };
+        assert_eq!(oa.transport_protocol.as_deref(), Some("UDP/TLS/RTP/SAVPF"));
+        assert_eq!(oa.ice, IceMode::Force);
+        assert!(oa.rtcp_mux.offer && oa.rtcp_mux.require && oa.sdes_off);
+        assert!(oa.flags.no_rtcp_attribute && oa.flags.generate_mid);
     }
 
     /// captures/ex3.out: delete requests.

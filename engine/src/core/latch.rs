@@ -130,6 +130,16 @@ impl Latch {
         self.learn(src)
     }
 
+    /// ICE nominated the pair whose remote end is `src` (a USE-CANDIDATE check to us):
+    /// media for the party goes there from now on, whatever was learned before. Returns
+    /// true when the address changed.
+    pub fn nominate(&mut self, src: SocketAddr) -> bool {
+        let changed = self.learned != Some(src);
+        self.learned = Some(src);
+        self.confirmed = true;
+        changed && self.policy.learn
+    }
+
     fn in_window(&self, now_ms: u64) -> bool {
         match self.learning {
             EndpointLearning::Immediate => false,

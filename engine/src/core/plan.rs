@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::config::Interface;
+use super::srtp::SrtpSuite;
 use super::stats::{PacketTotals, StreamStats};
 
 /// Identifies one bound local socket for its whole life (unique per daemon run).
@@ -76,6 +77,51 @@ pub struct StreamPlan {
     /// says the party does not send).
     pub forward: bool,
     pub stats: Arc<StreamStats>,
+    /// Keys of what this party sends (SRTP/SRTCP received on this socket is authenticated
+    /// and decrypted with them); `None`: the party sends plain RTP.
+    pub srtp_in: Option<SrtpKeys>,
+    /// Keys we protect with what leaves through this socket towards the party; `None`: the
+    /// party receives plain RTP.
+    pub srtp_out: Option<SrtpKeys>,
+    /// Our ICE credentials towards the party when we wrote ICE to it: STUN Binding requests
+    /// on this socket checked with them are answered (ICE-lite), and a nominating one
+    /// (USE-CANDIDATE) fixes the party's address. `None`: STUN is dropped.
+    pub ice: Option<IceCredentials>,
+}
+
+/// Our short-term ICE credentials for one m= line (`a=ice-ufrag`/`a=ice-pwd`; rtpengine's
+/// `ice_agent` local credentials).
+#[derive(Clone, PartialEq, Eq)]
+pub struct IceCredentials {
+    pub ufrag: String,
+    pub pwd: String,
+}
+
+impl std::fmt::Debug for IceCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password stays out of logs.
+        f.debug_struct("IceCredentials")
+            .field("ufrag", &self.ufrag)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The master key of one SRTP direction (rtpengine's `crypto_params`): plain data, so a
+/// worker applying a plan can tell whether keys changed and rebuild its context only then.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SrtpKeys {
+    pub suite: SrtpSuite,
+    /// Master key followed by master salt.
+    pub key_salt: Vec<u8>,
+}
+
+impl std::fmt::Debug for SrtpKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Key material stays out of logs.
+        f.debug_struct("SrtpKeys")
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The complete forwarding state of one call: every socket the call holds appears once.

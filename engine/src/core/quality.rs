@@ -6,7 +6,7 @@
 //! the media worker that owns the socket is the only writer of the packet-path fields, so
 //! each update is a relaxed load and store, O(1), without allocation or locks. The control
 //! plane only reads them, except for the few "configuration" fields it writes itself
-//! (codec, clock rate, SRTP, the RTT hint), which the worker only reads.
+//! (codec, clock rate, the RTT hint), which the worker only reads.
 //!
 //! Time comes in from the caller (sans-IO): a monotonic microsecond reading for jitter and
 //! RTT, and the wall clock in milliseconds for "reported at".
@@ -195,8 +195,6 @@ pub struct QualityStats {
     clock_rate: AtomicU32,
     /// `CodecImpairment::G729` when set; G.711 values otherwise.
     codec_g729: AtomicBool,
-    /// RTCP from this party is SRTCP: only its first 8 bytes are readable here.
-    srtcp: AtomicBool,
     rtt_hint_us: AtomicU32,
 
     // RFC 3550 A.1 sequence state of the current SSRC.
@@ -270,15 +268,14 @@ pub struct Observed {
 }
 
 impl QualityStats {
-    /// Set by the control plane whenever the negotiated codec or profile may have changed.
-    pub fn configure(&self, codec: Option<&str>, srtp: bool) {
+    /// Set by the control plane whenever the negotiated codec may have changed.
+    pub fn configure(&self, codec: Option<&str>) {
         self.clock_rate.store(clock_rate_of(codec), Relaxed);
         let name = codec.and_then(|c| c.split('/').next()).unwrap_or("");
         self.codec_g729.store(
             CodecImpairment::for_codec(name) == CodecImpairment::G729,
             Relaxed,
         );
-        self.srtcp.store(srtp, Relaxed);
     }
 
     /// Latest round trip the control plane worked out for this stream (µs).
@@ -303,7 +300,7 @@ impl QualityStats {
 
     /// The packet path's single entry point: record one accepted RTP (`rtp`) or RTCP packet
     /// and add what it showed to the worker's counters. `pkt` has passed `classify` (and, for
-    /// RTP, `RtpHeader::parse`).
+    /// RTP, `RtpHeader::parse`) and is plain: SRTP/SRTCP already unprotected.
     #[inline]
     pub fn record(
         &self,
@@ -526,10 +523,6 @@ impl QualityStats {
 
     /// Walk an RTCP compound packet (RFC 3550 §6.1) and keep what SR, RR and XR say.
     pub fn on_rtcp(&self, pkt: &[u8], mono_us: u64) {
-        // SRTCP encrypts everything after the first 8 bytes.
-        if self.srtcp.load(Relaxed) {
-            return;
-        }
         let at = ntp_short(mono_us);
         let mut off = 0;
         // A compound of 8-byte packets in a 64 KiB datagram is at most 8192 packets.
@@ -918,7 +911,7 @@ mod tests {
     #[test]
     fn clock_rate_scales_jitter() {
         let (q, c) = (QualityStats::default(), WorkerCounters::default());
-        q.configure(Some("opus/48000/2"), false);
+        q.configure(Some("opus/48000/2"));
         q.on_rtp(1, 0, 0, T0, 0, &c);
         // 20 ms late at 48 kHz = 960 units → J16 = 960 → J = 60 units = 1250 µs.
         q.on_rtp(1, 1, 960, T0 + 40_000, 0, &c);
@@ -1010,16 +1003,15 @@ mod tests {
     }
 
     #[test]
-    fn truncated_or_encrypted_rtcp_is_ignored() {
+    fn truncated_rtcp_is_ignored() {
         let q = QualityStats::default();
         q.on_rtcp(&SR[..40], T0); // length field says 52 bytes
         q.on_rtcp(&[0x81, 201, 0x00, 0x07, 0, 0, 0, 1], T0); // RR claiming 32 bytes
         let s = q.snapshot(&q, 0);
         assert_eq!((s.sr_count, s.rr_count, s.reported), (0, 0, None));
-        let q = QualityStats::default();
-        q.configure(Some("PCMU/8000"), true);
-        q.on_rtcp(&SR, T0);
-        assert_eq!(q.snapshot(&q, 0).sr_count, 0);
+        // A zero length field (4-byte packet) ends the walk without reading past it.
+        q.on_rtcp(&[0x80, 207, 0x00, 0x00, 0x80, 201, 0x00, 0x00], T0);
+        assert_eq!(q.snapshot(&q, 0).xr_count, 1);
     }
 
     #[test]

@@ -33,6 +33,29 @@ pub enum IceMode {
     Force,
 }
 
+/// `DTLS` key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DtlsMode {
+    /// Offer DTLS (`a=setup:actpass`) towards SRTP sides and answer as RFC 5763 says.
+    #[default]
+    Default,
+    /// `off`/`no`/`disable`: no DTLS-SRTP at all.
+    Off,
+    /// Take the passive role (`a=setup:passive`, we are the DTLS server).
+    Passive,
+    /// Take the active role (`a=setup:active`, we are the DTLS client).
+    Active,
+}
+
+/// `OSRTP` key (RFC 8643 opportunistic SRTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Osrtp {
+    /// `offer`/`offer-RFC`/`offer-legacy`: offer SRTP on an RTP/AVP m= line.
+    pub offer: bool,
+    /// `accept`/`accept-RFC`/`accept-legacy`: treat an RTP/AVP offer with a=crypto as SRTP.
+    pub accept: bool,
+}
+
 /// `replace` list entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Replace {
@@ -129,6 +152,14 @@ pub struct OfferAnswer {
     pub tos: Option<u8>,
     /// `record call: yes|no` key (the flag form sets `flags.record_call`).
     pub record_call: Option<bool>,
+    /// `SDES` list entries / `SDES-…` flags that shape the crypto lists.
+    pub sdes: crate::core::sdes::SdesFlags,
+    /// `SDES: off` (`SDES-off`): offer no `a=crypto` lines.
+    pub sdes_off: bool,
+    pub dtls: DtlsMode,
+    /// `DTLS-fingerprint` hash name as given (`sha-256` is what this build writes).
+    pub dtls_fingerprint: Option<String>,
+    pub osrtp: Osrtp,
 }
 
 /// `delete`.

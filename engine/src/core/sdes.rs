@@ -388,6 +388,38 @@ pub fn generate_offer(flags: &SdesFlags) -> Result<Vec<CryptoAttr>, SdesError> {
     Ok(attrs)
 }
 
+/// The `a=crypto` lines we offer when the offer came with its own SDES lines (SRTP on both
+/// sides, terminated here): as rtpengine does, the offerer's usable suites come first with
+/// their tags (fresh keys of ours), narrowed by `no-`/`only-`; then, unless `nonew`, the
+/// remaining suites of [`offer_suites`] with tags after the offerer's highest; then `order:`.
+pub fn generate_offer_following(
+    offerer: &[CryptoAttr],
+    flags: &SdesFlags,
+) -> Result<Vec<CryptoAttr>, SdesError> {
+    let allowed = |s: SrtpSuite| {
+        if flags.only.is_empty() {
+            !named(&flags.no, s)
+        } else {
+            named(&flags.only, s)
+        }
+    };
+    let mut attrs: Vec<CryptoAttr> = Vec::new();
+    for theirs in offerer.iter().filter(|a| a.is_usable()) {
+        if allowed(theirs.suite) && !attrs.iter().any(|a| a.suite == theirs.suite) {
+            attrs.push(CryptoAttr::generate(theirs.tag, theirs.suite)?);
+        }
+    }
+    let mut next_tag = offerer.iter().map(|a| a.tag).max().unwrap_or(0) + 1;
+    for suite in offer_suites(flags) {
+        if !attrs.iter().any(|a| a.suite == suite) {
+            attrs.push(CryptoAttr::generate(next_tag, suite)?);
+            next_tag += 1;
+        }
+    }
+    apply_order(&mut attrs, &flags.order);
+    Ok(attrs)
+}
+
 /// Pick the answerer's line among what we offered: the first answer line whose tag and
 /// suite match one of our offered lines (RFC 4568 §7.1.2). Returns (our offered line,
 /// the answerer's line); the first keys what we send, the second what we receive.
@@ -718,5 +750,36 @@ mod tests {
         let n = tx.protect_rtp(&mut buf, 20).unwrap();
         assert_eq!(rx.unprotect_rtp(&mut buf[..n]), Ok(20));
         assert_eq!(&buf[12..20], b"payload!");
+    }
+
+    #[test]
+    fn offer_following_an_sdes_offerer() {
+        let key = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw";
+        let offerer = [
+            CryptoAttr::parse(&format!("3 AES_CM_128_HMAC_SHA1_32 inline:{key}")).unwrap(),
+            CryptoAttr::parse(&format!("5 AES_CM_128_HMAC_SHA1_80 inline:{key}")).unwrap(),
+        ];
+        let all = generate_offer_following(&offerer, &SdesFlags::default()).unwrap();
+        let shape: Vec<(u32, SrtpSuite)> = all.iter().map(|a| (a.tag, a.suite)).collect();
+        assert_eq!(
+            shape[..3],
+            [
+                (3, SrtpSuite::AesCm128HmacSha1_32),
+                (5, SrtpSuite::AesCm128HmacSha1_80),
+                (6, SrtpSuite::AeadAes256Gcm),
+            ]
+        );
+        assert_eq!(all.len(), SrtpSuite::ALL.len());
+        assert!(all.iter().all(|a| a.key_salt != offerer[0].key_salt));
+        let nonew = SdesFlags {
+            nonew: true,
+            no: vec!["AES_CM_128_HMAC_SHA1_32".into()],
+            ..SdesFlags::default()
+        };
+        let only = generate_offer_following(&offerer, &nonew).unwrap();
+        assert_eq!(
+            only.iter().map(|a| (a.tag, a.suite)).collect::<Vec<_>>(),
+            [(5, SrtpSuite::AesCm128HmacSha1_80)]
+        );
     }
 }

@@ -107,15 +107,29 @@ pub enum DropReason {
     SendFailed = 3,
     /// Arrived on a socket whose call is being torn down.
     NoStream = 4,
+    /// SRTP/SRTCP authentication failed (wrong key, tampered packet, or plain RTP where
+    /// SRTP was negotiated).
+    SrtpAuth = 5,
+    /// SRTP/SRTCP replay, or older than the replay window.
+    SrtpReplay = 6,
+    /// Any other SRTP failure: too short to carry a tag, no tail room, index exhausted.
+    SrtpFailed = 7,
+    /// STUN that is not an ICE check for us (no ICE on the stream, bad credentials or
+    /// integrity, not a Binding request). Refused checks still get their error response.
+    Stun = 8,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 5] = [
+    pub const ALL: [DropReason; 9] = [
         DropReason::SourceMismatch,
         DropReason::Malformed,
         DropReason::NoDestination,
         DropReason::SendFailed,
         DropReason::NoStream,
+        DropReason::SrtpAuth,
+        DropReason::SrtpReplay,
+        DropReason::SrtpFailed,
+        DropReason::Stun,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,6 +139,20 @@ impl DropReason {
             DropReason::NoDestination => "no_destination",
             DropReason::SendFailed => "send_failed",
             DropReason::NoStream => "no_stream",
+            DropReason::SrtpAuth => "srtp_auth",
+            DropReason::SrtpReplay => "srtp_replay",
+            DropReason::SrtpFailed => "srtp_failed",
+            DropReason::Stun => "stun",
+        }
+    }
+
+    /// The drop reason for an SRTP error.
+    pub fn from_srtp(e: crate::core::srtp::SrtpError) -> DropReason {
+        use crate::core::srtp::SrtpError;
+        match e {
+            SrtpError::AuthFailed => DropReason::SrtpAuth,
+            SrtpError::Replay | SrtpError::TooOld => DropReason::SrtpReplay,
+            _ => DropReason::SrtpFailed,
         }
     }
 }
@@ -256,6 +284,26 @@ impl PacketTotals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drop_reasons_index_their_counters() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{}", r.as_str());
+        }
+        use crate::core::srtp::SrtpError;
+        assert_eq!(
+            DropReason::from_srtp(SrtpError::AuthFailed).as_str(),
+            "srtp_auth"
+        );
+        assert_eq!(
+            DropReason::from_srtp(SrtpError::TooOld),
+            DropReason::SrtpReplay
+        );
+        assert_eq!(
+            DropReason::from_srtp(SrtpError::NoTailRoom),
+            DropReason::SrtpFailed
+        );
+    }
 
     #[test]
     fn counts_and_snapshots() {

@@ -14,15 +14,21 @@ use std::sync::Arc;
 use tracing::warn;
 
 use super::sys::{self, Epoll, EventFd};
-use super::worker::{drop_many, inspect, target, Core, Entry, Now, Route, Watch};
+use super::worker::{
+    drop_many, drop_packet, inspect, protect, target, Core, Entry, Now, Route, Watch,
+    SRTP_TAIL_ROOM,
+};
 use crate::core::stats::{DropReason, WorkerCounters};
 
 /// Packets per recvmmsg/sendmmsg call: 32 amortises the syscall well (rtpengine and quinn
 /// use similar batch sizes) while the buffers stay in L2 (64 KiB).
 pub(crate) const BATCH: usize = 32;
-/// Receive buffer per packet. Media datagrams stay below the 1500-byte MTU; anything larger
-/// is truncated by the kernel and dropped as malformed.
+/// Buffer per packet. Media datagrams stay below the 1500-byte MTU; the kernel may fill all
+/// but the last [`SRTP_TAIL_ROOM`] bytes (room for the SRTP tag), anything larger is
+/// truncated and dropped as malformed.
 pub(crate) const BUF_SIZE: usize = 2048;
+/// Bytes the kernel may write per datagram.
+const RECV_LEN: usize = BUF_SIZE - SRTP_TAIL_ROOM;
 /// Batches read from one socket per wake-up, so one flooded socket cannot starve the others
 /// (level-triggered epoll reports it again on the next wait).
 pub(crate) const MAX_BATCHES_PER_WAKE: usize = 4;
@@ -73,7 +79,7 @@ impl Batch {
         for i in 0..BATCH {
             b.recv_iov[i] = libc::iovec {
                 iov_base: b.bufs[i * BUF_SIZE..].as_mut_ptr().cast(),
-                iov_len: BUF_SIZE,
+                iov_len: RECV_LEN,
             };
             let h = &mut b.recv_hdrs[i].msg_hdr;
             h.msg_name = (&mut b.recv_addrs[i] as *mut libc::sockaddr_storage).cast();
@@ -242,7 +248,8 @@ impl EpollWorker {
         }
     }
 
-    /// Inspect a received batch, then forward it per route with one `sendmmsg` each.
+    /// Inspect a received batch, then forward it per route with one `sendmmsg` each
+    /// (SRTP-protecting each packet for its sink first).
     fn handle_batch(&mut self, idx: usize, n: usize, now: Now) {
         let EpollWorker { core, batch, .. } = self;
         let counters: &WorkerCounters = &core.counters;
@@ -252,31 +259,79 @@ impl EpollWorker {
             };
             for k in 0..n {
                 let hdr = &batch.recv_hdrs[k];
-                let len = (hdr.msg_len as usize).min(BUF_SIZE);
-                batch.lens[k] = len;
+                let len = (hdr.msg_len as usize).min(RECV_LEN);
                 let truncated = hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
                 let src = sys::read_sockaddr(&batch.recv_addrs[k], hdr.msg_hdr.msg_namelen);
-                let pkt = &batch.bufs[k * BUF_SIZE..k * BUF_SIZE + len];
-                batch.route[k] = inspect(entry, counters, pkt, src, truncated, now);
+                let buf = &mut batch.bufs[k * BUF_SIZE..(k + 1) * BUF_SIZE];
+                let (route, len) = inspect(entry, counters, buf, len, src, truncated, now);
+                if route == Route::Reply {
+                    // STUN responses are rare (a few per second per stream): one sendto each.
+                    if let Some(src) = src {
+                        reply_to(entry.port.raw_fd(), &buf[..len], src);
+                    }
+                    batch.route[k] = Route::None;
+                    continue;
+                }
+                batch.route[k] = route;
+                batch.lens[k] = len;
             }
         }
-        let Some(Some(source)) = core.slab.get(idx) else {
-            return;
-        };
         for route in [Route::Rtp, Route::Rtcp] {
             let queued = batch.route[..n].iter().filter(|r| **r == route).count() as u64;
             if queued == 0 {
                 continue;
             }
-            let dest = target(&core.slab, idx, route)
-                .and_then(|(sink, dest)| Some((core.slab[sink].as_ref()?.port.raw_fd(), dest)));
-            let Some((fd, dest)) = dest else {
-                drop_many(counters, &source.stats, DropReason::NoDestination, queued);
+            let Some((sink, dest)) = target(&core.slab, idx, route) else {
+                if let Some(Some(source)) = core.slab.get(idx) {
+                    drop_many(counters, &source.stats, DropReason::NoDestination, queued);
+                }
                 continue;
             };
+            for k in 0..n {
+                if batch.route[k] != route {
+                    continue;
+                }
+                let Some(Some(sink_entry)) = core.slab.get_mut(sink) else {
+                    break;
+                };
+                let buf = &mut batch.bufs[k * BUF_SIZE..(k + 1) * BUF_SIZE];
+                match protect(sink_entry, route, buf, batch.lens[k]) {
+                    Ok(len) => batch.lens[k] = len,
+                    Err(reason) => {
+                        batch.route[k] = Route::None;
+                        if let Some(Some(source)) = core.slab.get(idx) {
+                            drop_packet(counters, &source.stats, reason);
+                        }
+                    }
+                }
+            }
+            let Some(Some(sink_entry)) = core.slab.get(sink) else {
+                continue;
+            };
+            let fd = sink_entry.port.raw_fd();
             let (sent, failed) = batch.send(fd, n, route, dest);
             counters.count_relayed(sent);
-            drop_many(counters, &source.stats, DropReason::SendFailed, failed);
+            if let Some(Some(source)) = core.slab.get(idx) {
+                drop_many(counters, &source.stats, DropReason::SendFailed, failed);
+            }
         }
     }
+}
+
+/// Send `data` to `dest` out of `fd` (non-blocking; a failure is the peer's retransmission
+/// problem, as for any UDP reply).
+fn reply_to(fd: RawFd, data: &[u8], dest: SocketAddr) {
+    let mut name = sys::empty_sockaddr();
+    let name_len = sys::write_sockaddr(&dest, &mut name);
+    // SAFETY: `data` and `name` are live for the call; the kernel reads at most their lengths.
+    unsafe {
+        libc::sendto(
+            fd,
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_DONTWAIT,
+            (&name as *const libc::sockaddr_storage).cast(),
+            name_len,
+        )
+    };
 }

@@ -24,6 +24,7 @@
 
 use std::io;
 use std::mem::{size_of, zeroed};
+use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
@@ -34,14 +35,19 @@ use io_uring::{cqueue, opcode, squeue, IoUring};
 use tracing::warn;
 
 use super::sys::{self, EventFd};
-use super::worker::{drop_packet, inspect, target, Core, Entry, Now, Route, Watch};
+use super::worker::{
+    drop_packet, inspect, protect, target, Core, Entry, Now, Route, Watch, SRTP_TAIL_ROOM,
+};
 use crate::core::stats::DropReason;
 
 /// Receive buffers per worker (a power of two, at most 32768). 2048 × 2 KiB = 4 MiB: enough
 /// for every socket of a busy worker to have a burst in flight.
 const BUFFERS: u16 = 2048;
-/// Bytes per receive buffer: `io_uring_recvmsg_out` (16) + the name area + the datagram.
+/// Bytes per receive buffer: `io_uring_recvmsg_out` (16) + the name area + the datagram,
+/// then [`SRTP_TAIL_ROOM`] the kernel is not given, so packets can be SRTP-protected in place.
 const BUF_SIZE: usize = 2048;
+/// Bytes of each buffer the kernel may fill.
+const RECV_LEN: usize = BUF_SIZE - SRTP_TAIL_ROOM;
 /// Name area reserved in every buffer; fits IPv4 and IPv6 addresses.
 const NAME_LEN: usize = size_of::<libc::sockaddr_storage>();
 /// Size of `struct io_uring_recvmsg_out`, which starts every multishot receive buffer.
@@ -61,6 +67,8 @@ const TAG_SEND: u64 = 2 << TAG_SHIFT;
 const TAG_WAKE: u64 = 3 << TAG_SHIFT;
 const TAG_CANCEL: u64 = 4 << TAG_SHIFT;
 const TAG_MASK: u64 = 0xff << TAG_SHIFT;
+/// Marks a send that answers the source (STUN) rather than relaying.
+const SEND_REPLY: u64 = 1 << 32;
 
 /// Create a ring with the flags the worker uses and check that the kernel has every feature
 /// it needs. Fails with the kernel's error (ENOSYS, EPERM: io_uring disabled or filtered by
@@ -195,7 +203,7 @@ impl BufRing {
         // between its head and the published tail, and this one is past the tail.
         let e = unsafe { &mut *self.entries().add(slot) };
         e.set_addr(self.buf(bid) as u64);
-        e.set_len(BUF_SIZE as u32);
+        e.set_len(RECV_LEN as u32);
         e.set_bid(bid);
         self.tail = self.tail.wrapping_add(1);
         self.held -= 1;
@@ -462,7 +470,9 @@ impl UringWorker {
                 self.io.sends -= 1;
                 let bid = (data & 0xffff) as u16;
                 if res >= 0 {
-                    self.core.counters.count_relayed(1);
+                    if data & SEND_REPLY == 0 {
+                        self.core.counters.count_relayed(1);
+                    }
                 } else {
                     let src = self.send_src[bid as usize] as usize;
                     match self.core.slab.get(src) {
@@ -514,7 +524,7 @@ impl UringWorker {
             self.bufs.push(bid);
             return;
         }
-        let len = (res as usize).min(BUF_SIZE);
+        let len = (res as usize).min(RECV_LEN);
         let base = self.bufs.buf(bid);
         // SAFETY: the kernel wrote `len` bytes into buffer `bid`, which we own until it is
         // pushed back to the ring.
@@ -526,14 +536,33 @@ impl UringWorker {
         let src = sys::read_sockaddr_bytes(out.name_data());
         let truncated = out.is_payload_truncated();
         let payload = out.payload_data();
-        let (pkt_ptr, pkt_len) = (payload.as_ptr(), payload.len());
+        let (pkt_off, pkt_len) = (payload.as_ptr() as usize - base as usize, payload.len());
+        // SAFETY: the payload and the buffer's tail after it (up to BUF_SIZE) belong to
+        // buffer `bid`, which we own; the shared view above is not used past this point.
+        let pkt = unsafe { std::slice::from_raw_parts_mut(base.add(pkt_off), BUF_SIZE - pkt_off) };
         let Some(Some(entry)) = self.core.slab.get_mut(idx) else {
             self.bufs.push(bid);
             return;
         };
-        let route = inspect(entry, &self.core.counters, payload, src, truncated, now);
+        let (route, plain_len) = inspect(
+            entry,
+            &self.core.counters,
+            pkt,
+            pkt_len,
+            src,
+            truncated,
+            now,
+        );
         if route == Route::None {
             self.bufs.push(bid);
+            return;
+        }
+        if route == Route::Reply {
+            // A STUN response back to the source, out of the receiving socket.
+            match src {
+                Some(src) => self.send(bid, idx, idx, pkt.as_ptr(), plain_len, src),
+                None => self.bufs.push(bid),
+            }
             return;
         }
         let Some((sink, dest)) = target(&self.core.slab, idx, route) else {
@@ -543,19 +572,51 @@ impl UringWorker {
             self.bufs.push(bid);
             return;
         };
+        let sent_len = match self.core.slab.get_mut(sink) {
+            Some(Some(sink_entry)) => protect(sink_entry, route, pkt, plain_len),
+            _ => Err(DropReason::NoDestination),
+        };
+        let sent_len = match sent_len {
+            Ok(l) => l,
+            Err(reason) => {
+                if let Some(Some(entry)) = self.core.slab.get(idx) {
+                    drop_packet(&self.core.counters, &entry.stats, reason);
+                }
+                self.bufs.push(bid);
+                return;
+            }
+        };
+        self.send(bid, idx, sink, pkt.as_ptr(), sent_len, dest);
+    }
+
+    /// Send `len` bytes at `pkt` (inside buffer `bid`) to `dest` out of slot `slot`; the
+    /// buffer returns to the ring when the send completes.
+    /// `source` is the slot the packet came from (for error accounting); a send out of the
+    /// receiving socket itself is a reply, not counted as relayed.
+    fn send(
+        &mut self,
+        bid: u16,
+        source: usize,
+        slot: usize,
+        pkt: *const u8,
+        len: usize,
+        dest: SocketAddr,
+    ) {
+        let base = self.bufs.buf(bid);
+        let reply = if source == slot { SEND_REPLY } else { 0 };
         // The destination goes over the name area of the same buffer, so it lives as long
         // as the send. The area starts 16 bytes into a 2 KiB-aligned buffer: aligned.
         // SAFETY: NAME_LEN bytes at offset 16 are inside the buffer we own; the payload
         // starts after them, so the two do not overlap.
         let name = unsafe { &mut *base.add(RECVMSG_OUT).cast::<libc::sockaddr_storage>() };
         let name_len = sys::write_sockaddr(&dest, name);
-        let e = opcode::Send::new(Fixed(sink as u32), pkt_ptr, pkt_len as u32)
+        let e = opcode::Send::new(Fixed(slot as u32), pkt, len as u32)
             .dest_addr((name as *const libc::sockaddr_storage).cast())
             .dest_addr_len(name_len)
             .flags(libc::MSG_DONTWAIT)
             .build()
-            .user_data(TAG_SEND | bid as u64);
-        self.send_src[bid as usize] = idx as u32;
+            .user_data(TAG_SEND | reply | bid as u64);
+        self.send_src[bid as usize] = source as u32;
         self.io.push(&e);
         self.io.sends += 1;
     }

@@ -21,9 +21,38 @@ use tracing::{debug, warn};
 use super::ports::{BoundPort, Role};
 use super::sys;
 use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
-use crate::core::plan::{CallKey, CallPlan, PortKey};
+use crate::core::plan::{CallKey, CallPlan, IceCredentials, PortKey, SrtpKeys};
 use crate::core::rtp::{classify, PacketKind, RtpHeader};
+use crate::core::srtp::SrtpContext;
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
+use crate::core::stun::{self, StunMessage};
+
+/// Bytes every receive buffer keeps free after the largest datagram it accepts, so a packet
+/// can be SRTP-protected in place: the largest overhead is 20 bytes (SRTCP with a 16-byte
+/// GCM tag and the 4-byte index); 32 keeps the arithmetic obvious.
+pub(crate) const SRTP_TAIL_ROOM: usize = 32;
+
+/// An SRTP context with the keys it was made from (rtpengine's `crypto_context`), so a
+/// re-applied plan rebuilds it only when the keys change (keeping ROC and replay state).
+pub(crate) struct Srtp {
+    keys: SrtpKeys,
+    ctx: SrtpContext,
+}
+
+/// Make `slot` match `keys`: unchanged keys keep the context and its state.
+fn rekey(slot: &mut Option<Box<Srtp>>, keys: Option<SrtpKeys>, port: PortKey) {
+    match keys {
+        None => *slot = None,
+        Some(k) if slot.as_ref().is_some_and(|s| s.keys == k) => {}
+        Some(k) => match SrtpContext::from_key_salt(k.suite, &k.key_salt) {
+            Ok(ctx) => *slot = Some(Box::new(Srtp { keys: k, ctx })),
+            Err(e) => {
+                warn!(port = port.0, error = %e, "cannot key SRTP context; stream left unkeyed");
+                *slot = None;
+            }
+        },
+    }
+}
 
 /// Work handed to a worker by the control plane.
 pub(crate) enum Command {
@@ -51,6 +80,12 @@ pub(crate) struct Entry {
     /// Slab indices of the sinks, resolved whenever the call's ports change.
     rtp_sink: Option<usize>,
     rtcp_sink: Option<usize>,
+    /// Unprotects what the party sends (`None`: it sends plain RTP).
+    srtp_in: Option<Box<Srtp>>,
+    /// Protects what leaves through this socket towards the party.
+    srtp_out: Option<Box<Srtp>>,
+    /// Our ICE credentials when we answer STUN checks on this socket.
+    ice: Option<Box<IceCredentials>>,
 }
 
 impl Entry {
@@ -58,7 +93,7 @@ impl Entry {
     #[inline]
     fn sink(&self, route: Route) -> Option<usize> {
         match route {
-            Route::None => None,
+            Route::None | Route::Reply => None,
             Route::Rtp => self.rtp_sink,
             Route::Rtcp => self.rtcp_sink,
         }
@@ -71,6 +106,9 @@ pub(crate) enum Route {
     None,
     Rtp,
     Rtcp,
+    /// The buffer now holds a reply (a STUN response) to send back to the packet's source
+    /// out of the socket it arrived on.
+    Reply,
 }
 
 /// Clock readings shared by every packet of one wake-up.
@@ -94,38 +132,45 @@ impl Now {
     }
 }
 
-/// Classify, latch-check and count one received packet (rtpengine's `stream_packet`), and
-/// say on which route it is to be relayed (`Route::None`: not relayed, already counted).
-/// `src` is `None` when the kernel reported an address family we do not handle.
+/// Classify, authenticate, latch-check and count one received packet (rtpengine's
+/// `stream_packet`), and say on which route it is to be relayed (`Route::None`: not
+/// relayed, already counted) with its length after SRTP unprotection, which happens in
+/// place in `buf[..len]`. `src` is `None` when the kernel reported an address family we do
+/// not handle.
+///
+/// SRTP is authenticated before the latch sees the packet, so forged packets can neither
+/// move a latch nor count as traffic; counters record the bytes received on the wire.
 #[inline]
 pub(crate) fn inspect(
     entry: &mut Entry,
     counters: &WorkerCounters,
-    pkt: &[u8],
+    buf: &mut [u8],
+    len: usize,
     src: Option<SocketAddr>,
     truncated: bool,
     now: Now,
-) -> Route {
-    let len = pkt.len();
-    if truncated {
+) -> (Route, usize) {
+    if truncated || len > buf.len() {
         drop_packet(counters, &entry.stats, DropReason::Malformed);
-        return Route::None;
+        return (Route::None, 0);
     }
-    let route = match (classify(pkt), entry.port.role) {
+    let route = match (classify(&buf[..len]), entry.port.role) {
         (PacketKind::Rtp, Role::Rtp) => Route::Rtp,
         (PacketKind::Rtcp, _) => Route::Rtcp,
-        // STUN and DTLS are not handled yet; RTP on an RTCP port is nonsense.
+        (PacketKind::Stun, _) => return answer_stun(entry, counters, buf, len, src),
+        // DTLS is not handled yet; RTP on an RTCP port is nonsense.
         _ => {
             drop_packet(counters, &entry.stats, DropReason::Malformed);
-            return Route::None;
+            return (Route::None, 0);
         }
     };
+    let pkt = &mut buf[..len];
     let ssrc = if route == Route::Rtp {
         match RtpHeader::parse(pkt) {
             Ok(h) => h.ssrc(),
             Err(_) => {
                 drop_packet(counters, &entry.stats, DropReason::Malformed);
-                return Route::None;
+                return (Route::None, 0);
             }
         }
     } else {
@@ -133,18 +178,35 @@ pub(crate) fn inspect(
     };
     let Some(src) = src else {
         drop_packet(counters, &entry.stats, DropReason::Malformed);
-        return Route::None;
+        return (Route::None, 0);
+    };
+    let plain_len = match entry.srtp_in.as_deref_mut() {
+        None => len,
+        Some(srtp) => {
+            let r = if route == Route::Rtp {
+                srtp.ctx.unprotect_rtp(pkt)
+            } else {
+                srtp.ctx.unprotect_rtcp(pkt)
+            };
+            match r {
+                Ok(n) => n,
+                Err(e) => {
+                    drop_packet(counters, &entry.stats, DropReason::from_srtp(e));
+                    return (Route::None, 0);
+                }
+            }
+        }
     };
     match entry.latch.on_packet(src, now.mono_ms) {
         LatchVerdict::Accept => {}
         LatchVerdict::AcceptAndLatched(addr) => entry.stats.set_endpoint(Some(addr)),
         LatchVerdict::Drop(reason) => {
             drop_packet(counters, &entry.stats, reason);
-            return Route::None;
+            return (Route::None, 0);
         }
     }
     let rtp = route == Route::Rtp;
-    (entry.stats.quality).record(counters, pkt, rtp, now.mono_us, now.wall_ms);
+    (entry.stats.quality).record(counters, &pkt[..plain_len], rtp, now.mono_us, now.wall_ms);
     match (route, entry.port.role) {
         (Route::Rtp, _) => {
             counters.count_rtp(len);
@@ -162,10 +224,74 @@ pub(crate) fn inspect(
         }
     }
     if entry.forward {
-        route
+        (route, plain_len)
     } else {
-        Route::None
+        (Route::None, 0)
     }
+}
+
+/// ICE-lite (RFC 8445 §2.5, rtpengine `stun.c`): check a STUN Binding request in
+/// `buf[..len]` against our credentials and overwrite it with the response (success with
+/// XOR-MAPPED-ADDRESS, or the error the check calls for), to go back to `src` from this
+/// socket. A nominating request (USE-CANDIDATE) moves the party's address to `src`.
+fn answer_stun(
+    entry: &mut Entry,
+    counters: &WorkerCounters,
+    buf: &mut [u8],
+    len: usize,
+    src: Option<SocketAddr>,
+) -> (Route, usize) {
+    let (Some(ice), Some(src)) = (entry.ice.as_deref(), src) else {
+        drop_packet(counters, &entry.stats, DropReason::Stun);
+        return (Route::None, 0);
+    };
+    let Ok(msg) = StunMessage::parse(&buf[..len]) else {
+        drop_packet(counters, &entry.stats, DropReason::Stun);
+        return (Route::None, 0);
+    };
+    let tid = msg.transaction_id;
+    let checked = stun::check_ice_binding_request(&msg, ice.ufrag.as_bytes(), ice.pwd.as_bytes())
+        .map(|req| req.use_candidate);
+    let written = match checked {
+        Ok(use_candidate) => {
+            if use_candidate && entry.latch.nominate(src) {
+                entry.stats.set_endpoint(Some(src));
+            }
+            stun::write_binding_success(buf, &tid, src, ice.pwd.as_bytes())
+        }
+        Err(e) => {
+            drop_packet(counters, &entry.stats, DropReason::Stun);
+            match e.response_code() {
+                Some(code) => stun::write_binding_error(buf, &tid, code, None),
+                None => return (Route::None, 0),
+            }
+        }
+    };
+    match written {
+        Ok(n) => (Route::Reply, n),
+        Err(_) => (Route::None, 0),
+    }
+}
+
+/// Prepare `buf[..len]` (a packet of `route`) for leaving through `sink` towards its party:
+/// SRTP-protect it in place when that party gets SRTP. Returns the length to send; `buf`
+/// must extend to the end of the packet's buffer (tail room, see [`SRTP_TAIL_ROOM`]).
+#[inline]
+pub(crate) fn protect(
+    sink: &mut Entry,
+    route: Route,
+    buf: &mut [u8],
+    len: usize,
+) -> Result<usize, DropReason> {
+    let Some(srtp) = sink.srtp_out.as_deref_mut() else {
+        return Ok(len);
+    };
+    let r = match route {
+        Route::Rtp => srtp.ctx.protect_rtp(buf, len),
+        Route::Rtcp => srtp.ctx.protect_rtcp(buf, len),
+        Route::None | Route::Reply => return Ok(len),
+    };
+    r.map_err(DropReason::from_srtp)
 }
 
 /// Where packets of `route` received on slot `idx` go: the sink's slot and the address to
@@ -323,12 +449,21 @@ impl Core {
                     }
                 }
                 e.stats = sp.stats;
+                rekey(&mut e.srtp_in, sp.srtp_in, sp.port);
+                rekey(&mut e.srtp_out, sp.srtp_out, sp.port);
+                e.ice = sp.ice.map(Box::new);
                 e.forward = sp.forward;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
             } else if let Some(pos) = ports.iter().position(|p| p.key == sp.port) {
                 let port = ports.swap_remove(pos);
+                let (mut srtp_in, mut srtp_out) = (None, None);
+                rekey(&mut srtp_in, sp.srtp_in, sp.port);
+                rekey(&mut srtp_out, sp.srtp_out, sp.port);
                 let entry = Entry {
+                    srtp_in,
+                    srtp_out,
+                    ice: sp.ice.map(Box::new),
                     call,
                     latch: Latch::new(sp.expected, sp.latch, now.mono_ms)
                         .with_learning(self.learning),

@@ -5,7 +5,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::core::plan::{CallKey, CallPlan, LatchPolicy, PortKey, PortPair, StreamPlan};
+use crate::core::plan::{
+    CallKey, CallPlan, IceCredentials, LatchPolicy, PortKey, PortPair, SrtpKeys, StreamPlan,
+};
+use crate::core::sdes::CryptoAttr;
 use crate::core::sdp::{Direction, IceCandidate};
 use crate::core::stats::StreamStats;
 
@@ -108,11 +111,52 @@ pub struct Media {
     /// Our ICE credentials towards this party, created once and kept across re-INVITEs.
     pub ice_ufrag: Option<String>,
     pub ice_pwd: Option<String>,
+    /// The last SDP we wrote to this party carried our ICE credentials: we answer its STUN
+    /// connectivity checks (ICE-lite).
+    pub ice_active: bool,
     pub latch: LatchPolicy,
     /// The advertised address changed: the next plan asks the worker to learn again.
     pub relatch: bool,
+    /// SDES keys facing this party.
+    pub sdes: SdesState,
     pub rtp_stats: Arc<StreamStats>,
     pub rtcp_stats: Arc<StreamStats>,
+}
+
+/// SDES (`a=crypto`) state of one party's m= line: rtpengine's `sdes_in`/`sdes_out` lists of
+/// `call_media` with the selected `crypto_params` of its streams.
+#[derive(Debug, Clone, Default)]
+pub struct SdesState {
+    /// The lines we offered this party, kept so a re-offer repeats the same keys.
+    pub offered: Vec<CryptoAttr>,
+    /// Our key towards this party (what we protect with): the offered line it accepted, or
+    /// the line we answered its offer with.
+    pub local: Option<CryptoAttr>,
+    /// The party's key (what it protects with and we unprotect with).
+    pub remote: Option<CryptoAttr>,
+}
+
+impl SdesState {
+    /// The party speaks SDES-SRTP with us: both keys are settled.
+    pub fn active(&self) -> bool {
+        self.local.is_some() && self.remote.is_some()
+    }
+
+    fn keys(attr: &Option<CryptoAttr>) -> Option<SrtpKeys> {
+        attr.as_ref().map(|a| SrtpKeys {
+            suite: a.suite,
+            key_salt: a.key_salt.clone(),
+        })
+    }
+
+    /// (inbound, outbound) keys for the plan; none until both are settled.
+    pub fn plan_keys(&self) -> (Option<SrtpKeys>, Option<SrtpKeys>) {
+        if self.active() {
+            (Self::keys(&self.remote), Self::keys(&self.local))
+        } else {
+            (None, None)
+        }
+    }
 }
 
 impl Media {
@@ -134,19 +178,19 @@ impl Media {
             ice_seen: false,
             ice_ufrag: None,
             ice_pwd: None,
+            ice_active: false,
             latch: LatchPolicy::default(),
             relatch: false,
+            sdes: SdesState::default(),
             rtp_stats: Arc::default(),
             rtcp_stats: Arc::default(),
         }
     }
 
-    /// Tell the quality counters the negotiated codec (clock rate, E-model impairment) and
-    /// whether the party's RTCP is SRTCP.
+    /// Tell the quality counters the negotiated codec (clock rate, E-model impairment).
     fn configure_quality(&self) {
-        let srtp = self.protocol.contains("SAVP");
         for stats in [&self.rtp_stats, &self.rtcp_stats] {
-            stats.quality.configure(self.codec.as_deref(), srtp);
+            stats.quality.configure(self.codec.as_deref());
         }
     }
 
@@ -221,6 +265,14 @@ impl Call {
                 };
                 let relatch = this.relatch;
                 this.configure_quality();
+                let (srtp_in, srtp_out) = this.sdes.plan_keys();
+                let ice = match (&this.ice_ufrag, &this.ice_pwd) {
+                    (Some(ufrag), Some(pwd)) if this.ice_active => Some(IceCredentials {
+                        ufrag: ufrag.clone(),
+                        pwd: pwd.clone(),
+                    }),
+                    _ => None,
+                };
                 streams.push(StreamPlan {
                     port: ports.rtp.key,
                     expected: this.advertised_rtp,
@@ -230,6 +282,9 @@ impl Call {
                     rtcp_sink,
                     forward: true,
                     stats: this.rtp_stats.clone(),
+                    srtp_in: srtp_in.clone(),
+                    srtp_out: srtp_out.clone(),
+                    ice: ice.clone(),
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -244,6 +299,9 @@ impl Call {
                     rtcp_sink,
                     forward: true,
                     stats: this.rtcp_stats.clone(),
+                    srtp_in,
+                    srtp_out,
+                    ice,
                 });
             }
         }

@@ -8,13 +8,15 @@
 use std::net::SocketAddr;
 
 use rand::distributions::{Alphanumeric, DistString};
+use tracing::warn;
 
 use super::model::{Call, LegId, Media};
 use super::{CallError, Calls, Now};
 use crate::core::config::Interface;
 use crate::core::plan::{LatchPolicy, PortKey, PortPair};
 use crate::core::request::{Family, IceMode, OfferAnswer};
-use crate::core::sdp::{IceRewrite, MediaRewrite, OriginRewrite, Sdp, SdpRewrite};
+use crate::core::sdes::{self, CryptoAttr};
+use crate::core::sdp::{IceRewrite, Line, MediaRewrite, OriginRewrite, Sdp, SdpRewrite};
 
 /// Which half of the exchange a request is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,19 +111,32 @@ impl Calls {
         self.learn_from_sdp(call, from, sdp, req);
         self.settle_rtcp_mux(call, from, to, sdp, req, role);
 
-        let rewrite = self.build_rewrite(call, from, to, sdp, req, role);
-        let mut out = if role == Role::Answer {
+        let mut src = sdp.clone();
+        let protocols = settle_srtp(call, from, to, &mut src, req, role)?;
+        let rewrite = self.build_rewrite(call, from, to, &src, req, role, &protocols);
+        if role == Role::Answer {
             // An answer without ptime inherits the offerer's, as rtpengine's codec handling does.
-            let mut src = sdp.clone();
             for (i, section) in src.media.iter_mut().enumerate() {
                 if section.ptime().is_none() {
                     section.set_ptime(call.leg(to).medias.get(i).and_then(|m| m.ptime));
                 }
             }
-            src.rewrite_with_marker(&rewrite, &self.loop_marker)
-        } else {
-            sdp.rewrite_with_marker(&rewrite, &self.loop_marker)
-        };
+        }
+        let mut out = src.rewrite_with_marker(&rewrite, &self.loop_marker);
+        if rewrite
+            .media
+            .iter()
+            .any(|m| matches!(m.ice, IceRewrite::Replace { .. }))
+        {
+            // We answer connectivity checks but never send any (RFC 8445 §2.5): say so, so
+            // the peer takes the controlling role and nominates.
+            let at = out
+                .session
+                .iter()
+                .position(|l| l.attr().is_some_and(|(n, _)| n == "rtpengine"))
+                .unwrap_or(out.session.len());
+            out.session.insert(at, Line::attribute("ice-lite"));
+        }
         if req.replace.sdp_version || req.replace.force_increment_sdp_ver {
             bump_origin_version(&mut out, call, to, req.replace.force_increment_sdp_ver);
         }
@@ -268,6 +283,7 @@ impl Calls {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn build_rewrite(
         &self,
         call: &mut Call,
@@ -276,6 +292,7 @@ impl Calls {
         sdp: &Sdp,
         req: &OfferAnswer,
         role: Role,
+        protocols: &[Option<String>],
     ) -> SdpRewrite {
         let iface: Interface = self.config.interfaces[call.leg(to).interface].clone();
         let public = iface.public();
@@ -303,6 +320,7 @@ impl Calls {
                 IceMode::Force => true,
                 IceMode::Default => sender_ice,
             };
+            target.ice_active = want_ice;
             let ice = if want_ice {
                 let ufrag = target
                     .ice_ufrag
@@ -326,7 +344,7 @@ impl Calls {
                 rtcp_port,
                 full_rtcp_attribute: req.flags.full_rtcp_attribute,
                 rtcp_mux: mux,
-                protocol: plain_profile(req.transport_protocol.as_deref(), &section.m.proto),
+                protocol: protocols.get(i).cloned().flatten(),
                 ice,
                 direction: None,
                 zero_address: !req.replace.zero_address,
@@ -361,12 +379,152 @@ fn interface_names(req: &OfferAnswer) -> (Option<&str>, Option<&str>) {
     (from, to)
 }
 
-/// A transport profile this build can produce from `proto`: switching between plain RTP
-/// profiles (AVP/AVPF) is a rename; anything that needs SRTP is left as it was.
-fn plain_profile(requested: Option<&str>, proto: &str) -> Option<String> {
-    let requested = requested?;
-    let plain = |p: &str| matches!(p, "RTP/AVP" | "RTP/AVPF");
-    (plain(requested) && plain(proto) && requested != proto).then(|| requested.to_owned())
+/// RTP profiles this build converts between: plain RTP and SDES-SRTP, with or without
+/// feedback (DTLS profiles are passed through unchanged).
+fn convertible(proto: &str) -> bool {
+    matches!(proto, "RTP/AVP" | "RTP/AVPF" | "RTP/SAVP" | "RTP/SAVPF")
+}
+
+/// A profile whose keys travel in `a=crypto` lines (RFC 4568).
+fn is_sdes_profile(proto: &str) -> bool {
+    matches!(proto, "RTP/SAVP" | "RTP/SAVPF")
+}
+
+/// Decide SRTP for both parties of each m= line and put the `a=crypto` lines the receiver
+/// of `src` must see into it (rtpengine's `__generate_crypto` / `sdes_*` handling):
+///
+/// * the sender offers SDES: we take one of its lines (`select_offerer_crypto`) as its key
+///   and keep (or make) our own key with the same tag and suite for the answer to it;
+/// * the sender answers our SDES offer: its line selects our offered key towards it;
+/// * the receiver is to get SDES (`transport-protocol` or the offerer's profile): it gets
+///   our offer list (kept across re-offers) or, for an answer, our one key line;
+/// * OSRTP (`OSRTP: offer`/`accept`): SDES on RTP/AVP lines, offered or accepted;
+/// * a plain receiver gets no crypto lines; setup/fingerprint (DTLS) lines never cross a
+///   converted m= line.
+///
+/// Returns, per m= line, the profile to write when it differs from the sender's.
+fn settle_srtp(
+    call: &mut Call,
+    from: LegId,
+    to: LegId,
+    src: &mut Sdp,
+    req: &OfferAnswer,
+    role: Role,
+) -> Result<Vec<Option<String>>, CallError> {
+    let rng_err = |e: sdes::SdesError| CallError::Invalid(e.to_string());
+    let write_opts = req.sdes.write_options();
+    let mut protocols = Vec::with_capacity(src.media.len());
+    for (i, section) in src.media.iter_mut().enumerate() {
+        let in_proto = section.m.proto.clone();
+        let out_proto = match role {
+            Role::Offer => req
+                .transport_protocol
+                .clone()
+                .filter(|p| convertible(p))
+                .unwrap_or_else(|| in_proto.clone()),
+            Role::Answer => call
+                .leg(to)
+                .medias
+                .get(i)
+                .map(|m| m.protocol.clone())
+                .filter(|p| convertible(p))
+                .unwrap_or_else(|| in_proto.clone()),
+        };
+        if !convertible(&in_proto) || !convertible(&out_proto) || section.m.port == 0 {
+            protocols.push(None);
+            continue;
+        }
+        let lines: Vec<CryptoAttr> = section
+            .attributes("crypto")
+            .filter_map(|v| CryptoAttr::parse(v).ok())
+            .collect();
+
+        let sender = &mut call.leg_mut(from).medias[i].sdes;
+        // OSRTP (RFC 8643): a=crypto on an RTP/AVP line is SRTP if the proxy says to accept
+        // it; an answer to our OSRTP offer says yes by carrying a=crypto.
+        let sender_sdes = is_sdes_profile(&in_proto)
+            || (!lines.is_empty() && (role == Role::Answer || req.osrtp.accept));
+        match role {
+            Role::Offer if sender_sdes => {
+                match sdes::select_offerer_crypto(&lines, &req.sdes.offerer_pref) {
+                    Ok(chosen) => {
+                        let same = sender
+                            .local
+                            .as_ref()
+                            .is_some_and(|l| l.tag == chosen.tag && l.suite == chosen.suite);
+                        if !same {
+                            sender.local = Some(
+                                CryptoAttr::generate(chosen.tag, chosen.suite).map_err(rng_err)?,
+                            );
+                        }
+                        sender.remote = Some(chosen.clone());
+                    }
+                    Err(e) => {
+                        warn!(media = i + 1, error = %e, "SDES offer without a usable a=crypto line");
+                        sender.local = None;
+                        sender.remote = None;
+                    }
+                }
+            }
+            Role::Answer if sender_sdes && !sender.offered.is_empty() => {
+                match sdes::select_answer(&sender.offered, &lines) {
+                    Ok((ours, theirs)) => {
+                        sender.local = Some(ours.clone());
+                        sender.remote = Some(theirs.clone());
+                    }
+                    Err(e) => {
+                        warn!(media = i + 1, error = %e, "SDES answer does not match our offer");
+                        sender.local = None;
+                        sender.remote = None;
+                    }
+                }
+            }
+            _ => {
+                sender.local = None;
+                sender.remote = None;
+            }
+        }
+
+        let receiver = &mut call.leg_mut(to).medias[i].sdes;
+        let out_lines: Vec<CryptoAttr> = match role {
+            Role::Offer if (is_sdes_profile(&out_proto) || req.osrtp.offer) && !req.sdes_off => {
+                if receiver.offered.is_empty() {
+                    let mut offered = if sender_sdes {
+                        sdes::generate_offer_following(&lines, &req.sdes)
+                    } else {
+                        sdes::generate_offer(&req.sdes)
+                    }
+                    .map_err(rng_err)?;
+                    // The receiver already has our key (it offered before): keep sending with it.
+                    if let Some(local) = &receiver.local {
+                        if let Some(l) = offered.iter_mut().find(|l| l.suite == local.suite) {
+                            l.key_salt.clone_from(&local.key_salt);
+                        }
+                    }
+                    receiver.offered = offered;
+                }
+                receiver.offered.clone()
+            }
+            Role::Offer => {
+                *receiver = Default::default();
+                Vec::new()
+            }
+            Role::Answer => match (&receiver.local, &receiver.remote) {
+                (Some(local), Some(_)) => vec![local.clone()],
+                _ => Vec::new(),
+            },
+        };
+        if out_lines.is_empty() {
+            section.remove_attributes("crypto");
+        } else {
+            let values: Vec<String> = out_lines.iter().map(|a| a.write(write_opts)).collect();
+            section.set_attributes("crypto", &values);
+        }
+        section.remove_attributes("setup");
+        section.remove_attributes("fingerprint");
+        protocols.push((out_proto != in_proto).then_some(out_proto));
+    }
+    Ok(protocols)
 }
 
 /// `replace: SDP version`: the o= version we send a party goes up by one whenever the body
