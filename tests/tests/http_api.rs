@@ -255,7 +255,7 @@ fn errors_are_json_and_openapi_lists_the_routes() {
             "{method} {path}"
         );
     }
-    assert_eq!(paths.len(), 9);
+    assert_eq!(paths.len(), 12);
 }
 
 /// `--listen-ng` on a port free right now (the daemon must get past binding ng).

@@ -39,6 +39,19 @@ pub const ROUTES: &[Route] = &[
         methods: &["get", "delete"],
     },
     Route {
+        path: "/recordings",
+        methods: &["get"],
+    },
+    // Before `/recordings/{id}`: the route test deletes the recording there.
+    Route {
+        path: "/recordings/{id}/audio",
+        methods: &["get"],
+    },
+    Route {
+        path: "/recordings/{id}",
+        methods: &["get", "delete"],
+    },
+    Route {
         path: "/statistics",
         methods: &["get"],
     },
@@ -69,6 +82,16 @@ pub fn route_for(path: &str) -> Option<&'static Route> {
                 _ => return false,
             }
         }
+    })
+}
+
+fn recording_id_param() -> Value {
+    json!({
+        "name": "id",
+        "in": "path",
+        "required": true,
+        "description": "Recording id (letters, digits, `-`, `_`), from `GET /recordings`.",
+        "schema": {"type": "string"}
     })
 }
 
@@ -295,6 +318,45 @@ fn schemas() -> Value {
         }),
     );
     schemas.insert(
+        "Recording".into(),
+        json!({
+            "type": "object",
+            "required": ["id", "call_id", "state", "start_ms", "stop_ms", "duration_ms", "sample_rate", "legs", "metadata", "recorded", "pauses", "streams", "files"],
+            "properties": {
+                "id": {"type": "string"},
+                "call_id": {"type": "string"},
+                "state": {"enum": ["complete", "failed"]},
+                "error": {"type": ["string", "null"]},
+                "start_ms": u64_, "stop_ms": u64_, "duration_ms": u64_,
+                "sample_rate": u64_,
+                "channels": u64_,
+                "format": {"enum": ["wav", "pcap", "both"]},
+                "legs": {"type": "array", "items": {"type": "object"}},
+                "metadata": {"type": "array", "items": {"type": "string"}},
+                "output_destination": {"type": ["string", "null"]},
+                "recorded": {"type": "array", "items": {"type": "object"}},
+                "pauses": {"type": "array", "items": {"type": "object"}},
+                "streams": {"type": "array", "items": {"type": "object"}},
+                "files": {"type": "object"}
+            }
+        }),
+    );
+    schemas.insert(
+        "Deleted".into(),
+        json!({"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "string"}}}),
+    );
+    schemas.insert(
+        "RecordingList".into(),
+        json!({
+            "type": "object",
+            "required": ["count", "recordings"],
+            "properties": {
+                "count": u64_,
+                "recordings": {"type": "array", "items": {"$ref": "#/components/schemas/Recording"}}
+            }
+        }),
+    );
+    schemas.insert(
         "Statistics".into(),
         json!({
             "type": "object",
@@ -379,6 +441,59 @@ fn operation(path: &str, method: &str) -> Value {
                 "400": bad,
                 "401": error_response("Missing or invalid bearer token"),
                 "404": error_response("No such call")
+            }
+        }),
+        ("/recordings", "get") => json!({
+            "summary": "Finished recordings (their metadata), oldest first",
+            "parameters": [
+                {"name": "call_id", "in": "query", "required": false,
+                 "description": "Only recordings of this SIP Call-ID", "schema": {"type": "string"}},
+                {"name": "from", "in": "query", "required": false,
+                 "description": "Started at or after this Unix time (ms)", "schema": {"type": "integer"}},
+                {"name": "to", "in": "query", "required": false,
+                 "description": "Started before this Unix time (ms)", "schema": {"type": "integer"}},
+                {"name": "limit", "in": "query", "required": false,
+                 "description": "Most recordings returned (default 1000)", "schema": {"type": "integer", "minimum": 0}}
+            ],
+            "responses": {
+                "200": json_response("Recording list", "RecordingList"),
+                "400": bad,
+                "404": error_response("Recording is not enabled")
+            }
+        }),
+        ("/recordings/{id}", "get") => json!({
+            "summary": "Metadata of one recording: call-id, tags, labels, ng metadata, intervals, streams, files",
+            "parameters": [recording_id_param()],
+            "responses": {
+                "200": json_response("The recording's metadata", "Recording"),
+                "400": bad,
+                "404": error_response("No such recording")
+            }
+        }),
+        ("/recordings/{id}", "delete") => json!({
+            "summary": "Delete a recording and all its files",
+            "parameters": [recording_id_param()],
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": json_response("The deleted recording's id", "Deleted"),
+                "400": bad,
+                "401": error_response("Missing or invalid bearer token"),
+                "404": error_response("No such recording")
+            }
+        }),
+        ("/recordings/{id}/audio", "get") => json!({
+            "summary": "The mixed stereo WAV (caller left, callee right); supports a single HTTP Range",
+            "parameters": [recording_id_param(), {
+                "name": "Range", "in": "header", "required": false,
+                "description": "`bytes=FIRST-LAST`, `bytes=FIRST-` or `bytes=-SUFFIX`",
+                "schema": {"type": "string"}
+            }],
+            "responses": {
+                "200": {"description": "The whole file", "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}},
+                "206": {"description": "The range asked for", "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}},
+                "400": bad,
+                "404": error_response("No such recording, or it has no WAV"),
+                "416": error_response("Range not satisfiable")
             }
         }),
         ("/statistics", "get") => json!({

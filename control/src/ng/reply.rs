@@ -23,6 +23,13 @@ pub fn write_error(out: &mut Vec<u8>, reason: &str) {
     });
 }
 
+/// `{result: ok}`: commands that only report success (recording control).
+pub fn write_ok(out: &mut Vec<u8>) {
+    Encoder::new(out).dict(|d| {
+        d.str("result", "ok");
+    });
+}
+
 pub fn write_pong(out: &mut Vec<u8>) {
     Encoder::new(out).dict(|d| {
         d.str("result", "pong");
@@ -762,7 +769,7 @@ pub(crate) mod tests {
                 rtcp_packets: 2,
                 rtcp_bytes: 112,
                 relayed_packets: 99,
-                drops: [1, 2, 0, 0, 0, 0, 0, 0, 0],
+                drops: [1, 2, 0, 0, 0, 0, 0, 0, 0, 0],
                 ..Default::default()
             },
         };

@@ -15,3 +15,4 @@ pub mod snapshot;
 pub mod srtp;
 pub mod stats;
 pub mod stun;
+pub mod tap;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::config::Interface;
 use super::srtp::SrtpSuite;
 use super::stats::{PacketTotals, StreamStats};
+use super::tap::TapStream;
 
 /// Identifies one bound local socket for its whole life (unique per daemon run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -87,6 +88,8 @@ pub struct StreamPlan {
     /// on this socket checked with them are answered (ICE-lite), and a nominating one
     /// (USE-CANDIDATE) fixes the party's address. `None`: STUN is dropped.
     pub ice: Option<IceCredentials>,
+    /// Copy accepted RTP to the tap sink (recording) as this stream of the call.
+    pub tap: Option<TapStream>,
 }
 
 /// Our short-term ICE credentials for one m= line (`a=ice-ufrag`/`a=ice-pwd`; rtpengine's

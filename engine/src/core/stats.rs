@@ -117,10 +117,13 @@ pub enum DropReason {
     /// STUN that is not an ICE check for us (no ICE on the stream, bad credentials or
     /// integrity, not a Binding request). Refused checks still get their error response.
     Stun = 8,
+    /// Relayed, but the copy for a recording/tap sink was skipped: its queue or buffer pool
+    /// was full (the sink is behind). The stream's error counter is not touched.
+    TapFull = 9,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::SourceMismatch,
         DropReason::Malformed,
         DropReason::NoDestination,
@@ -130,6 +133,7 @@ impl DropReason {
         DropReason::SrtpReplay,
         DropReason::SrtpFailed,
         DropReason::Stun,
+        DropReason::TapFull,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -143,6 +147,7 @@ impl DropReason {
             DropReason::SrtpReplay => "srtp_replay",
             DropReason::SrtpFailed => "srtp_failed",
             DropReason::Stun => "stun",
+            DropReason::TapFull => "tap_full",
         }
     }
 

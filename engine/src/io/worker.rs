@@ -53,6 +53,7 @@ fn rekey(slot: &mut Option<Box<Srtp>>, keys: Option<SrtpKeys>, port: PortKey) {
         },
     }
 }
+use crate::core::tap::{StreamTap, TapSender};
 
 /// Work handed to a worker by the control plane.
 pub(crate) enum Command {
@@ -63,6 +64,8 @@ pub(crate) enum Command {
     },
     Remove(CallKey),
     Release(Vec<PortKey>),
+    /// Where streams whose plan asks for a tap send their copies (`None`: nowhere).
+    SetTap(Option<TapSender>),
     /// Reply once every earlier command has been handled.
     Barrier(SyncSender<()>),
     Shutdown,
@@ -86,6 +89,8 @@ pub(crate) struct Entry {
     srtp_out: Option<Box<Srtp>>,
     /// Our ICE credentials when we answer STUN checks on this socket.
     ice: Option<Box<IceCredentials>>,
+    /// Copies of accepted RTP go to the recorder.
+    tap: Option<StreamTap>,
 }
 
 impl Entry {
@@ -212,6 +217,13 @@ pub(crate) fn inspect(
             counters.count_rtp(len);
             entry.stats.count_rx(len, now.wall_ms);
             entry.stats.last_ssrc.store(ssrc, Relaxed);
+            // The copy is what the party sent, decrypted (SRTP was unprotected above). A
+            // skipped copy never affects relaying.
+            if let Some(tap) = entry.tap.as_mut() {
+                if !tap.copy(&pkt[..plain_len], src, entry.port.addr, now.wall_ms) {
+                    counters.count_drop(DropReason::TapFull);
+                }
+            }
         }
         (_, Role::Rtp) => {
             // RTCP muxed on the RTP port.
@@ -324,6 +336,15 @@ pub(crate) fn drop_many(
     }
 }
 
+/// Tap state for a stream whose plan asks for copies, when a sink is attached.
+fn stream_tap(
+    queue: Option<&TapSender>,
+    call: CallKey,
+    stream: Option<crate::core::tap::TapStream>,
+) -> Option<StreamTap> {
+    Some(StreamTap::new(call, stream?, queue?))
+}
+
 /// How a backend starts and stops receiving on a socket.
 pub(crate) trait Watch {
     /// Start receiving on `fd`, which goes into slab slot `idx`.
@@ -351,6 +372,8 @@ pub(crate) struct Core {
     calls: HashMap<CallKey, Vec<PortKey>>,
     /// Barrier replies held back until the backend is settled.
     acks: Vec<SyncSender<()>>,
+    /// The recorder's queue, for streams whose plan asks for a tap.
+    tap: Option<TapSender>,
 }
 
 impl Core {
@@ -368,6 +391,7 @@ impl Core {
             by_key: HashMap::new(),
             calls: HashMap::new(),
             acks: Vec::new(),
+            tap: None,
         }
     }
 
@@ -404,6 +428,7 @@ impl Core {
                     }
                 }
                 Command::Release(keys) => self.release(&keys, w),
+                Command::SetTap(tap) => self.tap = tap,
                 Command::Barrier(ack) => {
                     if w.settled() && self.acks.is_empty() {
                         let _ = ack.send(());
@@ -455,6 +480,9 @@ impl Core {
                 e.forward = sp.forward;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
+                if e.tap.as_ref().map(StreamTap::stream) != sp.tap {
+                    e.tap = stream_tap(self.tap.as_ref(), call, sp.tap);
+                }
             } else if let Some(pos) = ports.iter().position(|p| p.key == sp.port) {
                 let port = ports.swap_remove(pos);
                 let (mut srtp_in, mut srtp_out) = (None, None);
@@ -473,6 +501,7 @@ impl Core {
                     rtcp_sink_key: sp.rtcp_sink,
                     rtp_sink: None,
                     rtcp_sink: None,
+                    tap: stream_tap(self.tap.as_ref(), call, sp.tap),
                     port,
                 };
                 let idx = self.free.pop().unwrap_or(self.slab.len());

@@ -22,9 +22,10 @@ use self::negotiate::{Exchange, Role};
 use super::config::EngineConfig;
 use super::pii::Pii;
 use super::plan::{CallKey, MediaPlane, PortError};
-use super::request::{Delete, List, OfferAnswer, Query};
+use super::request::{Delete, List, OfferAnswer, Query, Recording, RecordingAction};
 use super::sdp::{Sdp, SdpError};
 use super::snapshot::{CallSnapshot, EngineStatistics};
+use super::tap::{RecordingEvent, RecordingSink};
 
 /// The moment a request is handled: monotonic for timers, wall clock for reports.
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +105,8 @@ pub struct Calls {
     totals: Totals,
     /// Value of our `a=rtpengine:` loop-protection marker, unique per daemon run.
     loop_marker: String,
+    /// Told about recorded calls; `None`: recording requests are refused.
+    recorder: Option<Arc<dyn RecordingSink>>,
 }
 
 impl Calls {
@@ -117,7 +120,115 @@ impl Calls {
             started: None,
             totals: Totals::default(),
             loop_marker,
+            recorder: None,
         }
+    }
+
+    /// Attach the recording sink (the media plane must have its tap queue already).
+    pub fn set_recorder(&mut self, recorder: Arc<dyn RecordingSink>) {
+        self.recorder = Some(recorder);
+    }
+
+    /// Tell the recorder what a recorded call looks like now (after offer/answer or a
+    /// recording request). A paused call stays paused.
+    fn report_recording(&self, call: &Call, now: Now) {
+        if let (Some(rec), true) = (&self.recorder, call.record) {
+            let info = call.tap_info();
+            rec.event(RecordingEvent::Start {
+                call: call.key,
+                info,
+                at_us: now.unix_us,
+            });
+            if call.record_paused {
+                rec.event(RecordingEvent::Pause {
+                    call: call.key,
+                    at_us: now.unix_us,
+                });
+            }
+        }
+    }
+
+    /// Finalize the recording of a call that ends or stops recording.
+    fn stop_recording(recorder: &Option<Arc<dyn RecordingSink>>, call: &mut Call, now: Now) {
+        if !call.record {
+            return;
+        }
+        call.record = false;
+        call.record_paused = false;
+        if let Some(rec) = recorder {
+            rec.event(RecordingEvent::Stop {
+                call: call.key,
+                at_us: now.unix_us,
+            });
+        }
+    }
+
+    /// `start recording`, `stop recording`, `pause recording`.
+    pub fn recording(&mut self, req: &Recording, now: Now) -> Result<(), CallError> {
+        if self.recorder.is_none() {
+            return Err(CallError::Invalid("Recording is not enabled".into()));
+        }
+        let mut call = self
+            .calls
+            .remove(&req.call_id)
+            .ok_or(CallError::UnknownCall)?;
+        let tags_ok = [&req.from_tag, &req.to_tag]
+            .into_iter()
+            .flatten()
+            .filter(|t| !t.is_empty())
+            .all(|t| call.leg_by_tag(t).is_some());
+        if !tags_ok {
+            self.calls.insert(req.call_id.clone(), call);
+            return Err(CallError::NotFound);
+        }
+        if let Some(m) = &req.metadata {
+            call.record_metadata.push(m.clone());
+        }
+        if req.output_destination.is_some() {
+            call.record_destination = req.output_destination.clone();
+        }
+        match req.action {
+            RecordingAction::Start => {
+                let was = call.record;
+                call.record = true;
+                call.record_paused = false;
+                self.report_recording(&call, now);
+                if !was {
+                    let plan = call.plan();
+                    self.media.apply(plan);
+                }
+                info!(call_id = %req.call_id, "recording started");
+            }
+            RecordingAction::Pause => {
+                if !call.record {
+                    // rtpengine starts a recording in the paused state in this case.
+                    call.record = true;
+                    call.record_paused = true;
+                    self.report_recording(&call, now);
+                    let plan = call.plan();
+                    self.media.apply(plan);
+                } else if !call.record_paused {
+                    call.record_paused = true;
+                    if let Some(rec) = &self.recorder {
+                        rec.event(RecordingEvent::Pause {
+                            call: call.key,
+                            at_us: now.unix_us,
+                        });
+                    }
+                }
+                info!(call_id = %req.call_id, "recording paused");
+            }
+            RecordingAction::Stop => {
+                if call.record {
+                    Self::stop_recording(&self.recorder, &mut call, now);
+                    let plan = call.plan();
+                    self.media.apply(plan);
+                    info!(call_id = %req.call_id, "recording stopped");
+                }
+            }
+        }
+        self.calls.insert(req.call_id.clone(), call);
+        Ok(())
     }
 
     pub fn offer(&mut self, req: &OfferAnswer, now: Now) -> Result<OfferAnswerReply, CallError> {
@@ -144,6 +255,9 @@ impl Calls {
                     delete_delay: None,
                     delete_at: None,
                     record: false,
+                    record_paused: false,
+                    record_metadata: Vec::new(),
+                    record_destination: None,
                 }
             }
         };
@@ -157,6 +271,9 @@ impl Calls {
                 self.totals.created -= 1;
             }
             _ => {
+                if result.is_ok() {
+                    self.report_recording(&call, now);
+                }
                 self.calls.insert(req.call_id.clone(), call);
             }
         }
@@ -206,7 +323,9 @@ impl Calls {
         if req.delete_delay.is_some() {
             call.delete_delay = req.delete_delay;
         }
-        call.record |= req.flags.record_call || req.record_call == Some(true);
+        if self.recorder.is_some() {
+            call.record |= req.flags.record_call || req.record_call == Some(true);
+        }
         // A new offer revives a call that was deleted with a delay (rtpengine does the same).
         call.delete_at = None;
         let out = self.negotiate(
@@ -237,7 +356,13 @@ impl Calls {
             .calls
             .remove(&req.call_id)
             .ok_or(CallError::UnknownCall)?;
+        if self.recorder.is_some() && (req.flags.record_call || req.record_call == Some(true)) {
+            call.record = true;
+        }
         let result = self.answer_on(&mut call, to_tag, &sdp, req, now);
+        if result.is_ok() {
+            self.report_recording(&call, now);
+        }
         self.calls.insert(req.call_id.clone(), call);
         result.map(|sdp| OfferAnswerReply {
             sdp,
@@ -327,6 +452,14 @@ impl Calls {
             .or(call.delete_delay)
             .unwrap_or(self.config.delete_delay);
         let snapshot = report::snapshot(call);
+        if call.record {
+            // The recording ends with the call's signalling, even if media lingers.
+            Self::stop_recording(&self.recorder, call, now);
+            if !delay.is_zero() {
+                let plan = call.plan();
+                self.media.apply(plan);
+            }
+        }
         if delay.is_zero() {
             let call = self.calls.remove(&req.call_id).expect("call present");
             self.media.remove(call.key);
@@ -424,7 +557,8 @@ impl Calls {
         }
         let mut events = Vec::with_capacity(ended.len());
         for (id, reason) in ended {
-            let call = self.calls.remove(&id).expect("listed above");
+            let mut call = self.calls.remove(&id).expect("listed above");
+            Self::stop_recording(&self.recorder, &mut call, now);
             self.media.remove(call.key);
             match reason {
                 Some(reason) => {
@@ -442,8 +576,10 @@ impl Calls {
     }
 
     /// Tear every call down (daemon shutdown).
-    pub fn shutdown(&mut self, _now: Now) {
-        for (id, call) in self.calls.drain() {
+    pub fn shutdown(&mut self, now: Now) {
+        let calls: Vec<(String, Call)> = self.calls.drain().collect();
+        for (id, mut call) in calls {
+            Self::stop_recording(&self.recorder, &mut call, now);
             self.media.remove(call.key);
             info!(call_id = %Pii(&id), "call closed at shutdown");
         }

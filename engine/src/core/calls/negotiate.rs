@@ -214,6 +214,7 @@ impl Calls {
                 .codecs()
                 .first()
                 .map(|c| format!("{}/{}", c.name, c.clock_rate));
+            media.codecs = section.codecs();
             media.ptime = section.ptime();
             media.ice_seen = section.has_ice();
             media.sdp_rtcp_mux = section.rtcp_mux();
