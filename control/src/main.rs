@@ -22,6 +22,7 @@ use clap::Parser;
 use ngmedia_control::http::{self, ApiState};
 use ngmedia_control::ng::server::{now, NgServer};
 use ngmedia_engine::core::calls::{CallEvent, Calls};
+use ngmedia_engine::core::pii::Pii;
 use ngmedia_engine::io::MediaWorkers;
 use ngmedia_recordings::{Recorder, RecorderConfig, RecordingStore};
 use tokio::signal::unix::{signal, SignalKind};
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    logging::init(settings.log_level);
+    logging::init(settings.log_level, settings.log_format, settings.log_redact);
     for warning in &settings.warnings {
         warn!("{warning}");
     }
@@ -241,9 +242,11 @@ fn tick(calls: &Mutex<Calls>) {
     for event in events {
         match event {
             CallEvent::TimedOut { call_id, reason } => {
-                info!(call_id = %call_id, reason, "call ended by timeout")
+                info!(call_id = %Pii(&call_id), reason, "call ended by timeout")
             }
-            CallEvent::Purged { call_id } => debug!(call_id = %call_id, "deleted call purged"),
+            CallEvent::Purged { call_id } => {
+                debug!(call_id = %Pii(&call_id), "deleted call purged")
+            }
         }
     }
 }

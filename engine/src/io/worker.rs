@@ -132,6 +132,8 @@ pub(crate) struct Now {
     wall_ms: u64,
     /// Monotonic time, for the latch's learning window.
     mono_ms: u64,
+    /// Fine monotonic time, for jitter and RTT (the coarse clocks tick every few ms).
+    mono_us: u64,
 }
 
 impl Now {
@@ -139,6 +141,7 @@ impl Now {
         Now {
             wall_ms: sys::clock_ms(libc::CLOCK_REALTIME_COARSE),
             mono_ms: sys::clock_ms(libc::CLOCK_MONOTONIC_COARSE),
+            mono_us: sys::clock_us(libc::CLOCK_MONOTONIC),
         }
     }
 }
@@ -216,6 +219,8 @@ pub(crate) fn inspect(
             return (Route::None, 0);
         }
     }
+    let rtp = route == Route::Rtp;
+    (entry.stats.quality).record(counters, &pkt[..plain_len], rtp, now.mono_us, now.wall_ms);
     match (route, entry.port.role) {
         (Route::Rtp, _) => {
             counters.count_rtp(len);

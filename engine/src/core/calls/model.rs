@@ -201,6 +201,13 @@ impl Media {
         }
     }
 
+    /// Tell the quality counters the negotiated codec (clock rate, E-model impairment).
+    fn configure_quality(&self) {
+        for stats in [&self.rtp_stats, &self.rtcp_stats] {
+            stats.quality.configure(self.codec.as_deref());
+        }
+    }
+
     /// Host candidates for our sockets facing this party, at the address written in SDP.
     pub fn ice_candidates(&self, address: IpAddr) -> Vec<IceCandidate> {
         let Some(ports) = self.ports else {
@@ -271,6 +278,7 @@ impl Call {
                     None => (None, None),
                 };
                 let relatch = this.relatch;
+                this.configure_quality();
                 let (srtp_in, srtp_out) = this.sdes.plan_keys();
                 let ice = match (&this.ice_ufrag, &this.ice_pwd) {
                     (Some(ufrag), Some(pwd)) if this.ice_active => Some(IceCredentials {
