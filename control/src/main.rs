@@ -125,6 +125,8 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         token: settings.http_token,
         started,
         recordings: recorder.store().clone(),
+        recorder: recorder.clone(),
+        workers: workers.clone(),
     };
     let result = runtime.block_on(serve(ng_socket, http, calls.clone()));
 
@@ -146,6 +148,8 @@ struct Http {
     token: Option<http::auth::BearerToken>,
     started: Instant,
     recordings: RecordingStore,
+    recorder: Arc<Recorder>,
+    workers: Arc<MediaWorkers>,
 }
 
 /// Answer ng and HTTP and tick timers until SIGTERM or SIGINT; returns the signal's name.
@@ -175,6 +179,8 @@ async fn serve(
         token: http.token,
         started: http.started,
         recordings: Some(http.recordings),
+        recorder: Some(http.recorder),
+        workers: Some(http.workers),
     }));
     let server = ng.run(socket, stopped);
     tokio::pin!(server);

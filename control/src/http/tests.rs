@@ -106,6 +106,8 @@ fn api_with(token: Option<&str>, recordings: Option<ngmedia_recordings::Recordin
         token: token.and_then(BearerToken::new),
         started: Instant::now(),
         recordings,
+        recorder: None,
+        workers: None,
     });
     Api {
         app: router(state),

@@ -181,9 +181,21 @@ pub struct WorkerCounters {
     pub mos_buckets: [AtomicU64; MOS_BUCKETS.len() + 1],
     /// Sum of the MOS samples × 100.
     pub mos_sum: AtomicU64,
+    /// Nanoseconds the worker spent working: from each wake-up to its next wait (loop
+    /// utilisation = busy time / wall time).
+    pub busy_ns: AtomicU64,
+    /// Wake-ups of the worker's IO loop.
+    pub wakeups: AtomicU64,
 }
 
 impl WorkerCounters {
+    /// Account one pass of the IO loop that woke at `woke` (called just before waiting again).
+    #[inline]
+    pub fn count_busy(&self, woke: std::time::Instant) {
+        bump(&self.busy_ns, woke.elapsed().as_nanos() as u64);
+        bump(&self.wakeups, 1);
+    }
+
     /// Add what one RTP packet showed about its stream.
     #[inline]
     pub fn count_quality(&self, o: Observed) {

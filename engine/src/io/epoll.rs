@@ -207,6 +207,7 @@ impl EpollWorker {
                     return;
                 }
             };
+            let woke = std::time::Instant::now();
             // Commands first: a plan applied before a packet was sent must govern it.
             if events[..n].iter().any(|ev| ev.u64 == WAKE_TOKEN) {
                 self.wake.drain();
@@ -226,6 +227,7 @@ impl EpollWorker {
             }
             self.core
                 .send_rtcp_reports(now, |fd, _, dest, pkt| sys::send_to(fd, pkt, &dest));
+            self.core.counters.count_busy(woke);
         }
     }
 

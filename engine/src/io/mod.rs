@@ -315,6 +315,19 @@ impl MediaWorkers {
         Ok(Arc::new(media))
     }
 
+    /// Loop utilisation of each worker, in worker order: (busy nanoseconds, wake-ups).
+    pub fn loads(&self) -> Vec<(u64, u64)> {
+        self.workers
+            .iter()
+            .map(|w| {
+                (
+                    w.counters.busy_ns.load(Ordering::Relaxed),
+                    w.counters.wakeups.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+
     /// The backend the workers use (never `Auto`).
     pub fn backend(&self) -> Backend {
         self.backend

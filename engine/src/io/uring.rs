@@ -478,6 +478,7 @@ impl UringWorker {
                     }
                 }
             }
+            let woke = std::time::Instant::now();
             self.cqes.clear();
             let mut wake = false;
             for cqe in self.io.ring.completion().take(REAP) {
@@ -510,6 +511,7 @@ impl UringWorker {
             if self.core.awaiting_settle() && self.io.settled() {
                 self.core.settle();
             }
+            self.core.counters.count_busy(woke);
         }
         self.quiesce();
     }

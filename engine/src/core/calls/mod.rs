@@ -94,6 +94,8 @@ struct Totals {
     created: u64,
     timed_out: u64,
     deleted: u64,
+    /// Media streams (a party's m= line with its ports) opened.
+    streams: u64,
 }
 
 /// All calls (rtpengine's call hash).
@@ -520,6 +522,30 @@ impl Calls {
                 .sum(),
             ports_total: u64::from(self.config.port_max.saturating_sub(self.config.port_min)) + 1,
             packets: self.media.totals(),
+            streams_current: self
+                .calls
+                .values()
+                .flat_map(|c| c.legs.iter())
+                .flat_map(|l| l.medias.iter())
+                .filter(|m| m.ports.is_some())
+                .count() as u64,
+            streams_total: self.totals.streams,
+            transcoders: {
+                let mut by_pair = std::collections::BTreeMap::<String, u64>::new();
+                for m in self
+                    .calls
+                    .values()
+                    .filter(|c| c.delete_at.is_none())
+                    .flat_map(|c| c.legs.iter())
+                    .flat_map(|l| l.medias.iter())
+                    .filter(|m| m.ports.is_some())
+                {
+                    if let Some(t) = &m.codec_state.transcode_rx {
+                        *by_pair.entry(report::transcode_pair(t)).or_default() += 1;
+                    }
+                }
+                by_pair.into_iter().collect()
+            },
         }
     }
 

@@ -104,6 +104,7 @@ impl Calls {
                 }
             }
         }
+        self.totals.streams += got.len() as u64;
         for (leg, i, pair) in got {
             call.leg_mut(leg).medias[i].ports = Some(pair);
         }
