@@ -539,6 +539,12 @@ impl CallRec {
     /// 16 kHz recording through the same rule, but the codecs registry has none yet, so
     /// wideband recordings are 48 kHz today. Unknown codecs count as 8 kHz.
     fn choose_rate(&self) -> u32 {
+        // Events and comfort noise say nothing about the audio's rate.
+        let audio = |c: &&TapCodec| {
+            !c.name.eq_ignore_ascii_case("telephone-event") && !c.name.eq_ignore_ascii_case("CN")
+        };
+        // The party's first codec its peer also has (an offer lists several); in a
+        // transcoded call the lists do not meet, and the party's first audio codec is used.
         let used = |leg: usize| -> Option<&TapCodec> {
             let list = self.info.legs.get(leg)?.medias.first()?;
             let peer: Vec<String> = self
@@ -546,11 +552,12 @@ impl CallRec {
                 .legs
                 .get(1 - leg.min(1))
                 .and_then(|o| o.medias.first())
-                .map(|m| m.iter().map(|c| c.name.to_ascii_lowercase()).collect())
+                .map(|m| m.iter().filter(audio).map(|c| c.name.to_ascii_lowercase()).collect())
                 .unwrap_or_default();
             list.iter()
-                .find(|c| peer.is_empty() || peer.contains(&c.name.to_ascii_lowercase()))
-                .or(list.first())
+                .filter(audio)
+                .find(|c| peer.contains(&c.name.to_ascii_lowercase()))
+                .or_else(|| list.iter().find(audio))
         };
         let pcm_rate = |c: &TapCodec| {
             Codec::lookup(&c.name, c.clock_rate, c.channels, c.fmtp.as_deref())

@@ -786,6 +786,7 @@ pub(crate) mod tests {
                 drops: [1, 2, 0, 0, 0, 0, 0, 0, 0, 0],
                 ..Default::default()
             },
+            ..Default::default()
         };
         let mut control = ControlCounters::default();
         let proxy = "127.0.0.1".parse().unwrap();

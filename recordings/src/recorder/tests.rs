@@ -390,3 +390,31 @@ fn threaded_recorder_writes_everything_queued_at_shutdown() {
     assert!(right.len() >= 8000 - 160, "{}", right.len());
     assert!(power(&right[..7000], 8000.0, 1000.0) > 1e5);
 }
+
+#[test]
+fn output_rate_follows_the_codec_each_party_uses() {
+    let codec = |pt: u8, name: &str, rate: u32, channels: Option<u8>| TapCodec {
+        pt,
+        name: name.into(),
+        clock_rate: rate,
+        channels,
+        fmtp: None,
+    };
+    let te8 = codec(101, "telephone-event", 8000, None);
+    let te48 = codec(97, "telephone-event", 48000, None);
+    let opus = codec(96, "opus", 48000, Some(2));
+    let mut call = info();
+    // Narrowband both sides.
+    let rec = CallRec::new("x".into(), call.clone(), T0, Arc::default());
+    assert_eq!(rec.choose_rate(), 8000);
+    // Transcoded PCMU ↔ Opus: the lists share only telephone-event, which does not count.
+    call.legs[0].medias = vec![vec![pcmu()[0].clone(), te8.clone()]];
+    call.legs[1].medias = vec![vec![opus.clone(), te48]];
+    let rec = CallRec::new("x".into(), call.clone(), T0, Arc::default());
+    assert_eq!(rec.choose_rate(), 48000);
+    // An offer listing Opus second, answered with PCMU: narrowband.
+    call.legs[0].medias = vec![vec![pcmu()[0].clone(), opus, te8]];
+    call.legs[1].medias = vec![pcmu()];
+    let rec = CallRec::new("x".into(), call, T0, Arc::default());
+    assert_eq!(rec.choose_rate(), 8000);
+}
