@@ -188,7 +188,7 @@ pub fn render(
         o.sample(
             "ngmedia_worker_busy_seconds_total",
             &format!("worker=\"{i}\""),
-            format_args!("{:.6}", *busy_ns as f64 / 1e9),
+            format_args!("{:.9}", *busy_ns as f64 / 1e9),
         );
     }
     o.family(
@@ -516,8 +516,8 @@ mod tests {
             ("ngmedia_streams_total", "9"),
             ("ngmedia_transcoders_active{pair=\"PCMU-opus\"}", "2"),
             ("ngmedia_transcoders_active{pair=\"opus-PCMU\"}", "2"),
-            ("ngmedia_worker_busy_seconds_total{worker=\"0\"}", "1.500000"),
-            ("ngmedia_worker_busy_seconds_total{worker=\"1\"}", "0.000250"),
+            ("ngmedia_worker_busy_seconds_total{worker=\"0\"}", "1.500000000"),
+            ("ngmedia_worker_busy_seconds_total{worker=\"1\"}", "0.000250000"),
             ("ngmedia_worker_wakeups_total{worker=\"1\"}", "3"),
             ("ngmedia_recordings_active", "1"),
             ("ngmedia_recordings_total", "3"),
