@@ -172,6 +172,7 @@ impl Side {
             srtp_out: None,
             ice: None,
             tap: None,
+            intercept: None,
         };
         [
             stream(

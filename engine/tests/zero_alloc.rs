@@ -67,6 +67,7 @@ fn stream(
         srtp_out: None,
         ice: None,
         tap: None,
+        intercept: None,
     }
 }
 

@@ -90,6 +90,9 @@ pub struct StreamPlan {
     pub ice: Option<IceCredentials>,
     /// Copy accepted RTP to the tap sink (recording) as this stream of the call.
     pub tap: Option<TapStream>,
+    /// Copy accepted RTP (decrypted) to the interception sink (lawful interception,
+    /// `start forwarding`) as this stream of the call. Independent of `tap`.
+    pub intercept: Option<TapStream>,
 }
 
 /// Our short-term ICE credentials for one m= line (`a=ice-ufrag`/`a=ice-pwd`; rtpengine's

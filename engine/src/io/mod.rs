@@ -350,6 +350,14 @@ impl MediaWorkers {
         }
     }
 
+    /// Send interception copies (plans with `intercept` set) to `tap` from now on. Refused
+    /// copies are counted on `tap` only, never in the engine's drop counters.
+    pub fn set_intercept_tap(&self, tap: Option<TapSender>) {
+        for w in &self.workers {
+            w.send(Command::SetInterceptTap(tap.clone()));
+        }
+    }
+
     /// Stop and join the worker threads; every socket is closed. Idempotent.
     pub fn shutdown(&self) {
         if self.stopped.swap(true, Ordering::SeqCst) {

@@ -53,7 +53,7 @@ fn rekey(slot: &mut Option<Box<Srtp>>, keys: Option<SrtpKeys>, port: PortKey) {
         },
     }
 }
-use crate::core::tap::{StreamTap, TapSender};
+use crate::core::tap::{StreamTap, StreamTaps, TapSender};
 
 /// Work handed to a worker by the control plane.
 pub(crate) enum Command {
@@ -66,6 +66,8 @@ pub(crate) enum Command {
     Release(Vec<PortKey>),
     /// Where streams whose plan asks for a tap send their copies (`None`: nowhere).
     SetTap(Option<TapSender>),
+    /// Where streams whose plan asks for interception copies send them (`None`: nowhere).
+    SetInterceptTap(Option<TapSender>),
     /// Reply once every earlier command has been handled.
     Barrier(SyncSender<()>),
     Shutdown,
@@ -89,8 +91,8 @@ pub(crate) struct Entry {
     srtp_out: Option<Box<Srtp>>,
     /// Our ICE credentials when we answer STUN checks on this socket.
     ice: Option<Box<IceCredentials>>,
-    /// Copies of accepted RTP go to the recorder.
-    tap: Option<StreamTap>,
+    /// Copies of accepted RTP go to the recorder and/or the interceptor.
+    taps: StreamTaps,
 }
 
 impl Entry {
@@ -213,11 +215,12 @@ pub(crate) fn inspect(
             entry.stats.count_rx(len, now.wall_ms);
             entry.stats.last_ssrc.store(ssrc, Relaxed);
             // The copy is what the party sent, decrypted (SRTP was unprotected above). A
-            // skipped copy never affects relaying.
-            if let Some(tap) = entry.tap.as_mut() {
-                if !tap.copy(&pkt[..plain_len], src, entry.port.addr, now.wall_ms) {
-                    counters.count_drop(DropReason::TapFull);
-                }
+            // skipped copy never affects relaying; only the recorder's count as drops.
+            if !entry
+                .taps
+                .copy(&pkt[..plain_len], src, entry.port.addr, now.wall_ms)
+            {
+                counters.count_drop(DropReason::TapFull);
             }
         }
         (_, Role::Rtp) => {
@@ -369,6 +372,8 @@ pub(crate) struct Core {
     acks: Vec<SyncSender<()>>,
     /// The recorder's queue, for streams whose plan asks for a tap.
     tap: Option<TapSender>,
+    /// The interceptor's queue, for streams whose plan asks for interception copies.
+    intercept: Option<TapSender>,
 }
 
 impl Core {
@@ -387,6 +392,7 @@ impl Core {
             calls: HashMap::new(),
             acks: Vec::new(),
             tap: None,
+            intercept: None,
         }
     }
 
@@ -424,6 +430,7 @@ impl Core {
                 }
                 Command::Release(keys) => self.release(&keys, w),
                 Command::SetTap(tap) => self.tap = tap,
+                Command::SetInterceptTap(tap) => self.intercept = tap,
                 Command::Barrier(ack) => {
                     if w.settled() && self.acks.is_empty() {
                         let _ = ack.send(());
@@ -475,8 +482,11 @@ impl Core {
                 e.forward = sp.forward;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
-                if e.tap.as_ref().map(StreamTap::stream) != sp.tap {
-                    e.tap = stream_tap(self.tap.as_ref(), call, sp.tap);
+                if e.taps.record.as_ref().map(StreamTap::stream) != sp.tap {
+                    e.taps.record = stream_tap(self.tap.as_ref(), call, sp.tap);
+                }
+                if e.taps.intercept.as_ref().map(StreamTap::stream) != sp.intercept {
+                    e.taps.intercept = stream_tap(self.intercept.as_ref(), call, sp.intercept);
                 }
             } else if let Some(pos) = ports.iter().position(|p| p.key == sp.port) {
                 let port = ports.swap_remove(pos);
@@ -496,7 +506,10 @@ impl Core {
                     rtcp_sink_key: sp.rtcp_sink,
                     rtp_sink: None,
                     rtcp_sink: None,
-                    tap: stream_tap(self.tap.as_ref(), call, sp.tap),
+                    taps: StreamTaps {
+                        record: stream_tap(self.tap.as_ref(), call, sp.tap),
+                        intercept: stream_tap(self.intercept.as_ref(), call, sp.intercept),
+                    },
                     port,
                 };
                 let idx = self.free.pop().unwrap_or(self.slab.len());

@@ -24,7 +24,7 @@ use super::plan::{CallKey, MediaPlane, PortError};
 use super::request::{Delete, List, OfferAnswer, Query, Recording, RecordingAction};
 use super::sdp::{Sdp, SdpError};
 use super::snapshot::{CallSnapshot, EngineStatistics};
-use super::tap::{RecordingEvent, RecordingSink};
+use super::tap::{InterceptSink, RecordingEvent, RecordingSink};
 
 /// The moment a request is handled: monotonic for timers, wall clock for reports.
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +106,8 @@ pub struct Calls {
     loop_marker: String,
     /// Told about recorded calls; `None`: recording requests are refused.
     recorder: Option<Arc<dyn RecordingSink>>,
+    /// Decides which streams are copied for interception and forwarding; `None`: none are.
+    interceptor: Option<Arc<dyn InterceptSink>>,
 }
 
 impl Calls {
@@ -120,7 +122,76 @@ impl Calls {
             totals: Totals::default(),
             loop_marker,
             recorder: None,
+            interceptor: None,
         }
+    }
+
+    /// Attach the interception sink (the media plane must have its interception queue).
+    pub fn set_interceptor(&mut self, interceptor: Arc<dyn InterceptSink>) {
+        self.interceptor = Some(interceptor);
+    }
+
+    /// Ask the interceptor which streams of `call` to copy; a changed answer goes to the
+    /// media plane as a new plan (nothing else about the call changes). Returns whether a
+    /// plan was applied.
+    fn update_intercept(
+        interceptor: &Option<Arc<dyn InterceptSink>>,
+        media: &Arc<dyn MediaPlane>,
+        call: &mut Call,
+    ) -> bool {
+        let Some(sink) = interceptor else {
+            return false;
+        };
+        let mask = sink.update(&call.intercept_info());
+        if mask == call.intercept {
+            return false;
+        }
+        call.intercept = mask;
+        let plan = call.plan();
+        media.apply(plan);
+        true
+    }
+
+    /// Re-evaluate interception for every call (tasks changed). Silent by design.
+    pub fn refresh_intercepts(&mut self) {
+        for call in self.calls.values_mut() {
+            Self::update_intercept(&self.interceptor, &self.media, call);
+        }
+    }
+
+    fn intercept_ended(&self, call: &Call) {
+        if let Some(sink) = &self.interceptor {
+            sink.ended(call.key);
+        }
+    }
+
+    /// `start forwarding` / `stop forwarding` (rtpengine's media forwarding of a call).
+    pub fn forwarding(
+        &mut self,
+        call_id: &str,
+        tags: [Option<&str>; 2],
+        start: bool,
+    ) -> Result<(), CallError> {
+        if !self
+            .interceptor
+            .as_ref()
+            .is_some_and(|i| i.forwarding_enabled())
+        {
+            return Err(CallError::Invalid("Forwarding is not enabled".into()));
+        }
+        let call = self.calls.get_mut(call_id).ok_or(CallError::UnknownCall)?;
+        if !tags
+            .into_iter()
+            .flatten()
+            .filter(|t| !t.is_empty())
+            .all(|t| call.leg_by_tag(t).is_some())
+        {
+            return Err(CallError::NotFound);
+        }
+        call.forwarding = start;
+        Self::update_intercept(&self.interceptor, &self.media, call);
+        info!(call_id = %call_id, "forwarding {}", if start { "started" } else { "stopped" });
+        Ok(())
     }
 
     /// Attach the recording sink (the media plane must have its tap queue already).
@@ -257,6 +328,8 @@ impl Calls {
                     record_paused: false,
                     record_metadata: Vec::new(),
                     record_destination: None,
+                    intercept: 0,
+                    forwarding: false,
                 }
             }
         };
@@ -272,6 +345,7 @@ impl Calls {
             _ => {
                 if result.is_ok() {
                     self.report_recording(&call, now);
+                    Self::update_intercept(&self.interceptor, &self.media, &mut call);
                 }
                 self.calls.insert(req.call_id.clone(), call);
             }
@@ -361,6 +435,7 @@ impl Calls {
         let result = self.answer_on(&mut call, to_tag, &sdp, req, now);
         if result.is_ok() {
             self.report_recording(&call, now);
+            Self::update_intercept(&self.interceptor, &self.media, &mut call);
         }
         self.calls.insert(req.call_id.clone(), call);
         result.map(|sdp| OfferAnswerReply {
@@ -461,6 +536,7 @@ impl Calls {
         }
         if delay.is_zero() {
             let call = self.calls.remove(&req.call_id).expect("call present");
+            self.intercept_ended(&call);
             self.media.remove(call.key);
             if call.delete_at.is_none() {
                 self.totals.deleted += 1;
@@ -557,6 +633,7 @@ impl Calls {
         for (id, reason) in ended {
             let mut call = self.calls.remove(&id).expect("listed above");
             Self::stop_recording(&self.recorder, &mut call, now);
+            self.intercept_ended(&call);
             self.media.remove(call.key);
             match reason {
                 Some(reason) => {
@@ -578,6 +655,7 @@ impl Calls {
         let calls: Vec<(String, Call)> = self.calls.drain().collect();
         for (id, mut call) in calls {
             Self::stop_recording(&self.recorder, &mut call, now);
+            self.intercept_ended(&call);
             self.media.remove(call.key);
             info!(call_id = %id, "call closed at shutdown");
         }

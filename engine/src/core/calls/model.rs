@@ -11,7 +11,9 @@ use crate::core::plan::{
 use crate::core::sdes::CryptoAttr;
 use crate::core::sdp::{Codec, Direction, IceCandidate};
 use crate::core::stats::StreamStats;
-use crate::core::tap::{TapCall, TapCodec, TapLeg, TapStream};
+use crate::core::tap::{
+    InterceptCall, InterceptLeg, LegMask, TapCall, TapCodec, TapLeg, TapStream,
+};
 
 /// Index of a leg within its call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,6 +42,11 @@ pub struct Call {
     pub record_metadata: Vec<String>,
     /// `output-destination` of the last recording request that had one.
     pub record_destination: Option<String>,
+    /// Legs whose streams are copied to the interception sink (bit i = leg i), as the sink
+    /// last decided. Never reported anywhere.
+    pub intercept: LegMask,
+    /// `start forwarding` is on (rtpengine's `CALL_FLAG_FORWARDING`).
+    pub forwarding: bool,
 }
 
 /// One party of a call (rtpengine's `call_monologue`), known by its SIP tag. A leg created by
@@ -275,10 +282,12 @@ impl Call {
                     }),
                     _ => None,
                 };
-                let tap = self.record.then_some(TapStream {
+                let stream = TapStream {
                     leg: li as u16,
                     media: mi as u16,
-                });
+                };
+                let tap = self.record.then_some(stream);
+                let intercept = (li < 64 && self.intercept & (1 << li) != 0).then_some(stream);
                 streams.push(StreamPlan {
                     port: ports.rtp.key,
                     expected: this.advertised_rtp,
@@ -292,6 +301,7 @@ impl Call {
                     srtp_out: srtp_out.clone(),
                     ice: ice.clone(),
                     tap,
+                    intercept,
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -310,6 +320,7 @@ impl Call {
                     srtp_out,
                     ice,
                     tap: None,
+                    intercept: None,
                 });
             }
         }
@@ -360,6 +371,46 @@ impl Call {
                 .collect(),
             metadata,
             output_destination: self.record_destination.clone(),
+        }
+    }
+
+    /// The call as the interception sink matches it: tags, labels, metadata, peers and
+    /// every media address known for each party (signalled and learned).
+    pub fn intercept_info(&self) -> InterceptCall {
+        InterceptCall {
+            call: self.key,
+            call_id: self.id.clone(),
+            legs: self
+                .legs
+                .iter()
+                .map(|l| {
+                    let mut addresses = Vec::new();
+                    for m in &l.medias {
+                        let learned = [m.rtp_stats.endpoint(), m.rtcp_stats.endpoint()];
+                        for a in [m.advertised_rtp, m.advertised_rtcp]
+                            .into_iter()
+                            .chain(learned)
+                            .flatten()
+                        {
+                            if !addresses.contains(&a) {
+                                addresses.push(a);
+                            }
+                        }
+                    }
+                    InterceptLeg {
+                        tags: std::iter::once(&l.tag)
+                            .chain(&l.aliases)
+                            .filter(|t| !t.is_empty())
+                            .cloned()
+                            .collect(),
+                        label: l.label.clone(),
+                        metadata: l.metadata.clone(),
+                        peer: l.peer.map(|p| p.0 as u16),
+                        addresses,
+                    }
+                })
+                .collect(),
+            forwarding: self.forwarding,
         }
     }
 

@@ -588,3 +588,4 @@ fn query_reports_counters_per_party() {
 }
 
 mod srtp;
+mod intercept;
