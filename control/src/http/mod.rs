@@ -77,6 +77,9 @@ pub struct ApiState<E: CallControl = Calls> {
     pub started: Instant,
     /// The recording folder; `None`: `/recordings` answers 404.
     pub recordings: Option<ngmedia_recordings::RecordingStore>,
+    /// Number of lawful-interception tasks, exposed as an anonymous gauge (`None`: LI off,
+    /// no such series).
+    pub li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 type Shared<E> = State<Arc<ApiState<E>>>;
@@ -394,7 +397,10 @@ async fn statistics<E: CallControl>(State(state): Shared<E>) -> Response {
 
 async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
     let engine = lock(&state.calls).statistics(now());
-    let text = metrics::render(&engine, &state.ng, state.started.elapsed());
+    let mut text = metrics::render(&engine, &state.ng, state.started.elapsed());
+    if let Some(n) = &state.li_tasks {
+        metrics::render_li_tasks(&mut text, n.load(std::sync::atomic::Ordering::Relaxed));
+    }
     (
         [(
             header::CONTENT_TYPE,

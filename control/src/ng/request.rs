@@ -239,6 +239,18 @@ pub enum Command {
     Statistics,
     /// `start recording`, `stop recording`, `pause recording`.
     Recording(CommandKind, Recording),
+    /// `start forwarding`, `stop forwarding`.
+    Forwarding(Forwarding),
+}
+
+/// `start forwarding` / `stop forwarding` (rtpengine: media forwarding of a call to the
+/// configured destination, `CALL_FLAG_FORWARDING`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarding {
+    pub call_id: String,
+    pub from_tag: Option<String>,
+    pub to_tag: Option<String>,
+    pub start: bool,
 }
 
 impl Command {
@@ -252,6 +264,8 @@ impl Command {
             Command::List(_) => CommandKind::List,
             Command::Statistics => CommandKind::Statistics,
             Command::Recording(kind, _) => *kind,
+            Command::Forwarding(f) if f.start => CommandKind::StartForwarding,
+            Command::Forwarding(_) => CommandKind::StopForwarding,
         }
     }
 
@@ -262,6 +276,7 @@ impl Command {
             Command::Delete(d) => Some(&d.call_id),
             Command::Query(q) => Some(&q.call_id),
             Command::Recording(_, r) => Some(&r.call_id),
+            Command::Forwarding(f) => Some(&f.call_id),
             Command::Ping | Command::List(_) | Command::Statistics => None,
         }
     }
@@ -854,6 +869,18 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
                 },
             )
         }
+        CommandKind::StartForwarding | CommandKind::StopForwarding => {
+            Command::Forwarding(Forwarding {
+                call_id: f
+                    .call_id
+                    .take()
+                    .filter(|c| !c.is_empty())
+                    .ok_or(NgError::NoCallId)?,
+                from_tag: f.from_tag.take().filter(|t| !t.is_empty()),
+                to_tag: f.to_tag.take().filter(|t| !t.is_empty()),
+                start: kind == CommandKind::StartForwarding,
+            })
+        }
         other => return Err(NgError::NotSupported(other.name())),
     };
     Ok(NgRequest {
@@ -989,6 +1016,29 @@ mod tests {
         assert_eq!(r.action, RecordingAction::Pause);
         assert_eq!(
             parse(b"d7:command15:start recordinge").unwrap_err(),
+            NgError::NoCallId
+        );
+    }
+
+    #[test]
+    fn forwarding_commands() {
+        let fwd = |body: &[u8]| match parse(body).unwrap().command {
+            Command::Forwarding(f) => f,
+            other => panic!("not a forwarding command: {other:?}"),
+        };
+        let f = fwd(b"d7:command16:start forwarding7:call-id2:c18:from-tag1:ae");
+        assert_eq!(
+            f,
+            Forwarding {
+                call_id: "c1".into(),
+                from_tag: Some("a".into()),
+                to_tag: None,
+                start: true
+            }
+        );
+        assert!(!fwd(b"d7:command15:stop forwarding7:call-id2:c1e").start);
+        assert_eq!(
+            parse(b"d7:command16:start forwardinge").unwrap_err(),
             NgError::NoCallId
         );
     }
