@@ -20,6 +20,8 @@ use ngmedia_engine::core::config::{EngineConfig, Interface};
 use ngmedia_recordings::RecordingFormat;
 use tracing::level_filters::LevelFilter;
 
+use crate::logging::LogFormat;
+
 /// Read when no `--config` is given, and only if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/ngmedia/ngmedia.toml";
 /// INI section read from an rtpengine.conf file unless `--config-section` names another.
@@ -50,6 +52,8 @@ const FILE_KEYS: &[&str] = &[
     "delete-delay",
     "num-threads",
     "log-level",
+    "log-format",
+    "log-redact",
     "log-stderr",
     "foreground",
     "recording-dir",
@@ -149,6 +153,16 @@ pub struct Cli {
     #[arg(short = 'L', long, value_name = "LEVEL", value_parser = parse_log_level)]
     pub log_level: Option<LevelFilter>,
 
+    /// Log line format: `text` (human-readable) or `json` (one JSON object per line, for log
+    /// shippers). Default: text.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
+    pub log_format: Option<LogFormat>,
+
+    /// Replace call-ids, tags and addresses in logs with a short hash, stable while the
+    /// daemon runs (`~1a2b3c4d`), so one call's lines still correlate. Default: off.
+    #[arg(long)]
+    pub log_redact: bool,
+
     /// Accepted for rtpengine compatibility: ngmedia always logs to stderr.
     #[arg(short = 'E', long)]
     pub log_stderr: bool,
@@ -234,6 +248,8 @@ pub struct Settings {
     /// Required for HTTP writes; `None` only with a loopback `listen_http`.
     pub http_token: Option<BearerToken>,
     pub log_level: LevelFilter,
+    pub log_format: LogFormat,
+    pub log_redact: bool,
     pub recording: RecordingSettings,
     pub li: LiSettings,
     /// Destination of `start forwarding`.
@@ -313,6 +329,8 @@ struct Layer {
     delete_delay: Option<u64>,
     num_threads: Option<usize>,
     log_level: Option<LevelFilter>,
+    log_format: Option<LogFormat>,
+    log_redact: Option<bool>,
     recording_dir: Option<PathBuf>,
     recording_format: Option<RecordingFormat>,
     recording_per_party: Option<bool>,
@@ -340,6 +358,8 @@ impl Cli {
             delete_delay: self.delete_delay,
             num_threads: self.num_threads,
             log_level: self.log_level,
+            log_format: self.log_format,
+            log_redact: self.log_redact.then_some(true),
             recording_dir: self.recording_dir.clone(),
             recording_format: self.recording_format,
             recording_per_party: self.recording_per_party.then_some(true),
@@ -445,6 +465,8 @@ impl Settings {
                 .log_level
                 .or(file.log_level)
                 .unwrap_or(LevelFilter::INFO),
+            log_format: cli.log_format.or(file.log_format).unwrap_or_default(),
+            log_redact: cli.log_redact.or(file.log_redact).unwrap_or(false),
             recording: RecordingSettings {
                 dir: cli
                     .recording_dir
@@ -684,6 +706,15 @@ pub fn parse_log_level(s: &str) -> Result<LevelFilter, InvalidValue> {
     Ok(level)
 }
 
+/// `text` or `json`.
+pub fn parse_log_format(s: &str) -> Result<LogFormat, InvalidValue> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(invalid("expected text or json")),
+    }
+}
+
 fn parse_recording_format(s: &str) -> Result<RecordingFormat, InvalidValue> {
     RecordingFormat::parse(s).ok_or_else(|| invalid("expected wav, pcap or both"))
 }
@@ -775,6 +806,8 @@ fn apply_key(layer: &mut Layer, key: &str, values: &[String]) -> Result<(), Inva
         "delete-delay" => layer.delete_delay = Some(parse_secs(value)?),
         "num-threads" => layer.num_threads = Some(parse_threads(value)?),
         "log-level" => layer.log_level = Some(parse_log_level(value)?),
+        "log-format" => layer.log_format = Some(parse_log_format(value)?),
+        "log-redact" => layer.log_redact = Some(parse_bool(value)?),
         "recording-dir" if value.is_empty() => return Err(invalid("empty folder name")),
         "recording-dir" => layer.recording_dir = Some(PathBuf::from(value)),
         "recording-format" => layer.recording_format = Some(parse_recording_format(value)?),
@@ -1129,6 +1162,23 @@ log-level = 7
             .unwrap_err()
             .to_string()
             .contains("[ADDR]:PORT"));
+    }
+
+    #[test]
+    fn log_format_and_redaction_from_flags_and_file() {
+        let s = resolve_file(&[], "").unwrap();
+        assert_eq!((s.log_format, s.log_redact), (LogFormat::Text, false));
+        let s = resolve_file(&[], "log-format = \"json\"\nlog-redact = true\n").unwrap();
+        assert_eq!((s.log_format, s.log_redact), (LogFormat::Json, true));
+        let s = resolve_file(
+            &["--log-format", "TEXT", "--log-redact"],
+            "log-format = \"json\"\n",
+        )
+        .unwrap();
+        assert_eq!((s.log_format, s.log_redact), (LogFormat::Text, true));
+        assert!(parse_log_format("xml").is_err());
+        let err = resolve_file(&[], "log-format = \"xml\"\n").unwrap_err();
+        assert!(err.to_string().contains("log-format"), "{err}");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use ngmedia_control::http::{self, ApiState};
 use ngmedia_control::li::{self, api::LiState, Interceptor};
 use ngmedia_control::ng::server::{now, NgServer};
 use ngmedia_engine::core::calls::{CallEvent, Calls};
+use ngmedia_engine::core::pii::Pii;
 use ngmedia_engine::io::MediaWorkers;
 use ngmedia_recordings::{Recorder, RecorderConfig, RecordingStore};
 use tokio::signal::unix::{signal, SignalKind};
@@ -50,7 +51,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    logging::init(settings.log_level);
+    logging::init(settings.log_level, settings.log_format, settings.log_redact);
     for warning in &settings.warnings {
         warn!("{warning}");
     }
@@ -329,9 +330,11 @@ fn tick(calls: &Mutex<Calls>) {
     for event in events {
         match event {
             CallEvent::TimedOut { call_id, reason } => {
-                info!(call_id = %call_id, reason, "call ended by timeout")
+                info!(call_id = %Pii(&call_id), reason, "call ended by timeout")
             }
-            CallEvent::Purged { call_id } => debug!(call_id = %call_id, "deleted call purged"),
+            CallEvent::Purged { call_id } => {
+                debug!(call_id = %Pii(&call_id), "deleted call purged")
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod calls;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod ui;
 pub mod recordings;
 
 use std::future::Future;
@@ -87,6 +88,9 @@ type Shared<E> = State<Arc<ApiState<E>>>;
 /// The API's routes, middleware included.
 pub fn router<E: CallControl>(state: Arc<ApiState<E>>) -> Router {
     Router::new()
+        .route("/", get(ui::index))
+        .route("/ui/status.js", get(ui::script))
+        .route("/ui/status.css", get(ui::stylesheet))
         .route("/health", get(health::<E>))
         .route("/calls", get(list_calls::<E>))
         .route(

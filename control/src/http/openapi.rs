@@ -15,6 +15,18 @@ pub struct Route {
 /// Every route of the API.
 pub const ROUTES: &[Route] = &[
     Route {
+        path: "/",
+        methods: &["get"],
+    },
+    Route {
+        path: "/ui/status.js",
+        methods: &["get"],
+    },
+    Route {
+        path: "/ui/status.css",
+        methods: &["get"],
+    },
+    Route {
         path: "/health",
         methods: &["get"],
     },
@@ -173,7 +185,10 @@ fn schemas() -> Value {
                                 "component": {"enum": ["rtp", "rtcp"]},
                                 "local": addr,
                                 "endpoint": opt_addr,
-                                "packets": u64_, "bytes": u64_, "errors": u64_
+                                "packets": u64_, "bytes": u64_, "errors": u64_,
+                                "loss_percent": {"type": ["number", "null"]},
+                                "jitter_ms": {"type": ["number", "null"]},
+                                "mos": {"type": ["number", "null"], "description": "Average MOS estimate (E-model)"}
                             }
                         }}
                     }
@@ -206,7 +221,49 @@ fn schemas() -> Value {
                 "advertised": opt_addr,
                 "flags": {"type": "array", "items": {"type": "string"}},
                 "last_ssrc": {"type": ["integer", "null"]},
-                "counters": {"$ref": "#/components/schemas/Counters"}
+                "counters": {"$ref": "#/components/schemas/Counters"},
+                "quality": {"$ref": "#/components/schemas/Quality"}
+            }
+        }),
+    );
+    let mos_sample = json!({
+        "type": "object",
+        "properties": {
+            "mos": {"type": "number"}, "loss_percent": {"type": "number"},
+            "jitter_ms": {"type": "number"}, "rtt_ms": {"type": "number"},
+            "reported_unix_s": u64_
+        }
+    });
+    schemas.insert(
+        "Quality".into(),
+        json!({
+            "type": "object",
+            "description": "Quality of what the party sends (RTP streams only): RFC 3550 statistics measured by the engine, the party's RTCP reports, and a MOS estimate (simplified ITU-T G.107 E-model, sampled every 2 s)",
+            "properties": {
+                "ssrc": {"type": ["integer", "null"]},
+                "clock_rate": u64_,
+                "packets_expected": u64_,
+                "packets_received": u64_,
+                "packets_lost": {"type": "integer"},
+                "loss_percent": {"type": "number"},
+                "duplicates": u64_,
+                "reordered": u64_,
+                "jitter_ms": {"type": "number"},
+                "rtt_ms": {"type": ["number", "null"]},
+                "mos": {"type": ["object", "null"], "properties": {
+                    "samples": u64_, "average": mos_sample, "lowest": mos_sample, "highest": mos_sample
+                }},
+                "rtcp": {"type": "object", "properties": {
+                    "sender_reports": u64_, "receiver_reports": u64_, "extended_reports": u64_,
+                    "reported": {"type": ["object", "null"], "properties": {
+                        "ssrc": u64_, "fraction_lost": {"type": "number"},
+                        "cumulative_lost": {"type": "integer"}, "jitter_ms": {"type": "number"}
+                    }},
+                    "xr_voip": {"type": ["object", "null"], "properties": {
+                        "loss_fraction": {"type": "number"}, "rtt_ms": u64_,
+                        "mos_cq": {"type": ["number", "null"]}
+                    }}
+                }}
             }
         }),
     );
@@ -313,6 +370,7 @@ fn schemas() -> Value {
                 "packets": {"type": "object", "properties": {
                     "rtp_packets": u64_, "rtp_bytes": u64_, "rtcp_packets": u64_,
                     "rtcp_bytes": u64_, "relayed_packets": u64_,
+                    "rtp_lost": u64_, "rtp_duplicates": u64_, "rtp_reordered": u64_,
                     "drops": {"type": "object", "additionalProperties": u64_}
                 }},
                 "ng": {"type": "object", "properties": {
@@ -331,6 +389,27 @@ fn schemas() -> Value {
 fn operation(path: &str, method: &str) -> Value {
     let bad = error_response("Bad request (malformed query or path)");
     match (path, method) {
+        ("/", "get") => json!({
+            "summary": "Live status page (HTML): engine figures, traffic chart, active calls with per-stream quality",
+            "responses": {"200": {
+                "description": "The page",
+                "content": {"text/html": {"schema": {"type": "string"}}}
+            }}
+        }),
+        ("/ui/status.js", "get") => json!({
+            "summary": "Script of the status page",
+            "responses": {"200": {
+                "description": "JavaScript",
+                "content": {"text/javascript": {"schema": {"type": "string"}}}
+            }}
+        }),
+        ("/ui/status.css", "get") => json!({
+            "summary": "Stylesheet of the status page",
+            "responses": {"200": {
+                "description": "CSS",
+                "content": {"text/css": {"schema": {"type": "string"}}}
+            }}
+        }),
         ("/health", "get") => json!({
             "summary": "Liveness: the daemon answers and reports its version",
             "responses": {"200": json_response("Alive", "Health")}

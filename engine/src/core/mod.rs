@@ -4,7 +4,9 @@
 pub mod calls;
 pub mod config;
 pub mod latch;
+pub mod pii;
 pub mod plan;
+pub mod quality;
 pub mod request;
 pub mod rtp;
 pub mod sdes;
@@ -14,3 +16,4 @@ pub mod srtp;
 pub mod stats;
 pub mod stun;
 pub mod tap;
+pub mod transcode;

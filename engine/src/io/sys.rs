@@ -194,6 +194,17 @@ pub fn clock_ms(clock: libc::clockid_t) -> u64 {
         .saturating_add(ts.tv_nsec as u64 / 1_000_000)
 }
 
+/// Microseconds of `clock` (a vDSO call for the fine clocks, no syscall).
+pub fn clock_us(clock: libc::clockid_t) -> u64 {
+    // SAFETY: timespec is plain data; clock_gettime only writes it.
+    let mut ts: libc::timespec = unsafe { zeroed() };
+    // SAFETY: valid clock id and a writable timespec; cannot fail for these clocks.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000)
+        .saturating_add(ts.tv_nsec as u64 / 1000)
+}
+
 /// An epoll instance (level-triggered).
 #[derive(Debug)]
 pub struct Epoll(OwnedFd);
@@ -288,6 +299,25 @@ pub unsafe fn sendmmsg_raw(fd: RawFd, hdrs: *mut libc::mmsghdr, vlen: usize) -> 
             libc::MSG_DONTWAIT,
         ) as isize
     }
+}
+
+/// `sendto(fd, buf, MSG_DONTWAIT, addr)`: one generated packet (transcoder output, our
+/// RTCP) on the epoll backend. Returns whether the kernel took it.
+pub fn send_to(fd: RawFd, buf: &[u8], addr: &SocketAddr) -> bool {
+    let mut storage = empty_sockaddr();
+    let len = write_sockaddr(addr, &mut storage);
+    // SAFETY: buf and storage are valid for the lengths passed; the kernel only reads them.
+    let r = unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    r >= 0
 }
 
 /// An eventfd used to wake a worker blocked in `epoll_wait` when a command is queued.

@@ -4,6 +4,7 @@
 //! Control-plane only: the daemon keeps it behind one mutex that the packet path never
 //! touches. Each request ends by handing the media plane a complete plan for the call.
 
+mod codecs;
 mod model;
 mod negotiate;
 mod report;
@@ -20,6 +21,7 @@ use tracing::{info, warn};
 use self::model::{Call, Leg, LegId};
 use self::negotiate::{Exchange, Role};
 use super::config::EngineConfig;
+use super::pii::Pii;
 use super::plan::{CallKey, MediaPlane, PortError};
 use super::request::{Delete, List, OfferAnswer, Query, Recording, RecordingAction};
 use super::sdp::{Sdp, SdpError};
@@ -312,7 +314,7 @@ impl Calls {
             None => {
                 let key = CallKey(self.next_key);
                 self.next_key += 1;
-                info!(call_id = %req.call_id, from_tag = %req.from_tag, "new call");
+                info!(call_id = %Pii(&req.call_id), from_tag = %Pii(&req.from_tag), "new call");
                 self.totals.created += 1;
                 Call {
                     key,
@@ -338,7 +340,7 @@ impl Calls {
         match &result {
             Err(e) if fresh => {
                 // Nothing was set up: forget the call entirely.
-                warn!(call_id = %req.call_id, error = %e, "offer failed");
+                warn!(call_id = %Pii(&req.call_id), error = %e, "offer failed");
                 self.media.remove(call.key);
                 self.totals.created -= 1;
             }
@@ -412,7 +414,7 @@ impl Calls {
             req,
             now,
         )?;
-        info!(call_id = %req.call_id, from_tag = %req.from_tag, medias = sdp.media.len(), "offer");
+        info!(call_id = %Pii(&req.call_id), from_tag = %Pii(&req.from_tag), medias = sdp.media.len(), "offer");
         Ok(out)
     }
 
@@ -463,7 +465,7 @@ impl Calls {
                     leg.tag = to_tag.to_owned();
                 } else {
                     // Another branch of a forked INVITE answered: same media, one more tag.
-                    info!(call_id = %call_id, tag = %to_tag, "answer from another branch");
+                    info!(call_id = %Pii(&call_id), tag = %Pii(&to_tag), "answer from another branch");
                     leg.aliases.push(to_tag.to_owned());
                 }
                 peer
@@ -485,7 +487,7 @@ impl Calls {
             req,
             now,
         )?;
-        info!(call_id = %req.call_id, to_tag = %to_tag, "answer");
+        info!(call_id = %Pii(&req.call_id), to_tag = %Pii(&to_tag), "answer");
         Ok(out)
     }
 
@@ -541,11 +543,11 @@ impl Calls {
             if call.delete_at.is_none() {
                 self.totals.deleted += 1;
             }
-            info!(call_id = %req.call_id, "call deleted");
+            info!(call_id = %Pii(&req.call_id), "call deleted");
         } else if call.delete_at.is_none() {
             call.delete_at = Some(now.mono + delay);
             self.totals.deleted += 1;
-            info!(call_id = %req.call_id, delay_s = delay.as_secs(), "call deleted, lingering");
+            info!(call_id = %Pii(&req.call_id), delay_s = delay.as_secs(), "call deleted, lingering");
         }
         Ok(DeleteReply {
             snapshot: Some(snapshot),
@@ -603,6 +605,7 @@ impl Calls {
         let now_ms = now.unix_us / 1000;
         let mut ended = Vec::new();
         for (id, call) in &self.calls {
+            report::refresh_rtt(call);
             if let Some(at) = call.delete_at {
                 if now.mono >= at {
                     ended.push((id.clone(), None));
@@ -638,7 +641,7 @@ impl Calls {
             match reason {
                 Some(reason) => {
                     self.totals.timed_out += 1;
-                    info!(call_id = %id, reason, "call ended by timer");
+                    info!(call_id = %Pii(&id), reason, "call ended by timer");
                     events.push(CallEvent::TimedOut {
                         call_id: id,
                         reason,
@@ -657,7 +660,7 @@ impl Calls {
             Self::stop_recording(&self.recorder, &mut call, now);
             self.intercept_ended(&call);
             self.media.remove(call.key);
-            info!(call_id = %id, "call closed at shutdown");
+            info!(call_id = %Pii(&id), "call closed at shutdown");
         }
     }
 

@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::codecs::MediaCodecs;
 use crate::core::plan::{
     CallKey, CallPlan, IceCredentials, LatchPolicy, PortKey, PortPair, SrtpKeys, StreamPlan,
 };
@@ -137,6 +138,8 @@ pub struct Media {
     pub sdes: SdesState,
     pub rtp_stats: Arc<StreamStats>,
     pub rtcp_stats: Arc<StreamStats>,
+    /// Codec negotiation state and the transcoder for RTP from this party.
+    pub codec_state: MediaCodecs,
 }
 
 /// SDES (`a=crypto`) state of one party's m= line: rtpengine's `sdes_in`/`sdes_out` lists of
@@ -201,6 +204,14 @@ impl Media {
             sdes: SdesState::default(),
             rtp_stats: Arc::default(),
             rtcp_stats: Arc::default(),
+            codec_state: MediaCodecs::default(),
+        }
+    }
+
+    /// Tell the quality counters the negotiated codec (clock rate, E-model impairment).
+    fn configure_quality(&self) {
+        for stats in [&self.rtp_stats, &self.rtcp_stats] {
+            stats.quality.configure(self.codec.as_deref());
         }
     }
 
@@ -274,6 +285,7 @@ impl Call {
                     None => (None, None),
                 };
                 let relatch = this.relatch;
+                this.configure_quality();
                 let (srtp_in, srtp_out) = this.sdes.plan_keys();
                 let ice = match (&this.ice_ufrag, &this.ice_pwd) {
                     (Some(ufrag), Some(pwd)) if this.ice_active => Some(IceCredentials {
@@ -297,6 +309,7 @@ impl Call {
                     rtcp_sink,
                     forward: true,
                     stats: this.rtp_stats.clone(),
+                    transcode: this.codec_state.transcode_rx,
                     srtp_in: srtp_in.clone(),
                     srtp_out: srtp_out.clone(),
                     ice: ice.clone(),
@@ -316,6 +329,7 @@ impl Call {
                     rtcp_sink,
                     forward: true,
                     stats: this.rtcp_stats.clone(),
+                    transcode: this.codec_state.transcode_rx,
                     srtp_in,
                     srtp_out,
                     ice,
