@@ -58,7 +58,10 @@ pub fn read_pdu(stream: &mut impl Read) -> Option<X3Pdu> {
     let u32_at = |i: usize| u32::from_be_bytes(head[i..i + 4].try_into().unwrap());
     let header_length = u32_at(4);
     let payload_length = u32_at(8);
-    assert!(header_length >= 40, "header length {header_length} below 40");
+    assert!(
+        header_length >= 40,
+        "header length {header_length} below 40"
+    );
     let mut rest = vec![0u8; header_length as usize - 40];
     stream.read_exact(&mut rest).ok()?;
     let mut attributes = Vec::new();
@@ -245,7 +248,12 @@ pub fn start_daemon(dir: &std::path::Path, extra: &[&str]) -> (crate::Daemon, Li
 }
 
 /// A task body: X3 to `collector`, target given as JSON.
-pub fn x3_task(xid: &str, target: serde_json::Value, collector: SocketAddr, correlation: u64) -> serde_json::Value {
+pub fn x3_task(
+    xid: &str,
+    target: serde_json::Value,
+    collector: SocketAddr,
+    correlation: u64,
+) -> serde_json::Value {
     serde_json::json!({
         "xid": xid,
         "target": target,

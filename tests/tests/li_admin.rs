@@ -23,13 +23,22 @@ fn credentials_are_checked_and_every_request_is_audited() {
     let dir = li::li_dir("auth");
     let (daemon, api) = li::start_daemon(&dir, &[]);
     let body = x3_task(XID, json!({"tag": "x"}), "127.0.0.1:9".parse().unwrap(), 1).to_string();
-    let none = LiClient { addr: api.addr, token: None };
+    let none = LiClient {
+        addr: api.addr,
+        token: None,
+    };
     let r = none.send("POST", "/li/tasks", &body);
     assert_eq!(r.status, 401, "{}", r.text());
     assert_eq!(r.json()["error"], "unauthorized");
-    let wrong = LiClient { addr: api.addr, token: Some("li-test-token-7f3b".into()) };
+    let wrong = LiClient {
+        addr: api.addr,
+        token: Some("li-test-token-7f3b".into()),
+    };
     assert_eq!(wrong.send("GET", "/li/tasks", "").status, 403);
-    assert_eq!(wrong.send("DELETE", &format!("/li/tasks/{XID}"), "").status, 403);
+    assert_eq!(
+        wrong.send("DELETE", &format!("/li/tasks/{XID}"), "").status,
+        403
+    );
     // Nothing was created.
     let list = api.send("GET", "/li/tasks", "").json();
     assert_eq!(list["tasks"].as_array().unwrap().len(), 0);
@@ -39,7 +48,11 @@ fn credentials_are_checked_and_every_request_is_audited() {
     let log = audit(&dir);
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 7, "{log}");
-    assert!(lines[0].contains(" action=create xid=- outcome=401_refused:_missing_credential"), "{}", lines[0]);
+    assert!(
+        lines[0].contains(" action=create xid=- outcome=401_refused:_missing_credential"),
+        "{}",
+        lines[0]
+    );
     assert!(lines[0].contains(" client=127.0.0.1:"));
     assert!(lines[1].contains(" action=list xid=- outcome=403_refused:_wrong_credential"));
     assert!(lines[2].contains(&format!(" action=delete xid={XID} outcome=403_refused")));
@@ -63,9 +76,18 @@ fn nothing_about_tasks_leaks_outside_the_li_listener() {
     let collector = Collector::start();
     let ng = daemon.client();
     let mut call = TwoPartyCall::setup(&ng, "li-leak");
-    api.create(&x3_task(XID, json!({"call_id": "li-leak"}), collector.addr, CORRELATION));
+    api.create(&x3_task(
+        XID,
+        json!({"call_id": "li-leak"}),
+        collector.addr,
+        CORRELATION,
+    ));
     call.exchange(5, Duration::from_millis(5));
-    assert!(wait_for(Duration::from_secs(3), || (collector.x3().len() >= 10).then_some(())).is_some());
+    assert!(
+        wait_for(Duration::from_secs(3), || (collector.x3().len() >= 10)
+            .then_some(()))
+        .is_some()
+    );
     // A re-offer: the SDP is what it would be without interception.
     let secrets = [
         XID.to_owned(),
@@ -91,16 +113,28 @@ fn nothing_about_tasks_leaks_outside_the_li_listener() {
         let text = String::from_utf8_lossy(bytes);
         for s in &secrets {
             // Port numbers are short; only look for them as a whole `:port`.
-            let needle = if s.len() <= 5 { format!(":{s}") } else { s.clone() };
+            let needle = if s.len() <= 5 {
+                format!(":{s}")
+            } else {
+                s.clone()
+            };
             assert!(!text.contains(&needle), "`{needle}` leaked in: {text}");
         }
     }
     for bytes in &raw {
         let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
-        assert!(!text.contains("intercept") && !text.contains("x3"), "{text}");
+        assert!(
+            !text.contains("intercept") && !text.contains("x3"),
+            "{text}"
+        );
     }
     assert_eq!(metric(&metrics, "ngmedia_li_tasks_active"), Some(1.0));
-    assert!(!metrics.lines().any(|l| l.starts_with("ngmedia_li") && l.contains('{')), "no labels");
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.starts_with("ngmedia_li") && l.contains('{')),
+        "no labels"
+    );
     drop(daemon);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -110,10 +144,17 @@ fn restart_restores_tasks() {
     let dir = li::li_dir("restart");
     let (mut daemon, api) = li::start_daemon(&dir, &[]);
     let collector = Collector::start();
-    let mut body = x3_task(XID, json!({"label": "caller", "metadata": {"key": "case", "value": "42"}}), collector.addr, 5);
+    let mut body = x3_task(
+        XID,
+        json!({"label": "caller", "metadata": {"key": "case", "value": "42"}}),
+        collector.addr,
+        5,
+    );
     body["valid_until"] = json!(4_000_000_000u64);
     api.create(&body);
-    assert!(daemon.terminate(Duration::from_secs(5)).is_some_and(|s| s.success()));
+    assert!(daemon
+        .terminate(Duration::from_secs(5))
+        .is_some_and(|s| s.success()));
     let file = dir.join("tasks.json");
     assert_eq!(std::fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
     assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
@@ -124,7 +165,10 @@ fn restart_restores_tasks() {
     assert_eq!(t["target"]["metadata"]["value"], "42");
     assert_eq!(t["valid_until"], 4_000_000_000u64);
     assert_eq!(t["status"]["state"], "active");
-    assert_eq!(metric(&daemon.http_client().metrics(), "ngmedia_li_tasks_active"), Some(1.0));
+    assert_eq!(
+        metric(&daemon.http_client().metrics(), "ngmedia_li_tasks_active"),
+        Some(1.0)
+    );
     drop(daemon);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -132,12 +176,15 @@ fn restart_restores_tasks() {
 #[test]
 fn start_and_stop_forwarding_send_raw_rtp_to_the_forward_destination() {
     let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sink.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    sink.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     let fwd = format!("--forward-to={}", sink.local_addr().unwrap());
     let daemon = ngmedia_tests::Daemon::start(&[&fwd]);
     let ng = daemon.client();
     let mut call = TwoPartyCall::setup(&ng, "fwd-1");
-    let reply = ng.request(dict! { "command" => "start forwarding", "call-id" => "fwd-1" }).unwrap();
+    let reply = ng
+        .request(dict! { "command" => "start forwarding", "call-id" => "fwd-1" })
+        .unwrap();
     assert_eq!(reply.str_at("result"), Some("ok"), "{reply:?}");
     let (a, b) = call.exchange(4, Duration::from_millis(5));
     let mut got = Vec::new();
@@ -149,17 +196,29 @@ fn start_and_stop_forwarding_send_raw_rtp_to_the_forward_destination() {
     for p in a.iter().chain(&b) {
         assert!(got.contains(p));
     }
-    let reply = ng.request(dict! { "command" => "stop forwarding", "call-id" => "fwd-1" }).unwrap();
+    let reply = ng
+        .request(dict! { "command" => "stop forwarding", "call-id" => "fwd-1" })
+        .unwrap();
     assert_eq!(reply.str_at("result"), Some("ok"));
     call.exchange(4, Duration::from_millis(5));
-    assert!(sink.recv(&mut buf).is_err(), "nothing after stop forwarding");
-    let reply = ng.request(dict! { "command" => "start forwarding", "call-id" => "nope" }).unwrap();
+    assert!(
+        sink.recv(&mut buf).is_err(),
+        "nothing after stop forwarding"
+    );
+    let reply = ng
+        .request(dict! { "command" => "start forwarding", "call-id" => "nope" })
+        .unwrap();
     assert_eq!(reply.str_at("result"), Some("error"));
     drop(daemon);
     // Without --forward-to the command is refused.
     let daemon = ngmedia_tests::Daemon::start(&[]);
     let ng = daemon.client();
     TwoPartyCall::setup(&ng, "fwd-2");
-    let reply = ng.request(dict! { "command" => "start forwarding", "call-id" => "fwd-2" }).unwrap();
-    assert_eq!(reply.str_at("error-reason"), Some("Forwarding is not enabled"));
+    let reply = ng
+        .request(dict! { "command" => "start forwarding", "call-id" => "fwd-2" })
+        .unwrap();
+    assert_eq!(
+        reply.str_at("error-reason"),
+        Some("Forwarding is not enabled")
+    );
 }

@@ -16,25 +16,41 @@ use serde_json::json;
 const WAIT: Duration = Duration::from_secs(3);
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// Every fixed header field and the two attributes of one X3 PDU.
 fn check_header(p: &X3Pdu, xid: &str, correlation: u64) {
     assert_eq!(p.version, 5, "version");
     assert_eq!(p.pdu_type, 2, "X3");
-    assert_eq!(p.header_length, 60, "40 fixed + sequence TLV (8) + timestamp TLV (12)");
+    assert_eq!(
+        p.header_length, 60,
+        "40 fixed + sequence TLV (8) + timestamp TLV (12)"
+    );
     assert_eq!(p.payload_length as usize, p.payload.len());
     assert_eq!(p.payload_format, 8, "RTP packet");
-    assert!(matches!(p.payload_direction, 2 | 3), "direction {}", p.payload_direction);
+    assert!(
+        matches!(p.payload_direction, 2 | 3),
+        "direction {}",
+        p.payload_direction
+    );
     assert_eq!(p.xid, uuid_bytes(xid));
     assert_eq!(p.correlation_id, correlation);
     assert_eq!(
-        p.attributes.iter().map(|(k, v)| (*k, v.len())).collect::<Vec<_>>(),
+        p.attributes
+            .iter()
+            .map(|(k, v)| (*k, v.len()))
+            .collect::<Vec<_>>(),
         vec![(8, 4), (9, 8)]
     );
     let (secs, nanos) = p.timestamp().unwrap();
-    assert!(u64::from(secs).abs_diff(unix_now()) < 30, "timestamp {secs}");
+    assert!(
+        u64::from(secs).abs_diff(unix_now()) < 30,
+        "timestamp {secs}"
+    );
     assert!(nanos < 1_000_000_000);
 }
 
@@ -54,7 +70,12 @@ fn x3_for_a_tapped_plain_call_both_directions() {
     let xid = "6f1c9a1e-0c1b-4a55-9d7e-0a1b2c3d4e5f";
     let correlation = 0x1122_3344_5566_7788;
     // The target is the callee (its to-tag); the task exists before the call.
-    api.create(&x3_task(xid, json!({"tag": "li-plain-b"}), collector.addr, correlation));
+    api.create(&x3_task(
+        xid,
+        json!({"tag": "li-plain-b"}),
+        collector.addr,
+        correlation,
+    ));
     let ng = daemon.client();
     let mut call = TwoPartyCall::setup(&ng, "li-plain");
     let (from_a, from_b) = call.exchange(10, Duration::from_millis(5));
@@ -77,8 +98,14 @@ fn x3_for_a_tapped_plain_call_both_directions() {
         .filter(|p| p.payload_direction == 2)
         .map(|p| p.payload.as_slice())
         .collect();
-    assert_eq!(from_target, from_b.iter().map(Vec::as_slice).collect::<Vec<_>>());
-    assert_eq!(to_target, from_a.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    assert_eq!(
+        from_target,
+        from_b.iter().map(Vec::as_slice).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        to_target,
+        from_a.iter().map(Vec::as_slice).collect::<Vec<_>>()
+    );
     // One sequence per XID, consecutive from 0.
     let mut seqs: Vec<u32> = pdus.iter().map(|p| p.sequence().unwrap()).collect();
     seqs.sort();
@@ -103,10 +130,20 @@ fn task_mid_call_starts_delivery_and_delete_stops_it_untapped_calls_deliver_noth
     assert_eq!(tapped.b.recv_many(3, WAIT).len(), 3);
     let xid = "0b8f5a2c-3d4e-4f60-8a71-92a3b4c5d6e7";
     let before = ng.query("li-mid").unwrap().encode();
-    api.create(&x3_task(xid, json!({"call_id": "li-mid"}), collector.addr, 7));
+    api.create(&x3_task(
+        xid,
+        json!({"call_id": "li-mid"}),
+        collector.addr,
+        7,
+    ));
     // The call goes on as before: same ports, packets keep flowing.
     let (a_sent, b_sent) = tapped.exchange(5, Duration::from_millis(5));
-    let got_b: Vec<Vec<u8>> = tapped.b.recv_many(5, WAIT).into_iter().map(|(p, _)| p).collect();
+    let got_b: Vec<Vec<u8>> = tapped
+        .b
+        .recv_many(5, WAIT)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
     assert_eq!(got_b, a_sent, "relay continues unchanged");
     other.exchange(5, Duration::from_millis(5));
     let pdus = wait_x3(&collector, 10);
@@ -123,7 +160,10 @@ fn task_mid_call_starts_delivery_and_delete_stops_it_untapped_calls_deliver_noth
     let after = ng.query("li-mid").unwrap();
     assert_eq!(
         after.path(&["tags"]).map(|t| t.as_dict().unwrap().len()),
-        ngmedia_tests::Value::decode(&before).unwrap().path(&["tags"]).map(|t| t.as_dict().unwrap().len())
+        ngmedia_tests::Value::decode(&before)
+            .unwrap()
+            .path(&["tags"])
+            .map(|t| t.as_dict().unwrap().len())
     );
 
     let r = api.send("DELETE", &format!("/li/tasks/{xid}"), "");
@@ -182,7 +222,13 @@ fn x3_payloads_of_an_sdes_srtp_leg_are_decrypted() {
         a.sock.send_to(&buf[..n], a_dest).unwrap();
         assert_eq!(b.recv(WAIT).unwrap().0, plain, "B gets A's plaintext");
         sent_a.push(plain);
-        let back = rtp_packet(0, seq, 160 * u32::from(seq), 0x6b6b, &[0xf0 | seq as u8; 160]);
+        let back = rtp_packet(
+            0,
+            seq,
+            160 * u32::from(seq),
+            0x6b6b,
+            &[0xf0 | seq as u8; 160],
+        );
         b.sock.send_to(&back, b_dest).unwrap();
         assert!(a.recv(WAIT).is_some());
         sent_b.push(back);
@@ -198,7 +244,11 @@ fn x3_payloads_of_an_sdes_srtp_leg_are_decrypted() {
             .collect()
     };
     assert_eq!(by_dir(3), sent_a, "what the SRTP target sent, decrypted");
-    assert_eq!(by_dir(2), sent_b, "what the target received, before protection");
+    assert_eq!(
+        by_dir(2),
+        sent_b,
+        "what the target received, before protection"
+    );
     drop(daemon);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -209,7 +259,12 @@ fn stalled_collector_does_not_slow_the_call_and_drops_are_counted() {
     let (daemon, api) = li::start_daemon(&dir, &[]);
     let collector = Collector::stalled();
     let xid = "11111111-2222-4333-8444-555555555555";
-    api.create(&x3_task(xid, json!({"call_id": "li-stall"}), collector.addr, 1));
+    api.create(&x3_task(
+        xid,
+        json!({"call_id": "li-stall"}),
+        collector.addr,
+        1,
+    ));
     let ng = daemon.client();
     let mut call = TwoPartyCall::setup(&ng, "li-stall");
     assert!(wait_for(WAIT, || (collector.connections_held() > 0).then_some(())).is_some());
@@ -226,13 +281,19 @@ fn stalled_collector_does_not_slow_the_call_and_drops_are_counted() {
         // Drain B until the probe arrives; its latency is the relay's.
         let got = call.b.recv_many(51, WAIT);
         received += got.len();
-        assert!(got.iter().any(|(p, _)| *p == probe), "round {round}: probe lost");
+        assert!(
+            got.iter().any(|(p, _)| *p == probe),
+            "round {round}: probe lost"
+        );
         worst = worst.max(sent_at.elapsed());
         call.a.recv_many(50, WAIT);
         std::thread::sleep(Duration::from_millis(2));
     }
     assert_eq!(received, 60 * 51, "every packet relayed");
-    assert!(worst < Duration::from_millis(200), "relay latency {worst:?}");
+    assert!(
+        worst < Duration::from_millis(200),
+        "relay latency {worst:?}"
+    );
     let dropped = wait_for(WAIT, || {
         let t = api.send("GET", &format!("/li/tasks/{xid}"), "").json();
         let d = t["status"]["dropped"].as_u64().unwrap();

@@ -13,8 +13,8 @@ pub mod calls;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
-pub mod ui;
 pub mod recordings;
+pub mod ui;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -108,19 +108,22 @@ async fn front(State(state): Shared, request: Request, next: Next) -> Response {
         .path()
         .strip_prefix("/li/tasks/")
         .map(str::to_owned);
-    let refusal = state.token.as_ref().and_then(|token| {
-        match request.headers().get(header::AUTHORIZATION) {
-            None => Some((StatusCode::UNAUTHORIZED, "missing credential")),
-            Some(v) => {
-                let v = v.as_bytes();
-                let presented = match v.get(..7) {
-                    Some(s) if s.eq_ignore_ascii_case(b"bearer ") => v[7..].trim_ascii(),
-                    _ => return Some((StatusCode::UNAUTHORIZED, "not a bearer credential")),
-                };
-                (!token.matches(presented)).then_some((StatusCode::FORBIDDEN, "wrong credential"))
-            }
-        }
-    });
+    let refusal =
+        state
+            .token
+            .as_ref()
+            .and_then(|token| match request.headers().get(header::AUTHORIZATION) {
+                None => Some((StatusCode::UNAUTHORIZED, "missing credential")),
+                Some(v) => {
+                    let v = v.as_bytes();
+                    let presented = match v.get(..7) {
+                        Some(s) if s.eq_ignore_ascii_case(b"bearer ") => v[7..].trim_ascii(),
+                        _ => return Some((StatusCode::UNAUTHORIZED, "not a bearer credential")),
+                    };
+                    (!token.matches(presented))
+                        .then_some((StatusCode::FORBIDDEN, "wrong credential"))
+                }
+            });
     let response = match refusal {
         Some((status, why)) => {
             let mut r = json_error(status, why);
@@ -201,7 +204,12 @@ async fn create(State(state): Shared, body: Bytes) -> Response {
     let xid_text = spec.xid.clone();
     let task = match Task::new(spec) {
         Ok(t) => t,
-        Err(e) => return with_xid(json_error(StatusCode::BAD_REQUEST, &e.to_string()), &xid_text),
+        Err(e) => {
+            return with_xid(
+                json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+                &xid_text,
+            )
+        }
     };
     if matches!(task.spec.destination, Destination::X3 { tls: true, .. }) && !state.tls_delivery {
         return with_xid(
@@ -233,14 +241,14 @@ async fn list(State(state): Shared) -> Response {
     Json(json!({ "tasks": tasks, "queue_drops": state.li.queue_drops() })).into_response()
 }
 
-fn parse_xid(xid: &str) -> Result<Xid, Response> {
-    Xid::parse(xid).map_err(|e| json_error(StatusCode::BAD_REQUEST, &format!("xid: {e}")))
+fn parse_xid(xid: &str) -> Result<Xid, Box<Response>> {
+    Xid::parse(xid).map_err(|e| Box::new(json_error(StatusCode::BAD_REQUEST, &format!("xid: {e}"))))
 }
 
 async fn show(State(state): Shared, Path(xid): Path<String>) -> Response {
     let x = match parse_xid(&xid) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match state.li.task(&x) {
         Some(t) => Json(view(&state, &t)).into_response(),
@@ -251,7 +259,7 @@ async fn show(State(state): Shared, Path(xid): Path<String>) -> Response {
 async fn remove(State(state): Shared, Path(xid): Path<String>) -> Response {
     let x = match parse_xid(&xid) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match state.li.remove(&x) {
         Ok(true) => {

@@ -123,8 +123,13 @@ mod tests {
         let path = std::env::temp_dir().join(format!("ngmedia-audit-{}.log", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let log = AuditLog::open(&path).unwrap();
-        log.record(Some("127.0.0.1:5000".parse().unwrap()), "create", Some("a b"), "201")
-            .unwrap();
+        log.record(
+            Some("127.0.0.1:5000".parse().unwrap()),
+            "create",
+            Some("a b"),
+            "201",
+        )
+        .unwrap();
         log.record(None, "list", None, "401 missing token").unwrap();
         drop(log);
         let log = AuditLog::open(&path).unwrap();

@@ -39,7 +39,9 @@ pub enum LinkKind {
         /// `Some`: TLS with this client configuration.
         tls: Option<Arc<rustls::ClientConfig>>,
     },
-    Udp { address: SocketAddr },
+    Udp {
+        address: SocketAddr,
+    },
 }
 
 #[derive(Clone)]
@@ -252,7 +254,8 @@ impl Conn {
 
     /// Discard whatever the collector sent (keep-alive acknowledgements). Err when it closed.
     fn drain(&mut self) -> io::Result<()> {
-        self.tcp().set_read_timeout(Some(Duration::from_millis(1)))?;
+        self.tcp()
+            .set_read_timeout(Some(Duration::from_millis(1)))?;
         let mut scratch = [0u8; 512];
         for _ in 0..16 {
             let r = match self {
@@ -262,7 +265,12 @@ impl Conn {
             match r {
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(_) => continue,
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
                     break
                 }
                 Err(e) => return Err(e),
@@ -272,10 +280,7 @@ impl Conn {
     }
 }
 
-fn connect(
-    address: SocketAddr,
-    tls: Option<&Arc<rustls::ClientConfig>>,
-) -> io::Result<Conn> {
+fn connect(address: SocketAddr, tls: Option<&Arc<rustls::ClientConfig>>) -> io::Result<Conn> {
     let tcp = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)?;
     tcp.set_nodelay(true)?;
     // SAFETY: setsockopt on a socket we own with a pointer to a live c_int of the given size.
@@ -292,8 +297,7 @@ fn connect(
         return Ok(Conn::Plain(tcp));
     };
     let name = ServerName::IpAddress(address.ip().into());
-    let conn = rustls::ClientConnection::new(config.clone(), name)
-        .map_err(io::Error::other)?;
+    let conn = rustls::ClientConnection::new(config.clone(), name).map_err(io::Error::other)?;
     let mut stream = rustls::StreamOwned::new(conn, tcp);
     // Complete the handshake now (bounded), so a collector with a bad certificate counts as a
     // failed connect rather than a failed write.
@@ -360,7 +364,9 @@ fn run_x3(
                 }
                 s.stats.delivered.fetch_add(sent, Relaxed);
                 // PDUs taken off the queue but not written are lost with the connection.
-                s.stats.dropped.fetch_add(batch.len() as u64 - sent, Relaxed);
+                s.stats
+                    .dropped
+                    .fetch_add(batch.len() as u64 - sent, Relaxed);
                 recycle(s, &mut batch);
                 r
             };

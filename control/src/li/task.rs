@@ -115,7 +115,10 @@ impl Task {
         {
             return Err(TaskError::EmptyTarget);
         }
-        let ok = |s: &Option<String>| s.as_ref().is_none_or(|s| (1..=MAX_FIELD).contains(&s.len()));
+        let ok = |s: &Option<String>| {
+            s.as_ref()
+                .is_none_or(|s| (1..=MAX_FIELD).contains(&s.len()))
+        };
         for (name, field) in [
             ("call_id", &t.call_id),
             ("tag", &t.tag),
@@ -150,11 +153,7 @@ impl Task {
         if port == 0 {
             return Err(TaskError::Port);
         }
-        Ok(Task {
-            spec,
-            xid,
-            address,
-        })
+        Ok(Task { spec, xid, address })
     }
 
     /// Whether content is delivered at `unix_secs`.
@@ -271,23 +270,100 @@ mod tests {
     #[test]
     fn matching_by_each_criterion() {
         let s = |v: &str| Some(v.to_owned());
-        assert_eq!(mask(Target { call_id: s("c1@host"), ..Default::default() }), 0b11);
-        assert_eq!(mask(Target { call_id: s("other"), ..Default::default() }), 0);
-        assert_eq!(mask(Target { tag: s("ta"), ..Default::default() }), 0b01);
-        assert_eq!(mask(Target { tag: s("tb2"), ..Default::default() }), 0b10, "fork alias");
-        assert_eq!(mask(Target { label: s("caller"), ..Default::default() }), 0b01);
-        let md = |k: &str, v: &str| Some(MetadataMatch { key: k.into(), value: v.into() });
-        assert_eq!(mask(Target { metadata: md("unit", "blue"), ..Default::default() }), 0b01);
-        assert_eq!(mask(Target { metadata: md("unit", "red"), ..Default::default() }), 0);
-        assert_eq!(mask(Target { address: s("198.51.100.9"), ..Default::default() }), 0b10);
-        assert_eq!(mask(Target { address: s("198.51.100.9:5000"), ..Default::default() }), 0b10);
-        assert_eq!(mask(Target { address: s("198.51.100.9:5002"), ..Default::default() }), 0);
-        // All given fields must hold.
         assert_eq!(
-            mask(Target { call_id: s("c1@host"), tag: s("tb"), ..Default::default() }),
+            mask(Target {
+                call_id: s("c1@host"),
+                ..Default::default()
+            }),
+            0b11
+        );
+        assert_eq!(
+            mask(Target {
+                call_id: s("other"),
+                ..Default::default()
+            }),
+            0
+        );
+        assert_eq!(
+            mask(Target {
+                tag: s("ta"),
+                ..Default::default()
+            }),
+            0b01
+        );
+        assert_eq!(
+            mask(Target {
+                tag: s("tb2"),
+                ..Default::default()
+            }),
+            0b10,
+            "fork alias"
+        );
+        assert_eq!(
+            mask(Target {
+                label: s("caller"),
+                ..Default::default()
+            }),
+            0b01
+        );
+        let md = |k: &str, v: &str| {
+            Some(MetadataMatch {
+                key: k.into(),
+                value: v.into(),
+            })
+        };
+        assert_eq!(
+            mask(Target {
+                metadata: md("unit", "blue"),
+                ..Default::default()
+            }),
+            0b01
+        );
+        assert_eq!(
+            mask(Target {
+                metadata: md("unit", "red"),
+                ..Default::default()
+            }),
+            0
+        );
+        assert_eq!(
+            mask(Target {
+                address: s("198.51.100.9"),
+                ..Default::default()
+            }),
             0b10
         );
-        assert_eq!(mask(Target { tag: s("ta"), label: s("nope"), ..Default::default() }), 0);
+        assert_eq!(
+            mask(Target {
+                address: s("198.51.100.9:5000"),
+                ..Default::default()
+            }),
+            0b10
+        );
+        assert_eq!(
+            mask(Target {
+                address: s("198.51.100.9:5002"),
+                ..Default::default()
+            }),
+            0
+        );
+        // All given fields must hold.
+        assert_eq!(
+            mask(Target {
+                call_id: s("c1@host"),
+                tag: s("tb"),
+                ..Default::default()
+            }),
+            0b10
+        );
+        assert_eq!(
+            mask(Target {
+                tag: s("ta"),
+                label: s("nope"),
+                ..Default::default()
+            }),
+            0
+        );
         assert_eq!(copy_mask(&call(), 0b10), 0b11);
         assert_eq!(copy_mask(&call(), 0), 0);
     }
@@ -305,16 +381,27 @@ mod tests {
     fn validation() {
         assert_eq!(task(Target::default()).unwrap_err(), TaskError::EmptyTarget);
         assert_eq!(
-            task(Target { address: Some("host:1".into()), ..Default::default() }).unwrap_err(),
+            task(Target {
+                address: Some("host:1".into()),
+                ..Default::default()
+            })
+            .unwrap_err(),
             TaskError::Address
         );
         assert_eq!(
-            task(Target { tag: Some(String::new()), ..Default::default() }).unwrap_err(),
+            task(Target {
+                tag: Some(String::new()),
+                ..Default::default()
+            })
+            .unwrap_err(),
             TaskError::Field("tag")
         );
-        let mut spec = task(Target { tag: Some("t".into()), ..Default::default() })
-            .unwrap()
-            .spec;
+        let mut spec = task(Target {
+            tag: Some("t".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .spec;
         spec.valid_from = Some(100);
         spec.valid_until = Some(100);
         assert_eq!(Task::new(spec.clone()).unwrap_err(), TaskError::Window);
@@ -336,7 +423,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             spec.destination,
-            Destination::X3 { address: "127.0.0.1:7000".parse().unwrap(), tls: true }
+            Destination::X3 {
+                address: "127.0.0.1:7000".parse().unwrap(),
+                tls: true
+            }
         );
         assert!(serde_json::from_str::<TaskSpec>(r#"{"xid":"x","target":{"bogus":1},"destination":{"type":"udp","address":"127.0.0.1:1"},"correlation_id":1}"#).is_err());
     }

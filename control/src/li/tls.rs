@@ -132,10 +132,16 @@ pub(crate) mod tests {
         let files = write_pki(&dir);
         server_config(&files).unwrap();
         assert!(client_config(&files).unwrap().is_some());
-        let no_ca = TlsFiles { ca: None, ..files.clone() };
+        let no_ca = TlsFiles {
+            ca: None,
+            ..files.clone()
+        };
         server_config(&no_ca).unwrap();
         assert!(client_config(&no_ca).unwrap().is_none());
-        let swapped = TlsFiles { cert: files.key.clone(), ..files.clone() };
+        let swapped = TlsFiles {
+            cert: files.key.clone(),
+            ..files.clone()
+        };
         let e = server_config(&swapped).unwrap_err().to_string();
         assert!(e.contains("key.pem"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();

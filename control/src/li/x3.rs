@@ -95,6 +95,7 @@ impl fmt::Debug for Xid {
 /// Header length of an X3 PDU: fixed part, sequence number TLV (4+4), timestamp TLV (4+8).
 pub const X3_HEADER: usize = FIXED_HEADER + 8 + 12;
 
+#[allow(clippy::too_many_arguments)] // one argument per header field, in wire order
 fn fixed(
     out: &mut Vec<u8>,
     kind: PduType,
@@ -281,17 +282,17 @@ mod tests {
             &rtp,
         );
         let expected: Vec<u8> = [
-            &[0x00, 0x05, 0x00, 0x02][..],           // version 5, X3
-            &[0x00, 0x00, 0x00, 60],                  // header length
-            &[0x00, 0x00, 0x00, 6],                   // payload length
-            &[0x00, 0x08, 0x00, 0x03],                // RTP, from target
+            &[0x00, 0x05, 0x00, 0x02][..], // version 5, X3
+            &[0x00, 0x00, 0x00, 60],       // header length
+            &[0x00, 0x00, 0x00, 6],        // payload length
+            &[0x00, 0x08, 0x00, 0x03],     // RTP, from target
             &[0x1b, 0x4e, 0x28, 0xba, 0x2f, 0xa1, 0x11, 0xd2],
             &[0x88, 0x3f, 0x00, 0x16, 0xd3, 0xcc, 0xa4, 0x27],
-            &[1, 2, 3, 4, 5, 6, 7, 8],                // correlation id
-            &[0x00, 0x08, 0x00, 0x04, 0, 0, 1, 5],    // sequence number
-            &[0x00, 0x09, 0x00, 0x08],                // timestamp
-            &[0x65, 0x53, 0xf1, 0x00],                // 1700000000 s
-            &[0x07, 0x5b, 0xcd, 0x15],                // 123456789 ns
+            &[1, 2, 3, 4, 5, 6, 7, 8],             // correlation id
+            &[0x00, 0x08, 0x00, 0x04, 0, 0, 1, 5], // sequence number
+            &[0x00, 0x09, 0x00, 0x08],             // timestamp
+            &[0x65, 0x53, 0xf1, 0x00],             // 1700000000 s
+            &[0x07, 0x5b, 0xcd, 0x15],             // 123456789 ns
             &rtp,
         ]
         .concat();

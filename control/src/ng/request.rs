@@ -1057,13 +1057,19 @@ mod tests {
         let (kind, r) = rec(b"d7:command15:start recording7:call-id2:c18:from-tag1:a8:metadata5:k=v;x18:output-destination4:neate");
         assert_eq!(kind, CommandKind::StartRecording);
         assert_eq!(r.action, RecordingAction::Start);
-        assert_eq!((r.call_id.as_str(), r.from_tag.as_deref()), ("c1", Some("a")));
+        assert_eq!(
+            (r.call_id.as_str(), r.from_tag.as_deref()),
+            ("c1", Some("a"))
+        );
         assert_eq!(r.metadata.as_deref(), Some("k=v;x"));
         assert_eq!(r.output_destination.as_deref(), Some("neat"));
         let (_, r) = rec(b"d7:command14:stop recording7:call-id2:c1e");
         assert_eq!(r.action, RecordingAction::Stop);
         let (kind, r) = rec(b"d7:command14:stop recording7:call-id2:c15:flagsl5:pauseee");
-        assert_eq!((kind, r.action), (CommandKind::StopRecording, RecordingAction::Pause));
+        assert_eq!(
+            (kind, r.action),
+            (CommandKind::StopRecording, RecordingAction::Pause)
+        );
         let (_, r) = rec(b"d7:command15:pause_recording7:call-id2:c1e");
         assert_eq!(r.action, RecordingAction::Pause);
         assert_eq!(
@@ -1350,10 +1356,7 @@ mod tests {
             vec!["frobnicate", "replace-what", "ICE=weird"]
         );
         assert_eq!(req.unknown_keys, vec!["foo", "DTLS-revers"]);
-        assert_eq!(
-            req.unsupported,
-            vec!["inject-DTMF", "ICE=force-relay"]
-        );
+        assert_eq!(req.unsupported, vec!["inject-DTMF", "ICE=force-relay"]);
         let Command::Offer(oa) = req.command else {
             panic!()
         };
@@ -1367,11 +1370,7 @@ mod tests {
         assert_eq!(oa.codec.strip, vec!["PCMU"]);
         assert_eq!(
             oa.flags.other,
-            vec![
-                "inject-DTMF",
-                "frobnicate",
-                "ICE=force-relay"
-            ]
+            vec!["inject-DTMF", "frobnicate", "ICE=force-relay"]
         );
         assert_eq!(oa.sdes.no, vec!["AES_CM_128_HMAC_SHA1_80"]);
     }

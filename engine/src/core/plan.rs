@@ -13,8 +13,8 @@ use std::sync::Arc;
 use super::config::Interface;
 use super::srtp::SrtpSuite;
 use super::stats::{PacketTotals, StreamStats};
-use super::transcode::TranscodeSpec;
 use super::tap::TapStream;
+use super::transcode::TranscodeSpec;
 
 /// Identifies one bound local socket for its whole life (unique per daemon run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -437,7 +437,10 @@ mod tests {
             record: None,
             intercept: taps.intercept.take(),
         };
-        assert!(only_li.copy(&pkt, addr(), addr(), 0), "no recorder: nothing to count");
+        assert!(
+            only_li.copy(&pkt, addr(), addr(), 0),
+            "no recorder: nothing to count"
+        );
     }
 
     #[test]

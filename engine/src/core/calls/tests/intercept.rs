@@ -81,7 +81,10 @@ fn intercept_flags_follow_the_sink_without_changing_the_call() {
         ]
     );
     for (a, b) in before.streams.iter().zip(&after.streams) {
-        assert_eq!((a.port, a.expected, a.rtp_sink, a.tap), (b.port, b.expected, b.rtp_sink, b.tap));
+        assert_eq!(
+            (a.port, a.expected, a.rtp_sink, a.tap),
+            (b.port, b.expected, b.rtp_sink, b.tap)
+        );
         assert!(!b.relatch);
     }
     // Same decision again: no new plan.
