@@ -194,12 +194,7 @@ pub struct Cli {
 
     /// Bearer token of the LI API (separate from --http-token). Prefer the environment
     /// variable or the config file.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "NGMEDIA_LI_TOKEN",
-        hide_env_values = true
-    )]
+    #[arg(long, value_name = "TOKEN", env = "NGMEDIA_LI_TOKEN", hide_env_values = true)]
     pub li_token: Option<String>,
 
     /// PEM certificate (chain) of the LI listener; also presented to X3-over-TLS collectors.
@@ -728,9 +723,7 @@ fn parse_recording_format(s: &str) -> Result<RecordingFormat, InvalidValue> {
 fn parse_destination(s: &str) -> Result<SocketAddr, InvalidValue> {
     match s.trim().parse::<SocketAddr>() {
         Ok(a) if a.port() != 0 && !a.ip().is_unspecified() => Ok(a),
-        _ => Err(invalid(
-            "expected ADDR:PORT of a destination, e.g. 127.0.0.1:9000",
-        )),
+        _ => Err(invalid("expected ADDR:PORT of a destination, e.g. 127.0.0.1:9000")),
     }
 }
 
@@ -1590,19 +1583,9 @@ foreground = false
             r(&["--li-tls-cert", "c.pem"]),
             Err(ConfigError::LiTlsIncomplete)
         ));
-        assert!(matches!(
-            r(&["--li-tls-ca", "ca.pem"]),
-            Err(ConfigError::LiCaWithoutCert)
-        ));
+        assert!(matches!(r(&["--li-tls-ca", "ca.pem"]), Err(ConfigError::LiCaWithoutCert)));
         // Server-side TLS alone is no credential; with a CA it is mutual TLS.
-        let tls = [
-            "--listen-li",
-            "9443",
-            "--li-tls-cert",
-            "c.pem",
-            "--li-tls-key",
-            "k.pem",
-        ];
+        let tls = ["--listen-li", "9443", "--li-tls-cert", "c.pem", "--li-tls-key", "k.pem"];
         assert!(matches!(r(&tls), Err(ConfigError::LiWithoutCredential)));
         let m = r(&[&tls[..], &["--li-tls-ca", "ca.pem"]].concat()).unwrap();
         assert_eq!(m.li.tls.unwrap().ca, Some(PathBuf::from("ca.pem")));

@@ -374,16 +374,12 @@ impl GenPool {
         self.bufs[at..at + pkt.len()].copy_from_slice(pkt);
         let name = &mut self.names[i as usize];
         let name_len = sys::write_sockaddr(&dest, name);
-        let e = opcode::Send::new(
-            Fixed(sink as u32),
-            self.bufs[at..].as_ptr(),
-            pkt.len() as u32,
-        )
-        .dest_addr((name as *const libc::sockaddr_storage).cast())
-        .dest_addr_len(name_len)
-        .flags(libc::MSG_DONTWAIT)
-        .build()
-        .user_data(TAG_GEN | i as u64);
+        let e = opcode::Send::new(Fixed(sink as u32), self.bufs[at..].as_ptr(), pkt.len() as u32)
+            .dest_addr((name as *const libc::sockaddr_storage).cast())
+            .dest_addr_len(name_len)
+            .flags(libc::MSG_DONTWAIT)
+            .build()
+            .user_data(TAG_GEN | i as u64);
         io.push(&e);
         io.sends += 1;
         true

@@ -25,8 +25,8 @@ use crate::core::plan::{CallKey, CallPlan, IceCredentials, PortKey, SrtpKeys};
 use crate::core::rtp::{classify, PacketKind, RtpHeader};
 use crate::core::srtp::SrtpContext;
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
-use crate::core::stun::{self, StunMessage};
 use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
+use crate::core::stun::{self, StunMessage};
 
 /// Bytes every receive buffer keeps free after the largest datagram it accepts, so a packet
 /// can be SRTP-protected in place: the largest overhead is 20 bytes (SRTCP with a 16-byte
@@ -293,10 +293,7 @@ pub(crate) fn transcode(
         let Some(Some(entry)) = slab.get_mut(idx) else {
             return;
         };
-        let Some(n) = entry
-            .transcoder
-            .as_mut()
-            .and_then(|t| t.poll_output(&mut buf[..room]))
+        let Some(n) = entry.transcoder.as_mut().and_then(|t| t.poll_output(&mut buf[..room]))
         else {
             break;
         };
@@ -549,14 +546,8 @@ impl Core {
             e.rtcp_due_ms = now.mono_ms + RTCP_INTERVAL_MS;
             let rtp_sink = e.rtp_sink;
             // What the peer (the sink's party) sends us, as our transcoder there sees it.
-            let report = rtp_sink.and_then(|s| {
-                self.slab
-                    .get_mut(s)?
-                    .as_mut()?
-                    .transcoder
-                    .as_mut()?
-                    .reception()
-            });
+            let report = rtp_sink
+                .and_then(|s| self.slab.get_mut(s)?.as_mut()?.transcoder.as_mut()?.reception());
             let Some(Some(e)) = self.slab.get(idx) else {
                 continue;
             };
@@ -564,11 +555,7 @@ impl Core {
                 continue;
             };
             let c = t.counters();
-            let sender = (c.sent_packets > 0).then_some((
-                t.output_timestamp(),
-                c.sent_packets,
-                c.sent_octets,
-            ));
+            let sender = (c.sent_packets > 0).then_some((t.output_timestamp(), c.sent_packets, c.sent_octets));
             let len = write_rtcp_report(
                 &mut self.out_buf,
                 t.ssrc(),
