@@ -171,6 +171,7 @@ impl Side {
             srtp_in: None,
             srtp_out: None,
             ice: None,
+            dtls: None,
         };
         [
             stream(

@@ -66,6 +66,7 @@ fn stream(
         srtp_in: None,
         srtp_out: None,
         ice: None,
+        dtls: None,
     }
 }
 

@@ -113,10 +113,13 @@ pub enum DropReason {
     /// STUN that is not an ICE check for us (no ICE on the stream, bad credentials or
     /// integrity, not a Binding request). Refused checks still get their error response.
     Stun = 8,
+    /// DTLS: a record on a stream without DTLS, a failed handshake (bad fingerprint, alert,
+    /// timeout), or media to or from a DTLS-SRTP party before its keys are established.
+    Dtls = 9,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 9] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::SourceMismatch,
         DropReason::Malformed,
         DropReason::NoDestination,
@@ -126,6 +129,7 @@ impl DropReason {
         DropReason::SrtpReplay,
         DropReason::SrtpFailed,
         DropReason::Stun,
+        DropReason::Dtls,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -139,6 +143,7 @@ impl DropReason {
             DropReason::SrtpReplay => "srtp_replay",
             DropReason::SrtpFailed => "srtp_failed",
             DropReason::Stun => "stun",
+            DropReason::Dtls => "dtls",
         }
     }
 

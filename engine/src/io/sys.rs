@@ -181,6 +181,24 @@ pub fn write_sockaddr(addr: &SocketAddr, storage: &mut libc::sockaddr_storage) -
     }
 }
 
+/// Send `data` to `dest` out of `fd` (non-blocking; a failure is the peer's retransmission
+/// problem, as for any UDP reply).
+pub fn send_to(fd: RawFd, data: &[u8], dest: SocketAddr) {
+    let mut name = empty_sockaddr();
+    let name_len = write_sockaddr(&dest, &mut name);
+    // SAFETY: `data` and `name` are live for the call; the kernel reads at most their lengths.
+    unsafe {
+        libc::sendto(
+            fd,
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_DONTWAIT,
+            (&name as *const libc::sockaddr_storage).cast(),
+            name_len,
+        )
+    };
+}
+
 /// Milliseconds of a clock; `CLOCK_*_COARSE` are vDSO reads at tick resolution (1–4 ms),
 /// plenty for "last packet" stamps and a 3 s learning window.
 #[inline]

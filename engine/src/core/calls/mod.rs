@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use self::model::{Call, Leg, LegId};
 use self::negotiate::{Exchange, Role};
 use super::config::EngineConfig;
+use super::dtls::DtlsIdentity;
 use super::plan::{CallKey, MediaPlane, PortError};
 use super::request::{Delete, List, OfferAnswer, Query};
 use super::sdp::{Sdp, SdpError};
@@ -103,12 +104,23 @@ pub struct Calls {
     totals: Totals,
     /// Value of our `a=rtpengine:` loop-protection marker, unique per daemon run.
     loop_marker: String,
+    /// Our DTLS certificate; `None` (generation failed) means no DTLS-SRTP is offered or
+    /// accepted.
+    dtls: Option<Arc<DtlsIdentity>>,
 }
 
 impl Calls {
     pub fn new(config: Arc<EngineConfig>, media: Arc<dyn MediaPlane>) -> Calls {
         let loop_marker = format!("{:016x}", rand::thread_rng().gen::<u64>());
+        let dtls = match DtlsIdentity::generate() {
+            Ok(id) => Some(Arc::new(id)),
+            Err(e) => {
+                warn!(error = %e, "cannot create a DTLS certificate; DTLS-SRTP disabled");
+                None
+            }
+        };
         Calls {
+            dtls,
             config,
             media,
             calls: HashMap::new(),
@@ -117,6 +129,17 @@ impl Calls {
             totals: Totals::default(),
             loop_marker,
         }
+    }
+
+    /// Use this certificate for DTLS-SRTP from now on (`--dtls-cert`/`--dtls-key`) instead
+    /// of the one generated at start-up. Running associations keep theirs.
+    pub fn set_dtls_identity(&mut self, identity: Arc<DtlsIdentity>) {
+        self.dtls = Some(identity);
+    }
+
+    /// Our DTLS certificate, if DTLS-SRTP is available.
+    pub fn dtls_identity(&self) -> Option<&Arc<DtlsIdentity>> {
+        self.dtls.as_ref()
     }
 
     pub fn offer(&mut self, req: &OfferAnswer, now: Now) -> Result<OfferAnswerReply, CallError> {
