@@ -340,10 +340,15 @@ impl Calls {
                     .ice_pwd
                     .get_or_insert_with(|| random_token(ICE_PWD_LEN))
                     .clone();
+                let mut candidates = target.ice_candidates(public);
+                if mux && (role == Role::Answer || req.rtcp_mux.require) {
+                    // RTCP will share the RTP port: no candidate for component 2.
+                    candidates.retain(|c| c.component == 1);
+                }
                 IceRewrite::Replace {
                     ufrag,
                     pwd,
-                    candidates: target.ice_candidates(public),
+                    candidates,
                 }
             } else {
                 IceRewrite::Remove
