@@ -17,7 +17,10 @@ use std::time::Duration;
 use clap::Parser;
 use ngmedia_control::http::auth::BearerToken;
 use ngmedia_engine::core::config::{EngineConfig, Interface};
+use ngmedia_recordings::RecordingFormat;
 use tracing::level_filters::LevelFilter;
+
+use crate::logging::LogFormat;
 
 /// Read when no `--config` is given, and only if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/ngmedia/ngmedia.toml";
@@ -28,6 +31,8 @@ pub const DEFAULT_LISTEN_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr:
 /// One call needs two RTP/RTCP pairs (one per party); a range that cannot hold a single call
 /// is certainly a typo.
 const MIN_PORT_PAIRS: u32 = 2;
+/// Where recordings go unless configured (rtpengine's spool directory is configured too).
+pub const DEFAULT_RECORDING_DIR: &str = "/var/lib/ngmedia/recordings";
 /// Upper bound on `--num-threads`: more media threads than this only adds contention.
 const MAX_THREADS: usize = 1024;
 
@@ -45,8 +50,13 @@ const FILE_KEYS: &[&str] = &[
     "delete-delay",
     "num-threads",
     "log-level",
+    "log-format",
+    "log-redact",
     "log-stderr",
     "foreground",
+    "recording-dir",
+    "recording-format",
+    "recording-per-party",
 ];
 
 /// Command line of the `ngmedia` daemon.
@@ -134,6 +144,16 @@ pub struct Cli {
     #[arg(short = 'L', long, value_name = "LEVEL", value_parser = parse_log_level)]
     pub log_level: Option<LevelFilter>,
 
+    /// Log line format: `text` (human-readable) or `json` (one JSON object per line, for log
+    /// shippers). Default: text.
+    #[arg(long, value_name = "FORMAT", value_parser = parse_log_format)]
+    pub log_format: Option<LogFormat>,
+
+    /// Replace call-ids, tags and addresses in logs with a short hash, stable while the
+    /// daemon runs (`~1a2b3c4d`), so one call's lines still correlate. Default: off.
+    #[arg(long)]
+    pub log_redact: bool,
+
     /// Accepted for rtpengine compatibility: ngmedia always logs to stderr.
     #[arg(short = 'E', long)]
     pub log_stderr: bool,
@@ -142,6 +162,28 @@ pub struct Cli {
     /// under systemd or another supervisor).
     #[arg(short = 'f', long)]
     pub foreground: bool,
+
+    /// Folder for call recordings (WAV, pcap, JSON metadata). Created if missing; if it is
+    /// unusable, recordings fail and calls go on. Default: /var/lib/ngmedia/recordings.
+    #[arg(long, value_name = "DIR")]
+    pub recording_dir: Option<PathBuf>,
+
+    /// What a recording writes besides its JSON metadata: `wav` (mixed stereo WAV), `pcap`
+    /// (the RTP as received) or `both`. Default: wav.
+    #[arg(long, value_name = "wav|pcap|both", value_parser = parse_recording_format)]
+    pub recording_format: Option<RecordingFormat>,
+
+    /// Also write one mono WAV per party of a recorded call.
+    #[arg(long)]
+    pub recording_per_party: bool,
+}
+
+/// How calls are recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingSettings {
+    pub dir: PathBuf,
+    pub format: RecordingFormat,
+    pub per_party: bool,
 }
 
 /// Everything the daemon needs to start, resolved from flags, file and defaults.
@@ -153,6 +195,9 @@ pub struct Settings {
     /// Required for HTTP writes; `None` only with a loopback `listen_http`.
     pub http_token: Option<BearerToken>,
     pub log_level: LevelFilter,
+    pub log_format: LogFormat,
+    pub log_redact: bool,
+    pub recording: RecordingSettings,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// Remarks to log once logging is up (unsupported keys, ignored options).
@@ -219,6 +264,11 @@ struct Layer {
     delete_delay: Option<u64>,
     num_threads: Option<usize>,
     log_level: Option<LevelFilter>,
+    log_format: Option<LogFormat>,
+    log_redact: Option<bool>,
+    recording_dir: Option<PathBuf>,
+    recording_format: Option<RecordingFormat>,
+    recording_per_party: Option<bool>,
 }
 
 impl Cli {
@@ -236,6 +286,11 @@ impl Cli {
             delete_delay: self.delete_delay,
             num_threads: self.num_threads,
             log_level: self.log_level,
+            log_format: self.log_format,
+            log_redact: self.log_redact.then_some(true),
+            recording_dir: self.recording_dir.clone(),
+            recording_format: self.recording_format,
+            recording_per_party: self.recording_per_party.then_some(true),
         }
     }
 }
@@ -329,6 +384,22 @@ impl Settings {
                 .log_level
                 .or(file.log_level)
                 .unwrap_or(LevelFilter::INFO),
+            log_format: cli.log_format.or(file.log_format).unwrap_or_default(),
+            log_redact: cli.log_redact.or(file.log_redact).unwrap_or(false),
+            recording: RecordingSettings {
+                dir: cli
+                    .recording_dir
+                    .or(file.recording_dir)
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_RECORDING_DIR)),
+                format: cli
+                    .recording_format
+                    .or(file.recording_format)
+                    .unwrap_or_default(),
+                per_party: cli
+                    .recording_per_party
+                    .or(file.recording_per_party)
+                    .unwrap_or(false),
+            },
             config_file: None,
             warnings,
         })
@@ -519,6 +590,19 @@ pub fn parse_log_level(s: &str) -> Result<LevelFilter, InvalidValue> {
     Ok(level)
 }
 
+/// `text` or `json`.
+pub fn parse_log_format(s: &str) -> Result<LogFormat, InvalidValue> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(invalid("expected text or json")),
+    }
+}
+
+fn parse_recording_format(s: &str) -> Result<RecordingFormat, InvalidValue> {
+    RecordingFormat::parse(s).ok_or_else(|| invalid("expected wav, pcap or both"))
+}
+
 fn parse_bool(s: &str) -> Result<bool, InvalidValue> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Ok(true),
@@ -598,6 +682,12 @@ fn apply_key(layer: &mut Layer, key: &str, values: &[String]) -> Result<(), Inva
         "delete-delay" => layer.delete_delay = Some(parse_secs(value)?),
         "num-threads" => layer.num_threads = Some(parse_threads(value)?),
         "log-level" => layer.log_level = Some(parse_log_level(value)?),
+        "log-format" => layer.log_format = Some(parse_log_format(value)?),
+        "log-redact" => layer.log_redact = Some(parse_bool(value)?),
+        "recording-dir" if value.is_empty() => return Err(invalid("empty folder name")),
+        "recording-dir" => layer.recording_dir = Some(PathBuf::from(value)),
+        "recording-format" => layer.recording_format = Some(parse_recording_format(value)?),
+        "recording-per-party" => layer.recording_per_party = Some(parse_bool(value)?),
         // Accepted for compatibility; validated so typos still surface.
         "log-stderr" | "foreground" => {
             parse_bool(value)?;
@@ -939,6 +1029,23 @@ log-level = 7
     }
 
     #[test]
+    fn log_format_and_redaction_from_flags_and_file() {
+        let s = resolve_file(&[], "").unwrap();
+        assert_eq!((s.log_format, s.log_redact), (LogFormat::Text, false));
+        let s = resolve_file(&[], "log-format = \"json\"\nlog-redact = true\n").unwrap();
+        assert_eq!((s.log_format, s.log_redact), (LogFormat::Json, true));
+        let s = resolve_file(
+            &["--log-format", "TEXT", "--log-redact"],
+            "log-format = \"json\"\n",
+        )
+        .unwrap();
+        assert_eq!((s.log_format, s.log_redact), (LogFormat::Text, true));
+        assert!(parse_log_format("xml").is_err());
+        let err = resolve_file(&[], "log-format = \"xml\"\n").unwrap_err();
+        assert!(err.to_string().contains("log-format"), "{err}");
+    }
+
+    #[test]
     fn log_levels_map_syslog_numbers() {
         let expected = [
             LevelFilter::ERROR,
@@ -1172,7 +1279,7 @@ foreground = false
             s.warnings,
             vec![
                 "config file test.conf: ignoring keys ngmedia does not support: table, \
-                 listen-cli, tos, recording-dir, recording-method"
+                 listen-cli, tos, recording-method"
             ]
         );
     }
@@ -1311,6 +1418,7 @@ foreground = false
         assert_eq!(from_sample.listen_http, defaults.listen_http);
         assert_eq!(from_sample.http_token, None);
         assert_eq!(from_sample.log_level, defaults.log_level);
+        assert_eq!(from_sample.recording, defaults.recording);
         assert!(from_sample.warnings.is_empty());
         // As shipped (all commented out) it changes nothing either.
         let shipped = resolve_file(&[], sample).unwrap();
@@ -1362,6 +1470,9 @@ foreground = false
             "--log-level",
             "--log-stderr",
             "--foreground",
+            "--recording-dir",
+            "--recording-format",
+            "--recording-per-party",
             "--help",
             "--version",
         ] {

@@ -172,6 +172,7 @@ impl Side {
             srtp_out: None,
             ice: None,
             dtls: None,
+            tap: None,
         };
         [
             stream(

@@ -62,6 +62,20 @@ pub fn binary() -> PathBuf {
     bin
 }
 
+/// The `ngmedia-ctl` binary next to the daemon (`NGMEDIA_CTL_BIN` overrides it).
+pub fn ctl_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("NGMEDIA_CTL_BIN") {
+        return PathBuf::from(path);
+    }
+    let bin = binary().with_file_name("ngmedia-ctl");
+    assert!(
+        bin.is_file(),
+        "{} not found: run `cargo build --bins` first (or set NGMEDIA_CTL_BIN)",
+        bin.display()
+    );
+    bin
+}
+
 fn lock_media_block() -> (usize, UdpSocket) {
     let start = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) + std::process::id() as usize;
     for n in 0..MEDIA_BLOCKS {

@@ -61,6 +61,12 @@ impl RtpEndpoint {
         packet
     }
 
+    /// Advance sequence number and timestamp as if a packet had been sent and lost.
+    pub fn skip(&mut self) {
+        self.seq = self.seq.wrapping_add(1);
+        self.ts = self.ts.wrapping_add(FRAME as u32);
+    }
+
     /// One datagram and its source, or `None` after `wait`.
     pub fn recv(&self, wait: Duration) -> Option<(Vec<u8>, SocketAddr)> {
         let mut buf = [0u8; 2048];

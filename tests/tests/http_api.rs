@@ -246,13 +246,16 @@ fn errors_are_json_and_openapi_lists_the_routes() {
         ("/statistics", "get"),
         ("/metrics", "get"),
         ("/openapi.json", "get"),
+        ("/", "get"),
+        ("/ui/status.js", "get"),
+        ("/ui/status.css", "get"),
     ] {
         assert!(
             paths[path][method]["responses"]["200"].is_object(),
             "{method} {path}"
         );
     }
-    assert_eq!(paths.len(), 6);
+    assert_eq!(paths.len(), 12);
 }
 
 /// `--listen-ng` on a port free right now (the daemon must get past binding ng).

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
+use ngmedia_engine::core::quality::{MosSample, QualitySnapshot};
 use ngmedia_engine::core::snapshot::{
     CallSnapshot, EngineStatistics, LegSnapshot, MediaSnapshot, StreamSnapshot,
 };
@@ -66,6 +67,129 @@ pub struct StreamView<'a> {
     pub flags: &'a [&'static str],
     pub last_ssrc: Option<u32>,
     pub counters: CountersView,
+    /// Quality of what the party sends (RTP streams only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<QualityView>,
+}
+
+/// Call quality of one received stream: RFC 3550 statistics measured here, what the party
+/// reports in RTCP, and the E-model MOS estimate.
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct QualityView {
+    pub ssrc: Option<u32>,
+    pub clock_rate: u32,
+    pub packets_expected: u64,
+    pub packets_received: u64,
+    pub packets_lost: i64,
+    pub loss_percent: f64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    /// RFC 3550 interarrival jitter.
+    pub jitter_ms: f64,
+    /// Round trip between us and the party, from its RTCP RR; `null` until known.
+    pub rtt_ms: Option<f64>,
+    pub mos: Option<MosView>,
+    pub rtcp: RtcpView,
+}
+
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct MosView {
+    pub samples: u64,
+    pub average: MosSampleView,
+    pub lowest: MosSampleView,
+    pub highest: MosSampleView,
+}
+
+#[derive(Debug, Serialize, Clone, Copy, PartialEq)]
+pub struct MosSampleView {
+    pub mos: f64,
+    pub loss_percent: f64,
+    pub jitter_ms: f64,
+    pub rtt_ms: f64,
+    pub reported_unix_s: u64,
+}
+
+impl From<&MosSample> for MosSampleView {
+    fn from(m: &MosSample) -> Self {
+        MosSampleView {
+            mos: f64::from(m.mos_x100) / 100.0,
+            loss_percent: f64::from(m.loss_x100) / 100.0,
+            jitter_ms: f64::from(m.jitter_us) / 1000.0,
+            rtt_ms: f64::from(m.rtt_us) / 1000.0,
+            reported_unix_s: m.reported_at,
+        }
+    }
+}
+
+/// RTCP the party sent: counts, its latest report block and XR VoIP metrics.
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct RtcpView {
+    pub sender_reports: u64,
+    pub receiver_reports: u64,
+    pub extended_reports: u64,
+    /// What the party says about the media it receives (first report block).
+    pub reported: Option<ReportedView>,
+    pub xr_voip: Option<XrVoipView>,
+}
+
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct ReportedView {
+    pub ssrc: u32,
+    /// Fraction lost since its previous report, 0..1.
+    pub fraction_lost: f64,
+    pub cumulative_lost: i32,
+    pub jitter_ms: f64,
+}
+
+#[derive(Debug, Serialize, Clone, PartialEq)]
+pub struct XrVoipView {
+    pub loss_fraction: f64,
+    pub rtt_ms: u32,
+    /// `null` when the party marks it unavailable (127).
+    pub mos_cq: Option<f64>,
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+impl From<&QualitySnapshot> for QualityView {
+    fn from(q: &QualitySnapshot) -> Self {
+        QualityView {
+            ssrc: q.ssrc,
+            clock_rate: q.clock_rate,
+            packets_expected: q.expected,
+            packets_received: q.received,
+            packets_lost: q.lost,
+            loss_percent: round3(q.loss_percent()),
+            duplicates: q.duplicates,
+            reordered: q.reordered,
+            jitter_ms: f64::from(q.jitter_us) / 1000.0,
+            rtt_ms: q.rtt_us.map(|r| f64::from(r) / 1000.0),
+            mos: q.mos.as_ref().map(|m| MosView {
+                samples: m.samples,
+                average: (&m.average).into(),
+                lowest: (&m.lowest).into(),
+                highest: (&m.highest).into(),
+            }),
+            rtcp: RtcpView {
+                sender_reports: q.sr_count,
+                receiver_reports: q.rr_count,
+                extended_reports: q.xr_count,
+                reported: q.reported.map(|r| ReportedView {
+                    ssrc: r.ssrc,
+                    fraction_lost: round3(f64::from(r.fraction_lost) / 256.0),
+                    cumulative_lost: r.cumulative_lost,
+                    jitter_ms: f64::from(r.jitter_us) / 1000.0,
+                }),
+                xr_voip: q.xr.map(|x| XrVoipView {
+                    loss_fraction: round3(f64::from(x.loss_rate) / 256.0),
+                    rtt_ms: x.rtt_ms,
+                    mos_cq: (x.mos_cq_x10 != 127).then(|| f64::from(x.mos_cq_x10) / 10.0),
+                }),
+            },
+        }
+    }
 }
 
 /// Packets received from the party on one stream (or summed).
@@ -149,6 +273,7 @@ impl<'a> MediaView<'a> {
                     flags: &s.flags,
                     last_ssrc: s.last_ssrc,
                     counters: (&s.counters).into(),
+                    quality: s.quality.as_ref().map(Into::into),
                 })
                 .collect(),
         }
@@ -184,6 +309,11 @@ pub struct StreamSummary {
     pub packets: u64,
     pub bytes: u64,
     pub errors: u64,
+    /// Quality figures for RTP streams (`null` on RTCP streams and before media).
+    pub loss_percent: Option<f64>,
+    pub jitter_ms: Option<f64>,
+    /// Average MOS estimate.
+    pub mos: Option<f64>,
 }
 
 impl<'a> CallSummary<'a> {
@@ -210,6 +340,18 @@ impl<'a> CallSummary<'a> {
                             packets: s.counters.packets + s.counters.rtcp_packets,
                             bytes: s.counters.bytes + s.counters.rtcp_bytes,
                             errors: s.counters.errors,
+                            loss_percent: s
+                                .quality
+                                .filter(|q| q.expected > 0)
+                                .map(|q| round3(q.loss_percent())),
+                            jitter_ms: s
+                                .quality
+                                .filter(|q| q.expected > 0)
+                                .map(|q| f64::from(q.jitter_us) / 1000.0),
+                            mos: s
+                                .quality
+                                .and_then(|q| q.mos)
+                                .map(|m| f64::from(m.average.mos_x100) / 100.0),
                         })
                         .collect(),
                 })
@@ -263,6 +405,10 @@ pub struct PacketStats {
     pub rtcp_packets: u64,
     pub rtcp_bytes: u64,
     pub relayed_packets: u64,
+    /// RTP sequence numbers found missing, duplicated, or late (see `/metrics`).
+    pub rtp_lost: u64,
+    pub rtp_duplicates: u64,
+    pub rtp_reordered: u64,
     /// By [`DropReason`] name; every reason is present.
     pub drops: BTreeMap<&'static str, u64>,
 }
@@ -318,6 +464,9 @@ impl StatisticsView {
                 rtcp_packets: p.rtcp_packets,
                 rtcp_bytes: p.rtcp_bytes,
                 relayed_packets: p.relayed_packets,
+                rtp_lost: p.rtp_lost,
+                rtp_duplicates: p.rtp_duplicates,
+                rtp_reordered: p.rtp_reordered,
                 drops: DropReason::ALL
                     .iter()
                     .map(|&r| (r.as_str(), p.drops[r as usize]))
@@ -390,7 +539,8 @@ mod tests {
         assert_eq!(
             v["legs"][0]["streams"][0],
             json!({"media": 1, "component": "rtp", "local": "127.0.0.1:30046",
-                   "endpoint": "127.0.0.2:40000", "packets": 10, "bytes": 1720, "errors": 0})
+                   "endpoint": "127.0.0.2:40000", "packets": 10, "bytes": 1720, "errors": 0,
+                   "loss_percent": null, "jitter_ms": null, "mos": null})
         );
     }
 
@@ -414,7 +564,7 @@ mod tests {
             v["packets"]["drops"],
             json!({"malformed": 3, "no_destination": 0, "no_stream": 0,
                    "send_failed": 0, "source_mismatch": 0, "srtp_auth": 0,
-                   "srtp_failed": 0, "srtp_replay": 0, "stun": 0, "dtls": 0})
+                   "srtp_failed": 0, "srtp_replay": 0, "stun": 0, "tap_full": 0, "dtls": 0})
         );
         assert_eq!(
             v["ng"]["requests"],

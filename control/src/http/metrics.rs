@@ -8,6 +8,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use ngmedia_engine::core::quality::MOS_BUCKETS;
 use ngmedia_engine::core::snapshot::EngineStatistics;
 use ngmedia_engine::core::stats::DropReason;
 
@@ -151,6 +152,47 @@ pub fn render(engine: &EngineStatistics, ng: &NgMetrics, uptime: Duration) -> St
         );
     }
 
+    o.single(
+        "ngmedia_rtp_packets_lost_total",
+        "counter",
+        "RTP sequence numbers skipped when the gap was seen (late arrivals not subtracted).",
+        p.rtp_lost,
+    );
+    o.single(
+        "ngmedia_rtp_packets_duplicate_total",
+        "counter",
+        "RTP packets received twice.",
+        p.rtp_duplicates,
+    );
+    o.single(
+        "ngmedia_rtp_packets_reordered_total",
+        "counter",
+        "RTP packets that arrived after a higher sequence number.",
+        p.rtp_reordered,
+    );
+    o.family(
+        "ngmedia_stream_mos",
+        "histogram",
+        "MOS estimates (simplified ITU-T G.107 E-model), one per stream and 2 s of media.",
+    );
+    let mut cumulative = 0;
+    for (i, bound) in MOS_BUCKETS.iter().enumerate() {
+        cumulative += p.mos_buckets[i];
+        o.sample(
+            "ngmedia_stream_mos_bucket",
+            &format!("le=\"{:.2}\"", f64::from(*bound) / 100.0),
+            cumulative,
+        );
+    }
+    cumulative += p.mos_buckets[MOS_BUCKETS.len()];
+    o.sample("ngmedia_stream_mos_bucket", "le=\"+Inf\"", cumulative);
+    o.sample(
+        "ngmedia_stream_mos_sum",
+        "",
+        format_args!("{:.2}", p.mos_sum as f64 / 100.0),
+    );
+    o.sample("ngmedia_stream_mos_count", "", cumulative);
+
     o.family(
         "ngmedia_ng_requests_total",
         "counter",
@@ -231,6 +273,33 @@ mod tests {
     fn value(text: &str, series: &str) -> Option<String> {
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
+    }
+
+    #[test]
+    fn renders_quality_counters_and_mos_histogram() {
+        let mut s = EngineStatistics::default();
+        s.packets.rtp_lost = 30;
+        s.packets.rtp_reordered = 2;
+        // Buckets (not cumulative): one sample ≤ 3.50, two ≤ 4.40.
+        s.packets.mos_buckets[3] = 1;
+        s.packets.mos_buckets[6] = 2;
+        s.packets.mos_sum = 339 + 440 + 440;
+        let text = render(&s, &NgMetrics::default(), Duration::ZERO);
+        for (series, v) in [
+            ("ngmedia_rtp_packets_lost_total", "30"),
+            ("ngmedia_rtp_packets_duplicate_total", "0"),
+            ("ngmedia_rtp_packets_reordered_total", "2"),
+            ("ngmedia_stream_mos_bucket{le=\"3.00\"}", "0"),
+            ("ngmedia_stream_mos_bucket{le=\"3.50\"}", "1"),
+            ("ngmedia_stream_mos_bucket{le=\"4.20\"}", "1"),
+            ("ngmedia_stream_mos_bucket{le=\"4.40\"}", "3"),
+            ("ngmedia_stream_mos_bucket{le=\"+Inf\"}", "3"),
+            ("ngmedia_stream_mos_sum", "12.19"),
+            ("ngmedia_stream_mos_count", "3"),
+        ] {
+            assert_eq!(value(&text, series).as_deref(), Some(v), "{series}");
+        }
+        assert!(text.contains("# TYPE ngmedia_stream_mos histogram"));
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub mod calls;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod ui;
+pub mod recordings;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -74,6 +76,8 @@ pub struct ApiState<E: CallControl = Calls> {
     pub token: Option<BearerToken>,
     /// Daemon start, for `uptime`.
     pub started: Instant,
+    /// The recording folder; `None`: `/recordings` answers 404.
+    pub recordings: Option<ngmedia_recordings::RecordingStore>,
 }
 
 type Shared<E> = State<Arc<ApiState<E>>>;
@@ -81,12 +85,21 @@ type Shared<E> = State<Arc<ApiState<E>>>;
 /// The API's routes, middleware included.
 pub fn router<E: CallControl>(state: Arc<ApiState<E>>) -> Router {
     Router::new()
+        .route("/", get(ui::index))
+        .route("/ui/status.js", get(ui::script))
+        .route("/ui/status.css", get(ui::stylesheet))
         .route("/health", get(health::<E>))
         .route("/calls", get(list_calls::<E>))
         .route(
             "/calls/{call_id}",
             get(get_call::<E>).delete(delete_call::<E>),
         )
+        .route("/recordings", get(list_recordings::<E>))
+        .route(
+            "/recordings/{id}",
+            get(get_recording::<E>).delete(delete_recording::<E>),
+        )
+        .route("/recordings/{id}/audio", get(recording_audio::<E>))
         .route("/statistics", get(statistics::<E>))
         .route("/metrics", get(prometheus::<E>))
         .route("/openapi.json", get(openapi_json))
@@ -394,6 +407,35 @@ async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
         text,
     )
         .into_response()
+}
+
+async fn list_recordings<E: CallControl>(
+    State(state): Shared<E>,
+    params: Result<Query<recordings::ListParams>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    recordings::list(state.recordings.as_ref(), params).await
+}
+
+async fn get_recording<E: CallControl>(
+    State(state): Shared<E>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    recordings::get(state.recordings.as_ref(), path).await
+}
+
+async fn delete_recording<E: CallControl>(
+    State(state): Shared<E>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    recordings::delete(state.recordings.as_ref(), path).await
+}
+
+async fn recording_audio<E: CallControl>(
+    State(state): Shared<E>,
+    path: Result<Path<String>, PathRejection>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    recordings::audio(state.recordings.as_ref(), path, headers).await
 }
 
 async fn openapi_json() -> Response {

@@ -15,6 +15,18 @@ pub struct Route {
 /// Every route of the API.
 pub const ROUTES: &[Route] = &[
     Route {
+        path: "/",
+        methods: &["get"],
+    },
+    Route {
+        path: "/ui/status.js",
+        methods: &["get"],
+    },
+    Route {
+        path: "/ui/status.css",
+        methods: &["get"],
+    },
+    Route {
         path: "/health",
         methods: &["get"],
     },
@@ -24,6 +36,19 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         path: "/calls/{call_id}",
+        methods: &["get", "delete"],
+    },
+    Route {
+        path: "/recordings",
+        methods: &["get"],
+    },
+    // Before `/recordings/{id}`: the route test deletes the recording there.
+    Route {
+        path: "/recordings/{id}/audio",
+        methods: &["get"],
+    },
+    Route {
+        path: "/recordings/{id}",
         methods: &["get", "delete"],
     },
     Route {
@@ -57,6 +82,16 @@ pub fn route_for(path: &str) -> Option<&'static Route> {
                 _ => return false,
             }
         }
+    })
+}
+
+fn recording_id_param() -> Value {
+    json!({
+        "name": "id",
+        "in": "path",
+        "required": true,
+        "description": "Recording id (letters, digits, `-`, `_`), from `GET /recordings`.",
+        "schema": {"type": "string"}
     })
 }
 
@@ -150,7 +185,10 @@ fn schemas() -> Value {
                                 "component": {"enum": ["rtp", "rtcp"]},
                                 "local": addr,
                                 "endpoint": opt_addr,
-                                "packets": u64_, "bytes": u64_, "errors": u64_
+                                "packets": u64_, "bytes": u64_, "errors": u64_,
+                                "loss_percent": {"type": ["number", "null"]},
+                                "jitter_ms": {"type": ["number", "null"]},
+                                "mos": {"type": ["number", "null"], "description": "Average MOS estimate (E-model)"}
                             }
                         }}
                     }
@@ -183,7 +221,49 @@ fn schemas() -> Value {
                 "advertised": opt_addr,
                 "flags": {"type": "array", "items": {"type": "string"}},
                 "last_ssrc": {"type": ["integer", "null"]},
-                "counters": {"$ref": "#/components/schemas/Counters"}
+                "counters": {"$ref": "#/components/schemas/Counters"},
+                "quality": {"$ref": "#/components/schemas/Quality"}
+            }
+        }),
+    );
+    let mos_sample = json!({
+        "type": "object",
+        "properties": {
+            "mos": {"type": "number"}, "loss_percent": {"type": "number"},
+            "jitter_ms": {"type": "number"}, "rtt_ms": {"type": "number"},
+            "reported_unix_s": u64_
+        }
+    });
+    schemas.insert(
+        "Quality".into(),
+        json!({
+            "type": "object",
+            "description": "Quality of what the party sends (RTP streams only): RFC 3550 statistics measured by the engine, the party's RTCP reports, and a MOS estimate (simplified ITU-T G.107 E-model, sampled every 2 s)",
+            "properties": {
+                "ssrc": {"type": ["integer", "null"]},
+                "clock_rate": u64_,
+                "packets_expected": u64_,
+                "packets_received": u64_,
+                "packets_lost": {"type": "integer"},
+                "loss_percent": {"type": "number"},
+                "duplicates": u64_,
+                "reordered": u64_,
+                "jitter_ms": {"type": "number"},
+                "rtt_ms": {"type": ["number", "null"]},
+                "mos": {"type": ["object", "null"], "properties": {
+                    "samples": u64_, "average": mos_sample, "lowest": mos_sample, "highest": mos_sample
+                }},
+                "rtcp": {"type": "object", "properties": {
+                    "sender_reports": u64_, "receiver_reports": u64_, "extended_reports": u64_,
+                    "reported": {"type": ["object", "null"], "properties": {
+                        "ssrc": u64_, "fraction_lost": {"type": "number"},
+                        "cumulative_lost": {"type": "integer"}, "jitter_ms": {"type": "number"}
+                    }},
+                    "xr_voip": {"type": ["object", "null"], "properties": {
+                        "loss_fraction": {"type": "number"}, "rtt_ms": u64_,
+                        "mos_cq": {"type": ["number", "null"]}
+                    }}
+                }}
             }
         }),
     );
@@ -238,6 +318,45 @@ fn schemas() -> Value {
         }),
     );
     schemas.insert(
+        "Recording".into(),
+        json!({
+            "type": "object",
+            "required": ["id", "call_id", "state", "start_ms", "stop_ms", "duration_ms", "sample_rate", "legs", "metadata", "recorded", "pauses", "streams", "files"],
+            "properties": {
+                "id": {"type": "string"},
+                "call_id": {"type": "string"},
+                "state": {"enum": ["complete", "failed"]},
+                "error": {"type": ["string", "null"]},
+                "start_ms": u64_, "stop_ms": u64_, "duration_ms": u64_,
+                "sample_rate": u64_,
+                "channels": u64_,
+                "format": {"enum": ["wav", "pcap", "both"]},
+                "legs": {"type": "array", "items": {"type": "object"}},
+                "metadata": {"type": "array", "items": {"type": "string"}},
+                "output_destination": {"type": ["string", "null"]},
+                "recorded": {"type": "array", "items": {"type": "object"}},
+                "pauses": {"type": "array", "items": {"type": "object"}},
+                "streams": {"type": "array", "items": {"type": "object"}},
+                "files": {"type": "object"}
+            }
+        }),
+    );
+    schemas.insert(
+        "Deleted".into(),
+        json!({"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "string"}}}),
+    );
+    schemas.insert(
+        "RecordingList".into(),
+        json!({
+            "type": "object",
+            "required": ["count", "recordings"],
+            "properties": {
+                "count": u64_,
+                "recordings": {"type": "array", "items": {"$ref": "#/components/schemas/Recording"}}
+            }
+        }),
+    );
+    schemas.insert(
         "Statistics".into(),
         json!({
             "type": "object",
@@ -251,6 +370,7 @@ fn schemas() -> Value {
                 "packets": {"type": "object", "properties": {
                     "rtp_packets": u64_, "rtp_bytes": u64_, "rtcp_packets": u64_,
                     "rtcp_bytes": u64_, "relayed_packets": u64_,
+                    "rtp_lost": u64_, "rtp_duplicates": u64_, "rtp_reordered": u64_,
                     "drops": {"type": "object", "additionalProperties": u64_}
                 }},
                 "ng": {"type": "object", "properties": {
@@ -269,6 +389,27 @@ fn schemas() -> Value {
 fn operation(path: &str, method: &str) -> Value {
     let bad = error_response("Bad request (malformed query or path)");
     match (path, method) {
+        ("/", "get") => json!({
+            "summary": "Live status page (HTML): engine figures, traffic chart, active calls with per-stream quality",
+            "responses": {"200": {
+                "description": "The page",
+                "content": {"text/html": {"schema": {"type": "string"}}}
+            }}
+        }),
+        ("/ui/status.js", "get") => json!({
+            "summary": "Script of the status page",
+            "responses": {"200": {
+                "description": "JavaScript",
+                "content": {"text/javascript": {"schema": {"type": "string"}}}
+            }}
+        }),
+        ("/ui/status.css", "get") => json!({
+            "summary": "Stylesheet of the status page",
+            "responses": {"200": {
+                "description": "CSS",
+                "content": {"text/css": {"schema": {"type": "string"}}}
+            }}
+        }),
         ("/health", "get") => json!({
             "summary": "Liveness: the daemon answers and reports its version",
             "responses": {"200": json_response("Alive", "Health")}
@@ -300,6 +441,59 @@ fn operation(path: &str, method: &str) -> Value {
                 "400": bad,
                 "401": error_response("Missing or invalid bearer token"),
                 "404": error_response("No such call")
+            }
+        }),
+        ("/recordings", "get") => json!({
+            "summary": "Finished recordings (their metadata), oldest first",
+            "parameters": [
+                {"name": "call_id", "in": "query", "required": false,
+                 "description": "Only recordings of this SIP Call-ID", "schema": {"type": "string"}},
+                {"name": "from", "in": "query", "required": false,
+                 "description": "Started at or after this Unix time (ms)", "schema": {"type": "integer"}},
+                {"name": "to", "in": "query", "required": false,
+                 "description": "Started before this Unix time (ms)", "schema": {"type": "integer"}},
+                {"name": "limit", "in": "query", "required": false,
+                 "description": "Most recordings returned (default 1000)", "schema": {"type": "integer", "minimum": 0}}
+            ],
+            "responses": {
+                "200": json_response("Recording list", "RecordingList"),
+                "400": bad,
+                "404": error_response("Recording is not enabled")
+            }
+        }),
+        ("/recordings/{id}", "get") => json!({
+            "summary": "Metadata of one recording: call-id, tags, labels, ng metadata, intervals, streams, files",
+            "parameters": [recording_id_param()],
+            "responses": {
+                "200": json_response("The recording's metadata", "Recording"),
+                "400": bad,
+                "404": error_response("No such recording")
+            }
+        }),
+        ("/recordings/{id}", "delete") => json!({
+            "summary": "Delete a recording and all its files",
+            "parameters": [recording_id_param()],
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": json_response("The deleted recording's id", "Deleted"),
+                "400": bad,
+                "401": error_response("Missing or invalid bearer token"),
+                "404": error_response("No such recording")
+            }
+        }),
+        ("/recordings/{id}/audio", "get") => json!({
+            "summary": "The mixed stereo WAV (caller left, callee right); supports a single HTTP Range",
+            "parameters": [recording_id_param(), {
+                "name": "Range", "in": "header", "required": false,
+                "description": "`bytes=FIRST-LAST`, `bytes=FIRST-` or `bytes=-SUFFIX`",
+                "schema": {"type": "string"}
+            }],
+            "responses": {
+                "200": {"description": "The whole file", "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}},
+                "206": {"description": "The range asked for", "content": {"audio/wav": {"schema": {"type": "string", "format": "binary"}}}},
+                "400": bad,
+                "404": error_response("No such recording, or it has no WAV"),
+                "416": error_response("Range not satisfiable")
             }
         }),
         ("/statistics", "get") => json!({

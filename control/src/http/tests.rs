@@ -72,6 +72,27 @@ struct Api {
 }
 
 fn api(token: Option<&str>) -> Api {
+    api_with(token, None)
+}
+
+/// A recording folder holding one finished recording `rec-1` (metadata and a WAV).
+fn recording_folder() -> ngmedia_recordings::RecordingStore {
+    let dir = std::env::temp_dir().join(format!(
+        "ngmedia-http-rec-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("rec-1.json"),
+        br#"{"id":"rec-1","call_id":"c","start_ms":1,"files":{"mix":"rec-1.wav","metadata":"rec-1.json"}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("rec-1.wav"), b"RIFF").unwrap();
+    ngmedia_recordings::RecordingStore::new(dir)
+}
+
+fn api_with(token: Option<&str>, recordings: Option<ngmedia_recordings::RecordingStore>) -> Api {
     let mut second = ex2_snapshot();
     second.call_id = "a@b/c d".into();
     let calls = Arc::new(Mutex::new(FakeCalls {
@@ -84,6 +105,7 @@ fn api(token: Option<&str>) -> Api {
         ng: ng.clone(),
         token: token.and_then(BearerToken::new),
         started: Instant::now(),
+        recordings,
     });
     Api {
         app: router(state),
@@ -351,7 +373,8 @@ async fn statistics_and_metrics() {
 /// The router serves exactly what the OpenAPI document lists.
 #[tokio::test]
 async fn openapi_lists_every_route_the_router_serves() {
-    let api = api(None);
+    let store = recording_folder();
+    let api = api_with(None, Some(store.clone()));
     let r = send(&api.app, req("GET", "/openapi.json")).await;
     assert_eq!(r.status, StatusCode::OK);
     let doc = r.json();
@@ -360,7 +383,10 @@ async fn openapi_lists_every_route_the_router_serves() {
         assert!(paths.contains_key(route.path));
         // Every documented operation is served (GET first so the DELETE finds the call).
         for method in route.methods {
-            let uri = route.path.replace("{call_id}", "call-plain-2");
+            let uri = route
+                .path
+                .replace("{call_id}", "call-plain-2")
+                .replace("{id}", "rec-1");
             let r = send(&api.app, req(&method.to_uppercase(), &uri)).await;
             assert_eq!(r.status, StatusCode::OK, "{method} {uri}");
         }
@@ -369,7 +395,8 @@ async fn openapi_lists_every_route_the_router_serves() {
             if route.methods.contains(&method.to_lowercase().as_str()) {
                 continue;
             }
-            let r = send(&api.app, req(method, &route.path.replace("{call_id}", "x"))).await;
+            let uri = route.path.replace("{call_id}", "x").replace("{id}", "x");
+            let r = send(&api.app, req(method, &uri)).await;
             assert_eq!(
                 r.status,
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -378,4 +405,5 @@ async fn openapi_lists_every_route_the_router_serves() {
             );
         }
     }
+    let _ = std::fs::remove_dir_all(store.dir());
 }

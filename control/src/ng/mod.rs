@@ -13,8 +13,6 @@ pub mod reply;
 pub mod request;
 pub mod server;
 
-use std::fmt;
-
 use ngmedia_engine::core::calls::CallError;
 
 pub use metrics::{NgMetrics, NgResult};
@@ -55,22 +53,5 @@ pub enum NgError {
     Call(#[from] CallError),
 }
 
-/// Personal data in logs (call-ids, tags, addresses). Shown as is unless the crate is built
-/// with the `redact-pii` feature, for deployments whose logs must not carry subscriber data.
-pub struct Pii<T>(pub T);
-
-impl<T: fmt::Display> fmt::Display for Pii<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if cfg!(feature = "redact-pii") {
-            f.write_str("<redacted>")
-        } else {
-            self.0.fmt(f)
-        }
-    }
-}
-
-impl<T: fmt::Display> fmt::Debug for Pii<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
+/// Personal data in logs (call-ids, tags, addresses): redacted at run time by `--log-redact`.
+pub use ngmedia_engine::core::pii::Pii;

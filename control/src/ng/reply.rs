@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 
 use ngmedia_engine::core::calls::{DeleteReply, OfferAnswerReply};
+use ngmedia_engine::core::quality::MosSample;
 use ngmedia_engine::core::snapshot::{CallSnapshot, EngineStatistics, LegSnapshot, StreamSnapshot};
 use ngmedia_engine::core::stats::StreamCounters;
 
@@ -19,6 +20,13 @@ use crate::bencode::{self, DictWriter, Encoder, Value};
 pub fn write_error(out: &mut Vec<u8>, reason: &str) {
     Encoder::new(out).dict(|d| {
         d.str("result", "error").str("error-reason", reason);
+    });
+}
+
+/// `{result: ok}`: commands that only report success (recording control).
+pub fn write_ok(out: &mut Vec<u8>) {
+    Encoder::new(out).dict(|d| {
+        d.str("result", "ok");
     });
 }
 
@@ -210,8 +218,7 @@ pub fn write_call_stats(d: &mut DictWriter<'_>, call: &CallSnapshot) {
     d.uint("created", created)
         .uint("created_us", call.created_us % 1_000_000)
         .uint("last signal", call.last_signal)
-        // Per-SSRC statistics are not collected yet; rtpengine sends `{}` too when it has none.
-        .dict("SSRC", |_| {});
+        .dict("SSRC", |d| write_ssrcs(d, call));
     d.dict("tags", |tags| {
         for leg in &call.legs {
             tags.dict(&leg.key, |l| write_leg(l, leg, created));
@@ -222,6 +229,46 @@ pub fn write_call_stats(d: &mut DictWriter<'_>, call: &CallSnapshot) {
         write_counters(t, "RTP", r.packets, r.bytes, r.errors);
         write_counters(t, "RTCP", c.packets, c.bytes, c.errors);
     });
+}
+
+/// rtpengine's per-SSRC statistics (`ng_stats_ssrc`): keyed by the SSRC in decimal, with
+/// MOS × 10, round-trip time in µs, jitter in ms and packet loss in percent. One entry per
+/// source we receive; a source without MOS samples gets an empty dictionary, as there.
+fn write_ssrcs(d: &mut DictWriter<'_>, call: &CallSnapshot) {
+    let mut seen: Vec<u32> = Vec::new();
+    let streams = call
+        .legs
+        .iter()
+        .flat_map(|l| l.medias.iter())
+        .flat_map(|m| m.streams.iter());
+    for s in streams {
+        let Some(q) = &s.quality else { continue };
+        let Some(ssrc) = q.ssrc else { continue };
+        if seen.contains(&ssrc) {
+            continue;
+        }
+        seen.push(ssrc);
+        d.dict(&ssrc.to_string(), |e| {
+            let Some(mos) = &q.mos else { return };
+            e.int("cumulative loss", q.lost);
+            let entry = |e: &mut DictWriter<'_>, key: &str, m: &MosSample, last: Option<u64>| {
+                e.dict(key, |x| {
+                    x.uint("MOS", u64::from((m.mos_x100 + 5) / 10))
+                        .uint("round-trip time", u64::from(m.rtt_us))
+                        .uint("round-trip time leg", u64::from(m.rtt_us))
+                        .uint("jitter", u64::from(m.jitter_us / 1000))
+                        .uint("packet loss", u64::from((m.loss_x100 + 50) / 100));
+                    match last {
+                        Some(samples) => x.uint("samples", samples),
+                        None => x.uint("reported at", m.reported_at),
+                    };
+                });
+            };
+            entry(e, "average MOS", &mos.average, Some(mos.samples));
+            entry(e, "lowest MOS", &mos.lowest, None);
+            entry(e, "highest MOS", &mos.highest, None);
+        });
+    }
 }
 
 fn write_leg(l: &mut DictWriter<'_>, leg: &LegSnapshot, call_created: u64) {
@@ -368,6 +415,7 @@ pub(crate) mod tests {
                 last_packet_ms: last_ms,
                 ..Default::default()
             },
+            quality: None,
         }
     }
 
@@ -499,6 +547,48 @@ pub(crate) mod tests {
             String::from_utf8_lossy(&out),
             String::from_utf8_lossy(EX2_QUERY)
         );
+    }
+
+    #[test]
+    fn ssrc_dict_in_rtpengine_units() {
+        use ngmedia_engine::core::quality::{MosSummary, QualitySnapshot};
+        let mut call = ex2_snapshot();
+        let sample = |mos_x100, loss_x100, at| MosSample {
+            mos_x100,
+            loss_x100,
+            jitter_us: 2_600,
+            rtt_us: 40_000,
+            reported_at: at,
+        };
+        call.legs[0].medias[0].streams[0].quality = Some(QualitySnapshot {
+            ssrc: Some(286331153),
+            expected: 100,
+            received: 90,
+            lost: 10,
+            mos: Some(MosSummary {
+                samples: 3,
+                average: sample(366, 640, 7),
+                lowest: sample(339, 1000, 1795300566),
+                highest: sample(441, 0, 1795300568),
+            }),
+            ..Default::default()
+        });
+        // The peer's stream has a source but no samples yet: an empty dictionary.
+        call.legs[1].medias[0].streams[0].quality = Some(QualitySnapshot {
+            ssrc: Some(572662306),
+            ..Default::default()
+        });
+        let mut out = Vec::new();
+        write_query(&mut out, &call);
+        let text = String::from_utf8_lossy(&out);
+        let want = "4:SSRCd9:286331153d15:cumulative lossi10e11:average MOSd3:MOSi37e\
+            15:round-trip timei40000e19:round-trip time legi40000e6:jitteri2e\
+            11:packet lossi6e7:samplesi3ee10:lowest MOSd3:MOSi34e15:round-trip timei40000e\
+            19:round-trip time legi40000e6:jitteri2e11:packet lossi10e11:reported at\
+            i1795300566ee11:highest MOSd3:MOSi44e15:round-trip timei40000e\
+            19:round-trip time legi40000e6:jitteri2e11:packet lossi0e11:reported at\
+            i1795300568eee9:572662306dee4:tags";
+        assert!(text.contains(want), "{text}");
     }
 
     /// captures/kamailio-5.6-to-rtpengine.log, `0_14610_5`: delete of an offered-only call with
@@ -679,7 +769,8 @@ pub(crate) mod tests {
                 rtcp_packets: 2,
                 rtcp_bytes: 112,
                 relayed_packets: 99,
-                drops: [1, 2, 0, 0, 0, 0, 0, 0, 0],
+                drops: [1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                ..Default::default()
             },
         };
         let mut control = ControlCounters::default();

@@ -15,7 +15,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ngmedia_engine::core::request::{Delete, DtlsMode, Family, IceMode, List, OfferAnswer, Query};
+use ngmedia_engine::core::request::{
+    Delete, DtlsMode, Family, IceMode, List, OfferAnswer, Query, Recording, RecordingAction,
+};
 
 use super::NgError;
 use crate::bencode::{self, Value, MAX_DEPTH, MAX_ELEMENTS};
@@ -235,6 +237,8 @@ pub enum Command {
     Query(Query),
     List(List),
     Statistics,
+    /// `start recording`, `stop recording`, `pause recording`.
+    Recording(CommandKind, Recording),
 }
 
 impl Command {
@@ -247,6 +251,7 @@ impl Command {
             Command::Query(_) => CommandKind::Query,
             Command::List(_) => CommandKind::List,
             Command::Statistics => CommandKind::Statistics,
+            Command::Recording(kind, _) => *kind,
         }
     }
 
@@ -256,6 +261,7 @@ impl Command {
             Command::Offer(oa) | Command::Answer(oa) => Some(&oa.call_id),
             Command::Delete(d) => Some(&d.call_id),
             Command::Query(q) => Some(&q.call_id),
+            Command::Recording(_, r) => Some(&r.call_id),
             Command::Ping | Command::List(_) | Command::Statistics => None,
         }
     }
@@ -338,7 +344,6 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"t.38",
     b"t38",
     b"ptime reverse",
-    b"output destination",
     b"recording file",
     b"recording dir",
     b"recording path",
@@ -410,7 +415,6 @@ const UNSUPPORTED_FLAGS: &[&[u8]] = &[
     b"skip recording db",
     b"recording announcement",
     b"to tag",
-    b"pause",
     b"siprec",
     b"egress",
     b"ice lite",
@@ -455,6 +459,10 @@ struct Fields {
     sdp: Option<String>,
     limit: Option<usize>,
     delete_delay: Option<Duration>,
+    /// `output-destination` (recording commands).
+    output_destination: Option<String>,
+    /// `pause` flag: `stop recording` pauses instead.
+    pause: bool,
     /// Holds every offer/answer option; ids above are copied in at the end.
     oa: OfferAnswer,
     unknown_keys: Vec<String>,
@@ -553,6 +561,7 @@ impl Fields {
             b"set label" => self.oa.set_label = text(value),
             b"to label" => self.oa.to_label = text(value),
             b"metadata" => self.oa.metadata = text(value),
+            b"output destination" => self.output_destination = text(value),
             b"from interface" => self.oa.from_interface = text(value),
             b"to interface" => self.oa.to_interface = text(value),
             b"interface" => {
@@ -620,6 +629,7 @@ impl Fields {
             b"strip extmap" => f.strip_extmap = true,
             b"pad crypto" => self.oa.sdes.pad = true,
             b"webrtc" => self.webrtc(),
+            b"pause" => self.pause = true,
             b"internal" | b"external" => self.oa.direction.push(lossy(raw)),
             p if TRANSPORT_PROTOCOLS.contains(&p) => self.oa.transport_protocol = Some(lossy(raw)),
             n if n.starts_with(b"replace ") => self.replace(&raw[8..]),
@@ -822,6 +832,28 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
             from_tag: f.from_tag.take(),
             to_tag: f.to_tag.take().filter(|t| !t.is_empty()),
         }),
+        CommandKind::StartRecording | CommandKind::StopRecording | CommandKind::PauseRecording => {
+            let action = match kind {
+                CommandKind::StartRecording => RecordingAction::Start,
+                CommandKind::StopRecording if !f.pause => RecordingAction::Stop,
+                _ => RecordingAction::Pause,
+            };
+            Command::Recording(
+                kind,
+                Recording {
+                    call_id: f
+                        .call_id
+                        .take()
+                        .filter(|c| !c.is_empty())
+                        .ok_or(NgError::NoCallId)?,
+                    from_tag: f.from_tag.take().filter(|t| !t.is_empty()),
+                    to_tag: f.to_tag.take().filter(|t| !t.is_empty()),
+                    action,
+                    metadata: f.oa.metadata.take(),
+                    output_destination: f.output_destination.take(),
+                },
+            )
+        }
         other => return Err(NgError::NotSupported(other.name())),
     };
     Ok(NgRequest {
@@ -934,6 +966,30 @@ mod tests {
         assert_eq!(
             parse(b"d7:command10:block DTMF7:call-id1:ce").unwrap_err(),
             NgError::NotSupported("block DTMF")
+        );
+    }
+
+    #[test]
+    fn recording_commands() {
+        let rec = |body: &[u8]| match parse(body).unwrap().command {
+            Command::Recording(kind, r) => (kind, r),
+            other => panic!("not a recording command: {other:?}"),
+        };
+        let (kind, r) = rec(b"d7:command15:start recording7:call-id2:c18:from-tag1:a8:metadata5:k=v;x18:output-destination4:neate");
+        assert_eq!(kind, CommandKind::StartRecording);
+        assert_eq!(r.action, RecordingAction::Start);
+        assert_eq!((r.call_id.as_str(), r.from_tag.as_deref()), ("c1", Some("a")));
+        assert_eq!(r.metadata.as_deref(), Some("k=v;x"));
+        assert_eq!(r.output_destination.as_deref(), Some("neat"));
+        let (_, r) = rec(b"d7:command14:stop recording7:call-id2:c1e");
+        assert_eq!(r.action, RecordingAction::Stop);
+        let (kind, r) = rec(b"d7:command14:stop recording7:call-id2:c15:flagsl5:pauseee");
+        assert_eq!((kind, r.action), (CommandKind::StopRecording, RecordingAction::Pause));
+        let (_, r) = rec(b"d7:command15:pause_recording7:call-id2:c1e");
+        assert_eq!(r.action, RecordingAction::Pause);
+        assert_eq!(
+            parse(b"d7:command15:start recordinge").unwrap_err(),
+            NgError::NoCallId
         );
     }
 

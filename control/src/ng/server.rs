@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ngmedia_engine::core::calls::{CallError, Calls, DeleteReply, Now, OfferAnswerReply};
-use ngmedia_engine::core::request::{Delete, List, OfferAnswer, Query};
+use ngmedia_engine::core::request::{Delete, List, OfferAnswer, Query, Recording};
 use ngmedia_engine::core::snapshot::{CallSnapshot, EngineStatistics};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
@@ -43,6 +43,10 @@ pub trait CallControl: Send + 'static {
     fn query(&self, req: &Query, now: Now) -> Result<CallSnapshot, CallError>;
     fn list(&self, req: &List) -> Vec<String>;
     fn statistics(&self, now: Now) -> EngineStatistics;
+    /// `start recording` / `stop recording` / `pause recording`.
+    fn recording(&mut self, _req: &Recording, _now: Now) -> Result<(), CallError> {
+        Err(CallError::Invalid("Recording is not enabled".into()))
+    }
 }
 
 impl CallControl for Calls {
@@ -63,6 +67,9 @@ impl CallControl for Calls {
     }
     fn statistics(&self, now: Now) -> EngineStatistics {
         Calls::statistics(self, now)
+    }
+    fn recording(&mut self, req: &Recording, now: Now) -> Result<(), CallError> {
+        Calls::recording(self, req, now)
     }
 }
 
@@ -325,6 +332,10 @@ impl<E: CallControl> NgServer<E> {
                 let ids = calls.list(l);
                 drop(calls);
                 write_list_bounded(out, &ids);
+            }
+            Command::Recording(_, r) => {
+                calls.recording(r, now)?;
+                reply::write_ok(out);
             }
             Command::Statistics => {
                 let engine = calls.statistics(now);

@@ -14,6 +14,7 @@ use super::config::Interface;
 use super::dtls::{DtlsIdentity, DtlsRole, Fingerprint};
 use super::srtp::SrtpSuite;
 use super::stats::{PacketTotals, StreamStats};
+use super::tap::TapStream;
 
 /// Identifies one bound local socket for its whole life (unique per daemon run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -92,6 +93,8 @@ pub struct StreamPlan {
     /// stream from it (`srtp_in`/`srtp_out` are then ignored). `None`: no DTLS; DTLS
     /// records received are dropped.
     pub dtls: Option<DtlsParams>,
+    /// Copy accepted RTP to the tap sink (recording) as this stream of the call.
+    pub tap: Option<TapStream>,
 }
 
 /// How one socket does DTLS-SRTP with its party (rtpengine's `dtls_connection` settings of

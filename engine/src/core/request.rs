@@ -162,6 +162,32 @@ pub struct OfferAnswer {
     pub osrtp: Osrtp,
 }
 
+/// What `start recording`, `stop recording` and `pause recording` ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordingAction {
+    /// Start, or resume after a pause.
+    #[default]
+    Start,
+    /// Finalize the files.
+    Stop,
+    /// Keep the timeline, write silence (`pause recording`, or `stop recording` with the
+    /// `pause` flag).
+    Pause,
+}
+
+/// `start recording` / `stop recording` / `pause recording`.
+#[derive(Debug, Clone, Default)]
+pub struct Recording {
+    pub call_id: String,
+    pub from_tag: Option<String>,
+    pub to_tag: Option<String>,
+    pub action: RecordingAction,
+    /// `metadata`: free text stored in the recording's metadata.
+    pub metadata: Option<String>,
+    /// `output-destination`: file name stem for the recording.
+    pub output_destination: Option<String>,
+}
+
 /// `delete`.
 #[derive(Debug, Clone, Default)]
 pub struct Delete {

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use super::quality::QualitySnapshot;
 use super::stats::{PacketTotals, StreamCounters};
 
 /// One call (rtpengine `call`), as `query` reports it.
@@ -61,6 +62,8 @@ pub struct StreamSnapshot {
     pub flags: Vec<&'static str>,
     pub last_ssrc: Option<u32>,
     pub counters: StreamCounters,
+    /// Quality of what the party sends, on RTP streams (RTCP it sends is folded in).
+    pub quality: Option<QualitySnapshot>,
 }
 
 /// Engine-wide figures for `statistics`.

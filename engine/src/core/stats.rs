@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
+use super::quality::{Observed, QualityStats, MOS_BUCKETS};
+
 /// Counters of one local socket facing one party (rtpengine's `packet_stream` stats).
 #[derive(Debug, Default)]
 pub struct StreamStats {
@@ -26,6 +28,8 @@ pub struct StreamStats {
     pub last_ssrc: AtomicU32,
     /// Set once a packet from the party fixed the return address (rtpengine `confirmed`).
     pub confirmed: AtomicBool,
+    /// Sequence, jitter, RTCP and MOS figures of what the party sends.
+    pub quality: QualityStats,
     /// Where media for this party is sent; written only when the latch changes.
     endpoint: Mutex<Option<SocketAddr>>,
 }
@@ -113,13 +117,16 @@ pub enum DropReason {
     /// STUN that is not an ICE check for us (no ICE on the stream, bad credentials or
     /// integrity, not a Binding request). Refused checks still get their error response.
     Stun = 8,
+    /// Relayed, but the copy for a recording/tap sink was skipped: its queue or buffer pool
+    /// was full (the sink is behind). The stream's error counter is not touched.
+    TapFull = 9,
     /// DTLS: a record on a stream without DTLS, a failed handshake (bad fingerprint, alert,
     /// timeout), or media to or from a DTLS-SRTP party before its keys are established.
-    Dtls = 9,
+    Dtls = 10,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::SourceMismatch,
         DropReason::Malformed,
         DropReason::NoDestination,
@@ -129,6 +136,7 @@ impl DropReason {
         DropReason::SrtpReplay,
         DropReason::SrtpFailed,
         DropReason::Stun,
+        DropReason::TapFull,
         DropReason::Dtls,
     ];
 
@@ -143,6 +151,7 @@ impl DropReason {
             DropReason::SrtpReplay => "srtp_replay",
             DropReason::SrtpFailed => "srtp_failed",
             DropReason::Stun => "stun",
+            DropReason::TapFull => "tap_full",
             DropReason::Dtls => "dtls",
         }
     }
@@ -168,9 +177,57 @@ pub struct WorkerCounters {
     pub rtcp_bytes: AtomicU64,
     pub relayed_packets: AtomicU64,
     pub drops: [AtomicU64; DropReason::ALL.len()],
+    /// RTP sequence numbers skipped when a gap was seen (late arrivals are not subtracted:
+    /// a counter only goes up; see `rtp_reordered`).
+    pub rtp_lost: AtomicU64,
+    pub rtp_duplicates: AtomicU64,
+    pub rtp_reordered: AtomicU64,
+    /// MOS samples per bucket of `MOS_BUCKETS` (not cumulative), plus one above the last.
+    pub mos_buckets: [AtomicU64; MOS_BUCKETS.len() + 1],
+    /// Sum of the MOS samples × 100.
+    pub mos_sum: AtomicU64,
 }
 
 impl WorkerCounters {
+    /// Add what one RTP packet showed about its stream.
+    #[inline]
+    pub fn count_quality(&self, o: Observed) {
+        if o.gap > 0 {
+            bump(&self.rtp_lost, o.gap);
+        }
+        if o.duplicate {
+            bump(&self.rtp_duplicates, 1);
+        }
+        if o.reordered {
+            bump(&self.rtp_reordered, 1);
+        }
+    }
+
+    /// Add one MOS sample (× 100) to the histogram.
+    pub fn count_mos(&self, mos_x100: u32) {
+        let i = MOS_BUCKETS
+            .iter()
+            .position(|b| mos_x100 <= *b)
+            .unwrap_or(MOS_BUCKETS.len());
+        bump(&self.mos_buckets[i], 1);
+        bump(&self.mos_sum, u64::from(mos_x100));
+    }
+
+    /// `(lost, duplicates, reordered)`.
+    pub fn quality_totals(&self) -> (u64, u64, u64) {
+        (
+            self.rtp_lost.load(Relaxed),
+            self.rtp_duplicates.load(Relaxed),
+            self.rtp_reordered.load(Relaxed),
+        )
+    }
+
+    /// `(per-bucket counts, sample count, sum × 100)`.
+    pub fn mos_histogram(&self) -> ([u64; MOS_BUCKETS.len() + 1], u64, u64) {
+        let buckets = std::array::from_fn(|i| self.mos_buckets[i].load(Relaxed));
+        (buckets, buckets.iter().sum(), self.mos_sum.load(Relaxed))
+    }
+
     #[inline]
     pub fn count_rtp(&self, len: usize) {
         bump(&self.rtp_packets, 1);
@@ -203,6 +260,13 @@ pub struct PacketTotals {
     pub rtcp_bytes: u64,
     pub relayed_packets: u64,
     pub drops: [u64; DropReason::ALL.len()],
+    pub rtp_lost: u64,
+    pub rtp_duplicates: u64,
+    pub rtp_reordered: u64,
+    /// MOS samples per bucket of `quality::MOS_BUCKETS` (not cumulative), plus one above.
+    pub mos_buckets: [u64; MOS_BUCKETS.len() + 1],
+    /// Sum of the MOS samples × 100.
+    pub mos_sum: u64,
 }
 
 impl PacketTotals {
@@ -215,6 +279,15 @@ impl PacketTotals {
         for (d, s) in self.drops.iter_mut().zip(c.drops.iter()) {
             *d += s.load(Relaxed);
         }
+        let (lost, dups, reordered) = c.quality_totals();
+        self.rtp_lost += lost;
+        self.rtp_duplicates += dups;
+        self.rtp_reordered += reordered;
+        let (buckets, _, sum) = c.mos_histogram();
+        for (t, b) in self.mos_buckets.iter_mut().zip(buckets) {
+            *t += b;
+        }
+        self.mos_sum += sum;
     }
 }
 

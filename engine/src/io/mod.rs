@@ -96,6 +96,7 @@ use crate::core::config::{EngineConfig, Interface};
 use crate::core::latch::EndpointLearning;
 use crate::core::plan::{CallKey, CallPlan, LocalPort, MediaPlane, PortError, PortKey, PortPair};
 use crate::core::stats::{PacketTotals, WorkerCounters};
+use crate::core::tap::TapSender;
 use epoll::EpollWorker;
 use ports::{BoundPort, PortPool, Role};
 use sys::EventFd;
@@ -341,6 +342,14 @@ impl MediaWorkers {
             acks.push(rx);
         }
         acks.iter().all(|rx| rx.recv_timeout(FLUSH_TIMEOUT).is_ok())
+    }
+
+    /// Send copies of tapped streams (plans with `tap` set) to `tap` from now on. Streams
+    /// already running pick it up at their call's next plan.
+    pub fn set_tap(&self, tap: Option<TapSender>) {
+        for w in &self.workers {
+            w.send(Command::SetTap(tap.clone()));
+        }
     }
 
     /// Stop and join the worker threads; every socket is closed. Idempotent.

@@ -55,6 +55,7 @@ fn rekey(slot: &mut Option<Box<Srtp>>, keys: Option<SrtpKeys>, port: PortKey) {
         },
     }
 }
+use crate::core::tap::{StreamTap, TapSender};
 
 /// A stream's DTLS-SRTP association (rtpengine's `dtls_connection`): the plan parameters it
 /// was made from, the OpenSSL session and where its handshake datagrams go.
@@ -176,6 +177,8 @@ pub(crate) enum Command {
     },
     Remove(CallKey),
     Release(Vec<PortKey>),
+    /// Where streams whose plan asks for a tap send their copies (`None`: nowhere).
+    SetTap(Option<TapSender>),
     /// Reply once every earlier command has been handled.
     Barrier(SyncSender<()>),
     Shutdown,
@@ -201,6 +204,8 @@ pub(crate) struct Entry {
     ice: Option<Box<IceCredentials>>,
     /// DTLS-SRTP with the party; its handshake keys `srtp_in`/`srtp_out`.
     dtls: Option<Box<DtlsLink>>,
+    /// Copies of accepted RTP go to the recorder.
+    tap: Option<StreamTap>,
 }
 
 impl Entry {
@@ -233,6 +238,8 @@ pub(crate) struct Now {
     wall_ms: u64,
     /// Monotonic time, for the latch's learning window.
     mono_ms: u64,
+    /// Fine monotonic time, for jitter and RTT (the coarse clocks tick every few ms).
+    mono_us: u64,
 }
 
 impl Now {
@@ -240,6 +247,7 @@ impl Now {
         Now {
             wall_ms: sys::clock_ms(libc::CLOCK_REALTIME_COARSE),
             mono_ms: sys::clock_ms(libc::CLOCK_MONOTONIC_COARSE),
+            mono_us: sys::clock_us(libc::CLOCK_MONOTONIC),
         }
     }
 }
@@ -326,11 +334,20 @@ pub(crate) fn inspect(
             return (Route::None, 0);
         }
     }
+    let rtp = route == Route::Rtp;
+    (entry.stats.quality).record(counters, &pkt[..plain_len], rtp, now.mono_us, now.wall_ms);
     match (route, entry.port.role) {
         (Route::Rtp, _) => {
             counters.count_rtp(len);
             entry.stats.count_rx(len, now.wall_ms);
             entry.stats.last_ssrc.store(ssrc, Relaxed);
+            // The copy is what the party sent, decrypted (SRTP was unprotected above). A
+            // skipped copy never affects relaying.
+            if let Some(tap) = entry.tap.as_mut() {
+                if !tap.copy(&pkt[..plain_len], src, entry.port.addr, now.wall_ms) {
+                    counters.count_drop(DropReason::TapFull);
+                }
+            }
         }
         (_, Role::Rtp) => {
             // RTCP muxed on the RTP port.
@@ -476,6 +493,15 @@ pub(crate) fn drop_many(
     }
 }
 
+/// Tap state for a stream whose plan asks for copies, when a sink is attached.
+fn stream_tap(
+    queue: Option<&TapSender>,
+    call: CallKey,
+    stream: Option<crate::core::tap::TapStream>,
+) -> Option<StreamTap> {
+    Some(StreamTap::new(call, stream?, queue?))
+}
+
 /// How a backend starts and stops receiving on a socket.
 pub(crate) trait Watch {
     /// Start receiving on `fd`, which goes into slab slot `idx`.
@@ -505,6 +531,8 @@ pub(crate) struct Core {
     acks: Vec<SyncSender<()>>,
     /// Slots whose DTLS association is not established yet (handshake timers).
     handshaking: Vec<usize>,
+    /// The recorder's queue, for streams whose plan asks for a tap.
+    tap: Option<TapSender>,
 }
 
 impl Core {
@@ -523,6 +551,7 @@ impl Core {
             calls: HashMap::new(),
             acks: Vec::new(),
             handshaking: Vec::new(),
+            tap: None,
         }
     }
 
@@ -559,6 +588,7 @@ impl Core {
                     }
                 }
                 Command::Release(keys) => self.release(&keys, w),
+                Command::SetTap(tap) => self.tap = tap,
                 Command::Barrier(ack) => {
                     if w.settled() && self.acks.is_empty() {
                         let _ = ack.send(());
@@ -628,6 +658,9 @@ impl Core {
                 e.forward = sp.forward;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
+                if e.tap.as_ref().map(StreamTap::stream) != sp.tap {
+                    e.tap = stream_tap(self.tap.as_ref(), call, sp.tap);
+                }
             } else if let Some(pos) = ports.iter().position(|p| p.key == sp.port) {
                 let port = ports.swap_remove(pos);
                 let (mut srtp_in, mut srtp_out) = (None, None);
@@ -654,6 +687,7 @@ impl Core {
                     rtcp_sink_key: sp.rtcp_sink,
                     rtp_sink: None,
                     rtcp_sink: None,
+                    tap: stream_tap(self.tap.as_ref(), call, sp.tap),
                     port,
                 };
                 let idx = self.free.pop().unwrap_or(self.slab.len());

@@ -21,10 +21,12 @@ use self::model::{Call, Leg, LegId};
 use self::negotiate::{Exchange, Role};
 use super::config::EngineConfig;
 use super::dtls::DtlsIdentity;
+use super::pii::Pii;
 use super::plan::{CallKey, MediaPlane, PortError};
-use super::request::{Delete, List, OfferAnswer, Query};
+use super::request::{Delete, List, OfferAnswer, Query, Recording, RecordingAction};
 use super::sdp::{Sdp, SdpError};
 use super::snapshot::{CallSnapshot, EngineStatistics};
+use super::tap::{RecordingEvent, RecordingSink};
 
 /// The moment a request is handled: monotonic for timers, wall clock for reports.
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +109,8 @@ pub struct Calls {
     /// Our DTLS certificate; `None` (generation failed) means no DTLS-SRTP is offered or
     /// accepted.
     dtls: Option<Arc<DtlsIdentity>>,
+    /// Told about recorded calls; `None`: recording requests are refused.
+    recorder: Option<Arc<dyn RecordingSink>>,
 }
 
 impl Calls {
@@ -128,6 +132,7 @@ impl Calls {
             started: None,
             totals: Totals::default(),
             loop_marker,
+            recorder: None,
         }
     }
 
@@ -142,6 +147,113 @@ impl Calls {
         self.dtls.as_ref()
     }
 
+    /// Attach the recording sink (the media plane must have its tap queue already).
+    pub fn set_recorder(&mut self, recorder: Arc<dyn RecordingSink>) {
+        self.recorder = Some(recorder);
+    }
+
+    /// Tell the recorder what a recorded call looks like now (after offer/answer or a
+    /// recording request). A paused call stays paused.
+    fn report_recording(&self, call: &Call, now: Now) {
+        if let (Some(rec), true) = (&self.recorder, call.record) {
+            let info = call.tap_info();
+            rec.event(RecordingEvent::Start {
+                call: call.key,
+                info,
+                at_us: now.unix_us,
+            });
+            if call.record_paused {
+                rec.event(RecordingEvent::Pause {
+                    call: call.key,
+                    at_us: now.unix_us,
+                });
+            }
+        }
+    }
+
+    /// Finalize the recording of a call that ends or stops recording.
+    fn stop_recording(recorder: &Option<Arc<dyn RecordingSink>>, call: &mut Call, now: Now) {
+        if !call.record {
+            return;
+        }
+        call.record = false;
+        call.record_paused = false;
+        if let Some(rec) = recorder {
+            rec.event(RecordingEvent::Stop {
+                call: call.key,
+                at_us: now.unix_us,
+            });
+        }
+    }
+
+    /// `start recording`, `stop recording`, `pause recording`.
+    pub fn recording(&mut self, req: &Recording, now: Now) -> Result<(), CallError> {
+        if self.recorder.is_none() {
+            return Err(CallError::Invalid("Recording is not enabled".into()));
+        }
+        let mut call = self
+            .calls
+            .remove(&req.call_id)
+            .ok_or(CallError::UnknownCall)?;
+        let tags_ok = [&req.from_tag, &req.to_tag]
+            .into_iter()
+            .flatten()
+            .filter(|t| !t.is_empty())
+            .all(|t| call.leg_by_tag(t).is_some());
+        if !tags_ok {
+            self.calls.insert(req.call_id.clone(), call);
+            return Err(CallError::NotFound);
+        }
+        if let Some(m) = &req.metadata {
+            call.record_metadata.push(m.clone());
+        }
+        if req.output_destination.is_some() {
+            call.record_destination = req.output_destination.clone();
+        }
+        match req.action {
+            RecordingAction::Start => {
+                let was = call.record;
+                call.record = true;
+                call.record_paused = false;
+                self.report_recording(&call, now);
+                if !was {
+                    let plan = call.plan();
+                    self.media.apply(plan);
+                }
+                info!(call_id = %req.call_id, "recording started");
+            }
+            RecordingAction::Pause => {
+                if !call.record {
+                    // rtpengine starts a recording in the paused state in this case.
+                    call.record = true;
+                    call.record_paused = true;
+                    self.report_recording(&call, now);
+                    let plan = call.plan();
+                    self.media.apply(plan);
+                } else if !call.record_paused {
+                    call.record_paused = true;
+                    if let Some(rec) = &self.recorder {
+                        rec.event(RecordingEvent::Pause {
+                            call: call.key,
+                            at_us: now.unix_us,
+                        });
+                    }
+                }
+                info!(call_id = %req.call_id, "recording paused");
+            }
+            RecordingAction::Stop => {
+                if call.record {
+                    Self::stop_recording(&self.recorder, &mut call, now);
+                    let plan = call.plan();
+                    self.media.apply(plan);
+                    info!(call_id = %req.call_id, "recording stopped");
+                }
+            }
+        }
+        self.calls.insert(req.call_id.clone(), call);
+        Ok(())
+    }
+
     pub fn offer(&mut self, req: &OfferAnswer, now: Now) -> Result<OfferAnswerReply, CallError> {
         self.started.get_or_insert(now.mono);
         let sdp = Sdp::parse(&req.sdp)?;
@@ -153,7 +265,7 @@ impl Calls {
             None => {
                 let key = CallKey(self.next_key);
                 self.next_key += 1;
-                info!(call_id = %req.call_id, from_tag = %req.from_tag, "new call");
+                info!(call_id = %Pii(&req.call_id), from_tag = %Pii(&req.from_tag), "new call");
                 self.totals.created += 1;
                 Call {
                     key,
@@ -166,6 +278,9 @@ impl Calls {
                     delete_delay: None,
                     delete_at: None,
                     record: false,
+                    record_paused: false,
+                    record_metadata: Vec::new(),
+                    record_destination: None,
                 }
             }
         };
@@ -174,11 +289,14 @@ impl Calls {
         match &result {
             Err(e) if fresh => {
                 // Nothing was set up: forget the call entirely.
-                warn!(call_id = %req.call_id, error = %e, "offer failed");
+                warn!(call_id = %Pii(&req.call_id), error = %e, "offer failed");
                 self.media.remove(call.key);
                 self.totals.created -= 1;
             }
             _ => {
+                if result.is_ok() {
+                    self.report_recording(&call, now);
+                }
                 self.calls.insert(req.call_id.clone(), call);
             }
         }
@@ -228,7 +346,9 @@ impl Calls {
         if req.delete_delay.is_some() {
             call.delete_delay = req.delete_delay;
         }
-        call.record |= req.flags.record_call || req.record_call == Some(true);
+        if self.recorder.is_some() {
+            call.record |= req.flags.record_call || req.record_call == Some(true);
+        }
         // A new offer revives a call that was deleted with a delay (rtpengine does the same).
         call.delete_at = None;
         let out = self.negotiate(
@@ -242,7 +362,7 @@ impl Calls {
             req,
             now,
         )?;
-        info!(call_id = %req.call_id, from_tag = %req.from_tag, medias = sdp.media.len(), "offer");
+        info!(call_id = %Pii(&req.call_id), from_tag = %Pii(&req.from_tag), medias = sdp.media.len(), "offer");
         Ok(out)
     }
 
@@ -259,7 +379,13 @@ impl Calls {
             .calls
             .remove(&req.call_id)
             .ok_or(CallError::UnknownCall)?;
+        if self.recorder.is_some() && (req.flags.record_call || req.record_call == Some(true)) {
+            call.record = true;
+        }
         let result = self.answer_on(&mut call, to_tag, &sdp, req, now);
+        if result.is_ok() {
+            self.report_recording(&call, now);
+        }
         self.calls.insert(req.call_id.clone(), call);
         result.map(|sdp| OfferAnswerReply {
             sdp,
@@ -286,7 +412,7 @@ impl Calls {
                     leg.tag = to_tag.to_owned();
                 } else {
                     // Another branch of a forked INVITE answered: same media, one more tag.
-                    info!(call_id = %call_id, tag = %to_tag, "answer from another branch");
+                    info!(call_id = %Pii(&call_id), tag = %Pii(&to_tag), "answer from another branch");
                     leg.aliases.push(to_tag.to_owned());
                 }
                 peer
@@ -308,7 +434,7 @@ impl Calls {
             req,
             now,
         )?;
-        info!(call_id = %req.call_id, to_tag = %to_tag, "answer");
+        info!(call_id = %Pii(&req.call_id), to_tag = %Pii(&to_tag), "answer");
         Ok(out)
     }
 
@@ -349,17 +475,25 @@ impl Calls {
             .or(call.delete_delay)
             .unwrap_or(self.config.delete_delay);
         let snapshot = report::snapshot(call);
+        if call.record {
+            // The recording ends with the call's signalling, even if media lingers.
+            Self::stop_recording(&self.recorder, call, now);
+            if !delay.is_zero() {
+                let plan = call.plan();
+                self.media.apply(plan);
+            }
+        }
         if delay.is_zero() {
             let call = self.calls.remove(&req.call_id).expect("call present");
             self.media.remove(call.key);
             if call.delete_at.is_none() {
                 self.totals.deleted += 1;
             }
-            info!(call_id = %req.call_id, "call deleted");
+            info!(call_id = %Pii(&req.call_id), "call deleted");
         } else if call.delete_at.is_none() {
             call.delete_at = Some(now.mono + delay);
             self.totals.deleted += 1;
-            info!(call_id = %req.call_id, delay_s = delay.as_secs(), "call deleted, lingering");
+            info!(call_id = %Pii(&req.call_id), delay_s = delay.as_secs(), "call deleted, lingering");
         }
         Ok(DeleteReply {
             snapshot: Some(snapshot),
@@ -417,6 +551,7 @@ impl Calls {
         let now_ms = now.unix_us / 1000;
         let mut ended = Vec::new();
         for (id, call) in &self.calls {
+            report::refresh_rtt(call);
             if let Some(at) = call.delete_at {
                 if now.mono >= at {
                     ended.push((id.clone(), None));
@@ -445,12 +580,13 @@ impl Calls {
         }
         let mut events = Vec::with_capacity(ended.len());
         for (id, reason) in ended {
-            let call = self.calls.remove(&id).expect("listed above");
+            let mut call = self.calls.remove(&id).expect("listed above");
+            Self::stop_recording(&self.recorder, &mut call, now);
             self.media.remove(call.key);
             match reason {
                 Some(reason) => {
                     self.totals.timed_out += 1;
-                    info!(call_id = %id, reason, "call ended by timer");
+                    info!(call_id = %Pii(&id), reason, "call ended by timer");
                     events.push(CallEvent::TimedOut {
                         call_id: id,
                         reason,
@@ -463,10 +599,12 @@ impl Calls {
     }
 
     /// Tear every call down (daemon shutdown).
-    pub fn shutdown(&mut self, _now: Now) {
-        for (id, call) in self.calls.drain() {
+    pub fn shutdown(&mut self, now: Now) {
+        let calls: Vec<(String, Call)> = self.calls.drain().collect();
+        for (id, mut call) in calls {
+            Self::stop_recording(&self.recorder, &mut call, now);
             self.media.remove(call.key);
-            info!(call_id = %id, "call closed at shutdown");
+            info!(call_id = %Pii(&id), "call closed at shutdown");
         }
     }
 

@@ -11,8 +11,9 @@ use crate::core::plan::{
     StreamPlan,
 };
 use crate::core::sdes::CryptoAttr;
-use crate::core::sdp::{Direction, IceCandidate};
+use crate::core::sdp::{Codec, Direction, IceCandidate};
 use crate::core::stats::StreamStats;
+use crate::core::tap::{TapCall, TapCodec, TapLeg, TapStream};
 
 /// Index of a leg within its call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,8 +34,14 @@ pub struct Call {
     pub delete_delay: Option<Duration>,
     /// Set by `delete` with a delay: media keeps flowing and queries answer until then.
     pub delete_at: Option<Instant>,
-    /// Offer-side `record call` flag, kept for the recording feature.
+    /// Media of the call is copied to the recorder (`record call`, `start recording`).
     pub record: bool,
+    /// Recording paused: the recorder writes silence until `start recording`.
+    pub record_paused: bool,
+    /// `metadata` of recording requests, most recent last.
+    pub record_metadata: Vec<String>,
+    /// `output-destination` of the last recording request that had one.
+    pub record_destination: Option<String>,
 }
 
 /// One party of a call (rtpengine's `call_monologue`), known by its SIP tag. A leg created by
@@ -107,6 +114,8 @@ pub struct Media {
     pub direction: Direction,
     /// First codec of the party's list, `PCMU/8000` style.
     pub codec: Option<String>,
+    /// Every codec of the party's m= line, for decoding copies (recording).
+    pub codecs: Vec<Codec>,
     pub ptime: Option<u32>,
     /// Whether the party's SDP carried ICE attributes.
     pub ice_seen: bool,
@@ -232,6 +241,7 @@ impl Media {
             rtcp_mux_accept: false,
             direction: Direction::SendRecv,
             codec: None,
+            codecs: Vec::new(),
             ptime: None,
             ice_seen: false,
             ice_ufrag: None,
@@ -244,6 +254,13 @@ impl Media {
             mid: None,
             rtp_stats: Arc::default(),
             rtcp_stats: Arc::default(),
+        }
+    }
+
+    /// Tell the quality counters the negotiated codec (clock rate, E-model impairment).
+    fn configure_quality(&self) {
+        for stats in [&self.rtp_stats, &self.rtcp_stats] {
+            stats.quality.configure(self.codec.as_deref());
         }
     }
 
@@ -317,6 +334,7 @@ impl Call {
                     None => (None, None),
                 };
                 let relatch = this.relatch;
+                this.configure_quality();
                 let (srtp_in, srtp_out) = this.sdes.plan_keys();
                 let dtls = this.dtls.active.clone();
                 let ice = match (&this.ice_ufrag, &this.ice_pwd) {
@@ -326,6 +344,10 @@ impl Call {
                     }),
                     _ => None,
                 };
+                let tap = self.record.then_some(TapStream {
+                    leg: li as u16,
+                    media: mi as u16,
+                });
                 streams.push(StreamPlan {
                     port: ports.rtp.key,
                     expected: this.advertised_rtp,
@@ -339,6 +361,7 @@ impl Call {
                     srtp_out: srtp_out.clone(),
                     ice: ice.clone(),
                     dtls: dtls.clone(),
+                    tap,
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -357,6 +380,7 @@ impl Call {
                     srtp_out,
                     ice,
                     dtls,
+                    tap: None,
                 });
             }
         }
@@ -368,6 +392,45 @@ impl Call {
         CallPlan {
             call: self.key,
             streams,
+        }
+    }
+
+    /// The call as a recording sink needs to know it: ids, labels, codecs, metadata.
+    pub fn tap_info(&self) -> TapCall {
+        let mut metadata: Vec<String> = self
+            .legs
+            .iter()
+            .filter_map(|l| l.metadata.clone())
+            .collect();
+        metadata.extend(self.record_metadata.iter().cloned());
+        TapCall {
+            call_id: self.id.clone(),
+            legs: self
+                .legs
+                .iter()
+                .map(|l| TapLeg {
+                    tag: l.tag.clone(),
+                    label: l.label.clone(),
+                    medias: l
+                        .medias
+                        .iter()
+                        .map(|m| {
+                            m.codecs
+                                .iter()
+                                .map(|c| TapCodec {
+                                    pt: c.pt,
+                                    name: c.name.clone(),
+                                    clock_rate: c.clock_rate,
+                                    channels: c.channels,
+                                    fmtp: c.fmtp.clone(),
+                                })
+                                .collect()
+                        })
+                        .collect(),
+                })
+                .collect(),
+            metadata,
+            output_destination: self.record_destination.clone(),
         }
     }
 

@@ -218,6 +218,7 @@ impl Calls {
                 .codecs()
                 .first()
                 .map(|c| format!("{}/{}", c.name, c.clock_rate));
+            media.codecs = section.codecs();
             media.ptime = section.ptime();
             media.ice_seen = section.has_ice();
             media.mid = section.mid().map(str::to_owned);

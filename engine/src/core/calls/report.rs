@@ -3,11 +3,13 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use super::model::{Call, Media};
+use crate::core::quality::round_trip_us;
 use crate::core::sdp::Direction;
 use crate::core::snapshot::{CallSnapshot, LegSnapshot, MediaSnapshot, StreamSnapshot};
 use crate::core::stats::{StreamCounters, StreamStats};
 
 pub(super) fn snapshot(call: &Call) -> CallSnapshot {
+    refresh_rtt(call);
     let mut totals_rtp = StreamCounters::default();
     let mut totals_rtcp = StreamCounters::default();
     let mut untagged = 0;
@@ -60,6 +62,36 @@ pub(super) fn snapshot(call: &Call) -> CallSnapshot {
     }
 }
 
+/// The socket a party's RTCP arrives on.
+fn rtcp_stats(m: &Media) -> &StreamStats {
+    if m.rtcp_mux {
+        &m.rtp_stats
+    } else {
+        &m.rtcp_stats
+    }
+}
+
+/// Work out each stream's round trip from the party's RR and the SRs of its peer that we
+/// relayed to it (the SR arrives on the peer's socket, hence here and not on the packet
+/// path), and hand it to the stream for its MOS samples. Called on reports and every tick.
+pub(super) fn refresh_rtt(call: &Call) {
+    for leg in &call.legs {
+        let Some(peer) = leg.peer else { continue };
+        for (mi, m) in leg.medias.iter().enumerate() {
+            let Some(pm) = call.leg(peer).medias.get(mi) else {
+                continue;
+            };
+            let Some((lsr, dlsr, at)) = rtcp_stats(m).quality.rr_timing() else {
+                continue;
+            };
+            let srs = rtcp_stats(pm).quality.sr_observations();
+            if let Some(rtt) = round_trip_us(lsr, dlsr, at, srs) {
+                m.rtp_stats.quality.set_rtt_hint(rtt);
+            }
+        }
+    }
+}
+
 fn add(t: &mut StreamCounters, packets: u64, bytes: u64, errors: u64) {
     t.packets += packets;
     t.bytes += bytes;
@@ -85,12 +117,11 @@ fn media_snapshot(m: &Media) -> MediaSnapshot {
     }
     let mut streams = Vec::new();
     if let Some(ports) = m.ports {
-        streams.push(stream_snapshot(
-            ports.rtp.addr,
-            m.advertised_rtp,
-            false,
-            &m.rtp_stats,
-        ));
+        let mut rtp = stream_snapshot(ports.rtp.addr, m.advertised_rtp, false, &m.rtp_stats);
+        // Dated by the stream's last packet: the core reads no clock.
+        let at = rtp.counters.last_packet_ms;
+        rtp.quality = Some(m.rtp_stats.quality.snapshot(&rtcp_stats(m).quality, at));
+        streams.push(rtp);
         if !m.rtcp_mux {
             streams.push(stream_snapshot(
                 ports.rtcp.addr,
@@ -135,5 +166,6 @@ fn stream_snapshot(
         flags,
         last_ssrc: (counters.packets > 0 && !rtcp).then_some(ssrc),
         counters,
+        quality: None,
     }
 }
