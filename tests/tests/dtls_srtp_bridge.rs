@@ -74,7 +74,10 @@ impl Read for PeerIo {
                 }
                 Ok(_) => continue,
                 Err(e)
-                    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) =>
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
                 {
                     return Err(io::ErrorKind::WouldBlock.into())
                 }
@@ -165,7 +168,10 @@ impl DtlsPeer {
             }
         }
         self.ep.sock.set_read_timeout(None).unwrap();
-        let cert = stream.ssl().peer_certificate().ok_or("no engine certificate")?;
+        let cert = stream
+            .ssl()
+            .peer_certificate()
+            .ok_or("no engine certificate")?;
         assert_eq!(
             fingerprint(&cert),
             engine_fp,
@@ -219,7 +225,9 @@ fn attr<'a>(sdp: &'a Sdp, name: &str) -> Option<&'a str> {
 }
 
 fn packet(seq: u16, ssrc: u32) -> Vec<u8> {
-    let payload: Vec<u8> = (0..160).map(|i| (seq as u8).wrapping_add(i as u8)).collect();
+    let payload: Vec<u8> = (0..160)
+        .map(|i| (seq as u8).wrapping_add(i as u8))
+        .collect();
     rtp_packet(0, seq, 160 * seq as u32, ssrc, &payload)
 }
 
@@ -317,7 +325,9 @@ fn dtls_caller_to_plain(backend: &str, lose: usize) {
     let answer_sdp = parse_reply_sdp(&answer);
     assert_eq!(answer_sdp.audio().proto, "UDP/TLS/RTP/SAVP");
     assert_eq!(attr(&answer_sdp, "setup"), Some("active"));
-    let engine_fp = attr(&answer_sdp, "fingerprint").expect("our fingerprint").to_owned();
+    let engine_fp = attr(&answer_sdp, "fingerprint")
+        .expect("our fingerprint")
+        .to_owned();
     let started = Instant::now();
     let mut keys = a
         .handshake(
@@ -331,7 +341,11 @@ fn dtls_caller_to_plain(backend: &str, lose: usize) {
     if lose > 0 {
         // The first ClientHello was lost: only the engine's retransmission timer (500 ms)
         // could have brought the handshake on.
-        assert!(started.elapsed() >= Duration::from_millis(400), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() >= Duration::from_millis(400),
+            "{:?}",
+            started.elapsed()
+        );
     }
     assert_eq!(keys.suite, SrtpSuite::AesCm128HmacSha1_80);
     check_both_ways(
@@ -376,18 +390,32 @@ fn plain_caller_to_dtls_callee_engine_accepts() {
     let offer_sdp = parse_reply_sdp(&offer);
     assert_eq!(offer_sdp.audio().proto, "UDP/TLS/RTP/SAVP");
     assert_eq!(attr(&offer_sdp, "setup"), Some("actpass"));
-    assert_eq!(attr(&offer_sdp, "crypto"), None, "a DTLS profile gets no SDES");
+    assert_eq!(
+        attr(&offer_sdp, "crypto"),
+        None,
+        "a DTLS profile gets no SDES"
+    );
     let engine_fp = attr(&offer_sdp, "fingerprint").unwrap().to_owned();
     let answer = ng.answer(
         "plain-to-dtls",
         "A",
         "B",
-        &sdp(b.ep.port(), "UDP/TLS/RTP/SAVP", &["a=setup:active".into(), b.fingerprint_line()]),
+        &sdp(
+            b.ep.port(),
+            "UDP/TLS/RTP/SAVP",
+            &["a=setup:active".into(), b.fingerprint_line()],
+        ),
     );
     let answer_sdp = parse_reply_sdp(&answer);
     assert_eq!(answer_sdp.audio().proto, "RTP/AVP");
     let mut keys = b
-        .handshake(offer_sdp.audio_addr(), true, "SRTP_AEAD_AES_128_GCM", &engine_fp, 0)
+        .handshake(
+            offer_sdp.audio_addr(),
+            true,
+            "SRTP_AEAD_AES_128_GCM",
+            &engine_fp,
+            0,
+        )
         .expect("handshake with the engine");
     assert_eq!(keys.suite, SrtpSuite::AeadAes128Gcm);
     check_both_ways(
@@ -422,7 +450,11 @@ fn sdes_caller_to_dtls_callee_both_ways() {
         "sdes-to-dtls",
         "A",
         "B",
-        &sdp(b.ep.port(), "UDP/TLS/RTP/SAVP", &["a=setup:active".into(), b.fingerprint_line()]),
+        &sdp(
+            b.ep.port(),
+            "UDP/TLS/RTP/SAVP",
+            &["a=setup:active".into(), b.fingerprint_line()],
+        ),
     );
     let answer_sdp = parse_reply_sdp(&answer);
     assert_eq!(answer_sdp.audio().proto, "RTP/SAVP");
@@ -430,7 +462,13 @@ fn sdes_caller_to_dtls_callee_both_ways() {
     let mut a_tx = CryptoAttr::parse(&line[9..]).unwrap().context().unwrap();
     let mut a_rx = ours.context().unwrap();
     let mut keys = b
-        .handshake(offer_sdp.audio_addr(), true, "SRTP_AES128_CM_SHA1_80", &engine_fp, 0)
+        .handshake(
+            offer_sdp.audio_addr(),
+            true,
+            "SRTP_AES128_CM_SHA1_80",
+            &engine_fp,
+            0,
+        )
         .expect("handshake with the engine");
     check_both_ways(
         &b.ep,
@@ -463,24 +501,40 @@ fn wrong_fingerprint_means_no_media_and_is_counted() {
         "dtls-bad-fp",
         "A",
         "B",
-        &sdp(b.ep.port(), "UDP/TLS/RTP/SAVP", &["a=setup:active".into(), impostor.fingerprint_line()]),
+        &sdp(
+            b.ep.port(),
+            "UDP/TLS/RTP/SAVP",
+            &["a=setup:active".into(), impostor.fingerprint_line()],
+        ),
     );
     let answer_sdp = parse_reply_sdp(&answer);
     // The peer's OpenSSL may or may not see the handshake finish (the engine checks the
     // fingerprint at its end); either way it ends up with keys the engine does not use.
-    if let Ok(mut keys) =
-        b.handshake(offer_sdp.audio_addr(), true, "SRTP_AES128_CM_SHA1_80", &engine_fp, 0)
-    {
+    if let Ok(mut keys) = b.handshake(
+        offer_sdp.audio_addr(),
+        true,
+        "SRTP_AES128_CM_SHA1_80",
+        &engine_fp,
+        0,
+    ) {
         for seq in 1..4 {
             b.ep.sock
-                .send_to(&protect(&mut keys.tx, &packet(seq, 0x5a5a)), offer_sdp.audio_addr())
+                .send_to(
+                    &protect(&mut keys.tx, &packet(seq, 0x5a5a)),
+                    offer_sdp.audio_addr(),
+                )
                 .unwrap();
         }
     }
     for seq in 1..4 {
-        a.sock.send_to(&packet(seq, 0x6b6b), answer_sdp.audio_addr()).unwrap();
+        a.sock
+            .send_to(&packet(seq, 0x6b6b), answer_sdp.audio_addr())
+            .unwrap();
     }
-    assert!(a.recv(Duration::from_millis(300)).is_none(), "media relayed to A");
+    assert!(
+        a.recv(Duration::from_millis(300)).is_none(),
+        "media relayed to A"
+    );
     assert!(
         b.ep.recv(Duration::from_millis(300))
             .is_none_or(|(p, _)| (20..64).contains(&p[0])),

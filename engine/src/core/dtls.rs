@@ -25,8 +25,8 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::{
-    ErrorCode, Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslStream,
-    SslVerifyMode, SslVersion,
+    ErrorCode, Ssl, SslContext, SslContextBuilder, SslMethod, SslOptions, SslStream, SslVerifyMode,
+    SslVersion,
 };
 use openssl::x509::{X509NameBuilder, X509Ref, X509};
 
@@ -400,7 +400,10 @@ extern "C" {
 }
 
 /// Retransmission backoff: [`INITIAL_TIMEOUT_US`], doubling up to [`MAX_TIMEOUT_US`].
-unsafe extern "C" fn timer_cb(_ssl: *mut openssl_sys::SSL, previous_us: libc::c_uint) -> libc::c_uint {
+unsafe extern "C" fn timer_cb(
+    _ssl: *mut openssl_sys::SSL,
+    previous_us: libc::c_uint,
+) -> libc::c_uint {
     if previous_us == 0 {
         INITIAL_TIMEOUT_US
     } else {
@@ -564,9 +567,7 @@ impl DtlsSession {
                     Err(e)
                 }
             },
-            Err(e) if matches!(e.code(), ErrorCode::WANT_READ | ErrorCode::WANT_WRITE) => {
-                Ok(None)
-            }
+            Err(e) if matches!(e.code(), ErrorCode::WANT_READ | ErrorCode::WANT_WRITE) => Ok(None),
             Err(e) => {
                 self.state = DtlsState::Failed;
                 Err(DtlsError::Ssl(match e.ssl_error() {
@@ -644,12 +645,27 @@ mod tests {
         assert_eq!(fp.digest[..3], [0x8f, 0xbc, 0x02]);
         assert_eq!(fp.to_value(), v);
         // Lower case hex and upper case hash names are accepted.
-        assert_eq!(Fingerprint::parse(&v.to_lowercase().replace("sha-256", "SHA-256")).unwrap(), fp);
-        assert!(matches!(Fingerprint::parse("sha-256 8F:BC"), Err(DtlsError::BadFingerprint(_))));
-        assert!(matches!(Fingerprint::parse("md5 8F:BC"), Err(DtlsError::UnsupportedHash(_))));
+        assert_eq!(
+            Fingerprint::parse(&v.to_lowercase().replace("sha-256", "SHA-256")).unwrap(),
+            fp
+        );
+        assert!(matches!(
+            Fingerprint::parse("sha-256 8F:BC"),
+            Err(DtlsError::BadFingerprint(_))
+        ));
+        assert!(matches!(
+            Fingerprint::parse("md5 8F:BC"),
+            Err(DtlsError::UnsupportedHash(_))
+        ));
         assert!(Fingerprint::parse("sha-1").is_err());
-        assert!(Fingerprint::parse("sha-1 ZZ:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00").is_err());
-        assert_eq!(HashFunction::from_name("SHA256"), Some(HashFunction::Sha256));
+        assert!(Fingerprint::parse(
+            "sha-1 ZZ:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00"
+        )
+        .is_err());
+        assert_eq!(
+            HashFunction::from_name("SHA256"),
+            Some(HashFunction::Sha256)
+        );
     }
 
     #[test]
@@ -662,14 +678,20 @@ mod tests {
         );
         assert_eq!(id.fingerprint_with(HashFunction::Sha1).digest.len(), 20);
         let pem = id.cert.to_pem().unwrap();
-        assert!(matches!(DtlsIdentity::from_pem(&pem, b"junk"), Err(DtlsError::Load(_))));
+        assert!(matches!(
+            DtlsIdentity::from_pem(&pem, b"junk"),
+            Err(DtlsError::Load(_))
+        ));
     }
 
     #[test]
     fn handshake_exports_crosswise_keys() {
         let (mut client, mut server) = pair();
         assert_eq!(server.start().unwrap(), None);
-        assert!(server.poll_datagram().is_none(), "a server speaks only when spoken to");
+        assert!(
+            server.poll_datagram().is_none(),
+            "a server speaks only when spoken to"
+        );
         assert_eq!(client.start().unwrap(), None);
         let mut client_keys = None;
         let mut server_keys = None;
@@ -680,7 +702,11 @@ mod tests {
             client_keys = client_keys.or(k);
         }
         let (c, s) = (client_keys.unwrap(), server_keys.unwrap());
-        assert_eq!(c.suite, SrtpSuite::AeadAes128Gcm, "first profile in our list");
+        assert_eq!(
+            c.suite,
+            SrtpSuite::AeadAes128Gcm,
+            "first profile in our list"
+        );
         assert_eq!(c.local.len(), 16 + 12);
         assert_eq!(c.local, s.remote);
         assert_eq!(c.remote, s.local);
@@ -694,7 +720,8 @@ mod tests {
         let a = DtlsIdentity::generate().unwrap();
         let b = DtlsIdentity::generate().unwrap();
         let other = DtlsIdentity::generate().unwrap();
-        let mut client = DtlsSession::new(&a, DtlsRole::Client, other.fingerprint().clone()).unwrap();
+        let mut client =
+            DtlsSession::new(&a, DtlsRole::Client, other.fingerprint().clone()).unwrap();
         let mut server = DtlsSession::new(&b, DtlsRole::Server, a.fingerprint().clone()).unwrap();
         client.start().unwrap();
         let mut failed = None;
@@ -718,9 +745,15 @@ mod tests {
         // The ClientHello is lost.
         assert!(client.poll_datagram().is_some());
         let t = client.timeout().expect("timer running");
-        assert!(t <= Duration::from_micros(INITIAL_TIMEOUT_US as u64), "{t:?}");
+        assert!(
+            t <= Duration::from_micros(INITIAL_TIMEOUT_US as u64),
+            "{t:?}"
+        );
         client.handle_timeout().unwrap();
-        assert!(client.poll_datagram().is_none(), "not expired yet: nothing resent");
+        assert!(
+            client.poll_datagram().is_none(),
+            "not expired yet: nothing resent"
+        );
         std::thread::sleep(t + Duration::from_millis(20));
         client.handle_timeout().unwrap();
         assert_eq!(client.retransmissions(), 1);

@@ -21,8 +21,8 @@ use tracing::{debug, info, warn};
 
 use super::ports::{BoundPort, Role};
 use super::sys;
-use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
 use crate::core::dtls::{DtlsError, DtlsKeys, DtlsRole, DtlsSession, DtlsState};
+use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
 use crate::core::plan::{CallKey, CallPlan, DtlsParams, IceCredentials, PortKey, SrtpKeys};
 use crate::core::rtp::{classify, PacketKind, RtpHeader};
 use crate::core::srtp::SrtpContext;

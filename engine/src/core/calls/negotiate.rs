@@ -400,7 +400,12 @@ fn interface_names(req: &OfferAnswer) -> (Option<&str>, Option<&str>) {
 fn convertible(proto: &str) -> bool {
     matches!(
         proto,
-        "RTP/AVP" | "RTP/AVPF" | "RTP/SAVP" | "RTP/SAVPF" | "UDP/TLS/RTP/SAVP" | "UDP/TLS/RTP/SAVPF"
+        "RTP/AVP"
+            | "RTP/AVPF"
+            | "RTP/SAVP"
+            | "RTP/SAVPF"
+            | "UDP/TLS/RTP/SAVP"
+            | "UDP/TLS/RTP/SAVPF"
     )
 }
 

@@ -56,7 +56,11 @@ fn dtls_at(calls: &Calls, media: &FakeMedia, call: &str, port: u16) -> Option<Dt
         .key;
     let plan = media.plan(c.key);
     let s = plan.streams.iter().find(|s| s.port == key).unwrap();
-    assert_eq!((&s.srtp_in, &s.srtp_out), (&None, &None), "DTLS streams carry no SDES keys");
+    assert_eq!(
+        (&s.srtp_in, &s.srtp_out),
+        (&None, &None),
+        "DTLS streams carry no SDES keys"
+    );
     s.dtls.clone()
 }
 
@@ -73,7 +77,15 @@ fn webrtc_offer_to_plain_rtp_and_back() {
     let offer = calls.offer(&req, clock.now()).unwrap().sdp;
     // The plain side sees clean RTP/AVP.
     assert_eq!(m_line(&offer), "m=audio 30002 RTP/AVP 111");
-    for gone in ["setup", "fingerprint", "ice-ufrag", "candidate", "crypto", "rtcp-mux", "group"] {
+    for gone in [
+        "setup",
+        "fingerprint",
+        "ice-ufrag",
+        "candidate",
+        "crypto",
+        "rtcp-mux",
+        "group",
+    ] {
         assert!(attrs(&offer, gone).is_empty(), "{gone} in {offer}");
     }
     assert_eq!(attrs(&offer, "rtcp"), ["30003"]);
@@ -88,7 +100,10 @@ fn webrtc_offer_to_plain_rtp_and_back() {
     // We answer `active` to actpass (RFC 5763 §5, as rtpengine does), with our fingerprint,
     // our ICE-lite credentials and candidate, rtcp-mux and the browser's mid.
     assert_eq!(attrs(&answer, "setup"), ["active"]);
-    assert_eq!(attrs(&answer, "fingerprint"), [ours.fingerprint().to_value().as_str()]);
+    assert_eq!(
+        attrs(&answer, "fingerprint"),
+        [ours.fingerprint().to_value().as_str()]
+    );
     assert_eq!(attrs(&answer, "mid"), ["0"]);
     assert_eq!(attrs(&answer, "rtcp-mux"), [""]);
     assert_eq!(attrs(&answer, "ice-lite"), [""]);
@@ -143,7 +158,15 @@ fn webrtc_flag_offers_dtls_to_the_browser_and_its_answer_sets_our_role() {
         .collect();
     assert_eq!(
         order[..7],
-        ["mid", "rtpmap", "sendrecv", "rtcp-mux", "setup", "fingerprint", "ice-ufrag"]
+        [
+            "mid",
+            "rtpmap",
+            "sendrecv",
+            "rtcp-mux",
+            "setup",
+            "fingerprint",
+            "ice-ufrag"
+        ]
     );
 
     // Browsers answer active: we are the DTLS server.
@@ -171,11 +194,17 @@ fn dtls_key_picks_passive_or_removes_dtls() {
     req.dtls = DtlsMode::Passive;
     calls.offer(&req, clock.now()).unwrap();
     let answer = calls
-        .answer(&answer_req("w3", "A", "B", &plain_sdp("127.0.0.3", 40010)), clock.now())
+        .answer(
+            &answer_req("w3", "A", "B", &plain_sdp("127.0.0.3", 40010)),
+            clock.now(),
+        )
         .unwrap()
         .sdp;
     assert_eq!(attrs(&answer, "setup"), ["passive"]);
-    assert_eq!(dtls_at(&calls, &media, "w3", 30000).unwrap().role, DtlsRole::Server);
+    assert_eq!(
+        dtls_at(&calls, &media, "w3", 30000).unwrap().role,
+        DtlsRole::Server
+    );
 
     // DTLS=off: an SRTP target gets SDES only.
     let mut req = offer_req("w4", "A", &plain_sdp("127.0.0.2", 40000));
@@ -201,7 +230,10 @@ fn savp_target_answered_with_dtls_uses_dtls_not_sdes() {
     let ours = calls.dtls_identity().unwrap().clone();
     assert_eq!(
         attrs(&offer, "fingerprint"),
-        [ours.fingerprint_with(crate::core::dtls::HashFunction::Sha1).to_value().as_str()]
+        [ours
+            .fingerprint_with(crate::core::dtls::HashFunction::Sha1)
+            .to_value()
+            .as_str()]
     );
     // The answerer picks DTLS and is passive: we connect.
     let fp = browser_fp();
@@ -210,7 +242,10 @@ fn savp_target_answered_with_dtls_uses_dtls_not_sdes() {
          m=audio 40010 RTP/SAVP 111\na=rtpmap:111 opus/48000/2\na=setup:passive\na=fingerprint:{}\n",
         fp.to_value()
     );
-    let answer = calls.answer(&answer_req("w5", "A", "B", &body), clock.now()).unwrap().sdp;
+    let answer = calls
+        .answer(&answer_req("w5", "A", "B", &body), clock.now())
+        .unwrap()
+        .sdp;
     assert_eq!(m_line(&answer), "m=audio 30000 RTP/AVP 111");
     assert!(attrs(&answer, "crypto").is_empty() && attrs(&answer, "fingerprint").is_empty());
     let p = dtls_at(&calls, &media, "w5", 30002).unwrap();

@@ -84,8 +84,14 @@ fn plain_offer_to_savp_gets_every_suite_and_answer_selects_keys() {
         .lines()
         .any(|l| l.starts_with("a=crypto") && l.ends_with('=')));
     let fp = calls.dtls_identity().unwrap().fingerprint().to_value();
-    let tail: Vec<&str> = offer.lines().skip_while(|l| !l.starts_with("a=crypto:10 ")).collect();
-    assert_eq!(tail[1..], ["a=setup:actpass", &format!("a=fingerprint:{fp}")]);
+    let tail: Vec<&str> = offer
+        .lines()
+        .skip_while(|l| !l.starts_with("a=crypto:10 "))
+        .collect();
+    assert_eq!(
+        tail[1..],
+        ["a=setup:actpass", &format!("a=fingerprint:{fp}")]
+    );
     // Fresh keys per line.
     for (i, a) in offered.iter().enumerate() {
         assert!(offered[i + 1..].iter().all(|b| b.key_salt != a.key_salt));
