@@ -168,6 +168,7 @@ impl Side {
             rtcp_sink: Some(rtcp_sink),
             forward: self.forward,
             stats: stats.clone(),
+            transcode: None,
             srtp_in: None,
             srtp_out: None,
             ice: None,

@@ -63,6 +63,7 @@ fn stream(
         rtcp_sink: None,
         forward: true,
         stats: Arc::new(StreamStats::default()),
+        transcode: None,
         srtp_in: None,
         srtp_out: None,
         ice: None,

@@ -338,12 +338,10 @@ fn strings<'a>(v: &Value<'a>) -> Vec<&'a [u8]> {
 
 /// Keys of §4 that this build recognises but does not act on yet.
 const UNSUPPORTED_KEYS: &[&[u8]] = &[
-    b"codec",
     b"dtls reverse",
     b"ice lite",
     b"t.38",
     b"t38",
-    b"ptime reverse",
     b"recording file",
     b"recording dir",
     b"recording path",
@@ -382,14 +380,12 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
 
 /// Flags of §4 that this build recognises but does not act on yet.
 const UNSUPPORTED_FLAGS: &[&[u8]] = &[
-    b"always transcode",
     b"force transcoding",
     b"inject dtmf",
     b"detect dtmf",
     b"block dtmf",
     b"block egress",
     b"early media",
-    b"single codec",
     b"reuse codecs",
     b"static codecs",
     b"allow asymmetric codecs",
@@ -429,8 +425,6 @@ const UNSUPPORTED_FLAG_PREFIXES: &[&[u8]] = &[
     b"bundle ",
     b"endpoint learning ",
     b"from tags ",
-    b"codec ",
-    b"transcode ",
     b"t38 ",
     b"t.38 ",
     b"sdp attr ",
@@ -576,6 +570,23 @@ impl Fields {
                 Some(p) if p > 0 => self.oa.ptime = Some(p),
                 _ => self.invalid(raw_key, value),
             },
+            b"ptime reverse" => match int_lenient(value).and_then(|p| u32::try_from(p).ok()) {
+                Some(p) if p > 0 => self.oa.ptime_reverse = Some(p),
+                _ => self.invalid(raw_key, value),
+            },
+            b"codec" => match value.as_dict() {
+                Some(entries) => {
+                    for (k, v) in entries {
+                        let items = strings(v);
+                        if !self.codec_list(&normalize(k), &items) {
+                            self.unknown_keys.push(format!("codec.{}", lossy(k)));
+                        }
+                    }
+                }
+                None => self.invalid(raw_key, value),
+            },
+            // `codec-strip=PCMU` (a flag with a value, or a key of its own).
+            k if k.starts_with(b"codec ") && self.codec_list(&k[6..], &strings(value)) => {}
             b"tos" => match int_lenient(value).and_then(|t| u8::try_from(t).ok()) {
                 Some(t) => self.oa.tos = Some(t),
                 None => self.invalid(raw_key, value),
@@ -604,6 +615,9 @@ impl Fields {
             }
         }
         let norm = normalize(raw);
+        if self.codec_flag(&norm, raw) {
+            return;
+        }
         let f = &mut self.oa.flags;
         match norm.as_slice() {
             b"trust address" => f.trust_address = true,
@@ -627,6 +641,8 @@ impl Fields {
             b"reset" => f.reset = true,
             b"generate mid" => f.generate_mid = true,
             b"strip extmap" => f.strip_extmap = true,
+            b"always transcode" => self.oa.codec.always_transcode = true,
+            b"single codec" => self.oa.codec.single_codec = true,
             b"pad crypto" => self.oa.sdes.pad = true,
             b"webrtc" => self.webrtc(),
             b"pause" => self.pause = true,
@@ -647,6 +663,42 @@ impl Fields {
                 self.unknown_flags.push(lossy(raw));
             }
         }
+    }
+
+    /// `codec-strip-PCMU`, `codec-transcode-opus`, `transcode-G729`, ...: the argument is
+    /// taken verbatim from `raw`. True when the flag was one of those.
+    fn codec_flag(&mut self, norm: &[u8], raw: &[u8]) -> bool {
+        if norm.starts_with(b"transcode ") {
+            return self.codec_list(b"transcode", &[&raw[10..]]);
+        }
+        let Some(rest) = norm.strip_prefix(b"codec ") else {
+            return false;
+        };
+        let Some(sp) = rest.iter().position(|&b| b == b' ') else {
+            return false;
+        };
+        self.codec_list(&rest[..sp], &[&raw[6 + sp + 1..]])
+    }
+
+    /// Add `items` to the codec option list named `list` (normalised: `strip`, `offer`,
+    /// `except`, `transcode`, `mask`, `accept`, `consume`, `set`, `ignore`). False for an
+    /// unknown list name.
+    fn codec_list(&mut self, list: &[u8], items: &[&[u8]]) -> bool {
+        let c = &mut self.oa.codec;
+        let target = match list {
+            b"strip" => &mut c.strip,
+            b"offer" => &mut c.offer,
+            b"except" => &mut c.except,
+            b"transcode" => &mut c.transcode,
+            b"mask" => &mut c.mask,
+            b"accept" => &mut c.accept,
+            b"consume" => &mut c.consume,
+            b"set" => &mut c.set,
+            b"ignore" => &mut c.ignore,
+            _ => return false,
+        };
+        target.extend(items.iter().filter(|i| !i.is_empty()).map(|i| lossy(i)));
+        true
     }
 
     fn replace(&mut self, item: &[u8]) {
@@ -1029,10 +1081,12 @@ mod tests {
         let req = parse(body).unwrap();
         assert!(req.unknown_keys.is_empty(), "{:?}", req.unknown_keys);
         assert!(req.unknown_flags.is_empty(), "{:?}", req.unknown_flags);
-        assert_eq!(req.unsupported, vec!["codec".to_string()]);
+        assert!(req.unsupported.is_empty(), "{:?}", req.unsupported);
         let Command::Offer(oa) = req.command else {
             panic!()
         };
+        assert_eq!(oa.codec.transcode, vec!["PCMA"]);
+        assert_eq!(oa.codec.mask, vec!["PCMU"]);
         assert_eq!(oa.call_id, "kamcall-1@127.0.0.1");
         assert_eq!(oa.from_tag, "fromtag1");
         assert_eq!(oa.to_tag, None);
@@ -1248,7 +1302,7 @@ mod tests {
         assert_eq!(req.unknown_keys, vec!["foo", "DTLS-revers"]);
         assert_eq!(
             req.unsupported,
-            vec!["codec-strip-PCMU", "inject-DTMF", "ICE=force-relay"]
+            vec!["inject-DTMF", "ICE=force-relay"]
         );
         let Command::Offer(oa) = req.command else {
             panic!()
@@ -1260,10 +1314,10 @@ mod tests {
         assert_eq!(oa.transport_protocol.as_deref(), Some("RTP/AVP"));
         assert_eq!(oa.direction, vec!["external"]);
         assert_eq!(oa.tos, Some(5));
+        assert_eq!(oa.codec.strip, vec!["PCMU"]);
         assert_eq!(
             oa.flags.other,
             vec![
-                "codec-strip-PCMU",
                 "inject-DTMF",
                 "frobnicate",
                 "ICE=force-relay"
@@ -1335,6 +1389,67 @@ mod tests {
         assert_eq!(oa.ice, IceMode::Force);
         assert!(oa.rtcp_mux.offer && oa.rtcp_mux.require && oa.sdes_off);
         assert!(oa.flags.no_rtcp_attribute && oa.flags.generate_mid);
+    }
+
+    /// Kamailio's codec flags and the `codec` dictionary land in the same typed options.
+    #[test]
+    fn codec_flags_and_dictionary() {
+        let body = build(|d| {
+            d.str("command", "offer")
+                .str("sdp", "v=0")
+                .str("call-id", "c")
+                .str("from-tag", "f")
+                .str("ptime-reverse", "30")
+                .int("ptime", 20);
+            d.list("flags", |l| {
+                for f in [
+                    "codec-mask-PCMU",
+                    "codec-transcode-PCMA",
+                    "transcode-G729",
+                    "codec-strip-all",
+                    "codec-offer-opus/48000/2",
+                    "codec-except-telephone-event",
+                    "codec-accept-PCMA",
+                    "codec-consume-G722",
+                    "codec-set-opus/48000/2/32000",
+                    "codec-ignore-iLBC",
+                    "codec-strip=GSM",
+                    "always-transcode",
+                    "single codec",
+                    "codec-frobnicate-X",
+                ] {
+                    l.str(f);
+                }
+            });
+            d.dict("codec", |c| {
+                c.list("transcode", |l| {
+                    l.str("opus");
+                });
+                c.str("strip", "speex");
+                c.list("bogus", |_| {});
+            });
+        });
+        let req = parse(&body).unwrap();
+        assert!(req.unsupported.is_empty(), "{:?}", req.unsupported);
+        assert_eq!(req.unknown_flags, vec!["codec-frobnicate-X"]);
+        assert_eq!(req.unknown_keys, vec!["codec.bogus"]);
+        let Command::Offer(oa) = req.command else {
+            panic!()
+        };
+        let c = &oa.codec;
+        assert_eq!(c.mask, vec!["PCMU"]);
+        assert_eq!(c.transcode, vec!["PCMA", "G729", "opus"]);
+        assert_eq!(c.strip, vec!["all", "GSM", "speex"]);
+        assert_eq!(c.offer, vec!["opus/48000/2"]);
+        assert_eq!(c.except, vec!["telephone-event"]);
+        assert_eq!(
+            (c.accept.as_slice(), c.consume.as_slice()),
+            (&["PCMA".to_string()][..], &["G722".to_string()][..])
+        );
+        assert_eq!(c.set, vec!["opus/48000/2/32000"]);
+        assert_eq!(c.ignore, vec!["iLBC"]);
+        assert!(c.always_transcode && c.single_codec);
+        assert_eq!((oa.ptime, oa.ptime_reverse), (Some(20), Some(30)));
     }
 
     /// captures/ex3.out: delete requests.

@@ -17,3 +17,4 @@ pub mod srtp;
 pub mod stats;
 pub mod stun;
 pub mod tap;
+pub mod transcode;

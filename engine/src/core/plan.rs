@@ -14,6 +14,7 @@ use super::config::Interface;
 use super::dtls::{DtlsIdentity, DtlsRole, Fingerprint};
 use super::srtp::SrtpSuite;
 use super::stats::{PacketTotals, StreamStats};
+use super::transcode::TranscodeSpec;
 use super::tap::TapStream;
 
 /// Identifies one bound local socket for its whole life (unique per daemon run).
@@ -79,6 +80,10 @@ pub struct StreamPlan {
     /// says the party does not send).
     pub forward: bool,
     pub stats: Arc<StreamStats>,
+    /// RTP from this party is transcoded (set on both its RTP and RTCP port): the RTP port
+    /// runs a [`Transcoder`](super::transcode::Transcoder) built from this, and RTCP of the
+    /// stream is terminated (not relayed; the worker sends its own reports).
+    pub transcode: Option<TranscodeSpec>,
     /// Keys of what this party sends (SRTP/SRTCP received on this socket is authenticated
     /// and decrypted with them); `None`: the party sends plain RTP.
     pub srtp_in: Option<SrtpKeys>,

@@ -114,6 +114,43 @@ pub struct Flags {
     pub other: Vec<String>,
 }
 
+/// The `codec` dictionary and the `codec-*` flags (rtpengine's codec options in
+/// `sdp_ng_flags`). Every list holds codec specs as given:
+/// `name[/clock[/channels[/bitrate[/ptime[/fmtp]]]]]`, or `all`/`full` where meaningful.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodecOptions {
+    /// Remove from the SDP passed on (`all`/`full`: every codec not in `except`/`offer`).
+    pub strip: Vec<String>,
+    /// Keep these (exempt from `strip: all`) and move them to the front in this order.
+    pub offer: Vec<String>,
+    /// Keep these (exempt from `strip: all`), original order.
+    pub except: Vec<String>,
+    /// Add these if missing and transcode to them (offer only).
+    pub transcode: Vec<String>,
+    /// Hide from the answerer but still accept from the offerer for transcoding (offer only).
+    pub mask: Vec<String>,
+    /// Offerer codecs the answer keeps (transcoding) even if the answerer chose another.
+    pub accept: Vec<String>,
+    /// `mask` plus `accept`.
+    pub consume: Vec<String>,
+    /// Encoder parameters (bitrate, ptime) for codecs we encode to.
+    pub set: Vec<String>,
+    /// Left alone by codec handling.
+    pub ignore: Vec<String>,
+    /// `always transcode` flag: the answer gives the offerer its own preferred codec and
+    /// transcodes (= `accept: [all]`).
+    pub always_transcode: bool,
+    /// `single codec` flag: the answer carries only the chosen codec (plus telephone-event).
+    pub single_codec: bool,
+}
+
+impl CodecOptions {
+    /// True when no codec option was given (SDP codecs pass through untouched).
+    pub fn is_empty(&self) -> bool {
+        *self == CodecOptions::default()
+    }
+}
+
 /// `offer` / `answer` (rtpengine's `sdp_ng_flags` for those commands).
 #[derive(Debug, Clone, Default)]
 pub struct OfferAnswer {
@@ -146,8 +183,12 @@ pub struct OfferAnswer {
     pub metadata: Option<String>,
     /// `delete delay` from an offer applies to the call's eventual delete.
     pub delete_delay: Option<Duration>,
-    /// `ptime` (ms).
+    /// `ptime` (ms): packetisation toward the answerer (repacketised when it differs).
     pub ptime: Option<u32>,
+    /// `ptime-reverse` (ms): packetisation toward the offerer.
+    pub ptime_reverse: Option<u32>,
+    /// `codec` dictionary and `codec-*` / `always transcode` / `single codec` flags.
+    pub codec: CodecOptions,
     /// `TOS` for the media sockets.
     pub tos: Option<u8>,
     /// `record call: yes|no` key (the flag form sets `flags.record_call`).

@@ -16,7 +16,7 @@ use tracing::warn;
 
 use super::sys::{self, Epoll, EventFd};
 use super::worker::{
-    drop_many, drop_packet, inspect, protect, target, Core, Entry, Now, Route, Watch,
+    drop_many, drop_packet, inspect, protect, target, transcode, Core, Entry, Now, Route, Watch,
     SRTP_TAIL_ROOM,
 };
 use crate::core::stats::{DropReason, WorkerCounters};
@@ -230,6 +230,8 @@ impl EpollWorker {
                     self.drain_socket(token as usize, now);
                 }
             }
+            self.core
+                .send_rtcp_reports(now, |fd, _, dest, pkt| sys::send_to(fd, pkt, &dest));
             timer = self.core.handle_timers();
         }
     }
@@ -274,13 +276,28 @@ impl EpollWorker {
                 if route == Route::Reply {
                     // STUN responses are rare (a few per second per stream): one sendto each.
                     if let Some(src) = src {
-                        sys::send_to(entry.port.raw_fd(), &buf[..len], src);
+                        sys::send_to(entry.port.raw_fd(), &buf[..len], &src);
                     }
                     batch.route[k] = Route::None;
                     continue;
                 }
                 batch.route[k] = route;
                 batch.lens[k] = len;
+            }
+        }
+        // Transcoded RTP: each packet through the transcoder, its output sent one by one.
+        for k in 0..n {
+            if batch.route[k] == Route::Transcode {
+                let pkt = &batch.bufs[k * BUF_SIZE..k * BUF_SIZE + batch.lens[k]];
+                transcode(
+                    &mut core.slab,
+                    counters,
+                    idx,
+                    pkt,
+                    now,
+                    &mut core.out_buf,
+                    |fd, _, dest, out| sys::send_to(fd, out, &dest),
+                );
             }
         }
         for route in [Route::Rtp, Route::Rtcp] {

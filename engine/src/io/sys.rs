@@ -181,24 +181,6 @@ pub fn write_sockaddr(addr: &SocketAddr, storage: &mut libc::sockaddr_storage) -
     }
 }
 
-/// Send `data` to `dest` out of `fd` (non-blocking; a failure is the peer's retransmission
-/// problem, as for any UDP reply).
-pub fn send_to(fd: RawFd, data: &[u8], dest: SocketAddr) {
-    let mut name = empty_sockaddr();
-    let name_len = write_sockaddr(&dest, &mut name);
-    // SAFETY: `data` and `name` are live for the call; the kernel reads at most their lengths.
-    unsafe {
-        libc::sendto(
-            fd,
-            data.as_ptr().cast(),
-            data.len(),
-            libc::MSG_DONTWAIT,
-            (&name as *const libc::sockaddr_storage).cast(),
-            name_len,
-        )
-    };
-}
-
 /// Milliseconds of a clock; `CLOCK_*_COARSE` are vDSO reads at tick resolution (1–4 ms),
 /// plenty for "last packet" stamps and a 3 s learning window.
 #[inline]
@@ -317,6 +299,25 @@ pub unsafe fn sendmmsg_raw(fd: RawFd, hdrs: *mut libc::mmsghdr, vlen: usize) -> 
             libc::MSG_DONTWAIT,
         ) as isize
     }
+}
+
+/// `sendto(fd, buf, MSG_DONTWAIT, addr)`: one generated packet (transcoder output, our
+/// RTCP) on the epoll backend. Returns whether the kernel took it.
+pub fn send_to(fd: RawFd, buf: &[u8], addr: &SocketAddr) -> bool {
+    let mut storage = empty_sockaddr();
+    let len = write_sockaddr(addr, &mut storage);
+    // SAFETY: buf and storage are valid for the lengths passed; the kernel only reads them.
+    let r = unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    r >= 0
 }
 
 /// An eventfd used to wake a worker blocked in `epoll_wait` when a command is queued.

@@ -36,7 +36,8 @@ use tracing::warn;
 
 use super::sys::{self, EventFd};
 use super::worker::{
-    drop_packet, inspect, protect, target, Core, Entry, Now, Route, Watch, SRTP_TAIL_ROOM,
+    drop_packet, inspect, protect, target, transcode, Core, Entry, Now, Route, Watch,
+    SRTP_TAIL_ROOM,
 };
 use crate::core::stats::DropReason;
 
@@ -66,6 +67,7 @@ const TAG_RECV: u64 = 1 << TAG_SHIFT;
 const TAG_SEND: u64 = 2 << TAG_SHIFT;
 const TAG_WAKE: u64 = 3 << TAG_SHIFT;
 const TAG_CANCEL: u64 = 4 << TAG_SHIFT;
+const TAG_GEN: u64 = 5 << TAG_SHIFT;
 const TAG_MASK: u64 = 0xff << TAG_SHIFT;
 /// Marks a send that answers the source (STUN) rather than relaying.
 const SEND_REPLY: u64 = 1 << 32;
@@ -337,11 +339,59 @@ impl Watch for Ring {
     }
 }
 
+/// Send buffers for packets the worker generates (transcoder output, RTCP reports), which
+/// cannot be sent from a receive buffer. 256 × 2 KiB: a burst of 256 generated packets in
+/// flight per worker (a transcoded packet is in flight for one loop iteration).
+const GEN_BUFFERS: usize = 256;
+const GEN_BUF_SIZE: usize = 2048;
+
+/// The generated-packet buffers with their destination addresses, allocated once.
+struct GenPool {
+    bufs: Box<[u8]>,
+    names: Box<[libc::sockaddr_storage]>,
+    /// Free buffer indices (capacity GEN_BUFFERS: pushing never allocates).
+    free: Vec<u16>,
+}
+
+impl GenPool {
+    fn new() -> GenPool {
+        GenPool {
+            bufs: vec![0u8; GEN_BUFFERS * GEN_BUF_SIZE].into_boxed_slice(),
+            names: vec![sys::empty_sockaddr(); GEN_BUFFERS].into_boxed_slice(),
+            free: (0..GEN_BUFFERS as u16).rev().collect(),
+        }
+    }
+
+    /// Queue `pkt` for `dest` out of slot `sink`'s socket; false when the pool is empty.
+    fn send(&mut self, io: &mut Ring, sink: usize, dest: SocketAddr, pkt: &[u8]) -> bool {
+        if pkt.len() > GEN_BUF_SIZE {
+            return false;
+        }
+        let Some(i) = self.free.pop() else {
+            return false;
+        };
+        let at = i as usize * GEN_BUF_SIZE;
+        self.bufs[at..at + pkt.len()].copy_from_slice(pkt);
+        let name = &mut self.names[i as usize];
+        let name_len = sys::write_sockaddr(&dest, name);
+        let e = opcode::Send::new(Fixed(sink as u32), self.bufs[at..].as_ptr(), pkt.len() as u32)
+            .dest_addr((name as *const libc::sockaddr_storage).cast())
+            .dest_addr_len(name_len)
+            .flags(libc::MSG_DONTWAIT)
+            .build()
+            .user_data(TAG_GEN | i as u64);
+        io.push(&e);
+        io.sends += 1;
+        true
+    }
+}
+
 pub(crate) struct UringWorker {
     // Field order is drop order: the ring goes before the memory it points at.
     io: Ring,
     core: Core,
     bufs: BufRing,
+    gen: GenPool,
     wake: Arc<EventFd>,
     /// Sender slot and slot generation of each buffer being sent, for error accounting.
     send_src: Box<[u32]>,
@@ -366,6 +416,7 @@ impl UringWorker {
                     io,
                     core,
                     bufs,
+                    gen: GenPool::new(),
                     wake,
                     send_src: vec![u32::MAX; BUFFERS as usize].into_boxed_slice(),
                     cqes: Vec::with_capacity(REAP),
@@ -462,6 +513,9 @@ impl UringWorker {
                     }
                 }
             }
+            let (io, gen) = (&mut self.io, &mut self.gen);
+            self.core
+                .send_rtcp_reports(now, |_, sink, dest, pkt| gen.send(io, sink, dest, pkt));
             self.bufs.publish();
             if self.core.awaiting_settle() && self.io.settled() {
                 self.core.settle();
@@ -494,6 +548,14 @@ impl UringWorker {
                     }
                 }
                 self.bufs.push(bid);
+            }
+            TAG_GEN => {
+                // Counted as relayed when queued; only failures are counted here.
+                self.io.sends -= 1;
+                if res < 0 {
+                    self.core.counters.count_drop(DropReason::SendFailed);
+                }
+                self.gen.free.push((data & 0xffff) as u16);
             }
             TAG_WAKE if !cqueue::more(flags) => {
                 self.io.arm_wake(self.wake.fd());
@@ -564,6 +626,20 @@ impl UringWorker {
             truncated,
             now,
         );
+        if route == Route::Transcode {
+            let (io, gen, core) = (&mut self.io, &mut self.gen, &mut self.core);
+            transcode(
+                &mut core.slab,
+                &core.counters,
+                idx,
+                &pkt[..plain_len],
+                now,
+                &mut core.out_buf,
+                |_, sink, dest, out| gen.send(io, sink, dest, out),
+            );
+            self.bufs.push(bid);
+            return;
+        }
         if route == Route::None {
             self.bufs.push(bid);
             return;
@@ -652,7 +728,7 @@ impl UringWorker {
             let cqes: Vec<cqueue::Entry> = self.io.ring.completion().collect();
             for cqe in cqes {
                 match cqe.user_data() & TAG_MASK {
-                    TAG_SEND => self.io.sends -= 1,
+                    TAG_SEND | TAG_GEN => self.io.sends -= 1,
                     TAG_RECV if !cqueue::more(cqe.flags()) => self.io.recvs -= 1,
                     _ => {}
                 }

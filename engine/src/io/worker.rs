@@ -27,6 +27,7 @@ use crate::core::plan::{CallKey, CallPlan, DtlsParams, IceCredentials, PortKey, 
 use crate::core::rtp::{classify, PacketKind, RtpHeader};
 use crate::core::srtp::SrtpContext;
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
+use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
 use crate::core::stun::{self, StunMessage};
 
 /// Bytes every receive buffer keeps free after the largest datagram it accepts, so a packet
@@ -143,7 +144,7 @@ fn flush_dtls(entry: &mut Entry) {
     let dest = link.peer.or(fallback);
     while let Some(d) = link.session.poll_datagram() {
         if let Some(dest) = dest {
-            sys::send_to(fd, &d, dest);
+            sys::send_to(fd, &d, &dest);
         }
     }
 }
@@ -196,6 +197,12 @@ pub(crate) struct Entry {
     /// Slab indices of the sinks, resolved whenever the call's ports change.
     rtp_sink: Option<usize>,
     rtcp_sink: Option<usize>,
+    /// RTP from this party is transcoded (RTP port only); built when the plan asks.
+    transcoder: Option<Box<Transcoder>>,
+    /// The stream is transcoded: its RTCP is counted but not relayed (we report ourselves).
+    terminate_rtcp: bool,
+    /// Monotonic ms when our next RTCP report for the transcoder's output is due.
+    rtcp_due_ms: u64,
     /// Unprotects what the party sends (`None`: it sends plain RTP).
     srtp_in: Option<Box<Srtp>>,
     /// Protects what leaves through this socket towards the party.
@@ -214,7 +221,7 @@ impl Entry {
     fn sink(&self, route: Route) -> Option<usize> {
         match route {
             Route::None | Route::Reply => None,
-            Route::Rtp => self.rtp_sink,
+            Route::Rtp | Route::Transcode => self.rtp_sink,
             Route::Rtcp => self.rtcp_sink,
         }
     }
@@ -226,6 +233,8 @@ pub(crate) enum Route {
     None,
     Rtp,
     Rtcp,
+    /// RTP for the stream's transcoder: [`transcode`] feeds it and sends what it produces.
+    Transcode,
     /// The buffer now holds a reply (a STUN response) to send back to the packet's source
     /// out of the socket it arrived on.
     Reply,
@@ -359,11 +368,83 @@ pub(crate) fn inspect(
             entry.stats.count_rx(len, now.wall_ms);
         }
     }
-    if entry.forward {
-        (route, plain_len)
-    } else {
-        (Route::None, 0)
+    if !entry.forward {
+        return (Route::None, 0);
     }
+    match route {
+        Route::Rtp if entry.transcoder.is_some() => (Route::Transcode, plain_len),
+        // Transcoded streams: the peer's reports describe a stream we replaced; we send our own.
+        Route::Rtcp if entry.terminate_rtcp => (Route::None, 0),
+        r => (r, plain_len),
+    }
+}
+
+/// Interval of the RTCP reports we send for transcoded streams (RFC 3550's 5 s minimum).
+pub(crate) const RTCP_INTERVAL_MS: u64 = 5_000;
+/// How often the worker looks for due RTCP reports. The check runs on the worker's
+/// wake-ups (a transcoded stream has packets every 10-60 ms), so no timer is needed.
+const RTCP_SCAN_MS: u64 = 500;
+
+/// Feed a packet routed [`Route::Transcode`] (plain RTP, SRTP already removed) to slot
+/// `idx`'s transcoder and hand every packet it produces, SRTP-protected for the sink's
+/// party where it gets SRTP, to `send(sink_fd, sink_slot, dest, bytes)`, which returns
+/// whether the packet was sent or queued (counted as relayed) or failed (counted as a
+/// drop). `buf` is the worker's scratch for one output packet (with SRTP tail room).
+pub(crate) fn transcode(
+    slab: &mut [Option<Entry>],
+    counters: &WorkerCounters,
+    idx: usize,
+    pkt: &[u8],
+    now: Now,
+    buf: &mut [u8],
+    mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
+) {
+    let dest = target(slab, idx, Route::Rtp)
+        .and_then(|(sink, dest)| Some((slab[sink].as_ref()?.port.raw_fd(), sink, dest)));
+    let Some(Some(entry)) = slab.get_mut(idx) else {
+        return;
+    };
+    let Some(t) = entry.transcoder.as_mut() else {
+        return;
+    };
+    t.handle_rtp(now.mono_ms, pkt);
+    let room = buf.len().saturating_sub(SRTP_TAIL_ROOM);
+    let (mut failed, mut undeliverable) = (0, false);
+    loop {
+        let Some(Some(entry)) = slab.get_mut(idx) else {
+            return;
+        };
+        let Some(n) = entry.transcoder.as_mut().and_then(|t| t.poll_output(&mut buf[..room]))
+        else {
+            break;
+        };
+        let Some((fd, sink, addr)) = dest else {
+            undeliverable = true;
+            continue;
+        };
+        let len = match slab.get_mut(sink) {
+            Some(Some(s)) => protect(s, Route::Rtp, buf, n),
+            _ => Err(DropReason::NoDestination),
+        };
+        match len {
+            Ok(len) if send(fd, sink, addr, &buf[..len]) => counters.count_relayed(1),
+            _ => failed += 1,
+        }
+    }
+    if let Some(Some(entry)) = slab.get(idx) {
+        drop_many(counters, &entry.stats, DropReason::SendFailed, failed);
+        if undeliverable {
+            drop_packet(counters, &entry.stats, DropReason::NoDestination);
+        }
+    }
+}
+
+/// NTP timestamp (RFC 3550 §4) of a Unix time in milliseconds.
+fn ntp_from_unix_ms(ms: u64) -> u64 {
+    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+    let secs = ms / 1000 + NTP_UNIX_OFFSET;
+    let frac = ((ms % 1000) << 32) / 1000;
+    (secs << 32) | frac
 }
 
 /// Feed a DTLS record to the stream's association (rtpengine's `dtls()` in
@@ -456,7 +537,7 @@ pub(crate) fn protect(
         return Ok(len);
     };
     let r = match route {
-        Route::Rtp => srtp.ctx.protect_rtp(buf, len),
+        Route::Rtp | Route::Transcode => srtp.ctx.protect_rtp(buf, len),
         Route::Rtcp => srtp.ctx.protect_rtcp(buf, len),
         Route::None | Route::Reply => return Ok(len),
     };
@@ -518,6 +599,36 @@ pub(crate) trait Watch {
     }
 }
 
+/// Size of [`Core::out_buf`]: any RTP packet we generate fits (Opus' largest payload).
+const OUT_BUF: usize = 2048;
+
+/// Build, replace or remove the entry's transcoder as the plan says. Building happens here,
+/// on the worker, once per stream: codec state never crosses threads.
+fn set_transcoder(e: &mut Entry, spec: Option<TranscodeSpec>, now: Now) {
+    e.terminate_rtcp = spec.is_some();
+    let wanted = match spec {
+        Some(s) if e.port.role == Role::Rtp => s,
+        _ => {
+            e.transcoder = None;
+            return;
+        }
+    };
+    if e.transcoder.as_ref().is_some_and(|t| *t.spec() == wanted) {
+        return;
+    }
+    match Transcoder::new(wanted) {
+        Ok(t) => {
+            e.transcoder = Some(Box::new(t));
+            e.rtcp_due_ms = now.mono_ms + RTCP_INTERVAL_MS;
+        }
+        Err(err) => {
+            // Negotiation only plans what the codecs support; relay rather than go silent.
+            warn!(error = %err, "cannot build transcoder; relaying unchanged");
+            e.transcoder = None;
+        }
+    }
+}
+
 /// A worker's sockets and stream state.
 pub(crate) struct Core {
     commands: Receiver<Command>,
@@ -531,6 +642,10 @@ pub(crate) struct Core {
     acks: Vec<SyncSender<()>>,
     /// Slots whose DTLS association is not established yet (handshake timers).
     handshaking: Vec<usize>,
+    /// Next time to look for due RTCP reports of transcoded streams.
+    next_rtcp_scan_ms: u64,
+    /// Scratch for one generated packet (transcoder output, RTCP report).
+    pub out_buf: Box<[u8]>,
     /// The recorder's queue, for streams whose plan asks for a tap.
     tap: Option<TapSender>,
 }
@@ -552,6 +667,71 @@ impl Core {
             acks: Vec::new(),
             handshaking: Vec::new(),
             tap: None,
+            next_rtcp_scan_ms: 0,
+            out_buf: vec![0; OUT_BUF].into_boxed_slice(),
+        }
+    }
+
+    /// Send the RTCP reports of transcoded streams that are due (checked every
+    /// [`RTCP_SCAN_MS`] at most). Toward each party that receives transcoded RTP we send an
+    /// SR from our output SSRC with the transcoder's packet and octet counts, plus a report
+    /// block about the RTP that party sends us (its own transcoder's input). Sent from the
+    /// sink's RTCP socket (its RTP socket under rtcp-mux) to the latched RTCP address.
+    pub fn send_rtcp_reports(
+        &mut self,
+        now: Now,
+        mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
+    ) {
+        if now.mono_ms < self.next_rtcp_scan_ms {
+            return;
+        }
+        self.next_rtcp_scan_ms = now.mono_ms + RTCP_SCAN_MS;
+        for idx in 0..self.slab.len() {
+            let due = match &self.slab[idx] {
+                Some(e) => e.transcoder.is_some() && e.rtcp_due_ms <= now.mono_ms,
+                None => false,
+            };
+            if !due {
+                continue;
+            }
+            let Some(e) = self.slab[idx].as_mut() else {
+                continue;
+            };
+            e.rtcp_due_ms = now.mono_ms + RTCP_INTERVAL_MS;
+            let rtp_sink = e.rtp_sink;
+            // What the peer (the sink's party) sends us, as our transcoder there sees it.
+            let report = rtp_sink
+                .and_then(|s| self.slab.get_mut(s)?.as_mut()?.transcoder.as_mut()?.reception());
+            let Some(Some(e)) = self.slab.get(idx) else {
+                continue;
+            };
+            let Some(t) = e.transcoder.as_ref() else {
+                continue;
+            };
+            let c = t.counters();
+            let sender = (c.sent_packets > 0).then_some((t.output_timestamp(), c.sent_packets, c.sent_octets));
+            let len = write_rtcp_report(
+                &mut self.out_buf,
+                t.ssrc(),
+                ntp_from_unix_ms(now.wall_ms),
+                sender,
+                report.as_ref(),
+            );
+            let Some((sink, dest)) = target(&self.slab, idx, Route::Rtcp) else {
+                continue;
+            };
+            let Some(s) = self.slab[sink].as_mut() else {
+                continue;
+            };
+            let fd = s.port.raw_fd();
+            // SRTCP toward a party that gets SRTP.
+            let Ok(len) = protect(s, Route::Rtcp, &mut self.out_buf, len) else {
+                self.counters.count_drop(DropReason::SendFailed);
+                continue;
+            };
+            if len > 0 && !send(fd, sink, dest, &self.out_buf[..len]) {
+                self.counters.count_drop(DropReason::SendFailed);
+            }
         }
     }
 
@@ -658,6 +838,7 @@ impl Core {
                 e.forward = sp.forward;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
+                set_transcoder(e, sp.transcode, now);
                 if e.tap.as_ref().map(StreamTap::stream) != sp.tap {
                     e.tap = stream_tap(self.tap.as_ref(), call, sp.tap);
                 }
@@ -687,9 +868,14 @@ impl Core {
                     rtcp_sink_key: sp.rtcp_sink,
                     rtp_sink: None,
                     rtcp_sink: None,
+                    transcoder: None,
+                    terminate_rtcp: false,
+                    rtcp_due_ms: 0,
                     tap: stream_tap(self.tap.as_ref(), call, sp.tap),
                     port,
                 };
+                let mut entry = entry;
+                set_transcoder(&mut entry, sp.transcode, now);
                 let idx = self.free.pop().unwrap_or(self.slab.len());
                 if let Err(e) = w.watch(idx, entry.port.raw_fd()) {
                     warn!(port = sp.port.0, error = %e, "cannot watch media socket; port closed");

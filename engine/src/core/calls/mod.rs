@@ -4,6 +4,7 @@
 //! Control-plane only: the daemon keeps it behind one mutex that the packet path never
 //! touches. Each request ends by handing the media plane a complete plan for the call.
 
+mod codecs;
 mod model;
 mod negotiate;
 mod report;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::core::dtls::{DtlsRole, Fingerprint};
+use super::codecs::MediaCodecs;
 use crate::core::plan::{
     CallKey, CallPlan, DtlsParams, IceCredentials, LatchPolicy, PortKey, PortPair, SrtpKeys,
     StreamPlan,
@@ -136,6 +137,8 @@ pub struct Media {
     pub mid: Option<String>,
     pub rtp_stats: Arc<StreamStats>,
     pub rtcp_stats: Arc<StreamStats>,
+    /// Codec negotiation state and the transcoder for RTP from this party.
+    pub codec_state: MediaCodecs,
 }
 
 /// SDES (`a=crypto`) state of one party's m= line: rtpengine's `sdes_in`/`sdes_out` lists of
@@ -254,6 +257,7 @@ impl Media {
             mid: None,
             rtp_stats: Arc::default(),
             rtcp_stats: Arc::default(),
+            codec_state: MediaCodecs::default(),
         }
     }
 
@@ -357,6 +361,7 @@ impl Call {
                     rtcp_sink,
                     forward: true,
                     stats: this.rtp_stats.clone(),
+                    transcode: this.codec_state.transcode_rx,
                     srtp_in: srtp_in.clone(),
                     srtp_out: srtp_out.clone(),
                     ice: ice.clone(),
@@ -376,6 +381,7 @@ impl Call {
                     rtcp_sink,
                     forward: true,
                     stats: this.rtcp_stats.clone(),
+                    transcode: this.codec_state.transcode_rx,
                     srtp_in,
                     srtp_out,
                     ice,

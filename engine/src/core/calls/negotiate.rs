@@ -114,7 +114,8 @@ impl Calls {
         self.learn_from_sdp(call, from, sdp, req);
         self.settle_rtcp_mux(call, from, to, sdp, req, role);
 
-        let mut src = sdp.clone();
+        // Codec options, transcoding decisions and ptime (see `codecs`).
+        let mut src = super::codecs::edit_sdp(call, ex, sdp, req);
         let protocols = settle_srtp(call, ex, &mut src, req, self.dtls.as_ref())?;
         settle_mid(call, ex, &mut src, req);
         let rewrite = self.build_rewrite(call, from, to, &src, req, role, &protocols);
