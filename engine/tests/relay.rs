@@ -172,6 +172,7 @@ impl Side {
             srtp_in: None,
             srtp_out: None,
             ice: None,
+            dtls: None,
             tap: None,
             intercept: None,
         };

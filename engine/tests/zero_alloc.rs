@@ -67,6 +67,7 @@ fn stream(
         srtp_in: None,
         srtp_out: None,
         ice: None,
+        dtls: None,
         tap: None,
         intercept: None,
     }

@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use self::model::{Call, Leg, LegId};
 use self::negotiate::{Exchange, Role};
 use super::config::EngineConfig;
+use super::dtls::DtlsIdentity;
 use super::pii::Pii;
 use super::plan::{CallKey, MediaPlane, PortError};
 use super::request::{Delete, List, OfferAnswer, Query, Recording, RecordingAction};
@@ -106,6 +107,9 @@ pub struct Calls {
     totals: Totals,
     /// Value of our `a=rtpengine:` loop-protection marker, unique per daemon run.
     loop_marker: String,
+    /// Our DTLS certificate; `None` (generation failed) means no DTLS-SRTP is offered or
+    /// accepted.
+    dtls: Option<Arc<DtlsIdentity>>,
     /// Told about recorded calls; `None`: recording requests are refused.
     recorder: Option<Arc<dyn RecordingSink>>,
     /// Decides which streams are copied for interception and forwarding; `None`: none are.
@@ -115,7 +119,15 @@ pub struct Calls {
 impl Calls {
     pub fn new(config: Arc<EngineConfig>, media: Arc<dyn MediaPlane>) -> Calls {
         let loop_marker = format!("{:016x}", rand::thread_rng().gen::<u64>());
+        let dtls = match DtlsIdentity::generate() {
+            Ok(id) => Some(Arc::new(id)),
+            Err(e) => {
+                warn!(error = %e, "cannot create a DTLS certificate; DTLS-SRTP disabled");
+                None
+            }
+        };
         Calls {
+            dtls,
             config,
             media,
             calls: HashMap::new(),
@@ -194,6 +206,17 @@ impl Calls {
         Self::update_intercept(&self.interceptor, &self.media, call);
         info!(call_id = %call_id, "forwarding {}", if start { "started" } else { "stopped" });
         Ok(())
+    }
+
+    /// Use this certificate for DTLS-SRTP from now on (`--dtls-cert`/`--dtls-key`) instead
+    /// of the one generated at start-up. Running associations keep theirs.
+    pub fn set_dtls_identity(&mut self, identity: Arc<DtlsIdentity>) {
+        self.dtls = Some(identity);
+    }
+
+    /// Our DTLS certificate, if DTLS-SRTP is available.
+    pub fn dtls_identity(&self) -> Option<&Arc<DtlsIdentity>> {
+        self.dtls.as_ref()
     }
 
     /// Attach the recording sink (the media plane must have its tap queue already).

@@ -5,9 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::core::dtls::{DtlsRole, Fingerprint};
 use super::codecs::MediaCodecs;
 use crate::core::plan::{
-    CallKey, CallPlan, IceCredentials, LatchPolicy, PortKey, PortPair, SrtpKeys, StreamPlan,
+    CallKey, CallPlan, DtlsParams, IceCredentials, LatchPolicy, PortKey, PortPair, SrtpKeys,
+    StreamPlan,
 };
 use crate::core::sdes::CryptoAttr;
 use crate::core::sdp::{Codec, Direction, IceCandidate};
@@ -136,6 +138,10 @@ pub struct Media {
     pub relatch: bool,
     /// SDES keys facing this party.
     pub sdes: SdesState,
+    /// DTLS-SRTP facing this party.
+    pub dtls: DtlsMediaState,
+    /// The party's `a=mid`, echoed in an answer to it that lacks one.
+    pub mid: Option<String>,
     pub rtp_stats: Arc<StreamStats>,
     pub rtcp_stats: Arc<StreamStats>,
     /// Codec negotiation state and the transcoder for RTP from this party.
@@ -178,6 +184,58 @@ impl SdesState {
     }
 }
 
+/// `a=setup` values (RFC 4145 §4, RFC 5763 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    Active,
+    Passive,
+    ActPass,
+    HoldConn,
+}
+
+impl Setup {
+    pub fn parse(value: &str) -> Option<Setup> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "active" => Some(Setup::Active),
+            "passive" => Some(Setup::Passive),
+            "actpass" => Some(Setup::ActPass),
+            "holdconn" => Some(Setup::HoldConn),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Setup::Active => "active",
+            Setup::Passive => "passive",
+            Setup::ActPass => "actpass",
+            Setup::HoldConn => "holdconn",
+        }
+    }
+
+    /// Our DTLS role when we take this setup: `active` opens the association (client).
+    pub fn of_role(role: DtlsRole) -> Setup {
+        match role {
+            DtlsRole::Client => Setup::Active,
+            DtlsRole::Server => Setup::Passive,
+        }
+    }
+}
+
+/// DTLS-SRTP state of one party's m= line (rtpengine: the `call_media` DTLS flags, its
+/// `fingerprint` and the `dtls_connection` of its streams).
+#[derive(Debug, Clone, Default)]
+pub struct DtlsMediaState {
+    /// The `a=setup` we offered this party (we offered DTLS to it); its answer settles.
+    pub offered: Option<Setup>,
+    /// The party's certificate fingerprint from its SDP.
+    pub remote: Option<Fingerprint>,
+    /// Our role towards a party that offered DTLS, written into the answer to it.
+    pub pending_role: Option<DtlsRole>,
+    /// The settled association: the workers run it.
+    pub active: Option<DtlsParams>,
+}
+
 impl Media {
     pub fn new(index: u32, kind: &str, protocol: &str) -> Media {
         Media {
@@ -202,6 +260,8 @@ impl Media {
             latch: LatchPolicy::default(),
             relatch: false,
             sdes: SdesState::default(),
+            dtls: DtlsMediaState::default(),
+            mid: None,
             rtp_stats: Arc::default(),
             rtcp_stats: Arc::default(),
             codec_state: MediaCodecs::default(),
@@ -287,6 +347,7 @@ impl Call {
                 let relatch = this.relatch;
                 this.configure_quality();
                 let (srtp_in, srtp_out) = this.sdes.plan_keys();
+                let dtls = this.dtls.active.clone();
                 let ice = match (&this.ice_ufrag, &this.ice_pwd) {
                     (Some(ufrag), Some(pwd)) if this.ice_active => Some(IceCredentials {
                         ufrag: ufrag.clone(),
@@ -313,6 +374,7 @@ impl Call {
                     srtp_in: srtp_in.clone(),
                     srtp_out: srtp_out.clone(),
                     ice: ice.clone(),
+                    dtls: dtls.clone(),
                     tap,
                     intercept,
                 });
@@ -333,6 +395,7 @@ impl Call {
                     srtp_in,
                     srtp_out,
                     ice,
+                    dtls,
                     tap: None,
                     intercept: None,
                 });
