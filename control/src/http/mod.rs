@@ -13,8 +13,8 @@ pub mod calls;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
-pub mod ui;
 pub mod recordings;
+pub mod ui;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -83,6 +83,9 @@ pub struct ApiState<E: CallControl = Calls> {
     pub recorder: Option<Arc<ngmedia_recordings::Recorder>>,
     /// The media workers, for loop utilisation in `/metrics`.
     pub workers: Option<Arc<ngmedia_engine::io::MediaWorkers>>,
+    /// Number of lawful-interception tasks, exposed as an anonymous gauge (`None`: LI off,
+    /// no such series).
+    pub li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 type Shared<E> = State<Arc<ApiState<E>>>;
@@ -410,7 +413,10 @@ async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
             .as_ref()
             .map(|r| metrics::RecorderFigures::read(r.stats())),
     };
-    let text = metrics::render(&engine, &state.ng, state.started.elapsed(), &extra);
+    let mut text = metrics::render(&engine, &state.ng, state.started.elapsed(), &extra);
+    if let Some(n) = &state.li_tasks {
+        metrics::render_li_tasks(&mut text, n.load(std::sync::atomic::Ordering::Relaxed));
+    }
     (
         [(
             header::CONTENT_TYPE,

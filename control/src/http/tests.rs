@@ -108,6 +108,7 @@ fn api_with(token: Option<&str>, recordings: Option<ngmedia_recordings::Recordin
         recordings,
         recorder: None,
         workers: None,
+        li_tasks: Some(Arc::new(std::sync::atomic::AtomicUsize::new(2))),
     });
     Api {
         app: router(state),

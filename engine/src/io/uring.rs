@@ -464,10 +464,20 @@ impl UringWorker {
 
     /// Run until a `Shutdown` command arrives or the control side goes away.
     pub fn run(mut self) {
+        // DTLS handshake retransmission timer (rare; usually none runs).
+        let mut timer: Option<Duration> = None;
         loop {
             // Waiting for one completion: batching wake-ups with a min-wait timer measured
             // worse (the hrtimer costs more than the wake-ups it saves at 50k pkt/s).
-            if let Err(e) = self.io.ring.submit_and_wait(1) {
+            let entered = match timer {
+                None => self.io.ring.submit_and_wait(1),
+                Some(t) => {
+                    let ts = io_uring::types::Timespec::from(t.max(Duration::from_millis(1)));
+                    let args = io_uring::types::SubmitArgs::new().timespec(&ts);
+                    self.io.ring.submitter().submit_with_args(1, &args)
+                }
+            };
+            if let Err(e) = entered {
                 match e.raw_os_error() {
                     // Interrupted, or completions overflowed: reap them below.
                     Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN)
@@ -511,6 +521,7 @@ impl UringWorker {
             if self.core.awaiting_settle() && self.io.settled() {
                 self.core.settle();
             }
+            timer = self.core.handle_timers();
             self.core.counters.count_busy(woke);
         }
         self.quiesce();
