@@ -24,7 +24,7 @@ use super::sys;
 use crate::core::dtls::{DtlsError, DtlsKeys, DtlsRole, DtlsSession, DtlsState};
 use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
 use crate::core::plan::{CallKey, CallPlan, DtlsParams, IceCredentials, PortKey, SrtpKeys};
-use crate::core::rtp::{classify, PacketKind, RtpHeader};
+use crate::core::rtp::{classify, strip_rtcp_feedback, PacketKind, RtpHeader};
 use crate::core::srtp::SrtpContext;
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
 use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
@@ -194,6 +194,8 @@ pub(crate) struct Entry {
     latch: Latch,
     pub stats: Arc<StreamStats>,
     forward: bool,
+    /// The party takes RTCP feedback (AVPF); otherwise feedback is stripped on the way out.
+    rtcp_feedback: bool,
     rtp_sink_key: Option<PortKey>,
     rtcp_sink_key: Option<PortKey>,
     /// Slab indices of the sinks, resolved whenever the call's ports change.
@@ -523,15 +525,22 @@ fn answer_stun(
 }
 
 /// Prepare `buf[..len]` (a packet of `route`) for leaving through `sink` towards its party:
-/// SRTP-protect it in place when that party gets SRTP. Returns the length to send; `buf`
-/// must extend to the end of the packet's buffer (tail room, see [`SRTP_TAIL_ROOM`]).
+/// strip RTCP feedback the party did not negotiate, SRTP-protect it in place when that
+/// party gets SRTP. Returns the length to send; `buf` must extend to the end of the packet's
+/// buffer (tail room, see [`SRTP_TAIL_ROOM`]).
 #[inline]
 pub(crate) fn protect(
     sink: &mut Entry,
     route: Route,
     buf: &mut [u8],
-    len: usize,
+    mut len: usize,
 ) -> Result<usize, DropReason> {
+    if route == Route::Rtcp && !sink.rtcp_feedback {
+        len = strip_rtcp_feedback(buf, len);
+        if len == 0 {
+            return Err(DropReason::RtcpFeedback);
+        }
+    }
     let Some(srtp) = sink.srtp_out.as_deref_mut() else {
         // Plain RTP must not reach a DTLS-SRTP party whose keys are not settled yet.
         if sink.dtls.is_some() && route != Route::Reply {
@@ -843,6 +852,7 @@ impl Core {
                 }
                 e.ice = sp.ice.map(Box::new);
                 e.forward = sp.forward;
+                e.rtcp_feedback = sp.rtcp_feedback;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
                 set_transcoder(e, sp.transcode, now);
@@ -874,6 +884,7 @@ impl Core {
                         .with_learning(self.learning),
                     stats: sp.stats,
                     forward: sp.forward,
+                    rtcp_feedback: sp.rtcp_feedback,
                     rtp_sink_key: sp.rtp_sink,
                     rtcp_sink_key: sp.rtcp_sink,
                     rtp_sink: None,

@@ -377,6 +377,7 @@ impl Call {
                     dtls: dtls.clone(),
                     tap,
                     intercept,
+                    rtcp_feedback: is_avpf(&this.protocol),
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -398,6 +399,7 @@ impl Call {
                     dtls,
                     tap: None,
                     intercept: None,
+                    rtcp_feedback: is_avpf(&this.protocol),
                 });
             }
         }
@@ -508,4 +510,9 @@ impl Call {
             m.ports.is_some() && m.direction == Direction::SendRecv && m.advertised_rtp.is_some()
         })
     }
+}
+
+/// An RTP profile with RTCP feedback (RFC 4585 AVPF, RFC 5124 SAVPF).
+pub fn is_avpf(protocol: &str) -> bool {
+    protocol.ends_with("AVPF")
 }
