@@ -63,7 +63,7 @@ impl StreamRate {
         }
     }
 
-    pub(crate) fn from_rate(&self) -> u32 {
+    pub(crate) fn input_rate(&self) -> u32 {
         self.from
     }
 
@@ -72,8 +72,12 @@ impl StreamRate {
     /// run's last samples become the tail ([`Self::take_tail`]).
     pub(crate) fn convert(&mut self, input: &[i16], pos: i64, out: &mut Vec<i16>) -> i64 {
         out.clear();
-        let whole_frames = self.in_frame > 0 && input.len() % self.in_frame == 0;
-        let Some(fft) = self.fft.as_mut().filter(|_| whole_frames && !input.is_empty()) else {
+        let whole_frames = self.in_frame > 0 && input.len().is_multiple_of(self.in_frame);
+        let Some(fft) = self
+            .fft
+            .as_mut()
+            .filter(|_| whole_frames && !input.is_empty())
+        else {
             self.end_run();
             resample_linear(input, self.from, self.to, out);
             return pos;
@@ -179,7 +183,9 @@ mod tests {
 
     fn sine(freq: f64, from: usize, n: usize) -> Vec<i16> {
         (from..from + n)
-            .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin()) as i16)
+            .map(|i| {
+                (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin()) as i16
+            })
             .collect()
     }
 
@@ -223,7 +229,8 @@ mod tests {
         let buf = lay(&pieces, 10 * 960);
         // The whole first run is audio, and continuous with the input (the reference is the
         // same sine at 48 kHz).
-        let want = |i: usize| 8000.0 * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / 48000.0).sin();
+        let want =
+            |i: usize| 8000.0 * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / 48000.0).sin();
         let err = (200..5 * 960 - 200)
             .map(|i| (f64::from(buf[i]) - want(i)).abs())
             .fold(0.0, f64::max);
@@ -231,10 +238,17 @@ mod tests {
         // The hole of packets 6 and 7 is (nearly) silent: only the resampler's ringing at
         // the edges, never audio from the neighbouring packets.
         let hole = &buf[5 * 960 + 48..8 * 960 - 48];
-        assert!(hole.iter().all(|v| v.abs() < 400), "{:?}", hole.iter().max());
-        let rms_hole = (hole.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / hole.len() as f64).sqrt();
+        assert!(
+            hole.iter().all(|v| v.abs() < 400),
+            "{:?}",
+            hole.iter().max()
+        );
+        let rms_hole =
+            (hole.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / hole.len() as f64).sqrt();
         assert!(rms_hole < 30.0, "rms {rms_hole}");
-        assert!(buf[8 * 960 + 200..10 * 960 - 200].iter().any(|v| v.abs() > 4000));
+        assert!(buf[8 * 960 + 200..10 * 960 - 200]
+            .iter()
+            .any(|v| v.abs() > 4000));
     }
 
     #[test]

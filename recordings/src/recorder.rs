@@ -672,7 +672,7 @@ impl CallRec {
             .timeline
             .place(rtp.ssrc(), rtp.timestamp(), clock, arrival_pos);
         s.timeline.wrote(pos, mono.len() * rate as usize / dec_rate.max(1) as usize);
-        if s.rate.as_ref().is_none_or(|r| r.from_rate() != dec_rate) {
+        if s.rate.as_ref().is_none_or(|r| r.input_rate() != dec_rate) {
             if let Some(old) = s.rate.as_mut() {
                 old.end_run();
             }

@@ -46,7 +46,9 @@ impl Drop for TempDir {
 /// 20 ms of a `freq` Hz tone at 8 kHz, phase continuous over the packet index `k`.
 fn tone(freq: f64, k: u32) -> Vec<i16> {
     (k * 160..(k + 1) * 160)
-        .map(|i| (8000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(i) / 8000.0).sin()) as i16)
+        .map(|i| {
+            (8000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(i) / 8000.0).sin()) as i16
+        })
         .collect()
 }
 
@@ -69,7 +71,10 @@ impl Wav {
     fn parse(b: &[u8]) -> Wav {
         assert!(b.len() >= 44, "WAV of {} bytes", b.len());
         assert_eq!(&b[0..4], b"RIFF");
-        assert_eq!(u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize, b.len() - 8);
+        assert_eq!(
+            u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize,
+            b.len() - 8
+        );
         assert_eq!(&b[8..12], b"WAVE");
         let (mut pos, mut fmt, mut data) = (12usize, None, None);
         while pos + 8 <= b.len() {
@@ -132,7 +137,10 @@ fn assert_tones(wav: &Wav, left: f64, right: f64) {
         let w = wav.window(ch, wav.onset(ch), 100, 900);
         let (p, q) = (power(w, wav.rate, want), power(w, wav.rate, other));
         assert!(p > 1e5, "channel {ch}: {want} Hz power {p}");
-        assert!(q < p / 1000.0, "channel {ch}: {other} Hz power {q} against {p}");
+        assert!(
+            q < p / 1000.0,
+            "channel {ch}: {other} Hz power {q} against {p}"
+        );
     }
 }
 
@@ -149,7 +157,10 @@ fn finished_recording(daemon: &Daemon, call_id: &str) -> (serde_json::Value, Wav
         (first["state"] == "complete").then_some(first)
     })
     .expect("the recording is finalized");
-    let audio = http.get(&format!("/recordings/{}/audio", meta["id"].as_str().unwrap()));
+    let audio = http.get(&format!(
+        "/recordings/{}/audio",
+        meta["id"].as_str().unwrap()
+    ));
     assert_eq!(audio.status, 200);
     (meta, Wav::parse(&audio.body))
 }
@@ -199,7 +210,13 @@ fn recording_of_an_sdes_srtp_leg_is_decrypted_and_on_its_channel() {
         buf.resize(plain.len() + 16, 0);
         let n = tx.protect_rtp(&mut buf, plain.len()).unwrap();
         a.sock.send_to(&buf[..n], a_dest).unwrap();
-        let pb = rtp_packet(0, 1000 + k as u16, 50_000 + k * 160, b.ssrc, &ulaw_tone(1000.0, k));
+        let pb = rtp_packet(
+            0,
+            1000 + k as u16,
+            50_000 + k * 160,
+            b.ssrc,
+            &ulaw_tone(1000.0, k),
+        );
         b.sock.send_to(&pb, b_dest).unwrap();
     }
     // The relay decrypted A's media for B too.
@@ -229,7 +246,10 @@ fn recording_of_an_sdes_srtp_leg_is_decrypted_and_on_its_channel() {
     let (meta, wav) = finished_recording(&daemon, "rec-srtp");
     assert_eq!(wav.rate, 8000);
     assert_eq!(meta["streams"][0]["codecs"][0], "PCMU/8000");
-    assert_eq!(meta["streams"][0]["discarded"], 0, "every SRTP packet decoded");
+    assert_eq!(
+        meta["streams"][0]["discarded"], 0,
+        "every SRTP packet decoded"
+    );
     assert_tones(&wav, 440.0, 1000.0);
 }
 
@@ -259,7 +279,13 @@ fn recording_of_a_pcmu_opus_transcoded_call_is_48khz_with_both_tones() {
         pace(epoch, k);
         let pa = rtp_packet(0, k as u16, k * 160, call.a.ssrc, &ulaw_tone(440.0, k));
         call.a.sock.send_to(&pa, call.a_dest).unwrap();
-        let pb = rtp_packet(opus_pt, 500 + k as u16, 9_000 + k * 960, call.b.ssrc, &from_b[k as usize]);
+        let pb = rtp_packet(
+            opus_pt,
+            500 + k as u16,
+            9_000 + k * 960,
+            call.b.ssrc,
+            &from_b[k as usize],
+        );
         call.b.sock.send_to(&pb, call.b_dest).unwrap();
     }
     std::thread::sleep(Duration::from_millis(40));
@@ -296,7 +322,7 @@ fn loss_pattern(n: u32) -> Vec<bool> {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            k != 0 && k != n - 1 && x % 10 == 0
+            k != 0 && k != n - 1 && x.is_multiple_of(10)
         })
         .collect()
 }
@@ -321,10 +347,22 @@ fn recording_with_ten_percent_random_loss_has_silence_exactly_where_packets_were
     for k in 0..n {
         pace(epoch, k);
         if !lost[k as usize] {
-            let pa = rtp_packet(0, k as u16, 1000 + k * 160, call.a.ssrc, &ulaw_tone(440.0, k));
+            let pa = rtp_packet(
+                0,
+                k as u16,
+                1000 + k * 160,
+                call.a.ssrc,
+                &ulaw_tone(440.0, k),
+            );
             call.a.sock.send_to(&pa, call.a_dest).unwrap();
         }
-        let pb = rtp_packet(0, k as u16, 7000 + k * 160, call.b.ssrc, &ulaw_tone(1000.0, k));
+        let pb = rtp_packet(
+            0,
+            k as u16,
+            7000 + k * 160,
+            call.b.ssrc,
+            &ulaw_tone(1000.0, k),
+        );
         call.b.sock.send_to(&pb, call.b_dest).unwrap();
     }
     pace(epoch, n);
@@ -337,8 +375,15 @@ fn recording_with_ten_percent_random_loss_has_silence_exactly_where_packets_were
     assert_eq!(meta["streams"][1]["lost"], 0);
     // Duration: the recorded interval, within one packet time.
     let duration_ms = meta["duration_ms"].as_u64().unwrap() as usize;
-    assert!(wav.ms().abs_diff(duration_ms) <= 20, "WAV {} ms, recorded {duration_ms} ms", wav.ms());
-    assert!(duration_ms.abs_diff(wall_ms) <= 20, "recorded {duration_ms} ms, wall clock {wall_ms} ms");
+    assert!(
+        wav.ms().abs_diff(duration_ms) <= 20,
+        "WAV {} ms, recorded {duration_ms} ms",
+        wav.ms()
+    );
+    assert!(
+        duration_ms.abs_diff(wall_ms) <= 20,
+        "recorded {duration_ms} ms, wall clock {wall_ms} ms"
+    );
 
     // Packet k of A occupies samples [onset + 160 k, onset + 160 (k + 1)); the onset is the
     // first audible sample, at most a few samples after packet 0's first (a zero crossing).
@@ -347,9 +392,15 @@ fn recording_with_ten_percent_random_loss_has_silence_exactly_where_packets_were
     for k in 0..n as usize {
         let w = &left[onset + 160 * k + 4..onset + 160 * (k + 1) - 4];
         if lost[k] {
-            assert!(w.iter().all(|&s| s == 0), "packet {k} was lost: its 20 ms must be silence");
+            assert!(
+                w.iter().all(|&s| s == 0),
+                "packet {k} was lost: its 20 ms must be silence"
+            );
         } else {
-            assert!(w.iter().filter(|&&s| s != 0).count() > 100, "packet {k} arrived: audio");
+            assert!(
+                w.iter().filter(|&&s| s != 0).count() > 100,
+                "packet {k} arrived: audio"
+            );
         }
     }
     // B's channel has no holes, and the tones stay on their own channels.

@@ -207,7 +207,11 @@ pub fn render(
         "Wake-ups of each media worker's IO loop.",
     );
     for (i, (_, wakeups)) in extra.workers.iter().enumerate() {
-        o.sample("ngmedia_worker_wakeups_total", &format!("worker=\"{i}\""), wakeups);
+        o.sample(
+            "ngmedia_worker_wakeups_total",
+            &format!("worker=\"{i}\""),
+            wakeups,
+        );
     }
     if let Some(r) = &extra.recorder {
         o.single(
@@ -456,7 +460,12 @@ mod tests {
         s.packets.rtp_bytes = 3440;
         s.packets.relayed_packets = 19;
         s.packets.drops[DropReason::NoDestination as usize] = 1;
-        let text = render(&s, &NgMetrics::default(), Duration::from_millis(12_345), &Extra::default());
+        let text = render(
+            &s,
+            &NgMetrics::default(),
+            Duration::from_millis(12_345),
+            &Extra::default(),
+        );
         for (series, v) in [
             ("ngmedia_calls_active", "3"),
             ("ngmedia_calls_total", "7"),
@@ -526,8 +535,14 @@ mod tests {
             ("ngmedia_streams_total", "9"),
             ("ngmedia_transcoders_active{pair=\"PCMU-opus\"}", "2"),
             ("ngmedia_transcoders_active{pair=\"opus-PCMU\"}", "2"),
-            ("ngmedia_worker_busy_seconds_total{worker=\"0\"}", "1.500000000"),
-            ("ngmedia_worker_busy_seconds_total{worker=\"1\"}", "0.000250000"),
+            (
+                "ngmedia_worker_busy_seconds_total{worker=\"0\"}",
+                "1.500000000",
+            ),
+            (
+                "ngmedia_worker_busy_seconds_total{worker=\"1\"}",
+                "0.000250000",
+            ),
             ("ngmedia_worker_wakeups_total{worker=\"1\"}", "3"),
             ("ngmedia_recordings_active", "1"),
             ("ngmedia_recordings_total", "3"),
@@ -564,7 +579,12 @@ mod tests {
         );
         ng.record(None, NgResult::Error, Duration::from_micros(5));
         ng.count_replayed();
-        let text = render(&EngineStatistics::default(), &ng, Duration::ZERO, &Extra::default());
+        let text = render(
+            &EngineStatistics::default(),
+            &ng,
+            Duration::ZERO,
+            &Extra::default(),
+        );
         for (series, v) in [
             (
                 "ngmedia_ng_requests_total{command=\"offer\",result=\"ok\"}",
