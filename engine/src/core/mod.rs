@@ -5,6 +5,7 @@ pub mod calls;
 pub mod config;
 pub mod latch;
 pub mod pii;
+pub mod player;
 pub mod plan;
 pub mod quality;
 pub mod request;
