@@ -189,6 +189,18 @@ pub struct PlaySpec {
     pub options: PlayOptions,
 }
 
+/// Turns a media source into frames for a codec: implemented by the daemon's media library
+/// (files, blobs, library ids), which decodes once and caches the encodings.
+pub trait MediaLoader: Send + Sync {
+    /// The audio of `source` as 20 ms frames of `codec`, and the file's duration in ms. The
+    /// error text becomes the ng `error-reason`.
+    fn frames(
+        &self,
+        source: &super::request::MediaSource,
+        codec: &Codec,
+    ) -> Result<(Arc<MediaFrames>, u64), String>;
+}
+
 /// The RTP line leaving one socket towards its party (see the module docs).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OutLine {

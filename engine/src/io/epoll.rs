@@ -15,7 +15,7 @@ use tracing::warn;
 
 use super::sys::{self, Epoll, EventFd};
 use super::worker::{
-    drop_many, drop_packet, inspect, protect, target, transcode, Core, Entry, Now, Route, Watch,
+    drop_many, drop_packet, inspect, protect, replaced, target, transcode, Core, Entry, Now, Route, Watch,
     SRTP_TAIL_ROOM,
 };
 use crate::core::stats::{DropReason, WorkerCounters};
@@ -200,7 +200,13 @@ impl EpollWorker {
     pub fn run(mut self) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
         loop {
-            let n = match self.ep.0.wait(&mut events, -1) {
+            // A playing media player wakes the loop when its next packet is due (epoll's
+            // timeout is in ms: round up, so the player is never woken early for nothing).
+            let timeout = match self.core.player_timeout_us() {
+                None => -1,
+                Some(us) => us.div_ceil(1000).min(1000) as i32,
+            };
+            let n = match self.ep.0.wait(&mut events, timeout) {
                 Ok(n) => n,
                 Err(e) => {
                     warn!(error = %e, "media worker: epoll_wait failed, stopping");
@@ -226,6 +232,8 @@ impl EpollWorker {
             }
             self.core
                 .send_rtcp_reports(now, |fd, _, dest, pkt| sys::send_to(fd, pkt, &dest));
+            self.core
+                .poll_players(now, usize::MAX, |fd, _, dest, pkt| sys::send_to(fd, pkt, &dest));
         }
     }
 
@@ -304,6 +312,10 @@ impl EpollWorker {
                 }
                 continue;
             };
+            if route == Route::Rtp && replaced(&core.slab, sink) {
+                // Media is being played toward that party instead.
+                continue;
+            }
             for k in 0..n {
                 if batch.route[k] != route {
                     continue;

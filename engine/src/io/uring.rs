@@ -36,7 +36,7 @@ use tracing::warn;
 
 use super::sys::{self, EventFd};
 use super::worker::{
-    drop_packet, inspect, protect, target, transcode, Core, Entry, Now, Route, Watch,
+    drop_packet, inspect, protect, replaced, target, transcode, Core, Entry, Now, Route, Watch,
     SRTP_TAIL_ROOM,
 };
 use crate::core::stats::DropReason;
@@ -467,7 +467,16 @@ impl UringWorker {
         loop {
             // Waiting for one completion: batching wake-ups with a min-wait timer measured
             // worse (the hrtimer costs more than the wake-ups it saves at 50k pkt/s).
-            if let Err(e) = self.io.ring.submit_and_wait(1) {
+            // A playing media player wakes the loop when its next packet is due.
+            let waited = match self.core.player_timeout_us() {
+                None => self.io.ring.submit_and_wait(1),
+                Some(us) => {
+                    let ts = io_uring::types::Timespec::from(Duration::from_micros(us));
+                    let args = io_uring::types::SubmitArgs::new().timespec(&ts);
+                    self.io.ring.submitter().submit_with_args(1, &args)
+                }
+            };
+            if let Err(e) = waited {
                 match e.raw_os_error() {
                     // Interrupted, or completions overflowed: reap them below.
                     Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN)
@@ -506,6 +515,10 @@ impl UringWorker {
             let (io, gen) = (&mut self.io, &mut self.gen);
             self.core
                 .send_rtcp_reports(now, |_, sink, dest, pkt| gen.send(io, sink, dest, pkt));
+            // Players get the free send buffers; what does not fit goes next iteration.
+            let budget = gen.free.len();
+            self.core
+                .poll_players(now, budget, |_, sink, dest, pkt| gen.send(io, sink, dest, pkt));
             self.bufs.publish();
             if self.core.awaiting_settle() && self.io.settled() {
                 self.core.settle();
@@ -648,6 +661,11 @@ impl UringWorker {
             self.bufs.push(bid);
             return;
         };
+        if route == Route::Rtp && replaced(&self.core.slab, sink) {
+            // Media is being played toward that party instead.
+            self.bufs.push(bid);
+            return;
+        }
         let sent_len = match self.core.slab.get_mut(sink) {
             Some(Some(sink_entry)) => protect(sink_entry, route, pkt, plain_len),
             _ => Err(DropReason::NoDestination),
