@@ -219,7 +219,10 @@ fn decode_mono(
     // A header that announced more frames than the stream held: cut off (a partial upload).
     // Codecs with priming/padding (MP3, Vorbis) may differ by a frame or two, hence the slack.
     if let Some(n) = params.n_frames {
-        let slack = u64::from(sample_rate) / 10 + 2304;
+        let slack = match format {
+            AudioFormat::Wav | AudioFormat::Flac => 16,
+            AudioFormat::Mp3 | AudioFormat::OggVorbis => u64::from(sample_rate) / 10 + 2304,
+        };
         if (mono.len() as u64) + slack < n {
             return Err(AudioFileError::Corrupt(format!(
                 "{} of {} samples present",
