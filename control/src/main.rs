@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use ngmedia_control::media::MediaLibrary;
 use ngmedia_control::http::{self, ApiState};
 use ngmedia_control::ng::server::{now, NgServer};
 use ngmedia_engine::core::calls::{CallEvent, Calls};
@@ -93,8 +94,18 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     })
     .context("cannot start the recorder")?;
     workers.set_tap(Some(tap));
+    let media = Arc::new(
+        MediaLibrary::open(
+            &settings.media.dir,
+            settings.media.max_bytes,
+            settings.media.max_seconds,
+            &settings.media.play_dirs,
+        )
+        .with_context(|| format!("cannot open the media library in {}", settings.media.dir.display()))?,
+    );
     let mut registry = Calls::new(engine.clone(), workers.clone());
     registry.set_recorder(recorder.clone());
+    registry.set_media_loader(media.clone());
     let calls = Arc::new(Mutex::new(registry));
 
     let interfaces: Vec<String> = engine
@@ -125,6 +136,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         token: settings.http_token,
         started,
         recordings: recorder.store().clone(),
+        media,
     };
     let result = runtime.block_on(serve(ng_socket, http, calls.clone()));
 
@@ -146,6 +158,7 @@ struct Http {
     token: Option<http::auth::BearerToken>,
     started: Instant,
     recordings: RecordingStore,
+    media: Arc<MediaLibrary>,
 }
 
 /// Answer ng and HTTP and tick timers until SIGTERM or SIGINT; returns the signal's name.
@@ -175,6 +188,7 @@ async fn serve(
         token: http.token,
         started: http.started,
         recordings: Some(http.recordings),
+        media: Some(http.media),
     }));
     let server = ng.run(socket, stopped);
     tokio::pin!(server);
