@@ -5,4 +5,5 @@
 pub mod bencode;
 pub mod http;
 pub mod media;
+pub mod li;
 pub mod ng;

@@ -172,7 +172,9 @@ impl Side {
             srtp_in: None,
             srtp_out: None,
             ice: None,
+            dtls: None,
             tap: None,
+            intercept: None,
         };
         [
             stream(

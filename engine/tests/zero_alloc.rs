@@ -67,7 +67,9 @@ fn stream(
         srtp_in: None,
         srtp_out: None,
         ice: None,
+        dtls: None,
         tap: None,
+        intercept: None,
     }
 }
 

@@ -46,6 +46,16 @@ impl Out {
     }
 }
 
+/// Append the anonymous LI gauge: how many interception tasks exist, nothing else.
+pub fn render_li_tasks(text: &mut String, tasks: usize) {
+    use std::fmt::Write;
+    let _ = write!(
+        text,
+        "# HELP ngmedia_li_tasks_active Lawful-interception tasks configured.\n\
+         # TYPE ngmedia_li_tasks_active gauge\nngmedia_li_tasks_active {tasks}\n"
+    );
+}
+
 /// The whole exposition for one scrape.
 pub fn render(engine: &EngineStatistics, ng: &NgMetrics, uptime: Duration) -> String {
     let mut o = Out(String::with_capacity(8 * 1024));

@@ -14,8 +14,8 @@ pub mod error;
 pub mod media;
 pub mod metrics;
 pub mod openapi;
-pub mod ui;
 pub mod recordings;
+pub mod ui;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -81,6 +81,9 @@ pub struct ApiState<E: CallControl = Calls> {
     pub recordings: Option<ngmedia_recordings::RecordingStore>,
     /// The media library; `None`: `/media` answers 404.
     pub media: Option<Arc<crate::media::MediaLibrary>>,
+    /// Number of lawful-interception tasks, exposed as an anonymous gauge (`None`: LI off,
+    /// no such series).
+    pub li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 type Shared<E> = State<Arc<ApiState<E>>>;
@@ -423,7 +426,10 @@ async fn statistics<E: CallControl>(State(state): Shared<E>) -> Response {
 
 async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
     let engine = lock(&state.calls).statistics(now());
-    let text = metrics::render(&engine, &state.ng, state.started.elapsed());
+    let mut text = metrics::render(&engine, &state.ng, state.started.elapsed());
+    if let Some(n) = &state.li_tasks {
+        metrics::render_li_tasks(&mut text, n.load(std::sync::atomic::Ordering::Relaxed));
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -139,6 +139,7 @@ fn api_full(
         started: Instant::now(),
         recordings,
         media,
+        li_tasks: Some(Arc::new(std::sync::atomic::AtomicUsize::new(2))),
     });
     Api {
         app: router(state),

@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use super::cookie::CookieCache;
 use super::metrics::{NgMetrics, NgResult};
 use super::reply::{self, Rates};
-use super::request::{self, Command, CommandKind, Encoding, NgRequest};
+use super::request::{self, Command, CommandKind, Encoding, Forwarding, NgRequest};
 use super::{NgError, Pii};
 use crate::bencode::Value;
 
@@ -59,6 +59,10 @@ pub trait CallControl: Send + 'static {
     fn stop_media(&mut self, _req: &StopMedia, _now: Now) -> Result<StopReply, CallError> {
         Err(CallError::Invalid("Media playback is not enabled".into()))
     }
+    /// `start forwarding` / `stop forwarding`.
+    fn forwarding(&mut self, _req: &Forwarding) -> Result<(), CallError> {
+        Err(CallError::Invalid("Forwarding is not enabled".into()))
+    }
 }
 
 impl CallControl for Calls {
@@ -88,6 +92,14 @@ impl CallControl for Calls {
     }
     fn stop_media(&mut self, req: &StopMedia, now: Now) -> Result<StopReply, CallError> {
         Calls::stop_media(self, req, now)
+    }
+    fn forwarding(&mut self, req: &Forwarding) -> Result<(), CallError> {
+        Calls::forwarding(
+            self,
+            &req.call_id,
+            [req.from_tag.as_deref(), req.to_tag.as_deref()],
+            req.start,
+        )
     }
 }
 
@@ -362,6 +374,10 @@ impl<E: CallControl> NgServer<E> {
             Command::StopMedia(p) => {
                 let r = calls.stop_media(p, now)?;
                 reply::write_stop_media(out, r.last_frame_pos_ms);
+            }
+            Command::Forwarding(f) => {
+                calls.forwarding(f)?;
+                reply::write_ok(out);
             }
             Command::Statistics => {
                 let engine = calls.statistics(now);

@@ -120,10 +120,13 @@ pub enum DropReason {
     /// Relayed, but the copy for a recording/tap sink was skipped: its queue or buffer pool
     /// was full (the sink is behind). The stream's error counter is not touched.
     TapFull = 9,
+    /// DTLS: a record on a stream without DTLS, a failed handshake (bad fingerprint, alert,
+    /// timeout), or media to or from a DTLS-SRTP party before its keys are established.
+    Dtls = 10,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::SourceMismatch,
         DropReason::Malformed,
         DropReason::NoDestination,
@@ -134,6 +137,7 @@ impl DropReason {
         DropReason::SrtpFailed,
         DropReason::Stun,
         DropReason::TapFull,
+        DropReason::Dtls,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -148,6 +152,7 @@ impl DropReason {
             DropReason::SrtpFailed => "srtp_failed",
             DropReason::Stun => "stun",
             DropReason::TapFull => "tap_full",
+            DropReason::Dtls => "dtls",
         }
     }
 

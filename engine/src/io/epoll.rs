@@ -10,6 +10,7 @@ use std::mem::{size_of, zeroed};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tracing::warn;
 
@@ -199,14 +200,20 @@ impl EpollWorker {
     /// Run until a `Shutdown` command arrives or the control side goes away.
     pub fn run(mut self) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
+        // DTLS handshake retransmission timer (rare; usually none runs).
+        let mut timer: Option<Duration> = None;
         loop {
-            // A playing media player wakes the loop when its next packet is due (epoll's
-            // timeout is in ms: round up, so the player is never woken early for nothing).
-            let timeout = match self.core.player_timeout_us() {
-                None => -1,
-                Some(us) => us.div_ceil(1000).min(1000) as i32,
+            // The earliest of the DTLS retransmission timer (at least 1 ms) and the next
+            // media player packet (exact: players pace at 20 ms).
+            let player = self.core.player_timeout_us().map(Duration::from_micros);
+            let wait = match (timer.map(|t| t.max(Duration::from_millis(1))), player) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
             };
-            let n = match self.ep.0.wait(&mut events, timeout) {
+            let wait_ms = wait.map_or(-1, |t| {
+                t.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+            });
+            let n = match self.ep.0.wait(&mut events, wait_ms) {
                 Ok(n) => n,
                 Err(e) => {
                     warn!(error = %e, "media worker: epoll_wait failed, stopping");
@@ -234,6 +241,7 @@ impl EpollWorker {
                 .send_rtcp_reports(now, |fd, _, dest, pkt| sys::send_to(fd, pkt, &dest));
             self.core
                 .poll_players(now, usize::MAX, |fd, _, dest, pkt| sys::send_to(fd, pkt, &dest));
+            timer = self.core.handle_timers();
         }
     }
 
@@ -277,7 +285,7 @@ impl EpollWorker {
                 if route == Route::Reply {
                     // STUN responses are rare (a few per second per stream): one sendto each.
                     if let Some(src) = src {
-                        reply_to(entry.port.raw_fd(), &buf[..len], src);
+                        sys::send_to(entry.port.raw_fd(), &buf[..len], &src);
                     }
                     batch.route[k] = Route::None;
                     continue;
@@ -345,22 +353,4 @@ impl EpollWorker {
             }
         }
     }
-}
-
-/// Send `data` to `dest` out of `fd` (non-blocking; a failure is the peer's retransmission
-/// problem, as for any UDP reply).
-fn reply_to(fd: RawFd, data: &[u8], dest: SocketAddr) {
-    let mut name = sys::empty_sockaddr();
-    let name_len = sys::write_sockaddr(&dest, &mut name);
-    // SAFETY: `data` and `name` are live for the call; the kernel reads at most their lengths.
-    unsafe {
-        libc::sendto(
-            fd,
-            data.as_ptr().cast(),
-            data.len(),
-            libc::MSG_DONTWAIT,
-            (&name as *const libc::sockaddr_storage).cast(),
-            name_len,
-        )
-    };
 }

@@ -464,19 +464,27 @@ impl UringWorker {
 
     /// Run until a `Shutdown` command arrives or the control side goes away.
     pub fn run(mut self) {
+        // DTLS handshake retransmission timer (rare; usually none runs).
+        let mut timer: Option<Duration> = None;
         loop {
             // Waiting for one completion: batching wake-ups with a min-wait timer measured
             // worse (the hrtimer costs more than the wake-ups it saves at 50k pkt/s).
-            // A playing media player wakes the loop when its next packet is due.
-            let waited = match self.core.player_timeout_us() {
+            // The earliest of the DTLS retransmission timer (at least 1 ms) and the next
+            // media player packet (exact: players pace at 20 ms).
+            let player = self.core.player_timeout_us().map(Duration::from_micros);
+            let wait = match (timer.map(|t| t.max(Duration::from_millis(1))), player) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let entered = match wait {
                 None => self.io.ring.submit_and_wait(1),
-                Some(us) => {
-                    let ts = io_uring::types::Timespec::from(Duration::from_micros(us));
+                Some(t) => {
+                    let ts = io_uring::types::Timespec::from(t);
                     let args = io_uring::types::SubmitArgs::new().timespec(&ts);
                     self.io.ring.submitter().submit_with_args(1, &args)
                 }
             };
-            if let Err(e) = waited {
+            if let Err(e) = entered {
                 match e.raw_os_error() {
                     // Interrupted, or completions overflowed: reap them below.
                     Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN)
@@ -523,6 +531,7 @@ impl UringWorker {
             if self.core.awaiting_settle() && self.io.settled() {
                 self.core.settle();
             }
+            timer = self.core.handle_timers();
         }
         self.quiesce();
     }

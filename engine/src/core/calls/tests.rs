@@ -587,4 +587,6 @@ fn query_reports_counters_per_party() {
     assert_eq!(snap.legs[0].medias[0].codec.as_deref(), Some("PCMU/8000"));
 }
 
+mod dtls;
 mod srtp;
+mod intercept;
