@@ -10,7 +10,9 @@
 use std::io::Cursor;
 
 use symphonia::core::audio::SampleBuffer;
-use symphonia::core::codecs::{DecoderOptions, CODEC_TYPE_FLAC, CODEC_TYPE_MP3, CODEC_TYPE_NULL, CODEC_TYPE_VORBIS};
+use symphonia::core::codecs::{
+    DecoderOptions, CODEC_TYPE_FLAC, CODEC_TYPE_MP3, CODEC_TYPE_NULL, CODEC_TYPE_VORBIS,
+};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::FormatOptions;
 use symphonia::core::io::MediaSourceStream;
@@ -167,7 +169,9 @@ fn decode_mono(
     }
     let max_frames = u64::from(max_seconds) * u64::from(sample_rate);
     if params.n_frames.is_some_and(|n| n > max_frames) {
-        return Err(AudioFileError::TooLong { limit_s: max_seconds });
+        return Err(AudioFileError::TooLong {
+            limit_s: max_seconds,
+        });
     }
     let mut decoder = symphonia::default::get_codecs()
         .make(&params, &DecoderOptions::default())
@@ -193,7 +197,9 @@ fn decode_mono(
         };
         let spec = *decoded.spec();
         if spec.rate != sample_rate {
-            return Err(AudioFileError::Corrupt("sample rate changes mid-stream".into()));
+            return Err(AudioFileError::Corrupt(
+                "sample rate changes mid-stream".into(),
+            ));
         }
         let ch = spec.channels.count().max(1);
         channels = ch as u16;
@@ -210,7 +216,9 @@ fn decode_mono(
                 .map(|frame| frame.iter().sum::<f32>() / ch as f32),
         );
         if mono.len() as u64 > max_frames {
-            return Err(AudioFileError::TooLong { limit_s: max_seconds });
+            return Err(AudioFileError::TooLong {
+                limit_s: max_seconds,
+            });
         }
     }
     if mono.is_empty() {
@@ -262,7 +270,10 @@ mod tests {
 
     fn tone(rate: u32, ms: u32) -> Vec<i16> {
         (0..rate * ms / 1000)
-            .map(|i| ((i as f32 * 2.0 * std::f32::consts::PI * 500.0 / rate as f32).sin() * 8000.0) as i16)
+            .map(|i| {
+                ((i as f32 * 2.0 * std::f32::consts::PI * 500.0 / rate as f32).sin() * 8000.0)
+                    as i16
+            })
             .collect()
     }
 
@@ -294,10 +305,17 @@ mod tests {
             AudioFileError::UnsupportedFormat
         );
         let long = wav(8_000, 1, &tone(8_000, 3000));
-        assert_eq!(decode(&long, 2).unwrap_err(), AudioFileError::TooLong { limit_s: 2 });
+        assert_eq!(
+            decode(&long, 2).unwrap_err(),
+            AudioFileError::TooLong { limit_s: 2 }
+        );
         // Half of the data chunk missing.
         let cut = &long[..long.len() / 2];
-        assert!(matches!(decode(cut, 10).unwrap_err(), AudioFileError::Corrupt(_)), "{:?}", decode(cut, 10));
+        assert!(
+            matches!(decode(cut, 10).unwrap_err(), AudioFileError::Corrupt(_)),
+            "{:?}",
+            decode(cut, 10)
+        );
         // Header only.
         assert!(decode(&long[..44], 10).is_err());
     }

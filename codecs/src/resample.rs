@@ -172,10 +172,11 @@ pub fn resample_clip(input: &[f32], in_rate: u32, out_rate: u32) -> Result<Vec<i
         1,
         FixedSync::Input,
     )?;
-    let buf_in = InterleavedSlice::new(input, 1, input.len()).map_err(|_| CodecError::PcmLength {
-        expected: input.len(),
-        got: input.len(),
-    })?;
+    let buf_in =
+        InterleavedSlice::new(input, 1, input.len()).map_err(|_| CodecError::PcmLength {
+            expected: input.len(),
+            got: input.len(),
+        })?;
     let out = fft.process_all(&buf_in, input.len(), None)?;
     Ok(out.take_data().into_iter().map(to_i16).collect())
 }
@@ -205,7 +206,10 @@ mod tests {
         assert!((out.len() as i64 - 8_000).abs() <= 2, "len {}", out.len());
         let f = dominant_frequency(&out[800..7200], 8000, 300.0, 600.0, 5.0);
         assert!((f - 440.0).abs() <= 5.0, "dominant {f}");
-        assert_eq!(resample_clip(&[0.5, -0.5], 8000, 8000).unwrap(), vec![16384, -16384]);
+        assert_eq!(
+            resample_clip(&[0.5, -0.5], 8000, 8000).unwrap(),
+            vec![16384, -16384]
+        );
     }
 
     #[test]

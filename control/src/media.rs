@@ -115,7 +115,10 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A library id: 16 lowercase hex digits.
 pub fn valid_id(id: &str) -> bool {
-    id.len() == 16 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Check a display name: printable, no path separators or `..`, not empty, not too long.
@@ -173,7 +176,10 @@ impl MediaLibrary {
             };
             let audio = dir.join(format!("{id}.{}", info.format));
             if info.id != id || !audio.is_file() {
-                warn!(file, "media library: metadata without its audio file, skipped");
+                warn!(
+                    file,
+                    "media library: metadata without its audio file, skipped"
+                );
                 continue;
             }
             index.insert(id.to_owned(), info);
@@ -239,7 +245,8 @@ impl MediaLibrary {
         };
         let audio_path = self.dir.join(format!("{id}.{}", info.format));
         let meta_path = self.dir.join(format!("{id}.json"));
-        let meta = serde_json::to_vec_pretty(&info).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let meta =
+            serde_json::to_vec_pretty(&info).map_err(|e| std::io::Error::other(e.to_string()))?;
         write_atomic(&self.dir, &audio_path, bytes)?;
         if let Err(e) = write_atomic(&self.dir, &meta_path, &meta) {
             let _ = fs::remove_file(&audio_path);
@@ -261,7 +268,9 @@ impl MediaLibrary {
 
     /// The stored file's bytes and MIME type.
     pub fn audio(&self, id: &str) -> Result<(Vec<u8>, &'static str), MediaError> {
-        let info = self.get(id).ok_or_else(|| MediaError::NotFound(id.to_owned()))?;
+        let info = self
+            .get(id)
+            .ok_or_else(|| MediaError::NotFound(id.to_owned()))?;
         let format = AudioFormat::from_name(&info.format).unwrap_or(AudioFormat::Wav);
         let bytes = fs::read(self.dir.join(format!("{id}.{}", info.format)))?;
         Ok((bytes, format.mime()))
@@ -283,7 +292,9 @@ impl MediaLibrary {
     fn decoded(&self, source: &MediaSource) -> Result<(String, Arc<DecodedAudio>), MediaError> {
         let (sha, bytes) = match source {
             MediaSource::DbId(id) => {
-                let info = self.get(id).ok_or_else(|| MediaError::NotFound(id.clone()))?;
+                let info = self
+                    .get(id)
+                    .ok_or_else(|| MediaError::NotFound(id.clone()))?;
                 if let Some(a) = lock(&self.cache).decoded.get(&info.sha256) {
                     return Ok((info.sha256.clone(), a.clone()));
                 }
@@ -311,13 +322,17 @@ impl MediaLibrary {
     /// configured `--media-play-dirs`.
     fn read_play_file(&self, path: &str) -> Result<Vec<u8>, MediaError> {
         if self.play_dirs.is_empty() {
-            return Err(MediaError::Forbidden("no --media-play-dirs configured".into()));
+            return Err(MediaError::Forbidden(
+                "no --media-play-dirs configured".into(),
+            ));
         }
         let real = Path::new(path)
             .canonicalize()
             .map_err(|e| MediaError::Forbidden(format!("{path}: {e}")))?;
         if !self.play_dirs.iter().any(|d| real.starts_with(d)) {
-            return Err(MediaError::Forbidden(format!("{path} is outside --media-play-dirs")));
+            return Err(MediaError::Forbidden(format!(
+                "{path} is outside --media-play-dirs"
+            )));
         }
         let size = fs::metadata(&real)?.len();
         self.check_size(size)?;
@@ -326,7 +341,11 @@ impl MediaLibrary {
 }
 
 impl MediaLoader for MediaLibrary {
-    fn frames(&self, source: &MediaSource, codec: &Codec) -> Result<(Arc<MediaFrames>, u64), String> {
+    fn frames(
+        &self,
+        source: &MediaSource,
+        codec: &Codec,
+    ) -> Result<(Arc<MediaFrames>, u64), String> {
         let (sha, audio) = self.decoded(source).map_err(|e| e.to_string())?;
         let key = (sha, codec.kind(), codec.clock_rate);
         if let Some(f) = lock(&self.cache).frames.get(&key) {
@@ -344,11 +363,7 @@ impl MediaLoader for MediaLibrary {
 
 /// Write `bytes` to `path` through a temporary file in `dir` and a rename.
 fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(
-        ".tmp-{}-{:x}",
-        std::process::id(),
-        rand_suffix()
-    ));
+    let tmp = dir.join(format!(".tmp-{}-{:x}", std::process::id(), rand_suffix()));
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -377,9 +392,15 @@ mod tests {
         v.extend_from_slice(b"RIFF");
         v.extend_from_slice(&(36 + data_len).to_le_bytes());
         v.extend_from_slice(b"WAVEfmt ");
-        for x in [16u32.to_le_bytes().to_vec(), 1u16.to_le_bytes().to_vec(), 1u16.to_le_bytes().to_vec(),
-                  8000u32.to_le_bytes().to_vec(), 16000u32.to_le_bytes().to_vec(), 2u16.to_le_bytes().to_vec(),
-                  16u16.to_le_bytes().to_vec()] {
+        for x in [
+            16u32.to_le_bytes().to_vec(),
+            1u16.to_le_bytes().to_vec(),
+            1u16.to_le_bytes().to_vec(),
+            8000u32.to_le_bytes().to_vec(),
+            16000u32.to_le_bytes().to_vec(),
+            2u16.to_le_bytes().to_vec(),
+            16u16.to_le_bytes().to_vec(),
+        ] {
             v.extend_from_slice(&x);
         }
         v.extend_from_slice(b"data");
@@ -407,7 +428,16 @@ mod tests {
 
     #[test]
     fn names_that_look_like_paths_are_refused() {
-        for bad in ["", "  ", "../x", "a/b", "a\\b", ".hidden", "x\0y", &"n".repeat(129)] {
+        for bad in [
+            "",
+            "  ",
+            "../x",
+            "a/b",
+            "a\\b",
+            ".hidden",
+            "x\0y",
+            &"n".repeat(129),
+        ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
         assert_eq!(check_name(" Hold tune 1.wav ").unwrap(), "Hold tune 1.wav");
@@ -420,16 +450,31 @@ mod tests {
         let bytes = wav(8000);
         let (info, new) = lib.add("tune", &bytes).unwrap();
         assert!(new);
-        assert_eq!((info.format.as_str(), info.duration_ms, info.sample_rate, info.channels), ("wav", 1000, 8000, 1));
+        assert_eq!(
+            (
+                info.format.as_str(),
+                info.duration_ms,
+                info.sample_rate,
+                info.channels
+            ),
+            ("wav", 1000, 8000, 1)
+        );
         assert_eq!(info.size, bytes.len() as u64);
         assert_eq!(&info.sha256[..16], info.id);
-        assert_eq!(files(&d), vec![format!("{}.json", info.id), format!("{}.wav", info.id)]);
+        assert_eq!(
+            files(&d),
+            vec![format!("{}.json", info.id), format!("{}.wav", info.id)]
+        );
         // Same bytes again: the same item.
         assert_eq!(lib.add("other", &bytes).unwrap(), (info.clone(), false));
         // PCMU frames for it, cached.
         let pcmu = Codec::from_static_pt(0).unwrap();
-        let (f1, dur) = lib.frames(&MediaSource::DbId(info.id.clone()), &pcmu).unwrap();
-        let (f2, _) = lib.frames(&MediaSource::DbId(info.id.clone()), &pcmu).unwrap();
+        let (f1, dur) = lib
+            .frames(&MediaSource::DbId(info.id.clone()), &pcmu)
+            .unwrap();
+        let (f2, _) = lib
+            .frames(&MediaSource::DbId(info.id.clone()), &pcmu)
+            .unwrap();
         assert!(Arc::ptr_eq(&f1, &f2));
         assert_eq!((f1.len(), dur), (50, 1000));
 
@@ -437,7 +482,9 @@ mod tests {
         let lib = MediaLibrary::open(&d, 1 << 20, 10, &[]).unwrap();
         assert_eq!(lib.list(), vec![info.clone()]);
         assert!(!d.join(".tmp-1-2").exists(), "leftovers cleaned");
-        let (f3, _) = lib.frames(&MediaSource::DbId(info.id.clone()), &pcmu).unwrap();
+        let (f3, _) = lib
+            .frames(&MediaSource::DbId(info.id.clone()), &pcmu)
+            .unwrap();
         assert_eq!(f3.frame(7), f1.frame(7), "decoded again after restart");
         assert_eq!(lib.audio(&info.id).unwrap(), (bytes, "audio/wav"));
         lib.delete(&info.id).unwrap();
@@ -450,13 +497,31 @@ mod tests {
     fn bad_uploads_leave_nothing() {
         let d = dir("bad");
         let lib = MediaLibrary::open(&d, 10_000, 1, &[]).unwrap();
-        assert!(matches!(lib.add("x", &wav(6000)), Err(MediaError::TooLarge { .. })));
-        assert!(matches!(lib.add("x", &wav(4000)[..3000]), Err(MediaError::Audio(AudioFileError::Corrupt(_)))));
-        assert!(matches!(lib.add("x", b"hello"), Err(MediaError::Audio(AudioFileError::UnsupportedFormat))));
-        assert!(matches!(lib.add("x", b""), Err(MediaError::Audio(AudioFileError::Empty))));
+        assert!(matches!(
+            lib.add("x", &wav(6000)),
+            Err(MediaError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            lib.add("x", &wav(4000)[..3000]),
+            Err(MediaError::Audio(AudioFileError::Corrupt(_)))
+        ));
+        assert!(matches!(
+            lib.add("x", b"hello"),
+            Err(MediaError::Audio(AudioFileError::UnsupportedFormat))
+        ));
+        assert!(matches!(
+            lib.add("x", b""),
+            Err(MediaError::Audio(AudioFileError::Empty))
+        ));
         let lib = MediaLibrary::open(&d, 1 << 20, 1, &[]).unwrap();
-        assert!(matches!(lib.add("x", &wav(16000)), Err(MediaError::Audio(AudioFileError::TooLong { .. }))));
-        assert!(matches!(lib.add("../x", &wav(100)), Err(MediaError::BadName(_))));
+        assert!(matches!(
+            lib.add("x", &wav(16000)),
+            Err(MediaError::Audio(AudioFileError::TooLong { .. }))
+        ));
+        assert!(matches!(
+            lib.add("../x", &wav(100)),
+            Err(MediaError::BadName(_))
+        ));
         assert!(files(&d).is_empty());
         let _ = fs::remove_dir_all(&d);
     }
@@ -468,11 +533,13 @@ mod tests {
         fs::create_dir_all(&allowed).unwrap();
         fs::write(allowed.join("a.wav"), wav(800)).unwrap();
         fs::write(d.join("secret.wav"), wav(800)).unwrap();
-        let lib = MediaLibrary::open(&d.join("lib"), 1 << 20, 10, &[allowed.clone()]).unwrap();
+        let lib = MediaLibrary::open(&d.join("lib"), 1 << 20, 10, std::slice::from_ref(&allowed))
+            .unwrap();
         let pcma = Codec::from_static_pt(8).unwrap();
         let ok = MediaSource::File(allowed.join("a.wav").to_string_lossy().into_owned());
         assert_eq!(lib.frames(&ok, &pcma).unwrap().1, 100);
-        let escape = MediaSource::File(allowed.join("../secret.wav").to_string_lossy().into_owned());
+        let escape =
+            MediaSource::File(allowed.join("../secret.wav").to_string_lossy().into_owned());
         assert!(lib.frames(&escape, &pcma).unwrap_err().contains("outside"));
         let none = MediaLibrary::open(&d.join("lib"), 1 << 20, 10, &[]).unwrap();
         assert!(none.frames(&ok, &pcma).is_err());

@@ -10,7 +10,9 @@ use ngmedia_tests::http::{request, HttpClient, HttpResponse};
 const TOKEN: &str = "moh-test-token";
 
 fn sample(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/media").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../samples/media")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -20,7 +22,12 @@ fn media_dir(tag: &str) -> PathBuf {
     d
 }
 
-fn upload(addr: std::net::SocketAddr, name: &str, body: &[u8], token: Option<&str>) -> HttpResponse {
+fn upload(
+    addr: std::net::SocketAddr,
+    name: &str,
+    body: &[u8],
+    token: Option<&str>,
+) -> HttpResponse {
     let auth = token.map(|t| format!("Bearer {t}"));
     let mut headers = vec![("Content-Type", "application/octet-stream")];
     if let Some(a) = auth.as_deref() {
@@ -31,7 +38,10 @@ fn upload(addr: std::net::SocketAddr, name: &str, body: &[u8], token: Option<&st
 
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -71,7 +81,10 @@ fn every_format_uploads_lists_downloads_and_survives_restart() {
     }
     // The same bytes again: the existing item, 200.
     let again = upload(daemon.http, "dup", &sample("speech-2s.wav"), Some(TOKEN));
-    assert_eq!((again.status, again.json()["id"].as_str().unwrap()), (200, ids[0].as_str()));
+    assert_eq!(
+        (again.status, again.json()["id"].as_str().unwrap()),
+        (200, ids[0].as_str())
+    );
     let list = http.get("/media").json();
     assert_eq!(list["count"], 4);
 
@@ -104,15 +117,27 @@ fn bad_uploads_are_refused_and_leave_nothing() {
     let cases: Vec<(&str, Vec<u8>, Option<&str>, u16)> = vec![
         ("no-token", wav.clone(), None, 401),
         ("wrong-token", wav.clone(), Some("nope"), 401),
-        ("text", b"this is not audio, just text".to_vec(), Some(TOKEN), 415),
+        (
+            "text",
+            b"this is not audio, just text".to_vec(),
+            Some(TOKEN),
+            415,
+        ),
         ("empty", Vec::new(), Some(TOKEN), 400),
         ("truncated", wav[..wav.len() / 2].to_vec(), Some(TOKEN), 422),
-        ("corrupt-flac", {
-            let mut f = sample("speech-2s.flac");
-            let n = f.len();
-            f[200..n].iter_mut().for_each(|b| *b = b.wrapping_mul(31).wrapping_add(7));
-            f
-        }, Some(TOKEN), 422),
+        (
+            "corrupt-flac",
+            {
+                let mut f = sample("speech-2s.flac");
+                let n = f.len();
+                f[200..n]
+                    .iter_mut()
+                    .for_each(|b| *b = b.wrapping_mul(31).wrapping_add(7));
+                f
+            },
+            Some(TOKEN),
+            422,
+        ),
         ("oversize", long.clone(), Some(TOKEN), 413),
         ("..%2F..%2Fetc%2Fpasswd", wav.clone(), Some(TOKEN), 400),
         ("sub%2Fdir", wav.clone(), Some(TOKEN), 400),
@@ -121,7 +146,10 @@ fn bad_uploads_are_refused_and_leave_nothing() {
         let r = upload(daemon.http, name, &body, token);
         assert_eq!(r.status, status, "{name}: {}", r.text());
         let err = r.json();
-        assert!(err["error"].is_string() && err["detail"].is_string(), "{name}: {err}");
+        assert!(
+            err["error"].is_string() && err["detail"].is_string(),
+            "{name}: {err}"
+        );
         assert!(files(&dir).is_empty(), "{name} left {:?}", files(&dir));
     }
     // Too long (3 s > 2 s) but small enough in bytes: 4 kHz.

@@ -33,7 +33,14 @@ fn start(tag: &str) -> (Daemon, PathBuf) {
 }
 
 fn upload(daemon: &Daemon, file: &str) -> String {
-    let r = request(daemon.http, "POST", &format!("/media?name={file}"), &[], &sample(file)).unwrap();
+    let r = request(
+        daemon.http,
+        "POST",
+        &format!("/media?name={file}"),
+        &[],
+        &sample(file),
+    )
+    .unwrap();
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()["id"].as_str().unwrap().to_owned()
 }
@@ -60,7 +67,11 @@ fn parse(p: &[u8]) -> Rtp {
 
 /// B's packets for `count` packets or `limit`.
 fn receive(call: &TwoPartyCall, count: usize, limit: Duration) -> Vec<Rtp> {
-    call.b.recv_many(count, limit).iter().map(|(p, _)| parse(p)).collect()
+    call.b
+        .recv_many(count, limit)
+        .iter()
+        .map(|(p, _)| parse(p))
+        .collect()
 }
 
 /// Every packet continues the previous one: seq + 1, timestamp + 160, one SSRC.
@@ -68,7 +79,12 @@ fn assert_continuous(all: &[Rtp]) {
     for w in all.windows(2) {
         assert_eq!(w[1].ssrc, w[0].ssrc, "one SSRC line");
         assert_eq!(w[1].seq, w[0].seq.wrapping_add(1), "seq after {}", w[0].seq);
-        assert_eq!(w[1].ts, w[0].ts.wrapping_add(160), "ts after seq {}", w[0].seq);
+        assert_eq!(
+            w[1].ts,
+            w[0].ts.wrapping_add(160),
+            "ts after seq {}",
+            w[0].seq
+        );
     }
 }
 
@@ -89,7 +105,12 @@ fn correlation(got: &[i16], want: &[i16], max_lag: usize) -> f64 {
         .fold(f64::MIN, f64::max)
 }
 
-fn play(daemon: &Daemon, call: &TwoPartyCall, source: (&str, Value), extra: &[(&str, Value)]) -> Value {
+fn play(
+    daemon: &Daemon,
+    call: &TwoPartyCall,
+    source: (&str, Value),
+    extra: &[(&str, Value)],
+) -> Value {
     let mut pairs = vec![
         (b"command".to_vec(), Value::from("play media")),
         (b"call-id".to_vec(), Value::from(call.call_id.as_str())),
@@ -108,7 +129,10 @@ fn each_source_plays_decodable_audio_matching_the_file() {
     let id = upload(&daemon, "speech-2s.wav");
     let want = audio_file::decode(&sample("speech-2s.wav"), 60).unwrap();
     let want = want.pcm_at(8000).unwrap().to_vec();
-    let file = samples_dir().join("speech-2s.wav").to_string_lossy().into_owned();
+    let file = samples_dir()
+        .join("speech-2s.wav")
+        .to_string_lossy()
+        .into_owned();
     let sources: Vec<(&str, Value)> = vec![
         ("db-id", Value::from(id.as_str())),
         ("blob", Value::Bytes(sample("speech-2s.wav"))),
@@ -128,15 +152,31 @@ fn each_source_plays_decodable_audio_matching_the_file() {
         let got = receive(&call, 100, Duration::from_secs(4));
         assert_eq!(got.len(), 100, "{kind}: 2 s of 20 ms packets");
         // Paced in real time, not bursted.
-        assert!(started.elapsed() >= Duration::from_millis(1800), "{kind}: {:?}", started.elapsed());
-        assert!(got[0].marker && got[1..].iter().all(|p| !p.marker), "{kind}: marker on the first only");
-        assert!(got.iter().all(|p| p.pt == 0 && p.payload.len() == 160), "{kind}: PCMU 20 ms");
+        assert!(
+            started.elapsed() >= Duration::from_millis(1800),
+            "{kind}: {:?}",
+            started.elapsed()
+        );
+        assert!(
+            got[0].marker && got[1..].iter().all(|p| !p.marker),
+            "{kind}: marker on the first only"
+        );
+        assert!(
+            got.iter().all(|p| p.pt == 0 && p.payload.len() == 160),
+            "{kind}: PCMU 20 ms"
+        );
         assert_continuous(&got);
-        let pcm: Vec<i16> = got.iter().flat_map(|p| p.payload.iter().map(|&b| ulaw_decode(b))).collect();
+        let pcm: Vec<i16> = got
+            .iter()
+            .flat_map(|p| p.payload.iter().map(|&b| ulaw_decode(b)))
+            .collect();
         let c = correlation(&pcm, &want, 0);
         assert!(c > 0.98, "{kind}: correlation {c}");
         // End of file: nothing more.
-        assert!(call.b.recv(Duration::from_millis(200)).is_none(), "{kind}: stops at the end");
+        assert!(
+            call.b.recv(Duration::from_millis(200)).is_none(),
+            "{kind}: stops at the end"
+        );
     }
     // Errors in rtpengine's words.
     let call = TwoPartyCall::setup(&daemon.client(), "moh-src-err");
@@ -148,12 +188,18 @@ fn each_source_plays_decodable_audio_matching_the_file() {
         "command" => "play media", "call-id" => call.call_id.as_str(), "from-tag" => call.to_tag.as_str(),
         "file" => "/etc/passwd",
     }).unwrap();
-    assert_eq!(r.str_at("error-reason"), Some("Failed to start media playback from file"));
+    assert_eq!(
+        r.str_at("error-reason"),
+        Some("Failed to start media playback from file")
+    );
     let r = daemon.client().request(dict! {
         "command" => "play media", "call-id" => call.call_id.as_str(), "from-tag" => call.to_tag.as_str(),
         "db-id" => "0123456789abcdef",
     }).unwrap();
-    assert_eq!(r.str_at("error-reason"), Some("Failed to start media playback from database"));
+    assert_eq!(
+        r.str_at("error-reason"),
+        Some("Failed to start media playback from database")
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -174,14 +220,24 @@ fn seq_and_timestamps_continue_across_play_and_stop() {
     relay(&mut call, 5, &mut log);
     let relayed_ssrc = log[0].ssrc;
     // 1) Play the last 300 ms; it ends by itself, then the relay takes over again.
-    play(&daemon, &call, ("db-id", Value::from(id.as_str())), &[("start-pos", Value::Int(1700))]);
+    play(
+        &daemon,
+        &call,
+        ("db-id", Value::from(id.as_str())),
+        &[("start-pos", Value::Int(1700))],
+    );
     let played = receive(&call, 15, Duration::from_secs(2));
     assert_eq!(played.len(), 15);
     assert!(played[0].marker);
     log.extend(played);
     relay(&mut call, 5, &mut log);
     // 2) Play for good, with A still sending (replaced, not mixed); stop media ends it.
-    play(&daemon, &call, ("db-id", Value::from(id.as_str())), &[("repeat-times", Value::Int(5))]);
+    play(
+        &daemon,
+        &call,
+        ("db-id", Value::from(id.as_str())),
+        &[("repeat-times", Value::Int(5))],
+    );
     let mut during = Vec::new();
     for _ in 0..10 {
         call.a.send_next(call.a_dest);
@@ -204,12 +260,22 @@ fn seq_and_timestamps_continue_across_play_and_stop() {
     assert_continuous(&log);
     assert!(log.iter().all(|p| p.ssrc == relayed_ssrc));
     // The marker bit flags each switch.
-    assert_eq!(log.iter().filter(|p| p.marker).count(), 4, "two plays, two resumes");
+    assert_eq!(
+        log.iter().filter(|p| p.marker).count(),
+        4,
+        "two plays, two resumes"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A re-offer from A carrying the `moh` dictionary; `sendonly` holds B.
-fn reoffer(ng: &ngmedia_tests::NgClient, call: &TwoPartyCall, id: &str, direction: &str, version: u32) -> Value {
+fn reoffer(
+    ng: &ngmedia_tests::NgClient,
+    call: &TwoPartyCall,
+    id: &str,
+    direction: &str,
+    version: u32,
+) -> Value {
     let sdp = audio_sdp(call.a.addr().ip(), call.a.port(), version, direction);
     ng.ok(Value::Dict(vec![
         (b"command".to_vec(), Value::from("offer")),
@@ -217,7 +283,10 @@ fn reoffer(ng: &ngmedia_tests::NgClient, call: &TwoPartyCall, id: &str, directio
         (b"from-tag".to_vec(), Value::from(call.from_tag.as_str())),
         (b"to-tag".to_vec(), Value::from(call.to_tag.as_str())),
         (b"sdp".to_vec(), Value::from(sdp)),
-        (b"moh".to_vec(), Value::Dict(vec![(b"db-id".to_vec(), Value::from(id))])),
+        (
+            b"moh".to_vec(),
+            Value::Dict(vec![(b"db-id".to_vec(), Value::from(id))]),
+        ),
     ]))
 }
 
@@ -233,11 +302,21 @@ fn hold_plays_music_and_resume_stops_it() {
     let music = receive(&call, 80, Duration::from_secs(3));
     assert_eq!(music.len(), 80, "1.6 s of music (the 1.2 s tune repeats)");
     assert_continuous(&music);
-    let tune: Vec<i16> = audio_file::decode(&sample("hold-tune.wav"), 60).unwrap().pcm_at(8000).unwrap().to_vec();
-    let pcm: Vec<i16> = music[..60].iter().flat_map(|p| p.payload.iter().map(|&b| ulaw_decode(b))).collect();
+    let tune: Vec<i16> = audio_file::decode(&sample("hold-tune.wav"), 60)
+        .unwrap()
+        .pcm_at(8000)
+        .unwrap()
+        .to_vec();
+    let pcm: Vec<i16> = music[..60]
+        .iter()
+        .flat_map(|p| p.payload.iter().map(|&b| ulaw_decode(b)))
+        .collect();
     assert!(correlation(&pcm, &tune, 0) > 0.98);
     // Second pass starts over.
-    let second: Vec<i16> = music[60..80].iter().flat_map(|p| p.payload.iter().map(|&b| ulaw_decode(b))).collect();
+    let second: Vec<i16> = music[60..80]
+        .iter()
+        .flat_map(|p| p.payload.iter().map(|&b| ulaw_decode(b)))
+        .collect();
     assert!(correlation(&second, &tune, 0) > 0.98);
     // Resume: the music stops, A's media flows again on the same line.
     reoffer(&ng, &call, &id, "sendrecv", 3);
@@ -247,12 +326,23 @@ fn hold_plays_music_and_resume_stops_it() {
     let last = tail.last().unwrap_or(&music[79]);
     let (last_seq, last_ssrc) = (last.seq, last.ssrc);
     let sent = call.a.send_next(call.a_dest);
-    let (p, _) = call.b.recv(Duration::from_secs(1)).expect("relay after resume");
+    let (p, _) = call
+        .b
+        .recv(Duration::from_secs(1))
+        .expect("relay after resume");
     let p = parse(&p);
     assert_eq!(p.payload, sent[12..], "A's audio again");
     assert_eq!(p.ssrc, last_ssrc);
     assert!(p.marker);
-    assert!(p.seq.wrapping_sub(last_seq) <= 3, "seq continues: {} after {}", p.seq, last_seq);
-    assert!(call.b.recv(Duration::from_millis(100)).is_none(), "no more music");
+    assert!(
+        p.seq.wrapping_sub(last_seq) <= 3,
+        "seq continues: {} after {}",
+        p.seq,
+        last_seq
+    );
+    assert!(
+        call.b.recv(Duration::from_millis(100)).is_none(),
+        "no more music"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -23,7 +23,10 @@ impl From<MediaError> for ApiError {
     fn from(e: MediaError) -> ApiError {
         let text = e.to_string();
         match e {
-            MediaError::TooLarge { size, limit } => ApiError::PayloadTooLarge { length: size, limit },
+            MediaError::TooLarge { size, limit } => ApiError::PayloadTooLarge {
+                length: size,
+                limit,
+            },
             MediaError::BadName(_) => ApiError::BadRequest(text),
             MediaError::NotFound(_) => ApiError::NotFound(text),
             MediaError::Forbidden(_) => ApiError::BadRequest(text),
@@ -97,7 +100,10 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// `POST /media`.
-pub async fn upload(lib: Option<&Arc<MediaLibrary>>, request: Request) -> Result<Response, ApiError> {
+pub async fn upload(
+    lib: Option<&Arc<MediaLibrary>>,
+    request: Request,
+) -> Result<Response, ApiError> {
     let lib = library(lib)?;
     let mut name = query_name(&request);
     let multipart = request
@@ -155,7 +161,11 @@ pub async fn upload(lib: Option<&Arc<MediaLibrary>>, request: Request) -> Result
         });
     }
     let (info, new) = blocking(move || lib.add(&name, &bytes)).await?;
-    let status = if new { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let mut response = (status, Json(&info)).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/media/{}", info.id)) {
         response.headers_mut().insert(header::LOCATION, v);

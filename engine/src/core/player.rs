@@ -102,11 +102,7 @@ impl MediaFrames {
     }
 
     /// Frames from ready-made payloads (tests, and callers with their own packetiser).
-    pub fn from_payloads(
-        kind: CodecKind,
-        clock_rate: u32,
-        payloads: &[&[u8]],
-    ) -> MediaFrames {
+    pub fn from_payloads(kind: CodecKind, clock_rate: u32, payloads: &[&[u8]]) -> MediaFrames {
         let mut data = Vec::new();
         let mut ends = Vec::with_capacity(payloads.len());
         for p in payloads {
@@ -250,7 +246,11 @@ impl OutLine {
         let (ssrc, seq, ts) = match self.rewrite {
             None => (ssrc, seq, ts),
             Some(r) => {
-                let out = (r.ssrc, seq.wrapping_add(r.seq_off), ts.wrapping_add(r.ts_off));
+                let out = (
+                    r.ssrc,
+                    seq.wrapping_add(r.seq_off),
+                    ts.wrapping_add(r.ts_off),
+                );
                 pkt[2..4].copy_from_slice(&out.1.to_be_bytes());
                 pkt[4..8].copy_from_slice(&out.2.to_be_bytes());
                 pkt[8..12].copy_from_slice(&out.0.to_be_bytes());
@@ -327,7 +327,10 @@ impl Player {
             seq,
             ts,
             passes_left: passes,
-            frames_left: spec.options.max_ms.map(|ms| ms.div_ceil(u64::from(PLAYER_PTIME_MS))),
+            frames_left: spec
+                .options
+                .max_ms
+                .map(|ms| ms.div_ceil(u64::from(PLAYER_PTIME_MS))),
             marker: true,
             next_due_us: now_us,
             sent: 0,
@@ -356,7 +359,12 @@ impl Player {
     /// SSRC, sequence number and timestamp of the last packet written, and the line step.
     pub fn line(&self) -> (u32, u16, u32, u32) {
         let step = self.frames.ts_step();
-        (self.ssrc, self.seq.wrapping_sub(1), self.ts.wrapping_sub(step), step)
+        (
+            self.ssrc,
+            self.seq.wrapping_sub(1),
+            self.ts.wrapping_sub(step),
+            step,
+        )
     }
 
     /// If a packet is due at `now_us`, write it (RTP header + payload) into `buf` and return
@@ -499,7 +507,12 @@ mod tests {
     #[test]
     fn fresh_line_uses_the_random_start() {
         let line = OutLine::default();
-        let mut p = Player::new(&spec(2, PlayOptions::default()), &line, 0, (7, 65535, u32::MAX - 100));
+        let mut p = Player::new(
+            &spec(2, PlayOptions::default()),
+            &line,
+            0,
+            (7, 65535, u32::MAX - 100),
+        );
         let sent = run(&mut p, 0, 100_000);
         let h = hdr(&sent[0].1);
         assert_eq!((h.2, h.3, h.4), (65535, u32::MAX - 100, 7));
@@ -508,10 +521,18 @@ mod tests {
 
     #[test]
     fn paces_at_20ms_without_drift_and_skips_when_late() {
-        let mut p = Player::new(&spec(100, PlayOptions::default()), &OutLine::default(), 1_000_000, (1, 0, 0));
+        let mut p = Player::new(
+            &spec(100, PlayOptions::default()),
+            &OutLine::default(),
+            1_000_000,
+            (1, 0, 0),
+        );
         let sent = run(&mut p, 1_000_000, 1_200_000);
         let times: Vec<u64> = sent.iter().map(|(t, _)| *t).collect();
-        assert_eq!(times, (0..=10).map(|i| 1_000_000 + i * 20_000).collect::<Vec<_>>());
+        assert_eq!(
+            times,
+            (0..=10).map(|i| 1_000_000 + i * 20_000).collect::<Vec<_>>()
+        );
         assert_eq!(p.next_due_us(), Some(1_220_000));
         // 50 ms late: catch up with the 3 due frames at once.
         let mut buf = [0u8; 512];
@@ -534,7 +555,10 @@ mod tests {
             max_ms: None,
         };
         let mut p = Player::new(&spec(4, opts), &OutLine::default(), 0, (1, 0, 0));
-        let order: Vec<u8> = run(&mut p, 0, 1_000_000).iter().map(|(_, b)| b[12]).collect();
+        let order: Vec<u8> = run(&mut p, 0, 1_000_000)
+            .iter()
+            .map(|(_, b)| b[12])
+            .collect();
         // First pass from frame 2, then two full passes.
         assert_eq!(order, vec![2, 3, 0, 1, 2, 3, 0, 1, 2, 3]);
         assert!(p.finished());
@@ -546,7 +570,11 @@ mod tests {
             max_ms: Some(200),
         };
         let mut p = Player::new(&spec(3, forever), &OutLine::default(), 0, (1, 0, 0));
-        assert_eq!(run(&mut p, 0, 10_000_000).len(), 10, "repeat-duration ends it");
+        assert_eq!(
+            run(&mut p, 0, 10_000_000).len(),
+            10,
+            "repeat-duration ends it"
+        );
 
         // start-pos beyond the end of a single pass: nothing to play.
         let past = PlayOptions {
@@ -578,8 +606,15 @@ mod tests {
         let f = MediaFrames::encode(&codec, &pcm, 8000).unwrap();
         assert_eq!((f.len(), f.ts_step(), f.duration_ms()), (51, 160, 1020));
         assert_eq!(f.frame(0).len(), 160);
-        assert_eq!(f.frame(50)[79], ngmedia_codecs::g711::ulaw_encode(pcm[8079]));
-        assert_eq!(f.frame(50)[80], ngmedia_codecs::g711::ulaw_encode(0), "padded");
+        assert_eq!(
+            f.frame(50)[79],
+            ngmedia_codecs::g711::ulaw_encode(pcm[8079])
+        );
+        assert_eq!(
+            f.frame(50)[80],
+            ngmedia_codecs::g711::ulaw_encode(0),
+            "padded"
+        );
         assert!(MediaFrames::encode(&codec, &pcm, 16000).is_err());
     }
 }

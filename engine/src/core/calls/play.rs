@@ -105,8 +105,10 @@ pub(super) fn holds(sdp: &Sdp) -> bool {
         .collect();
     !audio.is_empty()
         && audio.iter().all(|&i| {
-            matches!(sdp.media_direction(i), Direction::SendOnly | Direction::Inactive)
-                || sdp.media_connection(i).is_some_and(|a| a.is_unspecified())
+            matches!(
+                sdp.media_direction(i),
+                Direction::SendOnly | Direction::Inactive
+            ) || sdp.media_connection(i).is_some_and(|a| a.is_unspecified())
         })
 }
 
@@ -139,7 +141,9 @@ impl Calls {
         let mut started = 0;
         for &leg in legs {
             for t in targets(call, leg) {
-                let (frames, dur) = loader.frames(source, &t.codec).map_err(|e| failed(what, e))?;
+                let (frames, dur) = loader
+                    .frames(source, &t.codec)
+                    .map_err(|e| failed(what, e))?;
                 duration.get_or_insert(dur);
                 call.leg_mut(leg).medias[t.media].playing = Some(Playing {
                     started: now,
@@ -169,7 +173,13 @@ impl Calls {
 
     /// Stop players toward the legs (only music on hold when `moh_only`); the position of
     /// the last one stopped.
-    fn stop_play(&mut self, call_id: &str, legs: &[LegId], moh_only: bool, now: Instant) -> Option<u64> {
+    fn stop_play(
+        &mut self,
+        call_id: &str,
+        legs: &[LegId],
+        moh_only: bool,
+        now: Instant,
+    ) -> Option<u64> {
         let call = self.calls.get_mut(call_id)?;
         let mut pos = None;
         for &leg in legs {
