@@ -564,7 +564,7 @@ mod tests {
             v["packets"]["drops"],
             json!({"malformed": 3, "no_destination": 0, "no_stream": 0,
                    "send_failed": 0, "source_mismatch": 0, "srtp_auth": 0,
-                   "srtp_failed": 0, "srtp_replay": 0, "stun": 0, "tap_full": 0, "dtls": 0})
+                   "srtp_failed": 0, "srtp_replay": 0, "stun": 0, "tap_full": 0, "dtls": 0, "rtcp_feedback": 0})
         );
         assert_eq!(
             v["ng"]["requests"],

@@ -787,7 +787,7 @@ pub(crate) mod tests {
                 rtcp_packets: 2,
                 rtcp_bytes: 112,
                 relayed_packets: 99,
-                drops: [1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                drops: [1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
                 ..Default::default()
             },
         };

@@ -103,6 +103,10 @@ pub struct StreamPlan {
     /// Copy accepted RTP (decrypted) to the interception sink (lawful interception,
     /// `start forwarding`) as this stream of the call. Independent of `tap`.
     pub intercept: Option<TapStream>,
+    /// The party negotiated an AVPF profile (RFC 4585): RTCP feedback (RTPFB/PSFB) may be
+    /// sent to it. Without it, feedback from the other side is stripped from the RTCP that
+    /// leaves through this socket.
+    pub rtcp_feedback: bool,
 }
 
 /// How one socket does DTLS-SRTP with its party (rtpengine's `dtls_connection` settings of

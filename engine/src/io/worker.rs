@@ -25,7 +25,7 @@ use crate::core::dtls::{DtlsError, DtlsKeys, DtlsRole, DtlsSession, DtlsState};
 use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
 use crate::core::plan::{CallKey, CallPlan, DtlsParams, IceCredentials, PortKey, SrtpKeys};
 use crate::core::player::{OutLine, PlaySpec, Player};
-use crate::core::rtp::{classify, PacketKind, RtpHeader};
+use crate::core::rtp::{classify, strip_rtcp_feedback, PacketKind, RtpHeader};
 use crate::core::srtp::SrtpContext;
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
 use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
@@ -197,6 +197,8 @@ pub(crate) struct Entry {
     latch: Latch,
     pub stats: Arc<StreamStats>,
     forward: bool,
+    /// The party takes RTCP feedback (AVPF); otherwise feedback is stripped on the way out.
+    rtcp_feedback: bool,
     rtp_sink_key: Option<PortKey>,
     rtcp_sink_key: Option<PortKey>,
     /// Slab indices of the sinks, resolved whenever the call's ports change.
@@ -540,30 +542,40 @@ pub(crate) fn replaced(slab: &[Option<Entry>], sink: usize) -> bool {
 }
 
 /// Prepare `buf[..len]` (a packet of `route`) for leaving through `sink` towards its party:
-/// keep RTP on the party's line (see `core::player::OutLine`), then SRTP-protect it in
-/// place when that party gets SRTP. Returns the length to send; `buf` must extend to the
-/// end of the packet's buffer (tail room, see [`SRTP_TAIL_ROOM`]).
+/// keep RTP on the party's line (see `core::player::OutLine`), strip RTCP feedback the party
+/// did not negotiate, then SRTP-protect it in place when that party gets SRTP. Returns the
+/// length to send; `buf` must extend to the end of the packet's buffer (tail room, see
+/// [`SRTP_TAIL_ROOM`]).
 #[inline]
 pub(crate) fn protect(
     sink: &mut Entry,
     route: Route,
     buf: &mut [u8],
-    len: usize,
+    mut len: usize,
 ) -> Result<usize, DropReason> {
     if matches!(route, Route::Rtp | Route::Transcode) && len <= buf.len() {
         sink.line.on_egress(&mut buf[..len]);
     }
+    if route == Route::Rtcp && !sink.rtcp_feedback {
+        len = strip_rtcp_feedback(buf, len);
+        if len == 0 {
+            return Err(DropReason::RtcpFeedback);
+        }
+    }
     srtp_protect(sink, route, buf, len)
 }
 
-/// SRTP-protect a generated RTP packet with a sink's outbound context.
+/// SRTP-protect a generated RTP packet with a sink's outbound context (`dtls`: the party
+/// uses DTLS-SRTP, so without keys yet nothing may be sent).
 #[inline]
 fn srtp_protect_parts(
     srtp_out: &mut Option<Box<Srtp>>,
+    dtls: bool,
     buf: &mut [u8],
     len: usize,
 ) -> Result<usize, DropReason> {
     match srtp_out.as_deref_mut() {
+        None if dtls => Err(DropReason::Dtls),
         None => Ok(len),
         Some(srtp) => srtp.ctx.protect_rtp(buf, len).map_err(DropReason::from_srtp),
     }
@@ -874,7 +886,7 @@ impl Core {
                 e.line.on_player(ssrc, seq, ts, step);
                 // No address for the party yet: time passes, nothing is sent.
                 let Some(dest) = dest else { continue };
-                let sent = match srtp_protect_parts(&mut e.srtp_out, out_buf, n) {
+                let sent = match srtp_protect_parts(&mut e.srtp_out, e.dtls.is_some(), out_buf, n) {
                     Ok(len) => send(fd, idx, dest, &out_buf[..len]),
                     Err(_) => false,
                 };
@@ -1001,6 +1013,7 @@ impl Core {
                 }
                 e.ice = sp.ice.map(Box::new);
                 e.forward = sp.forward;
+                e.rtcp_feedback = sp.rtcp_feedback;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
                 set_transcoder(e, sp.transcode, now);
@@ -1032,6 +1045,7 @@ impl Core {
                         .with_learning(self.learning),
                     stats: sp.stats,
                     forward: sp.forward,
+                    rtcp_feedback: sp.rtcp_feedback,
                     rtp_sink_key: sp.rtp_sink,
                     rtcp_sink_key: sp.rtcp_sink,
                     rtp_sink: None,

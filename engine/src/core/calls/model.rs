@@ -411,6 +411,7 @@ impl Call {
                     dtls: dtls.clone(),
                     tap,
                     intercept,
+                    rtcp_feedback: is_avpf(&this.protocol),
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -432,6 +433,7 @@ impl Call {
                     dtls,
                     tap: None,
                     intercept: None,
+                    rtcp_feedback: is_avpf(&this.protocol),
                 });
             }
         }
@@ -542,4 +544,9 @@ impl Call {
             m.ports.is_some() && m.direction == Direction::SendRecv && m.advertised_rtp.is_some()
         })
     }
+}
+
+/// An RTP profile with RTCP feedback (RFC 4585 AVPF, RFC 5124 SAVPF).
+pub fn is_avpf(protocol: &str) -> bool {
+    protocol.ends_with("AVPF")
 }
