@@ -886,7 +886,8 @@ impl Core {
                 e.line.on_player(ssrc, seq, ts, step);
                 // No address for the party yet: time passes, nothing is sent.
                 let Some(dest) = dest else { continue };
-                let sent = match srtp_protect_parts(&mut e.srtp_out, e.dtls.is_some(), out_buf, n) {
+                let dtls = e.dtls.is_some();
+                let sent = match srtp_protect_parts(&mut e.srtp_out, dtls, out_buf, n) {
                     Ok(len) => send(fd, idx, dest, &out_buf[..len]),
                     Err(_) => false,
                 };
