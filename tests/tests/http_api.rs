@@ -266,13 +266,18 @@ fn errors_are_json_and_openapi_lists_the_routes() {
         ("/", "get"),
         ("/ui/status.js", "get"),
         ("/ui/status.css", "get"),
+        ("/media", "get"),
+        ("/media", "post"),
+        ("/media/{media_id}", "get"),
+        ("/media/{media_id}", "delete"),
+        ("/media/{media_id}/audio", "get"),
     ] {
         assert!(
             paths[path][method]["responses"]["200"].is_object(),
             "{method} {path}"
         );
     }
-    assert_eq!(paths.len(), 12);
+    assert_eq!(paths.len(), 15);
 }
 
 /// `--listen-ng` on a port free right now (the daemon must get past binding ng).

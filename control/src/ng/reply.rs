@@ -30,6 +30,24 @@ pub fn write_ok(out: &mut Vec<u8>) {
     });
 }
 
+/// `play media`: `duration` (ms) of the file, then `result`.
+pub fn write_play_media(out: &mut Vec<u8>, duration_ms: u64) {
+    Encoder::new(out).dict(|d| {
+        d.uint("duration", duration_ms);
+        d.str("result", "ok");
+    });
+}
+
+/// `stop media`: `last-frame-pos` (ms) when something was playing, then `result`.
+pub fn write_stop_media(out: &mut Vec<u8>, last_frame_pos_ms: Option<u64>) {
+    Encoder::new(out).dict(|d| {
+        if let Some(pos) = last_frame_pos_ms {
+            d.uint("last-frame-pos", pos);
+        }
+        d.str("result", "ok");
+    });
+}
+
 pub fn write_pong(out: &mut Vec<u8>) {
     Encoder::new(out).dict(|d| {
         d.str("result", "pong");

@@ -204,4 +204,8 @@ pub trait MediaPlane: Send + Sync {
 
     /// Engine-wide packet counters summed over the workers.
     fn totals(&self) -> PacketTotals;
+
+    /// Start (`Some`) or stop (`None`) playing media out of `port` (an RTP port of `call`)
+    /// toward its party. The default does nothing (media planes without a player).
+    fn play(&self, _call: CallKey, _port: PortKey, _play: Option<super::player::PlaySpec>) {}
 }
