@@ -9,6 +9,7 @@ pub mod dtmf;
 pub mod error;
 pub mod g711;
 pub mod opus;
+pub mod audio_file;
 pub mod resample;
 pub use codec::{
     Codec, CodecDef, CodecKind, CodecParams, Decoder, Encoder, EncoderKind, EncoderOptions,

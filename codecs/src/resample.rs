@@ -152,6 +152,35 @@ impl Resampler {
     }
 }
 
+/// Resample a whole clip of mono PCM (floats in -1..1) from `in_rate` to `out_rate`, any
+/// integer rates, returning 16-bit PCM with the resampler's delay trimmed. For audio files
+/// decoded once (music on hold), not for the packet path: it allocates.
+pub fn resample_clip(input: &[f32], in_rate: u32, out_rate: u32) -> Result<Vec<i16>, CodecError> {
+    const SCALE: f32 = 32768.0;
+    let to_i16 = |f: f32| (f * SCALE).round().clamp(i16::MIN as f32, i16::MAX as f32) as i16;
+    if in_rate == 0 || out_rate == 0 {
+        return Err(CodecError::UnsupportedRate(0));
+    }
+    if in_rate == out_rate || input.is_empty() {
+        return Ok(input.iter().map(|&f| to_i16(f)).collect());
+    }
+    // 1024-frame chunks: a few ms of delay, trimmed by `process_all` anyway.
+    let mut fft = Fft::<f32>::new(
+        in_rate as usize,
+        out_rate as usize,
+        1024,
+        1,
+        FixedSync::Input,
+    )?;
+    let buf_in =
+        InterleavedSlice::new(input, 1, input.len()).map_err(|_| CodecError::PcmLength {
+            expected: input.len(),
+            got: input.len(),
+        })?;
+    let out = fft.process_all(&buf_in, input.len(), None)?;
+    Ok(out.take_data().into_iter().map(to_i16).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +195,21 @@ mod tests {
             assert_eq!(r.process(i, o).unwrap(), r.output_frame_len());
         }
         out
+    }
+
+    #[test]
+    fn clip_44k1_to_8k_keeps_length_and_tone() {
+        let input: Vec<f32> = (0..44_100)
+            .map(|i| (2.0 * std::f32::consts::PI * 440.0 * i as f32 / 44_100.0).sin() * 0.5)
+            .collect();
+        let out = resample_clip(&input, 44_100, 8_000).unwrap();
+        assert!((out.len() as i64 - 8_000).abs() <= 2, "len {}", out.len());
+        let f = dominant_frequency(&out[800..7200], 8000, 300.0, 600.0, 5.0);
+        assert!((f - 440.0).abs() <= 5.0, "dominant {f}");
+        assert_eq!(
+            resample_clip(&[0.5, -0.5], 8000, 8000).unwrap(),
+            vec![16384, -16384]
+        );
     }
 
     #[test]

@@ -33,6 +33,13 @@ pub const DEFAULT_LISTEN_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr:
 const MIN_PORT_PAIRS: u32 = 2;
 /// Where recordings go unless configured (rtpengine's spool directory is configured too).
 pub const DEFAULT_RECORDING_DIR: &str = "/var/lib/ngmedia/recordings";
+/// Where the media library (music on hold, announcements) keeps uploaded files.
+pub const DEFAULT_MEDIA_DIR: &str = "/var/lib/ngmedia/media";
+/// Largest accepted upload: 20 MiB holds ~20 min of 128 kbit/s MP3 or 2 min of CD-quality WAV.
+pub const DEFAULT_MEDIA_MAX_BYTES: u64 = 20 * 1024 * 1024;
+/// Longest accepted audio: 10 minutes of hold music; every minute costs ~5.6 MiB of decoded
+/// PCM (8+16+48 kHz) in memory while the file is in use.
+pub const DEFAULT_MEDIA_MAX_SECONDS: u32 = 600;
 /// Where LI tasks (and, by default, the LI audit log) are kept.
 pub const DEFAULT_LI_DIR: &str = "/var/lib/ngmedia/li";
 /// Upper bound on `--num-threads`: more media threads than this only adds contention.
@@ -59,6 +66,10 @@ const FILE_KEYS: &[&str] = &[
     "recording-dir",
     "recording-format",
     "recording-per-party",
+    "media-dir",
+    "media-max-bytes",
+    "media-max-seconds",
+    "media-play-dirs",
     "listen-li",
     "li-token",
     "li-tls-cert",
@@ -186,6 +197,23 @@ pub struct Cli {
     #[arg(long)]
     pub recording_per_party: bool,
 
+    /// Folder of the media library (HTTP /media; ng `db-id`). Created if missing.
+    /// Default: /var/lib/ngmedia/media.
+    #[arg(long, value_name = "DIR")]
+    pub media_dir: Option<PathBuf>,
+
+    /// Largest media upload or `blob`, in bytes. Default: 20971520 (20 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub media_max_bytes: Option<u64>,
+
+    /// Longest accepted media, in seconds of audio. Default: 600.
+    #[arg(long, value_name = "SECONDS")]
+    pub media_max_seconds: Option<u32>,
+
+    /// Folders `play media` with `file` may read from, comma-separated; a path outside them
+    /// is refused. Default: none (files only through the media library or `blob`).
+    #[arg(long, value_name = "DIR,DIR", value_delimiter = ',')]
+    pub media_play_dirs: Vec<PathBuf>,
     /// TCP address of the lawful-interception administration API (`/li/tasks`), ADDR:PORT.
     /// Off unless given. Needs --li-token and/or mutual TLS (--li-tls-cert, --li-tls-key,
     /// --li-tls-ca).
@@ -231,6 +259,15 @@ pub struct LiSettings {
     pub dir: PathBuf,
 }
 
+/// The media library and `play media` file access.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaSettings {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    pub max_seconds: u32,
+    pub play_dirs: Vec<PathBuf>,
+}
+
 /// How calls are recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordingSettings {
@@ -251,6 +288,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_redact: bool,
     pub recording: RecordingSettings,
+    pub media: MediaSettings,
     pub li: LiSettings,
     /// Destination of `start forwarding`.
     pub forward_to: Option<SocketAddr>,
@@ -334,6 +372,10 @@ struct Layer {
     recording_dir: Option<PathBuf>,
     recording_format: Option<RecordingFormat>,
     recording_per_party: Option<bool>,
+    media_dir: Option<PathBuf>,
+    media_max_bytes: Option<u64>,
+    media_max_seconds: Option<u32>,
+    media_play_dirs: Option<Vec<PathBuf>>,
     listen_li: Option<SocketAddr>,
     li_token: Option<String>,
     li_tls_cert: Option<PathBuf>,
@@ -363,6 +405,10 @@ impl Cli {
             recording_dir: self.recording_dir.clone(),
             recording_format: self.recording_format,
             recording_per_party: self.recording_per_party.then_some(true),
+            media_dir: self.media_dir.clone(),
+            media_max_bytes: self.media_max_bytes,
+            media_max_seconds: self.media_max_seconds,
+            media_play_dirs: (!self.media_play_dirs.is_empty()).then(|| self.media_play_dirs.clone()),
             listen_li: self.listen_li,
             li_token: self.li_token.clone(),
             li_tls_cert: self.li_tls_cert.clone(),
@@ -480,6 +526,24 @@ impl Settings {
                     .recording_per_party
                     .or(file.recording_per_party)
                     .unwrap_or(false),
+            },
+            media: MediaSettings {
+                dir: cli
+                    .media_dir
+                    .or(file.media_dir)
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_MEDIA_DIR)),
+                max_bytes: cli
+                    .media_max_bytes
+                    .or(file.media_max_bytes)
+                    .unwrap_or(DEFAULT_MEDIA_MAX_BYTES),
+                max_seconds: cli
+                    .media_max_seconds
+                    .or(file.media_max_seconds)
+                    .unwrap_or(DEFAULT_MEDIA_MAX_SECONDS),
+                play_dirs: cli
+                    .media_play_dirs
+                    .or(file.media_play_dirs)
+                    .unwrap_or_default(),
             },
             li,
             forward_to: cli.forward_to.or(file.forward_to),
@@ -812,6 +876,36 @@ fn apply_key(layer: &mut Layer, key: &str, values: &[String]) -> Result<(), Inva
         "recording-dir" => layer.recording_dir = Some(PathBuf::from(value)),
         "recording-format" => layer.recording_format = Some(parse_recording_format(value)?),
         "recording-per-party" => layer.recording_per_party = Some(parse_bool(value)?),
+        "media-dir" if value.is_empty() => return Err(invalid("empty folder name")),
+        "media-dir" => layer.media_dir = Some(PathBuf::from(value)),
+        "media-max-bytes" => {
+            layer.media_max_bytes = Some(
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| invalid("expected a positive number of bytes"))?,
+            )
+        }
+        "media-max-seconds" => {
+            layer.media_max_seconds = Some(
+                value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| invalid("expected a positive number of seconds"))?,
+            )
+        }
+        "media-play-dirs" => {
+            layer.media_play_dirs = Some(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from)
+                    .collect(),
+            )
+        }
         // Empty values stand for "off" (the sample file documents them so).
         "listen-li" if value.is_empty() => {}
         "listen-li" => layer.listen_li = Some(parse_listen(value)?),
@@ -1555,6 +1649,7 @@ foreground = false
         assert_eq!(from_sample.http_token, None);
         assert_eq!(from_sample.log_level, defaults.log_level);
         assert_eq!(from_sample.recording, defaults.recording);
+        assert_eq!(from_sample.media, defaults.media);
         assert_eq!(from_sample.li, defaults.li);
         assert_eq!(from_sample.forward_to, None);
         assert!(from_sample.warnings.is_empty());

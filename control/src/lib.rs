@@ -4,5 +4,6 @@
 
 pub mod bencode;
 pub mod http;
+pub mod media;
 pub mod li;
 pub mod ng;

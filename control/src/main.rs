@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use ngmedia_control::media::MediaLibrary;
 use ngmedia_control::http::{self, ApiState};
 use ngmedia_control::li::{self, api::LiState, Interceptor};
 use ngmedia_control::ng::server::{now, NgServer};
@@ -112,8 +113,18 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     })
     .context("cannot start the recorder")?;
     workers.set_tap(Some(tap));
+    let media = Arc::new(
+        MediaLibrary::open(
+            &settings.media.dir,
+            settings.media.max_bytes,
+            settings.media.max_seconds,
+            &settings.media.play_dirs,
+        )
+        .with_context(|| format!("cannot open the media library in {}", settings.media.dir.display()))?,
+    );
     let mut registry = Calls::new(engine.clone(), workers.clone());
     registry.set_recorder(recorder.clone());
+    registry.set_media_loader(media.clone());
     // Interception and forwarding share one consumer behind their own tap queue; it exists
     // only when one of them is configured.
     let interceptor = if li_listener.is_some() || settings.forward_to.is_some() {
@@ -179,6 +190,9 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         token: settings.http_token,
         started,
         recordings: recorder.store().clone(),
+        recorder: recorder.clone(),
+        workers: workers.clone(),
+        media,
         li_tasks: interceptor
             .as_ref()
             .filter(|i| i.administered())
@@ -207,6 +221,9 @@ struct Http {
     token: Option<http::auth::BearerToken>,
     started: Instant,
     recordings: RecordingStore,
+    recorder: Arc<Recorder>,
+    workers: Arc<MediaWorkers>,
+    media: Arc<MediaLibrary>,
     li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
@@ -245,6 +262,9 @@ async fn serve(
         token: http.token,
         started: http.started,
         recordings: Some(http.recordings),
+        recorder: Some(http.recorder),
+        workers: Some(http.workers),
+        media: Some(http.media),
         li_tasks: http.li_tasks,
     }));
     let server = ng.run(socket, stopped);

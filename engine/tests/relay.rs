@@ -175,6 +175,7 @@ impl Side {
             dtls: None,
             tap: None,
             intercept: None,
+            rtcp_feedback: false,
         };
         [
             stream(

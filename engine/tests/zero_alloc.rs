@@ -70,6 +70,7 @@ fn stream(
         dtls: None,
         tap: None,
         intercept: None,
+        rtcp_feedback: false,
     }
 }
 

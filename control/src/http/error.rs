@@ -24,6 +24,12 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("request body of {length} bytes exceeds the limit of {limit} bytes")]
     PayloadTooLarge { length: u64, limit: u64 },
+    /// An upload in a format we do not accept.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A well-formed request whose content cannot be used (a corrupt or too long file).
+    #[error("{0}")]
+    Unprocessable(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -43,6 +49,8 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

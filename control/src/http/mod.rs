@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod calls;
 pub mod error;
+pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod recordings;
@@ -78,6 +79,13 @@ pub struct ApiState<E: CallControl = Calls> {
     pub started: Instant,
     /// The recording folder; `None`: `/recordings` answers 404.
     pub recordings: Option<ngmedia_recordings::RecordingStore>,
+    /// The running recorder: its counters in `/metrics`, its open recordings in
+    /// `GET /recordings`.
+    pub recorder: Option<Arc<ngmedia_recordings::Recorder>>,
+    /// The media workers, for loop utilisation in `/metrics`.
+    pub workers: Option<Arc<ngmedia_engine::io::MediaWorkers>>,
+    /// The media library; `None`: `/media` answers 404.
+    pub media: Option<Arc<crate::media::MediaLibrary>>,
     /// Number of lawful-interception tasks, exposed as an anonymous gauge (`None`: LI off,
     /// no such series).
     pub li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
@@ -103,6 +111,17 @@ pub fn router<E: CallControl>(state: Arc<ApiState<E>>) -> Router {
             get(get_recording::<E>).delete(delete_recording::<E>),
         )
         .route("/recordings/{id}/audio", get(recording_audio::<E>))
+        .route(
+            "/media",
+            get(list_media::<E>)
+                .post(upload_media::<E>)
+                .layer(axum::extract::DefaultBodyLimit::max(upload_limit(&state) as usize)),
+        )
+        .route(
+            "/media/{media_id}",
+            get(get_media::<E>).delete(delete_media::<E>),
+        )
+        .route("/media/{media_id}/audio", get(media_audio::<E>))
         .route("/statistics", get(statistics::<E>))
         .route("/metrics", get(prometheus::<E>))
         .route("/openapi.json", get(openapi_json))
@@ -207,18 +226,29 @@ async fn front<E: CallControl>(State(state): Shared<E>, request: Request, next: 
     response
 }
 
+/// Largest body `POST /media` takes: the library's limit plus multipart framing.
+fn upload_limit<E: CallControl>(state: &ApiState<E>) -> u64 {
+    state.media.as_ref().map_or(MAX_BODY, |m| {
+        m.max_bytes().saturating_add(media::MULTIPART_OVERHEAD)
+    })
+}
+
 fn admit<E: CallControl>(state: &ApiState<E>, request: &Request) -> Result<(), ApiError> {
+    // The token first: an unauthenticated client learns nothing about size limits.
+    auth::check(state.token.as_ref(), request.method(), request.headers())?;
     let length = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if let Some(length) = length.filter(|&l| l > MAX_BODY) {
-        return Err(ApiError::PayloadTooLarge {
-            length,
-            limit: MAX_BODY,
-        });
+    let limit = if request.method() == Method::POST && request.uri().path() == "/media" {
+        upload_limit(state)
+    } else {
+        MAX_BODY
+    };
+    if let Some(length) = length.filter(|&l| l > limit) {
+        return Err(ApiError::PayloadTooLarge { length, limit });
     }
-    auth::check(state.token.as_ref(), request.method(), request.headers())
+    Ok(())
 }
 
 /// Rewrite error responses axum builds itself (405, extractor rejections) into our JSON
@@ -401,7 +431,14 @@ async fn statistics<E: CallControl>(State(state): Shared<E>) -> Response {
 
 async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
     let engine = lock(&state.calls).statistics(now());
-    let mut text = metrics::render(&engine, &state.ng, state.started.elapsed());
+    let extra = metrics::Extra {
+        workers: state.workers.as_ref().map(|w| w.loads()).unwrap_or_default(),
+        recorder: state
+            .recorder
+            .as_ref()
+            .map(|r| metrics::RecorderFigures::read(r.stats())),
+    };
+    let mut text = metrics::render(&engine, &state.ng, state.started.elapsed(), &extra);
     if let Some(n) = &state.li_tasks {
         metrics::render_li_tasks(&mut text, n.load(std::sync::atomic::Ordering::Relaxed));
     }
@@ -415,11 +452,53 @@ async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
         .into_response()
 }
 
+async fn list_media<E: CallControl>(State(state): Shared<E>) -> Result<Response, ApiError> {
+    media::list(state.media.as_ref()).await
+}
+
+async fn upload_media<E: CallControl>(
+    State(state): Shared<E>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    media::upload(state.media.as_ref(), request).await
+}
+
+fn media_id(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(id)| id)
+        .map_err(|e| ApiError::BadRequest(e.body_text()))
+}
+
+async fn get_media<E: CallControl>(
+    State(state): Shared<E>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    media::get(state.media.as_ref(), media_id(path)?).await
+}
+
+async fn media_audio<E: CallControl>(
+    State(state): Shared<E>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    media::audio(state.media.as_ref(), media_id(path)?).await
+}
+
+async fn delete_media<E: CallControl>(
+    State(state): Shared<E>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    media::delete(state.media.as_ref(), media_id(path)?).await
+}
+
 async fn list_recordings<E: CallControl>(
     State(state): Shared<E>,
     params: Result<Query<recordings::ListParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    recordings::list(state.recordings.as_ref(), params).await
+    let live = state
+        .recorder
+        .as_ref()
+        .map(|r| r.in_progress())
+        .unwrap_or_default();
+    recordings::list(state.recordings.as_ref(), live, params).await
 }
 
 async fn get_recording<E: CallControl>(

@@ -39,6 +39,19 @@ pub const ROUTES: &[Route] = &[
         methods: &["get", "delete"],
     },
     Route {
+        path: "/media",
+        methods: &["get", "post"],
+    },
+    // Before `/media/{media_id}`: the route test deletes the item there.
+    Route {
+        path: "/media/{media_id}/audio",
+        methods: &["get"],
+    },
+    Route {
+        path: "/media/{media_id}",
+        methods: &["get", "delete"],
+    },
+    Route {
         path: "/recordings",
         methods: &["get"],
     },
@@ -92,6 +105,16 @@ fn recording_id_param() -> Value {
         "required": true,
         "description": "Recording id (letters, digits, `-`, `_`), from `GET /recordings`.",
         "schema": {"type": "string"}
+    })
+}
+
+fn media_id_param() -> Value {
+    json!({
+        "name": "media_id",
+        "in": "path",
+        "required": true,
+        "description": "Media id (16 hex digits: the start of the file's SHA-256), from `GET /media` or the upload.",
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"}
     })
 }
 
@@ -342,6 +365,32 @@ fn schemas() -> Value {
         }),
     );
     schemas.insert(
+        "Media".into(),
+        json!({
+            "type": "object",
+            "required": ["id", "name", "format", "duration_ms", "sample_rate", "channels", "size", "sha256", "created"],
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "format": {"enum": ["wav", "mp3", "ogg", "flac"]},
+                "duration_ms": u64_, "sample_rate": u64_, "channels": u64_, "size": u64_,
+                "sha256": {"type": "string"},
+                "created": u64_
+            }
+        }),
+    );
+    schemas.insert(
+        "MediaList".into(),
+        json!({
+            "type": "object",
+            "required": ["count", "media"],
+            "properties": {
+                "count": u64_,
+                "media": {"type": "array", "items": {"$ref": "#/components/schemas/Media"}}
+            }
+        }),
+    );
+    schemas.insert(
         "Deleted".into(),
         json!({"type": "object", "required": ["deleted"], "properties": {"deleted": {"type": "string"}}}),
     );
@@ -494,6 +543,65 @@ fn operation(path: &str, method: &str) -> Value {
                 "400": bad,
                 "404": error_response("No such recording, or it has no WAV"),
                 "416": error_response("Range not satisfiable")
+            }
+        }),
+        ("/media", "get") => json!({
+            "summary": "The media library (music on hold, announcements), oldest id first",
+            "responses": {
+                "200": json_response("Media list", "MediaList"),
+                "404": error_response("The media library is not enabled")
+            }
+        }),
+        ("/media", "post") => json!({
+            "summary": "Upload a WAV, MP3, OGG/Vorbis or FLAC file: raw body with `?name=`, or multipart/form-data with a `file` part (and optionally `name`). Decoded and checked before it is stored.",
+            "parameters": [{
+                "name": "name", "in": "query", "required": false,
+                "description": "Display name (no path separators, at most 128 characters); required for a raw body",
+                "schema": {"type": "string"}
+            }],
+            "security": [{"bearer": []}],
+            "requestBody": {"required": true, "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {"schema": {"type": "object", "properties": {
+                    "file": {"type": "string", "format": "binary"}, "name": {"type": "string"}}}}
+            }},
+            "responses": {
+                "201": json_response("Stored", "Media"),
+                "200": json_response("The same file was stored before", "Media"),
+                "400": error_response("Empty file, missing or invalid name, malformed multipart"),
+                "401": error_response("Missing or invalid bearer token"),
+                "413": error_response("Larger than --media-max-bytes"),
+                "415": error_response("Not a WAV, MP3, OGG/Vorbis or FLAC file"),
+                "422": error_response("Truncated or corrupt, no audio, or longer than --media-max-seconds")
+            }
+        }),
+        ("/media/{media_id}", "get") => json!({
+            "summary": "Metadata of one media file: name, format, duration, sample rate, channels, size, SHA-256",
+            "parameters": [media_id_param()],
+            "responses": {
+                "200": json_response("The media file", "Media"),
+                "400": bad,
+                "404": error_response("No such media")
+            }
+        }),
+        ("/media/{media_id}", "delete") => json!({
+            "summary": "Delete a media file (calls playing it keep their copy until they stop)",
+            "parameters": [media_id_param()],
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": json_response("The deleted media's id", "Deleted"),
+                "400": bad,
+                "401": error_response("Missing or invalid bearer token"),
+                "404": error_response("No such media")
+            }
+        }),
+        ("/media/{media_id}/audio", "get") => json!({
+            "summary": "The file as uploaded",
+            "parameters": [media_id_param()],
+            "responses": {
+                "200": {"description": "The file", "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}},
+                "400": bad,
+                "404": error_response("No such media")
             }
         }),
         ("/statistics", "get") => json!({

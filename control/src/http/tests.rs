@@ -93,6 +93,38 @@ fn recording_folder() -> ngmedia_recordings::RecordingStore {
 }
 
 fn api_with(token: Option<&str>, recordings: Option<ngmedia_recordings::RecordingStore>) -> Api {
+    api_full(token, recordings, None)
+}
+
+/// A 100 ms 8 kHz mono WAV.
+fn tiny_wav() -> Vec<u8> {
+    let samples: Vec<i16> = (0..800).map(|i| ((i % 20) as i16 - 10) * 300).collect();
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + 1600u32).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt \x10\0\0\0\x01\0\x01\0");
+    v.extend_from_slice(&8000u32.to_le_bytes());
+    v.extend_from_slice(&16000u32.to_le_bytes());
+    v.extend_from_slice(b"\x02\0\x10\0data");
+    v.extend_from_slice(&1600u32.to_le_bytes());
+    samples.iter().for_each(|s| v.extend_from_slice(&s.to_le_bytes()));
+    v
+}
+
+/// A media library in a fresh folder holding [`tiny_wav`].
+fn media_library(tag: &str) -> (Arc<crate::media::MediaLibrary>, String) {
+    let dir = std::env::temp_dir().join(format!("ngmedia-http-media-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let lib = Arc::new(crate::media::MediaLibrary::open(&dir, 1 << 20, 60, &[]).unwrap());
+    let (info, _) = lib.add("tiny", &tiny_wav()).unwrap();
+    (lib, info.id)
+}
+
+fn api_full(
+    token: Option<&str>,
+    recordings: Option<ngmedia_recordings::RecordingStore>,
+    media: Option<Arc<crate::media::MediaLibrary>>,
+) -> Api {
     let mut second = ex2_snapshot();
     second.call_id = "a@b/c d".into();
     let calls = Arc::new(Mutex::new(FakeCalls {
@@ -106,6 +138,9 @@ fn api_with(token: Option<&str>, recordings: Option<ngmedia_recordings::Recordin
         token: token.and_then(BearerToken::new),
         started: Instant::now(),
         recordings,
+        recorder: None,
+        workers: None,
+        media,
         li_tasks: Some(Arc::new(std::sync::atomic::AtomicUsize::new(2))),
     });
     Api {
@@ -375,7 +410,8 @@ async fn statistics_and_metrics() {
 #[tokio::test]
 async fn openapi_lists_every_route_the_router_serves() {
     let store = recording_folder();
-    let api = api_with(None, Some(store.clone()));
+    let (media, media_id) = media_library("routes");
+    let api = api_full(None, Some(store.clone()), Some(media));
     let r = send(&api.app, req("GET", "/openapi.json")).await;
     assert_eq!(r.status, StatusCode::OK);
     let doc = r.json();
@@ -387,8 +423,19 @@ async fn openapi_lists_every_route_the_router_serves() {
             let uri = route
                 .path
                 .replace("{call_id}", "call-plain-2")
-                .replace("{id}", "rec-1");
-            let r = send(&api.app, req(&method.to_uppercase(), &uri)).await;
+                .replace("{id}", "rec-1")
+                .replace("{media_id}", &media_id);
+            let request = if (route.path, *method) == ("/media", "post") {
+                // The file stored already: 200 with the existing item.
+                Request::builder()
+                    .method("POST")
+                    .uri("/media?name=again")
+                    .body(Body::from(tiny_wav()))
+                    .unwrap()
+            } else {
+                req(&method.to_uppercase(), &uri)
+            };
+            let r = send(&api.app, request).await;
             assert_eq!(r.status, StatusCode::OK, "{method} {uri}");
         }
         // And nothing else is: every other method is a 405.
@@ -396,7 +443,11 @@ async fn openapi_lists_every_route_the_router_serves() {
             if route.methods.contains(&method.to_lowercase().as_str()) {
                 continue;
             }
-            let uri = route.path.replace("{call_id}", "x").replace("{id}", "x");
+            let uri = route
+                .path
+                .replace("{call_id}", "x")
+                .replace("{id}", "x")
+                .replace("{media_id}", "x");
             let r = send(&api.app, req(method, &uri)).await;
             assert_eq!(
                 r.status,
@@ -407,4 +458,61 @@ async fn openapi_lists_every_route_the_router_serves() {
         }
     }
     let _ = std::fs::remove_dir_all(store.dir());
+}
+
+/// `/media`: upload (raw and multipart), list, get, download, delete, and the refusals.
+#[tokio::test]
+async fn media_library_over_http() {
+    let (media, _) = media_library("api");
+    let api = api_full(Some("s3cret"), None, Some(media));
+    let upload = |uri: &str, body: Vec<u8>, ct: Option<&str>, token: bool| {
+        let mut b = Request::builder().method("POST").uri(uri);
+        if let Some(ct) = ct {
+            b = b.header("content-type", ct);
+        }
+        if token {
+            b = b.header("authorization", "Bearer s3cret");
+        }
+        b.body(Body::from(body)).unwrap()
+    };
+    // No token: 401 before anything is read.
+    let r = send(&api.app, upload("/media?name=a", tiny_wav(), None, false)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // A different file (one sample changed), multipart.
+    let mut wav = tiny_wav();
+    wav[60] ^= 1;
+    let mut body = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"Hold tune.wav\"\r\nContent-Type: audio/wav\r\n\r\n".to_vec();
+    body.extend_from_slice(&wav);
+    body.extend_from_slice(b"\r\n--XyZ--\r\n");
+    let r = send(&api.app, upload("/media", body, Some("multipart/form-data; boundary=XyZ"), true)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let item = r.json();
+    assert_eq!(item["name"], "Hold tune.wav");
+    assert_eq!(item["format"], "wav");
+    assert_eq!(item["duration_ms"], 100);
+    let id = item["id"].as_str().unwrap().to_owned();
+    let r = send(&api.app, req("GET", "/media")).await;
+    assert_eq!(r.json()["count"], 2);
+    let r = send(&api.app, req("GET", &format!("/media/{id}/audio"))).await;
+    assert_eq!((r.status, r.content_type(), r.body.clone()), (StatusCode::OK, "audio/wav", wav));
+    for (body, name, status) in [
+        (b"plain text".to_vec(), "?name=t", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (Vec::new(), "?name=t", StatusCode::BAD_REQUEST),
+        (tiny_wav()[..900].to_vec(), "?name=t", StatusCode::UNPROCESSABLE_ENTITY),
+        (tiny_wav(), "?name=..%2Fetc", StatusCode::BAD_REQUEST),
+        (tiny_wav(), "", StatusCode::BAD_REQUEST),
+        (vec![0u8; (1 << 20) + 1], "?name=big", StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        let r = send(&api.app, upload(&format!("/media{name}"), body, None, true)).await;
+        assert_eq!(r.status, status, "{name}: {}", String::from_utf8_lossy(&r.body));
+        assert!(r.json()["detail"].is_string());
+    }
+    let r = send(&api.app, req("GET", "/media/../../etc")).await;
+    assert_ne!(r.status, StatusCode::OK);
+    let r = send(&api.app, req("GET", "/media/zz")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = send(&api.app, authed("DELETE", &format!("/media/{id}"), "Bearer s3cret")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = send(&api.app, req("GET", &format!("/media/{id}"))).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
 }

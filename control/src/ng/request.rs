@@ -16,7 +16,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ngmedia_engine::core::request::{
-    Delete, DtlsMode, Family, IceMode, List, OfferAnswer, Query, Recording, RecordingAction,
+    Delete, DtlsMode, Family, IceMode, List, MediaSource, MohMode, MohOptions, OfferAnswer,
+    PartySelector, PlayMedia, Query, Recording, RecordingAction, StopMedia,
 };
 
 use super::NgError;
@@ -239,6 +240,8 @@ pub enum Command {
     Statistics,
     /// `start recording`, `stop recording`, `pause recording`.
     Recording(CommandKind, Recording),
+    PlayMedia(PlayMedia),
+    StopMedia(StopMedia),
     /// `start forwarding`, `stop forwarding`.
     Forwarding(Forwarding),
 }
@@ -264,6 +267,8 @@ impl Command {
             Command::List(_) => CommandKind::List,
             Command::Statistics => CommandKind::Statistics,
             Command::Recording(kind, _) => *kind,
+            Command::PlayMedia(_) => CommandKind::PlayMedia,
+            Command::StopMedia(_) => CommandKind::StopMedia,
             Command::Forwarding(f) if f.start => CommandKind::StartForwarding,
             Command::Forwarding(_) => CommandKind::StopForwarding,
         }
@@ -276,6 +281,8 @@ impl Command {
             Command::Delete(d) => Some(&d.call_id),
             Command::Query(q) => Some(&q.call_id),
             Command::Recording(_, r) => Some(&r.call_id),
+            Command::PlayMedia(p) => Some(&p.call_id),
+            Command::StopMedia(p) => Some(&p.call_id),
             Command::Forwarding(f) => Some(&f.call_id),
             Command::Ping | Command::List(_) | Command::Statistics => None,
         }
@@ -294,6 +301,29 @@ pub struct NgRequest {
     pub unsupported: Vec<String>,
     /// Values of known keys that could not be understood and were ignored.
     pub invalid: Vec<String>,
+}
+
+/// The `moh` dictionary of an offer: `file`/`blob`/`db-id`, `mode`, `connection`.
+fn moh_options(value: &Value<'_>) -> Option<MohOptions> {
+    let mut moh = MohOptions::default();
+    for (k, v) in value.as_dict()? {
+        match normalize(k).as_slice() {
+            b"file" => moh.source = Some(MediaSource::File(lossy(v.as_bytes()?))),
+            b"blob" => moh.source = Some(MediaSource::Blob(v.as_bytes()?.to_vec())),
+            b"db id" => moh.source = Some(MediaSource::DbId(text(v)?)),
+            b"mode" => {
+                moh.mode = match normalize(v.as_bytes()?).as_slice() {
+                    b"sendonly" => MohMode::SendOnly,
+                    b"sendrecv" => MohMode::SendRecv,
+                    b"reflect" => MohMode::Reflect,
+                    _ => return None,
+                }
+            }
+            b"connection" => moh.connection_zero = normalize(v.as_bytes()?) == b"zero",
+            _ => {}
+        }
+    }
+    Some(moh)
 }
 
 /// Normal form of a key or flag: ASCII lowercase, `-` and `_` as space, same length.
@@ -379,7 +409,6 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"bundle",
     b"sdp attr",
     b"sdp media remove",
-    b"moh",
     b"alias key",
     b"xmlrpc callback",
     b"sip message type",
@@ -472,6 +501,13 @@ struct Fields {
     output_destination: Option<String>,
     /// `pause` flag: `stop recording` pauses instead.
     pause: bool,
+    /// `file` / `blob` / `blob64` / `db-id` (play media).
+    media_source: Option<MediaSource>,
+    repeat_times: Option<u32>,
+    start_pos: Option<u64>,
+    repeat_duration: Option<u64>,
+    /// The `all` key (`all: all`) of media commands.
+    all: bool,
     /// Holds every offer/answer option; ids above are copied in at the end.
     oa: OfferAnswer,
     unknown_keys: Vec<String>,
@@ -500,6 +536,46 @@ impl Fields {
             b"to tag" => self.to_tag = text(value),
             b"via branch" => self.via_branch = text(value),
             b"sdp" => self.sdp = value.as_bytes().map(lossy),
+            b"file" => match value.as_bytes() {
+                Some(b) if !b.is_empty() => self.media_source = Some(MediaSource::File(lossy(b))),
+                _ => self.invalid(raw_key, value),
+            },
+            b"blob" => match value.as_bytes() {
+                Some(b) if !b.is_empty() => self.media_source = Some(MediaSource::Blob(b.to_vec())),
+                _ => self.invalid(raw_key, value),
+            },
+            b"blob64" => {
+                use base64::Engine as _;
+                let decoded = value
+                    .as_bytes()
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                    .filter(|b| !b.is_empty());
+                match decoded {
+                    Some(b) => self.media_source = Some(MediaSource::Blob(b)),
+                    None => self.invalid(raw_key, value),
+                }
+            }
+            b"db id" => match text(value).filter(|t| !t.is_empty()) {
+                Some(id) => self.media_source = Some(MediaSource::DbId(id)),
+                None => self.invalid(raw_key, value),
+            },
+            b"repeat times" => match int_lenient(value).and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => self.repeat_times = Some(n),
+                None => self.invalid(raw_key, value),
+            },
+            b"start pos" => match int_lenient(value).and_then(|n| u64::try_from(n).ok()) {
+                Some(n) => self.start_pos = Some(n),
+                None => self.invalid(raw_key, value),
+            },
+            b"repeat duration" => match int_lenient(value).and_then(|n| u64::try_from(n).ok()) {
+                Some(n) => self.repeat_duration = Some(n),
+                None => self.invalid(raw_key, value),
+            },
+            b"all" => self.all = true,
+            b"moh" => match moh_options(value) {
+                Some(m) => self.oa.moh = Some(m),
+                None => self.invalid(raw_key, value),
+            },
             b"flags" => {
                 for flag in strings(value) {
                     self.flag(flag);
@@ -920,6 +996,30 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
                     output_destination: f.output_destination.take(),
                 },
             )
+        }
+        CommandKind::PlayMedia | CommandKind::StopMedia => {
+            let call_id = f
+                .call_id
+                .take()
+                .filter(|c| !c.is_empty())
+                .ok_or(NgError::NoCallId)?;
+            let target = PartySelector {
+                from_tag: f.from_tag.take().filter(|t| !t.is_empty()),
+                to_tag: f.to_tag.take().filter(|t| !t.is_empty()),
+                all: f.all || f.oa.flags.all,
+            };
+            if kind == CommandKind::PlayMedia {
+                Command::PlayMedia(PlayMedia {
+                    call_id,
+                    target,
+                    source: f.media_source.take(),
+                    repeat_times: f.repeat_times,
+                    start_pos_ms: f.start_pos,
+                    repeat_duration_ms: f.repeat_duration,
+                })
+            } else {
+                Command::StopMedia(StopMedia { call_id, target })
+            }
         }
         CommandKind::StartForwarding | CommandKind::StopForwarding => {
             Command::Forwarding(Forwarding {

@@ -11,8 +11,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ngmedia_engine::core::calls::{CallError, Calls, DeleteReply, Now, OfferAnswerReply};
-use ngmedia_engine::core::request::{Delete, List, OfferAnswer, Query, Recording};
+use ngmedia_engine::core::calls::{
+    CallError, Calls, DeleteReply, Now, OfferAnswerReply, PlayReply, StopReply,
+};
+use ngmedia_engine::core::request::{
+    Delete, List, OfferAnswer, PlayMedia, Query, Recording, StopMedia,
+};
 use ngmedia_engine::core::snapshot::{CallSnapshot, EngineStatistics};
 use tokio::net::UdpSocket;
 use tracing::{debug, info, warn};
@@ -47,6 +51,14 @@ pub trait CallControl: Send + 'static {
     fn recording(&mut self, _req: &Recording, _now: Now) -> Result<(), CallError> {
         Err(CallError::Invalid("Recording is not enabled".into()))
     }
+    /// `play media`.
+    fn play_media(&mut self, _req: &PlayMedia, _now: Now) -> Result<PlayReply, CallError> {
+        Err(CallError::Invalid("Media playback is not enabled".into()))
+    }
+    /// `stop media`.
+    fn stop_media(&mut self, _req: &StopMedia, _now: Now) -> Result<StopReply, CallError> {
+        Err(CallError::Invalid("Media playback is not enabled".into()))
+    }
     /// `start forwarding` / `stop forwarding`.
     fn forwarding(&mut self, _req: &Forwarding) -> Result<(), CallError> {
         Err(CallError::Invalid("Forwarding is not enabled".into()))
@@ -74,6 +86,12 @@ impl CallControl for Calls {
     }
     fn recording(&mut self, req: &Recording, now: Now) -> Result<(), CallError> {
         Calls::recording(self, req, now)
+    }
+    fn play_media(&mut self, req: &PlayMedia, now: Now) -> Result<PlayReply, CallError> {
+        Calls::play_media(self, req, now)
+    }
+    fn stop_media(&mut self, req: &StopMedia, now: Now) -> Result<StopReply, CallError> {
+        Calls::stop_media(self, req, now)
     }
     fn forwarding(&mut self, req: &Forwarding) -> Result<(), CallError> {
         Calls::forwarding(
@@ -348,6 +366,14 @@ impl<E: CallControl> NgServer<E> {
             Command::Recording(_, r) => {
                 calls.recording(r, now)?;
                 reply::write_ok(out);
+            }
+            Command::PlayMedia(p) => {
+                let r = calls.play_media(p, now)?;
+                reply::write_play_media(out, r.duration_ms);
+            }
+            Command::StopMedia(p) => {
+                let r = calls.stop_media(p, now)?;
+                reply::write_stop_media(out, r.last_frame_pos_ms);
             }
             Command::Forwarding(f) => {
                 calls.forwarding(f)?;

@@ -6,6 +6,7 @@ pub mod config;
 pub mod dtls;
 pub mod latch;
 pub mod pii;
+pub mod player;
 pub mod plan;
 pub mod quality;
 pub mod request;

@@ -103,6 +103,10 @@ pub struct StreamPlan {
     /// Copy accepted RTP (decrypted) to the interception sink (lawful interception,
     /// `start forwarding`) as this stream of the call. Independent of `tap`.
     pub intercept: Option<TapStream>,
+    /// The party negotiated an AVPF profile (RFC 4585): RTCP feedback (RTPFB/PSFB) may be
+    /// sent to it. Without it, feedback from the other side is stripped from the RTCP that
+    /// leaves through this socket.
+    pub rtcp_feedback: bool,
 }
 
 /// How one socket does DTLS-SRTP with its party (rtpengine's `dtls_connection` settings of
@@ -200,4 +204,8 @@ pub trait MediaPlane: Send + Sync {
 
     /// Engine-wide packet counters summed over the workers.
     fn totals(&self) -> PacketTotals;
+
+    /// Start (`Some`) or stop (`None`) playing media out of `port` (an RTP port of `call`)
+    /// toward its party. The default does nothing (media planes without a player).
+    fn play(&self, _call: CallKey, _port: PortKey, _play: Option<super::player::PlaySpec>) {}
 }

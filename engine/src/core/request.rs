@@ -183,6 +183,8 @@ pub struct OfferAnswer {
     pub metadata: Option<String>,
     /// `delete delay` from an offer applies to the call's eventual delete.
     pub delete_delay: Option<Duration>,
+    /// `moh` dictionary: music the engine plays to the other party when this one holds.
+    pub moh: Option<MohOptions>,
     /// `ptime` (ms): packetisation toward the answerer (repacketised when it differs).
     pub ptime: Option<u32>,
     /// `ptime-reverse` (ms): packetisation toward the offerer.
@@ -214,6 +216,65 @@ pub enum RecordingAction {
     /// Keep the timeline, write silence (`pause recording`, or `stop recording` with the
     /// `pause` flag).
     Pause,
+}
+
+/// Where played media comes from (ng `file`, `blob`/`blob64`, `db-id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaSource {
+    /// A path on the daemon's host.
+    File(String),
+    /// The file's bytes, carried in the request.
+    Blob(Vec<u8>),
+    /// A media library id (HTTP `POST /media`).
+    DbId(String),
+}
+
+/// Which parties a media command addresses: `from-tag` / `to-tag`, or every party (`all`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartySelector {
+    pub from_tag: Option<String>,
+    pub to_tag: Option<String>,
+    pub all: bool,
+}
+
+/// `play media` (rtpengine's `call_play_media_ng`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlayMedia {
+    pub call_id: String,
+    /// The selected parties receive the media.
+    pub target: PartySelector,
+    pub source: Option<MediaSource>,
+    /// `repeat-times`: how often to play the file (default once).
+    pub repeat_times: Option<u32>,
+    /// `start-pos` (ms into the file).
+    pub start_pos_ms: Option<u64>,
+    /// `repeat-duration` (ms): stop after this long.
+    pub repeat_duration_ms: Option<u64>,
+}
+
+/// `stop media`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StopMedia {
+    pub call_id: String,
+    pub target: PartySelector,
+}
+
+/// How music on hold is signalled (`moh.mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MohMode {
+    #[default]
+    SendOnly,
+    SendRecv,
+    Reflect,
+}
+
+/// The `moh` dictionary of an offer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MohOptions {
+    pub source: Option<MediaSource>,
+    pub mode: MohMode,
+    /// `connection: zero`.
+    pub connection_zero: bool,
 }
 
 /// `start recording` / `stop recording` / `pause recording`.

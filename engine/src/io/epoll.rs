@@ -16,7 +16,7 @@ use tracing::warn;
 
 use super::sys::{self, Epoll, EventFd};
 use super::worker::{
-    drop_many, drop_packet, inspect, protect, target, transcode, Core, Entry, Now, Route, Watch,
+    drop_many, drop_packet, inspect, protect, replaced, target, transcode, Core, Entry, Now, Route, Watch,
     SRTP_TAIL_ROOM,
 };
 use crate::core::stats::{DropReason, WorkerCounters};
@@ -203,8 +203,15 @@ impl EpollWorker {
         // DTLS handshake retransmission timer (rare; usually none runs).
         let mut timer: Option<Duration> = None;
         loop {
-            let wait_ms = timer.map_or(-1, |t| {
-                t.as_micros().div_ceil(1000).clamp(1, i32::MAX as u128) as i32
+            // The earliest of the DTLS retransmission timer (at least 1 ms) and the next
+            // media player packet (exact: players pace at 20 ms).
+            let player = self.core.player_timeout_us().map(Duration::from_micros);
+            let wait = match (timer.map(|t| t.max(Duration::from_millis(1))), player) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let wait_ms = wait.map_or(-1, |t| {
+                t.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
             });
             let n = match self.ep.0.wait(&mut events, wait_ms) {
                 Ok(n) => n,
@@ -213,6 +220,7 @@ impl EpollWorker {
                     return;
                 }
             };
+            let woke = std::time::Instant::now();
             // Commands first: a plan applied before a packet was sent must govern it.
             if events[..n].iter().any(|ev| ev.u64 == WAKE_TOKEN) {
                 self.wake.drain();
@@ -232,7 +240,10 @@ impl EpollWorker {
             }
             self.core
                 .send_rtcp_reports(now, |fd, _, dest, pkt| sys::send_to(fd, pkt, &dest));
+            self.core
+                .poll_players(now, usize::MAX, |fd, _, dest, pkt| sys::send_to(fd, pkt, &dest));
             timer = self.core.handle_timers();
+            self.core.counters.count_busy(woke);
         }
     }
 
@@ -311,6 +322,10 @@ impl EpollWorker {
                 }
                 continue;
             };
+            if route == Route::Rtp && replaced(&core.slab, sink) {
+                // Media is being played toward that party instead.
+                continue;
+            }
             for k in 0..n {
                 if batch.route[k] != route {
                     continue;

@@ -95,6 +95,7 @@ use tracing::{info, warn};
 use crate::core::config::{EngineConfig, Interface};
 use crate::core::latch::EndpointLearning;
 use crate::core::plan::{CallKey, CallPlan, LocalPort, MediaPlane, PortError, PortKey, PortPair};
+use crate::core::player::PlaySpec;
 use crate::core::stats::{PacketTotals, WorkerCounters};
 use crate::core::tap::TapSender;
 use epoll::EpollWorker;
@@ -317,6 +318,19 @@ impl MediaWorkers {
         Ok(Arc::new(media))
     }
 
+    /// Loop utilisation of each worker, in worker order: (busy nanoseconds, wake-ups).
+    pub fn loads(&self) -> Vec<(u64, u64)> {
+        self.workers
+            .iter()
+            .map(|w| {
+                (
+                    w.counters.busy_ns.load(Ordering::Relaxed),
+                    w.counters.wakeups.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+
     /// The backend the workers use (never `Auto`).
     pub fn backend(&self) -> Backend {
         self.backend
@@ -443,6 +457,10 @@ impl MediaPlane for MediaWorkers {
                 w.send(Command::Release(elsewhere.clone()));
             }
         }
+    }
+
+    fn play(&self, call: CallKey, port: PortKey, play: Option<PlaySpec>) {
+        self.worker_for(call).send(Command::Play(port, play));
     }
 
     fn totals(&self) -> PacketTotals {

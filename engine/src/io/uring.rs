@@ -36,7 +36,7 @@ use tracing::warn;
 
 use super::sys::{self, EventFd};
 use super::worker::{
-    drop_packet, inspect, protect, target, transcode, Core, Entry, Now, Route, Watch,
+    drop_packet, inspect, protect, replaced, target, transcode, Core, Entry, Now, Route, Watch,
     SRTP_TAIL_ROOM,
 };
 use crate::core::stats::DropReason;
@@ -469,10 +469,17 @@ impl UringWorker {
         loop {
             // Waiting for one completion: batching wake-ups with a min-wait timer measured
             // worse (the hrtimer costs more than the wake-ups it saves at 50k pkt/s).
-            let entered = match timer {
+            // The earliest of the DTLS retransmission timer (at least 1 ms) and the next
+            // media player packet (exact: players pace at 20 ms).
+            let player = self.core.player_timeout_us().map(Duration::from_micros);
+            let wait = match (timer.map(|t| t.max(Duration::from_millis(1))), player) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let entered = match wait {
                 None => self.io.ring.submit_and_wait(1),
                 Some(t) => {
-                    let ts = io_uring::types::Timespec::from(t.max(Duration::from_millis(1)));
+                    let ts = io_uring::types::Timespec::from(t);
                     let args = io_uring::types::SubmitArgs::new().timespec(&ts);
                     self.io.ring.submitter().submit_with_args(1, &args)
                 }
@@ -488,6 +495,7 @@ impl UringWorker {
                     }
                 }
             }
+            let woke = std::time::Instant::now();
             self.cqes.clear();
             let mut wake = false;
             for cqe in self.io.ring.completion().take(REAP) {
@@ -516,11 +524,16 @@ impl UringWorker {
             let (io, gen) = (&mut self.io, &mut self.gen);
             self.core
                 .send_rtcp_reports(now, |_, sink, dest, pkt| gen.send(io, sink, dest, pkt));
+            // Players get the free send buffers; what does not fit goes next iteration.
+            let budget = gen.free.len();
+            self.core
+                .poll_players(now, budget, |_, sink, dest, pkt| gen.send(io, sink, dest, pkt));
             self.bufs.publish();
             if self.core.awaiting_settle() && self.io.settled() {
                 self.core.settle();
             }
             timer = self.core.handle_timers();
+            self.core.counters.count_busy(woke);
         }
         self.quiesce();
     }
@@ -659,6 +672,11 @@ impl UringWorker {
             self.bufs.push(bid);
             return;
         };
+        if route == Route::Rtp && replaced(&self.core.slab, sink) {
+            // Media is being played toward that party instead.
+            self.bufs.push(bid);
+            return;
+        }
         let sent_len = match self.core.slab.get_mut(sink) {
             Some(Some(sink_entry)) => protect(sink_entry, route, pkt, plain_len),
             _ => Err(DropReason::NoDestination),

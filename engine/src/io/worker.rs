@@ -24,7 +24,8 @@ use super::sys;
 use crate::core::dtls::{DtlsError, DtlsKeys, DtlsRole, DtlsSession, DtlsState};
 use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
 use crate::core::plan::{CallKey, CallPlan, DtlsParams, IceCredentials, PortKey, SrtpKeys};
-use crate::core::rtp::{classify, PacketKind, RtpHeader};
+use crate::core::player::{OutLine, PlaySpec, Player};
+use crate::core::rtp::{classify, strip_rtcp_feedback, PacketKind, RtpHeader};
 use crate::core::srtp::SrtpContext;
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
 use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
@@ -182,6 +183,8 @@ pub(crate) enum Command {
     SetTap(Option<TapSender>),
     /// Where streams whose plan asks for interception copies send them (`None`: nowhere).
     SetInterceptTap(Option<TapSender>),
+    /// Start (`Some`) or stop (`None`) playing media toward the party of this port.
+    Play(PortKey, Option<PlaySpec>),
     /// Reply once every earlier command has been handled.
     Barrier(SyncSender<()>),
     Shutdown,
@@ -194,6 +197,8 @@ pub(crate) struct Entry {
     latch: Latch,
     pub stats: Arc<StreamStats>,
     forward: bool,
+    /// The party takes RTCP feedback (AVPF); otherwise feedback is stripped on the way out.
+    rtcp_feedback: bool,
     rtp_sink_key: Option<PortKey>,
     rtcp_sink_key: Option<PortKey>,
     /// Slab indices of the sinks, resolved whenever the call's ports change.
@@ -215,6 +220,11 @@ pub(crate) struct Entry {
     dtls: Option<Box<DtlsLink>>,
     /// Copies of accepted RTP go to the recorder and/or the interceptor.
     taps: StreamTaps,
+    /// The RTP line leaving this socket toward its party (RTP port only).
+    line: OutLine,
+    /// Media played toward this socket's party; what the other party sends it is dropped
+    /// meanwhile (replaced, not mixed).
+    player: Option<Box<Player>>,
 }
 
 impl Entry {
@@ -425,6 +435,9 @@ pub(crate) fn transcode(
             undeliverable = true;
             continue;
         };
+        if replaced(slab, sink) {
+            continue;
+        }
         let len = match slab.get_mut(sink) {
             Some(Some(s)) => protect(s, Route::Rtp, buf, n),
             _ => Err(DropReason::NoDestination),
@@ -522,11 +535,55 @@ fn answer_stun(
     }
 }
 
+/// A player is sending toward `sink`'s party: RTP relayed or transcoded to it is dropped.
+#[inline]
+pub(crate) fn replaced(slab: &[Option<Entry>], sink: usize) -> bool {
+    matches!(slab.get(sink), Some(Some(e)) if e.player.is_some())
+}
+
 /// Prepare `buf[..len]` (a packet of `route`) for leaving through `sink` towards its party:
-/// SRTP-protect it in place when that party gets SRTP. Returns the length to send; `buf`
-/// must extend to the end of the packet's buffer (tail room, see [`SRTP_TAIL_ROOM`]).
+/// keep RTP on the party's line (see `core::player::OutLine`), strip RTCP feedback the party
+/// did not negotiate, then SRTP-protect it in place when that party gets SRTP. Returns the
+/// length to send; `buf` must extend to the end of the packet's buffer (tail room, see
+/// [`SRTP_TAIL_ROOM`]).
 #[inline]
 pub(crate) fn protect(
+    sink: &mut Entry,
+    route: Route,
+    buf: &mut [u8],
+    mut len: usize,
+) -> Result<usize, DropReason> {
+    if matches!(route, Route::Rtp | Route::Transcode) && len <= buf.len() {
+        sink.line.on_egress(&mut buf[..len]);
+    }
+    if route == Route::Rtcp && !sink.rtcp_feedback {
+        len = strip_rtcp_feedback(buf, len);
+        if len == 0 {
+            return Err(DropReason::RtcpFeedback);
+        }
+    }
+    srtp_protect(sink, route, buf, len)
+}
+
+/// SRTP-protect a generated RTP packet with a sink's outbound context (`dtls`: the party
+/// uses DTLS-SRTP, so without keys yet nothing may be sent).
+#[inline]
+fn srtp_protect_parts(
+    srtp_out: &mut Option<Box<Srtp>>,
+    dtls: bool,
+    buf: &mut [u8],
+    len: usize,
+) -> Result<usize, DropReason> {
+    match srtp_out.as_deref_mut() {
+        None if dtls => Err(DropReason::Dtls),
+        None => Ok(len),
+        Some(srtp) => srtp.ctx.protect_rtp(buf, len).map_err(DropReason::from_srtp),
+    }
+}
+
+/// The SRTP half of [`protect`].
+#[inline]
+fn srtp_protect(
     sink: &mut Entry,
     route: Route,
     buf: &mut [u8],
@@ -653,6 +710,10 @@ pub(crate) struct Core {
     tap: Option<TapSender>,
     /// The interceptor's queue, for streams whose plan asks for interception copies.
     intercept: Option<TapSender>,
+    /// Slots with a player (may hold stale slots; `poll_players` cleans them up).
+    players: Vec<usize>,
+    /// When the earliest player packet is due (monotonic µs).
+    next_player_us: Option<u64>,
 }
 
 impl Core {
@@ -674,6 +735,8 @@ impl Core {
             tap: None,
             intercept: None,
             next_rtcp_scan_ms: 0,
+            players: Vec::new(),
+            next_player_us: None,
             out_buf: vec![0; OUT_BUF].into_boxed_slice(),
         }
     }
@@ -741,6 +804,113 @@ impl Core {
         }
     }
 
+    /// Start or stop the player toward the party of `port`.
+    fn play(&mut self, port: PortKey, spec: Option<PlaySpec>) {
+        let Some(&idx) = self.by_key.get(&port) else {
+            debug!(port = port.0, "play: port not on this worker");
+            return;
+        };
+        let Some(e) = self.slab[idx].as_mut() else {
+            return;
+        };
+        match spec {
+            Some(spec) if e.port.role == Role::Rtp => {
+                let now_us = Now::read().mono_us;
+                let random = (rand::random(), rand::random(), rand::random());
+                let p = Player::new(&spec, &e.line, now_us, random);
+                if e.player.replace(Box::new(p)).is_some() {
+                    e.line.end_play();
+                }
+                if !self.players.contains(&idx) {
+                    self.players.push(idx);
+                }
+                self.next_player_us = Some(self.next_player_us.map_or(now_us, |t| t.min(now_us)));
+            }
+            Some(_) => warn!(port = port.0, "play: not an RTP port"),
+            None => {
+                if e.player.take().is_some() {
+                    e.line.end_play();
+                }
+            }
+        }
+    }
+
+    /// How long the backend may sleep before a player packet is due: `None` = no player
+    /// (sleep until IO), else at most that many µs (0: due now).
+    pub fn player_timeout_us(&self) -> Option<u64> {
+        let due = self.next_player_us?;
+        Some(due.saturating_sub(sys::clock_us(libc::CLOCK_MONOTONIC)))
+    }
+
+    /// Send every player packet due at `now`, at most `budget` of them (the rest stay due
+    /// and go on the next loop iteration), through `send(fd, slot, dest, bytes)`, which
+    /// returns whether it was sent or queued. Updates the next due time.
+    pub fn poll_players(
+        &mut self,
+        now: Now,
+        mut budget: usize,
+        mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
+    ) {
+        if self.players.is_empty() {
+            self.next_player_us = None;
+            return;
+        }
+        let Core {
+            slab,
+            players,
+            out_buf,
+            counters,
+            ..
+        } = self;
+        let room = out_buf.len().saturating_sub(SRTP_TAIL_ROOM);
+        let mut next: Option<u64> = None;
+        let mut i = 0;
+        while i < players.len() {
+            let idx = players[i];
+            let Some(Some(e)) = slab.get_mut(idx) else {
+                players.swap_remove(i);
+                continue;
+            };
+            let Some(p) = e.player.as_mut() else {
+                players.swap_remove(i);
+                continue;
+            };
+            let dest = e.latch.destination();
+            let fd = e.port.raw_fd();
+            while budget > 0 {
+                let Some(n) = p.write_next(now.mono_us, &mut out_buf[..room]) else {
+                    break;
+                };
+                budget -= 1;
+                let (ssrc, seq, ts, step) = p.line();
+                e.line.on_player(ssrc, seq, ts, step);
+                // No address for the party yet: time passes, nothing is sent.
+                let Some(dest) = dest else { continue };
+                let dtls = e.dtls.is_some();
+                let sent = match srtp_protect_parts(&mut e.srtp_out, dtls, out_buf, n) {
+                    Ok(len) => send(fd, idx, dest, &out_buf[..len]),
+                    Err(_) => false,
+                };
+                if !sent {
+                    counters.count_drop(DropReason::SendFailed);
+                }
+            }
+            match p.next_due_us() {
+                Some(due) => {
+                    next = Some(next.map_or(due, |t| t.min(due)));
+                    i += 1;
+                }
+                None => {
+                    // End of file: the relay takes the line back.
+                    e.player = None;
+                    e.line.end_play();
+                    players.swap_remove(i);
+                }
+            }
+        }
+        self.next_player_us = next;
+    }
+
     /// Send the barrier replies held back while the backend was not settled.
     pub fn settle(&mut self) {
         for ack in self.acks.drain(..) {
@@ -775,6 +945,7 @@ impl Core {
                 }
                 Command::Release(keys) => self.release(&keys, w),
                 Command::SetTap(tap) => self.tap = tap,
+                Command::Play(port, spec) => self.play(port, spec),
                 Command::SetInterceptTap(tap) => self.intercept = tap,
                 Command::Barrier(ack) => {
                     if w.settled() && self.acks.is_empty() {
@@ -843,6 +1014,7 @@ impl Core {
                 }
                 e.ice = sp.ice.map(Box::new);
                 e.forward = sp.forward;
+                e.rtcp_feedback = sp.rtcp_feedback;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
                 set_transcoder(e, sp.transcode, now);
@@ -874,6 +1046,7 @@ impl Core {
                         .with_learning(self.learning),
                     stats: sp.stats,
                     forward: sp.forward,
+                    rtcp_feedback: sp.rtcp_feedback,
                     rtp_sink_key: sp.rtp_sink,
                     rtcp_sink_key: sp.rtcp_sink,
                     rtp_sink: None,
@@ -885,6 +1058,8 @@ impl Core {
                         record: stream_tap(self.tap.as_ref(), call, sp.tap),
                         intercept: stream_tap(self.intercept.as_ref(), call, sp.intercept),
                     },
+                    line: OutLine::default(),
+                    player: None,
                     port,
                 };
                 let mut entry = entry;

@@ -7,6 +7,7 @@
 mod codecs;
 mod model;
 mod negotiate;
+mod play;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -20,6 +21,8 @@ use tracing::{info, warn};
 
 use self::model::{Call, Leg, LegId};
 use self::negotiate::{Exchange, Role};
+pub use self::play::{PlayReply, StopReply};
+use super::player::MediaLoader;
 use super::config::EngineConfig;
 use super::dtls::DtlsIdentity;
 use super::pii::Pii;
@@ -95,6 +98,8 @@ struct Totals {
     created: u64,
     timed_out: u64,
     deleted: u64,
+    /// Media streams (a party's m= line with its ports) opened.
+    streams: u64,
 }
 
 /// All calls (rtpengine's call hash).
@@ -112,6 +117,8 @@ pub struct Calls {
     dtls: Option<Arc<DtlsIdentity>>,
     /// Told about recorded calls; `None`: recording requests are refused.
     recorder: Option<Arc<dyn RecordingSink>>,
+    /// Loads media for `play media` and music on hold; `None`: playback is refused.
+    media_loader: Option<Arc<dyn MediaLoader>>,
     /// Decides which streams are copied for interception and forwarding; `None`: none are.
     interceptor: Option<Arc<dyn InterceptSink>>,
 }
@@ -136,8 +143,14 @@ impl Calls {
             totals: Totals::default(),
             loop_marker,
             recorder: None,
+            media_loader: None,
             interceptor: None,
         }
+    }
+
+    /// Attach the media source for `play media` and music on hold.
+    pub fn set_media_loader(&mut self, loader: Arc<dyn MediaLoader>) {
+        self.media_loader = Some(loader);
     }
 
     /// Attach the interception sink (the media plane must have its interception queue).
@@ -372,7 +385,11 @@ impl Calls {
                     self.report_recording(&call, now);
                     Self::update_intercept(&self.interceptor, &self.media, &mut call);
                 }
+                let from = call.leg_by_tag(&req.from_tag);
                 self.calls.insert(req.call_id.clone(), call);
+                if let (Ok(_), Some(from)) = (&result, from) {
+                    self.hold_music(&req.call_id, from, &sdp, now.mono);
+                }
             }
         }
         result.map(|sdp| OfferAnswerReply {
@@ -415,6 +432,9 @@ impl Calls {
         };
         call.leg_mut(from).peer = Some(to);
         call.leg_mut(to).peer = Some(from);
+        if req.moh.is_some() {
+            call.leg_mut(from).moh = req.moh.clone();
+        }
         if let Some(l) = &req.to_label {
             call.leg_mut(to).label = Some(l.clone());
         }
@@ -619,6 +639,30 @@ impl Calls {
                 .sum(),
             ports_total: u64::from(self.config.port_max.saturating_sub(self.config.port_min)) + 1,
             packets: self.media.totals(),
+            streams_current: self
+                .calls
+                .values()
+                .flat_map(|c| c.legs.iter())
+                .flat_map(|l| l.medias.iter())
+                .filter(|m| m.ports.is_some())
+                .count() as u64,
+            streams_total: self.totals.streams,
+            transcoders: {
+                let mut by_pair = std::collections::BTreeMap::<String, u64>::new();
+                for m in self
+                    .calls
+                    .values()
+                    .filter(|c| c.delete_at.is_none())
+                    .flat_map(|c| c.legs.iter())
+                    .flat_map(|l| l.medias.iter())
+                    .filter(|m| m.ports.is_some())
+                {
+                    if let Some(t) = &m.codec_state.transcode_rx {
+                        *by_pair.entry(report::transcode_pair(t)).or_default() += 1;
+                    }
+                }
+                by_pair.into_iter().collect()
+            },
         }
     }
 

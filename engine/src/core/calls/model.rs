@@ -73,6 +73,8 @@ pub struct Leg {
     pub sdp_version_out: Option<u64>,
     /// The last SDP sent to this party, written with `sdp_version_out` as its version.
     pub sdp_body_out: Option<String>,
+    /// `moh` options this party gave: played to its peer when it puts the peer on hold.
+    pub moh: Option<crate::core::request::MohOptions>,
 }
 
 impl Leg {
@@ -89,6 +91,7 @@ impl Leg {
             medias: Vec::new(),
             sdp_version_out: None,
             sdp_body_out: None,
+            moh: None,
         }
     }
 
@@ -146,6 +149,36 @@ pub struct Media {
     pub rtcp_stats: Arc<StreamStats>,
     /// Codec negotiation state and the transcoder for RTP from this party.
     pub codec_state: MediaCodecs,
+    /// Media being played toward this party (control-plane record of the worker's player).
+    pub playing: Option<Playing>,
+}
+
+/// What a player toward a party was started with, to answer `stop media` with the position
+/// and to stop music on hold on resume.
+#[derive(Debug, Clone, Copy)]
+pub struct Playing {
+    pub started: Instant,
+    pub start_ms: u64,
+    pub duration_ms: u64,
+    /// Passes of the file (`None`: until stopped).
+    pub repeat: Option<u32>,
+    /// Started by hold detection (stopped by the resume).
+    pub moh: bool,
+}
+
+impl Playing {
+    /// Position in the file now, ms (the worker paces in real time from `started`).
+    pub fn position_ms(&self, now: Instant) -> u64 {
+        if self.duration_ms == 0 {
+            return 0;
+        }
+        let played = self.start_ms + now.saturating_duration_since(self.started).as_millis() as u64;
+        let end = self.repeat.map(|r| u64::from(r.max(1)) * self.duration_ms);
+        match end {
+            Some(end) if played >= end => self.duration_ms,
+            _ => played % self.duration_ms,
+        }
+    }
 }
 
 /// SDES (`a=crypto`) state of one party's m= line: rtpengine's `sdes_in`/`sdes_out` lists of
@@ -265,6 +298,7 @@ impl Media {
             rtp_stats: Arc::default(),
             rtcp_stats: Arc::default(),
             codec_state: MediaCodecs::default(),
+            playing: None,
         }
     }
 
@@ -377,6 +411,7 @@ impl Call {
                     dtls: dtls.clone(),
                     tap,
                     intercept,
+                    rtcp_feedback: is_avpf(&this.protocol),
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -398,6 +433,7 @@ impl Call {
                     dtls,
                     tap: None,
                     intercept: None,
+                    rtcp_feedback: is_avpf(&this.protocol),
                 });
             }
         }
@@ -508,4 +544,9 @@ impl Call {
             m.ports.is_some() && m.direction == Direction::SendRecv && m.advertised_rtp.is_some()
         })
     }
+}
+
+/// An RTP profile with RTCP feedback (RFC 4585 AVPF, RFC 5124 SAVPF).
+pub fn is_avpf(protocol: &str) -> bool {
+    protocol.ends_with("AVPF")
 }

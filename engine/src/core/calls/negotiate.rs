@@ -12,7 +12,7 @@ use tracing::warn;
 
 use std::sync::Arc;
 
-use super::model::{Call, DtlsMediaState, LegId, Media, Setup};
+use super::model::{is_avpf, Call, DtlsMediaState, LegId, Media, Setup};
 use super::{CallError, Calls, Now};
 use crate::core::config::Interface;
 use crate::core::dtls::{DtlsIdentity, DtlsRole, Fingerprint, HashFunction};
@@ -107,6 +107,7 @@ impl Calls {
                 }
             }
         }
+        self.totals.streams += got.len() as u64;
         for (leg, i, pair) in got {
             call.leg_mut(leg).medias[i].ports = Some(pair);
         }
@@ -685,6 +686,10 @@ fn settle_srtp(
                 section.remove_attributes("setup");
                 section.remove_attributes("fingerprint");
             }
+        }
+        // RTCP feedback means nothing to a party without an AVPF profile (RFC 4585 §4).
+        if is_avpf(&in_proto) && !is_avpf(&out_proto) {
+            section.remove_attributes("rtcp-fb");
         }
         protocols.push((out_proto != in_proto).then_some(out_proto));
     }
