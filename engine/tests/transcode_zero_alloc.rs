@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ngmedia_engine::core::config::{EngineConfig, Interface};
 use ngmedia_codecs::Codec;
+use ngmedia_engine::core::config::{EngineConfig, Interface};
 use ngmedia_engine::core::plan::{CallKey, CallPlan, LatchPolicy, MediaPlane, StreamPlan};
-use ngmedia_engine::core::transcode::{CodecEnd, TranscodeSpec};
 use ngmedia_engine::core::stats::StreamStats;
+use ngmedia_engine::core::transcode::{CodecEnd, TranscodeSpec};
 use ngmedia_engine::io::{Backend, IoOptions, MediaWorkers};
 
 struct Counting;
