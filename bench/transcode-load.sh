@@ -19,6 +19,10 @@ CALLS=${CALLS:-"25 50 100 200 400"}
 SECONDS_=${SECONDS_:-15}
 ENGINES=${ENGINES:-"ngmedia rtpengine"}
 NG_PORT=${NG_PORT:-22241}
+# Media and generator ports away from the 20000-30000 range test daemons on this machine use.
+PORT_MIN=${PORT_MIN:-40000}
+PORT_MAX=${PORT_MAX:-44999}
+GEN_PORTS=${GEN_PORTS:-45000-49999}
 HTTP_PORT=${HTTP_PORT:-22291}
 OUT=target/bench
 mkdir -p "$OUT"
@@ -28,12 +32,12 @@ start_engine() {
     case "$1" in
     ngmedia)
         taskset -c 0 target/release/ngmedia --interface 127.0.0.1 --listen-ng 127.0.0.1:$NG_PORT \
-            --listen-http 127.0.0.1:$HTTP_PORT --port-min 20000 --port-max 24999 --delete-delay 0 \
+            --listen-http 127.0.0.1:$HTTP_PORT --port-min $PORT_MIN --port-max $PORT_MAX --delete-delay 0 \
             --num-threads 1 --log-level warn &
         ;;
     rtpengine)
         taskset -c 0 rtpengine --config-file=none --table=-1 --interface=127.0.0.1 \
-            --listen-ng=127.0.0.1:$NG_PORT --port-min=20000 --port-max=24999 --foreground \
+            --listen-ng=127.0.0.1:$NG_PORT --port-min=$PORT_MIN --port-max=$PORT_MAX --foreground \
             --log-stderr --log-level=4 --delete-delay=0 &
         ;;
     esac
@@ -64,7 +68,7 @@ for calls in $CALLS; do
             echo "$(date +%T) $engine $calls calls --transcode-to $TARGET (try $attempt), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
             start_engine "$engine"
             taskset -c 1 python3 "$SHARED/harness/loadbench.py" --ng 127.0.0.1:$NG_PORT \
-                --local-ports 25000-29999 --calls "$calls" --transcode-to "$TARGET" \
+                --local-ports $GEN_PORTS --calls "$calls" --transcode-to "$TARGET" \
                 --seconds "$SECONDS_" --pid "$EPID" --json "$json" >"${json%.json}.txt" 2>&1 || true
             kill "$EPID" 2>/dev/null || true
             wait "$EPID" 2>/dev/null || true
