@@ -31,6 +31,10 @@
 //!   digit after two 25.6 ms blocks, so the first ~50 ms of a tone still leave as audio
 //!   (too short to count as a digit, ITU-T Q.24 asks for 40 ms of tone).
 //!
+//! * Opus is encoded at [`OPUS_DEFAULT_BITRATE`] unless the plan gives a bitrate, with the
+//!   complexity [`opus_complexity`] picks for it; both were chosen by measuring PESQ against
+//!   CPU (README, "Transcoding performance").
+//!
 //! Everything a packet needs (codec state, PCM FIFO, scratch and the output queue) is
 //! allocated in [`Transcoder::new`]; the packet path allocates nothing.
 
