@@ -33,6 +33,8 @@ pub const DEFAULT_LISTEN_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr:
 const MIN_PORT_PAIRS: u32 = 2;
 /// Where recordings go unless configured (rtpengine's spool directory is configured too).
 pub const DEFAULT_RECORDING_DIR: &str = "/var/lib/ngmedia/recordings";
+/// Where LI tasks (and, by default, the LI audit log) are kept.
+pub const DEFAULT_LI_DIR: &str = "/var/lib/ngmedia/li";
 /// Upper bound on `--num-threads`: more media threads than this only adds contention.
 const MAX_THREADS: usize = 1024;
 
@@ -57,6 +59,13 @@ const FILE_KEYS: &[&str] = &[
     "recording-dir",
     "recording-format",
     "recording-per-party",
+    "listen-li",
+    "li-token",
+    "li-tls-cert",
+    "li-tls-key",
+    "li-tls-ca",
+    "li-dir",
+    "forward-to",
 ];
 
 /// Command line of the `ngmedia` daemon.
@@ -176,6 +185,50 @@ pub struct Cli {
     /// Also write one mono WAV per party of a recorded call.
     #[arg(long)]
     pub recording_per_party: bool,
+
+    /// TCP address of the lawful-interception administration API (`/li/tasks`), ADDR:PORT.
+    /// Off unless given. Needs --li-token and/or mutual TLS (--li-tls-cert, --li-tls-key,
+    /// --li-tls-ca).
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen)]
+    pub listen_li: Option<SocketAddr>,
+
+    /// Bearer token of the LI API (separate from --http-token). Prefer the environment
+    /// variable or the config file.
+    #[arg(long, value_name = "TOKEN", env = "NGMEDIA_LI_TOKEN", hide_env_values = true)]
+    pub li_token: Option<String>,
+
+    /// PEM certificate (chain) of the LI listener; also presented to X3-over-TLS collectors.
+    #[arg(long, value_name = "FILE")]
+    pub li_tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --li-tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub li_tls_key: Option<PathBuf>,
+
+    /// PEM CA certificate(s): LI clients must present a certificate it signed (mutual TLS),
+    /// and X3-over-TLS collectors too.
+    #[arg(long, value_name = "FILE")]
+    pub li_tls_ca: Option<PathBuf>,
+
+    /// Folder of the LI task file and audit log (created with mode 0700).
+    /// Default: /var/lib/ngmedia/li.
+    #[arg(long, value_name = "DIR")]
+    pub li_dir: Option<PathBuf>,
+
+    /// Destination of the ng `start forwarding` command: the call's RTP (decrypted), both
+    /// directions, as UDP datagrams to ADDR:PORT. Off unless given.
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_destination)]
+    pub forward_to: Option<SocketAddr>,
+}
+
+/// The lawful-interception listener and its credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiSettings {
+    /// `None`: LI administration is off.
+    pub listen: Option<SocketAddr>,
+    pub token: Option<String>,
+    pub tls: Option<ngmedia_control::li::tls::TlsFiles>,
+    pub dir: PathBuf,
 }
 
 /// How calls are recorded.
@@ -198,6 +251,9 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_redact: bool,
     pub recording: RecordingSettings,
+    pub li: LiSettings,
+    /// Destination of `start forwarding`.
+    pub forward_to: Option<SocketAddr>,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// Remarks to log once logging is up (unsupported keys, ignored options).
@@ -247,6 +303,15 @@ pub enum ConfigError {
          NGMEDIA_HTTP_TOKEN), or listen on 127.0.0.1"
     )]
     HttpWritesExposed(SocketAddr),
+    #[error(
+        "listen-li needs a credential: li-token, or mutual TLS (li-tls-cert, li-tls-key and \
+         li-tls-ca)"
+    )]
+    LiWithoutCredential,
+    #[error("li-tls-cert and li-tls-key go together")]
+    LiTlsIncomplete,
+    #[error("li-tls-ca needs li-tls-cert and li-tls-key (our side of mutual TLS)")]
+    LiCaWithoutCert,
 }
 
 /// Values from one source (command line or file); `None` = not given there.
@@ -269,6 +334,13 @@ struct Layer {
     recording_dir: Option<PathBuf>,
     recording_format: Option<RecordingFormat>,
     recording_per_party: Option<bool>,
+    listen_li: Option<SocketAddr>,
+    li_token: Option<String>,
+    li_tls_cert: Option<PathBuf>,
+    li_tls_key: Option<PathBuf>,
+    li_tls_ca: Option<PathBuf>,
+    li_dir: Option<PathBuf>,
+    forward_to: Option<SocketAddr>,
 }
 
 impl Cli {
@@ -291,6 +363,13 @@ impl Cli {
             recording_dir: self.recording_dir.clone(),
             recording_format: self.recording_format,
             recording_per_party: self.recording_per_party.then_some(true),
+            listen_li: self.listen_li,
+            li_token: self.li_token.clone(),
+            li_tls_cert: self.li_tls_cert.clone(),
+            li_tls_key: self.li_tls_key.clone(),
+            li_tls_ca: self.li_tls_ca.clone(),
+            li_dir: self.li_dir.clone(),
+            forward_to: self.forward_to,
         }
     }
 }
@@ -324,6 +403,7 @@ impl Settings {
     ) -> Result<Settings, ConfigError> {
         let file = file.unwrap_or_default();
         let cli = cli.layer();
+        let li = resolve_li(&cli, &file)?;
         let defaults = EngineConfig::default();
         let secs = |c: Option<u64>, f: Option<u64>, d: Duration| {
             c.or(f).map(Duration::from_secs).unwrap_or(d)
@@ -372,6 +452,7 @@ impl Settings {
         if http_token.is_none() && !listen_http.ip().is_loopback() {
             return Err(ConfigError::HttpWritesExposed(listen_http));
         }
+
         Ok(Settings {
             engine,
             listen_ng: cli
@@ -400,10 +481,45 @@ impl Settings {
                     .or(file.recording_per_party)
                     .unwrap_or(false),
             },
+            li,
+            forward_to: cli.forward_to.or(file.forward_to),
             config_file: None,
             warnings,
         })
     }
+}
+
+/// The LI listener: off unless `listen-li`; then a token and/or mutual TLS are required.
+fn resolve_li(cli: &Layer, file: &Layer) -> Result<LiSettings, ConfigError> {
+    let token = cli
+        .li_token
+        .clone()
+        .or(file.li_token.clone())
+        .filter(|t| !t.is_empty());
+    let cert = cli.li_tls_cert.clone().or(file.li_tls_cert.clone());
+    let key = cli.li_tls_key.clone().or(file.li_tls_key.clone());
+    let ca = cli.li_tls_ca.clone().or(file.li_tls_ca.clone());
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(ngmedia_control::li::tls::TlsFiles { cert, key, ca }),
+        (None, None) if ca.is_some() => return Err(ConfigError::LiCaWithoutCert),
+        (None, None) => None,
+        _ => return Err(ConfigError::LiTlsIncomplete),
+    };
+    let listen = cli.listen_li.or(file.listen_li);
+    let mutual = tls.as_ref().is_some_and(|t| t.ca.is_some());
+    if listen.is_some() && token.is_none() && !mutual {
+        return Err(ConfigError::LiWithoutCredential);
+    }
+    Ok(LiSettings {
+        listen,
+        token,
+        tls,
+        dir: cli
+            .li_dir
+            .clone()
+            .or(file.li_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_LI_DIR)),
+    })
 }
 
 fn validate(engine: &EngineConfig) -> Result<(), ConfigError> {
@@ -603,6 +719,14 @@ fn parse_recording_format(s: &str) -> Result<RecordingFormat, InvalidValue> {
     RecordingFormat::parse(s).ok_or_else(|| invalid("expected wav, pcap or both"))
 }
 
+/// A UDP destination `ADDR:PORT` (IPv6 in brackets).
+fn parse_destination(s: &str) -> Result<SocketAddr, InvalidValue> {
+    match s.trim().parse::<SocketAddr>() {
+        Ok(a) if a.port() != 0 && !a.ip().is_unspecified() => Ok(a),
+        _ => Err(invalid("expected ADDR:PORT of a destination, e.g. 127.0.0.1:9000")),
+    }
+}
+
 fn parse_bool(s: &str) -> Result<bool, InvalidValue> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Ok(true),
@@ -688,6 +812,18 @@ fn apply_key(layer: &mut Layer, key: &str, values: &[String]) -> Result<(), Inva
         "recording-dir" => layer.recording_dir = Some(PathBuf::from(value)),
         "recording-format" => layer.recording_format = Some(parse_recording_format(value)?),
         "recording-per-party" => layer.recording_per_party = Some(parse_bool(value)?),
+        // Empty values stand for "off" (the sample file documents them so).
+        "listen-li" if value.is_empty() => {}
+        "listen-li" => layer.listen_li = Some(parse_listen(value)?),
+        "li-token" => layer.li_token = Some(value.clone()),
+        "li-tls-cert" | "li-tls-key" | "li-tls-ca" if value.is_empty() => {}
+        "li-tls-cert" => layer.li_tls_cert = Some(PathBuf::from(value)),
+        "li-tls-key" => layer.li_tls_key = Some(PathBuf::from(value)),
+        "li-tls-ca" => layer.li_tls_ca = Some(PathBuf::from(value)),
+        "li-dir" if value.is_empty() => return Err(invalid("empty folder name")),
+        "li-dir" => layer.li_dir = Some(PathBuf::from(value)),
+        "forward-to" if value.is_empty() => {}
+        "forward-to" => layer.forward_to = Some(parse_destination(value)?),
         // Accepted for compatibility; validated so typos still surface.
         "log-stderr" | "foreground" => {
             parse_bool(value)?;
@@ -1419,6 +1555,8 @@ foreground = false
         assert_eq!(from_sample.http_token, None);
         assert_eq!(from_sample.log_level, defaults.log_level);
         assert_eq!(from_sample.recording, defaults.recording);
+        assert_eq!(from_sample.li, defaults.li);
+        assert_eq!(from_sample.forward_to, None);
         assert!(from_sample.warnings.is_empty());
         // As shipped (all commented out) it changes nothing either.
         let shipped = resolve_file(&[], sample).unwrap();
@@ -1426,6 +1564,34 @@ foreground = false
             format!("{:?}", shipped.engine),
             format!("{:?}", defaults.engine)
         );
+    }
+
+    #[test]
+    fn li_listener_needs_a_credential() {
+        let r = |args: &[&str]| Settings::resolve(&cli(args), None, Vec::new());
+        let off = r(&[]).unwrap();
+        assert_eq!(off.li.listen, None);
+        assert_eq!(off.li.dir, PathBuf::from(DEFAULT_LI_DIR));
+        assert!(matches!(
+            r(&["--listen-li", "127.0.0.1:9443"]),
+            Err(ConfigError::LiWithoutCredential)
+        ));
+        let s = r(&["--listen-li", "127.0.0.1:9443", "--li-token", "s3cret"]).unwrap();
+        assert_eq!(s.li.listen, Some("127.0.0.1:9443".parse().unwrap()));
+        assert_eq!(s.li.token.as_deref(), Some("s3cret"));
+        assert!(matches!(
+            r(&["--li-tls-cert", "c.pem"]),
+            Err(ConfigError::LiTlsIncomplete)
+        ));
+        assert!(matches!(r(&["--li-tls-ca", "ca.pem"]), Err(ConfigError::LiCaWithoutCert)));
+        // Server-side TLS alone is no credential; with a CA it is mutual TLS.
+        let tls = ["--listen-li", "9443", "--li-tls-cert", "c.pem", "--li-tls-key", "k.pem"];
+        assert!(matches!(r(&tls), Err(ConfigError::LiWithoutCredential)));
+        let m = r(&[&tls[..], &["--li-tls-ca", "ca.pem"]].concat()).unwrap();
+        assert_eq!(m.li.tls.unwrap().ca, Some(PathBuf::from("ca.pem")));
+        let f = r(&["--forward-to", "127.0.0.1:9000"]).unwrap();
+        assert_eq!(f.forward_to, Some("127.0.0.1:9000".parse().unwrap()));
+        assert!(cli_err(&["--forward-to", "0.0.0.0:9000"]).contains("destination"));
     }
 
     #[test]

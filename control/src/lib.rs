@@ -4,4 +4,5 @@
 
 pub mod bencode;
 pub mod http;
+pub mod li;
 pub mod ng;

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use ngmedia_control::http::{self, ApiState};
+use ngmedia_control::li::{self, api::LiState, Interceptor};
 use ngmedia_control::ng::server::{now, NgServer};
 use ngmedia_engine::core::calls::{CallEvent, Calls};
 use ngmedia_engine::core::pii::Pii;
@@ -75,6 +76,24 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     http_listener
         .set_nonblocking(true)
         .context("cannot make the HTTP listener non-blocking")?;
+    // LI: listener and TLS material are checked before anything starts, like the others.
+    let li_listener = match settings.li.listen {
+        Some(addr) => {
+            let l = StdTcpListener::bind(addr)
+                .with_context(|| format!("cannot listen for LI on {addr}"))?;
+            l.set_nonblocking(true)
+                .context("cannot make the LI listener non-blocking")?;
+            Some(l)
+        }
+        None => None,
+    };
+    let (li_server_tls, li_client_tls) = match &settings.li.tls {
+        Some(files) => (
+            Some(li::tls::server_config(files).context("LI TLS")?),
+            li::tls::client_config(files).context("LI TLS")?,
+        ),
+        None => (None, None),
+    };
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -95,7 +114,42 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     workers.set_tap(Some(tap));
     let mut registry = Calls::new(engine.clone(), workers.clone());
     registry.set_recorder(recorder.clone());
+    // Interception and forwarding share one consumer behind their own tap queue; it exists
+    // only when one of them is configured.
+    let interceptor = if li_listener.is_some() || settings.forward_to.is_some() {
+        let (interceptor, itap) = Interceptor::start(li::LiSettings {
+            dir: li_listener.as_ref().map(|_| settings.li.dir.clone()),
+            tls_client: li_client_tls.clone(),
+            forward_to: settings.forward_to,
+            keepalive: li::KEEPALIVE,
+        })
+        .context("cannot start lawful interception")?;
+        workers.set_intercept_tap(Some(itap));
+        registry.set_interceptor(interceptor.clone());
+        Some(interceptor)
+    } else {
+        None
+    };
     let calls = Arc::new(Mutex::new(registry));
+    let li = match (li_listener, &interceptor) {
+        (Some(listener), Some(interceptor)) => {
+            let audit = li::audit::AuditLog::open(&settings.li.dir.join("audit.log"))
+                .context("cannot open the LI audit log")?;
+            let refresh_calls = calls.clone();
+            Some(Li {
+                listener,
+                tls: li_server_tls.map(tokio_rustls::TlsAcceptor::from),
+                state: Arc::new(LiState {
+                    li: interceptor.clone(),
+                    audit,
+                    token: settings.li.token.as_deref().and_then(li::api::LiToken::new),
+                    refresh: Arc::new(move || lock(&refresh_calls).refresh_intercepts()),
+                    tls_delivery: li_client_tls.is_some(),
+                }),
+            })
+        }
+        _ => None,
+    };
 
     let interfaces: Vec<String> = engine
         .interfaces
@@ -125,8 +179,14 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         token: settings.http_token,
         started,
         recordings: recorder.store().clone(),
+        recorder: recorder.clone(),
+        workers: workers.clone(),
+        li_tasks: interceptor
+            .as_ref()
+            .filter(|i| i.administered())
+            .map(|i| i.active_gauge()),
     };
-    let result = runtime.block_on(serve(ng_socket, http, calls.clone()));
+    let result = runtime.block_on(serve(ng_socket, http, li, calls.clone()));
 
     // Whether we stop on a signal or on an error: end calls cleanly so their ports are
     // released and their final statistics logged, then stop the packet path.
@@ -135,6 +195,9 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     workers.shutdown();
     // After the workers: every copy they queued is written before the files are closed.
     recorder.shutdown();
+    if let Some(interceptor) = &interceptor {
+        interceptor.shutdown();
+    }
     let signal = result?;
     info!("stopped after {signal}: closed {open} call(s)");
     Ok(())
@@ -146,12 +209,23 @@ struct Http {
     token: Option<http::auth::BearerToken>,
     started: Instant,
     recordings: RecordingStore,
+    recorder: Arc<Recorder>,
+    workers: Arc<MediaWorkers>,
+    li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
+}
+
+/// The LI listener, when configured.
+struct Li {
+    listener: StdTcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<LiState>,
 }
 
 /// Answer ng and HTTP and tick timers until SIGTERM or SIGINT; returns the signal's name.
 async fn serve(
     socket: StdUdpSocket,
     http: Http,
+    li: Option<Li>,
     calls: Arc<Mutex<Calls>>,
 ) -> anyhow::Result<&'static str> {
     // Handlers go in before the first ng reply: once a supervisor sees us answer `ping`, a
@@ -175,6 +249,9 @@ async fn serve(
         token: http.token,
         started: http.started,
         recordings: Some(http.recordings),
+        recorder: Some(http.recorder),
+        workers: Some(http.workers),
+        li_tasks: http.li_tasks,
     }));
     let server = ng.run(socket, stopped);
     tokio::pin!(server);
@@ -190,6 +267,22 @@ async fn serve(
         ))
     };
     tokio::pin!(http_server);
+    // The LI listener stops with the others; its failures are not logged (LI is invisible in
+    // the ordinary log) and do not stop the daemon.
+    let li_stop = Arc::new(Notify::new());
+    if let Some(li) = li {
+        let listener = tokio::net::TcpListener::from_std(li.listener)
+            .context("cannot register the LI listener")?;
+        let app = ngmedia_control::li::api::router(li.state.clone());
+        let stop = li_stop.clone();
+        tokio::spawn(ngmedia_control::li::api::serve(
+            listener,
+            app,
+            li.tls,
+            li.state,
+            async move { stop.notified().await },
+        ));
+    }
 
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -212,6 +305,7 @@ async fn serve(
     // notify_one keeps a permit if the server is not waiting at this moment.
     stop.notify_one();
     http_stop.notify_one();
+    li_stop.notify_one();
     // Both servers wind down together, within one grace period.
     let stopping = async {
         tokio::join!(server, async {

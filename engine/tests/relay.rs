@@ -172,7 +172,10 @@ impl Side {
             srtp_in: None,
             srtp_out: None,
             ice: None,
+            dtls: None,
             tap: None,
+            intercept: None,
+            rtcp_feedback: false,
         };
         [
             stream(

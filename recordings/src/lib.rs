@@ -7,6 +7,7 @@
 //! [`RecordingStore`] folder.
 
 pub mod pcap;
+mod rate;
 mod recorder;
 pub mod store;
 pub mod timeline;

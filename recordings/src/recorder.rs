@@ -20,12 +20,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ngmedia_codecs::{Codec, CodecKind, Decoder};
 use ngmedia_engine::core::plan::CallKey;
 use ngmedia_engine::core::tap::{
-    tap_queue, RecordingEvent, RecordingSink, TapCall, TapPacket, TapReceiver, TapSender, TapStream,
+    tap_queue, RecordingEvent, RecordingSink, TapCall, TapCodec, TapPacket, TapReceiver, TapSender, TapStream,
 };
 use serde_json::{json, Value};
 use tracing::{info, warn};
 
 use crate::pcap::PcapWriter;
+use crate::rate::StreamRate;
 use crate::store::{RecordingStore, META_SUFFIX, MIX_SUFFIX, PCAP_SUFFIX};
 use crate::timeline::{SeqCounter, StreamTimeline};
 use crate::RecordingError;
@@ -105,6 +106,10 @@ pub struct RecorderStats {
     pub unknown: AtomicU64,
     /// Packets too late for the jitter window, or undecodable.
     pub discarded: AtomicU64,
+    /// Bytes written to recording files (WAV, pcap, metadata).
+    pub bytes: AtomicU64,
+    /// Recordings open now (recording, paused, or closing after a stop).
+    pub active: AtomicU64,
 }
 
 enum Ctl {
@@ -118,7 +123,12 @@ pub struct Recorder {
     thread: Mutex<Option<JoinHandle<()>>>,
     stats: Arc<RecorderStats>,
     store: RecordingStore,
+    live: Live,
 }
+
+/// Summaries of the recordings in progress, republished by the recorder thread on every
+/// start/pause/stop/close (never per packet) for `GET /recordings`.
+type Live = Arc<Mutex<Vec<Value>>>;
 
 impl RecordingSink for Recorder {
     fn event(&self, event: RecordingEvent) {
@@ -141,7 +151,9 @@ impl Recorder {
         let (ctl_tx, ctl_rx) = mpsc::channel();
         let stats = Arc::new(RecorderStats::default());
         let store = RecordingStore::new(&config.dir);
+        let live = Live::default();
         let mut worker = Worker {
+            live: live.clone(),
             config,
             store: store.clone(),
             stats: stats.clone(),
@@ -160,6 +172,7 @@ impl Recorder {
                 thread: Mutex::new(Some(thread)),
                 stats,
                 store,
+                live,
             }),
             tap_tx,
         ))
@@ -171,6 +184,12 @@ impl Recorder {
 
     pub fn store(&self) -> &RecordingStore {
         &self.store
+    }
+
+    /// The recordings not finalized yet: `id`, `call_id`, `state` (`recording`, `paused`,
+    /// `stopping`), `start_ms`, `sample_rate` (once known), `error` if one stopped it.
+    pub fn in_progress(&self) -> Vec<Value> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Write every queued copy, finalize every recording and stop the thread. Call after the
@@ -207,6 +226,7 @@ struct Worker {
     out: Vec<i16>,
     /// Shutdown was asked for while handling a packet.
     stopping: bool,
+    live: Live,
 }
 
 impl Worker {
@@ -250,6 +270,7 @@ impl Worker {
                 self.finalize(&mut rec, stop);
             }
         }
+        self.publish();
     }
 
     /// Apply queued control events; false on shutdown.
@@ -278,6 +299,39 @@ impl Worker {
     }
 
     fn event(&mut self, event: RecordingEvent) {
+        self.apply(event);
+        self.publish();
+    }
+
+    /// Republish the in-progress list and the active gauge.
+    fn publish(&self) {
+        let mut list: Vec<Value> = self
+            .calls
+            .values()
+            .map(|r| {
+                let state = if r.stop_ms.is_some() {
+                    "stopping"
+                } else if r.paused_since.is_some() {
+                    "paused"
+                } else {
+                    "recording"
+                };
+                json!({
+                    "id": r.id,
+                    "call_id": r.info.call_id,
+                    "state": state,
+                    "start_ms": r.start_ms,
+                    "sample_rate": r.rate,
+                    "error": r.failed,
+                })
+            })
+            .collect();
+        list.sort_by(|a, b| a["start_ms"].as_u64().cmp(&b["start_ms"].as_u64()));
+        self.stats.active.store(list.len() as u64, Relaxed);
+        *self.live.lock().unwrap_or_else(|e| e.into_inner()) = list;
+    }
+
+    fn apply(&mut self, event: RecordingEvent) {
         match event {
             RecordingEvent::Start { call, info, at_us } => {
                 let at = at_us / 1000;
@@ -306,7 +360,8 @@ impl Worker {
                         let id = self.store.new_id(&stem, at);
                         info!(call_id = %info.call_id, id = %id, "recording started");
                         self.stats.started.fetch_add(1, Relaxed);
-                        self.calls.insert(call, CallRec::new(id, info, at));
+                        self.calls
+                            .insert(call, CallRec::new(id, info, at, self.stats.clone()));
                     }
                 }
             }
@@ -372,11 +427,15 @@ impl Worker {
                 rec.fail(e, &self.stats);
             }
         }
+        let closed = !closing.is_empty();
         for key in closing {
             if let Some(mut rec) = self.calls.remove(&key) {
                 let stop = rec.stop_ms.unwrap_or(now_ms);
                 self.finalize(&mut rec, stop);
             }
+        }
+        if closed {
+            self.publish();
         }
     }
 
@@ -406,6 +465,10 @@ struct StreamRec {
     codecs: BTreeSet<String>,
     packets: u64,
     discarded: u64,
+    /// Conversion to the output rate at the current decoder rate.
+    rate: Option<StreamRate>,
+    /// The converter of the previous decoder rate until its tail is mixed in.
+    old_rate: Option<StreamRate>,
 }
 
 /// The open files of a recording.
@@ -434,10 +497,11 @@ struct CallRec {
     pcap: Option<PcapWriter<BufWriter<File>>>,
     pcap_failed: bool,
     failed: Option<String>,
+    stats: Arc<RecorderStats>,
 }
 
 impl CallRec {
-    fn new(id: String, info: TapCall, start_ms: u64) -> CallRec {
+    fn new(id: String, info: TapCall, start_ms: u64, stats: Arc<RecorderStats>) -> CallRec {
         CallRec {
             id,
             info,
@@ -454,6 +518,7 @@ impl CallRec {
             pcap: None,
             pcap_failed: false,
             failed: None,
+            stats,
         }
     }
 
@@ -468,25 +533,48 @@ impl CallRec {
         }
     }
 
-    /// The output rate: 48 kHz when a party uses Opus, else 8 kHz (G.711, G.729).
+    /// The output rate: the highest PCM rate of the codec each party uses (its first codec
+    /// the other party also has), so 8 kHz for G.711/G.729 calls and 48 kHz once a party
+    /// uses Opus (decoded natively at 48 kHz). A 16 kHz codec (G.722, L16/16000) would give a
+    /// 16 kHz recording through the same rule, but the codecs registry has none yet, so
+    /// wideband recordings are 48 kHz today. Unknown codecs count as 8 kHz.
     fn choose_rate(&self) -> u32 {
-        let first_used = |leg: usize| -> Option<String> {
-            let l = self.info.legs.get(leg)?;
-            let other = self.info.legs.get(1 - leg.min(1));
-            let list = l.medias.first()?;
-            let peer: Vec<String> = other
+        // Events and comfort noise say nothing about the audio's rate.
+        let audio = |c: &&TapCodec| {
+            !c.name.eq_ignore_ascii_case("telephone-event") && !c.name.eq_ignore_ascii_case("CN")
+        };
+        // The party's first codec its peer also has (an offer lists several); in a
+        // transcoded call the lists do not meet, and the party's first audio codec is used.
+        let used = |leg: usize| -> Option<&TapCodec> {
+            let list = self.info.legs.get(leg)?.medias.first()?;
+            let peer: Vec<String> = self
+                .info
+                .legs
+                .get(1 - leg.min(1))
                 .and_then(|o| o.medias.first())
-                .map(|m| m.iter().map(|c| c.name.to_ascii_lowercase()).collect())
+                .map(|m| m.iter().filter(audio).map(|c| c.name.to_ascii_lowercase()).collect())
                 .unwrap_or_default();
             list.iter()
-                .find(|c| peer.is_empty() || peer.contains(&c.name.to_ascii_lowercase()))
-                .or(list.first())
-                .map(|c| c.name.to_ascii_lowercase())
+                .filter(audio)
+                .find(|c| peer.contains(&c.name.to_ascii_lowercase()))
+                .or_else(|| list.iter().find(audio))
         };
-        if (0..self.info.legs.len().min(2)).any(|l| first_used(l).as_deref() == Some("opus")) {
-            48_000
-        } else {
-            8_000
+        let pcm_rate = |c: &TapCodec| {
+            Codec::lookup(&c.name, c.clock_rate, c.channels, c.fmtp.as_deref())
+                .ok()
+                .filter(|k| k.kind() != CodecKind::TelephoneEvent)
+                .map_or(8_000, |k| k.def.pcm_rate)
+        };
+        let best = (0..self.info.legs.len().min(2))
+            .filter_map(used)
+            .map(pcm_rate)
+            .max()
+            .unwrap_or(8_000);
+        // Snap to a rate the resampler and WAV players handle.
+        match best {
+            0..=8_000 => 8_000,
+            8_001..=16_000 => 16_000,
+            _ => 48_000,
         }
     }
 
@@ -525,6 +613,9 @@ impl CallRec {
                 );
             }
             if let Some(w) = &mut self.pcap {
+                self.stats
+                    .bytes
+                    .fetch_add(PCAP_RECORD_OVERHEAD + p.bytes().len() as u64, Relaxed);
                 w.write_packet(p.arrival_ms, p.src, p.local, p.bytes())
                     .map_err(|e| RecordingError::Io(part(store, &self.id, PCAP_SUFFIX), e))?;
             }
@@ -577,19 +668,53 @@ impl CallRec {
                 .chunks(channels)
                 .map(|f| (f.iter().map(|&x| i32::from(x)).sum::<i32>() / channels as i32) as i16),
         );
-        resample_linear(mono, dec_rate, rate, out);
         let pos = s
             .timeline
             .place(rtp.ssrc(), rtp.timestamp(), clock, arrival_pos);
-        s.timeline.wrote(pos, out.len());
+        s.timeline.wrote(pos, mono.len() * rate as usize / dec_rate.max(1) as usize);
+        if s.rate.as_ref().is_none_or(|r| r.input_rate() != dec_rate) {
+            if let Some(old) = s.rate.as_mut() {
+                old.end_run();
+            }
+            let old = s.rate.replace(StreamRate::new(dec_rate, rate));
+            s.old_rate = old;
+        }
+        let conv = s.rate.as_mut().expect("set above");
+        let out_pos = conv.convert(mono, pos, out);
         let channel = usize::from(p.stream.leg.min(1));
-        if !self.mix_in(channel, pos, out, rate) {
+        self.mix_tails(p.stream, channel, rate, mono);
+        if !self.mix_in(channel, out_pos, out, rate) {
             if let Some(s) = self.streams.get_mut(&p.stream) {
                 s.discarded += 1;
             }
             stats.discarded.fetch_add(1, Relaxed);
         }
         Ok(())
+    }
+
+    /// Mix in the last samples of a stream's finished resampler run (see [`StreamRate`]);
+    /// `buf` is scratch.
+    fn mix_tails(&mut self, stream: TapStream, channel: usize, rate: u32, buf: &mut Vec<i16>) {
+        let Some(s) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        let mut pieces: [Option<i64>; 2] = [None, None];
+        let mut bufs = [Vec::new(), std::mem::take(buf)];
+        if let Some(old) = s.old_rate.as_mut() {
+            old.end_run();
+            pieces[0] = old.take_tail(&mut bufs[0]);
+            s.old_rate = None;
+        }
+        if let Some(r) = s.rate.as_mut() {
+            pieces[1] = r.take_tail(&mut bufs[1]);
+        }
+        for (at, samples) in pieces.iter().zip(&bufs) {
+            if let Some(at) = at {
+                // Too late for the window: nothing to do, the run's body was written.
+                let _ = self.mix_in(channel, *at, samples, rate);
+            }
+        }
+        *buf = std::mem::take(&mut bufs[1]);
     }
 
     /// Count a packet of a stream in the metadata (packets, SSRCs, loss).
@@ -603,6 +728,8 @@ impl CallRec {
             codecs: BTreeSet::new(),
             packets: 0,
             discarded: 0,
+            rate: None,
+            old_rate: None,
         });
         s.packets += 1;
         s.ssrcs
@@ -723,6 +850,8 @@ impl CallRec {
             buf.drain(..n.min(buf.len()));
         }
         self.written = upto;
+        let per_sample = if files.mix.is_some() { 4 } else { 0 } + 2 * files.parties.len() as u64;
+        self.stats.bytes.fetch_add(n as u64 * per_sample, Relaxed);
         Ok(())
     }
 
@@ -742,6 +871,15 @@ impl CallRec {
         }
         let rate = self.rate();
         if config.format.wav() {
+            // Push out what the resamplers still hold.
+            let keys: Vec<TapStream> = self.streams.keys().copied().collect();
+            let mut buf = Vec::new();
+            for k in keys {
+                if let Some(r) = self.streams.get_mut(&k).and_then(|s| s.rate.as_mut()) {
+                    r.end_run();
+                }
+                self.mix_tails(k, usize::from(k.leg.min(1)), rate, &mut buf);
+            }
             let stop_pos = self.pos_of_ms(stop_ms, rate);
             let data_end =
                 self.written + self.pending.iter().map(Vec::len).max().unwrap_or(0) as i64;
@@ -913,6 +1051,7 @@ impl CallRec {
         let path = part(store, &self.id, META_SUFFIX);
         let body = serde_json::to_vec_pretty(&meta).expect("JSON values serialize");
         let mut f = File::create(&path).map_err(|e| RecordingError::Io(path.clone(), e))?;
+        self.stats.bytes.fetch_add(body.len() as u64, Relaxed);
         f.write_all(&body)
             .and_then(|()| f.sync_data())
             .map_err(|e| RecordingError::Io(path.clone(), e))?;
@@ -920,6 +1059,10 @@ impl CallRec {
         fs::rename(&path, &to).map_err(|e| RecordingError::Io(to, e))
     }
 }
+
+/// Bytes a pcap record adds to the packet: record header, IPv4 and UDP headers (IPv6 adds
+/// 20 more; the byte counter is an operator's estimate, not an audit).
+const PCAP_RECORD_OVERHEAD: u64 = 16 + 20 + 8;
 
 /// Suffixes of the per-party WAVs (left/caller first).
 const PARTY_SUFFIXES: [&str; 2] = ["-caller.wav", "-callee.wav"];
@@ -968,25 +1111,6 @@ fn build_decoder(
         _ => codec.decoder().ok()?,
     };
     Some((decoder, format!("{}/{}", codec.name(), codec.clock_rate)))
-}
-
-/// Linear-interpolation resampling of one packet (`from` Hz to `to` Hz) into `out`. Good
-/// enough for a recording (the tone tests check frequencies, not fidelity) and stateless.
-fn resample_linear(input: &[i16], from: u32, to: u32, out: &mut Vec<i16>) {
-    out.clear();
-    if from == to || input.is_empty() {
-        out.extend_from_slice(input);
-        return;
-    }
-    let n = input.len() * to as usize / from as usize;
-    for i in 0..n {
-        let x = i as f64 * f64::from(from) / f64::from(to);
-        let j = x as usize;
-        let f = x - j as f64;
-        let a = f64::from(input[j.min(input.len() - 1)]);
-        let b = f64::from(input[(j + 1).min(input.len() - 1)]);
-        out.push((a + (b - a) * f).round() as i16);
-    }
 }
 
 #[cfg(test)]

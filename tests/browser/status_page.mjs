@@ -1,16 +1,18 @@
 // Browser test of the ngmedia status page, run by tests/tests/status_page.rs against a live
 // daemon with calls sending media:
-//   node status_page.mjs URL CALL_ID[,CALL_ID...] SCREENSHOT_PATH
+//   node status_page.mjs URL CALL_ID[,CALL_ID...] SCREENSHOT_PATH [RECORDING_CALL LIVE_RECORDING_CALL]
 // Loads the page in headless Chromium (the system's /usr/bin/chromium, driven by
 // playwright-core), checks every call appears in the calls table with quality figures and
-// that the traffic chart gains points and redraws, then saves a screenshot. Exits non-zero
+// that the traffic chart gains points and redraws; with the optional arguments, that the
+// recordings section lists RECORDING_CALL's finished recording with a working audio link
+// and LIVE_RECORDING_CALL's recording in progress; then saves a screenshot. Exits non-zero
 // with a reason on the first failed check. Every wait is bounded.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const [url, callIds, screenshot] = process.argv.slice(2);
+const [url, callIds, screenshot, recordedCall, liveRecordedCall] = process.argv.slice(2);
 if (!url || !callIds || !screenshot) {
   console.error("usage: node status_page.mjs URL CALL_ID[,CALL_ID...] SCREENSHOT_PATH");
   process.exit(2);
@@ -85,10 +87,30 @@ try {
   const activeCalls = await page.locator("#calls-active").textContent();
   if (Number(activeCalls) < callIds.split(",").length) fail(`active calls tile reads ${activeCalls}`);
 
+  let recordings = "";
+  if (recordedCall) {
+    // The finished recording: listed with a WAV link that downloads a RIFF/WAVE file.
+    const done = page.locator(`#recordings tbody tr[data-call-id="${recordedCall}"][data-state="complete"]`).first();
+    await done.waitFor({ timeout: WAIT_MS });
+    const href = await done.locator("a").getAttribute("href");
+    if (!href || !/^recordings\/[^/]+\/audio$/.test(href)) fail(`audio link reads ${href}`);
+    const wav = await page.evaluate(async (h) => {
+      const r = await fetch(h);
+      const b = new Uint8Array(await r.arrayBuffer());
+      return { status: r.status, type: r.headers.get("content-type"), magic: String.fromCharCode(...b.slice(0, 4), ...b.slice(8, 12)), len: b.length };
+    }, href);
+    if (wav.status !== 200 || wav.type !== "audio/wav" || wav.magic !== "RIFFWAVE" || wav.len <= 44) {
+      fail(`audio download: ${JSON.stringify(wav)}`);
+    }
+    const live = page.locator(`#recordings tbody tr[data-call-id="${liveRecordedCall}"][data-state="recording"]`).first();
+    await live.waitFor({ timeout: WAIT_MS });
+    recordings = `, recordings listed (finished ${wav.len} bytes WAV, one in progress)`;
+  }
+
   await page.screenshot({ path: screenshot, fullPage: true });
   if (problems.length) fail(problems.join("\n"));
   console.log(`ok: ${callIds.split(",").length} call(s) shown, chart ${points0} -> ` +
-    `${await chart.getAttribute("data-points")} points, screenshot ${screenshot}`);
+    `${await chart.getAttribute("data-points")} points${recordings}, screenshot ${screenshot}`);
 } catch (e) {
   console.error(`status page check failed: ${e.message}`);
   process.exitCode = 1;

@@ -11,6 +11,7 @@ pub mod bencode;
 pub mod call;
 pub mod daemon;
 pub mod http;
+pub mod li;
 pub mod ng;
 pub mod rtp;
 pub mod sdp;

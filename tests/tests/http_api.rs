@@ -60,6 +60,12 @@ fn metrics_count_exact_packets_calls_and_ng_requests() {
             "ngmedia_ports_total",
             (daemon.port_max - daemon.port_min + 1) as f64,
         ),
+        // One m= line per party; no transcoding, no recording.
+        ("ngmedia_streams_active", 2.0),
+        ("ngmedia_streams_total", 2.0),
+        ("ngmedia_recordings_active", 0.0),
+        ("ngmedia_recordings_total", 0.0),
+        ("ngmedia_recording_written_bytes_total", 0.0),
         ("ngmedia_packet_drops_total{reason=\"no_destination\"}", 0.0),
         ("ngmedia_packet_drops_total{reason=\"malformed\"}", 0.0),
         (
@@ -100,6 +106,17 @@ fn metrics_count_exact_packets_calls_and_ng_requests() {
         Some(1.0)
     );
     assert!(metric(&text, "ngmedia_uptime_seconds").is_some_and(|s| s >= 0.0));
+    // Worker loop utilisation: one series per worker, busy time below wall time.
+    assert!(!text.contains("ngmedia_transcoders_active{"), "no transcoder runs");
+    let busy: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with("ngmedia_worker_busy_seconds_total{worker=\""))
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse().unwrap())
+        .collect();
+    assert!(!busy.is_empty(), "{text}");
+    let uptime = metric(&text, "ngmedia_uptime_seconds").unwrap();
+    assert!(busy.iter().all(|&b| b > 0.0 && b < uptime), "{busy:?} in {uptime} s");
+    assert!(metric(&text, "ngmedia_worker_wakeups_total{worker=\"0\"}").is_some_and(|w| w >= 1.0));
     // No per-call label values anywhere.
     assert!(!text.contains("http-metrics"), "{text}");
 

@@ -197,7 +197,7 @@ fn recording_has_each_party_on_its_channel_with_silence_for_loss_and_pause() {
 
     let list = wait_for(Duration::from_secs(5), || {
         let l = recordings_of(daemon.http, &call.call_id);
-        (!l.is_empty()).then_some(l)
+        (!l.is_empty() && l[0]["state"] == "complete").then_some(l)
     })
     .expect("the recording is listed once finalized");
     assert_eq!(list.len(), 1);

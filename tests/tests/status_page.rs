@@ -1,8 +1,9 @@
 //! The status page in a real browser: headless Chromium (Debian's `chromium`) driven by
 //! Playwright (`tests/browser/status_page.mjs`, `playwright-core` from `tests/browser/`'s
 //! lockfile, no downloaded browser) loads `/` from a daemon with two live calls, and checks
-//! that both calls appear with quality figures and that the traffic chart updates. The
-//! screenshot is kept as `target/status-page.png`.
+//! that both calls appear with quality figures, that the traffic chart updates, and that the
+//! recordings section lists a finished recording (whose audio link downloads a WAV) and
+//! one in progress. The screenshot is kept as `target/status-page.png`.
 //!
 //! Needs `node`, `/usr/bin/chromium` and `npm ci` in `tests/browser` (`.ci/run` does all of
 //! that). Without them the test is skipped with a message, except under CI (`CI` set), where
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ngmedia_tests::{Daemon, TwoPartyCall};
+use ngmedia_tests::{dict, wait_for, Daemon, NgClient, TwoPartyCall};
 
 /// Upper bound for the whole browser run (launch, checks, screenshot).
 const BROWSER_LIMIT: Duration = Duration::from_secs(60);
@@ -61,12 +62,30 @@ fn status_page_shows_live_calls_and_chart_in_chromium() {
         eprintln!("SKIPPED status page browser test: {why}");
         return;
     }
-    let daemon = Daemon::start(&[]);
+    let rec_dir = std::env::temp_dir().join(format!("ngmedia-status-rec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&rec_dir);
+    let daemon = Daemon::start(&[&format!("--recording-dir={}", rec_dir.display())]);
     let ng = daemon.client();
+    let recording = |call: &TwoPartyCall, command: &str, ng: &NgClient| {
+        ng.ok(dict! { "command" => command, "call-id" => call.call_id.as_str(), "from-tag" => call.from_tag.as_str() });
+    };
+    // A call recorded for half a second and finished before the page loads.
+    let mut recorded = TwoPartyCall::setup(&ng, "status-page-recorded");
+    recording(&recorded, "start recording", &ng);
+    recorded.exchange(25, Duration::from_millis(20));
+    recording(&recorded, "stop recording", &ng);
+    let http = daemon.http_client();
+    wait_for(Duration::from_secs(5), || {
+        let list = http.get("/recordings?call_id=status-page-recorded").json();
+        (list["recordings"][0]["state"] == "complete").then_some(())
+    })
+    .expect("the recording is finalized");
     let mut calls = [
         TwoPartyCall::setup(&ng, "status-page-call-1"),
         TwoPartyCall::setup(&ng, "status-page-call-2"),
     ];
+    // The first call is being recorded while the page is open.
+    recording(&calls[0], "start recording", &ng);
     // Media for the whole browser run: 20 ms packets both ways on both calls, the second
     // call's caller losing every 10th, until the browser is done (bounded by the limit).
     let done = Arc::new(AtomicBool::new(false));
@@ -104,6 +123,8 @@ fn status_page_shows_live_calls_and_chart_in_chromium() {
         .arg(format!("http://{}/", daemon.http))
         .arg("status-page-call-1,status-page-call-2")
         .arg(&screenshot)
+        .arg("status-page-recorded")
+        .arg("status-page-call-1")
         .env("CHROMIUM", chromium())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -136,6 +157,8 @@ fn status_page_shows_live_calls_and_chart_in_chromium() {
         "browser checks failed ({status}):\n{out}\n{err}"
     );
     assert!(out.starts_with("ok: 2 call(s) shown"), "{out}");
+    assert!(out.contains("recordings listed"), "{out}");
+    let _ = std::fs::remove_dir_all(&rec_dir);
     let png = std::fs::read(&screenshot).expect("screenshot written");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 }

@@ -52,8 +52,27 @@ pub struct MediaView<'a> {
     pub kind: &'a str,
     pub protocol: &'a str,
     pub codec: Option<&'a str>,
+    /// Every codec of the party's m= line.
+    pub codecs: &'a [String],
+    /// Transcoder for RTP from this party (`PCMU-opus`), `null` when relayed as is.
+    pub transcode: Option<&'a str>,
+    /// SRTP with this party (`null`: plain RTP or keys not settled).
+    pub srtp: Option<SrtpView>,
+    /// `lite` (we answer its ICE checks), `removed` (ICE stripped), `null` (no ICE).
+    pub ice: Option<&'static str>,
     pub flags: &'a [&'static str],
     pub streams: Vec<StreamView<'a>>,
+}
+
+/// SRTP state of one m= line.
+#[derive(Debug, Serialize)]
+pub struct SrtpView {
+    /// `SDES`.
+    pub keying: &'static str,
+    /// Suite of what the party sends (we unprotect).
+    pub suite_in: &'static str,
+    /// Suite of what we send it.
+    pub suite_out: &'static str,
 }
 
 /// One local socket (rtpengine `packet_stream`).
@@ -261,6 +280,14 @@ impl<'a> MediaView<'a> {
             kind: &m.kind,
             protocol: &m.protocol,
             codec: m.codec.as_deref(),
+            codecs: &m.codecs,
+            transcode: m.transcode.as_deref(),
+            srtp: m.srtp.as_ref().map(|s| SrtpView {
+                keying: s.keying,
+                suite_in: s.suite_in,
+                suite_out: s.suite_out,
+            }),
+            ice: m.ice,
             flags: &m.flags,
             streams: m
                 .streams
@@ -564,7 +591,7 @@ mod tests {
             v["packets"]["drops"],
             json!({"malformed": 3, "no_destination": 0, "no_stream": 0,
                    "send_failed": 0, "source_mismatch": 0, "srtp_auth": 0,
-                   "srtp_failed": 0, "srtp_replay": 0, "stun": 0, "tap_full": 0})
+                   "srtp_failed": 0, "srtp_replay": 0, "stun": 0, "tap_full": 0, "dtls": 0, "rtcp_feedback": 0})
         );
         assert_eq!(
             v["ng"]["requests"],

@@ -25,6 +25,40 @@ pub fn command_label(kind: CommandKind) -> String {
     kind.name().to_ascii_lowercase().replace(' ', "_")
 }
 
+/// Figures that live outside the call registry: the media workers and the recorder.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Extra {
+    /// (busy nanoseconds, wake-ups) of each media worker, in worker order.
+    pub workers: Vec<(u64, u64)>,
+    /// `None`: no recorder running (the families are left out).
+    pub recorder: Option<RecorderFigures>,
+}
+
+/// A copy of the recorder's counters for one scrape.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct RecorderFigures {
+    pub active: u64,
+    pub started: u64,
+    pub finished: u64,
+    pub failed: u64,
+    pub bytes: u64,
+    pub discarded: u64,
+}
+
+impl RecorderFigures {
+    pub fn read(s: &ngmedia_recordings::RecorderStats) -> RecorderFigures {
+        use std::sync::atomic::Ordering::Relaxed;
+        RecorderFigures {
+            active: s.active.load(Relaxed),
+            started: s.started.load(Relaxed),
+            finished: s.finished.load(Relaxed),
+            failed: s.failed.load(Relaxed),
+            bytes: s.bytes.load(Relaxed),
+            discarded: s.discarded.load(Relaxed),
+        }
+    }
+}
+
 struct Out(String);
 
 impl Out {
@@ -46,8 +80,30 @@ impl Out {
     }
 }
 
+/// A label value with `\\`, `"` and newlines escaped (text format 0.0.4).
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Append the anonymous LI gauge: how many interception tasks exist, nothing else.
+pub fn render_li_tasks(text: &mut String, tasks: usize) {
+    use std::fmt::Write;
+    let _ = write!(
+        text,
+        "# HELP ngmedia_li_tasks_active Lawful-interception tasks configured.\n\
+         # TYPE ngmedia_li_tasks_active gauge\nngmedia_li_tasks_active {tasks}\n"
+    );
+}
+
 /// The whole exposition for one scrape.
-pub fn render(engine: &EngineStatistics, ng: &NgMetrics, uptime: Duration) -> String {
+pub fn render(
+    engine: &EngineStatistics,
+    ng: &NgMetrics,
+    uptime: Duration,
+    extra: &Extra,
+) -> String {
     let mut o = Out(String::with_capacity(8 * 1024));
     let p = &engine.packets;
 
@@ -108,6 +164,93 @@ pub fn render(engine: &EngineStatistics, ng: &NgMetrics, uptime: Duration) -> St
         "Media ports in the configured range.",
         engine.ports_total,
     );
+
+    o.single(
+        "ngmedia_streams_active",
+        "gauge",
+        "Media streams (a party's m= line with its ports) held by calls.",
+        engine.streams_current,
+    );
+    o.single(
+        "ngmedia_streams_total",
+        "counter",
+        "Media streams opened.",
+        engine.streams_total,
+    );
+    o.family(
+        "ngmedia_transcoders_active",
+        "gauge",
+        "Transcoders running, by codec pair (input-output codec names).",
+    );
+    for (pair, n) in &engine.transcoders {
+        o.sample(
+            "ngmedia_transcoders_active",
+            &format!("pair=\"{}\"", label_value(pair)),
+            n,
+        );
+    }
+    o.family(
+        "ngmedia_worker_busy_seconds_total",
+        "counter",
+        "Time each media worker spent handling wake-ups (not waiting); rate() is its loop utilisation.",
+    );
+    for (i, (busy_ns, _)) in extra.workers.iter().enumerate() {
+        o.sample(
+            "ngmedia_worker_busy_seconds_total",
+            &format!("worker=\"{i}\""),
+            format_args!("{:.9}", *busy_ns as f64 / 1e9),
+        );
+    }
+    o.family(
+        "ngmedia_worker_wakeups_total",
+        "counter",
+        "Wake-ups of each media worker's IO loop.",
+    );
+    for (i, (_, wakeups)) in extra.workers.iter().enumerate() {
+        o.sample(
+            "ngmedia_worker_wakeups_total",
+            &format!("worker=\"{i}\""),
+            wakeups,
+        );
+    }
+    if let Some(r) = &extra.recorder {
+        o.single(
+            "ngmedia_recordings_active",
+            "gauge",
+            "Recordings open (recording, paused, or closing).",
+            r.active,
+        );
+        o.single(
+            "ngmedia_recordings_total",
+            "counter",
+            "Recordings started.",
+            r.started,
+        );
+        o.single(
+            "ngmedia_recordings_finished_total",
+            "counter",
+            "Recordings finalized with valid files.",
+            r.finished,
+        );
+        o.single(
+            "ngmedia_recordings_failed_total",
+            "counter",
+            "Recordings stopped by a write error (disk full, permissions); their calls went on.",
+            r.failed,
+        );
+        o.single(
+            "ngmedia_recording_written_bytes_total",
+            "counter",
+            "Bytes written to recording files (audio, pcap, metadata).",
+            r.bytes,
+        );
+        o.single(
+            "ngmedia_recording_packets_discarded_total",
+            "counter",
+            "Recorded packets not written: too late for the jitter window, or undecodable.",
+            r.discarded,
+        );
+    }
 
     o.single(
         "ngmedia_rtp_packets_total",
@@ -284,7 +427,7 @@ mod tests {
         s.packets.mos_buckets[3] = 1;
         s.packets.mos_buckets[6] = 2;
         s.packets.mos_sum = 339 + 440 + 440;
-        let text = render(&s, &NgMetrics::default(), Duration::ZERO);
+        let text = render(&s, &NgMetrics::default(), Duration::ZERO, &Extra::default());
         for (series, v) in [
             ("ngmedia_rtp_packets_lost_total", "30"),
             ("ngmedia_rtp_packets_duplicate_total", "0"),
@@ -317,7 +460,12 @@ mod tests {
         s.packets.rtp_bytes = 3440;
         s.packets.relayed_packets = 19;
         s.packets.drops[DropReason::NoDestination as usize] = 1;
-        let text = render(&s, &NgMetrics::default(), Duration::from_millis(12_345));
+        let text = render(
+            &s,
+            &NgMetrics::default(),
+            Duration::from_millis(12_345),
+            &Extra::default(),
+        );
         for (series, v) in [
             ("ngmedia_calls_active", "3"),
             ("ngmedia_calls_total", "7"),
@@ -363,6 +511,55 @@ mod tests {
     }
 
     #[test]
+    fn renders_streams_transcoders_workers_and_recorder() {
+        let s = EngineStatistics {
+            streams_current: 4,
+            streams_total: 9,
+            transcoders: vec![("PCMU-opus".into(), 2), ("opus-PCMU".into(), 2)],
+            ..Default::default()
+        };
+        let extra = Extra {
+            workers: vec![(1_500_000_000, 10), (250_000, 3)],
+            recorder: Some(RecorderFigures {
+                active: 1,
+                started: 3,
+                finished: 1,
+                failed: 1,
+                bytes: 123_456,
+                discarded: 7,
+            }),
+        };
+        let text = render(&s, &NgMetrics::default(), Duration::ZERO, &extra);
+        for (series, v) in [
+            ("ngmedia_streams_active", "4"),
+            ("ngmedia_streams_total", "9"),
+            ("ngmedia_transcoders_active{pair=\"PCMU-opus\"}", "2"),
+            ("ngmedia_transcoders_active{pair=\"opus-PCMU\"}", "2"),
+            (
+                "ngmedia_worker_busy_seconds_total{worker=\"0\"}",
+                "1.500000000",
+            ),
+            (
+                "ngmedia_worker_busy_seconds_total{worker=\"1\"}",
+                "0.000250000",
+            ),
+            ("ngmedia_worker_wakeups_total{worker=\"1\"}", "3"),
+            ("ngmedia_recordings_active", "1"),
+            ("ngmedia_recordings_total", "3"),
+            ("ngmedia_recordings_finished_total", "1"),
+            ("ngmedia_recordings_failed_total", "1"),
+            ("ngmedia_recording_written_bytes_total", "123456"),
+            ("ngmedia_recording_packets_discarded_total", "7"),
+        ] {
+            assert_eq!(value(&text, series).as_deref(), Some(v), "{series}\n{text}");
+        }
+        // Without a recorder the recording families are absent, not zero.
+        let bare = render(&s, &NgMetrics::default(), Duration::ZERO, &Extra::default());
+        assert!(!bare.contains("ngmedia_recordings_active"));
+        assert!(bare.contains("# TYPE ngmedia_transcoders_active gauge"));
+    }
+
+    #[test]
     fn renders_ng_counters_and_histogram() {
         let ng = NgMetrics::default();
         ng.record(
@@ -382,7 +579,12 @@ mod tests {
         );
         ng.record(None, NgResult::Error, Duration::from_micros(5));
         ng.count_replayed();
-        let text = render(&EngineStatistics::default(), &ng, Duration::ZERO);
+        let text = render(
+            &EngineStatistics::default(),
+            &ng,
+            Duration::ZERO,
+            &Extra::default(),
+        );
         for (series, v) in [
             (
                 "ngmedia_ng_requests_total{command=\"offer\",result=\"ok\"}",

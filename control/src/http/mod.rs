@@ -13,8 +13,8 @@ pub mod calls;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
-pub mod ui;
 pub mod recordings;
+pub mod ui;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -78,6 +78,14 @@ pub struct ApiState<E: CallControl = Calls> {
     pub started: Instant,
     /// The recording folder; `None`: `/recordings` answers 404.
     pub recordings: Option<ngmedia_recordings::RecordingStore>,
+    /// The running recorder: its counters in `/metrics`, its open recordings in
+    /// `GET /recordings`.
+    pub recorder: Option<Arc<ngmedia_recordings::Recorder>>,
+    /// The media workers, for loop utilisation in `/metrics`.
+    pub workers: Option<Arc<ngmedia_engine::io::MediaWorkers>>,
+    /// Number of lawful-interception tasks, exposed as an anonymous gauge (`None`: LI off,
+    /// no such series).
+    pub li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 type Shared<E> = State<Arc<ApiState<E>>>;
@@ -398,7 +406,17 @@ async fn statistics<E: CallControl>(State(state): Shared<E>) -> Response {
 
 async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
     let engine = lock(&state.calls).statistics(now());
-    let text = metrics::render(&engine, &state.ng, state.started.elapsed());
+    let extra = metrics::Extra {
+        workers: state.workers.as_ref().map(|w| w.loads()).unwrap_or_default(),
+        recorder: state
+            .recorder
+            .as_ref()
+            .map(|r| metrics::RecorderFigures::read(r.stats())),
+    };
+    let mut text = metrics::render(&engine, &state.ng, state.started.elapsed(), &extra);
+    if let Some(n) = &state.li_tasks {
+        metrics::render_li_tasks(&mut text, n.load(std::sync::atomic::Ordering::Relaxed));
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -413,7 +431,12 @@ async fn list_recordings<E: CallControl>(
     State(state): Shared<E>,
     params: Result<Query<recordings::ListParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    recordings::list(state.recordings.as_ref(), params).await
+    let live = state
+        .recorder
+        .as_ref()
+        .map(|r| r.in_progress())
+        .unwrap_or_default();
+    recordings::list(state.recordings.as_ref(), live, params).await
 }
 
 async fn get_recording<E: CallControl>(

@@ -64,19 +64,40 @@ fn no_recording(id: &str) -> ApiError {
     ApiError::NotFound(format!("no recording with id {id}"))
 }
 
+/// `GET /recordings`: the recordings in progress (`state`: `recording`, `paused`,
+/// `stopping`; newest last) followed by the finished ones from the folder (`state`:
+/// `complete` or `failed`, with their full metadata).
 pub async fn list(
     store: Option<&RecordingStore>,
+    live: Vec<serde_json::Value>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let store = store_or_404(store)?;
     let Query(p) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = p.limit.unwrap_or(super::DEFAULT_LIST).min(super::MAX_LIST);
+    let live: Vec<serde_json::Value> = live
+        .into_iter()
+        .filter(|r| {
+            let start = r["start_ms"].as_u64().unwrap_or(0);
+            p.call_id.as_deref().is_none_or(|c| r["call_id"] == c)
+                && p.from.is_none_or(|f| start >= f)
+                && p.to.is_none_or(|t| start < t)
+        })
+        .take(limit)
+        .collect();
     let filter = ListFilter {
         call_id: p.call_id,
         from_ms: p.from,
         to_ms: p.to,
-        limit: Some(p.limit.unwrap_or(super::DEFAULT_LIST).min(super::MAX_LIST)),
+        limit: Some(limit - live.len()),
     };
-    let list = blocking(move || store.list(&filter).map_err(internal)).await?;
+    let done = blocking(move || store.list(&filter).map_err(internal)).await?;
+    // A recording finalized between the two reads is listed once, finished.
+    let mut list: Vec<serde_json::Value> = live
+        .into_iter()
+        .filter(|r| !done.iter().any(|d| d["id"] == r["id"]))
+        .collect();
+    list.extend(done);
     Ok(Json(json!({"count": list.len(), "recordings": list})).into_response())
 }
 

@@ -106,6 +106,9 @@ fn api_with(token: Option<&str>, recordings: Option<ngmedia_recordings::Recordin
         token: token.and_then(BearerToken::new),
         started: Instant::now(),
         recordings,
+        recorder: None,
+        workers: None,
+        li_tasks: Some(Arc::new(std::sync::atomic::AtomicUsize::new(2))),
     });
     Api {
         app: router(state),

@@ -299,9 +299,10 @@ fn write_leg(l: &mut DictWriter<'_>, leg: &LegSnapshot, call_created: u64) {
                 if let Some(codec) = &media.codec {
                     m.str("codec", codec);
                 }
+                let suite = media.srtp.as_ref().map(|s| s.suite_out);
                 m.list("streams", |ss| {
                     for stream in &media.streams {
-                        ss.dict(|s| write_stream(s, stream, call_created));
+                        ss.dict(|s| write_stream(s, stream, suite, call_created));
                     }
                 });
                 m.list("flags", |f| {
@@ -314,7 +315,12 @@ fn write_leg(l: &mut DictWriter<'_>, leg: &LegSnapshot, call_created: u64) {
     });
 }
 
-fn write_stream(s: &mut DictWriter<'_>, stream: &StreamSnapshot, call_created: u64) {
+fn write_stream(
+    s: &mut DictWriter<'_>,
+    stream: &StreamSnapshot,
+    crypto_suite: Option<&str>,
+    call_created: u64,
+) {
     let c = &stream.counters;
     // rtpengine starts `last packet` at the stream's creation; we report the call's.
     let last_packet = if c.last_packet_ms == 0 {
@@ -327,6 +333,9 @@ fn write_stream(s: &mut DictWriter<'_>, stream: &StreamSnapshot, call_created: u
         .str("family", family(&stream.local));
     write_endpoint(s, "endpoint", stream.endpoint.as_ref());
     write_endpoint(s, "advertised endpoint", stream.advertised.as_ref());
+    if let Some(suite) = crypto_suite {
+        s.str("crypto suite", suite);
+    }
     s.uint("last packet", last_packet);
     s.list("flags", |f| {
         for flag in &stream.flags {
@@ -446,6 +455,10 @@ pub(crate) mod tests {
                 codec: codec.map(Into::into),
                 flags,
                 streams,
+                codecs: codec.map(|c| vec![c.to_owned()]).unwrap_or_default(),
+                transcode: None,
+                srtp: None,
+                ice: None,
             }],
         }
     }
@@ -738,6 +751,7 @@ pub(crate) mod tests {
                     0,
                     1_234_567,
                 ),
+                None,
                 0,
             );
         });
@@ -769,9 +783,10 @@ pub(crate) mod tests {
                 rtcp_packets: 2,
                 rtcp_bytes: 112,
                 relayed_packets: 99,
-                drops: [1, 2, 0, 0, 0, 0, 0, 0, 0, 0],
+                drops: [1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
                 ..Default::default()
             },
+            ..Default::default()
         };
         let mut control = ControlCounters::default();
         let proxy = "127.0.0.1".parse().unwrap();

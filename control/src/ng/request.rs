@@ -239,6 +239,18 @@ pub enum Command {
     Statistics,
     /// `start recording`, `stop recording`, `pause recording`.
     Recording(CommandKind, Recording),
+    /// `start forwarding`, `stop forwarding`.
+    Forwarding(Forwarding),
+}
+
+/// `start forwarding` / `stop forwarding` (rtpengine: media forwarding of a call to the
+/// configured destination, `CALL_FLAG_FORWARDING`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forwarding {
+    pub call_id: String,
+    pub from_tag: Option<String>,
+    pub to_tag: Option<String>,
+    pub start: bool,
 }
 
 impl Command {
@@ -252,6 +264,8 @@ impl Command {
             Command::List(_) => CommandKind::List,
             Command::Statistics => CommandKind::Statistics,
             Command::Recording(kind, _) => *kind,
+            Command::Forwarding(f) if f.start => CommandKind::StartForwarding,
+            Command::Forwarding(_) => CommandKind::StopForwarding,
         }
     }
 
@@ -262,6 +276,7 @@ impl Command {
             Command::Delete(d) => Some(&d.call_id),
             Command::Query(q) => Some(&q.call_id),
             Command::Recording(_, r) => Some(&r.call_id),
+            Command::Forwarding(f) => Some(&f.call_id),
             Command::Ping | Command::List(_) | Command::Statistics => None,
         }
     }
@@ -906,6 +921,18 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
                 },
             )
         }
+        CommandKind::StartForwarding | CommandKind::StopForwarding => {
+            Command::Forwarding(Forwarding {
+                call_id: f
+                    .call_id
+                    .take()
+                    .filter(|c| !c.is_empty())
+                    .ok_or(NgError::NoCallId)?,
+                from_tag: f.from_tag.take().filter(|t| !t.is_empty()),
+                to_tag: f.to_tag.take().filter(|t| !t.is_empty()),
+                start: kind == CommandKind::StartForwarding,
+            })
+        }
         other => return Err(NgError::NotSupported(other.name())),
     };
     Ok(NgRequest {
@@ -1030,17 +1057,46 @@ mod tests {
         let (kind, r) = rec(b"d7:command15:start recording7:call-id2:c18:from-tag1:a8:metadata5:k=v;x18:output-destination4:neate");
         assert_eq!(kind, CommandKind::StartRecording);
         assert_eq!(r.action, RecordingAction::Start);
-        assert_eq!((r.call_id.as_str(), r.from_tag.as_deref()), ("c1", Some("a")));
+        assert_eq!(
+            (r.call_id.as_str(), r.from_tag.as_deref()),
+            ("c1", Some("a"))
+        );
         assert_eq!(r.metadata.as_deref(), Some("k=v;x"));
         assert_eq!(r.output_destination.as_deref(), Some("neat"));
         let (_, r) = rec(b"d7:command14:stop recording7:call-id2:c1e");
         assert_eq!(r.action, RecordingAction::Stop);
         let (kind, r) = rec(b"d7:command14:stop recording7:call-id2:c15:flagsl5:pauseee");
-        assert_eq!((kind, r.action), (CommandKind::StopRecording, RecordingAction::Pause));
+        assert_eq!(
+            (kind, r.action),
+            (CommandKind::StopRecording, RecordingAction::Pause)
+        );
         let (_, r) = rec(b"d7:command15:pause_recording7:call-id2:c1e");
         assert_eq!(r.action, RecordingAction::Pause);
         assert_eq!(
             parse(b"d7:command15:start recordinge").unwrap_err(),
+            NgError::NoCallId
+        );
+    }
+
+    #[test]
+    fn forwarding_commands() {
+        let fwd = |body: &[u8]| match parse(body).unwrap().command {
+            Command::Forwarding(f) => f,
+            other => panic!("not a forwarding command: {other:?}"),
+        };
+        let f = fwd(b"d7:command16:start forwarding7:call-id2:c18:from-tag1:ae");
+        assert_eq!(
+            f,
+            Forwarding {
+                call_id: "c1".into(),
+                from_tag: Some("a".into()),
+                to_tag: None,
+                start: true
+            }
+        );
+        assert!(!fwd(b"d7:command15:stop forwarding7:call-id2:c1e").start);
+        assert_eq!(
+            parse(b"d7:command16:start forwardinge").unwrap_err(),
             NgError::NoCallId
         );
     }
@@ -1300,10 +1356,7 @@ mod tests {
             vec!["frobnicate", "replace-what", "ICE=weird"]
         );
         assert_eq!(req.unknown_keys, vec!["foo", "DTLS-revers"]);
-        assert_eq!(
-            req.unsupported,
-            vec!["inject-DTMF", "ICE=force-relay"]
-        );
+        assert_eq!(req.unsupported, vec!["inject-DTMF", "ICE=force-relay"]);
         let Command::Offer(oa) = req.command else {
             panic!()
         };
@@ -1317,11 +1370,7 @@ mod tests {
         assert_eq!(oa.codec.strip, vec!["PCMU"]);
         assert_eq!(
             oa.flags.other,
-            vec![
-                "inject-DTMF",
-                "frobnicate",
-                "ICE=force-relay"
-            ]
+            vec!["inject-DTMF", "frobnicate", "ICE=force-relay"]
         );
         assert_eq!(oa.sdes.no, vec!["AES_CM_128_HMAC_SHA1_80"]);
     }

@@ -20,7 +20,7 @@ use tracing::{debug, info, warn};
 use super::cookie::CookieCache;
 use super::metrics::{NgMetrics, NgResult};
 use super::reply::{self, Rates};
-use super::request::{self, Command, CommandKind, Encoding, NgRequest};
+use super::request::{self, Command, CommandKind, Encoding, Forwarding, NgRequest};
 use super::{NgError, Pii};
 use crate::bencode::Value;
 
@@ -47,6 +47,10 @@ pub trait CallControl: Send + 'static {
     fn recording(&mut self, _req: &Recording, _now: Now) -> Result<(), CallError> {
         Err(CallError::Invalid("Recording is not enabled".into()))
     }
+    /// `start forwarding` / `stop forwarding`.
+    fn forwarding(&mut self, _req: &Forwarding) -> Result<(), CallError> {
+        Err(CallError::Invalid("Forwarding is not enabled".into()))
+    }
 }
 
 impl CallControl for Calls {
@@ -70,6 +74,14 @@ impl CallControl for Calls {
     }
     fn recording(&mut self, req: &Recording, now: Now) -> Result<(), CallError> {
         Calls::recording(self, req, now)
+    }
+    fn forwarding(&mut self, req: &Forwarding) -> Result<(), CallError> {
+        Calls::forwarding(
+            self,
+            &req.call_id,
+            [req.from_tag.as_deref(), req.to_tag.as_deref()],
+            req.start,
+        )
     }
 }
 
@@ -335,6 +347,10 @@ impl<E: CallControl> NgServer<E> {
             }
             Command::Recording(_, r) => {
                 calls.recording(r, now)?;
+                reply::write_ok(out);
+            }
+            Command::Forwarding(f) => {
+                calls.forwarding(f)?;
                 reply::write_ok(out);
             }
             Command::Statistics => {

@@ -3,6 +3,7 @@
 
 pub mod calls;
 pub mod config;
+pub mod dtls;
 pub mod latch;
 pub mod pii;
 pub mod plan;

@@ -11,10 +11,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::config::Interface;
+use super::dtls::{DtlsIdentity, DtlsRole, Fingerprint};
 use super::srtp::SrtpSuite;
 use super::stats::{PacketTotals, StreamStats};
-use super::transcode::TranscodeSpec;
 use super::tap::TapStream;
+use super::transcode::TranscodeSpec;
 
 /// Identifies one bound local socket for its whole life (unique per daemon run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -93,9 +94,41 @@ pub struct StreamPlan {
     /// on this socket checked with them are answered (ICE-lite), and a nominating one
     /// (USE-CANDIDATE) fixes the party's address. `None`: STUN is dropped.
     pub ice: Option<IceCredentials>,
+    /// DTLS-SRTP with the party on this socket: the worker runs the handshake and keys the
+    /// stream from it (`srtp_in`/`srtp_out` are then ignored). `None`: no DTLS; DTLS
+    /// records received are dropped.
+    pub dtls: Option<DtlsParams>,
     /// Copy accepted RTP to the tap sink (recording) as this stream of the call.
     pub tap: Option<TapStream>,
+    /// Copy accepted RTP (decrypted) to the interception sink (lawful interception,
+    /// `start forwarding`) as this stream of the call. Independent of `tap`.
+    pub intercept: Option<TapStream>,
+    /// The party negotiated an AVPF profile (RFC 4585): RTCP feedback (RTPFB/PSFB) may be
+    /// sent to it. Without it, feedback from the other side is stripped from the RTCP that
+    /// leaves through this socket.
+    pub rtcp_feedback: bool,
 }
+
+/// How one socket does DTLS-SRTP with its party (rtpengine's `dtls_connection` settings of
+/// a `packet_stream`): our role from `a=setup`, the fingerprint the party's certificate must
+/// match, and our certificate. A re-applied plan with equal parameters keeps the running
+/// association and its keys; different ones start a new handshake.
+#[derive(Clone, Debug)]
+pub struct DtlsParams {
+    pub role: DtlsRole,
+    pub remote: Fingerprint,
+    pub identity: Arc<DtlsIdentity>,
+}
+
+impl PartialEq for DtlsParams {
+    fn eq(&self, other: &Self) -> bool {
+        self.role == other.role
+            && self.remote == other.remote
+            && Arc::ptr_eq(&self.identity, &other.identity)
+    }
+}
+
+impl Eq for DtlsParams {}
 
 /// Our short-term ICE credentials for one m= line (`a=ice-ufrag`/`a=ice-pwd`; rtpengine's
 /// `ice_agent` local credentials).

@@ -262,9 +262,77 @@ impl<'a> RtcpHeader<'a> {
     }
 }
 
+/// RTCP packet types of RFC 4585 feedback: transport-layer (RTPFB, e.g. NACK) and
+/// payload-specific (PSFB, e.g. PLI, REMB).
+const RTCP_RTPFB: u8 = 205;
+const RTCP_PSFB: u8 = 206;
+
+/// Remove RFC 4585 feedback packets from the compound RTCP packet in `buf[..len]`, in place,
+/// for a party that did not negotiate AVPF. Returns the new length: 0 when nothing else was
+/// in the compound. A compound whose length fields do not add up is left as it is (the
+/// receiver judges it, as it would without us).
+pub fn strip_rtcp_feedback(buf: &mut [u8], len: usize) -> usize {
+    let len = len.min(buf.len());
+    // First pass: validate, and find out whether anything is to be removed at all.
+    let (mut off, mut any) = (0, false);
+    while off < len {
+        let Some(part) = rtcp_part_len(&buf[off..len]) else { return len };
+        any |= matches!(buf[off + 1], RTCP_RTPFB | RTCP_PSFB);
+        off += part;
+    }
+    if !any {
+        return len;
+    }
+    let (mut read, mut write) = (0, 0);
+    while read < len {
+        let part = rtcp_part_len(&buf[read..len]).expect("validated above");
+        if !matches!(buf[read + 1], RTCP_RTPFB | RTCP_PSFB) {
+            buf.copy_within(read..read + part, write);
+            write += part;
+        }
+        read += part;
+    }
+    write
+}
+
+/// Length in bytes of the RTCP packet at the start of `buf`, if its header is sane.
+fn rtcp_part_len(buf: &[u8]) -> Option<usize> {
+    if buf.len() < 4 || buf[0] >> 6 != 2 {
+        return None;
+    }
+    let words = u16::from_be_bytes([buf[2], buf[3]]) as usize + 1;
+    (words * 4 <= buf.len()).then_some(words * 4)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn feedback_is_stripped_from_compound_rtcp() {
+        // RR (8 bytes) + PLI (PSFB fmt 1, 12 bytes) + SDES (12 bytes) + NACK (RTPFB, 16 bytes).
+        let rr = [0x80, 201, 0, 1, 0, 0, 0, 1];
+        let pli = [0x81, 206, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2];
+        let sdes = [0x81, 202, 0, 2, 0, 0, 0, 1, 1, 1, b'a', 0];
+        let nack = [0x81, 205, 0, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 5, 0, 0];
+        let mut buf = [0u8; 64];
+        let mut n = 0;
+        for p in [&rr[..], &pli, &sdes, &nack] {
+            buf[n..n + p.len()].copy_from_slice(p);
+            n += p.len();
+        }
+        let out = strip_rtcp_feedback(&mut buf, n);
+        assert_eq!(&buf[..out], [&rr[..], &sdes[..]].concat().as_slice());
+        // Only feedback: nothing left.
+        let mut only = pli;
+        assert_eq!(strip_rtcp_feedback(&mut only, 12), 0);
+        // No feedback, or a broken length field: untouched.
+        let mut plain = rr;
+        assert_eq!(strip_rtcp_feedback(&mut plain, 8), 8);
+        let mut broken = [0x81, 206, 0, 9, 0, 0, 0, 1];
+        assert_eq!(strip_rtcp_feedback(&mut broken, 8), 8);
+        assert_eq!(broken, [0x81, 206, 0, 9, 0, 0, 0, 1]);
+    }
 
     /// PCMU, seq 0x1a2b, ts 4000, SSRC 0xdeadbeef, 4 payload bytes of silence.
     const PCMU: [u8; 16] = [

@@ -44,9 +44,29 @@ pub struct MediaSnapshot {
     pub protocol: String,
     /// First codec of the negotiated list, like `PCMU/8000`.
     pub codec: Option<String>,
-    /// `initialized`, `send`, `recv`, `rtcp-mux`, ...
+    /// `initialized`, `send`, `recv`, `rtcp-mux`, `SDES`, `ICE`, ...
     pub flags: Vec<&'static str>,
     pub streams: Vec<StreamSnapshot>,
+    /// Every codec of the party's m= line, `PCMU/8000` style.
+    pub codecs: Vec<String>,
+    /// Transcoder for RTP from this party, as `input-output` codec names (`PCMU-opus`).
+    pub transcode: Option<String>,
+    /// SRTP with this party, once keys are settled (rtpengine: the stream's `crypto suite`).
+    pub srtp: Option<SrtpSnapshot>,
+    /// ICE with this party: `lite` (we answer its checks), `removed` (its ICE attributes
+    /// were stripped), `None` (no ICE in its SDP).
+    pub ice: Option<&'static str>,
+}
+
+/// The SRTP state of one m= line of a party.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SrtpSnapshot {
+    /// Key exchange: `SDES` (DTLS-SRTP will add `DTLS`).
+    pub keying: &'static str,
+    /// Suite of what the party sends us (we unprotect with it).
+    pub suite_in: &'static str,
+    /// Suite of what we send the party (rtpengine's per-stream `crypto suite`).
+    pub suite_out: &'static str,
 }
 
 /// One local socket facing the party (rtpengine `packet_stream`).
@@ -77,4 +97,10 @@ pub struct EngineStatistics {
     pub ports_in_use: u64,
     pub ports_total: u64,
     pub packets: PacketTotals,
+    /// Media streams (a party's m= line with its ports) open now and opened in total
+    /// (rtpengine: `call_media`).
+    pub streams_current: u64,
+    pub streams_total: u64,
+    /// Transcoders running now, by `input-output` codec names (`PCMU-opus`), sorted.
+    pub transcoders: Vec<(String, u64)>,
 }

@@ -120,10 +120,16 @@ pub enum DropReason {
     /// Relayed, but the copy for a recording/tap sink was skipped: its queue or buffer pool
     /// was full (the sink is behind). The stream's error counter is not touched.
     TapFull = 9,
+    /// DTLS: a record on a stream without DTLS, a failed handshake (bad fingerprint, alert,
+    /// timeout), or media to or from a DTLS-SRTP party before its keys are established.
+    Dtls = 10,
+    /// RTCP that held only RFC 4585 feedback, on its way to a party without an AVPF
+    /// profile (feedback inside a compound with other reports is removed, the rest goes on).
+    RtcpFeedback = 11,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 12] = [
         DropReason::SourceMismatch,
         DropReason::Malformed,
         DropReason::NoDestination,
@@ -134,6 +140,8 @@ impl DropReason {
         DropReason::SrtpFailed,
         DropReason::Stun,
         DropReason::TapFull,
+        DropReason::Dtls,
+        DropReason::RtcpFeedback,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -148,6 +156,8 @@ impl DropReason {
             DropReason::SrtpFailed => "srtp_failed",
             DropReason::Stun => "stun",
             DropReason::TapFull => "tap_full",
+            DropReason::Dtls => "dtls",
+            DropReason::RtcpFeedback => "rtcp_feedback",
         }
     }
 
@@ -181,9 +191,21 @@ pub struct WorkerCounters {
     pub mos_buckets: [AtomicU64; MOS_BUCKETS.len() + 1],
     /// Sum of the MOS samples × 100.
     pub mos_sum: AtomicU64,
+    /// Nanoseconds the worker spent working: from each wake-up to its next wait (loop
+    /// utilisation = busy time / wall time).
+    pub busy_ns: AtomicU64,
+    /// Wake-ups of the worker's IO loop.
+    pub wakeups: AtomicU64,
 }
 
 impl WorkerCounters {
+    /// Account one pass of the IO loop that woke at `woke` (called just before waiting again).
+    #[inline]
+    pub fn count_busy(&self, woke: std::time::Instant) {
+        bump(&self.busy_ns, woke.elapsed().as_nanos() as u64);
+        bump(&self.wakeups, 1);
+    }
+
     /// Add what one RTP packet showed about its stream.
     #[inline]
     pub fn count_quality(&self, o: Observed) {

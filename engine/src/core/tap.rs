@@ -10,7 +10,9 @@
 //! ([`super::stats::DropReason::TapFull`]); the packet itself is relayed as always.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::plan::CallKey;
@@ -110,6 +112,17 @@ impl TapPacket {
 #[derive(Clone)]
 pub struct TapSender {
     tx: SyncSender<Box<TapPacket>>,
+    /// Copies refused (pool empty, queue full, sink gone), summed over every stream. The
+    /// recording sink's are also in the workers' `TapFull` drops; the interception sink's are
+    /// counted only here, so they never show in the engine's ordinary counters.
+    refused: Arc<AtomicU64>,
+}
+
+impl TapSender {
+    /// Copies refused so far on this queue.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Relaxed)
+    }
 }
 
 /// The receiving half, owned by the sink's thread.
@@ -120,7 +133,13 @@ pub struct TapReceiver {
 /// A bounded queue of packet copies from the media workers to one sink.
 pub fn tap_queue(capacity: usize) -> (TapSender, TapReceiver) {
     let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-    (TapSender { tx }, TapReceiver { rx })
+    (
+        TapSender {
+            tx,
+            refused: Arc::default(),
+        },
+        TapReceiver { rx },
+    )
 }
 
 impl TapReceiver {
@@ -145,6 +164,7 @@ pub struct StreamTap {
     free: Receiver<Box<TapPacket>>,
     home: SyncSender<Box<TapPacket>>,
     allocated: usize,
+    refused: Arc<AtomicU64>,
 }
 
 impl StreamTap {
@@ -157,6 +177,7 @@ impl StreamTap {
             free,
             home,
             allocated: 0,
+            refused: queue.refused.clone(),
         }
     }
 
@@ -169,6 +190,21 @@ impl StreamTap {
     /// pool grows to [`STREAM_POOL`] buffers, never in steady state.
     #[inline]
     pub fn copy(
+        &mut self,
+        pkt: &[u8],
+        src: SocketAddr,
+        local: SocketAddr,
+        arrival_ms: u64,
+    ) -> bool {
+        let queued = self.try_copy(pkt, src, local, arrival_ms);
+        if !queued {
+            self.refused.fetch_add(1, Relaxed);
+        }
+        queued
+    }
+
+    #[inline]
+    fn try_copy(
         &mut self,
         pkt: &[u8],
         src: SocketAddr,
@@ -202,6 +238,84 @@ impl StreamTap {
                 false
             }
         }
+    }
+}
+
+/// Every copy a stream makes of what it receives: the recorder's and the interceptor's
+/// (lawful interception and `start forwarding`), each to its own queue so a slow consumer of
+/// one never costs the other its copies.
+#[derive(Default)]
+pub struct StreamTaps {
+    pub record: Option<StreamTap>,
+    pub intercept: Option<StreamTap>,
+}
+
+impl StreamTaps {
+    /// Copy `pkt` to every sink the stream has. False when the recorder's copy was refused
+    /// (the caller counts a `TapFull` drop); a refused interception copy is counted only on
+    /// the interception queue ([`TapSender::refused`]), never in the engine's counters.
+    #[inline]
+    pub fn copy(
+        &mut self,
+        pkt: &[u8],
+        src: SocketAddr,
+        local: SocketAddr,
+        arrival_ms: u64,
+    ) -> bool {
+        if let Some(tap) = self.intercept.as_mut() {
+            tap.copy(pkt, src, local, arrival_ms);
+        }
+        match self.record.as_mut() {
+            Some(tap) => tap.copy(pkt, src, local, arrival_ms),
+            None => true,
+        }
+    }
+}
+
+/// One party of a call as the interception sink matches it against its targets
+/// (rtpengine: a `call_monologue` with its tags, label and media endpoints).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct InterceptLeg {
+    /// The party's SIP tag and further tags that answered for it (forks); empty when the
+    /// party has not answered yet.
+    pub tags: Vec<String>,
+    pub label: Option<String>,
+    /// The ng `metadata` the party's last offer/answer carried.
+    pub metadata: Option<String>,
+    /// Index of the leg this one exchanges media with.
+    pub peer: Option<u16>,
+    /// Where the party sends and receives media: SDP addresses and learned sources.
+    pub addresses: Vec<SocketAddr>,
+}
+
+/// A call as the interception sink sees it, after every offer/answer and on re-evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterceptCall {
+    pub call: CallKey,
+    pub call_id: String,
+    /// Index = leg index in the call (the `leg` of [`TapStream`]).
+    pub legs: Vec<InterceptLeg>,
+    /// `start forwarding` is on for the call: every stream is copied to the forwarding
+    /// destination.
+    pub forwarding: bool,
+}
+
+/// Legs whose streams are copied to the interception queue: bit `i` = leg `i`. Legs beyond
+/// 63 are never copied.
+pub type LegMask = u64;
+
+/// Where the call registry asks which streams to copy for interception. Implemented by the
+/// daemon's lawful-interception module; must not block (the registry lock is held) and must
+/// not log anything about the call (interception is invisible).
+pub trait InterceptSink: Send + Sync {
+    /// Which legs' streams to copy now. Both directions of a target leg need the target's
+    /// own streams and its peer's.
+    fn update(&self, call: &InterceptCall) -> LegMask;
+    /// The call is gone (deleted, timed out, shut down).
+    fn ended(&self, call: CallKey);
+    /// Whether `start forwarding` can be honoured (a forwarding destination is configured).
+    fn forwarding_enabled(&self) -> bool {
+        false
     }
 }
 
@@ -301,6 +415,32 @@ mod tests {
         assert!(tap.copy(&pkt, addr(), addr(), 0));
         assert_eq!(tap.allocated, 3);
         assert!(!tap.copy(&[0u8; MAX_TAP_PACKET + 1], addr(), addr(), 0));
+    }
+
+    #[test]
+    fn refused_copies_are_counted_on_the_queue() {
+        let (rec_tx, _rec_rx) = tap_queue(8);
+        let (li_tx, li_rx) = tap_queue(1);
+        let stream = TapStream { leg: 0, media: 0 };
+        let mut taps = StreamTaps {
+            record: Some(StreamTap::new(CallKey(1), stream, &rec_tx)),
+            intercept: Some(StreamTap::new(CallKey(1), stream, &li_tx)),
+        };
+        let pkt = [0x80u8; 20];
+        assert!(taps.copy(&pkt, addr(), addr(), 0));
+        // The interception queue is full now; the recorder still gets its copy and the
+        // refusal is counted on the interception queue only.
+        assert!(taps.copy(&pkt, addr(), addr(), 0));
+        assert_eq!((li_tx.refused(), rec_tx.refused()), (1, 0));
+        assert_eq!(li_rx.try_recv().unwrap().bytes(), &pkt);
+        let mut only_li = StreamTaps {
+            record: None,
+            intercept: taps.intercept.take(),
+        };
+        assert!(
+            only_li.copy(&pkt, addr(), addr(), 0),
+            "no recorder: nothing to count"
+        );
     }
 
     #[test]

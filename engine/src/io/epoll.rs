@@ -10,6 +10,7 @@ use std::mem::{size_of, zeroed};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tracing::warn;
 
@@ -199,14 +200,20 @@ impl EpollWorker {
     /// Run until a `Shutdown` command arrives or the control side goes away.
     pub fn run(mut self) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
+        // DTLS handshake retransmission timer (rare; usually none runs).
+        let mut timer: Option<Duration> = None;
         loop {
-            let n = match self.ep.0.wait(&mut events, -1) {
+            let wait_ms = timer.map_or(-1, |t| {
+                t.as_micros().div_ceil(1000).clamp(1, i32::MAX as u128) as i32
+            });
+            let n = match self.ep.0.wait(&mut events, wait_ms) {
                 Ok(n) => n,
                 Err(e) => {
                     warn!(error = %e, "media worker: epoll_wait failed, stopping");
                     return;
                 }
             };
+            let woke = std::time::Instant::now();
             // Commands first: a plan applied before a packet was sent must govern it.
             if events[..n].iter().any(|ev| ev.u64 == WAKE_TOKEN) {
                 self.wake.drain();
@@ -226,6 +233,8 @@ impl EpollWorker {
             }
             self.core
                 .send_rtcp_reports(now, |fd, _, dest, pkt| sys::send_to(fd, pkt, &dest));
+            timer = self.core.handle_timers();
+            self.core.counters.count_busy(woke);
         }
     }
 
@@ -269,7 +278,7 @@ impl EpollWorker {
                 if route == Route::Reply {
                     // STUN responses are rare (a few per second per stream): one sendto each.
                     if let Some(src) = src {
-                        reply_to(entry.port.raw_fd(), &buf[..len], src);
+                        sys::send_to(entry.port.raw_fd(), &buf[..len], &src);
                     }
                     batch.route[k] = Route::None;
                     continue;
@@ -333,22 +342,4 @@ impl EpollWorker {
             }
         }
     }
-}
-
-/// Send `data` to `dest` out of `fd` (non-blocking; a failure is the peer's retransmission
-/// problem, as for any UDP reply).
-fn reply_to(fd: RawFd, data: &[u8], dest: SocketAddr) {
-    let mut name = sys::empty_sockaddr();
-    let name_len = sys::write_sockaddr(&dest, &mut name);
-    // SAFETY: `data` and `name` are live for the call; the kernel reads at most their lengths.
-    unsafe {
-        libc::sendto(
-            fd,
-            data.as_ptr().cast(),
-            data.len(),
-            libc::MSG_DONTWAIT,
-            (&name as *const libc::sockaddr_storage).cast(),
-            name_len,
-        )
-    };
 }

@@ -71,8 +71,10 @@
 //! Valid RTP/RTCP accepted by the latch counts in the stream's `packets`/`bytes` (RTP header
 //! included; muxed RTCP in `rtcp_packets`/`rtcp_bytes`) and in the worker's totals, even when
 //! it is then not relayed. Every packet not relayed for a reason other than `forward == false`
-//! counts once in the stream's `errors` and once in the worker's `drops[reason]`. STUN and
-//! DTLS are not handled yet and are dropped as `Malformed`.
+//! counts once in the stream's `errors` and once in the worker's `drops[reason]`. STUN checks
+//! are answered on streams with ICE (ICE-lite); DTLS records feed the stream's DTLS-SRTP
+//! association (`worker::DtlsLink`), whose handshake datagrams leave by a plain `sendto`
+//! (rare, off the batched path) and whose retransmission timer bounds the backend's wait.
 
 mod epoll;
 mod ports;
@@ -315,6 +317,19 @@ impl MediaWorkers {
         Ok(Arc::new(media))
     }
 
+    /// Loop utilisation of each worker, in worker order: (busy nanoseconds, wake-ups).
+    pub fn loads(&self) -> Vec<(u64, u64)> {
+        self.workers
+            .iter()
+            .map(|w| {
+                (
+                    w.counters.busy_ns.load(Ordering::Relaxed),
+                    w.counters.wakeups.load(Ordering::Relaxed),
+                )
+            })
+            .collect()
+    }
+
     /// The backend the workers use (never `Auto`).
     pub fn backend(&self) -> Backend {
         self.backend
@@ -347,6 +362,14 @@ impl MediaWorkers {
     pub fn set_tap(&self, tap: Option<TapSender>) {
         for w in &self.workers {
             w.send(Command::SetTap(tap.clone()));
+        }
+    }
+
+    /// Send interception copies (plans with `intercept` set) to `tap` from now on. Refused
+    /// copies are counted on `tap` only, never in the engine's drop counters.
+    pub fn set_intercept_tap(&self, tap: Option<TapSender>) {
+        for w in &self.workers {
+            w.send(Command::SetInterceptTap(tap.clone()));
         }
     }
 

@@ -464,10 +464,20 @@ impl UringWorker {
 
     /// Run until a `Shutdown` command arrives or the control side goes away.
     pub fn run(mut self) {
+        // DTLS handshake retransmission timer (rare; usually none runs).
+        let mut timer: Option<Duration> = None;
         loop {
             // Waiting for one completion: batching wake-ups with a min-wait timer measured
             // worse (the hrtimer costs more than the wake-ups it saves at 50k pkt/s).
-            if let Err(e) = self.io.ring.submit_and_wait(1) {
+            let entered = match timer {
+                None => self.io.ring.submit_and_wait(1),
+                Some(t) => {
+                    let ts = io_uring::types::Timespec::from(t.max(Duration::from_millis(1)));
+                    let args = io_uring::types::SubmitArgs::new().timespec(&ts);
+                    self.io.ring.submitter().submit_with_args(1, &args)
+                }
+            };
+            if let Err(e) = entered {
                 match e.raw_os_error() {
                     // Interrupted, or completions overflowed: reap them below.
                     Some(libc::EINTR) | Some(libc::EBUSY) | Some(libc::EAGAIN)
@@ -478,6 +488,7 @@ impl UringWorker {
                     }
                 }
             }
+            let woke = std::time::Instant::now();
             self.cqes.clear();
             let mut wake = false;
             for cqe in self.io.ring.completion().take(REAP) {
@@ -510,6 +521,8 @@ impl UringWorker {
             if self.core.awaiting_settle() && self.io.settled() {
                 self.core.settle();
             }
+            timer = self.core.handle_timers();
+            self.core.counters.count_busy(woke);
         }
         self.quiesce();
     }

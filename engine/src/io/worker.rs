@@ -15,14 +15,16 @@ use std::os::fd::RawFd;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
+use std::time::Duration;
 
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::ports::{BoundPort, Role};
 use super::sys;
+use crate::core::dtls::{DtlsError, DtlsKeys, DtlsRole, DtlsSession, DtlsState};
 use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
-use crate::core::plan::{CallKey, CallPlan, IceCredentials, PortKey, SrtpKeys};
-use crate::core::rtp::{classify, PacketKind, RtpHeader};
+use crate::core::plan::{CallKey, CallPlan, DtlsParams, IceCredentials, PortKey, SrtpKeys};
+use crate::core::rtp::{classify, strip_rtcp_feedback, PacketKind, RtpHeader};
 use crate::core::srtp::SrtpContext;
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
 use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
@@ -54,7 +56,118 @@ fn rekey(slot: &mut Option<Box<Srtp>>, keys: Option<SrtpKeys>, port: PortKey) {
         },
     }
 }
-use crate::core::tap::{StreamTap, TapSender};
+use crate::core::tap::{StreamTap, StreamTaps, TapSender};
+
+/// A stream's DTLS-SRTP association (rtpengine's `dtls_connection`): the plan parameters it
+/// was made from, the OpenSSL session and where its handshake datagrams go.
+pub(crate) struct DtlsLink {
+    params: DtlsParams,
+    session: DtlsSession,
+    /// Source of the party's last DTLS record or ICE check: handshake datagrams go there,
+    /// else to the latched or signalled address.
+    peer: Option<SocketAddr>,
+    /// The failure was logged (once per association).
+    logged: bool,
+}
+
+impl DtlsLink {
+    fn new(params: DtlsParams, port: PortKey) -> Option<Box<DtlsLink>> {
+        match DtlsSession::new(&params.identity, params.role, params.remote.clone()) {
+            Ok(session) => Some(Box::new(DtlsLink {
+                params,
+                session,
+                peer: None,
+                logged: false,
+            })),
+            Err(e) => {
+                warn!(port = port.0, error = %e, "cannot set up DTLS; stream carries no media");
+                None
+            }
+        }
+    }
+}
+
+/// Put keys from a finished handshake into the stream's SRTP slots.
+fn install_dtls_keys(entry: &mut Entry, keys: DtlsKeys) {
+    let key = entry.port.key;
+    let suite = keys.suite;
+    rekey(
+        &mut entry.srtp_in,
+        Some(SrtpKeys {
+            suite,
+            key_salt: keys.remote,
+        }),
+        key,
+    );
+    rekey(
+        &mut entry.srtp_out,
+        Some(SrtpKeys {
+            suite,
+            key_salt: keys.local,
+        }),
+        key,
+    );
+    info!(port = key.0, suite = %suite, "DTLS-SRTP established");
+}
+
+/// Handle the outcome of a DTLS step on `entry`: install keys, log a failure once, and send
+/// whatever the session queued. Returns false when the step failed.
+fn after_dtls_step(entry: &mut Entry, step: Result<Option<DtlsKeys>, DtlsError>) -> bool {
+    let ok = match step {
+        Ok(Some(keys)) => {
+            install_dtls_keys(entry, keys);
+            true
+        }
+        Ok(None) => true,
+        Err(e) => {
+            if let Some(link) = entry.dtls.as_deref_mut() {
+                if !link.logged {
+                    link.logged = true;
+                    warn!(port = entry.port.key.0, error = %e, "DTLS handshake failed; no media on this stream");
+                }
+            }
+            false
+        }
+    };
+    flush_dtls(entry);
+    ok
+}
+
+/// Send every datagram the stream's DTLS session queued (rare: handshake flights, alerts),
+/// one `sendto` each, out of the stream's own socket.
+fn flush_dtls(entry: &mut Entry) {
+    let fd = entry.port.raw_fd();
+    let fallback = entry.latch.destination();
+    let Some(link) = entry.dtls.as_deref_mut() else {
+        return;
+    };
+    let dest = link.peer.or(fallback);
+    while let Some(d) = link.session.poll_datagram() {
+        if let Some(dest) = dest {
+            sys::send_to(fd, &d, &dest);
+        }
+    }
+}
+
+/// A client that has not said ClientHello yet starts once it knows where the party is.
+/// Returns true when the session is still in the handshake (so needs timers).
+fn kick_dtls(entry: &mut Entry) -> bool {
+    let dest_known = entry.latch.destination().is_some();
+    let Some(link) = entry.dtls.as_deref_mut() else {
+        return false;
+    };
+    if link.session.state() == DtlsState::New
+        && link.params.role == DtlsRole::Client
+        && (link.peer.is_some() || dest_known)
+    {
+        let step = link.session.start();
+        after_dtls_step(entry, step);
+    }
+    entry
+        .dtls
+        .as_deref()
+        .is_some_and(|l| matches!(l.session.state(), DtlsState::New | DtlsState::Handshaking))
+}
 
 /// Work handed to a worker by the control plane.
 pub(crate) enum Command {
@@ -67,6 +180,8 @@ pub(crate) enum Command {
     Release(Vec<PortKey>),
     /// Where streams whose plan asks for a tap send their copies (`None`: nowhere).
     SetTap(Option<TapSender>),
+    /// Where streams whose plan asks for interception copies send them (`None`: nowhere).
+    SetInterceptTap(Option<TapSender>),
     /// Reply once every earlier command has been handled.
     Barrier(SyncSender<()>),
     Shutdown,
@@ -79,6 +194,8 @@ pub(crate) struct Entry {
     latch: Latch,
     pub stats: Arc<StreamStats>,
     forward: bool,
+    /// The party takes RTCP feedback (AVPF); otherwise feedback is stripped on the way out.
+    rtcp_feedback: bool,
     rtp_sink_key: Option<PortKey>,
     rtcp_sink_key: Option<PortKey>,
     /// Slab indices of the sinks, resolved whenever the call's ports change.
@@ -96,8 +213,10 @@ pub(crate) struct Entry {
     srtp_out: Option<Box<Srtp>>,
     /// Our ICE credentials when we answer STUN checks on this socket.
     ice: Option<Box<IceCredentials>>,
-    /// Copies of accepted RTP go to the recorder.
-    tap: Option<StreamTap>,
+    /// DTLS-SRTP with the party; its handshake keys `srtp_in`/`srtp_out`.
+    dtls: Option<Box<DtlsLink>>,
+    /// Copies of accepted RTP go to the recorder and/or the interceptor.
+    taps: StreamTaps,
 }
 
 impl Entry {
@@ -172,7 +291,11 @@ pub(crate) fn inspect(
         (PacketKind::Rtp, Role::Rtp) => Route::Rtp,
         (PacketKind::Rtcp, _) => Route::Rtcp,
         (PacketKind::Stun, _) => return answer_stun(entry, counters, buf, len, src),
-        // DTLS is not handled yet; RTP on an RTCP port is nonsense.
+        (PacketKind::Dtls, _) => {
+            handle_dtls(entry, counters, &buf[..len], src);
+            return (Route::None, 0);
+        }
+        // RTP on an RTCP port is nonsense.
         _ => {
             drop_packet(counters, &entry.stats, DropReason::Malformed);
             return (Route::None, 0);
@@ -195,6 +318,11 @@ pub(crate) fn inspect(
         return (Route::None, 0);
     };
     let plain_len = match entry.srtp_in.as_deref_mut() {
+        // A DTLS-SRTP party sends nothing we can use before its keys are settled.
+        None if entry.dtls.is_some() => {
+            drop_packet(counters, &entry.stats, DropReason::Dtls);
+            return (Route::None, 0);
+        }
         None => len,
         Some(srtp) => {
             let r = if route == Route::Rtp {
@@ -227,11 +355,12 @@ pub(crate) fn inspect(
             entry.stats.count_rx(len, now.wall_ms);
             entry.stats.last_ssrc.store(ssrc, Relaxed);
             // The copy is what the party sent, decrypted (SRTP was unprotected above). A
-            // skipped copy never affects relaying.
-            if let Some(tap) = entry.tap.as_mut() {
-                if !tap.copy(&pkt[..plain_len], src, entry.port.addr, now.wall_ms) {
-                    counters.count_drop(DropReason::TapFull);
-                }
+            // skipped copy never affects relaying; only the recorder's count as drops.
+            if !entry
+                .taps
+                .copy(&pkt[..plain_len], src, entry.port.addr, now.wall_ms)
+            {
+                counters.count_drop(DropReason::TapFull);
             }
         }
         (_, Role::Rtp) => {
@@ -323,6 +452,27 @@ fn ntp_from_unix_ms(ms: u64) -> u64 {
     (secs << 32) | frac
 }
 
+/// Feed a DTLS record to the stream's association (rtpengine's `dtls()` in
+/// `media_socket.c`). Records on a stream without DTLS, and those of a failed association,
+/// are dropped and counted.
+fn handle_dtls(entry: &mut Entry, counters: &WorkerCounters, data: &[u8], src: Option<SocketAddr>) {
+    let Some(link) = entry.dtls.as_deref_mut() else {
+        drop_packet(counters, &entry.stats, DropReason::Dtls);
+        return;
+    };
+    if link.session.state() == DtlsState::Failed {
+        drop_packet(counters, &entry.stats, DropReason::Dtls);
+        return;
+    }
+    if src.is_some() {
+        link.peer = src;
+    }
+    let step = link.session.handle_datagram(data);
+    if !after_dtls_step(entry, step) {
+        drop_packet(counters, &entry.stats, DropReason::Dtls);
+    }
+}
+
 /// ICE-lite (RFC 8445 §2.5, rtpengine `stun.c`): check a STUN Binding request in
 /// `buf[..len]` against our credentials and overwrite it with the response (success with
 /// XOR-MAPPED-ADDRESS, or the error the check calls for), to go back to `src` from this
@@ -350,7 +500,15 @@ fn answer_stun(
             if use_candidate && entry.latch.nominate(src) {
                 entry.stats.set_endpoint(Some(src));
             }
-            stun::write_binding_success(buf, &tid, src, ice.pwd.as_bytes())
+            let written = stun::write_binding_success(buf, &tid, src, ice.pwd.as_bytes());
+            // A checked path to the party: a DTLS client can say ClientHello on it now.
+            if let Some(link) = entry.dtls.as_deref_mut() {
+                if link.peer.is_none() || use_candidate {
+                    link.peer = Some(src);
+                }
+                kick_dtls(entry);
+            }
+            written
         }
         Err(e) => {
             drop_packet(counters, &entry.stats, DropReason::Stun);
@@ -367,16 +525,27 @@ fn answer_stun(
 }
 
 /// Prepare `buf[..len]` (a packet of `route`) for leaving through `sink` towards its party:
-/// SRTP-protect it in place when that party gets SRTP. Returns the length to send; `buf`
-/// must extend to the end of the packet's buffer (tail room, see [`SRTP_TAIL_ROOM`]).
+/// strip RTCP feedback the party did not negotiate, SRTP-protect it in place when that
+/// party gets SRTP. Returns the length to send; `buf` must extend to the end of the packet's
+/// buffer (tail room, see [`SRTP_TAIL_ROOM`]).
 #[inline]
 pub(crate) fn protect(
     sink: &mut Entry,
     route: Route,
     buf: &mut [u8],
-    len: usize,
+    mut len: usize,
 ) -> Result<usize, DropReason> {
+    if route == Route::Rtcp && !sink.rtcp_feedback {
+        len = strip_rtcp_feedback(buf, len);
+        if len == 0 {
+            return Err(DropReason::RtcpFeedback);
+        }
+    }
     let Some(srtp) = sink.srtp_out.as_deref_mut() else {
+        // Plain RTP must not reach a DTLS-SRTP party whose keys are not settled yet.
+        if sink.dtls.is_some() && route != Route::Reply {
+            return Err(DropReason::Dtls);
+        }
         return Ok(len);
     };
     let r = match route {
@@ -483,12 +652,16 @@ pub(crate) struct Core {
     calls: HashMap<CallKey, Vec<PortKey>>,
     /// Barrier replies held back until the backend is settled.
     acks: Vec<SyncSender<()>>,
+    /// Slots whose DTLS association is not established yet (handshake timers).
+    handshaking: Vec<usize>,
     /// Next time to look for due RTCP reports of transcoded streams.
     next_rtcp_scan_ms: u64,
     /// Scratch for one generated packet (transcoder output, RTCP report).
     pub out_buf: Box<[u8]>,
     /// The recorder's queue, for streams whose plan asks for a tap.
     tap: Option<TapSender>,
+    /// The interceptor's queue, for streams whose plan asks for interception copies.
+    intercept: Option<TapSender>,
 }
 
 impl Core {
@@ -506,7 +679,9 @@ impl Core {
             by_key: HashMap::new(),
             calls: HashMap::new(),
             acks: Vec::new(),
+            handshaking: Vec::new(),
             tap: None,
+            intercept: None,
             next_rtcp_scan_ms: 0,
             out_buf: vec![0; OUT_BUF].into_boxed_slice(),
         }
@@ -609,6 +784,7 @@ impl Core {
                 }
                 Command::Release(keys) => self.release(&keys, w),
                 Command::SetTap(tap) => self.tap = tap,
+                Command::SetInterceptTap(tap) => self.intercept = tap,
                 Command::Barrier(ack) => {
                     if w.settled() && self.acks.is_empty() {
                         let _ = ack.send(());
@@ -654,30 +830,61 @@ impl Core {
                     }
                 }
                 e.stats = sp.stats;
-                rekey(&mut e.srtp_in, sp.srtp_in, sp.port);
-                rekey(&mut e.srtp_out, sp.srtp_out, sp.port);
+                match sp.dtls {
+                    Some(p) if e.dtls.as_ref().is_some_and(|l| l.params == p) => {}
+                    Some(p) => {
+                        // New or changed association: keys come from its handshake.
+                        e.dtls = DtlsLink::new(p, sp.port);
+                        e.srtp_in = None;
+                        e.srtp_out = None;
+                        if !self.handshaking.contains(&idx) {
+                            self.handshaking.push(idx);
+                        }
+                    }
+                    None => {
+                        if e.dtls.take().is_some() {
+                            e.srtp_in = None;
+                            e.srtp_out = None;
+                        }
+                        rekey(&mut e.srtp_in, sp.srtp_in, sp.port);
+                        rekey(&mut e.srtp_out, sp.srtp_out, sp.port);
+                    }
+                }
                 e.ice = sp.ice.map(Box::new);
                 e.forward = sp.forward;
+                e.rtcp_feedback = sp.rtcp_feedback;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
                 set_transcoder(e, sp.transcode, now);
-                if e.tap.as_ref().map(StreamTap::stream) != sp.tap {
-                    e.tap = stream_tap(self.tap.as_ref(), call, sp.tap);
+                if e.taps.record.as_ref().map(StreamTap::stream) != sp.tap {
+                    e.taps.record = stream_tap(self.tap.as_ref(), call, sp.tap);
+                }
+                if e.taps.intercept.as_ref().map(StreamTap::stream) != sp.intercept {
+                    e.taps.intercept = stream_tap(self.intercept.as_ref(), call, sp.intercept);
                 }
             } else if let Some(pos) = ports.iter().position(|p| p.key == sp.port) {
                 let port = ports.swap_remove(pos);
                 let (mut srtp_in, mut srtp_out) = (None, None);
-                rekey(&mut srtp_in, sp.srtp_in, sp.port);
-                rekey(&mut srtp_out, sp.srtp_out, sp.port);
+                let dtls = match sp.dtls {
+                    Some(p) => DtlsLink::new(p, sp.port),
+                    None => {
+                        rekey(&mut srtp_in, sp.srtp_in, sp.port);
+                        rekey(&mut srtp_out, sp.srtp_out, sp.port);
+                        None
+                    }
+                };
+                let has_dtls = dtls.is_some();
                 let entry = Entry {
                     srtp_in,
                     srtp_out,
+                    dtls,
                     ice: sp.ice.map(Box::new),
                     call,
                     latch: Latch::new(sp.expected, sp.latch, now.mono_ms)
                         .with_learning(self.learning),
                     stats: sp.stats,
                     forward: sp.forward,
+                    rtcp_feedback: sp.rtcp_feedback,
                     rtp_sink_key: sp.rtp_sink,
                     rtcp_sink_key: sp.rtcp_sink,
                     rtp_sink: None,
@@ -685,7 +892,10 @@ impl Core {
                     transcoder: None,
                     terminate_rtcp: false,
                     rtcp_due_ms: 0,
-                    tap: stream_tap(self.tap.as_ref(), call, sp.tap),
+                    taps: StreamTaps {
+                        record: stream_tap(self.tap.as_ref(), call, sp.tap),
+                        intercept: stream_tap(self.intercept.as_ref(), call, sp.intercept),
+                    },
                     port,
                 };
                 let mut entry = entry;
@@ -704,6 +914,9 @@ impl Core {
                     self.slab[idx] = Some(entry);
                 }
                 self.by_key.insert(sp.port, idx);
+                if has_dtls && !self.handshaking.contains(&idx) {
+                    self.handshaking.push(idx);
+                }
             } else {
                 warn!(
                     port = sp.port.0,
@@ -720,6 +933,49 @@ impl Core {
         self.calls.insert(call, keys);
         self.resolve_sinks(call);
         debug!(call = call.0, "media plan applied");
+        // Clients with a known party start their handshake now.
+        self.handle_timers();
+    }
+
+    /// Drive DTLS handshakes: start clients that can start, retransmit flights whose timer
+    /// expired, forget associations that are done. Returns how long the backend may sleep
+    /// before calling again (`None`: no timer running). Cheap when nothing is handshaking,
+    /// so backends call it on every wake-up.
+    pub fn handle_timers(&mut self) -> Option<Duration> {
+        if self.handshaking.is_empty() {
+            return None;
+        }
+        let mut next: Option<Duration> = None;
+        let mut i = 0;
+        while i < self.handshaking.len() {
+            let idx = self.handshaking[i];
+            let Some(Some(entry)) = self.slab.get_mut(idx) else {
+                self.handshaking.swap_remove(i);
+                continue;
+            };
+            if !kick_dtls(entry) {
+                self.handshaking.swap_remove(i);
+                continue;
+            }
+            if let Some(link) = entry.dtls.as_deref_mut() {
+                let step = link.session.handle_timeout().map(|()| None);
+                if !after_dtls_step(entry, step) {
+                    self.counters.count_drop(DropReason::Dtls);
+                }
+            }
+            match entry.dtls.as_deref().and_then(|l| l.session.timeout()) {
+                Some(t) => next = Some(next.map_or(t, |n| n.min(t))),
+                None if entry.dtls.as_deref().is_some_and(|l| {
+                    matches!(l.session.state(), DtlsState::New | DtlsState::Handshaking)
+                }) => {}
+                None => {
+                    self.handshaking.swap_remove(i);
+                    continue;
+                }
+            }
+            i += 1;
+        }
+        next
     }
 
     fn release(&mut self, keys: &[PortKey], w: &mut impl Watch) {

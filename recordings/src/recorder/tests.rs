@@ -41,6 +41,7 @@ fn worker(dir: &Dir, format: RecordingFormat, per_party: bool) -> Worker {
         mono: Vec::new(),
         out: Vec::new(),
         stopping: false,
+        live: Live::default(),
     }
 }
 
@@ -155,6 +156,10 @@ fn late_start_loss_and_pause_keep_the_timeline() {
     let dir = Dir::new("timeline");
     let mut w = worker(&dir, RecordingFormat::Both, true);
     start(&mut w, T0);
+    let live = |w: &Worker| w.live.lock().unwrap().clone();
+    assert_eq!(live(&w)[0]["state"], "recording");
+    assert_eq!(live(&w)[0]["call_id"], "call-1@example");
+    assert_eq!(w.stats.active.load(Relaxed), 1);
     // A: 440 Hz from 0 to 3000 ms, packets 50..=54 (1000–1100 ms) lost.
     // B: 1 kHz joins at 500 ms. Pause from 1500 to 2000 ms. Arrival jitter of up to 7 ms.
     let mut pause_sent = false;
@@ -167,6 +172,7 @@ fn late_start_loss_and_pause_keep_the_timeline() {
                 at_us: (T0 + 1500) * 1000,
             });
             pause_sent = true;
+            assert_eq!(live(&w)[0]["state"], "paused");
         }
         if !resume_sent && at >= T0 + 2000 {
             start(&mut w, T0 + 2000);
@@ -188,6 +194,12 @@ fn late_start_loss_and_pause_keep_the_timeline() {
         (spec.channels, spec.sample_rate, spec.bits_per_sample),
         (2, 8000, 16)
     );
+    // Every byte written is counted, except the three WAV headers and the pcap header.
+    let on_disk: u64 = fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(w.stats.bytes.load(Relaxed), on_disk - 3 * 44 - 24);
     // The wall-clock duration, plus at most the last packet B sent just before the stop.
     assert!(
         (24_000..=24_000 + 160).contains(&left.len()),
@@ -377,4 +389,32 @@ fn threaded_recorder_writes_everything_queued_at_shutdown() {
     // Every queued packet made it into the file (up to 1 s of audio).
     assert!(right.len() >= 8000 - 160, "{}", right.len());
     assert!(power(&right[..7000], 8000.0, 1000.0) > 1e5);
+}
+
+#[test]
+fn output_rate_follows_the_codec_each_party_uses() {
+    let codec = |pt: u8, name: &str, rate: u32, channels: Option<u8>| TapCodec {
+        pt,
+        name: name.into(),
+        clock_rate: rate,
+        channels,
+        fmtp: None,
+    };
+    let te8 = codec(101, "telephone-event", 8000, None);
+    let te48 = codec(97, "telephone-event", 48000, None);
+    let opus = codec(96, "opus", 48000, Some(2));
+    let mut call = info();
+    // Narrowband both sides.
+    let rec = CallRec::new("x".into(), call.clone(), T0, Arc::default());
+    assert_eq!(rec.choose_rate(), 8000);
+    // Transcoded PCMU ↔ Opus: the lists share only telephone-event, which does not count.
+    call.legs[0].medias = vec![vec![pcmu()[0].clone(), te8.clone()]];
+    call.legs[1].medias = vec![vec![opus.clone(), te48]];
+    let rec = CallRec::new("x".into(), call.clone(), T0, Arc::default());
+    assert_eq!(rec.choose_rate(), 48000);
+    // An offer listing Opus second, answered with PCMU: narrowband.
+    call.legs[0].medias = vec![vec![pcmu()[0].clone(), opus, te8]];
+    call.legs[1].medias = vec![pcmu()];
+    let rec = CallRec::new("x".into(), call, T0, Arc::default());
+    assert_eq!(rec.choose_rate(), 8000);
 }

@@ -1,10 +1,12 @@
 // ngmedia status page: polls the daemon's JSON API (same origin, relative URLs so it also
 // works behind a path-prefixing proxy) and renders engine figures, a traffic chart and the
-// active calls with their per-stream quality. No dependencies, no external resources.
+// active calls with their per-stream quality, and the recent recordings. No dependencies, no external resources.
 "use strict";
 
 const STATS_EVERY_MS = 1000;
 const CALLS_EVERY_MS = 2000;
+const RECORDINGS_EVERY_MS = 3000;
+const RECORDINGS_SHOWN = 20;
 const WINDOW_S = 300; // chart span
 const LOSS_WINDOW_S = 10; // "Loss (last 10 s)" tile
 
@@ -162,6 +164,46 @@ async function pollCalls() {
   }
 }
 
+// Recent recordings from GET /recordings: those in progress first, then finished ones,
+// each finished one linking to its audio download. Hidden when recording is disabled.
+async function pollRecordings() {
+  try {
+    const r = await fetch(`recordings?limit=${RECORDINGS_SHOWN}`, { headers: { Accept: "application/json" }, cache: "no-store" });
+    if (r.status === 404) { $("recordings-section").hidden = true; return; }
+    if (!r.ok) throw new Error(`recordings: HTTP ${r.status}`);
+    const list = await r.json();
+    const body = $("recordings").tBodies[0];
+    body.replaceChildren();
+    text($("recordings-count"), `(${list.count})`);
+    $("no-recordings").hidden = list.count > 0;
+    for (const rec of list.recordings) {
+      const tr = body.insertRow();
+      tr.dataset.recordingId = rec.id;
+      tr.dataset.callId = rec.call_id;
+      tr.dataset.state = rec.state;
+      const cell = (v, cls) => { const td = tr.insertCell(); if (cls) td.className = cls; text(td, v ?? "–"); return td; };
+      cell(rec.id, "call").title = rec.id;
+      cell(rec.call_id, "call").title = rec.call_id;
+      cell(rec.state);
+      cell(rec.start_ms ? new Date(rec.start_ms).toLocaleTimeString() : null);
+      const dur = rec.duration_ms != null ? rec.duration_ms / 1000 : (rec.start_ms ? Math.max(0, Date.now() - rec.start_ms) / 1000 : null);
+      cell(dur != null ? fmtDuration(dur) : null, "num");
+      const audio = tr.insertCell();
+      if (rec.files && rec.files.mix) {
+        const a = document.createElement("a");
+        a.href = `recordings/${encodeURIComponent(rec.id)}/audio`;
+        a.textContent = "WAV";
+        a.setAttribute("download", rec.files.mix);
+        audio.append(a);
+      } else {
+        text(audio, "–");
+      }
+    }
+  } catch (e) {
+    setConn(false, `disconnected (${e.message})`);
+  }
+}
+
 async function init() {
   try {
     const h = await getJson("health");
@@ -169,8 +211,10 @@ async function init() {
   } catch (_) { /* pollStats reports the connection state */ }
   pollStats();
   pollCalls();
+  pollRecordings();
   setInterval(pollStats, STATS_EVERY_MS);
   setInterval(pollCalls, CALLS_EVERY_MS);
+  setInterval(pollRecordings, RECORDINGS_EVERY_MS);
   window.addEventListener("resize", () => drawChart(performance.now() / 1000));
 }
 

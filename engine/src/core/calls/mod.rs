@@ -21,12 +21,13 @@ use tracing::{info, warn};
 use self::model::{Call, Leg, LegId};
 use self::negotiate::{Exchange, Role};
 use super::config::EngineConfig;
+use super::dtls::DtlsIdentity;
 use super::pii::Pii;
 use super::plan::{CallKey, MediaPlane, PortError};
 use super::request::{Delete, List, OfferAnswer, Query, Recording, RecordingAction};
 use super::sdp::{Sdp, SdpError};
 use super::snapshot::{CallSnapshot, EngineStatistics};
-use super::tap::{RecordingEvent, RecordingSink};
+use super::tap::{InterceptSink, RecordingEvent, RecordingSink};
 
 /// The moment a request is handled: monotonic for timers, wall clock for reports.
 #[derive(Debug, Clone, Copy)]
@@ -94,6 +95,8 @@ struct Totals {
     created: u64,
     timed_out: u64,
     deleted: u64,
+    /// Media streams (a party's m= line with its ports) opened.
+    streams: u64,
 }
 
 /// All calls (rtpengine's call hash).
@@ -106,14 +109,27 @@ pub struct Calls {
     totals: Totals,
     /// Value of our `a=rtpengine:` loop-protection marker, unique per daemon run.
     loop_marker: String,
+    /// Our DTLS certificate; `None` (generation failed) means no DTLS-SRTP is offered or
+    /// accepted.
+    dtls: Option<Arc<DtlsIdentity>>,
     /// Told about recorded calls; `None`: recording requests are refused.
     recorder: Option<Arc<dyn RecordingSink>>,
+    /// Decides which streams are copied for interception and forwarding; `None`: none are.
+    interceptor: Option<Arc<dyn InterceptSink>>,
 }
 
 impl Calls {
     pub fn new(config: Arc<EngineConfig>, media: Arc<dyn MediaPlane>) -> Calls {
         let loop_marker = format!("{:016x}", rand::thread_rng().gen::<u64>());
+        let dtls = match DtlsIdentity::generate() {
+            Ok(id) => Some(Arc::new(id)),
+            Err(e) => {
+                warn!(error = %e, "cannot create a DTLS certificate; DTLS-SRTP disabled");
+                None
+            }
+        };
         Calls {
+            dtls,
             config,
             media,
             calls: HashMap::new(),
@@ -122,7 +138,87 @@ impl Calls {
             totals: Totals::default(),
             loop_marker,
             recorder: None,
+            interceptor: None,
         }
+    }
+
+    /// Attach the interception sink (the media plane must have its interception queue).
+    pub fn set_interceptor(&mut self, interceptor: Arc<dyn InterceptSink>) {
+        self.interceptor = Some(interceptor);
+    }
+
+    /// Ask the interceptor which streams of `call` to copy; a changed answer goes to the
+    /// media plane as a new plan (nothing else about the call changes). Returns whether a
+    /// plan was applied.
+    fn update_intercept(
+        interceptor: &Option<Arc<dyn InterceptSink>>,
+        media: &Arc<dyn MediaPlane>,
+        call: &mut Call,
+    ) -> bool {
+        let Some(sink) = interceptor else {
+            return false;
+        };
+        let mask = sink.update(&call.intercept_info());
+        if mask == call.intercept {
+            return false;
+        }
+        call.intercept = mask;
+        let plan = call.plan();
+        media.apply(plan);
+        true
+    }
+
+    /// Re-evaluate interception for every call (tasks changed). Silent by design.
+    pub fn refresh_intercepts(&mut self) {
+        for call in self.calls.values_mut() {
+            Self::update_intercept(&self.interceptor, &self.media, call);
+        }
+    }
+
+    fn intercept_ended(&self, call: &Call) {
+        if let Some(sink) = &self.interceptor {
+            sink.ended(call.key);
+        }
+    }
+
+    /// `start forwarding` / `stop forwarding` (rtpengine's media forwarding of a call).
+    pub fn forwarding(
+        &mut self,
+        call_id: &str,
+        tags: [Option<&str>; 2],
+        start: bool,
+    ) -> Result<(), CallError> {
+        if !self
+            .interceptor
+            .as_ref()
+            .is_some_and(|i| i.forwarding_enabled())
+        {
+            return Err(CallError::Invalid("Forwarding is not enabled".into()));
+        }
+        let call = self.calls.get_mut(call_id).ok_or(CallError::UnknownCall)?;
+        if !tags
+            .into_iter()
+            .flatten()
+            .filter(|t| !t.is_empty())
+            .all(|t| call.leg_by_tag(t).is_some())
+        {
+            return Err(CallError::NotFound);
+        }
+        call.forwarding = start;
+        Self::update_intercept(&self.interceptor, &self.media, call);
+        info!(call_id = %call_id, "forwarding {}", if start { "started" } else { "stopped" });
+        Ok(())
+    }
+
+    /// Use this certificate for DTLS-SRTP from now on (`--dtls-cert`/`--dtls-key`) instead
+    /// of the one generated at start-up. Running associations keep theirs.
+    pub fn set_dtls_identity(&mut self, identity: Arc<DtlsIdentity>) {
+        self.dtls = Some(identity);
+    }
+
+    /// Our DTLS certificate, if DTLS-SRTP is available.
+    pub fn dtls_identity(&self) -> Option<&Arc<DtlsIdentity>> {
+        self.dtls.as_ref()
     }
 
     /// Attach the recording sink (the media plane must have its tap queue already).
@@ -259,6 +355,8 @@ impl Calls {
                     record_paused: false,
                     record_metadata: Vec::new(),
                     record_destination: None,
+                    intercept: 0,
+                    forwarding: false,
                 }
             }
         };
@@ -274,6 +372,7 @@ impl Calls {
             _ => {
                 if result.is_ok() {
                     self.report_recording(&call, now);
+                    Self::update_intercept(&self.interceptor, &self.media, &mut call);
                 }
                 self.calls.insert(req.call_id.clone(), call);
             }
@@ -363,6 +462,7 @@ impl Calls {
         let result = self.answer_on(&mut call, to_tag, &sdp, req, now);
         if result.is_ok() {
             self.report_recording(&call, now);
+            Self::update_intercept(&self.interceptor, &self.media, &mut call);
         }
         self.calls.insert(req.call_id.clone(), call);
         result.map(|sdp| OfferAnswerReply {
@@ -463,6 +563,7 @@ impl Calls {
         }
         if delay.is_zero() {
             let call = self.calls.remove(&req.call_id).expect("call present");
+            self.intercept_ended(&call);
             self.media.remove(call.key);
             if call.delete_at.is_none() {
                 self.totals.deleted += 1;
@@ -520,6 +621,30 @@ impl Calls {
                 .sum(),
             ports_total: u64::from(self.config.port_max.saturating_sub(self.config.port_min)) + 1,
             packets: self.media.totals(),
+            streams_current: self
+                .calls
+                .values()
+                .flat_map(|c| c.legs.iter())
+                .flat_map(|l| l.medias.iter())
+                .filter(|m| m.ports.is_some())
+                .count() as u64,
+            streams_total: self.totals.streams,
+            transcoders: {
+                let mut by_pair = std::collections::BTreeMap::<String, u64>::new();
+                for m in self
+                    .calls
+                    .values()
+                    .filter(|c| c.delete_at.is_none())
+                    .flat_map(|c| c.legs.iter())
+                    .flat_map(|l| l.medias.iter())
+                    .filter(|m| m.ports.is_some())
+                {
+                    if let Some(t) = &m.codec_state.transcode_rx {
+                        *by_pair.entry(report::transcode_pair(t)).or_default() += 1;
+                    }
+                }
+                by_pair.into_iter().collect()
+            },
         }
     }
 
@@ -560,6 +685,7 @@ impl Calls {
         for (id, reason) in ended {
             let mut call = self.calls.remove(&id).expect("listed above");
             Self::stop_recording(&self.recorder, &mut call, now);
+            self.intercept_ended(&call);
             self.media.remove(call.key);
             match reason {
                 Some(reason) => {
@@ -581,6 +707,7 @@ impl Calls {
         let calls: Vec<(String, Call)> = self.calls.drain().collect();
         for (id, mut call) in calls {
             Self::stop_recording(&self.recorder, &mut call, now);
+            self.intercept_ended(&call);
             self.media.remove(call.key);
             info!(call_id = %Pii(&id), "call closed at shutdown");
         }

@@ -5,14 +5,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::core::dtls::{DtlsRole, Fingerprint};
 use super::codecs::MediaCodecs;
 use crate::core::plan::{
-    CallKey, CallPlan, IceCredentials, LatchPolicy, PortKey, PortPair, SrtpKeys, StreamPlan,
+    CallKey, CallPlan, DtlsParams, IceCredentials, LatchPolicy, PortKey, PortPair, SrtpKeys,
+    StreamPlan,
 };
 use crate::core::sdes::CryptoAttr;
 use crate::core::sdp::{Codec, Direction, IceCandidate};
 use crate::core::stats::StreamStats;
-use crate::core::tap::{TapCall, TapCodec, TapLeg, TapStream};
+use crate::core::tap::{
+    InterceptCall, InterceptLeg, LegMask, TapCall, TapCodec, TapLeg, TapStream,
+};
 
 /// Index of a leg within its call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +45,11 @@ pub struct Call {
     pub record_metadata: Vec<String>,
     /// `output-destination` of the last recording request that had one.
     pub record_destination: Option<String>,
+    /// Legs whose streams are copied to the interception sink (bit i = leg i), as the sink
+    /// last decided. Never reported anywhere.
+    pub intercept: LegMask,
+    /// `start forwarding` is on (rtpengine's `CALL_FLAG_FORWARDING`).
+    pub forwarding: bool,
 }
 
 /// One party of a call (rtpengine's `call_monologue`), known by its SIP tag. A leg created by
@@ -129,6 +138,10 @@ pub struct Media {
     pub relatch: bool,
     /// SDES keys facing this party.
     pub sdes: SdesState,
+    /// DTLS-SRTP facing this party.
+    pub dtls: DtlsMediaState,
+    /// The party's `a=mid`, echoed in an answer to it that lacks one.
+    pub mid: Option<String>,
     pub rtp_stats: Arc<StreamStats>,
     pub rtcp_stats: Arc<StreamStats>,
     /// Codec negotiation state and the transcoder for RTP from this party.
@@ -171,6 +184,58 @@ impl SdesState {
     }
 }
 
+/// `a=setup` values (RFC 4145 §4, RFC 5763 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    Active,
+    Passive,
+    ActPass,
+    HoldConn,
+}
+
+impl Setup {
+    pub fn parse(value: &str) -> Option<Setup> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "active" => Some(Setup::Active),
+            "passive" => Some(Setup::Passive),
+            "actpass" => Some(Setup::ActPass),
+            "holdconn" => Some(Setup::HoldConn),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Setup::Active => "active",
+            Setup::Passive => "passive",
+            Setup::ActPass => "actpass",
+            Setup::HoldConn => "holdconn",
+        }
+    }
+
+    /// Our DTLS role when we take this setup: `active` opens the association (client).
+    pub fn of_role(role: DtlsRole) -> Setup {
+        match role {
+            DtlsRole::Client => Setup::Active,
+            DtlsRole::Server => Setup::Passive,
+        }
+    }
+}
+
+/// DTLS-SRTP state of one party's m= line (rtpengine: the `call_media` DTLS flags, its
+/// `fingerprint` and the `dtls_connection` of its streams).
+#[derive(Debug, Clone, Default)]
+pub struct DtlsMediaState {
+    /// The `a=setup` we offered this party (we offered DTLS to it); its answer settles.
+    pub offered: Option<Setup>,
+    /// The party's certificate fingerprint from its SDP.
+    pub remote: Option<Fingerprint>,
+    /// Our role towards a party that offered DTLS, written into the answer to it.
+    pub pending_role: Option<DtlsRole>,
+    /// The settled association: the workers run it.
+    pub active: Option<DtlsParams>,
+}
+
 impl Media {
     pub fn new(index: u32, kind: &str, protocol: &str) -> Media {
         Media {
@@ -195,6 +260,8 @@ impl Media {
             latch: LatchPolicy::default(),
             relatch: false,
             sdes: SdesState::default(),
+            dtls: DtlsMediaState::default(),
+            mid: None,
             rtp_stats: Arc::default(),
             rtcp_stats: Arc::default(),
             codec_state: MediaCodecs::default(),
@@ -280,6 +347,7 @@ impl Call {
                 let relatch = this.relatch;
                 this.configure_quality();
                 let (srtp_in, srtp_out) = this.sdes.plan_keys();
+                let dtls = this.dtls.active.clone();
                 let ice = match (&this.ice_ufrag, &this.ice_pwd) {
                     (Some(ufrag), Some(pwd)) if this.ice_active => Some(IceCredentials {
                         ufrag: ufrag.clone(),
@@ -287,10 +355,12 @@ impl Call {
                     }),
                     _ => None,
                 };
-                let tap = self.record.then_some(TapStream {
+                let stream = TapStream {
                     leg: li as u16,
                     media: mi as u16,
-                });
+                };
+                let tap = self.record.then_some(stream);
+                let intercept = (li < 64 && self.intercept & (1 << li) != 0).then_some(stream);
                 streams.push(StreamPlan {
                     port: ports.rtp.key,
                     expected: this.advertised_rtp,
@@ -304,7 +374,10 @@ impl Call {
                     srtp_in: srtp_in.clone(),
                     srtp_out: srtp_out.clone(),
                     ice: ice.clone(),
+                    dtls: dtls.clone(),
                     tap,
+                    intercept,
+                    rtcp_feedback: is_avpf(&this.protocol),
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -323,7 +396,10 @@ impl Call {
                     srtp_in,
                     srtp_out,
                     ice,
+                    dtls,
                     tap: None,
+                    intercept: None,
+                    rtcp_feedback: is_avpf(&this.protocol),
                 });
             }
         }
@@ -377,6 +453,46 @@ impl Call {
         }
     }
 
+    /// The call as the interception sink matches it: tags, labels, metadata, peers and
+    /// every media address known for each party (signalled and learned).
+    pub fn intercept_info(&self) -> InterceptCall {
+        InterceptCall {
+            call: self.key,
+            call_id: self.id.clone(),
+            legs: self
+                .legs
+                .iter()
+                .map(|l| {
+                    let mut addresses = Vec::new();
+                    for m in &l.medias {
+                        let learned = [m.rtp_stats.endpoint(), m.rtcp_stats.endpoint()];
+                        for a in [m.advertised_rtp, m.advertised_rtcp]
+                            .into_iter()
+                            .chain(learned)
+                            .flatten()
+                        {
+                            if !addresses.contains(&a) {
+                                addresses.push(a);
+                            }
+                        }
+                    }
+                    InterceptLeg {
+                        tags: std::iter::once(&l.tag)
+                            .chain(&l.aliases)
+                            .filter(|t| !t.is_empty())
+                            .cloned()
+                            .collect(),
+                        label: l.label.clone(),
+                        metadata: l.metadata.clone(),
+                        peer: l.peer.map(|p| p.0 as u16),
+                        addresses,
+                    }
+                })
+                .collect(),
+            forwarding: self.forwarding,
+        }
+    }
+
     /// Unix milliseconds of the most recent packet on any stream, 0 if none.
     pub fn last_packet_ms(&self) -> u64 {
         self.legs
@@ -394,4 +510,9 @@ impl Call {
             m.ports.is_some() && m.direction == Direction::SendRecv && m.advertised_rtp.is_some()
         })
     }
+}
+
+/// An RTP profile with RTCP feedback (RFC 4585 AVPF, RFC 5124 SAVPF).
+pub fn is_avpf(protocol: &str) -> bool {
+    protocol.ends_with("AVPF")
 }

@@ -10,11 +10,14 @@ use std::net::SocketAddr;
 use rand::distributions::{Alphanumeric, DistString};
 use tracing::warn;
 
-use super::model::{Call, LegId, Media};
+use std::sync::Arc;
+
+use super::model::{is_avpf, Call, DtlsMediaState, LegId, Media, Setup};
 use super::{CallError, Calls, Now};
 use crate::core::config::Interface;
-use crate::core::plan::{LatchPolicy, PortKey, PortPair};
-use crate::core::request::{Family, IceMode, OfferAnswer};
+use crate::core::dtls::{DtlsIdentity, DtlsRole, Fingerprint, HashFunction};
+use crate::core::plan::{DtlsParams, LatchPolicy, PortKey, PortPair};
+use crate::core::request::{DtlsMode, Family, IceMode, OfferAnswer};
 use crate::core::sdes::{self, CryptoAttr};
 use crate::core::sdp::{IceRewrite, Line, MediaRewrite, OriginRewrite, Sdp, SdpRewrite};
 
@@ -104,6 +107,7 @@ impl Calls {
                 }
             }
         }
+        self.totals.streams += got.len() as u64;
         for (leg, i, pair) in got {
             call.leg_mut(leg).medias[i].ports = Some(pair);
         }
@@ -113,7 +117,8 @@ impl Calls {
 
         // Codec options, transcoding decisions and ptime (see `codecs`).
         let mut src = super::codecs::edit_sdp(call, ex, sdp, req);
-        let protocols = settle_srtp(call, from, to, &mut src, req, role)?;
+        let protocols = settle_srtp(call, ex, &mut src, req, self.dtls.as_ref())?;
+        settle_mid(call, ex, &mut src, req);
         let rewrite = self.build_rewrite(call, from, to, &src, req, role, &protocols);
         if role == Role::Answer {
             // An answer without ptime inherits the offerer's, as rtpengine's codec handling does.
@@ -218,6 +223,7 @@ impl Calls {
             media.codecs = section.codecs();
             media.ptime = section.ptime();
             media.ice_seen = section.has_ice();
+            media.mid = section.mid().map(str::to_owned);
             media.sdp_rtcp_mux = section.rtcp_mux();
             media.latch = latch;
             let addr = req
@@ -320,7 +326,12 @@ impl Calls {
             let want_ice = match req.ice {
                 IceMode::Remove => false,
                 IceMode::Force => true,
-                IceMode::Default => sender_ice,
+                // An offer keeps ICE when the offerer did ICE; an answer gives ICE to an
+                // offerer that did ICE, whatever the answerer does (we are its ICE-lite peer).
+                IceMode::Default => match role {
+                    Role::Offer => sender_ice,
+                    Role::Answer => target.ice_seen,
+                },
             };
             target.ice_active = want_ice;
             let ice = if want_ice {
@@ -332,10 +343,15 @@ impl Calls {
                     .ice_pwd
                     .get_or_insert_with(|| random_token(ICE_PWD_LEN))
                     .clone();
+                let mut candidates = target.ice_candidates(public);
+                if mux && (role == Role::Answer || req.rtcp_mux.require) {
+                    // RTCP will share the RTP port: no candidate for component 2.
+                    candidates.retain(|c| c.component == 1);
+                }
                 IceRewrite::Replace {
                     ufrag,
                     pwd,
-                    candidates: target.ice_candidates(public),
+                    candidates,
                 }
             } else {
                 IceRewrite::Remove
@@ -381,10 +397,18 @@ fn interface_names(req: &OfferAnswer) -> (Option<&str>, Option<&str>) {
     (from, to)
 }
 
-/// RTP profiles this build converts between: plain RTP and SDES-SRTP, with or without
-/// feedback (DTLS profiles are passed through unchanged).
+/// RTP profiles this build converts between: plain RTP, SDES-SRTP and DTLS-SRTP, with or
+/// without feedback.
 fn convertible(proto: &str) -> bool {
-    matches!(proto, "RTP/AVP" | "RTP/AVPF" | "RTP/SAVP" | "RTP/SAVPF")
+    matches!(
+        proto,
+        "RTP/AVP"
+            | "RTP/AVPF"
+            | "RTP/SAVP"
+            | "RTP/SAVPF"
+            | "UDP/TLS/RTP/SAVP"
+            | "UDP/TLS/RTP/SAVPF"
+    )
 }
 
 /// A profile whose keys travel in `a=crypto` lines (RFC 4568).
@@ -392,32 +416,56 @@ fn is_sdes_profile(proto: &str) -> bool {
     matches!(proto, "RTP/SAVP" | "RTP/SAVPF")
 }
 
-/// Decide SRTP for both parties of each m= line and put the `a=crypto` lines the receiver
-/// of `src` must see into it (rtpengine's `__generate_crypto` / `sdes_*` handling):
+/// A profile whose keys come from a DTLS handshake (RFC 5764 §8).
+fn is_dtls_profile(proto: &str) -> bool {
+    matches!(proto, "UDP/TLS/RTP/SAVP" | "UDP/TLS/RTP/SAVPF")
+}
+
+/// An attribute of the section, else of the session (Firefox writes a=fingerprint there).
+fn section_or_session<'a>(src: &'a Sdp, i: usize, name: &str) -> Option<&'a str> {
+    src.media[i]
+        .attribute(name)
+        .or_else(|| src.session_attribute(name))
+}
+
+/// Decide SRTP for both parties of each m= line and put the `a=crypto`, `a=setup` and
+/// `a=fingerprint` lines the receiver of `src` must see into it (rtpengine's
+/// `__generate_crypto`, `sdes_*` and `dtls_*` handling):
 ///
 /// * the sender offers SDES: we take one of its lines (`select_offerer_crypto`) as its key
 ///   and keep (or make) our own key with the same tag and suite for the answer to it;
-/// * the sender answers our SDES offer: its line selects our offered key towards it;
-/// * the receiver is to get SDES (`transport-protocol` or the offerer's profile): it gets
-///   our offer list (kept across re-offers) or, for an answer, our one key line;
+/// * the sender offers DTLS (`UDP/TLS/…`, or an SRTP profile with `a=fingerprint` and no
+///   usable `a=crypto`): we note its fingerprint and pick our role for the answer (RFC 5763
+///   §5: `active` to `actpass` unless `DTLS=passive`); the association starts with the answer;
+/// * the sender answers our offer: `a=fingerprint` in the answer selects DTLS (its
+///   `a=setup` sets our role), else its `a=crypto` selects our offered SDES key;
+/// * the receiver is to get SRTP (`transport-protocol` or the offerer's profile): an SDES
+///   receiver gets our crypto offer list (kept across re-offers) and, unless `DTLS=off`,
+///   our `a=setup`/`a=fingerprint` too (example C); a DTLS receiver gets setup/fingerprint
+///   only; an answer gets our one key line, or our settled setup and fingerprint;
 /// * OSRTP (`OSRTP: offer`/`accept`): SDES on RTP/AVP lines, offered or accepted;
-/// * a plain receiver gets no crypto lines; setup/fingerprint (DTLS) lines never cross a
-///   converted m= line.
+/// * a plain receiver gets no crypto, setup or fingerprint lines.
 ///
 /// Returns, per m= line, the profile to write when it differs from the sender's.
 fn settle_srtp(
     call: &mut Call,
-    from: LegId,
-    to: LegId,
+    ex: Exchange,
     src: &mut Sdp,
     req: &OfferAnswer,
-    role: Role,
+    identity: Option<&Arc<DtlsIdentity>>,
 ) -> Result<Vec<Option<String>>, CallError> {
+    let Exchange { from, to, role } = ex;
     let rng_err = |e: sdes::SdesError| CallError::Invalid(e.to_string());
     let write_opts = req.sdes.write_options();
+    let identity = identity.filter(|_| req.dtls != DtlsMode::Off);
+    let fp_hash = req
+        .dtls_fingerprint
+        .as_deref()
+        .and_then(HashFunction::from_name)
+        .unwrap_or(HashFunction::Sha256);
     let mut protocols = Vec::with_capacity(src.media.len());
-    for (i, section) in src.media.iter_mut().enumerate() {
-        let in_proto = section.m.proto.clone();
+    for i in 0..src.media.len() {
+        let in_proto = src.media[i].m.proto.clone();
         let out_proto = match role {
             Role::Offer => req
                 .transport_protocol
@@ -432,20 +480,40 @@ fn settle_srtp(
                 .filter(|p| convertible(p))
                 .unwrap_or_else(|| in_proto.clone()),
         };
-        if !convertible(&in_proto) || !convertible(&out_proto) || section.m.port == 0 {
+        if !convertible(&in_proto) || !convertible(&out_proto) || src.media[i].m.port == 0 {
             protocols.push(None);
             continue;
         }
-        let lines: Vec<CryptoAttr> = section
+        let lines: Vec<CryptoAttr> = src.media[i]
             .attributes("crypto")
             .filter_map(|v| CryptoAttr::parse(v).ok())
             .collect();
+        let sender_fp = section_or_session(src, i, "fingerprint").and_then(|v| {
+            Fingerprint::parse(v)
+                .map_err(|e| warn!(media = i + 1, error = %e, "ignoring a=fingerprint"))
+                .ok()
+        });
+        let sender_setup = section_or_session(src, i, "setup").and_then(Setup::parse);
 
-        let sender = &mut call.leg_mut(from).medias[i].sdes;
+        let sender_media = &mut call.leg_mut(from).medias[i];
         // OSRTP (RFC 8643): a=crypto on an RTP/AVP line is SRTP if the proxy says to accept
         // it; an answer to our OSRTP offer says yes by carrying a=crypto.
-        let sender_sdes = is_sdes_profile(&in_proto)
+        let mut sender_sdes = is_sdes_profile(&in_proto)
             || (!lines.is_empty() && (role == Role::Answer || req.osrtp.accept));
+        // DTLS when the profile says so, or on an SRTP profile that carries a fingerprint
+        // but no crypto line; in an answer, a fingerprint picks DTLS from our dual offer.
+        let sender_dtls = identity.is_some()
+            && sender_fp.is_some()
+            && match role {
+                Role::Offer => {
+                    is_dtls_profile(&in_proto) || (is_sdes_profile(&in_proto) && lines.is_empty())
+                }
+                Role::Answer => sender_media.dtls.offered.is_some(),
+            };
+        if sender_dtls {
+            sender_sdes = false;
+        }
+        let sender = &mut sender_media.sdes;
         match role {
             Role::Offer if sender_sdes => {
                 match sdes::select_offerer_crypto(&lines, &req.sdes.offerer_pref) {
@@ -487,9 +555,51 @@ fn settle_srtp(
             }
         }
 
-        let receiver = &mut call.leg_mut(to).medias[i].sdes;
+        let sender_dtls_state = &mut sender_media.dtls;
+        match (role, identity, sender_fp) {
+            (Role::Offer, Some(id), Some(fp)) if sender_dtls => {
+                let our_role = match (sender_setup, req.dtls) {
+                    (Some(Setup::Active), _) => DtlsRole::Server,
+                    (Some(Setup::Passive), _) => DtlsRole::Client,
+                    (_, DtlsMode::Passive) => DtlsRole::Server,
+                    _ => DtlsRole::Client,
+                };
+                let keep = sender_dtls_state.active.as_ref().is_some_and(|p| {
+                    p.remote == fp && p.role == our_role && Arc::ptr_eq(&p.identity, id)
+                });
+                if !keep {
+                    sender_dtls_state.active = None;
+                }
+                sender_dtls_state.offered = None;
+                sender_dtls_state.remote = Some(fp);
+                sender_dtls_state.pending_role = Some(our_role);
+            }
+            (Role::Answer, Some(id), Some(fp)) if sender_dtls => {
+                // No a=setup in an answer means active (RFC 4145 §4).
+                let our_role = match (sender_setup, sender_dtls_state.offered) {
+                    (Some(Setup::Passive), _) => DtlsRole::Client,
+                    (_, Some(Setup::Active)) => DtlsRole::Client,
+                    _ => DtlsRole::Server,
+                };
+                let params = DtlsParams {
+                    role: our_role,
+                    remote: fp.clone(),
+                    identity: id.clone(),
+                };
+                if sender_dtls_state.active.as_ref() != Some(&params) {
+                    sender_dtls_state.active = Some(params);
+                }
+                sender_dtls_state.remote = Some(fp);
+                sender_dtls_state.pending_role = None;
+            }
+            _ => *sender_dtls_state = DtlsMediaState::default(),
+        }
+
+        let receiver_media = &mut call.leg_mut(to).medias[i];
+        let receiver = &mut receiver_media.sdes;
+        let sdes_to_receiver = (is_sdes_profile(&out_proto) || req.osrtp.offer) && !req.sdes_off;
         let out_lines: Vec<CryptoAttr> = match role {
-            Role::Offer if (is_sdes_profile(&out_proto) || req.osrtp.offer) && !req.sdes_off => {
+            Role::Offer if sdes_to_receiver => {
                 if receiver.offered.is_empty() {
                     let mut offered = if sender_sdes {
                         sdes::generate_offer_following(&lines, &req.sdes)
@@ -516,17 +626,93 @@ fn settle_srtp(
                 _ => Vec::new(),
             },
         };
+        let section = &mut src.media[i];
         if out_lines.is_empty() {
             section.remove_attributes("crypto");
         } else {
             let values: Vec<String> = out_lines.iter().map(|a| a.write(write_opts)).collect();
             section.set_attributes("crypto", &values);
         }
-        section.remove_attributes("setup");
-        section.remove_attributes("fingerprint");
+
+        // DTLS towards the receiver.
+        let rdtls = &mut receiver_media.dtls;
+        let setup = match (role, identity) {
+            (Role::Offer, Some(_))
+                if is_dtls_profile(&out_proto) || is_sdes_profile(&out_proto) =>
+            {
+                let setup = match req.dtls {
+                    DtlsMode::Passive => Setup::Passive,
+                    DtlsMode::Active => Setup::Active,
+                    _ => Setup::ActPass,
+                };
+                // A re-offer keeps a settled association until the answer says otherwise.
+                rdtls.offered = Some(setup);
+                rdtls.pending_role = None;
+                Some(setup)
+            }
+            (Role::Offer, _) => {
+                *rdtls = DtlsMediaState::default();
+                None
+            }
+            (Role::Answer, Some(id)) => match (rdtls.pending_role, &rdtls.remote) {
+                (Some(pending), Some(remote)) => {
+                    // `DTLS=passive/active` in the answer request may still pick our role
+                    // towards an offerer that left it to us.
+                    let our_role = match req.dtls {
+                        DtlsMode::Passive => DtlsRole::Server,
+                        DtlsMode::Active => DtlsRole::Client,
+                        _ => pending,
+                    };
+                    let params = DtlsParams {
+                        role: our_role,
+                        remote: remote.clone(),
+                        identity: id.clone(),
+                    };
+                    if rdtls.active.as_ref() != Some(&params) {
+                        rdtls.active = Some(params);
+                    }
+                    Some(Setup::of_role(our_role))
+                }
+                _ => None,
+            },
+            (Role::Answer, None) => None,
+        };
+        match (setup, identity) {
+            (Some(setup), Some(id)) => {
+                section.set_attributes("setup", &[setup.as_str()]);
+                section.set_attributes("fingerprint", &[id.fingerprint_with(fp_hash).to_value()]);
+            }
+            _ => {
+                section.remove_attributes("setup");
+                section.remove_attributes("fingerprint");
+            }
+        }
+        // RTCP feedback means nothing to a party without an AVPF profile (RFC 4585 §4).
+        if is_avpf(&in_proto) && !is_avpf(&out_proto) {
+            section.remove_attributes("rtcp-fb");
+        }
         protocols.push((out_proto != in_proto).then_some(out_proto));
     }
     Ok(protocols)
+}
+
+/// `a=mid`: `generate-mid` gives every section of an offer one (its index, as rtpengine
+/// numbers them), and an answer echoes the offerer's mid when the answerer wrote none
+/// (RFC 5888 §9.1: a WebRTC offerer rejects an answer without it).
+fn settle_mid(call: &Call, ex: Exchange, src: &mut Sdp, req: &OfferAnswer) {
+    for (i, section) in src.media.iter_mut().enumerate() {
+        if section.m.port == 0 || section.mid().is_some() {
+            continue;
+        }
+        let mid = match ex.role {
+            Role::Offer if req.flags.generate_mid => Some(i.to_string()),
+            Role::Offer => None,
+            Role::Answer => call.leg(ex.to).medias.get(i).and_then(|m| m.mid.clone()),
+        };
+        if let Some(mid) = mid {
+            section.set_attributes("mid", &[mid]);
+        }
+    }
 }
 
 /// `replace: SDP version`: the o= version we send a party goes up by one whenever the body

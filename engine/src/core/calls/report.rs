@@ -5,7 +5,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use super::model::{Call, Media};
 use crate::core::quality::round_trip_us;
 use crate::core::sdp::Direction;
-use crate::core::snapshot::{CallSnapshot, LegSnapshot, MediaSnapshot, StreamSnapshot};
+use crate::core::snapshot::{
+    CallSnapshot, LegSnapshot, MediaSnapshot, SrtpSnapshot, StreamSnapshot,
+};
 use crate::core::stats::{StreamCounters, StreamStats};
 
 pub(super) fn snapshot(call: &Call) -> CallSnapshot {
@@ -112,6 +114,9 @@ fn media_snapshot(m: &Media) -> MediaSnapshot {
     if m.rtcp_mux {
         flags.push("rtcp-mux");
     }
+    if m.sdes.active() {
+        flags.push("SDES");
+    }
     if m.ice_seen {
         flags.push("ICE");
     }
@@ -131,6 +136,19 @@ fn media_snapshot(m: &Media) -> MediaSnapshot {
             ));
         }
     }
+    let srtp = match (&m.sdes.remote, &m.sdes.local) {
+        (Some(remote), Some(local)) => Some(SrtpSnapshot {
+            keying: "SDES",
+            suite_in: remote.suite.name(),
+            suite_out: local.suite.name(),
+        }),
+        _ => None,
+    };
+    let ice = match (m.ice_seen, m.ice_active) {
+        (_, true) => Some("lite"),
+        (true, false) => Some("removed"),
+        (false, false) => None,
+    };
     MediaSnapshot {
         index: m.index,
         kind: m.kind.clone(),
@@ -138,7 +156,21 @@ fn media_snapshot(m: &Media) -> MediaSnapshot {
         codec: m.codec.clone(),
         flags,
         streams,
+        codecs: m
+            .codecs
+            .iter()
+            .filter(|c| !c.name.is_empty())
+            .map(|c| format!("{}/{}", c.name, c.clock_rate))
+            .collect(),
+        transcode: m.codec_state.transcode_rx.as_ref().map(transcode_pair),
+        srtp,
+        ice,
     }
+}
+
+/// A transcoder's bounded label: codec names only (`PCMU-opus`), never rates or PTs.
+pub fn transcode_pair(t: &crate::core::transcode::TranscodeSpec) -> String {
+    format!("{}-{}", t.input.codec.name(), t.output.codec.name())
 }
 
 fn stream_snapshot(

@@ -77,12 +77,21 @@ fn plain_offer_to_savp_gets_every_suite_and_answer_selects_keys() {
     let shape: Vec<(u32, SrtpSuite)> = offered.iter().map(|a| (a.tag, a.suite)).collect();
     let expected: Vec<(u32, SrtpSuite)> = (1..).zip(SrtpSuite::ALL).collect();
     assert_eq!(shape, expected);
-    // Unpadded keys, no lifetime, no DTLS lines; crypto right after a=rtcp.
+    // Unpadded keys, no lifetime; crypto right after a=rtcp; then DTLS as the alternative
+    // (ng-protocol.md example C): setup:actpass and our sha-256 fingerprint.
     assert!(offer.contains("a=rtcp:30003\r\na=crypto:1 AEAD_AES_256_GCM inline:"));
     assert!(!offer
         .lines()
         .any(|l| l.starts_with("a=crypto") && l.ends_with('=')));
-    assert!(!offer.contains("a=setup") && !offer.contains("a=fingerprint"));
+    let fp = calls.dtls_identity().unwrap().fingerprint().to_value();
+    let tail: Vec<&str> = offer
+        .lines()
+        .skip_while(|l| !l.starts_with("a=crypto:10 "))
+        .collect();
+    assert_eq!(
+        tail[1..],
+        ["a=setup:actpass", &format!("a=fingerprint:{fp}")]
+    );
     // Fresh keys per line.
     for (i, a) in offered.iter().enumerate() {
         assert!(offered[i + 1..].iter().all(|b| b.key_salt != a.key_salt));
