@@ -71,7 +71,10 @@ fn stream(
         srtp_in: None,
         srtp_out: None,
         ice: None,
+        dtls: None,
         tap: None,
+        intercept: None,
+        rtcp_feedback: false,
     }
 }
 
