@@ -426,7 +426,6 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
 const UNSUPPORTED_FLAGS: &[&[u8]] = &[
     b"force transcoding",
     b"inject dtmf",
-    b"detect dtmf",
     b"block dtmf",
     b"block egress",
     b"early media",
@@ -734,6 +733,7 @@ impl Fields {
             b"strip extmap" => f.strip_extmap = true,
             b"always transcode" => self.oa.codec.always_transcode = true,
             b"single codec" => self.oa.codec.single_codec = true,
+            b"detect dtmf" => self.oa.codec.detect_dtmf = true,
             b"pad crypto" => self.oa.sdes.pad = true,
             b"webrtc" => self.webrtc(),
             b"pause" => self.pause = true,
@@ -1565,6 +1565,7 @@ mod tests {
                     "codec-strip=GSM",
                     "always-transcode",
                     "single codec",
+                    "detect-DTMF",
                     "codec-frobnicate-X",
                 ] {
                     l.str(f);
@@ -1597,7 +1598,7 @@ mod tests {
         );
         assert_eq!(c.set, vec!["opus/48000/2/32000"]);
         assert_eq!(c.ignore, vec!["iLBC"]);
-        assert!(c.always_transcode && c.single_codec);
+        assert!(c.always_transcode && c.single_codec && c.detect_dtmf);
         assert_eq!((oa.ptime, oa.ptime_reverse), (Some(20), Some(30)));
     }
 

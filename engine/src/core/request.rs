@@ -142,6 +142,9 @@ pub struct CodecOptions {
     pub always_transcode: bool,
     /// `single codec` flag: the answer carries only the chosen codec (plus telephone-event).
     pub single_codec: bool,
+    /// `detect DTMF` flag: in-band DTMF from a side without telephone-event is detected
+    /// and sent as telephone-event to a side that has it (offered to it if missing).
+    pub detect_dtmf: bool,
 }
 
 impl CodecOptions {

@@ -22,11 +22,23 @@
 //!   timestamp placed on the output timeline and its duration scaled to the output clock;
 //!   when the output side has no telephone-event the digit is rendered in-band as a DTMF
 //!   tone instead.
+//! * In-band DTMF detection (`detect DTMF`, [`TranscodeSpec::detect_dtmf`]): toward a side
+//!   with telephone-event, every output frame's PCM goes through a Goertzel detector
+//!   before it is encoded. While a digit is held, its frames are sent as RFC 4733 event
+//!   reports (the other side's payload type, one per output frame, duration growing by a
+//!   frame) instead of audio, so the receiver does not see the digit twice; the end is
+//!   reported three times and audio resumes with the marker bit. Detection confirms a
+//!   digit after two 25.6 ms blocks, so the first ~50 ms of a tone still leave as audio
+//!   (too short to count as a digit, ITU-T Q.24 asks for 40 ms of tone).
+//!
+//! * Opus is encoded at [`OPUS_DEFAULT_BITRATE`] unless the plan gives a bitrate, with the
+//!   complexity [`opus_complexity`] picks for it; both were chosen by measuring PESQ against
+//!   CPU (README, "Transcoding performance").
 //!
 //! Everything a packet needs (codec state, PCM FIFO, scratch and the output queue) is
 //! allocated in [`Transcoder::new`]; the packet path allocates nothing.
 
-use ngmedia_codecs::dtmf::{TelephoneEvent, ToneGenerator};
+use ngmedia_codecs::dtmf::{DtmfDetector, TelephoneEvent, ToneGenerator};
 use ngmedia_codecs::{Codec, CodecError, CodecKind, CodecParams, Decoder, Encoder, EncoderOptions};
 
 use super::rtp::RtpHeader;
@@ -42,6 +54,24 @@ const SLOT: usize = super::rtp::RTP_HEADER_LEN + ngmedia_codecs::opus::MAX_PACKE
 const FIFO: usize = 16_384;
 /// Decoder output scratch: 120 ms at 48 kHz, stereo.
 const SCRATCH: usize = 5_760 * 2;
+/// Opus bitrate when neither `codec: {set: [opus/…/BITRATE]}` nor the receiver's
+/// `maxaveragebitrate` gives one: rtpengine's default, and where PESQ stops improving
+/// (narrowband speech, complexity 5: 3.04 at libopus' own 11 kbit/s, 3.56 at 16, 3.69 at
+/// 24, 3.73 at 32; see the README's transcoding measurements).
+pub const OPUS_DEFAULT_BITRATE: u32 = 32_000;
+
+/// Opus encoder complexity for a bitrate, chosen by PESQ against CPU (`bench/pesq.sh
+/// --sweep`, `cargo bench -p ngmedia-codecs`): from 24 kbit/s on, complexity 3 scores within
+/// 0.01 MOS of 5 (3.72 against 3.73 at 32 kbit/s) for about a quarter less encoder time;
+/// below that the extra analysis of 5 is worth it (3.56 against 3.44 at 16 kbit/s).
+pub fn opus_complexity(bitrate: u32) -> u8 {
+    if bitrate >= 24_000 {
+        3
+    } else {
+        5
+    }
+}
+
 /// Volume of DTMF tones rendered in-band when the event carries none (-10 dBm0).
 const DEFAULT_TONE_VOLUME: u8 = 10;
 
@@ -65,6 +95,10 @@ pub struct CodecEnd {
 pub struct TranscodeSpec {
     pub input: CodecEnd,
     pub output: CodecEnd,
+    /// Detect DTMF tones in the decoded audio and send them as telephone-event with the
+    /// output side's payload type (rtpengine: `pcm_dtmf_detect` of the `detect DTMF`
+    /// flag). Takes effect only when the output side has telephone-event.
+    pub detect_dtmf: bool,
 }
 
 /// Counters of one transcoder (for RTCP and diagnostics).
@@ -128,6 +162,16 @@ struct EventState {
     rendered: u32,
 }
 
+/// A digit found by in-band detection, being reported as telephone-event.
+#[derive(Debug, Clone, Copy)]
+struct Detected {
+    event: u8,
+    /// Event timestamp on the output timeline (start of the current segment).
+    ts: u32,
+    /// Output clock units reported so far in this segment.
+    duration: u32,
+}
+
 /// Transcoder for one direction of one stream. rtpengine: `codec_handler` + `ssrc_ctx`.
 #[derive(Debug)]
 pub struct Transcoder {
@@ -145,6 +189,9 @@ pub struct Transcoder {
     queued: usize,
     input: Option<InputState>,
     event: Option<EventState>,
+    /// In-band DTMF detector on the PCM going to the encoder (`detect_dtmf`).
+    detector: Option<DtmfDetector>,
+    detected: Option<Detected>,
     /// Output RTP line.
     ssrc: u32,
     seq: u16,
@@ -198,12 +245,25 @@ impl Transcoder {
         } else {
             input.def.pcm_rate
         })?;
+        let opus_bitrate = match output.params {
+            CodecParams::Opus(p) => spec
+                .output
+                .bitrate
+                .or(p.maxaveragebitrate)
+                .unwrap_or(OPUS_DEFAULT_BITRATE)
+                .clamp(6_000, 510_000),
+            _ => OPUS_DEFAULT_BITRATE,
+        };
         let opts = EncoderOptions {
             pcm_rate: (output.kind() == CodecKind::Opus).then_some(pcm_rate),
-            opus_bitrate: spec.output.bitrate.map(|b| b.min(510_000) as i32),
-            ..EncoderOptions::default()
+            opus_bitrate: Some(opus_bitrate as i32),
+            opus_complexity: opus_complexity(opus_bitrate),
         };
         let encoder = output.encoder_with(spec.output.ptime_ms, &opts)?;
+        let detector = match spec.output.event_pt {
+            Some(_) if spec.detect_dtmf => Some(DtmfDetector::new(pcm_rate)?),
+            _ => None,
+        };
         Ok(Transcoder {
             spec,
             decoder,
@@ -218,6 +278,8 @@ impl Transcoder {
             queued: 0,
             input: None,
             event: None,
+            detector,
+            detected: None,
             ssrc: rand::random(),
             seq: rand::random(),
             ts: rand::random(),
@@ -471,6 +533,10 @@ impl Transcoder {
         let step = self.encoder.timestamp_step();
         let mut used = 0;
         while self.fifo_len - used >= frame {
+            if self.detect_frame(used, frame, step) {
+                used += frame;
+                continue;
+            }
             let slot = self.reserve_slot();
             let out = &mut self.queue[slot * SLOT..(slot + 1) * SLOT];
             let pcm = &self.fifo[used..used + frame];
@@ -511,6 +577,88 @@ impl Transcoder {
         if used > 0 {
             self.drop_fifo(used);
         }
+    }
+
+    /// In-band DTMF detection on the output frame at `fifo[start..start + frame]`. Returns
+    /// true when a digit is held and the frame went out as an event report instead.
+    fn detect_frame(&mut self, start: usize, frame: usize, step: u32) -> bool {
+        let (Some(det), Some(pt)) = (self.detector.as_mut(), self.spec.output.event_pt) else {
+            return false;
+        };
+        det.process(&self.fifo[start..start + frame], |_, _| {});
+        let held = det.current();
+        if let Some(d) = self.detected {
+            if held != Some(d.event) {
+                // Digit released (or replaced): the end report, sent three times
+                // (RFC 4733 §2.5.1.4), then audio resumes as a new talk spurt.
+                let end = TelephoneEvent {
+                    event: d.event,
+                    end: true,
+                    volume: DEFAULT_TONE_VOLUME,
+                    duration: d.duration.min(u16::MAX as u32) as u16,
+                };
+                for _ in 0..3 {
+                    self.queue_event(pt, false, d.ts, end);
+                }
+                self.detected = None;
+                self.marker = true;
+            }
+        }
+        let Some(event) = held else {
+            return false;
+        };
+        let d = match self.detected {
+            // A segment's duration is 16 bits: a long digit continues in a new segment
+            // at the current time (RFC 4733 §2.5.1.3).
+            Some(d) if d.duration + step > u16::MAX as u32 => Detected {
+                ts: self.ts,
+                duration: 0,
+                ..d
+            },
+            Some(d) => d,
+            None => {
+                self.marker = true;
+                Detected {
+                    event,
+                    ts: self.ts,
+                    duration: 0,
+                }
+            }
+        };
+        let d = Detected {
+            duration: d.duration + step,
+            ..d
+        };
+        self.detected = Some(d);
+        let marker = std::mem::take(&mut self.marker);
+        let report = TelephoneEvent {
+            event,
+            end: false,
+            volume: DEFAULT_TONE_VOLUME,
+            duration: d.duration as u16,
+        };
+        self.queue_event(pt, marker, d.ts, report);
+        // The frame's time passes on the output timeline although no audio is sent.
+        self.ts = self.ts.wrapping_add(step);
+        true
+    }
+
+    /// Queue one telephone-event report on the output line.
+    fn queue_event(&mut self, pt: u8, marker: bool, ts: u32, ev: TelephoneEvent) {
+        let (seq, ssrc) = (self.seq, self.ssrc);
+        self.queue_packet(|out| {
+            write_header(out, marker, pt, seq, ts, ssrc);
+            match ev.write(&mut out[super::rtp::RTP_HEADER_LEN..]) {
+                Ok(n) => super::rtp::RTP_HEADER_LEN + n,
+                Err(_) => 0,
+            }
+        });
+        self.seq = self.seq.wrapping_add(1);
+        self.counters.sent_packets = self.counters.sent_packets.wrapping_add(1);
+        self.counters.sent_octets = self
+            .counters
+            .sent_octets
+            .wrapping_add(ngmedia_codecs::dtmf::EVENT_LEN as u32);
     }
 
     /// The next free queue slot (the oldest packet is dropped when the queue is full).
@@ -858,6 +1006,7 @@ mod tests {
         let mut t = Transcoder::new(TranscodeSpec {
             input: end(pcmu(), 0, 20, None),
             output: end(pcma(), 8, 20, None),
+            detect_dtmf: false,
         })
         .unwrap();
         let mut out = Vec::new();
@@ -887,11 +1036,13 @@ mod tests {
         let mut to_opus = Transcoder::new(TranscodeSpec {
             input: end(pcmu(), 0, 20, None),
             output: end(opus(), 96, 20, None),
+            detect_dtmf: false,
         })
         .unwrap();
         let mut back = Transcoder::new(TranscodeSpec {
             input: end(opus(), 96, 20, None),
             output: end(pcmu(), 0, 20, None),
+            detect_dtmf: false,
         })
         .unwrap();
         let mut pcm = Vec::new();
@@ -923,16 +1074,19 @@ mod tests {
         let mut to_g729 = Transcoder::new(TranscodeSpec {
             input: end(pcmu(), 0, 20, None),
             output: end(g729(), 18, 10, None),
+            detect_dtmf: false,
         })
         .unwrap();
         let mut g729_to_opus = Transcoder::new(TranscodeSpec {
             input: end(g729(), 18, 10, None),
             output: end(opus(), 111, 20, None),
+            detect_dtmf: false,
         })
         .unwrap();
         let mut opus_to_pcmu = Transcoder::new(TranscodeSpec {
             input: end(opus(), 111, 20, None),
             output: end(pcmu(), 0, 20, None),
+            detect_dtmf: false,
         })
         .unwrap();
         let (mut n729, mut nopus) = (0, 0);
@@ -964,6 +1118,7 @@ mod tests {
         let mut t = Transcoder::new(TranscodeSpec {
             input: end(pcmu(), 0, 60, None),
             output: end(pcma(), 8, 20, None),
+            detect_dtmf: false,
         })
         .unwrap();
         let mut total = 0;
@@ -978,6 +1133,7 @@ mod tests {
         let mut t = Transcoder::new(TranscodeSpec {
             input: end(pcmu(), 0, 10, None),
             output: end(pcma(), 8, 30, None),
+            detect_dtmf: false,
         })
         .unwrap();
         let counts: Vec<usize> = pcmu_packets(300.0, 6, 80)
@@ -997,6 +1153,7 @@ mod tests {
             let mut t = Transcoder::new(TranscodeSpec {
                 input: end(pcmu(), 0, 20, None),
                 output: end(out_codec, pt, 20, None),
+                detect_dtmf: false,
             })
             .unwrap();
             let mut out = Vec::new();
@@ -1022,6 +1179,7 @@ mod tests {
         let mut t = Transcoder::new(TranscodeSpec {
             input: end(pcmu(), 0, 20, None),
             output: end(pcma(), 8, 20, None),
+            detect_dtmf: false,
         })
         .unwrap();
         let pk = pcmu_packets(440.0, 4, 160);
@@ -1060,6 +1218,7 @@ mod tests {
         let mut t = Transcoder::new(TranscodeSpec {
             input: end(pcmu(), 0, 20, Some(101)),
             output: end(opus(), 96, 20, Some(97)),
+            detect_dtmf: false,
         })
         .unwrap();
         let pk = pcmu_packets(440.0, 2, 160);
@@ -1113,6 +1272,7 @@ mod tests {
         let mut t = Transcoder::new(TranscodeSpec {
             input: end(pcmu(), 0, 20, Some(101)),
             output: end(pcma(), 8, 20, None),
+            detect_dtmf: false,
         })
         .unwrap();
         let mut out = Vec::new();
@@ -1146,10 +1306,98 @@ mod tests {
     }
 
     #[test]
+    fn in_band_digit_detected_and_sent_as_events() {
+        let mut t = Transcoder::new(TranscodeSpec {
+            input: end(pcmu(), 0, 20, None),
+            output: end(pcma(), 8, 20, Some(101)),
+            detect_dtmf: true,
+        })
+        .unwrap();
+        // 200 ms of 440 Hz, 200 ms of digit 5 at -10 dBm0, 200 ms of 440 Hz.
+        let mut gen = ToneGenerator::new(5, 10, 8000).unwrap();
+        let mut out = Vec::new();
+        for k in 0..30usize {
+            let pcm = if (10..20).contains(&k) {
+                let mut f = [0i16; 160];
+                gen.fill(&mut f);
+                f.to_vec()
+            } else {
+                sine(440.0, 6000.0, k * 160, 160)
+            };
+            let payload: Vec<u8> = pcm.iter().map(|&s| ulaw_encode(s)).collect();
+            let pkt = rtp(0, k == 0, 10 + k as u16, 4000 + k as u32 * 160, 9, &payload);
+            t.handle_rtp(k as u64 * 20, &pkt);
+            out.extend(drain(&mut t));
+        }
+        // One packet per 20 ms frame, plus the end report's two retransmissions.
+        assert_eq!(out.len(), 33);
+        for w in out.windows(2) {
+            assert_eq!(w[1].seq, w[0].seq.wrapping_add(1));
+        }
+        let first_ev = out.iter().position(|o| o.pt == 101).expect("events sent");
+        let events: Vec<&Out> = out.iter().filter(|o| o.pt == 101).collect();
+        let last_ev = first_ev + events.len() - 1;
+        assert!(out[first_ev..=last_ev].iter().all(|o| o.pt == 101));
+        // Confirmed within three frames of the tone's start (two 25.6 ms blocks).
+        assert!(
+            (11..=13).contains(&first_ev),
+            "first event at frame {first_ev}"
+        );
+        assert!(out[first_ev].marker && !out[first_ev + 1].marker);
+        let ev_ts = out[first_ev].ts;
+        assert_eq!(ev_ts, out[first_ev - 1].ts + 160);
+        assert!(events.iter().all(|e| e.ts == ev_ts && e.payload.len() == 4));
+        let reports: Vec<TelephoneEvent> = events
+            .iter()
+            .map(|e| TelephoneEvent::parse(&e.payload).unwrap())
+            .collect();
+        assert!(reports.iter().all(|r| r.event == 5 && r.volume == 10));
+        let n = reports.len() - 3;
+        for (i, r) in reports[..n].iter().enumerate() {
+            assert_eq!((r.end, r.duration), (false, 160 * (i as u16 + 1)));
+        }
+        let last = reports[n - 1].duration;
+        assert!(reports[n..].iter().all(|r| r.end && r.duration == last));
+        // About the tone's 200 ms, give or take the detector's confirmation delay.
+        assert!((1120..=1920).contains(&last), "digit lasted {last}");
+        // Audio resumes as a new talk spurt right after the reported duration.
+        let resume = &out[last_ev + 1];
+        assert_eq!(resume.pt, 8);
+        assert!(resume.marker);
+        assert_eq!(resume.ts, ev_ts + last as u32);
+        assert!(out[last_ev + 2..].iter().all(|o| o.pt == 8 && !o.marker));
+        assert_eq!(t.counters().sent_packets, 33);
+    }
+
+    #[test]
+    fn no_detection_without_the_option_or_peer_events() {
+        for (detect, event_pt) in [(false, Some(101)), (true, None)] {
+            let mut t = Transcoder::new(TranscodeSpec {
+                input: end(pcmu(), 0, 20, None),
+                output: end(pcma(), 8, 20, event_pt),
+                detect_dtmf: detect,
+            })
+            .unwrap();
+            let mut gen = ToneGenerator::new(1, 10, 8000).unwrap();
+            let mut out = Vec::new();
+            for k in 0..10usize {
+                let mut f = [0i16; 160];
+                gen.fill(&mut f);
+                let payload: Vec<u8> = f.iter().map(|&s| ulaw_encode(s)).collect();
+                t.handle_rtp(0, &rtp(0, false, k as u16, k as u32 * 160, 9, &payload));
+                out.extend(drain(&mut t));
+            }
+            assert_eq!(out.len(), 10);
+            assert!(out.iter().all(|o| o.pt == 8), "{detect} {event_pt:?}");
+        }
+    }
+
+    #[test]
     fn unknown_payload_types_and_garbage_are_counted() {
         let mut t = Transcoder::new(TranscodeSpec {
             input: end(pcmu(), 0, 20, None),
             output: end(pcma(), 8, 20, None),
+            detect_dtmf: false,
         })
         .unwrap();
         t.handle_rtp(0, &[0x80, 0, 1]);

@@ -139,6 +139,8 @@ pub struct CodecState {
     accept: Vec<String>,
     always_transcode: bool,
     single_codec: bool,
+    /// `detect DTMF` given with the offer.
+    detect_dtmf: bool,
     /// Encoder parameters (`set`).
     set: Vec<String>,
 }
@@ -210,7 +212,9 @@ pub(super) fn offer(
     }
     let (mut primary, mut events): (Vec<SdpCodec>, Vec<SdpCodec>) =
         kept.into_iter().partition(|c| !is_event(c));
-    let offered_events = codecs.iter().any(is_event);
+    // `detect DTMF` turns in-band digits into events: the answerer must be offered
+    // telephone-event even when the offerer has none.
+    let offered_events = codecs.iter().any(is_event) || opts.detect_dtmf;
 
     // `transcode`: add what is missing, under free payload types.
     let mut used: Vec<u8> = codecs.iter().map(|c| c.pt).collect();
@@ -253,6 +257,29 @@ pub(super) fn offer(
             }
         }
     }
+    if opts.detect_dtmf {
+        let mut rates: Vec<u32> = primary.iter().map(|c| c.clock_rate).collect();
+        rates.dedup();
+        for rate in rates {
+            let have = events
+                .iter()
+                .chain(&added)
+                .any(|c| c.clock_rate == rate && is_event(c));
+            if have {
+                continue;
+            }
+            if let Some(pt) = free_pt(&used) {
+                used.push(pt);
+                events.push(SdpCodec {
+                    pt,
+                    name: "telephone-event".into(),
+                    clock_rate: rate,
+                    channels: None,
+                    fmtp: Some(EVENTS_FMTP.into()),
+                });
+            }
+        }
+    }
     // telephone-event only goes with audio of its clock rate.
     let rates: Vec<u32> = primary
         .iter()
@@ -274,6 +301,7 @@ pub(super) fn offer(
         accept: [opts.accept.clone(), opts.consume.clone()].concat(),
         always_transcode: opts.always_transcode,
         single_codec: opts.single_codec,
+        detect_dtmf: opts.detect_dtmf,
         set: opts.set.clone(),
     };
     (edit, Some(state))
@@ -331,6 +359,7 @@ pub(super) fn answer(
     );
     let always = state.always_transcode || opts.always_transcode || has_all(&accept);
     let single = state.single_codec || opts.single_codec;
+    let detect = state.detect_dtmf || opts.detect_dtmf;
     let offerer = &state.offerer;
     let a_event_at = |rate: u32| {
         offerer
@@ -399,14 +428,21 @@ pub(super) fn answer(
             event_pt: b_events,
             bitrate: bitrate_for(b),
         };
+        // Detection only where the sender has no events of its own (rtpengine: `detect
+        // DTMF` enables the DSP when the receiving side lacks a DTMF payload type).
+        let detect_from = |from: &CodecEnd, to: &CodecEnd| {
+            detect && from.event_pt.is_none() && to.event_pt.is_some()
+        };
         Some((
             TranscodeSpec {
                 input: a_end,
                 output: b_end,
+                detect_dtmf: detect_from(&a_end, &b_end),
             },
             TranscodeSpec {
                 input: b_end,
                 output: a_end,
+                detect_dtmf: detect_from(&b_end, &a_end),
             },
         ))
     };
@@ -433,11 +469,13 @@ pub(super) fn answer(
                 keep
             });
         }
-        // Forced ptime on either side that differs: repacketise.
-        let repack = (state.ptime.is_some() || ptime_reverse.is_some())
+        // Forced ptime on either side that differs, or in-band DTMF to detect: decode.
+        let repack = (state.ptime.is_some() || ptime_reverse.is_some() || detect)
             .then(|| spec_pair(a, b))
             .flatten()
-            .filter(|(ab, _)| ab.input.ptime_ms != ab.output.ptime_ms);
+            .filter(|(ab, ba)| {
+                ab.input.ptime_ms != ab.output.ptime_ms || ab.detect_dtmf || ba.detect_dtmf
+            });
         let (from_offerer, from_answerer) = match repack {
             Some((ab, ba)) => (Some(ab), Some(ba)),
             None => (None, None),
@@ -445,7 +483,10 @@ pub(super) fn answer(
         return AnswerOutcome {
             edit: SdpEdit {
                 codecs: (list.as_slice() != answer).then_some(list),
-                ptime: from_answerer.map(|s| s.output.ptime_ms).or(ptime_reverse),
+                ptime: from_answerer
+                    .filter(|s| s.input.ptime_ms != s.output.ptime_ms)
+                    .map(|s| s.output.ptime_ms)
+                    .or(ptime_reverse),
             },
             from_offerer,
             from_answerer,
@@ -826,6 +867,100 @@ a=sendrecv
         assert!(!reply.sdp.contains("PCMA"));
         let plan = plane.plan.lock().unwrap().clone().unwrap();
         assert!(plan.streams.iter().all(|s| s.transcode.is_none()));
+    }
+
+    /// `detect DTMF` with a caller that has no telephone-event: the callee is offered one,
+    /// and the transcoder from the caller detects in-band digits toward it.
+    #[test]
+    fn detect_dtmf_offers_events_and_enables_detection() {
+        const OFFER_PCMU: &str = "v=0
+o=alice 100 100 IN IP4 127.0.0.2
+s=-
+c=IN IP4 127.0.0.2
+t=0 0
+m=audio 41000 RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+a=sendrecv
+";
+        // Transcoded: PCMU caller, Opus callee with telephone-event/48000.
+        let (mut calls, plane) = setup(&[30200, 30210]);
+        let opts = CodecOptions {
+            detect_dtmf: true,
+            ..transcode(&["opus"])
+        };
+        let offer = calls.offer(&req(OFFER_PCMU, None, opts), now()).unwrap();
+        assert!(
+            offer.sdp.contains("m=audio 30210 RTP/AVP 0 96 97 98\r\n")
+                && offer.sdp.contains("a=rtpmap:97 telephone-event/48000\r\n")
+                && offer.sdp.contains("a=rtpmap:98 telephone-event/8000\r\n"),
+            "{}",
+            offer.sdp
+        );
+        let answer = "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 41010 RTP/AVP 96 97
+a=rtpmap:96 opus/48000/2
+a=rtpmap:97 telephone-event/48000
+a=sendrecv
+";
+        let reply = calls
+            .answer(&req(answer, Some("tagB"), CodecOptions::default()), now())
+            .unwrap();
+        assert!(
+            reply.sdp.contains("m=audio 30200 RTP/AVP 0\r\n"),
+            "{}",
+            reply.sdp
+        );
+        let plan = plane.plan.lock().unwrap().clone().unwrap();
+        let specs: Vec<TranscodeSpec> = plan.streams.iter().filter_map(|s| s.transcode).collect();
+        let a_to_b = specs.iter().find(|s| s.input.pt == 0).unwrap();
+        assert_eq!(a_to_b.output.event_pt, Some(97));
+        assert!(a_to_b.detect_dtmf);
+        let b_to_a = specs.iter().find(|s| s.input.pt == 96).unwrap();
+        assert!(!b_to_a.detect_dtmf);
+
+        // Same codec on both sides: detection still needs the audio decoded.
+        let (mut calls, plane) = setup(&[30220, 30230]);
+        let opts = CodecOptions {
+            detect_dtmf: true,
+            ..CodecOptions::default()
+        };
+        let offer = calls.offer(&req(OFFER_PCMU, None, opts), now()).unwrap();
+        assert!(
+            offer.sdp.contains("m=audio 30230 RTP/AVP 0 96\r\n"),
+            "{}",
+            offer.sdp
+        );
+        let answer = "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 41010 RTP/AVP 0 96
+a=rtpmap:0 PCMU/8000
+a=rtpmap:96 telephone-event/8000
+a=sendrecv
+";
+        let reply = calls
+            .answer(&req(answer, Some("tagB"), CodecOptions::default()), now())
+            .unwrap();
+        // The caller never offered telephone-event: it does not get one back.
+        assert!(
+            reply.sdp.contains("m=audio 30220 RTP/AVP 0\r\n"),
+            "{}",
+            reply.sdp
+        );
+        assert!(!reply.sdp.contains("a=ptime"));
+        let plan = plane.plan.lock().unwrap().clone().unwrap();
+        let specs: Vec<TranscodeSpec> = plan.streams.iter().filter_map(|s| s.transcode).collect();
+        let a_to_b = specs
+            .iter()
+            .find(|s| s.output.event_pt == Some(96))
+            .unwrap();
+        assert!(a_to_b.detect_dtmf && a_to_b.input.pt == 0 && a_to_b.output.pt == 0);
     }
 
     #[test]

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Transcoded calls per core: ngmedia against rtpengine (userspace, --table=-1) in one run, same
+# machine, same generator. Each engine is started fresh per point, pinned to CPU 0 (ngmedia with
+# one media thread); loadbench.py runs on CPU 1 with --transcode-to. Call counts rise per
+# engine until its loss reaches 0.1 % (higher counts are skipped for that engine); engines
+# alternate at each count so both see the same background load. Loss here does not count the
+# last frame each transcoder still holds at hang-up (rtpengine always loses exactly one packet
+# per stream that way, 0.13 % of a 15 s call).
+# Results: target/bench/tc-<target>-<engine>-<calls>.json and a table on stdout.
+#
+#   bench/transcode-load.sh                                  # opus: 25 50 100 200 400
+#   TARGET=PCMA CALLS="200 500 1000" bench/transcode-load.sh
+#   SECONDS_=10 ENGINES=ngmedia bench/transcode-load.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SHARED=${SHARED:-/work/shared}
+TARGET=${TARGET:-opus}
+CALLS=${CALLS:-"25 50 100 200 400"}
+SECONDS_=${SECONDS_:-15}
+ENGINES=${ENGINES:-"ngmedia rtpengine"}
+NG_PORT=${NG_PORT:-22241}
+# Media and generator ports away from the 20000-30000 range test daemons on this machine use.
+PORT_MIN=${PORT_MIN:-40000}
+PORT_MAX=${PORT_MAX:-44999}
+GEN_PORTS=${GEN_PORTS:-45000-49999}
+HTTP_PORT=${HTTP_PORT:-22291}
+OUT=target/bench
+mkdir -p "$OUT"
+[ -x target/release/ngmedia ] || cargo build --release --bin ngmedia >/dev/null
+
+start_engine() {
+    case "$1" in
+    ngmedia)
+        taskset -c 0 target/release/ngmedia --interface 127.0.0.1 --listen-ng 127.0.0.1:$NG_PORT \
+            --listen-http 127.0.0.1:$HTTP_PORT --port-min $PORT_MIN --port-max $PORT_MAX --delete-delay 0 \
+            --num-threads 1 --log-level warn &
+        ;;
+    rtpengine)
+        taskset -c 0 rtpengine --config-file=none --table=-1 --interface=127.0.0.1 \
+            --listen-ng=127.0.0.1:$NG_PORT --port-min=$PORT_MIN --port-max=$PORT_MAX --foreground \
+            --log-stderr --log-level=4 --delete-delay=0 &
+        ;;
+    esac
+    EPID=$!
+    for _ in $(seq 50); do
+        python3 - "$NG_PORT" <<'PY' && return 0
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.1)
+try:
+    s.sendto(b"p d7:command4:pinge", ("127.0.0.1", int(sys.argv[1]))); s.recvfrom(100)
+except OSError:
+    sys.exit(1)
+PY
+        sleep 0.1
+    done
+    echo "engine $1 did not answer ping" >&2
+    return 1
+}
+
+declare -A saturated=()
+for calls in $CALLS; do
+    for engine in $ENGINES; do
+        [ -n "${saturated[$engine]:-}" ] && continue
+        json="$OUT/tc-$TARGET-$engine-$calls.json"
+        # A point with loss is run once more: on a shared machine a burst of other work on
+        # CPU 0 can cost packets that the engine's own load would not.
+        for attempt in 1 2; do
+            echo "$(date +%T) $engine $calls calls --transcode-to $TARGET (try $attempt), load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+            start_engine "$engine"
+            taskset -c 1 python3 "$SHARED/harness/loadbench.py" --ng 127.0.0.1:$NG_PORT \
+                --local-ports $GEN_PORTS --calls "$calls" --transcode-to "$TARGET" \
+                --seconds "$SECONDS_" --pid "$EPID" --json "$json" >"${json%.json}.txt" 2>&1 || true
+            kill "$EPID" 2>/dev/null || true
+            wait "$EPID" 2>/dev/null || true
+            cut -d' ' -f1-3 /proc/loadavg >"${json%.json}.load"
+            python3 - "$json" <<'PY' && break
+import json, sys
+d = json.load(open(sys.argv[1]))
+P = d["packets"]
+# A transcoder holds back at most one frame per stream at hang-up (rtpengine's ffmpeg
+# queue does exactly that): up to one packet per stream is not counted as loss.
+lost = max(0, P["sent"] - P["received"] - 2 * d["calls_ok"])
+sys.exit(0 if d["calls_ok"] == d["calls_requested"] and 100.0 * lost / P["sent"] < 0.1 else 1)
+PY
+            [ "$attempt" = 2 ] && saturated[$engine]=1
+        done
+    done
+done
+
+python3 - "$OUT" "$TARGET" $CALLS <<'PY'
+import json, sys, os
+out, target, calls = sys.argv[1], sys.argv[2], sys.argv[3:]
+print("| engine | calls | → | pkts sent / recv | loss % | loss % beyond 1 pkt/stream | engine CPU (% core) | CPU µs/pkt | generator pps (%) | load avg |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for c in calls:
+    for e in ("ngmedia", "rtpengine"):
+        p = os.path.join(out, "tc-%s-%s-%s.json" % (target, e, c))
+        if not os.path.exists(p):
+            continue
+        d = json.load(open(p))
+        P, E, G = d["packets"], d.get("engine_proc") or {}, d["generator"]
+        load = open(p[:-5] + ".load").read().split()[0] if os.path.exists(p[:-5] + ".load") else "?"
+        adj = 100.0 * max(0, P["sent"] - P["received"] - 2 * d["calls_ok"]) / P["sent"]
+        print("| %s | %s | %s | %s / %s | %s | %.3f | %s s (%s%%) | %s | %s (%s%%) | %s |" % (
+            e, c, d.get("transcode_to"), P["sent"], P["received"], P["loss_pct"], adj,
+            E.get("cpu_s_media"), E.get("cpu_pct_media"), E.get("cpu_us_per_relayed_packet"),
+            G["achieved_send_pps"], G["achieved_pct"], load))
+PY

@@ -1,0 +1,198 @@
+//! The transcoding path allocates nothing per packet in steady state: a counting global
+//! allocator watches the whole process while PCMU↔PCMA and PCMU↔Opus calls run through
+//! [`MediaWorkers`] (decode, encode, re-packetise, RTCP accounting), on each backend.
+//!
+//! This binary holds a single test so that nothing else allocates while it measures; the
+//! test thread only calls `send_to`/`recv_from` with stack buffers in the measured section.
+//! Transcoders are built when the plan is applied and on the first packets (warm-up).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ngmedia_codecs::Codec;
+use ngmedia_engine::core::config::{EngineConfig, Interface};
+use ngmedia_engine::core::plan::{CallKey, CallPlan, LatchPolicy, MediaPlane, StreamPlan};
+use ngmedia_engine::core::stats::StreamStats;
+use ngmedia_engine::core::transcode::{CodecEnd, TranscodeSpec};
+use ngmedia_engine::io::{Backend, IoOptions, MediaWorkers};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn stream(
+    port: ngmedia_engine::core::plan::PortKey,
+    expected: SocketAddr,
+    sink: ngmedia_engine::core::plan::PortKey,
+    transcode: TranscodeSpec,
+) -> StreamPlan {
+    StreamPlan {
+        port,
+        expected: Some(expected),
+        latch: LatchPolicy::default(),
+        relatch: false,
+        rtp_sink: Some(sink),
+        rtcp_sink: None,
+        forward: true,
+        stats: Arc::new(StreamStats::default()),
+        transcode: Some(transcode),
+        srtp_in: None,
+        srtp_out: None,
+        ice: None,
+        dtls: None,
+        tap: None,
+        intercept: None,
+        rtcp_feedback: false,
+    }
+}
+
+fn end(name: &str, rate: u32, ch: Option<u8>, pt: u8) -> CodecEnd {
+    CodecEnd {
+        codec: Codec::lookup(name, rate, ch, None).unwrap(),
+        pt,
+        ptime_ms: 20,
+        event_pt: None,
+        bitrate: None,
+    }
+}
+
+#[test]
+fn steady_state_transcoding_does_not_allocate() {
+    let pcmu = end("PCMU", 8000, None, 0);
+    let pairs = [
+        ("PCMU<->PCMA", pcmu, end("PCMA", 8000, None, 8)),
+        ("PCMU<->Opus", pcmu, end("opus", 48000, Some(2), 96)),
+    ];
+    let mut port = 48100;
+    for (what, a, b) in pairs {
+        measure(Backend::Epoll, port, what, a, b);
+        port += 100;
+        match ngmedia_engine::io::io_uring_available() {
+            Ok(()) => measure(Backend::IoUring, port, what, a, b),
+            Err(e) => eprintln!("io_uring unavailable here ({e}); only epoll measured"),
+        }
+        port += 100;
+    }
+}
+
+/// A sends PCMU (a 440 Hz sine), B receives codec `b` and echoes each packet back; A
+/// receives PCMU again. Both directions run a transcoder.
+fn measure(backend: Backend, port_min: u16, what: &str, a_end: CodecEnd, b_end: CodecEnd) {
+    let config = EngineConfig {
+        port_min,
+        port_max: port_min + 99,
+        workers: 1,
+        ..Default::default()
+    };
+    let options = IoOptions {
+        backend,
+        ..IoOptions::default()
+    };
+    let media = MediaWorkers::start_with(&config, options).unwrap();
+    let lo = Interface {
+        name: "default".into(),
+        local: IpAddr::from([127, 0, 0, 1]),
+        advertised: None,
+    };
+    let a = media.allocate_pair(&lo).unwrap();
+    let b = media.allocate_pair(&lo).unwrap();
+    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for s in [&caller, &callee] {
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    }
+    let a_to_b = TranscodeSpec {
+        input: a_end,
+        output: b_end,
+        detect_dtmf: false,
+    };
+    let b_to_a = TranscodeSpec {
+        input: b_end,
+        output: a_end,
+        detect_dtmf: false,
+    };
+    media.apply(CallPlan {
+        call: CallKey(1),
+        streams: vec![
+            stream(a.rtp.key, caller.local_addr().unwrap(), b.rtp.key, a_to_b),
+            stream(b.rtp.key, callee.local_addr().unwrap(), a.rtp.key, b_to_a),
+        ],
+    });
+
+    // One second of 440 Hz in µ-law, sent in a loop (made before measuring).
+    let sine: Vec<u8> = (0..8000)
+        .map(|i| {
+            let x = 8000.0 * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / 8000.0).sin();
+            ngmedia_codecs::g711::ulaw_encode(x as i16)
+        })
+        .collect();
+    let mut pkt = [0u8; 172];
+    pkt[0] = 0x80;
+    pkt[8..12].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+    let mut buf = [0u8; 2048];
+    let mut round = |seq: u16| {
+        pkt[2..4].copy_from_slice(&seq.to_be_bytes());
+        pkt[4..8].copy_from_slice(&(seq as u32 * 160).to_be_bytes());
+        let at = (seq as usize % 50) * 160;
+        pkt[12..].copy_from_slice(&sine[at..at + 160]);
+        caller.send_to(&pkt, a.rtp.addr).unwrap();
+        let (n, _) = callee
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("{what} {backend:?} seq {seq}: {e}"));
+        assert_eq!(buf[1] & 0x7f, b_end.pt, "{what}: B receives its codec");
+        // Echo B's codec back: B → A is transcoded to PCMU.
+        callee.send_to(&buf[..n], b.rtp.addr).unwrap();
+        let (n, _) = caller
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("{what} {backend:?} seq {seq} back: {e}"));
+        assert_eq!((n, buf[1] & 0x7f), (172, 0), "{what}: A receives PCMU");
+    };
+    // Warm-up: latching, transcoder construction, codec start-up, lazy runtime state.
+    for seq in 0..50 {
+        round(seq);
+    }
+    let before = ALLOCATIONS.load(Relaxed);
+    for seq in 50..1050 {
+        round(seq);
+    }
+    let after = ALLOCATIONS.load(Relaxed);
+    assert_eq!(
+        after - before,
+        0,
+        "{what} {backend:?}: {} allocations while transcoding 2000 packets",
+        after - before
+    );
+    media.shutdown();
+}
