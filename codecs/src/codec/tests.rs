@@ -1,0 +1,178 @@
+use super::*;
+use crate::test_util::{align, read_wav, snr_db};
+
+#[test]
+fn lookup_by_sdp_name_rate_channels() {
+    let pcmu = Codec::lookup("pcmu", 8000, None, None).unwrap();
+    assert_eq!(
+        (pcmu.kind(), pcmu.def.static_pt),
+        (CodecKind::Pcmu, Some(0))
+    );
+    assert_eq!(
+        Codec::lookup("PCMA", 8000, Some(1), None)
+            .unwrap()
+            .def
+            .static_pt,
+        Some(8)
+    );
+    let opus = Codec::lookup("OPUS", 48000, Some(2), Some("useinbandfec=1; stereo=0")).unwrap();
+    assert_eq!(opus.kind(), CodecKind::Opus);
+    assert!(matches!(
+        opus.params,
+        CodecParams::Opus(OpusParams {
+            useinbandfec: true,
+            ..
+        })
+    ));
+    assert_eq!(opus.pcm_channels(), 1);
+    assert_eq!(
+        Codec::lookup("opus", 48000, Some(1), None),
+        Err(CodecError::UnknownCodec {
+            name: "opus".into(),
+            clock_rate: 48000,
+            channels: 1
+        })
+    );
+    assert!(Codec::lookup("PCMU", 16000, None, None).is_err());
+    assert!(Codec::lookup("GSM", 8000, None, None).is_err());
+    let te = Codec::lookup("telephone-event", 16000, None, Some("0-16")).unwrap();
+    assert_eq!(
+        (te.kind(), te.clock_rate),
+        (CodecKind::TelephoneEvent, 16000)
+    );
+    assert_eq!(
+        Codec::lookup("telephone-event", 48000, None, None)
+            .unwrap()
+            .def
+            .clock_rate,
+        48000
+    );
+    assert_eq!(Codec::from_static_pt(18).unwrap().kind(), CodecKind::G729);
+    assert_eq!(Codec::from_static_pt(96), None);
+}
+
+#[test]
+fn fmtp_parse_and_render() {
+    let g729 = Codec::from_static_pt(18).unwrap();
+    assert_eq!(g729.params, CodecParams::G729 { annexb: true });
+    let g729 = Codec::lookup("G729", 8000, None, Some("annexb=no")).unwrap();
+    assert_eq!(g729.fmtp().as_deref(), Some("annexb=no"));
+    assert!(matches!(
+        Codec::lookup("G729", 8000, None, Some("annexb=maybe")),
+        Err(CodecError::Fmtp(_))
+    ));
+    let opus = Codec::lookup(
+        "opus",
+        48000,
+        Some(2),
+        Some("maxplaybackrate=16000;sprop-stereo=1; useinbandfec=1;x-unknown=3"),
+    )
+    .unwrap();
+    assert_eq!(
+        opus.fmtp().as_deref(),
+        Some("sprop-stereo=1; useinbandfec=1; maxplaybackrate=16000")
+    );
+    assert_eq!(opus.pcm_channels(), 2);
+    let te = Codec::lookup("telephone-event", 8000, None, Some("0-15,66,70-71")).unwrap();
+    let CodecParams::TelephoneEvent { events } = te.params else {
+        panic!()
+    };
+    assert!(events.contains(15) && events.contains(66) && !events.contains(16));
+    assert_eq!(te.fmtp().as_deref(), Some("0-15,66,70-71"));
+    assert!(Codec::lookup("telephone-event", 8000, None, Some("5-2")).is_err());
+    assert!(Codec::lookup("telephone-event", 8000, None, Some("0-300")).is_err());
+}
+
+#[test]
+fn frame_durations() {
+    let pcma = Codec::from_static_pt(8).unwrap();
+    assert!(pcma.supports_ptime(1) && pcma.supports_ptime(7) && pcma.supports_ptime(30));
+    assert!(!pcma.supports_ptime(0));
+    let g729 = Codec::from_static_pt(18).unwrap();
+    assert!(g729.supports_ptime(10) && g729.supports_ptime(30) && !g729.supports_ptime(25));
+    let opus = Codec::lookup("opus", 48000, Some(2), None).unwrap();
+    assert!(opus.supports_ptime(20) && opus.supports_ptime(60) && !opus.supports_ptime(30));
+    assert!(matches!(
+        g729.encoder(25),
+        Err(CodecError::UnsupportedFrameDuration {
+            codec: "G729",
+            ms: 25
+        })
+    ));
+}
+
+#[test]
+fn g711_any_whole_millisecond() {
+    let pcmu = Codec::from_static_pt(0).unwrap();
+    let mut enc = pcmu.encoder(7).unwrap();
+    assert_eq!((enc.frame_samples(), enc.timestamp_step()), (56, 56));
+    let mut out = [0u8; 56];
+    assert_eq!(enc.encode(&[0; 56], &mut out), Ok(56));
+    assert_eq!(out, [0xFF; 56]);
+    assert!(matches!(
+        enc.encode(&[0; 55], &mut out),
+        Err(CodecError::PcmLength { .. })
+    ));
+    let mut dec = pcmu.decoder().unwrap();
+    let mut pcm = [1i16; 80];
+    assert_eq!(dec.conceal(80, &mut pcm), Ok(80));
+    assert_eq!(pcm, [0; 80]);
+}
+
+#[cfg(feature = "g729")]
+#[test]
+fn g729_repacketizes_10ms_frames() {
+    let g729 = Codec::lookup("G729", 8000, None, Some("annexb=no")).unwrap();
+    let (_, speech) = read_wav("speech-8k.wav");
+    let mut enc = g729.encoder(30).unwrap();
+    let mut dec = g729.decoder().unwrap();
+    assert_eq!((enc.frame_samples(), enc.max_payload_len()), (240, 30));
+    let mut payload = [0u8; 30];
+    let mut out = vec![0i16; speech.len() / 240 * 240];
+    for (inp, o) in speech.chunks_exact(240).zip(out.chunks_exact_mut(240)) {
+        assert_eq!(enc.encode(inp, &mut payload), Ok(30));
+        assert_eq!(dec.decode(&payload, o), Ok(240));
+    }
+    let (lag, corr) = align(&speech, &out, 100);
+    assert!(corr > 0.78, "lag {lag} corr {corr}");
+    let mut pcm = [0i16; 240];
+    assert_eq!(dec.conceal(240, &mut pcm), Ok(240));
+    assert!(dec.conceal(100, &mut pcm).is_err());
+}
+
+#[test]
+fn opus_at_8k_pcm_skips_the_resampler() {
+    let opus = Codec::lookup("opus", 48000, Some(2), Some("useinbandfec=1")).unwrap();
+    let opts = EncoderOptions {
+        pcm_rate: Some(8000),
+        ..EncoderOptions::default()
+    };
+    let mut enc = opus.encoder_with(20, &opts).unwrap();
+    let mut dec = opus.decoder_at(8000).unwrap();
+    // 160 PCM samples at 8 kHz, but the RTP clock still advances 960 per packet.
+    assert_eq!((enc.frame_samples(), enc.timestamp_step()), (160, 960));
+    let (_, speech) = read_wav("speech-8k.wav");
+    let mut payload = vec![0u8; enc.max_payload_len()];
+    let mut out = vec![0i16; speech.len() / 160 * 160];
+    for (inp, o) in speech.chunks_exact(160).zip(out.chunks_exact_mut(160)) {
+        let len = enc.encode(inp, &mut payload).unwrap();
+        assert_eq!(dec.decode(&payload[..len], o), Ok(160));
+    }
+    let (lag, corr) = align(&speech, &out, 200);
+    let n = out.len() - lag;
+    let snr = snr_db(&speech[..n], &out[lag..lag + n]);
+    assert!(corr > 0.9 && snr > 6.0, "lag {lag} corr {corr} snr {snr}");
+    assert!(matches!(
+        Codec::from_static_pt(0).unwrap().decoder_at(16000),
+        Err(CodecError::UnsupportedRate(16000))
+    ));
+    let te = Codec::lookup("telephone-event", 8000, None, None).unwrap();
+    assert!(matches!(te.decoder(), Err(CodecError::Unavailable(_))));
+}
+
+#[test]
+fn enums_are_send() {
+    fn is_send<T: Send>() {}
+    is_send::<Decoder>();
+    is_send::<Encoder>();
+}

@@ -1,0 +1,586 @@
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use super::*;
+use crate::core::calls::{Calls, Now};
+use crate::core::config::{EngineConfig, Interface};
+use crate::core::plan::{CallKey, CallPlan, LocalPort, MediaPlane, PortError, PortKey, PortPair};
+use crate::core::request::IceMode;
+use crate::core::stats::PacketTotals;
+
+/// Ports from a script; remembers the last plan.
+#[derive(Default)]
+struct Plane {
+    ports: Mutex<Vec<u16>>,
+    next_key: Mutex<u64>,
+    plan: Mutex<Option<CallPlan>>,
+}
+
+impl MediaPlane for Plane {
+    fn allocate_pair(&self, iface: &Interface) -> Result<PortPair, PortError> {
+        let port = self.ports.lock().unwrap().remove(0);
+        let mut k = self.next_key.lock().unwrap();
+        *k += 2;
+        let lp = |key, p| LocalPort {
+            key: PortKey(key),
+            addr: SocketAddr::new(iface.local, p),
+        };
+        Ok(PortPair {
+            rtp: lp(*k - 1, port),
+            rtcp: lp(*k, port + 1),
+        })
+    }
+    fn apply(&self, plan: CallPlan) {
+        *self.plan.lock().unwrap() = Some(plan);
+    }
+    fn remove(&self, _call: CallKey) {}
+    fn release(&self, _ports: &[PortKey]) {}
+    fn totals(&self) -> PacketTotals {
+        PacketTotals::default()
+    }
+}
+
+fn crlf(s: &str) -> String {
+    s.lines().map(|l| format!("{l}\r\n")).collect()
+}
+
+fn now() -> Now {
+    Now {
+        mono: Instant::now(),
+        unix_us: 1_800_000_000_000_000,
+    }
+}
+
+/// Example C/D's offer (captures/ex5.out).
+const OFFER_C: &str = "v=0
+o=alice 100 100 IN IP4 127.0.0.2
+s=-
+c=IN IP4 127.0.0.2
+t=0 0
+m=audio 41000 RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+";
+
+const ANSWER_OPUS: &str = "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 41010 RTP/AVP 96 101
+a=rtpmap:96 opus/48000/2
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+";
+
+fn setup(ports: &[u16]) -> (Calls, Arc<Plane>) {
+    let plane = Arc::new(Plane::default());
+    *plane.ports.lock().unwrap() = ports.to_vec();
+    (
+        Calls::new(Arc::new(EngineConfig::default()), plane.clone()),
+        plane,
+    )
+}
+
+fn req(sdp: &str, to_tag: Option<&str>, codec: CodecOptions) -> OfferAnswer {
+    OfferAnswer {
+        call_id: "call-tc-1".into(),
+        from_tag: "tagA".into(),
+        to_tag: to_tag.map(Into::into),
+        sdp: crlf(sdp),
+        ice: IceMode::Remove,
+        codec,
+        ..Default::default()
+    }
+}
+
+fn transcode(list: &[&str]) -> CodecOptions {
+    CodecOptions {
+        transcode: list.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+fn sdp_codec(pt: u8, name: &str, rate: u32, ch: Option<u8>, fmtp: Option<&str>) -> SdpCodec {
+    SdpCodec {
+        pt,
+        name: name.into(),
+        clock_rate: rate,
+        channels: ch,
+        fmtp: fmtp.map(Into::into),
+    }
+}
+
+/// Example D of the reference, byte for byte: offer adds opus (PT 96) and
+/// telephone-event/48000 (PT 97); the answer accepting only opus gives the caller PCMU
+/// and engages a transcoder in both directions.
+#[test]
+fn example_d_transcode_opus() {
+    let (mut calls, plane) = setup(&[30168, 30152]);
+    let offer = calls
+        .offer(&req(OFFER_C, None, transcode(&["opus"])), now())
+        .unwrap();
+    assert_eq!(
+        offer.sdp,
+        crlf(
+            "v=0
+o=alice 100 100 IN IP4 127.0.0.2
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 30152 RTP/AVP 0 96 97 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:96 opus/48000/2
+a=rtpmap:97 telephone-event/48000
+a=fmtp:97 0-15
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+a=rtcp:30153
+"
+        )
+    );
+    assert_eq!(offer.sdp.len(), 266);
+    // Before the answer nothing is transcoded.
+    let plan = plane.plan.lock().unwrap().clone().unwrap();
+    assert!(plan.streams.iter().all(|s| s.transcode.is_none()));
+
+    let answer = calls
+        .answer(
+            &req(ANSWER_OPUS, Some("tagB"), CodecOptions::default()),
+            now(),
+        )
+        .unwrap();
+    assert_eq!(
+        answer.sdp,
+        crlf(
+            "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 30168 RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+a=rtcp:30169
+"
+        )
+    );
+    assert_eq!(answer.sdp.len(), 181);
+    let plan = plane.plan.lock().unwrap().clone().unwrap();
+    let specs: Vec<TranscodeSpec> = plan.streams.iter().filter_map(|s| s.transcode).collect();
+    // RTP and RTCP port of each side carry the spec.
+    assert_eq!(specs.len(), 4);
+    let a_to_b = specs.iter().find(|s| s.input.pt == 0).unwrap();
+    assert_eq!(a_to_b.input.codec.name(), "PCMU");
+    assert_eq!(
+        (a_to_b.input.event_pt, a_to_b.input.ptime_ms),
+        (Some(101), 20)
+    );
+    assert_eq!(a_to_b.output.codec.name(), "opus");
+    // B answered telephone-event only at 8000, none at opus' 48000: tones in-band.
+    assert_eq!((a_to_b.output.pt, a_to_b.output.event_pt), (96, None));
+    let b_to_a = specs.iter().find(|s| s.input.pt == 96).unwrap();
+    assert_eq!((b_to_a.output.pt, b_to_a.output.event_pt), (0, Some(101)));
+}
+
+/// The Kamailio capture: `codec-mask-PCMU codec-transcode-PCMA codec-transcode-G729`.
+#[test]
+fn kamailio_mask_and_transcode_flags() {
+    let (mut calls, plane) = setup(&[30200, 30186]);
+    let opts = CodecOptions {
+        mask: vec!["PCMU".into()],
+        transcode: vec!["PCMA".into(), "G729".into()],
+        ..Default::default()
+    };
+    let offer = calls.offer(&req(OFFER_C, None, opts), now()).unwrap();
+    assert_eq!(
+        offer.sdp,
+        crlf(
+            "v=0
+o=alice 100 100 IN IP4 127.0.0.2
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 30186 RTP/AVP 8 18 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:18 G729/8000
+a=fmtp:18 annexb=no
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+a=rtcp:30187
+"
+        )
+    );
+    // B picks G.729 at 10 ms: A gets its masked PCMU back, transcoded both ways.
+    let answer = "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 41010 RTP/AVP 18 101
+a=rtpmap:18 G729/8000
+a=fmtp:18 annexb=no
+a=rtpmap:101 telephone-event/8000
+a=ptime:10
+a=sendrecv
+";
+    let reply = calls
+        .answer(&req(answer, Some("tagB"), CodecOptions::default()), now())
+        .unwrap();
+    assert!(
+        reply.sdp.contains("m=audio 30200 RTP/AVP 0 101\r\n"),
+        "{}",
+        reply.sdp
+    );
+    assert!(reply.sdp.contains("a=ptime:20\r\n"));
+    let plan = plane.plan.lock().unwrap().clone().unwrap();
+    let a_to_b = plan
+        .streams
+        .iter()
+        .filter_map(|s| s.transcode)
+        .find(|s| s.input.pt == 0)
+        .unwrap();
+    assert_eq!(
+        (
+            a_to_b.output.codec.name(),
+            a_to_b.output.pt,
+            a_to_b.output.ptime_ms
+        ),
+        ("G729", 18, 10)
+    );
+    assert_eq!(a_to_b.output.event_pt, Some(101));
+}
+
+/// When the answerer picks a codec the offerer has, nothing is transcoded and the codecs
+/// we added are dropped from the answer.
+#[test]
+fn shared_codec_means_passthrough() {
+    let (mut calls, plane) = setup(&[30010, 30020]);
+    calls
+        .offer(&req(OFFER_C, None, transcode(&["PCMA"])), now())
+        .unwrap();
+    let answer = "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 41010 RTP/AVP 0 8 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+";
+    let reply = calls
+        .answer(&req(answer, Some("tagB"), CodecOptions::default()), now())
+        .unwrap();
+    assert!(
+        reply.sdp.contains("m=audio 30010 RTP/AVP 0 101\r\n"),
+        "{}",
+        reply.sdp
+    );
+    assert!(!reply.sdp.contains("PCMA"));
+    let plan = plane.plan.lock().unwrap().clone().unwrap();
+    assert!(plan.streams.iter().all(|s| s.transcode.is_none()));
+}
+
+/// `detect DTMF` with a caller that has no telephone-event: the callee is offered one,
+/// and the transcoder from the caller detects in-band digits toward it.
+#[test]
+fn detect_dtmf_offers_events_and_enables_detection() {
+    const OFFER_PCMU: &str = "v=0
+o=alice 100 100 IN IP4 127.0.0.2
+s=-
+c=IN IP4 127.0.0.2
+t=0 0
+m=audio 41000 RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+a=sendrecv
+";
+    // Transcoded: PCMU caller, Opus callee with telephone-event/48000.
+    let (mut calls, plane) = setup(&[30200, 30210]);
+    let opts = CodecOptions {
+        detect_dtmf: true,
+        ..transcode(&["opus"])
+    };
+    let offer = calls.offer(&req(OFFER_PCMU, None, opts), now()).unwrap();
+    assert!(
+        offer.sdp.contains("m=audio 30210 RTP/AVP 0 96 97 98\r\n")
+            && offer.sdp.contains("a=rtpmap:97 telephone-event/48000\r\n")
+            && offer.sdp.contains("a=rtpmap:98 telephone-event/8000\r\n"),
+        "{}",
+        offer.sdp
+    );
+    let answer = "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 41010 RTP/AVP 96 97
+a=rtpmap:96 opus/48000/2
+a=rtpmap:97 telephone-event/48000
+a=sendrecv
+";
+    let reply = calls
+        .answer(&req(answer, Some("tagB"), CodecOptions::default()), now())
+        .unwrap();
+    assert!(
+        reply.sdp.contains("m=audio 30200 RTP/AVP 0\r\n"),
+        "{}",
+        reply.sdp
+    );
+    let plan = plane.plan.lock().unwrap().clone().unwrap();
+    let specs: Vec<TranscodeSpec> = plan.streams.iter().filter_map(|s| s.transcode).collect();
+    let a_to_b = specs.iter().find(|s| s.input.pt == 0).unwrap();
+    assert_eq!(a_to_b.output.event_pt, Some(97));
+    assert!(a_to_b.detect_dtmf);
+    let b_to_a = specs.iter().find(|s| s.input.pt == 96).unwrap();
+    assert!(!b_to_a.detect_dtmf);
+
+    // Same codec on both sides: detection still needs the audio decoded.
+    let (mut calls, plane) = setup(&[30220, 30230]);
+    let opts = CodecOptions {
+        detect_dtmf: true,
+        ..CodecOptions::default()
+    };
+    let offer = calls.offer(&req(OFFER_PCMU, None, opts), now()).unwrap();
+    assert!(
+        offer.sdp.contains("m=audio 30230 RTP/AVP 0 96\r\n"),
+        "{}",
+        offer.sdp
+    );
+    let answer = "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 41010 RTP/AVP 0 96
+a=rtpmap:0 PCMU/8000
+a=rtpmap:96 telephone-event/8000
+a=sendrecv
+";
+    let reply = calls
+        .answer(&req(answer, Some("tagB"), CodecOptions::default()), now())
+        .unwrap();
+    // The caller never offered telephone-event: it does not get one back.
+    assert!(
+        reply.sdp.contains("m=audio 30220 RTP/AVP 0\r\n"),
+        "{}",
+        reply.sdp
+    );
+    assert!(!reply.sdp.contains("a=ptime"));
+    let plan = plane.plan.lock().unwrap().clone().unwrap();
+    let specs: Vec<TranscodeSpec> = plan.streams.iter().filter_map(|s| s.transcode).collect();
+    let a_to_b = specs
+        .iter()
+        .find(|s| s.output.event_pt == Some(96))
+        .unwrap();
+    assert!(a_to_b.detect_dtmf && a_to_b.input.pt == 0 && a_to_b.output.pt == 0);
+}
+
+#[test]
+fn always_transcode_keeps_the_offerers_codec() {
+    let (mut calls, plane) = setup(&[30010, 30020]);
+    let opts = CodecOptions {
+        always_transcode: true,
+        ..transcode(&["PCMA"])
+    };
+    calls.offer(&req(OFFER_C, None, opts), now()).unwrap();
+    let answer = "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 41010 RTP/AVP 8 0
+a=rtpmap:8 PCMA/8000
+a=rtpmap:0 PCMU/8000
+a=sendrecv
+";
+    let reply = calls
+        .answer(&req(answer, Some("tagB"), CodecOptions::default()), now())
+        .unwrap();
+    assert!(
+        reply.sdp.contains("m=audio 30010 RTP/AVP 0 101\r\n"),
+        "{}",
+        reply.sdp
+    );
+    let plan = plane.plan.lock().unwrap().clone().unwrap();
+    let a_to_b = plan.streams.iter().find_map(|s| s.transcode).unwrap();
+    assert_eq!(a_to_b.input.codec.name(), "PCMU");
+    assert_eq!(a_to_b.output.codec.name(), "PCMA");
+    // B has no telephone-event: digits from A are rendered in-band.
+    assert_eq!(a_to_b.output.event_pt, None);
+}
+
+fn list(v: &[SdpCodec]) -> Vec<String> {
+    v.iter()
+        .map(|c| format!("{}:{}/{}", c.pt, c.name, c.clock_rate))
+        .collect()
+}
+
+fn offer_list() -> Vec<SdpCodec> {
+    vec![
+        sdp_codec(0, "PCMU", 8000, None, None),
+        sdp_codec(8, "PCMA", 8000, None, None),
+        sdp_codec(18, "G729", 8000, None, None),
+        sdp_codec(96, "opus", 48000, Some(2), None),
+        sdp_codec(101, "telephone-event", 8000, None, Some("0-15")),
+    ]
+}
+
+#[test]
+fn strip_offer_except_and_all() {
+    let opts = |f: fn(&mut CodecOptions)| {
+        let mut o = CodecOptions::default();
+        f(&mut o);
+        o
+    };
+    let run = |o: &CodecOptions| {
+        let (edit, _) = offer(&offer_list(), None, o, None);
+        list(&edit.codecs.unwrap_or_else(offer_list))
+    };
+    assert_eq!(
+        run(&opts(|o| o.strip = vec!["pcma".into(), "opus/48000".into()])),
+        ["0:PCMU/8000", "18:G729/8000", "101:telephone-event/8000"]
+    );
+    assert_eq!(
+        run(&opts(|o| {
+            o.strip = vec!["all".into()];
+            o.except = vec!["G729".into(), "PCMU".into()];
+        })),
+        ["0:PCMU/8000", "18:G729/8000", "101:telephone-event/8000"]
+    );
+    assert_eq!(
+        run(&opts(|o| {
+            o.strip = vec!["full".into()];
+            o.offer = vec!["G729".into(), "PCMU".into()];
+        })),
+        ["18:G729/8000", "0:PCMU/8000", "101:telephone-event/8000"]
+    );
+    // `offer` alone only reorders.
+    assert_eq!(
+        run(&opts(|o| o.offer = vec!["opus".into()])),
+        [
+            "96:opus/48000",
+            "0:PCMU/8000",
+            "8:PCMA/8000",
+            "18:G729/8000",
+            "101:telephone-event/8000"
+        ]
+    );
+    // Stripping every 8 kHz codec drops the 8 kHz telephone-event too.
+    assert_eq!(
+        run(&opts(
+            |o| o.strip = vec!["PCMU".into(), "PCMA".into(), "G729".into()]
+        )),
+        ["96:opus/48000"]
+    );
+    // Transcode to a codec already there adds nothing; unknown codecs are ignored.
+    assert_eq!(
+        run(&opts(|o| o.transcode = vec!["PCMA".into(), "AMR".into()])),
+        list(&offer_list())
+    );
+    // `ignore`d codecs survive strip all.
+    assert_eq!(
+        run(&opts(|o| {
+            o.strip = vec!["all".into()];
+            o.ignore = vec!["PCMA".into()];
+        })),
+        ["8:PCMA/8000", "101:telephone-event/8000"]
+    );
+}
+
+#[test]
+fn added_codecs_avoid_used_payload_types() {
+    let offered = vec![
+        sdp_codec(0, "PCMU", 8000, None, None),
+        sdp_codec(96, "iLBC", 8000, None, None),
+        sdp_codec(97, "telephone-event", 8000, None, None),
+        sdp_codec(18, "G729", 8000, None, None),
+    ];
+    let opts = CodecOptions {
+        strip: vec!["G729".into()],
+        transcode: vec!["G729".into(), "opus".into()],
+        ..Default::default()
+    };
+    let (edit, state) = offer(&offered, Some(20), &opts, Some(30));
+    // A's numbers stay reserved on B's side even for a stripped codec (A may still send
+    // PT 18), so the added G.729 gets a dynamic PT.
+    assert_eq!(
+        list(&edit.codecs.unwrap()),
+        [
+            "0:PCMU/8000",
+            "96:iLBC/8000",
+            "98:G729/8000",
+            "99:opus/48000",
+            "100:telephone-event/48000",
+            "97:telephone-event/8000"
+        ]
+    );
+    assert_eq!(edit.ptime, Some(30));
+    let state = state.unwrap();
+    assert_eq!(state.offerer.len(), 3);
+    assert_eq!((state.offerer_ptime, state.ptime), (Some(20), Some(30)));
+}
+
+#[test]
+fn no_options_no_state() {
+    let (edit, state) = offer(&offer_list(), None, &CodecOptions::default(), None);
+    assert_eq!(edit, SdpEdit::default());
+    assert!(state.is_none());
+}
+
+#[test]
+fn forced_ptime_repacketises_a_shared_codec() {
+    let (_, state) = offer(&offer_list(), Some(20), &CodecOptions::default(), Some(30));
+    let b = vec![sdp_codec(8, "PCMA", 8000, None, None)];
+    let out = answer(&state.unwrap(), &b, None, &CodecOptions::default(), None);
+    let ab = out.from_offerer.unwrap();
+    assert_eq!((ab.input.codec.name(), ab.input.ptime_ms), ("PCMA", 20));
+    assert_eq!((ab.output.codec.name(), ab.output.ptime_ms), ("PCMA", 30));
+    assert_eq!(out.from_answerer.unwrap().output.ptime_ms, 20);
+    assert_eq!(out.edit.ptime, Some(20));
+}
+
+#[test]
+fn single_codec_and_set_bitrate() {
+    let opts = CodecOptions {
+        transcode: vec!["opus".into()],
+        set: vec!["opus/48000/2/24000".into()],
+        single_codec: true,
+        ..Default::default()
+    };
+    let a = vec![
+        sdp_codec(0, "PCMU", 8000, None, None),
+        sdp_codec(8, "PCMA", 8000, None, None),
+    ];
+    let (_, state) = offer(&a, None, &opts, None);
+    let state = state.unwrap();
+    // Shared codecs, single codec: only the first one goes back.
+    let b = vec![
+        sdp_codec(8, "PCMA", 8000, None, None),
+        sdp_codec(0, "PCMU", 8000, None, None),
+    ];
+    let out = answer(&state, &b, None, &CodecOptions::default(), None);
+    assert_eq!(list(&out.edit.codecs.unwrap()), ["8:PCMA/8000"]);
+    assert!(out.from_offerer.is_none());
+    // Opus chosen: the encoder toward B gets the bitrate from `set`.
+    let b = vec![sdp_codec(96, "opus", 48000, Some(2), None)];
+    let out = answer(&state, &b, None, &CodecOptions::default(), None);
+    assert_eq!(out.from_offerer.unwrap().output.bitrate, Some(24000));
+    assert_eq!(list(&out.edit.codecs.unwrap()), ["0:PCMU/8000"]);
+}
+
+#[test]
+fn codec_spec_parsing() {
+    let s = Spec::parse("iLBC/8000/1///mode--30").unwrap();
+    assert_eq!(
+        (s.clock, s.channels, s.bitrate, s.ptime, s.fmtp.as_deref()),
+        (Some(8000), Some(1), None, None, Some("mode=30"))
+    );
+    assert!(Spec::parse("").is_none());
+    assert!(Spec::parse("PCMU/x").is_none());
+    assert!(Spec::parse("all").unwrap().is_all());
+}

@@ -1,0 +1,926 @@
+use super::super::model::Codec;
+use super::*;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// The captures show SDP with bare newlines; the wire form has CRLF.
+fn crlf(text: &str) -> String {
+    text.lines().map(|l| format!("{l}\r\n")).collect()
+}
+
+fn engine() -> IpAddr {
+    ip("127.0.0.1")
+}
+
+/// What the captured requests asked for: `replace: [origin]` or not, ICE removed,
+/// one audio stream on the ports rtpengine chose.
+fn rewrite_for(replace_origin: bool, port: u16) -> SdpRewrite {
+    SdpRewrite {
+        origin: OriginRewrite {
+            address: replace_origin.then(engine),
+            ..OriginRewrite::default()
+        },
+        session_name: None,
+        connection: engine(),
+        media: vec![MediaRewrite::new(engine(), port)],
+        loop_protect: false,
+    }
+}
+
+fn rewrite_text(input: &str, rw: &SdpRewrite) -> String {
+    Sdp::parse(&crlf(input)).unwrap().rewrite(rw).write()
+}
+
+// ---- captures: reference/captures/ex2.out (ng-protocol.md example B) ----
+
+const EX2_OFFER: &str = "v=0
+o=alice 2890844526 2890844526 IN IP4 198.51.100.7
+s=call
+c=IN IP4 127.0.0.2
+t=0 0
+m=audio 40000 RTP/AVP 0 8 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=ptime:20
+a=sendrecv
+";
+
+#[test]
+fn capture_ex2_offer() {
+    let out = rewrite_text(EX2_OFFER, &rewrite_for(true, 30030));
+    assert_eq!(
+        out,
+        crlf(
+            "v=0
+o=alice 2890844526 2890844526 IN IP4 127.0.0.1
+s=call
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 30030 RTP/AVP 0 8 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=sendrecv
+a=rtcp:30031
+a=ptime:20
+"
+        )
+    );
+    assert_eq!(out.len(), 253, "length in the captured bencode");
+}
+
+#[test]
+fn capture_ex2_answer() {
+    let input = "v=0
+o=bob 1 1 IN IP4 203.0.113.9
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 40010 RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=sendrecv
+";
+    let mut sdp = Sdp::parse(&crlf(input)).unwrap();
+    // rtpengine copies the offer's ptime into the answer; the call model does that here.
+    sdp.media[0].set_ptime(Some(20));
+    let out = sdp.rewrite(&rewrite_for(true, 30046)).write();
+    assert_eq!(
+        out,
+        crlf(
+            "v=0
+o=bob 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 30046 RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=sendrecv
+a=rtcp:30047
+a=ptime:20
+"
+        )
+    );
+    assert_eq!(out.len(), 206);
+}
+
+// ---- captures: ex1.out ----
+
+#[test]
+fn capture_ex1_offer_and_answer() {
+    let offer = "v=0
+o=alice 2890844526 2890844526 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 40000 RTP/AVP 0 8 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=sendrecv
+";
+    let out = rewrite_text(offer, &rewrite_for(true, 30000));
+    assert_eq!(
+        out,
+        crlf(
+            &offer
+                .replace("40000", "30000")
+                .replace("0-15\na=sendrecv\n", "0-15\na=sendrecv\na=rtcp:30001\n")
+        )
+    );
+    assert_eq!(out.len(), 238);
+
+    let answer = "v=0
+o=bob 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 40010 RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=sendrecv
+";
+    let out = rewrite_text(answer, &rewrite_for(true, 30012));
+    assert_eq!(
+        out,
+        crlf(
+            "v=0
+o=bob 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 30012 RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=sendrecv
+a=rtcp:30013
+"
+        )
+    );
+    assert_eq!(out.len(), 194);
+}
+
+// ---- captures: kamailio-5.6-to-rtpengine.log ----
+
+#[test]
+fn capture_kamailio_offer_with_codec_mask() {
+    let input = "v=0
+o=alice 100 100 IN IP4 198.51.100.7
+s=-
+c=IN IP4 127.0.0.2
+t=0 0
+m=audio 41000 RTP/AVP 0 8 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+";
+    let mut sdp = Sdp::parse(&crlf(input)).unwrap();
+    // codec-mask-PCMU (codec-transcode-PCMA already present): the call model drops PT 0.
+    let codecs: Vec<Codec> = sdp.media[0]
+        .codecs()
+        .into_iter()
+        .filter(|c| c.name != "PCMU")
+        .collect();
+    sdp.media[0].set_codecs(&codecs);
+    let out = sdp.rewrite(&rewrite_for(true, 30244)).write();
+    assert_eq!(
+        out,
+        crlf(
+            "v=0
+o=alice 100 100 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 30244 RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+a=rtcp:30245
+"
+        )
+    );
+    assert_eq!(out.len(), 183);
+}
+
+// ---- captures: ex4.out (SDES bridging) ----
+
+const PLAIN_C: &str = "v=0
+o=alice 100 100 IN IP4 127.0.0.2
+s=-
+c=IN IP4 127.0.0.2
+t=0 0
+m=audio 41000 RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+";
+
+const EX4_CRYPTO: [&str; 12] = [
+        "1 AEAD_AES_256_GCM inline:O0ScP7smVkvskzceDJ3B0lJtGQh2ztLfmz2UeQ2gRwT11w/gTPEoa6esI+Q",
+        "2 AEAD_AES_128_GCM inline:mS1eUO2fzezwBU3Nh1MZ3B1P+ShKJP1Ji+xpsg",
+        "3 AES_256_CM_HMAC_SHA1_80 inline:GrBeGD5JZqVbcpY+IXFoWymeT98vgmaa1kEMtJ029+/WHaiPlfEkWm1+Ndg5hw",
+        "4 AES_256_CM_HMAC_SHA1_32 inline:uqy9h8b/uMosf9WHekGFZcD8iRPHHRaf3NH8qbYxRH7GaeezuHNDoROWKFxaRw",
+        "5 AES_192_CM_HMAC_SHA1_80 inline:t01Vu6cx4ynytT86I6Gl3yUhuhOri6zG1BBGh1EA20xiYfzLH4k",
+        "6 AES_192_CM_HMAC_SHA1_32 inline:/ONFCBXWL6JQaG05U7HL4twvczcndzOSMibb/iwEHFKEJqaqJ3w",
+        "7 AES_CM_128_HMAC_SHA1_80 inline:MsfOVG8bCsLaPfxs7oIilKBjkhLvsiNOPsBuF6IR",
+        "8 AES_CM_128_HMAC_SHA1_32 inline:73fsbpRzXFUrdZwa4oqhDhn0VlfPulEQ4CgUGjSX",
+        "9 F8_128_HMAC_SHA1_80 inline:02szrm1OHXGQAWYJ8LsB8cnNVt3Cyk8BcsCpZKpI",
+        "10 F8_128_HMAC_SHA1_32 inline:ugyVQTvS8tJ4ENHB/GnxvcXzPHRg6mysJsY4Pqvl",
+        "11 NULL_HMAC_SHA1_80 inline:mj5fZ9Aygy6REKbgjP9MN9E17Lgd/e8tA1PMCNY9",
+        "12 NULL_HMAC_SHA1_32 inline:aNTJy5oVjfB8BQINh7PMiaT+DE44Bcd1h2yQcJIK",
+    ];
+const EX4_FINGERPRINT: &str = "sha-256 8F:BC:02:BA:48:E0:48:70:04:8A:6D:55:3E:EA:01:27:3B:FA:38:39:2F:16:61:12:CB:E7:99:C4:F5:60:8B:E5";
+
+#[test]
+fn capture_ex4_offer_rtp_to_sdes() {
+    let mut sdp = Sdp::parse(&crlf(PLAIN_C)).unwrap();
+    // The call model puts the engine's keys and DTLS parameters into the section; added
+    // in an order different from rtpengine's on purpose: the rewrite orders them.
+    sdp.media[0].set_attributes("fingerprint", &[EX4_FINGERPRINT]);
+    sdp.media[0].set_attributes("setup", &["actpass"]);
+    sdp.media[0].set_attributes("crypto", &EX4_CRYPTO);
+    let mut rw = rewrite_for(true, 30054);
+    rw.media[0].protocol = Some("RTP/SAVP".into());
+    let out = sdp.rewrite(&rw).write();
+    let mut expected = "v=0
+o=alice 100 100 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 30054 RTP/SAVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+a=rtcp:30055
+"
+    .to_owned();
+    for c in EX4_CRYPTO {
+        expected.push_str(&format!("a=crypto:{c}\n"));
+    }
+    expected.push_str(&format!(
+        "a=setup:actpass\na=fingerprint:{EX4_FINGERPRINT}\n"
+    ));
+    assert_eq!(out, crlf(&expected));
+    assert_eq!(out.len(), 1380);
+}
+
+#[test]
+fn capture_ex4_answer_sdes_to_rtp() {
+    let input = "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 41010 RTP/SAVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw
+a=sendrecv
+";
+    let mut sdp = Sdp::parse(&crlf(input)).unwrap();
+    // The engine terminates SRTP towards bob: his key is consumed, not passed on.
+    sdp.media[0].remove_attributes("crypto");
+    let mut rw = rewrite_for(true, 30062);
+    rw.media[0].protocol = Some("RTP/AVP".into());
+    let out = sdp.rewrite(&rw).write();
+    assert_eq!(
+        out,
+        crlf(
+            "v=0
+o=bob 200 200 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 30062 RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+a=rtcp:30063
+"
+        )
+    );
+    assert_eq!(out.len(), 181);
+}
+
+// ---- captures: ex5.out (transcoding) ----
+
+#[test]
+fn capture_ex5_offer_adds_opus() {
+    let mut sdp = Sdp::parse(&crlf(PLAIN_C)).unwrap();
+    let mut codecs = sdp.media[0].codecs();
+    let opus = Codec {
+        pt: 96,
+        name: "opus".into(),
+        clock_rate: 48000,
+        channels: Some(2),
+        fmtp: None,
+    };
+    let te48 = Codec {
+        pt: 97,
+        name: "telephone-event".into(),
+        clock_rate: 48000,
+        channels: None,
+        fmtp: Some("0-15".into()),
+    };
+    codecs.insert(1, opus);
+    codecs.insert(2, te48);
+    sdp.media[0].set_codecs(&codecs);
+    let out = sdp.rewrite(&rewrite_for(false, 30152)).write();
+    assert_eq!(
+        out,
+        crlf(
+            "v=0
+o=alice 100 100 IN IP4 127.0.0.2
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 30152 RTP/AVP 0 96 97 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:96 opus/48000/2
+a=rtpmap:97 telephone-event/48000
+a=fmtp:97 0-15
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+a=rtcp:30153
+"
+        )
+    );
+    assert_eq!(out.len(), 266);
+}
+
+#[test]
+fn capture_ex5_answer_back_to_pcmu() {
+    let input = "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 41010 RTP/AVP 96 101
+a=rtpmap:96 opus/48000/2
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+";
+    let mut sdp = Sdp::parse(&crlf(input)).unwrap();
+    let pcmu = Codec::from_static(0).unwrap();
+    let te = sdp.media[0]
+        .codecs()
+        .into_iter()
+        .find(|c| c.pt == 101)
+        .unwrap();
+    sdp.media[0].set_codecs(&[pcmu, te]);
+    let out = sdp.rewrite(&rewrite_for(false, 30168)).write();
+    assert_eq!(
+        out,
+        crlf(
+            "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 30168 RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+a=rtcp:30169
+"
+        )
+    );
+    assert_eq!(out.len(), 181);
+}
+
+#[test]
+fn capture_ex5_unchanged_codecs_without_origin_replace() {
+    let out = rewrite_text(PLAIN_C, &rewrite_for(false, 30216));
+    assert_eq!(
+        out,
+        crlf(
+            &PLAIN_C
+                .replace("c=IN IP4 127.0.0.2", "c=IN IP4 127.0.0.1")
+                .replace("41000", "30216")
+                .replace("a=sendrecv\n", "a=sendrecv\na=rtcp:30217\n")
+        )
+    );
+    assert_eq!(out.len(), 183);
+}
+
+// ---- behaviour beyond the captures ----
+
+const MULTI: &str = "v=0
+o=- 7 7 IN IP4 192.0.2.10
+s=conf
+c=IN IP4 192.0.2.10
+b=AS:700
+t=0 0
+a=x-session-tag:abc
+a=sendrecv
+m=audio 5000 RTP/AVP 0 9 96
+i=voice
+c=IN IP4 192.0.2.11
+b=AS:80
+a=x-vendor:1
+a=ptime:20
+a=rtpmap:96 opus/48000/2
+a=fmtp:96 useinbandfec=1
+k=prompt
+a=maxptime:60
+m=video 5002 RTP/AVPF 97
+b=TIAS:512000
+a=rtpmap:97 VP8/90000
+a=rtcp-fb:97 nack pli
+a=rtcp-fb:* ccm fir
+a=extmap:1 urn:ietf:params:rtp-hdrext:toffset
+a=content:main
+a=recvonly
+a=rtcp:5003
+";
+
+fn two_media(a: MediaRewrite, v: MediaRewrite) -> SdpRewrite {
+    SdpRewrite {
+        origin: OriginRewrite {
+            address: Some(ip("203.0.113.1")),
+            ..OriginRewrite::default()
+        },
+        session_name: None,
+        connection: ip("203.0.113.1"),
+        media: vec![a, v],
+        loop_protect: false,
+    }
+}
+
+#[test]
+fn several_media_sections_keep_unknown_lines_in_place() {
+    let e = ip("203.0.113.1");
+    let out = rewrite_text(
+        MULTI,
+        &two_media(MediaRewrite::new(e, 30000), MediaRewrite::new(e, 30002)),
+    );
+    assert_eq!(
+        out,
+        crlf(
+            "v=0
+o=- 7 7 IN IP4 203.0.113.1
+s=conf
+c=IN IP4 203.0.113.1
+b=AS:700
+t=0 0
+a=x-session-tag:abc
+m=audio 30000 RTP/AVP 0 9 96
+i=voice
+c=IN IP4 203.0.113.1
+b=AS:80
+a=x-vendor:1
+k=prompt
+a=maxptime:60
+a=rtpmap:0 PCMU/8000
+a=rtpmap:9 G722/8000
+a=rtpmap:96 opus/48000/2
+a=fmtp:96 useinbandfec=1
+a=sendrecv
+a=rtcp:30001
+a=ptime:20
+m=video 30002 RTP/AVPF 97
+b=TIAS:512000
+a=rtcp-fb:* ccm fir
+a=content:main
+a=rtpmap:97 VP8/90000
+a=rtcp-fb:97 nack pli
+a=recvonly
+a=rtcp:30003
+"
+        )
+    );
+}
+
+#[test]
+fn media_level_connection_is_rewritten_per_section() {
+    let input = "v=0
+o=- 1 1 IN IP4 192.0.2.1
+s=-
+t=0 0
+m=audio 5000 RTP/AVP 8
+c=IN IP4 192.0.2.2
+m=audio 5002 RTP/AVP 8
+c=IN IP4 192.0.2.3
+";
+    let rw = two_media(
+        MediaRewrite::new(ip("203.0.113.1"), 30000),
+        MediaRewrite::new(ip("203.0.113.2"), 30010),
+    );
+    let sdp = Sdp::parse(&crlf(input)).unwrap().rewrite(&rw);
+    assert_eq!(sdp.media[0].lines[0], Line::new(b'c', "IN IP4 203.0.113.1"));
+    assert_eq!(sdp.media[1].lines[0], Line::new(b'c', "IN IP4 203.0.113.2"));
+    assert_eq!(sdp.connection_address(), None, "no session c= is invented");
+    assert_eq!(sdp.media_connection(1), Some(ip("203.0.113.2")));
+}
+
+#[test]
+fn ipv6_bridging() {
+    let e6 = ip("2001:db8::1");
+    let rw = SdpRewrite {
+        origin: OriginRewrite {
+            address: Some(e6),
+            ..OriginRewrite::default()
+        },
+        session_name: None,
+        connection: e6,
+        media: vec![MediaRewrite {
+            full_rtcp_attribute: true,
+            ..MediaRewrite::new(e6, 30000)
+        }],
+        loop_protect: false,
+    };
+    let out = rewrite_text(EX2_OFFER, &rw);
+    assert_eq!(
+        out,
+        crlf(
+            "v=0
+o=alice 2890844526 2890844526 IN IP6 2001:db8::1
+s=call
+c=IN IP6 2001:db8::1
+t=0 0
+m=audio 30000 RTP/AVP 0 8 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=sendrecv
+a=rtcp:30001 IN IP6 2001:db8::1
+a=ptime:20
+"
+        )
+    );
+    // and back: an IPv6 party bridged to IPv4
+    let v6_input = "v=0\no=- 1 1 IN IP6 2001:db8::9\ns=-\nc=IN IP6 2001:db8::9\nt=0 0\nm=audio 4000 RTP/AVP 0\n";
+    let out = Sdp::parse(v6_input)
+        .unwrap()
+        .rewrite(&rewrite_for(true, 30000));
+    assert_eq!(out.origin().unwrap().addr_type, "IP4");
+    assert_eq!(out.connection_address(), Some(engine()));
+}
+
+#[test]
+fn hold_with_zero_address_and_sendonly() {
+    let input = "v=0
+o=alice 1 2 IN IP4 192.0.2.5
+s=-
+c=IN IP4 0.0.0.0
+t=0 0
+m=audio 4000 RTP/AVP 8
+c=IN IP4 0.0.0.0
+a=sendonly
+";
+    let kept = rewrite_text(input, &rewrite_for(true, 30000));
+    assert_eq!(
+        kept,
+        crlf(
+            "v=0
+o=alice 1 2 IN IP4 127.0.0.1
+s=-
+c=IN IP4 0.0.0.0
+t=0 0
+m=audio 30000 RTP/AVP 8
+c=IN IP4 0.0.0.0
+a=rtpmap:8 PCMA/8000
+a=sendonly
+a=rtcp:30001
+"
+        )
+    );
+    // replace zero-address: the engine address goes in
+    let mut rw = rewrite_for(true, 30000);
+    rw.media[0].zero_address = false;
+    let replaced = Sdp::parse(&crlf(input)).unwrap().rewrite(&rw);
+    assert_eq!(replaced.connection_address(), Some(engine()));
+    assert_eq!(replaced.media_connection(0), Some(engine()));
+    // zero kept across families: written as the engine family's zero
+    let mut rw6 = rewrite_for(false, 30000);
+    rw6.connection = ip("::1");
+    rw6.media[0].address = ip("::1");
+    let bridged = Sdp::parse(&crlf(input)).unwrap().rewrite(&rw6);
+    assert_eq!(bridged.session[3], Line::new(b'c', "IN IP6 ::"));
+}
+
+const WEBRTC: &str = "v=0
+o=- 4611 2 IN IP4 127.0.0.1
+s=-
+t=0 0
+a=group:BUNDLE 0
+a=ice-options:trickle
+a=fingerprint:sha-256 AA:BB
+a=msid-semantic: WMS
+m=audio 9 UDP/TLS/RTP/SAVPF 111 0
+c=IN IP4 198.51.100.20
+a=rtcp:9 IN IP4 0.0.0.0
+a=ice-ufrag:Fx1e
+a=ice-pwd:3bJs8Kq7Vl1nS4cdd2b4MxyZ
+a=candidate:1 1 udp 2122260223 198.51.100.20 51000 typ host generation 0
+a=candidate:2 1 udp 1686052607 203.0.113.77 51000 typ srflx raddr 198.51.100.20 rport 51000
+a=remote-candidates:1 198.51.100.20 51000
+a=end-of-candidates
+a=setup:actpass
+a=mid:0
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level
+a=sendrecv
+a=msid:s1 t1
+a=rtcp-mux
+a=rtpmap:111 opus/48000/2
+a=rtcp-fb:111 transport-cc
+a=fmtp:111 minptime=10;useinbandfec=1
+a=ssrc:1001 cname:xyz
+";
+
+#[test]
+fn ice_remove() {
+    let mut rw = rewrite_for(true, 30000);
+    rw.media[0].protocol = Some("RTP/AVP".into());
+    let mut sdp = Sdp::parse(&crlf(WEBRTC)).unwrap();
+    // Plain RTP towards the receiver: the call model drops the DTLS role.
+    sdp.media[0].remove_attributes("setup");
+    let out = sdp.rewrite(&rw).write();
+    assert_eq!(
+        out,
+        crlf(
+            "v=0
+o=- 4611 2 IN IP4 127.0.0.1
+s=-
+t=0 0
+a=msid-semantic: WMS
+m=audio 30000 RTP/AVP 111 0
+c=IN IP4 127.0.0.1
+a=msid:s1 t1
+a=ssrc:1001 cname:xyz
+a=mid:0
+a=rtpmap:111 opus/48000/2
+a=fmtp:111 minptime=10;useinbandfec=1
+a=rtcp-fb:111 transport-cc
+a=rtpmap:0 PCMU/8000
+a=sendrecv
+a=rtcp:30001
+a=end-of-candidates
+"
+        )
+    );
+    let sdp = Sdp::parse(&out).unwrap();
+    assert!(!sdp.media[0].has_ice());
+    for name in [
+        "ice-ufrag",
+        "ice-pwd",
+        "ice-options",
+        "candidate",
+        "remote-candidates",
+        "extmap",
+    ] {
+        assert!(!sdp.has_attribute(name), "{name} left over");
+    }
+}
+
+#[test]
+fn ice_replace_and_rtcp_mux() {
+    let e = engine();
+    let mut rw = rewrite_for(false, 30000);
+    rw.media[0] = MediaRewrite {
+        rtcp_port: Some(30000),
+        rtcp_mux: true,
+        ice: IceRewrite::Replace {
+            ufrag: "Ab12".into(),
+            pwd: "0123456789abcdefghijkl".into(),
+            candidates: vec![IceCandidate {
+                foundation: "f1".into(),
+                component: 1,
+                priority: 2130706431,
+                address: e,
+                port: 30000,
+            }],
+        },
+        ..MediaRewrite::new(e, 30000)
+    };
+    let sdp = Sdp::parse(&crlf(WEBRTC)).unwrap();
+    let mut sdp_in = sdp.clone();
+    sdp_in.media[0].set_attributes("fingerprint", &["sha-256 CC:DD"]);
+    let out = sdp_in.rewrite(&rw);
+    let media: Vec<String> = out.media[0].lines.iter().map(|l| l.to_string()).collect();
+    assert_eq!(
+        media,
+        vec![
+            "c=IN IP4 127.0.0.1",
+            "a=msid:s1 t1",
+            "a=ssrc:1001 cname:xyz",
+            "a=mid:0",
+            "a=rtpmap:111 opus/48000/2",
+            "a=fmtp:111 minptime=10;useinbandfec=1",
+            "a=rtcp-fb:111 transport-cc",
+            "a=rtpmap:0 PCMU/8000",
+            "a=sendrecv",
+            "a=rtcp:30000",
+            "a=rtcp-mux",
+            "a=setup:actpass",
+            "a=fingerprint:sha-256 CC:DD",
+            "a=ice-ufrag:Ab12",
+            "a=ice-pwd:0123456789abcdefghijkl",
+            "a=candidate:f1 1 UDP 2130706431 127.0.0.1 30000 typ host",
+            "a=end-of-candidates",
+        ]
+    );
+    assert_eq!(
+        out.media[0].m.to_string(),
+        "audio 30000 UDP/TLS/RTP/SAVPF 111 0"
+    );
+    assert!(out.media[0].has_ice());
+    // session-level ICE, BUNDLE and fingerprint are gone, the rest stays
+    let session: Vec<String> = out.session.iter().map(|l| l.to_string()).collect();
+    assert_eq!(
+        session,
+        vec![
+            "v=0",
+            "o=- 4611 2 IN IP4 127.0.0.1",
+            "s=-",
+            "t=0 0",
+            "a=msid-semantic: WMS"
+        ]
+    );
+}
+
+#[test]
+fn ice_keep_leaves_candidates() {
+    let mut rw = rewrite_for(false, 30000);
+    rw.media[0].ice = IceRewrite::Keep;
+    let out = Sdp::parse(&crlf(WEBRTC)).unwrap().rewrite(&rw);
+    assert!(out.media[0].has_ice());
+    assert_eq!(out.media[0].attributes("candidate").count(), 2);
+    assert_eq!(out.session_attribute("ice-options"), Some("trickle"));
+}
+
+#[test]
+fn rejected_media_gets_port_zero_and_no_engine_lines() {
+    let e = ip("203.0.113.1");
+    let out = rewrite_text(
+        MULTI,
+        &two_media(MediaRewrite::new(e, 30000), MediaRewrite::rejected(e)),
+    );
+    let sdp = Sdp::parse(&out).unwrap();
+    assert_eq!(sdp.media[1].m.to_string(), "video 0 RTP/AVPF 97");
+    let video: Vec<String> = sdp.media[1].lines.iter().map(|l| l.to_string()).collect();
+    assert_eq!(
+        video,
+        vec!["b=TIAS:512000", "a=rtcp-fb:* ccm fir", "a=content:main"]
+    );
+    // a section the rewrite has no entry for is rejected too
+    let one = SdpRewrite {
+        media: vec![MediaRewrite::new(e, 30000)],
+        ..two_media(MediaRewrite::new(e, 1), MediaRewrite::new(e, 1))
+    };
+    let sdp = Sdp::parse(&crlf(MULTI)).unwrap().rewrite(&one);
+    assert_eq!(sdp.media[1].m.port, 0);
+    assert!(sdp.media[1].rtcp().is_none());
+}
+
+#[test]
+fn static_payload_types_get_rtpmap_and_session_direction_moves_to_media() {
+    let input = "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\na=inactive\nm=audio 4000 RTP/AVP 18 0 13 99\na=fmtp:18 annexb=no\n";
+    let out = Sdp::parse(input)
+        .unwrap()
+        .rewrite(&rewrite_for(false, 30000));
+    assert!(!out.session.iter().any(|l| l.is_attribute("inactive")));
+    let media: Vec<String> = out.media[0].lines.iter().map(|l| l.to_string()).collect();
+    assert_eq!(
+        media,
+        vec![
+            "a=rtpmap:18 G729/8000",
+            "a=fmtp:18 annexb=no",
+            "a=rtpmap:0 PCMU/8000",
+            "a=rtpmap:13 CN/8000",
+            "a=inactive",
+            "a=rtcp:30001"
+        ]
+    );
+    // explicit direction wins
+    let mut rw = rewrite_for(false, 30000);
+    rw.media[0].direction = Some(Direction::RecvOnly);
+    assert_eq!(
+        Sdp::parse(input).unwrap().rewrite(&rw).media[0].direction(),
+        Some(Direction::RecvOnly)
+    );
+}
+
+#[test]
+fn non_rtp_media_keeps_its_format_lines_and_gets_no_rtcp() {
+    let input = "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\nm=image 4000 udptl t38\na=T38FaxVersion:0\na=T38FaxMaxDatagram:316\na=sendrecv\n";
+    let out = Sdp::parse(input)
+        .unwrap()
+        .rewrite(&rewrite_for(false, 30000));
+    let media: Vec<String> = out.media[0].lines.iter().map(|l| l.to_string()).collect();
+    assert_eq!(
+        media,
+        vec!["a=T38FaxVersion:0", "a=T38FaxMaxDatagram:316", "a=sendrecv"]
+    );
+    assert_eq!(out.media[0].m.to_string(), "image 30000 udptl t38");
+}
+
+#[test]
+fn origin_session_name_and_loop_marker() {
+    let rw = SdpRewrite {
+        origin: OriginRewrite {
+            address: Some(engine()),
+            username: Some("ngmedia".into()),
+            session_id: Some("42".into()),
+            bump_version: true,
+        },
+        session_name: Some("relayed".into()),
+        connection: engine(),
+        media: vec![MediaRewrite::new(engine(), 30030)],
+        loop_protect: true,
+    };
+    let sdp = Sdp::parse(&crlf(EX2_OFFER)).unwrap();
+    let out = sdp.rewrite(&rw);
+    assert_eq!(
+        out.session[1],
+        Line::new(b'o', "ngmedia 42 2890844527 IN IP4 127.0.0.1")
+    );
+    assert_eq!(out.session_name(), Some("relayed"));
+    let marker = loop_marker(engine());
+    assert_eq!(marker.len(), 12);
+    assert!(marker.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(
+        out.session.last(),
+        Some(&Line::attribute(format!("rtpengine:{marker}")))
+    );
+    assert!(out.has_loop_marker(&marker));
+    assert!(!sdp.has_loop_marker(&marker));
+    assert_ne!(marker, loop_marker(ip("127.0.0.2")));
+    // the marker survives a second pass through a parse/write
+    assert!(Sdp::parse(&out.write()).unwrap().has_loop_marker(&marker));
+    let explicit = sdp.rewrite_with_marker(&rw, "0123456789ab");
+    assert!(explicit.has_loop_marker("0123456789ab"));
+    // version that cannot be bumped stays as it is
+    assert_eq!(
+        rewrite_origin(
+            "- 1 18446744073709551615 IN IP4 192.0.2.1",
+            &OriginRewrite {
+                bump_version: true,
+                ..OriginRewrite::default()
+            }
+        ),
+        "- 1 18446744073709551615 IN IP4 192.0.2.1"
+    );
+}
+
+#[test]
+fn rewrite_output_round_trips() {
+    let e = ip("203.0.113.1");
+    let out = rewrite_text(
+        MULTI,
+        &two_media(MediaRewrite::new(e, 30000), MediaRewrite::new(e, 30002)),
+    );
+    assert_eq!(Sdp::parse(&out).unwrap().write(), out);
+}
+
+/// Cheap deterministic fuzzing: mutated bodies never panic, and whatever parses can be
+/// rewritten into SDP that parses again.
+#[test]
+fn mutated_input_never_panics_and_rewrites_reparse() {
+    const ALPHABET: &[u8] = b"am=:/ 0123456789\nIPc.-*xv";
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let e = ip("203.0.113.1");
+    let rw = two_media(MediaRewrite::new(e, 30000), MediaRewrite::new(e, 30002));
+    let mut parsed = 0;
+    for base in [MULTI, WEBRTC, EX2_OFFER] {
+        for _ in 0..3000 {
+            let mut bytes = crlf(base).into_bytes();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() % bytes.len() as u64) as usize;
+                bytes[at] = ALPHABET[(next() % ALPHABET.len() as u64) as usize];
+            }
+            let text = String::from_utf8(bytes).expect("ASCII mutations keep UTF-8");
+            if let Ok(sdp) = Sdp::parse(&text) {
+                parsed += 1;
+                let out = sdp.rewrite(&rw).write();
+                assert!(
+                    Sdp::parse(&out).is_ok(),
+                    "rewrite of {text:?} gave unparsable {out:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        parsed > 1000,
+        "mutations too destructive to test anything ({parsed})"
+    );
+}

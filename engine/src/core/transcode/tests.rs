@@ -1,0 +1,543 @@
+use super::*;
+use ngmedia_codecs::g711::{alaw_decode, ulaw_decode, ulaw_encode};
+
+fn codec(name: &str, rate: u32, ch: Option<u8>, fmtp: Option<&str>) -> Codec {
+    Codec::lookup(name, rate, ch, fmtp).unwrap()
+}
+
+fn end(c: Codec, pt: u8, ptime: u32, event_pt: Option<u8>) -> CodecEnd {
+    CodecEnd {
+        codec: c,
+        pt,
+        ptime_ms: ptime,
+        event_pt,
+        bitrate: None,
+    }
+}
+
+fn pcmu() -> Codec {
+    codec("PCMU", 8000, None, None)
+}
+fn pcma() -> Codec {
+    codec("PCMA", 8000, None, None)
+}
+fn opus() -> Codec {
+    codec("opus", 48000, Some(2), None)
+}
+fn g729() -> Codec {
+    codec("G729", 8000, None, Some("annexb=no"))
+}
+
+fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0u8; 12];
+    write_header(&mut p, marker, pt, seq, ts, ssrc);
+    p.extend_from_slice(payload);
+    p
+}
+
+/// `n` samples of a sine at 8 kHz starting at sample `start`.
+fn sine(freq: f64, amp: f64, start: usize, n: usize) -> Vec<i16> {
+    (start..start + n)
+        .map(|i| (amp * (2.0 * std::f64::consts::PI * freq * i as f64 / 8000.0).sin()) as i16)
+        .collect()
+}
+
+fn pcmu_packets(freq: f64, count: usize, samples: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|k| {
+            let pcm = sine(freq, 8000.0, k * samples, samples);
+            let payload: Vec<u8> = pcm.iter().map(|&s| ulaw_encode(s)).collect();
+            rtp(
+                0,
+                k == 0,
+                100 + k as u16,
+                1000 + (k * samples) as u32,
+                0xabc,
+                &payload,
+            )
+        })
+        .collect()
+}
+
+struct Out {
+    pt: u8,
+    marker: bool,
+    seq: u16,
+    ts: u32,
+    ssrc: u32,
+    payload: Vec<u8>,
+}
+
+fn drain(t: &mut Transcoder) -> Vec<Out> {
+    let mut buf = [0u8; 2048];
+    let mut v = Vec::new();
+    while let Some(n) = t.poll_output(&mut buf) {
+        let h = RtpHeader::parse(&buf[..n]).unwrap();
+        v.push(Out {
+            pt: h.payload_type(),
+            marker: h.marker(),
+            seq: h.sequence_number(),
+            ts: h.timestamp(),
+            ssrc: h.ssrc(),
+            payload: h.payload().unwrap().to_vec(),
+        });
+    }
+    v
+}
+
+/// Amplitude of `freq` relative to the signal's RMS: ~1.0 for a pure tone.
+fn tone_purity(pcm: &[f64], freq: f64, rate: f64) -> (f64, f64) {
+    let n = pcm.len() as f64;
+    let (mut re, mut im) = (0.0, 0.0);
+    for (i, &s) in pcm.iter().enumerate() {
+        let w = 2.0 * std::f64::consts::PI * freq * i as f64 / rate;
+        re += s * w.cos();
+        im += s * w.sin();
+    }
+    let amp = 2.0 * (re * re + im * im).sqrt() / n;
+    let rms = (pcm.iter().map(|s| s * s).sum::<f64>() / n).sqrt();
+    (amp, amp / (rms * std::f64::consts::SQRT_2))
+}
+
+fn check_continuity(out: &[Out], step: u32) {
+    for w in out.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1));
+        assert_eq!(w[1].ts, w[0].ts.wrapping_add(step));
+        assert_eq!(w[1].ssrc, w[0].ssrc);
+    }
+}
+
+#[test]
+fn pcmu_to_pcma_keeps_the_sine() {
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 20, None),
+        output: end(pcma(), 8, 20, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let mut out = Vec::new();
+    for (k, p) in pcmu_packets(440.0, 25, 160).iter().enumerate() {
+        t.handle_rtp(k as u64 * 20, p);
+        out.extend(drain(&mut t));
+    }
+    assert_eq!(out.len(), 25);
+    assert!(out[0].marker && out[1..].iter().all(|o| !o.marker));
+    assert!(out.iter().all(|o| o.pt == 8 && o.payload.len() == 160));
+    assert_eq!(out[0].ssrc, t.ssrc());
+    assert_ne!(out[0].ssrc, 0xabc);
+    check_continuity(&out, 160);
+    let pcm: Vec<f64> = out
+        .iter()
+        .flat_map(|o| o.payload.iter().map(|&b| alaw_decode(b) as f64))
+        .collect();
+    let (amp, purity) = tone_purity(&pcm, 440.0, 8000.0);
+    assert!((7000.0..9000.0).contains(&amp), "amplitude {amp}");
+    assert!(purity > 0.99, "purity {purity}");
+    assert_eq!(t.counters().sent_packets, 25);
+    assert_eq!(t.counters().sent_octets, 25 * 160);
+}
+
+#[test]
+fn pcmu_opus_pcmu_round_trip_keeps_440_hz() {
+    let mut to_opus = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 20, None),
+        output: end(opus(), 96, 20, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let mut back = Transcoder::new(TranscodeSpec {
+        input: end(opus(), 96, 20, None),
+        output: end(pcmu(), 0, 20, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let mut pcm = Vec::new();
+    let mut opus_out = Vec::new();
+    for (k, p) in pcmu_packets(440.0, 50, 160).iter().enumerate() {
+        to_opus.handle_rtp(k as u64 * 20, p);
+        for o in drain(&mut to_opus) {
+            let pkt = rtp(o.pt, o.marker, o.seq, o.ts, o.ssrc, &o.payload);
+            opus_out.push(o);
+            back.handle_rtp(k as u64 * 20, &pkt);
+            for b in drain(&mut back) {
+                assert_eq!((b.pt, b.payload.len()), (0, 160));
+                pcm.extend(b.payload.iter().map(|&x| ulaw_decode(x) as f64));
+            }
+        }
+    }
+    assert_eq!(opus_out.len(), 50);
+    check_continuity(&opus_out, 960);
+    assert!(opus_out.iter().all(|o| o.pt == 96 && o.payload.len() >= 8));
+    // Skip the codec's start-up (first 200 ms).
+    let (amp, purity) = tone_purity(&pcm[1600..], 440.0, 8000.0);
+    assert!(purity > 0.9, "purity {purity}");
+    assert!((5000.0..11000.0).contains(&amp), "amplitude {amp}");
+}
+
+#[test]
+fn g729_10ms_frames_to_20ms_opus_and_back() {
+    // PCMU 20 ms → G.729 10 ms packets (two per input packet).
+    let mut to_g729 = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 20, None),
+        output: end(g729(), 18, 10, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let mut g729_to_opus = Transcoder::new(TranscodeSpec {
+        input: end(g729(), 18, 10, None),
+        output: end(opus(), 111, 20, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let mut opus_to_pcmu = Transcoder::new(TranscodeSpec {
+        input: end(opus(), 111, 20, None),
+        output: end(pcmu(), 0, 20, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let (mut n729, mut nopus) = (0, 0);
+    let mut pcm = Vec::new();
+    for (k, p) in pcmu_packets(600.0, 50, 160).iter().enumerate() {
+        to_g729.handle_rtp(k as u64 * 20, p);
+        for g in drain(&mut to_g729) {
+            assert_eq!((g.pt, g.payload.len()), (18, 10));
+            n729 += 1;
+            g729_to_opus.handle_rtp(0, &rtp(g.pt, g.marker, g.seq, g.ts, g.ssrc, &g.payload));
+            for o in drain(&mut g729_to_opus) {
+                nopus += 1;
+                opus_to_pcmu.handle_rtp(0, &rtp(o.pt, o.marker, o.seq, o.ts, o.ssrc, &o.payload));
+                for b in drain(&mut opus_to_pcmu) {
+                    pcm.extend(b.payload.iter().map(|&x| ulaw_decode(x) as f64));
+                }
+            }
+        }
+    }
+    assert_eq!((n729, nopus), (100, 50));
+    let (_, purity) = tone_purity(&pcm[2400..], 600.0, 8000.0);
+    assert!(purity > 0.8, "purity {purity}");
+}
+
+#[test]
+fn repacketization_counts() {
+    // 60 ms PCMU in → 20 ms PCMA out: three per input packet.
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 60, None),
+        output: end(pcma(), 8, 20, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let mut total = 0;
+    for (k, p) in pcmu_packets(300.0, 4, 480).iter().enumerate() {
+        t.handle_rtp(k as u64 * 60, p);
+        let out = drain(&mut t);
+        assert_eq!(out.len(), 3);
+        total += out.len();
+    }
+    assert_eq!(total, 12);
+    // 10 ms in → 30 ms out: one packet every third input.
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 10, None),
+        output: end(pcma(), 8, 30, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let counts: Vec<usize> = pcmu_packets(300.0, 6, 80)
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            t.handle_rtp(k as u64 * 10, p);
+            drain(&mut t).len()
+        })
+        .collect();
+    assert_eq!(counts, vec![0, 0, 1, 0, 0, 1]);
+}
+
+#[test]
+fn loss_is_concealed_without_timestamp_jump() {
+    for (out_codec, pt, step) in [(pcma(), 8, 160u32), (opus(), 96, 960)] {
+        let mut t = Transcoder::new(TranscodeSpec {
+            input: end(pcmu(), 0, 20, None),
+            output: end(out_codec, pt, 20, None),
+            detect_dtmf: false,
+        })
+        .unwrap();
+        let mut out = Vec::new();
+        for (k, p) in pcmu_packets(440.0, 20, 160).iter().enumerate() {
+            if k == 7 || k == 8 {
+                continue; // lost
+            }
+            t.handle_rtp(k as u64 * 20, p);
+            out.extend(drain(&mut t));
+        }
+        assert_eq!(out.len(), 20, "{pt}: lost packets are filled");
+        check_continuity(&out, step);
+        assert!(!out[9].marker);
+        assert_eq!(t.counters().concealed, 2);
+        let r = t.reception().unwrap();
+        assert_eq!((r.cumulative_lost, r.extended_highest_seq), (2, 119));
+        assert_eq!(r.fraction_lost, (2 * 256 / 20) as u8);
+    }
+}
+
+#[test]
+fn duplicates_dropped_and_silence_suppression_marks_a_talk_spurt() {
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 20, None),
+        output: end(pcma(), 8, 20, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let pk = pcmu_packets(440.0, 4, 160);
+    t.handle_rtp(0, &pk[0]);
+    t.handle_rtp(20, &pk[1]);
+    t.handle_rtp(21, &pk[1]);
+    assert_eq!(t.counters().late, 1);
+    let first = drain(&mut t);
+    assert_eq!(first.len(), 2);
+    // Next packet continues the sequence but 1 s later in timestamp: silence suppressed.
+    let payload = vec![0xffu8; 160];
+    t.handle_rtp(1000, &rtp(0, true, 102, 1000 + 320 + 8000, 0xabc, &payload));
+    let out = drain(&mut t);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].marker);
+    assert_eq!(out[0].seq, first[1].seq.wrapping_add(1));
+    assert_eq!(out[0].ts, first[1].ts.wrapping_add(160 + 8000));
+    assert_eq!(t.counters().concealed, 0);
+}
+
+fn event_payload(event: u8, end: bool, duration: u16) -> Vec<u8> {
+    let mut b = [0u8; 4];
+    TelephoneEvent {
+        event,
+        end,
+        volume: 10,
+        duration,
+    }
+    .write(&mut b)
+    .unwrap();
+    b.to_vec()
+}
+
+#[test]
+fn telephone_event_gets_the_other_sides_pt_and_clock() {
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 20, Some(101)),
+        output: end(opus(), 96, 20, Some(97)),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let pk = pcmu_packets(440.0, 2, 160);
+    t.handle_rtp(0, &pk[0]);
+    t.handle_rtp(20, &pk[1]);
+    let audio = drain(&mut t);
+    assert_eq!(audio.len(), 2);
+    // Digit 5 at input ts 1320, three reports and the end (sent three times).
+    let ev_ts = 1320;
+    let mut seq = 102;
+    for (d, end) in [
+        (160, false),
+        (320, false),
+        (480, false),
+        (640, true),
+        (640, true),
+        (640, true),
+    ] {
+        t.handle_rtp(
+            0,
+            &rtp(101, d == 160, seq, ev_ts, 0xabc, &event_payload(5, end, d)),
+        );
+        seq += 1;
+    }
+    let ev = drain(&mut t);
+    assert_eq!(ev.len(), 6);
+    assert!(ev.iter().all(|e| e.pt == 97 && e.ts == audio[1].ts + 960));
+    assert!(ev[0].marker && !ev[1].marker);
+    let parsed: Vec<TelephoneEvent> = ev
+        .iter()
+        .map(|e| TelephoneEvent::parse(&e.payload).unwrap())
+        .collect();
+    assert_eq!(parsed[0].duration, 960);
+    assert_eq!(parsed[3].duration, 3840);
+    assert!(parsed[3].end && parsed[0].event == 5);
+    for w in ev.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1));
+    }
+    // Audio after the event continues after its end on the output timeline.
+    let payload = vec![0xffu8; 160];
+    t.handle_rtp(0, &rtp(0, true, seq, ev_ts + 640, 0xabc, &payload));
+    let after = drain(&mut t);
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].ts, ev[0].ts + 3840);
+    assert_eq!(after[0].seq, ev[5].seq.wrapping_add(1));
+    assert!(after[0].marker);
+}
+
+#[test]
+fn telephone_event_rendered_in_band_without_peer_events() {
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 20, Some(101)),
+        output: end(pcma(), 8, 20, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let mut out = Vec::new();
+    let reports = [
+        (160, false),
+        (320, false),
+        (480, false),
+        (800, true),
+        (800, true),
+    ];
+    for (seq, (d, end)) in (1u16..).zip(reports) {
+        t.handle_rtp(
+            0,
+            &rtp(101, d == 160, seq, 5000, 7, &event_payload(1, end, d)),
+        );
+        out.extend(drain(&mut t));
+    }
+    assert_eq!(out.len(), 5);
+    assert!(out.iter().all(|o| o.pt == 8));
+    let pcm: Vec<i16> = out
+        .iter()
+        .flat_map(|o| o.payload.iter().map(|&b| alaw_decode(b)))
+        .collect();
+    let mut det = ngmedia_codecs::dtmf::DtmfDetector::new(8000).unwrap();
+    let mut seen = Vec::new();
+    det.process(&pcm, |tr, _| seen.push(tr));
+    assert_eq!(
+        seen.first(),
+        Some(&ngmedia_codecs::dtmf::DtmfTransition::Start(1))
+    );
+}
+
+#[test]
+fn in_band_digit_detected_and_sent_as_events() {
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 20, None),
+        output: end(pcma(), 8, 20, Some(101)),
+        detect_dtmf: true,
+    })
+    .unwrap();
+    // 200 ms of 440 Hz, 200 ms of digit 5 at -10 dBm0, 200 ms of 440 Hz.
+    let mut gen = ToneGenerator::new(5, 10, 8000).unwrap();
+    let mut out = Vec::new();
+    for k in 0..30usize {
+        let pcm = if (10..20).contains(&k) {
+            let mut f = [0i16; 160];
+            gen.fill(&mut f);
+            f.to_vec()
+        } else {
+            sine(440.0, 6000.0, k * 160, 160)
+        };
+        let payload: Vec<u8> = pcm.iter().map(|&s| ulaw_encode(s)).collect();
+        let pkt = rtp(0, k == 0, 10 + k as u16, 4000 + k as u32 * 160, 9, &payload);
+        t.handle_rtp(k as u64 * 20, &pkt);
+        out.extend(drain(&mut t));
+    }
+    // One packet per 20 ms frame, plus the end report's two retransmissions.
+    assert_eq!(out.len(), 33);
+    for w in out.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1));
+    }
+    let first_ev = out.iter().position(|o| o.pt == 101).expect("events sent");
+    let events: Vec<&Out> = out.iter().filter(|o| o.pt == 101).collect();
+    let last_ev = first_ev + events.len() - 1;
+    assert!(out[first_ev..=last_ev].iter().all(|o| o.pt == 101));
+    // Confirmed within three frames of the tone's start (two 25.6 ms blocks).
+    assert!(
+        (11..=13).contains(&first_ev),
+        "first event at frame {first_ev}"
+    );
+    assert!(out[first_ev].marker && !out[first_ev + 1].marker);
+    let ev_ts = out[first_ev].ts;
+    assert_eq!(ev_ts, out[first_ev - 1].ts + 160);
+    assert!(events.iter().all(|e| e.ts == ev_ts && e.payload.len() == 4));
+    let reports: Vec<TelephoneEvent> = events
+        .iter()
+        .map(|e| TelephoneEvent::parse(&e.payload).unwrap())
+        .collect();
+    assert!(reports.iter().all(|r| r.event == 5 && r.volume == 10));
+    let n = reports.len() - 3;
+    for (i, r) in reports[..n].iter().enumerate() {
+        assert_eq!((r.end, r.duration), (false, 160 * (i as u16 + 1)));
+    }
+    let last = reports[n - 1].duration;
+    assert!(reports[n..].iter().all(|r| r.end && r.duration == last));
+    // About the tone's 200 ms, give or take the detector's confirmation delay.
+    assert!((1120..=1920).contains(&last), "digit lasted {last}");
+    // Audio resumes as a new talk spurt right after the reported duration.
+    let resume = &out[last_ev + 1];
+    assert_eq!(resume.pt, 8);
+    assert!(resume.marker);
+    assert_eq!(resume.ts, ev_ts + last as u32);
+    assert!(out[last_ev + 2..].iter().all(|o| o.pt == 8 && !o.marker));
+    assert_eq!(t.counters().sent_packets, 33);
+}
+
+#[test]
+fn no_detection_without_the_option_or_peer_events() {
+    for (detect, event_pt) in [(false, Some(101)), (true, None)] {
+        let mut t = Transcoder::new(TranscodeSpec {
+            input: end(pcmu(), 0, 20, None),
+            output: end(pcma(), 8, 20, event_pt),
+            detect_dtmf: detect,
+        })
+        .unwrap();
+        let mut gen = ToneGenerator::new(1, 10, 8000).unwrap();
+        let mut out = Vec::new();
+        for k in 0..10usize {
+            let mut f = [0i16; 160];
+            gen.fill(&mut f);
+            let payload: Vec<u8> = f.iter().map(|&s| ulaw_encode(s)).collect();
+            t.handle_rtp(0, &rtp(0, false, k as u16, k as u32 * 160, 9, &payload));
+            out.extend(drain(&mut t));
+        }
+        assert_eq!(out.len(), 10);
+        assert!(out.iter().all(|o| o.pt == 8), "{detect} {event_pt:?}");
+    }
+}
+
+#[test]
+fn unknown_payload_types_and_garbage_are_counted() {
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 20, None),
+        output: end(pcma(), 8, 20, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    t.handle_rtp(0, &[0x80, 0, 1]);
+    t.handle_rtp(0, &rtp(9, false, 1, 1, 1, &[1, 2, 3]));
+    assert_eq!(t.counters().errors, 2);
+    assert!(t.poll_output(&mut [0u8; 2048]).is_none());
+}
+
+#[test]
+fn rtcp_sender_report_layout() {
+    let r = Reception {
+        ssrc: 0x0102_0304,
+        fraction_lost: 25,
+        cumulative_lost: 3,
+        extended_highest_seq: 0x1_0005,
+        jitter: 12,
+    };
+    let mut buf = [0u8; 128];
+    let n = write_rtcp_report(
+        &mut buf,
+        0xaabb_ccdd,
+        0x1122_3344_5566_7788,
+        Some((9, 10, 1600)),
+        Some(&r),
+    );
+    assert_eq!(n, 52 + 20);
+    assert_eq!(&buf[..4], &[0x81, 200, 0, 12]);
+    assert_eq!(&buf[4..8], &0xaabb_ccddu32.to_be_bytes());
+    assert_eq!(&buf[8..16], &0x1122_3344_5566_7788u64.to_be_bytes());
+    assert_eq!(&buf[16..28], &[0, 0, 0, 9, 0, 0, 0, 10, 0, 0, 6, 64]);
+    assert_eq!(&buf[28..40], &[1, 2, 3, 4, 25, 0, 0, 3, 0, 1, 0, 5]);
+    assert_eq!(&buf[52..56], &[0x81, 202, 0, 4]);
+    assert_eq!(&buf[60..69], b"\x01\x07ngmedia");
+    // Without sending anything: an RR with no block.
+    let n = write_rtcp_report(&mut buf, 1, 0, None, None);
+    assert_eq!((n, buf[0], buf[1], buf[3]), (28, 0x80, 201, 1));
+    assert_eq!(write_rtcp_report(&mut buf[..10], 1, 0, None, None), 0);
+}
