@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const [url, callIds, screenshot, recordedCall, liveRecordedCall] = process.argv.slice(2);
+const [url, callIds, screenshot, recordedCall, liveRecordedCall, mediaId] = process.argv.slice(2);
 if (!url || !callIds || !screenshot) {
   console.error("usage: node status_page.mjs URL CALL_ID[,CALL_ID...] SCREENSHOT_PATH");
   process.exit(2);
@@ -107,10 +107,20 @@ try {
     recordings = `, recordings listed (finished ${wav.len} bytes WAV, one in progress)`;
   }
 
+  let media = "";
+  if (mediaId) {
+    // The uploaded item, with a download link to its audio.
+    const row = page.locator(`#media tbody tr[data-media-id="${mediaId}"]`).first();
+    await row.waitFor({ timeout: WAIT_MS });
+    const href = await row.locator("a").getAttribute("href");
+    if (href !== `media/${mediaId}/audio`) fail(`media link reads ${href}`);
+    media = ", media library listed";
+  }
+
   await page.screenshot({ path: screenshot, fullPage: true });
   if (problems.length) fail(problems.join("\n"));
   console.log(`ok: ${callIds.split(",").length} call(s) shown, chart ${points0} -> ` +
-    `${await chart.getAttribute("data-points")} points${recordings}, screenshot ${screenshot}`);
+    `${await chart.getAttribute("data-points")} points${recordings}${media}, screenshot ${screenshot}`);
 } catch (e) {
   console.error(`status page check failed: ${e.message}`);
   process.exitCode = 1;

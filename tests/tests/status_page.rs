@@ -64,7 +64,18 @@ fn status_page_shows_live_calls_and_chart_in_chromium() {
     }
     let rec_dir = std::env::temp_dir().join(format!("ngmedia-status-rec-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&rec_dir);
-    let daemon = Daemon::start(&[&format!("--recording-dir={}", rec_dir.display())]);
+    let media_dir = std::env::temp_dir().join(format!("ngmedia-status-media-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&media_dir);
+    let daemon = Daemon::start(&[
+        &format!("--recording-dir={}", rec_dir.display()),
+        &format!("--media-dir={}", media_dir.display()),
+    ]);
+    // One item in the media library for its section of the page.
+    let hold_tune = std::fs::read(root.join("samples/media/hold-tune.wav")).expect("media fixture");
+    let uploaded = ngmedia_tests::http::request(daemon.http, "POST", "/media?name=hold-tune.wav", &[], &hold_tune)
+        .expect("upload");
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text());
+    let media_id = uploaded.json()["id"].as_str().unwrap().to_owned();
     let ng = daemon.client();
     let recording = |call: &TwoPartyCall, command: &str, ng: &NgClient| {
         ng.ok(dict! { "command" => command, "call-id" => call.call_id.as_str(), "from-tag" => call.from_tag.as_str() });
@@ -125,6 +136,7 @@ fn status_page_shows_live_calls_and_chart_in_chromium() {
         .arg(&screenshot)
         .arg("status-page-recorded")
         .arg("status-page-call-1")
+        .arg(&media_id)
         .env("CHROMIUM", chromium())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -158,7 +170,9 @@ fn status_page_shows_live_calls_and_chart_in_chromium() {
     );
     assert!(out.starts_with("ok: 2 call(s) shown"), "{out}");
     assert!(out.contains("recordings listed"), "{out}");
+    assert!(out.contains("media library listed"), "{out}");
     let _ = std::fs::remove_dir_all(&rec_dir);
+    let _ = std::fs::remove_dir_all(&media_dir);
     let png = std::fs::read(&screenshot).expect("screenshot written");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 }

@@ -282,6 +282,12 @@ pub fn render(
         "Packets sent on to a peer.",
         p.relayed_packets,
     );
+    o.single(
+        "ngmedia_players_active",
+        "gauge",
+        "Media players sending to a party (music on hold, play media).",
+        p.players_active,
+    );
     o.family(
         "ngmedia_packet_drops_total",
         "counter",

@@ -196,6 +196,8 @@ pub struct WorkerCounters {
     pub busy_ns: AtomicU64,
     /// Wake-ups of the worker's IO loop.
     pub wakeups: AtomicU64,
+    /// Media players sending on this worker right now (a gauge, set by the worker).
+    pub players: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -284,6 +286,8 @@ pub struct PacketTotals {
     pub mos_buckets: [u64; MOS_BUCKETS.len() + 1],
     /// Sum of the MOS samples × 100.
     pub mos_sum: u64,
+    /// Media players sending right now (music on hold, `play media`).
+    pub players_active: u64,
 }
 
 impl PacketTotals {
@@ -305,6 +309,7 @@ impl PacketTotals {
             *t += b;
         }
         self.mos_sum += sum;
+        self.players_active += c.players.load(Relaxed);
     }
 }
 

@@ -833,6 +833,18 @@ impl Core {
                 }
             }
         }
+        self.count_players();
+    }
+
+    /// Publish how many players are sending (the list may hold slots closed since; those
+    /// do not count).
+    fn count_players(&self) {
+        let live = self
+            .players
+            .iter()
+            .filter(|&&i| matches!(self.slab.get(i), Some(Some(e)) if e.player.is_some()))
+            .count();
+        self.counters.players.store(live as u64, Relaxed);
     }
 
     /// How long the backend may sleep before a player packet is due: `None` = no player
@@ -853,6 +865,7 @@ impl Core {
     ) {
         if self.players.is_empty() {
             self.next_player_us = None;
+            self.counters.players.store(0, Relaxed);
             return;
         }
         let Core {
@@ -909,6 +922,7 @@ impl Core {
             }
         }
         self.next_player_us = next;
+        self.count_players();
     }
 
     /// Send the barrier replies held back while the backend was not settled.

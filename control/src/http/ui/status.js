@@ -1,12 +1,13 @@
 // ngmedia status page: polls the daemon's JSON API (same origin, relative URLs so it also
 // works behind a path-prefixing proxy) and renders engine figures, a traffic chart and the
-// active calls with their per-stream quality, and the recent recordings. No dependencies, no external resources.
+// active calls with their per-stream quality, the recent recordings and the media library. No dependencies, no external resources.
 "use strict";
 
 const STATS_EVERY_MS = 1000;
 const CALLS_EVERY_MS = 2000;
 const RECORDINGS_EVERY_MS = 3000;
 const RECORDINGS_SHOWN = 20;
+const MEDIA_EVERY_MS = 5000;
 const WINDOW_S = 300; // chart span
 const LOSS_WINDOW_S = 10; // "Loss (last 10 s)" tile
 
@@ -204,6 +205,38 @@ async function pollRecordings() {
   }
 }
 
+// The media library from GET /media (hold music and announcements), each item linking to
+// its download. Hidden when the daemon has no library.
+async function pollMedia() {
+  try {
+    const r = await fetch("media", { headers: { Accept: "application/json" }, cache: "no-store" });
+    if (r.status === 404) { $("media-section").hidden = true; return; }
+    if (!r.ok) throw new Error(`media: HTTP ${r.status}`);
+    const list = await r.json();
+    const body = $("media").tBodies[0];
+    body.replaceChildren();
+    text($("media-count"), `(${list.count})`);
+    $("no-media").hidden = list.count > 0;
+    for (const m of list.media) {
+      const tr = body.insertRow();
+      tr.dataset.mediaId = m.id;
+      const cell = (v, cls) => { const td = tr.insertCell(); if (cls) td.className = cls; text(td, v ?? "–"); return td; };
+      cell(m.name);
+      cell(m.id, "call").title = m.id;
+      cell(m.format);
+      cell(fmtDuration(m.duration_ms / 1000), "num");
+      cell(`${(m.size / 1024).toFixed(1)} KiB`, "num");
+      const a = document.createElement("a");
+      a.href = `media/${encodeURIComponent(m.id)}/audio`;
+      a.textContent = m.format.toUpperCase();
+      a.setAttribute("download", m.name);
+      tr.insertCell().append(a);
+    }
+  } catch (e) {
+    setConn(false, `disconnected (${e.message})`);
+  }
+}
+
 async function init() {
   try {
     const h = await getJson("health");
@@ -212,9 +245,11 @@ async function init() {
   pollStats();
   pollCalls();
   pollRecordings();
+  pollMedia();
   setInterval(pollStats, STATS_EVERY_MS);
   setInterval(pollCalls, CALLS_EVERY_MS);
   setInterval(pollRecordings, RECORDINGS_EVERY_MS);
+  setInterval(pollMedia, MEDIA_EVERY_MS);
   window.addEventListener("resize", () => drawChart(performance.now() / 1000));
 }
 
