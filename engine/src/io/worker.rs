@@ -36,6 +36,10 @@ use crate::core::stun::{self, StunMessage};
 /// GCM tag and the 4-byte index); 32 keeps the arithmetic obvious.
 pub(crate) const SRTP_TAIL_ROOM: usize = 32;
 
+/// Granularity of the players' timer (µs): 2 ms of added jitter at most, well inside any
+/// receiver's jitter buffer, for 1/40th of the wake-ups of per-frame timing at 20 ms ptime.
+const PLAYER_TICK_US: u64 = 2000;
+
 /// An SRTP context with the keys it was made from (rtpengine's `crypto_context`), so a
 /// re-applied plan rebuilds it only when the keys change (keeping ROC and replay state).
 pub(crate) struct Srtp {
@@ -850,7 +854,10 @@ impl Core {
     /// How long the backend may sleep before a player packet is due: `None` = no player
     /// (sleep until IO), else at most that many µs (0: due now).
     pub fn player_timeout_us(&self) -> Option<u64> {
-        let due = self.next_player_us?;
+        // Wake on a coarse tick, not at every player's own due time: hundreds of players with
+        // scattered phases then share one wake-up (and one send batch) per tick instead of
+        // waking the thread for each frame. A frame leaves at most one tick late.
+        let due = self.next_player_us?.div_ceil(PLAYER_TICK_US) * PLAYER_TICK_US;
         Some(due.saturating_sub(sys::clock_us(libc::CLOCK_MONOTONIC)))
     }
 
