@@ -6,9 +6,7 @@
 //! test thread only calls `send_to`/`recv_from` with stack buffers in the measured section.
 //! Transcoders are built when the plan is applied and on the first packets (warm-up).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,35 +17,9 @@ use ngmedia_engine::core::stats::StreamStats;
 use ngmedia_engine::core::transcode::{CodecEnd, TranscodeSpec};
 use ngmedia_engine::io::{Backend, IoOptions, MediaWorkers};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{allocations, Counting};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -183,11 +155,11 @@ fn measure(backend: Backend, port_min: u16, what: &str, a_end: CodecEnd, b_end: 
     for seq in 0..50 {
         round(seq);
     }
-    let before = ALLOCATIONS.load(Relaxed);
+    let before = allocations();
     for seq in 50..1050 {
         round(seq);
     }
-    let after = ALLOCATIONS.load(Relaxed);
+    let after = allocations();
     assert_eq!(
         after - before,
         0,
