@@ -17,19 +17,26 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
+
+mod dtls;
+mod srtp;
+mod stun;
+
+use dtls::{after_dtls_step, handle_dtls, kick_dtls, DtlsLink};
+use srtp::{rekey, srtp_protect, srtp_protect_parts, Srtp};
+use stun::answer_stun;
 
 use super::ports::{BoundPort, Role};
 use super::sys;
-use crate::core::dtls::{DtlsError, DtlsKeys, DtlsRole, DtlsSession, DtlsState};
+use crate::core::dtls::DtlsState;
 use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
-use crate::core::plan::{CallKey, CallPlan, DtlsParams, IceCredentials, PortKey, SrtpKeys};
+use crate::core::plan::{CallKey, CallPlan, IceCredentials, PortKey};
 use crate::core::player::{OutLine, PlaySpec, Player};
 use crate::core::rtp::{classify, strip_rtcp_feedback, PacketKind, RtpHeader};
-use crate::core::srtp::SrtpContext;
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
 use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
-use crate::core::stun::{self, StunMessage};
+use crate::core::tap::{StreamTap, StreamTaps, TapSender};
 
 /// Bytes every receive buffer keeps free after the largest datagram it accepts, so a packet
 /// can be SRTP-protected in place: the largest overhead is 20 bytes (SRTCP with a 16-byte
@@ -40,139 +47,6 @@ pub(crate) const SRTP_TAIL_ROOM: usize = 32;
 /// receiver's jitter buffer, for 1/40th of the wake-ups of per-frame timing at 20 ms ptime.
 const PLAYER_TICK_US: u64 = 2000;
 
-/// An SRTP context with the keys it was made from (rtpengine's `crypto_context`), so a
-/// re-applied plan rebuilds it only when the keys change (keeping ROC and replay state).
-pub(crate) struct Srtp {
-    keys: SrtpKeys,
-    ctx: SrtpContext,
-}
-
-/// Make `slot` match `keys`: unchanged keys keep the context and its state.
-fn rekey(slot: &mut Option<Box<Srtp>>, keys: Option<SrtpKeys>, port: PortKey) {
-    match keys {
-        None => *slot = None,
-        Some(k) if slot.as_ref().is_some_and(|s| s.keys == k) => {}
-        Some(k) => match SrtpContext::from_key_salt(k.suite, &k.key_salt) {
-            Ok(ctx) => *slot = Some(Box::new(Srtp { keys: k, ctx })),
-            Err(e) => {
-                warn!(port = port.0, error = %e, "cannot key SRTP context; stream left unkeyed");
-                *slot = None;
-            }
-        },
-    }
-}
-use crate::core::tap::{StreamTap, StreamTaps, TapSender};
-
-/// A stream's DTLS-SRTP association (rtpengine's `dtls_connection`): the plan parameters it
-/// was made from, the OpenSSL session and where its handshake datagrams go.
-pub(crate) struct DtlsLink {
-    params: DtlsParams,
-    session: DtlsSession,
-    /// Source of the party's last DTLS record or ICE check: handshake datagrams go there,
-    /// else to the latched or signalled address.
-    peer: Option<SocketAddr>,
-    /// The failure was logged (once per association).
-    logged: bool,
-}
-
-impl DtlsLink {
-    fn new(params: DtlsParams, port: PortKey) -> Option<Box<DtlsLink>> {
-        match DtlsSession::new(&params.identity, params.role, params.remote.clone()) {
-            Ok(session) => Some(Box::new(DtlsLink {
-                params,
-                session,
-                peer: None,
-                logged: false,
-            })),
-            Err(e) => {
-                warn!(port = port.0, error = %e, "cannot set up DTLS; stream carries no media");
-                None
-            }
-        }
-    }
-}
-
-/// Put keys from a finished handshake into the stream's SRTP slots.
-fn install_dtls_keys(entry: &mut Entry, keys: DtlsKeys) {
-    let key = entry.port.key;
-    let suite = keys.suite;
-    rekey(
-        &mut entry.srtp_in,
-        Some(SrtpKeys {
-            suite,
-            key_salt: keys.remote,
-        }),
-        key,
-    );
-    rekey(
-        &mut entry.srtp_out,
-        Some(SrtpKeys {
-            suite,
-            key_salt: keys.local,
-        }),
-        key,
-    );
-    info!(port = key.0, suite = %suite, "DTLS-SRTP established");
-}
-
-/// Handle the outcome of a DTLS step on `entry`: install keys, log a failure once, and send
-/// whatever the session queued. Returns false when the step failed.
-fn after_dtls_step(entry: &mut Entry, step: Result<Option<DtlsKeys>, DtlsError>) -> bool {
-    let ok = match step {
-        Ok(Some(keys)) => {
-            install_dtls_keys(entry, keys);
-            true
-        }
-        Ok(None) => true,
-        Err(e) => {
-            if let Some(link) = entry.dtls.as_deref_mut() {
-                if !link.logged {
-                    link.logged = true;
-                    warn!(port = entry.port.key.0, error = %e, "DTLS handshake failed; no media on this stream");
-                }
-            }
-            false
-        }
-    };
-    flush_dtls(entry);
-    ok
-}
-
-/// Send every datagram the stream's DTLS session queued (rare: handshake flights, alerts),
-/// one `sendto` each, out of the stream's own socket.
-fn flush_dtls(entry: &mut Entry) {
-    let fd = entry.port.raw_fd();
-    let fallback = entry.latch.destination();
-    let Some(link) = entry.dtls.as_deref_mut() else {
-        return;
-    };
-    let dest = link.peer.or(fallback);
-    while let Some(d) = link.session.poll_datagram() {
-        if let Some(dest) = dest {
-            sys::send_to(fd, &d, &dest);
-        }
-    }
-}
-
-/// A client that has not said ClientHello yet starts once it knows where the party is.
-/// Returns true when the session is still in the handshake (so needs timers).
-fn kick_dtls(entry: &mut Entry) -> bool {
-    let dest_known = entry.latch.destination().is_some();
-    let Some(link) = entry.dtls.as_deref_mut() else {
-        return false;
-    };
-    if link.session.state() == DtlsState::New
-        && link.params.role == DtlsRole::Client
-        && (link.peer.is_some() || dest_known)
-    {
-        let step = link.session.start();
-        after_dtls_step(entry, step);
-    }
-    entry
-        .dtls
-        .as_deref()
-        .is_some_and(|l| matches!(l.session.state(), DtlsState::New | DtlsState::Handshaking))
-}
 
 /// Work handed to a worker by the control plane.
 pub(crate) enum Command {
@@ -467,78 +341,6 @@ fn ntp_from_unix_ms(ms: u64) -> u64 {
     (secs << 32) | frac
 }
 
-/// Feed a DTLS record to the stream's association (rtpengine's `dtls()` in
-/// `media_socket.c`). Records on a stream without DTLS, and those of a failed association,
-/// are dropped and counted.
-fn handle_dtls(entry: &mut Entry, counters: &WorkerCounters, data: &[u8], src: Option<SocketAddr>) {
-    let Some(link) = entry.dtls.as_deref_mut() else {
-        drop_packet(counters, &entry.stats, DropReason::Dtls);
-        return;
-    };
-    if link.session.state() == DtlsState::Failed {
-        drop_packet(counters, &entry.stats, DropReason::Dtls);
-        return;
-    }
-    if src.is_some() {
-        link.peer = src;
-    }
-    let step = link.session.handle_datagram(data);
-    if !after_dtls_step(entry, step) {
-        drop_packet(counters, &entry.stats, DropReason::Dtls);
-    }
-}
-
-/// ICE-lite (RFC 8445 §2.5, rtpengine `stun.c`): check a STUN Binding request in
-/// `buf[..len]` against our credentials and overwrite it with the response (success with
-/// XOR-MAPPED-ADDRESS, or the error the check calls for), to go back to `src` from this
-/// socket. A nominating request (USE-CANDIDATE) moves the party's address to `src`.
-fn answer_stun(
-    entry: &mut Entry,
-    counters: &WorkerCounters,
-    buf: &mut [u8],
-    len: usize,
-    src: Option<SocketAddr>,
-) -> (Route, usize) {
-    let (Some(ice), Some(src)) = (entry.ice.as_deref(), src) else {
-        drop_packet(counters, &entry.stats, DropReason::Stun);
-        return (Route::None, 0);
-    };
-    let Ok(msg) = StunMessage::parse(&buf[..len]) else {
-        drop_packet(counters, &entry.stats, DropReason::Stun);
-        return (Route::None, 0);
-    };
-    let tid = msg.transaction_id;
-    let checked = stun::check_ice_binding_request(&msg, ice.ufrag.as_bytes(), ice.pwd.as_bytes())
-        .map(|req| req.use_candidate);
-    let written = match checked {
-        Ok(use_candidate) => {
-            if use_candidate && entry.latch.nominate(src) {
-                entry.stats.set_endpoint(Some(src));
-            }
-            let written = stun::write_binding_success(buf, &tid, src, ice.pwd.as_bytes());
-            // A checked path to the party: a DTLS client can say ClientHello on it now.
-            if let Some(link) = entry.dtls.as_deref_mut() {
-                if link.peer.is_none() || use_candidate {
-                    link.peer = Some(src);
-                }
-                kick_dtls(entry);
-            }
-            written
-        }
-        Err(e) => {
-            drop_packet(counters, &entry.stats, DropReason::Stun);
-            match e.response_code() {
-                Some(code) => stun::write_binding_error(buf, &tid, code, None),
-                None => return (Route::None, 0),
-            }
-        }
-    };
-    match written {
-        Ok(n) => (Route::Reply, n),
-        Err(_) => (Route::None, 0),
-    }
-}
-
 /// A player is sending toward `sink`'s party: RTP relayed or transcoded to it is dropped.
 #[inline]
 pub(crate) fn replaced(slab: &[Option<Entry>], sink: usize) -> bool {
@@ -567,45 +369,6 @@ pub(crate) fn protect(
         }
     }
     srtp_protect(sink, route, buf, len)
-}
-
-/// SRTP-protect a generated RTP packet with a sink's outbound context (`dtls`: the party
-/// uses DTLS-SRTP, so without keys yet nothing may be sent).
-#[inline]
-fn srtp_protect_parts(
-    srtp_out: &mut Option<Box<Srtp>>,
-    dtls: bool,
-    buf: &mut [u8],
-    len: usize,
-) -> Result<usize, DropReason> {
-    match srtp_out.as_deref_mut() {
-        None if dtls => Err(DropReason::Dtls),
-        None => Ok(len),
-        Some(srtp) => srtp.ctx.protect_rtp(buf, len).map_err(DropReason::from_srtp),
-    }
-}
-
-/// The SRTP half of [`protect`].
-#[inline]
-fn srtp_protect(
-    sink: &mut Entry,
-    route: Route,
-    buf: &mut [u8],
-    len: usize,
-) -> Result<usize, DropReason> {
-    let Some(srtp) = sink.srtp_out.as_deref_mut() else {
-        // Plain RTP must not reach a DTLS-SRTP party whose keys are not settled yet.
-        if sink.dtls.is_some() && route != Route::Reply {
-            return Err(DropReason::Dtls);
-        }
-        return Ok(len);
-    };
-    let r = match route {
-        Route::Rtp | Route::Transcode => srtp.ctx.protect_rtp(buf, len),
-        Route::Rtcp => srtp.ctx.protect_rtcp(buf, len),
-        Route::None | Route::Reply => return Ok(len),
-    };
-    r.map_err(DropReason::from_srtp)
 }
 
 /// Where packets of `route` received on slot `idx` go: the sink's slot and the address to

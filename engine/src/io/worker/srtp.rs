@@ -1,0 +1,73 @@
+//! SRTP contexts of a stream (rtpengine's `crypto_context`): built from the plan's keys and
+//! rebuilt only when they change, and protection of what leaves towards a party.
+
+use tracing::warn;
+
+use super::{Entry, Route};
+use crate::core::plan::{PortKey, SrtpKeys};
+use crate::core::srtp::SrtpContext;
+use crate::core::stats::DropReason;
+
+/// An SRTP context with the keys it was made from (rtpengine's `crypto_context`), so a
+/// re-applied plan rebuilds it only when the keys change (keeping ROC and replay state).
+pub(crate) struct Srtp {
+    pub(super) keys: SrtpKeys,
+    pub(super) ctx: SrtpContext,
+}
+
+/// Make `slot` match `keys`: unchanged keys keep the context and its state.
+pub(super) fn rekey(slot: &mut Option<Box<Srtp>>, keys: Option<SrtpKeys>, port: PortKey) {
+    match keys {
+        None => *slot = None,
+        Some(k) if slot.as_ref().is_some_and(|s| s.keys == k) => {}
+        Some(k) => match SrtpContext::from_key_salt(k.suite, &k.key_salt) {
+            Ok(ctx) => *slot = Some(Box::new(Srtp { keys: k, ctx })),
+            Err(e) => {
+                warn!(port = port.0, error = %e, "cannot key SRTP context; stream left unkeyed");
+                *slot = None;
+            }
+        },
+    }
+}
+
+/// SRTP-protect a generated RTP packet with a sink's outbound context (`dtls`: the party
+/// uses DTLS-SRTP, so without keys yet nothing may be sent).
+#[inline]
+pub(super) fn srtp_protect_parts(
+    srtp_out: &mut Option<Box<Srtp>>,
+    dtls: bool,
+    buf: &mut [u8],
+    len: usize,
+) -> Result<usize, DropReason> {
+    match srtp_out.as_deref_mut() {
+        None if dtls => Err(DropReason::Dtls),
+        None => Ok(len),
+        Some(srtp) => srtp
+            .ctx
+            .protect_rtp(buf, len)
+            .map_err(DropReason::from_srtp),
+    }
+}
+
+/// The SRTP half of [`protect`].
+#[inline]
+pub(super) fn srtp_protect(
+    sink: &mut Entry,
+    route: Route,
+    buf: &mut [u8],
+    len: usize,
+) -> Result<usize, DropReason> {
+    let Some(srtp) = sink.srtp_out.as_deref_mut() else {
+        // Plain RTP must not reach a DTLS-SRTP party whose keys are not settled yet.
+        if sink.dtls.is_some() && route != Route::Reply {
+            return Err(DropReason::Dtls);
+        }
+        return Ok(len);
+    };
+    let r = match route {
+        Route::Rtp | Route::Transcode => srtp.ctx.protect_rtp(buf, len),
+        Route::Rtcp => srtp.ctx.protect_rtcp(buf, len),
+        Route::None | Route::Reply => return Ok(len),
+    };
+    r.map_err(DropReason::from_srtp)
+}

@@ -1,0 +1,59 @@
+//! ICE-lite STUN answers on a media socket (rtpengine's `stun.c`).
+
+use std::net::SocketAddr;
+
+use super::dtls::kick_dtls;
+use super::{drop_packet, Entry, Route};
+use crate::core::stats::{DropReason, WorkerCounters};
+use crate::core::stun::{self, StunMessage};
+
+/// ICE-lite (RFC 8445 §2.5, rtpengine `stun.c`): check a STUN Binding request in
+/// `buf[..len]` against our credentials and overwrite it with the response (success with
+/// XOR-MAPPED-ADDRESS, or the error the check calls for), to go back to `src` from this
+/// socket. A nominating request (USE-CANDIDATE) moves the party's address to `src`.
+pub(super) fn answer_stun(
+    entry: &mut Entry,
+    counters: &WorkerCounters,
+    buf: &mut [u8],
+    len: usize,
+    src: Option<SocketAddr>,
+) -> (Route, usize) {
+    let (Some(ice), Some(src)) = (entry.ice.as_deref(), src) else {
+        drop_packet(counters, &entry.stats, DropReason::Stun);
+        return (Route::None, 0);
+    };
+    let Ok(msg) = StunMessage::parse(&buf[..len]) else {
+        drop_packet(counters, &entry.stats, DropReason::Stun);
+        return (Route::None, 0);
+    };
+    let tid = msg.transaction_id;
+    let checked = stun::check_ice_binding_request(&msg, ice.ufrag.as_bytes(), ice.pwd.as_bytes())
+        .map(|req| req.use_candidate);
+    let written = match checked {
+        Ok(use_candidate) => {
+            if use_candidate && entry.latch.nominate(src) {
+                entry.stats.set_endpoint(Some(src));
+            }
+            let written = stun::write_binding_success(buf, &tid, src, ice.pwd.as_bytes());
+            // A checked path to the party: a DTLS client can say ClientHello on it now.
+            if let Some(link) = entry.dtls.as_deref_mut() {
+                if link.peer.is_none() || use_candidate {
+                    link.peer = Some(src);
+                }
+                kick_dtls(entry);
+            }
+            written
+        }
+        Err(e) => {
+            drop_packet(counters, &entry.stats, DropReason::Stun);
+            match e.response_code() {
+                Some(code) => stun::write_binding_error(buf, &tid, code, None),
+                None => return (Route::None, 0),
+            }
+        }
+    };
+    match written {
+        Ok(n) => (Route::Reply, n),
+        Err(_) => (Route::None, 0),
+    }
+}
