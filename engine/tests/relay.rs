@@ -176,6 +176,7 @@ impl Side {
             tap: None,
             intercept: None,
             rtcp_feedback: false,
+            resume: None,
         };
         [
             stream(
