@@ -132,6 +132,7 @@ fn stream_live(stats: &StreamStats) -> StreamLive {
         srtp_in: stats.srtp_in.load(Relaxed),
         srtp_out: stats.srtp_out.load(Relaxed),
         srtcp_out: stats.srtcp_out.load(Relaxed),
+        dtls_keys: stats.dtls_keys(),
     }
 }
 
@@ -275,6 +276,8 @@ impl Rebuilder<'_> {
         };
         m.rtp_stats.restore(&ms.rtp.counters, ms.rtp.latched);
         m.rtcp_stats.restore(&ms.rtcp.counters, ms.rtcp.latched);
+        m.rtp_stats.set_dtls_keys(ms.rtp.dtls_keys.clone());
+        m.rtcp_stats.set_dtls_keys(ms.rtcp.dtls_keys.clone());
         m.resume = Some(Box::new([resume_of(&ms.rtp), resume_of(&ms.rtcp)]));
         Ok(m)
     }
@@ -329,5 +332,6 @@ fn resume_of(live: &StreamLive) -> StreamResume {
         srtp_in: live.srtp_in,
         srtp_out: live.srtp_out,
         srtcp_out: live.srtcp_out,
+        dtls_keys: live.dtls_keys.clone(),
     }
 }
