@@ -192,11 +192,9 @@ impl Rebuilder<'_> {
             if ls.peer.is_some_and(|p| p >= state.legs.len() || p == li) {
                 return Err(format!("leg {li} names a peer that does not exist"));
             }
-            let interface = self
-                .interfaces
-                .get(ls.interface)
-                .ok_or_else(|| format!("interface #{} is not configured", ls.interface))?;
-            let mut leg = Leg::new(&ls.tag, ls.created, ls.interface);
+            let index = self.interface_of(ls)?;
+            let interface = &self.interfaces[index];
+            let mut leg = Leg::new(&ls.tag, ls.created, index);
             leg.aliases = ls.aliases.clone();
             leg.label = ls.label.clone();
             leg.via_branch = ls.via_branch.clone();
@@ -231,6 +229,25 @@ impl Rebuilder<'_> {
             forwarding: state.forwarding,
             saved_packets: 0,
         })
+    }
+
+    /// The configured interface a stored leg's sockets belong to: the one with the address
+    /// they were bound to (a standby lists the active engine's floating address as one of
+    /// its interfaces), else the same position in the list.
+    fn interface_of(&self, leg: &LegState) -> Result<usize, String> {
+        let bound = leg.medias.iter().find_map(|m| m.ports).map(|(rtp, _)| rtp.ip());
+        if let Some(ip) = bound {
+            return self
+                .interfaces
+                .iter()
+                .position(|i| i.local == ip)
+                .ok_or_else(|| format!("no interface is configured with address {ip}"));
+        }
+        if leg.interface < self.interfaces.len() {
+            Ok(leg.interface)
+        } else {
+            Ok(0)
+        }
     }
 
     fn media_of(

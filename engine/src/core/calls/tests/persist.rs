@@ -248,7 +248,7 @@ fn a_call_whose_ports_cannot_be_bound_is_dropped_from_the_store() {
     assert!(outcome.restored.is_empty());
     assert_eq!(outcome.failed[0].0, "c1");
     assert!(
-        outcome.failed[0].1.contains("do not fit interface"),
+        outcome.failed[0].1.contains("no interface is configured with address 192.0.2.1"),
         "{:?}",
         outcome.failed
     );
