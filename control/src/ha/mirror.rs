@@ -17,14 +17,17 @@ use super::load::{self, Record};
 /// How often an idle subscription is pinged: a silent network failure is noticed this fast.
 const PING_EVERY: Duration = Duration::from_secs(5);
 
-/// Other instances' calls: call-id → (owner, state bytes).
+/// Call-id → (owner, state bytes).
+type Owned = HashMap<String, (String, Arc<Vec<u8>>)>;
+
+/// Other instances' calls.
 #[derive(Debug, Default)]
 pub struct Mirror {
-    calls: Mutex<HashMap<String, (String, Arc<Vec<u8>>)>>,
+    calls: Mutex<Owned>,
 }
 
 impl Mirror {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, (String, Arc<Vec<u8>>)>> {
+    fn lock(&self) -> MutexGuard<'_, Owned> {
         self.calls.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -186,8 +186,8 @@ impl Ha {
             writer.abort();
             warn!(
                 calls = self.store.pending(),
-                "redis: could not write the final state of {} calls before exiting; \
-                 the heartbeat is left to expire",
+                "redis unreachable at exit: changes to {} calls not written; this \
+                 instance's heartbeat expires on its own",
                 self.store.pending()
             );
             return;

@@ -432,8 +432,10 @@ async fn expired_heartbeat_is_detected_and_claimed_by_one_standby() {
         .await
         .unwrap();
 
-    let mut engine = EngineConfig::default();
-    engine.workers = 1;
+    let engine = EngineConfig {
+        workers: 1,
+        ..EngineConfig::default()
+    };
     let workers = MediaWorkers::start(&engine).unwrap();
     let calls = Arc::new(Mutex::new(Calls::new(Arc::new(engine), workers.clone())));
     let metrics = Arc::new(HaMetrics::new("s1", true));
