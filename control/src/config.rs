@@ -251,6 +251,15 @@ pub struct Cli {
     #[arg(long, value_name = "DIR")]
     pub li_dir: Option<PathBuf>,
 
+    /// PEM certificate for DTLS-SRTP instead of one generated at start-up: engines that
+    /// take over each other's calls (Redis HA) present the same fingerprint.
+    #[arg(long, value_name = "FILE")]
+    pub dtls_cert: Option<PathBuf>,
+
+    /// PEM private key for --dtls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub dtls_key: Option<PathBuf>,
+
     /// Destination of the ng `start forwarding` command: the call's RTP (decrypted), both
     /// directions, as UDP datagrams to ADDR:PORT. Off unless given.
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_destination)]
@@ -336,6 +345,8 @@ pub struct Settings {
     pub li: LiSettings,
     /// Destination of `start forwarding`.
     pub forward_to: Option<SocketAddr>,
+    /// DTLS certificate and key files; `None`: generated at start-up.
+    pub dtls: Option<(PathBuf, PathBuf)>,
     /// Redis high availability; `None`: calls live in memory only.
     pub ha: Option<HaConfig>,
     /// The configuration file that was read, if any.
@@ -392,6 +403,8 @@ pub enum ConfigError {
          li-tls-ca)"
     )]
     LiWithoutCredential,
+    #[error("dtls-cert and dtls-key go together")]
+    DtlsIncomplete,
     #[error("li-tls-cert and li-tls-key go together")]
     LiTlsIncomplete,
     #[error("li-tls-ca needs li-tls-cert and li-tls-key (our side of mutual TLS)")]
@@ -431,6 +444,8 @@ struct Layer {
     li_tls_ca: Option<PathBuf>,
     li_dir: Option<PathBuf>,
     forward_to: Option<SocketAddr>,
+    dtls_cert: Option<PathBuf>,
+    dtls_key: Option<PathBuf>,
     redis: Option<RedisTarget>,
     redis_password: Option<String>,
     redis_prefix: Option<String>,
@@ -471,6 +486,8 @@ impl Cli {
             li_tls_ca: self.li_tls_ca.clone(),
             li_dir: self.li_dir.clone(),
             forward_to: self.forward_to,
+            dtls_cert: self.dtls_cert.clone(),
+            dtls_key: self.dtls_key.clone(),
             redis: self.redis.clone(),
             redis_password: self.redis_password.clone(),
             redis_prefix: self.redis_prefix.clone(),
@@ -610,6 +627,11 @@ impl Settings {
             },
             li,
             forward_to: cli.forward_to.or(file.forward_to),
+            dtls: match (cli.dtls_cert.or(file.dtls_cert), cli.dtls_key.or(file.dtls_key)) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => return Err(ConfigError::DtlsIncomplete),
+            },
             ha,
             config_file: None,
             warnings,
@@ -1030,6 +1052,9 @@ fn apply_key(layer: &mut Layer, key: &str, values: &[String]) -> Result<(), Inva
         "li-tls-ca" => layer.li_tls_ca = Some(PathBuf::from(value)),
         "li-dir" if value.is_empty() => return Err(invalid("empty folder name")),
         "li-dir" => layer.li_dir = Some(PathBuf::from(value)),
+        "dtls-cert" | "dtls-key" if value.is_empty() => {}
+        "dtls-cert" => layer.dtls_cert = Some(PathBuf::from(value)),
+        "dtls-key" => layer.dtls_key = Some(PathBuf::from(value)),
         "forward-to" if value.is_empty() => {}
         "forward-to" => layer.forward_to = Some(parse_destination(value)?),
         // Empty: off, like the other addresses.

@@ -26,6 +26,7 @@ use ngmedia_control::li::{self, api::LiState, Interceptor};
 use ngmedia_control::media::MediaLibrary;
 use ngmedia_control::ng::server::{now, NgServer};
 use ngmedia_engine::core::calls::{CallEvent, Calls};
+use ngmedia_engine::core::dtls::DtlsIdentity;
 use ngmedia_engine::core::pii::Pii;
 use ngmedia_engine::io::MediaWorkers;
 use ngmedia_recordings::{Recorder, RecorderConfig, RecordingStore};
@@ -97,6 +98,10 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         ),
         None => (None, None),
     };
+    let dtls = match &settings.dtls {
+        Some((cert, key)) => Some(Arc::new(load_dtls_identity(cert, key)?)),
+        None => None,
+    };
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -132,6 +137,9 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     let mut registry = Calls::new(engine.clone(), workers.clone());
     registry.set_recorder(recorder.clone());
     registry.set_media_loader(media.clone());
+    if let Some(identity) = dtls {
+        registry.set_dtls_identity(identity);
+    }
     // Interception and forwarding share one consumer behind their own tap queue; it exists
     // only when one of them is configured.
     let interceptor = if li_listener.is_some() || settings.forward_to.is_some() {
@@ -393,4 +401,13 @@ fn tick(calls: &Mutex<Calls>) {
 /// the registry's own invariants are per call, so keep serving.
 fn lock(calls: &Mutex<Calls>) -> MutexGuard<'_, Calls> {
     calls.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The DTLS-SRTP certificate of `--dtls-cert`/`--dtls-key`.
+fn load_dtls_identity(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<DtlsIdentity> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).with_context(|| format!("cannot read DTLS file {}", p.display()))
+    };
+    DtlsIdentity::from_pem(&read(cert)?, &read(key)?)
+        .with_context(|| format!("DTLS certificate {} / key {}", cert.display(), key.display()))
 }

@@ -65,3 +65,22 @@ fn bad_flag_value_exits_nonzero() {
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("--interface"), "{stderr}");
 }
+
+#[test]
+fn unreadable_dtls_certificate_exits_1_with_message() {
+    let dir = std::env::temp_dir().join(format!("ngmedia-dtls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cert = dir.join("cert.pem");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    let cert = cert.to_str().unwrap();
+    let (status, stderr) = run_to_exit(
+        &["--config", "none", "--dtls-cert", cert, "--dtls-key", cert],
+        LIMIT,
+    );
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("DTLS certificate"), "{stderr}");
+    let (status, stderr) = run_to_exit(&["--config", "none", "--dtls-cert", cert], LIMIT);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("dtls-cert and dtls-key go together"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -675,6 +675,13 @@ fn li_listener_needs_a_credential() {
     assert!(matches!(r(&tls), Err(ConfigError::LiWithoutCredential)));
     let m = r(&[&tls[..], &["--li-tls-ca", "ca.pem"]].concat()).unwrap();
     assert_eq!(m.li.tls.unwrap().ca, Some(PathBuf::from("ca.pem")));
+    assert!(matches!(
+        r(&["--dtls-cert", "c.pem"]),
+        Err(ConfigError::DtlsIncomplete)
+    ));
+    let d = r(&["--dtls-cert", "c.pem", "--dtls-key", "k.pem"]).unwrap();
+    assert_eq!(d.dtls, Some((PathBuf::from("c.pem"), PathBuf::from("k.pem"))));
+    assert_eq!(r(&[]).unwrap().dtls, None);
     let f = r(&["--forward-to", "127.0.0.1:9000"]).unwrap();
     assert_eq!(f.forward_to, Some("127.0.0.1:9000".parse().unwrap()));
     assert!(cli_err(&["--forward-to", "0.0.0.0:9000"]).contains("destination"));
