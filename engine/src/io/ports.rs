@@ -12,6 +12,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 
@@ -41,12 +42,19 @@ pub(crate) fn rtp_port_range(port_min: u16, port_max: u16) -> Option<(u16, u16)>
     (first <= last).then_some((first, last))
 }
 
+/// How long after start-up binding a given port waits for it to come free: the sockets of a
+/// predecessor killed just before (restart recovery) can stay bound for a few tens of
+/// milliseconds after it exited (io_uring releases its registered files asynchronously).
+const TAKEOVER_GRACE: Duration = Duration::from_secs(2);
+
 #[derive(Debug)]
 pub(crate) struct PortPool {
     first_rtp: u16,
     last_rtp: u16,
     buffer_bytes: usize,
     used: Mutex<HashMap<IpAddr, Box<[u64; BITMAP_WORDS]>>>,
+    /// Until then [`PortPool::allocate_at`] waits for ports held by someone else.
+    grace_until: Instant,
 }
 
 impl PortPool {
@@ -62,6 +70,7 @@ impl PortPool {
             last_rtp,
             buffer_bytes,
             used: Mutex::new(HashMap::new()),
+            grace_until: Instant::now() + TAKEOVER_GRACE,
         })
     }
 
@@ -128,14 +137,28 @@ impl PortPool {
         if is_set(bits, rtp) || is_set(bits, rtp + 1) {
             return Err(in_use());
         }
-        let rtp_fd = self.bind(ip, rtp)?.ok_or_else(in_use)?;
-        let rtcp_fd = self.bind(ip, rtp + 1)?.ok_or_else(in_use)?;
+        let rtp_fd = self.bind_waiting(ip, rtp)?.ok_or_else(in_use)?;
+        let rtcp_fd = self.bind_waiting(ip, rtp + 1)?.ok_or_else(in_use)?;
         set(bits, rtp, true);
         set(bits, rtp + 1, true);
         Ok([
             (rtp_fd, SocketAddr::new(ip, rtp)),
             (rtcp_fd, SocketAddr::new(ip, rtp + 1)),
         ])
+    }
+
+    /// [`PortPool::bind`], retrying a port taken by someone else during the start-up grace
+    /// period (a killed predecessor's socket about to be released).
+    fn bind_waiting(&self, ip: IpAddr, port: u16) -> Result<Option<OwnedFd>, PortError> {
+        loop {
+            match self.bind(ip, port)? {
+                Some(fd) => return Ok(Some(fd)),
+                None if Instant::now() < self.grace_until => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                None => return Ok(None),
+            }
+        }
     }
 
     /// `Ok(None)` when the port is taken by someone else.
@@ -290,6 +313,27 @@ mod tests {
             assert_ne!(r.port(), 47122);
         }
         assert_eq!(pool.allocate(ip).unwrap_err(), PortError::Exhausted);
+    }
+
+    #[test]
+    fn a_given_pair_held_briefly_by_someone_else_is_waited_for() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let pool = PortPool::new(47140, 47143, 1 << 16).unwrap();
+        let squatter = std::net::UdpSocket::bind("127.0.0.1:47140").unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(squatter);
+        });
+        let [(_, rtp), _] = pool.allocate_at(ip, 47140).unwrap();
+        assert_eq!(rtp.port(), 47140);
+        release.join().unwrap();
+        // Past the grace period a held port fails at once.
+        let pool = PortPool {
+            grace_until: Instant::now(),
+            ..PortPool::new(47140, 47143, 1 << 16).unwrap()
+        };
+        let _held = std::net::UdpSocket::bind("127.0.0.1:47142").unwrap();
+        assert!(matches!(pool.allocate_at(ip, 47142), Err(PortError::Bind { .. })));
     }
 
     #[test]
