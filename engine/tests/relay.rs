@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ngmedia_engine::core::config::{EngineConfig, Interface};
 use ngmedia_engine::core::latch::EndpointLearning;
 use ngmedia_engine::core::plan::{
-    CallKey, CallPlan, LatchPolicy, MediaPlane, PortError, PortPair, StreamPlan,
+    CallKey, CallPlan, LatchPolicy, MediaPlane, PortError, PortPair, StreamPlan, StreamResume,
 };
 use ngmedia_engine::core::stats::{DropReason, StreamStats};
 use ngmedia_engine::io::{Backend, IoOptions, MediaWorkers};
@@ -176,6 +176,7 @@ impl Side {
             tap: None,
             intercept: None,
             rtcp_feedback: false,
+            resume: None,
         };
         [
             stream(
@@ -746,6 +747,43 @@ fn shutdown_is_idempotent_and_later_calls_are_harmless(backend: Backend) {
 }
 
 /// Run each test above once per backend.
+/// A stream taken over from stored state (restart, standby) sends to the address the
+/// previous engine had latched at once, on the ports the parties know, without waiting for
+/// the party to send first.
+fn resumed_stream_sends_to_the_latched_address_at_once(backend: Backend) {
+    let media = start(backend, 47800, 1);
+    let base = shift(backend, 47800);
+    let (caller_rtp, caller_rtcp, decoy, real) = (sock(), sock(), sock(), sock());
+    let a_pair = media.allocate_pair_at(&lo(), base + 10).unwrap();
+    let b_pair = media.allocate_pair_at(&lo(), base + 20).unwrap();
+    assert_eq!(
+        (a_pair.rtp.addr.port(), a_pair.rtcp.addr.port()),
+        (base + 10, base + 11)
+    );
+    // The pair is held: neither a second take-over nor random allocation gets it.
+    assert!(matches!(
+        media.allocate_pair_at(&lo(), base + 10),
+        Err(PortError::Bind { .. })
+    ));
+    let a = Side::new(a_pair, Some(addr(&caller_rtp)), Some(addr(&caller_rtcp)));
+    let b = Side::new(b_pair, Some(addr(&decoy)), None);
+    let mut p = plan(7, &a, &b);
+    for s in p.streams.iter_mut().filter(|s| s.port == b.pair.rtp.key) {
+        s.resume = Some(StreamResume {
+            latched: Some(addr(&real)),
+            ..StreamResume::default()
+        });
+    }
+    media.apply(p);
+    relay(&caller_rtp, a.pair.rtp.addr, &rtp(1, 0x1), &real, b.pair.rtp.addr);
+    quiet(&decoy);
+    // Confirmed: a packet from another source does not move it (default policy).
+    send(&decoy, &rtp(9, 0x9), b.pair.rtp.addr);
+    let _ = recv(&caller_rtp);
+    relay(&caller_rtp, a.pair.rtp.addr, &rtp(2, 0x1), &real, b.pair.rtp.addr);
+    media.shutdown();
+}
+
 macro_rules! per_backend {
     ($($name:ident),* $(,)?) => {
         mod epoll {
@@ -787,5 +825,6 @@ per_backend!(
     bad_configuration_and_foreign_interface_are_errors,
     relays_over_ipv6,
     many_calls_on_two_workers_concurrently,
-    shutdown_is_idempotent_and_later_calls_are_harmless
+    shutdown_is_idempotent_and_later_calls_are_harmless,
+    resumed_stream_sends_to_the_latched_address_at_once
 );

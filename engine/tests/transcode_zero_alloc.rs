@@ -47,6 +47,7 @@ fn stream(
         tap: None,
         intercept: None,
         rtcp_feedback: false,
+        resume: None,
     }
 }
 

@@ -43,6 +43,7 @@ fn stream(
         tap: None,
         intercept: None,
         rtcp_feedback: false,
+        resume: None,
     }
 }
 

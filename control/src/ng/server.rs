@@ -60,7 +60,7 @@ pub trait CallControl: Send + 'static {
         Err(CallError::Invalid("Media playback is not enabled".into()))
     }
     /// `start forwarding` / `stop forwarding`.
-    fn forwarding(&mut self, _req: &Forwarding) -> Result<(), CallError> {
+    fn forwarding(&mut self, _req: &Forwarding, _now: Now) -> Result<(), CallError> {
         Err(CallError::Invalid("Forwarding is not enabled".into()))
     }
 }
@@ -93,12 +93,13 @@ impl CallControl for Calls {
     fn stop_media(&mut self, req: &StopMedia, now: Now) -> Result<StopReply, CallError> {
         Calls::stop_media(self, req, now)
     }
-    fn forwarding(&mut self, req: &Forwarding) -> Result<(), CallError> {
+    fn forwarding(&mut self, req: &Forwarding, now: Now) -> Result<(), CallError> {
         Calls::forwarding(
             self,
             &req.call_id,
             [req.from_tag.as_deref(), req.to_tag.as_deref()],
             req.start,
+            now,
         )
     }
 }
@@ -376,7 +377,7 @@ impl<E: CallControl> NgServer<E> {
                 reply::write_stop_media(out, r.last_frame_pos_ms);
             }
             Command::Forwarding(f) => {
-                calls.forwarding(f)?;
+                calls.forwarding(f, now)?;
                 reply::write_ok(out);
             }
             Command::Statistics => {

@@ -84,7 +84,7 @@ impl From<openssl::error::ErrorStack> for DtlsError {
 }
 
 /// Hash functions of `a=fingerprint` (RFC 8122 §5, the ones rtpengine knows).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum HashFunction {
     Sha1,
     Sha224,
@@ -145,9 +145,10 @@ impl HashFunction {
 
 /// A certificate fingerprint as in `a=fingerprint:sha-256 AB:CD:…` (RFC 8122 §5;
 /// rtpengine's `dtls_fingerprint`).
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Fingerprint {
     pub hash: HashFunction,
+    #[serde(with = "crate::core::state::b64")]
     pub digest: Vec<u8>,
 }
 
@@ -294,7 +295,7 @@ impl DtlsIdentity {
 }
 
 /// Which end of the handshake we are (RFC 5763 §5: `a=setup:active` is the DTLS client).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DtlsRole {
     Client,
     Server,

@@ -87,6 +87,13 @@ impl Latch {
         self
     }
 
+    /// Continue a stream taken over from stored state: `addr` was learned and confirmed
+    /// before, so media goes there at once and the latch behaves as it did.
+    pub fn resume(&mut self, addr: SocketAddr) {
+        self.learned = Some(addr);
+        self.confirmed = true;
+    }
+
     /// A new plan for the stream was applied at `now_ms`. Returns true when the learned
     /// address was forgotten (`relatch`).
     pub fn update(

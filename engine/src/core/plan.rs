@@ -41,7 +41,7 @@ pub struct PortPair {
 }
 
 /// How a stream learns and checks its party's address (rtpengine's endpoint learning).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LatchPolicy {
     /// Learn the return address from received packets (false with `asymmetric`).
     pub learn: bool,
@@ -107,6 +107,24 @@ pub struct StreamPlan {
     /// sent to it. Without it, feedback from the other side is stripped from the RTCP that
     /// leaves through this socket.
     pub rtcp_feedback: bool,
+    /// The stream was taken over from stored state (restart, standby): a socket the worker
+    /// does not know yet starts from where the previous engine left it.
+    pub resume: Option<StreamResume>,
+}
+
+/// Where a stream was when its call was last stored: the packet path starts there instead
+/// of learning from scratch, so media flows at once and SRTP stays in sequence.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamResume {
+    /// The party's learned address: latched and confirmed from the first moment.
+    pub latched: Option<SocketAddr>,
+    /// Last SRTP packet authenticated from the party, `ssrc << 32 | roc << 16 | seq`
+    /// (0: none).
+    pub srtp_in: u64,
+    /// Last SRTP packet protected towards the party, packed the same way.
+    pub srtp_out: u64,
+    /// Last SRTCP packet protected towards the party, `ssrc << 32 | index`.
+    pub srtcp_out: u64,
 }
 
 /// How one socket does DTLS-SRTP with its party (rtpengine's `dtls_connection` settings of
@@ -191,6 +209,11 @@ pub trait MediaPlane: Send + Sync {
     /// Bind an RTP/RTCP socket pair on the interface. The sockets stay idle (received packets
     /// are counted as errors) until a plan that uses them is applied.
     fn allocate_pair(&self, interface: &Interface) -> Result<PortPair, PortError>;
+
+    /// Bind the pair whose RTP port is `rtp_port` (an even port; RTCP on the next one), to
+    /// take over a stored call on the ports its parties know.
+    fn allocate_pair_at(&self, interface: &Interface, rtp_port: u16)
+        -> Result<PortPair, PortError>;
 
     /// Install or replace the forwarding state of a call. Ports the call held before and that
     /// are missing from the plan are closed and returned to the pool.

@@ -222,11 +222,12 @@ pub enum RecordingAction {
 }
 
 /// Where played media comes from (ng `file`, `blob`/`blob64`, `db-id`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MediaSource {
     /// A path on the daemon's host.
     File(String),
     /// The file's bytes, carried in the request.
+    #[serde(with = "crate::core::state::b64")]
     Blob(Vec<u8>),
     /// A media library id (HTTP `POST /media`).
     DbId(String),
@@ -263,7 +264,7 @@ pub struct StopMedia {
 }
 
 /// How music on hold is signalled (`moh.mode`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MohMode {
     #[default]
     SendOnly,
@@ -272,7 +273,7 @@ pub enum MohMode {
 }
 
 /// The `moh` dictionary of an offer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MohOptions {
     pub source: Option<MediaSource>,
     pub mode: MohMode,

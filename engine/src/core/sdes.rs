@@ -72,7 +72,7 @@ pub enum SdesError {
 }
 
 /// A master key identifier (RFC 4568 §6.1): value and length in bytes on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Mki {
     pub value: u64,
     pub len: u8,
@@ -80,11 +80,12 @@ pub struct Mki {
 
 /// One `a=crypto` attribute; rtpengine's `struct attribute_crypto` /
 /// `struct crypto_params_sdes`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CryptoAttr {
     pub tag: u32,
     pub suite: SrtpSuite,
     /// Master key followed by master salt.
+    #[serde(with = "crate::core::state::b64")]
     pub key_salt: Vec<u8>,
     /// Key lifetime in packets, if the line gave one.
     pub lifetime: Option<u64>,

@@ -1,8 +1,22 @@
-//! The persisted form of a call: everything another engine needs to relay it on the same
-//! ports (legs, media, local ports, latched peers, SRTP keys and indexes, codecs, counters).
-//! Versioned JSON, independent of the in-memory model so the model can change freely.
+//! The persisted form of a call: everything another engine (or this one after a restart)
+//! needs to relay it on the same ports — legs, media, local ports, latched peers, SRTP keys
+//! and indexes, codec choices, counters. Versioned JSON, kept apart from the in-memory model
+//! (`calls::persist` converts) so the model can change without breaking stored calls.
+//!
+//! Interception state is deliberately absent: which streams are tapped is decided again by
+//! the interception sink of whichever engine holds the call.
+
+use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
+
+use super::calls::CodecState;
+use super::dtls::{DtlsRole, Fingerprint};
+use super::plan::LatchPolicy;
+use super::request::MohOptions;
+use super::sdes::CryptoAttr;
+use super::sdp::{Codec, Direction};
+use super::stats::StreamCounters;
 
 /// Format version written by this build. A reader accepts every version up to its own.
 pub const STATE_VERSION: u32 = 1;
@@ -16,11 +30,146 @@ pub enum StateError {
     TooNew(u32),
 }
 
-/// One call as stored.
+/// One call as stored (rtpengine: the `json` call object it keeps in Redis).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallState {
     pub version: u32,
     pub call_id: String,
+    /// Unix microseconds the call was created.
+    pub created_us: u64,
+    /// Unix microseconds of the last offer/answer.
+    pub last_signal_us: u64,
+    /// Unix milliseconds when a delayed `delete` ends the call.
+    #[serde(default)]
+    pub delete_at_ms: Option<u64>,
+    #[serde(default)]
+    pub delete_delay_ms: Option<u64>,
+    #[serde(default)]
+    pub record: bool,
+    #[serde(default)]
+    pub record_paused: bool,
+    #[serde(default)]
+    pub record_metadata: Vec<String>,
+    #[serde(default)]
+    pub record_destination: Option<String>,
+    #[serde(default)]
+    pub forwarding: bool,
+    pub legs: Vec<LegState>,
+}
+
+/// One party (rtpengine `call_monologue`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LegState {
+    pub tag: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub label: Option<String>,
+    #[serde(default)]
+    pub via_branch: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<String>,
+    /// Unix seconds.
+    pub created: u64,
+    /// Index of the peer leg in [`CallState::legs`].
+    pub peer: Option<usize>,
+    /// Index of the configured interface the sockets face.
+    pub interface: usize,
+    #[serde(default)]
+    pub sdp_version_out: Option<u64>,
+    #[serde(default)]
+    pub sdp_body_out: Option<String>,
+    #[serde(default)]
+    pub moh: Option<MohOptions>,
+    pub medias: Vec<MediaState>,
+}
+
+/// One m= line of a party (rtpengine `call_media`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaState {
+    pub index: u32,
+    pub kind: String,
+    pub protocol: String,
+    /// Local RTP and RTCP addresses; `None` while the m= line is rejected.
+    pub ports: Option<(SocketAddr, SocketAddr)>,
+    pub advertised_rtp: Option<SocketAddr>,
+    pub advertised_rtcp: Option<SocketAddr>,
+    pub sdp_rtcp_mux: bool,
+    pub rtcp_mux: bool,
+    pub rtcp_mux_offered: bool,
+    pub rtcp_mux_accept: bool,
+    pub direction: Direction,
+    pub codec: Option<String>,
+    pub codecs: Vec<Codec>,
+    pub ptime: Option<u32>,
+    pub ice_seen: bool,
+    pub ice_ufrag: Option<String>,
+    pub ice_pwd: Option<String>,
+    pub ice_active: bool,
+    pub latch: LatchPolicy,
+    pub sdes: SdesRecord,
+    pub dtls: DtlsRecord,
+    pub mid: Option<String>,
+    pub codec_state: Option<CodecState>,
+    pub transcode_rx: Option<TranscodeRecord>,
+    pub rtp: StreamLive,
+    pub rtcp: StreamLive,
+}
+
+/// SDES keys of a media (see `model::SdesState`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SdesRecord {
+    pub offered: Vec<CryptoAttr>,
+    pub local: Option<CryptoAttr>,
+    pub remote: Option<CryptoAttr>,
+}
+
+/// DTLS-SRTP settings of a media (see `model::DtlsMediaState`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DtlsRecord {
+    pub offered: Option<String>,
+    pub remote: Option<Fingerprint>,
+    pub pending_role: Option<DtlsRole>,
+    pub active: Option<(DtlsRole, Fingerprint)>,
+}
+
+/// A transcoder's input and output (see `transcode::TranscodeSpec`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranscodeRecord {
+    pub input: CodecEndRecord,
+    pub output: CodecEndRecord,
+    pub detect_dtmf: bool,
+}
+
+/// One side of a transcoder: the codec as SDP names it plus what the side uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodecEndRecord {
+    pub name: String,
+    pub clock_rate: u32,
+    pub channels: u8,
+    pub fmtp: Option<String>,
+    pub pt: u8,
+    pub ptime_ms: u32,
+    pub event_pt: Option<u8>,
+    pub bitrate: Option<u32>,
+}
+
+/// What the packet path knew about one local socket's stream when the state was saved.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StreamLive {
+    pub counters: StreamCounters,
+    /// The learned return address of the party.
+    pub latched: Option<SocketAddr>,
+    /// Last SRTP packet authenticated from the party: SSRC, ROC and sequence number packed
+    /// as `ssrc << 32 | roc << 16 | seq` (0: none).
+    #[serde(default)]
+    pub srtp_in: u64,
+    /// Last SRTP packet protected towards the party, packed the same way.
+    #[serde(default)]
+    pub srtp_out: u64,
+    /// Last SRTCP packet protected towards the party: `ssrc << 32 | index`.
+    #[serde(default)]
+    pub srtcp_out: u64,
 }
 
 impl CallState {
@@ -38,5 +187,21 @@ impl CallState {
             return Err(StateError::TooNew(v.version));
         }
         Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
+/// Serde for key material: base64 instead of a JSON array of numbers.
+pub(crate) mod b64 {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <&str>::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
     }
 }

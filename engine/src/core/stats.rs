@@ -32,6 +32,11 @@ pub struct StreamStats {
     pub quality: QualityStats,
     /// Where media for this party is sent; written only when the latch changes.
     endpoint: Mutex<Option<SocketAddr>>,
+    /// SRTP position of the stream for persistence (`srtp::SrtpPosition`, packed): last
+    /// packet authenticated from the party, last RTP and SRTCP packet protected towards it.
+    pub srtp_in: AtomicU64,
+    pub srtp_out: AtomicU64,
+    pub srtcp_out: AtomicU64,
 }
 
 impl StreamStats {
@@ -65,6 +70,17 @@ impl StreamStats {
         *self.endpoint.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Continue the counters of a stream taken over from stored state.
+    pub fn restore(&self, counters: &StreamCounters, endpoint: Option<SocketAddr>) {
+        self.packets.store(counters.packets, Relaxed);
+        self.bytes.store(counters.bytes, Relaxed);
+        self.errors.store(counters.errors, Relaxed);
+        self.rtcp_packets.store(counters.rtcp_packets, Relaxed);
+        self.rtcp_bytes.store(counters.rtcp_bytes, Relaxed);
+        self.last_packet_ms.store(counters.last_packet_ms, Relaxed);
+        self.set_endpoint(endpoint);
+    }
+
     pub fn snapshot(&self) -> StreamCounters {
         StreamCounters {
             packets: self.packets.load(Relaxed),
@@ -78,7 +94,7 @@ impl StreamStats {
 }
 
 /// A copy of a stream's counters at one moment.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StreamCounters {
     pub packets: u64,
     pub bytes: u64,

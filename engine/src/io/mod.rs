@@ -248,6 +248,28 @@ pub struct MediaWorkers {
 }
 
 impl MediaWorkers {
+    /// Keep a freshly bound pair until a plan hands it to a worker.
+    fn hold_pair(&self, bound: [(std::os::fd::OwnedFd, std::net::SocketAddr); 2]) -> PortPair {
+        let [(rtp_fd, rtp_addr), (rtcp_fd, rtcp_addr)] = bound;
+        let rtp_key = PortKey(self.next_key.fetch_add(1, Ordering::Relaxed));
+        let rtcp_key = PortKey(self.next_key.fetch_add(1, Ordering::Relaxed));
+        let rtp = BoundPort::new(rtp_key, rtp_addr, Role::Rtp, rtp_fd, self.pool.clone());
+        let rtcp = BoundPort::new(rtcp_key, rtcp_addr, Role::Rtcp, rtcp_fd, self.pool.clone());
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.insert(rtp_key, rtp);
+        pending.insert(rtcp_key, rtcp);
+        PortPair {
+            rtp: LocalPort {
+                key: rtp_key,
+                addr: rtp_addr,
+            },
+            rtcp: LocalPort {
+                key: rtcp_key,
+                addr: rtcp_addr,
+            },
+        }
+    }
+
     /// Start `config.workers` threads (0 = one per core) with default [`IoOptions`].
     pub fn start(config: &EngineConfig) -> io::Result<Arc<MediaWorkers>> {
         Self::start_with(config, IoOptions::default())
@@ -410,24 +432,17 @@ impl Drop for MediaWorkers {
 
 impl MediaPlane for MediaWorkers {
     fn allocate_pair(&self, interface: &Interface) -> Result<PortPair, PortError> {
-        let [(rtp_fd, rtp_addr), (rtcp_fd, rtcp_addr)] = self.pool.allocate(interface.local)?;
-        let rtp_key = PortKey(self.next_key.fetch_add(1, Ordering::Relaxed));
-        let rtcp_key = PortKey(self.next_key.fetch_add(1, Ordering::Relaxed));
-        let rtp = BoundPort::new(rtp_key, rtp_addr, Role::Rtp, rtp_fd, self.pool.clone());
-        let rtcp = BoundPort::new(rtcp_key, rtcp_addr, Role::Rtcp, rtcp_fd, self.pool.clone());
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.insert(rtp_key, rtp);
-        pending.insert(rtcp_key, rtcp);
-        Ok(PortPair {
-            rtp: LocalPort {
-                key: rtp_key,
-                addr: rtp_addr,
-            },
-            rtcp: LocalPort {
-                key: rtcp_key,
-                addr: rtcp_addr,
-            },
-        })
+        let bound = self.pool.allocate(interface.local)?;
+        Ok(self.hold_pair(bound))
+    }
+
+    fn allocate_pair_at(
+        &self,
+        interface: &Interface,
+        rtp_port: u16,
+    ) -> Result<PortPair, PortError> {
+        let bound = self.pool.allocate_at(interface.local, rtp_port)?;
+        Ok(self.hold_pair(bound))
     }
 
     fn apply(&self, plan: CallPlan) {

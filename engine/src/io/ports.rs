@@ -100,6 +100,44 @@ impl PortPool {
         Err(PortError::Exhausted)
     }
 
+    /// Bind the pair `rtp`/`rtp + 1` on `ip`: a stored call taken over on the ports its
+    /// parties know. The pair must lie in the range and be free.
+    pub fn allocate_at(
+        &self,
+        ip: IpAddr,
+        rtp: u16,
+    ) -> Result<[(OwnedFd, SocketAddr); 2], PortError> {
+        if !rtp.is_multiple_of(2) || rtp < self.first_rtp || rtp > self.last_rtp {
+            return Err(PortError::Bind {
+                addr: ip,
+                reason: format!(
+                    "port {rtp} is not an RTP port of the range {}-{}",
+                    self.first_rtp,
+                    self.last_rtp + 1
+                ),
+            });
+        }
+        let in_use = || PortError::Bind {
+            addr: ip,
+            reason: format!("port {rtp} or {} is in use", rtp + 1),
+        };
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let bits = used
+            .entry(ip)
+            .or_insert_with(|| Box::new([0; BITMAP_WORDS]));
+        if is_set(bits, rtp) || is_set(bits, rtp + 1) {
+            return Err(in_use());
+        }
+        let rtp_fd = self.bind(ip, rtp)?.ok_or_else(in_use)?;
+        let rtcp_fd = self.bind(ip, rtp + 1)?.ok_or_else(in_use)?;
+        set(bits, rtp, true);
+        set(bits, rtp + 1, true);
+        Ok([
+            (rtp_fd, SocketAddr::new(ip, rtp)),
+            (rtcp_fd, SocketAddr::new(ip, rtp + 1)),
+        ])
+    }
+
     /// `Ok(None)` when the port is taken by someone else.
     fn bind(&self, ip: IpAddr, port: u16) -> Result<Option<OwnedFd>, PortError> {
         match sys::bind_udp(SocketAddr::new(ip, port), self.buffer_bytes) {
@@ -224,6 +262,34 @@ mod tests {
         assert_eq!(pool.in_use(ip), 2);
         let c = pool.allocate(ip).unwrap();
         assert_eq!(c[0].1.port(), freed);
+    }
+
+    #[test]
+    fn allocates_a_given_pair_once() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let pool = PortPool::new(47120, 47127, 1 << 16).unwrap();
+        let [(_, rtp), (_, rtcp)] = pool.allocate_at(ip, 47122).unwrap();
+        assert_eq!((rtp.port(), rtcp.port()), (47122, 47123));
+        assert_eq!(pool.in_use(ip), 2);
+        assert!(matches!(
+            pool.allocate_at(ip, 47122),
+            Err(PortError::Bind { .. })
+        ));
+        // Odd, or outside the range.
+        assert!(matches!(
+            pool.allocate_at(ip, 47121),
+            Err(PortError::Bind { .. })
+        ));
+        assert!(matches!(
+            pool.allocate_at(ip, 47128),
+            Err(PortError::Bind { .. })
+        ));
+        // Random allocation never hands out the taken pair.
+        for _ in 0..3 {
+            let [(_, r), _] = pool.allocate(ip).unwrap();
+            assert_ne!(r.port(), 47122);
+        }
+        assert_eq!(pool.allocate(ip).unwrap_err(), PortError::Exhausted);
     }
 
     #[test]

@@ -35,8 +35,8 @@ use crate::core::plan::{CallKey, CallPlan, IceCredentials, PortKey};
 use crate::core::player::{OutLine, PlaySpec, Player};
 use crate::core::rtp::{classify, strip_rtcp_feedback, PacketKind, RtpHeader};
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
-use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
 use crate::core::tap::{StreamTap, StreamTaps, TapSender};
+use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
 
 /// Bytes every receive buffer keeps free after the largest datagram it accepts, so a packet
 /// can be SRTP-protected in place: the largest overhead is 20 bytes (SRTCP with a 16-byte
@@ -46,7 +46,6 @@ pub(crate) const SRTP_TAIL_ROOM: usize = 32;
 /// Granularity of the players' timer (µs): 2 ms of added jitter at most, well inside any
 /// receiver's jitter buffer, for 1/40th of the wake-ups of per-frame timing at 20 ms ptime.
 const PLAYER_TICK_US: u64 = 2000;
-
 
 /// Work handed to a worker by the control plane.
 pub(crate) enum Command {
@@ -217,7 +216,11 @@ pub(crate) fn inspect(
                 srtp.ctx.unprotect_rtcp(pkt)
             };
             match r {
-                Ok(n) => n,
+                Ok(n) => {
+                    let position = srtp.ctx.position().rx_rtp;
+                    entry.stats.srtp_in.store(position, Relaxed);
+                    n
+                }
                 Err(e) => {
                     drop_packet(counters, &entry.stats, DropReason::from_srtp(e));
                     return (Route::None, 0);
@@ -305,7 +308,10 @@ pub(crate) fn transcode(
         let Some(Some(entry)) = slab.get_mut(idx) else {
             return;
         };
-        let Some(n) = entry.transcoder.as_mut().and_then(|t| t.poll_output(&mut buf[..room]))
+        let Some(n) = entry
+            .transcoder
+            .as_mut()
+            .and_then(|t| t.poll_output(&mut buf[..room]))
         else {
             break;
         };
@@ -536,8 +542,14 @@ impl Core {
             e.rtcp_due_ms = now.mono_ms + RTCP_INTERVAL_MS;
             let rtp_sink = e.rtp_sink;
             // What the peer (the sink's party) sends us, as our transcoder there sees it.
-            let report = rtp_sink
-                .and_then(|s| self.slab.get_mut(s)?.as_mut()?.transcoder.as_mut()?.reception());
+            let report = rtp_sink.and_then(|s| {
+                self.slab
+                    .get_mut(s)?
+                    .as_mut()?
+                    .transcoder
+                    .as_mut()?
+                    .reception()
+            });
             let Some(Some(e)) = self.slab.get(idx) else {
                 continue;
             };
@@ -545,7 +557,11 @@ impl Core {
                 continue;
             };
             let c = t.counters();
-            let sender = (c.sent_packets > 0).then_some((t.output_timestamp(), c.sent_packets, c.sent_octets));
+            let sender = (c.sent_packets > 0).then_some((
+                t.output_timestamp(),
+                c.sent_packets,
+                c.sent_octets,
+            ));
             let len = write_rtcp_report(
                 &mut self.out_buf,
                 t.ssrc(),
@@ -819,6 +835,14 @@ impl Core {
                         None
                     }
                 };
+                let mut latch =
+                    Latch::new(sp.expected, sp.latch, now.mono_ms).with_learning(self.learning);
+                if let Some(from) = &sp.resume {
+                    srtp::resume(&mut srtp_in, &mut srtp_out, from);
+                    if let Some(addr) = from.latched {
+                        latch.resume(addr);
+                    }
+                }
                 let has_dtls = dtls.is_some();
                 let entry = Entry {
                     srtp_in,
@@ -826,8 +850,7 @@ impl Core {
                     dtls,
                     ice: sp.ice.map(Box::new),
                     call,
-                    latch: Latch::new(sp.expected, sp.latch, now.mono_ms)
-                        .with_learning(self.learning),
+                    latch,
                     stats: sp.stats,
                     forward: sp.forward,
                     rtcp_feedback: sp.rtcp_feedback,

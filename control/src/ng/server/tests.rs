@@ -457,6 +457,9 @@ impl MediaPlane for NoPorts {
     fn allocate_pair(&self, _interface: &Interface) -> Result<PortPair, PortError> {
         Err(PortError::Exhausted)
     }
+    fn allocate_pair_at(&self, _interface: &Interface, _port: u16) -> Result<PortPair, PortError> {
+        Err(PortError::Exhausted)
+    }
     fn apply(&self, _plan: CallPlan) {}
     fn remove(&self, _call: CallKey) {}
     fn release(&self, _ports: &[PortKey]) {}

@@ -127,7 +127,7 @@ fn free_pt(used: &[u8]) -> Option<u8> {
 
 /// What an offer's codec options left for the answer (rtpengine keeps it in the media's
 /// codec store). Kept on the answerer's media.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CodecState {
     /// The offerer's codecs that survive `strip` (kept and masked ones), its PTs.
     offerer: Vec<SdpCodec>,

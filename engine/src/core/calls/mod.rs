@@ -7,6 +7,7 @@
 mod codecs;
 mod model;
 mod negotiate;
+mod persist;
 mod play;
 mod report;
 #[cfg(test)]
@@ -19,14 +20,15 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use tracing::{info, warn};
 
+pub use self::codecs::CodecState;
 use self::model::{Call, Leg, LegId};
 use self::negotiate::{Exchange, Role};
 pub use self::play::{PlayReply, StopReply};
-use super::player::MediaLoader;
 use super::config::EngineConfig;
 use super::dtls::DtlsIdentity;
 use super::pii::Pii;
 use super::plan::{CallKey, MediaPlane, PortError};
+use super::player::MediaLoader;
 use super::request::{Delete, List, OfferAnswer, Query, Recording, RecordingAction};
 use super::sdp::{Sdp, SdpError};
 use super::snapshot::{CallSnapshot, EngineStatistics};
@@ -171,12 +173,88 @@ impl Calls {
     /// Take over stored calls: bind their ports again, resume latching and SRTP where they
     /// were, and relay. Calls that cannot be taken over are logged and removed from the store.
     pub fn restore(&mut self, states: Vec<CallState>, now: Now) -> RestoreOutcome {
-        let _ = (states, now);
-        RestoreOutcome::default()
+        self.started.get_or_insert(now.mono);
+        let mut outcome = RestoreOutcome::default();
+        for state in states {
+            let id = state.call_id.clone();
+            if self.calls.contains_key(&id) {
+                // The call is live here already (signalled again meanwhile): keep ours.
+                outcome
+                    .failed
+                    .push((id, "call-id already in use here".into()));
+                continue;
+            }
+            let key = CallKey(self.next_key);
+            let rebuilt = persist::Rebuilder {
+                media: self.media.as_ref(),
+                interfaces: &self.config.interfaces,
+                dtls: self.dtls.as_ref(),
+            }
+            .call(&state, key, now);
+            let mut call = match rebuilt {
+                Ok(call) => call,
+                Err(reason) => {
+                    warn!(call_id = %Pii(&id), %reason, "cannot take over stored call");
+                    if let Some(store) = &self.store {
+                        store.remove(&id);
+                    }
+                    outcome.failed.push((id, reason));
+                    continue;
+                }
+            };
+            self.next_key += 1;
+            self.totals.streams += call
+                .legs
+                .iter()
+                .flat_map(|l| l.medias.iter())
+                .filter(|m| m.ports.is_some())
+                .count() as u64;
+            let plan = call.plan();
+            self.media.apply(plan);
+            self.report_recording(&call, now);
+            Self::update_intercept(&self.interceptor, &self.media, &mut call);
+            self.persist(&mut call, now);
+            info!(call_id = %Pii(&id), "call taken over from stored state");
+            self.calls.insert(id.clone(), call);
+            outcome.restored.push(id);
+        }
+        outcome
     }
 
-    /// Save every call whose live figures moved since its last save (call periodically).
-    pub fn sync_store(&mut self) {}
+    /// Save every call whose packet counters moved since its last save, so counters,
+    /// latches and SRTP indexes are at most one interval old. Call periodically.
+    pub fn sync_store(&mut self, now: Now) {
+        if self.store.is_none() {
+            return;
+        }
+        let ids: Vec<String> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.packets_seen() != c.saved_packets)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            if let Some(mut call) = self.calls.remove(&id) {
+                self.persist(&mut call, now);
+                self.calls.insert(id, call);
+            }
+        }
+    }
+
+    /// Hand the call's current state to the store, if there is one.
+    fn persist(&self, call: &mut Call, now: Now) {
+        if let Some(store) = &self.store {
+            call.saved_packets = call.packets_seen();
+            store.save(call.to_state(now));
+        }
+    }
+
+    /// Tell the store a call is gone.
+    fn unpersist(&self, call_id: &str) {
+        if let Some(store) = &self.store {
+            store.remove(call_id);
+        }
+    }
 
     /// Attach the media source for `play media` and music on hold.
     pub fn set_media_loader(&mut self, loader: Arc<dyn MediaLoader>) {
@@ -228,6 +306,7 @@ impl Calls {
         call_id: &str,
         tags: [Option<&str>; 2],
         start: bool,
+        now: Now,
     ) -> Result<(), CallError> {
         if !self
             .interceptor
@@ -247,6 +326,10 @@ impl Calls {
         }
         call.forwarding = start;
         Self::update_intercept(&self.interceptor, &self.media, call);
+        if let Some(store) = &self.store {
+            call.saved_packets = call.packets_seen();
+            store.save(call.to_state(now));
+        }
         info!(call_id = %call_id, "forwarding {}", if start { "started" } else { "stopped" });
         Ok(())
     }
@@ -365,6 +448,7 @@ impl Calls {
                 }
             }
         }
+        self.persist(&mut call, now);
         self.calls.insert(req.call_id.clone(), call);
         Ok(())
     }
@@ -398,6 +482,7 @@ impl Calls {
                     record_destination: None,
                     intercept: 0,
                     forwarding: false,
+                    saved_packets: 0,
                 }
             }
         };
@@ -414,6 +499,7 @@ impl Calls {
                 if result.is_ok() {
                     self.report_recording(&call, now);
                     Self::update_intercept(&self.interceptor, &self.media, &mut call);
+                    self.persist(&mut call, now);
                 }
                 let from = call.leg_by_tag(&req.from_tag);
                 self.calls.insert(req.call_id.clone(), call);
@@ -511,6 +597,7 @@ impl Calls {
         if result.is_ok() {
             self.report_recording(&call, now);
             Self::update_intercept(&self.interceptor, &self.media, &mut call);
+            self.persist(&mut call, now);
         }
         self.calls.insert(req.call_id.clone(), call);
         result.map(|sdp| OfferAnswerReply {
@@ -616,10 +703,15 @@ impl Calls {
             if call.delete_at.is_none() {
                 self.totals.deleted += 1;
             }
+            self.unpersist(&req.call_id);
             info!(call_id = %Pii(&req.call_id), "call deleted");
         } else if call.delete_at.is_none() {
             call.delete_at = Some(now.mono + delay);
             self.totals.deleted += 1;
+            if let Some(store) = &self.store {
+                call.saved_packets = call.packets_seen();
+                store.save(call.to_state(now));
+            }
             info!(call_id = %Pii(&req.call_id), delay_s = delay.as_secs(), "call deleted, lingering");
         }
         Ok(DeleteReply {
@@ -735,6 +827,7 @@ impl Calls {
             Self::stop_recording(&self.recorder, &mut call, now);
             self.intercept_ended(&call);
             self.media.remove(call.key);
+            self.unpersist(&id);
             match reason {
                 Some(reason) => {
                     self.totals.timed_out += 1;
@@ -751,13 +844,22 @@ impl Calls {
     }
 
     /// Tear every call down (daemon shutdown).
+    /// Tear every call down (daemon shutdown). With a store the calls are not ended: their
+    /// final state is saved for the engine that takes them over (restart, standby).
     pub fn shutdown(&mut self, now: Now) {
         let calls: Vec<(String, Call)> = self.calls.drain().collect();
         for (id, mut call) in calls {
+            if self.store.is_some() {
+                self.persist(&mut call, now);
+            }
             Self::stop_recording(&self.recorder, &mut call, now);
             self.intercept_ended(&call);
             self.media.remove(call.key);
-            info!(call_id = %Pii(&id), "call closed at shutdown");
+            if self.store.is_some() {
+                info!(call_id = %Pii(&id), "call left in the store at shutdown");
+            } else {
+                info!(call_id = %Pii(&id), "call closed at shutdown");
+            }
         }
     }
 

@@ -5,11 +5,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::core::dtls::{DtlsRole, Fingerprint};
 use super::codecs::MediaCodecs;
+use crate::core::dtls::{DtlsRole, Fingerprint};
 use crate::core::plan::{
     CallKey, CallPlan, DtlsParams, IceCredentials, LatchPolicy, PortKey, PortPair, SrtpKeys,
-    StreamPlan,
+    StreamPlan, StreamResume,
 };
 use crate::core::sdes::CryptoAttr;
 use crate::core::sdp::{Codec, Direction, IceCandidate};
@@ -50,6 +50,8 @@ pub struct Call {
     pub intercept: LegMask,
     /// `start forwarding` is on (rtpengine's `CALL_FLAG_FORWARDING`).
     pub forwarding: bool,
+    /// [`Call::packets_seen`] when the call was last handed to the state store.
+    pub saved_packets: u64,
 }
 
 /// One party of a call (rtpengine's `call_monologue`), known by its SIP tag. A leg created by
@@ -151,6 +153,9 @@ pub struct Media {
     pub codec_state: MediaCodecs,
     /// Media being played toward this party (control-plane record of the worker's player).
     pub playing: Option<Playing>,
+    /// Set when the media was rebuilt from stored state: where its RTP and RTCP streams
+    /// resume. Taken by the next plan.
+    pub resume: Option<Box<[StreamResume; 2]>>,
 }
 
 /// What a player toward a party was started with, to answer `stop media` with the position
@@ -299,6 +304,7 @@ impl Media {
             rtcp_stats: Arc::default(),
             codec_state: MediaCodecs::default(),
             playing: None,
+            resume: None,
         }
     }
 
@@ -379,6 +385,10 @@ impl Call {
                     None => (None, None),
                 };
                 let relatch = this.relatch;
+                let [rtp_resume, rtcp_resume] = match this.resume.as_deref() {
+                    Some([rtp, rtcp]) => [Some(*rtp), Some(*rtcp)],
+                    None => [None, None],
+                };
                 this.configure_quality();
                 let (srtp_in, srtp_out) = this.sdes.plan_keys();
                 let dtls = this.dtls.active.clone();
@@ -412,6 +422,7 @@ impl Call {
                     tap,
                     intercept,
                     rtcp_feedback: is_avpf(&this.protocol),
+                    resume: rtp_resume,
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -434,12 +445,14 @@ impl Call {
                     tap: None,
                     intercept: None,
                     rtcp_feedback: is_avpf(&this.protocol),
+                    resume: rtcp_resume,
                 });
             }
         }
         for leg in &mut self.legs {
             for m in &mut leg.medias {
                 m.relatch = false;
+                m.resume = None;
             }
         }
         CallPlan {

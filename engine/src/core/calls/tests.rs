@@ -77,6 +77,11 @@ impl MediaPlane for FakeMedia {
         })
     }
 
+    fn allocate_pair_at(&self, iface: &Interface, rtp_port: u16) -> Result<PortPair, PortError> {
+        self.state.lock().unwrap().scripted.push_front(rtp_port);
+        self.allocate_pair(iface)
+    }
+
     fn apply(&self, plan: CallPlan) {
         self.state.lock().unwrap().plans.insert(plan.call, plan);
     }
@@ -588,8 +593,9 @@ fn query_reports_counters_per_party() {
 }
 
 mod dtls;
-mod srtp;
 mod intercept;
+mod persist;
+mod srtp;
 
 /// RTCP feedback belongs to AVPF: an AVPF offer bridged to an AVP party loses its
 /// `a=rtcp-fb` lines, and the plan tells the workers which party takes feedback.
@@ -598,21 +604,37 @@ fn avpf_to_avp_drops_rtcp_feedback() {
     let media = Arc::new(FakeMedia::default());
     let mut calls = calls_with(media.clone(), EngineConfig::default());
     let clock = Clock::new();
-    let avpf = OFFER_B
-        .replace("RTP/AVP", "RTP/AVPF")
-        .replace("a=sendrecv\n", "a=sendrecv\na=rtcp-fb:0 nack\na=rtcp-fb:* trr-int 100\n");
+    let avpf = OFFER_B.replace("RTP/AVP", "RTP/AVPF").replace(
+        "a=sendrecv\n",
+        "a=sendrecv\na=rtcp-fb:0 nack\na=rtcp-fb:* trr-int 100\n",
+    );
     let mut req = offer_req("fb", "A", &avpf);
     req.transport_protocol = Some("RTP/AVP".into());
     let offer = calls.offer(&req, clock.now()).unwrap();
-    assert!(offer.sdp.contains("m=audio 30002 RTP/AVP 0 8 101\r\n"), "{}", offer.sdp);
+    assert!(
+        offer.sdp.contains("m=audio 30002 RTP/AVP 0 8 101\r\n"),
+        "{}",
+        offer.sdp
+    );
     assert!(!offer.sdp.contains("rtcp-fb"), "{}", offer.sdp);
-    let answer = calls.answer(&answer_req("fb", "A", "B", ANSWER_B), clock.now()).unwrap();
+    let answer = calls
+        .answer(&answer_req("fb", "A", "B", ANSWER_B), clock.now())
+        .unwrap();
     assert!(answer.sdp.contains("RTP/AVPF"), "{}", answer.sdp);
 
     let plan = media.plan(calls.calls["fb"].key);
     let a = &calls.calls["fb"].legs[0].medias[0];
-    let feedback_at = |key: PortKey| plan.streams.iter().find(|s| s.port == key).unwrap().rtcp_feedback;
-    let (a_ports, b_ports) = (a.ports.unwrap(), calls.calls["fb"].legs[1].medias[0].ports.unwrap());
+    let feedback_at = |key: PortKey| {
+        plan.streams
+            .iter()
+            .find(|s| s.port == key)
+            .unwrap()
+            .rtcp_feedback
+    };
+    let (a_ports, b_ports) = (
+        a.ports.unwrap(),
+        calls.calls["fb"].legs[1].medias[0].ports.unwrap(),
+    );
     assert!(feedback_at(a_ports.rtp.key) && feedback_at(a_ports.rtcp.key));
     assert!(!feedback_at(b_ports.rtp.key) && !feedback_at(b_ports.rtcp.key));
 }

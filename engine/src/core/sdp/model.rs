@@ -48,7 +48,8 @@ impl Line {
 
 /// Media direction attribute (`a=sendrecv` and friends); rtpengine keeps it as the
 /// `SEND`/`RECV` flags of a `call_media` and prints it with `print_sendrecv`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Direction {
     SendRecv,
     SendOnly,
@@ -182,7 +183,7 @@ impl Origin {
 }
 
 /// One payload type of a media section (rtpengine's `struct rtp_payload_type`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Codec {
     pub pt: u8,
     /// Encoding name as written (`PCMU`, `opus`, `telephone-event`); empty for a dynamic

@@ -87,6 +87,25 @@ pub struct SrtpContext {
     keys: SessionKeys,
     tx: SsrcTable<TxState>,
     rx: SsrcTable<RxState>,
+    /// Where the stream stands, for persisting it (see [`SrtpContext::position`]).
+    position: SrtpPosition,
+}
+
+/// The last packet index a context handled in each direction, packed for an atomic:
+/// RTP as `ssrc << 32 | roc << 16 | seq`, SRTCP as `ssrc << 32 | index`; 0 = none yet.
+/// A rollover counter past 16 bits (2^32 packets of one SSRC) is not recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SrtpPosition {
+    pub rx_rtp: u64,
+    pub tx_rtp: u64,
+    pub tx_rtcp: u64,
+}
+
+fn pack_rtp(ssrc: u32, index: u64) -> u64 {
+    if index >> 16 > 0xffff {
+        return 0;
+    }
+    (u64::from(ssrc) << 32) | index
 }
 
 impl std::fmt::Debug for SrtpContext {
@@ -132,6 +151,7 @@ impl SrtpContext {
             keys,
             tx: SsrcTable::new(),
             rx: SsrcTable::new(),
+            position: SrtpPosition::default(),
         }
     }
 
@@ -154,6 +174,7 @@ impl SrtpContext {
         let index = state.rtp.estimate_outbound(seq)?;
         self.keys.protect_rtp(tag_len, buf, hdr, len, ssrc, index)?;
         state.rtp.update(index);
+        self.position.tx_rtp = pack_rtp(ssrc, index);
         Ok(out_len)
     }
 
@@ -181,6 +202,7 @@ impl SrtpContext {
         });
         state.rtp.update(index);
         state.rtp_window.accept(index);
+        self.position.rx_rtp = pack_rtp(ssrc, index);
         Ok(body)
     }
 
@@ -201,6 +223,7 @@ impl SrtpContext {
         }
         let out = self.keys.protect_rtcp(self.suite, buf, len, ssrc, index)?;
         state.rtcp_index = index + 1;
+        self.position.tx_rtcp = (u64::from(ssrc) << 32) | u64::from(index);
         Ok(out)
     }
 
@@ -229,6 +252,36 @@ impl SrtpContext {
             .rtcp_window
             .accept(index);
         Ok(plain)
+    }
+
+    /// The last packet handled in each direction, to persist the stream (Redis hand-over).
+    #[inline]
+    pub fn position(&self) -> SrtpPosition {
+        self.position
+    }
+
+    /// Continue from a persisted [`SrtpPosition`]: the next packet of each recorded SSRC is
+    /// taken to follow the recorded one (RFC 3711 index estimation from there), and SRTCP
+    /// indexes continue past the recorded one so the party's replay check accepts them.
+    pub fn resume(&mut self, position: SrtpPosition) {
+        if position.rx_rtp != 0 {
+            let ssrc = (position.rx_rtp >> 32) as u32;
+            let s = self.rx.get_or_insert_with(ssrc, RxState::default);
+            s.rtp = RtpIndex::at(position.rx_rtp & 0xffff_ffff);
+            s.rtp_window = ReplayWindow::default();
+        }
+        if position.tx_rtp != 0 {
+            let ssrc = (position.tx_rtp >> 32) as u32;
+            self.tx.get_or_insert_with(ssrc, TxState::default).rtp =
+                RtpIndex::at(position.tx_rtp & 0xffff_ffff);
+        }
+        if position.tx_rtcp != 0 {
+            let ssrc = (position.tx_rtcp >> 32) as u32;
+            let next = (position.tx_rtcp & 0x7fff_ffff) as u32 + 1;
+            let s = self.tx.get_or_insert_with(ssrc, TxState::default);
+            s.rtcp_index = s.rtcp_index.max(next);
+        }
+        self.position = position;
     }
 
     /// The rollover counter for `ssrc`, to persist stream state (e.g. a Redis hand-over).

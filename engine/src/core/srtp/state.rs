@@ -38,6 +38,15 @@ impl RtpIndex {
         }
     }
 
+    /// State after the packet with 48-bit `index` (restored state).
+    pub(crate) fn at(index: u64) -> Self {
+        RtpIndex {
+            roc: (index >> 16) as u32,
+            s_l: index as u16,
+            has_seq: true,
+        }
+    }
+
     pub(crate) fn roc(&self) -> u32 {
         self.roc
     }

@@ -7,7 +7,7 @@ use std::fmt;
 ///
 /// F8_128_HMAC_SHA1_80/_32 are not implemented: no maintained Rust implementation of AES-f8
 /// exists and no deployed peer needs it (rtpengine offers it last among the real ciphers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SrtpSuite {
     AeadAes256Gcm,
     AeadAes128Gcm,

@@ -385,6 +385,57 @@ fn restored_rollover_counter_decrypts_mid_stream() {
     assert_eq!(restored.unprotect_rtp(&mut buf[..n]), Ok(plain.len()));
 }
 
+/// A stream handed over mid-call (engine restart) continues from its persisted position:
+/// the successor's packets across the sequence wrap are the ones the first engine would
+/// have sent, the receiving side accepts them, and SRTCP indexes keep rising.
+#[test]
+fn resumed_position_continues_across_the_wrap() {
+    let suite = SrtpSuite::AesCm128HmacSha1_80;
+    let (mut first_tx, mut first_rx) = pair(suite);
+    let protect = |ctx: &mut SrtpContext, seq: u16| {
+        let plain = rtp(seq, 0xabc, 40);
+        let mut buf = with_room(&plain);
+        let n = ctx.protect_rtp(&mut buf, plain.len()).unwrap();
+        buf.truncate(n);
+        buf
+    };
+    for seq in [65530u16, 65531, 65532] {
+        let mut p = protect(&mut first_tx, seq);
+        first_rx.unprotect_rtp(&mut p).unwrap();
+    }
+    let mut rr = with_room(&rtcp_rr(0xabc));
+    let n = first_tx
+        .protect_rtcp(&mut rr, rtcp_rr(0xabc).len())
+        .unwrap();
+    first_rx.unprotect_rtcp(&mut rr[..n]).unwrap();
+    let tx_pos = first_tx.position();
+    let rx_pos = first_rx.position();
+    assert_eq!(tx_pos.tx_rtp, 0xabc << 32 | 65532);
+    assert_eq!(rx_pos.rx_rtp, 0xabc << 32 | 65532);
+    assert_eq!(tx_pos.tx_rtcp, 0xabc << 32);
+
+    let (mut next_tx, mut next_rx) = pair(suite);
+    next_tx.resume(tx_pos);
+    next_rx.resume(rx_pos);
+    // Past the wrap: ROC 1, exactly what the first context produces.
+    for seq in [65533u16, 2, 3] {
+        let expected = protect(&mut first_tx, seq);
+        let mut got = protect(&mut next_tx, seq);
+        assert_eq!(got, expected, "seq {seq}");
+        assert!(next_rx.unprotect_rtp(&mut got).is_ok(), "seq {seq}");
+    }
+    assert_eq!(next_tx.position().tx_rtp, 0xabc << 32 | 1 << 16 | 3);
+    // A fresh context without the position cannot follow past the wrap.
+    let (_, mut fresh) = pair(suite);
+    let mut p = protect(&mut first_tx, 4);
+    assert_eq!(fresh.unprotect_rtp(&mut p), Err(SrtpError::AuthFailed));
+    // SRTCP continues with index 1, which the first receiver accepts (no replay).
+    let mut rr = with_room(&rtcp_rr(0xabc));
+    let n = next_tx.protect_rtcp(&mut rr, rtcp_rr(0xabc).len()).unwrap();
+    assert_eq!(next_tx.position().tx_rtcp, 0xabc << 32 | 1);
+    assert!(first_rx.unprotect_rtcp(&mut rr[..n]).is_ok());
+}
+
 #[test]
 fn more_ssrcs_than_the_table_holds_still_work() {
     let (mut tx, mut rx) = pair(SrtpSuite::AeadAes128Gcm);

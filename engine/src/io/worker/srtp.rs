@@ -4,8 +4,10 @@
 use tracing::warn;
 
 use super::{Entry, Route};
-use crate::core::plan::{PortKey, SrtpKeys};
-use crate::core::srtp::SrtpContext;
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::core::plan::{PortKey, SrtpKeys, StreamResume};
+use crate::core::srtp::{SrtpContext, SrtpPosition};
 use crate::core::stats::DropReason;
 
 /// An SRTP context with the keys it was made from (rtpengine's `crypto_context`), so a
@@ -13,6 +15,27 @@ use crate::core::stats::DropReason;
 pub(crate) struct Srtp {
     pub(super) keys: SrtpKeys,
     pub(super) ctx: SrtpContext,
+}
+
+/// Continue the contexts of a stream taken over from stored state where they stood.
+pub(super) fn resume(
+    srtp_in: &mut Option<Box<Srtp>>,
+    srtp_out: &mut Option<Box<Srtp>>,
+    from: &StreamResume,
+) {
+    if let Some(s) = srtp_in {
+        s.ctx.resume(SrtpPosition {
+            rx_rtp: from.srtp_in,
+            ..SrtpPosition::default()
+        });
+    }
+    if let Some(s) = srtp_out {
+        s.ctx.resume(SrtpPosition {
+            tx_rtp: from.srtp_out,
+            tx_rtcp: from.srtcp_out,
+            ..SrtpPosition::default()
+        });
+    }
 }
 
 /// Make `slot` match `keys`: unchanged keys keep the context and its state.
@@ -69,5 +92,8 @@ pub(super) fn srtp_protect(
         Route::Rtcp => srtp.ctx.protect_rtcp(buf, len),
         Route::None | Route::Reply => return Ok(len),
     };
+    let position = srtp.ctx.position();
+    sink.stats.srtp_out.store(position.tx_rtp, Relaxed);
+    sink.stats.srtcp_out.store(position.tx_rtcp, Relaxed);
     r.map_err(DropReason::from_srtp)
 }

@@ -18,6 +18,10 @@ struct Plane {
 }
 
 impl MediaPlane for Plane {
+    fn allocate_pair_at(&self, _iface: &Interface, _port: u16) -> Result<PortPair, PortError> {
+        Err(PortError::Exhausted)
+    }
+
     fn allocate_pair(&self, iface: &Interface) -> Result<PortPair, PortError> {
         let port = self.ports.lock().unwrap().remove(0);
         let mut k = self.next_key.lock().unwrap();

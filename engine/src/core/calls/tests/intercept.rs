@@ -126,19 +126,21 @@ fn forwarding_copies_every_leg_and_needs_a_sink() {
         .answer(&answer_req("f1", "tagA", "tagB", ANSWER_B), clock.now())
         .unwrap();
     assert_eq!(
-        calls.forwarding("f1", [None, None], true),
+        calls.forwarding("f1", [None, None], true, clock.now()),
         Err(CallError::Invalid("Forwarding is not enabled".into()))
     );
     calls.set_interceptor(Arc::new(FakeSink::default()));
     assert_eq!(
-        calls.forwarding("nope", [None, None], true),
+        calls.forwarding("nope", [None, None], true, clock.now()),
         Err(CallError::UnknownCall)
     );
     assert_eq!(
-        calls.forwarding("f1", [Some("zzz"), None], true),
+        calls.forwarding("f1", [Some("zzz"), None], true, clock.now()),
         Err(CallError::NotFound)
     );
-    calls.forwarding("f1", [Some("tagA"), None], true).unwrap();
+    calls
+        .forwarding("f1", [Some("tagA"), None], true, clock.now())
+        .unwrap();
     let key = calls.calls["f1"].key;
     assert_eq!(
         intercepted(&media.plan(key))
@@ -147,6 +149,8 @@ fn forwarding_copies_every_leg_and_needs_a_sink() {
             .count(),
         2
     );
-    calls.forwarding("f1", [None, None], false).unwrap();
+    calls
+        .forwarding("f1", [None, None], false, clock.now())
+        .unwrap();
     assert_eq!(intercepted(&media.plan(key)), vec![None; 4]);
 }

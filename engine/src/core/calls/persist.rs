@@ -1,0 +1,333 @@
+//! Conversion between the in-memory call model and its persisted form
+//! ([`CallState`]), and taking stored calls over: ports bound again at the same addresses,
+//! latches and SRTP indexes resumed, counters continued.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use ngmedia_codecs::Codec as CodecInfo;
+
+use super::model::{Call, DtlsMediaState, Leg, Media, SdesState, Setup};
+use super::Now;
+use crate::core::config::Interface;
+use crate::core::plan::{CallKey, MediaPlane, PortKey, PortPair, StreamResume};
+use crate::core::state::{
+    CallState, CodecEndRecord, DtlsRecord, LegState, MediaState, SdesRecord, StreamLive,
+    TranscodeRecord, STATE_VERSION,
+};
+use crate::core::stats::StreamStats;
+use crate::core::transcode::{CodecEnd, TranscodeSpec};
+
+/// `now` minus how long ago `then` was, in Unix microseconds.
+fn unix_us_of(now: Now, then: std::time::Instant) -> u64 {
+    let ago = now.mono.saturating_duration_since(then).as_micros() as u64;
+    now.unix_us.saturating_sub(ago)
+}
+
+/// The monotonic instant of a Unix time in microseconds (clamped to `now`).
+fn instant_of(now: Now, unix_us: u64) -> std::time::Instant {
+    let ago = Duration::from_micros(now.unix_us.saturating_sub(unix_us));
+    now.mono.checked_sub(ago).unwrap_or(now.mono)
+}
+
+impl Call {
+    /// The call as it is stored, live figures read from the streams' counters now.
+    pub fn to_state(&self, now: Now) -> CallState {
+        CallState {
+            version: STATE_VERSION,
+            call_id: self.id.clone(),
+            created_us: self.created_us,
+            last_signal_us: unix_us_of(now, self.last_signal_at),
+            delete_at_ms: self.delete_at.map(|at| {
+                let left = at.saturating_duration_since(now.mono).as_millis() as u64;
+                now.unix_us / 1000 + left
+            }),
+            delete_delay_ms: self.delete_delay.map(|d| d.as_millis() as u64),
+            record: self.record,
+            record_paused: self.record_paused,
+            record_metadata: self.record_metadata.clone(),
+            record_destination: self.record_destination.clone(),
+            forwarding: self.forwarding,
+            legs: self.legs.iter().map(leg_state).collect(),
+        }
+    }
+
+    /// Sum of packets received on every stream: a cheap "did anything move" figure.
+    pub fn packets_seen(&self) -> u64 {
+        self.legs
+            .iter()
+            .flat_map(|l| l.medias.iter())
+            .flat_map(|m| [&m.rtp_stats, &m.rtcp_stats])
+            .map(|s| s.packets.load(Relaxed) + s.rtcp_packets.load(Relaxed))
+            .sum()
+    }
+}
+
+fn leg_state(leg: &Leg) -> LegState {
+    LegState {
+        tag: leg.tag.clone(),
+        aliases: leg.aliases.clone(),
+        label: leg.label.clone(),
+        via_branch: leg.via_branch.clone(),
+        metadata: leg.metadata.clone(),
+        created: leg.created,
+        peer: leg.peer.map(|p| p.0),
+        interface: leg.interface,
+        sdp_version_out: leg.sdp_version_out,
+        sdp_body_out: leg.sdp_body_out.clone(),
+        moh: leg.moh.clone(),
+        medias: leg.medias.iter().map(media_state).collect(),
+    }
+}
+
+fn media_state(m: &Media) -> MediaState {
+    MediaState {
+        index: m.index,
+        kind: m.kind.clone(),
+        protocol: m.protocol.clone(),
+        ports: m.ports.map(|p| (p.rtp.addr, p.rtcp.addr)),
+        advertised_rtp: m.advertised_rtp,
+        advertised_rtcp: m.advertised_rtcp,
+        sdp_rtcp_mux: m.sdp_rtcp_mux,
+        rtcp_mux: m.rtcp_mux,
+        rtcp_mux_offered: m.rtcp_mux_offered,
+        rtcp_mux_accept: m.rtcp_mux_accept,
+        direction: m.direction,
+        codec: m.codec.clone(),
+        codecs: m.codecs.clone(),
+        ptime: m.ptime,
+        ice_seen: m.ice_seen,
+        ice_ufrag: m.ice_ufrag.clone(),
+        ice_pwd: m.ice_pwd.clone(),
+        ice_active: m.ice_active,
+        latch: m.latch,
+        sdes: SdesRecord {
+            offered: m.sdes.offered.clone(),
+            local: m.sdes.local.clone(),
+            remote: m.sdes.remote.clone(),
+        },
+        dtls: DtlsRecord {
+            offered: m.dtls.offered.map(|s| s.as_str().to_owned()),
+            remote: m.dtls.remote.clone(),
+            pending_role: m.dtls.pending_role,
+            active: m.dtls.active.as_ref().map(|a| (a.role, a.remote.clone())),
+        },
+        mid: m.mid.clone(),
+        codec_state: m.codec_state.state.clone(),
+        transcode_rx: m.codec_state.transcode_rx.map(|t| TranscodeRecord {
+            input: end_record(&t.input),
+            output: end_record(&t.output),
+            detect_dtmf: t.detect_dtmf,
+        }),
+        rtp: stream_live(&m.rtp_stats),
+        rtcp: stream_live(&m.rtcp_stats),
+    }
+}
+
+fn stream_live(stats: &StreamStats) -> StreamLive {
+    StreamLive {
+        counters: stats.snapshot(),
+        latched: stats.endpoint(),
+        srtp_in: stats.srtp_in.load(Relaxed),
+        srtp_out: stats.srtp_out.load(Relaxed),
+        srtcp_out: stats.srtcp_out.load(Relaxed),
+    }
+}
+
+fn end_record(end: &CodecEnd) -> CodecEndRecord {
+    CodecEndRecord {
+        name: end.codec.name().to_owned(),
+        clock_rate: end.codec.clock_rate,
+        channels: end.codec.def.channels,
+        fmtp: end.codec.fmtp(),
+        pt: end.pt,
+        ptime_ms: end.ptime_ms,
+        event_pt: end.event_pt,
+        bitrate: end.bitrate,
+    }
+}
+
+fn codec_end(r: &CodecEndRecord) -> Result<CodecEnd, String> {
+    let codec = CodecInfo::lookup(&r.name, r.clock_rate, Some(r.channels), r.fmtp.as_deref())
+        .map_err(|e| format!("transcoder codec {}: {e}", r.name))?;
+    Ok(CodecEnd {
+        codec,
+        pt: r.pt,
+        ptime_ms: r.ptime_ms,
+        event_pt: r.event_pt,
+        bitrate: r.bitrate,
+    })
+}
+
+/// Rebuilds calls from stored state, binding their ports through the media plane.
+pub(super) struct Rebuilder<'a> {
+    pub media: &'a dyn MediaPlane,
+    pub interfaces: &'a [Interface],
+    pub dtls: Option<&'a std::sync::Arc<crate::core::dtls::DtlsIdentity>>,
+}
+
+impl Rebuilder<'_> {
+    /// The call of `state` with every port bound again, or why it cannot be. Ports bound
+    /// before a failure are released.
+    pub fn call(&self, state: &CallState, key: CallKey, now: Now) -> Result<Call, String> {
+        let mut bound: Vec<PortKey> = Vec::new();
+        let result = self.build(state, key, now, &mut bound);
+        if result.is_err() && !bound.is_empty() {
+            self.media.release(&bound);
+        }
+        result
+    }
+
+    fn build(
+        &self,
+        state: &CallState,
+        key: CallKey,
+        now: Now,
+        bound: &mut Vec<PortKey>,
+    ) -> Result<Call, String> {
+        let mut legs = Vec::with_capacity(state.legs.len());
+        for (li, ls) in state.legs.iter().enumerate() {
+            if ls.peer.is_some_and(|p| p >= state.legs.len() || p == li) {
+                return Err(format!("leg {li} names a peer that does not exist"));
+            }
+            let interface = self
+                .interfaces
+                .get(ls.interface)
+                .ok_or_else(|| format!("interface #{} is not configured", ls.interface))?;
+            let mut leg = Leg::new(&ls.tag, ls.created, ls.interface);
+            leg.aliases = ls.aliases.clone();
+            leg.label = ls.label.clone();
+            leg.via_branch = ls.via_branch.clone();
+            leg.metadata = ls.metadata.clone();
+            leg.peer = ls.peer.map(super::LegId);
+            leg.sdp_version_out = ls.sdp_version_out;
+            leg.sdp_body_out = ls.sdp_body_out.clone();
+            leg.moh = ls.moh.clone();
+            for ms in &ls.medias {
+                leg.medias.push(self.media_of(ms, interface, bound)?);
+            }
+            legs.push(leg);
+        }
+        Ok(Call {
+            key,
+            id: state.call_id.clone(),
+            created: instant_of(now, state.created_us),
+            created_us: state.created_us,
+            last_signal: state.last_signal_us / 1_000_000,
+            last_signal_at: instant_of(now, state.last_signal_us),
+            legs,
+            delete_delay: state.delete_delay_ms.map(Duration::from_millis),
+            delete_at: state.delete_at_ms.map(|ms| {
+                let left = ms.saturating_sub(now.unix_us / 1000);
+                now.mono + Duration::from_millis(left)
+            }),
+            record: state.record,
+            record_paused: state.record_paused,
+            record_metadata: state.record_metadata.clone(),
+            record_destination: state.record_destination.clone(),
+            intercept: 0,
+            forwarding: state.forwarding,
+            saved_packets: 0,
+        })
+    }
+
+    fn media_of(
+        &self,
+        ms: &MediaState,
+        interface: &Interface,
+        bound: &mut Vec<PortKey>,
+    ) -> Result<Media, String> {
+        let mut m = Media::new(ms.index, &ms.kind, &ms.protocol);
+        if let Some((rtp, rtcp)) = ms.ports {
+            m.ports = Some(self.bind(interface, rtp, rtcp, bound)?);
+        }
+        m.advertised_rtp = ms.advertised_rtp;
+        m.advertised_rtcp = ms.advertised_rtcp;
+        m.sdp_rtcp_mux = ms.sdp_rtcp_mux;
+        m.rtcp_mux = ms.rtcp_mux;
+        m.rtcp_mux_offered = ms.rtcp_mux_offered;
+        m.rtcp_mux_accept = ms.rtcp_mux_accept;
+        m.direction = ms.direction;
+        m.codec = ms.codec.clone();
+        m.codecs = ms.codecs.clone();
+        m.ptime = ms.ptime;
+        m.ice_seen = ms.ice_seen;
+        m.ice_ufrag = ms.ice_ufrag.clone();
+        m.ice_pwd = ms.ice_pwd.clone();
+        m.ice_active = ms.ice_active;
+        m.latch = ms.latch;
+        m.sdes = SdesState {
+            offered: ms.sdes.offered.clone(),
+            local: ms.sdes.local.clone(),
+            remote: ms.sdes.remote.clone(),
+        };
+        m.dtls = self.dtls_of(&ms.dtls)?;
+        m.mid = ms.mid.clone();
+        m.codec_state.state = ms.codec_state.clone();
+        m.codec_state.transcode_rx = match &ms.transcode_rx {
+            Some(t) => Some(TranscodeSpec {
+                input: codec_end(&t.input)?,
+                output: codec_end(&t.output)?,
+                detect_dtmf: t.detect_dtmf,
+            }),
+            None => None,
+        };
+        m.rtp_stats.restore(&ms.rtp.counters, ms.rtp.latched);
+        m.rtcp_stats.restore(&ms.rtcp.counters, ms.rtcp.latched);
+        m.resume = Some(Box::new([resume_of(&ms.rtp), resume_of(&ms.rtcp)]));
+        Ok(m)
+    }
+
+    fn dtls_of(&self, r: &DtlsRecord) -> Result<DtlsMediaState, String> {
+        let offered = match &r.offered {
+            Some(s) => Some(Setup::parse(s).ok_or_else(|| format!("bad DTLS setup {s:?}"))?),
+            None => None,
+        };
+        let active = match (&r.active, self.dtls) {
+            (Some((role, remote)), Some(identity)) => Some(crate::core::plan::DtlsParams {
+                role: *role,
+                remote: remote.clone(),
+                identity: identity.clone(),
+            }),
+            (Some(_), None) => return Err("DTLS-SRTP is not available".into()),
+            (None, _) => None,
+        };
+        Ok(DtlsMediaState {
+            offered,
+            remote: r.remote.clone(),
+            pending_role: r.pending_role,
+            active,
+        })
+    }
+
+    fn bind(
+        &self,
+        interface: &Interface,
+        rtp: SocketAddr,
+        rtcp: SocketAddr,
+        bound: &mut Vec<PortKey>,
+    ) -> Result<PortPair, String> {
+        if rtp.ip() != interface.local || rtcp.ip() != rtp.ip() || rtcp.port() != rtp.port() + 1 {
+            return Err(format!(
+                "ports {rtp}/{rtcp} do not fit interface {} ({})",
+                interface.name, interface.local
+            ));
+        }
+        let pair = self
+            .media
+            .allocate_pair_at(interface, rtp.port())
+            .map_err(|e| format!("cannot bind {rtp}: {e}"))?;
+        bound.extend([pair.rtp.key, pair.rtcp.key]);
+        Ok(pair)
+    }
+}
+
+fn resume_of(live: &StreamLive) -> StreamResume {
+    StreamResume {
+        latched: live.latched,
+        srtp_in: live.srtp_in,
+        srtp_out: live.srtp_out,
+        srtcp_out: live.srtcp_out,
+    }
+}

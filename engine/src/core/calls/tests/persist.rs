@@ -1,0 +1,252 @@
+//! Stored call state: what a call looks like stored, and an engine taking it over.
+
+use super::*;
+use crate::core::plan::StreamPlan;
+use crate::core::state::{CallState, STATE_VERSION};
+use crate::core::store::StateStore;
+
+/// Keeps the latest saved state of each call, like the Redis store does.
+#[derive(Default)]
+struct MemoryStore {
+    saved: Mutex<HashMap<String, CallState>>,
+    saves: Mutex<u32>,
+}
+
+impl StateStore for MemoryStore {
+    fn save(&self, state: CallState) {
+        *self.saves.lock().unwrap() += 1;
+        self.saved
+            .lock()
+            .unwrap()
+            .insert(state.call_id.clone(), state);
+    }
+    fn remove(&self, call_id: &str) {
+        self.saved.lock().unwrap().remove(call_id);
+    }
+}
+
+impl MemoryStore {
+    fn get(&self, id: &str) -> Option<CallState> {
+        self.saved.lock().unwrap().get(id).cloned()
+    }
+    fn saves(&self) -> u32 {
+        *self.saves.lock().unwrap()
+    }
+}
+
+fn stored_engine(ports: &[u16]) -> (Calls, Arc<FakeMedia>, Arc<MemoryStore>) {
+    let media = FakeMedia::scripted(ports);
+    let mut calls = calls_with(media.clone(), EngineConfig::default());
+    let store = Arc::new(MemoryStore::default());
+    calls.set_store(store.clone());
+    (calls, media, store)
+}
+
+const SAVP_ANSWER: &str = "v=0
+o=bob 1 1 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 40010 RTP/SAVP 0
+a=rtpmap:0 PCMU/8000
+a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw
+a=sendrecv
+";
+
+/// An RTP/AVP → RTP/SAVP call on ports 30000 (A) / 30002 (B).
+fn srtp_call(calls: &mut Calls, clock: &Clock) {
+    let mut req = offer_req("c1", "tagA", OFFER_B);
+    req.transport_protocol = Some("RTP/SAVP".into());
+    calls.offer(&req, clock.now()).unwrap();
+    calls
+        .answer(&answer_req("c1", "tagA", "tagB", SAVP_ANSWER), clock.now())
+        .unwrap();
+}
+
+fn rtp_stream<'a>(plan: &'a CallPlan, calls: &Calls, port: u16) -> &'a StreamPlan {
+    let c = &calls.calls["c1"];
+    let key = c
+        .legs
+        .iter()
+        .flat_map(|l| &l.medias)
+        .filter_map(|m| m.ports)
+        .find(|p| p.rtp.addr.port() == port)
+        .unwrap()
+        .rtp
+        .key;
+    plan.streams.iter().find(|s| s.port == key).unwrap()
+}
+
+#[test]
+fn every_signalling_change_is_saved_and_delete_removes() {
+    let (mut calls, _media, store) = stored_engine(&[30000, 30002]);
+    let clock = Clock::new();
+    calls
+        .offer(&offer_req("c1", "tagA", OFFER_B), clock.now())
+        .unwrap();
+    let offered = store.get("c1").unwrap();
+    assert_eq!(offered.version, STATE_VERSION);
+    assert_eq!(offered.legs.len(), 2);
+    assert_eq!(offered.legs[1].tag, "");
+    calls
+        .answer(&answer_req("c1", "tagA", "tagB", ANSWER_B), clock.now())
+        .unwrap();
+    let answered = store.get("c1").unwrap();
+    assert_eq!(answered.legs[1].tag, "tagB");
+    assert_eq!(answered.legs[0].peer, Some(1));
+    assert_eq!(
+        answered.legs[0].medias[0].ports,
+        Some((
+            "127.0.0.1:30000".parse().unwrap(),
+            "127.0.0.1:30001".parse().unwrap()
+        ))
+    );
+    assert_eq!(store.saves(), 2);
+
+    // Nothing moved: a sync writes nothing. Packets moved: it writes the counters.
+    calls.sync_store(clock.now());
+    assert_eq!(store.saves(), 2);
+    let stats = calls.calls["c1"].legs[0].medias[0].rtp_stats.clone();
+    stats.count_rx(172, 1_795_300_564_000);
+    stats.set_endpoint(Some("127.0.0.2:40000".parse().unwrap()));
+    calls.sync_store(clock.now());
+    assert_eq!(store.saves(), 3);
+    let live = &store.get("c1").unwrap().legs[0].medias[0].rtp;
+    assert_eq!(live.counters.packets, 1);
+    assert_eq!(live.counters.bytes, 172);
+    assert_eq!(live.latched, Some("127.0.0.2:40000".parse().unwrap()));
+
+    let del = Delete {
+        call_id: "c1".into(),
+        delete_delay: Some(Duration::ZERO),
+        ..Default::default()
+    };
+    calls.delete(&del, clock.now()).unwrap();
+    assert!(store.get("c1").is_none());
+}
+
+#[test]
+fn state_survives_encoding_and_rejects_newer_versions() {
+    let (mut calls, _media, store) = stored_engine(&[30000, 30002]);
+    let clock = Clock::new();
+    srtp_call(&mut calls, &clock);
+    let state = store.get("c1").unwrap();
+    let bytes = state.encode();
+    assert_eq!(CallState::decode(&bytes).unwrap(), state);
+    // Key material is base64, not a JSON array of numbers.
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(
+        text.contains("\"MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw\""),
+        "{text}"
+    );
+
+    let newer = text.replacen(
+        &format!("\"version\":{STATE_VERSION}"),
+        &format!("\"version\":{}", STATE_VERSION + 1),
+        1,
+    );
+    assert!(matches!(
+        CallState::decode(newer.as_bytes()),
+        Err(crate::core::state::StateError::TooNew(_))
+    ));
+    assert!(CallState::decode(b"{\"version\":1}").is_err());
+    assert!(CallState::decode(b"not json").is_err());
+}
+
+#[test]
+fn another_engine_takes_the_call_over_on_the_same_ports() {
+    let (mut a, media_a, store) = stored_engine(&[30000, 30002]);
+    let clock = Clock::new();
+    srtp_call(&mut a, &clock);
+    // Traffic on B's side: latched, counted, SRTP positions recorded by the worker.
+    let b_media = &a.calls["c1"].legs[1].medias[0];
+    b_media.rtp_stats.count_rx(200, 1_795_300_564_000);
+    b_media
+        .rtp_stats
+        .set_endpoint(Some("127.0.0.3:40010".parse().unwrap()));
+    b_media
+        .rtp_stats
+        .srtp_in
+        .store(0x1234_5678_0001_0203, Relaxed);
+    b_media
+        .rtp_stats
+        .srtp_out
+        .store(0x0bad_cafe_0000_ff00, Relaxed);
+    b_media
+        .rtp_stats
+        .srtcp_out
+        .store(0x0bad_cafe_0000_0007, Relaxed);
+    a.sync_store(clock.now());
+    let before = rtp_stream(&media_a.plan(a.calls["c1"].key), &a, 30002).clone();
+    let state = store.get("c1").unwrap();
+
+    let (mut b, media_b, store_b) = stored_engine(&[]);
+    let outcome = b.restore(vec![state.clone()], clock.now());
+    assert_eq!(outcome.restored, ["c1"]);
+    assert!(outcome.failed.is_empty());
+    // The new owner saved it (ownership moves with the save).
+    assert!(store_b.get("c1").is_some());
+
+    let plan = media_b.plan(b.calls["c1"].key);
+    let after = rtp_stream(&plan, &b, 30002);
+    assert_eq!(after.srtp_in, before.srtp_in);
+    assert_eq!(after.srtp_out, before.srtp_out);
+    assert_eq!(after.rtp_sink.is_some(), before.rtp_sink.is_some());
+    assert_eq!(
+        after.resume,
+        Some(crate::core::plan::StreamResume {
+            latched: Some("127.0.0.3:40010".parse().unwrap()),
+            srtp_in: 0x1234_5678_0001_0203,
+            srtp_out: 0x0bad_cafe_0000_ff00,
+            srtcp_out: 0x0bad_cafe_0000_0007,
+        })
+    );
+    // Only the first plan resumes; later plans leave the worker's state alone.
+    let replan = b.calls.get_mut("c1").unwrap().plan();
+    assert!(replan.streams.iter().all(|s| s.resume.is_none()));
+
+    // Counters continue; the call answers queries and deletes like any other.
+    let snap = b
+        .query(
+            &Query {
+                call_id: "c1".into(),
+                ..Default::default()
+            },
+            clock.now(),
+        )
+        .unwrap();
+    let b_leg = snap.legs.iter().find(|l| l.tag == "tagB").unwrap();
+    assert_eq!(b_leg.medias[0].streams[0].counters.packets, 1);
+    assert_eq!(b_leg.medias[0].streams[0].counters.bytes, 200);
+    // Restoring the same call again is refused: it is live here.
+    let again = b.restore(vec![state], clock.now());
+    assert_eq!(again.failed.len(), 1);
+    assert!(again.failed[0].1.contains("already in use"));
+}
+
+#[test]
+fn a_call_whose_ports_cannot_be_bound_is_dropped_from_the_store() {
+    let (mut a, _media, store) = stored_engine(&[30000, 30002]);
+    let clock = Clock::new();
+    srtp_call(&mut a, &clock);
+    let mut state = store.get("c1").unwrap();
+    // Ports on an address this engine has no interface for.
+    state.legs[1].medias[0].ports = Some((
+        "192.0.2.1:30002".parse().unwrap(),
+        "192.0.2.1:30003".parse().unwrap(),
+    ));
+    let (mut b, media_b, store_b) = stored_engine(&[]);
+    store_b.save(state.clone());
+    let outcome = b.restore(vec![state], clock.now());
+    assert!(outcome.restored.is_empty());
+    assert_eq!(outcome.failed[0].0, "c1");
+    assert!(
+        outcome.failed[0].1.contains("do not fit interface"),
+        "{:?}",
+        outcome.failed
+    );
+    assert!(store_b.get("c1").is_none());
+    // The ports bound for the first leg were given back.
+    assert_eq!(media_b.live_ports(), 0);
+    assert!(b.is_empty());
+}
