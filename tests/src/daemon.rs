@@ -179,10 +179,7 @@ impl Daemon {
             port_min: self.port_min,
             port_max: self.port_max,
         };
-        let lock = self
-            ._block_lock
-            .as_ref()
-            .and_then(|l| l.try_clone().ok());
+        let lock = self._block_lock.as_ref().and_then(|l| l.try_clone().ok());
         let mut daemon = Daemon::start_at(ports, extra, &[]);
         daemon._block_lock = lock;
         daemon

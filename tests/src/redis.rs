@@ -450,7 +450,11 @@ mod tests {
             b"\r\n",
             b"*99999999999\r\n",
         ] {
-            assert!(parse(bad).is_err(), "{:?} accepted", String::from_utf8_lossy(bad));
+            assert!(
+                parse(bad).is_err(),
+                "{:?} accepted",
+                String::from_utf8_lossy(bad)
+            );
         }
         let deep = "*1\r\n".repeat(MAX_DEPTH + 2) + ":1\r\n";
         assert!(parse(deep.as_bytes()).is_err());
@@ -474,7 +478,10 @@ mod tests {
             RespValue::Integer(1)
         );
         assert_eq!(redis.cmd(2, &["HGET", "k", "owner"]).as_str(), Some("a"));
-        assert!(redis.cmd(0, &["HGET", "k", "owner"]).is_nil(), "db 0 is another database");
+        assert!(
+            redis.cmd(0, &["HGET", "k", "owner"]).is_nil(),
+            "db 0 is another database"
+        );
         assert_eq!(redis.cmd(2, &["SADD", "s", "x", "y"]).as_int(), Some(2));
         let mut members = redis.cmd(2, &["SMEMBERS", "s"]).as_strings().unwrap();
         members.sort();
@@ -485,9 +492,15 @@ mod tests {
         let addr = redis.addr();
         redis.stop();
         assert!(!redis.is_running());
-        assert!(RespClient::connect(addr).and_then(|mut c| c.cmd(&["PING"])).is_err());
+        assert!(RespClient::connect(addr)
+            .and_then(|mut c| c.cmd(&["PING"]))
+            .is_err());
         redis.restart();
         assert_eq!(redis.addr(), addr, "restart keeps the port");
-        assert_eq!(redis.cmd(2, &["EXISTS", "k"]).as_int(), Some(0), "restart is empty");
+        assert_eq!(
+            redis.cmd(2, &["EXISTS", "k"]).as_int(),
+            Some(0),
+            "restart is empty"
+        );
     }
 }

@@ -19,8 +19,7 @@ use ngmedia_tests::call::parse_reply_sdp;
 use ngmedia_tests::http::metric;
 use ngmedia_tests::rtp::rtp_packet;
 use ngmedia_tests::{
-    dict, wait_for, Daemon, NgClient, RedisServer, RespValue, RtpEndpoint, Sdp, TwoPartyCall,
-    Value,
+    dict, wait_for, Daemon, NgClient, RedisServer, RespValue, RtpEndpoint, Sdp, TwoPartyCall, Value,
 };
 
 const SUITE: &str = "AES_CM_128_HMAC_SHA1_80";
@@ -253,7 +252,12 @@ impl SdesCall {
 
     /// SRTP party → engine; the plaintext that should come out at the plain party.
     fn send_srtp(&mut self) -> Vec<u8> {
-        send_srtp(&mut self.tx, &mut self.srtp_seq, &self.srtp.sock, self.srtp_dest)
+        send_srtp(
+            &mut self.tx,
+            &mut self.srtp_seq,
+            &self.srtp.sock,
+            self.srtp_dest,
+        )
     }
 
     /// Plain party → engine; the plaintext the SRTP party should decrypt.
@@ -265,9 +269,9 @@ impl SdesCall {
     /// (wrong key or rollover counter: the SRTP session did not continue).
     fn open(rx: &mut SrtpContext, srtp: &[u8], what: &str) -> Vec<u8> {
         let mut buf = srtp.to_vec();
-        let n = rx.unprotect_rtp(&mut buf).unwrap_or_else(|e| {
-            panic!("SRTP from the engine does not authenticate {what}: {e:?}")
-        });
+        let n = rx
+            .unprotect_rtp(&mut buf)
+            .unwrap_or_else(|e| panic!("SRTP from the engine does not authenticate {what}: {e:?}"));
         buf.truncate(n);
         buf
     }
@@ -282,7 +286,11 @@ impl SdesCall {
                 .plain
                 .recv(WAIT)
                 .unwrap_or_else(|| panic!("{}: SRTP->RTP lost {what}", self.call_id));
-            assert_eq!(got, sent, "{}: plain side gets the plaintext {what}", self.call_id);
+            assert_eq!(
+                got, sent,
+                "{}: plain side gets the plaintext {what}",
+                self.call_id
+            );
 
             let sent = self.send_plain();
             let (got, _) = self
@@ -404,9 +412,11 @@ fn restored(daemon: &Daemon) -> (u64, Instant) {
     let (at, line) = daemon
         .wait_for_log("restored ", Duration::from_secs(5))
         .unwrap_or_else(|| panic!("no `restored N calls` log line:\n{}", daemon.log_text()));
-    let n = number_after(&line, "restored ")
-        .unwrap_or_else(|| panic!("no call count in {line:?}"));
-    assert!(line.contains(" calls in ") || line.contains(" call in "), "{line}");
+    let n = number_after(&line, "restored ").unwrap_or_else(|| panic!("no call count in {line:?}"));
+    assert!(
+        line.contains(" calls in ") || line.contains(" call in "),
+        "{line}"
+    );
     (n, at)
 }
 
@@ -430,7 +440,13 @@ fn kill9_restart_restores_calls() {
     let plain_before = counts_reaching(&ng, &plain.call_id, plain_tags, [n, n]);
     let sdes_before = counts_reaching(&ng, &sdes.call_id, ["sA", "sB"], [n, n]);
 
-    wait_stored(&redis, 0, "ngmedia", "ha-a", &[&plain.call_id, &sdes.call_id]);
+    wait_stored(
+        &redis,
+        0,
+        "ngmedia",
+        "ha-a",
+        &[&plain.call_id, &sdes.call_id],
+    );
     // The live figures (counters, SRTP rollover counters) reach Redis on the sync timer.
     std::thread::sleep(SYNC_SETTLE);
     first.kill9();
