@@ -296,9 +296,19 @@ impl Daemon {
     /// The first log line containing `needle` and when the harness read it, waiting up to
     /// `limit` for it to appear.
     pub fn wait_for_log(&self, needle: &str, limit: Duration) -> Option<(Instant, String)> {
+        self.wait_for_log_line(limit, |l| l.contains(needle))
+    }
+
+    /// The first log line `matches` accepts and when the harness read it, waiting up to
+    /// `limit` for it to appear.
+    pub fn wait_for_log_line(
+        &self,
+        limit: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<(Instant, String)> {
         crate::wait_for(limit, || {
             let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-            log.iter().find(|(_, l)| l.contains(needle)).cloned()
+            log.iter().find(|(_, l)| matches(l)).cloned()
         })
     }
 
