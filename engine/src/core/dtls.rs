@@ -303,12 +303,14 @@ pub enum DtlsRole {
 
 /// SRTP master keys from a finished handshake (RFC 5764 §4.2), each master key followed
 /// by its master salt, as [`crate::core::srtp::SrtpContext::from_key_salt`] takes them.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DtlsKeys {
     pub suite: SrtpSuite,
     /// What we protect with (our write key).
+    #[serde(with = "crate::core::state::b64")]
     pub local: Vec<u8>,
     /// What the peer protects with (we unprotect with it).
+    #[serde(with = "crate::core::state::b64")]
     pub remote: Vec<u8>,
 }
 

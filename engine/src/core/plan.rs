@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::config::Interface;
-use super::dtls::{DtlsIdentity, DtlsRole, Fingerprint};
+use super::dtls::{DtlsIdentity, DtlsKeys, DtlsRole, Fingerprint};
 use super::srtp::SrtpSuite;
 use super::stats::{PacketTotals, StreamStats};
 use super::tap::TapStream;
@@ -114,7 +114,7 @@ pub struct StreamPlan {
 
 /// Where a stream was when its call was last stored: the packet path starts there instead
 /// of learning from scratch, so media flows at once and SRTP stays in sequence.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StreamResume {
     /// The party's learned address: latched and confirmed from the first moment.
     pub latched: Option<SocketAddr>,
@@ -125,6 +125,9 @@ pub struct StreamResume {
     pub srtp_out: u64,
     /// Last SRTCP packet protected towards the party, `ssrc << 32 | index`.
     pub srtcp_out: u64,
+    /// Keys of the DTLS-SRTP association the party has with us: the stream is keyed from
+    /// them and no new handshake is started.
+    pub dtls_keys: Option<DtlsKeys>,
 }
 
 /// How one socket does DTLS-SRTP with its party (rtpengine's `dtls_connection` settings of

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use super::calls::CodecState;
-use super::dtls::{DtlsRole, Fingerprint};
+use super::dtls::{DtlsKeys, DtlsRole, Fingerprint};
 use super::plan::LatchPolicy;
 use super::request::MohOptions;
 use super::sdes::CryptoAttr;
@@ -170,6 +170,10 @@ pub struct StreamLive {
     /// Last SRTCP packet protected towards the party: `ssrc << 32 | index`.
     #[serde(default)]
     pub srtcp_out: u64,
+    /// Keys of the finished DTLS-SRTP handshake with the party: a successor keys the
+    /// stream from them instead of asking the party for a new handshake.
+    #[serde(default)]
+    pub dtls_keys: Option<DtlsKeys>,
 }
 
 impl CallState {

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 
+use super::dtls::DtlsKeys;
 use super::quality::{Observed, QualityStats, MOS_BUCKETS};
 
 /// Counters of one local socket facing one party (rtpengine's `packet_stream` stats).
@@ -37,6 +38,9 @@ pub struct StreamStats {
     pub srtp_in: AtomicU64,
     pub srtp_out: AtomicU64,
     pub srtcp_out: AtomicU64,
+    /// Keys of the stream's finished DTLS-SRTP handshake, for persistence; written once
+    /// per handshake.
+    dtls_keys: Mutex<Option<DtlsKeys>>,
 }
 
 impl StreamStats {
@@ -64,6 +68,15 @@ impl StreamStats {
     pub fn set_endpoint(&self, addr: Option<SocketAddr>) {
         *self.endpoint.lock().unwrap_or_else(|e| e.into_inner()) = addr;
         self.confirmed.store(addr.is_some(), Relaxed);
+    }
+
+    /// Record the keys of a finished DTLS-SRTP handshake (never per packet).
+    pub fn set_dtls_keys(&self, keys: Option<DtlsKeys>) {
+        *self.dtls_keys.lock().unwrap_or_else(|e| e.into_inner()) = keys;
+    }
+
+    pub fn dtls_keys(&self) -> Option<DtlsKeys> {
+        self.dtls_keys.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn endpoint(&self) -> Option<SocketAddr> {

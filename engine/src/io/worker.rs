@@ -23,7 +23,7 @@ mod dtls;
 mod srtp;
 mod stun;
 
-use dtls::{after_dtls_step, handle_dtls, kick_dtls, DtlsLink};
+use dtls::{after_dtls_step, handle_dtls, key_from_dtls, kick_dtls, DtlsLink};
 use srtp::{rekey, srtp_protect, srtp_protect_parts, Srtp};
 use stun::answer_stun;
 
@@ -835,22 +835,15 @@ impl Core {
                         None
                     }
                 };
-                let mut latch =
-                    Latch::new(sp.expected, sp.latch, now.mono_ms).with_learning(self.learning);
-                if let Some(from) = &sp.resume {
-                    srtp::resume(&mut srtp_in, &mut srtp_out, from);
-                    if let Some(addr) = from.latched {
-                        latch.resume(addr);
-                    }
-                }
                 let has_dtls = dtls.is_some();
-                let entry = Entry {
+                let mut entry = Entry {
                     srtp_in,
                     srtp_out,
                     dtls,
                     ice: sp.ice.map(Box::new),
                     call,
-                    latch,
+                    latch: Latch::new(sp.expected, sp.latch, now.mono_ms)
+                        .with_learning(self.learning),
                     stats: sp.stats,
                     forward: sp.forward,
                     rtcp_feedback: sp.rtcp_feedback,
@@ -869,7 +862,19 @@ impl Core {
                     player: None,
                     port,
                 };
-                let mut entry = entry;
+                // A stream taken over from stored state continues where it was; its DTLS
+                // association is keyed already, so no handshake is started.
+                let mut handshake = has_dtls;
+                if let Some(from) = sp.resume {
+                    if let (true, Some(keys)) = (has_dtls, from.dtls_keys.clone()) {
+                        key_from_dtls(&mut entry, keys);
+                        handshake = false;
+                    }
+                    srtp::resume(&mut entry.srtp_in, &mut entry.srtp_out, &from);
+                    if let Some(addr) = from.latched {
+                        entry.latch.resume(addr);
+                    }
+                }
                 set_transcoder(&mut entry, sp.transcode, now);
                 let idx = self.free.pop().unwrap_or(self.slab.len());
                 if let Err(e) = w.watch(idx, entry.port.raw_fd()) {
@@ -885,7 +890,7 @@ impl Core {
                     self.slab[idx] = Some(entry);
                 }
                 self.by_key.insert(sp.port, idx);
-                if has_dtls && !self.handshaking.contains(&idx) {
+                if handshake && !self.handshaking.contains(&idx) {
                     self.handshaking.push(idx);
                 }
             } else {

@@ -386,7 +386,7 @@ impl Call {
                 };
                 let relatch = this.relatch;
                 let [rtp_resume, rtcp_resume] = match this.resume.as_deref() {
-                    Some([rtp, rtcp]) => [Some(*rtp), Some(*rtcp)],
+                    Some([rtp, rtcp]) => [Some(rtp.clone()), Some(rtcp.clone())],
                     None => [None, None],
                 };
                 this.configure_quality();

@@ -132,6 +132,7 @@ fn stream_live(stats: &StreamStats) -> StreamLive {
         srtp_in: stats.srtp_in.load(Relaxed),
         srtp_out: stats.srtp_out.load(Relaxed),
         srtcp_out: stats.srtcp_out.load(Relaxed),
+        dtls_keys: stats.dtls_keys(),
     }
 }
 
@@ -191,11 +192,9 @@ impl Rebuilder<'_> {
             if ls.peer.is_some_and(|p| p >= state.legs.len() || p == li) {
                 return Err(format!("leg {li} names a peer that does not exist"));
             }
-            let interface = self
-                .interfaces
-                .get(ls.interface)
-                .ok_or_else(|| format!("interface #{} is not configured", ls.interface))?;
-            let mut leg = Leg::new(&ls.tag, ls.created, ls.interface);
+            let index = self.interface_of(ls)?;
+            let interface = &self.interfaces[index];
+            let mut leg = Leg::new(&ls.tag, ls.created, index);
             leg.aliases = ls.aliases.clone();
             leg.label = ls.label.clone();
             leg.via_branch = ls.via_branch.clone();
@@ -230,6 +229,25 @@ impl Rebuilder<'_> {
             forwarding: state.forwarding,
             saved_packets: 0,
         })
+    }
+
+    /// The configured interface a stored leg's sockets belong to: the one with the address
+    /// they were bound to (a standby lists the active engine's floating address as one of
+    /// its interfaces), else the same position in the list.
+    fn interface_of(&self, leg: &LegState) -> Result<usize, String> {
+        let bound = leg.medias.iter().find_map(|m| m.ports).map(|(rtp, _)| rtp.ip());
+        if let Some(ip) = bound {
+            return self
+                .interfaces
+                .iter()
+                .position(|i| i.local == ip)
+                .ok_or_else(|| format!("no interface is configured with address {ip}"));
+        }
+        if leg.interface < self.interfaces.len() {
+            Ok(leg.interface)
+        } else {
+            Ok(0)
+        }
     }
 
     fn media_of(
@@ -275,6 +293,8 @@ impl Rebuilder<'_> {
         };
         m.rtp_stats.restore(&ms.rtp.counters, ms.rtp.latched);
         m.rtcp_stats.restore(&ms.rtcp.counters, ms.rtcp.latched);
+        m.rtp_stats.set_dtls_keys(ms.rtp.dtls_keys.clone());
+        m.rtcp_stats.set_dtls_keys(ms.rtcp.dtls_keys.clone());
         m.resume = Some(Box::new([resume_of(&ms.rtp), resume_of(&ms.rtcp)]));
         Ok(m)
     }
@@ -329,5 +349,6 @@ fn resume_of(live: &StreamLive) -> StreamResume {
         srtp_in: live.srtp_in,
         srtp_out: live.srtp_out,
         srtcp_out: live.srtcp_out,
+        dtls_keys: live.dtls_keys.clone(),
     }
 }

@@ -42,6 +42,14 @@ impl DtlsLink {
 
 /// Put keys from a finished handshake into the stream's SRTP slots.
 fn install_dtls_keys(entry: &mut Entry, keys: DtlsKeys) {
+    entry.stats.set_dtls_keys(Some(keys.clone()));
+    key_from_dtls(entry, keys);
+    info!(port = entry.port.key.0, "DTLS-SRTP established");
+}
+
+/// Key the stream's SRTP contexts from DTLS-SRTP keys (a finished handshake, or one a
+/// previous engine finished for the stream it took over).
+pub(super) fn key_from_dtls(entry: &mut Entry, keys: DtlsKeys) {
     let key = entry.port.key;
     let suite = keys.suite;
     rekey(
@@ -60,7 +68,6 @@ fn install_dtls_keys(entry: &mut Entry, keys: DtlsKeys) {
         }),
         key,
     );
-    info!(port = key.0, suite = %suite, "DTLS-SRTP established");
 }
 
 /// Handle the outcome of a DTLS step on `entry`: install keys, log a failure once, and send

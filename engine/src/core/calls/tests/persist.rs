@@ -176,6 +176,12 @@ fn another_engine_takes_the_call_over_on_the_same_ports() {
         .rtp_stats
         .srtcp_out
         .store(0x0bad_cafe_0000_0007, Relaxed);
+    let dtls_keys = crate::core::dtls::DtlsKeys {
+        suite: crate::core::srtp::SrtpSuite::AesCm128HmacSha1_80,
+        local: vec![1; 30],
+        remote: vec![2; 30],
+    };
+    b_media.rtp_stats.set_dtls_keys(Some(dtls_keys.clone()));
     a.sync_store(clock.now());
     let before = rtp_stream(&media_a.plan(a.calls["c1"].key), &a, 30002).clone();
     let state = store.get("c1").unwrap();
@@ -199,6 +205,7 @@ fn another_engine_takes_the_call_over_on_the_same_ports() {
             srtp_in: 0x1234_5678_0001_0203,
             srtp_out: 0x0bad_cafe_0000_ff00,
             srtcp_out: 0x0bad_cafe_0000_0007,
+            dtls_keys: Some(dtls_keys.clone()),
         })
     );
     // Only the first plan resumes; later plans leave the worker's state alone.
@@ -241,7 +248,7 @@ fn a_call_whose_ports_cannot_be_bound_is_dropped_from_the_store() {
     assert!(outcome.restored.is_empty());
     assert_eq!(outcome.failed[0].0, "c1");
     assert!(
-        outcome.failed[0].1.contains("do not fit interface"),
+        outcome.failed[0].1.contains("no interface is configured with address 192.0.2.1"),
         "{:?}",
         outcome.failed
     );
