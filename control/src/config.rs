@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
+use ngmedia_control::ha::{self, config::RedisTarget, HaConfig};
 use ngmedia_control::http::auth::BearerToken;
 use ngmedia_engine::core::config::{EngineConfig, Interface};
 use ngmedia_recordings::RecordingFormat;
@@ -77,6 +78,13 @@ const FILE_KEYS: &[&str] = &[
     "li-tls-ca",
     "li-dir",
     "forward-to",
+    "redis",
+    "redis-password",
+    "redis-prefix",
+    "instance-id",
+    "standby",
+    "redis-heartbeat-ttl",
+    "redis-sync-interval",
 ];
 
 /// Command line of the `ngmedia` daemon.
@@ -247,6 +255,42 @@ pub struct Cli {
     /// directions, as UDP datagrams to ADDR:PORT. Off unless given.
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_destination)]
     pub forward_to: Option<SocketAddr>,
+
+    /// Keep every call's state in Redis (rtpengine's format): restored after a restart of
+    /// this instance, taken over by a --standby instance when this one dies. Off unless given.
+    #[arg(long, value_name = "[PASSWORD@]HOST:PORT[/DB]", value_parser = parse_redis)]
+    pub redis: Option<RedisTarget>,
+
+    /// Redis password; overrides one given in --redis. Prefer the environment variable.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "NGMEDIA_REDIS_PASSWORD",
+        hide_env_values = true
+    )]
+    pub redis_password: Option<String>,
+
+    /// Prefix of every Redis key and of the events channel. Default: ngmedia.
+    #[arg(long, value_name = "PREFIX", value_parser = parse_ha_name)]
+    pub redis_prefix: Option<String>,
+
+    /// This instance's name in Redis, logs and metrics. Default: the host name.
+    #[arg(long, value_name = "ID", value_parser = parse_ha_name)]
+    pub instance_id: Option<String>,
+
+    /// Also follow the other instances in Redis and take their calls over when they die.
+    #[arg(long)]
+    pub standby: bool,
+
+    /// TTL of this instance's Redis heartbeat, refreshed every third of it: a standby takes
+    /// over about this long after a crash. Default: 3.
+    #[arg(long, value_name = "SECS", value_parser = parse_positive_secs)]
+    pub redis_heartbeat_ttl: Option<u64>,
+
+    /// How often calls' live figures (counters, latched addresses) are written to Redis.
+    /// Default: 1.
+    #[arg(long, value_name = "SECS", value_parser = parse_positive_secs)]
+    pub redis_sync_interval: Option<u64>,
 }
 
 /// The lawful-interception listener and its credentials.
@@ -292,6 +336,8 @@ pub struct Settings {
     pub li: LiSettings,
     /// Destination of `start forwarding`.
     pub forward_to: Option<SocketAddr>,
+    /// Redis high availability; `None`: calls live in memory only.
+    pub ha: Option<HaConfig>,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// Remarks to log once logging is up (unsupported keys, ignored options).
@@ -350,6 +396,8 @@ pub enum ConfigError {
     LiTlsIncomplete,
     #[error("li-tls-ca needs li-tls-cert and li-tls-key (our side of mutual TLS)")]
     LiCaWithoutCert,
+    #[error("standby needs redis: a standby follows the other instances through Redis")]
+    StandbyWithoutRedis,
 }
 
 /// Values from one source (command line or file); `None` = not given there.
@@ -383,6 +431,13 @@ struct Layer {
     li_tls_ca: Option<PathBuf>,
     li_dir: Option<PathBuf>,
     forward_to: Option<SocketAddr>,
+    redis: Option<RedisTarget>,
+    redis_password: Option<String>,
+    redis_prefix: Option<String>,
+    instance_id: Option<String>,
+    standby: Option<bool>,
+    redis_heartbeat_ttl: Option<u64>,
+    redis_sync_interval: Option<u64>,
 }
 
 impl Cli {
@@ -416,6 +471,13 @@ impl Cli {
             li_tls_ca: self.li_tls_ca.clone(),
             li_dir: self.li_dir.clone(),
             forward_to: self.forward_to,
+            redis: self.redis.clone(),
+            redis_password: self.redis_password.clone(),
+            redis_prefix: self.redis_prefix.clone(),
+            instance_id: self.instance_id.clone(),
+            standby: self.standby.then_some(true),
+            redis_heartbeat_ttl: self.redis_heartbeat_ttl,
+            redis_sync_interval: self.redis_sync_interval,
         }
     }
 }
@@ -450,6 +512,7 @@ impl Settings {
         let file = file.unwrap_or_default();
         let cli = cli.layer();
         let li = resolve_li(&cli, &file)?;
+        let ha = resolve_ha(&cli, &file)?;
         let defaults = EngineConfig::default();
         let secs = |c: Option<u64>, f: Option<u64>, d: Duration| {
             c.or(f).map(Duration::from_secs).unwrap_or(d)
@@ -547,6 +610,7 @@ impl Settings {
             },
             li,
             forward_to: cli.forward_to.or(file.forward_to),
+            ha,
             config_file: None,
             warnings,
         })
@@ -584,6 +648,56 @@ fn resolve_li(cli: &Layer, file: &Layer) -> Result<LiSettings, ConfigError> {
             .or(file.li_dir.clone())
             .unwrap_or_else(|| PathBuf::from(DEFAULT_LI_DIR)),
     })
+}
+
+/// Redis HA: off unless `redis`; the password option (or environment) overrides the one in
+/// the address.
+fn resolve_ha(cli: &Layer, file: &Layer) -> Result<Option<HaConfig>, ConfigError> {
+    let standby = cli.standby.or(file.standby).unwrap_or(false);
+    let Some(mut redis) = cli.redis.clone().or(file.redis.clone()) else {
+        if standby {
+            return Err(ConfigError::StandbyWithoutRedis);
+        }
+        return Ok(None);
+    };
+    if let Some(pw) = cli.redis_password.clone().or(file.redis_password.clone()) {
+        redis.password = Some(pw).filter(|p| !p.is_empty());
+    }
+    let secs = |c: Option<u64>, f: Option<u64>, d: Duration| {
+        c.or(f).map(Duration::from_secs).unwrap_or(d)
+    };
+    Ok(Some(HaConfig {
+        redis,
+        prefix: cli
+            .redis_prefix
+            .clone()
+            .or(file.redis_prefix.clone())
+            .unwrap_or_else(|| ha::config::DEFAULT_PREFIX.to_string()),
+        instance_id: cli
+            .instance_id
+            .clone()
+            .or(file.instance_id.clone())
+            .unwrap_or_else(ha::config::default_instance_id),
+        standby,
+        heartbeat_ttl: secs(
+            cli.redis_heartbeat_ttl,
+            file.redis_heartbeat_ttl,
+            ha::config::DEFAULT_HEARTBEAT_TTL,
+        ),
+        sync_interval: secs(
+            cli.redis_sync_interval,
+            file.redis_sync_interval,
+            ha::config::DEFAULT_SYNC_INTERVAL,
+        ),
+    }))
+}
+
+fn parse_redis(s: &str) -> Result<RedisTarget, InvalidValue> {
+    ha::config::parse_redis_target(s).map_err(invalid)
+}
+
+fn parse_ha_name(s: &str) -> Result<String, InvalidValue> {
+    ha::config::parse_name(s).map_err(invalid)
 }
 
 fn validate(engine: &EngineConfig) -> Result<(), ConfigError> {
@@ -918,6 +1032,17 @@ fn apply_key(layer: &mut Layer, key: &str, values: &[String]) -> Result<(), Inva
         "li-dir" => layer.li_dir = Some(PathBuf::from(value)),
         "forward-to" if value.is_empty() => {}
         "forward-to" => layer.forward_to = Some(parse_destination(value)?),
+        // Empty: off, like the other addresses.
+        "redis" if value.is_empty() => {}
+        "redis" => layer.redis = Some(parse_redis(value)?),
+        // Empty: not given (the one in `redis` stays), the host name.
+        "redis-password" | "instance-id" if value.is_empty() => {}
+        "redis-password" => layer.redis_password = Some(value.clone()),
+        "redis-prefix" => layer.redis_prefix = Some(parse_ha_name(value)?),
+        "instance-id" => layer.instance_id = Some(parse_ha_name(value)?),
+        "standby" => layer.standby = Some(parse_bool(value)?),
+        "redis-heartbeat-ttl" => layer.redis_heartbeat_ttl = Some(parse_positive_secs(value)?),
+        "redis-sync-interval" => layer.redis_sync_interval = Some(parse_positive_secs(value)?),
         // Accepted for compatibility; validated so typos still surface.
         "log-stderr" | "foreground" => {
             parse_bool(value)?;

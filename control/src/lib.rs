@@ -3,7 +3,8 @@
 //! `ngmedia` binary wires them to the engine.
 
 pub mod bencode;
+pub mod ha;
 pub mod http;
-pub mod media;
 pub mod li;
+pub mod media;
 pub mod ng;

@@ -7,7 +7,8 @@
 //! HTTP) and ticks timers, while packets move on the media workers' own threads.
 //!
 //! On SIGTERM or SIGINT the daemon stops answering ng and HTTP, closes every call (final
-//! statistics, ports released), stops the workers and exits 0.
+//! statistics, ports released), lets Redis HA write their removal, stops the workers and
+//! exits 0.
 
 mod config;
 mod logging;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use ngmedia_control::ha;
 use ngmedia_control::media::MediaLibrary;
 use ngmedia_control::http::{self, ApiState};
 use ngmedia_control::li::{self, api::LiState, Interceptor};
@@ -162,6 +164,16 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         _ => None,
     };
 
+    // Redis HA: this instance's stored calls are restored before ng is answered.
+    let ha = match settings.ha {
+        Some(config) => Some(
+            runtime
+                .block_on(ha::start(config, calls.clone()))
+                .context("cannot start high availability")?,
+        ),
+        None => None,
+    };
+
     let interfaces: Vec<String> = engine
         .interfaces
         .iter()
@@ -197,6 +209,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             .as_ref()
             .filter(|i| i.administered())
             .map(|i| i.active_gauge()),
+        ha: ha.as_ref().map(|ha| ha.metrics()),
     };
     let result = runtime.block_on(serve(ng_socket, http, li, calls.clone()));
 
@@ -204,6 +217,10 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     // released and their final statistics logged, then stop the packet path.
     let open = lock(&calls).len();
     lock(&calls).shutdown(now());
+    // The closed calls' removal reaches Redis (bounded) before we deregister.
+    if let Some(ha) = ha {
+        runtime.block_on(ha.shutdown());
+    }
     workers.shutdown();
     // After the workers: every copy they queued is written before the files are closed.
     recorder.shutdown();
@@ -225,6 +242,7 @@ struct Http {
     workers: Arc<MediaWorkers>,
     media: Arc<MediaLibrary>,
     li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    ha: Option<Arc<ngmedia_control::ha::HaMetrics>>,
 }
 
 /// The LI listener, when configured.
@@ -266,6 +284,7 @@ async fn serve(
         workers: Some(http.workers),
         media: Some(http.media),
         li_tasks: http.li_tasks,
+        ha: http.ha,
     }));
     let server = ng.run(socket, stopped);
     tokio::pin!(server);

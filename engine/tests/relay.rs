@@ -775,12 +775,24 @@ fn resumed_stream_sends_to_the_latched_address_at_once(backend: Backend) {
         });
     }
     media.apply(p);
-    relay(&caller_rtp, a.pair.rtp.addr, &rtp(1, 0x1), &real, b.pair.rtp.addr);
+    relay(
+        &caller_rtp,
+        a.pair.rtp.addr,
+        &rtp(1, 0x1),
+        &real,
+        b.pair.rtp.addr,
+    );
     quiet(&decoy);
     // Confirmed: a packet from another source does not move it (default policy).
     send(&decoy, &rtp(9, 0x9), b.pair.rtp.addr);
     let _ = recv(&caller_rtp);
-    relay(&caller_rtp, a.pair.rtp.addr, &rtp(2, 0x1), &real, b.pair.rtp.addr);
+    relay(
+        &caller_rtp,
+        a.pair.rtp.addr,
+        &rtp(2, 0x1),
+        &real,
+        b.pair.rtp.addr,
+    );
     media.shutdown();
 }
 

@@ -97,6 +97,64 @@ pub fn render_li_tasks(text: &mut String, tasks: usize) {
     );
 }
 
+/// Append the HA families: which instance this is and how its Redis side is doing.
+pub fn render_ha(text: &mut String, ha: &crate::ha::HaFigures) {
+    let mut o = Out(std::mem::take(text));
+    o.family(
+        "ngmedia_instance_info",
+        "gauge",
+        "This instance's HA identity: its id and role (active or standby).",
+    );
+    o.sample(
+        "ngmedia_instance_info",
+        &format!("instance=\"{}\",role=\"{}\"", label_value(&ha.instance), ha.role),
+        1,
+    );
+    o.single(
+        "ngmedia_redis_up",
+        "gauge",
+        "1 while call state reaches Redis, 0 during an outage.",
+        u64::from(ha.redis_up),
+    );
+    o.single(
+        "ngmedia_redis_writes_total",
+        "counter",
+        "Call saves and removals written to Redis.",
+        ha.writes,
+    );
+    o.single(
+        "ngmedia_redis_write_errors_total",
+        "counter",
+        "Failed Redis connection or write attempts (each retried).",
+        ha.write_errors,
+    );
+    o.single(
+        "ngmedia_redis_pending_calls",
+        "gauge",
+        "Calls whose latest change is not yet written to Redis.",
+        ha.pending_calls,
+    );
+    o.single(
+        "ngmedia_ha_calls_restored_total",
+        "counter",
+        "Calls restored from Redis (at start-up or by a takeover).",
+        ha.restored,
+    );
+    o.single(
+        "ngmedia_ha_calls_restore_failed_total",
+        "counter",
+        "Stored calls that could not be restored (ports taken, call-id in use).",
+        ha.restore_failed,
+    );
+    o.single(
+        "ngmedia_ha_takeovers_total",
+        "counter",
+        "Dead instances whose calls this standby took over.",
+        ha.takeovers,
+    );
+    *text = o.0;
+}
+
 /// The whole exposition for one scrape.
 pub fn render(
     engine: &EngineStatistics,
@@ -422,6 +480,42 @@ mod tests {
     fn value(text: &str, series: &str) -> Option<String> {
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ').map(str::to_owned))
+    }
+
+    #[test]
+    fn renders_ha_families() {
+        let mut text = String::from("ngmedia_uptime_seconds 1\n");
+        render_ha(
+            &mut text,
+            &crate::ha::HaFigures {
+                instance: "media-1".into(),
+                role: "standby",
+                redis_up: true,
+                writes: 12,
+                write_errors: 3,
+                pending_calls: 4,
+                restored: 5,
+                restore_failed: 1,
+                takeovers: 2,
+            },
+        );
+        assert!(text.starts_with("ngmedia_uptime_seconds 1\n"));
+        for (series, v) in [
+            ("ngmedia_instance_info{instance=\"media-1\",role=\"standby\"}", "1"),
+            ("ngmedia_redis_up", "1"),
+            ("ngmedia_redis_writes_total", "12"),
+            ("ngmedia_redis_write_errors_total", "3"),
+            ("ngmedia_redis_pending_calls", "4"),
+            ("ngmedia_ha_calls_restored_total", "5"),
+            ("ngmedia_ha_calls_restore_failed_total", "1"),
+            ("ngmedia_ha_takeovers_total", "2"),
+        ] {
+            assert_eq!(value(&text, series).as_deref(), Some(v), "{series}");
+        }
+        for family in ["ngmedia_redis_up gauge", "ngmedia_ha_takeovers_total counter"] {
+            assert!(text.contains(&format!("# TYPE {family}\n")), "{family}");
+        }
+        assert!(text.contains("# HELP ngmedia_redis_pending_calls "));
     }
 
     #[test]

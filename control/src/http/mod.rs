@@ -89,6 +89,8 @@ pub struct ApiState<E: CallControl = Calls> {
     /// Number of lawful-interception tasks, exposed as an anonymous gauge (`None`: LI off,
     /// no such series).
     pub li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    /// Redis HA figures (`None`: HA off, no such series).
+    pub ha: Option<Arc<crate::ha::HaMetrics>>,
 }
 
 type Shared<E> = State<Arc<ApiState<E>>>;
@@ -441,6 +443,9 @@ async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
     let mut text = metrics::render(&engine, &state.ng, state.started.elapsed(), &extra);
     if let Some(n) = &state.li_tasks {
         metrics::render_li_tasks(&mut text, n.load(std::sync::atomic::Ordering::Relaxed));
+    }
+    if let Some(ha) = &state.ha {
+        metrics::render_ha(&mut text, &ha.figures());
     }
     (
         [(

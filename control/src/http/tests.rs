@@ -142,6 +142,7 @@ fn api_full(
         workers: None,
         media,
         li_tasks: Some(Arc::new(std::sync::atomic::AtomicUsize::new(2))),
+        ha: None,
     });
     Api {
         app: router(state),

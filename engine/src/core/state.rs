@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::calls::CodecState;
 use super::dtls::{DtlsKeys, DtlsRole, Fingerprint};
 use super::plan::LatchPolicy;
-use super::request::MohOptions;
+use super::request::{MediaSource, MohOptions};
 use super::sdes::CryptoAttr;
 use super::sdp::{Codec, Direction};
 use super::stats::StreamCounters;
@@ -114,6 +114,21 @@ pub struct MediaState {
     pub transcode_rx: Option<TranscodeRecord>,
     pub rtp: StreamLive,
     pub rtcp: StreamLive,
+    /// Media being played toward the party when the state was saved.
+    #[serde(default)]
+    pub playing: Option<PlayingRecord>,
+}
+
+/// A player toward a party, to start again where it was (blob sources are not kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlayingRecord {
+    pub source: MediaSource,
+    /// Position in the file, ms.
+    pub position_ms: u64,
+    /// Passes left including the current one; `None`: until stopped.
+    pub repeat: Option<u32>,
+    /// Music on hold (stopped when the holder resumes).
+    pub moh: bool,
 }
 
 /// SDES keys of a media (see `model::SdesState`).

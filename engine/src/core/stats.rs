@@ -76,7 +76,10 @@ impl StreamStats {
     }
 
     pub fn dtls_keys(&self) -> Option<DtlsKeys> {
-        self.dtls_keys.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.dtls_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn endpoint(&self) -> Option<SocketAddr> {

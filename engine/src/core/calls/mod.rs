@@ -213,9 +213,10 @@ impl Calls {
             self.media.apply(plan);
             self.report_recording(&call, now);
             Self::update_intercept(&self.interceptor, &self.media, &mut call);
-            self.persist(&mut call, now);
             info!(call_id = %Pii(&id), "call taken over from stored state");
             self.calls.insert(id.clone(), call);
+            self.resume_players(&id, persist::players(&state), now.mono);
+            self.persist_call(&id, now);
             outcome.restored.push(id);
         }
         outcome
@@ -234,16 +235,20 @@ impl Calls {
             .map(|(id, _)| id.clone())
             .collect();
         for id in ids {
-            if let Some(mut call) = self.calls.remove(&id) {
-                self.persist(&mut call, now);
-                self.calls.insert(id, call);
-            }
+            self.persist_call(&id, now);
+        }
+    }
+
+    /// [`Calls::save`] for a call in the registry.
+    fn persist_call(&mut self, call_id: &str, now: Now) {
+        if let Some(call) = self.calls.get_mut(call_id) {
+            Self::save(&self.store, call, now);
         }
     }
 
     /// Hand the call's current state to the store, if there is one.
-    fn persist(&self, call: &mut Call, now: Now) {
-        if let Some(store) = &self.store {
+    fn save(store: &Option<Arc<dyn StateStore>>, call: &mut Call, now: Now) {
+        if let Some(store) = store {
             call.saved_packets = call.packets_seen();
             store.save(call.to_state(now));
         }
@@ -326,10 +331,7 @@ impl Calls {
         }
         call.forwarding = start;
         Self::update_intercept(&self.interceptor, &self.media, call);
-        if let Some(store) = &self.store {
-            call.saved_packets = call.packets_seen();
-            store.save(call.to_state(now));
-        }
+        Self::save(&self.store, call, now);
         info!(call_id = %call_id, "forwarding {}", if start { "started" } else { "stopped" });
         Ok(())
     }
@@ -448,7 +450,7 @@ impl Calls {
                 }
             }
         }
-        self.persist(&mut call, now);
+        Self::save(&self.store, &mut call, now);
         self.calls.insert(req.call_id.clone(), call);
         Ok(())
     }
@@ -499,12 +501,14 @@ impl Calls {
                 if result.is_ok() {
                     self.report_recording(&call, now);
                     Self::update_intercept(&self.interceptor, &self.media, &mut call);
-                    self.persist(&mut call, now);
                 }
                 let from = call.leg_by_tag(&req.from_tag);
                 self.calls.insert(req.call_id.clone(), call);
                 if let (Ok(_), Some(from)) = (&result, from) {
                     self.hold_music(&req.call_id, from, &sdp, now.mono);
+                }
+                if result.is_ok() {
+                    self.persist_call(&req.call_id, now);
                 }
             }
         }
@@ -597,7 +601,7 @@ impl Calls {
         if result.is_ok() {
             self.report_recording(&call, now);
             Self::update_intercept(&self.interceptor, &self.media, &mut call);
-            self.persist(&mut call, now);
+            Self::save(&self.store, &mut call, now);
         }
         self.calls.insert(req.call_id.clone(), call);
         result.map(|sdp| OfferAnswerReply {
@@ -708,10 +712,7 @@ impl Calls {
         } else if call.delete_at.is_none() {
             call.delete_at = Some(now.mono + delay);
             self.totals.deleted += 1;
-            if let Some(store) = &self.store {
-                call.saved_packets = call.packets_seen();
-                store.save(call.to_state(now));
-            }
+            Self::save(&self.store, call, now);
             info!(call_id = %Pii(&req.call_id), delay_s = delay.as_secs(), "call deleted, lingering");
         }
         Ok(DeleteReply {
@@ -850,7 +851,7 @@ impl Calls {
         let calls: Vec<(String, Call)> = self.calls.drain().collect();
         for (id, mut call) in calls {
             if self.store.is_some() {
-                self.persist(&mut call, now);
+                Self::save(&self.store, &mut call, now);
             }
             Self::stop_recording(&self.recorder, &mut call, now);
             self.intercept_ended(&call);

@@ -158,9 +158,9 @@ pub struct Media {
     pub resume: Option<Box<[StreamResume; 2]>>,
 }
 
-/// What a player toward a party was started with, to answer `stop media` with the position
-/// and to stop music on hold on resume.
-#[derive(Debug, Clone, Copy)]
+/// What a player toward a party was started with, to answer `stop media` with the position,
+/// to stop music on hold on resume, and to resume playing after a takeover.
+#[derive(Debug, Clone)]
 pub struct Playing {
     pub started: Instant,
     pub start_ms: u64,
@@ -169,9 +169,26 @@ pub struct Playing {
     pub repeat: Option<u32>,
     /// Started by hold detection (stopped by the resume).
     pub moh: bool,
+    /// What is played; blobs are not kept (they travel in the request and can be large).
+    pub source: Option<Arc<crate::core::request::MediaSource>>,
 }
 
 impl Playing {
+    /// Where playback stands at `now`: position in the file (ms) and the passes left
+    /// including the current one (`None`: until stopped), or `None` when it has ended.
+    pub fn progress(&self, now: Instant) -> Option<(u64, Option<u32>)> {
+        if self.duration_ms == 0 {
+            return None;
+        }
+        let played = self.start_ms + now.saturating_duration_since(self.started).as_millis() as u64;
+        let passes = played / self.duration_ms;
+        let left = match self.repeat {
+            Some(r) => Some(u64::from(r.max(1)).checked_sub(passes).filter(|&l| l > 0)? as u32),
+            None => None,
+        };
+        Some((played % self.duration_ms, left))
+    }
+
     /// Position in the file now, ms (the worker paces in real time from `started`).
     pub fn position_ms(&self, now: Instant) -> u64 {
         if self.duration_ms == 0 {

@@ -12,9 +12,10 @@ use super::model::{Call, DtlsMediaState, Leg, Media, SdesState, Setup};
 use super::Now;
 use crate::core::config::Interface;
 use crate::core::plan::{CallKey, MediaPlane, PortKey, PortPair, StreamResume};
+use crate::core::request::MediaSource;
 use crate::core::state::{
-    CallState, CodecEndRecord, DtlsRecord, LegState, MediaState, SdesRecord, StreamLive,
-    TranscodeRecord, STATE_VERSION,
+    CallState, CodecEndRecord, DtlsRecord, LegState, MediaState, PlayingRecord, SdesRecord,
+    StreamLive, TranscodeRecord, STATE_VERSION,
 };
 use crate::core::stats::StreamStats;
 use crate::core::transcode::{CodecEnd, TranscodeSpec};
@@ -49,7 +50,7 @@ impl Call {
             record_metadata: self.record_metadata.clone(),
             record_destination: self.record_destination.clone(),
             forwarding: self.forwarding,
-            legs: self.legs.iter().map(leg_state).collect(),
+            legs: self.legs.iter().map(|l| leg_state(l, now)).collect(),
         }
     }
 
@@ -64,7 +65,7 @@ impl Call {
     }
 }
 
-fn leg_state(leg: &Leg) -> LegState {
+fn leg_state(leg: &Leg, now: Now) -> LegState {
     LegState {
         tag: leg.tag.clone(),
         aliases: leg.aliases.clone(),
@@ -76,12 +77,18 @@ fn leg_state(leg: &Leg) -> LegState {
         interface: leg.interface,
         sdp_version_out: leg.sdp_version_out,
         sdp_body_out: leg.sdp_body_out.clone(),
-        moh: leg.moh.clone(),
-        medias: leg.medias.iter().map(media_state).collect(),
+        moh: leg.moh.clone().map(|mut moh| {
+            // A blob can be megabytes, re-saved with every sync: not kept.
+            if matches!(moh.source, Some(MediaSource::Blob(_))) {
+                moh.source = None;
+            }
+            moh
+        }),
+        medias: leg.medias.iter().map(|m| media_state(m, now)).collect(),
     }
 }
 
-fn media_state(m: &Media) -> MediaState {
+fn media_state(m: &Media, now: Now) -> MediaState {
     MediaState {
         index: m.index,
         kind: m.kind.clone(),
@@ -122,7 +129,30 @@ fn media_state(m: &Media) -> MediaState {
         }),
         rtp: stream_live(&m.rtp_stats),
         rtcp: stream_live(&m.rtcp_stats),
+        playing: m.playing.as_ref().and_then(|p| {
+            let source = p.source.as_deref()?.clone();
+            let (position_ms, repeat) = p.progress(now.mono)?;
+            Some(PlayingRecord {
+                source,
+                position_ms,
+                repeat,
+                moh: p.moh,
+            })
+        }),
     }
+}
+
+/// What was playing toward each party of a stored call, one player per party.
+pub(super) fn players(state: &CallState) -> Vec<(super::LegId, PlayingRecord)> {
+    state
+        .legs
+        .iter()
+        .enumerate()
+        .filter_map(|(li, l)| {
+            let p = l.medias.iter().find_map(|m| m.playing.clone())?;
+            Some((super::LegId(li), p))
+        })
+        .collect()
 }
 
 fn stream_live(stats: &StreamStats) -> StreamLive {
@@ -235,7 +265,11 @@ impl Rebuilder<'_> {
     /// they were bound to (a standby lists the active engine's floating address as one of
     /// its interfaces), else the same position in the list.
     fn interface_of(&self, leg: &LegState) -> Result<usize, String> {
-        let bound = leg.medias.iter().find_map(|m| m.ports).map(|(rtp, _)| rtp.ip());
+        let bound = leg
+            .medias
+            .iter()
+            .find_map(|m| m.ports)
+            .map(|(rtp, _)| rtp.ip());
         if let Some(ip) = bound {
             return self
                 .interfaces

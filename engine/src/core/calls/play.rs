@@ -23,6 +23,7 @@ use crate::core::pii::Pii;
 use crate::core::player::{PlayOptions, PlaySpec};
 use crate::core::request::{MediaSource, PartySelector, PlayMedia, StopMedia};
 use crate::core::sdp::{Direction, Sdp};
+use crate::core::state::PlayingRecord;
 
 /// Reply to `play media`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,8 +114,28 @@ pub(super) fn holds(sdp: &Sdp) -> bool {
 }
 
 impl Calls {
+    /// Start again what was playing toward each party of a call taken over from stored
+    /// state, from where it was.
+    pub(super) fn resume_players(
+        &mut self,
+        call_id: &str,
+        players: Vec<(LegId, PlayingRecord)>,
+        now: Instant,
+    ) {
+        for (leg, p) in players {
+            let options = PlayOptions {
+                repeat: p.repeat,
+                start_ms: p.position_ms,
+                max_ms: None,
+            };
+            if let Err(e) = self.start_play(call_id, &[leg], &p.source, options, p.moh, now) {
+                warn!(call_id = %Pii(call_id), error = %e, "playback not resumed after takeover");
+            }
+        }
+    }
+
     /// Start playing `source` toward the legs' audio lines. Returns the file's duration.
-    fn start_play(
+    pub(super) fn start_play(
         &mut self,
         call_id: &str,
         legs: &[LegId],
@@ -151,6 +172,8 @@ impl Calls {
                     duration_ms: dur,
                     repeat: options.repeat,
                     moh,
+                    source: (!matches!(source, MediaSource::Blob(_)))
+                        .then(|| Arc::new(source.clone())),
                 });
                 self.media.play(
                     call.key,
@@ -185,12 +208,12 @@ impl Calls {
         for &leg in legs {
             for mi in 0..call.leg(leg).medias.len() {
                 let m = &mut call.leg_mut(leg).medias[mi];
-                let Some(p) = m.playing else { continue };
+                let Some(p) = &m.playing else { continue };
                 if moh_only && !p.moh {
                     continue;
                 }
-                m.playing = None;
                 pos = Some(p.position_ms(now));
+                m.playing = None;
                 if let Some(ports) = m.ports {
                     self.media.play(call.key, ports.rtp.key, None);
                 }
@@ -213,6 +236,7 @@ impl Calls {
             max_ms: req.repeat_duration_ms.filter(|&ms| ms > 0),
         };
         let duration_ms = self.start_play(&req.call_id, &legs, source, options, false, now.mono)?;
+        self.persist_call(&req.call_id, now);
         Ok(PlayReply { duration_ms })
     }
 
@@ -226,6 +250,7 @@ impl Calls {
             Err(e) => return Err(e),
         };
         let last_frame_pos_ms = self.stop_play(&req.call_id, &legs, false, now.mono);
+        self.persist_call(&req.call_id, now);
         Ok(StopReply { last_frame_pos_ms })
     }
 
@@ -243,7 +268,7 @@ impl Calls {
             .leg(peer)
             .medias
             .iter()
-            .any(|m| m.playing.is_some_and(|p| p.moh));
+            .any(|m| m.playing.as_ref().is_some_and(|p| p.moh));
         if holds(sdp) {
             let Some(source) = source else { return };
             if playing_moh {

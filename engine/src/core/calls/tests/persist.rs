@@ -248,7 +248,9 @@ fn a_call_whose_ports_cannot_be_bound_is_dropped_from_the_store() {
     assert!(outcome.restored.is_empty());
     assert_eq!(outcome.failed[0].0, "c1");
     assert!(
-        outcome.failed[0].1.contains("no interface is configured with address 192.0.2.1"),
+        outcome.failed[0]
+            .1
+            .contains("no interface is configured with address 192.0.2.1"),
         "{:?}",
         outcome.failed
     );
@@ -256,4 +258,66 @@ fn a_call_whose_ports_cannot_be_bound_is_dropped_from_the_store() {
     // The ports bound for the first leg were given back.
     assert_eq!(media_b.live_ports(), 0);
     assert!(b.is_empty());
+}
+
+/// Hands out one second of PCMU silence for any source.
+struct SilenceLoader;
+
+impl crate::core::player::MediaLoader for SilenceLoader {
+    fn frames(
+        &self,
+        _source: &crate::core::request::MediaSource,
+        codec: &ngmedia_codecs::Codec,
+    ) -> Result<(Arc<crate::core::player::MediaFrames>, u64), String> {
+        let frames = crate::core::player::MediaFrames::encode(codec, &[0; 8000], 8000)
+            .map_err(|e| e.to_string())?;
+        Ok((Arc::new(frames), 1000))
+    }
+}
+
+#[test]
+fn a_player_resumes_where_it_was_with_the_passes_left() {
+    let (mut a, _media, store) = stored_engine(&[30000, 30002]);
+    a.set_media_loader(Arc::new(SilenceLoader));
+    let mut clock = Clock::new();
+    a.offer(&offer_req("c1", "tagA", OFFER_B), clock.now())
+        .unwrap();
+    a.answer(&answer_req("c1", "tagA", "tagB", ANSWER_B), clock.now())
+        .unwrap();
+    let play = crate::core::request::PlayMedia {
+        call_id: "c1".into(),
+        target: crate::core::request::PartySelector {
+            from_tag: Some("tagB".into()),
+            ..Default::default()
+        },
+        source: Some(crate::core::request::MediaSource::File(
+            "/srv/hold.wav".into(),
+        )),
+        repeat_times: Some(3),
+        ..Default::default()
+    };
+    a.play_media(&play, clock.now()).unwrap();
+    // 2.5 of 3 passes played: half a pass left, from 500 ms.
+    clock.advance(Duration::from_millis(2500));
+    let state = a.calls["c1"].to_state(clock.now());
+    let p = state.legs[1].medias[0].playing.clone().unwrap();
+    assert_eq!((p.position_ms, p.repeat, p.moh), (500, Some(1), false));
+    assert!(store.get("c1").unwrap().legs[1].medias[0].playing.is_some());
+
+    let (mut b, _media_b, _store_b) = stored_engine(&[]);
+    b.set_media_loader(Arc::new(SilenceLoader));
+    assert_eq!(b.restore(vec![state], clock.now()).restored, ["c1"]);
+    let playing = b.calls["c1"].legs[1].medias[0].playing.clone().unwrap();
+    assert_eq!((playing.start_ms, playing.repeat), (500, Some(1)));
+    // The player toward tagA was never started, so none is resumed there.
+    assert!(b.calls["c1"].legs[0].medias[0].playing.is_none());
+    // A blob is not kept: nothing to resume from.
+    let blob = crate::core::request::PlayMedia {
+        source: Some(crate::core::request::MediaSource::Blob(vec![1, 2, 3])),
+        ..play
+    };
+    b.play_media(&blob, clock.now()).unwrap();
+    assert!(b.calls["c1"].to_state(clock.now()).legs[1].medias[0]
+        .playing
+        .is_none());
 }
