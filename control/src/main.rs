@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use ngmedia_control::ha;
-use ngmedia_control::media::MediaLibrary;
 use ngmedia_control::http::{self, ApiState};
 use ngmedia_control::li::{self, api::LiState, Interceptor};
+use ngmedia_control::media::MediaLibrary;
 use ngmedia_control::ng::server::{now, NgServer};
 use ngmedia_engine::core::calls::{CallEvent, Calls};
 use ngmedia_engine::core::pii::Pii;
@@ -122,7 +122,12 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             settings.media.max_seconds,
             &settings.media.play_dirs,
         )
-        .with_context(|| format!("cannot open the media library in {}", settings.media.dir.display()))?,
+        .with_context(|| {
+            format!(
+                "cannot open the media library in {}",
+                settings.media.dir.display()
+            )
+        })?,
     );
     let mut registry = Calls::new(engine.clone(), workers.clone());
     registry.set_recorder(recorder.clone());
@@ -214,12 +219,14 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     let result = runtime.block_on(serve(ng_socket, http, li, calls.clone()));
 
     // Whether we stop on a signal or on an error: end calls cleanly so their ports are
-    // released and their final statistics logged, then stop the packet path.
+    // released and their final statistics logged, then stop the packet path. With Redis the
+    // calls are handed over instead: their final state is saved for the restarted engine or
+    // a standby, which relays them on.
     let open = lock(&calls).len();
+    let handed_over = ha.is_some();
     lock(&calls).shutdown(now());
-    // The closed calls' removal reaches Redis (bounded) before we deregister.
     if let Some(ha) = ha {
-        runtime.block_on(ha.shutdown());
+        runtime.block_on(ha.shutdown(open));
     }
     workers.shutdown();
     // After the workers: every copy they queued is written before the files are closed.
@@ -228,7 +235,11 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         interceptor.shutdown();
     }
     let signal = result?;
-    info!("stopped after {signal}: closed {open} call(s)");
+    if handed_over {
+        info!("stopped after {signal}: handed {open} call(s) over through redis");
+    } else {
+        info!("stopped after {signal}: closed {open} call(s)");
+    }
     Ok(())
 }
 

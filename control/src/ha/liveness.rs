@@ -70,6 +70,16 @@ pub async fn run(client: Client, keys: Keys, me: String, ttl: Duration) {
     }
 }
 
+/// Delete our heartbeat but stay in `P:instances`: a standby sees us gone at once and takes
+/// our calls over (clean shutdown with calls left for a successor).
+pub async fn step_down(conn: &mut MultiplexedConnection, keys: &Keys, me: &str) -> RedisResult<()> {
+    redis::cmd("DEL")
+        .arg(keys.heartbeat(me))
+        .query_async::<i64>(conn)
+        .await
+        .map(drop)
+}
+
 /// Delete our heartbeat and leave `P:instances` (clean shutdown, no calls left).
 pub async fn deregister(
     conn: &mut MultiplexedConnection,

@@ -53,7 +53,7 @@ pub use self::metrics::{HaFigures, HaMetrics};
 pub use self::store::RedisStore;
 use self::store::{Writer, WriterConfig};
 
-/// How long the writer gets at shutdown to write the removal of the closed calls.
+/// How long the writer gets at shutdown to write the final state of the calls.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 /// How long start-up waits for a standby that is taking our calls over (see
 /// [`liveness::CLAIM_TTL`]) before reading what is left.
@@ -169,11 +169,12 @@ impl Ha {
         self.metrics.clone()
     }
 
-    /// Stop following and heartbeating, write what is queued (the removal of the calls the
-    /// engine closed) within [`DRAIN_LIMIT`], then leave `P:instances` and delete our
-    /// heartbeat so no standby takes over calls that no longer exist. Call it after the
-    /// registry closed every call.
-    pub async fn shutdown(self) {
+    /// Stop following and heartbeating, write what is queued (the final state of the calls
+    /// the registry handed over) within [`DRAIN_LIMIT`], then delete our heartbeat so a
+    /// standby takes the calls over at once instead of after the TTL; with no calls left,
+    /// also leave `P:instances`. Call it after `Calls::shutdown`; `calls` is how many it
+    /// handed over.
+    pub async fn shutdown(self, calls: usize) {
         for task in &self.tasks {
             task.abort();
         }
@@ -195,13 +196,26 @@ impl Ha {
         let me = &self.config.instance_id;
         let done = tokio::time::timeout(DRAIN_LIMIT, async {
             let mut conn = conn::connect(&self.client).await?;
-            liveness::deregister(&mut conn, &self.keys, me).await
+            if calls == 0 {
+                liveness::deregister(&mut conn, &self.keys, me).await
+            } else {
+                liveness::step_down(&mut conn, &self.keys, me).await
+            }
         })
         .await;
         match done {
-            Ok(Ok(())) => info!(instance = %me, "redis: calls removed, instance deregistered"),
-            Ok(Err(e)) => warn!(error = %e, "redis: cannot deregister this instance"),
-            Err(_) => warn!("redis: cannot deregister this instance: timed out"),
+            Ok(Ok(())) if calls == 0 => info!(instance = %me, "redis: instance deregistered"),
+            Ok(Ok(())) => info!(
+                instance = %me,
+                calls,
+                "redis: {calls} calls left for a restart or a standby to take over"
+            ),
+            Ok(Err(e)) => {
+                warn!(error = %e, "redis: cannot step down: the heartbeat expires on its own")
+            }
+            Err(_) => {
+                warn!("redis: cannot step down (timed out): the heartbeat expires on its own")
+            }
         }
     }
 }
@@ -293,7 +307,7 @@ async fn sync(calls: Arc<Mutex<Calls>>, period: Duration) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        load::lock(&calls).sync_store();
+        load::lock(&calls).sync_store(crate::ng::server::now());
     }
 }
 
@@ -301,7 +315,13 @@ async fn sync(calls: Arc<Mutex<Calls>>, period: Duration) {
 /// `CallState` JSON looks like).
 #[cfg(test)]
 pub(crate) fn test_state(call_id: &str) -> ngmedia_engine::core::state::CallState {
-    let json = serde_json::json!({ "version": 1, "call_id": call_id });
+    let json = serde_json::json!({
+        "version": 1,
+        "call_id": call_id,
+        "created_us": 0,
+        "last_signal_us": 0,
+        "legs": [],
+    });
     ngmedia_engine::core::state::CallState::decode(json.to_string().as_bytes())
         .expect("minimal call state decodes")
 }
