@@ -37,8 +37,20 @@ pub struct Daemon {
     pub http: SocketAddr,
     pub port_min: u16,
     pub port_max: u16,
-    log: Arc<Mutex<Vec<String>>>,
-    _block_lock: UdpSocket,
+    /// Every stderr line with the moment the harness read it.
+    log: Arc<Mutex<Vec<(Instant, String)>>>,
+    /// Holds this daemon's media port block (see [`LOCK_BASE`]); daemons started beside
+    /// another one share its lock.
+    _block_lock: Option<UdpSocket>,
+}
+
+/// Where a daemon listens: ng and HTTP sockets and its media port range (on 127.0.0.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DaemonPorts {
+    pub ng: SocketAddr,
+    pub http: SocketAddr,
+    pub port_min: u16,
+    pub port_max: u16,
 }
 
 /// The binary under test: `NGMEDIA_BIN`, else `ngmedia` in the target directory this test
@@ -137,10 +149,69 @@ impl Daemon {
             }
             None => ([127, 0, 0, 1], free_tcp_port()).into(),
         };
+        let ports = DaemonPorts {
+            ng,
+            http,
+            port_min,
+            port_max,
+        };
+        Daemon::spawn(ports, http_flag.is_none(), Some(lock), extra, env)
+    }
+
+    /// Start on exactly `ports` (nothing is reserved for it: the caller owns these ports,
+    /// typically because another daemon of the same test used them before), and wait until
+    /// it answers `ping`. `--listen-http` in `extra` is not allowed here.
+    pub fn start_at(ports: DaemonPorts, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        assert!(
+            !extra.iter().any(|a| a.starts_with("--listen-http")),
+            "start_at takes the HTTP address from `ports`"
+        );
+        Daemon::spawn(ports, true, None, extra, env)
+    }
+
+    /// Start a second engine on the same interface (127.0.0.1) and media port range as this
+    /// one, with its own fresh ng and HTTP ports: a restarted engine after a crash, or a
+    /// standby. It keeps this daemon's port block reserved even if this one is dropped first.
+    pub fn start_beside(&self, extra: &[&str]) -> Daemon {
+        let ports = DaemonPorts {
+            ng: ([127, 0, 0, 1], free_udp_port()).into(),
+            http: ([127, 0, 0, 1], free_tcp_port()).into(),
+            port_min: self.port_min,
+            port_max: self.port_max,
+        };
+        let lock = self._block_lock.as_ref().and_then(|l| l.try_clone().ok());
+        let mut daemon = Daemon::start_at(ports, extra, &[]);
+        daemon._block_lock = lock;
+        daemon
+    }
+
+    /// This daemon's ng, HTTP and media ports.
+    pub fn ports(&self) -> DaemonPorts {
+        DaemonPorts {
+            ng: self.ng,
+            http: self.http,
+            port_min: self.port_min,
+            port_max: self.port_max,
+        }
+    }
+
+    fn spawn(
+        ports: DaemonPorts,
+        add_http_flag: bool,
+        lock: Option<UdpSocket>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
+        let DaemonPorts {
+            ng,
+            http,
+            port_min,
+            port_max,
+        } = ports;
         let mut cmd = Command::new(binary());
         cmd.env_remove("NGMEDIA_HTTP_TOKEN")
             .envs(env.iter().copied());
-        if http_flag.is_none() {
+        if add_http_flag {
             cmd.arg(format!("--listen-http={http}"));
         }
         cmd.args([
@@ -166,7 +237,9 @@ impl Daemon {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((Instant::now(), line));
             }
         });
         let mut daemon = Daemon {
@@ -215,10 +288,55 @@ impl Daemon {
 
     /// Everything the daemon logged so far.
     pub fn log_text(&self) -> String {
-        self.log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .join("\n")
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let lines: Vec<&str> = log.iter().map(|(_, l)| l.as_str()).collect();
+        lines.join("\n")
+    }
+
+    /// The first log line containing `needle` and when the harness read it, waiting up to
+    /// `limit` for it to appear.
+    pub fn wait_for_log(&self, needle: &str, limit: Duration) -> Option<(Instant, String)> {
+        self.wait_for_log_line(limit, |l| l.contains(needle))
+    }
+
+    /// The first log line `matches` accepts and when the harness read it, waiting up to
+    /// `limit` for it to appear.
+    pub fn wait_for_log_line(
+        &self,
+        limit: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<(Instant, String)> {
+        crate::wait_for(limit, || {
+            let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            log.iter().find(|(_, l)| matches(l)).cloned()
+        })
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Wait up to `limit` until every port of this daemon's media range can be bound again;
+    /// whether it could. After SIGKILL the kernel may hold a dead process's sockets a little
+    /// longer (io_uring tears its rings down asynchronously, ~30 ms here), so a successor
+    /// started at once could find its ports still taken.
+    pub fn wait_media_ports_released(&self, limit: Duration) -> bool {
+        crate::wait_for(limit, || {
+            (self.port_min..=self.port_max)
+                .all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok())
+                .then_some(())
+        })
+        .is_some()
+    }
+
+    /// Kill the daemon with SIGKILL (a crash: nothing is flushed or cleaned up) and reap it.
+    pub fn kill9(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // Child::kill sends SIGKILL on Unix.
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
     }
 
     pub fn pid(&self) -> u32 {

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod http;
 pub mod li;
 pub mod ng;
+pub mod redis;
 pub mod rtp;
 pub mod sdp;
 
@@ -21,6 +22,7 @@ pub use call::TwoPartyCall;
 pub use daemon::Daemon;
 pub use http::{HttpClient, HttpResponse};
 pub use ng::NgClient;
+pub use redis::{RedisServer, RespValue};
 pub use rtp::RtpEndpoint;
 pub use sdp::Sdp;
 
