@@ -146,27 +146,6 @@ kill9_engine() {
     wait "$EPID" 2>/dev/null || true
 }
 
-# After SIGKILL the kernel may hold an io_uring engine's sockets a few ms longer; a
-# successor started before they are released could not bind its calls' ports.
-wait_ports_free() {
-    python3 - "$PORT_MIN" "$PORT_MAX" <<'EOF' || { echo "media ports still bound 2 s after SIGKILL" >&2; exit 1; }
-import socket, sys, time
-lo, hi = int(sys.argv[1]), int(sys.argv[2])
-deadline = time.monotonic() + 2.0
-port = lo
-while port <= hi:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.bind(("127.0.0.1", port))
-        port += 1
-    except OSError:
-        if time.monotonic() > deadline:
-            sys.exit(1)
-        time.sleep(0.005)
-    finally:
-        s.close()
-EOF
-}
 
 stop_engine() {
     kill -TERM "$EPID" 2>/dev/null || true
@@ -240,7 +219,6 @@ if [ "$SKIP_RECOVERY" != 1 ]; then
     sleep $((SYNC_INTERVAL * 2))
 
     kill9_engine
-    wait_ports_free
     log=$OUT/recover-after.log
     start_engine "$log" "${REDIS_FLAGS[@]}"
     line=

@@ -317,19 +317,6 @@ impl Daemon {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Wait up to `limit` until every port of this daemon's media range can be bound again;
-    /// whether it could. After SIGKILL the kernel may hold a dead process's sockets a little
-    /// longer (io_uring tears its rings down asynchronously, ~30 ms here), so a successor
-    /// started at once could find its ports still taken.
-    pub fn wait_media_ports_released(&self, limit: Duration) -> bool {
-        crate::wait_for(limit, || {
-            (self.port_min..=self.port_max)
-                .all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok())
-                .then_some(())
-        })
-        .is_some()
-    }
-
     /// Kill the daemon with SIGKILL (a crash: nothing is flushed or cleaned up) and reap it.
     pub fn kill9(&mut self) {
         if let Ok(None) = self.child.try_wait() {
