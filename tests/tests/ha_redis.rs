@@ -618,3 +618,43 @@ fn number_after_reads_the_count() {
     );
     assert_eq!(number_after("nothing here", "restored "), None);
 }
+
+/// SIGTERM with Redis hands the calls over instead of ending them: the engine exits 0 and
+/// says so, and a standby takes them over at once (its heartbeat is deleted, no TTL wait).
+#[test]
+fn sigterm_hands_calls_over_to_the_standby() {
+    let redis = RedisServer::start();
+    // A long TTL: only the deleted heartbeat can explain a quick takeover.
+    let ttl = ["--redis-heartbeat-ttl", "30"];
+    let mut active = Daemon::start(&refs(&redis_flags(&redis, 0, "ha-leaving", &ttl)));
+    let standby = active.start_beside(&refs(&redis_flags(
+        &redis,
+        0,
+        "ha-staying",
+        &["--standby", "--redis-heartbeat-ttl", "30"],
+    )));
+    let mut call = TwoPartyCall::setup(&active.client(), "ha-handover");
+    assert_plain_media(&mut call, BEFORE, "through the engine that stops");
+    wait_stored(&redis, 0, "ngmedia", "ha-leaving", &[&call.call_id]);
+
+    let stopped = Instant::now();
+    let status = active.terminate(Duration::from_secs(5)).expect("exits on SIGTERM");
+    assert!(status.success(), "{}", active.log_text());
+    assert!(
+        active.log_text().contains("handed 1 call(s) over through redis"),
+        "{}",
+        active.log_text()
+    );
+    let (count, at, line) = logged_count(&standby, "took over ", Duration::from_secs(5));
+    assert_eq!(count, 1, "{line}");
+    assert!(
+        at.duration_since(stopped) < Duration::from_secs(5),
+        "takeover waited for the heartbeat TTL"
+    );
+    plain_relays_again(
+        &mut call,
+        at + Duration::from_secs(1),
+        AFTER,
+        "through the standby",
+    );
+}
