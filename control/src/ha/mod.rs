@@ -42,6 +42,7 @@ use std::time::{Duration, Instant};
 use ngmedia_engine::core::calls::Calls;
 use redis::aio::MultiplexedConnection;
 use redis::{Client, RedisResult};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tracing::{info, warn};
@@ -64,6 +65,8 @@ const CLAIM_WAIT: Duration = Duration::from_secs(11);
 pub enum HaError {
     #[error("invalid redis address: {0}")]
     Client(#[from] redis::RedisError),
+    #[error("cannot start the redis writer thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// The running HA side; [`Ha::shutdown`] after the calls were closed.
@@ -73,7 +76,8 @@ pub struct Ha {
     keys: Keys,
     metrics: Arc<HaMetrics>,
     store: RedisStore,
-    writer: JoinHandle<()>,
+    /// Fires when the writer thread finished (everything written after `close`).
+    writer: oneshot::Receiver<()>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -127,7 +131,7 @@ pub async fn start(config: HaConfig, calls: Arc<Mutex<Calls>>) -> Result<Ha, HaE
         }
     }
 
-    let writer = tokio::spawn(writer.run());
+    let writer = spawn_writer(writer)?;
     tasks.push(tokio::spawn(liveness::run(
         client.clone(),
         keys.clone(),
@@ -179,12 +183,11 @@ impl Ha {
             task.abort();
         }
         self.store.close();
-        let writer = self.writer.abort_handle();
         if tokio::time::timeout(DRAIN_LIMIT, self.writer)
             .await
             .is_err()
         {
-            writer.abort();
+            // The thread ends with the process.
             warn!(
                 calls = self.store.pending(),
                 "redis unreachable at exit: changes to {} calls not written; this \
@@ -218,6 +221,24 @@ impl Ha {
             }
         }
     }
+}
+
+/// Run the writer on a thread of its own: encoding states and talking to Redis never take
+/// time from the ng server on the control runtime.
+fn spawn_writer(writer: Writer) -> Result<oneshot::Receiver<()>, HaError> {
+    let (done, finished) = oneshot::channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(HaError::Thread)?;
+    std::thread::Builder::new()
+        .name("redis-writer".into())
+        .spawn(move || {
+            runtime.block_on(writer.run());
+            let _ = done.send(());
+        })
+        .map_err(HaError::Thread)?;
+    Ok(finished)
 }
 
 /// Start-up restore of this instance's own calls.

@@ -35,21 +35,29 @@ enum Pending {
     Remove,
 }
 
+/// A change as queued: the engine's state is encoded by the writer, off the signalling
+/// path; changes put back after a failed write are already encoded.
+#[derive(Debug)]
+enum Queued {
+    State(Box<CallState>),
+    Ready(Pending),
+}
+
 /// What `save`/`remove` leave for the writer.
 #[derive(Debug)]
 struct Queue {
-    pending: Mutex<HashMap<String, Pending>>,
+    pending: Mutex<HashMap<String, Queued>>,
     wake: Notify,
     closing: AtomicBool,
     metrics: Arc<HaMetrics>,
 }
 
 impl Queue {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Pending>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Queued>> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn push(&self, call_id: String, change: Pending) {
+    fn push(&self, call_id: String, change: Queued) {
         let mut pending = self.lock();
         pending.insert(call_id, change);
         self.metrics.set_pending(pending.len());
@@ -57,17 +65,30 @@ impl Queue {
         self.wake.notify_one();
     }
 
+    /// Everything queued, encoded (after the lock is released).
     fn take(&self) -> HashMap<String, Pending> {
-        let mut pending = self.lock();
-        self.metrics.set_pending(0);
-        mem::take(&mut *pending)
+        let queued = {
+            let mut pending = self.lock();
+            self.metrics.set_pending(0);
+            mem::take(&mut *pending)
+        };
+        queued
+            .into_iter()
+            .map(|(id, q)| {
+                let change = match q {
+                    Queued::State(state) => Pending::Save(Arc::new(state.encode())),
+                    Queued::Ready(change) => change,
+                };
+                (id, change)
+            })
+            .collect()
     }
 
     /// Return unwritten changes; anything queued since is newer and wins.
     fn put_back(&self, batch: impl IntoIterator<Item = (String, Pending)>) {
         let mut pending = self.lock();
         for (id, change) in batch {
-            pending.entry(id).or_insert(change);
+            pending.entry(id).or_insert(Queued::Ready(change));
         }
         self.metrics.set_pending(pending.len());
     }
@@ -86,12 +107,13 @@ pub struct RedisStore {
 
 impl StateStore for RedisStore {
     fn save(&self, state: CallState) {
-        let bytes = Arc::new(state.encode());
-        self.queue.push(state.call_id, Pending::Save(bytes));
+        self.queue
+            .push(state.call_id.clone(), Queued::State(Box::new(state)));
     }
 
     fn remove(&self, call_id: &str) {
-        self.queue.push(call_id.to_string(), Pending::Remove);
+        self.queue
+            .push(call_id.to_string(), Queued::Ready(Pending::Remove));
     }
 }
 
