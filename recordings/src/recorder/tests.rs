@@ -3,7 +3,8 @@
 
 use super::*;
 use ngmedia_codecs::g711::ulaw_encode;
-use ngmedia_engine::core::tap::{TapCodec, TapLeg};
+use ngmedia_engine::core::tap::{TapCodec, TapLeg, TapPacket};
+use std::sync::atomic::Ordering::Relaxed;
 
 struct Dir(PathBuf);
 

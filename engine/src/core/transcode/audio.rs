@@ -1,0 +1,193 @@
+//! The audio path of a [`Transcoder`]: decode, conceal loss, collect PCM in the FIFO and
+//! encode it one output frame at a time.
+
+use ngmedia_codecs::{CodecKind, Decoder};
+
+use super::{write_header, Transcoder, FIFO, MAX_CONCEAL_MS, SLOT};
+use crate::core::rtp::RtpHeader;
+
+impl Transcoder {
+    pub(super) fn handle_audio(&mut self, h: &RtpHeader<'_>, payload: &[u8], lost_packets: u32) {
+        if payload.is_empty() {
+            return;
+        }
+        // An active in-band rendering replaces the audio until the event ends.
+        if matches!(&self.event, Some(e) if e.tone.is_some() && !e.ended) {
+            return;
+        }
+        let in_clock = self.spec.input.codec.clock_rate;
+        let ts = h.timestamp();
+        let (have_audio, next_ts) = match &self.input {
+            Some(st) => (st.have_audio, st.next_ts),
+            None => (false, ts),
+        };
+        if h.marker() {
+            self.marker = true;
+        }
+        let mut gap = ts.wrapping_sub(next_ts) as i32;
+        if !have_audio {
+            gap = 0;
+        }
+        if gap > 0 {
+            let max_gap = (in_clock / 1000 * MAX_CONCEAL_MS) as i32;
+            if lost_packets > 0 && gap <= max_gap {
+                let samples = self.to_pcm(gap as u32);
+                self.conceal(samples, payload, lost_packets);
+            } else {
+                // Silence suppression or a long outage: jump the output clock by the same
+                // time and mark the new talk spurt.
+                let out_units = (gap as u64 * self.spec.output.codec.clock_rate as u64
+                    / in_clock as u64) as u32;
+                self.ts = self.ts.wrapping_add(out_units);
+                self.marker = true;
+            }
+        }
+        let n = match self.decoder.decode(payload, &mut self.scratch) {
+            Ok(n) => n,
+            Err(_) => {
+                self.counters.errors += 1;
+                return;
+            }
+        };
+        let ch = self.decoder.channels() as usize;
+        let frames = n / ch.max(1);
+        self.push_pcm_from_scratch(frames, ch);
+        let units = (frames as u64 * in_clock as u64 / self.pcm_rate as u64) as u32;
+        if let Some(st) = &mut self.input {
+            st.have_audio = true;
+            st.next_ts = ts.wrapping_add(units);
+        }
+        self.encode_ready();
+    }
+
+    /// Input clock units → internal PCM samples.
+    fn to_pcm(&self, units: u32) -> usize {
+        (units as u64 * self.pcm_rate as u64 / self.spec.input.codec.clock_rate as u64) as usize
+    }
+
+    /// Fill `samples` of lost audio; the last lost packet is recovered from `next`'s FEC
+    /// where the codec has it.
+    fn conceal(&mut self, samples: usize, next: &[u8], lost: u32) {
+        let mut samples = samples.min(FIFO / 2);
+        if matches!(self.decoder, Decoder::G711(_)) {
+            // Silence: cheaper than decoding and what rtpengine does for G.711.
+        } else if self.spec.input.codec.kind() == CodecKind::G729 {
+            samples -= samples % 80;
+        } else {
+            // Opus frames are multiples of 2.5 ms.
+            let q = (self.pcm_rate / 400) as usize;
+            samples -= samples % q;
+        }
+        if samples == 0 {
+            return;
+        }
+        let ch = self.decoder.channels() as usize;
+        let per_packet = (samples / lost.max(1) as usize).max(1);
+        let mut done = 0;
+        while done < samples {
+            let chunk = per_packet.min(samples - done);
+            let last = done + chunk >= samples;
+            let r = if last && self.spec.input.codec.kind() == CodecKind::Opus {
+                self.decoder.decode_fec(next, chunk, &mut self.scratch)
+            } else {
+                self.decoder.conceal(chunk, &mut self.scratch)
+            };
+            match r {
+                Ok(n) => {
+                    let frames = n / ch.max(1);
+                    self.push_pcm_from_scratch(frames, ch);
+                }
+                Err(_) => {
+                    // Concealment failed (odd chunk size): fill silence instead.
+                    self.scratch[..chunk * ch].fill(0);
+                    self.push_pcm_from_scratch(chunk, ch);
+                }
+            }
+            done += chunk;
+        }
+        self.counters.concealed += lost as u64;
+        self.encode_ready();
+    }
+
+    /// Append `frames` of the decoder's scratch output (interleaved `ch` channels) to the
+    /// FIFO as mono.
+    fn push_pcm_from_scratch(&mut self, frames: usize, ch: usize) {
+        let room = FIFO - self.fifo_len;
+        let frames = if frames > room {
+            // Cannot happen with a polled queue; keep the newest audio.
+            self.drop_fifo(frames - room);
+            frames.min(FIFO - self.fifo_len)
+        } else {
+            frames
+        };
+        let dst = &mut self.fifo[self.fifo_len..self.fifo_len + frames];
+        if ch <= 1 {
+            dst.copy_from_slice(&self.scratch[..frames]);
+        } else {
+            for (i, d) in dst.iter_mut().enumerate() {
+                let l = self.scratch[i * ch] as i32;
+                let r = self.scratch[i * ch + 1] as i32;
+                *d = ((l + r) / 2) as i16;
+            }
+        }
+        self.fifo_len += frames;
+    }
+
+    fn drop_fifo(&mut self, n: usize) {
+        let n = n.min(self.fifo_len);
+        self.fifo.copy_within(n..self.fifo_len, 0);
+        self.fifo_len -= n;
+    }
+
+    /// Encode every complete output frame in the FIFO.
+    pub(super) fn encode_ready(&mut self) {
+        let frame = self.encoder.frame_samples();
+        let step = self.encoder.timestamp_step();
+        let mut used = 0;
+        while self.fifo_len - used >= frame {
+            if self.detect_frame(used, frame, step) {
+                used += frame;
+                continue;
+            }
+            let slot = self.reserve_slot();
+            let out = &mut self.queue[slot * SLOT..(slot + 1) * SLOT];
+            let pcm = &self.fifo[used..used + frame];
+            used += frame;
+            let len = match self
+                .encoder
+                .encode(pcm, &mut out[crate::core::rtp::RTP_HEADER_LEN..])
+            {
+                Ok(len) => len,
+                Err(_) => {
+                    self.counters.errors += 1;
+                    self.unreserve_slot();
+                    continue;
+                }
+            };
+            if len == 0 {
+                // DTX: nothing to send for this frame; the next packet starts a talk spurt.
+                self.unreserve_slot();
+                self.ts = self.ts.wrapping_add(step);
+                self.marker = true;
+                continue;
+            }
+            let marker = std::mem::take(&mut self.marker);
+            write_header(
+                out,
+                marker,
+                self.spec.output.pt,
+                self.seq,
+                self.ts,
+                self.ssrc,
+            );
+            self.queue_len[slot] = crate::core::rtp::RTP_HEADER_LEN + len;
+            self.seq = self.seq.wrapping_add(1);
+            self.ts = self.ts.wrapping_add(step);
+            self.counters.sent_packets = self.counters.sent_packets.wrapping_add(1);
+            self.counters.sent_octets = self.counters.sent_octets.wrapping_add(len as u32);
+        }
+        if used > 0 {
+            self.drop_fifo(used);
+        }
+    }
+}

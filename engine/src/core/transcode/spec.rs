@@ -1,0 +1,75 @@
+//! What a transcoder converts and what it counts: the types negotiation builds and the
+//! Opus encoder settings chosen for them.
+
+use ngmedia_codecs::{Codec, CodecError};
+
+/// Opus bitrate when neither `codec: {set: [opus/…/BITRATE]}` nor the receiver's
+/// `maxaveragebitrate` gives one: rtpengine's default, and where PESQ stops improving
+/// (narrowband speech, complexity 5: 3.04 at libopus' own 11 kbit/s, 3.56 at 16, 3.69 at
+/// 24, 3.73 at 32; see the README's transcoding measurements).
+pub const OPUS_DEFAULT_BITRATE: u32 = 32_000;
+
+/// Opus encoder complexity for a bitrate, chosen by PESQ against CPU (`bench/pesq.sh
+/// --sweep`, `cargo bench -p ngmedia-codecs`): from 24 kbit/s on, complexity 3 scores within
+/// 0.01 MOS of 5 (3.72 against 3.73 at 32 kbit/s) for about a quarter less encoder time;
+/// below that the extra analysis of 5 is worth it (3.56 against 3.44 at 16 kbit/s).
+pub fn opus_complexity(bitrate: u32) -> u8 {
+    if bitrate >= 24_000 {
+        3
+    } else {
+        5
+    }
+}
+
+/// One side of a transcoder: codec, payload types and packetisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodecEnd {
+    pub codec: Codec,
+    /// Payload type of the audio codec on this side.
+    pub pt: u8,
+    /// Packet duration (output: what we produce; input: informative).
+    pub ptime_ms: u32,
+    /// This side's telephone-event payload type at the codec's clock rate, if it has one.
+    pub event_pt: Option<u8>,
+    /// Encoder bitrate from `codec: {set: [...]}` (Opus), `None` for the default.
+    pub bitrate: Option<u32>,
+}
+
+/// What a transcoder converts: built at negotiation, carried in the stream plan.
+/// rtpengine: the pair of `rtp_payload_type`s a `codec_handler` is set up with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TranscodeSpec {
+    pub input: CodecEnd,
+    pub output: CodecEnd,
+    /// Detect DTMF tones in the decoded audio and send them as telephone-event with the
+    /// output side's payload type (rtpengine: `pcm_dtmf_detect` of the `detect DTMF`
+    /// flag). Takes effect only when the output side has telephone-event.
+    pub detect_dtmf: bool,
+}
+
+/// Counters of one transcoder (for RTCP and diagnostics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TranscodeCounters {
+    /// Input packets accepted (audio and events).
+    pub received: u64,
+    /// Input packets that could not be decoded, or had an unknown payload type.
+    pub errors: u64,
+    /// Input packets too old to use (duplicates, late reordering).
+    pub late: u64,
+    /// Lost input packets filled by concealment.
+    pub concealed: u64,
+    /// Output packets dropped because nobody polled the queue.
+    pub overflow: u64,
+    /// Output RTP packets and payload octets produced (the RTCP SR sender counts).
+    pub sent_packets: u32,
+    pub sent_octets: u32,
+}
+
+/// Why a transcoder could not be built (negotiation picked something the codecs cannot do).
+#[derive(Debug, thiserror::Error)]
+pub enum TranscodeError {
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("{0} cannot be transcoded")]
+    NotAudio(&'static str),
+}

@@ -1,0 +1,237 @@
+//! Applying the control plane's commands to the worker's sockets: install or update a call's
+//! streams from its plan, resolve their sinks, and close the ports a call gives up.
+
+use std::sync::Arc;
+
+use tracing::{debug, warn};
+
+use super::dtls::{key_from_dtls, DtlsLink};
+use super::srtp::{self, rekey};
+use super::transcode::set_transcoder;
+use super::{Core, Entry, Now, Watch};
+use crate::core::latch::Latch;
+use crate::core::plan::{CallKey, CallPlan, PortKey};
+use crate::core::player::OutLine;
+use crate::core::tap::{StreamTap, StreamTaps, TapSender};
+use crate::io::ports::BoundPort;
+
+/// Tap state for a stream whose plan asks for copies, when a sink is attached.
+fn stream_tap(
+    queue: Option<&TapSender>,
+    call: CallKey,
+    stream: Option<crate::core::tap::TapStream>,
+) -> Option<StreamTap> {
+    Some(StreamTap::new(call, stream?, queue?))
+}
+
+impl Core {
+    pub(super) fn apply(&mut self, plan: CallPlan, mut ports: Vec<BoundPort>, w: &mut impl Watch) {
+        let now = Now::read();
+        let call = plan.call;
+        // Ports the call had that the new plan no longer mentions.
+        let old = self.calls.remove(&call).unwrap_or_default();
+        for key in old {
+            if !plan.streams.iter().any(|s| s.port == key) {
+                self.close(key, w);
+            }
+        }
+        let mut keys = Vec::with_capacity(plan.streams.len());
+        for sp in plan.streams {
+            if let Some(&idx) = self.by_key.get(&sp.port) {
+                let Some(e) = self.slab[idx].as_mut() else {
+                    continue;
+                };
+                if e.call != call {
+                    warn!(
+                        port = sp.port.0,
+                        "plan names a port owned by another call; ignored"
+                    );
+                    continue;
+                }
+                if e.latch
+                    .update(sp.expected, sp.latch, sp.relatch, now.mono_ms)
+                {
+                    sp.stats.set_endpoint(None);
+                } else if !Arc::ptr_eq(&e.stats, &sp.stats) && sp.latch.learn {
+                    if let Some(learned) = e.latch.learned() {
+                        sp.stats.set_endpoint(Some(learned));
+                    }
+                }
+                e.stats = sp.stats;
+                match sp.dtls {
+                    Some(p) if e.dtls.as_ref().is_some_and(|l| l.params == p) => {}
+                    Some(p) => {
+                        // New or changed association: keys come from its handshake.
+                        e.dtls = DtlsLink::new(p, sp.port);
+                        e.srtp_in = None;
+                        e.srtp_out = None;
+                        if !self.handshaking.contains(&idx) {
+                            self.handshaking.push(idx);
+                        }
+                    }
+                    None => {
+                        if e.dtls.take().is_some() {
+                            e.srtp_in = None;
+                            e.srtp_out = None;
+                        }
+                        rekey(&mut e.srtp_in, sp.srtp_in, sp.port);
+                        rekey(&mut e.srtp_out, sp.srtp_out, sp.port);
+                    }
+                }
+                e.ice = sp.ice.map(Box::new);
+                e.forward = sp.forward;
+                e.rtcp_feedback = sp.rtcp_feedback;
+                e.rtp_sink_key = sp.rtp_sink;
+                e.rtcp_sink_key = sp.rtcp_sink;
+                set_transcoder(e, sp.transcode, now);
+                if e.taps.record.as_ref().map(StreamTap::stream) != sp.tap {
+                    e.taps.record = stream_tap(self.tap.as_ref(), call, sp.tap);
+                }
+                if e.taps.intercept.as_ref().map(StreamTap::stream) != sp.intercept {
+                    e.taps.intercept = stream_tap(self.intercept.as_ref(), call, sp.intercept);
+                }
+            } else if let Some(pos) = ports.iter().position(|p| p.key == sp.port) {
+                let port = ports.swap_remove(pos);
+                let (mut srtp_in, mut srtp_out) = (None, None);
+                let dtls = match sp.dtls {
+                    Some(p) => DtlsLink::new(p, sp.port),
+                    None => {
+                        rekey(&mut srtp_in, sp.srtp_in, sp.port);
+                        rekey(&mut srtp_out, sp.srtp_out, sp.port);
+                        None
+                    }
+                };
+                let has_dtls = dtls.is_some();
+                let mut entry = Entry {
+                    srtp_in,
+                    srtp_out,
+                    dtls,
+                    ice: sp.ice.map(Box::new),
+                    call,
+                    latch: Latch::new(sp.expected, sp.latch, now.mono_ms)
+                        .with_learning(self.learning),
+                    stats: sp.stats,
+                    forward: sp.forward,
+                    rtcp_feedback: sp.rtcp_feedback,
+                    rtp_sink_key: sp.rtp_sink,
+                    rtcp_sink_key: sp.rtcp_sink,
+                    rtp_sink: None,
+                    rtcp_sink: None,
+                    transcoder: None,
+                    terminate_rtcp: false,
+                    rtcp_due_ms: 0,
+                    taps: StreamTaps {
+                        record: stream_tap(self.tap.as_ref(), call, sp.tap),
+                        intercept: stream_tap(self.intercept.as_ref(), call, sp.intercept),
+                    },
+                    line: OutLine::default(),
+                    player: None,
+                    port,
+                };
+                // A stream taken over from stored state continues where it was; its DTLS
+                // association is keyed already, so no handshake is started.
+                let mut handshake = has_dtls;
+                if let Some(from) = sp.resume {
+                    if let (true, Some(keys)) = (has_dtls, from.dtls_keys.clone()) {
+                        key_from_dtls(&mut entry, keys);
+                        handshake = false;
+                    }
+                    srtp::resume(&mut entry.srtp_in, &mut entry.srtp_out, &from);
+                    if let Some(addr) = from.latched {
+                        entry.latch.resume(addr);
+                    }
+                }
+                set_transcoder(&mut entry, sp.transcode, now);
+                let idx = self.free.pop().unwrap_or(self.slab.len());
+                if let Err(e) = w.watch(idx, entry.port.raw_fd()) {
+                    warn!(port = sp.port.0, error = %e, "cannot watch media socket; port closed");
+                    if idx < self.slab.len() {
+                        self.free.push(idx);
+                    }
+                    continue;
+                }
+                if idx == self.slab.len() {
+                    self.slab.push(Some(entry));
+                } else {
+                    self.slab[idx] = Some(entry);
+                }
+                self.by_key.insert(sp.port, idx);
+                if handshake && !self.handshaking.contains(&idx) {
+                    self.handshaking.push(idx);
+                }
+            } else {
+                warn!(
+                    port = sp.port.0,
+                    "plan names a port that was never allocated; ignored"
+                );
+                continue;
+            }
+            if !keys.contains(&sp.port) {
+                keys.push(sp.port);
+            }
+        }
+        // `ports` is empty unless the plan named a port twice; leftovers are closed on drop.
+        drop(ports);
+        self.calls.insert(call, keys);
+        self.resolve_sinks(call);
+        debug!(call = call.0, "media plan applied");
+        // Clients with a known party start their handshake now.
+        self.handle_timers();
+    }
+
+    pub(super) fn release(&mut self, keys: &[PortKey], w: &mut impl Watch) {
+        for key in keys {
+            let Some(&idx) = self.by_key.get(key) else {
+                continue;
+            };
+            let Some(call) = self.slab[idx].as_ref().map(|e| e.call) else {
+                continue;
+            };
+            self.close(*key, w);
+            if let Some(list) = self.calls.get_mut(&call) {
+                list.retain(|k| k != key);
+            }
+            self.resolve_sinks(call);
+        }
+    }
+
+    /// Point each port of the call at the slab slots of its sinks (within the same call).
+    fn resolve_sinks(&mut self, call: CallKey) {
+        let Some(keys) = self.calls.get(&call) else {
+            return;
+        };
+        for key in keys {
+            let Some(&idx) = self.by_key.get(key) else {
+                continue;
+            };
+            let (rtp_key, rtcp_key) = match &self.slab[idx] {
+                Some(e) => (e.rtp_sink_key, e.rtcp_sink_key),
+                None => continue,
+            };
+            let resolve = |k: Option<PortKey>| {
+                let k = k?;
+                keys.contains(&k)
+                    .then(|| self.by_key.get(&k).copied())
+                    .flatten()
+            };
+            let (rtp, rtcp) = (resolve(rtp_key), resolve(rtcp_key));
+            if let Some(e) = self.slab[idx].as_mut() {
+                e.rtp_sink = rtp;
+                e.rtcp_sink = rtcp;
+            }
+        }
+    }
+
+    pub(super) fn close(&mut self, key: PortKey, w: &mut impl Watch) {
+        let Some(idx) = self.by_key.remove(&key) else {
+            return;
+        };
+        if let Some(entry) = self.slab[idx].take() {
+            if let Some(entry) = w.unwatch(idx, entry) {
+                self.free.push(idx);
+                // Dropping the entry closes the socket and returns the port to the pool.
+                drop(entry);
+            }
+        }
+    }
+}

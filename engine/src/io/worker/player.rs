@@ -1,0 +1,146 @@
+//! Players on the worker (media played toward a party, rtpengine's `media_player`): start
+//! and stop them, and send their packets when due.
+
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering::Relaxed;
+
+use tracing::{debug, warn};
+
+use super::srtp::srtp_protect_parts;
+use super::{Core, Now, SRTP_TAIL_ROOM};
+use crate::core::plan::PortKey;
+use crate::core::player::{PlaySpec, Player};
+use crate::core::stats::DropReason;
+use crate::io::ports::Role;
+use crate::io::sys;
+
+/// Granularity of the players' timer (µs): 2 ms of added jitter at most, well inside any
+/// receiver's jitter buffer, for 1/40th of the wake-ups of per-frame timing at 20 ms ptime.
+const PLAYER_TICK_US: u64 = 2000;
+
+impl Core {
+    /// Start or stop the player toward the party of `port`.
+    pub(super) fn play(&mut self, port: PortKey, spec: Option<PlaySpec>) {
+        let Some(&idx) = self.by_key.get(&port) else {
+            debug!(port = port.0, "play: port not on this worker");
+            return;
+        };
+        let Some(e) = self.slab[idx].as_mut() else {
+            return;
+        };
+        match spec {
+            Some(spec) if e.port.role == Role::Rtp => {
+                let now_us = Now::read().mono_us;
+                let random = (rand::random(), rand::random(), rand::random());
+                let p = Player::new(&spec, &e.line, now_us, random);
+                if e.player.replace(Box::new(p)).is_some() {
+                    e.line.end_play();
+                }
+                if !self.players.contains(&idx) {
+                    self.players.push(idx);
+                }
+                self.next_player_us = Some(self.next_player_us.map_or(now_us, |t| t.min(now_us)));
+            }
+            Some(_) => warn!(port = port.0, "play: not an RTP port"),
+            None => {
+                if e.player.take().is_some() {
+                    e.line.end_play();
+                }
+            }
+        }
+        self.count_players();
+    }
+
+    /// Publish how many players are sending (the list may hold slots closed since; those
+    /// do not count).
+    fn count_players(&self) {
+        let live = self
+            .players
+            .iter()
+            .filter(|&&i| matches!(self.slab.get(i), Some(Some(e)) if e.player.is_some()))
+            .count();
+        self.counters.players.store(live as u64, Relaxed);
+    }
+
+    /// How long the backend may sleep before a player packet is due: `None` = no player
+    /// (sleep until IO), else at most that many µs (0: due now).
+    pub fn player_timeout_us(&self) -> Option<u64> {
+        // Wake on a coarse tick, not at every player's own due time: hundreds of players with
+        // scattered phases then share one wake-up (and one send batch) per tick instead of
+        // waking the thread for each frame. A frame leaves at most one tick late.
+        let due = self.next_player_us?.div_ceil(PLAYER_TICK_US) * PLAYER_TICK_US;
+        Some(due.saturating_sub(sys::clock_us(libc::CLOCK_MONOTONIC)))
+    }
+
+    /// Send every player packet due at `now`, at most `budget` of them (the rest stay due
+    /// and go on the next loop iteration), through `send(fd, slot, dest, bytes)`, which
+    /// returns whether it was sent or queued. Updates the next due time.
+    pub fn poll_players(
+        &mut self,
+        now: Now,
+        mut budget: usize,
+        mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
+    ) {
+        if self.players.is_empty() {
+            self.next_player_us = None;
+            self.counters.players.store(0, Relaxed);
+            return;
+        }
+        let Core {
+            slab,
+            players,
+            out_buf,
+            counters,
+            ..
+        } = self;
+        let room = out_buf.len().saturating_sub(SRTP_TAIL_ROOM);
+        let mut next: Option<u64> = None;
+        let mut i = 0;
+        while i < players.len() {
+            let idx = players[i];
+            let Some(Some(e)) = slab.get_mut(idx) else {
+                players.swap_remove(i);
+                continue;
+            };
+            let Some(p) = e.player.as_mut() else {
+                players.swap_remove(i);
+                continue;
+            };
+            let dest = e.latch.destination();
+            let fd = e.port.raw_fd();
+            while budget > 0 {
+                let Some(n) = p.write_next(now.mono_us, &mut out_buf[..room]) else {
+                    break;
+                };
+                budget -= 1;
+                let (ssrc, seq, ts, step) = p.line();
+                e.line.on_player(ssrc, seq, ts, step);
+                // No address for the party yet: time passes, nothing is sent.
+                let Some(dest) = dest else { continue };
+                let dtls = e.dtls.is_some();
+                let sent = match srtp_protect_parts(&mut e.srtp_out, dtls, out_buf, n) {
+                    Ok(len) => send(fd, idx, dest, &out_buf[..len]),
+                    Err(_) => false,
+                };
+                if !sent {
+                    counters.count_drop(DropReason::SendFailed);
+                }
+            }
+            match p.next_due_us() {
+                Some(due) => {
+                    next = Some(next.map_or(due, |t| t.min(due)));
+                    i += 1;
+                }
+                None => {
+                    // End of file: the relay takes the line back.
+                    e.player = None;
+                    e.line.end_play();
+                    players.swap_remove(i);
+                }
+            }
+        }
+        self.next_player_us = next;
+        self.count_players();
+    }
+}

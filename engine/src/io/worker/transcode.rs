@@ -1,0 +1,190 @@
+//! Transcoded streams on the worker: feeding a stream's transcoder and sending what it
+//! produces, building transcoders from the plan, and the RTCP reports we send for them.
+
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+
+use tracing::warn;
+
+use super::{
+    drop_many, drop_packet, protect, replaced, target, Core, Entry, Now, Route, SRTP_TAIL_ROOM,
+};
+use crate::core::stats::{DropReason, WorkerCounters};
+use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
+use crate::io::ports::Role;
+
+/// Interval of the RTCP reports we send for transcoded streams (RFC 3550's 5 s minimum).
+pub(crate) const RTCP_INTERVAL_MS: u64 = 5_000;
+/// How often the worker looks for due RTCP reports. The check runs on the worker's
+/// wake-ups (a transcoded stream has packets every 10-60 ms), so no timer is needed.
+const RTCP_SCAN_MS: u64 = 500;
+
+/// Feed a packet routed [`Route::Transcode`] (plain RTP, SRTP already removed) to slot
+/// `idx`'s transcoder and hand every packet it produces, SRTP-protected for the sink's
+/// party where it gets SRTP, to `send(sink_fd, sink_slot, dest, bytes)`, which returns
+/// whether the packet was sent or queued (counted as relayed) or failed (counted as a
+/// drop). `buf` is the worker's scratch for one output packet (with SRTP tail room).
+pub(crate) fn transcode(
+    slab: &mut [Option<Entry>],
+    counters: &WorkerCounters,
+    idx: usize,
+    pkt: &[u8],
+    now: Now,
+    buf: &mut [u8],
+    mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
+) {
+    let dest = target(slab, idx, Route::Rtp)
+        .and_then(|(sink, dest)| Some((slab[sink].as_ref()?.port.raw_fd(), sink, dest)));
+    let Some(Some(entry)) = slab.get_mut(idx) else {
+        return;
+    };
+    let Some(t) = entry.transcoder.as_mut() else {
+        return;
+    };
+    t.handle_rtp(now.mono_ms, pkt);
+    let room = buf.len().saturating_sub(SRTP_TAIL_ROOM);
+    let (mut failed, mut undeliverable) = (0, false);
+    loop {
+        let Some(Some(entry)) = slab.get_mut(idx) else {
+            return;
+        };
+        let Some(n) = entry
+            .transcoder
+            .as_mut()
+            .and_then(|t| t.poll_output(&mut buf[..room]))
+        else {
+            break;
+        };
+        let Some((fd, sink, addr)) = dest else {
+            undeliverable = true;
+            continue;
+        };
+        if replaced(slab, sink) {
+            continue;
+        }
+        let len = match slab.get_mut(sink) {
+            Some(Some(s)) => protect(s, Route::Rtp, buf, n),
+            _ => Err(DropReason::NoDestination),
+        };
+        match len {
+            Ok(len) if send(fd, sink, addr, &buf[..len]) => counters.count_relayed(1),
+            _ => failed += 1,
+        }
+    }
+    if let Some(Some(entry)) = slab.get(idx) {
+        drop_many(counters, &entry.stats, DropReason::SendFailed, failed);
+        if undeliverable {
+            drop_packet(counters, &entry.stats, DropReason::NoDestination);
+        }
+    }
+}
+
+/// NTP timestamp (RFC 3550 §4) of a Unix time in milliseconds.
+fn ntp_from_unix_ms(ms: u64) -> u64 {
+    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+    let secs = ms / 1000 + NTP_UNIX_OFFSET;
+    let frac = ((ms % 1000) << 32) / 1000;
+    (secs << 32) | frac
+}
+
+/// Build, replace or remove the entry's transcoder as the plan says. Building happens here,
+/// on the worker, once per stream: codec state never crosses threads.
+pub(super) fn set_transcoder(e: &mut Entry, spec: Option<TranscodeSpec>, now: Now) {
+    e.terminate_rtcp = spec.is_some();
+    let wanted = match spec {
+        Some(s) if e.port.role == Role::Rtp => s,
+        _ => {
+            e.transcoder = None;
+            return;
+        }
+    };
+    if e.transcoder.as_ref().is_some_and(|t| *t.spec() == wanted) {
+        return;
+    }
+    match Transcoder::new(wanted) {
+        Ok(t) => {
+            e.transcoder = Some(Box::new(t));
+            e.rtcp_due_ms = now.mono_ms + RTCP_INTERVAL_MS;
+        }
+        Err(err) => {
+            // Negotiation only plans what the codecs support; relay rather than go silent.
+            warn!(error = %err, "cannot build transcoder; relaying unchanged");
+            e.transcoder = None;
+        }
+    }
+}
+
+impl Core {
+    /// Send the RTCP reports of transcoded streams that are due (checked every
+    /// [`RTCP_SCAN_MS`] at most). Toward each party that receives transcoded RTP we send an
+    /// SR from our output SSRC with the transcoder's packet and octet counts, plus a report
+    /// block about the RTP that party sends us (its own transcoder's input). Sent from the
+    /// sink's RTCP socket (its RTP socket under rtcp-mux) to the latched RTCP address.
+    pub fn send_rtcp_reports(
+        &mut self,
+        now: Now,
+        mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
+    ) {
+        if now.mono_ms < self.next_rtcp_scan_ms {
+            return;
+        }
+        self.next_rtcp_scan_ms = now.mono_ms + RTCP_SCAN_MS;
+        for idx in 0..self.slab.len() {
+            let due = match &self.slab[idx] {
+                Some(e) => e.transcoder.is_some() && e.rtcp_due_ms <= now.mono_ms,
+                None => false,
+            };
+            if !due {
+                continue;
+            }
+            let Some(e) = self.slab[idx].as_mut() else {
+                continue;
+            };
+            e.rtcp_due_ms = now.mono_ms + RTCP_INTERVAL_MS;
+            let rtp_sink = e.rtp_sink;
+            // What the peer (the sink's party) sends us, as our transcoder there sees it.
+            let report = rtp_sink.and_then(|s| {
+                self.slab
+                    .get_mut(s)?
+                    .as_mut()?
+                    .transcoder
+                    .as_mut()?
+                    .reception()
+            });
+            let Some(Some(e)) = self.slab.get(idx) else {
+                continue;
+            };
+            let Some(t) = e.transcoder.as_ref() else {
+                continue;
+            };
+            let c = t.counters();
+            let sender = (c.sent_packets > 0).then_some((
+                t.output_timestamp(),
+                c.sent_packets,
+                c.sent_octets,
+            ));
+            let len = write_rtcp_report(
+                &mut self.out_buf,
+                t.ssrc(),
+                ntp_from_unix_ms(now.wall_ms),
+                sender,
+                report.as_ref(),
+            );
+            let Some((sink, dest)) = target(&self.slab, idx, Route::Rtcp) else {
+                continue;
+            };
+            let Some(s) = self.slab[sink].as_mut() else {
+                continue;
+            };
+            let fd = s.port.raw_fd();
+            // SRTCP toward a party that gets SRTP.
+            let Ok(len) = protect(s, Route::Rtcp, &mut self.out_buf, len) else {
+                self.counters.count_drop(DropReason::SendFailed);
+                continue;
+            };
+            if len > 0 && !send(fd, sink, dest, &self.out_buf[..len]) {
+                self.counters.count_drop(DropReason::SendFailed);
+            }
+        }
+    }
+}
