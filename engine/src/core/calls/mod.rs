@@ -101,8 +101,9 @@ pub enum CallEvent {
 pub struct RestoreOutcome {
     /// Call-ids now relayed by this engine.
     pub restored: Vec<String>,
-    /// Call-ids that could not be taken over, with why (their ports could not be bound, the
-    /// call-id is already in use here). They were removed from the store.
+    /// Call-ids that could not be taken over, with why. Those whose state is unusable here
+    /// (ports that cannot be bound, an unknown codec) were removed from the store; a call-id
+    /// already live here keeps its stored state, which is this engine's.
     pub failed: Vec<(String, String)>,
 }
 
@@ -844,7 +845,6 @@ impl Calls {
         events
     }
 
-    /// Tear every call down (daemon shutdown).
     /// Tear every call down (daemon shutdown). With a store the calls are not ended: their
     /// final state is saved for the engine that takes them over (restart, standby).
     pub fn shutdown(&mut self, now: Now) {
