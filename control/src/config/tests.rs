@@ -1,5 +1,11 @@
+use std::path::Path;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser};
+
+use super::file::{parse_file, FILE_KEYS};
+use super::parse::{parse_interface, parse_listen, parse_log_format, parse_log_level};
 use super::*;
-use clap::CommandFactory;
 
 fn cli(args: &[&str]) -> Cli {
     Cli::try_parse_from(std::iter::once("ngmedia").chain(args.iter().copied()))
@@ -680,7 +686,10 @@ fn li_listener_needs_a_credential() {
         Err(ConfigError::DtlsIncomplete)
     ));
     let d = r(&["--dtls-cert", "c.pem", "--dtls-key", "k.pem"]).unwrap();
-    assert_eq!(d.dtls, Some((PathBuf::from("c.pem"), PathBuf::from("k.pem"))));
+    assert_eq!(
+        d.dtls,
+        Some((PathBuf::from("c.pem"), PathBuf::from("k.pem")))
+    );
     assert_eq!(r(&[]).unwrap().dtls, None);
     let f = r(&["--forward-to", "127.0.0.1:9000"]).unwrap();
     assert_eq!(f.forward_to, Some("127.0.0.1:9000".parse().unwrap()));
@@ -801,7 +810,10 @@ fn redis_ha_defaults() {
     assert_eq!(ha.redis.db, 0);
     assert_eq!(ha.redis.password, None);
     assert_eq!(ha.prefix, "ngmedia");
-    assert_eq!(ha.instance_id, ngmedia_control::ha::config::default_instance_id());
+    assert_eq!(
+        ha.instance_id,
+        ngmedia_control::ha::config::default_instance_id()
+    );
     assert!(!ha.standby);
     assert_eq!(ha.heartbeat_ttl, Duration::from_secs(3));
     assert_eq!(ha.sync_interval, Duration::from_secs(1));
@@ -840,7 +852,11 @@ fn redis_ha_from_toml_and_rtpengine_conf() {
     let s = resolve_file(&[], conf).unwrap();
     let ha = s.ha.unwrap();
     assert_eq!((ha.redis.host.as_str(), ha.redis.db), ("192.0.2.7", 5));
-    assert!(s.warnings.iter().any(|w| w.contains("redis-write")), "{:?}", s.warnings);
+    assert!(
+        s.warnings.iter().any(|w| w.contains("redis-write")),
+        "{:?}",
+        s.warnings
+    );
     let e = resolve_file(&[], "[rtpengine]\ninterface = 10.0.0.5\nredis = nowhere\n").unwrap_err();
     assert!(e.to_string().contains("`redis`"), "{e}");
     // Empty means off.

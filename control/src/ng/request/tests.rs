@@ -1,3 +1,7 @@
+use std::net::IpAddr;
+
+use ngmedia_engine::core::request::{DtlsMode, Family, IceMode};
+
 use super::*;
 use crate::bencode::decode;
 

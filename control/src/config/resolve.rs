@@ -1,0 +1,262 @@
+//! Resolution into [`Settings`]: the command line over the file over the defaults, one
+//! resolver per area, then validation.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ngmedia_control::ha::{self, HaConfig};
+use ngmedia_control::http::auth::BearerToken;
+use ngmedia_engine::core::config::EngineConfig;
+use tracing::level_filters::LevelFilter;
+
+use super::file::parse_file;
+use super::{
+    Cli, ConfigError, DisplayInterface, Layer, LiSettings, MediaSettings, RecordingSettings,
+    Settings, DEFAULT_CONFIG_FILE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_NG, DEFAULT_LI_DIR,
+    DEFAULT_MEDIA_DIR, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_MEDIA_MAX_SECONDS, DEFAULT_RECORDING_DIR,
+    MIN_PORT_PAIRS,
+};
+
+impl Settings {
+    /// Read the configuration file the command line points at (if any) and resolve.
+    pub fn load(cli: &Cli) -> Result<Settings, ConfigError> {
+        let path = match cli.config.as_deref() {
+            Some("none") => None,
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()),
+        };
+        let Some(path) = path else {
+            return Settings::resolve(cli, None, Vec::new());
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let (file, warnings) = parse_file(&text, &path, &cli.config_section)?;
+        let mut settings = Settings::resolve(cli, Some(file), warnings)?;
+        settings.config_file = Some(path);
+        Ok(settings)
+    }
+
+    /// Merge the command line over the file over the defaults, then validate.
+    pub(super) fn resolve(
+        cli: &Cli,
+        file: Option<Layer>,
+        mut warnings: Vec<String>,
+    ) -> Result<Settings, ConfigError> {
+        let file = file.unwrap_or_default();
+        let cli = cli.layer();
+        let li = resolve_li(&cli, &file)?;
+        let ha = resolve_ha(&cli, &file)?;
+        let defaults = EngineConfig::default();
+        let secs = |c: Option<u64>, f: Option<u64>, d: Duration| {
+            c.or(f).map(Duration::from_secs).unwrap_or(d)
+        };
+        let engine = EngineConfig {
+            interfaces: cli
+                .interfaces
+                .or(file.interfaces)
+                .unwrap_or(defaults.interfaces),
+            port_min: cli.port_min.or(file.port_min).unwrap_or(defaults.port_min),
+            port_max: cli.port_max.or(file.port_max).unwrap_or(defaults.port_max),
+            timeout: secs(cli.timeout, file.timeout, defaults.timeout),
+            silent_timeout: secs(
+                cli.silent_timeout,
+                file.silent_timeout,
+                defaults.silent_timeout,
+            ),
+            final_timeout: secs(
+                cli.final_timeout,
+                file.final_timeout,
+                defaults.final_timeout,
+            ),
+            delete_delay: secs(cli.delete_delay, file.delete_delay, defaults.delete_delay),
+            workers: cli
+                .num_threads
+                .or(file.num_threads)
+                .unwrap_or(defaults.workers),
+        };
+        validate(&engine)?;
+        if let Some(unspecified) = engine.interfaces.iter().find(|i| i.local.is_unspecified()) {
+            warnings.push(format!(
+                "interface {} binds the wildcard address; replies leave from whatever source \
+                 address the kernel picks, which breaks symmetric RTP on multi-homed hosts",
+                DisplayInterface(unspecified)
+            ));
+        }
+        let listen_http = cli
+            .listen_http
+            .or(file.listen_http)
+            .unwrap_or(DEFAULT_LISTEN_HTTP);
+        // An empty token (`http-token = ""`, the documented default) means none.
+        let http_token = cli
+            .http_token
+            .or(file.http_token)
+            .and_then(BearerToken::new);
+        if http_token.is_none() && !listen_http.ip().is_loopback() {
+            return Err(ConfigError::HttpWritesExposed(listen_http));
+        }
+
+        Ok(Settings {
+            engine,
+            listen_ng: cli
+                .listen_ng
+                .or(file.listen_ng)
+                .unwrap_or(DEFAULT_LISTEN_NG),
+            listen_http,
+            http_token,
+            log_level: cli
+                .log_level
+                .or(file.log_level)
+                .unwrap_or(LevelFilter::INFO),
+            log_format: cli.log_format.or(file.log_format).unwrap_or_default(),
+            log_redact: cli.log_redact.or(file.log_redact).unwrap_or(false),
+            recording: RecordingSettings {
+                dir: cli
+                    .recording_dir
+                    .or(file.recording_dir)
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_RECORDING_DIR)),
+                format: cli
+                    .recording_format
+                    .or(file.recording_format)
+                    .unwrap_or_default(),
+                per_party: cli
+                    .recording_per_party
+                    .or(file.recording_per_party)
+                    .unwrap_or(false),
+            },
+            media: MediaSettings {
+                dir: cli
+                    .media_dir
+                    .or(file.media_dir)
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_MEDIA_DIR)),
+                max_bytes: cli
+                    .media_max_bytes
+                    .or(file.media_max_bytes)
+                    .unwrap_or(DEFAULT_MEDIA_MAX_BYTES),
+                max_seconds: cli
+                    .media_max_seconds
+                    .or(file.media_max_seconds)
+                    .unwrap_or(DEFAULT_MEDIA_MAX_SECONDS),
+                play_dirs: cli
+                    .media_play_dirs
+                    .or(file.media_play_dirs)
+                    .unwrap_or_default(),
+            },
+            li,
+            forward_to: cli.forward_to.or(file.forward_to),
+            dtls: match (
+                cli.dtls_cert.or(file.dtls_cert),
+                cli.dtls_key.or(file.dtls_key),
+            ) {
+                (Some(cert), Some(key)) => Some((cert, key)),
+                (None, None) => None,
+                _ => return Err(ConfigError::DtlsIncomplete),
+            },
+            ha,
+            config_file: None,
+            warnings,
+        })
+    }
+}
+
+/// The LI listener: off unless `listen-li`; then a token and/or mutual TLS are required.
+fn resolve_li(cli: &Layer, file: &Layer) -> Result<LiSettings, ConfigError> {
+    let token = cli
+        .li_token
+        .clone()
+        .or(file.li_token.clone())
+        .filter(|t| !t.is_empty());
+    let cert = cli.li_tls_cert.clone().or(file.li_tls_cert.clone());
+    let key = cli.li_tls_key.clone().or(file.li_tls_key.clone());
+    let ca = cli.li_tls_ca.clone().or(file.li_tls_ca.clone());
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some(ngmedia_control::li::tls::TlsFiles { cert, key, ca }),
+        (None, None) if ca.is_some() => return Err(ConfigError::LiCaWithoutCert),
+        (None, None) => None,
+        _ => return Err(ConfigError::LiTlsIncomplete),
+    };
+    let listen = cli.listen_li.or(file.listen_li);
+    let mutual = tls.as_ref().is_some_and(|t| t.ca.is_some());
+    if listen.is_some() && token.is_none() && !mutual {
+        return Err(ConfigError::LiWithoutCredential);
+    }
+    Ok(LiSettings {
+        listen,
+        token,
+        tls,
+        dir: cli
+            .li_dir
+            .clone()
+            .or(file.li_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_LI_DIR)),
+    })
+}
+
+/// Redis HA: off unless `redis`; the password option (or environment) overrides the one in
+/// the address.
+fn resolve_ha(cli: &Layer, file: &Layer) -> Result<Option<HaConfig>, ConfigError> {
+    let standby = cli.standby.or(file.standby).unwrap_or(false);
+    let Some(mut redis) = cli.redis.clone().or(file.redis.clone()) else {
+        if standby {
+            return Err(ConfigError::StandbyWithoutRedis);
+        }
+        return Ok(None);
+    };
+    if let Some(pw) = cli.redis_password.clone().or(file.redis_password.clone()) {
+        redis.password = Some(pw).filter(|p| !p.is_empty());
+    }
+    let secs =
+        |c: Option<u64>, f: Option<u64>, d: Duration| c.or(f).map(Duration::from_secs).unwrap_or(d);
+    Ok(Some(HaConfig {
+        redis,
+        prefix: cli
+            .redis_prefix
+            .clone()
+            .or(file.redis_prefix.clone())
+            .unwrap_or_else(|| ha::config::DEFAULT_PREFIX.to_string()),
+        instance_id: cli
+            .instance_id
+            .clone()
+            .or(file.instance_id.clone())
+            .unwrap_or_else(ha::config::default_instance_id),
+        standby,
+        heartbeat_ttl: secs(
+            cli.redis_heartbeat_ttl,
+            file.redis_heartbeat_ttl,
+            ha::config::DEFAULT_HEARTBEAT_TTL,
+        ),
+        sync_interval: secs(
+            cli.redis_sync_interval,
+            file.redis_sync_interval,
+            ha::config::DEFAULT_SYNC_INTERVAL,
+        ),
+    }))
+}
+
+fn validate(engine: &EngineConfig) -> Result<(), ConfigError> {
+    let (min, max) = (engine.port_min, engine.port_max);
+    if min > max {
+        return Err(ConfigError::PortOrder { min, max });
+    }
+    if min % 2 == 1 {
+        return Err(ConfigError::OddPortMin(min));
+    }
+    if u32::from(max) + 1 - u32::from(min) < 2 * MIN_PORT_PAIRS {
+        return Err(ConfigError::RangeTooSmall { min, max });
+    }
+    if engine.interfaces.is_empty() {
+        return Err(ConfigError::NoInterface);
+    }
+    for (n, a) in engine.interfaces.iter().enumerate() {
+        if engine.interfaces[..n]
+            .iter()
+            .any(|b| b.name == a.name && b.local == a.local)
+        {
+            return Err(ConfigError::DuplicateInterface(
+                DisplayInterface(a).to_string(),
+            ));
+        }
+    }
+    Ok(())
+}

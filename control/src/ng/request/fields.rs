@@ -1,0 +1,235 @@
+//! The key dispatch: every key of a request dictionary stored in `Fields`.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use ngmedia_engine::core::request::{DtlsMode, Family, MediaSource};
+
+use super::values::{
+    boolean, int_lenient, lossy, moh_options, normalize, received_from, strings, text,
+};
+use super::Fields;
+use crate::bencode::Value;
+
+/// Keys of §4 that this build recognises but does not act on yet.
+const UNSUPPORTED_KEYS: &[&[u8]] = &[
+    b"dtls reverse",
+    b"ice lite",
+    b"t.38",
+    b"t38",
+    b"recording file",
+    b"recording dir",
+    b"recording path",
+    b"recording pattern",
+    b"media echo",
+    b"drop traffic",
+    b"generate rtcp",
+    b"audio player",
+    b"delay buffer",
+    b"dtmf delay",
+    b"dtmf security",
+    b"dtmf security trigger",
+    b"dtmf security trigger end",
+    b"trigger",
+    b"trigger end",
+    b"frequency",
+    b"volume",
+    b"dtmf log dest",
+    b"extmap",
+    b"bundle",
+    b"sdp attr",
+    b"sdp media remove",
+    b"alias key",
+    b"xmlrpc callback",
+    b"sip message type",
+    b"sip code",
+    b"template",
+    b"rtpp flags",
+    b"endpoint learning",
+    b"from tags",
+    b"to call id",
+    b"repacketize",
+    b"recording meta data",
+];
+
+impl Fields {
+    fn invalid(&mut self, key: &[u8], value: &Value<'_>) {
+        let shown = match value {
+            Value::Bytes(b) => lossy(b),
+            Value::Int(i) => i.to_string(),
+            Value::List(_) => "<list>".into(),
+            Value::Dict(_) => "<dictionary>".into(),
+        };
+        self.invalid.push(format!("{}={}", lossy(key), shown));
+    }
+
+    pub(super) fn key(&mut self, raw_key: &[u8], value: &Value<'_>) {
+        let key = normalize(raw_key);
+        match key.as_slice() {
+            b"command" => {}
+            b"call id" => self.call_id = text(value),
+            b"from tag" => self.from_tag = text(value),
+            b"to tag" => self.to_tag = text(value),
+            b"via branch" => self.via_branch = text(value),
+            b"sdp" => self.sdp = value.as_bytes().map(lossy),
+            b"file" => match value.as_bytes() {
+                Some(b) if !b.is_empty() => self.media_source = Some(MediaSource::File(lossy(b))),
+                _ => self.invalid(raw_key, value),
+            },
+            b"blob" => match value.as_bytes() {
+                Some(b) if !b.is_empty() => self.media_source = Some(MediaSource::Blob(b.to_vec())),
+                _ => self.invalid(raw_key, value),
+            },
+            b"blob64" => {
+                use base64::Engine as _;
+                let decoded = value
+                    .as_bytes()
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                    .filter(|b| !b.is_empty());
+                match decoded {
+                    Some(b) => self.media_source = Some(MediaSource::Blob(b)),
+                    None => self.invalid(raw_key, value),
+                }
+            }
+            b"db id" => match text(value).filter(|t| !t.is_empty()) {
+                Some(id) => self.media_source = Some(MediaSource::DbId(id)),
+                None => self.invalid(raw_key, value),
+            },
+            b"repeat times" => match int_lenient(value).and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => self.repeat_times = Some(n),
+                None => self.invalid(raw_key, value),
+            },
+            b"start pos" => match int_lenient(value).and_then(|n| u64::try_from(n).ok()) {
+                Some(n) => self.start_pos = Some(n),
+                None => self.invalid(raw_key, value),
+            },
+            b"repeat duration" => match int_lenient(value).and_then(|n| u64::try_from(n).ok()) {
+                Some(n) => self.repeat_duration = Some(n),
+                None => self.invalid(raw_key, value),
+            },
+            b"all" => self.all = true,
+            b"moh" => match moh_options(value) {
+                Some(m) => self.oa.moh = Some(m),
+                None => self.invalid(raw_key, value),
+            },
+            b"flags" => {
+                for flag in strings(value) {
+                    self.flag(flag);
+                }
+            }
+            b"replace" => {
+                for item in strings(value) {
+                    self.replace(item);
+                }
+            }
+            b"direction" => {
+                self.oa
+                    .direction
+                    .extend(strings(value).into_iter().map(lossy));
+            }
+            b"received from" => match received_from(value) {
+                Some(addr) => self.oa.received_from = Some(addr),
+                None => self.invalid(raw_key, value),
+            },
+            b"media address" => {
+                match value.as_str().and_then(|s| s.trim().parse::<IpAddr>().ok()) {
+                    Some(addr) => self.oa.media_address = Some(addr),
+                    None => self.invalid(raw_key, value),
+                }
+            }
+            b"address family" => match value.as_bytes().map(normalize).as_deref() {
+                Some(b"ip4") => self.oa.address_family = Some(Family::Ip4),
+                Some(b"ip6") => self.oa.address_family = Some(Family::Ip6),
+                _ => self.invalid(raw_key, value),
+            },
+            b"ice" => {
+                for item in strings(value) {
+                    self.ice(item);
+                }
+            }
+            b"rtcp mux" => {
+                for item in strings(value) {
+                    self.rtcp_mux(item);
+                }
+            }
+            b"transport protocol" => match value.as_bytes() {
+                Some(p) if !p.is_empty() => self.oa.transport_protocol = Some(lossy(p)),
+                _ => self.invalid(raw_key, value),
+            },
+            b"sdes" => {
+                for item in strings(value) {
+                    self.sdes(item);
+                }
+            }
+            b"osrtp" => {
+                for item in strings(value) {
+                    self.osrtp(item);
+                }
+            }
+            b"dtls" => match value.as_bytes().map(normalize).as_deref() {
+                Some(b"off" | b"no" | b"disable") => self.oa.dtls = DtlsMode::Off,
+                Some(b"passive") => self.oa.dtls = DtlsMode::Passive,
+                Some(b"active") => self.oa.dtls = DtlsMode::Active,
+                _ => self.invalid(raw_key, value),
+            },
+            b"dtls fingerprint" => match value.as_bytes().map(normalize).as_deref() {
+                Some(b"sha 1" | b"sha 224" | b"sha 256" | b"sha 384" | b"sha 512") => {
+                    self.oa.dtls_fingerprint = text(value)
+                }
+                _ => self.invalid(raw_key, value),
+            },
+            b"label" | b"from label" => self.oa.label = text(value),
+            b"set label" => self.oa.set_label = text(value),
+            b"to label" => self.oa.to_label = text(value),
+            b"metadata" => self.oa.metadata = text(value),
+            b"output destination" => self.output_destination = text(value),
+            b"from interface" => self.oa.from_interface = text(value),
+            b"to interface" => self.oa.to_interface = text(value),
+            b"interface" => {
+                self.oa.from_interface = text(value);
+                self.oa.to_interface = text(value);
+            }
+            b"delete delay" => match int_lenient(value).and_then(|s| u64::try_from(s).ok()) {
+                Some(secs) => self.delete_delay = Some(Duration::from_secs(secs)),
+                None => self.invalid(raw_key, value),
+            },
+            b"ptime" => match int_lenient(value).and_then(|p| u32::try_from(p).ok()) {
+                Some(p) if p > 0 => self.oa.ptime = Some(p),
+                _ => self.invalid(raw_key, value),
+            },
+            b"ptime reverse" => match int_lenient(value).and_then(|p| u32::try_from(p).ok()) {
+                Some(p) if p > 0 => self.oa.ptime_reverse = Some(p),
+                _ => self.invalid(raw_key, value),
+            },
+            b"codec" => match value.as_dict() {
+                Some(entries) => {
+                    for (k, v) in entries {
+                        let items = strings(v);
+                        if !self.codec_list(&normalize(k), &items) {
+                            self.unknown_keys.push(format!("codec.{}", lossy(k)));
+                        }
+                    }
+                }
+                None => self.invalid(raw_key, value),
+            },
+            // `codec-strip=PCMU` (a flag with a value, or a key of its own).
+            k if k.starts_with(b"codec ") && self.codec_list(&k[6..], &strings(value)) => {}
+            b"tos" => match int_lenient(value).and_then(|t| u8::try_from(t).ok()) {
+                Some(t) => self.oa.tos = Some(t),
+                None => self.invalid(raw_key, value),
+            },
+            b"record call" => match boolean(value) {
+                Some(b) => self.oa.record_call = Some(b),
+                None => self.invalid(raw_key, value),
+            },
+            b"limit" => match int_lenient(value).and_then(|l| usize::try_from(l).ok()) {
+                Some(l) => self.limit = Some(l),
+                None => self.invalid(raw_key, value),
+            },
+            // Kamailio always sends `supports: ["load limit"]`; we never reply "load limit".
+            b"supports" => {}
+            k if UNSUPPORTED_KEYS.contains(&k) => self.unsupported.push(lossy(raw_key)),
+            _ => self.unknown_keys.push(lossy(raw_key)),
+        }
+    }
+}
