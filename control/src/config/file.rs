@@ -41,6 +41,8 @@ pub(super) const FILE_KEYS: &[&str] = &[
     "li-tls-key",
     "li-tls-ca",
     "li-dir",
+    "dtls-cert",
+    "dtls-key",
     "forward-to",
     "redis",
     "redis-password",

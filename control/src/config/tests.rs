@@ -862,3 +862,22 @@ fn redis_ha_from_toml_and_rtpengine_conf() {
     // Empty means off.
     assert_eq!(resolve_file(&[], "redis = \"\"\n").unwrap().ha, None);
 }
+
+#[test]
+fn dtls_certificate_from_the_file() {
+    let toml = "dtls-cert = \"/etc/ngmedia/dtls.pem\"\ndtls-key = \"/etc/ngmedia/dtls.key\"\n";
+    let s = resolve_file(&[], toml).unwrap();
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    assert_eq!(
+        s.dtls,
+        Some((
+            PathBuf::from("/etc/ngmedia/dtls.pem"),
+            PathBuf::from("/etc/ngmedia/dtls.key")
+        ))
+    );
+    assert!(matches!(
+        resolve_file(&[], "dtls-key = \"k.pem\"\n"),
+        Err(ConfigError::DtlsIncomplete)
+    ));
+    assert_eq!(resolve_file(&[], "dtls-cert = \"\"\n").unwrap().dtls, None);
+}
