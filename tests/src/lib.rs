@@ -2,14 +2,16 @@
 //!
 //! The tests in `tests/tests/` start the real daemon on loopback and talk to it the way
 //! Kamailio and SIP endpoints do: ng requests over UDP, real RTP, and HTTP for the API.
-//! Nothing here links the engine; the harness carries its own small bencode, SDP, RTP and
-//! HTTP helpers so a bug in the daemon's codecs cannot hide behind the same bug in the test.
+//! The harness carries its own small bencode, SDP, RTP and HTTP helpers so a bug in the
+//! daemon's codecs cannot hide behind the same bug in the test; only the DTLS peer
+//! ([`dtls`]) borrows the engine's SRTP transform, its handshake being OpenSSL's own.
 //!
 //! Build the binary first (`cargo build --bins`); `NGMEDIA_BIN` points at another one.
 
 pub mod bencode;
 pub mod call;
 pub mod daemon;
+pub mod dtls;
 pub mod http;
 pub mod li;
 pub mod ng;
