@@ -1,0 +1,543 @@
+//! Scale-out behind one Kamailio: two ngmedia engines (`set-a`, `set-b`) sharing a Redis
+//! server sit in ONE `rtpengine` set with weights 2:1. SIPp places calls through Kamailio;
+//! the module spreads the offers over the set and keeps answer and delete of each call on the
+//! engine its offer went to. The test checks that
+//! - every call lives on exactly one engine, the one the module's weighted selection picks
+//!   (its legacy Call-ID hash, pinned with `hash_algo 0`; SIPp's Call-IDs are fixed with
+//!   `-cid_str`, which the hash splits exactly 8:4), and each engine counted exactly its own
+//!   calls in `/metrics`;
+//! - Redis says the same: `P:call:<id>` is owned by that engine and the id is in
+//!   `P:calls:<that engine>` only;
+//! - media of every call crosses its engine (the caller's RTP reaches the callee, which
+//!   echoes it back the same way);
+//! - after the BYEs (`rtpengine_delete`, `--delete-delay 0`) no call is left on either
+//!   engine nor in Redis.
+//!
+//! Needs the Debian packages `kamailio`, `sip-tester` and `redis-server` (`.ci/run` installs
+//! them). Everything runs on 127.0.0.1.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ngmedia_tests::http::metric;
+use ngmedia_tests::{wait_for, Daemon, NgClient, RedisServer, RtpEndpoint};
+
+/// Calls SIPp places; a multiple of 3 so weights 2:1 split them exactly.
+const CALLS: usize = 12;
+/// Calls per second SIPp starts: all are up within CALLS / RATE seconds.
+const RATE: usize = 6;
+/// How long each call stays up after its ACK: the test checks media and Redis meanwhile.
+const HOLD_MS: u64 = 8000;
+/// RTP packets each call sends through its engine (each must come back).
+const PACKETS: usize = 5;
+/// Key prefix in Redis (not the default, so `--redis-prefix` is exercised too).
+const PREFIX: &str = "kset";
+/// The two engines and their weights in the set, in the order the set lists them.
+const ENGINES: [(&str, u32); 2] = [("set-a", 2), ("set-b", 1)];
+
+/// Kills a helper process and everything it forked (Kamailio's children) when the test
+/// ends, however it ends: each helper runs in a process group of its own.
+struct Guard(Child);
+
+impl Guard {
+    fn spawn(mut cmd: Command, what: &str) -> Guard {
+        cmd.process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Guard(cmd.spawn().unwrap_or_else(|e| panic!("start {what}: {e}")))
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group led by a child we spawned and still own.
+        unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn find_tool(name: &str, package: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("`{name}` not found: install the Debian package `{package}` (bash .ci/run does)");
+}
+
+/// Kamailio's module directory, wherever the distribution put it.
+fn kamailio_modules() -> PathBuf {
+    let out = Command::new("dpkg")
+        .args(["-L", "kamailio"])
+        .output()
+        .expect("dpkg -L kamailio");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let module = listing
+        .lines()
+        .find(|l| l.ends_with("/modules/tm.so"))
+        .expect("kamailio's tm.so in dpkg -L kamailio");
+    Path::new(module).parent().unwrap().to_path_buf()
+}
+
+/// The node of a weighted set the `rtpengine` module picks for a new Call-ID with
+/// `hash_algo` 0: the byte sum of the Call-ID, cut to 8 bits, modulo the total weight,
+/// walked over the nodes in the order the set lists them.
+fn module_pick(call_id: &str, weights: &[u32]) -> usize {
+    let sum = call_id.bytes().map(u32::from).sum::<u32>() & 0xff;
+    let mut cut = sum % weights.iter().sum::<u32>();
+    for (i, &w) in weights.iter().enumerate() {
+        if cut < w {
+            return i;
+        }
+        cut -= w;
+    }
+    unreachable!("cut is below the total weight")
+}
+
+/// SIPp's Call-ID of call number `n` (they count from 1) with `-cid_str CID_FORMAT`.
+const CID_FORMAT: &str = "engine-set-%u";
+
+fn call_id(n: usize) -> String {
+    CID_FORMAT.replace("%u", &n.to_string())
+}
+
+fn kamailio_config(
+    modules: &Path,
+    sip_port: u16,
+    engines: [SocketAddr; 2],
+    uas_port: u16,
+) -> String {
+    let flags = "replace-origin replace-session-connection ICE=remove RTP/AVP trust-address";
+    let [(_, wa), (_, wb)] = ENGINES;
+    let [a, b] = engines;
+    format!(
+        r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+auto_aliases=no
+listen=udp:127.0.0.1:{sip_port}
+mpath="{modules}/"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "rtpengine.so"
+modparam("rtpengine", "rtpengine_sock", "1 == udp:{a}={wa} udp:{b}={wb}")
+modparam("rtpengine", "hash_table_size", 64)
+modparam("rtpengine", "hash_table_tout", 300)
+modparam("rtpengine", "hash_algo", 0)
+request_route {{
+  set_rtpengine_set("1");
+  if (has_totag()) {{
+    loose_route();
+    if (is_method("BYE")) {{ rtpengine_delete(); }}
+    t_relay();
+    exit;
+  }}
+  if (is_method("INVITE")) {{
+    record_route();
+    if (!rtpengine_offer("{flags}")) {{ sl_send_reply("503", "offer failed"); exit; }}
+    t_on_reply("REPLY");
+    $du = "sip:127.0.0.1:{uas_port}";
+    t_relay();
+    exit;
+  }}
+  sl_send_reply("405", "Method Not Allowed");
+}}
+onreply_route[REPLY] {{
+  set_rtpengine_set("1");
+  if (has_body("application/sdp")) {{ rtpengine_answer("{flags}"); }}
+}}
+"#,
+        modules = modules.display()
+    )
+}
+
+/// The callers: each call takes its media port from the next line of the injection file,
+/// INVITEs, ACKs, holds, and hangs up. (SIPp matches replies to calls by the Call-ID it
+/// generated, so the Call-ID stays `[call_id]`, shaped by `-cid_str`.)
+fn uac_scenario() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="ngmedia engine set caller">
+  <send retrans="500"><![CDATA[
+INVITE sip:callee@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:callee@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:caller@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=caller 1 1 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio [field0] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <pause milliseconds="{HOLD_MS}"/>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+[routes]
+From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200"/>
+</scenario>
+"#
+    )
+}
+
+/// Which phone (index into `phone_ports`) call `call_id` carries and the engine port that
+/// phone must send to, once the call's offer and answer went through: the `local port` of
+/// the stream whose peer is a phone.
+fn caller_side(ng: &NgClient, call_id: &str, phone_ports: &[u16]) -> Option<(usize, u16)> {
+    let q = ng.query(call_id).ok()?;
+    let tags = q.get("tags")?.as_dict()?;
+    tags.iter().find_map(|(_, leg)| {
+        let streams = leg
+            .get("medias")?
+            .as_list()?
+            .first()?
+            .get("streams")?
+            .as_list()?;
+        streams.iter().find_map(|s| {
+            let peer = s.get("endpoint")?.get("port")?.as_int()?;
+            let phone = phone_ports.iter().position(|&p| i64::from(p) == peer)?;
+            let port = s.get("local port")?.as_int()?;
+            let port = u16::try_from(port).ok().filter(|&p| p != 0)?;
+            Some((phone, port))
+        })
+    })
+}
+
+/// Send `PACKETS` packets from `phone` to `engine` and collect the echoes; each must come
+/// back from `engine` unchanged. How many did.
+fn round_trips(phone: &mut RtpEndpoint, engine: SocketAddr) -> usize {
+    phone.drain();
+    let mut sent = Vec::with_capacity(PACKETS);
+    for _ in 0..PACKETS {
+        sent.push(phone.send_next(engine));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut echoed = 0;
+    for (packet, from) in phone.recv_many(PACKETS, Duration::from_secs(2)) {
+        assert_eq!(
+            from, engine,
+            "echo must come back from the port the caller sends to"
+        );
+        assert!(
+            sent.contains(&packet),
+            "echoed packet differs from what was sent"
+        );
+        echoed += 1;
+    }
+    echoed
+}
+
+fn smembers(redis: &RedisServer, key: &str) -> BTreeSet<String> {
+    redis
+        .cmd(0, &["SMEMBERS", key])
+        .as_strings()
+        .unwrap_or_default()
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn kamailio_spreads_calls_over_two_engines_sharing_redis() {
+    let started = Instant::now();
+    let kamailio = find_tool("kamailio", "kamailio");
+    let sipp = find_tool("sipp", "sip-tester");
+    let dir = std::env::temp_dir().join(format!("ngmedia-engine-set-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+
+    let redis = RedisServer::start();
+    let url = redis.url(0);
+    // Each Daemon::start reserves its own media port block: the ranges are disjoint.
+    let engines = ENGINES.map(|(id, _)| {
+        Daemon::start(&[
+            "--delete-delay",
+            "0",
+            "--redis",
+            &url,
+            "--redis-prefix",
+            PREFIX,
+            "--instance-id",
+            id,
+        ])
+    });
+    assert!(
+        engines[0].port_max < engines[1].port_min || engines[1].port_max < engines[0].port_min,
+        "the engines' media ranges overlap"
+    );
+    let ng = engines.each_ref().map(Daemon::client);
+    let weights = ENGINES.map(|(_, w)| w);
+    let ids: Vec<String> = (1..=CALLS).map(call_id).collect();
+    let expected: Vec<usize> = ids.iter().map(|id| module_pick(id, &weights)).collect();
+    let per_engine = |e: usize| expected.iter().filter(|&&x| x == e).count();
+    assert_eq!(
+        [per_engine(0), per_engine(1)],
+        [CALLS * 2 / 3, CALLS / 3],
+        "the module's hash splits these call-ids 2:1 (as the weights)"
+    );
+
+    let (sip_port, uas_port, uas_media, uac_port) =
+        (free_port(), free_port(), free_port(), free_port());
+    let mut phones: Vec<RtpEndpoint> = (0..CALLS)
+        .map(|i| RtpEndpoint::new(0x4b53_0000 + i as u32))
+        .collect();
+
+    let cfg = dir.join("kamailio.cfg");
+    fs::write(
+        &cfg,
+        kamailio_config(
+            &kamailio_modules(),
+            sip_port,
+            [engines[0].ng, engines[1].ng],
+            uas_port,
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::new(&kamailio);
+    cmd.args([
+        "-f",
+        cfg.to_str().unwrap(),
+        "-DD",
+        "-E",
+        "-P",
+        dir.join("k.pid").to_str().unwrap(),
+    ]);
+    let _kamailio = Guard::spawn(cmd, "kamailio");
+    // The callee answers every INVITE with SDP and echoes the RTP it receives.
+    let mut cmd = Command::new(&sipp);
+    cmd.current_dir(&dir)
+        .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &uas_port.to_string()])
+        .args(["-rtp_echo", "-mp", &uas_media.to_string(), "-nostdin"]);
+    let _uas = Guard::spawn(cmd, "sipp uas");
+    std::thread::sleep(Duration::from_millis(500));
+
+    let scenario = dir.join("uac.xml");
+    fs::write(&scenario, uac_scenario()).unwrap();
+    let inject = dir.join("calls.csv");
+    let mut lines = String::from("SEQUENTIAL\n");
+    for phone in &phones {
+        lines.push_str(&format!("{};\n", phone.port()));
+    }
+    fs::write(&inject, lines).unwrap();
+    let mut cmd = Command::new(&sipp);
+    cmd.current_dir(&dir)
+        .arg(format!("127.0.0.1:{sip_port}"))
+        .args(["-sf", scenario.to_str().unwrap()])
+        .args(["-inf", inject.to_str().unwrap(), "-cid_str", CID_FORMAT])
+        .args(["-i", "127.0.0.1", "-p", &uac_port.to_string()])
+        .args([
+            "-m",
+            &CALLS.to_string(),
+            "-r",
+            &RATE.to_string(),
+            "-rp",
+            "1000",
+        ])
+        .args(["-timeout", "30s", "-timeout_error", "-nostdin"]);
+    let mut uac = Guard::spawn(cmd, "sipp uac");
+    let calls_started = Instant::now();
+
+    // Every call answered, on the engine the weights give it, and on no other.
+    let logs = || {
+        format!(
+            "---- set-a ----\n{}\n---- set-b ----\n{}",
+            engines[0].log_text(),
+            engines[1].log_text()
+        )
+    };
+    let all_up = Duration::from_secs((CALLS / RATE) as u64 + 5);
+    let phone_ports: Vec<u16> = phones.iter().map(RtpEndpoint::port).collect();
+    // Per call: its phone and the engine port that phone sends to.
+    let sides: Vec<(usize, u16)> = wait_for(all_up, || {
+        ids.iter()
+            .zip(&expected)
+            .map(|(id, &e)| caller_side(&ng[e], id, &phone_ports))
+            .collect()
+    })
+    .unwrap_or_else(|| {
+        let lists = ng.each_ref().map(NgClient::list);
+        panic!(
+            "not every call answered on its engine within {all_up:?}: set-a lists {:?}, set-b \
+             lists {:?}, expected {expected:?} for {ids:?}\n{}",
+            lists[0],
+            lists[1],
+            logs()
+        )
+    });
+    let mut phones_used: Vec<usize> = sides.iter().map(|&(p, _)| p).collect();
+    phones_used.sort_unstable();
+    assert_eq!(
+        phones_used,
+        (0..CALLS).collect::<Vec<_>>(),
+        "each call carries its own phone's media"
+    );
+    let lists = ng
+        .each_ref()
+        .map(|c| c.list().into_iter().collect::<BTreeSet<_>>());
+    for (e, (instance, _)) in ENGINES.iter().enumerate() {
+        let want: BTreeSet<String> = ids
+            .iter()
+            .zip(&expected)
+            .filter(|&(_, &x)| x == e)
+            .map(|(id, _)| id.clone())
+            .collect();
+        assert_eq!(
+            lists[e], want,
+            "{instance} holds exactly the calls the weights give it"
+        );
+    }
+    let up_after = calls_started.elapsed();
+
+    // Media of every call crosses its engine and comes back the same way.
+    let media_start = Instant::now();
+    for (i, &(phone, port)) in sides.iter().enumerate() {
+        let engine: SocketAddr = ([127, 0, 0, 1], port).into();
+        let echoed = round_trips(&mut phones[phone], engine);
+        assert_eq!(
+            echoed,
+            PACKETS,
+            "{}: RTP did not make the round trip through {} ({:?} after the calls started)\n{}",
+            ids[i],
+            ENGINES[expected[i]].0,
+            calls_started.elapsed(),
+            logs()
+        );
+    }
+    let media_took = media_start.elapsed();
+
+    // Redis agrees: each call is owned by its engine and listed in that engine's set only.
+    let sets = ENGINES.map(|(instance, _)| format!("{PREFIX}:calls:{instance}"));
+    let redis_ok = wait_for(Duration::from_secs(3), || {
+        let members = sets.each_ref().map(|k| smembers(&redis, k));
+        ids.iter()
+            .zip(&expected)
+            .all(|(id, &e)| {
+                let key = format!("{PREFIX}:call:{id}");
+                redis.cmd(0, &["HGET", &key, "owner"]).as_str() == Some(ENGINES[e].0)
+                    && !redis.cmd(0, &["HGET", &key, "state"]).is_nil()
+                    && members[e].contains(id)
+                    && !members[1 - e].contains(id)
+            })
+            .then_some(())
+    });
+    assert!(
+        redis_ok.is_some(),
+        "Redis does not show each call owned by its engine: {:?} / {:?}, owners {:?}",
+        smembers(&redis, &sets[0]),
+        smembers(&redis, &sets[1]),
+        ids.iter()
+            .map(|id| redis.cmd(0, &["HGET", &format!("{PREFIX}:call:{id}"), "owner"]))
+            .collect::<Vec<_>>()
+    );
+
+    // The BYEs (rtpengine_delete, delete-delay 0) end every call on its engine and in Redis.
+    let status = wait_for(
+        Duration::from_millis(HOLD_MS) + Duration::from_secs(10),
+        || uac.0.try_wait().ok().flatten(),
+    )
+    .expect("caller scenario did not finish");
+    assert!(
+        status.success(),
+        "SIPp callers failed: {status}\n{}",
+        logs()
+    );
+    for (e, (instance, _)) in ENGINES.iter().enumerate() {
+        let left = wait_for(Duration::from_secs(3), || {
+            let l = ng[e].list();
+            l.is_empty().then_some(())
+        });
+        assert!(
+            left.is_some(),
+            "{instance} still holds {:?} after the BYEs\n{}",
+            ng[e].list(),
+            logs()
+        );
+    }
+    let redis_empty = wait_for(Duration::from_secs(3), || {
+        let calls = redis
+            .cmd(0, &["KEYS", &format!("{PREFIX}:call:*")])
+            .as_strings()?;
+        let members = sets.each_ref().map(|k| smembers(&redis, k));
+        (calls.is_empty() && members.iter().all(BTreeSet::is_empty)).then_some(())
+    });
+    assert!(
+        redis_empty.is_some(),
+        "calls left in Redis after the BYEs: {:?}, {:?} / {:?}",
+        redis.cmd(0, &["KEYS", &format!("{PREFIX}:call:*")]),
+        smembers(&redis, &sets[0]),
+        smembers(&redis, &sets[1])
+    );
+
+    // Each engine counted exactly its own calls and names itself in /metrics.
+    for (e, (instance, _)) in ENGINES.iter().enumerate() {
+        let text = engines[e].http_client().metrics();
+        assert_eq!(
+            metric(&text, "ngmedia_calls_total"),
+            Some(per_engine(e) as f64),
+            "{instance}: ngmedia_calls_total"
+        );
+        assert_eq!(
+            metric(
+                &text,
+                &format!("ngmedia_instance_info{{instance=\"{instance}\",role=\"active\"}}")
+            ),
+            Some(1.0),
+            "{instance}: ngmedia_instance_info"
+        );
+    }
+    eprintln!(
+        "engine set: {CALLS} calls split {}:{}, all up {up_after:?} after the first INVITE, \
+         media checked in {media_took:?}, test took {:?}",
+        per_engine(0),
+        per_engine(1),
+        started.elapsed()
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
