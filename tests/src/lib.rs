@@ -18,6 +18,7 @@ pub mod ng;
 pub mod redis;
 pub mod rtp;
 pub mod sdp;
+pub mod sip;
 
 pub use bencode::Value;
 pub use call::TwoPartyCall;

@@ -5,66 +5,13 @@
 //! Needs the Debian packages `kamailio` and `sip-tester` (installed by `.ci/run`).
 
 use std::fs;
-use std::net::{SocketAddr, UdpSocket};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ngmedia_tests::sip::{find_tool, free_port, kamailio_modules, Guard};
 use ngmedia_tests::{wait_for, Daemon, RtpEndpoint};
-
-/// Kills a helper process and everything it forked (Kamailio's children) when the test
-/// ends, however it ends: each helper runs in a process group of its own.
-struct Guard(Child);
-
-impl Guard {
-    fn spawn(mut cmd: Command, what: &str) -> Guard {
-        cmd.process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        Guard(cmd.spawn().unwrap_or_else(|e| panic!("start {what}: {e}")))
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the process group led by a child we spawned and still own.
-        unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn find_tool(name: &str, package: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("`{name}` not found: install the Debian package `{package}` (bash .ci/run does)");
-}
-
-/// Kamailio's module directory, wherever the distribution put it.
-fn kamailio_modules() -> PathBuf {
-    let out = Command::new("dpkg")
-        .args(["-L", "kamailio"])
-        .output()
-        .expect("dpkg -L kamailio");
-    let listing = String::from_utf8_lossy(&out.stdout);
-    let module = listing
-        .lines()
-        .find(|l| l.ends_with("/modules/tm.so"))
-        .expect("kamailio's tm.so in dpkg -L kamailio");
-    Path::new(module).parent().unwrap().to_path_buf()
-}
 
 fn kamailio_config(modules: &Path, sip_port: u16, ng: SocketAddr, uas_port: u16) -> String {
     let flags = "replace-origin replace-session-connection ICE=remove RTP/AVP trust-address";
@@ -292,7 +239,7 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
     );
 
     // BYE through Kamailio deletes the call (delete-delay 0 here).
-    let status = wait_for(Duration::from_secs(10), || uac.0.try_wait().ok().flatten())
+    let status = wait_for(Duration::from_secs(10), || uac.exited())
         .expect("caller scenario did not finish");
     assert!(status.success(), "SIPp caller scenario failed: {status}");
     let gone = || {

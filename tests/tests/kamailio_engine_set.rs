@@ -18,13 +18,13 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::net::{SocketAddr, UdpSocket};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ngmedia_tests::http::metric;
+use ngmedia_tests::sip::{find_tool, free_port, kamailio_modules, Guard};
 use ngmedia_tests::{wait_for, Daemon, NgClient, RedisServer, RtpEndpoint};
 
 /// Calls SIPp places; a multiple of 3 so weights 2:1 split them exactly.
@@ -39,59 +39,6 @@ const PACKETS: usize = 5;
 const PREFIX: &str = "kset";
 /// The two engines and their weights in the set, in the order the set lists them.
 const ENGINES: [(&str, u32); 2] = [("set-a", 2), ("set-b", 1)];
-
-/// Kills a helper process and everything it forked (Kamailio's children) when the test
-/// ends, however it ends: each helper runs in a process group of its own.
-struct Guard(Child);
-
-impl Guard {
-    fn spawn(mut cmd: Command, what: &str) -> Guard {
-        cmd.process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        Guard(cmd.spawn().unwrap_or_else(|e| panic!("start {what}: {e}")))
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the process group led by a child we spawned and still own.
-        unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn find_tool(name: &str, package: &str) -> PathBuf {
-    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
-        let p = Path::new(dir).join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!("`{name}` not found: install the Debian package `{package}` (bash .ci/run does)");
-}
-
-/// Kamailio's module directory, wherever the distribution put it.
-fn kamailio_modules() -> PathBuf {
-    let out = Command::new("dpkg")
-        .args(["-L", "kamailio"])
-        .output()
-        .expect("dpkg -L kamailio");
-    let listing = String::from_utf8_lossy(&out.stdout);
-    let module = listing
-        .lines()
-        .find(|l| l.ends_with("/modules/tm.so"))
-        .expect("kamailio's tm.so in dpkg -L kamailio");
-    Path::new(module).parent().unwrap().to_path_buf()
-}
 
 /// The node of a weighted set the `rtpengine` module picks for a new Call-ID with
 /// `hash_algo` 0: the byte sum of the Call-ID, cut to 8 bits, modulo the total weight,
@@ -480,7 +427,7 @@ fn kamailio_spreads_calls_over_two_engines_sharing_redis() {
     // The BYEs (rtpengine_delete, delete-delay 0) end every call on its engine and in Redis.
     let status = wait_for(
         Duration::from_millis(HOLD_MS) + Duration::from_secs(10),
-        || uac.0.try_wait().ok().flatten(),
+        || uac.exited(),
     )
     .expect("caller scenario did not finish");
     assert!(

@@ -1,0 +1,67 @@
+//! The SIP side of the Kamailio tests: helper processes (Kamailio, SIPp) that die with the
+//! test, free ports, and where Debian put the tools.
+
+use std::net::UdpSocket;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+
+/// Kills a helper process and everything it forked (Kamailio's children) when the test
+/// ends, however it ends: each helper runs in a process group of its own.
+pub struct Guard(Child);
+
+impl Guard {
+    pub fn spawn(mut cmd: Command, what: &str) -> Guard {
+        cmd.process_group(0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        Guard(cmd.spawn().unwrap_or_else(|e| panic!("start {what}: {e}")))
+    }
+
+    /// The exit status, if the process has ended.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.0.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group led by a child we spawned and still own.
+        unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The path of a tool from a Debian package, or a panic naming the package to install.
+pub fn find_tool(name: &str, package: &str) -> PathBuf {
+    for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("`{name}` not found: install the Debian package `{package}` (bash .ci/run does)");
+}
+
+/// Kamailio's module directory, wherever the distribution put it.
+pub fn kamailio_modules() -> PathBuf {
+    let out = Command::new("dpkg")
+        .args(["-L", "kamailio"])
+        .output()
+        .expect("dpkg -L kamailio");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let module = listing
+        .lines()
+        .find(|l| l.ends_with("/modules/tm.so"))
+        .expect("kamailio's tm.so in dpkg -L kamailio");
+    Path::new(module).parent().unwrap().to_path_buf()
+}
