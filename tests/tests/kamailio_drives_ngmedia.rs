@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ngmedia_tests::sip::{find_tool, free_port, kamailio_modules, Guard};
+use ngmedia_tests::sip::{find_tool, free_port, kamailio_modules, uac_scenario, Guard};
 use ngmedia_tests::{wait_for, Daemon, RtpEndpoint};
 
 fn kamailio_config(modules: &Path, sip_port: u16, ng: SocketAddr, uas_port: u16) -> String {
@@ -53,63 +53,6 @@ onreply_route[REPLY] {{
 }}
 "#,
         modules = modules.display()
-    )
-}
-
-/// The caller: INVITE with our RTP socket in the SDP, ACK, a pause for media, BYE.
-fn uac_scenario(media_port: u16) -> String {
-    format!(
-        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="ngmedia caller">
-  <send retrans="500"><![CDATA[
-INVITE sip:callee@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:callee@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:caller@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=caller 1 1 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio {media_port} RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
-  <pause milliseconds="2500"/>
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
-  <recv response="200"/>
-</scenario>
-"#
     )
 }
 
@@ -160,7 +103,7 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
     std::thread::sleep(Duration::from_millis(500));
 
     let scenario = dir.join("uac.xml");
-    fs::write(&scenario, uac_scenario(phone.port())).unwrap();
+    fs::write(&scenario, uac_scenario(&phone.port().to_string(), 2500)).unwrap();
     let mut cmd = Command::new(&sipp);
     cmd.current_dir(&dir)
         .arg(format!("127.0.0.1:{sip_port}"))

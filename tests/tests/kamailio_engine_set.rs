@@ -24,7 +24,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ngmedia_tests::http::metric;
-use ngmedia_tests::sip::{find_tool, free_port, kamailio_modules, Guard};
+use ngmedia_tests::sip::{find_tool, free_port, kamailio_modules, uac_scenario, Guard};
 use ngmedia_tests::{wait_for, Daemon, NgClient, RedisServer, RtpEndpoint};
 
 /// Calls SIPp places; a multiple of 3 so weights 2:1 split them exactly.
@@ -114,65 +114,6 @@ onreply_route[REPLY] {{
 }}
 "#,
         modules = modules.display()
-    )
-}
-
-/// The callers: each call takes its media port from the next line of the injection file,
-/// INVITEs, ACKs, holds, and hangs up. (SIPp matches replies to calls by the Call-ID it
-/// generated, so the Call-ID stays `[call_id]`, shaped by `-cid_str`.)
-fn uac_scenario() -> String {
-    format!(
-        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="ngmedia engine set caller">
-  <send retrans="500"><![CDATA[
-INVITE sip:callee@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:callee@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:caller@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=caller 1 1 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio [field0] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
-  <pause milliseconds="{HOLD_MS}"/>
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-[routes]
-From: <sip:caller@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Max-Forwards: 70
-Content-Length: 0
-]]></send>
-  <recv response="200"/>
-</scenario>
-"#
     )
 }
 
@@ -306,7 +247,7 @@ fn kamailio_spreads_calls_over_two_engines_sharing_redis() {
     std::thread::sleep(Duration::from_millis(500));
 
     let scenario = dir.join("uac.xml");
-    fs::write(&scenario, uac_scenario()).unwrap();
+    fs::write(&scenario, uac_scenario("[field0]", HOLD_MS)).unwrap();
     let inject = dir.join("calls.csv");
     let mut lines = String::from("SEQUENTIAL\n");
     for phone in &phones {
