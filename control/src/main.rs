@@ -231,10 +231,9 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     // calls are handed over instead: their final state is saved for the restarted engine or
     // a standby, which relays them on.
     let open = lock(&calls).len();
-    let handed_over = ha.is_some();
-    lock(&calls).shutdown(now());
+    let handed_over = lock(&calls).shutdown(now());
     if let Some(ha) = ha {
-        runtime.block_on(ha.shutdown(open));
+        runtime.block_on(ha.shutdown(handed_over));
     }
     workers.shutdown();
     // After the workers: every copy they queued is written before the files are closed.
@@ -243,8 +242,9 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         interceptor.shutdown();
     }
     let signal = result?;
-    if handed_over {
-        info!("stopped after {signal}: handed {open} call(s) over through redis");
+    if handed_over > 0 {
+        let closed = open - handed_over;
+        info!("stopped after {signal}: handed {handed_over} call(s) over through redis, closed {closed}");
     } else {
         info!("stopped after {signal}: closed {open} call(s)");
     }

@@ -641,7 +641,7 @@ fn sigterm_hands_calls_over_to_the_standby() {
     let status = active.terminate(Duration::from_secs(5)).expect("exits on SIGTERM");
     assert!(status.success(), "{}", active.log_text());
     assert!(
-        active.log_text().contains("handed 1 call(s) over through redis"),
+        active.log_text().contains("handed 1 call(s) over through redis, closed 0"),
         "{}",
         active.log_text()
     );

@@ -224,7 +224,8 @@ impl Calls {
     }
 
     /// Save every call whose packet counters moved since its last save, so counters,
-    /// latches and SRTP indexes are at most one interval old. Call periodically.
+    /// latches and SRTP indexes are at most one interval old (deleted calls lingering for
+    /// their delete delay are no longer stored). Call periodically.
     pub fn sync_store(&mut self, now: Now) {
         if self.store.is_none() {
             return;
@@ -232,7 +233,7 @@ impl Calls {
         let ids: Vec<String> = self
             .calls
             .iter()
-            .filter(|(_, c)| c.packets_seen() != c.saved_packets)
+            .filter(|(_, c)| c.delete_at.is_none() && c.packets_seen() != c.saved_packets)
             .map(|(id, _)| id.clone())
             .collect();
         for id in ids {
@@ -713,7 +714,8 @@ impl Calls {
         } else if call.delete_at.is_none() {
             call.delete_at = Some(now.mono + delay);
             self.totals.deleted += 1;
-            Self::save(&self.store, call, now);
+            // Signalling is over: a successor has nothing to take over.
+            self.unpersist(&req.call_id);
             info!(call_id = %Pii(&req.call_id), delay_s = delay.as_secs(), "call deleted, lingering");
         }
         Ok(DeleteReply {
@@ -829,9 +831,9 @@ impl Calls {
             Self::stop_recording(&self.recorder, &mut call, now);
             self.intercept_ended(&call);
             self.media.remove(call.key);
-            self.unpersist(&id);
             match reason {
                 Some(reason) => {
+                    self.unpersist(&id);
                     self.totals.timed_out += 1;
                     info!(call_id = %Pii(&id), reason, "call ended by timer");
                     events.push(CallEvent::TimedOut {
@@ -846,22 +848,27 @@ impl Calls {
     }
 
     /// Tear every call down (daemon shutdown). With a store the calls are not ended: their
-    /// final state is saved for the engine that takes them over (restart, standby).
-    pub fn shutdown(&mut self, now: Now) {
+    /// final state is saved for the engine that takes them over (restart, standby). Returns
+    /// how many calls were left in the store that way.
+    pub fn shutdown(&mut self, now: Now) -> usize {
         let calls: Vec<(String, Call)> = self.calls.drain().collect();
+        let mut handed_over = 0;
         for (id, mut call) in calls {
-            if self.store.is_some() {
+            let hand_over = self.store.is_some() && call.delete_at.is_none();
+            if hand_over {
                 Self::save(&self.store, &mut call, now);
+                handed_over += 1;
             }
             Self::stop_recording(&self.recorder, &mut call, now);
             self.intercept_ended(&call);
             self.media.remove(call.key);
-            if self.store.is_some() {
+            if hand_over {
                 info!(call_id = %Pii(&id), "call left in the store at shutdown");
             } else {
                 info!(call_id = %Pii(&id), "call closed at shutdown");
             }
         }
+        handed_over
     }
 
     pub fn len(&self) -> usize {

@@ -116,13 +116,19 @@ fn every_signalling_change_is_saved_and_delete_removes() {
     assert_eq!(live.counters.bytes, 172);
     assert_eq!(live.latched, Some("127.0.0.2:40000".parse().unwrap()));
 
+    // A delete ends what a successor could take over, delay or not; the lingering call is
+    // not saved again.
     let del = Delete {
         call_id: "c1".into(),
-        delete_delay: Some(Duration::ZERO),
+        delete_delay: Some(Duration::from_secs(30)),
         ..Default::default()
     };
     calls.delete(&del, clock.now()).unwrap();
     assert!(store.get("c1").is_none());
+    stats.count_rx(172, 1_795_300_565_000);
+    calls.sync_store(clock.now());
+    assert!(store.get("c1").is_none());
+    assert_eq!(store.saves(), 3);
 }
 
 #[test]
