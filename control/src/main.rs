@@ -404,10 +404,18 @@ fn lock(calls: &Mutex<Calls>) -> MutexGuard<'_, Calls> {
 }
 
 /// The DTLS-SRTP certificate of `--dtls-cert`/`--dtls-key`.
-fn load_dtls_identity(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<DtlsIdentity> {
+fn load_dtls_identity(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<DtlsIdentity> {
     let read = |p: &std::path::Path| {
         std::fs::read(p).with_context(|| format!("cannot read DTLS file {}", p.display()))
     };
-    DtlsIdentity::from_pem(&read(cert)?, &read(key)?)
-        .with_context(|| format!("DTLS certificate {} / key {}", cert.display(), key.display()))
+    DtlsIdentity::from_pem(&read(cert)?, &read(key)?).with_context(|| {
+        format!(
+            "DTLS certificate {} / key {}",
+            cert.display(),
+            key.display()
+        )
+    })
 }

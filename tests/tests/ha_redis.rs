@@ -638,10 +638,14 @@ fn sigterm_hands_calls_over_to_the_standby() {
     wait_stored(&redis, 0, "ngmedia", "ha-leaving", &[&call.call_id]);
 
     let stopped = Instant::now();
-    let status = active.terminate(Duration::from_secs(5)).expect("exits on SIGTERM");
+    let status = active
+        .terminate(Duration::from_secs(5))
+        .expect("exits on SIGTERM");
     assert!(status.success(), "{}", active.log_text());
     assert!(
-        active.log_text().contains("handed 1 call(s) over through redis, closed 0"),
+        active
+            .log_text()
+            .contains("handed 1 call(s) over through redis, closed 0"),
         "{}",
         active.log_text()
     );
