@@ -4,12 +4,15 @@
 #       fresh ngmedia without and with --redis (a private redis-server run by this script);
 #   (b) recovery: RECOVER_CALLS calls set up (with a little media so peers are latched), the
 #       engine killed with SIGKILL and started again with the same flags; reports the time
-#       from exec to its `restored N calls in X ms` log line, and X itself.
+#       from exec to its `restored N calls in X ms` log line, and X itself;
+#   (c) takeover: the same calls on an active engine with a --standby beside it (heartbeat
+#       TTL 1 s); the active killed with SIGKILL; reports the time from the kill to the
+#       standby's `took over N calls of instance ... in X ms` line, and X itself.
 #
 #   bench/ha-bench.sh                          # debug build if there is no release one
 #   NGMEDIA_BIN=target/release/ngmedia bench/ha-bench.sh
 #   RATE_CALLS=300 RECOVER_CALLS=1000 bench/ha-bench.sh
-#   SKIP_RATE=1 bench/ha-bench.sh              # recovery only
+#   SKIP_RATE=1 bench/ha-bench.sh              # recovery and takeover only
 #
 # Needs /usr/bin/redis-server and redis-cli (apt-get install redis-server) and python3.
 # Media ports PORT_MIN..PORT_MAX (default 10000-14999, 4 per call) must be free. Every
@@ -26,6 +29,7 @@ PORT_MAX=${PORT_MAX:-14999}
 SYNC_INTERVAL=${SYNC_INTERVAL:-1}
 SKIP_RATE=${SKIP_RATE:-0}
 SKIP_RECOVERY=${SKIP_RECOVERY:-0}
+SKIP_TAKEOVER=${SKIP_TAKEOVER:-0}
 OUT=${OUT:-target/bench/ha}
 INSTANCE=habench
 PREFIX=habench
@@ -269,9 +273,53 @@ EOF
     stop_engine
 fi
 
+# ---------------------------------------------------------------- (c) standby takeover
+kill_to_log_ms=n/a takeover_ms=n/a taken_n=n/a
+if [ "$SKIP_TAKEOVER" != 1 ]; then
+    echo "== (c) standby takeover of $RECOVER_CALLS calls (heartbeat TTL 1 s)"
+    rcli flushall >/dev/null
+    TTL_FLAGS=(--redis-heartbeat-ttl 1)
+    # The standby first, on its own ng/HTTP ports and the same media range.
+    ACTIVE_NG=$NG ACTIVE_HTTP=$HTTP
+    NG=127.0.0.1:$(free_port udp) HTTP=127.0.0.1:$(free_port tcp)
+    slog=$OUT/takeover-standby.log
+    start_engine "$slog" --redis "127.0.0.1:$REDIS_PORT/0" --redis-prefix "$PREFIX" \
+        --instance-id "$INSTANCE-standby" --standby "${TTL_FLAGS[@]}"
+    SPID=$EPID
+    NG=$ACTIVE_NG HTTP=$ACTIVE_HTTP
+    start_engine "$OUT/takeover-active.log" "${REDIS_FLAGS[@]}" "${TTL_FLAGS[@]}"
+    python3 "$LOADBENCH" --ng "$NG" --calls "$RECOVER_CALLS" --seconds 0.5 --drain 0.2 \
+        --keep-calls >"$OUT/takeover-setup.out" 2>&1 ||
+        { echo "loadbench failed:" >&2; tail -20 "$OUT/takeover-setup.out" >&2; exit 1; }
+    for i in $(seq 200); do
+        stored=$(rcli scard "$PREFIX:calls:$INSTANCE" 2>/dev/null || echo 0)
+        [ "$stored" -ge "$RECOVER_CALLS" ] && break
+        sleep 0.05
+    done
+    sleep $((SYNC_INTERVAL * 2))
+    killed_ms=$(now_ms)
+    kill9_engine
+    line=
+    for i in $(seq $((RESTORE_LIMIT * 200))); do
+        line=$(sed 's/\x1b\[[0-9;]*m//g' "$slog" | grep -m1 -E 'took over [0-9]+ calls? of instance' || true)
+        [ -n "$line" ] && break
+        sleep 0.005
+    done
+    seen_ms=$(now_ms)
+    [ -n "$line" ] || { echo "no takeover line within $RESTORE_LIMIT s; log:" >&2; tail -20 "$slog" >&2; exit 1; }
+    kill_to_log_ms=$((seen_ms - killed_ms))
+    taken_n=$(sed -E 's/.*took over ([0-9]+) calls? of instance.*/\1/' <<<"$line")
+    takeover_ms=$(sed -E 's/.* in ([0-9.]+) ?ms.*/\1/' <<<"$line")
+    echo "log: $line"
+    EPID=$SPID
+    stop_engine
+fi
+
 echo
 echo "==== summary"
 printf '(a) offer/answer pairs per second: without redis %s, with redis %s (engine CPU us per call: %s / %s)\n' \
     "$rate_plain" "$rate_redis" "$cpu_plain" "$cpu_redis"
 printf '(b) %s calls: exec -> "restored" log line %s ms; engine reports restored %s calls in %s ms\n' \
     "$RECOVER_CALLS" "$exec_to_log_ms" "$restored_n" "$restore_ms"
+printf '(c) %s calls: kill -9 of the active -> standby "took over" log line %s ms; standby reports %s calls in %s ms\n' \
+    "$RECOVER_CALLS" "$kill_to_log_ms" "$taken_n" "$takeover_ms"
