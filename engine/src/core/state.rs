@@ -77,8 +77,9 @@ pub struct LegState {
     pub interface: usize,
     #[serde(default)]
     pub sdp_version_out: Option<u64>,
+    /// Digest of the last SDP sent to the party (`replace: SDP version`).
     #[serde(default)]
-    pub sdp_body_out: Option<String>,
+    pub sdp_body_out: Option<u64>,
     #[serde(default)]
     pub moh: Option<MohOptions>,
     pub medias: Vec<MediaState>,

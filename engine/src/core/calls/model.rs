@@ -73,8 +73,9 @@ pub struct Leg {
     pub medias: Vec<Media>,
     /// Version we last wrote into an o= line sent to this party, for `replace: SDP version`.
     pub sdp_version_out: Option<u64>,
-    /// The last SDP sent to this party, written with `sdp_version_out` as its version.
-    pub sdp_body_out: Option<String>,
+    /// Digest of the last SDP sent to this party (written with `sdp_version_out` as its
+    /// version): whether the next one differs.
+    pub sdp_body_out: Option<u64>,
     /// `moh` options this party gave: played to its peer when it puts the peer on hold.
     pub moh: Option<crate::core::request::MohOptions>,
 }

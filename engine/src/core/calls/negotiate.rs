@@ -726,9 +726,9 @@ fn bump_origin_version(out: &mut Sdp, call: &mut Call, to: LegId, force: bool) {
     let next = match leg.sdp_version_out {
         Some(prev) => {
             out.set_origin_version(prev);
-            let body = out.write();
-            let changed = leg.sdp_body_out.as_deref() != Some(body.as_str());
-            leg.sdp_body_out = Some(body);
+            let digest = body_digest(&out.write());
+            let changed = leg.sdp_body_out != Some(digest);
+            leg.sdp_body_out = Some(digest);
             if force || changed {
                 prev + 1
             } else {
@@ -736,7 +736,7 @@ fn bump_origin_version(out: &mut Sdp, call: &mut Call, to: LegId, force: bool) {
             }
         }
         None => {
-            leg.sdp_body_out = Some(out.write());
+            leg.sdp_body_out = Some(body_digest(&out.write()));
             version
         }
     };
@@ -744,6 +744,27 @@ fn bump_origin_version(out: &mut Sdp, call: &mut Call, to: LegId, force: bool) {
     out.set_origin_version(next);
 }
 
+/// FNV-1a over an SDP body: tells whether it changed, stable across builds (it is stored
+/// with the call for a successor engine), without keeping the body itself.
+fn body_digest(body: &str) -> u64 {
+    body.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 fn random_token(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), len)
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::body_digest;
+
+    /// FNV-1a 64 reference values (the digest is stored, so it must never change).
+    #[test]
+    fn body_digest_is_fnv1a_64() {
+        assert_eq!(body_digest(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(body_digest("a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(body_digest("foobar"), 0x8594_4171_f739_67e8);
+    }
 }

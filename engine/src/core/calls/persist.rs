@@ -76,7 +76,7 @@ fn leg_state(leg: &Leg, now: Now) -> LegState {
         peer: leg.peer.map(|p| p.0),
         interface: leg.interface,
         sdp_version_out: leg.sdp_version_out,
-        sdp_body_out: leg.sdp_body_out.clone(),
+        sdp_body_out: leg.sdp_body_out,
         moh: leg.moh.clone().map(|mut moh| {
             // A blob can be megabytes, re-saved with every sync: not kept.
             if matches!(moh.source, Some(MediaSource::Blob(_))) {
@@ -231,7 +231,7 @@ impl Rebuilder<'_> {
             leg.metadata = ls.metadata.clone();
             leg.peer = ls.peer.map(super::LegId);
             leg.sdp_version_out = ls.sdp_version_out;
-            leg.sdp_body_out = ls.sdp_body_out.clone();
+            leg.sdp_body_out = ls.sdp_body_out;
             leg.moh = ls.moh.clone();
             for ms in &ls.medias {
                 leg.medias.push(self.media_of(ms, interface, bound)?);
