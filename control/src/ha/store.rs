@@ -28,6 +28,9 @@ use super::metrics::HaMetrics;
 /// Calls per pipeline: keeps one round trip well inside the response timeout.
 const CHUNK: usize = 256;
 
+/// How long the writer waits after a wake-up before it takes what is queued.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// One call's unwritten change.
 #[derive(Debug, Clone)]
 enum Pending {
@@ -207,6 +210,9 @@ impl Writer {
                 self.conn = Some(conn);
                 if !closing {
                     self.queue.wake.notified().await;
+                    // Let a burst of signalling gather into one pipeline: far fewer round
+                    // trips under load, for a few milliseconds of delay nobody waits on.
+                    tokio::time::sleep(LINGER).await;
                 }
                 continue;
             }
