@@ -4,18 +4,29 @@
 use std::net::UdpSocket;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 
 /// Kills a helper process and everything it forked (Kamailio's children) when the test
-/// ends, however it ends: each helper runs in a process group of its own.
-pub struct Guard(Child);
+/// ends, however it ends: each helper runs in a process group of its own. Its output goes to
+/// a log file, for failure messages.
+pub struct Guard(Child, PathBuf);
 
 impl Guard {
-    pub fn spawn(mut cmd: Command, what: &str) -> Guard {
-        cmd.process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        Guard(cmd.spawn().unwrap_or_else(|e| panic!("start {what}: {e}")))
+    /// Start `cmd`, its stdout and stderr into `log`.
+    pub fn spawn(mut cmd: Command, what: &str, log: &Path) -> Guard {
+        let out =
+            std::fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+        let err = out.try_clone().expect("log file handle");
+        cmd.process_group(0).stdout(out).stderr(err);
+        Guard(
+            cmd.spawn().unwrap_or_else(|e| panic!("start {what}: {e}")),
+            log.to_path_buf(),
+        )
+    }
+
+    /// The last lines the process wrote.
+    pub fn log_tail(&self) -> String {
+        tail(&self.1)
     }
 
     /// The exit status, if the process has ended.
@@ -30,6 +41,22 @@ impl Drop for Guard {
         unsafe { libc::kill(-(self.0.id() as libc::pid_t), libc::SIGKILL) };
         let _ = self.0.wait();
     }
+}
+
+/// The last 40 lines of a log file (empty when it cannot be read).
+pub fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// Wait (at most `limit`) until something listens on UDP 127.0.0.1:`port`, as Kamailio does
+/// once it is up; whether it did.
+pub fn wait_listening(port: u16, limit: std::time::Duration) -> bool {
+    crate::wait_for(limit, || {
+        UdpSocket::bind(("127.0.0.1", port)).is_err().then_some(())
+    })
+    .is_some()
 }
 
 /// A UDP port on 127.0.0.1 that was free a moment ago.

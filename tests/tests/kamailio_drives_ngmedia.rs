@@ -10,7 +10,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ngmedia_tests::sip::{find_tool, free_port, kamailio_modules, uac_scenario, Guard};
+use ngmedia_tests::sip::{
+    find_tool, free_port, kamailio_modules, tail, uac_scenario, wait_listening, Guard,
+};
 use ngmedia_tests::{wait_for, Daemon, RtpEndpoint};
 
 fn kamailio_config(modules: &Path, sip_port: u16, ng: SocketAddr, uas_port: u16) -> String {
@@ -84,7 +86,12 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
         "-P",
         dir.join("k.pid").to_str().unwrap(),
     ]);
-    let _kamailio = Guard::spawn(cmd, "kamailio");
+    let kamailio_proc = Guard::spawn(cmd, "kamailio", &dir.join("kamailio.log"));
+    assert!(
+        wait_listening(sip_port, Duration::from_secs(10)),
+        "kamailio does not listen on {sip_port}:\n{}",
+        kamailio_proc.log_tail()
+    );
     // The callee answers every INVITE with SDP and echoes the RTP it receives.
     let mut cmd = Command::new(&sipp);
     cmd.current_dir(&dir)
@@ -99,8 +106,12 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
             "1",
         ])
         .args(["-rtp_echo", "-mp", &uas_media.to_string(), "-nostdin"]);
-    let _uas = Guard::spawn(cmd, "sipp uas");
-    std::thread::sleep(Duration::from_millis(500));
+    let uas = Guard::spawn(cmd, "sipp uas", &dir.join("uas.log"));
+    assert!(
+        wait_listening(uas_port, Duration::from_secs(10)),
+        "sipp uas does not listen on {uas_port}:\n{}",
+        uas.log_tail()
+    );
 
     let scenario = dir.join("uac.xml");
     fs::write(&scenario, uac_scenario(&phone.port().to_string(), 2500)).unwrap();
@@ -116,7 +127,7 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
             &uac_port.to_string(),
         ])
         .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"]);
-    let mut uac = Guard::spawn(cmd, "sipp uac");
+    let mut uac = Guard::spawn(cmd, "sipp uac", &dir.join("uac.log"));
 
     // Once the answer went through, the caller-facing port is in the call's query.
     let (call_id, engine_port) = wait_for(Duration::from_secs(5), || {
@@ -142,8 +153,11 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
     })
     .unwrap_or_else(|| {
         panic!(
-            "no call with the caller's media after the answer\n{}",
-            daemon.log_text()
+            "no call with the caller's media after the answer\n{}\n---- kamailio ----\n{}\n\
+             ---- sipp uac ----\n{}",
+            daemon.log_text(),
+            kamailio_proc.log_tail(),
+            tail(&dir.join("uac.log"))
         )
     });
 
@@ -182,8 +196,8 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
     );
 
     // BYE through Kamailio deletes the call (delete-delay 0 here).
-    let status = wait_for(Duration::from_secs(10), || uac.exited())
-        .expect("caller scenario did not finish");
+    let status =
+        wait_for(Duration::from_secs(10), || uac.exited()).expect("caller scenario did not finish");
     assert!(status.success(), "SIPp caller scenario failed: {status}");
     let gone = || {
         let reply = ng.query(&call_id).ok()?;

@@ -24,7 +24,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ngmedia_tests::http::metric;
-use ngmedia_tests::sip::{find_tool, free_port, kamailio_modules, uac_scenario, Guard};
+use ngmedia_tests::sip::{
+    find_tool, free_port, kamailio_modules, tail, uac_scenario, wait_listening, Guard,
+};
 use ngmedia_tests::{wait_for, Daemon, NgClient, RedisServer, RtpEndpoint};
 
 /// Calls SIPp places; a multiple of 3 so weights 2:1 split them exactly.
@@ -237,14 +239,23 @@ fn kamailio_spreads_calls_over_two_engines_sharing_redis() {
         "-P",
         dir.join("k.pid").to_str().unwrap(),
     ]);
-    let _kamailio = Guard::spawn(cmd, "kamailio");
+    let kamailio_proc = Guard::spawn(cmd, "kamailio", &dir.join("kamailio.log"));
+    assert!(
+        wait_listening(sip_port, Duration::from_secs(10)),
+        "kamailio does not listen on {sip_port}:\n{}",
+        kamailio_proc.log_tail()
+    );
     // The callee answers every INVITE with SDP and echoes the RTP it receives.
     let mut cmd = Command::new(&sipp);
     cmd.current_dir(&dir)
         .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &uas_port.to_string()])
         .args(["-rtp_echo", "-mp", &uas_media.to_string(), "-nostdin"]);
-    let _uas = Guard::spawn(cmd, "sipp uas");
-    std::thread::sleep(Duration::from_millis(500));
+    let uas = Guard::spawn(cmd, "sipp uas", &dir.join("uas.log"));
+    assert!(
+        wait_listening(uas_port, Duration::from_secs(10)),
+        "sipp uas does not listen on {uas_port}:\n{}",
+        uas.log_tail()
+    );
 
     let scenario = dir.join("uac.xml");
     fs::write(&scenario, uac_scenario("[field0]", HOLD_MS)).unwrap();
@@ -269,15 +280,19 @@ fn kamailio_spreads_calls_over_two_engines_sharing_redis() {
             "1000",
         ])
         .args(["-timeout", "30s", "-timeout_error", "-nostdin"]);
-    let mut uac = Guard::spawn(cmd, "sipp uac");
+    let mut uac = Guard::spawn(cmd, "sipp uac", &dir.join("uac.log"));
     let calls_started = Instant::now();
 
     // Every call answered, on the engine the weights give it, and on no other.
     let logs = || {
         format!(
-            "---- set-a ----\n{}\n---- set-b ----\n{}",
+            "---- set-a ----\n{}\n---- set-b ----\n{}\n---- kamailio ----\n{}\n---- sipp uac \
+             ----\n{}\n---- sipp uas ----\n{}",
             engines[0].log_text(),
-            engines[1].log_text()
+            engines[1].log_text(),
+            kamailio_proc.log_tail(),
+            tail(&dir.join("uac.log")),
+            uas.log_tail()
         )
     };
     let all_up = Duration::from_secs((CALLS / RATE) as u64 + 5);
