@@ -32,7 +32,6 @@ use super::player::MediaLoader;
 use super::request::{Delete, List, OfferAnswer, Query, Recording, RecordingAction};
 use super::sdp::{Sdp, SdpError};
 use super::snapshot::{CallSnapshot, EngineStatistics};
-use super::state::CallState;
 use super::store::StateStore;
 use super::tap::{InterceptSink, RecordingEvent, RecordingSink};
 
@@ -169,98 +168,6 @@ impl Calls {
     /// Keep the state of every call in `store` from now on.
     pub fn set_store(&mut self, store: Arc<dyn StateStore>) {
         self.store = Some(store);
-    }
-
-    /// Take over stored calls: bind their ports again, resume latching and SRTP where they
-    /// were, and relay. Calls that cannot be taken over are logged and removed from the store.
-    pub fn restore(&mut self, states: Vec<CallState>, now: Now) -> RestoreOutcome {
-        self.started.get_or_insert(now.mono);
-        let mut outcome = RestoreOutcome::default();
-        for state in states {
-            let id = state.call_id.clone();
-            if self.calls.contains_key(&id) {
-                // The call is live here already (signalled again meanwhile): keep ours.
-                outcome
-                    .failed
-                    .push((id, "call-id already in use here".into()));
-                continue;
-            }
-            let key = CallKey(self.next_key);
-            let rebuilt = persist::Rebuilder {
-                media: self.media.as_ref(),
-                interfaces: &self.config.interfaces,
-                dtls: self.dtls.as_ref(),
-            }
-            .call(&state, key, now);
-            let mut call = match rebuilt {
-                Ok(call) => call,
-                Err(reason) => {
-                    warn!(call_id = %Pii(&id), %reason, "cannot take over stored call");
-                    if let Some(store) = &self.store {
-                        store.remove(&id);
-                    }
-                    outcome.failed.push((id, reason));
-                    continue;
-                }
-            };
-            self.next_key += 1;
-            self.totals.streams += call
-                .legs
-                .iter()
-                .flat_map(|l| l.medias.iter())
-                .filter(|m| m.ports.is_some())
-                .count() as u64;
-            let plan = call.plan();
-            self.media.apply(plan);
-            self.report_recording(&call, now);
-            Self::update_intercept(&self.interceptor, &self.media, &mut call);
-            info!(call_id = %Pii(&id), "call taken over from stored state");
-            self.calls.insert(id.clone(), call);
-            self.resume_players(&id, persist::players(&state), now.mono);
-            self.persist_call(&id, now);
-            outcome.restored.push(id);
-        }
-        outcome
-    }
-
-    /// Save every call whose packet counters moved since its last save, so counters,
-    /// latches and SRTP indexes are at most one interval old (deleted calls lingering for
-    /// their delete delay are no longer stored). Call periodically.
-    pub fn sync_store(&mut self, now: Now) {
-        if self.store.is_none() {
-            return;
-        }
-        let ids: Vec<String> = self
-            .calls
-            .iter()
-            .filter(|(_, c)| c.delete_at.is_none() && c.packets_seen() != c.saved_packets)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in ids {
-            self.persist_call(&id, now);
-        }
-    }
-
-    /// [`Calls::save`] for a call in the registry.
-    fn persist_call(&mut self, call_id: &str, now: Now) {
-        if let Some(call) = self.calls.get_mut(call_id) {
-            Self::save(&self.store, call, now);
-        }
-    }
-
-    /// Hand the call's current state to the store, if there is one.
-    fn save(store: &Option<Arc<dyn StateStore>>, call: &mut Call, now: Now) {
-        if let Some(store) = store {
-            call.saved_packets = call.packets_seen();
-            store.save(call.to_state(now));
-        }
-    }
-
-    /// Tell the store a call is gone.
-    fn unpersist(&self, call_id: &str) {
-        if let Some(store) = &self.store {
-            store.remove(call_id);
-        }
     }
 
     /// Attach the media source for `play media` and music on hold.

@@ -1,16 +1,20 @@
-//! Conversion between the in-memory call model and its persisted form
-//! ([`CallState`]), and taking stored calls over: ports bound again at the same addresses,
-//! latches and SRTP indexes resumed, counters continued.
+//! The registry's side of the state store (Redis HA): when calls are saved, how the
+//! in-memory model converts to its persisted form ([`CallState`]) and back, and taking stored
+//! calls over — ports bound again at the same addresses, latches and SRTP indexes resumed,
+//! counters continued.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ngmedia_codecs::Codec as CodecInfo;
+use tracing::{info, warn};
 
 use super::model::{Call, DtlsMediaState, Leg, Media, SdesState, Setup};
-use super::Now;
+use super::{Calls, Now, RestoreOutcome};
 use crate::core::config::Interface;
+use crate::core::pii::Pii;
 use crate::core::plan::{CallKey, MediaPlane, PortKey, PortPair, StreamResume};
 use crate::core::request::MediaSource;
 use crate::core::state::{
@@ -18,6 +22,7 @@ use crate::core::state::{
     StreamLive, TranscodeRecord, STATE_VERSION,
 };
 use crate::core::stats::StreamStats;
+use crate::core::store::StateStore;
 use crate::core::transcode::{CodecEnd, TranscodeSpec};
 
 /// `now` minus how long ago `then` was, in Unix microseconds.
@@ -384,5 +389,99 @@ fn resume_of(live: &StreamLive) -> StreamResume {
         srtp_out: live.srtp_out,
         srtcp_out: live.srtcp_out,
         dtls_keys: live.dtls_keys.clone(),
+    }
+}
+
+impl Calls {
+    /// Take over stored calls: bind their ports again, resume latching and SRTP where they
+    /// were, and relay. Calls that cannot be taken over are logged and removed from the store.
+    pub fn restore(&mut self, states: Vec<CallState>, now: Now) -> RestoreOutcome {
+        self.started.get_or_insert(now.mono);
+        let mut outcome = RestoreOutcome::default();
+        for state in states {
+            let id = state.call_id.clone();
+            if self.calls.contains_key(&id) {
+                // The call is live here already (signalled again meanwhile): keep ours.
+                outcome
+                    .failed
+                    .push((id, "call-id already in use here".into()));
+                continue;
+            }
+            let key = CallKey(self.next_key);
+            let rebuilt = Rebuilder {
+                media: self.media.as_ref(),
+                interfaces: &self.config.interfaces,
+                dtls: self.dtls.as_ref(),
+            }
+            .call(&state, key, now);
+            let mut call = match rebuilt {
+                Ok(call) => call,
+                Err(reason) => {
+                    warn!(call_id = %Pii(&id), %reason, "cannot take over stored call");
+                    if let Some(store) = &self.store {
+                        store.remove(&id);
+                    }
+                    outcome.failed.push((id, reason));
+                    continue;
+                }
+            };
+            self.next_key += 1;
+            self.totals.streams += call
+                .legs
+                .iter()
+                .flat_map(|l| l.medias.iter())
+                .filter(|m| m.ports.is_some())
+                .count() as u64;
+            let plan = call.plan();
+            self.media.apply(plan);
+            self.report_recording(&call, now);
+            Self::update_intercept(&self.interceptor, &self.media, &mut call);
+            info!(call_id = %Pii(&id), "call taken over from stored state");
+            self.calls.insert(id.clone(), call);
+            self.resume_players(&id, players(&state), now.mono);
+            self.persist_call(&id, now);
+            outcome.restored.push(id);
+        }
+        outcome
+    }
+
+    /// Save every call whose packet counters moved since its last save, so counters,
+    /// latches and SRTP indexes are at most one interval old (deleted calls lingering for
+    /// their delete delay are no longer stored). Call periodically.
+    pub fn sync_store(&mut self, now: Now) {
+        if self.store.is_none() {
+            return;
+        }
+        let ids: Vec<String> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.delete_at.is_none() && c.packets_seen() != c.saved_packets)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ids {
+            self.persist_call(&id, now);
+        }
+    }
+
+    /// [`Calls::save`] for a call in the registry.
+    pub(super) fn persist_call(&mut self, call_id: &str, now: Now) {
+        if let Some(call) = self.calls.get_mut(call_id) {
+            Self::save(&self.store, call, now);
+        }
+    }
+
+    /// Hand the call's current state to the store, if there is one.
+    pub(super) fn save(store: &Option<Arc<dyn StateStore>>, call: &mut Call, now: Now) {
+        if let Some(store) = store {
+            call.saved_packets = call.packets_seen();
+            store.save(call.to_state(now));
+        }
+    }
+
+    /// Tell the store a call is gone.
+    pub(super) fn unpersist(&self, call_id: &str) {
+        if let Some(store) = &self.store {
+            store.remove(call_id);
+        }
     }
 }
