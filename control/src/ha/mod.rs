@@ -278,6 +278,7 @@ impl Startup {
             failed,
             skipped = restored.skipped.len(),
             unusable = decoded.bad.len(),
+            newer = decoded.newer.len(),
             elapsed_ms = ms,
             "restored {ok} calls in {ms} ms ({failed} failed)"
         );
