@@ -152,3 +152,58 @@ Content-Length: 0
 "#
     )
 }
+
+/// A Kamailio configuration that proxies INVITEs from `127.0.0.1:sip_port` to the callee at
+/// `uas_port` through the stock `rtpengine` module: offer on the INVITE, answer on the reply
+/// with SDP, delete on BYE. `rtpengine_params` are the module's `modparam` lines (at least
+/// `rtpengine_sock`); `set` selects an engine set in both routes when given.
+pub fn kamailio_config(
+    sip_port: u16,
+    uas_port: u16,
+    rtpengine_params: &str,
+    set: Option<u32>,
+) -> String {
+    let flags = "replace-origin replace-session-connection ICE=remove RTP/AVP trust-address";
+    let select = set.map_or(String::new(), |n| {
+        format!("  set_rtpengine_set(\"{n}\");\n")
+    });
+    format!(
+        r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+auto_aliases=no
+listen=udp:127.0.0.1:{sip_port}
+mpath="{modules}/"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "rtpengine.so"
+{rtpengine_params}
+request_route {{
+{select}  if (has_totag()) {{
+    loose_route();
+    if (is_method("BYE")) {{ rtpengine_delete(); }}
+    t_relay();
+    exit;
+  }}
+  if (is_method("INVITE")) {{
+    record_route();
+    if (!rtpengine_offer("{flags}")) {{ sl_send_reply("503", "offer failed"); exit; }}
+    t_on_reply("REPLY");
+    $du = "sip:127.0.0.1:{uas_port}";
+    t_relay();
+    exit;
+  }}
+  sl_send_reply("405", "Method Not Allowed");
+}}
+onreply_route[REPLY] {{
+{select}  if (has_body("application/sdp")) {{ rtpengine_answer("{flags}"); }}
+}}
+"#,
+        modules = kamailio_modules().display()
+    )
+}

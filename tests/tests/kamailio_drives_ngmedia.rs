@@ -6,57 +6,13 @@
 
 use std::fs;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ngmedia_tests::sip::{
-    find_tool, free_port, kamailio_modules, tail, uac_scenario, wait_listening, Guard,
+    find_tool, free_port, kamailio_config, tail, uac_scenario, wait_listening, Guard,
 };
 use ngmedia_tests::{wait_for, Daemon, RtpEndpoint};
-
-fn kamailio_config(modules: &Path, sip_port: u16, ng: SocketAddr, uas_port: u16) -> String {
-    let flags = "replace-origin replace-session-connection ICE=remove RTP/AVP trust-address";
-    format!(
-        r#"#!KAMAILIO
-debug=2
-log_stderror=yes
-children=1
-auto_aliases=no
-listen=udp:127.0.0.1:{sip_port}
-mpath="{modules}/"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-loadmodule "textops.so"
-loadmodule "siputils.so"
-loadmodule "rtpengine.so"
-modparam("rtpengine", "rtpengine_sock", "udp:{ng}")
-request_route {{
-  if (has_totag()) {{
-    loose_route();
-    if (is_method("BYE")) {{ rtpengine_delete(); }}
-    t_relay();
-    exit;
-  }}
-  if (is_method("INVITE")) {{
-    record_route();
-    if (!rtpengine_offer("{flags}")) {{ sl_send_reply("503", "offer failed"); exit; }}
-    t_on_reply("REPLY");
-    $du = "sip:127.0.0.1:{uas_port}";
-    t_relay();
-    exit;
-  }}
-  sl_send_reply("405", "Method Not Allowed");
-}}
-onreply_route[REPLY] {{
-  if (has_body("application/sdp")) {{ rtpengine_answer("{flags}"); }}
-}}
-"#,
-        modules = modules.display()
-    )
-}
 
 #[test]
 fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
@@ -74,7 +30,15 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
     let cfg = dir.join("kamailio.cfg");
     fs::write(
         &cfg,
-        kamailio_config(&kamailio_modules(), sip_port, daemon.ng, uas_port),
+        kamailio_config(
+            sip_port,
+            uas_port,
+            &format!(
+                "modparam(\"rtpengine\", \"rtpengine_sock\", \"udp:{}\")",
+                daemon.ng
+            ),
+            None,
+        ),
     )
     .unwrap();
     let mut cmd = Command::new(&kamailio);

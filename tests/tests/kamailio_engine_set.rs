@@ -19,13 +19,12 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ngmedia_tests::http::metric;
 use ngmedia_tests::sip::{
-    find_tool, free_port, kamailio_modules, tail, uac_scenario, wait_listening, Guard,
+    find_tool, free_port, kamailio_config, tail, uac_scenario, wait_listening, Guard,
 };
 use ngmedia_tests::{wait_for, Daemon, NgClient, RedisServer, RtpEndpoint};
 
@@ -60,63 +59,20 @@ fn module_pick(call_id: &str, weights: &[u32]) -> usize {
 /// SIPp's Call-ID of call number `n` (they count from 1) with `-cid_str CID_FORMAT`.
 const CID_FORMAT: &str = "engine-set-%u";
 
-fn call_id(n: usize) -> String {
-    CID_FORMAT.replace("%u", &n.to_string())
+/// The module's parameters for set 1 of both engines with their weights, its Call-ID hash
+/// pinned (`hash_algo 0`) so the split is known in advance.
+fn engine_set(a: SocketAddr, b: SocketAddr) -> String {
+    let [(_, wa), (_, wb)] = ENGINES;
+    format!(
+        "modparam(\"rtpengine\", \"rtpengine_sock\", \"1 == udp:{a}={wa} udp:{b}={wb}\")\n\
+         modparam(\"rtpengine\", \"hash_table_size\", 64)\n\
+         modparam(\"rtpengine\", \"hash_table_tout\", 300)\n\
+         modparam(\"rtpengine\", \"hash_algo\", 0)"
+    )
 }
 
-fn kamailio_config(
-    modules: &Path,
-    sip_port: u16,
-    engines: [SocketAddr; 2],
-    uas_port: u16,
-) -> String {
-    let flags = "replace-origin replace-session-connection ICE=remove RTP/AVP trust-address";
-    let [(_, wa), (_, wb)] = ENGINES;
-    let [a, b] = engines;
-    format!(
-        r#"#!KAMAILIO
-debug=2
-log_stderror=yes
-children=1
-auto_aliases=no
-listen=udp:127.0.0.1:{sip_port}
-mpath="{modules}/"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "rr.so"
-loadmodule "pv.so"
-loadmodule "textops.so"
-loadmodule "siputils.so"
-loadmodule "rtpengine.so"
-modparam("rtpengine", "rtpengine_sock", "1 == udp:{a}={wa} udp:{b}={wb}")
-modparam("rtpengine", "hash_table_size", 64)
-modparam("rtpengine", "hash_table_tout", 300)
-modparam("rtpengine", "hash_algo", 0)
-request_route {{
-  set_rtpengine_set("1");
-  if (has_totag()) {{
-    loose_route();
-    if (is_method("BYE")) {{ rtpengine_delete(); }}
-    t_relay();
-    exit;
-  }}
-  if (is_method("INVITE")) {{
-    record_route();
-    if (!rtpengine_offer("{flags}")) {{ sl_send_reply("503", "offer failed"); exit; }}
-    t_on_reply("REPLY");
-    $du = "sip:127.0.0.1:{uas_port}";
-    t_relay();
-    exit;
-  }}
-  sl_send_reply("405", "Method Not Allowed");
-}}
-onreply_route[REPLY] {{
-  set_rtpengine_set("1");
-  if (has_body("application/sdp")) {{ rtpengine_answer("{flags}"); }}
-}}
-"#,
-        modules = modules.display()
-    )
+fn call_id(n: usize) -> String {
+    CID_FORMAT.replace("%u", &n.to_string())
 }
 
 /// Which phone (index into `phone_ports`) call `call_id` carries and the engine port that
@@ -223,10 +179,10 @@ fn kamailio_spreads_calls_over_two_engines_sharing_redis() {
     fs::write(
         &cfg,
         kamailio_config(
-            &kamailio_modules(),
             sip_port,
-            [engines[0].ng, engines[1].ng],
             uas_port,
+            &engine_set(engines[0].ng, engines[1].ng),
+            Some(1),
         ),
     )
     .unwrap();
