@@ -4,12 +4,12 @@
 //! codec handlers of `codec.c`): no sockets, no clocks, no engine types. Every encode/decode
 //! writes into a buffer the caller owns, and every codec/resampler state is allocated once
 //! when it is built, so a per-stream `Transcoder` runs without heap allocation per packet.
+pub mod audio_file;
 mod codec;
 pub mod dtmf;
 pub mod error;
 pub mod g711;
 pub mod opus;
-pub mod audio_file;
 pub mod resample;
 pub use codec::{
     Codec, CodecDef, CodecKind, CodecParams, Decoder, Encoder, EncoderKind, EncoderOptions,

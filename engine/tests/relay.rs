@@ -177,6 +177,8 @@ impl Side {
             intercept: None,
             rtcp_feedback: false,
             resume: None,
+            copies: Vec::new(),
+            feed: None,
         };
         [
             stream(

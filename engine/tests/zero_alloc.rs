@@ -44,6 +44,8 @@ fn stream(
         intercept: None,
         rtcp_feedback: false,
         resume: None,
+        copies: Vec::new(),
+        feed: None,
     }
 }
 

@@ -107,7 +107,10 @@ fn metrics_count_exact_packets_calls_and_ng_requests() {
     );
     assert!(metric(&text, "ngmedia_uptime_seconds").is_some_and(|s| s >= 0.0));
     // Worker loop utilisation: one series per worker, busy time below wall time.
-    assert!(!text.contains("ngmedia_transcoders_active{"), "no transcoder runs");
+    assert!(
+        !text.contains("ngmedia_transcoders_active{"),
+        "no transcoder runs"
+    );
     let busy: Vec<f64> = text
         .lines()
         .filter(|l| l.starts_with("ngmedia_worker_busy_seconds_total{worker=\""))
@@ -115,7 +118,10 @@ fn metrics_count_exact_packets_calls_and_ng_requests() {
         .collect();
     assert!(!busy.is_empty(), "{text}");
     let uptime = metric(&text, "ngmedia_uptime_seconds").unwrap();
-    assert!(busy.iter().all(|&b| b > 0.0 && b < uptime), "{busy:?} in {uptime} s");
+    assert!(
+        busy.iter().all(|&b| b > 0.0 && b < uptime),
+        "{busy:?} in {uptime} s"
+    );
     assert!(metric(&text, "ngmedia_worker_wakeups_total{worker=\"0\"}").is_some_and(|w| w >= 1.0));
     // No per-call label values anywhere.
     assert!(!text.contains("http-metrics"), "{text}");

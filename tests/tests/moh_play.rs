@@ -252,9 +252,14 @@ fn seq_and_timestamps_continue_across_play_and_stop() {
     log.extend(during);
     let players = |daemon: &Daemon| {
         let text = daemon.http_client().metrics();
-        text.lines().find_map(|l| l.strip_prefix("ngmedia_players_active ").map(str::to_owned))
+        text.lines()
+            .find_map(|l| l.strip_prefix("ngmedia_players_active ").map(str::to_owned))
     };
-    assert_eq!(players(&daemon).as_deref(), Some("1"), "one player while the file plays");
+    assert_eq!(
+        players(&daemon).as_deref(),
+        Some("1"),
+        "one player while the file plays"
+    );
     let stop = daemon.client().ok(dict! {
         "command" => "stop media", "call-id" => call.call_id.as_str(), "from-tag" => call.to_tag.as_str(),
     });
@@ -262,7 +267,11 @@ fn seq_and_timestamps_continue_across_play_and_stop() {
     // Packets already on their way before the stop.
     log.extend(receive(&call, 10, Duration::from_millis(100)));
     relay(&mut call, 5, &mut log);
-    assert_eq!(players(&daemon).as_deref(), Some("0"), "no player after stop media");
+    assert_eq!(
+        players(&daemon).as_deref(),
+        Some("0"),
+        "no player after stop media"
+    );
     assert_continuous(&log);
     assert!(log.iter().all(|p| p.ssrc == relayed_ssrc));
     // The marker bit flags each switch.

@@ -19,10 +19,8 @@ impl TempDir {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .subsec_nanos();
-        let p = std::env::temp_dir().join(format!(
-            "ngmedia-rec-{name}-{}-{nanos}",
-            std::process::id()
-        ));
+        let p =
+            std::env::temp_dir().join(format!("ngmedia-rec-{name}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
@@ -74,7 +72,10 @@ struct Wav {
 fn parse_wav(b: &[u8]) -> Wav {
     assert!(b.len() >= 44, "WAV of {} bytes", b.len());
     assert_eq!(&b[0..4], b"RIFF");
-    assert_eq!(u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize, b.len() - 8);
+    assert_eq!(
+        u32::from_le_bytes(b[4..8].try_into().unwrap()) as usize,
+        b.len() - 8
+    );
     assert_eq!(&b[8..12], b"WAVE");
     let (mut pos, mut fmt, mut data) = (12usize, None, None);
     while pos + 8 <= b.len() {
@@ -176,11 +177,25 @@ fn recording_has_each_party_on_its_channel_with_silence_for_loss_and_pause() {
     let ng = daemon.client();
     let call = TwoPartyCall::setup(&ng, "rec-tones@test");
     // Latch both sides before the recording starts.
-    call.a.sock.send_to(&tone_packet(0, 0, call.a.ssrc, 440.0), call.a_dest).unwrap();
-    call.b.sock.send_to(&tone_packet(0, 0, call.b.ssrc, 1000.0), call.b_dest).unwrap();
+    call.a
+        .sock
+        .send_to(&tone_packet(0, 0, call.a.ssrc, 440.0), call.a_dest)
+        .unwrap();
+    call.b
+        .sock
+        .send_to(&tone_packet(0, 0, call.b.ssrc, 1000.0), call.b_dest)
+        .unwrap();
     std::thread::sleep(Duration::from_millis(50));
 
-    rec(&ng, "start recording", &call, &[("metadata", "agent=7"), ("output-destination", "../../evil")]);
+    rec(
+        &ng,
+        "start recording",
+        &call,
+        &[
+            ("metadata", "agent=7"),
+            ("output-destination", "../../evil"),
+        ],
+    );
     let started = Instant::now();
     let epoch = started;
     // 0–1200 ms: both talk; A loses 500–700 ms.
@@ -224,7 +239,10 @@ fn recording_has_each_party_on_its_channel_with_silence_for_loss_and_pause() {
     assert_eq!((wav.channels, wav.rate), (2, 8000));
     let (left, right) = (&wav.chans[0], &wav.chans[1]);
     let dur = left.len() / 8;
-    assert!(dur.abs_diff(wall_ms) <= 60, "WAV {dur} ms, wall clock {wall_ms} ms");
+    assert!(
+        dur.abs_diff(wall_ms) <= 60,
+        "WAV {dur} ms, wall clock {wall_ms} ms"
+    );
 
     // Caller (440 Hz) left, callee (1 kHz) right.
     assert!(power(ms(left, 60, 460), 440.0) > 1e5);
@@ -235,16 +253,36 @@ fn recording_has_each_party_on_its_channel_with_silence_for_loss_and_pause() {
     assert!(silent(ms(left, 540, 660)), "gap is silence");
     assert!(!silent(ms(right, 540, 660)));
     // Paused (1200–1600 ms): silence on both channels.
-    assert!(silent(ms(left, 1250, 1550)) && silent(ms(right, 1250, 1550)), "pause is silence");
+    assert!(
+        silent(ms(left, 1250, 1550)) && silent(ms(right, 1250, 1550)),
+        "pause is silence"
+    );
     assert!(power(ms(left, 1660, 1960), 440.0) > 1e5);
     assert!(power(ms(right, 1660, 1960), 1000.0) > 1e5);
 
     // Range download returns the same bytes.
-    let part = request(daemon.http, "GET", &format!("/recordings/{id}/audio"), &[("Range", "bytes=0-43")], &[]).unwrap();
+    let part = request(
+        daemon.http,
+        "GET",
+        &format!("/recordings/{id}/audio"),
+        &[("Range", "bytes=0-43")],
+        &[],
+    )
+    .unwrap();
     assert_eq!(part.status, 206);
     assert_eq!(part.body, full.body[..44]);
-    assert_eq!(part.header("content-range"), Some(format!("bytes 0-43/{}", full.body.len()).as_str()));
-    let tail = request(daemon.http, "GET", &format!("/recordings/{id}/audio"), &[("Range", "bytes=-100")], &[]).unwrap();
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes 0-43/{}", full.body.len()).as_str())
+    );
+    let tail = request(
+        daemon.http,
+        "GET",
+        &format!("/recordings/{id}/audio"),
+        &[("Range", "bytes=-100")],
+        &[],
+    )
+    .unwrap();
     assert_eq!(tail.body, full.body[full.body.len() - 100..]);
 
     let one = http.get(&format!("/recordings/{id}"));
@@ -287,7 +325,9 @@ fn sigterm_mid_recording_leaves_valid_files() {
     }
     // The call still relays while it is recorded.
     assert!(!b.recv_many(5, Duration::from_secs(1)).is_empty());
-    let status = daemon.terminate(Duration::from_secs(5)).expect("exits on SIGTERM");
+    let status = daemon
+        .terminate(Duration::from_secs(5))
+        .expect("exits on SIGTERM");
     assert!(status.success(), "{status}");
 
     let names: Vec<String> = std::fs::read_dir(&dir.0)
@@ -301,7 +341,10 @@ fn sigterm_mid_recording_leaves_valid_files() {
     // About half a second of audio on both channels, all of it written.
     assert!(w.chans[0].len() >= 8 * 400, "{} samples", w.chans[0].len());
     assert!(!silent(&w.chans[0]) && !silent(&w.chans[1]));
-    let json = names.iter().find(|n| n.ends_with(".json")).expect("metadata");
+    let json = names
+        .iter()
+        .find(|n| n.ends_with(".json"))
+        .expect("metadata");
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.0.join(json)).unwrap()).unwrap();
     assert_eq!(meta["call_id"], "rec-term");

@@ -81,6 +81,9 @@ fn unreadable_dtls_certificate_exits_1_with_message() {
     assert!(stderr.contains("DTLS certificate"), "{stderr}");
     let (status, stderr) = run_to_exit(&["--config", "none", "--dtls-cert", cert], LIMIT);
     assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("dtls-cert and dtls-key go together"), "{stderr}");
+    assert!(
+        stderr.contains("dtls-cert and dtls-key go together"),
+        "{stderr}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

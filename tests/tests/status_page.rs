@@ -64,7 +64,8 @@ fn status_page_shows_live_calls_and_chart_in_chromium() {
     }
     let rec_dir = std::env::temp_dir().join(format!("ngmedia-status-rec-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&rec_dir);
-    let media_dir = std::env::temp_dir().join(format!("ngmedia-status-media-{}", std::process::id()));
+    let media_dir =
+        std::env::temp_dir().join(format!("ngmedia-status-media-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&media_dir);
     let daemon = Daemon::start(&[
         &format!("--recording-dir={}", rec_dir.display()),
@@ -72,8 +73,14 @@ fn status_page_shows_live_calls_and_chart_in_chromium() {
     ]);
     // One item in the media library for its section of the page.
     let hold_tune = std::fs::read(root.join("samples/media/hold-tune.wav")).expect("media fixture");
-    let uploaded = ngmedia_tests::http::request(daemon.http, "POST", "/media?name=hold-tune.wav", &[], &hold_tune)
-        .expect("upload");
+    let uploaded = ngmedia_tests::http::request(
+        daemon.http,
+        "POST",
+        "/media?name=hold-tune.wav",
+        &[],
+        &hold_tune,
+    )
+    .expect("upload");
     assert_eq!(uploaded.status, 201, "{}", uploaded.text());
     let media_id = uploaded.json()["id"].as_str().unwrap().to_owned();
     let ng = daemon.client();

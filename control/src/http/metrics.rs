@@ -107,7 +107,11 @@ pub fn render_ha(text: &mut String, ha: &crate::ha::HaFigures) {
     );
     o.sample(
         "ngmedia_instance_info",
-        &format!("instance=\"{}\",role=\"{}\"", label_value(&ha.instance), ha.role),
+        &format!(
+            "instance=\"{}\",role=\"{}\"",
+            label_value(&ha.instance),
+            ha.role
+        ),
         1,
     );
     o.single(
@@ -501,7 +505,10 @@ mod tests {
         );
         assert!(text.starts_with("ngmedia_uptime_seconds 1\n"));
         for (series, v) in [
-            ("ngmedia_instance_info{instance=\"media-1\",role=\"standby\"}", "1"),
+            (
+                "ngmedia_instance_info{instance=\"media-1\",role=\"standby\"}",
+                "1",
+            ),
             ("ngmedia_redis_up", "1"),
             ("ngmedia_redis_writes_total", "12"),
             ("ngmedia_redis_write_errors_total", "3"),
@@ -512,7 +519,10 @@ mod tests {
         ] {
             assert_eq!(value(&text, series).as_deref(), Some(v), "{series}");
         }
-        for family in ["ngmedia_redis_up gauge", "ngmedia_ha_takeovers_total counter"] {
+        for family in [
+            "ngmedia_redis_up gauge",
+            "ngmedia_ha_takeovers_total counter",
+        ] {
             assert!(text.contains(&format!("# TYPE {family}\n")), "{family}");
         }
         assert!(text.contains("# HELP ngmedia_redis_pending_calls "));

@@ -115,9 +115,9 @@ pub fn router<E: CallControl>(state: Arc<ApiState<E>>) -> Router {
         .route("/recordings/{id}/audio", get(recording_audio::<E>))
         .route(
             "/media",
-            get(list_media::<E>)
-                .post(upload_media::<E>)
-                .layer(axum::extract::DefaultBodyLimit::max(upload_limit(&state) as usize)),
+            get(list_media::<E>).post(upload_media::<E>).layer(
+                axum::extract::DefaultBodyLimit::max(upload_limit(&state) as usize),
+            ),
         )
         .route(
             "/media/{media_id}",
@@ -434,7 +434,11 @@ async fn statistics<E: CallControl>(State(state): Shared<E>) -> Response {
 async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
     let engine = lock(&state.calls).statistics(now());
     let extra = metrics::Extra {
-        workers: state.workers.as_ref().map(|w| w.loads()).unwrap_or_default(),
+        workers: state
+            .workers
+            .as_ref()
+            .map(|w| w.loads())
+            .unwrap_or_default(),
         recorder: state
             .recorder
             .as_ref()

@@ -43,7 +43,9 @@ fn store_or_404(store: Option<&RecordingStore>) -> Result<RecordingStore, ApiErr
 fn id_of(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     let Path(id) = path.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if !valid_id(&id) {
-        return Err(ApiError::BadRequest(format!("malformed recording id {id:?}")));
+        return Err(ApiError::BadRequest(format!(
+            "malformed recording id {id:?}"
+        )));
     }
     Ok(id)
 }
@@ -240,10 +242,19 @@ mod tests {
         assert_eq!(parse_range(None, 100), RangeAsk::Whole);
         assert_eq!(parse_range(Some("bytes=0-9"), 100), RangeAsk::Bytes(0, 9));
         assert_eq!(parse_range(Some("bytes=90-"), 100), RangeAsk::Bytes(90, 99));
-        assert_eq!(parse_range(Some("bytes=90-500"), 100), RangeAsk::Bytes(90, 99));
+        assert_eq!(
+            parse_range(Some("bytes=90-500"), 100),
+            RangeAsk::Bytes(90, 99)
+        );
         assert_eq!(parse_range(Some("bytes=-10"), 100), RangeAsk::Bytes(90, 99));
-        assert_eq!(parse_range(Some("bytes=-1000"), 100), RangeAsk::Bytes(0, 99));
-        assert_eq!(parse_range(Some("bytes=100-"), 100), RangeAsk::Unsatisfiable);
+        assert_eq!(
+            parse_range(Some("bytes=-1000"), 100),
+            RangeAsk::Bytes(0, 99)
+        );
+        assert_eq!(
+            parse_range(Some("bytes=100-"), 100),
+            RangeAsk::Unsatisfiable
+        );
         assert_eq!(parse_range(Some("bytes=-0"), 100), RangeAsk::Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=5-2"), 100), RangeAsk::Whole);
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), RangeAsk::Whole);

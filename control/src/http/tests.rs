@@ -107,7 +107,9 @@ fn tiny_wav() -> Vec<u8> {
     v.extend_from_slice(&16000u32.to_le_bytes());
     v.extend_from_slice(b"\x02\0\x10\0data");
     v.extend_from_slice(&1600u32.to_le_bytes());
-    samples.iter().for_each(|s| v.extend_from_slice(&s.to_le_bytes()));
+    samples
+        .iter()
+        .for_each(|s| v.extend_from_slice(&s.to_le_bytes()));
     v
 }
 
@@ -485,8 +487,22 @@ async fn media_library_over_http() {
     let mut body = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"Hold tune.wav\"\r\nContent-Type: audio/wav\r\n\r\n".to_vec();
     body.extend_from_slice(&wav);
     body.extend_from_slice(b"\r\n--XyZ--\r\n");
-    let r = send(&api.app, upload("/media", body, Some("multipart/form-data; boundary=XyZ"), true)).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let r = send(
+        &api.app,
+        upload(
+            "/media",
+            body,
+            Some("multipart/form-data; boundary=XyZ"),
+            true,
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     let item = r.json();
     assert_eq!(item["name"], "Hold tune.wav");
     assert_eq!(item["format"], "wav");
@@ -495,24 +511,48 @@ async fn media_library_over_http() {
     let r = send(&api.app, req("GET", "/media")).await;
     assert_eq!(r.json()["count"], 2);
     let r = send(&api.app, req("GET", &format!("/media/{id}/audio"))).await;
-    assert_eq!((r.status, r.content_type(), r.body.clone()), (StatusCode::OK, "audio/wav", wav));
+    assert_eq!(
+        (r.status, r.content_type(), r.body.clone()),
+        (StatusCode::OK, "audio/wav", wav)
+    );
     for (body, name, status) in [
-        (b"plain text".to_vec(), "?name=t", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (
+            b"plain text".to_vec(),
+            "?name=t",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
         (Vec::new(), "?name=t", StatusCode::BAD_REQUEST),
-        (tiny_wav()[..900].to_vec(), "?name=t", StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            tiny_wav()[..900].to_vec(),
+            "?name=t",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         (tiny_wav(), "?name=..%2Fetc", StatusCode::BAD_REQUEST),
         (tiny_wav(), "", StatusCode::BAD_REQUEST),
-        (vec![0u8; (1 << 20) + 1], "?name=big", StatusCode::PAYLOAD_TOO_LARGE),
+        (
+            vec![0u8; (1 << 20) + 1],
+            "?name=big",
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
     ] {
         let r = send(&api.app, upload(&format!("/media{name}"), body, None, true)).await;
-        assert_eq!(r.status, status, "{name}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            status,
+            "{name}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         assert!(r.json()["detail"].is_string());
     }
     let r = send(&api.app, req("GET", "/media/../../etc")).await;
     assert_ne!(r.status, StatusCode::OK);
     let r = send(&api.app, req("GET", "/media/zz")).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = send(&api.app, authed("DELETE", &format!("/media/{id}"), "Bearer s3cret")).await;
+    let r = send(
+        &api.app,
+        authed("DELETE", &format!("/media/{id}"), "Bearer s3cret"),
+    )
+    .await;
     assert_eq!(r.status, StatusCode::OK);
     let r = send(&api.app, req("GET", &format!("/media/{id}"))).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);

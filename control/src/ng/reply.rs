@@ -12,7 +12,7 @@ mod call_stats;
 mod json;
 mod statistics;
 
-use ngmedia_engine::core::calls::{DeleteReply, OfferAnswerReply};
+use ngmedia_engine::core::calls::{DeleteReply, OfferAnswerReply, SubscribeReply};
 use ngmedia_engine::core::snapshot::CallSnapshot;
 
 use crate::bencode::Encoder;
@@ -66,6 +66,62 @@ pub fn write_offer_answer(out: &mut Vec<u8>, reply: &OfferAnswerReply) {
         if !reply.warnings.is_empty() {
             d.str("warning", &reply.warnings.join("; "));
         }
+        d.str("result", "ok");
+    });
+}
+
+/// `subscribe request` (rtpengine's `call_subscribe_request_ng`): `sdp`, `from-tag` with a
+/// single source, with `SIPREC` `tag-medias` and `media-labels`, then `from-tags`,
+/// `to-tag` and `result`.
+pub fn write_subscribe_request(out: &mut Vec<u8>, reply: &SubscribeReply) {
+    Encoder::new(out).dict(|d| {
+        d.str("sdp", &reply.sdp);
+        if let Some(t) = &reply.from_tag {
+            d.str("from-tag", t);
+        }
+        if let Some(sources) = &reply.tag_medias {
+            d.list("tag-medias", |l| {
+                for src in sources {
+                    l.dict(|e| {
+                        e.str("tag", &src.tag);
+                        if let Some(label) = &src.label {
+                            e.str("label", label);
+                        }
+                        e.list("medias", |ml| {
+                            for m in &src.medias {
+                                ml.dict(|me| {
+                                    me.uint("index", u64::from(m.index));
+                                    me.str("type", &m.kind);
+                                    me.str("label", &m.label);
+                                    me.str("mode", m.mode);
+                                });
+                            }
+                        });
+                    });
+                }
+            });
+            d.dict("media-labels", |labels| {
+                for src in sources {
+                    for m in &src.medias {
+                        labels.dict(&m.label, |e| {
+                            e.str("tag", &src.tag);
+                            e.uint("index", u64::from(m.index));
+                            e.str("type", &m.kind);
+                            if let Some(label) = &src.label {
+                                e.str("label", label);
+                            }
+                            e.str("mode", m.mode);
+                        });
+                    }
+                }
+            });
+        }
+        d.list("from-tags", |l| {
+            for t in &reply.from_tags {
+                l.str(t);
+            }
+        });
+        d.str("to-tag", &reply.to_tag);
         d.str("result", "ok");
     });
 }

@@ -160,6 +160,15 @@ pub enum Command {
     StopMedia(StopMedia),
     /// `start forwarding`, `stop forwarding`.
     Forwarding(Forwarding),
+    /// `publish`: an offer answered by the engine itself.
+    Publish(Box<OfferAnswer>),
+    /// `subscribe request`: sources in `from_tag`/`from_tags`/`label`/`all`, the
+    /// subscriber's tag (if given) in `to_tag`.
+    SubscribeRequest(Box<OfferAnswer>),
+    /// `subscribe answer`: the subscriber's SDP and its `to_tag`.
+    SubscribeAnswer(Box<OfferAnswer>),
+    /// `unsubscribe`: the subscriber's `to_tag`.
+    Unsubscribe(Box<OfferAnswer>),
 }
 
 /// `start forwarding` / `stop forwarding` (rtpengine: media forwarding of a call to the
@@ -187,13 +196,22 @@ impl Command {
             Command::StopMedia(_) => CommandKind::StopMedia,
             Command::Forwarding(f) if f.start => CommandKind::StartForwarding,
             Command::Forwarding(_) => CommandKind::StopForwarding,
+            Command::Publish(_) => CommandKind::Publish,
+            Command::SubscribeRequest(_) => CommandKind::SubscribeRequest,
+            Command::SubscribeAnswer(_) => CommandKind::SubscribeAnswer,
+            Command::Unsubscribe(_) => CommandKind::Unsubscribe,
         }
     }
 
     /// The call the request is about, for logs.
     pub fn call_id(&self) -> Option<&str> {
         match self {
-            Command::Offer(oa) | Command::Answer(oa) => Some(&oa.call_id),
+            Command::Offer(oa)
+            | Command::Answer(oa)
+            | Command::Publish(oa)
+            | Command::SubscribeRequest(oa)
+            | Command::SubscribeAnswer(oa)
+            | Command::Unsubscribe(oa) => Some(&oa.call_id),
             Command::Delete(d) => Some(&d.call_id),
             Command::Query(q) => Some(&q.call_id),
             Command::Recording(_, r) => Some(&r.call_id),
@@ -386,6 +404,52 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
                 to_tag: f.to_tag.take().filter(|t| !t.is_empty()),
                 start: kind == CommandKind::StartForwarding,
             })
+        }
+        CommandKind::Publish
+        | CommandKind::SubscribeRequest
+        | CommandKind::SubscribeAnswer
+        | CommandKind::Unsubscribe => {
+            // rtpengine's checks: publish wants SDP, call-id and from-tag; subscribe
+            // answer call-id, to-tag and SDP; unsubscribe call-id and to-tag; a subscribe
+            // request names its sources in one of several ways (checked by the engine).
+            let sdp = f.sdp.take().filter(|s| !s.is_empty());
+            if kind == CommandKind::Publish && sdp.is_none() {
+                return Err(NgError::NoSdp);
+            }
+            let call_id = f
+                .call_id
+                .take()
+                .filter(|c| !c.is_empty())
+                .ok_or(NgError::NoCallId)?;
+            let from_tag = f.from_tag.take();
+            if kind == CommandKind::Publish && from_tag.as_deref().is_none_or(str::is_empty) {
+                return Err(NgError::NoFromTag);
+            }
+            let to_tag = f.to_tag.take().filter(|t| !t.is_empty());
+            if matches!(
+                kind,
+                CommandKind::SubscribeAnswer | CommandKind::Unsubscribe
+            ) && to_tag.is_none()
+            {
+                return Err(NgError::NoToTag);
+            }
+            if kind == CommandKind::SubscribeAnswer && sdp.is_none() {
+                return Err(NgError::NoSdp);
+            }
+            let mut oa = std::mem::take(&mut f.oa);
+            oa.sdp = sdp.unwrap_or_default();
+            oa.call_id = call_id;
+            oa.from_tag = from_tag.unwrap_or_default();
+            oa.to_tag = to_tag;
+            oa.via_branch = f.via_branch.take();
+            oa.flags.all |= f.all;
+            let oa = Box::new(oa);
+            match kind {
+                CommandKind::Publish => Command::Publish(oa),
+                CommandKind::SubscribeRequest => Command::SubscribeRequest(oa),
+                CommandKind::SubscribeAnswer => Command::SubscribeAnswer(oa),
+                _ => Command::Unsubscribe(oa),
+            }
         }
         other => return Err(NgError::NotSupported(other.name())),
     };

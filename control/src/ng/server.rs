@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ngmedia_engine::core::calls::{
-    CallError, Calls, DeleteReply, Now, OfferAnswerReply, PlayReply, StopReply,
+    CallError, Calls, DeleteReply, Now, OfferAnswerReply, PlayReply, StopReply, SubscribeReply,
 };
 use ngmedia_engine::core::request::{
     Delete, List, OfferAnswer, PlayMedia, Query, Recording, StopMedia,
@@ -63,6 +63,26 @@ pub trait CallControl: Send + 'static {
     fn forwarding(&mut self, _req: &Forwarding, _now: Now) -> Result<(), CallError> {
         Err(CallError::Invalid("Forwarding is not enabled".into()))
     }
+    /// `publish`: the answer SDP for the publisher.
+    fn publish(&mut self, _req: &OfferAnswer, _now: Now) -> Result<String, CallError> {
+        Err(CallError::Invalid("Subscriptions are not enabled".into()))
+    }
+    /// `subscribe request`.
+    fn subscribe_request(
+        &mut self,
+        _req: &OfferAnswer,
+        _now: Now,
+    ) -> Result<SubscribeReply, CallError> {
+        Err(CallError::Invalid("Subscriptions are not enabled".into()))
+    }
+    /// `subscribe answer`.
+    fn subscribe_answer(&mut self, _req: &OfferAnswer, _now: Now) -> Result<(), CallError> {
+        Err(CallError::Invalid("Subscriptions are not enabled".into()))
+    }
+    /// `unsubscribe`.
+    fn unsubscribe(&mut self, _req: &OfferAnswer, _now: Now) -> Result<(), CallError> {
+        Err(CallError::Invalid("Subscriptions are not enabled".into()))
+    }
 }
 
 impl CallControl for Calls {
@@ -101,6 +121,22 @@ impl CallControl for Calls {
             req.start,
             now,
         )
+    }
+    fn publish(&mut self, req: &OfferAnswer, now: Now) -> Result<String, CallError> {
+        Calls::publish(self, req, now)
+    }
+    fn subscribe_request(
+        &mut self,
+        req: &OfferAnswer,
+        now: Now,
+    ) -> Result<SubscribeReply, CallError> {
+        Calls::subscribe_request(self, req, now)
+    }
+    fn subscribe_answer(&mut self, req: &OfferAnswer, now: Now) -> Result<(), CallError> {
+        Calls::subscribe_answer(self, req, now)
+    }
+    fn unsubscribe(&mut self, req: &OfferAnswer, now: Now) -> Result<(), CallError> {
+        Calls::unsubscribe(self, req, now)
     }
 }
 
@@ -378,6 +414,27 @@ impl<E: CallControl> NgServer<E> {
             }
             Command::Forwarding(f) => {
                 calls.forwarding(f, now)?;
+                reply::write_ok(out);
+            }
+            Command::Publish(oa) => {
+                let sdp = calls.publish(oa, now)?;
+                reply::write_offer_answer(
+                    out,
+                    &OfferAnswerReply {
+                        sdp,
+                        warnings: Vec::new(),
+                    },
+                );
+            }
+            Command::SubscribeRequest(oa) => {
+                reply::write_subscribe_request(out, &calls.subscribe_request(oa, now)?);
+            }
+            Command::SubscribeAnswer(oa) => {
+                calls.subscribe_answer(oa, now)?;
+                reply::write_ok(out);
+            }
+            Command::Unsubscribe(oa) => {
+                calls.unsubscribe(oa, now)?;
                 reply::write_ok(out);
             }
             Command::Statistics => {

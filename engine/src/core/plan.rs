@@ -110,6 +110,23 @@ pub struct StreamPlan {
     /// The stream was taken over from stored state (restart, standby): a socket the worker
     /// does not know yet starts from where the previous engine left it.
     pub resume: Option<StreamResume>,
+    /// Subscribers of this party's media (rtpengine's `subscribers` of a `call_monologue`):
+    /// each accepted packet is also sent, decrypted and protected anew, out of these
+    /// sockets of the same call toward their parties. Empty for most streams.
+    pub copies: Vec<CopySink>,
+    /// On a subscriber's RTP socket: RTP copied to it from a subscription is transcoded with
+    /// this first (the subscriber accepted another codec than the source sends).
+    pub feed: Option<TranscodeSpec>,
+}
+
+/// One subscriber socket that receives copies of a stream (rtpengine: a `sink_handler` of
+/// a subscription).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopySink {
+    pub port: PortKey,
+    /// Copy what leaves toward the source's peer (after its transcoder) instead of what the
+    /// source sent (rtpengine's `egress` subscription flag).
+    pub egress: bool,
 }
 
 /// Where a stream was when its call was last stored: the packet path starts there instead

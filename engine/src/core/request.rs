@@ -109,6 +109,14 @@ pub struct Flags {
     pub reset: bool,
     pub generate_mid: bool,
     pub strip_extmap: bool,
+    /// `egress` (`subscribe request`): copy what the source's peer receives.
+    pub egress: bool,
+    /// `RTCP mirror` (`subscribe request`): the subscriber's RTCP goes back to the source.
+    pub rtcp_mirror: bool,
+    /// `SIPREC` (`subscribe request`): label the media and list them in the reply.
+    pub siprec: bool,
+    /// `allow transcoding` (`subscribe answer`): accept an answer that needs a transcoder.
+    pub allow_transcoding: bool,
     /// Recognised flags of features this build does not act on yet, and unknown flags;
     /// the front end logs them once per request.
     pub other: Vec<String>,
@@ -159,6 +167,8 @@ impl CodecOptions {
 pub struct OfferAnswer {
     pub call_id: String,
     pub from_tag: String,
+    /// `from-tags` list (and `from-tags-…` flags): the parties a `subscribe request` selects.
+    pub from_tags: Vec<String>,
     /// Required for `answer`; on an `offer` it marks a re-INVITE from inside the dialogue.
     pub to_tag: Option<String>,
     pub via_branch: Option<String>,

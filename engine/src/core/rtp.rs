@@ -276,7 +276,9 @@ pub fn strip_rtcp_feedback(buf: &mut [u8], len: usize) -> usize {
     // First pass: validate, and find out whether anything is to be removed at all.
     let (mut off, mut any) = (0, false);
     while off < len {
-        let Some(part) = rtcp_part_len(&buf[off..len]) else { return len };
+        let Some(part) = rtcp_part_len(&buf[off..len]) else {
+            return len;
+        };
         any |= matches!(buf[off + 1], RTCP_RTPFB | RTCP_PSFB);
         off += part;
     }

@@ -16,8 +16,8 @@ use tracing::warn;
 
 use super::sys::{self, Epoll, EventFd};
 use super::worker::{
-    drop_many, drop_packet, inspect, protect, replaced, target, transcode, Core, Entry, Now, Route, Watch,
-    SRTP_TAIL_ROOM,
+    drop_many, drop_packet, fan_out, inspect, protect, replaced, target, transcode, CopyKind, Core,
+    Entry, Now, Route, Watch, SRTP_TAIL_ROOM,
 };
 use crate::core::stats::{DropReason, WorkerCounters};
 
@@ -240,8 +240,9 @@ impl EpollWorker {
             }
             self.core
                 .send_rtcp_reports(now, |fd, _, dest, pkt| sys::send_to(fd, pkt, &dest));
-            self.core
-                .poll_players(now, usize::MAX, |fd, _, dest, pkt| sys::send_to(fd, pkt, &dest));
+            self.core.poll_players(now, usize::MAX, |fd, _, dest, pkt| {
+                sys::send_to(fd, pkt, &dest)
+            });
             timer = self.core.handle_timers();
             self.core.counters.count_busy(woke);
         }
@@ -296,6 +297,29 @@ impl EpollWorker {
                 batch.lens[k] = len;
             }
         }
+        // Subscribers get their copies before packets are protected for the peer.
+        if matches!(core.slab.get(idx), Some(Some(e)) if e.has_copies()) {
+            for k in 0..n {
+                let route = batch.route[k];
+                let kind = match route {
+                    Route::Transcode => CopyKind::Ingress,
+                    Route::Rtp | Route::Rtcp => CopyKind::All,
+                    _ => continue,
+                };
+                let pkt = &batch.bufs[k * BUF_SIZE..k * BUF_SIZE + batch.lens[k]];
+                fan_out(
+                    &mut core.slab,
+                    counters,
+                    idx,
+                    route,
+                    kind,
+                    pkt,
+                    now,
+                    &mut core.copy_buf,
+                    |fd, _, dest, out| sys::send_to(fd, out, &dest),
+                );
+            }
+        }
         // Transcoded RTP: each packet through the transcoder, its output sent one by one.
         for k in 0..n {
             if batch.route[k] == Route::Transcode {
@@ -307,6 +331,7 @@ impl EpollWorker {
                     pkt,
                     now,
                     &mut core.out_buf,
+                    &mut core.copy_buf,
                     |fd, _, dest, out| sys::send_to(fd, out, &dest),
                 );
             }

@@ -333,7 +333,10 @@ mod tests {
             ..PortPool::new(47140, 47143, 1 << 16).unwrap()
         };
         let _held = std::net::UdpSocket::bind("127.0.0.1:47142").unwrap();
-        assert!(matches!(pool.allocate_at(ip, 47142), Err(PortError::Bind { .. })));
+        assert!(matches!(
+            pool.allocate_at(ip, 47142),
+            Err(PortError::Bind { .. })
+        ));
     }
 
     #[test]

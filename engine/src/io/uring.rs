@@ -36,8 +36,8 @@ use tracing::warn;
 
 use super::sys::{self, EventFd};
 use super::worker::{
-    drop_packet, inspect, protect, replaced, target, transcode, Core, Entry, Now, Route, Watch,
-    SRTP_TAIL_ROOM,
+    drop_packet, fan_out, inspect, protect, replaced, target, transcode, CopyKind, Core, Entry,
+    Now, Route, Watch, SRTP_TAIL_ROOM,
 };
 use crate::core::stats::DropReason;
 
@@ -374,12 +374,16 @@ impl GenPool {
         self.bufs[at..at + pkt.len()].copy_from_slice(pkt);
         let name = &mut self.names[i as usize];
         let name_len = sys::write_sockaddr(&dest, name);
-        let e = opcode::Send::new(Fixed(sink as u32), self.bufs[at..].as_ptr(), pkt.len() as u32)
-            .dest_addr((name as *const libc::sockaddr_storage).cast())
-            .dest_addr_len(name_len)
-            .flags(libc::MSG_DONTWAIT)
-            .build()
-            .user_data(TAG_GEN | i as u64);
+        let e = opcode::Send::new(
+            Fixed(sink as u32),
+            self.bufs[at..].as_ptr(),
+            pkt.len() as u32,
+        )
+        .dest_addr((name as *const libc::sockaddr_storage).cast())
+        .dest_addr_len(name_len)
+        .flags(libc::MSG_DONTWAIT)
+        .build()
+        .user_data(TAG_GEN | i as u64);
         io.push(&e);
         io.sends += 1;
         true
@@ -526,8 +530,9 @@ impl UringWorker {
                 .send_rtcp_reports(now, |_, sink, dest, pkt| gen.send(io, sink, dest, pkt));
             // Players get the free send buffers; what does not fit goes next iteration.
             let budget = gen.free.len();
-            self.core
-                .poll_players(now, budget, |_, sink, dest, pkt| gen.send(io, sink, dest, pkt));
+            self.core.poll_players(now, budget, |_, sink, dest, pkt| {
+                gen.send(io, sink, dest, pkt)
+            });
             self.bufs.publish();
             if self.core.awaiting_settle() && self.io.settled() {
                 self.core.settle();
@@ -639,6 +644,28 @@ impl UringWorker {
             truncated,
             now,
         );
+        if matches!(route, Route::Rtp | Route::Rtcp | Route::Transcode)
+            && matches!(self.core.slab.get(idx), Some(Some(e)) if e.has_copies())
+        {
+            // Subscribers get their copies before the packet is protected for the peer.
+            let (io, gen, core) = (&mut self.io, &mut self.gen, &mut self.core);
+            let kind = if route == Route::Transcode {
+                CopyKind::Ingress
+            } else {
+                CopyKind::All
+            };
+            fan_out(
+                &mut core.slab,
+                &core.counters,
+                idx,
+                route,
+                kind,
+                &pkt[..plain_len],
+                now,
+                &mut core.copy_buf,
+                |_, sink, dest, out| gen.send(io, sink, dest, out),
+            );
+        }
         if route == Route::Transcode {
             let (io, gen, core) = (&mut self.io, &mut self.gen, &mut self.core);
             transcode(
@@ -648,6 +675,7 @@ impl UringWorker {
                 &pkt[..plain_len],
                 now,
                 &mut core.out_buf,
+                &mut core.copy_buf,
                 |_, sink, dest, out| gen.send(io, sink, dest, out),
             );
             self.bufs.push(bid);

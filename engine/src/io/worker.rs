@@ -105,9 +105,123 @@ pub(crate) struct Entry {
     /// Media played toward this socket's party; what the other party sends it is dropped
     /// meanwhile (replaced, not mixed).
     player: Option<Box<Player>>,
+    /// Subscriber sockets that get a copy of what this socket relays (see [`fan_out`]).
+    copies: Vec<CopyTarget>,
+    /// On a subscriber's RTP socket: transcodes the RTP copied to it (subscriber codec).
+    feed: Option<Box<Transcoder>>,
+}
+
+/// A subscriber socket of [`Entry::copies`], with its slab slot once resolved.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CopyTarget {
+    key: PortKey,
+    slot: Option<usize>,
+    egress: bool,
+}
+
+/// Which copies [`fan_out`] makes of a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CopyKind {
+    /// What the party sent (before any transcoding toward its peer).
+    Ingress,
+    /// What leaves toward the peer, for `egress` subscriptions.
+    Egress,
+    /// Both: the packet leaves unchanged, so ingress and egress are the same bytes.
+    All,
+}
+
+/// Send copies of `pkt` (plain RTP or RTCP of `route`, as received on slot `idx` or as its
+/// transcoder produced it) to the subscribers of that slot: each copy goes through the
+/// subscriber's own transcoder when it has one (RTP only), is protected for the
+/// subscriber's party in `scratch` and handed to `send(fd, slot, dest, bytes)`. Nothing is
+/// allocated: the copy list and the transcoders were built when the plan was applied.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fan_out(
+    slab: &mut [Option<Entry>],
+    counters: &WorkerCounters,
+    idx: usize,
+    route: Route,
+    kind: CopyKind,
+    pkt: &[u8],
+    now: Now,
+    scratch: &mut [u8],
+    mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
+) {
+    let route = match route {
+        Route::Transcode => Route::Rtp,
+        Route::Rtp | Route::Rtcp => route,
+        Route::None | Route::Reply => return,
+    };
+    let count = match slab.get(idx) {
+        Some(Some(e)) => e.copies.len(),
+        _ => return,
+    };
+    let room = scratch.len().saturating_sub(SRTP_TAIL_ROOM);
+    if pkt.len() > room {
+        return;
+    }
+    for j in 0..count {
+        let Some(Some(source)) = slab.get(idx) else {
+            return;
+        };
+        let Some(copy) = source.copies.get(j).copied() else {
+            return;
+        };
+        let wanted = match kind {
+            CopyKind::All => true,
+            CopyKind::Ingress => !copy.egress,
+            CopyKind::Egress => copy.egress,
+        };
+        let Some(slot) = copy.slot.filter(|_| wanted) else {
+            continue;
+        };
+        let Some(Some(sink)) = slab.get_mut(slot) else {
+            continue;
+        };
+        let Some(dest) = sink.latch.destination() else {
+            continue;
+        };
+        let fd = sink.port.raw_fd();
+        let mut failed = 0u64;
+        match sink.feed.as_mut() {
+            Some(t) if route == Route::Rtp && !copy.egress => {
+                t.handle_rtp(now.mono_ms, pkt);
+                while let Some(n) = sink
+                    .feed
+                    .as_mut()
+                    .and_then(|t| t.poll_output(&mut scratch[..room]))
+                {
+                    match protect(sink, route, scratch, n) {
+                        Ok(len) if send(fd, slot, dest, &scratch[..len]) => {
+                            counters.count_relayed(1)
+                        }
+                        _ => failed += 1,
+                    }
+                }
+            }
+            _ => {
+                scratch[..pkt.len()].copy_from_slice(pkt);
+                match protect(sink, route, scratch, pkt.len()) {
+                    Ok(len) if send(fd, slot, dest, &scratch[..len]) => counters.count_relayed(1),
+                    _ => failed += 1,
+                }
+            }
+        }
+        if failed > 0 {
+            if let Some(Some(source)) = slab.get(idx) {
+                drop_many(counters, &source.stats, DropReason::SendFailed, failed);
+            }
+        }
+    }
 }
 
 impl Entry {
+    /// Subscribers get copies of what this socket relays.
+    #[inline]
+    pub(crate) fn has_copies(&self) -> bool {
+        !self.copies.is_empty()
+    }
+
     /// Slab index of the sink for `route`.
     #[inline]
     fn sink(&self, route: Route) -> Option<usize> {
@@ -372,6 +486,8 @@ pub(crate) struct Core {
     next_rtcp_scan_ms: u64,
     /// Scratch for one generated packet (transcoder output, RTCP report).
     pub out_buf: Box<[u8]>,
+    /// Scratch for one copy of a packet for a subscriber (see [`fan_out`]).
+    pub copy_buf: Box<[u8]>,
     /// The recorder's queue, for streams whose plan asks for a tap.
     tap: Option<TapSender>,
     /// The interceptor's queue, for streams whose plan asks for interception copies.
@@ -404,6 +520,7 @@ impl Core {
             players: Vec::new(),
             next_player_us: None,
             out_buf: vec![0; OUT_BUF].into_boxed_slice(),
+            copy_buf: vec![0; OUT_BUF].into_boxed_slice(),
         }
     }
 

@@ -46,7 +46,6 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"template",
     b"rtpp flags",
     b"endpoint learning",
-    b"from tags",
     b"to call id",
     b"repacketize",
     b"recording meta data",
@@ -178,6 +177,10 @@ impl Fields {
                 }
                 _ => self.invalid(raw_key, value),
             },
+            b"from tags" => self
+                .oa
+                .from_tags
+                .extend(strings(value).into_iter().map(lossy)),
             b"label" | b"from label" => self.oa.label = text(value),
             b"set label" => self.oa.set_label = text(value),
             b"to label" => self.oa.to_label = text(value),

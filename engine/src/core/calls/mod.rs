@@ -10,6 +10,7 @@ mod negotiate;
 mod persist;
 mod play;
 mod report;
+mod subscribe;
 #[cfg(test)]
 mod tests;
 
@@ -24,6 +25,7 @@ pub use self::codecs::CodecState;
 use self::model::{Call, Leg, LegId};
 use self::negotiate::{Exchange, Role};
 pub use self::play::{PlayReply, StopReply};
+pub use self::subscribe::{MediaLabel, SubscribeReply, TagMedias};
 use super::config::EngineConfig;
 use super::dtls::DtlsIdentity;
 use super::pii::Pii;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use super::codecs::MediaCodecs;
 use crate::core::dtls::{DtlsRole, Fingerprint};
 use crate::core::plan::{
-    CallKey, CallPlan, DtlsParams, IceCredentials, LatchPolicy, PortKey, PortPair, SrtpKeys,
-    StreamPlan, StreamResume,
+    CallKey, CallPlan, CopySink, DtlsParams, IceCredentials, LatchPolicy, PortKey, PortPair,
+    SrtpKeys, StreamPlan, StreamResume,
 };
 use crate::core::sdes::CryptoAttr;
 use crate::core::sdp::{Codec, Direction, IceCandidate};
@@ -78,6 +78,28 @@ pub struct Leg {
     pub sdp_body_out: Option<u64>,
     /// `moh` options this party gave: played to its peer when it puts the peer on hold.
     pub moh: Option<crate::core::request::MohOptions>,
+    /// The last SDP this party sent (offer, answer or `publish`): what a subscription to it
+    /// mirrors (rtpengine keeps the parsed streams of a monologue for the same purpose).
+    pub sdp_in: Option<String>,
+    /// Set on a leg created by `subscribe request`: it receives copies of other parties'
+    /// media and sends nothing to anyone (rtpengine: a monologue with `subscriptions`).
+    pub subscription: Option<Subscription>,
+    /// Created by `publish`: media goes to subscribers only, the leg has no peer.
+    pub publisher: bool,
+}
+
+/// What a subscriber leg receives (rtpengine's `call_subscription` list of a monologue with
+/// its `attrs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// The parties whose media the subscriber receives, in the order of its m= lines.
+    pub sources: Vec<LegId>,
+    /// Copies are taken after transcoding toward the source's peer (`egress` flag).
+    pub egress: bool,
+    /// RTCP from the subscriber goes back to the source (`RTCP mirror` flag).
+    pub rtcp_mirror: bool,
+    /// `subscribe answer` arrived: media flows.
+    pub answered: bool,
 }
 
 impl Leg {
@@ -95,6 +117,9 @@ impl Leg {
             sdp_version_out: None,
             sdp_body_out: None,
             moh: None,
+            sdp_in: None,
+            subscription: None,
+            publisher: false,
         }
     }
 
@@ -157,6 +182,11 @@ pub struct Media {
     /// Set when the media was rebuilt from stored state: where its RTP and RTCP streams
     /// resume. Taken by the next plan.
     pub resume: Option<Box<[StreamResume; 2]>>,
+    /// On a subscriber's media: the source leg and the index of its media copied here.
+    pub source: Option<(LegId, usize)>,
+    /// On a subscriber's media: transcoder for the copies (the subscriber accepted another
+    /// codec than the source sends).
+    pub feed: Option<crate::core::transcode::TranscodeSpec>,
 }
 
 /// What a player toward a party was started with, to answer `stop media` with the position,
@@ -323,6 +353,8 @@ impl Media {
             codec_state: MediaCodecs::default(),
             playing: None,
             resume: None,
+            source: None,
+            feed: None,
         }
     }
 
@@ -423,6 +455,13 @@ impl Call {
                 };
                 let tap = self.record.then_some(stream);
                 let intercept = (li < 64 && self.intercept & (1 << li) != 0).then_some(stream);
+                let (rtp_copies, rtcp_copies) = self.copies_of(li, mi);
+                // A subscriber sends nothing on, except RTCP back to the source with
+                // `RTCP mirror`.
+                let (rtp_sink, rtcp_sink) = match self.subscription_source(li, mi) {
+                    Some((source, mirror)) => (None, mirror.then_some(source).flatten()),
+                    None => (rtp_sink, rtcp_sink),
+                };
                 streams.push(StreamPlan {
                     port: ports.rtp.key,
                     expected: this.advertised_rtp,
@@ -441,6 +480,8 @@ impl Call {
                     intercept,
                     rtcp_feedback: is_avpf(&this.protocol),
                     resume: rtp_resume,
+                    copies: rtp_copies,
+                    feed: this.feed,
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -464,6 +505,8 @@ impl Call {
                     intercept: None,
                     rtcp_feedback: is_avpf(&this.protocol),
                     resume: rtcp_resume,
+                    copies: rtcp_copies,
+                    feed: None,
                 });
             }
         }
@@ -477,6 +520,52 @@ impl Call {
             call: self.key,
             streams,
         }
+    }
+
+    /// The subscriber sockets that get copies of leg `li`'s media `mi`: (RTP, RTCP).
+    fn copies_of(&self, li: usize, mi: usize) -> (Vec<CopySink>, Vec<CopySink>) {
+        let (mut rtp, mut rtcp) = (Vec::new(), Vec::new());
+        for sub in &self.legs {
+            let Some(s) = sub.subscription.as_ref().filter(|s| s.answered) else {
+                continue;
+            };
+            for m in &sub.medias {
+                if m.source != Some((LegId(li), mi)) {
+                    continue;
+                }
+                let Some(ports) = m.ports else { continue };
+                rtp.push(CopySink {
+                    port: ports.rtp.key,
+                    egress: s.egress,
+                });
+                rtcp.push(CopySink {
+                    port: if m.rtcp_mux {
+                        ports.rtp.key
+                    } else {
+                        ports.rtcp.key
+                    },
+                    egress: s.egress,
+                });
+            }
+        }
+        (rtp, rtcp)
+    }
+
+    /// For a subscriber's media: where its RTCP goes back to (the source's socket, when the
+    /// source has ports) and whether `RTCP mirror` asks for it.
+    fn subscription_source(&self, li: usize, mi: usize) -> Option<(Option<PortKey>, bool)> {
+        let leg = &self.legs[li];
+        let sub = leg.subscription.as_ref()?;
+        let (src, smi) = leg.medias.get(mi)?.source?;
+        let back = self
+            .legs
+            .get(src.0)
+            .and_then(|l| l.medias.get(smi))
+            .and_then(|m| {
+                m.ports
+                    .map(|p| if m.rtcp_mux { p.rtp.key } else { p.rtcp.key })
+            });
+        Some((back, sub.rtcp_mirror && sub.answered))
     }
 
     /// The call as a recording sink needs to know it: ids, labels, codecs, metadata.

@@ -37,8 +37,8 @@ pub(super) struct Exchange {
 }
 
 /// Credentials of our ICE agent: RFC 8445 wants ≥ 24 bits of ufrag and ≥ 128 bits of pwd.
-const ICE_UFRAG_LEN: usize = 8;
-const ICE_PWD_LEN: usize = 26;
+pub(super) const ICE_UFRAG_LEN: usize = 8;
+pub(super) const ICE_PWD_LEN: usize = 26;
 
 impl Calls {
     /// Run one offer or answer on `call`.
@@ -113,6 +113,7 @@ impl Calls {
         }
 
         self.learn_from_sdp(call, from, sdp, req);
+        call.leg_mut(from).sdp_in = Some(req.sdp.clone());
         self.settle_rtcp_mux(call, from, to, sdp, req, role);
 
         // Codec options, transcoding decisions and ptime (see `codecs`).
@@ -154,7 +155,7 @@ impl Calls {
     }
 
     /// Pick an interface by logical name, preferring the address family asked for.
-    fn pick_interface(
+    pub(super) fn pick_interface(
         &self,
         name: Option<&str>,
         family: Option<Family>,
@@ -193,7 +194,13 @@ impl Calls {
     }
 
     /// Take what the sender's SDP says about where it receives.
-    fn learn_from_sdp(&self, call: &mut Call, from: LegId, sdp: &Sdp, req: &OfferAnswer) {
+    pub(super) fn learn_from_sdp(
+        &self,
+        call: &mut Call,
+        from: LegId,
+        sdp: &Sdp,
+        req: &OfferAnswer,
+    ) {
         let flags = &req.flags;
         let sip_source = flags.sip_source_address && !flags.trust_address;
         let latch = LatchPolicy {
@@ -447,7 +454,7 @@ fn section_or_session<'a>(src: &'a Sdp, i: usize, name: &str) -> Option<&'a str>
 /// * a plain receiver gets no crypto, setup or fingerprint lines.
 ///
 /// Returns, per m= line, the profile to write when it differs from the sender's.
-fn settle_srtp(
+pub(super) fn settle_srtp(
     call: &mut Call,
     ex: Exchange,
     src: &mut Sdp,
@@ -752,7 +759,7 @@ fn body_digest(body: &str) -> u64 {
     })
 }
 
-fn random_token(len: usize) -> String {
+pub(super) fn random_token(len: usize) -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), len)
 }
 

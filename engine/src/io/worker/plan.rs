@@ -8,12 +8,14 @@ use tracing::{debug, warn};
 use super::dtls::{key_from_dtls, DtlsLink};
 use super::srtp::{self, rekey};
 use super::transcode::set_transcoder;
-use super::{Core, Entry, Now, Watch};
+use super::{CopyTarget, Core, Entry, Now, Watch};
 use crate::core::latch::Latch;
-use crate::core::plan::{CallKey, CallPlan, PortKey};
+use crate::core::plan::{CallKey, CallPlan, CopySink, PortKey};
 use crate::core::player::OutLine;
 use crate::core::tap::{StreamTap, StreamTaps, TapSender};
+use crate::core::transcode::{TranscodeSpec, Transcoder};
 use crate::io::ports::BoundPort;
+use crate::io::ports::Role;
 
 /// Tap state for a stream whose plan asks for copies, when a sink is attached.
 fn stream_tap(
@@ -22,6 +24,36 @@ fn stream_tap(
     stream: Option<crate::core::tap::TapStream>,
 ) -> Option<StreamTap> {
     Some(StreamTap::new(call, stream?, queue?))
+}
+
+/// The copy list of a stream, unresolved (slots are filled in by `resolve_sinks`).
+fn copy_targets(copies: &[CopySink]) -> Vec<CopyTarget> {
+    copies
+        .iter()
+        .map(|c| CopyTarget {
+            key: c.port,
+            slot: None,
+            egress: c.egress,
+        })
+        .collect()
+}
+
+/// Build, keep or drop the transcoder for RTP copied to a subscriber's socket.
+fn set_feed(e: &mut Entry, spec: Option<TranscodeSpec>) {
+    let Some(spec) = spec.filter(|_| e.port.role == Role::Rtp) else {
+        e.feed = None;
+        return;
+    };
+    if e.feed.as_ref().is_some_and(|t| *t.spec() == spec) {
+        return;
+    }
+    e.feed = match Transcoder::new(spec) {
+        Ok(t) => Some(Box::new(t)),
+        Err(err) => {
+            warn!(error = %err, "cannot build a subscriber's transcoder; copies pass unchanged");
+            None
+        }
+    };
 }
 
 impl Core {
@@ -83,6 +115,8 @@ impl Core {
                 e.rtcp_feedback = sp.rtcp_feedback;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
+                e.copies = copy_targets(&sp.copies);
+                set_feed(e, sp.feed);
                 set_transcoder(e, sp.transcode, now);
                 if e.taps.record.as_ref().map(StreamTap::stream) != sp.tap {
                     e.taps.record = stream_tap(self.tap.as_ref(), call, sp.tap);
@@ -126,8 +160,11 @@ impl Core {
                     },
                     line: OutLine::default(),
                     player: None,
+                    copies: copy_targets(&sp.copies),
+                    feed: None,
                     port,
                 };
+                set_feed(&mut entry, sp.feed);
                 // A stream taken over from stored state continues where it was; its DTLS
                 // association is keyed already, so no handshake is started.
                 let mut handshake = has_dtls;
@@ -215,6 +252,14 @@ impl Core {
                     .flatten()
             };
             let (rtp, rtcp) = (resolve(rtp_key), resolve(rtcp_key));
+            let copies = self.slab[idx].as_ref().map_or(0, |e| e.copies.len());
+            for j in 0..copies {
+                let key = self.slab[idx].as_ref().map(|e| e.copies[j].key);
+                let slot = resolve(key);
+                if let Some(e) = self.slab[idx].as_mut() {
+                    e.copies[j].slot = slot;
+                }
+            }
             if let Some(e) = self.slab[idx].as_mut() {
                 e.rtp_sink = rtp;
                 e.rtcp_sink = rtcp;

@@ -7,7 +7,8 @@ use std::os::fd::RawFd;
 use tracing::warn;
 
 use super::{
-    drop_many, drop_packet, protect, replaced, target, Core, Entry, Now, Route, SRTP_TAIL_ROOM,
+    drop_many, drop_packet, fan_out, protect, replaced, target, CopyKind, Core, Entry, Now, Route,
+    SRTP_TAIL_ROOM,
 };
 use crate::core::stats::{DropReason, WorkerCounters};
 use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
@@ -23,7 +24,9 @@ const RTCP_SCAN_MS: u64 = 500;
 /// `idx`'s transcoder and hand every packet it produces, SRTP-protected for the sink's
 /// party where it gets SRTP, to `send(sink_fd, sink_slot, dest, bytes)`, which returns
 /// whether the packet was sent or queued (counted as relayed) or failed (counted as a
-/// drop). `buf` is the worker's scratch for one output packet (with SRTP tail room).
+/// drop). `buf` is the worker's scratch for one output packet (with SRTP tail room);
+/// `copy_buf` the one for copies of it to `egress` subscribers.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn transcode(
     slab: &mut [Option<Entry>],
     counters: &WorkerCounters,
@@ -31,8 +34,10 @@ pub(crate) fn transcode(
     pkt: &[u8],
     now: Now,
     buf: &mut [u8],
+    copy_buf: &mut [u8],
     mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
 ) {
+    let has_copies = matches!(slab.get(idx), Some(Some(e)) if !e.copies.is_empty());
     let dest = target(slab, idx, Route::Rtp)
         .and_then(|(sink, dest)| Some((slab[sink].as_ref()?.port.raw_fd(), sink, dest)));
     let Some(Some(entry)) = slab.get_mut(idx) else {
@@ -55,6 +60,19 @@ pub(crate) fn transcode(
         else {
             break;
         };
+        if has_copies {
+            fan_out(
+                slab,
+                counters,
+                idx,
+                Route::Rtp,
+                CopyKind::Egress,
+                &buf[..n],
+                now,
+                copy_buf,
+                &mut send,
+            );
+        }
         let Some((fd, sink, addr)) = dest else {
             undeliverable = true;
             continue;

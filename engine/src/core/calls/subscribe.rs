@@ -1,0 +1,958 @@
+//! Publish and subscribe (rtpengine's `publish`, `subscribe request`, `subscribe answer`,
+//! `unsubscribe`: `monologue_publish`, `monologue_subscribe_request/answer` in `call.c`).
+//!
+//! A subscription is one more leg of the call with no peer: each of its m= lines copies one
+//! m= line of a source leg. The subscriber gets an offer (`subscribe request`) that mirrors
+//! the source's last SDP, pointed at new sockets facing the subscriber and made `sendonly`;
+//! its answer (`subscribe answer`) says where it receives and which codec it takes. From then
+//! on every packet the source sends is also sent to the subscriber (see `Call::plan`: the
+//! source's streams list the subscriber's sockets as copies), through a transcoder when the
+//! subscriber took another codec than the source sends.
+//!
+//! A publisher (`publish`) is a leg with no peer at all: we answer its offer with one codec
+//! per m= line and its media only ever goes to subscribers.
+
+use rand::Rng;
+use tracing::info;
+
+use super::model::{Call, Leg, LegId, Media, Subscription};
+use super::negotiate::{random_token, settle_srtp, Exchange, Role, ICE_PWD_LEN, ICE_UFRAG_LEN};
+use super::{CallError, Calls, Now};
+use crate::core::pii::Pii;
+use crate::core::plan::{CallKey, PortKey};
+use crate::core::request::{CodecOptions, IceMode, OfferAnswer};
+use crate::core::sdp::{
+    Codec as SdpCodec, Direction, IceRewrite, Line, MediaRewrite, MediaSection, OriginRewrite, Sdp,
+    SdpRewrite,
+};
+use crate::core::transcode::{CodecEnd, TranscodeSpec};
+
+/// Session name of the SDP we write ourselves (rtpengine writes `rtpengine-VERSION`).
+const SESSION_NAME: &str = concat!("rtpengine-ngmedia-", env!("CARGO_PKG_VERSION"));
+
+/// Reply to `subscribe request`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscribeReply {
+    /// The offer for the subscriber.
+    pub sdp: String,
+    /// The source's tag when there is exactly one source.
+    pub from_tag: Option<String>,
+    /// Every source's tag, in the order of the SDP's m= lines.
+    pub from_tags: Vec<String>,
+    /// The subscriber's tag (given or generated).
+    pub to_tag: String,
+    /// With `SIPREC`: each source and its media with their labels (`tag-medias`).
+    pub tag_medias: Option<Vec<TagMedias>>,
+}
+
+/// One source of a SIPREC subscription (an entry of `tag-medias`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagMedias {
+    pub tag: String,
+    pub label: Option<String>,
+    pub medias: Vec<MediaLabel>,
+}
+
+/// One m= line of a SIPREC source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaLabel {
+    /// 1-based position in the source's SDP.
+    pub index: u32,
+    pub kind: String,
+    /// The `a=label` value written into the subscriber's SDP for this media.
+    pub label: String,
+    /// The source's direction (`sendrecv`, ...).
+    pub mode: &'static str,
+}
+
+/// The codec a party actually sends on one m= line: its transcoder's input when one runs,
+/// else the first codec of its list its peer also has, else its first codec.
+fn sent_codec(call: &Call, leg: LegId, mi: usize) -> Option<SdpCodec> {
+    let m = call.leg(leg).medias.get(mi)?;
+    let audio = |c: &&SdpCodec| !c.name.eq_ignore_ascii_case("telephone-event");
+    if let Some(t) = &m.codec_state.transcode_rx {
+        if let Some(c) = m.codecs.iter().find(|c| c.pt == t.input.pt) {
+            return Some(c.clone());
+        }
+    }
+    let peer_codecs = call
+        .leg(leg)
+        .peer
+        .and_then(|p| call.leg(p).medias.get(mi))
+        .map(|pm| pm.codecs.as_slice())
+        .unwrap_or(&[]);
+    m.codecs
+        .iter()
+        .filter(audio)
+        .find(|c| peer_codecs.iter().any(|p| same_codec(p, c)))
+        .or_else(|| m.codecs.iter().find(audio))
+        .cloned()
+}
+
+fn same_codec(a: &SdpCodec, b: &SdpCodec) -> bool {
+    a.name.eq_ignore_ascii_case(&b.name)
+        && a.clock_rate == b.clock_rate
+        && a.channels.unwrap_or(1) == b.channels.unwrap_or(1)
+}
+
+fn is_event(c: &SdpCodec) -> bool {
+    c.name.eq_ignore_ascii_case("telephone-event")
+}
+
+/// The registry entry of an SDP codec we can decode and encode.
+fn transcodable(c: &SdpCodec) -> Option<ngmedia_codecs::Codec> {
+    let info =
+        ngmedia_codecs::Codec::lookup(&c.name, c.clock_rate, c.channels, c.fmtp.as_deref()).ok()?;
+    match info.kind() {
+        ngmedia_codecs::CodecKind::TelephoneEvent => None,
+        ngmedia_codecs::CodecKind::G729 => info.decoder().is_ok().then_some(info),
+        _ => Some(info),
+    }
+}
+
+/// One side of a subscription transcoder.
+fn codec_end(c: &SdpCodec, list: &[SdpCodec], ptime: Option<u32>) -> Option<CodecEnd> {
+    let codec = transcodable(c)?;
+    let ptime_ms = ptime
+        .filter(|&p| codec.supports_ptime(p))
+        .unwrap_or(codec.def.default_ptime);
+    Some(CodecEnd {
+        codec,
+        pt: c.pt,
+        ptime_ms,
+        event_pt: list
+            .iter()
+            .find(|e| is_event(e) && e.clock_rate == c.clock_rate)
+            .map(|e| e.pt),
+        bitrate: None,
+    })
+}
+
+/// Media labels of SIPREC subscriptions: rtpengine numbers every `call_media` of a call in
+/// creation order, and an offer creates the answerer's side of each m= line before the
+/// offerer's; we number the same way so the labels match.
+fn media_label(leg: LegId, mi: usize) -> String {
+    match leg.0 {
+        0 => (2 * mi + 1).to_string(),
+        1 => (2 * mi).to_string(),
+        l => (2 * l * 16 + mi).to_string(),
+    }
+}
+
+/// A fresh o= line for SDP we write ourselves.
+fn generated_session(address: std::net::IpAddr) -> Vec<Line> {
+    let id: u32 = rand::thread_rng().gen_range(1_000_000_000..2_000_000_000);
+    let family = if address.is_ipv4() { "IP4" } else { "IP6" };
+    vec![
+        Line::new(b'v', "0"),
+        Line::new(b'o', format!("- {id} {id} IN {family} {address}")),
+        Line::new(b's', SESSION_NAME),
+        Line::new(b't', "0 0"),
+    ]
+}
+
+/// A media section built from what we know of a media (a source without a stored SDP).
+fn section_from_media(m: &Media) -> MediaSection {
+    let mut section = MediaSection {
+        m: crate::core::sdp::MediaLine {
+            kind: m.kind.clone(),
+            port: m.advertised_rtp.map_or(9, |a| a.port()),
+            port_count: None,
+            proto: m.protocol.clone(),
+            formats: Vec::new(),
+        },
+        lines: Vec::new(),
+    };
+    section.set_codecs(&m.codecs);
+    section
+}
+
+impl Calls {
+    /// `subscribe request`: a new (or renewed) subscriber leg receiving copies of the media
+    /// of the selected parties; the reply carries the offer for it.
+    pub fn subscribe_request(
+        &mut self,
+        req: &OfferAnswer,
+        now: Now,
+    ) -> Result<SubscribeReply, CallError> {
+        let mut call = self
+            .calls
+            .remove(&req.call_id)
+            .ok_or(CallError::UnknownCall)?;
+        let result = self.subscribe_request_on(&mut call, req, now);
+        if result.is_ok() {
+            Self::save(&self.store, &mut call, now);
+        }
+        self.calls.insert(req.call_id.clone(), call);
+        result
+    }
+
+    fn subscribe_request_on(
+        &mut self,
+        call: &mut Call,
+        req: &OfferAnswer,
+        now: Now,
+    ) -> Result<SubscribeReply, CallError> {
+        let sources = select_sources(call, req)?;
+        let to_tag = req
+            .to_tag
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| format!("{:032x}", rand::thread_rng().gen::<u128>()));
+        let sub = match call.leg_by_tag(&to_tag) {
+            Some(l) if call.leg(l).subscription.is_some() => l,
+            Some(_) => {
+                return Err(CallError::Invalid(
+                    "To-tag belongs to a party of the call, not to a subscription".into(),
+                ))
+            }
+            None => {
+                let interface = call.leg(sources[0]).interface;
+                call.legs
+                    .push(Leg::new(&to_tag, now.unix_secs(), interface));
+                LegId(call.legs.len() - 1)
+            }
+        };
+        if sources.contains(&sub) {
+            return Err(CallError::Invalid(
+                "Cannot subscribe a party to itself".into(),
+            ));
+        }
+        // The m= lines of the subscriber: every m= line of every source, in order.
+        let mut wanted: Vec<(LegId, usize)> = Vec::new();
+        for &s in &sources {
+            for mi in 0..call.leg(s).medias.len() {
+                wanted.push((s, mi));
+            }
+        }
+        if wanted.is_empty() {
+            return Err(CallError::Invalid("No media to subscribe to".into()));
+        }
+        // Sockets: keep the subscriber's (a renewed subscription keeps its ports), add what
+        // is missing; allocate first so a failure changes nothing.
+        let iface = self.config.interfaces[call.leg(sub).interface].clone();
+        let mut got = Vec::new();
+        for k in 0..wanted.len() {
+            let present = call
+                .leg(sub)
+                .medias
+                .get(k)
+                .is_some_and(|m| m.ports.is_some());
+            if present {
+                continue;
+            }
+            match self.media.allocate_pair(&iface) {
+                Ok(p) => got.push((k, p)),
+                Err(e) => {
+                    let keys: Vec<PortKey> = got
+                        .iter()
+                        .flat_map(|(_, p): &(usize, crate::core::plan::PortPair)| {
+                            [p.rtp.key, p.rtcp.key]
+                        })
+                        .collect();
+                    self.media.release(&keys);
+                    return Err(e.into());
+                }
+            }
+        }
+        self.totals.streams += got.len() as u64;
+        let label = req.set_label.clone().or_else(|| req.to_label.clone());
+        {
+            let leg = call.leg_mut(sub);
+            if let Some(l) = label {
+                leg.label = Some(l);
+            }
+            leg.subscription = Some(Subscription {
+                sources: sources.clone(),
+                egress: req.flags.egress,
+                rtcp_mirror: req.flags.rtcp_mirror,
+                answered: false,
+            });
+            leg.medias.truncate(wanted.len());
+        }
+        // Ports of m= lines the subscriber no longer has are given back by the next plan.
+        for (k, &(s, mi)) in wanted.iter().enumerate() {
+            let (kind, proto) = {
+                let m = &call.leg(s).medias[mi];
+                (m.kind.clone(), m.protocol.clone())
+            };
+            let medias = &mut call.leg_mut(sub).medias;
+            if medias.len() <= k {
+                medias.push(Media::new(k as u32 + 1, &kind, &proto));
+            }
+            let m = &mut medias[k];
+            m.kind = kind;
+            m.protocol = proto;
+            m.source = Some((s, mi));
+            m.feed = None;
+            m.direction = Direction::RecvOnly;
+        }
+        for (k, pair) in got {
+            call.leg_mut(sub).medias[k].ports = Some(pair);
+        }
+
+        // The offer: the single source's own SDP, or one we write with every source's m=
+        // lines (rtpengine: `sdp_replace` of the source's last SDP, else `sdp_create`).
+        let single = sources.len() == 1;
+        let stored: Vec<Option<Sdp>> = sources
+            .iter()
+            .map(|&s| {
+                call.leg(s)
+                    .sdp_in
+                    .as_deref()
+                    .and_then(|t| Sdp::parse(t).ok())
+                    .filter(|p| p.media.len() == call.leg(s).medias.len())
+            })
+            .collect();
+        let mut src = match (single, &stored[0]) {
+            (true, Some(sdp)) => sdp.clone(),
+            _ => {
+                let mut media = Vec::new();
+                for (si, &s) in sources.iter().enumerate() {
+                    for mi in 0..call.leg(s).medias.len() {
+                        let section = match &stored[si] {
+                            Some(sdp) => {
+                                let mut section = sdp.media[mi].clone();
+                                // The session c= does not come along: give the section one.
+                                if !section.lines.iter().any(|l| l.kind == b'c') {
+                                    if let Some(c) = sdp.session.iter().find(|l| l.kind == b'c') {
+                                        section.lines.insert(0, c.clone());
+                                    }
+                                }
+                                section
+                            }
+                            None => section_from_media(&call.leg(s).medias[mi]),
+                        };
+                        media.push(section);
+                    }
+                }
+                Sdp {
+                    session: generated_session(iface.public()),
+                    media,
+                }
+            }
+        };
+        // Codec options shape the list offered to the subscriber; what was offered is kept
+        // to judge the answer.
+        for (k, &(s, mi)) in wanted.iter().enumerate() {
+            let section = &mut src.media[k];
+            if section.m.port == 0 || !section.m.is_rtp() {
+                continue;
+            }
+            let codecs = section.codecs();
+            let (edit, state) =
+                super::codecs::offer(&codecs, section.ptime(), &req.codec, req.ptime);
+            if let Some(list) = &edit.codecs {
+                section.set_codecs(list);
+            }
+            if let Some(p) = edit.ptime {
+                section.set_ptime(Some(p));
+            }
+            if req.flags.siprec {
+                section.set_attributes("label", &[media_label(s, mi)]);
+            }
+            let offered = section.codecs();
+            let m = &mut call.leg_mut(sub).medias[k];
+            m.codec_state.state = state;
+            m.codecs = offered;
+        }
+        // SRTP toward the subscriber, as an offer from the source would get it. The
+        // source's own keys are not the subscription's business: kept as they were.
+        let protocols = if single {
+            let s = sources[0];
+            let saved: Vec<_> = call
+                .leg(s)
+                .medias
+                .iter()
+                .map(|m| (m.sdes.clone(), m.dtls.clone()))
+                .collect();
+            let r = settle_srtp(
+                call,
+                Exchange {
+                    from: s,
+                    to: sub,
+                    role: Role::Offer,
+                },
+                &mut src,
+                req,
+                self.dtls.as_ref(),
+            );
+            for (m, (sdes, dtls)) in call.leg_mut(s).medias.iter_mut().zip(saved) {
+                m.sdes = sdes;
+                m.dtls = dtls;
+            }
+            r?
+        } else {
+            vec![None; src.media.len()]
+        };
+        let public = iface.public();
+        let mut media = Vec::with_capacity(wanted.len());
+        for (k, &(s, mi)) in wanted.iter().enumerate() {
+            let source = &call.leg(s).medias[mi];
+            let sends = source.ports.is_some() && source.direction.sends();
+            let source_ice = source.ice_seen;
+            let target = &mut call.leg_mut(sub).medias[k];
+            let Some(ports) = target.ports.filter(|_| src.media[k].m.port != 0) else {
+                media.push(MediaRewrite::rejected(public));
+                continue;
+            };
+            let want_ice = match req.ice {
+                IceMode::Remove => false,
+                IceMode::Force => true,
+                IceMode::Default => source_ice,
+            };
+            target.ice_active = want_ice;
+            let ice = if want_ice {
+                let ufrag = target
+                    .ice_ufrag
+                    .get_or_insert_with(|| random_token(ICE_UFRAG_LEN))
+                    .clone();
+                let pwd = target
+                    .ice_pwd
+                    .get_or_insert_with(|| random_token(ICE_PWD_LEN))
+                    .clone();
+                IceRewrite::Replace {
+                    ufrag,
+                    pwd,
+                    candidates: target.ice_candidates(public),
+                }
+            } else {
+                IceRewrite::Remove
+            };
+            media.push(MediaRewrite {
+                address: public,
+                port: ports.rtp.addr.port(),
+                rtcp_port: (!req.flags.no_rtcp_attribute).then_some(ports.rtcp.addr.port()),
+                full_rtcp_attribute: req.flags.full_rtcp_attribute,
+                rtcp_mux: false,
+                protocol: protocols.get(k).cloned().flatten(),
+                ice,
+                direction: Some(if sends {
+                    Direction::SendOnly
+                } else {
+                    Direction::Inactive
+                }),
+                zero_address: false,
+            });
+        }
+        let rewrite = SdpRewrite {
+            origin: OriginRewrite::default(),
+            session_name: None,
+            connection: public,
+            media,
+            loop_protect: false,
+        };
+        let mut out = src.rewrite_with_marker(&rewrite, &self.loop_marker);
+        if rewrite
+            .media
+            .iter()
+            .any(|m| matches!(m.ice, IceRewrite::Replace { .. }))
+        {
+            out.session.push(Line::attribute("ice-lite"));
+        }
+        call.last_signal = now.unix_secs();
+        call.last_signal_at = now.mono;
+        let plan = call.plan();
+        self.media.apply(plan);
+        info!(call_id = %Pii(&call.id), to_tag = %Pii(&to_tag), sources = sources.len(), "subscribe request");
+
+        let from_tags: Vec<String> = sources.iter().map(|&s| call.leg(s).tag.clone()).collect();
+        let tag_medias = req.flags.siprec.then(|| {
+            sources
+                .iter()
+                .map(|&s| {
+                    let leg = call.leg(s);
+                    TagMedias {
+                        tag: leg.tag.clone(),
+                        label: leg.label.clone(),
+                        medias: leg
+                            .medias
+                            .iter()
+                            .enumerate()
+                            .map(|(mi, m)| MediaLabel {
+                                index: m.index,
+                                kind: m.kind.clone(),
+                                label: media_label(s, mi),
+                                mode: m.direction.as_str(),
+                            })
+                            .collect(),
+                    }
+                })
+                .collect()
+        });
+        Ok(SubscribeReply {
+            sdp: out.write(),
+            from_tag: single.then(|| from_tags[0].clone()),
+            from_tags,
+            to_tag,
+            tag_medias,
+        })
+    }
+
+    /// `subscribe answer`: the subscriber's SDP says where it receives and what codec it
+    /// takes; media starts flowing to it.
+    pub fn subscribe_answer(&mut self, req: &OfferAnswer, now: Now) -> Result<(), CallError> {
+        let sdp = Sdp::parse(&req.sdp)?;
+        let to_tag = req
+            .to_tag
+            .as_deref()
+            .ok_or_else(|| CallError::Invalid("No to-tag in message".into()))?;
+        let mut call = self
+            .calls
+            .remove(&req.call_id)
+            .ok_or(CallError::UnknownCall)?;
+        let result = self.subscribe_answer_on(&mut call, to_tag, &sdp, req, now);
+        if result.is_ok() {
+            Self::save(&self.store, &mut call, now);
+        }
+        self.calls.insert(req.call_id.clone(), call);
+        result
+    }
+
+    fn subscribe_answer_on(
+        &mut self,
+        call: &mut Call,
+        to_tag: &str,
+        sdp: &Sdp,
+        req: &OfferAnswer,
+        now: Now,
+    ) -> Result<(), CallError> {
+        let sub = call
+            .leg_by_tag(to_tag)
+            .filter(|&l| call.leg(l).subscription.is_some())
+            .ok_or_else(|| CallError::Invalid("To-tag not found".into()))?;
+        let count = call.leg(sub).medias.len();
+        if count == 0 {
+            return Err(CallError::Invalid("No subscription for this to-tag".into()));
+        }
+        if sdp.media.len() != count {
+            return Err(CallError::Invalid(
+                "Answer SDP does not match the subscription's media".into(),
+            ));
+        }
+        // Codecs first: nothing changes if the answer is refused.
+        let mut feeds = Vec::with_capacity(count);
+        for (k, section) in sdp.media.iter().enumerate() {
+            let Some((s, mi)) = call.leg(sub).medias[k].source else {
+                feeds.push(None);
+                continue;
+            };
+            if section.m.port == 0 || !section.m.is_rtp() {
+                feeds.push(None);
+                continue;
+            }
+            let answer = section.codecs();
+            let Some(sent) = sent_codec(call, s, mi) else {
+                feeds.push(None);
+                continue;
+            };
+            if answer.iter().any(|c| same_codec(c, &sent)) {
+                feeds.push(None);
+                continue;
+            }
+            let offered = &call.leg(sub).medias[k].codecs;
+            let added_for_transcoding = offered.iter().any(|c| same_codec(c, &sent))
+                && offered.len() > call.leg(s).medias[mi].codecs.len();
+            if !req.flags.allow_transcoding && !added_for_transcoding {
+                return Err(CallError::Invalid(
+                    "Failed to process subscription answer".into(),
+                ));
+            }
+            let source = &call.leg(s).medias[mi];
+            let input = codec_end(&sent, &source.codecs, source.ptime);
+            let output = answer
+                .iter()
+                .filter(|c| !is_event(c))
+                .find_map(|c| codec_end(c, &answer, section.ptime()));
+            match input.zip(output) {
+                Some((input, output)) => feeds.push(Some(TranscodeSpec {
+                    input,
+                    output,
+                    detect_dtmf: false,
+                })),
+                None => {
+                    return Err(CallError::Invalid(
+                        "Failed to process subscription answer: no codec to transcode to".into(),
+                    ))
+                }
+            }
+        }
+        let single = call
+            .leg(sub)
+            .subscription
+            .as_ref()
+            .is_some_and(|s| s.sources.len() == 1);
+        // Where the subscriber receives.
+        let fake = OfferAnswer {
+            label: req.label.clone(),
+            ..req.clone()
+        };
+        self.learn_from_sdp(call, sub, sdp, &fake);
+        call.leg_mut(sub).sdp_in = Some(req.sdp.clone());
+        for (k, feed) in feeds.into_iter().enumerate() {
+            let m = &mut call.leg_mut(sub).medias[k];
+            m.feed = feed;
+            m.rtcp_mux = false;
+        }
+        if single {
+            // SRTP keys the subscriber chose from our offer.
+            let source = call.leg(sub).subscription.as_ref().map(|s| s.sources[0]);
+            if let Some(s) = source.filter(|&s| call.leg(s).medias.len() == count) {
+                let saved: Vec<_> = call
+                    .leg(s)
+                    .medias
+                    .iter()
+                    .map(|m| (m.sdes.clone(), m.dtls.clone(), m.protocol.clone()))
+                    .collect();
+                let mut src = sdp.clone();
+                let r = settle_srtp(
+                    call,
+                    Exchange {
+                        from: sub,
+                        to: s,
+                        role: Role::Answer,
+                    },
+                    &mut src,
+                    req,
+                    self.dtls.as_ref(),
+                );
+                for (m, (sdes, dtls, proto)) in call.leg_mut(s).medias.iter_mut().zip(saved) {
+                    m.sdes = sdes;
+                    m.dtls = dtls;
+                    m.protocol = proto;
+                }
+                r?;
+            }
+        }
+        if let Some(s) = call.leg_mut(sub).subscription.as_mut() {
+            s.answered = true;
+        }
+        call.last_signal = now.unix_secs();
+        call.last_signal_at = now.mono;
+        let plan = call.plan();
+        self.media.apply(plan);
+        info!(call_id = %Pii(&call.id), to_tag = %Pii(&to_tag), "subscribe answer");
+        Ok(())
+    }
+
+    /// `unsubscribe`: the subscription of `to-tag` ends; its sockets are closed.
+    pub fn unsubscribe(&mut self, req: &OfferAnswer, now: Now) -> Result<(), CallError> {
+        let to_tag = req
+            .to_tag
+            .as_deref()
+            .ok_or_else(|| CallError::Invalid("No to-tag in message".into()))?;
+        let call = self
+            .calls
+            .get_mut(&req.call_id)
+            .ok_or(CallError::UnknownCall)?;
+        let sub = call
+            .leg_by_tag(to_tag)
+            .filter(|&l| call.leg(l).subscription.is_some())
+            .ok_or_else(|| CallError::Invalid("To-tag not found".into()))?;
+        let leg = call.leg_mut(sub);
+        leg.medias.clear();
+        leg.sdp_in = None;
+        if let Some(s) = leg.subscription.as_mut() {
+            s.sources.clear();
+            s.answered = false;
+        }
+        let plan = call.plan();
+        self.media.apply(plan);
+        Self::save(&self.store, call, now);
+        info!(call_id = %Pii(&req.call_id), to_tag = %Pii(&to_tag), "unsubscribed");
+        Ok(())
+    }
+
+    /// `publish`: a party offers media to the engine alone (no peer); we answer with one
+    /// codec per m= line and `recvonly`, and its media goes to whoever subscribes.
+    pub fn publish(&mut self, req: &OfferAnswer, now: Now) -> Result<String, CallError> {
+        self.started.get_or_insert(now.mono);
+        let sdp = Sdp::parse(&req.sdp)?;
+        let fresh = !self.calls.contains_key(&req.call_id);
+        let mut call = match self.calls.remove(&req.call_id) {
+            Some(c) => c,
+            None => {
+                let key = CallKey(self.next_key);
+                self.next_key += 1;
+                self.totals.created += 1;
+                info!(call_id = %Pii(&req.call_id), from_tag = %Pii(&req.from_tag), "new call (publish)");
+                new_call(key, &req.call_id, now)
+            }
+        };
+        let result = self.publish_on(&mut call, &sdp, req, now);
+        match &result {
+            Err(_) if fresh => {
+                self.media.remove(call.key);
+                self.totals.created -= 1;
+            }
+            _ => {
+                if result.is_ok() {
+                    Self::save(&self.store, &mut call, now);
+                }
+                self.calls.insert(req.call_id.clone(), call);
+            }
+        }
+        result
+    }
+
+    fn publish_on(
+        &mut self,
+        call: &mut Call,
+        sdp: &Sdp,
+        req: &OfferAnswer,
+        now: Now,
+    ) -> Result<String, CallError> {
+        let leg = match call.leg_by_tag(&req.from_tag) {
+            Some(l) if call.leg(l).peer.is_none() && call.leg(l).subscription.is_none() => l,
+            Some(_) => {
+                return Err(CallError::Invalid(
+                    "From-tag belongs to a party of an offer/answer dialogue".into(),
+                ))
+            }
+            None => {
+                call.legs.push(Leg::new(&req.from_tag, now.unix_secs(), 0));
+                LegId(call.legs.len() - 1)
+            }
+        };
+        if call.leg(leg).medias.iter().all(|m| m.ports.is_none()) {
+            let family = sdp
+                .media
+                .iter()
+                .enumerate()
+                .find_map(|(i, _)| sdp.media_connection(i))
+                .map(|a| crate::core::request::Family::of(&a));
+            let name = req
+                .from_interface
+                .as_deref()
+                .or(req.direction.first().map(String::as_str));
+            call.leg_mut(leg).interface = self.pick_interface(name, family)?;
+        }
+        // One codec per m= line: the first of `accept` the publisher has, else its first
+        // one we can transcode, else (`accept: any`) its first one.
+        let mut chosen: Vec<Option<SdpCodec>> = Vec::with_capacity(sdp.media.len());
+        for section in &sdp.media {
+            if section.m.port == 0 || !section.m.is_rtp() {
+                chosen.push(None);
+                continue;
+            }
+            let codecs = section.codecs();
+            match publish_codec(&codecs, &req.codec) {
+                Some(c) => chosen.push(Some(c)),
+                None => {
+                    return Err(CallError::Invalid(
+                        "Publish offer contains no supported codec".into(),
+                    ))
+                }
+            }
+        }
+        let iface = self.config.interfaces[call.leg(leg).interface].clone();
+        let mut got = Vec::new();
+        for (i, section) in sdp.media.iter().enumerate() {
+            let has = call
+                .leg(leg)
+                .medias
+                .get(i)
+                .is_some_and(|m| m.ports.is_some());
+            if section.m.port == 0 || has {
+                continue;
+            }
+            match self.media.allocate_pair(&iface) {
+                Ok(p) => got.push((i, p)),
+                Err(e) => {
+                    let keys: Vec<PortKey> = got
+                        .iter()
+                        .flat_map(|(_, p): &(usize, crate::core::plan::PortPair)| {
+                            [p.rtp.key, p.rtcp.key]
+                        })
+                        .collect();
+                    self.media.release(&keys);
+                    return Err(e.into());
+                }
+            }
+        }
+        self.totals.streams += got.len() as u64;
+        {
+            let l = call.leg_mut(leg);
+            l.publisher = true;
+            for (i, section) in sdp.media.iter().enumerate() {
+                if l.medias.len() <= i {
+                    l.medias
+                        .push(Media::new(i as u32 + 1, &section.m.kind, &section.m.proto));
+                }
+            }
+        }
+        for (i, pair) in got {
+            call.leg_mut(leg).medias[i].ports = Some(pair);
+        }
+        // What subscribers mirror: the publisher's SDP with the chosen codec only.
+        let mut kept = sdp.clone();
+        for (i, c) in chosen.iter().enumerate() {
+            if let Some(c) = c {
+                kept.media[i].set_codecs(std::slice::from_ref(c));
+            }
+        }
+        self.learn_from_sdp(call, leg, &kept, req);
+        call.leg_mut(leg).sdp_in = Some(kept.write());
+
+        let public = iface.public();
+        let mut answer = Sdp {
+            session: generated_session(public),
+            media: kept.media.clone(),
+        };
+        let mut media = Vec::with_capacity(answer.media.len());
+        for (i, section) in answer.media.iter_mut().enumerate() {
+            let m = &mut call.leg_mut(leg).medias[i];
+            let Some(ports) = m.ports.filter(|_| section.m.port != 0) else {
+                media.push(MediaRewrite::rejected(public));
+                continue;
+            };
+            // Only the codec lines and our own attributes: the publisher's other
+            // attributes describe its side.
+            section.lines.retain(|l| l.kind == b'c' || l.kind == b'b');
+            if let Some(c) = &chosen[i] {
+                section.set_codecs(std::slice::from_ref(c));
+            }
+            let want_ice = match req.ice {
+                IceMode::Remove => false,
+                IceMode::Force => true,
+                IceMode::Default => m.ice_seen,
+            };
+            m.ice_active = want_ice;
+            let ice = if want_ice {
+                let ufrag = m
+                    .ice_ufrag
+                    .get_or_insert_with(|| random_token(ICE_UFRAG_LEN))
+                    .clone();
+                let pwd = m
+                    .ice_pwd
+                    .get_or_insert_with(|| random_token(ICE_PWD_LEN))
+                    .clone();
+                IceRewrite::Replace {
+                    ufrag,
+                    pwd,
+                    candidates: m.ice_candidates(public),
+                }
+            } else {
+                IceRewrite::Remove
+            };
+            media.push(MediaRewrite {
+                address: public,
+                port: ports.rtp.addr.port(),
+                rtcp_port: (!req.flags.no_rtcp_attribute).then_some(ports.rtcp.addr.port()),
+                full_rtcp_attribute: req.flags.full_rtcp_attribute,
+                rtcp_mux: false,
+                protocol: None,
+                ice,
+                direction: Some(Direction::RecvOnly),
+                zero_address: false,
+            });
+        }
+        let rewrite = SdpRewrite {
+            origin: OriginRewrite::default(),
+            session_name: None,
+            connection: public,
+            media,
+            loop_protect: false,
+        };
+        let mut out = answer.rewrite_with_marker(&rewrite, &self.loop_marker);
+        if rewrite
+            .media
+            .iter()
+            .any(|m| matches!(m.ice, IceRewrite::Replace { .. }))
+        {
+            out.session.push(Line::attribute("ice-lite"));
+        }
+        call.last_signal = now.unix_secs();
+        call.last_signal_at = now.mono;
+        let plan = call.plan();
+        self.media.apply(plan);
+        info!(call_id = %Pii(&req.call_id), from_tag = %Pii(&req.from_tag), "publish");
+        Ok(out.write())
+    }
+}
+
+/// The codec a publish answer takes (rtpengine's `accept` preference list; `any` lets an
+/// unsupported first codec through).
+fn publish_codec(codecs: &[SdpCodec], opts: &CodecOptions) -> Option<SdpCodec> {
+    let audio: Vec<&SdpCodec> = codecs.iter().filter(|c| !is_event(c)).collect();
+    for want in &opts.accept {
+        if want.eq_ignore_ascii_case("any") {
+            return audio.first().map(|c| (*c).clone());
+        }
+        let name = want.split('/').next().unwrap_or("");
+        if let Some(c) = audio.iter().find(|c| c.name.eq_ignore_ascii_case(name)) {
+            return Some((*c).clone());
+        }
+    }
+    audio
+        .iter()
+        .find(|c| transcodable(c).is_some())
+        .map(|c| (*c).clone())
+}
+
+/// The parties a `subscribe request` selects: `all` (every party of the offer/answer
+/// dialogue and every publisher), a `label`, a `from-tag`, or a `from-tags` list.
+fn select_sources(call: &Call, req: &OfferAnswer) -> Result<Vec<LegId>, CallError> {
+    let eligible = |l: &Leg| l.subscription.is_none() && !l.tag.is_empty();
+    if req.flags.all {
+        let all: Vec<LegId> = (0..call.legs.len())
+            .filter(|&i| eligible(&call.legs[i]))
+            .map(LegId)
+            .collect();
+        if all.is_empty() {
+            return Err(CallError::Invalid("No call participant specified".into()));
+        }
+        return Ok(all);
+    }
+    if let Some(label) = req.label.as_deref().filter(|l| !l.is_empty()) {
+        return call
+            .legs
+            .iter()
+            .position(|l| l.label.as_deref() == Some(label))
+            .map(|i| vec![LegId(i)])
+            .ok_or_else(|| CallError::Invalid("No monologue matching the given label".into()));
+    }
+    if !req.from_tag.is_empty() {
+        return call
+            .leg_by_tag(&req.from_tag)
+            .map(|l| vec![l])
+            .ok_or_else(|| CallError::Invalid("From-tag given, but no such tag exists".into()));
+    }
+    if req.from_tags.is_empty() {
+        return Err(CallError::Invalid("No call participant specified".into()));
+    }
+    let mut out = Vec::new();
+    for t in &req.from_tags {
+        if let Some(l) = call.leg_by_tag(t) {
+            if !out.contains(&l) {
+                out.push(l);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(CallError::Invalid("No monologues matched".into()));
+    }
+    Ok(out)
+}
+
+/// A call created by `publish` (an offer creates its calls the same way).
+fn new_call(key: CallKey, id: &str, now: Now) -> Call {
+    Call {
+        key,
+        id: id.to_owned(),
+        created: now.mono,
+        created_us: now.unix_us,
+        last_signal: now.unix_secs(),
+        last_signal_at: now.mono,
+        legs: Vec::new(),
+        delete_delay: None,
+        delete_at: None,
+        record: false,
+        record_paused: false,
+        record_metadata: Vec::new(),
+        record_destination: None,
+        intercept: 0,
+        forwarding: false,
+        saved_packets: 0,
+    }
+}
