@@ -206,6 +206,10 @@ pub struct OfferAnswer {
     pub codec: CodecOptions,
     /// `TOS` for the media sockets.
     pub tos: Option<u8>,
+    /// `sdp-attr` dictionary and `sdp-attr-…` flags: attribute edits on the SDP sent on.
+    pub sdp_attr: crate::core::sdp::SdpManipulations,
+    /// `media echo`: reflect or drop media instead of relaying it.
+    pub media_echo: Option<MediaEcho>,
     /// `record call: yes|no` key (the flag form sets `flags.record_call`).
     pub record_call: Option<bool>,
     /// `SDES` list entries / `SDES-…` flags that shape the crypto lists.
@@ -216,6 +220,24 @@ pub struct OfferAnswer {
     /// `DTLS-fingerprint` hash name as given (`sha-256` is what this build writes).
     pub dtls_fingerprint: Option<String>,
     pub osrtp: Osrtp,
+}
+
+/// `media echo` (rtpengine `enum media_echo_opt`): what happens to the media of the two
+/// parties of an offer. "Forward" is the offer's direction: the offerer's media goes to the
+/// answerer, so `forward` reflects the answerer's media back to the answerer (and drops the
+/// offerer's), `backward` reflects the offerer's media back to the offerer (and drops the
+/// answerer's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MediaEcho {
+    /// `blackhole`/`sinkhole`: both parties' media is dropped.
+    Blackhole,
+    /// `forward`/`fwd`/`fw`: the receiver of the SDP hears itself, the sender's media is dropped.
+    Forward,
+    /// `backward(s)`/`reverse`/`back`/`bkw`/`bk`: the sender of the SDP hears itself, the
+    /// receiver's media is dropped.
+    Backward,
+    /// `both`: each party hears itself.
+    Both,
 }
 
 /// What `start recording`, `stop recording` and `pause recording` ask for.

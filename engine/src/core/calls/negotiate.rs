@@ -144,6 +144,8 @@ impl Calls {
                 .unwrap_or(out.session.len());
             out.session.insert(at, Line::attribute("ice-lite"));
         }
+        // The proxy's own attribute edits come last, so they reach our attributes too.
+        out.manipulate(&req.sdp_attr);
         if req.replace.sdp_version || req.replace.force_increment_sdp_ver {
             bump_origin_version(&mut out, call, to, req.replace.force_increment_sdp_ver);
         }

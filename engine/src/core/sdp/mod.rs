@@ -7,11 +7,13 @@
 //! ptime, SRTP attributes) with the [`MediaSection`] editors, then [`Sdp::rewrite`] turns
 //! the party's SDP into the one sent on, byte for byte as rtpengine 10.5 would.
 
+mod manipulate;
 mod model;
 mod parse;
 mod rewrite;
 mod write;
 
+pub use manipulate::{AttrEdits, SdpManipulations, MEDIA_LEVELS};
 pub use model::*;
 pub use parse::{SdpError, MAX_MEDIA_SECTIONS, MAX_SDP_BYTES};
 pub use rewrite::{loop_marker, IceCandidate, IceRewrite, MediaRewrite, OriginRewrite, SdpRewrite};
