@@ -147,6 +147,37 @@ pub fn write_delete(out: &mut Vec<u8>, reply: &DeleteReply) {
     });
 }
 
+/// Add `text` to the `warning` of the reply dictionary written at `out[start..]` (after an
+/// existing warning, separated by `; `), keeping `result` last. A reply that does not decode
+/// (never the case for ours) is left alone.
+pub fn add_warning(out: &mut Vec<u8>, start: usize, text: &str) {
+    let Ok(crate::bencode::Value::Dict(entries)) = crate::bencode::decode(&out[start..]) else {
+        return;
+    };
+    let mut warning = text.to_owned();
+    if let Some(prev) = entries
+        .iter()
+        .find(|(k, _)| *k == b"warning")
+        .and_then(|(_, v)| v.as_str())
+    {
+        warning = format!("{prev}; {text}");
+    }
+    let mut rebuilt = Vec::with_capacity(out.len() - start + warning.len() + 16);
+    Encoder::new(&mut rebuilt).dict(|d| {
+        for (k, v) in &entries {
+            if *k != b"warning" && *k != b"result" {
+                d.value(&String::from_utf8_lossy(k), v);
+            }
+        }
+        d.str("warning", &warning);
+        if let Some((_, v)) = entries.iter().find(|(k, _)| *k == b"result") {
+            d.value("result", v);
+        }
+    });
+    out.truncate(start);
+    out.extend_from_slice(&rebuilt);
+}
+
 /// `list`: `calls` then `result`.
 pub fn write_list(out: &mut Vec<u8>, calls: &[String]) {
     Encoder::new(out).dict(|d| {

@@ -20,6 +20,8 @@
 mod fields;
 mod flags;
 mod framing;
+mod rtpp;
+mod sdp_attr;
 mod values;
 
 use std::time::Duration;
@@ -237,6 +239,34 @@ pub struct NgRequest {
     pub invalid: Vec<String>,
 }
 
+impl NgRequest {
+    /// The reply's `warning` text for what the request asked for but this build did not act
+    /// on: options not supported yet, unknown keys and flags, values that could not be read.
+    /// `None` when everything was taken.
+    pub fn ignored_summary(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if !self.unsupported.is_empty() {
+            parts.push(format!(
+                "not supported, ignored: {}",
+                self.unsupported.join(", ")
+            ));
+        }
+        let unknown: Vec<&str> = self
+            .unknown_keys
+            .iter()
+            .chain(&self.unknown_flags)
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            parts.push(format!("unknown, ignored: {}", unknown.join(", ")));
+        }
+        if !self.invalid.is_empty() {
+            parts.push(format!("invalid, ignored: {}", self.invalid.join(", ")));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
 /// Everything the dictionary said, before the command decides what it needs
 /// (rtpengine's `sdp_ng_flags`).
 #[derive(Default)]
@@ -259,6 +289,8 @@ struct Fields {
     repeat_duration: Option<u64>,
     /// The `all` key (`all: all`) of media commands.
     all: bool,
+    /// Reading an `rtpp-flags` string (one inside it is not read again).
+    in_rtpp_flags: bool,
     /// Holds every offer/answer option; ids above are copied in at the end.
     oa: OfferAnswer,
     unknown_keys: Vec<String>,

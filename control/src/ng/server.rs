@@ -379,6 +379,10 @@ impl<E: CallControl> NgServer<E> {
         self.counters.count(from, kind);
         let req = request::parse_request(&dict)?;
         self.log_request(&req);
+        // What the request asked for but was not acted on goes into the reply's `warning`:
+        // never a silent `ok`.
+        let ignored = req.ignored_summary();
+        let reply_start = out.len();
 
         if let Command::Ping = req.command {
             // Answered without touching the engine, so a busy registry cannot delay it.
@@ -443,6 +447,9 @@ impl<E: CallControl> NgServer<E> {
                 let rates = self.rates(&engine, now.mono);
                 reply::write_statistics(out, &engine, &self.counters, rates);
             }
+        }
+        if let Some(text) = ignored {
+            reply::add_warning(out, reply_start, &text);
         }
         Ok(())
     }

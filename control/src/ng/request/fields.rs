@@ -37,14 +37,12 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"dtmf log dest",
     b"extmap",
     b"bundle",
-    b"sdp attr",
     b"sdp media remove",
     b"alias key",
     b"xmlrpc callback",
     b"sip message type",
     b"sip code",
     b"template",
-    b"rtpp flags",
     b"endpoint learning",
     b"to call id",
     b"repacketize",
@@ -52,7 +50,7 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
 ];
 
 impl Fields {
-    fn invalid(&mut self, key: &[u8], value: &Value<'_>) {
+    pub(super) fn invalid(&mut self, key: &[u8], value: &Value<'_>) {
         let shown = match value {
             Value::Bytes(b) => lossy(b),
             Value::Int(i) => i.to_string(),
@@ -217,6 +215,16 @@ impl Fields {
             },
             // `codec-strip=PCMU` (a flag with a value, or a key of its own).
             k if k.starts_with(b"codec ") && self.codec_list(&k[6..], &strings(value)) => {}
+            b"rtpp flags" => match value.as_bytes() {
+                // A flag string inside a flag string is not read again.
+                Some(flags) if !self.in_rtpp_flags => {
+                    self.in_rtpp_flags = true;
+                    self.rtpp_flags(flags);
+                    self.in_rtpp_flags = false;
+                }
+                _ => self.invalid(raw_key, value),
+            },
+            b"sdp attr" => self.sdp_attr(raw_key, value),
             b"tos" => match int_lenient(value).and_then(|t| u8::try_from(t).ok()) {
                 Some(t) => self.oa.tos = Some(t),
                 None => self.invalid(raw_key, value),

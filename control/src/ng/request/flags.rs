@@ -50,7 +50,6 @@ const UNSUPPORTED_FLAG_PREFIXES: &[&[u8]] = &[
     b"endpoint learning ",
     b"t38 ",
     b"t.38 ",
-    b"sdp attr ",
     b"dtls ",
     b"extmap ",
     b"ice lite ",
@@ -76,6 +75,9 @@ impl Fields {
         }
         let norm = normalize(raw);
         if self.codec_flag(&norm, raw) {
+            return;
+        }
+        if norm.starts_with(b"sdp attr ") && self.sdp_attr_flag(&raw[9..]) {
             return;
         }
         let f = &mut self.oa.flags;
