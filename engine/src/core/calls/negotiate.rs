@@ -373,7 +373,8 @@ impl Calls {
                 rtcp_mux: mux,
                 protocol: protocols.get(i).cloned().flatten(),
                 ice,
-                direction: None,
+                direction: cannot_receive(sdp, i, req)
+                    .then(|| sdp.media_direction(i).without_receive()),
                 zero_address: !req.replace.zero_address,
             });
         }
@@ -391,6 +392,15 @@ impl Calls {
             loop_protect: req.flags.loop_protect,
         }
     }
+}
+
+/// A party whose media address is the zero address (the pre-RFC 3264 hold) cannot receive:
+/// its direction loses the receiving half in the SDP passed on, unless the zero address is
+/// only the trickle-ICE placeholder (rtpengine's `monologue_offer_answer`). A `media address`
+/// given by the proxy replaces the SDP's.
+fn cannot_receive(sdp: &Sdp, i: usize, req: &OfferAnswer) -> bool {
+    let address = req.media_address.or_else(|| sdp.media_connection(i));
+    address.is_some_and(|a| a.is_unspecified()) && !sdp.media[i].trickle_ice(&sdp.session, address)
 }
 
 /// `direction: [from, to]`, or `from-interface`/`to-interface`.

@@ -595,6 +595,7 @@ fn query_reports_counters_per_party() {
 mod dtls;
 mod intercept;
 mod persist;
+mod sdp_rules;
 mod srtp;
 
 /// RTCP feedback belongs to AVPF: an AVPF offer bridged to an AVP party loses its

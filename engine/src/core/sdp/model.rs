@@ -88,6 +88,15 @@ impl Direction {
         }
     }
 
+    /// The same direction without the receiving half (sendrecv -> sendonly, recvonly ->
+    /// inactive): what a party that cannot receive (c= zero address) really offers.
+    pub fn without_receive(self) -> Direction {
+        match self {
+            Direction::SendRecv | Direction::SendOnly => Direction::SendOnly,
+            Direction::RecvOnly | Direction::Inactive => Direction::Inactive,
+        }
+    }
+
     pub fn sends(self) -> bool {
         matches!(self, Direction::SendRecv | Direction::SendOnly)
     }
@@ -511,6 +520,22 @@ impl MediaSection {
             out.push(codec);
         }
         out
+    }
+
+    /// True if the party announces trickle ICE here (rtpengine's `__sdp_ice`): the section
+    /// does ICE (an `a=ice-ufrag` here or at session level) and its own `a=ice-options`
+    /// lists `trickle`, or, without `a=ice-options`, its address is the trickle placeholder
+    /// (zero address, port 9; RFC 8840 §4.1).
+    pub fn trickle_ice(&self, session: &[Line], address: Option<IpAddr>) -> bool {
+        let ice =
+            self.has_attribute("ice-ufrag") || session.iter().any(|l| l.is_attribute("ice-ufrag"));
+        if !ice {
+            return false;
+        }
+        match self.attribute("ice-options") {
+            Some(options) => options.contains("trickle"),
+            None => self.m.port == 9 && address.is_some_and(|a| a.is_unspecified()),
+        }
     }
 
     /// True if the section carries ICE (ice-ufrag, ice-pwd or candidates).
