@@ -4,17 +4,23 @@
 //! `rtpengine.conf` over unchanged. The file may be ngmedia's own TOML (same keys, kebab-case)
 //! or an rtpengine.conf INI file; keys we do not act on are reported together in one warning
 //! rather than failing, because real rtpengine.conf files carry many kernel, Redis and
-//! recording settings that have no meaning here yet.
+//! recording settings that have no meaning here yet. The same holds on the command line:
+//! every rtpengine option is accepted, and those ngmedia does not act on are named in one
+//! warning at start-up.
 //!
 //! Precedence: a flag given on the command line wins over the file, the file wins over the
 //! defaults. A repeated `--interface` replaces the file's interface list as a whole.
 //!
-//! Split by concern: `cli` (the command line), `file` (TOML and rtpengine.conf into a
-//! `Layer`), `resolve` (command line over file over defaults, then validation) and
-//! `parse` (value parsers shared by the command line and both file formats).
+//! Split by concern: `options` (the table of every option: the one source of truth for
+//! `--help`, the command line and the file reader), `cli` (the command line), `file` (TOML and
+//! rtpengine.conf into a `Layer`), `resolve` (command line over file over defaults, then
+//! validation), `interfaces` (device names and `any` into addresses) and `parse` (value
+//! parsers shared by the command line and both file formats).
 
 mod cli;
 mod file;
+mod interfaces;
+mod options;
 mod parse;
 mod resolve;
 
@@ -100,6 +106,8 @@ pub struct Settings {
     pub dtls: Option<(PathBuf, PathBuf)>,
     /// Redis high availability; `None`: calls live in memory only.
     pub ha: Option<HaConfig>,
+    /// Where to write the process id (rtpengine's `--pidfile`).
+    pub pidfile: Option<PathBuf>,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// Remarks to log once logging is up (unsupported keys, ignored options).
@@ -141,6 +149,8 @@ pub enum ConfigError {
     RangeTooSmall { min: u16, max: u16 },
     #[error("no media interface configured: give --interface ADDR")]
     NoInterface,
+    #[error("interface {spec}: {reason}")]
+    Interface { spec: String, reason: String },
     #[error("interface {0} is configured twice")]
     DuplicateInterface(String),
     #[error(
@@ -167,7 +177,7 @@ pub enum ConfigError {
 /// Values from one source (command line or file); `None` = not given there.
 #[derive(Debug, Default, Clone, PartialEq)]
 struct Layer {
-    interfaces: Option<Vec<Interface>>,
+    interfaces: Option<Vec<interfaces::InterfaceSpec>>,
     listen_ng: Option<SocketAddr>,
     listen_http: Option<SocketAddr>,
     http_token: Option<String>,
@@ -184,6 +194,9 @@ struct Layer {
     recording_dir: Option<PathBuf>,
     recording_format: Option<RecordingFormat>,
     recording_per_party: Option<bool>,
+    /// rtpengine's `recording-method`, as the format it maps to; `recording_format` wins.
+    recording_method: Option<RecordingFormat>,
+    pidfile: Option<PathBuf>,
     media_dir: Option<PathBuf>,
     media_max_bytes: Option<u64>,
     media_max_seconds: Option<u32>,
@@ -204,6 +217,8 @@ struct Layer {
     standby: Option<bool>,
     redis_heartbeat_ttl: Option<u64>,
     redis_sync_interval: Option<u64>,
+    /// Remarks about values mapped to ngmedia's nearest behaviour, logged at start-up.
+    notes: Vec<String>,
 }
 
 /// Writes an interface back in `--interface` syntax.

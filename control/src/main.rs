@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Parser;
 use ngmedia_control::ha;
 use ngmedia_control::http::{self, ApiState};
 use ngmedia_control::li::{self, api::LiState, Interceptor};
@@ -48,6 +47,10 @@ const RECORDING_QUEUE: usize = 4096;
 
 fn main() -> ExitCode {
     let cli = config::Cli::parse();
+    if cli.codecs {
+        print_codecs();
+        return ExitCode::SUCCESS;
+    }
     let settings = match Settings::load(&cli) {
         Ok(settings) => settings,
         Err(e) => {
@@ -59,7 +62,16 @@ fn main() -> ExitCode {
     for warning in &settings.warnings {
         warn!("{warning}");
     }
-    match run(settings) {
+    let pidfile = settings.pidfile.clone();
+    let result = run(settings);
+    if let Some(path) = pidfile {
+        // Only if it is still ours: never another daemon's that refused our start.
+        let ours = format!("{}\n", std::process::id());
+        if std::fs::read_to_string(&path).is_ok_and(|s| s == ours) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Not only a log event: RUST_LOG may filter errors out, this must always show.
@@ -102,6 +114,10 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         Some((cert, key)) => Some(Arc::new(load_dtls_identity(cert, key)?)),
         None => None,
     };
+    if let Some(path) = &settings.pidfile {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("cannot write the pid file {}", path.display()))?;
+    }
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -401,6 +417,18 @@ fn tick(calls: &Mutex<Calls>) {
 /// the registry's own invariants are per call, so keep serving.
 fn lock(calls: &Mutex<Calls>) -> MutexGuard<'_, Calls> {
     calls.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `--codecs`: what `codec-transcode` and friends can name, as rtpengine lists its own.
+fn print_codecs() {
+    let mut seen = Vec::new();
+    for def in &ngmedia_codecs::CODECS {
+        let line = format!("{}/{}/{}", def.name, def.clock_rate, def.channels);
+        if !seen.contains(&line) {
+            println!("{line}: transcoding supported");
+            seen.push(line);
+        }
+    }
 }
 
 /// The DTLS-SRTP certificate of `--dtls-cert`/`--dtls-key`.

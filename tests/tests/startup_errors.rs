@@ -61,9 +61,22 @@ fn missing_config_file_exits_1() {
 
 #[test]
 fn bad_flag_value_exits_nonzero() {
-    let (status, stderr) = run_to_exit(&["--interface", "eth0"], LIMIT);
+    let (status, stderr) = run_to_exit(&["--interface", "10.0.0.300"], LIMIT);
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("--interface"), "{stderr}");
+}
+
+#[test]
+fn unknown_network_device_exits_1_with_message() {
+    let (status, stderr) = run_to_exit(
+        &["--config-file=none", "-i", "int/nosuchdev0", "-n", "127.0.0.1:1"],
+        LIMIT,
+    );
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("interface int/nosuchdev0") && stderr.contains("network device"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -1,57 +1,10 @@
 //! Configuration files: ngmedia's TOML or an rtpengine.conf INI section, read into a
 //! `Layer` of the same option names as the command line.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::parse::{
-    parse_bool, parse_destination, parse_ha_name, parse_interface, parse_listen, parse_log_format,
-    parse_log_level, parse_port, parse_positive_secs, parse_recording_format, parse_redis,
-    parse_secs, parse_threads,
-};
+use super::options::{self, Action, Value};
 use super::{invalid, ConfigError, InvalidValue, Layer, DEFAULT_CONFIG_SECTION};
-
-/// Keys understood in a configuration file (TOML or rtpengine.conf), as long option names.
-pub(super) const FILE_KEYS: &[&str] = &[
-    "interface",
-    "listen-ng",
-    "listen-http",
-    "http-token",
-    "port-min",
-    "port-max",
-    "timeout",
-    "silent-timeout",
-    "final-timeout",
-    "delete-delay",
-    "num-threads",
-    "log-level",
-    "log-format",
-    "log-redact",
-    "log-stderr",
-    "foreground",
-    "recording-dir",
-    "recording-format",
-    "recording-per-party",
-    "media-dir",
-    "media-max-bytes",
-    "media-max-seconds",
-    "media-play-dirs",
-    "listen-li",
-    "li-token",
-    "li-tls-cert",
-    "li-tls-key",
-    "li-tls-ca",
-    "li-dir",
-    "dtls-cert",
-    "dtls-key",
-    "forward-to",
-    "redis",
-    "redis-password",
-    "redis-prefix",
-    "instance-id",
-    "standby",
-    "redis-heartbeat-ttl",
-    "redis-sync-interval",
-];
 
 /// Parse a configuration file: an rtpengine.conf when it has the INI section we read (or the
 /// default `[rtpengine]` one), TOML otherwise. Returns the values and the warnings.
@@ -78,17 +31,14 @@ pub(super) fn parse_file(
     let mut layer = Layer::default();
     let mut unsupported = Vec::new();
     for (key, values) in entries {
-        if !FILE_KEYS.contains(&key.as_str()) {
-            if !unsupported.contains(&key) {
-                unsupported.push(key);
-            }
-            continue;
-        }
-        apply_key(&mut layer, &key, &values).map_err(|reason| ConfigError::Value {
+        let acted = apply_key(&mut layer, &key, &values).map_err(|reason| ConfigError::Value {
             path: path.to_path_buf(),
-            key,
+            key: key.clone(),
             reason,
         })?;
+        if !acted && !unsupported.contains(&key) {
+            unsupported.push(key);
+        }
     }
     if !unsupported.is_empty() {
         warnings.push(format!(
@@ -97,103 +47,39 @@ pub(super) fn parse_file(
             unsupported.join(", ")
         ));
     }
+    let notes = std::mem::take(&mut layer.notes);
+    warnings.extend(
+        notes
+            .into_iter()
+            .map(|n| format!("config file {}: {n}", path.display())),
+    );
     Ok((layer, warnings))
 }
 
-/// Store one file key. `values` has one entry except for `interface`, which may list several.
-fn apply_key(layer: &mut Layer, key: &str, values: &[String]) -> Result<(), InvalidValue> {
-    if key == "interface" {
-        let list = values
-            .iter()
-            .map(|v| parse_interface(v).map_err(|e| invalid(format!("`{v}`: {e}"))))
-            .collect::<Result<Vec<_>, _>>()?;
-        layer.interfaces = Some(list);
-        return Ok(());
-    }
-    let [value] = values else {
-        return Err(invalid("expected a single value, not a list"));
+/// Store one file key through the option table; `values` has one entry except for options
+/// that may repeat. Returns whether ngmedia acts on the key (false: unknown or ignored).
+fn apply_key(layer: &mut Layer, key: &str, values: &[String]) -> Result<bool, InvalidValue> {
+    let Some(opt) = options::find(key) else {
+        return Ok(false);
     };
-    match key {
-        "listen-ng" => layer.listen_ng = Some(parse_listen(value)?),
-        "listen-http" => layer.listen_http = Some(parse_listen(value)?),
-        "http-token" => layer.http_token = Some(value.clone()),
-        "port-min" => layer.port_min = Some(parse_port(value)?),
-        "port-max" => layer.port_max = Some(parse_port(value)?),
-        "timeout" => layer.timeout = Some(parse_positive_secs(value)?),
-        "silent-timeout" => layer.silent_timeout = Some(parse_positive_secs(value)?),
-        "final-timeout" => layer.final_timeout = Some(parse_secs(value)?),
-        "delete-delay" => layer.delete_delay = Some(parse_secs(value)?),
-        "num-threads" => layer.num_threads = Some(parse_threads(value)?),
-        "log-level" => layer.log_level = Some(parse_log_level(value)?),
-        "log-format" => layer.log_format = Some(parse_log_format(value)?),
-        "log-redact" => layer.log_redact = Some(parse_bool(value)?),
-        "recording-dir" if value.is_empty() => return Err(invalid("empty folder name")),
-        "recording-dir" => layer.recording_dir = Some(PathBuf::from(value)),
-        "recording-format" => layer.recording_format = Some(parse_recording_format(value)?),
-        "recording-per-party" => layer.recording_per_party = Some(parse_bool(value)?),
-        "media-dir" if value.is_empty() => return Err(invalid("empty folder name")),
-        "media-dir" => layer.media_dir = Some(PathBuf::from(value)),
-        "media-max-bytes" => {
-            layer.media_max_bytes = Some(
-                value
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| invalid("expected a positive number of bytes"))?,
-            )
-        }
-        "media-max-seconds" => {
-            layer.media_max_seconds = Some(
-                value
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| invalid("expected a positive number of seconds"))?,
-            )
-        }
-        "media-play-dirs" => {
-            layer.media_play_dirs = Some(
-                value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|d| !d.is_empty())
-                    .map(PathBuf::from)
-                    .collect(),
-            )
-        }
-        // Empty values stand for "off" (the sample file documents them so).
-        "listen-li" if value.is_empty() => {}
-        "listen-li" => layer.listen_li = Some(parse_listen(value)?),
-        "li-token" => layer.li_token = Some(value.clone()),
-        "li-tls-cert" | "li-tls-key" | "li-tls-ca" if value.is_empty() => {}
-        "li-tls-cert" => layer.li_tls_cert = Some(PathBuf::from(value)),
-        "li-tls-key" => layer.li_tls_key = Some(PathBuf::from(value)),
-        "li-tls-ca" => layer.li_tls_ca = Some(PathBuf::from(value)),
-        "li-dir" if value.is_empty() => return Err(invalid("empty folder name")),
-        "li-dir" => layer.li_dir = Some(PathBuf::from(value)),
-        "dtls-cert" | "dtls-key" if value.is_empty() => {}
-        "dtls-cert" => layer.dtls_cert = Some(PathBuf::from(value)),
-        "dtls-key" => layer.dtls_key = Some(PathBuf::from(value)),
-        "forward-to" if value.is_empty() => {}
-        "forward-to" => layer.forward_to = Some(parse_destination(value)?),
-        // Empty: off, like the other addresses.
-        "redis" if value.is_empty() => {}
-        "redis" => layer.redis = Some(parse_redis(value)?),
-        // Empty: not given (the one in `redis` stays), the host name.
-        "redis-password" | "instance-id" if value.is_empty() => {}
-        "redis-password" => layer.redis_password = Some(value.clone()),
-        "redis-prefix" => layer.redis_prefix = Some(parse_ha_name(value)?),
-        "instance-id" => layer.instance_id = Some(parse_ha_name(value)?),
-        "standby" => layer.standby = Some(parse_bool(value)?),
-        "redis-heartbeat-ttl" => layer.redis_heartbeat_ttl = Some(parse_positive_secs(value)?),
-        "redis-sync-interval" => layer.redis_sync_interval = Some(parse_positive_secs(value)?),
-        // Accepted for compatibility; validated so typos still surface.
-        "log-stderr" | "foreground" => {
-            parse_bool(value)?;
-        }
-        _ => unreachable!("apply_key called with a key outside FILE_KEYS: {key}"),
+    if values.len() != 1 && !matches!(opt.value, Value::Many(_)) {
+        return Err(invalid("expected a single value, not a list"));
     }
-    Ok(())
+    match opt.action {
+        Action::Set(set) => {
+            for v in values {
+                set(layer, v)?;
+            }
+            Ok(true)
+        }
+        Action::Ignore(_) => {
+            for v in values {
+                opt.check_ignored(v)?;
+            }
+            Ok(false)
+        }
+        Action::Startup => Ok(false),
+    }
 }
 
 /// Top-level keys of a TOML file, each value rendered as the text a flag would carry.
@@ -225,7 +111,7 @@ fn toml_entries(text: &str, path: &Path) -> Result<Vec<(String, Vec<String>)>, C
 }
 
 /// Keys of one section of an rtpengine.conf (GLib key file: `[section]`, `key = value`,
-/// `#` comments; `interface` lists several interfaces separated by `;`).
+/// `#` comments; options that may repeat, such as `interface`, separate their values by `;`).
 fn ini_entries(
     text: &str,
     path: &Path,
@@ -260,7 +146,8 @@ fn ini_entries(
             continue;
         }
         let (key, value) = (key.trim().to_string(), value.trim());
-        let values = if key == "interface" {
+        let many = options::find(&key).is_some_and(|o| matches!(o.value, Value::Many(_)));
+        let values = if many {
             value
                 .split(';')
                 .map(str::trim)

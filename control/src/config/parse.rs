@@ -3,18 +3,19 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ngmedia_control::ha::{self, config::RedisTarget};
-use ngmedia_engine::core::config::Interface;
-use ngmedia_recordings::RecordingFormat;
 use tracing::level_filters::LevelFilter;
 
+use super::interfaces::{Host, InterfaceSpec};
 use super::{invalid, InvalidValue};
 use crate::logging::LogFormat;
 
 /// Upper bound on `--num-threads`: more media threads than this only adds contention.
 const MAX_THREADS: usize = 1024;
 
-/// `ADDR`, `NAME/ADDR`, either with `!ADVERTISED` (rtpengine's `--interface` syntax).
-pub fn parse_interface(s: &str) -> Result<Interface, InvalidValue> {
+/// `HOST`, `NAME/HOST`, either with `!ADVERTISED` (rtpengine's `--interface` syntax). `HOST`
+/// is an IP address, a network device name, `any` or a host name; names are resolved at
+/// start-up (`interfaces::expand`).
+pub fn parse_interface(s: &str) -> Result<InterfaceSpec, InvalidValue> {
     let s = s.trim();
     let (name, rest) = match s.split_once('/') {
         Some((name, rest)) => (name.trim(), rest),
@@ -27,7 +28,7 @@ pub fn parse_interface(s: &str) -> Result<Interface, InvalidValue> {
         Some((local, adv)) => (local, Some(adv)),
         None => (rest, None),
     };
-    let local = parse_ip(local)?;
+    let host = parse_host(local)?;
     let advertised = advertised.map(parse_ip).transpose()?;
     if let Some(adv) = advertised {
         if adv.is_unspecified() {
@@ -35,21 +36,45 @@ pub fn parse_interface(s: &str) -> Result<Interface, InvalidValue> {
                 "the advertised address cannot be the wildcard address",
             ));
         }
-        if adv.is_ipv4() != local.is_ipv4() {
-            return Err(invalid(
-                "local and advertised addresses must be of the same family",
-            ));
+        if let Host::Addr(local) = host {
+            if adv.is_ipv4() != local.is_ipv4() {
+                return Err(invalid(
+                    "local and advertised addresses must be of the same family",
+                ));
+            }
         }
-    } else if local.is_unspecified() {
+    } else if matches!(host, Host::Addr(a) if a.is_unspecified()) {
         return Err(invalid(
             "the wildcard address needs an advertised address (ADDR!ADVERTISED) for SDP",
         ));
     }
-    Ok(Interface {
+    Ok(InterfaceSpec {
         name: name.to_string(),
-        local,
+        host,
         advertised,
     })
+}
+
+/// An IP address, or a device/host name (letters, digits, `.`, `-`, `_`, `:` for aliases
+/// such as `eth0:1`).
+fn parse_host(s: &str) -> Result<Host, InvalidValue> {
+    let s = s.trim();
+    if let Ok(ip) = parse_ip(s) {
+        return Ok(Host::Addr(ip));
+    }
+    let name_like = !s.is_empty()
+        && !s.starts_with('[')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '@'));
+    // Something that looks like an address but is not one (`300.1.1.1`) is a typo, not a
+    // host name.
+    if name_like && !s.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        Ok(Host::Name(s.to_string()))
+    } else {
+        Err(invalid(format!(
+            "`{s}` is not an IP address, a network device or a host name"
+        )))
+    }
 }
 
 fn parse_ip(s: &str) -> Result<IpAddr, InvalidValue> {
@@ -58,20 +83,8 @@ fn parse_ip(s: &str) -> Result<IpAddr, InvalidValue> {
         .strip_prefix('[')
         .and_then(|s| s.strip_suffix(']'))
         .unwrap_or(s);
-    bare.parse().map_err(|_| {
-        if bare == "any"
-            || bare
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-        {
-            invalid(format!(
-                "`{bare}` is not an IP address: ngmedia needs the address itself \
-                 (network device names and `any` are not supported)"
-            ))
-        } else {
-            invalid(format!("`{bare}` is not an IP address"))
-        }
-    })
+    bare.parse()
+        .map_err(|_| invalid(format!("`{bare}` is not an IP address")))
 }
 
 /// `[ADDR:]PORT` like rtpengine's `--listen-ng`: a bare port means 127.0.0.1, `localhost`
@@ -160,10 +173,6 @@ pub fn parse_log_format(s: &str) -> Result<LogFormat, InvalidValue> {
         "json" => Ok(LogFormat::Json),
         _ => Err(invalid("expected text or json")),
     }
-}
-
-pub(super) fn parse_recording_format(s: &str) -> Result<RecordingFormat, InvalidValue> {
-    RecordingFormat::parse(s).ok_or_else(|| invalid("expected wav, pcap or both"))
 }
 
 /// A UDP destination `ADDR:PORT` (IPv6 in brackets).

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use ngmedia_control::ha::{self, HaConfig};
 use ngmedia_control::http::auth::BearerToken;
-use ngmedia_engine::core::config::EngineConfig;
+use ngmedia_engine::core::config::{EngineConfig, Interface};
 use tracing::level_filters::LevelFilter;
 
 use super::file::parse_file;
+use super::interfaces::{expand, lookup_host, system_devices, Host, InterfaceSpec};
 use super::{
     Cli, ConfigError, DisplayInterface, Layer, LiSettings, MediaSettings, RecordingSettings,
     Settings, DEFAULT_CONFIG_FILE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_NG, DEFAULT_LI_DIR,
@@ -45,7 +46,9 @@ impl Settings {
         mut warnings: Vec<String>,
     ) -> Result<Settings, ConfigError> {
         let file = file.unwrap_or_default();
+        warnings.extend(cli.ignored_warning());
         let cli = cli.layer();
+        warnings.extend(cli.notes.iter().cloned());
         let li = resolve_li(&cli, &file)?;
         let ha = resolve_ha(&cli, &file)?;
         let defaults = EngineConfig::default();
@@ -53,10 +56,10 @@ impl Settings {
             c.or(f).map(Duration::from_secs).unwrap_or(d)
         };
         let engine = EngineConfig {
-            interfaces: cli
-                .interfaces
-                .or(file.interfaces)
-                .unwrap_or(defaults.interfaces),
+            interfaces: match cli.interfaces.or(file.interfaces) {
+                Some(specs) => expand_interfaces(&specs, &mut warnings)?,
+                None => defaults.interfaces,
+            },
             port_min: cli.port_min.or(file.port_min).unwrap_or(defaults.port_min),
             port_max: cli.port_max.or(file.port_max).unwrap_or(defaults.port_max),
             timeout: secs(cli.timeout, file.timeout, defaults.timeout),
@@ -119,6 +122,8 @@ impl Settings {
                 format: cli
                     .recording_format
                     .or(file.recording_format)
+                    .or(cli.recording_method)
+                    .or(file.recording_method)
                     .unwrap_or_default(),
                 per_party: cli
                     .recording_per_party
@@ -154,10 +159,35 @@ impl Settings {
                 _ => return Err(ConfigError::DtlsIncomplete),
             },
             ha,
+            pidfile: cli.pidfile.or(file.pidfile),
             config_file: None,
             warnings,
         })
     }
+}
+
+/// Interfaces as configured, device names, `any` and host names replaced by their addresses.
+fn expand_interfaces(
+    specs: &[InterfaceSpec],
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Interface>, ConfigError> {
+    let needs_devices = specs.iter().any(|s| matches!(s.host, Host::Name(_)));
+    let devices = if needs_devices {
+        system_devices()
+    } else {
+        Vec::new()
+    };
+    let mut out = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let (list, remark) =
+            expand(spec, &devices, &lookup_host).map_err(|reason| ConfigError::Interface {
+                spec: spec.display(),
+                reason,
+            })?;
+        warnings.extend(remark);
+        out.extend(list);
+    }
+    Ok(out)
 }
 
 /// The LI listener: off unless `listen-li`; then a token and/or mutual TLS are required.

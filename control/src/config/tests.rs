@@ -1,9 +1,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use clap::{CommandFactory, Parser};
-
-use super::file::{parse_file, FILE_KEYS};
+use super::file::parse_file;
+use super::interfaces::{Host, InterfaceSpec};
+use super::options::{Action, Value, OPTIONS};
 use super::parse::{parse_interface, parse_listen, parse_log_format, parse_log_level};
 use super::*;
 
@@ -190,34 +190,64 @@ fn rtpengine_short_options_and_equals_syntax() {
     assert_eq!(s.log_level, LevelFilter::WARN);
 }
 
+fn spec(name: &str, host: Host, adv: Option<&str>) -> InterfaceSpec {
+    InterfaceSpec {
+        name: name.into(),
+        host,
+        advertised: adv.map(|a| a.parse().unwrap()),
+    }
+}
+
+fn addr(a: &str) -> Host {
+    Host::Addr(a.parse().unwrap())
+}
+
 #[test]
 fn interface_syntax() {
     assert_eq!(
         parse_interface("192.0.2.1").unwrap(),
-        iface("default", "192.0.2.1", None)
+        spec("default", addr("192.0.2.1"), None)
     );
     assert_eq!(
         parse_interface("ext/10.0.0.1!203.0.113.7").unwrap(),
-        iface("ext", "10.0.0.1", Some("203.0.113.7"))
+        spec("ext", addr("10.0.0.1"), Some("203.0.113.7"))
     );
     assert_eq!(
         parse_interface("v6/[2001:db8::1]![2001:db8::2]").unwrap(),
-        iface("v6", "2001:db8::1", Some("2001:db8::2"))
+        spec("v6", addr("2001:db8::1"), Some("2001:db8::2"))
     );
     assert_eq!(
         parse_interface("0.0.0.0!203.0.113.7").unwrap(),
-        iface("default", "0.0.0.0", Some("203.0.113.7"))
+        spec("default", addr("0.0.0.0"), Some("203.0.113.7"))
+    );
+    // Device names, `any` and host names are resolved at start-up.
+    for (text, name, host) in [
+        ("any", "default", "any"),
+        ("eth0", "default", "eth0"),
+        ("int/eth1", "int", "eth1"),
+        ("pub/eth0:1", "pub", "eth0:1"),
+        ("media.example.org", "default", "media.example.org"),
+    ] {
+        assert_eq!(
+            parse_interface(text).unwrap(),
+            spec(name, Host::Name(host.into()), None),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        parse_interface("ext/eth0!203.0.113.7").unwrap(),
+        spec("ext", Host::Name("eth0".into()), Some("203.0.113.7"))
     );
     for (bad, needle) in [
-        ("any", "not supported"),
-        ("eth0", "not supported"),
         ("ext/", "not an IP address"),
+        ("eth0!eth1", "not an IP address"),
         ("/10.0.0.1", "bad interface name"),
         ("10.0.0.1!", "not an IP address"),
         ("10.0.0.1!2001:db8::1", "same family"),
         ("0.0.0.0", "needs an advertised address"),
         ("10.0.0.1!0.0.0.0", "wildcard"),
         ("300.1.1.1", "not an IP address"),
+        ("10.0.0.1 x", "not an IP address"),
     ] {
         let err = parse_interface(bad).expect_err(bad).to_string();
         assert!(err.contains(needle), "{bad}: {err}");
@@ -290,16 +320,18 @@ fn log_levels_map_syslog_numbers() {
 fn cli_rejects_bad_values_with_the_option_named() {
     let e = cli_err(&["--port-min", "abc"]);
     assert!(e.contains("--port-min") && e.contains("1-65535"), "{e}");
-    let e = cli_err(&["--interface", "eth0"]);
-    assert!(e.contains("--interface") && e.contains("eth0"), "{e}");
+    let e = cli_err(&["--interface", "300.1.1.1"]);
+    assert!(e.contains("--interface") && e.contains("300.1.1.1"), "{e}");
     let e = cli_err(&["--timeout", "0"]);
     assert!(e.contains("at least 1 second"), "{e}");
     let e = cli_err(&["--num-threads", "100000"]);
     assert!(e.contains("0-1024"), "{e}");
     let e = cli_err(&["--listen-ng", "::1"]);
     assert!(e.contains("[ADDR]:PORT"), "{e}");
-    let e = cli_err(&["--table", "-1"]);
-    assert!(e.contains("--table"), "{e}");
+    let e = cli_err(&["--table", "x"]);
+    assert!(e.contains("--table") && e.contains("whole number"), "{e}");
+    let e = cli_err(&["--no-such-option"]);
+    assert!(e.contains("--no-such-option"), "{e}");
 }
 
 #[test]
@@ -459,10 +491,15 @@ fn toml_errors_name_file_and_key() {
         e,
         "config file test.conf: invalid value for `port-min`: expected a port number 1-65535"
     );
+    let e = resolve_file(&[], "interface = [\"10.0.0.1\", \"10.0.0.300\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`interface`") && e.contains("10.0.0.300"), "{e}");
+    // A name is looked up at start-up; one that is nothing names itself.
     let e = resolve_file(&[], "interface = [\"10.0.0.1\", \"nope\"]\n")
         .unwrap_err()
         .to_string();
-    assert!(e.contains("`interface`") && e.contains("`nope`"), "{e}");
+    assert!(e.contains("interface default/nope"), "{e}");
     let e = resolve_file(&[], "timeout = [1, 2]\n")
         .unwrap_err()
         .to_string();
@@ -493,11 +530,15 @@ fn debian_rtpengine_conf() {
     assert_eq!(s.engine.silent_timeout, Duration::from_secs(3600));
     assert_eq!((s.engine.port_min, s.engine.port_max), (30000, 40000));
     assert_eq!(s.log_level, LevelFilter::INFO);
+    // recording-method=proc: the recording daemon's job, done by ngmedia itself (WAV).
+    assert_eq!(s.recording.format, ngmedia_recordings::RecordingFormat::Wav);
     assert_eq!(
         s.warnings,
         vec![
             "config file test.conf: ignoring keys ngmedia does not support: table, \
-                 listen-cli, tos, recording-method"
+                 listen-cli, tos",
+            "config file test.conf: recording-method=proc: ngmedia has no recording daemon, \
+                 it writes the WAV files itself"
         ]
     );
 }
@@ -520,14 +561,129 @@ fn rtpengine_conf_other_section() {
 }
 
 #[test]
-fn debian_default_interface_any_is_a_clear_error() {
-    let e = resolve_file(&[], "[rtpengine]\ninterface = any\n")
+fn interfaces_by_device_name_and_any() {
+    // Debian's default: every address but loopback ones.
+    let s = resolve_file(&[], "[rtpengine]\ninterface = any\n");
+    if let Ok(s) = s {
+        assert!(!s.engine.interfaces.is_empty());
+        assert!(s.engine.interfaces.iter().all(|i| !i.local.is_loopback()));
+    }
+    let s = resolve_file(&[], "[rtpengine]\ninterface = lo;ext/lo!203.0.113.9\n").unwrap();
+    let lo4 = iface("default", "127.0.0.1", None);
+    assert!(
+        s.engine.interfaces.contains(&lo4),
+        "{:?}",
+        s.engine.interfaces
+    );
+    assert!(s
+        .engine
+        .interfaces
+        .contains(&iface("ext", "127.0.0.1", Some("203.0.113.9"))));
+    let e = resolve_file(&[], "[rtpengine]\ninterface = nosuchdev0\n")
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("`interface`") && e.contains("`any`") && e.contains("not supported"),
+        e.contains("interface default/nosuchdev0") && e.contains("network device"),
         "{e}"
     );
+    let s = Settings::resolve(&cli(&["-i", "int/lo"]), None, vec![]).unwrap();
+    assert!(s
+        .engine
+        .interfaces
+        .contains(&iface("int", "127.0.0.1", None)));
+}
+
+#[test]
+fn rtpengine_command_line_verbatim() {
+    // The command line of rtpengine's own daemon tests (t/auto-daemon-tests.pl).
+    let c = cli(&[
+        "--config-file=none",
+        "-t",
+        "-1",
+        "-i",
+        "203.0.113.1",
+        "-i",
+        "2001:db8:4321::1",
+        "-n",
+        "2223",
+        "-c",
+        "12345",
+        "-f",
+        "-L",
+        "7",
+        "-E",
+        "-u",
+        "2222",
+        "--silence-detect=1",
+        "--table=-1",
+        "--log-facility=daemon",
+        "--no-fallback",
+        "-T",
+        "184",
+    ]);
+    let s = Settings::load(&c).unwrap();
+    assert_eq!(
+        s.engine.interfaces,
+        vec![
+            iface("default", "203.0.113.1", None),
+            iface("default", "2001:db8:4321::1", None)
+        ]
+    );
+    assert_eq!(s.listen_ng, "127.0.0.1:2223".parse().unwrap());
+    assert_eq!(s.log_level, LevelFilter::DEBUG);
+    // One warning, each ignored option named once, with why.
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    let w = &s.warnings[0];
+    for name in [
+        "--table",
+        "--listen-cli",
+        "--listen-udp",
+        "--silence-detect",
+        "--log-facility",
+        "--no-fallback",
+        "--tos",
+    ] {
+        assert_eq!(
+            w.matches(&format!("{name} ")).count() + w.matches(&format!("{name},")).count(),
+            1,
+            "{name}: {w}"
+        );
+    }
+    assert!(w.contains("kernel forwarding"), "{w}");
+}
+
+#[test]
+fn rtpengine_values_map_with_a_note() {
+    let s = resolve_file(
+        &[],
+        "[rtpengine]\nrecording-format = eth\nrecording-method = pcap\nlog-format = parsable\n",
+    )
+    .unwrap();
+    assert_eq!(
+        s.recording.format,
+        ngmedia_recordings::RecordingFormat::Pcap
+    );
+    assert_eq!(s.log_format, LogFormat::Text);
+    assert!(s
+        .warnings
+        .iter()
+        .any(|w| w.contains("recording-format=eth")));
+    assert!(s.warnings.iter().any(|w| w.contains("log-format=parsable")));
+    // ngmedia's own value wins over the mapped method.
+    let s = resolve_file(
+        &["--recording-format", "both"],
+        "[rtpengine]\nrecording-method = proc\n",
+    )
+    .unwrap();
+    assert_eq!(
+        s.recording.format,
+        ngmedia_recordings::RecordingFormat::Both
+    );
+    // An ignored key with a value of the wrong kind is still an error.
+    let e = resolve_file(&[], "[rtpengine]\ntable = zero\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`table`") && e.contains("whole number"), "{e}");
 }
 
 #[test]
@@ -614,18 +770,23 @@ fn load_reads_files_from_disk() {
 #[test]
 fn sample_toml_documents_the_defaults() {
     let sample = include_str!("../../../samples/ngmedia.toml");
+    let file_keys: Vec<&str> = OPTIONS
+        .iter()
+        .filter(|o| matches!(o.action, Action::Set(_)))
+        .map(|o| o.long)
+        .collect();
     // Uncomment every `# key = value` line: the result must be exactly the defaults.
     let uncommented: String = sample
         .lines()
         .filter_map(|l| l.strip_prefix("# "))
-        .filter(|l| FILE_KEYS.iter().any(|k| l.starts_with(&format!("{k} = "))))
+        .filter(|l| file_keys.iter().any(|k| l.starts_with(&format!("{k} = "))))
         .map(|l| format!("{l}\n"))
         .collect();
     let keys: Vec<&str> = uncommented
         .lines()
         .filter_map(|l| l.split(' ').next())
         .collect();
-    assert_eq!(keys, FILE_KEYS, "sample must show every key once, in order");
+    assert_eq!(keys, file_keys, "sample must show every key once, in order");
     let from_sample = resolve_file(&[], &uncommented).unwrap();
     let defaults = Settings::resolve(&cli(&[]), None, Vec::new()).unwrap();
     assert_eq!(
@@ -753,12 +914,60 @@ fn help_documents_every_option() {
 }
 
 #[test]
-fn every_file_key_is_a_flag() {
+fn every_option_is_a_flag_and_a_file_key() {
     let cmd = Cli::command();
-    for key in FILE_KEYS {
+    for opt in OPTIONS {
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_long() == Some(opt.long))
+            .unwrap_or_else(|| panic!("{} is no flag", opt.long));
+        assert_eq!(arg.get_short(), opt.short, "{}", opt.long);
+        if let Action::Set(_) = opt.action {
+            let value = match opt.value {
+                Value::Flag => "true",
+                _ => "",
+            };
+            let text = format!("[rtpengine]\n{} = {value}\n", opt.long);
+            // Every acting key is read (an empty value may be refused, never unknown).
+            if let Ok((_, warnings)) = parse_file(&text, Path::new("t.conf"), "rtpengine") {
+                assert!(
+                    !warnings.iter().any(|w| w.contains("does not support")),
+                    "{}: {warnings:?}",
+                    opt.long
+                );
+            }
+        }
+    }
+    // No long name or short letter twice.
+    let mut names: Vec<&str> = OPTIONS
+        .iter()
+        .flat_map(|o| std::iter::once(o.long).chain(o.aliases.iter().copied()))
+        .collect();
+    names.sort_unstable();
+    let before = names.len();
+    names.dedup();
+    assert_eq!(before, names.len());
+}
+
+#[test]
+fn readme_documents_every_acting_option() {
+    let readme = include_str!("../../../README.md");
+    for opt in OPTIONS {
+        if matches!(opt.action, Action::Ignore(_)) {
+            continue;
+        }
         assert!(
-            cmd.get_arguments().any(|a| a.get_long() == Some(key)),
-            "{key}"
+            readme.contains(&format!("`--{}", opt.long)),
+            "README.md does not document --{}",
+            opt.long
+        );
+    }
+    let help = Cli::command().render_long_help().to_string();
+    for opt in OPTIONS {
+        assert!(
+            help.contains(&format!("--{}", opt.long)),
+            "--help lacks {}",
+            opt.long
         );
     }
 }

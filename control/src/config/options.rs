@@ -1,0 +1,995 @@
+//! The option table: every option ngmedia takes, on the command line and in a configuration
+//! file, in one place. `--help`, the command-line parser (`cli`), the file reader (`file`) and
+//! the README's option list are all checked against it, so they cannot drift apart.
+//!
+//! The table holds ngmedia's own options and every option rtpengine (10.5 and current) has, so
+//! an rtpengine command line or rtpengine.conf works unchanged. An option either
+//! - **acts** (`Action::Set`): its setter parses the value into a [`Layer`] (one layer for the
+//!   command line, one for the file; `resolve` merges them), or
+//! - is **ignored** (`Action::Ignore`): the value is checked (numbers must be numbers) and the
+//!   option is named in one warning at start-up, with the reason ngmedia does not act on it, or
+//! - is used **before** the layers exist (`Action::Startup`: config file, version, codecs).
+//!
+//! To make an ignored rtpengine option act: add a field to [`Layer`], replace its
+//! `ignored(…)` entry with an `Opt { action: Action::Set(|l, v| …), … }` (its help text goes
+//! to `--help`; add the option to the README's Options table), then read the field in
+//! `resolve`. The file key and the command-line flag then both work.
+//!
+//! Short options are rtpengine's own (its source, which differs from its manual in places:
+//! `-T` is `--tos`, `-N` is `--listen-tcp-ng`, `-G` is `--graphite-interval`).
+
+use std::path::PathBuf;
+
+use ngmedia_recordings::RecordingFormat;
+
+use super::parse::{
+    parse_bool, parse_destination, parse_ha_name, parse_interface, parse_listen, parse_log_format,
+    parse_log_level, parse_port, parse_positive_secs, parse_redis, parse_secs, parse_threads,
+};
+use super::{invalid, InvalidValue, Layer};
+use crate::logging::LogFormat;
+
+/// Stores one value of an acting option into a layer. Flags get `true`/`false`; options
+/// that may repeat get one call per value.
+pub type Setter = fn(&mut Layer, &str) -> Result<(), InvalidValue>;
+
+/// What an option takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value {
+    /// Present or not; `true`/`false` in a file.
+    Flag,
+    /// One value (the placeholder shown in `--help`); given twice, the last one wins.
+    One(&'static str),
+    /// May be repeated; `;`-separated in an rtpengine.conf, an array in TOML.
+    Many(&'static str),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Action {
+    Set(Setter),
+    /// Accepted for rtpengine compatibility, not acted on; the text says why.
+    Ignore(&'static str),
+    /// Read by the daemon itself before configuration is resolved.
+    Startup,
+}
+
+/// One option.
+#[derive(Debug, Clone, Copy)]
+pub struct Opt {
+    pub long: &'static str,
+    pub short: Option<char>,
+    /// Other long names for the same option (shown in `--help`).
+    pub aliases: &'static [&'static str],
+    /// Long names accepted but not shown (misspellings in rtpengine's manual).
+    pub hidden_aliases: &'static [&'static str],
+    pub value: Value,
+    /// Environment variable that supplies the value when the flag is absent.
+    pub env: Option<&'static str>,
+    pub help: &'static str,
+    pub action: Action,
+}
+
+impl Opt {
+    /// Does `key` (a long option name, as in a file) name this option?
+    pub fn is_named(&self, key: &str) -> bool {
+        self.long == key || self.aliases.contains(&key) || self.hidden_aliases.contains(&key)
+    }
+
+    /// For an ignored option: is the value of the kind rtpengine expects?
+    pub fn check_ignored(&self, value: &str) -> Result<(), InvalidValue> {
+        let v = value.trim();
+        match self.value {
+            Value::One("INT") | Value::Many("INT") => v
+                .parse::<i64>()
+                .map(drop)
+                .map_err(|_| invalid("expected a whole number")),
+            Value::One("FLOAT") => v
+                .parse::<f64>()
+                .map(drop)
+                .map_err(|_| invalid("expected a number")),
+            Value::Flag => parse_bool(v).map(drop),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The start-up remark for ignored options (long names, in table order): grouped by reason.
+pub fn ignored_summary(names: &[&'static str]) -> String {
+    let mut groups: Vec<(&'static str, Vec<String>)> = Vec::new();
+    for name in names {
+        let Some(Opt {
+            action: Action::Ignore(why),
+            ..
+        }) = find(name)
+        else {
+            continue;
+        };
+        match groups.iter_mut().find(|(w, _)| w == why) {
+            Some((_, list)) => list.push(format!("--{name}")),
+            None => groups.push((why, vec![format!("--{name}")])),
+        }
+    }
+    let parts: Vec<String> = groups
+        .iter()
+        .map(|(why, list)| format!("{} ({why})", list.join(", ")))
+        .collect();
+    parts.join("; ")
+}
+
+/// Find an option by long name or alias.
+pub fn find(key: &str) -> Option<&'static Opt> {
+    OPTIONS.iter().find(|o| o.is_named(key))
+}
+
+const fn opt(
+    long: &'static str,
+    short: Option<char>,
+    value: Value,
+    help: &'static str,
+    set: Setter,
+) -> Opt {
+    Opt {
+        long,
+        short,
+        aliases: &[],
+        hidden_aliases: &[],
+        value,
+        env: None,
+        help,
+        action: Action::Set(set),
+    }
+}
+
+const fn ignored(long: &'static str, short: Option<char>, value: Value, why: &'static str) -> Opt {
+    Opt {
+        long,
+        short,
+        aliases: &[],
+        hidden_aliases: &[],
+        value,
+        env: None,
+        help: why,
+        action: Action::Ignore(why),
+    }
+}
+
+const fn with_env(mut o: Opt, env: &'static str) -> Opt {
+    o.env = Some(env);
+    o
+}
+
+const fn with_hidden(mut o: Opt, names: &'static [&'static str]) -> Opt {
+    o.hidden_aliases = names;
+    o
+}
+
+use Value::{Flag, Many, One};
+
+// Why rtpengine options are ignored (shown in --help and in the start-up warning).
+const KERNEL: &str = "kernel forwarding and firewall rules: ngmedia relays in user space";
+const CONTROL: &str = "other control protocols: ngmedia speaks ng over UDP";
+const SYSLOG: &str = "syslog and log layout: ngmedia logs to stderr";
+const EXPORT: &str = "statistics export: ngmedia serves Prometheus /metrics on its HTTP API";
+const REDIS: &str = "Redis tuning beyond ngmedia's HA (--redis, --standby)";
+const TUNING: &str = "threading and scheduling tuning: ngmedia sizes its workers itself";
+const DB: &str = "media from a database or cache: ngmedia keeps a media library (HTTP /media)";
+const NOT_YET: &str = "not implemented by ngmedia";
+const DTX: &str = "DTX, comfort noise and jitter buffering: not implemented by ngmedia";
+const TLS: &str = "DTLS/HTTPS tuning: ngmedia uses fixed, modern settings";
+const RECORDING: &str = "recording daemon hand-off: ngmedia writes its own recordings";
+
+/// Every option, ngmedia's and rtpengine's.
+pub static OPTIONS: &[Opt] = &[
+    // --- configuration and start-up ---
+    Opt {
+        long: "config",
+        short: None,
+        aliases: &["config-file"],
+        hidden_aliases: &[],
+        value: One("FILE"),
+        env: None,
+        help: "Configuration file: ngmedia TOML, or an rtpengine.conf INI file (recognised by \
+               its [rtpengine] section). `none` reads no file. Default: \
+               /etc/ngmedia/ngmedia.toml if it exists.",
+        action: Action::Startup,
+    },
+    Opt {
+        long: "config-section",
+        short: None,
+        aliases: &[],
+        hidden_aliases: &[],
+        value: One("NAME"),
+        env: None,
+        help: "Section of an rtpengine.conf INI file to read. Default: rtpengine.",
+        action: Action::Startup,
+    },
+    Opt {
+        long: "version",
+        short: Some('v'),
+        aliases: &[],
+        hidden_aliases: &[],
+        value: Flag,
+        env: None,
+        help: "Print the version and exit.",
+        action: Action::Startup,
+    },
+    Opt {
+        long: "codecs",
+        short: None,
+        aliases: &[],
+        hidden_aliases: &[],
+        value: Flag,
+        env: None,
+        help: "Print the codecs ngmedia can transcode and exit.",
+        action: Action::Startup,
+    },
+    // --- network ---
+    opt(
+        "interface",
+        Some('i'),
+        Many("[NAME/]ADDR[!ADV]"),
+        "Media interface: ADDR, NAME/ADDR, optionally with !ADVERTISED for 1:1 NAT \
+         (e.g. `pub/203.0.113.1!198.51.100.1`, `2001:db8::5`). ADDR may also be a network \
+         device (`eth0`: its IPv4 and IPv6 addresses), `any` (every address of every device \
+         but loopback) or a host name. Repeat for several interfaces; the name (default \
+         `default`) is what `direction` selects. Default: 127.0.0.1.",
+        |l, v| {
+            l.interfaces
+                .get_or_insert_with(Vec::new)
+                .push(parse_interface(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "listen-ng",
+        Some('n'),
+        Many("[ADDR:]PORT"),
+        "UDP address for the ng control protocol, [ADDR:]PORT; a bare port listens on \
+         127.0.0.1. Default: 127.0.0.1:2223.",
+        |l, v| {
+            let addr = parse_listen(v)?;
+            match l.listen_ng {
+                Some(first) if first != addr => l.notes.push(format!(
+                    "listen-ng: ngmedia listens on one address, {first}; {addr} is not used"
+                )),
+                _ => l.listen_ng = Some(addr),
+            }
+            Ok(())
+        },
+    ),
+    opt(
+        "listen-http",
+        None,
+        Many("[ADDR:]PORT"),
+        "TCP address for the HTTP API (metrics, calls, OpenAPI at /openapi.json), \
+         [ADDR:]PORT; a bare port listens on 127.0.0.1. Any address other than loopback needs \
+         --http-token. Default: 127.0.0.1:8080.",
+        |l, v| {
+            let addr = parse_listen(v)?;
+            match l.listen_http {
+                Some(first) if first != addr => l.notes.push(format!(
+                    "listen-http: ngmedia listens on one address, {first}; {addr} is not used"
+                )),
+                _ => l.listen_http = Some(addr),
+            }
+            Ok(())
+        },
+    ),
+    with_env(
+        opt(
+            "http-token",
+            None,
+            One("TOKEN"),
+            "Bearer token that HTTP writes (POST, PUT, PATCH, DELETE) must carry in \
+             `Authorization: Bearer TOKEN`; reads stay open. Without a token the HTTP API only \
+             listens on loopback. Prefer the environment variable or the config file: a \
+             command line is visible to every local user.",
+            |l, v| {
+                l.http_token = Some(v.to_string());
+                Ok(())
+            },
+        ),
+        "NGMEDIA_HTTP_TOKEN",
+    ),
+    opt(
+        "port-min",
+        Some('m'),
+        One("PORT"),
+        "Lowest media port (even: RTP takes the even port, RTCP the odd one above). \
+         Default: 30000.",
+        |l, v| {
+            l.port_min = Some(parse_port(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "port-max",
+        Some('M'),
+        One("PORT"),
+        "Highest media port. Default: 40000.",
+        |l, v| {
+            l.port_max = Some(parse_port(v)?);
+            Ok(())
+        },
+    ),
+    // --- call lifetime ---
+    opt(
+        "timeout",
+        Some('o'),
+        One("SECS"),
+        "End a call that received no media for this long. Default: 60.",
+        |l, v| {
+            l.timeout = Some(parse_positive_secs(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "silent-timeout",
+        Some('s'),
+        One("SECS"),
+        "End a call on hold that received no media for this long. Default: 3600.",
+        |l, v| {
+            l.silent_timeout = Some(parse_positive_secs(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "final-timeout",
+        Some('a'),
+        One("SECS"),
+        "End every call after this long, whatever it does; 0 = never. Default: 0.",
+        |l, v| {
+            l.final_timeout = Some(parse_secs(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "delete-delay",
+        Some('d'),
+        One("SECS"),
+        "Keep a deleted call this long for late queries and retransmitted deletes (the ng \
+         `delete delay` key overrides it per call). Default: 30.",
+        |l, v| {
+            l.delete_delay = Some(parse_secs(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "num-threads",
+        None,
+        One("N"),
+        "Media worker threads; 0 = one per CPU core. Default: 0.",
+        |l, v| {
+            l.num_threads = Some(parse_threads(v)?);
+            Ok(())
+        },
+    ),
+    // --- logging ---
+    opt(
+        "log-level",
+        Some('L'),
+        One("LEVEL"),
+        "Log level: a syslog number like rtpengine's (0-3 error, 4 warn, 5-6 info, 7 debug) \
+         or error|warn|info|debug|trace. RUST_LOG, when set, overrides it. Default: 6 (info).",
+        |l, v| {
+            l.log_level = Some(parse_log_level(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "log-format",
+        None,
+        One("FORMAT"),
+        "Log line format: `text` (human-readable) or `json` (one JSON object per line, for \
+         log shippers); rtpengine's `default` and `parsable` give `text`. Default: text.",
+        |l, v| {
+            l.log_format = Some(match v.trim().to_ascii_lowercase().as_str() {
+                "default" => LogFormat::Text,
+                "parsable" => {
+                    l.notes.push(
+                        "log-format=parsable: ngmedia writes its own text lines (or \
+                         --log-format json for machines)"
+                            .to_string(),
+                    );
+                    LogFormat::Text
+                }
+                _ => parse_log_format(v)
+                    .map_err(|_| invalid("expected text or json (or default|parsable)"))?,
+            });
+            Ok(())
+        },
+    ),
+    opt(
+        "log-redact",
+        None,
+        Flag,
+        "Replace call-ids, tags and addresses in logs with a short hash, stable while the \
+         daemon runs (`~1a2b3c4d`), so one call's lines still correlate. Default: off.",
+        |l, v| {
+            l.log_redact = Some(parse_bool(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "log-stderr",
+        Some('E'),
+        Flag,
+        "Accepted for rtpengine compatibility: ngmedia always logs to stderr.",
+        |_, v| parse_bool(v).map(drop),
+    ),
+    opt(
+        "foreground",
+        Some('f'),
+        Flag,
+        "Accepted for rtpengine compatibility: ngmedia always stays in the foreground (run \
+         it under systemd or another supervisor).",
+        |_, v| parse_bool(v).map(drop),
+    ),
+    opt(
+        "pidfile",
+        Some('p'),
+        One("FILE"),
+        "Write the daemon's process id to FILE at start-up; removed at exit.",
+        |l, v| {
+            l.pidfile = optional_path(v);
+            Ok(())
+        },
+    ),
+    // --- recording ---
+    opt(
+        "recording-dir",
+        None,
+        One("DIR"),
+        "Folder for call recordings (WAV, pcap, JSON metadata). Created if missing; if it is \
+         unusable, recordings fail and calls go on. Default: /var/lib/ngmedia/recordings.",
+        |l, v| {
+            l.recording_dir = Some(nonempty_path(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "recording-format",
+        None,
+        One("wav|pcap|both"),
+        "What a recording writes besides its JSON metadata: `wav` (mixed stereo WAV), `pcap` \
+         (the RTP as received) or `both`. rtpengine's pcap framings `raw` and `eth` are \
+         accepted: ngmedia's pcaps are raw IP. Default: wav.",
+        |l, v| {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "raw" => {}
+                "eth" => l.notes.push(
+                    "recording-format=eth: ngmedia's pcap files are raw IP, without Ethernet \
+                     headers"
+                        .to_string(),
+                ),
+                _ => {
+                    l.recording_format = Some(
+                        RecordingFormat::parse(v)
+                            .ok_or_else(|| invalid("expected wav, pcap or both (or raw|eth)"))?,
+                    )
+                }
+            }
+            Ok(())
+        },
+    ),
+    opt(
+        "recording-method",
+        None,
+        One("pcap|proc|all"),
+        "rtpengine's recording method, mapped to the nearest --recording-format: `pcap` \
+         writes pcap, `proc` (hand-off to a recording daemon) writes WAV, `all` both. \
+         --recording-format, when given, wins.",
+        |l, v| {
+            let format = match v.trim().to_ascii_lowercase().as_str() {
+                "" => return Ok(()),
+                "pcap" => RecordingFormat::Pcap,
+                "proc" => {
+                    l.notes.push(
+                        "recording-method=proc: ngmedia has no recording daemon, it writes \
+                         the WAV files itself"
+                            .to_string(),
+                    );
+                    RecordingFormat::Wav
+                }
+                "all" => RecordingFormat::Both,
+                _ => return Err(invalid("expected pcap, proc or all")),
+            };
+            l.recording_method = Some(format);
+            Ok(())
+        },
+    ),
+    opt(
+        "recording-per-party",
+        None,
+        Flag,
+        "Also write one mono WAV per party of a recorded call.",
+        |l, v| {
+            l.recording_per_party = Some(parse_bool(v)?);
+            Ok(())
+        },
+    ),
+    // --- media library ---
+    opt(
+        "media-dir",
+        None,
+        One("DIR"),
+        "Folder of the media library (HTTP /media; ng `db-id`). Created if missing. \
+         Default: /var/lib/ngmedia/media.",
+        |l, v| {
+            l.media_dir = Some(nonempty_path(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "media-max-bytes",
+        None,
+        One("BYTES"),
+        "Largest media upload or `blob`, in bytes. Default: 20971520 (20 MiB).",
+        |l, v| {
+            l.media_max_bytes = Some(
+                v.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| invalid("expected a positive number of bytes"))?,
+            );
+            Ok(())
+        },
+    ),
+    opt(
+        "media-max-seconds",
+        None,
+        One("SECONDS"),
+        "Longest accepted media, in seconds of audio. Default: 600.",
+        |l, v| {
+            l.media_max_seconds = Some(
+                v.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| invalid("expected a positive number of seconds"))?,
+            );
+            Ok(())
+        },
+    ),
+    opt(
+        "media-play-dirs",
+        None,
+        Many("DIR,DIR"),
+        "Folders `play media` with `file` may read from, comma-separated; a path outside them \
+         is refused. Default: none (files only through the media library or `blob`).",
+        |l, v| {
+            l.media_play_dirs.get_or_insert_with(Vec::new).extend(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|d| !d.is_empty())
+                    .map(PathBuf::from),
+            );
+            Ok(())
+        },
+    ),
+    // --- lawful interception ---
+    opt(
+        "listen-li",
+        None,
+        One("ADDR:PORT"),
+        "TCP address of the lawful-interception administration API (`/li/tasks`), \
+         ADDR:PORT. Off unless given. Needs --li-token and/or mutual TLS (--li-tls-cert, \
+         --li-tls-key, --li-tls-ca).",
+        |l, v| {
+            // Empty stands for "off" (the sample file documents it so).
+            if !v.trim().is_empty() {
+                l.listen_li = Some(parse_listen(v)?);
+            }
+            Ok(())
+        },
+    ),
+    with_env(
+        opt(
+            "li-token",
+            None,
+            One("TOKEN"),
+            "Bearer token of the LI API (separate from --http-token). Prefer the environment \
+             variable or the config file.",
+            |l, v| {
+                l.li_token = Some(v.to_string());
+                Ok(())
+            },
+        ),
+        "NGMEDIA_LI_TOKEN",
+    ),
+    opt(
+        "li-tls-cert",
+        None,
+        One("FILE"),
+        "PEM certificate (chain) of the LI listener; also presented to X3-over-TLS \
+         collectors.",
+        |l, v| {
+            l.li_tls_cert = optional_path(v);
+            Ok(())
+        },
+    ),
+    opt(
+        "li-tls-key",
+        None,
+        One("FILE"),
+        "PEM private key for --li-tls-cert.",
+        |l, v| {
+            l.li_tls_key = optional_path(v);
+            Ok(())
+        },
+    ),
+    opt(
+        "li-tls-ca",
+        None,
+        One("FILE"),
+        "PEM CA certificate(s): LI clients must present a certificate it signed (mutual \
+         TLS), and X3-over-TLS collectors too.",
+        |l, v| {
+            l.li_tls_ca = optional_path(v);
+            Ok(())
+        },
+    ),
+    opt(
+        "li-dir",
+        None,
+        One("DIR"),
+        "Folder of the LI task file and audit log (created with mode 0700). \
+         Default: /var/lib/ngmedia/li.",
+        |l, v| {
+            l.li_dir = Some(nonempty_path(v)?);
+            Ok(())
+        },
+    ),
+    // --- DTLS, forwarding ---
+    opt(
+        "dtls-cert",
+        None,
+        One("FILE"),
+        "PEM certificate for DTLS-SRTP instead of one generated at start-up: engines that \
+         take over each other's calls (Redis HA) present the same fingerprint.",
+        |l, v| {
+            l.dtls_cert = optional_path(v);
+            Ok(())
+        },
+    ),
+    opt(
+        "dtls-key",
+        None,
+        One("FILE"),
+        "PEM private key for --dtls-cert.",
+        |l, v| {
+            l.dtls_key = optional_path(v);
+            Ok(())
+        },
+    ),
+    opt(
+        "forward-to",
+        None,
+        One("ADDR:PORT"),
+        "Destination of the ng `start forwarding` command: the call's RTP (decrypted), both \
+         directions, as UDP datagrams to ADDR:PORT. Off unless given.",
+        |l, v| {
+            if !v.trim().is_empty() {
+                l.forward_to = Some(parse_destination(v)?);
+            }
+            Ok(())
+        },
+    ),
+    // --- Redis HA ---
+    opt(
+        "redis",
+        Some('r'),
+        One("[PASSWORD@]HOST:PORT[/DB]"),
+        "Keep every call's state in Redis (rtpengine's format): restored after a restart of \
+         this instance, taken over by a --standby instance when this one dies. Off unless \
+         given.",
+        |l, v| {
+            if !v.trim().is_empty() {
+                l.redis = Some(parse_redis(v)?);
+            }
+            Ok(())
+        },
+    ),
+    with_env(
+        opt(
+            "redis-password",
+            None,
+            One("PASSWORD"),
+            "Redis password; overrides one given in --redis. Prefer the environment variable.",
+            |l, v| {
+                // Empty: not given (the one in `redis` stays).
+                if !v.is_empty() {
+                    l.redis_password = Some(v.to_string());
+                }
+                Ok(())
+            },
+        ),
+        "NGMEDIA_REDIS_PASSWORD",
+    ),
+    opt(
+        "redis-prefix",
+        None,
+        One("PREFIX"),
+        "Prefix of every Redis key and of the events channel. Default: ngmedia.",
+        |l, v| {
+            l.redis_prefix = Some(parse_ha_name(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "instance-id",
+        None,
+        One("ID"),
+        "This instance's name in Redis, logs and metrics. Default: the host name.",
+        |l, v| {
+            if !v.is_empty() {
+                l.instance_id = Some(parse_ha_name(v)?);
+            }
+            Ok(())
+        },
+    ),
+    opt(
+        "standby",
+        None,
+        Flag,
+        "Also follow the other instances in Redis and take their calls over when they die.",
+        |l, v| {
+            l.standby = Some(parse_bool(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "redis-heartbeat-ttl",
+        None,
+        One("SECS"),
+        "TTL of this instance's Redis heartbeat, refreshed every third of it: a standby takes \
+         over about this long after a crash. Default: 3.",
+        |l, v| {
+            l.redis_heartbeat_ttl = Some(parse_positive_secs(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "redis-sync-interval",
+        None,
+        One("SECS"),
+        "How often calls' live figures (counters, latched addresses) are written to Redis. \
+         Default: 1.",
+        |l, v| {
+            l.redis_sync_interval = Some(parse_positive_secs(v)?);
+            Ok(())
+        },
+    ),
+    // --- rtpengine options ngmedia accepts and does not act on ---
+    ignored("table", Some('t'), One("INT"), KERNEL),
+    ignored("no-fallback", Some('F'), Flag, KERNEL),
+    ignored("iptables-chain", None, One("STRING"), KERNEL),
+    ignored("nftables-chain", None, One("CHAIN"), KERNEL),
+    ignored("nftables-base-chain", None, One("CHAIN"), KERNEL),
+    ignored("nftables-append", None, Flag, KERNEL),
+    ignored("nftables-family", None, One("FAMILY"), KERNEL),
+    ignored("nftables-start", None, Flag, KERNEL),
+    ignored("nftables-stop", None, Flag, KERNEL),
+    ignored("nftables-status", None, Flag, KERNEL),
+    ignored("xtables", None, Flag, KERNEL),
+    ignored("kernel-slots", None, One("INT"), KERNEL),
+    ignored("kernel-num-threads", None, One("INT"), KERNEL),
+    ignored("kernel-player", None, One("INT"), KERNEL),
+    ignored("kernel-player-media", None, One("INT"), KERNEL),
+    ignored("templates", None, One("STRING"), NOT_YET),
+    ignored("interfaces-config", None, One("STRING"), NOT_YET),
+    ignored("save-interface-ports", Some('S'), Flag, NOT_YET),
+    ignored("listen-tcp", Some('l'), Many("[ADDR:]PORT"), CONTROL),
+    ignored("listen-udp", Some('u'), Many("[ADDR:]PORT"), CONTROL),
+    ignored("listen-tcp-ng", Some('N'), Many("[ADDR:]PORT"), CONTROL),
+    ignored(
+        "listen-cli",
+        Some('c'),
+        Many("[ADDR:]PORT"),
+        "rtpengine-ctl's port: use ngmedia-ctl and the HTTP API",
+    ),
+    ignored("listen-https", None, Many("[ADDR:]PORT"), TLS),
+    ignored("https-cert", None, One("FILE"), TLS),
+    ignored("https-key", None, One("FILE"), TLS),
+    ignored("http-threads", None, One("INT"), TUNING),
+    ignored("http-buf-size", None, One("INT"), TUNING),
+    ignored("http-idle-timeout", None, One("INT"), TUNING),
+    ignored("janus-secret", None, One("STRING"), CONTROL),
+    ignored("ng-client-timeout", None, One("INT"), CONTROL),
+    ignored("ng-client-retries", None, One("INT"), CONTROL),
+    ignored("graphite", Some('g'), One("ADDR:PORT"), EXPORT),
+    ignored("graphite-interval", Some('G'), One("INT"), EXPORT),
+    ignored("graphite-prefix", None, One("STRING"), EXPORT),
+    ignored("graphite-timeout", None, One("INT"), EXPORT),
+    ignored("tos", Some('T'), One("INT"), NOT_YET),
+    ignored("control-tos", None, One("INT"), NOT_YET),
+    ignored("control-pmtu", None, One("want|dont"), NOT_YET),
+    ignored("offer-timeout", None, One("INT"), NOT_YET),
+    with_hidden(
+        ignored("log-facility", None, One("FACILITY"), SYSLOG),
+        &["log-facilty"],
+    ),
+    with_hidden(
+        ignored("log-facility-cdr", None, One("FACILITY"), SYSLOG),
+        &["log-facilty-cdr"],
+    ),
+    with_hidden(
+        ignored("log-facility-rtcp", None, One("FACILITY"), SYSLOG),
+        &["log-facilty-rtcp"],
+    ),
+    with_hidden(
+        ignored("log-facility-dtmf", None, One("FACILITY"), SYSLOG),
+        &["log-facilty-dtmf"],
+    ),
+    ignored("log-level-core", None, One("INT"), SYSLOG),
+    ignored("log-level-spandsp", None, One("INT"), SYSLOG),
+    ignored("log-level-ffmpeg", None, One("INT"), SYSLOG),
+    ignored("log-level-transcoding", None, One("INT"), SYSLOG),
+    ignored("log-level-codec", None, One("INT"), SYSLOG),
+    ignored("log-level-rtcp", None, One("INT"), SYSLOG),
+    ignored("log-level-ice", None, One("INT"), SYSLOG),
+    ignored("log-level-crypto", None, One("INT"), SYSLOG),
+    ignored("log-level-srtp", None, One("INT"), SYSLOG),
+    ignored("log-level-internals", None, One("INT"), SYSLOG),
+    ignored("log-level-http", None, One("INT"), SYSLOG),
+    ignored("log-level-control", None, One("INT"), SYSLOG),
+    ignored("log-level-dtx", None, One("INT"), SYSLOG),
+    ignored("split-logs", None, Flag, SYSLOG),
+    ignored("max-log-line-length", None, One("INT"), SYSLOG),
+    ignored("no-log-timestamps", None, Flag, SYSLOG),
+    ignored("log-name", None, One("STRING"), SYSLOG),
+    ignored("log-mark-prefix", None, One("STRING"), SYSLOG),
+    ignored("log-mark-suffix", None, One("STRING"), SYSLOG),
+    ignored("log-srtp-keys", None, Flag, NOT_YET),
+    ignored("debug-srtp", None, Flag, NOT_YET),
+    ignored("dtmf-log-dest", None, One("ADDR:PORT"), NOT_YET),
+    ignored("dtmf-log-ng-tcp", None, Flag, NOT_YET),
+    ignored("dtmf-no-log-injects", None, Flag, NOT_YET),
+    ignored("dtmf-no-suppress", None, Flag, NOT_YET),
+    ignored("dtmf-digit-delay", None, One("INT"), NOT_YET),
+    ignored("media-num-threads", None, One("INT"), TUNING),
+    ignored("codec-num-threads", None, One("INT"), TUNING),
+    ignored("poller-size", None, One("INT"), TUNING),
+    ignored("poller-per-thread", None, Flag, TUNING),
+    ignored("thread-stack", None, One("INT"), TUNING),
+    ignored("scheduling", None, One("POLICY"), TUNING),
+    ignored("priority", None, One("INT"), TUNING),
+    ignored("idle-scheduling", None, One("POLICY"), TUNING),
+    ignored("idle-priority", None, One("INT"), TUNING),
+    ignored("timer-accuracy", None, One("INT"), TUNING),
+    ignored("io-uring", None, Flag, TUNING),
+    ignored("io-uring-buffers", None, One("INT"), TUNING),
+    ignored("max-recv-iters", None, One("INT"), TUNING),
+    ignored("socket-cpu-affinity", None, One("INT"), TUNING),
+    ignored("evs-lib-path", None, One("FILE"), NOT_YET),
+    ignored("codec-chain-lib-path", None, One("FILE"), NOT_YET),
+    ignored("codec-chain-runners", None, One("INT"), NOT_YET),
+    ignored("codec-chain-concurrency", None, One("INT"), NOT_YET),
+    ignored("codec-chain-async", None, One("INT"), NOT_YET),
+    ignored("codec-chain-interval", None, One("INT"), NOT_YET),
+    ignored("codec-chain-nonblock", None, Flag, NOT_YET),
+    ignored("codec-chain-opus-application", None, One("STRING"), NOT_YET),
+    ignored("codec-chain-opus-complexity", None, One("INT"), NOT_YET),
+    ignored("sip-source", None, Flag, NOT_YET),
+    ignored("dtls-passive", None, Flag, NOT_YET),
+    ignored("redis-write", Some('w'), One("[PW@]IP:PORT/INT"), REDIS),
+    ignored("redis-subscribe", None, One("[PW@]IP:PORT[/INT]"), REDIS),
+    ignored("subscribe-keyspace", Some('k'), Many("INT"), REDIS),
+    ignored("redis-num-threads", None, One("INT"), REDIS),
+    ignored("redis-expires", None, One("INT"), REDIS),
+    ignored("active-switchover", None, Flag, REDIS),
+    ignored("no-redis-required", Some('q'), Flag, REDIS),
+    ignored("redis-allowed-errors", None, One("INT"), REDIS),
+    ignored("redis-disable-time", None, One("INT"), REDIS),
+    ignored("redis-cmd-timeout", None, One("INT"), REDIS),
+    ignored("redis-connect-timeout", None, One("INT"), REDIS),
+    ignored("redis-delete-async", Some('y'), One("INT"), REDIS),
+    ignored("redis-delete-async-interval", None, One("INT"), REDIS),
+    ignored("redis-resolve-on-reconnect", None, Flag, REDIS),
+    ignored("redis-format", None, One("bencode|JSON"), REDIS),
+    ignored("redis-tcp-keepalive-time", None, One("INT"), REDIS),
+    ignored("redis-tcp-keepalive-intvl", None, One("INT"), REDIS),
+    ignored("redis-tcp-keepalive-probes", None, One("INT"), REDIS),
+    ignored("b2b-url", Some('b'), One("URL"), CONTROL),
+    ignored("xmlrpc-format", Some('x'), One("INT"), CONTROL),
+    ignored("max-sessions", None, One("INT"), NOT_YET),
+    ignored("max-load", None, One("FLOAT"), NOT_YET),
+    ignored("max-cpu", None, One("FLOAT"), NOT_YET),
+    ignored("max-bandwidth", None, One("INT"), NOT_YET),
+    ignored("homer", None, One("ADDR:PORT"), EXPORT),
+    ignored("homer-protocol", None, One("udp|tcp"), EXPORT),
+    ignored("homer-id", None, One("INT"), EXPORT),
+    ignored("homer-disable-rtcp-stats", None, Flag, EXPORT),
+    ignored("homer-enable-ng", None, Flag, EXPORT),
+    ignored("homer-ng-capture-proto", None, One("INT"), EXPORT),
+    ignored("record-egress", None, Flag, RECORDING),
+    ignored("record-both", None, Flag, RECORDING),
+    ignored("vsc-start-rec", None, One("STRING"), NOT_YET),
+    ignored("vsc-stop-rec", None, One("STRING"), NOT_YET),
+    ignored("vsc-start-stop-rec", None, One("STRING"), NOT_YET),
+    ignored("vsc-pause-rec", None, One("STRING"), NOT_YET),
+    ignored("vsc-pause-resume-rec", None, One("STRING"), NOT_YET),
+    ignored("vsc-start-pause-resume-rec", None, One("STRING"), NOT_YET),
+    ignored("mysql-host", None, One("HOST"), DB),
+    ignored("mysql-port", None, One("INT"), DB),
+    ignored("mysql-user", None, One("USERNAME"), DB),
+    ignored("mysql-pass", None, One("PASSWORD"), DB),
+    ignored("mysql-query", None, One("STRING"), DB),
+    ignored("player-cache", None, Flag, DB),
+    ignored("preload-media-files", None, Many("FILE"), DB),
+    ignored("media-files-reload", None, One("INT"), DB),
+    ignored("preload-db-media", None, Many("STRING"), DB),
+    ignored("db-media-reload", None, One("INT"), DB),
+    ignored("db-media-cache", None, One("PATH"), DB),
+    ignored("preload-db-cache", None, Many("STRING"), DB),
+    ignored("db-cache-reload", None, One("INT"), DB),
+    ignored("cache-media-reload", None, One("INT"), DB),
+    ignored("expiry-timer", None, One("INT"), DB),
+    ignored("media-files-expire", None, One("INT"), DB),
+    ignored("db-media-expire", None, One("INT"), DB),
+    ignored("db-cache-expire", None, One("INT"), DB),
+    ignored("moh-max-duration", None, One("INT"), NOT_YET),
+    ignored("moh-max-repeats", None, One("INT"), NOT_YET),
+    ignored("moh-attr-name", None, One("STRING"), NOT_YET),
+    ignored("moh-prevent-double-hold", None, Flag, NOT_YET),
+    ignored("audio-buffer-length", None, One("INT"), NOT_YET),
+    ignored("audio-buffer-delay", None, One("INT"), NOT_YET),
+    ignored("audio-player", None, One("MODE"), NOT_YET),
+    ignored("endpoint-learning", None, One("MODE"), NOT_YET),
+    ignored("jitter-buffer", None, One("INT"), DTX),
+    ignored("jb-clock-drift", None, Flag, DTX),
+    ignored("jb-adaptive", None, Flag, DTX),
+    ignored("jb-adaptive-min", None, One("INT"), DTX),
+    ignored("jb-adaptive-max", None, One("INT"), DTX),
+    ignored("reject-invalid-sdp", None, Flag, NOT_YET),
+    ignored("software-id", None, One("STRING"), NOT_YET),
+    ignored("dtx-delay", None, One("INT"), DTX),
+    ignored("max-dtx", None, One("INT"), DTX),
+    ignored("dtx-buffer", None, One("INT"), DTX),
+    ignored("dtx-lag", None, One("INT"), DTX),
+    ignored("dtx-shift", None, One("INT"), DTX),
+    ignored("dtx-cn-params", None, Many("INT"), DTX),
+    ignored("amr-dtx", None, One("native|CN"), DTX),
+    ignored("evs-dtx", None, One("native|CN"), DTX),
+    ignored("silence-detect", None, One("FLOAT"), DTX),
+    ignored("cn-payload", None, Many("INT"), DTX),
+    ignored("dtls-cert-cipher", None, One("prime256v1|RSA"), TLS),
+    ignored("dtls-signature", None, One("SHA-256|SHA-1"), TLS),
+    ignored("dtls-rsa-key-size", None, One("INT"), TLS),
+    ignored("dtls-ciphers", None, One("STRING"), TLS),
+    ignored("dtls-mtu", None, One("INT"), TLS),
+    ignored("mqtt-host", None, One("HOST"), EXPORT),
+    ignored("mqtt-port", None, One("INT"), EXPORT),
+    ignored("mqtt-id", None, One("STRING"), EXPORT),
+    ignored("mqtt-keepalive", None, One("INT"), EXPORT),
+    ignored("mqtt-user", None, One("USERNAME"), EXPORT),
+    ignored("mqtt-pass", None, One("PASSWORD"), EXPORT),
+    ignored("mqtt-cafile", None, One("FILE"), EXPORT),
+    ignored("mqtt-capath", None, One("PATH"), EXPORT),
+    ignored("mqtt-certfile", None, One("FILE"), EXPORT),
+    ignored("mqtt-keyfile", None, One("FILE"), EXPORT),
+    ignored("mqtt-tls-alpn", None, One("STRING"), EXPORT),
+    ignored("mqtt-publish-qos", None, One("INT"), EXPORT),
+    ignored("mqtt-publish-topic", None, One("STRING"), EXPORT),
+    ignored("mqtt-publish-interval", None, One("INT"), EXPORT),
+    ignored("mqtt-publish-scope", None, One("SCOPE"), EXPORT),
+    ignored("mos", None, Many("CQ|LQ"), NOT_YET),
+    ignored("measure-rtp", None, Flag, NOT_YET),
+    ignored("ssrc-reporting", None, One("MODE"), NOT_YET),
+    ignored("rtcp-interval", None, One("INT"), NOT_YET),
+    ignored("transcode-config", None, One("STRING"), NOT_YET),
+];
+
+fn nonempty_path(v: &str) -> Result<PathBuf, InvalidValue> {
+    if v.is_empty() {
+        Err(invalid("empty file or folder name"))
+    } else {
+        Ok(PathBuf::from(v))
+    }
+}
+
+/// Empty means "not set" (the sample files list such keys with empty values).
+fn optional_path(v: &str) -> Option<PathBuf> {
+    (!v.is_empty()).then(|| PathBuf::from(v))
+}
