@@ -12,6 +12,7 @@ use ngmedia_engine::core::quality::MOS_BUCKETS;
 use ngmedia_engine::core::snapshot::EngineStatistics;
 use ngmedia_engine::core::stats::DropReason;
 
+use crate::ng::load::LoadLimit;
 use crate::ng::metrics::LATENCY_BUCKETS_US;
 use crate::ng::request::CommandKind;
 use crate::ng::{NgMetrics, NgResult};
@@ -412,6 +413,10 @@ pub fn render(
     for kind in CommandKind::ALL {
         let command = command_label(kind);
         for result in NgResult::ALL {
+            if result == NgResult::LoadLimit && kind != CommandKind::Offer {
+                // Only offers are refused by load limits: no series of zeros for the rest.
+                continue;
+            }
             o.sample(
                 "ngmedia_ng_requests_total",
                 &format!("command=\"{command}\",result=\"{}\"", result.as_str()),
@@ -419,11 +424,24 @@ pub fn render(
             );
         }
     }
-    for result in NgResult::ALL {
+    for result in [NgResult::Ok, NgResult::Error] {
         o.sample(
             "ngmedia_ng_requests_total",
             &format!("command=\"invalid\",result=\"{}\"", result.as_str()),
             ng.invalid(result),
+        );
+    }
+    o.family(
+        "ngmedia_ng_offers_refused_total",
+        "counter",
+        "Offers of new calls refused by a load limit (--max-sessions, --max-load, --max-cpu, \
+         --max-bandwidth), by the limit reached.",
+    );
+    for limit in LoadLimit::ALL {
+        o.sample(
+            "ngmedia_ng_offers_refused_total",
+            &format!("reason=\"{}\"", limit.label()),
+            ng.refused(limit),
         );
     }
     o.single(

@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
+use super::load::LoadLimit;
 use super::request::CommandKind;
 
 /// Upper bounds of the ng latency histogram, in microseconds. ng commands are handled in
@@ -24,15 +25,18 @@ pub enum NgResult {
     Ok = 0,
     /// `result: error`.
     Error = 1,
+    /// `result: load limit`: an offer refused by a load limit (only `offer` gets it).
+    LoadLimit = 2,
 }
 
 impl NgResult {
-    pub const ALL: [NgResult; 2] = [NgResult::Ok, NgResult::Error];
+    pub const ALL: [NgResult; 3] = [NgResult::Ok, NgResult::Error, NgResult::LoadLimit];
 
     pub fn as_str(self) -> &'static str {
         match self {
             NgResult::Ok => "ok",
             NgResult::Error => "error",
+            NgResult::LoadLimit => "load_limit",
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct NgMetrics {
     replayed: AtomicU64,
     /// Datagrams without a cookie, or whose reply could not be sent in one datagram.
     dropped: AtomicU64,
+    /// New calls refused by a load limit, by [`LoadLimit`] (whatever the reply's shape).
+    refused: [AtomicU64; LoadLimit::ALL.len()],
 }
 
 /// A histogram read at one moment: cumulative counts per bucket of [`LATENCY_BUCKETS_US`]
@@ -97,6 +103,16 @@ impl NgMetrics {
 
     pub fn count_dropped(&self) {
         self.dropped.fetch_add(1, Relaxed);
+    }
+
+    /// Count one new call refused by a load limit.
+    pub fn count_refused(&self, limit: LoadLimit) {
+        self.refused[limit as usize].fetch_add(1, Relaxed);
+    }
+
+    /// New calls refused by `limit`.
+    pub fn refused(&self, limit: LoadLimit) -> u64 {
+        self.refused[limit as usize].load(Relaxed)
     }
 
     pub fn requests(&self, kind: CommandKind, result: NgResult) -> u64 {

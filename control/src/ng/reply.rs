@@ -28,6 +28,14 @@ pub fn write_error(out: &mut Vec<u8>, reason: &str) {
     });
 }
 
+/// `{result: "load limit", message}`: a new call refused by a load limit, for clients that
+/// announced `supports: ["load limit"]` (rtpengine `control_ng.c`).
+pub fn write_load_limit(out: &mut Vec<u8>, message: &str) {
+    Encoder::new(out).dict(|d| {
+        d.str("result", "load limit").str("message", message);
+    });
+}
+
 /// `{result: ok}`: commands that only report success (recording control).
 pub fn write_ok(out: &mut Vec<u8>) {
     Encoder::new(out).dict(|d| {

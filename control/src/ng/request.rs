@@ -237,6 +237,8 @@ pub struct NgRequest {
     pub unsupported: Vec<String>,
     /// Values of known keys that could not be understood and were ignored.
     pub invalid: Vec<String>,
+    /// `supports` lists `load limit`: a refused offer gets `result: load limit`.
+    pub supports_load_limit: bool,
 }
 
 impl NgRequest {
@@ -271,6 +273,8 @@ impl NgRequest {
 /// (rtpengine's `sdp_ng_flags`).
 #[derive(Default)]
 struct Fields {
+    /// `supports: ["load limit"]`.
+    supports_load_limit: bool,
     call_id: Option<String>,
     from_tag: Option<String>,
     to_tag: Option<String>,
@@ -491,6 +495,7 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
         unknown_flags: f.unknown_flags,
         unsupported: f.unsupported,
         invalid: f.invalid,
+        supports_load_limit: f.supports_load_limit,
     })
 }
 

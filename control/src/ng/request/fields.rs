@@ -237,8 +237,18 @@ impl Fields {
                 Some(l) => self.limit = Some(l),
                 None => self.invalid(raw_key, value),
             },
-            // Kamailio always sends `supports: ["load limit"]`; we never reply "load limit".
-            b"supports" => {}
+            // Kamailio always sends `supports: ["load limit"]`; other optional features are
+            // ones we do not know (rtpengine logs and ignores them the same way).
+            b"supports" => {
+                for feature in strings(value) {
+                    if feature == b"load limit" {
+                        self.supports_load_limit = true;
+                    } else {
+                        self.unknown_flags
+                            .push(format!("supports.{}", lossy(feature)));
+                    }
+                }
+            }
             k if UNSUPPORTED_KEYS.contains(&k) => self.unsupported.push(lossy(raw_key)),
             _ => self.unknown_keys.push(lossy(raw_key)),
         }

@@ -787,4 +787,9 @@ impl Calls {
     pub fn is_empty(&self) -> bool {
         self.calls.is_empty()
     }
+
+    /// Whether `call_id` is a call held here (deleted ones in their delete delay included).
+    pub fn contains(&self, call_id: &str) -> bool {
+        self.calls.contains_key(call_id)
+    }
 }
