@@ -13,6 +13,7 @@ pub mod calls;
 pub mod error;
 pub mod media;
 pub mod metrics;
+pub mod ng;
 pub mod openapi;
 pub mod recordings;
 pub mod ui;
@@ -27,17 +28,17 @@ use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use ngmedia_engine::core::calls::{CallError, Calls};
 use ngmedia_engine::core::request::{Delete, Flags, List, Query as CallQuery};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use self::auth::BearerToken;
@@ -65,6 +66,8 @@ const MAX_HEADER_BUF: usize = 64 * 1024;
 const DRAIN_LIMIT: Duration = Duration::from_millis(500);
 /// Pause after a failed accept.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+/// Time a client gets to complete the TLS handshake on the HTTPS listener.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of an axum-generated error body kept as the JSON `detail`.
 const MAX_DETAIL: usize = 1024;
 
@@ -91,6 +94,8 @@ pub struct ApiState<E: CallControl = Calls> {
     pub li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
     /// Redis HA figures (`None`: HA off, no such series).
     pub ha: Option<Arc<crate::ha::HaMetrics>>,
+    /// ng over HTTP and WebSocket (`None`: not served).
+    pub ng_http: Option<ng::HttpNg>,
 }
 
 type Shared<E> = State<Arc<ApiState<E>>>;
@@ -132,18 +137,24 @@ pub fn router<E: CallControl>(state: Arc<ApiState<E>>) -> Router {
         .with_state(state)
 }
 
-/// Serve `app` on `listener` until `shutdown` resolves, then let the requests in flight finish
-/// (the caller bounds how long it waits for that).
+/// Serve `app` on `listener` (over TLS with `tls`: `--listen-https`) until `shutdown`
+/// resolves, then let the requests in flight finish (the caller bounds how long it waits for
+/// that).
 ///
 /// Our own accept loop rather than `axum::serve`: it adds a header read timeout, so a client
 /// that opens a connection and sends nothing useful cannot hold it (or shutdown) forever,
 /// and a cap on open connections, so a burst cannot exhaust the daemon's file descriptors.
+/// Connections may be upgraded to WebSocket (ng over WebSocket): the session then runs in a
+/// task of its own and the connection's slot is free again.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
+    // hyper-util's GracefulShutdown cannot watch connections that may be upgraded, so each
+    // connection task watches this flag itself, and the slots tell when all have ended.
+    let (stop, stopped) = watch::channel(false);
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut builder = http1::Builder::new();
     builder
@@ -169,26 +180,74 @@ pub async fn serve(
                 }
             },
         };
-        let service = TowerToHyperService::new(app.clone());
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
+        let service = TowerToHyperService::new(app.clone().layer(Extension(ng::Peer(peer))));
+        let builder = builder.clone();
+        let stopped = stopped.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                debug!(error = %e, peer = %Pii(peer), "HTTP connection ended with an error");
+            match tls {
+                None => drive(stream, service, &builder, stopped, peer).await,
+                // The handshake runs in the connection's task, so a slow client cannot hold
+                // up the accept loop.
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls_stream)) => {
+                            drive(tls_stream, service, &builder, stopped, peer).await
+                        }
+                        Ok(Err(e)) => {
+                            debug!(error = %e, peer = %Pii(peer), "TLS handshake failed")
+                        }
+                        Err(_) => debug!(peer = %Pii(peer), "TLS handshake timed out"),
+                    }
+                }
             }
             drop(slot);
         });
     }
     drop(listener);
+    let _ = stop.send(true);
     // Our handlers answer in microseconds: whatever is still open after this is a client that
     // stalled mid-request or an idle connection, and is dropped with the runtime.
-    if tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown())
+    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN_LIMIT, slots.acquire_many(all))
         .await
         .is_err()
     {
         debug!("HTTP connections still open after {DRAIN_LIMIT:?}; closing them");
     }
     Ok(())
+}
+
+/// Serve one connection until it ends, is upgraded (WebSocket: the session goes on in a task
+/// of its own), or `stopped` turns true (then the request in progress is finished).
+async fn drive<I>(
+    io: I,
+    service: TowerToHyperService<Router>,
+    builder: &http1::Builder,
+    mut stopped: watch::Receiver<bool>,
+    peer: std::net::SocketAddr,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let stop = async move {
+        // The guard `wait_for` returns must not live across an await (it is not `Send`).
+        let _ = stopped.wait_for(|&s| s).await.map(|_| ());
+    };
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = stop => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
+        debug!(error = %e, peer = %Pii(peer), "HTTP connection ended with an error");
+    }
 }
 
 /// A panic while holding the registry leaves the mutex poisoned; the registry is still the
@@ -208,9 +267,26 @@ async fn front<E: CallControl>(State(state): Shared<E>, request: Request, next: 
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_owned());
 
-    let response = match admit(&state, &request) {
-        Ok(()) => json_errors(&method, &path, next.run(request).await).await,
-        Err(e) => e.into_response(),
+    let ng_http = state.ng_http.as_ref().filter(|ng| {
+        ng.access != ng::HttpNgAccess::Off && ng::is_ng_request(&method, &path, request.headers())
+    });
+    let (route, response) = match ng_http {
+        Some(ng_http) => {
+            let response = match admit_ng(&state, ng_http.access, &request) {
+                Ok(()) => ng::handle(ng_http, request)
+                    .await
+                    .unwrap_or_else(IntoResponse::into_response),
+                Err(e) => e.into_response(),
+            };
+            (Some("ng".to_owned()), response)
+        }
+        None => {
+            let response = match admit(&state, &request) {
+                Ok(()) => json_errors(&method, &path, next.run(request).await).await,
+                Err(e) => e.into_response(),
+            };
+            (route, response)
+        }
     };
 
     let status = response.status().as_u16();
@@ -249,6 +325,29 @@ fn admit<E: CallControl>(state: &ApiState<E>, request: &Request) -> Result<(), A
     };
     if let Some(length) = length.filter(|&l| l > limit) {
         return Err(ApiError::PayloadTooLarge { length, limit });
+    }
+    Ok(())
+}
+
+/// The rules for ng over HTTP and WebSocket: the token only in `token` mode (where a
+/// WebSocket upgrade, a GET, needs it too), and the body size limit.
+fn admit_ng<E: CallControl>(
+    state: &ApiState<E>,
+    access: ng::HttpNgAccess,
+    request: &Request,
+) -> Result<(), ApiError> {
+    if access == ng::HttpNgAccess::Token {
+        auth::check(state.token.as_ref(), &Method::POST, request.headers())?;
+    }
+    let length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(length) = length.filter(|&l| l > MAX_BODY) {
+        return Err(ApiError::PayloadTooLarge {
+            length,
+            limit: MAX_BODY,
+        });
     }
     Ok(())
 }

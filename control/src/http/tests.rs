@@ -145,6 +145,7 @@ fn api_full(
         media,
         li_tasks: Some(Arc::new(std::sync::atomic::AtomicUsize::new(2))),
         ha: None,
+        ng_http: None,
     });
     Api {
         app: router(state),

@@ -8,15 +8,18 @@
 //! cache) in front and `server` (the UDP loop and dispatch) around it.
 
 pub mod cookie;
+pub mod load;
 pub mod metrics;
 pub mod reply;
 pub mod request;
 pub mod server;
+pub mod stream;
+pub mod tcp;
 
 use ngmedia_engine::core::calls::CallError;
 
 pub use metrics::{NgMetrics, NgResult};
-pub use server::{CallControl, ControlCounters, NgServer};
+pub use server::{CallControl, ControlCounters, Framing, NgHandle, NgServer};
 
 /// Why an ng request failed. `Display` is the `error-reason` sent back; texts Kamailio or
 /// operators may match are worded exactly as rtpengine words them.
@@ -46,6 +49,11 @@ pub enum NgError {
     NoFromTag,
     #[error("No to-tag in message")]
     NoToTag,
+    /// A load limit refused a new call and the client did not announce `supports: ["load
+    /// limit"]`: rtpengine's legacy error, whatever the limit (Kamailio tries the next
+    /// engine on this exact text too).
+    #[error("Parallel session limit reached")]
+    LoadLimit(load::LoadLimit),
     /// The encoded reply would not fit in one UDP datagram.
     #[error("Reply too large for a UDP datagram")]
     ReplyTooLarge,

@@ -1,9 +1,12 @@
-//! The ng UDP server (rtpengine `control_ng.c`, `control_ng_process`).
+//! The ng server (rtpengine `control_ng.c`, `control_ng_process`).
 //!
 //! [`NgServer::handle_datagram`] is the whole protocol, sans IO: framing → cookie cache →
 //! decode → dispatch to the engine → encode → cache. [`NgServer::run`] is a thin loop around
-//! it. Requests are handled one at a time, so a retransmission arriving while the original
-//! is being executed is read afterwards and finds its reply in the cache.
+//! it that reads the UDP socket and, through an [`NgHandle`], the requests of the stream
+//! transports (TCP, HTTP, WebSocket: see `ng::transport`): every transport shares this one
+//! dispatch, cookie cache and set of counters. Requests are handled one at a time, so a
+//! retransmission arriving while the original is being executed is read afterwards and finds
+//! its reply in the cache.
 
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
@@ -19,9 +22,11 @@ use ngmedia_engine::core::request::{
 };
 use ngmedia_engine::core::snapshot::{CallSnapshot, EngineStatistics};
 use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::cookie::CookieCache;
+use super::load::LoadLimits;
 use super::metrics::{NgMetrics, NgResult};
 use super::reply::{self, Rates};
 use super::request::{self, Command, CommandKind, Encoding, Forwarding, NgRequest};
@@ -38,6 +43,11 @@ const MAX_PROXIES: usize = 256;
 
 /// Distinct "not supported yet" names logged once per process; beyond this they are not logged.
 const MAX_LOGGED_UNSUPPORTED: usize = 1024;
+
+/// Requests of the stream transports waiting for the server. Each connection has at most one
+/// request in flight, so this is reached only with more than this many busy connections;
+/// they then wait (back-pressure) instead of queueing without bound.
+const JOB_QUEUE: usize = 1024;
 
 /// What the ng server needs from the engine: the `Calls` registry, or a fake in tests.
 pub trait CallControl: Send + 'static {
@@ -82,6 +92,15 @@ pub trait CallControl: Send + 'static {
     /// `unsubscribe`.
     fn unsubscribe(&mut self, _req: &OfferAnswer, _now: Now) -> Result<(), CallError> {
         Err(CallError::Invalid("Subscriptions are not enabled".into()))
+    }
+    /// Calls held (deleted ones in their delete delay included), for `--max-sessions`.
+    fn sessions(&self) -> usize {
+        0
+    }
+    /// Whether `call_id` is held here: a re-offer of an existing call is never refused by a
+    /// load limit.
+    fn has_call(&self, _call_id: &str) -> bool {
+        false
     }
 }
 
@@ -137,6 +156,60 @@ impl CallControl for Calls {
     }
     fn unsubscribe(&mut self, req: &OfferAnswer, now: Now) -> Result<(), CallError> {
         Calls::unsubscribe(self, req, now)
+    }
+    fn sessions(&self) -> usize {
+        Calls::len(self)
+    }
+    fn has_call(&self, call_id: &str) -> bool {
+        Calls::contains(self, call_id)
+    }
+}
+
+/// How a transport frames its messages (rtpengine `control_ng_process` and
+/// `control_ng_process_plain`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `COOKIE SP BODY`, the reply carrying the same cookie; retransmissions are answered
+    /// from the cookie cache. UDP, TCP, WebSocket `ng.rtpengine.com`, HTTP `/ng`.
+    Cookie,
+    /// The body alone, no cookie and no cache: WebSocket `ng-plain.rtpengine.com`, HTTP
+    /// `/ng-plain`.
+    Plain,
+}
+
+/// One request of a stream transport and where its reply goes.
+struct NgJob {
+    message: Vec<u8>,
+    framing: Framing,
+    from: Option<IpAddr>,
+    reply: oneshot::Sender<Option<Vec<u8>>>,
+}
+
+/// How the stream transports (TCP, HTTP, WebSocket) hand requests to the one [`NgServer`]:
+/// cheap to clone, one per connection.
+#[derive(Clone)]
+pub struct NgHandle {
+    jobs: mpsc::Sender<NgJob>,
+}
+
+impl NgHandle {
+    /// Have the server answer `message`; the reply (`None`: no reply, as for a UDP datagram
+    /// without a cookie, or the server has stopped).
+    pub async fn request(
+        &self,
+        message: Vec<u8>,
+        framing: Framing,
+        from: Option<IpAddr>,
+    ) -> Option<Vec<u8>> {
+        let (reply, answer) = oneshot::channel();
+        let job = NgJob {
+            message,
+            framing,
+            from,
+            reply,
+        };
+        self.jobs.send(job).await.ok()?;
+        answer.await.ok().flatten()
     }
 }
 
@@ -231,10 +304,14 @@ pub struct NgServer<E: CallControl = Calls> {
     rate_sample: Option<RateSample>,
     logged_unsupported: HashSet<String>,
     metrics: Arc<NgMetrics>,
+    limits: Arc<LoadLimits>,
+    jobs_tx: mpsc::Sender<NgJob>,
+    jobs: mpsc::Receiver<NgJob>,
 }
 
 impl<E: CallControl> NgServer<E> {
     pub fn new(calls: Arc<Mutex<E>>) -> NgServer<E> {
+        let (jobs_tx, jobs) = mpsc::channel(JOB_QUEUE);
         NgServer {
             calls,
             cache: CookieCache::default(),
@@ -242,7 +319,23 @@ impl<E: CallControl> NgServer<E> {
             rate_sample: None,
             logged_unsupported: HashSet::new(),
             metrics: Arc::default(),
+            limits: Arc::default(),
+            jobs_tx,
+            jobs,
         }
+    }
+
+    /// The handle the stream transports send their requests through; they are answered by
+    /// [`run`](Self::run) between UDP datagrams.
+    pub fn handle(&self) -> NgHandle {
+        NgHandle {
+            jobs: self.jobs_tx.clone(),
+        }
+    }
+
+    /// Refuse offers of new calls beyond these limits (default: none).
+    pub fn set_load_limits(&mut self, limits: Arc<LoadLimits>) {
+        self.limits = limits;
     }
 
     /// Request counters and latencies, readable from another task while the server runs.
@@ -268,6 +361,14 @@ impl<E: CallControl> NgServer<E> {
         loop {
             let (len, from) = tokio::select! {
                 _ = &mut shutdown => return Ok(()),
+                job = self.jobs.recv() => {
+                    // The server holds a sender itself: the channel never closes.
+                    let Some(job) = job else { continue };
+                    let reply = self.handle_message(&job.message, job.framing, job.from, now());
+                    // The connection may have gone meanwhile; nothing to do then.
+                    let _ = job.reply.send(reply);
+                    continue;
+                }
                 r = socket.recv_from(&mut buf) => match r {
                     Ok(r) => r,
                     Err(e) => {
@@ -294,6 +395,26 @@ impl<E: CallControl> NgServer<E> {
         self.handle_datagram_from(datagram, None, now)
     }
 
+    /// Handle one message of any transport, framed as `framing`; the reply, if any.
+    pub fn handle_message(
+        &mut self,
+        message: &[u8],
+        framing: Framing,
+        from: Option<IpAddr>,
+        now: Now,
+    ) -> Option<Vec<u8>> {
+        match framing {
+            Framing::Cookie => self.handle_datagram_from(message, from, now),
+            Framing::Plain => {
+                let mut body = message;
+                while let [rest @ .., b'\r' | b'\n'] = body {
+                    body = rest;
+                }
+                self.respond(Vec::new(), body, from, now)
+            }
+        }
+    }
+
     /// As [`handle_datagram`](Self::handle_datagram), attributing counters to the sender.
     pub fn handle_datagram_from(
         &mut self,
@@ -317,13 +438,26 @@ impl<E: CallControl> NgServer<E> {
         let mut out = Vec::with_capacity(cookie.len() + 1 + 256);
         out.extend_from_slice(cookie);
         out.push(b' ');
+        let out = self.respond(out, body, from, now)?;
+        self.cache.insert(cookie, &out, now.mono);
+        Some(out)
+    }
+
+    /// Execute `body` and append the reply to `out` (empty, or the cookie and a space).
+    fn respond(
+        &mut self,
+        mut out: Vec<u8>,
+        body: &[u8],
+        from: Option<IpAddr>,
+        now: Now,
+    ) -> Option<Vec<u8>> {
         let header = out.len();
 
         let encoding = request::detect_encoding(body).unwrap_or(Encoding::Bencode);
         let started = Instant::now();
         let mut kind = None;
         let mut result = match self.execute(body, from, now, &mut out, &mut kind) {
-            Ok(()) => NgResult::Ok,
+            Ok(result) => result,
             Err(e) => {
                 out.truncate(header);
                 self.fail(&e, from, &mut out);
@@ -347,7 +481,6 @@ impl<E: CallControl> NgServer<E> {
             }
         }
         self.metrics.record(kind, result, started.elapsed());
-        self.cache.insert(cookie, &out, now.mono);
         Some(out)
     }
 
@@ -365,7 +498,7 @@ impl<E: CallControl> NgServer<E> {
         now: Now,
         out: &mut Vec<u8>,
         kind_out: &mut Option<CommandKind>,
-    ) -> Result<(), NgError> {
+    ) -> Result<NgResult, NgError> {
         let json;
         let dict: Value<'_> = match request::detect_encoding(body)? {
             Encoding::Bencode => request::decode_bencode(body)?,
@@ -387,7 +520,7 @@ impl<E: CallControl> NgServer<E> {
         if let Command::Ping = req.command {
             // Answered without touching the engine, so a busy registry cannot delay it.
             reply::write_pong(out);
-            return Ok(());
+            return Ok(NgResult::Ok);
         }
         let calls = Arc::clone(&self.calls);
         // A panic inside the engine while it held the lock leaves the mutex poisoned; the
@@ -395,7 +528,29 @@ impl<E: CallControl> NgServer<E> {
         let mut calls = calls.lock().unwrap_or_else(|e| e.into_inner());
         match &req.command {
             Command::Ping => reply::write_pong(out),
-            Command::Offer(oa) => reply::write_offer_answer(out, &calls.offer(oa, now)?),
+            Command::Offer(oa) => {
+                // rtpengine `call_offer_get_call`: a limit refuses new calls only; a re-offer
+                // of a call held here goes on.
+                let refused = self
+                    .limits
+                    .check(calls.sessions())
+                    .filter(|_| !calls.has_call(&oa.call_id));
+                if let Some(limit) = refused {
+                    drop(calls);
+                    self.metrics.count_refused(limit);
+                    info!(
+                        call_id = %Pii(&oa.call_id),
+                        reason = limit.message(),
+                        "new call refused by a load limit"
+                    );
+                    if !req.supports_load_limit {
+                        return Err(NgError::LoadLimit(limit));
+                    }
+                    reply::write_load_limit(out, limit.message());
+                    return Ok(NgResult::LoadLimit);
+                }
+                reply::write_offer_answer(out, &calls.offer(oa, now)?)
+            }
             Command::Answer(oa) => reply::write_offer_answer(out, &calls.answer(oa, now)?),
             Command::Delete(d) => reply::write_delete(out, &calls.delete(d, now)?),
             Command::Query(q) => reply::write_query(out, &calls.query(q, now)?),
@@ -451,7 +606,7 @@ impl<E: CallControl> NgServer<E> {
         if let Some(text) = ignored {
             reply::add_warning(out, reply_start, &text);
         }
-        Ok(())
+        Ok(NgResult::Ok)
     }
 
     fn log_request(&mut self, req: &NgRequest) {

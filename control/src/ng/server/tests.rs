@@ -68,6 +68,12 @@ impl CallControl for FakeCalls {
     fn statistics(&self, _now: Now) -> EngineStatistics {
         self.stats.clone()
     }
+    fn sessions(&self) -> usize {
+        self.offers
+    }
+    fn has_call(&self, call_id: &str) -> bool {
+        call_id == KNOWN
+    }
 }
 
 fn server() -> (NgServer<FakeCalls>, Arc<Mutex<FakeCalls>>) {
@@ -512,4 +518,157 @@ async fn udp_loop_answers_and_stops_on_shutdown() {
         .expect("loop stops")
         .unwrap();
     assert!(result.is_ok());
+}
+
+/// An offer of `call_id`, with Kamailio's `supports: ["load limit"]` when `supports`.
+fn offer(cookie: &str, call_id: &str, supports: bool) -> Vec<u8> {
+    let mut out = format!("{cookie} ").into_bytes();
+    Encoder::new(&mut out).dict(|d| {
+        if supports {
+            d.list("supports", |l| {
+                l.str("load limit");
+            });
+        }
+        d.str("sdp", "v=0\r\nm=audio 4000 RTP/AVP 0\r\n")
+            .str("call-id", call_id)
+            .str("from-tag", "ft")
+            .str("command", "offer");
+    });
+    out
+}
+
+#[test]
+fn load_limits_refuse_new_calls_only() {
+    use crate::ng::load::{LoadLimit, LoadLimitConfig, LoadLimits};
+    let (mut s, calls) = server();
+    let limits = Arc::new(LoadLimits::new(LoadLimitConfig {
+        max_sessions: Some(1),
+        ..Default::default()
+    }));
+    s.set_load_limits(limits.clone());
+    let metrics = s.metrics();
+
+    // Below the limit: a new call is taken.
+    let r = ask(&mut s, &offer("a1", "new-1", true));
+    assert_eq!(body(&r).get(b"result").unwrap().as_str(), Some("ok"));
+    // At the limit: a client that supports it gets `load limit` and rtpengine's reason.
+    let r = ask(&mut s, &offer("a2", "new-2", true));
+    assert_eq!(
+        r,
+        b"a2 d6:result10:load limit7:message30:Parallel session limit reachede".to_vec()
+    );
+    // A re-offer of a call held here goes on.
+    let r = ask(&mut s, &offer("a3", KNOWN, true));
+    assert_eq!(body(&r).get(b"result").unwrap().as_str(), Some("ok"));
+    // A client that does not announce the feature gets the legacy error.
+    let r = ask(&mut s, &offer("a4", "new-3", false));
+    assert_eq!(
+        r,
+        b"a4 d6:result5:error12:error-reason30:Parallel session limit reachede".to_vec()
+    );
+    assert_eq!(
+        calls.lock().unwrap().offers,
+        2,
+        "refused offers never reach the engine"
+    );
+    assert_eq!(metrics.refused(LoadLimit::Sessions), 2);
+    assert_eq!(metrics.requests(CommandKind::Offer, NgResult::LoadLimit), 1);
+    assert_eq!(metrics.requests(CommandKind::Offer, NgResult::Error), 1);
+    assert_eq!(metrics.requests(CommandKind::Offer, NgResult::Ok), 2);
+    // Only the legacy reply counts as an error in `statistics`.
+    assert_eq!(s.control_counters().errors(), 1);
+
+    // Lifting the limit at run time lets new calls in again; other limits read the gauge.
+    limits.set_max_sessions(None);
+    let r = ask(&mut s, &offer("a5", "new-4", true));
+    assert_eq!(body(&r).get(b"result").unwrap().as_str(), Some("ok"));
+    let cpu = Arc::new(LoadLimits::new(LoadLimitConfig {
+        max_cpu: Some(50.0),
+        ..Default::default()
+    }));
+    cpu.gauge
+        .cpu_x100
+        .store(9_000, std::sync::atomic::Ordering::Relaxed);
+    s.set_load_limits(cpu);
+    let r = ask(&mut s, &offer("a6", "new-5", true));
+    assert_eq!(
+        r,
+        b"a6 d6:result10:load limit7:message24:CPU usage limit exceedede".to_vec()
+    );
+    assert_eq!(metrics.refused(LoadLimit::Cpu), 1);
+}
+
+#[test]
+fn plain_messages_have_no_cookie_and_no_cache() {
+    let (mut s, calls) = server();
+    let t = at(Instant::now(), 0);
+    let msg = offer("", "plain-1", true);
+    let plain = &msg[1..];
+    let r1 = s.handle_message(plain, Framing::Plain, None, t).unwrap();
+    let r2 = s.handle_message(plain, Framing::Plain, None, t).unwrap();
+    assert!(
+        r1.starts_with(b"d3:sdp"),
+        "{}",
+        String::from_utf8_lossy(&r1)
+    );
+    assert_ne!(r1, r2, "each plain message is executed");
+    assert_eq!(calls.lock().unwrap().offers, 2);
+    let r = s
+        .handle_message(b"d7:command4:pinge\r\n", Framing::Plain, None, t)
+        .unwrap();
+    assert_eq!(r, b"d6:result4:ponge");
+    let r = s
+        .handle_message(b"garbage", Framing::Plain, None, t)
+        .unwrap();
+    assert_eq!(
+        r,
+        b"d6:result5:error12:error-reason22:Invalid NG data formate".to_vec()
+    );
+    // Cookie framing through the same entry point is the datagram path.
+    let r = s
+        .handle_message(b"c d7:command4:pinge", Framing::Cookie, None, t)
+        .unwrap();
+    assert_eq!(r, b"c d6:result4:ponge");
+    assert_eq!(
+        s.handle_message(b"nocookie", Framing::Cookie, None, t),
+        None
+    );
+}
+
+#[tokio::test]
+async fn handles_reach_the_running_server_between_datagrams() {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let server = real_server();
+    let handle = server.handle();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.run(socket, async {
+        let _ = stop_rx.await;
+    }));
+    let from = Some(IpAddr::from([127, 0, 0, 1]));
+    let r = handle
+        .request(b"t1 d7:command4:pinge".to_vec(), Framing::Cookie, from)
+        .await;
+    assert_eq!(r.as_deref(), Some(&b"t1 d6:result4:ponge"[..]));
+    let r = handle
+        .request(b"d7:command4:pinge".to_vec(), Framing::Plain, from)
+        .await;
+    assert_eq!(r.as_deref(), Some(&b"d6:result4:ponge"[..]));
+    assert_eq!(
+        handle
+            .request(b"nocookie".to_vec(), Framing::Cookie, from)
+            .await,
+        None
+    );
+    stop_tx.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    // Once the server is gone, requests get no reply rather than hanging.
+    assert_eq!(
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            handle.request(b"t2 d7:command4:pinge".to_vec(), Framing::Cookie, from)
+        )
+        .await
+        .expect("no hang"),
+        None
+    );
 }
