@@ -1,6 +1,7 @@
-//! Links the system libbcg729 for the `g729` feature. Debian ships `libbcg729.pc` with
-//! libbcg729-dev; without it the build stops here with pkg-config's message rather than at
-//! link time with an unresolved symbol.
+//! Links the system libraries behind the codec features: libbcg729 for `g729`, libspandsp for
+//! `g722`. Debian ships their `.pc` files with libbcg729-dev and libspandsp-dev; without one
+//! the build stops here with pkg-config's message rather than at link time with an
+//! unresolved symbol.
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     if std::env::var_os("CARGO_FEATURE_G729").is_some() {
@@ -9,6 +10,15 @@ fn main() {
             .probe("libbcg729")
         {
             panic!("feature `g729` needs libbcg729 (apt-get install libbcg729-dev): {e}");
+        }
+    }
+    if std::env::var_os("CARGO_FEATURE_G722").is_some() {
+        // 0.0.6 is the first release with the g722_*_free entry points we call.
+        if let Err(e) = pkg_config::Config::new()
+            .atleast_version("0.0.6")
+            .probe("spandsp")
+        {
+            panic!("feature `g722` needs libspandsp (apt-get install libspandsp-dev): {e}");
         }
     }
 }

@@ -18,6 +18,8 @@ pub enum CodecKind {
     Pcma,
     /// G.729 Annex A (Annex B per fmtp), static PT 18.
     G729,
+    /// G.722, static PT 9: 16 kHz audio under an 8000 Hz RTP clock (RFC 3551 §4.5.2).
+    G722,
     /// Opus, dynamic PT, always `opus/48000/2` in SDP (RFC 7587).
     Opus,
     /// RFC 4733 events, dynamic PT, at the clock rate of the audio it goes with.
@@ -55,7 +57,7 @@ pub struct CodecDef {
 }
 
 /// Every codec ngmedia knows.
-pub static CODECS: [CodecDef; 6] = [
+pub static CODECS: [CodecDef; 7] = [
     CodecDef {
         kind: CodecKind::Pcmu,
         name: "PCMU",
@@ -85,6 +87,18 @@ pub static CODECS: [CodecDef; 6] = [
         frames: FrameDurations::MultipleOf { step: 10, max: 200 },
         default_ptime: 20,
         pcm_rate: 8000,
+    },
+    CodecDef {
+        kind: CodecKind::G722,
+        name: "G722",
+        // The RTP clock SDP and timestamps use; the audio itself is 16 kHz (`pcm_rate`):
+        // rtpengine's `clockrate_mult = 2`.
+        clock_rate: 8000,
+        channels: 1,
+        static_pt: Some(9),
+        frames: FrameDurations::MultipleOf { step: 1, max: 200 },
+        default_ptime: 20,
+        pcm_rate: 16000,
     },
     CodecDef {
         kind: CodecKind::Opus,
@@ -290,7 +304,7 @@ impl Codec {
 
     fn parse_params(kind: CodecKind, fmtp: &str) -> Result<CodecParams, CodecError> {
         Ok(match kind {
-            CodecKind::Pcmu | CodecKind::Pcma => CodecParams::None,
+            CodecKind::Pcmu | CodecKind::Pcma | CodecKind::G722 => CodecParams::None,
             CodecKind::G729 => {
                 let mut annexb = true;
                 for (k, v) in fmtp_pairs(fmtp) {
@@ -450,6 +464,10 @@ impl Codec {
             CodecKind::G729 => Decoder::G729(crate::g729::G729Decoder::new()?),
             #[cfg(not(feature = "g729"))]
             CodecKind::G729 => return Err(CodecError::Unavailable("G729")),
+            #[cfg(feature = "g722")]
+            CodecKind::G722 => Decoder::G722(crate::g722::G722Decoder::new()?),
+            #[cfg(not(feature = "g722"))]
+            CodecKind::G722 => return Err(CodecError::Unavailable("G722")),
             CodecKind::Opus => Decoder::Opus(OpusDecoder::new(pcm_rate, self.pcm_channels())?),
             CodecKind::TelephoneEvent => {
                 return Err(CodecError::Unavailable("telephone-event audio"))
@@ -490,6 +508,10 @@ impl Codec {
             }
             #[cfg(not(feature = "g729"))]
             CodecKind::G729 => return Err(CodecError::Unavailable("G729")),
+            #[cfg(feature = "g722")]
+            CodecKind::G722 => EncoderKind::G722(crate::g722::G722Encoder::new()?),
+            #[cfg(not(feature = "g722"))]
+            CodecKind::G722 => return Err(CodecError::Unavailable("G722")),
             CodecKind::Opus => {
                 let p = match self.params {
                     CodecParams::Opus(p) => p,
@@ -528,6 +550,8 @@ pub enum Decoder {
     G711(Law),
     #[cfg(feature = "g729")]
     G729(crate::g729::G729Decoder),
+    #[cfg(feature = "g722")]
+    G722(crate::g722::G722Decoder),
     Opus(OpusDecoder),
 }
 
@@ -538,6 +562,8 @@ impl Decoder {
             Decoder::G711(_) => 8000,
             #[cfg(feature = "g729")]
             Decoder::G729(_) => 8000,
+            #[cfg(feature = "g722")]
+            Decoder::G722(_) => crate::g722::PCM_RATE,
             Decoder::Opus(d) => d.sample_rate(),
         }
     }
@@ -556,15 +582,23 @@ impl Decoder {
             Decoder::G711(law) => law.decode(payload, out),
             #[cfg(feature = "g729")]
             Decoder::G729(d) => d.decode_payload(payload, out),
+            #[cfg(feature = "g722")]
+            Decoder::G722(d) => d.decode(payload, out),
             Decoder::Opus(d) => Ok(d.decode(payload, out)? * d.channels() as usize),
         }
     }
 
-    /// Fills `samples` per channel for a lost packet: G.711 writes silence, G.729 conceals
+    /// Fills `samples` per channel for a lost packet: G.711 and G.722 write silence (neither
+    /// has a concealment of its own, and rtpengine plays nothing either), G.729 conceals
     /// (or continues comfort noise) frame by frame, Opus runs its PLC. Returns samples written.
     pub fn conceal(&mut self, samples: usize, out: &mut [i16]) -> Result<usize, CodecError> {
         match self {
             Decoder::G711(_) => {
+                crate::take_out(out, samples)?.fill(0);
+                Ok(samples)
+            }
+            #[cfg(feature = "g722")]
+            Decoder::G722(_) => {
                 crate::take_out(out, samples)?.fill(0);
                 Ok(samples)
             }
@@ -607,6 +641,8 @@ pub enum EncoderKind {
     G711(Law),
     #[cfg(feature = "g729")]
     G729(crate::g729::G729Encoder),
+    #[cfg(feature = "g722")]
+    G722(crate::g722::G722Encoder),
     Opus(OpusEncoder),
 }
 
@@ -648,6 +684,8 @@ impl Encoder {
             EncoderKind::G711(_) => self.frame_samples,
             #[cfg(feature = "g729")]
             EncoderKind::G729(_) => self.frame_samples / 8,
+            #[cfg(feature = "g722")]
+            EncoderKind::G722(_) => self.frame_samples / crate::g722::SAMPLES_PER_BYTE,
             EncoderKind::Opus(_) => crate::opus::MAX_PACKET,
         }
     }
@@ -665,6 +703,8 @@ impl Encoder {
             EncoderKind::G711(law) => law.encode(pcm, out),
             #[cfg(feature = "g729")]
             EncoderKind::G729(enc) => crate::g729::encode_packet(enc, pcm, out),
+            #[cfg(feature = "g722")]
+            EncoderKind::G722(enc) => enc.encode(pcm, out),
             EncoderKind::Opus(enc) => {
                 let len = enc.encode(pcm, out)?;
                 // libopus documents that packets of 2 bytes or less need not be transmitted:

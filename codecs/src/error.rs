@@ -44,6 +44,9 @@ pub enum CodecError {
     /// libbcg729 could not allocate a channel.
     #[error("libbcg729 channel allocation failed")]
     G729Init,
+    /// libspandsp could not allocate a G.722 state.
+    #[error("libspandsp G.722 state allocation failed")]
+    G722Init,
     /// libopus reported an error.
     #[error("opus: {0}")]
     Opus(#[from] audiopus::Error),

@@ -25,6 +25,8 @@ pub(crate) fn take_out<T>(out: &mut [T], needed: usize) -> Result<&mut [T], Code
         .ok_or(CodecError::OutputTooSmall { needed, got })
 }
 
+#[cfg(feature = "g722")]
+pub mod g722;
 #[cfg(feature = "g729")]
 pub mod g729;
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! A steady-state transcoding loop (PCMU -> 48k Opus -> G.729 -> PCMA, with resampling and
-//! DTMF) performs no heap allocation per frame: the codecs write into caller buffers and all
+//! A steady-state transcoding loop (PCMU -> 48k Opus -> G.729 -> G.722 -> PCMA, with
+//! resampling and DTMF) performs no heap allocation per frame: the codecs write into caller buffers and all
 //! scratch is allocated when they are built.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -48,6 +48,17 @@ fn steady_state_transcoding_allocates_nothing() {
     let g729 = Codec::lookup("G729", 8000, None, None).unwrap();
     #[cfg(feature = "g729")]
     let (mut g729_enc, mut g729_dec) = (g729.encoder(20).unwrap(), g729.decoder().unwrap());
+    #[cfg(feature = "g722")]
+    let g722 = Codec::from_static_pt(9).unwrap();
+    #[cfg(feature = "g722")]
+    let (mut g722_enc, mut g722_dec) = (g722.encoder(20).unwrap(), g722.decoder().unwrap());
+    #[cfg(feature = "g722")]
+    let (mut up16, mut down16) = (
+        Resampler::new(8000, 16000, 20).unwrap(),
+        Resampler::new(16000, 8000, 20).unwrap(),
+    );
+    #[cfg(feature = "g722")]
+    let mut pcm16 = [0i16; 320];
     let mut tone = ToneGenerator::new(5, 10, 8000).unwrap();
     let mut detector = DtmfDetector::new(8000).unwrap();
 
@@ -74,6 +85,13 @@ fn steady_state_transcoding_allocates_nothing() {
             if len > 0 {
                 g729_dec.decode(&payload[..len], &mut pcm8).unwrap();
             }
+        }
+        #[cfg(feature = "g722")]
+        {
+            up16.process(&pcm8, &mut pcm16).unwrap();
+            let len = g722_enc.encode(&pcm16, &mut payload).unwrap();
+            g722_dec.decode(&payload[..len], &mut pcm16).unwrap();
+            down16.process(&pcm16, &mut pcm8).unwrap();
         }
         pcma_enc.encode(&pcm8, &mut payload).unwrap();
     };
