@@ -1,6 +1,7 @@
 //! The transcoding path allocates nothing per packet in steady state: a counting global
-//! allocator watches the whole process while PCMU↔PCMA and PCMU↔Opus calls run through
-//! [`MediaWorkers`] (decode, encode, re-packetise, RTCP accounting), on each backend.
+//! allocator watches the whole process while PCMU↔PCMA, PCMU↔Opus and PCMU↔G.722 (with its
+//! 8↔16 kHz resampling) calls run through [`MediaWorkers`] (decode, encode, re-packetise,
+//! RTCP accounting), on each backend.
 //!
 //! This binary holds a single test so that nothing else allocates while it measures; the
 //! test thread only calls `send_to`/`recv_from` with stack buffers in the measured section.
@@ -69,6 +70,7 @@ fn steady_state_transcoding_does_not_allocate() {
     let pairs = [
         ("PCMU<->PCMA", pcmu, end("PCMA", 8000, None, 8)),
         ("PCMU<->Opus", pcmu, end("opus", 48000, Some(2), 96)),
+        ("PCMU<->G722", pcmu, end("G722", 8000, None, 9)),
     ];
     let mut port = 48100;
     for (what, a, b) in pairs {

@@ -107,8 +107,8 @@ fn transcodable(c: &SdpCodec) -> Option<CodecInfo> {
     let info = CodecInfo::lookup(&c.name, c.clock_rate, c.channels, c.fmtp.as_deref()).ok()?;
     match info.kind() {
         CodecKind::TelephoneEvent => None,
-        // G.729 is behind a cargo feature of the codecs crate: ask it.
-        CodecKind::G729 => info.decoder().is_ok().then_some(info),
+        // G.729 and G.722 are behind cargo features of the codecs crate: ask it.
+        CodecKind::G729 | CodecKind::G722 => info.decoder().is_ok().then_some(info),
         _ => Some(info),
     }
 }

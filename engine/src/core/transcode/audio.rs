@@ -31,7 +31,7 @@ impl Transcoder {
         if gap > 0 {
             let max_gap = (in_clock / 1000 * MAX_CONCEAL_MS) as i32;
             if lost_packets > 0 && gap <= max_gap {
-                let samples = self.to_pcm(gap as u32);
+                let samples = self.to_decoder_samples(gap as u32);
                 self.conceal(samples, payload, lost_packets);
             } else {
                 // Silence suppression or a long outage: jump the output clock by the same
@@ -52,7 +52,8 @@ impl Transcoder {
         let ch = self.decoder.channels() as usize;
         let frames = n / ch.max(1);
         self.push_pcm_from_scratch(frames, ch);
-        let units = (frames as u64 * in_clock as u64 / self.pcm_rate as u64) as u32;
+        // Input clock units from decoder samples (G.722: 320 samples are 160 units).
+        let units = (frames as u64 * in_clock as u64 / self.decoder.pcm_rate() as u64) as u32;
         if let Some(st) = &mut self.input {
             st.have_audio = true;
             st.next_ts = ts.wrapping_add(units);
@@ -60,22 +61,25 @@ impl Transcoder {
         self.encode_ready();
     }
 
-    /// Input clock units → internal PCM samples.
-    fn to_pcm(&self, units: u32) -> usize {
-        (units as u64 * self.pcm_rate as u64 / self.spec.input.codec.clock_rate as u64) as usize
+    /// Input clock units → samples at the decoder's rate.
+    fn to_decoder_samples(&self, units: u32) -> usize {
+        (units as u64 * self.decoder.pcm_rate() as u64 / self.spec.input.codec.clock_rate as u64)
+            as usize
     }
 
     /// Fill `samples` of lost audio; the last lost packet is recovered from `next`'s FEC
     /// where the codec has it.
     fn conceal(&mut self, samples: usize, next: &[u8], lost: u32) {
         let mut samples = samples.min(FIFO / 2);
-        if matches!(self.decoder, Decoder::G711(_)) {
-            // Silence: cheaper than decoding and what rtpengine does for G.711.
+        if matches!(self.decoder, Decoder::G711(_))
+            || self.spec.input.codec.kind() == CodecKind::G722
+        {
+            // Silence: cheaper than decoding and what rtpengine does for G.711 and G.722.
         } else if self.spec.input.codec.kind() == CodecKind::G729 {
             samples -= samples % 80;
         } else {
             // Opus frames are multiples of 2.5 ms.
-            let q = (self.pcm_rate / 400) as usize;
+            let q = (self.decoder.pcm_rate() / 400) as usize;
             samples -= samples % q;
         }
         if samples == 0 {
@@ -110,8 +114,12 @@ impl Transcoder {
     }
 
     /// Append `frames` of the decoder's scratch output (interleaved `ch` channels) to the
-    /// FIFO as mono.
+    /// FIFO as mono, through the rate stage when the decoder runs at another rate.
     fn push_pcm_from_scratch(&mut self, frames: usize, ch: usize) {
+        if self.rate_stage.is_some() {
+            self.push_resampled(frames, ch);
+            return;
+        }
         let room = FIFO - self.fifo_len;
         let frames = if frames > room {
             // Cannot happen with a polled queue; keep the newest audio.
@@ -131,6 +139,53 @@ impl Transcoder {
             }
         }
         self.fifo_len += frames;
+    }
+
+    /// Mono decoder output into the rate stage, and every whole resampler frame on to the
+    /// FIFO at the internal rate.
+    fn push_resampled(&mut self, frames: usize, ch: usize) {
+        let Some(stage) = self.rate_stage.as_mut() else {
+            return;
+        };
+        let room = stage.pending.len() - stage.pending_len;
+        let frames = frames.min(room);
+        let dst = &mut stage.pending[stage.pending_len..stage.pending_len + frames];
+        if ch <= 1 {
+            dst.copy_from_slice(&self.scratch[..frames]);
+        } else {
+            for (i, d) in dst.iter_mut().enumerate() {
+                let l = self.scratch[i * ch] as i32;
+                let r = self.scratch[i * ch + 1] as i32;
+                *d = ((l + r) / 2) as i16;
+            }
+        }
+        stage.pending_len += frames;
+        let (in_frame, out_frame) = (
+            stage.resampler.input_frame_len(),
+            stage.resampler.output_frame_len(),
+        );
+        let mut used = 0;
+        while stage.pending_len - used >= in_frame {
+            if FIFO - self.fifo_len < out_frame {
+                // Cannot happen with a polled queue; keep the newest audio.
+                let n = out_frame.min(self.fifo_len);
+                self.fifo.copy_within(n..self.fifo_len, 0);
+                self.fifo_len -= n;
+            }
+            let out = &mut self.fifo[self.fifo_len..self.fifo_len + out_frame];
+            match stage
+                .resampler
+                .process(&stage.pending[used..used + in_frame], out)
+            {
+                Ok(n) => self.fifo_len += n,
+                Err(_) => self.counters.errors += 1,
+            }
+            used += in_frame;
+        }
+        if used > 0 {
+            stage.pending.copy_within(used..stage.pending_len, 0);
+            stage.pending_len -= used;
+        }
     }
 
     fn drop_fifo(&mut self, n: usize) {
