@@ -320,6 +320,7 @@ async fn serve(
         media: Some(http.media),
         li_tasks: http.li_tasks,
         ha: http.ha,
+        ng_http: None,
     }));
     let server = ng.run(socket, stopped);
     tokio::pin!(server);
@@ -331,6 +332,7 @@ async fn serve(
         tokio::spawn(http::serve(
             listener,
             app,
+            None,
             async move { stop.notified().await },
         ))
     };
