@@ -30,6 +30,8 @@ use std::path::PathBuf;
 
 use ngmedia_control::ha::{config::RedisTarget, HaConfig};
 use ngmedia_control::http::auth::BearerToken;
+use ngmedia_control::http::ng::HttpNgAccess;
+use ngmedia_control::ng::load::LoadLimitConfig;
 use ngmedia_engine::core::config::{EngineConfig, Interface};
 use ngmedia_recordings::RecordingFormat;
 use tracing::level_filters::LevelFilter;
@@ -110,8 +112,32 @@ pub struct Settings {
     pub pidfile: Option<PathBuf>,
     /// The configuration file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// ng over TCP, HTTP, WebSocket and HTTPS.
+    pub transports: TransportSettings,
+    /// Load limits for new calls.
+    pub load_limits: LoadLimitConfig,
     /// Remarks to log once logging is up (unsupported keys, ignored options).
     pub warnings: Vec<String>,
+}
+
+/// ng beyond UDP (rtpengine `--listen-tcp-ng`, `--listen-http`'s `/ng` and WebSocket,
+/// `--listen-https`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportSettings {
+    /// ng over TCP; `None`: off.
+    pub listen_tcp_ng: Option<SocketAddr>,
+    /// The HTTPS listener (same API, `/ng` and WebSocket as the HTTP one, over TLS).
+    pub https: Option<HttpsSettings>,
+    /// Who may send ng over HTTP(S) and WebSocket.
+    pub http_ng: HttpNgAccess,
+}
+
+/// `--listen-https` with its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsSettings {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Why a value could not be used; shown after the option or key it came from.
@@ -172,6 +198,8 @@ pub enum ConfigError {
     LiCaWithoutCert,
     #[error("standby needs redis: a standby follows the other instances through Redis")]
     StandbyWithoutRedis,
+    #[error("listen-https needs https-cert and https-key (PEM certificate chain and its key)")]
+    HttpsWithoutCert,
 }
 
 /// Values from one source (command line or file); `None` = not given there.
@@ -217,6 +245,17 @@ struct Layer {
     standby: Option<bool>,
     redis_heartbeat_ttl: Option<u64>,
     redis_sync_interval: Option<u64>,
+    listen_tcp_ng: Option<SocketAddr>,
+    listen_https: Option<SocketAddr>,
+    https_cert: Option<PathBuf>,
+    https_key: Option<PathBuf>,
+    http_ng: Option<HttpNgAccess>,
+    /// -1: no limit.
+    max_sessions: Option<i64>,
+    /// 0: no limit.
+    max_load: Option<f64>,
+    max_cpu: Option<f64>,
+    max_bandwidth: Option<u64>,
     /// Remarks about values mapped to ngmedia's nearest behaviour, logged at start-up.
     notes: Vec<String>,
 }

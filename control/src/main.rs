@@ -20,9 +20,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ngmedia_control::ha;
+use ngmedia_control::http::ng::HttpNgAccess;
 use ngmedia_control::http::{self, ApiState};
 use ngmedia_control::li::{self, api::LiState, Interceptor};
 use ngmedia_control::media::MediaLibrary;
+use ngmedia_control::ng::load::LoadLimits;
 use ngmedia_control::ng::server::{now, NgServer};
 use ngmedia_engine::core::calls::{CallEvent, Calls};
 use ngmedia_engine::core::dtls::DtlsIdentity;
@@ -92,6 +94,26 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     http_listener
         .set_nonblocking(true)
         .context("cannot make the HTTP listener non-blocking")?;
+    // ng over TCP and the HTTPS listener, with its certificate, are checked the same way.
+    let tcp_ng_listener = match settings.transports.listen_tcp_ng {
+        Some(addr) => Some(bind_tcp(addr, "ng over TCP")?),
+        None => None,
+    };
+    let https = match &settings.transports.https {
+        Some(https) => {
+            let files = li::tls::TlsFiles {
+                cert: https.cert.clone(),
+                key: https.key.clone(),
+                ca: None,
+            };
+            let config = li::tls::server_config(&files).context("HTTPS certificate")?;
+            Some((
+                bind_tcp(https.listen, "HTTPS")?,
+                tokio_rustls::TlsAcceptor::from(config),
+            ))
+        }
+        None => None,
+    };
     // LI: listener and TLS material are checked before anything starts, like the others.
     let li_listener = match settings.li.listen {
         Some(addr) => {
@@ -208,11 +230,25 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         .iter()
         .map(|i| DisplayInterface(i).to_string())
         .collect();
+    let mut ng_on = format!("udp {}", settings.listen_ng);
+    if let Some(addr) = settings.transports.listen_tcp_ng {
+        ng_on.push_str(&format!(", tcp {addr}"));
+    }
+    if settings.transports.http_ng != HttpNgAccess::Off {
+        ng_on.push_str(&format!(
+            ", http/ws ({})",
+            settings.transports.http_ng.as_str()
+        ));
+    }
+    let mut http_on = format!("http://{}", settings.listen_http);
+    if let Some(https) = &settings.transports.https {
+        http_on.push_str(&format!(" and https://{}", https.listen));
+    }
     info!(
-        "ngmedia {} ready: ng on udp {}, HTTP on http://{} (writes {}), media ports {}-{} on {}",
+        "ngmedia {} ready: ng on {}, HTTP on {} (writes {}), media ports {}-{} on {}",
         env!("CARGO_PKG_VERSION"),
-        settings.listen_ng,
-        settings.listen_http,
+        ng_on,
+        http_on,
         if settings.http_token.is_some() {
             "need the bearer token"
         } else {
@@ -239,8 +275,16 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             .filter(|i| i.administered())
             .map(|i| i.active_gauge()),
         ha: ha.as_ref().map(|ha| ha.metrics()),
+        https,
+        http_ng: settings.transports.http_ng,
     };
-    let result = runtime.block_on(serve(ng_socket, http, li, calls.clone()));
+    let limits = Arc::new(LoadLimits::new(settings.load_limits));
+    let ng = Ng {
+        socket: ng_socket,
+        tcp: tcp_ng_listener,
+        limits,
+    };
+    let result = runtime.block_on(serve(ng, http, li, calls.clone()));
 
     // Whether we stop on a signal or on an error: end calls cleanly so their ports are
     // released and their final statistics logged, then stop the packet path. With Redis the
@@ -278,6 +322,17 @@ struct Http {
     media: Arc<MediaLibrary>,
     li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
     ha: Option<Arc<ngmedia_control::ha::HaMetrics>>,
+    /// `--listen-https` and its TLS acceptor.
+    https: Option<(StdTcpListener, tokio_rustls::TlsAcceptor)>,
+    http_ng: HttpNgAccess,
+}
+
+/// The ng transports and load limits.
+struct Ng {
+    socket: StdUdpSocket,
+    /// `--listen-tcp-ng`.
+    tcp: Option<StdTcpListener>,
+    limits: Arc<LoadLimits>,
 }
 
 /// The LI listener, when configured.
@@ -289,7 +344,7 @@ struct Li {
 
 /// Answer ng and HTTP and tick timers until SIGTERM or SIGINT; returns the signal's name.
 async fn serve(
-    socket: StdUdpSocket,
+    ng: Ng,
     http: Http,
     li: Option<Li>,
     calls: Arc<Mutex<Calls>>,
@@ -299,7 +354,8 @@ async fn serve(
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let socket =
-        tokio::net::UdpSocket::from_std(socket).context("cannot register the ng socket")?;
+        tokio::net::UdpSocket::from_std(ng.socket).context("cannot register the ng socket")?;
+    let workers = http.workers.clone();
     let listener = tokio::net::TcpListener::from_std(http.listener)
         .context("cannot register the HTTP listener")?;
 
@@ -308,7 +364,11 @@ async fn serve(
         let stop = stop.clone();
         async move { stop.notified().await }
     };
-    let ng = NgServer::new(calls.clone());
+    let limits = ng.limits;
+    let tcp = ng.tcp;
+    let mut ng = NgServer::new(calls.clone());
+    ng.set_load_limits(limits.clone());
+    let ng_handle = ng.handle();
     let app = http::router(Arc::new(ApiState {
         calls: calls.clone(),
         ng: ng.metrics(),
@@ -320,7 +380,10 @@ async fn serve(
         media: Some(http.media),
         li_tasks: http.li_tasks,
         ha: http.ha,
-        ng_http: None,
+        ng_http: (http.http_ng != HttpNgAccess::Off).then(|| http::ng::HttpNg {
+            handle: ng_handle.clone(),
+            access: http.http_ng,
+        }),
     }));
     let server = ng.run(socket, stopped);
     tokio::pin!(server);
@@ -329,14 +392,48 @@ async fn serve(
     let http_stop = Arc::new(Notify::new());
     let http_server = {
         let stop = http_stop.clone();
-        tokio::spawn(http::serve(
-            listener,
-            app,
-            None,
-            async move { stop.notified().await },
-        ))
+        tokio::spawn(http::serve(listener, app.clone(), None, async move {
+            stop.notified().await
+        }))
     };
     tokio::pin!(http_server);
+    // The HTTPS listener and ng over TCP stop with the others; a failure of either is logged
+    // and leaves the rest of the daemon running.
+    let https_stop = Arc::new(Notify::new());
+    if let Some((listener, acceptor)) = http.https {
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .context("cannot register the HTTPS listener")?;
+        let stop = https_stop.clone();
+        tokio::spawn(async move {
+            let served = http::serve(listener, app, Some(acceptor), async move {
+                stop.notified().await
+            });
+            if let Err(e) = served.await {
+                warn!(error = %e, "HTTPS listener failed");
+            }
+        });
+    }
+    let tcp_stop = Arc::new(Notify::new());
+    if let Some(listener) = tcp {
+        let listener = tokio::net::TcpListener::from_std(listener)
+            .context("cannot register the ng TCP listener")?;
+        let stop = tcp_stop.clone();
+        let handle = ng_handle.clone();
+        tokio::spawn(async move {
+            let served =
+                ngmedia_control::ng::tcp::serve(
+                    listener,
+                    handle,
+                    async move { stop.notified().await },
+                );
+            if let Err(e) = served.await {
+                warn!(error = %e, "ng TCP listener failed");
+            }
+        });
+    }
+    if limits.samples_system() || limits.samples_bandwidth() {
+        tokio::spawn(sample_load(limits, workers));
+    }
     // The LI listener stops with the others; its failures are not logged (LI is invisible in
     // the ordinary log) and do not stop the daemon.
     let li_stop = Arc::new(Notify::new());
@@ -375,6 +472,8 @@ async fn serve(
     // notify_one keeps a permit if the server is not waiting at this moment.
     stop.notify_one();
     http_stop.notify_one();
+    https_stop.notify_one();
+    tcp_stop.notify_one();
     li_stop.notify_one();
     // Both servers wind down together, within one grace period.
     let stopping = async {
@@ -398,6 +497,69 @@ async fn serve(
         }
     }
     Ok(signal)
+}
+
+/// Feed the load-limit gauge: load average and CPU usage every 0.5 s, received bandwidth
+/// every second (rtpengine's `load_thread` and per-second rates). Runs for the daemon's life.
+async fn sample_load(limits: Arc<LoadLimits>, workers: Arc<MediaWorkers>) {
+    use ngmedia_control::ng::load::{
+        parse_loadavg, BandwidthSampler, CpuSampler, BANDWIDTH_SAMPLE_PERIOD, LOAD_SAMPLE_PERIOD,
+    };
+    use ngmedia_engine::core::plan::MediaPlane;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    let mut cpu = CpuSampler::default();
+    let mut bandwidth = BandwidthSampler::default();
+    let mut warned = false;
+    let mut ticker = tokio::time::interval(LOAD_SAMPLE_PERIOD);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let bandwidth_every =
+        (BANDWIDTH_SAMPLE_PERIOD.as_millis() / LOAD_SAMPLE_PERIOD.as_millis()).max(1) as u64;
+    let mut tick: u64 = 0;
+    loop {
+        ticker.tick().await;
+        // /proc reads are a few microseconds; no need for a blocking thread.
+        if limits.samples_load() {
+            match std::fs::read_to_string("/proc/loadavg")
+                .ok()
+                .as_deref()
+                .and_then(parse_loadavg)
+            {
+                Some(load) => limits.gauge.load_x100.store(load, Relaxed),
+                None if !warned => {
+                    warned = true;
+                    warn!(
+                        "cannot read the load average from /proc/loadavg: --max-load has no effect"
+                    )
+                }
+                None => {}
+            }
+        }
+        if limits.samples_cpu() {
+            let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+            if let Some(usage) = cpu.sample(&text) {
+                limits.gauge.cpu_x100.store(usage, Relaxed);
+            }
+        }
+        if limits.samples_bandwidth() && tick % bandwidth_every == 0 {
+            let t = workers.totals();
+            let total = t.rtp_bytes.saturating_add(t.rtcp_bytes);
+            if let Some(rate) = bandwidth.sample(Instant::now(), total) {
+                limits.gauge.bandwidth.store(rate, Relaxed);
+            }
+        }
+        tick = tick.wrapping_add(1);
+    }
+}
+
+/// Bind a TCP listener for the control runtime.
+fn bind_tcp(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<StdTcpListener> {
+    let listener = StdTcpListener::bind(addr)
+        .with_context(|| format!("cannot listen for {what} on {addr}"))?;
+    listener
+        .set_nonblocking(true)
+        .with_context(|| format!("cannot make the {what} listener non-blocking"))?;
+    Ok(listener)
 }
 
 /// One timer pass; events are logged after the registry lock is released.

@@ -23,8 +23,9 @@ use std::path::PathBuf;
 use ngmedia_recordings::RecordingFormat;
 
 use super::parse::{
-    parse_bool, parse_destination, parse_ha_name, parse_interface, parse_listen, parse_log_format,
-    parse_log_level, parse_port, parse_positive_secs, parse_redis, parse_secs, parse_threads,
+    parse_bool, parse_destination, parse_ha_name, parse_http_ng, parse_interface, parse_listen,
+    parse_log_format, parse_log_level, parse_max_bandwidth, parse_max_float, parse_max_sessions,
+    parse_port, parse_positive_secs, parse_redis, parse_secs, parse_threads,
 };
 use super::{invalid, InvalidValue, Layer};
 use crate::logging::LogFormat;
@@ -761,6 +762,126 @@ pub static OPTIONS: &[Opt] = &[
             Ok(())
         },
     ),
+    opt(
+        "listen-tcp-ng",
+        Some('N'),
+        Many("[ADDR:]PORT"),
+        "TCP address for the ng protocol over TCP (messages back to back, as over UDP), \
+         [ADDR:]PORT; a bare port listens on 127.0.0.1. Off unless given.",
+        |l, v| {
+            // Empty stands for "off" (the sample file documents it so).
+            if v.trim().is_empty() {
+                return Ok(());
+            }
+            let addr = parse_listen(v)?;
+            match l.listen_tcp_ng {
+                Some(first) if first != addr => l.notes.push(format!(
+                    "listen-tcp-ng: ngmedia listens on one address, {first}; {addr} is not used"
+                )),
+                _ => l.listen_tcp_ng = Some(addr),
+            }
+            Ok(())
+        },
+    ),
+    opt(
+        "listen-https",
+        None,
+        Many("[ADDR:]PORT"),
+        "TCP address of an HTTPS listener: the HTTP API, POST /ng and ng over secure \
+         WebSocket (Kamailio's wss://), over TLS. Needs --https-cert and --https-key, and like \
+         --listen-http an --http-token unless on loopback. Off unless given.",
+        |l, v| {
+            // Empty stands for "off" (the sample file documents it so).
+            if v.trim().is_empty() {
+                return Ok(());
+            }
+            let addr = parse_listen(v)?;
+            match l.listen_https {
+                Some(first) if first != addr => l.notes.push(format!(
+                    "listen-https: ngmedia listens on one address, {first}; {addr} is not used"
+                )),
+                _ => l.listen_https = Some(addr),
+            }
+            Ok(())
+        },
+    ),
+    opt(
+        "https-cert",
+        None,
+        One("FILE"),
+        "PEM certificate (chain) of the HTTPS listener.",
+        |l, v| {
+            l.https_cert = (!v.is_empty()).then(|| PathBuf::from(v));
+            Ok(())
+        },
+    ),
+    opt(
+        "https-key",
+        None,
+        One("FILE"),
+        "PEM private key for --https-cert.",
+        |l, v| {
+            l.https_key = (!v.is_empty()).then(|| PathBuf::from(v));
+            Ok(())
+        },
+    ),
+    opt(
+        "http-ng",
+        None,
+        One("open|token|off"),
+        "ng over HTTP(S) and WebSocket (POST /ng, /ng-plain, subprotocols ng.rtpengine.com \
+         and ng-plain.rtpengine.com): `open` (no credential, like the ng UDP port and \
+         rtpengine; Kamailio's WebSocket client cannot send one), `token` (needs the \
+         --http-token bearer token) or `off`. Default: open.",
+        |l, v| {
+            l.http_ng = Some(parse_http_ng(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "max-sessions",
+        None,
+        One("INT"),
+        "Refuse new calls while this many are held (deleted ones in their delete delay \
+         included); re-offers and answers of existing calls go on. 0 refuses every new call \
+         (draining), -1 is no limit. Default: no limit.",
+        |l, v| {
+            l.max_sessions = Some(parse_max_sessions(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "max-load",
+        None,
+        One("FLOAT"),
+        "Refuse new calls while the 1-minute load average is at least this. 0: no limit.",
+        |l, v| {
+            l.max_load = Some(parse_max_float(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "max-cpu",
+        None,
+        One("FLOAT"),
+        "Refuse new calls while the machine's CPU usage (percent, sampled every 0.5 s from \
+         /proc/stat) is at least this. 0: no limit.",
+        |l, v| {
+            l.max_cpu = Some(parse_max_float(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "max-bandwidth",
+        None,
+        One("INT"),
+        "Refuse new calls while media received (bytes per second, over the last second) is \
+         at least this. 0: no limit.",
+        |l, v| {
+            l.max_bandwidth = Some(parse_max_bandwidth(v)?);
+            Ok(())
+        },
+    ),
     // --- rtpengine options ngmedia accepts and does not act on ---
     ignored("table", Some('t'), One("INT"), KERNEL),
     ignored("no-fallback", Some('F'), Flag, KERNEL),
@@ -782,16 +903,12 @@ pub static OPTIONS: &[Opt] = &[
     ignored("save-interface-ports", Some('S'), Flag, NOT_YET),
     ignored("listen-tcp", Some('l'), Many("[ADDR:]PORT"), CONTROL),
     ignored("listen-udp", Some('u'), Many("[ADDR:]PORT"), CONTROL),
-    ignored("listen-tcp-ng", Some('N'), Many("[ADDR:]PORT"), CONTROL),
     ignored(
         "listen-cli",
         Some('c'),
         Many("[ADDR:]PORT"),
         "rtpengine-ctl's port: use ngmedia-ctl and the HTTP API",
     ),
-    ignored("listen-https", None, Many("[ADDR:]PORT"), TLS),
-    ignored("https-cert", None, One("FILE"), TLS),
-    ignored("https-key", None, One("FILE"), TLS),
     ignored("http-threads", None, One("INT"), TUNING),
     ignored("http-buf-size", None, One("INT"), TUNING),
     ignored("http-idle-timeout", None, One("INT"), TUNING),
@@ -893,10 +1010,6 @@ pub static OPTIONS: &[Opt] = &[
     ignored("redis-tcp-keepalive-probes", None, One("INT"), REDIS),
     ignored("b2b-url", Some('b'), One("URL"), CONTROL),
     ignored("xmlrpc-format", Some('x'), One("INT"), CONTROL),
-    ignored("max-sessions", None, One("INT"), NOT_YET),
-    ignored("max-load", None, One("FLOAT"), NOT_YET),
-    ignored("max-cpu", None, One("FLOAT"), NOT_YET),
-    ignored("max-bandwidth", None, One("INT"), NOT_YET),
     ignored("homer", None, One("ADDR:PORT"), EXPORT),
     ignored("homer-protocol", None, One("udp|tcp"), EXPORT),
     ignored("homer-id", None, One("INT"), EXPORT),

@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ngmedia_control::ha::{self, config::RedisTarget};
+use ngmedia_control::http::ng::HttpNgAccess;
 use tracing::level_filters::LevelFilter;
 
 use super::interfaces::{Host, InterfaceSpec};
@@ -199,4 +200,36 @@ pub(super) fn parse_redis(s: &str) -> Result<RedisTarget, InvalidValue> {
 
 pub(super) fn parse_ha_name(s: &str) -> Result<String, InvalidValue> {
     ha::config::parse_name(s).map_err(invalid)
+}
+
+/// `--max-sessions`: a count, or -1 for no limit (rtpengine's "disabled").
+pub fn parse_max_sessions(s: &str) -> Result<i64, InvalidValue> {
+    s.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|&n| n >= -1)
+        .ok_or_else(|| {
+            invalid("expected a number of calls (0 refuses every new call, -1: no limit)")
+        })
+}
+
+/// `--max-load` / `--max-cpu`: a non-negative decimal number, 0 for no limit.
+pub fn parse_max_float(s: &str) -> Result<f64, InvalidValue> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| invalid("expected a non-negative number (0: no limit)"))
+}
+
+/// `--max-bandwidth`: bytes per second, 0 for no limit.
+pub fn parse_max_bandwidth(s: &str) -> Result<u64, InvalidValue> {
+    s.trim()
+        .parse::<u64>()
+        .map_err(|_| invalid("expected bytes per second (0: no limit)"))
+}
+
+/// `--http-ng`: `open`, `token` or `off`.
+pub fn parse_http_ng(s: &str) -> Result<HttpNgAccess, InvalidValue> {
+    HttpNgAccess::parse(s).ok_or_else(|| invalid("expected open, token or off"))
 }

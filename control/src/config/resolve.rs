@@ -6,16 +6,17 @@ use std::time::Duration;
 
 use ngmedia_control::ha::{self, HaConfig};
 use ngmedia_control::http::auth::BearerToken;
+use ngmedia_control::ng::load::LoadLimitConfig;
 use ngmedia_engine::core::config::{EngineConfig, Interface};
 use tracing::level_filters::LevelFilter;
 
 use super::file::parse_file;
 use super::interfaces::{expand, lookup_host, system_devices, Host, InterfaceSpec};
 use super::{
-    Cli, ConfigError, DisplayInterface, Layer, LiSettings, MediaSettings, RecordingSettings,
-    Settings, DEFAULT_CONFIG_FILE, DEFAULT_LISTEN_HTTP, DEFAULT_LISTEN_NG, DEFAULT_LI_DIR,
-    DEFAULT_MEDIA_DIR, DEFAULT_MEDIA_MAX_BYTES, DEFAULT_MEDIA_MAX_SECONDS, DEFAULT_RECORDING_DIR,
-    MIN_PORT_PAIRS,
+    Cli, ConfigError, DisplayInterface, HttpsSettings, Layer, LiSettings, MediaSettings,
+    RecordingSettings, Settings, TransportSettings, DEFAULT_CONFIG_FILE, DEFAULT_LISTEN_HTTP,
+    DEFAULT_LISTEN_NG, DEFAULT_LI_DIR, DEFAULT_MEDIA_DIR, DEFAULT_MEDIA_MAX_BYTES,
+    DEFAULT_MEDIA_MAX_SECONDS, DEFAULT_RECORDING_DIR, MIN_PORT_PAIRS,
 };
 
 impl Settings {
@@ -50,6 +51,8 @@ impl Settings {
         let cli = cli.layer();
         warnings.extend(cli.notes.iter().cloned());
         let li = resolve_li(&cli, &file)?;
+        let transports = resolve_transports(&cli, &file, &mut warnings)?;
+        let load_limits = resolve_load_limits(&cli, &file);
         let ha = resolve_ha(&cli, &file)?;
         let defaults = EngineConfig::default();
         let secs = |c: Option<u64>, f: Option<u64>, d: Duration| {
@@ -98,6 +101,11 @@ impl Settings {
             .and_then(BearerToken::new);
         if http_token.is_none() && !listen_http.ip().is_loopback() {
             return Err(ConfigError::HttpWritesExposed(listen_http));
+        }
+        if let Some(https) = transports.https.as_ref() {
+            if http_token.is_none() && !https.listen.ip().is_loopback() {
+                return Err(ConfigError::HttpWritesExposed(https.listen));
+            }
         }
 
         Ok(Settings {
@@ -160,9 +168,50 @@ impl Settings {
             },
             ha,
             pidfile: cli.pidfile.or(file.pidfile),
+            transports,
+            load_limits,
             config_file: None,
             warnings,
         })
+    }
+}
+
+/// ng over TCP, HTTP(S) and WebSocket.
+fn resolve_transports(
+    cli: &Layer,
+    file: &Layer,
+    warnings: &mut Vec<String>,
+) -> Result<TransportSettings, ConfigError> {
+    let cert = cli.https_cert.clone().or(file.https_cert.clone());
+    let key = cli.https_key.clone().or(file.https_key.clone());
+    let https = match (cli.listen_https.or(file.listen_https), cert, key) {
+        (Some(listen), Some(cert), Some(key)) => Some(HttpsSettings { listen, cert, key }),
+        (Some(_), _, _) => return Err(ConfigError::HttpsWithoutCert),
+        (None, cert, key) => {
+            if cert.is_some() || key.is_some() {
+                warnings.push("https-cert/https-key ignored: listen-https is not set".into());
+            }
+            None
+        }
+    };
+    Ok(TransportSettings {
+        listen_tcp_ng: cli.listen_tcp_ng.or(file.listen_tcp_ng),
+        https,
+        http_ng: cli.http_ng.or(file.http_ng).unwrap_or_default(),
+    })
+}
+
+/// rtpengine's values for "no limit" (-1 sessions, 0 for the others) become `None`.
+fn resolve_load_limits(cli: &Layer, file: &Layer) -> LoadLimitConfig {
+    let positive = |v: Option<f64>| v.filter(|v| *v > 0.0);
+    LoadLimitConfig {
+        max_sessions: cli
+            .max_sessions
+            .or(file.max_sessions)
+            .and_then(|n| u64::try_from(n).ok()),
+        max_load: positive(cli.max_load.or(file.max_load)),
+        max_cpu: positive(cli.max_cpu.or(file.max_cpu)),
+        max_bandwidth: cli.max_bandwidth.or(file.max_bandwidth).filter(|&b| b > 0),
     }
 }
 

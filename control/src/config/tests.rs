@@ -802,6 +802,8 @@ fn sample_toml_documents_the_defaults() {
     assert_eq!(from_sample.li, defaults.li);
     assert_eq!(from_sample.forward_to, None);
     assert_eq!(from_sample.ha, None);
+    assert_eq!(from_sample.transports, defaults.transports);
+    assert_eq!(from_sample.load_limits, defaults.load_limits);
     assert!(from_sample.warnings.is_empty());
     // As shipped (all commented out) it changes nothing either.
     let shipped = resolve_file(&[], sample).unwrap();
@@ -970,4 +972,93 @@ fn readme_documents_every_acting_option() {
             opt.long
         );
     }
+}
+
+#[test]
+fn transports_and_load_limits() {
+    let r = |args: &[&str]| Settings::resolve(&cli(args), None, Vec::new());
+    let off = r(&[]).unwrap();
+    assert_eq!(off.transports.listen_tcp_ng, None);
+    assert_eq!(off.transports.https, None);
+    assert_eq!(
+        off.transports.http_ng,
+        ngmedia_control::http::ng::HttpNgAccess::Open
+    );
+    assert_eq!(off.load_limits, Default::default());
+
+    let on = r(&[
+        "--listen-tcp-ng",
+        "2224",
+        "--listen-https",
+        "127.0.0.1:8443",
+        "--https-cert",
+        "/c.pem",
+        "--https-key",
+        "/k.pem",
+        "--http-ng",
+        "token",
+        "--max-sessions",
+        "0",
+        "--max-load",
+        "1.5",
+        "--max-cpu",
+        "90",
+        "--max-bandwidth",
+        "1000000",
+    ])
+    .unwrap();
+    assert_eq!(
+        on.transports.listen_tcp_ng,
+        Some("127.0.0.1:2224".parse().unwrap())
+    );
+    let https = on.transports.https.unwrap();
+    assert_eq!(https.listen, "127.0.0.1:8443".parse().unwrap());
+    assert_eq!(https.cert, PathBuf::from("/c.pem"));
+    assert_eq!(
+        on.transports.http_ng,
+        ngmedia_control::http::ng::HttpNgAccess::Token
+    );
+    assert_eq!(on.load_limits.max_sessions, Some(0));
+    assert_eq!(on.load_limits.max_load, Some(1.5));
+    assert_eq!(on.load_limits.max_cpu, Some(90.0));
+    assert_eq!(on.load_limits.max_bandwidth, Some(1_000_000));
+
+    // rtpengine's "no limit" values.
+    let none = r(&[
+        "--max-sessions",
+        "-1",
+        "--max-load",
+        "0",
+        "--max-bandwidth",
+        "0",
+    ])
+    .unwrap();
+    assert_eq!(none.load_limits, Default::default());
+    assert!(matches!(
+        r(&["--listen-https", "8443"]),
+        Err(ConfigError::HttpsWithoutCert)
+    ));
+    assert!(matches!(
+        r(&[
+            "--listen-https",
+            "0.0.0.0:8443",
+            "--https-cert",
+            "/c",
+            "--https-key",
+            "/k"
+        ]),
+        Err(ConfigError::HttpWritesExposed(_))
+    ));
+    let warned = r(&["--https-cert", "/c"]).unwrap();
+    assert!(warned.warnings.iter().any(|w| w.contains("listen-https")));
+    assert!(Cli::try_parse_from(["ngmedia", "--max-sessions", "-2"]).is_err());
+    assert!(Cli::try_parse_from(["ngmedia", "--max-cpu", "-1"]).is_err());
+    assert!(Cli::try_parse_from(["ngmedia", "--http-ng", "maybe"]).is_err());
+
+    // The same keys in an rtpengine.conf.
+    let ini = "[rtpengine]\nlisten-tcp-ng = 127.0.0.1:2224\nmax-sessions = 5\nmax-cpu = 75.5\n";
+    let from_ini = resolve_file(&[], ini).unwrap();
+    assert_eq!(from_ini.load_limits.max_sessions, Some(5));
+    assert_eq!(from_ini.load_limits.max_cpu, Some(75.5));
+    assert!(from_ini.transports.listen_tcp_ng.is_some());
 }
