@@ -138,7 +138,9 @@ impl Daemon {
         let ng: SocketAddr = ([127, 0, 0, 1], free_udp_port()).into();
         // The HTTP API always listens, so parallel daemons need their own ports too; a test
         // that passes --listen-http itself keeps its own.
-        let http_flag = extra.iter().position(|a| a.starts_with("--listen-http"));
+        let http_flag = extra
+            .iter()
+            .position(|a| *a == "--listen-http" || a.starts_with("--listen-http="));
         let http: SocketAddr = match http_flag {
             Some(i) => {
                 let value = match extra[i].split_once('=') {
@@ -163,7 +165,9 @@ impl Daemon {
     /// it answers `ping`. `--listen-http` in `extra` is not allowed here.
     pub fn start_at(ports: DaemonPorts, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         assert!(
-            !extra.iter().any(|a| a.starts_with("--listen-http")),
+            !extra
+                .iter()
+                .any(|a| *a == "--listen-http" || a.starts_with("--listen-http=")),
             "start_at takes the HTTP address from `ports`"
         );
         Daemon::spawn(ports, true, None, extra, env)
