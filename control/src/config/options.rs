@@ -168,7 +168,7 @@ use Value::{Flag, Many, One};
 
 // Why rtpengine options are ignored (shown in --help and in the start-up warning).
 const KERNEL: &str = "kernel forwarding and firewall rules: ngmedia relays in user space";
-const CONTROL: &str = "other control protocols: ngmedia speaks ng over UDP";
+const CONTROL: &str = "other control protocols: ngmedia speaks ng (UDP, TCP, HTTP, WebSocket)";
 const SYSLOG: &str = "syslog and log layout: ngmedia logs to stderr";
 const EXPORT: &str = "statistics export: ngmedia serves Prometheus /metrics on its HTTP API";
 const REDIS: &str = "Redis tuning beyond ngmedia's HA (--redis, --standby)";
