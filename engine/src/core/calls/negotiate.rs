@@ -476,7 +476,14 @@ pub(super) fn settle_srtp(
     let Exchange { from, to, role } = ex;
     let rng_err = |e: sdes::SdesError| CallError::Invalid(e.to_string());
     let write_opts = req.sdes.write_options();
-    let identity = identity.filter(|_| req.dtls != DtlsMode::Off);
+    // `DTLS=off` names the side an offer goes to (rtpengine's `__generate_crypto` runs for
+    // the receiving media only): that side is offered no DTLS. The sender's own DTLS is
+    // still accepted, and answered, whatever the flag says (`__dtls_logic`), so a WebRTC
+    // browser calling an SDES phone with `DTLS=off` still gets its fingerprint and a=setup.
+    let receiver_identity = match role {
+        Role::Offer => identity.filter(|_| req.dtls != DtlsMode::Off),
+        Role::Answer => identity,
+    };
     let fp_hash = req
         .dtls_fingerprint
         .as_deref()
@@ -655,7 +662,7 @@ pub(super) fn settle_srtp(
 
         // DTLS towards the receiver.
         let rdtls = &mut receiver_media.dtls;
-        let setup = match (role, identity) {
+        let setup = match (role, receiver_identity) {
             (Role::Offer, Some(_))
                 if is_dtls_profile(&out_proto) || is_sdes_profile(&out_proto) =>
             {
@@ -696,7 +703,7 @@ pub(super) fn settle_srtp(
             },
             (Role::Answer, None) => None,
         };
-        match (setup, identity) {
+        match (setup, receiver_identity) {
             (Some(setup), Some(id)) => {
                 section.set_attributes("setup", &[setup.as_str()]);
                 section.set_attributes("fingerprint", &[id.fingerprint_with(fp_hash).to_value()]);

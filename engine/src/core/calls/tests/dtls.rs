@@ -251,3 +251,63 @@ fn savp_target_answered_with_dtls_uses_dtls_not_sdes() {
     let p = dtls_at(&calls, &media, "w5", 30002).unwrap();
     assert_eq!((p.role, p.remote), (DtlsRole::Client, fp));
 }
+
+/// Issue: a browser calls an SDES desk phone with `transport-protocol: RTP/SAVP`, `ICE:
+/// remove`, `DTLS: off`, `rtcp-mux: [demux]`. `DTLS=off` names the side the offer goes to
+/// (rtpengine's `__generate_crypto` for the receiving media): the phone is offered SDES only,
+/// while the browser's own DTLS is still answered with our fingerprint and `a=setup`, ICE and
+/// rtcp-mux, exactly as rtpengine 10.5 answers (checked side by side).
+#[test]
+fn dtls_off_names_the_offer_receiver_and_the_browser_still_gets_dtls() {
+    let media = FakeMedia::scripted(&[30000, 30002]);
+    let mut calls = calls_with(media.clone(), EngineConfig::default());
+    let clock = Clock::new();
+    let fp = browser_fp();
+    let mut req = offer_req("w-sdes", "A", &webrtc_sdp(50000, "actpass", &fp));
+    req.transport_protocol = Some("RTP/SAVP".into());
+    req.ice = IceMode::Remove;
+    req.dtls = DtlsMode::Off;
+    req.rtcp_mux.demux = true;
+    let offer = calls.offer(&req, clock.now()).unwrap().sdp;
+    assert_eq!(m_line(&offer), "m=audio 30002 RTP/SAVP 111");
+    for gone in ["setup", "fingerprint", "ice-ufrag", "candidate", "rtcp-mux"] {
+        assert!(attrs(&offer, gone).is_empty(), "{gone} in {offer}");
+    }
+    let crypto = attrs(&offer, "crypto");
+    let ours = crypto
+        .iter()
+        .find(|c| c.contains(" AES_CM_128_HMAC_SHA1_80 "))
+        .expect("SDES offered to the phone");
+    let tag = ours.split(' ').next().unwrap();
+
+    // The phone answers SDES; the answer request repeats the flags, as Kamailio configs do.
+    let phone = format!(
+        "v=0\no=phone 1 1 IN IP4 127.0.0.3\ns=-\nc=IN IP4 127.0.0.3\nt=0 0\n\
+         m=audio 40010 RTP/SAVP 111\na=rtpmap:111 opus/48000/2\na=sendrecv\n\
+         a=crypto:{tag} AES_CM_128_HMAC_SHA1_80 inline:zC6Ea9EK/7YmDM79CK+TAnNXTI1pVmZuCMjUPMph\n"
+    );
+    let mut ans = answer_req("w-sdes", "A", "B", &phone);
+    ans.ice = IceMode::Default;
+    ans.dtls = DtlsMode::Off;
+    ans.rtcp_mux.demux = true;
+    let answer = calls.answer(&ans, clock.now()).unwrap().sdp;
+    assert_eq!(m_line(&answer), "m=audio 30000 UDP/TLS/RTP/SAVPF 111");
+    let identity = calls.dtls_identity().unwrap().clone();
+    assert_eq!(attrs(&answer, "setup"), ["active"]);
+    assert_eq!(
+        attrs(&answer, "fingerprint"),
+        [identity.fingerprint().to_value().as_str()]
+    );
+    assert_eq!(attrs(&answer, "rtcp-mux"), [""]);
+    assert_eq!(attrs(&answer, "ice-ufrag").len(), 1);
+    assert!(attrs(&answer, "crypto").is_empty());
+    let p = dtls_at(&calls, &media, "w-sdes", 30000).expect("DTLS with the browser");
+    assert_eq!((p.role, &p.remote), (DtlsRole::Client, &fp));
+
+    // The phone's side is SDES both ways.
+    let c = &calls.calls["w-sdes"];
+    let phone_key = c.legs[1].medias[0].ports.unwrap().rtp.key;
+    let plan = media.plan(c.key);
+    let s = plan.streams.iter().find(|s| s.port == phone_key).unwrap();
+    assert!(s.srtp_in.is_some() && s.srtp_out.is_some() && s.dtls.is_none());
+}
