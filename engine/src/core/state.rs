@@ -83,6 +83,25 @@ pub struct LegState {
     #[serde(default)]
     pub moh: Option<MohOptions>,
     pub medias: Vec<MediaState>,
+    /// The last SDP the party sent (what a subscription to it mirrors).
+    #[serde(default)]
+    pub sdp_in: Option<String>,
+    /// The leg is a subscription (`subscribe request`) to these legs.
+    #[serde(default)]
+    pub subscription: Option<SubscriptionRecord>,
+    /// The leg was created by `publish`.
+    #[serde(default)]
+    pub publisher: bool,
+}
+
+/// A subscriber leg's subscription (rtpengine: the monologue's `subscriptions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionRecord {
+    /// Indexes of the source legs in [`CallState::legs`].
+    pub sources: Vec<usize>,
+    pub egress: bool,
+    pub rtcp_mirror: bool,
+    pub answered: bool,
 }
 
 /// One m= line of a party (rtpengine `call_media`).
@@ -118,6 +137,12 @@ pub struct MediaState {
     /// Media being played toward the party when the state was saved.
     #[serde(default)]
     pub playing: Option<PlayingRecord>,
+    /// On a subscriber's media: the source leg index and the index of its media.
+    #[serde(default)]
+    pub source: Option<(usize, usize)>,
+    /// On a subscriber's media: the transcoder of the copies.
+    #[serde(default)]
+    pub feed: Option<TranscodeRecord>,
 }
 
 /// A player toward a party, to start again where it was (blob sources are not kept).

@@ -104,7 +104,7 @@ impl Fields {
             b"generate mid" => f.generate_mid = true,
             b"strip extmap" => f.strip_extmap = true,
             b"egress" => f.egress = true,
-            b"rtcp mirror" => f.rtcp_mirror = true,
+            b"rtcp mirror" | b"mirror rtcp" => f.rtcp_mirror = true,
             b"siprec" => f.siprec = true,
             b"allow transcoding" => f.allow_transcoding = true,
             n if n.starts_with(b"from tags ") => self.oa.from_tags.push(lossy(&raw[10..])),

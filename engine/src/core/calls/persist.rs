@@ -19,7 +19,7 @@ use crate::core::plan::{CallKey, MediaPlane, PortKey, PortPair, StreamResume};
 use crate::core::request::MediaSource;
 use crate::core::state::{
     CallState, CodecEndRecord, DtlsRecord, LegState, MediaState, PlayingRecord, SdesRecord,
-    StreamLive, TranscodeRecord, STATE_VERSION,
+    StreamLive, SubscriptionRecord, TranscodeRecord, STATE_VERSION,
 };
 use crate::core::stats::StreamStats;
 use crate::core::store::StateStore;
@@ -90,7 +90,31 @@ fn leg_state(leg: &Leg, now: Now) -> LegState {
             moh
         }),
         medias: leg.medias.iter().map(|m| media_state(m, now)).collect(),
+        sdp_in: leg.sdp_in.clone(),
+        subscription: leg.subscription.as_ref().map(|s| SubscriptionRecord {
+            sources: s.sources.iter().map(|l| l.0).collect(),
+            egress: s.egress,
+            rtcp_mirror: s.rtcp_mirror,
+            answered: s.answered,
+        }),
+        publisher: leg.publisher,
     }
+}
+
+fn transcode_record(t: &TranscodeSpec) -> TranscodeRecord {
+    TranscodeRecord {
+        input: end_record(&t.input),
+        output: end_record(&t.output),
+        detect_dtmf: t.detect_dtmf,
+    }
+}
+
+fn transcode_spec(t: &TranscodeRecord) -> Result<TranscodeSpec, String> {
+    Ok(TranscodeSpec {
+        input: codec_end(&t.input)?,
+        output: codec_end(&t.output)?,
+        detect_dtmf: t.detect_dtmf,
+    })
 }
 
 fn media_state(m: &Media, now: Now) -> MediaState {
@@ -127,11 +151,9 @@ fn media_state(m: &Media, now: Now) -> MediaState {
         },
         mid: m.mid.clone(),
         codec_state: m.codec_state.state.clone(),
-        transcode_rx: m.codec_state.transcode_rx.map(|t| TranscodeRecord {
-            input: end_record(&t.input),
-            output: end_record(&t.output),
-            detect_dtmf: t.detect_dtmf,
-        }),
+        transcode_rx: m.codec_state.transcode_rx.as_ref().map(transcode_record),
+        source: m.source.map(|(l, mi)| (l.0, mi)),
+        feed: m.feed.as_ref().map(transcode_record),
         rtp: stream_live(&m.rtp_stats),
         rtcp: stream_live(&m.rtcp_stats),
         playing: m.playing.as_ref().and_then(|p| {
@@ -238,6 +260,19 @@ impl Rebuilder<'_> {
             leg.sdp_version_out = ls.sdp_version_out;
             leg.sdp_body_out = ls.sdp_body_out;
             leg.moh = ls.moh.clone();
+            leg.sdp_in = ls.sdp_in.clone();
+            leg.publisher = ls.publisher;
+            if let Some(s) = &ls.subscription {
+                if s.sources.iter().any(|&l| l >= state.legs.len() || l == li) {
+                    return Err(format!("leg {li} subscribes to a leg that does not exist"));
+                }
+                leg.subscription = Some(super::model::Subscription {
+                    sources: s.sources.iter().map(|&l| super::LegId(l)).collect(),
+                    egress: s.egress,
+                    rtcp_mirror: s.rtcp_mirror,
+                    answered: s.answered,
+                });
+            }
             for ms in &ls.medias {
                 leg.medias.push(self.media_of(ms, interface, bound)?);
             }
@@ -322,14 +357,9 @@ impl Rebuilder<'_> {
         m.dtls = self.dtls_of(&ms.dtls)?;
         m.mid = ms.mid.clone();
         m.codec_state.state = ms.codec_state.clone();
-        m.codec_state.transcode_rx = match &ms.transcode_rx {
-            Some(t) => Some(TranscodeSpec {
-                input: codec_end(&t.input)?,
-                output: codec_end(&t.output)?,
-                detect_dtmf: t.detect_dtmf,
-            }),
-            None => None,
-        };
+        m.codec_state.transcode_rx = ms.transcode_rx.as_ref().map(transcode_spec).transpose()?;
+        m.feed = ms.feed.as_ref().map(transcode_spec).transpose()?;
+        m.source = ms.source.map(|(l, mi)| (super::LegId(l), mi));
         m.rtp_stats.restore(&ms.rtp.counters, ms.rtp.latched);
         m.rtcp_stats.restore(&ms.rtcp.counters, ms.rtcp.latched);
         m.rtp_stats.set_dtls_keys(ms.rtp.dtls_keys.clone());

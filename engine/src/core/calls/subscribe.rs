@@ -61,7 +61,8 @@ pub struct MediaLabel {
     pub kind: String,
     /// The `a=label` value written into the subscriber's SDP for this media.
     pub label: String,
-    /// The source's direction (`sendrecv`, ...).
+    /// The direction of the media as we send it to the source (`sendrecv`, or `sendonly`
+    /// toward a source that only receives), as rtpengine reports it.
     pub mode: &'static str,
 }
 
@@ -473,7 +474,7 @@ impl Calls {
                                 index: m.index,
                                 kind: m.kind.clone(),
                                 label: media_label(s, mi),
-                                mode: m.direction.as_str(),
+                                mode: m.direction.reversed().as_str(),
                             })
                             .collect(),
                     }

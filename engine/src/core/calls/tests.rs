@@ -597,6 +597,7 @@ mod intercept;
 mod persist;
 mod sdp_rules;
 mod srtp;
+mod subscribe;
 
 /// RTCP feedback belongs to AVPF: an AVPF offer bridged to an AVP party loses its
 /// `a=rtcp-fb` lines, and the plan tells the workers which party takes feedback.

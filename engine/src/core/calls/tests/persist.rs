@@ -7,7 +7,7 @@ use crate::core::store::StateStore;
 
 /// Keeps the latest saved state of each call, like the Redis store does.
 #[derive(Default)]
-struct MemoryStore {
+pub(super) struct MemoryStore {
     saved: Mutex<HashMap<String, CallState>>,
     saves: Mutex<u32>,
 }
@@ -26,7 +26,7 @@ impl StateStore for MemoryStore {
 }
 
 impl MemoryStore {
-    fn get(&self, id: &str) -> Option<CallState> {
+    pub(super) fn get(&self, id: &str) -> Option<CallState> {
         self.saved.lock().unwrap().get(id).cloned()
     }
     fn saves(&self) -> u32 {
