@@ -216,6 +216,7 @@ struct Layer {
     final_timeout: Option<u64>,
     delete_delay: Option<u64>,
     num_threads: Option<usize>,
+    tos: Option<u8>,
     log_level: Option<LevelFilter>,
     log_format: Option<LogFormat>,
     log_redact: Option<bool>,

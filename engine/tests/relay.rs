@@ -203,6 +203,7 @@ fn plan(call: u64, a: &Side, b: &Side) -> CallPlan {
     CallPlan {
         call: CallKey(call),
         streams,
+        tos: 0,
     }
 }
 

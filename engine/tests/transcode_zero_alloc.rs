@@ -126,6 +126,7 @@ fn measure(backend: Backend, port_min: u16, what: &str, a_end: CodecEnd, b_end: 
             stream(a.rtp.key, caller.local_addr().unwrap(), b.rtp.key, a_to_b),
             stream(b.rtp.key, callee.local_addr().unwrap(), a.rtp.key, b_to_a),
         ],
+        tos: 0,
     });
 
     // One second of 440 Hz in µ-law, sent in a loop (made before measuring).

@@ -89,6 +89,7 @@ fn measure(backend: Backend, port_min: u16) {
             stream(a.rtp.key, caller.local_addr().unwrap(), b.rtp.key),
             stream(b.rtp.key, callee.local_addr().unwrap(), a.rtp.key),
         ],
+        tos: 0,
     });
 
     let mut pkt = [0u8; 172];

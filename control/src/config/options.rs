@@ -25,7 +25,7 @@ use ngmedia_recordings::RecordingFormat;
 use super::parse::{
     parse_bool, parse_destination, parse_ha_name, parse_http_ng, parse_interface, parse_listen,
     parse_log_format, parse_log_level, parse_max_bandwidth, parse_max_float, parse_max_sessions,
-    parse_port, parse_positive_secs, parse_redis, parse_secs, parse_threads,
+    parse_port, parse_positive_secs, parse_redis, parse_secs, parse_threads, parse_tos,
 };
 use super::{invalid, InvalidValue, Layer};
 use crate::logging::LogFormat;
@@ -362,6 +362,17 @@ pub static OPTIONS: &[Opt] = &[
         "Media worker threads; 0 = one per CPU core. Default: 0.",
         |l, v| {
             l.num_threads = Some(parse_threads(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "tos",
+        Some('T'),
+        One("TOS"),
+        "TOS byte (DSCP << 2) on media sockets, e.g. 184 for EF; the ng `TOS` key of an \
+         offer overrides it per call. Default: 0 (the kernel's default).",
+        |l, v| {
+            l.tos = Some(parse_tos(v)?);
             Ok(())
         },
     ),
@@ -919,7 +930,6 @@ pub static OPTIONS: &[Opt] = &[
     ignored("graphite-interval", Some('G'), One("INT"), EXPORT),
     ignored("graphite-prefix", None, One("STRING"), EXPORT),
     ignored("graphite-timeout", None, One("INT"), EXPORT),
-    ignored("tos", Some('T'), One("INT"), NOT_YET),
     ignored("control-tos", None, One("INT"), NOT_YET),
     ignored("control-pmtu", None, One("want|dont"), NOT_YET),
     ignored("offer-timeout", None, One("INT"), NOT_YET),

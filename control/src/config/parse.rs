@@ -154,6 +154,13 @@ pub fn parse_threads(s: &str) -> Result<usize, InvalidValue> {
     }
 }
 
+/// A TOS byte, 0-255 (rtpengine `--tos`).
+pub fn parse_tos(s: &str) -> Result<u8, InvalidValue> {
+    s.trim()
+        .parse::<u8>()
+        .map_err(|_| invalid("expected a TOS value 0-255".to_string()))
+}
+
 /// rtpengine's syslog numbers or tracing level names.
 pub fn parse_log_level(s: &str) -> Result<LevelFilter, InvalidValue> {
     let level = match s.trim().to_ascii_lowercase().as_str() {

@@ -81,6 +81,7 @@ impl Settings {
                 .num_threads
                 .or(file.num_threads)
                 .unwrap_or(defaults.workers),
+            tos: cli.tos.or(file.tos).unwrap_or(defaults.tos),
         };
         validate(&engine)?;
         if let Some(unspecified) = engine.interfaces.iter().find(|i| i.local.is_unspecified()) {

@@ -476,9 +476,10 @@ fn unsupported_keys_are_listed_in_one_warning() {
     )
     .unwrap();
     assert_eq!(s.engine.timeout, Duration::from_secs(9));
+    assert_eq!(s.engine.tos, 184);
     assert_eq!(
         s.warnings,
-        vec!["config file test.conf: ignoring keys ngmedia does not support: redis-write, table, tos"]
+        vec!["config file test.conf: ignoring keys ngmedia does not support: redis-write, table"]
     );
 }
 
@@ -536,7 +537,7 @@ fn debian_rtpengine_conf() {
         s.warnings,
         vec![
             "config file test.conf: ignoring keys ngmedia does not support: table, \
-                 listen-cli, tos",
+                 listen-cli",
             "config file test.conf: recording-method=proc: ngmedia has no recording daemon, \
                  it writes the WAV files itself"
         ]
@@ -622,6 +623,7 @@ fn rtpengine_command_line_verbatim() {
         "184",
     ]);
     let s = Settings::load(&c).unwrap();
+    assert_eq!(s.engine.tos, 184);
     assert_eq!(
         s.engine.interfaces,
         vec![
@@ -641,7 +643,6 @@ fn rtpengine_command_line_verbatim() {
         "--silence-detect",
         "--log-facility",
         "--no-fallback",
-        "--tos",
     ] {
         assert_eq!(
             w.matches(&format!("{name} ")).count() + w.matches(&format!("{name},")).count(),
@@ -875,7 +876,7 @@ fn sample_rtpengine_conf_loads() {
     assert_eq!(s.engine.final_timeout, Duration::from_secs(10800));
     assert_eq!(
         s.warnings,
-        vec!["config file test.conf: ignoring keys ngmedia does not support: table, tos"]
+        vec!["config file test.conf: ignoring keys ngmedia does not support: table"]
     );
     let t = resolve_file(&["--config-section", "rtpengine-testing"], sample).unwrap();
     assert_eq!((t.engine.port_min, t.engine.port_max), (31000, 31999));

@@ -38,6 +38,9 @@ pub struct EngineConfig {
     pub delete_delay: Duration,
     /// Number of media worker threads; 0 = one per core.
     pub workers: usize,
+    /// TOS byte set on media sockets unless an offer's `TOS` says otherwise (rtpengine
+    /// `--tos`); 0 leaves the kernel's default.
+    pub tos: u8,
 }
 
 impl Default for EngineConfig {
@@ -55,6 +58,7 @@ impl Default for EngineConfig {
             final_timeout: Duration::ZERO,
             delete_delay: Duration::from_secs(30),
             workers: 0,
+            tos: 0,
         }
     }
 }

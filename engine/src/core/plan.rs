@@ -208,6 +208,9 @@ impl std::fmt::Debug for SrtpKeys {
 pub struct CallPlan {
     pub call: CallKey,
     pub streams: Vec<StreamPlan>,
+    /// IP TOS byte (DSCP << 2 | ECN) on every socket of the call, IPv6 traffic class alike
+    /// (rtpengine's `call->tos`); 0 leaves the kernel's default.
+    pub tos: u8,
 }
 
 /// Why ports could not be allocated.

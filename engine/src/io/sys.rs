@@ -30,6 +30,21 @@ fn set_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int)
     .map(drop)
 }
 
+/// Set the TOS byte of what a UDP socket sends: `IP_TOS` on IPv4, the traffic class
+/// (`IPV6_TCLASS`) on IPv6. 0 is the kernel's default.
+pub fn set_tos(fd: RawFd, ipv6: bool, tos: u8) -> io::Result<()> {
+    if ipv6 {
+        set_opt(
+            fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_TCLASS,
+            libc::c_int::from(tos),
+        )
+    } else {
+        set_opt(fd, libc::IPPROTO_IP, libc::IP_TOS, libc::c_int::from(tos))
+    }
+}
+
 /// Create a non-blocking, close-on-exec UDP socket bound to `addr`. IPv6 sockets are
 /// v6-only so an IPv4 interface can use the same port number. Buffer sizes are requests:
 /// the kernel caps them at `net.core.{r,w}mem_max`, which is fine.

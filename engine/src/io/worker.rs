@@ -109,6 +109,8 @@ pub(crate) struct Entry {
     copies: Vec<CopyTarget>,
     /// On a subscriber's RTP socket: transcodes the RTP copied to it (subscriber codec).
     feed: Option<Box<Transcoder>>,
+    /// TOS byte set on the socket (0: never set, the kernel's default).
+    tos: u8,
 }
 
 /// A subscriber socket of [`Entry::copies`], with its slab slot once resolved.

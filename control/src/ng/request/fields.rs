@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ngmedia_engine::core::request::{DtlsMode, Family, MediaSource};
+use ngmedia_engine::core::request::{DtlsMode, Family, MediaEcho, MediaSource};
 
 use super::values::{
     boolean, int_lenient, lossy, moh_options, normalize, received_from, strings, text,
@@ -21,7 +21,6 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"recording dir",
     b"recording path",
     b"recording pattern",
-    b"media echo",
     b"drop traffic",
     b"generate rtcp",
     b"audio player",
@@ -225,6 +224,15 @@ impl Fields {
                 _ => self.invalid(raw_key, value),
             },
             b"sdp attr" => self.sdp_attr(raw_key, value),
+            b"media echo" => match value.as_bytes().map(normalize).as_deref() {
+                Some(b"blackhole" | b"sinkhole") => self.oa.media_echo = Some(MediaEcho::Blackhole),
+                Some(b"forward" | b"fwd" | b"fw") => self.oa.media_echo = Some(MediaEcho::Forward),
+                Some(b"backward" | b"backwards" | b"reverse" | b"back" | b"bkw" | b"bk") => {
+                    self.oa.media_echo = Some(MediaEcho::Backward)
+                }
+                Some(b"both") => self.oa.media_echo = Some(MediaEcho::Both),
+                _ => self.invalid(raw_key, value),
+            },
             b"tos" => match int_lenient(value).and_then(|t| u8::try_from(t).ok()) {
                 Some(t) => self.oa.tos = Some(t),
                 None => self.invalid(raw_key, value),

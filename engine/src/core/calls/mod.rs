@@ -396,6 +396,7 @@ impl Calls {
                     intercept: 0,
                     forwarding: false,
                     saved_packets: 0,
+                    tos: self.config.tos,
                 }
             }
         };
@@ -477,6 +478,9 @@ impl Calls {
         }
         // A new offer revives a call that was deleted with a delay (rtpengine does the same).
         call.delete_at = None;
+        // `TOS` is taken from offers only, for both directions; an offer without it goes back
+        // to the configured value (rtpengine's `__tos_change`).
+        call.tos = req.tos.unwrap_or(self.config.tos);
         let out = self.negotiate(
             call,
             Exchange {

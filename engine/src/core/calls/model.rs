@@ -52,6 +52,8 @@ pub struct Call {
     pub forwarding: bool,
     /// [`Call::packets_seen`] when the call was last handed to the state store.
     pub saved_packets: u64,
+    /// TOS byte of the call's media sockets (`TOS` key of the last offer, else `--tos`).
+    pub tos: u8,
 }
 
 /// One party of a call (rtpengine's `call_monologue`), known by its SIP tag. A leg created by
@@ -187,6 +189,20 @@ pub struct Media {
     /// On a subscriber's media: transcoder for the copies (the subscriber accepted another
     /// codec than the source sends).
     pub feed: Option<crate::core::transcode::TranscodeSpec>,
+    /// What happens to the party's media instead of relaying it (`media echo`).
+    pub echo: Echo,
+}
+
+/// `media echo` on one party's media (rtpengine's `ECHO`/`BLACKHOLE` media flags).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Echo {
+    /// Relayed to the peer, the normal case.
+    #[default]
+    Relay,
+    /// Sent back to the party itself.
+    Reflect,
+    /// Counted and dropped.
+    Blackhole,
 }
 
 /// What a player toward a party was started with, to answer `stop media` with the position,
@@ -355,6 +371,7 @@ impl Media {
             resume: None,
             source: None,
             feed: None,
+            echo: Echo::Relay,
         }
     }
 
@@ -462,6 +479,21 @@ impl Call {
                     Some((source, mirror)) => (None, mirror.then_some(source).flatten()),
                     None => (rtp_sink, rtcp_sink),
                 };
+                // `media echo`: the party's media goes back to it, untouched, or nowhere.
+                let (rtp_sink, rtcp_sink, forward, transcode) = match this.echo {
+                    Echo::Relay => (rtp_sink, rtcp_sink, true, this.codec_state.transcode_rx),
+                    Echo::Reflect => (
+                        Some(ports.rtp.key),
+                        Some(if this.rtcp_mux {
+                            ports.rtp.key
+                        } else {
+                            ports.rtcp.key
+                        }),
+                        true,
+                        None,
+                    ),
+                    Echo::Blackhole => (rtp_sink, rtcp_sink, false, None),
+                };
                 streams.push(StreamPlan {
                     port: ports.rtp.key,
                     expected: this.advertised_rtp,
@@ -469,9 +501,9 @@ impl Call {
                     relatch,
                     rtp_sink,
                     rtcp_sink,
-                    forward: true,
+                    forward,
                     stats: this.rtp_stats.clone(),
-                    transcode: this.codec_state.transcode_rx,
+                    transcode,
                     srtp_in: srtp_in.clone(),
                     srtp_out: srtp_out.clone(),
                     ice: ice.clone(),
@@ -494,9 +526,9 @@ impl Call {
                     relatch,
                     rtp_sink: None,
                     rtcp_sink,
-                    forward: true,
+                    forward,
                     stats: this.rtcp_stats.clone(),
-                    transcode: this.codec_state.transcode_rx,
+                    transcode,
                     srtp_in,
                     srtp_out,
                     ice,
@@ -519,6 +551,7 @@ impl Call {
         CallPlan {
             call: self.key,
             streams,
+            tos: self.tos,
         }
     }
 

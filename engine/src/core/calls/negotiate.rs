@@ -12,12 +12,12 @@ use tracing::warn;
 
 use std::sync::Arc;
 
-use super::model::{is_avpf, Call, DtlsMediaState, LegId, Media, Setup};
+use super::model::{is_avpf, Call, DtlsMediaState, Echo, LegId, Media, Setup};
 use super::{CallError, Calls, Now};
 use crate::core::config::Interface;
 use crate::core::dtls::{DtlsIdentity, DtlsRole, Fingerprint, HashFunction};
 use crate::core::plan::{DtlsParams, LatchPolicy, PortKey, PortPair};
-use crate::core::request::{DtlsMode, Family, IceMode, OfferAnswer};
+use crate::core::request::{DtlsMode, Family, IceMode, MediaEcho, OfferAnswer};
 use crate::core::sdes::{self, CryptoAttr};
 use crate::core::sdp::{IceRewrite, Line, MediaRewrite, OriginRewrite, Sdp, SdpRewrite};
 
@@ -113,6 +113,19 @@ impl Calls {
         }
 
         self.learn_from_sdp(call, from, sdp, req);
+        if let Some(echo) = req.media_echo {
+            // rtpengine's `media echo`: "forward" is towards the receiver of this SDP.
+            let (sender, receiver) = match echo {
+                MediaEcho::Blackhole => (Echo::Blackhole, Echo::Blackhole),
+                MediaEcho::Forward => (Echo::Blackhole, Echo::Reflect),
+                MediaEcho::Backward => (Echo::Reflect, Echo::Blackhole),
+                MediaEcho::Both => (Echo::Reflect, Echo::Reflect),
+            };
+            for i in 0..sdp.media.len() {
+                call.leg_mut(from).medias[i].echo = sender;
+                call.leg_mut(to).medias[i].echo = receiver;
+            }
+        }
         call.leg_mut(from).sdp_in = Some(req.sdp.clone());
         self.settle_rtcp_mux(call, from, to, sdp, req, role);
 

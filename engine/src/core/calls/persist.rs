@@ -223,6 +223,8 @@ pub(super) struct Rebuilder<'a> {
     pub media: &'a dyn MediaPlane,
     pub interfaces: &'a [Interface],
     pub dtls: Option<&'a std::sync::Arc<crate::core::dtls::DtlsIdentity>>,
+    /// TOS of rebuilt calls (the configured one: a call's own `TOS` is not stored).
+    pub tos: u8,
 }
 
 impl Rebuilder<'_> {
@@ -298,6 +300,7 @@ impl Rebuilder<'_> {
             intercept: 0,
             forwarding: state.forwarding,
             saved_packets: 0,
+            tos: self.tos,
         })
     }
 
@@ -442,6 +445,7 @@ impl Calls {
                 media: self.media.as_ref(),
                 interfaces: &self.config.interfaces,
                 dtls: self.dtls.as_ref(),
+                tos: self.config.tos,
             }
             .call(&state, key, now);
             let mut call = match rebuilt {

@@ -677,7 +677,7 @@ impl Calls {
                 self.next_key += 1;
                 self.totals.created += 1;
                 info!(call_id = %Pii(&req.call_id), from_tag = %Pii(&req.from_tag), "new call (publish)");
-                new_call(key, &req.call_id, now)
+                new_call(key, &req.call_id, now, self.config.tos)
             }
         };
         let result = self.publish_on(&mut call, &sdp, req, now);
@@ -937,7 +937,7 @@ fn select_sources(call: &Call, req: &OfferAnswer) -> Result<Vec<LegId>, CallErro
 }
 
 /// A call created by `publish` (an offer creates its calls the same way).
-fn new_call(key: CallKey, id: &str, now: Now) -> Call {
+fn new_call(key: CallKey, id: &str, now: Now, tos: u8) -> Call {
     Call {
         key,
         id: id.to_owned(),
@@ -955,5 +955,6 @@ fn new_call(key: CallKey, id: &str, now: Now) -> Call {
         intercept: 0,
         forwarding: false,
         saved_packets: 0,
+        tos,
     }
 }

@@ -60,6 +60,7 @@ impl Core {
     pub(super) fn apply(&mut self, plan: CallPlan, mut ports: Vec<BoundPort>, w: &mut impl Watch) {
         let now = Now::read();
         let call = plan.call;
+        let tos = plan.tos;
         // Ports the call had that the new plan no longer mentions.
         let old = self.calls.remove(&call).unwrap_or_default();
         for key in old {
@@ -163,6 +164,7 @@ impl Core {
                     copies: copy_targets(&sp.copies),
                     feed: None,
                     port,
+                    tos: 0,
                 };
                 set_feed(&mut entry, sp.feed);
                 // A stream taken over from stored state continues where it was; its DTLS
@@ -209,6 +211,17 @@ impl Core {
         }
         // `ports` is empty unless the plan named a port twice; leftovers are closed on drop.
         drop(ports);
+        for key in &keys {
+            let Some(e) = self.by_key.get(key).and_then(|&i| self.slab[i].as_mut()) else {
+                continue;
+            };
+            if e.tos != tos {
+                match crate::io::sys::set_tos(e.port.raw_fd(), e.port.addr.is_ipv6(), tos) {
+                    Ok(()) => e.tos = tos,
+                    Err(err) => warn!(port = key.0, error = %err, tos, "cannot set TOS"),
+                }
+            }
+        }
         self.calls.insert(call, keys);
         self.resolve_sinks(call);
         debug!(call = call.0, "media plan applied");
