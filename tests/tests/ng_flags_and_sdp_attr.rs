@@ -155,12 +155,12 @@ fn ignored_keys_and_flags_come_back_in_warning() {
     }
     // The same through rtpp-flags, and on a command without SDP.
     let reply = ng.ok(dict! {
-        "command" => "query", "call-id" => "warn-1", "rtpp-flags" => "siprec",
+        "command" => "query", "call-id" => "warn-1", "rtpp-flags" => "no-jitter-buffer",
     });
     assert!(
         reply
             .str_at("warning")
-            .is_some_and(|w| w.contains("siprec")),
+            .is_some_and(|w| w.contains("no-jitter-buffer")),
         "{reply:?}"
     );
     // A clean request has no warning.
