@@ -3,9 +3,22 @@
 //!
 //! `handle_rtp(now, packet)` takes one received RTP packet of the input codec (or its
 //! telephone-event), `poll_output(buf)` hands out the RTP packets it produced until `None`.
-//! The output is a new RTP stream: our own SSRC, a sequence number that counts every packet
-//! we send, a timestamp in the output codec's clock that advances by exactly one output
-//! frame per packet, and the marker bit on the first packet of every talk spurt.
+//! The output follows rtpengine's rules for transcoded streams (`codec.c`), so that a
+//! receiver sees the same packets from either engine:
+//! * our own SSRC (random);
+//! * the input's sequence numbers, shifted by a running difference that grows by one for
+//!   every packet we produce and shrinks by one for every input packet we consume
+//!   (rtpengine's `seq_diff`): one packet in, one out keeps the number; 60 ms in as three
+//!   20 ms packets makes room for the two extra; a sequence reset of the sender is
+//!   absorbed, so the output numbering never jumps;
+//! * timestamps that start at the first input packet's timestamp and advance by exactly
+//!   the audio produced, in the output codec's clock (a 16 kHz input and an 8 kHz output
+//!   start on the same number, then step 160 per 20 ms); gaps in the input's timestamps
+//!   (silence suppression, a timestamp reset) do not show in the output;
+//! * the marker bit only where a telephone-event starts (the sender's marker when it is
+//!   forwarded, ours when a digit is detected in-band);
+//! * input packets are reordered first ([`sequencer`]): an early packet waits for the
+//!   ones before it, a missing one is given up after ten later packets or 60 ms.
 //!
 //! * Audio is decoded to mono PCM at one internal rate, the encoder's: 8 kHz toward G.711
 //!   and G.729, 16 kHz toward G.722, and toward Opus the narrower band of the two sides
@@ -22,19 +35,20 @@
 //!   frames become 20 ms Opus packets and 60 ms input becomes three 20 ms packets.
 //! * Loss (a sequence gap with a timestamp gap of at most [`MAX_CONCEAL_MS`]) is filled by
 //!   the decoder's concealment (Opus PLC, or its in-band FEC for the packet just before the
-//!   one that arrived; G.729 erasure frames; silence for G.711), so the output timestamp
-//!   line has no hole. A larger timestamp gap, or one without a sequence gap, is silence
-//!   suppression: the output timestamp jumps by the same time and the marker bit is set.
+//!   one that arrived; G.729 erasure frames; silence for G.711), each concealed packet
+//!   taking the sequence number of the one it replaces. rtpengine drops the lost time
+//!   instead; concealing keeps the receiver's playout in step with the sender.
 //! * telephone-event (RFC 4733) is forwarded with the output side's payload type, its
 //!   timestamp placed on the output timeline and its duration scaled to the output clock;
-//!   when the output side has no telephone-event the digit is rendered in-band as a DTMF
-//!   tone instead.
+//!   the output timeline moves on by the event's duration, and the sender's audio during
+//!   the event is dropped (the event replaces it). When the output side has no
+//!   telephone-event the digit is rendered in-band as a DTMF tone instead.
 //! * In-band DTMF detection (`detect DTMF`, [`TranscodeSpec::detect_dtmf`]): toward a side
 //!   with telephone-event, every output frame's PCM goes through a Goertzel detector
 //!   before it is encoded. While a digit is held, its frames are sent as RFC 4733 event
 //!   reports (the other side's payload type, one per output frame, duration growing by a
 //!   frame) instead of audio, so the receiver does not see the digit twice; the end is
-//!   reported three times and audio resumes with the marker bit. Detection confirms a
+//!   reported three times and audio resumes. Detection confirms a
 //!   digit after two 25.6 ms blocks, so the first ~50 ms of a tone still leave as audio
 //!   (too short to count as a digit, ITU-T Q.24 asks for 40 ms of tone).
 //!
@@ -48,6 +62,7 @@
 mod audio;
 mod dtmf;
 mod rtcp;
+mod sequencer;
 mod spec;
 
 pub use rtcp::{write_rtcp_report, Reception};
@@ -59,6 +74,7 @@ pub use spec::{
 use dtmf::{Detected, EventState};
 use ngmedia_codecs::dtmf::DtmfDetector;
 use ngmedia_codecs::{Codec, CodecKind, CodecParams, Decoder, Encoder, EncoderOptions, Resampler};
+use sequencer::{Insert, Sequencer, SLOT_BYTES, WAIT_PACKETS};
 
 use super::rtp::RtpHeader;
 
@@ -86,6 +102,12 @@ struct RateStage {
     pending: Box<[i16]>,
     pending_len: usize,
 }
+/// A missing input packet is given up on once the newest one is this far ahead of the
+/// last one used (rtpengine's "timestamp difference too large" in `codec.c`).
+const FORCE_AFTER_US: u64 = 60_000;
+/// Audio this far (input clock units) from a telephone-event's start is not part of it:
+/// the event state is stale and audio flows again (rtpengine: `packet_decode`).
+const EVENT_STALE_UNITS: u32 = 80_000;
 
 #[derive(Debug, Clone, Copy)]
 struct InputState {
@@ -93,8 +115,6 @@ struct InputState {
     base_seq: u32,
     /// Extended highest sequence number seen.
     max_seq: u32,
-    /// Sequence number of the last packet used (extended).
-    last_seq: u32,
     /// Timestamp where the next audio packet is expected (last audio ts + its duration).
     next_ts: u32,
     have_audio: bool,
@@ -128,10 +148,20 @@ pub struct Transcoder {
     /// In-band DTMF detector on the PCM going to the encoder (`detect_dtmf`).
     detector: Option<DtmfDetector>,
     detected: Option<Detected>,
-    /// Output RTP line.
+    /// Input reordering.
+    sequencer: Sequencer,
+    /// Timestamp of the last input packet used (rtpengine's `last_ts`), to give up on a
+    /// missing packet after [`FORCE_AFTER_US`].
+    last_ts: Option<u32>,
+    /// Sequence number of the input packet being processed.
+    cur_seq: u16,
+    /// Output sequence number = input sequence number + this (rtpengine's `seq_diff`).
+    seq_diff: u16,
+    /// Output RTP line: SSRC, the timestamp of the next output frame (set from the first
+    /// input packet), the marker for the next packet.
     ssrc: u32,
-    seq: u16,
     ts: u32,
+    ts_based: bool,
     marker: bool,
     counters: TranscodeCounters,
     last_rx_ms: u64,
@@ -154,8 +184,8 @@ fn mono(codec: Codec) -> Codec {
 }
 
 impl Transcoder {
-    /// Build the codec state, buffers and the output RTP line (random SSRC, sequence number
-    /// and timestamp base, as RFC 3550 asks).
+    /// Build the codec state, buffers and the output RTP line (random SSRC; sequence
+    /// numbers and timestamps follow the input, see the module docs).
     pub fn new(spec: TranscodeSpec) -> Result<Transcoder, TranscodeError> {
         for end in [&spec.input, &spec.output] {
             if end.codec.kind() == CodecKind::TelephoneEvent {
@@ -216,10 +246,14 @@ impl Transcoder {
             event: None,
             detector,
             detected: None,
+            sequencer: Sequencer::new(),
+            last_ts: None,
+            cur_seq: 0,
+            seq_diff: 0,
             ssrc: rand::random(),
-            seq: rand::random(),
-            ts: rand::random(),
-            marker: true,
+            ts: 0,
+            ts_based: false,
+            marker: false,
             counters: TranscodeCounters::default(),
             last_rx_ms: 0,
         })
@@ -255,72 +289,162 @@ impl Transcoder {
             self.counters.errors += 1;
             return;
         };
-        let Ok(payload) = h.payload() else {
+        if h.payload().is_err() {
             self.counters.errors += 1;
             return;
-        };
+        }
         let pt = h.payload_type();
         let is_event = Some(pt) == self.spec.input.event_pt;
         if pt != self.spec.input.pt && !is_event {
             self.counters.errors += 1;
             return;
         }
-        let Some(lost) = self.track_input(now_ms, &h) else {
-            self.counters.late += 1;
+        if self.input.is_some_and(|st| st.ssrc != h.ssrc()) {
+            self.restart_output();
+        }
+        self.track_input(now_ms, &h);
+        let seq = h.sequence_number();
+        self.last_rx_ms = now_ms;
+        if self.sequencer.is_next_in_line(seq) {
+            // In order with nothing held: no copy.
+            self.sequencer.consume_direct(seq);
+            self.counters.received += 1;
+            self.process(packet, 0);
+            return;
+        }
+        match self.sequencer.insert(seq, packet) {
+            Insert::Duplicate => {
+                self.counters.late += 1;
+                return;
+            }
+            Insert::TooLarge => {
+                self.counters.errors += 1;
+                return;
+            }
+            Insert::Reset { expected } => {
+                // The sender restarted its numbering: keep ours continuous.
+                self.seq_diff = self.seq_diff.wrapping_sub(seq.wrapping_sub(expected));
+            }
+            Insert::Queued => {}
+        }
+        self.counters.received += 1;
+        self.drain_sequencer(h.timestamp());
+    }
+
+    /// Process every packet the sequencer releases. `newest_ts` is the timestamp of the
+    /// packet just received: once it is [`FORCE_AFTER_US`] past the last packet used, a
+    /// missing packet is given up on.
+    fn drain_sequencer(&mut self, newest_ts: u32) {
+        // Measured in the input's clock (rtpengine divides by the output's, which only
+        // differs between codecs of different clock rates, and then waits too long or not
+        // long enough).
+        let in_clock = self.spec.input.codec.clock_rate.max(1) as u64;
+        loop {
+            let released = match self.sequencer.pop(WAIT_PACKETS) {
+                Some(r) => Some(r),
+                None if self.sequencer.held() == 0 => None,
+                None => {
+                    let diff = newest_ts.wrapping_sub(self.last_ts.unwrap_or(newest_ts));
+                    let overdue = diff != 0
+                        && diff < 0x8000_0000
+                        && diff as u64 * 1_000_000 / in_clock >= FORCE_AFTER_US;
+                    overdue.then(|| self.sequencer.pop(0)).flatten()
+                }
+            };
+            let Some(r) = released else {
+                break;
+            };
+            // Borrow the held packet while `self` is updated (an empty box allocates nothing).
+            let held = std::mem::take(&mut self.sequencer.buf);
+            let start = r.slot * SLOT_BYTES;
+            self.process(&held[start..start + r.len], r.lost as u32);
+            self.sequencer.buf = held;
+        }
+    }
+
+    /// Decode (or forward) one input packet in sequence order; `lost` packets are missing
+    /// just before it.
+    fn process(&mut self, packet: &[u8], lost: u32) {
+        let Ok(h) = RtpHeader::parse(packet) else {
             return;
         };
-        self.counters.received += 1;
-        self.last_rx_ms = now_ms;
+        let Ok(payload) = h.payload() else {
+            return;
+        };
+        let is_event = Some(h.payload_type()) == self.spec.input.event_pt;
+        let ts = h.timestamp();
+        self.last_ts = Some(match self.last_ts {
+            // Several packets on one timestamp (a telephone-event's updates): count the
+            // event's packet time, so the next audio is not taken for overdue.
+            Some(last) if last.wrapping_sub(ts) < 0x8000_0000 => {
+                if is_event {
+                    let ptime = self.spec.input.ptime_ms.max(1);
+                    last.wrapping_add(self.spec.input.codec.clock_rate * ptime / 1000)
+                } else {
+                    last
+                }
+            }
+            _ => ts,
+        });
+        if !self.ts_based {
+            self.ts = ts;
+            self.ts_based = true;
+        }
+        self.cur_seq = h.sequence_number();
         if is_event {
             self.handle_event(&h, payload);
         } else {
             self.handle_audio(&h, payload, lost);
         }
+        // One input packet consumed.
+        self.seq_diff = self.seq_diff.wrapping_sub(1);
     }
 
-    /// Sequence bookkeeping (RFC 3550 A.1, simplified: no probation) and jitter. Returns
-    /// the number of packets missing just before this one, `None` for a packet older than
-    /// the last one used.
-    fn track_input(&mut self, now_ms: u64, h: &RtpHeader<'_>) -> Option<u32> {
+    /// The sequence number for the next output packet.
+    fn next_seq(&mut self) -> u16 {
+        let seq = self.cur_seq.wrapping_add(self.seq_diff);
+        self.seq_diff = self.seq_diff.wrapping_add(1);
+        seq
+    }
+
+    /// The sender changed its SSRC: a new input stream, so a new output stream (rtpengine
+    /// maps every input SSRC to its own output SSRC).
+    fn restart_output(&mut self) {
+        self.input = None;
+        self.sequencer.reset();
+        self.last_ts = None;
+        self.seq_diff = 0;
+        self.ssrc = rand::random();
+        self.ts_based = false;
+        self.event = None;
+        self.marker = false;
+    }
+
+    /// Reception statistics (RFC 3550 A.1, simplified: no probation) and jitter, on
+    /// arrival; ordering is the sequencer's business.
+    fn track_input(&mut self, now_ms: u64, h: &RtpHeader<'_>) {
         let seq = h.sequence_number();
         let clock = self.spec.input.codec.clock_rate as i64;
         let arrival = now_ms as i64 * clock / 1000;
         let transit = arrival - h.timestamp() as i64;
-        let st = match &mut self.input {
-            Some(st) if st.ssrc == h.ssrc() => st,
-            _ => {
-                // First packet, or the sender restarted with a new SSRC: start over.
-                self.input = Some(InputState {
-                    ssrc: h.ssrc(),
-                    base_seq: seq as u32,
-                    max_seq: seq as u32,
-                    last_seq: (seq as u32).wrapping_sub(1),
-                    next_ts: h.timestamp(),
-                    have_audio: false,
-                    received: 0,
-                    expected_prior: 0,
-                    received_prior: 0,
-                    jitter_q4: 0,
-                    transit: None,
-                });
-                self.input.as_mut().expect("just set")
-            }
-        };
+        let st = self.input.get_or_insert(InputState {
+            ssrc: h.ssrc(),
+            base_seq: seq as u32,
+            max_seq: seq as u32,
+            next_ts: h.timestamp(),
+            have_audio: false,
+            received: 0,
+            expected_prior: 0,
+            received_prior: 0,
+            jitter_q4: 0,
+            transit: None,
+        });
         // Extend to 32 bits around the highest sequence number seen.
         let delta = seq.wrapping_sub(st.max_seq as u16) as i16 as i32;
         let ext = (st.max_seq as i64 + delta as i64).max(0) as u32;
-        if ext <= st.last_seq && st.received > 0 {
-            return None;
-        }
-        let lost = if st.received > 0 {
-            ext - st.last_seq - 1
-        } else {
-            0
-        };
         if ext > st.max_seq {
             st.max_seq = ext;
         }
-        st.last_seq = ext;
         st.received += 1;
         if let Some(prev) = st.transit {
             let d = (transit - prev).unsigned_abs().min(u32::MAX as u64 / 32) as u32;
@@ -328,7 +452,6 @@ impl Transcoder {
             st.jitter_q4 = st.jitter_q4 + d - ((st.jitter_q4 + 8) >> 4);
         }
         st.transit = Some(transit);
-        Some(lost)
     }
 
     /// The next free queue slot (the oldest packet is dropped when the queue is full).

@@ -135,6 +135,9 @@ pub struct CodecState {
     offerer_ptime: Option<u32>,
     /// `ptime` forced toward the answerer.
     ptime: Option<u32>,
+    /// `ptime-reverse` given with the offer: the packetisation the offerer gets.
+    #[serde(default)]
+    ptime_reverse: Option<u32>,
     /// Offerer codecs the answer keeps even when the answerer chose another one.
     accept: Vec<String>,
     always_transcode: bool,
@@ -168,8 +171,9 @@ pub(super) fn offer(
     offerer_ptime: Option<u32>,
     opts: &CodecOptions,
     ptime: Option<u32>,
+    ptime_reverse: Option<u32>,
 ) -> (SdpEdit, Option<CodecState>) {
-    if opts.is_empty() && ptime.is_none() {
+    if opts.is_empty() && ptime.is_none() && ptime_reverse.is_none() {
         return (SdpEdit::default(), None);
     }
     let strip = specs(&opts.strip);
@@ -298,6 +302,7 @@ pub(super) fn offer(
         offerer: surviving,
         offerer_ptime,
         ptime,
+        ptime_reverse,
         accept: [opts.accept.clone(), opts.consume.clone()].concat(),
         always_transcode: opts.always_transcode,
         single_codec: opts.single_codec,
@@ -358,6 +363,8 @@ pub(super) fn answer(
         .concat(),
     );
     let always = state.always_transcode || opts.always_transcode || has_all(&accept);
+    // `ptime-reverse` may come with the offer or the answer.
+    let ptime_reverse = ptime_reverse.or(state.ptime_reverse);
     let single = state.single_codec || opts.single_codec;
     let detect = state.detect_dtmf || opts.detect_dtmf;
     let offerer = &state.offerer;
@@ -398,8 +405,16 @@ pub(super) fn answer(
             c.def.default_ptime
         }
     };
-    let b_ptime_of = |c: &CodecInfo| -> u32 {
-        let p = state.ptime.or(answer_ptime).unwrap_or(c.def.default_ptime);
+    // Repacketising one codec, what A sends is what B gets unless `ptime` changes it: B's
+    // a=ptime alone does not (rtpengine keeps the offer's packetisation). Transcoding
+    // encodes for B, at the ptime B asked for.
+    let b_ptime_of = |c: &CodecInfo, same_codec: bool| -> u32 {
+        let wanted = if same_codec {
+            state.ptime.or(state.offerer_ptime).or(answer_ptime)
+        } else {
+            state.ptime.or(answer_ptime)
+        };
+        let p = wanted.unwrap_or(c.def.default_ptime);
         if c.supports_ptime(p) {
             p
         } else {
@@ -410,42 +425,43 @@ pub(super) fn answer(
         let set = specs(&[state.set.clone(), opts.set.clone()].concat());
         set.iter().find(|s| s.matches(c)).and_then(|s| s.bitrate)
     };
-    let spec_pair = |a: &SdpCodec, b: &SdpCodec| -> Option<(TranscodeSpec, TranscodeSpec)> {
-        let (ai, bi) = (transcodable(a)?, transcodable(b)?);
-        let a_events = a_event_at(a.clock_rate).map(|e| e.pt);
-        let b_events = b_event_at(b.clock_rate).map(|e| e.pt);
-        let a_end = CodecEnd {
-            codec: ai,
-            pt: a.pt,
-            ptime_ms: a_ptime_of(&ai),
-            event_pt: a_events,
-            bitrate: bitrate_for(a),
+    let spec_pair =
+        |a: &SdpCodec, b: &SdpCodec, same: bool| -> Option<(TranscodeSpec, TranscodeSpec)> {
+            let (ai, bi) = (transcodable(a)?, transcodable(b)?);
+            let a_events = a_event_at(a.clock_rate).map(|e| e.pt);
+            let b_events = b_event_at(b.clock_rate).map(|e| e.pt);
+            let a_end = CodecEnd {
+                codec: ai,
+                pt: a.pt,
+                ptime_ms: a_ptime_of(&ai),
+                event_pt: a_events,
+                bitrate: bitrate_for(a),
+            };
+            let b_end = CodecEnd {
+                codec: bi,
+                pt: b.pt,
+                ptime_ms: b_ptime_of(&bi, same),
+                event_pt: b_events,
+                bitrate: bitrate_for(b),
+            };
+            // Detection only where the sender has no events of its own (rtpengine: `detect
+            // DTMF` enables the DSP when the receiving side lacks a DTMF payload type).
+            let detect_from = |from: &CodecEnd, to: &CodecEnd| {
+                detect && from.event_pt.is_none() && to.event_pt.is_some()
+            };
+            Some((
+                TranscodeSpec {
+                    input: a_end,
+                    output: b_end,
+                    detect_dtmf: detect_from(&a_end, &b_end),
+                },
+                TranscodeSpec {
+                    input: b_end,
+                    output: a_end,
+                    detect_dtmf: detect_from(&b_end, &a_end),
+                },
+            ))
         };
-        let b_end = CodecEnd {
-            codec: bi,
-            pt: b.pt,
-            ptime_ms: b_ptime_of(&bi),
-            event_pt: b_events,
-            bitrate: bitrate_for(b),
-        };
-        // Detection only where the sender has no events of its own (rtpengine: `detect
-        // DTMF` enables the DSP when the receiving side lacks a DTMF payload type).
-        let detect_from = |from: &CodecEnd, to: &CodecEnd| {
-            detect && from.event_pt.is_none() && to.event_pt.is_some()
-        };
-        Some((
-            TranscodeSpec {
-                input: a_end,
-                output: b_end,
-                detect_dtmf: detect_from(&a_end, &b_end),
-            },
-            TranscodeSpec {
-                input: b_end,
-                output: a_end,
-                detect_dtmf: detect_from(&b_end, &a_end),
-            },
-        ))
-    };
 
     let passthrough = match (shared, forced) {
         (Some((a, _)), Some(f)) => same_codec(a, f),
@@ -471,7 +487,7 @@ pub(super) fn answer(
         }
         // Forced ptime on either side that differs, or in-band DTMF to detect: decode.
         let repack = (state.ptime.is_some() || ptime_reverse.is_some() || detect)
-            .then(|| spec_pair(a, b))
+            .then(|| spec_pair(a, b, true))
             .flatten()
             .filter(|(ab, ba)| {
                 ab.input.ptime_ms != ab.output.ptime_ms || ab.detect_dtmf || ba.detect_dtmf
@@ -483,8 +499,13 @@ pub(super) fn answer(
         return AnswerOutcome {
             edit: SdpEdit {
                 codecs: (list.as_slice() != answer).then_some(list),
+                // A gets a=ptime only for a packetisation it asked for (its offer's
+                // a=ptime) or was given (`ptime-reverse`), as rtpengine answers.
                 ptime: from_answerer
-                    .filter(|s| s.input.ptime_ms != s.output.ptime_ms)
+                    .filter(|s| {
+                        s.input.ptime_ms != s.output.ptime_ms
+                            && (ptime_reverse.is_some() || state.offerer_ptime.is_some())
+                    })
                     .map(|s| s.output.ptime_ms)
                     .or(ptime_reverse),
             },
@@ -503,7 +524,9 @@ pub(super) fn answer(
     let b = answer
         .iter()
         .find(|c| !is_event(c) && transcodable(c).is_some());
-    let pair = a.zip(b).and_then(|(a, b)| Some((a, b, spec_pair(a, b)?)));
+    let pair = a
+        .zip(b)
+        .and_then(|(a, b)| Some((a, b, spec_pair(a, b, false)?)));
     let Some((a, _, (ab, ba))) = pair else {
         // Nothing we can transcode between: leave the answer as it is.
         return AnswerOutcome::default();
@@ -536,7 +559,13 @@ pub(super) fn edit_sdp(call: &mut Call, ex: Exchange, sdp: &Sdp, req: &OfferAnsw
         let codecs = section.codecs();
         let edit = match ex.role {
             Role::Offer => {
-                let (edit, state) = offer(&codecs, section.ptime(), &req.codec, req.ptime);
+                let (edit, state) = offer(
+                    &codecs,
+                    section.ptime(),
+                    &req.codec,
+                    req.ptime,
+                    req.ptime_reverse,
+                );
                 if let Some(m) = media_mut(call, ex.to, i) {
                     m.codec_state.state = state;
                 }

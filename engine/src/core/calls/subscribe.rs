@@ -342,7 +342,7 @@ impl Calls {
             }
             let codecs = section.codecs();
             let (edit, state) =
-                super::codecs::offer(&codecs, section.ptime(), &req.codec, req.ptime);
+                super::codecs::offer(&codecs, section.ptime(), &req.codec, req.ptime, None);
             if let Some(list) = &edit.codecs {
                 section.set_codecs(list);
             }

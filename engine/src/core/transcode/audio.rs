@@ -3,7 +3,7 @@
 
 use ngmedia_codecs::{CodecKind, Decoder};
 
-use super::{write_header, Transcoder, FIFO, MAX_CONCEAL_MS, SLOT};
+use super::{write_header, Transcoder, EVENT_STALE_UNITS, FIFO, MAX_CONCEAL_MS, SLOT};
 use crate::core::rtp::RtpHeader;
 
 impl Transcoder {
@@ -11,37 +11,37 @@ impl Transcoder {
         if payload.is_empty() {
             return;
         }
-        // An active in-band rendering replaces the audio until the event ends.
-        if matches!(&self.event, Some(e) if e.tone.is_some() && !e.ended) {
-            return;
+        let ts = h.timestamp();
+        // A telephone-event in progress replaces the audio (rtpengine drops the sender's
+        // audio while a DTMF event runs), unless the event is long stale.
+        if let Some(e) = &self.event {
+            if !e.ended {
+                if ts.wrapping_sub(e.in_ts) as i32 as i64 >= EVENT_STALE_UNITS as i64
+                    || e.in_ts.wrapping_sub(ts) as i32 as i64 >= EVENT_STALE_UNITS as i64
+                {
+                    self.event = None;
+                } else {
+                    return;
+                }
+            }
         }
         let in_clock = self.spec.input.codec.clock_rate;
-        let ts = h.timestamp();
         let (have_audio, next_ts) = match &self.input {
             Some(st) => (st.have_audio, st.next_ts),
             None => (false, ts),
         };
-        if h.marker() {
-            self.marker = true;
+        let gap = if have_audio {
+            ts.wrapping_sub(next_ts) as i32
+        } else {
+            0
+        };
+        let max_gap = (in_clock / 1000 * MAX_CONCEAL_MS) as i32;
+        if lost_packets > 0 && gap > 0 && gap <= max_gap {
+            let samples = self.to_decoder_samples(gap as u32);
+            self.conceal(samples, payload, lost_packets);
         }
-        let mut gap = ts.wrapping_sub(next_ts) as i32;
-        if !have_audio {
-            gap = 0;
-        }
-        if gap > 0 {
-            let max_gap = (in_clock / 1000 * MAX_CONCEAL_MS) as i32;
-            if lost_packets > 0 && gap <= max_gap {
-                let samples = self.to_decoder_samples(gap as u32);
-                self.conceal(samples, payload, lost_packets);
-            } else {
-                // Silence suppression or a long outage: jump the output clock by the same
-                // time and mark the new talk spurt.
-                let out_units = (gap as u64 * self.spec.output.codec.clock_rate as u64
-                    / in_clock as u64) as u32;
-                self.ts = self.ts.wrapping_add(out_units);
-                self.marker = true;
-            }
-        }
+        // Any other timestamp gap (silence suppression, a reset) does not show in the
+        // output: its timestamps count the audio produced.
         let n = match self.decoder.decode(payload, &mut self.scratch) {
             Ok(n) => n,
             Err(_) => {
@@ -86,11 +86,22 @@ impl Transcoder {
             return;
         }
         let ch = self.decoder.channels() as usize;
-        let per_packet = (samples / lost.max(1) as usize).max(1);
+        let lost = lost.max(1);
+        let per_packet = (samples / lost as usize).max(1);
+        // Each concealed packet stands for one lost input packet and takes its sequence
+        // number; the packet that arrived comes after them.
+        let arrived = self.cur_seq;
+        self.cur_seq = arrived.wrapping_sub(lost as u16);
         let mut done = 0;
+        let mut packet = 0;
         while done < samples {
-            let chunk = per_packet.min(samples - done);
-            let last = done + chunk >= samples;
+            packet += 1;
+            let last = packet >= lost;
+            let chunk = if last {
+                samples - done
+            } else {
+                per_packet.min(samples - done)
+            };
             let r = if last && self.spec.input.codec.kind() == CodecKind::Opus {
                 self.decoder.decode_fec(next, chunk, &mut self.scratch)
             } else {
@@ -108,9 +119,13 @@ impl Transcoder {
                 }
             }
             done += chunk;
+            self.encode_ready();
+            self.seq_diff = self.seq_diff.wrapping_sub(1);
+            self.cur_seq = self.cur_seq.wrapping_add(1);
         }
+        // Fewer chunks than lost packets (very short gap): the rest are skipped numbers.
+        self.cur_seq = arrived;
         self.counters.concealed += lost as u64;
-        self.encode_ready();
     }
 
     /// Append `frames` of the decoder's scratch output (interleaved `ch` channels) to the
@@ -227,16 +242,11 @@ impl Transcoder {
                 continue;
             }
             let marker = std::mem::take(&mut self.marker);
-            write_header(
-                out,
-                marker,
-                self.spec.output.pt,
-                self.seq,
-                self.ts,
-                self.ssrc,
-            );
+            let seq = self.cur_seq.wrapping_add(self.seq_diff);
+            self.seq_diff = self.seq_diff.wrapping_add(1);
+            let out = &mut self.queue[slot * SLOT..(slot + 1) * SLOT];
+            write_header(out, marker, self.spec.output.pt, seq, self.ts, self.ssrc);
             self.queue_len[slot] = crate::core::rtp::RTP_HEADER_LEN + len;
-            self.seq = self.seq.wrapping_add(1);
             self.ts = self.ts.wrapping_add(step);
             self.counters.sent_packets = self.counters.sent_packets.wrapping_add(1);
             self.counters.sent_octets = self.counters.sent_octets.wrapping_add(len as u32);

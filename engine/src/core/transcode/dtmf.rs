@@ -12,7 +12,7 @@ const DEFAULT_TONE_VOLUME: u8 = 10;
 #[derive(Debug)]
 pub(super) struct EventState {
     /// Input timestamp identifying the event.
-    in_ts: u32,
+    pub(super) in_ts: u32,
     /// Timestamp of the event on the output timeline.
     out_ts: u32,
     pub(super) ended: bool,
@@ -54,12 +54,13 @@ impl Transcoder {
                     self.queue_event(pt, false, d.ts, end);
                 }
                 self.detected = None;
-                self.marker = true;
             }
         }
         let Some(event) = held else {
             return false;
         };
+        // The first report of a digit carries the marker (RFC 4733 §2.5.1.2).
+        let marker = self.detected.is_none();
         let d = match self.detected {
             // A segment's duration is 16 bits: a long digit continues in a new segment
             // at the current time (RFC 4733 §2.5.1.3).
@@ -69,21 +70,17 @@ impl Transcoder {
                 ..d
             },
             Some(d) => d,
-            None => {
-                self.marker = true;
-                Detected {
-                    event,
-                    ts: self.ts,
-                    duration: 0,
-                }
-            }
+            None => Detected {
+                event,
+                ts: self.ts,
+                duration: 0,
+            },
         };
         let d = Detected {
             duration: d.duration + step,
             ..d
         };
         self.detected = Some(d);
-        let marker = std::mem::take(&mut self.marker);
         let report = TelephoneEvent {
             event,
             end: false,
@@ -98,7 +95,7 @@ impl Transcoder {
 
     /// Queue one telephone-event report on the output line.
     fn queue_event(&mut self, pt: u8, marker: bool, ts: u32, ev: TelephoneEvent) {
-        let (seq, ssrc) = (self.seq, self.ssrc);
+        let (seq, ssrc) = (self.next_seq(), self.ssrc);
         self.queue_packet(|out| {
             write_header(out, marker, pt, seq, ts, ssrc);
             match ev.write(&mut out[crate::core::rtp::RTP_HEADER_LEN..]) {
@@ -106,7 +103,6 @@ impl Transcoder {
                 Err(_) => 0,
             }
         });
-        self.seq = self.seq.wrapping_add(1);
         self.counters.sent_packets = self.counters.sent_packets.wrapping_add(1);
         self.counters.sent_octets = self
             .counters
@@ -153,7 +149,6 @@ impl Transcoder {
                 tone,
                 rendered: 0,
             });
-            self.marker = true;
         }
         let Some(state) = self.event.as_mut() else {
             return;
@@ -163,9 +158,10 @@ impl Transcoder {
         if let Some(pt) = self.spec.output.event_pt {
             let duration = (ev.duration as u64 * out_clock / in_clock).min(u16::MAX as u64) as u16;
             let out_ev = TelephoneEvent { duration, ..ev };
-            let marker = std::mem::take(&mut self.marker);
-            let (seq, ts_out, ssrc) = (self.seq, state.out_ts, self.ssrc);
-            let end_ts = ts_out.wrapping_add(duration as u32);
+            // The sender's marker: set on the first packet of the event.
+            let marker = h.marker();
+            let ts_out = state.out_ts;
+            let (seq, ssrc) = (self.next_seq(), self.ssrc);
             self.queue_packet(|out| {
                 write_header(out, marker, pt, seq, ts_out, ssrc);
                 match out_ev.write(&mut out[crate::core::rtp::RTP_HEADER_LEN..]) {
@@ -173,15 +169,12 @@ impl Transcoder {
                     Err(_) => 0,
                 }
             });
-            self.seq = self.seq.wrapping_add(1);
             self.counters.sent_packets = self.counters.sent_packets.wrapping_add(1);
             self.counters.sent_octets = self.counters.sent_octets.wrapping_add(4);
+            // The event replaces audio: the output timeline continues after the time it
+            // has covered so far (rtpengine moves its encoder's clock the same way).
+            self.ts = ts_out.wrapping_add(duration as u32);
             if ev.end && !was_ended {
-                // Audio resumes after the event on the output timeline.
-                if (end_ts.wrapping_sub(self.ts) as i32) > 0 {
-                    self.ts = end_ts;
-                }
-                self.marker = true;
                 self.resync_input_after_event(h, ev.duration);
             }
             return;

@@ -122,7 +122,11 @@ fn pcmu_to_pcma_keeps_the_sine() {
         out.extend(drain(&mut t));
     }
     assert_eq!(out.len(), 25);
-    assert!(out[0].marker && out[1..].iter().all(|o| !o.marker));
+    // rtpengine's output line: the input's sequence numbers and timestamps, no marker.
+    assert!(out.iter().all(|o| !o.marker));
+    for (k, o) in out.iter().enumerate() {
+        assert_eq!((o.seq, o.ts), (100 + k as u16, 1000 + 160 * k as u32));
+    }
     assert!(out.iter().all(|o| o.pt == 8 && o.payload.len() == 160));
     assert_eq!(out[0].ssrc, t.ssrc());
     assert_ne!(out[0].ssrc, 0xabc);
@@ -281,7 +285,7 @@ fn loss_is_concealed_without_timestamp_jump() {
 }
 
 #[test]
-fn duplicates_dropped_and_silence_suppression_marks_a_talk_spurt() {
+fn duplicates_dropped_and_silence_gap_closed() {
     let mut t = Transcoder::new(TranscodeSpec {
         input: end(pcmu(), 0, 20, None),
         output: end(pcma(), 8, 20, None),
@@ -300,9 +304,10 @@ fn duplicates_dropped_and_silence_suppression_marks_a_talk_spurt() {
     t.handle_rtp(1000, &rtp(0, true, 102, 1000 + 320 + 8000, 0xabc, &payload));
     let out = drain(&mut t);
     assert_eq!(out.len(), 1);
-    assert!(out[0].marker);
+    // As rtpengine: the output timestamps count the audio sent, no marker.
+    assert!(!out[0].marker);
     assert_eq!(out[0].seq, first[1].seq.wrapping_add(1));
-    assert_eq!(out[0].ts, first[1].ts.wrapping_add(160 + 8000));
+    assert_eq!(out[0].ts, first[1].ts.wrapping_add(160));
     assert_eq!(t.counters().concealed, 0);
 }
 
@@ -370,7 +375,8 @@ fn telephone_event_gets_the_other_sides_pt_and_clock() {
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].ts, ev[0].ts + 3840);
     assert_eq!(after[0].seq, ev[5].seq.wrapping_add(1));
-    assert!(after[0].marker);
+    assert_eq!((audio[0].seq, ev[0].seq), (100, 102));
+    assert!(!after[0].marker);
 }
 
 #[test]
@@ -466,12 +472,12 @@ fn in_band_digit_detected_and_sent_as_events() {
     assert!(reports[n..].iter().all(|r| r.end && r.duration == last));
     // About the tone's 200 ms, give or take the detector's confirmation delay.
     assert!((1120..=1920).contains(&last), "digit lasted {last}");
-    // Audio resumes as a new talk spurt right after the reported duration.
+    // Audio resumes right after the reported duration (no marker, as rtpengine).
     let resume = &out[last_ev + 1];
     assert_eq!(resume.pt, 8);
-    assert!(resume.marker);
+    assert!(!resume.marker);
     assert_eq!(resume.ts, ev_ts + last as u32);
-    assert!(out[last_ev + 2..].iter().all(|o| o.pt == 8 && !o.marker));
+    assert!(out[last_ev + 1..].iter().all(|o| o.pt == 8 && !o.marker));
     assert_eq!(t.counters().sent_packets, 33);
 }
 
@@ -688,4 +694,156 @@ fn g722_loss_is_filled_and_events_keep_the_8khz_clock() {
         .map(|e| TelephoneEvent::parse(&e.payload).unwrap().duration)
         .collect();
     assert_eq!(d, [2400, 4800]);
+}
+
+/// Feed `(seq, ts, samples)` PCMU packets of silence and collect `(seq, ts, payload len)`
+/// of what comes out after each one.
+fn run_line(t: &mut Transcoder, input: &[(u16, u32, usize)]) -> Vec<Vec<(u16, u32, usize)>> {
+    input
+        .iter()
+        .map(|&(seq, ts, n)| {
+            t.handle_rtp(0, &rtp(0, false, seq, ts, 0x1234, &vec![0xff; n]));
+            drain(t)
+                .iter()
+                .map(|o| {
+                    assert!(!o.marker);
+                    (o.seq, o.ts, o.payload.len())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn repacketised_output_keeps_the_input_numbering() {
+    // rtpengine's "default ptime in, ptime=30 out": 20 ms in, 30 ms out.
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 20, None),
+        output: end(pcmu(), 0, 30, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let out = run_line(
+        &mut t,
+        &[
+            (1000, 3000, 160),
+            (1001, 3160, 160),
+            (1002, 3320, 160),
+            (1003, 3480, 160),
+            (1004, 3640, 160),
+            // A sequence and timestamp reset: the output carries on regardless.
+            (8000, 500_000, 480),
+        ],
+    );
+    assert_eq!(
+        out,
+        vec![
+            vec![],
+            vec![(1000, 3000, 240)],
+            vec![(1001, 3240, 240)],
+            vec![],
+            vec![(1002, 3480, 240)],
+            vec![(1003, 3720, 240), (1004, 3960, 240)],
+        ]
+    );
+    // The other direction: 60 ms in as three 20 ms, then 10 ms in with reordering.
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 20, None),
+        output: end(pcmu(), 0, 20, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let out = run_line(
+        &mut t,
+        &[
+            (4000, 5000, 480),
+            (4001, 5480, 480),
+            (4002, 5960, 80),
+            (4003, 6040, 80),
+            (4005, 6200, 80),
+            (4004, 6120, 80),
+            (4006, 6280, 80),
+            (4007, 6360, 80),
+        ],
+    );
+    assert_eq!(
+        out,
+        vec![
+            vec![(4000, 5000, 160), (4001, 5160, 160), (4002, 5320, 160)],
+            vec![(4003, 5480, 160), (4004, 5640, 160), (4005, 5800, 160)],
+            vec![],
+            vec![(4006, 5960, 160)],
+            vec![],
+            vec![(4007, 6120, 160)],
+            vec![],
+            vec![(4008, 6280, 160)],
+        ]
+    );
+    assert_eq!(t.counters().concealed, 0);
+}
+
+#[test]
+fn input_sequence_reset_keeps_the_output_numbering() {
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcma(), 8, 20, None),
+        output: end(pcmu(), 0, 20, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let mut seqs = Vec::new();
+    for (seq, ts) in [
+        (2011u16, 5760u32),
+        (62011, 5920),
+        (62012, 6080),
+        (62013, 6240),
+    ] {
+        t.handle_rtp(0, &rtp(8, false, seq, ts, 0x5678, &[0xd5; 160]));
+        seqs.extend(drain(&mut t).iter().map(|o| (o.seq, o.ts)));
+    }
+    assert_eq!(
+        seqs,
+        vec![(2011, 5760), (2012, 5920), (2013, 6080), (2014, 6240)]
+    );
+}
+
+#[test]
+fn missing_packet_given_up_after_60_ms_and_concealed_in_its_place() {
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 20, None),
+        output: end(pcma(), 8, 20, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    let mut out = Vec::new();
+    // 11 lost; 12 waits for it; 13 is 60 ms past 10: 11 is given up.
+    for (i, seq) in [10u16, 12, 13, 14].into_iter().enumerate() {
+        let ts = 800 + (seq as u32 - 10) * 160;
+        t.handle_rtp(0, &rtp(0, false, seq, ts, 1, &[0xff; 160]));
+        let got = drain(&mut t);
+        if i == 1 {
+            assert!(got.is_empty(), "{seq} held");
+        }
+        out.extend(got.iter().map(|o| (o.seq, o.ts)));
+    }
+    assert_eq!(
+        out,
+        vec![(10, 800), (11, 960), (12, 1120), (13, 1280), (14, 1440)]
+    );
+    assert_eq!(t.counters().concealed, 1);
+}
+
+#[test]
+fn new_input_ssrc_starts_a_new_output_stream() {
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 20, None),
+        output: end(pcma(), 8, 20, None),
+        detect_dtmf: false,
+    })
+    .unwrap();
+    t.handle_rtp(0, &rtp(0, false, 5, 100, 1, &[0xff; 160]));
+    let a = drain(&mut t);
+    t.handle_rtp(0, &rtp(0, false, 900, 7000, 2, &[0xff; 160]));
+    let b = drain(&mut t);
+    assert_eq!((a[0].seq, a[0].ts, b[0].seq, b[0].ts), (5, 100, 900, 7000));
+    assert_ne!(a[0].ssrc, b[0].ssrc);
 }

@@ -442,7 +442,7 @@ fn strip_offer_except_and_all() {
         o
     };
     let run = |o: &CodecOptions| {
-        let (edit, _) = offer(&offer_list(), None, o, None);
+        let (edit, _) = offer(&offer_list(), None, o, None, None);
         list(&edit.codecs.unwrap_or_else(offer_list))
     };
     assert_eq!(
@@ -509,7 +509,7 @@ fn added_codecs_avoid_used_payload_types() {
         transcode: vec!["G729".into(), "opus".into()],
         ..Default::default()
     };
-    let (edit, state) = offer(&offered, Some(20), &opts, Some(30));
+    let (edit, state) = offer(&offered, Some(20), &opts, Some(30), None);
     // A's numbers stay reserved on B's side even for a stripped codec (A may still send
     // PT 18), so the added G.729 gets a dynamic PT.
     assert_eq!(
@@ -531,14 +531,20 @@ fn added_codecs_avoid_used_payload_types() {
 
 #[test]
 fn no_options_no_state() {
-    let (edit, state) = offer(&offer_list(), None, &CodecOptions::default(), None);
+    let (edit, state) = offer(&offer_list(), None, &CodecOptions::default(), None, None);
     assert_eq!(edit, SdpEdit::default());
     assert!(state.is_none());
 }
 
 #[test]
 fn forced_ptime_repacketises_a_shared_codec() {
-    let (_, state) = offer(&offer_list(), Some(20), &CodecOptions::default(), Some(30));
+    let (_, state) = offer(
+        &offer_list(),
+        Some(20),
+        &CodecOptions::default(),
+        Some(30),
+        None,
+    );
     let b = vec![sdp_codec(8, "PCMA", 8000, None, None)];
     let out = answer(&state.unwrap(), &b, None, &CodecOptions::default(), None);
     let ab = out.from_offerer.unwrap();
@@ -560,7 +566,7 @@ fn single_codec_and_set_bitrate() {
         sdp_codec(0, "PCMU", 8000, None, None),
         sdp_codec(8, "PCMA", 8000, None, None),
     ];
-    let (_, state) = offer(&a, None, &opts, None);
+    let (_, state) = offer(&a, None, &opts, None, None);
     let state = state.unwrap();
     // Shared codecs, single codec: only the first one goes back.
     let b = vec![
