@@ -162,7 +162,7 @@ fn section_from_media(m: &Media) -> MediaSection {
             proto: m.protocol.clone(),
             formats: Vec::new(),
         },
-        lines: Vec::new(),
+        lines: vec![Line::new(b'c', "IN IP4 0.0.0.0")],
     };
     section.set_codecs(&m.codecs);
     section
@@ -810,6 +810,10 @@ impl Calls {
             // Only the codec lines and our own attributes: the publisher's other
             // attributes describe its side.
             section.lines.retain(|l| l.kind == b'c' || l.kind == b'b');
+            if !section.lines.iter().any(|l| l.kind == b'c') {
+                // Our address goes on the media's own c= line (the rewrite fills it in).
+                section.lines.insert(0, Line::new(b'c', "IN IP4 0.0.0.0"));
+            }
             if let Some(c) = &chosen[i] {
                 section.set_codecs(std::slice::from_ref(c));
             }
