@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use self::codecs::CodecState;
 use self::model::{Call, Leg, LegId};
@@ -444,9 +444,13 @@ impl Calls {
                 LegId(call.legs.len() - 1)
             }
         };
-        let to = match call.leg(from).peer {
-            Some(p) => p,
-            None => {
+        let branch = req.via_branch.as_deref().filter(|b| !b.is_empty());
+        let initial = req.to_tag.as_deref().is_none_or(str::is_empty);
+        let to = match (call.leg(from).peer, branch) {
+            // An initial offer on a SIP branch: parallel forks of one INVITE each get a leg.
+            (_, Some(branch)) if initial => Self::branch_leg(call, from, branch, now),
+            (Some(p), _) => p,
+            (None, _) => {
                 let existing = req
                     .to_tag
                     .as_deref()
@@ -496,6 +500,33 @@ impl Calls {
         Ok(out)
     }
 
+    /// The callee-side leg of an initial offer from `from` on SIP branch `branch`, as
+    /// rtpengine picks it: the current peer if it is that branch or has no branch yet (then
+    /// it becomes that branch), else the leg already offered on that branch, else a new one.
+    /// Each branch keeps its own ports and negotiation; the offerer follows the latest one
+    /// until an answer picks the winner.
+    fn branch_leg(call: &mut Call, from: LegId, branch: &str, now: Now) -> LegId {
+        if let Some(p) = call.leg(from).peer {
+            match call.leg(p).via_branch.as_deref() {
+                None => {
+                    call.leg_mut(p).via_branch = Some(branch.to_owned());
+                    return p;
+                }
+                Some(b) if b == branch => return p,
+                Some(_) => {}
+            }
+        }
+        if let Some(l) = call.leg_by_branch(branch).filter(|&l| l != from) {
+            call.leg_mut(l).delete_at = None;
+            return l;
+        }
+        let mut leg = Leg::new("", now.unix_secs(), 0);
+        leg.via_branch = Some(branch.to_owned());
+        call.legs.push(leg);
+        info!(call_id = %Pii(&call.id), branch = %Pii(&branch), "new branch of the call");
+        LegId(call.legs.len() - 1)
+    }
+
     pub fn answer(&mut self, req: &OfferAnswer, now: Now) -> Result<OfferAnswerReply, CallError> {
         let sdp = Sdp::parse(&req.sdp)?;
         if let Some(reply) = self.looped(&sdp, &req.sdp) {
@@ -534,8 +565,25 @@ impl Calls {
         now: Now,
     ) -> Result<String, CallError> {
         let offerer = call.leg_by_tag(&req.from_tag).ok_or(CallError::NotFound)?;
+        // The branch that answers: by its tag, else by the SIP branch it was offered on.
+        let by_branch = req
+            .via_branch
+            .as_deref()
+            .filter(|b| !b.is_empty())
+            .and_then(|b| call.leg_by_branch(b))
+            .filter(|&l| l != offerer);
         let answerer = match call.leg_by_tag(to_tag).filter(|&l| l != offerer) {
             Some(l) => l,
+            None if by_branch.is_some() => {
+                let l = by_branch.expect("checked");
+                let leg = call.leg_mut(l);
+                if leg.tag.is_empty() {
+                    leg.tag = to_tag.to_owned();
+                } else {
+                    leg.aliases.push(to_tag.to_owned());
+                }
+                l
+            }
             None => {
                 let peer = call.leg(offerer).peer.ok_or(CallError::NotFound)?;
                 let call_id = call.id.clone();
@@ -594,6 +642,38 @@ impl Calls {
         let Some(call) = self.calls.get_mut(&req.call_id) else {
             return not_found(req.flags.fatal);
         };
+        if let Some(leg) = branch_to_delete(call, req) {
+            let delay = req
+                .delete_delay
+                .or(call.delete_delay)
+                .unwrap_or(self.config.delete_delay);
+            // The last branch with the last party: the whole call goes, as below.
+            let remaining = call.legs.iter().enumerate().filter(|&(i, _)| i != leg.0);
+            let (tagged, branches) = remaining.fold((0, 0), |(t, b), (_, l)| {
+                (
+                    t + usize::from(!l.tag.is_empty()),
+                    b + usize::from(l.via_branch.is_some()),
+                )
+            });
+            if tagged >= 2 || branches > 0 {
+                let snapshot = report::snapshot(call);
+                let branch = req.via_branch.clone().unwrap_or_default();
+                if delay.is_zero() {
+                    call.remove_leg(leg);
+                    let plan = call.plan();
+                    self.media.apply(plan);
+                    Self::save(&self.store, call, now);
+                    info!(call_id = %Pii(&req.call_id), branch = %Pii(&branch), "call branch deleted");
+                } else {
+                    call.leg_mut(leg).delete_at = Some(now.mono + delay);
+                    info!(call_id = %Pii(&req.call_id), branch = %Pii(&branch), delay_s = delay.as_secs(), "call branch deleted, lingering");
+                }
+                return Ok(DeleteReply {
+                    snapshot: Some(snapshot),
+                    warning: None,
+                });
+            }
+        }
         let tags_match = [&req.from_tag, &req.to_tag]
             .into_iter()
             .flatten()
@@ -710,8 +790,23 @@ impl Calls {
         self.started.get_or_insert(now.mono);
         let now_ms = now.unix_us / 1000;
         let mut ended = Vec::new();
-        for (id, call) in &self.calls {
+        for (id, call) in &mut self.calls {
             report::refresh_rtt(call);
+            // Branches deleted with a delay whose time has come.
+            let due: Vec<LegId> = (0..call.legs.len())
+                .rev()
+                .map(LegId)
+                .filter(|&l| call.leg(l).delete_at.is_some_and(|at| now.mono >= at))
+                .collect();
+            if !due.is_empty() {
+                for leg in due {
+                    call.remove_leg(leg);
+                }
+                let plan = call.plan();
+                self.media.apply(plan);
+                Self::save(&self.store, call, now);
+                debug!(call_id = %Pii(id), "deleted call branch purged");
+            }
             if let Some(at) = call.delete_at {
                 if now.mono >= at {
                     ended.push((id.clone(), None));
@@ -795,5 +890,20 @@ impl Calls {
     /// Whether `call_id` is a call held here (deleted ones in their delete delay included).
     pub fn contains(&self, call_id: &str) -> bool {
         self.calls.contains_key(call_id)
+    }
+}
+
+/// The leg a `delete` names by SIP branch alone (rtpengine's `call_delete_branch`): with a
+/// from-tag and a `via-branch` but no to-tag, the branch is tried first; with tags that are
+/// not (or no longer) known, the branch is the last resort.
+fn branch_to_delete(call: &Call, req: &Delete) -> Option<LegId> {
+    let branch = req.via_branch.as_deref().filter(|b| !b.is_empty())?;
+    req.from_tag.as_deref().filter(|t| !t.is_empty())?;
+    let to = req.to_tag.as_deref().filter(|t| !t.is_empty());
+    let by_branch = call.leg_by_branch(branch);
+    match to {
+        None => by_branch,
+        Some(to) if call.leg_by_tag(to).is_none() => by_branch,
+        Some(_) => None,
     }
 }

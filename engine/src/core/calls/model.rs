@@ -64,7 +64,12 @@ pub struct Leg {
     /// Further to-tags that answered for this leg (forked branches).
     pub aliases: Vec<String>,
     pub label: Option<String>,
+    /// The SIP branch this party was offered on (rtpengine: a monologue's `viabranch`). Set
+    /// on the callee side of an initial offer that names a `via-branch`: parallel forks of
+    /// one INVITE each get their own leg, found again by branch in the answer or `delete`.
     pub via_branch: Option<String>,
+    /// A `delete` for this branch alone, with a delay: the leg is removed then.
+    pub delete_at: Option<Instant>,
     pub metadata: Option<String>,
     /// Unix seconds.
     pub created: u64,
@@ -111,6 +116,7 @@ impl Leg {
             aliases: Vec::new(),
             label: None,
             via_branch: None,
+            delete_at: None,
             metadata: None,
             created,
             peer: None,
@@ -410,6 +416,52 @@ fn host_candidate(component: u8, address: IpAddr, port: u16) -> IceCandidate {
 impl Call {
     pub fn leg_by_tag(&self, tag: &str) -> Option<LegId> {
         self.legs.iter().position(|l| l.answers_to(tag)).map(LegId)
+    }
+
+    /// The leg offered on SIP branch `branch` (rtpengine's `call->viabranches`).
+    pub fn leg_by_branch(&self, branch: &str) -> Option<LegId> {
+        self.legs
+            .iter()
+            .position(|l| l.via_branch.as_deref() == Some(branch))
+            .map(LegId)
+    }
+
+    /// Take leg `id` out of the call (one branch of a forked call is deleted). Every
+    /// reference to a later leg moves down by one; references to `id` itself are dropped, and
+    /// a leg that was peered with it turns to another leg still peered with it, if any.
+    /// The caller applies a new plan, which closes the leg's sockets.
+    pub fn remove_leg(&mut self, id: LegId) -> Leg {
+        let leg = self.legs.remove(id.0);
+        let fix = |l: LegId| match l.0.cmp(&id.0) {
+            std::cmp::Ordering::Less => Some(l),
+            std::cmp::Ordering::Equal => None,
+            std::cmp::Ordering::Greater => Some(LegId(l.0 - 1)),
+        };
+        for l in &mut self.legs {
+            l.peer = l.peer.and_then(fix);
+            if let Some(s) = &mut l.subscription {
+                s.sources = s.sources.iter().filter_map(|&x| fix(x)).collect();
+            }
+            for m in &mut l.medias {
+                m.source = m.source.and_then(|(x, mi)| fix(x).map(|x| (x, mi)));
+            }
+        }
+        // A party left without a peer falls back to another branch that still points at it
+        // (the most recent one), so early media of the remaining forks keeps reaching it.
+        for i in 0..self.legs.len() {
+            if self.legs[i].peer.is_none() && leg.peer.and_then(fix) == Some(LegId(i)) {
+                self.legs[i].peer = (0..self.legs.len())
+                    .rev()
+                    .find(|&j| j != i && self.legs[j].peer == Some(LegId(i)))
+                    .map(LegId);
+            }
+        }
+        if id.0 < 64 {
+            let below = self.intercept & ((1u64 << id.0) - 1);
+            let above = self.intercept.checked_shr(id.0 as u32 + 1).unwrap_or(0) << id.0;
+            self.intercept = below | above;
+        }
+        leg
     }
 
     pub fn leg(&self, id: LegId) -> &Leg {

@@ -227,9 +227,6 @@ impl Calls {
         if let Some(l) = &req.label {
             leg.label = Some(l.clone());
         }
-        if let Some(v) = &req.via_branch {
-            leg.via_branch = Some(v.clone());
-        }
         if let Some(m) = &req.metadata {
             leg.metadata = Some(m.clone());
         }

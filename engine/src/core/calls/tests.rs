@@ -593,6 +593,7 @@ fn query_reports_counters_per_party() {
 }
 
 mod dtls;
+mod fork;
 mod intercept;
 mod persist;
 mod sdp_rules;
