@@ -160,6 +160,24 @@ impl Daemon {
         Daemon::spawn(ports, http_flag.is_none(), Some(lock), extra, env)
     }
 
+    /// Start with exactly the arguments `argv` builds from a fresh set of ports (nothing
+    /// added: no `--config none`, no interface), e.g. an rtpengine command line verbatim; wait
+    /// until it answers `ping` on `ports.ng`.
+    pub fn start_verbatim(argv: impl FnOnce(&DaemonPorts) -> Vec<String>) -> Daemon {
+        let (block, lock) = lock_media_block();
+        let port_min = MEDIA_BASE + block as u16 * MEDIA_BLOCK;
+        let ports = DaemonPorts {
+            ng: ([127, 0, 0, 1], free_udp_port()).into(),
+            http: ([127, 0, 0, 1], free_tcp_port()).into(),
+            port_min,
+            port_max: port_min + MEDIA_BLOCK - 1,
+        };
+        let args = argv(&ports);
+        let mut cmd = Command::new(binary());
+        cmd.env_remove("NGMEDIA_HTTP_TOKEN").args(&args);
+        Daemon::launch(cmd, ports, Some(lock))
+    }
+
     /// Start on exactly `ports` (nothing is reserved for it: the caller owns these ports,
     /// typically because another daemon of the same test used them before), and wait until
     /// it answers `ping`. `--listen-http` in `extra` is not allowed here.
@@ -229,10 +247,20 @@ impl Daemon {
         .arg(format!("--listen-ng={ng}"))
         .arg(format!("--port-min={port_min}"))
         .arg(format!("--port-max={port_max}"))
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        .args(extra);
+        Daemon::launch(cmd, ports, lock)
+    }
+
+    fn launch(mut cmd: Command, ports: DaemonPorts, lock: Option<UdpSocket>) -> Daemon {
+        let DaemonPorts {
+            ng,
+            http,
+            port_min,
+            port_max,
+        } = ports;
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", binary()));

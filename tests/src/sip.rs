@@ -207,3 +207,71 @@ onreply_route[REPLY] {{
         modules = kamailio_modules().display()
     )
 }
+
+/// A Kamailio configuration that forks every INVITE from `127.0.0.1:sip_port` in parallel to
+/// the callees at `uas_ports`, calling the stock `rtpengine` module once per branch from
+/// `branch_route` with `via-branch=auto-next` (one media session per branch, each with the
+/// flags of `branch_flags[i]`); a reply with SDP is answered on its own branch, a failure reply
+/// deletes only its branch, BYE deletes the call.
+pub fn kamailio_fork_config(
+    sip_port: u16,
+    uas_ports: [u16; 2],
+    rtpengine_params: &str,
+    branch_flags: [&str; 2],
+) -> String {
+    let common = "replace-origin replace-session-connection trust-address";
+    format!(
+        r#"#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+auto_aliases=no
+listen=udp:127.0.0.1:{sip_port}
+mpath="{modules}/"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "corex.so"
+loadmodule "rtpengine.so"
+{rtpengine_params}
+request_route {{
+  if (has_totag()) {{
+    loose_route();
+    if (is_method("BYE")) {{ rtpengine_delete(); }}
+    t_relay();
+    exit;
+  }}
+  if (is_method("INVITE")) {{
+    record_route();
+    t_on_branch("BRANCH");
+    t_on_reply("REPLY");
+    $ru = "sip:callee1@127.0.0.1:{uas0}";
+    append_branch("sip:callee2@127.0.0.1:{uas1}");
+    t_relay();
+    exit;
+  }}
+  if (is_method("ACK")) {{ t_relay(); exit; }}
+  sl_send_reply("405", "Method Not Allowed");
+}}
+branch_route[BRANCH] {{
+  if ($ru =~ "callee1") {{
+    rtpengine_offer("via-branch=auto-next {common} {f0}");
+  }} else {{
+    rtpengine_offer("via-branch=auto-next {common} {f1}");
+  }}
+}}
+onreply_route[REPLY] {{
+  if (has_body("application/sdp")) {{ rtpengine_answer("via-branch=auto-next {common} ICE=remove RTP/AVP"); }}
+  if (status =~ "^[3-6][0-9][0-9]$") {{ rtpengine_delete("via-branch=1"); }}
+}}
+"#,
+        uas0 = uas_ports[0],
+        uas1 = uas_ports[1],
+        f0 = branch_flags[0],
+        f1 = branch_flags[1],
+        modules = kamailio_modules().display()
+    )
+}

@@ -69,7 +69,13 @@ fn bad_flag_value_exits_nonzero() {
 #[test]
 fn unknown_network_device_exits_1_with_message() {
     let (status, stderr) = run_to_exit(
-        &["--config-file=none", "-i", "int/nosuchdev0", "-n", "127.0.0.1:1"],
+        &[
+            "--config-file=none",
+            "-i",
+            "int/nosuchdev0",
+            "-n",
+            "127.0.0.1:1",
+        ],
         LIMIT,
     );
     assert_eq!(status.code(), Some(1), "{stderr}");
