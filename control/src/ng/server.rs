@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::cookie::CookieCache;
-use super::load::LoadLimits;
+use super::load::{LoadLimit, LoadLimits};
 use super::metrics::{NgMetrics, NgResult};
 use super::reply::{self, Rates};
 use super::request::{self, Command, CommandKind, Encoding, Forwarding, NgRequest};
@@ -214,12 +214,83 @@ impl NgHandle {
 }
 
 /// Requests and errors of one proxy (one source address).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProxyCounters {
     pub address: IpAddr,
     /// Indexed by [`CommandKind::index`].
     pub commands: [u64; CommandKind::ALL.len()],
+    /// Seconds spent executing each command (rtpengine's `<cmd>duration`).
+    pub seconds: [f64; CommandKind::ALL.len()],
     pub errors: u64,
+}
+
+/// Command delays and request rates since the previous `statistics` request (rtpengine's
+/// `intervalstatistics`, which it takes over its graphite interval).
+#[derive(Debug, Clone)]
+pub struct IntervalCounters {
+    pub delay_min: [Option<Duration>; CommandKind::ALL.len()],
+    pub delay_max: [Duration; CommandKind::ALL.len()],
+    pub delay_sum: [Duration; CommandKind::ALL.len()],
+    pub requests: [u64; CommandKind::ALL.len()],
+    /// Lowest and highest requests in one whole second of the interval.
+    pub rate_min: [Option<u64>; CommandKind::ALL.len()],
+    pub rate_max: [u64; CommandKind::ALL.len()],
+    /// Start of the second being counted, and its counts.
+    second: Option<Instant>,
+    this_second: [u64; CommandKind::ALL.len()],
+    /// When the interval began.
+    pub since: Option<Instant>,
+}
+
+impl Default for IntervalCounters {
+    fn default() -> Self {
+        IntervalCounters {
+            delay_min: [None; CommandKind::ALL.len()],
+            delay_max: [Duration::ZERO; CommandKind::ALL.len()],
+            delay_sum: [Duration::ZERO; CommandKind::ALL.len()],
+            requests: [0; CommandKind::ALL.len()],
+            rate_min: [None; CommandKind::ALL.len()],
+            rate_max: [0; CommandKind::ALL.len()],
+            second: None,
+            this_second: [0; CommandKind::ALL.len()],
+            since: None,
+        }
+    }
+}
+
+impl IntervalCounters {
+    /// Close the seconds that ended before `at` into the per-second minimum and maximum.
+    fn roll(&mut self, at: Instant) {
+        let start = *self.second.get_or_insert(at);
+        let whole = at.saturating_duration_since(start).as_secs();
+        if whole == 0 {
+            return;
+        }
+        for i in 0..CommandKind::ALL.len() {
+            // The second just ended, then (when more passed) a second with no requests.
+            let mut lowest = self.this_second[i];
+            if whole > 1 {
+                lowest = 0;
+            }
+            let min = self.rate_min[i].get_or_insert(lowest);
+            *min = (*min).min(lowest);
+            self.rate_max[i] = self.rate_max[i].max(self.this_second[i]);
+        }
+        self.this_second = [0; CommandKind::ALL.len()];
+        self.second = Some(start + Duration::from_secs(whole));
+    }
+
+    fn record(&mut self, kind: CommandKind, took: Duration, at: Instant) {
+        self.since.get_or_insert(at);
+        self.roll(at);
+        let i = kind.index();
+        self.this_second[i] += 1;
+        self.requests[i] += 1;
+        self.delay_sum[i] += took;
+        self.delay_max[i] = self.delay_max[i].max(took);
+        let min = self.delay_min[i].get_or_insert(took);
+        *min = (*min).min(took);
+    }
 }
 
 /// Control-plane counters for `statistics` (rtpengine's `controlstatistics`) and metrics.
@@ -232,6 +303,7 @@ pub struct ControlCounters {
     /// Retransmissions answered from the cookie cache.
     replayed: u64,
     proxies: BTreeMap<IpAddr, ProxyCounters>,
+    interval: IntervalCounters,
 }
 
 impl ControlCounters {
@@ -241,6 +313,23 @@ impl ControlCounters {
         if let Some(p) = self.proxy(from) {
             p.commands[kind.index()] += 1;
         }
+    }
+
+    /// Time one executed request: per-proxy durations and the interval figures.
+    pub fn time(&mut self, from: Option<IpAddr>, kind: CommandKind, took: Duration, at: Instant) {
+        if let Some(p) = self.proxy(from) {
+            p.seconds[kind.index()] += took.as_secs_f64();
+        }
+        self.interval.record(kind, took, at);
+    }
+
+    /// The interval figures so far, and a new interval from `at`.
+    pub fn take_interval(&mut self, at: Instant) -> IntervalCounters {
+        self.interval.roll(at);
+        let mut done = std::mem::take(&mut self.interval);
+        done.since.get_or_insert(at);
+        self.interval.since = Some(at);
+        done
     }
 
     /// Count one error reply.
@@ -262,6 +351,7 @@ impl ControlCounters {
                 .or_insert_with(|| ProxyCounters {
                     address,
                     commands: [0; CommandKind::ALL.len()],
+                    seconds: [0.0; CommandKind::ALL.len()],
                     errors: 0,
                 }),
         )
@@ -294,6 +384,8 @@ struct RateSample {
     packets: u64,
     bytes: u64,
     errors: u64,
+    call_seconds: f64,
+    sessions: u64,
 }
 
 /// The ng control server (rtpengine's `control_ng`).
@@ -480,7 +572,11 @@ impl<E: CallControl> NgServer<E> {
                 return None;
             }
         }
-        self.metrics.record(kind, result, started.elapsed());
+        let took = started.elapsed();
+        if let Some(kind) = kind {
+            self.counters.time(from, kind, took, now.mono);
+        }
+        self.metrics.record(kind, result, took);
         Some(out)
     }
 
@@ -599,8 +695,13 @@ impl<E: CallControl> NgServer<E> {
             Command::Statistics => {
                 let engine = calls.statistics(now);
                 drop(calls);
-                let rates = self.rates(&engine, now.mono);
-                reply::write_statistics(out, &engine, &self.counters, rates);
+                let mut rates = self.rates(&engine, now.mono);
+                rates.rejected_sessions = LoadLimit::ALL
+                    .iter()
+                    .map(|l| self.metrics.refused(*l))
+                    .sum();
+                let interval = self.counters.take_interval(now.mono);
+                reply::write_statistics(out, &engine, &self.counters, rates, &interval, now.mono);
             }
         }
         if let Some(text) = ignored {
@@ -662,6 +763,8 @@ impl<E: CallControl> NgServer<E> {
             packets: p.rtp_packets.saturating_add(p.rtcp_packets),
             bytes: p.rtp_bytes.saturating_add(p.rtcp_bytes),
             errors: p.drops.iter().sum(),
+            call_seconds: engine.call_seconds,
+            sessions: engine.calls_current,
         };
         let rates = match &self.rate_sample {
             Some(prev) => {
@@ -677,9 +780,18 @@ impl<E: CallControl> NgServer<E> {
                     packets: per_sec(sample.packets, prev.packets),
                     bytes: per_sec(sample.bytes, prev.bytes),
                     errors: per_sec(sample.errors, prev.errors),
+                    call_seconds: (sample.call_seconds - prev.call_seconds).max(0.0),
+                    sessions_min: sample.sessions.min(prev.sessions),
+                    sessions_max: sample.sessions.max(prev.sessions),
+                    rejected_sessions: 0,
                 }
             }
-            None => Rates::default(),
+            None => Rates {
+                call_seconds: sample.call_seconds,
+                sessions_min: sample.sessions,
+                sessions_max: sample.sessions,
+                ..Rates::default()
+            },
         };
         self.rate_sample = Some(sample);
         rates

@@ -103,4 +103,34 @@ pub struct EngineStatistics {
     pub streams_total: u64,
     /// Transcoders running now, by `input-output` codec names (`PCMU-opus`), sorted.
     pub transcoders: Vec<(String, u64)>,
+    /// Calls ended by `--silent-timeout` and `--final-timeout` (also in `calls_timed_out`).
+    pub calls_silent_timeout: u64,
+    pub calls_final_timeout: u64,
+    /// Durations of ended calls, seconds: sum and sum of squares (rtpengine's
+    /// `call_duration`/`call_duration2`).
+    pub call_seconds: f64,
+    pub call_seconds2: f64,
+    /// Per-stream average MOS of ended calls: sum, sum of squares, how many streams.
+    pub mos_sum: f64,
+    pub mos_sum2: f64,
+    pub mos_samples: u64,
+    /// Media of ended calls where neither party / only one party sent anything.
+    pub zeroway_streams: u64,
+    pub oneway_streams: u64,
+    /// Port usage per configured interface, in configuration order, out of the range
+    /// `port_min..=port_max` each interface has.
+    pub interfaces: Vec<InterfacePorts>,
+    pub port_min: u16,
+    pub port_max: u16,
+}
+
+/// One interface's share of the media port range (rtpengine's `interfaces` statistics).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfacePorts {
+    pub name: String,
+    pub address: std::net::IpAddr,
+    /// Ports held by calls on this interface now.
+    pub used: u64,
+    /// The RTP port handed out last on this interface (0: none yet).
+    pub last: u16,
 }

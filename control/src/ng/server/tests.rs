@@ -351,7 +351,7 @@ fn statistics_counts_commands_per_proxy() {
     let ctl = st.get(b"controlstatistics").unwrap();
     assert_eq!(ctl.get(b"totaloffercount"), Some(&Value::Int(2)));
     assert_eq!(ctl.get(b"totalpingcount"), Some(&Value::Int(1)));
-    assert_eq!(ctl.get(b"totalstatistics"), Some(&Value::Int(2)));
+    assert_eq!(ctl.get(b"totalstatscount"), Some(&Value::Int(2)));
     assert_eq!(ctl.get(b"totalerrorcount"), Some(&Value::Int(1)));
     let proxy = &ctl.get(b"proxies").and_then(Value::as_list).unwrap()[0];
     assert_eq!(proxy.get(b"proxy"), Some(&Value::Bytes(b"127.0.0.1")));

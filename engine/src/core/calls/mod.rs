@@ -22,7 +22,7 @@ use rand::Rng;
 use tracing::{debug, info, warn};
 
 pub use self::codecs::CodecState;
-use self::model::{Call, Leg, LegId};
+use self::model::{Call, Leg, LegId, Media};
 use self::negotiate::{Exchange, Role};
 pub use self::play::{PlayReply, StopReply};
 pub use self::subscribe::{MediaLabel, SubscribeReply, TagMedias};
@@ -33,7 +33,7 @@ use super::plan::{CallKey, MediaPlane, PortError};
 use super::player::MediaLoader;
 use super::request::{Delete, List, OfferAnswer, Query, Recording, RecordingAction};
 use super::sdp::{Sdp, SdpError};
-use super::snapshot::{CallSnapshot, EngineStatistics};
+use super::snapshot::{CallSnapshot, EngineStatistics, InterfacePorts};
 use super::store::StateStore;
 use super::tap::{InterceptSink, RecordingEvent, RecordingSink};
 
@@ -109,13 +109,79 @@ pub struct RestoreOutcome {
 }
 
 /// Lifetime counters for `statistics`.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Totals {
     created: u64,
     timed_out: u64,
     deleted: u64,
     /// Media streams (a party's m= line with its ports) opened.
     streams: u64,
+    silent_timeout: u64,
+    final_timeout: u64,
+    call_seconds: f64,
+    call_seconds2: f64,
+    mos_sum: f64,
+    mos_sum2: f64,
+    mos_samples: u64,
+    zeroway: u64,
+    oneway: u64,
+    /// Last RTP port handed out, per interface index.
+    last_port: Vec<u16>,
+}
+
+impl Totals {
+    /// Account a call that ends now (deleted or timed out): its duration, the average MOS
+    /// of each stream that has one, and streams that carried media one way or not at all.
+    fn ended(&mut self, call: &Call, now: Now) {
+        let secs = now
+            .mono
+            .saturating_duration_since(call.created)
+            .as_secs_f64();
+        self.call_seconds += secs;
+        self.call_seconds2 += secs * secs;
+        let wall_ms = now.unix_us / 1000;
+        for (li, leg) in call.legs.iter().enumerate() {
+            for (mi, m) in leg.medias.iter().enumerate() {
+                if m.ports.is_none() {
+                    continue;
+                }
+                let rtcp = if m.rtcp_mux {
+                    &m.rtp_stats
+                } else {
+                    &m.rtcp_stats
+                };
+                let q = m.rtp_stats.quality.snapshot(&rtcp.quality, wall_ms);
+                if let Some(mos) = q.mos.filter(|s| s.average.mos_x100 > 0) {
+                    let v = f64::from(mos.average.mos_x100) / 100.0;
+                    self.mos_sum += v;
+                    self.mos_sum2 += v * v;
+                    self.mos_samples += 1;
+                }
+                // Each pair of media once: from the leg with the lower index.
+                let Some(peer) = leg.peer.filter(|p| p.0 > li) else {
+                    continue;
+                };
+                let Some(pm) = call.legs[peer.0]
+                    .medias
+                    .get(mi)
+                    .filter(|pm| pm.ports.is_some())
+                else {
+                    continue;
+                };
+                let sent = |x: &Media| {
+                    x.rtp_stats
+                        .packets
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                        > 0
+                };
+                match (sent(m), sent(pm)) {
+                    (false, false) => self.zeroway += 1,
+                    (true, false) | (false, true) => self.oneway += 1,
+                    _ => {}
+                }
+            }
+        }
+    }
 }
 
 /// All calls (rtpengine's call hash).
@@ -701,12 +767,14 @@ impl Calls {
             self.media.remove(call.key);
             if call.delete_at.is_none() {
                 self.totals.deleted += 1;
+                self.totals.ended(&call, now);
             }
             self.unpersist(&req.call_id);
             info!(call_id = %Pii(&req.call_id), "call deleted");
         } else if call.delete_at.is_none() {
             call.delete_at = Some(now.mono + delay);
             self.totals.deleted += 1;
+            self.totals.ended(call, now);
             // Signalling is over: a successor has nothing to take over.
             self.unpersist(&req.call_id);
             info!(call_id = %Pii(&req.call_id), delay_s = delay.as_secs(), "call deleted, lingering");
@@ -782,6 +850,37 @@ impl Calls {
                 }
                 by_pair.into_iter().collect()
             },
+            calls_silent_timeout: self.totals.silent_timeout,
+            calls_final_timeout: self.totals.final_timeout,
+            call_seconds: self.totals.call_seconds,
+            call_seconds2: self.totals.call_seconds2,
+            mos_sum: self.totals.mos_sum,
+            mos_sum2: self.totals.mos_sum2,
+            mos_samples: self.totals.mos_samples,
+            zeroway_streams: self.totals.zeroway,
+            oneway_streams: self.totals.oneway,
+            port_min: self.config.port_min,
+            port_max: self.config.port_max,
+            interfaces: self
+                .config
+                .interfaces
+                .iter()
+                .enumerate()
+                .map(|(i, iface)| InterfacePorts {
+                    name: iface.name.clone(),
+                    address: iface.local,
+                    used: self
+                        .calls
+                        .values()
+                        .flat_map(|c| c.legs.iter())
+                        .filter(|l| l.interface == i)
+                        .flat_map(|l| l.medias.iter())
+                        .filter(|m| m.ports.is_some())
+                        .count() as u64
+                        * 2,
+                    last: self.totals.last_port.get(i).copied().unwrap_or(0),
+                })
+                .collect(),
         }
     }
 
@@ -843,6 +942,12 @@ impl Calls {
                 Some(reason) => {
                     self.unpersist(&id);
                     self.totals.timed_out += 1;
+                    match reason {
+                        "silent timeout" => self.totals.silent_timeout += 1,
+                        "final timeout" => self.totals.final_timeout += 1,
+                        _ => {}
+                    }
+                    self.totals.ended(&call, now);
                     info!(call_id = %Pii(&id), reason, "call ended by timer");
                     events.push(CallEvent::TimedOut {
                         call_id: id,

@@ -109,6 +109,12 @@ impl Calls {
         }
         self.totals.streams += got.len() as u64;
         for (leg, i, pair) in got {
+            let iface = call.leg(leg).interface;
+            let last = &mut self.totals.last_port;
+            if last.len() <= iface {
+                last.resize(iface + 1, 0);
+            }
+            last[iface] = pair.rtp.addr.port();
             call.leg_mut(leg).medias[i].ports = Some(pair);
         }
 
