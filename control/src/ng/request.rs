@@ -356,6 +356,11 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
             oa.to_tag = to_tag;
             oa.via_branch = f.via_branch.take();
             oa.delete_delay = f.delete_delay;
+            if oa.set_label.is_some() {
+                // rtpengine reads `set-label` for subscriptions and media commands only; an
+                // offer or answer labels its party with `label`.
+                f.unsupported.push("set-label (use label on offer/answer)".into());
+            }
             if kind == CommandKind::Offer {
                 Command::Offer(Box::new(oa))
             } else {
