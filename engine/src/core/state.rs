@@ -80,6 +80,12 @@ pub struct LegState {
     /// Digest of the last SDP sent to the party (`replace: SDP version`).
     #[serde(default)]
     pub sdp_body_out: Option<u64>,
+    /// o= username and s= name of the first SDP sent to the party (`replace: username`,
+    /// `replace: session-name`).
+    #[serde(default)]
+    pub sdp_username: Option<String>,
+    #[serde(default)]
+    pub sdp_session_name: Option<String>,
     #[serde(default)]
     pub moh: Option<MohOptions>,
     pub medias: Vec<MediaState>,

@@ -83,6 +83,11 @@ pub struct Leg {
     /// Digest of the last SDP sent to this party (written with `sdp_version_out` as its
     /// version): whether the next one differs.
     pub sdp_body_out: Option<u64>,
+    /// The o= username and s= name of the first SDP sent to this party: what `replace:
+    /// username` and `replace: session-name` write (rtpengine's `sdp_username`,
+    /// `sdp_session_name` of a monologue).
+    pub sdp_username: Option<String>,
+    pub sdp_session_name: Option<String>,
     /// `moh` options this party gave: played to its peer when it puts the peer on hold.
     pub moh: Option<crate::core::request::MohOptions>,
     /// The last SDP this party sent (offer, answer or `publish`): what a subscription to it
@@ -124,6 +129,8 @@ impl Leg {
             medias: Vec::new(),
             sdp_version_out: None,
             sdp_body_out: None,
+            sdp_username: None,
+            sdp_session_name: None,
             moh: None,
             sdp_in: None,
             subscription: None,

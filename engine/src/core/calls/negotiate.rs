@@ -394,18 +394,39 @@ impl Calls {
                 zero_address: !req.replace.zero_address,
             });
         }
+        // The first o= username and s= name sent to a party stay the ones it sees when the
+        // proxy asks to replace them (rtpengine keeps both per monologue in `sdp_replace`),
+        // so a re-INVITE from a different origin does not look like a new session.
+        let receiver = call.leg_mut(to);
+        if receiver.sdp_username.is_none() {
+            receiver.sdp_username = sdp.origin().map(|o| o.username);
+        }
+        if receiver.sdp_session_name.is_none() {
+            receiver.sdp_session_name = sdp.session_name().map(str::to_owned);
+        }
+        let username = if req.replace.origin_full {
+            Some("-".to_owned())
+        } else if req.replace.username {
+            receiver.sdp_username.clone()
+        } else {
+            None
+        };
         let origin = OriginRewrite {
             address: (req.replace.origin || req.replace.origin_full).then_some(public),
-            username: req.replace.origin_full.then(|| "-".to_owned()),
+            username,
             session_id: None,
             bump_version: false,
         };
         SdpRewrite {
             origin,
-            session_name: req.replace.session_name.then(|| "ngmedia".to_owned()),
+            session_name: receiver
+                .sdp_session_name
+                .clone()
+                .filter(|_| req.replace.session_name),
             connection: public,
             media,
             loop_protect: req.flags.loop_protect,
+            strip_extmap: req.flags.strip_extmap,
         }
     }
 }

@@ -82,6 +82,8 @@ fn leg_state(leg: &Leg, now: Now) -> LegState {
         interface: leg.interface,
         sdp_version_out: leg.sdp_version_out,
         sdp_body_out: leg.sdp_body_out,
+        sdp_username: leg.sdp_username.clone(),
+        sdp_session_name: leg.sdp_session_name.clone(),
         moh: leg.moh.clone().map(|mut moh| {
             // A blob can be megabytes, re-saved with every sync: not kept.
             if matches!(moh.source, Some(MediaSource::Blob(_))) {
@@ -261,6 +263,8 @@ impl Rebuilder<'_> {
             leg.peer = ls.peer.map(super::LegId);
             leg.sdp_version_out = ls.sdp_version_out;
             leg.sdp_body_out = ls.sdp_body_out;
+            leg.sdp_username = ls.sdp_username.clone();
+            leg.sdp_session_name = ls.sdp_session_name.clone();
             leg.moh = ls.moh.clone();
             leg.sdp_in = ls.sdp_in.clone();
             leg.publisher = ls.publisher;

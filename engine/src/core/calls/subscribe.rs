@@ -442,6 +442,7 @@ impl Calls {
             connection: public,
             media,
             loop_protect: false,
+            strip_extmap: false,
         };
         let mut out = src.rewrite_with_marker(&rewrite, &self.loop_marker);
         if rewrite
@@ -858,6 +859,7 @@ impl Calls {
             connection: public,
             media,
             loop_protect: false,
+            strip_extmap: false,
         };
         let mut out = answer.rewrite_with_marker(&rewrite, &self.loop_marker);
         if rewrite

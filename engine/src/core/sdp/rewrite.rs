@@ -5,12 +5,12 @@
 //! What rtpengine does, and so what this does:
 //! - Session level: o= address (and optionally username, session id, version) and the
 //!   session c= address replaced; s= optionally replaced; direction attributes, ICE
-//!   attributes (unless ICE is kept), a=extmap, a=setup, a=fingerprint and a=group:BUNDLE
-//!   dropped; everything else kept in place; with `loop protect`, `a=rtpengine:<marker>` is
+//!   attributes (unless ICE is kept), a=setup, a=fingerprint, a=group:BUNDLE and, with
+//!   `strip extmap`, a=extmap dropped; everything else kept in place; with `loop protect`, `a=rtpengine:<marker>` is
 //!   appended after the session lines.
 //! - Media level: the m= port/protocol and any c= address replaced; the attributes the engine
 //!   owns are removed from where they were (rtpmap/fmtp/rtcp-fb of known codecs, ptime,
-//!   direction, rtcp, rtcp-mux, mid, end-of-candidates, extmap, crypto, setup, fingerprint,
+//!   direction, rtcp, rtcp-mux, mid, end-of-candidates, crypto, setup, fingerprint,
 //!   ICE unless kept); every other line (b=, i=, k=, unknown a=) stays where it was; then the
 //!   engine's block is appended at the end of the section, in this order:
 //!   `a=mid`, per codec in m= order `a=rtpmap`/`a=fmtp`/`a=rtcp-fb`, direction,
@@ -48,6 +48,8 @@ pub struct SdpRewrite {
     /// Append `a=rtpengine:<marker>` (flag `loop protect`) so a looped SDP is recognised by
     /// [`Sdp::has_loop_marker`].
     pub loop_protect: bool,
+    /// Remove `a=extmap` lines (flag `strip extmap`); rtpengine keeps them otherwise.
+    pub strip_extmap: bool,
 }
 
 /// Changes to the o= line (`replace: origin`, `origin-full`, `username`, `SDP version`).
@@ -225,12 +227,13 @@ fn rewrite_origin(value: &str, rw: &OriginRewrite) -> String {
 }
 
 /// Session attributes rtpengine drops (`process_session_attributes`).
-fn drop_session_attribute(name: &str, value: &str, strip_ice: bool) -> bool {
+fn drop_session_attribute(name: &str, value: &str, strip_ice: bool, strip_extmap: bool) -> bool {
     if ICE_ATTRIBUTES.contains(&name) {
         return strip_ice;
     }
     match name {
-        "extmap" | "fingerprint" | "setup" => true,
+        "extmap" => strip_extmap,
+        "fingerprint" | "setup" => true,
         "group" => value == "BUNDLE" || value.starts_with("BUNDLE "),
         _ => Direction::from_name(name).is_some(),
     }
@@ -262,7 +265,7 @@ impl Sdp {
                     rewrite_connection(&line.value, rw.connection, keep_session_zero),
                 ),
                 (_, Some((name, value)))
-                    if drop_session_attribute(name, value, strip_session_ice) =>
+                    if drop_session_attribute(name, value, strip_session_ice, rw.strip_extmap) =>
                 {
                     continue
                 }
@@ -280,13 +283,24 @@ impl Sdp {
             .iter()
             .enumerate()
             .map(|(idx, section)| {
-                self.rewrite_media(idx, section, rw.media.get(idx).unwrap_or(&fallback))
+                self.rewrite_media(
+                    idx,
+                    section,
+                    rw.media.get(idx).unwrap_or(&fallback),
+                    rw.strip_extmap,
+                )
             })
             .collect();
         Sdp { session, media }
     }
 
-    fn rewrite_media(&self, idx: usize, section: &MediaSection, rw: &MediaRewrite) -> MediaSection {
+    fn rewrite_media(
+        &self,
+        idx: usize,
+        section: &MediaSection,
+        rw: &MediaRewrite,
+        strip_extmap: bool,
+    ) -> MediaSection {
         let proto = rw
             .protocol
             .clone()
@@ -320,7 +334,8 @@ impl Sdp {
             };
             let owned = match name {
                 n if ICE_ATTRIBUTES.contains(&n) => strip_ice,
-                "rtcp" | "rtcp-mux" | "extmap" => true,
+                "rtcp" | "rtcp-mux" => true,
+                "extmap" => strip_extmap,
                 "sendrecv" | "sendonly" | "recvonly" | "inactive" => true,
                 "end-of-candidates" => {
                     end_of_candidates = true;

@@ -87,3 +87,63 @@ fn trickle_placeholder_is_not_a_hold() {
         .sdp;
     assert_eq!(direction_of(&out), Direction::SendOnly, "{out}");
 }
+
+/// `strip extmap control`/`strip extmap`: a=extmap stays where it was unless the flag asks
+/// to remove it, at media and at session level.
+#[test]
+fn extmap_is_kept_unless_stripped() {
+    let media = Arc::new(FakeMedia::default());
+    let mut calls = calls_with(media, EngineConfig::default());
+    let clock = Clock::new();
+    let sdp = "v=0\no=- 1545997027 1 IN IP4 198.51.100.1\ns=tester\nt=0 0\na=extmap:2 urn:x\n\
+               m=audio 2000 RTP/AVP 0\nc=IN IP4 198.51.100.1\na=extmap:0 foobar\na=sendrecv\n";
+    let out = calls.offer(&plain("x1", sdp), clock.now()).unwrap().sdp;
+    assert_eq!(
+        out,
+        crlf(
+            "v=0\no=- 1545997027 1 IN IP4 198.51.100.1\ns=tester\nt=0 0\na=extmap:2 urn:x\n\
+             m=audio 30002 RTP/AVP 0\nc=IN IP4 127.0.0.1\na=extmap:0 foobar\n\
+             a=rtpmap:0 PCMU/8000\na=sendrecv\na=rtcp:30003\n"
+        )
+    );
+    let mut req = plain("x2", sdp);
+    req.flags.strip_extmap = true;
+    let out = calls.offer(&req, clock.now()).unwrap().sdp;
+    assert!(!out.contains("extmap"), "{out}");
+}
+
+/// `SDP replace everything`: `replace: username, session-name` write the o= username and s=
+/// name of the first SDP the party got, not a name of ours, so later SDPs (from another
+/// origin) keep what the party first saw.
+#[test]
+fn username_and_session_name_stay_the_first_ones() {
+    let media = Arc::new(FakeMedia::default());
+    let mut calls = calls_with(media, EngineConfig::default());
+    let clock = Clock::new();
+    let sdp = |user: &str, name: &str| {
+        format!(
+            "v=0\no={user} 1545997027 1 IN IP4 198.51.100.1\ns={name}\nt=0 0\n\
+             m=audio 2000 RTP/AVP 0\nc=IN IP4 198.51.100.1\n"
+        )
+    };
+    let origin_and_name = |out: &str| {
+        let s = Sdp::parse(out).unwrap();
+        (
+            s.origin().unwrap().username,
+            s.session_name().unwrap().to_owned(),
+        )
+    };
+    let mut req = plain("n1", &sdp("alice", "tester"));
+    req.replace.username = true;
+    req.replace.session_name = true;
+    let out = calls.offer(&req, clock.now()).unwrap().sdp;
+    assert_eq!(origin_and_name(&out), ("alice".into(), "tester".into()));
+    req.sdp = crlf(&sdp("bob", "other"));
+    let out = calls.offer(&req, clock.now()).unwrap().sdp;
+    assert_eq!(origin_and_name(&out), ("alice".into(), "tester".into()));
+    // Without the flags, what the sender wrote passes through.
+    req.replace.username = false;
+    req.replace.session_name = false;
+    let out = calls.offer(&req, clock.now()).unwrap().sdp;
+    assert_eq!(origin_and_name(&out), ("bob".into(), "other".into()));
+}

@@ -26,6 +26,7 @@ fn rewrite_for(replace_origin: bool, port: u16) -> SdpRewrite {
         connection: engine(),
         media: vec![MediaRewrite::new(engine(), port)],
         loop_protect: false,
+        strip_extmap: false,
     }
 }
 
@@ -456,6 +457,7 @@ fn two_media(a: MediaRewrite, v: MediaRewrite) -> SdpRewrite {
         connection: ip("203.0.113.1"),
         media: vec![a, v],
         loop_protect: false,
+        strip_extmap: false,
     }
 }
 
@@ -493,6 +495,7 @@ a=ptime:20
 m=video 30002 RTP/AVPF 97
 b=TIAS:512000
 a=rtcp-fb:* ccm fir
+a=extmap:1 urn:ietf:params:rtp-hdrext:toffset
 a=content:main
 a=rtpmap:97 VP8/90000
 a=rtcp-fb:97 nack pli
@@ -540,6 +543,7 @@ fn ipv6_bridging() {
             ..MediaRewrite::new(e6, 30000)
         }],
         loop_protect: false,
+        strip_extmap: false,
     };
     let out = rewrite_text(EX2_OFFER, &rw);
     assert_eq!(
@@ -659,6 +663,7 @@ t=0 0
 a=msid-semantic: WMS
 m=audio 30000 RTP/AVP 111 0
 c=IN IP4 127.0.0.1
+a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level
 a=msid:s1 t1
 a=ssrc:1001 cname:xyz
 a=mid:0
@@ -680,7 +685,6 @@ a=end-of-candidates
         "ice-options",
         "candidate",
         "remote-candidates",
-        "extmap",
     ] {
         assert!(!sdp.has_attribute(name), "{name} left over");
     }
@@ -715,6 +719,7 @@ fn ice_replace_and_rtcp_mux() {
         media,
         vec![
             "c=IN IP4 127.0.0.1",
+            "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level",
             "a=msid:s1 t1",
             "a=ssrc:1001 cname:xyz",
             "a=mid:0",
@@ -774,7 +779,12 @@ fn rejected_media_gets_port_zero_and_no_engine_lines() {
     let video: Vec<String> = sdp.media[1].lines.iter().map(|l| l.to_string()).collect();
     assert_eq!(
         video,
-        vec!["b=TIAS:512000", "a=rtcp-fb:* ccm fir", "a=content:main"]
+        vec![
+            "b=TIAS:512000",
+            "a=rtcp-fb:* ccm fir",
+            "a=extmap:1 urn:ietf:params:rtp-hdrext:toffset",
+            "a=content:main"
+        ]
     );
     // a section the rewrite has no entry for is rejected too
     let one = SdpRewrite {
@@ -841,6 +851,7 @@ fn origin_session_name_and_loop_marker() {
         connection: engine(),
         media: vec![MediaRewrite::new(engine(), 30030)],
         loop_protect: true,
+        strip_extmap: false,
     };
     let sdp = Sdp::parse(&crlf(EX2_OFFER)).unwrap();
     let out = sdp.rewrite(&rw);
