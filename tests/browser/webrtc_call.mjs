@@ -1,6 +1,6 @@
 // A real WebRTC call through ngmedia, run by tests/browser/webrtc_call.sh inside a network
 // namespace that has only `lo`:
-//   node webrtc_call.mjs NG_HOST:PORT OUT_DIR
+//   node webrtc_call.mjs NG_HOST:PORT OUT_DIR [plain|sdes]
 // Headless Chromium (the system's /usr/bin/chromium, driven by playwright-core) opens a page
 // from a tiny local HTTP server, offers an audio call (UDP/TLS/RTP/SAVPF: ICE, DTLS-SRTP,
 // rtcp-mux); this script plays the SIP proxy: it passes the offer through ngmedia over ng
@@ -8,19 +8,26 @@
 // endpoint (a UDP socket here), whose answer goes back through ngmedia to the browser. Then
 // media must flow both ways: the browser's getStats() shows inbound RTP and the plain
 // endpoint receives RTP. Opus on both sides. Saves getStats JSON and a screenshot in OUT_DIR.
+// Mode `sdes`: the callee is an SDES-SRTP desk phone instead (written here on node:crypto,
+// AES_CM_128_HMAC_SHA1_80, RFC 3711), and the offer carries what Kamailio sends towards one:
+// `transport-protocol: RTP/SAVP`, `ICE: remove`, `DTLS: off`, `rtcp-mux: [demux]`. Those flags
+// name the phone's side, so the browser must still get DTLS (fingerprint, a=setup), ICE and
+// rtcp-mux in its answer, and media must flow both ways DTLS-SRTP <-> SDES-SRTP.
 // Every wait is bounded; exits non-zero with a reason on the first failed check.
 import { chromium } from "playwright-core";
 import { createServer } from "node:http";
 import { createSocket } from "node:dgram";
+import { createCipheriv, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const [ngAddr, outDir] = process.argv.slice(2);
-if (!ngAddr || !outDir) {
-  console.error("usage: node webrtc_call.mjs NG_HOST:PORT OUT_DIR");
+const [ngAddr, outDir, mode = "plain"] = process.argv.slice(2);
+if (!ngAddr || !outDir || !["plain", "sdes"].includes(mode)) {
+  console.error("usage: node webrtc_call.mjs NG_HOST:PORT OUT_DIR [plain|sdes]");
   process.exit(2);
 }
+const sdes = mode === "sdes";
 const [ngHost, ngPort] = [ngAddr.slice(0, ngAddr.lastIndexOf(":")), Number(ngAddr.slice(ngAddr.lastIndexOf(":") + 1))];
 const WAIT_MS = 20000;
 const WANT_PACKETS = 25;
@@ -94,7 +101,65 @@ function ngRequest(body) {
   });
 }
 
-// ---- the plain RTP/AVP endpoint ----
+// ---- SRTP for the desk phone (RFC 3711, AES_CM_128_HMAC_SHA1_80, no MKI, ROC tracked) ----
+function aesCm(key, iv, data) {
+  const c = createCipheriv("aes-128-ctr", key, iv);
+  return Buffer.concat([c.update(data), c.final()]);
+}
+// §4.3.1 key derivation, key derivation rate 0: the label goes into byte 7 of the salt.
+function srtpContext(inline) {
+  const km = Buffer.from(inline, "base64");
+  if (km.length !== 30) fail(`bad inline key length ${km.length}`);
+  const [master, salt] = [km.subarray(0, 16), km.subarray(16, 30)];
+  const derive = (label, len) => {
+    const iv = Buffer.concat([salt, Buffer.alloc(2)]);
+    iv[7] ^= label;
+    return aesCm(master, iv, Buffer.alloc(len));
+  };
+  return { key: derive(0, 16), auth: derive(1, 20), salt: derive(2, 14), roc: 0, lastSeq: null };
+}
+function srtpIv(ctx, ssrc, roc, seq) {
+  const iv = Buffer.concat([ctx.salt, Buffer.alloc(2)]);
+  const x = Buffer.alloc(16);
+  x.writeUInt32BE(ssrc, 4); x.writeUInt32BE(roc, 8); x.writeUInt16BE(seq, 12);
+  for (let i = 0; i < 16; i++) iv[i] ^= x[i];
+  return iv;
+}
+function srtpTag(ctx, authenticated, roc) {
+  const r = Buffer.alloc(4); r.writeUInt32BE(roc >>> 0);
+  return createHmac("sha1", ctx.auth).update(authenticated).update(r).digest().subarray(0, 10);
+}
+function rtpHeaderLen(p) {
+  let n = 12 + 4 * (p[0] & 0x0f);
+  if (p[0] & 0x10) n += 4 + 4 * p.readUInt16BE(n + 2);
+  return n;
+}
+function srtpProtect(ctx, plain) {
+  const seq = plain.readUInt16BE(2), ssrc = plain.readUInt32BE(8), hl = rtpHeaderLen(plain);
+  if (ctx.lastSeq !== null && seq < ctx.lastSeq && ctx.lastSeq - seq > 0x8000) ctx.roc++;
+  ctx.lastSeq = seq;
+  const body = Buffer.concat([plain.subarray(0, hl), aesCm(ctx.key, srtpIv(ctx, ssrc, ctx.roc, seq), plain.subarray(hl))]);
+  return Buffer.concat([body, srtpTag(ctx, body, ctx.roc)]);
+}
+// The plaintext, or null when the packet does not authenticate (tries this ROC and the next).
+function srtpUnprotect(ctx, pkt) {
+  if (pkt.length < 12 + 10) return null;
+  const body = pkt.subarray(0, pkt.length - 10), tag = pkt.subarray(pkt.length - 10);
+  const seq = pkt.readUInt16BE(2), ssrc = pkt.readUInt32BE(8), hl = rtpHeaderLen(pkt);
+  for (const roc of [ctx.roc, ctx.roc + 1]) {
+    if (!timingSafeEqual(srtpTag(ctx, body, roc), tag)) continue;
+    ctx.roc = roc;
+    return Buffer.concat([body.subarray(0, hl), aesCm(ctx.key, srtpIv(ctx, ssrc, roc, seq), body.subarray(hl))]);
+  }
+  return null;
+}
+// The phone's own key, and the engine's key for what it sends to the phone (from the offer).
+const phoneInline = randomBytes(30).toString("base64");
+const phoneTx = srtpContext(phoneInline);
+let phoneRx = null;
+let phoneRejected = 0;
+
+// ---- the plain RTP/AVP (or SDES RTP/SAVP) endpoint ----
 const plain = createSocket("udp4");
 await new Promise((r) => plain.bind(0, "127.0.0.1", r));
 const plainPort = plain.address().port;
@@ -103,6 +168,10 @@ let plainFrom = null;
 plain.on("message", (data, rinfo) => {
   // RTP version 2, not RTCP (RFC 5761 demux).
   if (data.length >= 12 && data[0] >> 6 === 2 && !(data[1] >= 192 && data[1] <= 223)) {
+    if (sdes && (!phoneRx || !srtpUnprotect(phoneRx, data))) {
+      phoneRejected++;
+      return;
+    }
     plainReceived++;
     plainFrom = `${rinfo.address}:${rinfo.port}`;
   }
@@ -165,16 +234,26 @@ try {
   writeFileSync(join(outDir, "browser-offer.sdp"), offerSdp);
 
   const callId = `webrtc-${process.pid}`;
+  const offerFlags = sdes
+    ? { "transport-protocol": "RTP/SAVP", ICE: "remove", DTLS: "off", "rtcp-mux": ["demux"] }
+    : { "transport-protocol": "RTP/AVP", ICE: "remove", "rtcp-mux": ["demux"] };
   const offer = await ngRequest({
     command: "offer", "call-id": callId, "from-tag": "browser", sdp: offerSdp,
-    "transport-protocol": "RTP/AVP", ICE: "remove", "rtcp-mux": ["demux"],
-    flags: ["trust-address"], replace: ["origin"],
+    ...offerFlags, flags: ["trust-address"], replace: ["origin"],
   });
   const plainOffer = offer.sdp;
   writeFileSync(join(outDir, "plain-offer.sdp"), plainOffer);
-  if (!/m=audio \d+ RTP\/AVP /.test(plainOffer)) fail(`plain side did not get RTP/AVP:\n${plainOffer}`);
-  for (const bad of ["a=fingerprint", "a=setup", "a=ice-", "a=candidate", "a=crypto"]) {
-    if (plainOffer.includes(bad)) fail(`plain side got ${bad}:\n${plainOffer}`);
+  const wantProto = sdes ? "RTP/SAVP" : "RTP/AVP";
+  if (!new RegExp(`m=audio \\d+ ${wantProto} `).test(plainOffer)) fail(`callee did not get ${wantProto}:\n${plainOffer}`);
+  for (const bad of ["a=fingerprint", "a=setup", "a=ice-", "a=candidate", ...(sdes ? [] : ["a=crypto"])]) {
+    if (plainOffer.includes(bad)) fail(`callee got ${bad}:\n${plainOffer}`);
+  }
+  let cryptoAnswer = "";
+  if (sdes) {
+    const m = plainOffer.match(/a=crypto:(\d+) AES_CM_128_HMAC_SHA1_80 inline:([A-Za-z0-9+\/=]+)/);
+    if (!m) fail(`no AES_CM_128_HMAC_SHA1_80 a=crypto offered to the phone:\n${plainOffer}`);
+    phoneRx = srtpContext(m[2]);
+    cryptoAnswer = `a=crypto:${m[1]} AES_CM_128_HMAC_SHA1_80 inline:${phoneInline}`;
   }
   const enginePort = Number(sdpField(plainOffer, /m=audio (\d+) /));
   const engineAddr = sdpField(plainOffer, /c=IN IP4 ([0-9.]+)/);
@@ -182,14 +261,20 @@ try {
 
   const plainAnswer = [
     "v=0", "o=- 1 1 IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0.1", "t=0 0",
-    `m=audio ${plainPort} RTP/AVP ${opusPt}`, `a=rtpmap:${opusPt} opus/48000/2`,
-    "a=sendrecv", "",
+    `m=audio ${plainPort} ${wantProto} ${opusPt}`, `a=rtpmap:${opusPt} opus/48000/2`,
+    "a=sendrecv", ...(sdes ? [cryptoAnswer] : []), "",
   ].join("\r\n");
+  // With the phone, the answer repeats DTLS=off and rtcp-mux demux, as Kamailio configurations
+  // often do: neither may take DTLS or rtcp-mux away from the browser.
   const answer = await ngRequest({
     command: "answer", "call-id": callId, "from-tag": "browser", "to-tag": "plain",
     sdp: plainAnswer, flags: ["trust-address"], replace: ["origin"],
+    ...(sdes ? { DTLS: "off", "rtcp-mux": ["demux"] } : {}),
   });
   writeFileSync(join(outDir, "browser-answer.sdp"), answer.sdp);
+  for (const want of ["a=fingerprint:", "a=setup:", "a=ice-ufrag:", "a=rtcp-mux"]) {
+    if (!answer.sdp.includes(want)) fail(`browser answer lacks ${want}:\n${answer.sdp}`);
+  }
   await page.evaluate(async (sdp) => {
     await window.pc.setRemoteDescription({ type: "answer", sdp });
     document.getElementById("state").textContent = "answered";
@@ -204,7 +289,7 @@ try {
     pkt.writeUInt16BE(seq & 0xffff, 2); pkt.writeUInt32BE(ts >>> 0, 4); pkt.writeUInt32BE(ssrc, 8);
     pkt[12] = 0xf8; pkt[13] = 0xff; pkt[14] = 0xfe;
     seq++; ts += 960;
-    plain.send(pkt, enginePort, engineAddr);
+    plain.send(sdes ? srtpProtect(phoneTx, pkt) : pkt, enginePort, engineAddr);
   }, 20);
 
   // Wait (bounded) for media both ways.
@@ -227,7 +312,7 @@ try {
     if (Date.now() > deadline) {
       writeFileSync(join(outDir, "getstats.json"), JSON.stringify(stats, null, 2));
       fail(`media did not flow both ways in ${WAIT_MS} ms: browser received ${inPackets}, ` +
-        `plain endpoint received ${plainReceived}, connection ${stats.connectionState}, ` +
+        `plain endpoint received ${plainReceived} (${phoneRejected} not authenticated), connection ${stats.connectionState}, ` +
         `dtls ${stats.transport && stats.transport.dtlsState}`);
     }
     await new Promise((r) => setTimeout(r, 250));
@@ -237,7 +322,8 @@ try {
   if (stats.transport && stats.transport.dtlsState !== "connected") fail(`dtlsState ${stats.transport.dtlsState}`);
   if (problems.length) fail(problems.join("\n"));
   await ngRequest({ command: "delete", "call-id": callId, "from-tag": "browser" });
-  console.log(`ok: browser received ${stats.inbound.packetsReceived} RTP packets ` +
+  if (sdes && phoneRejected > 0) fail(`${phoneRejected} packets to the phone did not authenticate`);
+  console.log(`ok (${mode}): browser received ${stats.inbound.packetsReceived} RTP packets ` +
     `(${stats.inbound.bytesReceived} bytes), plain endpoint received ${plainReceived} from ${plainFrom}; ` +
     `connection ${stats.connectionState}, SRTP cipher ${stats.transport && stats.transport.srtpCipher}`);
 } catch (e) {

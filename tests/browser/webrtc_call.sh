@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# WebRTC browser ↔ plain RTP through ngmedia (tests/browser/webrtc_call.mjs), inside a network
-# namespace with only `lo` up, so no packet can leave loopback and Chromium sees no other
-# interface for its candidates. Needs root (ip netns), node with `npm ci` done here, the
+# WebRTC browser ↔ plain RTP, then browser ↔ SDES-SRTP desk phone (offer flags `RTP/SAVP`,
+# `ICE: remove`, `DTLS: off`, `rtcp-mux: [demux]`), through ngmedia (tests/browser/webrtc_call.mjs),
+# inside a network namespace with only `lo` up, so no packet can leave loopback and Chromium
+# sees no other interface for its candidates. Needs root (ip netns), node with `npm ci` done here, the
 # system chromium, and a built daemon (cargo build --bins). Artifacts (getStats JSON,
-# screenshot, SDPs, daemon log) go to target/browser-webrtc/.
+# screenshot, SDPs, daemon log) go to target/browser-webrtc/ (the SDES call's to its sdes/).
 #   bash tests/browser/webrtc_call.sh
 set -euo pipefail
 
@@ -59,7 +60,10 @@ sys.exit("ngmedia did not answer ping within 20 s")
 PY
 
 status=0
-timeout -k 5 "$LIMIT" ip netns exec "$NS" node "$ROOT/tests/browser/webrtc_call.mjs" "$NG" "$OUT" || status=$?
+timeout -k 5 "$LIMIT" ip netns exec "$NS" node "$ROOT/tests/browser/webrtc_call.mjs" "$NG" "$OUT" plain || status=$?
+if [ "$status" -eq 0 ]; then
+    timeout -k 5 "$LIMIT" ip netns exec "$NS" node "$ROOT/tests/browser/webrtc_call.mjs" "$NG" "$OUT/sdes" sdes || status=$?
+fi
 if [ "$status" -ne 0 ]; then
     echo "== webrtc browser test failed ($status); daemon log (last 60 lines):"
     tail -n 60 "$OUT/ngmedia.log" || true
