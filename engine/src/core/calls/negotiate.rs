@@ -391,7 +391,7 @@ impl Calls {
                 ice,
                 direction: cannot_receive(sdp, i, req)
                     .then(|| sdp.media_direction(i).without_receive()),
-                zero_address: !req.replace.zero_address,
+                zero_address: !req.replace.zero_address && !trickle_placeholder(sdp, i, req),
             });
         }
         // The first o= username and s= name sent to a party stay the ones it sees when the
@@ -438,6 +438,16 @@ impl Calls {
 fn cannot_receive(sdp: &Sdp, i: usize, req: &OfferAnswer) -> bool {
     let address = req.media_address.or_else(|| sdp.media_connection(i));
     address.is_some_and(|a| a.is_unspecified()) && !sdp.media[i].trickle_ice(&sdp.session, address)
+}
+
+/// The sender's zero address is the trickle-ICE placeholder (port 9, trickle announced): its
+/// real addresses come later as candidates, so the receiver gets our address in c=, not the
+/// zero one (rtpengine's `ZERO_ADDR` rule in `__init_streams`).
+fn trickle_placeholder(sdp: &Sdp, i: usize, req: &OfferAnswer) -> bool {
+    let address = req.media_address.or_else(|| sdp.media_connection(i));
+    sdp.media[i].m.port == 9
+        && address.is_some_and(|a| a.is_unspecified())
+        && sdp.media[i].trickle_ice(&sdp.session, address)
 }
 
 /// `direction: [from, to]`, or `from-interface`/`to-interface`.

@@ -147,3 +147,25 @@ fn username_and_session_name_stay_the_first_ones() {
     let out = calls.offer(&req, clock.now()).unwrap().sdp;
     assert_eq!(origin_and_name(&out), ("bob".into(), "other".into()));
 }
+
+/// `trickle ICE test A no ICE`: the trickle placeholder c=0.0.0.0 (port 9, trickle ICE) is
+/// not kept like a hold address: the receiver gets our address.
+#[test]
+fn trickle_placeholder_address_becomes_ours() {
+    let media = Arc::new(FakeMedia::default());
+    let mut calls = calls_with(media, EngineConfig::default());
+    let clock = Clock::new();
+    let sdp = "v=0\no=- 1545997027 1 IN IP4 198.51.101.40\ns=tester\nc=IN IP4 0.0.0.0\nt=0 0\n\
+               m=audio 9 RTP/AVP 8\na=ice-ufrag:Ci7n\na=ice-pwd:l9QndxLG6OycZRcQe9zcT95c\n\
+               a=ice-options:trickle\n";
+    let mut req = plain("tp1", sdp);
+    req.ice = IceMode::Remove;
+    let out = calls.offer(&req, clock.now()).unwrap().sdp;
+    assert_eq!(
+        out,
+        crlf(
+            "v=0\no=- 1545997027 1 IN IP4 198.51.101.40\ns=tester\nc=IN IP4 127.0.0.1\nt=0 0\n\
+             m=audio 30002 RTP/AVP 8\na=rtpmap:8 PCMA/8000\na=sendrecv\na=rtcp:30003\n"
+        )
+    );
+}
