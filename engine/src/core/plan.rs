@@ -174,6 +174,33 @@ impl Eq for DtlsParams {}
 pub struct IceCredentials {
     pub ufrag: String,
     pub pwd: String,
+    /// We are a full agent toward the party (no `a=ice-lite` sent, the party does ICE):
+    /// the worker checks its candidates as well as answering.
+    pub full: Option<FullIce>,
+}
+
+/// The party's side of a full ICE agent (rtpengine: `ice_agent`'s remote credentials and
+/// candidates).
+#[derive(Clone, PartialEq, Eq)]
+pub struct FullIce {
+    pub remote_ufrag: String,
+    pub remote_pwd: String,
+    pub controlling: bool,
+    /// The party's candidates for component 1 (RTP) and 2 (RTCP).
+    pub rtp_candidates: Vec<SocketAddr>,
+    pub rtcp_candidates: Vec<SocketAddr>,
+}
+
+impl std::fmt::Debug for FullIce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password stays out of logs.
+        f.debug_struct("FullIce")
+            .field("remote_ufrag", &self.remote_ufrag)
+            .field("controlling", &self.controlling)
+            .field("rtp_candidates", &self.rtp_candidates)
+            .field("rtcp_candidates", &self.rtcp_candidates)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for IceCredentials {

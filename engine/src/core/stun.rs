@@ -9,6 +9,8 @@
 //! MESSAGE-INTEGRITY other than FINGERPRINT are ignored (RFC 5389 §15.4).
 //! rtpengine's equivalent is `stun.c` (`stun()`, `stun_binding_success`, `stun_error`).
 
+pub mod agent;
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use hmac::{Hmac, Mac};

@@ -475,7 +475,12 @@ impl UringWorker {
             // worse (the hrtimer costs more than the wake-ups it saves at 50k pkt/s).
             // The earliest of the DTLS retransmission timer (at least 1 ms) and the next
             // media player packet (exact: players pace at 20 ms).
-            let player = self.core.player_timeout_us().map(Duration::from_micros);
+            // Full ICE agents' next check shares the player's deadline.
+            let player = match (self.core.player_timeout_us(), self.core.ice_timeout_us()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+            .map(Duration::from_micros);
             let wait = match (timer.map(|t| t.max(Duration::from_millis(1))), player) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -533,6 +538,8 @@ impl UringWorker {
             self.core.poll_players(now, budget, |_, sink, dest, pkt| {
                 gen.send(io, sink, dest, pkt)
             });
+            self.core
+                .poll_ice(now, |_, sink, dest, pkt| gen.send(io, sink, dest, pkt));
             self.bufs.publish();
             if self.core.awaiting_settle() && self.io.settled() {
                 self.core.settle();

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod dtls;
+mod ice;
 mod plan;
 mod player;
 mod srtp;
@@ -96,6 +97,8 @@ pub(crate) struct Entry {
     srtp_out: Option<Box<Srtp>>,
     /// Our ICE credentials when we answer STUN checks on this socket.
     ice: Option<Box<IceCredentials>>,
+    /// Full ICE agent checking the party's candidates from this socket.
+    agent: Option<Box<crate::core::stun::agent::IceAgent>>,
     /// DTLS-SRTP with the party; its handshake keys `srtp_in`/`srtp_out`.
     dtls: Option<Box<DtlsLink>>,
     /// Copies of accepted RTP go to the recorder and/or the interceptor.
@@ -294,7 +297,7 @@ pub(crate) fn inspect(
     let route = match (classify(&buf[..len]), entry.port.role) {
         (PacketKind::Rtp, Role::Rtp) => Route::Rtp,
         (PacketKind::Rtcp, _) => Route::Rtcp,
-        (PacketKind::Stun, _) => return answer_stun(entry, counters, buf, len, src),
+        (PacketKind::Stun, _) => return answer_stun(entry, counters, buf, len, src, now.mono_ms),
         (PacketKind::Dtls, _) => {
             handle_dtls(entry, counters, &buf[..len], src);
             return (Route::None, 0);
@@ -484,6 +487,8 @@ pub(crate) struct Core {
     acks: Vec<SyncSender<()>>,
     /// Slots whose DTLS association is not established yet (handshake timers).
     handshaking: Vec<usize>,
+    /// Slots with a full ICE agent (may hold stale slots; `poll_ice` cleans them up).
+    ice_agents: Vec<usize>,
     /// Next time to look for due RTCP reports of transcoded streams.
     next_rtcp_scan_ms: u64,
     /// Scratch for one generated packet (transcoder output, RTCP report).
@@ -516,6 +521,7 @@ impl Core {
             calls: HashMap::new(),
             acks: Vec::new(),
             handshaking: Vec::new(),
+            ice_agents: Vec::new(),
             tap: None,
             intercept: None,
             next_rtcp_scan_ms: 0,

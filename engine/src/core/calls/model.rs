@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use super::codecs::MediaCodecs;
 use crate::core::dtls::{DtlsRole, Fingerprint};
 use crate::core::plan::{
-    CallKey, CallPlan, CopySink, DtlsParams, IceCredentials, LatchPolicy, PortKey, PortPair,
-    SrtpKeys, StreamPlan, StreamResume,
+    CallKey, CallPlan, CopySink, DtlsParams, FullIce, IceCredentials, LatchPolicy, PortKey,
+    PortPair, SrtpKeys, StreamPlan, StreamResume,
 };
 use crate::core::sdes::CryptoAttr;
 use crate::core::sdp::{Codec, Direction, IceCandidate};
@@ -179,6 +179,13 @@ pub struct Media {
     /// The last SDP we wrote to this party carried our ICE credentials: we answer its STUN
     /// connectivity checks (ICE-lite).
     pub ice_active: bool,
+    /// That SDP did not say `a=ice-lite`: we are a full ICE agent toward this party and
+    /// check its candidates ourselves (rtpengine's default; lite toward WebRTC).
+    pub ice_full: bool,
+    /// We sent the offer to this party (it answers us): we control ICE toward it.
+    pub ice_we_offered: bool,
+    /// The party's own ICE: credentials, `a=ice-lite`, UDP candidates.
+    pub remote_ice: Option<RemoteIce>,
     pub latch: LatchPolicy,
     /// The advertised address changed: the next plan asks the worker to learn again.
     pub relatch: bool,
@@ -351,7 +358,76 @@ pub struct DtlsMediaState {
     pub active: Option<DtlsParams>,
 }
 
+/// A party's own ICE parameters from its SDP (rtpengine: the remote side of `ice_agent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteIce {
+    pub ufrag: String,
+    pub pwd: String,
+    /// The party said `a=ice-lite`: it never checks, we must nominate.
+    pub lite: bool,
+    /// UDP candidates: (component, address).
+    pub candidates: Vec<(u16, SocketAddr)>,
+}
+
+impl RemoteIce {
+    /// The party's ICE from one m= section (credentials may be at session level).
+    pub fn from_sdp(sdp: &crate::core::sdp::Sdp, i: usize) -> Option<RemoteIce> {
+        let section = sdp.media.get(i)?;
+        let get = |name: &str| {
+            section
+                .attribute(name)
+                .or_else(|| sdp.session_attribute(name))
+                .map(str::to_owned)
+        };
+        let (ufrag, pwd) = (get("ice-ufrag")?, get("ice-pwd")?);
+        let lite = sdp.session_attribute("ice-lite").is_some() || section.has_attribute("ice-lite");
+        let candidates = section
+            .attributes("candidate")
+            .filter_map(|v| {
+                // foundation component transport priority address port typ type ...
+                let f: Vec<&str> = v.split_ascii_whitespace().collect();
+                if f.len() < 6 || !f[2].eq_ignore_ascii_case("udp") {
+                    return None;
+                }
+                let component: u16 = f[1].parse().ok()?;
+                let ip: IpAddr = f[4].parse().ok()?;
+                let port: u16 = f[5].parse().ok()?;
+                Some((component, SocketAddr::new(ip, port)))
+            })
+            .collect();
+        Some(RemoteIce {
+            ufrag,
+            pwd,
+            lite,
+            candidates,
+        })
+    }
+}
+
 impl Media {
+    /// The full-agent part of the ICE plan toward this party: when we did not say
+    /// `a=ice-lite` and the party does ICE itself.
+    fn full_ice_plan(&self) -> Option<FullIce> {
+        let remote = self.remote_ice.as_ref().filter(|_| self.ice_full)?;
+        // The offerer controls, unless it is lite (RFC 8445 §6.1.1).
+        let controlling = self.ice_we_offered || remote.lite;
+        let component = |c: u16| {
+            remote
+                .candidates
+                .iter()
+                .filter(|(comp, _)| *comp == c)
+                .map(|(_, a)| *a)
+                .collect::<Vec<_>>()
+        };
+        Some(FullIce {
+            remote_ufrag: remote.ufrag.clone(),
+            remote_pwd: remote.pwd.clone(),
+            controlling,
+            rtp_candidates: component(1),
+            rtcp_candidates: component(2),
+        })
+    }
+
     pub fn new(index: u32, kind: &str, protocol: &str) -> Media {
         Media {
             index,
@@ -372,6 +448,9 @@ impl Media {
             ice_ufrag: None,
             ice_pwd: None,
             ice_active: false,
+            ice_full: false,
+            ice_we_offered: false,
+            remote_ice: None,
             latch: LatchPolicy::default(),
             relatch: false,
             sdes: SdesState::default(),
@@ -522,6 +601,7 @@ impl Call {
                     (Some(ufrag), Some(pwd)) if this.ice_active => Some(IceCredentials {
                         ufrag: ufrag.clone(),
                         pwd: pwd.clone(),
+                        full: this.full_ice_plan(),
                     }),
                     _ => None,
                 };

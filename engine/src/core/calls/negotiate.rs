@@ -149,13 +149,20 @@ impl Calls {
             }
         }
         let mut out = src.rewrite_with_marker(&rewrite, &self.loop_marker);
-        if rewrite
-            .media
-            .iter()
-            .any(|m| matches!(m.ice, IceRewrite::Replace { .. }))
-        {
-            // We answer connectivity checks but never send any (RFC 8445 §2.5): say so, so
-            // the peer takes the controlling role and nominates.
+        // Toward WebRTC (browsers) we are ICE-lite: we answer connectivity checks but never
+        // send any (RFC 8445 §2.5), so the browser controls and nominates. Toward anything
+        // else we are a full agent as rtpengine is: we check the party's candidates too
+        // (the only way to reach an ICE-lite peer, or one behind NAT that only answers).
+        let ice_lite = rewrite.media.iter().zip(&out.media).any(|(m, section)| {
+            matches!(m.ice, IceRewrite::Replace { .. }) && section.m.proto.contains("TLS")
+        });
+        for (i, m) in rewrite.media.iter().enumerate() {
+            if let Some(media) = call.leg_mut(to).medias.get_mut(i) {
+                media.ice_full = matches!(m.ice, IceRewrite::Replace { .. }) && !ice_lite;
+            }
+        }
+        if ice_lite {
+            // Say so, so the peer takes the controlling role and nominates.
             let at = out
                 .session
                 .iter()
@@ -248,6 +255,7 @@ impl Calls {
             media.codecs = section.codecs();
             media.ptime = section.ptime();
             media.ice_seen = section.has_ice();
+            media.remote_ice = super::model::RemoteIce::from_sdp(sdp, i);
             media.mid = section.mid().map(str::to_owned);
             media.sdp_rtcp_mux = section.rtcp_mux();
             media.latch = latch;
@@ -359,6 +367,7 @@ impl Calls {
                 },
             };
             target.ice_active = want_ice;
+            target.ice_we_offered = role == Role::Offer;
             let ice = if want_ice {
                 let ufrag = target
                     .ice_ufrag

@@ -111,7 +111,12 @@ impl Core {
                         rekey(&mut e.srtp_out, sp.srtp_out, sp.port);
                     }
                 }
+                let before = e.ice.as_deref().and_then(|i| i.full.clone());
                 e.ice = sp.ice.map(Box::new);
+                if super::ice::set_agent(e, before.as_ref(), now) && !self.ice_agents.contains(&idx)
+                {
+                    self.ice_agents.push(idx);
+                }
                 e.forward = sp.forward;
                 e.rtcp_feedback = sp.rtcp_feedback;
                 e.rtp_sink_key = sp.rtp_sink;
@@ -142,6 +147,7 @@ impl Core {
                     srtp_out,
                     dtls,
                     ice: sp.ice.map(Box::new),
+                    agent: None,
                     call,
                     latch: Latch::new(sp.expected, sp.latch, now.mono_ms)
                         .with_learning(self.learning),
@@ -197,6 +203,11 @@ impl Core {
                 self.by_key.insert(sp.port, idx);
                 if handshake && !self.handshaking.contains(&idx) {
                     self.handshaking.push(idx);
+                }
+                if let Some(Some(e)) = self.slab.get_mut(idx) {
+                    if super::ice::set_agent(e, None, now) && !self.ice_agents.contains(&idx) {
+                        self.ice_agents.push(idx);
+                    }
                 }
             } else {
                 warn!(

@@ -5,18 +5,24 @@ use std::net::SocketAddr;
 use super::dtls::kick_dtls;
 use super::{drop_packet, Entry, Route};
 use crate::core::stats::{DropReason, WorkerCounters};
-use crate::core::stun::{self, StunMessage};
+use crate::core::stun::agent::ResponseOutcome;
+use crate::core::stun::{self, StunClass, StunMessage};
 
 /// ICE-lite (RFC 8445 §2.5, rtpengine `stun.c`): check a STUN Binding request in
 /// `buf[..len]` against our credentials and overwrite it with the response (success with
 /// XOR-MAPPED-ADDRESS, or the error the check calls for), to go back to `src` from this
 /// socket. A nominating request (USE-CANDIDATE) moves the party's address to `src`.
+///
+/// With a full agent on the socket, a valid request also queues a triggered check back to
+/// `src` (learning it as a peer-reflexive candidate), responses go to the agent, and the
+/// party's address moves when the agent selects a pair.
 pub(super) fn answer_stun(
     entry: &mut Entry,
     counters: &WorkerCounters,
     buf: &mut [u8],
     len: usize,
     src: Option<SocketAddr>,
+    now_ms: u64,
 ) -> (Route, usize) {
     let (Some(ice), Some(src)) = (entry.ice.as_deref(), src) else {
         drop_packet(counters, &entry.stats, DropReason::Stun);
@@ -26,14 +32,37 @@ pub(super) fn answer_stun(
         drop_packet(counters, &entry.stats, DropReason::Stun);
         return (Route::None, 0);
     };
+    if matches!(msg.class, StunClass::Success | StunClass::Error) {
+        // A response to one of our checks.
+        let outcome = entry
+            .agent
+            .as_deref_mut()
+            .map(|a| a.handle_response(now_ms, src, &msg));
+        match outcome {
+            Some(Ok(ResponseOutcome::Succeeded { selected: true })) => select(entry, src),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => drop_packet(counters, &entry.stats, DropReason::Stun),
+        }
+        return (Route::None, 0);
+    }
     let tid = msg.transaction_id;
     let checked = stun::check_ice_binding_request(&msg, ice.ufrag.as_bytes(), ice.pwd.as_bytes())
         .map(|req| req.use_candidate);
     let written = match checked {
         Ok(use_candidate) => {
-            if use_candidate && entry.latch.nominate(src) {
-                entry.stats.set_endpoint(Some(src));
+            match entry.agent.as_deref_mut() {
+                Some(agent) => {
+                    agent.handle_request(now_ms, src, use_candidate);
+                    if agent.selected() == Some(src) {
+                        select(entry, src);
+                    }
+                }
+                None if use_candidate => select(entry, src),
+                None => {}
             }
+            let Some(ice) = entry.ice.as_deref() else {
+                return (Route::None, 0);
+            };
             let written = stun::write_binding_success(buf, &tid, src, ice.pwd.as_bytes());
             // A checked path to the party: a DTLS client can say ClientHello on it now.
             if let Some(link) = entry.dtls.as_deref_mut() {
@@ -55,5 +84,13 @@ pub(super) fn answer_stun(
     match written {
         Ok(n) => (Route::Reply, n),
         Err(_) => (Route::None, 0),
+    }
+}
+
+/// ICE settled on `src` (a nomination, or our agent's selected pair): media to the party
+/// goes there from now on.
+fn select(entry: &mut Entry, src: SocketAddr) {
+    if entry.latch.nominate(src) {
+        entry.stats.set_endpoint(Some(src));
     }
 }

@@ -360,16 +360,16 @@ fn osrtp_offer_and_accept() {
 }
 
 #[test]
-fn ice_towards_a_side_makes_us_lite_and_arms_stun_answers() {
+fn ice_towards_a_plain_side_makes_us_a_full_agent_and_arms_stun_answers() {
     let media = FakeMedia::scripted(&[30000, 30002]);
     let mut calls = calls_with(media.clone(), EngineConfig::default());
     let clock = Clock::new();
     let mut req = offer_req("i1", "tagA", &sdp("127.0.0.2", 40000, "RTP/AVP", &[]));
     req.ice = IceMode::Force;
     let offer = calls.offer(&req, clock.now()).unwrap().sdp;
-    // Session level, before the first m= line.
-    let session = &offer[..offer.find("m=").unwrap()];
-    assert!(session.contains("a=ice-lite\r\n"), "{offer}");
+    // Toward plain RTP we are a full agent, as rtpengine: no a=ice-lite (only toward
+    // WebRTC, see the DTLS tests).
+    assert!(!offer.contains("a=ice-lite"), "{offer}");
     let ufrag = offer
         .lines()
         .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
