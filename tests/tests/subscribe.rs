@@ -163,6 +163,11 @@ fn subscriber_with_its_own_codec_gets_the_source_transcoded() {
     assert_eq!(to_c.len(), n, "subscriber packets");
     assert!(to_c.iter().all(|r| r.pt == 8 && r.payload.len() == 160));
     check_line(&to_c, "A→subscriber");
+    // B gets A's stream as A sent it, so the subscriber's copy keeps A's SSRC too.
+    assert!(
+        to_c.iter().all(|r| r.ssrc == call.a.ssrc),
+        "SSRC of the copies"
+    );
     let pcm = decode(&pcma, &mut to_c);
     let (amp, purity) = tone(&pcm[160..], 440.0);
     assert!(snr_db(purity) > 30.0, "SNR {:.1} dB", snr_db(purity));

@@ -165,6 +165,8 @@ pub struct Transcoder {
     marker: bool,
     counters: TranscodeCounters,
     last_rx_ms: u64,
+    /// The output carries the input's SSRC (see [`Transcoder::keep_input_ssrc`]).
+    ssrc_from_input: bool,
 }
 
 /// Opus is run mono inside the transcoder whatever the SDP says (RFC 7587 receivers must
@@ -251,6 +253,7 @@ impl Transcoder {
             cur_seq: 0,
             seq_diff: 0,
             ssrc: rand::random(),
+            ssrc_from_input: false,
             ts: 0,
             ts_based: false,
             marker: false,
@@ -266,6 +269,13 @@ impl Transcoder {
     /// Our SSRC on the output side.
     pub fn ssrc(&self) -> u32 {
         self.ssrc
+    }
+
+    /// Send with the SSRC of the input instead of our own: a subscriber's copy of a stream
+    /// its source's peer receives untouched carries the same SSRC as the peer's (rtpengine
+    /// gives every sink of a source one output SSRC).
+    pub fn keep_input_ssrc(&mut self) {
+        self.ssrc_from_input = true;
     }
 
     pub fn counters(&self) -> TranscodeCounters {
@@ -301,6 +311,9 @@ impl Transcoder {
         }
         if self.input.is_some_and(|st| st.ssrc != h.ssrc()) {
             self.restart_output();
+        }
+        if self.ssrc_from_input && self.input.is_none() {
+            self.ssrc = h.ssrc();
         }
         self.track_input(now_ms, &h);
         let seq = h.sequence_number();

@@ -48,7 +48,10 @@ fn set_feed(e: &mut Entry, spec: Option<TranscodeSpec>) {
         return;
     }
     e.feed = match Transcoder::new(spec) {
-        Ok(t) => Some(Box::new(t)),
+        Ok(mut t) => {
+            t.keep_input_ssrc();
+            Some(Box::new(t))
+        }
         Err(err) => {
             warn!(error = %err, "cannot build a subscriber's transcoder; copies pass unchanged");
             None
