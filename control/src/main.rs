@@ -384,6 +384,7 @@ async fn serve(
             handle: ng_handle.clone(),
             access: http.http_ng,
         }),
+        limits: Some(limits.clone()),
     }));
     let server = ng.run(socket, stopped);
     tokio::pin!(server);

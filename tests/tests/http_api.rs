@@ -267,6 +267,8 @@ fn errors_are_json_and_openapi_lists_the_routes() {
         ("/calls/{call_id}", "get"),
         ("/calls/{call_id}", "delete"),
         ("/statistics", "get"),
+        ("/load-limits", "get"),
+        ("/load-limits", "put"),
         ("/metrics", "get"),
         ("/openapi.json", "get"),
         ("/", "get"),
@@ -283,7 +285,7 @@ fn errors_are_json_and_openapi_lists_the_routes() {
             "{method} {path}"
         );
     }
-    assert_eq!(paths.len(), 15);
+    assert_eq!(paths.len(), 16);
 }
 
 /// `--listen-ng` on a port free right now (the daemon must get past binding ng).

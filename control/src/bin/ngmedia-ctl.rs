@@ -71,6 +71,15 @@ enum Command {
     Terminate { call_id: String },
     /// Engine statistics: calls, ports, packets, drops, ng requests.
     Stats,
+    /// Load limits and the figures they are checked against; with --max-sessions, change the
+    /// session limit (rtpengine-ctl's `set maxsessions`; needs the token when the daemon has
+    /// one).
+    Limits {
+        /// New session limit: a number of calls (0 drains: calls in progress go on, new ones
+        /// are refused), or -1 for no limit.
+        #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(i64).range(-1..))]
+        max_sessions: Option<i64>,
+    },
     /// Check the daemon answers ng (`ping` → `pong`) and report the round trip.
     Ping,
 }
@@ -140,6 +149,17 @@ fn run(cli: &Cli) -> Result<String, CtlError> {
             terminated,
         ),
         Command::Stats => (api.request("GET", "/statistics")?, stats_table),
+        Command::Limits { max_sessions } => {
+            let json = match max_sessions {
+                Some(n) => api.request_body(
+                    "PUT",
+                    "/load-limits",
+                    Some(&serde_json::json!({ "max_sessions": n }).to_string()),
+                )?,
+                None => api.request("GET", "/load-limits")?,
+            };
+            (json, limits_table)
+        }
         Command::Ping => unreachable!("handled above"),
     };
     Ok(if cli.json {
@@ -195,6 +215,16 @@ impl Api {
 
     /// One request; the JSON body of a 2xx response, or the API's error as `CtlError::Api`.
     fn request(&self, method: &str, path: &str) -> Result<Value, CtlError> {
+        self.request_body(method, path, None)
+    }
+
+    /// As [`request`](Self::request), with a JSON body.
+    fn request_body(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> Result<Value, CtlError> {
         let addr = self.addr();
         let host = self.host.trim_start_matches('[').trim_end_matches(']');
         let target: SocketAddr = (host, self.port)
@@ -227,7 +257,16 @@ impl Api {
         if let Some(token) = &self.token {
             let _ = write!(req, "Authorization: Bearer {token}\r\n");
         }
-        req.push_str("Content-Length: 0\r\n\r\n");
+        match body {
+            Some(body) => {
+                let _ = write!(
+                    req,
+                    "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+            None => req.push_str("Content-Length: 0\r\n\r\n"),
+        }
         stream.write_all(req.as_bytes()).map_err(io_err)?;
         let mut raw = Vec::new();
         stream
@@ -555,6 +594,32 @@ fn call_table(v: &Value) -> String {
 fn terminated(v: &Value) -> String {
     let packets = s(&v["totals"]["rtp"]["packets"]);
     format!("terminated {} ({packets} RTP packets)\n", s(&v["call_id"]))
+}
+
+fn limits_table(v: &Value) -> String {
+    let limit = |v: &Value| match v {
+        Value::Null => "off".to_owned(),
+        other => s(other),
+    };
+    let rows = [
+        ("max sessions", limit(&v["max_sessions"]), s(&v["sessions"])),
+        ("max load", limit(&v["max_load"]), s(&v["load"])),
+        ("max cpu (%)", limit(&v["max_cpu"]), s(&v["cpu_percent"])),
+        (
+            "max bandwidth (B/s)",
+            limit(&v["max_bandwidth"]),
+            s(&v["bandwidth_bytes_per_s"]),
+        ),
+    ];
+    let mut out = format!("{:<20} {:>10} {:>10}\n", "limit", "value", "now");
+    for (name, value, now) in rows {
+        out.push_str(&format!("{name:<20} {value:>10} {now:>10}\n"));
+    }
+    out.push_str(&match &v["refusing"] {
+        Value::String(reason) => format!("refusing new calls: {reason} limit reached\n"),
+        _ => "accepting new calls\n".to_owned(),
+    });
+    out
 }
 
 fn stats_table(v: &Value) -> String {

@@ -96,6 +96,8 @@ pub struct ApiState<E: CallControl = Calls> {
     pub ha: Option<Arc<crate::ha::HaMetrics>>,
     /// ng over HTTP and WebSocket (`None`: not served).
     pub ng_http: Option<ng::HttpNg>,
+    /// The load limits (`None`: `/load-limits` answers 404).
+    pub limits: Option<Arc<crate::ng::load::LoadLimits>>,
 }
 
 type Shared<E> = State<Arc<ApiState<E>>>;
@@ -130,6 +132,10 @@ pub fn router<E: CallControl>(state: Arc<ApiState<E>>) -> Router {
         )
         .route("/media/{media_id}/audio", get(media_audio::<E>))
         .route("/statistics", get(statistics::<E>))
+        .route(
+            "/load-limits",
+            get(get_load_limits::<E>).put(put_load_limits::<E>),
+        )
         .route("/metrics", get(prometheus::<E>))
         .route("/openapi.json", get(openapi_json))
         .fallback(not_found)
@@ -523,6 +529,68 @@ async fn delete_call<E: CallControl>(
     };
     info!(call_id = %Pii(&request.call_id), "call terminated over HTTP");
     Ok(Json(CallView::new(&snapshot)).into_response())
+}
+
+/// `GET /load-limits`: the limits in force, the figures they are checked against, and the
+/// limit that refuses new calls right now, if any.
+async fn get_load_limits<E: CallControl>(State(state): Shared<E>) -> Result<Response, ApiError> {
+    let Some(limits) = state.limits.as_ref() else {
+        return Err(ApiError::NotFound("load limits are not available".into()));
+    };
+    let sessions = lock(&state.calls).sessions();
+    Ok(Json(load_limits_view(limits, sessions)).into_response())
+}
+
+fn load_limits_view(limits: &crate::ng::load::LoadLimits, sessions: usize) -> serde_json::Value {
+    use std::sync::atomic::Ordering::Relaxed;
+    let config = limits.config();
+    let g = &limits.gauge;
+    json!({
+        "max_sessions": config.max_sessions,
+        "max_load": config.max_load,
+        "max_cpu": config.max_cpu,
+        "max_bandwidth": config.max_bandwidth,
+        "sessions": sessions,
+        "load": limits.samples_load().then(|| g.load_x100.load(Relaxed) as f64 / 100.0),
+        "cpu_percent": limits.samples_cpu().then(|| g.cpu_x100.load(Relaxed) as f64 / 100.0),
+        "bandwidth_bytes_per_s": limits.samples_bandwidth().then(|| g.bandwidth.load(Relaxed)),
+        "refusing": limits.check(sessions).map(|l| l.label()),
+    })
+}
+
+/// The body of `PUT /load-limits`: what can change while running (rtpengine-ctl's
+/// `set maxsessions`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadLimitsUpdate {
+    /// A number of calls (0 drains), or `null` / -1 for no limit.
+    max_sessions: Option<i64>,
+}
+
+/// `PUT /load-limits`: change the session limit at run time (drain an engine with 0).
+async fn put_load_limits<E: CallControl>(
+    State(state): Shared<E>,
+    body: Result<Json<LoadLimitsUpdate>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Some(limits) = state.limits.as_ref() else {
+        return Err(ApiError::NotFound("load limits are not available".into()));
+    };
+    let Json(update) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let max = match update.max_sessions {
+        None | Some(-1) => None,
+        Some(n) => Some(u64::try_from(n).map_err(|_| {
+            ApiError::BadRequest(format!(
+                "max_sessions {n}: expected a number of calls, or null / -1 for no limit"
+            ))
+        })?),
+    };
+    limits.set_max_sessions(max);
+    info!(
+        max_sessions = ?max,
+        "session limit changed over HTTP"
+    );
+    let sessions = lock(&state.calls).sessions();
+    Ok(Json(load_limits_view(limits, sessions)).into_response())
 }
 
 async fn statistics<E: CallControl>(State(state): Shared<E>) -> Response {

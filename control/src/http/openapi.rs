@@ -69,6 +69,10 @@ pub const ROUTES: &[Route] = &[
         methods: &["get"],
     },
     Route {
+        path: "/load-limits",
+        methods: &["get", "put"],
+    },
+    Route {
         path: "/metrics",
         methods: &["get"],
     },
@@ -162,6 +166,23 @@ fn schemas() -> Value {
     let opt_addr = json!({"type": ["string", "null"], "description": "IP:port"});
     let u64_ = json!({"type": "integer", "minimum": 0});
     let mut schemas = Map::new();
+    let opt_num = json!({"type": ["number", "null"]});
+    let opt_u64 = json!({"type": ["integer", "null"], "minimum": 0});
+    schemas.insert(
+        "LoadLimits".into(),
+        json!({
+            "type": "object",
+            "description": "Limits are null when off; figures are null when not sampled (their limit is off).",
+            "properties": {
+                "max_sessions": opt_u64, "max_load": opt_num, "max_cpu": opt_num,
+                "max_bandwidth": opt_u64,
+                "sessions": u64_,
+                "load": opt_num, "cpu_percent": opt_num, "bandwidth_bytes_per_s": opt_u64,
+                "refusing": {"type": ["string", "null"], "enum": ["sessions", "load", "cpu", "bandwidth", null],
+                    "description": "The limit refusing new calls now"}
+            }
+        }),
+    );
     schemas.insert(
         "Error".into(),
         json!({
@@ -607,6 +628,32 @@ fn operation(path: &str, method: &str) -> Value {
         ("/statistics", "get") => json!({
             "summary": "Engine-wide counters (as the ng `statistics` command) and ng request counts",
             "responses": {"200": json_response("Statistics", "Statistics")}
+        }),
+        ("/load-limits", "get") => json!({
+            "summary": "Load limits in force, the figures they are checked against, and the limit refusing new calls now",
+            "responses": {
+                "200": json_response("Load limits", "LoadLimits"),
+                "404": error_response("Load limits not available")
+            }
+        }),
+        ("/load-limits", "put") => json!({
+            "summary": "Change the session limit while running (0 drains: calls in progress go on, new ones are refused)",
+            "security": [{"bearer": []}],
+            "requestBody": {
+                "required": true,
+                "content": {"application/json": {"schema": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {"max_sessions": {"type": ["integer", "null"], "minimum": -1,
+                        "description": "Calls at most; null or -1: no limit"}}
+                }}}
+            },
+            "responses": {
+                "200": json_response("Load limits after the change", "LoadLimits"),
+                "400": bad,
+                "401": error_response("Missing or invalid bearer token"),
+                "404": error_response("Load limits not available")
+            }
         }),
         ("/metrics", "get") => json!({
             "summary": "Prometheus metrics (text exposition format 0.0.4)",

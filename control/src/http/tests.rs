@@ -146,6 +146,12 @@ fn api_full(
         li_tasks: Some(Arc::new(std::sync::atomic::AtomicUsize::new(2))),
         ha: None,
         ng_http: None,
+        limits: Some(Arc::new(crate::ng::load::LoadLimits::new(
+            crate::ng::load::LoadLimitConfig {
+                max_sessions: Some(10),
+                ..Default::default()
+            },
+        ))),
     });
     Api {
         app: router(state),
@@ -436,6 +442,8 @@ async fn openapi_lists_every_route_the_router_serves() {
                     .uri("/media?name=again")
                     .body(Body::from(tiny_wav()))
                     .unwrap()
+            } else if (route.path, *method) == ("/load-limits", "put") {
+                json_req("PUT", "/load-limits", r#"{"max_sessions": 5}"#)
             } else {
                 req(&method.to_uppercase(), &uri)
             };
@@ -557,4 +565,60 @@ async fn media_library_over_http() {
     assert_eq!(r.status, StatusCode::OK);
     let r = send(&api.app, req("GET", &format!("/media/{id}"))).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+fn json_req(method: &str, uri: &str, body: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn load_limits_read_and_drain() {
+    let api = api_full(Some("tok"), None, None);
+    let r = send(&api.app, req("GET", "/load-limits")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = r.json();
+    assert_eq!(v["max_sessions"], 10);
+    assert_eq!(v["max_cpu"], Value::Null);
+    assert_eq!(v["cpu_percent"], Value::Null, "not sampled when off");
+    assert_eq!(v["refusing"], Value::Null);
+
+    // A write: the token is needed.
+    let r = send(
+        &api.app,
+        json_req("PUT", "/load-limits", r#"{"max_sessions": 0}"#),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let mut drain = json_req("PUT", "/load-limits", r#"{"max_sessions": 0}"#);
+    drain
+        .headers_mut()
+        .insert(header::AUTHORIZATION, "Bearer tok".parse().unwrap());
+    let r = send(&api.app, drain).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["max_sessions"], 0);
+    assert_eq!(r.json()["refusing"], "sessions", "0 refuses every new call");
+
+    for (body, status) in [
+        (r#"{"max_sessions": null}"#, StatusCode::OK),
+        (r#"{"max_sessions": -1}"#, StatusCode::OK),
+        (r#"{"max_sessions": -2}"#, StatusCode::BAD_REQUEST),
+        (r#"{"max_cpu": 5}"#, StatusCode::BAD_REQUEST),
+        ("not json", StatusCode::BAD_REQUEST),
+    ] {
+        let mut r = json_req("PUT", "/load-limits", body);
+        r.headers_mut()
+            .insert(header::AUTHORIZATION, "Bearer tok".parse().unwrap());
+        let r = send(&api.app, r).await;
+        assert_eq!(r.status, status, "{body}");
+        if status == StatusCode::OK {
+            assert_eq!(r.json()["max_sessions"], Value::Null, "{body}");
+        } else {
+            r.assert_error(status, "bad_request");
+        }
+    }
 }

@@ -126,6 +126,17 @@ impl LoadLimits {
         }
     }
 
+    /// The limits in force (the session limit as it is now).
+    pub fn config(&self) -> LoadLimitConfig {
+        let from_hundredths = |v: u64| (v > 0).then(|| v as f64 / 100.0);
+        LoadLimitConfig {
+            max_sessions: self.max_sessions(),
+            max_load: from_hundredths(self.max_load_x100),
+            max_cpu: from_hundredths(self.max_cpu_x100),
+            max_bandwidth: (self.max_bandwidth > 0).then_some(self.max_bandwidth),
+        }
+    }
+
     /// The session limit in force (`None`: none).
     pub fn max_sessions(&self) -> Option<u64> {
         u64::try_from(self.max_sessions.load(Relaxed)).ok()
