@@ -84,22 +84,9 @@ fn main() -> ExitCode {
 }
 
 fn run(settings: Settings) -> anyhow::Result<()> {
-    let ng_socket = StdUdpSocket::bind(settings.listen_ng)
-        .with_context(|| format!("cannot listen for ng on {}", settings.listen_ng))?;
-    ng_socket
-        .set_nonblocking(true)
-        .context("cannot make the ng socket non-blocking")?;
-    let http_listener = StdTcpListener::bind(settings.listen_http)
-        .with_context(|| format!("cannot listen for HTTP on {}", settings.listen_http))?;
-    http_listener
-        .set_nonblocking(true)
-        .context("cannot make the HTTP listener non-blocking")?;
-    // ng over TCP and the HTTPS listener, with its certificate, are checked the same way.
-    let tcp_ng_listener = match settings.transports.listen_tcp_ng {
-        Some(addr) => Some(bind_tcp(addr, "ng over TCP")?),
-        None => None,
-    };
-    let https = match &settings.transports.https {
+    // Certificates and keys are read before anything is bound, so a bad file fails start-up
+    // without taking (even briefly) a port another daemon may want.
+    let https_tls = match &settings.transports.https {
         Some(https) => {
             let files = li::tls::TlsFiles {
                 cert: https.cert.clone(),
@@ -107,21 +94,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
                 ca: None,
             };
             let config = li::tls::server_config(&files).context("HTTPS certificate")?;
-            Some((
-                bind_tcp(https.listen, "HTTPS")?,
-                tokio_rustls::TlsAcceptor::from(config),
-            ))
-        }
-        None => None,
-    };
-    // LI: listener and TLS material are checked before anything starts, like the others.
-    let li_listener = match settings.li.listen {
-        Some(addr) => {
-            let l = StdTcpListener::bind(addr)
-                .with_context(|| format!("cannot listen for LI on {addr}"))?;
-            l.set_nonblocking(true)
-                .context("cannot make the LI listener non-blocking")?;
-            Some(l)
+            Some((https.listen, tokio_rustls::TlsAcceptor::from(config)))
         }
         None => None,
     };
@@ -134,6 +107,36 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     };
     let dtls = match &settings.dtls {
         Some((cert, key)) => Some(Arc::new(load_dtls_identity(cert, key)?)),
+        None => None,
+    };
+    let ng_socket = StdUdpSocket::bind(settings.listen_ng)
+        .with_context(|| format!("cannot listen for ng on {}", settings.listen_ng))?;
+    ng_socket
+        .set_nonblocking(true)
+        .context("cannot make the ng socket non-blocking")?;
+    let http_listener = StdTcpListener::bind(settings.listen_http)
+        .with_context(|| format!("cannot listen for HTTP on {}", settings.listen_http))?;
+    http_listener
+        .set_nonblocking(true)
+        .context("cannot make the HTTP listener non-blocking")?;
+    // ng over TCP and the HTTPS listener are bound the same way.
+    let tcp_ng_listener = match settings.transports.listen_tcp_ng {
+        Some(addr) => Some(bind_tcp(addr, "ng over TCP")?),
+        None => None,
+    };
+    let https = match https_tls {
+        Some((listen, acceptor)) => Some((bind_tcp(listen, "HTTPS")?, acceptor)),
+        None => None,
+    };
+    // LI: the listener is bound like the others; its TLS material was read above.
+    let li_listener = match settings.li.listen {
+        Some(addr) => {
+            let l = StdTcpListener::bind(addr)
+                .with_context(|| format!("cannot listen for LI on {addr}"))?;
+            l.set_nonblocking(true)
+                .context("cannot make the LI listener non-blocking")?;
+            Some(l)
+        }
         None => None,
     };
     if let Some(path) = &settings.pidfile {
