@@ -179,6 +179,7 @@ impl Side {
             resume: None,
             copies: Vec::new(),
             feed: None,
+            control: Default::default(),
         };
         [
             stream(

@@ -51,6 +51,7 @@ fn stream(
         resume: None,
         copies: Vec::new(),
         feed: None,
+        control: Default::default(),
     }
 }
 

@@ -46,6 +46,7 @@ fn stream(
         resume: None,
         copies: Vec::new(),
         feed: None,
+        control: Default::default(),
     }
 }
 

@@ -4,7 +4,9 @@
 pub mod calls;
 pub mod config;
 pub mod dtls;
+pub mod dtmf_inject;
 pub mod latch;
+pub mod media_control;
 pub mod pii;
 pub mod plan;
 pub mod player;

@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use super::config::Interface;
 use super::dtls::{DtlsIdentity, DtlsKeys, DtlsRole, Fingerprint};
+use super::dtmf_inject::{DtmfDigit, InjectTarget};
+use super::media_control::StreamControl;
 use super::srtp::SrtpSuite;
 use super::stats::{PacketTotals, StreamStats};
 use super::tap::TapStream;
@@ -117,6 +119,8 @@ pub struct StreamPlan {
     /// On a subscriber's RTP socket: RTP copied to it from a subscription is transcoded with
     /// this first (the subscriber accepted another codec than the source sends).
     pub feed: Option<TranscodeSpec>,
+    /// `block media`, `block DTMF`, `silence media` of what the party sends here.
+    pub control: StreamControl,
 }
 
 /// One subscriber socket that receives copies of a stream (rtpengine: a `sink_handler` of
@@ -281,4 +285,17 @@ pub trait MediaPlane: Send + Sync {
     /// Start (`Some`) or stop (`None`) playing media out of `port` (an RTP port of `call`)
     /// toward its party. The default does nothing (media planes without a player).
     fn play(&self, _call: CallKey, _port: PortKey, _play: Option<super::player::PlaySpec>) {}
+
+    /// Queue a DTMF digit into what the party of `port` (an RTP port of `call`) sends
+    /// toward its peer (`play DTMF`); `target` says what the peer understands and
+    /// `ptime_ms` the line's packet duration. The default does nothing.
+    fn play_dtmf(
+        &self,
+        _call: CallKey,
+        _port: PortKey,
+        _digit: DtmfDigit,
+        _target: InjectTarget,
+        _ptime_ms: u32,
+    ) {
+    }
 }

@@ -278,6 +278,27 @@ impl OutLine {
         self.resync = true;
     }
 
+    /// `extra` packets were inserted into the line (DTMF end-report repeats) right after
+    /// the last one sent: the relayed packets that follow are moved up by as many
+    /// sequence numbers, now and from then on.
+    pub fn shift_seq(&mut self, extra: u16) {
+        let Some((ssrc, seq, ts)) = self.last else {
+            return;
+        };
+        self.last = Some((ssrc, seq.wrapping_add(extra), ts));
+        match &mut self.rewrite {
+            Some(r) => r.seq_off = r.seq_off.wrapping_add(extra),
+            None => {
+                self.rewrite = Some(Rewrite {
+                    in_ssrc: ssrc,
+                    ssrc,
+                    seq_off: extra,
+                    ts_off: 0,
+                })
+            }
+        }
+    }
+
     /// SSRC, sequence number and timestamp of the last packet sent.
     pub fn last(&self) -> Option<(u32, u16, u32)> {
         self.last
@@ -502,6 +523,21 @@ mod tests {
         let mut p = rtp(501, 90_160, 0xbbbb);
         line.on_egress(&mut p);
         assert_eq!(hdr(&p), (false, 0, 108, 1320 + 6 * 160, 0xaaaa, 0));
+    }
+
+    #[test]
+    fn shifted_line_moves_the_relayed_sequence_numbers() {
+        let mut line = OutLine::default();
+        let mut p = rtp(10, 1600, 0xaaaa);
+        line.on_egress(&mut p);
+        line.shift_seq(2);
+        let mut p = rtp(11, 1760, 0xaaaa);
+        line.on_egress(&mut p);
+        assert_eq!(hdr(&p), (false, 0, 13, 1760, 0xaaaa, 0));
+        line.shift_seq(2);
+        let mut p = rtp(12, 1920, 0xaaaa);
+        line.on_egress(&mut p);
+        assert_eq!(hdr(&p), (false, 0, 16, 1920, 0xaaaa, 0));
     }
 
     #[test]

@@ -220,6 +220,11 @@ pub struct OfferAnswer {
     /// `DTLS-fingerprint` hash name as given (`sha-256` is what this build writes).
     pub dtls_fingerprint: Option<String>,
     pub osrtp: Osrtp,
+    /// `block-DTMF` flag (with the `DTMF-security` mode, if given): DTMF from the party
+    /// sending this SDP is blocked.
+    pub block_dtmf: Option<BlockDtmfOptions>,
+    /// `inject-DTMF` flag: accepted; `play DTMF` works on every call without it.
+    pub inject_dtmf: bool,
 }
 
 /// `media echo` (rtpengine `enum media_echo_opt`): what happens to the media of the two
@@ -357,4 +362,66 @@ impl Default for List {
     fn default() -> Self {
         List { limit: 32 }
     }
+}
+
+/// Which party a media control command addresses (rtpengine's `media_block_match`):
+/// `label`, else `address`, else `from-tag`; none of them (or `all`) means the whole call.
+/// A `to-tag` is not a selector for these commands, as in rtpengine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ControlTarget {
+    pub from_tag: Option<String>,
+    pub label: Option<String>,
+    /// `address`: the party whose first media stream is advertised at this address.
+    pub address: Option<String>,
+    /// `all` key or flag: explicitly the whole call (and, for the `un…` commands, every
+    /// party's own setting too).
+    pub all: bool,
+}
+
+/// `block DTMF` options (the `DTMF-security` key and the replacement's parameters).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlockDtmfOptions {
+    /// `DTMF-security` (default `drop`).
+    pub mode: Option<crate::core::media_control::BlockDtmf>,
+    /// `frequency`: the replacement tone of mode `tone`.
+    pub frequency: Option<u32>,
+    /// `digit`/`code`: the replacement digit of mode `DTMF` (event code).
+    pub digit: Option<u8>,
+}
+
+/// The media control commands (rtpengine's `call_block_dtmf_ng` and siblings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlAction {
+    BlockDtmf(BlockDtmfOptions),
+    UnblockDtmf,
+    BlockMedia,
+    UnblockMedia,
+    SilenceMedia,
+    UnsilenceMedia,
+}
+
+/// `block DTMF`, `unblock DTMF`, `block media`, `unblock media`, `silence media`,
+/// `unsilence media`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaControlRequest {
+    pub call_id: String,
+    pub target: ControlTarget,
+    pub action: ControlAction,
+}
+
+/// `play DTMF` (rtpengine's `call_play_dtmf_ng`): the selected party is the one that
+/// "presses" the digit; its peer receives it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlayDtmf {
+    pub call_id: String,
+    pub target: ControlTarget,
+    /// `code`/`digit`: a one-character string (`0`–`9`, `*`, `#`, `A`–`D`) or an event
+    /// code 0–15, as given (`None`: missing).
+    pub code: Option<i64>,
+    /// `duration` in ms (default 250, clamped to 100–5000).
+    pub duration_ms: Option<i64>,
+    /// `volume` in dBm0, either sign (default -10 dBm0 here).
+    pub volume: Option<i64>,
+    /// `pause` in ms after the digit (default 100, clamped to 100–5000).
+    pub pause_ms: Option<i64>,
 }

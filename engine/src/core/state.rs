@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::calls::CodecState;
 use super::dtls::{DtlsKeys, DtlsRole, Fingerprint};
+use super::media_control::MediaControl;
 use super::plan::LatchPolicy;
 use super::request::{MediaSource, MohOptions};
 use super::sdes::CryptoAttr;
@@ -54,6 +55,9 @@ pub struct CallState {
     pub record_destination: Option<String>,
     #[serde(default)]
     pub forwarding: bool,
+    /// Whole-call media control (`block DTMF`, `block media`, `silence media`).
+    #[serde(default, skip_serializing_if = "MediaControl::is_default")]
+    pub control: MediaControl,
     pub legs: Vec<LegState>,
 }
 
@@ -88,6 +92,9 @@ pub struct LegState {
     pub sdp_session_name: Option<String>,
     #[serde(default)]
     pub moh: Option<MohOptions>,
+    /// Media control of what the party sends.
+    #[serde(default, skip_serializing_if = "MediaControl::is_default")]
+    pub control: MediaControl,
     pub medias: Vec<MediaState>,
     /// The last SDP the party sent (what a subscription to it mirrors).
     #[serde(default)]

@@ -159,6 +159,9 @@ pub struct Transcoder {
     seq_diff: u16,
     /// Output RTP line: SSRC, the timestamp of the next output frame (set from the first
     /// input packet), the marker for the next packet.
+    /// In-band digits masked while DTMF is blocked (`block DTMF`).
+    mask: Option<Box<dtmf::InbandMask>>,
+    /// Output RTP line.
     ssrc: u32,
     ts: u32,
     ts_based: bool,
@@ -252,6 +255,7 @@ impl Transcoder {
             last_ts: None,
             cur_seq: 0,
             seq_diff: 0,
+            mask: None,
             ssrc: rand::random(),
             ssrc_from_input: false,
             ts: 0,

@@ -478,6 +478,22 @@ impl MediaPlane for MediaWorkers {
         self.worker_for(call).send(Command::Play(port, play));
     }
 
+    fn play_dtmf(
+        &self,
+        call: CallKey,
+        port: PortKey,
+        digit: crate::core::dtmf_inject::DtmfDigit,
+        target: crate::core::dtmf_inject::InjectTarget,
+        ptime_ms: u32,
+    ) {
+        self.worker_for(call).send(Command::PlayDtmf {
+            port,
+            digit,
+            target,
+            ptime_ms,
+        });
+    }
+
     fn totals(&self) -> PacketTotals {
         let mut t = PacketTotals::default();
         for w in &self.workers {

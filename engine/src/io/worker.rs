@@ -38,7 +38,9 @@ pub(crate) use transcode::transcode;
 use super::ports::{BoundPort, Role};
 use super::sys;
 use crate::core::dtls::DtlsState;
+use crate::core::dtmf_inject::{DtmfDigit, DtmfInjector, InjectTarget};
 use crate::core::latch::{EndpointLearning, Latch, LatchVerdict};
+use crate::core::media_control::{ControlVerdict, StreamControl};
 use crate::core::plan::{CallKey, CallPlan, IceCredentials, PortKey};
 use crate::core::player::{OutLine, PlaySpec, Player};
 use crate::core::rtp::{classify, strip_rtcp_feedback, PacketKind, RtpHeader};
@@ -66,6 +68,13 @@ pub(crate) enum Command {
     SetInterceptTap(Option<TapSender>),
     /// Start (`Some`) or stop (`None`) playing media toward the party of this port.
     Play(PortKey, Option<PlaySpec>),
+    /// Queue a DTMF digit into what the party of this port sends (`play DTMF`).
+    PlayDtmf {
+        port: PortKey,
+        digit: DtmfDigit,
+        target: InjectTarget,
+        ptime_ms: u32,
+    },
     /// Reply once every earlier command has been handled.
     Barrier(SyncSender<()>),
     Shutdown,
@@ -114,6 +123,11 @@ pub(crate) struct Entry {
     feed: Option<Box<Transcoder>>,
     /// TOS byte set on the socket (0: never set, the kernel's default).
     tos: u8,
+    /// `block media`, `block DTMF`, `silence media` of what this socket's party sends.
+    control: StreamControl,
+    /// DTMF digits played into what this socket's party sends (`play DTMF`); kept once
+    /// built, idle when its queue is empty.
+    inject: Option<Box<DtmfInjector>>,
 }
 
 /// A subscriber socket of [`Entry::copies`], with its slab slot once resolved.
@@ -324,7 +338,7 @@ pub(crate) fn inspect(
         drop_packet(counters, &entry.stats, DropReason::Malformed);
         return (Route::None, 0);
     };
-    let plain_len = match entry.srtp_in.as_deref_mut() {
+    let mut plain_len = match entry.srtp_in.as_deref_mut() {
         // A DTLS-SRTP party sends nothing we can use before its keys are settled.
         None if entry.dtls.is_some() => {
             drop_packet(counters, &entry.stats, DropReason::Dtls);
@@ -387,8 +401,22 @@ pub(crate) fn inspect(
     if !entry.forward {
         return (Route::None, 0);
     }
+    if entry.control.active() {
+        match route {
+            Route::Rtp => match entry.control.apply_rtp(&mut pkt[..plain_len]) {
+                ControlVerdict::Forward(n) => plain_len = n,
+                ControlVerdict::Block => return (Route::None, 0),
+            },
+            Route::Rtcp if entry.control.block_media => return (Route::None, 0),
+            _ => {}
+        }
+    }
     match route {
-        Route::Rtp if entry.transcoder.is_some() => (Route::Transcode, plain_len),
+        Route::Rtp
+            if entry.transcoder.is_some() || entry.inject.as_ref().is_some_and(|i| i.busy()) =>
+        {
+            (Route::Transcode, plain_len)
+        }
         // Transcoded streams: the peer's reports describe a stream we replaced; we send our own.
         Route::Rtcp if entry.terminate_rtcp => (Route::None, 0),
         r => (r, plain_len),
@@ -567,6 +595,12 @@ impl Core {
                 Command::Release(keys) => self.release(&keys, w),
                 Command::SetTap(tap) => self.tap = tap,
                 Command::Play(port, spec) => self.play(port, spec),
+                Command::PlayDtmf {
+                    port,
+                    digit,
+                    target,
+                    ptime_ms,
+                } => self.play_dtmf(port, digit, target, ptime_ms),
                 Command::SetInterceptTap(tap) => self.intercept = tap,
                 Command::Barrier(ack) => {
                     if w.settled() && self.acks.is_empty() {

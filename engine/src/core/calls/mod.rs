@@ -5,6 +5,7 @@
 //! touches. Each request ends by handing the media plane a complete plan for the call.
 
 mod codecs;
+mod control;
 mod model;
 mod negotiate;
 mod persist;
@@ -22,6 +23,7 @@ use rand::Rng;
 use tracing::{debug, info, warn};
 
 pub use self::codecs::CodecState;
+pub use self::control::{dtmf_code, DEFAULT_DTMF_VOLUME};
 use self::model::{Call, Leg, LegId, Media};
 use self::negotiate::{Exchange, Role};
 pub use self::play::{PlayReply, StopReply};
@@ -463,6 +465,7 @@ impl Calls {
                     forwarding: false,
                     saved_packets: 0,
                     tos: self.config.tos,
+                    control: Default::default(),
                 }
             }
         };
@@ -537,6 +540,7 @@ impl Calls {
         if req.moh.is_some() {
             call.leg_mut(from).moh = req.moh.clone();
         }
+        control::on_offer_answer(call, from, req);
         if let Some(l) = &req.to_label {
             call.leg_mut(to).label = Some(l.clone());
         }
@@ -666,6 +670,7 @@ impl Calls {
         };
         call.leg_mut(offerer).peer = Some(answerer);
         call.leg_mut(answerer).peer = Some(offerer);
+        control::on_offer_answer(call, answerer, req);
         if let Some(l) = &req.to_label {
             call.leg_mut(offerer).label = Some(l.clone());
         }

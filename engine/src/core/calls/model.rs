@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::codecs::MediaCodecs;
 use crate::core::dtls::{DtlsRole, Fingerprint};
+use crate::core::media_control::{MediaControl, PayloadKind, StreamControl};
 use crate::core::plan::{
     CallKey, CallPlan, CopySink, DtlsParams, FullIce, IceCredentials, LatchPolicy, PortKey,
     PortPair, SrtpKeys, StreamPlan, StreamResume,
@@ -54,6 +55,8 @@ pub struct Call {
     pub saved_packets: u64,
     /// TOS byte of the call's media sockets (`TOS` key of the last offer, else `--tos`).
     pub tos: u8,
+    /// Whole-call `block DTMF` / `block media` / `silence media` (no party named).
+    pub control: MediaControl,
 }
 
 /// One party of a call (rtpengine's `call_monologue`), known by its SIP tag. A leg created by
@@ -98,6 +101,8 @@ pub struct Leg {
     pub subscription: Option<Subscription>,
     /// Created by `publish`: media goes to subscribers only, the leg has no peer.
     pub publisher: bool,
+    /// `block DTMF` / `block media` / `silence media` of what this party sends.
+    pub control: MediaControl,
 }
 
 /// What a subscriber leg receives (rtpengine's `call_subscription` list of a monologue with
@@ -135,6 +140,7 @@ impl Leg {
             sdp_in: None,
             subscription: None,
             publisher: false,
+            control: MediaControl::default(),
         }
     }
 
@@ -610,6 +616,25 @@ impl Call {
                     media: mi as u16,
                 };
                 let tap = self.record.then_some(stream);
+                let control = MediaControl::combine(&self.control, &self.legs[li].control);
+                let control = StreamControl {
+                    block_media: control.block_media,
+                    block_dtmf: control.block_dtmf,
+                    silence: control.silence_media,
+                    tone_freq: control.tone_freq,
+                    digit: control.digit,
+                    payloads: if control.block_dtmf.is_on() || control.silence_media {
+                        this.codecs
+                            .iter()
+                            .map(|c| (c.pt, PayloadKind::of_name(&c.name)))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                };
+                if control.silence {
+                    crate::core::media_control::prepare_silence();
+                }
                 let intercept = (li < 64 && self.intercept & (1 << li) != 0).then_some(stream);
                 let (rtp_copies, rtcp_copies) = self.copies_of(li, mi);
                 // A subscriber sends nothing on, except RTCP back to the source with
@@ -653,6 +678,7 @@ impl Call {
                     resume: rtp_resume,
                     copies: rtp_copies,
                     feed: this.feed,
+                    control: control.clone(),
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -678,6 +704,7 @@ impl Call {
                     resume: rtcp_resume,
                     copies: rtcp_copies,
                     feed: None,
+                    control,
                 });
             }
         }

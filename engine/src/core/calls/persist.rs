@@ -55,6 +55,7 @@ impl Call {
             record_metadata: self.record_metadata.clone(),
             record_destination: self.record_destination.clone(),
             forwarding: self.forwarding,
+            control: self.control,
             legs: self.legs.iter().map(|l| leg_state(l, now)).collect(),
         }
     }
@@ -91,6 +92,7 @@ fn leg_state(leg: &Leg, now: Now) -> LegState {
             }
             moh
         }),
+        control: leg.control,
         medias: leg.medias.iter().map(|m| media_state(m, now)).collect(),
         sdp_in: leg.sdp_in.clone(),
         subscription: leg.subscription.as_ref().map(|s| SubscriptionRecord {
@@ -279,6 +281,7 @@ impl Rebuilder<'_> {
                     answered: s.answered,
                 });
             }
+            leg.control = ls.control;
             for ms in &ls.medias {
                 leg.medias.push(self.media_of(ms, interface, bound)?);
             }
@@ -305,6 +308,7 @@ impl Rebuilder<'_> {
             forwarding: state.forwarding,
             saved_packets: 0,
             tos: self.tos,
+            control: state.control,
         })
     }
 

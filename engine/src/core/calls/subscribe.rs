@@ -962,5 +962,6 @@ fn new_call(key: CallKey, id: &str, now: Now, tos: u8) -> Call {
         forwarding: false,
         saved_packets: 0,
         tos,
+        control: Default::default(),
     }
 }

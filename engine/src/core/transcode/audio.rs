@@ -215,6 +215,7 @@ impl Transcoder {
         let step = self.encoder.timestamp_step();
         let mut used = 0;
         while self.fifo_len - used >= frame {
+            self.mask_frame(used, frame);
             if self.detect_frame(used, frame, step) {
                 used += frame;
                 continue;

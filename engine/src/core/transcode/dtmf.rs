@@ -1,7 +1,10 @@
 //! DTMF in a [`Transcoder`]: telephone-event (RFC 4733) forwarded on the output clock or
 //! rendered in-band as a tone, and in-band digits detected and sent as events.
 
-use ngmedia_codecs::dtmf::{TelephoneEvent, ToneGenerator};
+use ngmedia_codecs::dtmf::{DtmfDetector, TelephoneEvent, ToneGenerator};
+
+use crate::core::dtmf_inject::tone_sample;
+use crate::core::media_control::BlockDtmf;
 
 use super::{write_header, Transcoder, FIFO};
 use crate::core::rtp::RtpHeader;
@@ -31,7 +34,88 @@ pub(super) struct Detected {
     duration: u32,
 }
 
+/// Masking of in-band digits in the decoded audio (rtpengine's PCM DTMF replacement of the
+/// `DTMF-security` modes): a detector on the PCM going to the encoder; while it holds a
+/// digit, the frame is replaced.
+#[derive(Debug)]
+pub(crate) struct InbandMask {
+    mode: BlockDtmf,
+    detector: DtmfDetector,
+    tone_freq: u32,
+    digit: u8,
+    /// The digit a masked tone is being replaced with (`random` picks one per tone).
+    replacing: Option<u8>,
+    /// Samples of replacement produced (the replacement's phase).
+    pos: u32,
+}
+
+/// Replacement tone frequency when `frequency` is not given (rtpengine's default).
+const DEFAULT_MASK_TONE_HZ: u32 = 400;
+/// Level of replacement tones (-dBm0).
+const MASK_TONE_VOLUME: u8 = 10;
+
 impl Transcoder {
+    /// Block DTMF in the audio (`mode` other than `Off`): in-band digits detected in the
+    /// decoded PCM are replaced by silence (`drop`, `silence`), a plain tone (`tone`,
+    /// `frequency`) or another digit (`zero`, `DTMF` with `digit`, `random`). Detection
+    /// confirms a digit after about 50 ms, which still pass.
+    pub fn set_block_dtmf(&mut self, mode: BlockDtmf, tone_freq: Option<u32>, digit: Option<u8>) {
+        if !mode.is_on() {
+            self.mask = None;
+            return;
+        }
+        let tone_freq = tone_freq.unwrap_or(DEFAULT_MASK_TONE_HZ);
+        let digit = digit.unwrap_or(0);
+        if let Some(m) = self.mask.as_mut() {
+            m.mode = mode;
+            m.tone_freq = tone_freq;
+            m.digit = digit;
+            return;
+        }
+        if let Ok(detector) = DtmfDetector::new(self.pcm_rate) {
+            self.mask = Some(Box::new(InbandMask {
+                mode,
+                detector,
+                tone_freq,
+                digit,
+                replacing: None,
+                pos: 0,
+            }));
+        }
+    }
+
+    /// Replace the frame at `fifo[start..start + frame]` if it carries a digit.
+    pub(super) fn mask_frame(&mut self, start: usize, frame: usize) {
+        let Some(m) = self.mask.as_mut() else {
+            return;
+        };
+        let pcm = &mut self.fifo[start..start + frame];
+        m.detector.process(pcm, |_, _| {});
+        if m.detector.current().is_none() {
+            m.replacing = None;
+            return;
+        }
+        let rate = self.pcm_rate;
+        let digit = *m.replacing.get_or_insert_with(|| match m.mode {
+            BlockDtmf::Random => rand::random::<u8>() % 16,
+            BlockDtmf::Dtmf => m.digit,
+            _ => 0,
+        });
+        for s in pcm.iter_mut() {
+            *s = match m.mode {
+                BlockDtmf::Tone => {
+                    let w = 2.0 * std::f64::consts::PI * f64::from(m.tone_freq) / f64::from(rate);
+                    ((w * f64::from(m.pos)).sin() * 32767.0 / 2.0 / 3.162) as i16
+                }
+                BlockDtmf::Zero | BlockDtmf::Dtmf | BlockDtmf::Random => {
+                    tone_sample(digit, MASK_TONE_VOLUME, rate, m.pos)
+                }
+                _ => 0,
+            };
+            m.pos = m.pos.wrapping_add(1);
+        }
+    }
+
     /// In-band DTMF detection on the output frame at `fifo[start..start + frame]`. Returns
     /// true when a digit is held and the frame went out as an event report instead.
     pub(super) fn detect_frame(&mut self, start: usize, frame: usize, step: u32) -> bool {

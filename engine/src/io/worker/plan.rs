@@ -7,7 +7,7 @@ use tracing::{debug, warn};
 
 use super::dtls::{key_from_dtls, DtlsLink};
 use super::srtp::{self, rekey};
-use super::transcode::set_transcoder;
+use super::transcode::{set_control, set_transcoder};
 use super::{CopyTarget, Core, Entry, Now, Watch};
 use crate::core::latch::Latch;
 use crate::core::plan::{CallKey, CallPlan, CopySink, PortKey};
@@ -127,6 +127,7 @@ impl Core {
                 e.copies = copy_targets(&sp.copies);
                 set_feed(e, sp.feed);
                 set_transcoder(e, sp.transcode, now);
+                set_control(e, sp.control);
                 if e.taps.record.as_ref().map(StreamTap::stream) != sp.tap {
                     e.taps.record = stream_tap(self.tap.as_ref(), call, sp.tap);
                 }
@@ -172,6 +173,8 @@ impl Core {
                     player: None,
                     copies: copy_targets(&sp.copies),
                     feed: None,
+                    control: Default::default(),
+                    inject: None,
                     port,
                     tos: 0,
                 };
@@ -190,6 +193,7 @@ impl Core {
                     }
                 }
                 set_transcoder(&mut entry, sp.transcode, now);
+                set_control(&mut entry, sp.control);
                 let idx = self.free.pop().unwrap_or(self.slab.len());
                 if let Err(e) = w.watch(idx, entry.port.raw_fd()) {
                     warn!(port = sp.port.0, error = %e, "cannot watch media socket; port closed");

@@ -9,6 +9,7 @@ use tracing::{debug, warn};
 
 use super::srtp::srtp_protect_parts;
 use super::{Core, Now, SRTP_TAIL_ROOM};
+use crate::core::dtmf_inject::{DtmfDigit, DtmfInjector, InjectTarget};
 use crate::core::plan::PortKey;
 use crate::core::player::{PlaySpec, Player};
 use crate::core::stats::DropReason;
@@ -50,6 +51,40 @@ impl Core {
             }
         }
         self.count_players();
+    }
+
+    /// Queue a DTMF digit into what the party of `port` sends toward its peer.
+    pub(super) fn play_dtmf(
+        &mut self,
+        port: PortKey,
+        digit: DtmfDigit,
+        target: InjectTarget,
+        ptime_ms: u32,
+    ) {
+        let Some(&idx) = self.by_key.get(&port) else {
+            debug!(port = port.0, "play DTMF: port not on this worker");
+            return;
+        };
+        let Some(e) = self.slab[idx].as_mut() else {
+            return;
+        };
+        if e.port.role != Role::Rtp {
+            warn!(port = port.0, "play DTMF: not an RTP port");
+            return;
+        }
+        let inj = match e.inject.as_deref_mut() {
+            Some(inj) => {
+                inj.set_target(target);
+                inj
+            }
+            None => e.inject.insert(Box::new(DtmfInjector::new(target))),
+        };
+        if !inj.push(digit, ptime_ms) {
+            warn!(
+                port = port.0,
+                "play DTMF: too many digits queued; digit dropped"
+            );
+        }
     }
 
     /// Publish how many players are sending (the list may hold slots closed since; those

@@ -327,3 +327,60 @@ fn a_player_resumes_where_it_was_with_the_passes_left() {
         .playing
         .is_none());
 }
+
+#[test]
+fn a_media_block_survives_a_takeover() {
+    use crate::core::media_control::BlockDtmf;
+    use crate::core::request::{ControlAction, ControlTarget, MediaControlRequest};
+    let (mut a, _media, store) = stored_engine(&[30000, 30002]);
+    let clock = Clock::new();
+    a.offer(&offer_req("c1", "tagA", OFFER_B), clock.now())
+        .unwrap();
+    a.answer(&answer_req("c1", "tagA", "tagB", ANSWER_B), clock.now())
+        .unwrap();
+    let ctl = |action, from_tag: Option<&str>| MediaControlRequest {
+        call_id: "c1".into(),
+        target: ControlTarget {
+            from_tag: from_tag.map(String::from),
+            ..Default::default()
+        },
+        action,
+    };
+    a.media_control(&ctl(ControlAction::BlockMedia, Some("tagA")), clock.now())
+        .unwrap();
+    a.media_control(&ctl(ControlAction::SilenceMedia, None), clock.now())
+        .unwrap();
+    a.media_control(
+        &ctl(ControlAction::BlockDtmf(Default::default()), Some("tagB")),
+        clock.now(),
+    )
+    .unwrap();
+    let state = store.get("c1").unwrap();
+    assert!(state.legs[0].control.block_media);
+    assert_eq!(state.legs[1].control.block_dtmf, BlockDtmf::Drop);
+    assert!(state.control.silence_media);
+
+    let (mut b, media_b, _store_b) = stored_engine(&[]);
+    assert_eq!(b.restore(vec![state], clock.now()).restored, ["c1"]);
+    let plan = media_b.plan(b.calls["c1"].key);
+    let a_rtp = rtp_stream(&plan, &b, 30000);
+    assert!(a_rtp.control.block_media && a_rtp.control.silence);
+    let b_rtp = rtp_stream(&plan, &b, 30002);
+    assert!(!b_rtp.control.block_media && b_rtp.control.silence);
+    assert_eq!(b_rtp.control.block_dtmf, BlockDtmf::Drop);
+    // The unblock on the new engine clears it.
+    b.media_control(
+        &MediaControlRequest {
+            call_id: "c1".into(),
+            target: ControlTarget {
+                all: true,
+                ..Default::default()
+            },
+            action: ControlAction::UnblockMedia,
+        },
+        clock.now(),
+    )
+    .unwrap();
+    let plan = media_b.plan(b.calls["c1"].key);
+    assert!(!rtp_stream(&plan, &b, 30000).control.block_media);
+}

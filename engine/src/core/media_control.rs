@@ -1,0 +1,523 @@
+//! Media control of one party (rtpengine's `block DTMF`, `block media`, `silence media` and
+//! their `un…` counterparts, `call_interfaces.c`): what the control plane records, what a
+//! stream's plan carries, and the in-place packet rewrite the worker applies.
+//!
+//! * [`MediaControl`] is the one shape of the setting: kept on the call (whole-call
+//!   commands) and on each leg (directional commands, `from-tag`), persisted as is, so a
+//!   takeover keeps a block. A call-wide DTMF block mode wins over a leg's, as in rtpengine.
+//! * [`StreamControl`] is what one RTP/RTCP socket applies to what its party sends: block
+//!   everything (counted and latched, nothing forwarded), drop telephone-event packets,
+//!   or rewrite the payload to silence in the party's own codec ([`silence_payload`]).
+//!   It is plain data built at plan time; the packet path reads it and allocates nothing.
+//! * In-band digits of a transcoded stream are masked by its transcoder (see
+//!   `transcode::Transcoder::set_block_dtmf`).
+
+use std::sync::OnceLock;
+
+use ngmedia_codecs::{Codec, CodecKind, CodecParams, EncoderOptions};
+use serde::{Deserialize, Serialize};
+
+use super::rtp::RtpHeader;
+
+/// How DTMF from a party is blocked (rtpengine's `enum block_dtmf_mode`, the
+/// `DTMF-security` key). Every mode drops RFC 4733 events; they differ in what replaces
+/// in-band digits where audio is decoded (a transcoded stream).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockDtmf {
+    /// Not blocked.
+    #[default]
+    Off,
+    /// Events dropped; in-band digits replaced by silence.
+    Drop,
+    /// Events dropped; in-band digits replaced by silence.
+    Silence,
+    /// Events dropped; in-band digits replaced by a plain tone (`frequency`, 400 Hz).
+    Tone,
+    /// Events dropped; in-band digits replaced by a random DTMF digit.
+    Random,
+    /// Events dropped; in-band digits replaced by the digit 0.
+    Zero,
+    /// Events dropped; in-band digits replaced by the digit given in `digit`/`code`.
+    Dtmf,
+}
+
+impl BlockDtmf {
+    /// A `DTMF-security` value as rtpengine spells it.
+    pub fn parse(value: &str) -> Option<BlockDtmf> {
+        Some(match value.trim() {
+            "off" => BlockDtmf::Off,
+            "drop" => BlockDtmf::Drop,
+            "silence" => BlockDtmf::Silence,
+            "tone" => BlockDtmf::Tone,
+            "random" => BlockDtmf::Random,
+            "zero" => BlockDtmf::Zero,
+            "DTMF" | "dtmf" => BlockDtmf::Dtmf,
+            _ => return None,
+        })
+    }
+
+    pub fn is_on(self) -> bool {
+        self != BlockDtmf::Off
+    }
+}
+
+/// The media control state of a call or of one party (rtpengine: `block_dtmf`,
+/// `block_media` and `silence_media` of `struct call` and `struct call_monologue`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaControl {
+    #[serde(default)]
+    pub block_dtmf: BlockDtmf,
+    #[serde(default)]
+    pub block_media: bool,
+    #[serde(default)]
+    pub silence_media: bool,
+    /// Frequency (Hz) of the replacement tone of [`BlockDtmf::Tone`].
+    #[serde(default)]
+    pub tone_freq: Option<u32>,
+    /// Replacement digit of [`BlockDtmf::Dtmf`] (event code 0–15).
+    #[serde(default)]
+    pub digit: Option<u8>,
+}
+
+impl MediaControl {
+    pub fn is_default(&self) -> bool {
+        *self == MediaControl::default()
+    }
+
+    /// What applies to a party: the call's setting combined with the party's own.
+    pub fn combine(call: &MediaControl, leg: &MediaControl) -> MediaControl {
+        let (block_dtmf, src) = if call.block_dtmf.is_on() {
+            (call.block_dtmf, call)
+        } else {
+            (leg.block_dtmf, leg)
+        };
+        MediaControl {
+            block_dtmf,
+            block_media: call.block_media || leg.block_media,
+            silence_media: call.silence_media || leg.silence_media,
+            tone_freq: src.tone_freq,
+            digit: src.digit,
+        }
+    }
+}
+
+/// What kind of payload a payload type of a party's stream carries, as far as media
+/// control cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// telephone-event (RFC 4733).
+    Event,
+    Pcmu,
+    Pcma,
+    G729,
+    Opus,
+    /// Anything else: passed on untouched by `silence media`.
+    Other,
+}
+
+impl PayloadKind {
+    /// The kind of an SDP codec (`a=rtpmap` name).
+    pub fn of_name(name: &str) -> PayloadKind {
+        match name.to_ascii_lowercase().as_str() {
+            "telephone-event" => PayloadKind::Event,
+            "pcmu" => PayloadKind::Pcmu,
+            "pcma" => PayloadKind::Pcma,
+            "g729" | "g729a" => PayloadKind::G729,
+            "opus" => PayloadKind::Opus,
+            _ => PayloadKind::Other,
+        }
+    }
+}
+
+/// Media control of one socket, applied to what its party sends (carried in the plan).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamControl {
+    /// Nothing the party sends is forwarded (RTP and RTCP; still counted and latched).
+    pub block_media: bool,
+    /// Telephone-event packets of the party are dropped.
+    pub block_dtmf: BlockDtmf,
+    /// The party's RTP payloads are replaced by silence in its codec.
+    pub silence: bool,
+    /// Replacement tone (Hz) and digit for in-band digits of a transcoded stream.
+    pub tone_freq: Option<u32>,
+    pub digit: Option<u8>,
+    /// Payload types of the party's stream and what they carry.
+    pub payloads: Vec<(u8, PayloadKind)>,
+}
+
+/// What the media control of a stream does with one RTP packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlVerdict {
+    /// Forward the packet, now `len` bytes long.
+    Forward(usize),
+    /// Do not forward it (counted as received, not as an error).
+    Block,
+}
+
+impl StreamControl {
+    /// Whether anything is to be done per packet.
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.block_media || self.block_dtmf.is_on() || self.silence
+    }
+
+    /// The kind of payload type `pt` (`Other` when the SDP did not list it).
+    #[inline]
+    pub fn kind(&self, pt: u8) -> PayloadKind {
+        self.payloads
+            .iter()
+            .find(|(p, _)| *p == pt)
+            .map_or(PayloadKind::Other, |(_, k)| *k)
+    }
+
+    /// Apply the control to a plain RTP packet `pkt` (rewritten in place).
+    #[inline]
+    pub fn apply_rtp(&self, pkt: &mut [u8]) -> ControlVerdict {
+        if self.block_media {
+            return ControlVerdict::Block;
+        }
+        let Ok(h) = RtpHeader::parse(pkt) else {
+            return ControlVerdict::Forward(pkt.len());
+        };
+        let kind = self.kind(h.payload_type());
+        if kind == PayloadKind::Event {
+            // A silenced party's events would give the digits away just the same.
+            if self.block_dtmf.is_on() || self.silence {
+                return ControlVerdict::Block;
+            }
+            return ControlVerdict::Forward(pkt.len());
+        }
+        if self.silence {
+            return ControlVerdict::Forward(silence_payload(pkt, kind));
+        }
+        ControlVerdict::Forward(pkt.len())
+    }
+}
+
+/// Encoded silence of the codecs that are not sample-per-byte, computed once.
+struct SilenceFrames {
+    /// One 10 ms G.729 frame of silence.
+    g729: [u8; 10],
+    /// Opus packets of silence for 10, 20, 40 and 60 ms (mono, 48 kHz clock).
+    opus: [(u32, Vec<u8>); 4],
+}
+
+fn silence_frames() -> &'static SilenceFrames {
+    static FRAMES: OnceLock<SilenceFrames> = OnceLock::new();
+    FRAMES.get_or_init(|| {
+        // The last of a few frames of zeros: the encoders' steady state for silence.
+        let mut g729 = [0u8; 10];
+        if let Ok(codec) = Codec::lookup("G729", 8000, Some(1), Some("annexb=no")) {
+            if let Ok(mut enc) = codec.encoder(10) {
+                let pcm = vec![0i16; enc.frame_samples()];
+                let mut out = vec![0u8; enc.max_payload_len().max(10)];
+                for _ in 0..4 {
+                    if let Ok(10) = enc.encode(&pcm, &mut out) {
+                        g729.copy_from_slice(&out[..10]);
+                    }
+                }
+            }
+        }
+        let opus_at = |ms: u32| -> (u32, Vec<u8>) {
+            let samples = 48 * ms;
+            let encoded = (|| {
+                let mut codec = Codec::lookup("opus", 48000, Some(2), None).ok()?;
+                if let CodecParams::Opus(p) = &mut codec.params {
+                    p.stereo = false;
+                    p.sprop_stereo = false;
+                    p.usedtx = false;
+                }
+                let opts = EncoderOptions {
+                    pcm_rate: Some(48_000),
+                    ..EncoderOptions::default()
+                };
+                let mut enc = codec.encoder_with(ms, &opts).ok()?;
+                let pcm = vec![0i16; enc.frame_samples()];
+                let mut out = vec![0u8; enc.max_payload_len()];
+                let mut last = None;
+                for _ in 0..4 {
+                    let n = enc.encode(&pcm, &mut out).ok()?;
+                    if n > 0 {
+                        last = Some(out[..n].to_vec());
+                    }
+                }
+                last
+            })();
+            (samples, encoded.unwrap_or_default())
+        };
+        SilenceFrames {
+            g729,
+            opus: [opus_at(10), opus_at(20), opus_at(40), opus_at(60)],
+        }
+    })
+}
+
+/// Compute the encoded silence frames now (call on the control plane, so the packet path
+/// never does).
+pub fn prepare_silence() {
+    let _ = silence_frames();
+}
+
+/// Samples (48 kHz) of an Opus packet from its TOC (RFC 6716 §3.1); `None` if malformed.
+fn opus_packet_samples(payload: &[u8]) -> Option<u32> {
+    let toc = *payload.first()?;
+    let config = toc >> 3;
+    // Frame size in units of 2.5 ms.
+    let frame = match config {
+        0..=11 => [4, 8, 16, 24][(config % 4) as usize],
+        12..=15 => [4, 8][(config % 2) as usize],
+        _ => [1, 2, 4, 8][(config % 4) as usize],
+    };
+    let frames = match toc & 3 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => u32::from(*payload.get(1)? & 0x3f),
+    };
+    Some(frame * frames * 120)
+}
+
+/// Replace the payload of the plain RTP packet `pkt` by silence of the same duration in
+/// codec `kind` (PCMU 0xFF, PCMA 0xD5, G.729 and Opus encoded silence); returns the new
+/// length. Padding is removed. Payloads of other codecs are left as they are.
+pub fn silence_payload(pkt: &mut [u8], kind: PayloadKind) -> usize {
+    let Ok(h) = RtpHeader::parse(pkt) else {
+        return pkt.len();
+    };
+    let Ok(payload) = h.payload() else {
+        return pkt.len();
+    };
+    let (start, plen) = (h.header_len(), payload.len());
+    let end = start + plen;
+    let fill = match kind {
+        PayloadKind::Pcmu => Some(ngmedia_codecs::g711::ULAW_SILENCE),
+        PayloadKind::Pcma => Some(ngmedia_codecs::g711::ALAW_SILENCE),
+        _ => None,
+    };
+    let new_end = match (kind, fill) {
+        (_, Some(byte)) => {
+            pkt[start..end].fill(byte);
+            end
+        }
+        (PayloadKind::G729, _) => {
+            let frame = &silence_frames().g729;
+            // 10-byte speech frames; a trailing 2-byte SID frame is kept out.
+            let speech = plen / 10 * 10;
+            for chunk in pkt[start..start + speech].chunks_exact_mut(10) {
+                chunk.copy_from_slice(frame);
+            }
+            start + speech
+        }
+        (PayloadKind::Opus, _) => {
+            let samples = opus_packet_samples(&pkt[start..end]).unwrap_or(960);
+            let frames = &silence_frames().opus;
+            let (_, silent) = frames
+                .iter()
+                .find(|(s, p)| *s == samples && !p.is_empty())
+                .or_else(|| frames.iter().find(|(s, _)| *s == 960))
+                .expect("20 ms entry");
+            if silent.is_empty() || start + silent.len() > pkt.len() {
+                return pkt.len();
+            }
+            pkt[start..start + silent.len()].copy_from_slice(silent);
+            start + silent.len()
+        }
+        _ => return pkt.len(),
+    };
+    // Padding, if any, is gone.
+    pkt[0] &= !0x20;
+    new_end
+}
+
+/// The kind of an encoder-side codec, for a transcoder's output.
+pub fn kind_of_codec(codec: &Codec) -> PayloadKind {
+    match codec.kind() {
+        CodecKind::Pcmu => PayloadKind::Pcmu,
+        CodecKind::Pcma => PayloadKind::Pcma,
+        CodecKind::G729 => PayloadKind::G729,
+        CodecKind::Opus => PayloadKind::Opus,
+        CodecKind::TelephoneEvent => PayloadKind::Event,
+        #[allow(unreachable_patterns)]
+        _ => PayloadKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rtp(pt: u8, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, pt, 0, 1, 0, 0, 0, 160, 0, 0, 0x12, 0x34];
+        p.extend_from_slice(payload);
+        p
+    }
+
+    fn control(silence: bool, block_dtmf: BlockDtmf) -> StreamControl {
+        StreamControl {
+            block_media: false,
+            block_dtmf,
+            silence,
+            tone_freq: None,
+            digit: None,
+            payloads: vec![
+                (0, PayloadKind::Pcmu),
+                (8, PayloadKind::Pcma),
+                (18, PayloadKind::G729),
+                (96, PayloadKind::Opus),
+                (101, PayloadKind::Event),
+            ],
+        }
+    }
+
+    #[test]
+    fn block_mode_names_are_rtpengines() {
+        for (s, m) in [
+            ("off", BlockDtmf::Off),
+            ("drop", BlockDtmf::Drop),
+            ("silence", BlockDtmf::Silence),
+            ("tone", BlockDtmf::Tone),
+            ("random", BlockDtmf::Random),
+            ("zero", BlockDtmf::Zero),
+            ("DTMF", BlockDtmf::Dtmf),
+        ] {
+            assert_eq!(BlockDtmf::parse(s), Some(m));
+        }
+        assert_eq!(BlockDtmf::parse("loud"), None);
+    }
+
+    #[test]
+    fn call_wide_block_mode_wins() {
+        let call = MediaControl {
+            block_dtmf: BlockDtmf::Silence,
+            ..MediaControl::default()
+        };
+        let leg = MediaControl {
+            block_dtmf: BlockDtmf::Drop,
+            block_media: true,
+            ..MediaControl::default()
+        };
+        let c = MediaControl::combine(&call, &leg);
+        assert_eq!((c.block_dtmf, c.block_media), (BlockDtmf::Silence, true));
+        let c = MediaControl::combine(&MediaControl::default(), &leg);
+        assert_eq!(c.block_dtmf, BlockDtmf::Drop);
+    }
+
+    #[test]
+    fn g711_silence_keeps_the_length() {
+        let c = control(true, BlockDtmf::Off);
+        let mut p = rtp(0, &[0x12; 160]);
+        assert_eq!(c.apply_rtp(&mut p), ControlVerdict::Forward(172));
+        assert!(p[12..].iter().all(|&b| b == 0xFF));
+        let mut p = rtp(8, &[0x12; 80]);
+        assert_eq!(c.apply_rtp(&mut p), ControlVerdict::Forward(92));
+        assert!(p[12..].iter().all(|&b| b == 0xD5));
+        // Unknown payload types pass untouched.
+        let mut p = rtp(99, &[0x12; 20]);
+        assert_eq!(c.apply_rtp(&mut p), ControlVerdict::Forward(32));
+        assert!(p[12..].iter().all(|&b| b == 0x12));
+    }
+
+    #[test]
+    fn padding_is_removed() {
+        let c = control(true, BlockDtmf::Off);
+        let mut payload = vec![0x12; 160];
+        payload.extend_from_slice(&[0, 0, 0, 4]);
+        let mut p = rtp(0, &payload);
+        p[0] |= 0x20;
+        assert_eq!(c.apply_rtp(&mut p), ControlVerdict::Forward(172));
+        assert_eq!(p[0] & 0x20, 0);
+    }
+
+    #[test]
+    fn g729_silence_decodes_to_silence() {
+        let c = control(true, BlockDtmf::Off);
+        let loud: Vec<u8> = (0..20).map(|i| (i * 37) as u8).collect();
+        let mut p = rtp(18, &loud);
+        let ControlVerdict::Forward(n) = c.apply_rtp(&mut p) else {
+            panic!("blocked");
+        };
+        assert_eq!(n, 32);
+        let codec = Codec::lookup("G729", 8000, Some(1), None).unwrap();
+        let mut dec = codec.decoder().unwrap();
+        let mut pcm = [0i16; 160];
+        let mut peak = 0;
+        for _ in 0..5 {
+            let got = dec.decode(&p[12..n], &mut pcm).unwrap();
+            peak = pcm[..got].iter().map(|s| s.unsigned_abs()).max().unwrap();
+        }
+        assert!(peak < 100, "peak {peak}");
+    }
+
+    #[test]
+    fn opus_silence_keeps_the_duration() {
+        let c = control(true, BlockDtmf::Off);
+        // TOC: CELT fullband 20 ms (config 31), one frame; arbitrary payload.
+        let mut payload = vec![31 << 3];
+        payload.extend((0..120).map(|i| i as u8));
+        let mut p = rtp(96, &payload);
+        let ControlVerdict::Forward(n) = c.apply_rtp(&mut p) else {
+            panic!("blocked");
+        };
+        assert!(n > 12 && n < p.len(), "{n}");
+        assert_eq!(opus_packet_samples(&p[12..n]), Some(960));
+        // SILK 60 ms (config 3).
+        let mut p = rtp(
+            96,
+            &[3 << 3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+        );
+        let ControlVerdict::Forward(n) = c.apply_rtp(&mut p) else {
+            panic!("blocked");
+        };
+        assert_eq!(opus_packet_samples(&p[12..n]), Some(2880));
+    }
+
+    #[test]
+    fn events_dropped_when_blocked_or_silenced() {
+        let ev = [1, 0x0a, 0, 160];
+        let mut p = rtp(101, &ev);
+        assert_eq!(
+            control(false, BlockDtmf::Drop).apply_rtp(&mut p),
+            ControlVerdict::Block
+        );
+        assert_eq!(
+            control(true, BlockDtmf::Off).apply_rtp(&mut p),
+            ControlVerdict::Block
+        );
+        assert_eq!(
+            control(false, BlockDtmf::Off).apply_rtp(&mut p),
+            ControlVerdict::Forward(16)
+        );
+        // Audio passes a DTMF block untouched.
+        let mut p = rtp(0, &[0x12; 160]);
+        assert_eq!(
+            control(false, BlockDtmf::Drop).apply_rtp(&mut p),
+            ControlVerdict::Forward(172)
+        );
+        assert_eq!(p[12], 0x12);
+    }
+
+    #[test]
+    fn block_media_blocks_everything() {
+        let mut c = control(false, BlockDtmf::Off);
+        c.block_media = true;
+        assert_eq!(c.apply_rtp(&mut rtp(0, &[0; 160])), ControlVerdict::Block);
+    }
+
+    #[test]
+    fn persisted_shape_is_stable() {
+        let c = MediaControl {
+            block_dtmf: BlockDtmf::Dtmf,
+            block_media: true,
+            silence_media: false,
+            tone_freq: None,
+            digit: Some(3),
+        };
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains("\"block_dtmf\":\"dtmf\""), "{json}");
+        assert_eq!(serde_json::from_str::<MediaControl>(&json).unwrap(), c);
+        assert_eq!(
+            serde_json::from_str::<MediaControl>("{}").unwrap(),
+            MediaControl::default()
+        );
+    }
+}
