@@ -26,9 +26,10 @@ mod values;
 
 use std::time::Duration;
 
+use ngmedia_engine::core::media_control::BlockDtmf;
 use ngmedia_engine::core::request::{
-    Delete, List, MediaSource, OfferAnswer, PartySelector, PlayMedia, Query, Recording,
-    RecordingAction, StopMedia,
+    BlockDtmfOptions, ControlAction, ControlTarget, Delete, List, MediaControlRequest, MediaSource,
+    OfferAnswer, PartySelector, PlayDtmf, PlayMedia, Query, Recording, RecordingAction, StopMedia,
 };
 
 use super::NgError;
@@ -171,6 +172,10 @@ pub enum Command {
     SubscribeAnswer(Box<OfferAnswer>),
     /// `unsubscribe`: the subscriber's `to_tag`.
     Unsubscribe(Box<OfferAnswer>),
+    /// `block DTMF`, `unblock DTMF`, `block media`, `unblock media`, `silence media`,
+    /// `unsilence media`.
+    MediaControl(CommandKind, MediaControlRequest),
+    PlayDtmf(PlayDtmf),
 }
 
 /// `start forwarding` / `stop forwarding` (rtpengine: media forwarding of a call to the
@@ -202,6 +207,8 @@ impl Command {
             Command::SubscribeRequest(_) => CommandKind::SubscribeRequest,
             Command::SubscribeAnswer(_) => CommandKind::SubscribeAnswer,
             Command::Unsubscribe(_) => CommandKind::Unsubscribe,
+            Command::MediaControl(kind, _) => *kind,
+            Command::PlayDtmf(_) => CommandKind::PlayDtmf,
         }
     }
 
@@ -220,6 +227,8 @@ impl Command {
             Command::PlayMedia(p) => Some(&p.call_id),
             Command::StopMedia(p) => Some(&p.call_id),
             Command::Forwarding(f) => Some(&f.call_id),
+            Command::MediaControl(_, m) => Some(&m.call_id),
+            Command::PlayDtmf(p) => Some(&p.call_id),
             Command::Ping | Command::List(_) | Command::Statistics => None,
         }
     }
@@ -295,12 +304,37 @@ struct Fields {
     all: bool,
     /// Reading an `rtpp-flags` string (one inside it is not read again).
     in_rtpp_flags: bool,
+    /// `address` (media control commands: the party advertising it).
+    address: Option<String>,
+    /// `code`/`digit` as rtpengine reads it: a one-character string is that character's
+    /// byte, anything else an integer.
+    code: Option<i64>,
+    duration: Option<i64>,
+    volume: Option<i64>,
+    /// `pause` key of `play DTMF` (ms); the `pause` *flag* is `pause` above.
+    pause_ms: Option<i64>,
+    frequency: Option<u32>,
+    /// `DTMF-security`.
+    dtmf_security: Option<BlockDtmf>,
     /// Holds every offer/answer option; ids above are copied in at the end.
     oa: OfferAnswer,
     unknown_keys: Vec<String>,
     unknown_flags: Vec<String>,
     unsupported: Vec<String>,
     invalid: Vec<String>,
+}
+
+impl Fields {
+    /// The party a media control command names (rtpengine reads `label`, `address` and
+    /// `from-tag`, in that order, and `all`).
+    fn control_target(&mut self) -> ControlTarget {
+        ControlTarget {
+            from_tag: self.from_tag.take().filter(|t| !t.is_empty()),
+            label: self.oa.label.take(),
+            address: self.address.take(),
+            all: self.all || self.oa.flags.all,
+        }
+    }
 }
 
 /// The command a dictionary asks for (the last `command` key, as every key: later wins).
@@ -492,6 +526,53 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
                 _ => Command::Unsubscribe(oa),
             }
         }
+        CommandKind::BlockDtmf
+        | CommandKind::UnblockDtmf
+        | CommandKind::BlockMedia
+        | CommandKind::UnblockMedia
+        | CommandKind::SilenceMedia
+        | CommandKind::UnsilenceMedia => {
+            let call_id = f
+                .call_id
+                .take()
+                .filter(|c| !c.is_empty())
+                .ok_or(NgError::NoCallId)?;
+            let action = match kind {
+                CommandKind::BlockDtmf => ControlAction::BlockDtmf(BlockDtmfOptions {
+                    mode: f.dtmf_security,
+                    frequency: f.frequency,
+                    digit: f
+                        .code
+                        .and_then(|c| u8::try_from(c).ok())
+                        .and_then(|c| ngmedia_engine::core::calls::dtmf_code(i64::from(c))),
+                }),
+                CommandKind::UnblockDtmf => ControlAction::UnblockDtmf,
+                CommandKind::BlockMedia => ControlAction::BlockMedia,
+                CommandKind::UnblockMedia => ControlAction::UnblockMedia,
+                CommandKind::SilenceMedia => ControlAction::SilenceMedia,
+                _ => ControlAction::UnsilenceMedia,
+            };
+            Command::MediaControl(
+                kind,
+                MediaControlRequest {
+                    call_id,
+                    target: f.control_target(),
+                    action,
+                },
+            )
+        }
+        CommandKind::PlayDtmf => Command::PlayDtmf(PlayDtmf {
+            call_id: f
+                .call_id
+                .take()
+                .filter(|c| !c.is_empty())
+                .ok_or(NgError::NoCallId)?,
+            target: f.control_target(),
+            code: f.code,
+            duration_ms: f.duration,
+            volume: f.volume,
+            pause_ms: f.pause_ms,
+        }),
         other => return Err(NgError::NotSupported(other.name())),
     };
     Ok(NgRequest {

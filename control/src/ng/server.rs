@@ -18,7 +18,8 @@ use ngmedia_engine::core::calls::{
     CallError, Calls, DeleteReply, Now, OfferAnswerReply, PlayReply, StopReply, SubscribeReply,
 };
 use ngmedia_engine::core::request::{
-    Delete, List, OfferAnswer, PlayMedia, Query, Recording, StopMedia,
+    Delete, List, MediaControlRequest, OfferAnswer, PlayDtmf, PlayMedia, Query, Recording,
+    StopMedia,
 };
 use ngmedia_engine::core::snapshot::{CallSnapshot, EngineStatistics};
 use tokio::net::UdpSocket;
@@ -102,6 +103,14 @@ pub trait CallControl: Send + 'static {
     fn has_call(&self, _call_id: &str) -> bool {
         false
     }
+    /// `block DTMF`, `block media`, `silence media` and their `un…` counterparts.
+    fn media_control(&mut self, _req: &MediaControlRequest, _now: Now) -> Result<(), CallError> {
+        Err(CallError::Invalid("Unknown call-ID".into()))
+    }
+    /// `play DTMF`.
+    fn play_dtmf(&mut self, _req: &PlayDtmf, _now: Now) -> Result<(), CallError> {
+        Err(CallError::Invalid("Unknown call-ID".into()))
+    }
 }
 
 impl CallControl for Calls {
@@ -131,6 +140,12 @@ impl CallControl for Calls {
     }
     fn stop_media(&mut self, req: &StopMedia, now: Now) -> Result<StopReply, CallError> {
         Calls::stop_media(self, req, now)
+    }
+    fn media_control(&mut self, req: &MediaControlRequest, now: Now) -> Result<(), CallError> {
+        Calls::media_control(self, req, now)
+    }
+    fn play_dtmf(&mut self, req: &PlayDtmf, now: Now) -> Result<(), CallError> {
+        Calls::play_dtmf(self, req, now)
     }
     fn forwarding(&mut self, req: &Forwarding, now: Now) -> Result<(), CallError> {
         Calls::forwarding(
@@ -690,6 +705,14 @@ impl<E: CallControl> NgServer<E> {
             }
             Command::Unsubscribe(oa) => {
                 calls.unsubscribe(oa, now)?;
+                reply::write_ok(out);
+            }
+            Command::MediaControl(_, m) => {
+                calls.media_control(m, now)?;
+                reply::write_ok(out);
+            }
+            Command::PlayDtmf(p) => {
+                calls.play_dtmf(p, now)?;
                 reply::write_ok(out);
             }
             Command::Statistics => {

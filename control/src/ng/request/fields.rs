@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use ngmedia_engine::core::media_control::BlockDtmf;
 use ngmedia_engine::core::request::{DtlsMode, Family, MediaEcho, MediaSource};
 
 use super::values::{
@@ -26,13 +27,10 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"audio player",
     b"delay buffer",
     b"dtmf delay",
-    b"dtmf security",
     b"dtmf security trigger",
     b"dtmf security trigger end",
     b"trigger",
     b"trigger end",
-    b"frequency",
-    b"volume",
     b"dtmf log dest",
     b"extmap",
     b"bundle",
@@ -104,6 +102,40 @@ impl Fields {
                 None => self.invalid(raw_key, value),
             },
             b"all" => self.all = true,
+            b"address" => self.address = text(value),
+            b"code" | b"digit" => match value.as_bytes() {
+                // A one-character string is that character (rtpengine).
+                Some([c]) => self.code = Some(i64::from(*c)),
+                _ => match int_lenient(value) {
+                    Some(n) => self.code = Some(n),
+                    None => self.invalid(raw_key, value),
+                },
+            },
+            b"duration" => match int_lenient(value) {
+                Some(n) => self.duration = Some(n),
+                None => self.invalid(raw_key, value),
+            },
+            b"volume" => match int_lenient(value) {
+                Some(n) => self.volume = Some(n),
+                None => self.invalid(raw_key, value),
+            },
+            b"pause" => match int_lenient(value) {
+                Some(n) => self.pause_ms = Some(n),
+                None => self.invalid(raw_key, value),
+            },
+            b"frequency" => match int_lenient(value).and_then(|n| u32::try_from(n).ok()) {
+                Some(n) if n > 0 => self.frequency = Some(n),
+                _ => self.invalid(raw_key, value),
+            },
+            b"dtmf security" => match value.as_str().and_then(BlockDtmf::parse) {
+                Some(m) => {
+                    self.dtmf_security = Some(m);
+                    if let Some(b) = self.oa.block_dtmf.as_mut() {
+                        b.mode = Some(m);
+                    }
+                }
+                None => self.invalid(raw_key, value),
+            },
             b"moh" => match moh_options(value) {
                 Some(m) => self.oa.moh = Some(m),
                 None => self.invalid(raw_key, value),

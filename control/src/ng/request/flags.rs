@@ -1,7 +1,7 @@
 //! The `flags` list and the offer/answer option lists (`replace`, `rtcp-mux`, `SDES`,
 //! `OSRTP`, `ICE`, codec lists) stored in `Fields`.
 
-use ngmedia_engine::core::request::IceMode;
+use ngmedia_engine::core::request::{BlockDtmfOptions, IceMode};
 
 use super::values::{lossy, normalize};
 use super::Fields;
@@ -10,8 +10,6 @@ use crate::bencode::Value;
 /// Flags of §4 that this build recognises but does not act on yet.
 const UNSUPPORTED_FLAGS: &[&[u8]] = &[
     b"force transcoding",
-    b"inject dtmf",
-    b"block dtmf",
     b"block egress",
     b"early media",
     b"reuse codecs",
@@ -25,7 +23,6 @@ const UNSUPPORTED_FLAGS: &[&[u8]] = &[
     b"pierce nat",
     b"recrypt",
     b"provisional",
-    b"directional",
     b"bidirectional",
     b"inactive",
     b"mix",
@@ -114,6 +111,16 @@ impl Fields {
             b"pad crypto" => self.oa.sdes.pad = true,
             b"webrtc" => self.webrtc(),
             b"pause" => self.pause = true,
+            b"inject dtmf" => self.oa.inject_dtmf = true,
+            b"block dtmf" => {
+                self.oa.block_dtmf = Some(BlockDtmfOptions {
+                    mode: self.dtmf_security,
+                    ..BlockDtmfOptions::default()
+                })
+            }
+            // Kamailio's module sends `from-tag` for a directional command; the flag
+            // itself adds nothing.
+            b"directional" => {}
             b"internal" | b"external" => self.oa.direction.push(lossy(raw)),
             p if TRANSPORT_PROTOCOLS.contains(&p) => self.oa.transport_protocol = Some(lossy(raw)),
             n if n.starts_with(b"replace ") => self.replace(&raw[8..]),

@@ -99,9 +99,90 @@ fn error_texts_are_rtpengines() {
     );
     assert_eq!(parse(b"d7:command5:querye").unwrap_err(), NgError::NoCallId);
     assert_eq!(
-        parse(b"d7:command10:block DTMF7:call-id1:ce").unwrap_err(),
-        NgError::NotSupported("block DTMF")
+        parse(b"d7:command10:block DTMF8:from-tag1:fe").unwrap_err(),
+        NgError::NoCallId
     );
+    assert_eq!(
+        parse(b"d7:command9:subscribe7:call-id1:ce").unwrap_err(),
+        NgError::UnknownCommand
+    );
+}
+
+#[test]
+fn media_control_commands() {
+    use ngmedia_engine::core::media_control::BlockDtmf;
+    use ngmedia_engine::core::request::{BlockDtmfOptions, ControlAction};
+    let ctl = |body: &[u8]| match parse(body).unwrap().command {
+        Command::MediaControl(kind, r) => (kind, r),
+        other => panic!("not a media control command: {other:?}"),
+    };
+    let (kind, r) = ctl(b"d7:command10:block DTMF7:call-id1:c8:from-tag1:a13:DTMF-security7:silence9:frequency3:500e");
+    assert_eq!(kind, CommandKind::BlockDtmf);
+    assert_eq!(r.target.from_tag.as_deref(), Some("a"));
+    assert_eq!(
+        r.action,
+        ControlAction::BlockDtmf(BlockDtmfOptions {
+            mode: Some(BlockDtmf::Silence),
+            frequency: Some(500),
+            digit: None,
+        })
+    );
+    let (kind, r) = ctl(b"d7:command13:unblock_media7:call-id1:c3:all3:alle");
+    assert_eq!(
+        (kind, r.action, r.target.all),
+        (CommandKind::UnblockMedia, ControlAction::UnblockMedia, true)
+    );
+    let (_, r) = ctl(b"d7:command13:silence media7:call-id1:c5:label6:caller7:address9:192.0.2.1e");
+    assert_eq!(r.target.label.as_deref(), Some("caller"));
+    assert_eq!(r.target.address.as_deref(), Some("192.0.2.1"));
+    // to-tag is no selector for these commands (rtpengine).
+    let (_, r) = ctl(b"d7:command15:unsilence media7:call-id1:c6:to-tag1:be");
+    assert_eq!(r.target, Default::default());
+    assert!(
+        parse(b"d7:command11:block media7:call-id1:c5:flagsl11:directionalee")
+            .unwrap()
+            .unsupported
+            .is_empty()
+    );
+}
+
+#[test]
+fn play_dtmf_keys() {
+    let play = |body: &[u8]| match parse(body).unwrap().command {
+        Command::PlayDtmf(p) => p,
+        other => panic!("not play DTMF: {other:?}"),
+    };
+    let p = play(b"d7:command9:play DTMF7:call-id1:c8:from-tag1:a4:code1:#6:volumei-8e8:duration3:1205:pausei300ee");
+    assert_eq!(p.code, Some(i64::from(b'#')));
+    assert_eq!(
+        (p.volume, p.duration_ms, p.pause_ms),
+        (Some(-8), Some(120), Some(300))
+    );
+    assert_eq!(p.target.from_tag.as_deref(), Some("a"));
+    // A multi-digit string is a number; `digit` is the same key.
+    assert_eq!(
+        play(b"d7:command9:play DTMF7:call-id1:c5:digit2:12e").code,
+        Some(12)
+    );
+    assert_eq!(play(b"d7:command9:play DTMF7:call-id1:ce").code, None);
+    // The `pause` flag of stop recording is still a flag.
+    let req = parse(b"d7:command14:stop recording7:call-id1:c5:flagsl5:pauseee").unwrap();
+    assert!(matches!(
+        req.command,
+        Command::Recording(_, ref r) if r.action == RecordingAction::Pause
+    ));
+}
+
+#[test]
+fn block_dtmf_and_inject_dtmf_flags_of_an_offer() {
+    use ngmedia_engine::core::media_control::BlockDtmf;
+    let req = parse(b"d7:command5:offer3:sdp3:v=07:call-id1:c8:from-tag1:a5:flagsl10:block-DTMF11:inject-DTMFe13:DTMF-security4:zeroe").unwrap();
+    assert!(req.unsupported.is_empty(), "{:?}", req.unsupported);
+    let Command::Offer(oa) = req.command else {
+        panic!("offer")
+    };
+    assert!(oa.inject_dtmf);
+    assert_eq!(oa.block_dtmf.unwrap().mode, Some(BlockDtmf::Zero));
 }
 
 #[test]
@@ -406,7 +487,7 @@ fn prefix_flags_and_unknowns() {
         vec!["frobnicate", "replace-what", "ICE=weird"]
     );
     assert_eq!(req.unknown_keys, vec!["foo", "DTLS-revers"]);
-    assert_eq!(req.unsupported, vec!["inject-DTMF", "ICE=force-relay"]);
+    assert_eq!(req.unsupported, vec!["ICE=force-relay"]);
     let Command::Offer(oa) = req.command else {
         panic!()
     };
@@ -418,10 +499,8 @@ fn prefix_flags_and_unknowns() {
     assert_eq!(oa.direction, vec!["external"]);
     assert_eq!(oa.tos, Some(5));
     assert_eq!(oa.codec.strip, vec!["PCMU"]);
-    assert_eq!(
-        oa.flags.other,
-        vec!["inject-DTMF", "frobnicate", "ICE=force-relay"]
-    );
+    assert_eq!(oa.flags.other, vec!["frobnicate", "ICE=force-relay"]);
+    assert!(oa.inject_dtmf);
     assert_eq!(oa.sdes.no, vec!["AES_CM_128_HMAC_SHA1_80"]);
 }
 
