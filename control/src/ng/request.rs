@@ -393,7 +393,8 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
             if oa.set_label.is_some() {
                 // rtpengine reads `set-label` for subscriptions and media commands only; an
                 // offer or answer labels its party with `label`.
-                f.unsupported.push("set-label (use label on offer/answer)".into());
+                f.unsupported
+                    .push("set-label (use label on offer/answer)".into());
             }
             if kind == CommandKind::Offer {
                 Command::Offer(Box::new(oa))
