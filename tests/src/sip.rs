@@ -68,6 +68,24 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A base port for SIPp's `-mp` RTP echo: SIPp binds it and the ports just above it (audio
+/// RTP/RTCP, video RTP/RTCP), and exits at once if any is taken, so all four must be free.
+pub fn free_media_port() -> u16 {
+    for _ in 0..200 {
+        let base = free_port();
+        if base > u16::MAX - 4 {
+            continue;
+        }
+        let held: Vec<_> = (1..4)
+            .map_while(|i| UdpSocket::bind(("127.0.0.1", base + i)).ok())
+            .collect();
+        if held.len() == 3 {
+            return base;
+        }
+    }
+    panic!("no four consecutive free UDP ports on 127.0.0.1 for SIPp's media");
+}
+
 /// The path of a tool from a Debian package, or a panic naming the package to install.
 pub fn find_tool(name: &str, package: &str) -> PathBuf {
     for dir in ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"] {

@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ngmedia_tests::sip::{
-    find_tool, free_port, kamailio_config, tail, uac_scenario, wait_listening, Guard,
+    find_tool, free_media_port, free_port, kamailio_config, tail, uac_scenario, wait_listening,
+    Guard,
 };
 use ngmedia_tests::{wait_for, Daemon, RtpEndpoint};
 
@@ -24,7 +25,7 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
     let daemon = Daemon::start(&["--delete-delay", "0"]);
     let ng = daemon.client();
     let (sip_port, uas_port, uas_media, uac_port) =
-        (free_port(), free_port(), free_port(), free_port());
+        (free_port(), free_port(), free_media_port(), free_port());
     let mut phone = RtpEndpoint::new(0x4b414d31);
 
     let cfg = dir.join("kamailio.cfg");

@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use ngmedia_tests::http::metric;
 use ngmedia_tests::sip::{
-    find_tool, free_port, kamailio_config, tail, uac_scenario, wait_listening, Guard,
+    find_tool, free_media_port, free_port, kamailio_config, tail, uac_scenario, wait_listening,
+    Guard,
 };
 use ngmedia_tests::{wait_for, Daemon, NgClient, RedisServer, RtpEndpoint};
 
@@ -170,7 +171,7 @@ fn kamailio_spreads_calls_over_two_engines_sharing_redis() {
     );
 
     let (sip_port, uas_port, uas_media, uac_port) =
-        (free_port(), free_port(), free_port(), free_port());
+        (free_port(), free_port(), free_media_port(), free_port());
     let mut phones: Vec<RtpEndpoint> = (0..CALLS)
         .map(|i| RtpEndpoint::new(0x4b53_0000 + i as u32))
         .collect();

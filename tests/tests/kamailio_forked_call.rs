@@ -11,7 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ngmedia_tests::sip::{
-    find_tool, free_port, kamailio_fork_config, tail, uac_scenario, wait_listening, Guard,
+    find_tool, free_media_port, free_port, kamailio_fork_config, tail, uac_scenario,
+    wait_listening, Guard,
 };
 use ngmedia_tests::{wait_for, Daemon, RtpEndpoint};
 
@@ -45,7 +46,7 @@ fn kamailio_forks_to_two_callees_one_branch_per_callee() {
         free_port(),
         free_port(),
         free_port(),
-        free_port(),
+        free_media_port(),
         free_port(),
     );
     let mut phone = RtpEndpoint::new(0x464f524b);

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use ngmedia_tests::http::metric;
 use ngmedia_tests::sip::{
-    find_tool, free_port, kamailio_config, tail, uac_scenario, wait_listening, Guard,
+    find_tool, free_media_port, free_port, kamailio_config, tail, uac_scenario, wait_listening,
+    Guard,
 };
 use ngmedia_tests::{wait_for, Daemon, NgClient};
 
@@ -97,7 +98,7 @@ fn kamailio_fails_over_to_the_next_engine_at_the_load_limit() {
     let refused = hashed_first.len() - LIMIT;
 
     let (sip_port, uas_port, uas_media, uac_port) =
-        (free_port(), free_port(), free_port(), free_port());
+        (free_port(), free_port(), free_media_port(), free_port());
     let cfg = dir.join("kamailio.cfg");
     fs::write(
         &cfg,

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use ngmedia_tests::http::metric;
 use ngmedia_tests::sip::{
-    find_tool, free_port, kamailio_config, kamailio_modules, tail, uac_scenario, wait_listening,
-    Guard,
+    find_tool, free_media_port, free_port, kamailio_config, kamailio_modules, tail, uac_scenario,
+    wait_listening, Guard,
 };
 use ngmedia_tests::{wait_for, Daemon, RtpEndpoint};
 
@@ -52,7 +52,7 @@ fn call_through_kamailio(daemon: &Daemon, rtpengine_params: &str, dir: &Path) {
     fs::create_dir_all(dir).unwrap();
     let ng = daemon.client();
     let (sip_port, uas_port, uas_media, uac_port) =
-        (free_port(), free_port(), free_port(), free_port());
+        (free_port(), free_port(), free_media_port(), free_port());
     let mut phone = RtpEndpoint::new(0x5753_0001);
 
     let cfg = dir.join("kamailio.cfg");
