@@ -43,6 +43,21 @@ impl Drop for Guard {
     }
 }
 
+/// Start Kamailio on `cfg` in the foreground (its log and pid file in `dir`) and wait until
+/// it listens on UDP 127.0.0.1:`sip_port`; panics with its log otherwise.
+pub fn start_kamailio(kamailio: &Path, cfg: &Path, dir: &Path, sip_port: u16) -> Guard {
+    let mut cmd = Command::new(kamailio);
+    cmd.args(["-f", cfg.to_str().unwrap(), "-DD", "-E"])
+        .args(["-P", dir.join("k.pid").to_str().unwrap()]);
+    let kamailio = Guard::spawn(cmd, "kamailio", &dir.join("kamailio.log"));
+    assert!(
+        wait_listening(sip_port, std::time::Duration::from_secs(10)),
+        "kamailio does not listen on {sip_port}:\n{}",
+        kamailio.log_tail()
+    );
+    kamailio
+}
+
 /// The last 40 lines of a log file (empty when it cannot be read).
 pub fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();

@@ -10,8 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ngmedia_tests::sip::{
-    find_tool, free_media_port, free_port, kamailio_config, tail, uac_scenario, wait_listening,
-    Guard,
+    find_tool, free_media_port, free_port, kamailio_config, start_kamailio, tail, uac_scenario,
+    wait_listening, Guard,
 };
 use ngmedia_tests::{wait_for, Daemon, RtpEndpoint};
 
@@ -42,21 +42,7 @@ fn kamailio_rtpengine_module_sets_up_relays_and_tears_down_a_call() {
         ),
     )
     .unwrap();
-    let mut cmd = Command::new(&kamailio);
-    cmd.args([
-        "-f",
-        cfg.to_str().unwrap(),
-        "-DD",
-        "-E",
-        "-P",
-        dir.join("k.pid").to_str().unwrap(),
-    ]);
-    let kamailio_proc = Guard::spawn(cmd, "kamailio", &dir.join("kamailio.log"));
-    assert!(
-        wait_listening(sip_port, Duration::from_secs(10)),
-        "kamailio does not listen on {sip_port}:\n{}",
-        kamailio_proc.log_tail()
-    );
+    let kamailio_proc = start_kamailio(&kamailio, &cfg, &dir, sip_port);
     // The callee answers every INVITE with SDP and echoes the RTP it receives.
     let mut cmd = Command::new(&sipp);
     cmd.current_dir(&dir)

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use ngmedia_tests::http::metric;
 use ngmedia_tests::sip::{
-    find_tool, free_media_port, free_port, kamailio_config, kamailio_modules, tail, uac_scenario,
-    wait_listening, Guard,
+    find_tool, free_media_port, free_port, kamailio_config, kamailio_modules, start_kamailio, tail,
+    uac_scenario, wait_listening, Guard,
 };
 use ngmedia_tests::{wait_for, Daemon, RtpEndpoint};
 
@@ -61,15 +61,7 @@ fn call_through_kamailio(daemon: &Daemon, rtpengine_params: &str, dir: &Path) {
         kamailio_config(sip_port, uas_port, rtpengine_params, None),
     )
     .unwrap();
-    let mut cmd = Command::new(&kamailio);
-    cmd.args(["-f", cfg.to_str().unwrap(), "-DD", "-E"])
-        .args(["-P", dir.join("k.pid").to_str().unwrap()]);
-    let kamailio_proc = Guard::spawn(cmd, "kamailio", &dir.join("kamailio.log"));
-    assert!(
-        wait_listening(sip_port, Duration::from_secs(10)),
-        "kamailio does not listen on {sip_port}:\n{}",
-        kamailio_proc.log_tail()
-    );
+    let kamailio_proc = start_kamailio(&kamailio, &cfg, &dir, sip_port);
     let mut cmd = Command::new(&sipp);
     cmd.current_dir(dir)
         .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &uas_port.to_string()])
