@@ -333,6 +333,7 @@ impl Fields {
             label: self.oa.label.take(),
             address: self.address.take(),
             all: self.all || self.oa.flags.all,
+            set_label: self.oa.set_label.take().filter(|l| !l.is_empty()),
         }
     }
 }
@@ -452,9 +453,9 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
                 .filter(|c| !c.is_empty())
                 .ok_or(NgError::NoCallId)?;
             let target = PartySelector {
-                from_tag: f.from_tag.take().filter(|t| !t.is_empty()),
                 to_tag: f.to_tag.take().filter(|t| !t.is_empty()),
-                all: f.all || f.oa.flags.all,
+                to_label: f.oa.to_label.take().filter(|l| !l.is_empty()),
+                party: f.control_target(),
             };
             if kind == CommandKind::PlayMedia {
                 Command::PlayMedia(PlayMedia {
@@ -553,6 +554,19 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
                 CommandKind::SilenceMedia => ControlAction::SilenceMedia,
                 _ => ControlAction::UnsilenceMedia,
             };
+            // rtpengine master blocks or silences one media flow of a subscription when a
+            // `to-tag`/`to-label` names its receiver; ngmedia acts on the whole party.
+            if matches!(
+                kind,
+                CommandKind::BlockMedia
+                    | CommandKind::UnblockMedia
+                    | CommandKind::SilenceMedia
+                    | CommandKind::UnsilenceMedia
+            ) && f.oa.to_label.is_some()
+            {
+                f.unsupported
+                    .push("to-label (one media flow; the whole party is affected)".into());
+            }
             Command::MediaControl(
                 kind,
                 MediaControlRequest {

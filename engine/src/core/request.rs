@@ -270,12 +270,14 @@ pub enum MediaSource {
     DbId(String),
 }
 
-/// Which parties a media command addresses: `from-tag` / `to-tag`, or every party (`all`).
+/// Which parties `play media` / `stop media` address: the party a media control command
+/// would name (`label`/`from-label`, `address`, `from-tag`, or `all`), and also the party
+/// of `to-tag` / `to-label` (ngmedia plays to both when both are named).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartySelector {
-    pub from_tag: Option<String>,
+    pub party: ControlTarget,
     pub to_tag: Option<String>,
-    pub all: bool,
+    pub to_label: Option<String>,
 }
 
 /// `play media` (rtpengine's `call_play_media_ng`).
@@ -376,6 +378,9 @@ pub struct ControlTarget {
     /// `all` key or flag: explicitly the whole call (and, for the `un…` commands, every
     /// party's own setting too).
     pub all: bool,
+    /// `set-label` (or `to-label` on the commands that do not read it as a selector): the
+    /// new label of the party selected (rtpengine's `media_block_match`).
+    pub set_label: Option<String>,
 }
 
 /// `block DTMF` options (the `DTMF-security` key and the replacement's parameters).

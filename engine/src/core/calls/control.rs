@@ -26,17 +26,24 @@ fn err(text: &str) -> CallError {
     CallError::Invalid(text.to_owned())
 }
 
-/// The party a command names, `None` for the whole call (rtpengine's `media_block_match`).
-fn select(call: &Call, t: &ControlTarget) -> Result<Option<LegId>, CallError> {
+/// The party a command names, `None` for the whole call (rtpengine's `media_block_match`);
+/// a `set-label` labels the party named.
+pub(super) fn select(call: &mut Call, t: &ControlTarget) -> Result<Option<LegId>, CallError> {
+    let leg = find(call, t)?;
+    if let (Some(leg), Some(label)) = (leg, t.set_label.as_deref().filter(|l| !l.is_empty())) {
+        call.set_label(leg, label);
+    }
+    Ok(leg)
+}
+
+fn find(call: &Call, t: &ControlTarget) -> Result<Option<LegId>, CallError> {
     if t.all {
         return Ok(None);
     }
     if let Some(label) = t.label.as_deref().filter(|l| !l.is_empty()) {
         return call
-            .legs
-            .iter()
-            .position(|l| l.label.as_deref() == Some(label))
-            .map(|i| Some(LegId(i)))
+            .leg_by_label(label)
+            .map(Some)
             .ok_or_else(|| err("No monologue matching the given label"));
     }
     if let Some(address) = t.address.as_deref().filter(|a| !a.is_empty()) {
@@ -159,12 +166,17 @@ impl Calls {
     }
 
     /// `play DTMF`: queue the digit into what the selected party sends to its peer.
-    pub fn play_dtmf(&mut self, req: &PlayDtmf, _now: Now) -> Result<(), CallError> {
+    pub fn play_dtmf(&mut self, req: &PlayDtmf, now: Now) -> Result<(), CallError> {
         let call = self
             .calls
-            .get(&req.call_id)
+            .get_mut(&req.call_id)
             .ok_or_else(|| err("Unknown call-ID"))?;
-        let legs: Vec<LegId> = match select(call, &req.target)? {
+        let selected = select(call, &req.target)?;
+        if selected.is_some() && req.target.set_label.is_some() {
+            Self::save(&self.store, call, now);
+        }
+        let call = &*call;
+        let legs: Vec<LegId> = match selected {
             Some(l) => vec![l],
             None if req.target.all => (0..call.legs.len()).map(LegId).collect(),
             None => return Err(err("No participant party specified")),

@@ -510,6 +510,26 @@ impl Call {
         self.legs.iter().position(|l| l.answers_to(tag)).map(LegId)
     }
 
+    /// The party labelled `label` (rtpengine's `call->labels`): the one labelled last when
+    /// an offer and an answer gave the same label.
+    pub fn leg_by_label(&self, label: &str) -> Option<LegId> {
+        self.legs
+            .iter()
+            .rposition(|l| l.label.as_deref() == Some(label))
+            .map(LegId)
+    }
+
+    /// Label party `id` (`set-label`); a label names one party, so another party that had
+    /// it loses it, as the label table of rtpengine points at the newest party only.
+    pub fn set_label(&mut self, id: LegId, label: &str) {
+        for (i, l) in self.legs.iter_mut().enumerate() {
+            if i != id.0 && l.label.as_deref() == Some(label) {
+                l.label = None;
+            }
+        }
+        self.leg_mut(id).label = Some(label.to_owned());
+    }
+
     /// The leg offered on SIP branch `branch` (rtpengine's `call->viabranches`).
     pub fn leg_by_branch(&self, branch: &str) -> Option<LegId> {
         self.legs

@@ -47,23 +47,29 @@ struct Target {
     pt: u8,
 }
 
-/// The parties a selector names.
-fn select(call: &Call, sel: &PartySelector) -> Result<Vec<LegId>, CallError> {
-    if sel.all {
+/// The parties a selector names: the party named as for the media control commands
+/// (`label`, `address`, `from-tag`; `set-label` labels it), and the party of `to-tag` or
+/// `to-label`. Nothing named: rtpengine's `No participant party specified`.
+fn select(call: &mut Call, sel: &PartySelector) -> Result<Vec<LegId>, CallError> {
+    if sel.party.all {
         return Ok((0..call.legs.len()).map(LegId).collect());
     }
-    let mut out = Vec::new();
-    for tag in [&sel.from_tag, &sel.to_tag].into_iter().flatten() {
-        if tag.is_empty() {
-            continue;
-        }
-        let leg = call.leg_by_tag(tag).ok_or(CallError::NotFound)?;
-        if !out.contains(&leg) {
-            out.push(leg);
-        }
+    let mut out: Vec<LegId> = super::control::select(call, &sel.party)?
+        .into_iter()
+        .collect();
+    if let Some(tag) = sel.to_tag.as_deref().filter(|t| !t.is_empty()) {
+        out.push(call.leg_by_tag(tag).ok_or(CallError::NotFound)?);
     }
+    if let Some(label) = sel.to_label.as_deref().filter(|t| !t.is_empty()) {
+        out.push(
+            call.leg_by_label(label).ok_or_else(|| {
+                CallError::Invalid("No monologue matching the given label".into())
+            })?,
+        );
+    }
+    out.dedup();
     if out.is_empty() {
-        return Err(CallError::Invalid("No participant selected".into()));
+        return Err(CallError::Invalid("No participant party specified".into()));
     }
     Ok(out)
 }
@@ -224,7 +230,10 @@ impl Calls {
 
     /// `play media`.
     pub fn play_media(&mut self, req: &PlayMedia, now: super::Now) -> Result<PlayReply, CallError> {
-        let call = self.calls.get(&req.call_id).ok_or(CallError::UnknownCall)?;
+        let call = self
+            .calls
+            .get_mut(&req.call_id)
+            .ok_or(CallError::UnknownCall)?;
         let legs = select(call, &req.target)?;
         let source = req
             .source
@@ -242,11 +251,16 @@ impl Calls {
 
     /// `stop media`.
     pub fn stop_media(&mut self, req: &StopMedia, now: super::Now) -> Result<StopReply, CallError> {
-        let call = self.calls.get(&req.call_id).ok_or(CallError::UnknownCall)?;
+        let call = self
+            .calls
+            .get_mut(&req.call_id)
+            .ok_or(CallError::UnknownCall)?;
         let legs = match select(call, &req.target) {
             Ok(l) => l,
             // rtpengine stops every player of the call when no party is named.
-            Err(CallError::Invalid(_)) => (0..call.legs.len()).map(LegId).collect(),
+            Err(CallError::Invalid(e)) if e == "No participant party specified" => {
+                (0..call.legs.len()).map(LegId).collect()
+            }
             Err(e) => return Err(e),
         };
         let last_frame_pos_ms = self.stop_play(&req.call_id, &legs, false, now.mono);

@@ -293,7 +293,10 @@ fn a_player_resumes_where_it_was_with_the_passes_left() {
     let play = crate::core::request::PlayMedia {
         call_id: "c1".into(),
         target: crate::core::request::PartySelector {
-            from_tag: Some("tagB".into()),
+            party: ControlTarget {
+                from_tag: Some("tagB".into()),
+                ..Default::default()
+            },
             ..Default::default()
         },
         source: Some(crate::core::request::MediaSource::File(
