@@ -293,7 +293,7 @@ fn a_player_resumes_where_it_was_with_the_passes_left() {
     let play = crate::core::request::PlayMedia {
         call_id: "c1".into(),
         target: crate::core::request::PartySelector {
-            party: ControlTarget {
+            party: crate::core::request::ControlTarget {
                 from_tag: Some("tagB".into()),
                 ..Default::default()
             },
