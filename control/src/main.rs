@@ -12,6 +12,7 @@
 
 mod config;
 mod logging;
+mod systemd;
 
 use std::net::{TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
 use std::process::ExitCode;
@@ -338,6 +339,15 @@ struct Ng {
     limits: Arc<LoadLimits>,
 }
 
+/// SIGHUP: re-read what an operator may have changed on disk without a restart.
+fn reload(media: &MediaLibrary) {
+    systemd::notify("RELOADING=1");
+    if let Err(e) = media.reload() {
+        warn!("SIGHUP: cannot reload the media library, keeping the old index: {e}");
+    }
+    systemd::notify("READY=1");
+}
+
 /// The LI listener, when configured.
 struct Li {
     listener: StdTcpListener,
@@ -346,6 +356,7 @@ struct Li {
 }
 
 /// Answer ng and HTTP and tick timers until SIGTERM or SIGINT; returns the signal's name.
+/// SIGHUP reloads the media library.
 async fn serve(
     ng: Ng,
     http: Http,
@@ -356,6 +367,8 @@ async fn serve(
     // SIGTERM must take the clean path, never the default action.
     let mut sigterm = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut sigint = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut sighup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let media = http.media.clone();
     let socket =
         tokio::net::UdpSocket::from_std(ng.socket).context("cannot register the ng socket")?;
     let workers = http.workers.clone();
@@ -457,6 +470,8 @@ async fn serve(
 
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // Every listener is registered and the ng socket queues what arrives: ready.
+    systemd::notify("READY=1");
     let signal = loop {
         tokio::select! {
             result = &mut server => {
@@ -470,8 +485,10 @@ async fn serve(
             _ = ticker.tick() => tick(&calls),
             _ = sigterm.recv() => break "SIGTERM",
             _ = sigint.recv() => break "SIGINT",
+            _ = sighup.recv() => reload(&media),
         }
     };
+    systemd::notify("STOPPING=1");
     info!("{signal} received: no longer accepting ng or HTTP requests, closing calls");
     // notify_one keeps a permit if the server is not waiting at this moment.
     stop.notify_one();

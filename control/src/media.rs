@@ -99,8 +99,10 @@ pub struct MediaLibrary {
     dir: PathBuf,
     max_bytes: u64,
     max_seconds: u32,
-    /// Canonical folders `file` may read from.
+    /// `--media-play-dirs` as configured, and the canonical folders among them that exist
+    /// (resolved at start and again on reload): the only places `file` may read from.
     play_dirs: Vec<PathBuf>,
+    play_roots: Mutex<Vec<PathBuf>>,
     index: Mutex<BTreeMap<String, MediaInfo>>,
     cache: Mutex<Cache>,
 }
@@ -142,6 +144,62 @@ pub fn check_name(name: &str) -> Result<String, MediaError> {
     Ok(name.to_owned())
 }
 
+/// The configured play folders that exist, canonical; the others are logged and left out.
+fn resolve(play_dirs: &[PathBuf]) -> Vec<PathBuf> {
+    play_dirs
+        .iter()
+        .filter_map(|d| match d.canonicalize() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                warn!(dir = %d.display(), error = %e, "media-play-dirs: folder unusable, ignored");
+                None
+            }
+        })
+        .collect()
+}
+
+/// The library's items from the metadata files in `dir`, skipping (and logging) damaged ones.
+/// At start-up (`clean`) it also removes uploads a crash left unfinished; later such a file
+/// may be an upload in progress.
+fn read_index(dir: &Path, clean: bool) -> Result<BTreeMap<String, MediaInfo>, MediaError> {
+    let mut index = BTreeMap::new();
+    for entry in fs::read_dir(dir)? {
+        let path = entry?.path();
+        let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
+            continue;
+        };
+        if file.starts_with(".tmp-") {
+            if clean {
+                let _ = fs::remove_file(&path);
+            }
+            continue;
+        }
+        let Some(id) = file.strip_suffix(".json").filter(|id| valid_id(id)) else {
+            continue;
+        };
+        let info: MediaInfo = match fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+        {
+            Some(i) => i,
+            None => {
+                warn!(file, "media library: unreadable metadata, skipped");
+                continue;
+            }
+        };
+        let audio = dir.join(format!("{id}.{}", info.format));
+        if info.id != id || !audio.is_file() {
+            warn!(
+                file,
+                "media library: metadata without its audio file, skipped"
+            );
+            continue;
+        }
+        index.insert(id.to_owned(), info);
+    }
+    Ok(index)
+}
+
 impl MediaLibrary {
     /// Open (creating if needed) the folder and rebuild the index from it.
     pub fn open(
@@ -151,58 +209,31 @@ impl MediaLibrary {
         play_dirs: &[PathBuf],
     ) -> Result<MediaLibrary, MediaError> {
         fs::create_dir_all(dir)?;
-        let mut index = BTreeMap::new();
-        for entry in fs::read_dir(dir)? {
-            let path = entry?.path();
-            let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
-                continue;
-            };
-            if file.starts_with(".tmp-") {
-                let _ = fs::remove_file(&path);
-                continue;
-            }
-            let Some(id) = file.strip_suffix(".json").filter(|id| valid_id(id)) else {
-                continue;
-            };
-            let info: MediaInfo = match fs::read(&path)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-            {
-                Some(i) => i,
-                None => {
-                    warn!(file, "media library: unreadable metadata, skipped");
-                    continue;
-                }
-            };
-            let audio = dir.join(format!("{id}.{}", info.format));
-            if info.id != id || !audio.is_file() {
-                warn!(
-                    file,
-                    "media library: metadata without its audio file, skipped"
-                );
-                continue;
-            }
-            index.insert(id.to_owned(), info);
-        }
+        let index = read_index(dir, true)?;
         info!(dir = %dir.display(), items = index.len(), "media library opened");
-        let play_dirs = play_dirs
-            .iter()
-            .filter_map(|d| match d.canonicalize() {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    warn!(dir = %d.display(), error = %e, "media-play-dirs: folder unusable, ignored");
-                    None
-                }
-            })
-            .collect();
         Ok(MediaLibrary {
             dir: dir.to_owned(),
             max_bytes,
             max_seconds,
-            play_dirs,
+            play_dirs: play_dirs.to_vec(),
+            play_roots: Mutex::new(resolve(play_dirs)),
             index: Mutex::new(index),
             cache: Mutex::new(Cache::default()),
         })
+    }
+
+    /// Re-read the library folder and the `--media-play-dirs` (SIGHUP): items an operator
+    /// copied in or removed by hand, and play folders created since, are seen by the next
+    /// `play media`; decoded audio is dropped (players already running keep theirs). On an
+    /// error the old index stays.
+    pub fn reload(&self) -> Result<usize, MediaError> {
+        let index = read_index(&self.dir, false)?;
+        let items = index.len();
+        *lock(&self.index) = index;
+        *lock(&self.play_roots) = resolve(&self.play_dirs);
+        *lock(&self.cache) = Cache::default();
+        info!(dir = %self.dir.display(), items, "media library reloaded");
+        Ok(items)
     }
 
     pub fn max_bytes(&self) -> u64 {
@@ -321,15 +352,19 @@ impl MediaLibrary {
     /// Read a `play media` `file`, which must resolve (symlinks followed) inside one of the
     /// configured `--media-play-dirs`.
     fn read_play_file(&self, path: &str) -> Result<Vec<u8>, MediaError> {
-        if self.play_dirs.is_empty() {
-            return Err(MediaError::Forbidden(
-                "no --media-play-dirs configured".into(),
-            ));
+        let roots = lock(&self.play_roots).clone();
+        if roots.is_empty() {
+            let why = if self.play_dirs.is_empty() {
+                "no --media-play-dirs configured"
+            } else {
+                "none of the --media-play-dirs exists (SIGHUP looks again)"
+            };
+            return Err(MediaError::Forbidden(why.into()));
         }
         let real = Path::new(path)
             .canonicalize()
             .map_err(|e| MediaError::Forbidden(format!("{path}: {e}")))?;
-        if !self.play_dirs.iter().any(|d| real.starts_with(d)) {
+        if !roots.iter().any(|d| real.starts_with(d)) {
             return Err(MediaError::Forbidden(format!(
                 "{path} is outside --media-play-dirs"
             )));
@@ -543,6 +578,32 @@ mod tests {
         assert!(lib.frames(&escape, &pcma).unwrap_err().contains("outside"));
         let none = MediaLibrary::open(&d.join("lib"), 1 << 20, 10, &[]).unwrap();
         assert!(none.frames(&ok, &pcma).is_err());
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn reload_sees_new_items_and_play_folders() {
+        let d = dir("reload");
+        let plays = d.join("plays");
+        let lib =
+            MediaLibrary::open(&d.join("lib"), 1 << 20, 10, std::slice::from_ref(&plays)).unwrap();
+        // An item that reaches the folder behind this library's back (an operator's copy).
+        let other = MediaLibrary::open(&d.join("lib"), 1 << 20, 10, &[]).unwrap();
+        let (item, _) = other.add("copied", &wav(1600)).unwrap();
+        assert!(lib.list().is_empty());
+        // A play folder created after start.
+        fs::create_dir_all(&plays).unwrap();
+        fs::write(plays.join("a.wav"), wav(2400)).unwrap();
+        let pcmu = Codec::from_static_pt(0).unwrap();
+        let file = MediaSource::File(plays.join("a.wav").to_string_lossy().into_owned());
+        assert!(lib.frames(&file, &pcmu).is_err());
+        // An upload in progress survives a reload.
+        fs::write(d.join("lib").join(".tmp-9-9"), b"partial").unwrap();
+
+        assert_eq!(lib.reload().unwrap(), 1);
+        assert_eq!(lib.list(), vec![item]);
+        assert_eq!(lib.frames(&file, &pcmu).unwrap().1, 300);
+        assert!(d.join("lib").join(".tmp-9-9").exists());
         let _ = fs::remove_dir_all(&d);
     }
 }
