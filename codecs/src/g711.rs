@@ -1,56 +1,60 @@
 //! ITU-T G.711 µ-law (PCMU) and A-law (PCMA), table driven.
 //!
-//! rtpengine uses ffmpeg's `pcm_mulaw`/`pcm_alaw` codecs for this. Tables are built at compile
-//! time from the G.711 segment rules (the same arithmetic as the ITU-T G.191 reference
-//! `g711.c`), so the encoder is one load per sample: µ-law quantises the 14 most significant
-//! bits of a 16-bit sample (16 Ki table), A-law the 13 most significant (8 Ki table). The
-//! truncation of the low bits, with negative values taken in one's complement, is what G.191
-//! does and what makes the output bit-exact with the ITU reference.
+//! Decoding follows G.711 Tables 1a/2a exactly. Encoding picks, for the 14 most significant
+//! bits of a 16-bit sample, the code word whose decoded level is nearest (the boundary between
+//! two neighbouring levels is their midpoint, rounded to the 14-bit grid, and both signs use the
+//! same boundaries on the magnitude). That is how rtpengine encodes (it uses ffmpeg's
+//! `pcm_mulaw`/`pcm_alaw`), so a stream we transcode, play or inject DTMF into carries the same
+//! bytes as rtpengine's. It differs from the G.191 reference encoder, which truncates to its
+//! decision intervals, by one code step for about 2 % of samples, all within half a
+//! quantisation step of the input. Both tables are built at compile time; the encoder is one
+//! load per sample.
 
 /// µ-law code of digital silence (+0).
 pub const ULAW_SILENCE: u8 = 0xFF;
 /// A-law code of digital silence (the smallest positive level).
 pub const ALAW_SILENCE: u8 = 0xD5;
 
-/// µ-law encoding of a 14-bit sample (`lin` = 16-bit sample >> 2), per G.191 `ulaw_compress`.
-const fn ulaw_compress14(lin: i32) -> u8 {
-    // Magnitude in one's complement for negative values, biased by 33 (G.711 Table 2a).
-    let mut absno = if lin < 0 { (!lin) + 33 } else { lin + 33 };
-    if absno > 0x1FFF {
-        absno = 0x1FFF;
+/// Code word of the smallest positive level: µ-law `0xFF` (0), A-law `0xD5` (+8). XOR with a
+/// magnitude index 0..=127 gives the positive code word of that magnitude, XOR with this and
+/// `0x80` the negative one.
+const fn positive_base(ulaw: bool) -> u8 {
+    if ulaw {
+        0xFF
+    } else {
+        0xD5
     }
-    let mut i = absno >> 6;
-    let mut segno = 1;
-    while i != 0 {
-        segno += 1;
-        i >>= 1;
-    }
-    let high = 8 - segno;
-    let low = 0x0F - ((absno >> segno) & 0x0F);
-    let mut out = (high << 4) | low;
-    if lin >= 0 {
-        out |= 0x80;
-    }
-    out as u8
 }
 
-/// A-law encoding of a 13-bit sample (`lin` = 16-bit sample >> 3), per G.191 `alaw_compress`.
-const fn alaw_compress13(lin: i32) -> u8 {
-    // 12-bit magnitude, one's complement for negative values.
-    let mut ix = if lin < 0 { (!lin) >> 1 } else { lin >> 1 };
-    if ix > 15 {
-        let mut iexp = 1;
-        while ix > 16 + 15 {
-            ix >>= 1;
-            iexp += 1;
+/// Decoded magnitude (16-bit scale) of magnitude index `i` (0 = the smallest level).
+const fn level(ulaw: bool, i: u8) -> i32 {
+    let code = i ^ positive_base(ulaw);
+    if ulaw {
+        ulaw_expand(code) as i32
+    } else {
+        alaw_expand(code) as i32
+    }
+}
+
+/// Encoder table indexed by `(sample >> 2) + 8192`.
+const fn encode_table(ulaw: bool) -> [u8; 16384] {
+    let base = positive_base(ulaw);
+    let mut t = [0u8; 16384];
+    t[8192] = base;
+    // Magnitude index of the 14-bit magnitude `m`: how many midpoints lie at or below it.
+    let mut i: u8 = 0;
+    let mut m = 1;
+    while m < 8192 {
+        while i < 127 && (m as i32) >= (level(ulaw, i) + level(ulaw, i + 1) + 4) >> 3 {
+            i += 1;
         }
-        ix -= 16;
-        ix += iexp << 4;
+        t[8192 + m] = i ^ base;
+        t[8192 - m] = i ^ base ^ 0x80;
+        m += 1;
     }
-    if lin >= 0 {
-        ix |= 0x80;
-    }
-    (ix ^ 0x55) as u8
+    // The most negative sample has a magnitude one beyond the grid: it takes the last step.
+    t[0] = t[1];
+    t
 }
 
 const fn ulaw_expand(code: u8) -> i16 {
@@ -84,27 +88,8 @@ const fn alaw_expand(code: u8) -> i16 {
     }
 }
 
-/// Encoder table indexed by `(sample >> 2) + 8192`.
-static ULAW_ENCODE: [u8; 16384] = {
-    let mut t = [0u8; 16384];
-    let mut i = 0;
-    while i < 16384 {
-        t[i] = ulaw_compress14(i as i32 - 8192);
-        i += 1;
-    }
-    t
-};
-
-/// Encoder table indexed by `(sample >> 3) + 4096`.
-static ALAW_ENCODE: [u8; 8192] = {
-    let mut t = [0u8; 8192];
-    let mut i = 0;
-    while i < 8192 {
-        t[i] = alaw_compress13(i as i32 - 4096);
-        i += 1;
-    }
-    t
-};
+static ULAW_ENCODE: [u8; 16384] = encode_table(true);
+static ALAW_ENCODE: [u8; 16384] = encode_table(false);
 
 static ULAW_DECODE: [i16; 256] = {
     let mut t = [0i16; 256];
@@ -141,7 +126,7 @@ pub fn ulaw_decode(code: u8) -> i16 {
 /// Encodes one 16-bit linear sample to A-law.
 #[inline]
 pub fn alaw_encode(sample: i16) -> u8 {
-    ALAW_ENCODE[((sample >> 3) as i32 + 4096) as usize]
+    ALAW_ENCODE[((sample >> 2) as i32 + 8192) as usize]
 }
 
 /// Decodes one A-law code word to 16-bit linear.
@@ -246,50 +231,26 @@ mod tests {
         848,
     ];
 
-    /// Expected µ-law code for a 16-bit sample, found by searching the G.711 Table 2a decision
-    /// intervals (a different route from the bit arithmetic under test).
-    fn ulaw_by_decision_search(x: i16) -> u8 {
-        let m = if x >= 0 {
-            (x >> 2) as i32
-        } else {
-            (!(x >> 2)) as i32
-        };
-        // Interval (s, q) covers m in [((32 + 2q) << s) - 33, ((34 + 2q) << s) - 33).
-        let mut code = None;
-        'outer: for s in 0..8 {
-            for q in 0..16 {
-                let hi = ((34 + 2 * q) << s) - 33;
-                if m < hi {
-                    code = Some((s << 4 | q) as u8);
-                    break 'outer;
-                }
+    /// Expected code for a 16-bit sample, by a different route from the table under test:
+    /// among the 128 levels of the sample's sign, the one the 14-bit magnitude is nearest to,
+    /// comparing on the 14-bit grid with the midpoint rounded as the encoder rounds it.
+    fn nearest_by_search(ulaw: bool, x: i16) -> u8 {
+        let q = (x >> 2) as i32;
+        let m = q.unsigned_abs().min(8191) as i32;
+        let levels: Vec<i32> = (0..128u8).map(|i| level(ulaw, i)).collect();
+        let mut best = 0usize;
+        for i in 1..128 {
+            // Level i is taken once the magnitude reaches the midpoint below it.
+            if 8 * m >= levels[i - 1] + levels[i] + 4 - ((levels[i - 1] + levels[i] + 4) & 7) {
+                best = i;
             }
         }
-        let v = code.unwrap_or(0x7F); // overload: last interval
-        let v = if x >= 0 { v } else { v | 0x80 }; // inverted: sign bit set = negative
-        v ^ 0xFF
-    }
-
-    fn alaw_by_decision_search(x: i16) -> u8 {
-        // 11-bit magnitude (G.711 Table 1a decision values in units of 16).
-        let m = if x >= 0 {
-            (x >> 4) as i32
+        let base = positive_base(ulaw);
+        if q >= 0 {
+            best as u8 ^ base
         } else {
-            (!(x >> 4)) as i32
-        };
-        // Interval (s, q) covers m in [q, q + 1) for s = 0, [(16 + q) << (s - 1), ...) above.
-        let mut code = 0x7F;
-        'outer: for s in 0..8 {
-            for q in 0..16 {
-                let hi = if s == 0 { q + 1 } else { (17 + q) << (s - 1) };
-                if m < hi {
-                    code = (s << 4 | q) as u8;
-                    break 'outer;
-                }
-            }
+            best as u8 ^ base ^ 0x80
         }
-        let v = if x >= 0 { code | 0x80 } else { code };
-        v ^ 0x55
     }
 
     #[test]
@@ -311,26 +272,33 @@ mod tests {
         assert_eq!(alaw_decode(0xAA), 32256);
         assert_eq!(alaw_decode(0x2A), -32256);
         assert_eq!(ulaw_encode(0), ULAW_SILENCE);
-        assert_eq!(ulaw_encode(-1), 0x7F);
+        assert_eq!(ulaw_encode(3), ULAW_SILENCE);
+        // Nearer to the first level (8) than to 0.
+        assert_eq!(ulaw_encode(4), 0xFE);
+        // A tiny negative sample is nearer to -8 than to (positive) 0.
+        assert_eq!(ulaw_encode(-1), 0x7E);
         assert_eq!(ulaw_encode(i16::MAX), 0x80);
         assert_eq!(ulaw_encode(i16::MIN), 0x00);
         assert_eq!(alaw_encode(0), ALAW_SILENCE);
         assert_eq!(alaw_encode(-1), 0x55);
         assert_eq!(alaw_encode(i16::MAX), 0xAA);
         assert_eq!(alaw_encode(i16::MIN), 0x2A);
-        // Segment boundaries: 14-bit decision value 31 opens µ-law segment 1, 11-bit value 32
-        // opens A-law segment 2.
-        assert_eq!(ulaw_encode(30 * 4 + 3), 0xF0);
-        assert_eq!(ulaw_encode(31 * 4), 0xEF);
-        assert_eq!(alaw_encode(31 * 16 + 15), (0x80 | 0x1F) ^ 0x55);
-        assert_eq!(alaw_encode(32 * 16), (0x80 | 0x20) ^ 0x55);
+        // Where the nearest level and G.191's truncating intervals disagree.
+        assert_eq!(ulaw_encode(123), 0xF0);
+        assert_eq!(ulaw_encode(-125), 0x6F);
+        assert_eq!(ulaw_encode(1000), 0xCE);
+        assert_eq!(ulaw_encode(-5000), 0x2B);
+        assert_eq!(alaw_encode(123), 0xD2);
+        assert_eq!(alaw_encode(512), 0xCA);
+        assert_eq!(alaw_encode(1000), 0xFA);
+        assert_eq!(alaw_encode(-5000), 0x06);
     }
 
     #[test]
-    fn encode_is_bit_exact_over_all_inputs() {
+    fn encode_picks_the_nearest_level_over_all_inputs() {
         for x in i16::MIN..=i16::MAX {
-            assert_eq!(ulaw_encode(x), ulaw_by_decision_search(x), "µ-law {x}");
-            assert_eq!(alaw_encode(x), alaw_by_decision_search(x), "A-law {x}");
+            assert_eq!(ulaw_encode(x), nearest_by_search(true, x), "µ-law {x}");
+            assert_eq!(alaw_encode(x), nearest_by_search(false, x), "A-law {x}");
         }
     }
 
