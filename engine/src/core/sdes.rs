@@ -11,8 +11,8 @@
 //! one parses (callers can see it) but [`CryptoAttr::context`] and the selection functions
 //! refuse it with [`SdesError::MkiUnsupported`], and the peer's other lines are used.
 //!
-//! Suites offered: [`SrtpSuite::ALL`], rtpengine's preference order minus the F8 suites
-//! (not implemented), so tags run 1..=10 where rtpengine's run 1..=12.
+//! Suites offered: [`SrtpSuite::ALL`], rtpengine's preference order with its tags 1..=12
+//! (GCM, AES-CM 256/192/128, AES-f8 128, NULL).
 
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -289,7 +289,7 @@ fn parse_mki(s: &str) -> Result<Mki, SdesError> {
 
 /// rtpengine's `SDES-*` options that shape the crypto lists (`sdes_no`, `sdes_only`,
 /// `sdes_order`, `sdes_offerer_pref`, `sdes_nonew`, `sdes_pad`, `sdes_lifetime`). Suite
-/// names are kept as given so unknown ones (e.g. F8) behave as in rtpengine: `no-` of one
+/// names are kept as given so unknown ones behave as in rtpengine: `no-` of one
 /// is a no-op, `only-` of one leaves nothing to offer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SdesFlags {
@@ -475,8 +475,8 @@ mod tests {
     use super::*;
 
     /// The `a=crypto` values rtpengine generated in captures/ex4.out (offer RTP/AVP ->
-    /// RTP/SAVP), minus the F8 lines, plus the `SDES-lifetime` variant and the answer.
-    const EX4: [&str; 10] = [
+    /// RTP/SAVP), plus the `SDES-lifetime` variant and the answer.
+    const EX4: [&str; 12] = [
         "1 AEAD_AES_256_GCM inline:O0ScP7smVkvskzceDJ3B0lJtGQh2ztLfmz2UeQ2gRwT11w/gTPEoa6esI+Q",
         "2 AEAD_AES_128_GCM inline:mS1eUO2fzezwBU3Nh1MZ3B1P+ShKJP1Ji+xpsg",
         "3 AES_256_CM_HMAC_SHA1_80 inline:GrBeGD5JZqVbcpY+IXFoWymeT98vgmaa1kEMtJ029+/WHaiPlfEkWm1+Ndg5hw",
@@ -485,6 +485,8 @@ mod tests {
         "6 AES_192_CM_HMAC_SHA1_32 inline:/ONFCBXWL6JQaG05U7HL4twvczcndzOSMibb/iwEHFKEJqaqJ3w",
         "7 AES_CM_128_HMAC_SHA1_80 inline:MsfOVG8bCsLaPfxs7oIilKBjkhLvsiNOPsBuF6IR",
         "8 AES_CM_128_HMAC_SHA1_32 inline:73fsbpRzXFUrdZwa4oqhDhn0VlfPulEQ4CgUGjSX",
+        "9 F8_128_HMAC_SHA1_80 inline:02szrm1OHXGQAWYJ8LsB8cnNVt3Cyk8BcsCpZKpI",
+        "10 F8_128_HMAC_SHA1_32 inline:ugyVQTvS8tJ4ENHB/GnxvcXzPHRg6mysJsY4Pqvl",
         "11 NULL_HMAC_SHA1_80 inline:mj5fZ9Aygy6REKbgjP9MN9E17Lgd/e8tA1PMCNY9",
         "12 NULL_HMAC_SHA1_32 inline:aNTJy5oVjfB8BQINh7PMiaT+DE44Bcd1h2yQcJIK",
     ];
@@ -573,8 +575,8 @@ mod tests {
             ),
             ("1".into(), SdesError::Missing("crypto suite")),
             (
-                "1 F8_128_HMAC_SHA1_80 inline:abc".into(),
-                SdesError::UnknownSuite("F8_128_HMAC_SHA1_80".into()),
+                "1 F8_256_HMAC_SHA1_80 inline:abc".into(),
+                SdesError::UnknownSuite("F8_256_HMAC_SHA1_80".into()),
             ),
             (
                 "1 AES_CM_128_HMAC_SHA1_80".into(),
@@ -626,7 +628,7 @@ mod tests {
         let suites: Vec<_> = offer.iter().map(|a| a.suite).collect();
         assert_eq!(suites, SrtpSuite::ALL);
         let tags: Vec<_> = offer.iter().map(|a| a.tag).collect();
-        assert_eq!(tags, (1..=10).collect::<Vec<u32>>());
+        assert_eq!(tags, (1..=12).collect::<Vec<u32>>());
         for a in &offer {
             let line = a.write(WriteOptions::default());
             assert!(!line.contains('='), "unpadded: {line}");
@@ -645,6 +647,7 @@ mod tests {
             "no-NULL_HMAC_SHA1_80",
             "no-NULL_HMAC_SHA1_32",
             "no-F8_128_HMAC_SHA1_80",
+            "no-F8_256_HMAC_SHA1_80",
         ] {
             assert!(f.apply(opt));
         }
@@ -652,7 +655,7 @@ mod tests {
             offer_suites(&f)[..2],
             [SrtpSuite::AeadAes128Gcm, SrtpSuite::Aes256CmHmacSha1_80]
         );
-        assert_eq!(offer_suites(&f).len(), 7);
+        assert_eq!(offer_suites(&f).len(), 8);
 
         // only- wins over no-.
         assert!(f.apply("only-AEAD_AES_256_GCM"));
@@ -668,12 +671,13 @@ mod tests {
             g.apply("order:AES_CM_128_HMAC_SHA1_80;AES_CM_128_HMAC_SHA1_32;F8_128_HMAC_SHA1_80")
         );
         let offer = generate_offer(&g).unwrap();
-        let head: Vec<_> = offer.iter().take(3).map(|a| (a.tag, a.suite)).collect();
+        let head: Vec<_> = offer.iter().take(4).map(|a| (a.tag, a.suite)).collect();
         assert_eq!(
             head,
             [
                 (7, SrtpSuite::AesCm128HmacSha1_80),
                 (8, SrtpSuite::AesCm128HmacSha1_32),
+                (9, SrtpSuite::F8_128HmacSha1_80),
                 (1, SrtpSuite::AeadAes256Gcm)
             ]
         );
@@ -729,7 +733,8 @@ mod tests {
             "F8_128_HMAC_SHA1_80".to_owned(),
             "AES_CM_128_HMAC_SHA1_32".to_owned(),
         ];
-        assert_eq!(select_offerer_crypto(&offered, &pref).unwrap().tag, 8);
+        assert_eq!(select_offerer_crypto(&offered, &pref).unwrap().tag, 9);
+        assert_eq!(select_offerer_crypto(&offered, &pref[1..]).unwrap().tag, 8);
         assert_eq!(
             select_offerer_crypto(&[], &pref).unwrap_err(),
             SdesError::NoAcceptableCrypto

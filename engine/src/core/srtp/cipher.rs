@@ -1,11 +1,12 @@
 //! Session keys and the per-packet transforms: AES-CM + HMAC-SHA1 (RFC 3711 §4.1.1, §4.2),
-//! NULL + HMAC-SHA1, and AES-GCM (RFC 7714 §8, §9).
+//! AES-f8 + HMAC-SHA1 (RFC 3711 §4.1.2), NULL + HMAC-SHA1, and AES-GCM (RFC 7714 §8, §9).
 //!
 //! Everything expensive happens once in [`SessionKeys::derive`]: AES key schedules, the
 //! HMAC inner/outer pads (a keyed `Hmac<Sha1>` that each packet clones), and the GCM hash
 //! key. Per packet we copy those small states on the stack and transform the caller's
 //! buffer in place; nothing here touches the heap.
 
+use aes::cipher::BlockEncrypt;
 use aes::{Aes128, Aes192, Aes256};
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes128Gcm, Aes256Gcm, KeyInit, Nonce, Tag};
@@ -67,11 +68,72 @@ where
     ctr::cipher::StreamCipherCoreWrapper::from_core(core).apply_keystream(data);
 }
 
-/// Keys for one of RTP or RTCP in a counter-mode (or NULL) suite.
+/// AES in f8 mode (RFC 3711 §4.1.2), 128-bit keys only, as the F8 suites define it.
+#[derive(Clone)]
+struct F8Key {
+    /// The session key k_e: S(j) = E(k_e, IV' XOR j XOR S(j-1)).
+    key: Aes128,
+    /// k_e XOR m with m = k_s || 0x55..55 (§4.1.2.1): IV' = E(k_e XOR m, IV).
+    iv_key: Aes128,
+}
+
+impl F8Key {
+    fn new(session_key: &[u8], session_salt: &[u8]) -> Result<Self, SrtpError> {
+        let key: &[u8; 16] = session_key.try_into().map_err(|_| SrtpError::KeyLength {
+            got: session_key.len(),
+            expected: 16,
+        })?;
+        if session_salt.len() > 16 {
+            return Err(SrtpError::KeyLength {
+                got: session_salt.len(),
+                expected: 14,
+            });
+        }
+        let mut masked = [0x55u8; 16];
+        masked[..session_salt.len()].copy_from_slice(session_salt);
+        for (m, k) in masked.iter_mut().zip(key) {
+            *m ^= k;
+        }
+        Ok(F8Key {
+            key: Aes128::new(key.into()),
+            iv_key: Aes128::new(&masked.into()),
+        })
+    }
+
+    /// XOR `data` with the f8 keystream for the packet IV `iv`.
+    #[inline]
+    fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {
+        let mut block = (*iv).into();
+        self.iv_key.encrypt_block(&mut block);
+        let iv_prime = u128::from_be_bytes(block.into());
+        let mut previous = 0u128;
+        for (j, chunk) in data.chunks_mut(16).enumerate() {
+            let mut block = (iv_prime ^ j as u128 ^ previous).to_be_bytes().into();
+            self.key.encrypt_block(&mut block);
+            let stream: [u8; 16] = block.into();
+            for (d, s) in chunk.iter_mut().zip(stream) {
+                *d ^= s;
+            }
+            previous = u128::from_be_bytes(stream);
+        }
+    }
+}
+
+/// The confidentiality transform of an HMAC-SHA1 suite.
+#[derive(Clone)]
+enum CmCipher {
+    /// NULL cipher: authentication only.
+    Null,
+    /// AES counter mode.
+    Ctr(AesKey),
+    /// AES f8 mode.
+    F8(F8Key),
+}
+
+/// Keys for one of RTP or RTCP in a counter-mode, f8 or NULL suite.
 #[derive(Clone)]
 pub(crate) struct CmKeys {
-    /// None for the NULL cipher.
-    aes: Option<AesKey>,
+    cipher: CmCipher,
     salt: [u8; 14],
     mac: HmacSha1,
 }
@@ -84,35 +146,81 @@ impl CmKeys {
         labels: [u8; 3],
     ) -> Result<Self, SrtpError> {
         let mut enc = [0u8; 32];
-        let aes = match suite.cipher() {
-            CipherKind::AesCm(n) => {
-                kdf::derive(key, salt, labels[0], &mut enc[..n])?;
-                Some(AesKey::new(&enc[..n])?)
-            }
-            _ => None,
-        };
         let mut auth = [0u8; 20];
         kdf::derive(key, salt, labels[1], &mut auth)?;
         let mut session_salt = [0u8; 14];
         kdf::derive(key, salt, labels[2], &mut session_salt)?;
+        let cipher = match suite.cipher() {
+            CipherKind::AesCm(n) => {
+                kdf::derive(key, salt, labels[0], &mut enc[..n])?;
+                CmCipher::Ctr(AesKey::new(&enc[..n])?)
+            }
+            CipherKind::AesF8(n) => {
+                kdf::derive(key, salt, labels[0], &mut enc[..n])?;
+                CmCipher::F8(F8Key::new(&enc[..n], &session_salt)?)
+            }
+            _ => CmCipher::Null,
+        };
         let mac = <HmacSha1 as Mac>::new_from_slice(&auth).map_err(|_| SrtpError::KeyLength {
             got: auth.len(),
             expected: 20,
         })?;
         Ok(CmKeys {
-            aes,
+            cipher,
             salt: session_salt,
             mac,
         })
     }
 
-    /// RFC 3711 §4.1.1: IV = (k_s << 16) XOR (SSRC << 64) XOR (index << 16).
+    fn encrypts(&self) -> bool {
+        !matches!(self.cipher, CmCipher::Null)
+    }
+
+    /// Encrypt or decrypt an RTP payload. `header` is the packet's fixed 12-byte header.
+    /// AES-CM (§4.1.1): IV = (k_s << 16) XOR (SSRC << 64) XOR (index << 16).
+    /// AES-f8 (§4.1.2.2): IV = 0x00 || M || PT || SEQ || TS || SSRC || ROC.
     #[inline]
-    fn crypt(&self, ssrc: u32, index: u64, data: &mut [u8]) {
-        let Some(aes) = &self.aes else { return };
+    fn crypt_rtp(&self, header: &[u8; 12], ssrc: u32, index: u64, data: &mut [u8]) {
         if data.is_empty() {
             return;
         }
+        match &self.cipher {
+            CmCipher::Null => {}
+            CmCipher::Ctr(aes) => aes.apply_keystream(&self.cm_iv(ssrc, index), data),
+            CmCipher::F8(f8) => {
+                let mut iv = [0u8; 16];
+                iv[1..12].copy_from_slice(&header[1..]);
+                iv[12..].copy_from_slice(&((index >> 16) as u32).to_be_bytes());
+                f8.apply_keystream(&iv, data);
+            }
+        }
+    }
+
+    /// Encrypt or decrypt an RTCP compound packet past its first 8 bytes (`header`).
+    /// AES-CM: the IV above with the SRTCP index. AES-f8 (§4.1.2.3):
+    /// IV = 0..0 (32 bits) || E || SRTCP index || V || P || RC || PT || length || SSRC.
+    #[inline]
+    fn crypt_rtcp(&self, header: &[u8; 8], ssrc: u32, e_index: u32, data: &mut [u8]) {
+        if data.is_empty() {
+            return;
+        }
+        match &self.cipher {
+            CmCipher::Null => {}
+            CmCipher::Ctr(aes) => {
+                let index = u64::from(e_index & 0x7fff_ffff);
+                aes.apply_keystream(&self.cm_iv(ssrc, index), data)
+            }
+            CmCipher::F8(f8) => {
+                let mut iv = [0u8; 16];
+                iv[4..8].copy_from_slice(&e_index.to_be_bytes());
+                iv[8..].copy_from_slice(header);
+                f8.apply_keystream(&iv, data);
+            }
+        }
+    }
+
+    #[inline]
+    fn cm_iv(&self, ssrc: u32, index: u64) -> [u8; 16] {
         let mut iv = [0u8; 16];
         iv[..14].copy_from_slice(&self.salt);
         for (b, s) in iv[4..8].iter_mut().zip(ssrc.to_be_bytes()) {
@@ -121,7 +229,7 @@ impl CmKeys {
         for (b, s) in iv[8..14].iter_mut().zip(&index.to_be_bytes()[2..]) {
             *b ^= s;
         }
-        aes.apply_keystream(&iv, data);
+        iv
     }
 
     /// Full 20-byte HMAC-SHA1 over `data` followed by `trailer` (the ROC for SRTP).
@@ -226,6 +334,18 @@ impl GcmKeys {
     }
 }
 
+/// The fixed RTP header at the start of `head` (the caller parsed at least 12 bytes).
+#[inline]
+fn fixed_header(head: &[u8]) -> &[u8; 12] {
+    head[..12].try_into().expect("RTP header parsed")
+}
+
+/// The first 8 bytes of an RTCP packet (the caller checked the minimum length).
+#[inline]
+fn rtcp_header(head: &[u8]) -> &[u8; 8] {
+    head[..8].try_into().expect("RTCP header parsed")
+}
+
 /// Session keys for one direction of one master key: RTP and RTCP halves.
 // One per context, built once; inline keys keep the packet path free of indirection.
 #[allow(clippy::large_enum_variant)]
@@ -289,7 +409,8 @@ impl SessionKeys {
         let roc = (index >> 16) as u32;
         match self {
             SessionKeys::Cm { rtp, .. } => {
-                rtp.crypt(ssrc, index, &mut buf[hdr..len]);
+                let (head, body) = buf.split_at_mut(hdr);
+                rtp.crypt_rtp(fixed_header(head), ssrc, index, &mut body[..len - hdr]);
                 let mac = rtp.mac(&buf[..len], &roc.to_be_bytes());
                 buf[len..len + tag_len].copy_from_slice(&mac[..tag_len]);
             }
@@ -321,7 +442,8 @@ impl SessionKeys {
                 if !bool::from(mac[..tag.len()].ct_eq(tag)) {
                     return Err(SrtpError::AuthFailed);
                 }
-                rtp.crypt(ssrc, index, &mut buf[hdr..body]);
+                let (head, payload) = buf.split_at_mut(hdr);
+                rtp.crypt_rtp(fixed_header(head), ssrc, index, &mut payload[..body - hdr]);
             }
             SessionKeys::Gcm { rtp, .. } => {
                 let nonce = rtp.nonce(ssrc, roc, index as u32 & 0xffff, 2);
@@ -348,12 +470,13 @@ impl SessionKeys {
         match self {
             SessionKeys::Cm { rtcp, .. } => {
                 // The NULL cipher sends E = 0: nothing is encrypted.
-                let e_index = if rtcp.aes.is_some() {
+                let e_index = if rtcp.encrypts() {
                     index | 0x8000_0000
                 } else {
                     index
                 };
-                rtcp.crypt(ssrc, index as u64, &mut buf[8..len]);
+                let (head, body) = buf.split_at_mut(8);
+                rtcp.crypt_rtcp(rtcp_header(head), ssrc, e_index, &mut body[..len - 8]);
                 buf[len..len + 4].copy_from_slice(&e_index.to_be_bytes());
                 let mac = rtcp.mac(&buf[..len + 4], &[]);
                 buf[len + 4..len + 4 + tag_len].copy_from_slice(&mac[..tag_len]);
@@ -396,7 +519,8 @@ impl SessionKeys {
                 }
                 let plain = len - tag_len - 4;
                 if encrypted {
-                    rtcp.crypt(ssrc, index as u64, &mut buf[8..plain]);
+                    let (head, body) = buf.split_at_mut(8);
+                    rtcp.crypt_rtcp(rtcp_header(head), ssrc, e_index, &mut body[..plain - 8]);
                 }
                 Ok(plain)
             }
@@ -433,12 +557,12 @@ mod tests {
     #[test]
     fn rfc3711_b2_aes_cm_keystream() {
         let keys = CmKeys {
-            aes: Some(AesKey::new(&unhex("2B7E151628AED2A6ABF7158809CF4F3C")).unwrap()),
+            cipher: CmCipher::Ctr(AesKey::new(&unhex("2B7E151628AED2A6ABF7158809CF4F3C")).unwrap()),
             salt: unhex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD").try_into().unwrap(),
             mac: <HmacSha1 as Mac>::new_from_slice(&[0; 20]).unwrap(),
         };
         let mut stream = vec![0u8; 0xff02 * 16];
-        keys.crypt(0, 0, &mut stream);
+        keys.crypt_rtp(&[0; 12], 0, 0, &mut stream);
         let block = |n: usize| &stream[n * 16..n * 16 + 16];
         assert_eq!(block(0), &unhex("E03EAD0935C95E80E166B16DD92B4EB4")[..]);
         assert_eq!(block(1), &unhex("D23513162B02D0F72A43A2FE4A5F97AB")[..]);
@@ -455,5 +579,37 @@ mod tests {
             block(0xff01),
             &unhex("6A2CC3787889374FBEB4C81B17BA6C44")[..]
         );
+    }
+
+    /// RFC 3711 appendix B.1: AES-f8 with session key 2348..., a 32-bit session salt
+    /// (so m = 32f2870d || 0x55..55), ROC d462564a, and the RTP packet given there.
+    #[test]
+    fn rfc3711_b1_aes_f8_packet() {
+        let keys = CmKeys {
+            cipher: CmCipher::F8(
+                F8Key::new(
+                    &unhex("234829008467be186c3de14aae72d62c"),
+                    &unhex("32f2870d"),
+                )
+                .unwrap(),
+            ),
+            salt: [0; 14],
+            mac: <HmacSha1 as Mac>::new_from_slice(&[0; 20]).unwrap(),
+        };
+        let header: [u8; 12] = unhex("806e5cba50681de55c621599").try_into().unwrap();
+        let mut payload = unhex(
+            "70736575646f72616e646f6d6e657373 20697320746865206e65787420626573 74207468696e67",
+        );
+        let index = (0xd462_564a_u64 << 16) | 0x5cba;
+        keys.crypt_rtp(&header, 0x5c62_1599, index, &mut payload);
+        assert_eq!(
+            payload,
+            unhex(
+                "019ce7a26e7854014a6366aa95d4eefd 1ad4172a14f9faf455b7f1d4b62bd08f 562c0eef7c4802"
+            )
+        );
+        // The transform is its own inverse.
+        keys.crypt_rtp(&header, 0x5c62_1599, index, &mut payload);
+        assert_eq!(&payload[..4], b"pseu");
     }
 }

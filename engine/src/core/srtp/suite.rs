@@ -4,9 +4,6 @@
 use std::fmt;
 
 /// One SRTP crypto suite, named as in SDES `a=crypto` lines; rtpengine's `struct crypto_suite`.
-///
-/// F8_128_HMAC_SHA1_80/_32 are not implemented: no maintained Rust implementation of AES-f8
-/// exists and no deployed peer needs it (rtpengine offers it last among the real ciphers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SrtpSuite {
     AeadAes256Gcm,
@@ -17,6 +14,8 @@ pub enum SrtpSuite {
     Aes192CmHmacSha1_32,
     AesCm128HmacSha1_80,
     AesCm128HmacSha1_32,
+    F8_128HmacSha1_80,
+    F8_128HmacSha1_32,
     NullHmacSha1_80,
     NullHmacSha1_32,
 }
@@ -26,6 +25,8 @@ pub enum SrtpSuite {
 pub(crate) enum CipherKind {
     /// AES in counter mode (RFC 3711 §4.1.1) with the given key length in bytes.
     AesCm(usize),
+    /// AES in f8 mode (RFC 3711 §4.1.2) with the given key length in bytes.
+    AesF8(usize),
     /// AES-GCM AEAD (RFC 7714) with the given key length in bytes.
     AesGcm(usize),
     /// No encryption, authentication only (RFC 3711 §4.1.3).
@@ -35,7 +36,7 @@ pub(crate) enum CipherKind {
 impl SrtpSuite {
     /// Every suite, in rtpengine's offer preference order (strongest first; see the
     /// `a=crypto` list rtpengine generates, reference/ng-protocol.md example C).
-    pub const ALL: [SrtpSuite; 10] = [
+    pub const ALL: [SrtpSuite; 12] = [
         SrtpSuite::AeadAes256Gcm,
         SrtpSuite::AeadAes128Gcm,
         SrtpSuite::Aes256CmHmacSha1_80,
@@ -44,6 +45,8 @@ impl SrtpSuite {
         SrtpSuite::Aes192CmHmacSha1_32,
         SrtpSuite::AesCm128HmacSha1_80,
         SrtpSuite::AesCm128HmacSha1_32,
+        SrtpSuite::F8_128HmacSha1_80,
+        SrtpSuite::F8_128HmacSha1_32,
         SrtpSuite::NullHmacSha1_80,
         SrtpSuite::NullHmacSha1_32,
     ];
@@ -59,6 +62,8 @@ impl SrtpSuite {
             SrtpSuite::Aes192CmHmacSha1_32 => "AES_192_CM_HMAC_SHA1_32",
             SrtpSuite::AesCm128HmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
             SrtpSuite::AesCm128HmacSha1_32 => "AES_CM_128_HMAC_SHA1_32",
+            SrtpSuite::F8_128HmacSha1_80 => "F8_128_HMAC_SHA1_80",
+            SrtpSuite::F8_128HmacSha1_32 => "F8_128_HMAC_SHA1_32",
             SrtpSuite::NullHmacSha1_80 => "NULL_HMAC_SHA1_80",
             SrtpSuite::NullHmacSha1_32 => "NULL_HMAC_SHA1_32",
         }
@@ -106,6 +111,7 @@ impl SrtpSuite {
             SrtpSuite::AesCm128HmacSha1_80 | SrtpSuite::AesCm128HmacSha1_32 => {
                 CipherKind::AesCm(16)
             }
+            SrtpSuite::F8_128HmacSha1_80 | SrtpSuite::F8_128HmacSha1_32 => CipherKind::AesF8(16),
             SrtpSuite::NullHmacSha1_80 | SrtpSuite::NullHmacSha1_32 => CipherKind::Null,
         }
     }
@@ -118,7 +124,7 @@ impl SrtpSuite {
     /// Master key length in bytes. The NULL suites use a 128-bit master key for the KDF.
     pub const fn master_key_len(self) -> usize {
         match self.cipher() {
-            CipherKind::AesCm(n) | CipherKind::AesGcm(n) => n,
+            CipherKind::AesCm(n) | CipherKind::AesF8(n) | CipherKind::AesGcm(n) => n,
             CipherKind::Null => 16,
         }
     }
@@ -144,6 +150,7 @@ impl SrtpSuite {
             SrtpSuite::Aes256CmHmacSha1_32
             | SrtpSuite::Aes192CmHmacSha1_32
             | SrtpSuite::AesCm128HmacSha1_32
+            | SrtpSuite::F8_128HmacSha1_32
             | SrtpSuite::NullHmacSha1_32 => 4,
             _ => 10,
         }
@@ -189,7 +196,11 @@ mod tests {
             assert_eq!(SrtpSuite::from_name(s.name()), Some(s));
             assert_eq!(SrtpSuite::from_name(&s.name().to_lowercase()), Some(s));
         }
-        assert_eq!(SrtpSuite::from_name("F8_128_HMAC_SHA1_80"), None);
+        assert_eq!(
+            SrtpSuite::from_name("f8_128_hmac_sha1_32"),
+            Some(SrtpSuite::F8_128HmacSha1_32)
+        );
+        assert_eq!(SrtpSuite::from_name("F8_256_HMAC_SHA1_80"), None);
     }
 
     #[test]
@@ -201,6 +212,10 @@ mod tests {
         assert_eq!(SrtpSuite::Aes192CmHmacSha1_32.key_salt_len(), 38);
         assert_eq!(SrtpSuite::AesCm128HmacSha1_80.key_salt_len(), 30);
         assert_eq!(SrtpSuite::NullHmacSha1_32.key_salt_len(), 30);
+        assert_eq!(SrtpSuite::F8_128HmacSha1_80.key_salt_len(), 30);
+        assert_eq!(SrtpSuite::F8_128HmacSha1_32.srtp_tag_len(), 4);
+        assert_eq!(SrtpSuite::F8_128HmacSha1_32.srtcp_tag_len(), 10);
+        assert_eq!(SrtpSuite::F8_128HmacSha1_80.dtls_profile(), None);
         assert_eq!(SrtpSuite::AesCm128HmacSha1_32.srtp_tag_len(), 4);
         assert_eq!(SrtpSuite::AesCm128HmacSha1_32.srtcp_tag_len(), 10);
         assert_eq!(SrtpSuite::AeadAes128Gcm.rtcp_overhead(), 20);

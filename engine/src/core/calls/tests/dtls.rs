@@ -225,7 +225,7 @@ fn savp_target_answered_with_dtls_uses_dtls_not_sdes() {
     req.dtls_fingerprint = Some("sha-1".into());
     let offer = calls.offer(&req, clock.now()).unwrap().sdp;
     // Both alternatives, the fingerprint with the hash asked for.
-    assert_eq!(attrs(&offer, "crypto").len(), 10);
+    assert_eq!(attrs(&offer, "crypto").len(), 12);
     assert_eq!(attrs(&offer, "setup"), ["actpass"]);
     let ours = calls.dtls_identity().unwrap().clone();
     assert_eq!(

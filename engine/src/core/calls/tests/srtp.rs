@@ -86,7 +86,7 @@ fn plain_offer_to_savp_gets_every_suite_and_answer_selects_keys() {
     let fp = calls.dtls_identity().unwrap().fingerprint().to_value();
     let tail: Vec<&str> = offer
         .lines()
-        .skip_while(|l| !l.starts_with("a=crypto:10 "))
+        .skip_while(|l| !l.starts_with("a=crypto:12 "))
         .collect();
     assert_eq!(
         tail[1..],
