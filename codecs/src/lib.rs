@@ -5,6 +5,7 @@
 //! writes into a buffer the caller owns, and every codec/resampler state is allocated once
 //! when it is built, so a per-stream `Transcoder` runs without heap allocation per packet.
 pub mod audio_file;
+pub mod cn;
 mod codec;
 pub mod dtmf;
 pub mod error;
