@@ -217,6 +217,10 @@ struct Layer {
     delete_delay: Option<u64>,
     num_threads: Option<usize>,
     tos: Option<u8>,
+    /// `--silence-detect` percent of full scale.
+    silence_detect: Option<f64>,
+    /// `--cn-payload` bytes (repeatable).
+    cn_payload: Option<Vec<u8>>,
     log_level: Option<LevelFilter>,
     log_format: Option<LogFormat>,
     log_redact: Option<bool>,

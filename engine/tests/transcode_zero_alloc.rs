@@ -62,6 +62,7 @@ fn end(name: &str, rate: u32, ch: Option<u8>, pt: u8) -> CodecEnd {
         ptime_ms: 20,
         event_pt: None,
         bitrate: None,
+        cn_pt: None,
     }
 }
 

@@ -1075,8 +1075,33 @@ pub static OPTIONS: &[Opt] = &[
     ignored("dtx-cn-params", None, Many("INT"), DTX),
     ignored("amr-dtx", None, One("native|CN"), DTX),
     ignored("evs-dtx", None, One("native|CN"), DTX),
-    ignored("silence-detect", None, One("FLOAT"), DTX),
-    ignored("cn-payload", None, Many("INT"), DTX),
+    opt(
+        "silence-detect",
+        None,
+        One("PERCENT"),
+        "Toward a party that negotiated comfort noise (CN) and receives transcoded audio, \
+         send a frame whose samples all stay within this percentage of full scale as a CN \
+         packet instead of audio (rtpengine's silence detection). Default: 0 (off).",
+        |l, v| {
+            l.silence_detect = Some(parse_max_float(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "cn-payload",
+        None,
+        Many("INT"),
+        "Bytes of the CN payload sent for silence (RFC 3389: noise level in -dBov, then \
+         reflection coefficients); repeat once per byte. Default: 32 (-32 dBov, flat).",
+        |l, v| {
+            let byte = v
+                .trim()
+                .parse::<u8>()
+                .map_err(|_| invalid("expected a byte value 0-255"))?;
+            l.cn_payload.get_or_insert_with(Vec::new).push(byte);
+            Ok(())
+        },
+    ),
     ignored("dtls-cert-cipher", None, One("prime256v1|RSA"), TLS),
     ignored("dtls-signature", None, One("SHA-256|SHA-1"), TLS),
     ignored("dtls-rsa-key-size", None, One("INT"), TLS),

@@ -82,6 +82,10 @@ impl Settings {
                 .or(file.num_threads)
                 .unwrap_or(defaults.workers),
             tos: cli.tos.or(file.tos).unwrap_or(defaults.tos),
+            silence_detect: ngmedia_engine::core::transcode::SilenceDetect::from_options(
+                cli.silence_detect.or(file.silence_detect).unwrap_or(0.0),
+                &cli.cn_payload.or(file.cn_payload).unwrap_or_default(),
+            ),
         };
         validate(&engine)?;
         if let Some(unspecified) = engine.interfaces.iter().find(|i| i.local.is_unspecified()) {

@@ -633,14 +633,18 @@ fn rtpengine_command_line_verbatim() {
     );
     assert_eq!(s.listen_ng, "127.0.0.1:2223".parse().unwrap());
     assert_eq!(s.log_level, LevelFilter::DEBUG);
+    // `--silence-detect=1`: 1 % of full scale, the default CN payload.
+    let sd = s.engine.silence_detect.expect("silence detection on");
+    assert_eq!(sd.threshold, 655);
+    assert_eq!(sd.payload, ngmedia_codecs::cn::CnPayload::flat(32));
     // One warning, each ignored option named once, with why.
     assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
     let w = &s.warnings[0];
+    assert!(!w.contains("--silence-detect"), "{w}");
     for name in [
         "--table",
         "--listen-cli",
         "--listen-udp",
-        "--silence-detect",
         "--log-facility",
         "--no-fallback",
     ] {

@@ -41,6 +41,9 @@ pub struct EngineConfig {
     /// TOS byte set on media sockets unless an offer's `TOS` says otherwise (rtpengine
     /// `--tos`); 0 leaves the kernel's default.
     pub tos: u8,
+    /// Silence detection toward parties with comfort noise (rtpengine `--silence-detect`
+    /// and `--cn-payload`); `None` = off, the default.
+    pub silence_detect: Option<crate::core::transcode::SilenceDetect>,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +62,7 @@ impl Default for EngineConfig {
             delete_delay: Duration::from_secs(30),
             workers: 0,
             tos: 0,
+            silence_detect: None,
         }
     }
 }

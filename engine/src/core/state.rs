@@ -206,6 +206,9 @@ pub struct CodecEndRecord {
     pub ptime_ms: u32,
     pub event_pt: Option<u8>,
     pub bitrate: Option<u32>,
+    /// Comfort noise payload type (absent in state saved before CN support).
+    #[serde(default)]
+    pub cn_pt: Option<u8>,
 }
 
 /// What the packet path knew about one local socket's stream when the state was saved.

@@ -60,6 +60,7 @@
 //! allocated in [`Transcoder::new`]; the packet path allocates nothing.
 
 mod audio;
+mod cn;
 mod dtmf;
 mod rtcp;
 mod sequencer;
@@ -67,7 +68,7 @@ mod spec;
 
 pub use rtcp::{write_rtcp_report, Reception};
 pub use spec::{
-    opus_complexity, CodecEnd, TranscodeCounters, TranscodeError, TranscodeSpec,
+    opus_complexity, CodecEnd, SilenceDetect, TranscodeCounters, TranscodeError, TranscodeSpec,
     OPUS_DEFAULT_BITRATE,
 };
 
@@ -170,6 +171,10 @@ pub struct Transcoder {
     last_rx_ms: u64,
     /// The output carries the input's SSRC (see [`Transcoder::keep_input_ssrc`]).
     ssrc_from_input: bool,
+    /// Noise generator for the input's CN packets (when the input side has CN).
+    noise: Option<Box<ngmedia_codecs::cn::NoiseGenerator>>,
+    /// Silence detection toward an output side with CN.
+    silence: Option<SilenceDetect>,
 }
 
 /// Opus is run mono inside the transcoder whatever the SDP says (RFC 7587 receivers must
@@ -263,6 +268,11 @@ impl Transcoder {
             marker: false,
             counters: TranscodeCounters::default(),
             last_rx_ms: 0,
+            noise: spec
+                .input
+                .cn_pt
+                .map(|_| Box::new(ngmedia_codecs::cn::NoiseGenerator::new())),
+            silence: None,
         })
     }
 
@@ -309,7 +319,8 @@ impl Transcoder {
         }
         let pt = h.payload_type();
         let is_event = Some(pt) == self.spec.input.event_pt;
-        if pt != self.spec.input.pt && !is_event {
+        let is_cn = Some(pt) == self.spec.input.cn_pt;
+        if pt != self.spec.input.pt && !is_event && !is_cn {
             self.counters.errors += 1;
             return;
         }
@@ -410,6 +421,8 @@ impl Transcoder {
         self.cur_seq = h.sequence_number();
         if is_event {
             self.handle_event(&h, payload);
+        } else if Some(h.payload_type()) == self.spec.input.cn_pt {
+            self.handle_cn(&h, payload);
         } else {
             self.handle_audio(&h, payload, lost);
         }

@@ -307,7 +307,12 @@ impl MediaWorkers {
             let (tx, rx) = mpsc::channel();
             let wake = Arc::new(EventFd::new()?);
             let counters = Arc::new(WorkerCounters::default());
-            let core = Core::new(rx, counters.clone(), options.learning);
+            let core = Core::new(
+                rx,
+                counters.clone(),
+                options.learning,
+                config.silence_detect,
+            );
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
             let thread_wake = wake.clone();
             let thread = std::thread::Builder::new()

@@ -507,6 +507,8 @@ pub(crate) struct Core {
     commands: Receiver<Command>,
     pub counters: Arc<WorkerCounters>,
     learning: EndpointLearning,
+    /// Silence detection for transcoders toward parties with comfort noise.
+    silence_detect: Option<crate::core::transcode::SilenceDetect>,
     pub slab: Vec<Option<Entry>>,
     free: Vec<usize>,
     by_key: HashMap<PortKey, usize>,
@@ -538,11 +540,13 @@ impl Core {
         commands: Receiver<Command>,
         counters: Arc<WorkerCounters>,
         learning: EndpointLearning,
+        silence_detect: Option<crate::core::transcode::SilenceDetect>,
     ) -> Core {
         Core {
             commands,
             counters,
             learning,
+            silence_detect,
             slab: Vec::new(),
             free: Vec::new(),
             by_key: HashMap::new(),

@@ -102,6 +102,20 @@ fn is_event(c: &SdpCodec) -> bool {
     c.name.eq_ignore_ascii_case("telephone-event")
 }
 
+/// RFC 3389 comfort noise at 8000 Hz, the one CN ngmedia generates and decodes.
+fn is_cn(c: &SdpCodec) -> bool {
+    c.name.eq_ignore_ascii_case("CN") && c.clock_rate == CN_CLOCK
+}
+
+/// A codec that goes with the audio codecs rather than being one (rtpengine's
+/// "supplemental" codecs): telephone-event and CN.
+fn is_supplemental(c: &SdpCodec) -> bool {
+    is_event(c) || c.name.eq_ignore_ascii_case("CN")
+}
+
+/// Clock rate of the CN we add and understand.
+const CN_CLOCK: u32 = 8000;
+
 /// The registry entry of an SDP codec, if it is one we can decode and encode.
 fn transcodable(c: &SdpCodec) -> Option<CodecInfo> {
     let info = CodecInfo::lookup(&c.name, c.clock_rate, c.channels, c.fmtp.as_deref()).ok()?;
@@ -125,6 +139,15 @@ fn free_pt(used: &[u8]) -> Option<u8> {
     (DYNAMIC_PT_MIN..=127).find(|pt| !used.contains(pt))
 }
 
+/// A codec's static payload type when free, else the lowest free dynamic one.
+fn free_static(used: &[u8], pt: u8) -> Option<u8> {
+    if used.contains(&pt) {
+        free_pt(used)
+    } else {
+        Some(pt)
+    }
+}
+
 /// What an offer's codec options left for the answer (rtpengine keeps it in the media's
 /// codec store). Kept on the answerer's media.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -146,6 +169,9 @@ pub struct CodecState {
     detect_dtmf: bool,
     /// Encoder parameters (`set`).
     set: Vec<String>,
+    /// The offer's `transcode: [CN]` added CN toward the answerer.
+    #[serde(default)]
+    cn_added: bool,
 }
 
 /// Codec state of one media (one party's view of an m= line).
@@ -192,8 +218,11 @@ pub(super) fn offer(
             kept.push(c.clone());
             continue;
         }
-        let stripped =
-            any_matches(&strip, c) || (strip_all && !is_event(c) && !any_matches(&keep, c));
+        // `strip: [all]` spares codecs named in `offer`/`except`, and those named in
+        // `mask`/`consume`: hidden from B, the offerer may still send them
+        // (`consume: [CN]` with `strip: [all]` still answers the offerer with CN).
+        let stripped = any_matches(&strip, c)
+            || (strip_all && !is_event(c) && !any_matches(&keep, c) && !any_matches(&mask, c));
         if stripped {
             continue;
         }
@@ -223,7 +252,26 @@ pub(super) fn offer(
     // `transcode`: add what is missing, under free payload types.
     let mut used: Vec<u8> = codecs.iter().map(|c| c.pt).collect();
     let mut added = Vec::new();
+    let mut cn_added = false;
     for spec in specs(&opts.transcode) {
+        if spec.name.eq_ignore_ascii_case("CN") {
+            // Comfort noise toward B: we generate it from silence and decode B's.
+            let have = primary.iter().chain(&added).any(is_cn);
+            let pt = match free_static(&used, ngmedia_codecs::cn::STATIC_PT) {
+                Some(pt) if !have && spec.clock.is_none_or(|r| r == CN_CLOCK) => pt,
+                _ => continue,
+            };
+            used.push(pt);
+            cn_added = true;
+            added.push(SdpCodec {
+                pt,
+                name: "CN".into(),
+                clock_rate: CN_CLOCK,
+                channels: None,
+                fmtp: None,
+            });
+            continue;
+        }
         let Some(candidate) = added_codec(&spec) else {
             continue;
         };
@@ -308,6 +356,7 @@ pub(super) fn offer(
         single_codec: opts.single_codec,
         detect_dtmf: opts.detect_dtmf,
         set: opts.set.clone(),
+        cn_added,
     };
     (edit, Some(state))
 }
@@ -387,13 +436,24 @@ pub(super) fn answer(
     } else {
         offerer
             .iter()
-            .find(|c| !is_event(c) && any_matches(&accept, c) && transcodable(c).is_some())
+            .find(|c| !is_supplemental(c) && any_matches(&accept, c) && transcodable(c).is_some())
     };
     // B sends its first codec: when A has it too, media can pass through.
     let shared = answer
         .iter()
-        .find(|c| !is_event(c))
+        .find(|c| !is_supplemental(c))
         .and_then(|b| offerer.iter().find(|a| same_codec(a, b)).map(|a| (a, b)));
+    // Comfort noise on each side, and whether it is ours to handle: A's when A's CN was
+    // consumed or accepted (or everything is transcoded), B's when the offer added it
+    // (rtpengine: the CN payload types of receiver and sink, `for_transcoding`).
+    let a_cn = offerer.iter().find(|c| is_cn(c));
+    let b_cn = answer.iter().find(|c| is_cn(c));
+    let a_cn_ours = a_cn.is_some_and(|c| always || any_matches(&accept, c));
+    let b_cn_ours = b_cn.is_some() && state.cn_added;
+    // One side has CN the other lacks: its CN is decoded into noise for the other, and the
+    // other's silence becomes CN toward it. Same codec on both sides still needs a
+    // transcoder for that.
+    let cn_transcode = (a_cn.is_none() && b_cn_ours) || (a_cn_ours && b_cn.is_none());
 
     let a_ptime_of = |c: &CodecInfo| -> u32 {
         let p = ptime_reverse
@@ -436,6 +496,7 @@ pub(super) fn answer(
                 ptime_ms: a_ptime_of(&ai),
                 event_pt: a_events,
                 bitrate: bitrate_for(a),
+                cn_pt: a_cn.map(|c| c.pt),
             };
             let b_end = CodecEnd {
                 codec: bi,
@@ -443,6 +504,7 @@ pub(super) fn answer(
                 ptime_ms: b_ptime_of(&bi, same),
                 event_pt: b_events,
                 bitrate: bitrate_for(b),
+                cn_pt: b_cn.map(|c| c.pt),
             };
             // Detection only where the sender has no events of its own (rtpengine: `detect
             // DTMF` enables the DSP when the receiving side lacks a DTMF payload type).
@@ -476,8 +538,14 @@ pub(super) fn answer(
             .filter(|c| offerer.iter().any(|a| same_codec(a, c) && a.pt == c.pt))
             .cloned()
             .collect();
+        // A's CN we consume stays in A's answer even when B has none.
+        if let Some(cn) = a_cn.filter(|_| a_cn_ours) {
+            if !list.iter().any(is_cn) {
+                insert_supplemental(&mut list, cn.clone());
+            }
+        }
         if single {
-            let first = list.iter().position(|c| !is_event(c));
+            let first = list.iter().position(|c| !is_supplemental(c));
             let mut i = 0;
             list.retain(|c| {
                 let keep = is_event(c) || Some(i) == first;
@@ -485,12 +553,16 @@ pub(super) fn answer(
                 keep
             });
         }
-        // Forced ptime on either side that differs, or in-band DTMF to detect: decode.
-        let repack = (state.ptime.is_some() || ptime_reverse.is_some() || detect)
+        // Forced ptime on either side that differs, in-band DTMF to detect, or CN one side
+        // lacks: decode.
+        let repack = (state.ptime.is_some() || ptime_reverse.is_some() || detect || cn_transcode)
             .then(|| spec_pair(a, b, true))
             .flatten()
             .filter(|(ab, ba)| {
-                ab.input.ptime_ms != ab.output.ptime_ms || ab.detect_dtmf || ba.detect_dtmf
+                ab.input.ptime_ms != ab.output.ptime_ms
+                    || ab.detect_dtmf
+                    || ba.detect_dtmf
+                    || cn_transcode
             });
         let (from_offerer, from_answerer) = match repack {
             Some((ab, ba)) => (Some(ab), Some(ba)),
@@ -532,6 +604,10 @@ pub(super) fn answer(
         return AnswerOutcome::default();
     };
     let mut list = vec![a.clone()];
+    // A's CN: decoded, or passed on to B's.
+    if let Some(cn) = a_cn {
+        list.push(cn.clone());
+    }
     if let Some(e) = a_event_at(a.clock_rate) {
         list.push(e);
     }
@@ -546,6 +622,12 @@ pub(super) fn answer(
         from_offerer: Some(ab),
         from_answerer: Some(ba),
     }
+}
+
+/// Put a supplemental codec after the audio codecs and before the telephone-events.
+fn insert_supplemental(list: &mut Vec<SdpCodec>, c: SdpCodec) {
+    let at = list.iter().position(is_event).unwrap_or(list.len());
+    list.insert(at, c);
 }
 
 /// Apply codec negotiation for one exchange: update the media codec state of both parties

@@ -207,6 +207,7 @@ fn end_record(end: &CodecEnd) -> CodecEndRecord {
         ptime_ms: end.ptime_ms,
         event_pt: end.event_pt,
         bitrate: end.bitrate,
+        cn_pt: end.cn_pt,
     }
 }
 
@@ -219,6 +220,7 @@ fn codec_end(r: &CodecEndRecord) -> Result<CodecEnd, String> {
         ptime_ms: r.ptime_ms,
         event_pt: r.event_pt,
         bitrate: r.bitrate,
+        cn_pt: r.cn_pt,
     })
 }
 

@@ -126,6 +126,8 @@ fn codec_end(c: &SdpCodec, list: &[SdpCodec], ptime: Option<u32>) -> Option<Code
             .find(|e| is_event(e) && e.clock_rate == c.clock_rate)
             .map(|e| e.pt),
         bitrate: None,
+        // A subscriber gets decoded audio; CN from the source is not forwarded.
+        cn_pt: None,
     })
 }
 

@@ -242,11 +242,20 @@ impl Transcoder {
                 self.marker = true;
                 continue;
             }
+            // A silent frame toward a side with CN leaves as comfort noise.
+            let pcm = &self.fifo[used - frame..used];
+            let (pt, len) = super::cn::silence_payload(
+                self.silence.as_ref(),
+                self.spec.output.cn_pt,
+                pcm,
+                &mut out[crate::core::rtp::RTP_HEADER_LEN..],
+            )
+            .unwrap_or((self.spec.output.pt, len));
             let marker = std::mem::take(&mut self.marker);
             let seq = self.cur_seq.wrapping_add(self.seq_diff);
             self.seq_diff = self.seq_diff.wrapping_add(1);
             let out = &mut self.queue[slot * SLOT..(slot + 1) * SLOT];
-            write_header(out, marker, self.spec.output.pt, seq, self.ts, self.ssrc);
+            write_header(out, marker, pt, seq, self.ts, self.ssrc);
             self.queue_len[slot] = crate::core::rtp::RTP_HEADER_LEN + len;
             self.ts = self.ts.wrapping_add(step);
             self.counters.sent_packets = self.counters.sent_packets.wrapping_add(1);

@@ -33,6 +33,44 @@ pub struct CodecEnd {
     pub event_pt: Option<u8>,
     /// Encoder bitrate from `codec: {set: [...]}` (Opus), `None` for the default.
     pub bitrate: Option<u32>,
+    /// This side's RFC 3389 comfort noise payload type (CN/8000), if it has one. Input:
+    /// CN packets are decoded into noise (or forwarded when the output has CN too).
+    /// Output: silent frames leave as CN when silence detection is on, and input CN is
+    /// forwarded under this payload type.
+    pub cn_pt: Option<u8>,
+}
+
+/// Silence detection toward a side with comfort noise (rtpengine's `--silence-detect` and
+/// `--cn-payload`): an output frame whose every sample is within `threshold` of zero is
+/// sent as a CN packet carrying `payload` instead of audio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SilenceDetect {
+    /// Largest absolute 16-bit sample value that counts as silence.
+    pub threshold: i16,
+    /// The CN payload sent for a silent frame (rtpengine's default: level 32, no
+    /// coefficients).
+    pub payload: ngmedia_codecs::cn::CnPayload,
+}
+
+impl SilenceDetect {
+    /// From rtpengine's options: `percent` of full scale (`--silence-detect`, 0 = off) and
+    /// the `--cn-payload` bytes (empty = the default `32`). `None` when off or when the
+    /// payload is not a valid CN payload.
+    pub fn from_options(percent: f64, cn_payload: &[u8]) -> Option<SilenceDetect> {
+        if percent.is_nan() || percent <= 0.0 {
+            return None;
+        }
+        let payload = match cn_payload {
+            [] => ngmedia_codecs::cn::CnPayload::flat(32),
+            bytes => ngmedia_codecs::cn::CnPayload::parse(bytes).ok()?,
+        };
+        // rtpengine scales the percentage to 32 bits and keeps the top 16 for 16-bit PCM.
+        let scaled = (percent.min(100.0) / 100.0 * u32::MAX as f64) as u32;
+        Some(SilenceDetect {
+            threshold: (scaled >> 16).min(i16::MAX as u32) as i16,
+            payload,
+        })
+    }
 }
 
 /// What a transcoder converts: built at negotiation, carried in the stream plan.

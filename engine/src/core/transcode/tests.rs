@@ -13,6 +13,7 @@ fn end(c: Codec, pt: u8, ptime: u32, event_pt: Option<u8>) -> CodecEnd {
         ptime_ms: ptime,
         event_pt,
         bitrate: None,
+        cn_pt: None,
     }
 }
 

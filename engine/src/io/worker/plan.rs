@@ -126,7 +126,7 @@ impl Core {
                 e.rtcp_sink_key = sp.rtcp_sink;
                 e.copies = copy_targets(&sp.copies);
                 set_feed(e, sp.feed);
-                set_transcoder(e, sp.transcode, now);
+                set_transcoder(e, sp.transcode, now, self.silence_detect);
                 set_control(e, sp.control);
                 if e.taps.record.as_ref().map(StreamTap::stream) != sp.tap {
                     e.taps.record = stream_tap(self.tap.as_ref(), call, sp.tap);
@@ -192,7 +192,7 @@ impl Core {
                         entry.latch.resume(addr);
                     }
                 }
-                set_transcoder(&mut entry, sp.transcode, now);
+                set_transcoder(&mut entry, sp.transcode, now, self.silence_detect);
                 set_control(&mut entry, sp.control);
                 let idx = self.free.pop().unwrap_or(self.slab.len());
                 if let Err(e) = w.watch(idx, entry.port.raw_fd()) {

@@ -217,7 +217,12 @@ fn ntp_from_unix_ms(ms: u64) -> u64 {
 
 /// Build, replace or remove the entry's transcoder as the plan says. Building happens here,
 /// on the worker, once per stream: codec state never crosses threads.
-pub(super) fn set_transcoder(e: &mut Entry, spec: Option<TranscodeSpec>, now: Now) {
+pub(super) fn set_transcoder(
+    e: &mut Entry,
+    spec: Option<TranscodeSpec>,
+    now: Now,
+    silence_detect: Option<crate::core::transcode::SilenceDetect>,
+) {
     e.terminate_rtcp = spec.is_some();
     let wanted = match spec {
         Some(s) if e.port.role == Role::Rtp => s,
@@ -230,7 +235,8 @@ pub(super) fn set_transcoder(e: &mut Entry, spec: Option<TranscodeSpec>, now: No
         return;
     }
     match Transcoder::new(wanted) {
-        Ok(t) => {
+        Ok(mut t) => {
+            t.set_silence_detect(silence_detect);
             e.transcoder = Some(Box::new(t));
             e.rtcp_due_ms = now.mono_ms + RTCP_INTERVAL_MS;
         }
