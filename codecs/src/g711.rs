@@ -302,6 +302,24 @@ mod tests {
         }
     }
 
+    /// FNV-1a over the code words of every 16-bit input, -32768 upward.
+    fn fingerprint(encode: fn(i16) -> u8) -> u64 {
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for x in i16::MIN..=i16::MAX {
+            h ^= encode(x) as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    }
+
+    #[test]
+    fn encode_matches_libavcodec_over_all_inputs() {
+        // libavcodec 59 (Debian bookworm, what rtpengine 10.5 links) encoding all 65536
+        // inputs with `pcm_mulaw` and `pcm_alaw`.
+        assert_eq!(fingerprint(ulaw_encode), 0xa733_78df_9212_a731);
+        assert_eq!(fingerprint(alaw_encode), 0xb692_762f_b973_cb11);
+    }
+
     #[test]
     fn round_trip_properties() {
         for c in 0..=255u8 {
