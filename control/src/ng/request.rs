@@ -397,6 +397,10 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
                 f.unsupported
                     .push("set-label (use label on offer/answer)".into());
             }
+            if kind == CommandKind::Answer && !oa.sdp_media_remove.is_empty() {
+                // rtpengine reads it on offers only.
+                f.unsupported.push("sdp-media-remove (offers only)".into());
+            }
             if kind == CommandKind::Offer {
                 Command::Offer(Box::new(oa))
             } else {

@@ -663,7 +663,14 @@ impl<E: CallControl> NgServer<E> {
                 reply::write_offer_answer(out, &calls.offer(oa, now)?)
             }
             Command::Answer(oa) => reply::write_offer_answer(out, &calls.answer(oa, now)?),
-            Command::Delete(d) => reply::write_delete(out, &calls.delete(d, now)?),
+            Command::Delete(d) => {
+                let mut r = calls.delete(d, now)?;
+                // `fast`: the caller does not want the final statistics.
+                if d.flags.fast {
+                    r.snapshot = None;
+                }
+                reply::write_delete(out, &r)
+            }
             Command::Query(q) => reply::write_query(out, &calls.query(q, now)?),
             Command::List(l) => {
                 let ids = calls.list(l);

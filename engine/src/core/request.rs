@@ -208,6 +208,10 @@ pub struct OfferAnswer {
     pub tos: Option<u8>,
     /// `sdp-attr` dictionary and `sdp-attr-…` flags: attribute edits on the SDP sent on.
     pub sdp_attr: crate::core::sdp::SdpManipulations,
+    /// `sdp-media-remove` (offers): m= sections of these media types (`audio`, `video`,
+    /// …, or `other` for any type not in that list) are left out of the SDP passed on; the
+    /// answer gives them back to the offerer rejected (port 0).
+    pub sdp_media_remove: Vec<String>,
     /// `media echo`: reflect or drop media instead of relaying it.
     pub media_echo: Option<MediaEcho>,
     /// `record call: yes|no` key (the flag form sets `flags.record_call`).

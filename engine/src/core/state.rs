@@ -69,6 +69,9 @@ pub struct LegState {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub label: Option<String>,
+    /// m= sections the peer never saw (`sdp-media-remove`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden_media: Vec<usize>,
     #[serde(default)]
     pub via_branch: Option<String>,
     #[serde(default)]

@@ -34,7 +34,6 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"dtmf log dest",
     b"extmap",
     b"bundle",
-    b"sdp media remove",
     b"alias key",
     b"xmlrpc callback",
     b"sip message type",
@@ -256,6 +255,16 @@ impl Fields {
                 _ => self.invalid(raw_key, value),
             },
             b"sdp attr" => self.sdp_attr(raw_key, value),
+            b"sdp media remove" => {
+                for item in strings(value) {
+                    let kind = lossy(item).to_ascii_lowercase();
+                    if ngmedia_engine::core::calls::is_removable_type(&kind) {
+                        self.oa.sdp_media_remove.push(kind);
+                    } else {
+                        self.invalid(raw_key, &Value::Bytes(item));
+                    }
+                }
+            }
             b"media echo" => match value.as_bytes().map(normalize).as_deref() {
                 Some(b"blackhole" | b"sinkhole") => self.oa.media_echo = Some(MediaEcho::Blackhole),
                 Some(b"forward" | b"fwd" | b"fw") => self.oa.media_echo = Some(MediaEcho::Forward),

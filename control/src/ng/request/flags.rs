@@ -87,17 +87,28 @@ impl Fields {
             b"strict source" => f.strict_source = true,
             b"media handover" => f.media_handover = true,
             b"port latching" => f.port_latching = true,
-            b"no port latching" => f.no_port_latching = true,
+            // ngmedia keeps its ports for ICE endpoints too, takes an unseen answering to-tag
+            // as an alias, and learns nothing `reset` would undo: recorded, not acted on.
+            b"no port latching" => {
+                f.no_port_latching = true;
+                self.unsupported.push(lossy(raw));
+            }
             b"record call" => f.record_call = true,
             b"loop protect" => f.loop_protect = true,
             b"fatal" => f.fatal = true,
             b"fast" => f.fast = true,
-            b"new branch" => f.new_branch = true,
+            b"new branch" => {
+                f.new_branch = true;
+                self.unsupported.push(lossy(raw));
+            }
             b"original sendrecv" => f.original_sendrecv = true,
             b"full rtcp attribute" => f.full_rtcp_attribute = true,
             b"no rtcp attribute" => f.no_rtcp_attribute = true,
             b"all" => f.all = true,
-            b"reset" => f.reset = true,
+            b"reset" => {
+                f.reset = true;
+                self.unsupported.push(lossy(raw));
+            }
             b"generate mid" => f.generate_mid = true,
             b"strip extmap" => f.strip_extmap = true,
             b"egress" => f.egress = true,

@@ -6,6 +6,7 @@
 
 mod codecs;
 mod control;
+mod hidden;
 mod model;
 mod negotiate;
 mod persist;
@@ -24,6 +25,7 @@ use tracing::{debug, info, warn};
 
 pub use self::codecs::CodecState;
 pub use self::control::{dtmf_code, DEFAULT_DTMF_VOLUME};
+pub use self::hidden::is_removable_type;
 use self::model::{Call, Leg, LegId, Media};
 use self::negotiate::{Exchange, Role};
 pub use self::play::{PlayReply, StopReply};

@@ -67,6 +67,10 @@ pub struct Leg {
     /// Further to-tags that answered for this leg (forked branches).
     pub aliases: Vec<String>,
     pub label: Option<String>,
+    /// Indices of this party's m= sections its peer never saw (`sdp-media-remove` on the
+    /// party's offer): left out of what goes to the peer, given back rejected in what comes
+    /// from it.
+    pub hidden_media: Vec<usize>,
     /// The SIP branch this party was offered on (rtpengine: a monologue's `viabranch`). Set
     /// on the callee side of an initial offer that names a `via-branch`: parallel forks of
     /// one INVITE each get their own leg, found again by branch in the answer or `delete`.
@@ -125,6 +129,7 @@ impl Leg {
             tag: tag.to_owned(),
             aliases: Vec::new(),
             label: None,
+            hidden_media: Vec::new(),
             via_branch: None,
             delete_at: None,
             metadata: None,

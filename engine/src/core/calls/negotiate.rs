@@ -51,6 +51,14 @@ impl Calls {
         now: Now,
     ) -> Result<String, CallError> {
         let Exchange { from, to, role } = ex;
+        // `sdp-media-remove`: an offer decides what its sender hides from the peer; an SDP
+        // from the peer gets placeholders where the other party hid sections.
+        if role == Role::Offer {
+            call.leg_mut(from).hidden_media =
+                super::hidden::hidden_indices(sdp, &req.sdp_media_remove);
+        }
+        let padded = super::hidden::pad(sdp, call.leg(to));
+        let sdp = padded.as_ref().unwrap_or(sdp);
         let from_family = sdp
             .media
             .iter()
@@ -69,7 +77,7 @@ impl Calls {
         // Allocate everything first, so a failure leaves the call as it was.
         let mut wanted: Vec<(LegId, usize)> = Vec::new();
         for (i, m) in sdp.media.iter().enumerate() {
-            if m.m.port == 0 {
+            if m.m.port == 0 || call.leg(from).hidden_media.contains(&i) {
                 continue;
             }
             for leg in [from, to] {
@@ -170,6 +178,8 @@ impl Calls {
                 .unwrap_or(out.session.len());
             out.session.insert(at, Line::attribute("ice-lite"));
         }
+        let local = self.config.interfaces[call.leg(to).interface].public();
+        super::hidden::finish(&mut out, call.leg(from), call.leg(to), local);
         // The proxy's own attribute edits come last, so they reach our attributes too.
         out.manipulate(&req.sdp_attr);
         if req.replace.sdp_version || req.replace.force_increment_sdp_ver {
@@ -445,6 +455,10 @@ impl Calls {
 /// only the trickle-ICE placeholder (rtpengine's `monologue_offer_answer`). A `media address`
 /// given by the proxy replaces the SDP's.
 fn cannot_receive(sdp: &Sdp, i: usize, req: &OfferAnswer) -> bool {
+    if req.flags.original_sendrecv {
+        // The proxy wants the party's own direction attributes passed on unchanged.
+        return false;
+    }
     let address = req.media_address.or_else(|| sdp.media_connection(i));
     address.is_some_and(|a| a.is_unspecified()) && !sdp.media[i].trickle_ice(&sdp.session, address)
 }

@@ -76,6 +76,7 @@ fn leg_state(leg: &Leg, now: Now) -> LegState {
         tag: leg.tag.clone(),
         aliases: leg.aliases.clone(),
         label: leg.label.clone(),
+        hidden_media: leg.hidden_media.clone(),
         via_branch: leg.via_branch.clone(),
         metadata: leg.metadata.clone(),
         created: leg.created,
@@ -262,6 +263,7 @@ impl Rebuilder<'_> {
             let mut leg = Leg::new(&ls.tag, ls.created, index);
             leg.aliases = ls.aliases.clone();
             leg.label = ls.label.clone();
+            leg.hidden_media = ls.hidden_media.clone();
             leg.via_branch = ls.via_branch.clone();
             leg.metadata = ls.metadata.clone();
             leg.peer = ls.peer.map(super::LegId);
