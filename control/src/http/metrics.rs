@@ -3,7 +3,8 @@
 //! Built by hand: the format is a few lines per family and a client library would bring a
 //! registry and global state we do not need. Label values are bounded sets only (command
 //! names, results, drop reasons): never call-ids, tags or addresses, whose cardinality is
-//! unbounded.
+//! unbounded. The rtpengine-named families ([`super::rtpengine_metrics`]) follow rtpengine's
+//! labels instead, which name ng clients and interface addresses (a bounded few).
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -60,14 +61,14 @@ impl RecorderFigures {
     }
 }
 
-struct Out(String);
+pub(super) struct Out(pub(super) String);
 
 impl Out {
-    fn family(&mut self, name: &str, kind: &str, help: &str) {
+    pub(super) fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
 
-    fn sample(&mut self, name: &str, labels: &str, value: impl std::fmt::Display) {
+    pub(super) fn sample(&mut self, name: &str, labels: &str, value: impl std::fmt::Display) {
         if labels.is_empty() {
             let _ = writeln!(self.0, "{name} {value}");
         } else {
@@ -82,7 +83,7 @@ impl Out {
 }
 
 /// A label value with `\\`, `"` and newlines escaped (text format 0.0.4).
-fn label_value(v: &str) -> String {
+pub(super) fn label_value(v: &str) -> String {
     v.replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod ng;
 pub mod openapi;
 pub mod recordings;
+pub mod rtpengine_metrics;
 pub mod ui;
 
 use std::future::Future;
@@ -612,6 +613,7 @@ async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
             .map(|r| metrics::RecorderFigures::read(r.stats())),
     };
     let mut text = metrics::render(&engine, &state.ng, state.started.elapsed(), &extra);
+    rtpengine_metrics::render(&mut text, &engine, &state.ng);
     if let Some(n) = &state.li_tasks {
         metrics::render_li_tasks(&mut text, n.load(std::sync::atomic::Ordering::Relaxed));
     }

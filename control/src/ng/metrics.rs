@@ -5,11 +5,15 @@
 //! value. [`ControlCounters`](super::ControlCounters) stays the ng `statistics` source; this
 //! is the lock-free copy another task can read while the server runs.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use super::load::LoadLimit;
 use super::request::CommandKind;
+use super::server::ProxyCounters;
 
 /// Upper bounds of the ng latency histogram, in microseconds. ng commands are handled in
 /// tens to hundreds of microseconds (no I/O, one registry lock); the upper buckets catch a
@@ -63,6 +67,9 @@ pub struct NgMetrics {
     dropped: AtomicU64,
     /// New calls refused by a load limit, by [`LoadLimit`] (whatever the reply's shape).
     refused: [AtomicU64; LoadLimit::ALL.len()],
+    /// The per-proxy counters as the server last published them (at most `MAX_PROXIES`
+    /// entries, one copy per request: the ng path, never the packet path).
+    proxies: Mutex<BTreeMap<IpAddr, ProxyCounters>>,
 }
 
 /// A histogram read at one moment: cumulative counts per bucket of [`LATENCY_BUCKETS_US`]
@@ -108,6 +115,23 @@ impl NgMetrics {
     /// Count one new call refused by a load limit.
     pub fn count_refused(&self, limit: LoadLimit) {
         self.refused[limit as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Publish one proxy's counters after a request of its.
+    pub fn publish_proxy(&self, proxy: &ProxyCounters) {
+        let mut proxies = self.proxies.lock().unwrap_or_else(PoisonError::into_inner);
+        match proxies.get_mut(&proxy.address) {
+            Some(p) => p.clone_from(proxy),
+            None => {
+                proxies.insert(proxy.address, proxy.clone());
+            }
+        }
+    }
+
+    /// The per-proxy counters, by address.
+    pub fn proxies(&self) -> Vec<ProxyCounters> {
+        let proxies = self.proxies.lock().unwrap_or_else(PoisonError::into_inner);
+        proxies.values().cloned().collect()
     }
 
     /// New calls refused by `limit`.

@@ -19,7 +19,7 @@ use crate::bencode::Encoder;
 
 pub use call_stats::write_call_stats;
 pub use json::bencode_to_json;
-pub use statistics::{stat_name, write_statistics, Rates};
+pub use statistics::{stat_name, write_statistics, Rates, Totals, RTPENGINE_ORDER};
 
 /// `{result: error, error-reason}`: nothing else, as rtpengine.
 pub fn write_error(out: &mut Vec<u8>, reason: &str) {

@@ -592,6 +592,9 @@ impl<E: CallControl> NgServer<E> {
             self.counters.time(from, kind, took, now.mono);
         }
         self.metrics.record(kind, result, took);
+        if let Some(proxy) = from.and_then(|a| self.counters.proxies.get(&a)) {
+            self.metrics.publish_proxy(proxy);
+        }
         Some(out)
     }
 

@@ -59,7 +59,7 @@ pub fn stat_name(kind: CommandKind) -> Option<&'static str> {
 }
 
 /// The commands in rtpengine 10.5's order (`ng_command_strings`), which its statistics use.
-const RTPENGINE_ORDER: [CommandKind; 24] = [
+pub const RTPENGINE_ORDER: [CommandKind; 24] = [
     CommandKind::Ping,
     CommandKind::Offer,
     CommandKind::Answer,
@@ -100,6 +100,46 @@ fn mean_stddev(sum: f64, sum2: f64, n: u64) -> (f64, f64) {
     (mean, (sum2 / n as f64 - mean * mean).abs().sqrt())
 }
 
+/// rtpengine's derived session and packet figures, shared by `statistics` and the
+/// rtpengine-named Prometheus families so that both always agree.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Totals {
+    /// Calls ended by the plain idle timeout (not silent, not final).
+    pub timeout_sessions: u64,
+    pub packet_errors: u64,
+    /// Bytes received on relayed streams, RTP and RTCP.
+    pub relayed_bytes: u64,
+    pub transcoded_media: u64,
+    pub call_seconds_avg: f64,
+    pub call_seconds_stddev: f64,
+    pub mos_avg: f64,
+    pub mos_stddev: f64,
+}
+
+impl Totals {
+    pub fn of(engine: &EngineStatistics) -> Totals {
+        let p = &engine.packets;
+        let ended = engine.calls_timed_out + engine.calls_deleted;
+        let (call_seconds_avg, call_seconds_stddev) =
+            mean_stddev(engine.call_seconds, engine.call_seconds2, ended);
+        let (mos_avg, mos_stddev) =
+            mean_stddev(engine.mos_sum, engine.mos_sum2, engine.mos_samples);
+        Totals {
+            timeout_sessions: engine
+                .calls_timed_out
+                .saturating_sub(engine.calls_silent_timeout)
+                .saturating_sub(engine.calls_final_timeout),
+            packet_errors: p.drops.iter().sum(),
+            relayed_bytes: p.rtp_bytes.saturating_add(p.rtcp_bytes),
+            transcoded_media: engine.transcoders.iter().map(|(_, n)| n).sum(),
+            call_seconds_avg,
+            call_seconds_stddev,
+            mos_avg,
+            mos_stddev,
+        }
+    }
+}
+
 /// `statistics` (rtpengine's `list jsonstats` content), every section rtpengine 10.5
 /// returns, in its order. Kernel forwarding does not exist here, so the `_kernel` figures
 /// are the zero they truly are and the `_user` ones are the totals; no Redis peers, so no
@@ -114,17 +154,16 @@ pub fn write_statistics(
     now: Instant,
 ) {
     let p = &engine.packets;
-    let drops: u64 = p.drops.iter().sum();
-    let relayed_bytes = p.rtp_bytes.saturating_add(p.rtcp_bytes);
-    let transcoded: u64 = engine.transcoders.iter().map(|(_, n)| n).sum();
-    let ended = engine.calls_timed_out + engine.calls_deleted;
+    let totals = Totals::of(engine);
+    let drops = totals.packet_errors;
+    let relayed_bytes = totals.relayed_bytes;
     Encoder::new(out).dict(|d| {
         d.dict("statistics", |s| {
             s.dict("currentstatistics", |c| {
                 c.uint("sessionsown", engine.calls_current)
                     .uint("sessionsforeign", 0)
                     .uint("sessionstotal", engine.calls_current)
-                    .uint("transcodedmedia", transcoded)
+                    .uint("transcodedmedia", totals.transcoded_media)
                     .uint("packetrate_user", rates.packets)
                     .uint("byterate_user", rates.bytes)
                     .uint("errorrate_user", rates.errors)
@@ -139,18 +178,11 @@ pub fn write_statistics(
                     .uint("media_mixed", 0);
             });
             s.dict("totalstatistics", |t| {
-                let (avg, stddev) = mean_stddev(engine.call_seconds, engine.call_seconds2, ended);
                 // rtpengine sends uptime as a string.
                 t.str("uptime", &engine.uptime_secs.to_string())
                     .uint("managedsessions", engine.calls_total)
                     .uint("rejectedsessions", rates.rejected_sessions)
-                    .uint(
-                        "timeoutsessions",
-                        engine
-                            .calls_timed_out
-                            .saturating_sub(engine.calls_silent_timeout)
-                            .saturating_sub(engine.calls_final_timeout),
-                    )
+                    .uint("timeoutsessions", totals.timeout_sessions)
                     .uint("silenttimeoutsessions", engine.calls_silent_timeout)
                     .uint("finaltimeoutsessions", engine.calls_final_timeout)
                     .uint("offertimeoutsessions", 0)
@@ -168,10 +200,10 @@ pub fn write_statistics(
                     .uint("relayedbytes", relayed_bytes)
                     .uint("zerowaystreams", engine.zeroway_streams)
                     .uint("onewaystreams", engine.oneway_streams)
-                    .str("avgcallduration", &f6(avg))
+                    .str("avgcallduration", &f6(totals.call_seconds_avg))
                     .str("totalcallsduration", &f6(engine.call_seconds))
                     .str("totalcallsduration2", &f6(engine.call_seconds2))
-                    .str("totalcallsduration_stddev", &f6(stddev));
+                    .str("totalcallsduration_stddev", &f6(totals.call_seconds_stddev));
             });
             s.dict("intervalstatistics", |iv| {
                 iv.str("totalcallsduration", &f6(rates.call_seconds))
@@ -216,13 +248,11 @@ pub fn write_statistics(
                 }
             });
             s.dict("mos", |m| {
-                let (avg, stddev) =
-                    mean_stddev(engine.mos_sum, engine.mos_sum2, engine.mos_samples);
                 m.str("mos_total", &f6(engine.mos_sum))
                     .str("mos2_total", &f6(engine.mos_sum2))
                     .uint("mos_samples_total", engine.mos_samples)
-                    .str("mos_average", &f6(avg))
-                    .str("mos_stddev", &f6(stddev));
+                    .str("mos_average", &f6(totals.mos_avg))
+                    .str("mos_stddev", &f6(totals.mos_stddev));
             });
             s.dict("controlstatistics", |c| {
                 c.list("proxies", |l| {
