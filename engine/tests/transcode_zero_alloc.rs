@@ -1,7 +1,8 @@
 //! The transcoding path allocates nothing per packet in steady state: a counting global
 //! allocator watches the whole process while PCMU↔PCMA, PCMU↔Opus and PCMU↔G.722 (with its
 //! 8↔16 kHz resampling) calls run through [`MediaWorkers`] (decode, encode, re-packetise,
-//! RTCP accounting), on each backend.
+//! RTCP accounting), on each backend, and a PCMU↔PCMA call where the PCMU side has comfort
+//! noise: its CN packets decoded into noise, its silence sent back to it as CN.
 //!
 //! This binary holds a single test so that nothing else allocates while it measures; the
 //! test thread only calls `send_to`/`recv_from` with stack buffers in the measured section.
@@ -73,6 +74,14 @@ fn steady_state_transcoding_does_not_allocate() {
         ("PCMU<->PCMA", pcmu, end("PCMA", 8000, None, 8)),
         ("PCMU<->Opus", pcmu, end("opus", 48000, Some(2), 96)),
         ("PCMU<->G722", pcmu, end("G722", 8000, None, 9)),
+        (
+            "PCMU+CN<->PCMA",
+            CodecEnd {
+                cn_pt: Some(13),
+                ..pcmu
+            },
+            end("PCMA", 8000, None, 8),
+        ),
     ];
     let mut port = 48100;
     for (what, a, b) in pairs {
@@ -93,6 +102,8 @@ fn measure(backend: Backend, port_min: u16, what: &str, a_end: CodecEnd, b_end: 
         port_min,
         port_max: port_min + 99,
         workers: 1,
+        // `--silence-detect=1`: silence toward a side with CN leaves as CN.
+        silence_detect: ngmedia_engine::core::transcode::SilenceDetect::from_options(1.0, &[]),
         ..Default::default()
     };
     let options = IoOptions {
@@ -142,12 +153,30 @@ fn measure(backend: Backend, port_min: u16, what: &str, a_end: CodecEnd, b_end: 
     pkt[0] = 0x80;
     pkt[8..12].copy_from_slice(&0x1234_5678u32.to_be_bytes());
     let mut buf = [0u8; 2048];
+    // With CN on A's side, every third packet is CN and every third silence.
+    let cn = a_end.cn_pt;
     let mut round = |seq: u16| {
         pkt[2..4].copy_from_slice(&seq.to_be_bytes());
         pkt[4..8].copy_from_slice(&(seq as u32 * 160).to_be_bytes());
         let at = (seq as usize % 50) * 160;
-        pkt[12..].copy_from_slice(&sine[at..at + 160]);
-        caller.send_to(&pkt, a.rtp.addr).unwrap();
+        let kind = if cn.is_some() { seq % 3 } else { 0 };
+        pkt[1] = 0;
+        let len = match kind {
+            1 => {
+                pkt[1] = 13;
+                pkt[12..17].copy_from_slice(&[0x12, 0x23, 0x23, 0x34, 0x56]);
+                17
+            }
+            2 => {
+                pkt[12..].fill(ngmedia_codecs::g711::ULAW_SILENCE);
+                172
+            }
+            _ => {
+                pkt[12..].copy_from_slice(&sine[at..at + 160]);
+                172
+            }
+        };
+        caller.send_to(&pkt[..len], a.rtp.addr).unwrap();
         let (n, _) = callee
             .recv_from(&mut buf)
             .unwrap_or_else(|e| panic!("{what} {backend:?} seq {seq}: {e}"));
@@ -157,7 +186,13 @@ fn measure(backend: Backend, port_min: u16, what: &str, a_end: CodecEnd, b_end: 
         let (n, _) = caller
             .recv_from(&mut buf)
             .unwrap_or_else(|e| panic!("{what} {backend:?} seq {seq} back: {e}"));
-        assert_eq!((n, buf[1] & 0x7f), (172, 0), "{what}: A receives PCMU");
+        // Silence comes back to a side with CN as a one-byte CN packet.
+        let want = if kind == 2 { (13, 13) } else { (172, 0) };
+        assert_eq!(
+            (n, buf[1] & 0x7f),
+            want,
+            "{what}: A receives PCMU (seq {seq})"
+        );
     };
     // Warm-up: latching, transcoder construction, codec start-up, lazy runtime state.
     for seq in 0..50 {

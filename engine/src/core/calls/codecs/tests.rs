@@ -594,3 +594,120 @@ fn codec_spec_parsing() {
     assert!(Spec::parse("PCMU/x").is_none());
     assert!(Spec::parse("all").unwrap().is_all());
 }
+
+/// The answer's codec list toward the offerer (B's own list when left unchanged).
+fn answer_list(out: &AnswerOutcome, b: &[SdpCodec]) -> Vec<String> {
+    list(out.edit.codecs.as_deref().unwrap_or(b))
+}
+
+#[test]
+fn transcode_cn_adds_cn_and_engages_both_directions() {
+    // rtpengine's "add CN": A offers PCMU only, `transcode: [CN]`.
+    let a = vec![sdp_codec(0, "PCMU", 8000, None, None)];
+    let (edit, state) = offer(&a, None, &transcode(&["CN"]), None, None);
+    assert_eq!(list(&edit.codecs.unwrap()), ["0:PCMU/8000", "13:CN/8000"]);
+    let state = state.unwrap();
+    // B accepts CN: A's answer has none, and both directions run through a transcoder
+    // (B's CN decoded for A, A's silence sent to B as CN).
+    let b = vec![
+        sdp_codec(0, "PCMU", 8000, None, None),
+        sdp_codec(13, "CN", 8000, None, None),
+    ];
+    let out = answer(&state, &b, None, &CodecOptions::default(), None);
+    assert_eq!(answer_list(&out, &b), ["0:PCMU/8000"]);
+    let (ab, ba) = (out.from_offerer.unwrap(), out.from_answerer.unwrap());
+    assert_eq!((ab.input.cn_pt, ab.output.cn_pt), (None, Some(13)));
+    assert_eq!((ba.input.cn_pt, ba.output.cn_pt), (Some(13), None));
+    assert_eq!(ab.input.codec.name(), ab.output.codec.name());
+    // B rejects CN: plain passthrough.
+    let b = vec![sdp_codec(0, "PCMU", 8000, None, None)];
+    let out = answer(&state, &b, None, &CodecOptions::default(), None);
+    assert!(out.from_offerer.is_none() && out.from_answerer.is_none());
+    assert_eq!(answer_list(&out, &b), ["0:PCMU/8000"]);
+    // Added after a second added codec, before A's telephone-event; PT 13 taken: dynamic.
+    let a = vec![
+        sdp_codec(8, "PCMA", 8000, None, None),
+        sdp_codec(13, "G723", 8000, None, None),
+        sdp_codec(101, "telephone-event", 8000, None, None),
+    ];
+    let (edit, _) = offer(&a, None, &transcode(&["PCMU", "CN"]), None, None);
+    assert_eq!(
+        list(&edit.codecs.unwrap()),
+        [
+            "8:PCMA/8000",
+            "13:G723/8000",
+            "0:PCMU/8000",
+            "96:CN/8000",
+            "101:telephone-event/8000"
+        ]
+    );
+}
+
+#[test]
+fn consumed_cn_is_answered_back_to_the_offerer() {
+    // rtpengine's "consume CN": strip all, consume CN, offer PCMA, PCMU, telephone-event.
+    let a = vec![
+        sdp_codec(8, "PCMA", 8000, None, None),
+        sdp_codec(0, "PCMU", 8000, None, None),
+        sdp_codec(13, "CN", 8000, None, None),
+        sdp_codec(118, "CN", 16000, None, None),
+        sdp_codec(101, "telephone-event", 8000, None, None),
+    ];
+    let opts = CodecOptions {
+        strip: vec!["all".into()],
+        consume: vec!["CN".into()],
+        offer: vec!["PCMA".into(), "PCMU".into(), "telephone-event".into()],
+        ..Default::default()
+    };
+    let (edit, state) = offer(&a, None, &opts, None, None);
+    assert_eq!(
+        list(&edit.codecs.unwrap()),
+        ["8:PCMA/8000", "0:PCMU/8000", "101:telephone-event/8000"]
+    );
+    let b = vec![
+        sdp_codec(8, "PCMA", 8000, None, None),
+        sdp_codec(101, "telephone-event", 8000, None, None),
+    ];
+    let out = answer(&state.unwrap(), &b, None, &CodecOptions::default(), None);
+    // CN/8000 back in A's answer, before telephone-event; CN/16000 is not ours.
+    assert_eq!(
+        answer_list(&out, &b),
+        ["8:PCMA/8000", "13:CN/8000", "101:telephone-event/8000"]
+    );
+    let (ab, ba) = (out.from_offerer.unwrap(), out.from_answerer.unwrap());
+    assert_eq!((ab.input.cn_pt, ab.output.cn_pt), (Some(13), None));
+    assert_eq!((ba.input.cn_pt, ba.output.cn_pt), (None, Some(13)));
+}
+
+#[test]
+fn always_transcode_accepts_the_offerers_cn() {
+    // rtpengine's "accept CN": A offers PCMU and CN with `always transcode`, B only PCMU.
+    let a = vec![
+        sdp_codec(0, "PCMU", 8000, None, None),
+        sdp_codec(13, "CN", 8000, None, None),
+    ];
+    let opts = CodecOptions {
+        always_transcode: true,
+        ..Default::default()
+    };
+    let (edit, state) = offer(&a, None, &opts, None, None);
+    assert_eq!(edit.codecs, None, "A's list reaches B unchanged");
+    let b = vec![sdp_codec(0, "PCMU", 8000, None, None)];
+    let out = answer(&state.unwrap(), &b, None, &CodecOptions::default(), None);
+    assert_eq!(answer_list(&out, &b), ["0:PCMU/8000", "13:CN/8000"]);
+    assert_eq!(out.from_offerer.unwrap().input.cn_pt, Some(13));
+    assert_eq!(out.from_answerer.unwrap().output.cn_pt, Some(13));
+    // Both sides with CN: nothing to do, CN passes through with the audio.
+    let b = a.clone();
+    let out = answer(
+        &offer(&a, None, &transcode(&["PCMA"]), None, None)
+            .1
+            .unwrap(),
+        &b,
+        None,
+        &CodecOptions::default(),
+        None,
+    );
+    assert!(out.from_offerer.is_none());
+    assert_eq!(answer_list(&out, &b), ["0:PCMU/8000", "13:CN/8000"]);
+}
