@@ -26,7 +26,10 @@ fn original_sendrecv_keeps_the_partys_direction() {
         "flags" => vec!["original-sendrecv"],
     });
     let sdp = r.str_at("sdp").unwrap();
-    assert!(sdp.contains("a=sendrecv") && !sdp.contains("a=sendonly"), "{sdp}");
+    assert!(
+        sdp.contains("a=sendrecv") && !sdp.contains("a=sendonly"),
+        "{sdp}"
+    );
     assert_eq!(r.str_at("warning"), None, "{r:?}");
 }
 

@@ -125,6 +125,143 @@ fn widen(buf: &mut [i16], n: usize, factor: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::transcode::{CodecEnd, TranscodeSpec};
+    use ngmedia_codecs::Codec;
+
+    fn end(name: &str, pt: u8, cn_pt: Option<u8>) -> CodecEnd {
+        CodecEnd {
+            codec: Codec::lookup(name, 8000, None, None).unwrap(),
+            pt,
+            ptime_ms: 20,
+            event_pt: None,
+            bitrate: None,
+            cn_pt,
+        }
+    }
+
+    fn transcoder(input: CodecEnd, output: CodecEnd) -> Transcoder {
+        Transcoder::new(TranscodeSpec {
+            input,
+            output,
+            detect_dtmf: false,
+        })
+        .unwrap()
+    }
+
+    fn rtp(pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0u8; RTP_HEADER_LEN];
+        write_header(&mut p, false, pt, seq, ts, 0x3456);
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// (pt, seq, ts, payload) of every queued output packet.
+    fn drain(t: &mut Transcoder) -> Vec<(u8, u16, u32, Vec<u8>)> {
+        let mut buf = [0u8; 2048];
+        let mut v = Vec::new();
+        while let Some(n) = t.poll_output(&mut buf) {
+            let h = RtpHeader::parse(&buf[..n]).unwrap();
+            v.push((
+                h.payload_type(),
+                h.sequence_number(),
+                h.timestamp(),
+                h.payload().unwrap().to_vec(),
+            ));
+        }
+        v
+    }
+
+    const CN: [u8; 5] = [0x12, 0x23, 0x23, 0x34, 0x56];
+
+    #[test]
+    fn cn_packets_become_noise_on_the_audio_line() {
+        // rtpengine's "add CN, accept second PT": PCMU with CN in, PCMU without out.
+        let mut t = transcoder(end("PCMU", 0, Some(13)), end("PCMU", 0, None));
+        t.handle_rtp(0, &rtp(0, 2000, 4000, &[0; 160]));
+        t.handle_rtp(20, &rtp(13, 2001, 4160, &CN));
+        t.handle_rtp(40, &rtp(0, 2002, 4320, &[0; 160]));
+        t.handle_rtp(60, &rtp(13, 2003, 4480, &CN));
+        let out = drain(&mut t);
+        let line: Vec<(u8, u16, u32)> = out.iter().map(|o| (o.0, o.1, o.2)).collect();
+        assert_eq!(
+            line,
+            [
+                (0, 2000, 4000),
+                (0, 2001, 4160),
+                (0, 2002, 4320),
+                (0, 2003, 4480)
+            ]
+        );
+        // The bytes rtpengine sends for the same packets (its test file's first ones), and
+        // the second CN frame continues the generator rather than restarting it.
+        assert_eq!(&out[1].3[..6], &[0xce, 0x56, 0x69, 0xcc, 0x61, 0xca]);
+        assert_eq!(&out[3].3[..6], &[0x7a, 0x4d, 0x44, 0x42, 0x42, 0x3a]);
+        assert_eq!(out[2].3, [0; 160]);
+        assert_eq!(t.counters().errors, 0);
+    }
+
+    #[test]
+    fn cn_is_forwarded_to_a_side_with_cn() {
+        let mut t = transcoder(end("PCMA", 8, Some(13)), end("PCMU", 0, Some(96)));
+        t.handle_rtp(0, &rtp(8, 10, 800, &[0xd5; 160]));
+        t.handle_rtp(20, &rtp(13, 11, 960, &[40]));
+        t.handle_rtp(40, &rtp(8, 12, 1120, &[0xd5; 160]));
+        let out = drain(&mut t);
+        let line: Vec<(u8, u16, u32, usize)> =
+            out.iter().map(|o| (o.0, o.1, o.2, o.3.len())).collect();
+        assert_eq!(
+            line,
+            [(0, 10, 800, 160), (96, 11, 960, 1), (0, 12, 1120, 160)]
+        );
+        assert_eq!(out[1].3, [40]);
+    }
+
+    #[test]
+    fn silence_toward_a_cn_side_leaves_as_cn() {
+        let mut t = transcoder(end("PCMU", 0, None), end("PCMA", 8, Some(13)));
+        let loud = [0x80u8; 160];
+        let quiet = [ngmedia_codecs::g711::ULAW_SILENCE; 160];
+        // Off until configured.
+        t.handle_rtp(0, &rtp(0, 1, 160, &quiet));
+        t.set_silence_detect(SilenceDetect::from_options(1.0, &[]));
+        t.handle_rtp(20, &rtp(0, 2, 320, &loud));
+        t.handle_rtp(40, &rtp(0, 3, 480, &quiet));
+        t.handle_rtp(60, &rtp(0, 4, 640, &quiet));
+        t.handle_rtp(80, &rtp(0, 5, 800, &loud));
+        let out = drain(&mut t);
+        let line: Vec<(u8, u16, u32, usize)> =
+            out.iter().map(|o| (o.0, o.1, o.2, o.3.len())).collect();
+        assert_eq!(
+            line,
+            [
+                (8, 1, 160, 160),
+                (8, 2, 320, 160),
+                (13, 3, 480, 1),
+                (13, 4, 640, 1),
+                (8, 5, 800, 160)
+            ]
+        );
+        assert_eq!(out[2].3, [32]);
+        // A side without CN never gets CN, silence detection or not.
+        let mut t = transcoder(end("PCMU", 0, None), end("PCMA", 8, None));
+        t.set_silence_detect(SilenceDetect::from_options(1.0, &[]));
+        t.handle_rtp(0, &rtp(0, 1, 160, &quiet));
+        assert_eq!(drain(&mut t)[0].0, 8);
+    }
+
+    #[test]
+    fn cn_from_a_side_without_cn_is_an_unknown_payload_type() {
+        let mut t = transcoder(end("PCMU", 0, None), end("PCMA", 8, None));
+        t.handle_rtp(0, &rtp(13, 1, 160, &CN));
+        assert!(drain(&mut t).is_empty());
+        assert_eq!(t.counters().errors, 1);
+        // An empty CN payload is counted, not fatal.
+        let mut t = transcoder(end("PCMU", 0, Some(13)), end("PCMA", 8, None));
+        t.handle_rtp(0, &rtp(0, 1, 160, &[0xff; 160]));
+        t.handle_rtp(20, &rtp(13, 2, 320, &[]));
+        t.handle_rtp(40, &rtp(0, 3, 480, &[0xff; 160]));
+        assert_eq!(drain(&mut t).len(), 2);
+    }
 
     #[test]
     fn widen_interpolates_in_place() {
