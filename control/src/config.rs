@@ -60,6 +60,9 @@ pub const DEFAULT_MEDIA_MAX_BYTES: u64 = 20 * 1024 * 1024;
 pub const DEFAULT_MEDIA_MAX_SECONDS: u32 = 600;
 /// Where LI tasks (and, by default, the LI audit log) are kept.
 pub const DEFAULT_LI_DIR: &str = "/var/lib/ngmedia/li";
+/// Most ng requests a second from one client address (`--ng-rate-limit`): above what one
+/// client sends even back to back (a load generator setting up calls), bounding a flood.
+pub const DEFAULT_NG_RATE_LIMIT: u32 = 20_000;
 
 /// The lawful-interception listener and its credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +133,8 @@ pub struct TransportSettings {
     pub https: Option<HttpsSettings>,
     /// Who may send ng over HTTP(S) and WebSocket.
     pub http_ng: HttpNgAccess,
+    /// Most ng requests a second from one client address; `None`: no limit.
+    pub ng_rate_limit: Option<u32>,
 }
 
 /// `--listen-https` with its certificate.
@@ -255,6 +260,8 @@ struct Layer {
     https_cert: Option<PathBuf>,
     https_key: Option<PathBuf>,
     http_ng: Option<HttpNgAccess>,
+    /// 0: no limit.
+    ng_rate_limit: Option<u32>,
     /// -1: no limit.
     max_sessions: Option<i64>,
     /// 0: no limit.

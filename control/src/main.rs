@@ -287,6 +287,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         socket: ng_socket,
         tcp: tcp_ng_listener,
         limits,
+        rate_limit: settings.transports.ng_rate_limit,
     };
     let result = runtime.block_on(serve(ng, http, li, calls.clone()));
 
@@ -337,6 +338,8 @@ struct Ng {
     /// `--listen-tcp-ng`.
     tcp: Option<StdTcpListener>,
     limits: Arc<LoadLimits>,
+    /// `--ng-rate-limit`.
+    rate_limit: Option<u32>,
 }
 
 /// SIGHUP: re-read what an operator may have changed on disk without a restart.
@@ -382,8 +385,10 @@ async fn serve(
     };
     let limits = ng.limits;
     let tcp = ng.tcp;
+    let rate_limit = ng.rate_limit;
     let mut ng = NgServer::new(calls.clone());
     ng.set_load_limits(limits.clone());
+    ng.set_rate_limit(rate_limit);
     let ng_handle = ng.handle();
     let app = http::router(Arc::new(ApiState {
         calls: calls.clone(),

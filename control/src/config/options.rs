@@ -25,7 +25,8 @@ use ngmedia_recordings::RecordingFormat;
 use super::parse::{
     parse_bool, parse_destination, parse_ha_name, parse_http_ng, parse_interface, parse_listen,
     parse_log_format, parse_log_level, parse_max_bandwidth, parse_max_float, parse_max_sessions,
-    parse_port, parse_positive_secs, parse_redis, parse_secs, parse_threads, parse_tos,
+    parse_ng_rate_limit, parse_port, parse_positive_secs, parse_redis, parse_secs, parse_threads,
+    parse_tos,
 };
 use super::{invalid, InvalidValue, Layer};
 use crate::logging::LogFormat;
@@ -791,6 +792,19 @@ pub static OPTIONS: &[Opt] = &[
                 )),
                 _ => l.listen_tcp_ng = Some(addr),
             }
+            Ok(())
+        },
+    ),
+    opt(
+        "ng-rate-limit",
+        None,
+        One("INT"),
+        "Most ng requests a second from one client address, over every transport; requests \
+         beyond it get no reply (counted in ngmedia_ng_rate_limited_total, logged once a \
+         minute per source), while retransmissions answered from the cookie cache always \
+         pass. A client may burst one second's worth. 0: no limit. Default: 20000.",
+        |l, v| {
+            l.ng_rate_limit = Some(parse_ng_rate_limit(v)?);
             Ok(())
         },
     ),

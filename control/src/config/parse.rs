@@ -236,6 +236,13 @@ pub fn parse_max_bandwidth(s: &str) -> Result<u64, InvalidValue> {
         .map_err(|_| invalid("expected bytes per second (0: no limit)"))
 }
 
+/// `--ng-rate-limit`: requests a second, 0 for no limit.
+pub fn parse_ng_rate_limit(s: &str) -> Result<u32, InvalidValue> {
+    s.trim()
+        .parse::<u32>()
+        .map_err(|_| invalid("expected requests per second (0: no limit)"))
+}
+
 /// `--http-ng`: `open`, `token` or `off`.
 pub fn parse_http_ng(s: &str) -> Result<HttpNgAccess, InvalidValue> {
     HttpNgAccess::parse(s).ok_or_else(|| invalid("expected open, token or off"))

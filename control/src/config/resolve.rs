@@ -16,7 +16,7 @@ use super::{
     Cli, ConfigError, DisplayInterface, HttpsSettings, Layer, LiSettings, MediaSettings,
     RecordingSettings, Settings, TransportSettings, DEFAULT_CONFIG_FILE, DEFAULT_LISTEN_HTTP,
     DEFAULT_LISTEN_NG, DEFAULT_LI_DIR, DEFAULT_MEDIA_DIR, DEFAULT_MEDIA_MAX_BYTES,
-    DEFAULT_MEDIA_MAX_SECONDS, DEFAULT_RECORDING_DIR, MIN_PORT_PAIRS,
+    DEFAULT_MEDIA_MAX_SECONDS, DEFAULT_NG_RATE_LIMIT, DEFAULT_RECORDING_DIR, MIN_PORT_PAIRS,
 };
 
 impl Settings {
@@ -203,6 +203,11 @@ fn resolve_transports(
         listen_tcp_ng: cli.listen_tcp_ng.or(file.listen_tcp_ng),
         https,
         http_ng: cli.http_ng.or(file.http_ng).unwrap_or_default(),
+        ng_rate_limit: match cli.ng_rate_limit.or(file.ng_rate_limit) {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => Some(DEFAULT_NG_RATE_LIMIT),
+        },
     })
 }
 

@@ -983,6 +983,15 @@ fn readme_documents_every_acting_option() {
 fn transports_and_load_limits() {
     let r = |args: &[&str]| Settings::resolve(&cli(args), None, Vec::new());
     let off = r(&[]).unwrap();
+    assert_eq!(off.transports.ng_rate_limit, Some(DEFAULT_NG_RATE_LIMIT));
+    assert_eq!(
+        r(&["--ng-rate-limit", "0"]).unwrap().transports.ng_rate_limit,
+        None
+    );
+    assert_eq!(
+        r(&["--ng-rate-limit=150"]).unwrap().transports.ng_rate_limit,
+        Some(150)
+    );
     assert_eq!(off.transports.listen_tcp_ng, None);
     assert_eq!(off.transports.https, None);
     assert_eq!(

@@ -457,6 +457,12 @@ pub fn render(
         "ng datagrams dropped without a reply (no cookie, reply too large).",
         ng.dropped(),
     );
+    o.single(
+        "ngmedia_ng_rate_limited_total",
+        "counter",
+        "ng requests dropped without a reply by --ng-rate-limit (over the limit of their source).",
+        ng.rate_limited(),
+    );
 
     // Only commands that were requested: 26 commands x 14 series of zeros would dwarf the
     // rest of the exposition.

@@ -65,6 +65,8 @@ pub struct NgMetrics {
     replayed: AtomicU64,
     /// Datagrams without a cookie, or whose reply could not be sent in one datagram.
     dropped: AtomicU64,
+    /// Requests dropped by `--ng-rate-limit`.
+    rate_limited: AtomicU64,
     /// New calls refused by a load limit, by [`LoadLimit`] (whatever the reply's shape).
     refused: [AtomicU64; LoadLimit::ALL.len()],
     /// The per-proxy counters as the server last published them (at most `MAX_PROXIES`
@@ -115,6 +117,15 @@ impl NgMetrics {
     /// Count one new call refused by a load limit.
     pub fn count_refused(&self, limit: LoadLimit) {
         self.refused[limit as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn count_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Relaxed);
+    }
+
+    /// Requests dropped by `--ng-rate-limit`.
+    pub fn rate_limited(&self) -> u64 {
+        self.rate_limited.load(Relaxed)
     }
 
     /// Publish one proxy's counters after a request of its.

@@ -10,6 +10,7 @@
 pub mod cookie;
 pub mod load;
 pub mod metrics;
+pub mod rate;
 pub mod reply;
 pub mod request;
 pub mod server;

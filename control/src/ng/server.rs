@@ -29,6 +29,7 @@ use tracing::{debug, info, warn};
 use super::cookie::CookieCache;
 use super::load::{LoadLimit, LoadLimits};
 use super::metrics::{NgMetrics, NgResult};
+use super::rate::{Admission, SourceLimiter};
 use super::reply::{self, Rates};
 use super::request::{self, Command, CommandKind, Encoding, Forwarding, NgRequest};
 use super::{NgError, Pii};
@@ -412,6 +413,8 @@ pub struct NgServer<E: CallControl = Calls> {
     logged_unsupported: HashSet<String>,
     metrics: Arc<NgMetrics>,
     limits: Arc<LoadLimits>,
+    /// `--ng-rate-limit`: requests a second per client address; None: no limit.
+    rate_limit: Option<SourceLimiter>,
     jobs_tx: mpsc::Sender<NgJob>,
     jobs: mpsc::Receiver<NgJob>,
 }
@@ -427,6 +430,7 @@ impl<E: CallControl> NgServer<E> {
             logged_unsupported: HashSet::new(),
             metrics: Arc::default(),
             limits: Arc::default(),
+            rate_limit: None,
             jobs_tx,
             jobs,
         }
@@ -437,6 +441,29 @@ impl<E: CallControl> NgServer<E> {
     pub fn handle(&self) -> NgHandle {
         NgHandle {
             jobs: self.jobs_tx.clone(),
+        }
+    }
+
+    /// At most `per_second` requests a second from one client address (default: no limit);
+    /// what is over it gets no reply, so the client retries or fails over.
+    pub fn set_rate_limit(&mut self, per_second: Option<u32>) {
+        self.rate_limit = per_second.map(SourceLimiter::new);
+    }
+
+    /// Whether a request from `from` is within the rate limit; counts and logs refusals.
+    fn admit(&mut self, from: Option<IpAddr>, now: Instant) -> bool {
+        let (Some(limiter), Some(source)) = (self.rate_limit.as_mut(), from) else {
+            return true;
+        };
+        match limiter.admit(source, now) {
+            Admission::Allowed => true,
+            Admission::Refused { log } => {
+                self.metrics.count_rate_limited();
+                if log {
+                    warn!(%source, "ng requests over --ng-rate-limit: dropped without reply (logged once a minute per source)");
+                }
+                false
+            }
         }
     }
 
@@ -513,6 +540,9 @@ impl<E: CallControl> NgServer<E> {
         match framing {
             Framing::Cookie => self.handle_datagram_from(message, from, now),
             Framing::Plain => {
+                if !self.admit(from, now.mono) {
+                    return None;
+                }
                 let mut body = message;
                 while let [rest @ .., b'\r' | b'\n'] = body {
                     body = rest;
@@ -540,6 +570,9 @@ impl<E: CallControl> NgServer<E> {
             self.metrics.count_replayed();
             debug!(cookie = %String::from_utf8_lossy(cookie), "ng retransmission answered from cache");
             return Some(cached.to_vec());
+        }
+        if !self.admit(from, now.mono) {
+            return None;
         }
 
         let mut out = Vec::with_capacity(cookie.len() + 1 + 256);
