@@ -126,8 +126,12 @@ fn codec_end(c: &SdpCodec, list: &[SdpCodec], ptime: Option<u32>) -> Option<Code
             .find(|e| is_event(e) && e.clock_rate == c.clock_rate)
             .map(|e| e.pt),
         bitrate: None,
-        // A subscriber gets decoded audio; CN from the source is not forwarded.
-        cn_pt: None,
+        // Comfort noise of this side: decoded for a subscriber without it, passed on to one
+        // with it.
+        cn_pt: list
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case("CN") && e.clock_rate == 8000)
+            .map(|e| e.pt),
     })
 }
 
