@@ -250,6 +250,56 @@ mod tests {
     }
 
     #[test]
+    fn silence_toward_opus_with_dtx_is_suppressed() {
+        // The receiver asked for DTX (`usedtx=1`): silence and quiet comfort noise from a
+        // PCMU sender with CN leave as nothing (or Opus' own 1-2 byte DTX frames, which are
+        // not sent either); the next talk spurt starts with the marker bit and the
+        // timestamps that passed.
+        let opus = Codec::lookup("opus", 48000, Some(2), Some("usedtx=1")).unwrap();
+        let out_end = CodecEnd {
+            codec: opus,
+            pt: 96,
+            ptime_ms: 20,
+            event_pt: None,
+            bitrate: None,
+            cn_pt: None,
+        };
+        let mut t = transcoder(end("PCMU", 0, Some(13)), out_end);
+        let tone: Vec<u8> = (0..160)
+            .map(|i| {
+                let x = 8000.0 * (2.0 * std::f64::consts::PI * 440.0 * i as f64 / 8000.0).sin();
+                ngmedia_codecs::g711::ulaw_encode(x as i16)
+            })
+            .collect();
+        let mut seq = 0u16;
+        let mut ts = 0u32;
+        let mut send = |t: &mut Transcoder, pt: u8, payload: &[u8]| {
+            t.handle_rtp(seq as u64 * 20, &rtp(pt, seq, ts, payload));
+            seq += 1;
+            ts += 160;
+        };
+        for _ in 0..25 {
+            send(&mut t, 0, &tone);
+        }
+        let talk = drain(&mut t);
+        assert_eq!(talk.len(), 25);
+        // One second of silence: a CN packet at −90 dBov, then digital silence.
+        send(&mut t, 13, &[90]);
+        for _ in 0..49 {
+            send(&mut t, 0, &[ngmedia_codecs::g711::ULAW_SILENCE; 160]);
+        }
+        let quiet = drain(&mut t);
+        assert!(quiet.len() < 25, "{} of 50 silent frames sent", quiet.len());
+        send(&mut t, 0, &tone);
+        let mut buf = [0u8; 2048];
+        let n = t.poll_output(&mut buf).expect("talk spurt resumes");
+        let h = RtpHeader::parse(&buf[..n]).unwrap();
+        assert!(h.marker(), "new talk spurt marked");
+        // Opus counts 48 kHz: 75 frames of 960 after the first packet's timestamp.
+        assert_eq!(h.timestamp().wrapping_sub(talk[0].2), 75 * 960);
+    }
+
+    #[test]
     fn cn_from_a_side_without_cn_is_an_unknown_payload_type() {
         let mut t = transcoder(end("PCMU", 0, None), end("PCMA", 8, None));
         t.handle_rtp(0, &rtp(13, 1, 160, &CN));
