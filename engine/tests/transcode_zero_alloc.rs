@@ -2,7 +2,9 @@
 //! allocator watches the whole process while PCMU↔PCMA, PCMU↔Opus and PCMU↔G.722 (with its
 //! 8↔16 kHz resampling) calls run through [`MediaWorkers`] (decode, encode, re-packetise,
 //! RTCP accounting), on each backend, and a PCMU↔PCMA call where the PCMU side has comfort
-//! noise: its CN packets decoded into noise, its silence sent back to it as CN.
+//! noise: its CN packets decoded into noise, its silence sent back to it as CN. Before every
+//! packet from A goes one of a payload type both sides share, relayed beside the transcoded
+//! ones (only SSRC and sequence number rewritten).
 //!
 //! This binary holds a single test so that nothing else allocates while it measures; the
 //! test thread only calls `send_to`/`recv_from` with stack buffers in the measured section.
@@ -16,12 +18,15 @@ use ngmedia_codecs::Codec;
 use ngmedia_engine::core::config::{EngineConfig, Interface};
 use ngmedia_engine::core::plan::{CallKey, CallPlan, LatchPolicy, MediaPlane, StreamPlan};
 use ngmedia_engine::core::stats::StreamStats;
-use ngmedia_engine::core::transcode::{CodecEnd, TranscodeSpec};
+use ngmedia_engine::core::transcode::{CodecEnd, PtSet, TranscodeSpec};
 use ngmedia_engine::io::{Backend, IoOptions, MediaWorkers};
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::{allocations, Counting};
+
+/// A payload type both sides share in the measured call (any number the codecs leave free).
+const RELAYED_PT: u8 = 3;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -127,11 +132,13 @@ fn measure(backend: Backend, port_min: u16, what: &str, a_end: CodecEnd, b_end: 
         input: a_end,
         output: b_end,
         detect_dtmf: false,
+        passthrough: [RELAYED_PT].into_iter().collect(),
     };
     let b_to_a = TranscodeSpec {
         input: b_end,
         output: a_end,
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     };
     media.apply(CallPlan {
         call: CallKey(1),
@@ -155,11 +162,26 @@ fn measure(backend: Backend, port_min: u16, what: &str, a_end: CodecEnd, b_end: 
     let mut buf = [0u8; 2048];
     // With CN on A's side, every third packet is CN and every third silence.
     let cn = a_end.cn_pt;
-    let mut round = |seq: u16| {
+    let mut round = |k: u16| {
+        // A relayed packet first, one sequence number before the transcoded one.
+        let seq = k.wrapping_mul(2);
+        pkt[1] = RELAYED_PT;
+        pkt[2..4].copy_from_slice(&seq.to_be_bytes());
+        pkt[4..8].copy_from_slice(&(seq as u32 * 160).to_be_bytes());
+        caller.send_to(&pkt, a.rtp.addr).unwrap();
+        let (n, _) = callee
+            .recv_from(&mut buf)
+            .unwrap_or_else(|e| panic!("{what} {backend:?} seq {seq} relayed: {e}"));
+        assert_eq!(
+            (n, buf[1] & 0x7f),
+            (172, RELAYED_PT),
+            "{what}: relayed as it is"
+        );
+        let seq = seq.wrapping_add(1);
         pkt[2..4].copy_from_slice(&seq.to_be_bytes());
         pkt[4..8].copy_from_slice(&(seq as u32 * 160).to_be_bytes());
         let at = (seq as usize % 50) * 160;
-        let kind = if cn.is_some() { seq % 3 } else { 0 };
+        let kind = if cn.is_some() { k % 3 } else { 0 };
         pkt[1] = 0;
         let len = match kind {
             1 => {
@@ -181,7 +203,9 @@ fn measure(backend: Backend, port_min: u16, what: &str, a_end: CodecEnd, b_end: 
             .recv_from(&mut buf)
             .unwrap_or_else(|e| panic!("{what} {backend:?} seq {seq}: {e}"));
         assert_eq!(buf[1] & 0x7f, b_end.pt, "{what}: B receives its codec");
-        // Echo B's codec back: B → A is transcoded to PCMU.
+        // Echo B's codec back, numbered as B's own stream: B → A is transcoded to PCMU.
+        buf[2..4].copy_from_slice(&k.to_be_bytes());
+        buf[4..8].copy_from_slice(&(k as u32 * 160).to_be_bytes());
         callee.send_to(&buf[..n], b.rtp.addr).unwrap();
         let (n, _) = caller
             .recv_from(&mut buf)
@@ -206,7 +230,7 @@ fn measure(backend: Backend, port_min: u16, what: &str, a_end: CodecEnd, b_end: 
     assert_eq!(
         after - before,
         0,
-        "{what} {backend:?}: {} allocations while transcoding 2000 packets",
+        "{what} {backend:?}: {} allocations while transcoding 2000 packets and relaying 1000",
         after - before
     );
     media.shutdown();

@@ -196,6 +196,9 @@ pub struct TranscodeRecord {
     pub input: CodecEndRecord,
     pub output: CodecEndRecord,
     pub detect_dtmf: bool,
+    /// Payload types relayed beside the transcoded one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passthrough: Vec<u8>,
 }
 
 /// One side of a transcoder: the codec as SDP names it plus what the side uses.

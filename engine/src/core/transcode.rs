@@ -68,8 +68,8 @@ mod spec;
 
 pub use rtcp::{write_rtcp_report, Reception};
 pub use spec::{
-    opus_complexity, CodecEnd, SilenceDetect, TranscodeCounters, TranscodeError, TranscodeSpec,
-    OPUS_DEFAULT_BITRATE,
+    opus_complexity, CodecEnd, PtSet, SilenceDetect, TranscodeCounters, TranscodeError,
+    TranscodeSpec, OPUS_DEFAULT_BITRATE,
 };
 
 use dtmf::{Detected, EventState};
@@ -318,6 +318,10 @@ impl Transcoder {
             return;
         }
         let pt = h.payload_type();
+        if self.spec.passthrough.contains(pt) {
+            self.relay(now_ms, packet, &h);
+            return;
+        }
         let is_event = Some(pt) == self.spec.input.event_pt;
         let is_cn = Some(pt) == self.spec.input.cn_pt;
         if pt != self.spec.input.pt && !is_event && !is_cn {
@@ -357,6 +361,51 @@ impl Transcoder {
         }
         self.counters.received += 1;
         self.drain_sequencer(h.timestamp());
+    }
+
+    /// A packet of a payload type both sides share: sent on as it is, on our output line
+    /// (our SSRC, the input's sequence number shifted like the transcoded packets', its own
+    /// timestamp and marker). rtpengine: `handler_func_passthrough_ssrc`. Duplicates and
+    /// reordering pass as they came, as they would without the transcoder.
+    fn relay(&mut self, now_ms: u64, packet: &[u8], h: &RtpHeader<'_>) {
+        if packet.len() > SLOT {
+            self.counters.errors += 1;
+            return;
+        }
+        if self.input.is_some_and(|st| st.ssrc != h.ssrc()) {
+            self.restart_output();
+        }
+        if self.ssrc_from_input && self.input.is_none() {
+            self.ssrc = h.ssrc();
+        }
+        self.track_input(now_ms, h);
+        self.last_rx_ms = now_ms;
+        self.counters.received += 1;
+        let seq = h.sequence_number();
+        if self.sequencer.held() == 0 {
+            // The transcoded packets that follow continue from here, without a gap to
+            // conceal.
+            self.sequencer.consume_direct(seq);
+        }
+        // The next transcoded packet starts the output timeline on its own timestamp again,
+        // as the relayed ones carry the sender's.
+        self.ts_based = false;
+        self.last_ts = Some(h.timestamp());
+        let out_seq = seq.wrapping_add(self.seq_diff);
+        let ssrc = self.ssrc;
+        let header_len = packet.len() - h.payload().map_or(0, <[u8]>::len);
+        self.queue_packet(|out| {
+            let out = &mut out[..packet.len()];
+            out.copy_from_slice(packet);
+            out[2..4].copy_from_slice(&out_seq.to_be_bytes());
+            out[8..12].copy_from_slice(&ssrc.to_be_bytes());
+            out.len()
+        });
+        self.counters.sent_packets = self.counters.sent_packets.wrapping_add(1);
+        self.counters.sent_octets = self
+            .counters
+            .sent_octets
+            .wrapping_add((packet.len() - header_len) as u32);
     }
 
     /// Process every packet the sequencer releases. `newest_ts` is the timestamp of the

@@ -26,7 +26,7 @@ use super::model::{Call, LegId};
 use super::negotiate::{Exchange, Role};
 use crate::core::request::{CodecOptions, OfferAnswer};
 use crate::core::sdp::{Codec as SdpCodec, Sdp};
-use crate::core::transcode::{CodecEnd, TranscodeSpec};
+use crate::core::transcode::{CodecEnd, PtSet, TranscodeSpec};
 
 /// First dynamic RTP payload type (RFC 3551 §3).
 const DYNAMIC_PT_MIN: u8 = 96;
@@ -376,7 +376,9 @@ fn added_codec(spec: &Spec) -> Option<SdpCodec> {
     };
     let codec = SdpCodec {
         pt: def.static_pt.unwrap_or(DYNAMIC_PT_MIN),
-        name: def.name.to_owned(),
+        // Spelled as the option gave it (`transcode: [pcma]` offers `pcma/8000`), as
+        // rtpengine writes it.
+        name: spec.name.clone(),
         clock_rate: def.clock_rate,
         channels: (def.channels > 1).then_some(def.channels),
         fmtp,
@@ -516,11 +518,13 @@ pub(super) fn answer(
                     input: a_end,
                     output: b_end,
                     detect_dtmf: detect_from(&a_end, &b_end),
+                    passthrough: PtSet::NONE,
                 },
                 TranscodeSpec {
                     input: b_end,
                     output: a_end,
                     detect_dtmf: detect_from(&b_end, &a_end),
+                    passthrough: PtSet::NONE,
                 },
             ))
         };
@@ -532,12 +536,31 @@ pub(super) fn answer(
     };
     if passthrough {
         let (a, b) = shared.expect("passthrough has a shared codec");
-        // B's list minus what A never offered (codecs we added for transcoding).
-        let mut list: Vec<SdpCodec> = answer
+        // B's list, audio codecs before telephone-events, minus what A never offered; a
+        // codec we added for transcoding that B accepted stands for A's preferred codec
+        // (A may send that one: it is transcoded to B's).
+        let offered = |c: &SdpCodec| offerer.iter().any(|a| same_codec(a, c) && a.pt == c.pt);
+        let a_pref = offerer
             .iter()
-            .filter(|c| offerer.iter().any(|a| same_codec(a, c) && a.pt == c.pt))
-            .cloned()
-            .collect();
+            .find(|c| !is_supplemental(c) && transcodable(c).is_some());
+        let mut list: Vec<SdpCodec> = Vec::new();
+        let mut b_added: Option<&SdpCodec> = None;
+        for c in answer.iter().filter(|c| !is_supplemental(c)) {
+            if offered(c) {
+                list.push(c.clone());
+            } else if !single && transcodable(c).is_some() {
+                b_added = b_added.or(Some(c));
+                if let Some(p) = a_pref.filter(|p| !list.iter().any(|l| l.pt == p.pt)) {
+                    list.push(p.clone());
+                }
+            }
+        }
+        list.extend(
+            answer
+                .iter()
+                .filter(|c| is_supplemental(c) && offered(c))
+                .cloned(),
+        );
         // A's CN we consume stays in A's answer even when B has none.
         if let Some(cn) = a_cn.filter(|_| a_cn_ours) {
             if !list.iter().any(is_cn) {
@@ -566,7 +589,7 @@ pub(super) fn answer(
             });
         let (from_offerer, from_answerer) = match repack {
             Some((ab, ba)) => (Some(ab), Some(ba)),
-            None => (None, None),
+            None => mixed(&list, answer, b_added, &spec_pair),
         };
         return AnswerOutcome {
             edit: SdpEdit {
@@ -608,9 +631,15 @@ pub(super) fn answer(
     if let Some(cn) = a_cn {
         list.push(cn.clone());
     }
-    if let Some(e) = a_event_at(a.clock_rate) {
+    // A keeps its telephone-event only when B accepted one or every codec of A's is
+    // transcoded anyway (rtpengine drops a DTMF payload type the answerer rejected unless
+    // it was added for transcoding).
+    if let Some(e) = a_event_at(a.clock_rate).filter(|_| always || answer.iter().any(is_event)) {
         list.push(e);
     }
+    // What both sides still share is relayed beside the transcoded codec.
+    let shared = shared_pts(&list, answer);
+    let (ab, ba) = (relaying(ab, shared, false), relaying(ba, shared, false));
     AnswerOutcome {
         edit: SdpEdit {
             codecs: Some(list),
@@ -628,6 +657,57 @@ pub(super) fn answer(
 fn insert_supplemental(list: &mut Vec<SdpCodec>, c: SdpCodec) {
     let at = list.iter().position(is_event).unwrap_or(list.len());
     list.insert(at, c);
+}
+
+/// Transcoders beside passthrough, when the answer shares a codec with the offer but
+/// either side may also send one the other lacks: B a codec we added for transcoding
+/// (`b_added`), A the codec of its own that stands for it in `to_a` (A's answer). Each
+/// direction decodes that one codec into the receiver's first codec and relays the payload
+/// types both share (rtpengine: a transcoding handler for that payload type, the others
+/// passthrough with the new SSRC). `None` where a direction has nothing to transcode.
+fn mixed(
+    to_a: &[SdpCodec],
+    answer: &[SdpCodec],
+    b_added: Option<&SdpCodec>,
+    spec_pair: &dyn Fn(&SdpCodec, &SdpCodec, bool) -> Option<(TranscodeSpec, TranscodeSpec)>,
+) -> (Option<TranscodeSpec>, Option<TranscodeSpec>) {
+    let shared = shared_pts(to_a, answer);
+    let first = |list: &[SdpCodec]| list.iter().find(|c| !is_supplemental(c)).cloned();
+    // A → B: A's codec that B does not have, into B's first.
+    let from_a = to_a
+        .iter()
+        .find(|a| !is_supplemental(a) && !shared.contains(a.pt))
+        .zip(first(answer))
+        .and_then(|(a, b)| spec_pair(a, &b, false))
+        .map(|(ab, _)| relaying(ab, shared, true));
+    // B → A: the codec B accepted for transcoding, into A's first.
+    let from_b = b_added
+        .zip(first(to_a))
+        .and_then(|(b, a)| spec_pair(&a, b, false))
+        .map(|(_, ba)| relaying(ba, shared, true));
+    (from_a, from_b)
+}
+
+/// Payload types of `to_a` (A's answer) that B's answer has too, for the same codec.
+fn shared_pts(to_a: &[SdpCodec], answer: &[SdpCodec]) -> PtSet {
+    to_a.iter()
+        .filter(|a| answer.iter().any(|b| same_codec(a, b) && a.pt == b.pt))
+        .map(|c| c.pt)
+        .collect()
+}
+
+/// `spec` relaying the `shared` payload types other than the codec it decodes, and other
+/// than its telephone-event and CN unless `events` (beside passthrough audio, these keep
+/// the sender's timestamps; beside transcoded audio they move onto the output timeline).
+fn relaying(mut spec: TranscodeSpec, shared: PtSet, events: bool) -> TranscodeSpec {
+    spec.passthrough = shared
+        .iter()
+        .filter(|&pt| {
+            pt != spec.input.pt
+                && (events || (Some(pt) != spec.input.event_pt && Some(pt) != spec.input.cn_pt))
+        })
+        .collect();
+    spec
 }
 
 /// Apply codec negotiation for one exchange: update the media codec state of both parties

@@ -111,6 +111,7 @@ fn transcode_record(t: &TranscodeSpec) -> TranscodeRecord {
         input: end_record(&t.input),
         output: end_record(&t.output),
         detect_dtmf: t.detect_dtmf,
+        passthrough: t.passthrough.iter().collect(),
     }
 }
 
@@ -119,6 +120,7 @@ fn transcode_spec(t: &TranscodeRecord) -> Result<TranscodeSpec, String> {
         input: codec_end(&t.input)?,
         output: codec_end(&t.output)?,
         detect_dtmf: t.detect_dtmf,
+        passthrough: t.passthrough.iter().copied().collect(),
     })
 }
 

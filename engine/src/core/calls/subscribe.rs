@@ -25,7 +25,7 @@ use crate::core::sdp::{
     Codec as SdpCodec, Direction, IceRewrite, Line, MediaRewrite, MediaSection, OriginRewrite, Sdp,
     SdpRewrite,
 };
-use crate::core::transcode::{CodecEnd, TranscodeSpec};
+use crate::core::transcode::{CodecEnd, PtSet, TranscodeSpec};
 
 /// Session name of the SDP we write ourselves (rtpengine writes `rtpengine-VERSION`).
 const SESSION_NAME: &str = concat!("rtpengine-ngmedia-", env!("CARGO_PKG_VERSION"));
@@ -577,6 +577,7 @@ impl Calls {
                     input,
                     output,
                     detect_dtmf: false,
+                    passthrough: PtSet::NONE,
                 })),
                 None => {
                     return Err(CallError::Invalid(

@@ -144,6 +144,7 @@ mod tests {
             input,
             output,
             detect_dtmf: false,
+            passthrough: crate::core::transcode::PtSet::NONE,
         })
         .unwrap()
     }

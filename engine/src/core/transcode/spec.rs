@@ -83,6 +83,47 @@ pub struct TranscodeSpec {
     /// output side's payload type (rtpengine: `pcm_dtmf_detect` of the `detect DTMF`
     /// flag). Takes effect only when the output side has telephone-event.
     pub detect_dtmf: bool,
+    /// Payload types both sides share, relayed beside the transcoded one: only the SSRC and
+    /// the sequence number change, so they join the transcoder's output line (rtpengine's
+    /// `handler_func_passthrough_ssrc` next to a transcoding handler in one media).
+    pub passthrough: PtSet,
+}
+
+/// A set of RTP payload types (0..=127), one bit each: `Copy`, no allocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct PtSet(u128);
+
+impl PtSet {
+    pub const NONE: PtSet = PtSet(0);
+
+    pub fn insert(&mut self, pt: u8) {
+        if pt < 128 {
+            self.0 |= 1 << pt;
+        }
+    }
+
+    pub fn contains(self, pt: u8) -> bool {
+        pt < 128 && self.0 & (1 << pt) != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The payload types in ascending order.
+    pub fn iter(self) -> impl Iterator<Item = u8> {
+        (0..128u8).filter(move |&pt| self.contains(pt))
+    }
+}
+
+impl FromIterator<u8> for PtSet {
+    fn from_iter<I: IntoIterator<Item = u8>>(iter: I) -> PtSet {
+        let mut set = PtSet::NONE;
+        for pt in iter {
+            set.insert(pt);
+        }
+        set
+    }
 }
 
 /// Counters of one transcoder (for RTCP and diagnostics).

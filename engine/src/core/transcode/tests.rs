@@ -115,6 +115,7 @@ fn pcmu_to_pcma_keeps_the_sine() {
         input: end(pcmu(), 0, 20, None),
         output: end(pcma(), 8, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let mut out = Vec::new();
@@ -149,12 +150,14 @@ fn pcmu_opus_pcmu_round_trip_keeps_440_hz() {
         input: end(pcmu(), 0, 20, None),
         output: end(opus(), 96, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let mut back = Transcoder::new(TranscodeSpec {
         input: end(opus(), 96, 20, None),
         output: end(pcmu(), 0, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let mut pcm = Vec::new();
@@ -187,18 +190,21 @@ fn g729_10ms_frames_to_20ms_opus_and_back() {
         input: end(pcmu(), 0, 20, None),
         output: end(g729(), 18, 10, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let mut g729_to_opus = Transcoder::new(TranscodeSpec {
         input: end(g729(), 18, 10, None),
         output: end(opus(), 111, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let mut opus_to_pcmu = Transcoder::new(TranscodeSpec {
         input: end(opus(), 111, 20, None),
         output: end(pcmu(), 0, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let (mut n729, mut nopus) = (0, 0);
@@ -230,6 +236,7 @@ fn repacketization_counts() {
         input: end(pcmu(), 0, 60, None),
         output: end(pcma(), 8, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let mut total = 0;
@@ -245,6 +252,7 @@ fn repacketization_counts() {
         input: end(pcmu(), 0, 10, None),
         output: end(pcma(), 8, 30, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let counts: Vec<usize> = pcmu_packets(300.0, 6, 80)
@@ -265,6 +273,7 @@ fn loss_is_concealed_without_timestamp_jump() {
             input: end(pcmu(), 0, 20, None),
             output: end(out_codec, pt, 20, None),
             detect_dtmf: false,
+            passthrough: PtSet::NONE,
         })
         .unwrap();
         let mut out = Vec::new();
@@ -291,6 +300,7 @@ fn duplicates_dropped_and_silence_gap_closed() {
         input: end(pcmu(), 0, 20, None),
         output: end(pcma(), 8, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let pk = pcmu_packets(440.0, 4, 160);
@@ -331,6 +341,7 @@ fn telephone_event_gets_the_other_sides_pt_and_clock() {
         input: end(pcmu(), 0, 20, Some(101)),
         output: end(opus(), 96, 20, Some(97)),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let pk = pcmu_packets(440.0, 2, 160);
@@ -386,6 +397,7 @@ fn telephone_event_rendered_in_band_without_peer_events() {
         input: end(pcmu(), 0, 20, Some(101)),
         output: end(pcma(), 8, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let mut out = Vec::new();
@@ -424,6 +436,7 @@ fn in_band_digit_detected_and_sent_as_events() {
         input: end(pcmu(), 0, 20, None),
         output: end(pcma(), 8, 20, Some(101)),
         detect_dtmf: true,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     // 200 ms of 440 Hz, 200 ms of digit 5 at -10 dBm0, 200 ms of 440 Hz.
@@ -489,6 +502,7 @@ fn no_detection_without_the_option_or_peer_events() {
             input: end(pcmu(), 0, 20, None),
             output: end(pcma(), 8, 20, event_pt),
             detect_dtmf: detect,
+            passthrough: PtSet::NONE,
         })
         .unwrap();
         let mut gen = ToneGenerator::new(1, 10, 8000).unwrap();
@@ -511,6 +525,7 @@ fn unknown_payload_types_and_garbage_are_counted() {
         input: end(pcmu(), 0, 20, None),
         output: end(pcma(), 8, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     t.handle_rtp(0, &[0x80, 0, 1]);
@@ -568,6 +583,7 @@ fn pcmu_to_g722_runs_16khz_audio_on_an_8khz_clock() {
         input: end(pcmu(), 0, 20, None),
         output: end(g722(), 9, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let mut out = Vec::new();
@@ -593,6 +609,7 @@ fn g722_to_pcma_and_30ms_repacketisation() {
         input: end(g722(), 9, 20, None),
         output: end(pcma(), 8, 30, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let mut out = Vec::new();
@@ -619,6 +636,7 @@ fn g722_opus_both_ways_at_16khz() {
         input: end(g722(), 9, 20, None),
         output: end(opus(), 96, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     // No resampler: libopus encodes the 16 kHz G.722 audio directly.
@@ -628,6 +646,7 @@ fn g722_opus_both_ways_at_16khz() {
         input: end(opus(), 96, 20, None),
         output: end(g722(), 9, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     assert_eq!(back.pcm_rate, 16_000);
@@ -660,6 +679,7 @@ fn g722_loss_is_filled_and_events_keep_the_8khz_clock() {
         input: end(g722(), 9, 20, Some(101)),
         output: end(opus(), 96, 20, Some(97)),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let pk = g722_packets(440.0, 6, 20);
@@ -722,6 +742,7 @@ fn repacketised_output_keeps_the_input_numbering() {
         input: end(pcmu(), 0, 20, None),
         output: end(pcmu(), 0, 30, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let out = run_line(
@@ -752,6 +773,7 @@ fn repacketised_output_keeps_the_input_numbering() {
         input: end(pcmu(), 0, 20, None),
         output: end(pcmu(), 0, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let out = run_line(
@@ -789,6 +811,7 @@ fn input_sequence_reset_keeps_the_output_numbering() {
         input: end(pcma(), 8, 20, None),
         output: end(pcmu(), 0, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let mut seqs = Vec::new();
@@ -813,6 +836,7 @@ fn missing_packet_given_up_after_60_ms_and_concealed_in_its_place() {
         input: end(pcmu(), 0, 20, None),
         output: end(pcma(), 8, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     let mut out = Vec::new();
@@ -839,6 +863,7 @@ fn new_input_ssrc_starts_a_new_output_stream() {
         input: end(pcmu(), 0, 20, None),
         output: end(pcma(), 8, 20, None),
         detect_dtmf: false,
+        passthrough: PtSet::NONE,
     })
     .unwrap();
     t.handle_rtp(0, &rtp(0, false, 5, 100, 1, &[0xff; 160]));
@@ -847,4 +872,57 @@ fn new_input_ssrc_starts_a_new_output_stream() {
     let b = drain(&mut t);
     assert_eq!((a[0].seq, a[0].ts, b[0].seq, b[0].ts), (5, 100, 900, 7000));
     assert_ne!(a[0].ssrc, b[0].ssrc);
+}
+
+/// A shared payload type beside the transcoded one (rtpengine's "one codec with one for
+/// transcoding"): relayed packets keep their timestamp, payload and marker, take our SSRC
+/// and the shifted sequence number, duplicates included; the transcoded ones follow the
+/// same numbering, through a sequence reset of the sender.
+#[test]
+fn shared_payload_type_is_relayed_on_the_output_line() {
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcma(), 8, 20, None),
+        output: end(pcmu(), 0, 20, None),
+        detect_dtmf: false,
+        passthrough: [0].into_iter().collect(),
+    })
+    .unwrap();
+    let silence_u = [0u8; 160];
+    let mut sent = Vec::new();
+    let mut feed = |t: &mut Transcoder, k: u64, pt: u8, seq: u16, ts: u32| {
+        t.handle_rtp(k * 20, &rtp(pt, false, seq, ts, 0x5678, &silence_u));
+        sent.extend(drain(t));
+    };
+    feed(&mut t, 0, 0, 2000, 4000);
+    feed(&mut t, 1, 0, 2000, 4000);
+    feed(&mut t, 2, 0, 2001, 4160);
+    feed(&mut t, 3, 0, 2010, 5600);
+    feed(&mut t, 4, 8, 2011, 5760);
+    feed(&mut t, 5, 8, 62011, 5920);
+    feed(&mut t, 6, 8, 62012, 6080);
+    feed(&mut t, 7, 0, 62013, 6240);
+    let line: Vec<(u8, u16, u32)> = sent.iter().map(|o| (o.pt, o.seq, o.ts)).collect();
+    assert_eq!(
+        line,
+        vec![
+            (0, 2000, 4000),
+            (0, 2000, 4000),
+            (0, 2001, 4160),
+            (0, 2010, 5600),
+            (0, 2011, 5760),
+            (0, 2012, 5920),
+            (0, 2013, 6080),
+            (0, 2014, 6240),
+        ]
+    );
+    assert!(sent.iter().all(|o| o.ssrc == t.ssrc() && o.ssrc != 0x5678));
+    // Relayed payloads are untouched; the A-law ones are re-encoded in µ-law.
+    assert_eq!(sent[0].payload, silence_u);
+    assert_eq!(sent[7].payload, silence_u);
+    let expect: Vec<u8> = [0u8; 160]
+        .iter()
+        .map(|&c| ulaw_encode(alaw_decode(c)))
+        .collect();
+    assert_eq!(sent[4].payload, expect);
+    assert_eq!(t.counters().sent_packets, 8);
 }

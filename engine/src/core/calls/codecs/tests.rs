@@ -258,8 +258,10 @@ a=sendrecv
     assert_eq!(a_to_b.output.event_pt, Some(101));
 }
 
-/// When the answerer picks a codec the offerer has, nothing is transcoded and the codecs
-/// we added are dropped from the answer.
+/// When the answerer picks a codec the offerer has, what the offerer sends passes through
+/// and the codecs we added are dropped from the answer; the one we added that the answerer
+/// also accepted is transcoded when it sends it (rtpengine: a transcoding handler for that
+/// payload type, the shared ones relayed on the same output SSRC).
 #[test]
 fn shared_codec_means_passthrough() {
     let (mut calls, plane) = setup(&[30010, 30020]);
@@ -287,7 +289,94 @@ a=sendrecv
     );
     assert!(!reply.sdp.contains("PCMA"));
     let plan = plane.plan.lock().unwrap().clone().unwrap();
-    assert!(plan.streams.iter().all(|s| s.transcode.is_none()));
+    let specs: Vec<TranscodeSpec> = plan.streams.iter().filter_map(|s| s.transcode).collect();
+    // Only B → A (RTP and RTCP port of B), PCMA into A's PCMU; PCMU and the events relayed.
+    assert_eq!(specs.len(), 2, "{specs:?}");
+    let b_to_a = specs[0];
+    assert_eq!((b_to_a.input.codec.name(), b_to_a.input.pt), ("PCMA", 8));
+    assert_eq!((b_to_a.output.codec.name(), b_to_a.output.pt), ("PCMU", 0));
+    assert_eq!(b_to_a.passthrough.iter().collect::<Vec<_>>(), vec![0, 101]);
+}
+
+/// rtpengine's "add some other codec, accept second PT": the answerer takes a codec the
+/// offerer has and one we added. The offerer's answer lists the shared one, then its own
+/// first codec in place of the added one; each direction transcodes the codec the other
+/// side lacks and relays the shared one.
+#[test]
+fn added_codec_accepted_beside_a_shared_one() {
+    const OFFER: &str = "v=0
+o=alice 100 100 IN IP4 127.0.0.2
+s=-
+c=IN IP4 127.0.0.2
+t=0 0
+m=audio 41000 RTP/AVP 8 0
+a=sendrecv
+";
+    let (mut calls, plane) = setup(&[30010, 30020]);
+    let offer = calls
+        .offer(&req(OFFER, None, transcode(&["g722"])), now())
+        .unwrap();
+    // The added codec is spelled as the option spelled it.
+    assert!(offer.sdp.contains("RTP/AVP 8 0 9\r\n"), "{}", offer.sdp);
+    assert!(
+        offer.sdp.contains("a=rtpmap:9 g722/8000\r\n"),
+        "{}",
+        offer.sdp
+    );
+    let answer = "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 41010 RTP/AVP 0 9
+a=sendrecv
+";
+    let reply = calls
+        .answer(&req(answer, Some("tagB"), CodecOptions::default()), now())
+        .unwrap();
+    assert!(
+        reply.sdp.contains("m=audio 30010 RTP/AVP 0 8\r\n"),
+        "{}",
+        reply.sdp
+    );
+    let plan = plane.plan.lock().unwrap().clone().unwrap();
+    let specs: Vec<TranscodeSpec> = plan.streams.iter().filter_map(|s| s.transcode).collect();
+    assert_eq!(specs.len(), 4, "{specs:?}");
+    let a_to_b = specs.iter().find(|s| s.input.pt == 8).unwrap();
+    assert_eq!((a_to_b.output.codec.name(), a_to_b.output.pt), ("PCMU", 0));
+    let b_to_a = specs.iter().find(|s| s.input.pt == 9).unwrap();
+    // Into A's first codec of its answer.
+    assert_eq!((b_to_a.output.codec.name(), b_to_a.output.pt), ("PCMU", 0));
+    for s in [a_to_b, b_to_a] {
+        assert_eq!(s.passthrough.iter().collect::<Vec<_>>(), vec![0]);
+    }
+}
+
+/// rtpengine's gh 953: the answerer takes only the codec we added and has no
+/// telephone-event, so the offerer's telephone-event is dropped from its answer too.
+#[test]
+fn offerers_events_go_when_the_answerer_has_none() {
+    let (mut calls, _plane) = setup(&[30010, 30020]);
+    calls
+        .offer(&req(OFFER_C, None, transcode(&["PCMA"])), now())
+        .unwrap();
+    let answer = "v=0
+o=bob 200 200 IN IP4 127.0.0.3
+s=-
+c=IN IP4 127.0.0.3
+t=0 0
+m=audio 41010 RTP/AVP 8
+a=sendrecv
+";
+    let reply = calls
+        .answer(&req(answer, Some("tagB"), CodecOptions::default()), now())
+        .unwrap();
+    assert!(
+        reply.sdp.contains("m=audio 30010 RTP/AVP 0\r\n"),
+        "{}",
+        reply.sdp
+    );
+    assert!(!reply.sdp.contains("telephone-event"), "{}", reply.sdp);
 }
 
 /// `detect DTMF` with a caller that has no telephone-event: the callee is offered one,
