@@ -288,7 +288,8 @@ fn parse_mki(s: &str) -> Result<Mki, SdesError> {
 }
 
 /// rtpengine's `SDES-*` options that shape the crypto lists (`sdes_no`, `sdes_only`,
-/// `sdes_order`, `sdes_offerer_pref`, `sdes_nonew`, `sdes_pad`, `sdes_lifetime`). Suite
+/// `sdes_order`, `sdes_offerer_pref`, `sdes_nonew`, `sdes_pad`, `sdes_lifetime`,
+/// `sdes_static`). Suite
 /// names are kept as given so unknown ones behave as in rtpengine: `no-` of one
 /// is a no-op, `only-` of one leaves nothing to offer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -300,6 +301,9 @@ pub struct SdesFlags {
     pub nonew: bool,
     pub pad: bool,
     pub lifetime: bool,
+    /// `SDES-static`: an answer keeps the key it gave the offerer before, as long as the
+    /// offerer still offers that tag and suite.
+    pub keep: bool,
 }
 
 impl SdesFlags {
@@ -326,6 +330,7 @@ impl SdesFlags {
                 "nonew" => self.nonew = true,
                 "pad" => self.pad = true,
                 "lifetime" => self.lifetime = true,
+                "static" => self.keep = true,
                 _ => return false,
             }
         }
@@ -390,11 +395,15 @@ pub fn generate_offer(flags: &SdesFlags) -> Result<Vec<CryptoAttr>, SdesError> {
 }
 
 /// The `a=crypto` lines we offer when the offer came with its own SDES lines (SRTP on both
-/// sides, terminated here): as rtpengine does, the offerer's usable suites come first with
-/// their tags (fresh keys of ours), narrowed by `no-`/`only-`; then, unless `nonew`, the
-/// remaining suites of [`offer_suites`] with tags after the offerer's highest; then `order:`.
+/// sides, terminated here), as rtpengine's `__generate_crypto` builds them: the offerer's
+/// usable lines first, narrowed by `no-`/`only-`, each a copy of the offerer's own line
+/// (same tag, suite and key, so that a callee picking it shares the key with the caller);
+/// then the lines of `previous` (what this party was offered or answered with before) whose
+/// suite is not among them, with their keys and with tags raised past the copied ones; then,
+/// unless `nonew`, fresh keys for the remaining suites of [`offer_suites`]; then `order:`.
 pub fn generate_offer_following(
     offerer: &[CryptoAttr],
+    previous: &[CryptoAttr],
     flags: &SdesFlags,
 ) -> Result<Vec<CryptoAttr>, SdesError> {
     let allowed = |s: SrtpSuite| {
@@ -405,12 +414,27 @@ pub fn generate_offer_following(
         }
     };
     let mut attrs: Vec<CryptoAttr> = Vec::new();
-    for theirs in offerer.iter().filter(|a| a.is_usable()) {
-        if allowed(theirs.suite) && !attrs.iter().any(|a| a.suite == theirs.suite) {
-            attrs.push(CryptoAttr::generate(theirs.tag, theirs.suite)?);
+    let mut next_tag = 1;
+    for theirs in offerer.iter().filter(|a| allowed(a.suite)) {
+        next_tag = next_tag.max(theirs.tag + 1);
+        if theirs.is_usable() {
+            attrs.push(CryptoAttr {
+                lifetime: None,
+                ..theirs.clone()
+            });
         }
     }
-    let mut next_tag = offerer.iter().map(|a| a.tag).max().unwrap_or(0) + 1;
+    for before in previous {
+        if attrs.iter().any(|a| a.suite == before.suite) || !allowed(before.suite) {
+            continue;
+        }
+        let tag = before.tag.max(next_tag);
+        next_tag = tag + 1;
+        attrs.push(CryptoAttr {
+            tag,
+            ..before.clone()
+        });
+    }
     for suite in offer_suites(flags) {
         if !attrs.iter().any(|a| a.suite == suite) {
             attrs.push(CryptoAttr::generate(next_tag, suite)?);
@@ -419,6 +443,26 @@ pub fn generate_offer_following(
     }
     apply_order(&mut attrs, &flags.order);
     Ok(attrs)
+}
+
+/// SRTP on both sides: the line we answer the offerer with once the callee accepted one of
+/// the lines we offered it. As rtpengine does, when the offerer offered the callee's suite
+/// too, the answer carries that line's tag with the callee's own key (both parties share
+/// one key, as they would without us in between). Returns (the offerer's line we decrypt
+/// with, our answer line), or `None` when the offerer did not offer that suite.
+pub fn answer_following(
+    offerer: &[CryptoAttr],
+    callee: &CryptoAttr,
+) -> Option<(CryptoAttr, CryptoAttr)> {
+    let theirs = offerer
+        .iter()
+        .find(|a| a.suite == callee.suite && a.is_usable())?;
+    let ours = CryptoAttr {
+        tag: theirs.tag,
+        lifetime: None,
+        ..callee.clone()
+    };
+    Some((theirs.clone(), ours))
 }
 
 /// Pick the answerer's line among what we offered: the first answer line whose tag and
@@ -765,7 +809,7 @@ mod tests {
             CryptoAttr::parse(&format!("3 AES_CM_128_HMAC_SHA1_32 inline:{key}")).unwrap(),
             CryptoAttr::parse(&format!("5 AES_CM_128_HMAC_SHA1_80 inline:{key}")).unwrap(),
         ];
-        let all = generate_offer_following(&offerer, &SdesFlags::default()).unwrap();
+        let all = generate_offer_following(&offerer, &[], &SdesFlags::default()).unwrap();
         let shape: Vec<(u32, SrtpSuite)> = all.iter().map(|a| (a.tag, a.suite)).collect();
         assert_eq!(
             shape[..3],
@@ -776,13 +820,40 @@ mod tests {
             ]
         );
         assert_eq!(all.len(), SrtpSuite::ALL.len());
-        assert!(all.iter().all(|a| a.key_salt != offerer[0].key_salt));
+        // The offerer's lines are passed on with their keys (rtpengine copies them); the
+        // others get fresh keys.
+        assert_eq!(all[0], offerer[0]);
+        assert_eq!(all[1], offerer[1]);
+        assert!(all[2..].iter().all(|a| a.key_salt != offerer[0].key_salt));
+        // A re-offer keeps what was offered before for the suites the offerer left out,
+        // with tags past the offerer's.
+        let again = generate_offer_following(&offerer[1..], &all, &SdesFlags::default()).unwrap();
+        assert_eq!(again[0], offerer[1]);
+        let cm32 = again
+            .iter()
+            .find(|a| a.suite == SrtpSuite::AesCm128HmacSha1_32)
+            .unwrap();
+        assert_eq!((cm32.tag, &cm32.key_salt), (6, &all[0].key_salt));
+        assert_eq!(again.len(), SrtpSuite::ALL.len());
+        // The callee accepting a suite the offerer offered: the offerer is answered with
+        // the callee's key under its own tag.
+        let callee = CryptoAttr::parse(&format!(
+            "9 AES_CM_128_HMAC_SHA1_80 inline:{}",
+            "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk"
+        ))
+        .unwrap();
+        let (theirs, ours) = answer_following(&offerer, &callee).unwrap();
+        assert_eq!(theirs, offerer[1]);
+        assert_eq!((ours.tag, ours.suite), (5, SrtpSuite::AesCm128HmacSha1_80));
+        assert_eq!(ours.key_salt, callee.key_salt);
+        let gcm = CryptoAttr::generate(1, SrtpSuite::AeadAes128Gcm).unwrap();
+        assert!(answer_following(&offerer, &gcm).is_none());
         let nonew = SdesFlags {
             nonew: true,
             no: vec!["AES_CM_128_HMAC_SHA1_32".into()],
             ..SdesFlags::default()
         };
-        let only = generate_offer_following(&offerer, &nonew).unwrap();
+        let only = generate_offer_following(&offerer, &[], &nonew).unwrap();
         assert_eq!(
             only.iter().map(|a| (a.tag, a.suite)).collect::<Vec<_>>(),
             [(5, SrtpSuite::AesCm128HmacSha1_80)]

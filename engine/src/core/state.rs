@@ -177,6 +177,8 @@ pub struct PlayingRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SdesRecord {
     pub offered: Vec<CryptoAttr>,
+    #[serde(default)]
+    pub received: Vec<CryptoAttr>,
     pub local: Option<CryptoAttr>,
     pub remote: Option<CryptoAttr>,
 }

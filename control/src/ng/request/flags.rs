@@ -232,7 +232,6 @@ impl Fields {
             | b"encrypted srtp"
             | b"encrypted srtcp"
             | b"authenticated srtp"
-            | b"static"
             | b"prefer" => {
                 let s = format!("SDES-{raw}");
                 self.oa.flags.other.push(s.clone());

@@ -287,6 +287,9 @@ impl Playing {
 pub struct SdesState {
     /// The lines we offered this party, kept so a re-offer repeats the same keys.
     pub offered: Vec<CryptoAttr>,
+    /// The usable lines this party offered us (rtpengine's `sdes_in` before the answer
+    /// prunes it): the answer picks the one whose suite the other party accepted.
+    pub received: Vec<CryptoAttr>,
     /// Our key towards this party (what we protect with): the offered line it accepted, or
     /// the line we answered its offer with.
     pub local: Option<CryptoAttr>,

@@ -612,6 +612,7 @@ pub(super) fn settle_srtp(
         let sender = &mut sender_media.sdes;
         match role {
             Role::Offer if sender_sdes => {
+                sender.received = lines.iter().filter(|l| l.is_usable()).cloned().collect();
                 match sdes::select_offerer_crypto(&lines, &req.sdes.offerer_pref) {
                     Ok(chosen) => {
                         let same = sender
@@ -645,11 +646,21 @@ pub(super) fn settle_srtp(
                     }
                 }
             }
+            Role::Offer => {
+                sender.local = None;
+                sender.remote = None;
+                sender.received.clear();
+            }
             _ => {
                 sender.local = None;
                 sender.remote = None;
             }
         }
+        // What the answerer accepted, for the answer to an SDES offerer.
+        let accepted = match role {
+            Role::Answer => sender.remote.clone(),
+            Role::Offer => None,
+        };
 
         let sender_dtls_state = &mut sender_media.dtls;
         match (role, identity, sender_fp) {
@@ -695,14 +706,21 @@ pub(super) fn settle_srtp(
         let receiver = &mut receiver_media.sdes;
         let sdes_to_receiver = (is_sdes_profile(&out_proto) || req.osrtp.offer) && !req.sdes_off;
         let out_lines: Vec<CryptoAttr> = match role {
+            Role::Offer if sdes_to_receiver && sender_sdes => {
+                // The offerer's own lines go on with their keys (rtpengine copies them);
+                // what this party was offered or answered with before fills the rest.
+                let previous = if receiver.offered.is_empty() {
+                    receiver.local.iter().cloned().collect()
+                } else {
+                    std::mem::take(&mut receiver.offered)
+                };
+                receiver.offered = sdes::generate_offer_following(&lines, &previous, &req.sdes)
+                    .map_err(rng_err)?;
+                receiver.offered.clone()
+            }
             Role::Offer if sdes_to_receiver => {
                 if receiver.offered.is_empty() {
-                    let mut offered = if sender_sdes {
-                        sdes::generate_offer_following(&lines, &req.sdes)
-                    } else {
-                        sdes::generate_offer(&req.sdes)
-                    }
-                    .map_err(rng_err)?;
+                    let mut offered = sdes::generate_offer(&req.sdes).map_err(rng_err)?;
                     // The receiver already has our key (it offered before): keep sending with it.
                     if let Some(local) = &receiver.local {
                         if let Some(l) = offered.iter_mut().find(|l| l.suite == local.suite) {
@@ -717,10 +735,31 @@ pub(super) fn settle_srtp(
                 *receiver = Default::default();
                 Vec::new()
             }
-            Role::Answer => match (&receiver.local, &receiver.remote) {
-                (Some(local), Some(_)) => vec![local.clone()],
-                _ => Vec::new(),
-            },
+            Role::Answer => {
+                // SRTP on both sides: the offerer is answered with the tag of its line of
+                // the suite the answerer accepted, keyed with the answerer's key
+                // (rtpengine's SRTP passthrough keys), unless `SDES-static` keeps the
+                // line it was answered with before.
+                let keep = req.sdes.keep
+                    && receiver.local.as_ref().is_some_and(|l| {
+                        receiver
+                            .received
+                            .iter()
+                            .any(|r| r.tag == l.tag && r.suite == l.suite)
+                    });
+                if let (false, Some(accepted)) = (keep, &accepted) {
+                    if let Some((theirs, ours)) =
+                        sdes::answer_following(&receiver.received, accepted)
+                    {
+                        receiver.remote = Some(theirs);
+                        receiver.local = Some(ours);
+                    }
+                }
+                match (&receiver.local, &receiver.remote) {
+                    (Some(local), Some(_)) => vec![local.clone()],
+                    _ => Vec::new(),
+                }
+            }
         };
         let section = &mut src.media[i];
         if out_lines.is_empty() {

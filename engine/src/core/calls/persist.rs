@@ -147,6 +147,7 @@ fn media_state(m: &Media, now: Now) -> MediaState {
         latch: m.latch,
         sdes: SdesRecord {
             offered: m.sdes.offered.clone(),
+            received: m.sdes.received.clone(),
             local: m.sdes.local.clone(),
             remote: m.sdes.remote.clone(),
         },
@@ -368,6 +369,7 @@ impl Rebuilder<'_> {
         m.latch = ms.latch;
         m.sdes = SdesState {
             offered: ms.sdes.offered.clone(),
+            received: ms.sdes.received.clone(),
             local: ms.sdes.local.clone(),
             remote: ms.sdes.remote.clone(),
         };
