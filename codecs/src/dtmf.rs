@@ -11,9 +11,6 @@ use crate::CodecError;
 /// Payload length of one telephone-event report.
 pub const EVENT_LEN: usize = 4;
 
-/// Peak amplitude (16-bit linear) of a 0 dBm0 sine: G.711's maximum sine is +3.17 dBm0.
-const DBM0_PEAK: f64 = 32768.0 * 0.694_542; // 10^(-3.17/20)
-
 /// One RFC 4733 §2.3 event report. rtpengine: `struct telephone_event_payload`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TelephoneEvent {
@@ -99,41 +96,57 @@ pub fn char_to_event(key: char) -> Option<u8> {
         .map(|p| p as u8)
 }
 
-/// Synthesises one DTMF digit as PCM, phase-continuous across calls. rtpengine: the tone
-/// generator of `dtmflib.c`.
+/// Synthesises one DTMF digit as PCM, phase-continuous across calls, exactly as rtpengine
+/// renders an RFC 4733 event in-band (`dtmflib.c`): sample `n` of the digit is
+/// `trunc(32767 · (sin(2π·f_low·n/rate) + sin(2π·f_high·n/rate)) / (2 · 1.122018^volume))`,
+/// so the two components together peak at full scale for volume 0 and every 1 of volume
+/// takes 1 dB off. A receiver (and rtpengine's own tests) sees the same bytes from either
+/// engine.
 #[derive(Debug, Clone)]
 pub struct ToneGenerator {
-    /// Per-sample phase increments of the two components.
-    step: (f64, f64),
-    phase: (f64, f64),
-    amplitude: f64,
+    event: u8,
+    volume: u8,
+    rate: u32,
+    /// Samples produced since the digit started.
+    offset: u32,
+}
+
+/// One sample (number `n` since the digit's start, at `rate`) of rtpengine's DTMF tone for
+/// `event` at `volume` (-dBm0 as in RFC 4733); 0 for a code that is not a digit.
+pub fn tone_sample(event: u8, volume: u8, rate: u32, n: u32) -> i16 {
+    let Some((low, high)) = dtmf_frequencies(event) else {
+        return 0;
+    };
+    // 1.122018 = 10^(1/20): the level falls by 1 dB per step of volume. Halved: two tones.
+    let div = 1.122018f64.powf(f64::from(volume)) * 2.0;
+    let step = |hz: f64| hz * 2.0 * PI / f64::from(rate.max(1));
+    let a = (step(low) * f64::from(n)).sin() / div;
+    let b = (step(high) * f64::from(n)).sin() / div;
+    // Truncation toward zero, as C's conversion does.
+    (a * 32767.0 + b * 32767.0) as i16
 }
 
 impl ToneGenerator {
-    /// A generator for `event` (0-15) at `volume_dbm0` below 0 dBm0 (the RFC 4733 volume)
-    /// and `sample_rate`. The power is split equally between the two frequencies.
-    pub fn new(event: u8, volume_dbm0: u8, sample_rate: u32) -> Result<Self, CodecError> {
-        let (low, high) = dtmf_frequencies(event).ok_or(CodecError::NotDtmf(event))?;
+    /// A generator for `event` (0-15) at `volume` (0-63, the RFC 4733 volume) and
+    /// `sample_rate`.
+    pub fn new(event: u8, volume: u8, sample_rate: u32) -> Result<Self, CodecError> {
+        dtmf_frequencies(event).ok_or(CodecError::NotDtmf(event))?;
         if sample_rate < 4000 {
             return Err(CodecError::UnsupportedRate(sample_rate));
         }
-        let rate = sample_rate as f64;
-        let amplitude =
-            DBM0_PEAK * 10f64.powf(-(volume_dbm0.min(63) as f64) / 20.0) / std::f64::consts::SQRT_2;
         Ok(ToneGenerator {
-            step: (2.0 * PI * low / rate, 2.0 * PI * high / rate),
-            phase: (0.0, 0.0),
-            amplitude,
+            event,
+            volume: volume.min(63),
+            rate: sample_rate,
+            offset: 0,
         })
     }
 
     /// Fills `out` with the next samples of the tone.
     pub fn fill(&mut self, out: &mut [i16]) {
         for s in out {
-            let v = self.amplitude * (self.phase.0.sin() + self.phase.1.sin());
-            *s = v.round().clamp(i16::MIN as f64, i16::MAX as f64) as i16;
-            self.phase.0 = (self.phase.0 + self.step.0) % (2.0 * PI);
-            self.phase.1 = (self.phase.1 + self.step.1) % (2.0 * PI);
+            *s = tone_sample(self.event, self.volume, self.rate, self.offset);
+            self.offset = self.offset.wrapping_add(1);
         }
     }
 }
@@ -147,118 +160,177 @@ pub enum DtmfTransition {
     End(u8),
 }
 
-/// Goertzel DTMF detector over fixed blocks of 25.6 ms (205 samples at 8 kHz, the classic
-/// size that separates the eight DTMF frequencies). rtpengine: the in-band detector of
-/// `dtmf.c` (spandsp there).
+/// Samples per analysis block at 8 kHz: 12.75 ms, the block of spandsp's DTMF receiver
+/// that rtpengine runs. Short enough that the shortest valid digit (40 ms, ITU-T Q.24)
+/// covers two whole blocks, long enough to separate the eight frequencies.
+const BLOCK: usize = 102;
+/// Block power of the strongest row and column must reach this (a -42 dBm0 sine).
+const MIN_TONE_POWER: f32 = 171_029_200.0;
+/// The row (low) tone may be up to 8 dB stronger than the column tone...
+const NORMAL_TWIST: f32 = 6.309;
+/// ...and the column tone up to 4 dB stronger than the row tone.
+const REVERSE_TWIST: f32 = 2.512;
+/// Every other row/column must be 8 dB below the strongest of its group.
+const RELATIVE_PEAK: f32 = 6.309;
+/// The two tones must carry nearly all of the block's energy (-0.85 dB), which rejects
+/// speech and music ("talk-off").
+const TO_TOTAL_ENERGY: f32 = 83.868;
+/// Block energy (sum of squares) of a 0 dBm0 signal, in dB: the reported level is the
+/// block's energy relative to it.
+const ENERGY_DB_AT_0DBM0: f32 = 103.77;
+
+/// In-band DTMF detector with the timing of the one rtpengine uses (spandsp's receiver):
+/// eight Goertzel filters over 102-sample blocks at 8 kHz, single precision; a digit
+/// starts at the end of the second block in a row that holds it and ends at the end of
+/// the second block in a row without it, so the reported positions (and hence the
+/// telephone-event timestamps built from them) are the same as rtpengine's. Other rates
+/// that are multiples of 8 kHz are averaged down to 8 kHz first (the DTMF band ends at
+/// 1633 Hz, far below any alias).
 #[derive(Debug, Clone)]
 pub struct DtmfDetector {
-    coeff: [f64; 8],
-    state: [(f64, f64); 8],
-    energy: f64,
+    coeff: [f32; 8],
+    v2: [f32; 8],
+    v3: [f32; 8],
+    energy: f32,
     filled: usize,
-    block: usize,
-    /// Digit seen in the last block, and the one reported as started.
-    last: Option<u8>,
-    current: Option<u8>,
+    /// Input samples per 8 kHz sample, and the running sum of the current group.
+    decimate: u32,
+    sum: i32,
+    summed: u32,
+    /// Digit (event + 1, 0 = none) of the last block, and the one reported as held.
+    last_hit: u8,
+    in_digit: u8,
+    /// Level of the digit held, -dBm0 (the RFC 4733 volume).
+    volume: u8,
 }
 
-/// Minimum level per component: -36 dBm0, as mean square.
-const MIN_TONE_POWER: f64 = (DBM0_PEAK * 0.015_848_9) * (DBM0_PEAK * 0.015_848_9) / 2.0;
-/// A row/column peak must beat the others in its group by 6 dB.
-const PEAK_RATIO: f64 = 4.0;
-/// Allowed difference between the row and column power (twist): 8 dB.
-const MAX_TWIST: f64 = 6.31;
-/// The two tones must carry this share of the block's energy (rejects speech and noise).
-const MIN_TONE_SHARE: f64 = 0.7;
-
 impl DtmfDetector {
-    /// A detector for PCM at `sample_rate`.
+    /// A detector for PCM at `sample_rate` (8000 or a multiple of it up to 48000).
     pub fn new(sample_rate: u32) -> Result<Self, CodecError> {
-        if !(8000..=48000).contains(&sample_rate) {
+        if !(8000..=48000).contains(&sample_rate) || sample_rate % 8000 != 0 {
             return Err(CodecError::UnsupportedRate(sample_rate));
         }
-        let mut coeff = [0.0; 8];
-        for (i, c) in coeff.iter_mut().enumerate() {
-            let (row, col) = dtmf_frequencies([1, 4, 7, 10, 1, 2, 3, 12][i]).unwrap_or((0.0, 0.0));
-            let f = if i < 4 { row } else { col };
-            *c = 2.0 * (2.0 * PI * f / sample_rate as f64).cos();
-        }
+        const FREQS: [f64; 8] = [697.0, 770.0, 852.0, 941.0, 1209.0, 1336.0, 1477.0, 1633.0];
+        let coeff = FREQS.map(|f| (2.0 * (2.0 * PI * f / 8000.0).cos()) as f32);
         Ok(DtmfDetector {
             coeff,
-            state: [(0.0, 0.0); 8],
+            v2: [0.0; 8],
+            v3: [0.0; 8],
             energy: 0.0,
             filled: 0,
-            block: (sample_rate as usize * 205).div_ceil(8000),
-            last: None,
-            current: None,
+            decimate: sample_rate / 8000,
+            sum: 0,
+            summed: 0,
+            last_hit: 0,
+            in_digit: 0,
+            volume: 0,
         })
     }
 
     /// The digit currently held down, if any.
     pub fn current(&self) -> Option<u8> {
-        self.current
+        self.in_digit.checked_sub(1)
+    }
+
+    /// Level of the digit held (or last held) as an RFC 4733 volume (0-63, -dBm0).
+    pub fn volume(&self) -> u8 {
+        self.volume
     }
 
     /// Feeds PCM; calls `on_transition(transition, index)` for each digit start or end,
-    /// where `index` is the position in `pcm` of the block end that decided it.
+    /// where `index` is the position in `pcm` of the sample that completed the block
+    /// deciding it.
     pub fn process(&mut self, pcm: &[i16], mut on_transition: impl FnMut(DtmfTransition, usize)) {
         for (i, &x) in pcm.iter().enumerate() {
-            let x = x as f64;
+            let x = if self.decimate > 1 {
+                self.sum += i32::from(x);
+                self.summed += 1;
+                if self.summed < self.decimate {
+                    continue;
+                }
+                let avg = self.sum / self.decimate as i32;
+                self.sum = 0;
+                self.summed = 0;
+                avg as f32
+            } else {
+                f32::from(x)
+            };
             self.energy += x * x;
-            for (s, &c) in self.state.iter_mut().zip(&self.coeff) {
-                let s0 = x + c * s.0 - s.1;
-                *s = (s0, s.0);
+            for k in 0..8 {
+                let v1 = self.v2[k];
+                self.v2[k] = self.v3[k];
+                self.v3[k] = self.coeff[k] * self.v2[k] - v1 + x;
             }
             self.filled += 1;
-            if self.filled == self.block {
-                let digit = self.evaluate();
-                self.state = [(0.0, 0.0); 8];
-                self.energy = 0.0;
-                self.filled = 0;
-                // Two equal blocks in a row confirm a change (rejects single-block blips).
-                if digit == self.last && digit != self.current {
-                    if let Some(old) = self.current {
-                        on_transition(DtmfTransition::End(old), i);
-                    }
-                    if let Some(new) = digit {
-                        on_transition(DtmfTransition::Start(new), i);
-                    }
-                    self.current = digit;
-                }
-                self.last = digit;
+            if self.filled < BLOCK {
+                continue;
             }
+            let hit = self.evaluate();
+            if hit != self.in_digit && self.last_hit != self.in_digit {
+                // Two blocks in a row disagree with the digit held: a change. A new digit
+                // needs both blocks to agree; anything else ends the held one.
+                let new = if hit != 0 && hit == self.last_hit {
+                    hit
+                } else {
+                    0
+                };
+                if let Some(old) = self.in_digit.checked_sub(1) {
+                    on_transition(DtmfTransition::End(old), i);
+                }
+                if let Some(d) = new.checked_sub(1) {
+                    let db = 10.0 * self.energy.max(1.0).log10() - ENERGY_DB_AT_0DBM0;
+                    self.volume = (-db.round()).clamp(0.0, 63.0) as u8;
+                    on_transition(DtmfTransition::Start(d), i);
+                }
+                self.in_digit = new;
+            }
+            self.last_hit = hit;
+            self.energy = 0.0;
+            self.filled = 0;
         }
     }
 
-    /// The digit in the block just completed, if it passes all checks.
-    fn evaluate(&self) -> Option<u8> {
-        let n = self.block as f64;
-        let mut power = [0.0; 8];
-        for (p, (&(s1, s2), &c)) in power.iter_mut().zip(self.state.iter().zip(&self.coeff)) {
-            // |X(f)|^2 scaled to the mean square of a sine at f.
-            *p = 2.0 * (s1 * s1 + s2 * s2 - c * s1 * s2) / (n * n);
+    /// Finishes the block's filters and returns the digit it holds (event + 1), or 0.
+    fn evaluate(&mut self) -> u8 {
+        let mut power = [0f32; 8];
+        for (k, p) in power.iter_mut().enumerate() {
+            let c = self.coeff[k];
+            // One more step with zero input, then the squared magnitude.
+            let v2 = self.v3[k];
+            let v3 = c * v2 - self.v2[k];
+            *p = (v3 * v3 + v2 * v2 - v2 * v3 * c) * 2.0;
+            self.v2[k] = 0.0;
+            self.v3[k] = 0.0;
         }
-        let peak = |group: &[f64]| {
-            let (idx, &max) = group.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
-            let clear = group
-                .iter()
-                .enumerate()
-                .all(|(j, &p)| j == idx || p * PEAK_RATIO < max);
-            clear.then_some((idx, max))
+        let best = |group: &[f32]| {
+            let mut b = 0;
+            for j in 1..4 {
+                if group[j] > group[b] {
+                    b = j;
+                }
+            }
+            b
         };
-        let (row, row_p) = peak(&power[..4])?;
-        let (col, col_p) = peak(&power[4..])?;
-        let mean_square = self.energy / n;
-        if row_p < MIN_TONE_POWER
-            || col_p < MIN_TONE_POWER
-            || row_p > col_p * MAX_TWIST
-            || col_p > row_p * MAX_TWIST
-            || row_p + col_p < MIN_TONE_SHARE * mean_square
-        {
-            return None;
+        let (rows, cols) = power.split_at(4);
+        let (r, c) = (best(rows), best(cols));
+        let (rp, cp) = (rows[r], cols[c]);
+        if rp < MIN_TONE_POWER || cp < MIN_TONE_POWER {
+            return 0;
+        }
+        if !(cp < rp * REVERSE_TWIST && cp * NORMAL_TWIST > rp) {
+            return 0;
+        }
+        for j in 0..4 {
+            if (j != c && cols[j] * RELATIVE_PEAK > cp) || (j != r && rows[j] * RELATIVE_PEAK > rp)
+            {
+                return 0;
+            }
+        }
+        if rp + cp <= TO_TOTAL_ENERGY * self.energy {
+            return 0;
         }
         const EVENTS: [[u8; 4]; 4] = [[1, 2, 3, 12], [4, 5, 6, 13], [7, 8, 9, 14], [10, 0, 11, 15]];
-        Some(EVENTS[row][col])
+        EVENTS[r][c] + 1
     }
 }
 
@@ -328,12 +400,54 @@ mod tests {
         let mut gen = ToneGenerator::new(5, 0, 8000).unwrap();
         let mut pcm = [0i16; 8000];
         gen.fill(&mut pcm);
-        // Two components of equal power summing to 0 dBm0: rms = peak(0 dBm0) / sqrt(2).
-        let expected = DBM0_PEAK / std::f64::consts::SQRT_2;
-        assert!((rms(&pcm) / expected - 1.0).abs() < 0.01, "{}", rms(&pcm));
+        // Two sines of amplitude 32767/2 each: rms 32767/2.
+        assert!((rms(&pcm) / 16383.5 - 1.0).abs() < 0.01, "{}", rms(&pcm));
         let mut quiet = ToneGenerator::new(5, 20, 8000).unwrap();
         quiet.fill(&mut pcm);
-        assert!((rms(&pcm) / (expected / 10.0) - 1.0).abs() < 0.01);
+        assert!((rms(&pcm) / 1638.35 - 1.0).abs() < 0.01, "{}", rms(&pcm));
+        // rtpengine's first samples of digit 8 at volume 16 (its tests' PCMU bytes
+        // ff b0 ac bc are these, rounded to the nearest µ-law level).
+        let mut eight = ToneGenerator::new(8, 16, 8000).unwrap();
+        let mut first = [0i16; 4];
+        eight.fill(&mut first);
+        assert_eq!(first, [0, 3862, 4770, 2336]);
+    }
+
+    #[test]
+    fn detection_timing_is_rtpengines() {
+        // rtpengine's "PCM to RFC DTMF transcoding" test: 40 ms of PCMU 0x00 (a strong DC
+        // level), 60 ms of digit 8 at volume 16, PCMU 0x00 again. Its detector confirms the
+        // digit at sample 612 (the second whole 102-sample block of tone) and its end at
+        // 918, with level -15.
+        let mut pcm = [crate::g711::ulaw_decode(0); 1280];
+        ToneGenerator::new(8, 16, 8000)
+            .unwrap()
+            .fill(&mut pcm[320..800]);
+        // As rtpengine's test sends it: each sample at the nearest µ-law level. The
+        // blocks straddling the tone's edges are borderline, so the quantisation counts.
+        let levels: Vec<i16> = (0..=255u8).map(crate::g711::ulaw_decode).collect();
+        for s in pcm.iter_mut() {
+            let x = *s;
+            *s = *levels
+                .iter()
+                .min_by_key(|&&l| (i32::from(l) - i32::from(x)).abs())
+                .unwrap_or(&0);
+        }
+        let mut det = DtmfDetector::new(8000).unwrap();
+        let mut seen = Vec::new();
+        let mut offset = 0;
+        for frame in pcm.chunks(160) {
+            det.process(frame, |t, i| seen.push((t, offset + i + 1)));
+            offset += frame.len();
+        }
+        assert_eq!(
+            seen,
+            [
+                (DtmfTransition::Start(8), 612),
+                (DtmfTransition::End(8), 918)
+            ]
+        );
+        assert!((15..=16).contains(&det.volume()), "{}", det.volume());
     }
 
     #[test]

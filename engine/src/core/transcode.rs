@@ -43,14 +43,15 @@
 //!   the output timeline moves on by the event's duration, and the sender's audio during
 //!   the event is dropped (the event replaces it). When the output side has no
 //!   telephone-event the digit is rendered in-band as a DTMF tone instead.
-//! * In-band DTMF detection (`detect DTMF`, [`TranscodeSpec::detect_dtmf`]): toward a side
-//!   with telephone-event, every output frame's PCM goes through a Goertzel detector
-//!   before it is encoded. While a digit is held, its frames are sent as RFC 4733 event
-//!   reports (the other side's payload type, one per output frame, duration growing by a
-//!   frame) instead of audio, so the receiver does not see the digit twice; the end is
-//!   reported three times and audio resumes. Detection confirms a
-//!   digit after two 25.6 ms blocks, so the first ~50 ms of a tone still leave as audio
-//!   (too short to count as a digit, ITU-T Q.24 asks for 40 ms of tone).
+//! * In-band DTMF detection ([`TranscodeSpec::detect_dtmf`]: `detect DTMF`, or DTMF
+//!   transcoding toward a side with telephone-event): the decoded PCM goes through a
+//!   detector with the timing of rtpengine's (spandsp's, 102-sample blocks at 8 kHz);
+//!   each digit start and end is queued with its position on the output timeline. The
+//!   first output frame at or after a start goes out as an RFC 4733 report instead of
+//!   audio (the other side's payload type, marker, duration one frame), each further frame
+//!   as a report with the duration grown by a frame, and the first frame at or after the
+//!   end as the end report, three times; audio resumes after it. The receiver does not
+//!   see the digit twice, and the packets are the ones rtpengine sends.
 //!
 //! * Opus is encoded at [`OPUS_DEFAULT_BITRATE`] unless the plan gives a bitrate, with the
 //!   complexity [`opus_complexity`] picks for it; both were chosen by measuring PESQ against
@@ -72,7 +73,7 @@ pub use spec::{
     TranscodeSpec, OPUS_DEFAULT_BITRATE,
 };
 
-use dtmf::{Detected, EventState};
+use dtmf::{Detected, EventState, PendingDtmf, PENDING_DTMF};
 use ngmedia_codecs::dtmf::DtmfDetector;
 use ngmedia_codecs::{Codec, CodecKind, CodecParams, Decoder, Encoder, EncoderOptions, Resampler};
 use sequencer::{Insert, Sequencer, SLOT_BYTES, WAIT_PACKETS};
@@ -149,6 +150,9 @@ pub struct Transcoder {
     /// In-band DTMF detector on the PCM going to the encoder (`detect_dtmf`).
     detector: Option<DtmfDetector>,
     detected: Option<Detected>,
+    /// Detector results not yet reached by the encoder.
+    pending_dtmf: [PendingDtmf; PENDING_DTMF],
+    pending_dtmf_len: usize,
     /// Input reordering.
     sequencer: Sequencer,
     /// Timestamp of the last input packet used (rtpengine's `last_ts`), to give up on a
@@ -256,6 +260,8 @@ impl Transcoder {
             event: None,
             detector,
             detected: None,
+            pending_dtmf: [PendingDtmf::default(); PENDING_DTMF],
+            pending_dtmf_len: 0,
             sequencer: Sequencer::new(),
             last_ts: None,
             cur_seq: 0,

@@ -167,6 +167,10 @@ pub struct CodecState {
     single_codec: bool,
     /// `detect DTMF` given with the offer.
     detect_dtmf: bool,
+    /// telephone-event was offered to the answerer by `transcode` although the offerer
+    /// has none: DTMF is translated between in-band tones and events.
+    #[serde(default)]
+    events_added: bool,
     /// Encoder parameters (`set`).
     set: Vec<String>,
     /// The offer's `transcode: [CN]` added CN toward the answerer.
@@ -253,7 +257,32 @@ pub(super) fn offer(
     let mut used: Vec<u8> = codecs.iter().map(|c| c.pt).collect();
     let mut added = Vec::new();
     let mut cn_added = false;
+    let mut events_added = false;
     for spec in specs(&opts.transcode) {
+        if spec.name.eq_ignore_ascii_case("telephone-event") {
+            // DTMF transcoding: offer telephone-event at the named rate (8000 by default)
+            // even when A has none; in-band digits of A are then sent to B as events
+            // and B's events to A as tones (rtpengine's `for_transcoding` event type).
+            let rate = spec.clock.unwrap_or(8000);
+            let have = events
+                .iter()
+                .chain(&added)
+                .any(|c| is_event(c) && c.clock_rate == rate);
+            if !have {
+                if let Some(pt) = free_pt(&used) {
+                    used.push(pt);
+                    added.push(SdpCodec {
+                        pt,
+                        name: "telephone-event".into(),
+                        clock_rate: rate,
+                        channels: None,
+                        fmtp: Some(EVENTS_FMTP.into()),
+                    });
+                    events_added = true;
+                }
+            }
+            continue;
+        }
         if spec.name.eq_ignore_ascii_case("CN") {
             // Comfort noise toward B: we generate it from silence and decode B's.
             let have = primary.iter().chain(&added).any(is_cn);
@@ -355,6 +384,7 @@ pub(super) fn offer(
         always_transcode: opts.always_transcode,
         single_codec: opts.single_codec,
         detect_dtmf: opts.detect_dtmf,
+        events_added,
         set: opts.set.clone(),
         cn_added,
     };
@@ -487,6 +517,15 @@ pub(super) fn answer(
         let set = specs(&[state.set.clone(), opts.set.clone()].concat());
         set.iter().find(|s| s.matches(c)).and_then(|s| s.bitrate)
     };
+    // DTMF transcoding (rtpengine README, "DTMF transcoding"): forward, telephone-event
+    // was added to the offer by `transcode` and B accepted it; reverse, A offered
+    // telephone-event, `always transcode` is set and B rejected it. Either way all audio
+    // goes through a transcoder, B's or A's events become tones and the other side's
+    // in-band digits are detected and sent as events.
+    let dtmf_forward =
+        |rate: u32| state.events_added && a_event_at(rate).is_none() && b_event_at(rate).is_some();
+    let dtmf_reverse =
+        |rate: u32| always && a_event_at(rate).is_some() && b_event_at(rate).is_none();
     let spec_pair =
         |a: &SdpCodec, b: &SdpCodec, same: bool| -> Option<(TranscodeSpec, TranscodeSpec)> {
             let (ai, bi) = (transcodable(a)?, transcodable(b)?);
@@ -510,8 +549,12 @@ pub(super) fn answer(
             };
             // Detection only where the sender has no events of its own (rtpengine: `detect
             // DTMF` enables the DSP when the receiving side lacks a DTMF payload type).
+            // Transcoding toward a side whose telephone-event the sender lacks: in-band
+            // digits become events (rtpengine: `pcm_dtmf_detect` for a sink event type
+            // kept `for_transcoding`).
+            let xlate = state.events_added || !same || dtmf_reverse(a.clock_rate);
             let detect_from = |from: &CodecEnd, to: &CodecEnd| {
-                detect && from.event_pt.is_none() && to.event_pt.is_some()
+                (detect || xlate) && from.event_pt.is_none() && to.event_pt.is_some()
             };
             Some((
                 TranscodeSpec {
@@ -576,9 +619,20 @@ pub(super) fn answer(
                 keep
             });
         }
-        // Forced ptime on either side that differs, in-band DTMF to detect, or CN one side
-        // lacks: decode.
-        let repack = (state.ptime.is_some() || ptime_reverse.is_some() || detect || cn_transcode)
+        let dtmf_xlate = dtmf_forward(a.clock_rate) || dtmf_reverse(a.clock_rate);
+        if dtmf_reverse(a.clock_rate) {
+            // A keeps its telephone-event: its digits are rendered in-band for B.
+            if let Some(e) = a_event_at(a.clock_rate) {
+                list.push(e);
+            }
+        }
+        // Forced ptime on either side that differs, in-band DTMF to detect, CN one side
+        // lacks, or DTMF transcoding: decode.
+        let repack = (state.ptime.is_some()
+            || ptime_reverse.is_some()
+            || detect
+            || cn_transcode
+            || dtmf_xlate)
             .then(|| spec_pair(a, b, true))
             .flatten()
             .filter(|(ab, ba)| {
@@ -586,6 +640,7 @@ pub(super) fn answer(
                     || ab.detect_dtmf
                     || ba.detect_dtmf
                     || cn_transcode
+                    || dtmf_xlate
             });
         let (from_offerer, from_answerer) = match repack {
             Some((ab, ba)) => (Some(ab), Some(ba)),

@@ -51,7 +51,9 @@ impl Transcoder {
         };
         let ch = self.decoder.channels() as usize;
         let frames = n / ch.max(1);
+        let before = self.fifo_len;
         self.push_pcm_from_scratch(frames, ch);
+        self.detect_pcm(before, self.fifo_len - before);
         // Input clock units from decoder samples (G.722: 320 samples are 160 units).
         let units = (frames as u64 * in_clock as u64 / self.decoder.pcm_rate() as u64) as u32;
         if let Some(st) = &mut self.input {
@@ -216,7 +218,7 @@ impl Transcoder {
         let mut used = 0;
         while self.fifo_len - used >= frame {
             self.mask_frame(used, frame);
-            if self.detect_frame(used, frame, step) {
+            if self.detect_frame(step) {
                 used += frame;
                 continue;
             }

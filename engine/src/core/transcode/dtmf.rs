@@ -1,16 +1,13 @@
 //! DTMF in a [`Transcoder`]: telephone-event (RFC 4733) forwarded on the output clock or
 //! rendered in-band as a tone, and in-band digits detected and sent as events.
 
-use ngmedia_codecs::dtmf::{DtmfDetector, TelephoneEvent, ToneGenerator};
+use ngmedia_codecs::dtmf::{DtmfDetector, DtmfTransition, TelephoneEvent, ToneGenerator};
 
 use crate::core::dtmf_inject::tone_sample;
 use crate::core::media_control::BlockDtmf;
 
 use super::{write_header, Transcoder, FIFO};
 use crate::core::rtp::RtpHeader;
-
-/// Volume of DTMF tones rendered in-band when the event carries none (-10 dBm0).
-const DEFAULT_TONE_VOLUME: u8 = 10;
 
 #[derive(Debug)]
 pub(super) struct EventState {
@@ -28,11 +25,25 @@ pub(super) struct EventState {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Detected {
     event: u8,
-    /// Event timestamp on the output timeline (start of the current segment).
+    volume: u8,
+    /// Event timestamp on the output timeline: the first output frame at or after the
+    /// detection (rtpengine canonicalises the start to the frame it replaces).
     ts: u32,
-    /// Output clock units reported so far in this segment.
-    duration: u32,
 }
+
+/// A start or end the detector found, waiting for the output frame it falls into.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct PendingDtmf {
+    /// The digit that starts, `None` for the end of the one held.
+    event: Option<u8>,
+    volume: u8,
+    /// Output timeline position of the detector's block end that decided it.
+    ts: u32,
+}
+
+/// Detector results waiting for their output frame: at most a start and an end per
+/// frame in practice; a burst beyond this drops the oldest.
+pub(super) const PENDING_DTMF: usize = 8;
 
 /// Masking of in-band digits in the decoded audio (rtpengine's PCM DTMF replacement of the
 /// `DTMF-security` modes): a detector on the PCM going to the encoder; while it holds a
@@ -116,62 +127,97 @@ impl Transcoder {
         }
     }
 
-    /// In-band DTMF detection on the output frame at `fifo[start..start + frame]`. Returns
-    /// true when a digit is held and the frame went out as an event report instead.
-    pub(super) fn detect_frame(&mut self, start: usize, frame: usize, step: u32) -> bool {
-        let (Some(det), Some(pt)) = (self.detector.as_mut(), self.spec.output.event_pt) else {
-            return false;
+    /// In-band DTMF detection on PCM just decoded into `fifo[start..start + len]` (the
+    /// FIFO starts at the next output frame, whose timestamp is `self.ts`). Digit starts
+    /// and ends are queued with their position on the output timeline, as rtpengine's
+    /// DSP callback queues them for its encoder.
+    pub(super) fn detect_pcm(&mut self, start: usize, len: usize) {
+        let Some(det) = self.detector.as_mut() else {
+            return;
         };
-        det.process(&self.fifo[start..start + frame], |_, _| {});
-        let held = det.current();
-        if let Some(d) = self.detected {
-            if held != Some(d.event) {
-                // Digit released (or replaced): the end report, sent three times
-                // (RFC 4733 §2.5.1.4), then audio resumes as a new talk spurt.
-                let end = TelephoneEvent {
-                    event: d.event,
-                    end: true,
-                    volume: DEFAULT_TONE_VOLUME,
-                    duration: d.duration.min(u16::MAX as u32) as u16,
-                };
-                for _ in 0..3 {
-                    self.queue_event(pt, false, d.ts, end);
-                }
-                self.detected = None;
+        let out_clock = u64::from(self.spec.output.codec.clock_rate);
+        let pcm_rate = u64::from(self.pcm_rate.max(1));
+        let base = self.ts;
+        let pending = &mut self.pending_dtmf;
+        let pending_len = &mut self.pending_dtmf_len;
+        let pcm = &self.fifo[start..start + len];
+        det.process(pcm, |t, i| {
+            let pos = (start + i + 1) as u64 * out_clock / pcm_rate;
+            let item = PendingDtmf {
+                event: match t {
+                    DtmfTransition::Start(e) => Some(e),
+                    DtmfTransition::End(_) => None,
+                },
+                volume: 0,
+                ts: base.wrapping_add(pos as u32),
+            };
+            if *pending_len == PENDING_DTMF {
+                pending.copy_within(1.., 0);
+                *pending_len -= 1;
+            }
+            pending[*pending_len] = item;
+            *pending_len += 1;
+        });
+        // The level is known once the block is evaluated: give it to the starts just
+        // queued.
+        let volume = det.volume();
+        for p in &mut self.pending_dtmf[..self.pending_dtmf_len] {
+            if p.event.is_some() && p.volume == 0 {
+                p.volume = volume;
             }
         }
-        let Some(event) = held else {
+    }
+
+    /// The output frame about to be encoded (timestamp `self.ts`, `step` long) in the
+    /// light of the detected digits: returns true when it went out as telephone-event
+    /// reports instead of audio. As rtpengine's encoder does (`dtmf_event_payload`): a
+    /// digit starts in the first frame at or after its detection (marker set, duration
+    /// one frame), each further frame raises the duration, and the first frame at or
+    /// after its end carries the end bit, sent three times; audio resumes after that.
+    pub(super) fn detect_frame(&mut self, step: u32) -> bool {
+        let Some(pt) = self.spec.output.event_pt else {
             return false;
         };
-        // The first report of a digit carries the marker (RFC 4733 §2.5.1.2).
-        let marker = self.detected.is_none();
-        let d = match self.detected {
-            // A segment's duration is 16 bits: a long digit continues in a new segment
-            // at the current time (RFC 4733 §2.5.1.3).
-            Some(d) if d.duration + step > u16::MAX as u32 => Detected {
-                ts: self.ts,
-                duration: 0,
-                ..d
-            },
-            Some(d) => d,
-            None => Detected {
+        if self.detector.is_none() {
+            return false;
+        }
+        let now = self.ts;
+        let prev = self.detected;
+        let mut cur = prev;
+        let mut taken = 0;
+        for p in &self.pending_dtmf[..self.pending_dtmf_len] {
+            if (now.wrapping_sub(p.ts) as i32) < 0 {
+                break; // a later frame's
+            }
+            cur = p.event.map(|event| Detected {
                 event,
-                ts: self.ts,
-                duration: 0,
-            },
+                volume: p.volume,
+                ts: now,
+            });
+            taken += 1;
+        }
+        if taken > 0 {
+            self.pending_dtmf
+                .copy_within(taken..self.pending_dtmf_len, 0);
+            self.pending_dtmf_len -= taken;
+        }
+        self.detected = cur;
+        let (d, end, marker) = match (prev, cur) {
+            (None, None) => return false,
+            (Some(p), None) => (p, true, false),
+            (None, Some(c)) => (c, false, true),
+            (Some(_), Some(c)) => (c, false, false),
         };
-        let d = Detected {
-            duration: d.duration + step,
-            ..d
-        };
-        self.detected = Some(d);
         let report = TelephoneEvent {
-            event,
-            end: false,
-            volume: DEFAULT_TONE_VOLUME,
-            duration: d.duration as u16,
+            event: d.event,
+            end,
+            volume: d.volume.min(63),
+            duration: now.wrapping_sub(d.ts).wrapping_add(step) as u16,
         };
-        self.queue_event(pt, marker, d.ts, report);
+        // The end report goes out three times (RFC 4733 §2.5.1.4).
+        for _ in 0..if end { 3 } else { 1 } {
+            self.queue_event(pt, marker, d.ts, report);
+        }
         // The frame's time passes on the output timeline although no audio is sent.
         self.ts = self.ts.wrapping_add(step);
         true
@@ -206,12 +252,8 @@ impl Transcoder {
             // Flush buffered audio so the event starts where the audio stopped.
             self.encode_ready();
             let tone = if self.spec.output.event_pt.is_none() {
-                let volume = if ev.volume == 0 {
-                    DEFAULT_TONE_VOLUME
-                } else {
-                    ev.volume
-                };
-                ToneGenerator::new(ev.event, volume, self.pcm_rate).ok()
+                // The event's own level, as rtpengine renders it (0 is 0 dBm0).
+                ToneGenerator::new(ev.event, ev.volume, self.pcm_rate).ok()
             } else {
                 None
             };
