@@ -81,7 +81,6 @@ fn rtpengine_command_line_starts_and_answers_ng() {
         "--table",
         "--listen-cli",
         "--listen-udp",
-        "--silence-detect",
         "--log-facility",
         "--no-fallback",
         "--graphite-interval",
@@ -94,8 +93,10 @@ fn rtpengine_command_line_starts_and_answers_ng() {
     }
     let log = daemon.log_text();
     assert_eq!(log.matches("accepted and ignored").count(), 1, "{log}");
-    // Acting options act: the debug level (-L 7) and the pid file (-p); -T (tos) acts too.
+    // Acting options act: the debug level (-L 7) and the pid file (-p); -T (tos) and
+    // --silence-detect act too.
     assert!(!warning.contains("--tos"), "{warning}");
+    assert!(!warning.contains("--silence-detect"), "{warning}");
     assert!(log.contains("DEBUG"), "{log}");
     let pid = std::fs::read_to_string(&pidfile).expect("pid file written");
     assert_eq!(pid.trim(), daemon.pid().to_string());

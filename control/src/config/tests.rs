@@ -985,11 +985,17 @@ fn transports_and_load_limits() {
     let off = r(&[]).unwrap();
     assert_eq!(off.transports.ng_rate_limit, Some(DEFAULT_NG_RATE_LIMIT));
     assert_eq!(
-        r(&["--ng-rate-limit", "0"]).unwrap().transports.ng_rate_limit,
+        r(&["--ng-rate-limit", "0"])
+            .unwrap()
+            .transports
+            .ng_rate_limit,
         None
     );
     assert_eq!(
-        r(&["--ng-rate-limit=150"]).unwrap().transports.ng_rate_limit,
+        r(&["--ng-rate-limit=150"])
+            .unwrap()
+            .transports
+            .ng_rate_limit,
         Some(150)
     );
     assert_eq!(off.transports.listen_tcp_ng, None);
