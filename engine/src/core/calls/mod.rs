@@ -213,7 +213,8 @@ pub struct Calls {
 
 impl Calls {
     pub fn new(config: Arc<EngineConfig>, media: Arc<dyn MediaPlane>) -> Calls {
-        let loop_marker = format!("{:016x}", rand::thread_rng().gen::<u64>());
+        // 12 hex digits, the length of rtpengine's instance id.
+        let loop_marker = format!("{:012x}", rand::thread_rng().gen::<u64>() >> 16);
         let dtls = match DtlsIdentity::generate() {
             Ok(id) => Some(Arc::new(id)),
             Err(e) => {
