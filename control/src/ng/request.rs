@@ -391,6 +391,16 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
             oa.to_tag = to_tag;
             oa.via_branch = f.via_branch.take();
             oa.delete_delay = f.delete_delay;
+            oa.output_destination = f.output_destination.take();
+            // `block-DTMF` takes the replacement of the same request, as `block DTMF` does.
+            if let Some(b) = oa.block_dtmf.as_mut() {
+                b.frequency = f.frequency;
+                b.digit = f
+                    .code
+                    .and_then(|c| u8::try_from(c).ok())
+                    .and_then(|c| ngmedia_engine::core::calls::dtmf_code(i64::from(c)));
+                b.volume = f.volume.map(|v| v.unsigned_abs().min(63) as u8);
+            }
             if oa.set_label.is_some() {
                 // rtpengine reads `set-label` for subscriptions and media commands only; an
                 // offer or answer labels its party with `label`.
@@ -551,6 +561,7 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
                         .code
                         .and_then(|c| u8::try_from(c).ok())
                         .and_then(|c| ngmedia_engine::core::calls::dtmf_code(i64::from(c))),
+                    volume: f.volume.map(|v| v.unsigned_abs().min(63) as u8),
                 }),
                 CommandKind::UnblockDtmf => ControlAction::UnblockDtmf,
                 CommandKind::BlockMedia => ControlAction::BlockMedia,

@@ -78,6 +78,9 @@ pub struct MediaControl {
     /// Replacement digit of [`BlockDtmf::Dtmf`] (event code 0–15).
     #[serde(default)]
     pub digit: Option<u8>,
+    /// Level (-dBm0) of the replacement tone or digit (`volume`; default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<u8>,
 }
 
 impl MediaControl {
@@ -98,6 +101,7 @@ impl MediaControl {
             silence_media: call.silence_media || leg.silence_media,
             tone_freq: src.tone_freq,
             digit: src.digit,
+            volume: src.volume,
         }
     }
 }
@@ -139,9 +143,11 @@ pub struct StreamControl {
     pub block_dtmf: BlockDtmf,
     /// The party's RTP payloads are replaced by silence in its codec.
     pub silence: bool,
-    /// Replacement tone (Hz) and digit for in-band digits of a transcoded stream.
+    /// Replacement tone (Hz), digit and level (-dBm0) for in-band digits of a transcoded
+    /// stream.
     pub tone_freq: Option<u32>,
     pub digit: Option<u8>,
+    pub volume: Option<u8>,
     /// Payload types of the party's stream and what they carry.
     pub payloads: Vec<(u8, PayloadKind)>,
 }
@@ -359,6 +365,7 @@ mod tests {
             silence,
             tone_freq: None,
             digit: None,
+            volume: None,
             payloads: vec![
                 (0, PayloadKind::Pcmu),
                 (8, PayloadKind::Pcma),
@@ -511,6 +518,7 @@ mod tests {
             silence_media: false,
             tone_freq: None,
             digit: Some(3),
+            volume: None,
         };
         let json = serde_json::to_string(&c).unwrap();
         assert!(json.contains("\"block_dtmf\":\"dtmf\""), "{json}");

@@ -212,6 +212,8 @@ pub struct OfferAnswer {
     /// …, or `other` for any type not in that list) are left out of the SDP passed on; the
     /// answer gives them back to the offerer rejected (port 0).
     pub sdp_media_remove: Vec<String>,
+    /// `output-destination`: the file name stem of the call's recording.
+    pub output_destination: Option<String>,
     /// `media echo`: reflect or drop media instead of relaying it.
     pub media_echo: Option<MediaEcho>,
     /// `record call: yes|no` key (the flag form sets `flags.record_call`).
@@ -396,6 +398,8 @@ pub struct BlockDtmfOptions {
     pub frequency: Option<u32>,
     /// `digit`/`code`: the replacement digit of mode `DTMF` (event code).
     pub digit: Option<u8>,
+    /// `volume`: level of the replacement tone or digit, -dBm0 (0–63).
+    pub volume: Option<u8>,
 }
 
 /// The media control commands (rtpengine's `call_block_dtmf_ng` and siblings).

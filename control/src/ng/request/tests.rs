@@ -116,7 +116,7 @@ fn media_control_commands() {
         Command::MediaControl(kind, r) => (kind, r),
         other => panic!("not a media control command: {other:?}"),
     };
-    let (kind, r) = ctl(b"d7:command10:block DTMF7:call-id1:c8:from-tag1:a13:DTMF-security7:silence9:frequency3:500e");
+    let (kind, r) = ctl(b"d7:command10:block DTMF7:call-id1:c8:from-tag1:a13:DTMF-security7:silence9:frequency3:5006:volumei-20ee");
     assert_eq!(kind, CommandKind::BlockDtmf);
     assert_eq!(r.target.from_tag.as_deref(), Some("a"));
     assert_eq!(
@@ -125,8 +125,26 @@ fn media_control_commands() {
             mode: Some(BlockDtmf::Silence),
             frequency: Some(500),
             digit: None,
+            volume: Some(20),
         })
     );
+    // The `block-DTMF` flag of an offer takes the same replacement keys.
+    let r = parse(b"d7:command5:offer3:sdp3:v=07:call-id1:c8:from-tag1:a5:flagsl10:block-DTMFe13:DTMF-security4:DTMF4:code1:76:volumei5e18:output-destination3:rece")
+        .unwrap();
+    let Command::Offer(oa) = r.command else {
+        panic!("not an offer")
+    };
+    assert_eq!(
+        oa.block_dtmf,
+        Some(BlockDtmfOptions {
+            mode: Some(BlockDtmf::Dtmf),
+            frequency: None,
+            digit: Some(7),
+            volume: Some(5),
+        })
+    );
+    assert_eq!(oa.output_destination.as_deref(), Some("rec"));
+    assert!(r.unsupported.is_empty(), "{:?}", r.unsupported);
     let (kind, r) = ctl(b"d7:command13:unblock_media7:call-id1:c3:all3:alle");
     assert_eq!(
         (kind, r.action, r.target.all),

@@ -83,6 +83,9 @@ fn set(control: &mut MediaControl, action: &ControlAction) {
             if o.digit.is_some() {
                 control.digit = o.digit;
             }
+            if o.volume.is_some() {
+                control.volume = o.volume;
+            }
         }
         ControlAction::UnblockDtmf => control.block_dtmf = BlockDtmf::Off,
         ControlAction::BlockMedia => control.block_media = true,

@@ -552,6 +552,9 @@ impl Calls {
         }
         if self.recorder.is_some() {
             call.record |= req.flags.record_call || req.record_call == Some(true);
+            if req.output_destination.is_some() {
+                call.record_destination = req.output_destination.clone();
+            }
         }
         // A new offer revives a call that was deleted with a delay (rtpengine does the same).
         call.delete_at = None;
@@ -674,6 +677,9 @@ impl Calls {
         call.leg_mut(offerer).peer = Some(answerer);
         call.leg_mut(answerer).peer = Some(offerer);
         control::on_offer_answer(call, answerer, req);
+        if self.recorder.is_some() && req.output_destination.is_some() {
+            call.record_destination = req.output_destination.clone();
+        }
         if let Some(l) = &req.to_label {
             call.leg_mut(offerer).label = Some(l.clone());
         }

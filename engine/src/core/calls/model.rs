@@ -651,6 +651,7 @@ impl Call {
                     silence: control.silence_media,
                     tone_freq: control.tone_freq,
                     digit: control.digit,
+                    volume: control.volume,
                     payloads: if control.block_dtmf.is_on() || control.silence_media {
                         this.codecs
                             .iter()

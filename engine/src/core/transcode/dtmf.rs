@@ -54,6 +54,8 @@ pub(crate) struct InbandMask {
     detector: DtmfDetector,
     tone_freq: u32,
     digit: u8,
+    /// Level of the replacement, -dBm0.
+    volume: u8,
     /// The digit a masked tone is being replaced with (`random` picks one per tone).
     replacing: Option<u8>,
     /// Samples of replacement produced (the replacement's phase).
@@ -70,17 +72,25 @@ impl Transcoder {
     /// decoded PCM are replaced by silence (`drop`, `silence`), a plain tone (`tone`,
     /// `frequency`) or another digit (`zero`, `DTMF` with `digit`, `random`). Detection
     /// confirms a digit after about 50 ms, which still pass.
-    pub fn set_block_dtmf(&mut self, mode: BlockDtmf, tone_freq: Option<u32>, digit: Option<u8>) {
+    pub fn set_block_dtmf(
+        &mut self,
+        mode: BlockDtmf,
+        tone_freq: Option<u32>,
+        digit: Option<u8>,
+        volume: Option<u8>,
+    ) {
         if !mode.is_on() {
             self.mask = None;
             return;
         }
         let tone_freq = tone_freq.unwrap_or(DEFAULT_MASK_TONE_HZ);
         let digit = digit.unwrap_or(0);
+        let volume = volume.unwrap_or(MASK_TONE_VOLUME).min(63);
         if let Some(m) = self.mask.as_mut() {
             m.mode = mode;
             m.tone_freq = tone_freq;
             m.digit = digit;
+            m.volume = volume;
             return;
         }
         if let Ok(detector) = DtmfDetector::new(self.pcm_rate) {
@@ -89,6 +99,7 @@ impl Transcoder {
                 detector,
                 tone_freq,
                 digit,
+                volume,
                 replacing: None,
                 pos: 0,
             }));
@@ -107,6 +118,9 @@ impl Transcoder {
             return;
         }
         let rate = self.pcm_rate;
+        // The plain tone's amplitude at the default level, scaled by the level asked for.
+        let amplitude = 32767.0 / 2.0 / 3.162 * 10f64.powf(f64::from(MASK_TONE_VOLUME) / 20.0)
+            / 10f64.powf(f64::from(m.volume) / 20.0);
         let digit = *m.replacing.get_or_insert_with(|| match m.mode {
             BlockDtmf::Random => rand::random::<u8>() % 16,
             BlockDtmf::Dtmf => m.digit,
@@ -116,10 +130,10 @@ impl Transcoder {
             *s = match m.mode {
                 BlockDtmf::Tone => {
                     let w = 2.0 * std::f64::consts::PI * f64::from(m.tone_freq) / f64::from(rate);
-                    ((w * f64::from(m.pos)).sin() * 32767.0 / 2.0 / 3.162) as i16
+                    ((w * f64::from(m.pos)).sin() * amplitude) as i16
                 }
                 BlockDtmf::Zero | BlockDtmf::Dtmf | BlockDtmf::Random => {
-                    tone_sample(digit, MASK_TONE_VOLUME, rate, m.pos)
+                    tone_sample(digit, m.volume, rate, m.pos)
                 }
                 _ => 0,
             };

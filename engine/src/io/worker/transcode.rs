@@ -202,7 +202,12 @@ fn finish(
 /// blocked.
 pub(super) fn set_control(e: &mut Entry, control: StreamControl) {
     if let Some(t) = e.transcoder.as_mut() {
-        t.set_block_dtmf(control.block_dtmf, control.tone_freq, control.digit);
+        t.set_block_dtmf(
+            control.block_dtmf,
+            control.tone_freq,
+            control.digit,
+            control.volume,
+        );
     }
     e.control = control;
 }
