@@ -160,6 +160,7 @@ impl Side {
             peer.pair.rtcp.key
         };
         let stream = |port, expected, rtp_sink, stats: &Arc<StreamStats>| StreamPlan {
+            alternates: Vec::new(),
             port,
             expected,
             latch: self.policy,

@@ -38,6 +38,7 @@ fn stream(
     transcode: TranscodeSpec,
 ) -> StreamPlan {
     StreamPlan {
+        alternates: Vec::new(),
         port,
         expected: Some(expected),
         latch: LatchPolicy::default(),

@@ -27,6 +27,7 @@ fn stream(
     sink: ngmedia_engine::core::plan::PortKey,
 ) -> StreamPlan {
     StreamPlan {
+        alternates: Vec::new(),
         port,
         expected: Some(expected),
         latch: LatchPolicy::default(),

@@ -67,6 +67,11 @@ impl Default for LatchPolicy {
 #[derive(Debug, Clone)]
 pub struct StreamPlan {
     pub port: PortKey,
+    /// The stream's sockets on the other addresses of its logical interface (rtpengine: the
+    /// other `sfds` of a `packet_stream`; only while the party does ICE with us). What they
+    /// receive is handled as if received on `port`, and what goes to the party leaves
+    /// through the one it was last heard on (or that matches the address family).
+    pub alternates: Vec<PortKey>,
     /// The party's address as signalled in SDP (`None`: unknown or `c=0.0.0.0`). Packets for
     /// the party go here until one of its packets fixes the real address.
     pub expected: Option<SocketAddr>,

@@ -33,6 +33,40 @@ pub enum IceMode {
     Force,
 }
 
+/// `ICE-lite` key (rtpengine's `ice_lite_option`): the sides of an offer toward which we
+/// are ICE-lite. `forward` is the side the offer goes to, `backward` the offerer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IceLite {
+    /// Full agent toward both sides.
+    Off,
+    Forward,
+    Backward,
+    Both,
+}
+
+impl IceLite {
+    /// Parse a value of the key (`forward`, `backward`, `both`, `off`).
+    pub fn parse(s: &str) -> Option<IceLite> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" => Some(IceLite::Off),
+            "forward" => Some(IceLite::Forward),
+            "backward" => Some(IceLite::Backward),
+            "both" => Some(IceLite::Both),
+            _ => None,
+        }
+    }
+
+    /// Whether we are lite toward (the receiver of the offer, the offerer).
+    pub fn sides(self) -> (bool, bool) {
+        match self {
+            IceLite::Off => (false, false),
+            IceLite::Forward => (true, false),
+            IceLite::Backward => (false, true),
+            IceLite::Both => (true, true),
+        }
+    }
+}
+
 /// `DTLS` key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DtlsMode {
@@ -187,6 +221,9 @@ pub struct OfferAnswer {
     pub media_address: Option<IpAddr>,
     pub address_family: Option<Family>,
     pub ice: IceMode,
+    /// `ICE-lite` (offers only): on which side we are an ICE-lite agent from now on;
+    /// `None` keeps what was settled (by default lite toward WebRTC, full elsewhere).
+    pub ice_lite: Option<IceLite>,
     pub rtcp_mux: RtcpMux,
     /// `transport-protocol`, verbatim (`RTP/AVP`, `RTP/SAVP`, ...).
     pub transport_protocol: Option<String>,

@@ -16,8 +16,8 @@ use tracing::warn;
 
 use super::sys::{self, Epoll, EventFd};
 use super::worker::{
-    drop_many, drop_packet, fan_out, inspect, protect, replaced, target, transcode, CopyKind, Core,
-    Entry, Now, Route, Watch, SRTP_TAIL_ROOM,
+    drop_many, drop_packet, fan_out, heard_on, inspect, protect, replaced, stream_slot, target,
+    transcode, CopyKind, Core, Entry, Now, Route, Watch, SRTP_TAIL_ROOM,
 };
 use crate::core::stats::{DropReason, WorkerCounters};
 
@@ -278,9 +278,15 @@ impl EpollWorker {
 
     /// Inspect a received batch, then forward it per route with one `sendmmsg` each
     /// (SRTP-protecting each packet for its sink first).
-    fn handle_batch(&mut self, idx: usize, n: usize, now: Now) {
+    fn handle_batch(&mut self, arrived: usize, n: usize, now: Now) {
         let EpollWorker { core, batch, .. } = self;
         let counters: &WorkerCounters = &core.counters;
+        // A socket on another address of a stream is handled by the stream's primary.
+        let idx = stream_slot(&core.slab, arrived);
+        let arrived_fd = match core.slab.get(arrived) {
+            Some(Some(e)) => e.port.raw_fd(),
+            _ => return,
+        };
         {
             let Some(entry) = core.slab[idx].as_mut() else {
                 return;
@@ -295,7 +301,7 @@ impl EpollWorker {
                 if route == Route::Reply {
                     // STUN responses are rare (a few per second per stream): one sendto each.
                     if let Some(src) = src {
-                        sys::send_to(entry.port.raw_fd(), &buf[..len], &src);
+                        sys::send_to(arrived_fd, &buf[..len], &src);
                     }
                     batch.route[k] = Route::None;
                     continue;
@@ -303,6 +309,9 @@ impl EpollWorker {
                 batch.route[k] = route;
                 batch.lens[k] = len;
             }
+        }
+        if let Some(&route) = batch.route[..n].iter().rev().find(|r| **r != Route::None) {
+            heard_on(&mut core.slab, idx, arrived, route);
         }
         // Subscribers get their copies before packets are protected for the peer.
         if matches!(core.slab.get(idx), Some(Some(e)) if e.has_copies()) {
@@ -379,7 +388,7 @@ impl EpollWorker {
             let Some(Some(sink_entry)) = core.slab.get(sink) else {
                 continue;
             };
-            let fd = sink_entry.port.raw_fd();
+            let (_, fd) = sink_entry.out_for(sink, dest);
             let (sent, failed) = batch.send(fd, n, route, dest);
             counters.count_relayed(sent);
             if let Some(Some(source)) = core.slab.get(idx) {

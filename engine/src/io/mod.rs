@@ -451,7 +451,11 @@ impl MediaPlane for MediaWorkers {
     }
 
     fn apply(&self, plan: CallPlan) {
-        let ports = self.take_pending(plan.streams.iter().map(|s| s.port));
+        let ports = self.take_pending(
+            plan.streams
+                .iter()
+                .flat_map(|s| std::iter::once(s.port).chain(s.alternates.iter().copied())),
+        );
         // If the worker is gone (shutdown), the command and its sockets are dropped.
         self.worker_for(plan.call)
             .send(Command::Apply { plan, ports });

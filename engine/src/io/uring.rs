@@ -36,8 +36,8 @@ use tracing::warn;
 
 use super::sys::{self, EventFd};
 use super::worker::{
-    drop_packet, fan_out, inspect, protect, replaced, target, transcode, CopyKind, Core, Entry,
-    Now, Route, Watch, SRTP_TAIL_ROOM,
+    drop_packet, fan_out, heard_on, inspect, protect, replaced, stream_slot, target, transcode,
+    CopyKind, Core, Entry, Now, Route, Watch, SRTP_TAIL_ROOM,
 };
 use crate::core::stats::DropReason;
 
@@ -638,6 +638,9 @@ impl UringWorker {
         // SAFETY: the payload and the buffer's tail after it (up to BUF_SIZE) belong to
         // buffer `bid`, which we own; the shared view above is not used past this point.
         let pkt = unsafe { std::slice::from_raw_parts_mut(base.add(pkt_off), BUF_SIZE - pkt_off) };
+        // A socket on another address of a stream is handled by the stream's primary.
+        let arrived = idx;
+        let idx = stream_slot(&self.core.slab, arrived);
         let Some(Some(entry)) = self.core.slab.get_mut(idx) else {
             self.bufs.push(bid);
             return;
@@ -651,6 +654,7 @@ impl UringWorker {
             truncated,
             now,
         );
+        heard_on(&mut self.core.slab, idx, arrived, route);
         if matches!(route, Route::Rtp | Route::Rtcp | Route::Transcode)
             && matches!(self.core.slab.get(idx), Some(Some(e)) if e.has_copies())
         {
@@ -695,7 +699,7 @@ impl UringWorker {
         if route == Route::Reply {
             // A STUN response back to the source, out of the receiving socket.
             match src {
-                Some(src) => self.send(bid, idx, idx, pkt.as_ptr(), plain_len, src),
+                Some(src) => self.send(bid, arrived, arrived, pkt.as_ptr(), plain_len, src),
                 None => self.bufs.push(bid),
             }
             return;
@@ -726,7 +730,11 @@ impl UringWorker {
                 return;
             }
         };
-        self.send(bid, idx, sink, pkt.as_ptr(), sent_len, dest);
+        let out = match self.core.slab.get(sink) {
+            Some(Some(s)) => s.out_for(sink, dest).0,
+            _ => sink,
+        };
+        self.send(bid, idx, out, pkt.as_ptr(), sent_len, dest);
     }
 
     /// Send `len` bytes at `pkt` (inside buffer `bid`) to `dest` out of slot `slot`; the

@@ -128,6 +128,24 @@ pub(crate) struct Entry {
     /// DTMF digits played into what this socket's party sends (`play DTMF`); kept once
     /// built, idle when its queue is empty.
     inject: Option<Box<DtmfInjector>>,
+    /// On a socket bound on another address of the stream's interface (a plan's
+    /// `alternates`): the stream's primary socket, and its slot once resolved. What this
+    /// socket receives is handled by the primary's state; the rest of this entry is idle.
+    alias_of: Option<(PortKey, Option<usize>)>,
+    /// On a primary socket: the keys of its alternates, and those resolved to live sockets.
+    alt_keys: Vec<PortKey>,
+    alts: Vec<AltSocket>,
+    /// The party was last heard on `alts[i]` rather than on this socket (rtpengine's
+    /// `selected_sfd`): replies to it prefer that socket.
+    via: Option<usize>,
+}
+
+/// A live alternate socket of a stream (see [`Entry::alts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AltSocket {
+    slot: usize,
+    fd: RawFd,
+    v6: bool,
 }
 
 /// A subscriber socket of [`Entry::copies`], with its slab slot once resolved.
@@ -200,7 +218,7 @@ pub(crate) fn fan_out(
         let Some(dest) = sink.latch.destination() else {
             continue;
         };
-        let fd = sink.port.raw_fd();
+        let (out, fd) = sink.out_for(slot, dest);
         let mut failed = 0u64;
         match sink.feed.as_mut() {
             Some(t) if route == Route::Rtp && !copy.egress => {
@@ -211,7 +229,7 @@ pub(crate) fn fan_out(
                     .and_then(|t| t.poll_output(&mut scratch[..room]))
                 {
                     match protect(sink, route, scratch, n) {
-                        Ok(len) if send(fd, slot, dest, &scratch[..len]) => {
+                        Ok(len) if send(fd, out, dest, &scratch[..len]) => {
                             counters.count_relayed(1)
                         }
                         _ => failed += 1,
@@ -221,7 +239,7 @@ pub(crate) fn fan_out(
             _ => {
                 scratch[..pkt.len()].copy_from_slice(pkt);
                 match protect(sink, route, scratch, pkt.len()) {
-                    Ok(len) if send(fd, slot, dest, &scratch[..len]) => counters.count_relayed(1),
+                    Ok(len) if send(fd, out, dest, &scratch[..len]) => counters.count_relayed(1),
                     _ => failed += 1,
                 }
             }
@@ -235,6 +253,32 @@ pub(crate) fn fan_out(
 }
 
 impl Entry {
+    /// The slot and socket out of which packets toward this entry's party at `dest` leave
+    /// (`own` is the entry's slot): the socket the party was last heard on when its address
+    /// family fits, else this one when it fits, else an alternate of that family.
+    #[inline]
+    pub(crate) fn out_for(&self, own: usize, dest: SocketAddr) -> (usize, RawFd) {
+        let mine = (own, self.port.raw_fd());
+        if self.alts.is_empty() {
+            return mine;
+        }
+        let v6 = dest.is_ipv6();
+        if let Some(a) = self
+            .via
+            .and_then(|i| self.alts.get(i))
+            .filter(|a| a.v6 == v6)
+        {
+            return (a.slot, a.fd);
+        }
+        if self.port.addr.is_ipv6() == v6 {
+            return mine;
+        }
+        self.alts
+            .iter()
+            .find(|a| a.v6 == v6)
+            .map_or(mine, |a| (a.slot, a.fd))
+    }
+
     /// Subscribers get copies of what this socket relays.
     #[inline]
     pub(crate) fn has_copies(&self) -> bool {
@@ -248,6 +292,31 @@ impl Entry {
             Route::None | Route::Reply => None,
             Route::Rtp | Route::Transcode => self.rtp_sink,
             Route::Rtcp => self.rtcp_sink,
+        }
+    }
+}
+
+/// The slot whose stream handles a packet received on slot `idx`: `idx` itself, or the
+/// primary socket when `idx` is an alternate on another address.
+#[inline]
+pub(crate) fn stream_slot(slab: &[Option<Entry>], idx: usize) -> usize {
+    match slab.get(idx) {
+        Some(Some(e)) => e.alias_of.and_then(|(_, slot)| slot).unwrap_or(idx),
+        _ => idx,
+    }
+}
+
+/// The stream at slot `idx` accepted a packet of `route` that arrived on slot `arrived`
+/// (itself or one of its alternates): its party is now heard there, and what goes to the
+/// party leaves from there.
+#[inline]
+pub(crate) fn heard_on(slab: &mut [Option<Entry>], idx: usize, arrived: usize, route: Route) {
+    if !matches!(route, Route::Rtp | Route::Rtcp | Route::Transcode) {
+        return;
+    }
+    if let Some(Some(e)) = slab.get_mut(idx) {
+        if !e.alts.is_empty() {
+            e.via = e.alts.iter().position(|a| a.slot == arrived);
         }
     }
 }

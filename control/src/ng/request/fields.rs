@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ngmedia_engine::core::media_control::BlockDtmf;
-use ngmedia_engine::core::request::{DtlsMode, Family, MediaEcho, MediaSource};
+use ngmedia_engine::core::request::{DtlsMode, Family, IceLite, MediaEcho, MediaSource};
 
 use super::values::{
     boolean, int_lenient, lossy, moh_options, normalize, received_from, strings, text,
@@ -15,7 +15,6 @@ use crate::bencode::Value;
 /// Keys of §4 that this build recognises but does not act on yet.
 const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"dtls reverse",
-    b"ice lite",
     b"t.38",
     b"t38",
     b"recording file",
@@ -174,6 +173,10 @@ impl Fields {
                     self.ice(item);
                 }
             }
+            b"ice lite" => match value.as_str().and_then(IceLite::parse) {
+                Some(mode) => self.oa.ice_lite = Some(mode),
+                None => self.invalid(raw_key, value),
+            },
             b"rtcp mux" => {
                 for item in strings(value) {
                     self.rtcp_mux(item);

@@ -734,3 +734,28 @@ fn normalizer_keeps_length() {
     assert_eq!(int_lenient(&Value::Bytes(b" 42 ")), Some(42));
     assert_eq!(int_lenient(&Value::Bytes(b"4x")), None);
 }
+
+#[test]
+fn ice_lite_key_names_the_side() {
+    use ngmedia_engine::core::request::IceLite;
+    for (value, want) in [
+        ("forward", Some(IceLite::Forward)),
+        ("backward", Some(IceLite::Backward)),
+        ("both", Some(IceLite::Both)),
+        ("off", Some(IceLite::Off)),
+        ("sideways", None),
+    ] {
+        let body = build(|d| {
+            d.str("command", "offer")
+                .str("sdp", "v=0")
+                .str("call-id", "c")
+                .str("from-tag", "f")
+                .str("ICE-lite", value);
+        });
+        let req = parse(&body).unwrap();
+        let Command::Offer(oa) = req.command else {
+            panic!()
+        };
+        assert_eq!(oa.ice_lite, want, "{value}");
+    }
+}

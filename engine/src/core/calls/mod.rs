@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 pub use self::codecs::CodecState;
 pub use self::control::{dtmf_code, DEFAULT_DTMF_VOLUME};
 pub use self::hidden::is_removable_type;
-use self::model::{Call, Leg, LegId, Media};
+use self::model::{Call, CandidateBase, Leg, LegId, Media};
 use self::negotiate::{Exchange, Role};
 pub use self::play::{PlayReply, StopReply};
 pub use self::subscribe::{MediaLabel, SubscribeReply, TagMedias};
@@ -209,6 +209,8 @@ pub struct Calls {
     interceptor: Option<Arc<dyn InterceptSink>>,
     /// Receives the state of every call after each change (Redis HA); `None`: in memory only.
     store: Option<Arc<dyn StateStore>>,
+    /// Per configured interface address: what our ICE candidates on it say.
+    ice_bases: Vec<CandidateBase>,
 }
 
 impl Calls {
@@ -222,7 +224,16 @@ impl Calls {
                 None
             }
         };
+        let ice_bases = config
+            .interfaces
+            .iter()
+            .map(|i| CandidateBase {
+                address: i.public(),
+                foundation: negotiate::random_token(negotiate::ICE_FOUNDATION_LEN),
+            })
+            .collect();
         Calls {
+            ice_bases,
             dtls,
             config,
             media,

@@ -164,6 +164,11 @@ pub struct Media {
     pub protocol: String,
     /// Local sockets facing this party; `None` while the m= line is rejected (port 0).
     pub ports: Option<PortPair>,
+    /// While we write ICE to this party: sockets on the other addresses of the leg's
+    /// logical interface, in candidate order (rtpengine binds a stream on every address of
+    /// the interface when the media does ICE, one `stream_fd` each). They receive for the
+    /// same streams as `ports`; empty without ICE.
+    pub alt_ports: Vec<AltPorts>,
     /// Where the party's SDP says it receives RTP and RTCP (`None`: not yet known, port 0,
     /// or a zero address meaning hold).
     pub advertised_rtp: Option<SocketAddr>,
@@ -184,6 +189,10 @@ pub struct Media {
     pub ptime: Option<u32>,
     /// Whether the party's SDP carried ICE attributes.
     pub ice_seen: bool,
+    /// ICE with this party (rtpengine's `MEDIA_ICE` of the `call_media`): what its own
+    /// last SDP said, or what the `ICE` key of an offer toward it decided; an offer without
+    /// the key keeps it once the media exists (the first offer copies the offerer's).
+    pub ice: bool,
     /// Our ICE credentials towards this party, created once and kept across re-INVITEs.
     pub ice_ufrag: Option<String>,
     pub ice_pwd: Option<String>,
@@ -195,6 +204,9 @@ pub struct Media {
     pub ice_full: bool,
     /// We sent the offer to this party (it answers us): we control ICE toward it.
     pub ice_we_offered: bool,
+    /// `ICE-lite` settled whether we are lite toward this party (rtpengine's
+    /// `ICE_LITE_SELF`); `None`: lite toward WebRTC (`UDP/TLS/…`), full elsewhere.
+    pub ice_lite_self: Option<bool>,
     /// The party's own ICE: credentials, `a=ice-lite`, UDP candidates.
     pub remote_ice: Option<RemoteIce>,
     pub latch: LatchPolicy,
@@ -372,6 +384,34 @@ pub struct DtlsMediaState {
     pub active: Option<DtlsParams>,
 }
 
+/// A media's sockets on another address of its logical interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AltPorts {
+    /// Index of that address in the configured interfaces.
+    pub interface: usize,
+    pub ports: PortPair,
+}
+
+/// What our ICE candidates say about one configured interface address (rtpengine's
+/// `local_intf`): the address written in SDP and the candidate foundation, 16 random
+/// alphanumerics chosen once per address and daemon run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CandidateBase {
+    pub address: IpAddr,
+    pub foundation: String,
+}
+
+/// Type preference of a host candidate (RFC 8445 §5.1.2.2).
+const HOST_TYPE_PREF: u32 = 126;
+
+/// RFC 8445 §5.1.2.1 priority as rtpengine computes it: the local preference counts down
+/// from 65535 with the address's position in the logical interface (`local_index` 0 for
+/// the first address), and the component takes the low byte.
+pub fn candidate_priority(type_pref: u32, local_index: usize, component: u8) -> u32 {
+    let local_pref = 65535u32.saturating_sub(local_index as u32);
+    (type_pref << 24) | (local_pref << 8) | (256 - u32::from(component))
+}
+
 /// A party's own ICE parameters from its SDP (rtpengine: the remote side of `ice_agent`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteIce {
@@ -448,6 +488,7 @@ impl Media {
             kind: kind.to_owned(),
             protocol: protocol.to_owned(),
             ports: None,
+            alt_ports: Vec::new(),
             advertised_rtp: None,
             advertised_rtcp: None,
             sdp_rtcp_mux: false,
@@ -459,11 +500,13 @@ impl Media {
             codecs: Vec::new(),
             ptime: None,
             ice_seen: false,
+            ice: false,
             ice_ufrag: None,
             ice_pwd: None,
             ice_active: false,
             ice_full: false,
             ice_we_offered: false,
+            ice_lite_self: None,
             remote_ice: None,
             latch: LatchPolicy::default(),
             relatch: false,
@@ -488,28 +531,34 @@ impl Media {
         }
     }
 
-    /// Host candidates for our sockets facing this party, at the address written in SDP.
-    pub fn ice_candidates(&self, address: IpAddr) -> Vec<IceCandidate> {
+    /// Our host candidates toward this party (rtpengine's `insert_candidates`): for each
+    /// component, one per socket, the primary address (`interface`, the leg's) first and
+    /// then `alt_ports` in order. `bases` describes every configured interface address.
+    pub fn ice_candidates(&self, interface: usize, bases: &[CandidateBase]) -> Vec<IceCandidate> {
         let Some(ports) = self.ports else {
             return Vec::new();
         };
-        let mut out = vec![host_candidate(1, address, ports.rtp.addr.port())];
-        if !self.rtcp_mux {
-            out.push(host_candidate(2, address, ports.rtcp.addr.port()));
+        let sockets: Vec<(usize, PortPair)> = std::iter::once((interface, ports))
+            .chain(self.alt_ports.iter().map(|a| (a.interface, a.ports)))
+            .collect();
+        let components: &[u8] = if self.rtcp_mux { &[1] } else { &[1, 2] };
+        let mut out = Vec::with_capacity(sockets.len() * components.len());
+        for &component in components {
+            for (local_index, (iface, pair)) in sockets.iter().enumerate() {
+                let Some(base) = bases.get(*iface) else {
+                    continue;
+                };
+                let port = if component == 1 { pair.rtp } else { pair.rtcp };
+                out.push(IceCandidate {
+                    foundation: base.foundation.clone(),
+                    component,
+                    priority: candidate_priority(HOST_TYPE_PREF, local_index, component),
+                    address: base.address,
+                    port: port.addr.port(),
+                });
+            }
         }
         out
-    }
-}
-
-/// RFC 8445 §5.1.2.1 priority for a host candidate: type preference 126, one local address.
-fn host_candidate(component: u8, address: IpAddr, port: u16) -> IceCandidate {
-    let priority = (126u32 << 24) | (65535u32 << 8) | (256 - component as u32);
-    IceCandidate {
-        foundation: "1".to_owned(),
-        component,
-        priority,
-        address,
-        port,
     }
 }
 
@@ -597,7 +646,7 @@ impl Call {
         self.legs
             .iter()
             .flat_map(|l| l.medias.iter())
-            .filter_map(|m| m.ports)
+            .flat_map(|m| m.ports.iter().chain(m.alt_ports.iter().map(|a| &a.ports)))
             .flat_map(|p| [p.rtp.key, p.rtcp.key])
             .collect()
     }
@@ -689,6 +738,7 @@ impl Call {
                 };
                 streams.push(StreamPlan {
                     port: ports.rtp.key,
+                    alternates: this.alt_ports.iter().map(|a| a.ports.rtp.key).collect(),
                     expected: this.advertised_rtp,
                     latch: this.latch,
                     relatch,
@@ -711,6 +761,7 @@ impl Call {
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
+                    alternates: this.alt_ports.iter().map(|a| a.ports.rtcp.key).collect(),
                     expected: if this.rtcp_mux {
                         None
                     } else {

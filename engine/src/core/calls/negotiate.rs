@@ -12,7 +12,7 @@ use tracing::warn;
 
 use std::sync::Arc;
 
-use super::model::{is_avpf, Call, DtlsMediaState, Echo, LegId, Media, Setup};
+use super::model::{is_avpf, AltPorts, Call, DtlsMediaState, Echo, LegId, Media, Setup};
 use super::{CallError, Calls, Now};
 use crate::core::config::Interface;
 use crate::core::dtls::{DtlsIdentity, DtlsRole, Fingerprint, HashFunction};
@@ -39,6 +39,8 @@ pub(super) struct Exchange {
 /// Credentials of our ICE agent: RFC 8445 wants ≥ 24 bits of ufrag and ≥ 128 bits of pwd.
 pub(super) const ICE_UFRAG_LEN: usize = 8;
 pub(super) const ICE_PWD_LEN: usize = 26;
+/// Length of our candidate foundations (rtpengine's `ice_foundation`: 16 alphanumerics).
+pub(super) const ICE_FOUNDATION_LEN: usize = 16;
 
 impl Calls {
     /// Run one offer or answer on `call`.
@@ -74,8 +76,22 @@ impl Calls {
             call.leg_mut(to).interface = self.pick_interface(to_if_name, family)?;
         }
 
+        // Whether the receiver of this SDP gets ICE from us, per m= line: then its media is
+        // bound on every address of its logical interface, one candidate each.
+        let ice_to: Vec<bool> = sdp
+            .media
+            .iter()
+            .enumerate()
+            .map(|(i, section)| {
+                let receiver = call.leg(to).medias.get(i).map(|m| m.ice);
+                wants_ice(req.ice, role, section.has_ice(), receiver)
+            })
+            .collect();
+        let to_logical = self.logical_interface(call.leg(to).interface);
+
         // Allocate everything first, so a failure leaves the call as it was.
-        let mut wanted: Vec<(LegId, usize)> = Vec::new();
+        // (leg, m= index, `Some(interface)` for a socket on another address.)
+        let mut wanted: Vec<(LegId, usize, Option<usize>)> = Vec::new();
         for (i, m) in sdp.media.iter().enumerate() {
             if m.m.port == 0 || call.leg(from).hidden_media.contains(&i) {
                 continue;
@@ -87,19 +103,32 @@ impl Calls {
                     .get(i)
                     .is_some_and(|md| md.ports.is_some());
                 if !has {
-                    wanted.push((leg, i));
+                    wanted.push((leg, i, None));
+                }
+            }
+            if ice_to[i] {
+                for &iface in &to_logical[1..] {
+                    let has = call
+                        .leg(to)
+                        .medias
+                        .get(i)
+                        .is_some_and(|md| md.alt_ports.iter().any(|a| a.interface == iface));
+                    if !has {
+                        wanted.push((to, i, Some(iface)));
+                    }
                 }
             }
         }
-        let mut got: Vec<(LegId, usize, PortPair)> = Vec::with_capacity(wanted.len());
-        for &(leg, i) in &wanted {
-            let iface = &self.config.interfaces[call.leg(leg).interface];
+        let mut got: Vec<(LegId, usize, Option<usize>, PortPair)> =
+            Vec::with_capacity(wanted.len());
+        for &(leg, i, alt) in &wanted {
+            let iface = &self.config.interfaces[alt.unwrap_or(call.leg(leg).interface)];
             match self.media.allocate_pair(iface) {
-                Ok(pair) => got.push((leg, i, pair)),
+                Ok(pair) => got.push((leg, i, alt, pair)),
                 Err(e) => {
                     let keys: Vec<PortKey> = got
                         .iter()
-                        .flat_map(|(_, _, p)| [p.rtp.key, p.rtcp.key])
+                        .flat_map(|(_, _, _, p)| [p.rtp.key, p.rtcp.key])
                         .collect();
                     self.media.release(&keys);
                     return Err(e.into());
@@ -115,8 +144,18 @@ impl Calls {
                 }
             }
         }
-        self.totals.streams += got.len() as u64;
-        for (leg, i, pair) in got {
+        self.totals.streams += got.iter().filter(|g| g.2.is_none()).count() as u64;
+        for (leg, i, alt, pair) in got {
+            if let Some(interface) = alt {
+                let alts = &mut call.leg_mut(leg).medias[i].alt_ports;
+                alts.push(AltPorts {
+                    interface,
+                    ports: pair,
+                });
+                // Candidate order: the logical interface's order.
+                alts.sort_by_key(|a| to_logical.iter().position(|&x| x == a.interface));
+                continue;
+            }
             let iface = call.leg(leg).interface;
             let last = &mut self.totals.last_port;
             if last.len() <= iface {
@@ -147,7 +186,16 @@ impl Calls {
         let mut src = super::codecs::edit_sdp(call, ex, sdp, req);
         let protocols = settle_srtp(call, ex, &mut src, req, self.dtls.as_ref())?;
         settle_mid(call, ex, &mut src, req);
-        let rewrite = self.build_rewrite(call, from, to, &src, req, role, &protocols);
+        let rewrite = self.build_rewrite(call, ex, &src, req, &ice_to, &protocols);
+        // Without ICE toward the receiver, its sockets on the other addresses go (the plan
+        // no longer names them, so the workers close them).
+        for (i, want) in ice_to.iter().enumerate() {
+            if let Some(m) = call.leg_mut(to).medias.get_mut(i) {
+                if !want {
+                    m.alt_ports.clear();
+                }
+            }
+        }
         if role == Role::Answer {
             // An answer without ptime inherits the offerer's, as rtpengine's codec handling does.
             for (i, section) in src.media.iter_mut().enumerate() {
@@ -157,13 +205,36 @@ impl Calls {
             }
         }
         let mut out = src.rewrite_with_marker(&rewrite, &self.loop_marker);
-        // Toward WebRTC (browsers) we are ICE-lite: we answer connectivity checks but never
-        // send any (RFC 8445 §2.5), so the browser controls and nominates. Toward anything
-        // else we are a full agent as rtpengine is: we check the party's candidates too
-        // (the only way to reach an ICE-lite peer, or one behind NAT that only answers).
-        let ice_lite = rewrite.media.iter().zip(&out.media).any(|(m, section)| {
-            matches!(m.ice, IceRewrite::Replace { .. }) && section.m.proto.contains("TLS")
-        });
+        if role == Role::Offer {
+            if let Some(mode) = req.ice_lite {
+                let (receiver, offerer) = mode.sides();
+                for m in call.leg_mut(to).medias.iter_mut() {
+                    m.ice_lite_self = Some(receiver);
+                }
+                for m in call.leg_mut(from).medias.iter_mut() {
+                    m.ice_lite_self = Some(offerer);
+                }
+            }
+        }
+        // Toward WebRTC (browsers) we are ICE-lite unless `ICE-lite` said otherwise: we
+        // answer connectivity checks but never send any (RFC 8445 §2.5), so the browser
+        // controls and nominates. Toward anything else we are a full agent as rtpengine is:
+        // we check the party's candidates too (the only way to reach an ICE-lite peer, or
+        // one behind NAT that only answers).
+        let ice_lite = rewrite
+            .media
+            .iter()
+            .zip(&out.media)
+            .enumerate()
+            .any(|(i, (m, section))| {
+                let lite = call
+                    .leg(to)
+                    .medias
+                    .get(i)
+                    .and_then(|md| md.ice_lite_self)
+                    .unwrap_or_else(|| section.m.proto.contains("TLS"));
+                matches!(m.ice, IceRewrite::Replace { .. }) && lite
+            });
         for (i, m) in rewrite.media.iter().enumerate() {
             if let Some(media) = call.leg_mut(to).medias.get_mut(i) {
                 media.ice_full = matches!(m.ice, IceRewrite::Replace { .. }) && !ice_lite;
@@ -190,6 +261,26 @@ impl Calls {
         let plan = call.plan();
         self.media.apply(plan);
         Ok(out.write())
+    }
+
+    /// The addresses of the logical interface `primary` belongs to (the configured
+    /// interfaces of its name), in rtpengine's order: `primary` first, then the others of
+    /// its address family, then those of the other family, each in configuration order.
+    pub(super) fn logical_interface(&self, primary: usize) -> Vec<usize> {
+        let ifs = &self.config.interfaces;
+        let Some(p) = ifs.get(primary) else {
+            return vec![primary];
+        };
+        let family = Family::of(&p.local);
+        let mut out = vec![primary];
+        for same_family in [true, false] {
+            out.extend((0..ifs.len()).filter(|&i| {
+                i != primary
+                    && ifs[i].name == p.name
+                    && (Family::of(&ifs[i].local) == family) == same_family
+            }));
+        }
+        out
     }
 
     /// Pick an interface by logical name, preferring the address family asked for.
@@ -265,7 +356,21 @@ impl Calls {
             media.codecs = section.codecs();
             media.ptime = section.ptime();
             media.ice_seen = section.has_ice();
-            media.remote_ice = super::model::RemoteIce::from_sdp(sdp, i);
+            if section.m.port != 0 {
+                media.ice = media.ice_seen;
+            }
+            let remote_ice = super::model::RemoteIce::from_sdp(sdp, i);
+            let restarted = match (&media.remote_ice, &remote_ice) {
+                (Some(old), Some(new)) => old.ufrag != new.ufrag || old.pwd != new.pwd,
+                _ => false,
+            };
+            if restarted {
+                // The party restarted ICE (RFC 8445 §9): our side restarts too, with new
+                // credentials in the SDP that answers it.
+                media.ice_ufrag = None;
+                media.ice_pwd = None;
+            }
+            media.remote_ice = remote_ice;
             media.mid = section.mid().map(str::to_owned);
             media.sdp_rtcp_mux = section.rtcp_mux();
             media.latch = latch;
@@ -334,22 +439,21 @@ impl Calls {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn build_rewrite(
         &self,
         call: &mut Call,
-        from: LegId,
-        to: LegId,
+        ex: Exchange,
         sdp: &Sdp,
         req: &OfferAnswer,
-        role: Role,
+        ice_to: &[bool],
         protocols: &[Option<String>],
     ) -> SdpRewrite {
-        let iface: Interface = self.config.interfaces[call.leg(to).interface].clone();
+        let Exchange { to, role, .. } = ex;
+        let to_interface = call.leg(to).interface;
+        let iface: Interface = self.config.interfaces[to_interface].clone();
         let public = iface.public();
         let mut media = Vec::with_capacity(sdp.media.len());
         for (i, section) in sdp.media.iter().enumerate() {
-            let sender_ice = call.leg(from).medias[i].ice_seen;
             let target = &mut call.leg_mut(to).medias[i];
             let Some(ports) = target.ports.filter(|_| section.m.port != 0) else {
                 media.push(MediaRewrite::rejected(public));
@@ -366,16 +470,8 @@ impl Calls {
             } else {
                 Some(ports.rtcp.addr.port())
             };
-            let want_ice = match req.ice {
-                IceMode::Remove => false,
-                IceMode::Force => true,
-                // An offer keeps ICE when the offerer did ICE; an answer gives ICE to an
-                // offerer that did ICE, whatever the answerer does (we are its ICE-lite peer).
-                IceMode::Default => match role {
-                    Role::Offer => sender_ice,
-                    Role::Answer => target.ice_seen,
-                },
-            };
+            let want_ice = ice_to.get(i).copied().unwrap_or(false);
+            target.ice = want_ice;
             target.ice_active = want_ice;
             target.ice_we_offered = role == Role::Offer;
             let ice = if want_ice {
@@ -387,7 +483,7 @@ impl Calls {
                     .ice_pwd
                     .get_or_insert_with(|| random_token(ICE_PWD_LEN))
                     .clone();
-                let mut candidates = target.ice_candidates(public);
+                let mut candidates = target.ice_candidates(to_interface, &self.ice_bases);
                 if mux && (role == Role::Answer || req.rtcp_mux.require) {
                     // RTCP will share the RTP port: no candidate for component 2.
                     candidates.retain(|c| c.component == 1);
@@ -447,6 +543,21 @@ impl Calls {
             loop_protect: req.flags.loop_protect,
             strip_extmap: req.flags.strip_extmap,
         }
+    }
+}
+
+/// Whether the receiver of an SDP gets ICE from us (rtpengine's `__ice_offer`): as the
+/// `ICE` key says, else what was settled for the receiver's media (`receiver`: its own
+/// SDP's ICE, or an earlier offer's decision), and for a new media what the offerer does.
+/// An answer so gives ICE to an offerer that did ICE, whatever the answerer does.
+fn wants_ice(mode: IceMode, role: Role, sender_ice: bool, receiver: Option<bool>) -> bool {
+    match mode {
+        IceMode::Remove => false,
+        IceMode::Force => true,
+        IceMode::Default => match role {
+            Role::Offer => receiver.unwrap_or(sender_ice),
+            Role::Answer => receiver.unwrap_or(false),
+        },
     }
 }
 

@@ -366,6 +366,8 @@ impl Rebuilder<'_> {
         m.ice_ufrag = ms.ice_ufrag.clone();
         m.ice_pwd = ms.ice_pwd.clone();
         m.ice_active = ms.ice_active;
+        // Not stored: ICE was on with the party if it did ICE or we wrote ICE to it.
+        m.ice = ms.ice_active || ms.ice_seen;
         m.latch = ms.latch;
         m.sdes = SdesState {
             offered: ms.sdes.offered.clone(),

@@ -237,7 +237,8 @@ impl Calls {
         }
         // Sockets: keep the subscriber's (a renewed subscription keeps its ports), add what
         // is missing; allocate first so a failure changes nothing.
-        let iface = self.config.interfaces[call.leg(sub).interface].clone();
+        let sub_interface = call.leg(sub).interface;
+        let iface = self.config.interfaces[sub_interface].clone();
         let mut got = Vec::new();
         for k in 0..wanted.len() {
             let present = call
@@ -421,7 +422,7 @@ impl Calls {
                 IceRewrite::Replace {
                     ufrag,
                     pwd,
-                    candidates: target.ice_candidates(public),
+                    candidates: target.ice_candidates(sub_interface, &self.ice_bases),
                 }
             } else {
                 IceRewrite::Remove
@@ -754,7 +755,8 @@ impl Calls {
                 }
             }
         }
-        let iface = self.config.interfaces[call.leg(leg).interface].clone();
+        let leg_interface = call.leg(leg).interface;
+        let iface = self.config.interfaces[leg_interface].clone();
         let mut got = Vec::new();
         for (i, section) in sdp.media.iter().enumerate() {
             let has = call
@@ -843,7 +845,7 @@ impl Calls {
                 IceRewrite::Replace {
                     ufrag,
                     pwd,
-                    candidates: m.ice_candidates(public),
+                    candidates: m.ice_candidates(leg_interface, &self.ice_bases),
                 }
             } else {
                 IceRewrite::Remove

@@ -594,6 +594,7 @@ fn query_reports_counters_per_party() {
 
 mod dtls;
 mod fork;
+mod ice;
 mod intercept;
 mod persist;
 mod sdp_rules;

@@ -97,14 +97,15 @@ pub(super) fn after_dtls_step(
 }
 
 /// Send every datagram the stream's DTLS session queued (rare: handshake flights, alerts),
-/// one `sendto` each, out of the stream's own socket.
+/// one `sendto` each, out of the stream's socket toward the party.
 fn flush_dtls(entry: &mut Entry) {
-    let fd = entry.port.raw_fd();
     let fallback = entry.latch.destination();
+    let dest = entry.dtls.as_deref().and_then(|l| l.peer).or(fallback);
+    // Out of the socket that fits the party's address (see `Entry::out_for`).
+    let fd = dest.map_or(entry.port.raw_fd(), |d| entry.out_for(0, d).1);
     let Some(link) = entry.dtls.as_deref_mut() else {
         return;
     };
-    let dest = link.peer.or(fallback);
     while let Some(d) = link.session.poll_datagram() {
         if let Some(dest) = dest {
             sys::send_to(fd, &d, &dest);

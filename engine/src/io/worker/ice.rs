@@ -62,13 +62,18 @@ impl Core {
                 ice_agents.swap_remove(i);
                 continue;
             };
-            let fd = e.port.raw_fd();
-            let Some(agent) = e.agent.as_deref_mut() else {
+            if e.agent.is_none() {
                 ice_agents.swap_remove(i);
                 continue;
-            };
-            while let Some((dest, len)) = agent.poll_transmit(now.mono_ms, out_buf) {
-                send(fd, idx, dest, &out_buf[..len]);
+            }
+            // Each check leaves from the socket of the candidate's address family.
+            while let Some((dest, len)) = e
+                .agent
+                .as_deref_mut()
+                .and_then(|a| a.poll_transmit(now.mono_ms, out_buf))
+            {
+                let (out, fd) = e.out_for(idx, dest);
+                send(fd, out, dest, &out_buf[..len]);
             }
             i += 1;
         }

@@ -8,7 +8,7 @@ use tracing::{debug, warn};
 use super::dtls::{key_from_dtls, DtlsLink};
 use super::srtp::{self, rekey};
 use super::transcode::{set_control, set_transcoder};
-use super::{CopyTarget, Core, Entry, Now, Watch};
+use super::{AltSocket, CopyTarget, Core, Entry, Now, Watch};
 use crate::core::latch::Latch;
 use crate::core::plan::{CallKey, CallPlan, CopySink, PortKey};
 use crate::core::player::OutLine;
@@ -67,10 +67,21 @@ impl Core {
         // Ports the call had that the new plan no longer mentions.
         let old = self.calls.remove(&call).unwrap_or_default();
         for key in old {
-            if !plan.streams.iter().any(|s| s.port == key) {
+            if !plan
+                .streams
+                .iter()
+                .any(|s| s.port == key || s.alternates.contains(&key))
+            {
                 self.close(key, w);
             }
         }
+        // Each stream's sockets on the other addresses, installed once the streams are.
+        let alternates: Vec<(PortKey, Vec<PortKey>)> = plan
+            .streams
+            .iter()
+            .filter(|s| !s.alternates.is_empty())
+            .map(|s| (s.port, s.alternates.clone()))
+            .collect();
         let mut keys = Vec::with_capacity(plan.streams.len());
         for sp in plan.streams {
             if let Some(&idx) = self.by_key.get(&sp.port) {
@@ -177,6 +188,10 @@ impl Core {
                     inject: None,
                     port,
                     tos: 0,
+                    alias_of: None,
+                    alt_keys: Vec::new(),
+                    alts: Vec::new(),
+                    via: None,
                 };
                 set_feed(&mut entry, sp.feed);
                 // A stream taken over from stored state continues where it was; its DTLS
@@ -223,9 +238,19 @@ impl Core {
                 );
                 continue;
             }
+            if let Some(e) = self
+                .by_key
+                .get(&sp.port)
+                .and_then(|&i| self.slab[i].as_mut())
+            {
+                e.alt_keys = sp.alternates;
+            }
             if !keys.contains(&sp.port) {
                 keys.push(sp.port);
             }
+        }
+        for (primary, alts) in alternates {
+            self.install_alternates(call, primary, &alts, &mut ports, &mut keys, now, w);
         }
         // `ports` is empty unless the plan named a port twice; leftovers are closed on drop.
         drop(ports);
@@ -245,6 +270,96 @@ impl Core {
         debug!(call = call.0, "media plan applied");
         // Clients with a known party start their handshake now.
         self.handle_timers();
+    }
+
+    /// Install the sockets `alts` of the stream whose primary socket is `primary` (see
+    /// `StreamPlan::alternates`): new ones start receiving, handled by the primary's state.
+    #[allow(clippy::too_many_arguments)]
+    fn install_alternates(
+        &mut self,
+        call: CallKey,
+        primary: PortKey,
+        alts: &[PortKey],
+        ports: &mut Vec<BoundPort>,
+        keys: &mut Vec<PortKey>,
+        now: Now,
+        w: &mut impl Watch,
+    ) {
+        let Some(stats) = self
+            .by_key
+            .get(&primary)
+            .and_then(|&i| self.slab[i].as_ref())
+            .filter(|e| e.call == call)
+            .map(|e| e.stats.clone())
+        else {
+            // The primary was refused; its alternates go with it.
+            return;
+        };
+        for &key in alts {
+            if let Some(&idx) = self.by_key.get(&key) {
+                match self.slab[idx].as_mut() {
+                    Some(e) if e.call == call => e.alias_of = Some((primary, None)),
+                    _ => continue,
+                }
+            } else if let Some(pos) = ports.iter().position(|p| p.key == key) {
+                let port = ports.swap_remove(pos);
+                let entry = Entry {
+                    srtp_in: None,
+                    srtp_out: None,
+                    dtls: None,
+                    ice: None,
+                    agent: None,
+                    call,
+                    latch: Latch::new(None, Default::default(), now.mono_ms),
+                    stats: stats.clone(),
+                    forward: false,
+                    rtcp_feedback: false,
+                    rtp_sink_key: None,
+                    rtcp_sink_key: None,
+                    rtp_sink: None,
+                    rtcp_sink: None,
+                    transcoder: None,
+                    terminate_rtcp: false,
+                    rtcp_due_ms: 0,
+                    taps: StreamTaps::default(),
+                    line: OutLine::default(),
+                    player: None,
+                    copies: Vec::new(),
+                    feed: None,
+                    control: Default::default(),
+                    inject: None,
+                    port,
+                    tos: 0,
+                    alias_of: Some((primary, None)),
+                    alt_keys: Vec::new(),
+                    alts: Vec::new(),
+                    via: None,
+                };
+                let idx = self.free.pop().unwrap_or(self.slab.len());
+                if let Err(e) = w.watch(idx, entry.port.raw_fd()) {
+                    warn!(port = key.0, error = %e, "cannot watch media socket; port closed");
+                    if idx < self.slab.len() {
+                        self.free.push(idx);
+                    }
+                    continue;
+                }
+                if idx == self.slab.len() {
+                    self.slab.push(Some(entry));
+                } else {
+                    self.slab[idx] = Some(entry);
+                }
+                self.by_key.insert(key, idx);
+            } else {
+                warn!(
+                    port = key.0,
+                    "plan names a port that was never allocated; ignored"
+                );
+                continue;
+            }
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
     }
 
     pub(super) fn release(&mut self, keys: &[PortKey], w: &mut impl Watch) {
@@ -283,6 +398,25 @@ impl Core {
                     .flatten()
             };
             let (rtp, rtcp) = (resolve(rtp_key), resolve(rtcp_key));
+            // Alternate sockets and their primary find each other.
+            let alias_of = self.slab[idx]
+                .as_ref()
+                .and_then(|e| e.alias_of)
+                .map(|(k, _)| (k, resolve(Some(k))));
+            let alts: Vec<AltSocket> = self.slab[idx].as_ref().map_or(Vec::new(), |e| {
+                e.alt_keys
+                    .iter()
+                    .filter_map(|&k| {
+                        let slot = resolve(Some(k))?;
+                        let a = self.slab[slot].as_ref()?;
+                        Some(AltSocket {
+                            slot,
+                            fd: a.port.raw_fd(),
+                            v6: a.port.addr.is_ipv6(),
+                        })
+                    })
+                    .collect()
+            });
             let copies = self.slab[idx].as_ref().map_or(0, |e| e.copies.len());
             for j in 0..copies {
                 let key = self.slab[idx].as_ref().map(|e| e.copies[j].key);
@@ -294,6 +428,11 @@ impl Core {
             if let Some(e) = self.slab[idx].as_mut() {
                 e.rtp_sink = rtp;
                 e.rtcp_sink = rtcp;
+                e.alias_of = alias_of;
+                if e.alts != alts {
+                    e.alts = alts;
+                    e.via = None;
+                }
             }
         }
     }

@@ -138,12 +138,12 @@ impl Core {
                 players.swap_remove(i);
                 continue;
             };
+            let dest = e.latch.destination();
+            let (out, fd) = dest.map_or((idx, e.port.raw_fd()), |d| e.out_for(idx, d));
             let Some(p) = e.player.as_mut() else {
                 players.swap_remove(i);
                 continue;
             };
-            let dest = e.latch.destination();
-            let fd = e.port.raw_fd();
             while budget > 0 {
                 let Some(n) = p.write_next(now.mono_us, &mut out_buf[..room]) else {
                     break;
@@ -155,7 +155,7 @@ impl Core {
                 let Some(dest) = dest else { continue };
                 let dtls = e.dtls.is_some();
                 let sent = match srtp_protect_parts(&mut e.srtp_out, dtls, out_buf, n) {
-                    Ok(len) => send(fd, idx, dest, &out_buf[..len]),
+                    Ok(len) => send(fd, out, dest, &out_buf[..len]),
                     Err(_) => false,
                 };
                 if !sent {

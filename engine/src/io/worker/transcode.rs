@@ -42,8 +42,10 @@ pub(crate) fn transcode(
     mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
 ) {
     let has_copies = matches!(slab.get(idx), Some(Some(e)) if !e.copies.is_empty());
-    let dest = target(slab, idx, Route::Rtp)
-        .and_then(|(sink, dest)| Some((slab[sink].as_ref()?.port.raw_fd(), sink, dest)));
+    let dest = target(slab, idx, Route::Rtp).and_then(|(sink, dest)| {
+        let (out, fd) = slab[sink].as_ref()?.out_for(sink, dest);
+        Some((fd, out, sink, dest))
+    });
     let Some(Some(entry)) = slab.get_mut(idx) else {
         return;
     };
@@ -130,14 +132,15 @@ impl Emitted {
 fn emit(
     slab: &mut [Option<Entry>],
     idx: usize,
-    dest: Option<(RawFd, usize, SocketAddr)>,
+    dest: Option<(RawFd, usize, usize, SocketAddr)>,
     buf: &mut [u8],
     room: usize,
     n: usize,
     send: &mut impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
     counters: &WorkerCounters,
 ) -> Emitted {
-    let Some((fd, sink, addr)) = dest else {
+    // `out` is the slot the packet leaves through, `sink` the stream it is for.
+    let Some((fd, out, sink, addr)) = dest else {
         return Emitted::Undeliverable;
     };
     if replaced(slab, sink) {
@@ -157,7 +160,7 @@ fn emit(
             _ => Err(DropReason::NoDestination),
         };
         match len {
-            Ok(len) if send(fd, sink, addr, &buf[..len]) => counters.count_relayed(1),
+            Ok(len) if send(fd, out, addr, &buf[..len]) => counters.count_relayed(1),
             _ => failed += 1,
         }
     };
@@ -315,13 +318,13 @@ impl Core {
             let Some(s) = self.slab[sink].as_mut() else {
                 continue;
             };
-            let fd = s.port.raw_fd();
+            let (out, fd) = s.out_for(sink, dest);
             // SRTCP toward a party that gets SRTP.
             let Ok(len) = protect(s, Route::Rtcp, &mut self.out_buf, len) else {
                 self.counters.count_drop(DropReason::SendFailed);
                 continue;
             };
-            if len > 0 && !send(fd, sink, dest, &self.out_buf[..len]) {
+            if len > 0 && !send(fd, out, dest, &self.out_buf[..len]) {
                 self.counters.count_drop(DropReason::SendFailed);
             }
         }
