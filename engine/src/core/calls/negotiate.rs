@@ -747,8 +747,12 @@ pub(super) fn settle_srtp(
             Role::Answer if sender_sdes && !sender.offered.is_empty() => {
                 match sdes::select_answer(&sender.offered, &lines) {
                     Ok((ours, theirs)) => {
-                        sender.local = Some(ours.clone());
+                        let ours = ours.clone();
                         sender.remote = Some(theirs.clone());
+                        // Only the accepted line stays offered (rtpengine's `__sdes_accept`):
+                        // a re-offer repeats it first and fresh keys for the other suites.
+                        sender.offered = vec![ours.clone()];
+                        sender.local = Some(ours);
                     }
                     Err(e) => {
                         warn!(media = i + 1, error = %e, "SDES answer does not match our offer");
@@ -817,29 +821,18 @@ pub(super) fn settle_srtp(
         let receiver = &mut receiver_media.sdes;
         let sdes_to_receiver = (is_sdes_profile(&out_proto) || req.osrtp.offer) && !req.sdes_off;
         let out_lines: Vec<CryptoAttr> = match role {
-            Role::Offer if sdes_to_receiver && sender_sdes => {
-                // The offerer's own lines go on with their keys (rtpengine copies them);
-                // what this party was offered or answered with before fills the rest.
+            Role::Offer if sdes_to_receiver => {
+                // An SDES offerer's own lines go on with their keys (rtpengine copies them);
+                // what this party was offered (after an answer: the line it accepted) or
+                // answered with before comes next with its keys; fresh keys fill the rest.
                 let previous = if receiver.offered.is_empty() {
                     receiver.local.iter().cloned().collect()
                 } else {
                     std::mem::take(&mut receiver.offered)
                 };
-                receiver.offered = sdes::generate_offer_following(&lines, &previous, &req.sdes)
+                let offerer: &[CryptoAttr] = if sender_sdes { &lines } else { &[] };
+                receiver.offered = sdes::generate_offer_following(offerer, &previous, &req.sdes)
                     .map_err(rng_err)?;
-                receiver.offered.clone()
-            }
-            Role::Offer if sdes_to_receiver => {
-                if receiver.offered.is_empty() {
-                    let mut offered = sdes::generate_offer(&req.sdes).map_err(rng_err)?;
-                    // The receiver already has our key (it offered before): keep sending with it.
-                    if let Some(local) = &receiver.local {
-                        if let Some(l) = offered.iter_mut().find(|l| l.suite == local.suite) {
-                            l.key_salt.clone_from(&local.key_salt);
-                        }
-                    }
-                    receiver.offered = offered;
-                }
                 receiver.offered.clone()
             }
             Role::Offer => {

@@ -121,9 +121,17 @@ fn plain_offer_to_savp_gets_every_suite_and_answer_selects_keys() {
     );
     assert_eq!(keys_at(&calls, &media, "c1", 30000), (None, None));
 
-    // An unchanged re-offer repeats the same lines; the answer keeps the keys.
-    let again = calls.offer(&req, clock.now()).unwrap().sdp;
-    assert_eq!(crypto_lines(&again), offered);
+    // An unchanged re-offer repeats the accepted line with its key first, then fresh keys
+    // for the other suites tagged after it (rtpengine prunes its offer to the accepted
+    // line: auto-daemon-tests "RTP to SRTP switch (and SRTP re-invite)").
+    let again = crypto_lines(&calls.offer(&req, clock.now()).unwrap().sdp);
+    assert_eq!(again[0], offered[6]);
+    assert_eq!(
+        again.iter().map(|a| a.tag).collect::<Vec<_>>(),
+        (7..19).collect::<Vec<_>>()
+    );
+    assert!(again[1..].iter().all(|a| a.suite != offered[6].suite));
+    assert!(again[1..].iter().all(|a| !offered.contains(a)));
 }
 
 #[test]
