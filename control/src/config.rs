@@ -226,6 +226,8 @@ struct Layer {
     silence_detect: Option<f64>,
     /// `--cn-payload` bytes (repeatable).
     cn_payload: Option<Vec<u8>>,
+    /// `--dtmf-log-dest`.
+    dtmf_log_dest: Option<SocketAddr>,
     log_level: Option<LevelFilter>,
     log_format: Option<LogFormat>,
     log_redact: Option<bool>,

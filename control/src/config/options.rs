@@ -984,7 +984,30 @@ pub static OPTIONS: &[Opt] = &[
     ignored("log-mark-suffix", None, One("STRING"), SYSLOG),
     ignored("log-srtp-keys", None, Flag, NOT_YET),
     ignored("debug-srtp", None, Flag, NOT_YET),
-    ignored("dtmf-log-dest", None, One("ADDR:PORT"), NOT_YET),
+    opt(
+        "dtmf-log-dest",
+        None,
+        One("ADDR:PORT"),
+        "Report every DTMF digit a party sends (RFC 4733 events, or detected in transcoded \
+         audio) as rtpengine's JSON object in a UDP datagram to ADDR:PORT (IP or host name), \
+         e.g. Kamailio's rtpengine dtmf_event_sock. Default: off (empty).",
+        |l, v| {
+            use std::net::ToSocketAddrs;
+            if v.trim().is_empty() {
+                l.dtmf_log_dest = None;
+                return Ok(());
+            }
+            let addr = v
+                .trim()
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .filter(|a| a.port() != 0)
+                .ok_or_else(|| invalid("expected IP:PORT or HOST:PORT"))?;
+            l.dtmf_log_dest = Some(addr);
+            Ok(())
+        },
+    ),
     ignored("dtmf-log-ng-tcp", None, Flag, NOT_YET),
     ignored("dtmf-no-log-injects", None, Flag, NOT_YET),
     ignored("dtmf-no-suppress", None, Flag, NOT_YET),

@@ -86,6 +86,7 @@ impl Settings {
                 cli.silence_detect.or(file.silence_detect).unwrap_or(0.0),
                 &cli.cn_payload.or(file.cn_payload).unwrap_or_default(),
             ),
+            dtmf_log_dest: cli.dtmf_log_dest.or(file.dtmf_log_dest),
         };
         validate(&engine)?;
         if let Some(unspecified) = engine.interfaces.iter().find(|i| i.local.is_unspecified()) {

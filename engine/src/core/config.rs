@@ -44,6 +44,9 @@ pub struct EngineConfig {
     /// Silence detection toward parties with comfort noise (rtpengine `--silence-detect`
     /// and `--cn-payload`); `None` = off, the default.
     pub silence_detect: Option<crate::core::transcode::SilenceDetect>,
+    /// Every DTMF digit a party sends (RFC 4733 or detected in-band) is reported here as
+    /// rtpengine's JSON over UDP (rtpengine `--dtmf-log-dest`); `None` = off.
+    pub dtmf_log_dest: Option<std::net::SocketAddr>,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +66,7 @@ impl Default for EngineConfig {
             workers: 0,
             tos: 0,
             silence_detect: None,
+            dtmf_log_dest: None,
         }
     }
 }

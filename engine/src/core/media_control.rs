@@ -150,6 +150,8 @@ pub struct StreamControl {
     pub volume: Option<u8>,
     /// Payload types of the party's stream and what they carry.
     pub payloads: Vec<(u8, PayloadKind)>,
+    /// Who sends here, for DTMF reports (`--dtmf-log-dest`); the RTP port only.
+    pub dtmf_log: Option<std::sync::Arc<super::dtmf_log::DtmfLogSource>>,
 }
 
 /// What the media control of a stream does with one RTP packet.
@@ -373,6 +375,7 @@ mod tests {
                 (96, PayloadKind::Opus),
                 (101, PayloadKind::Event),
             ],
+            dtmf_log: None,
         }
     }
 

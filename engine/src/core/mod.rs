@@ -5,6 +5,7 @@ pub mod calls;
 pub mod config;
 pub mod dtls;
 pub mod dtmf_inject;
+pub mod dtmf_log;
 pub mod latch;
 pub mod media_control;
 pub mod pii;

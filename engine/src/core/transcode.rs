@@ -153,6 +153,10 @@ pub struct Transcoder {
     /// Detector results not yet reached by the encoder.
     pending_dtmf: [PendingDtmf; PENDING_DTMF],
     pending_dtmf_len: usize,
+    /// The digit the detector holds (event, volume, start), and the last one that ended,
+    /// until the worker reports it.
+    dtmf_started: Option<(u8, u8, u32)>,
+    dtmf_report: Option<crate::core::dtmf_log::DtmfReport>,
     /// Input reordering.
     sequencer: Sequencer,
     /// Timestamp of the last input packet used (rtpengine's `last_ts`), to give up on a
@@ -262,6 +266,8 @@ impl Transcoder {
             detected: None,
             pending_dtmf: [PendingDtmf::default(); PENDING_DTMF],
             pending_dtmf_len: 0,
+            dtmf_started: None,
+            dtmf_report: None,
             sequencer: Sequencer::new(),
             last_ts: None,
             cur_seq: 0,

@@ -301,6 +301,21 @@ impl MediaWorkers {
             (b, _) => b,
         };
         let max_sockets = media.pool.capacity() * config.interfaces.len().max(1);
+        // One socket for every worker's DTMF reports, connected to the destination.
+        let dtmf_sock = match config.dtmf_log_dest {
+            Some(dest) => {
+                let any: std::net::SocketAddr = if dest.is_ipv4() {
+                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                let sock = std::net::UdpSocket::bind(any)?;
+                sock.connect(dest)?;
+                sock.set_nonblocking(true)?;
+                Some(Arc::new(sock))
+            }
+            None => None,
+        };
         let mut used = None;
         for i in 0..count {
             // On error, dropping `media` stops the workers started so far.
@@ -312,6 +327,7 @@ impl MediaWorkers {
                 counters.clone(),
                 options.learning,
                 config.silence_detect,
+                dtmf_sock.clone(),
             );
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
             let thread_wake = wake.clone();

@@ -138,6 +138,9 @@ pub(crate) struct Entry {
     /// The party was last heard on `alts[i]` rather than on this socket (rtpengine's
     /// `selected_sfd`): replies to it prefer that socket.
     via: Option<usize>,
+    /// Where DTMF reports go (`--dtmf-log-dest`), and the events of the party seen so far.
+    dtmf_sock: Option<Arc<std::net::UdpSocket>>,
+    dtmf_watch: crate::core::dtmf_log::EventWatch,
 }
 
 /// A live alternate socket of a stream (see [`Entry::alts`]).
@@ -146,6 +149,26 @@ pub(crate) struct AltSocket {
     slot: usize,
     fd: RawFd,
     v6: bool,
+}
+
+/// Send one DTMF report of `entry`'s party (from `source`) to the log destination.
+pub(crate) fn report_dtmf(
+    entry: &Entry,
+    report: &crate::core::dtmf_log::DtmfReport,
+    source: std::net::IpAddr,
+    unix_secs: u64,
+) {
+    let (Some(sock), Some(who)) = (
+        entry.dtmf_sock.as_deref(),
+        entry.control.dtmf_log.as_deref(),
+    ) else {
+        return;
+    };
+    let mut buf = [0u8; crate::core::dtmf_log::MAX_REPORT];
+    if let Some(n) = who.write_json(&mut buf, report, source, unix_secs) {
+        // Best effort, never blocking: a report that cannot leave now is lost.
+        let _ = sock.send(&buf[..n]);
+    }
 }
 
 /// A subscriber socket of [`Entry::copies`], with its slab slot once resolved.
@@ -443,6 +466,14 @@ pub(crate) fn inspect(
     }
     let rtp = route == Route::Rtp;
     (entry.stats.quality).record(counters, &pkt[..plain_len], rtp, now.mono_us, now.wall_ms);
+    if rtp && entry.dtmf_sock.is_some() {
+        // Reported before any blocking: a blocked digit was still received.
+        if let Some(who) = entry.control.dtmf_log.as_deref() {
+            if let Some(r) = entry.dtmf_watch.on_rtp(who, &pkt[..plain_len]) {
+                report_dtmf(entry, &r, src.ip(), now.wall_ms / 1000);
+            }
+        }
+    }
     match (route, entry.port.role) {
         (Route::Rtp, _) => {
             counters.count_rtp(len);
@@ -578,6 +609,8 @@ pub(crate) struct Core {
     learning: EndpointLearning,
     /// Silence detection for transcoders toward parties with comfort noise.
     silence_detect: Option<crate::core::transcode::SilenceDetect>,
+    /// DTMF reports leave through this socket (`--dtmf-log-dest`).
+    dtmf_sock: Option<Arc<std::net::UdpSocket>>,
     pub slab: Vec<Option<Entry>>,
     free: Vec<usize>,
     by_key: HashMap<PortKey, usize>,
@@ -610,12 +643,14 @@ impl Core {
         counters: Arc<WorkerCounters>,
         learning: EndpointLearning,
         silence_detect: Option<crate::core::transcode::SilenceDetect>,
+        dtmf_sock: Option<Arc<std::net::UdpSocket>>,
     ) -> Core {
         Core {
             commands,
             counters,
             learning,
             silence_detect,
+            dtmf_sock,
             slab: Vec::new(),
             free: Vec::new(),
             by_key: HashMap::new(),

@@ -709,10 +709,23 @@ impl Call {
                     } else {
                         Vec::new()
                     },
+                    dtmf_log: None,
                 };
                 if control.silence {
                     crate::core::media_control::prepare_silence();
                 }
+                let dtmf_log = Some(std::sync::Arc::new(crate::core::dtmf_log::DtmfLogSource {
+                    call_id: self.id.clone(),
+                    source_tag: self.legs[li].tag.clone(),
+                    source_label: self.legs[li].label.clone().unwrap_or_default(),
+                    tags: self.legs.iter().map(|l| l.tag.clone()).collect(),
+                    events: this
+                        .codecs
+                        .iter()
+                        .filter(|c| c.name.eq_ignore_ascii_case("telephone-event"))
+                        .map(|c| (c.pt, c.clock_rate))
+                        .collect(),
+                }));
                 let intercept = (li < 64 && self.intercept & (1 << li) != 0).then_some(stream);
                 let (rtp_copies, rtcp_copies) = self.copies_of(li, mi);
                 // A subscriber sends nothing on, except RTCP back to the source with
@@ -757,7 +770,10 @@ impl Call {
                     resume: rtp_resume,
                     copies: rtp_copies,
                     feed: this.feed,
-                    control: control.clone(),
+                    control: StreamControl {
+                        dtmf_log,
+                        ..control.clone()
+                    },
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,

@@ -4,6 +4,7 @@
 use ngmedia_codecs::dtmf::{DtmfDetector, DtmfTransition, TelephoneEvent, ToneGenerator};
 
 use crate::core::dtmf_inject::tone_sample;
+use crate::core::dtmf_log::DtmfReport;
 use crate::core::media_control::BlockDtmf;
 
 use super::{write_header, Transcoder, FIFO};
@@ -152,6 +153,7 @@ impl Transcoder {
         let out_clock = u64::from(self.spec.output.codec.clock_rate);
         let pcm_rate = u64::from(self.pcm_rate.max(1));
         let base = self.ts;
+        let before = self.pending_dtmf_len;
         let pending = &mut self.pending_dtmf;
         let pending_len = &mut self.pending_dtmf_len;
         let pcm = &self.fifo[start..start + len];
@@ -180,6 +182,30 @@ impl Transcoder {
                 p.volume = volume;
             }
         }
+        // A digit that ended is reported (`--dtmf-log-dest`) with the time between the
+        // detector's start and end, as rtpengine's DSP events are.
+        let clock = self.spec.output.codec.clock_rate;
+        for i in before.min(self.pending_dtmf_len)..self.pending_dtmf_len {
+            let p = self.pending_dtmf[i];
+            match (p.event, self.dtmf_started) {
+                (Some(e), _) => self.dtmf_started = Some((e, p.volume, p.ts)),
+                (None, Some((event, volume, start))) => {
+                    self.dtmf_started = None;
+                    self.dtmf_report = Some(DtmfReport {
+                        event,
+                        volume,
+                        duration: p.ts.wrapping_sub(start),
+                        clock,
+                    });
+                }
+                (None, None) => {}
+            }
+        }
+    }
+
+    /// A digit detected in-band that has ended, for DTMF reports.
+    pub fn poll_dtmf_report(&mut self) -> Option<DtmfReport> {
+        self.dtmf_report.take()
     }
 
     /// The output frame about to be encoded (timestamp `self.ts`, `step` long) in the

@@ -186,6 +186,8 @@ impl Core {
                     feed: None,
                     control: Default::default(),
                     inject: None,
+                    dtmf_sock: self.dtmf_sock.clone(),
+                    dtmf_watch: Default::default(),
                     port,
                     tos: 0,
                     alias_of: None,
@@ -334,6 +336,8 @@ impl Core {
                     alt_keys: Vec::new(),
                     alts: Vec::new(),
                     via: None,
+                    dtmf_sock: None,
+                    dtmf_watch: Default::default(),
                 };
                 let idx = self.free.pop().unwrap_or(self.slab.len());
                 if let Err(e) = w.watch(idx, entry.port.raw_fd()) {

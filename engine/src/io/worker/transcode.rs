@@ -52,7 +52,16 @@ pub(crate) fn transcode(
     let room = buf.len().saturating_sub(SRTP_TAIL_ROOM);
     let (mut failed, mut undeliverable) = (0, false);
     match entry.transcoder.as_mut() {
-        Some(t) => t.handle_rtp(now.mono_ms, pkt),
+        Some(t) => {
+            t.handle_rtp(now.mono_ms, pkt);
+            if let Some(report) = t.poll_dtmf_report() {
+                // In-band digit: reported from the party's address (rtpengine uses the
+                // stream's endpoint, there being no packet of its own).
+                if let Some(addr) = entry.latch.destination() {
+                    super::report_dtmf(entry, &report, addr.ip(), now.wall_ms / 1000);
+                }
+            }
+        }
         None => {
             // Passthrough with DTMF to inject: the packet itself is the output (the
             // backend made the ingress copies already).
