@@ -21,6 +21,7 @@ pub mod srtp;
 pub mod state;
 pub mod stats;
 pub mod store;
+pub mod stream;
 pub mod stun;
 pub mod tap;
 pub mod transcode;

@@ -15,11 +15,9 @@ use std::time::Duration;
 use tracing::warn;
 
 use super::sys::{self, Epoll, EventFd};
-use super::worker::{
-    drop_many, drop_packet, fan_out, heard_on, inspect, protect, replaced, stream_slot, target,
-    transcode, CopyKind, Core, Entry, Now, Route, Watch, SRTP_TAIL_ROOM,
-};
-use crate::core::stats::{DropReason, WorkerCounters};
+use super::worker::{Core, Entry, Now, Transmit, Watch, SRTP_TAIL_ROOM};
+use crate::core::stats::DropReason;
+use crate::core::stream::drop_many;
 
 /// Packets per recvmmsg/sendmmsg call: 32 amortises the syscall well (rtpengine and quinn
 /// use similar batch sizes) while the buffers stay in L2 (64 KiB).
@@ -48,8 +46,8 @@ struct Batch {
     send_iov: Box<[libc::iovec]>,
     send_hdrs: Box<[libc::mmsghdr]>,
     dest: Box<libc::sockaddr_storage>,
-    lens: [usize; BATCH],
-    route: [Route; BATCH],
+    /// Where each received packet goes once the batch is handled (see [`BatchTx`]).
+    pending: Pending,
     /// Receive headers the kernel wrote into by the last `recv` (only those need resetting;
     /// most calls return one packet).
     dirty: usize,
@@ -73,8 +71,10 @@ impl Batch {
             send_iov: vec![zero_iov; BATCH].into_boxed_slice(),
             send_hdrs: vec![zero_hdr; BATCH].into_boxed_slice(),
             dest: Box::new(sys::empty_sockaddr()),
-            lens: [0; BATCH],
-            route: [Route::None; BATCH],
+            pending: Pending {
+                out: [None; BATCH],
+                lens: [0; BATCH],
+            },
             dirty: 0,
         };
         for i in 0..BATCH {
@@ -117,17 +117,20 @@ impl Batch {
         Ok(r as usize)
     }
 
-    /// Send every packet routed `route` to `dest` out of `fd`. Returns (sent, failed).
-    fn send(&mut self, fd: i32, n: usize, route: Route, dest: SocketAddr) -> (u64, u64) {
-        let namelen = sys::write_sockaddr(&dest, &mut self.dest);
+    /// Send every pending packet of the first `n` that goes to `out` (a relay, not a reply)
+    /// with one `sendmmsg`, and mark them sent. Returns (sent, failed).
+    fn send(&mut self, n: usize, out: Out) -> (u64, u64) {
+        let namelen = sys::write_sockaddr(&out.dest, &mut self.dest);
+        let fd = out.fd;
         let mut m = 0;
         for k in 0..n {
-            if self.route[k] != route {
+            if self.pending.out[k] != Some(out) {
                 continue;
             }
+            self.pending.out[k] = None;
             self.send_iov[m] = libc::iovec {
                 iov_base: self.bufs[k * BUF_SIZE..].as_mut_ptr().cast(),
-                iov_len: self.lens[k],
+                iov_len: self.pending.lens[k],
             };
             self.send_hdrs[m].msg_hdr.msg_namelen = namelen;
             m += 1;
@@ -161,6 +164,52 @@ impl Batch {
         }
         failed += (m - off) as u64;
         (sent, failed)
+    }
+}
+
+/// A relayed packet's way out: the socket and the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Out {
+    fd: RawFd,
+    dest: SocketAddr,
+    /// A reply (STUN response) out of the receiving socket: sent on its own, not counted
+    /// as relayed.
+    reply: bool,
+}
+
+/// What the batch's verdicts left to send: packet `k` goes to `out[k]` with `lens[k]` bytes.
+struct Pending {
+    out: [Option<Out>; BATCH],
+    lens: [usize; BATCH],
+}
+
+/// [`Transmit`] for packet `k` of a batch: relayed packets wait in the batch for one
+/// `sendmmsg` per destination after the whole batch is handled; packets the pipeline made
+/// (copies, transcoder output) leave at once with `sendto`.
+struct BatchTx<'a> {
+    pending: &'a mut Pending,
+    k: usize,
+}
+
+impl Transmit for BatchTx<'_> {
+    fn send_received(
+        &mut self,
+        source: usize,
+        via: usize,
+        fd: RawFd,
+        dest: SocketAddr,
+        len: usize,
+    ) {
+        self.pending.out[self.k] = Some(Out {
+            fd,
+            dest,
+            reply: source == via,
+        });
+        self.pending.lens[self.k] = len;
+    }
+
+    fn send_made(&mut self, fd: RawFd, _slot: usize, dest: SocketAddr, bytes: &[u8]) -> bool {
+        sys::send_to(fd, bytes, &dest)
     }
 }
 
@@ -276,123 +325,44 @@ impl EpollWorker {
         }
     }
 
-    /// Inspect a received batch, then forward it per route with one `sendmmsg` each
-    /// (SRTP-protecting each packet for its sink first).
-    fn handle_batch(&mut self, arrived: usize, n: usize, now: Now) {
+    /// Run each packet of a received batch through the shared dispatch, then send what it
+    /// left pending: one `sendmmsg` per destination (a batch from one socket has one or
+    /// two: the RTP and the RTCP sink), STUN replies one `sendto` each.
+    fn handle_batch(&mut self, idx: usize, n: usize, now: Now) {
         let EpollWorker { core, batch, .. } = self;
-        let counters: &WorkerCounters = &core.counters;
-        // A socket on another address of a stream is handled by the stream's primary.
-        let idx = stream_slot(&core.slab, arrived);
-        let arrived_fd = match core.slab.get(arrived) {
-            Some(Some(e)) => e.port.raw_fd(),
-            _ => return,
-        };
-        {
-            let Some(entry) = core.slab[idx].as_mut() else {
-                return;
-            };
-            for k in 0..n {
-                let hdr = &batch.recv_hdrs[k];
-                let len = (hdr.msg_len as usize).min(RECV_LEN);
-                let truncated = hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
-                let src = sys::read_sockaddr(&batch.recv_addrs[k], hdr.msg_hdr.msg_namelen);
-                let buf = &mut batch.bufs[k * BUF_SIZE..(k + 1) * BUF_SIZE];
-                let (route, len) = inspect(entry, counters, buf, len, src, truncated, now);
-                if route == Route::Reply {
-                    // STUN responses are rare (a few per second per stream): one sendto each.
-                    if let Some(src) = src {
-                        sys::send_to(arrived_fd, &buf[..len], &src);
-                    }
-                    batch.route[k] = Route::None;
-                    continue;
-                }
-                batch.route[k] = route;
-                batch.lens[k] = len;
-            }
-        }
-        if let Some(&route) = batch.route[..n].iter().rev().find(|r| **r != Route::None) {
-            heard_on(&mut core.slab, idx, arrived, route);
-        }
-        // Subscribers get their copies before packets are protected for the peer.
-        if matches!(core.slab.get(idx), Some(Some(e)) if e.has_copies()) {
-            for k in 0..n {
-                let route = batch.route[k];
-                let kind = match route {
-                    Route::Transcode => CopyKind::Ingress,
-                    Route::Rtp | Route::Rtcp => CopyKind::All,
-                    _ => continue,
-                };
-                let pkt = &batch.bufs[k * BUF_SIZE..k * BUF_SIZE + batch.lens[k]];
-                fan_out(
-                    &mut core.slab,
-                    counters,
-                    idx,
-                    route,
-                    kind,
-                    pkt,
-                    now,
-                    &mut core.copy_buf,
-                    |fd, _, dest, out| sys::send_to(fd, out, &dest),
-                );
-            }
-        }
-        // Transcoded RTP: each packet through the transcoder, its output sent one by one.
         for k in 0..n {
-            if batch.route[k] == Route::Transcode {
-                let pkt = &batch.bufs[k * BUF_SIZE..k * BUF_SIZE + batch.lens[k]];
-                transcode(
-                    &mut core.slab,
-                    counters,
-                    idx,
-                    pkt,
-                    now,
-                    &mut core.out_buf,
-                    &mut core.copy_buf,
-                    |fd, _, dest, out| sys::send_to(fd, out, &dest),
-                );
-            }
+            let hdr = &batch.recv_hdrs[k];
+            let len = (hdr.msg_len as usize).min(RECV_LEN);
+            let truncated = hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            let src = sys::read_sockaddr(&batch.recv_addrs[k], hdr.msg_hdr.msg_namelen);
+            let buf = &mut batch.bufs[k * BUF_SIZE..(k + 1) * BUF_SIZE];
+            batch.pending.out[k] = None;
+            let mut tx = BatchTx {
+                pending: &mut batch.pending,
+                k,
+            };
+            core.dispatch(idx, buf, len, src, truncated, now, &mut tx);
         }
-        for route in [Route::Rtp, Route::Rtcp] {
-            let queued = batch.route[..n].iter().filter(|r| **r == route).count() as u64;
-            if queued == 0 {
-                continue;
-            }
-            let Some((sink, dest)) = target(&core.slab, idx, route) else {
-                if let Some(Some(source)) = core.slab.get(idx) {
-                    drop_many(counters, &source.stats, DropReason::NoDestination, queued);
-                }
+        for k in 0..n {
+            let Some(out) = batch.pending.out[k] else {
                 continue;
             };
-            if route == Route::Rtp && replaced(&core.slab, sink) {
-                // Media is being played toward that party instead.
+            if out.reply {
+                // STUN responses are rare (a few per second per stream): one sendto each.
+                let pkt = &batch.bufs[k * BUF_SIZE..k * BUF_SIZE + batch.pending.lens[k]];
+                sys::send_to(out.fd, pkt, &out.dest);
+                batch.pending.out[k] = None;
                 continue;
             }
-            for k in 0..n {
-                if batch.route[k] != route {
-                    continue;
-                }
-                let Some(Some(sink_entry)) = core.slab.get_mut(sink) else {
-                    break;
-                };
-                let buf = &mut batch.bufs[k * BUF_SIZE..(k + 1) * BUF_SIZE];
-                match protect(sink_entry, route, buf, batch.lens[k]) {
-                    Ok(len) => batch.lens[k] = len,
-                    Err(reason) => {
-                        batch.route[k] = Route::None;
-                        if let Some(Some(source)) = core.slab.get(idx) {
-                            drop_packet(counters, &source.stats, reason);
-                        }
-                    }
-                }
-            }
-            let Some(Some(sink_entry)) = core.slab.get(sink) else {
-                continue;
-            };
-            let (_, fd) = sink_entry.out_for(sink, dest);
-            let (sent, failed) = batch.send(fd, n, route, dest);
-            counters.count_relayed(sent);
+            let (sent, failed) = batch.send(n, out);
+            core.counters.count_relayed(sent);
             if let Some(Some(source)) = core.slab.get(idx) {
-                drop_many(counters, &source.stats, DropReason::SendFailed, failed);
+                drop_many(
+                    &core.counters,
+                    &source.stats,
+                    DropReason::SendFailed,
+                    failed,
+                );
             }
         }
     }

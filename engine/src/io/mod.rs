@@ -11,9 +11,11 @@
 //!
 //! # Two backends
 //!
-//! The per-packet logic (classify, latch, count, route) is shared: `worker::inspect` and
-//! `worker::target`, with the socket table and command handling in `worker::Core`. Only
-//! the byte moving differs:
+//! The per-packet logic (classify, STUN/DTLS, SRTP, latch, count, taps, route, protect) is
+//! the sans-IO pipeline `core::stream::handle`, which returns a `Verdict`; both backends
+//! call the one dispatch `worker::Core::dispatch`, which performs the verdict through the
+//! backend's `worker::Transmit`, with the socket table and command handling in
+//! `worker::Core`. Only the byte moving differs:
 //!
 //! * **io_uring** (`uring.rs`, default when the kernel allows it): per worker one ring, the
 //!   sockets in its fixed-file table, one multishot `RECVMSG` per socket drawing buffers
@@ -23,7 +25,7 @@
 //!   costs no system call per packet, and there is no epoll, no `fdget` and no
 //!   `msghdr`/iovec copying from user space.
 //! * **epoll** (`epoll.rs`, the fallback): level-triggered epoll, `recvmmsg` of up to 32
-//!   packets per readable socket and one `sendmmsg` per route, all as raw system calls
+//!   packets per readable socket and one `sendmmsg` per destination, all as raw system calls
 //!   (glibc's wrappers are cancellation points that toggle the cancel state on every call).
 //!
 //! [`IoOptions::backend`] chooses; `Auto` (the default) takes io_uring unless the ring
@@ -70,10 +72,13 @@
 //!
 //! Valid RTP/RTCP accepted by the latch counts in the stream's `packets`/`bytes` (RTP header
 //! included; muxed RTCP in `rtcp_packets`/`rtcp_bytes`) and in the worker's totals, even when
-//! it is then not relayed. Every packet not relayed for a reason other than `forward == false`
-//! counts once in the stream's `errors` and once in the worker's `drops[reason]`. STUN checks
-//! are answered on streams with ICE (ICE-lite); DTLS records feed the stream's DTLS-SRTP
-//! association (`worker::DtlsLink`), whose handshake datagrams leave by a plain `sendto`
+//! it is then not relayed. Every packet dropped (`Verdict::Drop(reason)`, or a send that
+//! failed) counts once in the stream's `errors` and once in the worker's `drops[reason]`
+//! (`ngmedia_packet_drops_total{reason}`); packets absorbed on purpose (`Verdict::Absorbed`:
+//! not forwarding, blocked, terminated RTCP, replaced by a player, a DTLS record or STUN
+//! response taken) count in neither. STUN checks are answered on streams with ICE
+//! (ICE-lite); DTLS records feed the stream's DTLS-SRTP association
+//! (`core::stream::DtlsLink`), whose handshake datagrams leave by a plain `sendto`
 //! (rare, off the batched path) and whose retransmission timer bounds the backend's wait.
 
 mod epoll;

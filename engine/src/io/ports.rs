@@ -19,12 +19,7 @@ use rand::Rng;
 use super::sys;
 use crate::core::plan::{PortError, PortKey};
 
-/// Which half of a pair a socket is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
-    Rtp,
-    Rtcp,
-}
+pub(crate) use crate::core::stream::Role;
 
 /// Ports 0..=65535 as a bitmap: 1024 words of 64 bits.
 const BITMAP_WORDS: usize = 65536 / 64;

@@ -35,11 +35,9 @@ use io_uring::{cqueue, opcode, squeue, IoUring};
 use tracing::warn;
 
 use super::sys::{self, EventFd};
-use super::worker::{
-    drop_packet, fan_out, heard_on, inspect, protect, replaced, stream_slot, target, transcode,
-    CopyKind, Core, Entry, Now, Route, Watch, SRTP_TAIL_ROOM,
-};
+use super::worker::{Core, Entry, Now, Transmit, Watch, SRTP_TAIL_ROOM};
 use crate::core::stats::DropReason;
+use crate::core::stream::drop_packet;
 
 /// Receive buffers per worker (a power of two, at most 32768). 2048 × 2 KiB = 4 MiB: enough
 /// for every socket of a busy worker to have a burst in flight.
@@ -406,6 +404,52 @@ pub(crate) struct UringWorker {
 // is used by one thread at a time.
 unsafe impl Send for UringWorker {}
 
+/// [`Transmit`] for one received datagram (in buffer `bid`, starting at `pkt`): a relayed
+/// packet or reply is sent straight out of its receive buffer, which returns to the ring
+/// when the send completes; packets the pipeline made go through the [`GenPool`].
+struct RecvTx<'a> {
+    io: &'a mut Ring,
+    gen: &'a mut GenPool,
+    bufs: &'a BufRing,
+    send_src: &'a mut [u32],
+    bid: u16,
+    pkt: *const u8,
+}
+
+impl Transmit for RecvTx<'_> {
+    fn send_received(
+        &mut self,
+        source: usize,
+        via: usize,
+        _fd: RawFd,
+        dest: SocketAddr,
+        len: usize,
+    ) {
+        let bid = self.bid;
+        let base = self.bufs.buf(bid);
+        let reply = if source == via { SEND_REPLY } else { 0 };
+        // The destination goes over the name area of the same buffer, so it lives as long
+        // as the send. The area starts 16 bytes into a 2 KiB-aligned buffer: aligned.
+        // SAFETY: NAME_LEN bytes at offset 16 are inside the buffer we own; the payload
+        // starts after them, so the two do not overlap.
+        let name = unsafe { &mut *base.add(RECVMSG_OUT).cast::<libc::sockaddr_storage>() };
+        let name_len = sys::write_sockaddr(&dest, name);
+        let e = opcode::Send::new(Fixed(via as u32), self.pkt, len as u32)
+            .dest_addr((name as *const libc::sockaddr_storage).cast())
+            .dest_addr_len(name_len)
+            .flags(libc::MSG_DONTWAIT)
+            .build()
+            .user_data(TAG_SEND | reply | bid as u64);
+        self.send_src[bid as usize] = source as u32;
+        self.io.push(&e);
+        self.io.sends += 1;
+    }
+
+    fn send_made(&mut self, _fd: RawFd, slot: usize, dest: SocketAddr, bytes: &[u8]) -> bool {
+        self.gen.send(self.io, slot, dest, bytes)
+    }
+}
+
 impl UringWorker {
     /// Set up the ring; on failure the core is handed back so the caller can fall back to
     /// epoll. Must run on the worker thread (the ring is single-issuer).
@@ -638,135 +682,20 @@ impl UringWorker {
         // SAFETY: the payload and the buffer's tail after it (up to BUF_SIZE) belong to
         // buffer `bid`, which we own; the shared view above is not used past this point.
         let pkt = unsafe { std::slice::from_raw_parts_mut(base.add(pkt_off), BUF_SIZE - pkt_off) };
-        // A socket on another address of a stream is handled by the stream's primary.
-        let arrived = idx;
-        let idx = stream_slot(&self.core.slab, arrived);
-        let Some(Some(entry)) = self.core.slab.get_mut(idx) else {
-            self.bufs.push(bid);
-            return;
+        let mut tx = RecvTx {
+            io: &mut self.io,
+            gen: &mut self.gen,
+            bufs: &self.bufs,
+            send_src: &mut self.send_src,
+            bid,
+            pkt: pkt.as_ptr(),
         };
-        let (route, plain_len) = inspect(
-            entry,
-            &self.core.counters,
-            pkt,
-            pkt_len,
-            src,
-            truncated,
-            now,
-        );
-        heard_on(&mut self.core.slab, idx, arrived, route);
-        if matches!(route, Route::Rtp | Route::Rtcp | Route::Transcode)
-            && matches!(self.core.slab.get(idx), Some(Some(e)) if e.has_copies())
+        if !self
+            .core
+            .dispatch(idx, pkt, pkt_len, src, truncated, now, &mut tx)
         {
-            // Subscribers get their copies before the packet is protected for the peer.
-            let (io, gen, core) = (&mut self.io, &mut self.gen, &mut self.core);
-            let kind = if route == Route::Transcode {
-                CopyKind::Ingress
-            } else {
-                CopyKind::All
-            };
-            fan_out(
-                &mut core.slab,
-                &core.counters,
-                idx,
-                route,
-                kind,
-                &pkt[..plain_len],
-                now,
-                &mut core.copy_buf,
-                |_, sink, dest, out| gen.send(io, sink, dest, out),
-            );
-        }
-        if route == Route::Transcode {
-            let (io, gen, core) = (&mut self.io, &mut self.gen, &mut self.core);
-            transcode(
-                &mut core.slab,
-                &core.counters,
-                idx,
-                &pkt[..plain_len],
-                now,
-                &mut core.out_buf,
-                &mut core.copy_buf,
-                |_, sink, dest, out| gen.send(io, sink, dest, out),
-            );
             self.bufs.push(bid);
-            return;
         }
-        if route == Route::None {
-            self.bufs.push(bid);
-            return;
-        }
-        if route == Route::Reply {
-            // A STUN response back to the source, out of the receiving socket.
-            match src {
-                Some(src) => self.send(bid, arrived, arrived, pkt.as_ptr(), plain_len, src),
-                None => self.bufs.push(bid),
-            }
-            return;
-        }
-        let Some((sink, dest)) = target(&self.core.slab, idx, route) else {
-            if let Some(Some(entry)) = self.core.slab.get(idx) {
-                drop_packet(&self.core.counters, &entry.stats, DropReason::NoDestination);
-            }
-            self.bufs.push(bid);
-            return;
-        };
-        if route == Route::Rtp && replaced(&self.core.slab, sink) {
-            // Media is being played toward that party instead.
-            self.bufs.push(bid);
-            return;
-        }
-        let sent_len = match self.core.slab.get_mut(sink) {
-            Some(Some(sink_entry)) => protect(sink_entry, route, pkt, plain_len),
-            _ => Err(DropReason::NoDestination),
-        };
-        let sent_len = match sent_len {
-            Ok(l) => l,
-            Err(reason) => {
-                if let Some(Some(entry)) = self.core.slab.get(idx) {
-                    drop_packet(&self.core.counters, &entry.stats, reason);
-                }
-                self.bufs.push(bid);
-                return;
-            }
-        };
-        let out = match self.core.slab.get(sink) {
-            Some(Some(s)) => s.out_for(sink, dest).0,
-            _ => sink,
-        };
-        self.send(bid, idx, out, pkt.as_ptr(), sent_len, dest);
-    }
-
-    /// Send `len` bytes at `pkt` (inside buffer `bid`) to `dest` out of slot `slot`; the
-    /// buffer returns to the ring when the send completes.
-    /// `source` is the slot the packet came from (for error accounting); a send out of the
-    /// receiving socket itself is a reply, not counted as relayed.
-    fn send(
-        &mut self,
-        bid: u16,
-        source: usize,
-        slot: usize,
-        pkt: *const u8,
-        len: usize,
-        dest: SocketAddr,
-    ) {
-        let base = self.bufs.buf(bid);
-        let reply = if source == slot { SEND_REPLY } else { 0 };
-        // The destination goes over the name area of the same buffer, so it lives as long
-        // as the send. The area starts 16 bytes into a 2 KiB-aligned buffer: aligned.
-        // SAFETY: NAME_LEN bytes at offset 16 are inside the buffer we own; the payload
-        // starts after them, so the two do not overlap.
-        let name = unsafe { &mut *base.add(RECVMSG_OUT).cast::<libc::sockaddr_storage>() };
-        let name_len = sys::write_sockaddr(&dest, name);
-        let e = opcode::Send::new(Fixed(slot as u32), pkt, len as u32)
-            .dest_addr((name as *const libc::sockaddr_storage).cast())
-            .dest_addr_len(name_len)
-            .flags(libc::MSG_DONTWAIT)
-            .build()
-            .user_data(TAG_SEND | reply | bid as u64);
-        self.send_src[bid as usize] = source as u32;
-        self.io.push(&e);
-        self.io.sends += 1;
     }
 
     /// Stop every receive and wait (bounded) for all operations, so that no kernel work

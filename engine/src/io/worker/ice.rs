@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
 use super::{Core, Entry, Now};
+use crate::core::stream::Slot;
 use crate::core::stun::agent::IceAgent;
 use crate::io::ports::Role;
 

@@ -5,13 +5,11 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
-use super::dtls::{key_from_dtls, DtlsLink};
-use super::srtp::{self, rekey};
 use super::transcode::{set_control, set_transcoder};
-use super::{AltSocket, CopyTarget, Core, Entry, Now, Watch};
+use super::{AltSocket, Core, Entry, Now, Watch};
 use crate::core::latch::Latch;
 use crate::core::plan::{CallKey, CallPlan, CopySink, PortKey};
-use crate::core::player::OutLine;
+use crate::core::stream::{self, key_from_dtls, rekey, CopyTarget, DtlsLink, Stream};
 use crate::core::tap::{StreamTap, StreamTaps, TapSender};
 use crate::core::transcode::{TranscodeSpec, Transcoder};
 use crate::io::ports::BoundPort;
@@ -157,44 +155,24 @@ impl Core {
                     }
                 };
                 let has_dtls = dtls.is_some();
-                let mut entry = Entry {
-                    srtp_in,
-                    srtp_out,
-                    dtls,
-                    ice: sp.ice.map(Box::new),
-                    agent: None,
-                    call,
-                    latch: Latch::new(sp.expected, sp.latch, now.mono_ms)
-                        .with_learning(self.learning),
-                    stats: sp.stats,
-                    forward: sp.forward,
-                    rtcp_feedback: sp.rtcp_feedback,
-                    rtp_sink_key: sp.rtp_sink,
-                    rtcp_sink_key: sp.rtcp_sink,
-                    rtp_sink: None,
-                    rtcp_sink: None,
-                    transcoder: None,
-                    terminate_rtcp: false,
-                    rtcp_due_ms: 0,
-                    taps: StreamTaps {
-                        record: stream_tap(self.tap.as_ref(), call, sp.tap),
-                        intercept: stream_tap(self.intercept.as_ref(), call, sp.intercept),
-                    },
-                    line: OutLine::default(),
-                    player: None,
-                    copies: copy_targets(&sp.copies),
-                    feed: None,
-                    control: Default::default(),
-                    inject: None,
-                    dtmf_sock: self.dtmf_sock.clone(),
-                    dtmf_watch: Default::default(),
-                    port,
-                    tos: 0,
-                    alias_of: None,
-                    alt_keys: Vec::new(),
-                    alts: Vec::new(),
-                    via: None,
+                let latch =
+                    Latch::new(sp.expected, sp.latch, now.mono_ms).with_learning(self.learning);
+                let mut stream = Stream::new(port.key, port.role, port.addr, latch, sp.stats);
+                stream.srtp_in = srtp_in;
+                stream.srtp_out = srtp_out;
+                stream.dtls = dtls;
+                stream.ice = sp.ice.map(Box::new);
+                stream.forward = sp.forward;
+                stream.rtcp_feedback = sp.rtcp_feedback;
+                stream.rtp_sink_key = sp.rtp_sink;
+                stream.rtcp_sink_key = sp.rtcp_sink;
+                stream.taps = StreamTaps {
+                    record: stream_tap(self.tap.as_ref(), call, sp.tap),
+                    intercept: stream_tap(self.intercept.as_ref(), call, sp.intercept),
                 };
+                stream.copies = copy_targets(&sp.copies);
+                stream.dtmf_sock = self.dtmf_sock.clone();
+                let mut entry = Entry::new(port, call, stream);
                 set_feed(&mut entry, sp.feed);
                 // A stream taken over from stored state continues where it was; its DTLS
                 // association is keyed already, so no handshake is started.
@@ -204,7 +182,8 @@ impl Core {
                         key_from_dtls(&mut entry, keys);
                         handshake = false;
                     }
-                    srtp::resume(&mut entry.srtp_in, &mut entry.srtp_out, &from);
+                    let e = &mut *entry;
+                    stream::resume(&mut e.srtp_in, &mut e.srtp_out, &from);
                     if let Some(addr) = from.latched {
                         entry.latch.resume(addr);
                     }
@@ -305,40 +284,10 @@ impl Core {
                 }
             } else if let Some(pos) = ports.iter().position(|p| p.key == key) {
                 let port = ports.swap_remove(pos);
-                let entry = Entry {
-                    srtp_in: None,
-                    srtp_out: None,
-                    dtls: None,
-                    ice: None,
-                    agent: None,
-                    call,
-                    latch: Latch::new(None, Default::default(), now.mono_ms),
-                    stats: stats.clone(),
-                    forward: false,
-                    rtcp_feedback: false,
-                    rtp_sink_key: None,
-                    rtcp_sink_key: None,
-                    rtp_sink: None,
-                    rtcp_sink: None,
-                    transcoder: None,
-                    terminate_rtcp: false,
-                    rtcp_due_ms: 0,
-                    taps: StreamTaps::default(),
-                    line: OutLine::default(),
-                    player: None,
-                    copies: Vec::new(),
-                    feed: None,
-                    control: Default::default(),
-                    inject: None,
-                    port,
-                    tos: 0,
-                    alias_of: Some((primary, None)),
-                    alt_keys: Vec::new(),
-                    alts: Vec::new(),
-                    via: None,
-                    dtmf_sock: None,
-                    dtmf_watch: Default::default(),
-                };
+                let latch = Latch::new(None, Default::default(), now.mono_ms);
+                let stream = Stream::new(port.key, port.role, port.addr, latch, stats.clone());
+                let mut entry = Entry::new(port, call, stream);
+                entry.alias_of = Some((primary, None));
                 let idx = self.free.pop().unwrap_or(self.slab.len());
                 if let Err(e) = w.watch(idx, entry.port.raw_fd()) {
                     warn!(port = key.0, error = %e, "cannot watch media socket; port closed");

@@ -7,12 +7,12 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use tracing::{debug, warn};
 
-use super::srtp::srtp_protect_parts;
 use super::{Core, Now, SRTP_TAIL_ROOM};
 use crate::core::dtmf_inject::{DtmfDigit, DtmfInjector, InjectTarget};
 use crate::core::plan::PortKey;
 use crate::core::player::{PlaySpec, Player};
 use crate::core::stats::DropReason;
+use crate::core::stream::{srtp_protect_parts, Slot};
 use crate::io::ports::Role;
 use crate::io::sys;
 
@@ -134,12 +134,13 @@ impl Core {
         let mut i = 0;
         while i < players.len() {
             let idx = players[i];
-            let Some(Some(e)) = slab.get_mut(idx) else {
+            let Some(Some(entry)) = slab.get_mut(idx) else {
                 players.swap_remove(i);
                 continue;
             };
-            let dest = e.latch.destination();
-            let (out, fd) = dest.map_or((idx, e.port.raw_fd()), |d| e.out_for(idx, d));
+            let dest = entry.latch.destination();
+            let (out, fd) = dest.map_or((idx, entry.port.raw_fd()), |d| entry.out_for(idx, d));
+            let e = &mut entry.stream;
             let Some(p) = e.player.as_mut() else {
                 players.swap_remove(i);
                 continue;

@@ -1,18 +1,15 @@
-//! Transcoded streams on the worker: feeding a stream's transcoder and sending what it
-//! produces, building transcoders from the plan, and the RTCP reports we send for them.
+//! Transcoded streams on the worker: building transcoders from the plan, and the RTCP
+//! reports we send for them (feeding a transcoder is `core::stream::transcode`).
 
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
 use tracing::warn;
 
-use super::{
-    drop_many, drop_packet, fan_out, protect, replaced, target, CopyKind, Core, Entry, Now, Route,
-    SRTP_TAIL_ROOM,
-};
-use crate::core::dtmf_inject::Injected;
+use super::{Core, Entry, Now};
 use crate::core::media_control::StreamControl;
-use crate::core::stats::{DropReason, WorkerCounters};
+use crate::core::stats::DropReason;
+use crate::core::stream::{protect, target, Route, Slot};
 use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
 use crate::io::ports::Role;
 
@@ -21,194 +18,6 @@ pub(crate) const RTCP_INTERVAL_MS: u64 = 5_000;
 /// How often the worker looks for due RTCP reports. The check runs on the worker's
 /// wake-ups (a transcoded stream has packets every 10-60 ms), so no timer is needed.
 const RTCP_SCAN_MS: u64 = 500;
-
-/// Feed a packet routed [`Route::Transcode`] (plain RTP, SRTP already removed) to slot
-/// `idx`'s transcoder (or, on a stream that is not transcoded but has DTMF to inject, take
-/// it as it is) and hand every packet that results, through the DTMF injector when the
-/// stream has one and SRTP-protected for the sink's party where it gets SRTP, to
-/// `send(sink_fd, sink_slot, dest, bytes)`, which returns whether the packet was sent or
-/// queued (counted as relayed) or failed (counted as a drop). `buf` is the worker's
-/// scratch for one output packet (with SRTP tail room); `copy_buf` the one for copies of
-/// it to `egress` subscribers.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn transcode(
-    slab: &mut [Option<Entry>],
-    counters: &WorkerCounters,
-    idx: usize,
-    pkt: &[u8],
-    now: Now,
-    buf: &mut [u8],
-    copy_buf: &mut [u8],
-    mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
-) {
-    let has_copies = matches!(slab.get(idx), Some(Some(e)) if !e.copies.is_empty());
-    let dest = target(slab, idx, Route::Rtp).and_then(|(sink, dest)| {
-        let (out, fd) = slab[sink].as_ref()?.out_for(sink, dest);
-        Some((fd, out, sink, dest))
-    });
-    let Some(Some(entry)) = slab.get_mut(idx) else {
-        return;
-    };
-    let room = buf.len().saturating_sub(SRTP_TAIL_ROOM);
-    let (mut failed, mut undeliverable) = (0, false);
-    match entry.transcoder.as_mut() {
-        Some(t) => {
-            t.handle_rtp(now.mono_ms, pkt);
-            if let Some(report) = t.poll_dtmf_report() {
-                // In-band digit: reported from the party's address (rtpengine uses the
-                // stream's endpoint, there being no packet of its own).
-                if let Some(addr) = entry.latch.destination() {
-                    super::report_dtmf(entry, &report, addr.ip(), now.wall_ms / 1000);
-                }
-            }
-        }
-        None => {
-            // Passthrough with DTMF to inject: the packet itself is the output (the
-            // backend made the ingress copies already).
-            if has_copies {
-                fan_out(
-                    slab,
-                    counters,
-                    idx,
-                    Route::Rtp,
-                    CopyKind::Egress,
-                    pkt,
-                    now,
-                    copy_buf,
-                    &mut send,
-                );
-            }
-            if pkt.len() <= room {
-                buf[..pkt.len()].copy_from_slice(pkt);
-                emit(slab, idx, dest, buf, room, pkt.len(), &mut send, counters)
-                    .tally(&mut failed, &mut undeliverable);
-            }
-            finish(slab, counters, idx, failed, undeliverable);
-            return;
-        }
-    }
-    loop {
-        let Some(Some(entry)) = slab.get_mut(idx) else {
-            return;
-        };
-        let Some(n) = entry
-            .transcoder
-            .as_mut()
-            .and_then(|t| t.poll_output(&mut buf[..room]))
-        else {
-            break;
-        };
-        if has_copies {
-            fan_out(
-                slab,
-                counters,
-                idx,
-                Route::Rtp,
-                CopyKind::Egress,
-                &buf[..n],
-                now,
-                copy_buf,
-                &mut send,
-            );
-        }
-        emit(slab, idx, dest, buf, room, n, &mut send, counters)
-            .tally(&mut failed, &mut undeliverable);
-    }
-    finish(slab, counters, idx, failed, undeliverable);
-}
-
-/// What became of one output packet.
-enum Emitted {
-    Sent { failed: u64 },
-    Undeliverable,
-    Replaced,
-}
-
-impl Emitted {
-    fn tally(self, failed: &mut u64, undeliverable: &mut bool) {
-        match self {
-            Emitted::Sent { failed: f } => *failed += f,
-            Emitted::Undeliverable => *undeliverable = true,
-            Emitted::Replaced => {}
-        }
-    }
-}
-
-/// Send the output packet `buf[..n]` of slot `idx` toward its sink: through the stream's
-/// DTMF injector if it has one (which may turn it into an event report to be sent three
-/// times), protected for the sink.
-#[allow(clippy::too_many_arguments)]
-fn emit(
-    slab: &mut [Option<Entry>],
-    idx: usize,
-    dest: Option<(RawFd, usize, usize, SocketAddr)>,
-    buf: &mut [u8],
-    room: usize,
-    n: usize,
-    send: &mut impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
-    counters: &WorkerCounters,
-) -> Emitted {
-    // `out` is the slot the packet leaves through, `sink` the stream it is for.
-    let Some((fd, out, sink, addr)) = dest else {
-        return Emitted::Undeliverable;
-    };
-    if replaced(slab, sink) {
-        return Emitted::Replaced;
-    }
-    let injected = match slab.get_mut(idx) {
-        Some(Some(e)) => match e.inject.as_deref_mut() {
-            Some(inj) => inj.on_packet(&mut buf[..room], n),
-            None => Injected { len: n, repeats: 0 },
-        },
-        _ => return Emitted::Undeliverable,
-    };
-    let mut failed = 0;
-    let mut one = |slab: &mut [Option<Entry>], buf: &mut [u8], len: usize| {
-        let len = match slab.get_mut(sink) {
-            Some(Some(s)) => protect(s, Route::Rtp, buf, len),
-            _ => Err(DropReason::NoDestination),
-        };
-        match len {
-            Ok(len) if send(fd, out, addr, &buf[..len]) => counters.count_relayed(1),
-            _ => failed += 1,
-        }
-    };
-    one(slab, buf, injected.len);
-    for k in 1..=injected.repeats {
-        let len = match slab.get(idx) {
-            Some(Some(e)) => e
-                .inject
-                .as_deref()
-                .map_or(0, |i| i.write_repeat(&mut buf[..room], k)),
-            _ => 0,
-        };
-        if len > 0 {
-            one(slab, buf, len);
-        }
-    }
-    if injected.repeats > 0 {
-        // The repeats took sequence numbers: what follows on the line moves up.
-        if let Some(Some(s)) = slab.get_mut(sink) {
-            s.line.shift_seq(u16::from(injected.repeats));
-        }
-    }
-    Emitted::Sent { failed }
-}
-
-fn finish(
-    slab: &[Option<Entry>],
-    counters: &WorkerCounters,
-    idx: usize,
-    failed: u64,
-    undeliverable: bool,
-) {
-    if let Some(Some(entry)) = slab.get(idx) {
-        drop_many(counters, &entry.stats, DropReason::SendFailed, failed);
-        if undeliverable {
-            drop_packet(counters, &entry.stats, DropReason::NoDestination);
-        }
-    }
-}
 
 /// Install the plan's media control; a transcoder masks in-band digits while DTMF is
 /// blocked.

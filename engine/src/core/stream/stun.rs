@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use super::dtls::kick_dtls;
-use super::{drop_packet, Entry, Route};
+use super::{drop_packet, Absorbed, Route, Stream, Verdict};
 use crate::core::stats::{DropReason, WorkerCounters};
 use crate::core::stun::agent::ResponseOutcome;
 use crate::core::stun::{self, StunClass, StunMessage};
@@ -17,20 +17,19 @@ use crate::core::stun::{self, StunClass, StunMessage};
 /// `src` (learning it as a peer-reflexive candidate), responses go to the agent, and the
 /// party's address moves when the agent selects a pair.
 pub(super) fn answer_stun(
-    entry: &mut Entry,
+    entry: &mut Stream,
     counters: &WorkerCounters,
     buf: &mut [u8],
     len: usize,
     src: Option<SocketAddr>,
     now_ms: u64,
-) -> (Route, usize) {
+) -> Result<(Route, usize), Verdict> {
+    let refused = Err(Verdict::Drop(DropReason::Stun));
     let (Some(ice), Some(src)) = (entry.ice.as_deref(), src) else {
-        drop_packet(counters, &entry.stats, DropReason::Stun);
-        return (Route::None, 0);
+        return refused;
     };
     let Ok(msg) = StunMessage::parse(&buf[..len]) else {
-        drop_packet(counters, &entry.stats, DropReason::Stun);
-        return (Route::None, 0);
+        return refused;
     };
     if matches!(msg.class, StunClass::Success | StunClass::Error) {
         // A response to one of our checks.
@@ -38,12 +37,14 @@ pub(super) fn answer_stun(
             .agent
             .as_deref_mut()
             .map(|a| a.handle_response(now_ms, src, &msg));
-        match outcome {
-            Some(Ok(ResponseOutcome::Succeeded { selected: true })) => select(entry, src),
-            Some(Ok(_)) => {}
-            Some(Err(_)) | None => drop_packet(counters, &entry.stats, DropReason::Stun),
-        }
-        return (Route::None, 0);
+        return match outcome {
+            Some(Ok(ResponseOutcome::Succeeded { selected: true })) => {
+                select(entry, src);
+                Err(Verdict::Absorbed(Absorbed::StunResponse))
+            }
+            Some(Ok(_)) => Err(Verdict::Absorbed(Absorbed::StunResponse)),
+            Some(Err(_)) | None => refused,
+        };
     }
     let tid = msg.transaction_id;
     let checked = stun::check_ice_binding_request(&msg, ice.ufrag.as_bytes(), ice.pwd.as_bytes())
@@ -61,7 +62,7 @@ pub(super) fn answer_stun(
                 None => {}
             }
             let Some(ice) = entry.ice.as_deref() else {
-                return (Route::None, 0);
+                return refused;
             };
             let written = stun::write_binding_success(buf, &tid, src, ice.pwd.as_bytes());
             // A checked path to the party: a DTLS client can say ClientHello on it now.
@@ -74,22 +75,24 @@ pub(super) fn answer_stun(
             written
         }
         Err(e) => {
+            // Refused, and counted so, but still answered with the error the check calls
+            // for.
             drop_packet(counters, &entry.stats, DropReason::Stun);
             match e.response_code() {
                 Some(code) => stun::write_binding_error(buf, &tid, code, None),
-                None => return (Route::None, 0),
+                None => return Err(Verdict::Absorbed(Absorbed::StunRefused)),
             }
         }
     };
     match written {
-        Ok(n) => (Route::Reply, n),
-        Err(_) => (Route::None, 0),
+        Ok(n) => Ok((Route::Reply, n)),
+        Err(_) => Err(Verdict::Absorbed(Absorbed::StunRefused)),
     }
 }
 
 /// ICE settled on `src` (a nomination, or our agent's selected pair): media to the party
 /// goes there from now on.
-fn select(entry: &mut Entry, src: SocketAddr) {
+fn select(entry: &mut Stream, src: SocketAddr) {
     if entry.latch.nominate(src) {
         entry.stats.set_endpoint(Some(src));
     }

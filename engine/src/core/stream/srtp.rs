@@ -3,7 +3,7 @@
 
 use tracing::warn;
 
-use super::{Entry, Route};
+use super::{Route, Stream};
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::core::plan::{PortKey, SrtpKeys, StreamResume};
@@ -13,12 +13,12 @@ use crate::core::stats::DropReason;
 /// An SRTP context with the keys it was made from (rtpengine's `crypto_context`), so a
 /// re-applied plan rebuilds it only when the keys change (keeping ROC and replay state).
 pub(crate) struct Srtp {
-    pub(super) keys: SrtpKeys,
-    pub(super) ctx: SrtpContext,
+    pub(crate) keys: SrtpKeys,
+    pub(crate) ctx: SrtpContext,
 }
 
 /// Continue the contexts of a stream taken over from stored state where they stood.
-pub(super) fn resume(
+pub(crate) fn resume(
     srtp_in: &mut Option<Box<Srtp>>,
     srtp_out: &mut Option<Box<Srtp>>,
     from: &StreamResume,
@@ -39,7 +39,7 @@ pub(super) fn resume(
 }
 
 /// Make `slot` match `keys`: unchanged keys keep the context and its state.
-pub(super) fn rekey(slot: &mut Option<Box<Srtp>>, keys: Option<SrtpKeys>, port: PortKey) {
+pub(crate) fn rekey(slot: &mut Option<Box<Srtp>>, keys: Option<SrtpKeys>, port: PortKey) {
     match keys {
         None => *slot = None,
         Some(k) if slot.as_ref().is_some_and(|s| s.keys == k) => {}
@@ -56,7 +56,7 @@ pub(super) fn rekey(slot: &mut Option<Box<Srtp>>, keys: Option<SrtpKeys>, port: 
 /// SRTP-protect a generated RTP packet with a sink's outbound context (`dtls`: the party
 /// uses DTLS-SRTP, so without keys yet nothing may be sent).
 #[inline]
-pub(super) fn srtp_protect_parts(
+pub(crate) fn srtp_protect_parts(
     srtp_out: &mut Option<Box<Srtp>>,
     dtls: bool,
     buf: &mut [u8],
@@ -75,7 +75,7 @@ pub(super) fn srtp_protect_parts(
 /// The SRTP half of [`protect`].
 #[inline]
 pub(super) fn srtp_protect(
-    sink: &mut Entry,
+    sink: &mut Stream,
     route: Route,
     buf: &mut [u8],
     len: usize,
@@ -90,7 +90,7 @@ pub(super) fn srtp_protect(
     let r = match route {
         Route::Rtp | Route::Transcode => srtp.ctx.protect_rtp(buf, len),
         Route::Rtcp => srtp.ctx.protect_rtcp(buf, len),
-        Route::None | Route::Reply => return Ok(len),
+        Route::Reply => return Ok(len),
     };
     let position = srtp.ctx.position();
     sink.stats.srtp_out.store(position.tx_rtp, Relaxed);
