@@ -27,6 +27,8 @@ use std::sync::Arc;
 mod dtls;
 mod srtp;
 mod stun;
+#[cfg(test)]
+mod tests;
 mod transcode;
 
 pub(crate) use dtls::{after_dtls_step, key_from_dtls, kick_dtls, DtlsLink};
