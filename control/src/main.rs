@@ -14,9 +14,10 @@ mod config;
 mod logging;
 mod systemd;
 
+use ngmedia_engine::sync::lock;
 use std::net::{TcpListener as StdTcpListener, UdpSocket as StdUdpSocket};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -601,12 +602,6 @@ fn tick(calls: &Mutex<Calls>) {
             }
         }
     }
-}
-
-/// A panic while holding the registry must not take the whole control plane down with it:
-/// the registry's own invariants are per call, so keep serving.
-fn lock(calls: &Mutex<Calls>) -> MutexGuard<'_, Calls> {
-    calls.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `--codecs`: what `codec-transcode` and friends can name, as rtpengine lists its own.

@@ -12,11 +12,12 @@
 //!   call needs that codec; both are cached ([`MAX_DECODED`] files), so the thousandth held
 //!   call playing the same music costs no decoding or encoding at all.
 
+use ngmedia_engine::sync::lock;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ngmedia_codecs::audio_file::{self, AudioFileError, AudioFormat, DecodedAudio};
@@ -105,10 +106,6 @@ pub struct MediaLibrary {
     play_roots: Mutex<Vec<PathBuf>>,
     index: Mutex<BTreeMap<String, MediaInfo>>,
     cache: Mutex<Cache>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -12,6 +12,7 @@
 //! mixing a call's packets), `files` (writing, closing and renaming a recording's files) and
 //! `metadata` (the JSON sidecar).
 
+use ngmedia_engine::sync::lock;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
@@ -128,11 +129,7 @@ type Live = Arc<Mutex<Vec<Value>>>;
 
 impl RecordingSink for Recorder {
     fn event(&self, event: RecordingEvent) {
-        let _ = self
-            .ctl
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(Ctl::Event(event));
+        let _ = lock(&self.ctl).send(Ctl::Event(event));
     }
 }
 
@@ -185,18 +182,14 @@ impl Recorder {
     /// The recordings not finalized yet: `id`, `call_id`, `state` (`recording`, `paused`,
     /// `stopping`), `start_ms`, `sample_rate` (once known), `error` if one stopped it.
     pub fn in_progress(&self) -> Vec<Value> {
-        self.live.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        lock(&self.live).clone()
     }
 
     /// Write every queued copy, finalize every recording and stop the thread. Call after the
     /// media workers stopped. Idempotent.
     pub fn shutdown(&self) {
-        let _ = self
-            .ctl
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .send(Ctl::Shutdown);
-        let handle = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let _ = lock(&self.ctl).send(Ctl::Shutdown);
+        let handle = lock(&self.thread).take();
         if let Some(h) = handle {
             if h.join().is_err() {
                 warn!("recorder thread panicked");

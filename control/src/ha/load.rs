@@ -1,8 +1,9 @@
 //! Reading an instance's stored calls and handing them to the engine: at start-up (our own
 //! calls, rtpengine's `redis_restore`) and at a takeover (a dead instance's calls).
 
+pub use ngmedia_engine::sync::lock;
 use std::collections::HashSet;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ngmedia_engine::core::calls::{Calls, RestoreOutcome};
@@ -136,11 +137,6 @@ pub fn restore(calls: &Mutex<Calls>, mut states: Vec<CallState>) -> Restored {
         skipped,
         elapsed: started.elapsed(),
     }
-}
-
-/// The registry lock, surviving a panic elsewhere (its invariants are per call).
-pub fn lock(calls: &Mutex<Calls>) -> MutexGuard<'_, Calls> {
-    calls.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! A standby's copy of other instances' calls, kept current from the `P:events` channel so
 //! a takeover still has the calls if Redis cannot be read at that moment.
 
+use ngmedia_engine::sync::lock;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -28,7 +29,7 @@ pub struct Mirror {
 
 impl Mirror {
     fn lock(&self) -> MutexGuard<'_, Owned> {
-        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.calls)
     }
 
     /// Apply one event; our own (`me`) are ignored.

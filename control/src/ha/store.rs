@@ -8,10 +8,11 @@
 //! were lost) it rewrites all of them and removes the ids in `P:calls:<self>` that are no
 //! longer live.
 
+use ngmedia_engine::sync::lock;
 use std::collections::{HashMap, HashSet};
 use std::mem;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ngmedia_engine::core::state::CallState;
 use ngmedia_engine::core::store::StateStore;
@@ -57,7 +58,7 @@ struct Queue {
 
 impl Queue {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, Queued>> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.pending)
     }
 
     fn push(&self, call_id: String, change: Queued) {

@@ -19,8 +19,9 @@ pub mod recordings;
 pub mod rtpengine_metrics;
 pub mod ui;
 
+use ngmedia_engine::sync::lock;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -255,12 +256,6 @@ async fn drive<I>(
     if let Err(e) = result {
         debug!(error = %e, peer = %Pii(peer), "HTTP connection ended with an error");
     }
-}
-
-/// A panic while holding the registry leaves the mutex poisoned; the registry is still the
-/// best state there is (the ng server makes the same choice).
-fn lock<E>(calls: &Mutex<E>) -> MutexGuard<'_, E> {
-    calls.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Rules common to every request, in order: size limit, token, the handler, JSON errors,

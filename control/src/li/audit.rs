@@ -4,6 +4,7 @@
 //! Line format (UTF-8, space-separated `key=value`, values without spaces):
 //! `2025-01-31T12:00:00.123Z client=127.0.0.1:41234 action=create xid=<uuid|-> outcome=201`
 
+use ngmedia_engine::sync::lock;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::SocketAddr;
@@ -45,7 +46,7 @@ impl AuditLog {
         outcome: &str,
     ) -> io::Result<()> {
         let line = format_line(now_ms(), client, action, xid, outcome);
-        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let mut f = lock(&self.file);
         // One write per line: O_APPEND keeps lines whole even with other writers.
         f.write_all(line.as_bytes())
     }

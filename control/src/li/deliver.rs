@@ -7,12 +7,13 @@
 //! [`LinkConfig::keepalive`] without traffic (acknowledgements are read and discarded),
 //! reconnect with exponential backoff. Raw mode sends each RTP packet as one UDP datagram.
 
+use ngmedia_engine::sync::{lock, wait_timeout};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -78,10 +79,6 @@ struct Shared {
 /// A delivery link and its thread; stopped when dropped.
 pub struct Link {
     shared: Arc<Shared>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Link {
@@ -178,11 +175,7 @@ fn next_batch(s: &Shared, limit: Duration, out: &mut Vec<Vec<u8>>) {
         let Some(left) = deadline.checked_duration_since(Instant::now()) else {
             return;
         };
-        q = s
-            .ready
-            .wait_timeout(q, left)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
+        q = wait_timeout(&s.ready, q, left).0;
     }
     let n = q.len().min(BATCH);
     out.extend(q.drain(..n));

@@ -21,11 +21,12 @@ pub mod task;
 pub mod tls;
 pub mod x3;
 
+use ngmedia_engine::sync::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -91,10 +92,6 @@ pub struct Interceptor {
     consumer: Mutex<Option<JoinHandle<()>>>,
     /// Tasks configured, for the anonymous metric.
     active: Arc<AtomicUsize>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn unix_secs() -> u64 {

@@ -8,6 +8,7 @@
 //! retransmission arriving while the original is being executed is read afterwards and finds
 //! its reply in the cache.
 
+use ngmedia_engine::sync::lock;
 use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::net::IpAddr;
@@ -672,7 +673,7 @@ impl<E: CallControl> NgServer<E> {
         let calls = Arc::clone(&self.calls);
         // A panic inside the engine while it held the lock leaves the mutex poisoned; the
         // registry is still the best state we have, so keep serving rather than fail forever.
-        let mut calls = calls.lock().unwrap_or_else(|e| e.into_inner());
+        let mut calls = lock(&calls);
         match &req.command {
             Command::Ping => reply::write_pong(out),
             Command::Offer(oa) => {

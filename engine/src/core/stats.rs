@@ -4,6 +4,7 @@
 //! The worker is the only writer, so counters are bumped with a relaxed load + store rather
 //! than a locked read-modify-write: on x86 that is two plain moves per packet.
 
+use crate::sync::lock;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
@@ -66,24 +67,21 @@ impl StreamStats {
 
     /// Record the latched return address (called on latch changes only, never per packet).
     pub fn set_endpoint(&self, addr: Option<SocketAddr>) {
-        *self.endpoint.lock().unwrap_or_else(|e| e.into_inner()) = addr;
+        *lock(&self.endpoint) = addr;
         self.confirmed.store(addr.is_some(), Relaxed);
     }
 
     /// Record the keys of a finished DTLS-SRTP handshake (never per packet).
     pub fn set_dtls_keys(&self, keys: Option<DtlsKeys>) {
-        *self.dtls_keys.lock().unwrap_or_else(|e| e.into_inner()) = keys;
+        *lock(&self.dtls_keys) = keys;
     }
 
     pub fn dtls_keys(&self) -> Option<DtlsKeys> {
-        self.dtls_keys
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.dtls_keys).clone()
     }
 
     pub fn endpoint(&self) -> Option<SocketAddr> {
-        *self.endpoint.lock().unwrap_or_else(|e| e.into_inner())
+        *lock(&self.endpoint)
     }
 
     /// Continue the counters of a stream taken over from stored state.

@@ -87,6 +87,7 @@ mod sys;
 mod uring;
 mod worker;
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -260,7 +261,7 @@ impl MediaWorkers {
         let rtcp_key = PortKey(self.next_key.fetch_add(1, Ordering::Relaxed));
         let rtp = BoundPort::new(rtp_key, rtp_addr, Role::Rtp, rtp_fd, self.pool.clone());
         let rtcp = BoundPort::new(rtcp_key, rtcp_addr, Role::Rtcp, rtcp_fd, self.pool.clone());
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pending = lock(&self.pending);
         pending.insert(rtp_key, rtp);
         pending.insert(rtcp_key, rtcp);
         PortPair {
@@ -431,21 +432,18 @@ impl MediaWorkers {
             w.send(Command::Shutdown);
         }
         for w in &self.workers {
-            let handle = w.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let handle = lock(&w.thread).take();
             if let Some(handle) = handle {
                 if handle.join().is_err() {
                     warn!("media worker panicked");
                 }
             }
         }
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        lock(&self.pending).clear();
     }
 
     fn take_pending(&self, keys: impl Iterator<Item = PortKey>) -> Vec<BoundPort> {
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pending = lock(&self.pending);
         keys.filter_map(|k| pending.remove(&k)).collect()
     }
 }
@@ -489,7 +487,7 @@ impl MediaPlane for MediaWorkers {
     fn release(&self, ports: &[PortKey]) {
         let mut elsewhere = Vec::new();
         {
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = lock(&self.pending);
             for key in ports {
                 if pending.remove(key).is_none() {
                     elsewhere.push(*key);

@@ -7,6 +7,7 @@
 //! gives its port back when dropped, after its socket is closed, so a port is reusable
 //! exactly when nothing can receive on it any more.
 
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -79,7 +80,7 @@ impl PortPool {
     pub fn allocate(&self, ip: IpAddr) -> Result<[(OwnedFd, SocketAddr); 2], PortError> {
         let pairs = (self.last_rtp - self.first_rtp) as usize / 2 + 1;
         let start = rand::thread_rng().gen_range(0..pairs);
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let mut used = lock(&self.used);
         let bits = used
             .entry(ip)
             .or_insert_with(|| Box::new([0; BITMAP_WORDS]));
@@ -125,7 +126,7 @@ impl PortPool {
             addr: ip,
             reason: format!("port {rtp} or {} is in use", rtp + 1),
         };
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let mut used = lock(&self.used);
         let bits = used
             .entry(ip)
             .or_insert_with(|| Box::new([0; BITMAP_WORDS]));
@@ -169,7 +170,7 @@ impl PortPool {
     }
 
     fn release(&self, addr: SocketAddr) {
-        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let mut used = lock(&self.used);
         if let Some(bits) = used.get_mut(&addr.ip()) {
             set(bits, addr.port(), false);
         }
@@ -178,7 +179,7 @@ impl PortPool {
     /// Ports currently held on `ip`.
     #[cfg(test)]
     pub fn in_use(&self, ip: IpAddr) -> usize {
-        let used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let used = lock(&self.used);
         used.get(&ip)
             .map_or(0, |b| b.iter().map(|w| w.count_ones() as usize).sum())
     }

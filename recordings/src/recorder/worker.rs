@@ -1,6 +1,7 @@
 //! The recorder thread's loop: control events and packet copies in, recordings started,
 //! paused, written a jitter window behind real time, and finalized.
 
+use ngmedia_engine::sync::lock;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -120,7 +121,7 @@ impl Worker {
             .collect();
         list.sort_by(|a, b| a["start_ms"].as_u64().cmp(&b["start_ms"].as_u64()));
         self.stats.active.store(list.len() as u64, Relaxed);
-        *self.live.lock().unwrap_or_else(|e| e.into_inner()) = list;
+        *lock(&self.live) = list;
     }
 
     fn apply(&mut self, event: RecordingEvent) {
