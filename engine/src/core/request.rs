@@ -131,6 +131,8 @@ pub struct Flags {
     pub media_handover: bool,
     pub port_latching: bool,
     pub no_port_latching: bool,
+    /// `trickle ICE`: announce trickle ICE toward the receiver of an offer.
+    pub trickle_ice: bool,
     pub record_call: bool,
     pub loop_protect: bool,
     pub fatal: bool,

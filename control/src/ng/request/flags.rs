@@ -17,7 +17,6 @@ const UNSUPPORTED_FLAGS: &[&[u8]] = &[
     b"allow asymmetric codecs",
     b"allow no codec media",
     b"reject ice",
-    b"trickle ice",
     b"fragment",
     b"nat wait",
     b"pierce nat",
@@ -87,6 +86,7 @@ impl Fields {
             b"strict source" => f.strict_source = true,
             b"media handover" => f.media_handover = true,
             b"port latching" => f.port_latching = true,
+            b"trickle ice" => f.trickle_ice = true,
             // ngmedia keeps its ports for ICE endpoints too, takes an unseen answering to-tag
             // as an alias, and learns nothing `reset` would undo: recorded, not acted on.
             b"no port latching" => {

@@ -207,6 +207,9 @@ pub struct Media {
     /// `ICE-lite` settled whether we are lite toward this party (rtpengine's
     /// `ICE_LITE_SELF`); `None`: lite toward WebRTC (`UDP/TLS/…`), full elsewhere.
     pub ice_lite_self: Option<bool>,
+    /// Trickle ICE with this party (its SDP said so, or `trickle ICE` in an offer toward
+    /// it): our ICE comes with `a=ice-options:trickle` and `a=end-of-candidates`.
+    pub trickle_ice: bool,
     /// The party's own ICE: credentials, `a=ice-lite`, UDP candidates.
     pub remote_ice: Option<RemoteIce>,
     pub latch: LatchPolicy,
@@ -507,6 +510,7 @@ impl Media {
             ice_full: false,
             ice_we_offered: false,
             ice_lite_self: None,
+            trickle_ice: false,
             remote_ice: None,
             latch: LatchPolicy::default(),
             relatch: false,

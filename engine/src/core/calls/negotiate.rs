@@ -186,6 +186,13 @@ impl Calls {
         let mut src = super::codecs::edit_sdp(call, ex, sdp, req);
         let protocols = settle_srtp(call, ex, &mut src, req, self.dtls.as_ref())?;
         settle_mid(call, ex, &mut src, req);
+        if role == Role::Offer && req.flags.trickle_ice {
+            // `trickle ICE`: the receiver of the offer is told we trickle (rtpengine's
+            // TRICKLE_ICE of its media), from now on.
+            for m in call.leg_mut(to).medias.iter_mut() {
+                m.trickle_ice = true;
+            }
+        }
         let rewrite = self.build_rewrite(call, ex, &src, req, &ice_to, &protocols);
         // Without ICE toward the receiver, its sockets on the other addresses go (the plan
         // no longer names them, so the workers close them).
@@ -358,6 +365,7 @@ impl Calls {
             media.ice_seen = section.has_ice();
             if section.m.port != 0 {
                 media.ice = media.ice_seen;
+                media.trickle_ice = section.trickle_ice(&sdp.session, sdp.media_connection(i));
             }
             let remote_ice = super::model::RemoteIce::from_sdp(sdp, i);
             let restarted = match (&media.remote_ice, &remote_ice) {
@@ -492,6 +500,7 @@ impl Calls {
                     ufrag,
                     pwd,
                     candidates,
+                    trickle: target.trickle_ice,
                 }
             } else {
                 IceRewrite::Remove

@@ -420,6 +420,7 @@ impl Calls {
                     .get_or_insert_with(|| random_token(ICE_PWD_LEN))
                     .clone();
                 IceRewrite::Replace {
+                    trickle: false,
                     ufrag,
                     pwd,
                     candidates: target.ice_candidates(sub_interface, &self.ice_bases),
@@ -843,6 +844,7 @@ impl Calls {
                     .get_or_insert_with(|| random_token(ICE_PWD_LEN))
                     .clone();
                 IceRewrite::Replace {
+                    trickle: false,
                     ufrag,
                     pwd,
                     candidates: m.ice_candidates(leg_interface, &self.ice_bases),

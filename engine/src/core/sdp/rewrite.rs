@@ -124,6 +124,8 @@ pub enum IceRewrite {
         ufrag: String,
         pwd: String,
         candidates: Vec<IceCandidate>,
+        /// Announce trickle ICE (`a=ice-options:trickle`, then `a=end-of-candidates`).
+        trickle: bool,
     },
 }
 
@@ -410,10 +412,15 @@ impl Sdp {
                 ufrag,
                 pwd,
                 candidates,
+                trickle,
             } = &rw.ice
             {
                 lines.push(Line::attribute(format!("ice-ufrag:{ufrag}")));
                 lines.push(Line::attribute(format!("ice-pwd:{pwd}")));
+                if *trickle {
+                    lines.push(Line::attribute("ice-options:trickle"));
+                    end_of_candidates = true;
+                }
                 lines.extend(candidates.iter().map(|c| Line::attribute(c.to_value())));
             }
         }

@@ -698,6 +698,7 @@ fn ice_replace_and_rtcp_mux() {
         rtcp_port: Some(30000),
         rtcp_mux: true,
         ice: IceRewrite::Replace {
+            trickle: false,
             ufrag: "Ab12".into(),
             pwd: "0123456789abcdefghijkl".into(),
             candidates: vec![IceCandidate {
