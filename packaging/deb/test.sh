@@ -13,6 +13,8 @@ DEB=${1:-$(bash "$HERE/build.sh" | tail -n1)}
 SUITE=$(. /etc/os-release && echo "$VERSION_CODENAME")
 MIRROR=${NGMEDIA_DEB_MIRROR:-http://deb.debian.org/debian}
 R=$(mktemp -d /tmp/ngmedia-debroot.XXXXXX)
+# mktemp makes it 0700: the root of a system must be traversable by its users (ngmedia).
+chmod 0755 "$R"
 DAEMON=
 
 cleanup() {
