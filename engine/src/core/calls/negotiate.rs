@@ -93,7 +93,8 @@ impl Calls {
         // (leg, m= index, `Some(interface)` for a socket on another address.)
         let mut wanted: Vec<(LegId, usize, Option<usize>)> = Vec::new();
         for (i, m) in sdp.media.iter().enumerate() {
-            if m.m.port == 0 || call.leg(from).hidden_media.contains(&i) {
+            // MSRP runs over TCP between the parties themselves: no sockets of ours.
+            if m.m.port == 0 || m.m.passes_untouched() || call.leg(from).hidden_media.contains(&i) {
                 continue;
             }
             for leg in [from, to] {

@@ -126,6 +126,13 @@ impl MediaLine {
     pub fn is_rtp(&self) -> bool {
         proto_is_rtp(&self.proto)
     }
+
+    /// True for `m=message` (MSRP over TCP, RFC 4975), which rtpengine (`MT_MESSAGE`) passes
+    /// on untouched: its port, protocol, c= and attributes are the party's own, because the
+    /// session runs over TCP end to end and never through the engine.
+    pub fn passes_untouched(&self) -> bool {
+        self.kind == "message"
+    }
 }
 
 pub(crate) fn proto_is_rtp(proto: &str) -> bool {

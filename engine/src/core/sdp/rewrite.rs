@@ -17,6 +17,10 @@
 //!   `a=rtcp`, `a=rtcp-mux`, `a=crypto`..., `a=setup`, `a=fingerprint`, `a=ptime`,
 //!   `a=ice-ufrag`, `a=ice-pwd`, `a=candidate`..., and `a=end-of-candidates` if the input
 //!   had it.
+//! - An `m=message` section (MSRP) is copied as it is, whatever the section's rewrite says;
+//!   only when it has no c= of its own does it get a copy of the input's session c= (before
+//!   its first b=/k=/a= line), because the session c= now names the engine
+//!   (`synth_session_connection`).
 //! - A rejected section (port 0) keeps only its m= line (port 0), c= and the lines the
 //!   engine does not own: rtpengine prints no engine block for an inactive section.
 //!
@@ -303,6 +307,9 @@ impl Sdp {
         rw: &MediaRewrite,
         strip_extmap: bool,
     ) -> MediaSection {
+        if section.m.passes_untouched() {
+            return self.untouched_media(section);
+        }
         let proto = rw
             .protocol
             .clone()
@@ -438,6 +445,24 @@ impl Sdp {
             },
             lines,
         }
+    }
+}
+
+impl Sdp {
+    /// `section` as received; without a c= of its own it gets the session's original c=.
+    fn untouched_media(&self, section: &MediaSection) -> MediaSection {
+        let mut out = section.clone();
+        let has_connection = section.lines.iter().any(|l| l.kind == b'c');
+        let session_connection = self.session.iter().find(|l| l.kind == b'c');
+        if let (false, Some(c)) = (has_connection, session_connection) {
+            let at = out
+                .lines
+                .iter()
+                .position(|l| matches!(l.kind, b'b' | b'k' | b'a'))
+                .unwrap_or(out.lines.len());
+            out.lines.insert(at, c.clone());
+        }
+        out
     }
 }
 

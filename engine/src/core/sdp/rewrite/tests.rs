@@ -936,3 +936,70 @@ fn mutated_input_never_panics_and_rewrites_reparse() {
         "mutations too destructive to test anything ({parsed})"
     );
 }
+
+// ---- MSRP: `m=message` passes untouched (rtpengine's GH 959 tests) ----
+
+#[test]
+fn msrp_section_keeps_its_port_and_gets_the_session_connection() {
+    let input = "v=0
+o=- 1822058533 1822058533 IN IP4 1.2.3.4
+s=Asterisk
+c=IN IP4 1.2.3.4
+t=0 0
+m=audio 27998 RTP/AVP 96
+a=rtpmap:96 opus/48000/2
+m=message 28000 TCP/MSRP *
+i=chat
+b=AS:64
+a=setup:active
+a=path:msrp://1.2.3.4:28000/abc;tcp
+";
+    let mut rw = rewrite_for(false, 30000);
+    // Whatever the call model asks for the section, it is passed on as received.
+    rw.media.push(MediaRewrite::rejected(engine()));
+    assert_eq!(
+        rewrite_text(input, &rw),
+        crlf(
+            "v=0
+o=- 1822058533 1822058533 IN IP4 1.2.3.4
+s=Asterisk
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 30000 RTP/AVP 96
+a=rtpmap:96 opus/48000/2
+a=sendrecv
+a=rtcp:30001
+m=message 28000 TCP/MSRP *
+i=chat
+c=IN IP4 1.2.3.4
+b=AS:64
+a=setup:active
+a=path:msrp://1.2.3.4:28000/abc;tcp
+"
+        )
+    );
+}
+
+#[test]
+fn msrp_section_with_its_own_connection_is_copied_as_is() {
+    let input = "v=0
+o=- 1 1 IN IP4 1.2.3.4
+s=-
+t=0 0
+m=audio 27998 RTP/AVP 0
+c=IN IP4 1.2.3.4
+m=message 28000 TCP/MSRP *
+c=IN IP4 1.2.3.5
+";
+    let mut rw = rewrite_for(false, 30000);
+    rw.media.push(MediaRewrite::new(engine(), 30002));
+    let out = rewrite_text(input, &rw);
+    assert!(
+        out.ends_with("m=message 28000 TCP/MSRP *\r\nc=IN IP4 1.2.3.5\r\n"),
+        "{out}"
+    );
+    // No session c= and none in the section: nothing to copy, nothing invented.
+    let bare = "v=0\no=- 1 1 IN IP4 1.2.3.4\ns=-\nt=0 0\nm=message 28000 TCP/MSRP *\n";
+    let out = rewrite_text(bare, &rewrite_for(false, 30000));
+    assert!(out.ends_with("m=message 28000 TCP/MSRP *\r\n"), "{out}");
+}
