@@ -228,6 +228,8 @@ struct Layer {
     cn_payload: Option<Vec<u8>>,
     /// `--dtmf-log-dest`.
     dtmf_log_dest: Option<SocketAddr>,
+    /// `--fast-path` (or rtpengine's `--table`).
+    fast_path: Option<ngmedia_engine::core::config::FastPathMode>,
     log_level: Option<LevelFilter>,
     log_format: Option<LogFormat>,
     log_redact: Option<bool>,

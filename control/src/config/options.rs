@@ -118,6 +118,14 @@ pub fn ignored_summary(names: &[&'static str]) -> String {
     parts.join("; ")
 }
 
+/// `--fast-path` and its rtpengine alias `--table`.
+fn set_fast_path(l: &mut Layer, v: &str) -> Result<(), InvalidValue> {
+    use ngmedia_engine::core::config::FastPathMode;
+    l.fast_path =
+        Some(FastPathMode::parse(v).ok_or_else(|| invalid("expected auto, on, off or -1"))?);
+    Ok(())
+}
+
 /// Find an option by long name or alias.
 pub fn find(key: &str) -> Option<&'static Opt> {
     OPTIONS.iter().find(|o| o.is_named(key))
@@ -168,7 +176,7 @@ const fn with_hidden(mut o: Opt, names: &'static [&'static str]) -> Opt {
 use Value::{Flag, Many, One};
 
 // Why rtpengine options are ignored (shown in --help and in the start-up warning).
-const KERNEL: &str = "kernel forwarding and firewall rules: ngmedia relays in user space";
+const KERNEL: &str = "rtpengine kernel module settings and firewall rules: the eBPF fast path (--fast-path) needs neither";
 const CONTROL: &str = "other control protocols: ngmedia speaks ng (UDP, TCP, HTTP, WebSocket)";
 const SYSLOG: &str = "syslog and log layout: ngmedia logs to stderr";
 const EXPORT: &str = "statistics export: ngmedia serves Prometheus /metrics on its HTTP API";
@@ -908,7 +916,29 @@ pub static OPTIONS: &[Opt] = &[
         },
     ),
     // --- rtpengine options ngmedia accepts and does not act on ---
-    ignored("table", Some('t'), One("INT"), KERNEL),
+    opt(
+        "fast-path",
+        None,
+        One("auto|on|off"),
+        "Forward established plain RTP streams (and SRTP passed through unchanged) in the \
+         kernel with an eBPF program at TC ingress instead of in user space. auto: when the \
+         kernel and privileges (CAP_BPF, CAP_NET_ADMIN) allow, else one log line says why \
+         not; on: required; off: user space only. Default: off.",
+        set_fast_path,
+    ),
+    opt(
+        "table",
+        Some('t'),
+        One("INT"),
+        "rtpengine's kernel table, as an alias of --fast-path: -1 is off, a table number \
+         (0 and up) is auto.",
+        |l, v| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| invalid("expected a whole number (-1: no kernel forwarding)"))?;
+            set_fast_path(l, v)
+        },
+    ),
     ignored("no-fallback", Some('F'), Flag, KERNEL),
     ignored("iptables-chain", None, One("STRING"), KERNEL),
     ignored("nftables-chain", None, One("CHAIN"), KERNEL),

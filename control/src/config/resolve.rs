@@ -87,6 +87,10 @@ impl Settings {
                 &cli.cn_payload.or(file.cn_payload).unwrap_or_default(),
             ),
             dtmf_log_dest: cli.dtmf_log_dest.or(file.dtmf_log_dest),
+            fast_path: cli
+                .fast_path
+                .or(file.fast_path)
+                .unwrap_or(defaults.fast_path),
         };
         validate(&engine)?;
         if let Some(unspecified) = engine.interfaces.iter().find(|i| i.local.is_unspecified()) {

@@ -1,3 +1,4 @@
+use ngmedia_engine::core::config::FastPathMode;
 use std::path::Path;
 use std::time::Duration;
 
@@ -477,9 +478,11 @@ fn unsupported_keys_are_listed_in_one_warning() {
     .unwrap();
     assert_eq!(s.engine.timeout, Duration::from_secs(9));
     assert_eq!(s.engine.tos, 184);
+    // rtpengine's `table = -1` is `--fast-path=off`.
+    assert_eq!(s.engine.fast_path, FastPathMode::Off);
     assert_eq!(
         s.warnings,
-        vec!["config file test.conf: ignoring keys ngmedia does not support: redis-write, table"]
+        vec!["config file test.conf: ignoring keys ngmedia does not support: redis-write"]
     );
 }
 
@@ -533,11 +536,12 @@ fn debian_rtpengine_conf() {
     assert_eq!(s.log_level, LevelFilter::INFO);
     // recording-method=proc: the recording daemon's job, done by ngmedia itself (WAV).
     assert_eq!(s.recording.format, ngmedia_recordings::RecordingFormat::Wav);
+    // `table = 0` (a kernel table): the fast path where the kernel allows.
+    assert_eq!(s.engine.fast_path, FastPathMode::Auto);
     assert_eq!(
         s.warnings,
         vec![
-            "config file test.conf: ignoring keys ngmedia does not support: table, \
-                 listen-cli",
+            "config file test.conf: ignoring keys ngmedia does not support: listen-cli",
             "config file test.conf: recording-method=proc: ngmedia has no recording daemon, \
                  it writes the WAV files itself"
         ]
@@ -553,10 +557,8 @@ fn rtpengine_conf_other_section() {
     );
     assert_eq!(s.listen_ng, "127.0.0.1:2223".parse().unwrap());
     assert_eq!(s.log_level, LevelFilter::DEBUG);
-    assert_eq!(
-        s.warnings,
-        vec!["config file test.conf: ignoring keys ngmedia does not support: table"]
-    );
+    assert_eq!(s.engine.fast_path, FastPathMode::Off);
+    assert_eq!(s.warnings, Vec::<String>::new());
     let e = resolve_file(&["--config-section", "nope"], DEBIAN_CONF).unwrap_err();
     assert_eq!(e.to_string(), "config file test.conf: no [nope] section");
 }
@@ -642,7 +644,6 @@ fn rtpengine_command_line_verbatim() {
     let w = &s.warnings[0];
     assert!(!w.contains("--silence-detect"), "{w}");
     for name in [
-        "--table",
         "--listen-cli",
         "--listen-udp",
         "--log-facility",
@@ -654,7 +655,9 @@ fn rtpengine_command_line_verbatim() {
             "{name}: {w}"
         );
     }
-    assert!(w.contains("kernel forwarding"), "{w}");
+    assert!(w.contains("kernel module"), "{w}");
+    // `-t -1` / `--table=-1`: no kernel forwarding.
+    assert_eq!(s.engine.fast_path, FastPathMode::Off);
 }
 
 #[test]
@@ -878,10 +881,8 @@ fn sample_rtpengine_conf_loads() {
         ]
     );
     assert_eq!(s.engine.final_timeout, Duration::from_secs(10800));
-    assert_eq!(
-        s.warnings,
-        vec!["config file test.conf: ignoring keys ngmedia does not support: table"]
-    );
+    assert_eq!(s.engine.fast_path, FastPathMode::Off);
+    assert_eq!(s.warnings, Vec::<String>::new());
     let t = resolve_file(&["--config-section", "rtpengine-testing"], sample).unwrap();
     assert_eq!((t.engine.port_min, t.engine.port_max), (31000, 31999));
     assert_eq!(t.log_level, LevelFilter::DEBUG);

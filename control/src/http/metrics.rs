@@ -347,6 +347,18 @@ pub fn render(
         p.relayed_packets,
     );
     o.single(
+        "ngmedia_fast_path_entries",
+        "gauge",
+        "Streams the kernel fast path (eBPF) forwards right now.",
+        p.fast_path_entries,
+    );
+    o.single(
+        "ngmedia_fast_path_packets_total",
+        "counter",
+        "RTP packets relayed by the kernel fast path (also in ngmedia_rtp_packets_total).",
+        p.fast_path_packets,
+    );
+    o.single(
         "ngmedia_players_active",
         "gauge",
         "Media players sending to a party (music on hold, play media).",

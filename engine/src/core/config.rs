@@ -47,6 +47,46 @@ pub struct EngineConfig {
     /// Every DTMF digit a party sends (RFC 4733 or detected in-band) is reported here as
     /// rtpengine's JSON over UDP (rtpengine `--dtmf-log-dest`); `None` = off.
     pub dtmf_log_dest: Option<std::net::SocketAddr>,
+    /// Kernel fast path for established plain streams (`--fast-path`, rtpengine `--table`).
+    pub fast_path: FastPathMode,
+}
+
+/// Whether established plain RTP streams are forwarded by the eBPF program in the kernel
+/// (`io::fastpath`) instead of by the media workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FastPathMode {
+    /// When the kernel and privileges allow (CAP_BPF and CAP_NET_ADMIN); otherwise one log
+    /// line at start says why not.
+    Auto,
+    /// Required: the daemon does not start without it.
+    On,
+    /// User space only (rtpengine `--table=-1`).
+    #[default]
+    Off,
+}
+
+impl FastPathMode {
+    /// `auto`, `on`, `off`, or an rtpengine `--table` number (-1: off, a table: auto).
+    pub fn parse(s: &str) -> Option<FastPathMode> {
+        match s.trim() {
+            "auto" => Some(FastPathMode::Auto),
+            "on" | "yes" | "true" => Some(FastPathMode::On),
+            "off" | "no" | "false" => Some(FastPathMode::Off),
+            n => match n.parse::<i64>() {
+                Ok(t) if t < 0 => Some(FastPathMode::Off),
+                Ok(_) => Some(FastPathMode::Auto),
+                Err(_) => None,
+            },
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FastPathMode::Auto => "auto",
+            FastPathMode::On => "on",
+            FastPathMode::Off => "off",
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -67,6 +107,7 @@ impl Default for EngineConfig {
             tos: 0,
             silence_detect: None,
             dtmf_log_dest: None,
+            fast_path: FastPathMode::Off,
         }
     }
 }

@@ -219,6 +219,19 @@ struct Rewrite {
 }
 
 impl OutLine {
+    /// Relayed packets leave unchanged (no player has sent on the line, or none rebased it).
+    #[inline]
+    pub fn is_plain(&self) -> bool {
+        self.rewrite.is_none() && !self.resync
+    }
+
+    /// Packets up to `(ssrc, seq, ts)` left on the line without passing through
+    /// [`OutLine::on_egress`] (the kernel fast path relayed them): a player that starts next
+    /// continues from there.
+    pub fn sent_elsewhere(&mut self, ssrc: u32, seq: u16, ts: u32) {
+        self.last = Some((ssrc, seq, ts));
+    }
+
     /// A relayed or transcoded RTP packet (`pkt`, plain RTP) is about to leave toward the
     /// party: after a player it is moved onto the line; either way the line remembers it.
     #[inline]

@@ -397,6 +397,60 @@ impl QualityStats {
         o
     }
 
+    /// RTP of `ssrc` the kernel fast path relayed since the last call: `received` packets,
+    /// the highest sequence number now `max_seq`, `advance` ahead of where the previous call
+    /// (or this stream's last packet in user space, when `advance` is `None`) left it.
+    /// Loss is what the sequence advanced beyond the packets received; jitter is not
+    /// measured there (the party's RTCP reports still arrive here).
+    pub fn on_offloaded(
+        &self,
+        ssrc: u32,
+        max_seq: u16,
+        advance: Option<u32>,
+        received: u64,
+        mono_us: u64,
+        wall_ms: u64,
+        counters: &WorkerCounters,
+    ) -> Observed {
+        let mut o = Observed::default();
+        if received == 0 {
+            return o;
+        }
+        let advance = if !self.started.load(Relaxed) || self.ssrc.load(Relaxed) != ssrc {
+            if self.started.load(Relaxed) {
+                self.fold_current();
+            }
+            self.ssrc.store(ssrc, Relaxed);
+            let first = max_seq.wrapping_sub((received - 1).min(u64::from(u16::MAX)) as u16);
+            self.restart(first);
+            self.started.store(true, Relaxed);
+            self.have_transit.store(false, Relaxed);
+            u32::from(max_seq.wrapping_sub(first))
+        } else {
+            match advance {
+                Some(a) => a,
+                None => {
+                    let d = max_seq.wrapping_sub(self.max_seq.load(Relaxed) as u16);
+                    if d < MAX_DROPOUT {
+                        u32::from(d)
+                    } else {
+                        0
+                    }
+                }
+            }
+        };
+        let max = self.max_seq.load(Relaxed);
+        let next = u64::from(max) + u64::from(advance);
+        bump(&self.cycles, (next >> 16) << 16);
+        self.max_seq.store((next & 0xffff) as u32, Relaxed);
+        self.window.store(1, Relaxed);
+        self.bad_seq.store(u32::MAX, Relaxed);
+        bump(&self.received, received);
+        o.gap = u64::from(advance).saturating_sub(received);
+        self.sample(mono_us, wall_ms, counters);
+        o
+    }
+
     fn restart(&self, seq: u16) {
         self.base_seq.store(u32::from(seq), Relaxed);
         self.max_seq.store(u32::from(seq), Relaxed);

@@ -30,6 +30,9 @@ pub struct StreamStats {
     pub last_ssrc: AtomicU32,
     /// Set once a packet from the party fixed the return address (rtpengine `confirmed`).
     pub confirmed: AtomicBool,
+    /// The kernel fast path forwards what the party sends right now (rtpengine's
+    /// `kernelized`).
+    pub offloaded: AtomicBool,
     /// Sequence, jitter, RTCP and MOS figures of what the party sends.
     pub quality: QualityStats,
     /// Where media for this party is sent; written only when the latch changes.
@@ -51,6 +54,16 @@ impl StreamStats {
         bump(&self.packets, 1);
         bump(&self.bytes, len as u64);
         self.last_packet_ms.store(now_ms, Relaxed);
+    }
+
+    /// Count `packets` received packets of `bytes` in all, the last at `last_ms` (what the
+    /// kernel fast path relayed since the last look).
+    pub fn count_rx_many(&self, packets: u64, bytes: u64, last_ms: u64) {
+        bump(&self.packets, packets);
+        bump(&self.bytes, bytes);
+        if last_ms > self.last_packet_ms.load(Relaxed) {
+            self.last_packet_ms.store(last_ms, Relaxed);
+        }
     }
 
     #[inline]
@@ -228,6 +241,11 @@ pub struct WorkerCounters {
     pub wakeups: AtomicU64,
     /// Media players sending on this worker right now (a gauge, set by the worker).
     pub players: AtomicU64,
+    /// RTP packets the kernel fast path relayed for this worker's streams (also counted in
+    /// `rtp_packets` and `relayed_packets`).
+    pub fast_packets: AtomicU64,
+    /// Kernel fast-path entries of this worker's streams right now (a gauge).
+    pub fast_entries: AtomicU64,
 }
 
 impl WorkerCounters {
@@ -283,6 +301,14 @@ impl WorkerCounters {
         bump(&self.rtp_bytes, len as u64);
     }
 
+    /// Count `packets` RTP packets of `bytes` in all, relayed by the kernel fast path.
+    pub fn count_rtp_many(&self, packets: u64, bytes: u64) {
+        bump(&self.rtp_packets, packets);
+        bump(&self.rtp_bytes, bytes);
+        bump(&self.relayed_packets, packets);
+        bump(&self.fast_packets, packets);
+    }
+
     #[inline]
     pub fn count_rtcp(&self, len: usize) {
         bump(&self.rtcp_packets, 1);
@@ -318,6 +344,10 @@ pub struct PacketTotals {
     pub mos_sum: u64,
     /// Media players sending right now (music on hold, `play media`).
     pub players_active: u64,
+    /// RTP packets relayed by the kernel fast path.
+    pub fast_path_packets: u64,
+    /// Kernel fast-path entries in use.
+    pub fast_path_entries: u64,
 }
 
 impl PacketTotals {
@@ -340,6 +370,8 @@ impl PacketTotals {
         }
         self.mos_sum += sum;
         self.players_active += c.players.load(Relaxed);
+        self.fast_path_packets += c.fast_packets.load(Relaxed);
+        self.fast_path_entries += c.fast_entries.load(Relaxed);
     }
 }
 

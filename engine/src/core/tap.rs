@@ -251,6 +251,12 @@ pub struct StreamTaps {
 }
 
 impl StreamTaps {
+    /// No recording and no interception copies.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.record.is_none() && self.intercept.is_none()
+    }
+
     /// Copy `pkt` to every sink the stream has. False when the recorder's copy was refused
     /// (the caller counts a `TapFull` drop); a refused interception copy is counted only on
     /// the interception queue ([`TapSender::refused`]), never in the engine's counters.

@@ -82,6 +82,7 @@
 //! (rare, off the batched path) and whose retransmission timer bounds the backend's wait.
 
 mod epoll;
+pub mod fastpath;
 mod ports;
 mod sys;
 mod uring;
@@ -251,6 +252,8 @@ pub struct MediaWorkers {
     next_key: AtomicU64,
     stopped: AtomicBool,
     backend: Backend,
+    /// The kernel fast path, when loaded (`--fast-path`).
+    fast: Option<Arc<fastpath::FastPath>>,
 }
 
 impl MediaWorkers {
@@ -298,6 +301,7 @@ impl MediaWorkers {
             next_key: AtomicU64::new(1),
             stopped: AtomicBool::new(false),
             backend: Backend::Epoll,
+            fast: fastpath::FastPath::start(config.fast_path)?,
         };
         let backend = match (options.backend, std::env::var(BACKEND_ENV)) {
             (Backend::Auto, Ok(v)) => Backend::parse(&v).unwrap_or_else(|| {
@@ -334,6 +338,7 @@ impl MediaWorkers {
                 options.learning,
                 config.silence_detect,
                 dtmf_sock.clone(),
+                media.fast.clone(),
             );
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
             let thread_wake = wake.clone();
@@ -378,6 +383,11 @@ impl MediaWorkers {
                 )
             })
             .collect()
+    }
+
+    /// The kernel fast path, when it is in use.
+    pub fn fast_path(&self) -> Option<&Arc<fastpath::FastPath>> {
+        self.fast.as_ref()
     }
 
     /// The backend the workers use (never `Auto`).
@@ -438,6 +448,10 @@ impl MediaWorkers {
                     warn!("media worker panicked");
                 }
             }
+        }
+        // The workers withdrew their entries on the way out; now the program goes.
+        if let Some(fast) = &self.fast {
+            fast.detach();
         }
         lock(&self.pending).clear();
     }

@@ -22,6 +22,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod fast;
 mod ice;
 mod plan;
 mod player;
@@ -85,6 +86,10 @@ pub(crate) struct Entry {
     /// The party was last heard on `alts[i]` rather than on this socket (rtpengine's
     /// `selected_sfd`): replies to it prefer that socket.
     via: Option<usize>,
+    /// The kernel fast path forwards what this socket's party sends (see `fast`).
+    offload: Option<fast::Offload>,
+    /// Monotonic ms before which the stream is not offered to the fast path again.
+    fast_retry_ms: u64,
 }
 
 /// A live alternate socket of a stream (see [`Entry::alts`]).
@@ -107,6 +112,8 @@ impl Entry {
             alt_keys: Vec::new(),
             alts: Vec::new(),
             via: None,
+            offload: None,
+            fast_retry_ms: 0,
         }
     }
 }
@@ -262,6 +269,8 @@ pub(crate) struct Core {
     players: Vec<usize>,
     /// When the earliest player packet is due (monotonic µs).
     next_player_us: Option<u64>,
+    /// The kernel fast path, when in use.
+    fast: Option<fast::FastState>,
 }
 
 impl Core {
@@ -271,6 +280,7 @@ impl Core {
         learning: EndpointLearning,
         silence_detect: Option<crate::core::transcode::SilenceDetect>,
         dtmf_sock: Option<Arc<std::net::UdpSocket>>,
+        fast: Option<Arc<crate::io::fastpath::FastPath>>,
     ) -> Core {
         Core {
             commands,
@@ -290,6 +300,7 @@ impl Core {
             next_rtcp_scan_ms: 0,
             players: Vec::new(),
             next_player_us: None,
+            fast: fast.map(fast::FastState::new),
             out_buf: vec![0; OUT_BUF].into_boxed_slice(),
             copy_buf: vec![0; OUT_BUF].into_boxed_slice(),
         }
@@ -334,6 +345,7 @@ impl Core {
             counters,
             out_buf,
             copy_buf,
+            fast,
             ..
         } = self;
         let counters: &WorkerCounters = counters;
@@ -357,6 +369,9 @@ impl Core {
                     return false;
                 };
                 tx.send_received(idx, via, sink.socket(), to, len);
+                if let Some(fast) = fast.as_mut() {
+                    fast.consider(slab, counters, idx, arrived, via, to, src, &buf[..len], now);
+                }
                 true
             }
             Verdict::Reply { to, len } => {
@@ -416,22 +431,51 @@ impl Core {
                 Err(TryRecvError::Disconnected) => return false,
             };
             match cmd {
-                Command::Apply { plan, ports } => self.apply(plan, ports, w),
+                Command::Apply { plan, ports } => {
+                    // A re-INVITE, a recording or tap starting, new keys: the kernel stops
+                    // forwarding before the new plan governs the stream.
+                    self.withdraw_fast_call(plan.call);
+                    self.apply(plan, ports, w)
+                }
                 Command::Remove(call) => {
+                    self.withdraw_fast_call(call);
                     for key in self.calls.remove(&call).unwrap_or_default() {
                         self.close(key, w);
                     }
                 }
-                Command::Release(keys) => self.release(&keys, w),
-                Command::SetTap(tap) => self.tap = tap,
-                Command::Play(port, spec) => self.play(port, spec),
+                Command::Release(keys) => {
+                    for key in &keys {
+                        if let Some(call) = self.call_of(*key) {
+                            self.withdraw_fast_call(call);
+                        }
+                    }
+                    self.release(&keys, w)
+                }
+                Command::SetTap(tap) => {
+                    self.withdraw_fast_all();
+                    self.tap = tap
+                }
+                Command::Play(port, spec) => {
+                    if let Some(call) = self.call_of(port) {
+                        self.withdraw_fast_call(call);
+                    }
+                    self.play(port, spec)
+                }
                 Command::PlayDtmf {
                     port,
                     digit,
                     target,
                     ptime_ms,
-                } => self.play_dtmf(port, digit, target, ptime_ms),
-                Command::SetInterceptTap(tap) => self.intercept = tap,
+                } => {
+                    if let Some(call) = self.call_of(port) {
+                        self.withdraw_fast_call(call);
+                    }
+                    self.play_dtmf(port, digit, target, ptime_ms)
+                }
+                Command::SetInterceptTap(tap) => {
+                    self.withdraw_fast_all();
+                    self.intercept = tap
+                }
                 Command::Barrier(ack) => {
                     if w.settled() && self.acks.is_empty() {
                         let _ = ack.send(());
@@ -439,7 +483,10 @@ impl Core {
                         self.acks.push(ack);
                     }
                 }
-                Command::Shutdown => return false,
+                Command::Shutdown => {
+                    self.withdraw_fast_all();
+                    return false;
+                }
             }
         }
     }
@@ -449,6 +496,18 @@ impl Core {
     /// before calling again (`None`: no timer running). Cheap when nothing is handshaking,
     /// so backends call it on every wake-up.
     pub fn handle_timers(&mut self) -> Option<Duration> {
+        let fast = match self.fast.as_mut() {
+            Some(f) => f.poll(&mut self.slab, &self.counters),
+            None => None,
+        };
+        match (fast, self.handle_dtls_timers()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The DTLS part of [`Core::handle_timers`].
+    fn handle_dtls_timers(&mut self) -> Option<Duration> {
         if self.handshaking.is_empty() {
             return None;
         }

@@ -188,6 +188,10 @@ fn stream_snapshot(
     if latched.is_some() {
         flags.push("confirmed");
     }
+    // rtpengine's name for a stream its kernel module forwards.
+    if stats.offloaded.load(Relaxed) {
+        flags.push("kernelized");
+    }
     let counters = stats.snapshot();
     let ssrc = stats.last_ssrc.load(Relaxed);
     StreamSnapshot {

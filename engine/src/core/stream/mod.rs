@@ -682,3 +682,49 @@ pub(crate) fn drop_many(
         drop_packet(counters, stats, reason);
     }
 }
+
+/// Whether the kernel fast path may carry what the party of slot `idx` sends from `src`,
+/// given that this packet (`pkt`, as it leaves) got `Verdict::Forward { via, to, .. }`: true
+/// only when every such packet would get the same plain forward with no per-packet work
+/// here — RTP on a confirmed latch from that very source, no SRTP/DTLS to remove or add (SRTP
+/// passed through unchanged is fine), no transcoder, DTMF injection or blocking, no taps
+/// (recording, LI), no subscriber copies, no player toward the sink, no ICE agent still
+/// checking, the sink's line not rewriting, IPv4. Everything else the program leaves to
+/// user space on its own: RTCP, STUN, DTLS and other sources.
+pub(crate) fn offloadable<S: Slot>(
+    slab: &[Option<S>],
+    idx: usize,
+    arrived: usize,
+    via: usize,
+    to: SocketAddr,
+    src: SocketAddr,
+    pkt: &[u8],
+) -> bool {
+    let (Some(Some(e)), Some(Some(sink))) = (slab.get(idx), slab.get(via)) else {
+        return false;
+    };
+    arrived == idx
+        && e.role == Role::Rtp
+        && classify(pkt) == PacketKind::Rtp
+        && e.latch.confirmed()
+        && e.latch.learned() == Some(src)
+        && e.forward
+        && e.srtp_in.is_none()
+        && e.dtls.is_none()
+        && e.agent.is_none()
+        && e.transcoder.is_none()
+        && e.inject.is_none()
+        && e.taps.is_empty()
+        && e.copies.is_empty()
+        && !e.control.active()
+        && (e.dtmf_sock.is_none() || e.control.dtmf_log.is_none())
+        && sink.player.is_none()
+        && sink.srtp_out.is_none()
+        && sink.dtls.is_none()
+        && sink.line.is_plain()
+        && src.is_ipv4()
+        && to.is_ipv4()
+        && sink.local.is_ipv4()
+        && !sink.local.ip().is_unspecified()
+        && !e.local.ip().is_unspecified()
+}

@@ -1,0 +1,530 @@
+//! The kernel fast path (rtpengine's kernel module, without a module): an eBPF program at TC
+//! ingress of every interface forwards the RTP of streams that need no per-packet work in
+//! user space, so those packets never wake a media worker.
+//!
+//! The program (`engine/bpf/fastpath.bpf.c`, built by `build.rs` with the system clang and
+//! embedded here) matches a datagram's 5-tuple in the `ngm_fwd` hash map, rewrites the
+//! addresses and ports as the sink socket would have sent it (checksums included), sends it
+//! out of the egress interface (or up the stack when the destination is local) and counts
+//! packets, bytes, the last arrival and the RTP sequence in the entry. Everything else goes
+//! up the stack unchanged to the engine's socket, which stays the reference and the fallback.
+//!
+//! Policy stays in user space: the worker installs an entry once the stream's verdicts are a
+//! plain forward (`core::stream::offloadable`), and withdraws it — folding the map's
+//! counters into the stream's own — before anything changes (see `io::worker`). This module
+//! only loads, attaches and talks to the maps, through plain `bpf(2)` calls on the map file
+//! descriptors: workers use them concurrently without a lock, and nothing here runs per
+//! packet.
+//!
+//! Nothing outlives the engine: the program is attached through TCX links (kernel 6.6+),
+//! which the kernel removes when the process exits, however it exits; and every entry
+//! forwards only while the engine's heartbeat (`ngm_ctl`, pushed forward by the workers) is
+//! fresh, so even a hung engine stops forwarding within [`HEARTBEAT_TTL`].
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::core::config::FastPathMode;
+
+/// The program, built by `build.rs` (empty when this build has none).
+#[cfg(ngmedia_bpf)]
+static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fastpath.bpf.o"));
+
+/// How long the program keeps forwarding after the last heartbeat: workers refresh it every
+/// [`SYNC_INTERVAL_MS`]; a few missed beats (a worker busy applying a big plan) must not
+/// bounce streams to user space, and an engine that hangs must not leave media flowing for
+/// long (always below the idle timeout, 60 s by default).
+pub const HEARTBEAT_TTL: Duration = Duration::from_secs(5);
+
+/// How often a worker folds the map's counters into its streams' (and beats the heart):
+/// `query`, `/calls`, `/metrics` and the idle timeout see fast-path traffic at most this late.
+pub const SYNC_INTERVAL_MS: u64 = 500;
+
+/// `fp_target.flags`: RTCP (PT 192-223) goes up to user space, which reads its reports.
+const FP_RTP_ONLY: u8 = 1;
+
+/// The 5-tuple an entry matches, network byte order (`struct fp_key`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FpKey {
+    saddr: u32,
+    daddr: u32,
+    sport: u16,
+    dport: u16,
+}
+
+impl FpKey {
+    /// Packets from `src` to the engine's socket at `local` (IPv4 only).
+    pub fn new(src: SocketAddr, local: SocketAddr) -> Option<FpKey> {
+        let (SocketAddr::V4(s), SocketAddr::V4(l)) = (src, local) else {
+            return None;
+        };
+        Some(FpKey {
+            saddr: u32::from_ne_bytes(s.ip().octets()),
+            daddr: u32::from_ne_bytes(l.ip().octets()),
+            sport: s.port().to_be(),
+            dport: l.port().to_be(),
+        })
+    }
+}
+
+/// What the program counted for an entry (`struct fp_counters`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FpCounters {
+    pub packets: u64,
+    /// UDP payload bytes, as the engine counts them.
+    pub bytes: u64,
+    /// CLOCK_MONOTONIC nanoseconds of the last packet.
+    pub last_ns: u64,
+    /// SSRC of the last RTP packet.
+    pub ssrc: u32,
+    /// Highest RTP sequence number, wrap cycles in the upper 16 bits.
+    pub ext_seq: u32,
+    /// RTP packets of `ssrc` counted since it started.
+    pub seq_packets: u32,
+    /// RTP timestamp of the packet that set `ext_seq`.
+    pub last_ts: u32,
+}
+
+/// One entry (`struct fp_target`): where matched packets go, and their counters.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct FpTarget {
+    saddr: u32,
+    daddr: u32,
+    sport: u16,
+    dport: u16,
+    ifindex: u32,
+    tos: u8,
+    flags: u8,
+    _pad: u16,
+    _pad2: u32,
+    c: FpCounters,
+}
+
+/// `struct fp_control`, the single element of `ngm_ctl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct FpControl {
+    alive_until_ns: u64,
+    passed: u64,
+}
+
+/// A forwarding entry to install: packets matching `key` leave from `from` to `to`.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub key: FpKey,
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+    pub tos: u8,
+}
+
+/// The loaded program and its maps, shared by every worker.
+pub struct FastPath {
+    /// Owns the program and its TCX links: dropping it detaches everything.
+    ebpf: std::sync::Mutex<Option<aya::Ebpf>>,
+    fwd: aya::maps::MapData,
+    ctl: aya::maps::MapData,
+    /// Entries installed right now (a gauge for `/metrics`).
+    entries: AtomicU64,
+    /// Entries installed and withdrawn since start.
+    installed: AtomicU64,
+    withdrawn: AtomicU64,
+    /// Interfaces the program is attached to.
+    interfaces: Vec<String>,
+}
+
+impl std::fmt::Debug for FastPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastPath")
+            .field("interfaces", &self.interfaces)
+            .field("entries", &self.entries.load(Relaxed))
+            .finish()
+    }
+}
+
+impl FastPath {
+    /// Load and attach the program as `mode` asks. `Off` and `Auto` without a usable kernel
+    /// give `Ok(None)` (`Auto` says why in one log line); `On` without one is an error.
+    pub fn start(mode: FastPathMode) -> io::Result<Option<Arc<FastPath>>> {
+        if mode == FastPathMode::Off {
+            return Ok(None);
+        }
+        match FastPath::load() {
+            Ok(fp) => {
+                info!(
+                    interfaces = %fp.interfaces.join(","),
+                    capacity = MAX_ENTRIES,
+                    "kernel fast path: eBPF program attached at TC ingress"
+                );
+                Ok(Some(Arc::new(fp)))
+            }
+            Err(why) if mode == FastPathMode::Auto => {
+                info!("kernel fast path unavailable, relaying in user space: {why}");
+                Ok(None)
+            }
+            Err(why) => Err(io::Error::other(format!(
+                "--fast-path=on: kernel fast path unavailable: {why}"
+            ))),
+        }
+    }
+
+    #[cfg(not(ngmedia_bpf))]
+    fn load() -> Result<FastPath, String> {
+        Err("this build has no eBPF program (clang was missing when it was built)".into())
+    }
+
+    #[cfg(ngmedia_bpf)]
+    fn load() -> Result<FastPath, String> {
+        use aya::programs::{tc, SchedClassifier, TcAttachType};
+        let mut ebpf = aya::Ebpf::load(OBJECT).map_err(|e| format!("cannot load: {e}"))?;
+        let prog: &mut SchedClassifier = ebpf
+            .program_mut("ngm_tc")
+            .ok_or("the object has no ngm_tc program")?
+            .try_into()
+            .map_err(|e| format!("ngm_tc: {e}"))?;
+        prog.load()
+            .map_err(|e| format!("the kernel refused the program: {e}"))?;
+        let mut interfaces = Vec::new();
+        for name in interface_names() {
+            let attached = prog.attach(&name, TcAttachType::Ingress).or_else(|_| {
+                // Kernels before 6.6 have no TCX: a clsact qdisc carries the filter.
+                let _ = tc::qdisc_add_clsact(&name);
+                prog.attach(&name, TcAttachType::Ingress)
+            });
+            match attached {
+                Ok(_) => interfaces.push(name),
+                Err(e) => warn!(interface = %name, error = %e, "kernel fast path: cannot attach"),
+            }
+        }
+        if interfaces.is_empty() {
+            return Err("could not attach to any interface".into());
+        }
+        let take = |ebpf: &mut aya::Ebpf, name: &str| -> Result<aya::maps::MapData, String> {
+            match ebpf.take_map(name) {
+                Some(aya::maps::Map::HashMap(m)) | Some(aya::maps::Map::Array(m)) => Ok(m),
+                _ => Err(format!("the object has no map {name}")),
+            }
+        };
+        let fwd = take(&mut ebpf, "ngm_fwd")?;
+        let ctl = take(&mut ebpf, "ngm_ctl")?;
+        let fp = FastPath {
+            ebpf: std::sync::Mutex::new(Some(ebpf)),
+            fwd,
+            ctl,
+            entries: AtomicU64::new(0),
+            installed: AtomicU64::new(0),
+            withdrawn: AtomicU64::new(0),
+            interfaces,
+        };
+        fp.heartbeat();
+        Ok(fp)
+    }
+
+    fn fwd_fd(&self) -> RawFd {
+        self.fwd.fd().as_fd().as_raw_fd()
+    }
+
+    /// Install the entry for `route`. False when the map is full or the kernel refused.
+    pub fn install(&self, route: &Route) -> bool {
+        let (SocketAddr::V4(from), SocketAddr::V4(to)) = (route.from, route.to) else {
+            return false;
+        };
+        let Some((ifindex, _local)) = egress(*to.ip()) else {
+            return false;
+        };
+        let target = FpTarget {
+            saddr: u32::from_ne_bytes(from.ip().octets()),
+            daddr: u32::from_ne_bytes(to.ip().octets()),
+            sport: from.port().to_be(),
+            dport: to.port().to_be(),
+            ifindex,
+            tos: route.tos,
+            flags: FP_RTP_ONLY,
+            ..FpTarget::default()
+        };
+        match map_op(BPF_MAP_UPDATE_ELEM, self.fwd_fd(), &route.key, &target, 0) {
+            Ok(()) => {
+                self.entries.fetch_add(1, Relaxed);
+                self.installed.fetch_add(1, Relaxed);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Remove the entry for `key` and return its final counters (`None`: it was not there).
+    /// Atomic: a packet is either counted here or reaches the engine's socket.
+    pub fn withdraw(&self, key: &FpKey) -> Option<FpCounters> {
+        let mut t = FpTarget::default();
+        map_op(
+            BPF_MAP_LOOKUP_AND_DELETE_ELEM,
+            self.fwd_fd(),
+            key,
+            &mut t,
+            0,
+        )
+        .ok()?;
+        self.entries.fetch_sub(1, Relaxed);
+        self.withdrawn.fetch_add(1, Relaxed);
+        Some(t.c)
+    }
+
+    /// The counters of the entry for `key`.
+    pub fn read(&self, key: &FpKey) -> Option<FpCounters> {
+        let mut t = FpTarget::default();
+        map_op(BPF_MAP_LOOKUP_ELEM, self.fwd_fd(), key, &mut t, 0).ok()?;
+        Some(t.c)
+    }
+
+    /// Keep the entries forwarding for another [`HEARTBEAT_TTL`].
+    pub fn heartbeat(&self) {
+        let until = mono_ns().saturating_add(HEARTBEAT_TTL.as_nanos() as u64);
+        let mut ctl = FpControl::default();
+        let fd = self.ctl.fd().as_fd().as_raw_fd();
+        let _ = map_op(BPF_MAP_LOOKUP_ELEM, fd, &0u32, &mut ctl, 0);
+        ctl.alive_until_ns = until;
+        let _ = map_op(BPF_MAP_UPDATE_ELEM, fd, &0u32, &ctl, 0);
+    }
+
+    /// Entries forwarding right now.
+    pub fn entries(&self) -> u64 {
+        self.entries.load(Relaxed)
+    }
+
+    /// `(installed, withdrawn)` since start.
+    pub fn churn(&self) -> (u64, u64) {
+        (self.installed.load(Relaxed), self.withdrawn.load(Relaxed))
+    }
+
+    pub fn interfaces(&self) -> &[String] {
+        &self.interfaces
+    }
+
+    /// Detach the program now (at shutdown; the kernel also does it when the process exits).
+    pub fn detach(&self) {
+        crate::sync::lock(&self.ebpf).take();
+    }
+}
+
+/// Capacity of `ngm_fwd` (`FP_MAX_ENTRIES` in the program): one entry per direction of an
+/// offloaded call, so 32,768 calls.
+pub const MAX_ENTRIES: u32 = 65536;
+
+/// CLOCK_MONOTONIC in nanoseconds, the clock of `bpf_ktime_get_ns`.
+pub fn mono_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
+
+/// The `bpf_attr` of the map element commands.
+#[repr(C)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+/// One map element command. `value` is read (update) or written (lookup).
+fn map_op<K, V>(
+    cmd: libc::c_long,
+    fd: RawFd,
+    key: &K,
+    value: *const V,
+    flags: u64,
+) -> io::Result<()>
+where
+    V: Copy,
+{
+    let attr = MapElemAttr {
+        map_fd: fd as u32,
+        _pad: 0,
+        key: key as *const K as u64,
+        value: value as u64,
+        flags,
+    };
+    // SAFETY: the attribute points at a key and a value of the map's sizes (the `repr(C)`
+    // twins of the program's structs), alive for the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            &attr as *const MapElemAttr,
+            std::mem::size_of::<MapElemAttr>(),
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Names of the network interfaces of the engine's namespace.
+#[cfg(ngmedia_bpf)]
+fn interface_names() -> Vec<String> {
+    let mut names = Vec::new();
+    // SAFETY: if_nameindex returns a list terminated by a zero entry, freed below.
+    unsafe {
+        let list = libc::if_nameindex();
+        if list.is_null() {
+            return names;
+        }
+        let mut p = list;
+        while (*p).if_index != 0 && !(*p).if_name.is_null() {
+            let name = std::ffi::CStr::from_ptr((*p).if_name);
+            names.push(name.to_string_lossy().into_owned());
+            p = p.add(1);
+        }
+        libc::if_freenameindex(list);
+    }
+    names
+}
+
+/// Where the kernel routes packets for `dst`: `(egress ifindex, false)`, or `(0, true)` when
+/// `dst` is one of this host's addresses (the rewritten packet goes up the stack). One
+/// RTM_GETROUTE over netlink, on installing an entry only.
+pub fn egress(dst: Ipv4Addr) -> Option<(u32, bool)> {
+    const RTM_GETROUTE: u16 = 26;
+    const RTM_NEWROUTE: u16 = 24;
+    const RTA_DST: u16 = 1;
+    const RTA_OIF: u16 = 4;
+    const RTN_LOCAL: u8 = 2;
+    const NLMSG_HDR: usize = 16;
+    const RTMSG: usize = 12;
+    // SAFETY: a plain socket call; the descriptor is closed by OwnedFd.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let timeout = libc::timeval {
+        tv_sec: 1,
+        tv_usec: 0,
+    };
+    // SAFETY: setsockopt reads the timeval we pass.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &timeout as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+    let len = NLMSG_HDR + RTMSG + 8;
+    let mut req = [0u8; NLMSG_HDR + RTMSG + 8];
+    req[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
+    req[4..6].copy_from_slice(&RTM_GETROUTE.to_ne_bytes());
+    req[6..8].copy_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
+    req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    req[NLMSG_HDR] = libc::AF_INET as u8;
+    req[NLMSG_HDR + 1] = 32; // rtm_dst_len
+    let a = NLMSG_HDR + RTMSG;
+    req[a..a + 2].copy_from_slice(&8u16.to_ne_bytes());
+    req[a + 2..a + 4].copy_from_slice(&RTA_DST.to_ne_bytes());
+    req[a + 4..a + 8].copy_from_slice(&dst.octets());
+    // SAFETY: send/recv on our socket with buffers we own.
+    let sent = unsafe {
+        libc::send(
+            fd.as_raw_fd(),
+            req.as_ptr() as *const libc::c_void,
+            req.len(),
+            0,
+        )
+    };
+    if sent != req.len() as isize {
+        return None;
+    }
+    let mut buf = [0u8; 4096];
+    // SAFETY: as above.
+    let n = unsafe {
+        libc::recv(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+            0,
+        )
+    };
+    if n < (NLMSG_HDR + RTMSG) as isize {
+        return None;
+    }
+    let n = n as usize;
+    let msg_len = u32::from_ne_bytes(buf[0..4].try_into().ok()?) as usize;
+    let kind = u16::from_ne_bytes(buf[4..6].try_into().ok()?);
+    if kind != RTM_NEWROUTE || msg_len > n {
+        return None;
+    }
+    if buf[NLMSG_HDR + 7] == RTN_LOCAL {
+        return Some((0, true));
+    }
+    let mut at = NLMSG_HDR + RTMSG;
+    while at + 4 <= msg_len {
+        let alen = u16::from_ne_bytes(buf[at..at + 2].try_into().ok()?) as usize;
+        let atype = u16::from_ne_bytes(buf[at + 2..at + 4].try_into().ok()?);
+        if alen < 4 || at + alen > msg_len {
+            return None;
+        }
+        if atype == RTA_OIF && alen >= 8 {
+            let oif = u32::from_ne_bytes(buf[at + 4..at + 8].try_into().ok()?);
+            return Some((oif, false));
+        }
+        at += (alen + 3) & !3;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_match_the_program() {
+        assert_eq!(std::mem::size_of::<FpKey>(), 12);
+        assert_eq!(std::mem::size_of::<FpCounters>(), 40);
+        assert_eq!(std::mem::size_of::<FpTarget>(), 64);
+        assert_eq!(std::mem::size_of::<FpControl>(), 16);
+    }
+
+    #[test]
+    fn loopback_routes_locally() {
+        assert_eq!(egress(Ipv4Addr::LOCALHOST), Some((0, true)));
+    }
+
+    #[test]
+    fn keys_are_in_network_order() {
+        let k = FpKey::new(
+            "10.0.0.1:4000".parse().unwrap(),
+            "10.0.0.2:30000".parse().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(k.saddr.to_ne_bytes(), [10, 0, 0, 1]);
+        assert_eq!(k.sport.to_ne_bytes(), 4000u16.to_be_bytes());
+        assert!(FpKey::new("[::1]:1".parse().unwrap(), "10.0.0.2:3".parse().unwrap()).is_none());
+    }
+}
