@@ -207,7 +207,7 @@ pub struct DtmfDetector {
 impl DtmfDetector {
     /// A detector for PCM at `sample_rate` (8000 or a multiple of it up to 48000).
     pub fn new(sample_rate: u32) -> Result<Self, CodecError> {
-        if !(8000..=48000).contains(&sample_rate) || sample_rate % 8000 != 0 {
+        if !(8000..=48000).contains(&sample_rate) || !sample_rate.is_multiple_of(8000) {
             return Err(CodecError::UnsupportedRate(sample_rate));
         }
         const FREQS: [f64; 8] = [697.0, 770.0, 852.0, 941.0, 1209.0, 1336.0, 1477.0, 1633.0];

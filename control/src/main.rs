@@ -568,7 +568,7 @@ async fn sample_load(limits: Arc<LoadLimits>, workers: Arc<MediaWorkers>) {
                 limits.gauge.cpu_x100.store(usage, Relaxed);
             }
         }
-        if limits.samples_bandwidth() && tick % bandwidth_every == 0 {
+        if limits.samples_bandwidth() && tick.is_multiple_of(bandwidth_every) {
             let t = workers.totals();
             let total = t.rtp_bytes.saturating_add(t.rtcp_bytes);
             if let Some(rate) = bandwidth.sample(Instant::now(), total) {

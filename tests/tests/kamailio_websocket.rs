@@ -61,7 +61,7 @@ fn call_through_kamailio(daemon: &Daemon, rtpengine_params: &str, dir: &Path) {
         kamailio_config(sip_port, uas_port, rtpengine_params, None),
     )
     .unwrap();
-    let kamailio_proc = start_kamailio(&kamailio, &cfg, &dir, sip_port);
+    let kamailio_proc = start_kamailio(&kamailio, &cfg, dir, sip_port);
     let mut cmd = Command::new(&sipp);
     cmd.current_dir(dir)
         .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &uas_port.to_string()])

@@ -196,7 +196,12 @@ fn plain_caller_to_f8_32_callee() {
     );
     let ours = offered.iter().find(|c| c.tag == 10).unwrap();
     let line = format!("a=crypto:10 F8_128_HMAC_SHA1_32 inline:{PEER_KEY}");
-    let answer = ng.answer("f8-32", "A", "B", &sdp(&b, "RTP/SAVP", &[line.clone()]));
+    let answer = ng.answer(
+        "f8-32",
+        "A",
+        "B",
+        &sdp(&b, "RTP/SAVP", std::slice::from_ref(&line)),
+    );
     let answer_sdp = parse_reply_sdp(&answer);
     assert_eq!(answer_sdp.audio().proto, "RTP/AVP");
     let mut call = F8Call {

@@ -260,7 +260,7 @@ impl DtmfInjector {
                 .unwrap_or(codec.clock_rate * crate::core::player::PLAYER_PTIME_MS / 1000),
         };
         if self.active.is_none() {
-            let may_start = self.next_start.map_or(true, |n| ts_diff(ts, n) >= 0);
+            let may_start = self.next_start.is_none_or(|n| ts_diff(ts, n) >= 0);
             if !may_start || self.queue.is_empty() {
                 return pass;
             }
@@ -280,7 +280,7 @@ impl DtmfInjector {
             return pass;
         };
         let into = ts.wrapping_sub(a.start);
-        let out = match self.target.event_pt {
+        match self.target.event_pt {
             Some(ev_pt) => {
                 let ended = into >= a.duration;
                 let duration = (into + step).min(u32::from(u16::MAX)) as u16;
@@ -319,8 +319,7 @@ impl DtmfInjector {
                 }
                 Injected { len, repeats: 0 }
             }
-        };
-        out
+        }
     }
 
     /// Write repeat `k` (1, 2) of the end report just returned by
@@ -508,9 +507,9 @@ mod tests {
             assert_eq!(h(&out[i]), (96, seq, 3320, ev(0, 0x8a, 960)));
         }
         // Pause: audio passes until 200 ms after the first digit's start.
-        for i in 8..12 {
-            assert_eq!(out[i][1], 0, "audio during the pause");
-            assert_eq!(out[i].len(), 172);
+        for packet in &out[8..12] {
+            assert_eq!(packet[1], 0, "audio during the pause");
+            assert_eq!(packet.len(), 172);
         }
         let second = &out[12];
         assert_eq!(h(second), (96 | 0x80, 1012, 4920, ev(1, 0x06, 160)));

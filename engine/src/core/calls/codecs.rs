@@ -714,6 +714,10 @@ fn insert_supplemental(list: &mut Vec<SdpCodec>, c: SdpCodec) {
     list.insert(at, c);
 }
 
+/// Builds the transcoder pair for an A codec and a B codec (`true`: both are the same codec).
+type SpecPair<'a> =
+    dyn Fn(&SdpCodec, &SdpCodec, bool) -> Option<(TranscodeSpec, TranscodeSpec)> + 'a;
+
 /// Transcoders beside passthrough, when the answer shares a codec with the offer but
 /// either side may also send one the other lacks: B a codec we added for transcoding
 /// (`b_added`), A the codec of its own that stands for it in `to_a` (A's answer). Each
@@ -724,7 +728,7 @@ fn mixed(
     to_a: &[SdpCodec],
     answer: &[SdpCodec],
     b_added: Option<&SdpCodec>,
-    spec_pair: &dyn Fn(&SdpCodec, &SdpCodec, bool) -> Option<(TranscodeSpec, TranscodeSpec)>,
+    spec_pair: &SpecPair<'_>,
 ) -> (Option<TranscodeSpec>, Option<TranscodeSpec>) {
     let shared = shared_pts(to_a, answer);
     let first = |list: &[SdpCodec]| list.iter().find(|c| !is_supplemental(c)).cloned();

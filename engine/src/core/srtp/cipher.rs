@@ -119,7 +119,9 @@ impl F8Key {
     }
 }
 
-/// The confidentiality transform of an HMAC-SHA1 suite.
+/// The confidentiality transform of an HMAC-SHA1 suite. Key schedules stay inline: one
+/// per stream, read on every packet.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 enum CmCipher {
     /// NULL cipher: authentication only.
