@@ -230,6 +230,8 @@ struct Layer {
     dtmf_log_dest: Option<SocketAddr>,
     /// `--fast-path` (or rtpengine's `--table`).
     fast_path: Option<ngmedia_engine::core::config::FastPathMode>,
+    /// `--dtmf-digit-delay` (ms).
+    dtmf_digit_delay: Option<u32>,
     log_level: Option<LevelFilter>,
     log_format: Option<LogFormat>,
     log_redact: Option<bool>,

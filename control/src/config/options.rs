@@ -1041,7 +1041,21 @@ pub static OPTIONS: &[Opt] = &[
     ignored("dtmf-log-ng-tcp", None, Flag, NOT_YET),
     ignored("dtmf-no-log-injects", None, Flag, NOT_YET),
     ignored("dtmf-no-suppress", None, Flag, NOT_YET),
-    ignored("dtmf-digit-delay", None, One("INT"), NOT_YET),
+    opt(
+        "dtmf-digit-delay",
+        None,
+        One("INT"),
+        "Longest pause in ms between two digits of a DTMF trigger (block DTMF `trigger`, \
+         `trigger-end`); after a longer one the match starts over. Default: 2500.",
+        |l, v| {
+            l.dtmf_digit_delay = Some(
+                v.trim()
+                    .parse::<u32>()
+                    .map_err(|_| invalid("expected milliseconds"))?,
+            );
+            Ok(())
+        },
+    ),
     ignored("media-num-threads", None, One("INT"), TUNING),
     ignored("codec-num-threads", None, One("INT"), TUNING),
     ignored("poller-size", None, One("INT"), TUNING),

@@ -91,6 +91,10 @@ impl Settings {
                 .fast_path
                 .or(file.fast_path)
                 .unwrap_or(defaults.fast_path),
+            dtmf_digit_delay_ms: cli
+                .dtmf_digit_delay
+                .or(file.dtmf_digit_delay)
+                .unwrap_or(ngmedia_engine::core::dtmf_security::DEFAULT_DIGIT_DELAY_MS),
         };
         validate(&engine)?;
         if let Some(unspecified) = engine.interfaces.iter().find(|i| i.local.is_unspecified()) {

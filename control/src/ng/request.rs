@@ -26,6 +26,7 @@ mod values;
 
 use std::time::Duration;
 
+use ngmedia_engine::core::dtmf_security::DtmfTrigger;
 use ngmedia_engine::core::media_control::BlockDtmf;
 use ngmedia_engine::core::request::{
     BlockDtmfOptions, ControlAction, ControlTarget, Delete, List, MediaControlRequest, MediaSource,
@@ -314,6 +315,10 @@ struct Fields {
     /// `pause` key of `play DTMF` (ms); the `pause` *flag* is `pause` above.
     pause_ms: Option<i64>,
     frequency: Option<u32>,
+    /// `frequency`/`frequencies` as a list.
+    frequencies: Vec<u32>,
+    /// `trigger` and its companions (`trigger` empty: none).
+    trigger: DtmfTrigger,
     /// `DTMF-security`.
     dtmf_security: Option<BlockDtmf>,
     /// Holds every offer/answer option; ids above are copied in at the end.
@@ -325,6 +330,22 @@ struct Fields {
 }
 
 impl Fields {
+    /// The replacement and trigger keys of `block DTMF` (and of the `block-DTMF` flag).
+    fn block_dtmf_options(&mut self, mode: Option<BlockDtmf>) -> BlockDtmfOptions {
+        let trigger = std::mem::take(&mut self.trigger);
+        BlockDtmfOptions {
+            mode,
+            frequency: self.frequency,
+            frequencies: self.frequencies.clone(),
+            digit: self
+                .code
+                .and_then(|c| u8::try_from(c).ok())
+                .and_then(|c| ngmedia_engine::core::calls::dtmf_code(i64::from(c))),
+            volume: self.volume.map(|v| v.unsigned_abs().min(63) as u8),
+            trigger: (!trigger.trigger.is_empty()).then_some(trigger),
+        }
+    }
+
     /// The party a media control command names (rtpengine reads `label`, `address` and
     /// `from-tag`, in that order, and `all`).
     fn control_target(&mut self) -> ControlTarget {
@@ -393,13 +414,8 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
             oa.delete_delay = f.delete_delay;
             oa.output_destination = f.output_destination.take();
             // `block-DTMF` takes the replacement of the same request, as `block DTMF` does.
-            if let Some(b) = oa.block_dtmf.as_mut() {
-                b.frequency = f.frequency;
-                b.digit = f
-                    .code
-                    .and_then(|c| u8::try_from(c).ok())
-                    .and_then(|c| ngmedia_engine::core::calls::dtmf_code(i64::from(c)));
-                b.volume = f.volume.map(|v| v.unsigned_abs().min(63) as u8);
+            if let Some(mode) = oa.block_dtmf.as_ref().map(|b| b.mode) {
+                oa.block_dtmf = Some(f.block_dtmf_options(mode));
             }
             if oa.set_label.is_some() {
                 // rtpengine reads `set-label` for subscriptions and media commands only; an
@@ -554,15 +570,9 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
                 .filter(|c| !c.is_empty())
                 .ok_or(NgError::NoCallId)?;
             let action = match kind {
-                CommandKind::BlockDtmf => ControlAction::BlockDtmf(BlockDtmfOptions {
-                    mode: f.dtmf_security,
-                    frequency: f.frequency,
-                    digit: f
-                        .code
-                        .and_then(|c| u8::try_from(c).ok())
-                        .and_then(|c| ngmedia_engine::core::calls::dtmf_code(i64::from(c))),
-                    volume: f.volume.map(|v| v.unsigned_abs().min(63) as u8),
-                }),
+                CommandKind::BlockDtmf => {
+                    ControlAction::BlockDtmf(f.block_dtmf_options(f.dtmf_security))
+                }
                 CommandKind::UnblockDtmf => ControlAction::UnblockDtmf,
                 CommandKind::BlockMedia => ControlAction::BlockMedia,
                 CommandKind::UnblockMedia => ControlAction::UnblockMedia,

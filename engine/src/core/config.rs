@@ -49,6 +49,9 @@ pub struct EngineConfig {
     pub dtmf_log_dest: Option<std::net::SocketAddr>,
     /// Kernel fast path for established plain streams (`--fast-path`, rtpengine `--table`).
     pub fast_path: FastPathMode,
+    /// Longest pause (ms) between two digits of a DTMF trigger before the match starts
+    /// over (rtpengine `--dtmf-digit-delay`, default 2500).
+    pub dtmf_digit_delay_ms: u32,
 }
 
 /// Whether established plain RTP streams are forwarded by the eBPF program in the kernel
@@ -108,6 +111,7 @@ impl Default for EngineConfig {
             silence_detect: None,
             dtmf_log_dest: None,
             fast_path: FastPathMode::Off,
+            dtmf_digit_delay_ms: crate::core::dtmf_security::DEFAULT_DIGIT_DELAY_MS,
         }
     }
 }

@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 use ngmedia_codecs::{Codec, CodecKind, CodecParams, EncoderOptions};
 use serde::{Deserialize, Serialize};
 
+use super::dtmf_security::{DtmfTrigger, SecurityConfig};
 use super::rtp::RtpHeader;
 
 /// How DTMF from a party is blocked (rtpengine's `enum block_dtmf_mode`, the
@@ -64,7 +65,7 @@ impl BlockDtmf {
 
 /// The media control state of a call or of one party (rtpengine: `block_dtmf`,
 /// `block_media` and `silence_media` of `struct call` and `struct call_monologue`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaControl {
     #[serde(default)]
     pub block_dtmf: BlockDtmf,
@@ -81,6 +82,12 @@ pub struct MediaControl {
     /// Level (-dBm0) of the replacement tone or digit (`volume`; default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume: Option<u8>,
+    /// Every replacement tone frequency (`frequencies`), used in turn, one per digit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frequencies: Vec<u32>,
+    /// DTMF trigger (`trigger` and its companions of `block DTMF`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<DtmfTrigger>,
 }
 
 impl MediaControl {
@@ -102,6 +109,9 @@ impl MediaControl {
             tone_freq: src.tone_freq,
             digit: src.digit,
             volume: src.volume,
+            frequencies: src.frequencies.clone(),
+            // A party's trigger, else the call's.
+            trigger: leg.trigger.clone().or_else(|| call.trigger.clone()),
         }
     }
 }
@@ -152,6 +162,9 @@ pub struct StreamControl {
     pub payloads: Vec<(u8, PayloadKind)>,
     /// Who sends here, for DTMF reports (`--dtmf-log-dest`); the RTP port only.
     pub dtmf_log: Option<std::sync::Arc<super::dtmf_log::DtmfLogSource>>,
+    /// A replacement mode or a trigger: the stream's `dtmf_security::DtmfGuard` handles
+    /// telephone-event and in-band digits instead of the plain drop above.
+    pub security: Option<SecurityConfig>,
 }
 
 /// What the media control of a stream does with one RTP packet.
@@ -167,7 +180,7 @@ impl StreamControl {
     /// Whether anything is to be done per packet.
     #[inline]
     pub fn active(&self) -> bool {
-        self.block_media || self.block_dtmf.is_on() || self.silence
+        self.block_media || self.block_dtmf.is_on() || self.silence || self.security.is_some()
     }
 
     /// The kind of payload type `pt` (`Other` when the SDP did not list it).
@@ -190,8 +203,9 @@ impl StreamControl {
         };
         let kind = self.kind(h.payload_type());
         if kind == PayloadKind::Event {
-            // A silenced party's events would give the digits away just the same.
-            if self.block_dtmf.is_on() || self.silence {
+            // A silenced party's events would give the digits away just the same. With
+            // a guard, the guard has decided already.
+            if (self.block_dtmf.is_on() && self.security.is_none()) || self.silence {
                 return ControlVerdict::Block;
             }
             return ControlVerdict::Forward(pkt.len());
@@ -376,6 +390,7 @@ mod tests {
                 (101, PayloadKind::Event),
             ],
             dtmf_log: None,
+            security: None,
         }
     }
 
@@ -522,6 +537,8 @@ mod tests {
             tone_freq: None,
             digit: Some(3),
             volume: None,
+            frequencies: Vec::new(),
+            trigger: None,
         };
         let json = serde_json::to_string(&c).unwrap();
         assert!(json.contains("\"block_dtmf\":\"dtmf\""), "{json}");

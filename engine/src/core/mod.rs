@@ -6,6 +6,7 @@ pub mod config;
 pub mod dtls;
 pub mod dtmf_inject;
 pub mod dtmf_log;
+pub mod dtmf_security;
 pub mod latch;
 pub mod media_control;
 pub mod pii;

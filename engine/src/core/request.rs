@@ -439,6 +439,10 @@ pub struct BlockDtmfOptions {
     pub digit: Option<u8>,
     /// `volume`: level of the replacement tone or digit, -dBm0 (0–63).
     pub volume: Option<u8>,
+    /// `frequencies` (or `frequency` as a list): tones used in turn, one per digit.
+    pub frequencies: Vec<u32>,
+    /// `trigger` and its companions: blocking switched on and off by digits.
+    pub trigger: Option<crate::core::dtmf_security::DtmfTrigger>,
 }
 
 /// The media control commands (rtpengine's `call_block_dtmf_ng` and siblings).

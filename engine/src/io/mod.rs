@@ -332,7 +332,7 @@ impl MediaWorkers {
             let (tx, rx) = mpsc::channel();
             let wake = Arc::new(EventFd::new()?);
             let counters = Arc::new(WorkerCounters::default());
-            let core = Core::new(
+            let mut core = Core::new(
                 rx,
                 counters.clone(),
                 options.learning,
@@ -340,6 +340,7 @@ impl MediaWorkers {
                 dtmf_sock.clone(),
                 media.fast.clone(),
             );
+            core.dtmf_digit_delay_ms = config.dtmf_digit_delay_ms;
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
             let thread_wake = wake.clone();
             let thread = std::thread::Builder::new()

@@ -245,6 +245,8 @@ pub(crate) struct Core {
     silence_detect: Option<crate::core::transcode::SilenceDetect>,
     /// DTMF reports leave through this socket (`--dtmf-log-dest`).
     dtmf_sock: Option<Arc<std::net::UdpSocket>>,
+    /// `--dtmf-digit-delay` for the DTMF triggers of this worker's streams.
+    pub dtmf_digit_delay_ms: u32,
     pub slab: Vec<Option<Entry>>,
     free: Vec<usize>,
     by_key: HashMap<PortKey, usize>,
@@ -288,6 +290,7 @@ impl Core {
             learning,
             silence_detect,
             dtmf_sock,
+            dtmf_digit_delay_ms: crate::core::dtmf_security::DEFAULT_DIGIT_DELAY_MS,
             slab: Vec::new(),
             free: Vec::new(),
             by_key: HashMap::new(),

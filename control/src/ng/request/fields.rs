@@ -26,10 +26,6 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"audio player",
     b"delay buffer",
     b"dtmf delay",
-    b"dtmf security trigger",
-    b"dtmf security trigger end",
-    b"trigger",
-    b"trigger end",
     b"dtmf log dest",
     b"extmap",
     b"bundle",
@@ -121,9 +117,58 @@ impl Fields {
                 Some(n) => self.pause_ms = Some(n),
                 None => self.invalid(raw_key, value),
             },
-            b"frequency" => match int_lenient(value).and_then(|n| u32::try_from(n).ok()) {
-                Some(n) if n > 0 => self.frequency = Some(n),
-                _ => self.invalid(raw_key, value),
+            b"frequency" | b"frequencies" => {
+                // An integer, a list of integers, or a comma-separated string of them.
+                let mut freqs = Vec::new();
+                let ok = match value {
+                    Value::List(items) => items.iter().all(|i| {
+                        int_lenient(i)
+                            .and_then(|n| u32::try_from(n).ok())
+                            .filter(|&n| n > 0)
+                            .map(|n| freqs.push(n))
+                            .is_some()
+                    }),
+                    Value::Int(_) => int_lenient(value)
+                        .and_then(|n| u32::try_from(n).ok())
+                        .filter(|&n| n > 0)
+                        .map(|n| freqs.push(n))
+                        .is_some(),
+                    Value::Bytes(b) => std::str::from_utf8(b).is_ok_and(|t| {
+                        t.split(',').all(|f| {
+                            f.trim()
+                                .parse::<u32>()
+                                .ok()
+                                .filter(|&n| n > 0)
+                                .map(|n| freqs.push(n))
+                                .is_some()
+                        })
+                    }),
+                    Value::Dict(_) => false,
+                };
+                if ok && !freqs.is_empty() {
+                    self.frequency = freqs.first().copied();
+                    self.frequencies = freqs;
+                } else {
+                    self.invalid(raw_key, value);
+                }
+            }
+            b"trigger" => self.trigger.trigger = text(value).unwrap_or_default(),
+            b"trigger end" | b"end trigger" => self.trigger.end = text(value).unwrap_or_default(),
+            b"trigger end time" => match int_lenient(value).and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => self.trigger.end_ms = n,
+                None => self.invalid(raw_key, value),
+            },
+            b"trigger end digits" => match int_lenient(value).and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => self.trigger.end_digits = n,
+                None => self.invalid(raw_key, value),
+            },
+            b"dtmf security trigger" => match value.as_str().and_then(BlockDtmf::parse) {
+                Some(m) => self.trigger.mode = Some(m),
+                None => self.invalid(raw_key, value),
+            },
+            b"dtmf security trigger end" => match value.as_str().and_then(BlockDtmf::parse) {
+                Some(m) => self.trigger.end_mode = Some(m),
+                None => self.invalid(raw_key, value),
             },
             b"dtmf security" => match value.as_str().and_then(BlockDtmf::parse) {
                 Some(m) => {

@@ -124,8 +124,10 @@ fn media_control_commands() {
         ControlAction::BlockDtmf(BlockDtmfOptions {
             mode: Some(BlockDtmf::Silence),
             frequency: Some(500),
+            frequencies: vec![500],
             digit: None,
             volume: Some(20),
+            trigger: None,
         })
     );
     // The `block-DTMF` flag of an offer takes the same replacement keys.
@@ -139,8 +141,10 @@ fn media_control_commands() {
         Some(BlockDtmfOptions {
             mode: Some(BlockDtmf::Dtmf),
             frequency: None,
+            frequencies: Vec::new(),
             digit: Some(7),
             volume: Some(5),
+            trigger: None,
         })
     );
     assert_eq!(oa.output_destination.as_deref(), Some("rec"));
@@ -758,4 +762,39 @@ fn ice_lite_key_names_the_side() {
         };
         assert_eq!(oa.ice_lite, want, "{value}");
     }
+}
+
+#[test]
+fn block_dtmf_trigger_and_frequency_list() {
+    use ngmedia_engine::core::dtmf_security::DtmfTrigger;
+    use ngmedia_engine::core::media_control::BlockDtmf;
+    use ngmedia_engine::core::request::ControlAction;
+    let r = parse(b"d7:command10:block DTMF7:call-id1:c7:trigger2:##11:trigger-end1:#16:trigger-end-timei500e18:trigger-end-digits1:421:DTMF-security-trigger4:tone25:DTMF-security-trigger-end4:zero11:frequencies7:400,800e").unwrap();
+    assert!(r.ignored_summary().is_none(), "{:?}", r.ignored_summary());
+    let Command::MediaControl(_, m) = r.command else {
+        panic!("not media control")
+    };
+    let ControlAction::BlockDtmf(o) = m.action else {
+        panic!("not block DTMF")
+    };
+    assert_eq!(o.frequencies, vec![400, 800]);
+    assert_eq!(
+        o.trigger,
+        Some(DtmfTrigger {
+            trigger: "##".into(),
+            end: "#".into(),
+            mode: Some(BlockDtmf::Tone),
+            end_mode: Some(BlockDtmf::Zero),
+            end_ms: 500,
+            end_digits: 4,
+        })
+    );
+    let r = parse(b"d7:command10:block DTMF7:call-id1:c11:frequenciesli300ei500eee").unwrap();
+    let Command::MediaControl(_, m) = r.command else {
+        panic!()
+    };
+    let ControlAction::BlockDtmf(o) = m.action else {
+        panic!()
+    };
+    assert_eq!((o.frequency, o.frequencies), (Some(300), vec![300, 500]));
 }

@@ -76,9 +76,22 @@ fn find(call: &Call, t: &ControlTarget) -> Result<Option<LegId>, CallError> {
 fn set(control: &mut MediaControl, action: &ControlAction) {
     match action {
         ControlAction::BlockDtmf(o) => {
-            control.block_dtmf = o.mode.unwrap_or(BlockDtmf::Drop);
+            // With a trigger, nothing is blocked until it matches unless a mode is given
+            // (rtpengine's `call_set_dtmf_block`).
+            let default = if o.trigger.is_some() {
+                BlockDtmf::Off
+            } else {
+                BlockDtmf::Drop
+            };
+            control.block_dtmf = o.mode.unwrap_or(default);
             if o.frequency.is_some() {
                 control.tone_freq = o.frequency;
+            }
+            if !o.frequencies.is_empty() {
+                control.frequencies = o.frequencies.clone();
+            }
+            if o.trigger.is_some() {
+                control.trigger = o.trigger.clone();
             }
             if o.digit.is_some() {
                 control.digit = o.digit;
@@ -87,7 +100,10 @@ fn set(control: &mut MediaControl, action: &ControlAction) {
                 control.volume = o.volume;
             }
         }
-        ControlAction::UnblockDtmf => control.block_dtmf = BlockDtmf::Off,
+        ControlAction::UnblockDtmf => {
+            control.block_dtmf = BlockDtmf::Off;
+            control.trigger = None;
+        }
         ControlAction::BlockMedia => control.block_media = true,
         ControlAction::UnblockMedia => control.block_media = false,
         ControlAction::SilenceMedia => control.silence_media = true,

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::codecs::MediaCodecs;
 use crate::core::dtls::{DtlsRole, Fingerprint};
+use crate::core::dtmf_security::{SecurityConfig, DEFAULT_DIGIT_DELAY_MS, DEFAULT_TONE_VOLUME};
 use crate::core::media_control::{MediaControl, PayloadKind, StreamControl};
 use crate::core::plan::{
     CallKey, CallPlan, CopySink, DtlsParams, FullIce, IceCredentials, LatchPolicy, PortKey,
@@ -698,6 +699,29 @@ impl Call {
                 };
                 let tap = self.record.then_some(stream);
                 let control = MediaControl::combine(&self.control, &self.legs[li].control);
+                let security = SecurityConfig::needed(control.block_dtmf, control.trigger.as_ref())
+                    .then(|| SecurityConfig {
+                        mode: control.block_dtmf,
+                        frequencies: if control.frequencies.is_empty() {
+                            control.tone_freq.into_iter().collect()
+                        } else {
+                            control.frequencies.clone()
+                        },
+                        digit: control.digit.unwrap_or(0),
+                        volume: control.volume.unwrap_or(DEFAULT_TONE_VOLUME),
+                        trigger: control.trigger.clone(),
+                        digit_delay_ms: DEFAULT_DIGIT_DELAY_MS,
+                        audio_pt: this
+                            .codecs
+                            .iter()
+                            .find(|c| {
+                                !matches!(
+                                    PayloadKind::of_name(&c.name),
+                                    PayloadKind::Event | PayloadKind::Other
+                                )
+                            })
+                            .map(|c| c.pt),
+                    });
                 let control = StreamControl {
                     block_media: control.block_media,
                     block_dtmf: control.block_dtmf,
@@ -705,7 +729,10 @@ impl Call {
                     tone_freq: control.tone_freq,
                     digit: control.digit,
                     volume: control.volume,
-                    payloads: if control.block_dtmf.is_on() || control.silence_media {
+                    payloads: if control.block_dtmf.is_on()
+                        || control.silence_media
+                        || security.is_some()
+                    {
                         this.codecs
                             .iter()
                             .map(|c| (c.pt, PayloadKind::of_name(&c.name)))
@@ -714,6 +741,7 @@ impl Call {
                         Vec::new()
                     },
                     dtmf_log: None,
+                    security,
                 };
                 if control.silence {
                     crate::core::media_control::prepare_silence();

@@ -55,7 +55,7 @@ impl Call {
             record_metadata: self.record_metadata.clone(),
             record_destination: self.record_destination.clone(),
             forwarding: self.forwarding,
-            control: self.control,
+            control: self.control.clone(),
             legs: self.legs.iter().map(|l| leg_state(l, now)).collect(),
         }
     }
@@ -93,7 +93,7 @@ fn leg_state(leg: &Leg, now: Now) -> LegState {
             }
             moh
         }),
-        control: leg.control,
+        control: leg.control.clone(),
         medias: leg.medias.iter().map(|m| media_state(m, now)).collect(),
         sdp_in: leg.sdp_in.clone(),
         subscription: leg.subscription.as_ref().map(|s| SubscriptionRecord {
@@ -288,7 +288,7 @@ impl Rebuilder<'_> {
                     answered: s.answered,
                 });
             }
-            leg.control = ls.control;
+            leg.control = ls.control.clone();
             for ms in &ls.medias {
                 leg.medias.push(self.media_of(ms, interface, bound)?);
             }
@@ -315,7 +315,7 @@ impl Rebuilder<'_> {
             forwarding: state.forwarding,
             saved_packets: 0,
             tos: self.tos,
-            control: state.control,
+            control: state.control.clone(),
         })
     }
 

@@ -40,8 +40,9 @@ use srtp::srtp_protect;
 use stun::answer_stun;
 
 use crate::core::dtmf_inject::DtmfInjector;
+use crate::core::dtmf_security::{DtmfGuard, GuardVerdict};
 use crate::core::latch::{Latch, LatchVerdict};
-use crate::core::media_control::{ControlVerdict, StreamControl};
+use crate::core::media_control::{ControlVerdict, PayloadKind, StreamControl};
 use crate::core::plan::{IceCredentials, PortKey};
 use crate::core::player::{OutLine, Player};
 use crate::core::rtp::{classify, strip_rtcp_feedback, PacketKind, RtpHeader};
@@ -129,6 +130,9 @@ pub(crate) struct Stream {
     /// be lifted into the verdict).
     pub dtmf_sock: Option<Arc<std::net::UdpSocket>>,
     pub dtmf_watch: crate::core::dtmf_log::EventWatch,
+    /// `DTMF-security` replacement and DTMF triggers of what this socket's party sends
+    /// (RTP port only), built from `control.security`.
+    pub guard: Option<Box<DtmfGuard>>,
 }
 
 /// Send one DTMF report of `entry`'s party (from `source`) to the log destination.
@@ -189,6 +193,7 @@ impl Stream {
             inject: None,
             dtmf_sock: None,
             dtmf_watch: Default::default(),
+            guard: None,
         }
     }
 
@@ -513,6 +518,35 @@ fn inspect(
         return Err(Verdict::Absorbed(Absorbed::NotForwarding));
     }
     if entry.control.active() {
+        if route == Route::Rtp && !entry.control.block_media {
+            if let Some(g) = entry.guard.as_deref_mut() {
+                // In-band digits of a transcoded party are its transcoder's to mask.
+                let inband = entry.transcoder.is_none();
+                let control = &entry.control;
+                let has_events = control.payloads.iter().any(|p| p.1 == PayloadKind::Event);
+                // Room to grow an event into audio, keeping SRTP's tail room.
+                let room = buf.len().saturating_sub(SRTP_TAIL_ROOM).max(plain_len);
+                match g.apply(
+                    &mut buf[..room],
+                    plain_len,
+                    |pt| control.kind(pt),
+                    has_events,
+                    inband,
+                    now.mono_ms,
+                ) {
+                    GuardVerdict::Forward(n) => plain_len = n,
+                    GuardVerdict::Block => return Err(Verdict::Absorbed(Absorbed::Blocked)),
+                }
+                if g.take_mode_change() {
+                    let mode = g.mode();
+                    if let Some(t) = entry.transcoder.as_mut() {
+                        let c = &entry.control;
+                        t.set_block_dtmf(mode, c.tone_freq, c.digit, c.volume);
+                    }
+                }
+            }
+        }
+        let pkt = &mut buf[..plain_len.max(len)];
         match route {
             Route::Rtp => match entry.control.apply_rtp(&mut pkt[..plain_len]) {
                 ControlVerdict::Forward(n) => plain_len = n,

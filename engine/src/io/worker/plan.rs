@@ -136,7 +136,7 @@ impl Core {
                 e.copies = copy_targets(&sp.copies);
                 set_feed(e, sp.feed);
                 set_transcoder(e, sp.transcode, now, self.silence_detect);
-                set_control(e, sp.control);
+                set_control(e, sp.control, self.dtmf_digit_delay_ms);
                 if e.taps.record.as_ref().map(StreamTap::stream) != sp.tap {
                     e.taps.record = stream_tap(self.tap.as_ref(), call, sp.tap);
                 }
@@ -189,7 +189,7 @@ impl Core {
                     }
                 }
                 set_transcoder(&mut entry, sp.transcode, now, self.silence_detect);
-                set_control(&mut entry, sp.control);
+                set_control(&mut entry, sp.control, self.dtmf_digit_delay_ms);
                 let idx = self.free.pop().unwrap_or(self.slab.len());
                 if let Err(e) = w.watch(idx, entry.port.raw_fd()) {
                     warn!(port = sp.port.0, error = %e, "cannot watch media socket; port closed");

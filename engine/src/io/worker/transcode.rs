@@ -7,6 +7,7 @@ use std::os::fd::RawFd;
 use tracing::warn;
 
 use super::{Core, Entry, Now};
+use crate::core::dtmf_security::DtmfGuard;
 use crate::core::media_control::StreamControl;
 use crate::core::stats::DropReason;
 use crate::core::stream::{protect, target, Route, Slot};
@@ -21,7 +22,19 @@ const RTCP_SCAN_MS: u64 = 500;
 
 /// Install the plan's media control; a transcoder masks in-band digits while DTMF is
 /// blocked.
-pub(super) fn set_control(e: &mut Entry, control: StreamControl) {
+pub(super) fn set_control(e: &mut Entry, mut control: StreamControl, digit_delay_ms: u32) {
+    if let Some(s) = control.security.as_mut() {
+        s.digit_delay_ms = digit_delay_ms;
+    }
+    // The guard keeps its state (a trigger's progress) while its settings stay the same.
+    match control.security.as_ref() {
+        Some(cfg) if e.guard.as_ref().is_some_and(|g| g.config() == cfg) => {}
+        Some(cfg) => match e.guard.as_mut() {
+            Some(g) => g.reconfigure(cfg.clone()),
+            None => e.guard = Some(Box::new(DtmfGuard::new(cfg.clone()))),
+        },
+        None => e.guard = None,
+    }
     if let Some(t) = e.transcoder.as_mut() {
         t.set_block_dtmf(
             control.block_dtmf,
