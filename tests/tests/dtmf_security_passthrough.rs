@@ -103,7 +103,7 @@ fn tone_mode_replaces_events_and_the_audio_under_them_as_rtpengine_does() {
         send(
             &call.a,
             call.a_dest,
-            101 | 0x80 * (i == 0) as u8,
+            if i == 0 { 101 | 0x80 } else { 101 },
             seq,
             sts,
             ev,
