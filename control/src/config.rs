@@ -105,6 +105,8 @@ pub struct Settings {
     pub recording: RecordingSettings,
     pub media: MediaSettings,
     pub li: LiSettings,
+    /// `--homer`: where RTCP (and ng) captures go; `None`: off.
+    pub homer: Option<ngmedia_control::homer::HomerSettings>,
     /// Destination of `start forwarding`.
     pub forward_to: Option<SocketAddr>,
     /// DTLS certificate and key files; `None`: generated at start-up.
@@ -228,6 +230,13 @@ struct Layer {
     cn_payload: Option<Vec<u8>>,
     /// `--dtmf-log-dest`.
     dtmf_log_dest: Option<SocketAddr>,
+    /// `--homer` and its companions.
+    homer: Option<SocketAddr>,
+    homer_tcp: Option<bool>,
+    homer_id: Option<u32>,
+    homer_no_rtcp: Option<bool>,
+    homer_ng: Option<bool>,
+    homer_ng_proto: Option<u8>,
     /// `--fast-path` (or rtpengine's `--table`).
     fast_path: Option<ngmedia_engine::core::config::FastPathMode>,
     /// `--dtmf-digit-delay` (ms).

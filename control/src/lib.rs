@@ -4,6 +4,7 @@
 
 pub mod bencode;
 pub mod ha;
+pub mod homer;
 pub mod http;
 pub mod li;
 pub mod media;

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ngmedia_control::ha;
+use ngmedia_control::homer::Homer;
 use ngmedia_control::http::ng::HttpNgAccess;
 use ngmedia_control::http::{self, ApiState};
 use ngmedia_control::li::{self, api::LiState, Interceptor};
@@ -199,6 +200,16 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     } else {
         None
     };
+    // Homer capture: RTCP copies from the workers, ng traces from the UDP server.
+    let homer = match settings.homer.clone() {
+        Some(homer_settings) => {
+            let (homer, rtcp_tap) =
+                Homer::start(homer_settings).context("cannot start Homer capture")?;
+            workers.set_rtcp_tap(rtcp_tap);
+            Some(homer)
+        }
+        None => None,
+    };
     let calls = Arc::new(Mutex::new(registry));
     let li = match (li_listener, &interceptor) {
         (Some(listener), Some(interceptor)) => {
@@ -280,6 +291,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             .filter(|i| i.administered())
             .map(|i| i.active_gauge()),
         ha: ha.as_ref().map(|ha| ha.metrics()),
+        homer: homer.clone(),
         https,
         http_ng: settings.transports.http_ng,
     };
@@ -289,6 +301,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         tcp: tcp_ng_listener,
         limits,
         rate_limit: settings.transports.ng_rate_limit,
+        homer,
     };
     let result = runtime.block_on(serve(ng, http, li, calls.clone()));
 
@@ -328,6 +341,7 @@ struct Http {
     media: Arc<MediaLibrary>,
     li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
     ha: Option<Arc<ngmedia_control::ha::HaMetrics>>,
+    homer: Option<Arc<Homer>>,
     /// `--listen-https` and its TLS acceptor.
     https: Option<(StdTcpListener, tokio_rustls::TlsAcceptor)>,
     http_ng: HttpNgAccess,
@@ -341,6 +355,8 @@ struct Ng {
     limits: Arc<LoadLimits>,
     /// `--ng-rate-limit`.
     rate_limit: Option<u32>,
+    /// `--homer-enable-ng`: requests and replies are traced here.
+    homer: Option<Arc<Homer>>,
 }
 
 /// SIGHUP: re-read what an operator may have changed on disk without a restart.
@@ -387,9 +403,11 @@ async fn serve(
     let limits = ng.limits;
     let tcp = ng.tcp;
     let rate_limit = ng.rate_limit;
+    let homer_ng = ng.homer;
     let mut ng = NgServer::new(calls.clone());
     ng.set_load_limits(limits.clone());
     ng.set_rate_limit(rate_limit);
+    ng.set_homer(homer_ng);
     let ng_handle = ng.handle();
     let app = http::router(Arc::new(ApiState {
         calls: calls.clone(),
@@ -402,6 +420,7 @@ async fn serve(
         media: Some(http.media),
         li_tasks: http.li_tasks,
         ha: http.ha,
+        homer: http.homer,
         ng_http: (http.http_ng != HttpNgAccess::Off).then(|| http::ng::HttpNg {
             handle: ng_handle.clone(),
             access: http.http_ng,

@@ -174,6 +174,7 @@ impl Side {
             srtp_out: None,
             ice: None,
             dtls: None,
+            stream: ngmedia_engine::core::tap::TapStream { leg: 0, media: 0 },
             tap: None,
             intercept: None,
             rtcp_feedback: false,
@@ -204,6 +205,7 @@ fn plan(call: u64, a: &Side, b: &Side) -> CallPlan {
     streams.extend(b.streams(a));
     CallPlan {
         call: CallKey(call),
+        call_id: "call".into(),
         streams,
         tos: 0,
     }

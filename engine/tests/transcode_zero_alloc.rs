@@ -52,6 +52,7 @@ fn stream(
         srtp_out: None,
         ice: None,
         dtls: None,
+        stream: ngmedia_engine::core::tap::TapStream { leg: 0, media: 0 },
         tap: None,
         intercept: None,
         rtcp_feedback: false,
@@ -143,6 +144,7 @@ fn measure(backend: Backend, port_min: u16, what: &str, a_end: CodecEnd, b_end: 
     };
     media.apply(CallPlan {
         call: CallKey(1),
+        call_id: "call".into(),
         streams: vec![
             stream(a.rtp.key, caller.local_addr().unwrap(), b.rtp.key, a_to_b),
             stream(b.rtp.key, callee.local_addr().unwrap(), a.rtp.key, b_to_a),

@@ -1022,19 +1022,11 @@ pub static OPTIONS: &[Opt] = &[
          audio) as rtpengine's JSON object in a UDP datagram to ADDR:PORT (IP or host name), \
          e.g. Kamailio's rtpengine dtmf_event_sock. Default: off (empty).",
         |l, v| {
-            use std::net::ToSocketAddrs;
-            if v.trim().is_empty() {
-                l.dtmf_log_dest = None;
-                return Ok(());
-            }
-            let addr = v
-                .trim()
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .filter(|a| a.port() != 0)
-                .ok_or_else(|| invalid("expected IP:PORT or HOST:PORT"))?;
-            l.dtmf_log_dest = Some(addr);
+            l.dtmf_log_dest = if v.trim().is_empty() {
+                None
+            } else {
+                Some(parse_socket_addr(v)?)
+            };
             Ok(())
         },
     ),
@@ -1101,12 +1093,83 @@ pub static OPTIONS: &[Opt] = &[
     ignored("redis-tcp-keepalive-probes", None, One("INT"), REDIS),
     ignored("b2b-url", Some('b'), One("URL"), CONTROL),
     ignored("xmlrpc-format", Some('x'), One("INT"), CONTROL),
-    ignored("homer", None, One("ADDR:PORT"), EXPORT),
-    ignored("homer-protocol", None, One("udp|tcp"), EXPORT),
-    ignored("homer-id", None, One("INT"), EXPORT),
-    ignored("homer-disable-rtcp-stats", None, Flag, EXPORT),
-    ignored("homer-enable-ng", None, Flag, EXPORT),
-    ignored("homer-ng-capture-proto", None, One("INT"), EXPORT),
+    // --- Homer capture ---
+    opt(
+        "homer",
+        None,
+        One("ADDR:PORT"),
+        "Send every RTCP packet a party sends, as Homer's RTCP JSON in HEP version 3 frames \
+         tagged with the Call-ID, to the Homer capture server at ADDR:PORT (IP or host \
+         name). Default: off (empty).",
+        |l, v| {
+            l.homer = if v.trim().is_empty() {
+                None
+            } else {
+                Some(parse_socket_addr(v)?)
+            };
+            Ok(())
+        },
+    ),
+    opt(
+        "homer-protocol",
+        None,
+        One("udp|tcp"),
+        "Transport to the Homer capture server. Over TCP a lost connection is retried every \
+         30 s, with up to 200 frames kept meanwhile. Default: udp.",
+        |l, v| {
+            l.homer_tcp = Some(match v.trim().to_ascii_lowercase().as_str() {
+                "udp" => false,
+                "tcp" => true,
+                _ => return Err(invalid("expected udp or tcp")),
+            });
+            Ok(())
+        },
+    ),
+    opt(
+        "homer-id",
+        None,
+        One("INT"),
+        "The capture agent id (HEP chunk 12) Homer files ngmedia's frames under. Default: 2001.",
+        |l, v| {
+            l.homer_id = Some(
+                v.trim()
+                    .parse()
+                    .map_err(|_| invalid("expected 0-4294967295"))?,
+            );
+            Ok(())
+        },
+    ),
+    opt(
+        "homer-disable-rtcp-stats",
+        None,
+        Flag,
+        "Send no RTCP to Homer (with --homer-enable-ng: only the ng traffic). Default: off.",
+        |l, v| {
+            l.homer_no_rtcp = Some(parse_bool(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "homer-enable-ng",
+        None,
+        Flag,
+        "Also send every ng request received over UDP and its reply (`cookie body`, pings \
+         aside) to Homer, tagged with the request's Call-ID. Default: off.",
+        |l, v| {
+            l.homer_ng = Some(parse_bool(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "homer-ng-capture-proto",
+        None,
+        One("INT"),
+        "Capture protocol type (HEP chunk 11) of the ng frames, 0-255. Default: 61 (0x3d).",
+        |l, v| {
+            l.homer_ng_proto = Some(v.trim().parse().map_err(|_| invalid("expected 0-255"))?);
+            Ok(())
+        },
+    ),
     ignored("record-egress", None, Flag, RECORDING),
     ignored("record-both", None, Flag, RECORDING),
     ignored("vsc-start-rec", None, One("STRING"), NOT_YET),
@@ -1209,6 +1272,17 @@ pub static OPTIONS: &[Opt] = &[
     ignored("rtcp-interval", None, One("INT"), NOT_YET),
     ignored("transcode-config", None, One("STRING"), NOT_YET),
 ];
+
+/// `IP:PORT` or `HOST:PORT` (resolved once, at start), with a port.
+fn parse_socket_addr(v: &str) -> Result<std::net::SocketAddr, InvalidValue> {
+    use std::net::ToSocketAddrs;
+    v.trim()
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .filter(|a| a.port() != 0)
+        .ok_or_else(|| invalid("expected IP:PORT or HOST:PORT"))
+}
 
 fn nonempty_path(v: &str) -> Result<PathBuf, InvalidValue> {
     if v.is_empty() {

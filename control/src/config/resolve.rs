@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ngmedia_control::ha::{self, HaConfig};
+use ngmedia_control::homer::HomerSettings;
 use ngmedia_control::http::auth::BearerToken;
 use ngmedia_control::ng::load::LoadLimitConfig;
 use ngmedia_engine::core::config::{EngineConfig, Interface};
@@ -51,6 +52,7 @@ impl Settings {
         let cli = cli.layer();
         warnings.extend(cli.notes.iter().cloned());
         let li = resolve_li(&cli, &file)?;
+        let homer = resolve_homer(&cli, &file);
         let transports = resolve_transports(&cli, &file, &mut warnings)?;
         let load_limits = resolve_load_limits(&cli, &file);
         let ha = resolve_ha(&cli, &file)?;
@@ -171,6 +173,7 @@ impl Settings {
                     .unwrap_or_default(),
             },
             li,
+            homer,
             forward_to: cli.forward_to.or(file.forward_to),
             dtls: match (
                 cli.dtls_cert.or(file.dtls_cert),
@@ -259,6 +262,25 @@ fn expand_interfaces(
 }
 
 /// The LI listener: off unless `listen-li`; then a token and/or mutual TLS are required.
+fn resolve_homer(cli: &Layer, file: &Layer) -> Option<HomerSettings> {
+    use ngmedia_control::homer::{hep::PROTO_NG_DEFAULT, HomerTransport};
+    Some(HomerSettings {
+        target: cli.homer.or(file.homer)?,
+        transport: if cli.homer_tcp.or(file.homer_tcp).unwrap_or(false) {
+            HomerTransport::Tcp
+        } else {
+            HomerTransport::Udp
+        },
+        capture_id: cli.homer_id.or(file.homer_id).unwrap_or(2001),
+        rtcp: !cli.homer_no_rtcp.or(file.homer_no_rtcp).unwrap_or(false),
+        ng: cli.homer_ng.or(file.homer_ng).unwrap_or(false),
+        ng_proto: cli
+            .homer_ng_proto
+            .or(file.homer_ng_proto)
+            .unwrap_or(PROTO_NG_DEFAULT),
+    })
+}
+
 fn resolve_li(cli: &Layer, file: &Layer) -> Result<LiSettings, ConfigError> {
     let token = cli
         .li_token

@@ -99,6 +99,22 @@ pub fn render_li_tasks(text: &mut String, tasks: usize) {
     );
 }
 
+/// Append the Homer capture family: frames sent to the capture server, and dropped (queue
+/// full, too large, or lost with the connection).
+pub fn render_homer(text: &mut String, c: &crate::homer::HomerCounters) {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let _ = write!(
+        text,
+        "# HELP ngmedia_homer_frames_total HEP frames for the Homer capture server.\n\
+         # TYPE ngmedia_homer_frames_total counter\n\
+         ngmedia_homer_frames_total{{result=\"sent\"}} {}\n\
+         ngmedia_homer_frames_total{{result=\"dropped\"}} {}\n",
+        c.sent.load(Relaxed),
+        c.dropped.load(Relaxed)
+    );
+}
+
 /// Append the HA families: which instance this is and how its Redis side is doing.
 pub fn render_ha(text: &mut String, ha: &crate::ha::HaFigures) {
     let mut o = Out(std::mem::take(text));

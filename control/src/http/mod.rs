@@ -96,6 +96,8 @@ pub struct ApiState<E: CallControl = Calls> {
     pub li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
     /// Redis HA figures (`None`: HA off, no such series).
     pub ha: Option<Arc<crate::ha::HaMetrics>>,
+    /// Homer capture counters (`None`: `--homer` off, no such series).
+    pub homer: Option<Arc<crate::homer::Homer>>,
     /// ng over HTTP and WebSocket (`None`: not served).
     pub ng_http: Option<ng::HttpNg>,
     /// The load limits (`None`: `/load-limits` answers 404).
@@ -614,6 +616,9 @@ async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
     }
     if let Some(ha) = &state.ha {
         metrics::render_ha(&mut text, &ha.figures());
+    }
+    if let Some(homer) = &state.homer {
+        metrics::render_homer(&mut text, homer.counters());
     }
     (
         [(

@@ -145,6 +145,7 @@ fn api_full(
         media,
         li_tasks: Some(Arc::new(std::sync::atomic::AtomicUsize::new(2))),
         ha: None,
+        homer: None,
         ng_http: None,
         limits: Some(Arc::new(crate::ng::load::LoadLimits::new(
             crate::ng::load::LoadLimitConfig {

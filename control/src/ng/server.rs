@@ -416,6 +416,8 @@ pub struct NgServer<E: CallControl = Calls> {
     limits: Arc<LoadLimits>,
     /// `--ng-rate-limit`: requests a second per client address; None: no limit.
     rate_limit: Option<SourceLimiter>,
+    /// `--homer-enable-ng`: UDP requests and replies are traced here.
+    homer: Option<Arc<crate::homer::Homer>>,
     jobs_tx: mpsc::Sender<NgJob>,
     jobs: mpsc::Receiver<NgJob>,
 }
@@ -432,6 +434,7 @@ impl<E: CallControl> NgServer<E> {
             metrics: Arc::default(),
             limits: Arc::default(),
             rate_limit: None,
+            homer: None,
             jobs_tx,
             jobs,
         }
@@ -447,6 +450,11 @@ impl<E: CallControl> NgServer<E> {
 
     /// At most `per_second` requests a second from one client address (default: no limit);
     /// what is over it gets no reply, so the client retries or fails over.
+    /// Trace every UDP request and its reply to Homer (`--homer-enable-ng`).
+    pub fn set_homer(&mut self, homer: Option<Arc<crate::homer::Homer>>) {
+        self.homer = homer;
+    }
+
     pub fn set_rate_limit(&mut self, per_second: Option<u32>) {
         self.rate_limit = per_second.map(SourceLimiter::new);
     }
@@ -493,6 +501,7 @@ impl<E: CallControl> NgServer<E> {
         // Largest UDP payload plus one, so an oversized datagram cannot be silently truncated
         // into something that parses.
         let mut buf = vec![0u8; 65_536];
+        let local = socket.local_addr()?;
         loop {
             let (len, from) = tokio::select! {
                 _ = &mut shutdown => return Ok(()),
@@ -517,7 +526,11 @@ impl<E: CallControl> NgServer<E> {
                 },
             };
             let now = now();
-            if let Some(reply) = self.handle_datagram_from(&buf[..len], Some(from.ip()), now) {
+            let reply = self.handle_datagram_from(&buf[..len], Some(from.ip()), now);
+            if let Some(homer) = &self.homer {
+                homer.trace_ng(&buf[..len], reply.as_deref(), from, local);
+            }
+            if let Some(reply) = reply {
                 if let Err(e) = socket.send_to(&reply, from).await {
                     warn!(error = %e, to = %Pii(from), "ng reply not sent");
                 }

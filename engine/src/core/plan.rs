@@ -105,6 +105,8 @@ pub struct StreamPlan {
     /// stream from it (`srtp_in`/`srtp_out` are then ignored). `None`: no DTLS; DTLS
     /// records received are dropped.
     pub dtls: Option<DtlsParams>,
+    /// Which party and m= line of the call this socket carries.
+    pub stream: TapStream,
     /// Copy accepted RTP to the tap sink (recording) as this stream of the call.
     pub tap: Option<TapStream>,
     /// Copy accepted RTP (decrypted) to the interception sink (lawful interception,
@@ -243,6 +245,8 @@ impl std::fmt::Debug for SrtpKeys {
 #[derive(Debug, Clone)]
 pub struct CallPlan {
     pub call: CallKey,
+    /// The call's Call-ID, for sinks that correlate by it (Homer).
+    pub call_id: Arc<str>,
     pub streams: Vec<StreamPlan>,
     /// IP TOS byte (DSCP << 2 | ECN) on every socket of the call, IPv6 traffic class alike
     /// (rtpengine's `call->tos`); 0 leaves the kernel's default.

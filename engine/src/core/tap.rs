@@ -1,4 +1,5 @@
-//! Copies of media for sinks off the packet path (recording; later lawful interception), and
+//! Copies of media for sinks off the packet path (recording, lawful interception, RTCP for
+//! Homer), and
 //! the control-plane events those sinks need (rtpengine: the `recording` hooks of `call.c`
 //! and the metadata `recording.c` writes).
 //!
@@ -37,6 +38,9 @@ pub struct TapStream {
 /// One copied RTP packet, exactly as received (after SRTP unprotect once that exists).
 pub struct TapPacket {
     pub call: CallKey,
+    /// The call's Call-ID, on copies of a tap made [`StreamTap::with_call_id`] (sinks outside
+    /// the call registry correlate by it); `None` otherwise.
+    pub call_id: Option<Arc<str>>,
     pub stream: TapStream,
     /// Where the party sent it from.
     pub src: SocketAddr,
@@ -66,6 +70,7 @@ impl TapPacket {
     pub fn new_boxed() -> Box<TapPacket> {
         Box::new(TapPacket {
             call: CallKey(0),
+            call_id: None,
             stream: TapStream { leg: 0, media: 0 },
             src: SocketAddr::from(([0, 0, 0, 0], 0)),
             local: SocketAddr::from(([0, 0, 0, 0], 0)),
@@ -159,6 +164,7 @@ impl TapReceiver {
 /// Per-stream tap state inside a media worker: ids, the queue and the buffer pool.
 pub struct StreamTap {
     call: CallKey,
+    call_id: Option<Arc<str>>,
     stream: TapStream,
     tx: SyncSender<Box<TapPacket>>,
     free: Receiver<Box<TapPacket>>,
@@ -172,6 +178,7 @@ impl StreamTap {
         let (home, free) = mpsc::sync_channel(STREAM_POOL);
         StreamTap {
             call,
+            call_id: None,
             stream,
             tx: queue.tx.clone(),
             free,
@@ -179,6 +186,12 @@ impl StreamTap {
             allocated: 0,
             refused: queue.refused.clone(),
         }
+    }
+
+    /// Copies carry the call's Call-ID (an `Arc` shared, nothing allocated per copy).
+    pub fn with_call_id(mut self, call_id: Arc<str>) -> StreamTap {
+        self.call_id = Some(call_id);
+        self
     }
 
     pub fn stream(&self) -> TapStream {
@@ -225,6 +238,7 @@ impl StreamTap {
             Err(_) => return false,
         };
         buf.call = self.call;
+        buf.call_id.clone_from(&self.call_id);
         buf.stream = self.stream;
         buf.src = src;
         buf.local = local;
@@ -242,19 +256,30 @@ impl StreamTap {
 }
 
 /// Every copy a stream makes of what it receives: the recorder's and the interceptor's
-/// (lawful interception and `start forwarding`), each to its own queue so a slow consumer of
-/// one never costs the other its copies.
+/// (lawful interception and `start forwarding`) of its RTP, and Homer's of its RTCP, each to
+/// its own queue so a slow consumer of one never costs the others their copies.
 #[derive(Default)]
 pub struct StreamTaps {
     pub record: Option<StreamTap>,
     pub intercept: Option<StreamTap>,
+    /// Received RTCP (decrypted) for the Homer sender (`--homer`).
+    pub rtcp: Option<StreamTap>,
 }
 
 impl StreamTaps {
-    /// No recording and no interception copies.
+    /// No recording and no interception copies of RTP (RTCP copies aside).
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.record.is_none() && self.intercept.is_none()
+    }
+
+    /// Copy received RTCP to Homer's queue, if the stream has one. A refused copy is counted
+    /// on that queue only ([`TapSender::refused`]).
+    #[inline]
+    pub fn copy_rtcp(&mut self, pkt: &[u8], src: SocketAddr, local: SocketAddr, arrival_ms: u64) {
+        if let Some(tap) = self.rtcp.as_mut() {
+            tap.copy(pkt, src, local, arrival_ms);
+        }
     }
 
     /// Copy `pkt` to every sink the stream has. False when the recorder's copy was refused
@@ -431,6 +456,7 @@ mod tests {
         let mut taps = StreamTaps {
             record: Some(StreamTap::new(CallKey(1), stream, &rec_tx)),
             intercept: Some(StreamTap::new(CallKey(1), stream, &li_tx)),
+            rtcp: None,
         };
         let pkt = [0x80u8; 20];
         assert!(taps.copy(&pkt, addr(), addr(), 0));
@@ -442,6 +468,7 @@ mod tests {
         let mut only_li = StreamTaps {
             record: None,
             intercept: taps.intercept.take(),
+            rtcp: None,
         };
         assert!(
             only_li.copy(&pkt, addr(), addr(), 0),

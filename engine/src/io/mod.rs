@@ -434,6 +434,14 @@ impl MediaWorkers {
         }
     }
 
+    /// Send a copy of the RTCP every stream receives (decrypted) to `tap` from now on (the
+    /// Homer sender). Streams already running pick it up at their call's next plan.
+    pub fn set_rtcp_tap(&self, tap: Option<TapSender>) {
+        for w in &self.workers {
+            w.send(Command::SetRtcpTap(tap.clone()));
+        }
+    }
+
     /// Stop and join the worker threads; every socket is closed. Idempotent.
     pub fn shutdown(&self) {
         if self.stopped.swap(true, Ordering::SeqCst) {

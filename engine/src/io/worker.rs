@@ -54,6 +54,8 @@ pub(crate) enum Command {
     SetTap(Option<TapSender>),
     /// Where streams whose plan asks for interception copies send them (`None`: nowhere).
     SetInterceptTap(Option<TapSender>),
+    /// Where every stream sends copies of the RTCP it receives (`None`: nowhere).
+    SetRtcpTap(Option<TapSender>),
     /// Start (`Some`) or stop (`None`) playing media toward the party of this port.
     Play(PortKey, Option<PlaySpec>),
     /// Queue a DTMF digit into what the party of this port sends (`play DTMF`).
@@ -267,6 +269,8 @@ pub(crate) struct Core {
     tap: Option<TapSender>,
     /// The interceptor's queue, for streams whose plan asks for interception copies.
     intercept: Option<TapSender>,
+    /// Homer's queue, for the RTCP every stream receives.
+    rtcp_tap: Option<TapSender>,
     /// Slots with a player (may hold stale slots; `poll_players` cleans them up).
     players: Vec<usize>,
     /// When the earliest player packet is due (monotonic µs).
@@ -300,6 +304,7 @@ impl Core {
             ice_agents: Vec::new(),
             tap: None,
             intercept: None,
+            rtcp_tap: None,
             next_rtcp_scan_ms: 0,
             players: Vec::new(),
             next_player_us: None,
@@ -479,6 +484,8 @@ impl Core {
                     self.withdraw_fast_all();
                     self.intercept = tap
                 }
+                // The fast path relays no RTCP: nothing to withdraw.
+                Command::SetRtcpTap(tap) => self.rtcp_tap = tap,
                 Command::Barrier(ack) => {
                     if w.settled() && self.acks.is_empty() {
                         let _ = ack.send(());

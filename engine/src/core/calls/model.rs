@@ -796,6 +796,7 @@ impl Call {
                     srtp_out: srtp_out.clone(),
                     ice: ice.clone(),
                     dtls: dtls.clone(),
+                    stream,
                     tap,
                     intercept,
                     rtcp_feedback: is_avpf(&this.protocol),
@@ -826,6 +827,7 @@ impl Call {
                     srtp_out,
                     ice,
                     dtls,
+                    stream,
                     tap: None,
                     intercept: None,
                     rtcp_feedback: is_avpf(&this.protocol),
@@ -844,6 +846,7 @@ impl Call {
         }
         CallPlan {
             call: self.key,
+            call_id: self.id.as_str().into(),
             streams,
             tos: self.tos,
         }

@@ -508,10 +508,12 @@ fn inspect(
             // RTCP muxed on the RTP port.
             counters.count_rtcp(len);
             entry.stats.count_rtcp_rx(len, now.wall_ms);
+            (entry.taps).copy_rtcp(&pkt[..plain_len], src, entry.local, now.wall_ms);
         }
         _ => {
             counters.count_rtcp(len);
             entry.stats.count_rx(len, now.wall_ms);
+            (entry.taps).copy_rtcp(&pkt[..plain_len], src, entry.local, now.wall_ms);
         }
     }
     if !entry.forward {

@@ -24,6 +24,16 @@ fn stream_tap(
     Some(StreamTap::new(call, stream?, queue?))
 }
 
+/// Homer's copy of a stream's RTCP, when the Homer sender is attached.
+fn rtcp_tap(
+    queue: Option<&TapSender>,
+    call: CallKey,
+    call_id: &Arc<str>,
+    stream: crate::core::tap::TapStream,
+) -> Option<StreamTap> {
+    Some(StreamTap::new(call, stream, queue?).with_call_id(call_id.clone()))
+}
+
 /// The copy list of a stream, unresolved (slots are filled in by `resolve_sinks`).
 fn copy_targets(copies: &[CopySink]) -> Vec<CopyTarget> {
     copies
@@ -61,6 +71,7 @@ impl Core {
     pub(super) fn apply(&mut self, plan: CallPlan, mut ports: Vec<BoundPort>, w: &mut impl Watch) {
         let now = Now::read();
         let call = plan.call;
+        let call_id = plan.call_id.clone();
         let tos = plan.tos;
         // Ports the call had that the new plan no longer mentions.
         let old = self.calls.remove(&call).unwrap_or_default();
@@ -143,6 +154,9 @@ impl Core {
                 if e.taps.intercept.as_ref().map(StreamTap::stream) != sp.intercept {
                     e.taps.intercept = stream_tap(self.intercept.as_ref(), call, sp.intercept);
                 }
+                if e.taps.rtcp.is_some() != self.rtcp_tap.is_some() {
+                    e.taps.rtcp = rtcp_tap(self.rtcp_tap.as_ref(), call, &call_id, sp.stream);
+                }
             } else if let Some(pos) = ports.iter().position(|p| p.key == sp.port) {
                 let port = ports.swap_remove(pos);
                 let (mut srtp_in, mut srtp_out) = (None, None);
@@ -169,6 +183,7 @@ impl Core {
                 stream.taps = StreamTaps {
                     record: stream_tap(self.tap.as_ref(), call, sp.tap),
                     intercept: stream_tap(self.intercept.as_ref(), call, sp.intercept),
+                    rtcp: rtcp_tap(self.rtcp_tap.as_ref(), call, &call_id, sp.stream),
                 };
                 stream.copies = copy_targets(&sp.copies);
                 stream.dtmf_sock = self.dtmf_sock.clone();
