@@ -24,5 +24,6 @@ pub mod stats;
 pub mod store;
 pub mod stream;
 pub mod stun;
+pub mod t38;
 pub mod tap;
 pub mod transcode;

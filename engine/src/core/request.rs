@@ -270,6 +270,8 @@ pub struct OfferAnswer {
     pub block_dtmf: Option<BlockDtmfOptions>,
     /// `inject-DTMF` flag: accepted; `play DTMF` works on every call without it.
     pub inject_dtmf: bool,
+    /// `T.38` list and `T.38-…` flags (offers only): the fax gateway.
+    pub t38: crate::core::t38::T38Flags,
 }
 
 /// `media echo` (rtpengine `enum media_echo_opt`): what happens to the media of the two

@@ -15,8 +15,6 @@ use crate::bencode::Value;
 /// Keys of §4 that this build recognises but does not act on yet.
 const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"dtls reverse",
-    b"t.38",
-    b"t38",
     b"recording file",
     b"recording dir",
     b"recording path",
@@ -222,6 +220,11 @@ impl Fields {
                 Some(mode) => self.oa.ice_lite = Some(mode),
                 None => self.invalid(raw_key, value),
             },
+            b"t.38" | b"t38" => {
+                for item in strings(value) {
+                    self.t38_flag(item);
+                }
+            }
             b"rtcp mux" => {
                 for item in strings(value) {
                     self.rtcp_mux(item);

@@ -44,8 +44,6 @@ const UNSUPPORTED_FLAGS: &[&[u8]] = &[
 const UNSUPPORTED_FLAG_PREFIXES: &[&[u8]] = &[
     b"bundle ",
     b"endpoint learning ",
-    b"t38 ",
-    b"t.38 ",
     b"dtls ",
     b"extmap ",
     b"ice lite ",
@@ -136,6 +134,8 @@ impl Fields {
             p if TRANSPORT_PROTOCOLS.contains(&p) => self.oa.transport_protocol = Some(lossy(raw)),
             n if n.starts_with(b"replace ") => self.replace(&raw[8..]),
             n if n.starts_with(b"rtcp mux ") => self.rtcp_mux(&raw[9..]),
+            n if n.starts_with(b"t.38 ") => self.t38_flag(&raw[5..]),
+            n if n.starts_with(b"t38 ") => self.t38_flag(&raw[4..]),
             n if n.starts_with(b"sdes ") => self.sdes(&raw[5..]),
             n if n.starts_with(b"osrtp ") => self.osrtp(&raw[6..]),
             n if UNSUPPORTED_FLAGS.contains(&n)
@@ -214,6 +214,13 @@ impl Fields {
             b"accept" => m.accept = true,
             b"reject" => m.reject = true,
             _ => self.unknown_flags.push(format!("rtcp-mux-{}", lossy(item))),
+        }
+    }
+
+    /// One `T.38` list entry (or what follows `T.38-` in a flag).
+    pub(super) fn t38_flag(&mut self, item: &[u8]) {
+        if !self.oa.t38.set(&lossy(item)) {
+            self.unknown_flags.push(format!("T.38-{}", lossy(item)));
         }
     }
 

@@ -117,7 +117,7 @@ fn is_supplemental(c: &SdpCodec) -> bool {
 const CN_CLOCK: u32 = 8000;
 
 /// The registry entry of an SDP codec, if it is one we can decode and encode.
-fn transcodable(c: &SdpCodec) -> Option<CodecInfo> {
+pub(super) fn transcodable(c: &SdpCodec) -> Option<CodecInfo> {
     let info = CodecInfo::lookup(&c.name, c.clock_rate, c.channels, c.fmtp.as_deref()).ok()?;
     match info.kind() {
         CodecKind::TelephoneEvent => None,
@@ -414,6 +414,32 @@ fn added_codec(spec: &Spec) -> Option<SdpCodec> {
         fmtp,
     };
     transcodable(&codec).map(|_| codec)
+}
+
+/// The audio codecs a `transcode` option list names, each under its static payload type or
+/// the next free dynamic one, in the list's order (the codecs a T.38 gateway offers on its
+/// audio side instead of PCMU and PCMA).
+pub(super) fn listed_codecs(list: &[String]) -> Vec<SdpCodec> {
+    let mut used: Vec<u8> = Vec::new();
+    let mut out: Vec<SdpCodec> = Vec::new();
+    for spec in specs(list) {
+        let Some(c) = added_codec(&spec) else {
+            continue;
+        };
+        if out.iter().any(|o| same_codec(o, &c)) {
+            continue;
+        }
+        let pt = match c.pt {
+            pt if pt < DYNAMIC_PT_MIN && !used.contains(&pt) => pt,
+            _ => match free_pt(&used) {
+                Some(pt) => pt,
+                None => continue,
+            },
+        };
+        used.push(pt);
+        out.push(SdpCodec { pt, ..c });
+    }
+    out
 }
 
 /// Result of an answer for one m= line.

@@ -13,6 +13,7 @@ mod persist;
 mod play;
 mod report;
 mod subscribe;
+mod t38;
 #[cfg(test)]
 mod tests;
 

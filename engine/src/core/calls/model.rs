@@ -238,6 +238,19 @@ pub struct Media {
     pub feed: Option<crate::core::transcode::TranscodeSpec>,
     /// What happens to the party's media instead of relaying it (`media echo`).
     pub echo: Echo,
+    /// This media's part in a T.38 fax gateway (`T.38: decode`/`force`); `None`: relayed.
+    pub t38: Option<T38Side>,
+}
+
+/// One party's side of a T.38 gateway (rtpengine: the `t38_gateway` shared by the
+/// `t38_media` and the `pcm_media` of a call).
+#[derive(Debug, Clone, PartialEq)]
+pub enum T38Side {
+    /// The party speaks T.38 over UDPTL; the gateway runs with these options.
+    Fax(crate::core::t38::T38Options),
+    /// The party faxes over audio; the gateway sends and receives this codec (settled by
+    /// the answer).
+    Audio(Option<Codec>),
 }
 
 /// `media echo` on one party's media (rtpengine's `ECHO`/`BLACKHOLE` media flags).
@@ -526,6 +539,7 @@ impl Media {
             source: None,
             feed: None,
             echo: Echo::Relay,
+            t38: None,
         }
     }
 
@@ -780,6 +794,12 @@ impl Call {
                         None,
                     ),
                     Echo::Blackhole => (rtp_sink, rtcp_sink, false, None),
+                };
+                // Behind a T.38 gateway the two parties speak different media (UDPTL and
+                // RTP audio): nothing is relayed between them as it is.
+                let (forward, transcode) = match this.t38 {
+                    Some(_) => (false, None),
+                    None => (forward, transcode),
                 };
                 streams.push(StreamPlan {
                     port: ports.rtp.key,

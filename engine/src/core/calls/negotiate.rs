@@ -185,6 +185,8 @@ impl Calls {
 
         // Codec options, transcoding decisions and ptime (see `codecs`).
         let mut src = super::codecs::edit_sdp(call, ex, sdp, req);
+        // A T.38 gateway rewrites the sections it converts (`T.38` flags).
+        super::t38::settle(call, ex, sdp, &mut src, req);
         let protocols = settle_srtp(call, ex, &mut src, req, self.dtls.as_ref())?;
         settle_mid(call, ex, &mut src, req);
         if role == Role::Offer && req.flags.trickle_ice {

@@ -600,6 +600,7 @@ mod persist;
 mod sdp_rules;
 mod srtp;
 mod subscribe;
+mod t38;
 
 /// RTCP feedback belongs to AVPF: an AVPF offer bridged to an AVP party loses its
 /// `a=rtcp-fb` lines, and the plan tells the workers which party takes feedback.
