@@ -1,5 +1,5 @@
 //! Links the system libraries behind the codec features: libbcg729 for `g729`, libspandsp for
-//! `g722`. Debian ships their `.pc` files with libbcg729-dev and libspandsp-dev; without one
+//! `g722` and `t38`. Debian ships their `.pc` files with libbcg729-dev and libspandsp-dev; without one
 //! the build stops here with pkg-config's message rather than at link time with an
 //! unresolved symbol.
 fn main() {
@@ -12,13 +12,17 @@ fn main() {
             panic!("feature `g729` needs libbcg729 (apt-get install libbcg729-dev): {e}");
         }
     }
-    if std::env::var_os("CARGO_FEATURE_G722").is_some() {
+    if std::env::var_os("CARGO_FEATURE_G722").is_some()
+        || std::env::var_os("CARGO_FEATURE_T38").is_some()
+    {
         // 0.0.6 is the first release with the g722_*_free entry points we call.
         if let Err(e) = pkg_config::Config::new()
             .atleast_version("0.0.6")
             .probe("spandsp")
         {
-            panic!("feature `g722` needs libspandsp (apt-get install libspandsp-dev): {e}");
+            panic!(
+                "features `g722` and `t38` need libspandsp (apt-get install libspandsp-dev): {e}"
+            );
         }
     }
 }

@@ -47,6 +47,9 @@ pub enum CodecError {
     /// libspandsp could not allocate a G.722 state.
     #[error("libspandsp G.722 state allocation failed")]
     G722Init,
+    /// libspandsp could not allocate a T.38 gateway.
+    #[error("libspandsp T.38 gateway allocation failed")]
+    T38Init,
     /// libopus reported an error.
     #[error("opus: {0}")]
     Opus(#[from] audiopus::Error),
