@@ -402,6 +402,7 @@ impl QualityStats {
     /// (or this stream's last packet in user space, when `advance` is `None`) left it.
     /// Loss is what the sequence advanced beyond the packets received; jitter is not
     /// measured there (the party's RTCP reports still arrive here).
+    #[allow(clippy::too_many_arguments)]
     pub fn on_offloaded(
         &self,
         ssrc: u32,

@@ -250,7 +250,13 @@ impl FastPath {
             flags: FP_RTP_ONLY,
             ..FpTarget::default()
         };
-        match map_op(BPF_MAP_UPDATE_ELEM, self.fwd_fd(), &route.key, &target, 0) {
+        match map_op(
+            BPF_MAP_UPDATE_ELEM,
+            self.fwd_fd(),
+            &route.key,
+            (&target as *const FpTarget).cast_mut(),
+            0,
+        ) {
             Ok(()) => {
                 self.entries.fetch_add(1, Relaxed);
                 self.installed.fetch_add(1, Relaxed);
@@ -291,7 +297,13 @@ impl FastPath {
         let fd = self.ctl.fd().as_fd().as_raw_fd();
         let _ = map_op(BPF_MAP_LOOKUP_ELEM, fd, &0u32, &mut ctl, 0);
         ctl.alive_until_ns = until;
-        let _ = map_op(BPF_MAP_UPDATE_ELEM, fd, &0u32, &ctl, 0);
+        let _ = map_op(
+            BPF_MAP_UPDATE_ELEM,
+            fd,
+            &0u32,
+            (&ctl as *const FpControl).cast_mut(),
+            0,
+        );
     }
 
     /// Entries forwarding right now.
@@ -344,13 +356,7 @@ struct MapElemAttr {
 }
 
 /// One map element command. `value` is read (update) or written (lookup).
-fn map_op<K, V>(
-    cmd: libc::c_long,
-    fd: RawFd,
-    key: &K,
-    value: *const V,
-    flags: u64,
-) -> io::Result<()>
+fn map_op<K, V>(cmd: libc::c_long, fd: RawFd, key: &K, value: *mut V, flags: u64) -> io::Result<()>
 where
     V: Copy,
 {
