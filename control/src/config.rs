@@ -107,6 +107,8 @@ pub struct Settings {
     pub li: LiSettings,
     /// `--homer`: where RTCP (and ng) captures go; `None`: off.
     pub homer: Option<ngmedia_control::homer::HomerSettings>,
+    /// `--webhook-url`: where call events go; `None`: off.
+    pub webhook: Option<ngmedia_control::events::WebhookTarget>,
     /// Destination of `start forwarding`.
     pub forward_to: Option<SocketAddr>,
     /// DTLS certificate and key files; `None`: generated at start-up.
@@ -237,6 +239,9 @@ struct Layer {
     homer_no_rtcp: Option<bool>,
     homer_ng: Option<bool>,
     homer_ng_proto: Option<u8>,
+    /// `--webhook-url` and `--webhook-token`.
+    webhook: Option<ngmedia_control::events::WebhookTarget>,
+    webhook_token: Option<String>,
     /// `--fast-path` (or rtpengine's `--table`).
     fast_path: Option<ngmedia_engine::core::config::FastPathMode>,
     /// `--dtmf-digit-delay` (ms).

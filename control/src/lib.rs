@@ -3,6 +3,7 @@
 //! `ngmedia` binary wires them to the engine.
 
 pub mod bencode;
+pub mod events;
 pub mod ha;
 pub mod homer;
 pub mod http;

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use ngmedia_control::events::{EndReason, Events};
 use ngmedia_control::ha;
 use ngmedia_control::homer::Homer;
 use ngmedia_control::http::ng::HttpNgAccess;
@@ -210,6 +211,10 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let events = match settings.webhook.clone() {
+        Some(target) => Some(Events::start(target).context("cannot start call events")?),
+        None => None,
+    };
     let calls = Arc::new(Mutex::new(registry));
     let li = match (li_listener, &interceptor) {
         (Some(listener), Some(interceptor)) => {
@@ -292,6 +297,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             .map(|i| i.active_gauge()),
         ha: ha.as_ref().map(|ha| ha.metrics()),
         homer: homer.clone(),
+        events: events.clone(),
         https,
         http_ng: settings.transports.http_ng,
     };
@@ -302,6 +308,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         limits,
         rate_limit: settings.transports.ng_rate_limit,
         homer,
+        events: events.clone(),
     };
     let result = runtime.block_on(serve(ng, http, li, calls.clone()));
 
@@ -342,6 +349,7 @@ struct Http {
     li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
     ha: Option<Arc<ngmedia_control::ha::HaMetrics>>,
     homer: Option<Arc<Homer>>,
+    events: Option<Arc<Events>>,
     /// `--listen-https` and its TLS acceptor.
     https: Option<(StdTcpListener, tokio_rustls::TlsAcceptor)>,
     http_ng: HttpNgAccess,
@@ -357,6 +365,8 @@ struct Ng {
     rate_limit: Option<u32>,
     /// `--homer-enable-ng`: requests and replies are traced here.
     homer: Option<Arc<Homer>>,
+    /// `--webhook-url`: call events.
+    events: Option<Arc<Events>>,
 }
 
 /// SIGHUP: re-read what an operator may have changed on disk without a restart.
@@ -404,10 +414,12 @@ async fn serve(
     let tcp = ng.tcp;
     let rate_limit = ng.rate_limit;
     let homer_ng = ng.homer;
+    let events = ng.events;
     let mut ng = NgServer::new(calls.clone());
     ng.set_load_limits(limits.clone());
     ng.set_rate_limit(rate_limit);
     ng.set_homer(homer_ng);
+    ng.set_events(events.clone());
     let ng_handle = ng.handle();
     let app = http::router(Arc::new(ApiState {
         calls: calls.clone(),
@@ -421,6 +433,7 @@ async fn serve(
         li_tasks: http.li_tasks,
         ha: http.ha,
         homer: http.homer,
+        events: http.events,
         ng_http: (http.http_ng != HttpNgAccess::Off).then(|| http::ng::HttpNg {
             handle: ng_handle.clone(),
             access: http.http_ng,
@@ -507,7 +520,7 @@ async fn serve(
                 result.context("HTTP server panicked")?.context("HTTP server failed")?;
                 anyhow::bail!("HTTP server stopped unexpectedly");
             }
-            _ = ticker.tick() => tick(&calls),
+            _ = ticker.tick() => tick(&calls, events.as_deref()),
             _ = sigterm.recv() => break "SIGTERM",
             _ = sigint.recv() => break "SIGINT",
             _ = sighup.recv() => reload(&media),
@@ -608,16 +621,22 @@ fn bind_tcp(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<StdTcpList
     Ok(listener)
 }
 
-/// One timer pass; events are logged after the registry lock is released.
-fn tick(calls: &Mutex<Calls>) {
+/// One timer pass; events are logged (and published) after the registry lock is released.
+fn tick(calls: &Mutex<Calls>, publish: Option<&Events>) {
     let events = lock(calls).tick(now());
     for event in events {
         match event {
             CallEvent::TimedOut { call_id, reason } => {
-                info!(call_id = %Pii(&call_id), reason, "call ended by timeout")
+                info!(call_id = %Pii(&call_id), reason, "call ended by timeout");
+                if let Some(p) = publish {
+                    p.ended(&call_id, EndReason::Timeout(reason));
+                }
             }
             CallEvent::Purged { call_id } => {
-                debug!(call_id = %Pii(&call_id), "deleted call purged")
+                debug!(call_id = %Pii(&call_id), "deleted call purged");
+                if let Some(p) = publish {
+                    p.ended(&call_id, EndReason::Deleted);
+                }
             }
         }
     }

@@ -20,6 +20,7 @@
 
 use std::path::PathBuf;
 
+use ngmedia_control::events::WebhookTarget;
 use ngmedia_recordings::RecordingFormat;
 
 use super::parse::{
@@ -1167,6 +1168,32 @@ pub static OPTIONS: &[Opt] = &[
         "Capture protocol type (HEP chunk 11) of the ng frames, 0-255. Default: 61 (0x3d).",
         |l, v| {
             l.homer_ng_proto = Some(v.trim().parse().map_err(|_| invalid("expected 0-255"))?);
+            Ok(())
+        },
+    ),
+    // --- call events ---
+    opt(
+        "webhook-url",
+        None,
+        One("URL"),
+        "POST call events (call.started, call.answered, call.ended) as JSON to this \
+         http://HOST[:PORT][/PATH] URL, with retries and a bounded queue. Default: off (empty).",
+        |l, v| {
+            l.webhook = if v.trim().is_empty() {
+                None
+            } else {
+                Some(WebhookTarget::parse(v, None).map_err(invalid)?)
+            };
+            Ok(())
+        },
+    ),
+    opt(
+        "webhook-token",
+        None,
+        One("TOKEN"),
+        "Sent with every webhook POST as `Authorization: Bearer TOKEN`. Default: none.",
+        |l, v| {
+            l.webhook_token = Some(v.trim().to_string()).filter(|v| !v.is_empty());
             Ok(())
         },
     ),

@@ -174,6 +174,10 @@ impl Settings {
             },
             li,
             homer,
+            webhook: cli.webhook.clone().or(file.webhook.clone()).map(|mut w| {
+                w.token = cli.webhook_token.clone().or(file.webhook_token.clone());
+                w
+            }),
             forward_to: cli.forward_to.or(file.forward_to),
             dtls: match (
                 cli.dtls_cert.or(file.dtls_cert),

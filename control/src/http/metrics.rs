@@ -115,6 +115,24 @@ pub fn render_homer(text: &mut String, c: &crate::homer::HomerCounters) {
     );
 }
 
+/// Append the webhook family: call events delivered, given up after every retry, and
+/// dropped on a full queue.
+pub fn render_events(text: &mut String, c: &crate::events::EventCounters) {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let _ = write!(
+        text,
+        "# HELP ngmedia_webhook_events_total Call events for the webhook.\n\
+         # TYPE ngmedia_webhook_events_total counter\n\
+         ngmedia_webhook_events_total{{result=\"delivered\"}} {}\n\
+         ngmedia_webhook_events_total{{result=\"failed\"}} {}\n\
+         ngmedia_webhook_events_total{{result=\"dropped\"}} {}\n",
+        c.delivered.load(Relaxed),
+        c.failed.load(Relaxed),
+        c.dropped.load(Relaxed)
+    );
+}
+
 /// Append the HA families: which instance this is and how its Redis side is doing.
 pub fn render_ha(text: &mut String, ha: &crate::ha::HaFigures) {
     let mut o = Out(std::mem::take(text));

@@ -98,6 +98,8 @@ pub struct ApiState<E: CallControl = Calls> {
     pub ha: Option<Arc<crate::ha::HaMetrics>>,
     /// Homer capture counters (`None`: `--homer` off, no such series).
     pub homer: Option<Arc<crate::homer::Homer>>,
+    /// Webhook delivery counters (`None`: `--webhook-url` off, no such series).
+    pub events: Option<Arc<crate::events::Events>>,
     /// ng over HTTP and WebSocket (`None`: not served).
     pub ng_http: Option<ng::HttpNg>,
     /// The load limits (`None`: `/load-limits` answers 404).
@@ -619,6 +621,9 @@ async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
     }
     if let Some(homer) = &state.homer {
         metrics::render_homer(&mut text, homer.counters());
+    }
+    if let Some(events) = &state.events {
+        metrics::render_events(&mut text, events.counters());
     }
     (
         [(

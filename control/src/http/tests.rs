@@ -146,6 +146,7 @@ fn api_full(
         li_tasks: Some(Arc::new(std::sync::atomic::AtomicUsize::new(2))),
         ha: None,
         homer: None,
+        events: None,
         ng_http: None,
         limits: Some(Arc::new(crate::ng::load::LoadLimits::new(
             crate::ng::load::LoadLimitConfig {

@@ -418,6 +418,8 @@ pub struct NgServer<E: CallControl = Calls> {
     rate_limit: Option<SourceLimiter>,
     /// `--homer-enable-ng`: UDP requests and replies are traced here.
     homer: Option<Arc<crate::homer::Homer>>,
+    /// `--webhook-url`: call started/answered/ended.
+    events: Option<Arc<crate::events::Events>>,
     jobs_tx: mpsc::Sender<NgJob>,
     jobs: mpsc::Receiver<NgJob>,
 }
@@ -435,6 +437,7 @@ impl<E: CallControl> NgServer<E> {
             limits: Arc::default(),
             rate_limit: None,
             homer: None,
+            events: None,
             jobs_tx,
             jobs,
         }
@@ -453,6 +456,11 @@ impl<E: CallControl> NgServer<E> {
     /// Trace every UDP request and its reply to Homer (`--homer-enable-ng`).
     pub fn set_homer(&mut self, homer: Option<Arc<crate::homer::Homer>>) {
         self.homer = homer;
+    }
+
+    /// Report call starts, answers and ends to the webhook (`--webhook-url`).
+    pub fn set_events(&mut self, events: Option<Arc<crate::events::Events>>) {
+        self.events = events;
     }
 
     pub fn set_rate_limit(&mut self, per_second: Option<u32>) {
@@ -710,11 +718,23 @@ impl<E: CallControl> NgServer<E> {
                     reply::write_load_limit(out, limit.message());
                     return Ok(NgResult::LoadLimit);
                 }
-                reply::write_offer_answer(out, &calls.offer(oa, now)?)
+                reply::write_offer_answer(out, &calls.offer(oa, now)?);
+                if let Some(events) = &self.events {
+                    events.offered(&oa.call_id, &oa.from_tag);
+                }
             }
-            Command::Answer(oa) => reply::write_offer_answer(out, &calls.answer(oa, now)?),
+            Command::Answer(oa) => {
+                reply::write_offer_answer(out, &calls.answer(oa, now)?);
+                if let (Some(events), Some(to_tag)) = (&self.events, &oa.to_tag) {
+                    events.answered(&oa.call_id, to_tag);
+                }
+            }
             Command::Delete(d) => {
                 let mut r = calls.delete(d, now)?;
+                // A delayed delete ends the call when it is purged (the timer reports it).
+                if let Some(events) = self.events.as_ref().filter(|_| !calls.has_call(&d.call_id)) {
+                    events.ended(&d.call_id, crate::events::EndReason::Deleted);
+                }
                 // `fast`: the caller does not want the final statistics.
                 if d.flags.fast {
                     r.snapshot = None;

@@ -1,0 +1,312 @@
+//! Call events for applications (`--webhook-url`): when a call starts (its first offer), is
+//! answered (its first answer) and ends (deleted, timed out), one JSON object is POSTed to
+//! the operator's URL, so billing, CRM and monitoring hear of calls without polling:
+//!
+//! ```json
+//! {"event":"call.ended","call_id":"…","from_tag":"…","to_tag":"…","timestamp":1700000000123,
+//!  "reason":"timeout","duration_ms":61234}
+//! ```
+//!
+//! The ng thread only queues (a bounded queue; a full queue drops and counts); one thread
+//! delivers in order over plain HTTP/1.1, retrying a failed POST (connection error, timeout or
+//! a non-2xx status) up to [`ATTEMPTS`] times with a growing pause, then giving the event up.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ngmedia_engine::sync::lock;
+use serde_json::json;
+use tracing::{info, warn};
+
+/// Events waiting for delivery; beyond this they are dropped (and counted).
+pub const QUEUE: usize = 1024;
+/// Delivery attempts per event.
+pub const ATTEMPTS: u32 = 3;
+const FIRST_RETRY: Duration = Duration::from_millis(500);
+const IO_TIMEOUT: Duration = Duration::from_secs(3);
+/// At most one warning per this interval about undeliverable events.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// Where events go: an `http://host[:port]/path` URL, resolved at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookTarget {
+    pub addr: SocketAddr,
+    /// `Host` header value.
+    pub host: String,
+    pub path: String,
+    /// Sent as `Authorization: Bearer …` when set (`--webhook-token`).
+    pub token: Option<String>,
+}
+
+impl WebhookTarget {
+    /// Parse `http://host[:port][/path]`. HTTPS is refused with a clear message: deliver to a
+    /// local relay (or a TLS-terminating proxy) instead.
+    pub fn parse(url: &str, token: Option<String>) -> Result<WebhookTarget, String> {
+        let url = url.trim();
+        let rest = if let Some(rest) = url.strip_prefix("http://") {
+            rest
+        } else if url.starts_with("https://") {
+            return Err(
+                "https webhooks are not supported: use an http:// URL (a local \
+                        TLS-terminating proxy for remote receivers)"
+                    .into(),
+            );
+        } else {
+            return Err("expected http://HOST[:PORT][/PATH]".into());
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return Err("expected http://HOST[:PORT][/PATH] (no user information)".into());
+        }
+        let with_port = if authority.ends_with(']') || !authority.contains(':') {
+            format!("{authority}:80")
+        } else {
+            authority.to_string()
+        };
+        let addr = with_port
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve {authority}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{authority} has no address"))?;
+        if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("the path must not contain spaces or control characters".into());
+        }
+        Ok(WebhookTarget {
+            addr,
+            host: authority.to_string(),
+            path: path.to_string(),
+            token,
+        })
+    }
+}
+
+/// Events delivered, given up after every attempt failed, and dropped on a full queue.
+#[derive(Debug, Default)]
+pub struct EventCounters {
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    Deleted,
+    /// The timeout that fired (`timeout`, `silent-timeout`, `final-timeout`).
+    Timeout(&'static str),
+}
+
+/// What the call registry is known to hold, to tell a new call from a re-offer.
+struct Live {
+    started: Instant,
+    from_tag: String,
+    to_tag: Option<String>,
+}
+
+/// The event publisher the ng server and the timer report to.
+pub struct Events {
+    queue: SyncSender<String>,
+    live: Mutex<HashMap<String, Live>>,
+    counters: Arc<EventCounters>,
+}
+
+impl Events {
+    /// Start the delivery thread.
+    pub fn start(target: WebhookTarget) -> std::io::Result<Arc<Events>> {
+        let (queue, rx) = mpsc::sync_channel(QUEUE);
+        let counters = Arc::new(EventCounters::default());
+        let c = counters.clone();
+        info!(url = %format!("http://{}{}", target.host, target.path), "call events go to the webhook");
+        std::thread::Builder::new()
+            .name("webhook".into())
+            .spawn(move || deliver_all(&target, &rx, &c))?;
+        Ok(Arc::new(Events {
+            queue,
+            live: Mutex::new(HashMap::new()),
+            counters,
+        }))
+    }
+
+    pub fn counters(&self) -> &EventCounters {
+        &self.counters
+    }
+
+    /// A successful offer: `call.started` when the call is new here.
+    pub fn offered(&self, call_id: &str, from_tag: &str) {
+        let mut live = lock(&self.live);
+        if live.contains_key(call_id) {
+            return;
+        }
+        live.insert(
+            call_id.to_string(),
+            Live {
+                started: Instant::now(),
+                from_tag: from_tag.to_string(),
+                to_tag: None,
+            },
+        );
+        drop(live);
+        self.publish(json!({
+            "event": "call.started",
+            "call_id": call_id,
+            "from_tag": from_tag,
+            "timestamp": unix_ms(),
+        }));
+    }
+
+    /// A successful answer: `call.answered` on the call's first.
+    pub fn answered(&self, call_id: &str, to_tag: &str) {
+        let mut live = lock(&self.live);
+        let Some(call) = live.get_mut(call_id).filter(|c| c.to_tag.is_none()) else {
+            return;
+        };
+        call.to_tag = Some(to_tag.to_string());
+        let event = json!({
+            "event": "call.answered",
+            "call_id": call_id,
+            "from_tag": call.from_tag,
+            "to_tag": to_tag,
+            "timestamp": unix_ms(),
+            "setup_ms": call.started.elapsed().as_millis() as u64,
+        });
+        drop(live);
+        self.publish(event);
+    }
+
+    /// The call is gone from the registry: `call.ended`, once.
+    pub fn ended(&self, call_id: &str, reason: EndReason) {
+        let Some(call) = lock(&self.live).remove(call_id) else {
+            return;
+        };
+        let reason = match reason {
+            EndReason::Deleted => "deleted",
+            EndReason::Timeout(which) => which,
+        };
+        self.publish(json!({
+            "event": "call.ended",
+            "call_id": call_id,
+            "from_tag": call.from_tag,
+            "to_tag": call.to_tag,
+            "timestamp": unix_ms(),
+            "reason": reason,
+            "duration_ms": call.started.elapsed().as_millis() as u64,
+        }));
+    }
+
+    fn publish(&self, event: serde_json::Value) {
+        if self.queue.try_send(event.to_string()).is_err() {
+            self.counters.dropped.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn deliver_all(target: &WebhookTarget, rx: &Receiver<String>, counters: &EventCounters) {
+    let mut last_warning: Option<Instant> = None;
+    for body in rx {
+        let mut pause = FIRST_RETRY;
+        let mut outcome = Err(String::new());
+        for attempt in 1..=ATTEMPTS {
+            outcome = post(target, &body);
+            if outcome.is_ok() || attempt == ATTEMPTS {
+                break;
+            }
+            std::thread::sleep(pause);
+            pause *= 2;
+        }
+        match outcome {
+            Ok(()) => {
+                counters.delivered.fetch_add(1, Relaxed);
+            }
+            Err(why) => {
+                counters.failed.fetch_add(1, Relaxed);
+                let now = Instant::now();
+                if last_warning.is_none_or(|t| now >= t + WARN_EVERY) {
+                    last_warning = Some(now);
+                    warn!(error = %why, attempts = ATTEMPTS, "call event not delivered to the webhook");
+                }
+            }
+        }
+    }
+}
+
+/// One POST; `Ok` on a 2xx status.
+fn post(target: &WebhookTarget, body: &str) -> Result<(), String> {
+    let mut conn =
+        TcpStream::connect_timeout(&target.addr, IO_TIMEOUT).map_err(|e| e.to_string())?;
+    conn.set_read_timeout(Some(IO_TIMEOUT))
+        .and_then(|()| conn.set_write_timeout(Some(IO_TIMEOUT)))
+        .map_err(|e| e.to_string())?;
+    let auth = target
+        .token
+        .as_deref()
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nUser-Agent: ngmedia\r\n{auth}Connection: close\r\n\r\n{body}",
+        target.path,
+        target.host,
+        body.len()
+    );
+    conn.write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    // The status line is all we need; read until it is complete.
+    let mut head = Vec::with_capacity(64);
+    let mut byte = [0u8; 256];
+    while !head.contains(&b'\n') && head.len() < 4096 {
+        let n = conn.read(&mut byte).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&byte[..n]);
+    }
+    let line = String::from_utf8_lossy(&head);
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| "no HTTP status in the reply".to_string())?;
+    if (200..300).contains(&status) {
+        Ok(())
+    } else {
+        Err(format!("HTTP status {status}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls() {
+        let t = WebhookTarget::parse("http://127.0.0.1:9000/hooks/calls", None).unwrap();
+        assert_eq!(t.addr, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(
+            (t.host.as_str(), t.path.as_str()),
+            ("127.0.0.1:9000", "/hooks/calls")
+        );
+        let t = WebhookTarget::parse("http://[::1]", Some("s3cret".into())).unwrap();
+        assert_eq!(t.addr, "[::1]:80".parse().unwrap());
+        assert_eq!(t.path, "/");
+        assert!(WebhookTarget::parse("https://example.com/x", None)
+            .unwrap_err()
+            .contains("https"));
+        assert!(WebhookTarget::parse("ftp://x", None).is_err());
+        assert!(WebhookTarget::parse("http://user@127.0.0.1/", None).is_err());
+        assert!(WebhookTarget::parse("http://127.0.0.1/a b", None).is_err());
+    }
+}
