@@ -230,6 +230,8 @@ pub struct SrtpKeys {
     pub suite: SrtpSuite,
     /// Master key followed by master salt.
     pub key_salt: Vec<u8>,
+    /// Master key identifier carried in each packet (SDES `|MKI:LEN`); empty: none.
+    pub mki: Vec<u8>,
 }
 
 impl std::fmt::Debug for SrtpKeys {

@@ -7,9 +7,9 @@
 //! optional `MKI:LENGTH`, then session parameters. Writing follows rtpengine's output:
 //! unpadded base64 unless `pad` is asked for, `|2^31` with the `lifetime` option.
 //!
-//! MKI: rtpengine accepts it; ngmedia's SRTP does not carry MKIs in packets, so a line with
-//! one parses (callers can see it) but [`CryptoAttr::context`] and the selection functions
-//! refuse it with [`SdesError::MkiUnsupported`], and the peer's other lines are used.
+//! MKI: a line's `|VALUE:LENGTH` is kept with its key, copied on to the other party with the
+//! line as rtpengine does, and carried in every packet protected with that key (the value
+//! big-endian in LENGTH bytes, see `core::srtp`).
 //!
 //! Suites offered: [`SrtpSuite::ALL`], rtpengine's preference order with its tags 1..=12
 //! (GCM, AES-CM 256/192/128, AES-f8 128, NULL).
@@ -61,8 +61,6 @@ pub enum SdesError {
     BadLifetime(String),
     #[error("a=crypto: invalid MKI specification {0:?}")]
     BadMki(String),
-    #[error("a=crypto: MKI is not supported")]
-    MkiUnsupported,
     #[error("no acceptable a=crypto line")]
     NoAcceptableCrypto,
     #[error("OS random number generator failed")]
@@ -93,6 +91,19 @@ pub struct CryptoAttr {
     pub unencrypted_srtp: bool,
     pub unencrypted_srtcp: bool,
     pub unauthenticated_srtp: bool,
+}
+
+impl Mki {
+    /// The identifier as it travels in packets: the value big-endian, right-aligned in
+    /// `len` bytes (zeros before it when longer than the value; rtpengine's `mki`).
+    pub fn bytes(self) -> Vec<u8> {
+        let len = usize::from(self.len);
+        let be = self.value.to_be_bytes();
+        let mut out = vec![0u8; len];
+        let n = len.min(be.len());
+        out[len - n..].copy_from_slice(&be[be.len() - n..]);
+        out
+    }
 }
 
 impl std::fmt::Debug for CryptoAttr {
@@ -243,19 +254,17 @@ impl CryptoAttr {
 
     /// An SRTP context keyed from this line.
     pub fn context(&self) -> Result<SrtpContext, SdesError> {
-        if self.mki.is_some() {
-            return Err(SdesError::MkiUnsupported);
-        }
-        Ok(SrtpContext::from_key_salt(self.suite, &self.key_salt)?)
+        let ctx = SrtpContext::from_key_salt(self.suite, &self.key_salt)?;
+        Ok(match self.mki {
+            Some(m) => ctx.with_mki(&m.bytes()),
+            None => ctx,
+        })
     }
 
-    /// Usable by ngmedia as it stands (no MKI; the unencrypted/unauthenticated session
-    /// parameters are not implemented either, so such lines are passed over).
+    /// Usable by ngmedia as it stands (the unencrypted/unauthenticated session parameters
+    /// are not implemented, so such lines are passed over).
     pub fn is_usable(&self) -> bool {
-        self.mki.is_none()
-            && !self.unencrypted_srtp
-            && !self.unencrypted_srtcp
-            && !self.unauthenticated_srtp
+        !self.unencrypted_srtp && !self.unencrypted_srtcp && !self.unauthenticated_srtp
     }
 }
 
@@ -335,6 +344,16 @@ impl SdesFlags {
             }
         }
         true
+    }
+
+    /// An offerer's lines without the suites named by `no-` (rtpengine's `__sdes_accept`
+    /// prunes the received list so): what we pick its key from and answer it with.
+    pub fn prune_offered(&self, lines: &[CryptoAttr]) -> Vec<CryptoAttr> {
+        lines
+            .iter()
+            .filter(|l| !named(&self.no, l.suite))
+            .cloned()
+            .collect()
     }
 
     pub fn write_options(&self) -> WriteOptions {
@@ -472,27 +491,16 @@ pub fn select_answer<'a, 'b>(
     offered: &'a [CryptoAttr],
     answer: &'b [CryptoAttr],
 ) -> Result<(&'a CryptoAttr, &'b CryptoAttr), SdesError> {
-    let mut saw_mki = false;
-    for theirs in answer {
-        let Some(ours) = offered
-            .iter()
-            .find(|o| o.tag == theirs.tag && o.suite == theirs.suite)
-        else {
-            continue;
-        };
-        if theirs.mki.is_some() {
-            saw_mki = true;
-            continue;
-        }
-        if theirs.is_usable() {
-            return Ok((ours, theirs));
-        }
-    }
-    Err(if saw_mki {
-        SdesError::MkiUnsupported
-    } else {
-        SdesError::NoAcceptableCrypto
-    })
+    answer
+        .iter()
+        .filter(|theirs| theirs.is_usable())
+        .find_map(|theirs| {
+            offered
+                .iter()
+                .find(|o| o.tag == theirs.tag && o.suite == theirs.suite)
+                .map(|ours| (ours, theirs))
+        })
+        .ok_or(SdesError::NoAcceptableCrypto)
 }
 
 /// Choose which of an offerer's lines we answer it with: the first usable line whose suite
@@ -507,11 +515,7 @@ pub fn select_offerer_crypto<'a>(
         .filter_map(|name| SrtpSuite::from_name(name))
         .find_map(|suite| offered.iter().find(|a| a.suite == suite && a.is_usable()))
         .or_else(|| offered.iter().find(|a| a.is_usable()))
-        .ok_or(if offered.iter().any(|a| a.mki.is_some()) {
-            SdesError::MkiUnsupported
-        } else {
-            SdesError::NoAcceptableCrypto
-        })
+        .ok_or(SdesError::NoAcceptableCrypto)
 }
 
 #[cfg(test)]
@@ -592,7 +596,9 @@ mod tests {
         assert_eq!(a.lifetime, Some(1 << 20));
         assert_eq!(a.mki, Some(Mki { value: 1, len: 4 }));
         assert!(a.unencrypted_srtcp && !a.unencrypted_srtp);
-        assert_eq!(a.context().unwrap_err(), SdesError::MkiUnsupported);
+        // The MKI goes into packets: value 1 in 4 bytes.
+        assert_eq!(a.mki.unwrap().bytes(), [0, 0, 0, 1]);
+        assert!(a.context().is_ok());
         assert_eq!(
             a.write(WriteOptions::default()),
             format!("9 AES_CM_128_HMAC_SHA1_32 inline:{key}|2^20|1:4 UNENCRYPTED_SRTCP")
@@ -759,11 +765,11 @@ mod tests {
         let key = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw";
         let mki =
             CryptoAttr::parse(&format!("7 AES_CM_128_HMAC_SHA1_80 inline:{key}|1:1")).unwrap();
-        assert_eq!(
-            select_answer(&offered, std::slice::from_ref(&mki)).unwrap_err(),
-            SdesError::MkiUnsupported
-        );
+        // A line with an MKI is as good as any.
+        let (o, t) = select_answer(&offered, std::slice::from_ref(&mki)).unwrap();
+        assert_eq!(t.mki, Some(Mki { value: 1, len: 1 }));
         let good = CryptoAttr::parse(&format!("7 AES_CM_128_HMAC_SHA1_80 inline:{key}")).unwrap();
+        assert_eq!(o.tag, 7);
         let (o, _) = select_answer(&offered, &[mki, good]).unwrap();
         assert_eq!(o.suite, SrtpSuite::AesCm128HmacSha1_80);
         assert_eq!(o.key_salt, CryptoAttr::parse(EX4[6]).unwrap().key_salt);

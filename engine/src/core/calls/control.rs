@@ -270,6 +270,12 @@ impl Calls {
             jobs.push((ports.rtp.key, target, ptime));
         }
         let key = call.key;
+        if let Some(call) = self.calls.get_mut(&req.call_id) {
+            if call.end_srtp_passthrough() {
+                let plan = call.plan();
+                self.media.apply(plan);
+            }
+        }
         for (port, target, ptime) in jobs {
             info!(
                 call_id = %Pii(&req.call_id),

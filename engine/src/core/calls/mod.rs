@@ -481,6 +481,7 @@ impl Calls {
                     saved_packets: 0,
                     tos: self.config.tos,
                     control: Default::default(),
+                    srtp_recrypt: self.config.dtmf_log_dest.is_some(),
                 }
             }
         };

@@ -58,6 +58,10 @@ pub struct Call {
     pub tos: u8,
     /// Whole-call `block DTMF` / `block media` / `silence media` (no party named).
     pub control: MediaControl,
+    /// SRTP is always decrypted and encrypted anew, even between two parties that were
+    /// given each other's keys (see [`Call::srtp_passthrough`]): DTMF reports are on, or
+    /// media or DTMF was injected into the call.
+    pub srtp_recrypt: bool,
 }
 
 /// One party of a call (rtpengine's `call_monologue`), known by its SIP tag. A leg created by
@@ -336,6 +340,7 @@ impl SdesState {
         attr.as_ref().map(|a| SrtpKeys {
             suite: a.suite,
             key_salt: a.key_salt.clone(),
+            mki: a.mki.map(|m| m.bytes()).unwrap_or_default(),
         })
     }
 
@@ -697,7 +702,11 @@ impl Call {
                     None => [None, None],
                 };
                 this.configure_quality();
-                let (srtp_in, srtp_out) = this.sdes.plan_keys();
+                let (srtp_in, srtp_out) = if self.srtp_passthrough(li, mi) {
+                    (None, None)
+                } else {
+                    this.sdes.plan_keys()
+                };
                 let dtls = this.dtls.active.clone();
                 let ice = match (&this.ice_ufrag, &this.ice_pwd) {
                     (Some(ufrag), Some(pwd)) if this.ice_active => Some(IceCredentials {
@@ -870,6 +879,62 @@ impl Call {
             streams,
             tos: self.tos,
         }
+    }
+
+    /// SRTP between leg `li` and its peer on media `mi` passes through untouched
+    /// (rtpengine's `__determine_handler` without `must_recrypt`): both parties speak SDES,
+    /// each was given the key the other sends with (the SDES offer copied the offerer's
+    /// line and the answer carried the answerer's key), and nothing here needs the plain
+    /// payload: no transcoding, recording, interception, subscribers, media control,
+    /// players, echo or DTMF reports.
+    pub fn srtp_passthrough(&self, li: usize, mi: usize) -> bool {
+        if self.srtp_recrypt || self.record || self.intercept != 0 || !self.control.is_default() {
+            return false;
+        }
+        let Some(peer) = self.legs[li].peer else {
+            return false;
+        };
+        if self.legs[peer.0].peer != Some(LegId(li)) {
+            return false;
+        }
+        let same = |a: &Option<CryptoAttr>, b: &Option<CryptoAttr>| match (a, b) {
+            (Some(a), Some(b)) => a.suite == b.suite && a.key_salt == b.key_salt && a.mki == b.mki,
+            _ => false,
+        };
+        let quiet = |l: usize| {
+            let leg = &self.legs[l];
+            let (rtp, rtcp) = self.copies_of(l, mi);
+            leg.control.is_default()
+                && leg.subscription.is_none()
+                && !leg.publisher
+                && rtp.is_empty()
+                && rtcp.is_empty()
+                && leg.medias.get(mi).is_some_and(|m| {
+                    m.sdes.active()
+                        && m.dtls.active.is_none()
+                        && m.codec_state.transcode_rx.is_none()
+                        && m.feed.is_none()
+                        && m.playing.is_none()
+                        && m.echo == Echo::Relay
+                })
+        };
+        if !quiet(li) || !quiet(peer.0) {
+            return false;
+        }
+        let (a, b) = (
+            &self.legs[li].medias[mi].sdes,
+            &self.legs[peer.0].medias[mi].sdes,
+        );
+        same(&a.remote, &b.local) && same(&b.remote, &a.local)
+    }
+
+    /// From now on SRTP is always decrypted and encrypted anew (something is injected into
+    /// the call); true when some stream passed SRTP through until now and a new plan is due.
+    pub fn end_srtp_passthrough(&mut self) -> bool {
+        let was = (0..self.legs.len())
+            .any(|l| (0..self.legs[l].medias.len()).any(|m| self.srtp_passthrough(l, m)));
+        self.srtp_recrypt = true;
+        was
     }
 
     /// The subscriber sockets that get copies of leg `li`'s media `mi`: (RTP, RTCP).

@@ -623,6 +623,11 @@ fn convertible(proto: &str) -> bool {
     )
 }
 
+/// Plain RTP profiles, which carry `a=crypto` only as opportunistic SRTP (RFC 8643).
+fn is_plain_rtp(proto: &str) -> bool {
+    matches!(proto, "RTP/AVP" | "RTP/AVPF")
+}
+
 /// A profile whose keys travel in `a=crypto` lines (RFC 4568).
 fn is_sdes_profile(proto: &str) -> bool {
     matches!(proto, "RTP/SAVP" | "RTP/SAVPF")
@@ -715,10 +720,13 @@ pub(super) fn settle_srtp(
         let sender_setup = section_or_session(src, i, "setup").and_then(Setup::parse);
 
         let sender_media = &mut call.leg_mut(from).medias[i];
-        // OSRTP (RFC 8643): a=crypto on an RTP/AVP line is SRTP if the proxy says to accept
-        // it; an answer to our OSRTP offer says yes by carrying a=crypto.
+        // OSRTP (RFC 8643): a=crypto on an RTP/AVP line offers SRTP opportunistically, as
+        // rtpengine reads it (its `osrtp_proto`), with or without `OSRTP` flags; an answer
+        // to our OSRTP offer says yes by carrying a=crypto.
+        let osrtp_sender = is_plain_rtp(&in_proto) && !lines.is_empty();
         let mut sender_sdes = is_sdes_profile(&in_proto)
-            || (!lines.is_empty() && (role == Role::Answer || req.osrtp.accept));
+            || osrtp_sender
+            || (role == Role::Answer && !lines.is_empty());
         // DTLS when the profile says so, or on an SRTP profile that carries a fingerprint
         // but no crypto line; in an answer, a fingerprint picks DTLS from our dual offer.
         let sender_dtls = identity.is_some()
@@ -735,8 +743,9 @@ pub(super) fn settle_srtp(
         let sender = &mut sender_media.sdes;
         match role {
             Role::Offer if sender_sdes => {
-                sender.received = lines.iter().filter(|l| l.is_usable()).cloned().collect();
-                match sdes::select_offerer_crypto(&lines, &req.sdes.offerer_pref) {
+                let pruned = req.sdes.prune_offered(&lines);
+                sender.received = pruned.iter().filter(|l| l.is_usable()).cloned().collect();
+                match sdes::select_offerer_crypto(&pruned, &req.sdes.offerer_pref) {
                     Ok(chosen) => {
                         let same = sender
                             .local
@@ -831,7 +840,10 @@ pub(super) fn settle_srtp(
 
         let receiver_media = &mut call.leg_mut(to).medias[i];
         let receiver = &mut receiver_media.sdes;
-        let sdes_to_receiver = (is_sdes_profile(&out_proto) || req.osrtp.offer) && !req.sdes_off;
+        // An OSRTP offer goes on as one unless `transport-protocol` names another profile.
+        let osrtp_on = osrtp_sender && !sender_dtls && req.transport_protocol.is_none();
+        let sdes_to_receiver =
+            (is_sdes_profile(&out_proto) || req.osrtp.offer || osrtp_on) && !req.sdes_off;
         let out_lines: Vec<CryptoAttr> = match role {
             Role::Offer if sdes_to_receiver => {
                 // An SDES offerer's own lines go on with their keys (rtpengine copies them);
@@ -870,6 +882,12 @@ pub(super) fn settle_srtp(
                         receiver.remote = Some(theirs);
                         receiver.local = Some(ours);
                     }
+                }
+                // An OSRTP offerer whose answerer chose plain RTP is answered plain too,
+                // unless `OSRTP: accept` keeps SRTP toward it (rtpengine's `osrtp_accept`).
+                if is_plain_rtp(&out_proto) && !sender_sdes && !sender_dtls && !req.osrtp.accept {
+                    receiver.local = None;
+                    receiver.remote = None;
                 }
                 match (&receiver.local, &receiver.remote) {
                     (Some(local), Some(_)) => vec![local.clone()],

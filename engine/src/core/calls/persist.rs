@@ -235,6 +235,8 @@ pub(super) struct Rebuilder<'a> {
     pub dtls: Option<&'a std::sync::Arc<crate::core::dtls::DtlsIdentity>>,
     /// TOS of rebuilt calls (the configured one: a call's own `TOS` is not stored).
     pub tos: u8,
+    /// [`Call::srtp_recrypt`] of rebuilt calls (DTMF reports are configured).
+    pub srtp_recrypt: bool,
 }
 
 impl Rebuilder<'_> {
@@ -316,6 +318,7 @@ impl Rebuilder<'_> {
             saved_packets: 0,
             tos: self.tos,
             control: state.control.clone(),
+            srtp_recrypt: self.srtp_recrypt,
         })
     }
 
@@ -464,6 +467,7 @@ impl Calls {
                 interfaces: &self.config.interfaces,
                 dtls: self.dtls.as_ref(),
                 tos: self.config.tos,
+                srtp_recrypt: self.config.dtmf_log_dest.is_some(),
             }
             .call(&state, key, now);
             let mut call = match rebuilt {

@@ -164,6 +164,12 @@ impl Calls {
             .clone()
             .ok_or_else(|| failed(what, "no media loader".into()))?;
         let call = self.calls.get_mut(call_id).ok_or(CallError::UnknownCall)?;
+        // Played media is protected with our keys: SRTP passed through untouched until now
+        // is decrypted and encrypted anew from here on.
+        if call.end_srtp_passthrough() {
+            let plan = call.plan();
+            self.media.apply(plan);
+        }
         let mut duration = None;
         let mut started = 0;
         for &leg in legs {

@@ -974,5 +974,6 @@ fn new_call(key: CallKey, id: &str, now: Now, tos: u8) -> Call {
         saved_packets: 0,
         tos,
         control: Default::default(),
+        srtp_recrypt: false,
     }
 }

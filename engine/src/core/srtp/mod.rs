@@ -11,8 +11,14 @@
 //! Receive-side rules: replays and packets older than the 128-packet window are rejected
 //! before authentication; a packet that fails authentication changes nothing (no ROC
 //! update, no window update, no new SSRC entry), so forged traffic cannot desynchronise
-//! or evict a real stream. MKI is not supported (rtpengine's MKI handling is rare in
-//! practice; SDES lines carrying one are refused at negotiation, see `core::sdes`).
+//! or evict a real stream.
+//!
+//! MKI (RFC 3711 §3.1): a context keyed from an SDES line with `|MKI:LEN` writes those
+//! bytes into every packet it protects, where rtpengine writes them (`rtp_append_mki`):
+//! right before the HMAC tag (after the SRTCP index word), or at the very end for the AEAD
+//! suites, whose tag is part of the ciphertext; it is not authenticated. On receipt the
+//! same number of bytes is taken out there and not checked, as rtpengine does: one
+//! master key per direction is all SDES negotiates.
 //!
 //! rtpengine equivalent: `struct crypto_context` with `crypto.c` (`crypto_encrypt_rtp`,
 //! `crypto_decrypt_rtp`) and `rtp.c` (`rtp_avp2savp`, `rtp_savp2avp`, `rtcp_avp2savp`).
@@ -89,6 +95,8 @@ pub struct SrtpContext {
     rx: SsrcTable<RxState>,
     /// Where the stream stands, for persisting it (see [`SrtpContext::position`]).
     position: SrtpPosition,
+    /// The master key identifier written into each packet; empty: none.
+    mki: Box<[u8]>,
 }
 
 /// The last packet index a context handled in each direction, packed for an atomic:
@@ -152,7 +160,47 @@ impl SrtpContext {
             tx: SsrcTable::new(),
             rx: SsrcTable::new(),
             position: SrtpPosition::default(),
+            mki: Box::default(),
         }
+    }
+
+    /// Carry this master key identifier in every packet (see the module notes on MKI).
+    pub fn with_mki(mut self, mki: &[u8]) -> SrtpContext {
+        self.mki = mki.into();
+        self
+    }
+
+    /// Bytes after the MKI: the HMAC tag, none for AEAD suites (their tag is inside).
+    fn after_mki(&self, rtcp: bool) -> usize {
+        match (self.suite.is_aead(), rtcp) {
+            (true, _) => 0,
+            (false, false) => self.suite.srtp_tag_len(),
+            (false, true) => self.suite.srtcp_tag_len(),
+        }
+    }
+
+    /// Put the MKI into a protected packet of `out` bytes: before its last `after` bytes.
+    fn insert_mki(&self, buf: &mut [u8], out: usize, rtcp: bool) -> usize {
+        let m = self.mki.len();
+        if m == 0 {
+            return out;
+        }
+        let at = out - self.after_mki(rtcp);
+        buf.copy_within(at..out, at + m);
+        buf[at..at + m].copy_from_slice(&self.mki);
+        out + m
+    }
+
+    /// Take the MKI out of a received packet; its length without it.
+    fn remove_mki(&self, buf: &mut [u8], rtcp: bool) -> Result<usize, SrtpError> {
+        let (m, n) = (self.mki.len(), buf.len());
+        if m == 0 {
+            return Ok(n);
+        }
+        let after = self.after_mki(rtcp);
+        let at = n.checked_sub(after + m).ok_or(SrtpError::TooShort)?;
+        buf.copy_within(at + m..n, at);
+        Ok(n - m)
     }
 
     pub fn suite(&self) -> SrtpSuite {
@@ -162,6 +210,17 @@ impl SrtpContext {
     /// Protect the RTP packet in `buf[..len]` in place and return the SRTP length
     /// (`len + suite.rtp_overhead()`); `buf` must have that much room.
     pub fn protect_rtp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
+        if len > buf.len() {
+            return Err(SrtpError::TooShort);
+        }
+        if buf.len() < len + self.suite.rtp_overhead() + self.mki.len() {
+            return Err(SrtpError::NoTailRoom);
+        }
+        let out = self.protect_rtp_keyed(buf, len)?;
+        Ok(self.insert_mki(buf, out, false))
+    }
+
+    fn protect_rtp_keyed(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
         let packet = buf.get(..len).ok_or(SrtpError::TooShort)?;
         let header = RtpHeader::parse(packet).map_err(SrtpError::Malformed)?;
         let (hdr, ssrc, seq) = (header.header_len(), header.ssrc(), header.sequence_number());
@@ -181,6 +240,11 @@ impl SrtpContext {
     /// Authenticate and decrypt the SRTP packet that fills `buf`; returns the RTP length.
     /// On any error the packet must be dropped; the context is unchanged.
     pub fn unprotect_rtp(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
+        let n = self.remove_mki(buf, false)?;
+        self.unprotect_rtp_keyed(&mut buf[..n])
+    }
+
+    fn unprotect_rtp_keyed(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
         let tag_len = self.suite.srtp_tag_len();
         let body = buf
             .len()
@@ -209,6 +273,17 @@ impl SrtpContext {
     /// Protect the RTCP compound packet in `buf[..len]` in place (E = 1, next SRTCP index)
     /// and return the SRTCP length (`len + suite.rtcp_overhead()`).
     pub fn protect_rtcp(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
+        if len > buf.len() {
+            return Err(SrtpError::TooShort);
+        }
+        if buf.len() < len + self.suite.rtcp_overhead() + self.mki.len() {
+            return Err(SrtpError::NoTailRoom);
+        }
+        let out = self.protect_rtcp_keyed(buf, len)?;
+        Ok(self.insert_mki(buf, out, true))
+    }
+
+    fn protect_rtcp_keyed(&mut self, buf: &mut [u8], len: usize) -> Result<usize, SrtpError> {
         let packet = buf.get(..len).ok_or(SrtpError::TooShort)?;
         let ssrc = RtcpHeader::parse(packet)
             .map_err(SrtpError::Malformed)?
@@ -229,6 +304,11 @@ impl SrtpContext {
 
     /// Authenticate and decrypt the SRTCP packet that fills `buf`; returns the RTCP length.
     pub fn unprotect_rtcp(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
+        let n = self.remove_mki(buf, true)?;
+        self.unprotect_rtcp_keyed(&mut buf[..n])
+    }
+
+    fn unprotect_rtcp_keyed(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
         let overhead = self.suite.rtcp_overhead();
         if buf.len() < RTCP_MIN_LEN + overhead {
             return Err(SrtpError::TooShort);

@@ -491,3 +491,57 @@ fn bad_input_is_an_error_not_a_panic() {
         Err(SrtpError::Malformed(_))
     ));
 }
+
+/// MKI on the wire, where rtpengine puts it: the packet without MKI with the MKI bytes
+/// inserted before the HMAC tag (after the SRTCP index), or appended for AEAD suites; the
+/// receiver takes it out again.
+#[test]
+fn mki_sits_before_the_tag_and_round_trips() {
+    let mki = [0u8, 0, 0, 1];
+    for suite in SrtpSuite::ALL {
+        let (mut plain_tx, _) = pair(suite);
+        let (tx, rx) = pair(suite);
+        let (mut tx, mut rx) = (tx.with_mki(&mki), rx.with_mki(&mki));
+        let after = |rtcp: bool| match (suite.is_aead(), rtcp) {
+            (true, _) => 0,
+            (false, false) => suite.srtp_tag_len(),
+            (false, true) => suite.srtcp_tag_len(),
+        };
+        for seq in [1u16, 2] {
+            let plain = rtp(seq, 0x1234_5678, 160);
+            let mut without = with_room(&plain);
+            let n0 = plain_tx.protect_rtp(&mut without, plain.len()).unwrap();
+            let mut buf = with_room(&plain);
+            let n = tx.protect_rtp(&mut buf, plain.len()).unwrap();
+            assert_eq!(n, n0 + mki.len(), "{suite}");
+            let at = n0 - after(false);
+            let mut expected = without[..at].to_vec();
+            expected.extend_from_slice(&mki);
+            expected.extend_from_slice(&without[at..n0]);
+            assert_eq!(&buf[..n], &expected[..], "{suite} rtp layout");
+            let n = rx.unprotect_rtp(&mut buf[..n]).unwrap();
+            assert_eq!(&buf[..n], &plain[..], "{suite}");
+        }
+        let plain = rtcp_rr(0x1234_5678);
+        let mut without = with_room(&plain);
+        let n0 = plain_tx.protect_rtcp(&mut without, plain.len()).unwrap();
+        let mut buf = with_room(&plain);
+        let n = tx.protect_rtcp(&mut buf, plain.len()).unwrap();
+        let at = n0 - after(true);
+        let mut expected = without[..at].to_vec();
+        expected.extend_from_slice(&mki);
+        expected.extend_from_slice(&without[at..n0]);
+        assert_eq!(&buf[..n], &expected[..], "{suite} rtcp layout");
+        let n = rx.unprotect_rtcp(&mut buf[..n]).unwrap();
+        assert_eq!(&buf[..n], &plain[..], "{suite} rtcp");
+        // No tail room for the MKI: an error, nothing written past the buffer.
+        let mut tight = plain.clone();
+        tight.resize(plain.len() + suite.rtcp_overhead(), 0);
+        assert_eq!(
+            tx.protect_rtcp(&mut tight, plain.len()),
+            Err(SrtpError::NoTailRoom)
+        );
+        // Too short to hold the MKI and tag.
+        assert!(rx.unprotect_rtp(&mut [0x80u8; 8][..]).is_err());
+    }
+}

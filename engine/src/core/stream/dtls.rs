@@ -69,6 +69,7 @@ pub(crate) fn key_from_dtls(entry: &mut Stream, keys: DtlsKeys) {
         Some(SrtpKeys {
             suite,
             key_salt: keys.remote,
+            mki: Vec::new(),
         }),
         key,
     );
@@ -77,6 +78,7 @@ pub(crate) fn key_from_dtls(entry: &mut Stream, keys: DtlsKeys) {
         Some(SrtpKeys {
             suite,
             key_salt: keys.local,
+            mki: Vec::new(),
         }),
         key,
     );

@@ -44,7 +44,10 @@ pub(crate) fn rekey(slot: &mut Option<Box<Srtp>>, keys: Option<SrtpKeys>, port: 
         None => *slot = None,
         Some(k) if slot.as_ref().is_some_and(|s| s.keys == k) => {}
         Some(k) => match SrtpContext::from_key_salt(k.suite, &k.key_salt) {
-            Ok(ctx) => *slot = Some(Box::new(Srtp { keys: k, ctx })),
+            Ok(ctx) => {
+                let ctx = ctx.with_mki(&k.mki);
+                *slot = Some(Box::new(Srtp { keys: k, ctx }))
+            }
             Err(e) => {
                 warn!(port = port.0, error = %e, "cannot key SRTP context; stream left unkeyed");
                 *slot = None;

@@ -168,6 +168,7 @@ fn keys(key: &[u8]) -> Option<SrtpKeys> {
     Some(SrtpKeys {
         suite: SrtpSuite::AesCm128HmacSha1_80,
         key_salt: key.to_vec(),
+        mki: Vec::new(),
     })
 }
 

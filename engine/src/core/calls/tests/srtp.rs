@@ -60,6 +60,7 @@ fn keys(attr: &CryptoAttr) -> SrtpKeys {
     SrtpKeys {
         suite: attr.suite,
         key_salt: attr.key_salt.clone(),
+        mki: attr.mki.map(|m| m.bytes()).unwrap_or_default(),
     }
 }
 
@@ -260,6 +261,18 @@ fn savp_on_both_sides_passes_each_partys_key_on() {
     let ours_a = crypto_lines(&ans);
     assert_eq!(ours_a, [CryptoAttr::parse(&b_line[9..]).unwrap()]);
     assert_eq!(m_line(&ans), "m=audio 30000 RTP/SAVP 0");
+    // Each party now has the key the other sends with: SRTP passes through untouched, as
+    // in rtpengine (no `must_recrypt`).
+    assert!(calls.calls["c3"].srtp_passthrough(0, 0));
+    for port in [30000, 30002] {
+        assert_eq!(keys_at(&calls, &media, "c3", port), (None, None));
+    }
+    // Recording needs the plain payload: each side is decrypted and encrypted again.
+    let call = calls.calls.get_mut("c3").unwrap();
+    call.record = true;
+    assert!(!call.srtp_passthrough(0, 0));
+    let plan = call.plan();
+    media.apply(plan);
     let (a_in, a_out) = keys_at(&calls, &media, "c3", 30000);
     let (b_in, b_out) = keys_at(&calls, &media, "c3", 30002);
     assert_eq!(
@@ -311,7 +324,7 @@ fn sdes_flags_shape_the_offer() {
 
 #[test]
 fn osrtp_offer_and_accept() {
-    let media = FakeMedia::scripted(&[30000, 30002, 30004, 30006]);
+    let media = FakeMedia::scripted(&[30000, 30002, 30004, 30006, 30008, 30010]);
     let mut calls = calls_with(media.clone(), EngineConfig::default());
     let clock = Clock::new();
     // OSRTP offer towards B: RTP/AVP with our crypto lines; B's answer with a=crypto keys it.
@@ -340,31 +353,47 @@ fn osrtp_offer_and_accept() {
     );
     assert_eq!(b_out.unwrap().key_salt, offered[6].key_salt);
 
-    // Without OSRTP-accept an RTP/AVP offer's a=crypto lines are dropped; with it they count.
+    // An RTP/AVP offer with a=crypto is OSRTP (RFC 8643) whatever the flags, as rtpengine
+    // reads it: its line goes on first with its key, fresh keys follow. A plain answer
+    // makes the answer to the offerer plain, unless the answer says `OSRTP: accept`.
     let a_line = format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{A_KEY}");
-    let mut req = offer_req(
-        "o2",
-        "tagA",
-        &sdp("127.0.0.2", 40000, "RTP/AVP", &[&a_line]),
-    );
-    req.osrtp.accept = true;
-    let offer = calls.offer(&req, clock.now()).unwrap().sdp;
-    assert!(!offer.contains("a=crypto"));
-    let ans = calls
-        .answer(
-            &answer_req(
-                "o2",
-                "tagA",
-                "tagB",
-                &sdp("127.0.0.3", 40010, "RTP/AVP", &[]),
-            ),
-            clock.now(),
-        )
-        .unwrap()
-        .sdp;
-    assert_eq!(m_line(&ans), "m=audio 30004 RTP/AVP 0");
-    assert_eq!(crypto_lines(&ans).len(), 1);
-    assert!(keys_at(&calls, &media, "o2", 30004).0.is_some());
+    for (call_id, accept) in [("o2", false), ("o3", true)] {
+        let req = offer_req(
+            call_id,
+            "tagA",
+            &sdp("127.0.0.2", 40000, "RTP/AVP", &[&a_line]),
+        );
+        let offer = calls.offer(&req, clock.now()).unwrap().sdp;
+        assert!(offer.starts_with("v=0"));
+        assert!(m_line(&offer).ends_with(" RTP/AVP 0"), "{offer}");
+        let offered = crypto_lines(&offer);
+        assert_eq!(offered.len(), SrtpSuite::ALL.len());
+        assert_eq!(offered[0], CryptoAttr::parse(&a_line[9..]).unwrap());
+        let mut ans = answer_req(
+            call_id,
+            "tagA",
+            "tagB",
+            &sdp("127.0.0.3", 40010, "RTP/AVP", &[]),
+        );
+        ans.osrtp.accept = accept;
+        let ans = calls.answer(&ans, clock.now()).unwrap().sdp;
+        assert!(m_line(&ans).ends_with(" RTP/AVP 0"), "{ans}");
+        let a_port: u16 = m_line(&ans).split(' ').nth(1).unwrap().parse().unwrap();
+        let (a_in, a_out) = keys_at(&calls, &media, call_id, a_port);
+        if accept {
+            let answered = crypto_lines(&ans);
+            assert_eq!(answered.len(), 1);
+            assert_eq!(
+                (answered[0].tag, answered[0].suite),
+                (1, SrtpSuite::AesCm128HmacSha1_80)
+            );
+            assert_eq!(a_in.unwrap().key_salt, offered[0].key_salt);
+            assert_eq!(a_out.unwrap().key_salt, answered[0].key_salt);
+        } else {
+            assert!(!ans.contains("a=crypto"), "{ans}");
+            assert!(a_in.is_none() && a_out.is_none());
+        }
+    }
 }
 
 #[test]
