@@ -383,7 +383,14 @@ impl Calls {
             }
             media.remote_ice = remote_ice;
             media.mid = section.mid().map(str::to_owned);
-            media.sdp_rtcp_mux = section.rtcp_mux();
+            // `a=rtcp` naming the RTP port itself multiplexes too (rtpengine's SDP parser),
+            // except a trickle-ICE placeholder (port 9 on 0.0.0.0).
+            let trickle_placeholder = section.m.port == 9
+                && sdp.media_connection(i).is_some_and(|a| a.is_unspecified());
+            media.sdp_rtcp_mux = section.rtcp_mux()
+                || (section.m.port != 0
+                    && !trickle_placeholder
+                    && section.rtcp().is_some_and(|(p, _)| p == section.m.port));
             media.latch = latch;
             let addr = req
                 .media_address
