@@ -199,14 +199,21 @@ fn play_media_selects_the_receiving_party_by_label() {
 }
 
 #[test]
-fn offer_set_label_and_flow_selection_come_back_as_warnings() {
+fn block_media_with_to_label_blocks_the_flow_toward_that_party() {
     let daemon = Daemon::start(&[]);
     let ng = daemon.client();
-    let _call = labelled_call(&ng, "label-warn");
+    let mut call = labelled_call(&ng, "label-flow");
+    assert_eq!(exchange(&mut call), (true, true));
     let r = ng.ok(dict! {
-        "command" => "block media", "call-id" => "label-warn", "label" => "caller",
+        "command" => "block media", "call-id" => "label-flow", "label" => "caller",
         "to-label" => "callee",
     });
-    let warning = r.str_at("warning").unwrap_or_default();
-    assert!(warning.contains("to-label"), "{r:?}");
+    assert!(r.str_at("warning").is_none(), "{r:?}");
+    // Caller → callee blocked, callee → caller flows.
+    assert_eq!(exchange(&mut call), (false, true));
+    ng.ok(dict! {
+        "command" => "unblock media", "call-id" => "label-flow", "label" => "caller",
+        "to-label" => "callee",
+    });
+    assert_eq!(exchange(&mut call), (true, true));
 }

@@ -29,8 +29,9 @@ use std::time::Duration;
 use ngmedia_engine::core::dtmf_security::DtmfTrigger;
 use ngmedia_engine::core::media_control::BlockDtmf;
 use ngmedia_engine::core::request::{
-    BlockDtmfOptions, ControlAction, ControlTarget, Delete, List, MediaControlRequest, MediaSource,
-    OfferAnswer, PartySelector, PlayDtmf, PlayMedia, Query, Recording, RecordingAction, StopMedia,
+    BlockDtmfOptions, ControlAction, ControlTarget, Delete, FlowSet, List, MediaControlRequest,
+    MediaSource, OfferAnswer, PartySelector, PlayDtmf, PlayMedia, Query, Recording,
+    RecordingAction, StopMedia,
 };
 
 use super::NgError;
@@ -303,6 +304,8 @@ struct Fields {
     repeat_duration: Option<u64>,
     /// The `all` key (`all: all`) of media commands.
     all: bool,
+    /// `all` naming a party's flows (`offer-answer`, `except-offer-answer`, `flows`).
+    flows: Option<FlowSet>,
     /// Reading an `rtpp-flags` string (one inside it is not read again).
     in_rtpp_flags: bool,
     /// `address` (media control commands: the party advertising it).
@@ -355,6 +358,9 @@ impl Fields {
             address: self.address.take(),
             all: self.all || self.oa.flags.all,
             set_label: self.oa.set_label.take().filter(|l| !l.is_empty()),
+            to_tag: None,
+            to_label: None,
+            flows: None,
         }
     }
 }
@@ -579,24 +585,25 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
                 CommandKind::SilenceMedia => ControlAction::SilenceMedia,
                 _ => ControlAction::UnsilenceMedia,
             };
-            // rtpengine master blocks or silences one media flow of a subscription when a
-            // `to-tag`/`to-label` names its receiver; ngmedia acts on the whole party.
+            let mut target = f.control_target();
+            // `block`/`silence media` act on one media flow when a `to-tag`/`to-label`
+            // (or `all` with a flow keyword) names it.
             if matches!(
                 kind,
                 CommandKind::BlockMedia
                     | CommandKind::UnblockMedia
                     | CommandKind::SilenceMedia
                     | CommandKind::UnsilenceMedia
-            ) && f.oa.to_label.is_some()
-            {
-                f.unsupported
-                    .push("to-label (one media flow; the whole party is affected)".into());
+            ) {
+                target.to_tag = f.to_tag.take().filter(|t| !t.is_empty());
+                target.to_label = f.oa.to_label.take().filter(|t| !t.is_empty());
+                target.flows = f.flows;
             }
             Command::MediaControl(
                 kind,
                 MediaControlRequest {
                     call_id,
-                    target: f.control_target(),
+                    target,
                     action,
                 },
             )

@@ -88,6 +88,13 @@ pub struct MediaControl {
     /// DTMF trigger (`trigger` and its companions of `block DTMF`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<DtmfTrigger>,
+    /// Tags of the parties toward which this party's media is blocked, or silenced, one
+    /// media flow each (`block media`/`silence media` with `to-tag`; rtpengine's
+    /// `sink_attrs` of a media subscription).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked_to: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub silenced_to: Vec<String>,
 }
 
 impl MediaControl {
@@ -112,6 +119,8 @@ impl MediaControl {
             frequencies: src.frequencies.clone(),
             // A party's trigger, else the call's.
             trigger: leg.trigger.clone().or_else(|| call.trigger.clone()),
+            blocked_to: leg.blocked_to.clone(),
+            silenced_to: leg.silenced_to.clone(),
         }
     }
 }
@@ -165,6 +174,10 @@ pub struct StreamControl {
     /// A replacement mode or a trigger: the stream's `dtmf_security::DtmfGuard` handles
     /// telephone-event and in-band digits instead of the plain drop above.
     pub security: Option<SecurityConfig>,
+    /// Only the flow toward the peer is blocked or silenced (`to-tag`); subscribers still
+    /// get the party's media as sent.
+    pub block_peer: bool,
+    pub silence_peer: bool,
 }
 
 /// What the media control of a stream does with one RTP packet.
@@ -180,7 +193,31 @@ impl StreamControl {
     /// Whether anything is to be done per packet.
     #[inline]
     pub fn active(&self) -> bool {
-        self.block_media || self.block_dtmf.is_on() || self.silence || self.security.is_some()
+        self.block_media
+            || self.block_dtmf.is_on()
+            || self.silence
+            || self.security.is_some()
+            || self.block_peer
+            || self.silence_peer
+    }
+
+    /// What the flow toward the peer (only) does with an RTP packet whose payload type is
+    /// `pt`, after the subscribers got their copies: `None` to forward it as is, `Some(len)`
+    /// with the length after silencing it in place, or `Some(0)` to block it.
+    #[inline]
+    pub fn peer_flow(&self, pkt: &mut [u8], rtp: bool) -> Option<usize> {
+        if self.block_peer {
+            return Some(0);
+        }
+        if !self.silence_peer || !rtp {
+            return None;
+        }
+        let kind =
+            RtpHeader::parse(pkt).map_or(PayloadKind::Other, |h| self.kind(h.payload_type()));
+        match kind {
+            PayloadKind::Event => Some(0),
+            k => Some(silence_payload(pkt, k)),
+        }
     }
 
     /// The kind of payload type `pt` (`Other` when the SDP did not list it).
@@ -391,6 +428,8 @@ mod tests {
             ],
             dtmf_log: None,
             security: None,
+            block_peer: false,
+            silence_peer: false,
         }
     }
 
@@ -539,6 +578,8 @@ mod tests {
             volume: None,
             frequencies: Vec::new(),
             trigger: None,
+            blocked_to: Vec::new(),
+            silenced_to: Vec::new(),
         };
         let json = serde_json::to_string(&c).unwrap();
         assert!(json.contains("\"block_dtmf\":\"dtmf\""), "{json}");

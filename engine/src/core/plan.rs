@@ -138,6 +138,9 @@ pub struct CopySink {
     /// Copy what leaves toward the source's peer (after its transcoder) instead of what the
     /// source sent (rtpengine's `egress` subscription flag).
     pub egress: bool,
+    /// `block media`/`silence media` of this one flow (`to-tag` naming the subscriber).
+    pub block: bool,
+    pub silence: bool,
 }
 
 /// Where a stream was when its call was last stored: the packet path starts there instead

@@ -428,6 +428,25 @@ pub struct ControlTarget {
     /// `set-label` (or `to-label` on the commands that do not read it as a selector): the
     /// new label of the party selected (rtpengine's `media_block_match`).
     pub set_label: Option<String>,
+    /// `block`/`silence media` of one media flow: the party receiving it, by `to-tag` or
+    /// `to-label` (only with a selected party).
+    pub to_tag: Option<String>,
+    pub to_label: Option<String>,
+    /// `all` with `offer-answer`, `except-offer-answer` or `flows`: the selected party's
+    /// flows of that kind.
+    pub flows: Option<FlowSet>,
+}
+
+/// The media flows of one party an `all=` keyword names (rtpengine's `ALL_OFFER_ANSWER`,
+/// `ALL_NON_OFFER_ANSWER`, `ALL_FLOWS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowSet {
+    /// The flow toward the peer of the offer/answer.
+    OfferAnswer,
+    /// The flows toward subscribers.
+    ExceptOfferAnswer,
+    /// Both.
+    All,
 }
 
 /// `block DTMF` options (the `DTMF-security` key and the replacement's parameters).

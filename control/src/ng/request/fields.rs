@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ngmedia_engine::core::media_control::BlockDtmf;
-use ngmedia_engine::core::request::{DtlsMode, Family, IceLite, MediaEcho, MediaSource};
+use ngmedia_engine::core::request::{DtlsMode, Family, FlowSet, IceLite, MediaEcho, MediaSource};
 
 use super::values::{
     boolean, int_lenient, lossy, moh_options, normalize, received_from, strings, text,
@@ -93,7 +93,14 @@ impl Fields {
                 Some(n) => self.repeat_duration = Some(n),
                 None => self.invalid(raw_key, value),
             },
-            b"all" => self.all = true,
+            b"all" => match value.as_bytes().map(normalize).as_deref() {
+                Some(b"offer answer") => self.flows = Some(FlowSet::OfferAnswer),
+                Some(b"except offer answer") | Some(b"non offer answer") => {
+                    self.flows = Some(FlowSet::ExceptOfferAnswer)
+                }
+                Some(b"flows") => self.flows = Some(FlowSet::All),
+                _ => self.all = true,
+            },
             b"address" => self.address = text(value),
             b"code" | b"digit" => match value.as_bytes() {
                 // A one-character string is that character (rtpengine).

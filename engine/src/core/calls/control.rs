@@ -18,7 +18,7 @@ use crate::core::dtmf_inject::{DtmfDigit, InjectTarget};
 use crate::core::media_control::{BlockDtmf, MediaControl};
 use crate::core::pii::Pii;
 use crate::core::request::{
-    ControlAction, ControlTarget, MediaControlRequest, OfferAnswer, PlayDtmf,
+    ControlAction, ControlTarget, FlowSet, MediaControlRequest, OfferAnswer, PlayDtmf,
 };
 
 /// rtpengine's error texts of these commands.
@@ -111,6 +111,84 @@ fn set(control: &mut MediaControl, action: &ControlAction) {
     }
 }
 
+/// The parties receiving the media flows of `from` that a `block`/`silence media` names
+/// (`to-tag`, `to-label`, or `all` with a flow keyword), `None` when it names none (the
+/// party as a whole is meant). rtpengine's `call_block_silence_media` and its errors.
+fn flow_sinks(
+    call: &Call,
+    from: LegId,
+    t: &ControlTarget,
+) -> Result<Option<Vec<String>>, CallError> {
+    // Who receives what `from` sends: its peer (offer/answer) and its subscribers.
+    let peer = call.leg(from).peer;
+    let subscribers: Vec<LegId> = call
+        .legs
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| {
+            l.subscription.is_some()
+                && l.medias
+                    .iter()
+                    .any(|m| m.source.is_some_and(|s| s.0 == from))
+        })
+        .map(|(i, _)| LegId(i))
+        .collect();
+    let receives = |sink: LegId| peer == Some(sink) || subscribers.contains(&sink);
+    let sink = if let Some(tag) = t.to_tag.as_deref() {
+        Some(
+            call.leg_by_tag(tag)
+                .ok_or_else(|| err("Media flow not found (to-tag not found)"))?,
+        )
+    } else if let Some(label) = t.to_label.as_deref() {
+        Some(
+            call.leg_by_label(label)
+                .ok_or_else(|| err("Media flow not found (to-label not found)"))?,
+        )
+    } else {
+        None
+    };
+    if let Some(sink) = sink {
+        if !receives(sink) {
+            return Err(err("Media flow not found (to-tag not subscribed)"));
+        }
+        return Ok(Some(vec![call.leg(sink).tag.clone()]));
+    }
+    let Some(set) = t.flows else {
+        return Ok(None);
+    };
+    let mut sinks: Vec<LegId> = Vec::new();
+    if matches!(set, FlowSet::OfferAnswer | FlowSet::All) {
+        sinks.extend(peer);
+    }
+    if matches!(set, FlowSet::ExceptOfferAnswer | FlowSet::All) {
+        sinks.extend(subscribers.iter().copied());
+    }
+    if sinks.is_empty() {
+        return Err(err("No eligible media subscriptions found"));
+    }
+    Ok(Some(
+        sinks.into_iter().map(|l| call.leg(l).tag.clone()).collect(),
+    ))
+}
+
+/// Apply a `block`/`silence media` to the flows toward `sinks` (tags) only.
+fn set_flows(control: &mut MediaControl, action: &ControlAction, sinks: Vec<String>) {
+    let (list, on) = match action {
+        ControlAction::BlockMedia => (&mut control.blocked_to, true),
+        ControlAction::UnblockMedia => (&mut control.blocked_to, false),
+        ControlAction::SilenceMedia => (&mut control.silenced_to, true),
+        ControlAction::UnsilenceMedia => (&mut control.silenced_to, false),
+        other => return set(control, other),
+    };
+    for tag in sinks {
+        if on && !list.contains(&tag) {
+            list.push(tag);
+        } else if !on {
+            list.retain(|t| *t != tag);
+        }
+    }
+}
+
 /// The `block-DTMF` flag of an offer or answer blocks what the sending party (`from`)
 /// sends, in the `DTMF-security` mode given (rtpengine's `call_set_dtmf_block`).
 pub(super) fn on_offer_answer(call: &mut Call, from: LegId, req: &OfferAnswer) {
@@ -154,9 +232,14 @@ impl Calls {
             .get_mut(&req.call_id)
             .ok_or_else(|| err("Unknown call-ID"))?;
         let leg = select(call, &req.target)?;
-        match leg {
-            Some(l) => set(&mut call.leg_mut(l).control, &req.action),
-            None => {
+        let flows = match leg {
+            Some(l) => flow_sinks(call, l, &req.target)?,
+            None => None,
+        };
+        match (leg, flows) {
+            (Some(l), Some(sinks)) => set_flows(&mut call.leg_mut(l).control, &req.action, sinks),
+            (Some(l), None) => set(&mut call.leg_mut(l).control, &req.action),
+            (None, _) => {
                 set(&mut call.control, &req.action);
                 // `unblock …` with `all` also clears what was set per party.
                 let clears = matches!(
@@ -168,6 +251,11 @@ impl Calls {
                 if clears && req.target.all {
                     for l in &mut call.legs {
                         set(&mut l.control, &req.action);
+                        match req.action {
+                            ControlAction::UnblockMedia => l.control.blocked_to.clear(),
+                            ControlAction::UnsilenceMedia => l.control.silenced_to.clear(),
+                            _ => {}
+                        }
                     }
                 }
             }

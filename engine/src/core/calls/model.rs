@@ -755,6 +755,7 @@ impl Call {
                     payloads: if control.block_dtmf.is_on()
                         || control.silence_media
                         || security.is_some()
+                        || !control.silenced_to.is_empty()
                     {
                         this.codecs
                             .iter()
@@ -765,6 +766,10 @@ impl Call {
                     },
                     dtmf_log: None,
                     security,
+                    block_peer: peer
+                        .is_some_and(|p| control.blocked_to.contains(&self.legs[p.0].tag)),
+                    silence_peer: peer
+                        .is_some_and(|p| control.silenced_to.contains(&self.legs[p.0].tag)),
                 };
                 if control.silence {
                     crate::core::media_control::prepare_silence();
@@ -940,10 +945,13 @@ impl Call {
     /// The subscriber sockets that get copies of leg `li`'s media `mi`: (RTP, RTCP).
     fn copies_of(&self, li: usize, mi: usize) -> (Vec<CopySink>, Vec<CopySink>) {
         let (mut rtp, mut rtcp) = (Vec::new(), Vec::new());
+        let control = &self.legs[li].control;
         for sub in &self.legs {
             let Some(s) = sub.subscription.as_ref().filter(|s| s.answered) else {
                 continue;
             };
+            let block = control.blocked_to.contains(&sub.tag);
+            let silence = control.silenced_to.contains(&sub.tag);
             for m in &sub.medias {
                 if m.source != Some((LegId(li), mi)) {
                     continue;
@@ -952,6 +960,8 @@ impl Call {
                 rtp.push(CopySink {
                     port: ports.rtp.key,
                     egress: s.egress,
+                    block,
+                    silence,
                 });
                 rtcp.push(CopySink {
                     port: if m.rtcp_mux {
@@ -960,6 +970,8 @@ impl Call {
                         ports.rtcp.key
                     },
                     egress: s.egress,
+                    block,
+                    silence: false,
                 });
             }
         }

@@ -253,6 +253,9 @@ pub(crate) struct CopyTarget {
     pub key: PortKey,
     pub slot: Option<usize>,
     pub egress: bool,
+    /// This flow is blocked, or silenced (`block`/`silence media` with `to-tag`).
+    pub block: bool,
+    pub silence: bool,
 }
 
 /// Which copies [`fan_out`] makes of a packet.
@@ -381,6 +384,18 @@ pub(crate) fn handle<S: Slot>(
             copy_buf,
             send,
         );
+    }
+    let mut len = len;
+    if let Some(Some(entry)) = slab.get_mut(idx) {
+        // `block`/`silence media` of the flow toward the peer only: subscribers had theirs.
+        match entry
+            .control
+            .peer_flow(&mut buf[..len], route != Route::Rtcp)
+        {
+            Some(0) => return Verdict::Absorbed(Absorbed::Blocked),
+            Some(n) => len = n,
+            None => {}
+        }
     }
     if route == Route::Transcode {
         return Verdict::Transcode { len };
@@ -613,9 +628,18 @@ pub(crate) fn fan_out<S: Slot>(
             CopyKind::Ingress => !copy.egress,
             CopyKind::Egress => copy.egress,
         };
-        let Some(slot) = copy.slot.filter(|_| wanted) else {
+        let Some(slot) = copy.slot.filter(|_| wanted && !copy.block) else {
             continue;
         };
+        // A silenced flow gets silence in the source's codec, its events not at all.
+        let silenced_kind = (copy.silence && route == Route::Rtp).then(|| {
+            crate::core::rtp::RtpHeader::parse(pkt).map_or(PayloadKind::Other, |h| {
+                source.control.kind(h.payload_type())
+            })
+        });
+        if silenced_kind == Some(PayloadKind::Event) {
+            continue;
+        }
         let Some(Some(sink)) = slab.get_mut(slot) else {
             continue;
         };
@@ -625,9 +649,17 @@ pub(crate) fn fan_out<S: Slot>(
         let (out, socket) = sink.out_for(slot, dest);
         let sink: &mut Stream = sink;
         let mut failed = 0u64;
+        // The silenced copy is written into `scratch` (the copy's own buffer).
+        let silenced_len = silenced_kind.map(|kind| {
+            scratch[..pkt.len()].copy_from_slice(pkt);
+            crate::core::media_control::silence_payload(&mut scratch[..pkt.len()], kind)
+        });
         match sink.feed.as_mut() {
             Some(t) if route == Route::Rtp && !copy.egress => {
-                t.handle_rtp(now.mono_ms, pkt);
+                match silenced_len {
+                    Some(n) => t.handle_rtp(now.mono_ms, &scratch[..n]),
+                    None => t.handle_rtp(now.mono_ms, pkt),
+                }
                 while let Some(n) = sink
                     .feed
                     .as_mut()
@@ -642,8 +674,14 @@ pub(crate) fn fan_out<S: Slot>(
                 }
             }
             _ => {
-                scratch[..pkt.len()].copy_from_slice(pkt);
-                match protect(sink, route, scratch, pkt.len()) {
+                let n = match silenced_len {
+                    Some(n) => n,
+                    None => {
+                        scratch[..pkt.len()].copy_from_slice(pkt);
+                        pkt.len()
+                    }
+                };
+                match protect(sink, route, scratch, n) {
                     Ok(len) if send(socket, out, dest, &scratch[..len]) => {
                         counters.count_relayed(1)
                     }

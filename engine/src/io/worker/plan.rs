@@ -42,6 +42,8 @@ fn copy_targets(copies: &[CopySink]) -> Vec<CopyTarget> {
             key: c.port,
             slot: None,
             egress: c.egress,
+            block: c.block,
+            silence: c.silence,
         })
         .collect()
 }

@@ -122,7 +122,9 @@ a=ptime:20
         a.copies,
         [CopySink {
             port: port_key(&calls, 30004),
-            egress: false
+            egress: false,
+            block: false,
+            silence: false,
         }]
     );
     assert!(a.rtp_sink.is_some());
