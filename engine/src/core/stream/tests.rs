@@ -698,6 +698,8 @@ fn subscribers_get_copies_protected_for_their_own_party() {
         key: PortKey(3),
         slot: Some(2),
         egress: false,
+        block: false,
+        silence: false,
     }];
     let pkt = rtp(0, 1, 0xa);
     let (v, out) = call.recv(TO_A, A_SDP, &pkt);
