@@ -157,9 +157,21 @@ fn media_control_commands() {
     let (_, r) = ctl(b"d7:command13:silence media7:call-id1:c5:label6:caller7:address9:192.0.2.1e");
     assert_eq!(r.target.label.as_deref(), Some("caller"));
     assert_eq!(r.target.address.as_deref(), Some("192.0.2.1"));
-    // to-tag is no selector for these commands (rtpengine).
+    // to-tag selects no party for these commands (rtpengine): it names the receiving end
+    // of one media flow.
     let (_, r) = ctl(b"d7:command15:unsilence media7:call-id1:c6:to-tag1:be");
-    assert_eq!(r.target, Default::default());
+    assert_eq!(
+        (r.target.from_tag, r.target.to_tag.as_deref()),
+        (None, Some("b"))
+    );
+    let (_, r) = ctl(b"d7:command11:block media7:call-id1:c3:all19:except-offer-answere");
+    assert_eq!(
+        (r.target.all, r.target.flows),
+        (
+            false,
+            Some(ngmedia_engine::core::request::FlowSet::ExceptOfferAnswer)
+        )
+    );
     assert!(
         parse(b"d7:command11:block media7:call-id1:c5:flagsl11:directionalee")
             .unwrap()
