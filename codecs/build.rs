@@ -1,7 +1,7 @@
 //! Links the system libraries behind the codec features: libbcg729 for `g729`, libspandsp for
-//! `g722` and `t38`. Debian ships their `.pc` files with libbcg729-dev and libspandsp-dev; without one
-//! the build stops here with pkg-config's message rather than at link time with an
-//! unresolved symbol.
+//! `g722` and `t38`, libopencore-amrnb, libopencore-amrwb and libvo-amrwbenc for `amr`.
+//! Debian ships their `.pc` files with the `-dev` packages; without one the build stops here
+//! with pkg-config's message rather than at link time with an unresolved symbol.
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     if std::env::var_os("CARGO_FEATURE_G729").is_some() {
@@ -23,6 +23,17 @@ fn main() {
             panic!(
                 "features `g722` and `t38` need libspandsp (apt-get install libspandsp-dev): {e}"
             );
+        }
+    }
+    if std::env::var_os("CARGO_FEATURE_AMR").is_some() {
+        for (lib, package) in [
+            ("opencore-amrnb", "libopencore-amrnb-dev"),
+            ("opencore-amrwb", "libopencore-amrwb-dev"),
+            ("vo-amrwbenc", "libvo-amrwbenc-dev"),
+        ] {
+            if let Err(e) = pkg_config::Config::new().probe(lib) {
+                panic!("feature `amr` needs {lib} (apt-get install {package}): {e}");
+            }
         }
     }
 }

@@ -63,6 +63,7 @@ fn main() {
         pcm_rate: (codec.name() == "opus").then_some(8000),
         opus_complexity: complexity.parse().expect("complexity 0-10"),
         opus_bitrate: bitrate,
+        ..EncoderOptions::default()
     };
     let mut enc = codec.encoder_with(20, &opts).expect("encoder");
     let mut dec = codec.decoder_at(8000).expect("decoder");

@@ -5,6 +5,7 @@
 //! Decoders and encoders are enums, chosen once at negotiation, so the packet path does a
 //! `match` and never a virtual call or an allocation.
 
+use crate::amr::{AmrBand, AmrParams};
 use crate::g711::Law;
 use crate::opus::{OpusConfig, OpusDecoder, OpusEncoder};
 use crate::CodecError;
@@ -22,6 +23,10 @@ pub enum CodecKind {
     G722,
     /// Opus, dynamic PT, always `opus/48000/2` in SDP (RFC 7587).
     Opus,
+    /// AMR-NB, dynamic PT, `AMR/8000` (RFC 4867).
+    Amr,
+    /// AMR-WB, dynamic PT, `AMR-WB/16000` (RFC 4867).
+    AmrWb,
     /// RFC 4733 events, dynamic PT, at the clock rate of the audio it goes with.
     TelephoneEvent,
 }
@@ -57,7 +62,7 @@ pub struct CodecDef {
 }
 
 /// Every codec ngmedia knows.
-pub static CODECS: [CodecDef; 7] = [
+pub static CODECS: [CodecDef; 9] = [
     CodecDef {
         kind: CodecKind::Pcmu,
         name: "PCMU",
@@ -110,6 +115,27 @@ pub static CODECS: [CodecDef; 7] = [
         frames: FrameDurations::OneOf(&[10, 20, 40, 60]),
         default_ptime: 20,
         pcm_rate: 48000,
+    },
+    CodecDef {
+        kind: CodecKind::Amr,
+        name: "AMR",
+        clock_rate: 8000,
+        channels: 1,
+        static_pt: None,
+        // Whole 20 ms frames, at most `amr::MAX_FRAMES` of them per payload.
+        frames: FrameDurations::MultipleOf { step: 20, max: 200 },
+        default_ptime: 20,
+        pcm_rate: 8000,
+    },
+    CodecDef {
+        kind: CodecKind::AmrWb,
+        name: "AMR-WB",
+        clock_rate: 16000,
+        channels: 1,
+        static_pt: None,
+        frames: FrameDurations::MultipleOf { step: 20, max: 200 },
+        default_ptime: 20,
+        pcm_rate: 16000,
     },
     CodecDef {
         kind: CodecKind::TelephoneEvent,
@@ -188,6 +214,8 @@ pub enum CodecParams {
         annexb: bool,
     },
     Opus(OpusParams),
+    /// AMR and AMR-WB (RFC 4867 §8.1).
+    Amr(AmrParams),
     TelephoneEvent {
         events: EventSet,
     },
@@ -213,6 +241,11 @@ pub struct EncoderOptions {
     pub opus_complexity: u8,
     /// Opus bitrate in bit/s; `None` = `maxaveragebitrate` from fmtp, else libopus' choice.
     pub opus_bitrate: Option<i32>,
+    /// AMR bit rate to start at (the highest mode of the mode set not above it); `None` =
+    /// rtpengine's default (6.7 kbit/s NB, 14.25 kbit/s WB).
+    pub amr_bitrate: Option<u32>,
+    /// AMR discontinuous transmission: SID frames in silence, nothing between them.
+    pub amr_dtx: bool,
 }
 
 impl Default for EncoderOptions {
@@ -221,6 +254,8 @@ impl Default for EncoderOptions {
             pcm_rate: None,
             opus_complexity: 5,
             opus_bitrate: None,
+            amr_bitrate: None,
+            amr_dtx: false,
         }
     }
 }
@@ -330,6 +365,14 @@ impl Codec {
                 }
                 CodecParams::Opus(p)
             }
+            CodecKind::Amr | CodecKind::AmrWb => {
+                let band = amr_band(kind);
+                let mut p = AmrParams::default();
+                for (k, v) in fmtp_pairs(fmtp) {
+                    p.set(k, v, band)?;
+                }
+                CodecParams::Amr(p)
+            }
             CodecKind::TelephoneEvent => {
                 let fmtp = fmtp.trim();
                 if fmtp.is_empty() {
@@ -422,6 +465,7 @@ impl Codec {
                 }
                 (!s.is_empty()).then_some(s)
             }
+            CodecParams::Amr(p) => p.fmtp(),
             CodecParams::TelephoneEvent { events } => {
                 let mut s = String::new();
                 let mut e = 0u16;
@@ -447,6 +491,14 @@ impl Codec {
         }
     }
 
+    /// The AMR fmtp parameters (defaults for any other codec).
+    pub fn amr_params(&self) -> AmrParams {
+        match self.params {
+            CodecParams::Amr(p) => p,
+            _ => AmrParams::default(),
+        }
+    }
+
     /// A decoder producing PCM at the codec's native rate.
     pub fn decoder(&self) -> Result<Decoder, CodecError> {
         self.decoder_at(self.def.pcm_rate)
@@ -469,6 +521,13 @@ impl Codec {
             #[cfg(not(feature = "g722"))]
             CodecKind::G722 => return Err(CodecError::Unavailable("G722")),
             CodecKind::Opus => Decoder::Opus(OpusDecoder::new(pcm_rate, self.pcm_channels())?),
+            #[cfg(feature = "amr")]
+            CodecKind::Amr | CodecKind::AmrWb => Decoder::Amr(crate::amr::AmrDecoder::new(
+                amr_band(self.kind()),
+                self.amr_params(),
+            )?),
+            #[cfg(not(feature = "amr"))]
+            CodecKind::Amr | CodecKind::AmrWb => return Err(CodecError::Unavailable(self.name())),
             CodecKind::TelephoneEvent => {
                 return Err(CodecError::Unavailable("telephone-event audio"))
             }
@@ -530,6 +589,23 @@ impl Codec {
                     dtx: p.usedtx,
                 })?)
             }
+            #[cfg(feature = "amr")]
+            CodecKind::Amr | CodecKind::AmrWb => {
+                let params = self.amr_params();
+                if !params.encodable() {
+                    return Err(CodecError::Unavailable(
+                        "AMR with crc, robust-sorting or interleaving",
+                    ));
+                }
+                EncoderKind::Amr(crate::amr::AmrEncoder::new(
+                    amr_band(self.kind()),
+                    params,
+                    opts.amr_bitrate,
+                    opts.amr_dtx,
+                )?)
+            }
+            #[cfg(not(feature = "amr"))]
+            CodecKind::Amr | CodecKind::AmrWb => return Err(CodecError::Unavailable(self.name())),
             CodecKind::TelephoneEvent => {
                 return Err(CodecError::Unavailable("telephone-event audio"))
             }
@@ -544,6 +620,14 @@ impl Codec {
     }
 }
 
+fn amr_band(kind: CodecKind) -> AmrBand {
+    if kind == CodecKind::AmrWb {
+        AmrBand::Wide
+    } else {
+        AmrBand::Narrow
+    }
+}
+
 /// A running decoder: RTP payload in, PCM out. rtpengine: `decoder_t`.
 #[derive(Debug)]
 pub enum Decoder {
@@ -553,6 +637,8 @@ pub enum Decoder {
     #[cfg(feature = "g722")]
     G722(crate::g722::G722Decoder),
     Opus(OpusDecoder),
+    #[cfg(feature = "amr")]
+    Amr(crate::amr::AmrDecoder),
 }
 
 impl Decoder {
@@ -565,6 +651,8 @@ impl Decoder {
             #[cfg(feature = "g722")]
             Decoder::G722(_) => crate::g722::PCM_RATE,
             Decoder::Opus(d) => d.sample_rate(),
+            #[cfg(feature = "amr")]
+            Decoder::Amr(d) => d.band().pcm_rate(),
         }
     }
 
@@ -585,6 +673,8 @@ impl Decoder {
             #[cfg(feature = "g722")]
             Decoder::G722(d) => d.decode(payload, out),
             Decoder::Opus(d) => Ok(d.decode(payload, out)? * d.channels() as usize),
+            #[cfg(feature = "amr")]
+            Decoder::Amr(d) => d.decode(payload, out),
         }
     }
 
@@ -617,6 +707,8 @@ impl Decoder {
                 Ok(samples)
             }
             Decoder::Opus(d) => Ok(d.conceal(samples, out)? * d.channels() as usize),
+            #[cfg(feature = "amr")]
+            Decoder::Amr(d) => d.conceal(samples, out),
         }
     }
 
@@ -644,6 +736,8 @@ pub enum EncoderKind {
     #[cfg(feature = "g722")]
     G722(crate::g722::G722Encoder),
     Opus(OpusEncoder),
+    #[cfg(feature = "amr")]
+    Amr(crate::amr::AmrEncoder),
 }
 
 /// A running encoder for one packet duration: PCM in, RTP payload out. rtpengine:
@@ -687,6 +781,10 @@ impl Encoder {
             #[cfg(feature = "g722")]
             EncoderKind::G722(_) => self.frame_samples / crate::g722::SAMPLES_PER_BYTE,
             EncoderKind::Opus(_) => crate::opus::MAX_PACKET,
+            #[cfg(feature = "amr")]
+            EncoderKind::Amr(ref e) => crate::amr::AmrEncoder::max_payload_len(
+                self.frame_samples / e.band().frame_samples(),
+            ),
         }
     }
 
@@ -711,6 +809,8 @@ impl Encoder {
                 // that is its DTX signalling silence.
                 Ok(if enc.config().dtx && len <= 2 { 0 } else { len })
             }
+            #[cfg(feature = "amr")]
+            EncoderKind::Amr(enc) => enc.encode(pcm, out),
         }
     }
 }

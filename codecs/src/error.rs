@@ -50,6 +50,9 @@ pub enum CodecError {
     /// libspandsp could not allocate a T.38 gateway.
     #[error("libspandsp T.38 gateway allocation failed")]
     T38Init,
+    /// An AMR coder state could not be allocated.
+    #[error("{0} coder state allocation failed")]
+    AmrInit(&'static str),
     /// libopus reported an error.
     #[error("opus: {0}")]
     Opus(#[from] audiopus::Error),

@@ -4,6 +4,7 @@
 //! codec handlers of `codec.c`): no sockets, no clocks, no engine types. Every encode/decode
 //! writes into a buffer the caller owns, and every codec/resampler state is allocated once
 //! when it is built, so a per-stream `Transcoder` runs without heap allocation per packet.
+pub mod amr;
 pub mod audio_file;
 pub mod cn;
 mod codec;

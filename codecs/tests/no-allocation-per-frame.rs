@@ -1,6 +1,7 @@
-//! A steady-state transcoding loop (PCMU -> 48k Opus -> G.729 -> G.722 -> PCMA, with
-//! resampling and DTMF) performs no heap allocation per frame: the codecs write into caller buffers and all
-//! scratch is allocated when they are built.
+//! A steady-state transcoding loop (PCMU -> 48k Opus -> G.729 -> G.722 -> AMR (DTX) and
+//! AMR-WB (two frames per packet, CMR) -> PCMA, with resampling and DTMF) performs no heap
+//! allocation per frame: the codecs write into caller buffers and all scratch is allocated
+//! when they are built.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -59,6 +60,30 @@ fn steady_state_transcoding_allocates_nothing() {
     );
     #[cfg(feature = "g722")]
     let mut pcm16 = [0i16; 320];
+    // AMR-NB bandwidth-efficient with DTX, AMR-WB octet-aligned with a CMR every tenth frame.
+    #[cfg(feature = "amr")]
+    let amr = Codec::lookup("AMR", 8000, None, Some("mode-set=0,2,5,7")).unwrap();
+    #[cfg(feature = "amr")]
+    let amr_wb = Codec::lookup("AMR-WB", 16000, None, Some("octet-align=1")).unwrap();
+    #[cfg(feature = "amr")]
+    let amr_opts = ngmedia_codecs::EncoderOptions {
+        amr_dtx: true,
+        ..Default::default()
+    };
+    #[cfg(feature = "amr")]
+    let (mut amr_enc, mut amr_dec) = (
+        amr.encoder_with(20, &amr_opts).unwrap(),
+        amr.decoder().unwrap(),
+    );
+    #[cfg(feature = "amr")]
+    let (mut amr_wb_enc, mut amr_wb_dec) = (amr_wb.encoder(40).unwrap(), amr_wb.decoder().unwrap());
+    #[cfg(feature = "amr")]
+    let (mut up16b, mut down16b) = (
+        Resampler::new(8000, 16000, 20).unwrap(),
+        Resampler::new(16000, 8000, 20).unwrap(),
+    );
+    #[cfg(feature = "amr")]
+    let (mut pcm8x2, mut pcm16x2) = ([0i16; 160], [0i16; 640]);
     let mut tone = ToneGenerator::new(5, 10, 8000).unwrap();
     let mut detector = DtmfDetector::new(8000).unwrap();
 
@@ -92,6 +117,28 @@ fn steady_state_transcoding_allocates_nothing() {
             let len = g722_enc.encode(&pcm16, &mut payload).unwrap();
             g722_dec.decode(&payload[..len], &mut pcm16).unwrap();
             down16.process(&pcm16, &mut pcm8).unwrap();
+        }
+        #[cfg(feature = "amr")]
+        {
+            let len = amr_enc.encode(&pcm8, &mut payload).unwrap();
+            if len > 0 {
+                amr_dec.decode(&payload[..len], &mut pcm8).unwrap();
+            } else {
+                amr_dec.conceal(160, &mut pcm8).unwrap();
+            }
+            // Two 20 ms frames per AMR-WB packet.
+            let half = n % 2;
+            up16b
+                .process(&pcm8, &mut pcm16x2[half * 320..half * 320 + 320])
+                .unwrap();
+            if n % 2 == 1 {
+                if let ngmedia_codecs::EncoderKind::Amr(e) = &mut amr_wb_enc.kind {
+                    e.request_mode(if n % 20 == 1 { 8 } else { 2 });
+                }
+                let len = amr_wb_enc.encode(&pcm16x2, &mut payload).unwrap();
+                amr_wb_dec.decode(&payload[..len], &mut pcm16x2).unwrap();
+                down16b.process(&pcm16x2[..320], &mut pcm8x2).unwrap();
+            }
         }
         pcma_enc.encode(&pcm8, &mut payload).unwrap();
     };

@@ -176,3 +176,36 @@ fn enums_are_send() {
     is_send::<Decoder>();
     is_send::<Encoder>();
 }
+
+#[test]
+fn amr_registry_entries() {
+    let nb = Codec::lookup("amr", 8000, Some(1), Some("octet-align=1; mode-set=7")).unwrap();
+    assert_eq!(
+        (nb.kind(), nb.name(), nb.def.static_pt),
+        (CodecKind::Amr, "AMR", None)
+    );
+    assert_eq!(nb.fmtp().as_deref(), Some("octet-align=1; mode-set=7"));
+    assert!(nb.supports_ptime(20) && nb.supports_ptime(60) && !nb.supports_ptime(30));
+    assert!(!nb.supports_ptime(220));
+    let wb = Codec::lookup("AMR-WB", 16000, None, None).unwrap();
+    assert_eq!((wb.kind(), wb.def.pcm_rate), (CodecKind::AmrWb, 16000));
+    assert_eq!(wb.fmtp(), None);
+    assert!(Codec::lookup("AMR-WB", 8000, None, None).is_err());
+    assert!(matches!(
+        Codec::lookup("AMR", 8000, None, Some("mode-set=8")),
+        Err(CodecError::Fmtp(_))
+    ));
+    #[cfg(feature = "amr")]
+    {
+        let enc = wb.encoder(60).unwrap();
+        assert_eq!((enc.frame_samples(), enc.timestamp_step()), (960, 960));
+        assert_eq!(wb.decoder().unwrap().pcm_rate(), 16000);
+        let enc = nb.encoder(20).unwrap();
+        assert_eq!((enc.frame_samples(), enc.timestamp_step()), (160, 160));
+        assert!(enc.max_payload_len() >= 33);
+        // Formats we decode but do not produce.
+        let crc = Codec::lookup("AMR", 8000, None, Some("crc=1")).unwrap();
+        assert!(crc.decoder().is_ok());
+        assert!(matches!(crc.encoder(20), Err(CodecError::Unavailable(_))));
+    }
+}

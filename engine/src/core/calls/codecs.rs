@@ -60,8 +60,11 @@ impl Spec {
         let channels = num(parts.next())?.map(|c| c.min(255) as u8);
         let bitrate = num(parts.next())?;
         let ptime = num(parts.next())?;
+        // rtpengine's seventh field (after another `/`) holds encoder options such as
+        // `dtx--1`: not fmtp, so not written into SDP.
         let fmtp = parts
             .next()
+            .map(|f| f.split_once('/').map_or(f, |(fmtp, _options)| fmtp))
             .filter(|f| !f.is_empty())
             .map(|f| f.replace("--", "="));
         Some(Spec {
@@ -123,6 +126,11 @@ pub(super) fn transcodable(c: &SdpCodec) -> Option<CodecInfo> {
         CodecKind::TelephoneEvent => None,
         // G.729 and G.722 are behind cargo features of the codecs crate: ask it.
         CodecKind::G729 | CodecKind::G722 => info.decoder().is_ok().then_some(info),
+        // AMR too; and its CRC, robust-sorting and interleaving formats are decoded but not
+        // produced, so they are relayed only.
+        CodecKind::Amr | CodecKind::AmrWb => {
+            (info.decoder().is_ok() && info.amr_params().encodable()).then_some(info)
+        }
         _ => Some(info),
     }
 }
@@ -402,6 +410,12 @@ fn added_codec(spec: &Spec) -> Option<SdpCodec> {
     })?;
     let fmtp = match def.kind {
         CodecKind::G729 => Some("annexb=no".to_owned()),
+        // rtpengine's `default_fmtp` for both AMR codecs when the option gives none.
+        CodecKind::Amr | CodecKind::AmrWb => Some(
+            spec.fmtp
+                .clone()
+                .unwrap_or_else(|| "octet-align=1;mode-change-capability=2".to_owned()),
+        ),
         _ => spec.fmtp.clone(),
     };
     let codec = SdpCodec {

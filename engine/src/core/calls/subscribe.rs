@@ -106,7 +106,10 @@ fn transcodable(c: &SdpCodec) -> Option<ngmedia_codecs::Codec> {
         ngmedia_codecs::Codec::lookup(&c.name, c.clock_rate, c.channels, c.fmtp.as_deref()).ok()?;
     match info.kind() {
         ngmedia_codecs::CodecKind::TelephoneEvent => None,
-        ngmedia_codecs::CodecKind::G729 => info.decoder().is_ok().then_some(info),
+        ngmedia_codecs::CodecKind::G729
+        | ngmedia_codecs::CodecKind::G722
+        | ngmedia_codecs::CodecKind::Amr
+        | ngmedia_codecs::CodecKind::AmrWb => info.decoder().is_ok().then_some(info),
         _ => Some(info),
     }
 }

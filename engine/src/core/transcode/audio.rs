@@ -79,6 +79,12 @@ impl Transcoder {
             // Silence: cheaper than decoding and what rtpengine does for G.711 and G.722.
         } else if self.spec.input.codec.kind() == CodecKind::G729 {
             samples -= samples % 80;
+        } else if matches!(
+            self.spec.input.codec.kind(),
+            CodecKind::Amr | CodecKind::AmrWb
+        ) {
+            // Whole 20 ms frames: the decoder conceals (or continues comfort noise) per frame.
+            samples -= samples % (self.decoder.pcm_rate() / 50) as usize;
         } else {
             // Opus frames are multiples of 2.5 ms.
             let q = (self.decoder.pcm_rate() / 400) as usize;
