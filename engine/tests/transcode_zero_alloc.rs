@@ -81,6 +81,17 @@ fn steady_state_transcoding_does_not_allocate() {
         ("PCMU<->PCMA", pcmu, end("PCMA", 8000, None, 8)),
         ("PCMU<->Opus", pcmu, end("opus", 48000, Some(2), 96)),
         ("PCMU<->G722", pcmu, end("G722", 8000, None, 9)),
+        ("PCMU<->AMR", pcmu, end("AMR", 8000, None, 97)),
+        // Several frames per packet are covered by the codecs crate's allocation test (this
+        // loop answers every packet with one).
+        (
+            "PCMU<->AMR-WB (octet-aligned)",
+            pcmu,
+            CodecEnd {
+                codec: Codec::lookup("AMR-WB", 16000, None, Some("octet-align=1")).unwrap(),
+                ..end("AMR-WB", 16000, None, 98)
+            },
+        ),
         (
             "PCMU+CN<->PCMA",
             CodecEnd {

@@ -572,7 +572,7 @@ fn strip_offer_except_and_all() {
     );
     // Transcode to a codec already there adds nothing; unknown codecs are ignored.
     assert_eq!(
-        run(&opts(|o| o.transcode = vec!["PCMA".into(), "AMR".into()])),
+        run(&opts(|o| o.transcode = vec!["PCMA".into(), "speex".into()])),
         list(&offer_list())
     );
     // `ignore`d codecs survive strip all.
@@ -674,10 +674,29 @@ fn single_codec_and_set_bitrate() {
 
 #[test]
 fn codec_spec_parsing() {
+    // AMR added without fmtp gets rtpengine's default; with one, the option's.
+    let amr = added_codec(&Spec::parse("AMR").unwrap()).unwrap();
+    assert_eq!(
+        (amr.name.as_str(), amr.clock_rate, amr.fmtp.as_deref()),
+        ("AMR", 8000, Some("octet-align=1;mode-change-capability=2"))
+    );
+    let wb = added_codec(&Spec::parse("AMR-WB/16000/1///mode-set--2").unwrap()).unwrap();
+    assert_eq!(
+        (wb.clock_rate, wb.fmtp.as_deref()),
+        (16000, Some("mode-set=2"))
+    );
+    // CRC payloads are relayed but not produced, so not offered for transcoding.
+    assert!(added_codec(&Spec::parse("AMR/8000/1///crc--1").unwrap()).is_none());
     let s = Spec::parse("iLBC/8000/1///mode--30").unwrap();
     assert_eq!(
         (s.clock, s.channels, s.bitrate, s.ptime, s.fmtp.as_deref()),
         (Some(8000), Some(1), None, None, Some("mode=30"))
+    );
+    // rtpengine's seventh field holds encoder options, not fmtp.
+    let s = Spec::parse("AMR-WB/16000/1///mode-set--0,1,2;mode-change-period--2/dtx--1").unwrap();
+    assert_eq!(
+        s.fmtp.as_deref(),
+        Some("mode-set=0,1,2;mode-change-period=2")
     );
     assert!(Spec::parse("").is_none());
     assert!(Spec::parse("PCMU/x").is_none());
