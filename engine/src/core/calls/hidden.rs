@@ -61,7 +61,7 @@ pub(super) fn pad(sdp: &Sdp, owner: &Leg) -> Option<Sdp> {
             },
             lines: Vec::new(),
         };
-        out.media.insert(i.min(out.media.len()), placeholder);
+        out.insert_media(i, placeholder);
     }
     Some(out)
 }
@@ -101,7 +101,7 @@ pub(super) fn finish(out: &mut Sdp, from: &Leg, to: &Leg, local: IpAddr) {
     drop.sort_unstable();
     drop.dedup();
     for i in drop.into_iter().rev() {
-        out.media.remove(i);
+        out.remove_media(i);
     }
 }
 

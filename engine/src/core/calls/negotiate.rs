@@ -368,7 +368,7 @@ impl Calls {
             media.ice_seen = section.has_ice();
             if section.m.port != 0 {
                 media.ice = media.ice_seen;
-                media.trickle_ice = section.trickle_ice(&sdp.session, sdp.media_connection(i));
+                media.trickle_ice = section.trickle_ice(sdp.session_of(i), sdp.media_connection(i));
             }
             let remote_ice = super::model::RemoteIce::from_sdp(sdp, i);
             let restarted = match (&media.remote_ice, &remote_ice) {
@@ -590,7 +590,8 @@ fn cannot_receive(sdp: &Sdp, i: usize, req: &OfferAnswer) -> bool {
         return false;
     }
     let address = req.media_address.or_else(|| sdp.media_connection(i));
-    address.is_some_and(|a| a.is_unspecified()) && !sdp.media[i].trickle_ice(&sdp.session, address)
+    address.is_some_and(|a| a.is_unspecified())
+        && !sdp.media[i].trickle_ice(sdp.session_of(i), address)
 }
 
 /// The sender's zero address is the trickle-ICE placeholder (port 9, trickle announced): its
@@ -600,7 +601,7 @@ fn trickle_placeholder(sdp: &Sdp, i: usize, req: &OfferAnswer) -> bool {
     let address = req.media_address.or_else(|| sdp.media_connection(i));
     sdp.media[i].m.port == 9
         && address.is_some_and(|a| a.is_unspecified())
-        && sdp.media[i].trickle_ice(&sdp.session, address)
+        && sdp.media[i].trickle_ice(sdp.session_of(i), address)
 }
 
 /// `direction: [from, to]`, or `from-interface`/`to-interface`.
@@ -1012,6 +1013,9 @@ fn bump_origin_version(out: &mut Sdp, call: &mut Call, to: LegId, force: bool) {
             }
         }
         None => {
+            // Every session of the body gets the first one's version (rtpengine keeps one
+            // version per party), before the body is remembered.
+            out.set_origin_version(version);
             leg.sdp_body_out = Some(body_digest(&out.write()));
             version
         }

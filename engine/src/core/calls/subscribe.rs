@@ -170,6 +170,7 @@ fn section_from_media(m: &Media) -> MediaSection {
             port_count: None,
             proto: m.protocol.clone(),
             formats: Vec::new(),
+            trailing_space: false,
         },
         lines: vec![Line::new(b'c', "IN IP4 0.0.0.0")],
     };
@@ -326,7 +327,9 @@ impl Calls {
                                 let mut section = sdp.media[mi].clone();
                                 // The session c= does not come along: give the section one.
                                 if !section.lines.iter().any(|l| l.kind == b'c') {
-                                    if let Some(c) = sdp.session.iter().find(|l| l.kind == b'c') {
+                                    if let Some(c) =
+                                        sdp.session_of(mi).iter().find(|l| l.kind == b'c')
+                                    {
                                         section.lines.insert(0, c.clone());
                                     }
                                 }
@@ -337,10 +340,7 @@ impl Calls {
                         media.push(section);
                     }
                 }
-                Sdp {
-                    session: generated_session(iface.public()),
-                    media,
-                }
+                Sdp::new(generated_session(iface.public()), media)
             }
         };
         // Codec options shape the list offered to the subscriber; what was offered is kept
@@ -810,10 +810,7 @@ impl Calls {
         call.leg_mut(leg).sdp_in = Some(kept.write());
 
         let public = iface.public();
-        let mut answer = Sdp {
-            session: generated_session(public),
-            media: kept.media.clone(),
-        };
+        let mut answer = Sdp::new(generated_session(public), kept.media.clone());
         let mut media = Vec::with_capacity(answer.media.len());
         for (i, section) in answer.media.iter_mut().enumerate() {
             let m = &mut call.leg_mut(leg).medias[i];

@@ -199,6 +199,7 @@ fn image_section(section: &MediaSection, opts: &T38Options) -> MediaSection {
             port_count: None,
             proto: "udptl".to_owned(),
             formats: vec!["t38".to_owned()],
+            trailing_space: false,
         },
         lines,
     }
@@ -213,6 +214,7 @@ fn audio_section(section: &MediaSection, codecs: &[Codec]) -> MediaSection {
             port_count: None,
             proto: "RTP/AVP".to_owned(),
             formats: Vec::new(),
+            trailing_space: false,
         },
         lines: kept_lines(section),
     };

@@ -15,5 +15,5 @@ mod write;
 
 pub use manipulate::{AttrEdits, SdpManipulations, MEDIA_LEVELS};
 pub use model::*;
-pub use parse::{SdpError, MAX_MEDIA_SECTIONS, MAX_SDP_BYTES};
+pub use parse::{SdpError, MAX_MEDIA_SECTIONS, MAX_SDP_BYTES, MAX_SESSIONS};
 pub use rewrite::{loop_marker, IceCandidate, IceRewrite, MediaRewrite, OriginRewrite, SdpRewrite};

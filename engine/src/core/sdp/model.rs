@@ -116,8 +116,12 @@ pub struct MediaLine {
     pub port_count: Option<u16>,
     /// `RTP/AVP`, `UDP/TLS/RTP/SAVPF`, `udptl`, ...
     pub proto: String,
-    /// The format list: payload type numbers for RTP, free tokens otherwise.
+    /// The format list: payload type numbers for RTP, free tokens otherwise. Empty is
+    /// accepted as rtpengine accepts it (`m=application 0 *`, GH 1461).
     pub formats: Vec<String>,
+    /// An m= line without formats that ended in a space after the protocol: rtpengine copies
+    /// the line up to its (empty) format list, so the space survives the rewrite.
+    pub trailing_space: bool,
 }
 
 impl MediaLine {
@@ -151,10 +155,24 @@ pub struct MediaSection {
 
 /// A whole session description (rtpengine's `struct sdp_session`). `session` holds the
 /// session-level lines in order (v=, o=, s=, c=, t=, a=, ...), `media` the m= sections.
+///
+/// A body may hold several sessions (several `v=` lines; rtpengine accepts them and treats
+/// their media as one list): `media` then holds the m= sections of all of them in order,
+/// `session` the session lines of the first, and `more_sessions` those of the others, each
+/// with the index of its first m= section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sdp {
     pub session: Vec<Line>,
     pub media: Vec<MediaSection>,
+    pub more_sessions: Vec<SubSession>,
+}
+
+/// The session-level lines of a further session in a body with several `v=` lines; its m=
+/// sections are `Sdp::media[first_media..]` up to the next session's `first_media`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubSession {
+    pub first_media: usize,
+    pub lines: Vec<Line>,
 }
 
 /// The parsed `o=` line (rtpengine's `struct sdp_origin`).
@@ -359,20 +377,68 @@ fn direction_in(lines: &[Line]) -> Option<Direction> {
 }
 
 impl Sdp {
-    /// The session-level `o=` line, parsed.
+    /// An SDP of one session.
+    pub fn new(session: Vec<Line>, media: Vec<MediaSection>) -> Sdp {
+        Sdp {
+            session,
+            media,
+            more_sessions: Vec::new(),
+        }
+    }
+
+    /// The session-level lines of the session media section `idx` belongs to.
+    pub fn session_of(&self, idx: usize) -> &[Line] {
+        self.more_sessions
+            .iter()
+            .rev()
+            .find(|s| s.first_media <= idx)
+            .map_or(&self.session, |s| &s.lines)
+    }
+
+    /// Insert a media section at `idx`; it belongs to the session of the section it goes
+    /// before (the last session when appended).
+    pub fn insert_media(&mut self, idx: usize, section: MediaSection) {
+        let idx = idx.min(self.media.len());
+        for s in &mut self.more_sessions {
+            if s.first_media > idx {
+                s.first_media += 1;
+            }
+        }
+        self.media.insert(idx, section);
+    }
+
+    /// Remove media section `idx` (no-op when out of range); session boundaries follow.
+    pub fn remove_media(&mut self, idx: usize) {
+        if idx >= self.media.len() {
+            return;
+        }
+        for s in &mut self.more_sessions {
+            if s.first_media > idx {
+                s.first_media -= 1;
+            }
+        }
+        self.media.remove(idx);
+    }
+
+    /// The session-level `o=` line (of the first session), parsed.
     pub fn origin(&self) -> Option<Origin> {
         let line = self.session.iter().find(|l| l.kind == b'o')?;
         Origin::parse(&line.value)
     }
 
-    /// Overwrite the version field of the `o=` line.
+    /// Overwrite the version field of the `o=` line of every session (rtpengine writes one
+    /// version into all of them).
     pub fn set_origin_version(&mut self, version: u64) {
-        let Some(line) = self.session.iter_mut().find(|l| l.kind == b'o') else {
-            return;
-        };
-        if let Some(mut origin) = Origin::parse(&line.value) {
-            origin.version = version.to_string();
-            line.value = origin.to_value();
+        let sessions = std::iter::once(&mut self.session)
+            .chain(self.more_sessions.iter_mut().map(|s| &mut s.lines));
+        for lines in sessions {
+            let Some(line) = lines.iter_mut().find(|l| l.kind == b'o') else {
+                continue;
+            };
+            if let Some(mut origin) = Origin::parse(&line.value) {
+                origin.version = version.to_string();
+                line.value = origin.to_value();
+            }
         }
     }
 
@@ -391,21 +457,24 @@ impl Sdp {
     }
 
     /// The connection address that applies to media section `idx`: its own `c=`, else the
-    /// session-level one.
+    /// session-level one of its session.
     pub fn media_connection(&self, idx: usize) -> Option<IpAddr> {
         self.media
             .get(idx)
             .and_then(MediaSection::connection_address)
-            .or_else(|| self.connection_address())
+            .or_else(|| {
+                let line = self.session_of(idx).iter().find(|l| l.kind == b'c')?;
+                parse_connection(&line.value)
+            })
     }
 
     /// The direction that applies to media section `idx`: its own attribute, else the
-    /// session-level one, else sendrecv (rtpengine's `attr_get_by_id_m_s`).
+    /// session-level one of its session, else sendrecv (rtpengine's `attr_get_by_id_m_s`).
     pub fn media_direction(&self, idx: usize) -> Direction {
         self.media
             .get(idx)
             .and_then(MediaSection::direction)
-            .or_else(|| self.session_direction())
+            .or_else(|| direction_in(self.session_of(idx)))
             .unwrap_or(Direction::SendRecv)
     }
 
@@ -422,6 +491,10 @@ impl Sdp {
     /// True if `a=name` appears at session level or in any media section.
     pub fn has_attribute(&self, name: &str) -> bool {
         self.session.iter().any(|l| l.is_attribute(name))
+            || self
+                .more_sessions
+                .iter()
+                .any(|s| s.lines.iter().any(|l| l.is_attribute(name)))
             || self.media.iter().any(|m| m.has_attribute(name))
     }
 
@@ -632,6 +705,7 @@ mod tests {
                 port_count: None,
                 proto: "RTP/AVP".into(),
                 formats: formats.iter().map(|f| f.to_string()).collect(),
+                trailing_space: false,
             },
             lines: attrs.iter().map(|a| Line::attribute(*a)).collect(),
         }

@@ -4,7 +4,7 @@
 //! rest is carried as opaque text. Size and section count are bounded because the body comes
 //! straight from the network.
 
-use super::model::{parse_connection, Line, MediaLine, MediaSection, Origin, Sdp};
+use super::model::{parse_connection, Line, MediaLine, MediaSection, Origin, Sdp, SubSession};
 
 /// Largest SDP body accepted. Kamailio reads ng replies into a 256 KiB buffer and a UDP
 /// datagram carries at most ~64 KiB, so no legitimate body comes near this.
@@ -13,6 +13,9 @@ pub const MAX_SDP_BYTES: usize = 64 * 1024;
 /// Most m= sections accepted: far above any real call (audio + video + data + a few
 /// more), low enough that one body cannot make the engine allocate ports without bound.
 pub const MAX_MEDIA_SECTIONS: usize = 64;
+
+/// Most sessions (v= lines) in one body; real bodies have one.
+pub const MAX_SESSIONS: usize = 16;
 
 /// Longest excerpt of an offending line quoted in an error.
 const EXCERPT_CHARS: usize = 60;
@@ -92,14 +95,13 @@ impl Sdp {
             return Err(SdpError::whole("empty SDP"));
         }
 
-        let mut sdp = Sdp {
-            session: Vec::new(),
-            media: Vec::new(),
-        };
-        // Per-section "already seen" state for lines that may appear once.
+        let mut sdp = Sdp::new(Vec::new(), Vec::new());
+        // Per-session and per-section "already seen" state for lines that may appear once.
         let mut session_c = false;
         let mut session_o = false;
         let mut media_c = false;
+        // Inside an m= section of the current session.
+        let mut in_media = false;
 
         for (idx, raw) in body.split('\n').enumerate() {
             let n = idx + 1;
@@ -122,20 +124,35 @@ impl Sdp {
             }
             let value = &line[2..];
 
-            if n == 1 {
-                if kind != b'v' {
-                    return Err(SdpError::at(n, line, "SDP must start with a v= line"));
-                }
-                if value != "0" {
-                    return Err(SdpError::at(n, line, "unsupported SDP version (only v=0)"));
-                }
-                sdp.session.push(Line::new(kind, value));
-                continue;
+            if n == 1 && kind != b'v' {
+                return Err(SdpError::at(n, line, "SDP must start with a v= line"));
             }
-            let in_media = !sdp.media.is_empty();
 
             match kind {
-                b'v' => return Err(SdpError::at(n, line, "more than one v= line")),
+                b'v' => {
+                    if value != "0" {
+                        return Err(SdpError::at(n, line, "unsupported SDP version (only v=0)"));
+                    }
+                    // A further v= line starts another session (rtpengine's `sdp_parse`
+                    // keeps a list of sessions and handles their media as one list).
+                    if n > 1 {
+                        if sdp.more_sessions.len() + 1 == MAX_SESSIONS {
+                            return Err(SdpError::at(
+                                n,
+                                line,
+                                format!("more than {MAX_SESSIONS} sessions"),
+                            ));
+                        }
+                        sdp.more_sessions.push(SubSession {
+                            first_media: sdp.media.len(),
+                            lines: Vec::new(),
+                        });
+                    }
+                    session_c = false;
+                    session_o = false;
+                    media_c = false;
+                    in_media = false;
+                }
                 b'o' | b's' if in_media => {
                     return Err(SdpError::at(
                         n,
@@ -189,14 +206,16 @@ impl Sdp {
                         lines: Vec::new(),
                     });
                     media_c = false;
+                    in_media = true;
                     continue;
                 }
                 _ => {}
             }
 
-            let target = match sdp.media.last_mut() {
-                Some(section) => &mut section.lines,
-                None => &mut sdp.session,
+            let target = match (in_media, sdp.media.last_mut(), sdp.more_sessions.last_mut()) {
+                (true, Some(section), _) => &mut section.lines,
+                (_, _, Some(more)) => &mut more.lines,
+                _ => &mut sdp.session,
             };
             target.push(Line::new(kind, value));
         }
@@ -221,12 +240,11 @@ fn check_chars(n: usize, line: &str) -> Result<(), SdpError> {
 fn parse_media_line(value: &str) -> Result<MediaLine, String> {
     let mut it = value.split_ascii_whitespace();
     let (Some(kind), Some(port), Some(proto)) = (it.next(), it.next(), it.next()) else {
-        return Err("m= line needs media type, port, protocol and formats".to_owned());
+        return Err("m= line needs media type, port and protocol".to_owned());
     };
+    // rtpengine takes an empty format list as it is (`m=application 0 *`).
     let formats: Vec<String> = it.map(str::to_owned).collect();
-    if formats.is_empty() {
-        return Err("m= line without formats".to_owned());
-    }
+    let trailing_space = formats.is_empty() && value.ends_with(' ');
     let (port, count) = match port.split_once('/') {
         Some((p, c)) => (p, Some(c)),
         None => (port, None),
@@ -248,6 +266,7 @@ fn parse_media_line(value: &str) -> Result<MediaLine, String> {
         port_count,
         proto: proto.to_owned(),
         formats,
+        trailing_space,
     })
 }
 
@@ -392,8 +411,11 @@ m=audio 4000 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\na=sendonly\r\nm=audio 4002 RTP/A
             6
         );
 
-        let e = err(&BASIC.replace("RTP/AVP 0", "RTP/AVP"));
-        assert_eq!((e.line, e.reason.as_str()), (6, "m= line without formats"));
+        let e = err(&BASIC.replace("m=audio 4000 RTP/AVP 0", "m=audio 4000"));
+        assert_eq!(
+            (e.line, e.reason.as_str()),
+            (6, "m= line needs media type, port and protocol")
+        );
         assert_eq!(
             err(&BASIC.replace("m=audio 4000 RTP/AVP 0", "m=audio")).line,
             6
@@ -438,8 +460,12 @@ m=audio 4000 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\na=sendonly\r\nm=audio 4002 RTP/A
             "s= line inside a media section"
         );
         assert_eq!(
-            err(&format!("{BASIC}v=0\r\n")).reason,
-            "more than one v= line"
+            err(&format!("{BASIC}v=1\r\n")).reason,
+            "unsupported SDP version (only v=0)"
+        );
+        assert_eq!(
+            err(&format!("{BASIC}v=0\r\nm=audio 4002 RTP/AVP 0\r\ns=x\r\n")).reason,
+            "s= line inside a media section"
         );
         assert_eq!(
             err(&format!(
@@ -447,6 +473,89 @@ m=audio 4000 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\na=sendonly\r\nm=audio 4002 RTP/A
             ))
             .line,
             8
+        );
+    }
+
+    /// rtpengine takes an m= line without formats as it is (its test "GH #1461"), a space
+    /// after the protocol included.
+    #[test]
+    fn media_line_without_formats() {
+        for tail in ["*", "* "] {
+            let text = format!("{BASIC}m=application 0 RTP/AVP 124\r\nm=application 0 {tail}\r\n");
+            let sdp = Sdp::parse(&text).unwrap();
+            assert_eq!(sdp.media.len(), 3);
+            assert_eq!(sdp.media[2].m.proto, "*");
+            assert!(sdp.media[2].m.formats.is_empty());
+            assert_eq!(sdp.write(), text);
+        }
+    }
+
+    /// Several sessions (v= lines) in one body: one media list, each session's lines kept
+    /// before its first m= section; the once-only checks apply per session.
+    #[test]
+    fn several_sessions() {
+        let second = "v=0\r\no=- 1 2 IN IP4 192.0.2.9\r\ns=two\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\na=recvonly\r\n";
+        let text = format!(
+            "{BASIC}{second}m=audio 5000 RTP/AVP 8\r\nm=audio 5002 RTP/AVP 8\r\nc=IN IP4 192.0.2.10\r\n"
+        );
+        let sdp = Sdp::parse(&text).unwrap();
+        assert_eq!(sdp.media.len(), 3);
+        assert_eq!(sdp.more_sessions.len(), 1);
+        assert_eq!(sdp.more_sessions[0].first_media, 1);
+        assert_eq!(sdp.more_sessions[0].lines.len(), 6);
+        assert_eq!(sdp.write(), text);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(sdp.media_connection(0), Some(ip("192.0.2.1")));
+        assert_eq!(sdp.media_connection(1), Some(ip("192.0.2.9")));
+        assert_eq!(sdp.media_connection(2), Some(ip("192.0.2.10")));
+        assert_eq!(sdp.media_direction(0), Direction::SendRecv);
+        assert_eq!(sdp.media_direction(1), Direction::RecvOnly);
+        assert_eq!(sdp.origin().unwrap().version, "1");
+
+        // A session without media, then one with: the lines stay in order.
+        let text = format!("{BASIC}{second}{second}m=audio 5000 RTP/AVP 8\r\n");
+        let sdp = Sdp::parse(&text).unwrap();
+        assert_eq!(sdp.more_sessions.len(), 2);
+        assert_eq!(sdp.write(), text);
+        // Trailing session without media.
+        let text = format!("{BASIC}{second}");
+        assert_eq!(Sdp::parse(&text).unwrap().write(), text);
+
+        // One version for all sessions.
+        let mut sdp = Sdp::parse(&format!("{BASIC}{second}")).unwrap();
+        sdp.set_origin_version(7);
+        assert_eq!(sdp.write().matches(" 7 IN IP4 ").count(), 2);
+
+        // Insert and remove keep each section in its session.
+        let mut sdp = Sdp::parse(&format!("{BASIC}{second}m=audio 5000 RTP/AVP 8\r\n")).unwrap();
+        let extra = sdp.media[0].clone();
+        sdp.insert_media(0, extra);
+        assert_eq!(sdp.more_sessions[0].first_media, 2);
+        sdp.remove_media(0);
+        sdp.remove_media(0);
+        assert_eq!(sdp.more_sessions[0].first_media, 0);
+        assert_eq!(sdp.media.len(), 1);
+
+        // Once-only lines are counted per session.
+        assert_eq!(
+            err(&format!(
+                "{BASIC}v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\no=- 1 1 IN IP4 192.0.2.1\r\n"
+            ))
+            .reason,
+            "more than one o= line"
+        );
+        let mut many = BASIC.to_owned();
+        for _ in 1..MAX_SESSIONS {
+            many.push_str(second);
+        }
+        assert_eq!(
+            Sdp::parse(&many).unwrap().more_sessions.len(),
+            MAX_SESSIONS - 1
+        );
+        many.push_str(second);
+        assert_eq!(
+            err(&many).reason,
+            format!("more than {MAX_SESSIONS} sessions")
         );
     }
 

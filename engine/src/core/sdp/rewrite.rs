@@ -34,7 +34,7 @@ use std::net::IpAddr;
 
 use super::model::{
     parse_connection, parse_fmtp, parse_rtcp_fb_pt, parse_rtpmap, proto_is_rtp, Direction, Line,
-    MediaLine, MediaSection, Origin, Sdp, ICE_ATTRIBUTES,
+    MediaLine, MediaSection, Origin, Sdp, SubSession, ICE_ATTRIBUTES,
 };
 
 /// How to rewrite one SDP (rtpengine derives the same from `sdp_ng_flags` and the call
@@ -255,33 +255,49 @@ impl Sdp {
     /// [`Sdp::rewrite`] with an explicit loop-protect marker.
     pub fn rewrite_with_marker(&self, rw: &SdpRewrite, marker: &str) -> Sdp {
         let strip_session_ice = rw.media.iter().any(|m| m.ice != IceRewrite::Keep);
-        // rtpengine writes the session c= from the first media's stream.
-        let keep_session_zero = rw.media.first().is_some_and(|m| m.zero_address);
-
-        let mut session = Vec::with_capacity(self.session.len() + 1);
-        for line in &self.session {
-            let out = match (line.kind, line.attr()) {
-                (b'o', _) => Line::new(b'o', rewrite_origin(&line.value, &rw.origin)),
-                (b's', _) => match &rw.session_name {
-                    Some(name) => Line::new(b's', name.clone()),
-                    None => line.clone(),
-                },
-                (b'c', _) => Line::new(
-                    b'c',
-                    rewrite_connection(&line.value, rw.connection, keep_session_zero),
-                ),
-                (_, Some((name, value)))
-                    if drop_session_attribute(name, value, strip_session_ice, rw.strip_extmap) =>
-                {
-                    continue
-                }
-                _ => line.clone(),
-            };
-            session.push(out);
-        }
-        if rw.loop_protect {
-            session.push(Line::attribute(format!("rtpengine:{marker}")));
-        }
+        // rtpengine writes a session's c= from the stream of the session's first media.
+        let session_lines = |lines: &[Line], first_media: usize| {
+            let keep_zero = rw.media.get(first_media).is_some_and(|m| m.zero_address);
+            let mut out = Vec::with_capacity(lines.len() + 1);
+            for line in lines {
+                let new = match (line.kind, line.attr()) {
+                    (b'o', _) => Line::new(b'o', rewrite_origin(&line.value, &rw.origin)),
+                    (b's', _) => match &rw.session_name {
+                        Some(name) => Line::new(b's', name.clone()),
+                        None => line.clone(),
+                    },
+                    (b'c', _) => Line::new(
+                        b'c',
+                        rewrite_connection(&line.value, rw.connection, keep_zero),
+                    ),
+                    (_, Some((name, value)))
+                        if drop_session_attribute(
+                            name,
+                            value,
+                            strip_session_ice,
+                            rw.strip_extmap,
+                        ) =>
+                    {
+                        continue
+                    }
+                    _ => line.clone(),
+                };
+                out.push(new);
+            }
+            if rw.loop_protect {
+                out.push(Line::attribute(format!("rtpengine:{marker}")));
+            }
+            out
+        };
+        let session = session_lines(&self.session, 0);
+        let more_sessions = self
+            .more_sessions
+            .iter()
+            .map(|s| SubSession {
+                first_media: s.first_media,
+                lines: session_lines(&s.lines, s.first_media),
+            })
+            .collect();
 
         let fallback = MediaRewrite::rejected(rw.connection);
         let media = self
@@ -297,7 +313,11 @@ impl Sdp {
                 )
             })
             .collect();
-        Sdp { session, media }
+        Sdp {
+            session,
+            media,
+            more_sessions,
+        }
     }
 
     fn rewrite_media(
@@ -442,6 +462,7 @@ impl Sdp {
                 port_count: if active { section.m.port_count } else { None },
                 proto,
                 formats: section.m.formats.clone(),
+                trailing_space: section.m.trailing_space,
             },
             lines,
         }

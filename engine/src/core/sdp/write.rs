@@ -15,6 +15,9 @@ impl fmt::Display for MediaLine {
         for format in &self.formats {
             write!(f, " {format}")?;
         }
+        if self.formats.is_empty() && self.trailing_space {
+            f.write_str(" ")?;
+        }
         Ok(())
     }
 }
@@ -33,12 +36,19 @@ impl Sdp {
         for line in &self.session {
             push_line(&mut out, line);
         }
-        for section in &self.media {
+        let mut more = self.more_sessions.iter().peekable();
+        for (idx, section) in self.media.iter().enumerate() {
+            while let Some(s) = more.next_if(|s| s.first_media <= idx) {
+                s.lines.iter().for_each(|line| push_line(&mut out, line));
+            }
             // Writing into a String cannot fail.
             let _ = write!(out, "m={}\r\n", section.m);
             for line in &section.lines {
                 push_line(&mut out, line);
             }
+        }
+        for s in more {
+            s.lines.iter().for_each(|line| push_line(&mut out, line));
         }
         out
     }
@@ -47,6 +57,7 @@ impl Sdp {
         let lines = self
             .session
             .iter()
+            .chain(self.more_sessions.iter().flat_map(|s| s.lines.iter()))
             .chain(self.media.iter().flat_map(|m| m.lines.iter()));
         lines.map(|l| l.value.len() + 4).sum::<usize>() + self.media.len() * 64
     }
@@ -66,19 +77,20 @@ mod tests {
 
     #[test]
     fn writes_crlf_everywhere() {
-        let sdp = Sdp {
-            session: vec![Line::new(b'v', "0"), Line::new(b's', "-")],
-            media: vec![MediaSection {
+        let sdp = Sdp::new(
+            vec![Line::new(b'v', "0"), Line::new(b's', "-")],
+            vec![MediaSection {
                 m: MediaLine {
                     kind: "audio".into(),
                     port: 30000,
                     port_count: Some(2),
                     proto: "RTP/AVP".into(),
                     formats: vec!["0".into(), "101".into()],
+                    trailing_space: false,
                 },
                 lines: vec![Line::attribute("sendrecv")],
             }],
-        };
+        );
         assert_eq!(
             sdp.write(),
             "v=0\r\ns=-\r\nm=audio 30000/2 RTP/AVP 0 101\r\na=sendrecv\r\n"

@@ -980,6 +980,59 @@ a=path:msrp://1.2.3.4:28000/abc;tcp
     );
 }
 
+/// rtpengine's test "SDP version multi session": each session's lines are rewritten as the
+/// first's (o=, c=), the media of all sessions are one list.
+#[test]
+fn several_sessions_each_rewritten() {
+    let input = "v=0
+o=- 1545997027 999 IN IP4 198.51.100.1
+s=tester
+t=0 0
+m=audio 2002 RTP/AVP 0
+c=IN IP4 198.51.100.1
+v=0
+o=- 1545997027 1000 IN IP4 198.51.100.1
+s=tester
+c=IN IP4 198.51.100.1
+t=0 0
+a=sendonly
+m=audio 2004 RTP/AVP 0
+";
+    let mut rw = rewrite_for(false, 30000);
+    rw.media.push(MediaRewrite::new(engine(), 30002));
+    rw.loop_protect = true;
+    let out = Sdp::parse(&crlf(input))
+        .unwrap()
+        .rewrite_with_marker(&rw, "m")
+        .write();
+    assert_eq!(
+        out,
+        crlf(
+            "v=0
+o=- 1545997027 999 IN IP4 198.51.100.1
+s=tester
+t=0 0
+a=rtpengine:m
+m=audio 30000 RTP/AVP 0
+c=IN IP4 127.0.0.1
+a=rtpmap:0 PCMU/8000
+a=sendrecv
+a=rtcp:30001
+v=0
+o=- 1545997027 1000 IN IP4 198.51.100.1
+s=tester
+c=IN IP4 127.0.0.1
+t=0 0
+a=rtpengine:m
+m=audio 30002 RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+a=sendonly
+a=rtcp:30003
+"
+        )
+    );
+}
+
 #[test]
 fn msrp_section_with_its_own_connection_is_copied_as_is() {
     let input = "v=0
@@ -1002,4 +1055,22 @@ c=IN IP4 1.2.3.5
     let bare = "v=0\no=- 1 1 IN IP4 1.2.3.4\ns=-\nt=0 0\nm=message 28000 TCP/MSRP *\n";
     let out = rewrite_text(bare, &rewrite_for(false, 30000));
     assert!(out.ends_with("m=message 28000 TCP/MSRP *\r\n"), "{out}");
+}
+
+/// rtpengine's test "GH #1461": rejected sections without formats pass untouched, a space
+/// after the protocol included.
+#[test]
+fn rejected_sections_without_formats() {
+    let input = "v=0\r\no=- 1545997027 1 IN IP4 198.51.100.1\r\ns=tester\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\n\
+m=audio 2000 RTP/AVP 0\r\nc=IN IP4 198.51.100.1\r\nm=application 0 RTP/AVP 124\r\nm=application 0 * \r\n";
+    let out = Sdp::parse(input)
+        .unwrap()
+        .rewrite(&rewrite_for(false, 30000))
+        .write();
+    assert_eq!(
+        out,
+        "v=0\r\no=- 1545997027 1 IN IP4 198.51.100.1\r\ns=tester\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+m=audio 30000 RTP/AVP 0\r\nc=IN IP4 127.0.0.1\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\na=rtcp:30001\r\n\
+m=application 0 RTP/AVP 124\r\nm=application 0 * \r\n"
+    );
 }
