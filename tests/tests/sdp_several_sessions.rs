@@ -88,7 +88,10 @@ fn several_sessions_in_one_body() {
         .to_owned();
     let (text, to_a) = ports_out(&answer);
     assert_eq!(text.matches("v=0\n").count(), 2, "{answer}");
-    assert!(text.contains(" 5 IN IP4") && text.contains(" 6 IN IP4"), "{answer}");
+    assert!(
+        text.contains(" 5 IN IP4") && text.contains(" 6 IN IP4"),
+        "{answer}"
+    );
 
     // Media of both sessions flows, each on its own pair of ports.
     let engine = |port: u16| -> SocketAddr { ([127, 0, 0, 1], port).into() };

@@ -108,6 +108,9 @@ pub struct Replace {
     /// `zero-address`: replace a c=0.0.0.0 (old-style hold) with the engine's address;
     /// without it the zero address is passed on.
     pub zero_address: bool,
+    /// `session-connection`: always rewrite the session-level c= (without it, as in rtpengine
+    /// 10.5, only when a media section of that session has no c= of its own).
+    pub session_connection: bool,
 }
 
 /// `rtcp-mux` list entries.

@@ -199,8 +199,7 @@ impl Fields {
                 r.force_increment_sdp_ver = true
             }
             b"zero address" => r.zero_address = true,
-            // Obsolete: c= is always rewritten. Kamailio configs still send it.
-            b"session connection" => {}
+            b"session connection" => r.session_connection = true,
             _ => self.unknown_flags.push(format!("replace-{}", lossy(item))),
         }
     }

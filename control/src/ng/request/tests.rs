@@ -324,7 +324,7 @@ fn kamailio_offer() {
     assert_eq!(oa.record_call, Some(true));
     assert_eq!(oa.direction, vec!["internal".to_string()]);
     assert!(oa.flags.trust_address);
-    assert!(oa.replace.origin);
+    assert!(oa.replace.origin && oa.replace.session_connection);
     assert_eq!(oa.transport_protocol.as_deref(), Some("RTP/AVP"));
     assert_eq!(oa.received_from, Some(IpAddr::from([127, 0, 0, 1])));
 }

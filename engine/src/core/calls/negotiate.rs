@@ -561,6 +561,7 @@ impl Calls {
             media,
             loop_protect: req.flags.loop_protect,
             strip_extmap: req.flags.strip_extmap,
+            session_connection: req.replace.session_connection,
         }
     }
 }

@@ -454,6 +454,7 @@ impl Calls {
             media,
             loop_protect: false,
             strip_extmap: false,
+            session_connection: true,
         };
         let mut out = src.rewrite_with_marker(&rewrite, &self.loop_marker);
         if rewrite
@@ -871,6 +872,7 @@ impl Calls {
             media,
             loop_protect: false,
             strip_extmap: false,
+            session_connection: true,
         };
         let mut out = answer.rewrite_with_marker(&rewrite, &self.loop_marker);
         if rewrite

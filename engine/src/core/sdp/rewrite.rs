@@ -54,6 +54,10 @@ pub struct SdpRewrite {
     pub loop_protect: bool,
     /// Remove `a=extmap` lines (flag `strip extmap`); rtpengine keeps them otherwise.
     pub strip_extmap: bool,
+    /// Always rewrite a session-level c= (`replace: session-connection`). Without it a
+    /// session's c= is rewritten only when one of its m= sections has no c= of its own and
+    /// so uses it (rtpengine 10.5's rule); otherwise it is passed on as it came.
+    pub session_connection: bool,
 }
 
 /// Changes to the o= line (`replace: origin`, `origin-full`, `username`, `SDP version`).
@@ -256,8 +260,13 @@ impl Sdp {
     pub fn rewrite_with_marker(&self, rw: &SdpRewrite, marker: &str) -> Sdp {
         let strip_session_ice = rw.media.iter().any(|m| m.ice != IceRewrite::Keep);
         // rtpengine writes a session's c= from the stream of the session's first media.
-        let session_lines = |lines: &[Line], first_media: usize| {
+        let session_lines = |lines: &[Line], first_media: usize, end_media: usize| {
             let keep_zero = rw.media.get(first_media).is_some_and(|m| m.zero_address);
+            let media = self.media.get(first_media..end_media).unwrap_or_default();
+            let used_c = rw.session_connection
+                || media
+                    .iter()
+                    .any(|m| !m.lines.iter().any(|l| l.kind == b'c'));
             let mut out = Vec::with_capacity(lines.len() + 1);
             for line in lines {
                 let new = match (line.kind, line.attr()) {
@@ -266,7 +275,7 @@ impl Sdp {
                         Some(name) => Line::new(b's', name.clone()),
                         None => line.clone(),
                     },
-                    (b'c', _) => Line::new(
+                    (b'c', _) if used_c => Line::new(
                         b'c',
                         rewrite_connection(&line.value, rw.connection, keep_zero),
                     ),
@@ -289,13 +298,20 @@ impl Sdp {
             }
             out
         };
-        let session = session_lines(&self.session, 0);
+        let ends: Vec<usize> = self
+            .more_sessions
+            .iter()
+            .map(|s| s.first_media)
+            .chain([self.media.len()])
+            .collect();
+        let session = session_lines(&self.session, 0, ends[0]);
         let more_sessions = self
             .more_sessions
             .iter()
-            .map(|s| SubSession {
+            .zip(&ends[1..])
+            .map(|(s, &end)| SubSession {
                 first_media: s.first_media,
-                lines: session_lines(&s.lines, s.first_media),
+                lines: session_lines(&s.lines, s.first_media, end),
             })
             .collect();
 

@@ -27,6 +27,7 @@ fn rewrite_for(replace_origin: bool, port: u16) -> SdpRewrite {
         media: vec![MediaRewrite::new(engine(), port)],
         loop_protect: false,
         strip_extmap: false,
+        session_connection: false,
     }
 }
 
@@ -458,6 +459,7 @@ fn two_media(a: MediaRewrite, v: MediaRewrite) -> SdpRewrite {
         media: vec![a, v],
         loop_protect: false,
         strip_extmap: false,
+        session_connection: false,
     }
 }
 
@@ -544,6 +546,7 @@ fn ipv6_bridging() {
         }],
         loop_protect: false,
         strip_extmap: false,
+        session_connection: false,
     };
     let out = rewrite_text(EX2_OFFER, &rw);
     assert_eq!(
@@ -602,14 +605,19 @@ a=rtcp:30001
 "
         )
     );
-    // replace zero-address: the engine address goes in
+    // replace zero-address: the engine address goes in (the session c= only with
+    // replace session-connection, since the one section has its own c=)
     let mut rw = rewrite_for(true, 30000);
     rw.media[0].zero_address = false;
     let replaced = Sdp::parse(&crlf(input)).unwrap().rewrite(&rw);
-    assert_eq!(replaced.connection_address(), Some(engine()));
+    assert_eq!(replaced.connection_address(), Some(ip("0.0.0.0")));
     assert_eq!(replaced.media_connection(0), Some(engine()));
+    rw.session_connection = true;
+    let replaced = Sdp::parse(&crlf(input)).unwrap().rewrite(&rw);
+    assert_eq!(replaced.connection_address(), Some(engine()));
     // zero kept across families: written as the engine family's zero
     let mut rw6 = rewrite_for(false, 30000);
+    rw6.session_connection = true;
     rw6.connection = ip("::1");
     rw6.media[0].address = ip("::1");
     let bridged = Sdp::parse(&crlf(input)).unwrap().rewrite(&rw6);
@@ -853,6 +861,7 @@ fn origin_session_name_and_loop_marker() {
         media: vec![MediaRewrite::new(engine(), 30030)],
         loop_protect: true,
         strip_extmap: false,
+        session_connection: false,
     };
     let sdp = Sdp::parse(&crlf(EX2_OFFER)).unwrap();
     let out = sdp.rewrite(&rw);
@@ -1055,6 +1064,33 @@ c=IN IP4 1.2.3.5
     let bare = "v=0\no=- 1 1 IN IP4 1.2.3.4\ns=-\nt=0 0\nm=message 28000 TCP/MSRP *\n";
     let out = rewrite_text(bare, &rewrite_for(false, 30000));
     assert!(out.ends_with("m=message 28000 TCP/MSRP *\r\n"), "{out}");
+}
+
+/// rtpengine 10.5 rewrites a session c= only when a section of that session has no c= of
+/// its own (its test "missing codec in re-invite"), or with `replace: session-connection`.
+#[test]
+fn session_connection_only_when_used() {
+    let input = "v=0
+o=dev 5418 9648 IN IP4 8.8.8.60
+s=SIP Call
+c=IN IP4 8.8.8.60
+t=0 0
+m=audio 6004 RTP/AVP 0
+c=IN IP4 8.8.8.60
+";
+    let mut rw = rewrite_for(false, 30000);
+    let out = Sdp::parse(&crlf(input)).unwrap().rewrite(&rw);
+    assert_eq!(out.session[3], Line::new(b'c', "IN IP4 8.8.8.60"));
+    assert_eq!(out.media_connection(0), Some(engine()));
+    rw.session_connection = true;
+    let out = Sdp::parse(&crlf(input)).unwrap().rewrite(&rw);
+    assert_eq!(out.session[3], Line::new(b'c', "IN IP4 127.0.0.1"));
+    // A section without c= uses the session's: rewritten.
+    let input = format!("{input}m=video 0 RTP/AVP 96\n");
+    let out = Sdp::parse(&crlf(&input))
+        .unwrap()
+        .rewrite(&rewrite_for(false, 30000));
+    assert_eq!(out.session[3], Line::new(b'c', "IN IP4 127.0.0.1"));
 }
 
 /// rtpengine's test "GH #1461": rejected sections without formats pass untouched, a space
