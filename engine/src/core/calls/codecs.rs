@@ -220,10 +220,20 @@ pub(super) fn offer(
     let mask = [specs(&opts.mask), specs(&opts.consume)].concat();
     let ignore = specs(&opts.ignore);
     let strip_all = has_all(&strip);
+    let strip_full = strip
+        .iter()
+        .any(|s| s.clock.is_none() && s.name.eq_ignore_ascii_case("full"));
     let mask_all = has_all(&mask);
 
     let mut surviving = Vec::new();
     let mut kept = Vec::new();
+    // Clock rates the options touched (rtpengine's codec tracker): only there do stray
+    // telephone-events go (and new ones come); touching a supplemental codec, or `all`,
+    // touches every rate.
+    let mut touched = Touched {
+        all: strip_all || mask_all,
+        rates: Vec::new(),
+    };
     for c in codecs {
         if any_matches(&ignore, c) {
             surviving.push(c.clone());
@@ -233,14 +243,21 @@ pub(super) fn offer(
         // `strip: [all]` spares codecs named in `offer`/`except`, and those named in
         // `mask`/`consume`: hidden from B, the offerer may still send them
         // (`consume: [CN]` with `strip: [all]` still answers the offerer with CN).
-        let stripped = any_matches(&strip, c)
+        // A codec named in `offer` is put back after a `strip` that named it
+        // (rtpengine's `codec_store_offer` re-adds stripped codecs).
+        let stripped = (any_matches(&strip, c) && !any_matches(&reorder, c))
             || (strip_all && !is_event(c) && !any_matches(&keep, c) && !any_matches(&mask, c));
+        if stripped || any_matches(&strip, c) {
+            touched.touch(c);
+        }
         if stripped {
             continue;
         }
         surviving.push(c.clone());
         let masked = any_matches(&mask, c) || (mask_all && !is_event(c));
-        if !masked {
+        if masked {
+            touched.touch(c);
+        } else {
             kept.push(c.clone());
         }
     }
@@ -319,16 +336,29 @@ pub(super) fn offer(
         {
             continue;
         }
-        let pt = match candidate.pt {
-            pt if pt < DYNAMIC_PT_MIN && !used.contains(&pt) => pt,
-            _ => match free_pt(&used) {
-                Some(pt) => pt,
-                None => continue,
-            },
+        // A codec the offerer has (masked or stripped) comes back as the offerer wrote it,
+        // under its number (rtpengine's `codec_store_transcode` re-adds it from the
+        // original list), unless `strip: [full]` asked for fresh ones.
+        let original = codecs
+            .iter()
+            .find(|c| same_codec(c, &candidate))
+            .filter(|_| !strip_full);
+        let candidate = match original {
+            Some(c) => c.clone(),
+            None => {
+                let pt = match candidate.pt {
+                    pt if pt < DYNAMIC_PT_MIN && !used.contains(&pt) => pt,
+                    _ => match free_pt(&used) {
+                        Some(pt) => pt,
+                        None => continue,
+                    },
+                };
+                used.push(pt);
+                SdpCodec { pt, ..candidate }
+            }
         };
-        used.push(pt);
         let rate = candidate.clock_rate;
-        added.push(SdpCodec { pt, ..candidate });
+        added.push(candidate);
         let have_event_at_rate = events
             .iter()
             .chain(&added)
@@ -369,13 +399,17 @@ pub(super) fn offer(
             }
         }
     }
-    // telephone-event only goes with audio of its clock rate.
+    // telephone-event only goes with audio of its clock rate, where the options touched
+    // that rate (an offerer's event at a rate nothing was done to passes as it came).
+    touched.rates.extend(added.iter().map(|c| c.clock_rate));
     let rates: Vec<u32> = primary
         .iter()
         .chain(added.iter().filter(|c| !is_event(c)))
         .map(|c| c.clock_rate)
         .collect();
-    events.retain(|e| rates.contains(&e.clock_rate) || any_matches(&ignore, e));
+    events.retain(|e| {
+        rates.contains(&e.clock_rate) || !touched.rate(e.clock_rate) || any_matches(&ignore, e)
+    });
     primary.append(&mut added);
     primary.append(&mut events);
 
@@ -397,6 +431,26 @@ pub(super) fn offer(
         cn_added,
     };
     (edit, Some(state))
+}
+
+/// The clock rates an offer's codec options touched (rtpengine's `codec_tracker`).
+struct Touched {
+    all: bool,
+    rates: Vec<u32>,
+}
+
+impl Touched {
+    fn touch(&mut self, c: &SdpCodec) {
+        if is_supplemental(c) {
+            self.all = true;
+        } else {
+            self.rates.push(c.clock_rate);
+        }
+    }
+
+    fn rate(&self, rate: u32) -> bool {
+        self.all || self.rates.contains(&rate)
+    }
 }
 
 /// The SDP codec for a `transcode` entry, with the registry's name, rate, channels and

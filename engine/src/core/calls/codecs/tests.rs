@@ -599,16 +599,16 @@ fn added_codecs_avoid_used_payload_types() {
         ..Default::default()
     };
     let (edit, state) = offer(&offered, Some(20), &opts, Some(30), None);
-    // A's numbers stay reserved on B's side even for a stripped codec (A may still send
-    // PT 18), so the added G.729 gets a dynamic PT.
+    // A stripped codec named in `transcode` comes back under A's own number (rtpengine
+    // re-adds it from A's list); a new one gets the lowest number A does not use.
     assert_eq!(
         list(&edit.codecs.unwrap()),
         [
             "0:PCMU/8000",
             "96:iLBC/8000",
-            "98:G729/8000",
-            "99:opus/48000",
-            "100:telephone-event/48000",
+            "18:G729/8000",
+            "98:opus/48000",
+            "99:telephone-event/48000",
             "97:telephone-event/8000"
         ]
     );
@@ -616,6 +616,76 @@ fn added_codecs_avoid_used_payload_types() {
     let state = state.unwrap();
     assert_eq!(state.offerer.len(), 3);
     assert_eq!((state.offerer_ptime, state.ptime), (Some(20), Some(30)));
+}
+
+/// rtpengine's test "missing codec in re-invite": `mask: [all]` and `transcode` of codecs
+/// the offerer has give them back under the offerer's numbers; `strip` and `offer` of
+/// telephone-event keep the offerer's event.
+#[test]
+fn transcode_of_a_masked_codec_keeps_its_number() {
+    let offered = vec![
+        sdp_codec(0, "PCMU", 8000, None, None),
+        sdp_codec(8, "PCMA", 8000, None, None),
+        sdp_codec(3, "GSM", 8000, None, None),
+        sdp_codec(101, "telephone-event", 8000, None, Some("0-15")),
+    ];
+    let opts = CodecOptions {
+        mask: vec!["all".into()],
+        strip: vec!["telephone-event".into()],
+        transcode: vec!["PCMU".into(), "G722".into(), "t38".into()],
+        offer: vec!["telephone-event".into()],
+        ..Default::default()
+    };
+    let (edit, _) = offer(&offered, None, &opts, None, None);
+    assert_eq!(
+        list(&edit.codecs.unwrap()),
+        ["0:PCMU/8000", "9:G722/8000", "101:telephone-event/8000"]
+    );
+    // `strip: [full]` asks for fresh numbers.
+    let opts = CodecOptions {
+        strip: vec!["full".into()],
+        transcode: vec!["PCMA".into()],
+        ..Default::default()
+    };
+    let (edit, _) = offer(&offered[..2], None, &opts, None, None);
+    assert_eq!(list(&edit.codecs.unwrap())[0], "96:PCMA/8000");
+}
+
+/// rtpengine's test "re-invite with unsupported primary codec": a telephone-event at a rate
+/// no option touched (16000, with no audio codec at that rate) passes as the offerer wrote
+/// it; `strip: [all]` touches every rate and drops it.
+#[test]
+fn stray_event_at_an_untouched_rate_is_kept() {
+    let offered = vec![
+        sdp_codec(8, "PCMA", 8000, None, None),
+        sdp_codec(102, "telephone-event", 8000, None, Some("0-15")),
+        sdp_codec(101, "telephone-event", 16000, None, Some("0-15")),
+    ];
+    let opts = CodecOptions {
+        transcode: vec!["PCMA".into(), "G722".into(), "PCMU".into()],
+        ..Default::default()
+    };
+    let (edit, _) = offer(&offered, None, &opts, None, None);
+    assert_eq!(
+        list(&edit.codecs.unwrap()),
+        [
+            "8:PCMA/8000",
+            "9:G722/8000",
+            "0:PCMU/8000",
+            "102:telephone-event/8000",
+            "101:telephone-event/16000"
+        ]
+    );
+    let opts = CodecOptions {
+        strip: vec!["all".into()],
+        offer: vec!["PCMA".into()],
+        ..Default::default()
+    };
+    let (edit, _) = offer(&offered, None, &opts, None, None);
+    assert_eq!(
+        list(&edit.codecs.unwrap()),
+        ["8:PCMA/8000", "102:telephone-event/8000"]
+    );
 }
 
 #[test]
