@@ -344,7 +344,7 @@ impl Sdp {
         strip_extmap: bool,
     ) -> MediaSection {
         if section.m.passes_untouched() {
-            return self.untouched_media(section);
+            return self.untouched_media(idx, section);
         }
         let proto = rw
             .protocol
@@ -487,10 +487,10 @@ impl Sdp {
 
 impl Sdp {
     /// `section` as received; without a c= of its own it gets the session's original c=.
-    fn untouched_media(&self, section: &MediaSection) -> MediaSection {
+    fn untouched_media(&self, idx: usize, section: &MediaSection) -> MediaSection {
         let mut out = section.clone();
         let has_connection = section.lines.iter().any(|l| l.kind == b'c');
-        let session_connection = self.session.iter().find(|l| l.kind == b'c');
+        let session_connection = self.session_of(idx).iter().find(|l| l.kind == b'c');
         if let (false, Some(c)) = (has_connection, session_connection) {
             let at = out
                 .lines
