@@ -246,6 +246,8 @@ struct Layer {
     fast_path: Option<ngmedia_engine::core::config::FastPathMode>,
     /// `--dtmf-digit-delay` (ms).
     dtmf_digit_delay: Option<u32>,
+    /// `--endpoint-learning`.
+    endpoint_learning: Option<ngmedia_engine::core::latch::EndpointLearning>,
     log_level: Option<LevelFilter>,
     log_format: Option<LogFormat>,
     log_redact: Option<bool>,

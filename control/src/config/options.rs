@@ -21,6 +21,7 @@
 use std::path::PathBuf;
 
 use ngmedia_control::events::WebhookTarget;
+use ngmedia_engine::core::latch::EndpointLearning;
 use ngmedia_recordings::RecordingFormat;
 
 use super::parse::{
@@ -1230,7 +1231,22 @@ pub static OPTIONS: &[Opt] = &[
     ignored("audio-buffer-length", None, One("INT"), NOT_YET),
     ignored("audio-buffer-delay", None, One("INT"), NOT_YET),
     ignored("audio-player", None, One("MODE"), NOT_YET),
-    ignored("endpoint-learning", None, One("MODE"), NOT_YET),
+    opt(
+        "endpoint-learning",
+        None,
+        One("MODE"),
+        "How a party's address is learned from its packets: heuristic (prefer the SDP's \
+         address, confirm when the 3 s learning window ends), delayed (the last source seen \
+         in the window), immediate (the first packet's source) or off (the SDP address only). \
+         The ng `endpoint-learning` key overrides it per call. Default: heuristic.",
+        |l, v| {
+            l.endpoint_learning = Some(
+                EndpointLearning::parse(v)
+                    .ok_or_else(|| invalid("expected delayed, immediate, off or heuristic"))?,
+            );
+            Ok(())
+        },
+    ),
     ignored("jitter-buffer", None, One("INT"), DTX),
     ignored("jb-clock-drift", None, Flag, DTX),
     ignored("jb-adaptive", None, Flag, DTX),

@@ -97,6 +97,10 @@ impl Settings {
                 .dtmf_digit_delay
                 .or(file.dtmf_digit_delay)
                 .unwrap_or(ngmedia_engine::core::dtmf_security::DEFAULT_DIGIT_DELAY_MS),
+            endpoint_learning: cli
+                .endpoint_learning
+                .or(file.endpoint_learning)
+                .unwrap_or(defaults.endpoint_learning),
         };
         validate(&engine)?;
         if let Some(unspecified) = engine.interfaces.iter().find(|i| i.local.is_unspecified()) {

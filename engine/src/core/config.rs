@@ -52,6 +52,9 @@ pub struct EngineConfig {
     /// Longest pause (ms) between two digits of a DTMF trigger before the match starts
     /// over (rtpengine `--dtmf-digit-delay`, default 2500).
     pub dtmf_digit_delay_ms: u32,
+    /// How parties' addresses are learned from their packets unless an offer/answer says
+    /// otherwise (rtpengine `--endpoint-learning`, `heuristic` by default as there).
+    pub endpoint_learning: crate::core::latch::EndpointLearning,
 }
 
 /// Whether established plain RTP streams are forwarded by the eBPF program in the kernel
@@ -112,6 +115,7 @@ impl Default for EngineConfig {
             dtmf_log_dest: None,
             fast_path: FastPathMode::Off,
             dtmf_digit_delay_ms: crate::core::dtmf_security::DEFAULT_DIGIT_DELAY_MS,
+            endpoint_learning: Default::default(),
         }
     }
 }

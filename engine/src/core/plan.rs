@@ -13,6 +13,7 @@ use std::sync::Arc;
 use super::config::Interface;
 use super::dtls::{DtlsIdentity, DtlsKeys, DtlsRole, Fingerprint};
 use super::dtmf_inject::{DtmfDigit, InjectTarget};
+use super::latch::EndpointLearning;
 use super::media_control::StreamControl;
 use super::srtp::SrtpSuite;
 use super::stats::{PacketTotals, StreamStats};
@@ -51,6 +52,10 @@ pub struct LatchPolicy {
     pub strict_source: bool,
     /// After latching, move to a new source when one appears (`media-handover`).
     pub handover: bool,
+    /// The learning algorithm for this stream (ng `endpoint-learning`); `None`: the
+    /// daemon's `--endpoint-learning`.
+    #[serde(default)]
+    pub learning: Option<EndpointLearning>,
 }
 
 impl Default for LatchPolicy {
@@ -59,6 +64,7 @@ impl Default for LatchPolicy {
             learn: true,
             strict_source: false,
             handover: false,
+            learning: None,
         }
     }
 }

@@ -132,6 +132,9 @@ pub struct Flags {
     pub asymmetric: bool,
     pub strict_source: bool,
     pub media_handover: bool,
+    /// `endpoint-learning` (key, or an `endpoint-learning-…` flag): how this party's
+    /// address is learned; `None`: the daemon's `--endpoint-learning`.
+    pub endpoint_learning: Option<crate::core::latch::EndpointLearning>,
     pub port_latching: bool,
     pub no_port_latching: bool,
     /// `trickle ICE`: announce trickle ICE toward the receiver of an offer.

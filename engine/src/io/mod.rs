@@ -174,7 +174,7 @@ pub struct IoOptions {
 impl Default for IoOptions {
     fn default() -> Self {
         IoOptions {
-            learning: EndpointLearning::Delayed,
+            learning: EndpointLearning::default(),
             socket_buffer: DEFAULT_SOCKET_BUFFER,
             backend: Backend::Auto,
         }
@@ -279,9 +279,14 @@ impl MediaWorkers {
         }
     }
 
-    /// Start `config.workers` threads (0 = one per core) with default [`IoOptions`].
+    /// Start `config.workers` threads (0 = one per core) with default [`IoOptions`] but the
+    /// configured endpoint learning.
     pub fn start(config: &EngineConfig) -> io::Result<Arc<MediaWorkers>> {
-        Self::start_with(config, IoOptions::default())
+        let options = IoOptions {
+            learning: config.endpoint_learning,
+            ..IoOptions::default()
+        };
+        Self::start_with(config, options)
     }
 
     pub fn start_with(config: &EngineConfig, options: IoOptions) -> io::Result<Arc<MediaWorkers>> {

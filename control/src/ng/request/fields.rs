@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use ngmedia_engine::core::latch::EndpointLearning;
 use ngmedia_engine::core::media_control::BlockDtmf;
 use ngmedia_engine::core::request::{DtlsMode, Family, FlowSet, IceLite, MediaEcho, MediaSource};
 
@@ -32,7 +33,6 @@ const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"sip message type",
     b"sip code",
     b"template",
-    b"endpoint learning",
     b"to call id",
     b"repacketize",
     b"recording meta data",
@@ -186,6 +186,10 @@ impl Fields {
             },
             b"moh" => match moh_options(value) {
                 Some(m) => self.oa.moh = Some(m),
+                None => self.invalid(raw_key, value),
+            },
+            b"endpoint learning" => match value.as_str().and_then(EndpointLearning::parse) {
+                Some(l) => self.oa.flags.endpoint_learning = Some(l),
                 None => self.invalid(raw_key, value),
             },
             b"flags" => {

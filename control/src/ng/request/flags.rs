@@ -1,6 +1,7 @@
 //! The `flags` list and the offer/answer option lists (`replace`, `rtcp-mux`, `SDES`,
 //! `OSRTP`, `ICE`, codec lists) stored in `Fields`.
 
+use ngmedia_engine::core::latch::EndpointLearning;
 use ngmedia_engine::core::request::{BlockDtmfOptions, IceMode};
 
 use super::values::{lossy, normalize};
@@ -41,13 +42,7 @@ const UNSUPPORTED_FLAGS: &[&[u8]] = &[
 ];
 
 /// Prefix flags (`codec-strip-PCMU`, `SDES-no-…`) whose features this build does not act on.
-const UNSUPPORTED_FLAG_PREFIXES: &[&[u8]] = &[
-    b"bundle ",
-    b"endpoint learning ",
-    b"dtls ",
-    b"extmap ",
-    b"ice lite ",
-];
+const UNSUPPORTED_FLAG_PREFIXES: &[&[u8]] = &[b"bundle ", b"dtls ", b"extmap ", b"ice lite "];
 
 const TRANSPORT_PROTOCOLS: &[&[u8]] = &[
     b"rtp/avp",
@@ -84,6 +79,15 @@ impl Fields {
             b"strict source" => f.strict_source = true,
             b"media handover" => f.media_handover = true,
             b"port latching" => f.port_latching = true,
+            n if n.starts_with(b"endpoint learning ") => {
+                match std::str::from_utf8(&raw[18..])
+                    .ok()
+                    .and_then(EndpointLearning::parse)
+                {
+                    Some(l) => f.endpoint_learning = Some(l),
+                    None => self.unknown_flags.push(lossy(raw)),
+                }
+            }
             b"trickle ice" => f.trickle_ice = true,
             // ngmedia keeps its ports for ICE endpoints too, takes an unseen answering to-tag
             // as an alias, and learns nothing `reset` would undo: recorded, not acted on.

@@ -810,3 +810,51 @@ fn block_dtmf_trigger_and_frequency_list() {
     };
     assert_eq!((o.frequency, o.frequencies), (Some(300), vec![300, 500]));
 }
+
+#[test]
+fn endpoint_learning_key_and_flags() {
+    use ngmedia_engine::core::latch::EndpointLearning;
+    let with = |f: &dyn Fn(&mut crate::bencode::DictWriter<'_>)| {
+        let body = build(|d| {
+            d.str("command", "offer")
+                .str("sdp", "v=0")
+                .str("call-id", "c")
+                .str("from-tag", "f");
+            f(d);
+        });
+        parse(&body).unwrap()
+    };
+    let learning = |req: &NgRequest| match &req.command {
+        Command::Offer(oa) => oa.flags.endpoint_learning,
+        other => panic!("not an offer: {other:?}"),
+    };
+    let req = with(&|d| {
+        d.str("endpoint-learning", "immediate");
+    });
+    assert_eq!(learning(&req), Some(EndpointLearning::Immediate));
+    for (flag, want) in [
+        ("endpoint-learning-off", EndpointLearning::Off),
+        ("endpoint-learning-no-learning", EndpointLearning::Off),
+        ("endpoint_learning_heuristic", EndpointLearning::Heuristic),
+        ("endpoint-learning=delayed", EndpointLearning::Delayed),
+    ] {
+        let req = with(&|d| {
+            d.list("flags", |l| {
+                l.str(flag);
+            });
+        });
+        assert_eq!(learning(&req), Some(want), "{flag}");
+        assert!(req.unknown_flags.is_empty() && req.invalid.is_empty());
+    }
+    let req = with(&|d| {
+        d.str("endpoint-learning", "sometimes");
+    });
+    assert_eq!(learning(&req), None);
+    assert_eq!(req.invalid, vec!["endpoint-learning=sometimes"]);
+    let req = with(&|d| {
+        d.list("flags", |l| {
+            l.str("endpoint-learning-sometimes");
+        });
+    });
+    assert_eq!(req.unknown_flags, vec!["endpoint-learning-sometimes"]);
+}

@@ -346,6 +346,11 @@ impl Calls {
             learn: !flags.asymmetric,
             strict_source: flags.strict_source,
             handover: flags.media_handover,
+            learning: Some(
+                flags
+                    .endpoint_learning
+                    .unwrap_or(self.config.endpoint_learning),
+            ),
         };
         let leg = call.leg_mut(from);
         if let Some(l) = &req.label {

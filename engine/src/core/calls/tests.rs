@@ -556,6 +556,31 @@ fn asymmetric_and_strict_flags_reach_the_plan() {
 }
 
 #[test]
+fn endpoint_learning_comes_from_the_request_else_the_daemon() {
+    use crate::core::latch::EndpointLearning;
+    let media = Arc::new(FakeMedia::default());
+    let config = EngineConfig {
+        endpoint_learning: EndpointLearning::Delayed,
+        ..Default::default()
+    };
+    let mut calls = calls_with(media.clone(), config);
+    let clock = Clock::new();
+    calls
+        .offer(&offer_req("c1", "A", OFFER_B), clock.now())
+        .unwrap();
+    let mut req = offer_req("c2", "A", OFFER_B);
+    req.flags.endpoint_learning = Some(EndpointLearning::Off);
+    calls.offer(&req, clock.now()).unwrap();
+    let learning = |call: &str| {
+        let plan = media.plan(calls.calls[call].key);
+        let a_rtp = plan.streams.iter().find(|s| s.expected.is_some()).unwrap();
+        a_rtp.latch.learning
+    };
+    assert_eq!(learning("c1"), Some(EndpointLearning::Delayed));
+    assert_eq!(learning("c2"), Some(EndpointLearning::Off));
+}
+
+#[test]
 fn query_reports_counters_per_party() {
     let media = Arc::new(FakeMedia::default());
     let mut calls = calls_with(media, EngineConfig::default());

@@ -41,8 +41,9 @@ use stun::answer_stun;
 
 use crate::core::dtmf_inject::DtmfInjector;
 use crate::core::dtmf_security::{DtmfGuard, GuardVerdict};
-use crate::core::latch::{Latch, LatchVerdict};
+use crate::core::latch::{Latch, LatchVerdict, Proof};
 use crate::core::media_control::{ControlVerdict, PayloadKind, StreamControl};
+use crate::core::pii::Pii;
 use crate::core::plan::{IceCredentials, PortKey};
 use crate::core::player::{OutLine, Player};
 use crate::core::rtp::{classify, strip_rtcp_feedback, PacketKind, RtpHeader};
@@ -365,8 +366,11 @@ pub(crate) fn handle<S: Slot>(
             None => Verdict::Drop(DropReason::Malformed),
         };
     }
-    // What goes to the party leaves from where it was last heard.
-    entry.heard_on(arrived);
+    // What goes to the party leaves from where it was last heard (the party: a stranger's
+    // packet relayed without moving the latch does not choose our socket either).
+    if src.is_some() && src == entry.latch.learned() {
+        entry.heard_on(arrived);
+    }
     if entry.has_copies() {
         let kind = if route == Route::Transcode {
             CopyKind::Ingress
@@ -413,6 +417,54 @@ pub(crate) fn handle<S: Slot>(
     match protect(sink_entry, route, buf, len) {
         Ok(len) => Verdict::Forward { via, to, len },
         Err(reason) => Verdict::Drop(reason),
+    }
+}
+
+/// A packet from a source the latch refuses (strict source): one line per stream per
+/// minute at most, with how many were refused since the last one.
+#[cold]
+fn log_refusal(entry: &mut Stream, src: SocketAddr, now_ms: u64) {
+    if let Some(refused) = entry.latch.note_refusal(now_ms) {
+        tracing::info!(
+            port = entry.key.0,
+            local = %entry.local,
+            source = %Pii(src),
+            party = %Pii(OptAddr(entry.latch.learned())),
+            refused,
+            "media from a source other than the party's dropped (source_mismatch)"
+        );
+    }
+}
+
+/// A confirmed latch moved: the party proved itself from a new address (SRTP) or
+/// `media-handover` follows it. Rate-limited like refusals (a handover flip-flop must not
+/// flood the log).
+#[cold]
+fn log_move(entry: &mut Stream, to: SocketAddr, proof: Proof, now_ms: u64) {
+    if entry.latch.note_move(now_ms) {
+        let why = match proof {
+            Proof::Authenticated => "authenticated SRTP",
+            Proof::None => "media-handover",
+        };
+        tracing::info!(
+            port = entry.key.0,
+            local = %entry.local,
+            party = %Pii(to),
+            why,
+            "party's media address moved"
+        );
+    }
+}
+
+/// An address or `-` for logs.
+struct OptAddr(Option<SocketAddr>);
+
+impl std::fmt::Display for OptAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(a) => a.fmt(f),
+            None => f.write_str("-"),
+        }
     }
 }
 
@@ -490,10 +542,25 @@ fn inspect(
             }
         }
     };
-    match entry.latch.on_packet(src, now.mono_ms) {
+    // Only the party can produce SRTP that authenticates: such a packet may move the latch.
+    let proof = if entry.srtp_in.is_some() {
+        Proof::Authenticated
+    } else {
+        Proof::None
+    };
+    let was_confirmed = entry.latch.confirmed();
+    match entry.latch.on_packet(src, now.mono_ms, proof) {
         LatchVerdict::Accept => {}
-        LatchVerdict::AcceptAndLatched(addr) => entry.stats.set_endpoint(Some(addr)),
-        LatchVerdict::Drop(reason) => return Err(Drop(reason)),
+        LatchVerdict::AcceptAndLatched(addr) => {
+            entry.stats.set_endpoint(Some(addr));
+            if was_confirmed {
+                log_move(entry, addr, proof, now.mono_ms);
+            }
+        }
+        LatchVerdict::Drop(reason) => {
+            log_refusal(entry, src, now.mono_ms);
+            return Err(Drop(reason));
+        }
     }
     let rtp = route == Route::Rtp;
     (entry.stats.quality).record(counters, &pkt[..plain_len], rtp, now.mono_us, now.wall_ms);
