@@ -78,7 +78,6 @@ fn rtpengine_command_line_starts_and_answers_ng() {
         .wait_for_log("accepted and ignored", Duration::from_secs(2))
         .expect("a warning naming the ignored options");
     for name in [
-        "--table",
         "--listen-cli",
         "--listen-udp",
         "--log-facility",
@@ -96,6 +95,8 @@ fn rtpengine_command_line_starts_and_answers_ng() {
     // Acting options act: the debug level (-L 7) and the pid file (-p); -T (tos) and
     // --silence-detect act too.
     assert!(!warning.contains("--tos"), "{warning}");
+    // `--table -1` is the fast path's off switch.
+    assert!(!warning.contains("--table"), "{warning}");
     assert!(!warning.contains("--silence-detect"), "{warning}");
     assert!(log.contains("DEBUG"), "{log}");
     let pid = std::fs::read_to_string(&pidfile).expect("pid file written");
@@ -175,9 +176,11 @@ fn rtpengine_conf_values_map_with_a_note_and_ignored_keys_are_named_once() {
         .filter(|l| l.contains("ignoring keys"))
         .collect();
     assert_eq!(ignored.len(), 1, "{log}");
-    for key in ["table", "no-fallback", "log-facility", "graphite-prefix"] {
+    for key in ["no-fallback", "log-facility", "graphite-prefix"] {
         assert!(ignored[0].contains(key), "{key}: {}", ignored[0]);
     }
+    // `table` sets the fast path (a table number is `auto`, -1 off).
+    assert!(!ignored[0].contains("table"), "{}", ignored[0]);
     assert!(log.contains("recording-format=eth"), "{log}");
     assert!(log.contains("log-format=parsable"), "{log}");
     assert!(daemon

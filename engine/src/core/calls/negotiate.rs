@@ -390,8 +390,8 @@ impl Calls {
             media.mid = section.mid().map(str::to_owned);
             // `a=rtcp` naming the RTP port itself multiplexes too (rtpengine's SDP parser),
             // except a trickle-ICE placeholder (port 9 on 0.0.0.0).
-            let trickle_placeholder = section.m.port == 9
-                && sdp.media_connection(i).is_some_and(|a| a.is_unspecified());
+            let trickle_placeholder =
+                section.m.port == 9 && sdp.media_connection(i).is_some_and(|a| a.is_unspecified());
             media.sdp_rtcp_mux = section.rtcp_mux()
                 || (section.m.port != 0
                     && !trickle_placeholder
