@@ -1,7 +1,7 @@
 //! G.722 (ITU-T G.722, 64 kbit/s sub-band ADPCM) through the system `libspandsp`.
 //!
 //! rtpengine runs G.722 through libavcodec; spandsp's coder was chosen here by measurement
-//! (README, "G.722"): both produce the same bitstream and the same decoded samples for the
+//! (docs/transcoding.md, "G.722"): both produce the same bitstream and the same decoded samples for the
 //! same input (bit-exact), libavcodec is about 10 % faster per frame, but it hands out
 //! reference-counted frames and packets that it allocates per call, while spandsp encodes
 //! and decodes straight into the caller's buffers, which the packet path needs. Debian ships

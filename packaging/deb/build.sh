@@ -31,6 +31,7 @@ install -D -m 0644 "$HERE/ngmedia.service" "$STAGE/lib/systemd/system/ngmedia.se
 install -D -m 0644 samples/ngmedia.toml "$STAGE/etc/ngmedia/ngmedia.toml"
 DOC=$STAGE/usr/share/doc/ngmedia
 install -D -m 0644 README.md "$DOC/README.md"
+for page in docs/*.md; do install -D -m 0644 "$page" "$DOC/$page"; done
 install -D -m 0644 samples/kamailio-rtpengine.cfg "$DOC/examples/kamailio-rtpengine.cfg"
 install -D -m 0644 samples/rtpengine.conf "$DOC/examples/rtpengine.conf"
 install -D -m 0644 "$HERE/copyright" "$DOC/copyright"

@@ -55,7 +55,7 @@ impl Cli {
             )
             .after_help(
                 "Timeouts are in seconds. `ngmedia --help` also lists the rtpengine options that \
-                 are accepted and ignored. See README.md for the configuration file formats.",
+                 are accepted and ignored. See docs/configuration.md for the configuration file formats.",
             )
             .disable_version_flag(true)
             // rtpengine (GLib) lets a repeated option override the earlier value.

@@ -1,6 +1,7 @@
 //! The option table: every option ngmedia takes, on the command line and in a configuration
 //! file, in one place. `--help`, the command-line parser (`cli`), the file reader (`file`) and
-//! the README's option list are all checked against it, so they cannot drift apart.
+//! the option list in docs/configuration.md are all checked against it, so they cannot drift
+//! apart.
 //!
 //! The table holds ngmedia's own options and every option rtpengine (10.5 and current) has, so
 //! an rtpengine command line or rtpengine.conf works unchanged. An option either
@@ -12,8 +13,8 @@
 //!
 //! To make an ignored rtpengine option act: add a field to [`Layer`], replace its
 //! `ignored(…)` entry with an `Opt { action: Action::Set(|l, v| …), … }` (its help text goes
-//! to `--help`; add the option to the README's Options table), then read the field in
-//! `resolve`. The file key and the command-line flag then both work.
+//! to `--help`; add the option to the Options table of docs/configuration.md), then read the
+//! field in `resolve`. The file key and the command-line flag then both work.
 //!
 //! Short options are rtpengine's own (its source, which differs from its manual in places:
 //! `-T` is `--tos`, `-N` is `--listen-tcp-ng`, `-G` is `--graphite-interval`).

@@ -958,15 +958,22 @@ fn every_option_is_a_flag_and_a_file_key() {
 }
 
 #[test]
-fn readme_documents_every_acting_option() {
-    let readme = include_str!("../../../README.md");
+fn docs_document_every_acting_option() {
+    let docs_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let mut docs = String::new();
+    for entry in std::fs::read_dir(&docs_dir).expect("docs/ exists") {
+        let path = entry.expect("docs/ entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            docs.push_str(&std::fs::read_to_string(&path).expect("readable page"));
+        }
+    }
     for opt in OPTIONS {
         if matches!(opt.action, Action::Ignore(_)) {
             continue;
         }
         assert!(
-            readme.contains(&format!("`--{}", opt.long)),
-            "README.md does not document --{}",
+            docs.contains(&format!("`--{}", opt.long)),
+            "no page of docs/ documents --{}",
             opt.long
         );
     }

@@ -55,7 +55,7 @@
 //!
 //! * Opus is encoded at [`OPUS_DEFAULT_BITRATE`] unless the plan gives a bitrate, with the
 //!   complexity [`opus_complexity`] picks for it; both were chosen by measuring PESQ against
-//!   CPU (README, "Transcoding performance").
+//!   CPU (docs/performance.md, "Transcoding performance").
 //!
 //! Everything a packet needs (codec state, PCM FIFO, scratch and the output queue) is
 //! allocated in [`Transcoder::new`]; the packet path allocates nothing.

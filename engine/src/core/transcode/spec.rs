@@ -6,7 +6,7 @@ use ngmedia_codecs::{Codec, CodecError};
 /// Opus bitrate when neither `codec: {set: [opus/…/BITRATE]}` nor the receiver's
 /// `maxaveragebitrate` gives one: rtpengine's default, and where PESQ stops improving
 /// (narrowband speech, complexity 5: 3.04 at libopus' own 11 kbit/s, 3.56 at 16, 3.69 at
-/// 24, 3.73 at 32; see the README's transcoding measurements).
+/// 24, 3.73 at 32; see the transcoding measurements in docs/performance.md).
 pub const OPUS_DEFAULT_BITRATE: u32 = 32_000;
 
 /// Opus encoder complexity for a bitrate, chosen by PESQ against CPU (`bench/pesq.sh
