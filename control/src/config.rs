@@ -22,6 +22,8 @@ mod file;
 mod interfaces;
 mod options;
 mod parse;
+#[cfg(test)]
+mod reference;
 mod resolve;
 
 use std::fmt;

@@ -1,7 +1,7 @@
 //! The option table: every option ngmedia takes, on the command line and in a configuration
 //! file, in one place. `--help`, the command-line parser (`cli`), the file reader (`file`) and
-//! the option list in docs/configuration.md are all checked against it, so they cannot drift
-//! apart.
+//! the option reference in docs/configuration.md are all made from it or checked against it,
+//! so they cannot drift apart.
 //!
 //! The table holds ngmedia's own options and every option rtpengine (10.5 and current) has, so
 //! an rtpengine command line or rtpengine.conf works unchanged. An option either
@@ -12,9 +12,12 @@
 //! - is used **before** the layers exist (`Action::Startup`: config file, version, codecs).
 //!
 //! To make an ignored rtpengine option act: add a field to [`Layer`], replace its
-//! `ignored(…)` entry with an `Opt { action: Action::Set(|l, v| …), … }` (its help text goes
-//! to `--help`; add the option to the Options table of docs/configuration.md), then read the
-//! field in `resolve`. The file key and the command-line flag then both work.
+//! `ignored(…)` entry with an `Opt { action: Action::Set(|l, v| …), … }`, then read the field
+//! in `resolve`. The file key and the command-line flag then both work. Its help text goes to
+//! `--help` and to the option reference of docs/configuration.md, which is rendered from this
+//! table (`reference.rs`; a new option is listed under the section that names it there, else
+//! under "Other options"): run `NGMEDIA_WRITE_DOCS=1 cargo test -p ngmedia-control
+//! configuration_reference` to rewrite the page; the test fails while it is stale.
 //!
 //! Short options are rtpengine's own (its source, which differs from its manual in places:
 //! `-T` is `--tos`, `-N` is `--listen-tcp-ng`, `-G` is `--graphite-interval`).
@@ -243,9 +246,12 @@ pub static OPTIONS: &[Opt] = &[
         Many("[NAME/]ADDR[!ADV]"),
         "Media interface: ADDR, NAME/ADDR, optionally with !ADVERTISED for 1:1 NAT \
          (e.g. `pub/203.0.113.1!198.51.100.1`, `2001:db8::5`). ADDR may also be a network \
-         device (`eth0`: its IPv4 and IPv6 addresses), `any` (every address of every device \
-         but loopback) or a host name. Repeat for several interfaces; the name (default \
-         `default`) is what `direction` selects. Default: 127.0.0.1.",
+         device (`eth0`: its IPv4 and IPv6 addresses, link-local ones left out, as if each had \
+         its own --interface), `any` (every address of every device that is up but loopback) \
+         or a host name (resolved once at start-up); !ADVERTISED then applies to the \
+         addresses of its own family. Repeat for several interfaces; the name (default \
+         `default`) is what the ng `direction` and `interface` keys select. Given on the \
+         command line, the list replaces the file's whole list. Default: 127.0.0.1.",
         |l, v| {
             l.interfaces
                 .get_or_insert_with(Vec::new)
@@ -258,7 +264,7 @@ pub static OPTIONS: &[Opt] = &[
         Some('n'),
         Many("[ADDR:]PORT"),
         "UDP address for the ng control protocol, [ADDR:]PORT; a bare port listens on \
-         127.0.0.1. Default: 127.0.0.1:2223.",
+         127.0.0.1, IPv6 as `[::1]:2223`. Default: 127.0.0.1:2223.",
         |l, v| {
             let addr = parse_listen(v)?;
             match l.listen_ng {
@@ -295,8 +301,8 @@ pub static OPTIONS: &[Opt] = &[
             One("TOKEN"),
             "Bearer token that HTTP writes (POST, PUT, PATCH, DELETE) must carry in \
              `Authorization: Bearer TOKEN`; reads stay open. Without a token the HTTP API only \
-             listens on loopback. Prefer the environment variable or the config file: a \
-             command line is visible to every local user.",
+             listens on loopback. The environment variable wins over the file. Prefer it or \
+             the config file: a command line is visible to every local user.",
             |l, v| {
                 l.http_token = Some(v.to_string());
                 Ok(())
@@ -319,7 +325,7 @@ pub static OPTIONS: &[Opt] = &[
         "port-max",
         Some('M'),
         One("PORT"),
-        "Highest media port. Default: 40000.",
+        "Highest media port; the range must hold at least 4 ports. Default: 40000.",
         |l, v| {
             l.port_max = Some(parse_port(v)?);
             Ok(())
@@ -382,7 +388,8 @@ pub static OPTIONS: &[Opt] = &[
         Some('T'),
         One("TOS"),
         "TOS byte (DSCP << 2) on media sockets, e.g. 184 for EF; the ng `TOS` key of an \
-         offer overrides it per call. Default: 0 (the kernel's default).",
+         offer overrides it per call, and an offer without the key goes back to this value. \
+         Default: 0 (the kernel's default).",
         |l, v| {
             l.tos = Some(parse_tos(v)?);
             Ok(())
@@ -428,7 +435,8 @@ pub static OPTIONS: &[Opt] = &[
         None,
         Flag,
         "Replace call-ids, tags and addresses in logs with a short hash, stable while the \
-         daemon runs (`~1a2b3c4d`), so one call's lines still correlate. Default: off.",
+         daemon runs (`~1a2b3c4d`), so one call's lines still correlate; the hash is keyed \
+         per process, so it cannot be reversed by hashing guesses. Default: off.",
         |l, v| {
             l.log_redact = Some(parse_bool(v)?);
             Ok(())
@@ -453,7 +461,7 @@ pub static OPTIONS: &[Opt] = &[
         "pidfile",
         Some('p'),
         One("FILE"),
-        "Write the daemon's process id to FILE at start-up; removed at exit.",
+        "Write the daemon's process id to FILE once the ports are bound; removed at exit.",
         |l, v| {
             l.pidfile = optional_path(v);
             Ok(())

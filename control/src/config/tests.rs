@@ -6,6 +6,7 @@ use super::file::parse_file;
 use super::interfaces::{Host, InterfaceSpec};
 use super::options::{Action, Value, OPTIONS};
 use super::parse::{parse_interface, parse_listen, parse_log_format, parse_log_level};
+use super::reference;
 use super::*;
 
 mod ha;
@@ -958,25 +959,7 @@ fn every_option_is_a_flag_and_a_file_key() {
 }
 
 #[test]
-fn docs_document_every_acting_option() {
-    let docs_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
-    let mut docs = String::new();
-    for entry in std::fs::read_dir(&docs_dir).expect("docs/ exists") {
-        let path = entry.expect("docs/ entry").path();
-        if path.extension().is_some_and(|e| e == "md") {
-            docs.push_str(&std::fs::read_to_string(&path).expect("readable page"));
-        }
-    }
-    for opt in OPTIONS {
-        if matches!(opt.action, Action::Ignore(_)) {
-            continue;
-        }
-        assert!(
-            docs.contains(&format!("`--{}", opt.long)),
-            "no page of docs/ documents --{}",
-            opt.long
-        );
-    }
+fn help_lists_every_option() {
     let help = Cli::command().render_long_help().to_string();
     for opt in OPTIONS {
         assert!(
@@ -1089,4 +1072,55 @@ fn transports_and_load_limits() {
     assert_eq!(from_ini.load_limits.max_sessions, Some(5));
     assert_eq!(from_ini.load_limits.max_cpu, Some(75.5));
     assert!(from_ini.transports.listen_tcp_ng.is_some());
+}
+
+/// docs/configuration.md carries the option reference rendered from the option table;
+/// `NGMEDIA_WRITE_DOCS=1` rewrites it instead of failing.
+#[test]
+fn configuration_reference() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+    let page = std::fs::read_to_string(&path).expect("docs/configuration.md");
+    let (before, rest) = page
+        .split_once(reference::BEGIN)
+        .expect("docs/configuration.md has the BEGIN line of the reference");
+    let (committed, after) = rest
+        .split_once(reference::END)
+        .expect("docs/configuration.md has the END line of the reference");
+    let rendered = format!("\n\n{}\n", reference::markdown());
+    if committed == rendered {
+        return;
+    }
+    if std::env::var_os("NGMEDIA_WRITE_DOCS").is_some() {
+        let page = format!(
+            "{before}{}{rendered}{}{after}",
+            reference::BEGIN,
+            reference::END
+        );
+        std::fs::write(&path, page).expect("docs/configuration.md writable");
+        return;
+    }
+    let first_difference = committed
+        .lines()
+        .zip(rendered.lines())
+        .find(|(a, b)| a != b)
+        .map(|(a, b)| format!("committed: {a}\nrendered:  {b}"))
+        .unwrap_or_else(|| "one is longer than the other".to_owned());
+    panic!(
+        "docs/configuration.md differs from the option table; run \
+         `NGMEDIA_WRITE_DOCS=1 cargo test -p ngmedia-control configuration_reference`\n\
+         {first_difference}"
+    );
+}
+
+/// Every option, acting or ignored, is in the rendered reference.
+#[test]
+fn reference_lists_every_option() {
+    let rendered = reference::markdown();
+    for opt in OPTIONS {
+        assert!(
+            rendered.contains(&format!("`--{}", opt.long)),
+            "the reference lacks --{}",
+            opt.long
+        );
+    }
 }
