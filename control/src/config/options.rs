@@ -713,7 +713,8 @@ pub static OPTIONS: &[Opt] = &[
         "redis",
         Some('r'),
         One("[PASSWORD@]HOST:PORT[/DB]"),
-        "Keep every call's state in Redis (rtpengine's format): restored after a restart of \
+        "Keep every call's state in Redis (the address in rtpengine's syntax; the stored state \
+         is ngmedia's own, not rtpengine's): restored after a restart of \
          this instance, taken over by a --standby instance when this one dies. Off unless \
          given.",
         |l, v| {

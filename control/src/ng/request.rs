@@ -633,4 +633,6 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
 }
 
 #[cfg(test)]
+mod inventory_tests;
+#[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ use super::Fields;
 use crate::bencode::Value;
 
 /// Keys of §4 that this build recognises but does not act on yet.
-const UNSUPPORTED_KEYS: &[&[u8]] = &[
+pub(super) const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"dtls reverse",
     b"recording file",
     b"recording dir",

@@ -9,7 +9,7 @@ use super::Fields;
 use crate::bencode::Value;
 
 /// Flags of §4 that this build recognises but does not act on yet.
-const UNSUPPORTED_FLAGS: &[&[u8]] = &[
+pub(super) const UNSUPPORTED_FLAGS: &[&[u8]] = &[
     b"force transcoding",
     b"block egress",
     b"early media",
@@ -42,7 +42,8 @@ const UNSUPPORTED_FLAGS: &[&[u8]] = &[
 ];
 
 /// Prefix flags (`codec-strip-PCMU`, `SDES-no-…`) whose features this build does not act on.
-const UNSUPPORTED_FLAG_PREFIXES: &[&[u8]] = &[b"bundle ", b"dtls ", b"extmap ", b"ice lite "];
+pub(super) const UNSUPPORTED_FLAG_PREFIXES: &[&[u8]] =
+    &[b"bundle ", b"dtls ", b"extmap ", b"ice lite "];
 
 const TRANSPORT_PROTOCOLS: &[&[u8]] = &[
     b"rtp/avp",
