@@ -182,6 +182,7 @@ impl Side {
             copies: Vec::new(),
             feed: None,
             control: Default::default(),
+            mode: Default::default(),
         };
         [
             stream(

@@ -49,6 +49,7 @@ fn stream(
         copies: Vec::new(),
         feed: None,
         control: Default::default(),
+        mode: Default::default(),
     }
 }
 

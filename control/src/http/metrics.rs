@@ -375,6 +375,18 @@ pub fn render(
         p.rtcp_bytes,
     );
     o.single(
+        "ngmedia_opaque_packets_total",
+        "counter",
+        "Datagrams received on media that is not RTP (T.38 UDPTL, other UDP protocols), relayed as they are.",
+        p.opaque_packets,
+    );
+    o.single(
+        "ngmedia_opaque_bytes_total",
+        "counter",
+        "Bytes of datagrams received on media that is not RTP.",
+        p.opaque_bytes,
+    );
+    o.single(
         "ngmedia_relayed_packets_total",
         "counter",
         "Packets sent on to a peer.",

@@ -134,6 +134,35 @@ pub struct StreamPlan {
     pub feed: Option<TranscodeSpec>,
     /// `block media`, `block DTMF`, `silence media` of what the party sends here.
     pub control: StreamControl,
+    /// Whether the socket carries RTP or datagrams relayed as they are.
+    pub mode: StreamMode,
+}
+
+/// What a media socket carries, from the m= line's transport protocol (rtpengine's
+/// `transport_protocol.rtp`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StreamMode {
+    /// RTP and RTCP (`RTP/AVP`, `RTP/SAVPF`, `UDP/TLS/RTP/SAVP`, ...): parsed, counted as
+    /// RTP, SRTP/DTLS/STUN demultiplexed, transcoded or offloaded as negotiated.
+    #[default]
+    Rtp,
+    /// Anything else carried over UDP (`udptl` for T.38 fax, or a protocol the engine does
+    /// not know): every datagram from the party is latched onto, counted and relayed
+    /// byte for byte; only STUN is taken out, and only where ICE was negotiated. Nothing
+    /// is parsed as RTP (a UDPTL sequence number below 1024 looks like a STUN header's
+    /// first bytes, one above 32767 like an RTP version).
+    Opaque,
+}
+
+impl StreamMode {
+    /// The mode for an m= line's transport protocol.
+    pub fn of_protocol(protocol: &str) -> StreamMode {
+        if super::sdp::proto_is_rtp(protocol) {
+            StreamMode::Rtp
+        } else {
+            StreamMode::Opaque
+        }
+    }
 }
 
 /// One subscriber socket that receives copies of a stream (rtpengine: a `sink_handler` of

@@ -223,6 +223,9 @@ pub struct WorkerCounters {
     pub rtp_bytes: AtomicU64,
     pub rtcp_packets: AtomicU64,
     pub rtcp_bytes: AtomicU64,
+    /// Datagrams of opaque streams (UDPTL, unknown UDP protocols) received.
+    pub opaque_packets: AtomicU64,
+    pub opaque_bytes: AtomicU64,
     pub relayed_packets: AtomicU64,
     pub drops: [AtomicU64; DropReason::ALL.len()],
     /// RTP sequence numbers skipped when a gap was seen (late arrivals are not subtracted:
@@ -316,6 +319,12 @@ impl WorkerCounters {
     }
 
     #[inline]
+    pub fn count_opaque(&self, len: usize) {
+        bump(&self.opaque_packets, 1);
+        bump(&self.opaque_bytes, len as u64);
+    }
+
+    #[inline]
     pub fn count_relayed(&self, n: u64) {
         bump(&self.relayed_packets, n);
     }
@@ -333,6 +342,9 @@ pub struct PacketTotals {
     pub rtp_bytes: u64,
     pub rtcp_packets: u64,
     pub rtcp_bytes: u64,
+    /// Datagrams of opaque streams (UDPTL, unknown UDP protocols) received.
+    pub opaque_packets: u64,
+    pub opaque_bytes: u64,
     pub relayed_packets: u64,
     pub drops: [u64; DropReason::ALL.len()],
     pub rtp_lost: u64,
@@ -356,6 +368,8 @@ impl PacketTotals {
         self.rtp_bytes += c.rtp_bytes.load(Relaxed);
         self.rtcp_packets += c.rtcp_packets.load(Relaxed);
         self.rtcp_bytes += c.rtcp_bytes.load(Relaxed);
+        self.opaque_packets += c.opaque_packets.load(Relaxed);
+        self.opaque_bytes += c.opaque_bytes.load(Relaxed);
         self.relayed_packets += c.relayed_packets.load(Relaxed);
         for (d, s) in self.drops.iter_mut().zip(c.drops.iter()) {
             *d += s.load(Relaxed);

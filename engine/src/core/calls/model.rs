@@ -11,7 +11,7 @@ use crate::core::dtmf_security::{SecurityConfig, DEFAULT_DIGIT_DELAY_MS, DEFAULT
 use crate::core::media_control::{MediaControl, PayloadKind, StreamControl};
 use crate::core::plan::{
     CallKey, CallPlan, CopySink, DtlsParams, FullIce, IceCredentials, LatchPolicy, PortKey,
-    PortPair, SrtpKeys, StreamPlan, StreamResume,
+    PortPair, SrtpKeys, StreamMode, StreamPlan, StreamResume,
 };
 use crate::core::sdes::CryptoAttr;
 use crate::core::sdp::{Codec, Direction, IceCandidate};
@@ -697,6 +697,7 @@ impl Call {
                     None => (None, None),
                 };
                 let relatch = this.relatch;
+                let mode = StreamMode::of_protocol(&this.protocol);
                 let [rtp_resume, rtcp_resume] = match this.resume.as_deref() {
                     Some([rtp, rtcp]) => [Some(rtp.clone()), Some(rtcp.clone())],
                     None => [None, None],
@@ -841,6 +842,7 @@ impl Call {
                         dtmf_log,
                         ..control.clone()
                     },
+                    mode,
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -869,6 +871,7 @@ impl Call {
                     copies: rtcp_copies,
                     feed: None,
                     control,
+                    mode,
                 });
             }
         }

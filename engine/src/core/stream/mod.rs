@@ -44,7 +44,7 @@ use crate::core::dtmf_security::{DtmfGuard, GuardVerdict};
 use crate::core::latch::{Latch, LatchVerdict, Proof};
 use crate::core::media_control::{ControlVerdict, PayloadKind, StreamControl};
 use crate::core::pii::Pii;
-use crate::core::plan::{IceCredentials, PortKey};
+use crate::core::plan::{IceCredentials, PortKey, StreamMode};
 use crate::core::player::{OutLine, Player};
 use crate::core::rtp::{classify, strip_rtcp_feedback, PacketKind, RtpHeader};
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
@@ -82,6 +82,8 @@ pub(crate) struct Stream {
     /// The port's identity, for logs.
     pub key: PortKey,
     pub role: Role,
+    /// RTP, or datagrams relayed as they are (see [`StreamMode`]).
+    pub mode: StreamMode,
     /// The socket's local address (taps record it as the destination).
     pub local: SocketAddr,
     pub latch: Latch,
@@ -168,6 +170,7 @@ impl Stream {
         Stream {
             key,
             role,
+            mode: StreamMode::Rtp,
             local,
             latch,
             stats,
@@ -211,6 +214,11 @@ impl Stream {
             Route::Reply => None,
             Route::Rtp | Route::Transcode => self.rtp_sink,
             Route::Rtcp => self.rtcp_sink,
+            // The datagram goes to the peer's socket of the same kind.
+            Route::Opaque => match self.role {
+                Role::Rtp => self.rtp_sink,
+                Role::Rtcp => self.rtcp_sink,
+            },
         }
     }
 }
@@ -328,6 +336,8 @@ pub(crate) enum Route {
     /// A reply (a STUN response) back to the packet's source out of the socket it arrived
     /// on.
     Reply,
+    /// A datagram of an opaque stream ([`StreamMode::Opaque`]), relayed byte for byte.
+    Opaque,
 }
 
 /// The pipeline for one datagram `buf[..len]` received on slot `arrived` (a stream's
@@ -371,7 +381,7 @@ pub(crate) fn handle<S: Slot>(
     if src.is_some() && src == entry.latch.learned() {
         entry.heard_on(arrived);
     }
-    if entry.has_copies() {
+    if entry.has_copies() && route != Route::Opaque {
         let kind = if route == Route::Transcode {
             CopyKind::Ingress
         } else {
@@ -392,10 +402,8 @@ pub(crate) fn handle<S: Slot>(
     let mut len = len;
     if let Some(Some(entry)) = slab.get_mut(idx) {
         // `block`/`silence media` of the flow toward the peer only: subscribers had theirs.
-        match entry
-            .control
-            .peer_flow(&mut buf[..len], route != Route::Rtcp)
-        {
+        let rtp = matches!(route, Route::Rtp | Route::Transcode);
+        match entry.control.peer_flow(&mut buf[..len], rtp) {
             Some(0) => return Verdict::Absorbed(Absorbed::Blocked),
             Some(n) => len = n,
             None => {}
@@ -494,6 +502,9 @@ fn inspect(
     use Verdict::Drop;
     if truncated || len > buf.len() {
         return Err(Drop(DropReason::Malformed));
+    }
+    if entry.mode == StreamMode::Opaque {
+        return inspect_opaque(entry, counters, buf, len, src, now);
     }
     let route = match (classify(&buf[..len]), entry.role) {
         (PacketKind::Rtp, Role::Rtp) => Route::Rtp,
@@ -653,6 +664,49 @@ fn inspect(
     }
 }
 
+/// [`inspect`] for an opaque stream: STUN answered where ICE was negotiated, everything
+/// else latched onto, counted and relayed as it is.
+#[inline]
+fn inspect_opaque(
+    entry: &mut Stream,
+    counters: &WorkerCounters,
+    buf: &mut [u8],
+    len: usize,
+    src: Option<SocketAddr>,
+    now: Now,
+) -> Result<(Route, usize), Verdict> {
+    use Verdict::Drop;
+    if entry.ice.is_some() && classify(&buf[..len]) == PacketKind::Stun {
+        return answer_stun(entry, counters, buf, len, src, now.mono_ms);
+    }
+    let Some(src) = src else {
+        return Err(Drop(DropReason::Malformed));
+    };
+    let was_confirmed = entry.latch.confirmed();
+    match entry.latch.on_packet(src, now.mono_ms, Proof::None) {
+        LatchVerdict::Accept => {}
+        LatchVerdict::AcceptAndLatched(addr) => {
+            entry.stats.set_endpoint(Some(addr));
+            if was_confirmed {
+                log_move(entry, addr, Proof::None, now.mono_ms);
+            }
+        }
+        LatchVerdict::Drop(reason) => {
+            log_refusal(entry, src, now.mono_ms);
+            return Err(Drop(reason));
+        }
+    }
+    entry.stats.count_rx(len, now.wall_ms);
+    counters.count_opaque(len);
+    if !entry.forward {
+        return Err(Verdict::Absorbed(Absorbed::NotForwarding));
+    }
+    if entry.control.block_media {
+        return Err(Verdict::Absorbed(Absorbed::Blocked));
+    }
+    Ok((Route::Opaque, len))
+}
+
 /// Send copies of `pkt` (plain RTP or RTCP of `route`, as received on slot `idx` or as its
 /// transcoder produced it) to the subscribers of that slot: each copy goes through the
 /// subscriber's own transcoder when it has one (RTP only), is protected for the
@@ -673,7 +727,7 @@ pub(crate) fn fan_out<S: Slot>(
     let route = match route {
         Route::Transcode => Route::Rtp,
         Route::Rtp | Route::Rtcp => route,
-        Route::Reply => return,
+        Route::Reply | Route::Opaque => return,
     };
     let count = match slab.get(idx) {
         Some(Some(e)) => e.copies.len(),
@@ -782,6 +836,10 @@ pub(crate) fn protect(
     buf: &mut [u8],
     mut len: usize,
 ) -> Result<usize, DropReason> {
+    if route == Route::Opaque {
+        // Relayed as it is: no RTP line, no RTCP filter, no SRTP.
+        return Ok(len);
+    }
     if matches!(route, Route::Rtp | Route::Transcode) && len <= buf.len() {
         sink.line.on_egress(&mut buf[..len]);
     }
@@ -830,7 +888,8 @@ pub(crate) fn drop_many(
 /// here — RTP on a confirmed latch from that very source, no SRTP/DTLS to remove or add (SRTP
 /// passed through unchanged is fine), no transcoder, DTMF injection or blocking, no taps
 /// (recording, LI), no subscriber copies, no player toward the sink, no ICE agent still
-/// checking, the sink's line not rewriting, IPv4. Everything else the program leaves to
+/// checking, the sink's line not rewriting, IPv4, both streams carrying RTP (an opaque
+/// stream's datagram can look like RTP by chance, see [`StreamMode::Opaque`]). Everything else the program leaves to
 /// user space on its own: RTCP, STUN, DTLS and other sources.
 pub(crate) fn offloadable<S: Slot>(
     slab: &[Option<S>],
@@ -846,6 +905,8 @@ pub(crate) fn offloadable<S: Slot>(
     };
     arrived == idx
         && e.role == Role::Rtp
+        && e.mode == StreamMode::Rtp
+        && sink.mode == StreamMode::Rtp
         && classify(pkt) == PacketKind::Rtp
         && e.latch.confirmed()
         && e.latch.learned() == Some(src)

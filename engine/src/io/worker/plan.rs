@@ -143,6 +143,7 @@ impl Core {
                     self.ice_agents.push(idx);
                 }
                 e.forward = sp.forward;
+                e.mode = sp.mode;
                 e.rtcp_feedback = sp.rtcp_feedback;
                 e.rtp_sink_key = sp.rtp_sink;
                 e.rtcp_sink_key = sp.rtcp_sink;
@@ -179,6 +180,7 @@ impl Core {
                 stream.dtls = dtls;
                 stream.ice = sp.ice.map(Box::new);
                 stream.forward = sp.forward;
+                stream.mode = sp.mode;
                 stream.rtcp_feedback = sp.rtcp_feedback;
                 stream.rtp_sink_key = sp.rtp_sink;
                 stream.rtcp_sink_key = sp.rtcp_sink;
