@@ -232,6 +232,17 @@ struct Layer {
     silence_detect: Option<f64>,
     /// `--cn-payload` bytes (repeatable).
     cn_payload: Option<Vec<u8>>,
+    /// `--dtx-delay`, `--max-dtx`, `--dtx-buffer`, `--dtx-lag`, `--dtx-shift` (ms, s,
+    /// packets, ms, ms), `--dtx-cn-params` bytes, `--amr-dtx=CN`, `--jitter-buffer`
+    /// (packets).
+    dtx_delay: Option<u32>,
+    max_dtx: Option<i64>,
+    dtx_buffer: Option<u32>,
+    dtx_lag: Option<u32>,
+    dtx_shift: Option<u32>,
+    dtx_cn_params: Option<Vec<u8>>,
+    amr_dtx_cn: Option<bool>,
+    jitter_buffer: Option<u32>,
     /// `--dtmf-log-dest`.
     dtmf_log_dest: Option<SocketAddr>,
     /// `--homer` and its companions.

@@ -4,7 +4,9 @@
 //! RTCP accounting), on each backend, and a PCMU↔PCMA call where the PCMU side has comfort
 //! noise: its CN packets decoded into noise, its silence sent back to it as CN. Before every
 //! packet from A goes one of a payload type both sides share, relayed beside the transcoded
-//! ones (only SSRC and sequence number rewritten).
+//! ones (only SSRC and sequence number rewritten). Last, a PCMU→PCMA call played out on a
+//! clock (`--dtx-delay`, `--dtx-cn-params`): its packets held and decoded on timer ticks,
+//! the pauses between its talk spurts filled with comfort noise.
 //!
 //! This binary holds a single test so that nothing else allocates while it measures; the
 //! test thread only calls `send_to`/`recv_from` with stack buffers in the measured section.
@@ -16,7 +18,9 @@ use std::time::Duration;
 
 use ngmedia_codecs::Codec;
 use ngmedia_engine::core::config::{EngineConfig, Interface};
-use ngmedia_engine::core::plan::{CallKey, CallPlan, LatchPolicy, MediaPlane, StreamPlan};
+use ngmedia_engine::core::plan::{
+    CallKey, CallPlan, LatchPolicy, MediaPlane, PortPair, StreamPlan,
+};
 use ngmedia_engine::core::stats::StreamStats;
 use ngmedia_engine::core::transcode::{CodecEnd, PtSet, TranscodeSpec};
 use ngmedia_engine::io::{Backend, IoOptions, MediaWorkers};
@@ -112,6 +116,122 @@ fn steady_state_transcoding_does_not_allocate() {
         }
         port += 100;
     }
+    measure_playout(Backend::Epoll, port);
+    if ngmedia_engine::io::io_uring_available().is_ok() {
+        measure_playout(Backend::IoUring, port + 100);
+    }
+}
+
+/// A sends 20 ms PCMU packets in real time, with a 100 ms pause every 25 packets, to a
+/// transcoder that holds them 10 ms and fills pauses with comfort noise; B receives PCMA
+/// from the clock's ticks.
+fn measure_playout(backend: Backend, port_min: u16) {
+    let config = EngineConfig {
+        port_min,
+        port_max: port_min + 99,
+        workers: 1,
+        playout: ngmedia_engine::core::transcode::PlayoutConfig {
+            dtx_delay_ms: 10,
+            cn: Some(ngmedia_codecs::cn::CnPayload::flat(40)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (media, a, b, caller, callee) = start(&config, backend);
+    callee.set_nonblocking(true).unwrap();
+    let (pcmu, pcma) = (end("PCMU", 8000, None, 0), end("PCMA", 8000, None, 8));
+    let spec = |input, output| TranscodeSpec {
+        input,
+        output,
+        detect_dtmf: false,
+        passthrough: PtSet::NONE,
+    };
+    media.apply(CallPlan {
+        call: CallKey(1),
+        call_id: "call".into(),
+        streams: vec![
+            stream(
+                a.rtp.key,
+                caller.local_addr().unwrap(),
+                b.rtp.key,
+                spec(pcmu, pcma),
+            ),
+            stream(
+                b.rtp.key,
+                callee.local_addr().unwrap(),
+                a.rtp.key,
+                spec(pcma, pcmu),
+            ),
+        ],
+        tos: 0,
+    });
+    let mut pkt = [0u8; 172];
+    pkt[0] = 0x80;
+    pkt[8..12].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+    pkt[12..].fill(0x40);
+    let mut buf = [0u8; 2048];
+    let mut received = 0usize;
+    let mut ts = 0u32;
+    let mut round = |k: u16, received: &mut usize| {
+        if k.is_multiple_of(25) {
+            // A pause: five ticks of comfort noise.
+            std::thread::sleep(Duration::from_millis(100));
+            ts = ts.wrapping_add(800);
+        }
+        pkt[2..4].copy_from_slice(&k.to_be_bytes());
+        pkt[4..8].copy_from_slice(&ts.to_be_bytes());
+        ts = ts.wrapping_add(160);
+        caller.send_to(&pkt, a.rtp.addr).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        while let Ok((n, _)) = callee.recv_from(&mut buf) {
+            assert_eq!((n, buf[1] & 0x7f), (172, 8), "{backend:?}: B receives PCMA");
+            *received += 1;
+        }
+    };
+    for k in 0..50 {
+        round(k, &mut received);
+    }
+    let before = allocations();
+    for k in 50..200 {
+        round(k, &mut received);
+    }
+    let after = allocations();
+    assert_eq!(
+        after - before,
+        0,
+        "{backend:?}: {} allocations while playing out 150 packets and their pauses",
+        after - before
+    );
+    // 200 packets and the 7 pauses after the first packet, 5 ticks each (give or take the
+    // last tick).
+    assert!(
+        received >= 200 + 7 * 5 - 2,
+        "{backend:?}: the pauses were filled ({received} packets)"
+    );
+    media.shutdown();
+}
+
+/// Media workers on `config` and `backend`, a port pair for each party, and the two
+/// parties' sockets (caller, callee).
+fn start(
+    config: &EngineConfig,
+    backend: Backend,
+) -> (MediaWorkers, PortPair, PortPair, UdpSocket, UdpSocket) {
+    let options = IoOptions {
+        backend,
+        ..IoOptions::default()
+    };
+    let media = MediaWorkers::start_with(config, options).unwrap();
+    let lo = Interface {
+        name: "default".into(),
+        local: IpAddr::from([127, 0, 0, 1]),
+        advertised: None,
+    };
+    let a = media.allocate_pair(&lo).unwrap();
+    let b = media.allocate_pair(&lo).unwrap();
+    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
+    (media, a, b, caller, callee)
 }
 
 /// A sends PCMU (a 440 Hz sine), B receives codec `b` and echoes each packet back; A
@@ -125,20 +245,7 @@ fn measure(backend: Backend, port_min: u16, what: &str, a_end: CodecEnd, b_end: 
         silence_detect: ngmedia_engine::core::transcode::SilenceDetect::from_options(1.0, &[]),
         ..Default::default()
     };
-    let options = IoOptions {
-        backend,
-        ..IoOptions::default()
-    };
-    let media = MediaWorkers::start_with(&config, options).unwrap();
-    let lo = Interface {
-        name: "default".into(),
-        local: IpAddr::from([127, 0, 0, 1]),
-        advertised: None,
-    };
-    let a = media.allocate_pair(&lo).unwrap();
-    let b = media.allocate_pair(&lo).unwrap();
-    let caller = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let callee = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (media, a, b, caller, callee) = start(&config, backend);
     for s in [&caller, &callee] {
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     }

@@ -190,7 +190,8 @@ const REDIS: &str = "Redis tuning beyond ngmedia's HA (--redis, --standby)";
 const TUNING: &str = "threading and scheduling tuning: ngmedia sizes its workers itself";
 const DB: &str = "media from a database or cache: ngmedia keeps a media library (HTTP /media)";
 const NOT_YET: &str = "not implemented by ngmedia";
-const DTX: &str = "DTX, comfort noise and jitter buffering: not implemented by ngmedia";
+const JB: &str = "rtpengine's adaptive jitter buffer tuning: ngmedia's jitter buffer (--jitter-buffer) holds a fixed number of packet times";
+const EVS: &str = "EVS: ngmedia has no EVS codec";
 const TLS: &str = "DTLS/HTTPS tuning: ngmedia uses fixed, modern settings";
 const RECORDING: &str = "recording daemon hand-off: ngmedia writes its own recordings";
 
@@ -1257,21 +1258,125 @@ pub static OPTIONS: &[Opt] = &[
             Ok(())
         },
     ),
-    ignored("jitter-buffer", None, One("INT"), DTX),
-    ignored("jb-clock-drift", None, Flag, DTX),
-    ignored("jb-adaptive", None, Flag, DTX),
-    ignored("jb-adaptive-min", None, One("INT"), DTX),
-    ignored("jb-adaptive-max", None, One("INT"), DTX),
+    opt(
+        "jitter-buffer",
+        None,
+        One("INT"),
+        "Jitter buffer for transcoded streams, in packets: each received packet is held \
+         this many packet times and decoded on a clock, so reordering within that time is \
+         undone and a packet still missing when its time comes is concealed by the decoder \
+         (Opus PLC, G.729 and AMR erasure, silence for G.711 and G.722). Streams relayed \
+         without transcoding are not delayed. Default: 0 (off).",
+        |l, v| {
+            l.jitter_buffer = Some(parse_count(v, "packets")?);
+            Ok(())
+        },
+    ),
+    ignored("jb-clock-drift", None, Flag, JB),
+    ignored("jb-adaptive", None, Flag, JB),
+    ignored("jb-adaptive-min", None, One("INT"), JB),
+    ignored("jb-adaptive-max", None, One("INT"), JB),
     ignored("reject-invalid-sdp", None, Flag, NOT_YET),
     ignored("software-id", None, One("STRING"), NOT_YET),
-    ignored("dtx-delay", None, One("INT"), DTX),
-    ignored("max-dtx", None, One("INT"), DTX),
-    ignored("dtx-buffer", None, One("INT"), DTX),
-    ignored("dtx-lag", None, One("INT"), DTX),
-    ignored("dtx-shift", None, One("INT"), DTX),
-    ignored("dtx-cn-params", None, Many("INT"), DTX),
-    ignored("amr-dtx", None, One("native|CN"), DTX),
-    ignored("evs-dtx", None, One("native|CN"), DTX),
+    opt(
+        "dtx-delay",
+        None,
+        One("INT"),
+        "DTX handling for transcoded streams: hold each received packet this many ms and \
+         decode on a clock, one packet time per tick; when the sender pauses (DTX, silence \
+         suppression) the tick sends a packet time of silence, of comfort noise \
+         (--dtx-cn-params) or, for AMR, the codec's own comfort noise, so the receiver \
+         hears an unbroken stream. Should exceed the expected jitter. Default: 0 (off).",
+        |l, v| {
+            l.dtx_delay = Some(parse_count(v, "milliseconds")?);
+            Ok(())
+        },
+    ),
+    opt(
+        "max-dtx",
+        None,
+        One("INT"),
+        "Stop DTX handling this many seconds after the last received packet (the clock \
+         restarts with the next one); zero or negative: never stop. Default: 30.",
+        |l, v| {
+            l.max_dtx = Some(
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| invalid("expected seconds"))?,
+            );
+            Ok(())
+        },
+    ),
+    opt(
+        "dtx-buffer",
+        None,
+        One("INT"),
+        "DTX clock overflow: when more than this many packets are held and they span \
+         --dtx-lag ms, the clock is sped up by --dtx-shift. Default: 10.",
+        |l, v| {
+            l.dtx_buffer = Some(parse_count(v, "packets")?);
+            Ok(())
+        },
+    ),
+    opt(
+        "dtx-lag",
+        None,
+        One("INT"),
+        "DTX clock overflow: ms of audio held (see --dtx-buffer). Default: 100.",
+        |l, v| {
+            l.dtx_lag = Some(parse_count(v, "milliseconds")?);
+            Ok(())
+        },
+    ),
+    opt(
+        "dtx-shift",
+        None,
+        One("INT"),
+        "ms the DTX clock moves when packets come faster (earlier) or slower (later) than \
+         it ticks; 0: drop a packet or step the clock's timestamp back instead. \
+         Default: 5.",
+        |l, v| {
+            l.dtx_shift = Some(parse_count(v, "milliseconds")?);
+            Ok(())
+        },
+    ),
+    opt(
+        "dtx-cn-params",
+        None,
+        Many("INT"),
+        "Fill DTX pauses with comfort noise of this RFC 3389 payload instead of silence \
+         (noise level in -dBov, then reflection coefficients); repeat once per byte. \
+         Default: none (silence).",
+        |l, v| {
+            let bytes = l.dtx_cn_params.get_or_insert_with(Vec::new);
+            let max = if bytes.is_empty() { 127 } else { 254 };
+            let byte = v
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|&b| b <= max)
+                .ok_or_else(|| invalid("expected a level 0-127, then coefficients 0-254"))?;
+            bytes.push(byte);
+            Ok(())
+        },
+    ),
+    opt(
+        "amr-dtx",
+        None,
+        One("native|CN"),
+        "How AMR and AMR-WB DTX pauses are filled: native (the decoder continues the \
+         comfort noise of the sender's last SID frame) or CN (silence or --dtx-cn-params \
+         noise, as for other codecs). Default: native.",
+        |l, v| {
+            l.amr_dtx_cn = Some(match v.trim() {
+                s if s.eq_ignore_ascii_case("native") => false,
+                s if s.eq_ignore_ascii_case("CN") => true,
+                _ => return Err(invalid("expected native or CN")),
+            });
+            Ok(())
+        },
+    ),
+    ignored("evs-dtx", None, One("native|CN"), EVS),
     opt(
         "silence-detect",
         None,
@@ -1325,6 +1430,14 @@ pub static OPTIONS: &[Opt] = &[
     ignored("rtcp-interval", None, One("INT"), NOT_YET),
     ignored("transcode-config", None, One("STRING"), NOT_YET),
 ];
+
+/// A non-negative whole number of `unit`.
+fn parse_count(v: &str, unit: &'static str) -> Result<u32, InvalidValue> {
+    v.trim().parse::<u32>().map_err(|_| match unit {
+        "packets" => invalid("expected a number of packets"),
+        _ => invalid("expected milliseconds"),
+    })
+}
 
 /// `IP:PORT` or `HOST:PORT` (resolved once, at start), with a port.
 fn parse_socket_addr(v: &str) -> Result<std::net::SocketAddr, InvalidValue> {

@@ -60,6 +60,7 @@ impl Settings {
         let secs = |c: Option<u64>, f: Option<u64>, d: Duration| {
             c.or(f).map(Duration::from_secs).unwrap_or(d)
         };
+        let playout = playout(&cli, &file);
         let engine = EngineConfig {
             interfaces: match cli.interfaces.or(file.interfaces) {
                 Some(specs) => expand_interfaces(&specs, &mut warnings)?,
@@ -88,6 +89,7 @@ impl Settings {
                 cli.silence_detect.or(file.silence_detect).unwrap_or(0.0),
                 &cli.cn_payload.or(file.cn_payload).unwrap_or_default(),
             ),
+            playout,
             dtmf_log_dest: cli.dtmf_log_dest.or(file.dtmf_log_dest),
             fast_path: cli
                 .fast_path
@@ -387,4 +389,35 @@ fn validate(engine: &EngineConfig) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// The playout of decoded streams from rtpengine's DTX and jitter buffer options (unset
+/// ones at rtpengine's defaults).
+fn playout(cli: &Layer, file: &Layer) -> ngmedia_engine::core::transcode::PlayoutConfig {
+    let d = ngmedia_engine::core::transcode::PlayoutConfig::default();
+    let cn = cli
+        .dtx_cn_params
+        .as_ref()
+        .or(file.dtx_cn_params.as_ref())
+        .and_then(|b| ngmedia_codecs::cn::CnPayload::parse(b).ok());
+    ngmedia_engine::core::transcode::PlayoutConfig {
+        dtx_delay_ms: cli.dtx_delay.or(file.dtx_delay).unwrap_or(d.dtx_delay_ms),
+        jitter_packets: cli
+            .jitter_buffer
+            .or(file.jitter_buffer)
+            .unwrap_or(d.jitter_packets),
+        max_dtx_s: match cli.max_dtx.or(file.max_dtx) {
+            None => d.max_dtx_s,
+            Some(s) if s <= 0 => None,
+            Some(s) => Some(s.min(u32::MAX as i64) as u32),
+        },
+        buffer_packets: cli
+            .dtx_buffer
+            .or(file.dtx_buffer)
+            .unwrap_or(d.buffer_packets),
+        lag_ms: cli.dtx_lag.or(file.dtx_lag).unwrap_or(d.lag_ms),
+        shift_ms: cli.dtx_shift.or(file.dtx_shift).unwrap_or(d.shift_ms),
+        cn,
+        amr_cn: cli.amr_dtx_cn.or(file.amr_dtx_cn).unwrap_or(d.amr_cn),
+    }
 }

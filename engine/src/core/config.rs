@@ -44,6 +44,10 @@ pub struct EngineConfig {
     /// Silence detection toward parties with comfort noise (rtpengine `--silence-detect`
     /// and `--cn-payload`); `None` = off, the default.
     pub silence_detect: Option<crate::core::transcode::SilenceDetect>,
+    /// Playout of decoded streams on a clock: DTX handling and the jitter buffer (rtpengine
+    /// `--dtx-delay`, `--max-dtx`, `--dtx-buffer`, `--dtx-lag`, `--dtx-shift`,
+    /// `--dtx-cn-params`, `--amr-dtx`, `--jitter-buffer`); off by default.
+    pub playout: crate::core::transcode::PlayoutConfig,
     /// Every DTMF digit a party sends (RFC 4733 or detected in-band) is reported here as
     /// rtpengine's JSON over UDP (rtpengine `--dtmf-log-dest`); `None` = off.
     pub dtmf_log_dest: Option<std::net::SocketAddr>,
@@ -112,6 +116,7 @@ impl Default for EngineConfig {
             workers: 0,
             tos: 0,
             silence_detect: None,
+            playout: Default::default(),
             dtmf_log_dest: None,
             fast_path: FastPathMode::Off,
             dtmf_digit_delay_ms: crate::core::dtmf_security::DEFAULT_DIGIT_DELAY_MS,

@@ -63,10 +63,12 @@
 mod audio;
 mod cn;
 mod dtmf;
+mod playout;
 mod rtcp;
 mod sequencer;
 mod spec;
 
+pub use playout::PlayoutConfig;
 pub use rtcp::{write_rtcp_report, Reception};
 pub use spec::{
     opus_complexity, CodecEnd, PtSet, SilenceDetect, TranscodeCounters, TranscodeError,
@@ -183,6 +185,11 @@ pub struct Transcoder {
     noise: Option<Box<ngmedia_codecs::cn::NoiseGenerator>>,
     /// Silence detection toward an output side with CN.
     silence: Option<SilenceDetect>,
+    /// Timed playout (DTX buffer, jitter buffer), when configured.
+    playout: Option<Box<playout::Playout>>,
+    /// Input timestamp units of audio the last decoded packet gave (the playout clock's
+    /// packet time).
+    last_units: u32,
 }
 
 /// Opus is run mono inside the transcoder whatever the SDP says (RFC 7587 receivers must
@@ -288,6 +295,8 @@ impl Transcoder {
                 .cn_pt
                 .map(|_| Box::new(ngmedia_codecs::cn::NoiseGenerator::new())),
             silence: None,
+            playout: None,
+            last_units: 0,
         })
     }
 
@@ -352,6 +361,10 @@ impl Transcoder {
         self.track_input(now_ms, &h);
         let seq = h.sequence_number();
         self.last_rx_ms = now_ms;
+        if self.playout.is_some() {
+            self.hold(now_ms, seq, packet);
+            return;
+        }
         if self.sequencer.is_next_in_line(seq) {
             // In order with nothing held: no copy.
             self.sequencer.consume_direct(seq);
@@ -512,6 +525,7 @@ impl Transcoder {
         self.ts_based = false;
         self.event = None;
         self.marker = false;
+        self.reset_playout();
     }
 
     /// Reception statistics (RFC 3550 A.1, simplified: no probation) and jitter, on

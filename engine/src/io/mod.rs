@@ -346,6 +346,7 @@ impl MediaWorkers {
                 media.fast.clone(),
             );
             core.dtmf_digit_delay_ms = config.dtmf_digit_delay_ms;
+            core.playout = config.playout.enabled().then_some(config.playout);
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
             let thread_wake = wake.clone();
             let thread = std::thread::Builder::new()

@@ -520,10 +520,15 @@ impl UringWorker {
             // The earliest of the DTLS retransmission timer (at least 1 ms) and the next
             // media player packet (exact: players pace at 20 ms).
             // Full ICE agents' next check shares the player's deadline.
-            let player = match (self.core.player_timeout_us(), self.core.ice_timeout_us()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            }
+            // Transcoders playing out on a clock (DTX, jitter buffer) too.
+            let player = [
+                self.core.player_timeout_us(),
+                self.core.ice_timeout_us(),
+                self.core.playout_timeout_us(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
             .map(Duration::from_micros);
             let wait = match (timer.map(|t| t.max(Duration::from_millis(1))), player) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -584,6 +589,8 @@ impl UringWorker {
             });
             self.core
                 .poll_ice(now, |_, sink, dest, pkt| gen.send(io, sink, dest, pkt));
+            self.core
+                .poll_playouts(now, |_, sink, dest, pkt| gen.send(io, sink, dest, pkt));
             self.bufs.publish();
             if self.core.awaiting_settle() && self.io.settled() {
                 self.core.settle();

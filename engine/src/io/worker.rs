@@ -249,6 +249,11 @@ pub(crate) struct Core {
     dtmf_sock: Option<Arc<std::net::UdpSocket>>,
     /// `--dtmf-digit-delay` for the DTMF triggers of this worker's streams.
     pub dtmf_digit_delay_ms: u32,
+    /// How transcoders play decoded input out (`None`: on arrival, the default).
+    pub playout: Option<crate::core::transcode::PlayoutConfig>,
+    /// Slots whose transcoder plays out on a clock (may hold stale slots;
+    /// `poll_playouts` cleans them up).
+    playouts: Vec<usize>,
     pub slab: Vec<Option<Entry>>,
     free: Vec<usize>,
     by_key: HashMap<PortKey, usize>,
@@ -295,6 +300,8 @@ impl Core {
             silence_detect,
             dtmf_sock,
             dtmf_digit_delay_ms: crate::core::dtmf_security::DEFAULT_DIGIT_DELAY_MS,
+            playout: None,
+            playouts: Vec::new(),
             slab: Vec::new(),
             free: Vec::new(),
             by_key: HashMap::new(),

@@ -33,7 +33,7 @@ mod transcode;
 
 pub(crate) use dtls::{after_dtls_step, key_from_dtls, kick_dtls, DtlsLink};
 pub(crate) use srtp::{rekey, resume, srtp_protect_parts, Srtp};
-pub(crate) use transcode::transcode;
+pub(crate) use transcode::{transcode, transcode_tick};
 
 use dtls::handle_dtls;
 use srtp::srtp_protect;

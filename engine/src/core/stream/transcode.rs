@@ -43,7 +43,9 @@ pub(crate) fn transcode<S: Slot>(
     let (mut failed, mut undeliverable) = (0, false);
     match entry.transcoder.as_mut() {
         Some(t) => {
-            t.handle_rtp(now.mono_ms, pkt);
+            // Precise milliseconds: a transcoder playing out on a clock schedules from the
+            // arrival time (the coarse clock lags by up to a jiffy).
+            t.handle_rtp(now.mono_us / 1000, pkt);
             if let Some(report) = t.poll_dtmf_report() {
                 // In-band digit: reported from the party's address (rtpengine uses the
                 // stream's endpoint, there being no packet of its own).
@@ -77,6 +79,50 @@ pub(crate) fn transcode<S: Slot>(
             return;
         }
     }
+    drain(slab, counters, idx, dest, now, buf, copy_buf, &mut send);
+}
+
+/// Run the playout ticks of slot `idx`'s transcoder due at `now` (see
+/// `core::transcode::playout`) and send what they made, as [`transcode`] does.
+pub(crate) fn transcode_tick<S: Slot>(
+    slab: &mut [Option<S>],
+    counters: &WorkerCounters,
+    idx: usize,
+    now: Now,
+    buf: &mut [u8],
+    copy_buf: &mut [u8],
+    mut send: impl FnMut(S::Socket, usize, SocketAddr, &[u8]) -> bool,
+) {
+    let dest = target(slab, idx, Route::Rtp).and_then(|(sink, dest)| {
+        let (out, socket) = slab[sink].as_ref()?.out_for(sink, dest);
+        Some((socket, out, sink, dest))
+    });
+    let Some(Some(entry)) = slab.get_mut(idx) else {
+        return;
+    };
+    let Some(t) = entry.transcoder.as_mut() else {
+        return;
+    };
+    t.handle_timeout(now.mono_us / 1000);
+    drain(slab, counters, idx, dest, now, buf, copy_buf, &mut send);
+}
+
+/// Send every packet slot `idx`'s transcoder has queued (with copies to its egress
+/// subscribers), then count what could not be sent.
+#[allow(clippy::too_many_arguments)]
+fn drain<S: Slot>(
+    slab: &mut [Option<S>],
+    counters: &WorkerCounters,
+    idx: usize,
+    dest: Option<(S::Socket, usize, usize, SocketAddr)>,
+    now: Now,
+    buf: &mut [u8],
+    copy_buf: &mut [u8],
+    send: &mut impl FnMut(S::Socket, usize, SocketAddr, &[u8]) -> bool,
+) {
+    let has_copies = matches!(slab.get(idx), Some(Some(e)) if !e.copies.is_empty());
+    let room = buf.len().saturating_sub(SRTP_TAIL_ROOM);
+    let (mut failed, mut undeliverable) = (0, false);
     loop {
         let Some(Some(entry)) = slab.get_mut(idx) else {
             return;
@@ -98,10 +144,10 @@ pub(crate) fn transcode<S: Slot>(
                 &buf[..n],
                 now,
                 copy_buf,
-                &mut send,
+                &mut *send,
             );
         }
-        emit(slab, idx, dest, buf, room, n, &mut send, counters)
+        emit(slab, idx, dest, buf, room, n, &mut *send, counters)
             .tally(&mut failed, &mut undeliverable);
     }
     finish(slab, counters, idx, failed, undeliverable);

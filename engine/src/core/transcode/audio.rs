@@ -56,6 +56,7 @@ impl Transcoder {
         self.detect_pcm(before, self.fifo_len - before);
         // Input clock units from decoder samples (G.722: 320 samples are 160 units).
         let units = (frames as u64 * in_clock as u64 / self.decoder.pcm_rate() as u64) as u32;
+        self.last_units = units;
         if let Some(st) = &mut self.input {
             st.have_audio = true;
             st.next_ts = ts.wrapping_add(units);
@@ -64,7 +65,7 @@ impl Transcoder {
     }
 
     /// Input clock units → samples at the decoder's rate.
-    fn to_decoder_samples(&self, units: u32) -> usize {
+    pub(super) fn to_decoder_samples(&self, units: u32) -> usize {
         (units as u64 * self.decoder.pcm_rate() as u64 / self.spec.input.codec.clock_rate as u64)
             as usize
     }
@@ -72,24 +73,7 @@ impl Transcoder {
     /// Fill `samples` of lost audio; the last lost packet is recovered from `next`'s FEC
     /// where the codec has it.
     fn conceal(&mut self, samples: usize, next: &[u8], lost: u32) {
-        let mut samples = samples.min(FIFO / 2);
-        if matches!(self.decoder, Decoder::G711(_))
-            || self.spec.input.codec.kind() == CodecKind::G722
-        {
-            // Silence: cheaper than decoding and what rtpengine does for G.711 and G.722.
-        } else if self.spec.input.codec.kind() == CodecKind::G729 {
-            samples -= samples % 80;
-        } else if matches!(
-            self.spec.input.codec.kind(),
-            CodecKind::Amr | CodecKind::AmrWb
-        ) {
-            // Whole 20 ms frames: the decoder conceals (or continues comfort noise) per frame.
-            samples -= samples % (self.decoder.pcm_rate() / 50) as usize;
-        } else {
-            // Opus frames are multiples of 2.5 ms.
-            let q = (self.decoder.pcm_rate() / 400) as usize;
-            samples -= samples % q;
-        }
+        let samples = self.conceal_len(samples);
         if samples == 0 {
             return;
         }
@@ -136,9 +120,26 @@ impl Transcoder {
         self.counters.concealed += lost as u64;
     }
 
+    /// The most samples (at the decoder's rate, at most `samples`) the decoder conceals in
+    /// one go: whole frames of the codec.
+    pub(super) fn conceal_len(&self, samples: usize) -> usize {
+        let samples = samples.min(FIFO / 2);
+        let quantum = match self.spec.input.codec.kind() {
+            // Silence: cheaper than decoding and what rtpengine does for G.711 and G.722.
+            _ if matches!(self.decoder, Decoder::G711(_)) => 1,
+            CodecKind::G722 => 1,
+            CodecKind::G729 => 80,
+            // Whole 20 ms frames: the decoder conceals (or continues comfort noise) per frame.
+            CodecKind::Amr | CodecKind::AmrWb => (self.decoder.pcm_rate() / 50) as usize,
+            // Opus frames are multiples of 2.5 ms.
+            _ => (self.decoder.pcm_rate() / 400) as usize,
+        };
+        samples - samples % quantum.max(1)
+    }
+
     /// Append `frames` of the decoder's scratch output (interleaved `ch` channels) to the
     /// FIFO as mono, through the rate stage when the decoder runs at another rate.
-    fn push_pcm_from_scratch(&mut self, frames: usize, ch: usize) {
+    pub(super) fn push_pcm_from_scratch(&mut self, frames: usize, ch: usize) {
         if self.rate_stage.is_some() {
             self.push_resampled(frames, ch);
             return;

@@ -107,7 +107,7 @@ pub(super) fn silence_payload(
 
 /// Spread `n` samples at the start of `buf` over `n * factor`, interpolating linearly
 /// between neighbours (the last one is held). Works from the end, so in place.
-fn widen(buf: &mut [i16], n: usize, factor: usize) {
+pub(super) fn widen(buf: &mut [i16], n: usize, factor: usize) {
     if n == 0 {
         return;
     }

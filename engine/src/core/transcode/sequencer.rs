@@ -46,6 +46,17 @@ pub(super) struct Released {
     pub lost: u16,
 }
 
+/// The packet next in line, as [`Sequencer::peek`] sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Peeked {
+    /// Its RTP timestamp.
+    pub ts: u32,
+    /// When it was received (monotonic ms).
+    pub at_ms: u64,
+    /// Sequence numbers missing before it (0: it is the expected one).
+    pub missing: u16,
+}
+
 /// rtpengine: `packet_sequencer_t`.
 #[derive(Debug)]
 pub(super) struct Sequencer {
@@ -54,6 +65,9 @@ pub(super) struct Sequencer {
     pub(super) buf: Box<[u8]>,
     len: [u16; SLOTS],
     seq: [u16; SLOTS],
+    /// Arrival time (monotonic ms) of each held packet, for the playout timer's drift
+    /// checks (see `playout`).
+    at_ms: [u64; SLOTS],
     used: u32,
     /// The sequence number to release next; `None` before the first packet.
     next: Option<u16>,
@@ -65,6 +79,7 @@ impl Sequencer {
             buf: vec![0; SLOTS * SLOT_BYTES].into_boxed_slice(),
             len: [0; SLOTS],
             seq: [0; SLOTS],
+            at_ms: [0; SLOTS],
             used: 0,
             next: None,
         }
@@ -122,6 +137,11 @@ impl Sequencer {
 
     /// Hold `packet` under `seq`.
     pub(super) fn insert(&mut self, seq: u16, packet: &[u8]) -> Insert {
+        self.insert_at(seq, packet, 0)
+    }
+
+    /// Hold `packet` under `seq`, received at `at_ms`.
+    pub(super) fn insert_at(&mut self, seq: u16, packet: &[u8], at_ms: u64) -> Insert {
         let class = self.classify(seq);
         match class {
             Insert::Duplicate | Insert::TooLarge => return class,
@@ -145,8 +165,52 @@ impl Sequencer {
         self.buf[slot * SLOT_BYTES..slot * SLOT_BYTES + packet.len()].copy_from_slice(packet);
         self.len[slot] = packet.len() as u16;
         self.seq[slot] = seq;
+        self.at_ms[slot] = at_ms;
         self.used |= 1 << slot;
         class
+    }
+
+    /// The packet [`Sequencer::pop`] with `wait` 0 would release, without releasing it.
+    pub(super) fn peek(&self) -> Option<Peeked> {
+        let next = self.next?;
+        let slot = match self.find(next) {
+            Some(s) => s,
+            None => (0..SLOTS)
+                .filter(|&i| self.used & (1 << i) != 0)
+                .min_by_key(|&i| self.seq[i].wrapping_sub(next))?,
+        };
+        Some(Peeked {
+            ts: self.timestamp(slot),
+            at_ms: self.at_ms[slot],
+            missing: self.seq[slot].wrapping_sub(next),
+        })
+    }
+
+    /// RTP timestamp of the held packet furthest ahead in sequence.
+    pub(super) fn newest_timestamp(&self) -> Option<u32> {
+        let next = self.next?;
+        (0..SLOTS)
+            .filter(|&i| self.used & (1 << i) != 0)
+            .max_by_key(|&i| self.seq[i].wrapping_sub(next))
+            .map(|i| self.timestamp(i))
+    }
+
+    /// Give up on the expected sequence number (its time has passed): it counts as used,
+    /// so it is a duplicate if it still comes.
+    pub(super) fn skip(&mut self) {
+        if let Some(n) = self.next {
+            self.next = Some(n.wrapping_add(1));
+        }
+    }
+
+    /// RTP timestamp of the packet in `slot` (0 for one too short to have one, or while
+    /// the buffer is lent out).
+    fn timestamp(&self, slot: usize) -> u32 {
+        let start = slot * SLOT_BYTES;
+        match self.buf.get(start + 4..start + 8) {
+            Some(b) if self.len[slot] >= 8 => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            _ => 0,
+        }
     }
 
     /// Release the next packet: the expected one when held; otherwise, when at least

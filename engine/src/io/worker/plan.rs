@@ -149,7 +149,11 @@ impl Core {
                 e.rtcp_sink_key = sp.rtcp_sink;
                 e.copies = copy_targets(&sp.copies);
                 set_feed(e, sp.feed);
-                set_transcoder(e, sp.transcode, now, self.silence_detect);
+                set_transcoder(e, sp.transcode, now, self.silence_detect, self.playout);
+                if e.transcoder.is_some() && self.playout.is_some() && !self.playouts.contains(&idx)
+                {
+                    self.playouts.push(idx);
+                }
                 set_control(e, sp.control, self.dtmf_digit_delay_ms);
                 if e.taps.record.as_ref().map(StreamTap::stream) != sp.tap {
                     e.taps.record = stream_tap(self.tap.as_ref(), call, sp.tap);
@@ -207,7 +211,13 @@ impl Core {
                         entry.latch.resume(addr);
                     }
                 }
-                set_transcoder(&mut entry, sp.transcode, now, self.silence_detect);
+                set_transcoder(
+                    &mut entry,
+                    sp.transcode,
+                    now,
+                    self.silence_detect,
+                    self.playout,
+                );
                 set_control(&mut entry, sp.control, self.dtmf_digit_delay_ms);
                 let idx = self.free.pop().unwrap_or(self.slab.len());
                 if let Err(e) = w.watch(idx, entry.port.raw_fd()) {
@@ -223,6 +233,10 @@ impl Core {
                     self.slab[idx] = Some(entry);
                 }
                 self.by_key.insert(sp.port, idx);
+                let timed = matches!(&self.slab[idx], Some(e) if e.transcoder.is_some());
+                if timed && self.playout.is_some() && !self.playouts.contains(&idx) {
+                    self.playouts.push(idx);
+                }
                 if handshake && !self.handshaking.contains(&idx) {
                     self.handshaking.push(idx);
                 }

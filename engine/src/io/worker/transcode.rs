@@ -10,8 +10,8 @@ use super::{Core, Entry, Now};
 use crate::core::dtmf_security::DtmfGuard;
 use crate::core::media_control::StreamControl;
 use crate::core::stats::DropReason;
-use crate::core::stream::{protect, target, Route, Slot};
-use crate::core::transcode::{write_rtcp_report, TranscodeSpec, Transcoder};
+use crate::core::stream::{self, protect, target, Route, Slot};
+use crate::core::transcode::{write_rtcp_report, PlayoutConfig, TranscodeSpec, Transcoder};
 use crate::io::ports::Role;
 
 /// Interval of the RTCP reports we send for transcoded streams (RFC 3550's 5 s minimum).
@@ -61,6 +61,7 @@ pub(super) fn set_transcoder(
     spec: Option<TranscodeSpec>,
     now: Now,
     silence_detect: Option<crate::core::transcode::SilenceDetect>,
+    playout: Option<PlayoutConfig>,
 ) {
     e.terminate_rtcp = spec.is_some();
     let wanted = match spec {
@@ -70,12 +71,14 @@ pub(super) fn set_transcoder(
             return;
         }
     };
-    if e.transcoder.as_ref().is_some_and(|t| *t.spec() == wanted) {
+    if let Some(t) = e.transcoder.as_mut().filter(|t| *t.spec() == wanted) {
+        t.set_playout(playout);
         return;
     }
     match Transcoder::new(wanted) {
         Ok(mut t) => {
             t.set_silence_detect(silence_detect);
+            t.set_playout(playout);
             e.transcoder = Some(Box::new(t));
             e.rtcp_due_ms = now.mono_ms + RTCP_INTERVAL_MS;
         }
@@ -88,6 +91,66 @@ pub(super) fn set_transcoder(
 }
 
 impl Core {
+    /// How long the backend may sleep before a transcoder's playout tick is due, in µs
+    /// (`None`: no clock runs).
+    pub fn playout_timeout_us(&self) -> Option<u64> {
+        if self.playouts.is_empty() {
+            return None;
+        }
+        let now_us = Now::read().mono_us;
+        self.playouts
+            .iter()
+            .filter_map(|&i| {
+                self.slab
+                    .get(i)?
+                    .as_ref()?
+                    .transcoder
+                    .as_ref()?
+                    .poll_timeout()
+            })
+            .min()
+            .map(|due_ms| (due_ms * 1000).saturating_sub(now_us))
+    }
+
+    /// Run the playout ticks due at `now` and send what they make through
+    /// `send(fd, slot, dest, bytes)` (see [`stream::transcode_tick`]).
+    pub fn poll_playouts(
+        &mut self,
+        now: Now,
+        mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
+    ) {
+        let now_ms = now.mono_us / 1000;
+        let mut i = 0;
+        while i < self.playouts.len() {
+            let idx = self.playouts[i];
+            let due = match self.slab.get(idx) {
+                Some(Some(e)) => match e.transcoder.as_ref() {
+                    Some(t) => t.poll_timeout(),
+                    None => {
+                        self.playouts.swap_remove(i);
+                        continue;
+                    }
+                },
+                _ => {
+                    self.playouts.swap_remove(i);
+                    continue;
+                }
+            };
+            if due.is_some_and(|t| t <= now_ms) {
+                stream::transcode_tick(
+                    &mut self.slab,
+                    &self.counters,
+                    idx,
+                    now,
+                    &mut self.out_buf,
+                    &mut self.copy_buf,
+                    &mut send,
+                );
+            }
+            i += 1;
+        }
+    }
+
     /// Send the RTCP reports of transcoded streams that are due (checked every
     /// [`RTCP_SCAN_MS`] at most). Toward each party that receives transcoded RTP we send an
     /// SR from our output SSRC with the transcoder's packet and octet counts, plus a report
