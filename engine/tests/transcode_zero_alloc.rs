@@ -216,7 +216,7 @@ fn measure_playout(backend: Backend, port_min: u16) {
 fn start(
     config: &EngineConfig,
     backend: Backend,
-) -> (MediaWorkers, PortPair, PortPair, UdpSocket, UdpSocket) {
+) -> (Arc<MediaWorkers>, PortPair, PortPair, UdpSocket, UdpSocket) {
     let options = IoOptions {
         backend,
         ..IoOptions::default()

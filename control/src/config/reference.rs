@@ -76,7 +76,18 @@ const SECTIONS: &[(&str, &str, &[&str])] = &[
     (
         "Transcoding",
         "transcoding.md",
-        &["silence-detect", "cn-payload", "jitter-buffer"],
+        &[
+            "silence-detect",
+            "cn-payload",
+            "dtx-delay",
+            "max-dtx",
+            "dtx-buffer",
+            "dtx-lag",
+            "dtx-shift",
+            "dtx-cn-params",
+            "amr-dtx",
+            "jitter-buffer",
+        ],
     ),
     (
         "DTMF",

@@ -337,6 +337,56 @@ fn cli_rejects_bad_values_with_the_option_named() {
 }
 
 #[test]
+fn dtx_and_jitter_buffer_options() {
+    use ngmedia_engine::core::transcode::PlayoutConfig;
+    let load = |args: &[&str]| Settings::resolve(&cli(args), None, Vec::new()).unwrap();
+    assert_eq!(load(&[]).engine.playout, PlayoutConfig::default());
+    assert!(!load(&[]).engine.playout.enabled(), "off by default");
+    let p = load(&[
+        "--dtx-delay=10",
+        "--dtx-cn-params=10",
+        "--dtx-cn-params=120",
+        "--max-dtx=0",
+        "--dtx-buffer=4",
+        "--dtx-lag=60",
+        "--dtx-shift=0",
+        "--amr-dtx=CN",
+        "--jitter-buffer=3",
+    ])
+    .engine
+    .playout;
+    let mut cn = ngmedia_codecs::cn::CnPayload::flat(10);
+    cn.coeffs[0] = 120;
+    cn.order = 1;
+    assert_eq!(
+        p,
+        PlayoutConfig {
+            dtx_delay_ms: 10,
+            jitter_packets: 3,
+            max_dtx_s: None,
+            buffer_packets: 4,
+            lag_ms: 60,
+            shift_ms: 0,
+            cn: Some(cn),
+            amr_cn: true,
+        }
+    );
+    // rtpengine.conf spelling: the CN bytes `;`-separated.
+    let f = resolve_file(&[], "[rtpengine]\ndtx-delay = 20\ndtx-cn-params = 30;100\n").unwrap();
+    assert_eq!(f.engine.playout.dtx_delay_ms, 20);
+    assert_eq!(
+        f.engine.playout.cn.map(|c| (c.level, c.order)),
+        Some((30, 1))
+    );
+    let e = cli_err(&["--amr-dtx", "loud"]);
+    assert!(e.contains("--amr-dtx") && e.contains("native or CN"), "{e}");
+    let e = cli_err(&["--dtx-cn-params", "200"]);
+    assert!(e.contains("level 0-127"), "{e}");
+    let e = cli_err(&["--jitter-buffer", "-1"]);
+    assert!(e.contains("packets"), "{e}");
+}
+
+#[test]
 fn port_range_validation() {
     let err = |args: &[&str]| {
         Settings::resolve(&cli(args), None, Vec::new())
