@@ -1,7 +1,8 @@
 //! AMR-NB and AMR-WB (RFC 4867) on the real binary: a PCMU caller and an AMR-NB mobile leg
 //! (bandwidth-efficient, `mode-set=7`), a PCMA caller and an AMR-WB leg (octet-aligned, 40 ms
 //! packets of two frames). Tones cross both ways and are decoded and checked by SNR; the
-//! payloads' CMR and table of contents, the timestamps and the offered fmtp are checked too.
+//! payloads' CMR and table of contents, the timestamps and the offered fmtp are checked too,
+//! and a codec mode request from the AMR-WB leg switches the mode it receives.
 
 mod transcode_common;
 
@@ -154,6 +155,31 @@ fn pcma_caller_amr_wb_callee_octet_aligned_two_frames() {
     );
     assert!(snr_db(purity) > 15.0, "B→A SNR {:.1} dB", snr_db(purity));
     assert!((4000.0..8000.0).contains(&amp), "B→A amplitude {amp}");
+
+    // The mobile's packets asked for mode 5 (CMR): what it receives from now on is 18.25
+    // kbit/s (the engine's decoder of B→A hands the request to its encoder of A→B).
+    let pkts = encode(&pcma, 20, &sine_frames(440.0, 8000.0, 160, 10));
+    for (k, p) in pkts.iter().enumerate() {
+        let pkt = ngmedia_tests::rtp::rtp_packet(
+            8,
+            2000 + k as u16,
+            90_000 + 160 * k as u32,
+            call.a.ssrc,
+            p,
+        );
+        call.a.sock.send_to(&pkt, call.a_dest).expect("send");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let rx = receive(&call.b, call.b_dest, Duration::from_secs(2));
+    assert_eq!(rx.len(), 5, "A→B packets after the CMR");
+    for r in &rx {
+        let (cmr, fts) = toc(AmrBand::Wide, &wb, &r.payload);
+        assert_eq!(
+            (cmr, fts.as_slice()),
+            (amr::NO_CMR, &[5u8, 5][..]),
+            "mode 5 as asked"
+        );
+    }
 }
 
 /// A `ms` × `packets` sine at 16 kHz.

@@ -190,6 +190,9 @@ pub struct Transcoder {
     /// Input timestamp units of audio the last decoded packet gave (the playout clock's
     /// packet time).
     last_units: u32,
+    /// The codec mode request (AMR CMR) of the last input payload that carried one, until
+    /// [`Transcoder::take_cmr`] hands it to the other direction's encoder.
+    cmr_in: Option<u8>,
 }
 
 /// Opus is run mono inside the transcoder whatever the SDP says (RFC 7587 receivers must
@@ -297,7 +300,25 @@ impl Transcoder {
             silence: None,
             playout: None,
             last_units: 0,
+            cmr_in: None,
         })
+    }
+
+    /// The mode the sender asked for in its last AMR payload with a codec mode request (RFC
+    /// 4867 §4.3.1: the mode it wants to receive), once. The worker hands it to the encoder
+    /// of the other direction ([`Transcoder::request_mode`]), as rtpengine passes a
+    /// decoder's CMR to the encoder toward the same party.
+    pub fn take_cmr(&mut self) -> Option<u8> {
+        self.cmr_in.take()
+    }
+
+    /// Ask this transcoder's encoder to switch to AMR mode `cmr` (a CMR from the party it
+    /// sends to); within the negotiated `mode-set` and `mode-change-*` rules, ignored for
+    /// other codecs and modes out of range.
+    pub fn request_mode(&mut self, cmr: u8) {
+        if let ngmedia_codecs::EncoderKind::Amr(e) = &mut self.encoder.kind {
+            e.request_mode(cmr);
+        }
     }
 
     pub fn spec(&self) -> &TranscodeSpec {

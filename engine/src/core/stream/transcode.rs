@@ -120,6 +120,21 @@ fn drain<S: Slot>(
     copy_buf: &mut [u8],
     send: &mut impl FnMut(S::Socket, usize, SocketAddr, &[u8]) -> bool,
 ) {
+    // An AMR codec mode request from this party is for what it receives: the encoder of
+    // the other direction (the sink's transcoder) switches mode.
+    let cmr = match slab.get_mut(idx) {
+        Some(Some(e)) => e.transcoder.as_mut().and_then(|t| t.take_cmr()),
+        _ => None,
+    };
+    if let (Some(cmr), Some((_, _, sink, _))) = (cmr, dest) {
+        if let Some(t) = slab
+            .get_mut(sink)
+            .and_then(|s| s.as_mut())
+            .and_then(|s| s.transcoder.as_mut())
+        {
+            t.request_mode(cmr);
+        }
+    }
     let has_copies = matches!(slab.get(idx), Some(Some(e)) if !e.copies.is_empty());
     let room = buf.len().saturating_sub(SRTP_TAIL_ROOM);
     let (mut failed, mut undeliverable) = (0, false);

@@ -49,6 +49,11 @@ impl Transcoder {
                 return;
             }
         };
+        if let Decoder::Amr(d) = &self.decoder {
+            if d.last_cmr() != ngmedia_codecs::amr::NO_CMR {
+                self.cmr_in = Some(d.last_cmr());
+            }
+        }
         let ch = self.decoder.channels() as usize;
         let frames = n / ch.max(1);
         let before = self.fifo_len;
