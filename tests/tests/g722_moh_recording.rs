@@ -5,17 +5,12 @@
 
 mod transcode_common;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ngmedia_codecs::{audio_file, Codec};
 use ngmedia_tests::rtp::rtp_packet;
 use ngmedia_tests::{dict, wait_for, Daemon};
 use transcode_common::*;
-
-fn media_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/media")
-}
 
 fn g722() -> Codec {
     lookup("G722", 8000, None, None)
@@ -39,23 +34,6 @@ fn g722_call(ng: &ngmedia_tests::NgClient, call_id: &str) -> TcCall {
         },
         Some(20),
     )
-}
-
-/// Normalised correlation at the best lag in 0..=max_lag (`got` delayed against `want`).
-fn correlation(got: &[i16], want: &[i16], max_lag: usize) -> f64 {
-    (0..=max_lag)
-        .map(|lag| {
-            let n = want.len().min(got.len().saturating_sub(lag));
-            let (mut xy, mut xx, mut yy) = (0f64, 0f64, 0f64);
-            for i in 0..n {
-                let (x, y) = (got[i + lag] as f64, want[i] as f64);
-                xy += x * y;
-                xx += x * x;
-                yy += y * y;
-            }
-            xy / (xx.sqrt() * yy.sqrt()).max(1.0)
-        })
-        .fold(f64::MIN, f64::max)
 }
 
 #[test]

@@ -264,3 +264,25 @@ pub fn lookup(name: &str, rate: u32, ch: Option<u8>, fmtp: Option<&str>) -> Code
 pub fn value_str(v: &Value) -> String {
     format!("{v:?}")
 }
+
+/// The sample media files (samples/media).
+pub fn media_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/media")
+}
+
+/// Normalised correlation at the best lag in 0..=max_lag (`got` delayed against `want`).
+pub fn correlation(got: &[i16], want: &[i16], max_lag: usize) -> f64 {
+    (0..=max_lag)
+        .map(|lag| {
+            let n = want.len().min(got.len().saturating_sub(lag));
+            let (mut xy, mut xx, mut yy) = (0f64, 0f64, 0f64);
+            for i in 0..n {
+                let (x, y) = (got[i + lag] as f64, want[i] as f64);
+                xy += x * y;
+                xx += x * x;
+                yy += y * y;
+            }
+            xy / (xx.sqrt() * yy.sqrt()).max(1.0)
+        })
+        .fold(f64::MIN, f64::max)
+}
