@@ -25,6 +25,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 mod dtls;
+#[doc(hidden)]
+pub mod fuzz;
 mod srtp;
 mod stun;
 #[cfg(test)]

@@ -1,0 +1,2 @@
+//! ngmedia's fuzz entry points, one per target (see `targets`).
+pub mod targets;
