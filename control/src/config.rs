@@ -111,6 +111,10 @@ pub struct Settings {
     pub homer: Option<ngmedia_control::homer::HomerSettings>,
     /// `--webhook-url`: where call events go; `None`: off.
     pub webhook: Option<ngmedia_control::events::WebhookTarget>,
+    /// `--webhook-dtmf`: DTMF digits are webhook events too.
+    pub webhook_dtmf: bool,
+    /// `--mos-alarm`: the MOS below which a stream raises `quality.alarm`; `None`: off.
+    pub mos_alarm: Option<f64>,
     /// Destination of `start forwarding`.
     pub forward_to: Option<SocketAddr>,
     /// DTLS certificate and key files; `None`: generated at start-up.
@@ -255,6 +259,8 @@ struct Layer {
     /// `--webhook-url` and `--webhook-token`.
     webhook: Option<ngmedia_control::events::WebhookTarget>,
     webhook_token: Option<String>,
+    webhook_dtmf: Option<bool>,
+    mos_alarm: Option<f64>,
     /// `--fast-path` (or rtpengine's `--table`).
     fast_path: Option<ngmedia_engine::core::config::FastPathMode>,
     /// `--dtmf-digit-delay` (ms).

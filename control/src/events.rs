@@ -1,6 +1,8 @@
 //! Call events for applications (`--webhook-url`): when a call starts (its first offer), is
-//! answered (its first answer) and ends (deleted, timed out), one JSON object is POSTed to
-//! the operator's URL, so billing, CRM and monitoring hear of calls without polling:
+//! answered (its first answer) and ends (deleted, timed out), when a recording is finished,
+//! when a stream's MOS falls below `--mos-alarm`, and (with `--webhook-dtmf`) for every DTMF
+//! digit, one JSON object is POSTed to the operator's URL, so billing, CRM and monitoring
+//! hear of calls without polling:
 //!
 //! ```json
 //! {"event":"call.ended","call_id":"…","from_tag":"…","to_tag":"…","timestamp":1700000000123,
@@ -11,7 +13,7 @@
 //! delivers in order over plain HTTP/1.1, retrying a failed POST (connection error, timeout or
 //! a non-2xx status) up to [`ATTEMPTS`] times with a growing pause, then giving the event up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -19,6 +21,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use ngmedia_engine::core::snapshot::CallSnapshot;
 use ngmedia_engine::sync::lock;
 use serde_json::json;
 use tracing::{info, warn};
@@ -201,11 +204,153 @@ impl Events {
         }));
     }
 
+    /// A recording was finalized: `recording.finished` with its metadata's summary (`meta` is
+    /// the recording's JSON sidecar).
+    pub fn recording_finished(&self, meta: &serde_json::Value) {
+        self.publish(json!({
+            "event": "recording.finished",
+            "call_id": meta["call_id"],
+            "timestamp": unix_ms(),
+            "recording_id": meta["id"],
+            "state": meta["state"],
+            "error": meta["error"],
+            "start_ms": meta["start_ms"],
+            "stop_ms": meta["stop_ms"],
+            "duration_ms": meta["duration_ms"],
+            "files": meta["files"],
+            "metadata": meta["metadata"],
+        }));
+    }
+
+    /// A DTMF digit, from the engine's report (rtpengine's `--dtmf-log-dest` JSON): `dtmf`.
+    pub fn dtmf(&self, report: &serde_json::Value) {
+        self.publish(json!({
+            "event": "dtmf",
+            "call_id": report["callid"],
+            "timestamp": unix_ms(),
+            "source_tag": report["source_tag"],
+            "source_label": report["source_label"],
+            "source_ip": report["source_ip"],
+            "digit": report["event"].as_u64().and_then(digit),
+            "event_code": report["event"],
+            "duration_ms": report["duration"],
+            "volume": report["volume"],
+        }));
+    }
+
+    /// A stream's MOS fell below `--mos-alarm`: `quality.alarm`, once per stream.
+    pub fn quality_alarm(&self, alarm: &QualityAlarm) {
+        self.publish(json!({
+            "event": "quality.alarm",
+            "call_id": alarm.call_id,
+            "timestamp": unix_ms(),
+            "tag": alarm.tag,
+            "label": alarm.label,
+            "media_index": alarm.media_index,
+            "ssrc": alarm.ssrc,
+            "mos": alarm.mos,
+            "threshold": alarm.threshold,
+            "loss_percent": alarm.loss_percent,
+            "jitter_ms": alarm.jitter_ms,
+            "rtt_ms": alarm.rtt_ms,
+        }));
+    }
+
     fn publish(&self, event: serde_json::Value) {
         if self.queue.try_send(event.to_string()).is_err() {
             self.counters.dropped.fetch_add(1, Relaxed);
         }
     }
+}
+
+/// One stream whose MOS fell below the alarm threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityAlarm {
+    pub call_id: String,
+    /// The party that sends the stream.
+    pub tag: String,
+    pub label: Option<String>,
+    /// 1-based m= line of the party.
+    pub media_index: u32,
+    pub ssrc: Option<u32>,
+    /// The lowest MOS sample of the stream, which crossed the threshold.
+    pub mos: f64,
+    pub threshold: f64,
+    pub loss_percent: f64,
+    pub jitter_ms: f64,
+    pub rtt_ms: Option<f64>,
+}
+
+/// Which streams are below `--mos-alarm`: [`QualityWatch::scan`] turns call snapshots into
+/// the alarms not raised yet. A stream alarms once per call (its lowest MOS sample only goes
+/// down); ended calls are forgotten.
+#[derive(Debug)]
+pub struct QualityWatch {
+    threshold: f64,
+    /// (call-id, tag, media index) of the streams that alarmed.
+    alarmed: HashSet<(String, String, u32)>,
+}
+
+impl QualityWatch {
+    pub fn new(threshold: f64) -> QualityWatch {
+        QualityWatch {
+            threshold,
+            alarmed: HashSet::new(),
+        }
+    }
+
+    /// The new alarms among `calls` (every call held now).
+    pub fn scan(&mut self, calls: &[CallSnapshot]) -> Vec<QualityAlarm> {
+        let mut out = Vec::new();
+        let mut seen = HashSet::new();
+        for call in calls {
+            for leg in &call.legs {
+                for media in &leg.medias {
+                    let key = (call.call_id.clone(), leg.tag.clone(), media.index);
+                    let quality = media
+                        .streams
+                        .iter()
+                        .filter(|s| !s.rtcp)
+                        .find_map(|s| s.quality.as_ref().and_then(|q| q.mos.map(|m| (q, m))));
+                    let Some((q, mos)) = quality else {
+                        continue;
+                    };
+                    seen.insert(key.clone());
+                    let lowest = f64::from(mos.lowest.mos_x100) / 100.0;
+                    if lowest >= self.threshold || self.alarmed.contains(&key) {
+                        continue;
+                    }
+                    self.alarmed.insert(key);
+                    out.push(QualityAlarm {
+                        call_id: call.call_id.clone(),
+                        tag: leg.tag.clone(),
+                        label: leg.label.clone(),
+                        media_index: media.index,
+                        ssrc: q.ssrc,
+                        mos: lowest,
+                        threshold: self.threshold,
+                        loss_percent: f64::from(mos.lowest.loss_x100) / 100.0,
+                        jitter_ms: f64::from(mos.lowest.jitter_us) / 1000.0,
+                        rtt_ms: q.rtt_us.map(|us| f64::from(us) / 1000.0),
+                    });
+                }
+            }
+        }
+        self.alarmed.retain(|k| seen.contains(k));
+        out
+    }
+}
+
+/// The key of an RFC 4733 event code: `0`-`9`, `*`, `#`, `A`-`D`.
+fn digit(code: u64) -> Option<String> {
+    let c = match code {
+        0..=9 => char::from(b'0' + code as u8),
+        10 => '*',
+        11 => '#',
+        12..=15 => char::from(b'A' + (code - 12) as u8),
+        _ => return None,
+    };
+    Some(c.to_string())
 }
 
 fn unix_ms() -> u64 {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ngmedia_control::events::{EndReason, Events};
+use ngmedia_control::events::{EndReason, Events, QualityWatch};
 use ngmedia_control::ha;
 use ngmedia_control::homer::Homer;
 use ngmedia_control::http::ng::HttpNgAccess;
@@ -33,6 +33,7 @@ use ngmedia_control::ng::server::{now, NgServer};
 use ngmedia_engine::core::calls::{CallEvent, Calls};
 use ngmedia_engine::core::dtls::DtlsIdentity;
 use ngmedia_engine::core::pii::Pii;
+use ngmedia_engine::core::request::{List, Query};
 use ngmedia_engine::io::MediaWorkers;
 use ngmedia_recordings::{Recorder, RecorderConfig, RecordingStore};
 use tokio::signal::unix::{signal, SignalKind};
@@ -87,7 +88,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(settings: Settings) -> anyhow::Result<()> {
+fn run(mut settings: Settings) -> anyhow::Result<()> {
     // Certificates and keys are read before anything is bound, so a bad file fails start-up
     // without taking (even briefly) a port another daemon may want.
     let https_tls = match &settings.transports.https {
@@ -153,6 +154,18 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         .build()
         .context("cannot start the control runtime")?;
 
+    // `--webhook-dtmf`: the workers' DTMF reports come to a loopback socket of ours, which
+    // passes each on to --dtmf-log-dest (if set) unchanged and publishes it as an event.
+    let dtmf_relay = match (&settings.webhook, settings.webhook_dtmf) {
+        (Some(_), true) => {
+            let sock = StdUdpSocket::bind(("127.0.0.1", 0))
+                .context("cannot bind the DTMF report socket")?;
+            let onward = settings.engine.dtmf_log_dest;
+            settings.engine.dtmf_log_dest = Some(sock.local_addr()?);
+            Some((sock, onward))
+        }
+        _ => None,
+    };
     let engine = Arc::new(settings.engine);
     let workers = MediaWorkers::start(&engine).context("cannot start the media workers")?;
     // The recorder runs on its own thread behind the workers' bounded tap queue; a bad
@@ -215,6 +228,18 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         Some(target) => Some(Events::start(target).context("cannot start call events")?),
         None => None,
     };
+    if let Some(events) = &events {
+        let publish = events.clone();
+        recorder.set_on_finished(Box::new(move |meta| publish.recording_finished(meta)));
+        if let Some((sock, onward)) = dtmf_relay {
+            let publish = events.clone();
+            std::thread::Builder::new()
+                .name("dtmf-events".into())
+                .spawn(move || relay_dtmf(&sock, onward, &publish))
+                .context("cannot start the DTMF event thread")?;
+        }
+    }
+
     let calls = Arc::new(Mutex::new(registry));
     let li = match (li_listener, &interceptor) {
         (Some(listener), Some(interceptor)) => {
@@ -309,6 +334,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         rate_limit: settings.transports.ng_rate_limit,
         homer,
         events: events.clone(),
+        quality_watch: settings.mos_alarm.map(QualityWatch::new),
     };
     let result = runtime.block_on(serve(ng, http, li, calls.clone()));
 
@@ -367,6 +393,8 @@ struct Ng {
     homer: Option<Arc<Homer>>,
     /// `--webhook-url`: call events.
     events: Option<Arc<Events>>,
+    /// `--mos-alarm`: streams checked every tick.
+    quality_watch: Option<QualityWatch>,
 }
 
 /// SIGHUP: re-read what an operator may have changed on disk without a restart.
@@ -415,6 +443,7 @@ async fn serve(
     let rate_limit = ng.rate_limit;
     let homer_ng = ng.homer;
     let events = ng.events;
+    let mut quality_watch = ng.quality_watch;
     let mut ng = NgServer::new(calls.clone());
     ng.set_load_limits(limits.clone());
     ng.set_rate_limit(rate_limit);
@@ -520,7 +549,12 @@ async fn serve(
                 result.context("HTTP server panicked")?.context("HTTP server failed")?;
                 anyhow::bail!("HTTP server stopped unexpectedly");
             }
-            _ = ticker.tick() => tick(&calls, events.as_deref()),
+            _ = ticker.tick() => {
+                tick(&calls, events.as_deref());
+                if let (Some(watch), Some(events)) = (quality_watch.as_mut(), events.as_deref()) {
+                    watch_quality(&calls, watch, events);
+                }
+            }
             _ = sigterm.recv() => break "SIGTERM",
             _ = sigint.recv() => break "SIGINT",
             _ = sighup.recv() => reload(&media),
@@ -638,6 +672,65 @@ fn tick(calls: &Mutex<Calls>, publish: Option<&Events>) {
                     p.ended(&call_id, EndReason::Deleted);
                 }
             }
+        }
+    }
+}
+
+/// `--mos-alarm`: raise `quality.alarm` for streams whose MOS fell below the threshold. The
+/// registry lock is taken per call, so signalling is never held up for long.
+fn watch_quality(calls: &Mutex<Calls>, watch: &mut QualityWatch, events: &Events) {
+    let ids = lock(calls).list(&List { limit: usize::MAX });
+    let now = now();
+    let snapshots: Vec<_> = ids
+        .into_iter()
+        .filter_map(|call_id| {
+            lock(calls)
+                .query(
+                    &Query {
+                        call_id,
+                        ..Default::default()
+                    },
+                    now,
+                )
+                .ok()
+        })
+        .collect();
+    for alarm in watch.scan(&snapshots) {
+        info!(call_id = %Pii(&alarm.call_id), mos = alarm.mos, "call quality below --mos-alarm");
+        events.quality_alarm(&alarm);
+    }
+}
+
+/// `--webhook-dtmf`: every DTMF report of the workers goes on to --dtmf-log-dest unchanged
+/// and becomes a `dtmf` event. Runs until the process exits.
+fn relay_dtmf(sock: &StdUdpSocket, onward: Option<std::net::SocketAddr>, events: &Events) {
+    let out = onward.and_then(|dest| {
+        let any: std::net::SocketAddr = if dest.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let out = StdUdpSocket::bind(any).and_then(|o| o.connect(dest).map(|()| o));
+        if let Err(e) = &out {
+            warn!(error = %e, "cannot reach --dtmf-log-dest: DTMF reports go to the webhook only");
+        }
+        out.ok()
+    });
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match sock.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(error = %e, "DTMF report socket failed: no more dtmf events");
+                return;
+            }
+        };
+        if let Some(out) = &out {
+            let _ = out.send(&buf[..n]);
+        }
+        match serde_json::from_slice::<serde_json::Value>(&buf[..n]) {
+            Ok(report) => events.dtmf(&report),
+            Err(e) => debug!(error = %e, "unreadable DTMF report"),
         }
     }
 }

@@ -121,7 +121,15 @@ pub struct Recorder {
     stats: Arc<RecorderStats>,
     store: RecordingStore,
     live: Live,
+    on_finished: Hook,
 }
+
+/// Called by the recorder thread with the metadata of every recording it finalizes
+/// (`--webhook-url`'s `recording.finished`).
+pub type FinishedHook = Box<dyn Fn(&Value) + Send>;
+
+/// Where the recorder thread finds the hook, set once the daemon wired its events.
+type Hook = Arc<Mutex<Option<FinishedHook>>>;
 
 /// Summaries of the recordings in progress, republished by the recorder thread on every
 /// start/pause/stop/close (never per packet) for `GET /recordings`.
@@ -145,8 +153,10 @@ impl Recorder {
         let stats = Arc::new(RecorderStats::default());
         let store = RecordingStore::new(&config.dir);
         let live = Live::default();
+        let on_finished = Hook::default();
         let mut worker = Worker {
             live: live.clone(),
+            on_finished: on_finished.clone(),
             config,
             store: store.clone(),
             stats: stats.clone(),
@@ -166,9 +176,16 @@ impl Recorder {
                 stats,
                 store,
                 live,
+                on_finished,
             }),
             tap_tx,
         ))
+    }
+
+    /// Call `hook` with the metadata (the JSON sidecar) of every recording finalized from
+    /// now on, finished or failed, on the recorder thread.
+    pub fn set_on_finished(&self, hook: FinishedHook) {
+        *lock(&self.on_finished) = Some(hook);
     }
 
     pub fn stats(&self) -> &RecorderStats {
@@ -216,6 +233,8 @@ struct Worker {
     /// Shutdown was asked for while handling a packet.
     stopping: bool,
     live: Live,
+    /// `Recorder::set_on_finished`.
+    on_finished: Hook,
 }
 
 /// One stream (party × m= line) of a recorded call.

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use ngmedia_tests::http::metric;
+use ngmedia_tests::rtp::rtp_packet;
 use ngmedia_tests::sdp::audio_sdp;
 use ngmedia_tests::{dict, Daemon, TwoPartyCall};
 
@@ -154,4 +155,144 @@ fn an_https_url_is_refused_at_start() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("https webhooks are not supported"), "{err}");
+}
+
+/// The next event of type `kind`, skipping the others.
+fn next_of(rx: &mpsc::Receiver<Post>, kind: &str) -> Post {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let post = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("a {kind} event within 10 s"));
+        if post.body["event"] == kind {
+            return post;
+        }
+    }
+}
+
+/// A fresh folder for the daemon's recordings.
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ngmedia-hook-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_finished_recording_is_reported_with_its_files() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let events = receiver(listener, 0);
+    let dir = temp_dir("rec");
+    let daemon = Daemon::start(&[
+        "--webhook-url",
+        &url,
+        &format!("--recording-dir={}", dir.display()),
+    ]);
+    let ng = daemon.client();
+    let mut call = TwoPartyCall::setup(&ng, "hook-rec");
+    ng.ok(
+        dict! { "command" => "start recording", "call-id" => "hook-rec",
+        "metadata" => "agent:17" },
+    );
+    call.exchange(25, Duration::from_millis(20));
+    ng.ok(dict! { "command" => "delete", "call-id" => "hook-rec", "delete-delay" => 0i64 });
+    let done = next_of(&events, "recording.finished");
+    let body = &done.body;
+    assert_eq!(body["call_id"], "hook-rec");
+    assert_eq!(body["state"], "complete");
+    let id = body["recording_id"].as_str().expect("recording_id");
+    assert!(id.starts_with("hook-rec-"), "{id}");
+    assert_eq!(body["files"]["mix"], format!("{id}.wav"));
+    assert_eq!(body["metadata"], serde_json::json!(["agent:17"]));
+    assert!(body["duration_ms"].as_u64().unwrap() >= 400);
+    assert!(dir.join(format!("{id}.wav")).exists());
+    // The same recording as the API lists it.
+    let listed = daemon.http_client().get(&format!("/recordings/{id}"));
+    assert_eq!(listed.json()["id"], id, "the recording in the API");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_stream_below_the_mos_threshold_raises_one_alarm() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let events = receiver(listener, 0);
+    let daemon = Daemon::start(&["--webhook-url", &url, "--mos-alarm", "4.2"]);
+    let ng = daemon.client();
+    let call = TwoPartyCall::setup(&ng, "hook-mos");
+    // A sends 5 s of PCMU with every fourth packet missing (25 % loss); B sends cleanly.
+    for n in 0..250u16 {
+        if n % 4 != 3 {
+            let p = rtp_packet(0, n, u32::from(n) * 160, call.a.ssrc, &[0xff; 160]);
+            call.a.sock.send_to(&p, call.a_dest).unwrap();
+        }
+        let p = rtp_packet(0, n, u32::from(n) * 160, call.b.ssrc, &[0xff; 160]);
+        call.b.sock.send_to(&p, call.b_dest).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let alarm = next_of(&events, "quality.alarm");
+    let body = &alarm.body;
+    assert_eq!(body["call_id"], "hook-mos");
+    assert_eq!(body["tag"], call.from_tag, "the lossy party's stream");
+    assert_eq!(body["threshold"], 4.2);
+    let mos = body["mos"].as_f64().unwrap();
+    assert!((1.0..4.2).contains(&mos), "{mos}");
+    let loss = body["loss_percent"].as_f64().unwrap();
+    assert!((20.0..=30.0).contains(&loss), "{loss}");
+    assert_eq!(body["ssrc"], call.a.ssrc);
+    // Once per stream, and none for the clean one.
+    std::thread::sleep(Duration::from_secs(3));
+    while let Ok(post) = events.try_recv() {
+        assert_ne!(post.body["event"], "quality.alarm", "{:?}", post.body);
+    }
+}
+
+#[test]
+fn dtmf_digits_are_events_and_still_reach_the_dtmf_log() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let events = receiver(listener, 0);
+    let log = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    log.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let log_dest = log.local_addr().unwrap().to_string();
+    let daemon = Daemon::start(&[
+        "--webhook-url",
+        &url,
+        "--webhook-dtmf",
+        "--dtmf-log-dest",
+        &log_dest,
+    ]);
+    let ng = daemon.client();
+    let call = TwoPartyCall::setup(&ng, "hook-dtmf");
+    // Digit # (11) at -10 dBm0 for 40 ms: one update, then the end report three times.
+    let send = |seq: u16, payload: &[u8], pt: u8, ts: u32| {
+        let p = rtp_packet(pt, seq, ts, call.a.ssrc, payload);
+        call.a.sock.send_to(&p, call.a_dest).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    send(1, &[0; 160], 0, 1000);
+    send(2, &[11, 10, 0, 160], 101, 1160);
+    for seq in 3..6 {
+        send(seq, &[11, 0x80 | 10, 1, 64], 101, 1160);
+    }
+    let dtmf = next_of(&events, "dtmf");
+    let body = &dtmf.body;
+    assert_eq!(body["call_id"], "hook-dtmf");
+    assert_eq!(body["source_tag"], call.from_tag);
+    assert_eq!(body["source_ip"], "127.0.0.1");
+    assert_eq!(body["digit"], "#");
+    assert_eq!(body["event_code"], 11);
+    assert_eq!(body["duration_ms"], 40);
+    assert_eq!(body["volume"], 10);
+    let mut buf = [0u8; 4096];
+    let n = log
+        .recv(&mut buf)
+        .expect("the report at --dtmf-log-dest too");
+    let report: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+    assert_eq!(
+        (report["callid"].as_str(), report["event"].as_u64()),
+        (Some("hook-dtmf"), Some(11))
+    );
 }

@@ -31,8 +31,8 @@ use ngmedia_recordings::RecordingFormat;
 use super::parse::{
     parse_bool, parse_destination, parse_ha_name, parse_http_ng, parse_interface, parse_listen,
     parse_log_format, parse_log_level, parse_max_bandwidth, parse_max_float, parse_max_sessions,
-    parse_ng_rate_limit, parse_port, parse_positive_secs, parse_redis, parse_secs, parse_threads,
-    parse_tos,
+    parse_mos_alarm, parse_ng_rate_limit, parse_port, parse_positive_secs, parse_redis, parse_secs,
+    parse_threads, parse_tos,
 };
 use super::{invalid, InvalidValue, Layer};
 use crate::logging::LogFormat;
@@ -1188,7 +1188,8 @@ pub static OPTIONS: &[Opt] = &[
         "webhook-url",
         None,
         One("URL"),
-        "POST call events (call.started, call.answered, call.ended) as JSON to this \
+        "POST call events (call.started, call.answered, call.ended, recording.finished, \
+         quality.alarm with --mos-alarm, dtmf with --webhook-dtmf) as JSON to this \
          http://HOST[:PORT][/PATH] URL, with retries and a bounded queue. Default: off (empty).",
         |l, v| {
             l.webhook = if v.trim().is_empty() {
@@ -1206,6 +1207,30 @@ pub static OPTIONS: &[Opt] = &[
         "Sent with every webhook POST as `Authorization: Bearer TOKEN`. Default: none.",
         |l, v| {
             l.webhook_token = Some(v.trim().to_string()).filter(|v| !v.is_empty());
+            Ok(())
+        },
+    ),
+    opt(
+        "webhook-dtmf",
+        None,
+        Flag,
+        "Also POST every DTMF digit a party sends (`dtmf` events, from the same reports as \
+         --dtmf-log-dest, which keeps working). The digits are read in user space, so calls \
+         leave the kernel fast path, as with --dtmf-log-dest. Default: off.",
+        |l, v| {
+            l.webhook_dtmf = Some(parse_bool(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "mos-alarm",
+        None,
+        One("MOS"),
+        "POST a `quality.alarm` webhook event, once per stream, when a stream's MOS \
+         estimate falls below this value (1.0 to 4.5, e.g. 3.5); checked every second. \
+         Default: 0 (off).",
+        |l, v| {
+            l.mos_alarm = Some(parse_mos_alarm(v)?);
             Ok(())
         },
     ),

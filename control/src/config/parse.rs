@@ -229,6 +229,14 @@ pub fn parse_max_float(s: &str) -> Result<f64, InvalidValue> {
         .ok_or_else(|| invalid("expected a non-negative number (0: no limit)"))
 }
 
+/// `--mos-alarm`: a MOS between 1 and 4.5, or 0 for off.
+pub fn parse_mos_alarm(s: &str) -> Result<f64, InvalidValue> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v == 0.0 || (1.0..=4.5).contains(&v) => Ok(v),
+        _ => Err(invalid("expected a MOS from 1.0 to 4.5, or 0 (off)")),
+    }
+}
+
 /// `--max-bandwidth`: bytes per second, 0 for no limit.
 pub fn parse_max_bandwidth(s: &str) -> Result<u64, InvalidValue> {
     s.trim()

@@ -162,6 +162,8 @@ const SECTIONS: &[(&str, &str, &[&str])] = &[
             "homer-ng-capture-proto",
             "webhook-url",
             "webhook-token",
+            "webhook-dtmf",
+            "mos-alarm",
             "mqtt-host",
             "mqtt-port",
             "mqtt-id",

@@ -184,6 +184,8 @@ impl Settings {
                 w.token = cli.webhook_token.clone().or(file.webhook_token.clone());
                 w
             }),
+            webhook_dtmf: cli.webhook_dtmf.or(file.webhook_dtmf).unwrap_or(false),
+            mos_alarm: cli.mos_alarm.or(file.mos_alarm).filter(|v| *v > 0.0),
             forward_to: cli.forward_to.or(file.forward_to),
             dtls: match (
                 cli.dtls_cert.or(file.dtls_cert),

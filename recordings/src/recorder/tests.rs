@@ -43,6 +43,7 @@ fn worker(dir: &Dir, format: RecordingFormat, per_party: bool) -> Worker {
         out: Vec::new(),
         stopping: false,
         live: Live::default(),
+        on_finished: Hook::default(),
     }
 }
 
@@ -418,4 +419,28 @@ fn output_rate_follows_the_codec_each_party_uses() {
     call.legs[1].medias = vec![pcmu()];
     let rec = CallRec::new("x".into(), call, T0, Arc::default());
     assert_eq!(rec.choose_rate(), 8000);
+}
+
+#[test]
+fn the_finished_hook_gets_the_metadata_of_each_finalized_recording() {
+    let dir = Dir::new("hook");
+    let mut w = worker(&dir, RecordingFormat::Wav, false);
+    let (tx, rx) = std::sync::mpsc::channel();
+    *w.on_finished.lock().unwrap() = Some(Box::new(move |meta: &Value| {
+        tx.send(meta.clone()).unwrap();
+    }));
+    start(&mut w, T0);
+    for n in 0..10u32 {
+        let at = T0 + u64::from(n) * 20;
+        w.packet(packet(0, 0xa, n as u16, n * 160, 440.0, at));
+        w.tick(at, Instant::now());
+    }
+    let id = stop_and_close(&mut w, T0 + 200);
+    let meta = rx.try_recv().expect("the hook ran");
+    assert_eq!(meta["id"], id);
+    assert_eq!(meta["call_id"], "call-1@example");
+    assert_eq!(meta["state"], "complete");
+    assert_eq!(meta["duration_ms"], 200);
+    assert_eq!(meta["files"]["mix"], format!("{id}.wav"));
+    assert!(rx.try_recv().is_err(), "one call per recording");
 }

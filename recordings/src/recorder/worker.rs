@@ -246,5 +246,10 @@ impl Worker {
                 let _ = rec.write_metadata(stop_ms, &self.config, &self.store);
             }
         }
+        if let Some(hook) = lock(&self.on_finished).as_ref() {
+            if let Ok(Some(meta)) = self.store.get(&rec.id) {
+                hook(&meta);
+            }
+        }
     }
 }
