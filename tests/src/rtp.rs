@@ -102,3 +102,40 @@ impl RtpEndpoint {
         n
     }
 }
+
+/// An RTP packet as received, split into the fields DTMF tests look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpView {
+    pub marker: bool,
+    pub pt: u8,
+    pub seq: u16,
+    pub ts: u32,
+    pub payload: Vec<u8>,
+}
+
+impl RtpEndpoint {
+    /// Send RTP from this endpoint's SSRC; `pt | 0x80` sets the marker.
+    pub fn send_rtp(&self, to: SocketAddr, pt: u8, seq: u16, ts: u32, payload: &[u8]) {
+        let mut p = rtp_packet(pt & 0x7f, seq, ts, self.ssrc, payload);
+        p[1] |= pt & 0x80;
+        self.sock.send_to(&p, to).unwrap();
+    }
+
+    /// The next RTP packet within `wait`, split up.
+    pub fn recv_rtp(&self, wait: Duration) -> Option<RtpView> {
+        let (p, _) = self.recv(wait)?;
+        (p.len() >= 12).then(|| RtpView {
+            marker: p[1] & 0x80 != 0,
+            pt: p[1] & 0x7f,
+            seq: u16::from_be_bytes([p[2], p[3]]),
+            ts: u32::from_be_bytes([p[4], p[5], p[6], p[7]]),
+            payload: p[12..].to_vec(),
+        })
+    }
+}
+
+/// An RFC 4733 event report payload.
+pub fn dtmf_event(code: u8, end: bool, duration: u16) -> [u8; 4] {
+    let d = duration.to_be_bytes();
+    [code, if end { 0x8a } else { 0x0a }, d[0], d[1]]
+}

@@ -324,6 +324,9 @@ struct Fields {
     trigger: DtmfTrigger,
     /// `DTMF-security`.
     dtmf_security: Option<BlockDtmf>,
+    /// `delay-buffer` and `DTMF-delay` of `block DTMF`/`unblock DTMF` (ms).
+    delay_buffer: Option<u32>,
+    dtmf_delay: Option<u32>,
     /// Holds every offer/answer option; ids above are copied in at the end.
     oa: OfferAnswer,
     unknown_keys: Vec<String>,
@@ -346,6 +349,8 @@ impl Fields {
                 .and_then(|c| ngmedia_engine::core::calls::dtmf_code(i64::from(c))),
             volume: self.volume.map(|v| v.unsigned_abs().min(63) as u8),
             trigger: (!trigger.trigger.is_empty()).then_some(trigger),
+            delay_buffer: self.delay_buffer,
+            dtmf_delay: self.dtmf_delay,
         }
     }
 
@@ -579,7 +584,9 @@ pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
                 CommandKind::BlockDtmf => {
                     ControlAction::BlockDtmf(f.block_dtmf_options(f.dtmf_security))
                 }
-                CommandKind::UnblockDtmf => ControlAction::UnblockDtmf,
+                CommandKind::UnblockDtmf => ControlAction::UnblockDtmf {
+                    delay_buffer: f.delay_buffer,
+                },
                 CommandKind::BlockMedia => ControlAction::BlockMedia,
                 CommandKind::UnblockMedia => ControlAction::UnblockMedia,
                 CommandKind::SilenceMedia => ControlAction::SilenceMedia,

@@ -43,6 +43,9 @@ use super::dtmf_inject::tone_sample;
 use super::media_control::{silence_payload, BlockDtmf, PayloadKind};
 use super::rtp::RtpHeader;
 
+mod delayed;
+pub use delayed::Released;
+
 /// Default pause between two digits of a trigger (`--dtmf-digit-delay`, rtpengine's 2500).
 pub const DEFAULT_DIGIT_DELAY_MS: u32 = 2500;
 /// Replacement tone when no `frequencies` are given (rtpengine's).
@@ -92,13 +95,32 @@ pub struct SecurityConfig {
     /// The party's first audio payload type in its SDP: what an event becomes before any
     /// audio was seen.
     pub audio_pt: Option<u8>,
+    /// `delay-buffer` (ms): the party's packets are held this long, and digits are
+    /// replaced when they leave (see `delayed`).
+    pub delay_ms: u32,
+    /// `DTMF-delay` (ms): digits are silenced where received and played this much later.
+    pub dtmf_delay_ms: u32,
 }
 
 impl SecurityConfig {
     /// Whether a stream with DTMF blocked in `mode` (and maybe a trigger) needs a guard:
     /// a replacement mode or a trigger; plain `drop` is done by `StreamControl`.
-    pub fn needed(mode: BlockDtmf, trigger: Option<&DtmfTrigger>) -> bool {
-        is_replace(mode) || trigger.is_some_and(|t| !t.trigger.is_empty())
+    pub fn needed(
+        mode: BlockDtmf,
+        trigger: Option<&DtmfTrigger>,
+        delay_ms: u32,
+        dtmf_delay_ms: u32,
+    ) -> bool {
+        is_replace(mode)
+            || trigger.is_some_and(|t| !t.trigger.is_empty())
+            || delay_ms > 0
+            || dtmf_delay_ms > 0
+    }
+
+    /// Packets go through a delay buffer and digits are replaced as they leave it
+    /// (rtpengine's manipulation of delayed frames), rather than in place on arrival.
+    pub fn delayed(&self) -> bool {
+        self.delay_ms > 0 || self.dtmf_delay_ms > 0
     }
 }
 
@@ -219,6 +241,8 @@ pub struct DtmfGuard {
     /// The in-band digit being replaced: its replacement digit and tone frequency.
     inband: Option<(u8, u32)>,
     pcm: Box<[i16]>,
+    /// Digits logged for the delayed handling.
+    delayed: delayed::DelayState,
 }
 
 /// Packet length until learned: 20 ms at 8 kHz.
@@ -242,6 +266,7 @@ impl DtmfGuard {
             detector: DtmfDetector::new(8000).ok(),
             inband: None,
             pcm: vec![0; MAX_SAMPLES].into_boxed_slice(),
+            delayed: Default::default(),
             config,
         }
     }
@@ -253,6 +278,7 @@ impl DtmfGuard {
         fresh.last_audio = self.last_audio;
         fresh.step = self.step;
         fresh.mode_changed = fresh.mode != self.mode;
+        fresh.delayed = self.take_delay_state();
         *self = fresh;
     }
 
@@ -346,6 +372,18 @@ impl DtmfGuard {
         }
     }
 
+    /// An audio packet of the party: its line (payload type, timestamp, sequence number)
+    /// and the timestamp step between consecutive packets.
+    fn learn_line(&mut self, pt: u8, ts: u32, seq: u16) {
+        if let Some((lpt, lts, lseq)) = self.last_audio {
+            let dts = ts.wrapping_sub(lts);
+            if lpt == pt && seq.wrapping_sub(lseq) == 1 && dts > 0 && dts <= MAX_SAMPLES as u32 {
+                self.step = dts;
+            }
+        }
+        self.last_audio = Some((pt, ts, seq));
+    }
+
     /// The replacement of a digit starting now in `mode`: (digit, tone frequency).
     fn replacement(&self, mode: BlockDtmf) -> (u8, u32) {
         let digit = match mode {
@@ -375,28 +413,26 @@ impl DtmfGuard {
         inband: bool,
         now_ms: u64,
     ) -> GuardVerdict {
+        if self.config.delayed() {
+            return self.apply_delayed(buf, len, kind, has_events, now_ms);
+        }
         self.tick(now_ms);
-        let Ok(h) = RtpHeader::parse(&buf[..len]) else {
+        let Some(RtpParts {
+            pt,
+            ts,
+            seq,
+            start,
+            plen,
+        }) = RtpParts::of(&buf[..len])
+        else {
             return GuardVerdict::Forward(len);
-        };
-        let (pt, ts, seq) = (h.payload_type(), h.timestamp(), h.sequence_number());
-        let (start, plen) = match h.payload() {
-            Ok(p) => (h.header_len(), p.len()),
-            Err(_) => return GuardVerdict::Forward(len),
         };
         let k = kind(pt);
         if k == PayloadKind::Event {
             return self.on_event(buf, len, start, plen, ts, seq, kind, now_ms);
         }
         // Audio: learn the line's step, then see whether it falls into a digit.
-        if let Some((lpt, lts, lseq)) = self.last_audio {
-            let dseq = seq.wrapping_sub(lseq);
-            let dts = ts.wrapping_sub(lts);
-            if lpt == pt && dseq == 1 && dts > 0 && dts <= MAX_SAMPLES as u32 {
-                self.step = dts;
-            }
-        }
-        self.last_audio = Some((pt, ts, seq));
+        self.learn_line(pt, ts, seq);
         let law = match k {
             PayloadKind::Pcmu => Some(g711::Law::Ulaw),
             PayloadKind::Pcma => Some(g711::Law::Alaw),
@@ -407,12 +443,7 @@ impl DtmfGuard {
         if inband && plen <= MAX_SAMPLES {
             if let (Some(law), Some(det)) = (law, self.detector.as_mut()) {
                 let pcm = &mut self.pcm[..plen];
-                for (s, &b) in pcm.iter_mut().zip(&buf[start..start + plen]) {
-                    *s = match law {
-                        g711::Law::Ulaw => g711::ulaw_decode(b),
-                        g711::Law::Alaw => g711::alaw_decode(b),
-                    };
-                }
+                decode_g711(law, &buf[start..start + plen], pcm);
                 let mut started = None;
                 det.process(pcm, |t, _| {
                     if let DtmfTransition::Start(e) = t {
@@ -595,6 +626,40 @@ impl DtmfGuard {
     }
 }
 
+/// What the guard reads of a plain RTP packet.
+struct RtpParts {
+    pt: u8,
+    ts: u32,
+    seq: u16,
+    /// Where the payload starts, and its length.
+    start: usize,
+    plen: usize,
+}
+
+impl RtpParts {
+    fn of(pkt: &[u8]) -> Option<RtpParts> {
+        let h = RtpHeader::parse(pkt).ok()?;
+        let plen = h.payload().ok()?.len();
+        Some(RtpParts {
+            pt: h.payload_type(),
+            ts: h.timestamp(),
+            seq: h.sequence_number(),
+            start: h.header_len(),
+            plen,
+        })
+    }
+}
+
+/// G.711 `payload` into `pcm` (as long as `payload`).
+fn decode_g711(law: g711::Law, payload: &[u8], pcm: &mut [i16]) {
+    for (s, &b) in pcm.iter_mut().zip(payload) {
+        *s = match law {
+            g711::Law::Ulaw => g711::ulaw_decode(b),
+            g711::Law::Alaw => g711::alaw_decode(b),
+        };
+    }
+}
+
 /// A plain tone as rtpengine writes it (`freq_samples` with one frequency): each sample
 /// `sin(2π·f/8000·(ts + i)) · 32767 / 1.122018^volume`, truncated.
 fn fill_tone(pcm: &mut [i16], freq: u32, volume: u8, ts: u32) {
@@ -631,6 +696,8 @@ mod tests {
             trigger,
             digit_delay_ms: DEFAULT_DIGIT_DELAY_MS,
             audio_pt: Some(0),
+            delay_ms: 0,
+            dtmf_delay_ms: 0,
         }
     }
 

@@ -95,6 +95,18 @@ pub struct MediaControl {
     pub blocked_to: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub silenced_to: Vec<String>,
+    /// `delay-buffer` (ms): the party's media is held this long before it goes on
+    /// (rtpengine's `buffer_delay` of the party's medias); `None`: never set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_buffer: Option<u32>,
+    /// `DTMF-delay` (ms): the party's digits are silenced and played this much later
+    /// (rtpengine's `dtmf_delay` of a monologue).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dtmf_delay: u32,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 impl MediaControl {
@@ -121,6 +133,12 @@ impl MediaControl {
             trigger: leg.trigger.clone().or_else(|| call.trigger.clone()),
             blocked_to: leg.blocked_to.clone(),
             silenced_to: leg.silenced_to.clone(),
+            delay_buffer: leg.delay_buffer.or(call.delay_buffer),
+            dtmf_delay: if leg.dtmf_delay > 0 {
+                leg.dtmf_delay
+            } else {
+                call.dtmf_delay
+            },
         }
     }
 }
@@ -580,8 +598,11 @@ mod tests {
             trigger: None,
             blocked_to: Vec::new(),
             silenced_to: Vec::new(),
+            delay_buffer: Some(100),
+            dtmf_delay: 60,
         };
         let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains("\"delay_buffer\":100"), "{json}");
         assert!(json.contains("\"block_dtmf\":\"dtmf\""), "{json}");
         assert_eq!(serde_json::from_str::<MediaControl>(&json).unwrap(), c);
         assert_eq!(

@@ -3,6 +3,7 @@
 
 pub mod calls;
 pub mod config;
+pub mod delay_buffer;
 pub mod dtls;
 pub mod dtmf_inject;
 pub mod dtmf_log;

@@ -470,13 +470,20 @@ pub struct BlockDtmfOptions {
     pub frequencies: Vec<u32>,
     /// `trigger` and its companions: blocking switched on and off by digits.
     pub trigger: Option<crate::core::dtmf_security::DtmfTrigger>,
+    /// `delay-buffer` (ms): the party's media is held this long (0 ends the delay).
+    pub delay_buffer: Option<u32>,
+    /// `DTMF-delay` (ms): the party's digits are played this much later.
+    pub dtmf_delay: Option<u32>,
 }
 
 /// The media control commands (rtpengine's `call_block_dtmf_ng` and siblings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ControlAction {
     BlockDtmf(BlockDtmfOptions),
-    UnblockDtmf,
+    /// `delay-buffer` may change the party's delay (0 ends it, sending what it holds).
+    UnblockDtmf {
+        delay_buffer: Option<u32>,
+    },
     BlockMedia,
     UnblockMedia,
     SilenceMedia,

@@ -255,16 +255,9 @@ impl EpollWorker {
             // The earliest of the DTLS retransmission timer (at least 1 ms) and the next
             // media player packet (exact: players pace at 20 ms).
             // Full ICE agents' next check shares the player's deadline.
-            // Transcoders playing out on a clock (DTX, jitter buffer) too.
-            let player = [
-                self.core.player_timeout_us(),
-                self.core.ice_timeout_us(),
-                self.core.playout_timeout_us(),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(Duration::from_micros);
+            // Transcoders playing out on a clock (DTX, jitter buffer) and delay buffers' held
+            // packets too.
+            let player = self.core.media_timeout_us().map(Duration::from_micros);
             let wait = match (timer.map(|t| t.max(Duration::from_millis(1))), player) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -300,6 +293,9 @@ impl EpollWorker {
             self.core
                 .send_rtcp_reports(now, |fd, _, dest, pkt| sys::send_to(fd, pkt, &dest));
             self.core.poll_players(now, usize::MAX, |fd, _, dest, pkt| {
+                sys::send_to(fd, pkt, &dest)
+            });
+            self.core.poll_delayed(now, usize::MAX, |fd, _, dest, pkt| {
                 sys::send_to(fd, pkt, &dest)
             });
             self.core

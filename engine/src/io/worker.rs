@@ -22,6 +22,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod delay;
 mod fast;
 mod ice;
 mod plan;
@@ -280,6 +281,13 @@ pub(crate) struct Core {
     players: Vec<usize>,
     /// When the earliest player packet is due (monotonic µs).
     next_player_us: Option<u64>,
+    /// Slots with a delay buffer (`delay-buffer`; may hold stale slots, `poll_delayed`
+    /// cleans them up), when the earliest held packet is due, and the scratch for
+    /// packets leaving a buffer.
+    delayed: Vec<usize>,
+    next_delay_us: Option<u64>,
+    delay_held: Box<[u8]>,
+    delay_pkt: Box<[u8]>,
     /// The kernel fast path, when in use.
     fast: Option<fast::FastState>,
 }
@@ -315,6 +323,10 @@ impl Core {
             next_rtcp_scan_ms: 0,
             players: Vec::new(),
             next_player_us: None,
+            delayed: Vec::new(),
+            next_delay_us: None,
+            delay_held: vec![0; OUT_BUF].into_boxed_slice(),
+            delay_pkt: vec![0; OUT_BUF].into_boxed_slice(),
             fast: fast.map(fast::FastState::new),
             out_buf: vec![0; OUT_BUF].into_boxed_slice(),
             copy_buf: vec![0; OUT_BUF].into_boxed_slice(),
@@ -361,6 +373,7 @@ impl Core {
             out_buf,
             copy_buf,
             fast,
+            next_delay_us,
             ..
         } = self;
         let counters: &WorkerCounters = counters;
@@ -417,6 +430,18 @@ impl Core {
             Verdict::Absorbed(stream::Absorbed::Dtls) => {
                 if let Some(Some(entry)) = slab.get_mut(idx) {
                     flush_dtls(entry);
+                }
+                false
+            }
+            Verdict::Absorbed(stream::Absorbed::Delayed) => {
+                // The packet held may be due before anything held so far.
+                let due = slab
+                    .get(idx)
+                    .and_then(|e| e.as_ref())
+                    .and_then(|e| e.delay.as_ref())
+                    .and_then(|d| d.next_due_us());
+                if let Some(d) = due {
+                    *next_delay_us = Some(next_delay_us.map_or(d, |t| t.min(d)));
                 }
                 false
             }

@@ -23,8 +23,6 @@ pub(super) const UNSUPPORTED_KEYS: &[&[u8]] = &[
     b"drop traffic",
     b"generate rtcp",
     b"audio player",
-    b"delay buffer",
-    b"dtmf delay",
     b"dtmf log dest",
     b"extmap",
     b"bundle",
@@ -157,6 +155,14 @@ impl Fields {
                     self.invalid(raw_key, value);
                 }
             }
+            b"delay buffer" => match int_lenient(value).and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => self.delay_buffer = Some(n),
+                None => self.invalid(raw_key, value),
+            },
+            b"dtmf delay" => match int_lenient(value).and_then(|n| u32::try_from(n).ok()) {
+                Some(n) => self.dtmf_delay = Some(n),
+                None => self.invalid(raw_key, value),
+            },
             b"trigger" => self.trigger.trigger = text(value).unwrap_or_default(),
             b"trigger end" | b"end trigger" => self.trigger.end = text(value).unwrap_or_default(),
             b"trigger end time" => match int_lenient(value).and_then(|n| u32::try_from(n).ok()) {

@@ -128,7 +128,31 @@ fn media_control_commands() {
             digit: None,
             volume: Some(20),
             trigger: None,
+            delay_buffer: None,
+            dtmf_delay: None,
         })
+    );
+    // `delay-buffer` and `DTMF-delay` (rtpengine's spellings, with spaces too).
+    let (_, r) = ctl(b"d7:command10:block DTMF7:call-id1:c12:delay-bufferi100e10:DTMF delay2:60e");
+    match r.action {
+        ControlAction::BlockDtmf(o) => {
+            assert_eq!((o.delay_buffer, o.dtmf_delay), (Some(100), Some(60)));
+        }
+        other => panic!("{other:?}"),
+    }
+    let (_, r) = ctl(b"d7:command12:unblock DTMF7:call-id1:c12:delay bufferi0ee");
+    assert_eq!(
+        r.action,
+        ControlAction::UnblockDtmf {
+            delay_buffer: Some(0)
+        }
+    );
+    assert!(
+        parse(b"d7:command12:unblock DTMF7:call-id1:c12:delay bufferi-5ee")
+            .unwrap()
+            .invalid
+            .iter()
+            .any(|i| i == "delay buffer=-5")
     );
     // The `block-DTMF` flag of an offer takes the same replacement keys.
     let r = parse(b"d7:command5:offer3:sdp3:v=07:call-id1:c8:from-tag1:a5:flagsl10:block-DTMFe13:DTMF-security4:DTMF4:code1:76:volumei5e18:output-destination3:rece")
@@ -145,6 +169,8 @@ fn media_control_commands() {
             digit: Some(7),
             volume: Some(5),
             trigger: None,
+            delay_buffer: None,
+            dtmf_delay: None,
         })
     );
     assert_eq!(oa.output_destination.as_deref(), Some("rec"));

@@ -83,7 +83,17 @@ fn set(control: &mut MediaControl, action: &ControlAction) {
             } else {
                 BlockDtmf::Drop
             };
-            control.block_dtmf = o.mode.unwrap_or(default);
+            let mode = o.mode.unwrap_or(default);
+            control.block_dtmf = mode;
+            // rtpengine sets the delays (and resets `DTMF-delay` when not given) only with
+            // a replacing mode, a `delay-buffer` or a trigger.
+            let replace = !matches!(mode, BlockDtmf::Off | BlockDtmf::Drop);
+            if replace || o.delay_buffer.is_some() || o.trigger.is_some() {
+                if o.delay_buffer.is_some() {
+                    control.delay_buffer = o.delay_buffer;
+                }
+                control.dtmf_delay = o.dtmf_delay.unwrap_or(0);
+            }
             if o.frequency.is_some() {
                 control.tone_freq = o.frequency;
             }
@@ -100,9 +110,12 @@ fn set(control: &mut MediaControl, action: &ControlAction) {
                 control.volume = o.volume;
             }
         }
-        ControlAction::UnblockDtmf => {
+        ControlAction::UnblockDtmf { delay_buffer } => {
             control.block_dtmf = BlockDtmf::Off;
             control.trigger = None;
+            if delay_buffer.is_some() {
+                control.delay_buffer = *delay_buffer;
+            }
         }
         ControlAction::BlockMedia => control.block_media = true,
         ControlAction::UnblockMedia => control.block_media = false,
@@ -244,7 +257,7 @@ impl Calls {
                 // `unblock …` with `all` also clears what was set per party.
                 let clears = matches!(
                     req.action,
-                    ControlAction::UnblockDtmf
+                    ControlAction::UnblockDtmf { .. }
                         | ControlAction::UnblockMedia
                         | ControlAction::UnsilenceMedia
                 );

@@ -723,29 +723,37 @@ impl Call {
                 };
                 let tap = self.record.then_some(stream);
                 let control = MediaControl::combine(&self.control, &self.legs[li].control);
-                let security = SecurityConfig::needed(control.block_dtmf, control.trigger.as_ref())
-                    .then(|| SecurityConfig {
-                        mode: control.block_dtmf,
-                        frequencies: if control.frequencies.is_empty() {
-                            control.tone_freq.into_iter().collect()
-                        } else {
-                            control.frequencies.clone()
-                        },
-                        digit: control.digit.unwrap_or(0),
-                        volume: control.volume.unwrap_or(DEFAULT_TONE_VOLUME),
-                        trigger: control.trigger.clone(),
-                        digit_delay_ms: DEFAULT_DIGIT_DELAY_MS,
-                        audio_pt: this
-                            .codecs
-                            .iter()
-                            .find(|c| {
-                                !matches!(
-                                    PayloadKind::of_name(&c.name),
-                                    PayloadKind::Event | PayloadKind::Other
-                                )
-                            })
-                            .map(|c| c.pt),
-                    });
+                let delay_ms = control.delay_buffer.unwrap_or(0);
+                let security = SecurityConfig::needed(
+                    control.block_dtmf,
+                    control.trigger.as_ref(),
+                    delay_ms,
+                    control.dtmf_delay,
+                )
+                .then(|| SecurityConfig {
+                    mode: control.block_dtmf,
+                    frequencies: if control.frequencies.is_empty() {
+                        control.tone_freq.into_iter().collect()
+                    } else {
+                        control.frequencies.clone()
+                    },
+                    digit: control.digit.unwrap_or(0),
+                    volume: control.volume.unwrap_or(DEFAULT_TONE_VOLUME),
+                    trigger: control.trigger.clone(),
+                    digit_delay_ms: DEFAULT_DIGIT_DELAY_MS,
+                    delay_ms,
+                    dtmf_delay_ms: control.dtmf_delay,
+                    audio_pt: this
+                        .codecs
+                        .iter()
+                        .find(|c| {
+                            !matches!(
+                                PayloadKind::of_name(&c.name),
+                                PayloadKind::Event | PayloadKind::Other
+                            )
+                        })
+                        .map(|c| c.pt),
+                });
                 let control = StreamControl {
                     block_media: control.block_media,
                     block_dtmf: control.block_dtmf,

@@ -24,6 +24,7 @@ use std::ops::DerefMut;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+mod delayed;
 mod dtls;
 #[doc(hidden)]
 pub mod fuzz;
@@ -33,6 +34,7 @@ mod stun;
 mod tests;
 mod transcode;
 
+pub(crate) use delayed::{release_delayed, DelayScratch};
 pub(crate) use dtls::{after_dtls_step, key_from_dtls, kick_dtls, DtlsLink};
 pub(crate) use srtp::{rekey, resume, srtp_protect_parts, Srtp};
 pub(crate) use transcode::{transcode, transcode_tick};
@@ -41,6 +43,7 @@ use dtls::handle_dtls;
 use srtp::srtp_protect;
 use stun::answer_stun;
 
+use crate::core::delay_buffer::DelayBuffer;
 use crate::core::dtmf_inject::DtmfInjector;
 use crate::core::dtmf_security::{DtmfGuard, GuardVerdict};
 use crate::core::latch::{Latch, LatchVerdict, Proof};
@@ -138,6 +141,9 @@ pub(crate) struct Stream {
     /// `DTMF-security` replacement and DTMF triggers of what this socket's party sends
     /// (RTP port only), built from `control.security`.
     pub guard: Option<Box<DtmfGuard>>,
+    /// The party's delay buffer (`delay-buffer`, RTP port only): what it sends is held
+    /// and goes on when due, through [`release_delayed`].
+    pub delay: Option<Box<DelayBuffer>>,
 }
 
 /// Send one DTMF report of `entry`'s party (from `source`) to the log destination.
@@ -200,6 +206,7 @@ impl Stream {
             dtmf_sock: None,
             dtmf_watch: Default::default(),
             guard: None,
+            delay: None,
         }
     }
 
@@ -326,6 +333,8 @@ pub(crate) enum Absorbed {
     RtcpTerminated,
     /// A player is sending toward the sink's party: its RTP replaces what this party sends.
     Replaced,
+    /// Held in the party's delay buffer (`delay-buffer`), sent on when due.
+    Delayed,
 }
 
 /// Where one received packet goes, once classified.
@@ -383,6 +392,35 @@ pub(crate) fn handle<S: Slot>(
     if src.is_some() && src == entry.latch.learned() {
         entry.heard_on(arrived);
     }
+    // A party behind a delay buffer: its RTP goes on when due (`release_delayed`).
+    if matches!(route, Route::Rtp | Route::Transcode) {
+        if let Some(d) = entry.delay.as_deref_mut() {
+            if d.push(now.mono_us, &buf[..len]) {
+                return Verdict::Absorbed(Absorbed::Delayed);
+            }
+        }
+    }
+    relay(slab, counters, idx, route, buf, len, now, copy_buf, send)
+}
+
+/// The way on of a packet of slot `idx` accepted on `route` (`buf[..len]`, plain): copies
+/// to subscribers, the flow toward the peer, the transcoder or the sink.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn relay<S: Slot>(
+    slab: &mut [Option<S>],
+    counters: &WorkerCounters,
+    idx: usize,
+    route: Route,
+    buf: &mut [u8],
+    len: usize,
+    now: Now,
+    copy_buf: &mut [u8],
+    send: impl FnMut(S::Socket, usize, SocketAddr, &[u8]) -> bool,
+) -> Verdict {
+    let Some(Some(entry)) = slab.get_mut(idx) else {
+        return Verdict::Drop(DropReason::NoStream);
+    };
     if entry.has_copies() && route != Route::Opaque {
         let kind = if route == Route::Transcode {
             CopyKind::Ingress
@@ -634,7 +672,7 @@ fn inspect(
                     GuardVerdict::Forward(n) => plain_len = n,
                     GuardVerdict::Block => return Err(Verdict::Absorbed(Absorbed::Blocked)),
                 }
-                if g.take_mode_change() {
+                if g.take_mode_change() && !g.config().delayed() {
                     let mode = g.mode();
                     if let Some(t) = entry.transcoder.as_mut() {
                         let c = &entry.control;

@@ -155,6 +155,7 @@ impl Core {
                     self.playouts.push(idx);
                 }
                 set_control(e, sp.control, self.dtmf_digit_delay_ms);
+                let delayed = e.delay.is_some();
                 if e.taps.record.as_ref().map(StreamTap::stream) != sp.tap {
                     e.taps.record = stream_tap(self.tap.as_ref(), call, sp.tap);
                 }
@@ -163,6 +164,9 @@ impl Core {
                 }
                 if e.taps.rtcp.is_some() != self.rtcp_tap.is_some() {
                     e.taps.rtcp = rtcp_tap(self.rtcp_tap.as_ref(), call, &call_id, sp.stream);
+                }
+                if delayed {
+                    self.watch_delay(idx);
                 }
             } else if let Some(pos) = ports.iter().position(|p| p.key == sp.port) {
                 let port = ports.swap_remove(pos);
@@ -219,6 +223,7 @@ impl Core {
                     self.playout,
                 );
                 set_control(&mut entry, sp.control, self.dtmf_digit_delay_ms);
+                let delayed = entry.delay.is_some();
                 let idx = self.free.pop().unwrap_or(self.slab.len());
                 if let Err(e) = w.watch(idx, entry.port.raw_fd()) {
                     warn!(port = sp.port.0, error = %e, "cannot watch media socket; port closed");
@@ -239,6 +244,9 @@ impl Core {
                 }
                 if handshake && !self.handshaking.contains(&idx) {
                     self.handshaking.push(idx);
+                }
+                if delayed {
+                    self.watch_delay(idx);
                 }
                 if let Some(Some(e)) = self.slab.get_mut(idx) {
                     if super::ice::set_agent(e, None, now) && !self.ice_agents.contains(&idx) {

@@ -7,8 +7,9 @@ use std::os::fd::RawFd;
 use tracing::warn;
 
 use super::{Core, Entry, Now};
+use crate::core::delay_buffer::DelayBuffer;
 use crate::core::dtmf_security::DtmfGuard;
-use crate::core::media_control::StreamControl;
+use crate::core::media_control::{BlockDtmf, StreamControl};
 use crate::core::stats::DropReason;
 use crate::core::stream::{self, protect, target, Route, Slot};
 use crate::core::transcode::{write_rtcp_report, PlayoutConfig, TranscodeSpec, Transcoder};
@@ -26,6 +27,24 @@ pub(super) fn set_control(e: &mut Entry, mut control: StreamControl, digit_delay
     if let Some(s) = control.security.as_mut() {
         s.digit_delay_ms = digit_delay_ms;
     }
+    // The delay buffer follows the settings; what it holds goes on at once when they
+    // change (rtpengine flushes it whenever the party's handlers are rebuilt).
+    let changed = e.guard.as_ref().map(|g| g.config()) != control.security.as_ref();
+    let delay = (control.security.as_ref())
+        .filter(|s| s.delayed() && e.port.role == Role::Rtp)
+        .map(|s| s.delay_ms);
+    match (delay, e.delay.as_deref_mut()) {
+        (Some(ms), Some(b)) if b.fits(ms) || !b.is_empty() => {
+            if changed {
+                b.expedite();
+            }
+            b.set_delay(ms);
+        }
+        (Some(ms), Some(_)) => e.delay = Some(Box::new(DelayBuffer::new(ms))),
+        (Some(ms), None) => e.delay = Some(Box::new(DelayBuffer::new(ms))),
+        (None, Some(b)) => b.expedite(),
+        (None, None) => {}
+    }
     // The guard keeps its state (a trigger's progress) while its settings stay the same.
     match control.security.as_ref() {
         Some(cfg) if e.guard.as_ref().is_some_and(|g| g.config() == cfg) => {}
@@ -36,8 +55,14 @@ pub(super) fn set_control(e: &mut Entry, mut control: StreamControl, digit_delay
         None => e.guard = None,
     }
     if let Some(t) = e.transcoder.as_mut() {
+        // Behind a delay buffer the guard replaces digits before the transcoder sees them.
+        let delayed = control.security.as_ref().is_some_and(|s| s.delayed());
         t.set_block_dtmf(
-            control.block_dtmf,
+            if delayed {
+                BlockDtmf::Off
+            } else {
+                control.block_dtmf
+            },
             control.tone_freq,
             control.digit,
             control.volume,
