@@ -130,6 +130,21 @@ impl Settings {
             }
         }
 
+        let webhook = cli.webhook.clone().or(file.webhook.clone()).map(|mut w| {
+            w.token = cli.webhook_token.clone().or(file.webhook_token.clone());
+            w
+        });
+        let webhook_dtmf = cli.webhook_dtmf.or(file.webhook_dtmf).unwrap_or(false);
+        let mos_alarm = cli.mos_alarm.or(file.mos_alarm).filter(|v| *v > 0.0);
+        if webhook.is_none() {
+            if webhook_dtmf {
+                warnings.push("webhook-dtmf ignored: webhook-url is not set".into());
+            }
+            if mos_alarm.is_some() {
+                warnings.push("mos-alarm ignored: webhook-url is not set".into());
+            }
+        }
+
         Ok(Settings {
             engine,
             listen_ng: cli
@@ -180,12 +195,9 @@ impl Settings {
             },
             li,
             homer,
-            webhook: cli.webhook.clone().or(file.webhook.clone()).map(|mut w| {
-                w.token = cli.webhook_token.clone().or(file.webhook_token.clone());
-                w
-            }),
-            webhook_dtmf: cli.webhook_dtmf.or(file.webhook_dtmf).unwrap_or(false),
-            mos_alarm: cli.mos_alarm.or(file.mos_alarm).filter(|v| *v > 0.0),
+            webhook,
+            webhook_dtmf,
+            mos_alarm,
             forward_to: cli.forward_to.or(file.forward_to),
             dtls: match (
                 cli.dtls_cert.or(file.dtls_cert),

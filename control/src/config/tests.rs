@@ -1174,3 +1174,26 @@ fn reference_lists_every_option() {
         );
     }
 }
+
+#[test]
+fn webhook_extras_without_a_webhook_url_warn() {
+    let load = |args: &[&str]| Settings::resolve(&cli(args), None, Vec::new()).unwrap();
+    let s = load(&["--webhook-dtmf", "--mos-alarm", "3.5"]);
+    assert_eq!(
+        s.warnings,
+        vec![
+            "webhook-dtmf ignored: webhook-url is not set".to_string(),
+            "mos-alarm ignored: webhook-url is not set".to_string(),
+        ]
+    );
+    let s = load(&[
+        "--webhook-url",
+        "http://127.0.0.1:9/events",
+        "--webhook-dtmf",
+        "--mos-alarm",
+        "3.5",
+    ]);
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    assert!(s.webhook_dtmf);
+    assert_eq!(s.mos_alarm, Some(3.5));
+}
