@@ -3,7 +3,8 @@
 //! left the buffer after the digit was seen), `unblock DTMF` with `delay-buffer: 0`
 //! sends what was held at once, and with a DTMF delay the party's digits are silenced
 //! where sent and played again later as RFC 4733 events (start with marker, growing
-//! duration, the end report three times, the packets after it moved up by two).
+//! duration, the end report three times, the packets after it moved up by two). Each test runs
+//! on both IO backends (epoll and io_uring).
 
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -35,9 +36,32 @@ fn ts(seq: u16) -> u32 {
     3000 + 160 * u32::from(seq - 1000)
 }
 
+/// Both IO backends hold and release the same way.
+fn start(backend: &str) -> Daemon {
+    Daemon::start_with_env(&[], &[("NGMEDIA_IO_BACKEND", backend)])
+}
+
 #[test]
-fn a_delay_buffer_holds_media_and_masks_the_audio_before_a_digit() {
-    let daemon = Daemon::start(&[]);
+fn a_delay_buffer_holds_media_and_masks_the_audio_before_a_digit_epoll() {
+    delay_buffer(start("epoll"));
+}
+
+#[test]
+fn a_delay_buffer_holds_media_and_masks_the_audio_before_a_digit_io_uring() {
+    delay_buffer(start("io_uring"));
+}
+
+#[test]
+fn a_dtmf_delay_plays_the_digit_later_as_events_epoll() {
+    dtmf_delay(start("epoll"));
+}
+
+#[test]
+fn a_dtmf_delay_plays_the_digit_later_as_events_io_uring() {
+    dtmf_delay(start("io_uring"));
+}
+
+fn delay_buffer(daemon: Daemon) {
     let ng = daemon.client();
     let call = TwoPartyCall::setup(&ng, "delay-buffer");
     let (a, b, dest) = (&call.a, &call.b, call.a_dest);
@@ -117,9 +141,7 @@ fn a_delay_buffer_holds_media_and_masks_the_audio_before_a_digit() {
     assert_eq!((p.seq, p.payload[0]), (1009, 0x33));
 }
 
-#[test]
-fn a_dtmf_delay_plays_the_digit_later_as_events() {
-    let daemon = Daemon::start(&[]);
+fn dtmf_delay(daemon: Daemon) {
     let ng = daemon.client();
     let call = TwoPartyCall::setup(&ng, "dtmf-delay");
     let (a, b, dest) = (&call.a, &call.b, call.a_dest);
