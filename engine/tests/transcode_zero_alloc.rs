@@ -76,6 +76,7 @@ fn end(name: &str, rate: u32, ch: Option<u8>, pt: u8) -> CodecEnd {
         event_pt: None,
         bitrate: None,
         cn_pt: None,
+        dtx: false,
     }
 }
 

@@ -3,6 +3,8 @@
 //!   talk spurts (DTX) reaches a PCMA callee as one unbroken stream: the tone, comfort
 //!   noise of the configured level for the pause, the tone again, on one sequence and
 //!   timestamp line.
+//! * `AMR/8000/1////dtx--1` (the codec option): the AMR encoder toward the callee sends SID
+//!   frames for the caller's silence and nothing between them.
 //! * `--jitter-buffer=3`: packets that arrive out of order are put back in order, a packet
 //!   missing when its time comes is concealed (its sequence number and time kept), and
 //!   when it comes after all it is dropped.
@@ -169,4 +171,62 @@ fn jitter_buffer_reorders_and_conceals() {
         let (_, purity) = tone(&pcm[range.clone()], 440.0);
         assert!(snr_db(purity) > 30.0, "tone over {range:?}");
     }
+}
+
+#[test]
+fn dtx_codec_option_sends_amr_sid_for_silence() {
+    // rtpengine's codec option in the seventh field: `AMR/8000/1////dtx--1`.
+    let daemon = Daemon::start_with_env(&[], &[("NGMEDIA_IO_BACKEND", "epoll")]);
+    let call = setup(
+        &daemon.client(),
+        "amr-dtx",
+        &[(0, "PCMU/8000", None)],
+        &["AMR/8000/1////dtx--1"],
+        |offer| {
+            let pt = pt_of(offer, "AMR", 8000).expect("AMR offered");
+            assert!(
+                !offer.audio().attributes.iter().any(|a| a.contains("dtx")),
+                "an encoder option, not SDP"
+            );
+            vec![(pt, "AMR/8000".into(), Some("octet-align=1".into()))]
+        },
+        Some(20),
+    );
+    let pt = pt_of(&call.offer, "AMR", 8000).unwrap();
+    // One second of digital silence, then a second of tone.
+    let mut payloads = vec![vec![g711::ULAW_SILENCE; 160]; 50];
+    payloads.extend(tone_packets(50));
+    send(&call.a, call.a_dest, 0, 160, &payloads);
+    let rx = receive(&call.b, call.b_dest, Duration::from_secs(2));
+    let amr = lookup("AMR", 8000, None, Some("octet-align=1"));
+    let fts: Vec<u8> = rx
+        .iter()
+        .map(|r| {
+            assert_eq!(r.pt, pt);
+            let mut ft = 15;
+            ngmedia_codecs::amr::unpack(
+                ngmedia_codecs::amr::AmrBand::Narrow,
+                &amr.amr_params(),
+                &r.payload,
+                |f| {
+                    ft = ngmedia_codecs::amr::toc_ft(f[0]);
+                    Ok(())
+                },
+            )
+            .expect("AMR payload");
+            ft
+        })
+        .collect();
+    // The silence: a few speech frames of hangover and SID frames, nothing between them;
+    // the tone: every frame.
+    let silence = fts.len() - 50;
+    assert!(
+        silence < 20,
+        "{silence} packets for 1 s of silence: {fts:?}"
+    );
+    assert!(fts[..silence].contains(&8), "SID frames: {fts:?}");
+    assert!(
+        fts[silence..].iter().all(|&ft| ft < 8),
+        "speech frames: {fts:?}"
+    );
 }

@@ -217,6 +217,9 @@ pub struct CodecEndRecord {
     /// Comfort noise payload type (absent in state saved before CN support).
     #[serde(default)]
     pub cn_pt: Option<u8>,
+    /// Encoder DTX (absent in state saved before the `dtx` codec option).
+    #[serde(default)]
+    pub dtx: bool,
 }
 
 /// What the packet path knew about one local socket's stream when the state was saved.

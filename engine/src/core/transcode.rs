@@ -221,7 +221,10 @@ impl Transcoder {
             }
         }
         let input = mono(spec.input.codec);
-        let output = mono(spec.output.codec);
+        let mut output = mono(spec.output.codec);
+        if let (true, CodecParams::Opus(p)) = (spec.output.dtx, &mut output.params) {
+            p.usedtx = true;
+        }
         let pcm_rate = internal_rate(&input, &output);
         let decoder = input.decoder_at(if input.kind() == CodecKind::Opus {
             pcm_rate
@@ -253,7 +256,7 @@ impl Transcoder {
             opus_complexity: opus_complexity(opus_bitrate),
             // `codec-set`'s bitrate picks the AMR mode (rtpengine: the encoder's bit_rate).
             amr_bitrate: spec.output.bitrate,
-            amr_dtx: false,
+            amr_dtx: spec.output.dtx,
         };
         let encoder = output.encoder_with(spec.output.ptime_ms, &opts)?;
         let detector = match spec.output.event_pt {

@@ -42,6 +42,8 @@ struct Spec {
     bitrate: Option<u32>,
     ptime: Option<u32>,
     fmtp: Option<String>,
+    /// Encoder option `dtx` of the seventh field (`dtx--1`): the encoder's own DTX.
+    dtx: bool,
 }
 
 impl Spec {
@@ -62,11 +64,18 @@ impl Spec {
         let ptime = num(parts.next())?;
         // rtpengine's seventh field (after another `/`) holds encoder options such as
         // `dtx--1`: not fmtp, so not written into SDP.
-        let fmtp = parts
-            .next()
-            .map(|f| f.split_once('/').map_or(f, |(fmtp, _options)| fmtp))
+        let (fmtp, options) = match parts.next() {
+            Some(f) => f.split_once('/').map_or((f, ""), |(f, o)| (f, o)),
+            None => ("", ""),
+        };
+        let fmtp = Some(fmtp)
             .filter(|f| !f.is_empty())
             .map(|f| f.replace("--", "="));
+        let dtx = options.split(';').any(|o| {
+            let o = o.trim().replace("--", "=");
+            o.split_once('=')
+                .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("dtx") && v.trim() != "0")
+        });
         Some(Spec {
             name,
             clock,
@@ -74,6 +83,7 @@ impl Spec {
             bitrate,
             ptime,
             fmtp,
+            dtx,
         })
     }
 
@@ -181,6 +191,9 @@ pub struct CodecState {
     events_added: bool,
     /// Encoder parameters (`set`).
     set: Vec<String>,
+    /// The offer's `transcode` list, for the encoder options of the codecs it added.
+    #[serde(default)]
+    transcode: Vec<String>,
     /// The offer's `transcode: [CN]` added CN toward the answerer.
     #[serde(default)]
     cn_added: bool,
@@ -428,6 +441,7 @@ pub(super) fn offer(
         detect_dtmf: opts.detect_dtmf,
         events_added,
         set: opts.set.clone(),
+        transcode: opts.transcode.clone(),
         cn_added,
     };
     (edit, Some(state))
@@ -607,6 +621,13 @@ pub(super) fn answer(
             c.def.default_ptime
         }
     };
+    // Encoder DTX for a codec a `set` or `transcode` entry gives `dtx--1` (rtpengine: the
+    // codec options of the encoder toward that side).
+    let dtx_for = |c: &SdpCodec| {
+        specs(&[state.set.clone(), state.transcode.clone(), opts.set.clone()].concat())
+            .iter()
+            .any(|s| s.dtx && s.matches(c))
+    };
     let bitrate_for = |c: &SdpCodec| {
         let set = specs(&[state.set.clone(), opts.set.clone()].concat());
         set.iter().find(|s| s.matches(c)).and_then(|s| s.bitrate)
@@ -632,6 +653,7 @@ pub(super) fn answer(
                 event_pt: a_events,
                 bitrate: bitrate_for(a),
                 cn_pt: a_cn.map(|c| c.pt),
+                dtx: dtx_for(a),
             };
             let b_end = CodecEnd {
                 codec: bi,
@@ -640,6 +662,7 @@ pub(super) fn answer(
                 event_pt: b_events,
                 bitrate: bitrate_for(b),
                 cn_pt: b_cn.map(|c| c.pt),
+                dtx: dtx_for(b),
             };
             // Detection only where the sender has no events of its own (rtpengine: `detect
             // DTMF` enables the DSP when the receiving side lacks a DTMF payload type).

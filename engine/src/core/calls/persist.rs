@@ -212,6 +212,7 @@ fn end_record(end: &CodecEnd) -> CodecEndRecord {
         event_pt: end.event_pt,
         bitrate: end.bitrate,
         cn_pt: end.cn_pt,
+        dtx: end.dtx,
     }
 }
 
@@ -225,6 +226,7 @@ fn codec_end(r: &CodecEndRecord) -> Result<CodecEnd, String> {
         event_pt: r.event_pt,
         bitrate: r.bitrate,
         cn_pt: r.cn_pt,
+        dtx: r.dtx,
     })
 }
 

@@ -135,6 +135,7 @@ fn codec_end(c: &SdpCodec, list: &[SdpCodec], ptime: Option<u32>) -> Option<Code
             .iter()
             .find(|e| e.name.eq_ignore_ascii_case("CN") && e.clock_rate == 8000)
             .map(|e| e.pt),
+        dtx: false,
     })
 }
 

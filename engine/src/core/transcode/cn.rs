@@ -136,6 +136,7 @@ mod tests {
             event_pt: None,
             bitrate: None,
             cn_pt,
+            dtx: false,
         }
     }
 
@@ -264,6 +265,7 @@ mod tests {
             event_pt: None,
             bitrate: None,
             cn_pt: None,
+            dtx: false,
         };
         let mut t = transcoder(end("PCMU", 0, Some(13)), out_end);
         let tone: Vec<u8> = (0..160)

@@ -451,6 +451,7 @@ mod tests {
             event_pt: None,
             bitrate: None,
             cn_pt: None,
+            dtx: false,
         }
     }
 

@@ -38,6 +38,10 @@ pub struct CodecEnd {
     /// Output: silent frames leave as CN when silence detection is on, and input CN is
     /// forwarded under this payload type.
     pub cn_pt: Option<u8>,
+    /// Output: the encoder's own discontinuous transmission (the codec option `dtx=1`,
+    /// rtpengine's `/dtx--1` seventh field): Opus sends nothing for silence, AMR sends SID
+    /// frames and nothing between them.
+    pub dtx: bool,
 }
 
 /// Silence detection toward a side with comfort noise (rtpengine's `--silence-detect` and

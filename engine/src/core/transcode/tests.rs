@@ -14,6 +14,7 @@ fn end(c: Codec, pt: u8, ptime: u32, event_pt: Option<u8>) -> CodecEnd {
         event_pt,
         bitrate: None,
         cn_pt: None,
+        dtx: false,
     }
 }
 
@@ -932,4 +933,87 @@ fn shared_payload_type_is_relayed_on_the_output_line() {
         .collect();
     assert_eq!(sent[4].payload, expect);
     assert_eq!(t.counters().sent_packets, 8);
+}
+
+/// One second of digital silence (then one tone packet) from PCMU into a transcoder toward
+/// `output`: the packets it sends.
+fn silence_then_tone(output: CodecEnd) -> Vec<Out> {
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(pcmu(), 0, 20, None),
+        output,
+        detect_dtmf: false,
+        passthrough: PtSet::NONE,
+    })
+    .unwrap();
+    let mut out = Vec::new();
+    for k in 0..50u16 {
+        t.handle_rtp(
+            k as u64 * 20,
+            &rtp(0, false, k, k as u32 * 160, 7, &[0xff; 160]),
+        );
+        out.extend(drain(&mut t));
+    }
+    let tone = &pcmu_packets(440.0, 51, 160)[50];
+    let mut pkt = tone.clone();
+    pkt[2..4].copy_from_slice(&50u16.to_be_bytes());
+    pkt[4..8].copy_from_slice(&8000u32.to_be_bytes());
+    pkt[8..12].copy_from_slice(&7u32.to_be_bytes());
+    pkt[1] &= 0x7f;
+    t.handle_rtp(1000, &pkt);
+    out.extend(drain(&mut t));
+    out
+}
+
+#[test]
+fn dtx_codec_option_lets_the_encoder_suppress_silence() {
+    // AMR (`/dtx--1`): SID frames during the silence, nothing between them.
+    let amr = codec("AMR", 8000, None, None);
+    let plain = silence_then_tone(end(amr, 97, 20, None));
+    assert_eq!(plain.len(), 51, "without DTX every frame is sent");
+    let out = silence_then_tone(CodecEnd {
+        dtx: true,
+        ..end(amr, 97, 20, None)
+    });
+    assert!(out.len() < 20, "{} packets for 1 s of silence", out.len());
+    let params = amr.amr_params();
+    let fts: Vec<u8> = out
+        .iter()
+        .map(|o| {
+            let mut ft = 15;
+            ngmedia_codecs::amr::unpack(
+                ngmedia_codecs::amr::AmrBand::Narrow,
+                &params,
+                &o.payload,
+                |f| {
+                    ft = ngmedia_codecs::amr::toc_ft(f[0]);
+                    Ok(())
+                },
+            )
+            .unwrap();
+            ft
+        })
+        .collect();
+    assert!(fts.contains(&8), "SID frames describe the silence: {fts:?}");
+    // The talk spurt after it: speech again, timestamps counting the time that passed.
+    let last = out.last().unwrap();
+    assert_ne!(fts[fts.len() - 1], 8);
+    assert_eq!(last.ts, 50 * 160);
+    // Opus (`/dtx--1`): silence leaves as nothing (or the odd DTX frame), the next talk
+    // spurt carries the marker.
+    let plain = silence_then_tone(end(opus(), 96, 20, None));
+    assert_eq!(plain.len(), 51);
+    let out = silence_then_tone(CodecEnd {
+        dtx: true,
+        ..end(opus(), 96, 20, None)
+    });
+    assert!(
+        out.len() < 20,
+        "{} Opus packets for 1 s of silence",
+        out.len()
+    );
+    let last = out.last().unwrap();
+    assert!(
+        last.marker && last.payload.len() > 3,
+        "talk spurt after DTX"
+    );
 }

@@ -743,6 +743,24 @@ fn single_codec_and_set_bitrate() {
 }
 
 #[test]
+fn dtx_codec_option_reaches_the_encoder_toward_that_side() {
+    // rtpengine's `transcode: ['AMR-WB/16000/1///mode-set--0,1,2/dtx--1']`.
+    let opts = transcode(&["AMR-WB/16000/1///mode-set--0,1,2/dtx--1"]);
+    let a = vec![sdp_codec(8, "PCMA", 8000, None, None)];
+    let (edit, state) = offer(&a, None, &opts, None, None);
+    assert_eq!(
+        list(&edit.codecs.unwrap()),
+        ["8:PCMA/8000", "96:AMR-WB/16000"],
+        "the option is not SDP"
+    );
+    let b = vec![sdp_codec(96, "AMR-WB", 16000, None, Some("mode-set=0,1,2"))];
+    let out = answer(&state.unwrap(), &b, None, &CodecOptions::default(), None);
+    let to_b = out.from_offerer.unwrap();
+    assert!(to_b.output.dtx, "AMR-WB toward B with DTX");
+    assert!(!to_b.input.dtx, "PCMA toward A without");
+}
+
+#[test]
 fn codec_spec_parsing() {
     // AMR added without fmtp gets rtpengine's default; with one, the option's.
     let amr = added_codec(&Spec::parse("AMR").unwrap()).unwrap();
@@ -768,6 +786,10 @@ fn codec_spec_parsing() {
         s.fmtp.as_deref(),
         Some("mode-set=0,1,2;mode-change-period=2")
     );
+    assert!(s.dtx, "dtx--1 is the encoder's DTX");
+    assert!(!Spec::parse("AMR/8000").unwrap().dtx);
+    assert!(!Spec::parse("AMR/8000/1////dtx--0").unwrap().dtx);
+    assert!(Spec::parse("opus/48000/2////dtx=1").unwrap().dtx);
     assert!(Spec::parse("").is_none());
     assert!(Spec::parse("PCMU/x").is_none());
     assert!(Spec::parse("all").unwrap().is_all());
