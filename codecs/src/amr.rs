@@ -543,18 +543,18 @@ mod ffi {
 
     // /usr/include/opencore-amrnb/interf_{enc,dec}.h (opencore-amr 0.1.6)
     extern "C" {
-        pub fn Encoder_Interface_init(dtx: c_int) -> *mut c_void;
-        pub fn Encoder_Interface_exit(state: *mut c_void);
-        pub fn Encoder_Interface_Encode(
+        pub(super) fn Encoder_Interface_init(dtx: c_int) -> *mut c_void;
+        pub(super) fn Encoder_Interface_exit(state: *mut c_void);
+        pub(super) fn Encoder_Interface_Encode(
             state: *mut c_void,
             mode: c_int,
             speech: *mut c_short,
             out: *mut c_uchar,
             force_speech: c_int,
         ) -> c_int;
-        pub fn Decoder_Interface_init() -> *mut c_void;
-        pub fn Decoder_Interface_exit(state: *mut c_void);
-        pub fn Decoder_Interface_Decode(
+        pub(super) fn Decoder_Interface_init() -> *mut c_void;
+        pub(super) fn Decoder_Interface_exit(state: *mut c_void);
+        pub(super) fn Decoder_Interface_Decode(
             state: *mut c_void,
             input: *const c_uchar,
             out: *mut c_short,
@@ -563,26 +563,26 @@ mod ffi {
     }
     // /usr/include/opencore-amrwb/dec_if.h (opencore-amr 0.1.6)
     extern "C" {
-        pub fn D_IF_init() -> *mut c_void;
-        pub fn D_IF_decode(
+        pub(super) fn D_IF_init() -> *mut c_void;
+        pub(super) fn D_IF_decode(
             state: *mut c_void,
             bits: *const c_uchar,
             synth: *mut c_short,
             bfi: c_int,
         );
-        pub fn D_IF_exit(state: *mut c_void);
+        pub(super) fn D_IF_exit(state: *mut c_void);
     }
     // /usr/include/vo-amrwbenc/enc_if.h (vo-amrwbenc 0.1.3)
     extern "C" {
-        pub fn E_IF_init() -> *mut c_void;
-        pub fn E_IF_encode(
+        pub(super) fn E_IF_init() -> *mut c_void;
+        pub(super) fn E_IF_encode(
             state: *mut c_void,
             mode: c_int,
             speech: *const c_short,
             out: *mut c_uchar,
             dtx: c_int,
         ) -> c_int;
-        pub fn E_IF_exit(state: *mut c_void);
+        pub(super) fn E_IF_exit(state: *mut c_void);
     }
 }
 

@@ -28,28 +28,36 @@ pub const SILENCE: u8 = 0xFA;
 
 mod ffi {
     #[repr(C)]
-    pub struct EncodeState {
+    pub(super) struct EncodeState {
         _private: [u8; 0],
     }
     #[repr(C)]
-    pub struct DecodeState {
+    pub(super) struct DecodeState {
         _private: [u8; 0],
     }
 
     // /usr/include/spandsp/g722.h (spandsp 0.0.6). A NULL state asks the library to allocate
     // one; `*_free` releases what it allocated.
     extern "C" {
-        pub fn g722_encode_init(s: *mut EncodeState, rate: i32, options: i32) -> *mut EncodeState;
-        pub fn g722_encode_free(s: *mut EncodeState) -> i32;
-        pub fn g722_encode(
+        pub(super) fn g722_encode_init(
+            s: *mut EncodeState,
+            rate: i32,
+            options: i32,
+        ) -> *mut EncodeState;
+        pub(super) fn g722_encode_free(s: *mut EncodeState) -> i32;
+        pub(super) fn g722_encode(
             s: *mut EncodeState,
             g722_data: *mut u8,
             amp: *const i16,
             len: i32,
         ) -> i32;
-        pub fn g722_decode_init(s: *mut DecodeState, rate: i32, options: i32) -> *mut DecodeState;
-        pub fn g722_decode_free(s: *mut DecodeState) -> i32;
-        pub fn g722_decode(
+        pub(super) fn g722_decode_init(
+            s: *mut DecodeState,
+            rate: i32,
+            options: i32,
+        ) -> *mut DecodeState;
+        pub(super) fn g722_decode_free(s: *mut DecodeState) -> i32;
+        pub(super) fn g722_decode(
             s: *mut DecodeState,
             amp: *mut i16,
             g722_data: *const u8,

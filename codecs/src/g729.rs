@@ -13,34 +13,34 @@ use std::ptr::NonNull;
 use crate::CodecError;
 
 /// Samples per G.729 frame (10 ms at 8 kHz).
-pub const FRAME_SAMPLES: usize = 80;
+pub(crate) const FRAME_SAMPLES: usize = 80;
 /// Bytes of a voice frame.
-pub const FRAME_BYTES: usize = 10;
+pub(crate) const FRAME_BYTES: usize = 10;
 /// Bytes of an Annex B SID frame.
-pub const SID_BYTES: usize = 2;
+pub(crate) const SID_BYTES: usize = 2;
 
 mod ffi {
     #[repr(C)]
-    pub struct EncoderCtx {
+    pub(super) struct EncoderCtx {
         _private: [u8; 0],
     }
     #[repr(C)]
-    pub struct DecoderCtx {
+    pub(super) struct DecoderCtx {
         _private: [u8; 0],
     }
 
     extern "C" {
-        pub fn initBcg729EncoderChannel(enable_vad: u8) -> *mut EncoderCtx;
-        pub fn closeBcg729EncoderChannel(ctx: *mut EncoderCtx);
-        pub fn bcg729Encoder(
+        pub(super) fn initBcg729EncoderChannel(enable_vad: u8) -> *mut EncoderCtx;
+        pub(super) fn closeBcg729EncoderChannel(ctx: *mut EncoderCtx);
+        pub(super) fn bcg729Encoder(
             ctx: *mut EncoderCtx,
             input_frame: *const i16,
             bit_stream: *mut u8,
             bit_stream_length: *mut u8,
         );
-        pub fn initBcg729DecoderChannel() -> *mut DecoderCtx;
-        pub fn closeBcg729DecoderChannel(ctx: *mut DecoderCtx);
-        pub fn bcg729Decoder(
+        pub(super) fn initBcg729DecoderChannel() -> *mut DecoderCtx;
+        pub(super) fn closeBcg729DecoderChannel(ctx: *mut DecoderCtx);
+        pub(super) fn bcg729Decoder(
             ctx: *mut DecoderCtx,
             bit_stream: *const u8,
             bit_stream_length: u8,
@@ -212,7 +212,7 @@ impl G729Decoder {
 }
 
 /// Number of frames (voice plus a trailing SID) in a payload of `len` bytes.
-pub fn frames_in_payload(len: usize) -> Result<usize, CodecError> {
+pub(crate) fn frames_in_payload(len: usize) -> Result<usize, CodecError> {
     match len % FRAME_BYTES {
         0 if len > 0 => Ok(len / FRAME_BYTES),
         SID_BYTES => Ok(len / FRAME_BYTES + 1),

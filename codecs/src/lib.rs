@@ -30,7 +30,7 @@ pub(crate) fn take_out<T>(out: &mut [T], needed: usize) -> Result<&mut [T], Code
 #[cfg(feature = "g722")]
 pub mod g722;
 #[cfg(feature = "g729")]
-pub mod g729;
+mod g729;
 #[cfg(feature = "t38")]
 pub mod t38;
 #[cfg(test)]

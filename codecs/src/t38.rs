@@ -30,15 +30,15 @@ mod ffi {
     use std::os::raw::{c_int, c_void};
 
     #[repr(C)]
-    pub struct GatewayState {
+    pub(super) struct GatewayState {
         _private: [u8; 0],
     }
     #[repr(C)]
-    pub struct CoreState {
+    pub(super) struct CoreState {
         _private: [u8; 0],
     }
 
-    pub type TxPacketHandler = unsafe extern "C" fn(
+    pub(super) type TxPacketHandler = unsafe extern "C" fn(
         s: *mut CoreState,
         user_data: *mut c_void,
         buf: *const u8,
@@ -49,38 +49,44 @@ mod ffi {
     // /usr/include/spandsp/t38_gateway.h and t38_core.h (spandsp 0.0.6). A NULL state asks
     // the library to allocate one; `t38_gateway_free` releases it.
     extern "C" {
-        pub fn t38_gateway_init(
+        pub(super) fn t38_gateway_init(
             s: *mut GatewayState,
             tx_packet_handler: TxPacketHandler,
             tx_packet_user_data: *mut c_void,
         ) -> *mut GatewayState;
-        pub fn t38_gateway_free(s: *mut GatewayState) -> c_int;
-        pub fn t38_gateway_rx(s: *mut GatewayState, amp: *mut i16, len: c_int) -> c_int;
-        pub fn t38_gateway_tx(s: *mut GatewayState, amp: *mut i16, max_len: c_int) -> c_int;
-        pub fn t38_gateway_set_ecm_capability(s: *mut GatewayState, ecm_allowed: c_int);
-        pub fn t38_gateway_set_transmit_on_idle(s: *mut GatewayState, transmit_on_idle: c_int);
-        pub fn t38_gateway_set_supported_modems(s: *mut GatewayState, supported_modems: c_int);
-        pub fn t38_gateway_get_t38_core_state(s: *mut GatewayState) -> *mut CoreState;
-        pub fn t38_core_rx_ifp_packet(
+        pub(super) fn t38_gateway_free(s: *mut GatewayState) -> c_int;
+        pub(super) fn t38_gateway_rx(s: *mut GatewayState, amp: *mut i16, len: c_int) -> c_int;
+        pub(super) fn t38_gateway_tx(s: *mut GatewayState, amp: *mut i16, max_len: c_int) -> c_int;
+        pub(super) fn t38_gateway_set_ecm_capability(s: *mut GatewayState, ecm_allowed: c_int);
+        pub(super) fn t38_gateway_set_transmit_on_idle(
+            s: *mut GatewayState,
+            transmit_on_idle: c_int,
+        );
+        pub(super) fn t38_gateway_set_supported_modems(
+            s: *mut GatewayState,
+            supported_modems: c_int,
+        );
+        pub(super) fn t38_gateway_get_t38_core_state(s: *mut GatewayState) -> *mut CoreState;
+        pub(super) fn t38_core_rx_ifp_packet(
             s: *mut CoreState,
             buf: *const u8,
             len: c_int,
             seq_no: u16,
         ) -> c_int;
-        pub fn t38_set_t38_version(s: *mut CoreState, t38_version: c_int);
-        pub fn t38_set_data_rate_management_method(s: *mut CoreState, method: c_int);
-        pub fn t38_set_fill_bit_removal(s: *mut CoreState, fill_bit_removal: c_int);
-        pub fn t38_set_mmr_transcoding(s: *mut CoreState, mmr_transcoding: c_int);
-        pub fn t38_set_jbig_transcoding(s: *mut CoreState, jbig_transcoding: c_int);
-        pub fn t38_set_max_datagram_size(s: *mut CoreState, max_datagram_size: c_int);
+        pub(super) fn t38_set_t38_version(s: *mut CoreState, t38_version: c_int);
+        pub(super) fn t38_set_data_rate_management_method(s: *mut CoreState, method: c_int);
+        pub(super) fn t38_set_fill_bit_removal(s: *mut CoreState, fill_bit_removal: c_int);
+        pub(super) fn t38_set_mmr_transcoding(s: *mut CoreState, mmr_transcoding: c_int);
+        pub(super) fn t38_set_jbig_transcoding(s: *mut CoreState, jbig_transcoding: c_int);
+        pub(super) fn t38_set_max_datagram_size(s: *mut CoreState, max_datagram_size: c_int);
     }
 
     // enum t30_modem_support_types_e (spandsp/t30.h).
-    pub const T30_SUPPORT_V27TER: c_int = 0x01;
-    pub const T30_SUPPORT_V29: c_int = 0x02;
-    pub const T30_SUPPORT_V17: c_int = 0x04;
-    pub const T30_SUPPORT_V34HDX: c_int = 0x08;
-    pub const T30_SUPPORT_IAF: c_int = 0x10;
+    pub(super) const T30_SUPPORT_V27TER: c_int = 0x01;
+    pub(super) const T30_SUPPORT_V29: c_int = 0x02;
+    pub(super) const T30_SUPPORT_V17: c_int = 0x04;
+    pub(super) const T30_SUPPORT_V34HDX: c_int = 0x08;
+    pub(super) const T30_SUPPORT_IAF: c_int = 0x10;
 }
 
 /// What the gateway runs with (the T.30/T.38 part of rtpengine's `t38_options`).
@@ -321,15 +327,15 @@ mod tests {
     mod fax {
         use std::os::raw::c_int;
         #[repr(C)]
-        pub struct FaxState {
+        pub(super) struct FaxState {
             _private: [u8; 0],
         }
         // spandsp/fax.h: an analogue fax terminal, here the answering machine.
         extern "C" {
-            pub fn fax_init(s: *mut FaxState, calling_party: c_int) -> *mut FaxState;
-            pub fn fax_tx(s: *mut FaxState, amp: *mut i16, max_len: c_int) -> c_int;
-            pub fn fax_rx(s: *mut FaxState, amp: *mut i16, len: c_int) -> c_int;
-            pub fn fax_free(s: *mut FaxState) -> c_int;
+            pub(super) fn fax_init(s: *mut FaxState, calling_party: c_int) -> *mut FaxState;
+            pub(super) fn fax_tx(s: *mut FaxState, amp: *mut i16, max_len: c_int) -> c_int;
+            pub(super) fn fax_rx(s: *mut FaxState, amp: *mut i16, len: c_int) -> c_int;
+            pub(super) fn fax_free(s: *mut FaxState) -> c_int;
         }
     }
 

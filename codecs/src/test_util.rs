@@ -4,7 +4,7 @@
 use std::f64::consts::PI;
 
 /// Reads a 16-bit PCM mono WAV from the workspace `samples/` folder: (rate, samples).
-pub fn read_wav(name: &str) -> (u32, Vec<i16>) {
+pub(crate) fn read_wav(name: &str) -> (u32, Vec<i16>) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../samples/").to_string() + name;
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     assert_eq!(&data[0..4], b"RIFF");
@@ -38,14 +38,14 @@ pub fn read_wav(name: &str) -> (u32, Vec<i16>) {
 }
 
 /// A sine of `freq` Hz at `rate`, peak `amp`.
-pub fn sine(freq: f64, rate: u32, len: usize, amp: f64) -> Vec<i16> {
+pub(crate) fn sine(freq: f64, rate: u32, len: usize, amp: f64) -> Vec<i16> {
     (0..len)
         .map(|n| (amp * (2.0 * PI * freq * n as f64 / rate as f64).sin()).round() as i16)
         .collect()
 }
 
 /// SNR in dB of `test` against `reference` (same length).
-pub fn snr_db(reference: &[i16], test: &[i16]) -> f64 {
+pub(crate) fn snr_db(reference: &[i16], test: &[i16]) -> f64 {
     let (mut sig, mut noise) = (0f64, 0f64);
     for (&r, &t) in reference.iter().zip(test) {
         sig += (r as f64).powi(2);
@@ -55,7 +55,7 @@ pub fn snr_db(reference: &[i16], test: &[i16]) -> f64 {
 }
 
 /// Normalised cross-correlation of `a` and `b` (same length).
-pub fn correlation(a: &[i16], b: &[i16]) -> f64 {
+pub(crate) fn correlation(a: &[i16], b: &[i16]) -> f64 {
     let (mut ab, mut aa, mut bb) = (0f64, 0f64, 0f64);
     for (&x, &y) in a.iter().zip(b) {
         let (x, y) = (x as f64, y as f64);
@@ -68,7 +68,7 @@ pub fn correlation(a: &[i16], b: &[i16]) -> f64 {
 
 /// The delay (0..=max_lag samples) of `output` behind `input` that maximises correlation,
 /// with that correlation.
-pub fn align(input: &[i16], output: &[i16], max_lag: usize) -> (usize, f64) {
+pub(crate) fn align(input: &[i16], output: &[i16], max_lag: usize) -> (usize, f64) {
     let n = input.len().min(output.len()) - max_lag;
     (0..=max_lag)
         .map(|lag| (lag, correlation(&input[..n], &output[lag..lag + n])))
@@ -77,7 +77,7 @@ pub fn align(input: &[i16], output: &[i16], max_lag: usize) -> (usize, f64) {
 }
 
 /// Power of `pcm` at `freq` (Goertzel), normalised by length.
-pub fn tone_power(pcm: &[i16], rate: u32, freq: f64) -> f64 {
+pub(crate) fn tone_power(pcm: &[i16], rate: u32, freq: f64) -> f64 {
     let w = 2.0 * PI * freq / rate as f64;
     let coeff = 2.0 * w.cos();
     let (mut s1, mut s2) = (0f64, 0f64);
@@ -90,12 +90,12 @@ pub fn tone_power(pcm: &[i16], rate: u32, freq: f64) -> f64 {
 }
 
 /// RMS of `pcm`.
-pub fn rms(pcm: &[i16]) -> f64 {
+pub(crate) fn rms(pcm: &[i16]) -> f64 {
     (pcm.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / pcm.len().max(1) as f64).sqrt()
 }
 
 /// The frequency (step `step` Hz, from `lo` to `hi`) with most power.
-pub fn dominant_frequency(pcm: &[i16], rate: u32, lo: f64, hi: f64, step: f64) -> f64 {
+pub(crate) fn dominant_frequency(pcm: &[i16], rate: u32, lo: f64, hi: f64, step: f64) -> f64 {
     let mut best = (lo, 0.0);
     let mut f = lo;
     while f <= hi {

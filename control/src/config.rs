@@ -40,35 +40,37 @@ use tracing::level_filters::LevelFilter;
 
 use crate::logging::LogFormat;
 
-pub use cli::Cli;
+pub(crate) use cli::Cli;
 
 /// Read when no `--config` is given, and only if it exists.
-pub const DEFAULT_CONFIG_FILE: &str = "/etc/ngmedia/ngmedia.toml";
+pub(crate) const DEFAULT_CONFIG_FILE: &str = "/etc/ngmedia/ngmedia.toml";
 /// INI section read from an rtpengine.conf file unless `--config-section` names another.
-pub const DEFAULT_CONFIG_SECTION: &str = "rtpengine";
-pub const DEFAULT_LISTEN_NG: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2223);
-pub const DEFAULT_LISTEN_HTTP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
+pub(crate) const DEFAULT_CONFIG_SECTION: &str = "rtpengine";
+pub(crate) const DEFAULT_LISTEN_NG: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2223);
+pub(crate) const DEFAULT_LISTEN_HTTP: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080);
 /// One call needs two RTP/RTCP pairs (one per party); a range that cannot hold a single call
 /// is certainly a typo.
 const MIN_PORT_PAIRS: u32 = 2;
 /// Where recordings go unless configured (rtpengine's spool directory is configured too).
-pub const DEFAULT_RECORDING_DIR: &str = "/var/lib/ngmedia/recordings";
+pub(crate) const DEFAULT_RECORDING_DIR: &str = "/var/lib/ngmedia/recordings";
 /// Where the media library (music on hold, announcements) keeps uploaded files.
-pub const DEFAULT_MEDIA_DIR: &str = "/var/lib/ngmedia/media";
+pub(crate) const DEFAULT_MEDIA_DIR: &str = "/var/lib/ngmedia/media";
 /// Largest accepted upload: 20 MiB holds ~20 min of 128 kbit/s MP3 or 2 min of CD-quality WAV.
-pub const DEFAULT_MEDIA_MAX_BYTES: u64 = 20 * 1024 * 1024;
+pub(crate) const DEFAULT_MEDIA_MAX_BYTES: u64 = 20 * 1024 * 1024;
 /// Longest accepted audio: 10 minutes of hold music; every minute costs ~5.6 MiB of decoded
 /// PCM (8+16+48 kHz) in memory while the file is in use.
-pub const DEFAULT_MEDIA_MAX_SECONDS: u32 = 600;
+pub(crate) const DEFAULT_MEDIA_MAX_SECONDS: u32 = 600;
 /// Where LI tasks (and, by default, the LI audit log) are kept.
-pub const DEFAULT_LI_DIR: &str = "/var/lib/ngmedia/li";
+pub(crate) const DEFAULT_LI_DIR: &str = "/var/lib/ngmedia/li";
 /// Most ng requests a second from one client address (`--ng-rate-limit`): above what one
 /// client sends even back to back (a load generator setting up calls), bounding a flood.
-pub const DEFAULT_NG_RATE_LIMIT: u32 = 20_000;
+pub(crate) const DEFAULT_NG_RATE_LIMIT: u32 = 20_000;
 
 /// The lawful-interception listener and its credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiSettings {
+pub(crate) struct LiSettings {
     /// `None`: LI administration is off.
     pub listen: Option<SocketAddr>,
     pub token: Option<String>,
@@ -78,7 +80,7 @@ pub struct LiSettings {
 
 /// The media library and `play media` file access.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaSettings {
+pub(crate) struct MediaSettings {
     pub dir: PathBuf,
     pub max_bytes: u64,
     pub max_seconds: u32,
@@ -87,7 +89,7 @@ pub struct MediaSettings {
 
 /// How calls are recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordingSettings {
+pub(crate) struct RecordingSettings {
     pub dir: PathBuf,
     pub format: RecordingFormat,
     pub per_party: bool,
@@ -95,7 +97,7 @@ pub struct RecordingSettings {
 
 /// Everything the daemon needs to start, resolved from flags, file and defaults.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     pub engine: EngineConfig,
     pub listen_ng: SocketAddr,
     pub listen_http: SocketAddr,
@@ -136,7 +138,7 @@ pub struct Settings {
 /// ng beyond UDP (rtpengine `--listen-tcp-ng`, `--listen-http`'s `/ng` and WebSocket,
 /// `--listen-https`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TransportSettings {
+pub(crate) struct TransportSettings {
     /// ng over TCP; `None`: off.
     pub listen_tcp_ng: Option<SocketAddr>,
     /// The HTTPS listener (same API, `/ng` and WebSocket as the HTTP one, over TLS).
@@ -149,7 +151,7 @@ pub struct TransportSettings {
 
 /// `--listen-https` with its certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpsSettings {
+pub(crate) struct HttpsSettings {
     pub listen: SocketAddr,
     pub cert: PathBuf,
     pub key: PathBuf,
@@ -158,7 +160,7 @@ pub struct HttpsSettings {
 /// Why a value could not be used; shown after the option or key it came from.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct InvalidValue(String);
+pub(crate) struct InvalidValue(String);
 
 fn invalid(reason: impl Into<String>) -> InvalidValue {
     InvalidValue(reason.into())
@@ -166,7 +168,7 @@ fn invalid(reason: impl Into<String>) -> InvalidValue {
 
 /// Why the configuration cannot be used. Every variant names the option or file at fault.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     #[error("cannot read config file {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -314,7 +316,7 @@ struct Layer {
 }
 
 /// Writes an interface back in `--interface` syntax.
-pub struct DisplayInterface<'a>(pub &'a Interface);
+pub(crate) struct DisplayInterface<'a>(pub &'a Interface);
 
 impl fmt::Display for DisplayInterface<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -12,7 +12,7 @@ use tracing_subscriber::EnvFilter;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// One human-readable line per event.
     #[default]
     Text,
@@ -22,7 +22,7 @@ pub enum LogFormat {
 }
 
 /// Install the global subscriber. Call once, before anything logs.
-pub fn init(level: LevelFilter, format: LogFormat, redact: bool) {
+pub(crate) fn init(level: LevelFilter, format: LogFormat, redact: bool) {
     ngmedia_engine::core::pii::set_redact(redact);
     let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
         Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(&spec).unwrap_or_else(|e| {

@@ -15,7 +15,7 @@ const SOCKET_VAR: &str = "NOTIFY_SOCKET";
 
 /// Send one state report (newline-separated `KEY=value` lines) to the service manager.
 /// Failures are logged, never fatal: a supervisor that does not listen must not stop media.
-pub fn notify(state: &str) {
+pub(crate) fn notify(state: &str) {
     let Some(path) = std::env::var_os(SOCKET_VAR) else {
         return;
     };

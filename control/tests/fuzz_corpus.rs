@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 #[path = "../../fuzz/src/targets.rs"]
 #[allow(dead_code)]
-mod targets;
+pub mod targets;
 
 /// CI time this replay may take at most.
 const BUDGET: Duration = Duration::from_secs(50);

@@ -126,7 +126,7 @@ pub struct Recorder {
 
 /// Called by the recorder thread with the metadata of every recording it finalizes
 /// (`--webhook-url`'s `recording.finished`).
-pub type FinishedHook = Box<dyn Fn(&Value) + Send>;
+pub(crate) type FinishedHook = Box<dyn Fn(&Value) + Send>;
 
 /// Where the recorder thread finds the hook, set once the daemon wired its events.
 type Hook = Arc<Mutex<Option<FinishedHook>>>;

@@ -16,7 +16,7 @@ const IGNORED_HEADING: &str =
 
 /// The parsed command line of the `ngmedia` daemon.
 #[derive(Debug, Clone, Default)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// `--config`/`--config-file`: a path, `none`, or the default file.
     pub config: Option<String>,
     pub config_section: String,
@@ -29,11 +29,11 @@ pub struct Cli {
 
 impl Cli {
     /// Parse the process's arguments; on an error or `--help`/`--version`, print and exit.
-    pub fn parse() -> Cli {
+    pub(crate) fn parse() -> Cli {
         Cli::try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
     }
 
-    pub fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
+    pub(crate) fn try_parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
     where
         I: IntoIterator<Item = T>,
         T: Into<OsString> + Clone,
@@ -43,7 +43,7 @@ impl Cli {
     }
 
     /// The clap command, one argument per table entry.
-    pub fn command() -> Command {
+    pub(crate) fn command() -> Command {
         let mut cmd = Command::new("ngmedia")
             .version(env!("CARGO_PKG_VERSION"))
             .about("ngmedia: a media engine for SIP platforms, driven over rtpengine's ng protocol")

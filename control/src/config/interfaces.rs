@@ -14,7 +14,7 @@ use ngmedia_engine::core::config::Interface;
 
 /// What stands where the local address goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Host {
+pub(super) enum Host {
     Addr(IpAddr),
     /// A network device, `any`, or a host name: resolved at start-up.
     Name(String),
@@ -22,7 +22,7 @@ pub enum Host {
 
 /// One `--interface` value before resolution: `[NAME/]HOST[!ADVERTISED]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InterfaceSpec {
+pub(super) struct InterfaceSpec {
     pub name: String,
     pub host: Host,
     pub advertised: Option<IpAddr>,
@@ -30,7 +30,7 @@ pub struct InterfaceSpec {
 
 impl InterfaceSpec {
     /// The value as it was written, for messages.
-    pub fn display(&self) -> String {
+    pub(super) fn display(&self) -> String {
         let host = match &self.host {
             Host::Addr(a) => a.to_string(),
             Host::Name(n) => n.clone(),
@@ -44,7 +44,7 @@ impl InterfaceSpec {
 
 /// One address of one network device, as `getifaddrs` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceAddr {
+pub(super) struct DeviceAddr {
     pub device: String,
     pub addr: IpAddr,
     pub up: bool,
@@ -54,7 +54,7 @@ pub struct DeviceAddr {
 /// Expand one spec into interfaces. `devices` is the host's address list, `lookup` resolves
 /// DNS host names (tried only when no device has that name). Returns the interfaces and, when
 /// an advertised address could not apply to every resolved address, a remark for the log.
-pub fn expand(
+pub(super) fn expand(
     spec: &InterfaceSpec,
     devices: &[DeviceAddr],
     lookup: &dyn Fn(&str) -> Vec<IpAddr>,
@@ -127,7 +127,7 @@ fn is_ipv6_link_local(a: &IpAddr) -> bool {
 }
 
 /// Every address of every network device of this host (empty if the kernel will not say).
-pub fn system_devices() -> Vec<DeviceAddr> {
+pub(super) fn system_devices() -> Vec<DeviceAddr> {
     let mut out = Vec::new();
     let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
     // SAFETY: getifaddrs fills `head` with a list we only read and then free exactly once.
@@ -174,7 +174,7 @@ pub fn system_devices() -> Vec<DeviceAddr> {
 }
 
 /// DNS (or /etc/hosts) addresses of a host name, resolved once at start-up.
-pub fn lookup_host(name: &str) -> Vec<IpAddr> {
+pub(super) fn lookup_host(name: &str) -> Vec<IpAddr> {
     (name, 0)
         .to_socket_addrs()
         .map(|addrs| addrs.map(|a| a.ip()).collect())

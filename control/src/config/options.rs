@@ -39,11 +39,11 @@ use crate::logging::LogFormat;
 
 /// Stores one value of an acting option into a layer. Flags get `true`/`false`; options
 /// that may repeat get one call per value.
-pub type Setter = fn(&mut Layer, &str) -> Result<(), InvalidValue>;
+pub(super) type Setter = fn(&mut Layer, &str) -> Result<(), InvalidValue>;
 
 /// What an option takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Value {
+pub(super) enum Value {
     /// Present or not; `true`/`false` in a file.
     Flag,
     /// One value (the placeholder shown in `--help`); given twice, the last one wins.
@@ -53,7 +53,7 @@ pub enum Value {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub enum Action {
+pub(super) enum Action {
     Set(Setter),
     /// Accepted for rtpengine compatibility, not acted on; the text says why.
     Ignore(&'static str),
@@ -63,7 +63,7 @@ pub enum Action {
 
 /// One option.
 #[derive(Debug, Clone, Copy)]
-pub struct Opt {
+pub(super) struct Opt {
     pub long: &'static str,
     pub short: Option<char>,
     /// Other long names for the same option (shown in `--help`).
@@ -79,12 +79,12 @@ pub struct Opt {
 
 impl Opt {
     /// Does `key` (a long option name, as in a file) name this option?
-    pub fn is_named(&self, key: &str) -> bool {
+    pub(super) fn is_named(&self, key: &str) -> bool {
         self.long == key || self.aliases.contains(&key) || self.hidden_aliases.contains(&key)
     }
 
     /// For an ignored option: is the value of the kind rtpengine expects?
-    pub fn check_ignored(&self, value: &str) -> Result<(), InvalidValue> {
+    pub(super) fn check_ignored(&self, value: &str) -> Result<(), InvalidValue> {
         let v = value.trim();
         match self.value {
             Value::One("INT") | Value::Many("INT") => v
@@ -102,7 +102,7 @@ impl Opt {
 }
 
 /// The start-up remark for ignored options (long names, in table order): grouped by reason.
-pub fn ignored_summary(names: &[&'static str]) -> String {
+pub(super) fn ignored_summary(names: &[&'static str]) -> String {
     let mut groups: Vec<(&'static str, Vec<String>)> = Vec::new();
     for name in names {
         let Some(Opt {
@@ -133,7 +133,7 @@ fn set_fast_path(l: &mut Layer, v: &str) -> Result<(), InvalidValue> {
 }
 
 /// Find an option by long name or alias.
-pub fn find(key: &str) -> Option<&'static Opt> {
+pub(super) fn find(key: &str) -> Option<&'static Opt> {
     OPTIONS.iter().find(|o| o.is_named(key))
 }
 
@@ -196,7 +196,7 @@ const TLS: &str = "DTLS/HTTPS tuning: ngmedia uses fixed, modern settings";
 const RECORDING: &str = "recording daemon hand-off: ngmedia writes its own recordings";
 
 /// Every option, ngmedia's and rtpengine's.
-pub static OPTIONS: &[Opt] = &[
+pub(super) static OPTIONS: &[Opt] = &[
     // --- configuration and start-up ---
     Opt {
         long: "config",

@@ -16,7 +16,7 @@ const MAX_THREADS: usize = 1024;
 /// `HOST`, `NAME/HOST`, either with `!ADVERTISED` (rtpengine's `--interface` syntax). `HOST`
 /// is an IP address, a network device name, `any` or a host name; names are resolved at
 /// start-up (`interfaces::expand`).
-pub fn parse_interface(s: &str) -> Result<InterfaceSpec, InvalidValue> {
+pub(super) fn parse_interface(s: &str) -> Result<InterfaceSpec, InvalidValue> {
     let s = s.trim();
     let (name, rest) = match s.split_once('/') {
         Some((name, rest)) => (name.trim(), rest),
@@ -90,7 +90,7 @@ fn parse_ip(s: &str) -> Result<IpAddr, InvalidValue> {
 
 /// `[ADDR:]PORT` like rtpengine's `--listen-ng`: a bare port means 127.0.0.1, `localhost`
 /// is 127.0.0.1, IPv6 addresses go in brackets.
-pub fn parse_listen(s: &str) -> Result<SocketAddr, InvalidValue> {
+pub(super) fn parse_listen(s: &str) -> Result<SocketAddr, InvalidValue> {
     let s = s.trim();
     let nonzero = |port: u16| {
         if port == 0 {
@@ -120,7 +120,7 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, InvalidValue> {
     ))
 }
 
-pub fn parse_port(s: &str) -> Result<u16, InvalidValue> {
+pub(super) fn parse_port(s: &str) -> Result<u16, InvalidValue> {
     match s.trim().parse::<u16>() {
         Ok(0) | Err(_) => Err(invalid("expected a port number 1-65535")),
         Ok(port) => Ok(port),
@@ -128,7 +128,7 @@ pub fn parse_port(s: &str) -> Result<u16, InvalidValue> {
 }
 
 /// Seconds, zero allowed.
-pub fn parse_secs(s: &str) -> Result<u64, InvalidValue> {
+pub(super) fn parse_secs(s: &str) -> Result<u64, InvalidValue> {
     // Bounded so that `Instant + Duration` can never overflow inside the engine.
     const MAX_SECS: u64 = 10 * 365 * 24 * 3600;
     match s.trim().parse::<u64>() {
@@ -138,14 +138,14 @@ pub fn parse_secs(s: &str) -> Result<u64, InvalidValue> {
 }
 
 /// Seconds, at least one: a zero idle timeout would end every call at the first tick.
-pub fn parse_positive_secs(s: &str) -> Result<u64, InvalidValue> {
+pub(super) fn parse_positive_secs(s: &str) -> Result<u64, InvalidValue> {
     match parse_secs(s)? {
         0 => Err(invalid("must be at least 1 second")),
         n => Ok(n),
     }
 }
 
-pub fn parse_threads(s: &str) -> Result<usize, InvalidValue> {
+pub(super) fn parse_threads(s: &str) -> Result<usize, InvalidValue> {
     match s.trim().parse::<usize>() {
         Ok(n) if n <= MAX_THREADS => Ok(n),
         _ => Err(invalid(format!(
@@ -155,14 +155,14 @@ pub fn parse_threads(s: &str) -> Result<usize, InvalidValue> {
 }
 
 /// A TOS byte, 0-255 (rtpengine `--tos`).
-pub fn parse_tos(s: &str) -> Result<u8, InvalidValue> {
+pub(super) fn parse_tos(s: &str) -> Result<u8, InvalidValue> {
     s.trim()
         .parse::<u8>()
         .map_err(|_| invalid("expected a TOS value 0-255".to_string()))
 }
 
 /// rtpengine's syslog numbers or tracing level names.
-pub fn parse_log_level(s: &str) -> Result<LevelFilter, InvalidValue> {
+pub(super) fn parse_log_level(s: &str) -> Result<LevelFilter, InvalidValue> {
     let level = match s.trim().to_ascii_lowercase().as_str() {
         "0" | "1" | "2" | "3" | "error" | "err" => LevelFilter::ERROR,
         "4" | "warn" | "warning" => LevelFilter::WARN,
@@ -175,7 +175,7 @@ pub fn parse_log_level(s: &str) -> Result<LevelFilter, InvalidValue> {
 }
 
 /// `text` or `json`.
-pub fn parse_log_format(s: &str) -> Result<LogFormat, InvalidValue> {
+pub(super) fn parse_log_format(s: &str) -> Result<LogFormat, InvalidValue> {
     match s.trim().to_ascii_lowercase().as_str() {
         "text" => Ok(LogFormat::Text),
         "json" => Ok(LogFormat::Json),
@@ -210,7 +210,7 @@ pub(super) fn parse_ha_name(s: &str) -> Result<String, InvalidValue> {
 }
 
 /// `--max-sessions`: a count, or -1 for no limit (rtpengine's "disabled").
-pub fn parse_max_sessions(s: &str) -> Result<i64, InvalidValue> {
+pub(super) fn parse_max_sessions(s: &str) -> Result<i64, InvalidValue> {
     s.trim()
         .parse::<i64>()
         .ok()
@@ -221,7 +221,7 @@ pub fn parse_max_sessions(s: &str) -> Result<i64, InvalidValue> {
 }
 
 /// `--max-load` / `--max-cpu`: a non-negative decimal number, 0 for no limit.
-pub fn parse_max_float(s: &str) -> Result<f64, InvalidValue> {
+pub(super) fn parse_max_float(s: &str) -> Result<f64, InvalidValue> {
     s.trim()
         .parse::<f64>()
         .ok()
@@ -230,7 +230,7 @@ pub fn parse_max_float(s: &str) -> Result<f64, InvalidValue> {
 }
 
 /// `--mos-alarm`: a MOS between 1 and 4.5, or 0 for off.
-pub fn parse_mos_alarm(s: &str) -> Result<f64, InvalidValue> {
+pub(super) fn parse_mos_alarm(s: &str) -> Result<f64, InvalidValue> {
     match s.trim().parse::<f64>() {
         Ok(v) if v == 0.0 || (1.0..=4.5).contains(&v) => Ok(v),
         _ => Err(invalid("expected a MOS from 1.0 to 4.5, or 0 (off)")),
@@ -238,20 +238,20 @@ pub fn parse_mos_alarm(s: &str) -> Result<f64, InvalidValue> {
 }
 
 /// `--max-bandwidth`: bytes per second, 0 for no limit.
-pub fn parse_max_bandwidth(s: &str) -> Result<u64, InvalidValue> {
+pub(super) fn parse_max_bandwidth(s: &str) -> Result<u64, InvalidValue> {
     s.trim()
         .parse::<u64>()
         .map_err(|_| invalid("expected bytes per second (0: no limit)"))
 }
 
 /// `--ng-rate-limit`: requests a second, 0 for no limit.
-pub fn parse_ng_rate_limit(s: &str) -> Result<u32, InvalidValue> {
+pub(super) fn parse_ng_rate_limit(s: &str) -> Result<u32, InvalidValue> {
     s.trim()
         .parse::<u32>()
         .map_err(|_| invalid("expected requests per second (0: no limit)"))
 }
 
 /// `--http-ng`: `open`, `token` or `off`.
-pub fn parse_http_ng(s: &str) -> Result<HttpNgAccess, InvalidValue> {
+pub(super) fn parse_http_ng(s: &str) -> Result<HttpNgAccess, InvalidValue> {
     HttpNgAccess::parse(s).ok_or_else(|| invalid("expected open, token or off"))
 }

@@ -8,10 +8,10 @@ use std::fmt::Write;
 use super::options::{Action, Opt, Value, OPTIONS};
 
 /// The lines that enclose the generated part of docs/configuration.md.
-pub const BEGIN: &str = "<!-- BEGIN generated option reference: edit the help texts in \
+pub(super) const BEGIN: &str = "<!-- BEGIN generated option reference: edit the help texts in \
                          control/src/config/options.rs, then run \
                          `NGMEDIA_WRITE_DOCS=1 cargo test -p ngmedia-control configuration_reference` -->";
-pub const END: &str = "<!-- END generated option reference -->";
+pub(super) const END: &str = "<!-- END generated option reference -->";
 
 /// The sections of the reference: a title, the guide that explains the feature, and the
 /// acting options it lists, in that order. Names of options that do not act (yet) are
@@ -228,7 +228,7 @@ fn table(out: &mut String, opts: &[&Opt]) {
 }
 
 /// The generated part of docs/configuration.md, between [`BEGIN`] and [`END`].
-pub fn markdown() -> String {
+pub(super) fn markdown() -> String {
     let mut out = String::new();
     let mut placed: Vec<&str> = Vec::new();
     for (title, guide, names) in SECTIONS {

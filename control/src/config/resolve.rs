@@ -22,7 +22,7 @@ use super::{
 
 impl Settings {
     /// Read the configuration file the command line points at (if any) and resolve.
-    pub fn load(cli: &Cli) -> Result<Settings, ConfigError> {
+    pub(crate) fn load(cli: &Cli) -> Result<Settings, ConfigError> {
         let path = match cli.config.as_deref() {
             Some("none") => None,
             Some(path) => Some(PathBuf::from(path)),

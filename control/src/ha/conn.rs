@@ -9,16 +9,16 @@ use redis::aio::{MultiplexedConnection, PubSub};
 use redis::{AsyncConnectionConfig, Client, RedisError, RedisResult};
 
 /// Connecting may take this long: an outage must never stall a task for more.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Any command or pipeline may take this long.
-pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+pub(super) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// First pause after a failure.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest pause between attempts.
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 /// A multiplexed connection whose connect and every response time out after a second.
-pub async fn connect(client: &Client) -> RedisResult<MultiplexedConnection> {
+pub(super) async fn connect(client: &Client) -> RedisResult<MultiplexedConnection> {
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(CONNECT_TIMEOUT)
         .set_response_timeout(RESPONSE_TIMEOUT);
@@ -28,7 +28,7 @@ pub async fn connect(client: &Client) -> RedisResult<MultiplexedConnection> {
 }
 
 /// A pub/sub connection, within the connect timeout (the crate has none for these).
-pub async fn pubsub(client: &Client) -> RedisResult<PubSub> {
+pub(super) async fn pubsub(client: &Client) -> RedisResult<PubSub> {
     match tokio::time::timeout(CONNECT_TIMEOUT, client.get_async_pubsub()).await {
         Ok(result) => result,
         Err(_) => Err(timed_out()),
@@ -36,7 +36,7 @@ pub async fn pubsub(client: &Client) -> RedisResult<PubSub> {
 }
 
 /// The error we report when a call outside the crate's own timeouts ran out of time.
-pub fn timed_out() -> RedisError {
+pub(super) fn timed_out() -> RedisError {
     RedisError::from(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
         "redis did not answer in time",
@@ -45,7 +45,7 @@ pub fn timed_out() -> RedisError {
 
 /// Pauses between retries: 100 ms, doubling up to 2 s; back to 100 ms after a success.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(super) struct Backoff {
     next: Duration,
 }
 
@@ -57,13 +57,13 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The pause before the next attempt; each call doubles the following one.
-    pub fn fail(&mut self) -> Duration {
+    pub(super) fn fail(&mut self) -> Duration {
         let pause = self.next;
         self.next = (self.next * 2).min(BACKOFF_MAX);
         pause
     }
 
-    pub fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.next = BACKOFF_MIN;
     }
 }

@@ -8,7 +8,7 @@
 
 /// One message on the events channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub(super) enum Event {
     /// `owner` saved the call; `state` is `CallState::encode()` output.
     Save {
         owner: String,
@@ -21,7 +21,7 @@ pub enum Event {
 
 /// Why a message could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EventError {
+pub(super) enum EventError {
     #[error("no header line")]
     NoHeader,
     #[error("bad header line")]
@@ -51,17 +51,17 @@ fn frame(verb: &str, owner: &str, call_id: &str, state: &[u8]) -> Vec<u8> {
 }
 
 /// The message announcing that `owner` saved `call_id` with `state`.
-pub fn encode_save(owner: &str, call_id: &str, state: &[u8]) -> Vec<u8> {
+pub(super) fn encode_save(owner: &str, call_id: &str, state: &[u8]) -> Vec<u8> {
     frame(SAVE, owner, call_id, state)
 }
 
 /// The message announcing that `owner` removed `call_id`.
-pub fn encode_remove(owner: &str, call_id: &str) -> Vec<u8> {
+pub(super) fn encode_remove(owner: &str, call_id: &str) -> Vec<u8> {
     frame(REMOVE, owner, call_id, &[])
 }
 
 /// Read one message.
-pub fn decode(msg: &[u8]) -> Result<Event, EventError> {
+pub(super) fn decode(msg: &[u8]) -> Result<Event, EventError> {
     let nl = msg
         .iter()
         .take(MAX_HEADER)

@@ -17,11 +17,11 @@ use super::metrics::HaMetrics;
 use super::mirror::Mirror;
 
 /// How often heartbeats are checked.
-pub const CHECK_EVERY: Duration = Duration::from_secs(1);
+pub(super) const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// What a standby needs to take calls over.
 #[derive(Clone)]
-pub struct Follower {
+pub(super) struct Follower {
     pub client: Client,
     pub keys: Keys,
     pub me: String,
@@ -32,7 +32,7 @@ pub struct Follower {
 
 /// What one takeover did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Takeover {
+pub(super) struct Takeover {
     pub instance: String,
     pub restored: usize,
     pub failed: usize,
@@ -40,7 +40,7 @@ pub struct Takeover {
 
 impl Follower {
     /// Check heartbeats every second for as long as the task runs.
-    pub async fn watch(self) {
+    pub(super) async fn watch(self) {
         let mut tick = tokio::time::interval(CHECK_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut conn: Option<MultiplexedConnection> = None;
@@ -58,7 +58,10 @@ impl Follower {
     }
 
     /// One pass over `P:instances`; returns the takeovers done.
-    pub async fn check(&self, conn: &mut MultiplexedConnection) -> RedisResult<Vec<Takeover>> {
+    pub(super) async fn check(
+        &self,
+        conn: &mut MultiplexedConnection,
+    ) -> RedisResult<Vec<Takeover>> {
         let instances: Vec<String> = redis::cmd("SMEMBERS")
             .arg(self.keys.instances())
             .query_async(conn)
@@ -76,7 +79,7 @@ impl Follower {
 
     /// Claim `dead` and restore its calls here; `None` when another standby won the claim
     /// or the instance turned out to be alive (or gone) after all.
-    pub async fn take_over(
+    pub(super) async fn take_over(
         &self,
         conn: &mut MultiplexedConnection,
         dead: &str,

@@ -2,52 +2,52 @@
 
 /// Builds every key and channel name under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Keys {
+pub(super) struct Keys {
     prefix: String,
 }
 
 impl Keys {
-    pub fn new(prefix: &str) -> Keys {
+    pub(super) fn new(prefix: &str) -> Keys {
         Keys {
             prefix: prefix.to_string(),
         }
     }
 
     /// `P:call:<call-id>`: hash { owner, state }.
-    pub fn call(&self, call_id: &str) -> String {
+    pub(super) fn call(&self, call_id: &str) -> String {
         format!("{}:call:{call_id}", self.prefix)
     }
 
     /// `P:calls:<instance>`: set of the call-ids the instance owns.
-    pub fn calls(&self, instance: &str) -> String {
+    pub(super) fn calls(&self, instance: &str) -> String {
         format!("{}:calls:{instance}", self.prefix)
     }
 
     /// `P:instances`: set of instance ids.
-    pub fn instances(&self) -> String {
+    pub(super) fn instances(&self) -> String {
         format!("{}:instances", self.prefix)
     }
 
     /// `P:heartbeat:<instance>`: unix ms of the last refresh, expires after the TTL.
-    pub fn heartbeat(&self, instance: &str) -> String {
+    pub(super) fn heartbeat(&self, instance: &str) -> String {
         format!("{}:heartbeat:{instance}", self.prefix)
     }
 
     /// `P:claim:<dead instance>`: the standby taking its calls over (SET NX PX).
-    pub fn claim(&self, instance: &str) -> String {
+    pub(super) fn claim(&self, instance: &str) -> String {
         format!("{}:claim:{instance}", self.prefix)
     }
 
     /// `P:events`: pub/sub channel of saves and removals.
-    pub fn events(&self) -> String {
+    pub(super) fn events(&self) -> String {
         format!("{}:events", self.prefix)
     }
 }
 
 /// Hash field of `P:call:<id>` naming the owning instance.
-pub const FIELD_OWNER: &str = "owner";
+pub(super) const FIELD_OWNER: &str = "owner";
 /// Hash field of `P:call:<id>` holding `CallState::encode()` bytes.
-pub const FIELD_STATE: &str = "state";
+pub(super) const FIELD_STATE: &str = "state";
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@ use super::conn::{self, Backoff};
 use super::keys::Keys;
 
 /// How long a claim on a dead instance holds: ample for reading and restoring its calls.
-pub const CLAIM_TTL: Duration = Duration::from_secs(10);
+pub(super) const CLAIM_TTL: Duration = Duration::from_secs(10);
 
 /// Releases a claim only if we still hold it (it may have expired and been taken since).
 const RELEASE: &str =
@@ -24,7 +24,7 @@ fn unix_ms() -> u64 {
 
 /// Refresh our heartbeat and (re-)register in `P:instances`, in that order: a standby must
 /// never see us registered without a heartbeat.
-pub async fn beat(
+pub(super) async fn beat(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
     me: &str,
@@ -47,7 +47,7 @@ pub async fn beat(
 
 /// Keep our heartbeat alive every third of its TTL, reconnecting as needed (the writer
 /// reports outages; this task stays quiet).
-pub async fn run(client: Client, keys: Keys, me: String, ttl: Duration) {
+pub(super) async fn run(client: Client, keys: Keys, me: String, ttl: Duration) {
     let period = ttl / 3;
     let mut conn = None;
     let mut backoff = Backoff::default();
@@ -72,7 +72,11 @@ pub async fn run(client: Client, keys: Keys, me: String, ttl: Duration) {
 
 /// Delete our heartbeat but stay in `P:instances`: a standby sees us gone at once and takes
 /// our calls over (clean shutdown with calls left for a successor).
-pub async fn step_down(conn: &mut MultiplexedConnection, keys: &Keys, me: &str) -> RedisResult<()> {
+pub(super) async fn step_down(
+    conn: &mut MultiplexedConnection,
+    keys: &Keys,
+    me: &str,
+) -> RedisResult<()> {
     redis::cmd("DEL")
         .arg(keys.heartbeat(me))
         .query_async::<i64>(conn)
@@ -81,7 +85,7 @@ pub async fn step_down(conn: &mut MultiplexedConnection, keys: &Keys, me: &str) 
 }
 
 /// Delete our heartbeat and leave `P:instances` (clean shutdown, no calls left).
-pub async fn deregister(
+pub(super) async fn deregister(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
     me: &str,
@@ -99,7 +103,7 @@ pub async fn deregister(
 }
 
 /// Whether `instance` refreshed its heartbeat within its TTL.
-pub async fn alive(
+pub(super) async fn alive(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
     instance: &str,
@@ -111,7 +115,7 @@ pub async fn alive(
 }
 
 /// Claim `instance` for `me` (SET NX PX); false: someone else holds the claim.
-pub async fn claim(
+pub(super) async fn claim(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
     instance: &str,
@@ -129,7 +133,7 @@ pub async fn claim(
 }
 
 /// Release our claim on `instance`.
-pub async fn release(
+pub(super) async fn release(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
     instance: &str,

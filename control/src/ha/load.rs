@@ -1,10 +1,9 @@
 //! Reading an instance's stored calls and handing them to the engine: at start-up (our own
 //! calls, rtpengine's `redis_restore`) and at a takeover (a dead instance's calls).
 
-pub use ngmedia_engine::sync::lock;
+pub(super) use ngmedia_engine::sync::lock;
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use ngmedia_engine::core::calls::{Calls, RestoreOutcome};
 use ngmedia_engine::core::pii::Pii;
@@ -21,10 +20,10 @@ use crate::ng::server::now;
 const CHUNK: usize = 256;
 
 /// One stored call: its id and its `state` field (`None`: the hash is gone or has none).
-pub type Record = (String, Option<Vec<u8>>);
+pub(super) type Record = (String, Option<Vec<u8>>);
 
 /// The ids in `P:calls:<instance>` with the state of each.
-pub async fn read_calls(
+pub(super) async fn read_calls(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
     instance: &str,
@@ -47,7 +46,7 @@ pub async fn read_calls(
 
 /// Stored calls split into those the engine can take and those it cannot.
 #[derive(Debug, Default)]
-pub struct Decoded {
+pub(super) struct Decoded {
     pub states: Vec<CallState>,
     /// Call-id and why it is unusable (malformed, missing): deleted.
     pub bad: Vec<(String, String)>,
@@ -55,7 +54,7 @@ pub struct Decoded {
     pub newer: Vec<String>,
 }
 
-pub fn decode(records: Vec<Record>) -> Decoded {
+pub(super) fn decode(records: Vec<Record>) -> Decoded {
     let mut out = Decoded::default();
     for (id, bytes) in records {
         let Some(bytes) = bytes else {
@@ -79,7 +78,7 @@ pub fn decode(records: Vec<Record>) -> Decoded {
 }
 
 /// Warn about and delete unusable records of `instance`.
-pub async fn drop_bad(
+pub(super) async fn drop_bad(
     conn: &mut MultiplexedConnection,
     keys: &Keys,
     instance: &str,
@@ -99,17 +98,15 @@ pub async fn drop_bad(
 
 /// What a restore did.
 #[derive(Debug, Default)]
-pub struct Restored {
+pub(super) struct Restored {
     pub outcome: RestoreOutcome,
     /// Call-ids already in use here: left alone (restoring would replace, and then remove,
     /// the live call's state).
     pub skipped: Vec<String>,
-    pub elapsed: Duration,
 }
 
 /// Hand stored calls to the engine, except those whose call-id is already in use.
-pub fn restore(calls: &Mutex<Calls>, mut states: Vec<CallState>) -> Restored {
-    let started = Instant::now();
+pub(super) fn restore(calls: &Mutex<Calls>, mut states: Vec<CallState>) -> Restored {
     let mut calls = lock(calls);
     let in_use: HashSet<String> = calls
         .list(&List { limit: usize::MAX })
@@ -132,11 +129,7 @@ pub fn restore(calls: &Mutex<Calls>, mut states: Vec<CallState>) -> Restored {
     for (id, why) in &outcome.failed {
         warn!(call_id = %Pii(id), reason = %why, "stored call could not be restored");
     }
-    Restored {
-        outcome,
-        skipped,
-        elapsed: started.elapsed(),
-    }
+    Restored { outcome, skipped }
 }
 
 #[cfg(test)]

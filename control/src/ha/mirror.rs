@@ -23,7 +23,7 @@ type Owned = HashMap<String, (String, Arc<Vec<u8>>)>;
 
 /// Other instances' calls.
 #[derive(Debug, Default)]
-pub struct Mirror {
+pub(super) struct Mirror {
     calls: Mutex<Owned>,
 }
 
@@ -33,7 +33,7 @@ impl Mirror {
     }
 
     /// Apply one event; our own (`me`) are ignored.
-    pub fn apply(&self, event: Event, me: &str) {
+    pub(super) fn apply(&self, event: Event, me: &str) {
         match event {
             Event::Save { owner, .. } | Event::Remove { owner, .. } if owner == me => {}
             Event::Save {
@@ -54,7 +54,7 @@ impl Mirror {
     }
 
     /// Replace everything with a full load: `(owner, records)` per other instance.
-    pub fn replace(&self, owners: Vec<(String, Vec<Record>)>) {
+    pub(super) fn replace(&self, owners: Vec<(String, Vec<Record>)>) {
         let mut calls = self.lock();
         calls.clear();
         for (owner, records) in owners {
@@ -67,7 +67,7 @@ impl Mirror {
     }
 
     /// The calls `owner` had, as stored records.
-    pub fn calls_of(&self, owner: &str) -> Vec<Record> {
+    pub(super) fn calls_of(&self, owner: &str) -> Vec<Record> {
         self.lock()
             .iter()
             .filter(|(_, (o, _))| o == owner)
@@ -76,22 +76,19 @@ impl Mirror {
     }
 
     /// Forget `owner`'s calls (taken over).
-    pub fn drop_owner(&self, owner: &str) {
+    pub(super) fn drop_owner(&self, owner: &str) {
         self.lock().retain(|_, (o, _)| o != owner);
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
         self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
 /// Follow `P:events` into `mirror` for as long as the task runs, resubscribing (with a full
 /// load each time, since events were missed) after any failure.
-pub async fn follow(client: Client, keys: Keys, me: String, mirror: Arc<Mirror>) {
+pub(super) async fn follow(client: Client, keys: Keys, me: String, mirror: Arc<Mirror>) {
     let mut backoff = Backoff::default();
     loop {
         if let Err(e) = subscribe_once(&client, &keys, &me, &mirror, &mut backoff).await {
@@ -137,7 +134,7 @@ async fn subscribe_once(
 }
 
 /// Every other registered instance's calls.
-pub async fn load_others(
+pub(super) async fn load_others(
     conn: &mut redis::aio::MultiplexedConnection,
     keys: &Keys,
     me: &str,

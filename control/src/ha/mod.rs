@@ -22,15 +22,15 @@
 //! - standby only: the [event mirror](mirror::follow) and the [watch](follow::Follower).
 
 pub mod config;
-pub mod conn;
-pub mod event;
-pub mod follow;
-pub mod keys;
-pub mod liveness;
-pub mod load;
-pub mod metrics;
-pub mod mirror;
-pub mod store;
+mod conn;
+mod event;
+mod follow;
+mod keys;
+mod liveness;
+mod load;
+mod metrics;
+mod mirror;
+mod store;
 
 #[cfg(test)]
 mod tests;

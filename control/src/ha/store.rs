@@ -136,7 +136,7 @@ impl RedisStore {
 
 /// Who writes, where.
 #[derive(Debug, Clone)]
-pub struct WriterConfig {
+pub(super) struct WriterConfig {
     pub client: Client,
     pub keys: Keys,
     pub instance: String,
@@ -147,7 +147,7 @@ pub struct WriterConfig {
 }
 
 /// The task draining [`RedisStore`] into Redis.
-pub struct Writer {
+pub(super) struct Writer {
     config: WriterConfig,
     queue: Arc<Queue>,
     /// Latest state of every live call of this instance.
@@ -161,7 +161,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(config: WriterConfig) -> (RedisStore, Writer) {
+    pub(super) fn new(config: WriterConfig) -> (RedisStore, Writer) {
         let queue = Arc::new(Queue {
             pending: Mutex::new(HashMap::new()),
             wake: Notify::new(),
@@ -181,7 +181,7 @@ impl Writer {
     }
 
     /// Write until [`RedisStore::close`] was called and nothing is left to write.
-    pub async fn run(mut self) {
+    pub(super) async fn run(mut self) {
         loop {
             let closing = self.queue.closing.load(SeqCst);
             if closing && !self.resync && self.queue.is_empty() {

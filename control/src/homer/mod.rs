@@ -9,7 +9,7 @@
 //! [`SEND_QUEUE`] frames wait meanwhile; what does not fit is dropped and counted.
 
 pub mod hep;
-pub mod rtcp_json;
+mod rtcp_json;
 
 use std::collections::VecDeque;
 use std::io::Write;

@@ -25,7 +25,7 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 }
 
 /// The report of one compound packet, or `None` when it holds no SR, RR or SDES.
-pub fn to_json(packet: &[u8]) -> Option<String> {
+pub(super) fn to_json(packet: &[u8]) -> Option<String> {
     let mut out = Map::new();
     let mut rest = packet;
     while rest.len() >= 4 {

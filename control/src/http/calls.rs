@@ -18,7 +18,7 @@ use crate::ng::{NgMetrics, NgResult};
 
 /// `GET /calls/{call_id}`: everything `query` knows about one call.
 #[derive(Debug, Serialize)]
-pub struct CallView<'a> {
+pub(super) struct CallView<'a> {
     pub call_id: &'a str,
     pub created_unix_us: u64,
     pub last_signal_unix_s: u64,
@@ -27,14 +27,14 @@ pub struct CallView<'a> {
 }
 
 #[derive(Debug, Serialize)]
-pub struct Totals {
+pub(super) struct Totals {
     pub rtp: CountersView,
     pub rtcp: CountersView,
 }
 
 /// One party (rtpengine `call_monologue`).
 #[derive(Debug, Serialize)]
-pub struct LegView<'a> {
+pub(super) struct LegView<'a> {
     /// SIP tag; empty for a party not tagged yet.
     pub tag: &'a str,
     pub label: Option<&'a str>,
@@ -46,7 +46,7 @@ pub struct LegView<'a> {
 
 /// One m= line (rtpengine `call_media`).
 #[derive(Debug, Serialize)]
-pub struct MediaView<'a> {
+pub(super) struct MediaView<'a> {
     pub index: u32,
     #[serde(rename = "type")]
     pub kind: &'a str,
@@ -66,7 +66,7 @@ pub struct MediaView<'a> {
 
 /// SRTP state of one m= line.
 #[derive(Debug, Serialize)]
-pub struct SrtpView {
+pub(super) struct SrtpView {
     /// `SDES`.
     pub keying: &'static str,
     /// Suite of what the party sends (we unprotect).
@@ -77,7 +77,7 @@ pub struct SrtpView {
 
 /// One local socket (rtpengine `packet_stream`).
 #[derive(Debug, Serialize)]
-pub struct StreamView<'a> {
+pub(super) struct StreamView<'a> {
     /// `rtp` or `rtcp`.
     pub component: &'static str,
     pub local: SocketAddr,
@@ -94,7 +94,7 @@ pub struct StreamView<'a> {
 /// Call quality of one received stream: RFC 3550 statistics measured here, what the party
 /// reports in RTCP, and the E-model MOS estimate.
 #[derive(Debug, Serialize, Clone, PartialEq)]
-pub struct QualityView {
+pub(super) struct QualityView {
     pub ssrc: Option<u32>,
     pub clock_rate: u32,
     pub packets_expected: u64,
@@ -112,7 +112,7 @@ pub struct QualityView {
 }
 
 #[derive(Debug, Serialize, Clone, PartialEq)]
-pub struct MosView {
+pub(super) struct MosView {
     pub samples: u64,
     pub average: MosSampleView,
     pub lowest: MosSampleView,
@@ -120,7 +120,7 @@ pub struct MosView {
 }
 
 #[derive(Debug, Serialize, Clone, Copy, PartialEq)]
-pub struct MosSampleView {
+pub(super) struct MosSampleView {
     pub mos: f64,
     pub loss_percent: f64,
     pub jitter_ms: f64,
@@ -142,7 +142,7 @@ impl From<&MosSample> for MosSampleView {
 
 /// RTCP the party sent: counts, its latest report block and XR VoIP metrics.
 #[derive(Debug, Serialize, Clone, PartialEq)]
-pub struct RtcpView {
+pub(super) struct RtcpView {
     pub sender_reports: u64,
     pub receiver_reports: u64,
     pub extended_reports: u64,
@@ -152,7 +152,7 @@ pub struct RtcpView {
 }
 
 #[derive(Debug, Serialize, Clone, PartialEq)]
-pub struct ReportedView {
+pub(super) struct ReportedView {
     pub ssrc: u32,
     /// Fraction lost since its previous report, 0..1.
     pub fraction_lost: f64,
@@ -161,7 +161,7 @@ pub struct ReportedView {
 }
 
 #[derive(Debug, Serialize, Clone, PartialEq)]
-pub struct XrVoipView {
+pub(super) struct XrVoipView {
     pub loss_fraction: f64,
     pub rtt_ms: u32,
     /// `null` when the party marks it unavailable (127).
@@ -213,7 +213,7 @@ impl From<&QualitySnapshot> for QualityView {
 
 /// Packets received from the party on one stream (or summed).
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq)]
-pub struct CountersView {
+pub(super) struct CountersView {
     pub packets: u64,
     pub bytes: u64,
     pub errors: u64,
@@ -246,7 +246,7 @@ fn component(s: &StreamSnapshot) -> &'static str {
 }
 
 impl<'a> CallView<'a> {
-    pub fn new(call: &'a CallSnapshot) -> CallView<'a> {
+    pub(super) fn new(call: &'a CallSnapshot) -> CallView<'a> {
         CallView {
             call_id: &call.call_id,
             created_unix_us: call.created_us,
@@ -309,7 +309,7 @@ impl<'a> MediaView<'a> {
 
 /// One entry of `GET /calls`.
 #[derive(Debug, Serialize)]
-pub struct CallSummary<'a> {
+pub(super) struct CallSummary<'a> {
     pub call_id: &'a str,
     pub created_unix_us: u64,
     pub legs: Vec<LegSummary<'a>>,
@@ -320,14 +320,14 @@ pub struct CallSummary<'a> {
 }
 
 #[derive(Debug, Serialize)]
-pub struct LegSummary<'a> {
+pub(super) struct LegSummary<'a> {
     pub tag: &'a str,
     pub label: Option<&'a str>,
     pub streams: Vec<StreamSummary>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct StreamSummary {
+pub(super) struct StreamSummary {
     /// 1-based m= line the stream belongs to.
     pub media: u32,
     pub component: &'static str,
@@ -344,7 +344,7 @@ pub struct StreamSummary {
 }
 
 impl<'a> CallSummary<'a> {
-    pub fn new(call: &'a CallSnapshot) -> CallSummary<'a> {
+    pub(super) fn new(call: &'a CallSnapshot) -> CallSummary<'a> {
         let (rtp, rtcp) = (&call.totals_rtp, &call.totals_rtcp);
         CallSummary {
             call_id: &call.call_id,
@@ -392,7 +392,7 @@ impl<'a> CallSummary<'a> {
 
 /// `GET /calls`.
 #[derive(Debug, Serialize)]
-pub struct CallList<'a> {
+pub(super) struct CallList<'a> {
     /// Calls the engine holds, including deleted ones still lingering for late queries.
     pub total: usize,
     /// Calls in this reply (newest first), at most `limit`.
@@ -402,7 +402,7 @@ pub struct CallList<'a> {
 
 /// `GET /statistics`.
 #[derive(Debug, Serialize)]
-pub struct StatisticsView {
+pub(super) struct StatisticsView {
     /// Seconds since the engine handled its first request or timer.
     pub engine_uptime_s: u64,
     pub calls: CallStats,
@@ -412,7 +412,7 @@ pub struct StatisticsView {
 }
 
 #[derive(Debug, Serialize)]
-pub struct CallStats {
+pub(super) struct CallStats {
     pub active: u64,
     pub total: u64,
     pub timed_out: u64,
@@ -420,13 +420,13 @@ pub struct CallStats {
 }
 
 #[derive(Debug, Serialize)]
-pub struct PortStats {
+pub(super) struct PortStats {
     pub in_use: u64,
     pub total: u64,
 }
 
 #[derive(Debug, Serialize)]
-pub struct PacketStats {
+pub(super) struct PacketStats {
     pub rtp_packets: u64,
     pub rtp_bytes: u64,
     pub rtcp_packets: u64,
@@ -441,7 +441,7 @@ pub struct PacketStats {
 }
 
 #[derive(Debug, Serialize)]
-pub struct NgStats {
+pub(super) struct NgStats {
     /// Executed requests by command name (as in the ng protocol) and result; commands never
     /// requested are left out. Requests without a readable command are under `invalid`.
     pub requests: BTreeMap<&'static str, NgCounts>,
@@ -450,13 +450,13 @@ pub struct NgStats {
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct NgCounts {
+pub(super) struct NgCounts {
     pub ok: u64,
     pub error: u64,
 }
 
 impl StatisticsView {
-    pub fn new(s: &EngineStatistics, ng: &NgMetrics) -> StatisticsView {
+    pub(super) fn new(s: &EngineStatistics, ng: &NgMetrics) -> StatisticsView {
         let p = &s.packets;
         let mut requests = BTreeMap::new();
         let counts = |ok, error| NgCounts { ok, error };

@@ -36,7 +36,7 @@ pub enum ApiError {
 
 /// The body of every error response.
 #[derive(Debug, Serialize)]
-pub struct ErrorBody<'a> {
+pub(crate) struct ErrorBody<'a> {
     pub error: &'a str,
     pub detail: &'a str,
 }
@@ -58,7 +58,7 @@ impl ApiError {
 
 /// The `error` code for a status: its reason phrase in snake_case (`not_found`,
 /// `payload_too_large`), so responses built by axum itself read like ours.
-pub fn code_for(status: StatusCode) -> String {
+pub(crate) fn code_for(status: StatusCode) -> String {
     status
         .canonical_reason()
         .unwrap_or("error")
@@ -68,7 +68,7 @@ pub fn code_for(status: StatusCode) -> String {
 }
 
 /// A JSON error response with any status.
-pub fn json_error(status: StatusCode, detail: &str) -> Response {
+pub(crate) fn json_error(status: StatusCode, detail: &str) -> Response {
     let code = code_for(status);
     (
         status,

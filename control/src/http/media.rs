@@ -17,7 +17,7 @@ use super::error::ApiError;
 use crate::media::{valid_id, MediaError, MediaLibrary};
 
 /// Room for multipart framing and the other form fields on top of `--media-max-bytes`.
-pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+pub(super) const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
 impl From<MediaError> for ApiError {
     fn from(e: MediaError) -> ApiError {
@@ -100,7 +100,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// `POST /media`.
-pub async fn upload(
+pub(super) async fn upload(
     lib: Option<&Arc<MediaLibrary>>,
     request: Request,
 ) -> Result<Response, ApiError> {
@@ -174,14 +174,14 @@ pub async fn upload(
 }
 
 /// `GET /media`.
-pub async fn list(lib: Option<&Arc<MediaLibrary>>) -> Result<Response, ApiError> {
+pub(super) async fn list(lib: Option<&Arc<MediaLibrary>>) -> Result<Response, ApiError> {
     let lib = library(lib)?;
     let items = lib.list();
     Ok(Json(json!({"count": items.len(), "media": items})).into_response())
 }
 
 /// `GET /media/{id}`.
-pub async fn get(lib: Option<&Arc<MediaLibrary>>, id: String) -> Result<Response, ApiError> {
+pub(super) async fn get(lib: Option<&Arc<MediaLibrary>>, id: String) -> Result<Response, ApiError> {
     let lib = library(lib)?;
     let id = checked_id(id)?;
     let info = lib.get(&id).ok_or(MediaError::NotFound(id))?;
@@ -189,7 +189,10 @@ pub async fn get(lib: Option<&Arc<MediaLibrary>>, id: String) -> Result<Response
 }
 
 /// `GET /media/{id}/audio`: the file as uploaded.
-pub async fn audio(lib: Option<&Arc<MediaLibrary>>, id: String) -> Result<Response, ApiError> {
+pub(super) async fn audio(
+    lib: Option<&Arc<MediaLibrary>>,
+    id: String,
+) -> Result<Response, ApiError> {
     let lib = library(lib)?;
     let id = checked_id(id)?;
     let (bytes, mime) = blocking(move || lib.audio(&id)).await?;
@@ -197,7 +200,10 @@ pub async fn audio(lib: Option<&Arc<MediaLibrary>>, id: String) -> Result<Respon
 }
 
 /// `DELETE /media/{id}`.
-pub async fn delete(lib: Option<&Arc<MediaLibrary>>, id: String) -> Result<Response, ApiError> {
+pub(super) async fn delete(
+    lib: Option<&Arc<MediaLibrary>>,
+    id: String,
+) -> Result<Response, ApiError> {
     let lib = library(lib)?;
     let id = checked_id(id)?;
     let info = blocking(move || lib.delete(&id)).await?;

@@ -19,17 +19,17 @@ use crate::ng::request::CommandKind;
 use crate::ng::{NgMetrics, NgResult};
 
 /// `Content-Type` of the text exposition format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(super) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Label value for an ng command: its ng name in snake_case (`start recording` →
 /// `start_recording`), easier to write in PromQL.
-pub fn command_label(kind: CommandKind) -> String {
+pub(super) fn command_label(kind: CommandKind) -> String {
     kind.name().to_ascii_lowercase().replace(' ', "_")
 }
 
 /// Figures that live outside the call registry: the media workers and the recorder.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Extra {
+pub(super) struct Extra {
     /// (busy nanoseconds, wake-ups) of each media worker, in worker order.
     pub workers: Vec<(u64, u64)>,
     /// `None`: no recorder running (the families are left out).
@@ -38,7 +38,7 @@ pub struct Extra {
 
 /// A copy of the recorder's counters for one scrape.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct RecorderFigures {
+pub(super) struct RecorderFigures {
     pub active: u64,
     pub started: u64,
     pub finished: u64,
@@ -48,7 +48,7 @@ pub struct RecorderFigures {
 }
 
 impl RecorderFigures {
-    pub fn read(s: &ngmedia_recordings::RecorderStats) -> RecorderFigures {
+    pub(super) fn read(s: &ngmedia_recordings::RecorderStats) -> RecorderFigures {
         use std::sync::atomic::Ordering::Relaxed;
         RecorderFigures {
             active: s.active.load(Relaxed),
@@ -90,7 +90,7 @@ pub(super) fn label_value(v: &str) -> String {
 }
 
 /// Append the anonymous LI gauge: how many interception tasks exist, nothing else.
-pub fn render_li_tasks(text: &mut String, tasks: usize) {
+pub(super) fn render_li_tasks(text: &mut String, tasks: usize) {
     use std::fmt::Write;
     let _ = write!(
         text,
@@ -101,7 +101,7 @@ pub fn render_li_tasks(text: &mut String, tasks: usize) {
 
 /// Append the Homer capture family: frames sent to the capture server, and dropped (queue
 /// full, too large, or lost with the connection).
-pub fn render_homer(text: &mut String, c: &crate::homer::HomerCounters) {
+pub(super) fn render_homer(text: &mut String, c: &crate::homer::HomerCounters) {
     use std::fmt::Write;
     use std::sync::atomic::Ordering::Relaxed;
     let _ = write!(
@@ -117,7 +117,7 @@ pub fn render_homer(text: &mut String, c: &crate::homer::HomerCounters) {
 
 /// Append the webhook family: call events delivered, given up after every retry, and
 /// dropped on a full queue.
-pub fn render_events(text: &mut String, c: &crate::events::EventCounters) {
+pub(super) fn render_events(text: &mut String, c: &crate::events::EventCounters) {
     use std::fmt::Write;
     use std::sync::atomic::Ordering::Relaxed;
     let _ = write!(
@@ -134,7 +134,7 @@ pub fn render_events(text: &mut String, c: &crate::events::EventCounters) {
 }
 
 /// Append the HA families: which instance this is and how its Redis side is doing.
-pub fn render_ha(text: &mut String, ha: &crate::ha::HaFigures) {
+pub(super) fn render_ha(text: &mut String, ha: &crate::ha::HaFigures) {
     let mut o = Out(std::mem::take(text));
     o.family(
         "ngmedia_instance_info",
@@ -196,7 +196,7 @@ pub fn render_ha(text: &mut String, ha: &crate::ha::HaFigures) {
 }
 
 /// The whole exposition for one scrape.
-pub fn render(
+pub(super) fn render(
     engine: &EngineStatistics,
     ng: &NgMetrics,
     uptime: Duration,

@@ -9,15 +9,15 @@
 //! and one log line per request.
 
 pub mod auth;
-pub mod calls;
-pub mod error;
-pub mod media;
-pub mod metrics;
+mod calls;
+pub(crate) mod error;
+mod media;
+mod metrics;
 pub mod ng;
-pub mod openapi;
-pub mod recordings;
-pub mod rtpengine_metrics;
-pub mod ui;
+mod openapi;
+mod recordings;
+mod rtpengine_metrics;
+mod ui;
 
 use ngmedia_engine::sync::lock;
 use std::future::Future;

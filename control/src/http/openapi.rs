@@ -7,13 +7,13 @@ use serde_json::{json, Map, Value};
 
 /// One served path and its methods (lowercase, as OpenAPI spells them).
 #[derive(Debug, Clone, Copy)]
-pub struct Route {
+pub(super) struct Route {
     pub path: &'static str,
     pub methods: &'static [&'static str],
 }
 
 /// Every route of the API.
-pub const ROUTES: &[Route] = &[
+pub(super) const ROUTES: &[Route] = &[
     Route {
         path: "/",
         methods: &["get"],
@@ -83,7 +83,7 @@ pub const ROUTES: &[Route] = &[
 ];
 
 /// The route serving `path` (a request path, not yet percent-decoded), if any.
-pub fn route_for(path: &str) -> Option<&'static Route> {
+pub(super) fn route_for(path: &str) -> Option<&'static Route> {
     ROUTES.iter().find(|route| {
         let mut want = route.path.split('/');
         let mut got = path.split('/');
@@ -674,7 +674,7 @@ fn operation(path: &str, method: &str) -> Value {
 }
 
 /// The OpenAPI document.
-pub fn document() -> Value {
+pub(super) fn document() -> Value {
     let mut paths = Map::new();
     for route in ROUTES {
         let mut item = Map::new();

@@ -21,11 +21,11 @@ use super::error::ApiError;
 
 /// Longest byte range served in one response: a client downloads a longer recording in
 /// several ranges (or gets the whole file when it asks for no range and it is small).
-pub const MAX_CHUNK: u64 = 64 * 1024 * 1024;
+pub(super) const MAX_CHUNK: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ListParams {
+pub(super) struct ListParams {
     call_id: Option<String>,
     /// Unix milliseconds: recordings that started at or after.
     from: Option<u64>,
@@ -69,7 +69,7 @@ fn no_recording(id: &str) -> ApiError {
 /// `GET /recordings`: the recordings in progress (`state`: `recording`, `paused`,
 /// `stopping`; newest last) followed by the finished ones from the folder (`state`:
 /// `complete` or `failed`, with their full metadata).
-pub async fn list(
+pub(super) async fn list(
     store: Option<&RecordingStore>,
     live: Vec<serde_json::Value>,
     params: Result<Query<ListParams>, QueryRejection>,
@@ -103,7 +103,7 @@ pub async fn list(
     Ok(Json(json!({"count": list.len(), "recordings": list})).into_response())
 }
 
-pub async fn get(
+pub(super) async fn get(
     store: Option<&RecordingStore>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
@@ -118,7 +118,7 @@ pub async fn get(
     Ok(Json(meta).into_response())
 }
 
-pub async fn delete(
+pub(super) async fn delete(
     store: Option<&RecordingStore>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
@@ -135,7 +135,7 @@ pub async fn delete(
 
 /// A byte range asked for with `Range: bytes=…` (one range; RFC 9110 §14.1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RangeAsk {
+pub(super) enum RangeAsk {
     /// No (usable) Range header: the whole file.
     Whole,
     /// Inclusive first and last byte.
@@ -146,7 +146,7 @@ pub enum RangeAsk {
 
 /// Interpret a `Range` header value for a file of `size` bytes. Several ranges, other units
 /// and garbage are answered with the whole file, which RFC 9110 allows.
-pub fn parse_range(value: Option<&str>, size: u64) -> RangeAsk {
+pub(super) fn parse_range(value: Option<&str>, size: u64) -> RangeAsk {
     let Some(spec) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else {
         return RangeAsk::Whole;
     };
@@ -174,7 +174,7 @@ pub fn parse_range(value: Option<&str>, size: u64) -> RangeAsk {
     RangeAsk::Bytes(range.0, range.1)
 }
 
-pub async fn audio(
+pub(super) async fn audio(
     store: Option<&RecordingStore>,
     path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,

@@ -16,7 +16,7 @@ use crate::ng::NgMetrics;
 const P: &str = "rtpengine_";
 
 /// Append the `rtpengine_*` families to a scrape.
-pub fn render(text: &mut String, engine: &EngineStatistics, ng: &NgMetrics) {
+pub(super) fn render(text: &mut String, engine: &EngineStatistics, ng: &NgMetrics) {
     let mut o = Out(std::mem::take(text));
     let totals = Totals::of(engine);
     let p = &engine.packets;

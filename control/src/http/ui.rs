@@ -31,15 +31,15 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     (headers, body).into_response()
 }
 
-pub async fn index() -> Response {
+pub(super) async fn index() -> Response {
     asset("text/html; charset=utf-8", INDEX_HTML)
 }
 
-pub async fn script() -> Response {
+pub(super) async fn script() -> Response {
     asset("text/javascript; charset=utf-8", STATUS_JS)
 }
 
-pub async fn stylesheet() -> Response {
+pub(super) async fn stylesheet() -> Response {
     asset("text/css; charset=utf-8", STATUS_CSS)
 }
 

@@ -22,7 +22,7 @@ use rustls::pki_types::ServerName;
 use super::x3::{self, Direction, Xid};
 
 /// PDUs waiting per link: ~20 s of one intercepted call (both directions, 20 ms packets).
-pub const LINK_QUEUE: usize = 2048;
+pub(super) const LINK_QUEUE: usize = 2048;
 /// PDUs written per wake-up.
 const BATCH: usize = 64;
 /// Kernel send buffer asked for on X3 connections: keeps what sits in the kernel for a stalled

@@ -15,8 +15,8 @@
 
 pub mod api;
 pub mod audit;
-pub mod deliver;
-pub mod store;
+mod deliver;
+mod store;
 pub mod task;
 pub mod tls;
 pub mod x3;

@@ -22,13 +22,13 @@ pub enum StoreError {
 
 /// The task file inside the LI folder.
 #[derive(Debug, Clone)]
-pub struct TaskStore {
+pub(super) struct TaskStore {
     path: PathBuf,
 }
 
 impl TaskStore {
     /// Use `dir` (created with mode 0700 if missing; an existing folder is tightened to it).
-    pub fn open(dir: &Path) -> Result<TaskStore, StoreError> {
+    pub(super) fn open(dir: &Path) -> Result<TaskStore, StoreError> {
         let err = |source| StoreError::Dir {
             path: dir.to_path_buf(),
             source,
@@ -44,12 +44,13 @@ impl TaskStore {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    #[cfg(test)]
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The persisted tasks; none when the file does not exist yet.
-    pub fn load(&self) -> Result<Vec<Task>, StoreError> {
+    pub(super) fn load(&self) -> Result<Vec<Task>, StoreError> {
         let text = match fs::read(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -73,7 +74,10 @@ impl TaskStore {
     }
 
     /// Replace the file with `tasks`.
-    pub fn save<'a>(&self, tasks: impl Iterator<Item = &'a TaskSpec>) -> Result<(), StoreError> {
+    pub(super) fn save<'a>(
+        &self,
+        tasks: impl Iterator<Item = &'a TaskSpec>,
+    ) -> Result<(), StoreError> {
         let specs: Vec<&TaskSpec> = tasks.collect();
         let body = serde_json::to_vec_pretty(&specs).expect("task specs serialize");
         let io = |source| StoreError::Io {

@@ -104,7 +104,7 @@ pub(crate) mod tests {
 
     /// A CA and a leaf for 127.0.0.1 signed by it, written to `dir` (ca.pem, cert.pem,
     /// key.pem); also returns a second leaf (client.pem/client.key) for client auth.
-    pub fn write_pki(dir: &Path) -> TlsFiles {
+    pub(crate) fn write_pki(dir: &Path) -> TlsFiles {
         use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
         std::fs::create_dir_all(dir).unwrap();
         let ca_key = KeyPair::generate().unwrap();

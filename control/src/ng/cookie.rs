@@ -13,14 +13,14 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// Lifetime of one generation (rtpengine uses 30 s; Kamailio retries for 5 × 1 s by default).
-pub const GENERATION: Duration = Duration::from_secs(30);
+pub(crate) const GENERATION: Duration = Duration::from_secs(30);
 
 /// Entries per generation. Far above any real request rate × 30 s, small enough to bound RAM.
-pub const MAX_ENTRIES: usize = 100_000;
+pub(crate) const MAX_ENTRIES: usize = 100_000;
 
 /// Bytes (cookies + replies) per generation: 64 MiB, so the cache never exceeds 128 MiB even
 /// when fed maximal replies.
-pub const MAX_BYTES: usize = 64 << 20;
+pub(crate) const MAX_BYTES: usize = 64 << 20;
 
 /// Per-entry overhead counted towards [`MAX_BYTES`] (map slot, allocation headers).
 const ENTRY_OVERHEAD: usize = 64;
@@ -32,7 +32,7 @@ struct Generation {
 }
 
 /// Cookie → complete reply datagram.
-pub struct CookieCache {
+pub(crate) struct CookieCache {
     current: Generation,
     previous: Generation,
     rotated_at: Option<Instant>,
@@ -47,7 +47,7 @@ impl Default for CookieCache {
 }
 
 impl CookieCache {
-    pub fn new(max_entries: usize, max_bytes: usize) -> Self {
+    pub(crate) fn new(max_entries: usize, max_bytes: usize) -> Self {
         CookieCache {
             current: Generation::default(),
             previous: Generation::default(),
@@ -58,7 +58,7 @@ impl CookieCache {
     }
 
     /// The stored reply for `cookie`, if it was answered in the last 30–60 s.
-    pub fn get(&mut self, cookie: &[u8], now: Instant) -> Option<&[u8]> {
+    pub(crate) fn get(&mut self, cookie: &[u8], now: Instant) -> Option<&[u8]> {
         self.expire(now);
         self.current
             .replies
@@ -69,7 +69,7 @@ impl CookieCache {
 
     /// Remember the reply sent for `cookie`. A reply larger than the whole byte budget is not
     /// kept (the request would simply run again on a retransmission).
-    pub fn insert(&mut self, cookie: &[u8], reply: &[u8], now: Instant) {
+    pub(crate) fn insert(&mut self, cookie: &[u8], reply: &[u8], now: Instant) {
         self.expire(now);
         let size = cookie.len() + reply.len() + ENTRY_OVERHEAD;
         if size > self.max_bytes {
@@ -87,16 +87,19 @@ impl CookieCache {
     }
 
     /// Number of cached replies (both generations).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.current.replies.len() + self.previous.replies.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Bytes accounted to cached replies (both generations).
-    pub fn bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
         self.current.bytes + self.previous.bytes
     }
 

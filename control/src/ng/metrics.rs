@@ -18,7 +18,7 @@ use super::server::ProxyCounters;
 /// Upper bounds of the ng latency histogram, in microseconds. ng commands are handled in
 /// tens to hundreds of microseconds (no I/O, one registry lock); the upper buckets catch a
 /// starved control thread, and Kamailio's default `rtpengine_tout_ms` is 1 s.
-pub const LATENCY_BUCKETS_US: [u64; 12] = [
+pub(crate) const LATENCY_BUCKETS_US: [u64; 12] = [
     50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 1_000_000,
 ];
 

@@ -7,14 +7,14 @@
 //! (`Calls`) → `reply` (rtpengine's reply shapes) → bytes, with `cookie` (retransmission
 //! cache) in front and `server` (the UDP loop and dispatch) around it.
 
-pub mod cookie;
+pub(crate) mod cookie;
 pub mod load;
-pub mod metrics;
-pub mod rate;
-pub mod reply;
-pub mod request;
+pub(crate) mod metrics;
+pub(crate) mod rate;
+pub(crate) mod reply;
+pub(crate) mod request;
 pub mod server;
-pub mod stream;
+pub(crate) mod stream;
 pub mod tcp;
 
 use ngmedia_engine::core::calls::CallError;

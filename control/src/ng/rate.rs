@@ -18,7 +18,7 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 
 /// What the limiter says of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
+pub(crate) enum Admission {
     Allowed,
     /// Over the limit; `log` is true at most once a minute per source.
     Refused {
@@ -34,21 +34,21 @@ struct Bucket {
 }
 
 #[derive(Debug)]
-pub struct SourceLimiter {
+pub(crate) struct SourceLimiter {
     per_second: f64,
     buckets: HashMap<IpAddr, Bucket>,
 }
 
 impl SourceLimiter {
     /// At most `per_second` requests a second from one address (at least 1).
-    pub fn new(per_second: u32) -> SourceLimiter {
+    pub(crate) fn new(per_second: u32) -> SourceLimiter {
         SourceLimiter {
             per_second: f64::from(per_second.max(1)),
             buckets: HashMap::new(),
         }
     }
 
-    pub fn admit(&mut self, source: IpAddr, now: Instant) -> Admission {
+    pub(crate) fn admit(&mut self, source: IpAddr, now: Instant) -> Admission {
         let full = self.per_second;
         if !self.buckets.contains_key(&source) && self.buckets.len() >= MAX_SOURCES {
             let refill = Duration::from_secs(1);

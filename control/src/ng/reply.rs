@@ -17,12 +17,12 @@ use ngmedia_engine::core::snapshot::CallSnapshot;
 
 use crate::bencode::Encoder;
 
-pub use call_stats::write_call_stats;
-pub use json::bencode_to_json;
-pub use statistics::{stat_name, write_statistics, Rates, Totals, RTPENGINE_ORDER};
+pub(crate) use call_stats::write_call_stats;
+pub(crate) use json::bencode_to_json;
+pub(crate) use statistics::{stat_name, write_statistics, Rates, Totals, RTPENGINE_ORDER};
 
 /// `{result: error, error-reason}`: nothing else, as rtpengine.
-pub fn write_error(out: &mut Vec<u8>, reason: &str) {
+pub(crate) fn write_error(out: &mut Vec<u8>, reason: &str) {
     Encoder::new(out).dict(|d| {
         d.str("result", "error").str("error-reason", reason);
     });
@@ -30,21 +30,21 @@ pub fn write_error(out: &mut Vec<u8>, reason: &str) {
 
 /// `{result: "load limit", message}`: a new call refused by a load limit, for clients that
 /// announced `supports: ["load limit"]` (rtpengine `control_ng.c`).
-pub fn write_load_limit(out: &mut Vec<u8>, message: &str) {
+pub(crate) fn write_load_limit(out: &mut Vec<u8>, message: &str) {
     Encoder::new(out).dict(|d| {
         d.str("result", "load limit").str("message", message);
     });
 }
 
 /// `{result: ok}`: commands that only report success (recording control).
-pub fn write_ok(out: &mut Vec<u8>) {
+pub(crate) fn write_ok(out: &mut Vec<u8>) {
     Encoder::new(out).dict(|d| {
         d.str("result", "ok");
     });
 }
 
 /// `play media`: `duration` (ms) of the file, then `result`.
-pub fn write_play_media(out: &mut Vec<u8>, duration_ms: u64) {
+pub(crate) fn write_play_media(out: &mut Vec<u8>, duration_ms: u64) {
     Encoder::new(out).dict(|d| {
         d.uint("duration", duration_ms);
         d.str("result", "ok");
@@ -52,7 +52,7 @@ pub fn write_play_media(out: &mut Vec<u8>, duration_ms: u64) {
 }
 
 /// `stop media`: `last-frame-pos` (ms) when something was playing, then `result`.
-pub fn write_stop_media(out: &mut Vec<u8>, last_frame_pos_ms: Option<u64>) {
+pub(crate) fn write_stop_media(out: &mut Vec<u8>, last_frame_pos_ms: Option<u64>) {
     Encoder::new(out).dict(|d| {
         if let Some(pos) = last_frame_pos_ms {
             d.uint("last-frame-pos", pos);
@@ -61,14 +61,14 @@ pub fn write_stop_media(out: &mut Vec<u8>, last_frame_pos_ms: Option<u64>) {
     });
 }
 
-pub fn write_pong(out: &mut Vec<u8>) {
+pub(crate) fn write_pong(out: &mut Vec<u8>) {
     Encoder::new(out).dict(|d| {
         d.str("result", "pong");
     });
 }
 
 /// `offer`/`answer`: `sdp`, then `warning` when there is one, then `result`.
-pub fn write_offer_answer(out: &mut Vec<u8>, reply: &OfferAnswerReply) {
+pub(crate) fn write_offer_answer(out: &mut Vec<u8>, reply: &OfferAnswerReply) {
     Encoder::new(out).dict(|d| {
         d.str("sdp", &reply.sdp);
         if !reply.warnings.is_empty() {
@@ -81,7 +81,7 @@ pub fn write_offer_answer(out: &mut Vec<u8>, reply: &OfferAnswerReply) {
 /// `subscribe request` (rtpengine's `call_subscribe_request_ng`): `sdp`, `from-tag` with a
 /// single source, with `SIPREC` `tag-medias` and `media-labels`, then `from-tags`,
 /// `to-tag` and `result`.
-pub fn write_subscribe_request(out: &mut Vec<u8>, reply: &SubscribeReply) {
+pub(crate) fn write_subscribe_request(out: &mut Vec<u8>, reply: &SubscribeReply) {
     Encoder::new(out).dict(|d| {
         d.str("sdp", &reply.sdp);
         if let Some(t) = &reply.from_tag {
@@ -135,7 +135,7 @@ pub fn write_subscribe_request(out: &mut Vec<u8>, reply: &SubscribeReply) {
 }
 
 /// `query`: the call's statistics, then `result`.
-pub fn write_query(out: &mut Vec<u8>, call: &CallSnapshot) {
+pub(crate) fn write_query(out: &mut Vec<u8>, call: &CallSnapshot) {
     Encoder::new(out).dict(|d| {
         write_call_stats(d, call);
         d.str("result", "ok");
@@ -143,7 +143,7 @@ pub fn write_query(out: &mut Vec<u8>, call: &CallSnapshot) {
 }
 
 /// `delete`: the final statistics when the call was found; `warning` when it was not.
-pub fn write_delete(out: &mut Vec<u8>, reply: &DeleteReply) {
+pub(crate) fn write_delete(out: &mut Vec<u8>, reply: &DeleteReply) {
     Encoder::new(out).dict(|d| {
         if let Some(call) = &reply.snapshot {
             write_call_stats(d, call);
@@ -158,7 +158,7 @@ pub fn write_delete(out: &mut Vec<u8>, reply: &DeleteReply) {
 /// Add `text` to the `warning` of the reply dictionary written at `out[start..]` (after an
 /// existing warning, separated by `; `), keeping `result` last. A reply that does not decode
 /// (never the case for ours) is left alone.
-pub fn add_warning(out: &mut Vec<u8>, start: usize, text: &str) {
+pub(crate) fn add_warning(out: &mut Vec<u8>, start: usize, text: &str) {
     let Ok(crate::bencode::Value::Dict(entries)) = crate::bencode::decode(&out[start..]) else {
         return;
     };
@@ -187,7 +187,7 @@ pub fn add_warning(out: &mut Vec<u8>, start: usize, text: &str) {
 }
 
 /// `list`: `calls` then `result`.
-pub fn write_list(out: &mut Vec<u8>, calls: &[String]) {
+pub(crate) fn write_list(out: &mut Vec<u8>, calls: &[String]) {
     Encoder::new(out).dict(|d| {
         d.list("calls", |l| {
             for c in calls {

@@ -37,10 +37,10 @@ use ngmedia_engine::core::request::{
 use super::NgError;
 use crate::bencode::Value;
 
-pub use framing::{
+pub(crate) use framing::{
     decode_bencode, detect_encoding, json_to_value, parse_json, split_datagram, Encoding,
 };
-pub use values::{int_lenient, normalize};
+pub(crate) use values::normalize;
 
 /// Every ng command rtpengine knows (rtpengine `enum call_opmode` / `ng_command_strings`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,7 +151,7 @@ impl CommandKind {
 
 /// A decoded ng request, ready for the engine.
 #[derive(Debug, Clone)]
-pub enum Command {
+pub(crate) enum Command {
     Ping,
     Offer(Box<OfferAnswer>),
     Answer(Box<OfferAnswer>),
@@ -191,7 +191,7 @@ pub struct Forwarding {
 }
 
 impl Command {
-    pub fn kind(&self) -> CommandKind {
+    pub(crate) fn kind(&self) -> CommandKind {
         match self {
             Command::Ping => CommandKind::Ping,
             Command::Offer(_) => CommandKind::Offer,
@@ -215,7 +215,7 @@ impl Command {
     }
 
     /// The call the request is about, for logs.
-    pub fn call_id(&self) -> Option<&str> {
+    pub(crate) fn call_id(&self) -> Option<&str> {
         match self {
             Command::Offer(oa)
             | Command::Answer(oa)
@@ -238,7 +238,7 @@ impl Command {
 
 /// A request plus what the parser noticed but did not act on; the server logs the lists.
 #[derive(Debug, Clone)]
-pub struct NgRequest {
+pub(crate) struct NgRequest {
     pub command: Command,
     /// Keys no version of the protocol we know defines.
     pub unknown_keys: Vec<String>,
@@ -256,7 +256,7 @@ impl NgRequest {
     /// The reply's `warning` text for what the request asked for but this build did not act
     /// on: options not supported yet, unknown keys and flags, values that could not be read.
     /// `None` when everything was taken.
-    pub fn ignored_summary(&self) -> Option<String> {
+    pub(crate) fn ignored_summary(&self) -> Option<String> {
         let mut parts = Vec::new();
         if !self.unsupported.is_empty() {
             parts.push(format!(
@@ -371,7 +371,7 @@ impl Fields {
 }
 
 /// The command a dictionary asks for (the last `command` key, as every key: later wins).
-pub fn command_kind(dict: &Value<'_>) -> Result<CommandKind, NgError> {
+pub(crate) fn command_kind(dict: &Value<'_>) -> Result<CommandKind, NgError> {
     let entries = dict.as_dict().ok_or(NgError::BadBencode)?;
     let mut command = None;
     for (k, v) in entries {
@@ -384,7 +384,7 @@ pub fn command_kind(dict: &Value<'_>) -> Result<CommandKind, NgError> {
 }
 
 /// Convert a decoded dictionary into a typed request.
-pub fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
+pub(crate) fn parse_request(dict: &Value<'_>) -> Result<NgRequest, NgError> {
     let kind = command_kind(dict)?;
     let entries = dict.as_dict().ok_or(NgError::BadBencode)?;
 

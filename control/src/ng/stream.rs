@@ -11,15 +11,15 @@ use crate::bencode::MAX_DEPTH;
 
 /// Longest cookie accepted. Kamailio's are under 30 bytes (`<pid>_<counter>`); anything
 /// longer without a space is not ng.
-pub const MAX_COOKIE: usize = 256;
+pub(crate) const MAX_COOKIE: usize = 256;
 /// Largest message accepted on a stream: a generous SDP offer with many candidates is
 /// ~20 KiB; Kamailio's reply buffer is 256 KiB.
-pub const MAX_MESSAGE: usize = 256 * 1024;
+pub(crate) const MAX_MESSAGE: usize = 256 * 1024;
 
 /// Why the stream cannot be read further: the connection is answered (if there is a cookie)
 /// and closed, since the next message's start is unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
+pub(crate) enum FrameError {
     #[error("no cookie within {MAX_COOKIE} bytes")]
     NoCookie,
     #[error("message body is neither a bencode dictionary nor a JSON object")]
@@ -47,7 +47,7 @@ enum Scan {
 
 /// Splits a byte stream into ng messages (`COOKIE SP BODY`).
 #[derive(Debug)]
-pub struct StreamDecoder {
+pub(crate) struct StreamDecoder {
     buf: Vec<u8>,
     /// Bytes of `buf` scanned so far.
     pos: usize,
@@ -69,17 +69,17 @@ impl Default for StreamDecoder {
 
 impl StreamDecoder {
     /// Append bytes read from the stream.
-    pub fn push(&mut self, data: &[u8]) {
+    pub(crate) fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
     }
 
     /// Bytes buffered and not yet returned as a message.
-    pub fn buffered(&self) -> usize {
+    pub(crate) fn buffered(&self) -> usize {
         self.buf.len()
     }
 
     /// Everything still buffered (for the error reply of a stream that cannot be framed).
-    pub fn take_rest(&mut self) -> Vec<u8> {
+    pub(crate) fn take_rest(&mut self) -> Vec<u8> {
         self.pos = 0;
         self.depth = 0;
         self.scan = Scan::Cookie;
@@ -88,7 +88,7 @@ impl StreamDecoder {
 
     /// The next complete message (cookie, space and body), `Ok(None)` when more bytes are
     /// needed.
-    pub fn next_message(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
+    pub(crate) fn next_message(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         if self.scan == Scan::Cookie && self.pos == 0 {
             // Line ends between messages (a client typing into `nc`) are not part of one.
             let skip = self

@@ -32,7 +32,7 @@ use super::rtp::{RtpHeader, RTP_HEADER_LEN};
 
 /// Digits a stream holds in its queue; more are refused (a proxy would have to send
 /// hundreds of `play DTMF` per second to get there).
-pub const MAX_QUEUED: usize = 32;
+pub(crate) const MAX_QUEUED: usize = 32;
 /// Largest PCM frame an in-band encoder takes (60 ms at 48 kHz).
 const MAX_FRAME: usize = 2880;
 
@@ -83,7 +83,7 @@ struct EndReport {
 
 /// Injects queued digits into one RTP line (rtpengine: the `dtmf_injector` codec handler
 /// and the DTMF event queue of a `codec_ssrc_handler`).
-pub struct DtmfInjector {
+pub(crate) struct DtmfInjector {
     target: InjectTarget,
     queue: VecDeque<DtmfDigit>,
     active: Option<Active>,
@@ -110,7 +110,7 @@ impl std::fmt::Debug for DtmfInjector {
 
 /// What became of one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Injected {
+pub(crate) struct Injected {
     /// Length of the packet now in the buffer.
     pub len: usize,
     /// Further copies of it to send (the end report's repeats): call
@@ -128,7 +128,7 @@ fn tone_divisor(volume: u8) -> f64 {
 }
 
 /// One sample (index `i` from the digit's start, at `rate`) of the DTMF tone for `event`.
-pub fn tone_sample(event: u8, volume: u8, rate: u32, i: u32) -> i16 {
+pub(crate) fn tone_sample(event: u8, volume: u8, rate: u32, i: u32) -> i16 {
     let Some((low, high)) = dtmf_frequencies(event) else {
         return 0;
     };
@@ -147,7 +147,7 @@ fn ts_diff(a: u32, b: u32) -> i64 {
 }
 
 impl DtmfInjector {
-    pub fn new(target: InjectTarget) -> DtmfInjector {
+    pub(crate) fn new(target: InjectTarget) -> DtmfInjector {
         DtmfInjector {
             target,
             queue: VecDeque::with_capacity(MAX_QUEUED),
@@ -161,13 +161,9 @@ impl DtmfInjector {
         }
     }
 
-    pub fn target(&self) -> &InjectTarget {
-        &self.target
-    }
-
     /// Replace what the line's receiver understands (a re-INVITE changed it); queued
     /// digits stay.
-    pub fn set_target(&mut self, target: InjectTarget) {
+    pub(crate) fn set_target(&mut self, target: InjectTarget) {
         if self.target != target {
             self.target = target;
             self.encoder = None;
@@ -176,7 +172,7 @@ impl DtmfInjector {
 
     /// Queue a digit. False when the queue is full. Builds the in-band encoder the line
     /// needs (control-plane time, not per packet).
-    pub fn push(&mut self, digit: DtmfDigit, ptime_ms: u32) -> bool {
+    pub(crate) fn push(&mut self, digit: DtmfDigit, ptime_ms: u32) -> bool {
         if self.queue.len() >= MAX_QUEUED {
             return false;
         }
@@ -205,7 +201,7 @@ impl DtmfInjector {
     /// A digit is playing or waiting: packets of the line must pass through
     /// [`on_packet`](Self::on_packet).
     #[inline]
-    pub fn busy(&self) -> bool {
+    pub(crate) fn busy(&self) -> bool {
         self.active.is_some() || !self.queue.is_empty()
     }
 
@@ -219,7 +215,7 @@ impl DtmfInjector {
 
     /// Take one plain RTP packet of the line (`buf[..len]`, `buf` may be longer: room for
     /// a larger in-band payload) and rewrite it in place if a digit covers it.
-    pub fn on_packet(&mut self, buf: &mut [u8], len: usize) -> Injected {
+    pub(crate) fn on_packet(&mut self, buf: &mut [u8], len: usize) -> Injected {
         let pass = Injected { len, repeats: 0 };
         let Some(pkt) = buf.get(..len) else {
             return pass;
@@ -324,7 +320,7 @@ impl DtmfInjector {
 
     /// Write repeat `k` (1, 2) of the end report just returned by
     /// [`on_packet`](Self::on_packet) into `buf`; its length.
-    pub fn write_repeat(&self, buf: &mut [u8], k: u8) -> usize {
+    pub(crate) fn write_repeat(&self, buf: &mut [u8], k: u8) -> usize {
         match self.end {
             Some(e) => write_event(
                 buf,

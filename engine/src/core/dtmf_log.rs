@@ -50,7 +50,7 @@ pub struct DtmfReport {
 
 /// Largest report formatted on the stack; a call with very long ids and many tags is cut
 /// off here (the report is then dropped, never truncated JSON).
-pub const MAX_REPORT: usize = 2048;
+pub(crate) const MAX_REPORT: usize = 2048;
 
 impl DtmfLogSource {
     /// The report as rtpengine writes it, into `out`; returns its length, `None` when it
@@ -114,14 +114,14 @@ fn json_str(w: &mut &mut [u8], s: &str) -> Option<()> {
 /// Watches the RFC 4733 events a party sends and yields each digit once, on its first
 /// end packet (rtpengine: `dtmf_event_packet` with the media's last event timestamp).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct EventWatch {
+pub(crate) struct EventWatch {
     last_end_ts: Option<u32>,
 }
 
 impl EventWatch {
     /// Looks at one RTP packet of the party; a report when it is the first end packet of
     /// an event.
-    pub fn on_rtp(&mut self, src: &DtmfLogSource, pkt: &[u8]) -> Option<DtmfReport> {
+    pub(crate) fn on_rtp(&mut self, src: &DtmfLogSource, pkt: &[u8]) -> Option<DtmfReport> {
         let h = RtpHeader::parse(pkt).ok()?;
         let clock = src.event_clock(h.payload_type())?;
         let ev = TelephoneEvent::parse(h.payload().ok()?).ok()?;

@@ -235,7 +235,7 @@ pub(crate) struct EpollWorker {
 }
 
 impl EpollWorker {
-    pub fn new(wake: Arc<EventFd>, core: Core) -> io::Result<EpollWorker> {
+    pub(super) fn new(wake: Arc<EventFd>, core: Core) -> io::Result<EpollWorker> {
         let epoll = Epoll::new()?;
         epoll.add(wake.fd(), WAKE_TOKEN)?;
         Ok(EpollWorker {
@@ -247,7 +247,7 @@ impl EpollWorker {
     }
 
     /// Run until a `Shutdown` command arrives or the control side goes away.
-    pub fn run(mut self) {
+    pub(super) fn run(mut self) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; EVENTS];
         // DTLS handshake retransmission timer (rare; usually none runs).
         let mut timer: Option<Duration> = None;

@@ -40,11 +40,11 @@ static OBJECT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/fastpath.bpf.o"
 /// [`SYNC_INTERVAL_MS`]; a few missed beats (a worker busy applying a big plan) must not
 /// bounce streams to user space, and an engine that hangs must not leave media flowing for
 /// long (always below the idle timeout, 60 s by default).
-pub const HEARTBEAT_TTL: Duration = Duration::from_secs(5);
+pub(crate) const HEARTBEAT_TTL: Duration = Duration::from_secs(5);
 
 /// How often a worker folds the map's counters into its streams' (and beats the heart):
 /// `query`, `/calls`, `/metrics` and the idle timeout see fast-path traffic at most this late.
-pub const SYNC_INTERVAL_MS: u64 = 500;
+pub(crate) const SYNC_INTERVAL_MS: u64 = 500;
 
 /// `fp_target.flags`: RTCP (PT 192-223) goes up to user space, which reads its reports.
 const FP_RTP_ONLY: u8 = 1;
@@ -328,10 +328,10 @@ impl FastPath {
 
 /// Capacity of `ngm_fwd` (`FP_MAX_ENTRIES` in the program): one entry per direction of an
 /// offloaded call, so 32,768 calls.
-pub const MAX_ENTRIES: u32 = 65536;
+pub(crate) const MAX_ENTRIES: u32 = 65536;
 
 /// CLOCK_MONOTONIC in nanoseconds, the clock of `bpf_ktime_get_ns`.
-pub fn mono_ns() -> u64 {
+pub(crate) fn mono_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -408,7 +408,7 @@ fn interface_names() -> Vec<String> {
 /// Where the kernel routes packets for `dst`: `(egress ifindex, false)`, or `(0, true)` when
 /// `dst` is one of this host's addresses (the rewritten packet goes up the stack). One
 /// RTM_GETROUTE over netlink, on installing an entry only.
-pub fn egress(dst: Ipv4Addr) -> Option<(u32, bool)> {
+pub(crate) fn egress(dst: Ipv4Addr) -> Option<(u32, bool)> {
     const RTM_GETROUTE: u16 = 26;
     const RTM_NEWROUTE: u16 = 24;
     const RTA_DST: u16 = 1;

@@ -82,7 +82,7 @@
 //! (rare, off the batched path) and whose retransmission timer bounds the backend's wait.
 
 mod epoll;
-pub mod fastpath;
+pub(crate) mod fastpath;
 mod ports;
 mod sys;
 mod uring;

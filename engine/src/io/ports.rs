@@ -54,7 +54,7 @@ pub(crate) struct PortPool {
 }
 
 impl PortPool {
-    pub fn new(port_min: u16, port_max: u16, buffer_bytes: usize) -> io::Result<PortPool> {
+    pub(super) fn new(port_min: u16, port_max: u16, buffer_bytes: usize) -> io::Result<PortPool> {
         let (first_rtp, last_rtp) = rtp_port_range(port_min, port_max).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -71,13 +71,13 @@ impl PortPool {
     }
 
     /// Ports in the range usable for pairs (the most sockets one address can hold).
-    pub fn capacity(&self) -> usize {
+    pub(super) fn capacity(&self) -> usize {
         (self.last_rtp - self.first_rtp) as usize + 2
     }
 
     /// Bind an RTP/RTCP pair on `ip`, starting at a random even port and walking up with
     /// wrap-around. Ports held by other processes are skipped.
-    pub fn allocate(&self, ip: IpAddr) -> Result<[(OwnedFd, SocketAddr); 2], PortError> {
+    pub(super) fn allocate(&self, ip: IpAddr) -> Result<[(OwnedFd, SocketAddr); 2], PortError> {
         let pairs = (self.last_rtp - self.first_rtp) as usize / 2 + 1;
         let start = rand::thread_rng().gen_range(0..pairs);
         let mut used = lock(&self.used);
@@ -107,7 +107,7 @@ impl PortPool {
 
     /// Bind the pair `rtp`/`rtp + 1` on `ip`: a stored call taken over on the ports its
     /// parties know. The pair must lie in the range and be free.
-    pub fn allocate_at(
+    pub(super) fn allocate_at(
         &self,
         ip: IpAddr,
         rtp: u16,
@@ -178,7 +178,7 @@ impl PortPool {
 
     /// Ports currently held on `ip`.
     #[cfg(test)]
-    pub fn in_use(&self, ip: IpAddr) -> usize {
+    pub(super) fn in_use(&self, ip: IpAddr) -> usize {
         let used = lock(&self.used);
         used.get(&ip)
             .map_or(0, |b| b.iter().map(|w| w.count_ones() as usize).sum())
@@ -210,7 +210,7 @@ pub(crate) struct BoundPort {
 }
 
 impl BoundPort {
-    pub fn new(
+    pub(super) fn new(
         key: PortKey,
         addr: SocketAddr,
         role: Role,
@@ -227,7 +227,7 @@ impl BoundPort {
     }
 
     #[inline]
-    pub fn raw_fd(&self) -> RawFd {
+    pub(super) fn raw_fd(&self) -> RawFd {
         self.fd.as_ref().map_or(-1, |f| f.as_raw_fd())
     }
 }

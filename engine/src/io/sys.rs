@@ -32,7 +32,7 @@ fn set_opt(fd: RawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int)
 
 /// Set the TOS byte of what a UDP socket sends: `IP_TOS` on IPv4, the traffic class
 /// (`IPV6_TCLASS`) on IPv6. 0 is the kernel's default.
-pub fn set_tos(fd: RawFd, ipv6: bool, tos: u8) -> io::Result<()> {
+pub(super) fn set_tos(fd: RawFd, ipv6: bool, tos: u8) -> io::Result<()> {
     if ipv6 {
         set_opt(
             fd,
@@ -48,7 +48,7 @@ pub fn set_tos(fd: RawFd, ipv6: bool, tos: u8) -> io::Result<()> {
 /// Create a non-blocking, close-on-exec UDP socket bound to `addr`. IPv6 sockets are
 /// v6-only so an IPv4 interface can use the same port number. Buffer sizes are requests:
 /// the kernel caps them at `net.core.{r,w}mem_max`, which is fine.
-pub fn bind_udp(addr: SocketAddr, buffer_bytes: usize) -> io::Result<OwnedFd> {
+pub(super) fn bind_udp(addr: SocketAddr, buffer_bytes: usize) -> io::Result<OwnedFd> {
     let domain = if addr.is_ipv4() {
         libc::AF_INET
     } else {
@@ -97,7 +97,7 @@ pub fn bind_udp(addr: SocketAddr, buffer_bytes: usize) -> io::Result<OwnedFd> {
 
 /// The local address a socket is bound to.
 #[cfg(test)]
-pub fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
+pub(super) fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
     let mut storage = empty_sockaddr();
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     // SAFETY: `storage`/`len` describe a writable sockaddr_storage.
@@ -112,14 +112,17 @@ pub fn local_addr(fd: RawFd) -> io::Result<SocketAddr> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unknown address family"))
 }
 
-pub fn empty_sockaddr() -> libc::sockaddr_storage {
+pub(super) fn empty_sockaddr() -> libc::sockaddr_storage {
     // SAFETY: sockaddr_storage is plain data; all-zero is a valid (AF_UNSPEC) value.
     unsafe { zeroed() }
 }
 
 /// Decode a kernel-filled socket address; `None` for families other than IPv4/IPv6.
 #[inline]
-pub fn read_sockaddr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+pub(super) fn read_sockaddr(
+    storage: &libc::sockaddr_storage,
+    len: libc::socklen_t,
+) -> Option<SocketAddr> {
     let len = len as usize;
     match storage.ss_family as libc::c_int {
         libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
@@ -151,7 +154,7 @@ pub fn read_sockaddr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> 
 /// Decode a socket address the kernel wrote into a byte buffer (io_uring's name area);
 /// `None` for other families or short input.
 #[inline]
-pub fn read_sockaddr_bytes(name: &[u8]) -> Option<SocketAddr> {
+pub(super) fn read_sockaddr_bytes(name: &[u8]) -> Option<SocketAddr> {
     let mut storage = empty_sockaddr();
     let len = name.len().min(size_of::<libc::sockaddr_storage>());
     // SAFETY: copies `len` bytes into the plain-data storage, which is at least that large.
@@ -167,7 +170,10 @@ pub fn read_sockaddr_bytes(name: &[u8]) -> Option<SocketAddr> {
 
 /// Encode `addr` into `storage`, returning the length to pass to the kernel.
 #[inline]
-pub fn write_sockaddr(addr: &SocketAddr, storage: &mut libc::sockaddr_storage) -> libc::socklen_t {
+pub(super) fn write_sockaddr(
+    addr: &SocketAddr,
+    storage: &mut libc::sockaddr_storage,
+) -> libc::socklen_t {
     match addr {
         SocketAddr::V4(a) => {
             // SAFETY: sockaddr_in fits in sockaddr_storage and all-zero is valid for it.
@@ -199,7 +205,7 @@ pub fn write_sockaddr(addr: &SocketAddr, storage: &mut libc::sockaddr_storage) -
 /// Milliseconds of a clock; `CLOCK_*_COARSE` are vDSO reads at tick resolution (1–4 ms),
 /// plenty for "last packet" stamps and a 3 s learning window.
 #[inline]
-pub fn clock_ms(clock: libc::clockid_t) -> u64 {
+pub(super) fn clock_ms(clock: libc::clockid_t) -> u64 {
     // SAFETY: timespec is plain data; clock_gettime only writes it.
     let mut ts: libc::timespec = unsafe { zeroed() };
     // SAFETY: valid clock id and a writable timespec; cannot fail for these clocks.
@@ -210,7 +216,7 @@ pub fn clock_ms(clock: libc::clockid_t) -> u64 {
 }
 
 /// Microseconds of `clock` (a vDSO call for the fine clocks, no syscall).
-pub fn clock_us(clock: libc::clockid_t) -> u64 {
+pub(super) fn clock_us(clock: libc::clockid_t) -> u64 {
     // SAFETY: timespec is plain data; clock_gettime only writes it.
     let mut ts: libc::timespec = unsafe { zeroed() };
     // SAFETY: valid clock id and a writable timespec; cannot fail for these clocks.
@@ -222,10 +228,10 @@ pub fn clock_us(clock: libc::clockid_t) -> u64 {
 
 /// An epoll instance (level-triggered).
 #[derive(Debug)]
-pub struct Epoll(OwnedFd);
+pub(super) struct Epoll(OwnedFd);
 
 impl Epoll {
-    pub fn new() -> io::Result<Epoll> {
+    pub(super) fn new() -> io::Result<Epoll> {
         // SAFETY: plain syscall; we own the returned descriptor.
         let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
         // SAFETY: fresh descriptor owned by nobody else.
@@ -233,7 +239,7 @@ impl Epoll {
     }
 
     /// Watch `fd` for readability, reporting `token`.
-    pub fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
+    pub(super) fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event {
             events: libc::EPOLLIN as u32,
             u64: token,
@@ -243,7 +249,7 @@ impl Epoll {
             .map(drop)
     }
 
-    pub fn delete(&self, fd: RawFd) -> io::Result<()> {
+    pub(super) fn delete(&self, fd: RawFd) -> io::Result<()> {
         let mut ev = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: as above; the event is ignored by DEL but must be non-null on old kernels.
         cvt(unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_DEL, fd, &mut ev) })
@@ -251,7 +257,11 @@ impl Epoll {
     }
 
     /// Wait for events; `Ok(0)` on timeout or signal interruption.
-    pub fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
+    pub(super) fn wait(
+        &self,
+        events: &mut [libc::epoll_event],
+        timeout_ms: i32,
+    ) -> io::Result<usize> {
         let max = events.len().min(libc::c_int::MAX as usize) as libc::c_int;
         // Raw syscall, not glibc's wrapper: the wrapper is a pthread cancellation point and
         // toggles the cancel state around every call, which we never use.
@@ -283,7 +293,7 @@ impl Epoll {
 /// `hdrs` must point at `vlen` valid `mmsghdr`s whose buffers and names are writable for
 /// the lengths they state.
 #[inline]
-pub unsafe fn recvmmsg_raw(fd: RawFd, hdrs: *mut libc::mmsghdr, vlen: usize) -> isize {
+pub(super) unsafe fn recvmmsg_raw(fd: RawFd, hdrs: *mut libc::mmsghdr, vlen: usize) -> isize {
     // SAFETY: forwarded to the caller.
     unsafe {
         libc::syscall(
@@ -303,7 +313,7 @@ pub unsafe fn recvmmsg_raw(fd: RawFd, hdrs: *mut libc::mmsghdr, vlen: usize) -> 
 /// `hdrs` must point at `vlen` valid `mmsghdr`s whose buffers and names are readable for
 /// the lengths they state.
 #[inline]
-pub unsafe fn sendmmsg_raw(fd: RawFd, hdrs: *mut libc::mmsghdr, vlen: usize) -> isize {
+pub(super) unsafe fn sendmmsg_raw(fd: RawFd, hdrs: *mut libc::mmsghdr, vlen: usize) -> isize {
     // SAFETY: forwarded to the caller.
     unsafe {
         libc::syscall(
@@ -318,7 +328,7 @@ pub unsafe fn sendmmsg_raw(fd: RawFd, hdrs: *mut libc::mmsghdr, vlen: usize) -> 
 
 /// `sendto(fd, buf, MSG_DONTWAIT, addr)`: one generated packet (transcoder output, our
 /// RTCP) on the epoll backend. Returns whether the kernel took it.
-pub fn send_to(fd: RawFd, buf: &[u8], addr: &SocketAddr) -> bool {
+pub(super) fn send_to(fd: RawFd, buf: &[u8], addr: &SocketAddr) -> bool {
     let mut storage = empty_sockaddr();
     let len = write_sockaddr(addr, &mut storage);
     // SAFETY: buf and storage are valid for the lengths passed; the kernel only reads them.
@@ -337,28 +347,28 @@ pub fn send_to(fd: RawFd, buf: &[u8], addr: &SocketAddr) -> bool {
 
 /// An eventfd used to wake a worker blocked in `epoll_wait` when a command is queued.
 #[derive(Debug)]
-pub struct EventFd(OwnedFd);
+pub(super) struct EventFd(OwnedFd);
 
 impl EventFd {
-    pub fn new() -> io::Result<EventFd> {
+    pub(super) fn new() -> io::Result<EventFd> {
         // SAFETY: plain syscall; we own the returned descriptor.
         let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
         // SAFETY: fresh descriptor owned by nobody else.
         Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 
-    pub fn fd(&self) -> RawFd {
+    pub(super) fn fd(&self) -> RawFd {
         self.0.as_raw_fd()
     }
 
-    pub fn notify(&self) {
+    pub(super) fn notify(&self) {
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a live u64. A full counter (EAGAIN) still leaves the
         // fd readable, so the wake-up is not lost and the error can be ignored.
         unsafe { libc::write(self.0.as_raw_fd(), (&one as *const u64).cast(), 8) };
     }
 
-    pub fn drain(&self) {
+    pub(super) fn drain(&self) {
         let mut v: u64 = 0;
         // SAFETY: reads at most 8 bytes into a live u64; EAGAIN (already drained) is fine.
         unsafe { libc::read(self.0.as_raw_fd(), (&mut v as *mut u64).cast(), 8) };

@@ -112,7 +112,7 @@ fn new_ring(entries: u32) -> io::Result<IoUring> {
 /// Runs on a throw-away thread: the kernel's asynchronous teardown of a ring may post task
 /// work with a signal-like notification to the tasks that used it, which makes a blocking
 /// socket call with a timeout on the caller's thread fail with EINTR.
-pub fn probe() -> io::Result<()> {
+pub(super) fn probe() -> io::Result<()> {
     std::thread::Builder::new()
         .name("ngmedia-uring-probe".into())
         .spawn(|| new_ring(8).map(drop))?
@@ -453,7 +453,7 @@ impl Transmit for RecvTx<'_> {
 impl UringWorker {
     /// Set up the ring; on failure the core is handed back so the caller can fall back to
     /// epoll. Must run on the worker thread (the ring is single-issuer).
-    pub fn new(
+    pub(super) fn new(
         wake: Arc<EventFd>,
         core: Core,
         max_sockets: usize,
@@ -511,7 +511,7 @@ impl UringWorker {
     }
 
     /// Run until a `Shutdown` command arrives or the control side goes away.
-    pub fn run(mut self) {
+    pub(super) fn run(mut self) {
         // DTLS handshake retransmission timer (rare; usually none runs).
         let mut timer: Option<Duration> = None;
         loop {

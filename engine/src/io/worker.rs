@@ -183,7 +183,7 @@ impl Slot for Entry {
 
 impl Now {
     /// Read the clocks (once per wake-up).
-    pub fn read() -> Now {
+    pub(crate) fn read() -> Now {
         Now {
             wall_ms: sys::clock_ms(libc::CLOCK_REALTIME_COARSE),
             mono_ms: sys::clock_ms(libc::CLOCK_MONOTONIC_COARSE),
@@ -293,7 +293,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub fn new(
+    pub(super) fn new(
         commands: Receiver<Command>,
         counters: Arc<WorkerCounters>,
         learning: EndpointLearning,
@@ -334,19 +334,19 @@ impl Core {
     }
 
     /// Send the barrier replies held back while the backend was not settled.
-    pub fn settle(&mut self) {
+    pub(super) fn settle(&mut self) {
         for ack in self.acks.drain(..) {
             let _ = ack.send(());
         }
     }
 
     /// Barrier replies are waiting for the backend to settle.
-    pub fn awaiting_settle(&self) -> bool {
+    pub(super) fn awaiting_settle(&self) -> bool {
         !self.acks.is_empty()
     }
 
     /// Make slot `idx` reusable (after [`Watch::unwatch`] deferred it).
-    pub fn free_slot(&mut self, idx: usize) {
+    pub(super) fn free_slot(&mut self, idx: usize) {
         self.free.push(idx);
     }
 
@@ -357,7 +357,7 @@ impl Core {
     /// ([`Transmit::send_received`]); otherwise the backend may reuse it at once.
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn dispatch(
+    pub(super) fn dispatch(
         &mut self,
         arrived: usize,
         buf: &mut [u8],
@@ -463,7 +463,7 @@ impl Core {
     }
 
     /// Handle every queued command. Returns false when the worker must stop.
-    pub fn handle_commands(&mut self, w: &mut impl Watch) -> bool {
+    pub(super) fn handle_commands(&mut self, w: &mut impl Watch) -> bool {
         loop {
             let cmd = match self.commands.try_recv() {
                 Ok(cmd) => cmd,
@@ -537,7 +537,7 @@ impl Core {
     /// expired, forget associations that are done. Returns how long the backend may sleep
     /// before calling again (`None`: no timer running). Cheap when nothing is handshaking,
     /// so backends call it on every wake-up.
-    pub fn handle_timers(&mut self) -> Option<Duration> {
+    pub(super) fn handle_timers(&mut self) -> Option<Duration> {
         let fast = match self.fast.as_mut() {
             Some(f) => f.poll(&mut self.slab, &self.counters),
             None => None,

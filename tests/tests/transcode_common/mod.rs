@@ -14,10 +14,10 @@ use ngmedia_tests::rtp::rtp_packet;
 use ngmedia_tests::{dict, Daemon, NgClient, RtpEndpoint, Sdp, Value};
 
 /// One payload type of an SDP we build: (pt, `name/rate[/channels]`, fmtp).
-pub type Pt<'a> = (u8, &'a str, Option<&'a str>);
+pub(crate) type Pt<'a> = (u8, &'a str, Option<&'a str>);
 
 /// An audio SDP at 127.0.0.1:`port` with these payload types and `a=ptime` if given.
-pub fn sdp(port: u16, pts: &[Pt<'_>], ptime: Option<u32>) -> String {
+pub(crate) fn sdp(port: u16, pts: &[Pt<'_>], ptime: Option<u32>) -> String {
     let mut s = format!(
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=tc\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio {port} RTP/AVP {}\r\n",
         pts.iter().map(|p| p.0.to_string()).collect::<Vec<_>>().join(" ")
@@ -35,7 +35,7 @@ pub fn sdp(port: u16, pts: &[Pt<'_>], ptime: Option<u32>) -> String {
 }
 
 /// The payload type the SDP gives to `name/rate` (case-insensitive name).
-pub fn pt_of(sdp: &Sdp, name: &str, rate: u32) -> Option<u8> {
+pub(crate) fn pt_of(sdp: &Sdp, name: &str, rate: u32) -> Option<u8> {
     sdp.audio().attributes.iter().find_map(|a| {
         let v = a.strip_prefix("rtpmap:")?;
         let (pt, enc) = v.split_once(' ')?;
@@ -48,7 +48,7 @@ pub fn pt_of(sdp: &Sdp, name: &str, rate: u32) -> Option<u8> {
 
 /// A call set up with transcoding: A offers `a_pts`, the engine adds `transcode`, B answers
 /// with what `b_pick` chooses from the engine's offer.
-pub struct TcCall {
+pub(crate) struct TcCall {
     pub a: RtpEndpoint,
     pub b: RtpEndpoint,
     pub a_dest: SocketAddr,
@@ -58,7 +58,7 @@ pub struct TcCall {
     pub call_id: String,
 }
 
-pub fn setup(
+pub(crate) fn setup(
     ng: &NgClient,
     call_id: &str,
     a_pts: &[Pt<'_>],
@@ -96,7 +96,7 @@ pub fn setup(
 }
 
 /// A `samples` × `packets` sine at 8 kHz, as PCM frames.
-pub fn sine_frames(freq: f64, amp: f64, samples: usize, packets: usize) -> Vec<Vec<i16>> {
+pub(crate) fn sine_frames(freq: f64, amp: f64, samples: usize, packets: usize) -> Vec<Vec<i16>> {
     (0..packets)
         .map(|k| {
             (k * samples..(k + 1) * samples)
@@ -109,7 +109,7 @@ pub fn sine_frames(freq: f64, amp: f64, samples: usize, packets: usize) -> Vec<V
 }
 
 /// Encode 8 kHz PCM frames with `codec` (Opus at an 8 kHz input) for `ptime` ms packets.
-pub fn encode(codec: &Codec, ptime: u32, frames: &[Vec<i16>]) -> Vec<Vec<u8>> {
+pub(crate) fn encode(codec: &Codec, ptime: u32, frames: &[Vec<i16>]) -> Vec<Vec<u8>> {
     let opts = EncoderOptions {
         pcm_rate: (codec.name() == "opus").then_some(8000),
         ..EncoderOptions::default()
@@ -127,7 +127,7 @@ pub fn encode(codec: &Codec, ptime: u32, frames: &[Vec<i16>]) -> Vec<Vec<u8>> {
 }
 
 /// Send `payloads` as RTP (PT `pt`, timestamps `step` apart) from `ep` to `dest`, 2 ms apart.
-pub fn send(ep: &RtpEndpoint, dest: SocketAddr, pt: u8, step: u32, payloads: &[Vec<u8>]) {
+pub(crate) fn send(ep: &RtpEndpoint, dest: SocketAddr, pt: u8, step: u32, payloads: &[Vec<u8>]) {
     for (k, p) in payloads.iter().enumerate() {
         let pkt = rtp_packet(pt, 1000 + k as u16, 50_000 + k as u32 * step, ep.ssrc, p);
         ep.sock.send_to(&pkt, dest).expect("send");
@@ -136,7 +136,7 @@ pub fn send(ep: &RtpEndpoint, dest: SocketAddr, pt: u8, step: u32, payloads: &[V
 }
 
 /// Received RTP: (pt, marker, seq, ts, ssrc, payload), in arrival order, from `src` only.
-pub struct Rx {
+pub(crate) struct Rx {
     pub pt: u8,
     pub marker: bool,
     pub seq: u16,
@@ -145,7 +145,7 @@ pub struct Rx {
     pub payload: Vec<u8>,
 }
 
-pub fn receive(ep: &RtpEndpoint, src: SocketAddr, limit: Duration) -> Vec<Rx> {
+pub(crate) fn receive(ep: &RtpEndpoint, src: SocketAddr, limit: Duration) -> Vec<Rx> {
     let mut out = Vec::new();
     let deadline = std::time::Instant::now() + limit;
     while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
@@ -169,7 +169,7 @@ pub fn receive(ep: &RtpEndpoint, src: SocketAddr, limit: Duration) -> Vec<Rx> {
 }
 
 /// Decode received payloads of `codec` to 8 kHz PCM, in sequence order.
-pub fn decode(codec: &Codec, rx: &mut [Rx]) -> Vec<i16> {
+pub(crate) fn decode(codec: &Codec, rx: &mut [Rx]) -> Vec<i16> {
     let base = rx.first().map_or(0, |r| r.seq);
     rx.sort_by_key(|r| r.seq.wrapping_sub(base));
     let mut dec = codec.decoder_at(8000).expect("test decoder");
@@ -184,7 +184,7 @@ pub fn decode(codec: &Codec, rx: &mut [Rx]) -> Vec<i16> {
 }
 
 /// Amplitude of `freq` in `pcm` and the share of the signal's power it holds (1.0: pure).
-pub fn tone(pcm: &[i16], freq: f64) -> (f64, f64) {
+pub(crate) fn tone(pcm: &[i16], freq: f64) -> (f64, f64) {
     let n = pcm.len() as f64;
     let (mut re, mut im, mut power) = (0.0, 0.0, 0.0);
     for (i, &s) in pcm.iter().enumerate() {
@@ -200,12 +200,12 @@ pub fn tone(pcm: &[i16], freq: f64) -> (f64, f64) {
 }
 
 /// SNR in dB of the tone against everything else.
-pub fn snr_db(purity: f64) -> f64 {
+pub(crate) fn snr_db(purity: f64) -> f64 {
     10.0 * (purity / (1.0 - purity).max(1e-9)).log10()
 }
 
 /// Check sequence/timestamp continuity and one SSRC; returns the timestamp step.
-pub fn check_line(rx: &[Rx], what: &str) -> u32 {
+pub(crate) fn check_line(rx: &[Rx], what: &str) -> u32 {
     assert!(rx.len() > 2, "{what}: too few packets");
     let steps: Vec<u32> = rx
         .windows(2)
@@ -223,7 +223,7 @@ pub fn check_line(rx: &[Rx], what: &str) -> u32 {
 }
 
 /// Send a digit as RFC 4733 events from `ep` (PT `pt`, seq continuing at `seq`).
-pub fn send_digit(ep: &RtpEndpoint, dest: SocketAddr, pt: u8, seq: u16, ts: u32, event: u8) {
+pub(crate) fn send_digit(ep: &RtpEndpoint, dest: SocketAddr, pt: u8, seq: u16, ts: u32, event: u8) {
     let mut seq = seq;
     for (duration, end) in [
         (160u16, false),
@@ -253,25 +253,25 @@ pub fn send_digit(ep: &RtpEndpoint, dest: SocketAddr, pt: u8, seq: u16, ts: u32,
 }
 
 /// The daemon with the given IO backend (`io_uring` or `epoll`): transcoding runs in both.
-pub fn start(backend: &str) -> Daemon {
+pub(crate) fn start(backend: &str) -> Daemon {
     Daemon::start_with_env(&[], &[("NGMEDIA_IO_BACKEND", backend)])
 }
 
-pub fn lookup(name: &str, rate: u32, ch: Option<u8>, fmtp: Option<&str>) -> Codec {
+pub(crate) fn lookup(name: &str, rate: u32, ch: Option<u8>, fmtp: Option<&str>) -> Codec {
     Codec::lookup(name, rate, ch, fmtp).expect("known codec")
 }
 
-pub fn value_str(v: &Value) -> String {
+pub(crate) fn value_str(v: &Value) -> String {
     format!("{v:?}")
 }
 
 /// The sample media files (samples/media).
-pub fn media_dir() -> std::path::PathBuf {
+pub(crate) fn media_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/media")
 }
 
 /// Normalised correlation at the best lag in 0..=max_lag (`got` delayed against `want`).
-pub fn correlation(got: &[i16], want: &[i16], max_lag: usize) -> f64 {
+pub(crate) fn correlation(got: &[i16], want: &[i16], max_lag: usize) -> f64 {
     (0..=max_lag)
         .map(|lag| {
             let n = want.len().min(got.len().saturating_sub(lag));

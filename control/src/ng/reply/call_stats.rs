@@ -47,7 +47,7 @@ fn write_counters(d: &mut DictWriter<'_>, key: &str, packets: u64, bytes: u64, e
 }
 
 /// The body of `query` and `delete` replies (rtpengine `ng_call_stats`), before `result`.
-pub fn write_call_stats(d: &mut DictWriter<'_>, call: &CallSnapshot) {
+pub(crate) fn write_call_stats(d: &mut DictWriter<'_>, call: &CallSnapshot) {
     let created = call.created_us / 1_000_000;
     d.uint("created", created)
         .uint("created_us", call.created_us % 1_000_000)

@@ -4,7 +4,7 @@ use crate::bencode::{self, Value};
 
 /// Re-encode a bencode reply as a JSON object, keeping key order. Byte strings that are not
 /// UTF-8 are converted lossily (JSON strings cannot carry raw bytes).
-pub fn bencode_to_json(reply: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn bencode_to_json(reply: &[u8]) -> Option<Vec<u8>> {
     let value = bencode::decode(reply).ok()?;
     let mut out = Vec::with_capacity(reply.len() + reply.len() / 8);
     write_json(&mut out, &value);

@@ -12,7 +12,7 @@ use crate::ng::server::{ControlCounters, IntervalCounters};
 /// Per-second rates for `currentstatistics` and interval figures, measured by the caller
 /// between two `statistics` requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Rates {
+pub(crate) struct Rates {
     pub packets: u64,
     pub bytes: u64,
     pub errors: u64,
@@ -28,7 +28,7 @@ pub struct Rates {
 /// rtpengine's per-proxy counter stem for a command (`statistics` → `controlstatistics`:
 /// `<stem>count`, `<stem>duration`, `total<stem>count`). Commands rtpengine 10.5 has no
 /// counter for return `None` and are only counted internally.
-pub fn stat_name(kind: CommandKind) -> Option<&'static str> {
+pub(crate) fn stat_name(kind: CommandKind) -> Option<&'static str> {
     Some(match kind {
         CommandKind::Ping => "ping",
         CommandKind::Offer => "offer",
@@ -59,7 +59,7 @@ pub fn stat_name(kind: CommandKind) -> Option<&'static str> {
 }
 
 /// The commands in rtpengine 10.5's order (`ng_command_strings`), which its statistics use.
-pub const RTPENGINE_ORDER: [CommandKind; 24] = [
+pub(crate) const RTPENGINE_ORDER: [CommandKind; 24] = [
     CommandKind::Ping,
     CommandKind::Offer,
     CommandKind::Answer,
@@ -103,7 +103,7 @@ fn mean_stddev(sum: f64, sum2: f64, n: u64) -> (f64, f64) {
 /// rtpengine's derived session and packet figures, shared by `statistics` and the
 /// rtpengine-named Prometheus families so that both always agree.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Totals {
+pub(crate) struct Totals {
     /// Calls ended by the plain idle timeout (not silent, not final).
     pub timeout_sessions: u64,
     pub packet_errors: u64,
@@ -117,7 +117,7 @@ pub struct Totals {
 }
 
 impl Totals {
-    pub fn of(engine: &EngineStatistics) -> Totals {
+    pub(crate) fn of(engine: &EngineStatistics) -> Totals {
         let p = &engine.packets;
         let ended = engine.calls_timed_out + engine.calls_deleted;
         let (call_seconds_avg, call_seconds_stddev) =
@@ -145,7 +145,7 @@ impl Totals {
 /// are the zero they truly are and the `_user` ones are the totals; no Redis peers, so no
 /// foreign sessions; no offer timeout, so no offer-timeout sessions. `intervalstatistics`
 /// covers the time since the previous `statistics` request (rtpengine: its graphite interval).
-pub fn write_statistics(
+pub(crate) fn write_statistics(
     out: &mut Vec<u8>,
     engine: &EngineStatistics,
     control: &ControlCounters,

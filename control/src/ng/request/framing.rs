@@ -6,7 +6,7 @@ use crate::bencode::{self, Value, MAX_DEPTH, MAX_ELEMENTS};
 
 /// How a request body is encoded; the reply uses the same encoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
+pub(crate) enum Encoding {
     Bencode,
     Json,
 }
@@ -16,7 +16,7 @@ pub enum Encoding {
 ///
 /// Trailing CR/LF after the body are ignored so that `echo 'c1 d7:command4:pinge' | nc -u`
 /// works; neither a bencode dictionary nor a JSON object can end in one.
-pub fn split_datagram(datagram: &[u8]) -> Option<(&[u8], &[u8])> {
+pub(crate) fn split_datagram(datagram: &[u8]) -> Option<(&[u8], &[u8])> {
     let space = datagram.iter().position(|&b| b == b' ')?;
     if space == 0 {
         return None;
@@ -29,7 +29,7 @@ pub fn split_datagram(datagram: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// The encoding a body announces with its first byte.
-pub fn detect_encoding(body: &[u8]) -> Result<Encoding, NgError> {
+pub(crate) fn detect_encoding(body: &[u8]) -> Result<Encoding, NgError> {
     match body.first() {
         Some(b'd') => Ok(Encoding::Bencode),
         Some(b'{') => Ok(Encoding::Json),
@@ -38,7 +38,7 @@ pub fn detect_encoding(body: &[u8]) -> Result<Encoding, NgError> {
 }
 
 /// Decode a bencode body that must be a dictionary.
-pub fn decode_bencode(body: &[u8]) -> Result<Value<'_>, NgError> {
+pub(crate) fn decode_bencode(body: &[u8]) -> Result<Value<'_>, NgError> {
     match bencode::decode(body) {
         Ok(v @ Value::Dict(_)) => Ok(v),
         _ => Err(NgError::BadBencode),
@@ -46,7 +46,7 @@ pub fn decode_bencode(body: &[u8]) -> Result<Value<'_>, NgError> {
 }
 
 /// Parse a JSON body; convert it with [`json_to_value`].
-pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, NgError> {
+pub(crate) fn parse_json(body: &[u8]) -> Result<serde_json::Value, NgError> {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(v @ serde_json::Value::Object(_)) => Ok(v),
         _ => Err(NgError::BadJson),
@@ -55,7 +55,7 @@ pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, NgError> {
 
 /// Convert a JSON object into the bencode model, under the same limits as bencode input.
 /// Numbers must be integers; `true`/`false` become 1/0; `null` entries are dropped.
-pub fn json_to_value(json: &serde_json::Value) -> Result<Value<'_>, NgError> {
+pub(crate) fn json_to_value(json: &serde_json::Value) -> Result<Value<'_>, NgError> {
     let mut elements = 0;
     json_convert(json, 0, &mut elements)?.ok_or(NgError::BadJson)
 }

@@ -2,6 +2,7 @@ use std::net::IpAddr;
 
 use ngmedia_engine::core::request::{DtlsMode, Family, IceMode};
 
+use super::values::int_lenient;
 use super::*;
 use crate::bencode::decode;
 

@@ -8,7 +8,7 @@ use ngmedia_engine::core::request::{MediaSource, MohMode, MohOptions};
 use crate::bencode::Value;
 
 /// Normal form of a key or flag: ASCII lowercase, `-` and `_` as space, same length.
-pub fn normalize(s: &[u8]) -> Vec<u8> {
+pub(crate) fn normalize(s: &[u8]) -> Vec<u8> {
     s.iter()
         .map(|&b| match b {
             b'-' | b'_' => b' ',
@@ -31,7 +31,7 @@ pub(super) fn text(v: &Value<'_>) -> Option<String> {
 }
 
 /// An integer given as an integer or as a numeric string (Kamailio sends `duration: "200"`).
-pub fn int_lenient(v: &Value<'_>) -> Option<i64> {
+pub(crate) fn int_lenient(v: &Value<'_>) -> Option<i64> {
     match v {
         Value::Int(i) => Some(*i),
         Value::Bytes(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),

@@ -201,7 +201,7 @@ pub struct CodecState {
 
 /// Codec state of one media (one party's view of an m= line).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct MediaCodecs {
+pub(super) struct MediaCodecs {
     /// Set on the answerer's media by an offer with codec options or `ptime`.
     pub state: Option<CodecState>,
     /// Transcoder for RTP received from this party, when the answer engaged one.

@@ -22,11 +22,11 @@ use crate::core::tap::{
 
 /// Index of a leg within its call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LegId(pub usize);
+pub(super) struct LegId(pub usize);
 
 /// One call (rtpengine's `call`): every party that shares a SIP Call-ID.
 #[derive(Debug)]
-pub struct Call {
+pub(super) struct Call {
     pub key: CallKey,
     pub id: String,
     pub created: Instant,
@@ -67,7 +67,7 @@ pub struct Call {
 /// One party of a call (rtpengine's `call_monologue`), known by its SIP tag. A leg created by
 /// an offer for the party that has not answered yet is untagged (`tag` empty).
 #[derive(Debug)]
-pub struct Leg {
+pub(super) struct Leg {
     pub tag: String,
     /// Further to-tags that answered for this leg (forked branches).
     pub aliases: Vec<String>,
@@ -117,7 +117,7 @@ pub struct Leg {
 /// What a subscriber leg receives (rtpengine's `call_subscription` list of a monologue with
 /// its `attrs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Subscription {
+pub(super) struct Subscription {
     /// The parties whose media the subscriber receives, in the order of its m= lines.
     pub sources: Vec<LegId>,
     /// Copies are taken after transcoding toward the source's peer (`egress` flag).
@@ -129,7 +129,7 @@ pub struct Subscription {
 }
 
 impl Leg {
-    pub fn new(tag: &str, created: u64, interface: usize) -> Leg {
+    pub(super) fn new(tag: &str, created: u64, interface: usize) -> Leg {
         Leg {
             tag: tag.to_owned(),
             aliases: Vec::new(),
@@ -154,7 +154,7 @@ impl Leg {
         }
     }
 
-    pub fn answers_to(&self, tag: &str) -> bool {
+    pub(super) fn answers_to(&self, tag: &str) -> bool {
         self.tag == tag || self.aliases.iter().any(|a| a == tag)
     }
 }
@@ -162,7 +162,7 @@ impl Leg {
 /// One m= line as seen from one party (rtpengine's `call_media`): the sockets facing the
 /// party and what the party's SDP said about it.
 #[derive(Debug)]
-pub struct Media {
+pub(super) struct Media {
     /// 1-based position in the SDP.
     pub index: u32,
     pub kind: String,
@@ -249,7 +249,7 @@ pub struct Media {
 /// One party's side of a T.38 gateway (rtpengine: the `t38_gateway` shared by the
 /// `t38_media` and the `pcm_media` of a call).
 #[derive(Debug, Clone, PartialEq)]
-pub enum T38Side {
+pub(super) enum T38Side {
     /// The party speaks T.38 over UDPTL; the gateway runs with these options.
     Fax(crate::core::t38::T38Options),
     /// The party faxes over audio; the gateway sends and receives this codec (settled by
@@ -259,7 +259,7 @@ pub enum T38Side {
 
 /// `media echo` on one party's media (rtpengine's `ECHO`/`BLACKHOLE` media flags).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Echo {
+pub(super) enum Echo {
     /// Relayed to the peer, the normal case.
     #[default]
     Relay,
@@ -272,7 +272,7 @@ pub enum Echo {
 /// What a player toward a party was started with, to answer `stop media` with the position,
 /// to stop music on hold on resume, and to resume playing after a takeover.
 #[derive(Debug, Clone)]
-pub struct Playing {
+pub(super) struct Playing {
     pub started: Instant,
     pub start_ms: u64,
     pub duration_ms: u64,
@@ -287,7 +287,7 @@ pub struct Playing {
 impl Playing {
     /// Where playback stands at `now`: position in the file (ms) and the passes left
     /// including the current one (`None`: until stopped), or `None` when it has ended.
-    pub fn progress(&self, now: Instant) -> Option<(u64, Option<u32>)> {
+    pub(super) fn progress(&self, now: Instant) -> Option<(u64, Option<u32>)> {
         if self.duration_ms == 0 {
             return None;
         }
@@ -301,7 +301,7 @@ impl Playing {
     }
 
     /// Position in the file now, ms (the worker paces in real time from `started`).
-    pub fn position_ms(&self, now: Instant) -> u64 {
+    pub(super) fn position_ms(&self, now: Instant) -> u64 {
         if self.duration_ms == 0 {
             return 0;
         }
@@ -317,7 +317,7 @@ impl Playing {
 /// SDES (`a=crypto`) state of one party's m= line: rtpengine's `sdes_in`/`sdes_out` lists of
 /// `call_media` with the selected `crypto_params` of its streams.
 #[derive(Debug, Clone, Default)]
-pub struct SdesState {
+pub(super) struct SdesState {
     /// The lines we offered this party, kept so a re-offer repeats the same keys.
     pub offered: Vec<CryptoAttr>,
     /// The usable lines this party offered us (rtpengine's `sdes_in` before the answer
@@ -332,7 +332,7 @@ pub struct SdesState {
 
 impl SdesState {
     /// The party speaks SDES-SRTP with us: both keys are settled.
-    pub fn active(&self) -> bool {
+    pub(super) fn active(&self) -> bool {
         self.local.is_some() && self.remote.is_some()
     }
 
@@ -345,7 +345,7 @@ impl SdesState {
     }
 
     /// (inbound, outbound) keys for the plan; none until both are settled.
-    pub fn plan_keys(&self) -> (Option<SrtpKeys>, Option<SrtpKeys>) {
+    pub(super) fn plan_keys(&self) -> (Option<SrtpKeys>, Option<SrtpKeys>) {
         if self.active() {
             (Self::keys(&self.remote), Self::keys(&self.local))
         } else {
@@ -356,7 +356,7 @@ impl SdesState {
 
 /// `a=setup` values (RFC 4145 §4, RFC 5763 §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Setup {
+pub(super) enum Setup {
     Active,
     Passive,
     ActPass,
@@ -364,7 +364,7 @@ pub enum Setup {
 }
 
 impl Setup {
-    pub fn parse(value: &str) -> Option<Setup> {
+    pub(super) fn parse(value: &str) -> Option<Setup> {
         match value.trim().to_ascii_lowercase().as_str() {
             "active" => Some(Setup::Active),
             "passive" => Some(Setup::Passive),
@@ -374,7 +374,7 @@ impl Setup {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Setup::Active => "active",
             Setup::Passive => "passive",
@@ -384,7 +384,7 @@ impl Setup {
     }
 
     /// Our DTLS role when we take this setup: `active` opens the association (client).
-    pub fn of_role(role: DtlsRole) -> Setup {
+    pub(super) fn of_role(role: DtlsRole) -> Setup {
         match role {
             DtlsRole::Client => Setup::Active,
             DtlsRole::Server => Setup::Passive,
@@ -395,7 +395,7 @@ impl Setup {
 /// DTLS-SRTP state of one party's m= line (rtpengine: the `call_media` DTLS flags, its
 /// `fingerprint` and the `dtls_connection` of its streams).
 #[derive(Debug, Clone, Default)]
-pub struct DtlsMediaState {
+pub(super) struct DtlsMediaState {
     /// The `a=setup` we offered this party (we offered DTLS to it); its answer settles.
     pub offered: Option<Setup>,
     /// The party's certificate fingerprint from its SDP.
@@ -408,7 +408,7 @@ pub struct DtlsMediaState {
 
 /// A media's sockets on another address of its logical interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AltPorts {
+pub(super) struct AltPorts {
     /// Index of that address in the configured interfaces.
     pub interface: usize,
     pub ports: PortPair,
@@ -418,7 +418,7 @@ pub struct AltPorts {
 /// `local_intf`): the address written in SDP and the candidate foundation, 16 random
 /// alphanumerics chosen once per address and daemon run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CandidateBase {
+pub(super) struct CandidateBase {
     pub address: IpAddr,
     pub foundation: String,
 }
@@ -429,14 +429,14 @@ const HOST_TYPE_PREF: u32 = 126;
 /// RFC 8445 §5.1.2.1 priority as rtpengine computes it: the local preference counts down
 /// from 65535 with the address's position in the logical interface (`local_index` 0 for
 /// the first address), and the component takes the low byte.
-pub fn candidate_priority(type_pref: u32, local_index: usize, component: u8) -> u32 {
+pub(super) fn candidate_priority(type_pref: u32, local_index: usize, component: u8) -> u32 {
     let local_pref = 65535u32.saturating_sub(local_index as u32);
     (type_pref << 24) | (local_pref << 8) | (256 - u32::from(component))
 }
 
 /// A party's own ICE parameters from its SDP (rtpengine: the remote side of `ice_agent`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteIce {
+pub(super) struct RemoteIce {
     pub ufrag: String,
     pub pwd: String,
     /// The party said `a=ice-lite`: it never checks, we must nominate.
@@ -447,7 +447,7 @@ pub struct RemoteIce {
 
 impl RemoteIce {
     /// The party's ICE from one m= section (credentials may be at session level).
-    pub fn from_sdp(sdp: &crate::core::sdp::Sdp, i: usize) -> Option<RemoteIce> {
+    pub(super) fn from_sdp(sdp: &crate::core::sdp::Sdp, i: usize) -> Option<RemoteIce> {
         let section = sdp.media.get(i)?;
         let get = |name: &str| {
             section
@@ -504,7 +504,7 @@ impl Media {
         })
     }
 
-    pub fn new(index: u32, kind: &str, protocol: &str) -> Media {
+    pub(super) fn new(index: u32, kind: &str, protocol: &str) -> Media {
         Media {
             index,
             kind: kind.to_owned(),
@@ -558,7 +558,11 @@ impl Media {
     /// Our host candidates toward this party (rtpengine's `insert_candidates`): for each
     /// component, one per socket, the primary address (`interface`, the leg's) first and
     /// then `alt_ports` in order. `bases` describes every configured interface address.
-    pub fn ice_candidates(&self, interface: usize, bases: &[CandidateBase]) -> Vec<IceCandidate> {
+    pub(super) fn ice_candidates(
+        &self,
+        interface: usize,
+        bases: &[CandidateBase],
+    ) -> Vec<IceCandidate> {
         let Some(ports) = self.ports else {
             return Vec::new();
         };
@@ -587,13 +591,13 @@ impl Media {
 }
 
 impl Call {
-    pub fn leg_by_tag(&self, tag: &str) -> Option<LegId> {
+    pub(super) fn leg_by_tag(&self, tag: &str) -> Option<LegId> {
         self.legs.iter().position(|l| l.answers_to(tag)).map(LegId)
     }
 
     /// The party labelled `label` (rtpengine's `call->labels`): the one labelled last when
     /// an offer and an answer gave the same label.
-    pub fn leg_by_label(&self, label: &str) -> Option<LegId> {
+    pub(super) fn leg_by_label(&self, label: &str) -> Option<LegId> {
         self.legs
             .iter()
             .rposition(|l| l.label.as_deref() == Some(label))
@@ -602,7 +606,7 @@ impl Call {
 
     /// Label party `id` (`set-label`); a label names one party, so another party that had
     /// it loses it, as the label table of rtpengine points at the newest party only.
-    pub fn set_label(&mut self, id: LegId, label: &str) {
+    pub(super) fn set_label(&mut self, id: LegId, label: &str) {
         for (i, l) in self.legs.iter_mut().enumerate() {
             if i != id.0 && l.label.as_deref() == Some(label) {
                 l.label = None;
@@ -612,7 +616,7 @@ impl Call {
     }
 
     /// The leg offered on SIP branch `branch` (rtpengine's `call->viabranches`).
-    pub fn leg_by_branch(&self, branch: &str) -> Option<LegId> {
+    pub(super) fn leg_by_branch(&self, branch: &str) -> Option<LegId> {
         self.legs
             .iter()
             .position(|l| l.via_branch.as_deref() == Some(branch))
@@ -623,7 +627,7 @@ impl Call {
     /// reference to a later leg moves down by one; references to `id` itself are dropped, and
     /// a leg that was peered with it turns to another leg still peered with it, if any.
     /// The caller applies a new plan, which closes the leg's sockets.
-    pub fn remove_leg(&mut self, id: LegId) -> Leg {
+    pub(super) fn remove_leg(&mut self, id: LegId) -> Leg {
         let leg = self.legs.remove(id.0);
         let fix = |l: LegId| match l.0.cmp(&id.0) {
             std::cmp::Ordering::Less => Some(l),
@@ -657,16 +661,16 @@ impl Call {
         leg
     }
 
-    pub fn leg(&self, id: LegId) -> &Leg {
+    pub(super) fn leg(&self, id: LegId) -> &Leg {
         &self.legs[id.0]
     }
 
-    pub fn leg_mut(&mut self, id: LegId) -> &mut Leg {
+    pub(super) fn leg_mut(&mut self, id: LegId) -> &mut Leg {
         &mut self.legs[id.0]
     }
 
     /// Every local port the call holds.
-    pub fn port_keys(&self) -> Vec<PortKey> {
+    pub(super) fn port_keys(&self) -> Vec<PortKey> {
         self.legs
             .iter()
             .flat_map(|l| l.medias.iter())
@@ -678,7 +682,7 @@ impl Call {
     /// The forwarding state implied by the call: for each pair of peered legs and each m=
     /// line both have ports for, RTP crosses between the RTP ports and RTCP between the
     /// RTCP ports, or the RTP port of a side that multiplexes. Clears the `relatch` marks.
-    pub fn plan(&mut self) -> CallPlan {
+    pub(super) fn plan(&mut self) -> CallPlan {
         let mut streams = Vec::new();
         for li in 0..self.legs.len() {
             let peer = self.legs[li].peer;
@@ -903,7 +907,7 @@ impl Call {
     /// line and the answer carried the answerer's key), and nothing here needs the plain
     /// payload: no transcoding, recording, interception, subscribers, media control,
     /// players, echo or DTMF reports.
-    pub fn srtp_passthrough(&self, li: usize, mi: usize) -> bool {
+    pub(super) fn srtp_passthrough(&self, li: usize, mi: usize) -> bool {
         if self.srtp_recrypt || self.record || self.intercept != 0 || !self.control.is_default() {
             return false;
         }
@@ -946,7 +950,7 @@ impl Call {
 
     /// From now on SRTP is always decrypted and encrypted anew (something is injected into
     /// the call); true when some stream passed SRTP through until now and a new plan is due.
-    pub fn end_srtp_passthrough(&mut self) -> bool {
+    pub(super) fn end_srtp_passthrough(&mut self) -> bool {
         let was = (0..self.legs.len())
             .any(|l| (0..self.legs[l].medias.len()).any(|m| self.srtp_passthrough(l, m)));
         self.srtp_recrypt = true;
@@ -1007,7 +1011,7 @@ impl Call {
     }
 
     /// The call as a recording sink needs to know it: ids, labels, codecs, metadata.
-    pub fn tap_info(&self) -> TapCall {
+    pub(super) fn tap_info(&self) -> TapCall {
         let mut metadata: Vec<String> = self
             .legs
             .iter()
@@ -1047,7 +1051,7 @@ impl Call {
 
     /// The call as the interception sink matches it: tags, labels, metadata, peers and
     /// every media address known for each party (signalled and learned).
-    pub fn intercept_info(&self) -> InterceptCall {
+    pub(super) fn intercept_info(&self) -> InterceptCall {
         InterceptCall {
             call: self.key,
             call_id: self.id.clone(),
@@ -1086,7 +1090,7 @@ impl Call {
     }
 
     /// Unix milliseconds of the most recent packet on any stream, 0 if none.
-    pub fn last_packet_ms(&self) -> u64 {
+    pub(super) fn last_packet_ms(&self) -> u64 {
         self.legs
             .iter()
             .flat_map(|l| l.medias.iter())
@@ -1097,7 +1101,7 @@ impl Call {
     }
 
     /// True when the call is on hold: no party both sends and receives at a known address.
-    pub fn all_on_hold(&self) -> bool {
+    pub(super) fn all_on_hold(&self) -> bool {
         !self.legs.iter().flat_map(|l| l.medias.iter()).any(|m| {
             m.ports.is_some() && m.direction == Direction::SendRecv && m.advertised_rtp.is_some()
         })
@@ -1105,6 +1109,6 @@ impl Call {
 }
 
 /// An RTP profile with RTCP feedback (RFC 4585 AVPF, RFC 5124 SAVPF).
-pub fn is_avpf(protocol: &str) -> bool {
+pub(super) fn is_avpf(protocol: &str) -> bool {
     protocol.ends_with("AVPF")
 }

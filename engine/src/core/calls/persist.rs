@@ -39,7 +39,7 @@ fn instant_of(now: Now, unix_us: u64) -> std::time::Instant {
 
 impl Call {
     /// The call as it is stored, live figures read from the streams' counters now.
-    pub fn to_state(&self, now: Now) -> CallState {
+    pub(super) fn to_state(&self, now: Now) -> CallState {
         CallState {
             version: STATE_VERSION,
             call_id: self.id.clone(),
@@ -61,7 +61,7 @@ impl Call {
     }
 
     /// Sum of packets received on every stream: a cheap "did anything move" figure.
-    pub fn packets_seen(&self) -> u64 {
+    pub(super) fn packets_seen(&self) -> u64 {
         self.legs
             .iter()
             .flat_map(|l| l.medias.iter())
@@ -244,7 +244,7 @@ pub(super) struct Rebuilder<'a> {
 impl Rebuilder<'_> {
     /// The call of `state` with every port bound again, or why it cannot be. Ports bound
     /// before a failure are released.
-    pub fn call(&self, state: &CallState, key: CallKey, now: Now) -> Result<Call, String> {
+    pub(super) fn call(&self, state: &CallState, key: CallKey, now: Now) -> Result<Call, String> {
         let mut bound: Vec<PortKey> = Vec::new();
         let result = self.build(state, key, now, &mut bound);
         if result.is_err() && !bound.is_empty() {

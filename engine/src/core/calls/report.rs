@@ -169,7 +169,7 @@ fn media_snapshot(m: &Media) -> MediaSnapshot {
 }
 
 /// A transcoder's bounded label: codec names only (`PCMU-opus`), never rates or PTs.
-pub fn transcode_pair(t: &crate::core::transcode::TranscodeSpec) -> String {
+pub(super) fn transcode_pair(t: &crate::core::transcode::TranscodeSpec) -> String {
     format!("{}-{}", t.input.codec.name(), t.output.codec.name())
 }
 

@@ -13,12 +13,12 @@ use super::SrtpError;
 
 /// Key derivation labels (RFC 3711 §4.3.2).
 pub(crate) mod label {
-    pub const RTP_ENCRYPTION: u8 = 0x00;
-    pub const RTP_AUTH: u8 = 0x01;
-    pub const RTP_SALT: u8 = 0x02;
-    pub const RTCP_ENCRYPTION: u8 = 0x03;
-    pub const RTCP_AUTH: u8 = 0x04;
-    pub const RTCP_SALT: u8 = 0x05;
+    pub(crate) const RTP_ENCRYPTION: u8 = 0x00;
+    pub(crate) const RTP_AUTH: u8 = 0x01;
+    pub(crate) const RTP_SALT: u8 = 0x02;
+    pub(crate) const RTCP_ENCRYPTION: u8 = 0x03;
+    pub(crate) const RTCP_AUTH: u8 = 0x04;
+    pub(crate) const RTCP_SALT: u8 = 0x05;
 }
 
 /// Fill `out` with the session key for `label`.

@@ -168,7 +168,7 @@ pub(crate) fn report_dtmf(
 
 impl Stream {
     /// A stream that relays nothing yet: no sinks, no keys, no ICE, no taps.
-    pub fn new(
+    pub(crate) fn new(
         key: PortKey,
         role: Role,
         local: SocketAddr,
@@ -212,7 +212,7 @@ impl Stream {
 
     /// Subscribers get copies of what this socket relays.
     #[inline]
-    pub fn has_copies(&self) -> bool {
+    pub(crate) fn has_copies(&self) -> bool {
         !self.copies.is_empty()
     }
 

@@ -21,7 +21,7 @@ impl Core {
 
     /// How long the backend may sleep before a held packet is due: `None` = nothing held,
     /// else at most that many µs (0: due now).
-    pub fn delay_timeout_us(&self) -> Option<u64> {
+    pub(crate) fn delay_timeout_us(&self) -> Option<u64> {
         let due = self.next_delay_us?;
         Some(due.saturating_sub(sys::clock_us(libc::CLOCK_MONOTONIC)))
     }
@@ -29,7 +29,7 @@ impl Core {
     /// How long the backend may sleep before a packet we originate or hold is due: the
     /// earliest of the players', the ICE agents', the transcoders' playing out on a clock
     /// and the delay buffers' (`None`: none).
-    pub fn media_timeout_us(&self) -> Option<u64> {
+    pub(crate) fn media_timeout_us(&self) -> Option<u64> {
         [
             self.player_timeout_us(),
             self.ice_timeout_us(),
@@ -45,7 +45,7 @@ impl Core {
     /// and go on the next loop iteration), through `send(fd, slot, dest, bytes)`, which
     /// returns whether it was sent or queued. Updates the next due time; a buffer whose
     /// settings went away is dropped once it is empty.
-    pub fn poll_delayed(
+    pub(crate) fn poll_delayed(
         &mut self,
         now: Now,
         mut budget: usize,

@@ -44,7 +44,7 @@ pub(crate) struct FastState {
 }
 
 impl FastState {
-    pub fn new(fp: std::sync::Arc<FastPath>) -> FastState {
+    pub(super) fn new(fp: std::sync::Arc<FastPath>) -> FastState {
         FastState {
             fp,
             offloaded: Vec::new(),
@@ -58,7 +58,7 @@ impl FastState {
     /// be done: a few field checks.
     #[allow(clippy::too_many_arguments)]
     #[inline]
-    pub fn consider(
+    pub(super) fn consider(
         &mut self,
         slab: &mut [Option<Entry>],
         counters: &WorkerCounters,
@@ -124,7 +124,7 @@ impl FastState {
     }
 
     /// Take slot `idx`'s entry out of the kernel and fold its last counters in.
-    pub fn withdraw(
+    pub(super) fn withdraw(
         &mut self,
         slab: &mut [Option<Entry>],
         counters: &WorkerCounters,
@@ -152,7 +152,7 @@ impl FastState {
     }
 
     /// Withdraw every entry of `call` (and entries whose sink belongs to it).
-    pub fn withdraw_call(
+    pub(super) fn withdraw_call(
         &mut self,
         slab: &mut [Option<Entry>],
         counters: &WorkerCounters,
@@ -170,7 +170,7 @@ impl FastState {
     }
 
     /// Withdraw every entry of this worker.
-    pub fn withdraw_all(&mut self, slab: &mut [Option<Entry>], counters: &WorkerCounters) {
+    pub(super) fn withdraw_all(&mut self, slab: &mut [Option<Entry>], counters: &WorkerCounters) {
         let now = Now::read();
         for idx in std::mem::take(&mut self.offloaded) {
             self.withdraw(slab, counters, idx, now);
@@ -180,7 +180,7 @@ impl FastState {
     /// Every [`SYNC_INTERVAL_MS`]: fold the kernel's counters into the streams', withdraw
     /// entries whose sink moved meanwhile, and keep the program's heartbeat fresh. Returns
     /// how long until the next sync (`None`: nothing is offloaded).
-    pub fn poll(
+    pub(super) fn poll(
         &mut self,
         slab: &mut [Option<Entry>],
         counters: &WorkerCounters,

@@ -45,7 +45,7 @@ pub(super) fn set_agent(
 
 impl Core {
     /// Send the connectivity checks that are due, through `send(fd, slot, dest, bytes)`.
-    pub fn poll_ice(
+    pub(crate) fn poll_ice(
         &mut self,
         now: Now,
         mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
@@ -82,7 +82,7 @@ impl Core {
 
     /// How long the backend may sleep before a check is due, in µs (`None`: no agent
     /// has anything pending).
-    pub fn ice_timeout_us(&self) -> Option<u64> {
+    pub(crate) fn ice_timeout_us(&self) -> Option<u64> {
         if self.ice_agents.is_empty() {
             return None;
         }

@@ -100,7 +100,7 @@ impl Core {
 
     /// How long the backend may sleep before a player packet is due: `None` = no player
     /// (sleep until IO), else at most that many µs (0: due now).
-    pub fn player_timeout_us(&self) -> Option<u64> {
+    pub(crate) fn player_timeout_us(&self) -> Option<u64> {
         // Wake on a coarse tick, not at every player's own due time: hundreds of players with
         // scattered phases then share one wake-up (and one send batch) per tick instead of
         // waking the thread for each frame. A frame leaves at most one tick late.
@@ -111,7 +111,7 @@ impl Core {
     /// Send every player packet due at `now`, at most `budget` of them (the rest stay due
     /// and go on the next loop iteration), through `send(fd, slot, dest, bytes)`, which
     /// returns whether it was sent or queued. Updates the next due time.
-    pub fn poll_players(
+    pub(crate) fn poll_players(
         &mut self,
         now: Now,
         mut budget: usize,

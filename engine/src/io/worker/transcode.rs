@@ -118,7 +118,7 @@ pub(super) fn set_transcoder(
 impl Core {
     /// How long the backend may sleep before a transcoder's playout tick is due, in µs
     /// (`None`: no clock runs).
-    pub fn playout_timeout_us(&self) -> Option<u64> {
+    pub(crate) fn playout_timeout_us(&self) -> Option<u64> {
         if self.playouts.is_empty() {
             return None;
         }
@@ -139,7 +139,7 @@ impl Core {
 
     /// Run the playout ticks due at `now` and send what they make through
     /// `send(fd, slot, dest, bytes)` (see [`stream::transcode_tick`]).
-    pub fn poll_playouts(
+    pub(crate) fn poll_playouts(
         &mut self,
         now: Now,
         mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
@@ -181,7 +181,7 @@ impl Core {
     /// SR from our output SSRC with the transcoder's packet and octet counts, plus a report
     /// block about the RTP that party sends us (its own transcoder's input). Sent from the
     /// sink's RTCP socket (its RTP socket under rtcp-mux) to the latched RTCP address.
-    pub fn send_rtcp_reports(
+    pub(crate) fn send_rtcp_reports(
         &mut self,
         now: Now,
         mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
