@@ -270,6 +270,9 @@ pub struct OfferAnswer {
     pub dtls: DtlsMode,
     /// `DTLS-fingerprint` hash name as given (`sha-256` is what this build writes).
     pub dtls_fingerprint: Option<String>,
+    /// `DTLS-reverse: passive`: toward the party sending this SDP (an offerer that leaves
+    /// the role to us with `actpass`), take the passive role instead of the active one.
+    pub dtls_reverse_passive: bool,
     pub osrtp: Osrtp,
     /// `block-DTMF` flag (with the `DTMF-security` mode, if given): DTMF from the party
     /// sending this SDP is blocked.

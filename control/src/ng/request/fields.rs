@@ -15,7 +15,6 @@ use crate::bencode::Value;
 
 /// Keys of §4 that this build recognises but does not act on yet.
 pub(super) const UNSUPPORTED_KEYS: &[&[u8]] = &[
-    b"dtls reverse",
     b"recording file",
     b"recording dir",
     b"recording path",
@@ -265,6 +264,11 @@ impl Fields {
                 Some(b"off" | b"no" | b"disable") => self.oa.dtls = DtlsMode::Off,
                 Some(b"passive") => self.oa.dtls = DtlsMode::Passive,
                 Some(b"active") => self.oa.dtls = DtlsMode::Active,
+                _ => self.invalid(raw_key, value),
+            },
+            b"dtls reverse" => match value.as_bytes().map(normalize).as_deref() {
+                Some(b"passive") => self.oa.dtls_reverse_passive = true,
+                Some(b"active") => self.oa.dtls_reverse_passive = false,
                 _ => self.invalid(raw_key, value),
             },
             b"dtls fingerprint" => match value.as_bytes().map(normalize).as_deref() {

@@ -573,6 +573,7 @@ fn srtp_keys_and_flags() {
             .str("call-id", "c")
             .str("from-tag", "f")
             .str("DTLS", "passive")
+            .str("DTLS-reverse", "passive")
             .str("DTLS-fingerprint", "sha-256");
         d.list("SDES", |l| {
             l.str("only-AES_CM_128_HMAC_SHA1_80")
@@ -599,6 +600,7 @@ fn srtp_keys_and_flags() {
         panic!()
     };
     assert_eq!(oa.dtls, DtlsMode::Passive);
+    assert!(oa.dtls_reverse_passive);
     assert_eq!(oa.dtls_fingerprint.as_deref(), Some("sha-256"));
     assert_eq!(oa.sdes.only, vec!["AES_CM_128_HMAC_SHA1_80"]);
     assert_eq!(
@@ -618,9 +620,10 @@ fn srtp_keys_and_flags() {
             l.str("WebRTC");
         });
         d.str("DTLS", "sideways");
+        d.str("DTLS-reverse", "sideways");
     });
     let req = parse(&body).unwrap();
-    assert_eq!(req.invalid, vec!["DTLS=sideways"]);
+    assert_eq!(req.invalid, vec!["DTLS=sideways", "DTLS-reverse=sideways"]);
     let Command::Offer(oa) = req.command else {
         panic!()
     };

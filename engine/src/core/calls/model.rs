@@ -167,6 +167,9 @@ pub(super) struct Media {
     pub index: u32,
     pub kind: String,
     pub protocol: String,
+    /// The profile the party's previous SDP gave, when it gave one: a re-offer whose
+    /// profile did not change keeps the one we chose toward the peer.
+    pub protocol_before: Option<String>,
     /// Local sockets facing this party; `None` while the m= line is rejected (port 0).
     pub ports: Option<PortPair>,
     /// While we write ICE to this party: sockets on the other addresses of the leg's
@@ -224,6 +227,12 @@ pub(super) struct Media {
     pub sdes: SdesState,
     /// DTLS-SRTP facing this party.
     pub dtls: DtlsMediaState,
+    /// The hash of the fingerprint we wrote to this party, kept for every later SDP to it
+    /// (rtpengine's `fp_hash_func` of a `call_media`).
+    pub fp_hash: Option<crate::core::dtls::HashFunction>,
+    /// Which SRTP keying this party does with us (rtpengine's `DTLS` and `SDES` media
+    /// flags): set by its own SDP, and by the first offer that gives it SRTP.
+    pub keying: Keying,
     /// The party's `a=mid`, echoed in an answer to it that lacks one.
     pub mid: Option<String>,
     pub rtp_stats: Arc<StreamStats>,
@@ -311,6 +320,24 @@ impl Playing {
             Some(end) if played >= end => self.duration_ms,
             _ => played % self.duration_ms,
         }
+    }
+}
+
+/// The SRTP keying methods of one party's m= line. The first offer that gives the party an
+/// SRTP profile picks them from `DTLS=off` and `SDES=off`; later offers keep the choice
+/// whatever their flags say, so a re-INVITE without flags does not bring back what the
+/// first one turned off. The party's own SDP updates them: a fingerprint turns DTLS on
+/// and its absence off, `a=crypto` lines turn SDES on. A plain profile clears both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Keying {
+    pub dtls: bool,
+    pub sdes: bool,
+}
+
+impl Keying {
+    /// Neither method chosen yet: the next offer to the party decides.
+    pub fn undecided(self) -> bool {
+        !self.dtls && !self.sdes
     }
 }
 
@@ -509,6 +536,9 @@ impl Media {
             index,
             kind: kind.to_owned(),
             protocol: protocol.to_owned(),
+            protocol_before: None,
+            fp_hash: None,
+            keying: Keying::default(),
             ports: None,
             alt_ports: Vec::new(),
             advertised_rtp: None,

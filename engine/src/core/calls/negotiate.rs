@@ -12,7 +12,7 @@ use tracing::warn;
 
 use std::sync::Arc;
 
-use super::model::{is_avpf, AltPorts, Call, DtlsMediaState, Echo, LegId, Media, Setup};
+use super::model::{is_avpf, AltPorts, Call, DtlsMediaState, Echo, Keying, LegId, Media, Setup};
 use super::{CallError, Calls, Now};
 use crate::core::config::Interface;
 use crate::core::dtls::{DtlsIdentity, DtlsRole, Fingerprint, HashFunction};
@@ -362,7 +362,10 @@ impl Calls {
         for (i, section) in sdp.media.iter().enumerate() {
             let media = &mut leg.medias[i];
             media.kind = section.m.kind.clone();
-            media.protocol = section.m.proto.clone();
+            media.protocol_before = Some(std::mem::replace(
+                &mut media.protocol,
+                section.m.proto.clone(),
+            ));
             media.direction = sdp.media_direction(i);
             media.codec = section
                 .codecs()
@@ -688,27 +691,22 @@ pub(super) fn settle_srtp(
     let Exchange { from, to, role } = ex;
     let rng_err = |e: sdes::SdesError| CallError::Invalid(e.to_string());
     let write_opts = req.sdes.write_options();
-    // `DTLS=off` names the side an offer goes to (rtpengine's `__generate_crypto` runs for
-    // the receiving media only): that side is offered no DTLS. The sender's own DTLS is
-    // still accepted, and answered, whatever the flag says (`__dtls_logic`), so a WebRTC
-    // browser calling an SDES phone with `DTLS=off` still gets its fingerprint and a=setup.
-    let receiver_identity = match role {
-        Role::Offer => identity.filter(|_| req.dtls != DtlsMode::Off),
-        Role::Answer => identity,
-    };
-    let fp_hash = req
-        .dtls_fingerprint
-        .as_deref()
-        .and_then(HashFunction::from_name)
-        .unwrap_or(HashFunction::Sha256);
     let mut protocols = Vec::with_capacity(src.media.len());
     for i in 0..src.media.len() {
         let in_proto = src.media[i].m.proto.clone();
         let out_proto = match role {
+            // Without `transport-protocol`, the profile chosen toward the receiver stays
+            // while the sender keeps its own (rtpengine's `__update_media_protocol`).
             Role::Offer => req
                 .transport_protocol
                 .clone()
                 .filter(|p| convertible(p))
+                .or_else(|| {
+                    let unchanged = call.leg(from).medias[i].protocol_before.as_deref()
+                        == Some(in_proto.as_str());
+                    let theirs = call.leg(to).medias.get(i).map(|m| m.protocol.clone());
+                    theirs.filter(|p| unchanged && convertible(p))
+                })
                 .unwrap_or_else(|| in_proto.clone()),
             Role::Answer => call
                 .leg(to)
@@ -819,6 +817,7 @@ pub(super) fn settle_srtp(
                     (Some(Setup::Active), _) => DtlsRole::Server,
                     (Some(Setup::Passive), _) => DtlsRole::Client,
                     (_, DtlsMode::Passive) => DtlsRole::Server,
+                    _ if req.dtls_reverse_passive => DtlsRole::Server,
                     _ => DtlsRole::Client,
                 };
                 let keep = sender_dtls_state.active.as_ref().is_some_and(|p| {
@@ -852,12 +851,44 @@ pub(super) fn settle_srtp(
             _ => *sender_dtls_state = DtlsMediaState::default(),
         }
 
+        // What the sender's own SDP says about its keying.
+        sender_media.keying.dtls = sender_dtls;
+        if !lines.is_empty() {
+            sender_media.keying.sdes = true;
+        }
+
         let receiver_media = &mut call.leg_mut(to).medias[i];
+        let srtp_out = is_sdes_profile(&out_proto) || is_dtls_profile(&out_proto);
+        if role == Role::Offer {
+            // `DTLS=off` and `SDES=off` name the side an offer goes to (rtpengine's
+            // `__generate_crypto` runs for the receiving media only), and only the first
+            // offer giving it SRTP asks them. The sender's own DTLS is still accepted, and
+            // answered, whatever the flags say (`__dtls_logic`), so a WebRTC browser
+            // calling an SDES phone with `DTLS=off` still gets its fingerprint and a=setup.
+            let keying = &mut receiver_media.keying;
+            if !srtp_out {
+                *keying = Keying::default();
+            } else if keying.undecided() {
+                *keying = Keying {
+                    dtls: req.dtls != DtlsMode::Off,
+                    sdes: !req.sdes_off,
+                };
+            }
+        }
+        let receiver_identity = match role {
+            Role::Offer => identity.filter(|_| receiver_media.keying.dtls),
+            Role::Answer => identity,
+        };
+        let sdes_allowed = if srtp_out {
+            receiver_media.keying.sdes
+        } else {
+            !req.sdes_off
+        };
         let receiver = &mut receiver_media.sdes;
         // An OSRTP offer goes on as one unless `transport-protocol` names another profile.
         let osrtp_on = osrtp_sender && !sender_dtls && req.transport_protocol.is_none();
         let sdes_to_receiver =
-            (is_sdes_profile(&out_proto) || req.osrtp.offer || osrtp_on) && !req.sdes_off;
+            (is_sdes_profile(&out_proto) || req.osrtp.offer || osrtp_on) && sdes_allowed;
         let out_lines: Vec<CryptoAttr> = match role {
             Role::Offer if sdes_to_receiver => {
                 // An SDES offerer's own lines go on with their keys (rtpengine copies them);
@@ -962,8 +993,20 @@ pub(super) fn settle_srtp(
         };
         match (setup, receiver_identity) {
             (Some(setup), Some(id)) => {
+                // The hash written once stays; else `DTLS-fingerprint` of an offer, else
+                // the party's own, else SHA-256 (rtpengine's `insert_dtls`).
+                let hash = receiver_media
+                    .fp_hash
+                    .or_else(|| {
+                        let flag = req.dtls_fingerprint.as_deref();
+                        flag.filter(|_| role == Role::Offer)
+                            .and_then(HashFunction::from_name)
+                    })
+                    .or_else(|| receiver_media.dtls.remote.as_ref().map(|f| f.hash))
+                    .unwrap_or(HashFunction::Sha256);
+                receiver_media.fp_hash = Some(hash);
                 section.set_attributes("setup", &[setup.as_str()]);
-                section.set_attributes("fingerprint", &[id.fingerprint_with(fp_hash).to_value()]);
+                section.set_attributes("fingerprint", &[id.fingerprint_with(hash).to_value()]);
             }
             _ => {
                 section.remove_attributes("setup");
@@ -980,20 +1023,21 @@ pub(super) fn settle_srtp(
 }
 
 /// `a=mid`: `generate-mid` gives every section of an offer one (its index, as rtpengine
-/// numbers them), and an answer echoes the offerer's mid when the answerer wrote none
-/// (RFC 5888 §9.1: a WebRTC offerer rejects an answer without it).
+/// numbers them), and an answer carries the offerer's own mid, whatever the answerer wrote
+/// (RFC 5888 §9.1: the mids of an answer are those of the offer, and a WebRTC offerer
+/// rejects an answer without them): none when the offerer gave none.
 fn settle_mid(call: &Call, ex: Exchange, src: &mut Sdp, req: &OfferAnswer) {
     for (i, section) in src.media.iter_mut().enumerate() {
-        if section.m.port == 0 || section.mid().is_some() {
-            continue;
-        }
-        let mid = match ex.role {
-            Role::Offer if req.flags.generate_mid => Some(i.to_string()),
-            Role::Offer => None,
-            Role::Answer => call.leg(ex.to).medias.get(i).and_then(|m| m.mid.clone()),
-        };
-        if let Some(mid) = mid {
-            section.set_attributes("mid", &[mid]);
+        match ex.role {
+            Role::Offer => {
+                if section.m.port != 0 && section.mid().is_none() && req.flags.generate_mid {
+                    section.set_attributes("mid", &[i.to_string()]);
+                }
+            }
+            Role::Answer => match call.leg(ex.to).medias.get(i).and_then(|m| m.mid.clone()) {
+                Some(mid) => section.set_attributes("mid", &[mid]),
+                None => section.remove_attributes("mid"),
+            },
         }
     }
 }

@@ -21,8 +21,8 @@
 //!   only when it has no c= of its own does it get a copy of the input's session c= (before
 //!   its first b=/k=/a= line), because the session c= now names the engine
 //!   (`synth_session_connection`).
-//! - A rejected section (port 0) keeps only its m= line (port 0), c= and the lines the
-//!   engine does not own: rtpengine prints no engine block for an inactive section.
+//! - A rejected section (port 0) keeps only its m= line (port 0), c=, its a=mid and the lines
+//!   the engine does not own: rtpengine prints no engine block for an inactive section.
 //!
 //! The rewrite takes codecs, ptime and SRTP attributes from the section itself: the call
 //! model edits those first ([`MediaSection::set_codecs`], [`MediaSection::set_ptime`],
@@ -413,10 +413,12 @@ impl Sdp {
             }
         }
 
+        // a=mid is written for a rejected section too (rtpengine's
+        // `print_sdp_media_section`), so a BUNDLE peer can still tell the sections apart.
+        if let Some(mid) = mid {
+            lines.push(Line::attribute(format!("mid:{mid}")));
+        }
         if active {
-            if let Some(mid) = mid {
-                lines.push(Line::attribute(format!("mid:{mid}")));
-            }
             for codec in &codecs {
                 let Some(rtpmap) = codec.rtpmap_value() else {
                     continue;

@@ -311,3 +311,146 @@ fn dtls_off_names_the_offer_receiver_and_the_browser_still_gets_dtls() {
     let s = plan.streams.iter().find(|s| s.port == phone_key).unwrap();
     assert!(s.srtp_in.is_some() && s.srtp_out.is_some() && s.dtls.is_none());
 }
+
+/// `DTLS-reverse: passive` in the offer: toward an offerer that leaves the role to us
+/// (`actpass`) we take the passive role, and say so in the answer.
+#[test]
+fn dtls_reverse_passive_answers_passive_to_actpass() {
+    let media = FakeMedia::scripted(&[30000, 30002]);
+    let mut calls = calls_with(media.clone(), EngineConfig::default());
+    let clock = Clock::new();
+    let fp = browser_fp();
+    let mut req = offer_req("rev", "A", &webrtc_sdp(50000, "actpass", &fp));
+    req.transport_protocol = Some("RTP/AVP".into());
+    req.dtls_reverse_passive = true;
+    calls.offer(&req, clock.now()).unwrap();
+    // The answer request does not repeat the flag: the offer decided.
+    let answer = calls
+        .answer(
+            &answer_req("rev", "A", "B", &plain_sdp("127.0.0.3", 40010)),
+            clock.now(),
+        )
+        .unwrap()
+        .sdp;
+    assert_eq!(m_line(&answer), "m=audio 30000 UDP/TLS/RTP/SAVPF 111");
+    assert_eq!(attrs(&answer, "setup"), ["passive"]);
+    let p = dtls_at(&calls, &media, "rev", 30000).unwrap();
+    assert_eq!((p.role, p.remote), (DtlsRole::Server, fp));
+
+    // An offerer that names its own role keeps it: `active` makes us passive anyway,
+    // `passive` makes us active whatever the flag says.
+    let fp = browser_fp();
+    let mut req = offer_req("rev2", "A", &webrtc_sdp(50000, "passive", &fp));
+    req.transport_protocol = Some("RTP/AVP".into());
+    req.dtls_reverse_passive = true;
+    let media = FakeMedia::scripted(&[30010, 30012]);
+    let mut calls = calls_with(media, EngineConfig::default());
+    calls.offer(&req, clock.now()).unwrap();
+    let answer = calls
+        .answer(
+            &answer_req("rev2", "A", "B", &plain_sdp("127.0.0.3", 40010)),
+            clock.now(),
+        )
+        .unwrap()
+        .sdp;
+    assert_eq!(attrs(&answer, "setup"), ["active"]);
+}
+
+/// A re-offer without flags keeps what the first offer chose toward the answerer: the
+/// SRTP profile (`transport-protocol` is not repeated), no SDES when the first said
+/// `SDES=off`, and the fingerprint hash (`DTLS-fingerprint`), whatever hash the answerer's
+/// own fingerprint used.
+#[test]
+fn reoffer_keeps_profile_keying_and_fingerprint_hash() {
+    use crate::core::dtls::HashFunction;
+    let media = FakeMedia::scripted(&[30000, 30002]);
+    let mut calls = calls_with(media, EngineConfig::default());
+    let clock = Clock::new();
+    let ours = calls.dtls_identity().unwrap().clone();
+    let sha1 = ours.fingerprint_with(HashFunction::Sha1).to_value();
+    let plain = plain_sdp("127.0.0.2", 40000);
+    let mut req = offer_req("keep", "A", &plain);
+    req.transport_protocol = Some("RTP/SAVP".into());
+    req.sdes_off = true;
+    req.dtls_fingerprint = Some("sha-1".into());
+    let offer = calls.offer(&req, clock.now()).unwrap().sdp;
+    assert_eq!(m_line(&offer), "m=audio 30002 RTP/SAVP 111");
+    assert!(attrs(&offer, "crypto").is_empty());
+    assert_eq!(attrs(&offer, "setup"), ["actpass"]);
+    assert_eq!(attrs(&offer, "fingerprint"), [sha1.as_str()]);
+
+    // The answerer picks DTLS with a SHA-256 fingerprint.
+    let fp = browser_fp();
+    let body = format!(
+        "v=0\no=x 1 1 IN IP4 127.0.0.3\ns=-\nc=IN IP4 127.0.0.3\nt=0 0\n\
+         m=audio 40010 RTP/SAVP 111\na=rtpmap:111 opus/48000/2\na=setup:actpass\na=fingerprint:{}\n",
+        fp.to_value()
+    );
+    let answer = calls
+        .answer(&answer_req("keep", "A", "B", &body), clock.now())
+        .unwrap()
+        .sdp;
+    assert_eq!(m_line(&answer), "m=audio 30000 RTP/AVP 111");
+
+    // The same plain offer again, without any flag.
+    let again = calls
+        .offer(&offer_req("keep", "A", &plain), clock.now())
+        .unwrap()
+        .sdp;
+    assert_eq!(m_line(&again), "m=audio 30002 RTP/SAVP 111");
+    assert!(attrs(&again, "crypto").is_empty(), "{again}");
+    assert_eq!(attrs(&again, "setup"), ["actpass"]);
+    assert_eq!(attrs(&again, "fingerprint"), [sha1.as_str()]);
+
+    // A new profile from the offerer is passed on as it is.
+    let avpf = plain.replace("RTP/AVP", "RTP/AVPF");
+    let changed = calls
+        .offer(&offer_req("keep", "A", &avpf), clock.now())
+        .unwrap()
+        .sdp;
+    assert_eq!(m_line(&changed), "m=audio 30002 RTP/AVPF 111");
+    assert!(attrs(&changed, "fingerprint").is_empty());
+}
+
+/// The answer carries the offerer's a=mid, not the answerer's: none when the offerer
+/// wrote none. A rejected section keeps its a=mid.
+#[test]
+fn answer_mid_is_the_offerers_and_rejected_sections_keep_theirs() {
+    let media = FakeMedia::scripted(&[30000, 30002]);
+    let mut calls = calls_with(media, EngineConfig::default());
+    let clock = Clock::new();
+    let offer_body = "v=0\no=x 1 1 IN IP4 127.0.0.2\ns=-\nt=0 0\n\
+         m=audio 40000 RTP/AVP 0\nc=IN IP4 127.0.0.2\na=sendrecv\na=mid:0\n\
+         m=audio 0 RTP/AVP 0\nc=IN IP4 127.0.0.2\na=sendrecv\na=mid:1\n";
+    let offer = calls
+        .offer(&offer_req("mid", "A", offer_body), clock.now())
+        .unwrap()
+        .sdp;
+    let second: Vec<&str> = offer
+        .split("m=")
+        .nth(2)
+        .unwrap()
+        .lines()
+        .map(str::trim_end)
+        .collect();
+    assert_eq!(
+        second,
+        ["audio 0 RTP/AVP 0", "c=IN IP4 127.0.0.1", "a=mid:1"],
+        "{offer}"
+    );
+
+    let media = FakeMedia::scripted(&[30010, 30012]);
+    let mut calls = calls_with(media, EngineConfig::default());
+    calls
+        .offer(
+            &offer_req("mid2", "A", &plain_sdp("127.0.0.2", 40000)),
+            clock.now(),
+        )
+        .unwrap();
+    let answer_body = plain_sdp("127.0.0.3", 40010) + "a=mid:audio\n";
+    let answer = calls
+        .answer(&answer_req("mid2", "A", "B", &answer_body), clock.now())
+        .unwrap()
+        .sdp;
+    assert!(attrs(&answer, "mid").is_empty(), "{answer}");
+}
