@@ -187,7 +187,9 @@ pub(super) struct Media {
     pub rtcp_mux: bool,
     /// We offered rtcp-mux to this party; its answer decides `rtcp_mux`.
     pub rtcp_mux_offered: bool,
-    /// Multiplex towards this party even if the answerer refuses (`rtcp-mux: accept/demux/require`).
+    /// The offer to this party said to multiplex towards its offerer whatever this party
+    /// answers (`rtcp-mux: accept/demux/require`; rtpengine's `RTCP_MUX_OVERRIDE`). Kept
+    /// per receiver, so each branch of a forked offer has its own.
     pub rtcp_mux_accept: bool,
     pub direction: Direction,
     /// First codec of the party's list, `PCMU/8000` style.

@@ -443,11 +443,13 @@ impl Calls {
                 Role::Offer => {
                     let offer_to_peer =
                         !opt.reject && !opt.demux && (sender_mux || opt.offer || opt.require);
+                    // Kept on the receiver's media: each branch of a forked offer has its
+                    // own, and the one that answers decides.
                     let m = &mut call.leg_mut(to).medias[i];
                     m.rtcp_mux_offered = offer_to_peer;
-                    let s = &mut call.leg_mut(from).medias[i];
-                    s.rtcp_mux_accept =
+                    m.rtcp_mux_accept =
                         sender_mux && !opt.reject && (opt.accept || opt.demux || opt.require);
+                    let s = &mut call.leg_mut(from).medias[i];
                     // Until the answer, the offerer multiplexes only if it said so.
                     if !sender_mux {
                         s.rtcp_mux = false;
@@ -456,10 +458,9 @@ impl Calls {
                 Role::Answer => {
                     let answerer = &mut call.leg_mut(from).medias[i];
                     answerer.rtcp_mux = sender_mux && answerer.rtcp_mux_offered;
-                    let answerer_mux = answerer.rtcp_mux;
+                    let keep = answerer.rtcp_mux || answerer.rtcp_mux_accept;
                     let offerer = &mut call.leg_mut(to).medias[i];
-                    offerer.rtcp_mux =
-                        offerer.sdp_rtcp_mux && (answerer_mux || offerer.rtcp_mux_accept);
+                    offerer.rtcp_mux = offerer.sdp_rtcp_mux && keep;
                 }
             }
         }

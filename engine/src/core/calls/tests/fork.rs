@@ -206,3 +206,33 @@ fn offers_without_branch_keep_one_callee_leg() {
     assert_eq!(call.legs.len(), 2);
     assert_eq!(call.legs[1].via_branch.as_deref(), Some("late"));
 }
+
+/// `rtcp-mux` options are per branch: the caller multiplexes; one branch is offered
+/// `demux` (no rtcp-mux toward it, the caller keeps its own), the other `offer`. The
+/// `demux` branch answers without rtcp-mux, and the caller still gets it.
+#[test]
+fn rtcp_mux_demux_of_the_answering_branch_holds() {
+    let media = Arc::new(FakeMedia::default());
+    let mut calls = calls_with(media, EngineConfig::default());
+    let clock = Clock::new();
+    let muxed = format!("{OFFER_B}a=rtcp-mux\n");
+    let mut b1 = branch_offer("mux", "A", "x123", &muxed);
+    b1.rtcp_mux.demux = true;
+    let o1 = calls.offer(&b1, clock.now()).unwrap().sdp;
+    assert!(!o1.contains("a=rtcp-mux"), "{o1}");
+    let mut b2 = branch_offer("mux", "A", "x456", &muxed);
+    b2.rtcp_mux.offer = true;
+    let o2 = calls.offer(&b2, clock.now()).unwrap().sdp;
+    assert!(o2.contains("a=rtcp-mux"), "{o2}");
+    let a = calls
+        .answer(
+            &branch_answer("mux", "A", "B1", "x123", ANSWER_B),
+            clock.now(),
+        )
+        .unwrap()
+        .sdp;
+    assert!(a.contains("a=rtcp-mux"), "{a}");
+    let call = &calls.calls["mux"];
+    assert!(call.legs[0].medias[0].rtcp_mux);
+    assert!(!call.legs[1].medias[0].rtcp_mux);
+}
