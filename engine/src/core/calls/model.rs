@@ -331,14 +331,14 @@ impl Playing {
 /// first one turned off. The party's own SDP updates them: a fingerprint turns DTLS on
 /// and its absence off, `a=crypto` lines turn SDES on. A plain profile clears both.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Keying {
+pub(super) struct Keying {
     pub dtls: bool,
     pub sdes: bool,
 }
 
 impl Keying {
     /// Neither method chosen yet: the next offer to the party decides.
-    pub fn undecided(self) -> bool {
+    pub(super) fn undecided(self) -> bool {
         !self.dtls && !self.sdes
     }
 }
