@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * ngmedia's kernel fast path: forwards the UDP datagrams of established plain RTP streams
- * (and SRTP passed through unchanged) in the kernel, without waking the engine. Attached at
- * TC ingress, which every interface has (veth, loopback, virtual and physical NICs).
+ * (and SRTP passed through unchanged), over IPv4 and IPv6, in the kernel, without waking the
+ * engine. Attached at TC ingress, which every interface has (veth, loopback, virtual and
+ * physical NICs).
  *
  * User space (engine/src/io/fastpath.rs) owns the policy: it installs one entry in `fwd` per
  * direction of a stream that needs no per-packet work in user space, and removes it before
@@ -19,16 +20,18 @@
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
 /* What a packet must carry to be matched: the party's address and the engine's socket. All
- * in network byte order. */
+ * in network byte order; IPv4 addresses as IPv4-mapped IPv6 (::ffff:a.b.c.d), so one map
+ * holds both families and an entry never matches a packet of the other family. */
 struct fp_key {
-	__u32 saddr;
-	__u32 daddr;
+	__u8 saddr[16];
+	__u8 daddr[16];
 	__u16 sport;
 	__u16 dport;
 };
@@ -46,8 +49,8 @@ struct fp_counters {
 
 /* Where a matched packet goes, as if the engine's sink socket had sent it. */
 struct fp_target {
-	__u32 saddr; /* the sink socket's address */
-	__u32 daddr; /* the sink's party */
+	__u8 saddr[16]; /* the sink socket's address, of the key's family (mapped as there) */
+	__u8 daddr[16]; /* the sink's party */
 	__u16 sport;
 	__u16 dport;
 	__u32 ifindex; /* egress interface; 0: the destination is local, up the stack */
@@ -96,16 +99,6 @@ static __always_inline __u16 csum_fold(__u32 sum)
 	return (__u16)~sum;
 }
 
-/* RFC 1624 incremental update: replace `from` by `to` (both 32-bit, network order) in a
- * checksum. */
-static __always_inline __u16 csum_replace4(__u16 check, __u32 from, __u32 to)
-{
-	__u32 sum = (__u16)~check;
-	sum += (__u16)~(from & 0xffff) + (__u16)~(from >> 16);
-	sum += (to & 0xffff) + (to >> 16);
-	return csum_fold(sum);
-}
-
 static __always_inline __u16 ip_checksum(struct iphdr *ip)
 {
 	__u32 sum = 0;
@@ -116,102 +109,80 @@ static __always_inline __u16 ip_checksum(struct iphdr *ip)
 	return csum_fold(sum);
 }
 
-enum fp_action { FP_PASS, FP_LOCAL, FP_REDIRECT };
-
-/* Match, count and rewrite one frame in place (`data`..`data_end`). `xdp`: the checksum is
- * complete (not CHECKSUM_PARTIAL), so the UDP checksum is updated here too; in TC the
- * caller does it with the skb-aware helper. Returns what to do with the frame and, for a
- * redirect, the interface. */
-static __always_inline enum fp_action fp_handle(void *data, void *data_end, int xdp, __u32 *ifindex,
-						struct fp_key *k, struct fp_target **out)
+/* `a` = the IPv4-mapped IPv6 form of `v4` (network order), as keys and targets hold it. */
+static __always_inline void fp_map4(__u8 *a, __u32 v4)
 {
-	struct ethhdr *eth = data;
-	if ((void *)(eth + 1) > data_end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return FP_PASS;
-	struct iphdr *ip = (void *)(eth + 1);
-	if ((void *)(ip + 1) > data_end || ip->ihl != 5 || ip->version != 4 ||
-	    ip->protocol != IPPROTO_UDP || (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
-		return FP_PASS;
-	struct udphdr *udp = (void *)(ip + 1);
-	if ((void *)(udp + 1) > data_end)
-		return FP_PASS;
-	__u8 *payload = (void *)(udp + 1);
-	/* RTP/RTCP version 2 and a full RTP header; STUN, DTLS and the rest go up. */
-	if ((void *)(payload + 12) > data_end || (payload[0] & 0xc0) != 0x80)
-		return FP_PASS;
+	__builtin_memset(a, 0, 10);
+	a[10] = 0xff;
+	a[11] = 0xff;
+	__builtin_memcpy(a + 12, &v4, 4);
+}
 
-	k->saddr = ip->saddr;
-	k->daddr = ip->daddr;
-	k->sport = udp->source;
-	k->dport = udp->dest;
-	struct fp_target *t = bpf_map_lookup_elem(&ngm_fwd, k);
-	if (!t)
-		return FP_PASS;
-	__u32 zero = 0;
-	struct fp_control *ctl = bpf_map_lookup_elem(&ngm_ctl, &zero);
-	if (!ctl)
-		return FP_PASS;
-	__u64 now = bpf_ktime_get_ns();
-	__u8 pt = payload[1];
-	int rtcp = pt >= 192 && pt <= 223;
-	if (now > ctl->alive_until_ns || (rtcp && (t->flags & FP_RTP_ONLY))) {
-		__sync_fetch_and_add(&ctl->passed, 1);
-		return FP_PASS;
-	}
+/* Whether `a` is an IPv4-mapped address (the target of an IPv4 entry). */
+static __always_inline int fp_is_mapped(const __u8 *a)
+{
+	__u64 lo;
+	__u32 mid;
+	__builtin_memcpy(&lo, a, 8);
+	__builtin_memcpy(&mid, a + 8, 4);
+	return lo == 0 && mid == bpf_htonl(0xffff);
+}
 
-	__u16 ulen = bpf_ntohs(udp->len);
+/* Update the entry's counters for one matched packet (`payload`: its RTP/RTCP header). */
+static __always_inline void fp_count(struct fp_target *t, const __u8 *payload, __u16 ulen,
+				     int rtcp, __u64 now)
+{
 	__sync_fetch_and_add(&t->c.packets, 1);
 	__sync_fetch_and_add(&t->c.bytes, ulen >= 8 ? ulen - 8 : 0);
 	t->c.last_ns = now;
-	if (!rtcp) {
-		__u16 seq = ((__u16)payload[2] << 8) | payload[3];
-		__u32 ssrc = ((__u32)payload[8] << 24) | ((__u32)payload[9] << 16) |
-			     ((__u32)payload[10] << 8) | payload[11];
-		__u32 ts = ((__u32)payload[4] << 24) | ((__u32)payload[5] << 16) |
-			   ((__u32)payload[6] << 8) | payload[7];
-		__u32 ext = t->c.ext_seq;
-		if (t->c.seq_packets == 0 || t->c.ssrc != ssrc) {
-			/* First packet of a source: restart from its sequence number. */
-			t->c.ssrc = ssrc;
-			t->c.ext_seq = seq;
-			t->c.last_ts = ts;
-			t->c.seq_packets = 1;
-		} else {
-			/* RFC 3550 A.1: in order (possibly after a gap) when ahead by less than
-			 * MAX_DROPOUT; anything else is late or a jump user space sorts out. */
-			__u16 delta = seq - (__u16)ext;
-			if (delta != 0 && delta < 3000) {
-				t->c.ext_seq = ext + delta;
-				t->c.last_ts = ts;
-			}
-			t->c.seq_packets += 1;
-		}
+	if (rtcp)
+		return;
+	__u16 seq = ((__u16)payload[2] << 8) | payload[3];
+	__u32 ssrc = ((__u32)payload[8] << 24) | ((__u32)payload[9] << 16) | ((__u32)payload[10] << 8) |
+		     payload[11];
+	__u32 ts = ((__u32)payload[4] << 24) | ((__u32)payload[5] << 16) | ((__u32)payload[6] << 8) |
+		   payload[7];
+	__u32 ext = t->c.ext_seq;
+	if (t->c.seq_packets == 0 || t->c.ssrc != ssrc) {
+		/* First packet of a source: restart from its sequence number. */
+		t->c.ssrc = ssrc;
+		t->c.ext_seq = seq;
+		t->c.last_ts = ts;
+		t->c.seq_packets = 1;
+		return;
 	}
-
-	/* Rewrite as the sink socket would have sent it. */
-	__u32 old_saddr = ip->saddr, old_daddr = ip->daddr;
-	__u32 old_ports = ((__u32)udp->dest << 16) | udp->source;
-	__u32 new_ports = ((__u32)t->dport << 16) | t->sport;
-	ip->saddr = t->saddr;
-	ip->daddr = t->daddr;
-	ip->ttl = 64;
-	ip->tos = t->tos;
-	ip->check = 0;
-	ip->check = ip_checksum(ip);
-	udp->source = t->sport;
-	udp->dest = t->dport;
-	if (xdp && udp->check) {
-		__u16 c = udp->check;
-		c = csum_replace4(c, old_saddr, t->saddr);
-		c = csum_replace4(c, old_daddr, t->daddr);
-		c = csum_replace4(c, old_ports, new_ports);
-		udp->check = c ? c : 0xffff;
+	/* RFC 3550 A.1: in order (possibly after a gap) when ahead by less than MAX_DROPOUT;
+	 * anything else is late or a jump user space sorts out. */
+	__u16 delta = seq - (__u16)ext;
+	if (delta != 0 && delta < 3000) {
+		t->c.ext_seq = ext + delta;
+		t->c.last_ts = ts;
 	}
-	*out = t;
-	*ifindex = t->ifindex;
-	return t->ifindex ? FP_REDIRECT : FP_LOCAL;
+	t->c.seq_packets += 1;
 }
 
+/* One address of the pseudo header changed from `old` to `new` (16 bytes each, network
+ * order): fold the difference into the UDP checksum at `off`, a 32-bit word at a time. The
+ * words of an IPv4-mapped address that never change cost nothing. */
+static __always_inline void fp_csum_addr(struct __sk_buff *skb, __u32 off, const __u8 *old,
+					 const __u8 *new)
+{
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		__u32 from, to;
+		__builtin_memcpy(&from, old + 4 * i, 4);
+		__builtin_memcpy(&to, new + 4 * i, 4);
+		if (from != to)
+			bpf_l4_csum_replace(skb, off, from, to,
+					    BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4);
+	}
+}
+
+/* Match, count and rewrite one frame in place: UDP over IPv4 (no options, not fragmented)
+ * or over IPv6 (UDP the first next header: extension headers, fragments among them, go up)
+ * carrying at least an RTP header. The UDP checksum's pseudo header and ports are updated
+ * here with the skb-aware helper, which also handles CHECKSUM_PARTIAL; IPv6 has no header
+ * checksum, IPv4's is recomputed. */
 SEC("classifier")
 int ngm_tc(struct __sk_buff *skb)
 {
@@ -220,25 +191,97 @@ int ngm_tc(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	void *data = (void *)(long)skb->data;
 	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return TC_ACT_OK;
+
+	/* The family is kept as a plain flag: the verifier follows a known scalar down one
+	 * branch, where it would try a NULL packet pointer on both. */
 	struct fp_key k;
-	struct fp_target *t = 0;
-	__u32 ifindex = 0;
-	/* Keep the original tuple for the checksum update below. */
-	struct iphdr *ip0 = data + sizeof(struct ethhdr);
-	if ((void *)(ip0 + 1) > data_end)
+	struct iphdr *ip = 0;
+	struct ipv6hdr *ip6 = 0;
+	struct udphdr *udp;
+	int v6;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		ip = (void *)(eth + 1);
+		if ((void *)(ip + 1) > data_end || ip->ihl != 5 || ip->version != 4 ||
+		    ip->protocol != IPPROTO_UDP || (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)))
+			return TC_ACT_OK;
+		fp_map4(k.saddr, ip->saddr);
+		fp_map4(k.daddr, ip->daddr);
+		udp = (void *)(ip + 1);
+		v6 = 0;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		ip6 = (void *)(eth + 1);
+		if ((void *)(ip6 + 1) > data_end || ip6->version != 6 || ip6->nexthdr != IPPROTO_UDP)
+			return TC_ACT_OK;
+		__builtin_memcpy(k.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(k.daddr, &ip6->daddr, 16);
+		udp = (void *)(ip6 + 1);
+		v6 = 1;
+	} else {
 		return TC_ACT_OK;
-	enum fp_action a = fp_handle(data, data_end, 0, &ifindex, &k, &t);
-	if (a == FP_PASS || !t)
+	}
+	if ((void *)(udp + 1) > data_end)
 		return TC_ACT_OK;
-	/* UDP checksum: addresses are in the pseudo header (updated also for
-	 * CHECKSUM_PARTIAL), ports in the datagram; the helper handles both and keeps a zero
-	 * (no checksum) checksum zero unless mangled. */
-	__u32 off = sizeof(struct ethhdr) + sizeof(struct iphdr) + offsetof(struct udphdr, check);
-	bpf_l4_csum_replace(skb, off, k.saddr, t->saddr, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4);
-	bpf_l4_csum_replace(skb, off, k.daddr, t->daddr, BPF_F_PSEUDO_HDR | BPF_F_MARK_MANGLED_0 | 4);
-	bpf_l4_csum_replace(skb, off, k.sport, t->sport, BPF_F_MARK_MANGLED_0 | 2);
-	bpf_l4_csum_replace(skb, off, k.dport, t->dport, BPF_F_MARK_MANGLED_0 | 2);
-	if (a == FP_LOCAL)
+	__u8 *payload = (void *)(udp + 1);
+	/* RTP/RTCP version 2 and a full RTP header; STUN, DTLS and the rest go up. */
+	if ((void *)(payload + 12) > data_end || (payload[0] & 0xc0) != 0x80)
+		return TC_ACT_OK;
+	k.sport = udp->source;
+	k.dport = udp->dest;
+
+	struct fp_target *t = bpf_map_lookup_elem(&ngm_fwd, &k);
+	if (!t)
+		return TC_ACT_OK;
+	__u32 zero = 0;
+	struct fp_control *ctl = bpf_map_lookup_elem(&ngm_ctl, &zero);
+	if (!ctl)
+		return TC_ACT_OK;
+	__u64 now = bpf_ktime_get_ns();
+	__u8 pt = payload[1];
+	int rtcp = pt >= 192 && pt <= 223;
+	/* A target of the other family cannot be reached by rewriting: user space installs none,
+	 * and this keeps it so. */
+	if (now > ctl->alive_until_ns || (rtcp && (t->flags & FP_RTP_ONLY)) ||
+	    fp_is_mapped(t->daddr) == v6) {
+		__sync_fetch_and_add(&ctl->passed, 1);
+		return TC_ACT_OK;
+	}
+	fp_count(t, payload, bpf_ntohs(udp->len), rtcp, now);
+
+	/* Rewrite as the sink socket would have sent it. */
+	__u32 l3len;
+	if (!v6) {
+		__builtin_memcpy(&ip->saddr, t->saddr + 12, 4);
+		__builtin_memcpy(&ip->daddr, t->daddr + 12, 4);
+		ip->ttl = 64;
+		ip->tos = t->tos;
+		ip->check = 0;
+		ip->check = ip_checksum(ip);
+		l3len = sizeof(struct iphdr);
+	} else {
+		__builtin_memcpy(&ip6->saddr, t->saddr, 16);
+		__builtin_memcpy(&ip6->daddr, t->daddr, 16);
+		ip6->hop_limit = 64;
+		/* The traffic class straddles the first two bytes. */
+		ip6->priority = t->tos >> 4;
+		ip6->flow_lbl[0] = (ip6->flow_lbl[0] & 0x0f) | (__u8)(t->tos << 4);
+		l3len = sizeof(struct ipv6hdr);
+	}
+	udp->source = t->sport;
+	udp->dest = t->dport;
+
+	/* The UDP checksum: addresses are in the pseudo header, ports in the datagram; the
+	 * helper keeps a zero (no checksum, IPv4 only) checksum zero unless mangled. */
+	__u32 ifindex = t->ifindex;
+	__u32 off = sizeof(struct ethhdr) + l3len + offsetof(struct udphdr, check);
+	__u16 new_sport = t->sport, new_dport = t->dport;
+	fp_csum_addr(skb, off, k.saddr, t->saddr);
+	fp_csum_addr(skb, off, k.daddr, t->daddr);
+	bpf_l4_csum_replace(skb, off, k.sport, new_sport, BPF_F_MARK_MANGLED_0 | 2);
+	bpf_l4_csum_replace(skb, off, k.dport, new_dport, BPF_F_MARK_MANGLED_0 | 2);
+	if (!ifindex)
 		return TC_ACT_OK;
 	return bpf_redirect_neigh(ifindex, 0, 0, 0);
 }

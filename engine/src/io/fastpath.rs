@@ -22,7 +22,7 @@
 //! fresh, so even a hung engine stops forwarding within [`HEARTBEAT_TTL`].
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -49,29 +49,52 @@ pub(crate) const SYNC_INTERVAL_MS: u64 = 500;
 /// `fp_target.flags`: RTCP (PT 192-223) goes up to user space, which reads its reports.
 const FP_RTP_ONLY: u8 = 1;
 
-/// The 5-tuple an entry matches, network byte order (`struct fp_key`).
+/// The 5-tuple an entry matches, network byte order (`struct fp_key`); IPv4 addresses in
+/// their IPv4-mapped IPv6 form, so one map holds both families.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FpKey {
-    saddr: u32,
-    daddr: u32,
+    saddr: [u8; 16],
+    daddr: [u8; 16],
     sport: u16,
     dport: u16,
 }
 
 impl FpKey {
-    /// Packets from `src` to the engine's socket at `local` (IPv4 only).
+    /// Packets from `src` to the engine's socket at `local`: `None` when the two are not of
+    /// one family on the wire.
     pub fn new(src: SocketAddr, local: SocketAddr) -> Option<FpKey> {
-        let (SocketAddr::V4(s), SocketAddr::V4(l)) = (src, local) else {
-            return None;
-        };
+        let (saddr, daddr) = same_family(src.ip(), local.ip())?;
         Some(FpKey {
-            saddr: u32::from_ne_bytes(s.ip().octets()),
-            daddr: u32::from_ne_bytes(l.ip().octets()),
-            sport: s.port().to_be(),
-            dport: l.port().to_be(),
+            saddr,
+            daddr,
+            sport: src.port().to_be(),
+            dport: local.port().to_be(),
         })
     }
+}
+
+/// The first 12 bytes of an IPv4-mapped IPv6 address (`::ffff:0:0/96`).
+const MAPPED_PREFIX: [u8; 12] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff];
+
+/// Whether the program's form of an address is IPv4.
+fn is_mapped(a: &[u8; 16]) -> bool {
+    a[..12] == MAPPED_PREFIX
+}
+
+/// The addresses as the program holds them (IPv4 mapped into IPv6), when both are of one
+/// family on the wire: an IPv4-mapped IPv6 address (a dual-stack socket's view of an IPv4
+/// peer) counts as IPv4, since that is what its packets carry.
+fn same_family(a: IpAddr, b: IpAddr) -> Option<([u8; 16], [u8; 16])> {
+    let (a, b) = (a.to_canonical(), b.to_canonical());
+    if a.is_ipv4() != b.is_ipv4() {
+        return None;
+    }
+    let wire = |ip: IpAddr| match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    };
+    Some((wire(a), wire(b)))
 }
 
 /// What the program counted for an entry (`struct fp_counters`).
@@ -97,8 +120,8 @@ pub struct FpCounters {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 struct FpTarget {
-    saddr: u32,
-    daddr: u32,
+    saddr: [u8; 16],
+    daddr: [u8; 16],
     sport: u16,
     dport: u16,
     ifindex: u32,
@@ -232,19 +255,23 @@ impl FastPath {
         self.fwd.fd().as_fd().as_raw_fd()
     }
 
-    /// Install the entry for `route`. False when the map is full or the kernel refused.
+    /// Install the entry for `route`. False when the map is full, the kernel refused, or the
+    /// route changes family (IPv4 in, IPv6 out: user space bridges those).
     pub fn install(&self, route: &Route) -> bool {
-        let (SocketAddr::V4(from), SocketAddr::V4(to)) = (route.from, route.to) else {
+        let Some((saddr, daddr)) = same_family(route.from.ip(), route.to.ip()) else {
             return false;
         };
-        let Some((ifindex, _local)) = egress(*to.ip()) else {
+        if is_mapped(&saddr) != is_mapped(&route.key.saddr) {
+            return false;
+        }
+        let Some((ifindex, _local)) = egress(route.to.ip().to_canonical()) else {
             return false;
         };
         let target = FpTarget {
-            saddr: u32::from_ne_bytes(from.ip().octets()),
-            daddr: u32::from_ne_bytes(to.ip().octets()),
-            sport: from.port().to_be(),
-            dport: to.port().to_be(),
+            saddr,
+            daddr,
+            sport: route.from.port().to_be(),
+            dport: route.to.port().to_be(),
             ifindex,
             tos: route.tos,
             flags: FP_RTP_ONLY,
@@ -408,7 +435,7 @@ fn interface_names() -> Vec<String> {
 /// Where the kernel routes packets for `dst`: `(egress ifindex, false)`, or `(0, true)` when
 /// `dst` is one of this host's addresses (the rewritten packet goes up the stack). One
 /// RTM_GETROUTE over netlink, on installing an entry only.
-pub(crate) fn egress(dst: Ipv4Addr) -> Option<(u32, bool)> {
+pub(crate) fn egress(dst: IpAddr) -> Option<(u32, bool)> {
     const RTM_GETROUTE: u16 = 26;
     const RTM_NEWROUTE: u16 = 24;
     const RTA_DST: u16 = 1;
@@ -443,18 +470,23 @@ pub(crate) fn egress(dst: Ipv4Addr) -> Option<(u32, bool)> {
             std::mem::size_of::<libc::timeval>() as u32,
         )
     };
-    let len = NLMSG_HDR + RTMSG + 8;
-    let mut req = [0u8; NLMSG_HDR + RTMSG + 8];
+    let (family, octets): (libc::c_int, &[u8]) = match &dst {
+        IpAddr::V4(v4) => (libc::AF_INET, &v4.octets()[..]),
+        IpAddr::V6(v6) => (libc::AF_INET6, &v6.octets()[..]),
+    };
+    let len = NLMSG_HDR + RTMSG + 4 + octets.len();
+    let mut req = [0u8; NLMSG_HDR + RTMSG + 4 + 16];
     req[0..4].copy_from_slice(&(len as u32).to_ne_bytes());
     req[4..6].copy_from_slice(&RTM_GETROUTE.to_ne_bytes());
     req[6..8].copy_from_slice(&(libc::NLM_F_REQUEST as u16).to_ne_bytes());
     req[8..12].copy_from_slice(&1u32.to_ne_bytes());
-    req[NLMSG_HDR] = libc::AF_INET as u8;
-    req[NLMSG_HDR + 1] = 32; // rtm_dst_len
+    req[NLMSG_HDR] = family as u8;
+    req[NLMSG_HDR + 1] = (octets.len() * 8) as u8; // rtm_dst_len
     let a = NLMSG_HDR + RTMSG;
-    req[a..a + 2].copy_from_slice(&8u16.to_ne_bytes());
+    req[a..a + 2].copy_from_slice(&((4 + octets.len()) as u16).to_ne_bytes());
     req[a + 2..a + 4].copy_from_slice(&RTA_DST.to_ne_bytes());
-    req[a + 4..a + 8].copy_from_slice(&dst.octets());
+    req[a + 4..a + 4 + octets.len()].copy_from_slice(octets);
+    let req = &req[..len];
     // SAFETY: send/recv on our socket with buffers we own.
     let sent = unsafe {
         libc::send(
@@ -508,18 +540,20 @@ pub(crate) fn egress(dst: Ipv4Addr) -> Option<(u32, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     #[test]
     fn layouts_match_the_program() {
-        assert_eq!(std::mem::size_of::<FpKey>(), 12);
+        assert_eq!(std::mem::size_of::<FpKey>(), 36);
         assert_eq!(std::mem::size_of::<FpCounters>(), 40);
-        assert_eq!(std::mem::size_of::<FpTarget>(), 64);
+        assert_eq!(std::mem::size_of::<FpTarget>(), 88);
         assert_eq!(std::mem::size_of::<FpControl>(), 16);
     }
 
     #[test]
     fn loopback_routes_locally() {
-        assert_eq!(egress(Ipv4Addr::LOCALHOST), Some((0, true)));
+        assert_eq!(egress(Ipv4Addr::LOCALHOST.into()), Some((0, true)));
+        assert_eq!(egress(Ipv6Addr::LOCALHOST.into()), Some((0, true)));
     }
 
     #[test]
@@ -529,8 +563,26 @@ mod tests {
             "10.0.0.2:30000".parse().unwrap(),
         )
         .unwrap();
-        assert_eq!(k.saddr.to_ne_bytes(), [10, 0, 0, 1]);
+        assert_eq!(k.saddr[..12], MAPPED_PREFIX);
+        assert_eq!(k.saddr[12..], [10, 0, 0, 1]);
+        assert_eq!(k.daddr[12..], [10, 0, 0, 2]);
         assert_eq!(k.sport.to_ne_bytes(), 4000u16.to_be_bytes());
+        let v6 = FpKey::new(
+            "[2001:db8::1]:4000".parse().unwrap(),
+            "[2001:db8::2]:30000".parse().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            v6.saddr,
+            "2001:db8::1".parse::<Ipv6Addr>().unwrap().octets()
+        );
+        assert_eq!(v6.dport.to_ne_bytes(), 30000u16.to_be_bytes());
+        // A dual-stack socket's view of an IPv4 peer is IPv4 on the wire.
+        let dual = FpKey::new(
+            "[::ffff:10.0.0.1]:4000".parse().unwrap(),
+            "10.0.0.2:30000".parse().unwrap(),
+        );
+        assert_eq!(dual, Some(k));
         assert!(FpKey::new("[::1]:1".parse().unwrap(), "10.0.0.2:3".parse().unwrap()).is_none());
     }
 }

@@ -19,7 +19,7 @@
 //! (block/silence) → copies to subscribers → transcoder, or sink lookup → player on the
 //! sink (replaced) → sink's out line, RTCP feedback filter, SRTP protect → forward.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::DerefMut;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -928,7 +928,8 @@ pub(crate) fn drop_many(
 /// here — RTP on a confirmed latch from that very source, no SRTP/DTLS to remove or add (SRTP
 /// passed through unchanged is fine), no transcoder, DTMF injection or blocking, no taps
 /// (recording, LI), no subscriber copies, no player toward the sink, no ICE agent still
-/// checking, the sink's line not rewriting, IPv4, both streams carrying RTP (an opaque
+/// checking, the sink's line not rewriting, one IP family in and out (the program rewrites
+/// addresses, it cannot change a packet's family), both streams carrying RTP (an opaque
 /// stream's datagram can look like RTP by chance, see [`StreamMode::Opaque`]). Everything else the program leaves to
 /// user space on its own: RTCP, STUN, DTLS and other sources.
 pub(crate) fn offloadable<S: Slot>(
@@ -964,9 +965,15 @@ pub(crate) fn offloadable<S: Slot>(
         && sink.srtp_out.is_none()
         && sink.dtls.is_none()
         && sink.line.is_plain()
-        && src.is_ipv4()
-        && to.is_ipv4()
-        && sink.local.is_ipv4()
+        && same_family(src.ip(), to.ip())
+        && same_family(src.ip(), e.local.ip())
+        && same_family(to.ip(), sink.local.ip())
         && !sink.local.ip().is_unspecified()
         && !e.local.ip().is_unspecified()
+}
+
+/// Whether packets between `a` and `b` are of one IP family on the wire (an IPv4-mapped IPv6
+/// address, a dual-stack socket's view of an IPv4 peer, is IPv4).
+fn same_family(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical().is_ipv4() == b.to_canonical().is_ipv4()
 }
