@@ -311,6 +311,8 @@ struct Layer {
     max_load: Option<f64>,
     max_cpu: Option<f64>,
     max_bandwidth: Option<u64>,
+    /// 0: no limit.
+    max_transcoding_load: Option<f64>,
     /// Remarks about values mapped to ngmedia's nearest behaviour, logged at start-up.
     notes: Vec<String>,
 }

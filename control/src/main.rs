@@ -515,7 +515,7 @@ async fn serve(
             }
         });
     }
-    if limits.samples_system() || limits.samples_bandwidth() {
+    if limits.samples_system() || limits.samples_bandwidth() || limits.samples_workers() {
         tokio::spawn(sample_load(limits, workers));
     }
     // The LI listener stops with the others; its failures are not logged (LI is invisible in
@@ -592,17 +592,20 @@ async fn serve(
     Ok(signal)
 }
 
-/// Feed the load-limit gauge: load average and CPU usage every 0.5 s, received bandwidth
-/// every second (rtpengine's `load_thread` and per-second rates). Runs for the daemon's life.
+/// Feed the load-limit gauge: load average, CPU usage and the media workers' busy time every
+/// 0.5 s, received bandwidth every second (rtpengine's `load_thread` and per-second rates).
+/// Runs for the daemon's life.
 async fn sample_load(limits: Arc<LoadLimits>, workers: Arc<MediaWorkers>) {
     use ngmedia_control::ng::load::{
-        parse_loadavg, BandwidthSampler, CpuSampler, BANDWIDTH_SAMPLE_PERIOD, LOAD_SAMPLE_PERIOD,
+        parse_loadavg, BandwidthSampler, CpuSampler, WorkerLoadSampler, BANDWIDTH_SAMPLE_PERIOD,
+        LOAD_SAMPLE_PERIOD,
     };
     use ngmedia_engine::core::plan::MediaPlane;
     use std::sync::atomic::Ordering::Relaxed;
 
     let mut cpu = CpuSampler::default();
     let mut bandwidth = BandwidthSampler::default();
+    let mut worker_load = WorkerLoadSampler::default();
     let mut warned = false;
     let mut ticker = tokio::time::interval(LOAD_SAMPLE_PERIOD);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -632,6 +635,13 @@ async fn sample_load(limits: Arc<LoadLimits>, workers: Arc<MediaWorkers>) {
             let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
             if let Some(usage) = cpu.sample(&text) {
                 limits.gauge.cpu_x100.store(usage, Relaxed);
+            }
+        }
+        if limits.samples_workers() {
+            let loads = workers.loads();
+            let busy = loads.iter().map(|&(busy_ns, _)| busy_ns);
+            if let Some(share) = worker_load.sample(Instant::now(), busy) {
+                limits.gauge.worker_busy_x100.store(share, Relaxed);
             }
         }
         if limits.samples_bandwidth() && tick.is_multiple_of(bandwidth_every) {

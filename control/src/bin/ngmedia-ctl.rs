@@ -610,6 +610,11 @@ fn limits_table(v: &Value) -> String {
             limit(&v["max_bandwidth"]),
             s(&v["bandwidth_bytes_per_s"]),
         ),
+        (
+            "max transcoding (%)",
+            limit(&v["max_transcoding_load"]),
+            s(&v["transcoding_load_percent"]),
+        ),
     ];
     let mut out = format!("{:<20} {:>10} {:>10}\n", "limit", "value", "now");
     for (name, value, now) in rows {

@@ -928,6 +928,19 @@ pub(super) static OPTIONS: &[Opt] = &[
             Ok(())
         },
     ),
+    opt(
+        "max-transcoding-load",
+        None,
+        One("PERCENT"),
+        "Refuse offers of new calls that ask for transcoding (codec transcode, mask, accept, \
+         consume, always transcode) while the busiest media worker is busy at least this \
+         share of the time (percent, sampled every 0.5 s): its transcoders could not keep \
+         up. Plain calls, re-offers and answers go on. 0: no limit.",
+        |l, v| {
+            l.max_transcoding_load = Some(parse_max_float(v)?);
+            Ok(())
+        },
+    ),
     // --- rtpengine options ngmedia accepts and does not act on ---
     opt(
         "fast-path",

@@ -258,6 +258,7 @@ fn resolve_load_limits(cli: &Layer, file: &Layer) -> LoadLimitConfig {
         max_load: positive(cli.max_load.or(file.max_load)),
         max_cpu: positive(cli.max_cpu.or(file.max_cpu)),
         max_bandwidth: cli.max_bandwidth.or(file.max_bandwidth).filter(|&b| b > 0),
+        max_transcoding_load: positive(cli.max_transcoding_load.or(file.max_transcoding_load)),
     }
 }
 

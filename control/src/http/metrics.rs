@@ -494,7 +494,7 @@ pub(super) fn render(
         "ngmedia_ng_offers_refused_total",
         "counter",
         "Offers of new calls refused by a load limit (--max-sessions, --max-load, --max-cpu, \
-         --max-bandwidth), by the limit reached.",
+         --max-bandwidth, --max-transcoding-load), by the limit reached.",
     );
     for limit in LoadLimit::ALL {
         o.sample(

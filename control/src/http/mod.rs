@@ -550,11 +550,19 @@ fn load_limits_view(limits: &crate::ng::load::LoadLimits, sessions: usize) -> se
         "max_load": config.max_load,
         "max_cpu": config.max_cpu,
         "max_bandwidth": config.max_bandwidth,
+        "max_transcoding_load": config.max_transcoding_load,
         "sessions": sessions,
         "load": limits.samples_load().then(|| g.load_x100.load(Relaxed) as f64 / 100.0),
         "cpu_percent": limits.samples_cpu().then(|| g.cpu_x100.load(Relaxed) as f64 / 100.0),
         "bandwidth_bytes_per_s": limits.samples_bandwidth().then(|| g.bandwidth.load(Relaxed)),
+        "transcoding_load_percent": limits
+            .samples_workers()
+            .then(|| g.worker_busy_x100.load(Relaxed) as f64 / 100.0),
         "refusing": limits.check(sessions).map(|l| l.label()),
+        "refusing_transcoding": limits
+            .check(sessions)
+            .or_else(|| limits.check_transcoding())
+            .map(|l| l.label()),
     })
 }
 

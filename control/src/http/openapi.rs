@@ -175,11 +175,14 @@ fn schemas() -> Value {
             "description": "Limits are null when off; figures are null when not sampled (their limit is off).",
             "properties": {
                 "max_sessions": opt_u64, "max_load": opt_num, "max_cpu": opt_num,
-                "max_bandwidth": opt_u64,
+                "max_bandwidth": opt_u64, "max_transcoding_load": opt_num,
                 "sessions": u64_,
                 "load": opt_num, "cpu_percent": opt_num, "bandwidth_bytes_per_s": opt_u64,
+                "transcoding_load_percent": opt_num,
                 "refusing": {"type": ["string", "null"], "enum": ["sessions", "load", "cpu", "bandwidth", null],
-                    "description": "The limit refusing new calls now"}
+                    "description": "The limit refusing new calls now"},
+                "refusing_transcoding": {"type": ["string", "null"], "enum": ["sessions", "load", "cpu", "bandwidth", "transcoding", null],
+                    "description": "The limit refusing new calls that ask for transcoding now"}
             }
         }),
     );

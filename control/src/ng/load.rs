@@ -9,9 +9,16 @@
 //! `result: "error"` / `error-reason: "Parallel session limit reached"`, which the module also
 //! recognises.
 //!
+//! One limit is ngmedia's own: `--max-transcoding-load`. Transcoding runs on the media
+//! workers, inline with relaying; a worker that is busy all the time cannot keep up, and its
+//! transcoders would fill the gaps with concealment. So while the busiest worker is busy at
+//! least that share of the time, an offer of a new call that asks for transcoding is refused
+//! the same way (`Transcoding load limit exceeded`); plain calls, re-offers and answers go
+//! on, and the transcoded calls in progress are untouched.
+//!
 //! Checking is sans IO ([`LoadLimits::check`] over a [`LoadGauge`]); the gauge is fed by
-//! [`CpuSampler`] and [`BandwidthSampler`] from a timer task in the daemon, so an offer reads
-//! three atomics and never touches `/proc`.
+//! [`CpuSampler`], [`BandwidthSampler`] and [`WorkerLoadSampler`] from a timer task in the
+//! daemon, so an offer reads a few atomics and never touches `/proc`.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -29,14 +36,17 @@ pub enum LoadLimit {
     Cpu = 1,
     Load = 2,
     Bandwidth = 3,
+    /// ngmedia's own: the media workers are too busy for another transcoded call.
+    Transcoding = 4,
 }
 
 impl LoadLimit {
-    pub const ALL: [LoadLimit; 4] = [
+    pub const ALL: [LoadLimit; 5] = [
         LoadLimit::Sessions,
         LoadLimit::Cpu,
         LoadLimit::Load,
         LoadLimit::Bandwidth,
+        LoadLimit::Transcoding,
     ];
 
     /// The `message` of a `load limit` reply, worded as rtpengine words it.
@@ -46,6 +56,7 @@ impl LoadLimit {
             LoadLimit::Cpu => "CPU usage limit exceeded",
             LoadLimit::Load => "Load limit exceeded",
             LoadLimit::Bandwidth => "Bandwidth limit exceeded",
+            LoadLimit::Transcoding => "Transcoding load limit exceeded",
         }
     }
 
@@ -56,6 +67,7 @@ impl LoadLimit {
             LoadLimit::Cpu => "cpu",
             LoadLimit::Load => "load",
             LoadLimit::Bandwidth => "bandwidth",
+            LoadLimit::Transcoding => "transcoding",
         }
     }
 }
@@ -73,6 +85,9 @@ pub struct LoadLimitConfig {
     pub max_cpu: Option<f64>,
     /// Media received, in bytes per second.
     pub max_bandwidth: Option<u64>,
+    /// Busy time of the busiest media worker, in percent of the time: at or above it, new
+    /// calls that ask for transcoding are refused.
+    pub max_transcoding_load: Option<f64>,
 }
 
 /// The limits in force and the latest samples, shared between the ng server (reads) and
@@ -87,6 +102,8 @@ pub struct LoadLimits {
     max_cpu_x100: u64,
     /// 0: no limit.
     max_bandwidth: u64,
+    /// Hundredths of a percent; 0: no limit.
+    max_transcoding_x100: u64,
     pub gauge: LoadGauge,
 }
 
@@ -99,6 +116,9 @@ pub struct LoadGauge {
     pub cpu_x100: AtomicU64,
     /// Bytes of media received per second.
     pub bandwidth: AtomicU64,
+    /// Busy time of the busiest media worker over the last sampling period, in hundredths
+    /// of a percent (0–10000).
+    pub worker_busy_x100: AtomicU64,
 }
 
 impl Default for LoadLimits {
@@ -122,6 +142,7 @@ impl LoadLimits {
             max_load_x100: hundredths(config.max_load),
             max_cpu_x100: hundredths(config.max_cpu),
             max_bandwidth: config.max_bandwidth.unwrap_or(0),
+            max_transcoding_x100: hundredths(config.max_transcoding_load),
             gauge: LoadGauge::default(),
         }
     }
@@ -134,6 +155,7 @@ impl LoadLimits {
             max_load: from_hundredths(self.max_load_x100),
             max_cpu: from_hundredths(self.max_cpu_x100),
             max_bandwidth: (self.max_bandwidth > 0).then_some(self.max_bandwidth),
+            max_transcoding_load: from_hundredths(self.max_transcoding_x100),
         }
     }
 
@@ -168,6 +190,20 @@ impl LoadLimits {
             return Some(LoadLimit::Bandwidth);
         }
         None
+    }
+
+    /// Whether a new call that asks for transcoding may be created (after [`Self::check`]
+    /// let it through): [`LoadLimit::Transcoding`] while the busiest media worker is busy at
+    /// least `--max-transcoding-load` of the time.
+    pub fn check_transcoding(&self) -> Option<LoadLimit> {
+        (self.max_transcoding_x100 > 0
+            && self.gauge.worker_busy_x100.load(Relaxed) >= self.max_transcoding_x100)
+            .then_some(LoadLimit::Transcoding)
+    }
+
+    /// Whether the media workers' busy time must be sampled.
+    pub fn samples_workers(&self) -> bool {
+        self.max_transcoding_x100 > 0
     }
 
     /// Whether the load average or CPU usage must be sampled.
@@ -245,6 +281,36 @@ impl BandwidthSampler {
     }
 }
 
+/// Busy share of the busiest media worker, from the workers' running busy-time totals
+/// (`MediaWorkers::loads`: nanoseconds from each wake-up to the next wait).
+#[derive(Debug, Default)]
+pub struct WorkerLoadSampler {
+    at: Option<Instant>,
+    busy_ns: Vec<u64>,
+}
+
+impl WorkerLoadSampler {
+    /// Feed each worker's busy nanoseconds so far, read at `at`; the largest share of the
+    /// time since the previous reading that one worker spent busy, in hundredths of a
+    /// percent (`None` on the first reading, when no time passed or the workers changed).
+    pub fn sample(
+        &mut self,
+        at: Instant,
+        busy_ns: impl ExactSizeIterator<Item = u64>,
+    ) -> Option<u64> {
+        let then = self.at.replace(at);
+        let same_workers = self.busy_ns.len() == busy_ns.len();
+        let mut busiest = 0;
+        self.busy_ns.resize(busy_ns.len(), 0);
+        for (before, now) in self.busy_ns.iter_mut().zip(busy_ns) {
+            busiest = busiest.max(now.saturating_sub(*before));
+            *before = now;
+        }
+        let wall = u64::try_from(at.saturating_duration_since(then?).as_nanos()).ok()?;
+        (same_workers && wall > 0).then(|| (busiest.saturating_mul(10_000) / wall).min(10_000))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +350,7 @@ mod tests {
             max_load: Some(1.5),
             max_cpu: Some(80.0),
             max_bandwidth: Some(1_000),
+            max_transcoding_load: None,
         });
         assert!(l.samples_system() && l.samples_bandwidth());
         assert_eq!(l.check(0), None);
@@ -339,5 +406,50 @@ mod tests {
             Some(10_000)
         );
         assert_eq!(bw.sample(t0 + Duration::from_millis(500), 9_000), None);
+    }
+
+    #[test]
+    fn transcoding_limit_reads_the_busiest_worker_and_only_refuses_transcoding() {
+        let l = limits(LoadLimitConfig {
+            max_transcoding_load: Some(80.0),
+            ..Default::default()
+        });
+        assert!(l.samples_workers() && !l.samples_system());
+        l.gauge.worker_busy_x100.store(7_999, Relaxed);
+        assert_eq!(l.check_transcoding(), None);
+        l.gauge.worker_busy_x100.store(8_000, Relaxed);
+        assert_eq!(l.check_transcoding(), Some(LoadLimit::Transcoding));
+        assert_eq!(l.check(1_000), None, "plain calls are not refused");
+        assert_eq!(l.config().max_transcoding_load, Some(80.0));
+        let off = LoadLimits::default();
+        off.gauge.worker_busy_x100.store(10_000, Relaxed);
+        assert_eq!(off.check_transcoding(), None);
+        assert!(!off.samples_workers());
+    }
+
+    #[test]
+    fn worker_load_is_the_busiest_workers_share_of_the_period() {
+        let mut s = WorkerLoadSampler::default();
+        let t0 = Instant::now();
+        assert_eq!(s.sample(t0, [0u64, 0].into_iter()), None, "first reading");
+        let t1 = t0 + Duration::from_millis(500);
+        // 100 ms and 400 ms busy in 500 ms: the busier worker, 80 %.
+        let busy = [100_000_000u64, 400_000_000];
+        assert_eq!(s.sample(t1, busy.into_iter()), Some(8_000));
+        assert_eq!(s.sample(t1, busy.into_iter()), None, "no time passed");
+        let t2 = t1 + Duration::from_millis(500);
+        assert_eq!(s.sample(t2, busy.into_iter()), Some(0), "idle");
+        let t3 = t2 + Duration::from_millis(500);
+        assert_eq!(
+            s.sample(t3, [0u64, 0, 0].into_iter()),
+            None,
+            "workers changed"
+        );
+        let t4 = t3 + Duration::from_millis(100);
+        assert_eq!(
+            s.sample(t4, [u64::MAX, 0, 0].into_iter()),
+            Some(10_000),
+            "capped"
+        );
     }
 }

@@ -703,6 +703,12 @@ impl<E: CallControl> NgServer<E> {
                 let refused = self
                     .limits
                     .check(calls.sessions())
+                    .or_else(|| {
+                        oa.codec
+                            .asks_for_transcoding()
+                            .then(|| self.limits.check_transcoding())
+                            .flatten()
+                    })
                     .filter(|_| !calls.has_call(&oa.call_id));
                 if let Some(limit) = refused {
                     drop(calls);

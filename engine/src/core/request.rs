@@ -202,6 +202,16 @@ impl CodecOptions {
     pub fn is_empty(&self) -> bool {
         *self == CodecOptions::default()
     }
+
+    /// Whether the offer asks for a transcoder (codecs added, masked or accepted for
+    /// transcoding, or `always transcode`): what `--max-transcoding-load` refuses.
+    pub fn asks_for_transcoding(&self) -> bool {
+        self.always_transcode
+            || !self.transcode.is_empty()
+            || !self.mask.is_empty()
+            || !self.accept.is_empty()
+            || !self.consume.is_empty()
+    }
 }
 
 /// `offer` / `answer` (rtpengine's `sdp_ng_flags` for those commands).
