@@ -607,12 +607,13 @@ pub(super) fn answer(
     };
     // Repacketising one codec, what A sends is what B gets unless `ptime` changes it: B's
     // a=ptime alone does not (rtpengine keeps the offer's packetisation). Transcoding
-    // encodes for B, at the ptime B asked for.
+    // encodes for B, at the ptime B asked for, else the offer's (rtpengine gives both
+    // sides the ptime of the offer's SDP until an answer carries its own).
     let b_ptime_of = |c: &CodecInfo, same_codec: bool| -> u32 {
         let wanted = if same_codec {
             state.ptime.or(state.offerer_ptime).or(answer_ptime)
         } else {
-            state.ptime.or(answer_ptime)
+            state.ptime.or(answer_ptime).or(state.offerer_ptime)
         };
         let p = wanted.unwrap_or(c.def.default_ptime);
         if c.supports_ptime(p) {

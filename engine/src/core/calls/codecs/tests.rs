@@ -714,6 +714,26 @@ fn forced_ptime_repacketises_a_shared_codec() {
 }
 
 #[test]
+fn transcoding_toward_an_answer_without_ptime_keeps_the_offers() {
+    // rtpengine's `G.711 DTX ptime=30`: the offer says 30 ms, the answer nothing, so the
+    // encoder toward B packs 30 ms; an answer's own a=ptime wins.
+    let (_, state) = offer(
+        &[sdp_codec(0, "PCMU", 8000, None, None)],
+        Some(30),
+        &transcode(&["PCMA"]),
+        None,
+        None,
+    );
+    let state = state.unwrap();
+    let b = vec![sdp_codec(8, "PCMA", 8000, None, None)];
+    let out = answer(&state, &b, None, &CodecOptions::default(), None);
+    assert_eq!(out.from_offerer.unwrap().output.ptime_ms, 30);
+    assert_eq!(out.from_answerer.unwrap().output.ptime_ms, 30);
+    let out = answer(&state, &b, Some(20), &CodecOptions::default(), None);
+    assert_eq!(out.from_offerer.unwrap().output.ptime_ms, 20);
+}
+
+#[test]
 fn single_codec_and_set_bitrate() {
     let opts = CodecOptions {
         transcode: vec!["opus".into()],
