@@ -388,8 +388,10 @@ impl DtmfInjector {
         // Opus at 48 kHz; scaled otherwise).
         let scale = |v: u32| (u64::from(v) * u64::from(rate) / u64::from(clock)) as u32;
         let (start, dur, pause) = (scale(into), scale(a.duration), scale(a.pause));
+        // Interleaved: every channel carries the tone (Opus with `stereo=1`).
+        let channels = usize::from(enc.channels().max(1));
         for (i, s) in self.pcm[..frame].iter_mut().enumerate() {
-            let pos = start + i as u32;
+            let pos = start + (i / channels) as u32;
             *s = if pos < dur {
                 tone_sample(d.event, d.volume, rate, pos)
             } else {

@@ -43,6 +43,7 @@ use super::dtmf_inject::tone_sample;
 use super::media_control::{silence_payload, BlockDtmf, PayloadKind};
 use super::rtp::RtpHeader;
 
+mod coded;
 mod delayed;
 pub use delayed::Released;
 
@@ -54,6 +55,9 @@ const DEFAULT_TONE_HZ: u32 = 400;
 pub const DEFAULT_TONE_VOLUME: u8 = 10;
 /// Largest audio packet rewritten (samples): 150 ms at 8 kHz, beyond any usual ptime.
 const MAX_SAMPLES: usize = 1200;
+/// Largest timestamp step learned between two packets: 60 ms of Opus' 48 kHz clock, the
+/// longest Opus packet of one frame.
+const MAX_STEP: u32 = 2880;
 
 /// The trigger settings of a party (`block DTMF` with `trigger`; rtpengine's
 /// `dtmf_trigger*` and `block_dtmf_trigger*` of `call_monologue`).
@@ -100,6 +104,9 @@ pub struct SecurityConfig {
     pub delay_ms: u32,
     /// `DTMF-delay` (ms): digits are silenced where received and played this much later.
     pub dtmf_delay_ms: u32,
+    /// The coded kinds (G.729, Opus) among the party's codecs: the guard encodes their
+    /// replacement audio (see `coded`).
+    pub coded: Vec<PayloadKind>,
 }
 
 impl SecurityConfig {
@@ -121,6 +128,17 @@ impl SecurityConfig {
     /// (rtpengine's manipulation of delayed frames), rather than in place on arrival.
     pub fn delayed(&self) -> bool {
         self.delay_ms > 0 || self.dtmf_delay_ms > 0
+    }
+
+    /// Whether audio may be replaced by something other than silence in some mode these
+    /// settings can reach (then coded payloads need encoders).
+    fn may_render(&self) -> bool {
+        let renders = |m: BlockDtmf| is_replace(m) && m != BlockDtmf::Silence;
+        renders(self.mode)
+            || self
+                .trigger
+                .as_ref()
+                .is_some_and(|t| t.mode.is_some_and(renders) || t.end_mode.is_some_and(renders))
     }
 }
 
@@ -241,6 +259,8 @@ pub struct DtmfGuard {
     /// The in-band digit being replaced: its replacement digit and tone frequency.
     inband: Option<(u8, u32)>,
     pcm: Box<[i16]>,
+    /// Encoders of the party's G.729 and Opus payloads.
+    coded: coded::CodedAudio,
     /// Digits logged for the delayed handling.
     delayed: delayed::DelayState,
 }
@@ -254,7 +274,13 @@ impl DtmfGuard {
             Some(t) if !t.trigger.is_empty() => Phase::Armed(Matcher::new(codes(&t.trigger))),
             _ => Phase::Idle,
         };
+        let coded = if config.may_render() {
+            coded::CodedAudio::new(&config.coded)
+        } else {
+            coded::CodedAudio::none()
+        };
         DtmfGuard {
+            coded,
             mode: config.mode,
             mode_changed: false,
             phase,
@@ -377,7 +403,7 @@ impl DtmfGuard {
     fn learn_line(&mut self, pt: u8, ts: u32, seq: u16) {
         if let Some((lpt, lts, lseq)) = self.last_audio {
             let dts = ts.wrapping_sub(lts);
-            if lpt == pt && seq.wrapping_sub(lseq) == 1 && dts > 0 && dts <= MAX_SAMPLES as u32 {
+            if lpt == pt && seq.wrapping_sub(lseq) == 1 && dts > 0 && dts <= MAX_STEP {
                 self.step = dts;
             }
         }
@@ -476,10 +502,10 @@ impl DtmfGuard {
             (None, Some((d, f))) => (self.mode, d, f),
             (None, None) => return GuardVerdict::Forward(len),
         };
-        self.fill(buf, start, plen, k, ts, mode, digit, freq, has_events);
+        let end = self.fill(buf, start, plen, k, ts, mode, digit, freq, has_events);
         // Padding, if any, is gone with the payload rewritten.
         buf[0] &= !0x20;
-        GuardVerdict::Forward(start + plen)
+        GuardVerdict::Forward(end)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -539,7 +565,7 @@ impl DtmfGuard {
                     (None, None) => return GuardVerdict::Block,
                 };
                 let k = kind(apt);
-                let samples = self.step as usize;
+                let samples = coded::CodedAudio::samples_per_step(k, self.step);
                 let payload = match k {
                     PayloadKind::Pcmu | PayloadKind::Pcma => samples,
                     PayloadKind::G729 => samples / 80 * 10,
@@ -555,7 +581,20 @@ impl DtmfGuard {
                 buf[0] &= !0x20; // no padding
                 buf[1] = apt; // marker cleared
                 buf[4..8].copy_from_slice(&ts.to_be_bytes());
+                let rendered = self.coded.can(k)
+                    && mode != BlockDtmf::Silence
+                    && start + coded::CodedAudio::room_for(k, samples) <= buf.len();
                 let end = match k {
+                    PayloadKind::Opus | PayloadKind::G729 if rendered => {
+                        self.render(samples, k, ts, mode, e.digit, e.freq, false);
+                        match self
+                            .coded
+                            .encode(k, &self.pcm[..samples], &mut buf[start..])
+                        {
+                            Some(n) => start + n,
+                            None => return GuardVerdict::Block,
+                        }
+                    }
                     PayloadKind::Opus | PayloadKind::G729 => {
                         // The TOC tells the silence packet's length in time.
                         buf[start] = opus_toc_for(self.step);
@@ -574,8 +613,9 @@ impl DtmfGuard {
         }
     }
 
-    /// Write the replacement of `mode` over `buf[start..start + plen]`, audio of kind `k`
-    /// at timestamp `ts`.
+    /// Write the replacement of `mode` over the payload `buf[start..start + plen]`, audio
+    /// of kind `k` at timestamp `ts`; where the payload now ends (a coded payload may change
+    /// its length; one that cannot be rendered becomes encoded silence).
     #[allow(clippy::too_many_arguments)]
     fn fill(
         &mut self,
@@ -588,20 +628,57 @@ impl DtmfGuard {
         digit: u8,
         freq: u32,
         has_events: bool,
-    ) {
+    ) -> usize {
         let law = match k {
             PayloadKind::Pcmu => g711::Law::Ulaw,
             PayloadKind::Pcma => g711::Law::Alaw,
             PayloadKind::G729 | PayloadKind::Opus => {
-                // Coded audio gets encoded silence whatever the mode.
-                let n = silence_payload(&mut buf[..start + plen], k);
-                debug_assert!(n <= start + plen);
-                return;
+                let samples = coded::CodedAudio::samples_of(k, &buf[start..start + plen]);
+                let rendered = mode != BlockDtmf::Silence
+                    && samples > 0
+                    && samples <= MAX_SAMPLES
+                    && self.coded.can(k)
+                    && start + coded::CodedAudio::room_for(k, samples) <= buf.len();
+                if rendered {
+                    self.render(samples, k, ts, mode, digit, freq, has_events);
+                    if let Some(n) = self
+                        .coded
+                        .encode(k, &self.pcm[..samples], &mut buf[start..])
+                    {
+                        return start + n;
+                    }
+                }
+                return silence_payload(&mut buf[..start + plen], k);
             }
-            _ => return,
+            _ => return start + plen,
         };
+        let n = plen.min(MAX_SAMPLES);
+        self.render(n, k, ts, mode, digit, freq, has_events);
+        for (b, &s) in buf[start..start + n].iter_mut().zip(self.pcm[..n].iter()) {
+            *b = match law {
+                g711::Law::Ulaw => g711::ulaw_encode(s),
+                g711::Law::Alaw => g711::alaw_encode(s),
+            };
+        }
+        start + plen
+    }
+
+    /// Render the replacement of `mode` as `samples` of 8 kHz PCM into the start of the
+    /// scratch buffer, for a packet of kind `k` at timestamp `ts` (the tone's phase).
+    #[allow(clippy::too_many_arguments)]
+    fn render(
+        &mut self,
+        samples: usize,
+        k: PayloadKind,
+        ts: u32,
+        mode: BlockDtmf,
+        digit: u8,
+        freq: u32,
+        has_events: bool,
+    ) {
         let volume = self.config.volume;
-        let pcm = &mut self.pcm[..plen.min(MAX_SAMPLES)];
+        let ts = coded::CodedAudio::phase_of(k, ts);
+        let pcm = &mut self.pcm[..samples.min(MAX_SAMPLES)];
         match mode {
             BlockDtmf::Tone => fill_tone(pcm, freq, volume, ts),
             BlockDtmf::Random => {
@@ -616,12 +693,6 @@ impl DtmfGuard {
                 }
             }
             _ => pcm.fill(0),
-        }
-        for (b, &s) in buf[start..start + pcm.len()].iter_mut().zip(pcm.iter()) {
-            *b = match law {
-                g711::Law::Ulaw => g711::ulaw_encode(s),
-                g711::Law::Alaw => g711::alaw_encode(s),
-            };
         }
     }
 }
@@ -698,6 +769,7 @@ mod tests {
             audio_pt: Some(0),
             delay_ms: 0,
             dtmf_delay_ms: 0,
+            coded: Vec::new(),
         }
     }
 

@@ -337,7 +337,7 @@ pub fn prepare_silence() {
 }
 
 /// Samples (48 kHz) of an Opus packet from its TOC (RFC 6716 §3.1); `None` if malformed.
-fn opus_packet_samples(payload: &[u8]) -> Option<u32> {
+pub(crate) fn opus_packet_samples(payload: &[u8]) -> Option<u32> {
     let toc = *payload.first()?;
     let config = toc >> 3;
     // Frame size in units of 2.5 ms.

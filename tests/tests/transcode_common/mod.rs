@@ -286,3 +286,41 @@ pub(crate) fn correlation(got: &[i16], want: &[i16], max_lag: usize) -> f64 {
         })
         .fold(f64::MIN, f64::max)
 }
+
+/// DTMF row and column frequencies (ITU-T Q.23).
+const ROWS: [f64; 4] = [697.0, 770.0, 852.0, 941.0];
+const COLS: [f64; 4] = [1209.0, 1336.0, 1477.0, 1633.0];
+/// Digits by (row, column).
+const KEYS: [[char; 4]; 4] = [
+    ['1', '2', '3', 'A'],
+    ['4', '5', '6', 'B'],
+    ['7', '8', '9', 'C'],
+    ['*', '0', '#', 'D'],
+];
+/// Power of `freq` in `pcm` (8 kHz) as a share of the block's power (Goertzel).
+pub(crate) fn share(pcm: &[i16], freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in pcm {
+        let s0 = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    let energy: f64 = pcm.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    // A pure sine of any amplitude gives 1.0.
+    2.0 * power / (pcm.len() as f64 * energy.max(1.0))
+}
+
+/// The DTMF digit a 20 ms block holds: the strongest row and column each clearly above
+/// the others of their group, and together most of the block's power.
+pub(crate) fn digit_in(pcm: &[i16]) -> Option<char> {
+    let best = |group: &[f64; 4]| {
+        let mut s: Vec<(usize, f64)> = group.iter().map(|&f| share(pcm, f)).enumerate().collect();
+        s.sort_by(|a, b| b.1.total_cmp(&a.1));
+        (s[0].1 > 4.0 * s[1].1).then_some(s[0])
+    };
+    let ((r, rs), (c, cs)) = (best(&ROWS)?, best(&COLS)?);
+    (rs + cs > 0.5).then_some(KEYS[r][c])
+}

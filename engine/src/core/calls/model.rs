@@ -779,6 +779,12 @@ impl Call {
                     digit_delay_ms: DEFAULT_DIGIT_DELAY_MS,
                     delay_ms,
                     dtmf_delay_ms: control.dtmf_delay,
+                    coded: this
+                        .codecs
+                        .iter()
+                        .map(|c| PayloadKind::of_name(&c.name))
+                        .filter(|k| matches!(k, PayloadKind::G729 | PayloadKind::Opus))
+                        .collect(),
                     audio_pt: this
                         .codecs
                         .iter()

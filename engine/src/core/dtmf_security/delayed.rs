@@ -441,7 +441,9 @@ impl DtmfGuard {
                     buf[0] &= !0x20;
                     out_len = start + plen;
                 } else {
-                    out_len = silence_payload(&mut buf[..start + plen], k);
+                    // G.729 and Opus: the replacement encoded in the party's codec.
+                    out_len = self.fill(buf, start, plen, k, ts, m, digit, freq, te_pt.is_some());
+                    buf[0] &= !0x20;
                 }
             }
             _ => {}
