@@ -386,6 +386,22 @@ impl DtmfGuard {
         self.set_mode(mode);
     }
 
+    /// An in-band digit that started in the party's decoded audio (a transcoded stream:
+    /// its transcoder watches for digits, see `Transcoder::watch_digits`), at `now_ms`:
+    /// it drives the trigger as an RFC 4733 event does. Whether the mode changed shows
+    /// in [`take_mode_change`](Self::take_mode_change).
+    pub fn on_inband_digit(&mut self, digit: u8, now_ms: u64) {
+        self.tick(now_ms);
+        self.on_digit(digit, now_ms);
+    }
+
+    /// Whether in-band digits are to be fed to [`on_inband_digit`](Self::on_inband_digit):
+    /// the party has a trigger that is not used up, and no delay buffer (which detects
+    /// digits itself).
+    pub fn wants_inband_digits(&self) -> bool {
+        !self.config.delayed() && !matches!(self.phase, Phase::Idle)
+    }
+
     /// `trigger-end-time`: checked on every packet (blocking only matters when one comes).
     fn tick(&mut self, now_ms: u64) {
         if let Phase::Active {

@@ -172,6 +172,8 @@ pub struct Transcoder {
     /// input packet), the marker for the next packet.
     /// In-band digits masked while DTMF is blocked (`block DTMF`).
     mask: Option<Box<dtmf::InbandMask>>,
+    /// In-band digit starts watched for the party's DTMF triggers.
+    watch: Option<Box<dtmf::DigitWatch>>,
     /// Output RTP line.
     ssrc: u32,
     ts: u32,
@@ -289,6 +291,7 @@ impl Transcoder {
             cur_seq: 0,
             seq_diff: 0,
             mask: None,
+            watch: None,
             ssrc: rand::random(),
             ssrc_from_input: false,
             ts: 0,

@@ -41,11 +41,27 @@ pub(crate) fn transcode<S: Slot>(
     };
     let room = buf.len().saturating_sub(SRTP_TAIL_ROOM);
     let (mut failed, mut undeliverable) = (0, false);
+    let entry: &mut super::Stream = entry;
     match entry.transcoder.as_mut() {
         Some(t) => {
             // Precise milliseconds: a transcoder playing out on a clock schedules from the
             // arrival time (the coarse clock lags by up to a jiffy).
             t.handle_rtp(now.mono_us / 1000, pkt);
+            // In-band digits drive the party's DTMF triggers; the transcoder's mask
+            // follows the mode they set.
+            while let Some(digit) = t.poll_digit() {
+                let Some(g) = entry.guard.as_deref_mut() else {
+                    break;
+                };
+                g.on_inband_digit(digit, now.mono_ms);
+                if g.take_mode_change() {
+                    let c = &entry.control;
+                    t.set_block_dtmf(g.mode(), c.tone_freq, c.digit, c.volume);
+                }
+                if !g.wants_inband_digits() {
+                    t.watch_digits(false);
+                }
+            }
             if let Some(report) = t.poll_dtmf_report() {
                 // In-band digit: reported from the party's address (rtpengine uses the
                 // stream's endpoint, there being no packet of its own).

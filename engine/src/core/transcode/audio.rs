@@ -59,6 +59,7 @@ impl Transcoder {
         let before = self.fifo_len;
         self.push_pcm_from_scratch(frames, ch);
         self.detect_pcm(before, self.fifo_len - before);
+        self.watch_pcm(before, self.fifo_len - before);
         // Input clock units from decoder samples (G.722: 320 samples are 160 units).
         let units = (frames as u64 * in_clock as u64 / self.decoder.pcm_rate() as u64) as u32;
         self.last_units = units;

@@ -61,7 +61,29 @@ pub(crate) struct InbandMask {
     replacing: Option<u8>,
     /// Samples of replacement produced (the replacement's phase).
     pos: u32,
+    /// Blocking was switched off while a digit was being replaced: the digit is replaced
+    /// to its end (in the mode it started in), then the mask goes.
+    ending: bool,
+    /// Blocking was switched on in the middle of a digit (the one that completed a
+    /// trigger): that digit passes (in the mode it started in), masking starts with the
+    /// next.
+    skip_current: bool,
 }
+
+/// In-band digit starts found in a party's decoded audio, for its DTMF triggers
+/// (`trigger`, `trigger-end`, `trigger-end-digits`): the stream polls them after each
+/// packet and hands them to its `DtmfGuard`, as RFC 4733 events are (rtpengine's DSP
+/// DTMF events reaching `dtmf_trigger_set`).
+#[derive(Debug)]
+pub(crate) struct DigitWatch {
+    detector: DtmfDetector,
+    starts: [u8; WATCHED],
+    len: usize,
+}
+
+/// Digit starts one packet can hold before they are polled (a 60 ms packet holds one at
+/// most; a burst beyond this drops the newest).
+const WATCHED: usize = 4;
 
 /// Replacement tone frequency when `frequency` is not given (rtpengine's default).
 const DEFAULT_MASK_TONE_HZ: u32 = 400;
@@ -81,19 +103,28 @@ impl Transcoder {
         volume: Option<u8>,
     ) {
         if !mode.is_on() {
-            self.mask = None;
+            match self.mask.as_mut() {
+                Some(m) if m.replacing.is_some() => m.ending = true,
+                _ => self.mask = None,
+            }
             return;
         }
         let tone_freq = tone_freq.unwrap_or(DEFAULT_MASK_TONE_HZ);
         let digit = digit.unwrap_or(0);
         let volume = volume.unwrap_or(MASK_TONE_VOLUME).min(63);
         if let Some(m) = self.mask.as_mut() {
+            m.ending = false;
             m.mode = mode;
             m.tone_freq = tone_freq;
             m.digit = digit;
             m.volume = volume;
             return;
         }
+        // A digit under way (the one completing a trigger) is not masked halfway.
+        let skip_current = self
+            .watch
+            .as_ref()
+            .is_some_and(|w| w.detector.current().is_some());
         if let Ok(detector) = DtmfDetector::new(self.pcm_rate) {
             self.mask = Some(Box::new(InbandMask {
                 mode,
@@ -103,19 +134,80 @@ impl Transcoder {
                 volume,
                 replacing: None,
                 pos: 0,
+                ending: false,
+                skip_current,
             }));
         }
     }
 
+    /// Watch the decoded audio for in-band digits (the party has DTMF triggers); see
+    /// [`poll_digit`](Self::poll_digit).
+    pub fn watch_digits(&mut self, on: bool) {
+        if !on {
+            self.watch = None;
+        } else if self.watch.is_none() {
+            if let Ok(detector) = DtmfDetector::new(self.pcm_rate) {
+                self.watch = Some(Box::new(DigitWatch {
+                    detector,
+                    starts: [0; WATCHED],
+                    len: 0,
+                }));
+            }
+        }
+    }
+
+    /// The next in-band digit that started in the audio handled so far, oldest first.
+    pub fn poll_digit(&mut self) -> Option<u8> {
+        let w = self.watch.as_mut()?;
+        if w.len == 0 {
+            return None;
+        }
+        let d = w.starts[0];
+        w.starts.copy_within(1..w.len, 0);
+        w.len -= 1;
+        Some(d)
+    }
+
+    /// Run the digit watch over PCM just decoded into `fifo[start..start + len]`.
+    pub(super) fn watch_pcm(&mut self, start: usize, len: usize) {
+        let Some(w) = self.watch.as_mut() else {
+            return;
+        };
+        let DigitWatch {
+            detector,
+            starts,
+            len: n,
+        } = &mut **w;
+        detector.process(&self.fifo[start..start + len], |t, _| {
+            if let DtmfTransition::Start(e) = t {
+                if *n < WATCHED {
+                    starts[*n] = e;
+                    *n += 1;
+                }
+            }
+        });
+    }
+
     /// Replace the frame at `fifo[start..start + frame]` if it carries a digit.
     pub(super) fn mask_frame(&mut self, start: usize, frame: usize) {
+        let watch_holds = (self.watch.as_ref()).is_some_and(|w| w.detector.current().is_some());
         let Some(m) = self.mask.as_mut() else {
             return;
         };
         let pcm = &mut self.fifo[start..start + frame];
         m.detector.process(pcm, |_, _| {});
+        if m.skip_current {
+            // Until neither detector holds the digit any more.
+            if watch_holds || m.detector.current().is_some() {
+                return;
+            }
+            m.skip_current = false;
+        }
         if m.detector.current().is_none() {
             m.replacing = None;
+            if m.ending {
+                self.mask = None;
+            }
             return;
         }
         let rate = self.pcm_rate;

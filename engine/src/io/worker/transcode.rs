@@ -54,15 +54,16 @@ pub(super) fn set_control(e: &mut Entry, mut control: StreamControl, digit_delay
         },
         None => e.guard = None,
     }
+    // A trigger that matched already keeps the mode it switched to; in-band digits drive
+    // the party's triggers.
+    let mode = e.guard.as_ref().map_or(control.block_dtmf, |g| g.mode());
+    let watch = e.guard.as_ref().is_some_and(|g| g.wants_inband_digits());
     if let Some(t) = e.transcoder.as_mut() {
         // Behind a delay buffer the guard replaces digits before the transcoder sees them.
         let delayed = control.security.as_ref().is_some_and(|s| s.delayed());
+        t.watch_digits(watch);
         t.set_block_dtmf(
-            if delayed {
-                BlockDtmf::Off
-            } else {
-                control.block_dtmf
-            },
+            if delayed { BlockDtmf::Off } else { mode },
             control.tone_freq,
             control.digit,
             control.volume,
