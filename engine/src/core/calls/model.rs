@@ -170,6 +170,9 @@ pub(super) struct Media {
     /// The profile the party's previous SDP gave, when it gave one: a re-offer whose
     /// profile did not change keeps the one we chose toward the peer.
     pub protocol_before: Option<String>,
+    /// The transport profile the last offer toward this party carried (its answer may
+    /// change it: `transport-protocol: accept` passes such a change on).
+    pub offered_protocol: Option<String>,
     /// Local sockets facing this party; `None` while the m= line is rejected (port 0).
     pub ports: Option<PortPair>,
     /// While we write ICE to this party: sockets on the other addresses of the leg's
@@ -541,6 +544,7 @@ impl Media {
             protocol_before: None,
             fp_hash: None,
             keying: Keying::default(),
+            offered_protocol: None,
             ports: None,
             alt_ports: Vec::new(),
             advertised_rtp: None,

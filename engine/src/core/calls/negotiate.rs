@@ -627,6 +627,24 @@ fn interface_names(req: &OfferAnswer) -> (Option<&str>, Option<&str>) {
     (from, to)
 }
 
+/// The profile an answer gives the offerer: its own, unless the answer's
+/// `transport-protocol` names another one, or says `accept` and the answerer changed the
+/// profile it was offered (rtpengine passes that change on to the offerer).
+fn answer_protocol(
+    flag: Option<&str>,
+    answered: &str,
+    offered: Option<&str>,
+    own: String,
+) -> String {
+    match flag {
+        Some("accept") if offered.is_some_and(|o| o != answered) && convertible(answered) => {
+            answered.to_owned()
+        }
+        Some(p) if convertible(p) => p.to_owned(),
+        _ => own,
+    }
+}
+
 /// RTP profiles this build converts between: plain RTP, SDES-SRTP and DTLS-SRTP, with or
 /// without feedback.
 fn convertible(proto: &str) -> bool {
@@ -709,14 +727,25 @@ pub(super) fn settle_srtp(
                     theirs.filter(|p| unchanged && convertible(p))
                 })
                 .unwrap_or_else(|| in_proto.clone()),
-            Role::Answer => call
-                .leg(to)
-                .medias
-                .get(i)
-                .map(|m| m.protocol.clone())
-                .filter(|p| convertible(p))
-                .unwrap_or_else(|| in_proto.clone()),
+            Role::Answer => {
+                let own = call
+                    .leg(to)
+                    .medias
+                    .get(i)
+                    .map(|m| m.protocol.clone())
+                    .filter(|p| convertible(p))
+                    .unwrap_or_else(|| in_proto.clone());
+                let offered = call
+                    .leg(from)
+                    .medias
+                    .get(i)
+                    .and_then(|m| m.offered_protocol.as_deref());
+                answer_protocol(req.transport_protocol.as_deref(), &in_proto, offered, own)
+            }
         };
+        if let (Role::Offer, Some(m)) = (role, call.leg_mut(to).medias.get_mut(i)) {
+            m.offered_protocol = Some(out_proto.clone());
+        }
         if !convertible(&in_proto) || !convertible(&out_proto) || src.media[i].m.port == 0 {
             protocols.push(None);
             continue;

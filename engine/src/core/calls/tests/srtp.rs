@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::core::plan::SrtpKeys;
-use crate::core::request::IceMode;
+use crate::core::request::{DtlsMode, IceMode};
 use crate::core::sdes::{CryptoAttr, WriteOptions};
 use crate::core::srtp::SrtpSuite;
 
@@ -446,4 +446,40 @@ fn ice_towards_a_plain_side_makes_us_a_full_agent_and_arms_stun_answers() {
         .unwrap()
         .ice
         .is_none());
+}
+
+/// rtpengine's "stray answer protocol changes": the answerer changes the profile it was
+/// offered. `transport-protocol: accept` in the answer passes the change on to the
+/// offerer, a profile there overrides it, and without the key the offerer keeps its own.
+#[test]
+fn answer_transport_protocol_accept_and_override() {
+    let answer_with = |flag: Option<&str>| {
+        let media = FakeMedia::scripted(&[30000, 30002]);
+        let mut calls = calls_with(media.clone(), EngineConfig::default());
+        let clock = Clock::new();
+        let mut req = offer_req("c1", "tagA", &sdp("127.0.0.2", 40000, "RTP/AVP", &[]));
+        req.transport_protocol = Some("RTP/SAVP".into());
+        req.dtls = DtlsMode::Off;
+        let offer = calls.offer(&req, clock.now()).unwrap().sdp;
+        assert_eq!(m_line(&offer), "m=audio 30002 RTP/SAVP 0");
+        // B accepts the AES_CM_128_HMAC_SHA1_80 line (tag 7) with its own key.
+        let tag = crypto_lines(&offer)
+            .iter()
+            .find(|a| a.suite == SrtpSuite::AesCm128HmacSha1_80)
+            .unwrap()
+            .tag;
+        let b_line = format!("a=crypto:{tag} AES_CM_128_HMAC_SHA1_80 inline:{B_KEY}");
+        let mut ans = answer_req(
+            "c1",
+            "tagA",
+            "tagB",
+            &sdp("127.0.0.3", 40010, "RTP/SAVPF", &[&b_line]),
+        );
+        ans.transport_protocol = flag.map(Into::into);
+        let answer = calls.answer(&ans, clock.now()).unwrap().sdp;
+        m_line(&answer).to_owned()
+    };
+    assert_eq!(answer_with(Some("accept")), "m=audio 30000 RTP/SAVPF 0");
+    assert_eq!(answer_with(Some("RTP/AVPF")), "m=audio 30000 RTP/AVPF 0");
+    assert_eq!(answer_with(None), "m=audio 30000 RTP/AVP 0");
 }
