@@ -61,6 +61,15 @@ pub struct CodecDef {
     pub pcm_rate: u32,
 }
 
+impl CodecDef {
+    /// Whether an SDP line with this many channels is this codec. Opus is: mono
+    /// `opus/48000` (or `/1`) is the same codec as RFC 7587's `opus/48000/2`, since every
+    /// Opus packet says whether it is stereo and decoders take either.
+    pub fn accepts_channels(&self, channels: u8) -> bool {
+        self.channels == channels || (self.kind == CodecKind::Opus && channels == 1)
+    }
+}
+
 /// Every codec ngmedia knows.
 pub static CODECS: [CodecDef; 9] = [
     CodecDef {
@@ -302,7 +311,7 @@ impl Codec {
             .iter()
             .find(|d| {
                 d.name.eq_ignore_ascii_case(name)
-                    && d.channels == channels
+                    && d.accepts_channels(channels)
                     && (d.clock_rate == clock_rate || is_event)
             })
             .ok_or_else(|| CodecError::UnknownCodec {

@@ -21,11 +21,12 @@
 //! Payload type numbers are per side: each [`CodecEnd`] carries the PT its side uses.
 
 use ngmedia_codecs::{Codec as CodecInfo, CodecKind};
+use tracing::warn;
 
 use super::model::{Call, LegId};
 use super::negotiate::{Exchange, Role};
 use crate::core::request::{CodecOptions, OfferAnswer};
-use crate::core::sdp::{Codec as SdpCodec, Sdp};
+use crate::core::sdp::{Codec as SdpCodec, MediaSection as SdpMedia, Sdp};
 use crate::core::transcode::{CodecEnd, PtSet, TranscodeSpec};
 
 /// First dynamic RTP payload type (RFC 3551 §3).
@@ -44,24 +45,30 @@ struct Spec {
     fmtp: Option<String>,
     /// Encoder option `dtx` of the seventh field (`dtx--1`): the encoder's own DTX.
     dtx: bool,
+    /// At most `name/clock/channels`: the spec names codecs of an SDP by those alone.
+    /// One with more fields is a codec of its own (rtpengine looks the whole string up
+    /// among the names of the offered codecs, which carry no more than these three).
+    by_name: bool,
 }
 
 impl Spec {
-    /// Parse a spec; empty fields mean "any". `--` in the fmtp field stands for `=`
-    /// (ng flags cannot carry `=`). `None` for an empty name or a non-numeric number.
+    /// Parse a spec; empty fields mean "any", as do numbers that are not numbers
+    /// (rtpengine reads them as 0). `--` in the fmtp field stands for `=` (ng flags cannot
+    /// carry `=`). `None` for an empty name.
     fn parse(s: &str) -> Option<Spec> {
-        let mut parts = s.trim().splitn(6, '/');
+        let s = s.trim();
+        let by_name = s.split('/').count() <= 3;
+        let mut parts = s.splitn(6, '/');
         let name = parts.next().filter(|n| !n.is_empty())?.to_owned();
-        let num = |p: Option<&str>| -> Option<Option<u32>> {
-            match p.map(str::trim) {
-                None | Some("") => Some(None),
-                Some(v) => v.parse().ok().map(Some),
-            }
+        let num = |p: Option<&str>| -> Option<u32> {
+            p.map(str::trim)
+                .and_then(|v| v.parse().ok())
+                .filter(|&v| v != 0)
         };
-        let clock = num(parts.next())?;
-        let channels = num(parts.next())?.map(|c| c.min(255) as u8);
-        let bitrate = num(parts.next())?;
-        let ptime = num(parts.next())?;
+        let clock = num(parts.next());
+        let channels = num(parts.next()).map(|c| c.min(255) as u8);
+        let bitrate = num(parts.next());
+        let ptime = num(parts.next());
         // rtpengine's seventh field (after another `/`) holds encoder options such as
         // `dtx--1`: not fmtp, so not written into SDP.
         let (fmtp, options) = match parts.next() {
@@ -84,6 +91,7 @@ impl Spec {
             ptime,
             fmtp,
             dtx,
+            by_name,
         })
     }
 
@@ -96,6 +104,11 @@ impl Spec {
         self.name.eq_ignore_ascii_case(&c.name)
             && self.clock.is_none_or(|r| r == c.clock_rate)
             && self.channels.is_none_or(|ch| ch == c.channels.unwrap_or(1))
+    }
+
+    /// Whether this `transcode` entry names `c` itself (so it is not added again).
+    fn names(&self, c: &SdpCodec) -> bool {
+        self.by_name && self.matches(c)
     }
 }
 
@@ -206,6 +219,10 @@ pub(super) struct MediaCodecs {
     pub state: Option<CodecState>,
     /// Transcoder for RTP received from this party, when the answer engaged one.
     pub transcode_rx: Option<TranscodeSpec>,
+    /// The codecs the last offer toward this party listed, its payload types (rtpengine:
+    /// the answerer's codec store). Empty when unknown (a call restored from an older
+    /// record): the answer is then taken as it comes.
+    pub offered: Vec<SdpCodec>,
 }
 
 /// The codec list and ptime to send on for one m= line; `None` = leave as is.
@@ -267,7 +284,10 @@ pub(super) fn offer(
             continue;
         }
         surviving.push(c.clone());
-        let masked = any_matches(&mask, c) || (mask_all && !is_event(c));
+        // `mask: [all]` hides telephone-event too, unless `offer` names it (rtpengine's
+        // `codec_store_offer` brings it back from the offerer's list).
+        let masked =
+            any_matches(&mask, c) || (mask_all && !(is_event(c) && any_matches(&reorder, c)));
         if masked {
             touched.touch(c);
         } else {
@@ -287,35 +307,41 @@ pub(super) fn offer(
     }
     let (mut primary, mut events): (Vec<SdpCodec>, Vec<SdpCodec>) =
         kept.into_iter().partition(|c| !is_event(c));
-    // `detect DTMF` turns in-band digits into events: the answerer must be offered
-    // telephone-event even when the offerer has none.
-    let offered_events = codecs.iter().any(is_event) || opts.detect_dtmf;
 
     // `transcode`: add what is missing, under free payload types.
     let mut used: Vec<u8> = codecs.iter().map(|c| c.pt).collect();
     let mut added = Vec::new();
+    // telephone-events the options named, in their order: the offerer's own ones again, or
+    // a new one when it has none.
+    let mut named_events: Vec<SdpCodec> = Vec::new();
     let mut cn_added = false;
     let mut events_added = false;
     for spec in specs(&opts.transcode) {
         if spec.name.eq_ignore_ascii_case("telephone-event") {
+            // The offerer's masked or stripped events come back as it wrote them
+            // (rtpengine re-adds them from its list; the rates no audio codec has go again
+            // below).
+            let originals: Vec<&SdpCodec> = codecs
+                .iter()
+                .filter(|c| !strip_full && spec.names(c))
+                .filter(|c| !events.iter().chain(&named_events).any(|e| e.pt == c.pt))
+                .collect();
+            if codecs.iter().any(|c| !strip_full && spec.names(c)) {
+                named_events.extend(originals.into_iter().cloned());
+                continue;
+            }
             // DTMF transcoding: offer telephone-event at the named rate (8000 by default)
             // even when A has none; in-band digits of A are then sent to B as events
             // and B's events to A as tones (rtpengine's `for_transcoding` event type).
             let rate = spec.clock.unwrap_or(8000);
             let have = events
                 .iter()
-                .chain(&added)
-                .any(|c| is_event(c) && c.clock_rate == rate);
+                .chain(&named_events)
+                .any(|c| c.clock_rate == rate);
             if !have {
                 if let Some(pt) = free_pt(&used) {
                     used.push(pt);
-                    added.push(SdpCodec {
-                        pt,
-                        name: "telephone-event".into(),
-                        clock_rate: rate,
-                        channels: None,
-                        fmtp: Some(EVENTS_FMTP.into()),
-                    });
+                    named_events.push(event_codec(pt, rate));
                     events_added = true;
                 }
             }
@@ -339,92 +365,115 @@ pub(super) fn offer(
             });
             continue;
         }
-        let Some(candidate) = added_codec(&spec) else {
-            continue;
-        };
-        if primary
-            .iter()
-            .chain(&added)
-            .any(|c| same_codec(c, &candidate))
-        {
+        if primary.iter().chain(&added).any(|c| spec.names(c)) {
             continue;
         }
         // A codec the offerer has (masked or stripped) comes back as the offerer wrote it,
         // under its number (rtpengine's `codec_store_transcode` re-adds it from the
         // original list), unless `strip: [full]` asked for fresh ones.
-        let original = codecs
+        let originals: Vec<&SdpCodec> = codecs
             .iter()
-            .find(|c| same_codec(c, &candidate))
-            .filter(|_| !strip_full);
-        let candidate = match original {
-            Some(c) => c.clone(),
-            None => {
-                let pt = match candidate.pt {
-                    pt if pt < DYNAMIC_PT_MIN && !used.contains(&pt) => pt,
-                    _ => match free_pt(&used) {
-                        Some(pt) => pt,
-                        None => continue,
-                    },
-                };
-                used.push(pt);
-                SdpCodec { pt, ..candidate }
+            .filter(|c| !strip_full && spec.names(c))
+            .collect();
+        if !originals.is_empty() {
+            for c in originals {
+                if !added.iter().any(|a| a.pt == c.pt) {
+                    added.push(c.clone());
+                }
             }
+            continue;
+        }
+        let Some(candidate) = added_codec(&spec) else {
+            continue;
         };
-        let rate = candidate.clock_rate;
-        added.push(candidate);
-        let have_event_at_rate = events
+        let pt = match candidate.pt {
+            pt if pt < DYNAMIC_PT_MIN && !used.contains(&pt) => pt,
+            _ => match free_pt(&used) {
+                Some(pt) => pt,
+                None => continue,
+            },
+        };
+        used.push(pt);
+        added.push(SdpCodec { pt, ..candidate });
+    }
+    // telephone-event only goes with audio of its clock rate, where the options touched
+    // that rate (an offerer's event at a rate nothing was done to passes as it came). An
+    // event the options named touches every rate.
+    touched.rates.extend(added.iter().map(|c| c.clock_rate));
+    touched.all |= !named_events.is_empty();
+    let audio: Vec<&SdpCodec> = primary
+        .iter()
+        .chain(&added)
+        .filter(|c| !is_supplemental(c))
+        .collect();
+    let stray = |e: &SdpCodec| {
+        !audio.iter().any(|a| a.clock_rate == e.clock_rate)
+            && touched.rate(e.clock_rate)
+            && !any_matches(&ignore, e)
+    };
+    // The supplemental codecs after the audio ones, in rtpengine's order: the first one
+    // of the list stays last, later ones go before it.
+    let mut tail: Vec<SdpCodec> = Vec::new();
+    let mut last: Vec<SdpCodec> = Vec::new();
+    if events.is_empty() && !named_events.is_empty() {
+        last.push(named_events.remove(0));
+    }
+    last.append(&mut events);
+    tail.append(&mut named_events);
+    // A touched rate with audio but no telephone-event gets one when events go to B at
+    // all (rtpengine's codec tracker), numbered from what B's list leaves free.
+    if opts.detect_dtmf || tail.iter().chain(&last).any(is_event) {
+        let mut rates: Vec<u32> = audio
             .iter()
-            .chain(&added)
-            .any(|c| is_event(c) && c.clock_rate == rate);
-        if offered_events && !have_event_at_rate {
-            if let Some(pt) = free_pt(&used) {
+            .map(|c| c.clock_rate)
+            .filter(|&r| touched.rate(r))
+            .collect();
+        rates.sort_unstable();
+        rates.dedup();
+        for rate in rates {
+            let all = || primary.iter().chain(&added).chain(&tail).chain(&last);
+            if all().any(|c| is_event(c) && c.clock_rate == rate && !stray(c)) {
+                continue;
+            }
+            let taken: Vec<u8> = all().map(|c| c.pt).collect();
+            if let Some(pt) = free_pt(&taken) {
                 used.push(pt);
-                added.push(SdpCodec {
-                    pt,
-                    name: "telephone-event".into(),
-                    clock_rate: rate,
-                    channels: None,
-                    fmtp: Some(EVENTS_FMTP.into()),
-                });
+                tail.push(event_codec(pt, rate));
             }
         }
     }
+    // `detect DTMF` turns in-band digits into events: the answerer must be offered
+    // telephone-event even when the offerer has none.
     if opts.detect_dtmf {
         let mut rates: Vec<u32> = primary.iter().map(|c| c.clock_rate).collect();
         rates.dedup();
         for rate in rates {
-            let have = events
+            let have = tail
                 .iter()
-                .chain(&added)
+                .chain(&last)
                 .any(|c| c.clock_rate == rate && is_event(c));
             if have {
                 continue;
             }
             if let Some(pt) = free_pt(&used) {
                 used.push(pt);
-                events.push(SdpCodec {
-                    pt,
-                    name: "telephone-event".into(),
-                    clock_rate: rate,
-                    channels: None,
-                    fmtp: Some(EVENTS_FMTP.into()),
-                });
+                last.push(event_codec(pt, rate));
             }
         }
     }
-    // telephone-event only goes with audio of its clock rate, where the options touched
-    // that rate (an offerer's event at a rate nothing was done to passes as it came).
-    touched.rates.extend(added.iter().map(|c| c.clock_rate));
-    let rates: Vec<u32> = primary
-        .iter()
-        .chain(added.iter().filter(|c| !is_event(c)))
-        .map(|c| c.clock_rate)
-        .collect();
-    events.retain(|e| {
-        rates.contains(&e.clock_rate) || !touched.rate(e.clock_rate) || any_matches(&ignore, e)
-    });
+    tail.append(&mut last);
+    tail.retain(|e| !stray(e));
     primary.append(&mut added);
-    primary.append(&mut events);
+    primary.append(&mut tail);
+    // Options that leave no codec at all are a usage error: the offer goes on with its own
+    // list, as rtpengine's `codec_store_check_empty` restores it.
+    if primary.is_empty() {
+        warn!("codec options left no codec; offering the original list");
+        primary = codecs.to_vec();
+    }
+    if surviving.is_empty() {
+        surviving = codecs.to_vec();
+    }
 
     let edit = SdpEdit {
         codecs: (primary.as_slice() != codecs).then_some(primary),
@@ -445,6 +494,17 @@ pub(super) fn offer(
         cn_added,
     };
     (edit, Some(state))
+}
+
+/// A telephone-event we add, at `rate` under `pt`.
+fn event_codec(pt: u8, rate: u32) -> SdpCodec {
+    SdpCodec {
+        pt,
+        name: "telephone-event".into(),
+        clock_rate: rate,
+        channels: None,
+        fmtp: Some(EVENTS_FMTP.into()),
+    }
 }
 
 /// The clock rates an offer's codec options touched (rtpengine's `codec_tracker`).
@@ -474,8 +534,9 @@ fn added_codec(spec: &Spec) -> Option<SdpCodec> {
         d.name.eq_ignore_ascii_case(&spec.name)
             && d.kind != CodecKind::TelephoneEvent
             && spec.clock.is_none_or(|r| r == d.clock_rate)
-            && spec.channels.is_none_or(|ch| ch == d.channels)
+            && spec.channels.is_none_or(|ch| d.accepts_channels(ch))
     })?;
+    let channels = spec.channels.unwrap_or(def.channels);
     let fmtp = match def.kind {
         CodecKind::G729 => Some("annexb=no".to_owned()),
         // rtpengine's `default_fmtp` for both AMR codecs when the option gives none.
@@ -492,7 +553,7 @@ fn added_codec(spec: &Spec) -> Option<SdpCodec> {
         // rtpengine writes it.
         name: spec.name.clone(),
         clock_rate: def.clock_rate,
-        channels: (def.channels > 1).then_some(def.channels),
+        channels: (channels > 1).then_some(channels),
         fmtp,
     };
     transcodable(&codec).map(|_| codec)
@@ -892,7 +953,13 @@ fn relaying(mut spec: TranscodeSpec, shared: PtSet, events: bool) -> TranscodeSp
 pub(super) fn edit_sdp(call: &mut Call, ex: Exchange, sdp: &Sdp, req: &OfferAnswer) -> Sdp {
     let mut out = sdp.clone();
     for (i, section) in out.media.iter_mut().enumerate() {
-        if section.m.port == 0 || !section.m.is_rtp() {
+        if !section.m.is_rtp() {
+            continue;
+        }
+        if section.m.port == 0 {
+            if ex.role == Role::Answer {
+                rejected_answer(call, ex, i, section);
+            }
             continue;
         }
         let codecs = section.codecs();
@@ -907,20 +974,28 @@ pub(super) fn edit_sdp(call: &mut Call, ex: Exchange, sdp: &Sdp, req: &OfferAnsw
                 );
                 if let Some(m) = media_mut(call, ex.to, i) {
                     m.codec_state.state = state;
+                    m.codec_state.offered = edit.codecs.clone().unwrap_or_else(|| codecs.clone());
                 }
                 edit
             }
             Role::Answer => {
                 let state = media_mut(call, ex.from, i).and_then(|m| m.codec_state.state.clone());
+                let offered = media_mut(call, ex.from, i)
+                    .map(|m| m.codec_state.offered.clone())
+                    .unwrap_or_default();
+                // Codecs the answerer was never offered do not reach the offerer
+                // (rtpengine drops "stray answer codecs" by payload type); an answer left
+                // with none keeps its own list (rtpengine's `codec_store_check_empty`).
+                let answered = answered_codecs(&codecs, &offered);
                 let outcome = match &state {
                     Some(state) => answer(
                         state,
-                        &codecs,
+                        &answered,
                         section.ptime(),
                         &req.codec,
                         req.ptime_reverse,
                     ),
-                    None => AnswerOutcome::default(),
+                    None => plain_answer(&answered, req.codec.single_codec),
                 };
                 if let Some(m) = media_mut(call, ex.to, i) {
                     m.codec_state.transcode_rx = outcome.from_offerer;
@@ -928,7 +1003,11 @@ pub(super) fn edit_sdp(call: &mut Call, ex: Exchange, sdp: &Sdp, req: &OfferAnsw
                 if let Some(m) = media_mut(call, ex.from, i) {
                     m.codec_state.transcode_rx = outcome.from_answerer;
                 }
-                outcome.edit
+                let mut edit = outcome.edit;
+                if edit.codecs.is_none() && answered != codecs {
+                    edit.codecs = Some(answered);
+                }
+                edit
             }
         };
         if let Some(list) = &edit.codecs {
@@ -939,6 +1018,74 @@ pub(super) fn edit_sdp(call: &mut Call, ex: Exchange, sdp: &Sdp, req: &OfferAnsw
         }
     }
     out
+}
+
+/// The answerer's codecs that it was offered (by payload type, as rtpengine's answer
+/// matches them), or all of them when none was (or the offer is unknown).
+fn answered_codecs(answer: &[SdpCodec], offered: &[SdpCodec]) -> Vec<SdpCodec> {
+    if offered.is_empty() {
+        return answer.to_vec();
+    }
+    let kept: Vec<SdpCodec> = answer
+        .iter()
+        .filter(|c| offered.iter().any(|o| o.pt == c.pt))
+        .cloned()
+        .collect();
+    if kept.is_empty() {
+        answer.to_vec()
+    } else {
+        kept
+    }
+}
+
+/// The answer when the offer gave no codec options: the answerer's list as it is, or with
+/// `single codec` cut after its first audio codec (telephone-event and CN before it stay,
+/// as rtpengine keeps passthrough codecs until one audio codec is counted).
+fn plain_answer(answer: &[SdpCodec], single: bool) -> AnswerOutcome {
+    if !single {
+        return AnswerOutcome::default();
+    }
+    let cut = answer
+        .iter()
+        .position(|c| !is_supplemental(c))
+        .map_or(answer.len(), |p| p + 1);
+    AnswerOutcome {
+        edit: SdpEdit {
+            codecs: (cut < answer.len()).then(|| answer[..cut].to_vec()),
+            ptime: None,
+        },
+        ..AnswerOutcome::default()
+    }
+}
+
+/// A rejected m= line (port 0) in an answer still names formats: each one the offerer does
+/// not have becomes the offerer's first codec, the one rtpengine would transcode it to.
+fn rejected_answer(call: &mut Call, ex: Exchange, i: usize, section: &mut SdpMedia) {
+    let Some(media) = media_mut(call, ex.from, i) else {
+        return;
+    };
+    let offerer: &[SdpCodec] = match &media.codec_state.state {
+        Some(state) => &state.offerer,
+        None => &media.codec_state.offered,
+    };
+    let Some(first) = offerer.iter().find(|c| !is_supplemental(c)) else {
+        return;
+    };
+    let mut formats: Vec<String> = Vec::with_capacity(section.m.formats.len());
+    for f in &section.m.formats {
+        let known = f
+            .parse::<u8>()
+            .is_ok_and(|pt| offerer.iter().any(|c| c.pt == pt));
+        let f = if known {
+            f.clone()
+        } else {
+            first.pt.to_string()
+        };
+        if !formats.contains(&f) {
+            formats.push(f);
+        }
+    }
+    section.m.formats = formats;
 }
 
 fn media_mut(call: &mut Call, leg: LegId, i: usize) -> Option<&mut super::model::Media> {

@@ -237,7 +237,8 @@ impl Codec {
         if self.name.is_empty() {
             return None;
         }
-        Some(match self.channels {
+        // One channel is the default and goes unwritten, as rtpengine writes it.
+        Some(match self.channels.filter(|&ch| ch != 1) {
             Some(ch) => format!("{} {}/{}/{}", self.pt, self.name, self.clock_rate, ch),
             None => format!("{} {}/{}", self.pt, self.name, self.clock_rate),
         })
