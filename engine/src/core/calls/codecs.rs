@@ -250,8 +250,11 @@ pub(super) fn offer(
     let mask = [specs(&opts.mask), specs(&opts.consume)].concat();
     let ignore = specs(&opts.ignore);
     let strip_all = has_all(&strip);
+    // `full` (in `strip`, or in `mask`/`consume`, which strip the answerer's list) asks for
+    // fresh payload types for everything `transcode` adds.
     let strip_full = strip
         .iter()
+        .chain(&mask)
         .any(|s| s.clock.is_none() && s.name.eq_ignore_ascii_case("full"));
     let mask_all = has_all(&mask);
 

@@ -1108,6 +1108,16 @@ fn events_after_mask_all_follow_the_answerers_list() {
         list(&edit.codecs.unwrap()),
         ["8:PCMA/8000", "96:telephone-event/8000"]
     );
+    // `mask: [full]` asks for fresh numbers: the event is a new one.
+    let full = CodecOptions {
+        mask: vec!["full".into()],
+        ..transcode(&["PCMA", "telephone-event"])
+    };
+    let (edit, _) = offer(&asterisk, None, &full, None, None);
+    assert_eq!(
+        list(&edit.codecs.unwrap()),
+        ["8:PCMA/8000", "97:telephone-event/8000"]
+    );
     // Without events named, none go to B: masked with the rest.
     let (edit, _) = offer(&asterisk, None, &opts(&["PCMA"]), None, None);
     assert_eq!(list(&edit.codecs.unwrap()), ["8:PCMA/8000"]);
