@@ -775,16 +775,29 @@ pub(super) fn answer(
                 list.push(c.clone());
             } else if !single && transcodable(c).is_some() {
                 b_added = b_added.or(Some(c));
-                if let Some(p) = a_pref.filter(|p| !list.iter().any(|l| l.pt == p.pt)) {
+                // A's own version of the codec B chose, else A's preferred one.
+                let own = offerer
+                    .iter()
+                    .find(|a| same_codec(a, c) && transcodable(a).is_some());
+                if let Some(p) = own
+                    .or(a_pref)
+                    .filter(|p| !list.iter().any(|l| l.pt == p.pt))
+                {
                     list.push(p.clone());
                 }
             }
         }
+        // Events and CN as A wrote them (its fmtp), under the numbers both share.
         list.extend(
             answer
                 .iter()
-                .filter(|c| is_supplemental(c) && offered(c))
-                .cloned(),
+                .filter(|c| is_supplemental(c))
+                .filter_map(|c| {
+                    offerer
+                        .iter()
+                        .find(|a| same_codec(a, c) && a.pt == c.pt)
+                        .cloned()
+                }),
         );
         // A's CN we consume stays in A's answer even when B has none.
         if let Some(cn) = a_cn.filter(|_| a_cn_ours) {

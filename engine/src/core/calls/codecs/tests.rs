@@ -1201,3 +1201,40 @@ fn transcoded_events_cover_every_clock_rate() {
     );
     assert!(state.unwrap().events_added);
 }
+
+/// rtpengine's "AMR-WB b2b transcoding", with opus: B chose a codec A has too, under
+/// another number (new for B since the entry had options). A is answered with its own
+/// version of that codec, and its events as it wrote them; both directions transcode.
+#[test]
+fn answer_gives_the_offerer_its_own_version_of_the_chosen_codec() {
+    let a = vec![
+        sdp_codec(8, "PCMA", 8000, None, None),
+        sdp_codec(111, "opus", 48000, Some(2), Some("useinbandfec=1")),
+        sdp_codec(96, "telephone-event", 48000, None, Some("0-15")),
+    ];
+    let opts = CodecOptions {
+        mask: vec!["all".into()],
+        ..transcode(&["PCMA", "opus/48000/2//x", "telephone-event"])
+    };
+    let (edit, state) = offer(&a, None, &opts, None, None);
+    assert_eq!(
+        list(&edit.codecs.unwrap()),
+        [
+            "8:PCMA/8000",
+            "97:opus/48000",
+            "98:telephone-event/8000",
+            "96:telephone-event/48000"
+        ]
+    );
+    let b = vec![
+        sdp_codec(97, "opus", 48000, Some(2), None),
+        sdp_codec(96, "telephone-event", 48000, None, Some("0-16")),
+    ];
+    let out = answer(&state.unwrap(), &b, None, &CodecOptions::default(), None);
+    let to_a = out.edit.codecs.unwrap();
+    assert_eq!(list(&to_a), ["111:opus/48000", "96:telephone-event/48000"]);
+    assert_eq!(to_a[1].fmtp.as_deref(), Some("0-15"));
+    let (ab, ba) = (out.from_offerer.unwrap(), out.from_answerer.unwrap());
+    assert_eq!((ab.input.pt, ab.output.pt), (111, 97));
+    assert_eq!((ba.input.pt, ba.output.pt), (97, 111));
+}
