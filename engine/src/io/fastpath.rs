@@ -160,14 +160,14 @@ pub struct FastPath {
     /// Entries installed and withdrawn since start.
     installed: AtomicU64,
     withdrawn: AtomicU64,
-    /// Interfaces the program is attached to.
-    interfaces: Vec<String>,
+    /// Interfaces the program is attached to; grows as links appear after start.
+    interfaces: std::sync::Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for FastPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FastPath")
-            .field("interfaces", &self.interfaces)
+            .field("interfaces", &*crate::sync::lock(&self.interfaces))
             .field("entries", &self.entries.load(Relaxed))
             .finish()
     }
@@ -183,11 +183,13 @@ impl FastPath {
         match FastPath::load() {
             Ok(fp) => {
                 info!(
-                    interfaces = %fp.interfaces.join(","),
+                    interfaces = %crate::sync::lock(&fp.interfaces).join(","),
                     capacity = MAX_ENTRIES,
                     "kernel fast path: eBPF program attached at TC ingress"
                 );
-                Ok(Some(Arc::new(fp)))
+                let fp = Arc::new(fp);
+                watch_links(Arc::downgrade(&fp));
+                Ok(Some(fp))
             }
             Err(why) if mode == FastPathMode::Auto => {
                 info!("kernel fast path unavailable, relaying in user space: {why}");
@@ -206,24 +208,14 @@ impl FastPath {
 
     #[cfg(ngmedia_bpf)]
     fn load() -> Result<FastPath, String> {
-        use aya::programs::{tc, SchedClassifier, TcAttachType};
         let mut ebpf = aya::Ebpf::load(OBJECT).map_err(|e| format!("cannot load: {e}"))?;
-        let prog: &mut SchedClassifier = ebpf
-            .program_mut("ngm_tc")
-            .ok_or("the object has no ngm_tc program")?
-            .try_into()
-            .map_err(|e| format!("ngm_tc: {e}"))?;
-        prog.load()
+        program(&mut ebpf)?
+            .load()
             .map_err(|e| format!("the kernel refused the program: {e}"))?;
         let mut interfaces = Vec::new();
         for name in interface_names() {
-            let attached = prog.attach(&name, TcAttachType::Ingress).or_else(|_| {
-                // Kernels before 6.6 have no TCX: a clsact qdisc carries the filter.
-                let _ = tc::qdisc_add_clsact(&name);
-                prog.attach(&name, TcAttachType::Ingress)
-            });
-            match attached {
-                Ok(_) => interfaces.push(name),
+            match attach(&mut ebpf, &name) {
+                Ok(()) => interfaces.push(name),
                 Err(e) => warn!(interface = %name, error = %e, "kernel fast path: cannot attach"),
             }
         }
@@ -245,7 +237,7 @@ impl FastPath {
             entries: AtomicU64::new(0),
             installed: AtomicU64::new(0),
             withdrawn: AtomicU64::new(0),
-            interfaces,
+            interfaces: std::sync::Mutex::new(interfaces),
         };
         fp.heartbeat();
         Ok(fp)
@@ -343,14 +335,219 @@ impl FastPath {
         (self.installed.load(Relaxed), self.withdrawn.load(Relaxed))
     }
 
-    pub fn interfaces(&self) -> &[String] {
-        &self.interfaces
+    /// Interfaces the program is attached to right now.
+    pub fn interfaces(&self) -> Vec<String> {
+        crate::sync::lock(&self.interfaces).clone()
     }
 
     /// Detach the program now (at shutdown; the kernel also does it when the process exits).
     pub fn detach(&self) {
         crate::sync::lock(&self.ebpf).take();
     }
+
+    /// A link appeared (or changed): attach to it unless already attached. False: the
+    /// program was detached, stop watching.
+    #[cfg(ngmedia_bpf)]
+    fn link_added(&self, name: &str) -> bool {
+        let mut ebpf = crate::sync::lock(&self.ebpf);
+        let Some(ebpf) = ebpf.as_mut() else {
+            return false;
+        };
+        let mut interfaces = crate::sync::lock(&self.interfaces);
+        if interfaces.iter().any(|n| n == name) {
+            return true;
+        }
+        match attach(ebpf, name) {
+            Ok(()) => {
+                info!(interface = %name, "kernel fast path: attached to a new interface");
+                interfaces.push(name.to_owned());
+            }
+            Err(e) => warn!(interface = %name, error = %e, "kernel fast path: cannot attach"),
+        }
+        true
+    }
+
+    /// A link went away, and its attachment with it: a link of that name that comes back
+    /// is attached again.
+    #[cfg(ngmedia_bpf)]
+    fn link_removed(&self, name: &str) {
+        crate::sync::lock(&self.interfaces).retain(|n| n != name);
+    }
+}
+
+/// The loaded object's classifier.
+#[cfg(ngmedia_bpf)]
+fn program(ebpf: &mut aya::Ebpf) -> Result<&mut aya::programs::SchedClassifier, String> {
+    ebpf.program_mut("ngm_tc")
+        .ok_or("the object has no ngm_tc program")?
+        .try_into()
+        .map_err(|e| format!("ngm_tc: {e}"))
+}
+
+/// Attach the classifier at TC ingress of interface `name`.
+#[cfg(ngmedia_bpf)]
+fn attach(ebpf: &mut aya::Ebpf, name: &str) -> Result<(), String> {
+    use aya::programs::{tc, TcAttachType};
+    let prog = program(ebpf)?;
+    prog.attach(name, TcAttachType::Ingress)
+        .or_else(|_| {
+            // Kernels before 6.6 have no TCX: a clsact qdisc carries the filter.
+            let _ = tc::qdisc_add_clsact(name);
+            prog.attach(name, TcAttachType::Ingress)
+        })
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Follow the namespace's links (netlink `RTMGRP_LINK`) on a thread of its own, so that an
+/// interface added after start (a VLAN, a container's veth, a NIC brought up later) gets the
+/// program too. The thread ends once the fast path is dropped or detached.
+#[cfg(ngmedia_bpf)]
+fn watch_links(fp: std::sync::Weak<FastPath>) {
+    let sock = match link_socket() {
+        Ok(sock) => sock,
+        Err(e) => {
+            warn!(error = %e, "kernel fast path: cannot follow new interfaces");
+            return;
+        }
+    };
+    let spawned = std::thread::Builder::new()
+        .name("fastpath-links".into())
+        .spawn(move || {
+            let mut buf = [0u8; 16384];
+            loop {
+                // SAFETY: recv into a buffer we own; the socket times out every second.
+                let n = unsafe {
+                    libc::recv(
+                        sock.as_raw_fd(),
+                        buf.as_mut_ptr() as *mut libc::c_void,
+                        buf.len(),
+                        0,
+                    )
+                };
+                let Some(fp) = fp.upgrade() else { return };
+                if n <= 0 {
+                    if crate::sync::lock(&fp.ebpf).is_none() {
+                        return;
+                    }
+                    continue;
+                }
+                for (added, name) in link_events(&buf[..n as usize]) {
+                    if !added {
+                        fp.link_removed(&name);
+                    } else if !fp.link_added(&name) {
+                        return;
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        warn!(error = %e, "kernel fast path: cannot follow new interfaces");
+    }
+}
+
+#[cfg(not(ngmedia_bpf))]
+fn watch_links(_fp: std::sync::Weak<FastPath>) {}
+
+/// A netlink socket subscribed to link events.
+#[cfg(ngmedia_bpf)]
+fn link_socket() -> io::Result<std::os::fd::OwnedFd> {
+    const RTMGRP_LINK: u32 = 1;
+    let fd = route_socket()?;
+    // SAFETY: sockaddr_nl is plain data; all zeroes is a valid value.
+    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    addr.nl_family = libc::AF_NETLINK as u16;
+    addr.nl_groups = RTMGRP_LINK;
+    // SAFETY: bind reads the address we pass, of the size we give.
+    let r = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
+}
+
+/// A NETLINK_ROUTE socket whose reads give up after a second, so that a blocked caller
+/// gets to look around.
+fn route_socket() -> io::Result<std::os::fd::OwnedFd> {
+    // SAFETY: a plain socket call; the descriptor is owned by OwnedFd below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let timeout = libc::timeval {
+        tv_sec: 1,
+        tv_usec: 0,
+    };
+    // SAFETY: setsockopt reads the timeval we pass.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &timeout as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(fd)
+    }
+}
+
+/// The link events in one netlink datagram: `(true, name)` for RTM_NEWLINK (a new link, or
+/// a change to one), `(false, name)` for RTM_DELLINK. Anything malformed ends the walk.
+#[cfg(any(ngmedia_bpf, test))]
+fn link_events(buf: &[u8]) -> Vec<(bool, String)> {
+    const RTM_NEWLINK: u16 = 16;
+    const RTM_DELLINK: u16 = 17;
+    const IFLA_IFNAME: u16 = 3;
+    const NLMSG_HDR: usize = 16;
+    const IFINFOMSG: usize = 16;
+    let u16_at = |b: &[u8], at: usize| b.get(at..at + 2).map(|x| u16::from_ne_bytes([x[0], x[1]]));
+    let mut events = Vec::new();
+    let mut at = 0;
+    while let Some(hdr) = buf.get(at..at + NLMSG_HDR) {
+        let len = u32::from_ne_bytes([hdr[0], hdr[1], hdr[2], hdr[3]]) as usize;
+        let kind = u16::from_ne_bytes([hdr[4], hdr[5]]);
+        let Some(msg) = buf.get(at..at + len).filter(|_| len >= NLMSG_HDR) else {
+            break;
+        };
+        if kind == RTM_NEWLINK || kind == RTM_DELLINK {
+            let mut a = NLMSG_HDR + IFINFOMSG;
+            while let (Some(alen), Some(atype)) = (u16_at(msg, a), u16_at(msg, a + 2)) {
+                let alen = alen as usize;
+                let Some(value) = msg.get(a + 4..a + alen).filter(|_| alen >= 4) else {
+                    break;
+                };
+                if atype == IFLA_IFNAME {
+                    let name = value.split(|&c| c == 0).next().unwrap_or_default();
+                    if !name.is_empty() {
+                        let name = String::from_utf8_lossy(name).into_owned();
+                        events.push((kind == RTM_NEWLINK, name));
+                    }
+                    break;
+                }
+                a += (alen + 3) & !3;
+            }
+        }
+        at += (len + 3) & !3;
+    }
+    events
 }
 
 /// Capacity of `ngm_fwd` (`FP_MAX_ENTRIES` in the program): one entry per direction of an
@@ -443,33 +640,7 @@ pub(crate) fn egress(dst: IpAddr) -> Option<(u32, bool)> {
     const RTN_LOCAL: u8 = 2;
     const NLMSG_HDR: usize = 16;
     const RTMSG: usize = 12;
-    // SAFETY: a plain socket call; the descriptor is closed by OwnedFd.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: fd is a fresh descriptor we own.
-    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-    let timeout = libc::timeval {
-        tv_sec: 1,
-        tv_usec: 0,
-    };
-    // SAFETY: setsockopt reads the timeval we pass.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            &timeout as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::timeval>() as u32,
-        )
-    };
+    let fd = route_socket().ok()?;
     let (family, octets): (libc::c_int, &[u8]) = match &dst {
         IpAddr::V4(v4) => (libc::AF_INET, &v4.octets()[..]),
         IpAddr::V6(v6) => (libc::AF_INET6, &v6.octets()[..]),
@@ -548,6 +719,38 @@ mod tests {
         assert_eq!(std::mem::size_of::<FpCounters>(), 40);
         assert_eq!(std::mem::size_of::<FpTarget>(), 88);
         assert_eq!(std::mem::size_of::<FpControl>(), 16);
+    }
+
+    #[test]
+    fn link_events_name_new_and_removed_links() {
+        // One RTM_NEWLINK for "veth9" (an MTU attribute before its name) and one RTM_DELLINK
+        // for "old0", as the kernel batches them.
+        fn msg(kind: u16, attrs: &[(u16, &[u8])]) -> Vec<u8> {
+            let mut body = vec![0u8; 16]; // ifinfomsg
+            for (t, v) in attrs {
+                let len = 4 + v.len();
+                body.extend_from_slice(&(len as u16).to_ne_bytes());
+                body.extend_from_slice(&t.to_ne_bytes());
+                body.extend_from_slice(v);
+                body.resize(body.len().next_multiple_of(4), 0);
+            }
+            let mut m = Vec::new();
+            m.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+            m.extend_from_slice(&kind.to_ne_bytes());
+            m.extend_from_slice(&[0; 10]);
+            m.extend_from_slice(&body);
+            m
+        }
+        let mut buf = msg(16, &[(4, &1500u32.to_ne_bytes()), (3, b"veth9\0")]);
+        buf.extend(msg(17, &[(3, b"old0\0")]));
+        buf.extend(msg(20, &[(3, b"addr\0")])); // RTM_NEWADDR: not a link
+        assert_eq!(
+            link_events(&buf),
+            vec![(true, "veth9".to_owned()), (false, "old0".to_owned())]
+        );
+        // A truncated message ends the walk without a panic.
+        assert_eq!(link_events(&buf[..20]), vec![]);
+        assert_eq!(link_events(&[]), vec![]);
     }
 
     #[test]
