@@ -117,6 +117,8 @@ pub(crate) struct Settings {
     pub webhook_dtmf: bool,
     /// `--mos-alarm`: the MOS below which a stream raises `quality.alarm`; `None`: off.
     pub mos_alarm: Option<f64>,
+    /// `--mqtt-host` and the other `--mqtt-*` options; `None`: off.
+    pub mqtt: Option<ngmedia_control::mqtt::MqttConfig>,
     /// Destination of `start forwarding`.
     pub forward_to: Option<SocketAddr>,
     /// DTLS certificate and key files; `None`: generated at start-up.
@@ -217,6 +219,31 @@ pub(crate) enum ConfigError {
     StandbyWithoutRedis,
     #[error("listen-https needs https-cert and https-key (PEM certificate chain and its key)")]
     HttpsWithoutCert,
+    #[error("mqtt-host needs mqtt-publish-topic: the topic the statistics are published to")]
+    MqttWithoutTopic,
+    #[error("mqtt-certfile and mqtt-keyfile go together, with mqtt-cafile or mqtt-capath")]
+    MqttTlsIncomplete,
+}
+
+/// The `--mqtt-*` values of one source.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct MqttLayer {
+    host: Option<String>,
+    port: Option<u16>,
+    id: Option<String>,
+    keepalive: Option<u16>,
+    user: Option<String>,
+    pass: Option<String>,
+    cafile: Option<PathBuf>,
+    capath: Option<PathBuf>,
+    certfile: Option<PathBuf>,
+    keyfile: Option<PathBuf>,
+    tls_alpn: Option<String>,
+    qos: Option<u8>,
+    topic: Option<String>,
+    /// Milliseconds.
+    interval: Option<u64>,
+    scope: Option<ngmedia_control::mqtt::Scope>,
 }
 
 /// Values from one source (command line or file); `None` = not given there.
@@ -263,6 +290,7 @@ struct Layer {
     webhook_token: Option<String>,
     webhook_dtmf: Option<bool>,
     mos_alarm: Option<f64>,
+    mqtt: MqttLayer,
     /// `--fast-path` (or rtpengine's `--table`).
     fast_path: Option<ngmedia_engine::core::config::FastPathMode>,
     /// `--dtmf-digit-delay` (ms).

@@ -9,4 +9,5 @@ pub mod homer;
 pub mod http;
 pub mod li;
 pub mod media;
+pub mod mqtt;
 pub mod ng;

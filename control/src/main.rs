@@ -28,12 +28,14 @@ use ngmedia_control::http::ng::HttpNgAccess;
 use ngmedia_control::http::{self, ApiState};
 use ngmedia_control::li::{self, api::LiState, Interceptor};
 use ngmedia_control::media::MediaLibrary;
+use ngmedia_control::mqtt::{message::SsrcRates, Mqtt};
 use ngmedia_control::ng::load::LoadLimits;
-use ngmedia_control::ng::server::{now, NgServer};
+use ngmedia_control::ng::server::{now, NgHandle, NgServer};
 use ngmedia_engine::core::calls::{CallEvent, Calls};
 use ngmedia_engine::core::dtls::DtlsIdentity;
 use ngmedia_engine::core::pii::Pii;
 use ngmedia_engine::core::request::{List, Query};
+use ngmedia_engine::core::snapshot::CallSnapshot;
 use ngmedia_engine::io::MediaWorkers;
 use ngmedia_recordings::{Recorder, RecorderConfig, RecordingStore};
 use tokio::signal::unix::{signal, SignalKind};
@@ -239,6 +241,11 @@ fn run(mut settings: Settings) -> anyhow::Result<()> {
                 .context("cannot start the DTMF event thread")?;
         }
     }
+    // Before anything binds: bad TLS files stop the start; the broker itself may come later.
+    let mqtt = match settings.mqtt.clone() {
+        Some(config) => Some(Mqtt::start(config).context("cannot start MQTT publishing")?),
+        None => None,
+    };
 
     let calls = Arc::new(Mutex::new(registry));
     let li = match (li_listener, &interceptor) {
@@ -323,6 +330,7 @@ fn run(mut settings: Settings) -> anyhow::Result<()> {
         ha: ha.as_ref().map(|ha| ha.metrics()),
         homer: homer.clone(),
         events: events.clone(),
+        mqtt: mqtt.clone(),
         https,
         http_ng: settings.transports.http_ng,
     };
@@ -335,6 +343,7 @@ fn run(mut settings: Settings) -> anyhow::Result<()> {
         homer,
         events: events.clone(),
         quality_watch: settings.mos_alarm.map(QualityWatch::new),
+        mqtt: mqtt.clone(),
     };
     let result = runtime.block_on(serve(ng, http, li, calls.clone()));
 
@@ -376,6 +385,7 @@ struct Http {
     ha: Option<Arc<ngmedia_control::ha::HaMetrics>>,
     homer: Option<Arc<Homer>>,
     events: Option<Arc<Events>>,
+    mqtt: Option<Arc<Mqtt>>,
     /// `--listen-https` and its TLS acceptor.
     https: Option<(StdTcpListener, tokio_rustls::TlsAcceptor)>,
     http_ng: HttpNgAccess,
@@ -395,6 +405,8 @@ struct Ng {
     events: Option<Arc<Events>>,
     /// `--mos-alarm`: streams checked every tick.
     quality_watch: Option<QualityWatch>,
+    /// `--mqtt-host`: statistics published every `--mqtt-publish-interval`.
+    mqtt: Option<Arc<Mqtt>>,
 }
 
 /// SIGHUP: re-read what an operator may have changed on disk without a restart.
@@ -444,6 +456,7 @@ async fn serve(
     let homer_ng = ng.homer;
     let events = ng.events;
     let mut quality_watch = ng.quality_watch;
+    let mqtt = ng.mqtt;
     let mut ng = NgServer::new(calls.clone());
     ng.set_load_limits(limits.clone());
     ng.set_rate_limit(rate_limit);
@@ -463,6 +476,7 @@ async fn serve(
         ha: http.ha,
         homer: http.homer,
         events: http.events,
+        mqtt: http.mqtt,
         ng_http: (http.http_ng != HttpNgAccess::Off).then(|| http::ng::HttpNg {
             handle: ng_handle.clone(),
             access: http.http_ng,
@@ -514,6 +528,9 @@ async fn serve(
                 warn!(error = %e, "ng TCP listener failed");
             }
         });
+    }
+    if let Some(mqtt) = mqtt {
+        tokio::spawn(publish_mqtt(mqtt, ng_handle.clone(), calls.clone()));
     }
     if limits.samples_system() || limits.samples_bandwidth() || limits.samples_workers() {
         tokio::spawn(sample_load(limits, workers));
@@ -686,13 +703,12 @@ fn tick(calls: &Mutex<Calls>, publish: Option<&Events>) {
     }
 }
 
-/// `--mos-alarm`: raise `quality.alarm` for streams whose MOS fell below the threshold. The
-/// registry lock is taken per call, so signalling is never held up for long.
-fn watch_quality(calls: &Mutex<Calls>, watch: &mut QualityWatch, events: &Events) {
+/// Every call held now. The registry lock is taken per call, so signalling is never held
+/// up for long.
+fn call_snapshots(calls: &Mutex<Calls>) -> Vec<CallSnapshot> {
     let ids = lock(calls).list(&List { limit: usize::MAX });
     let now = now();
-    let snapshots: Vec<_> = ids
-        .into_iter()
+    ids.into_iter()
         .filter_map(|call_id| {
             lock(calls)
                 .query(
@@ -704,7 +720,42 @@ fn watch_quality(calls: &Mutex<Calls>, watch: &mut QualityWatch, events: &Events
                 )
                 .ok()
         })
-        .collect();
+        .collect()
+}
+
+/// `--mqtt-*`: every interval, the `statistics` figures (from the ng server, which owns the
+/// control counters) and the calls the scope asks for go to the MQTT thread's queue. Runs
+/// until the ng server stops.
+async fn publish_mqtt(mqtt: Arc<Mqtt>, ng: NgHandle, calls: Arc<Mutex<Calls>>) {
+    let mut ticker = tokio::time::interval(mqtt.interval());
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut rates = SsrcRates::default();
+    loop {
+        ticker.tick().await;
+        let Some(statistics) = ng.statistics().await else {
+            return;
+        };
+        let snapshots = if mqtt.scope().needs_calls() {
+            call_snapshots(&calls)
+        } else {
+            Vec::new()
+        };
+        let unix_secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        mqtt.publish_round(
+            &mut rates,
+            &statistics,
+            &snapshots,
+            unix_secs,
+            Instant::now(),
+        );
+    }
+}
+
+/// `--mos-alarm`: raise `quality.alarm` for streams whose MOS fell below the threshold.
+fn watch_quality(calls: &Mutex<Calls>, watch: &mut QualityWatch, events: &Events) {
+    let snapshots = call_snapshots(calls);
     for alarm in watch.scan(&snapshots) {
         info!(call_id = %Pii(&alarm.call_id), mos = alarm.mos, "call quality below --mos-alarm");
         events.quality_alarm(&alarm);

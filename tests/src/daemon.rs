@@ -104,7 +104,7 @@ fn free_udp_port() -> u16 {
     sock.local_addr().expect("local address").port()
 }
 
-fn free_tcp_port() -> u16 {
+pub(crate) fn free_tcp_port() -> u16 {
     let sock = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral TCP port");
     sock.local_addr().expect("local address").port()
 }

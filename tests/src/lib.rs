@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod dtls;
 pub mod http;
 pub mod li;
+pub mod mqtt;
 pub mod ng;
 pub mod redis;
 pub mod rtp;
@@ -30,6 +31,14 @@ pub use rtp::RtpEndpoint;
 pub use sdp::Sdp;
 
 use std::time::{Duration, Instant};
+
+/// Kill a server child of a harness at once (SIGKILL) and reap it; `None` afterwards.
+pub(crate) fn kill_child(child: &mut Option<std::process::Child>) {
+    if let Some(mut child) = child.take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
 
 /// Poll `f` every 50 ms until it returns `Some` or `limit` has passed.
 pub fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {

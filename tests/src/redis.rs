@@ -294,10 +294,7 @@ impl RedisServer {
 
     /// Kill the server at once (SIGKILL) and reap it; the data goes with it.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::kill_child(&mut self.child);
     }
 
     /// Stop the server and start a fresh, empty one on the same port.

@@ -25,6 +25,7 @@
 use std::path::PathBuf;
 
 use ngmedia_control::events::WebhookTarget;
+use ngmedia_control::mqtt::Scope;
 use ngmedia_engine::core::latch::EndpointLearning;
 use ngmedia_recordings::RecordingFormat;
 
@@ -1247,6 +1248,186 @@ pub(super) static OPTIONS: &[Opt] = &[
             Ok(())
         },
     ),
+    // --- MQTT (rtpengine's names and defaults) ---
+    opt(
+        "mqtt-host",
+        None,
+        One("HOST"),
+        "Publish statistics to the MQTT broker at this host name or address (with \
+         --mqtt-publish-topic), every --mqtt-publish-interval, as rtpengine publishes them \
+         (MQTT 3.1.1; reconnects after a failure; a bounded queue, never waited on). \
+         Default: off.",
+        |l, v| {
+            l.mqtt.host = Some(v.trim().to_string());
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-port",
+        None,
+        One("INT"),
+        "Port of the MQTT broker. Default: 1883.",
+        |l, v| {
+            l.mqtt.port = Some(parse_port(v)?);
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-id",
+        None,
+        One("STRING"),
+        "MQTT client id. Default: `ngmedia-` and 16 random hex digits.",
+        |l, v| {
+            l.mqtt.id = Some(v.trim().to_string());
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-keepalive",
+        None,
+        One("INT"),
+        "MQTT keep-alive in seconds: a ping goes out after half of it without a message; \
+         0: none. Default: 30.",
+        |l, v| {
+            l.mqtt.keepalive = Some(
+                v.trim()
+                    .parse()
+                    .map_err(|_| invalid("expected seconds, 0-65535"))?,
+            );
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-user",
+        None,
+        One("USERNAME"),
+        "User name for the MQTT broker; authentication is on when it is given. Default: none.",
+        |l, v| {
+            l.mqtt.user = Some(v.trim().to_string());
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-pass",
+        None,
+        One("PASSWORD"),
+        "Password for the MQTT broker, with --mqtt-user. Default: none.",
+        |l, v| {
+            l.mqtt.pass = Some(v.to_string());
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-cafile",
+        None,
+        One("FILE"),
+        "PEM file of the CA certificates that sign the broker's: TLS to the broker. \
+         Default: none (plain TCP).",
+        |l, v| {
+            l.mqtt.cafile = optional_path(v);
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-capath",
+        None,
+        One("PATH"),
+        "Folder of PEM CA certificates that sign the broker's: TLS to the broker. \
+         Default: none.",
+        |l, v| {
+            l.mqtt.capath = optional_path(v);
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-certfile",
+        None,
+        One("FILE"),
+        "PEM certificate (chain) we present to the broker, with --mqtt-keyfile and a CA. \
+         Default: none.",
+        |l, v| {
+            l.mqtt.certfile = optional_path(v);
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-keyfile",
+        None,
+        One("FILE"),
+        "PEM private key (not password-protected) of --mqtt-certfile. Default: none.",
+        |l, v| {
+            l.mqtt.keyfile = optional_path(v);
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-tls-alpn",
+        None,
+        One("STRING"),
+        "ALPN protocol offered in the TLS handshake with the broker (e.g. mqtt, for \
+         services that share the TLS port between protocols). Default: none.",
+        |l, v| {
+            l.mqtt.tls_alpn = Some(v.trim().to_string()).filter(|v| !v.is_empty());
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-publish-qos",
+        None,
+        One("0|1|2"),
+        "MQTT QoS of the messages: 0 (at most once), 1 (at least once: a message not \
+         acknowledged is sent again after reconnecting), 2 (exactly once to the broker). \
+         Default: 0.",
+        |l, v| {
+            l.mqtt.qos = Some(match v.trim() {
+                "0" => 0,
+                "1" => 1,
+                "2" => 2,
+                _ => return Err(invalid("expected 0, 1 or 2")),
+            });
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-publish-topic",
+        None,
+        One("STRING"),
+        "Topic of every message; required with --mqtt-host. Default: none.",
+        |l, v| {
+            l.mqtt.topic = Some(v.trim().to_string());
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-publish-interval",
+        None,
+        One("MILLISECONDS"),
+        "How often the statistics are published. Default: 5000.",
+        |l, v| {
+            l.mqtt.interval = Some(
+                v.trim()
+                    .parse()
+                    .map_err(|_| invalid("expected milliseconds"))?,
+            );
+            Ok(())
+        },
+    ),
+    opt(
+        "mqtt-publish-scope",
+        None,
+        One("global|summary|call|media"),
+        "What each round publishes: summary (one message with the statistics), global (the \
+         same with every call in a `calls` list), call (the summary, and one message per \
+         call), media (the summary, and one message per media of each party). \
+         Default: global.",
+        |l, v| {
+            l.mqtt.scope = Some(
+                Scope::parse(v)
+                    .ok_or_else(|| invalid("expected global, summary, call or media"))?,
+            );
+            Ok(())
+        },
+    ),
     ignored("record-egress", None, Flag, RECORDING),
     ignored("record-both", None, Flag, RECORDING),
     ignored("vsc-start-rec", None, One("STRING"), NOT_YET),
@@ -1447,21 +1628,6 @@ pub(super) static OPTIONS: &[Opt] = &[
     ignored("dtls-rsa-key-size", None, One("INT"), TLS),
     ignored("dtls-ciphers", None, One("STRING"), TLS),
     ignored("dtls-mtu", None, One("INT"), TLS),
-    ignored("mqtt-host", None, One("HOST"), EXPORT),
-    ignored("mqtt-port", None, One("INT"), EXPORT),
-    ignored("mqtt-id", None, One("STRING"), EXPORT),
-    ignored("mqtt-keepalive", None, One("INT"), EXPORT),
-    ignored("mqtt-user", None, One("USERNAME"), EXPORT),
-    ignored("mqtt-pass", None, One("PASSWORD"), EXPORT),
-    ignored("mqtt-cafile", None, One("FILE"), EXPORT),
-    ignored("mqtt-capath", None, One("PATH"), EXPORT),
-    ignored("mqtt-certfile", None, One("FILE"), EXPORT),
-    ignored("mqtt-keyfile", None, One("FILE"), EXPORT),
-    ignored("mqtt-tls-alpn", None, One("STRING"), EXPORT),
-    ignored("mqtt-publish-qos", None, One("INT"), EXPORT),
-    ignored("mqtt-publish-topic", None, One("STRING"), EXPORT),
-    ignored("mqtt-publish-interval", None, One("INT"), EXPORT),
-    ignored("mqtt-publish-scope", None, One("SCOPE"), EXPORT),
     ignored("mos", None, Many("CQ|LQ"), NOT_YET),
     ignored("measure-rtp", None, Flag, NOT_YET),
     ignored("ssrc-reporting", None, One("MODE"), NOT_YET),

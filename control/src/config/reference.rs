@@ -151,7 +151,7 @@ const SECTIONS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
-        "Homer and events",
+        "Homer, call events and MQTT",
         "homer-and-events.md",
         &[
             "homer",

@@ -7,6 +7,7 @@ use std::time::Duration;
 use ngmedia_control::ha::{self, HaConfig};
 use ngmedia_control::homer::HomerSettings;
 use ngmedia_control::http::auth::BearerToken;
+use ngmedia_control::mqtt::{MqttConfig, MqttTls};
 use ngmedia_control::ng::load::LoadLimitConfig;
 use ngmedia_engine::core::config::{EngineConfig, Interface};
 use tracing::level_filters::LevelFilter;
@@ -14,7 +15,7 @@ use tracing::level_filters::LevelFilter;
 use super::file::parse_file;
 use super::interfaces::{expand, lookup_host, system_devices, Host, InterfaceSpec};
 use super::{
-    Cli, ConfigError, DisplayInterface, HttpsSettings, Layer, LiSettings, MediaSettings,
+    Cli, ConfigError, DisplayInterface, HttpsSettings, Layer, LiSettings, MediaSettings, MqttLayer,
     RecordingSettings, Settings, TransportSettings, DEFAULT_CONFIG_FILE, DEFAULT_LISTEN_HTTP,
     DEFAULT_LISTEN_NG, DEFAULT_LI_DIR, DEFAULT_MEDIA_DIR, DEFAULT_MEDIA_MAX_BYTES,
     DEFAULT_MEDIA_MAX_SECONDS, DEFAULT_NG_RATE_LIMIT, DEFAULT_RECORDING_DIR, MIN_PORT_PAIRS,
@@ -145,6 +146,8 @@ impl Settings {
             }
         }
 
+        let mqtt = resolve_mqtt(&cli.mqtt, &file.mqtt)?;
+
         Ok(Settings {
             engine,
             listen_ng: cli
@@ -198,6 +201,7 @@ impl Settings {
             webhook,
             webhook_dtmf,
             mos_alarm,
+            mqtt,
             forward_to: cli.forward_to.or(file.forward_to),
             dtls: match (
                 cli.dtls_cert.or(file.dtls_cert),
@@ -248,6 +252,53 @@ fn resolve_transports(
 }
 
 /// rtpengine's values for "no limit" (-1 sessions, 0 for the others) become `None`.
+/// `--mqtt-*`: publishing is on when `mqtt-host` is given (rtpengine's defaults: port
+/// 1883, keep-alive 30 s, every 5000 ms, the global scope, QoS 0).
+fn resolve_mqtt(cli: &MqttLayer, file: &MqttLayer) -> Result<Option<MqttConfig>, ConfigError> {
+    let pick = |f: fn(&MqttLayer) -> Option<String>| f(cli).or_else(|| f(file));
+    let path = |f: fn(&MqttLayer) -> Option<PathBuf>| f(cli).or_else(|| f(file));
+    let Some(host) = pick(|l| l.host.clone()).filter(|h| !h.is_empty()) else {
+        return Ok(None);
+    };
+    let topic = pick(|l| l.topic.clone())
+        .filter(|t| !t.is_empty())
+        .ok_or(ConfigError::MqttWithoutTopic)?;
+    let (cafile, capath) = (path(|l| l.cafile.clone()), path(|l| l.capath.clone()));
+    let (certfile, keyfile) = (path(|l| l.certfile.clone()), path(|l| l.keyfile.clone()));
+    let tls = if cafile.is_some() || capath.is_some() {
+        if certfile.is_some() != keyfile.is_some() {
+            return Err(ConfigError::MqttTlsIncomplete);
+        }
+        Some(MqttTls {
+            cafile,
+            capath,
+            certfile,
+            keyfile,
+            alpn: pick(|l| l.tls_alpn.clone()),
+        })
+    } else if certfile.is_some() || keyfile.is_some() {
+        return Err(ConfigError::MqttTlsIncomplete);
+    } else {
+        None
+    };
+    let user = pick(|l| l.user.clone()).filter(|u| !u.is_empty());
+    Ok(Some(MqttConfig {
+        host,
+        port: cli.port.or(file.port).unwrap_or(1883),
+        client_id: pick(|l| l.id.clone())
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(ngmedia_control::mqtt::generated_client_id),
+        keepalive: cli.keepalive.or(file.keepalive).unwrap_or(30),
+        password: user.is_some().then(|| pick(|l| l.pass.clone())).flatten(),
+        user,
+        tls,
+        qos: cli.qos.or(file.qos).unwrap_or(0),
+        topic,
+        interval: Duration::from_millis(cli.interval.or(file.interval).unwrap_or(5000).max(1)),
+        scope: cli.scope.or(file.scope).unwrap_or_default(),
+    }))
+}
+
 fn resolve_load_limits(cli: &Layer, file: &Layer) -> LoadLimitConfig {
     let positive = |v: Option<f64>| v.filter(|v| *v > 0.0);
     LoadLimitConfig {

@@ -1197,3 +1197,91 @@ fn webhook_extras_without_a_webhook_url_warn() {
     assert!(s.webhook_dtmf);
     assert_eq!(s.mos_alarm, Some(3.5));
 }
+
+#[test]
+fn mqtt_options_with_rtpengine_defaults_and_checks() {
+    use ngmedia_control::mqtt::{MqttTls, Scope};
+    let load = |args: &[&str]| Settings::resolve(&cli(args), None, Vec::new());
+    assert!(load(&[]).unwrap().mqtt.is_none());
+    assert!(matches!(
+        load(&["--mqtt-host", "broker"]),
+        Err(ConfigError::MqttWithoutTopic)
+    ));
+    let m = load(&[
+        "--mqtt-host",
+        "broker",
+        "--mqtt-publish-topic",
+        "rtpe/stats",
+    ])
+    .unwrap()
+    .mqtt
+    .unwrap();
+    assert_eq!(
+        (m.host.as_str(), m.port, m.keepalive, m.qos),
+        ("broker", 1883, 30, 0)
+    );
+    assert_eq!(m.interval, Duration::from_millis(5000));
+    assert_eq!(m.scope, Scope::Global);
+    assert!(m.client_id.starts_with("ngmedia-") && m.tls.is_none() && m.user.is_none());
+    // The password goes with a user only, as rtpengine's.
+    let m = load(&[
+        "--mqtt-host",
+        "b",
+        "--mqtt-publish-topic",
+        "t",
+        "--mqtt-pass",
+        "p",
+    ])
+    .unwrap()
+    .mqtt
+    .unwrap();
+    assert_eq!((m.user, m.password), (None, None));
+    // An rtpengine.conf with every option.
+    let f = resolve_file(
+        &[],
+        "[rtpengine]\nmqtt-host = 10.0.0.9\nmqtt-port = 8883\nmqtt-id = rtpe1\n\
+         mqtt-keepalive = 10\nmqtt-user = u\nmqtt-pass = p\nmqtt-cafile = /etc/ca.pem\n\
+         mqtt-certfile = /etc/c.pem\nmqtt-keyfile = /etc/k.pem\nmqtt-tls-alpn = mqtt\n\
+         mqtt-publish-qos = 2\nmqtt-publish-topic = rtpengine\nmqtt-publish-interval = 1000\n\
+         mqtt-publish-scope = media\n",
+    )
+    .unwrap();
+    let m = f.mqtt.unwrap();
+    assert_eq!(
+        (m.host.as_str(), m.port, m.client_id.as_str()),
+        ("10.0.0.9", 8883, "rtpe1")
+    );
+    assert_eq!((m.keepalive, m.qos, m.scope), (10, 2, Scope::Media));
+    assert_eq!(
+        (m.user.as_deref(), m.password.as_deref()),
+        (Some("u"), Some("p"))
+    );
+    assert_eq!(m.interval, Duration::from_millis(1000));
+    assert_eq!(
+        m.tls,
+        Some(MqttTls {
+            cafile: Some("/etc/ca.pem".into()),
+            capath: None,
+            certfile: Some("/etc/c.pem".into()),
+            keyfile: Some("/etc/k.pem".into()),
+            alpn: Some("mqtt".into()),
+        })
+    );
+    assert!(cli_err(&["--mqtt-publish-qos", "3"]).contains("expected 0, 1 or 2"));
+    assert!(cli_err(&["--mqtt-publish-scope", "calls"]).contains("global, summary, call"));
+    cli_err(&["--mqtt-port", "70000"]);
+    cli_err(&["--mqtt-keepalive", "-1"]);
+    cli_err(&["--mqtt-publish-interval", "soon"]);
+    // A client certificate needs its key, and both need a CA (TLS).
+    for tls in [
+        &["--mqtt-certfile", "/c.pem", "--mqtt-cafile", "/ca.pem"][..],
+        &["--mqtt-keyfile", "/k.pem"],
+    ] {
+        let mut args = vec!["--mqtt-host", "b", "--mqtt-publish-topic", "t"];
+        args.extend_from_slice(tls);
+        assert!(
+            matches!(load(&args), Err(ConfigError::MqttTlsIncomplete)),
+            "{tls:?}"
+        );
+    }
+}

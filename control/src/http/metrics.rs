@@ -115,6 +115,32 @@ pub(super) fn render_homer(text: &mut String, c: &crate::homer::HomerCounters) {
     );
 }
 
+/// Append the MQTT families: messages published, dropped (a full queue) and lost with a
+/// broken connection; connections made; whether connected now.
+pub(super) fn render_mqtt(text: &mut String, c: &crate::mqtt::MqttCounters) {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let _ = write!(
+        text,
+        "# HELP ngmedia_mqtt_messages_total Statistics messages for the MQTT broker.\n\
+         # TYPE ngmedia_mqtt_messages_total counter\n\
+         ngmedia_mqtt_messages_total{{result=\"published\"}} {}\n\
+         ngmedia_mqtt_messages_total{{result=\"failed\"}} {}\n\
+         ngmedia_mqtt_messages_total{{result=\"dropped\"}} {}\n\
+         # HELP ngmedia_mqtt_connects_total Connections made to the MQTT broker.\n\
+         # TYPE ngmedia_mqtt_connects_total counter\n\
+         ngmedia_mqtt_connects_total {}\n\
+         # HELP ngmedia_mqtt_connected Whether the MQTT broker is connected now.\n\
+         # TYPE ngmedia_mqtt_connected gauge\n\
+         ngmedia_mqtt_connected {}\n",
+        c.published.load(Relaxed),
+        c.failed.load(Relaxed),
+        c.dropped.load(Relaxed),
+        c.connects.load(Relaxed),
+        u8::from(c.connected.load(Relaxed)),
+    );
+}
+
 /// Append the webhook family: call events delivered, given up after every retry, and
 /// dropped on a full queue.
 pub(super) fn render_events(text: &mut String, c: &crate::events::EventCounters) {

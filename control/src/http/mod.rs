@@ -100,6 +100,8 @@ pub struct ApiState<E: CallControl = Calls> {
     pub homer: Option<Arc<crate::homer::Homer>>,
     /// Webhook delivery counters (`None`: `--webhook-url` off, no such series).
     pub events: Option<Arc<crate::events::Events>>,
+    /// `--mqtt-host`: its counters on `/metrics`.
+    pub mqtt: Option<Arc<crate::mqtt::Mqtt>>,
     /// ng over HTTP and WebSocket (`None`: not served).
     pub ng_http: Option<ng::HttpNg>,
     /// The load limits (`None`: `/load-limits` answers 404).
@@ -632,6 +634,9 @@ async fn prometheus<E: CallControl>(State(state): Shared<E>) -> Response {
     }
     if let Some(events) = &state.events {
         metrics::render_events(&mut text, events.counters());
+    }
+    if let Some(mqtt) = &state.mqtt {
+        metrics::render_mqtt(&mut text, mqtt.counters());
     }
     (
         [(

@@ -147,6 +147,7 @@ fn api_full(
         ha: None,
         homer: None,
         events: None,
+        mqtt: None,
         ng_http: None,
         limits: Some(Arc::new(crate::ng::load::LoadLimits::new(
             crate::ng::load::LoadLimitConfig {

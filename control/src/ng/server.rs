@@ -194,12 +194,18 @@ pub enum Framing {
     Plain,
 }
 
-/// One request of a stream transport and where its reply goes.
-struct NgJob {
-    message: Vec<u8>,
-    framing: Framing,
-    from: Option<IpAddr>,
-    reply: oneshot::Sender<Option<Vec<u8>>>,
+/// What the server is asked through an [`NgHandle`].
+enum NgJob {
+    /// One request of a stream transport and where its reply goes.
+    Request {
+        message: Vec<u8>,
+        framing: Framing,
+        from: Option<IpAddr>,
+        reply: oneshot::Sender<Option<Vec<u8>>>,
+    },
+    /// The `statistics` figures for a publisher (`--mqtt-*`); see
+    /// [`NgHandle::statistics`].
+    Statistics { reply: oneshot::Sender<Vec<u8>> },
 }
 
 /// How the stream transports (TCP, HTTP, WebSocket) hand requests to the one [`NgServer`]:
@@ -219,7 +225,7 @@ impl NgHandle {
         from: Option<IpAddr>,
     ) -> Option<Vec<u8>> {
         let (reply, answer) = oneshot::channel();
-        let job = NgJob {
+        let job = NgJob::Request {
             message,
             framing,
             from,
@@ -227,6 +233,16 @@ impl NgHandle {
         };
         self.jobs.send(job).await.ok()?;
         answer.await.ok().flatten()
+    }
+
+    /// The reply a `statistics` request would get now (bencode), for a publisher that sends
+    /// it elsewhere (MQTT): it is not counted as a request, its per-second rates are taken
+    /// since the publisher's previous call, and the interval figures the proxies' own
+    /// `statistics` requests read are left running. `None` once the server has stopped.
+    pub async fn statistics(&self) -> Option<Vec<u8>> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(NgJob::Statistics { reply }).await.ok()?;
+        answer.await.ok()
     }
 }
 
@@ -340,6 +356,14 @@ impl ControlCounters {
         self.interval.record(kind, took, at);
     }
 
+    /// The interval figures so far, the interval going on.
+    pub fn peek_interval(&self, at: Instant) -> IntervalCounters {
+        let mut so_far = self.interval.clone();
+        so_far.roll(at);
+        so_far.since.get_or_insert(at);
+        so_far
+    }
+
     /// The interval figures so far, and a new interval from `at`.
     pub fn take_interval(&mut self, at: Instant) -> IntervalCounters {
         self.interval.roll(at);
@@ -411,6 +435,8 @@ pub struct NgServer<E: CallControl = Calls> {
     cache: CookieCache,
     counters: ControlCounters,
     rate_sample: Option<RateSample>,
+    /// The rates' previous sample of [`NgHandle::statistics`].
+    published_rate_sample: Option<RateSample>,
     logged_unsupported: HashSet<String>,
     metrics: Arc<NgMetrics>,
     limits: Arc<LoadLimits>,
@@ -432,6 +458,7 @@ impl<E: CallControl> NgServer<E> {
             cache: CookieCache::default(),
             counters: ControlCounters::default(),
             rate_sample: None,
+            published_rate_sample: None,
             logged_unsupported: HashSet::new(),
             metrics: Arc::default(),
             limits: Arc::default(),
@@ -514,11 +541,17 @@ impl<E: CallControl> NgServer<E> {
             let (len, from) = tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 job = self.jobs.recv() => {
-                    // The server holds a sender itself: the channel never closes.
-                    let Some(job) = job else { continue };
-                    let reply = self.handle_message(&job.message, job.framing, job.from, now());
-                    // The connection may have gone meanwhile; nothing to do then.
-                    let _ = job.reply.send(reply);
+                    // The connection or publisher may have gone meanwhile; nothing to do then.
+                    match job {
+                        Some(NgJob::Request { message, framing, from, reply }) => {
+                            let _ = reply.send(self.handle_message(&message, framing, from, now()));
+                        }
+                        Some(NgJob::Statistics { reply }) => {
+                            let _ = reply.send(self.published_statistics(now()));
+                        }
+                        // The server holds a sender itself: the channel never closes.
+                        None => {}
+                    }
                     continue;
                 }
                 r = socket.recv_from(&mut buf) => match r {
@@ -801,11 +834,7 @@ impl<E: CallControl> NgServer<E> {
             Command::Statistics => {
                 let engine = calls.statistics(now);
                 drop(calls);
-                let mut rates = self.rates(&engine, now.mono);
-                rates.rejected_sessions = LoadLimit::ALL
-                    .iter()
-                    .map(|l| self.metrics.refused(*l))
-                    .sum();
+                let rates = self.rates(&engine, now.mono, Reader::Proxy);
                 let interval = self.counters.take_interval(now.mono);
                 reply::write_statistics(out, &engine, &self.counters, rates, &interval, now.mono);
             }
@@ -861,47 +890,88 @@ impl<E: CallControl> NgServer<E> {
         }
     }
 
-    /// Per-second rates since the previous `statistics` request (zero on the first one).
-    fn rates(&mut self, engine: &EngineStatistics, at: Instant) -> Rates {
-        let p = &engine.packets;
-        let sample = RateSample {
-            at,
-            packets: p.rtp_packets.saturating_add(p.rtcp_packets),
-            bytes: p.rtp_bytes.saturating_add(p.rtcp_bytes),
-            errors: p.drops.iter().sum(),
-            call_seconds: engine.call_seconds,
-            sessions: engine.calls_current,
+    /// [`NgHandle::statistics`]: the `statistics` reply without a request.
+    fn published_statistics(&mut self, now: Now) -> Vec<u8> {
+        let engine = lock(&self.calls).statistics(now);
+        let rates = self.rates(&engine, now.mono, Reader::Publisher);
+        let interval = self.counters.peek_interval(now.mono);
+        let mut out = Vec::new();
+        reply::write_statistics(
+            &mut out,
+            &engine,
+            &self.counters,
+            rates,
+            &interval,
+            now.mono,
+        );
+        out
+    }
+
+    /// Per-second rates since this reader's previous `statistics` (zero on the first one),
+    /// and the new calls refused by a load limit since start.
+    fn rates(&mut self, engine: &EngineStatistics, at: Instant, reader: Reader) -> Rates {
+        let previous = match reader {
+            Reader::Proxy => &mut self.rate_sample,
+            Reader::Publisher => &mut self.published_rate_sample,
         };
-        let rates = match &self.rate_sample {
-            Some(prev) => {
-                let ms = u64::try_from(sample.at.saturating_duration_since(prev.at).as_millis())
-                    .unwrap_or(u64::MAX);
-                let per_sec = |now: u64, then: u64| {
-                    now.saturating_sub(then)
-                        .saturating_mul(1000)
-                        .checked_div(ms)
-                        .unwrap_or(0)
-                };
-                Rates {
-                    packets: per_sec(sample.packets, prev.packets),
-                    bytes: per_sec(sample.bytes, prev.bytes),
-                    errors: per_sec(sample.errors, prev.errors),
-                    call_seconds: (sample.call_seconds - prev.call_seconds).max(0.0),
-                    sessions_min: sample.sessions.min(prev.sessions),
-                    sessions_max: sample.sessions.max(prev.sessions),
-                    rejected_sessions: 0,
-                }
-            }
-            None => Rates {
-                call_seconds: sample.call_seconds,
-                sessions_min: sample.sessions,
-                sessions_max: sample.sessions,
-                ..Rates::default()
-            },
-        };
-        self.rate_sample = Some(sample);
+        let mut rates = rates_since(previous, engine, at);
+        rates.rejected_sessions = LoadLimit::ALL
+            .iter()
+            .map(|l| self.metrics.refused(*l))
+            .sum();
         rates
     }
+}
+
+/// Who reads the `statistics` figures: each has its own previous sample for the rates.
+#[derive(Debug, Clone, Copy)]
+enum Reader {
+    /// A `statistics` request.
+    Proxy,
+    /// [`NgHandle::statistics`].
+    Publisher,
+}
+
+/// Per-second rates between `previous` and now; `previous` becomes now.
+fn rates_since(previous: &mut Option<RateSample>, engine: &EngineStatistics, at: Instant) -> Rates {
+    let p = &engine.packets;
+    let sample = RateSample {
+        at,
+        packets: p.rtp_packets.saturating_add(p.rtcp_packets),
+        bytes: p.rtp_bytes.saturating_add(p.rtcp_bytes),
+        errors: p.drops.iter().sum(),
+        call_seconds: engine.call_seconds,
+        sessions: engine.calls_current,
+    };
+    let rates = match &*previous {
+        Some(prev) => {
+            let ms = u64::try_from(sample.at.saturating_duration_since(prev.at).as_millis())
+                .unwrap_or(u64::MAX);
+            let per_sec = |now: u64, then: u64| {
+                now.saturating_sub(then)
+                    .saturating_mul(1000)
+                    .checked_div(ms)
+                    .unwrap_or(0)
+            };
+            Rates {
+                packets: per_sec(sample.packets, prev.packets),
+                bytes: per_sec(sample.bytes, prev.bytes),
+                errors: per_sec(sample.errors, prev.errors),
+                call_seconds: (sample.call_seconds - prev.call_seconds).max(0.0),
+                sessions_min: sample.sessions.min(prev.sessions),
+                sessions_max: sample.sessions.max(prev.sessions),
+                rejected_sessions: 0,
+            }
+        }
+        None => Rates {
+            call_seconds: sample.call_seconds,
+            sessions_min: sample.sessions,
+            sessions_max: sample.sessions,
+            ..Rates::default()
+        },
+    };
+    *previous = Some(sample);
+    rates
 }
 
 /// `list` with as many call-ids as fit in one datagram (newest first, as the engine orders

@@ -358,6 +358,47 @@ fn statistics_counts_commands_per_proxy() {
     assert_eq!(proxy.get(b"offercount"), Some(&Value::Int(2)));
 }
 
+#[test]
+fn published_statistics_leave_the_proxies_figures_alone() {
+    let (mut s, calls) = server();
+    let t0 = Instant::now();
+    let kam: IpAddr = "127.0.0.1".parse().unwrap();
+    calls.lock().unwrap().stats.packets.rtp_packets = 100;
+    s.handle_datagram_from(b"b d7:command10:statisticse", Some(kam), at(t0, 0));
+    assert!(!s.published_statistics(at(t0, 0)).is_empty());
+    s.handle_datagram_from(b"a d7:command4:pinge", Some(kam), at(t0, 1));
+    calls.lock().unwrap().stats.packets.rtp_packets = 300;
+    // The publisher's rate is over its own second; the proxy's over its two.
+    let published = s.published_statistics(at(t0, 1));
+    let v = crate::bencode::decode(&published).unwrap();
+    let st = v.get(b"statistics").unwrap();
+    fn rate(st: &Value<'_>) -> Option<i64> {
+        match st.get(b"currentstatistics")?.get(b"packetrate")? {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+    assert_eq!(rate(st), Some(200));
+    let ctl = st.get(b"controlstatistics").unwrap();
+    assert_eq!(
+        ctl.get(b"totalstatscount"),
+        Some(&Value::Int(1)),
+        "not a request"
+    );
+    let r = s
+        .handle_datagram_from(b"c d7:command10:statisticse", Some(kam), at(t0, 2))
+        .unwrap();
+    let v = body(&r);
+    let st = v.get(b"statistics").unwrap();
+    assert_eq!(rate(st), Some(100));
+    // The ping is still in the proxy's interval: publishing did not start a new one.
+    let interval = st.get(b"intervalstatistics").unwrap();
+    assert_eq!(
+        interval.get(b"maxpingrequestrate"),
+        Some(&Value::Bytes(b"1"))
+    );
+}
+
 /// A tiny deterministic PRNG (xorshift64*), so failures reproduce.
 struct Rng(u64);
 impl Rng {
