@@ -74,7 +74,7 @@ pub(crate) struct LiSettings {
     /// `None`: LI administration is off.
     pub listen: Option<SocketAddr>,
     pub token: Option<String>,
-    pub tls: Option<ngmedia_control::li::tls::TlsFiles>,
+    pub tls: Option<ngmedia_control::tls::TlsFiles>,
     pub dir: PathBuf,
 }
 
@@ -288,6 +288,7 @@ struct Layer {
     /// `--webhook-url` and `--webhook-token`.
     webhook: Option<ngmedia_control::events::WebhookTarget>,
     webhook_token: Option<String>,
+    webhook_ca: Option<PathBuf>,
     webhook_dtmf: Option<bool>,
     mos_alarm: Option<f64>,
     mqtt: MqttLayer,

@@ -10,12 +10,14 @@
 //! ```
 //!
 //! The ng thread only queues (a bounded queue; a full queue drops and counts); one thread
-//! delivers in order over plain HTTP/1.1, retrying a failed POST (connection error, timeout or
+//! delivers in order over HTTP/1.1, plain or over TLS (an `https://` URL, the receiver's
+//! certificate checked against `--webhook-ca` or the system's CAs), retrying a failed POST (connection error, timeout or
 //! a non-2xx status) up to [`ATTEMPTS`] times with a growing pause, then giving the event up.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -35,7 +37,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(3);
 /// At most one warning per this interval about undeliverable events.
 const WARN_EVERY: Duration = Duration::from_secs(60);
 
-/// Where events go: an `http://host[:port]/path` URL, resolved at start.
+/// Where events go: an `http://` or `https://host[:port]/path` URL, resolved at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookTarget {
     pub addr: SocketAddr,
@@ -44,36 +46,50 @@ pub struct WebhookTarget {
     pub path: String,
     /// Sent as `Authorization: Bearer …` when set (`--webhook-token`).
     pub token: Option<String>,
+    /// `https://`: the name the receiver's certificate must carry (the URL's host, without
+    /// port or brackets); `None`: plain HTTP.
+    pub tls_name: Option<String>,
+    /// CAs that HTTPS receivers' certificates must chain to (`--webhook-ca`); `None`: the
+    /// system's.
+    pub ca: Option<PathBuf>,
 }
 
+const URL_FORM: &str = "expected http://HOST[:PORT][/PATH] or https://HOST[:PORT][/PATH]";
+
 impl WebhookTarget {
-    /// Parse `http://host[:port][/path]`. HTTPS is refused with a clear message: deliver to a
-    /// local relay (or a TLS-terminating proxy) instead.
+    /// Parse `http[s]://host[:port][/path]`.
     pub fn parse(url: &str, token: Option<String>) -> Result<WebhookTarget, String> {
         let url = url.trim();
-        let rest = if let Some(rest) = url.strip_prefix("http://") {
-            rest
-        } else if url.starts_with("https://") {
-            return Err(
-                "https webhooks are not supported: use an http:// URL (a local \
-                        TLS-terminating proxy for remote receivers)"
-                    .into(),
-            );
+        let (rest, https) = if let Some(rest) = url.strip_prefix("http://") {
+            (rest, false)
+        } else if let Some(rest) = url.strip_prefix("https://") {
+            (rest, true)
         } else {
-            return Err("expected http://HOST[:PORT][/PATH]".into());
+            return Err(URL_FORM.into());
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
         if authority.is_empty() || authority.contains('@') {
-            return Err("expected http://HOST[:PORT][/PATH] (no user information)".into());
+            return Err(format!("{URL_FORM} (no user information)"));
         }
-        let with_port = if authority.ends_with(']') || !authority.contains(':') {
-            format!("{authority}:80")
-        } else {
+        let has_port = !authority.ends_with(']') && authority.contains(':');
+        let with_port = if has_port {
             authority.to_string()
+        } else {
+            format!("{authority}:{}", if https { 443 } else { 80 })
         };
+        let name = if has_port {
+            &authority[..authority.rfind(':').unwrap_or(authority.len())]
+        } else {
+            authority
+        };
+        let tls_name = https.then(|| {
+            name.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string()
+        });
         let addr = with_port
             .to_socket_addrs()
             .map_err(|e| format!("cannot resolve {authority}: {e}"))?
@@ -87,6 +103,47 @@ impl WebhookTarget {
             host: authority.to_string(),
             path: path.to_string(),
             token,
+            tls_name,
+            ca: None,
+        })
+    }
+
+    /// The URL, for logs.
+    fn url(&self) -> String {
+        let scheme = if self.tls_name.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}{}", self.host, self.path)
+    }
+}
+
+/// How to reach the receiver: its address and, for HTTPS, the TLS client and the name its
+/// certificate must carry.
+struct Connector {
+    target: WebhookTarget,
+    tls: Option<(
+        Arc<rustls::ClientConfig>,
+        rustls_pki_types::ServerName<'static>,
+    )>,
+}
+
+impl Connector {
+    fn new(target: WebhookTarget) -> std::io::Result<Connector> {
+        let Some(name) = &target.tls_name else {
+            return Ok(Connector { target, tls: None });
+        };
+        let ca = target
+            .ca
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::tls::SYSTEM_CA_BUNDLE));
+        let config = crate::tls::trusting(&ca).map_err(std::io::Error::other)?;
+        let name = rustls_pki_types::ServerName::try_from(name.clone())
+            .map_err(|e| std::io::Error::other(format!("{name}: {e}")))?;
+        Ok(Connector {
+            target,
+            tls: Some((config, name)),
         })
     }
 }
@@ -122,15 +179,16 @@ pub struct Events {
 }
 
 impl Events {
-    /// Start the delivery thread.
+    /// Start the delivery thread. For an `https://` URL, the CA file must load.
     pub fn start(target: WebhookTarget) -> std::io::Result<Arc<Events>> {
         let (queue, rx) = mpsc::sync_channel(QUEUE);
         let counters = Arc::new(EventCounters::default());
         let c = counters.clone();
-        info!(url = %format!("http://{}{}", target.host, target.path), "call events go to the webhook");
+        info!(url = %target.url(), "call events go to the webhook");
+        let connector = Connector::new(target)?;
         std::thread::Builder::new()
             .name("webhook".into())
-            .spawn(move || deliver_all(&target, &rx, &c))?;
+            .spawn(move || deliver_all(&connector, &rx, &c))?;
         Ok(Arc::new(Events {
             queue,
             live: Mutex::new(HashMap::new()),
@@ -359,13 +417,13 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn deliver_all(target: &WebhookTarget, rx: &Receiver<String>, counters: &EventCounters) {
+fn deliver_all(connector: &Connector, rx: &Receiver<String>, counters: &EventCounters) {
     let mut last_warning: Option<Instant> = None;
     for body in rx {
         let mut pause = FIRST_RETRY;
         let mut outcome = Err(String::new());
         for attempt in 1..=ATTEMPTS {
-            outcome = post(target, &body);
+            outcome = post(connector, &body);
             if outcome.is_ok() || attempt == ATTEMPTS {
                 break;
             }
@@ -389,12 +447,24 @@ fn deliver_all(target: &WebhookTarget, rx: &Receiver<String>, counters: &EventCo
 }
 
 /// One POST; `Ok` on a 2xx status.
-fn post(target: &WebhookTarget, body: &str) -> Result<(), String> {
-    let mut conn =
-        TcpStream::connect_timeout(&target.addr, IO_TIMEOUT).map_err(|e| e.to_string())?;
+fn post(connector: &Connector, body: &str) -> Result<(), String> {
+    let target = &connector.target;
+    let conn = TcpStream::connect_timeout(&target.addr, IO_TIMEOUT).map_err(|e| e.to_string())?;
     conn.set_read_timeout(Some(IO_TIMEOUT))
         .and_then(|()| conn.set_write_timeout(Some(IO_TIMEOUT)))
         .map_err(|e| e.to_string())?;
+    match &connector.tls {
+        None => exchange(conn, target, body),
+        Some((config, name)) => {
+            let tls = rustls::ClientConnection::new(config.clone(), name.clone())
+                .map_err(|e| e.to_string())?;
+            exchange(rustls::StreamOwned::new(tls, conn), target, body)
+        }
+    }
+}
+
+/// Write the request on `conn` and read the status line of the reply.
+fn exchange(mut conn: impl Read + Write, target: &WebhookTarget, body: &str) -> Result<(), String> {
     let auth = target
         .token
         .as_deref()
@@ -444,12 +514,20 @@ mod tests {
             (t.host.as_str(), t.path.as_str()),
             ("127.0.0.1:9000", "/hooks/calls")
         );
+        assert_eq!(t.tls_name, None);
         let t = WebhookTarget::parse("http://[::1]", Some("s3cret".into())).unwrap();
         assert_eq!(t.addr, "[::1]:80".parse().unwrap());
         assert_eq!(t.path, "/");
-        assert!(WebhookTarget::parse("https://example.com/x", None)
-            .unwrap_err()
-            .contains("https"));
+        let t = WebhookTarget::parse("https://127.0.0.1/x", None).unwrap();
+        assert_eq!(t.addr, "127.0.0.1:443".parse().unwrap());
+        assert_eq!(t.tls_name.as_deref(), Some("127.0.0.1"));
+        let t = WebhookTarget::parse("https://[::1]:8443/", None).unwrap();
+        assert_eq!(t.addr, "[::1]:8443".parse().unwrap());
+        assert_eq!(
+            (t.host.as_str(), t.tls_name.as_deref()),
+            ("[::1]:8443", Some("::1"))
+        );
+        assert_eq!(t.url(), "https://[::1]:8443/");
         assert!(WebhookTarget::parse("ftp://x", None).is_err());
         assert!(WebhookTarget::parse("http://user@127.0.0.1/", None).is_err());
         assert!(WebhookTarget::parse("http://127.0.0.1/a b", None).is_err());

@@ -11,3 +11,4 @@ pub mod li;
 pub mod media;
 pub mod mqtt;
 pub mod ng;
+pub mod tls;

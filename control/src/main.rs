@@ -31,6 +31,7 @@ use ngmedia_control::media::MediaLibrary;
 use ngmedia_control::mqtt::{message::SsrcRates, Mqtt};
 use ngmedia_control::ng::load::LoadLimits;
 use ngmedia_control::ng::server::{now, NgHandle, NgServer};
+use ngmedia_control::tls;
 use ngmedia_engine::core::calls::{CallEvent, Calls};
 use ngmedia_engine::core::dtls::DtlsIdentity;
 use ngmedia_engine::core::pii::Pii;
@@ -95,20 +96,20 @@ fn run(mut settings: Settings) -> anyhow::Result<()> {
     // without taking (even briefly) a port another daemon may want.
     let https_tls = match &settings.transports.https {
         Some(https) => {
-            let files = li::tls::TlsFiles {
+            let files = tls::TlsFiles {
                 cert: https.cert.clone(),
                 key: https.key.clone(),
                 ca: None,
             };
-            let config = li::tls::server_config(&files).context("HTTPS certificate")?;
+            let config = tls::server_config(&files).context("HTTPS certificate")?;
             Some((https.listen, tokio_rustls::TlsAcceptor::from(config)))
         }
         None => None,
     };
     let (li_server_tls, li_client_tls) = match &settings.li.tls {
         Some(files) => (
-            Some(li::tls::server_config(files).context("LI TLS")?),
-            li::tls::client_config(files).context("LI TLS")?,
+            Some(tls::server_config(files).context("LI TLS")?),
+            tls::client_config(files).context("LI TLS")?,
         ),
         None => (None, None),
     };

@@ -1,9 +1,10 @@
 //! `--webhook-url`: call.started, call.answered and call.ended reach an HTTP receiver (here a
 //! listener of the test) as JSON POSTs, in order, with the bearer token; a receiver that
-//! fails once gets the event again; a call that times out ends with reason `timeout`.
+//! fails once gets the event again; a call that times out ends with reason `timeout`. Over
+//! HTTPS, the receiver's certificate must chain to `--webhook-ca`.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -11,6 +12,15 @@ use ngmedia_tests::http::metric;
 use ngmedia_tests::rtp::rtp_packet;
 use ngmedia_tests::sdp::audio_sdp;
 use ngmedia_tests::{dict, Daemon, TwoPartyCall};
+use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::bn::BigNum;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{SslAcceptor, SslMethod};
+use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectAlternativeName};
+use openssl::x509::{X509NameBuilder, X509};
 
 /// One request as the receiver saw it.
 #[derive(Debug)]
@@ -23,12 +33,40 @@ struct Post {
 /// Accept POSTs on `listener`, answering the first `fail_first` with 503 (not reported) and
 /// the rest with 204 (reported on the channel).
 fn receiver(listener: TcpListener, fail_first: usize) -> mpsc::Receiver<Post> {
+    serve(listener, fail_first, Some)
+}
+
+/// [`receiver`] over TLS with `acceptor`; failed handshakes are counted on the second
+/// channel.
+fn tls_receiver(
+    listener: TcpListener,
+    acceptor: SslAcceptor,
+) -> (mpsc::Receiver<Post>, mpsc::Receiver<String>) {
+    let (failed_tx, failed) = mpsc::channel();
+    let posts = serve(listener, 0, move |conn| match acceptor.accept(conn) {
+        Ok(tls) => Some(tls),
+        Err(e) => {
+            let _ = failed_tx.send(e.to_string());
+            None
+        }
+    });
+    (posts, failed)
+}
+
+/// Accept connections on `listener`, `open` each (`None`: drop it), and read one POST from
+/// each as [`receiver`] says.
+fn serve<S: Read + Write>(
+    listener: TcpListener,
+    fail_first: usize,
+    open: impl Fn(TcpStream) -> Option<S> + Send + 'static,
+) -> mpsc::Receiver<Post> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut seen = 0;
         for conn in listener.incoming() {
             let Ok(conn) = conn else { return };
             conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let Some(conn) = open(conn) else { continue };
             let mut reader = BufReader::new(conn);
             let mut request_line = String::new();
             reader.read_line(&mut request_line).unwrap();
@@ -146,15 +184,152 @@ fn a_timed_out_call_ends_with_reason_timeout() {
     assert!(ended.body["duration_ms"].as_u64().unwrap() >= 900);
 }
 
+/// A P-256 key.
+fn ec_key() -> PKey<Private> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+    PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap()
+}
+
+/// A certificate named `cn`, valid for a day, signed by `issuer` (self-signed when `None`);
+/// a CA, or a server certificate for 127.0.0.1.
+fn cert(cn: &str, key: &PKey<Private>, issuer: Option<(&X509, &PKey<Private>)>, ca: bool) -> X509 {
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    let serial = Asn1Integer::from_bn(&BigNum::from_u32(if ca { 1 } else { 2 }).unwrap()).unwrap();
+    b.set_serial_number(&serial).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(issuer.map_or(&name, |(c, _)| c.subject_name()))
+        .unwrap();
+    b.set_pubkey(key).unwrap();
+    b.set_not_before(Asn1Time::days_from_now(0).unwrap().as_ref())
+        .unwrap();
+    b.set_not_after(Asn1Time::days_from_now(1).unwrap().as_ref())
+        .unwrap();
+    if ca {
+        let bc = BasicConstraints::new().critical().ca().build().unwrap();
+        b.append_extension(bc).unwrap();
+        let ku = KeyUsage::new().critical().key_cert_sign().build().unwrap();
+        b.append_extension(ku).unwrap();
+    } else {
+        let san = SubjectAlternativeName::new()
+            .ip("127.0.0.1")
+            .build(&b.x509v3_context(issuer.map(|(c, _)| &**c), None))
+            .unwrap();
+        b.append_extension(san).unwrap();
+    }
+    b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())
+        .unwrap();
+    b.build()
+}
+
+/// An HTTPS receiver on 127.0.0.1 whose certificate a CA signed; that CA's PEM file (in
+/// `dir`) is what the daemon must trust. Returns the URL, the POSTs, the failed handshakes
+/// and the CA file.
+fn https_receiver(
+    dir: &std::path::Path,
+) -> (
+    String,
+    mpsc::Receiver<Post>,
+    mpsc::Receiver<String>,
+    std::path::PathBuf,
+) {
+    let ca_key = ec_key();
+    let ca = cert("ngmedia test CA", &ca_key, None, true);
+    let key = ec_key();
+    let leaf = cert("127.0.0.1", &key, Some((&ca, &ca_key)), false);
+    let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).unwrap();
+    acceptor.set_private_key(&key).unwrap();
+    acceptor.set_certificate(&leaf).unwrap();
+    acceptor.add_extra_chain_cert(ca.clone()).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.to_pem().unwrap()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}/hooks/tls", listener.local_addr().unwrap());
+    let (posts, failed) = tls_receiver(listener, acceptor.build());
+    (url, posts, failed, ca_file)
+}
+
 #[test]
-fn an_https_url_is_refused_at_start() {
+fn events_reach_an_https_receiver_whose_certificate_the_ca_signed() {
+    let dir = temp_dir("hook-tls");
+    let (url, events, failed, ca) = https_receiver(&dir);
+    let ca = ca.to_str().unwrap();
+    let daemon = Daemon::start(&[
+        "--webhook-url",
+        &url,
+        "--webhook-ca",
+        ca,
+        "--webhook-token",
+        "t",
+    ]);
+    let _call = TwoPartyCall::setup(&daemon.client(), "hook-tls");
+    let started = next(&events);
+    assert_eq!(started.request_line, "POST /hooks/tls HTTP/1.1");
+    assert!(started
+        .headers
+        .iter()
+        .any(|h| h == "Authorization: Bearer t"));
+    assert_eq!(started.body["event"], "call.started");
+    assert_eq!(started.body["call_id"], "hook-tls");
+    assert_eq!(next(&events).body["event"], "call.answered");
+    assert!(failed.try_recv().is_err(), "no failed handshake");
+}
+
+#[test]
+fn an_https_receiver_the_ca_did_not_sign_gets_nothing() {
+    let dir = temp_dir("hook-untrusted");
+    let (url, events, failed, _ca) = https_receiver(&dir);
+    // Another CA: the receiver's certificate does not chain to it.
+    let other = cert("another CA", &ec_key(), None, true);
+    let other_file = dir.join("other-ca.pem");
+    std::fs::write(&other_file, other.to_pem().unwrap()).unwrap();
+    let daemon = Daemon::start(&[
+        "--webhook-url",
+        &url,
+        "--webhook-ca",
+        other_file.to_str().unwrap(),
+    ]);
+    let _call = TwoPartyCall::setup(&daemon.client(), "hook-untrusted");
+    // The daemon aborts each handshake (three attempts for call.started alone).
+    failed
+        .recv_timeout(Duration::from_secs(8))
+        .expect("a refused handshake");
+    assert!(events.recv_timeout(Duration::from_secs(1)).is_err());
+    let gave_up = ngmedia_tests::wait_for(Duration::from_secs(10), || {
+        let text = daemon.http_client().metrics();
+        let failed = metric(&text, "ngmedia_webhook_events_total{result=\"failed\"}");
+        (failed >= Some(1.0)).then_some(())
+    });
+    assert!(gave_up.is_some(), "{}", daemon.log_text());
+    assert!(daemon.log_text().contains("call event not delivered"));
+}
+
+#[test]
+fn an_https_url_whose_ca_file_cannot_be_read_stops_the_start() {
+    // Ports free a moment ago, so that only the CA file can stop the start.
+    let ng = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr();
+    let http = TcpListener::bind("127.0.0.1:0").unwrap().local_addr();
+    let (ng, http) = (ng.unwrap(), http.unwrap());
     let out = std::process::Command::new(ngmedia_tests::daemon::binary())
-        .args(["--config", "none", "--webhook-url", "https://192.0.2.1/x"])
+        .args(["--config", "none", "--interface", "127.0.0.1"])
+        .args([
+            "--listen-ng",
+            &ng.to_string(),
+            "--listen-http",
+            &http.to_string(),
+        ])
+        .args(["--webhook-url", "https://127.0.0.1:9/x"])
+        .args(["--webhook-ca", "/nonexistent/ca.pem"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("https webhooks are not supported"), "{err}");
+    assert!(err.contains("/nonexistent/ca.pem"), "{err}");
 }
 
 /// The next event of type `kind`, skipping the others.

@@ -1204,7 +1204,8 @@ pub(super) static OPTIONS: &[Opt] = &[
         One("URL"),
         "POST call events (call.started, call.answered, call.ended, recording.finished, \
          quality.alarm with --mos-alarm, dtmf with --webhook-dtmf) as JSON to this \
-         http://HOST[:PORT][/PATH] URL, with retries and a bounded queue. Default: off (empty).",
+         http://HOST[:PORT][/PATH] or https://HOST[:PORT][/PATH] URL, with retries and a \
+         bounded queue. Default: off (empty).",
         |l, v| {
             l.webhook = if v.trim().is_empty() {
                 None
@@ -1221,6 +1222,18 @@ pub(super) static OPTIONS: &[Opt] = &[
         "Sent with every webhook POST as `Authorization: Bearer TOKEN`. Default: none.",
         |l, v| {
             l.webhook_token = Some(v.trim().to_string()).filter(|v| !v.is_empty());
+            Ok(())
+        },
+    ),
+    opt(
+        "webhook-ca",
+        None,
+        One("FILE"),
+        "PEM file of the CAs an https --webhook-url receiver's certificate must chain to (its \
+         name or IP address checked too). Default: the system's CAs \
+         (/etc/ssl/certs/ca-certificates.crt).",
+        |l, v| {
+            l.webhook_ca = Some(PathBuf::from(v.trim())).filter(|p| !p.as_os_str().is_empty());
             Ok(())
         },
     ),

@@ -133,6 +133,7 @@ impl Settings {
 
         let webhook = cli.webhook.clone().or(file.webhook.clone()).map(|mut w| {
             w.token = cli.webhook_token.clone().or(file.webhook_token.clone());
+            w.ca = cli.webhook_ca.clone().or(file.webhook_ca.clone());
             w
         });
         let webhook_dtmf = cli.webhook_dtmf.or(file.webhook_dtmf).unwrap_or(false);
@@ -144,6 +145,10 @@ impl Settings {
             if mos_alarm.is_some() {
                 warnings.push("mos-alarm ignored: webhook-url is not set".into());
             }
+        }
+        let webhook_ca = cli.webhook_ca.is_some() || file.webhook_ca.is_some();
+        if webhook_ca && webhook.as_ref().is_none_or(|w| w.tls_name.is_none()) {
+            warnings.push("webhook-ca ignored: webhook-url is not an https URL".into());
         }
 
         let mqtt = resolve_mqtt(&cli.mqtt, &file.mqtt)?;
@@ -367,7 +372,7 @@ fn resolve_li(cli: &Layer, file: &Layer) -> Result<LiSettings, ConfigError> {
     let key = cli.li_tls_key.clone().or(file.li_tls_key.clone());
     let ca = cli.li_tls_ca.clone().or(file.li_tls_ca.clone());
     let tls = match (cert, key) {
-        (Some(cert), Some(key)) => Some(ngmedia_control::li::tls::TlsFiles { cert, key, ca }),
+        (Some(cert), Some(key)) => Some(ngmedia_control::tls::TlsFiles { cert, key, ca }),
         (None, None) if ca.is_some() => return Err(ConfigError::LiCaWithoutCert),
         (None, None) => None,
         _ => return Err(ConfigError::LiTlsIncomplete),

@@ -1196,6 +1196,26 @@ fn webhook_extras_without_a_webhook_url_warn() {
     assert!(s.warnings.is_empty(), "{:?}", s.warnings);
     assert!(s.webhook_dtmf);
     assert_eq!(s.mos_alarm, Some(3.5));
+    let s = load(&[
+        "--webhook-url",
+        "http://127.0.0.1:9/",
+        "--webhook-ca",
+        "/etc/ca.pem",
+    ]);
+    assert_eq!(
+        s.warnings,
+        vec!["webhook-ca ignored: webhook-url is not an https URL".to_string()]
+    );
+    let s = load(&[
+        "--webhook-url",
+        "https://127.0.0.1:9/",
+        "--webhook-ca",
+        "/etc/ca.pem",
+    ]);
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let hook = s.webhook.expect("the webhook");
+    assert_eq!(hook.ca, Some(std::path::PathBuf::from("/etc/ca.pem")));
+    assert_eq!(hook.tls_name.as_deref(), Some("127.0.0.1"));
 }
 
 #[test]

@@ -18,7 +18,6 @@ pub mod audit;
 mod deliver;
 mod store;
 pub mod task;
-pub mod tls;
 pub mod x3;
 
 use ngmedia_engine::sync::lock;

@@ -511,7 +511,7 @@ mod tests {
     #[test]
     fn tls_files_are_checked_at_start() {
         let dir = std::env::temp_dir().join(format!("ngmedia-mqtt-tls-{}", std::process::id()));
-        let files = crate::li::tls::tests::write_pki(&dir);
+        let files = crate::tls::tests::write_pki(&dir);
         let ok = MqttTls {
             cafile: files.ca.clone(),
             certfile: Some(files.cert.clone()),

@@ -1,5 +1,6 @@
-//! TLS material for LI: the listener's server configuration (mutual TLS when a CA is given)
-//! and the client configuration for X3-over-TLS delivery (same certificate, same CA).
+//! TLS material from PEM files: the server configuration of the HTTPS and LI listeners
+//! (mutual TLS when a CA is given), the client configuration for X3-over-TLS delivery (same
+//! certificate, same CA), and the trust of HTTPS webhook receivers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -98,6 +99,21 @@ pub fn client_config(files: &TlsFiles) -> Result<Option<Arc<ClientConfig>>, TlsE
     Ok(Some(Arc::new(config)))
 }
 
+/// Debian's bundle of the system's trusted CAs (package `ca-certificates`): whom HTTPS
+/// webhooks trust when no `--webhook-ca` is given.
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// A client that verifies servers against the CAs of `ca` (a PEM bundle) and presents no
+/// certificate of its own: HTTPS webhooks.
+pub fn trusting(ca: &Path) -> Result<Arc<ClientConfig>, TlsError> {
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(roots(ca)?)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -132,6 +148,9 @@ pub(crate) mod tests {
         let files = write_pki(&dir);
         server_config(&files).unwrap();
         assert!(client_config(&files).unwrap().is_some());
+        trusting(files.ca.as_ref().unwrap()).unwrap();
+        let e = trusting(&files.key).unwrap_err().to_string();
+        assert!(e.contains("key.pem"), "{e}");
         let no_ca = TlsFiles {
             ca: None,
             ..files.clone()
