@@ -1,5 +1,5 @@
 //! Offer/answer/delete flags that used to be accepted silently: `original-sendrecv` and
-//! `fast` now act; `no-port-latching`, `new-branch` and `reset` come back in `warning`.
+//! `fast` now act; `new-branch` and `reset` come back in `warning`.
 
 use ngmedia_tests::bencode::Value;
 use ngmedia_tests::daemon::Daemon;
@@ -56,10 +56,10 @@ fn flags_not_acted_on_are_reported() {
     let ng = daemon.client();
     let r = ng.ok(dict! {
         "command" => "offer", "call-id" => "warned", "from-tag" => "a", "sdp" => held_sdp().as_str(),
-        "flags" => vec!["no-port-latching", "new-branch", "reset"],
+        "flags" => vec!["new-branch", "reset"],
     });
     let warning = r.str_at("warning").unwrap_or_default();
-    for flag in ["no-port-latching", "new-branch", "reset"] {
+    for flag in ["new-branch", "reset"] {
         assert!(warning.contains(flag), "{flag} missing in {r:?}");
     }
     assert!(matches!(r.get("sdp"), Some(Value::Bytes(_))));

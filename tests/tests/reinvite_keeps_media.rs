@@ -91,3 +91,29 @@ fn reinvite_then_hold_then_resume_keeps_ports_and_media() {
     assert_eq!(to_a.as_deref(), Some("sendrecv"));
     assert_media(&mut call, 10, true, "after resume");
 }
+
+/// A party that moves (a new port in its re-offer) gets its peer new engine ports, as
+/// rtpengine does; the peer's packets to the old port keep arriving until it takes the new
+/// SDP, and then those to the new one do.
+#[test]
+fn a_moved_party_gives_the_peer_new_ports_and_the_old_ones_keep_working() {
+    let daemon = Daemon::start(&[]);
+    let ng = daemon.client();
+    let mut call = TwoPartyCall::setup(&ng, "reinvite-moved");
+    assert_media(&mut call, 5, true, "initial call");
+
+    let old_b_dest = call.b_dest;
+    call.a = ngmedia_tests::RtpEndpoint::new(0x3000_0001);
+    let a_sdp = audio_sdp(call.a.addr().ip(), call.a.port(), 2, "sendrecv");
+    let offer = parse_reply_sdp(&ng.reoffer(&call.call_id, &call.from_tag, &call.to_tag, &a_sdp));
+    let new_b_dest = offer.audio_addr();
+    assert_ne!(new_b_dest, old_b_dest, "B keeps its port although A moved");
+    // B has not answered yet: it still sends to the old port.
+    assert_media(&mut call, 5, true, "before B takes the new SDP");
+
+    let b_sdp = audio_sdp(call.b.addr().ip(), call.b.port(), 2, "sendrecv");
+    let answer = parse_reply_sdp(&ng.answer(&call.call_id, &call.from_tag, &call.to_tag, &b_sdp));
+    assert_eq!(answer.audio_addr(), call.a_dest, "A's engine port moved");
+    call.b_dest = new_b_dest;
+    assert_media(&mut call, 5, true, "after B took the new SDP");
+}

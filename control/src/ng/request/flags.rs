@@ -90,12 +90,7 @@ impl Fields {
                 }
             }
             b"trickle ice" => f.trickle_ice = true,
-            // ngmedia keeps its ports for ICE endpoints too, takes an unseen answering to-tag
-            // as an alias, and learns nothing `reset` would undo: recorded, not acted on.
-            b"no port latching" => {
-                f.no_port_latching = true;
-                self.unsupported.push(lossy(raw));
-            }
+            b"no port latching" => f.no_port_latching = true,
             b"record call" => f.record_call = true,
             b"loop protect" => f.loop_protect = true,
             b"fatal" => f.fatal = true,

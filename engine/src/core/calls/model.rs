@@ -180,6 +180,17 @@ pub(super) struct Media {
     /// the interface when the media does ICE, one `stream_fd` each). They receive for the
     /// same streams as `ports`; empty without ICE.
     pub alt_ports: Vec<AltPorts>,
+    /// The other party's address (from its SDP) that `ports` were opened for; `None` until
+    /// an SDP from the other party names one (rtpengine's `endpoint_map` of the media, a
+    /// wildcard map until the answer fills it in). When the other party moves, this party
+    /// gets new ports (see `Calls::negotiate`).
+    pub ports_for: Option<SocketAddr>,
+    /// Earlier `ports` of this media and the address each was opened for, newest last: they
+    /// still receive for the media's streams (the party sends there until it takes the SDP
+    /// with the new ports) and are taken up again when the other party moves back
+    /// (rtpengine keeps every `endpoint_map` of a media for the call's lifetime; we keep
+    /// [`MAX_RETIRED_PORTS`]).
+    pub retired_ports: Vec<(Option<SocketAddr>, PortPair)>,
     /// Where the party's SDP says it receives RTP and RTCP (`None`: not yet known, port 0,
     /// or a zero address meaning hold).
     pub advertised_rtp: Option<SocketAddr>,
@@ -455,8 +466,32 @@ pub(super) struct CandidateBase {
     pub foundation: String,
 }
 
+/// What an SDP from the other party does to a media's ports (see `Media::move_for`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Move {
+    Stay,
+    /// Back to `retired_ports[k]`.
+    Back(usize),
+    New,
+}
+
+/// The same party address for the ports' sake: a zero address (hold) compares by port only.
+fn same_endpoint(a: SocketAddr, b: SocketAddr) -> bool {
+    if a.ip().is_unspecified() || b.ip().is_unspecified() {
+        a.port() == b.port()
+    } else {
+        a == b
+    }
+}
+
 /// Type preference of a host candidate (RFC 8445 §5.1.2.2).
 const HOST_TYPE_PREF: u32 = 126;
+
+/// Earlier port pairs a media keeps after the other party moved (`Media::retired_ports`):
+/// enough for a party that moves and comes back, or a re-INVITE glare, while a call whose
+/// party keeps moving does not pile up sockets (rtpengine keeps them all until the call
+/// ends).
+pub(super) const MAX_RETIRED_PORTS: usize = 2;
 
 /// RFC 8445 §5.1.2.1 priority as rtpengine computes it: the local preference counts down
 /// from 65535 with the address's position in the logical interface (`local_index` 0 for
@@ -547,6 +582,8 @@ impl Media {
             offered_protocol: None,
             ports: None,
             alt_ports: Vec::new(),
+            ports_for: None,
+            retired_ports: Vec::new(),
             advertised_rtp: None,
             advertised_rtcp: None,
             sdp_rtcp_mux: false,
@@ -582,6 +619,75 @@ impl Media {
             echo: Echo::Relay,
             t38: None,
         }
+    }
+
+    /// What an SDP from the other party that receives at `ep` does to this media's ports
+    /// (rtpengine's `__get_endpoint_map`): they stay while the other party stays, or when
+    /// `latched`; earlier ports come back when it returns to where they were opened for;
+    /// else new ports.
+    pub(super) fn move_for(&self, ep: SocketAddr, latched: bool) -> Move {
+        let (Some(_), Some(old)) = (self.ports, self.ports_for) else {
+            return Move::Stay;
+        };
+        if latched || same_endpoint(old, ep) {
+            return Move::Stay;
+        }
+        match self
+            .retired_ports
+            .iter()
+            .rposition(|(e, _)| e.is_some_and(|e| same_endpoint(e, ep)))
+        {
+            Some(k) => Move::Back(k),
+            None => Move::New,
+        }
+    }
+
+    /// Carry out `mv` (see [`Media::move_for`]); after [`Move::New`] the caller puts the new
+    /// pair in `ports`. New sockets toward a party doing ICE are an ICE restart: new
+    /// credentials, and the sockets on the other addresses are opened again.
+    pub(super) fn move_ports(&mut self, mv: Move) {
+        let back = match mv {
+            Move::Stay => return,
+            Move::Back(k) => Some(self.retired_ports.remove(k)),
+            Move::New => None,
+        };
+        if let Some(old) = self.ports.take() {
+            self.retired_ports.push((self.ports_for.take(), old));
+        }
+        if let Some((ep, pair)) = back {
+            self.ports = Some(pair);
+            self.ports_for = ep;
+        }
+        let excess = self.retired_ports.len().saturating_sub(MAX_RETIRED_PORTS);
+        self.retired_ports.drain(..excess);
+        self.alt_ports.clear();
+        self.ice_ufrag = None;
+        self.ice_pwd = None;
+    }
+
+    /// The other party's SDP says it receives at `ep`: ports not yet opened for an address
+    /// (the offerer's, until the answer) are now for that one; a zero address learns the
+    /// real one.
+    pub(super) fn opened_for(&mut self, ep: SocketAddr) {
+        if self.ports.is_none() {
+            return;
+        }
+        match self.ports_for {
+            None => self.ports_for = Some(ep),
+            Some(old) if old.ip().is_unspecified() && same_endpoint(old, ep) => {
+                self.ports_for = Some(ep);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// The sockets that receive for this media's streams besides `ports`: those on the
+    /// other addresses of the interface (ICE), then the retired ones.
+    fn alternate_ports(&self) -> impl Iterator<Item = PortPair> + '_ {
+        self.alt_ports
+            .iter()
+            .map(|a| a.ports)
+            .chain(self.retired_ports.iter().map(|(_, p)| *p))
     }
 
     /// Tell the quality counters the negotiated codec (clock rate, E-model impairment).
@@ -710,7 +816,12 @@ impl Call {
         self.legs
             .iter()
             .flat_map(|l| l.medias.iter())
-            .flat_map(|m| m.ports.iter().chain(m.alt_ports.iter().map(|a| &a.ports)))
+            .flat_map(|m| {
+                m.ports
+                    .iter()
+                    .chain(m.alt_ports.iter().map(|a| &a.ports))
+                    .chain(m.retired_ports.iter().map(|(_, p)| p))
+            })
             .flat_map(|p| [p.rtp.key, p.rtcp.key])
             .collect()
     }
@@ -872,7 +983,7 @@ impl Call {
                 };
                 streams.push(StreamPlan {
                     port: ports.rtp.key,
-                    alternates: this.alt_ports.iter().map(|a| a.ports.rtp.key).collect(),
+                    alternates: this.alternate_ports().map(|p| p.rtp.key).collect(),
                     expected: this.advertised_rtp,
                     latch: this.latch,
                     relatch,
@@ -900,7 +1011,7 @@ impl Call {
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
-                    alternates: this.alt_ports.iter().map(|a| a.ports.rtcp.key).collect(),
+                    alternates: this.alternate_ports().map(|p| p.rtcp.key).collect(),
                     expected: if this.rtcp_mux {
                         None
                     } else {

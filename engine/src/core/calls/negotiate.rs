@@ -12,7 +12,9 @@ use tracing::warn;
 
 use std::sync::Arc;
 
-use super::model::{is_avpf, AltPorts, Call, DtlsMediaState, Echo, Keying, LegId, Media, Setup};
+use super::model::{
+    is_avpf, AltPorts, Call, DtlsMediaState, Echo, Keying, LegId, Media, Move, Setup,
+};
 use super::{CallError, Calls, Now};
 use crate::core::config::Interface;
 use crate::core::dtls::{DtlsIdentity, DtlsRole, Fingerprint, HashFunction};
@@ -88,6 +90,26 @@ impl Calls {
             })
             .collect();
         let to_logical = self.logical_interface(call.leg(to).interface);
+        // The receiver's ports belong to the sender's address (rtpengine's endpoint maps):
+        // a sender that moved gets the receiver new ports, or earlier ones back.
+        let endpoints: Vec<Option<SocketAddr>> = (0..sdp.media.len())
+            .map(|i| sender_endpoint(sdp, i, req))
+            .collect();
+        let moves: Vec<Move> = (0..sdp.media.len())
+            .map(|i| match (call.leg(to).medias.get(i), endpoints[i]) {
+                (Some(md), Some(ep))
+                    if !call.leg(from).hidden_media.contains(&i)
+                        && !sdp.media[i].m.passes_untouched() =>
+                {
+                    // `port latching`, or ICE toward the receiver (unless `no port
+                    // latching`): the ports stay whatever the sender's address.
+                    let latched =
+                        req.flags.port_latching || (ice_to[i] && !req.flags.no_port_latching);
+                    md.move_for(ep, latched)
+                }
+                _ => Move::Stay,
+            })
+            .collect();
 
         // Allocate everything first, so a failure leaves the call as it was.
         // (leg, m= index, `Some(interface)` for a socket on another address.)
@@ -103,17 +125,17 @@ impl Calls {
                     .medias
                     .get(i)
                     .is_some_and(|md| md.ports.is_some());
-                if !has {
+                if !has || (leg == to && moves[i] == Move::New) {
                     wanted.push((leg, i, None));
                 }
             }
             if ice_to[i] {
                 for &iface in &to_logical[1..] {
-                    let has = call
-                        .leg(to)
-                        .medias
-                        .get(i)
-                        .is_some_and(|md| md.alt_ports.iter().any(|a| a.interface == iface));
+                    let has =
+                        moves[i] == Move::Stay
+                            && call.leg(to).medias.get(i).is_some_and(|md| {
+                                md.alt_ports.iter().any(|a| a.interface == iface)
+                            });
                     if !has {
                         wanted.push((to, i, Some(iface)));
                     }
@@ -145,6 +167,11 @@ impl Calls {
                 }
             }
         }
+        for (i, mv) in moves.iter().enumerate() {
+            if let Some(md) = call.leg_mut(to).medias.get_mut(i) {
+                md.move_ports(*mv);
+            }
+        }
         self.totals.streams += got.iter().filter(|g| g.2.is_none()).count() as u64;
         for (leg, i, alt, pair) in got {
             if let Some(interface) = alt {
@@ -164,6 +191,11 @@ impl Calls {
             }
             last[iface] = pair.rtp.addr.port();
             call.leg_mut(leg).medias[i].ports = Some(pair);
+        }
+        for (i, ep) in endpoints.iter().enumerate() {
+            if let (Some(md), Some(ep)) = (call.leg_mut(to).medias.get_mut(i), ep) {
+                md.opened_for(*ep);
+            }
         }
 
         self.learn_from_sdp(call, from, sdp, req);
@@ -573,6 +605,22 @@ impl Calls {
             session_connection: req.replace.session_connection,
         }
     }
+}
+
+/// Where the sender of an SDP receives the RTP of m= line `i` as far as the receiver's ports
+/// are concerned (rtpengine's `rtp_endpoint` of the stream): the SDP's address and port, or
+/// the address the proxy gave (`media address`, SIP source). `None` for a rejected line.
+fn sender_endpoint(sdp: &Sdp, i: usize, req: &OfferAnswer) -> Option<SocketAddr> {
+    let port = sdp.media.get(i)?.m.port;
+    if port == 0 {
+        return None;
+    }
+    let sip_source = req.flags.sip_source_address && !req.flags.trust_address;
+    let addr = req
+        .media_address
+        .or(if sip_source { req.received_from } else { None })
+        .or_else(|| sdp.media_connection(i))?;
+    Some(SocketAddr::new(addr, port))
 }
 
 /// Whether the receiver of an SDP gets ICE from us (rtpengine's `__ice_offer`): as the
@@ -1083,10 +1131,12 @@ fn bump_origin_version(out: &mut Sdp, call: &mut Call, to: LegId, force: bool) {
     let next = match leg.sdp_version_out {
         Some(prev) => {
             out.set_origin_version(prev);
-            let digest = body_digest(&out.write());
-            let changed = leg.sdp_body_out != Some(digest);
-            leg.sdp_body_out = Some(digest);
+            let changed = leg.sdp_body_out != Some(body_digest(&out.write()));
             if force || changed {
+                // The body is remembered with the version it goes out with, so the next
+                // SDP like it keeps that version (rtpengine's `sdp_version_check`).
+                out.set_origin_version(prev + 1);
+                leg.sdp_body_out = Some(body_digest(&out.write()));
                 prev + 1
             } else {
                 prev

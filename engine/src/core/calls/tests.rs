@@ -621,6 +621,7 @@ mod dtls;
 mod fork;
 mod ice;
 mod intercept;
+mod party_moves;
 mod persist;
 mod sdp_rules;
 mod srtp;
