@@ -42,17 +42,7 @@ start_engine() {
         ;;
     esac
     EPID=$!
-    for _ in $(seq 50); do
-        python3 - "$NG_PORT" <<'PY' && return 0
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(0.1)
-try:
-    s.sendto(b"p d7:command4:pinge", ("127.0.0.1", int(sys.argv[1]))); s.recvfrom(100)
-except OSError:
-    sys.exit(1)
-PY
-        sleep 0.1
-    done
+    python3 bench/ng-ping.py 127.0.0.1 "$NG_PORT" && return 0
     echo "engine $1 did not answer ping" >&2
     return 1
 }
