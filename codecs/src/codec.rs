@@ -235,7 +235,8 @@ pub enum CodecParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Codec {
     pub def: &'static CodecDef,
-    /// The clock rate from SDP (differs from `def.clock_rate` only for telephone-event).
+    /// The clock rate from SDP (differs from `def.clock_rate` only for telephone-event and
+    /// G.711 at another rate).
     pub clock_rate: u32,
     pub params: CodecParams,
 }
@@ -312,7 +313,9 @@ impl Codec {
             .find(|d| {
                 d.name.eq_ignore_ascii_case(name)
                     && d.accepts_channels(channels)
-                    && (d.clock_rate == clock_rate || is_event)
+                    && (d.clock_rate == clock_rate
+                        || is_event
+                        || (is_g711(d.kind) && G711_RATES.contains(&clock_rate)))
             })
             .ok_or_else(|| CodecError::UnknownCodec {
                 name: name.to_string(),
@@ -407,6 +410,16 @@ impl Codec {
 
     pub fn kind(&self) -> CodecKind {
         self.def.kind
+    }
+
+    /// PCM rate the decoder produces and the encoder takes by default: the registry's,
+    /// except for G.711 at another clock rate, whose samples run at that rate.
+    pub fn pcm_rate(&self) -> u32 {
+        if is_g711(self.kind()) {
+            self.clock_rate
+        } else {
+            self.def.pcm_rate
+        }
     }
 
     /// SDP encoding name.
@@ -510,17 +523,17 @@ impl Codec {
 
     /// A decoder producing PCM at the codec's native rate.
     pub fn decoder(&self) -> Result<Decoder, CodecError> {
-        self.decoder_at(self.def.pcm_rate)
+        self.decoder_at(self.pcm_rate())
     }
 
     /// A decoder producing PCM at `pcm_rate` (only Opus may differ from its native rate).
     pub fn decoder_at(&self, pcm_rate: u32) -> Result<Decoder, CodecError> {
-        if self.kind() != CodecKind::Opus && pcm_rate != self.def.pcm_rate {
+        if self.kind() != CodecKind::Opus && pcm_rate != self.pcm_rate() {
             return Err(CodecError::UnsupportedRate(pcm_rate));
         }
         Ok(match self.kind() {
-            CodecKind::Pcmu => Decoder::G711(Law::Ulaw),
-            CodecKind::Pcma => Decoder::G711(Law::Alaw),
+            CodecKind::Pcmu => Decoder::G711(Law::Ulaw, pcm_rate),
+            CodecKind::Pcma => Decoder::G711(Law::Alaw, pcm_rate),
             #[cfg(feature = "g729")]
             CodecKind::G729 => Decoder::G729(crate::g729::G729Decoder::new()?),
             #[cfg(not(feature = "g729"))]
@@ -560,8 +573,8 @@ impl Codec {
                 ms: ptime_ms,
             });
         }
-        let pcm_rate = opts.pcm_rate.unwrap_or(self.def.pcm_rate);
-        if self.kind() != CodecKind::Opus && pcm_rate != self.def.pcm_rate {
+        let pcm_rate = opts.pcm_rate.unwrap_or(self.pcm_rate());
+        if self.kind() != CodecKind::Opus && pcm_rate != self.pcm_rate() {
             return Err(CodecError::UnsupportedRate(pcm_rate));
         }
         let channels = self.pcm_channels();
@@ -629,6 +642,14 @@ impl Codec {
     }
 }
 
+/// Clock rates G.711 is taken at besides 8000 Hz (rtpengine's G.711 codecs take any rate;
+/// these are the ones the resampler converts between).
+const G711_RATES: [u32; 4] = [16000, 24000, 32000, 48000];
+
+fn is_g711(kind: CodecKind) -> bool {
+    matches!(kind, CodecKind::Pcmu | CodecKind::Pcma)
+}
+
 fn amr_band(kind: CodecKind) -> AmrBand {
     if kind == CodecKind::AmrWb {
         AmrBand::Wide
@@ -640,7 +661,8 @@ fn amr_band(kind: CodecKind) -> AmrBand {
 /// A running decoder: RTP payload in, PCM out. rtpengine: `decoder_t`.
 #[derive(Debug)]
 pub enum Decoder {
-    G711(Law),
+    /// G.711 of either law, at its PCM (and RTP clock) rate.
+    G711(Law, u32),
     #[cfg(feature = "g729")]
     G729(crate::g729::G729Decoder),
     #[cfg(feature = "g722")]
@@ -654,7 +676,7 @@ impl Decoder {
     /// PCM sample rate of the output.
     pub fn pcm_rate(&self) -> u32 {
         match self {
-            Decoder::G711(_) => 8000,
+            Decoder::G711(_, rate) => *rate,
             #[cfg(feature = "g729")]
             Decoder::G729(_) => 8000,
             #[cfg(feature = "g722")]
@@ -676,7 +698,7 @@ impl Decoder {
     /// Decodes one payload into `out`; returns the number of samples written (all channels).
     pub fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<usize, CodecError> {
         match self {
-            Decoder::G711(law) => law.decode(payload, out),
+            Decoder::G711(law, _) => law.decode(payload, out),
             #[cfg(feature = "g729")]
             Decoder::G729(d) => d.decode_payload(payload, out),
             #[cfg(feature = "g722")]
@@ -692,7 +714,7 @@ impl Decoder {
     /// (or continues comfort noise) frame by frame, Opus runs its PLC. Returns samples written.
     pub fn conceal(&mut self, samples: usize, out: &mut [i16]) -> Result<usize, CodecError> {
         match self {
-            Decoder::G711(_) => {
+            Decoder::G711(..) => {
                 crate::take_out(out, samples)?.fill(0);
                 Ok(samples)
             }

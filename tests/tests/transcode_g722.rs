@@ -147,6 +147,9 @@ fn run(backend: &str, caller: Caller, call_id: &str) {
     );
     let n = 60;
     let step = caller.clock / 50;
+    // An 8 kHz caller goes through the resampler, whose delay is not sent: one packet less
+    // each way (Opus is decoded and encoded at 16 kHz directly).
+    let held = usize::from(caller.clock == 8000);
 
     // Caller → phone: 20 ms in, 30 ms G.722 out: 240 bytes on a 240-unit timestamp step.
     send(
@@ -157,11 +160,11 @@ fn run(backend: &str, caller: Caller, call_id: &str) {
         &encode(&other, 20, &sine_frames(440.0, 8000.0, 160, n)),
     );
     let mut rx = receive(&call.b, call.b_dest, Duration::from_secs(2));
-    assert_eq!(rx.len(), n * 2 / 3, "A→B packets");
+    assert_eq!(rx.len(), n * 2 / 3 - held, "A→B packets");
     assert!(rx.iter().all(|r| r.pt == 9 && r.payload.len() == 240));
     assert_eq!(check_line(&rx, "A→B"), 240, "30 ms on the 8000 Hz clock");
     let pcm = decode_g722(&mut rx);
-    assert_eq!(pcm.len(), n * 320);
+    assert_eq!(pcm.len(), (n * 2 / 3 - held) * 480);
     let (amp, purity) = tone16(&pcm[3200..], 440.0);
     let floor = if caller.pt == 18 { 10.0 } else { 20.0 };
     assert!(snr_db(purity) > floor, "A→B SNR {:.1} dB", snr_db(purity));
@@ -180,7 +183,7 @@ fn run(backend: &str, caller: Caller, call_id: &str) {
         .collect();
     send(&call.b, call.b_dest, 9, 240, &payloads);
     let mut rx = receive(&call.a, call.a_dest, Duration::from_secs(2));
-    assert_eq!(rx.len(), n, "B→A packets");
+    assert_eq!(rx.len(), n - held, "B→A packets");
     assert!(rx.iter().all(|r| r.pt == caller.pt));
     assert_eq!(check_line(&rx, "B→A"), step);
     let pcm = decode(&other, &mut rx);

@@ -209,3 +209,30 @@ fn amr_registry_entries() {
         assert!(matches!(crc.encoder(20), Err(CodecError::Unavailable(_))));
     }
 }
+
+#[test]
+fn g711_runs_at_the_clock_rate_its_sdp_gives() {
+    // `PCMU/16000`: one µ-law byte per sample at 16 kHz, as rtpengine takes G.711 at any rate.
+    let wide = Codec::lookup("PCMU", 16000, None, None).unwrap();
+    assert_eq!(
+        (wide.kind(), wide.clock_rate, wide.pcm_rate()),
+        (CodecKind::Pcmu, 16000, 16000)
+    );
+    let enc = wide.encoder(20).unwrap();
+    assert_eq!((enc.frame_samples(), enc.timestamp_step()), (320, 320));
+    let mut dec = wide.decoder().unwrap();
+    assert_eq!(dec.pcm_rate(), 16000);
+    let mut pcm = [0i16; 320];
+    assert_eq!(dec.decode(&[0xff; 320], &mut pcm).unwrap(), 320);
+    assert_eq!(
+        Codec::lookup("PCMA", 48000, None, None).unwrap().pcm_rate(),
+        48000
+    );
+    assert_eq!(
+        Codec::lookup("PCMA", 8000, None, None).unwrap().pcm_rate(),
+        8000
+    );
+    // Rates the resampler does not convert, and other codecs at a foreign rate, are unknown.
+    assert!(Codec::lookup("PCMU", 11025, None, None).is_err());
+    assert!(Codec::lookup("G729", 16000, None, None).is_err());
+}

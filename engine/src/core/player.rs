@@ -52,7 +52,7 @@ pub struct MediaFrames {
 pub fn pcm_rate_for(codec: &Codec) -> u32 {
     match codec.kind() {
         CodecKind::Opus => 48_000,
-        _ => codec.def.pcm_rate,
+        _ => codec.pcm_rate(),
     }
 }
 

@@ -97,14 +97,26 @@ const SCRATCH: usize = 5_760 * 2;
 /// takes, so at most 10 ms of audio waits in [`RateStage`].
 const RATE_STAGE_MS: u32 = 10;
 
-/// Converts decoded PCM to the internal rate when the decoder's rate differs (G.722 on one
-/// side, an 8 kHz codec on the other). rtpengine: the `resample_t` of a codec handler.
+/// Converts decoded PCM to the internal rate when the decoder's rate differs (G.722 or
+/// G.711 at another clock rate on one side, an 8 kHz codec on the other). rtpengine: the
+/// `resample_t` of a codec handler.
+///
+/// The resampler starts as rtpengine's (libswresample) does: the time before the stream
+/// is the stream's start mirrored, not silence, so a steady signal comes out steady from
+/// its first sample; and its delay is not passed on (the mirrored frame's output and the
+/// delay are dropped), so output sample `n` is input time `n`. The first input packet
+/// then yields less than a packet of output and goes out only with the next one.
 #[derive(Debug)]
 struct RateStage {
     resampler: Resampler,
     /// Mono decoder output waiting for a whole resampler frame.
     pending: Box<[i16]>,
     pending_len: usize,
+    /// Output samples still to drop: the resampler's delay at the start of the stream.
+    skip: usize,
+    /// The mirrored start of the stream, fed once before its first frame.
+    prime: Box<[i16]>,
+    primed: bool,
 }
 /// A missing input packet is given up on once the newest one is this far ahead of the
 /// last one used (rtpengine's "timestamp difference too large" in `codec.c`).
@@ -231,13 +243,16 @@ impl Transcoder {
         let decoder = input.decoder_at(if input.kind() == CodecKind::Opus {
             pcm_rate
         } else {
-            input.def.pcm_rate
+            input.pcm_rate()
         })?;
         let rate_stage = if decoder.pcm_rate() != pcm_rate {
             let resampler = Resampler::new(decoder.pcm_rate(), pcm_rate, RATE_STAGE_MS)?;
             Some(RateStage {
                 pending: vec![0; SCRATCH + resampler.input_frame_len()].into_boxed_slice(),
                 pending_len: 0,
+                skip: resampler.latency_samples(),
+                prime: vec![0; resampler.input_frame_len()].into_boxed_slice(),
+                primed: false,
                 resampler,
             })
         } else {
@@ -661,11 +676,11 @@ impl Transcoder {
 fn internal_rate(input: &Codec, output: &Codec) -> u32 {
     let band = |c: &Codec| match c.kind() {
         CodecKind::Opus => 48_000,
-        _ => c.def.pcm_rate,
+        _ => c.pcm_rate(),
     };
     match output.kind() {
         CodecKind::Opus => band(input),
-        _ => output.def.pcm_rate,
+        _ => output.pcm_rate(),
     }
 }
 

@@ -98,7 +98,7 @@ impl CallRec {
             Codec::lookup(&c.name, c.clock_rate, c.channels, c.fmtp.as_deref())
                 .ok()
                 .filter(|k| k.kind() != CodecKind::TelephoneEvent)
-                .map_or(8_000, |k| k.def.pcm_rate)
+                .map_or(8_000, |k| k.pcm_rate())
         };
         let best = (0..self.info.legs.len().min(2))
             .filter_map(used)

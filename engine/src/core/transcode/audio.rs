@@ -132,7 +132,7 @@ impl Transcoder {
         let samples = samples.min(FIFO / 2);
         let quantum = match self.spec.input.codec.kind() {
             // Silence: cheaper than decoding and what rtpengine does for G.711 and G.722.
-            _ if matches!(self.decoder, Decoder::G711(_)) => 1,
+            _ if matches!(self.decoder, Decoder::G711(..)) => 1,
             CodecKind::G722 => 1,
             CodecKind::G729 => 80,
             // Whole 20 ms frames: the decoder conceals (or continues comfort noise) per frame.
@@ -194,6 +194,21 @@ impl Transcoder {
             stage.resampler.input_frame_len(),
             stage.resampler.output_frame_len(),
         );
+        if !stage.primed && stage.pending_len > 0 {
+            // The first frame's samples mirrored around the first one: x[n], …, x[1].
+            let last = stage.pending_len - 1;
+            for (i, p) in stage.prime.iter_mut().enumerate() {
+                *p = stage.pending[(in_frame - i).min(last)];
+            }
+            stage.primed = true;
+            // Its output only primes the resampler: written past the FIFO's end, not kept
+            // (the FIFO is all but empty at the start of a stream).
+            if let Some(spare) = self.fifo.get_mut(self.fifo_len..self.fifo_len + out_frame) {
+                if stage.resampler.process(&stage.prime, spare).is_err() {
+                    self.counters.errors += 1;
+                }
+            }
+        }
         let mut used = 0;
         while stage.pending_len - used >= in_frame {
             if FIFO - self.fifo_len < out_frame {
@@ -207,7 +222,14 @@ impl Transcoder {
                 .resampler
                 .process(&stage.pending[used..used + in_frame], out)
             {
-                Ok(n) => self.fifo_len += n,
+                Ok(n) => {
+                    // The resampler's start-up delay is dropped (see `RateStage`).
+                    let skip = stage.skip.min(n);
+                    let at = self.fifo_len;
+                    self.fifo.copy_within(at + skip..at + n, at);
+                    stage.skip -= skip;
+                    self.fifo_len += n - skip;
+                }
                 Err(_) => self.counters.errors += 1,
             }
             used += in_frame;

@@ -599,13 +599,14 @@ fn pcmu_to_g722_runs_16khz_audio_on_an_8khz_clock() {
         t.handle_rtp(k as u64 * 20, p);
         out.extend(drain(&mut t));
     }
-    // The 10 ms resampler frame holds nothing back at 20 ms packets: one out per one in.
-    assert_eq!(out.len(), 50);
+    // The resampler's delay is not sent: the first packet goes out with the second, then
+    // one out per one in.
+    assert_eq!(out.len(), 49);
     assert!(out.iter().all(|o| o.pt == 9 && o.payload.len() == 160));
     // 20 ms = 320 samples = 160 bytes = 160 timestamp units (RFC 3551 §4.5.2).
     check_continuity(&out, 160);
     let pcm = g722_decode_all(&out);
-    assert_eq!(pcm.len(), 50 * 320);
+    assert_eq!(pcm.len(), 49 * 320);
     let (amp, purity) = tone_purity(&pcm[3200..], 440.0, 16000.0);
     assert!(purity > 0.98, "purity {purity}");
     assert!((6500.0..9500.0).contains(&amp), "amplitude {amp}");
@@ -625,8 +626,8 @@ fn g722_to_pcma_and_30ms_repacketisation() {
         t.handle_rtp(k as u64 * 20, p);
         out.extend(drain(&mut t));
     }
-    // 1200 ms in, 30 ms packets out.
-    assert_eq!(out.len(), 40);
+    // 1200 ms in less the resampler's delay, 30 ms packets out.
+    assert_eq!(out.len(), 39);
     assert!(out.iter().all(|o| o.pt == 8 && o.payload.len() == 240));
     check_continuity(&out, 240);
     let pcm: Vec<f64> = out
@@ -1016,4 +1017,45 @@ fn dtx_codec_option_lets_the_encoder_suppress_silence() {
         last.marker && last.payload.len() > 3,
         "talk spurt after DTX"
     );
+}
+
+#[test]
+fn pcmu_16khz_to_pcma_drops_the_resampler_delay() {
+    // rtpengine's "DTMF scaling" section: G.711 at a 16 kHz clock into 8 kHz PCMA. The
+    // resampler's start-up delay is not sent: the first 20 ms packet yields less than a
+    // packet and goes out with the second, every sample of it settled.
+    let mut t = Transcoder::new(TranscodeSpec {
+        input: end(codec("PCMU", 16000, None, None), 100, 20, None),
+        output: end(pcma(), 8, 20, None),
+        detect_dtmf: false,
+        passthrough: PtSet::NONE,
+    })
+    .unwrap();
+    let silence = [0u8; 320];
+    t.handle_rtp(0, &rtp(100, false, 1000, 3000, 0x1234, &silence));
+    assert!(drain(&mut t).is_empty());
+    let mut out = Vec::new();
+    for k in 1..4u16 {
+        t.handle_rtp(
+            u64::from(k) * 20,
+            &rtp(
+                100,
+                false,
+                1000 + k,
+                3000 + 320 * u32::from(k),
+                0x1234,
+                &silence,
+            ),
+        );
+        let got = drain(&mut t);
+        assert_eq!(got.len(), 1, "packet {k}");
+        out.extend(got);
+    }
+    for (k, o) in out.iter().enumerate() {
+        assert_eq!(
+            (o.pt, o.seq, o.ts),
+            (8, 1000 + k as u16, 3000 + 160 * k as u32)
+        );
+        assert_eq!(o.payload, vec![0x2a; 160], "packet {k}");
+    }
 }
