@@ -107,6 +107,19 @@ impl OpusEncoder {
         &self.config
     }
 
+    /// CELT frames only (libopus' restricted low-delay application), set before the first
+    /// frame is encoded. For frames spliced into another encoder's stream: a decoder that
+    /// switches from that stream's SILK frames to these resets the mode it leaves, where
+    /// SILK frames of a second encoder would run on the first one's long-term prediction
+    /// state (a tone can then grow to clipping).
+    pub fn celt_only(&mut self) -> Result<(), CodecError> {
+        self.inner.set_encoder_ctl_request(
+            audiopus::ffi::OPUS_SET_APPLICATION_REQUEST,
+            audiopus::ffi::OPUS_APPLICATION_RESTRICTED_LOWDELAY,
+        )?;
+        Ok(())
+    }
+
     /// Encodes one frame of interleaved PCM (2.5 to 60 ms at the configured rate) into `out`;
     /// returns the payload length. With DTX, silence yields 1 to 2 byte packets.
     pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {

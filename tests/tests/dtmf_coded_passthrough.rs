@@ -299,3 +299,91 @@ fn tone_mode_in_an_opus_line_io_uring() {
         48000,
     );
 }
+
+/// `block DTMF` with `DTMF-security: tone` (1000 Hz) on a party without telephone-event:
+/// its in-band digit, sent in `codec`, is found in its decoded audio and replaced by the
+/// tone encoded in `codec`, after the ~40 ms the detector needs; its voice around the digit
+/// passes untouched (the packets are the party's own).
+fn inband_masked(backend: &str, id: &str, codec: (u8, &str, Option<&str>), clock: u32) {
+    let daemon = start(backend);
+    let ng = daemon.client();
+    let c = call(&ng, id, codec, false);
+    let r = ng.ok(dict! {
+        "command" => "block DTMF", "call-id" => id, "from-tag" => "ta",
+        "DTMF-security" => "tone", "frequency" => 1000i64,
+    });
+    assert!(r.str_at("warning").is_none(), "{r:?}");
+    let coded = codec_of(codec);
+    let mut frames = sine_frames(VOICE_HZ, 3000.0, 160, 35);
+    let mut gen = ngmedia_codecs::dtmf::ToneGenerator::new(5, 6, 8000).expect("digit");
+    for f in &mut frames[10..22] {
+        gen.fill(f);
+    }
+    let sent = encode(&coded, 20, &frames);
+    let step = clock / 50;
+    for (k, p) in sent.iter().enumerate() {
+        send_one(&c, codec.0, 1000 + k as u16, 8000 + step * k as u32, p);
+    }
+    let mut rx = receive(&c.b, c.b_dest, Duration::from_millis(500));
+    assert_eq!(rx.len(), 35, "{id}: one packet out per packet in");
+    check_line(&rx, id);
+    // Packets outside the digit are A's own.
+    for r in rx.iter().filter(|r| r.seq < 1010 || r.seq >= 1025) {
+        assert_eq!(
+            r.payload,
+            sent[usize::from(r.seq - 1000)],
+            "{id}: seq {}",
+            r.seq
+        );
+    }
+    let blocks = blocks(&coded, &mut rx);
+    let digits: Vec<Option<char>> = blocks.iter().map(|b| digit_in(b)).collect();
+    let tone: Vec<f64> = blocks.iter().map(|b| share(b, 1000.0)).collect();
+    let fives = digits.iter().filter(|d| **d == Some('5')).count();
+    assert!(
+        fives <= 3,
+        "{id}: the digit is masked after detection: {digits:?}"
+    );
+    let toned = tone[10..23].iter().filter(|&&t| t > 0.5).count();
+    assert!(toned >= 8, "{id}: the tone replaces the digit: {tone:.2?}");
+}
+
+#[test]
+fn inband_digit_masked_in_a_g729_line_epoll() {
+    inband_masked(
+        "epoll",
+        "coded-inband-g729-e",
+        (18, "G729/8000", Some("annexb=no")),
+        8000,
+    );
+}
+
+#[test]
+fn inband_digit_masked_in_a_g729_line_io_uring() {
+    inband_masked(
+        "auto",
+        "coded-inband-g729-u",
+        (18, "G729/8000", Some("annexb=no")),
+        8000,
+    );
+}
+
+#[test]
+fn inband_digit_masked_in_an_opus_line_epoll() {
+    inband_masked(
+        "epoll",
+        "coded-inband-opus-e",
+        (96, "opus/48000/2", None),
+        48000,
+    );
+}
+
+#[test]
+fn inband_digit_masked_in_an_opus_line_io_uring() {
+    inband_masked(
+        "auto",
+        "coded-inband-opus-u",
+        (96, "opus/48000/2", None),
+        48000,
+    );
+}

@@ -187,7 +187,12 @@ impl DtmfInjector {
                     pcm_rate: (codec.kind() == CodecKind::Opus).then_some(48_000),
                     ..EncoderOptions::default()
                 };
-                if let Ok(enc) = codec.encoder_with(ptime_ms.max(10), &opts) {
+                if let Ok(mut enc) = codec.encoder_with(ptime_ms.max(10), &opts) {
+                    // Spliced into the party's own Opus stream: CELT frames, which do not
+                    // run on the receiver's SILK prediction state.
+                    if let ngmedia_codecs::EncoderKind::Opus(o) = &mut enc.kind {
+                        let _ = o.celt_only();
+                    }
                     if enc.frame_samples() <= MAX_FRAME {
                         self.encoder = Some((*pt, Box::new(enc)));
                     }

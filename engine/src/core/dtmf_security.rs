@@ -17,9 +17,10 @@
 //!   replaced the same way (silence for `zero`/`DTMF` when the party has
 //!   telephone-event, the replacement digit's tone otherwise), as rtpengine's frame
 //!   manipulation does.
-//! * **in-band digits** (G.711 only; a transcoded party is masked by its transcoder): the
-//!   audio goes through a DTMF detector and, while it holds a digit, is replaced. The
-//!   detector confirms a digit after about 40 ms, which pass, as with rtpengine.
+//! * **in-band digits** (G.711, and G.729 and Opus decoded by the guard, see `coded`; a
+//!   transcoded party is masked by its transcoder): the audio goes through a DTMF detector
+//!   and, while it holds a digit, is replaced (G.729 and Opus: re-encoded). The detector
+//!   confirms a digit after about 40 ms, which pass, as with rtpengine.
 //!
 //! Tones are rtpengine's: a plain tone at `32767 / 1.122018^volume`, a digit as two sines
 //! at half that each, phase from the packet's timestamp; `volume` defaults to 10 (-dBm0).
@@ -279,6 +280,19 @@ impl DtmfGuard {
         } else {
             coded::CodedAudio::none()
         };
+        // In-band digits in G.729 and Opus audio matter to a replacing mode and to a
+        // trigger (behind a delay buffer, detection is G.711 only).
+        let detect = !config.delayed()
+            && (is_replace(config.mode)
+                || config
+                    .trigger
+                    .as_ref()
+                    .is_some_and(|t| !t.trigger.is_empty()));
+        let coded = if detect {
+            coded.with_decoders(&config.coded)
+        } else {
+            coded
+        };
         DtmfGuard {
             coded,
             mode: config.mode,
@@ -480,12 +494,21 @@ impl DtmfGuard {
             PayloadKind::Pcma => Some(g711::Law::Alaw),
             _ => None,
         };
-        // In-band digits (G.711): detection runs whenever a digit could matter.
+        // In-band digits (G.711, and G.729 and Opus where the guard has their decoders):
+        // detection runs whenever a digit could matter.
         let mut inband_replace = None;
-        if inband && plen <= MAX_SAMPLES {
-            if let (Some(law), Some(det)) = (law, self.detector.as_mut()) {
-                let pcm = &mut self.pcm[..plen];
-                decode_g711(law, &buf[start..start + plen], pcm);
+        if inband {
+            let payload = &buf[start..start + plen];
+            let decoded = match law {
+                Some(law) if plen <= MAX_SAMPLES => {
+                    decode_g711(law, payload, &mut self.pcm[..plen]);
+                    Some(plen)
+                }
+                Some(_) => None,
+                None => self.coded.decode(k, payload, &mut self.pcm),
+            };
+            if let (Some(n), Some(det)) = (decoded, self.detector.as_mut()) {
+                let pcm = &self.pcm[..n];
                 let mut started = None;
                 det.process(pcm, |t, _| {
                     if let DtmfTransition::Start(e) = t {

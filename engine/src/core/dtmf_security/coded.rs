@@ -1,14 +1,17 @@
 //! Replacement audio in a G.729 or Opus line that is not transcoded: the tone, digit or
 //! silence a `DTMF-security` mode asks for is rendered at 8 kHz and encoded by encoders the
-//! guard owns (rtpengine gets the same by forcing such a stream through its transcoder;
-//! ngmedia keeps the passthrough and rewrites the packet in place).
+//! guard owns, and the party's audio is decoded for the in-band digit detector (rtpengine
+//! gets the same by forcing such a stream through its transcoder; ngmedia keeps the
+//! passthrough and rewrites only the packets that carry a digit).
 //!
-//! The encoders are built with the guard, on the control plane, only for the codecs the
-//! party's SDP lists and only when a mode could replace audio; encoding allocates nothing.
-//! Their state runs on from one replaced packet to the next, which is what the peer's
-//! decoder sees as well (the party's own packets in between are not fed to them).
+//! The codec state is built with the guard, on the control plane, only for the codecs the
+//! party's SDP lists: decoders when in-band digits matter (a replacing mode or a trigger),
+//! encoders when a mode could replace audio with something other than silence. Encoding
+//! and decoding allocate nothing. The encoders' state runs on from one replaced packet to
+//! the next, which is what the peer's decoder sees as well; the decoders see every audio
+//! packet the party sends.
 
-use ngmedia_codecs::{Codec, CodecParams, Encoder, EncoderKind, EncoderOptions};
+use ngmedia_codecs::{Codec, CodecParams, Decoder, Encoder, EncoderKind, EncoderOptions};
 
 use crate::core::media_control::{opus_packet_samples, PayloadKind};
 
@@ -29,6 +32,9 @@ pub(super) struct CodedAudio {
     g729: Option<Encoder>,
     /// Mono at 8 kHz in, any Opus frame length.
     opus: Option<Encoder>,
+    /// The party's audio, decoded to 8 kHz mono for the DTMF detector.
+    g729_dec: Option<Decoder>,
+    opus_dec: Option<Decoder>,
 }
 
 impl std::fmt::Debug for CodedAudio {
@@ -36,6 +42,10 @@ impl std::fmt::Debug for CodedAudio {
         f.debug_struct("CodedAudio")
             .field("g729", &self.g729.is_some())
             .field("opus", &self.opus.is_some())
+            .field(
+                "decoders",
+                &(self.g729_dec.is_some() || self.opus_dec.is_some()),
+            )
             .finish()
     }
 }
@@ -46,7 +56,46 @@ impl CodedAudio {
         CodedAudio {
             g729: None,
             opus: None,
+            g729_dec: None,
+            opus_dec: None,
         }
+    }
+
+    /// Decoders for the coded kinds among `kinds` (in-band digit detection).
+    pub(super) fn with_decoders(mut self, kinds: &[PayloadKind]) -> CodedAudio {
+        let decoder = |name: &str, rate: u32, channels: u8| {
+            Codec::lookup(name, rate, Some(channels), None)
+                .ok()?
+                .decoder_at(RATE)
+                .ok()
+        };
+        if kinds.contains(&PayloadKind::G729) {
+            self.g729_dec = decoder("G729", RATE, 1);
+        }
+        if kinds.contains(&PayloadKind::Opus) {
+            self.opus_dec = decoder("opus", 48_000, 2);
+        }
+        self
+    }
+
+    /// Decode the party's payload of kind `k` into `pcm` (8 kHz mono); the samples
+    /// written, `None` without a decoder or when the payload does not decode (or does not
+    /// fit).
+    pub(super) fn decode(
+        &mut self,
+        k: PayloadKind,
+        payload: &[u8],
+        pcm: &mut [i16],
+    ) -> Option<usize> {
+        let dec = match k {
+            PayloadKind::G729 => self.g729_dec.as_mut()?,
+            PayloadKind::Opus => self.opus_dec.as_mut()?,
+            _ => return None,
+        };
+        if dec.channels() != 1 || Self::samples_of(k, payload) > pcm.len() {
+            return None;
+        }
+        dec.decode(payload, pcm).ok().filter(|&n| n > 0)
     }
 
     /// Encoders for the coded kinds among `kinds`.
@@ -75,10 +124,22 @@ impl CodedAudio {
                     opus_bitrate: Some(OPUS_BITRATE),
                     ..EncoderOptions::default()
                 };
-                codec.encoder_with(20, &opts).ok()
+                let mut enc = codec.encoder_with(20, &opts).ok()?;
+                // Spliced into the party's own Opus stream (see `celt_only`).
+                match &mut enc.kind {
+                    EncoderKind::Opus(o) => o.celt_only().ok()?,
+                    #[allow(unreachable_patterns)]
+                    _ => return None,
+                }
+                Some(enc)
             })
             .flatten();
-        CodedAudio { g729, opus }
+        CodedAudio {
+            g729,
+            opus,
+            g729_dec: None,
+            opus_dec: None,
+        }
     }
 
     /// Whether packets of kind `k` can carry rendered audio.
