@@ -4,19 +4,69 @@
 //! audio all run on state built with the guard. A counting global allocator watches the
 //! whole process while the guard takes a steady stream of voice, in-band digits and events.
 //!
-//! This binary holds a single test so that nothing else allocates while it measures.
+//! The guard is sans-IO and runs on the test's own thread, so the allocator counts that
+//! thread's allocations only (the test harness's threads may allocate at any time).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use ngmedia_codecs::dtmf::ToneGenerator;
 use ngmedia_codecs::{Codec, EncoderOptions};
 use ngmedia_engine::core::dtmf_security::{DtmfGuard, GuardVerdict, SecurityConfig};
 use ngmedia_engine::core::media_control::{BlockDtmf, PayloadKind};
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-use counting_alloc::{allocations, Counting};
+/// Counts the allocations of the thread that set [`MEASURING`].
+struct ThisThread;
+
+thread_local! {
+    static MEASURING: Cell<bool> = const { Cell::new(false) };
+}
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+fn count() {
+    if MEASURING.try_with(Cell::get).unwrap_or(false) {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+    }
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for ThisThread {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: ThisThread = ThisThread;
+
+/// Allocations this thread makes while running `f`.
+fn allocations_in<T>(f: impl FnOnce() -> T) -> (u64, T) {
+    let before = ALLOCATIONS.load(Relaxed);
+    MEASURING.with(|m| m.set(true));
+    let out = f();
+    MEASURING.with(|m| m.set(false));
+    (ALLOCATIONS.load(Relaxed) - before, out)
+}
 
 const AUDIO_PT: u8 = 96;
 const EVENT_PT: u8 = 101;
@@ -131,14 +181,8 @@ fn coded_dtmf_replacement_does_not_allocate() {
         });
         // Warm-up: the codecs' first frames.
         run(&mut guard, kind, &audio, step, 1);
-        let before = allocations();
-        let rewritten = run(&mut guard, kind, &audio, step, 5);
-        let after = allocations();
-        assert_eq!(
-            after - before,
-            0,
-            "{kind:?}: allocations on the packet path"
-        );
+        let (allocated, rewritten) = allocations_in(|| run(&mut guard, kind, &audio, step, 5));
+        assert_eq!(allocated, 0, "{kind:?}: allocations on the packet path");
         // Per round: the digit after detection (~10 of 12 packets) and the 8 events.
         assert!(
             rewritten >= 5 * 16,
