@@ -2,10 +2,9 @@
 //! packet: decoding the party's audio for the in-band detector, replacing a detected digit
 //! with the tone encoded in the party's codec, and turning RFC 4733 events into encoded
 //! audio all run on state built with the guard. A counting global allocator watches the
-//! whole process while the guard takes a steady stream of voice, in-band digits and events.
-//!
-//! The guard is sans-IO and runs on the test's own thread, so the allocator counts that
-//! thread's allocations only (the test harness's threads may allocate at any time).
+//! guard while it takes a steady stream of voice, in-band digits and events. The guard is
+//! sans-IO and runs on the test's own thread, so the allocator counts that thread's
+//! allocations only (the test harness's threads may allocate at any time).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
