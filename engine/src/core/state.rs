@@ -11,13 +11,14 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use super::calls::CodecState;
-use super::dtls::{DtlsKeys, DtlsRole, Fingerprint};
+use super::dtls::{DtlsKeys, DtlsRole, Fingerprint, HashFunction};
 use super::media_control::MediaControl;
 use super::plan::LatchPolicy;
 use super::request::{MediaSource, MohOptions};
 use super::sdes::CryptoAttr;
 use super::sdp::{Codec, Direction};
 use super::stats::StreamCounters;
+use super::t38::T38Options;
 
 /// Format version written by this build. A reader accepts every version up to its own.
 pub const STATE_VERSION: u32 = 1;
@@ -58,6 +59,12 @@ pub struct CallState {
     /// Whole-call media control (`block DTMF`, `block media`, `silence media`).
     #[serde(default, skip_serializing_if = "MediaControl::is_default")]
     pub control: MediaControl,
+    /// The call's own `TOS` (an offer's key); `None`: the engine's `--tos`.
+    #[serde(default)]
+    pub tos: Option<u8>,
+    /// SRTP is decrypted and encrypted anew on every stream (something was injected).
+    #[serde(default)]
+    pub srtp_recrypt: bool,
     pub legs: Vec<LegState>,
 }
 
@@ -74,6 +81,9 @@ pub struct LegState {
     pub hidden_media: Vec<usize>,
     #[serde(default)]
     pub via_branch: Option<String>,
+    /// Unix milliseconds when a delayed `delete` of this branch ends it.
+    #[serde(default)]
+    pub delete_at_ms: Option<u64>,
     #[serde(default)]
     pub metadata: Option<String>,
     /// Unix seconds.
@@ -159,6 +169,55 @@ pub struct MediaState {
     /// On a subscriber's media: the transcoder of the copies.
     #[serde(default)]
     pub feed: Option<TranscodeRecord>,
+    /// The profile the party's previous SDP gave, and the one the last offer toward it
+    /// carried (see `model::Media`).
+    #[serde(default)]
+    pub protocol_before: Option<String>,
+    #[serde(default)]
+    pub offered_protocol: Option<String>,
+    /// ICE with this party and our role toward it.
+    #[serde(default)]
+    pub ice: IceRecord,
+    /// The fingerprint hash we write to this party.
+    #[serde(default)]
+    pub fp_hash: Option<HashFunction>,
+    /// The SRTP keying the party does with us: DTLS, SDES.
+    #[serde(default)]
+    pub keying: (bool, bool),
+    /// `media echo`: `reflect` or `blackhole`; `None`: relayed.
+    #[serde(default)]
+    pub echo: Option<String>,
+    /// The media's part in a T.38 fax gateway.
+    #[serde(default)]
+    pub t38: Option<T38Record>,
+}
+
+/// ICE toward a party beyond its credentials (see `model::Media`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IceRecord {
+    pub on: bool,
+    pub full: bool,
+    pub we_offered: bool,
+    pub lite_self: Option<bool>,
+    pub trickle: bool,
+    /// The party's credentials, `a=ice-lite` and UDP candidates.
+    pub remote: Option<RemoteIceRecord>,
+}
+
+/// A party's own ICE (see `model::RemoteIce`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteIceRecord {
+    pub ufrag: String,
+    pub pwd: String,
+    pub lite: bool,
+    pub candidates: Vec<(u16, SocketAddr)>,
+}
+
+/// A media's side of a T.38 gateway (see `model::T38Side`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum T38Record {
+    Fax(T38Options),
+    Audio(Option<Codec>),
 }
 
 /// A player toward a party, to start again where it was (blob sources are not kept).

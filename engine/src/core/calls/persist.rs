@@ -11,15 +11,16 @@ use std::time::Duration;
 use ngmedia_codecs::Codec as CodecInfo;
 use tracing::{info, warn};
 
-use super::model::{Call, DtlsMediaState, Leg, Media, SdesState, Setup};
+use super::model::{Call, DtlsMediaState, Echo, Leg, Media, SdesState, Setup, T38Side};
 use super::{Calls, Now, RestoreOutcome};
 use crate::core::config::Interface;
 use crate::core::pii::Pii;
 use crate::core::plan::{CallKey, MediaPlane, PortKey, PortPair, StreamResume};
 use crate::core::request::MediaSource;
 use crate::core::state::{
-    CallState, CodecEndRecord, DtlsRecord, LegState, MediaState, PlayingRecord, SdesRecord,
-    StreamLive, SubscriptionRecord, TranscodeRecord, STATE_VERSION,
+    CallState, CodecEndRecord, DtlsRecord, IceRecord, LegState, MediaState, PlayingRecord,
+    RemoteIceRecord, SdesRecord, StreamLive, SubscriptionRecord, T38Record, TranscodeRecord,
+    STATE_VERSION,
 };
 use crate::core::stats::StreamStats;
 use crate::core::store::StateStore;
@@ -39,24 +40,48 @@ fn instant_of(now: Now, unix_us: u64) -> std::time::Instant {
 
 impl Call {
     /// The call as it is stored, live figures read from the streams' counters now.
+    ///
+    /// Every field of the model is named here, stored or not, so that a field added to the
+    /// model does not compile until it is stored or said to be rebuilt (the same holds in
+    /// [`leg_state`] and [`media_state`]): nothing is lost silently on a takeover.
     pub(super) fn to_state(&self, now: Now) -> CallState {
+        let Call {
+            key: _,           // this engine's handle, given anew on restore
+            created: _,       // restored from created_us
+            last_signal: _,   // restored from last_signal_at
+            intercept: _,     // decided again by the interception sink of the new owner
+            saved_packets: _, // when this engine last saved: a new owner saves at once
+            id,
+            created_us,
+            last_signal_at,
+            legs,
+            delete_delay,
+            delete_at,
+            record,
+            record_paused,
+            record_metadata,
+            record_destination,
+            forwarding,
+            control,
+            tos,
+            srtp_recrypt,
+        } = self;
         CallState {
             version: STATE_VERSION,
-            call_id: self.id.clone(),
-            created_us: self.created_us,
-            last_signal_us: unix_us_of(now, self.last_signal_at),
-            delete_at_ms: self.delete_at.map(|at| {
-                let left = at.saturating_duration_since(now.mono).as_millis() as u64;
-                now.unix_us / 1000 + left
-            }),
-            delete_delay_ms: self.delete_delay.map(|d| d.as_millis() as u64),
-            record: self.record,
-            record_paused: self.record_paused,
-            record_metadata: self.record_metadata.clone(),
-            record_destination: self.record_destination.clone(),
-            forwarding: self.forwarding,
-            control: self.control.clone(),
-            legs: self.legs.iter().map(|l| leg_state(l, now)).collect(),
+            call_id: id.clone(),
+            created_us: *created_us,
+            last_signal_us: unix_us_of(now, *last_signal_at),
+            delete_at_ms: delete_at.map(|at| unix_ms_of(now, at)),
+            delete_delay_ms: delete_delay.map(|d| d.as_millis() as u64),
+            record: *record,
+            record_paused: *record_paused,
+            record_metadata: record_metadata.clone(),
+            record_destination: record_destination.clone(),
+            forwarding: *forwarding,
+            control: control.clone(),
+            tos: Some(*tos),
+            srtp_recrypt: *srtp_recrypt,
+            legs: legs.iter().map(|l| leg_state(l, now)).collect(),
         }
     }
 
@@ -71,38 +96,72 @@ impl Call {
     }
 }
 
+/// When `at` comes, in Unix milliseconds.
+fn unix_ms_of(now: Now, at: std::time::Instant) -> u64 {
+    let left = at.saturating_duration_since(now.mono).as_millis() as u64;
+    now.unix_us / 1000 + left
+}
+
+/// The monotonic instant of Unix milliseconds `ms` (now, when it has passed).
+fn instant_of_ms(now: Now, ms: u64) -> std::time::Instant {
+    now.mono + Duration::from_millis(ms.saturating_sub(now.unix_us / 1000))
+}
+
 fn leg_state(leg: &Leg, now: Now) -> LegState {
+    let Leg {
+        tag,
+        aliases,
+        label,
+        hidden_media,
+        via_branch,
+        delete_at,
+        metadata,
+        created,
+        peer,
+        interface,
+        medias,
+        sdp_version_out,
+        sdp_body_out,
+        sdp_username,
+        sdp_session_name,
+        moh,
+        sdp_in,
+        subscription,
+        publisher,
+        control,
+    } = leg;
     LegState {
-        tag: leg.tag.clone(),
-        aliases: leg.aliases.clone(),
-        label: leg.label.clone(),
-        hidden_media: leg.hidden_media.clone(),
-        via_branch: leg.via_branch.clone(),
-        metadata: leg.metadata.clone(),
-        created: leg.created,
-        peer: leg.peer.map(|p| p.0),
-        interface: leg.interface,
-        sdp_version_out: leg.sdp_version_out,
-        sdp_body_out: leg.sdp_body_out,
-        sdp_username: leg.sdp_username.clone(),
-        sdp_session_name: leg.sdp_session_name.clone(),
-        moh: leg.moh.clone().map(|mut moh| {
+        tag: tag.clone(),
+        aliases: aliases.clone(),
+        label: label.clone(),
+        hidden_media: hidden_media.clone(),
+        via_branch: via_branch.clone(),
+        delete_at_ms: delete_at.map(|at| unix_ms_of(now, at)),
+        metadata: metadata.clone(),
+        created: *created,
+        peer: peer.map(|p| p.0),
+        interface: *interface,
+        sdp_version_out: *sdp_version_out,
+        sdp_body_out: *sdp_body_out,
+        sdp_username: sdp_username.clone(),
+        sdp_session_name: sdp_session_name.clone(),
+        moh: moh.clone().map(|mut moh| {
             // A blob can be megabytes, re-saved with every sync: not kept.
             if matches!(moh.source, Some(MediaSource::Blob(_))) {
                 moh.source = None;
             }
             moh
         }),
-        control: leg.control.clone(),
-        medias: leg.medias.iter().map(|m| media_state(m, now)).collect(),
-        sdp_in: leg.sdp_in.clone(),
-        subscription: leg.subscription.as_ref().map(|s| SubscriptionRecord {
+        control: control.clone(),
+        medias: medias.iter().map(|m| media_state(m, now)).collect(),
+        sdp_in: sdp_in.clone(),
+        subscription: subscription.as_ref().map(|s| SubscriptionRecord {
             sources: s.sources.iter().map(|l| l.0).collect(),
             egress: s.egress,
             rtcp_mirror: s.rtcp_mirror,
             answered: s.answered,
         }),
-        publisher: leg.publisher,
+        publisher: *publisher,
     }
 }
 
@@ -125,46 +184,95 @@ fn transcode_spec(t: &TranscodeRecord) -> Result<TranscodeSpec, String> {
 }
 
 fn media_state(m: &Media, now: Now) -> MediaState {
+    let Media {
+        ports_for: _,     // where the other party's SDP last was: the next SDP names it again
+        retired_ports: _, // ports kept for a party that moves back: freed on takeover
+        alt_ports: _,     // ICE ports on the interface's other addresses: bound again when the
+        // next offer or answer writes candidates (the stored call keeps its main ports)
+        rtp_stats: _,  // stored as `rtp` below, its counters and keys
+        rtcp_stats: _, // stored as `rtcp`
+        resume: _,     // how a restored call resumes: made from `rtp` and `rtcp`
+        relatch: _,    // cleared by the plan made right after the SDP that set it: never
+        // pending when the call is saved
+        index,
+        kind,
+        protocol,
+        protocol_before,
+        offered_protocol,
+        ports,
+        advertised_rtp,
+        advertised_rtcp,
+        sdp_rtcp_mux,
+        rtcp_mux,
+        rtcp_mux_offered,
+        rtcp_mux_accept,
+        direction,
+        codec,
+        codecs,
+        ptime,
+        ice_seen,
+        ice,
+        ice_ufrag,
+        ice_pwd,
+        ice_active,
+        ice_full,
+        ice_we_offered,
+        ice_lite_self,
+        trickle_ice,
+        remote_ice,
+        latch,
+        sdes,
+        dtls,
+        fp_hash,
+        keying,
+        mid,
+        codec_state,
+        playing,
+        source,
+        feed,
+        echo,
+        t38,
+    } = m;
     MediaState {
-        index: m.index,
-        kind: m.kind.clone(),
-        protocol: m.protocol.clone(),
-        ports: m.ports.map(|p| (p.rtp.addr, p.rtcp.addr)),
-        advertised_rtp: m.advertised_rtp,
-        advertised_rtcp: m.advertised_rtcp,
-        sdp_rtcp_mux: m.sdp_rtcp_mux,
-        rtcp_mux: m.rtcp_mux,
-        rtcp_mux_offered: m.rtcp_mux_offered,
-        rtcp_mux_accept: m.rtcp_mux_accept,
-        direction: m.direction,
-        codec: m.codec.clone(),
-        codecs: m.codecs.clone(),
-        ptime: m.ptime,
-        ice_seen: m.ice_seen,
-        ice_ufrag: m.ice_ufrag.clone(),
-        ice_pwd: m.ice_pwd.clone(),
-        ice_active: m.ice_active,
-        latch: m.latch,
+        index: *index,
+        kind: kind.clone(),
+        protocol: protocol.clone(),
+        ports: ports.map(|p| (p.rtp.addr, p.rtcp.addr)),
+        advertised_rtp: *advertised_rtp,
+        advertised_rtcp: *advertised_rtcp,
+        sdp_rtcp_mux: *sdp_rtcp_mux,
+        rtcp_mux: *rtcp_mux,
+        rtcp_mux_offered: *rtcp_mux_offered,
+        rtcp_mux_accept: *rtcp_mux_accept,
+        direction: *direction,
+        codec: codec.clone(),
+        codecs: codecs.clone(),
+        ptime: *ptime,
+        ice_seen: *ice_seen,
+        ice_ufrag: ice_ufrag.clone(),
+        ice_pwd: ice_pwd.clone(),
+        ice_active: *ice_active,
+        latch: *latch,
         sdes: SdesRecord {
-            offered: m.sdes.offered.clone(),
-            received: m.sdes.received.clone(),
-            local: m.sdes.local.clone(),
-            remote: m.sdes.remote.clone(),
+            offered: sdes.offered.clone(),
+            received: sdes.received.clone(),
+            local: sdes.local.clone(),
+            remote: sdes.remote.clone(),
         },
         dtls: DtlsRecord {
-            offered: m.dtls.offered.map(|s| s.as_str().to_owned()),
-            remote: m.dtls.remote.clone(),
-            pending_role: m.dtls.pending_role,
-            active: m.dtls.active.as_ref().map(|a| (a.role, a.remote.clone())),
+            offered: dtls.offered.map(|s| s.as_str().to_owned()),
+            remote: dtls.remote.clone(),
+            pending_role: dtls.pending_role,
+            active: dtls.active.as_ref().map(|a| (a.role, a.remote.clone())),
         },
-        mid: m.mid.clone(),
-        codec_state: m.codec_state.state.clone(),
-        transcode_rx: m.codec_state.transcode_rx.as_ref().map(transcode_record),
-        source: m.source.map(|(l, mi)| (l.0, mi)),
-        feed: m.feed.as_ref().map(transcode_record),
+        mid: mid.clone(),
+        codec_state: codec_state.state.clone(),
+        transcode_rx: codec_state.transcode_rx.as_ref().map(transcode_record),
+        source: source.map(|(l, mi)| (l.0, mi)),
+        feed: feed.as_ref().map(transcode_record),
         rtp: stream_live(&m.rtp_stats),
         rtcp: stream_live(&m.rtcp_stats),
-        playing: m.playing.as_ref().and_then(|p| {
+        playing: playing.as_ref().and_then(|p| {
             let source = p.source.as_deref()?.clone();
             let (position_ms, repeat) = p.progress(now.mono)?;
             Some(PlayingRecord {
@@ -173,6 +281,32 @@ fn media_state(m: &Media, now: Now) -> MediaState {
                 repeat,
                 moh: p.moh,
             })
+        }),
+        protocol_before: protocol_before.clone(),
+        offered_protocol: offered_protocol.clone(),
+        ice: IceRecord {
+            on: *ice,
+            full: *ice_full,
+            we_offered: *ice_we_offered,
+            lite_self: *ice_lite_self,
+            trickle: *trickle_ice,
+            remote: remote_ice.as_ref().map(|r| RemoteIceRecord {
+                ufrag: r.ufrag.clone(),
+                pwd: r.pwd.clone(),
+                lite: r.lite,
+                candidates: r.candidates.clone(),
+            }),
+        },
+        fp_hash: *fp_hash,
+        keying: (keying.dtls, keying.sdes),
+        echo: match echo {
+            Echo::Relay => None,
+            Echo::Reflect => Some("reflect".into()),
+            Echo::Blackhole => Some("blackhole".into()),
+        },
+        t38: t38.as_ref().map(|side| match side {
+            T38Side::Fax(o) => T38Record::Fax(*o),
+            T38Side::Audio(c) => T38Record::Audio(c.clone()),
         }),
     }
 }
@@ -235,7 +369,7 @@ pub(super) struct Rebuilder<'a> {
     pub media: &'a dyn MediaPlane,
     pub interfaces: &'a [Interface],
     pub dtls: Option<&'a std::sync::Arc<crate::core::dtls::DtlsIdentity>>,
-    /// TOS of rebuilt calls (the configured one: a call's own `TOS` is not stored).
+    /// TOS of rebuilt calls stored without their own.
     pub tos: u8,
     /// [`Call::srtp_recrypt`] of rebuilt calls (DTMF reports are configured).
     pub srtp_recrypt: bool,
@@ -272,6 +406,7 @@ impl Rebuilder<'_> {
             leg.label = ls.label.clone();
             leg.hidden_media = ls.hidden_media.clone();
             leg.via_branch = ls.via_branch.clone();
+            leg.delete_at = ls.delete_at_ms.map(|ms| instant_of_ms(now, ms));
             leg.metadata = ls.metadata.clone();
             leg.peer = ls.peer.map(super::LegId);
             leg.sdp_version_out = ls.sdp_version_out;
@@ -307,10 +442,7 @@ impl Rebuilder<'_> {
             last_signal_at: instant_of(now, state.last_signal_us),
             legs,
             delete_delay: state.delete_delay_ms.map(Duration::from_millis),
-            delete_at: state.delete_at_ms.map(|ms| {
-                let left = ms.saturating_sub(now.unix_us / 1000);
-                now.mono + Duration::from_millis(left)
-            }),
+            delete_at: state.delete_at_ms.map(|ms| instant_of_ms(now, ms)),
             record: state.record,
             record_paused: state.record_paused,
             record_metadata: state.record_metadata.clone(),
@@ -318,9 +450,9 @@ impl Rebuilder<'_> {
             intercept: 0,
             forwarding: state.forwarding,
             saved_packets: 0,
-            tos: self.tos,
+            tos: state.tos.unwrap_or(self.tos),
             control: state.control.clone(),
-            srtp_recrypt: self.srtp_recrypt,
+            srtp_recrypt: state.srtp_recrypt || self.srtp_recrypt,
         })
     }
 
@@ -371,8 +503,35 @@ impl Rebuilder<'_> {
         m.ice_ufrag = ms.ice_ufrag.clone();
         m.ice_pwd = ms.ice_pwd.clone();
         m.ice_active = ms.ice_active;
-        // Not stored: ICE was on with the party if it did ICE or we wrote ICE to it.
-        m.ice = ms.ice_active || ms.ice_seen;
+        // Calls stored before `ice` was: ICE was on if the party did ICE or we wrote ICE to it.
+        m.ice = ms.ice.on || ms.ice_active || ms.ice_seen;
+        m.ice_full = ms.ice.full;
+        m.ice_we_offered = ms.ice.we_offered;
+        m.ice_lite_self = ms.ice.lite_self;
+        m.trickle_ice = ms.ice.trickle;
+        m.remote_ice = ms.ice.remote.as_ref().map(|r| super::model::RemoteIce {
+            ufrag: r.ufrag.clone(),
+            pwd: r.pwd.clone(),
+            lite: r.lite,
+            candidates: r.candidates.clone(),
+        });
+        m.protocol_before = ms.protocol_before.clone();
+        m.offered_protocol = ms.offered_protocol.clone();
+        m.fp_hash = ms.fp_hash;
+        m.keying = super::model::Keying {
+            dtls: ms.keying.0,
+            sdes: ms.keying.1,
+        };
+        m.echo = match ms.echo.as_deref() {
+            None => Echo::Relay,
+            Some("reflect") => Echo::Reflect,
+            Some("blackhole") => Echo::Blackhole,
+            Some(other) => return Err(format!("unknown media echo {other:?}")),
+        };
+        m.t38 = ms.t38.as_ref().map(|r| match r {
+            T38Record::Fax(o) => T38Side::Fax(*o),
+            T38Record::Audio(c) => T38Side::Audio(c.clone()),
+        });
         m.latch = ms.latch;
         m.sdes = SdesState {
             offered: ms.sdes.offered.clone(),

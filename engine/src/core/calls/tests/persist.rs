@@ -387,3 +387,70 @@ fn a_media_block_survives_a_takeover() {
     let plan = media_b.plan(b.calls["c1"].key);
     assert!(!rtp_stream(&plan, &b, 30000).control.block_media);
 }
+
+#[test]
+fn a_taken_over_call_is_stored_again_exactly_as_it_was() {
+    // Every model field a stored call keeps, set away from its default where it has one, must
+    // come back on the new owner: it saves the call at once, and that save must equal ours.
+    let clock = Clock::new();
+    let (mut a, _media_a, store) = stored_engine(&[30000, 30002]);
+    srtp_call(&mut a, &clock);
+    {
+        let call = a.calls.get_mut("c1").unwrap();
+        call.tos = 0xb8;
+        call.srtp_recrypt = true;
+        call.legs[1].delete_at = Some(clock.now().mono + Duration::from_secs(30));
+        let m = &mut call.legs[0].medias[0];
+        m.echo = super::super::model::Echo::Reflect;
+        m.t38 = Some(super::super::model::T38Side::Fax(
+            crate::core::t38::T38Options {
+                version: 0,
+                fec_span: 1,
+                max_ec_entries: 3,
+                max_ifp: 300,
+                max_datagram: 400,
+                local_tcf: false,
+                fill_bit_removal: false,
+                transcoding_mmr: false,
+                transcoding_jbig: false,
+                no_ecm: true,
+                no_v17: false,
+                no_v27ter: false,
+                no_v29: false,
+                no_v34: true,
+                no_iaf: false,
+            },
+        ));
+        m.protocol_before = Some("RTP/AVP".into());
+        m.offered_protocol = Some("RTP/SAVP".into());
+        m.ice_full = true;
+        m.ice_we_offered = true;
+        m.ice_lite_self = Some(false);
+        m.trickle_ice = true;
+        m.fp_hash = Some(crate::core::dtls::HashFunction::Sha256);
+        m.keying = super::super::model::Keying {
+            dtls: true,
+            sdes: true,
+        };
+        m.remote_ice = Some(super::super::model::RemoteIce {
+            ufrag: "uf".into(),
+            pwd: "pw".into(),
+            lite: true,
+            candidates: vec![(1, "127.0.0.3:40010".parse().unwrap())],
+        });
+    }
+    a.persist_call("c1", clock.now());
+    let state = store.get("c1").unwrap();
+    let media = &state.legs[0].medias[0];
+    assert_eq!(state.tos, Some(0xb8));
+    assert!(state.srtp_recrypt);
+    assert!(state.legs[1].delete_at_ms.is_some());
+    assert_eq!(media.echo.as_deref(), Some("reflect"));
+    assert!(media.ice.full && media.ice.trickle && media.ice.remote.is_some());
+    assert_eq!(media.keying, (true, true));
+
+    let (mut b, _media_b, store_b) = stored_engine(&[]);
+    assert_eq!(b.restore(vec![state.clone()], clock.now()).restored, ["c1"]);
+    b.persist_call("c1", clock.now());
+    assert_eq!(store_b.get("c1").unwrap(), state);
+}
