@@ -117,6 +117,11 @@ fn run(mut settings: Settings) -> anyhow::Result<()> {
         Some((cert, key)) => Some(Arc::new(load_dtls_identity(cert, key)?)),
         None => None,
     };
+    // So is the CA file of an https webhook (its delivery thread waits for events).
+    let events = match settings.webhook.clone() {
+        Some(target) => Some(Events::start(target).context("cannot start call events")?),
+        None => None,
+    };
     let ng_socket = StdUdpSocket::bind(settings.listen_ng)
         .with_context(|| format!("cannot listen for ng on {}", settings.listen_ng))?;
     ng_socket
@@ -225,10 +230,6 @@ fn run(mut settings: Settings) -> anyhow::Result<()> {
             workers.set_rtcp_tap(rtcp_tap);
             Some(homer)
         }
-        None => None,
-    };
-    let events = match settings.webhook.clone() {
-        Some(target) => Some(Events::start(target).context("cannot start call events")?),
         None => None,
     };
     if let Some(events) = &events {

@@ -309,12 +309,10 @@ fn an_https_receiver_the_ca_did_not_sign_gets_nothing() {
 
 #[test]
 fn an_https_url_whose_ca_file_cannot_be_read_stops_the_start() {
-    // Ports free a moment ago, so that only the CA file can stop the start.
-    let ng = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr();
-    let http = TcpListener::bind("127.0.0.1:0").unwrap().local_addr();
-    let (ng, http) = (ng.unwrap(), http.unwrap());
+    // The CA file is read before anything is bound: ports the test holds do not matter.
+    let ng = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let http = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (ng, http) = (ng.local_addr().unwrap(), http.local_addr().unwrap());
     let out = std::process::Command::new(ngmedia_tests::daemon::binary())
         .args(["--config", "none", "--interface", "127.0.0.1"])
         .args([
