@@ -26,6 +26,8 @@ pub const MAX_IFP: usize = 400;
 /// IFP packets held between polls: a burst of indicator repeats plus data fits.
 const OUTBOX: usize = 32;
 
+pub mod terminal;
+
 mod ffi {
     use std::os::raw::{c_int, c_void};
 
@@ -118,6 +120,28 @@ struct Outbox {
 }
 
 impl Outbox {
+    fn new() -> Box<Outbox> {
+        Box::new(Outbox {
+            packets: [[0; MAX_IFP]; OUTBOX],
+            meta: [(0, 0); OUTBOX],
+            head: 0,
+            len: 0,
+            dropped: 0,
+        })
+    }
+
+    /// The oldest packet not taken yet, with its repeat count.
+    fn pop(&mut self) -> Option<(&[u8], u8)> {
+        if self.len == 0 {
+            return None;
+        }
+        let at = self.head;
+        self.head = (self.head + 1) % OUTBOX;
+        self.len -= 1;
+        let (len, count) = self.meta[at];
+        Some((&self.packets[at][..usize::from(len)], count))
+    }
+
     fn push(&mut self, data: &[u8], count: u8) {
         if data.len() > MAX_IFP || self.len == OUTBOX {
             self.dropped += 1;
@@ -176,13 +200,7 @@ unsafe impl Send for T38Gateway {}
 
 impl T38Gateway {
     pub fn new(opts: &GatewayOptions) -> Result<T38Gateway, CodecError> {
-        let mut outbox = Box::new(Outbox {
-            packets: [[0; MAX_IFP]; OUTBOX],
-            meta: [(0, 0); OUTBOX],
-            head: 0,
-            len: 0,
-            dropped: 0,
-        });
+        let mut outbox = Outbox::new();
         let user = (&mut *outbox) as *mut Outbox as *mut c_void;
         // SAFETY: a NULL state makes spandsp allocate one; NULL back means it failed. The
         // outbox outlives the state (dropped after `t38_gateway_free`, see Drop) and does
@@ -253,15 +271,7 @@ impl T38Gateway {
     /// The next IFP packet to send the T.38 party and how many times spandsp wants it sent
     /// (indicator packets are repeated); `None` when there is none.
     pub fn poll_ifp(&mut self) -> Option<(&[u8], u8)> {
-        let o = &mut *self.outbox;
-        if o.len == 0 {
-            return None;
-        }
-        let at = o.head;
-        o.head = (o.head + 1) % OUTBOX;
-        o.len -= 1;
-        let (len, count) = o.meta[at];
-        Some((&o.packets[at][..usize::from(len)], count))
+        self.outbox.pop()
     }
 
     /// IFP packets lost because the outbox was full or a packet too long.
@@ -281,7 +291,6 @@ impl Drop for T38Gateway {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::raw::c_int;
 
     /// Energy of `freq` in `pcm` relative to the total (Goertzel), 0..1.
     fn tone_share(pcm: &[i16], freq: f64) -> f64 {
@@ -324,44 +333,23 @@ mod tests {
         assert_eq!(gw.dropped(), 0);
     }
 
-    mod fax {
-        use std::os::raw::c_int;
-        #[repr(C)]
-        pub(super) struct FaxState {
-            _private: [u8; 0],
-        }
-        // spandsp/fax.h: an analogue fax terminal, here the answering machine.
-        extern "C" {
-            pub(super) fn fax_init(s: *mut FaxState, calling_party: c_int) -> *mut FaxState;
-            pub(super) fn fax_tx(s: *mut FaxState, amp: *mut i16, max_len: c_int) -> c_int;
-            pub(super) fn fax_rx(s: *mut FaxState, amp: *mut i16, len: c_int) -> c_int;
-            pub(super) fn fax_free(s: *mut FaxState) -> c_int;
-        }
-    }
-
     #[test]
     fn an_answering_fax_machines_dis_is_sent_as_ifp() {
         let mut gw = T38Gateway::new(&GatewayOptions::default()).unwrap();
-        // SAFETY: allocated here, used by this thread only, freed at the end.
-        let fax = unsafe { fax::fax_init(std::ptr::null_mut(), 0) };
-        assert!(!fax.is_null());
+        let mut fax = terminal::FaxTerminal::audio(false).unwrap();
         let mut sent: Vec<Vec<u8>> = Vec::new();
         let mut frame = [0i16; 160];
         let mut back = [0i16; 160];
         for _ in 0..250 {
-            // SAFETY: `frame`/`back` hold 160 samples.
-            unsafe { fax::fax_tx(fax, frame.as_mut_ptr(), 160) };
+            fax.tx_audio(&mut frame);
             gw.rx_audio(&mut frame);
             let n = gw.tx_audio(&mut back);
-            // SAFETY: as above.
-            unsafe { fax::fax_rx(fax, back.as_mut_ptr(), n as c_int) };
+            fax.rx_audio(&mut back[..n]);
             while let Some((ifp, count)) = gw.poll_ifp() {
                 assert!(count >= 1);
                 sent.push(ifp.to_vec());
             }
         }
-        // SAFETY: allocated above.
-        unsafe { fax::fax_free(fax) };
         // The answer tone itself is regenerated on the far side; what crosses is the V.21
         // preamble indicator (t30-indicator 3) of the machine's DIS, then V.21 HDLC data IFPs
         // (data type, bit 0x80) carrying the frame: address 0xff, control 0xc8 (final), FCF
