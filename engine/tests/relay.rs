@@ -183,6 +183,7 @@ impl Side {
             feed: None,
             control: Default::default(),
             mode: Default::default(),
+            fax: None,
         };
         [
             stream(

@@ -65,6 +65,7 @@ fn stream(
         feed: None,
         control: Default::default(),
         mode: Default::default(),
+        fax: None,
     }
 }
 

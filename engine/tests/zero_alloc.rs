@@ -50,6 +50,7 @@ fn stream(
         feed: None,
         control: Default::default(),
         mode: Default::default(),
+        fax: None,
     }
 }
 

@@ -17,6 +17,7 @@ use super::latch::EndpointLearning;
 use super::media_control::StreamControl;
 use super::srtp::SrtpSuite;
 use super::stats::{PacketTotals, StreamStats};
+use super::t38::gateway::GatewaySpec;
 use super::tap::TapStream;
 use super::transcode::TranscodeSpec;
 
@@ -136,6 +137,20 @@ pub struct StreamPlan {
     pub control: StreamControl,
     /// Whether the socket carries RTP or datagrams relayed as they are.
     pub mode: StreamMode,
+    /// The socket's part in a T.38 fax gateway (`T.38: decode`/`force`); `None`: none.
+    pub fax: Option<FaxPlan>,
+}
+
+/// One socket's part in a T.38 gateway (rtpengine: the `t38_media` and `pcm_media` a
+/// `t38_gateway` joins). Both parts are on the parties' RTP sockets, each the other's
+/// `rtp_sink`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaxPlan {
+    /// The party speaks T.38 over UDPTL: the gateway runs on this socket, and sends the
+    /// audio party G.711 out of `rtp_sink` every 20 ms.
+    Gateway(GatewaySpec),
+    /// The party faxes over G.711: its RTP goes to the gateway on `rtp_sink`.
+    Audio,
 }
 
 /// What a media socket carries, from the m= line's transport protocol (rtpengine's

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 mod delay;
 mod fast;
+mod fax;
 mod ice;
 mod plan;
 mod player;
@@ -288,6 +289,10 @@ pub(crate) struct Core {
     next_delay_us: Option<u64>,
     delay_held: Box<[u8]>,
     delay_pkt: Box<[u8]>,
+    /// Slots with a T.38 gateway (may hold stale slots; `poll_gateways` cleans them up).
+    gateways: Vec<usize>,
+    /// When the earliest gateway wants to run (monotonic µs).
+    next_gateway_us: Option<u64>,
     /// The kernel fast path, when in use.
     fast: Option<fast::FastState>,
 }
@@ -327,6 +332,8 @@ impl Core {
             next_delay_us: None,
             delay_held: vec![0; OUT_BUF].into_boxed_slice(),
             delay_pkt: vec![0; OUT_BUF].into_boxed_slice(),
+            gateways: Vec::new(),
+            next_gateway_us: None,
             fast: fast.map(fast::FastState::new),
             out_buf: vec![0; OUT_BUF].into_boxed_slice(),
             copy_buf: vec![0; OUT_BUF].into_boxed_slice(),
@@ -423,6 +430,17 @@ impl Core {
                     now,
                     out_buf,
                     copy_buf,
+                    |fd, slot, dest, out| tx.send_made(fd, slot, dest, out),
+                );
+                false
+            }
+            Verdict::Gateway { len } => {
+                stream::feed_gateway(
+                    slab,
+                    counters,
+                    idx,
+                    &buf[..len],
+                    out_buf,
                     |fd, slot, dest, out| tx.send_made(fd, slot, dest, out),
                 );
                 false

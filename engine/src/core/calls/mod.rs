@@ -800,6 +800,12 @@ impl Calls {
             info!(call_id = %Pii(&req.call_id), "call deleted");
         } else if call.delete_at.is_none() {
             call.delete_at = Some(now.mono + delay);
+            if call.has_t38_gateway() {
+                // A T.38 gateway stops with the signalling (rtpengine's `media_stop`),
+                // while the call itself lingers.
+                let plan = call.plan();
+                self.media.apply(plan);
+            }
             self.totals.deleted += 1;
             self.totals.ended(call, now);
             // Signalling is over: a successor has nothing to take over.

@@ -9,6 +9,7 @@ use super::codecs::MediaCodecs;
 use crate::core::dtls::{DtlsRole, Fingerprint};
 use crate::core::dtmf_security::{SecurityConfig, DEFAULT_DIGIT_DELAY_MS, DEFAULT_TONE_VOLUME};
 use crate::core::media_control::{MediaControl, PayloadKind, StreamControl};
+use crate::core::plan::FaxPlan;
 use crate::core::plan::{
     CallKey, CallPlan, CopySink, DtlsParams, FullIce, IceCredentials, LatchPolicy, PortKey,
     PortPair, SrtpKeys, StreamMode, StreamPlan, StreamResume,
@@ -16,6 +17,7 @@ use crate::core::plan::{
 use crate::core::sdes::CryptoAttr;
 use crate::core::sdp::{Codec, Direction, IceCandidate};
 use crate::core::stats::StreamStats;
+use crate::core::t38::gateway::GatewaySpec;
 use crate::core::tap::{
     InterceptCall, InterceptLeg, LegMask, TapCall, TapCodec, TapLeg, TapStream,
 };
@@ -976,10 +978,13 @@ impl Call {
                     Echo::Blackhole => (rtp_sink, rtcp_sink, false, None),
                 };
                 // Behind a T.38 gateway the two parties speak different media (UDPTL and
-                // RTP audio): nothing is relayed between them as it is.
-                let (forward, transcode) = match this.t38 {
-                    Some(_) => (false, None),
-                    None => (forward, transcode),
+                // RTP audio): nothing is relayed between them as it is. What each sends on
+                // its RTP socket goes to the gateway once the answer settled the codec;
+                // RTCP of the audio party ends here.
+                let fax = self.fax_plan(li, mi);
+                let (forward, rtcp_forward, transcode) = match this.t38 {
+                    Some(_) => (forward && fax.is_some(), false, None),
+                    None => (forward, forward, transcode),
                 };
                 streams.push(StreamPlan {
                     port: ports.rtp.key,
@@ -1008,6 +1013,7 @@ impl Call {
                         ..control.clone()
                     },
                     mode,
+                    fax,
                 });
                 streams.push(StreamPlan {
                     port: ports.rtcp.key,
@@ -1021,7 +1027,7 @@ impl Call {
                     relatch,
                     rtp_sink: None,
                     rtcp_sink,
-                    forward,
+                    forward: rtcp_forward,
                     stats: this.rtcp_stats.clone(),
                     transcode,
                     srtp_in,
@@ -1037,6 +1043,7 @@ impl Call {
                     feed: None,
                     control,
                     mode,
+                    fax: None,
                 });
             }
         }
@@ -1052,6 +1059,34 @@ impl Call {
             streams,
             tos: self.tos,
         }
+    }
+
+    /// The part of leg `li`'s media `mi` in a T.38 gateway, once both sides are settled:
+    /// the T.38 party runs it, the audio party feeds it. `None` while the audio codec is
+    /// open (before the answer) or is one the gateway cannot speak (only G.711).
+    fn fax_plan(&self, li: usize, mi: usize) -> Option<FaxPlan> {
+        if self.delete_at.is_some() {
+            return None;
+        }
+        let this = self.legs[li].medias.get(mi)?;
+        let peer = self.legs[li].peer?;
+        let other = self.legs[peer.0].medias.get(mi)?;
+        match (this.t38.as_ref()?, other.t38.as_ref()?) {
+            (T38Side::Fax(opts), T38Side::Audio(Some(codec))) => {
+                GatewaySpec::new(*opts, &codec.name, codec.pt).map(FaxPlan::Gateway)
+            }
+            (T38Side::Audio(Some(codec)), T38Side::Fax(opts)) => {
+                GatewaySpec::new(*opts, &codec.name, codec.pt).map(|_| FaxPlan::Audio)
+            }
+            _ => None,
+        }
+    }
+
+    /// Some media of the call is part of a T.38 gateway.
+    pub fn has_t38_gateway(&self) -> bool {
+        self.legs
+            .iter()
+            .any(|l| l.medias.iter().any(|m| m.t38.is_some()))
     }
 
     /// SRTP between leg `li` and its peer on media `mi` passes through untouched

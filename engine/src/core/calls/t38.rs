@@ -112,12 +112,16 @@ fn answer(call: &mut Call, from: LegId, to: LegId, i: usize, section: &MediaSect
     match side(call, to, i) {
         // The offerer faxes over audio and the answerer took T.38: the offerer gets its own
         // first codec we support.
+        // The gateway sends the answerer what its SDP asks for (error correction, datagram
+        // size), with the modem restrictions of the offer's flags.
         Some(T38Side::Audio(_)) if is_t38_section(section) => {
             let codec = supported_first(&call.leg(to).medias[i].codecs);
-            if !matches!(side(call, from, i), Some(T38Side::Fax(_))) {
-                let opts = T38Options::ours(&Default::default());
-                set_side(call, from, i, Some(T38Side::Fax(opts)));
-            }
+            let restrictions = match side(call, from, i) {
+                Some(T38Side::Fax(opts)) => opts.restrictions(),
+                _ => Default::default(),
+            };
+            let opts = T38Options::from_sdp(section, &restrictions);
+            set_side(call, from, i, Some(T38Side::Fax(opts)));
             set_side(call, to, i, Some(T38Side::Audio(codec)));
         }
         // The offerer speaks T.38 and the answerer took audio: the gateway speaks the

@@ -115,7 +115,8 @@ pub(crate) fn release_delayed<S: Slot>(
                         count_drop(counters, e, reason);
                     }
                 }
-                Verdict::Reply { .. } | Verdict::Absorbed(_) => {}
+                // A gateway's packets are never delayed (see `handle`).
+                Verdict::Reply { .. } | Verdict::Gateway { .. } | Verdict::Absorbed(_) => {}
             }
         }
         if released.repeats > 0 {

@@ -162,7 +162,8 @@ pub fn packets(data: &[u8]) {
         match verdict {
             Verdict::Forward { len: n, .. }
             | Verdict::Reply { len: n, .. }
-            | Verdict::Transcode { len: n } => {
+            | Verdict::Transcode { len: n }
+            | Verdict::Gateway { len: n } => {
                 assert!(n <= buf.len(), "verdict length {n} beyond the buffer");
             }
             Verdict::Drop(reason) => {

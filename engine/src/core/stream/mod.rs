@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 mod delayed;
 mod dtls;
+mod fax;
 #[doc(hidden)]
 pub mod fuzz;
 mod srtp;
@@ -36,6 +37,7 @@ mod transcode;
 
 pub(crate) use delayed::{release_delayed, DelayScratch};
 pub(crate) use dtls::{after_dtls_step, key_from_dtls, kick_dtls, DtlsLink};
+pub(crate) use fax::{feed_gateway, poll_gateway};
 pub(crate) use srtp::{rekey, resume, srtp_protect_parts, Srtp};
 pub(crate) use transcode::{transcode, transcode_tick};
 
@@ -54,6 +56,7 @@ use crate::core::player::{OutLine, Player};
 use crate::core::rtp::{classify, strip_rtcp_feedback, PacketKind, RtpHeader};
 use crate::core::stats::{DropReason, StreamStats, WorkerCounters};
 use crate::core::stun::agent::IceAgent;
+use crate::core::t38::gateway::FaxGateway;
 use crate::core::tap::StreamTaps;
 use crate::core::transcode::Transcoder;
 
@@ -144,6 +147,10 @@ pub(crate) struct Stream {
     /// The party's delay buffer (`delay-buffer`, RTP port only): what it sends is held
     /// and goes on when due, through [`release_delayed`].
     pub delay: Option<Box<DelayBuffer>>,
+    /// The T.38 gateway, on the T.38 party's RTP socket (see `plan::FaxPlan`).
+    pub gateway: Option<Box<FaxGateway>>,
+    /// The party faxes over audio: its RTP goes to the gateway on `rtp_sink`.
+    pub feeds_gateway: bool,
 }
 
 /// Send one DTMF report of `entry`'s party (from `source`) to the log destination.
@@ -207,6 +214,8 @@ impl Stream {
             dtmf_watch: Default::default(),
             guard: None,
             delay: None,
+            gateway: None,
+            feeds_gateway: false,
         }
     }
 
@@ -221,7 +230,7 @@ impl Stream {
     fn sink(&self, route: Route) -> Option<usize> {
         match route {
             Route::Reply => None,
-            Route::Rtp | Route::Transcode => self.rtp_sink,
+            Route::Rtp | Route::Transcode | Route::Gateway => self.rtp_sink,
             Route::Rtcp => self.rtcp_sink,
             // The datagram goes to the peer's socket of the same kind.
             Route::Opaque => match self.role {
@@ -305,6 +314,9 @@ pub(crate) enum Verdict {
     /// `buf[..len]` is plain RTP for the stream's transcoder or DTMF injector
     /// ([`transcode()`] feeds it and sends what comes out).
     Transcode { len: usize },
+    /// `buf[..len]` is for a T.38 gateway: UDPTL from the T.38 party or plain RTP from the
+    /// audio party ([`feed_gateway`] hands it over).
+    Gateway { len: usize },
     /// Taken on purpose, nothing to send and nothing wrong.
     Absorbed(Absorbed),
     /// Not relayed for a reason counted in `ngmedia_packet_drops_total{reason}` and the
@@ -349,6 +361,8 @@ pub(crate) enum Route {
     Reply,
     /// A datagram of an opaque stream ([`StreamMode::Opaque`]), relayed byte for byte.
     Opaque,
+    /// UDPTL or plain RTP for a T.38 gateway.
+    Gateway,
 }
 
 /// The pipeline for one datagram `buf[..len]` received on slot `arrived` (a stream's
@@ -391,6 +405,9 @@ pub(crate) fn handle<S: Slot>(
     // packet relayed without moving the latch does not choose our socket either).
     if src.is_some() && src == entry.latch.learned() {
         entry.heard_on(arrived);
+    }
+    if route == Route::Gateway {
+        return Verdict::Gateway { len };
     }
     // A party behind a delay buffer: its RTP goes on when due (`release_delayed`).
     if matches!(route, Route::Rtp | Route::Transcode) {
@@ -694,6 +711,7 @@ fn inspect(
         }
     }
     match route {
+        Route::Rtp if entry.feeds_gateway => Ok((Route::Gateway, plain_len)),
         Route::Rtp
             if entry.transcoder.is_some() || entry.inject.as_ref().is_some_and(|i| i.busy()) =>
         {
@@ -744,6 +762,9 @@ fn inspect_opaque(
     if entry.control.block_media {
         return Err(Verdict::Absorbed(Absorbed::Blocked));
     }
+    if entry.gateway.is_some() {
+        return Ok((Route::Gateway, len));
+    }
     Ok((Route::Opaque, len))
 }
 
@@ -767,7 +788,7 @@ pub(crate) fn fan_out<S: Slot>(
     let route = match route {
         Route::Transcode => Route::Rtp,
         Route::Rtp | Route::Rtcp => route,
-        Route::Reply | Route::Opaque => return,
+        Route::Reply | Route::Opaque | Route::Gateway => return,
     };
     let count = match slab.get(idx) {
         Some(Some(e)) => e.copies.len(),
@@ -876,7 +897,7 @@ pub(crate) fn protect(
     buf: &mut [u8],
     mut len: usize,
 ) -> Result<usize, DropReason> {
-    if route == Route::Opaque {
+    if matches!(route, Route::Opaque | Route::Gateway) {
         // Relayed as it is: no RTP line, no RTCP filter, no SRTP.
         return Ok(len);
     }
@@ -956,6 +977,8 @@ pub(crate) fn offloadable<S: Slot>(
         && e.dtls.is_none()
         && e.agent.is_none()
         && e.transcoder.is_none()
+        && !e.feeds_gateway
+        && e.gateway.is_none()
         && e.inject.is_none()
         && e.taps.is_empty()
         && e.copies.is_empty()

@@ -93,7 +93,7 @@ pub(super) fn srtp_protect(
     let r = match route {
         Route::Rtp | Route::Transcode => srtp.ctx.protect_rtp(buf, len),
         Route::Rtcp => srtp.ctx.protect_rtcp(buf, len),
-        Route::Reply | Route::Opaque => return Ok(len),
+        Route::Reply | Route::Opaque | Route::Gateway => return Ok(len),
     };
     let position = srtp.ctx.position();
     sink.stats.srtp_out.store(position.tx_rtp, Relaxed);

@@ -9,6 +9,7 @@
 //! audio. The gateway stays for the media until `T.38: stop` or until a party changes
 //! the media type it sends.
 
+pub mod gateway;
 pub mod udptl;
 
 use crate::core::sdp::MediaSection;
@@ -173,6 +174,19 @@ impl T38Options {
             .is_some_and(|v| v.trim() == "localTCF");
         o.apply_flags(flags);
         o
+    }
+
+    /// The modem and ECM restrictions these options were made with, as flags.
+    pub fn restrictions(&self) -> T38Flags {
+        T38Flags {
+            no_ecm: self.no_ecm,
+            no_v17: self.no_v17,
+            no_v27ter: self.no_v27ter,
+            no_v29: self.no_v29,
+            no_v34: self.no_v34,
+            no_iaf: self.no_iaf,
+            ..T38Flags::default()
+        }
     }
 
     fn apply_flags(&mut self, flags: &T38Flags) {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tracing::{debug, warn};
 
+use super::fax::set_gateway;
 use super::transcode::{set_control, set_transcoder};
 use super::{AltSocket, Core, Entry, Now, Watch};
 use crate::core::latch::Latch;
@@ -94,6 +95,8 @@ impl Core {
             .map(|s| (s.port, s.alternates.clone()))
             .collect();
         let mut keys = Vec::with_capacity(plan.streams.len());
+        // Slots whose T.38 gateway was just started.
+        let mut gateways = Vec::new();
         for sp in plan.streams {
             if let Some(&idx) = self.by_key.get(&sp.port) {
                 let Some(e) = self.slab[idx].as_mut() else {
@@ -156,6 +159,9 @@ impl Core {
                 }
                 set_control(e, sp.control, self.dtmf_digit_delay_ms);
                 let delayed = e.delay.is_some();
+                if set_gateway(e, sp.fax, now) {
+                    gateways.push(idx);
+                }
                 if e.taps.record.as_ref().map(StreamTap::stream) != sp.tap {
                     e.taps.record = stream_tap(self.tap.as_ref(), call, sp.tap);
                 }
@@ -224,6 +230,7 @@ impl Core {
                 );
                 set_control(&mut entry, sp.control, self.dtmf_digit_delay_ms);
                 let delayed = entry.delay.is_some();
+                let gateway = set_gateway(&mut entry, sp.fax, now);
                 let idx = self.free.pop().unwrap_or(self.slab.len());
                 if let Err(e) = w.watch(idx, entry.port.raw_fd()) {
                     warn!(port = sp.port.0, error = %e, "cannot watch media socket; port closed");
@@ -241,6 +248,9 @@ impl Core {
                 let timed = matches!(&self.slab[idx], Some(e) if e.transcoder.is_some());
                 if timed && self.playout.is_some() && !self.playouts.contains(&idx) {
                     self.playouts.push(idx);
+                }
+                if gateway {
+                    gateways.push(idx);
                 }
                 if handshake && !self.handshaking.contains(&idx) {
                     self.handshaking.push(idx);
@@ -289,6 +299,9 @@ impl Core {
         }
         self.calls.insert(call, keys);
         self.resolve_sinks(call);
+        for idx in gateways {
+            self.start_gateway(idx, now);
+        }
         debug!(call = call.0, "media plan applied");
         // Clients with a known party start their handshake now.
         self.handle_timers();

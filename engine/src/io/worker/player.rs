@@ -98,13 +98,17 @@ impl Core {
         self.counters.players.store(live as u64, Relaxed);
     }
 
-    /// How long the backend may sleep before a player packet is due: `None` = no player
-    /// (sleep until IO), else at most that many µs (0: due now).
+    /// How long the backend may sleep before a player or T.38 gateway packet is due:
+    /// `None` = none (sleep until IO), else at most that many µs (0: due now).
     pub(crate) fn player_timeout_us(&self) -> Option<u64> {
         // Wake on a coarse tick, not at every player's own due time: hundreds of players with
         // scattered phases then share one wake-up (and one send batch) per tick instead of
         // waking the thread for each frame. A frame leaves at most one tick late.
-        let due = self.next_player_us?.div_ceil(PLAYER_TICK_US) * PLAYER_TICK_US;
+        let next = match (self.next_player_us, self.next_gateway_us) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        let due = next.div_ceil(PLAYER_TICK_US) * PLAYER_TICK_US;
         Some(due.saturating_sub(sys::clock_us(libc::CLOCK_MONOTONIC)))
     }
 
@@ -117,6 +121,8 @@ impl Core {
         mut budget: usize,
         mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
     ) {
+        // T.38 gateways send on the same clock.
+        self.poll_gateways(now, &mut send);
         if self.players.is_empty() {
             self.next_player_us = None;
             self.counters.players.store(0, Relaxed);
