@@ -370,7 +370,9 @@ fn force_a_page_from_the_t38_terminal_reaches_the_audio_machine_then_stop() {
     t38_sock
         .set_read_timeout(Some(Duration::from_secs(2)))
         .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
     let n = loop {
+        assert!(Instant::now() < deadline, "RTP not relayed after T.38 stop");
         let n = t38_sock
             .recv(&mut buf)
             .expect("RTP relayed after T.38 stop");

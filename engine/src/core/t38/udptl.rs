@@ -25,6 +25,17 @@ pub const MAX_FEC_SPAN: usize = 16;
 /// Received IFP packets remembered for FEC recovery: enough for the largest
 /// `entries × span` a sender may cover.
 const RX_HISTORY: usize = 64;
+/// Room reserved up front for each remembered IFP packet, so that a fax session allocates
+/// nothing after setup: 512 bytes is the `T38FaxMaxDatagram` we advertise, so a conforming
+/// peer's IFP packets fit. A longer one grows its buffer once, and the buffer stays.
+const IFP_RESERVE: usize = 512;
+
+/// `count` empty buffers with room for an IFP packet each.
+fn ifp_buffers(count: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|_| Vec::with_capacity(IFP_RESERVE))
+        .collect()
+}
 
 /// Why a datagram is not a UDPTL packet we can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -227,7 +238,7 @@ pub struct UdptlSender {
     max_datagram: usize,
     seq: u16,
     /// Earlier IFP packets, most recent first (`history[0]` is `seq - 1`); the buffers are
-    /// reused, so a steady stream allocates nothing.
+    /// reserved at construction and reused, so a stream allocates nothing.
     history: Vec<Vec<u8>>,
     filled: usize,
     /// Scratch for FEC parity entries.
@@ -251,9 +262,9 @@ impl UdptlSender {
             ec,
             max_datagram: max_datagram.clamp(16, MAX_IFP_LEN),
             seq: 0,
-            history: (0..keep).map(|_| Vec::new()).collect(),
+            history: ifp_buffers(keep),
             filled: 0,
-            parity: (0..parity).map(|_| Vec::new()).collect(),
+            parity: ifp_buffers(parity),
         }
     }
 
@@ -377,8 +388,11 @@ impl UdptlReceiver {
     pub fn new() -> UdptlReceiver {
         UdptlReceiver {
             next: None,
-            held: (0..RX_HISTORY).map(|_| Held::default()).collect(),
-            scratch: Vec::new(),
+            held: ifp_buffers(RX_HISTORY)
+                .into_iter()
+                .map(|ifp| Held { seq: None, ifp })
+                .collect(),
+            scratch: Vec::with_capacity(IFP_RESERVE),
         }
     }
 

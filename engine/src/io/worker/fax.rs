@@ -63,12 +63,13 @@ fn stop(e: &mut Entry) {
 
 impl Core {
     /// Run every gateway due at `now`: audio to the audio parties, UDPTL to the T.38
-    /// parties, through `send(fd, slot, dest, bytes)`. Updates the next due time.
+    /// parties, through `send(fd, slot, dest, bytes)`. Updates the next due time and
+    /// returns how many packets were handed to `send`.
     pub(super) fn poll_gateways(
         &mut self,
         now: Now,
         send: &mut impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
-    ) {
+    ) -> usize {
         let Core {
             slab,
             gateways,
@@ -78,6 +79,7 @@ impl Core {
             ..
         } = self;
         let mut next: Option<u64> = None;
+        let mut handed = 0;
         let mut i = 0;
         while i < gateways.len() {
             let idx = gateways[i];
@@ -87,7 +89,10 @@ impl Core {
                 idx,
                 now.mono_us,
                 out_buf,
-                |fd, slot, dest, b| send(fd, slot, dest, b),
+                |fd, slot, dest, b| {
+                    handed += 1;
+                    send(fd, slot, dest, b)
+                },
             );
             match due {
                 Some(due) => {
@@ -100,6 +105,7 @@ impl Core {
             }
         }
         *next_gateway_us = next;
+        handed
     }
 
     /// Run the gateway now on slot `idx` from now on.

@@ -121,8 +121,9 @@ impl Core {
         mut budget: usize,
         mut send: impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
     ) {
-        // T.38 gateways send on the same clock.
-        self.poll_gateways(now, &mut send);
+        // T.38 gateways send on the same clock, first (one packet per gateway and tick);
+        // the players get what is left of the budget.
+        budget = budget.saturating_sub(self.poll_gateways(now, &mut send));
         if self.players.is_empty() {
             self.next_player_us = None;
             self.counters.players.store(0, Relaxed);
