@@ -1083,7 +1083,7 @@ impl Call {
     }
 
     /// Some media of the call is part of a T.38 gateway.
-    pub fn has_t38_gateway(&self) -> bool {
+    pub(crate) fn has_t38_gateway(&self) -> bool {
         self.legs
             .iter()
             .any(|l| l.medias.iter().any(|m| m.t38.is_some()))
