@@ -8,8 +8,10 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
+
+use ngmedia_engine::sync::lock;
 
 use super::load::LoadLimit;
 use super::request::CommandKind;
@@ -130,7 +132,7 @@ impl NgMetrics {
 
     /// Publish one proxy's counters after a request of its.
     pub fn publish_proxy(&self, proxy: &ProxyCounters) {
-        let mut proxies = self.proxies.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut proxies = lock(&self.proxies);
         match proxies.get_mut(&proxy.address) {
             Some(p) => p.clone_from(proxy),
             None => {
@@ -141,7 +143,7 @@ impl NgMetrics {
 
     /// The per-proxy counters, by address.
     pub fn proxies(&self) -> Vec<ProxyCounters> {
-        let proxies = self.proxies.lock().unwrap_or_else(PoisonError::into_inner);
+        let proxies = lock(&self.proxies);
         proxies.values().cloned().collect()
     }
 
