@@ -531,14 +531,19 @@ impl Touched {
 }
 
 /// The SDP codec for a `transcode` entry, with the registry's name, rate, channels and
-/// the fmtp rtpengine writes (`annexb=no` for G.729: we encode without VAD).
+/// the fmtp rtpengine writes (`annexb=no` for G.729: we encode without VAD). A clock rate
+/// the codec also runs at (G.711 at 16 kHz) is taken, under a dynamic payload type: the
+/// static one belongs to the codec at its RFC 3551 rate (rtpengine's rule too).
 fn added_codec(spec: &Spec) -> Option<SdpCodec> {
     let def = ngmedia_codecs::CODECS.iter().find(|d| {
         d.name.eq_ignore_ascii_case(&spec.name)
             && d.kind != CodecKind::TelephoneEvent
-            && spec.clock.is_none_or(|r| r == d.clock_rate)
+            && spec.clock.is_none_or(|r| {
+                r == d.clock_rate || CodecInfo::lookup(d.name, r, None, None).is_ok()
+            })
             && spec.channels.is_none_or(|ch| d.accepts_channels(ch))
     })?;
+    let clock_rate = spec.clock.unwrap_or(def.clock_rate);
     let channels = spec.channels.unwrap_or(def.channels);
     let fmtp = match def.kind {
         CodecKind::G729 => Some("annexb=no".to_owned()),
@@ -551,11 +556,14 @@ fn added_codec(spec: &Spec) -> Option<SdpCodec> {
         _ => spec.fmtp.clone(),
     };
     let codec = SdpCodec {
-        pt: def.static_pt.unwrap_or(DYNAMIC_PT_MIN),
+        pt: def
+            .static_pt
+            .filter(|_| clock_rate == def.clock_rate)
+            .unwrap_or(DYNAMIC_PT_MIN),
         // Spelled as the option gave it (`transcode: [pcma]` offers `pcma/8000`), as
         // rtpengine writes it.
         name: spec.name.clone(),
-        clock_rate: def.clock_rate,
+        clock_rate,
         channels: (channels > 1).then_some(channels),
         fmtp,
     };

@@ -1238,3 +1238,30 @@ fn answer_gives_the_offerer_its_own_version_of_the_chosen_codec() {
     assert_eq!((ab.input.pt, ab.output.pt), (111, 97));
     assert_eq!((ba.input.pt, ba.output.pt), (97, 111));
 }
+
+/// G.711 at another clock rate is a codec of its own: `transcode: [PCMU/16000]` adds it
+/// under a dynamic payload type (PT 0 is PCMU at 8000 Hz), beside the offerer's PCMU.
+#[test]
+fn transcode_of_g711_at_16_khz_gets_a_dynamic_number() {
+    let offered = vec![
+        sdp_codec(0, "PCMU", 8000, None, None),
+        sdp_codec(101, "telephone-event", 8000, None, Some("0-15")),
+    ];
+    let (edit, _) = offer(
+        &offered,
+        None,
+        &transcode(&["PCMU/16000", "PCMA/11025", "PCMA/8000"]),
+        None,
+        None,
+    );
+    assert_eq!(
+        list(&edit.codecs.unwrap()),
+        [
+            "0:PCMU/8000",
+            "96:PCMU/16000",
+            "8:PCMA/8000",
+            "97:telephone-event/16000",
+            "101:telephone-event/8000"
+        ]
+    );
+}
