@@ -7,6 +7,11 @@
 //! * `codec: {consume: [CN]}`: the caller's CN is hidden from a callee without CN, the
 //!   answer still gives the caller CN; the caller's CN becomes noise for the callee, the
 //!   callee's silence becomes CN toward the caller, with one codec on both sides.
+//! * CN above 8 kHz: each codec goes with the CN of its own clock rate, as rtpengine adds
+//!   them (`CN/48000` beside Opus, `CN/16000` beside AMR-WB). Toward an Opus callee the
+//!   caller's silence leaves as CN on the 48 kHz timestamp line and the callee's CN/48000
+//!   becomes noise for the caller; between a PCMA caller with CN/8000 and an AMR-WB callee
+//!   with CN/16000, CN packets pass under the other side's payload type and clock.
 
 mod transcode_common;
 
@@ -23,8 +28,20 @@ use transcode_common::*;
 /// Send each payload with its PT from `ep`, sequence numbers and timestamps (160 per packet)
 /// continuing from `seq`/`ts`, 2 ms apart.
 fn send_mixed(ep: &RtpEndpoint, dest: SocketAddr, seq: u16, ts: u32, packets: &[(u8, Vec<u8>)]) {
+    send_stepped(ep, dest, seq, ts, 160, packets);
+}
+
+/// [`send_mixed`] with timestamps `step` apart.
+fn send_stepped(
+    ep: &RtpEndpoint,
+    dest: SocketAddr,
+    seq: u16,
+    ts: u32,
+    step: u32,
+    packets: &[(u8, Vec<u8>)],
+) {
     for (k, (pt, p)) in packets.iter().enumerate() {
-        let pkt = rtp_packet(*pt, seq + k as u16, ts + 160 * k as u32, ep.ssrc, p);
+        let pkt = rtp_packet(*pt, seq + k as u16, ts + step * k as u32, ep.ssrc, p);
         ep.sock.send_to(&pkt, dest).expect("send");
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -45,6 +62,20 @@ fn tone_packets(law: g711::Law, n: usize) -> Vec<Vec<u8>> {
             out
         })
         .collect()
+}
+
+/// Ten PCMU tone packets, then ten of digital silence, from A (sequence 5000, timestamp
+/// 10000): what B receives.
+fn tone_then_silence_to_b(call: &TcCall) -> Vec<Rx> {
+    let mut packets: Vec<(u8, Vec<u8>)> = tone_packets(g711::Law::Ulaw, 10)
+        .into_iter()
+        .map(|p| (0, p))
+        .collect();
+    packets.extend((0..10).map(|_| (0, vec![g711::ULAW_SILENCE; 160])));
+    send_mixed(&call.a, call.a_dest, 5000, 10_000, &packets);
+    let rx = receive(&call.b, call.b_dest, Duration::from_secs(2));
+    assert_eq!(rx.len(), 20, "A→B packets");
+    rx
 }
 
 fn start_silence_detect(backend: &str) -> Daemon {
@@ -105,14 +136,7 @@ fn transcode_cn(backend: &str) {
     assert!(tone(noise, 440.0).1 < 0.01, "noise is not the tone");
 
     // A → B: ten PCMU tone packets, then ten packets of digital silence.
-    let mut packets: Vec<(u8, Vec<u8>)> = tone_packets(g711::Law::Ulaw, 10)
-        .into_iter()
-        .map(|p| (0, p))
-        .collect();
-    packets.extend((0..10).map(|_| (0, vec![g711::ULAW_SILENCE; 160])));
-    send_mixed(&call.a, call.a_dest, 5000, 10_000, &packets);
-    let rx = receive(&call.b, call.b_dest, Duration::from_secs(2));
-    assert_eq!(rx.len(), 20, "A→B packets");
+    let rx = tone_then_silence_to_b(&call);
     assert_eq!(check_line(&rx, "A→B"), 160);
     assert!(rx[..10].iter().all(|r| r.pt == 8 && r.payload.len() == 160));
     for r in &rx[10..] {
@@ -181,4 +205,102 @@ fn consume_cn_same_codec_both_sides() {
         .zip(&tones)
         .all(|(r, t)| r.pt == 0 && &r.payload == t));
     assert!(rx[4..].iter().all(|r| r.pt == 13 && r.payload == [32]));
+}
+
+#[test]
+fn cn_at_48khz_beside_opus() {
+    let daemon = start_silence_detect("epoll");
+    let call = setup(
+        &daemon.client(),
+        "cn-opus",
+        &[(0, "PCMU/8000", None)],
+        &["opus", "CN"],
+        |_| {
+            vec![
+                (96, "opus/48000/2".into(), None),
+                (97, "CN/48000".into(), None),
+            ]
+        },
+        None,
+    );
+    // rtpengine's order: the added codec, then the CN of its rate before the one asked for.
+    assert_eq!(call.offer.audio().formats, ["0", "96", "97", "13"]);
+    assert_eq!(pt_of(&call.offer, "CN", 48000), Some(97));
+    assert_eq!(pt_of(&call.offer, "CN", 8000), Some(13));
+    assert_eq!(call.answer.audio().formats, ["0"]);
+
+    // B → A: Opus tone, then CN/48000 describing −40 dBov noise, on the 48 kHz clock.
+    let opus = lookup("opus", 48000, Some(2), None);
+    let mut packets: Vec<(u8, Vec<u8>)> = encode(&opus, 20, &sine_frames(440.0, 8000.0, 160, 10))
+        .into_iter()
+        .map(|p| (96, p))
+        .collect();
+    packets.extend((0..10).map(|_| (97, vec![40u8])));
+    send_stepped(&call.b, call.b_dest, 3000, 90_000, 960, &packets);
+    let mut rx = receive(&call.a, call.a_dest, Duration::from_secs(2));
+    assert_eq!(rx.len(), 20, "B→A packets");
+    assert!(rx.iter().all(|r| r.pt == 0 && r.payload.len() == 160));
+    assert_eq!(check_line(&rx, "B→A"), 160);
+    let pcm = decode(&lookup("PCMU", 8000, None, None), &mut rx);
+    let (_, purity) = tone(&pcm[480..1600], 440.0);
+    assert!(snr_db(purity) > 15.0, "tone through Opus");
+    let level = dbov(&pcm[1600..]);
+    assert!((-48.0..-44.0).contains(&level), "noise at {level:.1} dBov");
+    assert!(tone(&pcm[1600..], 440.0).1 < 0.01, "noise is not the tone");
+
+    // A → B: PCMU tone, then digital silence: Opus, then CN/48000 on the Opus line.
+    let rx = tone_then_silence_to_b(&call);
+    assert_eq!(check_line(&rx, "A→B"), 960);
+    assert!(rx[..10].iter().all(|r| r.pt == 96));
+    assert!(
+        rx[10..].iter().all(|r| r.pt == 97 && r.payload == [32]),
+        "CN/48000 for silence"
+    );
+}
+
+#[test]
+fn cn_at_16khz_beside_amr_wb_is_forwarded() {
+    let daemon = start_silence_detect("epoll");
+    let call = setup(
+        &daemon.client(),
+        "cn-amr-wb",
+        &[(8, "PCMA/8000", None), (13, "CN/8000", None)],
+        &["AMR-WB"],
+        |offer| {
+            let amr = pt_of(offer, "AMR-WB", 16000).expect("AMR-WB offered");
+            let cn = pt_of(offer, "CN", 16000).expect("CN/16000 offered");
+            vec![
+                (amr, "AMR-WB/16000".into(), Some("octet-align=1".into())),
+                (cn, "CN/16000".into(), None),
+            ]
+        },
+        None,
+    );
+    // The caller's CN stays after the added codec and the CN of its rate.
+    assert_eq!(call.offer.audio().formats, ["8", "96", "97", "13"]);
+    assert_eq!(call.answer.audio().formats, ["8", "13"]);
+
+    // A → B: PCMA tone, then CN/8000: AMR-WB, then the same CN under PT 97, all on the
+    // 16 kHz line.
+    let mut packets: Vec<(u8, Vec<u8>)> = tone_packets(g711::Law::Alaw, 5)
+        .into_iter()
+        .map(|p| (8, p))
+        .collect();
+    packets.extend((0..5).map(|_| (13, vec![45u8, 60, 150])));
+    send_mixed(&call.a, call.a_dest, 100, 1000, &packets);
+    // (The 8 → 16 kHz resampler may hold back the first packet time, as rtpengine's does.)
+    let rx = receive(&call.b, call.b_dest, Duration::from_secs(2));
+    assert!((9..=10).contains(&rx.len()), "A→B packets: {}", rx.len());
+    assert_eq!(check_line(&rx, "A→B"), 320);
+    let (speech, cn) = rx.split_at(rx.len() - 5);
+    assert!(speech.iter().all(|r| r.pt == 96), "AMR-WB for the tone");
+    assert!(cn.iter().all(|r| r.pt == 97 && r.payload == [45, 60, 150]));
+
+    // B → A: CN/16000 reaches the caller as its CN/8000, on the 8 kHz line.
+    let packets: Vec<(u8, Vec<u8>)> = (0..5).map(|_| (97, vec![50u8])).collect();
+    send_stepped(&call.b, call.b_dest, 700, 7000, 320, &packets);
+    let rx = receive(&call.a, call.a_dest, Duration::from_secs(2));
+    assert_eq!(rx.len(), 5, "B→A packets");
+    assert_eq!(check_line(&rx, "B→A"), 160);
+    assert!(rx.iter().all(|r| r.pt == 13 && r.payload == [50]));
 }

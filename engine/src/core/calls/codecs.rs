@@ -6,11 +6,12 @@
 //!   otherwise. `strip` removes (with `all`/`full` everything not in `except`/`offer`),
 //!   `offer` reorders to the front, `mask`/`consume` hide a codec from B while A may still
 //!   use it, `transcode` adds a codec we can decode and encode under its static payload
-//!   type or the lowest free dynamic one (96…127), followed by a telephone-event at its
-//!   clock rate when A offered telephone-event. Order written to B: A's kept codecs, the
-//!   added ones (each with its new telephone-event), then A's telephone-events, which is
-//!   the order rtpengine produces (captures ex5.out). The state needed by the answer is
-//!   kept on B's media ([`CodecState`]).
+//!   type or the lowest free dynamic one (96…127); a clock rate that gains a codec gains
+//!   the CN (when the list has one) and the telephone-event (when it has events) of that
+//!   rate. Order written to B: A's kept audio codecs, the added ones, then the
+//!   supplemental codecs (telephone-event, CN) as rtpengine's codec store and codec
+//!   tracker place them. The state needed by the answer is kept on B's media
+//!   ([`CodecState`]).
 //! * **Answer** (B's SDP → A): B's list decides. If a codec B accepted is one A offered and
 //!   A was not told to keep its own (`accept`, `consume`, `always transcode`), media passes
 //!   through untouched, as without options. Otherwise A gets its own preferred codec (one
@@ -128,9 +129,10 @@ fn is_event(c: &SdpCodec) -> bool {
     c.name.eq_ignore_ascii_case("telephone-event")
 }
 
-/// RFC 3389 comfort noise at 8000 Hz, the one CN ngmedia generates and decodes.
+/// RFC 3389 comfort noise, at any clock rate (its payload does not depend on it: each
+/// audio codec goes with the CN of its own clock rate, as telephone-event does).
 fn is_cn(c: &SdpCodec) -> bool {
-    c.name.eq_ignore_ascii_case("CN") && c.clock_rate == CN_CLOCK
+    c.name.eq_ignore_ascii_case("CN")
 }
 
 /// A codec that goes with the audio codecs rather than being one (rtpengine's
@@ -139,8 +141,29 @@ fn is_supplemental(c: &SdpCodec) -> bool {
     is_event(c) || c.name.eq_ignore_ascii_case("CN")
 }
 
-/// Clock rate of the CN we add and understand.
+/// Clock rate of the CN `transcode: [CN]` adds when it names none (static PT 13 is CN/8000).
 const CN_CLOCK: u32 = 8000;
+
+/// A payload type for CN at `rate`: the static 13 for 8000 Hz when free, else the lowest
+/// free dynamic one.
+fn cn_pt(used: &[u8], rate: u32) -> Option<u8> {
+    if rate == CN_CLOCK {
+        free_static(used, ngmedia_codecs::cn::STATIC_PT)
+    } else {
+        free_pt(used)
+    }
+}
+
+/// A CN we add, at `rate` under `pt`.
+fn cn_codec(pt: u8, rate: u32) -> SdpCodec {
+    SdpCodec {
+        pt,
+        name: "CN".into(),
+        clock_rate: rate,
+        channels: None,
+        fmtp: None,
+    }
+}
 
 /// The registry entry of an SDP codec, if it is one we can decode and encode.
 pub(super) fn transcodable(c: &SdpCodec) -> Option<CodecInfo> {
@@ -308,14 +331,15 @@ pub(super) fn offer(
         front.append(&mut kept);
         kept = front;
     }
+    // Audio codecs, and the supplemental ones (telephone-event and CN) that follow them.
     let (mut primary, mut events): (Vec<SdpCodec>, Vec<SdpCodec>) =
-        kept.into_iter().partition(|c| !is_event(c));
+        kept.into_iter().partition(|c| !is_supplemental(c));
 
     // `transcode`: add what is missing, under free payload types.
     let mut used: Vec<u8> = codecs.iter().map(|c| c.pt).collect();
     let mut added = Vec::new();
-    // telephone-events the options named, in their order: the offerer's own ones again, or
-    // a new one when it has none.
+    // telephone-events (and CN) the options named, in their order: the offerer's own ones
+    // again, or a new one when it has none.
     let mut named_events: Vec<SdpCodec> = Vec::new();
     let mut cn_added = false;
     let mut events_added = false;
@@ -340,7 +364,7 @@ pub(super) fn offer(
             let have = events
                 .iter()
                 .chain(&named_events)
-                .any(|c| c.clock_rate == rate);
+                .any(|c| is_event(c) && c.clock_rate == rate);
             if !have {
                 if let Some(pt) = free_pt(&used) {
                     used.push(pt);
@@ -351,21 +375,22 @@ pub(super) fn offer(
             continue;
         }
         if spec.name.eq_ignore_ascii_case("CN") {
-            // Comfort noise toward B: we generate it from silence and decode B's.
-            let have = primary.iter().chain(&added).any(is_cn);
-            let pt = match free_static(&used, ngmedia_codecs::cn::STATIC_PT) {
-                Some(pt) if !have && spec.clock.is_none_or(|r| r == CN_CLOCK) => pt,
-                _ => continue,
-            };
-            used.push(pt);
-            cn_added = true;
-            added.push(SdpCodec {
-                pt,
-                name: "CN".into(),
-                clock_rate: CN_CLOCK,
-                channels: None,
-                fmtp: None,
-            });
+            // Comfort noise toward B: we generate it from silence and decode B's. It goes
+            // with the supplemental codecs (a rate without audio goes again below) and
+            // touches every rate, as in rtpengine.
+            let rate = spec.clock.unwrap_or(CN_CLOCK);
+            let have = events
+                .iter()
+                .chain(&named_events)
+                .any(|c| is_cn(c) && c.clock_rate == rate);
+            if !have {
+                if let Some(pt) = cn_pt(&used, rate) {
+                    used.push(pt);
+                    named_events.push(cn_codec(pt, rate));
+                    touched.all = true;
+                    cn_added = true;
+                }
+            }
             continue;
         }
         if primary.iter().chain(&added).any(|c| spec.names(c)) {
@@ -403,7 +428,7 @@ pub(super) fn offer(
     // that rate (an offerer's event at a rate nothing was done to passes as it came). An
     // event the options named touches every rate.
     touched.rates.extend(added.iter().map(|c| c.clock_rate));
-    touched.all |= !named_events.is_empty();
+    touched.all |= named_events.iter().any(is_event);
     let audio: Vec<&SdpCodec> = primary
         .iter()
         .chain(&added)
@@ -423,6 +448,29 @@ pub(super) fn offer(
     }
     last.append(&mut events);
     tail.append(&mut named_events);
+    // rtpengine's codec tracker: a touched rate with audio but no CN gets one when CN goes
+    // to B at all (before the telephone-events, lowest rate first; CN/8000 on PT 13 when
+    // free), numbered from what B's list leaves free.
+    if tail.iter().chain(&last).any(is_cn) {
+        let mut rates: Vec<u32> = audio
+            .iter()
+            .map(|c| c.clock_rate)
+            .filter(|&r| touched.rate(r))
+            .collect();
+        rates.sort_unstable();
+        rates.dedup();
+        for rate in rates {
+            let all = || primary.iter().chain(&added).chain(&tail).chain(&last);
+            if all().any(|c| is_cn(c) && c.clock_rate == rate) {
+                continue;
+            }
+            let taken: Vec<u8> = all().map(|c| c.pt).collect();
+            if let Some(pt) = cn_pt(&taken, rate) {
+                used.push(pt);
+                tail.push(cn_codec(pt, rate));
+            }
+        }
+    }
     // A touched rate with audio but no telephone-event gets one when events go to B at
     // all (rtpengine's codec tracker), numbered from what B's list leaves free.
     if opts.detect_dtmf || tail.iter().chain(&last).any(is_event) {
@@ -658,10 +706,32 @@ pub(super) fn answer(
     // Comfort noise on each side, and whether it is ours to handle: A's when A's CN was
     // consumed or accepted (or everything is transcoded), B's when the offer added it
     // (rtpengine: the CN payload types of receiver and sink, `for_transcoding`).
-    let a_cn = offerer.iter().find(|c| is_cn(c));
-    let b_cn = answer.iter().find(|c| is_cn(c));
+    // Each codec goes with the CN of its clock rate (rtpengine's `__supp_payload_type`): the
+    // rates are those of the codecs that will carry the audio.
+    let a_cn_at = |rate: u32| offerer.iter().find(|c| is_cn(c) && c.clock_rate == rate);
+    let b_cn_at = |rate: u32| answer.iter().find(|c| is_cn(c) && c.clock_rate == rate);
+    let a_main = forced.or_else(|| {
+        offerer
+            .iter()
+            .find(|c| !is_supplemental(c) && transcodable(c).is_some())
+    });
+    let b_main = answer
+        .iter()
+        .find(|c| !is_supplemental(c) && transcodable(c).is_some());
+    let (a_rate, b_rate) = match (shared, forced) {
+        (Some((a, b)), f) if f.is_none_or(|f| same_codec(a, f)) => (a.clock_rate, b.clock_rate),
+        _ => (
+            a_main.map_or(CN_CLOCK, |c| c.clock_rate),
+            b_main.map_or(CN_CLOCK, |c| c.clock_rate),
+        ),
+    };
+    let a_cn = a_cn_at(a_rate);
+    let b_cn = b_cn_at(b_rate);
     let a_cn_ours = a_cn.is_some_and(|c| always || any_matches(&accept, c));
     let b_cn_ours = b_cn.is_some() && state.cn_added;
+    // A's answer keeps A's CN when B answered one or A's is ours (rtpengine rejects on one
+    // side a supplemental codec the other side's answer rejected).
+    let a_cn_kept = answer.iter().any(is_cn) || a_cn_ours;
     // One side has CN the other lacks: its CN is decoded into noise for the other, and the
     // other's silence becomes CN toward it. Same codec on both sides still needs a
     // transcoder for that.
@@ -725,7 +795,7 @@ pub(super) fn answer(
                 ptime_ms: a_ptime_of(&ai),
                 event_pt: a_events,
                 bitrate: bitrate_for(a),
-                cn_pt: a_cn.map(|c| c.pt),
+                cn_pt: a_cn_at(a.clock_rate).filter(|_| a_cn_kept).map(|c| c.pt),
                 dtx: dtx_for(a),
             };
             let b_end = CodecEnd {
@@ -734,7 +804,7 @@ pub(super) fn answer(
                 ptime_ms: b_ptime_of(&bi, same),
                 event_pt: b_events,
                 bitrate: bitrate_for(b),
-                cn_pt: b_cn.map(|c| c.pt),
+                cn_pt: b_cn_at(b.clock_rate).map(|c| c.pt),
                 dtx: dtx_for(b),
             };
             // Detection only where the sender has no events of its own (rtpengine: `detect
@@ -869,14 +939,7 @@ pub(super) fn answer(
 
     // Transcoding: A's codec (forced, else its first one we can handle), B's first one we
     // can handle.
-    let a = forced.or_else(|| {
-        offerer
-            .iter()
-            .find(|c| !is_event(c) && transcodable(c).is_some())
-    });
-    let b = answer
-        .iter()
-        .find(|c| !is_event(c) && transcodable(c).is_some());
+    let (a, b) = (a_main, b_main);
     let pair = a
         .zip(b)
         .and_then(|(a, b)| Some((a, b, spec_pair(a, b, false)?)));
@@ -886,7 +949,7 @@ pub(super) fn answer(
     };
     let mut list = vec![a.clone()];
     // A's CN: decoded, or passed on to B's.
-    if let Some(cn) = a_cn {
+    if let Some(cn) = a_cn.filter(|_| a_cn_kept) {
         list.push(cn.clone());
     }
     // A keeps its telephone-event only when B accepted one or every codec of A's is

@@ -734,6 +734,60 @@ fn transcoding_toward_an_answer_without_ptime_keeps_the_offers() {
 }
 
 #[test]
+fn cn_and_events_follow_each_added_clock_rate() {
+    // rtpengine's codec tracker: PCMU, telephone-event and CN, Opus added: CN/48000 and
+    // telephone-event/48000 go after Opus, before the offerer's own supplementals.
+    let a = vec![
+        sdp_codec(0, "PCMU", 8000, None, None),
+        sdp_codec(101, "telephone-event", 8000, None, Some("0-16")),
+        sdp_codec(13, "CN", 8000, None, None),
+    ];
+    let (edit, _) = offer(&a, None, &transcode(&["opus"]), None, None);
+    assert_eq!(
+        list(&edit.codecs.unwrap()),
+        [
+            "0:PCMU/8000",
+            "96:opus/48000",
+            "97:CN/48000",
+            "98:telephone-event/48000",
+            "101:telephone-event/8000",
+            "13:CN/8000"
+        ]
+    );
+    // The callee answers Opus without CN: the caller's CN goes from its answer too, and
+    // its CN is not taken from it.
+    let pcmu_cn = [a[0].clone(), a[2].clone()];
+    let (_, state) = offer(&pcmu_cn, None, &transcode(&["opus"]), None, None);
+    let b = vec![sdp_codec(96, "opus", 48000, Some(2), None)];
+    let out = answer(&state.unwrap(), &b, None, &CodecOptions::default(), None);
+    assert_eq!(list(&out.edit.codecs.unwrap()), ["0:PCMU/8000"]);
+    assert_eq!(out.from_offerer.unwrap().input.cn_pt, None);
+    // Masked CN is not the callee's: no CN at the new rate either.
+    let opts = CodecOptions {
+        mask: vec!["CN".into()],
+        ..transcode(&["opus"])
+    };
+    let (edit, _) = offer(
+        &a[..1].iter().chain(&a[2..]).cloned().collect::<Vec<_>>(),
+        None,
+        &opts,
+        None,
+        None,
+    );
+    assert_eq!(
+        list(&edit.codecs.unwrap()),
+        ["0:PCMU/8000", "96:opus/48000"]
+    );
+    // `transcode: [CN]` without CN at hand: the one asked for anchors, the added rate's
+    // goes before it.
+    let (edit, _) = offer(&a[..1], None, &transcode(&["opus", "CN"]), None, None);
+    assert_eq!(
+        list(&edit.codecs.unwrap()),
+        ["0:PCMU/8000", "96:opus/48000", "97:CN/48000", "13:CN/8000"]
+    );
+}
+
+#[test]
 fn single_codec_and_set_bitrate() {
     let opts = CodecOptions {
         transcode: vec!["opus".into()],
