@@ -31,6 +31,10 @@ pub enum IceMode {
     Remove,
     /// Strip theirs and add ours even if the offer had none.
     Force,
+    /// `optional`: ours even if the SDP had none; when it had some, the party's ICE is kept
+    /// and ours goes below it, and the media passes through us untouched (rtpengine's
+    /// passthrough mode: ICE between the parties themselves, we are one candidate).
+    Optional,
 }
 
 /// `ICE-lite` key (rtpengine's `ice_lite_option`): the sides of an offer toward which we

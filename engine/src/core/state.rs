@@ -152,6 +152,9 @@ pub struct MediaState {
     pub ice_ufrag: Option<String>,
     pub ice_pwd: Option<String>,
     pub ice_active: bool,
+    /// `ICE: optional` passthrough (absent in state written before it existed).
+    #[serde(default)]
+    pub ice_passthrough: bool,
     pub latch: LatchPolicy,
     pub sdes: SdesRecord,
     pub dtls: DtlsRecord,

@@ -273,7 +273,8 @@ impl Fields {
             b"remove" => self.oa.ice = IceMode::Remove,
             b"force" => self.oa.ice = IceMode::Force,
             b"default" => self.oa.ice = IceMode::Default,
-            b"force relay" | b"optional" | b"trickle" | b"ice2" | b"lite" | b"lite forward"
+            b"optional" => self.oa.ice = IceMode::Optional,
+            b"force relay" | b"trickle" | b"ice2" | b"lite" | b"lite forward"
             | b"lite backward" | b"lite both" | b"lite off" => {
                 let s = format!("ICE={}", lossy(item));
                 self.oa.flags.other.push(s.clone());

@@ -236,6 +236,10 @@ pub(super) struct Media {
     /// Trickle ICE with this party (its SDP said so, or `trickle ICE` in an offer toward
     /// it): our ICE comes with `a=ice-options:trickle` and `a=end-of-candidates`.
     pub trickle_ice: bool,
+    /// `ICE: optional` found both parties doing ICE: they do it between themselves, their
+    /// ICE and keying pass to each other, ours only adds candidates below theirs, and the
+    /// media is relayed untouched (rtpengine's PASSTHRU media flag; it stays).
+    pub ice_passthrough: bool,
     /// The party's own ICE: credentials, `a=ice-lite`, UDP candidates.
     pub remote_ice: Option<RemoteIce>,
     pub latch: LatchPolicy,
@@ -487,7 +491,7 @@ fn same_endpoint(a: SocketAddr, b: SocketAddr) -> bool {
 }
 
 /// Type preference of a host candidate (RFC 8445 §5.1.2.2).
-const HOST_TYPE_PREF: u32 = 126;
+pub(super) const HOST_TYPE_PREF: u32 = 126;
 
 /// Earlier port pairs a media keeps after the other party moved (`Media::retired_ports`):
 /// enough for a party that moves and comes back, or a re-INVITE glare, while a call whose
@@ -605,6 +609,7 @@ impl Media {
             ice_we_offered: false,
             ice_lite_self: None,
             trickle_ice: false,
+            ice_passthrough: false,
             remote_ice: None,
             latch: LatchPolicy::default(),
             relatch: false,
@@ -850,7 +855,12 @@ impl Call {
                     None => (None, None),
                 };
                 let relatch = this.relatch;
-                let mode = StreamMode::of_protocol(&this.protocol);
+                // Passthrough: everything relayed as it comes, STUN and DTLS included.
+                let mode = if this.ice_passthrough {
+                    StreamMode::Opaque
+                } else {
+                    StreamMode::of_protocol(&this.protocol)
+                };
                 let [rtp_resume, rtcp_resume] = match this.resume.as_deref() {
                     Some([rtp, rtcp]) => [Some(rtp.clone()), Some(rtcp.clone())],
                     None => [None, None],

@@ -85,8 +85,14 @@ impl Calls {
             .iter()
             .enumerate()
             .map(|(i, section)| {
-                let receiver = call.leg(to).medias.get(i).map(|m| m.ice);
-                wants_ice(req.ice, role, section.has_ice(), receiver)
+                let receiver = call.leg(to).medias.get(i);
+                wants_ice(
+                    req.ice,
+                    role,
+                    section.has_ice(),
+                    receiver.map(|m| m.ice),
+                    receiver.is_some_and(|m| m.ice && !m.ice_passthrough),
+                )
             })
             .collect();
         let to_logical = self.logical_interface(call.leg(to).interface);
@@ -170,6 +176,18 @@ impl Calls {
         for (i, mv) in moves.iter().enumerate() {
             if let Some(md) = call.leg_mut(to).medias.get_mut(i) {
                 md.move_ports(*mv);
+            }
+            // `ICE: optional` between two parties that both do ICE: they do it between
+            // themselves and the media passes through us untouched (rtpengine's PASSTHRU,
+            // which stays for the rest of the call).
+            let section = &sdp.media[i];
+            if req.ice == IceMode::Optional && ice_to[i] && section.has_ice() && section.m.port != 0
+            {
+                for leg in [from, to] {
+                    if let Some(md) = call.leg_mut(leg).medias.get_mut(i) {
+                        md.ice_passthrough = true;
+                    }
+                }
             }
         }
         self.totals.streams += got.iter().filter(|g| g.2.is_none()).count() as u64;
@@ -531,9 +549,17 @@ impl Calls {
             };
             let want_ice = ice_to.get(i).copied().unwrap_or(false);
             target.ice = want_ice;
-            target.ice_active = want_ice;
+            // In passthrough the parties check each other; we answer no checks.
+            target.ice_active = want_ice && !target.ice_passthrough;
             target.ice_we_offered = role == Role::Offer;
-            let ice = if want_ice {
+            let ice = if want_ice && target.ice_passthrough {
+                let mut candidates = target.ice_candidates(to_interface, &self.ice_bases);
+                if mux && (role == Role::Answer || req.rtcp_mux.require) {
+                    candidates.retain(|c| c.component == 1);
+                }
+                below_their_candidates(&mut candidates, section);
+                IceRewrite::Alongside { candidates }
+            } else if want_ice {
                 let ufrag = target
                     .ice_ufrag
                     .get_or_insert_with(|| random_token(ICE_UFRAG_LEN))
@@ -627,14 +653,64 @@ fn sender_endpoint(sdp: &Sdp, i: usize, req: &OfferAnswer) -> Option<SocketAddr>
 /// `ICE` key says, else what was settled for the receiver's media (`receiver`: its own
 /// SDP's ICE, or an earlier offer's decision), and for a new media what the offerer does.
 /// An answer so gives ICE to an offerer that did ICE, whatever the answerer does.
-fn wants_ice(mode: IceMode, role: Role, sender_ice: bool, receiver: Option<bool>) -> bool {
+/// With `optional` an answer from a party without ICE takes ICE away from an offerer we do
+/// not do ICE with ourselves (`receiver_agent`: it does ICE, and not in passthrough).
+fn wants_ice(
+    mode: IceMode,
+    role: Role,
+    sender_ice: bool,
+    receiver: Option<bool>,
+    receiver_agent: bool,
+) -> bool {
     match mode {
         IceMode::Remove => false,
         IceMode::Force => true,
+        IceMode::Optional => role == Role::Offer || sender_ice || receiver_agent,
         IceMode::Default => match role {
             Role::Offer => receiver.unwrap_or(sender_ice),
             Role::Answer => receiver.unwrap_or(false),
         },
+    }
+}
+
+/// Our candidates go below the party's own (rtpengine's `new_priority` for a media in
+/// passthrough): under the lowest-priority host candidate of its RTP component, a local
+/// preference one less, or the type preference one less when that was 0; from there the
+/// local preference counts up per socket (in rtpengine's unsigned arithmetic, so a second
+/// address after a wrap gets priority 2^32 - 1 - … as rtpengine writes it).
+fn below_their_candidates(
+    ours: &mut [crate::core::sdp::IceCandidate],
+    section: &crate::core::sdp::MediaSection,
+) {
+    let prio = |t: u32, l: u32, c: u32| {
+        (t << 24) | (65535u32.wrapping_sub(l) << 8) | 256u32.wrapping_sub(c)
+    };
+    let (mut tpref, mut lpref) = (super::model::HOST_TYPE_PREF, 0u32);
+    let mut floor = prio(tpref, lpref, 1);
+    for value in section.attributes("candidate") {
+        let f: Vec<&str> = value.split_ascii_whitespace().collect();
+        let (Some(comp), Some(p)) = (f.get(1), f.get(3).and_then(|p| p.parse::<u32>().ok())) else {
+            continue;
+        };
+        let host = f.windows(2).any(|w| w[0] == "typ" && w[1] == "host");
+        if *comp != "1" || !host || p > floor {
+            continue;
+        }
+        tpref = p >> 24;
+        lpref = 65535 - ((p & 0x00ff_ff00) >> 8);
+        if lpref > 0 {
+            lpref -= 1;
+        } else {
+            tpref = tpref.saturating_sub(1);
+            lpref = 65535;
+        }
+        floor = prio(tpref, lpref, 1);
+    }
+    let mut seen = [0u32; 3];
+    for c in ours.iter_mut() {
+        let k = usize::from(c.component.min(2));
+        c.priority = prio(tpref, lpref.wrapping_add(seen[k]), u32::from(c.component));
+        seen[k] += 1;
     }
 }
 
@@ -794,7 +870,16 @@ pub(super) fn settle_srtp(
         if let (Role::Offer, Some(m)) = (role, call.leg_mut(to).medias.get_mut(i)) {
             m.offered_protocol = Some(out_proto.clone());
         }
-        if !convertible(&in_proto) || !convertible(&out_proto) || src.media[i].m.port == 0 {
+        let passthrough = call
+            .leg(to)
+            .medias
+            .get(i)
+            .is_some_and(|m| m.ice_passthrough);
+        if passthrough
+            || !convertible(&in_proto)
+            || !convertible(&out_proto)
+            || src.media[i].m.port == 0
+        {
             protocols.push(None);
             continue;
         }

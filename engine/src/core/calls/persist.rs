@@ -211,6 +211,7 @@ fn media_state(m: &Media, now: Now) -> MediaState {
         codecs,
         ptime,
         ice_seen,
+        ice_passthrough,
         ice,
         ice_ufrag,
         ice_pwd,
@@ -249,6 +250,7 @@ fn media_state(m: &Media, now: Now) -> MediaState {
         codecs: codecs.clone(),
         ptime: *ptime,
         ice_seen: *ice_seen,
+        ice_passthrough: *ice_passthrough,
         ice_ufrag: ice_ufrag.clone(),
         ice_pwd: ice_pwd.clone(),
         ice_active: *ice_active,
@@ -500,6 +502,7 @@ impl Rebuilder<'_> {
         m.codecs = ms.codecs.clone();
         m.ptime = ms.ptime;
         m.ice_seen = ms.ice_seen;
+        m.ice_passthrough = ms.ice_passthrough;
         m.ice_ufrag = ms.ice_ufrag.clone();
         m.ice_pwd = ms.ice_pwd.clone();
         m.ice_active = ms.ice_active;

@@ -410,7 +410,7 @@ impl Calls {
             };
             let want_ice = match req.ice {
                 IceMode::Remove => false,
-                IceMode::Force => true,
+                IceMode::Force | IceMode::Optional => true,
                 IceMode::Default => source_ice,
             };
             target.ice_active = want_ice;
@@ -832,7 +832,7 @@ impl Calls {
             }
             let want_ice = match req.ice {
                 IceMode::Remove => false,
-                IceMode::Force => true,
+                IceMode::Force | IceMode::Optional => true,
                 IceMode::Default => m.ice_seen,
             };
             m.ice_active = want_ice;

@@ -135,6 +135,17 @@ pub enum IceRewrite {
         /// Announce trickle ICE (`a=ice-options:trickle`, then `a=end-of-candidates`).
         trickle: bool,
     },
+    /// Keep the party's ICE, keying (`a=crypto`, `a=setup`, `a=fingerprint`) and extmap
+    /// lines where they are and add our candidates after everything else (`ICE: optional`
+    /// passthrough: the parties do ICE between themselves).
+    Alongside { candidates: Vec<IceCandidate> },
+}
+
+impl IceRewrite {
+    /// Whether the party's ICE attributes go.
+    fn strips(&self) -> bool {
+        matches!(self, IceRewrite::Remove | IceRewrite::Replace { .. })
+    }
 }
 
 /// One host candidate of the engine (rtpengine's `insert_candidate`).
@@ -258,7 +269,7 @@ impl Sdp {
 
     /// [`Sdp::rewrite`] with an explicit loop-protect marker.
     pub fn rewrite_with_marker(&self, rw: &SdpRewrite, marker: &str) -> Sdp {
-        let strip_session_ice = rw.media.iter().any(|m| m.ice != IceRewrite::Keep);
+        let strip_session_ice = rw.media.iter().any(|m| m.ice.strips());
         // rtpengine writes a session's c= from the stream of the session's first media.
         let session_lines = |lines: &[Line], first_media: usize, end_media: usize| {
             let keep_zero = rw.media.get(first_media).is_some_and(|m| m.zero_address);
@@ -356,7 +367,9 @@ impl Sdp {
         // Like rtpengine, codec lines are only regenerated when there are codecs to write.
         let own_codecs = !codecs.is_empty();
         let ptime = if rtp { section.ptime() } else { None };
-        let strip_ice = rw.ice != IceRewrite::Keep;
+        let strip_ice = rw.ice.strips();
+        let passthrough = matches!(rw.ice, IceRewrite::Alongside { .. });
+        let strip_extmap = strip_extmap && !passthrough;
 
         let mut mid = None;
         let mut end_of_candidates = false;
@@ -394,6 +407,7 @@ impl Sdp {
                 "fmtp" => own_codecs && parse_fmtp(value).is_some(),
                 "rtcp-fb" => own_codecs && parse_rtcp_fb_pt(value).is_some(),
                 "ptime" => ptime.is_some(),
+                "crypto" | "setup" | "fingerprint" if passthrough => false,
                 "crypto" => {
                     crypto.push(line.clone());
                     true
@@ -466,6 +480,9 @@ impl Sdp {
                     lines.push(Line::attribute("ice-options:trickle"));
                     end_of_candidates = true;
                 }
+                lines.extend(candidates.iter().map(|c| Line::attribute(c.to_value())));
+            }
+            if let IceRewrite::Alongside { candidates } = &rw.ice {
                 lines.extend(candidates.iter().map(|c| Line::attribute(c.to_value())));
             }
         }

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::core::calls::model::candidate_priority;
+use crate::core::plan::StreamMode;
 use crate::core::request::IceLite;
 
 /// rtpengine's test set-up: `-i 203.0.113.1 -i 2001:db8:4321::1`, one logical interface.
@@ -149,4 +150,110 @@ fn ice_lite_key_picks_the_side_we_are_lite_toward() {
     req.ice_lite = Some(IceLite::Off);
     let out = calls.offer(&req, clock.now()).unwrap().sdp;
     assert!(!out.contains("a=ice-lite"), "{out}");
+}
+
+const ICE_OFFER: &str = "v=0
+o=- 1545997027 1 IN IP4 198.51.100.1
+s=tester
+t=0 0
+m=audio 2000 RTP/AVP 0
+c=IN IP4 198.51.100.1
+a=sendrecv
+a=ice-ufrag:asbsdfds
+a=ice-pwd:sfhwsrgyergws45ujhsrthsrhH
+a=candidate:sfthqw45hdfgdfsb 1 UDP 2130706431 198.51.100.3 2002 typ host
+a=candidate:ujksdfghfdfgdfsb 1 UDP 2130706175 2001:db8:abcd::3 2002 typ host
+a=candidate:sfthqw45hdfgdfsb 2 UDP 2130706430 198.51.100.3 2003 typ host
+a=candidate:ujksdfghfdfgdfsb 2 UDP 2130706174 2001:db8:abcd::3 2003 typ host
+";
+
+const PLAIN_ANSWER: &str = "v=0
+o=- 1545997027 1 IN IP4 198.51.100.3
+s=tester
+t=0 0
+m=audio 2002 RTP/AVP 0
+c=IN IP4 198.51.100.3
+a=sendrecv
+";
+
+/// rtpengine's "ICE SDP, default ICE option": both parties do ICE, so `optional` leaves it
+/// to them: their attributes stay where they were, ours follow as candidates below theirs
+/// (with rtpengine's unsigned wrap for the second address), and the media is relayed as it
+/// comes, STUN included, with no ICE of ours.
+#[test]
+fn optional_between_two_ice_parties_passes_through() {
+    let media = FakeMedia::scripted(&[30010, 30020, 30030, 30040]);
+    let mut calls = calls_with(media.clone(), dual_stack());
+    let clock = Clock::new();
+    let mut req = offer_req("o1", "A", ICE_OFFER);
+    req.ice = IceMode::Optional;
+    req.replace.origin = false;
+    let out = calls.offer(&req, clock.now()).unwrap().sdp;
+    let sdp = Sdp::parse(&out).unwrap();
+    let lines: Vec<&str> = sdp.media[0]
+        .lines
+        .iter()
+        .map(|l| l.value.as_str())
+        .collect();
+    assert_eq!(lines[1], "ice-ufrag:asbsdfds", "{out}");
+    assert_eq!(
+        lines[3],
+        "candidate:sfthqw45hdfgdfsb 1 UDP 2130706431 198.51.100.3 2002 typ host"
+    );
+    let ours: Vec<String> = candidates(&out)[4..]
+        .iter()
+        .map(|f| f[1..].join(" "))
+        .collect();
+    assert_eq!(
+        ours,
+        [
+            "1 UDP 2097152255 203.0.113.1 30020 typ host",
+            "1 UDP 4294967295 2001:db8:4321::1 30030 typ host",
+            "2 UDP 2097152254 203.0.113.1 30021 typ host",
+            "2 UDP 4294967294 2001:db8:4321::1 30031 typ host",
+        ],
+        "{out}"
+    );
+    assert_eq!(sdp.media[0].attributes("ice-ufrag").count(), 1, "{out}");
+    let plan = media.plan(CallKey(1));
+    assert!(plan
+        .streams
+        .iter()
+        .all(|s| s.mode == StreamMode::Opaque && s.ice.is_none()));
+
+    // The answerer does no ICE: nor does the offerer get any from us.
+    let mut answer = answer_req("o1", "A", "B", PLAIN_ANSWER);
+    answer.ice = IceMode::Optional;
+    let out = calls.answer(&answer, clock.now()).unwrap().sdp;
+    assert!(
+        !out.contains("a=ice-") && !out.contains("a=candidate"),
+        "{out}"
+    );
+}
+
+/// rtpengine's "plain SDP, add default ICE" and "ICE SDP with ICE force" + "plain SDP, ICE
+/// rejected, no ICE option given": without ICE on the other side `optional` is `force`, and
+/// an offerer we do ICE with keeps ours when the answerer has none.
+#[test]
+fn optional_toward_a_party_without_ice_is_ours() {
+    let mut calls = calls_with(FakeMedia::scripted(&[]), dual_stack());
+    let clock = Clock::new();
+    let mut req = offer_req("o2", "A", PLAIN_ANSWER);
+    req.ice = IceMode::Optional;
+    let out = calls.offer(&req, clock.now()).unwrap().sdp;
+    assert!(
+        out.contains("a=ice-ufrag:") && out.contains(" 2130706431 203.0.113.1 "),
+        "{out}"
+    );
+
+    let mut req = offer_req("o3", "A", ICE_OFFER);
+    req.ice = IceMode::Force;
+    calls.offer(&req, clock.now()).unwrap();
+    let mut answer = answer_req("o3", "A", "B", PLAIN_ANSWER);
+    answer.ice = IceMode::Optional;
+    let out = calls.answer(&answer, clock.now()).unwrap().sdp;
+    assert!(
+        out.contains("a=ice-ufrag:") && out.contains(" 2130706431 203.0.113.1 "),
+        "{out}"
+    );
 }
