@@ -3,6 +3,8 @@
 //! packets of two frames). Tones cross both ways and are decoded and checked by SNR; the
 //! payloads' CMR and table of contents, the timestamps and the offered fmtp are checked too,
 //! and a codec mode request from the AMR-WB leg switches the mode it receives.
+//! `silence media` on an AMR-WB party relayed to an AMR-WB callee: the callee gets the same
+//! packets (size, CMR, frame types, numbering) carrying encoded silence.
 
 mod transcode_common;
 
@@ -181,6 +183,56 @@ fn pcma_caller_amr_wb_callee_octet_aligned_two_frames() {
             "mode 5 as asked"
         );
     }
+}
+
+#[test]
+fn silence_media_toward_an_amr_wb_callee() {
+    let daemon = start("auto");
+    let ng = daemon.client();
+    let fmtp = "octet-align=1";
+    let call = setup(
+        &ng,
+        "amr-silence",
+        &[(96, "AMR-WB/16000", Some(fmtp))],
+        &[],
+        |_| vec![(96, "AMR-WB/16000".into(), Some(fmtp.into()))],
+        Some(40),
+    );
+    let wb = lookup("AMR-WB", 16000, None, Some(fmtp));
+    let tone = encode_amr(&wb, 40, 12650, &sine16(500.0, 8000.0, 40, 20));
+    let level =
+        |pcm: &[i16]| pcm.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / pcm.len() as f64;
+
+    // Relayed as it is first.
+    send(&call.a, call.a_dest, 96, 640, &tone[..10]);
+    let mut rx = receive(&call.b, call.b_dest, Duration::from_secs(2));
+    assert_eq!(rx.len(), 10);
+    assert!(
+        rx.iter().zip(&tone).all(|(r, t)| &r.payload == t),
+        "relayed untouched"
+    );
+    let loud = level(&decode_amr(&wb, &mut rx)[3200..]);
+
+    ng.ok(ngmedia_tests::dict! {
+        "command" => "silence media", "call-id" => call.call_id.as_str(), "from-tag" => "ta",
+    });
+    send(&call.a, call.a_dest, 96, 640, &tone[10..]);
+    let mut rx = receive(&call.b, call.b_dest, Duration::from_secs(2));
+    assert_eq!(rx.len(), 10);
+    for (r, t) in rx.iter().zip(&tone[10..]) {
+        assert_eq!(r.payload.len(), t.len(), "same size");
+        assert_ne!(&r.payload, t, "rewritten");
+        assert_eq!(
+            toc(AmrBand::Wide, &wb, &r.payload),
+            toc(AmrBand::Wide, &wb, t),
+            "CMR and frame types kept"
+        );
+    }
+    let quiet = level(&decode_amr(&wb, &mut rx)[3200..]);
+    assert!(
+        loud > 1e6 && quiet < loud / 1000.0,
+        "tone {loud:.0}, silenced {quiet:.0}"
+    );
 }
 
 /// A `ms` × `packets` sine at 16 kHz.

@@ -14,6 +14,7 @@
 
 use std::sync::OnceLock;
 
+use ngmedia_codecs::amr::{self, AmrBand, AmrParams, StorageFrame, MAX_FRAMES, STORAGE_MAX};
 use ngmedia_codecs::{Codec, CodecKind, CodecParams, EncoderOptions};
 use serde::{Deserialize, Serialize};
 
@@ -153,6 +154,11 @@ pub enum PayloadKind {
     Pcma,
     G729,
     Opus,
+    /// G.722: silenced as rtpengine does (its `silence_pattern`, every byte 0xFA).
+    G722,
+    /// AMR or AMR-WB in this payload format: speech frames become encoded silence of the
+    /// same mode, SID frames NO_DATA (rtpengine leaves AMR as it is).
+    Amr(AmrBand, AmrParams),
     /// Anything else: passed on untouched by `silence media`.
     Other,
 }
@@ -167,6 +173,24 @@ impl PayloadKind {
             "g729" | "g729a" => PayloadKind::G729,
             "opus" => PayloadKind::Opus,
             _ => PayloadKind::Other,
+        }
+    }
+
+    /// The kind of an SDP codec for `silence media`: as [`PayloadKind::of_name`], and
+    /// G.722 and AMR (with the payload format its fmtp gives) too.
+    pub fn of_codec(name: &str, rate: u32, fmtp: Option<&str>) -> PayloadKind {
+        let kind = PayloadKind::of_name(name);
+        if kind != PayloadKind::Other {
+            return kind;
+        }
+        let Ok(codec) = Codec::lookup(name, rate, None, fmtp) else {
+            return kind;
+        };
+        match codec.kind() {
+            CodecKind::G722 => PayloadKind::G722,
+            CodecKind::Amr => PayloadKind::Amr(AmrBand::Narrow, codec.amr_params()),
+            CodecKind::AmrWb => PayloadKind::Amr(AmrBand::Wide, codec.amr_params()),
+            _ => kind,
         }
     }
 }
@@ -278,6 +302,46 @@ struct SilenceFrames {
     g729: [u8; 10],
     /// Opus packets of silence for 10, 20, 40 and 60 ms (mono, 48 kHz clock).
     opus: [(u32, Vec<u8>); 4],
+    /// One AMR-NB frame of silence per mode (storage layout), empty if no encoder.
+    amr_nb: Vec<StorageFrame>,
+    /// The same for AMR-WB.
+    amr_wb: Vec<StorageFrame>,
+}
+
+/// One silent frame (storage layout) of each mode of `band`: the last of a few frames of
+/// zeros each mode's encoder gives. Empty when the encoder is not built in.
+fn amr_silence(band: AmrBand) -> Vec<StorageFrame> {
+    let (name, rate) = match band {
+        AmrBand::Narrow => ("AMR", 8000),
+        AmrBand::Wide => ("AMR-WB", 16000),
+    };
+    let frame_of = |mode: u8, bitrate: u32| -> Option<StorageFrame> {
+        let codec = Codec::lookup(name, rate, None, Some("octet-align=1")).ok()?;
+        let opts = EncoderOptions {
+            amr_bitrate: Some(bitrate),
+            ..EncoderOptions::default()
+        };
+        let mut enc = codec.encoder_with(20, &opts).ok()?;
+        let pcm = vec![0i16; enc.frame_samples()];
+        let mut out = vec![0u8; enc.max_payload_len()];
+        let mut last = None;
+        for _ in 0..4 {
+            let n = enc.encode(&pcm, &mut out).ok()?;
+            amr::unpack(band, &codec.amr_params(), &out[..n], |f| {
+                last = Some(*f);
+                Ok(())
+            })
+            .ok()?;
+        }
+        last.filter(|f| amr::toc_ft(f[0]) == mode)
+    };
+    let frames: Option<Vec<StorageFrame>> = band
+        .bitrates()
+        .iter()
+        .enumerate()
+        .map(|(mode, &b)| frame_of(mode as u8, b))
+        .collect();
+    frames.unwrap_or_default()
 }
 
 fn silence_frames() -> &'static SilenceFrames {
@@ -326,6 +390,8 @@ fn silence_frames() -> &'static SilenceFrames {
         SilenceFrames {
             g729,
             opus: [opus_at(10), opus_at(20), opus_at(40), opus_at(60)],
+            amr_nb: amr_silence(AmrBand::Narrow),
+            amr_wb: amr_silence(AmrBand::Wide),
         }
     })
 }
@@ -355,8 +421,9 @@ pub(crate) fn opus_packet_samples(payload: &[u8]) -> Option<u32> {
 }
 
 /// Replace the payload of the plain RTP packet `pkt` by silence of the same duration in
-/// codec `kind` (PCMU 0xFF, PCMA 0xD5, G.729 and Opus encoded silence); returns the new
-/// length. Padding is removed. Payloads of other codecs are left as they are.
+/// codec `kind` (PCMU 0xFF, PCMA 0xD5, G.722 0xFA, G.729, Opus and AMR encoded silence);
+/// returns the new length. Padding is removed. Payloads of other codecs are left as they
+/// are.
 pub fn silence_payload(pkt: &mut [u8], kind: PayloadKind) -> usize {
     let Ok(h) = RtpHeader::parse(pkt) else {
         return pkt.len();
@@ -369,6 +436,7 @@ pub fn silence_payload(pkt: &mut [u8], kind: PayloadKind) -> usize {
     let fill = match kind {
         PayloadKind::Pcmu => Some(ngmedia_codecs::g711::ULAW_SILENCE),
         PayloadKind::Pcma => Some(ngmedia_codecs::g711::ALAW_SILENCE),
+        PayloadKind::G722 => Some(G722_SILENCE),
         _ => None,
     };
     let new_end = match (kind, fill) {
@@ -399,11 +467,65 @@ pub fn silence_payload(pkt: &mut [u8], kind: PayloadKind) -> usize {
             pkt[start..start + silent.len()].copy_from_slice(silent);
             start + silent.len()
         }
+        (PayloadKind::Amr(band, params), _) => {
+            match amr_silence_payload(band, &params, pkt, start, end) {
+                Some(len) => start + len,
+                None => return pkt.len(),
+            }
+        }
         _ => return pkt.len(),
     };
     // Padding, if any, is gone.
     pkt[0] &= !0x20;
     new_end
+}
+
+/// rtpengine's `silence_pattern` of G.722: every byte 0xFA.
+const G722_SILENCE: u8 = 0xFA;
+
+/// Rewrite the AMR payload `pkt[start..end]` in place: each speech frame becomes the silent
+/// frame of its mode, each SID frame a NO_DATA frame; the CMR and the payload format stay.
+/// Returns the new payload length, `None` when the payload is not one we rewrite (CRC,
+/// robust sorting or interleaving, malformed, or no encoder).
+fn amr_silence_payload(
+    band: AmrBand,
+    params: &AmrParams,
+    pkt: &mut [u8],
+    start: usize,
+    end: usize,
+) -> Option<usize> {
+    if params.crc || params.robust_sorting || params.interleaving > 0 {
+        return None;
+    }
+    let table = match band {
+        AmrBand::Narrow => &silence_frames().amr_nb,
+        AmrBand::Wide => &silence_frames().amr_wb,
+    };
+    if table.is_empty() {
+        return None;
+    }
+    let mut frames: [StorageFrame; MAX_FRAMES] = [[0; STORAGE_MAX]; MAX_FRAMES];
+    let mut n = 0;
+    let cmr = amr::unpack(band, params, &pkt[start..end], |f| {
+        let ft = amr::toc_ft(f[0]);
+        frames[n] = match table.get(ft as usize) {
+            Some(silent) => *silent,
+            None if ft == band.sid_ft() => {
+                let mut no_data = [0; STORAGE_MAX];
+                no_data[0] = amr::FT_NO_DATA << 3 | 0x04;
+                no_data
+            }
+            None => *f,
+        };
+        n += 1;
+        Ok(())
+    })
+    .ok()?;
+    let mut out = [0u8; 2 + MAX_FRAMES * STORAGE_MAX];
+    let len = amr::pack(band, params, cmr, &frames[..n], &mut out).ok()?;
+    pkt.get_mut(start..start + len)?
+        .copy_from_slice(&out[..len]);
+    Some(len)
 }
 
 /// The kind of an encoder-side codec, for a transcoder's output.
@@ -413,6 +535,9 @@ pub fn kind_of_codec(codec: &Codec) -> PayloadKind {
         CodecKind::Pcma => PayloadKind::Pcma,
         CodecKind::G729 => PayloadKind::G729,
         CodecKind::Opus => PayloadKind::Opus,
+        CodecKind::G722 => PayloadKind::G722,
+        CodecKind::Amr => PayloadKind::Amr(AmrBand::Narrow, codec.amr_params()),
+        CodecKind::AmrWb => PayloadKind::Amr(AmrBand::Wide, codec.amr_params()),
         CodecKind::TelephoneEvent => PayloadKind::Event,
         #[allow(unreachable_patterns)]
         _ => PayloadKind::Other,
@@ -609,5 +734,93 @@ mod tests {
             serde_json::from_str::<MediaControl>("{}").unwrap(),
             MediaControl::default()
         );
+    }
+
+    /// An AMR payload of `frames` 20 ms frames of a 500 Hz tone, in `fmtp`'s format.
+    fn amr_tone(name: &str, rate: u32, fmtp: &str, frames: usize) -> (Codec, Vec<u8>) {
+        let codec = Codec::lookup(name, rate, None, Some(fmtp)).unwrap();
+        let mut enc = codec.encoder(20 * frames as u32).unwrap();
+        let n = enc.frame_samples();
+        let mut out = vec![0u8; enc.max_payload_len()];
+        let mut len = 0;
+        for k in 0..5 {
+            let pcm: Vec<i16> = (k * n..(k + 1) * n)
+                .map(|i| {
+                    (8000.0 * (i as f64 * 500.0 / rate as f64 * std::f64::consts::TAU).sin()) as i16
+                })
+                .collect();
+            len = enc.encode(&pcm, &mut out).unwrap();
+        }
+        out.truncate(len);
+        (codec, out)
+    }
+
+    fn band_of(codec: &Codec) -> AmrBand {
+        match codec.kind() {
+            CodecKind::AmrWb => AmrBand::Wide,
+            _ => AmrBand::Narrow,
+        }
+    }
+
+    fn energy(codec: &Codec, payload: &[u8]) -> f64 {
+        let mut dec = codec.decoder().unwrap();
+        let mut pcm = vec![0i16; 320 * 4];
+        let n = dec.decode(payload, &mut pcm).unwrap();
+        pcm[..n].iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / n as f64
+    }
+
+    #[test]
+    fn amr_silence_keeps_mode_cmr_and_format() {
+        for (name, rate, fmtp) in [
+            ("AMR-WB", 16000, "octet-align=1"),
+            ("AMR-WB", 16000, "octet-align=0"),
+            ("AMR", 8000, "octet-align=1"),
+            ("AMR", 8000, "octet-align=0"),
+        ] {
+            let (codec, payload) = amr_tone(name, rate, fmtp, 2);
+            let kind = PayloadKind::of_codec(name, rate, Some(fmtp));
+            assert!(matches!(kind, PayloadKind::Amr(..)), "{kind:?}");
+            let mut pkt = rtp(97, &payload);
+            let len = silence_payload(&mut pkt, kind);
+            assert_eq!(len, pkt.len(), "{name} {fmtp}: same size");
+            let silenced = &pkt[12..len];
+            assert_ne!(silenced, &payload[..]);
+            assert_eq!(silenced[0] >> 4, payload[0] >> 4, "CMR kept");
+            // The same frame types, now decoding to (almost) nothing.
+            let fts = |p: &[u8]| {
+                let mut v = Vec::new();
+                amr::unpack(band_of(&codec), &codec.amr_params(), p, |f| {
+                    v.push(amr::toc_ft(f[0]));
+                    Ok(())
+                })
+                .unwrap();
+                v
+            };
+            assert_eq!(fts(silenced), fts(&payload));
+            assert_eq!(fts(silenced).len(), 2);
+            let (before, after) = (energy(&codec, &payload), energy(&codec, silenced));
+            assert!(
+                before > 1000.0 && after < before / 100.0,
+                "{name} {fmtp}: {before} → {after}"
+            );
+        }
+        // A SID frame becomes NO_DATA; the other codecs' patterns.
+        let params = AmrParams {
+            octet_align: true,
+            ..AmrParams::default()
+        };
+        let mut sid = [0u8; STORAGE_MAX];
+        sid[0] = 9 << 3 | 0x04;
+        let mut payload = [0u8; 16];
+        let n = amr::pack(AmrBand::Wide, &params, 15, &[sid], &mut payload).unwrap();
+        let mut pkt = rtp(97, &payload[..n]);
+        let len = silence_payload(&mut pkt, PayloadKind::Amr(AmrBand::Wide, params));
+        assert_eq!(&pkt[12..len], [0xf0, 15 << 3 | 0x04]);
+        let mut pkt = rtp(9, &[0x12; 160]);
+        assert_eq!(
+            silence_payload(&mut pkt, PayloadKind::of_codec("G722", 8000, None)),
+            172
+        );
+        assert!(pkt[12..].iter().all(|&b| b == 0xfa));
     }
 }

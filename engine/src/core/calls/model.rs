@@ -937,7 +937,12 @@ impl Call {
                     {
                         this.codecs
                             .iter()
-                            .map(|c| (c.pt, PayloadKind::of_name(&c.name)))
+                            .map(|c| {
+                                (
+                                    c.pt,
+                                    PayloadKind::of_codec(&c.name, c.clock_rate, c.fmtp.as_deref()),
+                                )
+                            })
                             .collect()
                     } else {
                         Vec::new()
