@@ -771,8 +771,11 @@ pub(super) fn answer(
             .iter()
             .any(|s| s.dtx && s.matches(c))
     };
+    // The encoder's bit rate toward a side: the fourth field of the `set` or `transcode`
+    // entry naming the codec (rtpengine: a codec added by `transcode` keeps the bit rate of
+    // its format, and the answerer accepting it gets that encoder).
     let bitrate_for = |c: &SdpCodec| {
-        let set = specs(&[state.set.clone(), opts.set.clone()].concat());
+        let set = specs(&[state.set.clone(), state.transcode.clone(), opts.set.clone()].concat());
         set.iter().find(|s| s.matches(c)).and_then(|s| s.bitrate)
     };
     // DTMF transcoding (rtpengine README, "DTMF transcoding"): forward, telephone-event

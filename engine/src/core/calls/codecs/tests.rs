@@ -817,6 +817,20 @@ fn single_codec_and_set_bitrate() {
 }
 
 #[test]
+fn transcode_bitrate_reaches_the_encoder_toward_that_side() {
+    // rtpengine's `transcode: ['AMR-WB/16000/1/23850']`: the answerer takes the added codec,
+    // the encoder toward it runs at that bit rate; toward the offerer, the default.
+    let opts = transcode(&["AMR-WB/16000/1/23850"]);
+    let a = vec![sdp_codec(8, "PCMA", 8000, None, None)];
+    let (_, state) = offer(&a, None, &opts, None, None);
+    let b = vec![sdp_codec(96, "AMR-WB", 16000, None, Some("octet-align=1"))];
+    let out = answer(&state.unwrap(), &b, None, &CodecOptions::default(), None);
+    let to_b = out.from_offerer.unwrap();
+    assert_eq!(to_b.output.bitrate, Some(23850));
+    assert_eq!(to_b.input.bitrate, None);
+}
+
+#[test]
 fn dtx_codec_option_reaches_the_encoder_toward_that_side() {
     // rtpengine's `transcode: ['AMR-WB/16000/1///mode-set--0,1,2/dtx--1']`.
     let opts = transcode(&["AMR-WB/16000/1///mode-set--0,1,2/dtx--1"]);
