@@ -787,15 +787,18 @@ impl AmrEncoder {
     }
 
     /// Applies a codec mode request from the peer: a mode outside the mode set or the
-    /// codec's range (and CMR 15) is ignored; the change happens at the next frame the
-    /// `mode-change-period` allows, one neighbouring mode at a time with
-    /// `mode-change-neighbor`.
+    /// codec's range (and CMR 15) is ignored. The mode changes after a frame is encoded, so
+    /// the frame after the request still has the old mode (rtpengine: `amr_encoder_got_packet`
+    /// runs the mode change once the encoder has produced its packet); only after a frame
+    /// whose index the `mode-change-period` allows (even ones for period 2), and one
+    /// neighbouring mode at a time with `mode-change-neighbor`.
     pub fn request_mode(&mut self, cmr: u8) {
         if cmr < self.band.modes() && self.params.allows(cmr) {
             self.target = Some(cmr);
         }
     }
 
+    /// After frame number `frames_done` (from 0) is encoded: moves toward the requested mode.
     fn step_mode(&mut self) {
         let Some(target) = self.target else { return };
         let period = self.params.mode_change_period.max(1) as u64;
@@ -821,8 +824,13 @@ impl AmrEncoder {
 
     /// Encodes one frame into `self.frames[i]`; returns its frame type.
     fn encode_frame(&mut self, pcm: &[i16], i: usize) -> Result<u8, CodecError> {
+        let ft = self.encode_frame_at_mode(pcm, i);
         self.step_mode();
         self.frames_done += 1;
+        ft
+    }
+
+    fn encode_frame_at_mode(&mut self, pcm: &[i16], i: usize) -> Result<u8, CodecError> {
         let out = &mut self.frames[i];
         let speech = &mut self.speech[..pcm.len()];
         speech.copy_from_slice(pcm);

@@ -349,13 +349,16 @@ mod coder {
             let (_, frames) = unpack_all(nb, &AmrParams::default(), &payload[..len]);
             toc_ft(frames[0][0])
         };
-        // No restrictions: a CMR switches at the next frame.
+        // No restrictions: a CMR switches after the next frame (as rtpengine, which changes
+        // the mode once the encoder has given its packet).
         let mut enc = AmrEncoder::new(nb, AmrParams::default(), None, false).unwrap();
         assert_eq!(ft_of(&mut enc, &mut payload), 3);
         enc.request_mode(7);
+        assert_eq!(ft_of(&mut enc, &mut payload), 3);
         assert_eq!(ft_of(&mut enc, &mut payload), 7);
         enc.request_mode(NO_CMR);
         enc.request_mode(9);
+        assert_eq!(ft_of(&mut enc, &mut payload), 7);
         assert_eq!(ft_of(&mut enc, &mut payload), 7);
         // mode-set=0,2,5,7 with neighbour steps every second frame.
         let p = AmrParams {
@@ -369,7 +372,8 @@ mod coder {
         enc.request_mode(6); // not in the set: ignored
         enc.request_mode(7);
         let seen: Vec<u8> = (0..7).map(|_| ft_of(&mut enc, &mut payload)).collect();
-        assert_eq!(seen, [2, 2, 5, 5, 7, 7, 7]);
+        // Changes only after even-numbered frames (0, 2, 4): frame 0 still at mode 0.
+        assert_eq!(seen, [0, 2, 2, 5, 5, 7, 7]);
         // The CMR we send is in the payload's first four bits.
         enc.set_cmr_out(4);
         let len = enc.encode(&frame, &mut payload).unwrap();
