@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PESQ (ITU-T P.862, narrowband MOS-LQO) of real speech through transcoding engines.
 
-For each engine (ngmedia, rtpengine) and codec X (opus, G729) one call is set up with
+For each engine (ngmedia, rtpengine) and codec X (opus, G729, G722, AMR, AMR-WB; an engine
+without X is reported as not measured) one call is set up with
 `codec: {transcode: [X]}`: caller A offers PCMU only, callee B answers X only. A sends the
 speech file as 20 ms PCMU packets in real time; B echoes every packet it receives back to
 the engine under its own SSRC, so the audio A gets back has gone PCMU -> X -> PCMU through
@@ -96,7 +97,8 @@ def score(ref, deg):
 
 def start_engine(engine, ng_port):
     if engine == "ngmedia":
-        cmd = [os.path.join(ROOT, "target/release/ngmedia"), "--interface", "127.0.0.1",
+        binary = os.environ.get("NGMEDIA_BIN", os.path.join(ROOT, "target/release/ngmedia"))
+        cmd = [binary, "--interface", "127.0.0.1",
                "--listen-ng", "127.0.0.1:%d" % ng_port, "--port-min", "31000", "--port-max", "31999",
                "--num-threads", "1", "--log-level", "warn"]
     else:
@@ -127,6 +129,9 @@ CODECS = {
     # name in `transcode`, rtpmap B answers with, fmtp
     "opus": ("opus", "opus/48000/2", None),
     "G729": ("G729", "G729/8000", "annexb=no"),
+    "G722": ("G722", "G722/8000", None),
+    "AMR": ("AMR", "AMR/8000", "octet-align=1"),
+    "AMR-WB": ("AMR-WB", "AMR-WB/16000", "octet-align=1"),
 }
 
 
@@ -248,7 +253,12 @@ def main():
         proc, ng = start_engine(engine, args.ng_port)
         try:
             for codec in args.codecs.split(","):
-                pcm, rx, b_pkts, sent = through_engine(ng, speech, codec, "pesq-%s-%s" % (engine, codec))
+                try:
+                    pcm, rx, b_pkts, sent = through_engine(ng, speech, codec,
+                                                           "pesq-%s-%s" % (engine, codec))
+                except Exception as e:  # an engine without that codec: say so, go on
+                    print("  %s %s: not measured (%r)" % (engine, codec, e), file=sys.stderr)
+                    continue
                 mos, lag = score(speech, pcm)
                 if args.keep:
                     os.makedirs(args.keep, exist_ok=True)
