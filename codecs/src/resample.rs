@@ -4,14 +4,6 @@
 //! FFT resampler runs with both sides fixed to one frame (10 or 20 ms), so each call turns one
 //! input frame into exactly one output frame; its `process_into_buffer` and our i16↔f32
 //! scratch buffers allocate nothing after construction.
-//!
-//! A stream starts at its own level, not out of silence: before the first frame (and after a
-//! [`Resampler::reset`]) the filter history is filled with the mirror image of that frame's
-//! start, as libswresample does (`invert_initial_buffer`: the samples before the first one
-//! are the first ones reflected). A fresh FFT resampler would otherwise fade the stream in
-//! from zero over its delay, and an encoder after it (AMR, G.729) would code that onset
-//! instead of the signal: rtpengine's first AMR-WB frame of a steady PCMA input is the
-//! steady signal's.
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler as _};
@@ -32,9 +24,6 @@ pub struct Resampler {
     out_rate: u32,
     in_frame: usize,
     out_frame: usize,
-    /// The filter history holds the stream's start (mirrored) or real input: false on a new
-    /// stream and after `reset`.
-    primed: bool,
 }
 
 impl std::fmt::Debug for Resampler {
@@ -90,7 +79,6 @@ impl Resampler {
             out_rate,
             in_frame,
             out_frame,
-            primed: false,
         })
     }
 
@@ -124,7 +112,6 @@ impl Resampler {
         if let Some(fft) = &mut self.fft {
             fft.reset();
         }
-        self.primed = false;
     }
 
     /// Converts one frame: `input.len()` must be `input_frame_len()`; writes
@@ -142,61 +129,26 @@ impl Resampler {
             return Ok(self.out_frame);
         };
         const SCALE: f32 = 32768.0;
-        if !self.primed {
-            self.primed = true;
-            // The frame before the first one: input[n - i] at position i, so that sample
-            // -k is sample k (the first sample is the mirror's axis); its output is the
-            // history only and is dropped.
-            let n = self.in_frame;
-            for (i, f) in self.input.iter_mut().enumerate() {
-                *f = input[(n - i).min(n - 1)] as f32 / SCALE;
-            }
-            Self::run(
-                fft,
-                &self.input,
-                &mut self.output,
-                self.in_frame,
-                self.out_frame,
-            )?;
-        }
         for (f, &s) in self.input.iter_mut().zip(input) {
             *f = s as f32 / SCALE;
         }
-        Self::run(
-            fft,
-            &self.input,
-            &mut self.output,
-            self.in_frame,
-            self.out_frame,
-        )?;
+        // Sizes match by construction; rubato only checks them.
+        let buf_in = InterleavedSlice::new(&self.input[..], 1, self.in_frame).map_err(|_| {
+            CodecError::PcmLength {
+                expected: self.in_frame,
+                got: self.input.len(),
+            }
+        })?;
+        let mut buf_out = InterleavedSlice::new_mut(&mut self.output[..], 1, self.out_frame)
+            .map_err(|_| CodecError::OutputTooSmall {
+                needed: self.out_frame,
+                got: 0,
+            })?;
+        fft.process_into_buffer(&buf_in, &mut buf_out, None)?;
         for (o, &f) in output.iter_mut().zip(&self.output) {
             *o = (f * SCALE).round().clamp(i16::MIN as f32, i16::MAX as f32) as i16;
         }
         Ok(self.out_frame)
-    }
-
-    /// One frame through the FFT resampler, float to float.
-    fn run(
-        fft: &mut Fft<f32>,
-        input: &[f32],
-        output: &mut [f32],
-        in_frame: usize,
-        out_frame: usize,
-    ) -> Result<(), CodecError> {
-        // Sizes match by construction; rubato only checks them.
-        let buf_in =
-            InterleavedSlice::new(input, 1, in_frame).map_err(|_| CodecError::PcmLength {
-                expected: in_frame,
-                got: input.len(),
-            })?;
-        let mut buf_out = InterleavedSlice::new_mut(output, 1, out_frame).map_err(|_| {
-            CodecError::OutputTooSmall {
-                needed: out_frame,
-                got: 0,
-            }
-        })?;
-        fft.process_into_buffer(&buf_in, &mut buf_out, None)?;
-        Ok(())
     }
 }
 
@@ -329,39 +281,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn a_stream_starts_at_its_level() {
-        // A steady level comes out steady from the first sample (the history is the mirror
-        // of the start, not silence), in every direction and again after a reset.
-        for (a, b) in [(8000, 16000), (16000, 8000), (8000, 48000), (48000, 16000)] {
-            let mut r = Resampler::new(a, b, 10).unwrap();
-            for _ in 0..2 {
-                let steady = vec![-5504i16; r.input_frame_len() * 3];
-                let out = run(&mut r, &steady);
-                let worst = out.iter().map(|&s| (s as i32 + 5504).abs()).max().unwrap();
-                assert!(worst <= 2, "{a}->{b}: off by {worst}");
-                r.reset();
-            }
-        }
-        // A ramp starts inside the ramp's range (its mirrored start, the delay before the
-        // first sample), not near zero.
-        let ramp: Vec<i16> = (0..320).map(|i| 8000 + 10 * i as i16).collect();
-        let mut r = Resampler::new(8000, 16000, 20).unwrap();
-        let out = run(&mut r, &ramp);
-        let delay_in = r.latency_samples() / 2;
-        let mirrored = 8000 + 10 * delay_in as i32;
-        assert!(
-            (out[0] as i32 - mirrored).abs() < 200,
-            "first sample {}",
-            out[0]
-        );
-        assert!(
-            (out[2 * delay_in] as i32 - 8000).abs() < 200,
-            "{}",
-            out[2 * delay_in]
-        );
     }
 
     #[test]
