@@ -12,6 +12,9 @@
 //!   caller's silence leaves as CN on the 48 kHz timestamp line and the callee's CN/48000
 //!   becomes noise for the caller; between a PCMA caller with CN/8000 and an AMR-WB callee
 //!   with CN/16000, CN packets pass under the other side's payload type and clock.
+//! * `codec: {consume: [CN], transcode: [PCMU]}` for an Opus caller with CN/48000 and a PCMU
+//!   callee without CN: the caller keeps its CN/48000, which becomes noise for the callee;
+//!   the callee's silence reaches the caller as CN/48000 on the Opus timestamp line.
 
 mod transcode_common;
 
@@ -22,7 +25,7 @@ use ngmedia_codecs::cn::CnPayload;
 use ngmedia_codecs::g711;
 use ngmedia_tests::call::parse_reply_sdp;
 use ngmedia_tests::rtp::rtp_packet;
-use ngmedia_tests::{dict, Daemon, RtpEndpoint};
+use ngmedia_tests::{dict, Daemon, NgClient, RtpEndpoint, Sdp, Value};
 use transcode_common::*;
 
 /// Send each payload with its PT from `ep`, sequence numbers and timestamps (160 per packet)
@@ -76,6 +79,32 @@ fn tone_then_silence_to_b(call: &TcCall) -> Vec<Rx> {
     let rx = receive(&call.b, call.b_dest, Duration::from_secs(2));
     assert_eq!(rx.len(), 20, "A→B packets");
     rx
+}
+
+/// Offer (A's payload types, `key` = `options` added to the request) and answer (B's
+/// PCMU) of call `id`: the SDPs the engine gave B and A.
+fn offer_answer(
+    ng: &NgClient,
+    id: &str,
+    (a, b): (&RtpEndpoint, &RtpEndpoint),
+    a_pts: &[transcode_common::Pt<'_>],
+    (key, options): (&str, Value),
+) -> (Sdp, Sdp) {
+    let a_sdp = transcode_common::sdp(a.port(), a_pts, Some(20));
+    let mut offer = dict! {
+        "command" => "offer", "call-id" => id, "from-tag" => "ta", "sdp" => a_sdp,
+        "ICE" => "remove", "replace" => vec!["origin"],
+    };
+    if let Value::Dict(d) = &mut offer {
+        d.push((key.as_bytes().to_vec(), options));
+    }
+    let offer = parse_reply_sdp(&ng.ok(offer));
+    let b_sdp = transcode_common::sdp(b.port(), &[(0, "PCMU/8000", None)], Some(20));
+    let answer = parse_reply_sdp(&ng.ok(dict! {
+        "command" => "answer", "call-id" => id, "from-tag" => "ta", "to-tag" => "tb",
+        "sdp" => b_sdp, "ICE" => "remove", "replace" => vec!["origin"],
+    }));
+    (offer, answer)
 }
 
 fn start_silence_detect(backend: &str) -> Daemon {
@@ -156,22 +185,15 @@ fn consume_cn_same_codec_both_sides() {
     let ng = daemon.client();
     let a = RtpEndpoint::new(0x0a0a_0011);
     let b = RtpEndpoint::new(0x0b0b_0012);
-    let a_sdp = transcode_common::sdp(
-        a.port(),
+    let (offer, answer) = offer_answer(
+        &ng,
+        "cn-consume",
+        (&a, &b),
         &[(0, "PCMU/8000", None), (13, "CN/8000", None)],
-        Some(20),
+        ("flags", vec!["codec-consume-CN"].into()),
     );
-    let offer = parse_reply_sdp(&ng.ok(dict! {
-        "command" => "offer", "call-id" => "cn-consume", "from-tag" => "ta", "sdp" => a_sdp,
-        "ICE" => "remove", "replace" => vec!["origin"], "flags" => vec!["codec-consume-CN"],
-    }));
     // Consumed: the callee is not offered CN.
     assert_eq!(offer.audio().formats, ["0"]);
-    let b_sdp = transcode_common::sdp(b.port(), &[(0, "PCMU/8000", None)], Some(20));
-    let answer = parse_reply_sdp(&ng.ok(dict! {
-        "command" => "answer", "call-id" => "cn-consume", "from-tag" => "ta", "to-tag" => "tb",
-        "sdp" => b_sdp, "ICE" => "remove", "replace" => vec!["origin"],
-    }));
     // The caller keeps its CN: we take it.
     assert_eq!(answer.audio().formats, ["0", "13"]);
     let (a_dest, b_dest) = (answer.audio_addr(), offer.audio_addr());
@@ -303,4 +325,66 @@ fn cn_at_16khz_beside_amr_wb_is_forwarded() {
     assert_eq!(rx.len(), 5, "B→A packets");
     assert_eq!(check_line(&rx, "B→A"), 160);
     assert!(rx.iter().all(|r| r.pt == 13 && r.payload == [50]));
+}
+
+#[test]
+fn consumed_cn_at_48khz_becomes_noise_for_a_pcmu_callee() {
+    let daemon = start_silence_detect("epoll");
+    let ng = daemon.client();
+    let a = RtpEndpoint::new(0x0a0a_0031);
+    let b = RtpEndpoint::new(0x0b0b_0032);
+    let (offer, answer) = offer_answer(
+        &ng,
+        "cn48-consume",
+        (&a, &b),
+        &[(96, "opus/48000/2", None), (97, "CN/48000", None)],
+        (
+            "codec",
+            dict! { "consume" => vec!["CN"], "transcode" => vec!["PCMU"] },
+        ),
+    );
+    assert_eq!(
+        offer.audio().formats,
+        ["96", "0"],
+        "CN hidden from the callee"
+    );
+    assert_eq!(
+        answer.audio().formats,
+        ["96", "97"],
+        "the caller keeps its CN/48000"
+    );
+    let (a_dest, b_dest) = (answer.audio_addr(), offer.audio_addr());
+
+    // A: Opus tone, then CN/48000 of −40 dBov: B hears the tone, then that noise.
+    let opus = lookup("opus", 48000, Some(2), None);
+    let mut packets: Vec<(u8, Vec<u8>)> = encode(&opus, 20, &sine_frames(440.0, 8000.0, 160, 10))
+        .into_iter()
+        .map(|p| (96, p))
+        .collect();
+    packets.extend((0..10).map(|_| (97, vec![40u8])));
+    send_stepped(&a, a_dest, 100, 1000, 960, &packets);
+    let mut rx = receive(&b, b_dest, Duration::from_secs(2));
+    assert_eq!(rx.len(), 20, "A→B packets");
+    assert!(rx.iter().all(|r| r.pt == 0 && r.payload.len() == 160));
+    assert_eq!(check_line(&rx, "A→B"), 160);
+    let pcm = decode(&lookup("PCMU", 8000, None, None), &mut rx);
+    assert!(
+        snr_db(tone(&pcm[480..1600], 440.0).1) > 15.0,
+        "tone through Opus"
+    );
+    let level = dbov(&pcm[1600..]);
+    assert!((-48.0..-44.0).contains(&level), "noise at {level:.1} dBov");
+
+    // B: PCMU tone, then digital silence: Opus, then CN/48000 toward A.
+    let mut packets: Vec<(u8, Vec<u8>)> = tone_packets(g711::Law::Ulaw, 4)
+        .into_iter()
+        .map(|p| (0, p))
+        .collect();
+    packets.extend((0..4).map(|_| (0, vec![g711::ULAW_SILENCE; 160])));
+    send_mixed(&b, b_dest, 700, 7000, &packets);
+    let rx = receive(&a, a_dest, Duration::from_secs(2));
+    assert_eq!(rx.len(), 8, "B→A packets");
+    assert_eq!(check_line(&rx, "B→A"), 960);
+    assert!(rx[..4].iter().all(|r| r.pt == 96));
+    assert!(rx[4..].iter().all(|r| r.pt == 97 && r.payload == [32]));
 }
