@@ -578,8 +578,9 @@ pub struct BindingRequestParams<'p> {
     pub software: Option<&'p [u8]>,
 }
 
-/// Write a Binding request (SOFTWARE, PRIORITY, ICE-CONTROLLING/CONTROLLED, USE-CANDIDATE,
-/// USERNAME, MESSAGE-INTEGRITY, FINGERPRINT in RFC 5769's order) into `buf`.
+/// Write a Binding request (SOFTWARE, USERNAME, ICE-CONTROLLING/CONTROLLED, PRIORITY,
+/// USE-CANDIDATE, MESSAGE-INTEGRITY, FINGERPRINT: rtpengine's order, which its tests match
+/// byte by byte) into `buf`.
 pub fn write_binding_request(
     buf: &mut [u8],
     tid: &TransactionId,
@@ -591,17 +592,16 @@ pub fn write_binding_request(
     if let Some(s) = p.software {
         w.attr(attr::SOFTWARE, s)?;
     }
-    w.attr(attr::PRIORITY, &p.priority.to_be_bytes())?;
+    w.attr(attr::USERNAME, p.username)?;
     match p.role {
         IceRole::Controlling(t) => w.attr(attr::ICE_CONTROLLING, &t.to_be_bytes())?,
         IceRole::Controlled(t) => w.attr(attr::ICE_CONTROLLED, &t.to_be_bytes())?,
     };
+    w.attr(attr::PRIORITY, &p.priority.to_be_bytes())?;
     if p.use_candidate {
         w.attr(attr::USE_CANDIDATE, &[])?;
     }
-    w.attr(attr::USERNAME, p.username)?
-        .integrity(p.key)?
-        .fingerprint()?;
+    w.integrity(p.key)?.fingerprint()?;
     Ok(w.len())
 }
 

@@ -68,21 +68,68 @@ fn rfc5769_request_parses_and_authenticates() {
 #[test]
 fn rfc5769_request_is_rebuilt_byte_exact() {
     let mut buf = [0u8; 200];
-    let n = write_binding_request(
-        &mut buf,
-        &TID,
-        &BindingRequestParams {
-            username: b"evtj:h6vY",
-            key: PASSWORD,
-            priority: 0x6e0001ff,
-            role: IceRole::Controlled(0x932ff9b151263b36),
-            use_candidate: false,
-            software: Some(b"STUN test client"),
-        },
-        0x20,
-    )
-    .unwrap();
+    let mut w = StunWriter::new(&mut buf, StunClass::Request, METHOD_BINDING, &TID).unwrap();
+    w.pad = 0x20;
+    w.attr(attr::SOFTWARE, b"STUN test client")
+        .unwrap()
+        .attr(attr::PRIORITY, &0x6e0001ffu32.to_be_bytes())
+        .unwrap()
+        .attr(attr::ICE_CONTROLLED, &0x932ff9b151263b36u64.to_be_bytes())
+        .unwrap()
+        .attr(attr::USERNAME, b"evtj:h6vY")
+        .unwrap()
+        .integrity(PASSWORD)
+        .unwrap()
+        .fingerprint()
+        .unwrap();
+    let n = w.len();
     assert_eq!(&buf[..n], &REQUEST[..]);
+}
+
+/// The attribute types of a STUN message, in order.
+fn attribute_types(bytes: &[u8]) -> Vec<u16> {
+    let mut out = Vec::new();
+    let mut at = 20;
+    while at + 4 <= bytes.len() {
+        out.push(u16::from_be_bytes([bytes[at], bytes[at + 1]]));
+        let len = usize::from(u16::from_be_bytes([bytes[at + 2], bytes[at + 3]]));
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    out
+}
+
+#[test]
+fn our_checks_carry_attributes_in_rtpengine_order() {
+    // rtpengine's `stun_binding_request`: SOFTWARE, USERNAME, the role, PRIORITY,
+    // USE-CANDIDATE, MESSAGE-INTEGRITY, FINGERPRINT (its tests match the bytes in order).
+    let mut buf = [0u8; 200];
+    for (role, use_candidate, role_attr) in [
+        (IceRole::Controlled(1), false, attr::ICE_CONTROLLED),
+        (IceRole::Controlling(2), true, attr::ICE_CONTROLLING),
+    ] {
+        let params = BindingRequestParams {
+            username: b"q2758e93:abcdefgh",
+            key: b"bd5e845657ecb8d6dd8e1bc6",
+            priority: 0x6eff_ffff,
+            role,
+            use_candidate,
+            software: Some(b"rtpengine-compatible"),
+        };
+        let n = write_binding_request(&mut buf, &TID, &params, 0).unwrap();
+        let mut want = vec![attr::SOFTWARE, attr::USERNAME, role_attr, attr::PRIORITY];
+        if use_candidate {
+            want.push(attr::USE_CANDIDATE);
+        }
+        want.extend([attr::MESSAGE_INTEGRITY, attr::FINGERPRINT]);
+        assert_eq!(attribute_types(&buf[..n]), want);
+        // USERNAME padded with zeros, then the role.
+        let user = 20 + 4 + 20 + 4;
+        assert_eq!(&buf[user..user + 17], b"q2758e93:abcdefgh");
+        assert_eq!(&buf[user + 17..user + 20], &[0, 0, 0]);
+        let msg = StunMessage::parse(&buf[..n]).unwrap();
+        msg.verify_integrity(b"bd5e845657ecb8d6dd8e1bc6").unwrap();
+        assert_eq!((msg.role, msg.priority), (Some(role), Some(0x6eff_ffff)));
+    }
 }
 
 fn response(addr: SocketAddr) -> Vec<u8> {
