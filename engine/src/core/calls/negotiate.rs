@@ -276,39 +276,7 @@ impl Calls {
                 }
             }
         }
-        // Toward WebRTC (browsers) we are ICE-lite unless `ICE-lite` said otherwise: we
-        // answer connectivity checks but never send any (RFC 8445 §2.5), so the browser
-        // controls and nominates. Toward anything else we are a full agent as rtpengine is:
-        // we check the party's candidates too (the only way to reach an ICE-lite peer, or
-        // one behind NAT that only answers).
-        let ice_lite = rewrite
-            .media
-            .iter()
-            .zip(&out.media)
-            .enumerate()
-            .any(|(i, (m, section))| {
-                let lite = call
-                    .leg(to)
-                    .medias
-                    .get(i)
-                    .and_then(|md| md.ice_lite_self)
-                    .unwrap_or_else(|| section.m.proto.contains("TLS"));
-                matches!(m.ice, IceRewrite::Replace { .. }) && lite
-            });
-        for (i, m) in rewrite.media.iter().enumerate() {
-            if let Some(media) = call.leg_mut(to).medias.get_mut(i) {
-                media.ice_full = matches!(m.ice, IceRewrite::Replace { .. }) && !ice_lite;
-            }
-        }
-        if ice_lite {
-            // Say so, so the peer takes the controlling role and nominates.
-            let at = out
-                .session
-                .iter()
-                .position(|l| l.attr().is_some_and(|(n, _)| n == "rtpengine"))
-                .unwrap_or(out.session.len());
-            out.session.insert(at, Line::attribute("ice-lite"));
-        }
+        settle_ice_agent(call, to, &rewrite, &mut out);
         let local = self.config.interfaces[call.leg(to).interface].public();
         super::hidden::finish(&mut out, call.leg(from), call.leg(to), local);
         // The proxy's own attribute edits come last, so they reach our attributes too.
@@ -1245,6 +1213,44 @@ fn body_digest(body: &str) -> u64 {
     body.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// Whether we are a full ICE agent toward party `to` or ICE-lite, for the SDP `out` we
+/// write to it with `rewrite` (rtpengine's `ICE_LITE_SELF`). Toward WebRTC (browsers) we
+/// are ICE-lite unless `ICE-lite` said otherwise: we answer connectivity checks but never
+/// send any (RFC 8445 §2.5), so the browser controls and nominates; `out` then says
+/// `a=ice-lite`. Toward anything else we are a full agent as rtpengine is: we check the
+/// party's candidates too (the only way to reach an ICE-lite peer, or one behind NAT that
+/// only answers).
+pub(super) fn settle_ice_agent(call: &mut Call, to: LegId, rewrite: &SdpRewrite, out: &mut Sdp) {
+    let ice_lite = rewrite
+        .media
+        .iter()
+        .zip(&out.media)
+        .enumerate()
+        .any(|(i, (m, section))| {
+            let lite = call
+                .leg(to)
+                .medias
+                .get(i)
+                .and_then(|md| md.ice_lite_self)
+                .unwrap_or_else(|| section.m.proto.contains("TLS"));
+            matches!(m.ice, IceRewrite::Replace { .. }) && lite
+        });
+    for (i, m) in rewrite.media.iter().enumerate() {
+        if let Some(media) = call.leg_mut(to).medias.get_mut(i) {
+            media.ice_full = matches!(m.ice, IceRewrite::Replace { .. }) && !ice_lite;
+        }
+    }
+    if ice_lite {
+        // Say so, so the peer takes the controlling role and nominates.
+        let at = out
+            .session
+            .iter()
+            .position(|l| l.attr().is_some_and(|(n, _)| n == "rtpengine"))
+            .unwrap_or(out.session.len());
+        out.session.insert(at, Line::attribute("ice-lite"));
+    }
 }
 
 pub(super) fn random_token(len: usize) -> String {

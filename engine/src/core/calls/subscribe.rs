@@ -15,11 +15,13 @@
 use rand::Rng;
 use tracing::info;
 
-use super::model::{Call, Leg, LegId, Media, Subscription};
-use super::negotiate::{random_token, settle_srtp, Exchange, Role, ICE_PWD_LEN, ICE_UFRAG_LEN};
+use super::model::{AltPorts, Call, Leg, LegId, Media, Subscription};
+use super::negotiate::{
+    random_token, settle_ice_agent, settle_srtp, Exchange, Role, ICE_PWD_LEN, ICE_UFRAG_LEN,
+};
 use super::{CallError, Calls, Now};
 use crate::core::pii::Pii;
-use crate::core::plan::{CallKey, PortKey};
+use crate::core::plan::{CallKey, PortKey, PortPair};
 use crate::core::request::{CodecOptions, IceMode, OfferAnswer};
 use crate::core::sdp::{
     Codec as SdpCodec, Direction, IceRewrite, Line, MediaRewrite, MediaSection, OriginRewrite, Sdp,
@@ -244,31 +246,18 @@ impl Calls {
         // is missing; allocate first so a failure changes nothing.
         let sub_interface = call.leg(sub).interface;
         let iface = self.config.interfaces[sub_interface].clone();
-        let mut got = Vec::new();
-        for k in 0..wanted.len() {
-            let present = call
-                .leg(sub)
-                .medias
-                .get(k)
-                .is_some_and(|m| m.ports.is_some());
-            if present {
-                continue;
-            }
-            match self.media.allocate_pair(&iface) {
-                Ok(p) => got.push((k, p)),
-                Err(e) => {
-                    let keys: Vec<PortKey> = got
-                        .iter()
-                        .flat_map(|(_, p): &(usize, crate::core::plan::PortPair)| {
-                            [p.rtp.key, p.rtcp.key]
-                        })
-                        .collect();
-                    self.media.release(&keys);
-                    return Err(e.into());
-                }
-            }
-        }
-        self.totals.streams += got.len() as u64;
+        // ICE toward the subscriber (`ICE` key, else as the source does) also binds the
+        // other addresses of its logical interface, one candidate each.
+        let want_ice: Vec<bool> = wanted
+            .iter()
+            .map(|&(s, mi)| match req.ice {
+                IceMode::Remove => false,
+                IceMode::Force | IceMode::Optional => true,
+                IceMode::Default => call.leg(s).medias[mi].ice_seen,
+            })
+            .collect();
+        let needs: Vec<Option<bool>> = want_ice.iter().map(|&ice| Some(ice)).collect();
+        let got = self.allocate_party_ports(call, sub, &needs)?;
         let label = req.set_label.clone().or_else(|| req.to_label.clone());
         {
             let leg = call.leg_mut(sub);
@@ -299,10 +288,18 @@ impl Calls {
             m.source = Some((s, mi));
             m.feed = None;
             m.direction = Direction::RecvOnly;
+            if !want_ice[k] {
+                // Without ICE its sockets on the other addresses go with the next plan.
+                m.alt_ports.clear();
+            }
+            // rtpengine makes only an offer controlling: toward a subscriber it is the
+            // controlled agent, unless the subscriber is lite.
+            m.ice_we_offered = false;
+            if let Some(mode) = req.ice_lite {
+                m.ice_lite_self = Some(mode.sides().0);
+            }
         }
-        for (k, pair) in got {
-            call.leg_mut(sub).medias[k].ports = Some(pair);
-        }
+        self.install_party_ports(call, sub, got);
 
         // The offer: the single source's own SDP, or one we write with every source's m=
         // lines (rtpengine: `sdp_replace` of the source's last SDP, else `sdp_create`).
@@ -402,19 +399,13 @@ impl Calls {
         for (k, &(s, mi)) in wanted.iter().enumerate() {
             let source = &call.leg(s).medias[mi];
             let sends = source.ports.is_some() && source.direction.sends();
-            let source_ice = source.ice_seen;
             let target = &mut call.leg_mut(sub).medias[k];
             let Some(ports) = target.ports.filter(|_| src.media[k].m.port != 0) else {
                 media.push(MediaRewrite::rejected(public));
                 continue;
             };
-            let want_ice = match req.ice {
-                IceMode::Remove => false,
-                IceMode::Force | IceMode::Optional => true,
-                IceMode::Default => source_ice,
-            };
-            target.ice_active = want_ice;
-            let ice = if want_ice {
+            target.ice_active = want_ice[k];
+            let ice = if want_ice[k] {
                 let ufrag = target
                     .ice_ufrag
                     .get_or_insert_with(|| random_token(ICE_UFRAG_LEN))
@@ -458,13 +449,7 @@ impl Calls {
             session_connection: true,
         };
         let mut out = src.rewrite_with_marker(&rewrite, &self.loop_marker);
-        if rewrite
-            .media
-            .iter()
-            .any(|m| matches!(m.ice, IceRewrite::Replace { .. }))
-        {
-            out.session.push(Line::attribute("ice-lite"));
-        }
+        settle_ice_agent(call, sub, &rewrite, &mut out);
         call.last_signal = now.unix_secs();
         call.last_signal_at = now.mono;
         let plan = call.plan();
@@ -651,6 +636,82 @@ impl Calls {
         Ok(())
     }
 
+    /// The sockets party `leg` still lacks, all or nothing: for each m= line that `needs`
+    /// any (`Some(ice)`), the main pair when it has none and, with ICE, one on each other
+    /// address of its logical interface (rtpengine binds every address of the interface
+    /// for ICE, one candidate each). `(m= index, Some(interface) for another address,
+    /// pair)`, for [`Calls::install_party_ports`].
+    fn allocate_party_ports(
+        &mut self,
+        call: &Call,
+        leg: LegId,
+        needs: &[Option<bool>],
+    ) -> Result<Vec<(usize, Option<usize>, PortPair)>, CallError> {
+        let primary = call.leg(leg).interface;
+        let logical = self.logical_interface(primary);
+        let mut wanted: Vec<(usize, Option<usize>)> = Vec::new();
+        for (k, need) in needs.iter().enumerate() {
+            let Some(ice) = *need else { continue };
+            let existing = call.leg(leg).medias.get(k);
+            if existing.is_none_or(|m| m.ports.is_none()) {
+                wanted.push((k, None));
+            }
+            if ice {
+                for &alt in &logical[1..] {
+                    if existing.is_none_or(|m| m.alt_ports.iter().all(|a| a.interface != alt)) {
+                        wanted.push((k, Some(alt)));
+                    }
+                }
+            }
+        }
+        let mut got = Vec::with_capacity(wanted.len());
+        for (k, alt) in wanted {
+            match self
+                .media
+                .allocate_pair(&self.config.interfaces[alt.unwrap_or(primary)])
+            {
+                Ok(p) => got.push((k, alt, p)),
+                Err(e) => {
+                    let keys: Vec<PortKey> = got
+                        .iter()
+                        .flat_map(|(_, _, p): &(usize, Option<usize>, PortPair)| {
+                            [p.rtp.key, p.rtcp.key]
+                        })
+                        .collect();
+                    self.media.release(&keys);
+                    return Err(e.into());
+                }
+            }
+        }
+        self.totals.streams += got.iter().filter(|g| g.1.is_none()).count() as u64;
+        Ok(got)
+    }
+
+    /// Give party `leg` the sockets [`Calls::allocate_party_ports`] got (its medias exist).
+    fn install_party_ports(
+        &self,
+        call: &mut Call,
+        leg: LegId,
+        got: Vec<(usize, Option<usize>, PortPair)>,
+    ) {
+        let logical = self.logical_interface(call.leg(leg).interface);
+        for (k, alt, pair) in got {
+            let m = &mut call.leg_mut(leg).medias[k];
+            match alt {
+                Some(interface) => {
+                    m.alt_ports.push(AltPorts {
+                        interface,
+                        ports: pair,
+                    });
+                    // Candidate order: the logical interface's order.
+                    m.alt_ports
+                        .sort_by_key(|a| logical.iter().position(|&x| x == a.interface));
+                }
+                None => m.ports = Some(pair),
+            }
+        }
+    }
+
     /// `unsubscribe`: the subscription of `to-tag` ends; its sockets are closed.
     pub fn unsubscribe(&mut self, req: &OfferAnswer, now: Now) -> Result<(), CallError> {
         let to_tag = req
@@ -763,31 +824,23 @@ impl Calls {
         }
         let leg_interface = call.leg(leg).interface;
         let iface = self.config.interfaces[leg_interface].clone();
-        let mut got = Vec::new();
-        for (i, section) in sdp.media.iter().enumerate() {
-            let has = call
-                .leg(leg)
-                .medias
-                .get(i)
-                .is_some_and(|m| m.ports.is_some());
-            if section.m.port == 0 || has {
-                continue;
-            }
-            match self.media.allocate_pair(&iface) {
-                Ok(p) => got.push((i, p)),
-                Err(e) => {
-                    let keys: Vec<PortKey> = got
-                        .iter()
-                        .flat_map(|(_, p): &(usize, crate::core::plan::PortPair)| {
-                            [p.rtp.key, p.rtcp.key]
-                        })
-                        .collect();
-                    self.media.release(&keys);
-                    return Err(e.into());
-                }
-            }
-        }
-        self.totals.streams += got.len() as u64;
+        let want_ice: Vec<bool> = sdp
+            .media
+            .iter()
+            .map(|section| match req.ice {
+                IceMode::Remove => false,
+                IceMode::Force | IceMode::Optional => true,
+                IceMode::Default => section.has_ice(),
+            })
+            .collect();
+        // A rejected m= line gets no sockets.
+        let needs: Vec<Option<bool>> = sdp
+            .media
+            .iter()
+            .zip(&want_ice)
+            .map(|(section, &ice)| (section.m.port != 0).then_some(ice))
+            .collect();
+        let got = self.allocate_party_ports(call, leg, &needs)?;
         {
             let l = call.leg_mut(leg);
             l.publisher = true;
@@ -798,9 +851,12 @@ impl Calls {
                 }
             }
         }
-        for (i, pair) in got {
-            call.leg_mut(leg).medias[i].ports = Some(pair);
+        for (m, &ice) in call.leg_mut(leg).medias.iter_mut().zip(&want_ice) {
+            if !ice {
+                m.alt_ports.clear();
+            }
         }
+        self.install_party_ports(call, leg, got);
         // What subscribers mirror: the publisher's SDP with the chosen codec only.
         let mut kept = sdp.clone();
         for (i, c) in chosen.iter().enumerate() {
@@ -830,13 +886,8 @@ impl Calls {
             if let Some(c) = &chosen[i] {
                 section.set_codecs(std::slice::from_ref(c));
             }
-            let want_ice = match req.ice {
-                IceMode::Remove => false,
-                IceMode::Force | IceMode::Optional => true,
-                IceMode::Default => m.ice_seen,
-            };
-            m.ice_active = want_ice;
-            let ice = if want_ice {
+            m.ice_active = want_ice[i];
+            let ice = if want_ice[i] {
                 let ufrag = m
                     .ice_ufrag
                     .get_or_insert_with(|| random_token(ICE_UFRAG_LEN))
@@ -876,13 +927,8 @@ impl Calls {
             session_connection: true,
         };
         let mut out = answer.rewrite_with_marker(&rewrite, &self.loop_marker);
-        if rewrite
-            .media
-            .iter()
-            .any(|m| matches!(m.ice, IceRewrite::Replace { .. }))
-        {
-            out.session.push(Line::attribute("ice-lite"));
-        }
+        // The publisher offered: it controls ICE, as with any offerer.
+        settle_ice_agent(call, leg, &rewrite, &mut out);
         call.last_signal = now.unix_secs();
         call.last_signal_at = now.mono;
         let plan = call.plan();

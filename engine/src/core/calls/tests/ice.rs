@@ -257,3 +257,129 @@ fn optional_toward_a_party_without_ice_is_ours() {
         "{out}"
     );
 }
+
+/// The subscriber's SDP of rtpengine's "ICE sub" test: a full agent with host candidates.
+const ICE_SUB_ANSWER: &str = "v=0
+o=- 1545997027 1 IN IP4 198.51.100.1
+s=tester
+t=0 0
+m=audio 6028 RTP/AVP 0
+c=IN IP4 198.51.100.14
+a=recvonly
+a=ice-ufrag:q2758e93
+a=ice-pwd:bd5e845657ecb8d6dd8e1bc6
+a=candidate:keutydghfbhdcfsb 1 UDP 2130706431 198.51.100.14 6028 typ host
+a=candidate:keutydghfbhdcfsb 2 UDP 2130706430 198.51.100.14 6029 typ host
+";
+
+/// The full-ICE plan of the stream on local RTP port `port` (on the primary address).
+fn full_ice_on(calls: &Calls, media: &FakeMedia, port: u16) -> Option<crate::core::plan::FullIce> {
+    let key = calls.calls["c1"]
+        .legs
+        .iter()
+        .flat_map(|l| &l.medias)
+        .filter_map(|m| m.ports)
+        .find(|p| p.rtp.addr.port() == port)?
+        .rtp
+        .key;
+    let plan = media.plan(CallKey(1));
+    let s = plan.streams.iter().find(|s| s.port == key)?;
+    s.ice.as_ref().and_then(|i| i.full.clone())
+}
+
+#[test]
+fn a_subscriber_gets_every_address_and_a_controlled_full_agent() {
+    // rtpengine's "ICE sub": `ICE=force` toward a subscriber of a plain call.
+    let media = FakeMedia::scripted(&[30000, 30002, 30010, 30020]);
+    let mut calls = calls_with(media.clone(), dual_stack());
+    let clock = Clock::new();
+    calls
+        .offer(&offer_req("c1", "A", OFFER_B), clock.now())
+        .unwrap();
+    calls
+        .answer(&answer_req("c1", "A", "B", ANSWER_B), clock.now())
+        .unwrap();
+    let mut req = OfferAnswer {
+        call_id: "c1".into(),
+        from_tag: "A".into(),
+        ice: IceMode::Force,
+        ..Default::default()
+    };
+    let reply = calls.subscribe_request(&req, clock.now()).unwrap();
+    let lines: Vec<String> = candidates(&reply.sdp)
+        .iter()
+        .map(|f| f[1..].join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "1 UDP 2130706431 203.0.113.1 30010 typ host",
+            "1 UDP 2130706175 2001:db8:4321::1 30020 typ host",
+            "2 UDP 2130706430 203.0.113.1 30011 typ host",
+            "2 UDP 2130706174 2001:db8:4321::1 30021 typ host",
+        ],
+        "{}",
+        reply.sdp
+    );
+    // A full agent, as toward any plain-RTP party.
+    assert!(!reply.sdp.contains("a=ice-lite"), "{}", reply.sdp);
+    let answer = OfferAnswer {
+        call_id: "c1".into(),
+        to_tag: Some(reply.to_tag.clone()),
+        sdp: crlf(ICE_SUB_ANSWER),
+        ..Default::default()
+    };
+    calls.subscribe_answer(&answer, clock.now()).unwrap();
+    let full = full_ice_on(&calls, &media, 30010).expect("a full agent toward the subscriber");
+    // rtpengine is controlling only toward the receiver of an offer: the subscriber's
+    // checks decide.
+    assert!(!full.controlling);
+    assert_eq!(full.remote_ufrag, "q2758e93");
+    assert_eq!(full.rtp_candidates, ["198.51.100.14:6028".parse().unwrap()]);
+    assert_eq!(
+        full.rtcp_candidates,
+        ["198.51.100.14:6029".parse().unwrap()]
+    );
+    // The IPv6 sockets receive for the subscriber's streams.
+    let plan = media.plan(CallKey(1));
+    assert_eq!(
+        plan.streams
+            .iter()
+            .filter(|s| !s.alternates.is_empty())
+            .count(),
+        2
+    );
+
+    // `ICE-lite` forward makes us lite toward it; without ICE the IPv6 sockets go.
+    req.ice_lite = Some(IceLite::Forward);
+    req.to_tag = Some(reply.to_tag.clone());
+    let lite = calls.subscribe_request(&req, clock.now()).unwrap();
+    assert!(lite.sdp.contains("a=ice-lite\r\n"), "{}", lite.sdp);
+    assert_eq!(candidates(&lite.sdp).len(), 4);
+    req.ice = IceMode::Remove;
+    req.ice_lite = None;
+    let plain = calls.subscribe_request(&req, clock.now()).unwrap();
+    assert!(candidates(&plain.sdp).is_empty());
+    let plan = media.plan(CallKey(1));
+    assert!(plan.streams.iter().all(|s| s.alternates.is_empty()));
+}
+
+#[test]
+fn a_publisher_that_does_ice_gets_every_address_and_a_full_agent() {
+    let media = FakeMedia::scripted(&[30010, 30020]);
+    let mut calls = calls_with(media.clone(), dual_stack());
+    let clock = Clock::new();
+    let req = OfferAnswer {
+        call_id: "c1".into(),
+        from_tag: "P".into(),
+        sdp: crlf(&ICE_SUB_ANSWER.replace("a=recvonly", "a=sendonly")),
+        ..Default::default()
+    };
+    let out = calls.publish(&req, clock.now()).unwrap();
+    assert!(!out.contains("a=ice-lite"), "{out}");
+    assert_eq!(candidates(&out).len(), 4, "{out}");
+    // The publisher offered: it controls.
+    let full = full_ice_on(&calls, &media, 30010).expect("a full agent toward the publisher");
+    assert!(!full.controlling);
+    assert_eq!(full.rtp_candidates, ["198.51.100.14:6028".parse().unwrap()]);
+}
