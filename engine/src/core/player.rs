@@ -336,7 +336,22 @@ pub struct Player {
     marker: bool,
     next_due_us: u64,
     sent: u64,
+    /// Bytes of the packets sent, headers included (what rtpengine's SR counts).
+    octets: u64,
+    /// When the next RTCP sender report is due (monotonic µs): at the first packet, then
+    /// every interval.
+    report_due_us: u64,
     done: bool,
+}
+
+/// What a sender report says about a player's line (RFC 3550 §6.4.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SenderInfo {
+    pub ssrc: u32,
+    /// RTP timestamp of the last packet sent.
+    pub ts: u32,
+    pub packets: u32,
+    pub octets: u32,
 }
 
 impl Player {
@@ -368,7 +383,25 @@ impl Player {
             marker: true,
             next_due_us: now_us,
             sent: 0,
+            octets: 0,
+            report_due_us: 0,
         }
+    }
+
+    /// The sender report due at `now_us`, if one is: right after the first packet (as
+    /// rtpengine's player sends one), then every `interval_us`.
+    pub fn report_due(&mut self, now_us: u64, interval_us: u64) -> Option<SenderInfo> {
+        if self.sent == 0 || now_us < self.report_due_us {
+            return None;
+        }
+        self.report_due_us = now_us + interval_us;
+        let (ssrc, _, ts, _) = self.line();
+        Some(SenderInfo {
+            ssrc,
+            ts,
+            packets: self.sent as u32,
+            octets: self.octets as u32,
+        })
     }
 
     /// When the next packet is due (monotonic µs); `None` once the player has finished.
@@ -431,6 +464,7 @@ impl Player {
         self.ts = self.ts.wrapping_add(self.frames.ts_step());
         self.next_due_us += FRAME_US;
         self.sent += 1;
+        self.octets += len as u64;
         self.pos += 1;
         if let Some(left) = &mut self.frames_left {
             *left = left.saturating_sub(1);
@@ -566,6 +600,30 @@ mod tests {
         let h = hdr(&sent[0].1);
         assert_eq!((h.2, h.3, h.4), (65535, u32::MAX - 100, 7));
         assert_eq!((hdr(&sent[1].1).2, hdr(&sent[1].1).3), (0, 59), "wraps");
+    }
+
+    #[test]
+    fn sender_report_after_the_first_packet_then_each_interval() {
+        let mut p = Player::new(
+            &spec(100, PlayOptions::default()),
+            &OutLine::default(),
+            0,
+            (9, 100, 4000),
+        );
+        assert_eq!(p.report_due(0, 5_000_000), None, "nothing sent yet");
+        let mut buf = [0u8; 512];
+        assert!(p.write_next(0, &mut buf).is_some());
+        let first = SenderInfo {
+            ssrc: 9,
+            ts: 4000,
+            packets: 1,
+            octets: 12 + 160,
+        };
+        assert_eq!(p.report_due(0, 5_000_000), Some(first));
+        assert!(p.write_next(20_000, &mut buf).is_some());
+        assert_eq!(p.report_due(20_000, 5_000_000), None);
+        let later = p.report_due(5_000_000, 5_000_000).unwrap();
+        assert_eq!((later.ts, later.packets, later.octets), (4160, 2, 344));
     }
 
     #[test]

@@ -40,6 +40,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
 
 use super::stats::WorkerCounters;
+use super::transcode::Reception;
 
 /// Clock rate assumed when the codec does not say (static payload types are 8 kHz audio).
 pub const DEFAULT_CLOCK_RATE: u32 = 8000;
@@ -647,6 +648,42 @@ impl QualityStats {
             }
             blocks = &blocks[len..];
         }
+    }
+
+    /// What an RTCP report block says about the RTP received here (RFC 3550 §6.4.1), with
+    /// the LSR and DLSR of the latest SR that arrived on `rtcp` (the stats of the socket the
+    /// party's RTCP comes to; this one under rtcp-mux). `None` before the first packet.
+    /// The fraction lost is over the stream's life: these reports are not periodic enough
+    /// to keep an interval.
+    pub fn reception(&self, rtcp: &QualityStats, mono_us: u64) -> Option<Reception> {
+        if !self.started.load(Relaxed) {
+            return None;
+        }
+        let (expected, received) = self.totals();
+        let lost = expected as i64 - received as i64;
+        let fraction_lost = if expected == 0 || lost <= 0 {
+            0
+        } else {
+            ((lost << 8) / expected as i64).min(255) as u8
+        };
+        let extended_highest_seq =
+            (self.cycles.load(Relaxed) + u64::from(self.max_seq.load(Relaxed))) as u32;
+        let (lsr, dlsr) = if rtcp.sr_count.load(Relaxed) == 0 {
+            (0, 0)
+        } else {
+            let last = (usize::from(rtcp.sr_next.load(Relaxed)) + SR_RING - 1) % SR_RING;
+            let v = rtcp.srs[last].load(Relaxed);
+            ((v >> 32) as u32, ntp_short(mono_us).wrapping_sub(v as u32))
+        };
+        Some(Reception {
+            ssrc: self.ssrc.load(Relaxed),
+            fraction_lost,
+            cumulative_lost: lost.clamp(-0x80_0000, 0x7F_FFFF) as i32,
+            extended_highest_seq,
+            jitter: self.jitter_x16.load(Relaxed) >> 4,
+            lsr,
+            dlsr,
+        })
     }
 
     /// `(lsr, arrival)` of the SRs seen most recently, for [`round_trip_us`].

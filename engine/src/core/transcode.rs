@@ -69,7 +69,7 @@ mod sequencer;
 mod spec;
 
 pub use playout::PlayoutConfig;
-pub use rtcp::{write_rtcp_report, Reception};
+pub use rtcp::{random_cname, write_rtcp_report, Reception, CNAME_LEN};
 pub use spec::{
     opus_complexity, CodecEnd, PtSet, SilenceDetect, TranscodeCounters, TranscodeError,
     TranscodeSpec, OPUS_DEFAULT_BITRATE,
@@ -666,6 +666,9 @@ impl Transcoder {
             cumulative_lost: lost.clamp(-0x80_0000, 0x7F_FFFF) as i32,
             extended_highest_seq: st.max_seq,
             jitter: st.jitter_q4 >> 4,
+            // The sender's SRs end at our RTCP socket, not here.
+            lsr: 0,
+            dlsr: 0,
         })
     }
 }

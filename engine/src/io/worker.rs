@@ -268,6 +268,8 @@ pub(crate) struct Core {
     ice_agents: Vec<usize>,
     /// Next time to look for due RTCP reports of transcoded streams.
     next_rtcp_scan_ms: u64,
+    /// The CNAME of the RTCP reports this worker writes (random, 12 hex digits).
+    rtcp_cname: [u8; crate::core::transcode::CNAME_LEN],
     /// Scratch for one generated packet (transcoder output, RTCP report).
     pub out_buf: Box<[u8]>,
     /// Scratch for one copy of a packet for a subscriber (see [`fan_out`]).
@@ -326,6 +328,7 @@ impl Core {
             intercept: None,
             rtcp_tap: None,
             next_rtcp_scan_ms: 0,
+            rtcp_cname: crate::core::transcode::random_cname(rand::random()),
             players: Vec::new(),
             next_player_us: None,
             delayed: Vec::new(),

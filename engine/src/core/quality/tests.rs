@@ -281,3 +281,40 @@ fn rtt_hint_lowers_mos() {
     assert_eq!(m.average.rtt_us, 600_000);
     assert!(m.average.mos_x100 < 420, "{m:?}");
 }
+
+/// The report block we write about a party's RTP: its sequence state and, from the RTCP
+/// socket's stats, the party's latest SR and how long ago it came (rtpengine's "RTCP
+/// player w/ previous SR").
+#[test]
+fn reception_reports_sequence_loss_and_the_last_sr() {
+    let (rtp, rtcp, c) = (
+        QualityStats::default(),
+        QualityStats::default(),
+        WorkerCounters::default(),
+    );
+    assert_eq!(rtp.reception(&rtcp, T0), None, "nothing received yet");
+    feed(&rtp, &c, &[1000, 1001, 1003]);
+    let r = rtp.reception(&rtcp, T0).unwrap();
+    assert_eq!(
+        (
+            r.ssrc,
+            r.cumulative_lost,
+            r.extended_highest_seq,
+            r.fraction_lost
+        ),
+        (0x1234, 1, 1003, 64)
+    );
+    assert_eq!((r.lsr, r.dlsr), (0, 0), "no SR yet");
+    // SR with NTP 0x00005678_9abc0000: LSR is its middle 32 bits.
+    let sr = [
+        0x80, 200, 0, 6, 0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78, 0x9a, 0xbc, 0, 0, 0, 0, 0x0b, 0xb8, 0,
+        0, 0, 1, 0, 0, 0, 0xac,
+    ];
+    rtcp.on_rtcp(&sr, T0);
+    let r = rtp.reception(&rtcp, T0 + 500_000).unwrap();
+    assert_eq!(
+        (r.lsr, r.dlsr),
+        (0x5678_9abc, 0x8000),
+        "half a second later"
+    );
+}

@@ -7,12 +7,14 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use tracing::{debug, warn};
 
-use super::{Core, Now, SRTP_TAIL_ROOM};
+use super::transcode::{ntp_from_unix_ms, RTCP_INTERVAL_MS};
+use super::{Core, Entry, Now, SRTP_TAIL_ROOM};
 use crate::core::dtmf_inject::{DtmfDigit, DtmfInjector, InjectTarget};
 use crate::core::plan::PortKey;
-use crate::core::player::{PlaySpec, Player};
-use crate::core::stats::DropReason;
-use crate::core::stream::{srtp_protect_parts, Slot};
+use crate::core::player::{PlaySpec, Player, SenderInfo};
+use crate::core::stats::{DropReason, WorkerCounters};
+use crate::core::stream::{protect, srtp_protect_parts, target, Route, Slot};
+use crate::core::transcode::write_rtcp_report;
 use crate::io::ports::Role;
 use crate::io::sys;
 
@@ -134,6 +136,7 @@ impl Core {
             players,
             out_buf,
             counters,
+            rtcp_cname,
             ..
         } = self;
         let room = out_buf.len().saturating_sub(SRTP_TAIL_ROOM);
@@ -170,6 +173,7 @@ impl Core {
                     counters.count_drop(DropReason::SendFailed);
                 }
             }
+            let report = p.report_due(now.mono_us, RTCP_INTERVAL_MS * 1000);
             match p.next_due_us() {
                 Some(due) => {
                     next = Some(next.map_or(due, |t| t.min(due)));
@@ -182,8 +186,62 @@ impl Core {
                     players.swap_remove(i);
                 }
             }
+            if let Some(info) = report {
+                let out = &mut out_buf[..];
+                send_player_report(slab, out, counters, idx, info, now, rtcp_cname, &mut send);
+            }
         }
         self.next_player_us = next;
         self.count_players();
+    }
+}
+
+/// Send the RTCP sender report of the player on slot `idx` to its party (rtpengine's player
+/// sends one with its first packet): from the party's RTCP socket (the RTP one under
+/// rtcp-mux) to its RTCP address, the party's own RTP in a report block, with the LSR and
+/// DLSR of the last SR the party sent us.
+#[allow(clippy::too_many_arguments)]
+fn send_player_report(
+    slab: &mut [Option<Entry>],
+    out_buf: &mut [u8],
+    counters: &WorkerCounters,
+    idx: usize,
+    info: SenderInfo,
+    now: Now,
+    cname: &[u8],
+    send: &mut impl FnMut(RawFd, usize, SocketAddr, &[u8]) -> bool,
+) {
+    // The party's RTCP goes out through the other side's RTCP socket, whose own RTCP
+    // comes back to the party through the socket we want.
+    let Some((far, _)) = target(slab, idx, Route::Rtcp) else {
+        return;
+    };
+    let Some((sink, dest)) = target(slab, far, Route::Rtcp) else {
+        return;
+    };
+    let report = match (&slab[idx], &slab[sink]) {
+        (Some(rtp), Some(rtcp)) => (rtp.stats.quality).reception(&rtcp.stats.quality, now.mono_us),
+        _ => None,
+    };
+    let len = write_rtcp_report(
+        out_buf,
+        info.ssrc,
+        ntp_from_unix_ms(now.wall_ms),
+        Some((info.ts, info.packets, info.octets)),
+        report.as_ref(),
+        cname,
+    );
+    let Some(s) = slab[sink].as_mut() else {
+        return;
+    };
+    let (out, fd) = s.out_for(sink, dest);
+    match protect(s, Route::Rtcp, out_buf, len) {
+        Ok(len) if len > 0 => {
+            if !send(fd, out, dest, &out_buf[..len]) {
+                counters.count_drop(DropReason::SendFailed);
+            }
+        }
+        Ok(_) => {}
+        Err(_) => counters.count_drop(DropReason::SendFailed),
     }
 }

@@ -73,7 +73,7 @@ pub(super) fn set_control(e: &mut Entry, mut control: StreamControl, digit_delay
 }
 
 /// NTP timestamp (RFC 3550 §4) of a Unix time in milliseconds.
-fn ntp_from_unix_ms(ms: u64) -> u64 {
+pub(super) fn ntp_from_unix_ms(ms: u64) -> u64 {
     const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
     let secs = ms / 1000 + NTP_UNIX_OFFSET;
     let frac = ((ms % 1000) << 32) / 1000;
@@ -231,6 +231,7 @@ impl Core {
                 ntp_from_unix_ms(now.wall_ms),
                 sender,
                 report.as_ref(),
+                &self.rtcp_cname,
             );
             let Some((sink, dest)) = target(&self.slab, idx, Route::Rtcp) else {
                 continue;
