@@ -47,7 +47,8 @@ def main():
     example = os.path.join(ROOT, "target/debug/examples/wideband")
     with tempfile.TemporaryDirectory() as tmp:
         ref_path = os.path.join(tmp, "ref.wav")
-        subprocess.run(["sox", os.path.join(ROOT, "samples/speech-48k.wav"), "-r", str(RATE),
+        # -D: no dither, so every run scores the same input.
+        subprocess.run(["sox", "-D", os.path.join(ROOT, "samples/speech-48k.wav"), "-r", str(RATE),
                         "-b", "16", "-c", "1", ref_path, "repeat", "2"], check=True)
         ref = read(ref_path)
         print("| path (16 kHz in and out) | PESQ MOS-LQO (P.862.2 wb) |")

@@ -7,19 +7,11 @@ use std::hint::black_box;
 
 use ngmedia_codecs::{Codec, EncoderOptions, Resampler};
 
+#[path = "../examples/support/wav.rs"]
+mod wav;
+
 fn read_wav(name: &str) -> Vec<i16> {
-    let path = format!("{}/../samples/{name}", env!("CARGO_MANIFEST_DIR"));
-    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    // The fixtures are canonical 44-byte-header mono 16-bit WAVs; find the data chunk anyway.
-    let at = data
-        .windows(4)
-        .position(|w| w == b"data")
-        .expect("data chunk")
-        + 8;
-    data[at..]
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect()
+    wav::read(&format!("{}/../samples/{name}", env!("CARGO_MANIFEST_DIR")))
 }
 
 /// CPU time this thread has used, in µs.

@@ -10,36 +10,8 @@ use std::time::Instant;
 use ngmedia_codecs::g711::{ulaw_decode, ulaw_encode};
 use ngmedia_codecs::{Codec, EncoderOptions};
 
-fn read_wav(path: &str) -> Vec<i16> {
-    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let at = data
-        .windows(4)
-        .position(|w| w == b"data")
-        .expect("data chunk")
-        + 8;
-    data[at..]
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect()
-}
-
-fn write_wav(path: &str, pcm: &[i16]) {
-    let len = (pcm.len() * 2) as u32;
-    let mut out = Vec::with_capacity(44 + len as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    // PCM, mono, 8000 Hz, 16000 bytes/s, block 2, 16 bits.
-    for v in [16u32, 0x0001_0001, 8000, 16000, 0x0010_0002] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&len.to_le_bytes());
-    for s in pcm {
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    std::fs::write(path, out).unwrap_or_else(|e| panic!("{path}: {e}"));
-}
+#[path = "support/wav.rs"]
+mod wav;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -67,7 +39,7 @@ fn main() {
     };
     let mut enc = codec.encoder_with(20, &opts).expect("encoder");
     let mut dec = codec.decoder_at(8000).expect("decoder");
-    let pcm = read_wav(input);
+    let pcm = wav::read(input);
     let mut out = Vec::with_capacity(pcm.len());
     let mut payload = vec![0u8; enc.max_payload_len()];
     let mut decoded = vec![0i16; 5760 * 2];
@@ -92,6 +64,6 @@ fn main() {
                 .map(|c| ulaw_decode(ulaw_encode(c[0]))),
         );
     }
-    write_wav(output, &out);
+    wav::write(output, &out, 8000);
     println!("{:.2}", spent * 1e6 / frames as f64);
 }

@@ -9,36 +9,8 @@ use ngmedia_codecs::{Codec, EncoderOptions};
 
 const RATE: u32 = 16_000;
 
-fn read_wav(path: &str) -> Vec<i16> {
-    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let at = data
-        .windows(4)
-        .position(|w| w == b"data")
-        .expect("data chunk")
-        + 8;
-    data[at..]
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect()
-}
-
-fn write_wav(path: &str, pcm: &[i16]) {
-    let len = (pcm.len() * 2) as u32;
-    let mut out = Vec::with_capacity(44 + len as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    // PCM, mono, 16000 Hz, 32000 bytes/s, block 2, 16 bits.
-    for v in [16u32, 0x0001_0001, RATE, RATE * 2, 0x0010_0002] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&len.to_le_bytes());
-    for s in pcm {
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    std::fs::write(path, out).unwrap_or_else(|e| panic!("{path}: {e}"));
-}
+#[path = "support/wav.rs"]
+mod wav;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -68,11 +40,11 @@ fn main() {
     let mut payload = vec![0u8; enc.max_payload_len()];
     let mut decoded = vec![0i16; 5760 * 2];
     let mut out = Vec::new();
-    for frame in read_wav(input).chunks_exact(n) {
+    for frame in wav::read(input).chunks_exact(n) {
         let len = enc.encode(frame, &mut payload).expect("encode");
         let got = dec.decode(&payload[..len], &mut decoded).expect("decode");
         let ch = dec.channels() as usize;
         out.extend(decoded[..got].chunks(ch).map(|c| c[0]));
     }
-    write_wav(output, &out);
+    wav::write(output, &out, RATE);
 }
