@@ -2,16 +2,18 @@
 //! decodes the RTP, the audio matches the source file, and sequence numbers and timestamps
 //! stay continuous across every switch between relayed and played media.
 
+use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ngmedia_codecs::audio_file;
 use ngmedia_codecs::g711::ulaw_decode;
 use ngmedia_tests::bencode::Value;
-use ngmedia_tests::call::TwoPartyCall;
+use ngmedia_tests::call::{parse_reply_sdp, TwoPartyCall};
 use ngmedia_tests::daemon::Daemon;
 use ngmedia_tests::dict;
 use ngmedia_tests::http::request;
+use ngmedia_tests::rtp::RtpEndpoint;
 use ngmedia_tests::sdp::audio_sdp;
 
 fn samples_dir() -> PathBuf {
@@ -359,5 +361,68 @@ fn hold_plays_music_and_resume_stops_it() {
         call.b.recv(Duration::from_millis(100)).is_none(),
         "no more music"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// rtpengine's player reports itself: right after its first packet the party gets an RTCP
+/// SR on its RTCP port (here named by `a=rtcp`) from the player's SSRC, with that packet's
+/// RTP time, one packet of 172 octets, a report block on the party's own RTP and a 12-digit
+/// hex CNAME.
+#[test]
+fn player_sends_a_sender_report_with_its_first_packet() {
+    let (daemon, dir) = start("rtcp");
+    let id = upload(&daemon, "speech-2s.wav");
+    let ng = daemon.client();
+    let a = RtpEndpoint::new(0x1111_0000);
+    let mut b = RtpEndpoint::new(0x2222_0000);
+    let b_rtcp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    b_rtcp
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let (call_id, from_tag, to_tag) = ("moh-rtcp", "moh-rtcp-a", "moh-rtcp-b");
+    let offer = ng.offer(
+        call_id,
+        from_tag,
+        &audio_sdp(a.addr().ip(), a.port(), 1, "sendrecv"),
+    );
+    let b_dest = parse_reply_sdp(&offer).audio_addr();
+    let b_sdp = format!(
+        "{}a=rtcp:{}\r\n",
+        audio_sdp(b.addr().ip(), b.port(), 1, "sendrecv"),
+        b_rtcp.local_addr().unwrap().port()
+    );
+    ng.answer(call_id, from_tag, to_tag, &b_sdp);
+    // B talks first: the report block is about its RTP.
+    for _ in 0..3 {
+        b.send_next(b_dest);
+    }
+    let mut pairs = vec![
+        (b"command".to_vec(), Value::from("play media")),
+        (b"call-id".to_vec(), Value::from(call_id)),
+        (b"from-tag".to_vec(), Value::from(to_tag)),
+        (b"db-id".to_vec(), Value::from(id.as_str())),
+    ];
+    pairs.push((b"repeat-times".to_vec(), Value::Int(1)));
+    daemon.client().ok(Value::Dict(pairs));
+    let (first, _) = b.recv(Duration::from_secs(2)).expect("first played packet");
+    let first = parse(&first);
+    let mut buf = [0u8; 1500];
+    let n = b_rtcp.recv(&mut buf).expect("an SR after the first packet");
+    let sr = &buf[..n];
+    let word = |i: usize| u32::from_be_bytes([sr[i], sr[i + 1], sr[i + 2], sr[i + 3]]);
+    assert_eq!((sr[0], sr[1], sr[3]), (0x81, 200, 12), "SR with one block");
+    assert_eq!(word(4), first.ssrc, "from the player's SSRC");
+    assert_eq!((word(16), word(20), word(24)), (first.ts, 1, 172));
+    assert_eq!(word(28), b.ssrc, "a block about B's RTP");
+    assert_eq!(
+        word(36),
+        u32::from(b.ssrc as u16) + 2,
+        "B's highest sequence number"
+    );
+    assert_eq!((sr[52], sr[53], sr[55]), (0x81, 202, 5), "SDES");
+    assert_eq!(sr[61], 12);
+    assert!(sr[62..74]
+        .iter()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
     let _ = std::fs::remove_dir_all(&dir);
 }
