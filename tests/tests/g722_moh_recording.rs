@@ -5,11 +5,10 @@
 
 mod transcode_common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ngmedia_codecs::{audio_file, Codec};
-use ngmedia_tests::rtp::rtp_packet;
-use ngmedia_tests::{dict, wait_for, Daemon};
+use ngmedia_tests::{dict, Daemon};
 use transcode_common::*;
 
 fn g722() -> Codec {
@@ -81,9 +80,6 @@ fn recording_of_a_g722_call_is_wideband_and_in_time() {
     let daemon = Daemon::start(&[&format!("--recording-dir={}", dir.display())]);
     let ng = daemon.client();
     let call = g722_call(&ng, "rec-g722");
-    ng.ok(dict! {
-        "command" => "start recording", "call-id" => "rec-g722", "from-tag" => "ta",
-    });
     let tones = |freq: f64| -> Vec<Vec<u8>> {
         let mut enc = g722().encoder(20).unwrap();
         (0..75)
@@ -100,48 +96,10 @@ fn recording_of_a_g722_call_is_wideband_and_in_time() {
             })
             .collect()
     };
-    let (a_tone, b_tone) = (tones(5000.0), tones(1000.0));
-    let started = Instant::now();
-    for k in 0..75usize {
-        let due = started + Duration::from_millis(k as u64 * 20);
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-        let ts = k as u32 * 160;
-        let p = rtp_packet(9, k as u16, 10_000 + ts, call.a.ssrc, &a_tone[k]);
-        call.a.sock.send_to(&p, call.a_dest).unwrap();
-        let p = rtp_packet(9, 500 + k as u16, 90_000 + ts, call.b.ssrc, &b_tone[k]);
-        call.b.sock.send_to(&p, call.b_dest).unwrap();
-    }
-    std::thread::sleep(Duration::from_millis(20));
-    ng.ok(dict! {
-        "command" => "stop recording", "call-id" => "rec-g722", "from-tag" => "ta",
-    });
-    let wall_ms = started.elapsed().as_millis() as usize;
-    let http = daemon.http_client();
-    let meta = wait_for(Duration::from_secs(5), || {
-        let r = http.get("/recordings?call_id=rec-g722");
-        let list = r.json()["recordings"].as_array()?.clone();
-        list.into_iter().find(|m| m["state"] == "complete")
-    })
-    .expect("the recording is listed once finalized");
-    assert_eq!(meta["streams"][0]["codecs"][0], "G722/8000");
-    let id = meta["id"].as_str().unwrap();
-    let wav = http.get(&format!("/recordings/{id}/audio")).body;
-    let channels = u16::from_le_bytes([wav[22], wav[23]]);
-    let rate = u32::from_le_bytes(wav[24..28].try_into().unwrap());
-    assert_eq!((channels, rate), (2, 16000), "wideband stereo WAV");
-    let data = wav
-        .windows(4)
-        .position(|w| w == b"data")
-        .expect("data chunk")
-        + 8;
-    let samples: Vec<i16> = wav[data..]
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
-    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    let rec = record_both_ways(&daemon, &call, 9, 160, &tones(5000.0), &tones(1000.0));
+    assert_eq!(rec.meta["streams"][0]["codecs"][0], "G722/8000");
+    assert_eq!(rec.rate, 16000, "wideband WAV");
+    let (left, right, wall_ms) = (rec.left, rec.right, rec.wall_ms);
     // The caller's 75 packets are 1500 ms of audio at 16 kHz; a recorder that took the RTP
     // clock (8000) for the sample rate would place them over half or twice that.
     let lead = |x: &[i16]| x.iter().take_while(|&&v| v == 0).count();

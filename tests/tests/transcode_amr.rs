@@ -4,7 +4,8 @@
 //! payloads' CMR and table of contents, the timestamps and the offered fmtp are checked too,
 //! and a codec mode request from the AMR-WB leg switches the mode it receives.
 //! `silence media` on an AMR-WB party relayed to an AMR-WB callee: the callee gets the same
-//! packets (size, CMR, frame types, numbering) carrying encoded silence.
+//! packets (size, CMR, frame types, numbering) carrying encoded silence. A recording of an
+//! AMR-WB call is a 16 kHz WAV holding each party's tone on its own channel.
 
 mod transcode_common;
 
@@ -235,6 +236,47 @@ fn silence_media_toward_an_amr_wb_callee() {
         loud > 1e6 && quiet < loud / 1000.0,
         "tone {loud:.0}, silenced {quiet:.0}"
     );
+}
+
+#[test]
+fn recording_of_an_amr_wb_call_is_wideband() {
+    let dir = std::env::temp_dir().join(format!("ngmedia-rec-amr-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let daemon = ngmedia_tests::Daemon::start(&[&format!("--recording-dir={}", dir.display())]);
+    let fmtp = "octet-align=1";
+    let call = setup(
+        &daemon.client(),
+        "rec-amr-wb",
+        &[(96, "AMR-WB/16000", Some(fmtp))],
+        &[],
+        |_| vec![(96, "AMR-WB/16000".into(), Some(fmtp.into()))],
+        Some(20),
+    );
+    let wb = lookup("AMR-WB", 16000, None, Some(fmtp));
+    let a_tone = encode_amr(&wb, 20, 23850, &sine16(3000.0, 8000.0, 20, 75));
+    let b_tone = encode_amr(&wb, 20, 23850, &sine16(1000.0, 8000.0, 20, 75));
+    let rec = record_both_ways(&daemon, &call, 96, 320, &a_tone, &b_tone);
+    assert_eq!(rec.meta["streams"][0]["codecs"][0], "AMR-WB/16000");
+    assert_eq!(rec.rate, 16000, "wideband WAV");
+    // Caller's 3 kHz left (above what an 8 kHz recording could hold), callee's 1 kHz right
+    // (tone() assumes 8 kHz: halve the frequency).
+    let mid = |x: &[i16]| x[4000..20000.min(x.len())].to_vec();
+    // Each channel holds its party's tone (AMR-WB renders a pure tone with much of its
+    // power spread around it: half of it stays on the tone) and none of the other's.
+    let (left, right) = (mid(&rec.left), mid(&rec.right));
+    for (name, ch, own, other) in [
+        ("left", &left, 1500.0, 500.0),
+        ("right", &right, 500.0, 1500.0),
+    ] {
+        let (amp, purity) = tone(ch, own);
+        assert!(
+            amp > 2000.0 && purity > 0.3,
+            "{name}: own tone {amp:.0}, {purity:.2}"
+        );
+        assert!(tone(ch, other).1 < 0.01, "{name}: the other party's tone");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A `ms` × `packets` sine at 16 kHz.

@@ -324,3 +324,75 @@ pub(crate) fn digit_in(pcm: &[i16]) -> Option<char> {
     let ((r, rs), (c, cs)) = (best(&ROWS)?, best(&COLS)?);
     (rs + cs > 0.5).then_some(KEYS[r][c])
 }
+
+/// A finished two-party recording: its metadata, the WAV's rate, each party's channel and
+/// how long the audio was sent for.
+pub(crate) struct Recorded {
+    pub meta: serde_json::Value,
+    pub rate: u32,
+    pub left: Vec<i16>,
+    pub right: Vec<i16>,
+    pub wall_ms: usize,
+}
+
+/// Record `call` (call id `call_id`, from-tag `ta`) while A sends `a_payloads` and B
+/// `b_payloads` in real time, one every 20 ms (PT `pt`, timestamps `step` apart); stop and
+/// fetch the WAV (stereo: caller left, callee right) over HTTP.
+pub(crate) fn record_both_ways(
+    daemon: &Daemon,
+    call: &TcCall,
+    pt: u8,
+    step: u32,
+    a_payloads: &[Vec<u8>],
+    b_payloads: &[Vec<u8>],
+) -> Recorded {
+    let ng = daemon.client();
+    let id = call.call_id.as_str();
+    ng.ok(dict! { "command" => "start recording", "call-id" => id, "from-tag" => "ta" });
+    let started = std::time::Instant::now();
+    for (k, (a, b)) in a_payloads.iter().zip(b_payloads).enumerate() {
+        let due = started + Duration::from_millis(k as u64 * 20);
+        if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let ts = k as u32 * step;
+        let p = rtp_packet(pt, k as u16, 10_000 + ts, call.a.ssrc, a);
+        call.a.sock.send_to(&p, call.a_dest).unwrap();
+        let p = rtp_packet(pt, 500 + k as u16, 90_000 + ts, call.b.ssrc, b);
+        call.b.sock.send_to(&p, call.b_dest).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    ng.ok(dict! { "command" => "stop recording", "call-id" => id, "from-tag" => "ta" });
+    let wall_ms = started.elapsed().as_millis() as usize;
+    let http = daemon.http_client();
+    let meta = ngmedia_tests::wait_for(Duration::from_secs(5), || {
+        let r = http.get(&format!("/recordings?call_id={id}"));
+        let list = r.json()["recordings"].as_array()?.clone();
+        list.into_iter().find(|m| m["state"] == "complete")
+    })
+    .expect("the recording is listed once finalized");
+    let wav = http
+        .get(&format!(
+            "/recordings/{}/audio",
+            meta["id"].as_str().unwrap()
+        ))
+        .body;
+    assert_eq!(u16::from_le_bytes([wav[22], wav[23]]), 2, "stereo WAV");
+    let rate = u32::from_le_bytes(wav[24..28].try_into().unwrap());
+    let data = wav
+        .windows(4)
+        .position(|w| w == b"data")
+        .expect("data chunk")
+        + 8;
+    let samples: Vec<i16> = wav[data..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    Recorded {
+        meta,
+        rate,
+        left: samples.iter().step_by(2).copied().collect(),
+        right: samples.iter().skip(1).step_by(2).copied().collect(),
+        wall_ms,
+    }
+}
