@@ -35,6 +35,17 @@ pub enum IceMode {
     /// and ours goes below it, and the media passes through us untouched (rtpengine's
     /// passthrough mode: ICE between the parties themselves, we are one candidate).
     Optional,
+    /// `force-relay`: as `optional`, but our candidates are relay candidates and the
+    /// party's c=, m=, `a=rtcp` and `a=rtcp-mux` stay as they are: media goes through us
+    /// only where ICE picks our candidate.
+    ForceRelay,
+}
+
+impl IceMode {
+    /// `optional` and `force-relay`: the parties' own ICE passes through when both do it.
+    pub fn passes_through(self) -> bool {
+        matches!(self, IceMode::Optional | IceMode::ForceRelay)
+    }
 }
 
 /// `ICE-lite` key (rtpengine's `ice_lite_option`): the sides of an offer toward which we

@@ -274,8 +274,9 @@ impl Fields {
             b"force" => self.oa.ice = IceMode::Force,
             b"default" => self.oa.ice = IceMode::Default,
             b"optional" => self.oa.ice = IceMode::Optional,
-            b"force relay" | b"trickle" | b"ice2" | b"lite" | b"lite forward"
-            | b"lite backward" | b"lite both" | b"lite off" => {
+            b"force relay" => self.oa.ice = IceMode::ForceRelay,
+            b"trickle" | b"ice2" | b"lite" | b"lite forward" | b"lite backward" | b"lite both"
+            | b"lite off" => {
                 let s = format!("ICE={}", lossy(item));
                 self.oa.flags.other.push(s.clone());
                 self.unsupported.push(s);

@@ -732,6 +732,7 @@ impl Media {
                     priority: candidate_priority(HOST_TYPE_PREF, local_index, component),
                     address: base.address,
                     port: port.addr.port(),
+                    relay: false,
                 });
             }
         }

@@ -181,8 +181,7 @@ impl Calls {
             // themselves and the media passes through us untouched (rtpengine's PASSTHRU,
             // which stays for the rest of the call).
             let section = &sdp.media[i];
-            if req.ice == IceMode::Optional && ice_to[i] && section.has_ice() && section.m.port != 0
-            {
+            if req.ice.passes_through() && ice_to[i] && section.has_ice() && section.m.port != 0 {
                 for leg in [from, to] {
                     if let Some(md) = call.leg_mut(leg).medias.get_mut(i) {
                         md.ice_passthrough = true;
@@ -508,7 +507,11 @@ impl Calls {
                 Role::Offer => target.rtcp_mux_offered,
                 Role::Answer => target.rtcp_mux,
             };
-            let rtcp_port = if req.flags.no_rtcp_attribute {
+            let relay = req.ice == IceMode::ForceRelay;
+            // As a relay candidate only, the party's own a=rtcp stays; ours is written only
+            // where rtcp-mux is settled (rtpengine's `insert_rtcp_attr` cases).
+            let settled_mux = mux && (role == Role::Answer || req.rtcp_mux.require);
+            let rtcp_port = if req.flags.no_rtcp_attribute || (relay && !settled_mux) {
                 None
             } else if mux && (role == Role::Answer || req.rtcp_mux.require) {
                 Some(ports.rtp.addr.port())
@@ -525,7 +528,10 @@ impl Calls {
                 if mux && (role == Role::Answer || req.rtcp_mux.require) {
                     candidates.retain(|c| c.component == 1);
                 }
-                below_their_candidates(&mut candidates, section);
+                for c in &mut candidates {
+                    c.relay = relay;
+                }
+                below_their_candidates(&mut candidates, section, relay);
                 IceRewrite::Alongside { candidates }
             } else if want_ice {
                 let ufrag = target
@@ -541,6 +547,13 @@ impl Calls {
                     // RTCP will share the RTP port: no candidate for component 2.
                     candidates.retain(|c| c.component == 1);
                 }
+                if relay {
+                    // Type preference 0 (RFC 8445 §5.1.2.2 leaves relay lowest).
+                    for c in &mut candidates {
+                        c.relay = true;
+                        c.priority &= 0x00ff_ffff;
+                    }
+                }
                 IceRewrite::Replace {
                     ufrag,
                     pwd,
@@ -555,12 +568,13 @@ impl Calls {
                 port: ports.rtp.addr.port(),
                 rtcp_port,
                 full_rtcp_attribute: req.flags.full_rtcp_attribute,
-                rtcp_mux: mux,
+                rtcp_mux: if relay { settled_mux } else { mux },
                 protocol: protocols.get(i).cloned().flatten(),
                 ice,
                 direction: cannot_receive(sdp, i, req)
                     .then(|| sdp.media_direction(i).without_receive()),
                 zero_address: !req.replace.zero_address && !trickle_placeholder(sdp, i, req),
+                keep_transport: relay,
             });
         }
         // The first o= username and s= name sent to a party stay the ones it sees when the
@@ -581,7 +595,9 @@ impl Calls {
             None
         };
         let origin = OriginRewrite {
-            address: (req.replace.origin || req.replace.origin_full).then_some(public),
+            address: ((req.replace.origin || req.replace.origin_full)
+                && req.ice != IceMode::ForceRelay)
+                .then_some(public),
             username,
             session_id: None,
             bump_version: false,
@@ -633,7 +649,9 @@ fn wants_ice(
     match mode {
         IceMode::Remove => false,
         IceMode::Force => true,
-        IceMode::Optional => role == Role::Offer || sender_ice || receiver_agent,
+        IceMode::Optional | IceMode::ForceRelay => {
+            role == Role::Offer || sender_ice || receiver_agent
+        }
         IceMode::Default => match role {
             Role::Offer => receiver.unwrap_or(sender_ice),
             Role::Answer => receiver.unwrap_or(false),
@@ -642,26 +660,33 @@ fn wants_ice(
 }
 
 /// Our candidates go below the party's own (rtpengine's `new_priority` for a media in
-/// passthrough): under the lowest-priority host candidate of its RTP component, a local
+/// passthrough): under the lowest-priority candidate of its RTP component of our type (host,
+/// or relay with `force-relay`), a local
 /// preference one less, or the type preference one less when that was 0; from there the
 /// local preference counts up per socket (in rtpengine's unsigned arithmetic, so a second
 /// address after a wrap gets priority 2^32 - 1 - … as rtpengine writes it).
 fn below_their_candidates(
     ours: &mut [crate::core::sdp::IceCandidate],
     section: &crate::core::sdp::MediaSection,
+    relay: bool,
 ) {
     let prio = |t: u32, l: u32, c: u32| {
         (t << 24) | (65535u32.wrapping_sub(l) << 8) | 256u32.wrapping_sub(c)
     };
-    let (mut tpref, mut lpref) = (super::model::HOST_TYPE_PREF, 0u32);
+    let (kind, type_pref) = if relay {
+        ("relay", 0)
+    } else {
+        ("host", super::model::HOST_TYPE_PREF)
+    };
+    let (mut tpref, mut lpref) = (type_pref, 0u32);
     let mut floor = prio(tpref, lpref, 1);
     for value in section.attributes("candidate") {
         let f: Vec<&str> = value.split_ascii_whitespace().collect();
         let (Some(comp), Some(p)) = (f.get(1), f.get(3).and_then(|p| p.parse::<u32>().ok())) else {
             continue;
         };
-        let host = f.windows(2).any(|w| w[0] == "typ" && w[1] == "host");
-        if *comp != "1" || !host || p > floor {
+        let same_type = f.windows(2).any(|w| w[0] == "typ" && w[1] == kind);
+        if *comp != "1" || !same_type || p > floor {
             continue;
         }
         tpref = p >> 24;

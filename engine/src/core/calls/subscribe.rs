@@ -252,7 +252,7 @@ impl Calls {
             .iter()
             .map(|&(s, mi)| match req.ice {
                 IceMode::Remove => false,
-                IceMode::Force | IceMode::Optional => true,
+                IceMode::Force | IceMode::Optional | IceMode::ForceRelay => true,
                 IceMode::Default => call.leg(s).medias[mi].ice_seen,
             })
             .collect();
@@ -437,6 +437,7 @@ impl Calls {
                     Direction::Inactive
                 }),
                 zero_address: false,
+                keep_transport: false,
             });
         }
         let rewrite = SdpRewrite {
@@ -829,7 +830,7 @@ impl Calls {
             .iter()
             .map(|section| match req.ice {
                 IceMode::Remove => false,
-                IceMode::Force | IceMode::Optional => true,
+                IceMode::Force | IceMode::Optional | IceMode::ForceRelay => true,
                 IceMode::Default => section.has_ice(),
             })
             .collect();
@@ -915,6 +916,7 @@ impl Calls {
                 ice,
                 direction: Some(Direction::RecvOnly),
                 zero_address: false,
+                keep_transport: false,
             });
         }
         let rewrite = SdpRewrite {

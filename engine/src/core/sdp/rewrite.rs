@@ -95,6 +95,9 @@ pub struct MediaRewrite {
     /// becoming `address`. rtpengine keeps zero addresses unless `replace: zero-address` is
     /// given, so the ng default corresponds to `true`.
     pub zero_address: bool,
+    /// Leave the party's c=, m= (port, protocol, formats), `a=rtcp` and `a=rtcp-mux` as
+    /// they are (`ICE: force-relay`: the engine is only a relay candidate).
+    pub keep_transport: bool,
 }
 
 impl MediaRewrite {
@@ -111,6 +114,7 @@ impl MediaRewrite {
             ice: IceRewrite::Remove,
             direction: None,
             zero_address: true,
+            keep_transport: false,
         }
     }
 
@@ -157,15 +161,24 @@ pub struct IceCandidate {
     pub priority: u32,
     pub address: IpAddr,
     pub port: u16,
+    /// A relay candidate (`ICE: force-relay`), its related address itself.
+    pub relay: bool,
 }
 
 impl IceCandidate {
-    /// The attribute value: `candidate:F C UDP P ADDR PORT typ host`.
+    /// The attribute value: `candidate:F C UDP P ADDR PORT typ host`, or `typ relay raddr
+    /// ADDR rport PORT`.
     pub fn to_value(&self) -> String {
-        format!(
-            "candidate:{} {} UDP {} {} {} typ host",
-            self.foundation, self.component, self.priority, self.address, self.port
-        )
+        let (a, p) = (self.address, self.port);
+        let head = format!(
+            "candidate:{} {} UDP {} {a} {p}",
+            self.foundation, self.component, self.priority
+        );
+        if self.relay {
+            format!("{head} typ relay raddr {a} rport {p}")
+        } else {
+            format!("{head} typ host")
+        }
     }
 }
 
@@ -270,14 +283,22 @@ impl Sdp {
     /// [`Sdp::rewrite`] with an explicit loop-protect marker.
     pub fn rewrite_with_marker(&self, rw: &SdpRewrite, marker: &str) -> Sdp {
         let strip_session_ice = rw.media.iter().any(|m| m.ice.strips());
+        // rtpengine leaves the session alone when its first media passes through, and its
+        // c= when the engine is only a relay candidate.
+        let session_untouched = matches!(
+            rw.media.first().map(|m| &m.ice),
+            Some(IceRewrite::Alongside { .. })
+        );
+        let keep_session_c = rw.media.first().is_some_and(|m| m.keep_transport);
         // rtpengine writes a session's c= from the stream of the session's first media.
         let session_lines = |lines: &[Line], first_media: usize, end_media: usize| {
             let keep_zero = rw.media.get(first_media).is_some_and(|m| m.zero_address);
             let media = self.media.get(first_media..end_media).unwrap_or_default();
-            let used_c = rw.session_connection
-                || media
-                    .iter()
-                    .any(|m| !m.lines.iter().any(|l| l.kind == b'c'));
+            let used_c = !keep_session_c
+                && (rw.session_connection
+                    || media
+                        .iter()
+                        .any(|m| !m.lines.iter().any(|l| l.kind == b'c')));
             let mut out = Vec::with_capacity(lines.len() + 1);
             for line in lines {
                 let new = match (line.kind, line.attr()) {
@@ -291,12 +312,13 @@ impl Sdp {
                         rewrite_connection(&line.value, rw.connection, keep_zero),
                     ),
                     (_, Some((name, value)))
-                        if drop_session_attribute(
-                            name,
-                            value,
-                            strip_session_ice,
-                            rw.strip_extmap,
-                        ) =>
+                        if !session_untouched
+                            && drop_session_attribute(
+                                name,
+                                value,
+                                strip_session_ice,
+                                rw.strip_extmap,
+                            ) =>
                     {
                         continue
                     }
@@ -357,10 +379,10 @@ impl Sdp {
         if section.m.passes_untouched() {
             return self.untouched_media(idx, section);
         }
-        let proto = rw
-            .protocol
-            .clone()
-            .unwrap_or_else(|| section.m.proto.clone());
+        let proto = match &rw.protocol {
+            Some(p) if !rw.keep_transport => p.clone(),
+            _ => section.m.proto.clone(),
+        };
         let rtp = proto_is_rtp(&proto);
         let active = rw.port != 0;
         let codecs = if rtp { section.codecs() } else { Vec::new() };
@@ -370,6 +392,7 @@ impl Sdp {
         let strip_ice = rw.ice.strips();
         let passthrough = matches!(rw.ice, IceRewrite::Alongside { .. });
         let strip_extmap = strip_extmap && !passthrough;
+        let keep = rw.keep_transport;
 
         let mut mid = None;
         let mut end_of_candidates = false;
@@ -379,6 +402,10 @@ impl Sdp {
         let mut lines = Vec::with_capacity(section.lines.len() + 8);
 
         for line in &section.lines {
+            if line.kind == b'c' && keep {
+                lines.push(line.clone());
+                continue;
+            }
             if line.kind == b'c' {
                 lines.push(Line::new(
                     b'c',
@@ -391,8 +418,10 @@ impl Sdp {
                 continue;
             };
             let owned = match name {
+                // The party's own relay candidates give way to the engine (force-relay).
+                "candidate" if keep && value.split_ascii_whitespace().any(|t| t == "relay") => true,
                 n if ICE_ATTRIBUTES.contains(&n) => strip_ice,
-                "rtcp" | "rtcp-mux" => true,
+                "rtcp" | "rtcp-mux" => !keep,
                 "extmap" => strip_extmap,
                 "sendrecv" | "sendonly" | "recvonly" | "inactive" => true,
                 "end-of-candidates" => {
@@ -493,7 +522,7 @@ impl Sdp {
         MediaSection {
             m: MediaLine {
                 kind: section.m.kind.clone(),
-                port: rw.port,
+                port: if keep { section.m.port } else { rw.port },
                 port_count: if active { section.m.port_count } else { None },
                 proto,
                 formats: section.m.formats.clone(),

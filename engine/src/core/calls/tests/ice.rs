@@ -152,6 +152,14 @@ fn ice_lite_key_picks_the_side_we_are_lite_toward() {
     assert!(!out.contains("a=ice-lite"), "{out}");
 }
 
+/// Our candidates in `sdp` after the party's first `theirs`, without the foundation.
+fn candidates_after(sdp: &str, theirs: usize) -> Vec<String> {
+    candidates(sdp)[theirs..]
+        .iter()
+        .map(|f| f[1..].join(" "))
+        .collect()
+}
+
 const ICE_OFFER: &str = "v=0
 o=- 1545997027 1 IN IP4 198.51.100.1
 s=tester
@@ -200,12 +208,8 @@ fn optional_between_two_ice_parties_passes_through() {
         lines[3],
         "candidate:sfthqw45hdfgdfsb 1 UDP 2130706431 198.51.100.3 2002 typ host"
     );
-    let ours: Vec<String> = candidates(&out)[4..]
-        .iter()
-        .map(|f| f[1..].join(" "))
-        .collect();
     assert_eq!(
-        ours,
+        candidates_after(&out, 4),
         [
             "1 UDP 2097152255 203.0.113.1 30020 typ host",
             "1 UDP 4294967295 2001:db8:4321::1 30030 typ host",
@@ -382,4 +386,51 @@ fn a_publisher_that_does_ice_gets_every_address_and_a_full_agent() {
     let full = full_ice_on(&calls, &media, 30010).expect("a full agent toward the publisher");
     assert!(!full.controlling);
     assert_eq!(full.rtp_candidates, ["198.51.100.14:6028".parse().unwrap()]);
+}
+
+/// rtpengine's "gh 850": with `force-relay` the offerer's c=, m=, a=rtcp and a=rtcp-mux
+/// stay, its relay candidates give way, and ours are relay candidates below its own (below
+/// the 16777215 one it had: type and local preference 0, then rtpengine's unsigned wrap).
+#[test]
+fn force_relay_keeps_the_partys_transport_and_adds_relay_candidates() {
+    let mut calls = calls_with(
+        FakeMedia::scripted(&[30010, 30020, 30030, 30040]),
+        dual_stack(),
+    );
+    let clock = Clock::new();
+    let offer = ICE_OFFER.replace(
+        "a=sendrecv\n",
+        "a=sendrecv\na=rtcp:9 IN IP4 0.0.0.0\na=rtcp-mux\n\
+         a=candidate:r1 1 UDP 16777215 192.0.2.9 5000 typ relay raddr 198.51.100.3 rport 2002\n",
+    );
+    let mut req = offer_req("fr1", "A", &offer);
+    req.ice = IceMode::ForceRelay;
+    req.rtcp_mux.offer = true;
+    req.rtcp_mux.accept = true;
+    let out = calls.offer(&req, clock.now()).unwrap().sdp;
+    let sdp = Sdp::parse(&out).unwrap();
+    let m = &sdp.media[0];
+    assert_eq!((m.m.port, m.m.proto.as_str()), (2000, "RTP/AVP"), "{out}");
+    assert!(out.contains("c=IN IP4 198.51.100.1\r\n"), "{out}");
+    assert!(
+        out.contains("o=- 1545997027 1 IN IP4 198.51.100.1\r\n"),
+        "{out}"
+    );
+    assert_eq!(
+        m.attributes("rtcp").collect::<Vec<_>>(),
+        ["9 IN IP4 0.0.0.0"],
+        "{out}"
+    );
+    assert_eq!(m.attributes("rtcp-mux").count(), 1, "{out}");
+    assert!(!out.contains("192.0.2.9"), "{out}");
+    assert_eq!(
+        candidates_after(&out, 4),
+        [
+            "1 UDP 255 203.0.113.1 30020 typ relay raddr 203.0.113.1 rport 30020",
+            "1 UDP 4294967295 2001:db8:4321::1 30030 typ relay raddr 2001:db8:4321::1 rport 30030",
+            "2 UDP 254 203.0.113.1 30021 typ relay raddr 203.0.113.1 rport 30021",
+            "2 UDP 4294967294 2001:db8:4321::1 30031 typ relay raddr 2001:db8:4321::1 rport 30031",
+        ],
+        "{out}"
+    );
 }

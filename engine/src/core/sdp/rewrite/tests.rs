@@ -715,6 +715,7 @@ fn ice_replace_and_rtcp_mux() {
                 priority: 2130706431,
                 address: e,
                 port: 30000,
+                relay: false,
             }],
         },
         ..MediaRewrite::new(e, 30000)
