@@ -36,6 +36,107 @@ pub const MAX_FRAMES: usize = 10;
 pub const STORAGE_MAX: usize = 61;
 /// The CMR value meaning "no mode request".
 pub const NO_CMR: u8 = 15;
+
+/// Payloads that carry a CMR we ask of the peer (rtpengine's `cmr_out_seq += 3`).
+pub const CMR_SEND_PACKETS: u8 = 3;
+
+/// What a decoder's rate watch asks of the encoder toward the same party.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateRequest {
+    /// Ask the peer to send this mode (a CMR in our payloads).
+    pub send_cmr: Option<u8>,
+    /// No CMR from the peer for `mode-change-interval`: our encoder moves one mode up.
+    pub step_up: bool,
+}
+
+/// The codec options of an AMR decoder that watch the peer's rates (rtpengine's
+/// `CMR-interval` and `mode-change-interval`, in ms; 0 = off), and their state.
+/// rtpengine: `amr_bitrate_tracker` and the CMR check of `amr_decoder_input`.
+///
+/// * `CMR-interval`: the modes of the frames received are gathered; when a frame arrives
+///   while the window its predecessor opened is still running, and the peer used only modes
+///   below the next one the mode set allows, that mode is asked of the peer; then a new
+///   window starts. (rtpengine would never look again once a window ended without a frame;
+///   here a frame after an ended window starts a new one.)
+/// * `mode-change-interval`: a payload without CMR this long after the last one with a CMR
+///   (or after the first payload) moves our encoder toward the peer one mode up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RateWatch {
+    pub cmr_interval_ms: u32,
+    pub mode_change_interval_ms: u32,
+    window_end: Option<u64>,
+    seen: u16,
+    last_cmr_ms: Option<u64>,
+}
+
+impl RateWatch {
+    pub fn new(cmr_interval_ms: u32, mode_change_interval_ms: u32) -> Self {
+        RateWatch {
+            cmr_interval_ms,
+            mode_change_interval_ms,
+            ..RateWatch::default()
+        }
+    }
+
+    /// One payload received at `now_ms` with CMR `cmr` and frames of the types in `fts`
+    /// (bit N = type N), its modes limited by `mode_set` (0 = all of `band`'s).
+    pub fn handle_payload(
+        &mut self,
+        now_ms: u64,
+        band: AmrBand,
+        mode_set: u16,
+        cmr: u8,
+        fts: u16,
+    ) -> RateRequest {
+        let mut req = RateRequest::default();
+        if cmr != NO_CMR {
+            self.last_cmr_ms = Some(now_ms);
+        } else if self.mode_change_interval_ms > 0 {
+            match self.last_cmr_ms {
+                None => self.last_cmr_ms = Some(now_ms),
+                Some(t) if now_ms.saturating_sub(t) >= self.mode_change_interval_ms as u64 => {
+                    req.step_up = true;
+                    self.last_cmr_ms = Some(now_ms);
+                }
+                Some(_) => {}
+            }
+        }
+        if self.cmr_interval_ms == 0 {
+            return req;
+        }
+        let allowed = |m: u8| mode_set == 0 || mode_set & (1 << m) != 0;
+        for ft in (0..band.modes()).filter(|&m| fts & (1 << m) != 0) {
+            match self.window_end {
+                Some(end) if end >= now_ms => {
+                    // The first allowed mode above the highest one seen, if any was seen.
+                    let mut next = None;
+                    let mut used = false;
+                    for m in (0..band.modes()).filter(|&m| allowed(m)) {
+                        if next.is_none() {
+                            next = Some(m);
+                        }
+                        if self.seen & (1 << m) != 0 {
+                            next = None;
+                            used = true;
+                        }
+                    }
+                    if let (true, Some(m)) = (used, next) {
+                        req.send_cmr = Some(m);
+                    }
+                    self.window_end = None;
+                }
+                Some(_) => self.window_end = None,
+                None => {}
+            }
+            if self.window_end.is_none() {
+                self.seen = 0;
+                self.window_end = Some(now_ms + self.cmr_interval_ms as u64);
+            }
+            self.seen |= 1 << ft;
+        }
+        req
+    }
+}
 /// Frame type of a frame that carries nothing (DTX gap, or no frame at all).
 pub const FT_NO_DATA: u8 = 15;
 /// Frame type of an AMR-WB frame lost before the radio interface.
@@ -595,6 +696,8 @@ pub struct AmrDecoder {
     params: AmrParams,
     state: NonNull<std::os::raw::c_void>,
     last_cmr: u8,
+    /// Bit N set: the last payload had a frame of type N.
+    last_fts: u16,
 }
 
 #[cfg(feature = "amr")]
@@ -618,6 +721,7 @@ impl AmrDecoder {
             params,
             state,
             last_cmr: NO_CMR,
+            last_fts: 0,
         })
     }
 
@@ -628,6 +732,11 @@ impl AmrDecoder {
     /// The CMR of the last payload decoded ([`NO_CMR`] when it asked for nothing).
     pub fn last_cmr(&self) -> u8 {
         self.last_cmr
+    }
+
+    /// The frame types of the last payload decoded: bit N set for a frame of type N.
+    pub fn last_frame_types(&self) -> u16 {
+        self.last_fts
     }
 
     /// Decodes one storage-layout frame into `frame_samples()` of `out`.
@@ -670,7 +779,9 @@ impl AmrDecoder {
         })?;
         crate::take_out(out, frames * n)?;
         let mut done = 0;
+        self.last_fts = 0;
         let cmr = unpack(self.band, &params, payload, |f| {
+            self.last_fts |= 1 << (toc_ft(f[0]) & 0x0f);
             self.decode_frame(f, &mut out[done..done + n]);
             done += n;
             Ok(())
@@ -728,6 +839,11 @@ pub struct AmrEncoder {
     frames_done: u64,
     /// CMR written into outgoing payloads.
     cmr_out: u8,
+    /// A CMR to ask of the peer ([`AmrEncoder::send_cmr`]) not yet written.
+    cmr_send: Option<u8>,
+    /// Payloads still to carry `cmr_send_mode`.
+    cmr_send_left: u8,
+    cmr_send_mode: u8,
     frames: Box<[StorageFrame; MAX_FRAMES]>,
     /// The frame handed to the library: opencore's AMR-NB encoder pre-processes (high-pass
     /// filters and masks) its input in place despite the `const` in its header, so the
@@ -767,6 +883,9 @@ impl AmrEncoder {
             target: None,
             frames_done: 0,
             cmr_out: NO_CMR,
+            cmr_send: None,
+            cmr_send_left: 0,
+            cmr_send_mode: NO_CMR,
             frames: Box::new([[0; STORAGE_MAX]; MAX_FRAMES]),
             speech: Box::new([0; 320]),
         })
@@ -799,6 +918,43 @@ impl AmrEncoder {
     }
 
     /// After frame number `frames_done` (from 0) is encoded: moves toward the requested mode.
+    /// Asks the peer for `mode` in the CMR of the next [`CMR_SEND_PACKETS`] payloads
+    /// (rtpengine: `CE_AMR_SEND_CMR`, written by `packetizer_amr` three times). A request
+    /// while those are still going out only changes the mode they ask for.
+    pub fn send_cmr(&mut self, mode: u8) {
+        if mode < self.band.modes() {
+            self.cmr_send = Some(mode);
+        }
+    }
+
+    /// Moves to the next mode up that the mode set allows, under the same rules as a CMR
+    /// (rtpengine: `mode-change-interval` passing without a CMR,
+    /// `amr_encoder_find_next_mode`): one above the current mode, however often asked before
+    /// the change. Nothing when the encoder is at the top already.
+    pub fn step_up(&mut self) {
+        let from = self.mode;
+        if let Some(next) = (from + 1..self.band.modes()).find(|&m| self.params.allows(m)) {
+            self.target = Some(next);
+        }
+    }
+
+    /// The CMR of the next payload.
+    fn next_cmr(&mut self) -> u8 {
+        if self.cmr_send_left == 0 {
+            if let Some(mode) = self.cmr_send.take() {
+                self.cmr_send_left = CMR_SEND_PACKETS;
+                self.cmr_send_mode = mode;
+            }
+        } else if let Some(mode) = self.cmr_send.take() {
+            self.cmr_send_mode = mode;
+        }
+        if self.cmr_send_left > 0 {
+            self.cmr_send_left -= 1;
+            return self.cmr_send_mode;
+        }
+        self.cmr_out
+    }
+
     fn step_mode(&mut self) {
         let Some(target) = self.target else { return };
         let period = self.params.mode_change_period.max(1) as u64;
@@ -882,13 +1038,8 @@ impl AmrEncoder {
         if !any {
             return Ok(0);
         }
-        pack(
-            self.band,
-            &self.params,
-            self.cmr_out,
-            &self.frames[..count],
-            out,
-        )
+        let cmr = self.next_cmr();
+        pack(self.band, &self.params, cmr, &self.frames[..count], out)
     }
 
     /// A payload buffer size that always suffices for `frames` frames.

@@ -237,6 +237,64 @@ fn initial_mode_follows_bitrate_and_mode_set() {
     assert_eq!(wb.initial_mode(23_850, 0b111), 2);
 }
 
+#[test]
+fn rate_watch_cmr_interval_asks_for_the_next_mode_up() {
+    let wb = AmrBand::Wide;
+    let mode3 = 1 << 3;
+    // rtpengine's CMR-interval=200: mode 3 frames at 0, 20, 20, 20 ms. The second frame
+    // falls in the window the first opened: mode 4 is asked for, a new window starts with
+    // it, and so on.
+    let mut w = RateWatch::new(200, 0);
+    assert_eq!(w.handle_payload(0, wb, 0, NO_CMR, mode3).send_cmr, None);
+    assert_eq!(w.handle_payload(20, wb, 0, NO_CMR, mode3).send_cmr, Some(4));
+    assert_eq!(w.handle_payload(20, wb, 0, NO_CMR, mode3).send_cmr, Some(4));
+    // The mode set decides what "up" is; at the top of the set nothing is asked.
+    let mut w = RateWatch::new(200, 0);
+    w.handle_payload(0, wb, 0b1_0100_1000, NO_CMR, mode3);
+    assert_eq!(
+        w.handle_payload(10, wb, 0b1_0100_1000, NO_CMR, mode3)
+            .send_cmr,
+        Some(6)
+    );
+    let mut w = RateWatch::new(200, 0);
+    w.handle_payload(0, wb, 0b1000, NO_CMR, mode3);
+    assert_eq!(
+        w.handle_payload(10, wb, 0b1000, NO_CMR, mode3).send_cmr,
+        None
+    );
+    // A frame after the window ended starts a new one instead of asking.
+    let mut w = RateWatch::new(200, 0);
+    w.handle_payload(0, wb, 0, NO_CMR, mode3);
+    assert_eq!(w.handle_payload(300, wb, 0, NO_CMR, mode3).send_cmr, None);
+    assert_eq!(
+        w.handle_payload(320, wb, 0, NO_CMR, mode3).send_cmr,
+        Some(4)
+    );
+    // Off by default.
+    let mut w = RateWatch::default();
+    w.handle_payload(0, wb, 0, NO_CMR, mode3);
+    assert_eq!(
+        w.handle_payload(1, wb, 0, NO_CMR, mode3),
+        RateRequest::default()
+    );
+}
+
+#[test]
+fn rate_watch_mode_change_interval_steps_up_without_cmr() {
+    let wb = AmrBand::Wide;
+    let mut w = RateWatch::new(0, 200);
+    // A CMR at 0, none at 100 ms (too early), none at 260 ms: step up, and the clock
+    // restarts from there.
+    assert!(!w.handle_payload(0, wb, 0, 1, 1 << 3).step_up);
+    assert!(!w.handle_payload(100, wb, 0, NO_CMR, 1 << 3).step_up);
+    assert!(w.handle_payload(260, wb, 0, NO_CMR, 1 << 3).step_up);
+    assert!(!w.handle_payload(300, wb, 0, NO_CMR, 1 << 3).step_up);
+    // Without any CMR the first payload starts the clock.
+    let mut w = RateWatch::new(0, 200);
+    assert!(!w.handle_payload(1000, wb, 0, NO_CMR, 1).step_up);
+    assert!(w.handle_payload(1200, wb, 0, NO_CMR, 1).step_up);
+}
+
 #[cfg(feature = "amr")]
 mod coder {
     use super::*;
@@ -381,6 +439,40 @@ mod coder {
         let mut dec = AmrDecoder::new(nb, p).unwrap();
         dec.decode(&payload[..len], &mut [0; 160]).unwrap();
         assert_eq!(dec.last_cmr(), 4);
+    }
+
+    #[test]
+    fn sent_cmr_rides_three_payloads_and_step_up_follows_the_set() {
+        let wb = AmrBand::Wide;
+        let frame = vec![1000i16; 320];
+        let mut payload = [0u8; 128];
+        let p = AmrParams {
+            mode_set: 0b1_0101_0101,
+            ..AmrParams::default()
+        };
+        let mut enc = AmrEncoder::new(wb, p, Some(6600), false).unwrap();
+        let mut cmr_of = |enc: &mut AmrEncoder| {
+            let len = enc.encode(&frame, &mut payload).unwrap();
+            unpack(wb, &p, &payload[..len], |_| Ok(())).unwrap()
+        };
+        enc.send_cmr(4);
+        enc.send_cmr(4);
+        let seen: Vec<u8> = (0..5).map(|_| cmr_of(&mut enc)).collect();
+        assert_eq!(seen, [4, 4, 4, NO_CMR, NO_CMR]);
+        // One step up from mode 0 within the set is mode 2, after the next frame.
+        assert_eq!(enc.mode(), 0);
+        enc.step_up();
+        cmr_of(&mut enc);
+        assert_eq!(enc.mode(), 2);
+        enc.step_up();
+        enc.step_up();
+        cmr_of(&mut enc);
+        assert_eq!(enc.mode(), 4, "one step however often asked");
+        for _ in 0..3 {
+            enc.step_up();
+            cmr_of(&mut enc);
+        }
+        assert_eq!(enc.mode(), 8, "nothing above the top");
     }
 
     #[test]
