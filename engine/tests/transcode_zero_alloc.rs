@@ -78,6 +78,8 @@ fn end(name: &str, rate: u32, ch: Option<u8>, pt: u8) -> CodecEnd {
         bitrate: None,
         cn_pt: None,
         dtx: false,
+        cmr_interval_ms: 0,
+        mode_change_interval_ms: 0,
     }
 }
 

@@ -282,6 +282,12 @@ pub struct CodecEndRecord {
     /// Encoder DTX (absent in state saved before the `dtx` codec option).
     #[serde(default)]
     pub dtx: bool,
+    /// AMR decoder options `CMR-interval` and `mode-change-interval` (ms; absent before
+    /// them: 0, off).
+    #[serde(default)]
+    pub cmr_interval_ms: u32,
+    #[serde(default)]
+    pub mode_change_interval_ms: u32,
 }
 
 /// What the packet path knew about one local socket's stream when the state was saved.

@@ -207,6 +207,10 @@ pub struct Transcoder {
     /// The codec mode request (AMR CMR) of the last input payload that carried one, until
     /// [`Transcoder::take_cmr`] hands it to the other direction's encoder.
     cmr_in: Option<u8>,
+    /// The AMR decoder's `CMR-interval` / `mode-change-interval` watch, when asked for.
+    rate_watch: Option<ngmedia_codecs::amr::RateWatch>,
+    /// What the watch asked of the encoder toward the same party, not yet handed over.
+    rate_request: ngmedia_codecs::amr::RateRequest,
 }
 
 /// Opus is run mono inside the transcoder whatever the SDP says (RFC 7587 receivers must
@@ -223,6 +227,18 @@ fn mono(codec: Codec) -> Codec {
         }
         _ => codec,
     }
+}
+
+/// AMR requests from the decoder of one direction to the encoder of the other (toward the
+/// same party). rtpengine: the `CE_AMR_CMR_RECV` and `CE_AMR_SEND_CMR` decoder events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AmrRequests {
+    /// The party's CMR: the mode it wants to receive.
+    pub mode: Option<u8>,
+    /// A mode to ask of the party (`CMR-interval`).
+    pub send_cmr: Option<u8>,
+    /// Move one mode up (`mode-change-interval` passed without a CMR).
+    pub step_up: bool,
 }
 
 impl Transcoder {
@@ -322,6 +338,15 @@ impl Transcoder {
             playout: None,
             last_units: 0,
             cmr_in: None,
+            rate_watch: (matches!(input.kind(), CodecKind::Amr | CodecKind::AmrWb)
+                && (spec.input.cmr_interval_ms > 0 || spec.input.mode_change_interval_ms > 0))
+                .then(|| {
+                    ngmedia_codecs::amr::RateWatch::new(
+                        spec.input.cmr_interval_ms,
+                        spec.input.mode_change_interval_ms,
+                    )
+                }),
+            rate_request: Default::default(),
         })
     }
 
@@ -329,16 +354,33 @@ impl Transcoder {
     /// 4867 §4.3.1: the mode it wants to receive), once. The worker hands it to the encoder
     /// of the other direction ([`Transcoder::request_mode`]), as rtpengine passes a
     /// decoder's CMR to the encoder toward the same party.
-    pub fn take_cmr(&mut self) -> Option<u8> {
-        self.cmr_in.take()
+    ///
+    /// With it, what the decoder's `CMR-interval` / `mode-change-interval` watch asks of that
+    /// encoder: a CMR to send the party, a step up.
+    pub fn take_cmr(&mut self) -> Option<AmrRequests> {
+        let r = AmrRequests {
+            mode: self.cmr_in.take(),
+            send_cmr: self.rate_request.send_cmr.take(),
+            step_up: std::mem::take(&mut self.rate_request.step_up),
+        };
+        (r != AmrRequests::default()).then_some(r)
     }
 
     /// Ask this transcoder's encoder to switch to AMR mode `cmr` (a CMR from the party it
-    /// sends to); within the negotiated `mode-set` and `mode-change-*` rules, ignored for
-    /// other codecs and modes out of range.
-    pub fn request_mode(&mut self, cmr: u8) {
+    /// sends to), to ask that party for a mode, or to step one mode up; within the
+    /// negotiated `mode-set` and `mode-change-*` rules, ignored for other codecs and modes out
+    /// of range.
+    pub fn request_mode(&mut self, r: AmrRequests) {
         if let ngmedia_codecs::EncoderKind::Amr(e) = &mut self.encoder.kind {
-            e.request_mode(cmr);
+            if let Some(cmr) = r.mode {
+                e.request_mode(cmr);
+            }
+            if let Some(cmr) = r.send_cmr {
+                e.send_cmr(cmr);
+            }
+            if r.step_up {
+                e.step_up();
+            }
         }
     }
 

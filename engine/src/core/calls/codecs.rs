@@ -46,6 +46,9 @@ struct Spec {
     fmtp: Option<String>,
     /// Encoder option `dtx` of the seventh field (`dtx--1`): the encoder's own DTX.
     dtx: bool,
+    /// AMR decoder options of the seventh field: `CMR-interval`, `mode-change-interval` (ms).
+    cmr_interval: u32,
+    mode_change_interval: u32,
     /// At most `name/clock/channels`: the spec names codecs of an SDP by those alone.
     /// One with more fields is a codec of its own (rtpengine looks the whole string up
     /// among the names of the offered codecs, which carry no more than these three).
@@ -79,11 +82,17 @@ impl Spec {
         let fmtp = Some(fmtp)
             .filter(|f| !f.is_empty())
             .map(|f| f.replace("--", "="));
-        let dtx = options.split(';').any(|o| {
-            let o = o.trim().replace("--", "=");
-            o.split_once('=')
-                .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("dtx") && v.trim() != "0")
-        });
+        let option = |key: &str| {
+            options.split(';').find_map(|o| {
+                let o = o.trim().replace("--", "=");
+                o.split_once('=')
+                    .filter(|(k, _)| k.trim().eq_ignore_ascii_case(key))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+        };
+        let dtx = option("dtx").is_some_and(|v| v != "0");
+        let ms = |key: &str| option(key).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let (cmr_interval, mode_change_interval) = (ms("CMR-interval"), ms("mode-change-interval"));
         Some(Spec {
             name,
             clock,
@@ -92,6 +101,8 @@ impl Spec {
             ptime,
             fmtp,
             dtx,
+            cmr_interval,
+            mode_change_interval,
             by_name,
         })
     }
@@ -774,6 +785,16 @@ pub(super) fn answer(
     // The encoder's bit rate toward a side: the fourth field of the `set` or `transcode`
     // entry naming the codec (rtpengine: a codec added by `transcode` keeps the bit rate of
     // its format, and the answerer accepting it gets that encoder).
+    // AMR decoder options of the side that sends `c` (rtpengine: the codec options of its
+    // decoder).
+    let intervals_for = |c: &SdpCodec| {
+        specs(&[state.set.clone(), state.transcode.clone(), opts.set.clone()].concat())
+            .iter()
+            .filter(|s| s.matches(c))
+            .fold((0, 0), |(ci, mi), s| {
+                (ci.max(s.cmr_interval), mi.max(s.mode_change_interval))
+            })
+    };
     let bitrate_for = |c: &SdpCodec| {
         let set = specs(&[state.set.clone(), state.transcode.clone(), opts.set.clone()].concat());
         set.iter().find(|s| s.matches(c)).and_then(|s| s.bitrate)
@@ -800,6 +821,8 @@ pub(super) fn answer(
                 bitrate: bitrate_for(a),
                 cn_pt: a_cn_at(a.clock_rate).filter(|_| a_cn_kept).map(|c| c.pt),
                 dtx: dtx_for(a),
+                cmr_interval_ms: intervals_for(a).0,
+                mode_change_interval_ms: intervals_for(a).1,
             };
             let b_end = CodecEnd {
                 codec: bi,
@@ -809,6 +832,8 @@ pub(super) fn answer(
                 bitrate: bitrate_for(b),
                 cn_pt: b_cn_at(b.clock_rate).map(|c| c.pt),
                 dtx: dtx_for(b),
+                cmr_interval_ms: intervals_for(b).0,
+                mode_change_interval_ms: intervals_for(b).1,
             };
             // Detection only where the sender has no events of its own (rtpengine: `detect
             // DTMF` enables the DSP when the receiving side lacks a DTMF payload type).

@@ -349,6 +349,8 @@ fn end_record(end: &CodecEnd) -> CodecEndRecord {
         bitrate: end.bitrate,
         cn_pt: end.cn_pt,
         dtx: end.dtx,
+        cmr_interval_ms: end.cmr_interval_ms,
+        mode_change_interval_ms: end.mode_change_interval_ms,
     }
 }
 
@@ -363,6 +365,8 @@ fn codec_end(r: &CodecEndRecord) -> Result<CodecEnd, String> {
         bitrate: r.bitrate,
         cn_pt: r.cn_pt,
         dtx: r.dtx,
+        cmr_interval_ms: r.cmr_interval_ms,
+        mode_change_interval_ms: r.mode_change_interval_ms,
     })
 }
 

@@ -138,6 +138,8 @@ fn codec_end(c: &SdpCodec, list: &[SdpCodec], ptime: Option<u32>) -> Option<Code
             .find(|e| e.name.eq_ignore_ascii_case("CN") && e.clock_rate == 8000)
             .map(|e| e.pt),
         dtx: false,
+        cmr_interval_ms: 0,
+        mode_change_interval_ms: 0,
     })
 }
 

@@ -53,6 +53,18 @@ impl Transcoder {
             if d.last_cmr() != ngmedia_codecs::amr::NO_CMR {
                 self.cmr_in = Some(d.last_cmr());
             }
+            if let Some(w) = &mut self.rate_watch {
+                let mode_set = self.spec.input.codec.amr_params().mode_set;
+                let r = w.handle_payload(
+                    self.last_rx_ms,
+                    d.band(),
+                    mode_set,
+                    d.last_cmr(),
+                    d.last_frame_types(),
+                );
+                self.rate_request.send_cmr = r.send_cmr.or(self.rate_request.send_cmr);
+                self.rate_request.step_up |= r.step_up;
+            }
         }
         let ch = self.decoder.channels() as usize;
         let frames = n / ch.max(1);

@@ -137,6 +137,8 @@ mod tests {
             bitrate: None,
             cn_pt,
             dtx: false,
+            cmr_interval_ms: 0,
+            mode_change_interval_ms: 0,
         }
     }
 
@@ -266,6 +268,8 @@ mod tests {
             bitrate: None,
             cn_pt: None,
             dtx: false,
+            cmr_interval_ms: 0,
+            mode_change_interval_ms: 0,
         };
         let mut t = transcoder(end("PCMU", 0, Some(13)), out_end);
         let tone: Vec<u8> = (0..160)

@@ -452,6 +452,8 @@ mod tests {
             bitrate: None,
             cn_pt: None,
             dtx: false,
+            cmr_interval_ms: 0,
+            mode_change_interval_ms: 0,
         }
     }
 

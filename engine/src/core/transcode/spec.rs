@@ -42,6 +42,13 @@ pub struct CodecEnd {
     /// rtpengine's `/dtx--1` seventh field): Opus sends nothing for silence, AMR sends SID
     /// frames and nothing between them.
     pub dtx: bool,
+    /// Input, AMR: rtpengine's decoder option `CMR-interval` in ms (0 = off): a party that
+    /// sends only modes below the next one it may use is asked for that one (a CMR in what
+    /// we send it). See [`ngmedia_codecs::amr::RateWatch`].
+    pub cmr_interval_ms: u32,
+    /// Input, AMR: rtpengine's decoder option `mode-change-interval` in ms (0 = off): no
+    /// CMR from the party for this long moves our encoder toward it one mode up.
+    pub mode_change_interval_ms: u32,
 }
 
 /// Silence detection toward a side with comfort noise (rtpengine's `--silence-detect` and

@@ -15,6 +15,8 @@ fn end(c: Codec, pt: u8, ptime: u32, event_pt: Option<u8>) -> CodecEnd {
         bitrate: None,
         cn_pt: None,
         dtx: false,
+        cmr_interval_ms: 0,
+        mode_change_interval_ms: 0,
     }
 }
 
@@ -973,6 +975,8 @@ fn dtx_codec_option_lets_the_encoder_suppress_silence() {
     assert_eq!(plain.len(), 51, "without DTX every frame is sent");
     let out = silence_then_tone(CodecEnd {
         dtx: true,
+        cmr_interval_ms: 0,
+        mode_change_interval_ms: 0,
         ..end(amr, 97, 20, None)
     });
     assert!(out.len() < 20, "{} packets for 1 s of silence", out.len());
@@ -1005,6 +1009,8 @@ fn dtx_codec_option_lets_the_encoder_suppress_silence() {
     assert_eq!(plain.len(), 51);
     let out = silence_then_tone(CodecEnd {
         dtx: true,
+        cmr_interval_ms: 0,
+        mode_change_interval_ms: 0,
         ..end(opus(), 96, 20, None)
     });
     assert!(

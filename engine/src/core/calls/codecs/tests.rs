@@ -831,6 +831,41 @@ fn transcode_bitrate_reaches_the_encoder_toward_that_side() {
 }
 
 #[test]
+fn amr_decoder_options_reach_the_decoder_of_that_side() {
+    // rtpengine's `set: ['AMR-WB/16000/1////CMR-interval=200']` and
+    // `['AMR-WB/16000/1/23850///mode-change-interval--200']`: options of the AMR side's
+    // decoder, not SDP.
+    for (set, cmr, mci) in [
+        ("AMR-WB/16000/1////CMR-interval=200", 200, 0),
+        ("AMR-WB/16000/1/23850///mode-change-interval--200", 0, 200),
+    ] {
+        let opts = CodecOptions {
+            transcode: vec!["PCMA".into()],
+            set: vec![set.into()],
+            ..Default::default()
+        };
+        let a = vec![sdp_codec(96, "AMR-WB", 16000, None, Some("octet-align=1"))];
+        let (edit, state) = offer(&a, None, &opts, None, None);
+        assert_eq!(
+            list(&edit.codecs.unwrap()),
+            ["96:AMR-WB/16000", "8:PCMA/8000"]
+        );
+        let b = vec![sdp_codec(8, "PCMA", 8000, None, None)];
+        let out = answer(&state.unwrap(), &b, None, &CodecOptions::default(), None);
+        let from_a = out.from_offerer.unwrap();
+        assert_eq!(
+            (
+                from_a.input.cmr_interval_ms,
+                from_a.input.mode_change_interval_ms
+            ),
+            (cmr, mci),
+            "{set}"
+        );
+        assert_eq!(from_a.output.cmr_interval_ms, 0, "PCMA has none");
+    }
+}
+
+#[test]
 fn dtx_codec_option_reaches_the_encoder_toward_that_side() {
     // rtpengine's `transcode: ['AMR-WB/16000/1///mode-set--0,1,2/dtx--1']`.
     let opts = transcode(&["AMR-WB/16000/1///mode-set--0,1,2/dtx--1"]);
