@@ -3,12 +3,15 @@
 //! its own ICE the daemon checks the subscriber's candidate itself, as the controlled agent
 //! (rtpengine takes the controlling role only toward the receiver of an offer), while the
 //! copies already flow to the address of its SDP. The subscriber verifies the checks with
-//! the engine's sans-IO STUN module.
+//! the engine's sans-IO STUN module. A subscriber that answers as the controlled agent too
+//! meets RFC 8445's role-conflict rule, as with rtpengine: the larger tie-breaker controls.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use ngmedia_engine::core::stun::{attr, IceRole, StunClass, StunMessage};
+use ngmedia_engine::core::stun::{
+    attr, write_binding_request, BindingRequestParams, IceRole, StunClass, StunMessage,
+};
 use ngmedia_tests::call::{parse_reply_sdp, TwoPartyCall};
 use ngmedia_tests::sdp::audio_sdp;
 use ngmedia_tests::{dict, Daemon};
@@ -19,6 +22,18 @@ const SUB_PWD: &str = "bd5e845657ecb8d6dd8e1bc6";
 
 /// A datagram and where it came from.
 type Datagram = (Vec<u8>, SocketAddr);
+
+/// The next STUN message on `sock` (RTP copies are skipped).
+fn next_stun(sock: &UdpSocket) -> Vec<u8> {
+    sock.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 1500];
+    loop {
+        let (n, _) = sock.recv_from(&mut buf).expect("a STUN message");
+        if n >= 20 && buf[0] < 2 && buf[4..8] == [0x21, 0x12, 0xa4, 0x42] {
+            return buf[..n].to_vec();
+        }
+    }
+}
 
 /// The next STUN request and the next RTP packet on `sock`, within [`WAIT`].
 fn check_and_copy(sock: &UdpSocket) -> (Option<Vec<u8>>, Option<Datagram>) {
@@ -101,4 +116,48 @@ fn the_daemon_checks_an_ice_subscriber_as_the_controlled_agent() {
     let (copy, from) = copy.expect("the copy before ICE completes");
     assert_eq!(copy, sent);
     assert_eq!(from, c_src);
+
+    // The subscriber claims the controlled role as well, with a larger tie-breaker: 487,
+    // and it is the one to switch.
+    let our_pwd = offer
+        .audio()
+        .attributes
+        .iter()
+        .find_map(|x| x.strip_prefix("ice-pwd:"))
+        .unwrap()
+        .to_owned();
+    let user = format!("{our_ufrag}:{SUB_UFRAG}");
+    let mut buf = [0u8; 512];
+    let check = |tid: [u8; 12], role: IceRole, buf: &mut [u8]| {
+        let params = BindingRequestParams {
+            username: user.as_bytes(),
+            key: our_pwd.as_bytes(),
+            priority: 0x6e00_ffff,
+            role,
+            use_candidate: false,
+            software: None,
+        };
+        let n = write_binding_request(buf, &tid, &params, 0).unwrap();
+        c.send_to(&buf[..n], c_src).unwrap();
+    };
+    let reply_to = |tid: [u8; 12]| loop {
+        let bytes = next_stun(&c);
+        let msg = StunMessage::parse(&bytes).unwrap();
+        if msg.class != StunClass::Request && msg.transaction_id == tid {
+            return (msg.class, msg.error_code.map(|e| e.0));
+        }
+    };
+    check([1; 12], IceRole::Controlled(u64::MAX), &mut buf);
+    assert_eq!(reply_to([1; 12]), (StunClass::Error, Some(487)));
+    // With a smaller one, the daemon takes control: success, and its checks say so.
+    check([2; 12], IceRole::Controlled(0), &mut buf);
+    assert_eq!(reply_to([2; 12]), (StunClass::Success, None));
+    let next = loop {
+        let bytes = next_stun(&c);
+        let msg = StunMessage::parse(&bytes).unwrap();
+        if msg.class == StunClass::Request {
+            break msg.role;
+        }
+    };
+    assert!(matches!(next, Some(IceRole::Controlling(_))), "{next:?}");
 }

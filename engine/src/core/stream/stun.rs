@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use super::dtls::kick_dtls;
 use super::{drop_packet, Absorbed, Route, Stream, Verdict};
 use crate::core::stats::{DropReason, WorkerCounters};
-use crate::core::stun::agent::ResponseOutcome;
+use crate::core::stun::agent::{RequestOutcome, ResponseOutcome};
 use crate::core::stun::{self, StunClass, StunMessage};
 
 /// ICE-lite (RFC 8445 §2.5, rtpengine `stun.c`): check a STUN Binding request in
@@ -48,12 +48,27 @@ pub(super) fn answer_stun(
     }
     let tid = msg.transaction_id;
     let checked = stun::check_ice_binding_request(&msg, ice.ufrag.as_bytes(), ice.pwd.as_bytes())
-        .map(|req| req.use_candidate);
+        .map(|req| (req.use_candidate, req.role));
     let written = match checked {
-        Ok(use_candidate) => {
+        Ok((use_candidate, role)) => {
             match entry.agent.as_deref_mut() {
                 Some(agent) => {
-                    agent.handle_request(now_ms, src, use_candidate);
+                    if agent.handle_request(now_ms, src, use_candidate, role)
+                        == RequestOutcome::RoleConflict
+                    {
+                        let Some(ice) = entry.ice.as_deref() else {
+                            return refused;
+                        };
+                        return match stun::write_binding_error(
+                            buf,
+                            &tid,
+                            487,
+                            Some(ice.pwd.as_bytes()),
+                        ) {
+                            Ok(n) => Ok((Route::Reply, n)),
+                            Err(_) => Err(Verdict::Absorbed(Absorbed::StunRefused)),
+                        };
+                    }
                     if agent.selected() == Some(src) {
                         select(entry, src);
                     }

@@ -16,6 +16,9 @@
 //! * Controlling, we nominate the first pair that succeeds with a triggered check carrying
 //!   USE-CANDIDATE (regular nomination, §8.1.1); its success selects it. Controlled, the
 //!   pair is selected once our check on it succeeded and the peer nominated it.
+//! * A check claiming our own role is a role conflict (§7.3.1.1): the larger tie-breaker
+//!   controls, the other side switches or is answered 487 (rtpengine's `ice_request`); a
+//!   487 to our check makes us switch (§7.2.5.1).
 //!
 //! Our requests start with SOFTWARE (rtpengine's tests look for it there) and are
 //! authenticated with the peer's password; responses must carry MESSAGE-INTEGRITY with
@@ -81,6 +84,15 @@ pub enum ResponseOutcome {
     Succeeded { selected: bool },
     /// The peer refused the check (the pair failed).
     Failed,
+}
+
+/// What [`IceAgent::handle_request`] made of a peer's check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOutcome {
+    /// Answer with success.
+    Accepted,
+    /// The peer claims our role and we keep it: answer 487 (Role Conflict).
+    RoleConflict,
 }
 
 /// Full ICE agent for one component. rtpengine: `ice_agent` with its candidate pairs.
@@ -163,24 +175,69 @@ impl IceAgent {
         Some(self.pairs.len() - 1)
     }
 
-    /// A valid (authenticated) Binding request from `src` arrived on our socket. Learns a
-    /// peer-reflexive pair if needed and queues a triggered check on it; a nomination by a
-    /// controlling peer selects the pair once our check on it succeeded.
-    pub fn handle_request(&mut self, now_ms: u64, src: SocketAddr, use_candidate: bool) {
+    /// A valid (authenticated) Binding request from `src` arrived on our socket, the peer
+    /// claiming `peer_role`. A peer claiming our own role is a role conflict (RFC 8445
+    /// §7.3.1.1, as rtpengine's `ice_request`): the larger tie-breaker controls; when that
+    /// is us, the request is refused ([`RequestOutcome::RoleConflict`]: answer 487), else
+    /// we switch roles. Otherwise learns a peer-reflexive pair if needed and queues a
+    /// triggered check on it; a nomination by a controlling peer selects the pair once our
+    /// check on it succeeded.
+    pub fn handle_request(
+        &mut self,
+        now_ms: u64,
+        src: SocketAddr,
+        use_candidate: bool,
+        peer_role: Option<IceRole>,
+    ) -> RequestOutcome {
+        match (peer_role, self.controlling) {
+            (Some(IceRole::Controlling(theirs)), true) => {
+                if self.tie_breaker >= theirs {
+                    return RequestOutcome::RoleConflict;
+                }
+                self.controlling = false;
+            }
+            (Some(IceRole::Controlled(theirs)), false) => {
+                if self.tie_breaker < theirs {
+                    return RequestOutcome::RoleConflict;
+                }
+                self.controlling = true;
+                self.nominate_valid_pair(now_ms);
+            }
+            _ => {}
+        }
         let Some(i) = self.add_pair(src, now_ms) else {
-            return;
+            return RequestOutcome::Accepted;
         };
         let p = &mut self.pairs[i];
         if use_candidate && !self.controlling {
             p.peer_nominated = true;
             if p.state == PairState::Succeeded {
                 self.selected = Some(src);
-                return;
+                return RequestOutcome::Accepted;
             }
         }
         if matches!(p.state, PairState::Waiting | PairState::Failed) {
             p.triggered = true;
             p.state = PairState::Waiting;
+        }
+        RequestOutcome::Accepted
+    }
+
+    /// Controlling now: nominate the first pair whose check already succeeded, unless a
+    /// pair is selected or being nominated (regular nomination, RFC 8445 §8.1.1).
+    fn nominate_valid_pair(&mut self, now_ms: u64) {
+        if self.selected.is_some() || self.pairs.iter().any(|p| p.nominating) {
+            return;
+        }
+        if let Some(p) = self
+            .pairs
+            .iter_mut()
+            .find(|p| p.state == PairState::Succeeded)
+        {
+            p.nominating = true;
+            p.triggered = true;
+            p.state = PairState::Waiting;
+            p.due_ms = now_ms;
         }
     }
 

@@ -58,7 +58,7 @@ fn controlled_agent_reaches_a_peer_behind_nat_through_a_triggered_check() {
     assert_eq!(a.poll_timeout(), Some(RTO_MS));
     // The peer's check arrives from its NAT binding: a triggered check goes back there
     // before any retransmission.
-    a.handle_request(30, nat, false);
+    a.handle_request(30, nat, false, None);
     assert_eq!(a.poll_timeout(), Some(0));
     let trig = sent(&mut a, 30);
     assert_eq!(trig.len(), 1);
@@ -68,7 +68,7 @@ fn controlled_agent_reaches_a_peer_behind_nat_through_a_triggered_check() {
         ResponseOutcome::Succeeded { selected: false }
     );
     assert_eq!(a.selected(), None, "controlled: the peer nominates");
-    a.handle_request(60, nat, true);
+    a.handle_request(60, nat, true, None);
     assert_eq!(a.selected(), Some(nat));
     // The unanswered host check is still retransmitted until it fails.
     assert_eq!(a.pair_state(host), Some(PairState::InProgress));
@@ -145,7 +145,63 @@ fn responses_need_the_peers_integrity_and_our_transaction() {
 fn peer_reflexive_pairs_are_bounded() {
     let mut a = IceAgent::new("ours", "peer", PEER_PWD, false, 1, &[], 0);
     for port in 0..(MAX_PAIRS as u16 + 5) {
-        a.handle_request(0, SocketAddr::from(([198, 51, 100, 9], 4000 + port)), false);
+        a.handle_request(
+            0,
+            SocketAddr::from(([198, 51, 100, 9], 4000 + port)),
+            false,
+            None,
+        );
     }
     assert_eq!(sent(&mut a, 0).len(), MAX_PAIRS);
+}
+
+#[test]
+fn a_role_conflict_goes_to_the_larger_tie_breaker() {
+    let peer = addr("198.51.100.4:2412");
+    // Both controlled (rtpengine's role toward a subscriber that answers as controlled).
+    let mut a = IceAgent::new("ours", "peer", PEER_PWD, false, 1, &[peer], 0);
+    a.tie_breaker = 10;
+    assert_eq!(
+        a.handle_request(0, peer, false, Some(IceRole::Controlled(20))),
+        RequestOutcome::RoleConflict
+    );
+    assert!(!a.is_controlling(), "the peer's is larger: it switches");
+    let first = sent(&mut a, 0);
+    assert_eq!(
+        respond(&mut a, 10, peer, &first[0].1),
+        ResponseOutcome::Succeeded { selected: false }
+    );
+    // Ours is larger: we control, and nominate the pair that already succeeded.
+    assert_eq!(
+        a.handle_request(20, peer, false, Some(IceRole::Controlled(5))),
+        RequestOutcome::Accepted
+    );
+    assert!(a.is_controlling());
+    let nomination = sent(&mut a, 20);
+    assert_eq!((nomination[0].0, nomination[0].2), (peer, true));
+    assert_eq!(
+        respond(&mut a, 30, peer, &nomination[0].1),
+        ResponseOutcome::Succeeded { selected: true }
+    );
+    assert_eq!(a.selected(), Some(peer));
+
+    // Both controlling: the larger keeps control, the other gives it up.
+    let mut b = IceAgent::new("ours", "peer", PEER_PWD, true, 1, &[peer], 0);
+    b.tie_breaker = 10;
+    assert_eq!(
+        b.handle_request(0, peer, false, Some(IceRole::Controlling(5))),
+        RequestOutcome::RoleConflict
+    );
+    assert!(b.is_controlling());
+    assert_eq!(
+        b.handle_request(0, peer, false, Some(IceRole::Controlling(20))),
+        RequestOutcome::Accepted
+    );
+    assert!(!b.is_controlling());
+    // No conflict: roles stay.
+    assert_eq!(
+        b.handle_request(0, peer, false, Some(IceRole::Controlling(1))),
+        RequestOutcome::Accepted
+    );
+    assert!(!b.is_controlling());
 }
