@@ -674,6 +674,9 @@ pub(super) fn answer(
     opts: &CodecOptions,
     ptime_reverse: Option<u32>,
 ) -> AnswerOutcome {
+    let sdp = answer;
+    let kept = answer_after_strip(answer, opts);
+    let answer = kept.as_deref().unwrap_or(answer);
     let accept = specs(
         &[
             state.accept.clone(),
@@ -949,7 +952,7 @@ pub(super) fn answer(
         };
         return AnswerOutcome {
             edit: SdpEdit {
-                codecs: (list.as_slice() != answer).then_some(list),
+                codecs: (list.as_slice() != sdp).then_some(list),
                 // A gets a=ptime only for a packetisation it asked for (its offer's
                 // a=ptime) or was given (`ptime-reverse`), as rtpengine answers.
                 ptime: from_answerer
@@ -1137,6 +1140,28 @@ pub(super) fn edit_sdp(call: &mut Call, ex: Exchange, sdp: &Sdp, req: &OfferAnsw
 
 /// The answerer's codecs that it was offered (by payload type, as rtpengine's answer
 /// matches them), or all of them when none was (or the offer is unknown).
+/// The answerer's codecs after the answer's own `strip` (with `except`) and `offer`
+/// (rtpengine's answer: `codec_store_strip`, `codec_store_offer`, `codec_store_check_empty`
+/// on the answerer's list): `strip: [all]` takes everything, telephone-event included,
+/// `offer` puts the codecs it names back, and a list left empty is the SDP's whole list
+/// again. `None` when the answer strips nothing.
+fn answer_after_strip(answer: &[SdpCodec], opts: &CodecOptions) -> Option<Vec<SdpCodec>> {
+    let strip = specs(&opts.strip);
+    if strip.is_empty() {
+        return None;
+    }
+    let (except, offer) = (specs(&opts.except), specs(&opts.offer));
+    let kept: Vec<SdpCodec> = answer
+        .iter()
+        .filter(|c| {
+            let stripped = (has_all(&strip) && !any_matches(&except, c)) || any_matches(&strip, c);
+            !stripped || any_matches(&offer, c)
+        })
+        .cloned()
+        .collect();
+    (!kept.is_empty()).then_some(kept)
+}
+
 fn answered_codecs(answer: &[SdpCodec], offered: &[SdpCodec]) -> Vec<SdpCodec> {
     if offered.is_empty() {
         return answer.to_vec();

@@ -831,6 +831,42 @@ fn transcode_bitrate_reaches_the_encoder_toward_that_side() {
 }
 
 #[test]
+fn strip_in_an_answer_acts_on_the_answerers_codecs() {
+    // rtpengine's gh 1098: A offers PCMA and telephone-event; B answers with both, under
+    // `strip: [all]`, `offer: [PCMA]`: A hears PCMA alone.
+    let a = vec![
+        sdp_codec(8, "PCMA", 8000, None, None),
+        sdp_codec(96, "telephone-event", 8000, None, Some("0-15")),
+    ];
+    // (Some codec option in the offer, as gh 1098 has, so that the call keeps codec state.)
+    let g729 = CodecOptions {
+        strip: vec!["G729".into()],
+        ..Default::default()
+    };
+    let (_, state) = offer(&a, None, &g729, None, None);
+    let state = state.unwrap();
+    let b = a.clone();
+    let strip = |offer: &[&str]| CodecOptions {
+        strip: vec!["all".into()],
+        offer: offer.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let out = answer(&state, &b, None, &strip(&["PCMA"]), None);
+    assert_eq!(list(&out.edit.codecs.unwrap()), ["8:PCMA/8000"]);
+    let out = answer(&state, &b, None, &strip(&["PCMA", "telephone-event"]), None);
+    assert_eq!(out.edit.codecs, None, "both back: the answer as B wrote it");
+    // Nothing left (gh 1373): the answer's list stands.
+    let out = answer(&state, &b, None, &strip(&[]), None);
+    assert_eq!(
+        out.edit.codecs.map(|c| list(&c)),
+        answer(&state, &b, None, &CodecOptions::default(), None)
+            .edit
+            .codecs
+            .map(|c| list(&c))
+    );
+}
+
+#[test]
 fn amr_decoder_options_reach_the_decoder_of_that_side() {
     // rtpengine's `set: ['AMR-WB/16000/1////CMR-interval=200']` and
     // `['AMR-WB/16000/1/23850///mode-change-interval--200']`: options of the AMR side's
