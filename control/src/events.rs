@@ -11,8 +11,9 @@
 //!
 //! The ng thread only queues (a bounded queue; a full queue drops and counts); one thread
 //! delivers in order over HTTP/1.1, plain or over TLS (an `https://` URL, the receiver's
-//! certificate checked against `--webhook-ca` or the system's CAs), retrying a failed POST (connection error, timeout or
-//! a non-2xx status) up to [`ATTEMPTS`] times with a growing pause, then giving the event up.
+//! certificate checked against `--webhook-ca` or the system's CAs), retrying a failed POST
+//! (connection error, timeout or a non-2xx status) up to [`ATTEMPTS`] times with a growing
+//! pause, then giving the event up.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
