@@ -26,7 +26,7 @@ use ngmedia_control::ha;
 use ngmedia_control::homer::Homer;
 use ngmedia_control::http::ng::HttpNgAccess;
 use ngmedia_control::http::{self, ApiState};
-use ngmedia_control::li::{self, api::LiState, Interceptor};
+use ngmedia_control::li::{self, api::LiState};
 use ngmedia_control::media::MediaLibrary;
 use ngmedia_control::mqtt::{message::SsrcRates, Mqtt};
 use ngmedia_control::ng::load::LoadLimits;
@@ -38,6 +38,7 @@ use ngmedia_engine::core::pii::Pii;
 use ngmedia_engine::core::request::{List, Query};
 use ngmedia_engine::core::snapshot::CallSnapshot;
 use ngmedia_engine::io::MediaWorkers;
+use ngmedia_recordings::li::{Interceptor, LiSettings, KEEPALIVE as LI_KEEPALIVE};
 use ngmedia_recordings::{Recorder, RecorderConfig, RecordingStore};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
@@ -209,11 +210,11 @@ fn run(mut settings: Settings) -> anyhow::Result<()> {
     // Interception and forwarding share one consumer behind their own tap queue; it exists
     // only when one of them is configured.
     let interceptor = if li_listener.is_some() || settings.forward_to.is_some() {
-        let (interceptor, itap) = Interceptor::start(li::LiSettings {
+        let (interceptor, itap) = Interceptor::start(LiSettings {
             dir: li_listener.as_ref().map(|_| settings.li.dir.clone()),
             tls_client: li_client_tls.clone(),
             forward_to: settings.forward_to,
-            keepalive: li::KEEPALIVE,
+            keepalive: LI_KEEPALIVE,
         })
         .context("cannot start lawful interception")?;
         workers.set_intercept_tap(Some(itap));

@@ -11,7 +11,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use ngmedia_control::li::{task, x3};
 use ngmedia_control::ng::NgServer;
 use ngmedia_engine::core::calls::{Calls, Now};
 use ngmedia_engine::core::config::{EngineConfig, Interface};
@@ -23,6 +22,7 @@ use ngmedia_engine::core::rtp::{classify, strip_rtcp_feedback, RtcpHeader, RtpHe
 use ngmedia_engine::core::sdp::Sdp;
 use ngmedia_engine::core::stats::{PacketTotals, StreamStats, WorkerCounters};
 use ngmedia_engine::core::stun::{self, StunMessage};
+use ngmedia_recordings::li::{task, x3};
 
 /// Most messages or records one input is split into (keeps one execution short).
 const MAX_PARTS: usize = 64;

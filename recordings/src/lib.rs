@@ -5,7 +5,14 @@
 //! call events from the registry, and writes per call a mixed stereo WAV (caller left,
 //! callee right), optionally per-party WAVs and a pcap, and a JSON metadata sidecar, into a
 //! [`RecordingStore`] folder.
+//!
+//! [`li::Interceptor`] implements the engine's
+//! [`InterceptSink`](ngmedia_engine::core::tap::InterceptSink): lawful interception and
+//! `start forwarding`, with its own tap queue, task registry and delivery threads (X3 over
+//! TCP/TLS, raw RTP over UDP). Its administration (HTTP listener, audit log) stays in the
+//! daemon.
 
+pub mod li;
 pub mod pcap;
 mod rate;
 mod recorder;

@@ -25,10 +25,11 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use ngmedia_recordings::li::task::{Destination, Task, TaskSpec};
+use ngmedia_recordings::li::x3::Xid;
+use ngmedia_recordings::li::{ActiveTask, Interceptor};
+
 use super::audit::AuditLog;
-use super::task::{Destination, Task, TaskSpec};
-use super::x3::Xid;
-use super::{ActiveTask, Interceptor};
 use crate::http::error::json_error;
 
 /// Largest request body: a task is a small JSON document.
