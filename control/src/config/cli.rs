@@ -7,7 +7,7 @@ use clap::builder::ValueParser;
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
-use super::options::{ignored_summary, Action, Opt, Value, OPTIONS};
+use super::options::{self, ignored_summary, Action, Opt, Value};
 use super::{InvalidValue, Layer, DEFAULT_CONFIG_SECTION};
 
 /// `--help` heading of the rtpengine options ngmedia accepts but does not act on.
@@ -60,7 +60,7 @@ impl Cli {
             .disable_version_flag(true)
             // rtpengine (GLib) lets a repeated option override the earlier value.
             .args_override_self(true);
-        for opt in OPTIONS {
+        for opt in options::all() {
             cmd = cmd.arg(arg(opt));
         }
         cmd
@@ -76,7 +76,7 @@ impl Cli {
             codecs: m.get_flag("codecs"),
             ..Cli::default()
         };
-        for opt in OPTIONS {
+        for opt in options::all() {
             let given = matches!(
                 m.value_source(opt.long),
                 Some(ValueSource::CommandLine | ValueSource::EnvVariable)

@@ -5,11 +5,11 @@
 
 use std::fmt::Write;
 
-use super::options::{Action, Opt, Value, OPTIONS};
+use super::options::{self, Action, Opt, Value};
 
 /// The lines that enclose the generated part of docs/configuration.md.
 pub(super) const BEGIN: &str = "<!-- BEGIN generated option reference: edit the help texts in \
-                         control/src/config/options.rs, then run \
+                         control/src/config/options/, then run \
                          `NGMEDIA_WRITE_DOCS=1 cargo test -p ngmedia-control configuration_reference` -->";
 pub(super) const END: &str = "<!-- END generated option reference -->";
 
@@ -234,7 +234,7 @@ pub(super) fn markdown() -> String {
     for (title, guide, names) in SECTIONS {
         let opts: Vec<&Opt> = names
             .iter()
-            .filter_map(|n| OPTIONS.iter().find(|o| o.long == *n))
+            .filter_map(|n| options::all().find(|o| o.long == *n))
             .filter(|o| acts(o))
             .collect();
         if opts.is_empty() {
@@ -248,8 +248,7 @@ pub(super) fn markdown() -> String {
         out.push('\n');
         placed.extend(opts.iter().map(|o| o.long));
     }
-    let rest: Vec<&Opt> = OPTIONS
-        .iter()
+    let rest: Vec<&Opt> = options::all()
         .filter(|o| acts(o) && !placed.contains(&o.long))
         .collect();
     if !rest.is_empty() {
@@ -265,7 +264,7 @@ pub(super) fn markdown() -> String {
          | reason | options |\n|---|---|\n",
     );
     let mut reasons: Vec<(&str, Vec<String>)> = Vec::new();
-    for o in OPTIONS {
+    for o in options::all() {
         let Action::Ignore(why) = o.action else {
             continue;
         };
@@ -290,7 +289,7 @@ fn sections_name_options_of_the_table_once() {
     for (title, _, names) in SECTIONS {
         for name in *names {
             assert!(
-                OPTIONS.iter().any(|o| o.long == *name),
+                options::all().any(|o| o.long == *name),
                 "section {title:?} names --{name}, which is not in the option table"
             );
             assert!(!seen.contains(name), "--{name} is in two sections");

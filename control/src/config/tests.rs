@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::file::parse_file;
 use super::interfaces::{Host, InterfaceSpec};
-use super::options::{Action, Value, OPTIONS};
+use super::options::{self, Action, Value};
 use super::parse::{parse_interface, parse_listen, parse_log_format, parse_log_level};
 use super::reference;
 use super::*;
@@ -586,8 +586,7 @@ fn load_reads_files_from_disk() {
 #[test]
 fn sample_toml_documents_the_defaults() {
     let sample = include_str!("../../../samples/ngmedia.toml");
-    let file_keys: Vec<&str> = OPTIONS
-        .iter()
+    let file_keys: Vec<&str> = options::all()
         .filter(|o| matches!(o.action, Action::Set(_)))
         .map(|o| o.long)
         .collect();

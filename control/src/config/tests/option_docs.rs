@@ -39,7 +39,7 @@ fn help_documents_every_option() {
 #[test]
 fn every_option_is_a_flag_and_a_file_key() {
     let cmd = Cli::command();
-    for opt in OPTIONS {
+    for opt in options::all() {
         let arg = cmd
             .get_arguments()
             .find(|a| a.get_long() == Some(opt.long))
@@ -62,8 +62,7 @@ fn every_option_is_a_flag_and_a_file_key() {
         }
     }
     // No long name or short letter twice.
-    let mut names: Vec<&str> = OPTIONS
-        .iter()
+    let mut names: Vec<&str> = options::all()
         .flat_map(|o| std::iter::once(o.long).chain(o.aliases.iter().copied()))
         .collect();
     names.sort_unstable();
@@ -75,7 +74,7 @@ fn every_option_is_a_flag_and_a_file_key() {
 #[test]
 fn help_lists_every_option() {
     let help = Cli::command().render_long_help().to_string();
-    for opt in OPTIONS {
+    for opt in options::all() {
         assert!(
             help.contains(&format!("--{}", opt.long)),
             "--help lacks {}",
@@ -124,7 +123,7 @@ fn configuration_reference() {
 #[test]
 fn reference_lists_every_option() {
     let rendered = reference::markdown();
-    for opt in OPTIONS {
+    for opt in options::all() {
         assert!(
             rendered.contains(&format!("`--{}", opt.long)),
             "the reference lacks --{}",
