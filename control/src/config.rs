@@ -30,10 +30,10 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use ngmedia_control::ha::{config::RedisTarget, HaConfig};
 use ngmedia_control::http::auth::BearerToken;
 use ngmedia_control::http::ng::HttpNgAccess;
 use ngmedia_control::ng::load::LoadLimitConfig;
+use ngmedia_control::state_store::redis::{config::RedisTarget, HaConfig};
 use ngmedia_engine::core::config::{EngineConfig, Interface};
 use ngmedia_recordings::RecordingFormat;
 use tracing::level_filters::LevelFilter;

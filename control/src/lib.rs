@@ -4,11 +4,11 @@
 
 pub mod bencode;
 pub mod events;
-pub mod ha;
 pub mod homer;
 pub mod http;
 pub mod li;
 pub mod media;
 pub mod mqtt;
 pub mod ng;
+pub mod state_store;
 pub mod tls;

@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ngmedia_control::events::{EndReason, Events, QualityWatch};
-use ngmedia_control::ha;
 use ngmedia_control::homer::Homer;
 use ngmedia_control::http::ng::HttpNgAccess;
 use ngmedia_control::http::{self, ApiState};
@@ -31,6 +30,7 @@ use ngmedia_control::media::MediaLibrary;
 use ngmedia_control::mqtt::{message::SsrcRates, Mqtt};
 use ngmedia_control::ng::load::LoadLimits;
 use ngmedia_control::ng::server::{now, NgHandle, NgServer};
+use ngmedia_control::state_store::redis as ha;
 use ngmedia_control::tls;
 use ngmedia_engine::core::calls::{CallEvent, Calls};
 use ngmedia_engine::core::dtls::DtlsIdentity;
@@ -385,7 +385,7 @@ struct Http {
     workers: Arc<MediaWorkers>,
     media: Arc<MediaLibrary>,
     li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
-    ha: Option<Arc<ngmedia_control::ha::HaMetrics>>,
+    ha: Option<Arc<ha::HaMetrics>>,
     homer: Option<Arc<Homer>>,
     events: Option<Arc<Events>>,
     mqtt: Option<Arc<Mqtt>>,

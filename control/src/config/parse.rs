@@ -2,8 +2,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use ngmedia_control::ha::{self, config::RedisTarget};
 use ngmedia_control::http::ng::HttpNgAccess;
+use ngmedia_control::state_store::redis::{self as ha, config::RedisTarget};
 use tracing::level_filters::LevelFilter;
 
 use super::interfaces::{Host, InterfaceSpec};

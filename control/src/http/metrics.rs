@@ -160,7 +160,7 @@ pub(super) fn render_events(text: &mut String, c: &crate::events::EventCounters)
 }
 
 /// Append the HA families: which instance this is and how its Redis side is doing.
-pub(super) fn render_ha(text: &mut String, ha: &crate::ha::HaFigures) {
+pub(super) fn render_ha(text: &mut String, ha: &crate::state_store::redis::HaFigures) {
     let mut o = Out(std::mem::take(text));
     o.family(
         "ngmedia_instance_info",
@@ -600,7 +600,7 @@ mod tests {
         let mut text = String::from("ngmedia_uptime_seconds 1\n");
         render_ha(
             &mut text,
-            &crate::ha::HaFigures {
+            &crate::state_store::redis::HaFigures {
                 instance: "media-1".into(),
                 role: "standby",
                 redis_up: true,

@@ -95,7 +95,7 @@ pub struct ApiState<E: CallControl = Calls> {
     /// no such series).
     pub li_tasks: Option<Arc<std::sync::atomic::AtomicUsize>>,
     /// Redis HA figures (`None`: HA off, no such series).
-    pub ha: Option<Arc<crate::ha::HaMetrics>>,
+    pub ha: Option<Arc<crate::state_store::redis::HaMetrics>>,
     /// Homer capture counters (`None`: `--homer` off, no such series).
     pub homer: Option<Arc<crate::homer::Homer>>,
     /// Webhook delivery counters (`None`: `--webhook-url` off, no such series).

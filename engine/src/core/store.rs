@@ -1,6 +1,7 @@
 //! Call state kept outside the process for high availability (rtpengine's Redis
 //! persistence): the trait the call registry writes through. The daemon implements it
-//! with Redis; the engine only says *what* changed, never waits for the write.
+//! with Redis (`ngmedia-control`'s `state_store::redis`); the engine only says *what*
+//! changed, never waits for the write.
 
 use super::state::CallState;
 

@@ -56,7 +56,7 @@ fn redis_ha_defaults() {
     assert_eq!(ha.prefix, "ngmedia");
     assert_eq!(
         ha.instance_id,
-        ngmedia_control::ha::config::default_instance_id()
+        ngmedia_control::state_store::redis::config::default_instance_id()
     );
     assert!(!ha.standby);
     assert_eq!(ha.heartbeat_ttl, Duration::from_secs(3));

@@ -1,4 +1,4 @@
-//! Redis key names (see the module documentation of [`crate::ha`] for the layout).
+//! Redis key names (see the module documentation of [`super`] for the layout).
 
 /// Builds every key and channel name under one prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -138,8 +138,8 @@ mod tests {
 
     #[test]
     fn decode_sorts_good_and_bad_records() {
-        let good = crate::ha::test_state("a").encode();
-        let other = crate::ha::test_state("z").encode();
+        let good = crate::state_store::redis::test_state("a").encode();
+        let other = crate::state_store::redis::test_state("z").encode();
         let d = decode(vec![
             ("a".into(), Some(good)),
             ("b".into(), None),

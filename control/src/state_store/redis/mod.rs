@@ -1,6 +1,8 @@
-//! High availability through Redis (rtpengine's `--redis` persistence): every call's state
-//! is kept in Redis so that this instance can restore its calls after a restart and a
-//! standby instance can take them over when this one dies.
+//! The Redis state store and the high availability built on it (rtpengine's `--redis`
+//! persistence): [`RedisStore`] implements the engine's
+//! [`StateStore`](ngmedia_engine::core::store::StateStore), so every call's state is kept in
+//! Redis; this instance restores its calls from there after a restart, and a standby
+//! instance takes them over when this one dies.
 //!
 //! # Keys (`P` = `--redis-prefix`, default `ngmedia`)
 //!

@@ -383,7 +383,7 @@ mod tests {
     }
 
     fn state(id: &str) -> CallState {
-        crate::ha::test_state(id)
+        crate::state_store::redis::test_state(id)
     }
 
     #[test]
