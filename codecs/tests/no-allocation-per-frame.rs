@@ -3,35 +3,12 @@
 //! allocation per frame: the codecs write into caller buffers and all scratch is allocated
 //! when they are built.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
 use ngmedia_codecs::dtmf::{DtmfDetector, ToneGenerator};
 use ngmedia_codecs::{Codec, Resampler};
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts calls made on this thread.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use ngmedia_test_support::{allocations_in, CountingAllocator};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 #[test]
 fn steady_state_transcoding_allocates_nothing() {
@@ -145,12 +122,11 @@ fn steady_state_transcoding_allocates_nothing() {
     for n in 0..50 {
         frame(n); // warm-up: lazily initialised state, if any
     }
-    let before = ALLOCATIONS.with(Cell::get);
-    for n in 0..500 {
-        frame(n);
-    }
-    let after = ALLOCATIONS.with(Cell::get);
-    assert!(before > 0, "the counter sees the set-up allocations");
-    assert_eq!(after - before, 0, "allocations in 500 steady-state frames");
+    let (allocated, ()) = allocations_in(|| {
+        for n in 0..500 {
+            frame(n);
+        }
+    });
+    assert_eq!(allocated, 0, "allocations in 500 steady-state frames");
     assert_eq!(transitions, 1, "the digit is detected once and held");
 }

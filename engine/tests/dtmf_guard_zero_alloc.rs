@@ -6,66 +6,14 @@
 //! sans-IO and runs on the test's own thread, so the allocator counts that thread's
 //! allocations only (the test harness's threads may allocate at any time).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-
 use ngmedia_codecs::dtmf::ToneGenerator;
 use ngmedia_codecs::{Codec, EncoderOptions};
 use ngmedia_engine::core::dtmf_security::{DtmfGuard, GuardVerdict, SecurityConfig};
 use ngmedia_engine::core::media_control::{BlockDtmf, PayloadKind};
-
-/// Counts the allocations of the thread that set [`MEASURING`].
-struct ThisThread;
-
-thread_local! {
-    static MEASURING: Cell<bool> = const { Cell::new(false) };
-}
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-fn count() {
-    if MEASURING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Relaxed);
-    }
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; only counts.
-unsafe impl GlobalAlloc for ThisThread {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use ngmedia_test_support::{allocations_in, CountingAllocator};
 
 #[global_allocator]
-static GLOBAL: ThisThread = ThisThread;
-
-/// Allocations this thread makes while running `f`.
-fn allocations_in<T>(f: impl FnOnce() -> T) -> (u64, T) {
-    let before = ALLOCATIONS.load(Relaxed);
-    MEASURING.with(|m| m.set(true));
-    let out = f();
-    MEASURING.with(|m| m.set(false));
-    (ALLOCATIONS.load(Relaxed) - before, out)
-}
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 const AUDIO_PT: u8 = 96;
 const EVENT_PT: u8 = 101;

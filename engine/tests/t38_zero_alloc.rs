@@ -1,13 +1,12 @@
-//! A T.38 gateway allocates nothing per packet: a counting global allocator watches the
-//! whole process, first while a whole fax session runs through a `FaxGateway` in memory
+//! A T.38 gateway allocates nothing per packet: a counting global allocator watches it,
+//! first while a whole fax session runs through a `FaxGateway` in memory
 //! (spandsp's analogue machine on G.711, its T.38 terminal on UDPTL with FEC one way and
 //! redundancy the other, a datagram lost now and then), then while a media worker runs a
 //! gateway between two sockets on each IO backend.
 //!
-//! This binary holds a single test so that nothing else allocates while it measures; the
-//! measured sections use stack buffers only. The in-memory session counts its own thread
-//! (the test harness's thread allocates now and then while a test starts); the worker
-//! counts the whole process, after a warm-up. spandsp's own memory comes from the C
+//! The measured sections use stack buffers only. The in-memory session counts the test's
+//! own thread; the worker section counts the media worker and the test's thread, after a
+//! warm-up (the test harness's threads are never counted). spandsp's own memory comes from the C
 //! allocator, which this does not see: it allocates its state when the gateway starts.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -26,12 +25,12 @@ use ngmedia_engine::core::t38::udptl::{ErrorCorrection, UdptlPacket, UdptlReceiv
 use ngmedia_engine::core::t38::{T38Flags, T38Options};
 use ngmedia_engine::io::{Backend, IoOptions, MediaWorkers};
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-use counting_alloc::{allocations, thread_allocations, Counting};
+use ngmedia_test_support::{
+    allocations_in, allocations_in_threads, CountingAllocator, MEDIA_WORKERS,
+};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 const PCMA: u8 = 8;
 
@@ -87,42 +86,42 @@ fn fax_session_in_memory() {
     let mut out = [0u8; 1500];
     let (mut lost_to_gw, mut lost_from_gw) = (0u32, 0u32);
     let mut datagrams = 0u32;
-    let before = thread_allocations();
     let mut ticks = 0;
-    // 120 s of fax time at most.
-    while ticks < 6000 && (sender.outcome().is_none() || receiver.outcome().is_none()) {
-        let now_us = ticks * 20_000;
-        let n = sender.tx_audio(&mut pcm);
-        pcm[n..].fill(0);
-        let len = rtp(ticks as u16, &pcm, &mut pkt);
-        gw.handle_audio(&pkt[..len]);
-        if let Some(n) = gw.poll_audio(now_us, &mut out) {
-            Law::Alaw.decode(&out[12..n], &mut back).unwrap();
-            sender.rx_audio(&mut back);
-        }
-        while let Some(n) = gw.poll_udptl(&mut out) {
-            datagrams += 1;
-            if datagrams.is_multiple_of(37) {
-                lost_from_gw += 1;
-                continue;
+    let (allocated, ()) = allocations_in(|| {
+        // 120 s of fax time at most.
+        while ticks < 6000 && (sender.outcome().is_none() || receiver.outcome().is_none()) {
+            let now_us = ticks * 20_000;
+            let n = sender.tx_audio(&mut pcm);
+            pcm[n..].fill(0);
+            let len = rtp(ticks as u16, &pcm, &mut pkt);
+            gw.handle_audio(&pkt[..len]);
+            if let Some(n) = gw.poll_audio(now_us, &mut out) {
+                Law::Alaw.decode(&out[12..n], &mut back).unwrap();
+                sender.rx_audio(&mut back);
             }
-            let p = UdptlPacket::parse(&out[..n]).unwrap();
-            from_gw.handle(&p, |seq, ifp| receiver.rx_ifp(ifp, seq));
-        }
-        receiver.advance(160);
-        while let Some((ifp, count)) = receiver.poll_ifp() {
-            let n = to_gw.write(ifp, &mut out).unwrap();
-            if to_gw.next_seq().is_multiple_of(7) {
-                lost_to_gw += 1;
-                continue;
+            while let Some(n) = gw.poll_udptl(&mut out) {
+                datagrams += 1;
+                if datagrams.is_multiple_of(37) {
+                    lost_from_gw += 1;
+                    continue;
+                }
+                let p = UdptlPacket::parse(&out[..n]).unwrap();
+                from_gw.handle(&p, |seq, ifp| receiver.rx_ifp(ifp, seq));
             }
-            for _ in 0..count {
-                gw.handle_udptl(&out[..n]).unwrap();
+            receiver.advance(160);
+            while let Some((ifp, count)) = receiver.poll_ifp() {
+                let n = to_gw.write(ifp, &mut out).unwrap();
+                if to_gw.next_seq().is_multiple_of(7) {
+                    lost_to_gw += 1;
+                    continue;
+                }
+                for _ in 0..count {
+                    gw.handle_udptl(&out[..n]).unwrap();
+                }
             }
+            ticks += 1;
         }
-        ticks += 1;
-    }
-    let allocated = thread_allocations() - before;
+    });
     let (sent, got) = (sender.outcome(), receiver.outcome());
     drop((sender, receiver));
     let _ = std::fs::remove_dir_all(&dir);
@@ -249,11 +248,11 @@ fn measure_worker(backend: Backend, port_min: u16) {
     for seq in 0..25 {
         round(seq);
     }
-    let before = allocations();
-    for seq in 25..125 {
-        round(seq);
-    }
-    let allocated = allocations() - before;
+    let (allocated, ()) = allocations_in_threads(MEDIA_WORKERS, || {
+        for seq in 25..125 {
+            round(seq);
+        }
+    });
     assert_eq!(
         allocated, 0,
         "{backend:?}: {allocated} allocations in 100 gateway rounds"

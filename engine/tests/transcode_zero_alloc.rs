@@ -1,5 +1,5 @@
 //! The transcoding path allocates nothing per packet in steady state: a counting global
-//! allocator watches the whole process while PCMU↔PCMA, PCMU↔Opus and PCMU↔G.722 (with its
+//! allocator watches the media worker and the test's thread while PCMU↔PCMA, PCMU↔Opus and PCMU↔G.722 (with its
 //! 8↔16 kHz resampling) calls run through [`MediaWorkers`] (decode, encode, re-packetise,
 //! RTCP accounting), on each backend, and a PCMU↔PCMA call where the PCMU side has comfort
 //! noise: its CN packets decoded into noise, its silence sent back to it as CN. Before every
@@ -8,8 +8,7 @@
 //! clock (`--dtx-delay`, `--dtx-cn-params`): its packets held and decoded on timer ticks,
 //! the pauses between its talk spurts filled with comfort noise.
 //!
-//! This binary holds a single test so that nothing else allocates while it measures; the
-//! test thread only calls `send_to`/`recv_from` with stack buffers in the measured section.
+//! The test thread only calls `send_to`/`recv_from` with stack buffers in the measured section.
 //! Transcoders are built when the plan is applied and on the first packets (warm-up).
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -25,15 +24,13 @@ use ngmedia_engine::core::stats::StreamStats;
 use ngmedia_engine::core::transcode::{CodecEnd, PtSet, TranscodeSpec};
 use ngmedia_engine::io::{Backend, IoOptions, MediaWorkers};
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-use counting_alloc::{allocations, Counting};
+use ngmedia_test_support::{allocations_in_threads, CountingAllocator, MEDIA_WORKERS};
 
 /// A payload type both sides share in the measured call (any number the codecs leave free).
 const RELAYED_PT: u8 = 3;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 fn stream(
     port: ngmedia_engine::core::plan::PortKey,
@@ -195,16 +192,14 @@ fn measure_playout(backend: Backend, port_min: u16) {
     for k in 0..50 {
         round(k, &mut received);
     }
-    let before = allocations();
-    for k in 50..200 {
-        round(k, &mut received);
-    }
-    let after = allocations();
+    let (allocated, ()) = allocations_in_threads(MEDIA_WORKERS, || {
+        for k in 50..200 {
+            round(k, &mut received);
+        }
+    });
     assert_eq!(
-        after - before,
-        0,
-        "{backend:?}: {} allocations while playing out 150 packets and their pauses",
-        after - before
+        allocated, 0,
+        "{backend:?}: {allocated} allocations while playing out 150 packets and their pauses"
     );
     // 200 packets and the 7 pauses after the first packet, 5 ticks each (give or take the
     // last tick).
@@ -354,16 +349,14 @@ fn measure(backend: Backend, port_min: u16, what: &str, a_end: CodecEnd, b_end: 
     for seq in 0..50 {
         round(seq, true);
     }
-    let before = allocations();
-    for seq in 50..1050 {
-        round(seq, false);
-    }
-    let after = allocations();
+    let (allocated, ()) = allocations_in_threads(MEDIA_WORKERS, || {
+        for seq in 50..1050 {
+            round(seq, false);
+        }
+    });
     assert_eq!(
-        after - before,
-        0,
-        "{what} {backend:?}: {} allocations while transcoding 2000 packets and relaying 1000",
-        after - before
+        allocated, 0,
+        "{what} {backend:?}: {allocated} allocations while transcoding 2000 packets and relaying 1000"
     );
     media.shutdown();
 }

@@ -1,9 +1,6 @@
-//! Steady-state relaying allocates nothing: a counting global allocator watches the whole
-//! process while packets flow through an applied plan.
-//!
-//! This binary holds a single test so that nothing else allocates while it measures; the
-//! test thread itself only calls `send_to`/`recv_from` with stack buffers in the measured
-//! section. It measures each backend in turn (io_uring only where the kernel allows it).
+//! Steady-state relaying allocates nothing: a counting global allocator watches the media
+//! worker and the test's thread while packets flow through an applied plan; the test thread
+//! only calls `send_to`/`recv_from` with stack buffers in the measured section. It measures each backend in turn (io_uring only where the kernel allows it).
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -14,12 +11,10 @@ use ngmedia_engine::core::plan::{CallKey, CallPlan, LatchPolicy, MediaPlane, Str
 use ngmedia_engine::core::stats::StreamStats;
 use ngmedia_engine::io::{Backend, IoOptions, MediaWorkers};
 
-#[path = "support/counting_alloc.rs"]
-mod counting_alloc;
-use counting_alloc::{allocations, Counting};
+use ngmedia_test_support::{allocations_in_threads, CountingAllocator, MEDIA_WORKERS};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator = CountingAllocator;
 
 fn stream(
     port: ngmedia_engine::core::plan::PortKey,
@@ -119,17 +114,14 @@ fn measure(backend: Backend, port_min: u16) {
     for seq in 0..50 {
         round(seq);
     }
-    let before = allocations();
-    for seq in 50..1050 {
-        round(seq);
-    }
-    let after = allocations();
+    let (allocated, ()) = allocations_in_threads(MEDIA_WORKERS, || {
+        for seq in 50..1050 {
+            round(seq);
+        }
+    });
     assert_eq!(
-        after - before,
-        0,
-        "{:?}: {} allocations while relaying 2000 packets",
-        backend,
-        after - before
+        allocated, 0,
+        "{backend:?}: {allocated} allocations while relaying 2000 packets"
     );
     assert!(media.flush());
     assert_eq!(media.totals().relayed_packets, 2100);
