@@ -314,14 +314,14 @@ fn media_state(m: &Media, now: Now) -> MediaState {
 }
 
 /// What was playing toward each party of a stored call, one player per party.
-pub(super) fn players(state: &CallState) -> Vec<(super::LegId, PlayingRecord)> {
+pub(super) fn players(state: &CallState) -> Vec<(super::model::LegId, PlayingRecord)> {
     state
         .legs
         .iter()
         .enumerate()
         .filter_map(|(li, l)| {
             let p = l.medias.iter().find_map(|m| m.playing.clone())?;
-            Some((super::LegId(li), p))
+            Some((super::model::LegId(li), p))
         })
         .collect()
 }
@@ -414,7 +414,7 @@ impl Rebuilder<'_> {
             leg.via_branch = ls.via_branch.clone();
             leg.delete_at = ls.delete_at_ms.map(|ms| instant_of_ms(now, ms));
             leg.metadata = ls.metadata.clone();
-            leg.peer = ls.peer.map(super::LegId);
+            leg.peer = ls.peer.map(super::model::LegId);
             leg.sdp_version_out = ls.sdp_version_out;
             leg.sdp_body_out = ls.sdp_body_out;
             leg.sdp_username = ls.sdp_username.clone();
@@ -427,7 +427,7 @@ impl Rebuilder<'_> {
                     return Err(format!("leg {li} subscribes to a leg that does not exist"));
                 }
                 leg.subscription = Some(super::model::Subscription {
-                    sources: s.sources.iter().map(|&l| super::LegId(l)).collect(),
+                    sources: s.sources.iter().map(|&l| super::model::LegId(l)).collect(),
                     egress: s.egress,
                     rtcp_mirror: s.rtcp_mirror,
                     answered: s.answered,
@@ -551,7 +551,7 @@ impl Rebuilder<'_> {
         m.codec_state.state = ms.codec_state.clone();
         m.codec_state.transcode_rx = ms.transcode_rx.as_ref().map(transcode_spec).transpose()?;
         m.feed = ms.feed.as_ref().map(transcode_spec).transpose()?;
-        m.source = ms.source.map(|(l, mi)| (super::LegId(l), mi));
+        m.source = ms.source.map(|(l, mi)| (super::model::LegId(l), mi));
         m.rtp_stats.restore(&ms.rtp.counters, ms.rtp.latched);
         m.rtcp_stats.restore(&ms.rtcp.counters, ms.rtcp.latched);
         m.rtp_stats.set_dtls_keys(ms.rtp.dtls_keys.clone());

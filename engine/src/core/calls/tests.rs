@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::core::config::Interface;
-use crate::core::plan::{CallPlan, LocalPort, PortKey, PortPair};
-use crate::core::request::{Family, IceMode};
+use crate::core::plan::{CallKey, CallPlan, LocalPort, PortKey, PortPair};
+use crate::core::request::{Delete, Family, IceMode, List, OfferAnswer, Query};
+use crate::core::sdp::Sdp;
 use crate::core::stats::PacketTotals;
 
 /// Hands out port pairs from a list (or counting up from 30000) and records plans.

@@ -1,6 +1,7 @@
 //! Forked calls: parallel branches of one offer, told apart by `via-branch` as rtpengine does.
 
 use super::*;
+use crate::core::calls::model::LegId;
 
 fn branch_offer(call: &str, from: &str, branch: &str, sdp: &str) -> OfferAnswer {
     let mut r = offer_req(call, from, sdp);
