@@ -3,6 +3,7 @@
 //! `ngmedia` binary wires them to the engine.
 
 pub mod bencode;
+pub mod call_control;
 pub mod events;
 pub mod homer;
 pub mod http;

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use ngmedia_control::call_control::now;
 use ngmedia_control::events::{EndReason, Events, QualityWatch};
 use ngmedia_control::homer::Homer;
 use ngmedia_control::http::ng::HttpNgAccess;
@@ -29,7 +30,7 @@ use ngmedia_control::li::{self, api::LiState};
 use ngmedia_control::media::MediaLibrary;
 use ngmedia_control::mqtt::{message::SsrcRates, Mqtt};
 use ngmedia_control::ng::load::LoadLimits;
-use ngmedia_control::ng::server::{now, NgHandle, NgServer};
+use ngmedia_control::ng::{NgHandle, NgServer};
 use ngmedia_control::state_store::redis as ha;
 use ngmedia_control::tls;
 use ngmedia_engine::core::calls::{CallEvent, Calls};

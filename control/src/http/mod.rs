@@ -46,8 +46,8 @@ use tracing::{debug, info, warn};
 use self::auth::BearerToken;
 use self::calls::{CallList, CallSummary, CallView, StatisticsView};
 use self::error::{json_error, ApiError};
-use crate::ng::server::now;
-use crate::ng::{CallControl, NgMetrics, Pii};
+use crate::call_control::{now, CallControl};
+use crate::ng::{NgMetrics, Pii};
 
 /// Largest request body accepted. No route takes a body yet; writes to come (call control)
 /// are small JSON documents. Routes that accept uploads raise it for themselves.

@@ -23,9 +23,9 @@ use tracing::{debug, info};
 
 use super::error::ApiError;
 use super::MAX_BODY;
-use crate::ng::server::{Framing, NgHandle};
 use crate::ng::stream::MAX_MESSAGE;
 use crate::ng::Pii;
+use crate::ng::{Framing, NgHandle};
 
 /// Content type of bencoded ng messages over HTTP (rtpengine's).
 pub const CONTENT_TYPE_NG: &str = "application/x-rtpengine-ng";

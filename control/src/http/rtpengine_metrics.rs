@@ -10,8 +10,8 @@ use ngmedia_engine::core::snapshot::EngineStatistics;
 use super::metrics::{label_value, Out};
 use crate::ng::load::LoadLimit;
 use crate::ng::reply::{stat_name, Totals, RTPENGINE_ORDER};
-use crate::ng::server::ProxyCounters;
 use crate::ng::NgMetrics;
+use crate::ng::ProxyCounters;
 
 const P: &str = "rtpengine_";
 

@@ -145,7 +145,7 @@ impl Mqtt {
     }
 
     /// One round of `--mqtt-publish-scope`: `statistics` is the reply to a `statistics`
-    /// request ([`crate::ng::server::NgHandle::statistics`]), `calls` every call held now
+    /// request ([`crate::ng::NgHandle::statistics`]), `calls` every call held now
     /// (none needed for the summary scope), `unix_secs` the time they were read.
     pub fn publish_round(
         &self,

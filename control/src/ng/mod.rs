@@ -3,11 +3,17 @@
 //! and a reply dictionary.
 //!
 //! The pipeline is sans-IO and split by concern:
-//! `request` (framing, key/flag normalisation, typed engine requests) → engine
-//! (`Calls`) → `reply` (rtpengine's reply shapes) → bytes, with `cookie` (retransmission
-//! cache) in front and `server` (the UDP loop and dispatch) around it.
+//! `request` (framing, key/flag normalisation, typed engine requests) → `dispatch` (the
+//! command run on the call registry through `crate::call_control`, load limits, counters in
+//! `counters`) → `reply` (rtpengine's reply shapes) → bytes, with `cookie` (retransmission
+//! cache) in front and `server` (the UDP loop, framing, cache and rate limit) around it. The
+//! stream transports (`tcp`, and HTTP/WebSocket in `crate::http::ng`) reach the server
+//! through `handle`.
 
 pub(crate) mod cookie;
+pub(crate) mod counters;
+pub(crate) mod dispatch;
+pub(crate) mod handle;
 pub mod load;
 pub(crate) mod metrics;
 pub(crate) mod rate;
@@ -19,8 +25,10 @@ pub mod tcp;
 
 use ngmedia_engine::core::calls::CallError;
 
+pub use counters::{ControlCounters, IntervalCounters, ProxyCounters};
+pub use handle::{Framing, NgHandle};
 pub use metrics::{NgMetrics, NgResult};
-pub use server::{CallControl, ControlCounters, Framing, NgHandle, NgServer};
+pub use server::NgServer;
 
 /// Why an ng request failed. `Display` is the `error-reason` sent back; texts Kamailio or
 /// operators may match are worded exactly as rtpengine words them.

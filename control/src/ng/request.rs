@@ -36,6 +36,7 @@ use ngmedia_engine::core::request::{
 
 use super::NgError;
 use crate::bencode::Value;
+use crate::call_control::Forwarding;
 
 pub(crate) use framing::{
     decode_bencode, detect_encoding, json_to_value, parse_json, split_datagram, Encoding,
@@ -178,16 +179,6 @@ pub(crate) enum Command {
     /// `unsilence media`.
     MediaControl(CommandKind, MediaControlRequest),
     PlayDtmf(PlayDtmf),
-}
-
-/// `start forwarding` / `stop forwarding` (rtpengine: media forwarding of a call to the
-/// configured destination, `CALL_FLAG_FORWARDING`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forwarding {
-    pub call_id: String,
-    pub from_tag: Option<String>,
-    pub to_tag: Option<String>,
-    pub start: bool,
 }
 
 impl Command {

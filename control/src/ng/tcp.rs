@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
-use super::server::{Framing, NgHandle};
+use super::handle::{Framing, NgHandle};
 use super::stream::StreamDecoder;
 use super::Pii;
 

@@ -6,8 +6,8 @@ use std::time::Instant;
 use ngmedia_engine::core::snapshot::EngineStatistics;
 
 use crate::bencode::Encoder;
+use crate::ng::counters::{ControlCounters, IntervalCounters};
 use crate::ng::request::CommandKind;
-use crate::ng::server::{ControlCounters, IntervalCounters};
 
 /// Per-second rates for `currentstatistics` and interval figures, measured by the caller
 /// between two `statistics` requests.

@@ -1,6 +1,13 @@
+use ngmedia_engine::core::calls::{CallError, DeleteReply, OfferAnswerReply};
+use ngmedia_engine::core::request::{Delete, List, OfferAnswer, Query};
+use ngmedia_engine::core::snapshot::{CallSnapshot, EngineStatistics};
+
 use super::*;
-use crate::bencode::{self, Encoder};
+use crate::bencode::{self, Encoder, Value};
+use crate::ng::dispatch::MAX_REPLY;
+use crate::ng::metrics::NgResult;
 use crate::ng::reply::tests::{ex2_snapshot, EX2_QUERY};
+use crate::ng::request::CommandKind;
 use ngmedia_engine::core::config::{EngineConfig, Interface};
 use ngmedia_engine::core::plan::{CallKey, CallPlan, MediaPlane, PortError, PortKey, PortPair};
 use ngmedia_engine::core::stats::PacketTotals;
@@ -365,11 +372,11 @@ fn published_statistics_leave_the_proxies_figures_alone() {
     let kam: IpAddr = "127.0.0.1".parse().unwrap();
     calls.lock().unwrap().stats.packets.rtp_packets = 100;
     s.handle_datagram_from(b"b d7:command10:statisticse", Some(kam), at(t0, 0));
-    assert!(!s.published_statistics(at(t0, 0)).is_empty());
+    assert!(!s.dispatch.published_statistics(at(t0, 0)).is_empty());
     s.handle_datagram_from(b"a d7:command4:pinge", Some(kam), at(t0, 1));
     calls.lock().unwrap().stats.packets.rtp_packets = 300;
     // The publisher's rate is over its own second; the proxy's over its two.
-    let published = s.published_statistics(at(t0, 1));
+    let published = s.dispatch.published_statistics(at(t0, 1));
     let v = crate::bencode::decode(&published).unwrap();
     let st = v.get(b"statistics").unwrap();
     fn rate(st: &Value<'_>) -> Option<i64> {

@@ -14,7 +14,7 @@ use redis::RedisResult;
 use tracing::warn;
 
 use super::keys::{Keys, FIELD_STATE};
-use crate::ng::server::now;
+use crate::call_control::now;
 
 /// Calls read per pipeline.
 const CHUNK: usize = 256;

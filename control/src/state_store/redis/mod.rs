@@ -331,7 +331,7 @@ async fn sync(calls: Arc<Mutex<Calls>>, period: Duration) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        load::lock(&calls).sync_store(crate::ng::server::now());
+        load::lock(&calls).sync_store(crate::call_control::now());
     }
 }
 
