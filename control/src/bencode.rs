@@ -584,7 +584,7 @@ mod tests {
     /// The offer of captures/ex2.out with its CRLF SDP, exactly as sent.
     #[test]
     fn decodes_captured_offer_with_crlf_sdp() {
-        let sdp = "v=0\r\no=alice 2890844526 2890844526 IN IP4 198.51.100.7\r\ns=call\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n";
+        let sdp = ngmedia_test_support::sdp_fixture!("rtpengine-ex2-offer");
         assert_eq!(sdp.len(), 242);
         let body = format!(
             "d7:command5:offer7:call-id12:call-plain-28:from-tag4:tagA10:via-branch9:z9hG4bK-23:sdp242:{sdp}5:flagsl13:trust-addresse7:replacel6:origine13:received-froml3:IP49:127.0.0.2e3:ICE6:removee"

@@ -1,5 +1,8 @@
 //! Helpers for the workspace's own tests; a dev-dependency only, never part of the daemon.
 //!
+//! [`sdp_fixture!`] gives the SDP bodies the tests of several crates share, from
+//! `test-support/fixtures/sdp/` (see its README).
+//!
 //! [`CountingAllocator`] backs the zero-allocation tests ("no heap allocation per packet",
 //! STYLE.md §3). A test binary installs it with
 //! `#[global_allocator] static GLOBAL: CountingAllocator = CountingAllocator;` and measures
@@ -139,6 +142,21 @@ unsafe impl GlobalAlloc for CountingAllocator {
         // SAFETY: same contract as our caller's.
         unsafe { System.dealloc(ptr, layout) }
     }
+}
+
+/// The text of `test-support/fixtures/sdp/<name>.sdp` as a `&'static str`, byte for byte
+/// (most are in the wire form, CRLF), from any crate of the workspace:
+/// `sdp_fixture!("rtpengine-ex2-offer")`.
+#[macro_export]
+macro_rules! sdp_fixture {
+    ($name:literal) => {
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../test-support/fixtures/sdp/",
+            $name,
+            ".sdp"
+        ))
+    };
 }
 
 #[cfg(test)]

@@ -4,9 +4,7 @@
 
 use ngmedia_tests::{dict, Daemon, Value};
 
-const OFFER: &str = "v=0\r\no=- 1545997027 1 IN IP4 198.51.100.1\r\ns=tester\r\nt=0 0\r\n\
-a=quux\r\na=test1\r\nm=audio 2000 RTP/AVP 0 101\r\nc=IN IP4 127.0.0.1\r\n\
-a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\na=test\r\na=quux\r\n";
+const OFFER: &str = ngmedia_test_support::sdp_fixture!("sdp-attr-audio");
 
 fn offer(extra: Vec<(&str, Value)>, call_id: &str) -> Value {
     let mut d = vec![

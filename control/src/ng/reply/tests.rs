@@ -196,7 +196,7 @@ fn simple_replies_match_captures() {
     assert_eq!(out, b"d6:result4:ponge");
 
     out.clear();
-    let sdp = "v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 30012 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\na=rtcp:30013\r\n";
+    let sdp = ngmedia_test_support::sdp_fixture!("rtpengine-ex1-answer.rewritten");
     write_offer_answer(
         &mut out,
         &OfferAnswerReply {

@@ -62,11 +62,7 @@ fn unsupported(token: &str) -> Vec<String> {
         d.str("command", "offer")
             .str("call-id", "c")
             .str("from-tag", "a")
-            .str(
-                "sdp",
-                "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
-                 m=audio 4000 RTP/AVP 0\r\n",
-            )
+            .str("sdp", ngmedia_test_support::sdp_fixture!("minimal-audio"))
             .str("rtpp-flags", token);
     });
     parse_request(&decode_bencode(&body).expect("bencode"))

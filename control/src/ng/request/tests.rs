@@ -359,7 +359,7 @@ fn kamailio_offer() {
 /// §7 B / captures/ex1.out: space-separated flag spelling and CRLF SDP.
 #[test]
 fn captured_offer_and_answer() {
-    let sdp = "v=0\r\no=bob 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40010 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n";
+    let sdp = ngmedia_test_support::sdp_fixture!("rtpengine-ex1-answer");
     assert_eq!(sdp.len(), 180);
     let body = format!("d7:command6:answer7:call-id12:call-plain-18:from-tag4:tagA6:to-tag4:tagB10:via-branch9:z9hG4bK-13:sdp180:{sdp}5:flagsl13:trust addresse7:replacel6:origine13:received-froml3:IP49:127.0.0.1e3:ICE6:removee");
     let req = parse(body.as_bytes()).unwrap();

@@ -143,11 +143,9 @@ impl Sdp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ngmedia_test_support::sdp_fixture;
 
-    const SDP: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\na=quux\r\na=test1\r\n\
-m=audio 2000 RTP/AVP 0 101\r\nc=IN IP4 192.0.2.1\r\na=rtpmap:0 PCMU/8000\r\n\
-a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=test:x y\r\na=quux\r\na=sendrecv\r\n\
-m=video 2002 RTP/AVP 96\r\nc=IN IP4 192.0.2.1\r\na=rtpmap:96 VP8/90000\r\na=quux\r\n";
+    const SDP: &str = sdp_fixture!("sdp-attr-audio-video");
 
     fn edited(m: &SdpManipulations) -> String {
         let mut sdp = Sdp::parse(SDP).unwrap();

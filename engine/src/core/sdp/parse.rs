@@ -280,9 +280,10 @@ fn parse_u16(s: &str) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ngmedia_test_support::sdp_fixture;
     use std::net::IpAddr;
 
-    const BASIC: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+    const BASIC: &str = sdp_fixture!("minimal-audio");
 
     fn err(text: &str) -> SdpError {
         Sdp::parse(text).unwrap_err()
@@ -290,35 +291,7 @@ mod tests {
 
     #[test]
     fn lossless_round_trip_of_unknown_lines() {
-        let text = "v=0\r\n\
-o=- 1 2 IN IP4 192.0.2.1\r\n\
-s=Talk to me\r\n\
-i=a session\r\n\
-u=http://example.com/x\r\n\
-e=a@example.com\r\n\
-p=+1 555 0100\r\n\
-c=IN IP4 192.0.2.1\r\n\
-b=AS:128\r\n\
-t=0 0\r\n\
-r=7d 1h 0 25h\r\n\
-z=2882844526 -1h\r\n\
-k=prompt\r\n\
-a=x-session-thing:weird value  with  spaces\r\n\
-a=group:LS 1 2\r\n\
-m=audio 49170 RTP/AVP 0 96\r\n\
-i=voice\r\n\
-c=IN IP4 192.0.2.2\r\n\
-b=TIAS:64000\r\n\
-k=clear:abc\r\n\
-a=rtpmap:96 opus/48000/2\r\n\
-a=x-unknown\r\n\
-a=x-other:1 2 3\r\n\
-a=\r\n\
-m=video 51372 RTP/AVPF 99\r\n\
-b=AS:512\r\n\
-a=rtpmap:99 H264/90000\r\n\
-a=fmtp:99 profile-level-id=42e01f;packetization-mode=1\r\n\
-a=rtcp-fb:99 nack pli\r\n";
+        let text = sdp_fixture!("every-line-kind");
         let sdp = Sdp::parse(text).unwrap();
         assert_eq!(sdp.session.len(), 15);
         assert_eq!(sdp.media.len(), 2);
@@ -340,10 +313,7 @@ a=rtcp-fb:99 nack pli\r\n";
 
     #[test]
     fn media_level_connection_overrides_session() {
-        let text = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
-m=audio 4000 RTP/AVP 0\r\nc=IN IP4 198.51.100.5\r\n\
-m=video 4002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n\
-m=audio 4004/2 RTP/AVP 8\r\nc=IN IP6 2001:db8::7\r\n";
+        let text = sdp_fixture!("connection-per-section");
         let sdp = Sdp::parse(text).unwrap();
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(sdp.connection_address(), Some(ip("192.0.2.1")));
@@ -357,8 +327,7 @@ m=audio 4004/2 RTP/AVP 8\r\nc=IN IP6 2001:db8::7\r\n";
 
     #[test]
     fn origin_and_directions() {
-        let text = "v=0\r\no=alice 2890844526 2890844527 IN IP4 198.51.100.7\r\ns=call\r\nt=0 0\r\na=recvonly\r\n\
-m=audio 4000 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\na=sendonly\r\nm=audio 4002 RTP/AVP 0\r\nc=IN IP4 192.0.2.1\r\n";
+        let text = sdp_fixture!("directions-session-and-media");
         let sdp = Sdp::parse(text).unwrap();
         let o = sdp.origin().unwrap();
         assert_eq!(o.username, "alice");

@@ -1,3 +1,5 @@
+use ngmedia_test_support::sdp_fixture;
+
 use super::super::model::Codec;
 use super::*;
 
@@ -9,7 +11,7 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-/// The captures show SDP with bare newlines; the wire form has CRLF.
+/// SDP written inline with bare newlines, in the wire form (CRLF).
 fn crlf(text: &str) -> String {
     text.lines().map(|l| format!("{l}\r\n")).collect()
 }
@@ -41,34 +43,7 @@ fn rewrite_text(input: &str, rw: &SdpRewrite) -> String {
 
 // ---- captures: reference/captures/ex2.out (ng-protocol.md example B) ----
 
-const MULTI: &str = "v=0
-o=- 7 7 IN IP4 192.0.2.10
-s=conf
-c=IN IP4 192.0.2.10
-b=AS:700
-t=0 0
-a=x-session-tag:abc
-a=sendrecv
-m=audio 5000 RTP/AVP 0 9 96
-i=voice
-c=IN IP4 192.0.2.11
-b=AS:80
-a=x-vendor:1
-a=ptime:20
-a=rtpmap:96 opus/48000/2
-a=fmtp:96 useinbandfec=1
-k=prompt
-a=maxptime:60
-m=video 5002 RTP/AVPF 97
-b=TIAS:512000
-a=rtpmap:97 VP8/90000
-a=rtcp-fb:97 nack pli
-a=rtcp-fb:* ccm fir
-a=extmap:1 urn:ietf:params:rtp-hdrext:toffset
-a=content:main
-a=recvonly
-a=rtcp:5003
-";
+const MULTI: &str = sdp_fixture!("audio-video-unknown-lines");
 
 fn two_media(a: MediaRewrite, v: MediaRewrite) -> SdpRewrite {
     SdpRewrite {
@@ -92,42 +67,7 @@ fn several_media_sections_keep_unknown_lines_in_place() {
         MULTI,
         &two_media(MediaRewrite::new(e, 30000), MediaRewrite::new(e, 30002)),
     );
-    assert_eq!(
-        out,
-        crlf(
-            "v=0
-o=- 7 7 IN IP4 203.0.113.1
-s=conf
-c=IN IP4 203.0.113.1
-b=AS:700
-t=0 0
-a=x-session-tag:abc
-m=audio 30000 RTP/AVP 0 9 96
-i=voice
-c=IN IP4 203.0.113.1
-b=AS:80
-a=x-vendor:1
-k=prompt
-a=maxptime:60
-a=rtpmap:0 PCMU/8000
-a=rtpmap:9 G722/8000
-a=rtpmap:96 opus/48000/2
-a=fmtp:96 useinbandfec=1
-a=sendrecv
-a=rtcp:30001
-a=ptime:20
-m=video 30002 RTP/AVPF 97
-b=TIAS:512000
-a=rtcp-fb:* ccm fir
-a=extmap:1 urn:ietf:params:rtp-hdrext:toffset
-a=content:main
-a=rtpmap:97 VP8/90000
-a=rtcp-fb:97 nack pli
-a=recvonly
-a=rtcp:30003
-"
-        )
-    );
+    assert_eq!(out, sdp_fixture!("audio-video-unknown-lines.rewritten"));
 }
 
 #[test]
@@ -171,25 +111,7 @@ fn ipv6_bridging() {
         session_connection: false,
     };
     let out = rewrite_text(EX2_OFFER, &rw);
-    assert_eq!(
-        out,
-        crlf(
-            "v=0
-o=alice 2890844526 2890844526 IN IP6 2001:db8::1
-s=call
-c=IN IP6 2001:db8::1
-t=0 0
-m=audio 30000 RTP/AVP 0 8 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:8 PCMA/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=sendrecv
-a=rtcp:30001 IN IP6 2001:db8::1
-a=ptime:20
-"
-        )
-    );
+    assert_eq!(out, sdp_fixture!("rtpengine-ex2-offer.rewritten-ipv6"));
     // and back: an IPv6 party bridged to IPv4
     let v6_input = "v=0\no=- 1 1 IN IP6 2001:db8::9\ns=-\nc=IN IP6 2001:db8::9\nt=0 0\nm=audio 4000 RTP/AVP 0\n";
     let out = Sdp::parse(v6_input)
@@ -246,67 +168,17 @@ a=rtcp:30001
     assert_eq!(bridged.session[3], Line::new(b'c', "IN IP6 ::"));
 }
 
-const WEBRTC: &str = "v=0
-o=- 4611 2 IN IP4 127.0.0.1
-s=-
-t=0 0
-a=group:BUNDLE 0
-a=ice-options:trickle
-a=fingerprint:sha-256 AA:BB
-a=msid-semantic: WMS
-m=audio 9 UDP/TLS/RTP/SAVPF 111 0
-c=IN IP4 198.51.100.20
-a=rtcp:9 IN IP4 0.0.0.0
-a=ice-ufrag:Fx1e
-a=ice-pwd:3bJs8Kq7Vl1nS4cdd2b4MxyZ
-a=candidate:1 1 udp 2122260223 198.51.100.20 51000 typ host generation 0
-a=candidate:2 1 udp 1686052607 203.0.113.77 51000 typ srflx raddr 198.51.100.20 rport 51000
-a=remote-candidates:1 198.51.100.20 51000
-a=end-of-candidates
-a=setup:actpass
-a=mid:0
-a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level
-a=sendrecv
-a=msid:s1 t1
-a=rtcp-mux
-a=rtpmap:111 opus/48000/2
-a=rtcp-fb:111 transport-cc
-a=fmtp:111 minptime=10;useinbandfec=1
-a=ssrc:1001 cname:xyz
-";
+const WEBRTC: &str = sdp_fixture!("webrtc-offer");
 
 #[test]
 fn ice_remove() {
     let mut rw = rewrite_for(true, 30000);
     rw.media[0].protocol = Some("RTP/AVP".into());
-    let mut sdp = Sdp::parse(&crlf(WEBRTC)).unwrap();
+    let mut sdp = Sdp::parse(WEBRTC).unwrap();
     // Plain RTP towards the receiver: the call model drops the DTLS role.
     sdp.media[0].remove_attributes("setup");
     let out = sdp.rewrite(&rw).write();
-    assert_eq!(
-        out,
-        crlf(
-            "v=0
-o=- 4611 2 IN IP4 127.0.0.1
-s=-
-t=0 0
-a=msid-semantic: WMS
-m=audio 30000 RTP/AVP 111 0
-c=IN IP4 127.0.0.1
-a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level
-a=msid:s1 t1
-a=ssrc:1001 cname:xyz
-a=mid:0
-a=rtpmap:111 opus/48000/2
-a=fmtp:111 minptime=10;useinbandfec=1
-a=rtcp-fb:111 transport-cc
-a=rtpmap:0 PCMU/8000
-a=sendrecv
-a=rtcp:30001
-a=end-of-candidates
-"
-        )
-    );
+    assert_eq!(out, sdp_fixture!("webrtc-offer.ice-removed"));
     let sdp = Sdp::parse(&out).unwrap();
     assert!(!sdp.media[0].has_ice());
     for name in [
@@ -342,7 +214,7 @@ fn ice_replace_and_rtcp_mux() {
         },
         ..MediaRewrite::new(e, 30000)
     };
-    let sdp = Sdp::parse(&crlf(WEBRTC)).unwrap();
+    let sdp = Sdp::parse(WEBRTC).unwrap();
     let mut sdp_in = sdp.clone();
     sdp_in.media[0].set_attributes("fingerprint", &["sha-256 CC:DD"]);
     let out = sdp_in.rewrite(&rw);
@@ -393,7 +265,7 @@ fn ice_replace_and_rtcp_mux() {
 fn ice_keep_leaves_candidates() {
     let mut rw = rewrite_for(false, 30000);
     rw.media[0].ice = IceRewrite::Keep;
-    let out = Sdp::parse(&crlf(WEBRTC)).unwrap().rewrite(&rw);
+    let out = Sdp::parse(WEBRTC).unwrap().rewrite(&rw);
     assert!(out.media[0].has_ice());
     assert_eq!(out.media[0].attributes("candidate").count(), 2);
     assert_eq!(out.session_attribute("ice-options"), Some("trickle"));
@@ -423,7 +295,7 @@ fn rejected_media_gets_port_zero_and_no_engine_lines() {
         media: vec![MediaRewrite::new(e, 30000)],
         ..two_media(MediaRewrite::new(e, 1), MediaRewrite::new(e, 1))
     };
-    let sdp = Sdp::parse(&crlf(MULTI)).unwrap().rewrite(&one);
+    let sdp = Sdp::parse(MULTI).unwrap().rewrite(&one);
     assert_eq!(sdp.media[1].m.port, 0);
     assert!(sdp.media[1].rtcp().is_none());
 }
@@ -486,7 +358,7 @@ fn origin_session_name_and_loop_marker() {
         strip_extmap: false,
         session_connection: false,
     };
-    let sdp = Sdp::parse(&crlf(EX2_OFFER)).unwrap();
+    let sdp = Sdp::parse(EX2_OFFER).unwrap();
     let out = sdp.rewrite(&rw);
     assert_eq!(
         out.session[1],
@@ -547,7 +419,7 @@ fn mutated_input_never_panics_and_rewrites_reparse() {
     let mut parsed = 0;
     for base in [MULTI, WEBRTC, EX2_OFFER] {
         for _ in 0..3000 {
-            let mut bytes = crlf(base).into_bytes();
+            let mut bytes = base.as_bytes().to_vec();
             for _ in 0..(next() % 4 + 1) {
                 let at = (next() % bytes.len() as u64) as usize;
                 bytes[at] = ALPHABET[(next() % ALPHABET.len() as u64) as usize];
@@ -573,42 +445,13 @@ fn mutated_input_never_panics_and_rewrites_reparse() {
 
 #[test]
 fn msrp_section_keeps_its_port_and_gets_the_session_connection() {
-    let input = "v=0
-o=- 1822058533 1822058533 IN IP4 1.2.3.4
-s=Asterisk
-c=IN IP4 1.2.3.4
-t=0 0
-m=audio 27998 RTP/AVP 96
-a=rtpmap:96 opus/48000/2
-m=message 28000 TCP/MSRP *
-i=chat
-b=AS:64
-a=setup:active
-a=path:msrp://1.2.3.4:28000/abc;tcp
-";
+    let input = sdp_fixture!("msrp-beside-audio");
     let mut rw = rewrite_for(false, 30000);
     // Whatever the call model asks for the section, it is passed on as received.
     rw.media.push(MediaRewrite::rejected(engine()));
     assert_eq!(
         rewrite_text(input, &rw),
-        crlf(
-            "v=0
-o=- 1822058533 1822058533 IN IP4 1.2.3.4
-s=Asterisk
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio 30000 RTP/AVP 96
-a=rtpmap:96 opus/48000/2
-a=sendrecv
-a=rtcp:30001
-m=message 28000 TCP/MSRP *
-i=chat
-c=IN IP4 1.2.3.4
-b=AS:64
-a=setup:active
-a=path:msrp://1.2.3.4:28000/abc;tcp
-"
-        )
+        sdp_fixture!("msrp-beside-audio.rewritten")
     );
 }
 
@@ -616,53 +459,15 @@ a=path:msrp://1.2.3.4:28000/abc;tcp
 /// first's (o=, c=), the media of all sessions are one list.
 #[test]
 fn several_sessions_each_rewritten() {
-    let input = "v=0
-o=- 1545997027 999 IN IP4 198.51.100.1
-s=tester
-t=0 0
-m=audio 2002 RTP/AVP 0
-c=IN IP4 198.51.100.1
-v=0
-o=- 1545997027 1000 IN IP4 198.51.100.1
-s=tester
-c=IN IP4 198.51.100.1
-t=0 0
-a=sendonly
-m=audio 2004 RTP/AVP 0
-";
+    let input = sdp_fixture!("two-sessions");
     let mut rw = rewrite_for(false, 30000);
     rw.media.push(MediaRewrite::new(engine(), 30002));
     rw.loop_protect = true;
-    let out = Sdp::parse(&crlf(input))
+    let out = Sdp::parse(input)
         .unwrap()
         .rewrite_with_marker(&rw, "m")
         .write();
-    assert_eq!(
-        out,
-        crlf(
-            "v=0
-o=- 1545997027 999 IN IP4 198.51.100.1
-s=tester
-t=0 0
-a=rtpengine:m
-m=audio 30000 RTP/AVP 0
-c=IN IP4 127.0.0.1
-a=rtpmap:0 PCMU/8000
-a=sendrecv
-a=rtcp:30001
-v=0
-o=- 1545997027 1000 IN IP4 198.51.100.1
-s=tester
-c=IN IP4 127.0.0.1
-t=0 0
-a=rtpengine:m
-m=audio 30002 RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-a=sendonly
-a=rtcp:30003
-"
-        )
-    );
+    assert_eq!(out, sdp_fixture!("two-sessions.rewritten"));
 }
 
 #[test]

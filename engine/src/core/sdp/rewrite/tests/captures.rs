@@ -1,82 +1,27 @@
 //! The offers and answers captured from rtpengine (the ng protocol reference's examples),
-//! rewritten as rtpengine rewrote them.
+//! rewritten as rtpengine rewrote them. Both sides are fixtures in the wire form (CRLF):
+//! `test-support/fixtures/sdp/rtpengine-exN-{offer,answer}.sdp` what was sent, `….rewritten*.sdp`
+//! what rtpengine answered.
 
 use super::*;
 
-pub(super) const EX2_OFFER: &str = "v=0
-o=alice 2890844526 2890844526 IN IP4 198.51.100.7
-s=call
-c=IN IP4 127.0.0.2
-t=0 0
-m=audio 40000 RTP/AVP 0 8 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:8 PCMA/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=ptime:20
-a=sendrecv
-";
+pub(super) const EX2_OFFER: &str = sdp_fixture!("rtpengine-ex2-offer");
 
 #[test]
 fn capture_ex2_offer() {
     let out = rewrite_text(EX2_OFFER, &rewrite_for(true, 30030));
-    assert_eq!(
-        out,
-        crlf(
-            "v=0
-o=alice 2890844526 2890844526 IN IP4 127.0.0.1
-s=call
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio 30030 RTP/AVP 0 8 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:8 PCMA/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=sendrecv
-a=rtcp:30031
-a=ptime:20
-"
-        )
-    );
+    assert_eq!(out, sdp_fixture!("rtpengine-ex2-offer.rewritten"));
     assert_eq!(out.len(), 253, "length in the captured bencode");
 }
 
 #[test]
 fn capture_ex2_answer() {
-    let input = "v=0
-o=bob 1 1 IN IP4 203.0.113.9
-s=-
-c=IN IP4 127.0.0.3
-t=0 0
-m=audio 40010 RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=sendrecv
-";
-    let mut sdp = Sdp::parse(&crlf(input)).unwrap();
+    let input = sdp_fixture!("rtpengine-ex2-answer");
+    let mut sdp = Sdp::parse(input).unwrap();
     // rtpengine copies the offer's ptime into the answer; the call model does that here.
     sdp.media[0].set_ptime(Some(20));
     let out = sdp.rewrite(&rewrite_for(true, 30046)).write();
-    assert_eq!(
-        out,
-        crlf(
-            "v=0
-o=bob 1 1 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio 30046 RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=sendrecv
-a=rtcp:30047
-a=ptime:20
-"
-        )
-    );
+    assert_eq!(out, sdp_fixture!("rtpengine-ex2-answer.rewritten"));
     assert_eq!(out.len(), 206);
 }
 
@@ -84,58 +29,20 @@ a=ptime:20
 
 #[test]
 fn capture_ex1_offer_and_answer() {
-    let offer = "v=0
-o=alice 2890844526 2890844526 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio 40000 RTP/AVP 0 8 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:8 PCMA/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=sendrecv
-";
+    let offer = sdp_fixture!("rtpengine-ex1-offer");
     let out = rewrite_text(offer, &rewrite_for(true, 30000));
     assert_eq!(
         out,
-        crlf(
-            &offer
-                .replace("40000", "30000")
-                .replace("0-15\na=sendrecv\n", "0-15\na=sendrecv\na=rtcp:30001\n")
+        offer.replace("40000", "30000").replace(
+            "0-15\r\na=sendrecv\r\n",
+            "0-15\r\na=sendrecv\r\na=rtcp:30001\r\n"
         )
     );
     assert_eq!(out.len(), 238);
 
-    let answer = "v=0
-o=bob 1 1 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio 40010 RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=sendrecv
-";
+    let answer = sdp_fixture!("rtpengine-ex1-answer");
     let out = rewrite_text(answer, &rewrite_for(true, 30012));
-    assert_eq!(
-        out,
-        crlf(
-            "v=0
-o=bob 1 1 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio 30012 RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=sendrecv
-a=rtcp:30013
-"
-        )
-    );
+    assert_eq!(out, sdp_fixture!("rtpengine-ex1-answer.rewritten"));
     assert_eq!(out.len(), 194);
 }
 
@@ -143,18 +50,8 @@ a=rtcp:30013
 
 #[test]
 fn capture_kamailio_offer_with_codec_mask() {
-    let input = "v=0
-o=alice 100 100 IN IP4 198.51.100.7
-s=-
-c=IN IP4 127.0.0.2
-t=0 0
-m=audio 41000 RTP/AVP 0 8 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:8 PCMA/8000
-a=rtpmap:101 telephone-event/8000
-a=sendrecv
-";
-    let mut sdp = Sdp::parse(&crlf(input)).unwrap();
+    let input = sdp_fixture!("kamailio-offer-pcmu-pcma");
+    let mut sdp = Sdp::parse(input).unwrap();
     // codec-mask-PCMU (codec-transcode-PCMA already present): the call model drops PT 0.
     let codecs: Vec<Codec> = sdp.media[0]
         .codecs()
@@ -165,35 +62,14 @@ a=sendrecv
     let out = sdp.rewrite(&rewrite_for(true, 30244)).write();
     assert_eq!(
         out,
-        crlf(
-            "v=0
-o=alice 100 100 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio 30244 RTP/AVP 8 101
-a=rtpmap:8 PCMA/8000
-a=rtpmap:101 telephone-event/8000
-a=sendrecv
-a=rtcp:30245
-"
-        )
+        sdp_fixture!("kamailio-offer-pcmu-pcma.codec-mask-pcmu")
     );
     assert_eq!(out.len(), 183);
 }
 
 // ---- captures: ex4.out (SDES bridging) ----
 
-const PLAIN_C: &str = "v=0
-o=alice 100 100 IN IP4 127.0.0.2
-s=-
-c=IN IP4 127.0.0.2
-t=0 0
-m=audio 41000 RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=sendrecv
-";
+const PLAIN_C: &str = sdp_fixture!("rtpengine-ex4-offer");
 
 const EX4_CRYPTO: [&str; 12] = [
         "1 AEAD_AES_256_GCM inline:O0ScP7smVkvskzceDJ3B0lJtGQh2ztLfmz2UeQ2gRwT11w/gTPEoa6esI+Q",
@@ -213,7 +89,7 @@ const EX4_FINGERPRINT: &str = "sha-256 8F:BC:02:BA:48:E0:48:70:04:8A:6D:55:3E:EA
 
 #[test]
 fn capture_ex4_offer_rtp_to_sdes() {
-    let mut sdp = Sdp::parse(&crlf(PLAIN_C)).unwrap();
+    let mut sdp = Sdp::parse(PLAIN_C).unwrap();
     // The call model puts the engine's keys and DTLS parameters into the section; added
     // in an order different from rtpengine's on purpose: the rewrite orders them.
     sdp.media[0].set_attributes("fingerprint", &[EX4_FINGERPRINT]);
@@ -222,63 +98,20 @@ fn capture_ex4_offer_rtp_to_sdes() {
     let mut rw = rewrite_for(true, 30054);
     rw.media[0].protocol = Some("RTP/SAVP".into());
     let out = sdp.rewrite(&rw).write();
-    let mut expected = "v=0
-o=alice 100 100 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio 30054 RTP/SAVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=sendrecv
-a=rtcp:30055
-"
-    .to_owned();
-    for c in EX4_CRYPTO {
-        expected.push_str(&format!("a=crypto:{c}\n"));
-    }
-    expected.push_str(&format!(
-        "a=setup:actpass\na=fingerprint:{EX4_FINGERPRINT}\n"
-    ));
-    assert_eq!(out, crlf(&expected));
+    assert_eq!(out, sdp_fixture!("rtpengine-ex4-offer.rewritten-sdes"));
     assert_eq!(out.len(), 1380);
 }
 
 #[test]
 fn capture_ex4_answer_sdes_to_rtp() {
-    let input = "v=0
-o=bob 200 200 IN IP4 127.0.0.3
-s=-
-c=IN IP4 127.0.0.3
-t=0 0
-m=audio 41010 RTP/SAVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkw
-a=sendrecv
-";
-    let mut sdp = Sdp::parse(&crlf(input)).unwrap();
+    let input = sdp_fixture!("rtpengine-ex4-answer");
+    let mut sdp = Sdp::parse(input).unwrap();
     // The engine terminates SRTP towards bob: his key is consumed, not passed on.
     sdp.media[0].remove_attributes("crypto");
     let mut rw = rewrite_for(true, 30062);
     rw.media[0].protocol = Some("RTP/AVP".into());
     let out = sdp.rewrite(&rw).write();
-    assert_eq!(
-        out,
-        crlf(
-            "v=0
-o=bob 200 200 IN IP4 127.0.0.1
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio 30062 RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=sendrecv
-a=rtcp:30063
-"
-        )
-    );
+    assert_eq!(out, sdp_fixture!("rtpengine-ex4-answer.rewritten-rtp"));
     assert_eq!(out.len(), 181);
 }
 
@@ -286,7 +119,7 @@ a=rtcp:30063
 
 #[test]
 fn capture_ex5_offer_adds_opus() {
-    let mut sdp = Sdp::parse(&crlf(PLAIN_C)).unwrap();
+    let mut sdp = Sdp::parse(PLAIN_C).unwrap();
     let mut codecs = sdp.media[0].codecs();
     let opus = Codec {
         pt: 96,
@@ -306,41 +139,14 @@ fn capture_ex5_offer_adds_opus() {
     codecs.insert(2, te48);
     sdp.media[0].set_codecs(&codecs);
     let out = sdp.rewrite(&rewrite_for(false, 30152)).write();
-    assert_eq!(
-        out,
-        crlf(
-            "v=0
-o=alice 100 100 IN IP4 127.0.0.2
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio 30152 RTP/AVP 0 96 97 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:96 opus/48000/2
-a=rtpmap:97 telephone-event/48000
-a=fmtp:97 0-15
-a=rtpmap:101 telephone-event/8000
-a=sendrecv
-a=rtcp:30153
-"
-        )
-    );
+    assert_eq!(out, sdp_fixture!("rtpengine-ex5-offer.rewritten-opus"));
     assert_eq!(out.len(), 266);
 }
 
 #[test]
 fn capture_ex5_answer_back_to_pcmu() {
-    let input = "v=0
-o=bob 200 200 IN IP4 127.0.0.3
-s=-
-c=IN IP4 127.0.0.3
-t=0 0
-m=audio 41010 RTP/AVP 96 101
-a=rtpmap:96 opus/48000/2
-a=rtpmap:101 telephone-event/8000
-a=sendrecv
-";
-    let mut sdp = Sdp::parse(&crlf(input)).unwrap();
+    let input = sdp_fixture!("rtpengine-ex5-answer");
+    let mut sdp = Sdp::parse(input).unwrap();
     let pcmu = Codec::from_static(0).unwrap();
     let te = sdp.media[0]
         .codecs()
@@ -349,22 +155,7 @@ a=sendrecv
         .unwrap();
     sdp.media[0].set_codecs(&[pcmu, te]);
     let out = sdp.rewrite(&rewrite_for(false, 30168)).write();
-    assert_eq!(
-        out,
-        crlf(
-            "v=0
-o=bob 200 200 IN IP4 127.0.0.3
-s=-
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio 30168 RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=sendrecv
-a=rtcp:30169
-"
-        )
-    );
+    assert_eq!(out, sdp_fixture!("rtpengine-ex5-answer.rewritten-pcmu"));
     assert_eq!(out.len(), 181);
 }
 
@@ -373,12 +164,10 @@ fn capture_ex5_unchanged_codecs_without_origin_replace() {
     let out = rewrite_text(PLAIN_C, &rewrite_for(false, 30216));
     assert_eq!(
         out,
-        crlf(
-            &PLAIN_C
-                .replace("c=IN IP4 127.0.0.2", "c=IN IP4 127.0.0.1")
-                .replace("41000", "30216")
-                .replace("a=sendrecv\n", "a=sendrecv\na=rtcp:30217\n")
-        )
+        PLAIN_C
+            .replace("c=IN IP4 127.0.0.2", "c=IN IP4 127.0.0.1")
+            .replace("41000", "30216")
+            .replace("a=sendrecv\r\n", "a=sendrecv\r\na=rtcp:30217\r\n")
     );
     assert_eq!(out.len(), 183);
 }
