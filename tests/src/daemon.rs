@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ngmedia_engine::sync;
+
 use crate::http::HttpClient;
 use crate::ng::NgClient;
 
@@ -269,9 +271,7 @@ impl Daemon {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push((Instant::now(), line));
+                sync::lock(&sink).push((Instant::now(), line));
             }
         });
         let mut daemon = Daemon {
@@ -320,7 +320,7 @@ impl Daemon {
 
     /// Everything the daemon logged so far.
     pub fn log_text(&self) -> String {
-        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let log = sync::lock(&self.log);
         let lines: Vec<&str> = log.iter().map(|(_, l)| l.as_str()).collect();
         lines.join("\n")
     }
@@ -339,7 +339,7 @@ impl Daemon {
         matches: impl Fn(&str) -> bool,
     ) -> Option<(Instant, String)> {
         crate::wait_for(limit, || {
-            let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            let log = sync::lock(&self.log);
             log.iter().find(|(_, l)| matches(l)).cloned()
         })
     }
