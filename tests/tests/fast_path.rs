@@ -161,6 +161,61 @@ impl Net {
     }
 }
 
+impl Net {
+    /// Turn off transmit checksum offload on `dev` in namespace `i` (ethtool's `tx off`):
+    /// what it sends then carries a full UDP checksum.
+    fn tx_checksum_off(&self, i: usize, dev: &str) {
+        const SIOCETHTOOL: libc::c_ulong = 0x8946;
+        const ETHTOOL_STXCSUM: u32 = 0x17;
+        #[repr(C)]
+        struct EthtoolValue {
+            cmd: u32,
+            data: u32,
+        }
+        #[repr(C)]
+        struct IfReq {
+            name: [u8; 16],
+            data: *mut EthtoolValue,
+            _pad: [u8; 16],
+        }
+        let path = format!("/var/run/netns/{}", self.names[i]);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let f = std::fs::File::open(&path).expect("netns file");
+                use std::os::fd::AsRawFd;
+                // SAFETY: as in `enter`, on this short-lived thread.
+                let r = unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(r, 0, "setns {path}");
+                let mut v = EthtoolValue {
+                    cmd: ETHTOOL_STXCSUM,
+                    data: 0,
+                };
+                let mut req = IfReq {
+                    name: [0; 16],
+                    data: &mut v,
+                    _pad: [0; 16],
+                };
+                req.name[..dev.len()].copy_from_slice(dev.as_bytes());
+                // SAFETY: a socket we close below; the ioctl reads the request we own.
+                unsafe {
+                    let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+                    assert!(sock >= 0, "socket");
+                    let r = libc::ioctl(sock, SIOCETHTOOL as _, &mut req);
+                    libc::close(sock);
+                    assert_eq!(
+                        r,
+                        0,
+                        "ETHTOOL_STXCSUM {dev}: {}",
+                        std::io::Error::last_os_error()
+                    );
+                }
+            })
+            .join()
+            .expect("ethtool thread")
+        })
+    }
+}
+
 /// Run `ip` with each set of arguments in turn; the first failure says what failed.
 fn ip_steps(steps: &[Vec<String>]) -> Result<(), String> {
     for args in steps {
@@ -479,6 +534,41 @@ fn fast_packets(http: &HttpClient) -> f64 {
     metric(&http.metrics(), "ngmedia_fast_path_packets_total").unwrap_or(0.0)
 }
 
+fn xdp_packets(http: &HttpClient) -> f64 {
+    metric(&http.metrics(), "ngmedia_fast_path_xdp_packets_total").unwrap_or(0.0)
+}
+
+/// The `interfaces=` field of the engine's start line: `name=xdp` or `name=tc(why)` each.
+fn hooks(daemon: &Daemon) -> Vec<String> {
+    let log = daemon.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("eBPF program attached"))
+        .unwrap_or_default();
+    let list = line.split("interfaces=").nth(1).unwrap_or_default();
+    let list = list.split(" capacity=").next().unwrap_or_default();
+    list.split(", ").map(str::to_owned).collect()
+}
+
+/// How interface `name` was hooked, per [`hooks`].
+fn hook_of(hooks: &[String], name: &str) -> String {
+    let prefix = format!("{name}=");
+    hooks
+        .iter()
+        .find_map(|h| h.strip_prefix(&prefix))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Whether `dev` in namespace `ns` has an XDP program attached (per `ip link`).
+fn has_xdp(ns: &str, dev: &str) -> bool {
+    let out = Command::new("ip")
+        .args(["-n", ns, "link", "show", "dev", dev])
+        .output()
+        .expect("ip link show");
+    String::from_utf8_lossy(&out.stdout).contains("xdp")
+}
+
 fn fast_entries(http: &HttpClient) -> f64 {
     metric(&http.metrics(), "ngmedia_fast_path_entries").unwrap_or(-1.0)
 }
@@ -516,6 +606,9 @@ fn relays_and_counts(tag: &str, hosts: Hosts) {
         stream_flags(&ng, &call.id)
     );
     assert_eq!(fast_entries(&http), 2.0);
+    // These interfaces do not forward: XDP's route lookup would refuse, TC relays.
+    let line = hooks(&daemon);
+    assert_eq!(hook_of(&line, "ve1"), "tc(does not forward)", "{line:?}");
     let before = fast_packets(&http);
     std::thread::sleep(Duration::from_secs(2));
     let (ab, ba) = finish(fa, fb);
@@ -538,6 +631,11 @@ fn relays_and_counts(tag: &str, hosts: Hosts) {
     std::thread::sleep(Duration::from_millis(700));
     let carried = fast_packets(&http) - before;
     assert!(carried >= 500.0, "kernel relayed only {carried} packets");
+    assert_eq!(
+        xdp_packets(&http),
+        0.0,
+        "XDP forwarded without forwarding on"
+    );
     // The stream counters are user space's and the kernel's together, to the packet.
     let (pa, ba) = stream_counts(&ng, &call.id, call.a.addr()).expect("A's stream");
     let (pb, bb) = stream_counts(&ng, &call.id, call.b.addr()).expect("B's stream");
@@ -556,6 +654,92 @@ fn relays_and_counts(tag: &str, hosts: Hosts) {
         (fast_entries(&http) == 0.0).then_some(())
     });
     assert!(gone.is_some(), "entries left after delete");
+}
+
+#[test]
+fn xdp_relays_where_the_driver_runs_it_and_loopback_stays_at_tc() {
+    xdp_relays("x", V4);
+}
+
+#[test]
+fn xdp_relays_over_ipv6() {
+    xdp_relays("x6", V6);
+}
+
+/// With forwarding on in the engine's namespace, the veths get the program at XDP (veth
+/// runs XDP natively), their peers a pass-through program (so that frames redirected into
+/// the veth are taken), and the media goes through XDP: its counter, not TC's, grows, with
+/// the same per-stream figures. Loopback has no native XDP: TC ingress there.
+fn xdp_relays(tag: &str, hosts: Hosts) {
+    let Some(net) = Net::new(tag) else { return };
+    net.enter(1);
+    for fam in ["ipv4", "ipv6"] {
+        std::fs::write(format!("/proc/sys/net/{fam}/conf/all/forwarding"), "1")
+            .expect("forwarding on in the engine's namespace");
+    }
+    let Some(mut daemon) = engine_on(hosts.engine, "on", &[]) else {
+        return;
+    };
+    let line = hooks(&daemon);
+    assert_eq!(hook_of(&line, "ve1"), "xdp", "{line:?}");
+    assert_eq!(hook_of(&line, "ve2"), "xdp", "{line:?}");
+    assert!(
+        hook_of(&line, "lo").starts_with("tc(no native XDP"),
+        "{line:?}"
+    );
+    // The veths' far ends got a pass-through program.
+    let [c, _, b] = &net.names.clone();
+    // The caller's veth sends full checksums, as a network would deliver them (XDP updates
+    // those incrementally); the callee's leaves them to the hardware that a veth does not
+    // have (XDP computes those).
+    net.tx_checksum_off(0, "vc");
+    assert!(
+        has_xdp(c, "vc") && has_xdp(b, "vb"),
+        "no XDP on the veth peers"
+    );
+    let ng = daemon.client();
+    let http = daemon.http_client();
+    let call = setup_on(&net, &ng, "fp-xdp", hosts);
+    let gap = Duration::from_millis(5);
+    let fa = call.a.flow(call.a_dest, gap);
+    let fb = call.b.flow(call.b_dest, gap);
+    let both = wait_for(Duration::from_secs(8), || {
+        (kernelized(&ng, &call.id) == 2).then_some(())
+    });
+    assert!(
+        both.is_some(),
+        "not offloaded: {:?}",
+        stream_flags(&ng, &call.id)
+    );
+    let (xdp_before, all_before) = (xdp_packets(&http), fast_packets(&http));
+    std::thread::sleep(Duration::from_secs(2));
+    let (ab, ba) = finish(fa, fb);
+    assert_exactly_once("A→B", &ab);
+    assert_exactly_once("B→A", &ba);
+    assert_eq!(ab.sources, vec![call.b_dest]);
+    assert_eq!(ba.sources, vec![call.a_dest]);
+    std::thread::sleep(Duration::from_millis(700));
+    // ~400 packets each way in 2 s, all of them at XDP once offloaded.
+    let xdp = xdp_packets(&http) - xdp_before;
+    let all = fast_packets(&http) - all_before;
+    assert!(
+        xdp >= 500.0,
+        "XDP forwarded only {xdp} packets (fast path {all})"
+    );
+    assert!(all >= xdp, "XDP {xdp} packets, fast path in all {all}");
+    let (pa, ba_bytes) = stream_counts(&ng, &call.id, call.a.addr()).expect("A's stream");
+    let (pb, _) = stream_counts(&ng, &call.id, call.b.addr()).expect("B's stream");
+    assert_eq!(
+        (pa, ba_bytes),
+        (i64::from(ab.sent), i64::from(ab.sent) * 172)
+    );
+    assert_eq!(pb, i64::from(ba.sent));
+    // A clean stop takes the pass-through programs off the peers.
+    assert!(daemon.terminate(Duration::from_secs(5)).is_some());
+    assert!(
+        !has_xdp(c, "vc") && !has_xdp(b, "vb"),
+        "XDP left on the veth peers"
+    );
 }
 
 #[test]

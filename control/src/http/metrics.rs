@@ -431,6 +431,12 @@ pub(super) fn render(
         p.fast_path_packets,
     );
     o.single(
+        "ngmedia_fast_path_xdp_packets_total",
+        "counter",
+        "Packets the kernel fast path forwarded at XDP, in the driver (the rest at TC ingress).",
+        p.fast_path_xdp_packets,
+    );
+    o.single(
         "ngmedia_players_active",
         "gauge",
         "Media players sending to a party (music on hold, play media).",

@@ -360,6 +360,8 @@ pub struct PacketTotals {
     pub fast_path_packets: u64,
     /// Kernel fast-path entries in use.
     pub fast_path_entries: u64,
+    /// Of `fast_path_packets`, those forwarded at XDP (in the driver) rather than at TC.
+    pub fast_path_xdp_packets: u64,
 }
 
 impl PacketTotals {

@@ -1,6 +1,8 @@
-//! The kernel fast path (rtpengine's kernel module, without a module): an eBPF program at TC
-//! ingress of every interface forwards the RTP of streams that need no per-packet work in
-//! user space, so those packets never wake a media worker.
+//! The kernel fast path (rtpengine's kernel module, without a module): an eBPF program on
+//! every interface forwards the RTP of streams that need no per-packet work in user space,
+//! so those packets never wake a media worker. It runs at XDP, in the driver, where the
+//! driver supports it natively and the interface forwards (see [`xdp`]), and at TC ingress
+//! everywhere (loopback, and behind XDP for what XDP passes up).
 //!
 //! The program (`engine/bpf/fastpath.bpf.c`, built by `build.rs` with the system clang and
 //! embedded here) matches a datagram's 5-tuple in the `ngm_fwd` hash map, rewrites the
@@ -16,8 +18,10 @@
 //! descriptors: workers use them concurrently without a lock, and nothing here runs per
 //! packet.
 //!
-//! Nothing outlives the engine: the program is attached through TCX links (kernel 6.6+),
-//! which the kernel removes when the process exits, however it exits; and every entry
+//! Nothing outlives the engine: the program is attached through TCX and XDP links (kernel
+//! 6.6+), which the kernel removes when the process exits, however it exits (the pass-through
+//! program on a veth's peer, attached by netlink, forwards nothing and is removed at a clean
+//! exit); and every entry
 //! forwards only while the engine's heartbeat (`ngm_ctl`, pushed forward by the workers) is
 //! fresh, so even a hung engine stops forwarding within [`HEARTBEAT_TTL`].
 
@@ -31,6 +35,8 @@ use std::time::Duration;
 use tracing::{info, warn};
 
 use crate::core::config::FastPathMode;
+
+mod xdp;
 
 /// The program, built by `build.rs` (empty when this build has none).
 #[cfg(ngmedia_bpf)]
@@ -162,6 +168,13 @@ pub struct FastPath {
     withdrawn: AtomicU64,
     /// Interfaces the program is attached to; grows as links appear after start.
     interfaces: std::sync::Mutex<Vec<String>>,
+    /// Egress devices that take XDP frames (`ngm_xmit`), and packets by program (`ngm_path`).
+    xmit: aya::maps::MapData,
+    path: aya::maps::MapData,
+    /// Whether the XDP programs (`ngm_xdp`, `ngm_xdp_pass`) loaded.
+    xdp: bool,
+    /// Interfaces with `ngm_xdp` (name, ifindex).
+    xdp_links: std::sync::Mutex<Vec<(String, u32)>>,
 }
 
 impl std::fmt::Debug for FastPath {
@@ -183,9 +196,10 @@ impl FastPath {
         match FastPath::load() {
             Ok(fp) => {
                 info!(
-                    interfaces = %crate::sync::lock(&fp.interfaces).join(","),
+                    interfaces = %crate::sync::lock(&fp.interfaces).join(", "),
                     capacity = MAX_ENTRIES,
-                    "kernel fast path: eBPF program attached at TC ingress"
+                    "kernel fast path: eBPF program attached (XDP where the driver runs it \
+                     natively and the interface forwards, TC ingress otherwise)"
                 );
                 let fp = Arc::new(fp);
                 watch_links(Arc::downgrade(&fp));
@@ -212,35 +226,146 @@ impl FastPath {
         program(&mut ebpf)?
             .load()
             .map_err(|e| format!("the kernel refused the program: {e}"))?;
+        // XDP is a bonus: a kernel that refuses it leaves TC ingress everywhere.
+        let xdp = match load_xdp(&mut ebpf) {
+            Ok(()) => true,
+            Err(e) => {
+                warn!("kernel fast path: no XDP, TC ingress everywhere: {e}");
+                false
+            }
+        };
+        let take = |ebpf: &mut aya::Ebpf, name: &str| -> Result<aya::maps::MapData, String> {
+            match ebpf.take_map(name) {
+                Some(aya::maps::Map::HashMap(m))
+                | Some(aya::maps::Map::Array(m))
+                | Some(aya::maps::Map::PerCpuArray(m)) => Ok(m),
+                _ => Err(format!("the object has no map {name}")),
+            }
+        };
+        let fwd = take(&mut ebpf, "ngm_fwd")?;
+        let ctl = take(&mut ebpf, "ngm_ctl")?;
+        let xmit = take(&mut ebpf, "ngm_xmit")?;
+        let path = take(&mut ebpf, "ngm_path")?;
+        let fp = FastPath {
+            ebpf: std::sync::Mutex::new(None),
+            fwd,
+            ctl,
+            entries: AtomicU64::new(0),
+            installed: AtomicU64::new(0),
+            withdrawn: AtomicU64::new(0),
+            interfaces: std::sync::Mutex::new(Vec::new()),
+            xmit,
+            path,
+            xdp,
+            xdp_links: std::sync::Mutex::new(Vec::new()),
+        };
         let mut interfaces = Vec::new();
         for name in interface_names() {
-            match attach(&mut ebpf, &name) {
-                Ok(()) => interfaces.push(name),
+            match fp.hook(&mut ebpf, &name) {
+                Ok(how) => interfaces.push(how),
                 Err(e) => warn!(interface = %name, error = %e, "kernel fast path: cannot attach"),
             }
         }
         if interfaces.is_empty() {
             return Err("could not attach to any interface".into());
         }
-        let take = |ebpf: &mut aya::Ebpf, name: &str| -> Result<aya::maps::MapData, String> {
-            match ebpf.take_map(name) {
-                Some(aya::maps::Map::HashMap(m)) | Some(aya::maps::Map::Array(m)) => Ok(m),
-                _ => Err(format!("the object has no map {name}")),
-            }
-        };
-        let fwd = take(&mut ebpf, "ngm_fwd")?;
-        let ctl = take(&mut ebpf, "ngm_ctl")?;
-        let fp = FastPath {
-            ebpf: std::sync::Mutex::new(Some(ebpf)),
-            fwd,
-            ctl,
-            entries: AtomicU64::new(0),
-            installed: AtomicU64::new(0),
-            withdrawn: AtomicU64::new(0),
-            interfaces: std::sync::Mutex::new(interfaces),
-        };
+        *crate::sync::lock(&fp.interfaces) = interfaces;
+        *crate::sync::lock(&fp.ebpf) = Some(ebpf);
         fp.heartbeat();
         Ok(fp)
+    }
+
+    /// Attach to interface `name`: at TC ingress always, and at XDP in front of it where the
+    /// driver runs XDP natively and the interface forwards. Gives `name=xdp` or
+    /// `name=tc(why not XDP)` for the log.
+    #[cfg(ngmedia_bpf)]
+    fn hook(&self, ebpf: &mut aya::Ebpf, name: &str) -> Result<String, String> {
+        use aya::programs::XdpMode;
+        attach(ebpf, name)?;
+        if !self.xdp {
+            return Ok(format!("{name}=tc"));
+        }
+        if !xdp::forwards(name) {
+            return Ok(format!("{name}=tc(does not forward)"));
+        }
+        if let Err(e) = xdp_program(ebpf, "ngm_xdp")?.attach(name, XdpMode::Driver) {
+            return Ok(format!("{name}=tc(no native XDP: {e})"));
+        }
+        let c = std::ffi::CString::new(name).map_err(|e| e.to_string())?;
+        // SAFETY: a NUL-terminated name we own.
+        let ifindex = unsafe { libc::if_nametoindex(c.as_ptr()) };
+        crate::sync::lock(&self.xdp_links).push((name.to_owned(), ifindex));
+        match self.egress_ready(ebpf, ifindex) {
+            Ok(()) => Ok(format!("{name}=xdp")),
+            Err(why) => Ok(format!(
+                "{name}=xdp(what leaves through it goes via TC: {why})"
+            )),
+        }
+    }
+
+    /// Make `ifindex` an XDP egress if it can be (a veth's peer gets the pass-through
+    /// program) and list it in `ngm_xmit`, or take it off.
+    #[cfg(ngmedia_bpf)]
+    fn egress_ready(&self, ebpf: &mut aya::Ebpf, ifindex: u32) -> Result<(), String> {
+        let fd = self.xmit.fd().as_fd().as_raw_fd();
+        let ready = match xdp::egress_need(ifindex) {
+            Ok(xdp::EgressNeed::Nothing) => Ok(()),
+            Ok(xdp::EgressNeed::PeerProgram { ifindex, netns }) => {
+                attach_pass(ebpf, ifindex, netns)
+            }
+            Err(why) => Err(why),
+        };
+        match ready {
+            Ok(()) => map_op(
+                BPF_MAP_UPDATE_ELEM,
+                fd,
+                &ifindex,
+                (&1u32 as *const u32).cast_mut(),
+                0,
+            )
+            .map_err(|e| format!("ngm_xmit: {e}")),
+            Err(why) => {
+                let _ = map_op(
+                    BPF_MAP_DELETE_ELEM,
+                    fd,
+                    &ifindex,
+                    std::ptr::null_mut::<u32>(),
+                    0,
+                );
+                Err(why)
+            }
+        }
+    }
+
+    /// Check again that what XDP redirects can leave (a veth peer's program may have gone
+    /// with its device, or another may have come): on the link watcher's thread, once a
+    /// second.
+    #[cfg(ngmedia_bpf)]
+    fn refresh_egress(&self) {
+        let links = crate::sync::lock(&self.xdp_links).clone();
+        if links.is_empty() {
+            return;
+        }
+        let mut ebpf = crate::sync::lock(&self.ebpf);
+        let Some(ebpf) = ebpf.as_mut() else { return };
+        for (name, ifindex) in links {
+            if let Err(why) = self.egress_ready(ebpf, ifindex) {
+                tracing::debug!(interface = %name, %why, "kernel fast path: no XDP egress");
+            }
+        }
+    }
+
+    /// Packets forwarded since start: `(at XDP, at TC)`.
+    pub fn path_packets(&self) -> (u64, u64) {
+        let cpus = aya::util::nr_cpus().unwrap_or(1).max(1);
+        let mut v = vec![0u64; 2 * cpus];
+        let fd = self.path.fd().as_fd().as_raw_fd();
+        if map_op(BPF_MAP_LOOKUP_ELEM, fd, &0u32, v.as_mut_ptr(), 0).is_err() {
+            return (0, 0);
+        }
+        v.chunks(2).fold((0, 0), |(x, t), c| {
+            (x + c[0], t + c.get(1).copied().unwrap_or(0))
+        })
     }
 
     fn fwd_fd(&self) -> RawFd {
@@ -335,12 +460,13 @@ impl FastPath {
         (self.installed.load(Relaxed), self.withdrawn.load(Relaxed))
     }
 
-    /// Interfaces the program is attached to right now.
+    /// Interfaces the program is attached to right now, each as `name=xdp` or `name=tc(why)`.
     pub fn interfaces(&self) -> Vec<String> {
         crate::sync::lock(&self.interfaces).clone()
     }
 
-    /// Detach the program now (at shutdown; the kernel also does it when the process exits).
+    /// Detach the programs now, the pass-through ones on veth peers included (at shutdown;
+    /// the kernel also does it when the process exits).
     pub fn detach(&self) {
         crate::sync::lock(&self.ebpf).take();
     }
@@ -354,13 +480,13 @@ impl FastPath {
             return false;
         };
         let mut interfaces = crate::sync::lock(&self.interfaces);
-        if interfaces.iter().any(|n| n == name) {
+        if interfaces.iter().any(|n| hooked_name(n) == name) {
             return true;
         }
-        match attach(ebpf, name) {
-            Ok(()) => {
-                info!(interface = %name, "kernel fast path: attached to a new interface");
-                interfaces.push(name.to_owned());
+        match self.hook(ebpf, name) {
+            Ok(how) => {
+                info!(interface = %how, "kernel fast path: attached to a new interface");
+                interfaces.push(how);
             }
             Err(e) => warn!(interface = %name, error = %e, "kernel fast path: cannot attach"),
         }
@@ -371,7 +497,19 @@ impl FastPath {
     /// is attached again.
     #[cfg(ngmedia_bpf)]
     fn link_removed(&self, name: &str) {
-        crate::sync::lock(&self.interfaces).retain(|n| n != name);
+        crate::sync::lock(&self.interfaces).retain(|n| hooked_name(n) != name);
+        let mut links = crate::sync::lock(&self.xdp_links);
+        let fd = self.xmit.fd().as_fd().as_raw_fd();
+        for (_, ifindex) in links.iter().filter(|(n, _)| n == name) {
+            let _ = map_op(
+                BPF_MAP_DELETE_ELEM,
+                fd,
+                ifindex,
+                std::ptr::null_mut::<u32>(),
+                0,
+            );
+        }
+        links.retain(|(n, _)| n != name);
     }
 }
 
@@ -382,6 +520,63 @@ fn program(ebpf: &mut aya::Ebpf) -> Result<&mut aya::programs::SchedClassifier, 
         .ok_or("the object has no ngm_tc program")?
         .try_into()
         .map_err(|e| format!("ngm_tc: {e}"))
+}
+
+/// The interface name of an [`FastPath::interfaces`] item.
+fn hooked_name(how: &str) -> &str {
+    how.split('=').next().unwrap_or(how)
+}
+
+/// Load the XDP programs (the forwarding one and the pass-through one).
+#[cfg(ngmedia_bpf)]
+fn load_xdp(ebpf: &mut aya::Ebpf) -> Result<(), String> {
+    for name in ["ngm_xdp", "ngm_xdp_pass"] {
+        xdp_program(ebpf, name)?
+            .load()
+            .map_err(|e| format!("the kernel refused {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Attach the pass-through program to interface `ifindex` of namespace `netns` (`None`: this
+/// one), from a thread of its own that enters the namespace: a link, which goes with the
+/// object (at detach) or the process.
+#[cfg(ngmedia_bpf)]
+fn attach_pass(
+    ebpf: &mut aya::Ebpf,
+    ifindex: u32,
+    netns: Option<std::os::fd::OwnedFd>,
+) -> Result<(), String> {
+    use aya::programs::XdpMode;
+    let prog = xdp_program(ebpf, "ngm_xdp_pass")?;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            if let Some(ns) = netns {
+                // SAFETY: setns on a namespace descriptor we own; this thread only.
+                if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    let e = io::Error::last_os_error();
+                    return Err(format!("cannot enter the veth peer's namespace: {e}"));
+                }
+            }
+            prog.attach_to_if_index(ifindex, XdpMode::Driver)
+                .map(|_| ())
+                .map_err(|e| format!("its veth peer has no XDP program and takes none: {e}"))
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the attaching thread panicked".into()))
+    })
+}
+
+/// One of the object's XDP programs.
+#[cfg(ngmedia_bpf)]
+fn xdp_program<'a>(
+    ebpf: &'a mut aya::Ebpf,
+    name: &str,
+) -> Result<&'a mut aya::programs::Xdp, String> {
+    ebpf.program_mut(name)
+        .ok_or_else(|| format!("the object has no {name} program"))?
+        .try_into()
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 /// Attach the classifier at TC ingress of interface `name`.
@@ -415,6 +610,7 @@ fn watch_links(fp: std::sync::Weak<FastPath>) {
         .name("fastpath-links".into())
         .spawn(move || {
             let mut buf = [0u8; 16384];
+            let mut next_refresh = std::time::Instant::now();
             loop {
                 // SAFETY: recv into a buffer we own; the socket times out every second.
                 let n = unsafe {
@@ -426,6 +622,10 @@ fn watch_links(fp: std::sync::Weak<FastPath>) {
                     )
                 };
                 let Some(fp) = fp.upgrade() else { return };
+                if std::time::Instant::now() >= next_refresh {
+                    fp.refresh_egress();
+                    next_refresh = std::time::Instant::now() + Duration::from_secs(1);
+                }
                 if n <= 0 {
                     if crate::sync::lock(&fp.ebpf).is_none() {
                         return;
@@ -567,6 +767,7 @@ pub(crate) fn mono_ns() -> u64 {
 
 const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_LOOKUP_AND_DELETE_ELEM: libc::c_long = 21;
 
 /// The `bpf_attr` of the map element commands.

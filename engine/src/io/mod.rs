@@ -556,6 +556,9 @@ impl MediaPlane for MediaWorkers {
         for w in &self.workers {
             t.add(&w.counters);
         }
+        if let Some(fp) = &self.fast {
+            t.fast_path_xdp_packets = fp.path_packets().0;
+        }
         t
     }
 }

@@ -68,7 +68,8 @@ pub(super) static OPTIONS: &[Opt] = &[
         None,
         One("auto|on|off"),
         "Forward established plain RTP streams (and SRTP passed through unchanged) in the \
-         kernel with an eBPF program at TC ingress instead of in user space. auto: when the \
+         kernel with an eBPF program (at XDP where the driver runs it natively and the \
+         interface forwards, at TC ingress otherwise) instead of in user space. auto: when the \
          kernel and privileges (CAP_BPF, CAP_NET_ADMIN) allow, else one log line says why \
          not; on: required; off: user space only. Default: off.",
         set_fast_path,
