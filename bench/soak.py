@@ -5,7 +5,9 @@ Starts nothing itself: point it at a running daemon (ng + HTTP on loopback) and 
 DURATION seconds it keeps about CALLS two-party calls up: each is offered, answered, carries
 RTP both ways (and RTCP now and then), is re-offered (a re-INVITE; every third one a hold
 and resume), and is deleted after a random lifetime, when a new one takes its place. Every
-TRANSCODE-th call transcodes (PCMU offered, PCMA answered). Mixed in, every tick:
+TRANSCODE-th call transcodes (PCMU offered, PCMA answered) and every RECORD-th is recorded
+(`start recording` once it is answered; with --recording-dir the finished recordings are
+counted and removed as the run goes, so the disk stays flat). Mixed in, every tick:
 
   strangers    RTP from a socket that is no party of the call, to a live media port
   malformed    short, version 0/1, lying CSRC counts and extension lengths, padding longer
@@ -88,7 +90,12 @@ def media_port(sdp_text):
     return None
 
 
-def rtp(seq, ts, ssrc, pt=0, payload=b"\xff" * 160):
+STRANGER_SSRC = 0x5742A9E1
+LOUD = b"\x80" * 160  # what strangers send: PCMU at full scale
+LOUD_CODES = (0x80, 0xAA)  # full scale in PCMU and in PCMA
+
+def rtp(seq, ts, ssrc, pt=0, payload=None):
+    payload = payload or (b"\xd5" if pt == 8 else b"\xff") * 160  # silence in PCMA or PCMU
     return struct.pack("!BBHII", 0x80, pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + payload
 
 
@@ -97,9 +104,10 @@ def rtcp_rr(ssrc):
 
 
 class Call:
-    def __init__(self, n, transcode):
+    def __init__(self, n, transcode, record):
         self.id = "soak-%d-%d" % (os.getpid(), n)
         self.transcode = transcode
+        self.record = record
         self.a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for s in (self.a, self.b):
@@ -107,33 +115,42 @@ class Call:
             s.setblocking(False)
         self.a_port = self.a.getsockname()[1]
         self.b_port = self.b.getsockname()[1]
-        self.to_a = self.to_b = None  # engine ports facing each party
+        self.facing_a = self.facing_b = None  # the engine ports each party sends to
         self.seq = random.randrange(65536)
+        self.seq_b = random.randrange(65536)
         self.ssrc_a = random.getrandbits(32)
         self.ssrc_b = random.getrandbits(32)
         self.ends = 0.0
         self.reoffers = 0
         self.held = False
+        self.ending = False
         self.sent = self.received = 0
 
     def close(self):
         self.a.close()
         self.b.close()
 
+    def offer_flags(self):
+        """What the proxy adds to every offer of the call, re-offers included."""
+        return {"codec": {"transcode": ["PCMA"]}} if self.transcode else {}
+
     def set_up(self, ng, lifetime):
-        offer_flags = {"codec": {"transcode": ["PCMA"]}} if self.transcode else {}
         r = ng(command="offer", **{"call-id": self.id, "from-tag": "a"},
-               sdp=sdp(self.a_port), **offer_flags)
+               sdp=sdp(self.a_port), **self.offer_flags())
         if r.get("result") != b"ok":
             return False
-        self.to_b = media_port(r["sdp"].decode())
+        self.facing_b = media_port(r["sdp"].decode())
         answer_codecs = (8,) if self.transcode else (0,)
         r = ng(command="answer", **{"call-id": self.id, "from-tag": "a", "to-tag": "b"},
                sdp=sdp(self.b_port, answer_codecs))
         if r.get("result") != b"ok":
             return False
-        self.to_a = media_port(r["sdp"].decode())
+        self.facing_a = media_port(r["sdp"].decode())
         self.ends = time.monotonic() + lifetime
+        if self.record:
+            r = ng(command="start recording", **{"call-id": self.id})
+            if r.get("result") != b"ok":
+                return False
         return True
 
     def reoffer(self, ng):
@@ -141,7 +158,7 @@ class Call:
         self.reoffers += 1
         mode = "sendonly" if self.reoffers % 3 == 0 else None
         r = ng(command="offer", **{"call-id": self.id, "from-tag": "a", "to-tag": "b"},
-               sdp=sdp(self.a_port, mode=mode))
+               sdp=sdp(self.a_port, mode=mode), **self.offer_flags())
         if r.get("result") == b"ok":
             self.held = mode is not None
             answer_mode = "recvonly" if mode else None
@@ -150,32 +167,59 @@ class Call:
                sdp=sdp(self.b_port, codecs, answer_mode))
 
     def send_media(self, packets):
+        if self.ending:
+            return
         for _ in range(packets):
             self.seq += 1
             ts = self.seq * 160
             try:
-                self.a.sendto(rtp(self.seq, ts, self.ssrc_a), ("127.0.0.1", self.to_b))
+                self.a.sendto(rtp(self.seq, ts, self.ssrc_a), ("127.0.0.1", self.facing_a))
                 self.sent += 1
                 if not self.held:  # on hold, A gets nothing (its SDP says sendonly)
+                    # B's sequence numbers go on where they stopped; its clock ran on.
+                    self.seq_b += 1
                     pt = 8 if self.transcode else 0
-                    self.b.sendto(rtp(self.seq, ts, self.ssrc_b, pt), ("127.0.0.1", self.to_a))
+                    self.b.sendto(rtp(self.seq_b, ts, self.ssrc_b, pt),
+                                  ("127.0.0.1", self.facing_b))
                     self.sent += 1
             except OSError:
                 pass
         if random.random() < 0.05:
             try:
-                self.a.sendto(rtcp_rr(self.ssrc_a), ("127.0.0.1", self.to_b + 1))
+                self.a.sendto(rtcp_rr(self.ssrc_a), ("127.0.0.1", self.facing_a + 1))
             except OSError:
                 pass
 
     def drain(self):
+        """Counts the call's media that reached a party: 172-byte RTP in the call's codecs
+        that is not a stranger's. Strangers' RTP, which the engine relays without following
+        it, is loud and has its own SSRC; a transcoded stream has the engine's SSRC, so the
+        party's own cannot be the test."""
         for s in (self.a, self.b):
             while True:
                 try:
-                    s.recv(2048)
-                    self.received += 1
+                    pkt = s.recv(2048)
                 except (BlockingIOError, OSError):
                     break
+                if (len(pkt) == 172 and pkt[0] == 0x80 and pkt[1] & 0x7F in (0, 8)
+                        and pkt[12] not in LOUD_CODES
+                        and int.from_bytes(pkt[8:12], "big") != STRANGER_SSRC):
+                    self.received += 1
+
+
+def sweep_recordings(folder):
+    """Counts the finished recordings (their JSON metadata) in FOLDER and removes them."""
+    if not folder:
+        return 0
+    done = 0
+    for name in os.listdir(folder):
+        if name.endswith(".json"):
+            stem = name[:-len(".json")]
+            for other in os.listdir(folder):
+                if other.startswith(stem):
+                    os.remove(os.path.join(folder, other))
+            done += 1
+    return done
 
 
 def malformed_packets():
@@ -296,7 +340,7 @@ def call_memory(ng, pid, n, transcode):
     before = read_proc(pid)["rss_kb"]
     calls = []
     for i in range(n):
-        c = Call(10_000_000 + i + (n if transcode else 0), transcode)
+        c = Call(10_000_000 + i + (n if transcode else 0), transcode, False)
         if c.set_up(ng, 3600):
             calls.append(c)
         else:
@@ -325,6 +369,9 @@ def main():
     p.add_argument("--lifetime", type=float, nargs=2, default=(5, 30), metavar=("MIN", "MAX"),
                    help="seconds a call lives")
     p.add_argument("--transcode", type=int, default=10, help="every Nth call transcodes (0: none)")
+    p.add_argument("--record", type=int, default=0, help="every Nth call is recorded (0: none)")
+    p.add_argument("--recording-dir", help="the daemon's --recording-dir: finished recordings "
+                   "are counted and removed while the run goes on")
     p.add_argument("--pps", type=int, default=10, help="RTP packets per second per direction")
     p.add_argument("--hostile", type=int, default=50, help="hostile datagrams per tick")
     p.add_argument("--flood", type=int, default=500, help="datagrams in a flood burst (every 5 s)")
@@ -370,10 +417,15 @@ def main():
     hostile_sent = garbage_sent = 0
     garbage_ids = []
     media_sent = media_received = 0
+    recorded = recordings_seen = 0
     while time.monotonic() - start < args.duration:
         t0 = time.monotonic()
         # Churn: end calls whose time is up, keep the number up.
-        for c in [c for c in calls if c.ends <= t0]:
+        # A call whose time is up sends nothing for one tick, so what it sent last has
+        # arrived when it is drained and deleted.
+        for c in [c for c in calls if c.ends <= t0 and not c.ending]:
+            c.ending = True
+        for c in [c for c in calls if c.ends + tick <= t0 and c.ending]:
             c.drain()
             ng(command="delete", **{"call-id": c.id})
             media_sent += c.sent
@@ -382,7 +434,9 @@ def main():
             calls.remove(c)
         while len(calls) < args.calls:
             made += 1
-            c = Call(made, args.transcode > 0 and made % args.transcode == 0)
+            c = Call(made, args.transcode > 0 and made % args.transcode == 0,
+                     args.record > 0 and made % args.record == 0)
+            recorded += c.record
             if c.set_up(ng, random.uniform(*args.lifetime)):
                 calls.append(c)
             else:
@@ -397,11 +451,11 @@ def main():
         for c in calls:
             c.send_media(per_tick)
         # Hostile traffic at live ports (and RTCP ports), and at ports no call holds.
-        live = [c.to_a for c in calls] + [c.to_b for c in calls]
+        live = [c.facing_a for c in calls] + [c.facing_b for c in calls]
         junk = malformed_packets()
         for i in range(args.hostile if live else 0):
             target = random.choice(live) + random.choice((0, 0, 1))
-            payload = random.choice(junk) if i % 4 else rtp(i, i * 160, 0x5742A9E1)
+            payload = random.choice(junk) if i % 4 else rtp(i, i * 160, STRANGER_SSRC, 0, LOUD)
             try:
                 stranger.sendto(payload, ("127.0.0.1", target))
                 hostile_sent += 1
@@ -417,7 +471,8 @@ def main():
                     if args.port_range:
                         free = random.randint(*args.port_range)
                         if free not in live:
-                            stranger.sendto(b"\x80\x00" + os.urandom(170), ("127.0.0.1", free))
+                            stranger.sendto(b"\x80\x00" + os.urandom(6) + STRANGER_SSRC.to_bytes(4, "big")
+                                           + os.urandom(160), ("127.0.0.1", free))
                             hostile_sent += 1
                 except OSError:
                     pass
@@ -447,6 +502,7 @@ def main():
         now = time.monotonic()
         if now >= next_sample:
             next_sample = now + args.sample
+            recordings_seen += sweep_recordings(args.recording_dir)
             s = sample(args.pid, args.http)
             s["t"] = now - start
             samples.append(s)
@@ -467,11 +523,14 @@ def main():
     for call_id in garbage_ids:
         ng(command="delete", **{"call-id": call_id})
     end = wait_released(args.pid, args.http, idle, 60)
+    time.sleep(1)  # the last recordings are written after their calls are gone
+    recordings_seen += sweep_recordings(args.recording_dir)
     print("after:  ", end="")
     show(time.monotonic() - start, end)
 
     verdict = {"calls_made": made, "calls_failed": failed, "ng_timeouts": ng.failures,
                "hostile_datagrams": hostile_sent, "ng_garbage": garbage_sent,
+               "calls_recorded": recorded, "recordings_written": recordings_seen,
                "media_sent": media_sent, "media_received": media_received,
                "media_loss_pct": round(100.0 * (media_sent - media_received) / max(media_sent, 1), 3)}
     rss = [s["rss_kb"] for s in samples[1:]] or [base["rss_kb"] if base else 0]
@@ -492,6 +551,8 @@ def main():
         problems.append("RSS grew %.1f %% after warm-up" % verdict["rss_growth_pct"])
     if failed:
         problems.append("%d calls failed to set up" % failed)
+    if args.recording_dir and recordings_seen < recorded:
+        problems.append("%d recordings written for %d recorded calls" % (recordings_seen, recorded))
 
     verdict.update(memory)
     verdict["problems"] = problems

@@ -20,7 +20,8 @@
 //!   authentication tag checked, see [`Proof`]), or when ICE nominates a pair
 //!   ([`Latch::nominate`], a STUN check signed with our password). Without `strict-source`
 //!   packets from other sources are still relayed, as rtpengine does, but never change where
-//!   media goes; with it they are dropped ([`DropReason::SourceMismatch`]).
+//!   media goes; with it they are dropped ([`DropReason::SourceMismatch`]), and so is RTP
+//!   toward a transcoder (see `core::stream`), which would decode it into the party's audio.
 //! * **Which source is best** depends on rtpengine's `--endpoint-learning`
 //!   ([`EndpointLearning`]): `heuristic` (the default, as in rtpengine) prefers the SDP's
 //!   address: a source equal to it confirms at once, then one with the SDP's IP, then one

@@ -485,8 +485,18 @@ fn relay<S: Slot>(
     }
 }
 
-/// A packet from a source the latch refuses (strict source): one line per stream per
-/// minute at most, with how many were refused since the last one.
+/// RTP from a source other than the confirmed party, on a stream whose transcoder decodes
+/// the party's audio. A plain stream relays such packets as they are (as rtpengine does);
+/// a transcoder would decode them into the party's stream, whose sequence numbers and
+/// timestamps it carries over, and the party's own packets would be lost or concealed.
+#[inline]
+fn foreign_to_transcoder(entry: &Stream, src: SocketAddr) -> bool {
+    entry.transcoder.is_some() && entry.latch.confirmed() && entry.latch.learned() != Some(src)
+}
+
+/// A packet from a source the latch refuses (strict source, or a stranger's RTP toward a
+/// transcoder): one line per stream per minute at most, with how many were refused since
+/// the last one.
 #[cold]
 fn log_refusal(entry: &mut Stream, src: SocketAddr, now_ms: u64) {
     if let Some(refused) = entry.latch.note_refusal(now_ms) {
@@ -618,6 +628,10 @@ fn inspect(
     };
     let was_confirmed = entry.latch.confirmed();
     match entry.latch.on_packet(src, now.mono_ms, proof) {
+        LatchVerdict::Accept if route == Route::Rtp && foreign_to_transcoder(entry, src) => {
+            log_refusal(entry, src, now.mono_ms);
+            return Err(Drop(DropReason::SourceMismatch));
+        }
         LatchVerdict::Accept => {}
         LatchVerdict::AcceptAndLatched(addr) => {
             entry.stats.set_endpoint(Some(addr));

@@ -684,6 +684,53 @@ fn transcoded_streams_hand_rtp_to_the_transcoder_and_terminate_rtcp() {
     );
 }
 
+/// PCMU from A transcoded to PCMA, as a plan would set it up.
+fn pcmu_to_pcma() -> Box<Transcoder> {
+    use crate::core::transcode::{CodecEnd, PtSet, TranscodeSpec};
+    let end = |name, pt| CodecEnd {
+        codec: Codec::lookup(name, 8000, None, None).unwrap(),
+        pt,
+        ptime_ms: 20,
+        event_pt: None,
+        bitrate: None,
+        cn_pt: None,
+        dtx: false,
+        cmr_interval_ms: 0,
+        mode_change_interval_ms: 0,
+    };
+    Box::new(
+        Transcoder::new(TranscodeSpec {
+            input: end("PCMU", 0),
+            output: end("PCMA", 8),
+            detect_dtmf: false,
+            passthrough: PtSet::NONE,
+        })
+        .unwrap(),
+    )
+}
+
+#[test]
+fn a_strangers_rtp_never_reaches_a_confirmed_partys_transcoder() {
+    let mut call = Call::learning(LatchPolicy::default(), EndpointLearning::Heuristic);
+    call.stream(TO_A).transcoder = Some(pcmu_to_pcma());
+    const STRANGER: &str = "192.0.2.99:40000";
+    // A's own address confirms at once; its RTP goes to the transcoder.
+    let (v, _) = call.recv(TO_A, A_SDP, &rtp(0, 1, 0xa));
+    assert!(matches!(v, Verdict::Transcode { .. }), "{v:?}");
+    // A stranger's RTP would be decoded into A's stream: dropped, counted, not traffic.
+    let (v, _) = call.recv(TO_A, STRANGER, &rtp(0, 9000, 0x5));
+    assert_eq!(v, Verdict::Drop(DropReason::SourceMismatch));
+    assert_eq!(call.drops(DropReason::SourceMismatch), 1);
+    assert_eq!(call.stream(TO_A).stats.packets.load(Relaxed), 1);
+    // A goes on as before, and the stranger moved nothing.
+    let (v, _) = call.recv(TO_A, A_SDP, &rtp(0, 2, 0xa));
+    assert!(matches!(v, Verdict::Transcode { .. }), "{v:?}");
+    assert_eq!(call.stream(TO_A).latch.learned(), Some(a(A_SDP)));
+    // On a plain stream the same stranger is relayed as rtpengine relays it.
+    let (v, _) = call.recv(TO_B, STRANGER, &rtp(0, 9000, 0x5));
+    assert!(forward_to(TO_A, A_SDP)(&v), "{v:?}");
+}
+
 #[test]
 fn subscribers_get_copies_protected_for_their_own_party() {
     let mut call = Call::new(LatchPolicy::default());
