@@ -32,7 +32,7 @@ use std::path::PathBuf;
 
 use ngmedia_control::http::auth::BearerToken;
 use ngmedia_control::http::ng::HttpNgAccess;
-use ngmedia_control::ng::load::LoadLimitConfig;
+use ngmedia_control::load_limits::LoadLimitConfig;
 use ngmedia_control::state_store::redis::{config::RedisTarget, HaConfig};
 use ngmedia_engine::core::config::{EngineConfig, Interface};
 use ngmedia_recordings::RecordingFormat;

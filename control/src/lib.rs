@@ -8,6 +8,7 @@ pub mod events;
 pub mod homer;
 pub mod http;
 pub mod li;
+pub mod load_limits;
 pub mod media;
 pub mod mqtt;
 pub mod ng;

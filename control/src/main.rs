@@ -27,9 +27,9 @@ use ngmedia_control::homer::Homer;
 use ngmedia_control::http::ng::HttpNgAccess;
 use ngmedia_control::http::{self, ApiState};
 use ngmedia_control::li::{self, api::LiState};
+use ngmedia_control::load_limits::LoadLimits;
 use ngmedia_control::media::MediaLibrary;
 use ngmedia_control::mqtt::{message::SsrcRates, Mqtt};
-use ngmedia_control::ng::load::LoadLimits;
 use ngmedia_control::ng::{NgHandle, NgServer};
 use ngmedia_control::state_store::redis as ha;
 use ngmedia_control::tls;
@@ -617,7 +617,7 @@ async fn serve(
 /// 0.5 s, received bandwidth every second (rtpengine's `load_thread` and per-second rates).
 /// Runs for the daemon's life.
 async fn sample_load(limits: Arc<LoadLimits>, workers: Arc<MediaWorkers>) {
-    use ngmedia_control::ng::load::{
+    use ngmedia_control::load_limits::{
         parse_loadavg, BandwidthSampler, CpuSampler, WorkerLoadSampler, BANDWIDTH_SAMPLE_PERIOD,
         LOAD_SAMPLE_PERIOD,
     };

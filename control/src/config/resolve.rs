@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use ngmedia_control::homer::HomerSettings;
 use ngmedia_control::http::auth::BearerToken;
+use ngmedia_control::load_limits::LoadLimitConfig;
 use ngmedia_control::mqtt::{MqttConfig, MqttTls};
-use ngmedia_control::ng::load::LoadLimitConfig;
 use ngmedia_control::state_store::redis::{self as ha, HaConfig};
 use ngmedia_engine::core::config::{EngineConfig, Interface};
 use tracing::level_filters::LevelFilter;

@@ -13,7 +13,7 @@ use ngmedia_engine::core::quality::MOS_BUCKETS;
 use ngmedia_engine::core::snapshot::EngineStatistics;
 use ngmedia_engine::core::stats::DropReason;
 
-use crate::ng::load::LoadLimit;
+use crate::load_limits::LoadLimit;
 use crate::ng::metrics::LATENCY_BUCKETS_US;
 use crate::ng::request::CommandKind;
 use crate::ng::{NgMetrics, NgResult};

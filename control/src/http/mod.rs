@@ -105,7 +105,7 @@ pub struct ApiState<E: CallControl = Calls> {
     /// ng over HTTP and WebSocket (`None`: not served).
     pub ng_http: Option<ng::HttpNg>,
     /// The load limits (`None`: `/load-limits` answers 404).
-    pub limits: Option<Arc<crate::ng::load::LoadLimits>>,
+    pub limits: Option<Arc<crate::load_limits::LoadLimits>>,
 }
 
 type Shared<E> = State<Arc<ApiState<E>>>;
@@ -543,7 +543,7 @@ async fn get_load_limits<E: CallControl>(State(state): Shared<E>) -> Result<Resp
     Ok(Json(load_limits_view(limits, sessions)).into_response())
 }
 
-fn load_limits_view(limits: &crate::ng::load::LoadLimits, sessions: usize) -> serde_json::Value {
+fn load_limits_view(limits: &crate::load_limits::LoadLimits, sessions: usize) -> serde_json::Value {
     use std::sync::atomic::Ordering::Relaxed;
     let config = limits.config();
     let g = &limits.gauge;

@@ -8,7 +8,7 @@
 use ngmedia_engine::core::snapshot::EngineStatistics;
 
 use super::metrics::{label_value, Out};
-use crate::ng::load::LoadLimit;
+use crate::load_limits::LoadLimit;
 use crate::ng::reply::{stat_name, Totals, RTPENGINE_ORDER};
 use crate::ng::NgMetrics;
 use crate::ng::ProxyCounters;

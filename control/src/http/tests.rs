@@ -149,8 +149,8 @@ fn api_full(
         events: None,
         mqtt: None,
         ng_http: None,
-        limits: Some(Arc::new(crate::ng::load::LoadLimits::new(
-            crate::ng::load::LoadLimitConfig {
+        limits: Some(Arc::new(crate::load_limits::LoadLimits::new(
+            crate::load_limits::LoadLimitConfig {
                 max_sessions: Some(10),
                 ..Default::default()
             },

@@ -16,13 +16,13 @@ use ngmedia_engine::sync::lock;
 use tracing::{debug, info, warn};
 
 use super::counters::ControlCounters;
-use super::load::{LoadLimit, LoadLimits};
 use super::metrics::{NgMetrics, NgResult};
 use super::reply::{self, Rates};
 use super::request::{self, Command, CommandKind, Encoding, NgRequest};
 use super::{NgError, Pii};
 use crate::bencode::Value;
 use crate::call_control::CallControl;
+use crate::load_limits::{LoadLimit, LoadLimits};
 
 /// Largest reply we send. An IPv4 UDP datagram carries at most 65507 bytes; staying below
 /// 65000 leaves room for IPv6 extension headers, and Kamailio reads replies into 256 KiB.

@@ -14,8 +14,8 @@ use std::time::Duration;
 use ngmedia_engine::sync::lock;
 
 use super::counters::ProxyCounters;
-use super::load::LoadLimit;
 use super::request::CommandKind;
+use crate::load_limits::LoadLimit;
 
 /// Upper bounds of the ng latency histogram, in microseconds. ng commands are handled in
 /// tens to hundreds of microseconds (no I/O, one registry lock); the upper buckets catch a

@@ -4,8 +4,8 @@
 //!
 //! The pipeline is sans-IO and split by concern:
 //! `request` (framing, key/flag normalisation, typed engine requests) → `dispatch` (the
-//! command run on the call registry through `crate::call_control`, load limits, counters in
-//! `counters`) → `reply` (rtpengine's reply shapes) → bytes, with `cookie` (retransmission
+//! command run on the call registry through `crate::call_control`, the load limits of
+//! `crate::load_limits`, counters in `counters`) → `reply` (rtpengine's reply shapes) → bytes, with `cookie` (retransmission
 //! cache) in front and `server` (the UDP loop, framing, cache and rate limit) around it. The
 //! stream transports (`tcp`, and HTTP/WebSocket in `crate::http::ng`) reach the server
 //! through `handle`.
@@ -14,7 +14,6 @@ pub(crate) mod cookie;
 pub(crate) mod counters;
 pub(crate) mod dispatch;
 pub(crate) mod handle;
-pub mod load;
 pub(crate) mod metrics;
 pub(crate) mod rate;
 pub(crate) mod reply;
@@ -62,7 +61,7 @@ pub enum NgError {
     /// limit"]`: rtpengine's legacy error, whatever the limit (Kamailio tries the next
     /// engine on this exact text too).
     #[error("Parallel session limit reached")]
-    LoadLimit(load::LoadLimit),
+    LoadLimit(crate::load_limits::LoadLimit),
     /// The encoded reply would not fit in one UDP datagram.
     #[error("Reply too large for a UDP datagram")]
     ReplyTooLarge,

@@ -22,12 +22,12 @@ use super::cookie::CookieCache;
 use super::counters::ControlCounters;
 use super::dispatch::Dispatcher;
 use super::handle::{Framing, NgHandle, NgJob};
-use super::load::LoadLimits;
 use super::metrics::NgMetrics;
 use super::rate::{Admission, SourceLimiter};
 use super::request;
 use super::Pii;
 use crate::call_control::{now, CallControl};
+use crate::load_limits::LoadLimits;
 
 /// The ng control server (rtpengine's `control_ng`).
 pub struct NgServer<E: CallControl = Calls> {

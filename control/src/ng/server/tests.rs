@@ -587,7 +587,7 @@ fn offer(cookie: &str, call_id: &str, supports: bool) -> Vec<u8> {
 
 #[test]
 fn load_limits_refuse_new_calls_only() {
-    use crate::ng::load::{LoadLimit, LoadLimitConfig, LoadLimits};
+    use crate::load_limits::{LoadLimit, LoadLimitConfig, LoadLimits};
     let (mut s, calls) = server();
     let limits = Arc::new(LoadLimits::new(LoadLimitConfig {
         max_sessions: Some(1),

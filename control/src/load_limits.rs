@@ -18,7 +18,8 @@
 //!
 //! Checking is sans IO ([`LoadLimits::check`] over a [`LoadGauge`]); the gauge is fed by
 //! [`CpuSampler`], [`BandwidthSampler`] and [`WorkerLoadSampler`] from a timer task in the
-//! daemon, so an offer reads a few atomics and never touches `/proc`.
+//! daemon, so an offer reads a few atomics and never touches `/proc`. The ng dispatch applies
+//! the limits; the HTTP API shows and changes them (`/load-limits`) and exports the refusals.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
