@@ -6,7 +6,10 @@
 //! scratch buffers allocate nothing after construction.
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler as _};
+use rubato::{
+    Async, Fft, FixedAsync, FixedSync, Resampler as _, SincInterpolationParameters,
+    SincInterpolationType, WindowFunction,
+};
 
 use crate::CodecError;
 
@@ -152,6 +155,20 @@ impl Resampler {
     }
 }
 
+/// Largest block, in frames, of the FFT resampler for a clip: its blocks are `rate / gcd`
+/// frames of each side, at most a few hundred between common rates (44.1 to 8 kHz: 441).
+/// A rate with no large common divisor (an upload claiming 191,999 Hz) would need one FFT of
+/// ~190,000 points per block: seconds of CPU for a file of a few bytes. Such rates go through
+/// a windowed-sinc resampler, whose cost does not depend on the rates' divisors.
+const MAX_CLIP_FFT_BLOCK: u32 = 2048;
+
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
 /// Resample a whole clip of mono PCM (floats in -1..1) from `in_rate` to `out_rate`, any
 /// integer rates, returning 16-bit PCM with the resampler's delay trimmed. For audio files
 /// decoded once (music on hold), not for the packet path: it allocates.
@@ -164,20 +181,39 @@ pub fn resample_clip(input: &[f32], in_rate: u32, out_rate: u32) -> Result<Vec<i
     if in_rate == out_rate || input.is_empty() {
         return Ok(input.iter().map(|&f| to_i16(f)).collect());
     }
-    // 1024-frame chunks: a few ms of delay, trimmed by `process_all` anyway.
-    let mut fft = Fft::<f32>::new(
-        in_rate as usize,
-        out_rate as usize,
-        1024,
-        1,
-        FixedSync::Input,
-    )?;
     let buf_in =
         InterleavedSlice::new(input, 1, input.len()).map_err(|_| CodecError::PcmLength {
             expected: input.len(),
             got: input.len(),
         })?;
-    let out = fft.process_all(&buf_in, input.len(), None)?;
+    // 1024-frame chunks: a few ms of delay, trimmed by `process_all` anyway.
+    let out = if in_rate.max(out_rate) / gcd(in_rate, out_rate) <= MAX_CLIP_FFT_BLOCK {
+        Fft::<f32>::new(
+            in_rate as usize,
+            out_rate as usize,
+            1024,
+            1,
+            FixedSync::Input,
+        )?
+        .process_all(&buf_in, input.len(), None)?
+    } else {
+        let sinc = SincInterpolationParameters {
+            sinc_len: 128,
+            f_cutoff: None,
+            oversampling_factor: 128,
+            interpolation: SincInterpolationType::Linear,
+            window: WindowFunction::BlackmanHarris2,
+        };
+        Async::<f32>::new_sinc(
+            f64::from(out_rate) / f64::from(in_rate),
+            1.0,
+            &sinc,
+            1024,
+            1,
+            FixedAsync::Input,
+        )?
+        .process_all(&buf_in, input.len(), None)?
+    };
     Ok(out.take_data().into_iter().map(to_i16).collect())
 }
 
@@ -195,6 +231,31 @@ mod tests {
             assert_eq!(r.process(i, o).unwrap(), r.output_frame_len());
         }
         out
+    }
+
+    /// Rates without a large common divisor take the sinc resampler (the FFT one would
+    /// need blocks of ~44,000 frames): same length and tone.
+    #[test]
+    fn clip_between_odd_rates_keeps_length_and_tone() {
+        for (in_rate, out_rate) in [(44_101u32, 8_000u32), (7_993, 48_000)] {
+            let input: Vec<f32> = (0..in_rate)
+                .map(|i| {
+                    (2.0 * std::f32::consts::PI * 440.0 * i as f32 / in_rate as f32).sin() * 0.5
+                })
+                .collect();
+            let out = resample_clip(&input, in_rate, out_rate).unwrap();
+            let n = out_rate as usize;
+            assert!(
+                (out.len() as i64 - n as i64).abs() <= 2,
+                "len {}",
+                out.len()
+            );
+            let f = dominant_frequency(&out[n / 10..n * 9 / 10], out_rate, 300.0, 600.0, 5.0);
+            assert!(
+                (f - 440.0).abs() <= 5.0,
+                "{in_rate} -> {out_rate}: dominant {f}"
+            );
+        }
     }
 
     #[test]

@@ -202,12 +202,15 @@ fn run(mut settings: Settings) -> anyhow::Result<()> {
             )
         })?,
     );
-    let mut registry = Calls::new(engine.clone(), workers.clone());
+    // Our DTLS certificate: the configured one, else one made for this run.
+    let mut registry = match dtls {
+        Some(identity) => {
+            Calls::with_dtls_identity(engine.clone(), workers.clone(), Some(identity))
+        }
+        None => Calls::new(engine.clone(), workers.clone()),
+    };
     registry.set_recorder(recorder.clone());
     registry.set_media_loader(media.clone());
-    if let Some(identity) = dtls {
-        registry.set_dtls_identity(identity);
-    }
     // Interception and forwarding share one consumer behind their own tap queue; it exists
     // only when one of them is configured.
     let interceptor = if li_listener.is_some() || settings.forward_to.is_some() {

@@ -68,10 +68,13 @@ impl MediaPlane for Plane {
     }
 }
 
+/// A fresh server over no calls, for one input. Our DTLS certificate is made once per process
+/// (generating one costs milliseconds, most of an input's time).
 fn server() -> NgServer<Calls> {
-    let calls = Calls::new(
+    let calls = Calls::with_dtls_identity(
         Arc::new(EngineConfig::default()),
         Arc::new(Plane::default()),
+        Some(identity().0.clone()),
     );
     NgServer::new(Arc::new(Mutex::new(calls)))
 }
@@ -234,12 +237,12 @@ pub fn rtp_rtcp(data: &[u8]) {
     }
 }
 
-/// Our DTLS identity (generating one takes milliseconds: once per process).
-fn identity() -> &'static (DtlsIdentity, DtlsIdentity) {
-    static ID: OnceLock<(DtlsIdentity, DtlsIdentity)> = OnceLock::new();
+/// Our DTLS identity and a peer's (generating one takes milliseconds: once per process).
+fn identity() -> &'static (Arc<DtlsIdentity>, DtlsIdentity) {
+    static ID: OnceLock<(Arc<DtlsIdentity>, DtlsIdentity)> = OnceLock::new();
     ID.get_or_init(|| {
         (
-            DtlsIdentity::generate().expect("DTLS identity"),
+            Arc::new(DtlsIdentity::generate().expect("DTLS identity")),
             DtlsIdentity::generate().expect("DTLS identity"),
         )
     })

@@ -141,9 +141,8 @@ pub struct Calls {
 }
 
 impl Calls {
+    /// No calls yet, with a DTLS certificate of our own made for this run.
     pub fn new(config: Arc<EngineConfig>, media: Arc<dyn MediaPlane>) -> Calls {
-        // 12 hex digits, the length of rtpengine's instance id.
-        let loop_marker = format!("{:012x}", rand::thread_rng().gen::<u64>() >> 16);
         let dtls = match DtlsIdentity::generate() {
             Ok(id) => Some(Arc::new(id)),
             Err(e) => {
@@ -151,6 +150,19 @@ impl Calls {
                 None
             }
         };
+        Calls::with_dtls_identity(config, media, dtls)
+    }
+
+    /// No calls yet, with `dtls` as our certificate (`--dtls-cert`, or one shared by many
+    /// registries: generating one costs milliseconds); `None`: no DTLS-SRTP is offered or
+    /// accepted.
+    pub fn with_dtls_identity(
+        config: Arc<EngineConfig>,
+        media: Arc<dyn MediaPlane>,
+        dtls: Option<Arc<DtlsIdentity>>,
+    ) -> Calls {
+        // 12 hex digits, the length of rtpengine's instance id.
+        let loop_marker = format!("{:012x}", rand::thread_rng().gen::<u64>() >> 16);
         let ice_bases = config
             .interfaces
             .iter()
@@ -189,12 +201,6 @@ impl Calls {
     /// Attach the interception sink (the media plane must have its interception queue).
     pub fn set_interceptor(&mut self, interceptor: Arc<dyn InterceptSink>) {
         self.interceptor = Some(interceptor);
-    }
-
-    /// Use this certificate for DTLS-SRTP from now on (`--dtls-cert`/`--dtls-key`) instead
-    /// of the one generated at start-up. Running associations keep theirs.
-    pub fn set_dtls_identity(&mut self, identity: Arc<DtlsIdentity>) {
-        self.dtls = Some(identity);
     }
 
     /// Our DTLS certificate, if DTLS-SRTP is available.
