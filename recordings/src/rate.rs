@@ -1,7 +1,7 @@
 //! Rate conversion of one recorded stream to the recording's output rate (rtpengine: the
 //! recording daemon's `resample_audio()` in its mix path).
 //!
-//! The codecs crate's FFT resampler works on fixed 10 ms frames and delays its output by
+//! The codecs crate's resampler works on fixed 10 ms frames and delays its output by
 //! [`Resampler::latency_samples`]. To keep the timeline exact, a *run* of contiguous packets
 //! goes through one resampler: output sample `j` of a run that starts at output position `R`
 //! belongs at `R + j - delay`. The first `delay` samples of a run (the response to the
@@ -15,7 +15,7 @@
 use ngmedia_codecs::resample::{Resampler, RATES};
 
 /// Frame length the resampler runs at: every ptime ngmedia negotiates for transcoding is a
-/// multiple of it, and a short frame keeps the added delay at 5 ms.
+/// multiple of it.
 const FRAME_MS: u32 = 10;
 
 /// The resampler state of one stream at one input rate.
@@ -206,7 +206,8 @@ mod tests {
     #[test]
     fn runs_land_where_their_timestamps_say_and_gaps_stay_silent() {
         let mut r = StreamRate::new(8000, 48000);
-        assert_eq!(r.delay, 240, "5 ms at 48 kHz");
+        let d = r.delay;
+        assert_eq!(d, 96, "2 ms at 48 kHz");
         let mut pieces = Vec::new();
         let mut out = Vec::new();
         let mut tail = Vec::new();
@@ -221,11 +222,11 @@ mod tests {
         }
         r.end_run();
         let p = r.take_tail(&mut tail).expect("the last run's tail");
-        assert_eq!(p, 10 * 960 - 240);
+        assert_eq!(p, 10 * 960 - d as i64);
         pieces.push((p, tail.clone()));
         // The first run starts exactly at 0 and the tail ends exactly at the loss.
         assert_eq!(pieces[0].0, 0);
-        assert_eq!(pieces[0].1.len(), 960 - 240);
+        assert_eq!(pieces[0].1.len(), 960 - d);
         let buf = lay(&pieces, 10 * 960);
         // The whole first run is audio, and continuous with the input (the reference is the
         // same sine at 48 kHz).

@@ -38,6 +38,8 @@
 use ngmedia_codecs::cn::{CnPayload, NoiseGenerator};
 use ngmedia_codecs::CodecKind;
 
+use ngmedia_codecs::Resampler;
+
 use super::{Transcoder, FIFO};
 use crate::core::rtp::RtpHeader;
 
@@ -119,6 +121,8 @@ pub(super) struct Playout {
     last_rx_ms: u64,
     /// Comfort noise for pauses (`--dtx-cn-params`).
     noise: Option<NoiseGenerator>,
+    /// The noise's way from 8 kHz to the internal rate, when that is faster.
+    noise_up: Option<Resampler>,
     /// The last packet decoded was a telephone-event: its duration already moved the
     /// output timeline, so the pause until audio resumes is not filled.
     in_event: bool,
@@ -143,11 +147,15 @@ impl Transcoder {
         }
         self.playout = cfg.map(|cfg| {
             let ptime_ms = self.spec.output.ptime_ms.clamp(1, 200);
-            let mut noise = None;
+            let (mut noise, mut noise_up) = (None, None);
             if let Some(payload) = cfg.cn {
                 let mut g = NoiseGenerator::new();
                 g.update(&payload);
                 noise = Some(g);
+                if self.pcm_rate != NoiseGenerator::PCM_RATE {
+                    noise_up =
+                        Resampler::unfiltered(NoiseGenerator::PCM_RATE, self.pcm_rate, 10).ok();
+                }
             }
             Box::new(Playout {
                 cfg,
@@ -157,6 +165,7 @@ impl Transcoder {
                 head_ts: None,
                 last_rx_ms: 0,
                 noise,
+                noise_up,
                 in_event: false,
             })
         });
@@ -419,19 +428,35 @@ impl Transcoder {
         self.seq_diff = self.seq_diff.wrapping_sub(1);
     }
 
-    /// Comfort noise from the playout's generator over `fifo[start..start + n]` (at the
-    /// internal rate; the generator runs at 8 kHz and is widened as for input CN).
+    /// Comfort noise from the playout's generator over `fifo[start..start + n]` at the
+    /// internal rate. As in rtpengine, the generator runs at 8 kHz (its CN decoder) and
+    /// a faster rate takes its output through a resampler without a filter (rtpengine's
+    /// `no_filter`), straight to the encoder: not through the rate stage of the audio,
+    /// whose last samples wait there for the next packet.
     fn noise_into_fifo(&mut self, start: usize, n: usize) {
-        let Some(g) = self.playout.as_mut().and_then(|p| p.noise.as_mut()) else {
+        let Some(p) = self.playout.as_mut() else {
             return;
         };
-        let factor = (self.pcm_rate / NoiseGenerator::PCM_RATE).max(1) as usize;
-        let n8 = (n / factor).min(self.scratch.len() / factor);
-        g.generate(&mut self.scratch[..n8]);
-        if factor > 1 {
-            super::cn::widen(&mut self.scratch[..n8 * factor], n8, factor);
+        let (Some(g), up) = (p.noise.as_mut(), p.noise_up.as_mut()) else {
+            return;
+        };
+        let Some(up) = up else {
+            let n = n.min(self.scratch.len());
+            g.generate(&mut self.scratch[..n]);
+            self.fifo[start..start + n].copy_from_slice(&self.scratch[..n]);
+            return;
+        };
+        let (in_frame, out_frame) = (up.input_frame_len(), up.output_frame_len());
+        let frames = (n / out_frame).min(self.scratch.len() / in_frame);
+        g.generate(&mut self.scratch[..frames * in_frame]);
+        for (k, chunk) in self.scratch[..frames * in_frame]
+            .chunks_exact(in_frame)
+            .enumerate()
+        {
+            let at = start + k * out_frame;
+            // Sizes hold by construction (10 ms frames of a rate in RATES).
+            let _ = up.process(chunk, &mut self.fifo[at..at + out_frame]);
         }
-        self.fifo[start..start + n8 * factor].copy_from_slice(&self.scratch[..n8 * factor]);
     }
 }
 
@@ -575,6 +600,88 @@ mod tests {
         assert_eq!(line(&out), [(2000, 4000), (2001, 4160), (2002, 4320)]);
         assert_eq!(&out[1].2[..4], &[0x8c, 0x68, 0x02, 0x87]);
         assert_eq!(&out[2].2[..4], &[0x9a, 0x87, 0x6a, 0x08]);
+    }
+
+    #[test]
+    fn dtx_noise_toward_g722_is_rtpengines() {
+        // auto-daemon-tests-dtx-cn.pl, "G.722 DTX" (--dtx-delay=10 --dtx-cn-params=10):
+        // PCMU in, G.722 out; after the third input packet the clock fills the pause with
+        // comfort noise, taken to 16 kHz without a filter and encoded after the audio the
+        // rate stage has given out so far; the rest of that audio follows the noise.
+        const EXPECTED: [&str; 5] = [
+            "3a9624862184048c4dd0d1d294d5d5d6d7d898d8d8d8d8d8d8d8d9d9dadadadbdc9adadb9cdada9cdadadbdcdadbdddbdbdcdadbdbdddadbdcdadadadcd9d9dbdcd8d8dadbdcd8d9dadbdbdbdedadbdbdbdbdbdedadadbdbdbdbdedadbdbdbdbdbdedadbdcd6dcd7ffd8d8dadadbd9dcd9dbdcd6ddd8d9dcd7fcd7ddd9d9dbdcd9d9dbded9d8dbdfdadaddd9d9dadedadbdfdcd5dbffd6dedcd9d9d8ddd9dafe",
+            "d7fed5dddadcddd7f9d6dcd7f9dbd9ffd7fcd6fcded8ddd9ded9defed7fcdbddd9ddffd7f9d9dbffd8deddfed9dafcdddbfcfddadafbd9dcdcfedadbf8dadddafbd6fedcd9fed6f9d9dcdbffdbdcdadffed5dedfdfdbdedfdbdcd9dddafed7fed8d7f9d7fad5dffed3f8dadedadddcd6fcdcd7fddaded8d8dedcd9dbfad5d8dcdadfdedfdcd3fad6ffd9deded7ffd6fed7fad8d6ffd8d9dbf9dad7ffd9d8dafa",
+            "d8d6ffd9d8dafad8d6fcdadadcdbfbd3fcdcd5ddddded8dafed5dafddbddd8dbddd8dafed8d8d9dcdadddedcd6dcd9dadfffd7ded9d7fed9dedcd8d6dbfcdadddcd7ddd5dedffed7dcd6ddd9defbd4d7ffd7fed9fcd9d5dcd8dcdcdcd9d7ffd5dbf9dbddd5dcd8d7f5dbded8d7ffd6f8dedcd5d8dcd7f5ddd9d7dedcd5fafed6dcd6ffd6f9dfdcd6dbfed5fededed8d49b2c84228620129025153c93aa988da6",
+            "949a3f2f1753b2b2371491b15a2ed9bdf858368b6694379a367b8a736d7a7cd93787eaf22e963392119c7624be563a89d727f0787bd6883fb826982a90ca2fd7f36ff3d28f2f79902cf07b8c35955d71f69c7c7d378d77fc7130d7fdd2dabe2730d7d95d9036ef76785f8ed67671fb72fe3ecfde7497f271fa90382f8cde2addd6fc749235bd7134dc8f73df7c7377958f70ff2edc7f34d392dfbb70742ddc5c",
+            "d0d7972bfa94fc72335d36d6d5d99929d87234da8d74dc986e71d5dafe7630d59470dbdc952cdd74328f743679dbdf9932725d32d3d834fdda2d9378912ad5797092dd966f7595fe787892742cd731db9030fd73752ed037d9d97bd9792cd88e70df34769774da8f7273de94997479fe94fc2cd97f2e3137cd7ad2d9732b7a375c38ce37757c317e2cd079d47a94752b7691d79379fddefffedcd9dadb5b5cdd",
+        ];
+        let mut cfg = dtx(10);
+        cfg.cn = Some(CnPayload::flat(10));
+        let mut t = transcoder(end("PCMU", 8000, 0), end("G722", 8000, 9), cfg);
+        let mut out = Vec::new();
+        t.handle_rtp(0, &rtp(0, 2000, 4000, &[0x40; 160]));
+        run(&mut t, 0, 10, &mut out);
+        t.handle_rtp(10, &rtp(0, 2001, 4160, &[0x40; 160]));
+        run(&mut t, 10, 30, &mut out);
+        t.handle_rtp(30, &rtp(0, 2002, 4320, &[0x40; 160]));
+        run(&mut t, 30, 100, &mut out);
+        t.handle_rtp(100, &rtp(0, 2003, 4800, &[0x40; 160]));
+        run(&mut t, 100, 130, &mut out);
+        out.extend(drain(&mut t));
+        assert_eq!(hex_payloads(&out, EXPECTED.len()), EXPECTED);
+    }
+
+    /// The first `n` payloads of `out` in hex, to compare with rtpengine's test strings.
+    fn hex_payloads(out: &[(u16, u32, Vec<u8>)], n: usize) -> Vec<String> {
+        out.iter()
+            .take(n)
+            .map(|o| o.2.iter().map(|b| format!("{b:02x}")).collect())
+            .collect()
+    }
+
+    #[test]
+    fn dtx_noise_from_g722_is_rtpengines() {
+        // auto-daemon-tests-dtx-cn.pl, "G.722 reverse DTX": G.722 in (one payload, sent
+        // five times), PCMU out; the third input packet is followed by a pause of 60 ms.
+        const INPUT: &str = "3a9624862184048c4dd0d1d294d5d5d6d7d898d8d8d8d8d8d8d8d9d9dadadadbdc9adadb9cdada9cdadadbdcdadbdddbdbdcdadbdbdddadbdcdadadadcd9d9dbdcd8d8dadbdcd8d9dadbdbdbdedadbdbdbdbdbdedadadbdbdbdbdedadbdbdbdbdbdedadbdcd6dcd7ffd8d8dadadbd9dcd9dbdcd6ddd8d9dcd7fcd7ddd9d9dbdcd9d9dbded9d8dbdfdadaddd9d9dadedadbdfdcd5dbffd6dedcd9d9d8ddd9dafe";
+        const EXPECTED: [&str; 6] = [
+            "7eff7efe7dfd7cfd7d7ef04f44414041404040403f4040404040404040403f404040414040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040404040",
+            "40404040413f45425943bd17000100000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000101020203040404050506060607070808080909090a0a0a0b0b0c0c0c0d0d0d0e0e0e0e0f0f0f",
+            "0f101011111213141719220c000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000010101020203030404050506a54028adbda43ce6321e42213550b4ac",
+            "da2237a6aa262b2ead3124293bb4205e1f5e2eb5a43631d4b3a0b29e2f3a236b27dc3fb23029a5384abb1f33acb3a9a7b239ab34b01fa51e2da62eff47412523b0ad2bb757ae30a429bf552a1f3746b02acc2eacacfdbf2e2d26a2a0babfbc34a8bbac9faf262e47d238cb64a93dbcf02341443c1faeaf1fc7a74c4b644a25c127aaacde27ab39b2b7b92826d3399e30afad3e2123204e49aacbae2e321fac2d",
+            "1e2bb89fa29e6e3f2528ad24a8ab611eba1e28aeaf293d43a99e2924b1372a20ac39a3b728acadaf433f2ea7abbdaa2a3db04d44ad234d219e1ea6c6272e27a6c9263db7c924a9a63da42925a05ca7a59f299f316b532bbca11f1fa738a5d52eac261ea1cc2f202db3bc3c1fc4a32fbda1a4bd1ec01f41a8a2e3b571b622a3bdc6a9f19e20ae26c224a7a26f202d1faea0cddda7d3be2740afa849d237aa4131",
+            "ae2b9f229fe8b8b6a829db4dca1e9e332defa12b46b21fa5cfb0a026b1b72eabb6231ef4aa20af2eaa1fadad1fa648c13d266861ed20d2daa320235935b144229ecc2a3620a7afa7a421b2a32b224722be9e2d289e9f2aad22c6b22524c89eb9a2a856a121e51f54ac68afb41feaafb926b42852a99e21bb601fab9ea22da538a729bda326a1a92f26a03a4cab29a8b0070708080809090a0a0a0b0b0b0c0c0c",
+        ];
+        let input: Vec<u8> = (0..INPUT.len() / 2)
+            .map(|i| u8::from_str_radix(&INPUT[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        let mut cfg = dtx(10);
+        cfg.cn = Some(CnPayload::flat(10));
+        let mut t = transcoder(end("G722", 8000, 9), end("PCMU", 8000, 0), cfg);
+        let mut out = Vec::new();
+        t.handle_rtp(0, &rtp(9, 2000, 4000, &input));
+        run(&mut t, 0, 10, &mut out);
+        t.handle_rtp(10, &rtp(9, 2001, 4160, &input));
+        run(&mut t, 10, 30, &mut out);
+        t.handle_rtp(30, &rtp(9, 2002, 4320, &input));
+        run(&mut t, 30, 100, &mut out);
+        t.handle_rtp(100, &rtp(9, 2003, 4960, &input));
+        run(&mut t, 100, 130, &mut out);
+        out.extend(drain(&mut t));
+        let got = hex_payloads(&out, EXPECTED.len());
+        // The second and third packets are not rtpengine's (nor its seventh, the second
+        // after the pause, not made here): decoding the same G.722 frame again drives
+        // libavcodec's decoder into saturation (long runs of 0x00 in its PCMU), not
+        // libspandsp's, which ngmedia uses. Both agree again by the end of the third packet,
+        // and the noise and the packet after it are the same bytes.
+        for i in [0, 3, 4, 5] {
+            assert_eq!(got[i], EXPECTED[i], "packet {i}");
+        }
+        assert_eq!(
+            got[2][294..],
+            EXPECTED[2][294..],
+            "the noise at the end of packet 2"
+        );
     }
 
     #[test]
