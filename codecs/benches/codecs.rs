@@ -107,6 +107,17 @@ fn main() {
             codec_row("G.722 (16 kHz)", g722, default, &speech16, 50_000);
         }
     }
+    // AMR at rtpengine's default modes (6.7 kbit/s NB, 14.25 kbit/s WB), bandwidth-efficient.
+    if let Ok(amr) = Codec::lookup("AMR", 8000, None, None) {
+        if amr.decoder().is_ok() {
+            codec_row("AMR-NB 6.7 kbit/s", amr, default, &speech8, 20_000);
+        }
+    }
+    if let Ok(amr_wb) = Codec::lookup("AMR-WB", 16000, None, None) {
+        if amr_wb.decoder().is_ok() {
+            codec_row("AMR-WB 14.25 kbit/s", amr_wb, default, &speech16, 10_000);
+        }
+    }
     let opus = Codec::lookup("opus", 48000, Some(2), None).unwrap();
     for complexity in [0, 5, 10] {
         let opts = EncoderOptions {

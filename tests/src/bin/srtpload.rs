@@ -1,9 +1,10 @@
-//! srtpload: load generator for SDES-SRTP ↔ RTP relay (and plain relay to compare), driven
-//! over ng like Kamailio would.
+//! srtpload: load generator for SDES-SRTP ↔ RTP relay (and plain relay to compare), and for
+//! transcoding between any two codecs the engine takes, driven over ng like Kamailio would.
 //!
 //! ```text
 //! srtpload --ng HOST:PORT [--calls N] [--seconds S] [--pid PID] [--local-ports LO-HI]
-//!          [--mode plain|sdes] [--ptime MS] [--drain S]
+//!          [--mode plain|sdes|transcode] [--caller CODEC] [--callee CODEC] [--ptime MS]
+//!          [--drain S]
 //! ```
 //!
 //! Phases, as the shared loadbench.py: (1) N sequential offer/answer pairs; in `sdes` mode the
@@ -15,6 +16,13 @@
 //! deleted. The engine's CPU (utime+stime of `/proc/PID/stat`) is sampled around the media
 //! phase and divided by the packets it relayed. The last line of output is one JSON summary.
 //!
+//! `--mode transcode`: the caller offers `--caller` only (PCMU, PCMA, G722, AMR, AMR-WB or
+//! opus) with `codec: {transcode: [CALLEE]}`, and the callee answers `--callee` only with the
+//! payload type and fmtp the engine offered it. Each side sends the speech fixture encoded
+//! beforehand by its codec (ngmedia-codecs, with the fmtp of the SDP), 20 ms per packet, so the
+//! engine decodes and encodes real speech both ways. A received packet counts when it carries
+//! the receiver's payload type (the engine's SSRC is its own).
+//!
 //! A measurement tool: one thread, one epoll loop, everything bounded in time.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -22,12 +30,17 @@ use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use ngmedia_codecs::{resample::resample_clip, Codec, EncoderOptions};
 use ngmedia_engine::core::sdes::{CryptoAttr, WriteOptions};
 use ngmedia_engine::core::srtp::{SrtpContext, SrtpSuite};
 use ngmedia_tests::{dict, NgClient, Sdp, Value};
 
 const USAGE: &str = "usage: srtpload --ng HOST:PORT [--calls N] [--seconds S] [--pid PID] \
-                     [--local-ports LO-HI] [--mode plain|sdes] [--ptime MS] [--drain S]";
+                     [--local-ports LO-HI] [--mode plain|sdes|transcode] [--caller CODEC] \
+                     [--callee CODEC] [--ptime MS] [--drain S]";
+#[path = "../../../codecs/examples/support/wav.rs"]
+mod wav;
+
 /// Safety limits: the tool must stay a short, bounded load.
 const MAX_CALLS: usize = 5000;
 const MAX_SECONDS: f64 = 600.0;
@@ -35,6 +48,8 @@ const MAX_SECONDS: f64 = 600.0;
 /// the pacing does).
 const PAYLOAD: usize = 160;
 const RTP_LEN: usize = 12 + PAYLOAD;
+/// Longest payload a side sends or the tool accepts back (an RTP packet in one datagram).
+const MAX_PAYLOAD: usize = 1200;
 /// A send more than this late counts as a late send (the generator is not keeping up).
 const LATE: Duration = Duration::from_millis(2);
 
@@ -42,6 +57,7 @@ const LATE: Duration = Duration::from_millis(2);
 enum Mode {
     Plain,
     Sdes,
+    Transcode,
 }
 
 impl Mode {
@@ -49,6 +65,7 @@ impl Mode {
         match self {
             Mode::Plain => "plain",
             Mode::Sdes => "sdes",
+            Mode::Transcode => "transcode",
         }
     }
 }
@@ -60,6 +77,8 @@ struct Args {
     pid: Option<u32>,
     local_ports: Option<(u16, u16)>,
     mode: Mode,
+    caller: String,
+    callee: String,
     ptime: Duration,
     drain: Duration,
 }
@@ -72,6 +91,8 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         pid: None,
         local_ports: None,
         mode: Mode::Sdes,
+        caller: "PCMU".into(),
+        callee: "PCMA".into(),
         ptime: Duration::from_millis(20),
         drain: Duration::from_secs(1),
     };
@@ -115,7 +136,16 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
                 args.mode = match value.as_str() {
                     "plain" => Mode::Plain,
                     "sdes" => Mode::Sdes,
-                    _ => return Err(bad("must be plain or sdes, not")),
+                    "transcode" => Mode::Transcode,
+                    _ => return Err(bad("must be plain, sdes or transcode, not")),
+                }
+            }
+            "--caller" | "--callee" => {
+                codec_line(&value).ok_or_else(|| bad("unknown codec"))?;
+                if flag == "--caller" {
+                    args.caller = value;
+                } else {
+                    args.callee = value;
                 }
             }
             "--ptime" => {
@@ -139,6 +169,76 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         return Err(format!("--ng is required\n{USAGE}"));
     }
     Ok(args)
+}
+
+/// `--caller`/`--callee` codecs: (payload type the caller offers, rtpmap, PCM rate the
+/// speech is encoded at).
+fn codec_line(name: &str) -> Option<(u8, &'static str, u32)> {
+    Some(match name {
+        "PCMU" => (0, "PCMU/8000", 8000),
+        "PCMA" => (8, "PCMA/8000", 8000),
+        "G722" => (9, "G722/8000", 16000),
+        "AMR" => (96, "AMR/8000", 8000),
+        "AMR-WB" => (96, "AMR-WB/16000", 16000),
+        "opus" => (96, "opus/48000/2", 48000),
+        _ => return None,
+    })
+}
+
+/// What one side sends: the RTP clock step per packet and the payloads (cycled).
+struct Payloads {
+    ts_step: u32,
+    frames: Vec<Vec<u8>>,
+}
+
+impl Payloads {
+    /// Plain and SDES modes: PCMU, one 160-byte payload (the content is never looked at).
+    fn relay() -> Payloads {
+        Payloads {
+            ts_step: PAYLOAD as u32,
+            frames: vec![vec![0xff; PAYLOAD]],
+        }
+    }
+
+    /// The speech fixture encoded by `name` with `fmtp` (the SDP's), 20 ms per payload.
+    fn speech(name: &str, fmtp: Option<&str>) -> Result<Payloads, String> {
+        let (_, rtpmap, rate) = codec_line(name).ok_or_else(|| format!("codec {name}"))?;
+        let mut parts = rtpmap
+            .split('/')
+            .skip(1)
+            .map(|v| v.parse::<u32>().unwrap_or(1));
+        let clock = parts.next().unwrap_or(8000);
+        let channels = parts.next().map(|c| c as u8);
+        let codec = Codec::lookup(name, clock, channels, fmtp).map_err(|e| e.to_string())?;
+        let opts = EncoderOptions {
+            pcm_rate: Some(rate),
+            ..EncoderOptions::default()
+        };
+        let mut enc = codec.encoder_with(20, &opts).map_err(|e| e.to_string())?;
+        let wav = |f: &str| wav::read(&format!("{}/../samples/{f}", env!("CARGO_MANIFEST_DIR")));
+        let pcm = if rate == 8000 {
+            wav("speech-8k.wav")
+        } else {
+            let speech48: Vec<f32> = wav("speech-48k.wav")
+                .iter()
+                .map(|&v| v as f32 / 32768.0)
+                .collect();
+            resample_clip(&speech48, 48000, rate).map_err(|e| e.to_string())?
+        };
+        let mut buf = vec![0u8; enc.max_payload_len()];
+        let frames = pcm
+            .chunks_exact(enc.frame_samples())
+            .map(|f| enc.encode(f, &mut buf).map(|n| buf[..n].to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        if frames.is_empty() || frames.iter().any(|f| f.len() > MAX_PAYLOAD) {
+            return Err(format!("{name}: no usable payloads"));
+        }
+        Ok(Payloads {
+            ts_step: enc.timestamp_step(),
+            frames,
+        })
+    }
 }
 
 /// Hands out local UDP sockets on 127.0.0.1, from `--local-ports` when given.
@@ -177,6 +277,11 @@ struct Side {
     ssrc: u32,
     seq: u16,
     ts: u32,
+    /// The payload type this side sends and expects back.
+    pt: u8,
+    ts_step: u32,
+    /// Next payload of this side's `Payloads` to send.
+    frame: usize,
     sent: u64,
     received: u64,
 }
@@ -189,6 +294,9 @@ impl Side {
             ssrc,
             seq: ssrc as u16,
             ts: ssrc.rotate_left(9),
+            pt: 0,
+            ts_step: PAYLOAD as u32,
+            frame: ssrc as usize,
             sent: 0,
             received: 0,
         }
@@ -198,17 +306,19 @@ impl Side {
         self.sock.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Write the next RTP packet into `buf`; its length.
-    fn next_packet(&mut self, buf: &mut [u8]) -> usize {
+    /// Write the next RTP packet, carrying the next of `payloads`, into `buf`; its length.
+    fn next_packet(&mut self, buf: &mut [u8], payloads: &Payloads) -> usize {
+        let payload = &payloads.frames[self.frame % payloads.frames.len()];
+        self.frame = self.frame.wrapping_add(1);
         buf[0] = 0x80;
-        buf[1] = 0; // PCMU
+        buf[1] = self.pt;
         buf[2..4].copy_from_slice(&self.seq.to_be_bytes());
         buf[4..8].copy_from_slice(&self.ts.to_be_bytes());
         buf[8..12].copy_from_slice(&self.ssrc.to_be_bytes());
-        buf[12..RTP_LEN].fill(self.seq as u8);
+        buf[12..12 + payload.len()].copy_from_slice(payload);
         self.seq = self.seq.wrapping_add(1);
-        self.ts = self.ts.wrapping_add(PAYLOAD as u32);
-        RTP_LEN
+        self.ts = self.ts.wrapping_add(self.ts_step);
+        12 + payload.len()
     }
 }
 
@@ -224,11 +334,17 @@ struct Call {
     next_send: Instant,
 }
 
-fn sdp(port: u16, proto: &str, crypto: Option<&str>) -> String {
+/// The SDP of one side: one codec (`pt`, `rtpmap`, optional fmtp), optional a=crypto.
+fn sdp(port: u16, proto: &str, codec: (u8, &str, Option<&str>), crypto: Option<&str>) -> String {
+    let (pt, rtpmap, fmtp) = codec;
     let mut s = format!(
         "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=srtpload\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
-         m=audio {port} {proto} 0\r\na=rtpmap:0 PCMU/8000\r\na=ptime:20\r\na=sendrecv\r\n"
+         m=audio {port} {proto} {pt}\r\na=rtpmap:{pt} {rtpmap}\r\n"
     );
+    if let Some(f) = fmtp {
+        s.push_str(&format!("a=fmtp:{pt} {f}\r\n"));
+    }
+    s.push_str("a=ptime:20\r\na=sendrecv\r\n");
     if let Some(c) = crypto {
         s.push_str(&format!("a=crypto:{c}\r\n"));
     }
@@ -267,17 +383,43 @@ fn audio_of(sdp: &Sdp) -> Result<(SocketAddr, Vec<CryptoAttr>), String> {
     Ok((SocketAddr::new(ip, m.port), crypto))
 }
 
+/// The payload type and fmtp the engine gave `name` in `sdp` (rtpmap names compared
+/// without case).
+fn codec_of(sdp: &Sdp, name: &str) -> Option<(u8, Option<String>)> {
+    let m = sdp.medias.iter().find(|m| m.kind == "audio")?;
+    let pt = m.attributes.iter().find_map(|a| {
+        let (pt, map) = a.strip_prefix("rtpmap:")?.split_once(' ')?;
+        let enc = map.split('/').next()?;
+        enc.eq_ignore_ascii_case(name)
+            .then(|| pt.parse::<u8>().ok())?
+    })?;
+    let fmtp = m.attributes.iter().find_map(|a| {
+        a.strip_prefix(&format!("fmtp:{pt} "))
+            .map(|f| f.trim().to_string())
+    });
+    Some((pt, fmtp))
+}
+
+/// What setup learnt of the callee's codec (transcode mode): the payload type and fmtp the
+/// engine offered it, which the callee answers with and encodes for.
+type CalleeCodec = (u8, Option<String>);
+
 fn setup(
     ng: &NgClient,
     ports: &mut Ports,
-    mode: Mode,
+    args: &Args,
     i: usize,
     run: &str,
-) -> Result<Call, String> {
+) -> Result<(Call, Option<CalleeCodec>), String> {
+    let mode = args.mode;
     let id = format!("srtpload-{run}-{i}");
     let mut a = Side::new(ports.bind()?, 0x1000_0000 + 2 * i as u32);
     let mut b = Side::new(ports.bind()?, 0x1000_0001 + 2 * i as u32);
-    let offer_sdp = sdp(a.port(), "RTP/AVP", None);
+    let caller = match mode {
+        Mode::Transcode => codec_line(&args.caller).ok_or("unknown --caller")?,
+        _ => (0, "PCMU/8000", 8000),
+    };
+    let offer_sdp = sdp(a.port(), "RTP/AVP", (caller.0, caller.1, None), None);
     let offer = match mode {
         Mode::Plain => dict! {
             "command" => "offer", "call-id" => id.as_str(), "from-tag" => "A",
@@ -287,8 +429,14 @@ fn setup(
             "command" => "offer", "call-id" => id.as_str(), "from-tag" => "A",
             "sdp" => offer_sdp, "ICE" => "remove", "transport-protocol" => "RTP/SAVP",
         },
+        Mode::Transcode => dict! {
+            "command" => "offer", "call-id" => id.as_str(), "from-tag" => "A",
+            "sdp" => offer_sdp, "ICE" => "remove",
+            "codec" => dict! { "transcode" => vec![args.callee.as_str()] },
+        },
     };
-    let (to_b, offered) = audio_of(&ng_sdp(ng, offer)?)?;
+    let offered_sdp = ng_sdp(ng, offer)?;
+    let (to_b, offered) = audio_of(&offered_sdp)?;
     b.dest = to_b;
     let (mut b_tx, mut b_rx, mut answer_crypto) = (None, None, None);
     if mode == Mode::Sdes {
@@ -306,23 +454,54 @@ fn setup(
     } else {
         "RTP/AVP"
     };
+    let callee = match mode {
+        Mode::Transcode => Some(
+            codec_of(&offered_sdp, &args.callee)
+                .ok_or_else(|| format!("engine offered the callee no {}", args.callee))?,
+        ),
+        _ => None,
+    };
+    let answer_sdp = match &callee {
+        Some((pt, fmtp)) => {
+            let rtpmap = codec_line(&args.callee).ok_or("unknown --callee")?.1;
+            sdp(b.port(), proto, (*pt, rtpmap, fmtp.as_deref()), None)
+        }
+        None => sdp(
+            b.port(),
+            proto,
+            (0, "PCMU/8000", None),
+            answer_crypto.as_deref(),
+        ),
+    };
     let answer = dict! {
         "command" => "answer", "call-id" => id.as_str(), "from-tag" => "A", "to-tag" => "B",
-        "sdp" => sdp(b.port(), proto, answer_crypto.as_deref()), "ICE" => "remove",
+        "sdp" => answer_sdp, "ICE" => "remove",
     };
-    let (to_a, answered) = audio_of(&ng_sdp(ng, answer)?)?;
+    let answered_sdp = ng_sdp(ng, answer)?;
+    let (to_a, answered) = audio_of(&answered_sdp)?;
     if !answered.is_empty() {
         return Err("engine sent a=crypto to the plain caller".into());
     }
     a.dest = to_a;
-    Ok(Call {
+    if let Some((pt, _)) = &callee {
+        let name = args.caller.as_str();
+        let (a_pt, _) = codec_of(&answered_sdp, name)
+            .ok_or_else(|| format!("engine answered the caller without {name}"))?;
+        if a_pt != caller.0 {
+            return Err(format!("engine answered {name} as pt {a_pt}"));
+        }
+        a.pt = a_pt;
+        b.pt = *pt;
+    }
+    let call = Call {
         id,
         a,
         b,
         b_tx,
         b_rx,
         next_send: Instant::now(),
-    })
+    };
+    Ok((call, callee))
 }
 
 /// utime+stime of `pid` in seconds.
@@ -381,8 +560,9 @@ fn register(ep: &Epoll, sock: &UdpSocket, token: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Receive everything waiting on one side of `call`.
-fn drain_socket(call: &mut Call, b_side: bool, st: &mut MediaStats, buf: &mut [u8]) {
+/// Receive everything waiting on one side of `call`. Relayed packets must be the other
+/// side's, unchanged in length; transcoded ones must carry this side's payload type.
+fn drain_socket(call: &mut Call, b_side: bool, st: &mut MediaStats, buf: &mut [u8], tc: bool) {
     loop {
         let sock = if b_side { &call.b.sock } else { &call.a.sock };
         let n = match sock.recv(buf) {
@@ -403,8 +583,13 @@ fn drain_socket(call: &mut Call, b_side: bool, st: &mut MediaStats, buf: &mut [u
         } else {
             (n, call.b.ssrc)
         };
-        let ssrc_ok = len >= 12 && buf[8..12] == expect_ssrc.to_be_bytes();
-        if len != RTP_LEN || !ssrc_ok {
+        let ok = if tc {
+            let pt = if b_side { call.b.pt } else { call.a.pt };
+            len > 12 && buf[1] & 0x7f == pt
+        } else {
+            len == RTP_LEN && buf[8..12] == expect_ssrc.to_be_bytes()
+        };
+        if !ok {
             st.bad += 1;
         } else if b_side {
             call.b.received += 1;
@@ -414,7 +599,8 @@ fn drain_socket(call: &mut Call, b_side: bool, st: &mut MediaStats, buf: &mut [u
     }
 }
 
-fn media(calls: &mut [Call], args: &Args) -> Result<MediaStats, String> {
+/// `pools`: what the caller and the callee send.
+fn media(calls: &mut [Call], args: &Args, pools: &[Payloads; 2]) -> Result<MediaStats, String> {
     // SAFETY: plain syscall.
     let ep = Epoll(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) });
     if ep.0 < 0 {
@@ -436,7 +622,8 @@ fn media(calls: &mut [Call], args: &Args) -> Result<MediaStats, String> {
     let stop_sending = start + Duration::from_secs_f64(args.seconds);
     let end = stop_sending + args.drain;
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
-    let mut pkt = [0u8; 256];
+    let mut pkt = [0u8; 12 + MAX_PAYLOAD + 64];
+    let tc = args.mode == Mode::Transcode;
     let mut rx = [0u8; 2048];
     loop {
         let now = Instant::now();
@@ -448,12 +635,12 @@ fn media(calls: &mut [Call], args: &Args) -> Result<MediaStats, String> {
                 let late = now - c.next_send;
                 st.max_late = st.max_late.max(late);
                 st.late_sends += u64::from(late > LATE);
-                let len = c.a.next_packet(&mut pkt);
+                let len = c.a.next_packet(&mut pkt, &pools[0]);
                 match c.a.sock.send_to(&pkt[..len], c.a.dest) {
                     Ok(_) => c.a.sent += 1,
                     Err(_) => st.send_errors += 1,
                 }
-                let mut len = c.b.next_packet(&mut pkt);
+                let mut len = c.b.next_packet(&mut pkt, &pools[1]);
                 if let Some(ctx) = c.b_tx.as_mut() {
                     len = ctx
                         .protect_rtp(&mut pkt, len)
@@ -471,7 +658,7 @@ fn media(calls: &mut [Call], args: &Args) -> Result<MediaStats, String> {
         for ev in events.iter().take(ready.max(0) as usize) {
             let token = ev.u64;
             if let Some(c) = calls.get_mut((token >> 1) as usize) {
-                drain_socket(c, token & 1 == 1, &mut st, &mut rx);
+                drain_socket(c, token & 1 == 1, &mut st, &mut rx, tc);
             }
         }
     }
@@ -492,17 +679,39 @@ fn run(args: Args) -> Result<(), String> {
     let run_id = format!("{}", std::process::id());
     let setup_start = Instant::now();
     let mut calls = Vec::with_capacity(args.calls);
+    let mut callee_codec = None;
     for i in 0..args.calls {
-        calls.push(
-            setup(&ng, &mut ports, args.mode, i, &run_id)
-                .map_err(|e| format!("call {i} setup failed: {e}"))?,
-        );
+        let (call, callee) = setup(&ng, &mut ports, &args, i, &run_id)
+            .map_err(|e| format!("call {i} setup failed: {e}"))?;
+        if callee_codec.is_some() && callee != callee_codec {
+            return Err(format!(
+                "call {i}: the callee's codec changed to {callee:?}"
+            ));
+        }
+        callee_codec = callee;
+        calls.push(call);
+    }
+    let pools = match (&callee_codec, args.mode) {
+        (Some((_, fmtp)), Mode::Transcode) => [
+            Payloads::speech(&args.caller, None)?,
+            Payloads::speech(&args.callee, fmtp.as_deref())?,
+        ],
+        _ => [Payloads::relay(), Payloads::relay()],
+    };
+    for c in &mut calls {
+        c.a.ts_step = pools[0].ts_step;
+        c.b.ts_step = pools[1].ts_step;
     }
     let setup_s = setup_start.elapsed().as_secs_f64();
     let per_dir = 1000.0 / args.ptime.as_millis() as f64 * args.calls as f64;
     println!(
-        "srtpload: mode {}, {} calls set up in {setup_s:.2} s; media {} s at {:.0} pkt/s each way",
+        "srtpload: mode {}{}, {} calls set up in {setup_s:.2} s; media {} s at {:.0} pkt/s each way",
         args.mode.name(),
+        if args.mode == Mode::Transcode {
+            format!(" {} <-> {}", args.caller, args.callee)
+        } else {
+            String::new()
+        },
         args.calls,
         args.seconds,
         per_dir
@@ -510,7 +719,7 @@ fn run(args: Args) -> Result<(), String> {
 
     let cpu0 = args.pid.and_then(proc_cpu);
     let own0 = own_cpu();
-    let st = media(&mut calls, &args);
+    let st = media(&mut calls, &args, &pools);
     let own_s = own_cpu() - own0;
     let cpu1 = args.pid.and_then(proc_cpu);
 
@@ -571,6 +780,8 @@ fn run(args: Args) -> Result<(), String> {
     println!("delete: {} calls, {delete_errors} errors", calls.len());
     let summary = serde_json::json!({
         "mode": args.mode.name(),
+        "caller": (args.mode == Mode::Transcode).then_some(args.caller.as_str()),
+        "callee": (args.mode == Mode::Transcode).then_some(args.callee.as_str()),
         "calls": args.calls,
         "seconds": args.seconds,
         "setup_s": setup_s,
