@@ -135,15 +135,23 @@ CODECS = {
 }
 
 
-def through_engine(ng, speech, codec, call_id):
+# What caller A speaks: payload type, rtpmap, samples per packet, RTP clock units per packet,
+# encode (PCM frame -> payload bytes) and decode (payload bytes -> PCM). PCMU by default;
+# bench/pesq_wideband.py passes G.722.
+PCMU_CALLER = (0, "PCMU/8000", FRAME, FRAME, lambda f: ulaw_encode(f).tobytes(),
+               lambda p: ulaw_decode(np.frombuffer(p, dtype=np.uint8)))
+
+
+def through_engine(ng, speech, codec, call_id, caller=PCMU_CALLER):
     """Send `speech` A -> engine -> B (echo) -> engine -> A; return the PCM A received."""
     name, rtpmap, fmtp = CODECS[codec]
+    a_pt, a_rtpmap, a_frame, a_step, a_encode, a_decode = caller
     a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for s in (a, b):
         s.bind(("127.0.0.1", 0))
         s.setblocking(False)
-    offer = ng.offer(sdp(a.getsockname()[1], [(0, "PCMU/8000", None)]), call_id, "ta",
+    offer = ng.offer(sdp(a.getsockname()[1], [(a_pt, a_rtpmap, None)]), call_id, "ta",
                      ICE="remove", replace=["origin"], codec={"transcode": [name]})
     assert offer.get("result") == "ok", offer
     osdp = parse_sdp(offer["sdp"])
@@ -155,10 +163,10 @@ def through_engine(ng, speech, codec, call_id):
     assert answer.get("result") == "ok", answer
     asdp = parse_sdp(answer["sdp"])
     am = asdp.audio()
-    assert am.payload_types()[0] == 0, "caller keeps PCMU: %s" % am.fmts
+    assert am.payload_types()[0] == a_pt, "caller keeps %s: %s" % (a_rtpmap, am.fmts)
     a_dest = (asdp.media_address(am), am.port)
 
-    frames = [speech[i:i + FRAME] for i in range(0, len(speech) - FRAME + 1, FRAME)]
+    frames = [speech[i:i + a_frame] for i in range(0, len(speech) - a_frame + 1, a_frame)]
     sel = selectors.DefaultSelector()
     sel.register(a, selectors.EVENT_READ, "a")
     sel.register(b, selectors.EVENT_READ, "b")
@@ -170,8 +178,9 @@ def through_engine(ng, speech, codec, call_id):
     while time.monotonic() < end:
         now = time.monotonic()
         while k < len(frames) and now >= t0 + k * 0.02:
-            hdr = struct.pack("!BBHII", 0x80, 0x80 if k == 0 else 0, k, k * FRAME, 0xA0A0A0A0)
-            a.sendto(hdr + ulaw_encode(frames[k]).tobytes(), a_dest)
+            hdr = struct.pack("!BBHII", 0x80, (0x80 if k == 0 else 0) | a_pt, k, k * a_step,
+                              0xA0A0A0A0)
+            a.sendto(hdr + a_encode(frames[k]), a_dest)
             k += 1
         wait = max(0.0, min(t0 + k * 0.02, end) - time.monotonic()) if k < len(frames) else 0.05
         for key, _ in sel.select(timeout=wait):
@@ -186,7 +195,7 @@ def through_engine(ng, speech, codec, call_id):
                 if key.data == "b":
                     b_pkts += 1
                     b.sendto(data[:8] + struct.pack("!I", 0xB0B0B0B0) + data[12:], b_dest)
-                elif data[1] & 0x7F == 0:
+                elif data[1] & 0x7F == a_pt:
                     ts = struct.unpack("!I", data[4:8])[0]
                     got[ts] = data[12:]
     ng.delete(call_id, "ta")
@@ -198,10 +207,12 @@ def through_engine(ng, speech, codec, call_id):
     first = next(iter(got))
     rel = {((t - first + 0x80000000) & 0xFFFFFFFF) - 0x80000000: p for t, p in got.items()}
     lo = min(rel)
-    out = np.zeros(max(rel) - lo + FRAME, dtype=np.int16)
-    for t, p in rel.items():
-        pcm = ulaw_decode(np.frombuffer(p, dtype=np.uint8))
-        out[t - lo:t - lo + len(pcm)] = pcm
+    per_unit = a_frame // a_step  # PCM samples per RTP clock unit (2 for G.722)
+    out = np.zeros((max(rel) - lo) * per_unit + a_frame, dtype=np.int16)
+    for t in sorted(rel):
+        pcm = a_decode(rel[t])
+        at = (t - lo) * per_unit
+        out[at:at + len(pcm)] = pcm
     return out, len(got), b_pkts, len(frames)
 
 
