@@ -1,12 +1,17 @@
+//! Codec negotiation scenarios: offers with `codec` options, answers, and the transcoders
+//! planned, against an in-memory media plane.
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::answer::AnswerOutcome;
+use super::offer::added_codec;
 use super::*;
 use crate::core::calls::{Calls, Now};
 use crate::core::config::{EngineConfig, Interface};
 use crate::core::plan::{CallKey, CallPlan, LocalPort, MediaPlane, PortError, PortKey, PortPair};
-use crate::core::request::IceMode;
+use crate::core::request::{CodecOptions, IceMode};
 use crate::core::stats::PacketTotals;
 
 /// Ports from a script; remembers the last plan.

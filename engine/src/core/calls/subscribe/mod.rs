@@ -10,19 +10,21 @@
 //! subscriber took another codec than the source sends.
 //!
 //! A publisher (`publish`) is a leg with no peer at all: we answer its offer with one codec
-//! per m= line and its media only ever goes to subscribers.
+//! per m= line and its media only ever goes to subscribers (see `publish`).
+
+mod party_ports;
+mod publish;
 
 use rand::Rng;
 use tracing::info;
 
-use super::model::{AltPorts, Call, Leg, LegId, Media, Subscription};
+use super::model::{Call, Leg, LegId, Media, Subscription};
 use super::negotiate::{
     random_token, settle_ice_agent, settle_srtp, Exchange, Role, ICE_PWD_LEN, ICE_UFRAG_LEN,
 };
 use super::{CallError, Calls, Now};
 use crate::core::pii::Pii;
-use crate::core::plan::{CallKey, PortKey, PortPair};
-use crate::core::request::{CodecOptions, IceMode, OfferAnswer};
+use crate::core::request::{IceMode, OfferAnswer};
 use crate::core::sdp::{
     Codec as SdpCodec, Direction, IceRewrite, Line, MediaRewrite, MediaSection, OriginRewrite, Sdp,
     SdpRewrite,
@@ -639,82 +641,6 @@ impl Calls {
         Ok(())
     }
 
-    /// The sockets party `leg` still lacks, all or nothing: for each m= line that `needs`
-    /// any (`Some(ice)`), the main pair when it has none and, with ICE, one on each other
-    /// address of its logical interface (rtpengine binds every address of the interface
-    /// for ICE, one candidate each). `(m= index, Some(interface) for another address,
-    /// pair)`, for [`Calls::install_party_ports`].
-    fn allocate_party_ports(
-        &mut self,
-        call: &Call,
-        leg: LegId,
-        needs: &[Option<bool>],
-    ) -> Result<Vec<(usize, Option<usize>, PortPair)>, CallError> {
-        let primary = call.leg(leg).interface;
-        let logical = self.logical_interface(primary);
-        let mut wanted: Vec<(usize, Option<usize>)> = Vec::new();
-        for (k, need) in needs.iter().enumerate() {
-            let Some(ice) = *need else { continue };
-            let existing = call.leg(leg).medias.get(k);
-            if existing.is_none_or(|m| m.ports.is_none()) {
-                wanted.push((k, None));
-            }
-            if ice {
-                for &alt in &logical[1..] {
-                    if existing.is_none_or(|m| m.alt_ports.iter().all(|a| a.interface != alt)) {
-                        wanted.push((k, Some(alt)));
-                    }
-                }
-            }
-        }
-        let mut got = Vec::with_capacity(wanted.len());
-        for (k, alt) in wanted {
-            match self
-                .media
-                .allocate_pair(&self.config.interfaces[alt.unwrap_or(primary)])
-            {
-                Ok(p) => got.push((k, alt, p)),
-                Err(e) => {
-                    let keys: Vec<PortKey> = got
-                        .iter()
-                        .flat_map(|(_, _, p): &(usize, Option<usize>, PortPair)| {
-                            [p.rtp.key, p.rtcp.key]
-                        })
-                        .collect();
-                    self.media.release(&keys);
-                    return Err(e.into());
-                }
-            }
-        }
-        self.totals.streams += got.iter().filter(|g| g.1.is_none()).count() as u64;
-        Ok(got)
-    }
-
-    /// Give party `leg` the sockets [`Calls::allocate_party_ports`] got (its medias exist).
-    fn install_party_ports(
-        &self,
-        call: &mut Call,
-        leg: LegId,
-        got: Vec<(usize, Option<usize>, PortPair)>,
-    ) {
-        let logical = self.logical_interface(call.leg(leg).interface);
-        for (k, alt, pair) in got {
-            let m = &mut call.leg_mut(leg).medias[k];
-            match alt {
-                Some(interface) => {
-                    m.alt_ports.push(AltPorts {
-                        interface,
-                        ports: pair,
-                    });
-                    // Candidate order: the logical interface's order.
-                    m.alt_ports
-                        .sort_by_key(|a| logical.iter().position(|&x| x == a.interface));
-                }
-                None => m.ports = Some(pair),
-            }
-        }
-    }
-
     /// `unsubscribe`: the subscription of `to-tag` ends; its sockets are closed.
     pub fn unsubscribe(&mut self, req: &OfferAnswer, now: Now) -> Result<(), CallError> {
         let to_tag = req
@@ -742,223 +668,6 @@ impl Calls {
         info!(call_id = %Pii(&req.call_id), to_tag = %Pii(&to_tag), "unsubscribed");
         Ok(())
     }
-
-    /// `publish`: a party offers media to the engine alone (no peer); we answer with one
-    /// codec per m= line and `recvonly`, and its media goes to whoever subscribes.
-    pub fn publish(&mut self, req: &OfferAnswer, now: Now) -> Result<String, CallError> {
-        self.started.get_or_insert(now.mono);
-        let sdp = Sdp::parse(&req.sdp)?;
-        let fresh = !self.calls.contains_key(&req.call_id);
-        let mut call = match self.calls.remove(&req.call_id) {
-            Some(c) => c,
-            None => {
-                let key = CallKey(self.next_key);
-                self.next_key += 1;
-                self.totals.created += 1;
-                info!(call_id = %Pii(&req.call_id), from_tag = %Pii(&req.from_tag), "new call (publish)");
-                new_call(key, &req.call_id, now, self.config.tos)
-            }
-        };
-        let result = self.publish_on(&mut call, &sdp, req, now);
-        match &result {
-            Err(_) if fresh => {
-                self.media.remove(call.key);
-                self.totals.created -= 1;
-            }
-            _ => {
-                if result.is_ok() {
-                    Self::save(&self.store, &mut call, now);
-                }
-                self.calls.insert(req.call_id.clone(), call);
-            }
-        }
-        result
-    }
-
-    fn publish_on(
-        &mut self,
-        call: &mut Call,
-        sdp: &Sdp,
-        req: &OfferAnswer,
-        now: Now,
-    ) -> Result<String, CallError> {
-        let leg = match call.leg_by_tag(&req.from_tag) {
-            Some(l) if call.leg(l).peer.is_none() && call.leg(l).subscription.is_none() => l,
-            Some(_) => {
-                return Err(CallError::Invalid(
-                    "From-tag belongs to a party of an offer/answer dialogue".into(),
-                ))
-            }
-            None => {
-                call.legs.push(Leg::new(&req.from_tag, now.unix_secs(), 0));
-                LegId(call.legs.len() - 1)
-            }
-        };
-        if call.leg(leg).medias.iter().all(|m| m.ports.is_none()) {
-            let family = sdp
-                .media
-                .iter()
-                .enumerate()
-                .find_map(|(i, _)| sdp.media_connection(i))
-                .map(|a| crate::core::request::Family::of(&a));
-            let name = req
-                .from_interface
-                .as_deref()
-                .or(req.direction.first().map(String::as_str));
-            call.leg_mut(leg).interface = self.pick_interface(name, family)?;
-        }
-        // One codec per m= line: the first of `accept` the publisher has, else its first
-        // one we can transcode, else (`accept: any`) its first one.
-        let mut chosen: Vec<Option<SdpCodec>> = Vec::with_capacity(sdp.media.len());
-        for section in &sdp.media {
-            if section.m.port == 0 || !section.m.is_rtp() {
-                chosen.push(None);
-                continue;
-            }
-            let codecs = section.codecs();
-            match publish_codec(&codecs, &req.codec) {
-                Some(c) => chosen.push(Some(c)),
-                None => {
-                    return Err(CallError::Invalid(
-                        "Publish offer contains no supported codec".into(),
-                    ))
-                }
-            }
-        }
-        let leg_interface = call.leg(leg).interface;
-        let iface = self.config.interfaces[leg_interface].clone();
-        let want_ice: Vec<bool> = sdp
-            .media
-            .iter()
-            .map(|section| match req.ice {
-                IceMode::Remove => false,
-                IceMode::Force | IceMode::Optional | IceMode::ForceRelay => true,
-                IceMode::Default => section.has_ice(),
-            })
-            .collect();
-        // A rejected m= line gets no sockets.
-        let needs: Vec<Option<bool>> = sdp
-            .media
-            .iter()
-            .zip(&want_ice)
-            .map(|(section, &ice)| (section.m.port != 0).then_some(ice))
-            .collect();
-        let got = self.allocate_party_ports(call, leg, &needs)?;
-        {
-            let l = call.leg_mut(leg);
-            l.publisher = true;
-            for (i, section) in sdp.media.iter().enumerate() {
-                if l.medias.len() <= i {
-                    l.medias
-                        .push(Media::new(i as u32 + 1, &section.m.kind, &section.m.proto));
-                }
-            }
-        }
-        for (m, &ice) in call.leg_mut(leg).medias.iter_mut().zip(&want_ice) {
-            if !ice {
-                m.alt_ports.clear();
-            }
-        }
-        self.install_party_ports(call, leg, got);
-        // What subscribers mirror: the publisher's SDP with the chosen codec only.
-        let mut kept = sdp.clone();
-        for (i, c) in chosen.iter().enumerate() {
-            if let Some(c) = c {
-                kept.media[i].set_codecs(std::slice::from_ref(c));
-            }
-        }
-        self.learn_from_sdp(call, leg, &kept, req);
-        call.leg_mut(leg).sdp_in = Some(kept.write());
-
-        let public = iface.public();
-        let mut answer = Sdp::new(generated_session(public), kept.media.clone());
-        let mut media = Vec::with_capacity(answer.media.len());
-        for (i, section) in answer.media.iter_mut().enumerate() {
-            let m = &mut call.leg_mut(leg).medias[i];
-            let Some(ports) = m.ports.filter(|_| section.m.port != 0) else {
-                media.push(MediaRewrite::rejected(public));
-                continue;
-            };
-            // Only the codec lines and our own attributes: the publisher's other
-            // attributes describe its side.
-            section.lines.retain(|l| l.kind == b'c' || l.kind == b'b');
-            if !section.lines.iter().any(|l| l.kind == b'c') {
-                // Our address goes on the media's own c= line (the rewrite fills it in).
-                section.lines.insert(0, Line::new(b'c', "IN IP4 0.0.0.0"));
-            }
-            if let Some(c) = &chosen[i] {
-                section.set_codecs(std::slice::from_ref(c));
-            }
-            m.ice_active = want_ice[i];
-            let ice = if want_ice[i] {
-                let ufrag = m
-                    .ice_ufrag
-                    .get_or_insert_with(|| random_token(ICE_UFRAG_LEN))
-                    .clone();
-                let pwd = m
-                    .ice_pwd
-                    .get_or_insert_with(|| random_token(ICE_PWD_LEN))
-                    .clone();
-                IceRewrite::Replace {
-                    trickle: false,
-                    ufrag,
-                    pwd,
-                    candidates: m.ice_candidates(leg_interface, &self.ice_bases),
-                }
-            } else {
-                IceRewrite::Remove
-            };
-            media.push(MediaRewrite {
-                address: public,
-                port: ports.rtp.addr.port(),
-                rtcp_port: (!req.flags.no_rtcp_attribute).then_some(ports.rtcp.addr.port()),
-                full_rtcp_attribute: req.flags.full_rtcp_attribute,
-                rtcp_mux: false,
-                protocol: None,
-                ice,
-                direction: Some(Direction::RecvOnly),
-                zero_address: false,
-                keep_transport: false,
-            });
-        }
-        let rewrite = SdpRewrite {
-            origin: OriginRewrite::default(),
-            session_name: None,
-            connection: public,
-            media,
-            loop_protect: false,
-            strip_extmap: false,
-            session_connection: true,
-        };
-        let mut out = answer.rewrite_with_marker(&rewrite, &self.loop_marker);
-        // The publisher offered: it controls ICE, as with any offerer.
-        settle_ice_agent(call, leg, &rewrite, &mut out);
-        call.last_signal = now.unix_secs();
-        call.last_signal_at = now.mono;
-        let plan = call.plan();
-        self.media.apply(plan);
-        info!(call_id = %Pii(&req.call_id), from_tag = %Pii(&req.from_tag), "publish");
-        Ok(out.write())
-    }
-}
-
-/// The codec a publish answer takes (rtpengine's `accept` preference list; `any` lets an
-/// unsupported first codec through).
-fn publish_codec(codecs: &[SdpCodec], opts: &CodecOptions) -> Option<SdpCodec> {
-    let audio: Vec<&SdpCodec> = codecs.iter().filter(|c| !is_event(c)).collect();
-    for want in &opts.accept {
-        if want.eq_ignore_ascii_case("any") {
-            return audio.first().map(|c| (*c).clone());
-        }
-        let name = want.split('/').next().unwrap_or("");
-        if let Some(c) = audio.iter().find(|c| c.name.eq_ignore_ascii_case(name)) {
-            return Some((*c).clone());
-        }
-    }
-    audio
-        .iter()
-        .find(|c| transcodable(c).is_some())
-        .map(|c| (*c).clone())
 }
 
 /// The parties a `subscribe request` selects: `all` (every party of the offer/answer
@@ -1004,29 +713,4 @@ fn select_sources(call: &Call, req: &OfferAnswer) -> Result<Vec<LegId>, CallErro
         return Err(CallError::Invalid("No monologues matched".into()));
     }
     Ok(out)
-}
-
-/// A call created by `publish` (an offer creates its calls the same way).
-fn new_call(key: CallKey, id: &str, now: Now, tos: u8) -> Call {
-    Call {
-        key,
-        id: id.to_owned(),
-        created: now.mono,
-        created_us: now.unix_us,
-        last_signal: now.unix_secs(),
-        last_signal_at: now.mono,
-        legs: Vec::new(),
-        delete_delay: None,
-        delete_at: None,
-        record: false,
-        record_paused: false,
-        record_metadata: Vec::new(),
-        record_destination: None,
-        intercept: 0,
-        forwarding: false,
-        saved_packets: 0,
-        tos,
-        control: Default::default(),
-        srtp_recrypt: false,
-    }
 }

@@ -1,0 +1,449 @@
+//! SRTP in offer/answer: the transport profile toward each party and the SDES (`a=crypto`)
+//! and DTLS (`a=setup`, `a=fingerprint`) keying settled for both parties of each m= line.
+
+use std::sync::Arc;
+
+use tracing::warn;
+
+use super::{Exchange, Role};
+use crate::core::calls::model::{is_avpf, Call, DtlsMediaState, Keying, Setup};
+use crate::core::calls::CallError;
+use crate::core::dtls::{DtlsIdentity, DtlsRole, Fingerprint, HashFunction};
+use crate::core::plan::DtlsParams;
+use crate::core::request::{DtlsMode, OfferAnswer};
+use crate::core::sdes::{self, CryptoAttr};
+use crate::core::sdp::Sdp;
+
+/// The profile an answer gives the offerer: its own, unless the answer's
+/// `transport-protocol` names another one, or says `accept` and the answerer changed the
+/// profile it was offered (rtpengine passes that change on to the offerer).
+fn answer_protocol(
+    flag: Option<&str>,
+    answered: &str,
+    offered: Option<&str>,
+    own: String,
+) -> String {
+    match flag {
+        Some("accept") if offered.is_some_and(|o| o != answered) && convertible(answered) => {
+            answered.to_owned()
+        }
+        Some(p) if convertible(p) => p.to_owned(),
+        _ => own,
+    }
+}
+
+/// RTP profiles this build converts between: plain RTP, SDES-SRTP and DTLS-SRTP, with or
+/// without feedback.
+fn convertible(proto: &str) -> bool {
+    matches!(
+        proto,
+        "RTP/AVP"
+            | "RTP/AVPF"
+            | "RTP/SAVP"
+            | "RTP/SAVPF"
+            | "UDP/TLS/RTP/SAVP"
+            | "UDP/TLS/RTP/SAVPF"
+    )
+}
+
+/// Plain RTP profiles, which carry `a=crypto` only as opportunistic SRTP (RFC 8643).
+fn is_plain_rtp(proto: &str) -> bool {
+    matches!(proto, "RTP/AVP" | "RTP/AVPF")
+}
+
+/// A profile whose keys travel in `a=crypto` lines (RFC 4568).
+fn is_sdes_profile(proto: &str) -> bool {
+    matches!(proto, "RTP/SAVP" | "RTP/SAVPF")
+}
+
+/// A profile whose keys come from a DTLS handshake (RFC 5764 §8).
+fn is_dtls_profile(proto: &str) -> bool {
+    matches!(proto, "UDP/TLS/RTP/SAVP" | "UDP/TLS/RTP/SAVPF")
+}
+
+/// An attribute of the section, else of the session (Firefox writes a=fingerprint there).
+fn section_or_session<'a>(src: &'a Sdp, i: usize, name: &str) -> Option<&'a str> {
+    src.media[i]
+        .attribute(name)
+        .or_else(|| src.session_attribute(name))
+}
+
+/// Decide SRTP for both parties of each m= line and put the `a=crypto`, `a=setup` and
+/// `a=fingerprint` lines the receiver of `src` must see into it (rtpengine's
+/// `__generate_crypto`, `sdes_*` and `dtls_*` handling):
+///
+/// * the sender offers SDES: we take one of its lines (`select_offerer_crypto`) as its key
+///   and keep (or make) our own key with the same tag and suite for the answer to it;
+/// * the sender offers DTLS (`UDP/TLS/…`, or an SRTP profile with `a=fingerprint` and no
+///   usable `a=crypto`): we note its fingerprint and pick our role for the answer (RFC 5763
+///   §5: `active` to `actpass` unless `DTLS=passive`); the association starts with the answer;
+/// * the sender answers our offer: `a=fingerprint` in the answer selects DTLS (its
+///   `a=setup` sets our role), else its `a=crypto` selects our offered SDES key;
+/// * the receiver is to get SRTP (`transport-protocol` or the offerer's profile): an SDES
+///   receiver gets our crypto offer list (kept across re-offers) and, unless `DTLS=off`,
+///   our `a=setup`/`a=fingerprint` too (example C); a DTLS receiver gets setup/fingerprint
+///   only; an answer gets our one key line, or our settled setup and fingerprint;
+/// * OSRTP (`OSRTP: offer`/`accept`): SDES on RTP/AVP lines, offered or accepted;
+/// * a plain receiver gets no crypto, setup or fingerprint lines.
+///
+/// Returns, per m= line, the profile to write when it differs from the sender's.
+pub(crate) fn settle_srtp(
+    call: &mut Call,
+    ex: Exchange,
+    src: &mut Sdp,
+    req: &OfferAnswer,
+    identity: Option<&Arc<DtlsIdentity>>,
+) -> Result<Vec<Option<String>>, CallError> {
+    let Exchange { from, to, role } = ex;
+    let rng_err = |e: sdes::SdesError| CallError::Invalid(e.to_string());
+    let write_opts = req.sdes.write_options();
+    let mut protocols = Vec::with_capacity(src.media.len());
+    for i in 0..src.media.len() {
+        let in_proto = src.media[i].m.proto.clone();
+        let out_proto = match role {
+            // Without `transport-protocol`, the profile chosen toward the receiver stays
+            // while the sender keeps its own (rtpengine's `__update_media_protocol`).
+            Role::Offer => req
+                .transport_protocol
+                .clone()
+                .filter(|p| convertible(p))
+                .or_else(|| {
+                    let unchanged = call.leg(from).medias[i].protocol_before.as_deref()
+                        == Some(in_proto.as_str());
+                    let theirs = call.leg(to).medias.get(i).map(|m| m.protocol.clone());
+                    theirs.filter(|p| unchanged && convertible(p))
+                })
+                .unwrap_or_else(|| in_proto.clone()),
+            Role::Answer => {
+                let own = call
+                    .leg(to)
+                    .medias
+                    .get(i)
+                    .map(|m| m.protocol.clone())
+                    .filter(|p| convertible(p))
+                    .unwrap_or_else(|| in_proto.clone());
+                let offered = call
+                    .leg(from)
+                    .medias
+                    .get(i)
+                    .and_then(|m| m.offered_protocol.as_deref());
+                answer_protocol(req.transport_protocol.as_deref(), &in_proto, offered, own)
+            }
+        };
+        if let (Role::Offer, Some(m)) = (role, call.leg_mut(to).medias.get_mut(i)) {
+            m.offered_protocol = Some(out_proto.clone());
+        }
+        let passthrough = call
+            .leg(to)
+            .medias
+            .get(i)
+            .is_some_and(|m| m.ice_passthrough);
+        if passthrough
+            || !convertible(&in_proto)
+            || !convertible(&out_proto)
+            || src.media[i].m.port == 0
+        {
+            protocols.push(None);
+            continue;
+        }
+        let lines: Vec<CryptoAttr> = src.media[i]
+            .attributes("crypto")
+            .filter_map(|v| CryptoAttr::parse(v).ok())
+            .collect();
+        let sender_fp = section_or_session(src, i, "fingerprint").and_then(|v| {
+            Fingerprint::parse(v)
+                .map_err(|e| warn!(media = i + 1, error = %e, "ignoring a=fingerprint"))
+                .ok()
+        });
+        let sender_setup = section_or_session(src, i, "setup").and_then(Setup::parse);
+
+        let sender_media = &mut call.leg_mut(from).medias[i];
+        // OSRTP (RFC 8643): a=crypto on an RTP/AVP line offers SRTP opportunistically, as
+        // rtpengine reads it (its `osrtp_proto`), with or without `OSRTP` flags; an answer
+        // to our OSRTP offer says yes by carrying a=crypto.
+        let osrtp_sender = is_plain_rtp(&in_proto) && !lines.is_empty();
+        let mut sender_sdes = is_sdes_profile(&in_proto)
+            || osrtp_sender
+            || (role == Role::Answer && !lines.is_empty());
+        // DTLS when the profile says so, or on an SRTP profile that carries a fingerprint
+        // but no crypto line; in an answer, a fingerprint picks DTLS from our dual offer.
+        let sender_dtls = identity.is_some()
+            && sender_fp.is_some()
+            && match role {
+                Role::Offer => {
+                    is_dtls_profile(&in_proto) || (is_sdes_profile(&in_proto) && lines.is_empty())
+                }
+                Role::Answer => sender_media.dtls.offered.is_some(),
+            };
+        if sender_dtls {
+            sender_sdes = false;
+        }
+        let sender = &mut sender_media.sdes;
+        match role {
+            Role::Offer if sender_sdes => {
+                let pruned = req.sdes.prune_offered(&lines);
+                sender.received = pruned.iter().filter(|l| l.is_usable()).cloned().collect();
+                match sdes::select_offerer_crypto(&pruned, &req.sdes.offerer_pref) {
+                    Ok(chosen) => {
+                        let same = sender
+                            .local
+                            .as_ref()
+                            .is_some_and(|l| l.tag == chosen.tag && l.suite == chosen.suite);
+                        if !same {
+                            sender.local = Some(
+                                CryptoAttr::generate(chosen.tag, chosen.suite).map_err(rng_err)?,
+                            );
+                        }
+                        sender.remote = Some(chosen.clone());
+                    }
+                    Err(e) => {
+                        warn!(media = i + 1, error = %e, "SDES offer without a usable a=crypto line");
+                        sender.local = None;
+                        sender.remote = None;
+                    }
+                }
+            }
+            Role::Answer if sender_sdes && !sender.offered.is_empty() => {
+                match sdes::select_answer(&sender.offered, &lines) {
+                    Ok((ours, theirs)) => {
+                        let ours = ours.clone();
+                        sender.remote = Some(theirs.clone());
+                        // Only the accepted line stays offered (rtpengine's `__sdes_accept`):
+                        // a re-offer repeats it first and fresh keys for the other suites.
+                        sender.offered = vec![ours.clone()];
+                        sender.local = Some(ours);
+                    }
+                    Err(e) => {
+                        warn!(media = i + 1, error = %e, "SDES answer does not match our offer");
+                        sender.local = None;
+                        sender.remote = None;
+                    }
+                }
+            }
+            Role::Offer => {
+                sender.local = None;
+                sender.remote = None;
+                sender.received.clear();
+            }
+            _ => {
+                sender.local = None;
+                sender.remote = None;
+            }
+        }
+        // What the answerer accepted, for the answer to an SDES offerer.
+        let accepted = match role {
+            Role::Answer => sender.remote.clone(),
+            Role::Offer => None,
+        };
+
+        let sender_dtls_state = &mut sender_media.dtls;
+        match (role, identity, sender_fp) {
+            (Role::Offer, Some(id), Some(fp)) if sender_dtls => {
+                let our_role = match (sender_setup, req.dtls) {
+                    (Some(Setup::Active), _) => DtlsRole::Server,
+                    (Some(Setup::Passive), _) => DtlsRole::Client,
+                    (_, DtlsMode::Passive) => DtlsRole::Server,
+                    _ if req.dtls_reverse_passive => DtlsRole::Server,
+                    _ => DtlsRole::Client,
+                };
+                let keep = sender_dtls_state.active.as_ref().is_some_and(|p| {
+                    p.remote == fp && p.role == our_role && Arc::ptr_eq(&p.identity, id)
+                });
+                if !keep {
+                    sender_dtls_state.active = None;
+                }
+                sender_dtls_state.offered = None;
+                sender_dtls_state.remote = Some(fp);
+                sender_dtls_state.pending_role = Some(our_role);
+            }
+            (Role::Answer, Some(id), Some(fp)) if sender_dtls => {
+                // No a=setup in an answer means active (RFC 4145 §4).
+                let our_role = match (sender_setup, sender_dtls_state.offered) {
+                    (Some(Setup::Passive), _) => DtlsRole::Client,
+                    (_, Some(Setup::Active)) => DtlsRole::Client,
+                    _ => DtlsRole::Server,
+                };
+                let params = DtlsParams {
+                    role: our_role,
+                    remote: fp.clone(),
+                    identity: id.clone(),
+                };
+                if sender_dtls_state.active.as_ref() != Some(&params) {
+                    sender_dtls_state.active = Some(params);
+                }
+                sender_dtls_state.remote = Some(fp);
+                sender_dtls_state.pending_role = None;
+            }
+            _ => *sender_dtls_state = DtlsMediaState::default(),
+        }
+
+        // What the sender's own SDP says about its keying.
+        sender_media.keying.dtls = sender_dtls;
+        if !lines.is_empty() {
+            sender_media.keying.sdes = true;
+        }
+
+        let receiver_media = &mut call.leg_mut(to).medias[i];
+        let srtp_out = is_sdes_profile(&out_proto) || is_dtls_profile(&out_proto);
+        if role == Role::Offer {
+            // `DTLS=off` and `SDES=off` name the side an offer goes to (rtpengine's
+            // `__generate_crypto` runs for the receiving media only), and only the first
+            // offer giving it SRTP asks them. The sender's own DTLS is still accepted, and
+            // answered, whatever the flags say (`__dtls_logic`), so a WebRTC browser
+            // calling an SDES phone with `DTLS=off` still gets its fingerprint and a=setup.
+            let keying = &mut receiver_media.keying;
+            if !srtp_out {
+                *keying = Keying::default();
+            } else if keying.undecided() {
+                *keying = Keying {
+                    dtls: req.dtls != DtlsMode::Off,
+                    sdes: !req.sdes_off,
+                };
+            }
+        }
+        let receiver_identity = match role {
+            Role::Offer => identity.filter(|_| receiver_media.keying.dtls),
+            Role::Answer => identity,
+        };
+        let sdes_allowed = if srtp_out {
+            receiver_media.keying.sdes
+        } else {
+            !req.sdes_off
+        };
+        let receiver = &mut receiver_media.sdes;
+        // An OSRTP offer goes on as one unless `transport-protocol` names another profile.
+        let osrtp_on = osrtp_sender && !sender_dtls && req.transport_protocol.is_none();
+        let sdes_to_receiver =
+            (is_sdes_profile(&out_proto) || req.osrtp.offer || osrtp_on) && sdes_allowed;
+        let out_lines: Vec<CryptoAttr> = match role {
+            Role::Offer if sdes_to_receiver => {
+                // An SDES offerer's own lines go on with their keys (rtpengine copies them);
+                // what this party was offered (after an answer: the line it accepted) or
+                // answered with before comes next with its keys; fresh keys fill the rest.
+                let previous = if receiver.offered.is_empty() {
+                    receiver.local.iter().cloned().collect()
+                } else {
+                    std::mem::take(&mut receiver.offered)
+                };
+                let offerer: &[CryptoAttr] = if sender_sdes { &lines } else { &[] };
+                receiver.offered = sdes::generate_offer_following(offerer, &previous, &req.sdes)
+                    .map_err(rng_err)?;
+                receiver.offered.clone()
+            }
+            Role::Offer => {
+                *receiver = Default::default();
+                Vec::new()
+            }
+            Role::Answer => {
+                // SRTP on both sides: the offerer is answered with the tag of its line of
+                // the suite the answerer accepted, keyed with the answerer's key
+                // (rtpengine's SRTP passthrough keys), unless `SDES-static` keeps the
+                // line it was answered with before.
+                let keep = req.sdes.keep
+                    && receiver.local.as_ref().is_some_and(|l| {
+                        receiver
+                            .received
+                            .iter()
+                            .any(|r| r.tag == l.tag && r.suite == l.suite)
+                    });
+                if let (false, Some(accepted)) = (keep, &accepted) {
+                    if let Some((theirs, ours)) =
+                        sdes::answer_following(&receiver.received, accepted)
+                    {
+                        receiver.remote = Some(theirs);
+                        receiver.local = Some(ours);
+                    }
+                }
+                // An OSRTP offerer whose answerer chose plain RTP is answered plain too,
+                // unless `OSRTP: accept` keeps SRTP toward it (rtpengine's `osrtp_accept`).
+                if is_plain_rtp(&out_proto) && !sender_sdes && !sender_dtls && !req.osrtp.accept {
+                    receiver.local = None;
+                    receiver.remote = None;
+                }
+                match (&receiver.local, &receiver.remote) {
+                    (Some(local), Some(_)) => vec![local.clone()],
+                    _ => Vec::new(),
+                }
+            }
+        };
+        let section = &mut src.media[i];
+        if out_lines.is_empty() {
+            section.remove_attributes("crypto");
+        } else {
+            let values: Vec<String> = out_lines.iter().map(|a| a.write(write_opts)).collect();
+            section.set_attributes("crypto", &values);
+        }
+
+        // DTLS towards the receiver.
+        let rdtls = &mut receiver_media.dtls;
+        let setup = match (role, receiver_identity) {
+            (Role::Offer, Some(_))
+                if is_dtls_profile(&out_proto) || is_sdes_profile(&out_proto) =>
+            {
+                let setup = match req.dtls {
+                    DtlsMode::Passive => Setup::Passive,
+                    DtlsMode::Active => Setup::Active,
+                    _ => Setup::ActPass,
+                };
+                // A re-offer keeps a settled association until the answer says otherwise.
+                rdtls.offered = Some(setup);
+                rdtls.pending_role = None;
+                Some(setup)
+            }
+            (Role::Offer, _) => {
+                *rdtls = DtlsMediaState::default();
+                None
+            }
+            (Role::Answer, Some(id)) => match (rdtls.pending_role, &rdtls.remote) {
+                (Some(pending), Some(remote)) => {
+                    // `DTLS=passive/active` in the answer request may still pick our role
+                    // towards an offerer that left it to us.
+                    let our_role = match req.dtls {
+                        DtlsMode::Passive => DtlsRole::Server,
+                        DtlsMode::Active => DtlsRole::Client,
+                        _ => pending,
+                    };
+                    let params = DtlsParams {
+                        role: our_role,
+                        remote: remote.clone(),
+                        identity: id.clone(),
+                    };
+                    if rdtls.active.as_ref() != Some(&params) {
+                        rdtls.active = Some(params);
+                    }
+                    Some(Setup::of_role(our_role))
+                }
+                _ => None,
+            },
+            (Role::Answer, None) => None,
+        };
+        match (setup, receiver_identity) {
+            (Some(setup), Some(id)) => {
+                // The hash written once stays; else `DTLS-fingerprint` of an offer, else
+                // the party's own, else SHA-256 (rtpengine's `insert_dtls`).
+                let hash = receiver_media
+                    .fp_hash
+                    .or_else(|| {
+                        let flag = req.dtls_fingerprint.as_deref();
+                        flag.filter(|_| role == Role::Offer)
+                            .and_then(HashFunction::from_name)
+                    })
+                    .or_else(|| receiver_media.dtls.remote.as_ref().map(|f| f.hash))
+                    .unwrap_or(HashFunction::Sha256);
+                receiver_media.fp_hash = Some(hash);
+                section.set_attributes("setup", &[setup.as_str()]);
+                section.set_attributes("fingerprint", &[id.fingerprint_with(hash).to_value()]);
+            }
+            _ => {
+                section.remove_attributes("setup");
+                section.remove_attributes("fingerprint");
+            }
+        }
+        // RTCP feedback means nothing to a party without an AVPF profile (RFC 4585 §4).
+        if is_avpf(&in_proto) && !is_avpf(&out_proto) {
+            section.remove_attributes("rtcp-fb");
+        }
+        protocols.push((out_proto != in_proto).then_some(out_proto));
+    }
+    Ok(protocols)
+}
