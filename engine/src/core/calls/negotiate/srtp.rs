@@ -6,13 +6,13 @@ use std::sync::Arc;
 use tracing::warn;
 
 use super::{Exchange, Role};
-use crate::core::calls::model::{is_avpf, Call, DtlsMediaState, Keying, Setup};
+use crate::core::calls::model::{is_avpf, Call, DtlsMediaState, Keying, Media, SdesState, Setup};
 use crate::core::calls::CallError;
 use crate::core::dtls::{DtlsIdentity, DtlsRole, Fingerprint, HashFunction};
 use crate::core::plan::DtlsParams;
 use crate::core::request::{DtlsMode, OfferAnswer};
 use crate::core::sdes::{self, CryptoAttr};
-use crate::core::sdp::Sdp;
+use crate::core::sdp::{MediaSection, Sdp};
 
 /// The profile an answer gives the offerer: its own, unless the answer's
 /// `transport-protocol` names another one, or says `accept` and the answerer changed the
@@ -94,356 +94,529 @@ pub(crate) fn settle_srtp(
     req: &OfferAnswer,
     identity: Option<&Arc<DtlsIdentity>>,
 ) -> Result<Vec<Option<String>>, CallError> {
+    (0..src.media.len())
+        .map(|i| settle_media(call, ex, src, i, req, identity))
+        .collect()
+}
+
+/// [`settle_srtp`] for m= line `i`: the profile toward the receiver, then the sender's keys,
+/// then what the receiver is offered or answered. Returns the profile to write when it
+/// differs from the sender's.
+fn settle_media(
+    call: &mut Call,
+    ex: Exchange,
+    src: &mut Sdp,
+    i: usize,
+    req: &OfferAnswer,
+    identity: Option<&Arc<DtlsIdentity>>,
+) -> Result<Option<String>, CallError> {
     let Exchange { from, to, role } = ex;
-    let rng_err = |e: sdes::SdesError| CallError::Invalid(e.to_string());
-    let write_opts = req.sdes.write_options();
-    let mut protocols = Vec::with_capacity(src.media.len());
-    for i in 0..src.media.len() {
-        let in_proto = src.media[i].m.proto.clone();
-        let out_proto = match role {
-            // Without `transport-protocol`, the profile chosen toward the receiver stays
-            // while the sender keeps its own (rtpengine's `__update_media_protocol`).
-            Role::Offer => req
-                .transport_protocol
-                .clone()
+    let in_proto = src.media[i].m.proto.clone();
+    let out_proto = receiver_profile(call, ex, i, &in_proto, req);
+    if let (Role::Offer, Some(m)) = (role, call.leg_mut(to).medias.get_mut(i)) {
+        m.offered_protocol = Some(out_proto.clone());
+    }
+    let passthrough = call
+        .leg(to)
+        .medias
+        .get(i)
+        .is_some_and(|m| m.ice_passthrough);
+    if passthrough
+        || !convertible(&in_proto)
+        || !convertible(&out_proto)
+        || src.media[i].m.port == 0
+    {
+        return Ok(None);
+    }
+    let mut sender = SenderSrtp::read(src, i, &in_proto, role, identity, &call.leg(from).medias[i]);
+    settle_sender(
+        &mut call.leg_mut(from).medias[i],
+        &mut sender,
+        role,
+        req,
+        identity,
+        i,
+    )?;
+    let receiver_media = &mut call.leg_mut(to).medias[i];
+    let section = &mut src.media[i];
+    settle_receiver(
+        receiver_media,
+        section,
+        &sender,
+        &out_proto,
+        role,
+        req,
+        identity,
+    )?;
+    // RTCP feedback means nothing to a party without an AVPF profile (RFC 4585 §4).
+    if is_avpf(&in_proto) && !is_avpf(&out_proto) {
+        section.remove_attributes("rtcp-fb");
+    }
+    Ok((out_proto != in_proto).then_some(out_proto))
+}
+
+/// The profile toward the receiver of m= line `i` (the sender's `in_proto` unless changed).
+fn receiver_profile(
+    call: &Call,
+    ex: Exchange,
+    i: usize,
+    in_proto: &str,
+    req: &OfferAnswer,
+) -> String {
+    let Exchange { from, to, role } = ex;
+    match role {
+        // Without `transport-protocol`, the profile chosen toward the receiver stays
+        // while the sender keeps its own (rtpengine's `__update_media_protocol`).
+        Role::Offer => req
+            .transport_protocol
+            .clone()
+            .filter(|p| convertible(p))
+            .or_else(|| {
+                let unchanged =
+                    call.leg(from).medias[i].protocol_before.as_deref() == Some(in_proto);
+                let theirs = call.leg(to).medias.get(i).map(|m| m.protocol.clone());
+                theirs.filter(|p| unchanged && convertible(p))
+            })
+            .unwrap_or_else(|| in_proto.to_owned()),
+        Role::Answer => {
+            let own = call
+                .leg(to)
+                .medias
+                .get(i)
+                .map(|m| m.protocol.clone())
                 .filter(|p| convertible(p))
-                .or_else(|| {
-                    let unchanged = call.leg(from).medias[i].protocol_before.as_deref()
-                        == Some(in_proto.as_str());
-                    let theirs = call.leg(to).medias.get(i).map(|m| m.protocol.clone());
-                    theirs.filter(|p| unchanged && convertible(p))
-                })
-                .unwrap_or_else(|| in_proto.clone()),
-            Role::Answer => {
-                let own = call
-                    .leg(to)
-                    .medias
-                    .get(i)
-                    .map(|m| m.protocol.clone())
-                    .filter(|p| convertible(p))
-                    .unwrap_or_else(|| in_proto.clone());
-                let offered = call
-                    .leg(from)
-                    .medias
-                    .get(i)
-                    .and_then(|m| m.offered_protocol.as_deref());
-                answer_protocol(req.transport_protocol.as_deref(), &in_proto, offered, own)
-            }
-        };
-        if let (Role::Offer, Some(m)) = (role, call.leg_mut(to).medias.get_mut(i)) {
-            m.offered_protocol = Some(out_proto.clone());
+                .unwrap_or_else(|| in_proto.to_owned());
+            let offered = call
+                .leg(from)
+                .medias
+                .get(i)
+                .and_then(|m| m.offered_protocol.as_deref());
+            answer_protocol(req.transport_protocol.as_deref(), in_proto, offered, own)
         }
-        let passthrough = call
-            .leg(to)
-            .medias
-            .get(i)
-            .is_some_and(|m| m.ice_passthrough);
-        if passthrough
-            || !convertible(&in_proto)
-            || !convertible(&out_proto)
-            || src.media[i].m.port == 0
-        {
-            protocols.push(None);
-            continue;
-        }
+    }
+}
+
+/// What the sender's SDP says about SRTP on one m= line.
+struct SenderSrtp {
+    /// Its `a=crypto` lines that parse.
+    lines: Vec<CryptoAttr>,
+    /// Its certificate fingerprint (section, else session level).
+    fingerprint: Option<Fingerprint>,
+    /// Its `a=setup`.
+    setup: Option<Setup>,
+    /// OSRTP (RFC 8643): `a=crypto` on a plain RTP line.
+    osrtp: bool,
+    /// It keys with SDES.
+    sdes: bool,
+    /// It keys with DTLS.
+    dtls: bool,
+    /// In an answer, the line of our SDES offer it accepted (set by [`settle_sender`]).
+    accepted: Option<CryptoAttr>,
+}
+
+impl SenderSrtp {
+    fn read(
+        src: &Sdp,
+        i: usize,
+        in_proto: &str,
+        role: Role,
+        identity: Option<&Arc<DtlsIdentity>>,
+        sender_media: &Media,
+    ) -> SenderSrtp {
         let lines: Vec<CryptoAttr> = src.media[i]
             .attributes("crypto")
             .filter_map(|v| CryptoAttr::parse(v).ok())
             .collect();
-        let sender_fp = section_or_session(src, i, "fingerprint").and_then(|v| {
+        let fingerprint = section_or_session(src, i, "fingerprint").and_then(|v| {
             Fingerprint::parse(v)
                 .map_err(|e| warn!(media = i + 1, error = %e, "ignoring a=fingerprint"))
                 .ok()
         });
-        let sender_setup = section_or_session(src, i, "setup").and_then(Setup::parse);
-
-        let sender_media = &mut call.leg_mut(from).medias[i];
+        let setup = section_or_session(src, i, "setup").and_then(Setup::parse);
         // OSRTP (RFC 8643): a=crypto on an RTP/AVP line offers SRTP opportunistically, as
         // rtpengine reads it (its `osrtp_proto`), with or without `OSRTP` flags; an answer
         // to our OSRTP offer says yes by carrying a=crypto.
-        let osrtp_sender = is_plain_rtp(&in_proto) && !lines.is_empty();
-        let mut sender_sdes = is_sdes_profile(&in_proto)
-            || osrtp_sender
-            || (role == Role::Answer && !lines.is_empty());
+        let osrtp = is_plain_rtp(in_proto) && !lines.is_empty();
         // DTLS when the profile says so, or on an SRTP profile that carries a fingerprint
         // but no crypto line; in an answer, a fingerprint picks DTLS from our dual offer.
-        let sender_dtls = identity.is_some()
-            && sender_fp.is_some()
+        let dtls = identity.is_some()
+            && fingerprint.is_some()
             && match role {
                 Role::Offer => {
-                    is_dtls_profile(&in_proto) || (is_sdes_profile(&in_proto) && lines.is_empty())
+                    is_dtls_profile(in_proto) || (is_sdes_profile(in_proto) && lines.is_empty())
                 }
                 Role::Answer => sender_media.dtls.offered.is_some(),
             };
-        if sender_dtls {
-            sender_sdes = false;
+        let sdes = !dtls
+            && (is_sdes_profile(in_proto) || osrtp || (role == Role::Answer && !lines.is_empty()));
+        SenderSrtp {
+            lines,
+            fingerprint,
+            setup,
+            osrtp,
+            sdes,
+            dtls,
+            accepted: None,
         }
-        let sender = &mut sender_media.sdes;
-        match role {
-            Role::Offer if sender_sdes => {
-                let pruned = req.sdes.prune_offered(&lines);
-                sender.received = pruned.iter().filter(|l| l.is_usable()).cloned().collect();
-                match sdes::select_offerer_crypto(&pruned, &req.sdes.offerer_pref) {
-                    Ok(chosen) => {
-                        let same = sender
-                            .local
-                            .as_ref()
-                            .is_some_and(|l| l.tag == chosen.tag && l.suite == chosen.suite);
-                        if !same {
-                            sender.local = Some(
-                                CryptoAttr::generate(chosen.tag, chosen.suite).map_err(rng_err)?,
-                            );
-                        }
-                        sender.remote = Some(chosen.clone());
-                    }
-                    Err(e) => {
-                        warn!(media = i + 1, error = %e, "SDES offer without a usable a=crypto line");
-                        sender.local = None;
-                        sender.remote = None;
-                    }
-                }
-            }
-            Role::Answer if sender_sdes && !sender.offered.is_empty() => {
-                match sdes::select_answer(&sender.offered, &lines) {
-                    Ok((ours, theirs)) => {
-                        let ours = ours.clone();
-                        sender.remote = Some(theirs.clone());
-                        // Only the accepted line stays offered (rtpengine's `__sdes_accept`):
-                        // a re-offer repeats it first and fresh keys for the other suites.
-                        sender.offered = vec![ours.clone()];
-                        sender.local = Some(ours);
-                    }
-                    Err(e) => {
-                        warn!(media = i + 1, error = %e, "SDES answer does not match our offer");
-                        sender.local = None;
-                        sender.remote = None;
-                    }
-                }
-            }
-            Role::Offer => {
-                sender.local = None;
-                sender.remote = None;
-                sender.received.clear();
-            }
-            _ => {
-                sender.local = None;
-                sender.remote = None;
-            }
-        }
-        // What the answerer accepted, for the answer to an SDES offerer.
-        let accepted = match role {
-            Role::Answer => sender.remote.clone(),
-            Role::Offer => None,
-        };
+    }
+}
 
-        let sender_dtls_state = &mut sender_media.dtls;
-        match (role, identity, sender_fp) {
-            (Role::Offer, Some(id), Some(fp)) if sender_dtls => {
-                let our_role = match (sender_setup, req.dtls) {
-                    (Some(Setup::Active), _) => DtlsRole::Server,
-                    (Some(Setup::Passive), _) => DtlsRole::Client,
-                    (_, DtlsMode::Passive) => DtlsRole::Server,
-                    _ if req.dtls_reverse_passive => DtlsRole::Server,
-                    _ => DtlsRole::Client,
-                };
-                let keep = sender_dtls_state.active.as_ref().is_some_and(|p| {
-                    p.remote == fp && p.role == our_role && Arc::ptr_eq(&p.identity, id)
-                });
-                if !keep {
-                    sender_dtls_state.active = None;
+/// Settle the sender's own keys from its SDP: its SDES key and ours toward it, its DTLS
+/// fingerprint and our role, and the keying methods it uses; in an answer, note the SDES
+/// line the answerer accepted (for the answer to an SDES offerer).
+fn settle_sender(
+    sender_media: &mut Media,
+    sender: &mut SenderSrtp,
+    role: Role,
+    req: &OfferAnswer,
+    identity: Option<&Arc<DtlsIdentity>>,
+    i: usize,
+) -> Result<(), CallError> {
+    settle_sender_sdes(&mut sender_media.sdes, sender, role, req, i)?;
+    // What the answerer accepted, for the answer to an SDES offerer.
+    sender.accepted = match role {
+        Role::Answer => sender_media.sdes.remote.clone(),
+        Role::Offer => None,
+    };
+    settle_sender_dtls(&mut sender_media.dtls, sender, role, req, identity);
+    // What the sender's own SDP says about its keying.
+    sender_media.keying.dtls = sender.dtls;
+    if !sender.lines.is_empty() {
+        sender_media.keying.sdes = true;
+    }
+    Ok(())
+}
+
+/// The sender's SDES state: in an offer, its key (one of its lines) and ours with the same
+/// tag and suite; in an answer, the line of our offer it accepted.
+fn settle_sender_sdes(
+    state: &mut SdesState,
+    sender: &SenderSrtp,
+    role: Role,
+    req: &OfferAnswer,
+    i: usize,
+) -> Result<(), CallError> {
+    let lines = &sender.lines;
+    match role {
+        Role::Offer if sender.sdes => {
+            let pruned = req.sdes.prune_offered(lines);
+            state.received = pruned.iter().filter(|l| l.is_usable()).cloned().collect();
+            match sdes::select_offerer_crypto(&pruned, &req.sdes.offerer_pref) {
+                Ok(chosen) => {
+                    let same = state
+                        .local
+                        .as_ref()
+                        .is_some_and(|l| l.tag == chosen.tag && l.suite == chosen.suite);
+                    if !same {
+                        state.local =
+                            Some(CryptoAttr::generate(chosen.tag, chosen.suite).map_err(rng_err)?);
+                    }
+                    state.remote = Some(chosen.clone());
                 }
-                sender_dtls_state.offered = None;
-                sender_dtls_state.remote = Some(fp);
-                sender_dtls_state.pending_role = Some(our_role);
+                Err(e) => {
+                    warn!(media = i + 1, error = %e, "SDES offer without a usable a=crypto line");
+                    state.local = None;
+                    state.remote = None;
+                }
             }
-            (Role::Answer, Some(id), Some(fp)) if sender_dtls => {
-                // No a=setup in an answer means active (RFC 4145 §4).
-                let our_role = match (sender_setup, sender_dtls_state.offered) {
-                    (Some(Setup::Passive), _) => DtlsRole::Client,
-                    (_, Some(Setup::Active)) => DtlsRole::Client,
-                    _ => DtlsRole::Server,
+        }
+        Role::Answer if sender.sdes && !state.offered.is_empty() => {
+            match sdes::select_answer(&state.offered, lines) {
+                Ok((ours, theirs)) => {
+                    let ours = ours.clone();
+                    state.remote = Some(theirs.clone());
+                    // Only the accepted line stays offered (rtpengine's `__sdes_accept`):
+                    // a re-offer repeats it first and fresh keys for the other suites.
+                    state.offered = vec![ours.clone()];
+                    state.local = Some(ours);
+                }
+                Err(e) => {
+                    warn!(media = i + 1, error = %e, "SDES answer does not match our offer");
+                    state.local = None;
+                    state.remote = None;
+                }
+            }
+        }
+        Role::Offer => {
+            state.local = None;
+            state.remote = None;
+            state.received.clear();
+        }
+        _ => {
+            state.local = None;
+            state.remote = None;
+        }
+    }
+    Ok(())
+}
+
+/// The sender's DTLS state: its fingerprint and our role toward it, settled into an
+/// association when it answers our DTLS offer.
+fn settle_sender_dtls(
+    state: &mut DtlsMediaState,
+    sender: &SenderSrtp,
+    role: Role,
+    req: &OfferAnswer,
+    identity: Option<&Arc<DtlsIdentity>>,
+) {
+    match (role, identity, sender.fingerprint.clone()) {
+        (Role::Offer, Some(id), Some(fp)) if sender.dtls => {
+            let our_role = match (sender.setup, req.dtls) {
+                (Some(Setup::Active), _) => DtlsRole::Server,
+                (Some(Setup::Passive), _) => DtlsRole::Client,
+                (_, DtlsMode::Passive) => DtlsRole::Server,
+                _ if req.dtls_reverse_passive => DtlsRole::Server,
+                _ => DtlsRole::Client,
+            };
+            let keep = state.active.as_ref().is_some_and(|p| {
+                p.remote == fp && p.role == our_role && Arc::ptr_eq(&p.identity, id)
+            });
+            if !keep {
+                state.active = None;
+            }
+            state.offered = None;
+            state.remote = Some(fp);
+            state.pending_role = Some(our_role);
+        }
+        (Role::Answer, Some(id), Some(fp)) if sender.dtls => {
+            // No a=setup in an answer means active (RFC 4145 §4).
+            let our_role = match (sender.setup, state.offered) {
+                (Some(Setup::Passive), _) => DtlsRole::Client,
+                (_, Some(Setup::Active)) => DtlsRole::Client,
+                _ => DtlsRole::Server,
+            };
+            let params = DtlsParams {
+                role: our_role,
+                remote: fp.clone(),
+                identity: id.clone(),
+            };
+            if state.active.as_ref() != Some(&params) {
+                state.active = Some(params);
+            }
+            state.remote = Some(fp);
+            state.pending_role = None;
+        }
+        _ => *state = DtlsMediaState::default(),
+    }
+}
+
+/// What the receiver gets: the keying methods it is offered, our `a=crypto` lines, and our
+/// `a=setup`/`a=fingerprint`, written into its `section`.
+fn settle_receiver(
+    receiver_media: &mut Media,
+    section: &mut MediaSection,
+    sender: &SenderSrtp,
+    out_proto: &str,
+    role: Role,
+    req: &OfferAnswer,
+    identity: Option<&Arc<DtlsIdentity>>,
+) -> Result<(), CallError> {
+    let srtp_out = is_sdes_profile(out_proto) || is_dtls_profile(out_proto);
+    if role == Role::Offer {
+        decide_keying(&mut receiver_media.keying, srtp_out, req);
+    }
+    let receiver_identity = match role {
+        Role::Offer => identity.filter(|_| receiver_media.keying.dtls),
+        Role::Answer => identity,
+    };
+    let sdes_allowed = if srtp_out {
+        receiver_media.keying.sdes
+    } else {
+        !req.sdes_off
+    };
+    // An OSRTP offer goes on as one unless `transport-protocol` names another profile.
+    let osrtp_on = sender.osrtp && !sender.dtls && req.transport_protocol.is_none();
+    let sdes_to_receiver =
+        (is_sdes_profile(out_proto) || req.osrtp.offer || osrtp_on) && sdes_allowed;
+    let out_lines = receiver_crypto(
+        &mut receiver_media.sdes,
+        sender,
+        sdes_to_receiver,
+        out_proto,
+        role,
+        req,
+    )?;
+    if out_lines.is_empty() {
+        section.remove_attributes("crypto");
+    } else {
+        let write_opts = req.sdes.write_options();
+        let values: Vec<String> = out_lines.iter().map(|a| a.write(write_opts)).collect();
+        section.set_attributes("crypto", &values);
+    }
+    let setup = receiver_setup(
+        &mut receiver_media.dtls,
+        receiver_identity,
+        out_proto,
+        role,
+        req,
+    );
+    write_dtls_lines(receiver_media, section, setup, receiver_identity, role, req);
+    Ok(())
+}
+
+/// The keying methods offered to a party that gets an SRTP profile (see [`Keying`]).
+fn decide_keying(keying: &mut Keying, srtp_out: bool, req: &OfferAnswer) {
+    // `DTLS=off` and `SDES=off` name the side an offer goes to (rtpengine's
+    // `__generate_crypto` runs for the receiving media only), and only the first
+    // offer giving it SRTP asks them. The sender's own DTLS is still accepted, and
+    // answered, whatever the flags say (`__dtls_logic`), so a WebRTC browser
+    // calling an SDES phone with `DTLS=off` still gets its fingerprint and a=setup.
+    if !srtp_out {
+        *keying = Keying::default();
+    } else if keying.undecided() {
+        *keying = Keying {
+            dtls: req.dtls != DtlsMode::Off,
+            sdes: !req.sdes_off,
+        };
+    }
+}
+
+/// The `a=crypto` lines the receiver gets: in an offer our offer list (when it gets SDES),
+/// in an answer our one settled key line.
+fn receiver_crypto(
+    receiver: &mut SdesState,
+    sender: &SenderSrtp,
+    sdes_to_receiver: bool,
+    out_proto: &str,
+    role: Role,
+    req: &OfferAnswer,
+) -> Result<Vec<CryptoAttr>, CallError> {
+    Ok(match role {
+        Role::Offer if sdes_to_receiver => {
+            // An SDES offerer's own lines go on with their keys (rtpengine copies them);
+            // what this party was offered (after an answer: the line it accepted) or
+            // answered with before comes next with its keys; fresh keys fill the rest.
+            let previous = if receiver.offered.is_empty() {
+                receiver.local.iter().cloned().collect()
+            } else {
+                std::mem::take(&mut receiver.offered)
+            };
+            let offerer: &[CryptoAttr] = if sender.sdes { &sender.lines } else { &[] };
+            receiver.offered =
+                sdes::generate_offer_following(offerer, &previous, &req.sdes).map_err(rng_err)?;
+            receiver.offered.clone()
+        }
+        Role::Offer => {
+            *receiver = Default::default();
+            Vec::new()
+        }
+        Role::Answer => {
+            // SRTP on both sides: the offerer is answered with the tag of its line of
+            // the suite the answerer accepted, keyed with the answerer's key
+            // (rtpengine's SRTP passthrough keys), unless `SDES-static` keeps the
+            // line it was answered with before.
+            let keep = req.sdes.keep
+                && receiver.local.as_ref().is_some_and(|l| {
+                    receiver
+                        .received
+                        .iter()
+                        .any(|r| r.tag == l.tag && r.suite == l.suite)
+                });
+            if let (false, Some(accepted)) = (keep, &sender.accepted) {
+                if let Some((theirs, ours)) = sdes::answer_following(&receiver.received, accepted) {
+                    receiver.remote = Some(theirs);
+                    receiver.local = Some(ours);
+                }
+            }
+            // An OSRTP offerer whose answerer chose plain RTP is answered plain too,
+            // unless `OSRTP: accept` keeps SRTP toward it (rtpengine's `osrtp_accept`).
+            if is_plain_rtp(out_proto) && !sender.sdes && !sender.dtls && !req.osrtp.accept {
+                receiver.local = None;
+                receiver.remote = None;
+            }
+            match (&receiver.local, &receiver.remote) {
+                (Some(local), Some(_)) => vec![local.clone()],
+                _ => Vec::new(),
+            }
+        }
+    })
+}
+
+/// The `a=setup` the receiver gets from us, if any: in an offer what `DTLS` asks (a
+/// re-offer keeps a settled association until the answer), in an answer our role toward
+/// an offerer that offered DTLS, which settles the association.
+fn receiver_setup(
+    rdtls: &mut DtlsMediaState,
+    receiver_identity: Option<&Arc<DtlsIdentity>>,
+    out_proto: &str,
+    role: Role,
+    req: &OfferAnswer,
+) -> Option<Setup> {
+    match (role, receiver_identity) {
+        (Role::Offer, Some(_)) if is_dtls_profile(out_proto) || is_sdes_profile(out_proto) => {
+            let setup = match req.dtls {
+                DtlsMode::Passive => Setup::Passive,
+                DtlsMode::Active => Setup::Active,
+                _ => Setup::ActPass,
+            };
+            // A re-offer keeps a settled association until the answer says otherwise.
+            rdtls.offered = Some(setup);
+            rdtls.pending_role = None;
+            Some(setup)
+        }
+        (Role::Offer, _) => {
+            *rdtls = DtlsMediaState::default();
+            None
+        }
+        (Role::Answer, Some(id)) => match (rdtls.pending_role, &rdtls.remote) {
+            (Some(pending), Some(remote)) => {
+                // `DTLS=passive/active` in the answer request may still pick our role
+                // towards an offerer that left it to us.
+                let our_role = match req.dtls {
+                    DtlsMode::Passive => DtlsRole::Server,
+                    DtlsMode::Active => DtlsRole::Client,
+                    _ => pending,
                 };
                 let params = DtlsParams {
                     role: our_role,
-                    remote: fp.clone(),
+                    remote: remote.clone(),
                     identity: id.clone(),
                 };
-                if sender_dtls_state.active.as_ref() != Some(&params) {
-                    sender_dtls_state.active = Some(params);
+                if rdtls.active.as_ref() != Some(&params) {
+                    rdtls.active = Some(params);
                 }
-                sender_dtls_state.remote = Some(fp);
-                sender_dtls_state.pending_role = None;
+                Some(Setup::of_role(our_role))
             }
-            _ => *sender_dtls_state = DtlsMediaState::default(),
-        }
-
-        // What the sender's own SDP says about its keying.
-        sender_media.keying.dtls = sender_dtls;
-        if !lines.is_empty() {
-            sender_media.keying.sdes = true;
-        }
-
-        let receiver_media = &mut call.leg_mut(to).medias[i];
-        let srtp_out = is_sdes_profile(&out_proto) || is_dtls_profile(&out_proto);
-        if role == Role::Offer {
-            // `DTLS=off` and `SDES=off` name the side an offer goes to (rtpengine's
-            // `__generate_crypto` runs for the receiving media only), and only the first
-            // offer giving it SRTP asks them. The sender's own DTLS is still accepted, and
-            // answered, whatever the flags say (`__dtls_logic`), so a WebRTC browser
-            // calling an SDES phone with `DTLS=off` still gets its fingerprint and a=setup.
-            let keying = &mut receiver_media.keying;
-            if !srtp_out {
-                *keying = Keying::default();
-            } else if keying.undecided() {
-                *keying = Keying {
-                    dtls: req.dtls != DtlsMode::Off,
-                    sdes: !req.sdes_off,
-                };
-            }
-        }
-        let receiver_identity = match role {
-            Role::Offer => identity.filter(|_| receiver_media.keying.dtls),
-            Role::Answer => identity,
-        };
-        let sdes_allowed = if srtp_out {
-            receiver_media.keying.sdes
-        } else {
-            !req.sdes_off
-        };
-        let receiver = &mut receiver_media.sdes;
-        // An OSRTP offer goes on as one unless `transport-protocol` names another profile.
-        let osrtp_on = osrtp_sender && !sender_dtls && req.transport_protocol.is_none();
-        let sdes_to_receiver =
-            (is_sdes_profile(&out_proto) || req.osrtp.offer || osrtp_on) && sdes_allowed;
-        let out_lines: Vec<CryptoAttr> = match role {
-            Role::Offer if sdes_to_receiver => {
-                // An SDES offerer's own lines go on with their keys (rtpengine copies them);
-                // what this party was offered (after an answer: the line it accepted) or
-                // answered with before comes next with its keys; fresh keys fill the rest.
-                let previous = if receiver.offered.is_empty() {
-                    receiver.local.iter().cloned().collect()
-                } else {
-                    std::mem::take(&mut receiver.offered)
-                };
-                let offerer: &[CryptoAttr] = if sender_sdes { &lines } else { &[] };
-                receiver.offered = sdes::generate_offer_following(offerer, &previous, &req.sdes)
-                    .map_err(rng_err)?;
-                receiver.offered.clone()
-            }
-            Role::Offer => {
-                *receiver = Default::default();
-                Vec::new()
-            }
-            Role::Answer => {
-                // SRTP on both sides: the offerer is answered with the tag of its line of
-                // the suite the answerer accepted, keyed with the answerer's key
-                // (rtpengine's SRTP passthrough keys), unless `SDES-static` keeps the
-                // line it was answered with before.
-                let keep = req.sdes.keep
-                    && receiver.local.as_ref().is_some_and(|l| {
-                        receiver
-                            .received
-                            .iter()
-                            .any(|r| r.tag == l.tag && r.suite == l.suite)
-                    });
-                if let (false, Some(accepted)) = (keep, &accepted) {
-                    if let Some((theirs, ours)) =
-                        sdes::answer_following(&receiver.received, accepted)
-                    {
-                        receiver.remote = Some(theirs);
-                        receiver.local = Some(ours);
-                    }
-                }
-                // An OSRTP offerer whose answerer chose plain RTP is answered plain too,
-                // unless `OSRTP: accept` keeps SRTP toward it (rtpengine's `osrtp_accept`).
-                if is_plain_rtp(&out_proto) && !sender_sdes && !sender_dtls && !req.osrtp.accept {
-                    receiver.local = None;
-                    receiver.remote = None;
-                }
-                match (&receiver.local, &receiver.remote) {
-                    (Some(local), Some(_)) => vec![local.clone()],
-                    _ => Vec::new(),
-                }
-            }
-        };
-        let section = &mut src.media[i];
-        if out_lines.is_empty() {
-            section.remove_attributes("crypto");
-        } else {
-            let values: Vec<String> = out_lines.iter().map(|a| a.write(write_opts)).collect();
-            section.set_attributes("crypto", &values);
-        }
-
-        // DTLS towards the receiver.
-        let rdtls = &mut receiver_media.dtls;
-        let setup = match (role, receiver_identity) {
-            (Role::Offer, Some(_))
-                if is_dtls_profile(&out_proto) || is_sdes_profile(&out_proto) =>
-            {
-                let setup = match req.dtls {
-                    DtlsMode::Passive => Setup::Passive,
-                    DtlsMode::Active => Setup::Active,
-                    _ => Setup::ActPass,
-                };
-                // A re-offer keeps a settled association until the answer says otherwise.
-                rdtls.offered = Some(setup);
-                rdtls.pending_role = None;
-                Some(setup)
-            }
-            (Role::Offer, _) => {
-                *rdtls = DtlsMediaState::default();
-                None
-            }
-            (Role::Answer, Some(id)) => match (rdtls.pending_role, &rdtls.remote) {
-                (Some(pending), Some(remote)) => {
-                    // `DTLS=passive/active` in the answer request may still pick our role
-                    // towards an offerer that left it to us.
-                    let our_role = match req.dtls {
-                        DtlsMode::Passive => DtlsRole::Server,
-                        DtlsMode::Active => DtlsRole::Client,
-                        _ => pending,
-                    };
-                    let params = DtlsParams {
-                        role: our_role,
-                        remote: remote.clone(),
-                        identity: id.clone(),
-                    };
-                    if rdtls.active.as_ref() != Some(&params) {
-                        rdtls.active = Some(params);
-                    }
-                    Some(Setup::of_role(our_role))
-                }
-                _ => None,
-            },
-            (Role::Answer, None) => None,
-        };
-        match (setup, receiver_identity) {
-            (Some(setup), Some(id)) => {
-                // The hash written once stays; else `DTLS-fingerprint` of an offer, else
-                // the party's own, else SHA-256 (rtpengine's `insert_dtls`).
-                let hash = receiver_media
-                    .fp_hash
-                    .or_else(|| {
-                        let flag = req.dtls_fingerprint.as_deref();
-                        flag.filter(|_| role == Role::Offer)
-                            .and_then(HashFunction::from_name)
-                    })
-                    .or_else(|| receiver_media.dtls.remote.as_ref().map(|f| f.hash))
-                    .unwrap_or(HashFunction::Sha256);
-                receiver_media.fp_hash = Some(hash);
-                section.set_attributes("setup", &[setup.as_str()]);
-                section.set_attributes("fingerprint", &[id.fingerprint_with(hash).to_value()]);
-            }
-            _ => {
-                section.remove_attributes("setup");
-                section.remove_attributes("fingerprint");
-            }
-        }
-        // RTCP feedback means nothing to a party without an AVPF profile (RFC 4585 §4).
-        if is_avpf(&in_proto) && !is_avpf(&out_proto) {
-            section.remove_attributes("rtcp-fb");
-        }
-        protocols.push((out_proto != in_proto).then_some(out_proto));
+            _ => None,
+        },
+        (Role::Answer, None) => None,
     }
-    Ok(protocols)
+}
+
+/// Our `a=setup` and `a=fingerprint` in the receiver's section, or neither.
+fn write_dtls_lines(
+    receiver_media: &mut Media,
+    section: &mut MediaSection,
+    setup: Option<Setup>,
+    receiver_identity: Option<&Arc<DtlsIdentity>>,
+    role: Role,
+    req: &OfferAnswer,
+) {
+    match (setup, receiver_identity) {
+        (Some(setup), Some(id)) => {
+            // The hash written once stays; else `DTLS-fingerprint` of an offer, else
+            // the party's own, else SHA-256 (rtpengine's `insert_dtls`).
+            let hash = receiver_media
+                .fp_hash
+                .or_else(|| {
+                    let flag = req.dtls_fingerprint.as_deref();
+                    flag.filter(|_| role == Role::Offer)
+                        .and_then(HashFunction::from_name)
+                })
+                .or_else(|| receiver_media.dtls.remote.as_ref().map(|f| f.hash))
+                .unwrap_or(HashFunction::Sha256);
+            receiver_media.fp_hash = Some(hash);
+            section.set_attributes("setup", &[setup.as_str()]);
+            section.set_attributes("fingerprint", &[id.fingerprint_with(hash).to_value()]);
+        }
+        _ => {
+            section.remove_attributes("setup");
+            section.remove_attributes("fingerprint");
+        }
+    }
+}
+
+/// Key generation failed (no randomness).
+fn rng_err(e: sdes::SdesError) -> CallError {
+    CallError::Invalid(e.to_string())
 }
