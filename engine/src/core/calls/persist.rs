@@ -11,7 +11,9 @@ use std::time::Duration;
 use ngmedia_codecs::Codec as CodecInfo;
 use tracing::{info, warn};
 
-use super::model::{Call, DtlsMediaState, Echo, Leg, Media, SdesState, Setup, T38Side};
+use super::model::{
+    Call, DtlsMediaState, Echo, Leg, Media, SdesState, Setup, T38Side, TransportProfile,
+};
 use super::{Calls, Now, RestoreOutcome};
 use crate::core::config::Interface;
 use crate::core::pii::Pii;
@@ -237,7 +239,7 @@ fn media_state(m: &Media, now: Now) -> MediaState {
     MediaState {
         index: *index,
         kind: kind.clone(),
-        protocol: protocol.clone(),
+        protocol: protocol.to_string(),
         ports: ports.map(|p| (p.rtp.addr, p.rtcp.addr)),
         advertised_rtp: *advertised_rtp,
         advertised_rtcp: *advertised_rtcp,
@@ -284,8 +286,8 @@ fn media_state(m: &Media, now: Now) -> MediaState {
                 moh: p.moh,
             })
         }),
-        protocol_before: protocol_before.clone(),
-        offered_protocol: offered_protocol.clone(),
+        protocol_before: protocol_before.as_ref().map(ToString::to_string),
+        offered_protocol: offered_protocol.as_ref().map(ToString::to_string),
         ice: IceRecord {
             on: *ice,
             full: *ice_full,
@@ -522,8 +524,8 @@ impl Rebuilder<'_> {
             lite: r.lite,
             candidates: r.candidates.clone(),
         });
-        m.protocol_before = ms.protocol_before.clone();
-        m.offered_protocol = ms.offered_protocol.clone();
+        m.protocol_before = ms.protocol_before.as_deref().map(TransportProfile::parse);
+        m.offered_protocol = ms.offered_protocol.as_deref().map(TransportProfile::parse);
         m.fp_hash = ms.fp_hash;
         m.keying = super::model::Keying {
             dtls: ms.keying.0,

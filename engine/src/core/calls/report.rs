@@ -152,7 +152,7 @@ fn media_snapshot(m: &Media) -> MediaSnapshot {
     MediaSnapshot {
         index: m.index,
         kind: m.kind.clone(),
-        protocol: m.protocol.clone(),
+        protocol: m.protocol.to_string(),
         codec: m.codec.clone(),
         flags,
         streams,

@@ -4,6 +4,7 @@
 mod ice;
 mod keying;
 mod plan;
+mod profile;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use crate::core::tap::LegMask;
 pub(super) use self::ice::candidate_priority;
 pub(super) use self::ice::{CandidateBase, RemoteIce, HOST_TYPE_PREF};
 pub(super) use self::keying::{DtlsMediaState, Keying, SdesState, Setup};
-pub(super) use self::plan::is_avpf;
+pub(super) use self::profile::TransportProfile;
 
 /// Index of a leg within its call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -168,13 +169,13 @@ pub(super) struct Media {
     /// 1-based position in the SDP.
     pub index: u32,
     pub kind: String,
-    pub protocol: String,
+    pub protocol: TransportProfile,
     /// The profile the party's previous SDP gave, when it gave one: a re-offer whose
     /// profile did not change keeps the one we chose toward the peer.
-    pub protocol_before: Option<String>,
+    pub protocol_before: Option<TransportProfile>,
     /// The transport profile the last offer toward this party carried (its answer may
     /// change it: `transport-protocol: accept` passes such a change on).
-    pub offered_protocol: Option<String>,
+    pub offered_protocol: Option<TransportProfile>,
     /// Local sockets facing this party; `None` while the m= line is rejected (port 0).
     pub ports: Option<PortPair>,
     /// While we write ICE to this party: sockets on the other addresses of the leg's
@@ -382,7 +383,7 @@ impl Media {
         Media {
             index,
             kind: kind.to_owned(),
-            protocol: protocol.to_owned(),
+            protocol: TransportProfile::parse(protocol),
             protocol_before: None,
             fp_hash: None,
             keying: Keying::default(),

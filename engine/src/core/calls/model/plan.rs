@@ -38,7 +38,7 @@ impl Call {
                 let mode = if this.ice_passthrough {
                     StreamMode::Opaque
                 } else {
-                    StreamMode::of_protocol(&this.protocol)
+                    StreamMode::of_protocol(this.protocol.as_str())
                 };
                 let [rtp_resume, rtcp_resume] = match this.resume.as_deref() {
                     Some([rtp, rtcp]) => [Some(rtp.clone()), Some(rtcp.clone())],
@@ -198,7 +198,7 @@ impl Call {
                     stream,
                     tap,
                     intercept,
-                    rtcp_feedback: is_avpf(&this.protocol),
+                    rtcp_feedback: this.protocol.has_feedback(),
                     resume: rtp_resume,
                     copies: rtp_copies,
                     feed: this.feed,
@@ -231,7 +231,7 @@ impl Call {
                     stream,
                     tap: None,
                     intercept: None,
-                    rtcp_feedback: is_avpf(&this.protocol),
+                    rtcp_feedback: this.protocol.has_feedback(),
                     resume: rtcp_resume,
                     copies: rtcp_copies,
                     feed: None,
@@ -470,9 +470,4 @@ impl Call {
             forwarding: self.forwarding,
         }
     }
-}
-
-/// An RTP profile with RTCP feedback (RFC 4585 AVPF, RFC 5124 SAVPF).
-pub(crate) fn is_avpf(protocol: &str) -> bool {
-    protocol.ends_with("AVPF")
 }

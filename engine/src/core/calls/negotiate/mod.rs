@@ -23,7 +23,7 @@ pub(super) use self::ice::{
 use self::interfaces::interface_names;
 use self::rewrite::bump_origin_version;
 pub(super) use self::srtp::settle_srtp;
-use super::model::{AltPorts, Call, Echo, LegId, Media, Move};
+use super::model::{AltPorts, Call, Echo, LegId, Media, Move, TransportProfile};
 use super::{CallError, Calls, Now};
 use crate::core::plan::{LatchPolicy, PortKey, PortPair};
 use crate::core::request::{Family, MediaEcho, OfferAnswer};
@@ -322,7 +322,7 @@ impl Calls {
             media.kind = section.m.kind.clone();
             media.protocol_before = Some(std::mem::replace(
                 &mut media.protocol,
-                section.m.proto.clone(),
+                TransportProfile::parse(&section.m.proto),
             ));
             media.direction = sdp.media_direction(i);
             media.codec = section

@@ -3,7 +3,7 @@
 
 use super::ice::{below_their_candidates, random_token, ICE_PWD_LEN, ICE_UFRAG_LEN};
 use super::{Exchange, Role};
-use crate::core::calls::model::{Call, LegId};
+use crate::core::calls::model::{Call, LegId, TransportProfile};
 use crate::core::calls::Calls;
 use crate::core::config::Interface;
 use crate::core::request::{IceMode, OfferAnswer};
@@ -17,7 +17,7 @@ impl Calls {
         sdp: &Sdp,
         req: &OfferAnswer,
         ice_to: &[bool],
-        protocols: &[Option<String>],
+        protocols: &[Option<TransportProfile>],
     ) -> SdpRewrite {
         let Exchange { to, role, .. } = ex;
         let to_interface = call.leg(to).interface;
@@ -96,7 +96,7 @@ impl Calls {
                 rtcp_port,
                 full_rtcp_attribute: req.flags.full_rtcp_attribute,
                 rtcp_mux: if relay { settled_mux } else { mux },
-                protocol: protocols.get(i).cloned().flatten(),
+                protocol: protocols.get(i).cloned().flatten().map(|p| p.to_string()),
                 ice,
                 direction: cannot_receive(sdp, i, req)
                     .then(|| sdp.media_direction(i).without_receive()),

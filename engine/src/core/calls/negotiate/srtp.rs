@@ -6,7 +6,9 @@ use std::sync::Arc;
 use tracing::warn;
 
 use super::{Exchange, Role};
-use crate::core::calls::model::{is_avpf, Call, DtlsMediaState, Keying, Media, SdesState, Setup};
+use crate::core::calls::model::{
+    Call, DtlsMediaState, Keying, Media, SdesState, Setup, TransportProfile,
+};
 use crate::core::calls::CallError;
 use crate::core::dtls::{DtlsIdentity, DtlsRole, Fingerprint, HashFunction};
 use crate::core::plan::DtlsParams;
@@ -19,46 +21,22 @@ use crate::core::sdp::{MediaSection, Sdp};
 /// profile it was offered (rtpengine passes that change on to the offerer).
 fn answer_protocol(
     flag: Option<&str>,
-    answered: &str,
-    offered: Option<&str>,
-    own: String,
-) -> String {
+    answered: &TransportProfile,
+    offered: Option<&TransportProfile>,
+    own: TransportProfile,
+) -> TransportProfile {
     match flag {
-        Some("accept") if offered.is_some_and(|o| o != answered) && convertible(answered) => {
-            answered.to_owned()
+        Some("accept") if offered.is_some_and(|o| o != answered) && answered.convertible() => {
+            answered.clone()
         }
-        Some(p) if convertible(p) => p.to_owned(),
-        _ => own,
+        _ => named_profile(flag).unwrap_or(own),
     }
 }
 
-/// RTP profiles this build converts between: plain RTP, SDES-SRTP and DTLS-SRTP, with or
-/// without feedback.
-fn convertible(proto: &str) -> bool {
-    matches!(
-        proto,
-        "RTP/AVP"
-            | "RTP/AVPF"
-            | "RTP/SAVP"
-            | "RTP/SAVPF"
-            | "UDP/TLS/RTP/SAVP"
-            | "UDP/TLS/RTP/SAVPF"
-    )
-}
-
-/// Plain RTP profiles, which carry `a=crypto` only as opportunistic SRTP (RFC 8643).
-fn is_plain_rtp(proto: &str) -> bool {
-    matches!(proto, "RTP/AVP" | "RTP/AVPF")
-}
-
-/// A profile whose keys travel in `a=crypto` lines (RFC 4568).
-fn is_sdes_profile(proto: &str) -> bool {
-    matches!(proto, "RTP/SAVP" | "RTP/SAVPF")
-}
-
-/// A profile whose keys come from a DTLS handshake (RFC 5764 §8).
-fn is_dtls_profile(proto: &str) -> bool {
-    matches!(proto, "UDP/TLS/RTP/SAVP" | "UDP/TLS/RTP/SAVPF")
+/// The profile `transport-protocol` names, if it is one we convert to.
+fn named_profile(flag: Option<&str>) -> Option<TransportProfile> {
+    flag.map(TransportProfile::parse)
+        .filter(TransportProfile::convertible)
 }
 
 /// An attribute of the section, else of the session (Firefox writes a=fingerprint there).
@@ -93,7 +71,7 @@ pub(crate) fn settle_srtp(
     src: &mut Sdp,
     req: &OfferAnswer,
     identity: Option<&Arc<DtlsIdentity>>,
-) -> Result<Vec<Option<String>>, CallError> {
+) -> Result<Vec<Option<TransportProfile>>, CallError> {
     (0..src.media.len())
         .map(|i| settle_media(call, ex, src, i, req, identity))
         .collect()
@@ -109,9 +87,9 @@ fn settle_media(
     i: usize,
     req: &OfferAnswer,
     identity: Option<&Arc<DtlsIdentity>>,
-) -> Result<Option<String>, CallError> {
+) -> Result<Option<TransportProfile>, CallError> {
     let Exchange { from, to, role } = ex;
-    let in_proto = src.media[i].m.proto.clone();
+    let in_proto = TransportProfile::parse(&src.media[i].m.proto);
     let out_proto = receiver_profile(call, ex, i, &in_proto, req);
     if let (Role::Offer, Some(m)) = (role, call.leg_mut(to).medias.get_mut(i)) {
         m.offered_protocol = Some(out_proto.clone());
@@ -122,8 +100,8 @@ fn settle_media(
         .get(i)
         .is_some_and(|m| m.ice_passthrough);
     if passthrough
-        || !convertible(&in_proto)
-        || !convertible(&out_proto)
+        || !in_proto.convertible()
+        || !out_proto.convertible()
         || src.media[i].m.port == 0
     {
         return Ok(None);
@@ -149,7 +127,7 @@ fn settle_media(
         identity,
     )?;
     // RTCP feedback means nothing to a party without an AVPF profile (RFC 4585 §4).
-    if is_avpf(&in_proto) && !is_avpf(&out_proto) {
+    if in_proto.has_feedback() && !out_proto.has_feedback() {
         section.remove_attributes("rtcp-fb");
     }
     Ok((out_proto != in_proto).then_some(out_proto))
@@ -160,37 +138,33 @@ fn receiver_profile(
     call: &Call,
     ex: Exchange,
     i: usize,
-    in_proto: &str,
+    in_proto: &TransportProfile,
     req: &OfferAnswer,
-) -> String {
+) -> TransportProfile {
     let Exchange { from, to, role } = ex;
     match role {
         // Without `transport-protocol`, the profile chosen toward the receiver stays
         // while the sender keeps its own (rtpengine's `__update_media_protocol`).
-        Role::Offer => req
-            .transport_protocol
-            .clone()
-            .filter(|p| convertible(p))
+        Role::Offer => named_profile(req.transport_protocol.as_deref())
             .or_else(|| {
-                let unchanged =
-                    call.leg(from).medias[i].protocol_before.as_deref() == Some(in_proto);
+                let unchanged = call.leg(from).medias[i].protocol_before.as_ref() == Some(in_proto);
                 let theirs = call.leg(to).medias.get(i).map(|m| m.protocol.clone());
-                theirs.filter(|p| unchanged && convertible(p))
+                theirs.filter(|p| unchanged && p.convertible())
             })
-            .unwrap_or_else(|| in_proto.to_owned()),
+            .unwrap_or_else(|| in_proto.clone()),
         Role::Answer => {
             let own = call
                 .leg(to)
                 .medias
                 .get(i)
                 .map(|m| m.protocol.clone())
-                .filter(|p| convertible(p))
-                .unwrap_or_else(|| in_proto.to_owned());
+                .filter(TransportProfile::convertible)
+                .unwrap_or_else(|| in_proto.clone());
             let offered = call
                 .leg(from)
                 .medias
                 .get(i)
-                .and_then(|m| m.offered_protocol.as_deref());
+                .and_then(|m| m.offered_protocol.as_ref());
             answer_protocol(req.transport_protocol.as_deref(), in_proto, offered, own)
         }
     }
@@ -218,7 +192,7 @@ impl SenderSrtp {
     fn read(
         src: &Sdp,
         i: usize,
-        in_proto: &str,
+        in_proto: &TransportProfile,
         role: Role,
         identity: Option<&Arc<DtlsIdentity>>,
         sender_media: &Media,
@@ -236,19 +210,17 @@ impl SenderSrtp {
         // OSRTP (RFC 8643): a=crypto on an RTP/AVP line offers SRTP opportunistically, as
         // rtpengine reads it (its `osrtp_proto`), with or without `OSRTP` flags; an answer
         // to our OSRTP offer says yes by carrying a=crypto.
-        let osrtp = is_plain_rtp(in_proto) && !lines.is_empty();
+        let osrtp = in_proto.is_plain() && !lines.is_empty();
         // DTLS when the profile says so, or on an SRTP profile that carries a fingerprint
         // but no crypto line; in an answer, a fingerprint picks DTLS from our dual offer.
         let dtls = identity.is_some()
             && fingerprint.is_some()
             && match role {
-                Role::Offer => {
-                    is_dtls_profile(in_proto) || (is_sdes_profile(in_proto) && lines.is_empty())
-                }
+                Role::Offer => in_proto.is_dtls() || (in_proto.is_sdes() && lines.is_empty()),
                 Role::Answer => sender_media.dtls.offered.is_some(),
             };
-        let sdes = !dtls
-            && (is_sdes_profile(in_proto) || osrtp || (role == Role::Answer && !lines.is_empty()));
+        let sdes =
+            !dtls && (in_proto.is_sdes() || osrtp || (role == Role::Answer && !lines.is_empty()));
         SenderSrtp {
             lines,
             fingerprint,
@@ -406,12 +378,12 @@ fn settle_receiver(
     receiver_media: &mut Media,
     section: &mut MediaSection,
     sender: &SenderSrtp,
-    out_proto: &str,
+    out_proto: &TransportProfile,
     role: Role,
     req: &OfferAnswer,
     identity: Option<&Arc<DtlsIdentity>>,
 ) -> Result<(), CallError> {
-    let srtp_out = is_sdes_profile(out_proto) || is_dtls_profile(out_proto);
+    let srtp_out = out_proto.is_sdes() || out_proto.is_dtls();
     if role == Role::Offer {
         decide_keying(&mut receiver_media.keying, srtp_out, req);
     }
@@ -426,8 +398,7 @@ fn settle_receiver(
     };
     // An OSRTP offer goes on as one unless `transport-protocol` names another profile.
     let osrtp_on = sender.osrtp && !sender.dtls && req.transport_protocol.is_none();
-    let sdes_to_receiver =
-        (is_sdes_profile(out_proto) || req.osrtp.offer || osrtp_on) && sdes_allowed;
+    let sdes_to_receiver = (out_proto.is_sdes() || req.osrtp.offer || osrtp_on) && sdes_allowed;
     let out_lines = receiver_crypto(
         &mut receiver_media.sdes,
         sender,
@@ -477,7 +448,7 @@ fn receiver_crypto(
     receiver: &mut SdesState,
     sender: &SenderSrtp,
     sdes_to_receiver: bool,
-    out_proto: &str,
+    out_proto: &TransportProfile,
     role: Role,
     req: &OfferAnswer,
 ) -> Result<Vec<CryptoAttr>, CallError> {
@@ -520,7 +491,7 @@ fn receiver_crypto(
             }
             // An OSRTP offerer whose answerer chose plain RTP is answered plain too,
             // unless `OSRTP: accept` keeps SRTP toward it (rtpengine's `osrtp_accept`).
-            if is_plain_rtp(out_proto) && !sender.sdes && !sender.dtls && !req.osrtp.accept {
+            if out_proto.is_plain() && !sender.sdes && !sender.dtls && !req.osrtp.accept {
                 receiver.local = None;
                 receiver.remote = None;
             }
@@ -538,12 +509,12 @@ fn receiver_crypto(
 fn receiver_setup(
     rdtls: &mut DtlsMediaState,
     receiver_identity: Option<&Arc<DtlsIdentity>>,
-    out_proto: &str,
+    out_proto: &TransportProfile,
     role: Role,
     req: &OfferAnswer,
 ) -> Option<Setup> {
     match (role, receiver_identity) {
-        (Role::Offer, Some(_)) if is_dtls_profile(out_proto) || is_sdes_profile(out_proto) => {
+        (Role::Offer, Some(_)) if out_proto.is_dtls() || out_proto.is_sdes() => {
             let setup = match req.dtls {
                 DtlsMode::Passive => Setup::Passive,
                 DtlsMode::Active => Setup::Active,

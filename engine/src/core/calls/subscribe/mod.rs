@@ -175,7 +175,7 @@ fn section_from_media(m: &Media) -> MediaSection {
             kind: m.kind.clone(),
             port: m.advertised_rtp.map_or(9, |a| a.port()),
             port_count: None,
-            proto: m.protocol.clone(),
+            proto: m.protocol.to_string(),
             formats: Vec::new(),
             trailing_space: false,
         },
@@ -284,7 +284,7 @@ impl Calls {
             };
             let medias = &mut call.leg_mut(sub).medias;
             if medias.len() <= k {
-                medias.push(Media::new(k as u32 + 1, &kind, &proto));
+                medias.push(Media::new(k as u32 + 1, &kind, proto.as_str()));
             }
             let m = &mut medias[k];
             m.kind = kind;
@@ -433,7 +433,7 @@ impl Calls {
                 rtcp_port: (!req.flags.no_rtcp_attribute).then_some(ports.rtcp.addr.port()),
                 full_rtcp_attribute: req.flags.full_rtcp_attribute,
                 rtcp_mux: false,
-                protocol: protocols.get(k).cloned().flatten(),
+                protocol: protocols.get(k).cloned().flatten().map(|p| p.to_string()),
                 ice,
                 direction: Some(if sends {
                     Direction::SendOnly
