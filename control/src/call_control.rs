@@ -24,23 +24,23 @@ pub trait CallControl: Send + 'static {
     fn statistics(&self, now: Now) -> EngineStatistics;
     /// `start recording` / `stop recording` / `pause recording`.
     fn recording(&mut self, _req: &Recording, _now: Now) -> Result<(), CallError> {
-        Err(CallError::Invalid("Recording is not enabled".into()))
+        Err(CallError::RecordingDisabled)
     }
     /// `play media`.
     fn play_media(&mut self, _req: &PlayMedia, _now: Now) -> Result<PlayReply, CallError> {
-        Err(CallError::Invalid("Media playback is not enabled".into()))
+        Err(CallError::PlaybackDisabled)
     }
     /// `stop media`.
     fn stop_media(&mut self, _req: &StopMedia, _now: Now) -> Result<StopReply, CallError> {
-        Err(CallError::Invalid("Media playback is not enabled".into()))
+        Err(CallError::PlaybackDisabled)
     }
     /// `start forwarding` / `stop forwarding`.
     fn forwarding(&mut self, _req: &Forwarding, _now: Now) -> Result<(), CallError> {
-        Err(CallError::Invalid("Forwarding is not enabled".into()))
+        Err(CallError::ForwardingDisabled)
     }
     /// `publish`: the answer SDP for the publisher.
     fn publish(&mut self, _req: &OfferAnswer, _now: Now) -> Result<String, CallError> {
-        Err(CallError::Invalid("Subscriptions are not enabled".into()))
+        Err(CallError::SubscriptionsDisabled)
     }
     /// `subscribe request`.
     fn subscribe_request(
@@ -48,15 +48,15 @@ pub trait CallControl: Send + 'static {
         _req: &OfferAnswer,
         _now: Now,
     ) -> Result<SubscribeReply, CallError> {
-        Err(CallError::Invalid("Subscriptions are not enabled".into()))
+        Err(CallError::SubscriptionsDisabled)
     }
     /// `subscribe answer`.
     fn subscribe_answer(&mut self, _req: &OfferAnswer, _now: Now) -> Result<(), CallError> {
-        Err(CallError::Invalid("Subscriptions are not enabled".into()))
+        Err(CallError::SubscriptionsDisabled)
     }
     /// `unsubscribe`.
     fn unsubscribe(&mut self, _req: &OfferAnswer, _now: Now) -> Result<(), CallError> {
-        Err(CallError::Invalid("Subscriptions are not enabled".into()))
+        Err(CallError::SubscriptionsDisabled)
     }
     /// Calls held (deleted ones in their delete delay included), for `--max-sessions`.
     fn sessions(&self) -> usize {
@@ -69,11 +69,11 @@ pub trait CallControl: Send + 'static {
     }
     /// `block DTMF`, `block media`, `silence media` and their `un…` counterparts.
     fn media_control(&mut self, _req: &MediaControlRequest, _now: Now) -> Result<(), CallError> {
-        Err(CallError::Invalid("Unknown call-ID".into()))
+        Err(CallError::UnknownCallId)
     }
     /// `play DTMF`.
     fn play_dtmf(&mut self, _req: &PlayDtmf, _now: Now) -> Result<(), CallError> {
-        Err(CallError::Invalid("Unknown call-ID".into()))
+        Err(CallError::UnknownCallId)
     }
 }
 

@@ -21,11 +21,6 @@ use crate::core::request::{
     ControlAction, ControlTarget, FlowSet, MediaControlRequest, OfferAnswer, PlayDtmf,
 };
 
-/// rtpengine's error texts of these commands.
-fn err(text: &str) -> CallError {
-    CallError::Invalid(text.to_owned())
-}
-
 /// The party a command names, `None` for the whole call (rtpengine's `media_block_match`);
 /// a `set-label` labels the party named.
 pub(super) fn select(call: &mut Call, t: &ControlTarget) -> Result<Option<LegId>, CallError> {
@@ -44,13 +39,10 @@ fn find(call: &Call, t: &ControlTarget) -> Result<Option<LegId>, CallError> {
         return call
             .leg_by_label(label)
             .map(Some)
-            .ok_or_else(|| err("No monologue matching the given label"));
+            .ok_or(CallError::NoLabelMatch);
     }
     if let Some(address) = t.address.as_deref().filter(|a| !a.is_empty()) {
-        let ip: IpAddr = address
-            .trim()
-            .parse()
-            .map_err(|_| err("Failed to parse network address"))?;
+        let ip: IpAddr = address.trim().parse().map_err(|_| CallError::BadAddress)?;
         return call
             .legs
             .iter()
@@ -61,13 +53,13 @@ fn find(call: &Call, t: &ControlTarget) -> Result<Option<LegId>, CallError> {
                     .is_some_and(|a| a.ip() == ip)
             })
             .map(|i| Some(LegId(i)))
-            .ok_or_else(|| err("Failed to match address to any tag"));
+            .ok_or(CallError::NoAddressMatch);
     }
     if let Some(tag) = t.from_tag.as_deref().filter(|t| !t.is_empty()) {
         return call
             .leg_by_tag(tag)
             .map(Some)
-            .ok_or_else(|| err("From-tag given, but no such tag exists"));
+            .ok_or(CallError::NoSuchFromTag);
     }
     Ok(None)
 }
@@ -148,21 +140,18 @@ fn flow_sinks(
         .collect();
     let receives = |sink: LegId| peer == Some(sink) || subscribers.contains(&sink);
     let sink = if let Some(tag) = t.to_tag.as_deref() {
-        Some(
-            call.leg_by_tag(tag)
-                .ok_or_else(|| err("Media flow not found (to-tag not found)"))?,
-        )
+        Some(call.leg_by_tag(tag).ok_or(CallError::FlowToTagNotFound)?)
     } else if let Some(label) = t.to_label.as_deref() {
         Some(
             call.leg_by_label(label)
-                .ok_or_else(|| err("Media flow not found (to-label not found)"))?,
+                .ok_or(CallError::FlowToLabelNotFound)?,
         )
     } else {
         None
     };
     if let Some(sink) = sink {
         if !receives(sink) {
-            return Err(err("Media flow not found (to-tag not subscribed)"));
+            return Err(CallError::FlowNotSubscribed);
         }
         return Ok(Some(vec![call.leg(sink).tag.clone()]));
     }
@@ -177,7 +166,7 @@ fn flow_sinks(
         sinks.extend(subscribers.iter().copied());
     }
     if sinks.is_empty() {
-        return Err(err("No eligible media subscriptions found"));
+        return Err(CallError::NoEligibleSubscription);
     }
     Ok(Some(
         sinks.into_iter().map(|l| call.leg(l).tag.clone()).collect(),
@@ -243,7 +232,7 @@ impl Calls {
         let call = self
             .calls
             .get_mut(&req.call_id)
-            .ok_or_else(|| err("Unknown call-ID"))?;
+            .ok_or(CallError::UnknownCallId)?;
         let leg = select(call, &req.target)?;
         let flows = match leg {
             Some(l) => flow_sinks(call, l, &req.target)?,
@@ -290,7 +279,7 @@ impl Calls {
         let call = self
             .calls
             .get_mut(&req.call_id)
-            .ok_or_else(|| err("Unknown call-ID"))?;
+            .ok_or(CallError::UnknownCallId)?;
         let selected = select(call, &req.target)?;
         if selected.is_some() && req.target.set_label.is_some() {
             Self::save(&self.store, call, now);
@@ -299,12 +288,12 @@ impl Calls {
         let legs: Vec<LegId> = match selected {
             Some(l) => vec![l],
             None if req.target.all => (0..call.legs.len()).map(LegId).collect(),
-            None => return Err(err("No participant party specified")),
+            None => return Err(CallError::NoParty),
         };
         let event = req
             .code
             .and_then(dtmf_code)
-            .ok_or_else(|| err("Out of range 'code' specified"))?;
+            .ok_or(CallError::DtmfCodeOutOfRange)?;
         let volume = match req.volume {
             None => DEFAULT_DTMF_VOLUME,
             Some(v) => v.unsigned_abs().min(63) as u8,
@@ -323,14 +312,14 @@ impl Calls {
                 .iter()
                 .position(|m| m.kind == "audio" && m.ports.is_some())
             else {
-                return Err(err("Monologue has no media capable of DTMF injection"));
+                return Err(CallError::NoDtmfMedia);
             };
             let sink = l
                 .peer
                 .map(|p| call.leg(p))
                 .and_then(|p| p.medias.get(mi))
                 .filter(|m| m.kind == "audio" && m.ports.is_some())
-                .ok_or_else(|| err("Sink monologue has no media capable of DTMF playback"))?;
+                .ok_or(CallError::NoDtmfSink)?;
             let media = &l.medias[mi];
             let (target, ptime) = match media.codec_state.transcode_rx {
                 // Transcoded: digits go into the transcoder's output.

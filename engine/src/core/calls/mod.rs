@@ -6,6 +6,7 @@
 
 mod codecs;
 mod control;
+mod error;
 mod hidden;
 mod model;
 mod negotiate;
@@ -30,6 +31,7 @@ use tracing::warn;
 
 pub use self::codecs::CodecState;
 pub use self::control::{dtmf_code, DEFAULT_DTMF_VOLUME};
+pub use self::error::CallError;
 pub use self::hidden::is_removable_type;
 use self::model::{Call, CandidateBase};
 pub use self::play::{PlayReply, StopReply};
@@ -37,9 +39,8 @@ use self::queries::Totals;
 pub use self::subscribe::{MediaLabel, SubscribeReply, TagMedias};
 use super::config::EngineConfig;
 use super::dtls::DtlsIdentity;
-use super::plan::{MediaPlane, PortError};
+use super::plan::MediaPlane;
 use super::player::MediaLoader;
-use super::sdp::SdpError;
 use super::snapshot::CallSnapshot;
 use super::store::StateStore;
 use super::tap::{InterceptSink, RecordingSink};
@@ -56,22 +57,6 @@ impl Now {
     fn unix_secs(&self) -> u64 {
         self.unix_us / 1_000_000
     }
-}
-
-/// Why a request failed. `Display` is the ng `error-reason`, worded as rtpengine words it
-/// where Kamailio or operators depend on the text.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum CallError {
-    #[error("Unknown call-id")]
-    UnknownCall,
-    #[error("Call-ID not found or tags didn't match")]
-    NotFound,
-    #[error(transparent)]
-    Ports(#[from] PortError),
-    #[error(transparent)]
-    Sdp(#[from] SdpError),
-    #[error("{0}")]
-    Invalid(String),
 }
 
 /// Reply to `offer`/`answer`.

@@ -61,15 +61,11 @@ fn select(call: &mut Call, sel: &PartySelector) -> Result<Vec<LegId>, CallError>
         out.push(call.leg_by_tag(tag).ok_or(CallError::NotFound)?);
     }
     if let Some(label) = sel.to_label.as_deref().filter(|t| !t.is_empty()) {
-        out.push(
-            call.leg_by_label(label).ok_or_else(|| {
-                CallError::Invalid("No monologue matching the given label".into())
-            })?,
-        );
+        out.push(call.leg_by_label(label).ok_or(CallError::NoLabelMatch)?);
     }
     out.dedup();
     if out.is_empty() {
-        return Err(CallError::Invalid("No participant party specified".into()));
+        return Err(CallError::NoParty);
     }
     Ok(out)
 }
@@ -150,9 +146,9 @@ impl Calls {
         moh: bool,
         now: Instant,
     ) -> Result<u64, CallError> {
-        let failed = |what: &str, e: String| {
+        let failed = |what: &'static str, e: String| {
             warn!(call_id = %Pii(call_id), error = %e, "media playback failed");
-            CallError::Invalid(format!("Failed to start media playback from {what}"))
+            CallError::PlaybackFailed(what)
         };
         let what = match source {
             MediaSource::File(_) => "file",
@@ -241,10 +237,7 @@ impl Calls {
             .get_mut(&req.call_id)
             .ok_or(CallError::UnknownCall)?;
         let legs = select(call, &req.target)?;
-        let source = req
-            .source
-            .as_ref()
-            .ok_or_else(|| CallError::Invalid("No media file specified".into()))?;
+        let source = req.source.as_ref().ok_or(CallError::NoMediaFile)?;
         let options = PlayOptions {
             repeat: Some(req.repeat_times.unwrap_or(1).max(1)),
             start_ms: req.start_pos_ms.unwrap_or(0),
@@ -264,9 +257,7 @@ impl Calls {
         let legs = match select(call, &req.target) {
             Ok(l) => l,
             // rtpengine stops every player of the call when no party is named.
-            Err(CallError::Invalid(e)) if e == "No participant party specified" => {
-                (0..call.legs.len()).map(LegId).collect()
-            }
+            Err(CallError::NoParty) => (0..call.legs.len()).map(LegId).collect(),
             Err(e) => return Err(e),
         };
         let last_frame_pos_ms = self.stop_play(&req.call_id, &legs, false, now.mono);

@@ -59,7 +59,7 @@ impl Calls {
             .as_ref()
             .is_some_and(|i| i.forwarding_enabled())
         {
-            return Err(CallError::Invalid("Forwarding is not enabled".into()));
+            return Err(CallError::ForwardingDisabled);
         }
         let call = self.calls.get_mut(call_id).ok_or(CallError::UnknownCall)?;
         if !tags
@@ -118,7 +118,7 @@ impl Calls {
     /// `start recording`, `stop recording`, `pause recording`.
     pub fn recording(&mut self, req: &Recording, now: Now) -> Result<(), CallError> {
         if self.recorder.is_none() {
-            return Err(CallError::Invalid("Recording is not enabled".into()));
+            return Err(CallError::RecordingDisabled);
         }
         let mut call = self
             .calls

@@ -185,10 +185,7 @@ impl Calls {
         if let Some(reply) = self.looped(&sdp, &req.sdp) {
             return Ok(reply);
         }
-        let to_tag = req
-            .to_tag
-            .as_deref()
-            .ok_or_else(|| CallError::Invalid("No to-tag in message".into()))?;
+        let to_tag = req.to_tag.as_deref().ok_or(CallError::NoToTag)?;
         let mut call = self
             .calls
             .remove(&req.call_id)

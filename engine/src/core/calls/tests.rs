@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::core::config::Interface;
-use crate::core::plan::{CallKey, CallPlan, LocalPort, PortKey, PortPair};
+use crate::core::plan::{CallKey, CallPlan, LocalPort, PortError, PortKey, PortPair};
 use crate::core::request::{Delete, Family, IceMode, List, OfferAnswer, Query};
 use crate::core::sdp::Sdp;
 use crate::core::stats::PacketTotals;

@@ -39,7 +39,7 @@ impl Calls {
                 (0..ifs.len()).filter(|&i| ifs[i].name == n).collect()
             }
             Some(n) if n != "internal" && n != "external" => {
-                return Err(CallError::Invalid(format!("Unknown interface '{n}'")));
+                return Err(CallError::UnknownInterface(n.to_owned()));
             }
             _ => (0..ifs.len()).collect(),
         };
@@ -56,11 +56,8 @@ impl Calls {
                     (0..ifs.len()).find(|&i| Family::of(&ifs[i].local) == f)
                 })
                 .or(named.first().copied())
-                .ok_or_else(|| CallError::Invalid("No usable interface".into())),
-            None => named
-                .first()
-                .copied()
-                .ok_or_else(|| CallError::Invalid("No usable interface".into())),
+                .ok_or(CallError::NoUsableInterface),
+            None => named.first().copied().ok_or(CallError::NoUsableInterface),
         }
     }
 }

@@ -280,8 +280,7 @@ fn settle_sender_sdes(
                         .as_ref()
                         .is_some_and(|l| l.tag == chosen.tag && l.suite == chosen.suite);
                     if !same {
-                        state.local =
-                            Some(CryptoAttr::generate(chosen.tag, chosen.suite).map_err(rng_err)?);
+                        state.local = Some(CryptoAttr::generate(chosen.tag, chosen.suite)?);
                     }
                     state.remote = Some(chosen.clone());
                 }
@@ -463,8 +462,7 @@ fn receiver_crypto(
                 std::mem::take(&mut receiver.offered)
             };
             let offerer: &[CryptoAttr] = if sender.sdes { &sender.lines } else { &[] };
-            receiver.offered =
-                sdes::generate_offer_following(offerer, &previous, &req.sdes).map_err(rng_err)?;
+            receiver.offered = sdes::generate_offer_following(offerer, &previous, &req.sdes)?;
             receiver.offered.clone()
         }
         Role::Offer => {
@@ -585,9 +583,4 @@ fn write_dtls_lines(
             section.remove_attributes("fingerprint");
         }
     }
-}
-
-/// Key generation failed (no randomness).
-fn rng_err(e: sdes::SdesError) -> CallError {
-    CallError::Invalid(e.to_string())
 }

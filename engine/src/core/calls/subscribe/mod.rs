@@ -219,11 +219,7 @@ impl Calls {
             .unwrap_or_else(|| format!("{:032x}", rand::thread_rng().gen::<u128>()));
         let sub = match call.leg_by_tag(&to_tag) {
             Some(l) if call.leg(l).subscription.is_some() => l,
-            Some(_) => {
-                return Err(CallError::Invalid(
-                    "To-tag belongs to a party of the call, not to a subscription".into(),
-                ))
-            }
+            Some(_) => return Err(CallError::ToTagNotSubscriber),
             None => {
                 let interface = call.leg(sources[0]).interface;
                 call.legs
@@ -232,9 +228,7 @@ impl Calls {
             }
         };
         if sources.contains(&sub) {
-            return Err(CallError::Invalid(
-                "Cannot subscribe a party to itself".into(),
-            ));
+            return Err(CallError::SubscribeToSelf);
         }
         // The m= lines of the subscriber: every m= line of every source, in order.
         let mut wanted: Vec<(LegId, usize)> = Vec::new();
@@ -244,7 +238,7 @@ impl Calls {
             }
         }
         if wanted.is_empty() {
-            return Err(CallError::Invalid("No media to subscribe to".into()));
+            return Err(CallError::NoMediaToSubscribe);
         }
         // Sockets: keep the subscriber's (a renewed subscription keeps its ports), add what
         // is missing; allocate first so a failure changes nothing.
@@ -498,10 +492,7 @@ impl Calls {
     /// takes; media starts flowing to it.
     pub fn subscribe_answer(&mut self, req: &OfferAnswer, now: Now) -> Result<(), CallError> {
         let sdp = Sdp::parse(&req.sdp)?;
-        let to_tag = req
-            .to_tag
-            .as_deref()
-            .ok_or_else(|| CallError::Invalid("No to-tag in message".into()))?;
+        let to_tag = req.to_tag.as_deref().ok_or(CallError::NoToTag)?;
         let mut call = self
             .calls
             .remove(&req.call_id)
@@ -525,15 +516,13 @@ impl Calls {
         let sub = call
             .leg_by_tag(to_tag)
             .filter(|&l| call.leg(l).subscription.is_some())
-            .ok_or_else(|| CallError::Invalid("To-tag not found".into()))?;
+            .ok_or(CallError::ToTagNotFound)?;
         let count = call.leg(sub).medias.len();
         if count == 0 {
-            return Err(CallError::Invalid("No subscription for this to-tag".into()));
+            return Err(CallError::NoSubscription);
         }
         if sdp.media.len() != count {
-            return Err(CallError::Invalid(
-                "Answer SDP does not match the subscription's media".into(),
-            ));
+            return Err(CallError::SubscriptionMediaMismatch);
         }
         // Codecs first: nothing changes if the answer is refused.
         let mut feeds = Vec::with_capacity(count);
@@ -559,9 +548,7 @@ impl Calls {
             let added_for_transcoding = offered.iter().any(|c| same_codec(c, &sent))
                 && offered.len() > call.leg(s).medias[mi].codecs.len();
             if !req.flags.allow_transcoding && !added_for_transcoding {
-                return Err(CallError::Invalid(
-                    "Failed to process subscription answer".into(),
-                ));
+                return Err(CallError::SubscriptionAnswerRefused);
             }
             let source = &call.leg(s).medias[mi];
             let input = codec_end(&sent, &source.codecs, source.ptime);
@@ -576,11 +563,7 @@ impl Calls {
                     detect_dtmf: false,
                     passthrough: PtSet::NONE,
                 })),
-                None => {
-                    return Err(CallError::Invalid(
-                        "Failed to process subscription answer: no codec to transcode to".into(),
-                    ))
-                }
+                None => return Err(CallError::NoCodecToTranscodeTo),
             }
         }
         let single = call
@@ -643,10 +626,7 @@ impl Calls {
 
     /// `unsubscribe`: the subscription of `to-tag` ends; its sockets are closed.
     pub fn unsubscribe(&mut self, req: &OfferAnswer, now: Now) -> Result<(), CallError> {
-        let to_tag = req
-            .to_tag
-            .as_deref()
-            .ok_or_else(|| CallError::Invalid("No to-tag in message".into()))?;
+        let to_tag = req.to_tag.as_deref().ok_or(CallError::NoToTag)?;
         let call = self
             .calls
             .get_mut(&req.call_id)
@@ -654,7 +634,7 @@ impl Calls {
         let sub = call
             .leg_by_tag(to_tag)
             .filter(|&l| call.leg(l).subscription.is_some())
-            .ok_or_else(|| CallError::Invalid("To-tag not found".into()))?;
+            .ok_or(CallError::ToTagNotFound)?;
         let leg = call.leg_mut(sub);
         leg.medias.clear();
         leg.sdp_in = None;
@@ -680,7 +660,7 @@ fn select_sources(call: &Call, req: &OfferAnswer) -> Result<Vec<LegId>, CallErro
             .map(LegId)
             .collect();
         if all.is_empty() {
-            return Err(CallError::Invalid("No call participant specified".into()));
+            return Err(CallError::NoParticipant);
         }
         return Ok(all);
     }
@@ -690,16 +670,16 @@ fn select_sources(call: &Call, req: &OfferAnswer) -> Result<Vec<LegId>, CallErro
             .iter()
             .position(|l| l.label.as_deref() == Some(label))
             .map(|i| vec![LegId(i)])
-            .ok_or_else(|| CallError::Invalid("No monologue matching the given label".into()));
+            .ok_or(CallError::NoLabelMatch);
     }
     if !req.from_tag.is_empty() {
         return call
             .leg_by_tag(&req.from_tag)
             .map(|l| vec![l])
-            .ok_or_else(|| CallError::Invalid("From-tag given, but no such tag exists".into()));
+            .ok_or(CallError::NoSuchFromTag);
     }
     if req.from_tags.is_empty() {
-        return Err(CallError::Invalid("No call participant specified".into()));
+        return Err(CallError::NoParticipant);
     }
     let mut out = Vec::new();
     for t in &req.from_tags {
@@ -710,7 +690,7 @@ fn select_sources(call: &Call, req: &OfferAnswer) -> Result<Vec<LegId>, CallErro
         }
     }
     if out.is_empty() {
-        return Err(CallError::Invalid("No monologues matched".into()));
+        return Err(CallError::NoMonologueMatch);
     }
     Ok(out)
 }

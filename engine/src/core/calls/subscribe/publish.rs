@@ -56,11 +56,7 @@ impl Calls {
     ) -> Result<String, CallError> {
         let leg = match call.leg_by_tag(&req.from_tag) {
             Some(l) if call.leg(l).peer.is_none() && call.leg(l).subscription.is_none() => l,
-            Some(_) => {
-                return Err(CallError::Invalid(
-                    "From-tag belongs to a party of an offer/answer dialogue".into(),
-                ))
-            }
+            Some(_) => return Err(CallError::FromTagInDialogue),
             None => {
                 call.legs.push(Leg::new(&req.from_tag, now.unix_secs(), 0));
                 LegId(call.legs.len() - 1)
@@ -90,11 +86,7 @@ impl Calls {
             let codecs = section.codecs();
             match publish_codec(&codecs, &req.codec) {
                 Some(c) => chosen.push(Some(c)),
-                None => {
-                    return Err(CallError::Invalid(
-                        "Publish offer contains no supported codec".into(),
-                    ))
-                }
+                None => return Err(CallError::NoPublishCodec),
             }
         }
         let leg_interface = call.leg(leg).interface;

@@ -127,7 +127,7 @@ fn forwarding_copies_every_leg_and_needs_a_sink() {
         .unwrap();
     assert_eq!(
         calls.forwarding("f1", [None, None], true, clock.now()),
-        Err(CallError::Invalid("Forwarding is not enabled".into()))
+        Err(CallError::ForwardingDisabled)
     );
     calls.set_interceptor(Arc::new(FakeSink::default()));
     assert_eq!(
