@@ -3,6 +3,16 @@
 //!
 //! Control-plane only: the daemon keeps it behind one mutex that the packet path never
 //! touches. Each request ends by handing the media plane a complete plan for the call.
+//!
+//! [`Calls`] is the registry and its attachments (this file). Its requests live by
+//! responsibility:
+//! * `signalling`: `offer`, `answer`, `delete`, which run `negotiate` (interfaces, `codecs`,
+//!   `t38`, SRTP, ICE and the SDP rewrite, one file each) on the call model (`model`);
+//! * `subscribe`: `publish`, `subscribe request`/`answer`, `unsubscribe`;
+//! * `control` and `play`: media control, DTMF, `play`/`stop media` and music on hold;
+//! * `recording`: recording and interception; `persist`: the state store and takeovers;
+//! * `queries` and `report`: `query`, `list`, `statistics`; `timers`: timeouts, shutdown;
+//! * `error`: [`CallError`], the ng `error-reason` of every failure.
 
 mod codecs;
 mod control;
