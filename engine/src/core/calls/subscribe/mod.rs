@@ -299,70 +299,9 @@ impl Calls {
         }
         self.install_party_ports(call, sub, got);
 
-        // The offer: the single source's own SDP, or one we write with every source's m=
-        // lines (rtpengine: `sdp_replace` of the source's last SDP, else `sdp_create`).
         let single = sources.len() == 1;
-        let stored: Vec<Option<Sdp>> = sources
-            .iter()
-            .map(|&s| {
-                call.leg(s)
-                    .sdp_in
-                    .as_deref()
-                    .and_then(|t| Sdp::parse(t).ok())
-                    .filter(|p| p.media.len() == call.leg(s).medias.len())
-            })
-            .collect();
-        let mut src = match (single, &stored[0]) {
-            (true, Some(sdp)) => sdp.clone(),
-            _ => {
-                let mut media = Vec::new();
-                for (si, &s) in sources.iter().enumerate() {
-                    for mi in 0..call.leg(s).medias.len() {
-                        let section = match &stored[si] {
-                            Some(sdp) => {
-                                let mut section = sdp.media[mi].clone();
-                                // The session c= does not come along: give the section one.
-                                if !section.lines.iter().any(|l| l.kind == b'c') {
-                                    if let Some(c) =
-                                        sdp.session_of(mi).iter().find(|l| l.kind == b'c')
-                                    {
-                                        section.lines.insert(0, c.clone());
-                                    }
-                                }
-                                section
-                            }
-                            None => section_from_media(&call.leg(s).medias[mi]),
-                        };
-                        media.push(section);
-                    }
-                }
-                Sdp::new(generated_session(iface.public()), media)
-            }
-        };
-        // Codec options shape the list offered to the subscriber; what was offered is kept
-        // to judge the answer.
-        for (k, &(s, mi)) in wanted.iter().enumerate() {
-            let section = &mut src.media[k];
-            if section.m.port == 0 || !section.m.is_rtp() {
-                continue;
-            }
-            let codecs = section.codecs();
-            let (edit, state) =
-                super::codecs::offer(&codecs, section.ptime(), &req.codec, req.ptime, None);
-            if let Some(list) = &edit.codecs {
-                section.set_codecs(list);
-            }
-            if let Some(p) = edit.ptime {
-                section.set_ptime(Some(p));
-            }
-            if req.flags.siprec {
-                section.set_attributes("label", &[media_label(s, mi)]);
-            }
-            let offered = section.codecs();
-            let m = &mut call.leg_mut(sub).medias[k];
-            m.codec_state.state = state;
-            m.codecs = offered;
-        }
+        let mut src = subscriber_offer(call, &sources, iface.public());
+        offer_codecs(call, sub, &wanted, &mut src, req);
         // SRTP toward the subscriber, as an offer from the source would get it. The
         // source's own keys are not the subscription's business: kept as they were.
         let protocols = if single {
@@ -456,29 +395,7 @@ impl Calls {
         info!(call_id = %Pii(&call.id), to_tag = %Pii(&to_tag), sources = sources.len(), "subscribe request");
 
         let from_tags: Vec<String> = sources.iter().map(|&s| call.leg(s).tag.clone()).collect();
-        let tag_medias = req.flags.siprec.then(|| {
-            sources
-                .iter()
-                .map(|&s| {
-                    let leg = call.leg(s);
-                    TagMedias {
-                        tag: leg.tag.clone(),
-                        label: leg.label.clone(),
-                        medias: leg
-                            .medias
-                            .iter()
-                            .enumerate()
-                            .map(|(mi, m)| MediaLabel {
-                                index: m.index,
-                                kind: m.kind.clone(),
-                                label: media_label(s, mi),
-                                mode: m.direction.reversed().as_str(),
-                            })
-                            .collect(),
-                    }
-                })
-                .collect()
-        });
+        let tag_medias = req.flags.siprec.then(|| tag_medias(call, &sources));
         Ok(SubscribeReply {
             sdp: out.write(),
             from_tag: single.then(|| from_tags[0].clone()),
@@ -693,4 +610,104 @@ fn select_sources(call: &Call, req: &OfferAnswer) -> Result<Vec<LegId>, CallErro
         return Err(CallError::NoMonologueMatch);
     }
     Ok(out)
+}
+
+/// The SDP the subscriber is offered, before our rewrite: the single source's own SDP, or
+/// one we write with every source's m= lines (rtpengine: `sdp_replace` of the source's last
+/// SDP, else `sdp_create`).
+fn subscriber_offer(call: &Call, sources: &[LegId], address: std::net::IpAddr) -> Sdp {
+    let stored: Vec<Option<Sdp>> = sources
+        .iter()
+        .map(|&s| {
+            call.leg(s)
+                .sdp_in
+                .as_deref()
+                .and_then(|t| Sdp::parse(t).ok())
+                .filter(|p| p.media.len() == call.leg(s).medias.len())
+        })
+        .collect();
+    match (sources.len() == 1, &stored[0]) {
+        (true, Some(sdp)) => sdp.clone(),
+        _ => {
+            let mut media = Vec::new();
+            for (si, &s) in sources.iter().enumerate() {
+                for mi in 0..call.leg(s).medias.len() {
+                    let section = match &stored[si] {
+                        Some(sdp) => {
+                            let mut section = sdp.media[mi].clone();
+                            // The session c= does not come along: give the section one.
+                            if !section.lines.iter().any(|l| l.kind == b'c') {
+                                if let Some(c) = sdp.session_of(mi).iter().find(|l| l.kind == b'c')
+                                {
+                                    section.lines.insert(0, c.clone());
+                                }
+                            }
+                            section
+                        }
+                        None => section_from_media(&call.leg(s).medias[mi]),
+                    };
+                    media.push(section);
+                }
+            }
+            Sdp::new(generated_session(address), media)
+        }
+    }
+}
+
+/// Codec options shape the list offered to the subscriber; what was offered is kept to
+/// judge the answer.
+fn offer_codecs(
+    call: &mut Call,
+    sub: LegId,
+    wanted: &[(LegId, usize)],
+    src: &mut Sdp,
+    req: &OfferAnswer,
+) {
+    for (k, &(s, mi)) in wanted.iter().enumerate() {
+        let section = &mut src.media[k];
+        if section.m.port == 0 || !section.m.is_rtp() {
+            continue;
+        }
+        let codecs = section.codecs();
+        let (edit, state) =
+            super::codecs::offer(&codecs, section.ptime(), &req.codec, req.ptime, None);
+        if let Some(list) = &edit.codecs {
+            section.set_codecs(list);
+        }
+        if let Some(p) = edit.ptime {
+            section.set_ptime(Some(p));
+        }
+        if req.flags.siprec {
+            section.set_attributes("label", &[media_label(s, mi)]);
+        }
+        let offered = section.codecs();
+        let m = &mut call.leg_mut(sub).medias[k];
+        m.codec_state.state = state;
+        m.codecs = offered;
+    }
+}
+
+/// Each source and its media with their labels, for a SIPREC subscriber (`tag-medias`).
+fn tag_medias(call: &Call, sources: &[LegId]) -> Vec<TagMedias> {
+    sources
+        .iter()
+        .map(|&s| {
+            let leg = call.leg(s);
+            TagMedias {
+                tag: leg.tag.clone(),
+                label: leg.label.clone(),
+                medias: leg
+                    .medias
+                    .iter()
+                    .enumerate()
+                    .map(|(mi, m)| MediaLabel {
+                        index: m.index,
+                        kind: m.kind.clone(),
+                        label: media_label(s, mi),
+                        mode: m.direction.reversed().as_str(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
