@@ -127,6 +127,30 @@ pub fn decode(bytes: &[u8], max_seconds: u32) -> Result<DecodedAudio, AudioFileE
     })
 }
 
+/// The sample rates of the `fmt ` chunks of a RIFF/WAVE file, walking its chunks as the WAV
+/// reader does (even-aligned, up to the `data` chunk); nothing for other files. The reader
+/// panics on a rate of 0 (symphonia 0.5: `TimeBase cannot have 0 numerator or
+/// denominator`), so such uploads are refused before it sees them (found by fuzzing).
+fn wav_rates(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    let wave = bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WAVE";
+    let mut at = if wave { 12 } else { bytes.len() };
+    std::iter::from_fn(move || loop {
+        at += at & 1;
+        let header = bytes.get(at..at + 8)?;
+        let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let body = at + 8;
+        at = body.saturating_add(len);
+        match &header[..4] {
+            b"data" => return None,
+            b"fmt " => {
+                let rate = bytes.get(body + 4..body + 8)?;
+                return Some(u32::from_le_bytes([rate[0], rate[1], rate[2], rate[3]]));
+            }
+            _ => {}
+        }
+    })
+}
+
 /// Decode to mono f32 at the file's own rate.
 fn decode_mono(
     bytes: &[u8],
@@ -134,6 +158,9 @@ fn decode_mono(
 ) -> Result<(AudioFormat, u32, u16, Vec<f32>), AudioFileError> {
     if bytes.is_empty() {
         return Err(AudioFileError::Empty);
+    }
+    if wav_rates(bytes).any(|rate| rate == 0) {
+        return Err(AudioFileError::UnsupportedCodec);
     }
     let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes.to_vec())), Default::default());
     let probed = symphonia::default::get_probe()
@@ -318,5 +345,12 @@ mod tests {
         );
         // Header only.
         assert!(decode(&long[..44], 10).is_err());
+        // A sample rate of 0 (the WAV reader would panic on it).
+        let mut zero = wav(8_000, 1, &tone(8_000, 100));
+        zero[24..28].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(
+            decode(&zero, 10).unwrap_err(),
+            AudioFileError::UnsupportedCodec
+        );
     }
 }
