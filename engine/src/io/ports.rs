@@ -256,10 +256,23 @@ mod tests {
         assert_eq!(rtp_port_range(65535, 65535), None);
     }
 
+    /// The first block of `len` ports from `from` up, below the kernel's ephemeral range
+    /// (where any process's outgoing sockets may sit), that nothing on loopback holds now.
+    /// Each test starts from its own `from`, so tests running at once take different blocks.
+    fn free_block(from: u16, len: u16) -> u16 {
+        (from..32_000)
+            .step_by(usize::from(len))
+            .find(|&base| {
+                (base..base + len).all(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok())
+            })
+            .expect("a free block of loopback ports for the test")
+    }
+
     #[test]
     fn allocates_pairs_until_exhausted_and_reuses_released() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let pool = Arc::new(PortPool::new(47100, 47103, 1 << 16).unwrap());
+        let base = free_block(30_000, 4);
+        let pool = Arc::new(PortPool::new(base, base + 3, 1 << 16).unwrap());
         let a = pool.allocate(ip).unwrap();
         let b = pool.allocate(ip).unwrap();
         for [(_, rtp), (_, rtcp)] in [&a, &b] {
@@ -286,27 +299,28 @@ mod tests {
     #[test]
     fn allocates_a_given_pair_once() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let pool = PortPool::new(47120, 47127, 1 << 16).unwrap();
-        let [(_, rtp), (_, rtcp)] = pool.allocate_at(ip, 47122).unwrap();
-        assert_eq!((rtp.port(), rtcp.port()), (47122, 47123));
+        let base = free_block(30_500, 8);
+        let pool = PortPool::new(base, base + 7, 1 << 16).unwrap();
+        let [(_, rtp), (_, rtcp)] = pool.allocate_at(ip, base + 2).unwrap();
+        assert_eq!((rtp.port(), rtcp.port()), (base + 2, base + 3));
         assert_eq!(pool.in_use(ip), 2);
         assert!(matches!(
-            pool.allocate_at(ip, 47122),
+            pool.allocate_at(ip, base + 2),
             Err(PortError::Bind { .. })
         ));
         // Odd, or outside the range.
         assert!(matches!(
-            pool.allocate_at(ip, 47121),
+            pool.allocate_at(ip, base + 1),
             Err(PortError::Bind { .. })
         ));
         assert!(matches!(
-            pool.allocate_at(ip, 47128),
+            pool.allocate_at(ip, base + 8),
             Err(PortError::Bind { .. })
         ));
         // Random allocation never hands out the taken pair.
         for _ in 0..3 {
             let [(_, r), _] = pool.allocate(ip).unwrap();
-            assert_ne!(r.port(), 47122);
+            assert_ne!(r.port(), base + 2);
         }
         assert_eq!(pool.allocate(ip).unwrap_err(), PortError::Exhausted);
     }
@@ -314,30 +328,31 @@ mod tests {
     #[test]
     fn a_given_pair_held_briefly_by_someone_else_is_waited_for() {
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let pool = PortPool::new(47140, 47143, 1 << 16).unwrap();
-        let squatter = std::net::UdpSocket::bind("127.0.0.1:47140").unwrap();
+        let base = free_block(31_000, 4);
+        let pool = PortPool::new(base, base + 3, 1 << 16).unwrap();
+        let squatter = std::net::UdpSocket::bind(("127.0.0.1", base)).unwrap();
         let release = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
             drop(squatter);
         });
-        let [(_, rtp), _] = pool.allocate_at(ip, 47140).unwrap();
-        assert_eq!(rtp.port(), 47140);
+        let [(_, rtp), _] = pool.allocate_at(ip, base).unwrap();
+        assert_eq!(rtp.port(), base);
         release.join().unwrap();
         // Past the grace period a held port fails at once.
         let pool = PortPool {
             grace_until: Instant::now(),
-            ..PortPool::new(47140, 47143, 1 << 16).unwrap()
+            ..PortPool::new(base, base + 3, 1 << 16).unwrap()
         };
-        let _held = std::net::UdpSocket::bind("127.0.0.1:47142").unwrap();
+        let _held = std::net::UdpSocket::bind(("127.0.0.1", base + 2)).unwrap();
         assert!(matches!(
-            pool.allocate_at(ip, 47142),
+            pool.allocate_at(ip, base + 2),
             Err(PortError::Bind { .. })
         ));
     }
 
     #[test]
     fn foreign_address_is_a_bind_error() {
-        let pool = PortPool::new(47110, 47113, 1 << 16).unwrap();
+        let pool = PortPool::new(31_500, 31_503, 1 << 16).unwrap();
         // TEST-NET-3 is not configured on this host.
         let err = pool.allocate("203.0.113.1".parse().unwrap()).unwrap_err();
         assert!(matches!(err, PortError::Bind { .. }), "{err:?}");
