@@ -1,5 +1,6 @@
 //! Links the system libraries behind the codec features: libbcg729 for `g729`, libspandsp for
-//! `g722` and `t38`, libopencore-amrnb, libopencore-amrwb and libvo-amrwbenc for `amr`.
+//! `t38` (G.722 is ngmedia's own code; its differential test uses the libspandsp that `t38`
+//! links), libopencore-amrnb, libopencore-amrwb and libvo-amrwbenc for `amr`.
 //! Debian ships their `.pc` files with the `-dev` packages; without one the build stops here
 //! with pkg-config's message rather than at link time with an unresolved symbol.
 fn main() {
@@ -12,17 +13,13 @@ fn main() {
             panic!("feature `g729` needs libbcg729 (apt-get install libbcg729-dev): {e}");
         }
     }
-    if std::env::var_os("CARGO_FEATURE_G722").is_some()
-        || std::env::var_os("CARGO_FEATURE_T38").is_some()
-    {
+    if std::env::var_os("CARGO_FEATURE_T38").is_some() {
         // 0.0.6 is the first release with the g722_*_free entry points we call.
         if let Err(e) = pkg_config::Config::new()
             .atleast_version("0.0.6")
             .probe("spandsp")
         {
-            panic!(
-                "features `g722` and `t38` need libspandsp (apt-get install libspandsp-dev): {e}"
-            );
+            panic!("feature `t38` needs libspandsp (apt-get install libspandsp-dev): {e}");
         }
     }
     if std::env::var_os("CARGO_FEATURE_AMR").is_some() {

@@ -539,7 +539,7 @@ impl Codec {
             #[cfg(not(feature = "g729"))]
             CodecKind::G729 => return Err(CodecError::Unavailable("G729")),
             #[cfg(feature = "g722")]
-            CodecKind::G722 => Decoder::G722(crate::g722::G722Decoder::new()?),
+            CodecKind::G722 => Decoder::G722(Box::default()),
             #[cfg(not(feature = "g722"))]
             CodecKind::G722 => return Err(CodecError::Unavailable("G722")),
             CodecKind::Opus => Decoder::Opus(OpusDecoder::new(pcm_rate, self.pcm_channels())?),
@@ -590,7 +590,7 @@ impl Codec {
             #[cfg(not(feature = "g729"))]
             CodecKind::G729 => return Err(CodecError::Unavailable("G729")),
             #[cfg(feature = "g722")]
-            CodecKind::G722 => EncoderKind::G722(crate::g722::G722Encoder::new()?),
+            CodecKind::G722 => EncoderKind::G722(Box::default()),
             #[cfg(not(feature = "g722"))]
             CodecKind::G722 => return Err(CodecError::Unavailable("G722")),
             CodecKind::Opus => {
@@ -665,8 +665,9 @@ pub enum Decoder {
     G711(Law, u32),
     #[cfg(feature = "g729")]
     G729(crate::g729::G729Decoder),
+    /// Boxed: the coder's state (264 bytes) would make every decoder that large.
     #[cfg(feature = "g722")]
-    G722(crate::g722::G722Decoder),
+    G722(Box<crate::g722::G722Decoder>),
     Opus(OpusDecoder),
     #[cfg(feature = "amr")]
     Amr(crate::amr::AmrDecoder),
@@ -764,8 +765,9 @@ pub enum EncoderKind {
     G711(Law),
     #[cfg(feature = "g729")]
     G729(crate::g729::G729Encoder),
+    /// Boxed: the coder's state (264 bytes) would make every encoder that large.
     #[cfg(feature = "g722")]
-    G722(crate::g722::G722Encoder),
+    G722(Box<crate::g722::G722Encoder>),
     Opus(OpusEncoder),
     #[cfg(feature = "amr")]
     Amr(crate::amr::AmrEncoder),

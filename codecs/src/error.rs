@@ -44,9 +44,6 @@ pub enum CodecError {
     /// libbcg729 could not allocate a channel.
     #[error("libbcg729 channel allocation failed")]
     G729Init,
-    /// libspandsp could not allocate a G.722 state.
-    #[error("libspandsp G.722 state allocation failed")]
-    G722Init,
     /// libspandsp could not allocate a T.38 gateway.
     #[error("libspandsp T.38 gateway allocation failed")]
     T38Init,

@@ -11,6 +11,7 @@ use crate::ng::request::CommandKind;
 use ngmedia_engine::core::config::{EngineConfig, Interface};
 use ngmedia_engine::core::plan::{CallKey, CallPlan, MediaPlane, PortError, PortKey, PortPair};
 use ngmedia_engine::core::stats::PacketTotals;
+use ngmedia_test_support::Rng;
 
 /// An engine that knows one call, `call-plain-2`, and records what it was asked.
 #[derive(Default)]
@@ -406,20 +407,6 @@ fn published_statistics_leave_the_proxies_figures_alone() {
     );
 }
 
-/// A tiny deterministic PRNG (xorshift64*), so failures reproduce.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Thousands of random and mutated datagrams: never a panic, and every reply is
 /// `cookie SP dictionary-with-result`.
 #[test]
@@ -456,7 +443,7 @@ fn survives_random_and_mutated_input() {
     for i in 0..6000u64 {
         let mut d = if rng.below(5) == 0 {
             (0..rng.below(200))
-                .map(|_| rng.next() as u8)
+                .map(|_| rng.next_u64() as u8)
                 .collect::<Vec<u8>>()
         } else {
             seeds[rng.below(seeds.len())].clone()
@@ -467,7 +454,7 @@ fn survives_random_and_mutated_input() {
             }
             let pos = rng.below(d.len());
             match rng.below(5) {
-                0 => d[pos] = rng.next() as u8,
+                0 => d[pos] = rng.next_u64() as u8,
                 1 => d[pos] = alphabet[rng.below(alphabet.len())],
                 2 => d.truncate(pos),
                 3 => d.insert(pos, alphabet[rng.below(alphabet.len())]),

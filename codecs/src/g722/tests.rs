@@ -1,0 +1,366 @@
+//! Black-box tests of the coder, and the differential test against libspandsp.
+
+use super::*;
+use crate::test_util::{align, read_wav, rms, sine, snr_db};
+use ngmedia_test_support::Rng;
+
+/// Samples of delay through encoder and decoder: the 24-tap analysis and synthesis QMF.
+const QMF_DELAY: usize = 22;
+
+fn round_trip(pcm: &[i16], frame: usize) -> (Vec<u8>, Vec<i16>) {
+    let mut enc = G722Encoder::new();
+    let mut dec = G722Decoder::new();
+    let mut bits = vec![0u8; pcm.len() / 2];
+    let mut out = vec![0i16; pcm.len() / frame * frame];
+    for (i, chunk) in pcm.chunks_exact(frame).enumerate() {
+        let b = &mut bits[i * frame / 2..(i + 1) * frame / 2];
+        assert_eq!(enc.encode(chunk, b).unwrap(), frame / 2);
+        let n = dec.decode(b, &mut out[i * frame..(i + 1) * frame]).unwrap();
+        assert_eq!(n, frame);
+    }
+    (bits, out)
+}
+
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+#[test]
+fn tone_round_trip_snr() {
+    // 1 kHz and 6 kHz (upper sub-band) tones at 16 kHz, half scale, 1 s each.
+    for freq in [1000.0, 6000.0] {
+        let pcm = sine(freq, PCM_RATE, 16_000, 16_000.0);
+        let (_, out) = round_trip(&pcm, 320);
+        // A tone is periodic, so alignment would be ambiguous: use the codec's delay
+        // (measured on speech below).
+        let lag = QMF_DELAY;
+        let n = out.len() - lag - 1600;
+        let snr = snr_db(&pcm[1600..1600 + n], &out[1600 + lag..1600 + lag + n]);
+        eprintln!("G.722 {freq} Hz: SNR {snr:.2} dB");
+        // Measured with spandsp 0.0.6: 47.6 dB at 1 kHz, 27.5 dB at 6 kHz (2 bits per
+        // sample in the upper band).
+        let floor = if freq < 4000.0 { 40.0 } else { 20.0 };
+        assert!(snr > floor, "{freq} Hz SNR {snr}");
+    }
+}
+
+#[test]
+fn speech_round_trip_snr_and_frame_independence() {
+    let (rate, speech) = read_wav("speech-8k.wav");
+    assert_eq!(rate, 8000);
+    // The coder has no frame structure: 10 ms, 20 ms and 30 ms chunks give the same
+    // bitstream as one call over everything.
+    let pcm: Vec<i16> = speech.iter().flat_map(|&s| [s, s]).collect();
+    let pcm = &pcm[..pcm.len() / 960 * 960];
+    let (whole, _) = round_trip(pcm, pcm.len());
+    for frame in [160, 320, 480] {
+        assert_eq!(round_trip(pcm, frame).0, whole, "{frame}-sample chunks");
+    }
+    let (_, out) = round_trip(pcm, 320);
+    let (lag, _) = align(pcm, &out, 64);
+    let n = out.len() - lag;
+    let snr = snr_db(&pcm[..n], &out[lag..lag + n]);
+    eprintln!("G.722 speech: delay {lag}, SNR {snr:.2} dB");
+    // Measured with spandsp 0.0.6: 22.1 dB.
+    assert_eq!(lag, QMF_DELAY, "analysis + synthesis QMF delay");
+    assert!(snr > 20.0, "speech SNR {snr}");
+}
+
+/// A known bitstream: G.722 is specified bit-exactly, so any correct coder turns the
+/// same input into the same bytes. These were produced by spandsp 0.0.6 and checked
+/// byte for byte against libavcodec 5.1's encoder (and its decoder's samples against
+/// spandsp's) over the committed speech fixture.
+#[test]
+fn known_bitstream() {
+    // Digital silence starts as the silence byte (the adaptive quantisers then settle
+    // into their idle pattern).
+    let mut enc = G722Encoder::new();
+    let mut bits = [0u8; 160];
+    enc.encode(&[0; 320], &mut bits).unwrap();
+    assert!(bits[..40].iter().all(|&b| b == SILENCE), "{bits:x?}");
+    // The first 16 bytes of a 1 kHz tone at 16 kHz, amplitude 8000, and a digest of
+    // one second of it.
+    let pcm = sine(1000.0, PCM_RATE, 16_000, 8000.0);
+    let (bits, out) = round_trip(&pcm, 320);
+    assert_eq!(&bits[..16], &KNOWN_1K_HEAD, "{:02x?}", &bits[..16]);
+    assert_eq!(fnv1a(&bits), KNOWN_1K_FNV, "{:#x}", fnv1a(&bits));
+    let pcm_bytes: Vec<u8> = out.iter().flat_map(|s| s.to_le_bytes()).collect();
+    assert_eq!(
+        fnv1a(&pcm_bytes),
+        KNOWN_1K_DECODED_FNV,
+        "{:#x}",
+        fnv1a(&pcm_bytes)
+    );
+    assert!(rms(&out[1000..]) > 5000.0);
+}
+
+const KNOWN_1K_HEAD: [u8; 16] = [
+    0xfa, 0x94, 0x25, 0x88, 0x21, 0x91, 0xa0, 0xa0, 0x60, 0xaf, 0xc8, 0xc6, 0xd1, 0xde, 0xf0, 0xeb,
+];
+const KNOWN_1K_FNV: u64 = 0x2721_942d_c185_1f23;
+const KNOWN_1K_DECODED_FNV: u64 = 0x1844_6d12_e9fb_27ae;
+
+#[test]
+fn bad_lengths() {
+    let mut enc = G722Encoder::new();
+    let mut dec = G722Decoder::new();
+    assert!(matches!(
+        enc.encode(&[0; 3], &mut [0; 8]),
+        Err(CodecError::PcmLength { .. })
+    ));
+    assert!(matches!(
+        enc.encode(&[0; 320], &mut [0; 100]),
+        Err(CodecError::OutputTooSmall {
+            needed: 160,
+            got: 100
+        })
+    ));
+    assert!(matches!(
+        dec.decode(&[], &mut [0; 8]),
+        Err(CodecError::PayloadLength { .. })
+    ));
+    assert!(matches!(
+        dec.decode(&[0; 160], &mut [0; 319]),
+        Err(CodecError::OutputTooSmall {
+            needed: 320,
+            got: 319
+        })
+    ));
+}
+
+#[test]
+fn wrappers_are_send() {
+    fn is_send<T: Send>() {}
+    is_send::<G722Encoder>();
+    is_send::<G722Decoder>();
+}
+
+/// A noise sample, uniform in [-amp, amp].
+fn noise(rng: &mut Rng, amp: i32) -> i16 {
+    (rng.below(2 * amp as usize + 1) as i32 - amp) as i16
+}
+
+/// libspandsp's G.722 coder, the reference of the differential test. The codecs crate links
+/// libspandsp for T.38, so the test binds its G.722 entry points directly.
+#[cfg(feature = "t38")]
+mod spandsp {
+    use std::ptr::NonNull;
+
+    #[repr(C)]
+    struct EncodeState {
+        _private: [u8; 0],
+    }
+    #[repr(C)]
+    struct DecodeState {
+        _private: [u8; 0],
+    }
+
+    // /usr/include/spandsp/g722.h (spandsp 0.0.6). A NULL state asks the library to allocate
+    // one; `*_free` releases it.
+    extern "C" {
+        fn g722_encode_init(s: *mut EncodeState, rate: i32, options: i32) -> *mut EncodeState;
+        fn g722_encode_free(s: *mut EncodeState) -> i32;
+        fn g722_encode(s: *mut EncodeState, g722_data: *mut u8, amp: *const i16, len: i32) -> i32;
+        fn g722_decode_init(s: *mut DecodeState, rate: i32, options: i32) -> *mut DecodeState;
+        fn g722_decode_free(s: *mut DecodeState) -> i32;
+        fn g722_decode(s: *mut DecodeState, amp: *mut i16, g722_data: *const u8, len: i32) -> i32;
+    }
+
+    pub(super) struct Encoder(NonNull<EncodeState>);
+    pub(super) struct Decoder(NonNull<DecodeState>);
+
+    impl Encoder {
+        pub(super) fn new() -> Self {
+            // SAFETY: a NULL state makes spandsp allocate one (64 kbit/s, no options).
+            Encoder(
+                NonNull::new(unsafe { g722_encode_init(std::ptr::null_mut(), 64_000, 0) }).unwrap(),
+            )
+        }
+
+        pub(super) fn encode(&mut self, pcm: &[i16]) -> Vec<u8> {
+            let mut out = vec![0; pcm.len() / 2];
+            // SAFETY: the state is live; spandsp reads `len` samples and writes len / 2 bytes.
+            let n = unsafe {
+                g722_encode(
+                    self.0.as_ptr(),
+                    out.as_mut_ptr(),
+                    pcm.as_ptr(),
+                    pcm.len() as i32,
+                )
+            };
+            assert_eq!(n as usize, out.len());
+            out
+        }
+    }
+
+    impl Drop for Encoder {
+        fn drop(&mut self) {
+            // SAFETY: allocated by g722_encode_init(NULL, ..), freed once.
+            unsafe { g722_encode_free(self.0.as_ptr()) };
+        }
+    }
+
+    impl Decoder {
+        pub(super) fn new() -> Self {
+            // SAFETY: as for the encoder.
+            Decoder(
+                NonNull::new(unsafe { g722_decode_init(std::ptr::null_mut(), 64_000, 0) }).unwrap(),
+            )
+        }
+
+        pub(super) fn decode(&mut self, bytes: &[u8]) -> Vec<i16> {
+            let mut out = vec![0; bytes.len() * 2];
+            // SAFETY: the state is live; spandsp reads `len` bytes and writes 2 * len samples.
+            let n = unsafe {
+                g722_decode(
+                    self.0.as_ptr(),
+                    out.as_mut_ptr(),
+                    bytes.as_ptr(),
+                    bytes.len() as i32,
+                )
+            };
+            assert_eq!(n as usize, out.len());
+            out
+        }
+    }
+
+    impl Drop for Decoder {
+        fn drop(&mut self) {
+            // SAFETY: allocated by g722_decode_init(NULL, ..), freed once.
+            unsafe { g722_decode_free(self.0.as_ptr()) };
+        }
+    }
+}
+
+/// The inputs of the differential test, each a few seconds of 16 kHz audio: speech, noise at
+/// several levels, full-scale square waves, a clipped sine, silence and DC.
+fn test_signals() -> Vec<(String, Vec<i16>)> {
+    let mut signals = Vec::new();
+    for name in ["speech-8k.wav", "speech-8k-long.wav"] {
+        let (_, speech) = read_wav(name);
+        // 8 kHz doubled to 16 kHz: mostly lower band.
+        signals.push((
+            name.to_string(),
+            speech.iter().flat_map(|&s| [s, s]).collect(),
+        ));
+    }
+    let (rate, speech48) = read_wav("speech-48k.wav");
+    assert_eq!(rate, 48_000);
+    // Every third sample: 16 kHz with aliasing, so both bands carry energy.
+    signals.push((
+        "speech-48k/3".into(),
+        speech48.iter().step_by(3).copied().collect(),
+    ));
+    // Speech at +12 dB, clipped.
+    signals.push((
+        "speech loud".into(),
+        speech48
+            .iter()
+            .step_by(3)
+            .map(|&s| (s as i32 * 4).clamp(-32768, 32767) as i16)
+            .collect(),
+    ));
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for amp in [1, 30, 1000, 8000, 20_000, 32_767] {
+        let noise = (0..48_000).map(|_| noise(&mut rng, amp)).collect();
+        signals.push((format!("noise ±{amp}"), noise));
+    }
+    // Noise whose level jumps every 100 ms, so the scale factors swing both ways.
+    let bursts = (0..48_000)
+        .map(|n| {
+            let amp = [32_767, 10, 5000, 0, 32_767, 300][n / 1600 % 6];
+            noise(&mut rng, amp)
+        })
+        .collect();
+    signals.push(("noise bursts".into(), bursts));
+    for period in [2, 4, 16, 40, 160, 1000] {
+        let square = (0..48_000)
+            .map(|n| {
+                if n % period < period / 2 {
+                    i16::MAX
+                } else {
+                    i16::MIN
+                }
+            })
+            .collect();
+        signals.push((format!("square /{period}"), square));
+    }
+    signals.push((
+        "alternating extremes".into(),
+        (0..32_000)
+            .map(|n| [i16::MIN, i16::MAX, i16::MAX, i16::MIN][n % 4])
+            .collect(),
+    ));
+    for freq in [300.0, 3000.0, 7000.0] {
+        let clipped = sine(freq, PCM_RATE, 48_000, 80_000.0);
+        signals.push((format!("clipped sine {freq} Hz"), clipped));
+    }
+    signals.push(("silence".into(), vec![0; 32_000]));
+    for dc in [i16::MAX, i16::MIN, 1000, -1] {
+        signals.push((format!("DC {dc}"), vec![dc; 32_000]));
+    }
+    signals
+}
+
+/// Our coder against libspandsp's, byte for byte and sample for sample, over every test
+/// signal and random bitstreams, in frames of several sizes (odd byte counts included).
+#[cfg(feature = "t38")]
+#[test]
+fn bit_exact_with_spandsp() {
+    let mut total = 0;
+    for (name, pcm) in test_signals() {
+        // PCM frames in samples (even); the byte counts include odd ones (161, 1, 7).
+        for frame in [320, 322, 2, 14, 640, 960] {
+            let mut ours = G722Encoder::new();
+            let mut theirs = spandsp::Encoder::new();
+            let mut ours_dec = G722Decoder::new();
+            let mut theirs_dec = spandsp::Decoder::new();
+            let mut bytes = [0u8; 480];
+            let mut samples = [0i16; 960];
+            for (i, chunk) in pcm.chunks_exact(frame).enumerate() {
+                let n = ours.encode(chunk, &mut bytes).unwrap();
+                let want = theirs.encode(chunk);
+                assert_eq!(
+                    &bytes[..n],
+                    &want[..],
+                    "{name}: encoder, frame {frame}, chunk {i}"
+                );
+                let m = ours_dec.decode(&want, &mut samples).unwrap();
+                let want = theirs_dec.decode(&want);
+                assert_eq!(
+                    &samples[..m],
+                    &want[..],
+                    "{name}: decoder, frame {frame}, chunk {i}"
+                );
+                total += chunk.len();
+            }
+        }
+    }
+    // Random bitstreams, and bitstreams that repeat one random packet (as a jitter buffer or
+    // a DTX sender might), into the decoder.
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    for round in 0..20 {
+        let mut ours = G722Decoder::new();
+        let mut theirs = spandsp::Decoder::new();
+        let packet: Vec<u8> = (0..160).map(|_| rng.next_u64() as u8).collect();
+        let mut samples = [0i16; 2 * 333];
+        for i in 0..100 {
+            let len = [160, 1, 7, 161, 333][(i + round) % 5];
+            let bytes: Vec<u8> = if round % 2 == 0 {
+                (0..len).map(|_| rng.next_u64() as u8).collect()
+            } else {
+                packet.iter().cycle().take(len).copied().collect()
+            };
+            let m = ours.decode(&bytes, &mut samples).unwrap();
+            assert_eq!(
+                &samples[..m],
+                &theirs.decode(&bytes)[..],
+                "random bytes, round {round}, packet {i}"
+            );
+            total += m;
+        }
+    }
+    eprintln!("{:.1} s of audio compared", total as f64 / PCM_RATE as f64);
+}
