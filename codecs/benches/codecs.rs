@@ -149,6 +149,8 @@ fn main() {
     for (from, to, input, frame_ms) in [
         (8000, 48000, &speech8, 20),
         (48000, 8000, &speech48, 20),
+        (16000, 48000, &speech16, 20),
+        (48000, 16000, &speech48, 20),
         // What a transcoder between G.722 and an 8 kHz codec runs: two 10 ms frames.
         (8000, 16000, &speech8, 10),
         (16000, 8000, &speech16, 10),

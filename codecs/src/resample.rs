@@ -19,7 +19,8 @@
 //! links) by comparing its output on random PCM for every rate pair here; the unit test
 //! `matches_libswresample` keeps reference outputs from that comparison. The filter runs in
 //! fixed frames (10 or 20 ms) with a fixed delay, so each call turns one input frame into
-//! exactly one output frame and allocates nothing after construction.
+//! exactly one output frame and allocates nothing after construction. The sums are integers,
+//! so the filter is free to vectorise them (AVX2 multiply-adds where the CPU has them).
 //!
 //! [`resample_clip`] (whole files, for music on hold) uses rubato's FFT resampler instead.
 
@@ -65,28 +66,35 @@ impl std::fmt::Debug for Resampler {
     }
 }
 
+/// Coefficient rows are padded with zeros to a multiple of this many taps, so that each
+/// output is a fixed-length dot product the compiler turns into packed multiply-adds (zero
+/// taps add nothing: the integer sums are those of the unpadded filter).
+const LANES: usize = 16;
+
 /// The polyphase FIR and its input history.
 struct Polyphase {
-    /// `phases` filters of `taps` coefficients each, phase-major.
+    /// `phases` filters of `stride` coefficients each, phase-major: `taps` coefficients then
+    /// zeros up to `stride`.
     bank: Box<[i16]>,
-    taps: usize,
-    /// Taps before the output position.
-    center: usize,
-    /// Output positions per input period: `out_rate / gcd`.
-    phases: u64,
-    /// Input period per output sample in phases: `in_rate / gcd`.
-    step: u64,
+    /// `taps` rounded up to a multiple of [`LANES`].
+    stride: usize,
     /// Output samples the filter runs behind its input, so that a frame's outputs only
     /// need the samples received so far.
     delay: u64,
-    /// Input history: `hist[0]` is input sample `base` (samples before the first are 0).
+    /// Per output of a frame: (first history sample its taps reach, offset of its phase's
+    /// row in `bank`). A frame advances the input by `in_frame` samples and the history
+    /// drops as many, so these are the same for every frame.
+    plan: Box<[(u32, u32)]>,
+    /// Input history: the last `keep` samples before the current frame, the frame, then
+    /// `stride` samples of slack that only zero taps reach.
     hist: Box<[i16]>,
-    hist_len: usize,
-    base: i64,
-    /// Outputs produced so far.
-    produced: u64,
     /// Samples kept from one call to the next (all that the next outputs can reach).
     keep: usize,
+    /// The frame's output sums before rounding (AVX2 path).
+    sums: Box<[i32]>,
+    /// The CPU has AVX2: the filter runs in its AVX2 build.
+    #[cfg(target_arch = "x86_64")]
+    avx2: bool,
 }
 
 /// Modified Bessel function of the first kind, order 0 (power series; β ≤ 9 converges in
@@ -151,56 +159,151 @@ impl Polyphase {
         let after = (taps - center) as u64;
         let delay = (after - 1) * phases / step;
         let keep = taps + step.div_ceil(phases) as usize + 2;
+        let stride = taps.next_multiple_of(LANES);
+        let mut padded = vec![0i16; phases_n * stride].into_boxed_slice();
+        for (row, coefs) in padded.chunks_exact_mut(stride).zip(bank.chunks_exact(taps)) {
+            row[..taps].copy_from_slice(coefs);
+        }
+        // Output j of every frame sits at input time (j - delay) · step / phases, counted
+        // from the frame's first sample, which is history index `keep`.
+        let out_frame = in_frame * phases_n / step as usize;
+        assert!(out_frame.is_multiple_of(4));
+        let plan = (0..out_frame as i64)
+            .map(|j| {
+                let pos = (j - delay as i64) * step as i64;
+                let (sample, ph) = (
+                    pos.div_euclid(phases as i64),
+                    pos.rem_euclid(phases as i64) as usize,
+                );
+                let first = sample - center as i64 + keep as i64;
+                assert!(first >= 0 && first as usize + taps <= keep + in_frame);
+                (first as u32, (ph * stride) as u32)
+            })
+            .collect();
         Polyphase {
-            bank,
-            taps,
-            center,
-            phases,
-            step,
+            bank: padded,
+            stride,
             delay,
-            hist: vec![0; keep + in_frame].into_boxed_slice(),
-            hist_len: keep,
-            base: -(keep as i64),
-            produced: 0,
+            plan,
+            hist: vec![0; keep + in_frame + stride].into_boxed_slice(),
             keep,
+            sums: vec![0; out_frame].into_boxed_slice(),
+            #[cfg(target_arch = "x86_64")]
+            avx2: std::arch::is_x86_feature_detected!("avx2"),
         }
     }
 
     fn reset(&mut self) {
         self.hist.fill(0);
-        self.hist_len = self.keep;
-        self.base = -(self.keep as i64);
-        self.produced = 0;
     }
 
     fn process(&mut self, input: &[i16], output: &mut [i16]) {
-        self.hist[self.hist_len..self.hist_len + input.len()].copy_from_slice(input);
-        self.hist_len += input.len();
-        for o in output.iter_mut() {
-            // Output k = produced - delay sits at input time k · step / phases.
-            let k = self.produced as i64 - self.delay as i64;
-            let pos = k * self.step as i64;
-            let (sample, ph) = (
-                pos.div_euclid(self.phases as i64),
-                pos.rem_euclid(self.phases as i64) as usize,
-            );
-            let first = (sample - self.center as i64 - self.base).max(0) as usize;
-            let h = &self.bank[ph * self.taps..(ph + 1) * self.taps];
-            let x = &self.hist[first..first + self.taps];
-            let acc = x
-                .iter()
-                .zip(h)
-                .fold(1i32 << (COEF_SHIFT - 1), |a, (&x, &h)| {
-                    a.wrapping_add(i32::from(x) * i32::from(h))
-                });
-            *o = (acc >> COEF_SHIFT).clamp(i16::MIN as i32, i16::MAX as i32) as i16;
-            self.produced += 1;
+        let keep = self.keep;
+        self.hist[keep..keep + input.len()].copy_from_slice(input);
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            // SAFETY: `avx2` is set only when the CPU has AVX2.
+            unsafe { self.filter_avx2(output) };
+        } else {
+            self.filter(output);
         }
-        let drop = self.hist_len - self.keep;
-        self.hist.copy_within(drop..self.hist_len, 0);
-        self.hist_len = self.keep;
-        self.base += drop as i64;
+        #[cfg(not(target_arch = "x86_64"))]
+        self.filter(output);
+        self.hist.copy_within(input.len()..input.len() + keep, 0);
     }
+
+    /// The outputs of the frame in `hist`, each a dot product the compiler vectorises.
+    fn filter(&mut self, output: &mut [i16]) {
+        let stride = self.stride;
+        for (o, &(first, row)) in output.iter_mut().zip(self.plan.iter()) {
+            let (first, row) = (first as usize, row as usize);
+            *o = round(dot(
+                &self.hist[first..first + stride],
+                &self.bank[row..row + stride],
+            ));
+        }
+    }
+
+    /// [`Polyphase::filter`] with AVX2 multiply-adds.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn filter_avx2(&mut self, output: &mut [i16]) {
+        // Row lengths of the rate pairs get a loop of known length.
+        match self.stride / LANES {
+            1 => self.sums_avx2::<1>(),
+            2 => self.sums_avx2::<2>(),
+            3 => self.sums_avx2::<3>(),
+            5 => self.sums_avx2::<5>(),
+            7 => self.sums_avx2::<7>(),
+            13 => self.sums_avx2::<13>(),
+            _ => self.sums_avx2::<0>(),
+        }
+        for (o, &sum) in output.iter_mut().zip(self.sums.iter()) {
+            *o = round(sum);
+        }
+    }
+
+    /// The frame's sums into `sums`, four outputs at a time so that one horizontal
+    /// reduction serves four of them; rows of `N` × [`LANES`] taps (0: `stride`).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn sums_avx2<const N: usize>(&mut self) {
+        use std::arch::x86_64::{
+            __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_extracti128_si256,
+            _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_setzero_si256,
+            _mm_add_epi32, _mm_storeu_si128,
+        };
+        const { assert!(LANES == 16) };
+        let stride = if N == 0 { self.stride } else { N * LANES };
+        // Frames are multiples of 80 samples: groups of four cover them.
+        for (sums, plan) in self.sums.chunks_exact_mut(4).zip(self.plan.chunks_exact(4)) {
+            let mut acc = [_mm256_setzero_si256(); 4];
+            for (acc, &(first, row)) in acc.iter_mut().zip(plan) {
+                let (first, row) = (first as usize, row as usize);
+                let x = self.hist[first..first + stride].chunks_exact(LANES);
+                let h = self.bank[row..row + stride].chunks_exact(LANES);
+                for (x, h) in x.zip(h) {
+                    // SAFETY: each chunk holds 16 i16, the 32 bytes an unaligned load reads.
+                    let (x, h): (__m256i, __m256i) = unsafe {
+                        (
+                            _mm256_loadu_si256(x.as_ptr().cast()),
+                            _mm256_loadu_si256(h.as_ptr().cast()),
+                        )
+                    };
+                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(x, h));
+                }
+            }
+            // [a, b, c, d] with each lane's sums halved three times, then the 128-bit halves.
+            let ab = _mm256_hadd_epi32(acc[0], acc[1]);
+            let cd = _mm256_hadd_epi32(acc[2], acc[3]);
+            let abcd = _mm256_hadd_epi32(ab, cd);
+            let abcd = _mm_add_epi32(
+                _mm256_castsi256_si128(abcd),
+                _mm256_extracti128_si256::<1>(abcd),
+            );
+            // SAFETY: `sums` is a chunk of four i32, the 16 bytes an unaligned store writes.
+            unsafe { _mm_storeu_si128(sums.as_mut_ptr().cast(), abcd) };
+        }
+    }
+}
+
+/// An output sample from its sum: `(sum + 2^14) >> 15`, saturated.
+#[inline(always)]
+fn round(sum: i32) -> i16 {
+    let y = sum.wrapping_add(1 << (COEF_SHIFT - 1)) >> COEF_SHIFT;
+    y.clamp(i16::MIN as i32, i16::MAX as i32) as i16
+}
+
+/// Σ x·h with wrapping i32 sums over slices of equal length, a multiple of [`LANES`].
+#[inline(always)]
+fn dot(x: &[i16], h: &[i16]) -> i32 {
+    let mut acc = [0i32; LANES];
+    for (x, h) in x.chunks_exact(LANES).zip(h.chunks_exact(LANES)) {
+        for i in 0..LANES {
+            acc[i] = acc[i].wrapping_add(i32::from(x[i]) * i32::from(h[i]));
+        }
+    }
+    acc.iter().fold(0, |a, &b| a.wrapping_add(b))
 }
 
 impl Resampler {
@@ -582,6 +685,37 @@ mod tests {
                     .map(|(i, &v)| (i as i64 + 1) * i64::from(v))
                     .sum();
                 assert_eq!(sum, weighted, "{a} -> {b}, {ms} ms");
+            }
+        }
+    }
+
+    /// The portable filter (CPUs without AVX2, other architectures) gives the same samples
+    /// as the AVX2 one, for every rate pair, filtered and not.
+    #[test]
+    fn portable_filter_matches_avx2() {
+        let x = lcg(48 * 20 * 12);
+        for &a in &RATES {
+            for &b in &RATES {
+                for filtered in [true, false] {
+                    let make = || {
+                        if filtered {
+                            Resampler::new(a, b, 10).unwrap()
+                        } else {
+                            Resampler::unfiltered(a, b, 10).unwrap()
+                        }
+                    };
+                    let (mut fast, mut portable) = (make(), make());
+                    #[cfg(target_arch = "x86_64")]
+                    if let Some(fir) = &mut portable.fir {
+                        fir.avx2 = false;
+                    }
+                    let input = &x[..a as usize / 100 * 12];
+                    assert_eq!(
+                        run(&mut fast, input),
+                        run(&mut portable, input),
+                        "{a} -> {b}"
+                    );
+                }
             }
         }
     }
