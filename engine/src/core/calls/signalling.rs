@@ -94,26 +94,16 @@ impl Calls {
             }
         };
         let branch = req.via_branch.as_deref().filter(|b| !b.is_empty());
-        let initial = req.to_tag.as_deref().is_none_or(str::is_empty);
-        let to = match (call.leg(from).peer, branch) {
+        let to_tag = req.to_tag.as_deref().filter(|t| !t.is_empty());
+        let to = match (call.leg(from).peer, to_tag, branch) {
             // An initial offer on a SIP branch: parallel forks of one INVITE each get a leg.
-            (_, Some(branch)) if initial => Self::branch_leg(call, from, branch, now),
-            (Some(p), _) => p,
-            (None, _) => {
-                let existing = req
-                    .to_tag
-                    .as_deref()
-                    .and_then(|t| call.leg_by_tag(t))
-                    .filter(|&l| l != from);
-                match existing {
-                    Some(l) => l,
-                    None => {
-                        let tag = req.to_tag.as_deref().unwrap_or("");
-                        call.legs.push(Leg::new(tag, now.unix_secs(), 0));
-                        LegId(call.legs.len() - 1)
-                    }
-                }
+            (_, None, Some(branch)) => Self::branch_leg(call, from, branch, now),
+            (Some(p), None, None) => p,
+            (None, None, None) => {
+                call.legs.push(Leg::new("", now.unix_secs(), 0));
+                LegId(call.legs.len() - 1)
             }
+            (peer, Some(tag), _) => Self::tagged_peer_leg(call, from, peer, tag, branch, now),
         };
         call.leg_mut(from).peer = Some(to);
         call.leg_mut(to).peer = Some(from);
@@ -151,6 +141,32 @@ impl Calls {
         )?;
         info!(call_id = %Pii(&req.call_id), from_tag = %Pii(&req.from_tag), medias = sdp.media.len(), "offer");
         Ok(out)
+    }
+
+    /// The other side of an offer from `from` that names `to_tag` (a re-INVITE), as rtpengine
+    /// picks it: the leg with that tag; else the current peer while it has no tag yet (its
+    /// answer tags it); else a new leg, with its own ports: the dialogue now goes to another
+    /// party (a re-tagged re-INVITE after a transfer), and the former peer keeps its ports
+    /// for an offer that names it again.
+    fn tagged_peer_leg(
+        call: &mut Call,
+        from: LegId,
+        peer: Option<LegId>,
+        to_tag: &str,
+        branch: Option<&str>,
+        now: Now,
+    ) -> LegId {
+        if let Some(l) = call.leg_by_tag(to_tag).filter(|&l| l != from) {
+            return l;
+        }
+        if let Some(p) = peer.filter(|&p| call.leg(p).tag.is_empty()) {
+            return p;
+        }
+        let mut leg = Leg::new(to_tag, now.unix_secs(), 0);
+        leg.via_branch = branch.map(str::to_owned);
+        call.legs.push(leg);
+        info!(call_id = %Pii(&call.id), tag = %Pii(&to_tag), "offer toward a new party of the call");
+        LegId(call.legs.len() - 1)
     }
 
     /// The callee-side leg of an initial offer from `from` on SIP branch `branch`, as

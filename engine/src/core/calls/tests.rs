@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::core::calls::model::LegId;
 use crate::core::config::Interface;
 use crate::core::plan::{CallKey, CallPlan, LocalPort, PortError, PortKey, PortPair};
 use crate::core::request::{Delete, Family, IceMode, List, OfferAnswer, Query};
@@ -299,6 +300,35 @@ fn reinvite_keeps_ports_and_direction_can_reverse() {
     assert!(r.sdp.contains("a=sendonly\r\n"));
     assert_eq!(media.live_ports(), ports);
     assert_eq!(calls.calls["c1"].legs.len(), 2);
+}
+
+#[test]
+fn reinvite_toward_a_new_tag_gets_a_new_party_and_the_former_peer_keeps_its_ports() {
+    let media = Arc::new(FakeMedia::default());
+    let mut calls = calls_with(media.clone(), EngineConfig::default());
+    let clock = Clock::new();
+    calls
+        .offer(&offer_req("c1", "A", OFFER_B), clock.now())
+        .unwrap();
+    let a1 = calls
+        .answer(&answer_req("c1", "A", "B", ANSWER_B), clock.now())
+        .unwrap();
+    let a_port = Sdp::parse(&a1.sdp).unwrap().media[0].m.port;
+    // The callee re-INVITEs another party (say after a transfer): "C" is a new tag.
+    let mut to_c = offer_req("c1", "B", ANSWER_B);
+    to_c.to_tag = Some("C".into());
+    let c = calls.offer(&to_c, clock.now()).unwrap();
+    assert_ne!(Sdp::parse(&c.sdp).unwrap().media[0].m.port, a_port);
+    let call = &calls.calls["c1"];
+    assert_eq!(call.legs.len(), 3);
+    assert_eq!(call.legs[2].tag, "C");
+    assert_eq!(call.legs[1].peer, Some(LegId(2)));
+    // Naming the former peer again goes back to it, on the ports it had.
+    let mut to_a = offer_req("c1", "B", ANSWER_B);
+    to_a.to_tag = Some("A".into());
+    let a = calls.offer(&to_a, clock.now()).unwrap();
+    assert_eq!(Sdp::parse(&a.sdp).unwrap().media[0].m.port, a_port);
+    assert_eq!(calls.calls["c1"].legs[1].peer, Some(LegId(0)));
 }
 
 #[test]
