@@ -37,7 +37,16 @@ fn time_per_frame(frames: usize, mut f: impl FnMut(usize)) -> f64 {
     (thread_cpu_us() - start) / frames as f64
 }
 
+/// `cargo bench -p ngmedia-codecs -- WORD` runs only the rows whose label contains WORD.
+fn wanted(label: &str) -> bool {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    filter.is_none_or(|f| label.contains(&f))
+}
+
 fn codec_row(label: &str, codec: Codec, opts: EncoderOptions, speech: &[i16], frames: usize) {
+    if !wanted(label) {
+        return;
+    }
     let mut enc = codec.encoder_with(20, &opts).expect("encoder");
     let rate = opts.pcm_rate.unwrap_or(codec.def.pcm_rate);
     let mut dec = codec.decoder_at(rate).expect("decoder");
@@ -107,6 +116,8 @@ fn main() {
             codec_row("G.722 (16 kHz)", g722, default, &speech16, 50_000);
         }
     }
+    #[cfg(feature = "t38")]
+    spandsp_g722::row(&speech16, 50_000);
     // AMR at rtpengine's default modes (6.7 kbit/s NB, 14.25 kbit/s WB), bandwidth-efficient.
     if let Ok(amr) = Codec::lookup("AMR", 8000, None, None) {
         if amr.decoder().is_ok() {
@@ -155,6 +166,10 @@ fn main() {
         (8000, 16000, &speech8, 10),
         (16000, 8000, &speech16, 10),
     ] {
+        let label = format!("resample {}k -> {}k", from / 1000, to / 1000);
+        if !wanted(&label) {
+            continue;
+        }
         let mut r = Resampler::new(from, to, frame_ms).expect("resampler");
         let chunks: Vec<&[i16]> = input.chunks_exact(r.input_frame_len()).collect();
         let mut out = vec![0i16; r.output_frame_len()];
@@ -167,7 +182,63 @@ fn main() {
                 );
             }
         });
-        let label = format!("resample {}k -> {}k", from / 1000, to / 1000);
         println!("| {label:<28} | {us:>9.2} | {:>9} |", "-");
+    }
+}
+
+/// libspandsp's G.722 coder, the one ngmedia ran through FFI before its own, timed the same
+/// way for comparison. The codecs crate links libspandsp for T.38.
+#[cfg(feature = "t38")]
+mod spandsp_g722 {
+    use std::hint::black_box;
+
+    #[repr(C)]
+    struct State {
+        _private: [u8; 0],
+    }
+
+    // /usr/include/spandsp/g722.h (spandsp 0.0.6); a NULL state asks the library for one.
+    extern "C" {
+        fn g722_encode_init(s: *mut State, rate: i32, options: i32) -> *mut State;
+        fn g722_encode(s: *mut State, g722_data: *mut u8, amp: *const i16, len: i32) -> i32;
+        fn g722_decode_init(s: *mut State, rate: i32, options: i32) -> *mut State;
+        fn g722_decode(s: *mut State, amp: *mut i16, g722_data: *const u8, len: i32) -> i32;
+    }
+
+    pub(super) fn row(speech: &[i16], frames: usize) {
+        let label = "G.722 libspandsp (reference)";
+        if !super::wanted(label) {
+            return;
+        }
+        // SAFETY: NULL states make spandsp allocate them (never freed: the bench exits).
+        let (enc, dec) = unsafe {
+            (
+                g722_encode_init(std::ptr::null_mut(), 64_000, 0),
+                g722_decode_init(std::ptr::null_mut(), 64_000, 0),
+            )
+        };
+        assert!(!enc.is_null() && !dec.is_null());
+        let chunks: Vec<&[i16]> = speech.chunks_exact(320).collect();
+        let mut payload = [0u8; 160];
+        let packets: Vec<[u8; 160]> = chunks
+            .iter()
+            .map(|c| {
+                // SAFETY: 320 samples in, 160 bytes out; the state is live.
+                unsafe { g722_encode(enc, payload.as_mut_ptr(), c.as_ptr(), 320) };
+                payload
+            })
+            .collect();
+        let enc_us = super::time_per_frame(frames, |i| {
+            let c = chunks[i % chunks.len()];
+            // SAFETY: as above.
+            black_box(unsafe { g722_encode(enc, payload.as_mut_ptr(), c.as_ptr(), 320) });
+        });
+        let mut pcm = [0i16; 320];
+        let dec_us = super::time_per_frame(frames, |i| {
+            let p = &packets[i % packets.len()];
+            // SAFETY: 160 bytes in, 320 samples out; the state is live.
+            black_box(unsafe { g722_decode(dec, pcm.as_mut_ptr(), p.as_ptr(), 160) });
+        });
+        println!("| {label:<28} | {enc_us:>9.2} | {dec_us:>9.2} |");
     }
 }

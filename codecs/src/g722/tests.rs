@@ -364,3 +364,60 @@ fn bit_exact_with_spandsp() {
     }
     eprintln!("{:.1} s of audio compared", total as f64 / PCM_RATE as f64);
 }
+
+/// The SSE2 zero section and threshold search against the plain-Rust ones, over random
+/// states (any coefficient, any difference a band can produce) and every scale factor.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn sse2_kernels_match_portable() {
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    for round in 0..20_000 {
+        let mut b = [0i16; 8];
+        let mut dd = [0i16; 8];
+        for i in 0..6 {
+            b[i] = rng.next_u64() as i16;
+            dd[i] = rng.next_u64() as i16;
+        }
+        dd[6] = rng.next_u64() as i16;
+        dd[7] = rng.next_u64() as i16;
+        if round % 7 == 0 {
+            b[..6].fill(i16::MIN);
+            dd[..6].fill(i16::MIN);
+        }
+        let mut portable = super::portable::Zeros::load(&b, &dd);
+        // SAFETY: SSE2 is part of the x86_64 baseline.
+        let mut sse2 = unsafe { super::sse2::Zeros::load(&b, &dd) };
+        for _ in 0..4 {
+            let d = match rng.below(4) {
+                0 => 0,
+                1 => [-20_017, 20_016, -16_384, 16_383, -1, 1][rng.below(6)],
+                _ => rng.below(40_034) as i32 - 20_017,
+            };
+            let want = portable.update(d);
+            // SAFETY: as above.
+            let got = unsafe { sse2.update(d) };
+            assert_eq!(got, want, "sum, d {d}, b {b:?}, dd {dd:?}");
+            let (mut b_portable, mut dd_portable) = ([0; 8], [0; 8]);
+            portable.store(&mut b_portable, &mut dd_portable);
+            let (mut b_sse2, mut dd_sse2) = ([0; 8], [0; 8]);
+            // SAFETY: as above.
+            unsafe { sse2.store(&mut b_sse2, &mut dd_sse2) };
+            assert_eq!(b_sse2, b_portable, "coefficients");
+            // Lane 7 is a don't-care that only the SSE2 shift keeps.
+            assert_eq!(dd_sse2[..7], dd_portable[..7], "differences");
+        }
+    }
+    for nb in (0..=NB_MAX_HIGH).step_by(64) {
+        for det in [DET_LOW[(nb >> 6) as usize], DET_HIGH[(nb >> 6) as usize]] {
+            for wd in (0..=32_767).step_by(7).chain([32_767]) {
+                // SAFETY: as above.
+                let got = unsafe { super::sse2::quantise_low(wd, det) };
+                assert_eq!(
+                    got,
+                    super::portable::quantise_low(wd, det),
+                    "wd {wd} det {det}"
+                );
+            }
+        }
+    }
+}
