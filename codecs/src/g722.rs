@@ -6,9 +6,22 @@
 //! by a 2-bit ADPCM; both bands adapt their scale factor in the log domain (blocks 3L/3H) and
 //! predict with a two-pole, six-zero filter whose coefficients follow the sign algorithm of
 //! blocks 4L/4H. Every step is the Recommendation's fixed-point arithmetic, so the coder is
-//! bit-exact: the same bytes as libspandsp's encoder and the same samples as its decoder (a
-//! differential unit test drives both over seconds of speech, noise, square waves, clipping,
-//! silence and random bitstreams).
+//! bit-exact: the same bytes as libspandsp's encoder, and the same samples as its decoder but
+//! for one difference on purpose (a differential unit test drives both over minutes of speech,
+//! noise, square waves, clipping, silence and random bitstreams).
+//!
+//! That difference is where libspandsp and libavcodec, rtpengine's G.722, part: the receive
+//! QMF's output is 2^-11 of a sum that can exceed 16 bits (both bands near full scale with
+//! opposite phase, as a repeated frame or random bytes produce), and libspandsp 0.0.6 keeps
+//! its low 16 bits, so such a sample wraps to the other sign (32768 comes out as -32768),
+//! where libavcodec 5.1 saturates it to ±32767/-32768. Everything before the output stage
+//! (the predictors, scale factors and the limited reconstructed signals) is the same in both,
+//! so they differ only in those samples. ngmedia saturates, as rtpengine's decoder does
+//! (rtpengine's `auto-daemon-tests-dtx-cn.pl` sends one G.722 frame over and over and expects
+//! libavcodec's samples); a test pins libavcodec's output for such a stream
+//! (`samples/g722-saturation.g722` and `-libavcodec.wav`). The difference was found by
+//! decoding random bytes, every single-byte stream and repeated frames with both libraries:
+//! every sample that differs is such an overflow.
 //!
 //! Why not a library: G.722 dominated the cost of a transcoded G.722 call through libspandsp
 //! (11.1 µs to encode and 6.0 µs to decode a 20 ms frame, docs/transcoding.md "G.722"). The
@@ -452,7 +465,22 @@ impl G722Decoder {
     }
 
     /// Decodes a payload into `2 * payload.len()` samples of 16 kHz PCM; returns that count.
+    /// The output saturates, as libavcodec's (rtpengine's) does; see the module doc.
     pub fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<usize, CodecError> {
+        self.decode_with::<true>(payload, out)
+    }
+
+    /// `decode` with libspandsp's output: truncated to 16 bits where a sample overflows.
+    #[cfg(test)]
+    fn decode_wrapping(&mut self, payload: &[u8], out: &mut [i16]) -> Result<usize, CodecError> {
+        self.decode_with::<false>(payload, out)
+    }
+
+    fn decode_with<const SATURATE: bool>(
+        &mut self,
+        payload: &[u8],
+        out: &mut [i16],
+    ) -> Result<usize, CodecError> {
         if payload.is_empty() {
             return Err(CodecError::PayloadLength {
                 codec: "G722",
@@ -465,16 +493,16 @@ impl G722Decoder {
             // SAFETY: as in `G722Encoder::encode`: SSE2 is part of the x86_64 baseline.
             #[cfg(target_arch = "x86_64")]
             unsafe {
-                self.decode_pass(bytes, out)
+                self.decode_pass::<SATURATE>(bytes, out)
             };
             #[cfg(not(target_arch = "x86_64"))]
-            self.decode_pass(bytes, out);
+            self.decode_pass::<SATURATE>(bytes, out);
         }
         Ok(n)
     }
 
     #[cfg_attr(target_arch = "x86_64", target_feature(enable = "sse2"))]
-    fn decode_pass(&mut self, bytes: &[u8], out: &mut [i16]) {
+    fn decode_pass<const SATURATE: bool>(&mut self, bytes: &[u8], out: &mut [i16]) {
         const H: usize = HIST / 2;
         let pairs = bytes.len().min(PASS);
         // RL - RH and RL + RH (both within 16 bits: each band is limited to 15).
@@ -511,9 +539,13 @@ impl G722Decoder {
         for (k, out) in out.chunks_exact_mut(2).take(pairs).enumerate() {
             let first = dot(&QMF_FIRST, diff[k..k + 12].try_into().unwrap());
             let second = dot(&QMF_SECOND, sum[k..k + 12].try_into().unwrap());
-            // Truncated to 16 bits, as libspandsp does.
-            out[0] = (first >> 11) as i16;
-            out[1] = (second >> 11) as i16;
+            if SATURATE {
+                out[0] = sat16(first >> 11) as i16;
+                out[1] = sat16(second >> 11) as i16;
+            } else {
+                out[0] = (first >> 11) as i16;
+                out[1] = (second >> 11) as i16;
+            }
         }
     }
 }
