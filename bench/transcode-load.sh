@@ -18,6 +18,7 @@
 #   SECONDS_=10 ENGINES=ngmedia bench/transcode-load.sh
 #   CALLER=PCMA TARGET=G722 CALLS="100 200 400" bench/transcode-load.sh
 #   CALLER=AMR-WB TARGET=opus ENGINES=ngmedia bench/transcode-load.sh
+#   NGMEDIA=/tmp/ngmedia-before ENGINES=ngmedia ... bench/transcode-load.sh   # another build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${SHARED:-/work/shared}
@@ -33,8 +34,9 @@ PORT_MAX=${PORT_MAX:-44999}
 GEN_PORTS=${GEN_PORTS:-45000-49999}
 HTTP_PORT=${HTTP_PORT:-22291}
 OUT=target/bench
+NGMEDIA=${NGMEDIA:-target/release/ngmedia}
 mkdir -p "$OUT"
-[ -x target/release/ngmedia ] || cargo build --release --bin ngmedia >/dev/null
+[ -x "$NGMEDIA" ] || cargo build --release --bin ngmedia >/dev/null
 TAG=$TARGET
 if [ -n "$CALLER" ]; then
     TAG=$CALLER-$TARGET
@@ -60,7 +62,7 @@ generate() {
 start_engine() {
     case "$1" in
     ngmedia)
-        taskset -c 0 target/release/ngmedia --interface 127.0.0.1 --listen-ng 127.0.0.1:$NG_PORT \
+        taskset -c 0 "$NGMEDIA" --interface 127.0.0.1 --listen-ng 127.0.0.1:$NG_PORT \
             --listen-http 127.0.0.1:$HTTP_PORT --port-min $PORT_MIN --port-max $PORT_MAX --delete-delay 0 \
             --num-threads 1 --log-level warn &
         ;;

@@ -81,21 +81,30 @@ struct Polyphase {
     /// Output samples the filter runs behind its input, so that a frame's outputs only
     /// need the samples received so far.
     delay: u64,
-    /// Per output of a frame: (first history sample its taps reach, offset of its phase's
-    /// row in `bank`). A frame advances the input by `in_frame` samples and the history
-    /// drops as many, so these are the same for every frame.
-    plan: Box<[(u32, u32)]>,
+    /// History index of the first tap of a frame's first output (a frame advances the
+    /// input by `in_frame` samples and the history drops as many, so it is the same each
+    /// frame).
+    start: usize,
+    /// Where the taps of the outputs of one cycle read: (first tap relative to the cycle's,
+    /// offset of the phase's row in `bank`). Phases repeat every `phases` outputs; a cycle
+    /// is a multiple of that and of 4 (the AVX2 path's group), at most 12 outputs.
+    cycle: [(u16, u16); MAX_CYCLE],
+    cycle_len: usize,
+    /// Input samples from one cycle to the next.
+    cycle_step: usize,
     /// Input history: the last `keep` samples before the current frame, the frame, then
     /// `stride` samples of slack that only zero taps reach.
     hist: Box<[i16]>,
     /// Samples kept from one call to the next (all that the next outputs can reach).
     keep: usize,
-    /// The frame's output sums before rounding (AVX2 path).
-    sums: Box<[i32]>,
     /// The CPU has AVX2: the filter runs in its AVX2 build.
     #[cfg(target_arch = "x86_64")]
     avx2: bool,
 }
+
+/// Longest cycle of output positions: the least common multiple of 4 and the phase count
+/// (1, 2, 3, 4 or 6 between the rates here).
+const MAX_CYCLE: usize = 12;
 
 /// Modified Bessel function of the first kind, order 0 (power series; β ≤ 9 converges in
 /// some 30 terms to full double precision).
@@ -168,26 +177,49 @@ impl Polyphase {
         // from the frame's first sample, which is history index `keep`.
         let out_frame = in_frame * phases_n / step as usize;
         assert!(out_frame.is_multiple_of(4));
-        let plan = (0..out_frame as i64)
-            .map(|j| {
-                let pos = (j - delay as i64) * step as i64;
-                let (sample, ph) = (
-                    pos.div_euclid(phases as i64),
-                    pos.rem_euclid(phases as i64) as usize,
-                );
-                let first = sample - center as i64 + keep as i64;
-                assert!(first >= 0 && first as usize + taps <= keep + in_frame);
-                (first as u32, (ph * stride) as u32)
-            })
-            .collect();
+        let tap = |j: i64| {
+            let pos = (j - delay as i64) * step as i64;
+            let first = pos.div_euclid(phases as i64) - center as i64 + keep as i64;
+            let phase = pos.rem_euclid(phases as i64) as usize;
+            assert!(first >= 0 && first as usize + taps <= keep + in_frame);
+            (first as usize, phase * stride)
+        };
+        let cycle_len = if phases_n.is_multiple_of(4) {
+            phases_n
+        } else if phases_n.is_multiple_of(2) {
+            phases_n * 2
+        } else {
+            phases_n * 4
+        };
+        assert!(cycle_len <= MAX_CYCLE && out_frame.is_multiple_of(cycle_len));
+        let cycle_step = cycle_len * step as usize / phases_n;
+        let start = tap(0).0;
+        let mut cycle = [(0u16, 0u16); MAX_CYCLE];
+        for (j, c) in cycle[..cycle_len].iter_mut().enumerate() {
+            let (first, row) = tap(j as i64);
+            *c = ((first - start) as u16, row as u16);
+        }
+        for j in 0..out_frame {
+            let (first, row) = tap(j as i64);
+            let (off, r) = cycle[j % cycle_len];
+            assert_eq!(
+                (first, row),
+                (
+                    start + j / cycle_len * cycle_step + off as usize,
+                    r as usize
+                )
+            );
+        }
         Polyphase {
             bank: padded,
             stride,
             delay,
-            plan,
+            start,
+            cycle,
+            cycle_len,
+            cycle_step,
             hist: vec![0; keep + in_frame + stride].into_boxed_slice(),
             keep,
-            sums: vec![0; out_frame].into_boxed_slice(),
             #[cfg(target_arch = "x86_64")]
             avx2: std::arch::is_x86_feature_detected!("avx2"),
         }
@@ -215,12 +247,16 @@ impl Polyphase {
     /// The outputs of the frame in `hist`, each a dot product the compiler vectorises.
     fn filter(&mut self, output: &mut [i16]) {
         let stride = self.stride;
-        for (o, &(first, row)) in output.iter_mut().zip(self.plan.iter()) {
-            let (first, row) = (first as usize, row as usize);
-            *o = round(dot(
-                &self.hist[first..first + stride],
-                &self.bank[row..row + stride],
-            ));
+        let cycle = &self.cycle[..self.cycle_len];
+        for (k, out) in output.chunks_exact_mut(self.cycle_len).enumerate() {
+            let base = self.start + k * self.cycle_step;
+            for (o, &(off, row)) in out.iter_mut().zip(cycle) {
+                let (first, row) = (base + off as usize, row as usize);
+                *o = round(dot(
+                    &self.hist[first..first + stride],
+                    &self.bank[row..row + stride],
+                ));
+            }
         }
     }
 
@@ -230,59 +266,62 @@ impl Polyphase {
     fn filter_avx2(&mut self, output: &mut [i16]) {
         // Row lengths of the rate pairs get a loop of known length.
         match self.stride / LANES {
-            1 => self.sums_avx2::<1>(),
-            2 => self.sums_avx2::<2>(),
-            3 => self.sums_avx2::<3>(),
-            5 => self.sums_avx2::<5>(),
-            7 => self.sums_avx2::<7>(),
-            13 => self.sums_avx2::<13>(),
-            _ => self.sums_avx2::<0>(),
-        }
-        for (o, &sum) in output.iter_mut().zip(self.sums.iter()) {
-            *o = round(sum);
+            1 => self.filter_avx2_rows::<1>(output),
+            2 => self.filter_avx2_rows::<2>(output),
+            3 => self.filter_avx2_rows::<3>(output),
+            5 => self.filter_avx2_rows::<5>(output),
+            7 => self.filter_avx2_rows::<7>(output),
+            13 => self.filter_avx2_rows::<13>(output),
+            _ => self.filter_avx2_rows::<0>(output),
         }
     }
 
-    /// The frame's sums into `sums`, four outputs at a time so that one horizontal
-    /// reduction serves four of them; rows of `N` × [`LANES`] taps (0: `stride`).
+    /// Four outputs at a time, so that one horizontal reduction serves four sums, and
+    /// their rounding and saturation in one go; rows of `N` × [`LANES`] taps (0: `stride`).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    fn sums_avx2<const N: usize>(&mut self) {
+    fn filter_avx2_rows<const N: usize>(&mut self, output: &mut [i16]) {
         use std::arch::x86_64::{
             __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_extracti128_si256,
             _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_setzero_si256,
-            _mm_add_epi32, _mm_storeu_si128,
+            _mm_add_epi32, _mm_packs_epi32, _mm_set1_epi32, _mm_srai_epi32, _mm_storel_epi64,
         };
-        const { assert!(LANES == 16) };
+        const { assert!(LANES == 16 && COEF_SHIFT == 15) };
         let stride = if N == 0 { self.stride } else { N * LANES };
-        // Frames are multiples of 80 samples: groups of four cover them.
-        for (sums, plan) in self.sums.chunks_exact_mut(4).zip(self.plan.chunks_exact(4)) {
-            let mut acc = [_mm256_setzero_si256(); 4];
-            for (acc, &(first, row)) in acc.iter_mut().zip(plan) {
-                let (first, row) = (first as usize, row as usize);
-                let x = self.hist[first..first + stride].chunks_exact(LANES);
-                let h = self.bank[row..row + stride].chunks_exact(LANES);
-                for (x, h) in x.zip(h) {
-                    // SAFETY: each chunk holds 16 i16, the 32 bytes an unaligned load reads.
-                    let (x, h): (__m256i, __m256i) = unsafe {
-                        (
-                            _mm256_loadu_si256(x.as_ptr().cast()),
-                            _mm256_loadu_si256(h.as_ptr().cast()),
-                        )
-                    };
-                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(x, h));
+        let cycle = &self.cycle[..self.cycle_len];
+        // A cycle is a multiple of four outputs: groups of four cover it.
+        for (k, out) in output.chunks_exact_mut(self.cycle_len).enumerate() {
+            let base = self.start + k * self.cycle_step;
+            for (out, group) in out.chunks_exact_mut(4).zip(cycle.chunks_exact(4)) {
+                let mut acc = [_mm256_setzero_si256(); 4];
+                for (acc, &(off, row)) in acc.iter_mut().zip(group) {
+                    let (first, row) = (base + off as usize, row as usize);
+                    let x = self.hist[first..first + stride].chunks_exact(LANES);
+                    let h = self.bank[row..row + stride].chunks_exact(LANES);
+                    for (x, h) in x.zip(h) {
+                        // SAFETY: each chunk holds 16 i16, the 32 bytes an unaligned load reads.
+                        let (x, h): (__m256i, __m256i) = unsafe {
+                            (
+                                _mm256_loadu_si256(x.as_ptr().cast()),
+                                _mm256_loadu_si256(h.as_ptr().cast()),
+                            )
+                        };
+                        *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(x, h));
+                    }
                 }
+                // [a, b, c, d] with each lane's sums halved three times, then the 128-bit halves.
+                let ab = _mm256_hadd_epi32(acc[0], acc[1]);
+                let cd = _mm256_hadd_epi32(acc[2], acc[3]);
+                let abcd = _mm256_hadd_epi32(ab, cd);
+                let sums = _mm_add_epi32(
+                    _mm256_castsi256_si128(abcd),
+                    _mm256_extracti128_si256::<1>(abcd),
+                );
+                // `round` for four: (sum + 2^14) >> 15, packed to i16 with saturation.
+                let y = _mm_srai_epi32::<15>(_mm_add_epi32(sums, _mm_set1_epi32(1 << 14)));
+                // SAFETY: `out` is a chunk of four i16, the 8 bytes the store writes.
+                unsafe { _mm_storel_epi64(out.as_mut_ptr().cast(), _mm_packs_epi32(y, y)) };
             }
-            // [a, b, c, d] with each lane's sums halved three times, then the 128-bit halves.
-            let ab = _mm256_hadd_epi32(acc[0], acc[1]);
-            let cd = _mm256_hadd_epi32(acc[2], acc[3]);
-            let abcd = _mm256_hadd_epi32(ab, cd);
-            let abcd = _mm_add_epi32(
-                _mm256_castsi256_si128(abcd),
-                _mm256_extracti128_si256::<1>(abcd),
-            );
-            // SAFETY: `sums` is a chunk of four i32, the 16 bytes an unaligned store writes.
-            unsafe { _mm_storeu_si128(sums.as_mut_ptr().cast(), abcd) };
         }
     }
 }

@@ -648,6 +648,11 @@ impl Transcoder {
 
     /// The next free queue slot (the oldest packet is dropped when the queue is full).
     fn reserve_slot(&mut self) -> usize {
+        if self.queued == 0 {
+            // An empty queue starts over at its first slot: a packet per input packet then
+            // always lands in the same, cache-warm, slot rather than walking the whole queue.
+            self.head = 0;
+        }
         if self.queued == QUEUE {
             self.head = (self.head + 1) % QUEUE;
             self.queued -= 1;

@@ -1,7 +1,7 @@
 //! The audio path of a [`Transcoder`]: decode, conceal loss, collect PCM in the FIFO and
 //! encode it one output frame at a time.
 
-use ngmedia_codecs::{CodecKind, Decoder};
+use ngmedia_codecs::{CodecKind, Decoder, Resampler};
 
 use super::{write_header, Transcoder, EVENT_STALE_UNITS, FIFO, MAX_CONCEAL_MS, SLOT};
 use crate::core::rtp::RtpHeader;
@@ -184,11 +184,30 @@ impl Transcoder {
     }
 
     /// Mono decoder output into the rate stage, and every whole resampler frame on to the
-    /// FIFO at the internal rate.
+    /// FIFO at the internal rate. Whole frames of mono output with nothing pending go from
+    /// the decoder's scratch straight through the resampler; only a remainder is kept.
     fn push_resampled(&mut self, frames: usize, ch: usize) {
         let Some(stage) = self.rate_stage.as_mut() else {
             return;
         };
+        let in_frame = stage.resampler.input_frame_len();
+        if ch <= 1 && stage.primed && stage.pending_len == 0 {
+            let whole = frames - frames % in_frame;
+            for input in self.scratch[..whole].chunks_exact(in_frame) {
+                resample_frame(
+                    &mut stage.resampler,
+                    &mut stage.skip,
+                    input,
+                    &mut self.fifo,
+                    &mut self.fifo_len,
+                    &mut self.counters.errors,
+                );
+            }
+            let rest = &self.scratch[whole..frames.min(whole + stage.pending.len())];
+            stage.pending[..rest.len()].copy_from_slice(rest);
+            stage.pending_len = rest.len();
+            return;
+        }
         let room = stage.pending.len() - stage.pending_len;
         let frames = frames.min(room);
         let dst = &mut stage.pending[stage.pending_len..stage.pending_len + frames];
@@ -202,10 +221,7 @@ impl Transcoder {
             }
         }
         stage.pending_len += frames;
-        let (in_frame, out_frame) = (
-            stage.resampler.input_frame_len(),
-            stage.resampler.output_frame_len(),
-        );
+        let out_frame = stage.resampler.output_frame_len();
         if !stage.primed && stage.pending_len > 0 {
             // The first frame's samples mirrored around the first one: x[n], …, x[1].
             let last = stage.pending_len - 1;
@@ -223,27 +239,14 @@ impl Transcoder {
         }
         let mut used = 0;
         while stage.pending_len - used >= in_frame {
-            if FIFO - self.fifo_len < out_frame {
-                // Cannot happen with a polled queue; keep the newest audio.
-                let n = out_frame.min(self.fifo_len);
-                self.fifo.copy_within(n..self.fifo_len, 0);
-                self.fifo_len -= n;
-            }
-            let out = &mut self.fifo[self.fifo_len..self.fifo_len + out_frame];
-            match stage
-                .resampler
-                .process(&stage.pending[used..used + in_frame], out)
-            {
-                Ok(n) => {
-                    // The resampler's start-up delay is dropped (see `RateStage`).
-                    let skip = stage.skip.min(n);
-                    let at = self.fifo_len;
-                    self.fifo.copy_within(at + skip..at + n, at);
-                    stage.skip -= skip;
-                    self.fifo_len += n - skip;
-                }
-                Err(_) => self.counters.errors += 1,
-            }
+            resample_frame(
+                &mut stage.resampler,
+                &mut stage.skip,
+                &stage.pending[used..used + in_frame],
+                &mut self.fifo,
+                &mut self.fifo_len,
+                &mut self.counters.errors,
+            );
             used += in_frame;
         }
         if used > 0 {
@@ -254,7 +257,9 @@ impl Transcoder {
 
     fn drop_fifo(&mut self, n: usize) {
         let n = n.min(self.fifo_len);
-        self.fifo.copy_within(n..self.fifo_len, 0);
+        if n < self.fifo_len {
+            self.fifo.copy_within(n..self.fifo_len, 0);
+        }
         self.fifo_len -= n;
     }
 
@@ -313,5 +318,36 @@ impl Transcoder {
         if used > 0 {
             self.drop_fifo(used);
         }
+    }
+}
+
+/// One resampler frame from `input` appended to the FIFO (`fifo[..*fifo_len]`), less the
+/// `skip` samples left of the resampler's start-up delay (see `RateStage`).
+fn resample_frame(
+    resampler: &mut Resampler,
+    skip: &mut usize,
+    input: &[i16],
+    fifo: &mut [i16],
+    fifo_len: &mut usize,
+    errors: &mut u64,
+) {
+    let out_frame = resampler.output_frame_len();
+    if fifo.len() - *fifo_len < out_frame {
+        // Cannot happen with a polled queue; keep the newest audio.
+        let n = out_frame.min(*fifo_len);
+        fifo.copy_within(n..*fifo_len, 0);
+        *fifo_len -= n;
+    }
+    let at = *fifo_len;
+    match resampler.process(input, &mut fifo[at..at + out_frame]) {
+        Ok(n) => {
+            let dropped = (*skip).min(n);
+            if dropped > 0 {
+                fifo.copy_within(at + dropped..at + n, at);
+                *skip -= dropped;
+            }
+            *fifo_len += n - dropped;
+        }
+        Err(_) => *errors += 1,
     }
 }
