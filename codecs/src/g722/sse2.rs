@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{sat16, Q6X16};
+use super::Q6X16;
 
 /// The six-tap zero section of one band: coefficients B1 .. B6 and the doubled, saturated
 /// differences DLT(n-1) .. DLT(n-6), in 8 lanes (see `Band`).
@@ -56,20 +56,25 @@ impl Zeros {
     #[target_feature(enable = "sse2")]
     #[inline]
     pub(super) fn update(&mut self, d: i32) -> i32 {
-        // UPZERO: ±128 by the signs of DLT(n) and DLT(n-i) (0 counts as positive; lanes 6
-        // and 7 get 0), and B + (-B >> 8) as B plus the high half of B × -256.
-        let step = _mm_and_si128(
+        // UPZERO: ±128 by the signs of DLT(n) and DLT(n-i) (0 counts as positive; nothing
+        // when DLT(n) is 0, nor in lanes 6 and 7), and B + (-B >> 8) as B plus the high half
+        // of B × -256.
+        let d = _mm_set1_epi16(d as i16);
+        let step = _mm_andnot_si128(
+            _mm_cmpeq_epi16(d, _mm_setzero_si128()),
             _mm_set_epi16(0, 0, 128, 128, 128, 128, 128, 128),
-            _mm_set1_epi16(-((d != 0) as i16)),
         );
-        let differ = _mm_srai_epi16::<15>(_mm_xor_si128(self.dd, _mm_set1_epi16(d as i16)));
+        let differ = _mm_srai_epi16::<15>(_mm_xor_si128(self.dd, d));
         let g = _mm_sub_epi16(_mm_xor_si128(step, differ), differ);
         let b = _mm_add_epi16(
             _mm_add_epi16(self.b, _mm_mulhi_epi16(self.b, _mm_set1_epi16(-256))),
             g,
         );
-        // DELAYA: shift DLT(n) in.
-        let dd = _mm_insert_epi16::<0>(_mm_slli_si128::<2>(self.dd), sat16(d << 1));
+        // DELAYA: shift 2·DLT(n), saturated, in.
+        let dd = _mm_or_si128(
+            _mm_slli_si128::<2>(self.dd),
+            _mm_and_si128(_mm_adds_epi16(d, d), _mm_set_epi16(0, 0, 0, 0, 0, 0, 0, -1)),
+        );
         // FILTEZ: each lane's B × DLT >> 15 is twice the product's high half plus bit 15 of
         // its low half; the lanes are summed in 32 bits.
         let high = _mm_mulhi_epi16(b, dd);
