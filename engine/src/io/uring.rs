@@ -338,9 +338,13 @@ impl Watch for Ring {
 }
 
 /// Send buffers for packets the worker generates (transcoder output, RTCP reports), which
-/// cannot be sent from a receive buffer. 256 × 2 KiB: a burst of 256 generated packets in
-/// flight per worker (a transcoded packet is in flight for one loop iteration).
-const GEN_BUFFERS: usize = 256;
+/// cannot be sent from a receive buffer. A generated packet's buffer comes back when its
+/// send completion is reaped, which can be behind as many receive completions as there are
+/// receive buffers ([`BUFFERS`]), reaped [`REAP`] per loop iteration, each of which may make
+/// a packet. With fewer buffers an overloaded worker would transcode packets only to drop
+/// them for want of a buffer, and deliver less the further behind it falls. 3072 × 2 KiB:
+/// 6 MiB per worker.
+const GEN_BUFFERS: usize = BUFFERS as usize + 2 * REAP;
 const GEN_BUF_SIZE: usize = 2048;
 
 /// The generated-packet buffers with their destination addresses, allocated once.
