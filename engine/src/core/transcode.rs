@@ -37,7 +37,11 @@
 //!   the decoder's concealment (Opus PLC, or its in-band FEC for the packet just before the
 //!   one that arrived; G.729 erasure frames; silence for G.711), each concealed packet
 //!   taking the sequence number of the one it replaces. rtpengine drops the lost time
-//!   instead; concealing keeps the receiver's playout in step with the sender.
+//!   instead; concealing keeps the receiver's playout in step with the sender. A stream
+//!   conceals at most [`audio::CONCEAL_PER_SECOND`] lost packets a second (bursts of up to
+//!   [`audio::CONCEAL_BURST`]); past that, lost time is dropped as rtpengine drops it, so a
+//!   worker whose sockets overflow does not spend more on concealment the further behind
+//!   it falls.
 //! * telephone-event (RFC 4733) is forwarded with the output side's payload type, its
 //!   timestamp placed on the output timeline and its duration scaled to the output clock;
 //!   the output timeline moves on by the event's duration, and the sender's audio during
@@ -193,6 +197,7 @@ pub struct Transcoder {
     marker: bool,
     counters: TranscodeCounters,
     last_rx_ms: u64,
+    conceal_budget: audio::ConcealBudget,
     /// The output carries the input's SSRC (see [`Transcoder::keep_input_ssrc`]).
     ssrc_from_input: bool,
     /// Noise generator for the input's CN packets (when the input side has CN).
@@ -330,6 +335,7 @@ impl Transcoder {
             marker: false,
             counters: TranscodeCounters::default(),
             last_rx_ms: 0,
+            conceal_budget: audio::ConcealBudget::default(),
             noise: spec
                 .input
                 .cn_pt

@@ -6,6 +6,46 @@ use ngmedia_codecs::{CodecKind, Decoder, Resampler};
 use super::{write_header, Transcoder, EVENT_STALE_UNITS, FIFO, MAX_CONCEAL_MS, SLOT};
 use crate::core::rtp::RtpHeader;
 
+/// Lost packets a stream conceals per second on average (10 % loss of 20 ms packets)...
+pub(super) const CONCEAL_PER_SECOND: u64 = 5;
+/// ...and at once: twice the longest gap concealed ([`MAX_CONCEAL_MS`]) in 20 ms packets.
+pub(super) const CONCEAL_BURST: u64 = 10;
+
+/// A token bucket over lost packets. Concealing a lost packet costs a decode and an encode;
+/// when a worker falls behind and its sockets drop packets, unbounded concealment would
+/// spend more of its time the further behind it is. Lost time beyond the budget is dropped
+/// from the output, as rtpengine drops it.
+#[derive(Debug)]
+pub(super) struct ConcealBudget {
+    /// Thousandths of a packet.
+    milli: u64,
+    last_ms: u64,
+}
+
+impl Default for ConcealBudget {
+    fn default() -> Self {
+        ConcealBudget {
+            milli: CONCEAL_BURST * 1000,
+            last_ms: 0,
+        }
+    }
+}
+
+impl ConcealBudget {
+    /// Whether `lost` packets may be concealed at `now_ms`; takes them from the budget if so.
+    pub(super) fn take(&mut self, now_ms: u64, lost: u32) -> bool {
+        let elapsed = now_ms.saturating_sub(self.last_ms);
+        self.last_ms = self.last_ms.max(now_ms);
+        self.milli = (self.milli + elapsed * CONCEAL_PER_SECOND).min(CONCEAL_BURST * 1000);
+        let need = u64::from(lost) * 1000;
+        if self.milli < need {
+            return false;
+        }
+        self.milli -= need;
+        true
+    }
+}
+
 impl Transcoder {
     pub(super) fn handle_audio(&mut self, h: &RtpHeader<'_>, payload: &[u8], lost_packets: u32) {
         if payload.is_empty() {
@@ -37,8 +77,12 @@ impl Transcoder {
         };
         let max_gap = (in_clock / 1000 * MAX_CONCEAL_MS) as i32;
         if lost_packets > 0 && gap > 0 && gap <= max_gap {
-            let samples = self.to_decoder_samples(gap as u32);
-            self.conceal(samples, payload, lost_packets);
+            if self.conceal_budget.take(self.last_rx_ms, lost_packets) {
+                let samples = self.to_decoder_samples(gap as u32);
+                self.conceal(samples, payload, lost_packets);
+            } else {
+                self.counters.unconcealed += u64::from(lost_packets);
+            }
         }
         // Any other timestamp gap (silence suppression, a reset) does not show in the
         // output: its timestamps count the audio produced.

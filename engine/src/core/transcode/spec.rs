@@ -148,6 +148,8 @@ pub struct TranscodeCounters {
     pub late: u64,
     /// Lost input packets filled by concealment.
     pub concealed: u64,
+    /// Lost input packets not concealed: past the stream's concealment budget.
+    pub unconcealed: u64,
     /// Output packets dropped because nobody polled the queue.
     pub overflow: u64,
     /// Output RTP packets and payload octets produced (the RTCP SR sender counts).

@@ -298,6 +298,47 @@ fn loss_is_concealed_without_timestamp_jump() {
 }
 
 #[test]
+fn concealment_is_bounded_per_stream() {
+    // 4 s of 20 ms packets, losing one in `every`.
+    let run = |every: usize| {
+        let mut t = Transcoder::new(TranscodeSpec {
+            input: end(pcmu(), 0, 20, None),
+            output: end(pcma(), 8, 20, None),
+            detect_dtmf: false,
+            passthrough: PtSet::NONE,
+        })
+        .unwrap();
+        let mut out = 0;
+        let mut received = 0;
+        for (k, p) in pcmu_packets(440.0, 200, 160).iter().enumerate() {
+            if k % every == every - 1 {
+                continue;
+            }
+            t.handle_rtp(k as u64 * 20, p);
+            received += 1;
+            out += drain(&mut t).len();
+        }
+        let c = t.counters();
+        // One packet out per packet in or concealed; the sequencer may still hold the last
+        // one, waiting for the lost one before it.
+        let expected = received + c.concealed;
+        assert!(
+            out as u64 == expected || out as u64 + 1 == expected,
+            "{out} out, {expected} expected"
+        );
+        (c.concealed, c.unconcealed)
+    };
+    // 5 % loss: every lost packet is concealed (the last one has no successor to show it).
+    assert_eq!(run(20), (9, 0));
+    // 50 % loss (a worker whose sockets overflow): the burst, then 5 a second.
+    let (concealed, unconcealed) = run(2);
+    // 100 lost; the last has no successor, and the sequencer still waits for the one before
+    // it when the input ends.
+    assert_eq!(concealed + unconcealed, 98);
+    assert!((25..=31).contains(&concealed), "{concealed} concealed");
+}
+
+#[test]
 fn duplicates_dropped_and_silence_gap_closed() {
     let mut t = Transcoder::new(TranscodeSpec {
         input: end(pcmu(), 0, 20, None),
