@@ -136,8 +136,8 @@ CODECS = {
 
 
 # What caller A speaks: payload type, rtpmap, samples per packet, RTP clock units per packet,
-# encode (PCM frame -> payload bytes) and decode (payload bytes -> PCM). PCMU by default;
-# bench/pesq_wideband.py passes G.722.
+# encode (PCM frame -> payload bytes) and decode (payload bytes -> PCM), optionally fmtp.
+# PCMU by default; bench/pesq_wideband.py passes G.722 and AMR-WB.
 PCMU_CALLER = (0, "PCMU/8000", FRAME, FRAME, lambda f: ulaw_encode(f).tobytes(),
                lambda p: ulaw_decode(np.frombuffer(p, dtype=np.uint8)))
 
@@ -145,13 +145,14 @@ PCMU_CALLER = (0, "PCMU/8000", FRAME, FRAME, lambda f: ulaw_encode(f).tobytes(),
 def through_engine(ng, speech, codec, call_id, caller=PCMU_CALLER):
     """Send `speech` A -> engine -> B (echo) -> engine -> A; return the PCM A received."""
     name, rtpmap, fmtp = CODECS[codec]
-    a_pt, a_rtpmap, a_frame, a_step, a_encode, a_decode = caller
+    a_pt, a_rtpmap, a_frame, a_step, a_encode, a_decode = caller[:6]
+    a_fmtp = caller[6] if len(caller) > 6 else None
     a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for s in (a, b):
         s.bind(("127.0.0.1", 0))
         s.setblocking(False)
-    offer = ng.offer(sdp(a.getsockname()[1], [(a_pt, a_rtpmap, None)]), call_id, "ta",
+    offer = ng.offer(sdp(a.getsockname()[1], [(a_pt, a_rtpmap, a_fmtp)]), call_id, "ta",
                      ICE="remove", replace=["origin"], codec={"transcode": [name]})
     assert offer.get("result") == "ok", offer
     osdp = parse_sdp(offer["sdp"])

@@ -1,7 +1,7 @@
 //! CPU µs per 20 ms packet through the engine's transcoder (`core::transcode::Transcoder`:
 //! sequencing, decode, resampling where the rates differ, encode, RTP output), one direction
-//! at a time, for the codec pairs of the newer codecs (G.722, AMR-NB, AMR-WB) and PCMU↔Opus
-//! to compare with. The input is the speech fixture encoded beforehand by the input codec, so
+//! at a time, for the codec pairs of the newer codecs (G.722, AMR-NB, AMR-WB, G.722↔Opus)
+//! and PCMU↔Opus to compare with. The input is the speech fixture encoded beforehand by the input codec, so
 //! only the transcoder is timed. `cargo bench -p ngmedia-engine --bench transcode`. Time is
 //! the thread's CPU time: other load on a shared machine (preemption) does not inflate it.
 
@@ -141,6 +141,7 @@ fn main() {
         ("PCMA", "G722"),
         ("PCMU", "AMR"),
         ("opus", "AMR-WB"),
+        ("G722", "opus"),
         ("PCMU", "opus"),
     ] {
         for (from, to) in [(a, b), (b, a)] {
