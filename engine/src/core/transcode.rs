@@ -58,8 +58,9 @@
 //!   see the digit twice, and the packets are the ones rtpengine sends.
 //!
 //! * Opus is encoded at [`OPUS_DEFAULT_BITRATE`] unless the plan gives a bitrate, with the
-//!   complexity [`opus_complexity`] picks for it; both were chosen by measuring PESQ against
-//!   CPU (docs/performance.md, "Transcoding performance").
+//!   complexity [`opus_complexity`] picks for it and the PCM rate (narrowband or wider); both
+//!   were chosen by measuring PESQ against CPU (docs/performance.md, "Transcoding
+//!   performance").
 //!
 //! Everything a packet needs (codec state, PCM FIFO, scratch and the output queue) is
 //! allocated in [`Transcoder::new`]; the packet path allocates nothing.
@@ -291,7 +292,7 @@ impl Transcoder {
         let opts = EncoderOptions {
             pcm_rate: (output.kind() == CodecKind::Opus).then_some(pcm_rate),
             opus_bitrate: Some(opus_bitrate as i32),
-            opus_complexity: opus_complexity(opus_bitrate),
+            opus_complexity: opus_complexity(opus_bitrate, pcm_rate),
             // `codec-set`'s bitrate picks the AMR mode (rtpengine: the encoder's bit_rate).
             amr_bitrate: spec.output.bitrate,
             amr_dtx: spec.output.dtx,

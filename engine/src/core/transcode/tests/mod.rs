@@ -129,6 +129,37 @@ fn event_payload(event: u8, end: bool, duration: u16) -> Vec<u8> {
     b.to_vec()
 }
 
+/// The complexity of the Opus encoder a transcoder toward Opus runs.
+fn opus_encoder_complexity(input: Codec, bitrate: Option<u32>) -> u8 {
+    let mut output = end(opus(), 111, 20, None);
+    output.bitrate = bitrate;
+    let t = Transcoder::new(TranscodeSpec {
+        input: end(input, 96, 20, None),
+        output,
+        detect_dtmf: false,
+        passthrough: PtSet::NONE,
+    })
+    .unwrap();
+    match &t.encoder.kind {
+        ngmedia_codecs::EncoderKind::Opus(enc) => enc.config().complexity,
+        _ => panic!("not an Opus encoder"),
+    }
+}
+
+#[test]
+fn opus_complexity_follows_the_other_sides_pcm_rate() {
+    // Narrowband PCM: the narrowband rule.
+    assert_eq!(opus_encoder_complexity(pcmu(), None), 3);
+    assert_eq!(opus_encoder_complexity(pcmu(), Some(16_000)), 5);
+    // 16 kHz PCM (G.722, AMR-WB): the wideband rule, at the default bitrate and set ones.
+    let g722 = codec("G722", 8000, None, None);
+    let amr_wb = codec("AMR-WB", 16000, None, Some("octet-align=1"));
+    assert_eq!(opus_encoder_complexity(g722, None), 6);
+    assert_eq!(opus_encoder_complexity(amr_wb, None), 6);
+    assert_eq!(opus_encoder_complexity(g722, Some(16_000)), 8);
+    assert_eq!(opus_encoder_complexity(amr_wb, Some(64_000)), 4);
+}
+
 #[test]
 fn pcmu_to_pcma_keeps_the_sine() {
     let mut t = Transcoder::new(TranscodeSpec {
