@@ -1,7 +1,7 @@
 //! The vector parts of the coder in plain Rust: the reference for `sse2.rs` (a unit test
 //! checks they agree) and the code other architectures run.
 
-use super::{sat16, Q6X16};
+use super::{clamp, pack, sat16, unpack, Band, Q6X16};
 
 /// The lanes of the zero section that hold coefficients B1 .. B6.
 const ZERO_LANES: [i16; 8] = [-1, -1, -1, -1, -1, -1, 0, 0];
@@ -52,4 +52,89 @@ pub(super) fn quantise_low(wd: i32, det: i32) -> usize {
         .iter()
         .map(|&q| (((q as u32 * det) >> 16) as i32 <= wd) as usize)
         .sum()
+}
+
+/// Blocks 4L and 4H of both bands (`Band` but for the scale factor, and both zero sections),
+/// with the interface of the SSE2 version, which runs them in the lanes of one register.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Predictors {
+    low: Band,
+    high: Band,
+    low_zeros: Zeros,
+    high_zeros: Zeros,
+}
+
+/// The one way other architectures run the coder (the x86_64 version chooses between SSE2
+/// and AVX2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Simd;
+
+impl Simd {
+    pub(super) fn detect() -> Self {
+        Simd
+    }
+}
+
+impl Predictors {
+    /// The decoder's loop: for each code, `inverse` gives the quantised differences
+    /// (`pack`ed) the predictors take (DLT, DHT) and those the output is reconstructed with
+    /// (the lower band's from all six bits, DHT); blocks 5 and 6 (`reconstruct`) write the
+    /// reconstructed signals into `r`, then blocks 4L and 4H (`predict`) run.
+    pub(super) fn decode(
+        &mut self,
+        _: Simd,
+        codes: &[u8],
+        r: &mut [i32],
+        mut inverse: impl FnMut(u8) -> (i32, i32),
+    ) {
+        for (&code, r) in codes.iter().zip(r) {
+            let (d, e) = inverse(code);
+            *r = self.reconstruct(e);
+            self.predict(d);
+        }
+    }
+
+    pub(super) fn load(low: &Band, high: &Band) -> Self {
+        Predictors {
+            low: *low,
+            high: *high,
+            low_zeros: Zeros::load(&low.b, &low.dd),
+            high_zeros: Zeros::load(&high.b, &high.dd),
+        }
+    }
+
+    /// Writes the predictor state back (not the scale factors, which the caller keeps).
+    pub(super) fn store(self, low: &mut Band, high: &mut Band) {
+        let keep_scale = |band: &mut Band, mine: Band| {
+            *band = Band {
+                det: band.det,
+                nb: band.nb,
+                ..mine
+            }
+        };
+        keep_scale(low, self.low);
+        keep_scale(high, self.high);
+        self.low_zeros.store(&mut low.b, &mut low.dd);
+        self.high_zeros.store(&mut high.b, &mut high.dd);
+    }
+
+    /// Blocks 5 and 6 (RECONS, LIMIT) of both bands: the predicted signals plus `e`, the
+    /// quantised differences (`pack`ed), limited to 15 bits.
+    #[inline(always)]
+    pub(super) fn reconstruct(&self, e: i32) -> i32 {
+        let (low, high) = unpack(e);
+        pack(
+            clamp(self.low.s + low, -16384, 16383),
+            clamp(self.high.s + high, -16384, 16383),
+        )
+    }
+
+    /// `Band::predict` for both bands: `d` holds the quantised differences DLT, DHT
+    /// (`pack`ed).
+    #[inline(always)]
+    pub(super) fn predict(&mut self, d: i32) {
+        let (low, high) = unpack(d);
+        self.low.predict(low, self.low_zeros.update(low));
+        self.high.predict(high, self.high_zeros.update(high));
+    }
 }

@@ -476,3 +476,89 @@ fn saturates_like_libavcodec() {
         "libspandsp's output differs in that many samples"
     );
 }
+
+/// Every predictor loop this CPU can run (SSE2, and AVX2 where present) decodes to the same
+/// samples, over encoded speech, noise and random bitstreams.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn simd_variants_agree() {
+    let mut rng = Rng(0x7a11_ba5e_0fc0_de01);
+    let mut streams = Vec::new();
+    for (_, pcm) in test_signals().into_iter().step_by(3) {
+        let mut bytes = vec![0u8; pcm.len() / 2];
+        G722Encoder::new()
+            .encode(&pcm[..bytes.len() * 2], &mut bytes)
+            .unwrap();
+        streams.push(bytes);
+    }
+    streams.push((0..48_000).map(|_| rng.next_u64() as u8).collect());
+    for stream in &streams {
+        let decode = |simd| {
+            let mut dec = G722Decoder::with_simd(simd);
+            let mut out = vec![0i16; 2 * stream.len()];
+            for (bytes, out) in stream.chunks(161).zip(out.chunks_mut(322)) {
+                dec.decode(bytes, out).unwrap();
+            }
+            out
+        };
+        let want = decode(sse2::Simd::Sse2);
+        for simd in sse2::Simd::available() {
+            assert!(decode(simd) == want, "{simd:?}");
+        }
+    }
+}
+
+/// The x86_64 predictor loops (both bands in the lanes of one register) against the
+/// plain-Rust one, state for state, from reset through random codes.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn predictors_match_portable() {
+    let mut rng = Rng(0x0ddb_a115_eed0_0001);
+    for simd in sse2::Simd::available() {
+        let (mut low, mut high) = (Band::new(DET_INIT_LOW), Band::new(DET_INIT_HIGH));
+        let (mut low_portable, mut high_portable) = (low, high);
+        for packet in 0..400 {
+            // Random codes, a repeated code (the predictors run into their limits) or the
+            // silence pattern.
+            let codes: Vec<u8> = match packet % 4 {
+                0 | 1 => (0..160).map(|_| rng.next_u64() as u8).collect(),
+                2 => vec![rng.next_u64() as u8; 160],
+                _ => vec![SILENCE; 160],
+            };
+            // The decoder's inverse quantisers and scale factors (see `decode_pass`).
+            let inverse = |low: &mut Band, high: &mut Band, code: u8| {
+                let il = (code & 0x3f) as usize;
+                let ih = (code >> 6) as usize;
+                let el = (low.det * QM6[il]) >> 15;
+                let dl = (low.det * QM4[il >> 2]) >> 15;
+                low.adapt_scale(WL4[il >> 2], NB_MAX_LOW, &DET_LOW);
+                let dh = (high.det * QM2[ih]) >> 15;
+                high.adapt_scale(WH2[ih], NB_MAX_HIGH, &DET_HIGH);
+                (pack(dl, dh), pack(el, dh))
+            };
+            let mut want = [0i32; 160];
+            let mut p = portable::Predictors::load(&low_portable, &high_portable);
+            let (mut l, mut h) = (low_portable, high_portable);
+            p.decode(portable::Simd::detect(), &codes, &mut want, |c| {
+                inverse(&mut l, &mut h, c)
+            });
+            p.store(&mut l, &mut h);
+            (low_portable, high_portable) = (l, h);
+            let mut got = [0i32; 160];
+            // SAFETY: SSE2 is part of the x86_64 baseline; `available` lists AVX2 only
+            // where the CPU has it.
+            let mut p = unsafe { sse2::Predictors::load(&low, &high) };
+            let (mut l, mut h) = (low, high);
+            // SAFETY: as above.
+            unsafe { p.decode(simd, &codes, &mut got, |c| inverse(&mut l, &mut h, c)) };
+            // SAFETY: as above.
+            unsafe { p.store(&mut l, &mut h) };
+            (low, high) = (l, h);
+            assert_eq!(got, want, "{simd:?}, packet {packet}");
+            assert_eq!(
+                format!("{low:?} {high:?}"),
+                format!("{low_portable:?} {high_portable:?}")
+            );
+        }
+    }
+}
