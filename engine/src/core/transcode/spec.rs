@@ -10,7 +10,7 @@ use ngmedia_codecs::{Codec, CodecError};
 pub const OPUS_DEFAULT_BITRATE: u32 = 32_000;
 
 /// Opus encoder complexity for a bitrate and the PCM rate the encoder is fed, chosen by PESQ
-/// against the encoder's CPU time: the cheapest complexity within 0.05 MOS of the best.
+/// against the encoder's CPU time.
 ///
 /// Narrowband (8 kHz PCM, next to G.711, G.729, AMR-NB; P.862 narrowband, `bench/pesq.sh
 /// --sweep`): from 24 kbit/s on, complexity 3 scores within 0.01 MOS of 5 (3.72 against 3.73
@@ -24,10 +24,12 @@ pub const OPUS_DEFAULT_BITRATE: u32 = 32_000;
 /// (encoder µs per 20 ms in brackets): at 32 kbit/s G.722 → Opus scores 2.69 (69 µs) at
 /// complexity 3, 2.93 (91) at 4 and 5, 2.97 (123) at 6, 2.99 (182) at 8 to 10, and
 /// rtpengine's way (48 kHz PCM, complexity 10) 2.90; AMR-WB → Opus 2.57, 2.69, 2.72, 2.72
-/// (rtpengine's way 2.66). So 6 from 24 kbit/s (24 kbit/s: 2.87 against 2.92 at 8), 8 below
-/// (16 kbit/s: 2.62 at 6 against 2.74), and from 40 kbit/s on 4 is within 0.05 of the best
-/// (2.99 against 3.03; 3.02 against 3.04 at 48 kbit/s). 48 kHz PCM (Opus to Opus) follows
-/// the same rule: the sweep's rows at 48 kHz rank complexities 3, 5 and 10 alike.
+/// (rtpengine's way 2.66). From 32 kbit/s on, complexity 4 scores above rtpengine's way on
+/// both paths and within 0.06 MOS of the best for half the encoder time of 8 (40 kbit/s:
+/// 2.99 against 3.03); below 32 kbit/s the higher complexities are worth more: 6 from 24
+/// kbit/s (24 kbit/s: 2.87 against 2.80 at 4 and 2.92 at 8), 8 below (16 kbit/s: 2.74
+/// against 2.62 at 6). 48 kHz PCM (Opus to Opus) follows the same rule: the sweep's rows at
+/// 48 kHz rank complexities 3, 5 and 10 alike.
 pub fn opus_complexity(bitrate: u32, pcm_rate: u32) -> u8 {
     if pcm_rate <= 8_000 {
         if bitrate >= 24_000 {
@@ -37,7 +39,7 @@ pub fn opus_complexity(bitrate: u32, pcm_rate: u32) -> u8 {
         }
     } else if bitrate < 24_000 {
         8
-    } else if bitrate < 40_000 {
+    } else if bitrate < 32_000 {
         6
     } else {
         4
@@ -203,14 +205,14 @@ mod tests {
     }
 
     #[test]
-    fn wideband_complexity_is_8_below_24_kbits_6_below_40_and_4_from_there() {
+    fn wideband_complexity_is_8_below_24_kbits_6_below_32_and_4_from_there() {
         for rate in [16_000, 24_000, 48_000] {
             assert_eq!(opus_complexity(6_000, rate), 8);
             assert_eq!(opus_complexity(16_000, rate), 8);
             assert_eq!(opus_complexity(23_999, rate), 8);
             assert_eq!(opus_complexity(24_000, rate), 6);
-            assert_eq!(opus_complexity(OPUS_DEFAULT_BITRATE, rate), 6);
-            assert_eq!(opus_complexity(39_999, rate), 6);
+            assert_eq!(opus_complexity(31_999, rate), 6);
+            assert_eq!(opus_complexity(OPUS_DEFAULT_BITRATE, rate), 4);
             assert_eq!(opus_complexity(40_000, rate), 4);
             assert_eq!(opus_complexity(510_000, rate), 4);
         }

@@ -154,8 +154,9 @@ fn opus_complexity_follows_the_other_sides_pcm_rate() {
     // 16 kHz PCM (G.722, AMR-WB): the wideband rule, at the default bitrate and set ones.
     let g722 = codec("G722", 8000, None, None);
     let amr_wb = codec("AMR-WB", 16000, None, Some("octet-align=1"));
-    assert_eq!(opus_encoder_complexity(g722, None), 6);
-    assert_eq!(opus_encoder_complexity(amr_wb, None), 6);
+    assert_eq!(opus_encoder_complexity(g722, None), 4);
+    assert_eq!(opus_encoder_complexity(amr_wb, None), 4);
+    assert_eq!(opus_encoder_complexity(g722, Some(24_000)), 6);
     assert_eq!(opus_encoder_complexity(g722, Some(16_000)), 8);
     assert_eq!(opus_encoder_complexity(amr_wb, Some(64_000)), 4);
 }
