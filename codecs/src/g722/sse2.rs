@@ -160,7 +160,7 @@ fn negate_where(x: __m128i, mask: __m128i) -> __m128i {
     _mm_sub_epi16(_mm_xor_si128(x, mask), mask)
 }
 
-/// Which vector extension the coder's predictor loop uses: checked once, when a coder is
+/// Which vector extension the coder's passes use: checked once, when a coder is
 /// made. SSE2 is part of the x86_64 baseline; with AVX2 both bands' zero sections are one
 /// 16-lane register and every instruction has three operands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
