@@ -530,7 +530,11 @@ fn own_cpu() -> f64 {
 #[derive(Default)]
 struct MediaStats {
     auth_failures: u64,
-    /// Packets that arrived with the wrong SSRC or length.
+    /// Datagrams that are not the RTP expected: the wrong SSRC or length, or in transcode
+    /// mode the wrong payload type. With `--local-ports` the parties' sockets are neighbours,
+    /// so the RTCP reports a transcoding engine sends to one party's RTP port + 1 land on the
+    /// next party's socket and count here (one per transcoded stream at the start and every
+    /// few seconds); they are not lost media.
     bad: u64,
     late_sends: u64,
     max_late: Duration,
