@@ -276,7 +276,9 @@ def main():
                     os.makedirs(args.keep, exist_ok=True)
                     write_wav(os.path.join(args.keep, "%s-%s.wav" % (engine, codec)), pcm)
                 rows.append({"engine": engine, "path": "PCMU→%s→PCMU" % codec,
-                             "complexity": 3 if codec == "opus" and engine == "ngmedia" else None,
+                             # ngmedia's narrowband rule at its default 32 kbit/s
+                             # (opus_complexity in engine/src/core/transcode/spec.rs).
+                             "complexity": 0 if codec == "opus" and engine == "ngmedia" else None,
                              "bitrate": 32000 if codec == "opus" else None,
                              "mos_lqo": mos, "sent": sent, "b_received": b_pkts, "a_received": rx,
                              "lag_samples": lag})

@@ -13,9 +13,13 @@ pub const OPUS_DEFAULT_BITRATE: u32 = 32_000;
 /// against the encoder's CPU time.
 ///
 /// Narrowband (8 kHz PCM, next to G.711, G.729, AMR-NB; P.862 narrowband, `bench/pesq.sh
-/// --sweep`): from 24 kbit/s on, complexity 3 scores within 0.01 MOS of 5 (3.72 against 3.73
-/// at 32 kbit/s) for about a quarter less encoder time; below that the extra analysis of 5 is
-/// worth it (3.56 against 3.44 at 16 kbit/s).
+/// --sweep`, two runs): at 32 kbit/s and above the bits leave the encoder's analysis little
+/// to add: complexity 0 scores 3.72 / 3.69, 3 3.72 / 3.70, 5 3.73 / 3.73, for 29 µs encode
+/// and decode a frame at 0 against 45 at 3 and 55 at 5; through the engine PCMU → Opus →
+/// PCMU scores 3.72 at 0 as at 3 (rtpengine 3.64; `bench/pesq.sh --engines
+/// ngmedia,rtpengine --codecs opus`). From 24 kbit/s complexity 3 (24 kbit/s: 3.70 / 3.67
+/// against 3.61 / 3.63 at 0); below that the extra analysis of 5 is worth it (3.56 against
+/// 3.44 at 16 kbit/s).
 ///
 /// Wider (16 kHz PCM next to G.722 and AMR-WB, and above): SILK's perceptual noise shaping
 /// (frequency warping, from complexity 4) and its extra delayed-decision states (6 and 8)
@@ -32,7 +36,9 @@ pub const OPUS_DEFAULT_BITRATE: u32 = 32_000;
 /// 48 kHz rank complexities 3, 5 and 10 alike.
 pub fn opus_complexity(bitrate: u32, pcm_rate: u32) -> u8 {
     if pcm_rate <= 8_000 {
-        if bitrate >= 24_000 {
+        if bitrate >= 32_000 {
+            0
+        } else if bitrate >= 24_000 {
             3
         } else {
             5
@@ -196,12 +202,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn narrowband_complexity_is_3_from_24_kbits_and_5_below() {
-        assert_eq!(opus_complexity(OPUS_DEFAULT_BITRATE, 8_000), 3);
+    fn narrowband_complexity_is_0_from_32_kbits_3_from_24_and_5_below() {
+        assert_eq!(opus_complexity(OPUS_DEFAULT_BITRATE, 8_000), 0);
+        assert_eq!(opus_complexity(31_999, 8_000), 3);
         assert_eq!(opus_complexity(24_000, 8_000), 3);
         assert_eq!(opus_complexity(23_999, 8_000), 5);
         assert_eq!(opus_complexity(6_000, 8_000), 5);
-        assert_eq!(opus_complexity(510_000, 8_000), 3);
+        assert_eq!(opus_complexity(510_000, 8_000), 0);
     }
 
     #[test]

@@ -149,7 +149,8 @@ fn opus_encoder_complexity(input: Codec, bitrate: Option<u32>) -> u8 {
 #[test]
 fn opus_complexity_follows_the_other_sides_pcm_rate() {
     // Narrowband PCM: the narrowband rule.
-    assert_eq!(opus_encoder_complexity(pcmu(), None), 3);
+    assert_eq!(opus_encoder_complexity(pcmu(), None), 0);
+    assert_eq!(opus_encoder_complexity(pcmu(), Some(24_000)), 3);
     assert_eq!(opus_encoder_complexity(pcmu(), Some(16_000)), 5);
     // 16 kHz PCM (G.722, AMR-WB): the wideband rule, at the default bitrate and set ones.
     let g722 = codec("G722", 8000, None, None);
