@@ -10,8 +10,10 @@
 //!   the CN (when the list has one) and the telephone-event (when it has events) of that
 //!   rate. Order written to B: A's kept audio codecs, the added ones, then the
 //!   supplemental codecs (telephone-event, CN) as rtpengine's codec store and codec
-//!   tracker place them. The state needed by the answer is kept on B's media
-//!   ([`CodecState`]).
+//!   tracker place them. When an added codec is one B may send and we transcode into A's,
+//!   codecs no transcoder handles leave B's list (rtpengine strips them "due to active
+//!   transcoding": EVS, iLBC, unknown names; see `kept_when_transcoding`). The state needed
+//!   by the answer is kept on B's media ([`CodecState`]).
 //! * **Answer** (B's SDP → A): B's list decides. If a codec B accepted is one A offered and
 //!   A was not told to keep its own (`accept`, `consume`, `always transcode`), media passes
 //!   through untouched, as without options. Otherwise A gets its own preferred codec (one
@@ -157,6 +159,26 @@ fn is_supplemental(c: &SdpCodec) -> bool {
     is_event(c) || c.name.eq_ignore_ascii_case("CN")
 }
 
+/// Codecs rtpengine transcodes (through libavcodec) that ngmedia does not: they are neither
+/// transcoded nor stripped by ngmedia, only relayed, so that an offer reads as rtpengine's.
+const RELAYED_LIKE_RTPENGINE: [&str; 2] = ["GSM", "G723"];
+
+/// Whether a codec survives in a list that gets a transcoder. rtpengine keeps a codec it
+/// has a definition for with both an encoder and a decoder (`ensure_codec_def`), looked up
+/// by encoding name alone; once transcoding is engaged `codec_handlers_update` strips every
+/// other one ("Stripping unsupported codec ... due to active transcoding"): EVS (its
+/// library is not part of rtpengine's build), iLBC (decoder only), G.726, ISAC, unknown
+/// names.
+fn kept_when_transcoding(c: &SdpCodec) -> bool {
+    is_supplemental(c)
+        || ngmedia_codecs::CODECS
+            .iter()
+            .any(|d| d.name.eq_ignore_ascii_case(&c.name))
+        || RELAYED_LIKE_RTPENGINE
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(&c.name))
+}
+
 /// Clock rate of the CN `transcode: [CN]` adds when it names none (static PT 13 is CN/8000).
 const CN_CLOCK: u32 = 8000;
 
@@ -186,8 +208,10 @@ pub(super) fn transcodable(c: &SdpCodec) -> Option<CodecInfo> {
     let info = CodecInfo::lookup(&c.name, c.clock_rate, c.channels, c.fmtp.as_deref()).ok()?;
     match info.kind() {
         CodecKind::TelephoneEvent => None,
-        // G.729 and G.722 are behind cargo features of the codecs crate: ask it.
-        CodecKind::G729 | CodecKind::G722 => info.decoder().is_ok().then_some(info),
+        // G.729, G.722 and Speex are behind cargo features of the codecs crate: ask it.
+        CodecKind::G729 | CodecKind::G722 | CodecKind::Speex => {
+            info.decoder().is_ok().then_some(info)
+        }
         // AMR too; and its CRC, robust-sorting and interleaving formats are decoded but not
         // produced, so they are relayed only.
         CodecKind::Amr | CodecKind::AmrWb => {

@@ -5,8 +5,9 @@ use ngmedia_codecs::{Codec as CodecInfo, CodecKind};
 use tracing::warn;
 
 use super::{
-    any_matches, cn_codec, cn_pt, free_pt, has_all, is_cn, is_event, is_supplemental, same_codec,
-    specs, transcodable, CodecState, SdpEdit, Spec, CN_CLOCK, DYNAMIC_PT_MIN, EVENTS_FMTP,
+    any_matches, cn_codec, cn_pt, free_pt, has_all, is_cn, is_event, is_supplemental,
+    kept_when_transcoding, same_codec, specs, transcodable, CodecState, SdpEdit, Spec, CN_CLOCK,
+    DYNAMIC_PT_MIN, EVENTS_FMTP,
 };
 use crate::core::request::CodecOptions;
 use crate::core::sdp::Codec as SdpCodec;
@@ -270,8 +271,21 @@ pub(crate) fn offer(
     }
     tail.append(&mut last);
     tail.retain(|e| !stray(e));
+    // B may send a codec we added, which is then transcoded into one of A's: rtpengine
+    // engages transcoding for B's side already at the offer, and strips what it cannot
+    // transcode from B's list (see `kept_when_transcoding`). Only when A has a codec it
+    // can transcode into; codecs A offered itself (re-added after a mask) are relayed.
+    let transcoding = added
+        .iter()
+        .any(|a| !codecs.iter().any(|c| c.pt == a.pt && same_codec(c, a)))
+        && codecs
+            .iter()
+            .any(|c| !is_supplemental(c) && kept_when_transcoding(c));
     primary.append(&mut added);
     primary.append(&mut tail);
+    if transcoding {
+        primary.retain(kept_when_transcoding);
+    }
     // Options that leave no codec at all are a usage error: the offer goes on with its own
     // list, as rtpengine's `codec_store_check_empty` restores it.
     if primary.is_empty() {

@@ -62,7 +62,7 @@ fn strip_offer_except_and_all() {
     );
     // Transcode to a codec already there adds nothing; unknown codecs are ignored.
     assert_eq!(
-        run(&opts(|o| o.transcode = vec!["PCMA".into(), "speex".into()])),
+        run(&opts(|o| o.transcode = vec!["PCMA".into(), "foobar".into()])),
         list(&offer_list())
     );
     // `ignore`d codecs survive strip all.
@@ -73,6 +73,53 @@ fn strip_offer_except_and_all() {
         })),
         ["8:PCMA/8000", "101:telephone-event/8000"]
     );
+}
+
+/// rtpengine's test "DTMF PT reduction": once `transcode` adds a codec that B may send and
+/// we transcode into one of A's, what no transcoder handles leaves B's list.
+#[test]
+fn transcoding_strips_codecs_nobody_transcodes() {
+    let offered = vec![
+        sdp_codec(109, "EVS", 16000, None, Some("br=5.9-24.4")),
+        sdp_codec(104, "speex", 16000, None, None),
+        sdp_codec(102, "G722", 8000, None, None),
+        sdp_codec(110, "iLBC", 8000, None, Some("mode=30")),
+        sdp_codec(3, "GSM", 8000, None, None),
+        sdp_codec(97, "foobar", 8000, None, None),
+        sdp_codec(105, "telephone-event", 16000, None, Some("0-15")),
+        sdp_codec(100, "telephone-event", 8000, None, Some("0-15")),
+    ];
+    let run = |codecs: &[SdpCodec], o: CodecOptions| {
+        let (edit, _) = offer(codecs, None, &o, None, None);
+        list(&edit.codecs.unwrap_or_else(|| codecs.to_vec()))
+    };
+    assert_eq!(
+        run(&offered, transcode(&["PCMA", "PCMU"])),
+        [
+            "104:speex/16000",
+            "102:G722/8000",
+            "3:GSM/8000",
+            "8:PCMA/8000",
+            "0:PCMU/8000",
+            "105:telephone-event/16000",
+            "100:telephone-event/8000"
+        ]
+    );
+    // Nothing of A's to transcode into: B's PCMA could only be relayed, nothing is stripped.
+    let unsupported = vec![offered[0].clone(), offered[3].clone()];
+    assert_eq!(
+        run(&unsupported, transcode(&["PCMA"])),
+        ["109:EVS/16000", "110:iLBC/8000", "8:PCMA/8000"]
+    );
+    // A masked codec of A's own coming back is relayed: no transcoding, no stripping.
+    let mut mask = transcode(&["G722"]);
+    mask.mask = vec!["G722".into()];
+    assert_eq!(
+        run(&offered, mask.clone())[..2],
+        ["109:EVS/16000", "104:speex/16000"]
+    );
+    // Without options nothing changes at all.
+    assert_eq!(run(&offered, CodecOptions::default()), list(&offered));
 }
 
 #[test]
@@ -90,12 +137,12 @@ fn added_codecs_avoid_used_payload_types() {
     };
     let (edit, state) = offer(&offered, Some(20), &opts, Some(30), None);
     // A stripped codec named in `transcode` comes back under A's own number (rtpengine
-    // re-adds it from A's list); a new one gets the lowest number A does not use.
+    // re-adds it from A's list); a new one gets the lowest number A does not use. iLBC,
+    // which no transcoder handles, goes once opus is transcoded.
     assert_eq!(
         list(&edit.codecs.unwrap()),
         [
             "0:PCMU/8000",
-            "96:iLBC/8000",
             "18:G729/8000",
             "98:opus/48000",
             "99:telephone-event/48000",
