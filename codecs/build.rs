@@ -33,4 +33,12 @@ fn main() {
             }
         }
     }
+    if std::env::var_os("CARGO_FEATURE_SPEEX").is_some() {
+        if let Err(e) = pkg_config::Config::new()
+            .atleast_version("1.2")
+            .probe("speex")
+        {
+            panic!("feature `speex` needs libspeex (apt-get install libspeex-dev): {e}");
+        }
+    }
 }

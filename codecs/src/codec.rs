@@ -27,6 +27,8 @@ pub enum CodecKind {
     Amr,
     /// AMR-WB, dynamic PT, `AMR-WB/16000` (RFC 4867).
     AmrWb,
+    /// Speex, dynamic PT, `speex/8000`, `/16000` or `/32000` (RFC 5574).
+    Speex,
     /// RFC 4733 events, dynamic PT, at the clock rate of the audio it goes with.
     TelephoneEvent,
 }
@@ -71,7 +73,7 @@ impl CodecDef {
 }
 
 /// Every codec ngmedia knows.
-pub static CODECS: [CodecDef; 9] = [
+pub static CODECS: [CodecDef; 12] = [
     CodecDef {
         kind: CodecKind::Pcmu,
         name: "PCMU",
@@ -146,6 +148,10 @@ pub static CODECS: [CodecDef; 9] = [
         default_ptime: 20,
         pcm_rate: 16000,
     },
+    // Speex: rtpengine's definition defaults to 16000 Hz (the first entry of the name).
+    speex_def(16000),
+    speex_def(8000),
+    speex_def(32000),
     CodecDef {
         kind: CodecKind::TelephoneEvent,
         name: "telephone-event",
@@ -167,6 +173,20 @@ pub static CODECS: [CodecDef; 9] = [
         pcm_rate: 48000,
     },
 ];
+
+/// The Speex entry of one band: whole 20 ms frames, at most `speex::MAX_FRAMES` per payload.
+const fn speex_def(rate: u32) -> CodecDef {
+    CodecDef {
+        kind: CodecKind::Speex,
+        name: "speex",
+        clock_rate: rate,
+        channels: 1,
+        static_pt: None,
+        frames: FrameDurations::MultipleOf { step: 20, max: 200 },
+        default_ptime: 20,
+        pcm_rate: rate,
+    }
+}
 
 /// Opus `a=fmtp` parameters (RFC 7587 §6.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -351,7 +371,9 @@ impl Codec {
 
     fn parse_params(kind: CodecKind, fmtp: &str) -> Result<CodecParams, CodecError> {
         Ok(match kind {
-            CodecKind::Pcmu | CodecKind::Pcma | CodecKind::G722 => CodecParams::None,
+            CodecKind::Pcmu | CodecKind::Pcma | CodecKind::G722 | CodecKind::Speex => {
+                CodecParams::None
+            }
             CodecKind::G729 => {
                 let mut annexb = true;
                 for (k, v) in fmtp_pairs(fmtp) {
@@ -550,6 +572,12 @@ impl Codec {
             )?),
             #[cfg(not(feature = "amr"))]
             CodecKind::Amr | CodecKind::AmrWb => return Err(CodecError::Unavailable(self.name())),
+            #[cfg(feature = "speex")]
+            CodecKind::Speex => Decoder::Speex(crate::speex::SpeexDecoder::new(
+                crate::speex::SpeexBand::of_rate(self.clock_rate)?,
+            )?),
+            #[cfg(not(feature = "speex"))]
+            CodecKind::Speex => return Err(CodecError::Unavailable("speex")),
             CodecKind::TelephoneEvent => {
                 return Err(CodecError::Unavailable("telephone-event audio"))
             }
@@ -628,6 +656,13 @@ impl Codec {
             }
             #[cfg(not(feature = "amr"))]
             CodecKind::Amr | CodecKind::AmrWb => return Err(CodecError::Unavailable(self.name())),
+            #[cfg(feature = "speex")]
+            CodecKind::Speex => EncoderKind::Speex(crate::speex::SpeexEncoder::new(
+                crate::speex::SpeexBand::of_rate(self.clock_rate)?,
+                crate::speex::DEFAULT_BITRATE,
+            )?),
+            #[cfg(not(feature = "speex"))]
+            CodecKind::Speex => return Err(CodecError::Unavailable("speex")),
             CodecKind::TelephoneEvent => {
                 return Err(CodecError::Unavailable("telephone-event audio"))
             }
@@ -671,6 +706,8 @@ pub enum Decoder {
     Opus(OpusDecoder),
     #[cfg(feature = "amr")]
     Amr(crate::amr::AmrDecoder),
+    #[cfg(feature = "speex")]
+    Speex(crate::speex::SpeexDecoder),
 }
 
 impl Decoder {
@@ -685,6 +722,8 @@ impl Decoder {
             Decoder::Opus(d) => d.sample_rate(),
             #[cfg(feature = "amr")]
             Decoder::Amr(d) => d.band().pcm_rate(),
+            #[cfg(feature = "speex")]
+            Decoder::Speex(d) => d.band().pcm_rate(),
         }
     }
 
@@ -707,12 +746,15 @@ impl Decoder {
             Decoder::Opus(d) => Ok(d.decode(payload, out)? * d.channels() as usize),
             #[cfg(feature = "amr")]
             Decoder::Amr(d) => d.decode(payload, out),
+            #[cfg(feature = "speex")]
+            Decoder::Speex(d) => d.decode(payload, out),
         }
     }
 
     /// Fills `samples` per channel for a lost packet: G.711 and G.722 write silence (neither
-    /// has a concealment of its own, and rtpengine plays nothing either), G.729 conceals
-    /// (or continues comfort noise) frame by frame, Opus runs its PLC. Returns samples written.
+    /// has a concealment of its own, and rtpengine plays nothing either), G.729, AMR and Speex
+    /// conceal (or continue comfort noise) frame by frame, Opus runs its PLC. Returns samples
+    /// written.
     pub fn conceal(&mut self, samples: usize, out: &mut [i16]) -> Result<usize, CodecError> {
         match self {
             Decoder::G711(..) => {
@@ -741,6 +783,8 @@ impl Decoder {
             Decoder::Opus(d) => Ok(d.conceal(samples, out)? * d.channels() as usize),
             #[cfg(feature = "amr")]
             Decoder::Amr(d) => d.conceal(samples, out),
+            #[cfg(feature = "speex")]
+            Decoder::Speex(d) => d.conceal(samples, out),
         }
     }
 
@@ -771,6 +815,8 @@ pub enum EncoderKind {
     Opus(OpusEncoder),
     #[cfg(feature = "amr")]
     Amr(crate::amr::AmrEncoder),
+    #[cfg(feature = "speex")]
+    Speex(crate::speex::SpeexEncoder),
 }
 
 /// A running encoder for one packet duration: PCM in, RTP payload out. rtpengine:
@@ -818,6 +864,10 @@ impl Encoder {
             EncoderKind::Amr(ref e) => crate::amr::AmrEncoder::max_payload_len(
                 self.frame_samples / e.band().frame_samples(),
             ),
+            #[cfg(feature = "speex")]
+            EncoderKind::Speex(ref e) => crate::speex::SpeexEncoder::max_payload_len(
+                self.frame_samples / e.band().frame_samples(),
+            ),
         }
     }
 
@@ -844,6 +894,8 @@ impl Encoder {
             }
             #[cfg(feature = "amr")]
             EncoderKind::Amr(enc) => enc.encode(pcm, out),
+            #[cfg(feature = "speex")]
+            EncoderKind::Speex(enc) => enc.encode(pcm, out),
         }
     }
 }

@@ -50,6 +50,9 @@ pub enum CodecError {
     /// An AMR coder state could not be allocated.
     #[error("{0} coder state allocation failed")]
     AmrInit(&'static str),
+    /// A libspeex coder state could not be set up.
+    #[error("libspeex {0} setup failed")]
+    SpeexInit(&'static str),
     /// libopus reported an error.
     #[error("opus: {0}")]
     Opus(#[from] audiopus::Error),

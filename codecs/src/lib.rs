@@ -31,6 +31,8 @@ pub(crate) fn take_out<T>(out: &mut [T], needed: usize) -> Result<&mut [T], Code
 pub mod g722;
 #[cfg(feature = "g729")]
 mod g729;
+#[cfg(feature = "speex")]
+pub mod speex;
 #[cfg(feature = "t38")]
 pub mod t38;
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! A steady-state transcoding loop (PCMU -> 48k Opus -> G.729 -> G.722 -> AMR (DTX) and
-//! AMR-WB (two frames per packet, CMR) -> PCMA, with resampling and DTMF) performs no heap
-//! allocation per frame: the codecs write into caller buffers and all scratch is allocated
-//! when they are built.
+//! AMR-WB (two frames per packet, CMR) -> Speex (a lost packet now and then) -> PCMA, with
+//! resampling and DTMF) performs no heap allocation per frame: the codecs write into caller
+//! buffers and all scratch is allocated when they are built.
 
 use ngmedia_codecs::dtmf::{DtmfDetector, ToneGenerator};
 use ngmedia_codecs::{Codec, Resampler};
@@ -61,6 +61,10 @@ fn steady_state_transcoding_allocates_nothing() {
     );
     #[cfg(feature = "amr")]
     let (mut pcm8x2, mut pcm16x2) = ([0i16; 160], [0i16; 640]);
+    #[cfg(feature = "speex")]
+    let speex = Codec::lookup("speex", 8000, None, None).unwrap();
+    #[cfg(feature = "speex")]
+    let (mut speex_enc, mut speex_dec) = (speex.encoder(20).unwrap(), speex.decoder().unwrap());
     let mut tone = ToneGenerator::new(5, 10, 8000).unwrap();
     let mut detector = DtmfDetector::new(8000).unwrap();
 
@@ -115,6 +119,15 @@ fn steady_state_transcoding_allocates_nothing() {
                 let len = amr_wb_enc.encode(&pcm16x2, &mut payload).unwrap();
                 amr_wb_dec.decode(&payload[..len], &mut pcm16x2).unwrap();
                 down16b.process(&pcm16x2[..320], &mut pcm8x2).unwrap();
+            }
+        }
+        #[cfg(feature = "speex")]
+        {
+            let len = speex_enc.encode(&pcm8, &mut payload).unwrap();
+            if n % 10 == 7 {
+                speex_dec.conceal(160, &mut pcm8).unwrap();
+            } else {
+                speex_dec.decode(&payload[..len], &mut pcm8).unwrap();
             }
         }
         pcma_enc.encode(&pcm8, &mut payload).unwrap();

@@ -235,3 +235,32 @@ fn g711_runs_at_the_clock_rate_its_sdp_gives() {
     assert!(Codec::lookup("PCMU", 11025, None, None).is_err());
     assert!(Codec::lookup("G729", 16000, None, None).is_err());
 }
+
+#[test]
+fn speex_registry_entries() {
+    for rate in [8000, 16000, 32000] {
+        let c = Codec::lookup("SPEEX", rate, None, Some("mode=any")).unwrap();
+        assert_eq!(
+            (c.kind(), c.name(), c.def.clock_rate, c.pcm_rate()),
+            (CodecKind::Speex, "speex", rate, rate)
+        );
+        assert_eq!(c.fmtp(), None);
+        assert!(c.supports_ptime(40) && !c.supports_ptime(30));
+        #[cfg(feature = "speex")]
+        {
+            let mut enc = c.encoder(40).unwrap();
+            let step = rate * 40 / 1000;
+            assert_eq!(enc.timestamp_step(), step);
+            assert_eq!(enc.frame_samples(), step as usize);
+            let mut dec = c.decoder().unwrap();
+            assert_eq!(dec.pcm_rate(), rate);
+            let pcm = vec![0i16; step as usize];
+            let mut payload = vec![0u8; enc.max_payload_len()];
+            let len = enc.encode(&pcm, &mut payload).unwrap();
+            let mut out = vec![0i16; step as usize];
+            assert_eq!(dec.decode(&payload[..len], &mut out), Ok(step as usize));
+            assert_eq!(dec.conceal(step as usize, &mut out), Ok(step as usize));
+        }
+    }
+    assert!(Codec::lookup("speex", 48000, None, None).is_err());
+}

@@ -192,7 +192,9 @@ impl Transcoder {
             CodecKind::G722 => 1,
             CodecKind::G729 => 80,
             // Whole 20 ms frames: the decoder conceals (or continues comfort noise) per frame.
-            CodecKind::Amr | CodecKind::AmrWb => (self.decoder.pcm_rate() / 50) as usize,
+            CodecKind::Amr | CodecKind::AmrWb | CodecKind::Speex => {
+                (self.decoder.pcm_rate() / 50) as usize
+            }
             // Opus frames are multiples of 2.5 ms.
             _ => (self.decoder.pcm_rate() / 400) as usize,
         };

@@ -113,7 +113,8 @@ fn transcodable(c: &SdpCodec) -> Option<ngmedia_codecs::Codec> {
         ngmedia_codecs::CodecKind::G729
         | ngmedia_codecs::CodecKind::G722
         | ngmedia_codecs::CodecKind::Amr
-        | ngmedia_codecs::CodecKind::AmrWb => info.decoder().is_ok().then_some(info),
+        | ngmedia_codecs::CodecKind::AmrWb
+        | ngmedia_codecs::CodecKind::Speex => info.decoder().is_ok().then_some(info),
         _ => Some(info),
     }
 }
