@@ -31,7 +31,7 @@ fn main() {
     let opts = EncoderOptions {
         pcm_rate: Some(RATE),
         opus_bitrate: bitrate.map(|b| b as i32),
-        amr_bitrate: bitrate,
+        bitrate,
         ..EncoderOptions::default()
     };
     let mut enc = codec.encoder_with(20, &opts).expect("encoder");

@@ -271,9 +271,11 @@ pub struct EncoderOptions {
     pub opus_complexity: u8,
     /// Opus bitrate in bit/s; `None` = `maxaveragebitrate` from fmtp, else libopus' choice.
     pub opus_bitrate: Option<i32>,
-    /// AMR bit rate to start at (the highest mode of the mode set not above it); `None` =
-    /// rtpengine's default (6.7 kbit/s NB, 14.25 kbit/s WB).
-    pub amr_bitrate: Option<u32>,
+    /// Bit rate of a codec with selectable rates (rtpengine's `codec-set` bitrate): AMR
+    /// starts at the highest mode of the mode set not above it, Speex takes the best mode
+    /// not above it. `None` = rtpengine's defaults (AMR 6.7 kbit/s NB, 14.25 kbit/s WB;
+    /// Speex 11 kbit/s).
+    pub bitrate: Option<u32>,
     /// AMR discontinuous transmission: SID frames in silence, nothing between them.
     pub amr_dtx: bool,
 }
@@ -284,7 +286,7 @@ impl Default for EncoderOptions {
             pcm_rate: None,
             opus_complexity: 5,
             opus_bitrate: None,
-            amr_bitrate: None,
+            bitrate: None,
             amr_dtx: false,
         }
     }
@@ -650,7 +652,7 @@ impl Codec {
                 EncoderKind::Amr(crate::amr::AmrEncoder::new(
                     amr_band(self.kind()),
                     params,
-                    opts.amr_bitrate,
+                    opts.bitrate,
                     opts.amr_dtx,
                 )?)
             }
@@ -659,7 +661,9 @@ impl Codec {
             #[cfg(feature = "speex")]
             CodecKind::Speex => EncoderKind::Speex(crate::speex::SpeexEncoder::new(
                 crate::speex::SpeexBand::of_rate(self.clock_rate)?,
-                crate::speex::DEFAULT_BITRATE,
+                opts.bitrate.map_or(crate::speex::DEFAULT_BITRATE, |b| {
+                    b.min(i32::MAX as u32) as i32
+                }),
             )?),
             #[cfg(not(feature = "speex"))]
             CodecKind::Speex => return Err(CodecError::Unavailable("speex")),

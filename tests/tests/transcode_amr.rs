@@ -307,7 +307,7 @@ fn toc(band: AmrBand, codec: &Codec, payload: &[u8]) -> (u8, Vec<u8>) {
 /// Encode PCM frames at `bitrate`, each packet asking the engine for mode 5 by CMR.
 fn encode_amr(codec: &Codec, ptime: u32, bitrate: u32, frames: &[Vec<i16>]) -> Vec<Vec<u8>> {
     let opts = EncoderOptions {
-        amr_bitrate: Some(bitrate),
+        bitrate: Some(bitrate),
         ..EncoderOptions::default()
     };
     let mut enc = codec.encoder_with(ptime, &opts).expect("AMR encoder");

@@ -264,3 +264,31 @@ fn speex_registry_entries() {
     }
     assert!(Codec::lookup("speex", 48000, None, None).is_err());
 }
+
+/// `codec-set`'s bitrate reaches the Speex encoder: a 20 ms wideband frame fits rtpengine's
+/// default 11 kbit/s without it and grows at 24 kbit/s, never past the rate asked for.
+#[cfg(feature = "speex")]
+#[test]
+fn speex_encoder_takes_the_set_bitrate() {
+    let c = Codec::lookup("speex", 16000, None, None).unwrap();
+    let pcm = crate::test_util::sine(440.0, 16000, 320, 8000.0);
+    let bytes = |bitrate: Option<u32>| {
+        let opts = EncoderOptions {
+            bitrate,
+            ..EncoderOptions::default()
+        };
+        let mut enc = c.encoder_with(20, &opts).unwrap();
+        let mut payload = vec![0u8; enc.max_payload_len()];
+        enc.encode(&pcm, &mut payload).unwrap()
+    };
+    let default = bytes(None);
+    let high = bytes(Some(24_000));
+    assert!(
+        default <= 11_000 * 20 / 1000 / 8 + 1,
+        "default {default} bytes"
+    );
+    assert!(
+        high > default && high <= 24_000 * 20 / 1000 / 8 + 1,
+        "{high} vs {default}"
+    );
+}

@@ -318,7 +318,7 @@ fn amr_silence(band: AmrBand) -> Vec<StorageFrame> {
     let frame_of = |mode: u8, bitrate: u32| -> Option<StorageFrame> {
         let codec = Codec::lookup(name, rate, None, Some("octet-align=1")).ok()?;
         let opts = EncoderOptions {
-            amr_bitrate: Some(bitrate),
+            bitrate: Some(bitrate),
             ..EncoderOptions::default()
         };
         let mut enc = codec.encoder_with(20, &opts).ok()?;

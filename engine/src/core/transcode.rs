@@ -293,8 +293,9 @@ impl Transcoder {
             pcm_rate: (output.kind() == CodecKind::Opus).then_some(pcm_rate),
             opus_bitrate: Some(opus_bitrate as i32),
             opus_complexity: opus_complexity(opus_bitrate, pcm_rate),
-            // `codec-set`'s bitrate picks the AMR mode (rtpengine: the encoder's bit_rate).
-            amr_bitrate: spec.output.bitrate,
+            // `codec-set`'s bitrate picks the AMR or Speex mode (rtpengine: the encoder's
+            // bit_rate).
+            bitrate: spec.output.bitrate,
             amr_dtx: spec.output.dtx,
         };
         let encoder = output.encoder_with(spec.output.ptime_ms, &opts)?;
