@@ -521,6 +521,21 @@ impl G722Encoder {
     });
 }
 
+/// The decoder's blocks 2L, 5L (INVQAL, INVQBL), 2H, 3L and 3H for one code: the quantised
+/// differences the predictors take (DLT, DHT) and those the output is reconstructed with
+/// (the lower band's from all six bits, DHT), each `pack`ed; the scale factors adapt.
+#[inline(always)]
+fn inverse(low: &mut Band, high: &mut Band, code: u8) -> (i32, i32) {
+    let il = (code & 0x3f) as usize;
+    let ih = (code >> 6) as usize;
+    let el = (low.det * QM6[il]) >> 15;
+    let dl = (low.det * QM4[il >> 2]) >> 15;
+    low.adapt_scale(WL4[il >> 2], NB_MAX_LOW, &DET_LOW);
+    let dh = (high.det * QM2[ih]) >> 15;
+    high.adapt_scale(WH2[ih], NB_MAX_HIGH, &DET_HIGH);
+    (pack(dl, dh), pack(el, dh))
+}
+
 /// A G.722 decoder (64 kbit/s, 16 kHz output). rtpengine: the G.722 `decoder_t`
 /// (libavcodec's `G722Context`).
 #[derive(Debug, Clone)]
@@ -608,14 +623,7 @@ impl G722Decoder {
         let (mut low, mut high) = (self.low, self.high);
         let mut r = [0i32; PASS];
         predictors.decode(self.simd, &bytes[..pairs], &mut r, |code| {
-            let il = (code & 0x3f) as usize;
-            let ih = (code >> 6) as usize;
-            let el = (low.det * QM6[il]) >> 15;
-            let dl = (low.det * QM4[il >> 2]) >> 15;
-            low.adapt_scale(WL4[il >> 2], NB_MAX_LOW, &DET_LOW);
-            let dh = (high.det * QM2[ih]) >> 15;
-            high.adapt_scale(WH2[ih], NB_MAX_HIGH, &DET_HIGH);
-            (pack(dl, dh), pack(el, dh))
+            inverse(&mut low, &mut high, code)
         });
         predictors.store(&mut low, &mut high);
         (self.low, self.high) = (low, high);

@@ -533,17 +533,6 @@ fn predictors_match_portable() {
                 2 => vec![rng.next_u64() as u8; 160],
                 _ => vec![SILENCE; 160],
             };
-            // The decoder's inverse quantisers and scale factors (see `decode_pass`).
-            let inverse = |low: &mut Band, high: &mut Band, code: u8| {
-                let il = (code & 0x3f) as usize;
-                let ih = (code >> 6) as usize;
-                let el = (low.det * QM6[il]) >> 15;
-                let dl = (low.det * QM4[il >> 2]) >> 15;
-                low.adapt_scale(WL4[il >> 2], NB_MAX_LOW, &DET_LOW);
-                let dh = (high.det * QM2[ih]) >> 15;
-                high.adapt_scale(WH2[ih], NB_MAX_HIGH, &DET_HIGH);
-                (pack(dl, dh), pack(el, dh))
-            };
             let mut want = [0i32; 160];
             let mut p = portable::Predictors::load(&low_portable, &high_portable);
             let (mut l, mut h) = (low_portable, high_portable);

@@ -18,6 +18,7 @@ mod publish;
 use rand::Rng;
 use tracing::info;
 
+use super::codecs::transcodable;
 use super::model::{Call, Leg, LegId, Media, Subscription};
 use super::negotiate::{
     random_token, settle_ice_agent, settle_srtp, Exchange, Role, ICE_PWD_LEN, ICE_UFRAG_LEN,
@@ -102,21 +103,6 @@ fn same_codec(a: &SdpCodec, b: &SdpCodec) -> bool {
 
 fn is_event(c: &SdpCodec) -> bool {
     c.name.eq_ignore_ascii_case("telephone-event")
-}
-
-/// The registry entry of an SDP codec we can decode and encode.
-fn transcodable(c: &SdpCodec) -> Option<ngmedia_codecs::Codec> {
-    let info =
-        ngmedia_codecs::Codec::lookup(&c.name, c.clock_rate, c.channels, c.fmtp.as_deref()).ok()?;
-    match info.kind() {
-        ngmedia_codecs::CodecKind::TelephoneEvent => None,
-        ngmedia_codecs::CodecKind::G729
-        | ngmedia_codecs::CodecKind::G722
-        | ngmedia_codecs::CodecKind::Amr
-        | ngmedia_codecs::CodecKind::AmrWb
-        | ngmedia_codecs::CodecKind::Speex => info.decoder().is_ok().then_some(info),
-        _ => Some(info),
-    }
 }
 
 /// One side of a subscription transcoder.
